@@ -1,0 +1,85 @@
+"""Connection settings for the directory, from the environment only (never from git).
+
+``ISPCTL_LDAP_URL``           ldap://host:port, ldaps://host:port or ldapi://%2Fpath
+``ISPCTL_LDAP_BIND_DN``       the DN ispctl binds as
+``ISPCTL_LDAP_PASSWORD``      its password, or
+``ISPCTL_LDAP_PASSWORD_FILE`` a file holding it (preferred in CI: not in the process env)
+``ISPCTL_LDAP_STARTTLS``      "1" to upgrade an ldap:// connection with StartTLS
+``ISPCTL_LDAP_CA_FILE``       CA bundle to verify the server certificate (default: system CAs)
+
+Certificates are always verified for ldaps:// and StartTLS; there is no switch to turn
+that off.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import ldap3
+from ldap3.core.exceptions import LDAPException
+
+from reconciler.errors import ConfigError, ProviderError
+
+
+@dataclass(frozen=True)
+class LdapSettings:
+    url: str
+    bind_dn: str
+    password: str
+    starttls: bool = False
+    ca_file: str | None = None
+
+    def __repr__(self) -> str:  # never print the password, even in a traceback
+        return f"LdapSettings(url={self.url!r}, bind_dn={self.bind_dn!r}, starttls={self.starttls})"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LdapSettings:
+        env = os.environ if env is None else env
+        url = env.get("ISPCTL_LDAP_URL", "").strip()
+        missing = [n for n in ("ISPCTL_LDAP_URL", "ISPCTL_LDAP_BIND_DN") if not env.get(n, "").strip()]
+        if missing:
+            raise ConfigError(
+                f"{' and '.join(missing)} not set; for the local sandbox run: eval \"$(ispctl sandbox env)\""
+            )
+        scheme = urlparse(url).scheme.lower()
+        if scheme not in ("ldap", "ldaps", "ldapi"):
+            raise ConfigError(f"ISPCTL_LDAP_URL must start with ldap://, ldaps:// or ldapi:// (got {scheme or 'no scheme'}://)")
+        password = env.get("ISPCTL_LDAP_PASSWORD")
+        password_file = env.get("ISPCTL_LDAP_PASSWORD_FILE")
+        if password_file:
+            try:
+                password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"cannot read ISPCTL_LDAP_PASSWORD_FILE {password_file}: {exc.strerror}") from None
+        if password is None:
+            raise ConfigError("set ISPCTL_LDAP_PASSWORD or ISPCTL_LDAP_PASSWORD_FILE")
+        starttls = env.get("ISPCTL_LDAP_STARTTLS", "").lower() in ("1", "true", "yes")
+        if starttls and scheme != "ldap":
+            raise ConfigError("ISPCTL_LDAP_STARTTLS applies to ldap:// URLs only")
+        return cls(url, env["ISPCTL_LDAP_BIND_DN"].strip(), password, starttls, env.get("ISPCTL_LDAP_CA_FILE") or None)
+
+
+def connect(settings: LdapSettings) -> ldap3.Connection:
+    parsed = urlparse(settings.url)
+    tls = None
+    if parsed.scheme.lower() == "ldaps" or settings.starttls:
+        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
+    server = ldap3.Server(settings.url, tls=tls, get_info=ldap3.NONE, connect_timeout=10)
+    try:
+        conn = ldap3.Connection(
+            server, user=settings.bind_dn, password=settings.password,
+            auto_bind=ldap3.AUTO_BIND_NONE,
+            raise_exceptions=True, receive_timeout=120, read_only=False,
+        )
+        conn.open()
+        if settings.starttls:
+            conn.start_tls()
+        conn.bind()
+    except LDAPException as exc:
+        raise ProviderError(f"cannot connect to the directory at {settings.url} as {settings.bind_dn}: {exc}") from None
+    return conn

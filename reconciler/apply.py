@@ -1,0 +1,139 @@
+"""Execute a plan: dependency order, independent failures, dependents skipped.
+
+Order: creates and updates run parents-first, deletes run children-first and after
+everything else (so a domain moved out of a client is moved before the client is
+removed). A change whose prerequisite failed or was skipped is skipped, never tried;
+independent changes carry on, and every failure is reported at the end.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .plan import Change, Plan
+from .provider import Provider
+
+Status = Literal["ok", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    change: Change
+    status: Status
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"address": self.change.address, "action": self.change.action, "status": self.status, "error": self.error}
+
+
+@dataclass
+class ApplyResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status != "ok"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def prerequisites(plan: Plan) -> dict[str, set[str]]:
+    """For each change address, the addresses of changes that must succeed first."""
+    by_address = {c.address: c for c in plan.changes}
+    needs: dict[str, set[str]] = {c.address: set() for c in plan.changes}
+    for change in plan.changes:
+        if change.action == "delete":
+            continue
+        after = change.after
+        assert after is not None
+        for dep in (after.parent, *after.depends_on):
+            dep_change = by_address.get(dep) if dep else None
+            # Creating (or moving) a parent must happen first; a plain attribute update
+            # of a parent is independent of its children.
+            if dep_change and (dep_change.action == "create" or dep_change.is_move):
+                needs[change.address].add(dep_change.address)
+    for change in plan.changes:
+        before = change.before
+        if before is None:
+            continue
+        # Anything that lived under (or referred to) a deleted object must be gone or
+        # moved away before the object itself is deleted.
+        for dep in (before.parent, *before.depends_on):
+            dep_change = by_address.get(dep) if dep else None
+            if dep_change and dep_change.action == "delete" and dep_change.address != change.address:
+                needs[dep_change.address].add(change.address)
+    return needs
+
+
+def execution_order(plan: Plan) -> list[Change]:
+    """Topological order; ties broken so non-deletes run first, then by address."""
+    needs = prerequisites(plan)
+    by_address = {c.address: c for c in plan.changes}
+    waiting = {a: set(d) for a, d in needs.items()}
+    dependents: dict[str, set[str]] = {a: set() for a in needs}
+    for address, deps in needs.items():
+        for dep in deps:
+            dependents[dep].add(address)
+
+    def rank(address: str) -> tuple[int, str]:
+        return (1 if by_address[address].action == "delete" else 0, address)
+
+    ready = [rank(a) for a, d in waiting.items() if not d]
+    heapq.heapify(ready)
+    order: list[Change] = []
+    while ready:
+        _, address = heapq.heappop(ready)
+        order.append(by_address[address])
+        for nxt in sorted(dependents[address]):
+            waiting[nxt].discard(address)
+            if not waiting[nxt]:
+                heapq.heappush(ready, rank(nxt))
+    if len(order) != len(plan.changes):
+        stuck = sorted(set(by_address) - {c.address for c in order})
+        raise ValueError(f"dependency cycle among: {', '.join(stuck)}")
+    return order
+
+
+Router = Callable[[str], Provider]
+Listener = Callable[[Outcome], None]
+
+
+def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None) -> ApplyResult:
+    """Apply every change through the provider that owns its kind."""
+    needs = prerequisites(plan)
+    result = ApplyResult()
+    not_ok: set[str] = set()
+    for change in execution_order(plan):
+        blocked = sorted(needs[change.address] & not_ok)
+        if blocked:
+            outcome = Outcome(change, "skipped", f"skipped because {', '.join(blocked)} did not apply")
+        else:
+            outcome = _run(change, route)
+        if outcome.status != "ok":
+            not_ok.add(change.address)
+        result.outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return result
+
+
+def _run(change: Change, route: Router) -> Outcome:
+    try:
+        provider = route(change.kind)
+        if change.action == "create":
+            assert change.after is not None
+            provider.create(change.after)
+        elif change.action == "delete":
+            assert change.before is not None
+            provider.delete(change.before)
+        else:
+            assert change.before is not None and change.after is not None
+            provider.update(change.before, change.after, tuple(a.name for a in change.attrs))
+    except Exception as exc:  # noqa: BLE001 - one failure must not stop independent changes
+        return Outcome(change, "failed", f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc))
+    return Outcome(change, "ok")

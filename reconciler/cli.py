@@ -1,0 +1,171 @@
+"""The ``ispctl`` command line: a thin typer layer over library functions.
+
+Each command is a small function returning an exit code; ``run_command`` is the one
+place that turns expected errors into messages and exit codes (0 success, 1 error,
+2 "changes present" for ``plan --detailed-exitcode``), so no operator ever sees a
+traceback for a mistake they can fix.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import __version__, output
+from .errors import ApprovalRequired, IspctlError, ValidationFailed
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="ISP services as code: plan and apply tenants, domains and mailboxes.")
+sandbox_app = typer.Typer(no_args_is_help=True, help="A local sandbox of real services on loopback (data in .sandbox/).")
+app.add_typer(sandbox_app, name="sandbox")
+
+DirOption = typer.Option(None, "--dir", "-d", help="desired-state folder [default: $ISPCTL_DESIRED_STATE or ./desired-state]")
+
+
+def desired_dir(value: Optional[Path]) -> Path:
+    if value is not None:
+        return value
+    return Path(os.environ.get("ISPCTL_DESIRED_STATE", "desired-state"))
+
+
+def run_command(func: Callable[[], int]) -> None:
+    """Run one command body and exit with its code; the single error handler."""
+    try:
+        code = func()
+    except ValidationFailed as exc:
+        for problem in sorted(exc.problems):
+            output.err().print(str(problem), markup=False, style="red")
+        output.err().print(f"{len(exc.problems)} error(s) in the desired state; nothing was changed.", style="bold red")
+        code = 1
+    except ApprovalRequired as exc:
+        output.err().print(str(exc), markup=False, style="bold red")
+        code = 1
+    except IspctlError as exc:
+        output.err().print(f"Error: {exc}", markup=False, style="bold red")
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        output.err().print("Interrupted.", style="bold red")
+        code = 130
+    except Exception as exc:  # noqa: BLE001 - a bug must still end with a clear message
+        if os.environ.get("ISPCTL_DEBUG"):
+            raise
+        output.err().print(
+            f"Internal error ({type(exc).__name__}): {exc}\nRe-run with ISPCTL_DEBUG=1 for a traceback and report it.",
+            markup=False, style="bold red",
+        )
+        code = 1
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main_options(
+    no_color: bool = typer.Option(False, "--no-color", help="plain output even on a terminal"),
+    version: bool = typer.Option(False, "--version", help="print the version and exit"),
+) -> None:
+    output.configure(no_color=no_color)
+    if version:
+        output.write_raw(f"ispctl {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command()
+def validate(dir: Optional[Path] = DirOption) -> None:
+    """Check the desired state without touching anything."""
+    from .commands import validate_cmd
+
+    run_command(lambda: validate_cmd(desired_dir(dir)))
+
+
+@app.command()
+def plan(
+    dir: Optional[Path] = DirOption,
+    json_out: bool = typer.Option(False, "--json", help="print the plan as JSON (secrets masked)"),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="also save the JSON plan; a bare name goes to plans/"),
+    detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="exit 0 no changes, 2 changes, 1 error"),
+    no_prune: bool = typer.Option(False, "--no-prune", help="leave objects that are not in git alone"),
+) -> None:
+    """Show what apply would change. Never writes to any service."""
+    from .commands import plan_cmd
+
+    run_command(lambda: plan_cmd(desired_dir(dir), json_out, out, detailed_exitcode, not no_prune))
+
+
+@app.command()
+def apply(
+    dir: Optional[Path] = DirOption,
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="apply without asking (CI); destroys included"),
+    no_prune: bool = typer.Option(False, "--no-prune", help="leave objects that are not in git alone"),
+) -> None:
+    """Show the plan, ask for approval, and make the live services match it."""
+    from .commands import apply_cmd
+
+    run_command(lambda: apply_cmd(desired_dir(dir), auto_approve, not no_prune))
+
+
+@app.command("hash-password")
+def hash_password(
+    scheme: str = typer.Option("sha512", help="sha512 ({CRYPT}$6$) or bcrypt ({CRYPT}$2y$)"),
+    rounds: Optional[int] = typer.Option(None, help="cost: SHA-512 rounds or bcrypt log2 cost"),
+) -> None:
+    """Hash a password read from a prompt (or stdin when piped); never from argv."""
+    from .passwords import hash_password as do_hash
+
+    def body() -> int:
+        if sys.stdin.isatty():
+            first = getpass.getpass("Password: ")
+            if first != getpass.getpass("Again: "):
+                raise IspctlError("the two passwords differ")
+            password = first
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            output.write_raw(do_hash(password, scheme, rounds))
+        except ValueError as exc:
+            raise IspctlError(str(exc)) from None
+        return 0
+
+    run_command(body)
+
+
+SandboxRoot = typer.Option(Path(".sandbox"), "--root", help="where the sandbox keeps its data")
+
+
+@sandbox_app.command("up")
+def sandbox_up(root: Path = SandboxRoot) -> None:
+    """Start the sandbox services on loopback (idempotent)."""
+    from .commands import sandbox_up_cmd
+
+    run_command(lambda: sandbox_up_cmd(root))
+
+
+@sandbox_app.command("down")
+def sandbox_down(root: Path = SandboxRoot, purge: bool = typer.Option(False, help="also delete the sandbox data")) -> None:
+    """Stop the sandbox services."""
+    from .commands import sandbox_down_cmd
+
+    run_command(lambda: sandbox_down_cmd(root, purge))
+
+
+@sandbox_app.command("status")
+def sandbox_status(root: Path = SandboxRoot) -> None:
+    """Show whether the sandbox services run."""
+    from .commands import sandbox_status_cmd
+
+    run_command(lambda: sandbox_status_cmd(root))
+
+
+@sandbox_app.command("env")
+def sandbox_env(root: Path = SandboxRoot) -> None:
+    """Print shell exports for the sandbox: eval "$(ispctl sandbox env)"."""
+    from .commands import sandbox_env_cmd
+
+    run_command(lambda: sandbox_env_cmd(root))
+
+
+def main() -> None:
+    app()

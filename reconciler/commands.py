@@ -1,0 +1,143 @@
+"""Command bodies: each a small typed function returning an exit code.
+
+They call library functions and send everything through ``reconciler.output``; the
+CLI module only parses arguments and calls ``run_command``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import output, sandbox
+from .apply import ApplyResult, Outcome
+from .engine import load_desired, open_session
+from .daemons import DaemonError, DaemonUnavailable
+from .errors import ApprovalRequired, IspctlError
+from .plan import Plan
+from .render import apply_summary, outcome_text, plan_json, plan_text
+
+PLANS_DIR = Path("plans")
+PROGRESS_THRESHOLD = 20
+
+
+def validate_cmd(root: Path) -> int:
+    catalog, desired = load_desired(root)
+    counts: dict[str, int] = {}
+    for kind, _ in desired:
+        counts[kind] = counts.get(kind, 0) + 1
+    detail = ", ".join(f"{k}: {n}" for k, n in sorted(counts.items()))
+    output.out().print(f"The desired state in {root} is valid: {detail}.", style="green", markup=False)
+    return 0
+
+
+def plan_path(name: str) -> Path:
+    """A bare name is saved under plans/; a path is used as given."""
+    path = Path(name)
+    if path.parent == Path("."):
+        path = PLANS_DIR / path
+    return path if path.suffix else path.with_suffix(".json")
+
+
+def plan_cmd(root: Path, json_out: bool, out: str | None, detailed: bool, prune: bool) -> int:
+    with open_session(root) as session:
+        plan = session.plan(prune=prune)
+    if out:
+        target = plan_path(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(plan_json(plan), encoding="utf-8")
+        output.err().print(f"Saved the plan to {target}", markup=False)
+    if json_out:
+        output.write_raw(plan_json(plan))
+    else:
+        output.out().print(plan_text(plan))
+    if detailed and not plan.empty:
+        return 2
+    return 0
+
+
+def _approve(plan: Plan) -> None:
+    destroys = plan.count("delete")
+    warning = f" {destroys} object(s) will be DESTROYED." if destroys else ""
+    output.out().print(
+        f"Do you want to perform these actions?{warning}\n  Only 'yes' will be accepted to approve.\n",
+        style="bold", markup=False,
+    )
+    output.out().print("  Enter a value: ", end="", markup=False)
+    answer = sys.stdin.readline()
+    if answer.strip() != "yes":
+        detail = "no answer on standard input (pass --auto-approve in CI)" if not answer else "the answer was not 'yes'"
+        raise ApprovalRequired(f"Apply cancelled: {detail}. Nothing was changed.")
+
+
+def _report(result: ApplyResult, outcome: Outcome) -> None:
+    output.out().print(outcome_text(outcome))
+
+
+def apply_cmd(root: Path, auto_approve: bool, prune: bool) -> int:
+    with open_session(root) as session:
+        plan = session.plan(prune=prune)
+        output.out().print(plan_text(plan))
+        if plan.empty:
+            return 0
+        if not auto_approve:
+            _approve(plan)
+        console = output.out()
+        if len(plan.changes) >= PROGRESS_THRESHOLD and console.is_terminal:
+            columns = (TextColumn("Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(*columns, console=console, transient=True) as progress:
+                task = progress.add_task("apply", total=len(plan.changes))
+
+                def tick(outcome: Outcome) -> None:
+                    progress.console.print(outcome_text(outcome))
+                    progress.advance(task)
+
+                result = session.apply(plan, tick)
+        else:
+            result = session.apply(plan, lambda o: console.print(outcome_text(o)))
+    output.out().print()
+    output.out().print(apply_summary(result))
+    return 0 if result.ok else 1
+
+
+def sandbox_up_cmd(root: Path) -> int:
+    try:
+        report = sandbox.up(root)
+    except (sandbox.SandboxError, DaemonUnavailable, DaemonError) as exc:
+        raise IspctlError(str(exc)) from None
+    for name, state in sorted(report["components"].items()):
+        url = f" at {state['url']}" if state.get("url") else ""
+        output.out().print(f"{name}: {state['action']}{url} (pid {state.get('pid')})", markup=False)
+    output.out().print(f'Sandbox is up (data in {root}/). Point ispctl at it with: eval "$(ispctl sandbox env)"', markup=False)
+    return 0
+
+
+def sandbox_down_cmd(root: Path, purge: bool) -> int:
+    try:
+        sandbox.down(root, purge=purge)
+    except sandbox.SandboxError as exc:
+        raise IspctlError(str(exc)) from None
+    output.out().print("Sandbox stopped." + (" Its data was removed." if purge else ""), markup=False)
+    return 0
+
+
+def sandbox_status_cmd(root: Path) -> int:
+    states = sandbox.status(root)["components"]
+    running = True
+    for name, state in sorted(states.items()):
+        running &= bool(state.get("running"))
+        where = f" at {state['url']}" if state.get("url") else ""
+        pid = f" (pid {state['pid']})" if state.get("pid") else ""
+        output.out().print(f"{name}: {'running' if state.get('running') else 'stopped'}{where}{pid}", markup=False)
+    return 0 if running else 1
+
+
+def sandbox_env_cmd(root: Path) -> int:
+    try:
+        variables = sandbox.env(root)
+    except sandbox.SandboxError as exc:
+        raise IspctlError(str(exc)) from None
+    output.write_raw(sandbox.shell_exports(variables))
+    return 0

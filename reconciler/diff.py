@@ -1,0 +1,46 @@
+"""Compare desired resources with live ones: set arithmetic on identities, then
+attribute-level differences for what both sides hold."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .plan import AttrChange, Change, Plan
+from .resources import Resource
+
+Index = Mapping[tuple[str, str], Resource]
+
+
+def attr_changes(before: Resource | None, after: Resource | None) -> tuple[AttrChange, ...]:
+    old = before.attrs if before is not None else {}
+    new = after.attrs if after is not None else {}
+    sensitive = (before.sensitive if before else frozenset()) | (after.sensitive if after else frozenset())
+    changes = []
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name), new.get(name)
+        if a != b:
+            changes.append(AttrChange(name, a, b, name in sensitive))
+    return tuple(changes)
+
+
+def compute_plan(desired: Index, live: Index, *, prune: bool = True) -> Plan:
+    """Plan the changes that make ``live`` match ``desired``.
+
+    With ``prune`` false, live objects missing from the desired state are left alone
+    (they are still owned, so a later pruning apply would remove them).
+    """
+    changes: list[Change] = []
+    for ident in sorted(set(desired) | set(live)):
+        want, have = desired.get(ident), live.get(ident)
+        if have is None:
+            assert want is not None
+            changes.append(Change("create", *ident, None, want, attr_changes(None, want)))
+        elif want is None:
+            if prune:
+                changes.append(Change("delete", *ident, have, None, attr_changes(have, None), have.drifted()))
+        else:
+            diffs = attr_changes(have, want)
+            if diffs or have.parent != want.parent:
+                changes.append(Change("update", *ident, have, want, diffs, have.drifted()))
+    changes.sort(key=lambda c: c.address)
+    return Plan(tuple(changes))

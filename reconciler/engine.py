@@ -1,0 +1,91 @@
+"""The public flow: validate -> compile -> read live -> diff -> plan -> apply.
+
+Providers are found through a registry of dotted paths (``package:function``) so the
+engine imports no service code; each factory takes the site settings and the process
+environment and returns a ``Provider``. Kinds are routed to the single provider that
+declares them in ``SUPPORTS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .apply import ApplyResult, Listener, apply_plan
+from .catalog import Catalog
+from .compile import compile_catalog
+from .diff import compute_plan
+from .errors import ConfigError
+from .model import SiteFile
+from .plan import Plan
+from .provider import Provider
+from .resources import Resource
+from .validate import validate_estate
+
+PROVIDERS: dict[str, str] = {
+    "ldap": "providers.ldap:build",
+}
+
+
+def load_provider(name: str, site: SiteFile, env: Mapping[str, str] | None) -> Provider:
+    target = PROVIDERS.get(name)
+    if target is None:
+        raise ConfigError(f"unknown provider {name!r}; known: {', '.join(sorted(PROVIDERS))}")
+    module, _, attr = target.partition(":")
+    factory = getattr(importlib.import_module(module), attr)
+    provider = factory(site, env)
+    assert isinstance(provider, Provider)
+    return provider
+
+
+@dataclass
+class Session:
+    """Desired state plus the providers that hold the live state, for one run."""
+
+    catalog: Catalog
+    desired: dict[tuple[str, str], Resource]
+    providers: list[Provider] = field(default_factory=list)
+
+    def route(self, kind: str) -> Provider:
+        owners = [p for p in self.providers if kind in p.SUPPORTS]
+        if len(owners) != 1:
+            raise ConfigError(f"resource kind {kind!r} is supported by {len(owners)} providers; exactly one must own it")
+        return owners[0]
+
+    def read_live(self) -> dict[tuple[str, str], Resource]:
+        live: dict[tuple[str, str], Resource] = {}
+        for provider in self.providers:
+            live.update(provider.read())
+        return live
+
+    def plan(self, prune: bool = True) -> Plan:
+        kinds = {kind for kind, _ in self.desired}
+        for kind in sorted(kinds):
+            self.route(kind)  # every desired kind needs an owner before we read anything
+        return compute_plan(self.desired, self.read_live(), prune=prune)
+
+    def apply(self, plan: Plan, on_outcome: Listener | None = None) -> ApplyResult:
+        return apply_plan(plan, self.route, on_outcome)
+
+
+def load_desired(root: Path) -> tuple[Catalog, dict[tuple[str, str], Resource]]:
+    catalog = validate_estate(root)
+    return catalog, compile_catalog(catalog)
+
+
+@contextmanager
+def open_session(root: Path, env: Mapping[str, str] | None = None, providers: list[Provider] | None = None) -> Iterator[Session]:
+    """Validate the estate and connect its providers; connections close on exit."""
+    catalog, desired = load_desired(root)
+    session = Session(catalog, desired)
+    try:
+        session.providers = providers if providers is not None else [
+            load_provider(name, catalog.estate.site, env) for name in sorted(PROVIDERS)
+        ]
+        yield session
+    finally:
+        for provider in session.providers:
+            provider.close()

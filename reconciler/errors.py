@@ -1,0 +1,80 @@
+"""Error types shared by the engine, the providers and the CLI.
+
+Every error an operator can cause carries enough context to be fixed without reading
+Python: validation problems name file, line, column and field path; provider errors
+name the resource address. The CLI maps these classes to exit codes in one place
+(`reconciler.cli.run_command`), so no command prints a traceback for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """Where a value came from in the desired state (1-based line and column)."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}"
+        return self.file
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One validation error. Sorted by location so output is stable."""
+
+    location: Location
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location.file else ""
+        field_part = f"{self.path}: " if self.path else ""
+        return f"{where}{field_part}{self.message}"
+
+
+class IspctlError(Exception):
+    """Base class: an expected failure with a message meant for operators."""
+
+    exit_code: int = 1
+
+
+class ConfigError(IspctlError):
+    """The environment or site settings do not allow ispctl to run."""
+
+
+@dataclass
+class ValidationFailed(IspctlError):
+    """The desired state is invalid; carries every problem found in one run."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(f"{len(self.problems)} validation error(s)")
+
+    def __str__(self) -> str:
+        lines = [str(p) for p in sorted(self.problems)]
+        return "\n".join(lines)
+
+
+class ProviderError(IspctlError):
+    """A provider could not read or write live state."""
+
+
+class ApprovalRequired(IspctlError):
+    """Apply was asked to make changes without the approval they need."""
+
+
+def relpath(path: Path, root: Path) -> str:
+    """Render a file path relative to the estate root's parent for messages."""
+    try:
+        return str(path.resolve().relative_to(root.resolve().parent))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,161 @@
+"""The desired-state file formats, as pydantic models.
+
+Three kinds of file make an estate (see README "Desired state"):
+
+* ``ispctl.yaml`` -- site settings (``SiteFile``);
+* ``tenants/<reseller>/tenant.yaml`` and ``tenants/<reseller>/<client>/tenant.yaml`` --
+  a tenant (``TenantFile``); its kind follows from where the folder is;
+* every other ``*.yaml`` in a tenant folder -- one domain with its mailboxes and
+  aliases (``DomainFile``).
+
+Models only check what one file can know; rules across files live in
+``reconciler.validate``. Unknown keys are errors everywhere (``extra="forbid"``).
+Room is left for later services: DNS records, vhosts, FTP and dial-up settings will be
+further optional sections of ``DomainFile`` and ``Mailbox``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from .passwords import check_hash
+from .units import parse_size
+
+Status = Literal["active", "suspended"]
+DomainType = Literal["primary", "slave", "nodns", "alias"]
+DomainService = Literal["mail", "web", "ftp", "dialup", "dns"]
+Size = Annotated[int, BeforeValidator(parse_size)]
+PasswordHash = Annotated[str, BeforeValidator(check_hash)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- site settings ---------------------------------------------------------------
+
+class DirectorySettings(Strict):
+    base_dn: str = Field(description="DN of the subtree ispctl owns; it must already exist")
+    page_size: Annotated[int, Field(ge=10, le=100_000)] = 1000
+
+
+class MailSettings(Strict):
+    root: str = Field("/var/vmail", description="mail store root; homes are <root>/<domain>/<local>")
+    uid: Annotated[int, Field(ge=1, le=2**31 - 1)] = 5000
+    gid: Annotated[int, Field(ge=1, le=2**31 - 1)] = 5000
+
+    @field_validator("root")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/") or "/../" in value + "/" or "\x00" in value:
+            raise ValueError("must be an absolute path without '..'")
+        return value.rstrip("/") or "/"
+
+
+class MailboxServices(Strict):
+    imap: bool | None = None
+    pop3: bool | None = None
+    smtp: bool | None = None
+    ftp: bool | None = None
+    dialup: bool | None = None
+
+
+class Defaults(Strict):
+    mailbox_quota: Size = 1024**3
+    status: Status = "active"
+    domain_services: tuple[DomainService, ...] = ("mail", "dns")
+    mailbox_services: MailboxServices = MailboxServices(imap=True, pop3=True, smtp=True, ftp=False, dialup=False)
+
+
+class SiteFile(Strict):
+    directory: DirectorySettings
+    mail: MailSettings = MailSettings()
+    defaults: Defaults = Defaults()
+
+
+# --- tenants -----------------------------------------------------------------------
+
+class Limits(Strict):
+    """Unset means unlimited. A client's usage also counts against its reseller."""
+
+    max_domains: Count | None = None
+    max_mailboxes: Count | None = None
+    max_aliases: Count | None = None
+    mail_quota_pool: Size | None = None
+
+
+class TenantFile(Strict):
+    name: str = Field(min_length=1, max_length=256, description="display name")
+    contact: str | None = None
+    status: Status | None = None
+    limits: Limits = Limits()
+
+
+# --- domains -------------------------------------------------------------------------
+
+class Forward(Strict):
+    to: list[str] = Field(min_length=1)
+    keep_copy: bool = False
+
+
+class Mailbox(Strict):
+    name: str | None = Field(None, max_length=256, description="display name")
+    password: PasswordHash
+    quota: Size | None = None
+    status: Status | None = None
+    services: MailboxServices = MailboxServices()
+    aliases: list[str] = Field(default_factory=list, description="extra addresses")
+    forward: Forward | None = None
+
+
+class AliasSpec(Strict):
+    to: list[str] = Field(min_length=1)
+    status: Status | None = None
+    description: str | None = None
+
+
+def _alias_short_form(value: object) -> object:
+    """``sales: [a, b]`` and ``sales: a`` are shorthand for ``sales: {to: [...]}``."""
+    if isinstance(value, str):
+        return {"to": [value]}
+    if isinstance(value, list):
+        return {"to": value}
+    return value
+
+
+AliasValue = Annotated[AliasSpec, BeforeValidator(_alias_short_form)]
+
+
+class DomainMail(Strict):
+    default_quota: Size | None = None
+    catch_all: str | None = None
+
+
+class DomainFile(Strict):
+    domain: str
+    type: DomainType = "primary"
+    alias_of: str | None = Field(None, description="target domain of an alias domain")
+    primaries: list[str] = Field(default_factory=list, description="primary servers of a slave zone")
+    services: list[DomainService] | None = None
+    status: Status | None = None
+    description: str | None = None
+    mail: DomainMail = DomainMail()
+    mailboxes: dict[str, Mailbox] = Field(default_factory=dict)
+    aliases: dict[str, AliasValue] = Field(default_factory=dict)
+
+    @field_validator("primaries")
+    @classmethod
+    def _ip_literals(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address") from None
+        return values
+
+
+AnyFile = Union[SiteFile, TenantFile, DomainFile]

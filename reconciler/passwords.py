@@ -1,0 +1,76 @@
+"""Password hashes: the only form a password may take in git or the directory.
+
+``{CRYPT}$6$`` (SHA-512 crypt) and ``{CRYPT}$2y$`` (bcrypt) are accepted by slapd
+binds, Dovecot, FreeRADIUS PAP and pure-ftpd alike, so they are the only formats
+allowed. Error messages never repeat the offending value: it may be a plaintext
+password pasted by mistake.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sys
+import warnings
+
+if sys.version_info >= (3, 13):  # pragma: no cover - the stdlib module was removed
+    import crypt_r as _crypt
+else:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt as _crypt
+
+_B64 = r"[./0-9A-Za-z]"
+SHA512_RE = re.compile(rf"^\{{CRYPT\}}\$6\$(?:rounds=\d{{4,9}}\$)?{_B64}{{1,16}}\${_B64}{{86}}$")
+BCRYPT_RE = re.compile(rf"^\{{CRYPT\}}\$2[by]\$(0[4-9]|[12]\d|3[01])\${_B64}{{53}}$")
+SCHEMES = ("sha512", "bcrypt")
+DEFAULT_ROUNDS = {"sha512": 100_000, "bcrypt": 10}
+
+
+def check_hash(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a password hash string such as {CRYPT}$6$...")
+    if SHA512_RE.match(value) or BCRYPT_RE.match(value):
+        return value
+    if value.startswith("{") and "}" in value:
+        scheme = value[: value.index("}") + 1]
+        if scheme.upper() == "{CRYPT}":
+            raise ValueError("unsupported {CRYPT} hash: use SHA-512 ($6$) or bcrypt ($2y$), e.g. from 'ispctl hash-password'")
+        if len(scheme) <= 12:
+            raise ValueError(
+                f"{scheme} hashes are not accepted by every consumer; use {{CRYPT}}$6$ or {{CRYPT}}$2y$ "
+                "from 'ispctl hash-password'"
+            )
+    raise ValueError(
+        "is not a password hash (looks like plaintext or a damaged hash; the value is not shown); "
+        "store {CRYPT}$6$... or {CRYPT}$2y$... made with 'ispctl hash-password'"
+    )
+
+
+def hash_password(password: str, scheme: str = "sha512", rounds: int | None = None) -> str:
+    """Hash with the system's crypt(3), the same library every consumer verifies with."""
+    if not password:
+        raise ValueError("the password is empty")
+    if "\x00" in password:
+        raise ValueError("the password contains a NUL character")
+    if scheme == "sha512":
+        cost = rounds or DEFAULT_ROUNDS["sha512"]
+        salt = _crypt.mksalt(_crypt.METHOD_SHA512, rounds=cost)
+    elif scheme == "bcrypt":
+        cost = rounds or DEFAULT_ROUNDS["bcrypt"]
+        # libxcrypt accepts the $2y$ prefix directly; mksalt only emits $2b$ (the same
+        # algorithm), and $2y$ is the spelling every consumer documents.
+        salt = f"$2y${cost:02d}$" + "".join(secrets.choice("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(22))
+    else:
+        raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    hashed = _crypt.crypt(password, salt)
+    if not hashed or hashed.startswith("*"):
+        raise ValueError(f"the system crypt library does not support {scheme}")
+    return "{CRYPT}" + hashed
+
+
+def verify_password(password: str, stored: str) -> bool:
+    if not stored.startswith("{CRYPT}"):
+        return False
+    digest = stored[len("{CRYPT}"):]
+    return secrets.compare_digest(_crypt.crypt(password, digest) or "", digest)

@@ -1,0 +1,85 @@
+"""The provider contract: one subclass per live service.
+
+The public flow lives here; providers implement small underscore hooks, in the style
+of octoDNS's ``BaseProvider``:
+
+``SUPPORTS``
+    The resource kinds this provider owns. The engine routes every resource to the one
+    provider that supports its kind; two providers claiming a kind is a configuration
+    error.
+``_read_live(kinds)``
+    Return every live resource of the given kinds that this provider *owns* (its
+    subtree, its ownership markers), in bulk: one paged search, one zone transfer, one
+    directory walk -- never one request per resource. Live resources carry the
+    fingerprint found stored beside them (``recorded_fingerprint``) so the engine can
+    tell drift from desired changes. Reading must never write.
+``_create(resource)`` / ``_update(before, after, changed)`` / ``_delete(resource)``
+    Make one change. ``changed`` names the attributes whose values differ. Raise
+    ``ProviderError`` (or any exception) on failure: the engine records it, skips the
+    changes that depend on this one and carries on with independent ones. Writes must
+    store ``after.fingerprint()`` with the values, atomically where the service allows.
+``close()``
+    Release connections.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import ClassVar
+
+from .errors import ProviderError
+from .resources import Resource
+
+
+class Provider(ABC):
+    name: ClassVar[str] = "provider"
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset()
+
+    def read(self, kinds: Iterable[str] | None = None) -> dict[tuple[str, str], Resource]:
+        """Live state of the supported kinds, keyed by identity."""
+        wanted = self.SUPPORTS if kinds is None else frozenset(kinds) & self.SUPPORTS
+        live: dict[tuple[str, str], Resource] = {}
+        for resource in self._read_live(wanted):
+            if resource.kind not in wanted:
+                continue
+            if resource.identity in live:
+                # Two live objects claiming one identity (e.g. the same address twice in
+                # the directory) cannot be reconciled safely: stop before planning.
+                raise ProviderError(
+                    f"{self.name}: {resource.address} exists more than once in live state; "
+                    "remove the duplicate by hand"
+                )
+            live[resource.identity] = resource
+        return live
+
+    def create(self, resource: Resource) -> None:
+        self._check_kind(resource)
+        self._create(resource)
+
+    def update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+        self._check_kind(after)
+        self._update(before, after, changed)
+
+    def delete(self, resource: Resource) -> None:
+        self._check_kind(resource)
+        self._delete(resource)
+
+    def close(self) -> None:
+        """Release connections; the default has nothing to release."""
+
+    def _check_kind(self, resource: Resource) -> None:
+        if resource.kind not in self.SUPPORTS:
+            raise ProviderError(f"{self.name} does not support {resource.kind} ({resource.address})")
+
+    @abstractmethod
+    def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]: ...
+
+    @abstractmethod
+    def _create(self, resource: Resource) -> None: ...
+
+    @abstractmethod
+    def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None: ...
+
+    @abstractmethod
+    def _delete(self, resource: Resource) -> None: ...
