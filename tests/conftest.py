@@ -1,0 +1,58 @@
+"""Shared fixtures: real slapd instances in per-test temp dirs, and a leak check at the end.
+
+Every daemon a test starts lives under this session's pytest base temp dir, and that path is in
+its command line (``slapd -F <tmp>/.../slapd.d``). That is how the session-end check finds
+leftovers without mistaking another pytest run's (or a developer's sandbox) slapd for ours.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from providers.ldap.slapd import SlapdInstance
+from reconciler.daemons import pids_matching
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_daemon_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    base = str(tmp_path_factory.getbasetemp())
+    yield
+    leftovers = pids_matching(base)
+    for pid in leftovers:
+        # Clean up first so a failing run does not leave daemons behind either.
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if leftovers:
+        pytest.fail(f"processes started by this test session were still running: {leftovers}")
+
+
+@pytest.fixture
+def slapd(tmp_path: Path) -> Iterator[SlapdInstance]:
+    """A fresh slapd with the ispctl schema, base entries and foreign data; stopped afterwards."""
+    instance = SlapdInstance(tmp_path / "slapd")
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture(scope="session")
+def slapd_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdInstance]:
+    """One slapd shared by a whole session, for read-mostly tests that do not need isolation.
+
+    Tests using it must only add entries under DNs of their own (e.g. named after the test).
+    """
+    instance = SlapdInstance(tmp_path_factory.mktemp("slapd-session"))
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
