@@ -135,5 +135,6 @@ def _run(change: Change, route: Router) -> Outcome:
             assert change.before is not None and change.after is not None
             provider.update(change.before, change.after, tuple(a.name for a in change.attrs))
     except Exception as exc:  # noqa: BLE001 - one failure must not stop independent changes
-        return Outcome(change, "failed", f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc))
+        # An exception without a message (e.g. a bare RuntimeError()) is named by its type.
+        return Outcome(change, "failed", str(exc) or type(exc).__name__)
     return Outcome(change, "ok")

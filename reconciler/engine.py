@@ -62,9 +62,14 @@ class Session:
         return live
 
     def plan(self, prune: bool = True) -> Plan:
+        # Every desired kind needs an owner, and no kind any provider claims may have two
+        # (live objects of such a kind would be read twice and could not be deleted):
+        # refuse before reading anything.
         kinds = {kind for kind, _ in self.desired}
+        for provider in self.providers:
+            kinds |= provider.SUPPORTS
         for kind in sorted(kinds):
-            self.route(kind)  # every desired kind needs an owner before we read anything
+            self.route(kind)
         return compute_plan(self.desired, self.read_live(), prune=prune)
 
     def apply(self, plan: Plan, on_outcome: Listener | None = None) -> ApplyResult:

@@ -45,7 +45,8 @@ def _attr_lines(change: Change, attr: AttrChange, width: int) -> list[tuple[str,
     before, after = attr.before, attr.after
     if isinstance(before, tuple) or isinstance(after, tuple):
         if attr.sensitive:
-            return [(STYLE["update"], f"      ~ {pad} = {SENSITIVE}")]
+            # Same symbol as a scalar of this action would get: + on create, - on destroy.
+            return [(STYLE[change.action], f"      {SYMBOL[change.action]} {pad} = {SENSITIVE}")]
         old = set(before or ()) if isinstance(before, tuple) else set()
         new = set(after or ()) if isinstance(after, tuple) else set()
         sym = SYMBOL[change.action] if change.action != "update" else "~"

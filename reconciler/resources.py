@@ -43,13 +43,20 @@ def canonical_json(data: object) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def fingerprint(attrs: Attrs) -> str:
-    """A stable digest of a resource's managed values.
+PARENT_FIELD = "@parent"  # cannot clash with an attribute name: those are identifiers
+
+
+def fingerprint(attrs: Attrs, parent: str | None = None) -> str:
+    """A stable digest of a resource's managed values and, when it has one, its parent.
 
     Providers store it next to the values they write; a stored fingerprint that no
     longer matches the live values means someone changed the object outside ispctl.
+    The parent is covered too, so an object moved by hand shows up as drift rather
+    than as an unexplained move back.
     """
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items() if v is not None}
+    if parent is not None:
+        plain[PARENT_FIELD] = parent
     return "sha256:" + hashlib.sha256(canonical_json(plain).encode()).hexdigest()
 
 
@@ -85,7 +92,7 @@ class Resource:
         return (self.kind, self.key)
 
     def fingerprint(self) -> str:
-        return fingerprint(self.attrs)
+        return fingerprint(self.attrs, self.parent)
 
     def drifted(self) -> str | None:
         """Why this live resource differs from what ispctl last wrote, or None."""

@@ -1,0 +1,270 @@
+"""Apply: dependency order, failures isolated, dependents skipped, convergence.
+
+The memory provider refuses out-of-order writes (child before parent, parent deleted
+while it has children), so a wrong order shows up as a failure, not just a log line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+from memory_provider import MemoryProvider
+
+from reconciler.apply import Outcome, apply_plan, execution_order, prerequisites
+from reconciler.diff import compute_plan
+from reconciler.plan import Plan
+from reconciler.provider import Provider
+from reconciler.resources import Resource
+
+Index = dict[tuple[str, str], Resource]
+
+
+def index(resources: Iterable[Resource]) -> Index:
+    return {r.identity: r for r in resources}
+
+
+def estate() -> list[Resource]:
+    """A small tree whose address order is NOT a valid creation order (alias < domain < tenant)."""
+    return [
+        Resource("tenant", "r", {"status": "active"}),
+        Resource("tenant", "c", {"status": "active"}, parent="tenant.r"),
+        Resource("domain", "c.example", {"status": "active"}, parent="tenant.c"),
+        Resource("domain", "alias.example", {"alias_of": "c.example"}, parent="tenant.c",
+                 depends_on=("domain.c.example",)),
+        Resource("mailbox", "a@c.example", {"quota": 5, "password": "h"}, parent="domain.c.example",
+                 sensitive=frozenset({"password"})),
+        Resource("alias", "x@c.example", {"targets": ("a@c.example",)}, parent="domain.c.example"),
+    ]
+
+
+def run(desired: Index, provider: MemoryProvider, prune: bool = True) -> tuple[Plan, list[Outcome]]:
+    plan = compute_plan(desired, provider.read(), prune=prune)
+    seen: list[Outcome] = []
+    result = apply_plan(plan, lambda kind: provider, seen.append)
+    assert result.outcomes == seen  # the listener sees every outcome, in order
+    return plan, result.outcomes
+
+
+def position(log: list[tuple[str, str]]) -> dict[str, int]:
+    return {address: i for i, (_, address) in enumerate(log)}
+
+
+def test_creates_run_parents_before_children() -> None:
+    provider = MemoryProvider()
+    _, outcomes = run(index(estate()), provider)
+    assert [o.status for o in outcomes] == ["ok"] * 6
+    pos = position(provider.log)
+    for r in estate():
+        for dep in (r.parent, *r.depends_on):
+            if dep is not None:
+                assert pos[dep] < pos[r.address], (dep, r.address)
+    assert set(pos) == {r.address for r in estate()}
+
+
+def test_deletes_run_children_before_parents_and_last() -> None:
+    provider = MemoryProvider()
+    run(index(estate()), provider)
+    provider.log.clear()
+    keep = Resource("tenant", "z", {"status": "active"})
+    _, outcomes = run(index([keep]), provider)
+    assert all(o.status == "ok" for o in outcomes)
+    assert provider.log[0] == ("create", "tenant.z")  # non-deletes before any delete
+    pos = position(provider.log)
+    for r in estate():
+        for dep in (r.parent, *r.depends_on):
+            if dep is not None:
+                assert pos[r.address] < pos[dep], (r.address, dep)
+    assert list(provider.store) == ["tenant.z"]
+
+
+def test_move_runs_before_the_old_parent_is_deleted() -> None:
+    old = Resource("tenant", "old", {"status": "active"})
+    dom = Resource("domain", "d.example", {"status": "active"}, parent="tenant.old")
+    provider = MemoryProvider()
+    run(index([old, dom]), provider)
+    provider.log.clear()
+    new = Resource("tenant", "new", {"status": "active"})
+    moved = Resource("domain", "d.example", {"status": "active"}, parent="tenant.new")
+    plan, outcomes = run(index([new, moved]), provider)
+    assert [c.is_move for c in plan.changes if c.kind == "domain"] == [True]
+    assert all(o.status == "ok" for o in outcomes)
+    assert provider.log == [("create", "tenant.new"), ("update", "domain.d.example"), ("delete", "tenant.old")]
+    assert provider.store["domain.d.example"].parent == "tenant.new"
+
+
+def test_prerequisites_of_a_move() -> None:
+    old = Resource("tenant", "old")
+    plan = compute_plan(
+        index([Resource("tenant", "new"), Resource("domain", "d", parent="tenant.new")]),
+        index([old, Resource("domain", "d", parent="tenant.old", recorded_fingerprint="x")]),
+    )
+    assert prerequisites(plan) == {
+        "domain.d": {"tenant.new"},
+        "tenant.new": set(),
+        "tenant.old": {"domain.d"},
+    }
+
+
+def test_plain_update_of_a_parent_does_not_block_children() -> None:
+    provider = MemoryProvider()
+    base = estate()
+    run(index(base[:3]), provider)  # tenants and domain c.example exist
+    changed_domain = Resource("domain", "c.example", {"status": "suspended"}, parent="tenant.c")
+    failing = MemoryProvider(provider.store.values(), fail={"domain.c.example"})
+    _, outcomes = run(index([*base[:2], changed_domain, base[4]]), failing)
+    status = {o.change.address: o.status for o in outcomes}
+    assert status == {"domain.c.example": "failed", "mailbox.a@c.example": "ok"}
+
+
+def test_one_failure_skips_its_dependents_transitively_and_spares_the_rest() -> None:
+    other = Resource("tenant", "other", {"status": "active"})
+    other_dom = Resource("domain", "o.example", {}, parent="tenant.other")
+    provider = MemoryProvider(fail={"tenant.c"})
+    _, outcomes = run(index([*estate(), other, other_dom]), provider)
+    status = {o.change.address: o.status for o in outcomes}
+    assert status == {
+        "tenant.r": "ok",
+        "tenant.c": "failed",
+        "domain.c.example": "skipped",  # child of the failed tenant
+        "domain.alias.example": "skipped",
+        "mailbox.a@c.example": "skipped",  # grandchild: skipped because its parent was
+        "alias.x@c.example": "skipped",
+        "tenant.other": "ok",
+        "domain.o.example": "ok",
+    }
+    skipped = {o.change.address: o.error for o in outcomes if o.status == "skipped"}
+    assert skipped["domain.c.example"] == "skipped because tenant.c did not apply"
+    assert skipped["mailbox.a@c.example"] == "skipped because domain.c.example did not apply"
+    failed = next(o for o in outcomes if o.status == "failed")
+    assert failed.error is not None and "tenant.c" in failed.error and "configured to fail" in failed.error
+    # Skipped changes were never tried: nothing of them reached the provider.
+    assert sorted(a for _, a in provider.log) == ["domain.o.example", "tenant.other", "tenant.r"]
+
+
+def test_every_failure_is_reported() -> None:
+    provider = MemoryProvider(fail={"alias.x@c.example", "mailbox.a@c.example"})
+    plan = compute_plan(index(estate()), provider.read())
+    result = apply_plan(plan, lambda kind: provider)
+    assert not result.ok
+    assert [(o.change.address, o.status) for o in result.failed] == [
+        ("alias.x@c.example", "failed"), ("mailbox.a@c.example", "failed"),
+    ]
+    assert len(provider.store) == 4
+
+
+def test_failed_child_delete_keeps_parent() -> None:
+    provider = MemoryProvider()
+    run(index(estate()), provider)
+    failing = MemoryProvider(provider.store.values(), fail={"mailbox.a@c.example"})
+    _, outcomes = run({}, failing)
+    status = {o.change.address: o.status for o in outcomes}
+    assert status["mailbox.a@c.example"] == "failed"
+    assert status["domain.c.example"] == "skipped"
+    assert status["tenant.c"] == "skipped" and status["tenant.r"] == "skipped"
+    assert status["alias.x@c.example"] == "ok" and status["domain.alias.example"] == "ok"
+    assert sorted(failing.store) == ["domain.c.example", "mailbox.a@c.example", "tenant.c", "tenant.r"]
+
+
+def test_failed_move_keeps_old_parent() -> None:
+    seeded = MemoryProvider()
+    run(index([Resource("tenant", "old"), Resource("domain", "d", parent="tenant.old")]), seeded)
+    provider = MemoryProvider(seeded.store.values(), fail={"domain.d"})
+    _, outcomes = run(index([Resource("tenant", "new"), Resource("domain", "d", parent="tenant.new")]), provider)
+    status = {o.change.address: o.status for o in outcomes}
+    assert status == {"tenant.new": "ok", "domain.d": "failed", "tenant.old": "skipped"}
+    assert "tenant.old" in provider.store
+
+
+def test_routing_error_is_a_failure_not_a_crash() -> None:
+    provider = MemoryProvider()
+
+    def route(kind: str) -> Provider:
+        if kind == "alias":
+            raise LookupError("no provider for alias")
+        return provider
+
+    plan = compute_plan(index(estate()), {})
+    result = apply_plan(plan, route)
+    (failed,) = result.failed
+    assert failed.change.address == "alias.x@c.example"
+    assert failed.error == "no provider for alias"
+    assert len(provider.store) == 5
+
+
+def test_exception_without_message_is_named() -> None:
+    class Silent(MemoryProvider):
+        def _create(self, resource: Resource) -> None:
+            raise RuntimeError()
+
+    result = apply_plan(compute_plan(index([Resource("tenant", "t")]), {}), lambda kind: Silent())
+    assert result.outcomes[0].error == "RuntimeError"
+
+
+def test_dependency_cycle_raises() -> None:
+    a = Resource("domain", "a", depends_on=("domain.b",))
+    b = Resource("domain", "b", depends_on=("domain.a",))
+    c = Resource("domain", "c")
+    plan = compute_plan(index([a, b, c]), {})
+    with pytest.raises(ValueError, match=r"dependency cycle among: domain\.a, domain\.b$"):
+        execution_order(plan)
+    provider = MemoryProvider()
+    with pytest.raises(ValueError, match="dependency cycle"):
+        apply_plan(plan, lambda kind: provider)
+    assert provider.log == []  # refused before writing anything
+
+
+def test_rerun_converges() -> None:
+    provider = MemoryProvider()
+    run(index(estate()), provider)
+    assert compute_plan(index(estate()), provider.read()).empty
+    # Change values, move a mailbox, drop an alias: one apply, then nothing left to do.
+    second = [
+        *estate()[:4],
+        Resource("domain", "b.example", {"status": "active"}, parent="tenant.r"),
+        Resource("mailbox", "a@c.example", {"quota": 9, "password": "h2"}, parent="domain.b.example",
+                 sensitive=frozenset({"password"})),
+    ]
+    plan, outcomes = run(index(second), provider)
+    assert plan.summary == {"add": 1, "change": 1, "destroy": 1}
+    assert all(o.status == "ok" for o in outcomes)
+    again = compute_plan(index(second), provider.read())
+    assert again.empty, [c.address for c in again.changes]
+
+
+def test_rerun_after_failure_finishes_the_job() -> None:
+    failing = MemoryProvider(fail={"domain.c.example"})
+    run(index(estate()), failing)
+    healed = MemoryProvider(failing.store.values())
+    plan, outcomes = run(index(estate()), healed)
+    assert plan.summary == {"add": 4, "change": 0, "destroy": 0}
+    assert all(o.status == "ok" for o in outcomes)
+    assert compute_plan(index(estate()), healed.read()).empty
+
+
+def test_drift_is_repaired_and_converges() -> None:
+    desired = Resource("mailbox", "m@c.example", {"quota": 5, "status": "active"}, parent=None)
+    edited = Resource("mailbox", "m@c.example", {"quota": 7, "status": "active"},
+                      recorded_fingerprint=desired.fingerprint())
+    provider = MemoryProvider([edited])
+    plan, _ = run(index([desired]), provider)
+    assert [c.drift for c in plan.changes] == ["changed outside ispctl"]
+    after = provider.read()[desired.identity]
+    assert after.attrs == desired.attrs and after.drifted() is None
+
+
+def test_update_passes_only_changed_attribute_names() -> None:
+    class Recording(MemoryProvider):
+        def __init__(self, live: Iterable[Resource]) -> None:
+            super().__init__(live)
+            self.changed: list[tuple[str, ...]] = []
+
+        def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+            self.changed.append(changed)
+            super()._update(before, after, changed)
+
+    before = Resource("mailbox", "m", {"quota": 1, "status": "active", "display_name": "M"})
+    after = Resource("mailbox", "m", {"quota": 2, "status": "suspended", "display_name": "M"})
+    provider = Recording([before])
+    run(index([after]), provider)
+    assert provider.changed == [("quota", "status")]

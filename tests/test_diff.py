@@ -1,0 +1,175 @@
+"""Diff: identity set arithmetic, attribute-level updates, moves, pruning, drift."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from reconciler.diff import attr_changes, compute_plan
+from reconciler.plan import AttrChange
+from reconciler.resources import Resource, Value
+
+Index = dict[tuple[str, str], Resource]
+
+
+def index(*resources: Resource) -> Index:
+    return {r.identity: r for r in resources}
+
+
+def written(resource: Resource) -> Resource:
+    """The resource as a provider returns it after ispctl wrote it (no drift)."""
+    return Resource(resource.kind, resource.key, resource.attrs, resource.parent, resource.depends_on,
+                    resource.sensitive, recorded_fingerprint=resource.fingerprint())
+
+
+def box(key: str, parent: str = "domain.x.example", **attrs: Value) -> Resource:
+    return Resource("mailbox", key, {"quota": 100, "status": "active", **attrs}, parent=parent,
+                    sensitive=frozenset({"password"}))
+
+
+def identities(resources: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    return set(resources)
+
+
+def test_creates_and_deletes_are_set_arithmetic() -> None:
+    a, b, c = box("a@x.example"), box("b@x.example"), box("c@x.example")
+    same_key_other_kind = Resource("alias", "a@x.example", {"targets": ("b@x.example",)})
+    desired = index(a, b, same_key_other_kind)
+    live = index(written(b), written(c))
+    plan = compute_plan(desired, live)
+    creates = {(ch.kind, ch.key) for ch in plan.changes if ch.action == "create"}
+    deletes = {(ch.kind, ch.key) for ch in plan.changes if ch.action == "delete"}
+    assert creates == identities(desired) - identities(live)
+    assert deletes == identities(live) - identities(desired)
+    # (kind, key) is the identity: the alias with a mailbox's key is its own create.
+    assert ("alias", "a@x.example") in creates and ("mailbox", "a@x.example") in creates
+    assert plan.count("update") == 0
+
+
+def test_identical_states_give_an_empty_plan() -> None:
+    a, b = box("a@x.example"), box("b@x.example", forward=("z@y.example",))
+    assert compute_plan(index(a, b), index(written(a), written(b))).empty
+
+
+def test_update_carries_exactly_the_changed_attributes() -> None:
+    have = written(box("a@x.example", quota=100, status="active", display_name="A", forward=("p@q.example",)))
+    want = box("a@x.example", quota=200, status="active", display_name="A", forward=("r@q.example", "p@q.example"))
+    (change,) = compute_plan(index(want), index(have)).changes
+    assert change.action == "update"
+    assert change.attrs == (
+        AttrChange("forward", ("p@q.example",), ("p@q.example", "r@q.example")),
+        AttrChange("quota", 100, 200),
+    )
+    assert change.before is have and change.after is want
+    assert not change.is_move
+
+
+def test_added_and_removed_attributes_show_none_on_the_missing_side() -> None:
+    have = written(Resource("domain", "x.example", {"catch_all": "a@x.example"}))
+    want = Resource("domain", "x.example", {"description": "new"})
+    (change,) = compute_plan(index(want), index(have)).changes
+    assert change.attrs == (
+        AttrChange("catch_all", "a@x.example", None),
+        AttrChange("description", None, "new"),
+    )
+
+
+def test_create_and_delete_list_every_non_empty_attribute() -> None:
+    r = box("a@x.example", password="{CRYPT}secret", home=None)
+    (created,) = compute_plan(index(r), {}).changes
+    assert [(a.name, a.before, a.after) for a in created.attrs] == [
+        ("password", None, "{CRYPT}secret"), ("quota", None, 100), ("status", None, "active"),
+    ]
+    (deleted,) = compute_plan({}, index(written(r))).changes
+    assert [(a.name, a.before, a.after) for a in deleted.attrs] == [
+        ("password", "{CRYPT}secret", None), ("quota", 100, None), ("status", "active", None),
+    ]
+
+
+def test_sensitive_flag_comes_from_either_side() -> None:
+    plain = Resource("mailbox", "a@x.example", {"password": "h1", "quota": 1})
+    secret = Resource("mailbox", "a@x.example", {"password": "h2", "quota": 1}, sensitive=frozenset({"password"}))
+    for before, after in ((plain, secret), (secret, plain)):
+        (attr,) = attr_changes(before, after)
+        assert attr.name == "password" and attr.sensitive
+
+
+def test_parent_change_is_a_move() -> None:
+    have = written(box("a@x.example", parent="domain.old.example"))
+    want = box("a@x.example", parent="domain.new.example")
+    (change,) = compute_plan(index(want), index(have)).changes
+    assert change.action == "update"
+    assert change.is_move
+    assert change.attrs == ()  # nothing but the parent changed
+    assert change.to_dict()["moved"] == {"from": "domain.old.example", "to": "domain.new.example"}
+
+
+def test_move_made_by_hand_is_drift() -> None:
+    want = written(box("a@x.example", parent="domain.x.example"))
+    # Same values, recorded fingerprint from ispctl's write, but someone moved the entry.
+    moved_by_hand = Resource(want.kind, want.key, want.attrs, "domain.elsewhere.example",
+                             sensitive=want.sensitive, recorded_fingerprint=want.recorded_fingerprint)
+    (change,) = compute_plan(index(want), index(moved_by_hand)).changes
+    assert change.is_move and change.attrs == ()
+    assert change.drift == "changed outside ispctl"
+
+
+def test_move_with_attribute_changes_keeps_both() -> None:
+    have = written(Resource("domain", "x.example", {"status": "active"}, parent="tenant.a"))
+    want = Resource("domain", "x.example", {"status": "suspended"}, parent="tenant.b")
+    (change,) = compute_plan(index(want), index(have)).changes
+    assert change.is_move
+    assert [a.name for a in change.attrs] == ["status"]
+
+
+def test_creates_and_deletes_are_never_moves() -> None:
+    r = box("a@x.example")
+    plan = compute_plan(index(r), index(written(box("b@x.example", parent="domain.y.example"))))
+    assert [c.is_move for c in plan.changes] == [False, False]
+
+
+def test_prune_false_leaves_deletes_out() -> None:
+    keep, gone = box("a@x.example"), box("b@x.example")
+    want_keep = box("a@x.example", quota=5)
+    desired = index(want_keep, box("c@x.example"))
+    live = index(written(keep), written(gone))
+    pruned = compute_plan(desired, live, prune=True)
+    unpruned = compute_plan(desired, live, prune=False)
+    assert [(c.action, c.key) for c in pruned.changes] == [
+        ("update", "a@x.example"), ("delete", "b@x.example"), ("create", "c@x.example"),
+    ]
+    assert [(c.action, c.key) for c in unpruned.changes] == [("update", "a@x.example"), ("create", "c@x.example")]
+
+
+def test_drift_propagates_from_live_resources() -> None:
+    desired = box("a@x.example", quota=100)
+    # Edited by hand after ispctl wrote it: the stored fingerprint no longer matches.
+    edited = Resource("mailbox", "a@x.example", {"quota": 999, "status": "active"}, parent="domain.x.example",
+                      recorded_fingerprint=desired.fingerprint())
+    foreign = Resource("mailbox", "f@x.example", {"quota": 1}, parent="domain.x.example")
+    fresh = box("n@x.example")
+    plan = compute_plan(index(desired, fresh), index(edited, foreign))
+    by_key = {c.key: c for c in plan.changes}
+    assert by_key["a@x.example"].drift == "changed outside ispctl"
+    assert by_key["f@x.example"].drift == "created outside ispctl"
+    assert by_key["f@x.example"].action == "delete"
+    assert by_key["n@x.example"].drift is None  # nothing live, nothing drifted
+    assert [c.key for c in plan.drifted] == ["a@x.example", "f@x.example"]
+
+
+def test_update_without_drift_has_no_drift_flag() -> None:
+    old = box("a@x.example", quota=1)
+    (change,) = compute_plan(index(box("a@x.example", quota=2)), index(written(old))).changes
+    assert change.drift is None
+
+
+def test_changes_sorted_by_address() -> None:
+    desired = index(
+        Resource("tenant", "t"), Resource("alias", "z@x.example"), box("m@x.example"),
+        Resource("domain", "x.example"), box("a@x.example"),
+    )
+    live = index(written(Resource("domain", "a.example")), written(Resource("tenant", "a")))
+    plan = compute_plan(desired, live)
+    addresses = [c.address for c in plan.changes]
+    assert addresses == sorted(addresses)
+    assert addresses[0] == "alias.z@x.example" and addresses[-1] == "tenant.t"
+    assert len(addresses) == 7

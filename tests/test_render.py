@@ -1,0 +1,193 @@
+"""Renderers: Terraform-style text, JSON equal to the plan, apply summaries."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from reconciler.apply import ApplyResult, Outcome
+from reconciler.diff import compute_plan
+from reconciler.plan import SENSITIVE, Plan
+from reconciler.render import apply_json, apply_summary, change_block, outcome_text, plan_json, plan_text
+from reconciler.resources import Resource
+
+GIB = 1024**3
+HASHES = ("{CRYPT}$6$aaaa$first", "{CRYPT}$6$bbbb$second", "{CRYPT}$6$cccc$third")
+HIDDEN = frozenset({"password"})
+
+
+def written(r: Resource) -> Resource:
+    return Resource(r.kind, r.key, r.attrs, r.parent, r.depends_on, r.sensitive, recorded_fingerprint=r.fingerprint())
+
+
+def sample_plan() -> Plan:
+    desired = [
+        Resource("mailbox", "x@a.example", {"quota": GIB, "password": HASHES[0], "forward": ("f@b.example",)},
+                 parent="domain.a.example", sensitive=HIDDEN),
+        Resource("mailbox", "y@a.example", {"status": "suspended", "password": HASHES[1]},
+                 parent="domain.a.example", sensitive=HIDDEN),
+        Resource("tenant", "t", {"display_name": "T"}),
+    ]
+    live = [
+        written(Resource("mailbox", "y@a.example", {"status": "active", "password": HASHES[2]},
+                         parent="domain.a.example", sensitive=HIDDEN)),
+        written(Resource("mailbox", "old@a.example", {"quota": 5, "password": HASHES[2]},
+                         parent="domain.a.example", sensitive=HIDDEN)),
+        Resource("tenant", "t", {"display_name": "Old"}),  # created by hand: drift
+    ]
+    return compute_plan({r.identity: r for r in desired}, {r.identity: r for r in live})
+
+
+def test_plan_text_has_terraform_elements() -> None:
+    text = plan_text(sample_plan()).plain
+    assert "  # mailbox.x@a.example will be created\n" in text
+    assert '  + mailbox "x@a.example" {\n' in text
+    assert f"      + quota    = {GIB} (1 GiB)\n" in text
+    assert '      ~ status   = "active" -> "suspended"\n' in text
+    assert "  # mailbox.y@a.example will be updated in-place\n" in text
+    assert "  # mailbox.old@a.example will be destroyed (because it is not in the desired state)\n" in text
+    assert "      - quota    = 5 (5 B) -> null\n" in text
+    assert text.rstrip("\n").endswith("Plan: 1 to add, 2 to change, 1 to destroy.")
+
+
+def test_single_attribute_update_line_is_exact() -> None:
+    have = written(Resource("mailbox", "m@a.example", {"status": "active"}))
+    want = Resource("mailbox", "m@a.example", {"status": "suspended"})
+    text = plan_text(compute_plan({want.identity: want}, {have.identity: have})).plain
+    assert '~ status = "active" -> "suspended"' in text
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in text
+
+
+def test_create_quota_line_shows_bytes_and_unit() -> None:
+    r = Resource("mailbox", "m@a.example", {"quota": 2 * GIB})
+    text = plan_text(compute_plan({r.identity: r}, {})).plain
+    assert f"+ quota = {2 * GIB} (2 GiB)" in text
+    assert "Plan: 1 to add, 0 to change, 0 to destroy." in text
+
+
+def test_list_attribute_lines_mark_added_and_removed_items() -> None:
+    have = written(Resource("alias", "a@a.example", {"targets": ("keep@a.example", "gone@a.example")}))
+    want = Resource("alias", "a@a.example", {"targets": ("new@a.example", "keep@a.example")})
+    (change,) = compute_plan({want.identity: want}, {have.identity: have}).changes
+    lines = [content for _, content in change_block(change)]
+    assert lines == [
+        "  # alias.a@a.example will be updated in-place",
+        '  ~ alias "a@a.example" {',
+        "      ~ targets = [",
+        '          - "gone@a.example",',
+        '            "keep@a.example",',
+        '          + "new@a.example",',
+        "        ]",
+        "    }",
+    ]
+
+
+def test_move_header_names_both_parents() -> None:
+    have = written(Resource("domain", "d.example", {"status": "active"}, parent="tenant.a"))
+    moved = Resource("domain", "d.example", {"status": "active"}, parent="tenant.b")
+    (change,) = compute_plan({moved.identity: moved}, {have.identity: have}).changes
+    assert change_block(change)[0][1] == "  # domain.d.example has moved from tenant.a to tenant.b"
+    edited = Resource("domain", "d.example", {"status": "suspended"}, parent=None)
+    (change,) = compute_plan({edited.identity: edited}, {have.identity: have}).changes
+    assert change_block(change)[0][1] == "  # domain.d.example has moved from tenant.a to (top) and will be updated in-place"
+
+
+def test_no_changes() -> None:
+    assert plan_text(Plan()).plain.startswith("No changes.")
+    assert "Plan:" not in plan_text(Plan()).plain
+
+
+def test_drift_is_listed_before_the_actions() -> None:
+    text = plan_text(sample_plan()).plain
+    drift_at = text.index("Objects have changed outside of ispctl:")
+    entry_at = text.index("  ! tenant.t: created outside ispctl")
+    actions_at = text.index("ispctl will perform the following actions:")
+    assert drift_at < entry_at < actions_at < text.index("# tenant.t will be updated in-place")
+
+
+def test_no_drift_section_without_drift() -> None:
+    r = Resource("tenant", "t")
+    assert "outside of ispctl" not in plan_text(compute_plan({r.identity: r}, {})).plain
+
+
+def test_text_never_shows_a_password() -> None:
+    text = plan_text(sample_plan()).plain
+    for secret in HASHES:
+        assert secret not in text
+        assert secret.split("$")[-1] not in text  # not even a fragment of the hash
+    pw_lines = [line.strip() for line in text.splitlines() if "password" in line]
+    assert pw_lines == [
+        f"- password = {SENSITIVE} -> null",
+        f"+ password = {SENSITIVE}",
+        f"~ password = {SENSITIVE}",
+    ]
+
+
+def test_sensitive_list_uses_the_action_symbol() -> None:
+    r = Resource("mailbox", "m@a.example", {"keys": ("k1", "k2")}, sensitive=frozenset({"keys"}))
+    created = plan_text(compute_plan({r.identity: r}, {})).plain
+    destroyed = plan_text(compute_plan({}, {r.identity: written(r)})).plain
+    assert f"      + keys = {SENSITIVE}\n" in created
+    assert f"      - keys = {SENSITIVE}\n" in destroyed
+    assert "k1" not in created + destroyed
+
+
+def test_plan_json_parses_and_equals_to_dict() -> None:
+    plan = sample_plan()
+    rendered = plan_json(plan)
+    assert json.loads(rendered) == plan.to_dict()
+    assert rendered.endswith("}\n")
+    for secret in HASHES:
+        assert secret not in rendered
+    assert plan_json(plan) == rendered  # byte-for-byte stable
+
+
+def failed_result() -> ApplyResult:
+    changes = {c.address: c for c in sample_plan().changes}
+    return ApplyResult([
+        Outcome(changes["mailbox.x@a.example"], "ok"),
+        Outcome(changes["mailbox.y@a.example"], "failed", "ldap: modify refused"),
+        Outcome(changes["mailbox.old@a.example"], "skipped", "skipped because mailbox.y@a.example did not apply"),
+        Outcome(changes["tenant.t"], "failed", "ldap: no such object"),
+    ])
+
+
+def test_apply_summary_lists_failures() -> None:
+    text = apply_summary(failed_result()).plain
+    lines = text.splitlines()
+    assert lines[0] == ("Apply finished with errors: 1 succeeded (1 added, 0 changed, 0 destroyed), "
+                        "2 failed, 1 skipped.")
+    assert lines[1:4] == [
+        "  mailbox.y@a.example: failed: ldap: modify refused",
+        "  tenant.t: failed: ldap: no such object",
+        "  mailbox.old@a.example: skipped: skipped because mailbox.y@a.example did not apply",
+    ]
+    assert "run apply again" in lines[4]
+
+
+def test_apply_summary_when_all_ok() -> None:
+    changes = sample_plan().changes
+    result = ApplyResult([Outcome(c, "ok") for c in changes])
+    assert apply_summary(result).plain == "Apply complete! Resources: 1 added, 2 changed, 1 destroyed.\n"
+    assert apply_summary(ApplyResult()).plain == "Apply complete! Resources: 0 added, 0 changed, 0 destroyed.\n"
+
+
+def test_outcome_text_and_json() -> None:
+    result = failed_result()
+    texts = [outcome_text(o).plain for o in result.outcomes]
+    assert texts == [
+        "mailbox.x@a.example: created",
+        "mailbox.y@a.example: FAILED to update: ldap: modify refused",
+        "mailbox.old@a.example: skipped (skipped because mailbox.y@a.example did not apply)",
+        "tenant.t: FAILED to update: ldap: no such object",
+    ]
+    data = apply_json(result)
+    assert data["ok"] is False
+    assert json.loads(json.dumps(data)) == data
+    assert [o["status"] for o in data["outcomes"]] == ["ok", "failed", "skipped", "failed"]  # type: ignore[index]
+
+
+def test_text_lines_have_no_trailing_spaces() -> None:
+    # Plans are pasted into review comments; stray whitespace shows up as noise there.
+    text = plan_text(sample_plan()).plain
+    assert not [line for line in text.splitlines() if re.search(r"\s$", line)]

@@ -1,0 +1,127 @@
+"""Resources: canonical values, stable fingerprints, drift reasons."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.resources import Resource, Value, address_of, canonical_json, fingerprint, normalise_value
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (["b", "a", "c"], ("a", "b", "c")),
+        (("z", "y"), ("y", "z")),
+        ({"mail", "imap"}, ("imap", "mail")),
+        (frozenset({"x"}), ("x",)),
+        (["a", "a", "b"], ("a", "b")),  # multi-valued attributes are sets: duplicates collapse
+        ([], None),
+        ((), None),
+        (set(), None),
+        ("", None),
+        (None, None),
+        ("text", "text"),
+        (0, 0),
+        (42, 42),
+        (False, False),
+        (True, True),
+    ],
+)
+def test_normalise_value(raw: object, expected: object) -> None:
+    assert normalise_value(raw) == expected
+
+
+def test_normalise_value_keeps_types_apart() -> None:
+    # 0 and False must not collapse into None or into each other: they are real values.
+    assert normalise_value(0) is not None
+    assert normalise_value(False) is False
+    assert type(normalise_value(1)) is int
+
+
+def test_normalise_value_stringifies_list_items() -> None:
+    assert normalise_value([3, 1, 2]) == ("1", "2", "3")
+
+
+@pytest.mark.parametrize("bad", [1.5, {"a": 1}, b"bytes", object()])
+def test_normalise_value_rejects_other_types(bad: object) -> None:
+    with pytest.raises(TypeError, match="unsupported attribute value"):
+        normalise_value(bad)
+
+
+def test_resource_normalises_and_sorts_attrs() -> None:
+    # Lists are accepted on purpose (YAML and LDAP hand them over); the type says Value.
+    r = Resource("mailbox", "a@x.example", {"z": ["b", "a"], "a": "", "m": 5})  # type: ignore[dict-item]
+    assert r.attrs == {"a": None, "m": 5, "z": ("a", "b")}
+    assert list(r.attrs) == ["a", "m", "z"]
+
+
+def test_address_and_identity() -> None:
+    r = Resource("domain", "x.example")
+    assert r.address == "domain.x.example" == address_of("domain", "x.example")
+    assert r.identity == ("domain", "x.example")
+
+
+def test_fingerprint_stable_across_dict_order() -> None:
+    one = fingerprint({"a": 1, "b": ("x", "y"), "c": "s"})
+    two = fingerprint({"c": "s", "b": ("x", "y"), "a": 1})
+    assert one == two
+    assert one.startswith("sha256:") and len(one) == len("sha256:") + 64
+
+
+def test_fingerprint_of_resource_ignores_input_order_of_lists_and_keys() -> None:
+    a = Resource("alias", "a@x.example", {"targets": ("b@x.example", "a@x.example"), "status": "active"})
+    b = Resource("alias", "a@x.example", {"status": "active", "targets": ("a@x.example", "b@x.example")})
+    assert a.fingerprint() == b.fingerprint()
+
+
+def test_fingerprint_changes_with_any_value() -> None:
+    base: dict[str, Value] = {"quota": 100, "status": "active", "services": ("imap", "mail")}
+    seen = {fingerprint(base)}
+    for variant in (
+        {**base, "quota": 101},
+        {**base, "status": "suspended"},
+        {**base, "services": ("mail",)},
+        {**base, "extra": "x"},
+    ):
+        seen.add(fingerprint(variant))
+    assert len(seen) == 5
+
+
+def test_fingerprint_treats_absent_and_none_alike() -> None:
+    # The directory cannot store an empty value, so "absent" and None must hash the same.
+    assert fingerprint({"a": 1, "b": None}) == fingerprint({"a": 1})
+
+
+def test_fingerprint_distinguishes_int_from_string() -> None:
+    assert fingerprint({"quota": 1}) != fingerprint({"quota": "1"})
+
+
+def test_fingerprint_covers_the_parent() -> None:
+    # A hand-made move must not pass for ispctl's own write.
+    here = Resource("domain", "x.example", {"status": "active"}, parent="tenant.a")
+    there = Resource("domain", "x.example", {"status": "active"}, parent="tenant.b")
+    top = Resource("domain", "x.example", {"status": "active"})
+    assert len({here.fingerprint(), there.fingerprint(), top.fingerprint()}) == 3
+    assert top.fingerprint() == fingerprint(top.attrs)  # no parent: the values alone
+
+
+def test_canonical_json_is_compact_sorted_and_unicode() -> None:
+    assert canonical_json({"b": 1, "a": "ä"}) == '{"a":"ä","b":1}'
+
+
+def test_drifted_reasons() -> None:
+    desired = Resource("mailbox", "a@x.example", {"quota": 10})
+    assert Resource("mailbox", "a@x.example", {"quota": 10}).drifted() == "created outside ispctl"
+    clean = Resource("mailbox", "a@x.example", {"quota": 10}, recorded_fingerprint=desired.fingerprint())
+    assert clean.drifted() is None
+    edited = Resource("mailbox", "a@x.example", {"quota": 99}, recorded_fingerprint=desired.fingerprint())
+    assert edited.drifted() == "changed outside ispctl"
+    moved = Resource("mailbox", "a@x.example", {"quota": 10}, parent="domain.y.example",
+                     recorded_fingerprint=desired.fingerprint())
+    assert moved.drifted() == "changed outside ispctl"
+
+
+def test_resource_is_frozen() -> None:
+    r = Resource("tenant", "t")
+    with pytest.raises(AttributeError):
+        r.key = "u"  # type: ignore[misc]
