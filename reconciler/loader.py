@@ -67,31 +67,63 @@ def _display(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _unwrap(annotation: Any) -> list[Any]:
-    """Candidate model classes reachable from a field annotation."""
+def _strip(annotation: Any) -> list[Any]:
+    """The concrete alternatives of an annotation (Annotated and Optional removed)."""
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType, list, tuple, dict):
+        return _strip(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
         found: list[Any] = []
         for arg in typing.get_args(annotation):
-            found.extend(_unwrap(arg))
+            found.extend(_strip(arg))
         return found
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return []
+    return [annotation]
+
+
+def _step(annotation: Any, part: Any) -> Any:
+    """The annotation one location part further down, or None when unknown.
+
+    A dict key or list index moves to the element type, a field name to the field's
+    type; keeping the two apart matters when a mailbox or alias is itself called like a
+    field ("status", "aliases"), so the did-you-mean hint still finds the right model.
+    """
+    for option in _strip(annotation):
+        origin = typing.get_origin(option)
+        if origin is dict:
+            return typing.get_args(option)[1]
+        if origin in (list, tuple):
+            return typing.get_args(option)[0]
+        if isinstance(option, type) and issubclass(option, BaseModel) and part in option.model_fields:
+            return option.model_fields[part].annotation
+    return None
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    current: type[BaseModel] | None = model
+    current: Any = model
     for part in loc:
+        current = _step(current, part)
         if current is None:
             return None
-        if isinstance(part, str) and part in current.model_fields:
-            candidates = _unwrap(current.model_fields[part].annotation)
-            current = candidates[0] if candidates else None
-        # dict keys and list indexes keep the element model found for the container
-    return current
+    for option in _strip(current):
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            return option
+    return None
+
+
+# pydantic's wording for the common shape errors, in the operator's terms
+_SHAPES = {
+    "model_type": "expected a mapping of settings (key: value) here",
+    "model_attributes_type": "expected a mapping of settings (key: value) here",
+    "dict_type": "expected a mapping (key: value) here",
+    "list_type": "expected a list here",
+    "tuple_type": "expected a list here",
+    "string_type": "expected text here",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+}
 
 
 def _message(model: type[BaseModel], err: Any) -> str:
@@ -106,24 +138,35 @@ def _message(model: type[BaseModel], err: Any) -> str:
         return f"{text}; allowed here: {', '.join(known)}" if known else text
     if kind == "missing":
         return "required field is missing"
+    if kind in _SHAPES:
+        return _SHAPES[kind]
+    if kind == "too_short":
+        return "needs at least one entry" if err.get("ctx", {}).get("min_length") == 1 else "has too few entries"
     msg = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
-    return msg
+    return msg.replace("Input should be", "must be")
 
 
 def check_model(doc: Document, model: type[BaseModel]) -> tuple[Any, list[Problem]]:
     """Validate one document against its model; problems carry file:line:col."""
+    if doc.data is None:
+        return None, [doc.problem((), "the file is empty; expected a mapping of settings")]
     if not isinstance(doc.data, dict):
-        return None, [doc.problem((), f"expected a mapping of settings, found {type(doc.data).__name__}")]
+        found = "a list" if isinstance(doc.data, list) else "a single value"
+        return None, [doc.problem((), f"expected a mapping of settings (key: value), found {found}")]
     try:
         return model.model_validate(doc.data), []
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_input=False, include_url=False):
-            # Pydantic appends validator names to the location of wrapped types.
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            # Pydantic appends validator names to the location of wrapped types, and
+            # "[key]" when a dict key (a local part) is at fault: the key's own path is meant.
+            loc = tuple(
+                p for p in err["loc"]
+                if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]"))
+            )
             problems.append(doc.problem(loc, _message(model, err)))
         return None, problems
 
@@ -132,57 +175,82 @@ def _yaml_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES)
 
 
+@dataclass
+class _Found:
+    """What the tenant folders hold, gathered before the site settings are known."""
+
+    root: Path
+    tenants: dict[str, TenantDecl] = field(default_factory=dict)
+    domain_files: list[DomainDecl] = field(default_factory=list)
+
+
 def load_estate(root: Path) -> tuple[Estate | None, list[Problem]]:
-    """Load every file; returns the estate (None if the site file is unusable) and problems."""
+    """Load every file; returns the estate (None if the site file is unusable) and problems.
+
+    Tenant and domain files are read even when the site file is broken, so that one
+    run reports the problems of every file.
+    """
     problems: list[Problem] = []
     if not root.is_dir():
         return None, [Problem(Location(str(root)), "", "desired-state folder not found")]
     site_path = root / SITE_FILE
-    if not site_path.is_file():
-        return None, [Problem(Location(_display(site_path, root)), "", "site settings file is missing")]
-    site_doc, errs = load_document(site_path, _display(site_path, root))
-    problems += errs
+    site_doc: Document | None = None
     site = None
-    if site_doc is not None:
-        site, errs = check_model(site_doc, SiteFile)
+    if not site_path.is_file():
+        problems.append(Problem(Location(_display(site_path, root)), "", "site settings file is missing"))
+    else:
+        site_doc, errs = load_document(site_path, _display(site_path, root))
         problems += errs
-    if site is None or site_doc is None:
-        return None, problems
-    estate = Estate(root=root, site=site, site_doc=site_doc)
+        if site_doc is not None:
+            site, errs = check_model(site_doc, SiteFile)
+            problems += errs
+    found = _Found(root)
     tenants_dir = root / "tenants"
     if tenants_dir.is_dir():
         for folder in sorted(p for p in tenants_dir.iterdir() if p.is_dir()):
-            problems += _load_tenant(estate, folder, parent=None)
+            problems += _load_tenant(found, folder, parent=None)
+        for stray in _yaml_files(tenants_dir):
+            problems.append(Problem(Location(_display(stray, root)), "", "unexpected file: a domain file belongs in its tenant's folder, tenants/<tenant>/"))
     for stray in _yaml_files(root):
         if stray.name != SITE_FILE:
             problems.append(Problem(Location(_display(stray, root)), "", "unexpected file: domains belong in tenants/<tenant>/"))
-    return estate, problems
+    if site is None or site_doc is None:
+        return None, problems
+    return Estate(root, site, site_doc, found.tenants, found.domain_files), problems
 
 
-def _load_tenant(estate: Estate, folder: Path, parent: str | None) -> list[Problem]:
-    root = estate.root
+def _load_tenant(found: _Found, folder: Path, parent: str | None) -> list[Problem]:
+    """Load one tenant folder. A tenant that is unusable (bad name, no or broken
+    tenant.yaml) is left out of the estate, but its domain files and client folders
+    are still read so that their own problems are reported in the same run."""
+    root = found.root
     problems: list[Problem] = []
     name = folder.name
     where = Location(_display(folder, root))
+    usable = True
     try:
         check_tenant(name)
     except NameError_ as exc:
-        return [Problem(where, "", str(exc))]
-    if name in estate.tenants:
-        other = estate.tenants[name].folder
-        return [Problem(where, "", f"tenant name {name!r} is already used by {_display(other, root)}; tenant names are unique across the estate")]
+        problems.append(Problem(where, "", str(exc)))
+        usable = False
+    if usable and name in found.tenants:
+        other = found.tenants[name].folder
+        problems.append(Problem(where, "", f"tenant name {name!r} is already used by {_display(other, root)}; tenant names are unique across the estate"))
+        usable = False
     tenant_path = folder / TENANT_FILE
+    spec: TenantFile | None = None
+    doc: Document | None = None
     if not tenant_path.is_file():
-        return [Problem(where, "", f"missing {TENANT_FILE} (every tenant folder declares its tenant)")]
-    doc, errs = load_document(tenant_path, _display(tenant_path, root))
-    problems += errs
-    if doc is None:
-        return problems
-    spec, errs = check_model(doc, TenantFile)
-    problems += errs
-    if spec is None:
-        return problems
-    estate.tenants[name] = TenantDecl(name, parent, spec, doc, folder)
+        problems.append(Problem(where, "", f"missing {TENANT_FILE} (every tenant folder declares its tenant)"))
+    else:
+        doc, errs = load_document(tenant_path, _display(tenant_path, root))
+        problems += errs
+        if doc is not None:
+            spec, errs = check_model(doc, TenantFile)
+            problems += errs
+    usable = usable and spec is not None and doc is not None
+    if usable and spec is not None and doc is not None:
+        found.tenants[name] = TenantDecl(name, parent, spec, doc, folder)
     for path in _yaml_files(folder):
         if path.name == TENANT_FILE:
             continue
@@ -192,13 +260,13 @@ def _load_tenant(estate: Estate, folder: Path, parent: str | None) -> list[Probl
             continue
         dspec, errs = check_model(ddoc, DomainFile)
         problems += errs
-        if dspec is not None:
-            estate.domain_files.append(DomainDecl(name, dspec, ddoc))
+        if dspec is not None and usable:
+            found.domain_files.append(DomainDecl(name, dspec, ddoc))
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         if parent is not None:
             problems.append(Problem(Location(_display(sub, root)), "", "clients cannot have sub-tenants (the tree is reseller -> client)"))
             continue
-        problems += _load_tenant(estate, sub, parent=name)
+        problems += _load_tenant(found, sub, parent=name)
     return problems
 
 

@@ -17,10 +17,12 @@ further optional sections of ``DomainFile`` and ``Mailbox``.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from .names import NameError_, normalise_address, normalise_domain, normalise_local
 from .passwords import check_hash
 from .units import parse_size
 
@@ -30,6 +32,39 @@ DomainService = Literal["mail", "web", "ftp", "dialup", "dns"]
 Size = Annotated[int, BeforeValidator(parse_size)]
 PasswordHash = Annotated[str, BeforeValidator(check_hash)]
 Count = Annotated[int, Field(ge=0)]
+
+
+def _ip_literal(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
+# Checked per item so that an error points at the faulty list entry's own line.
+IPAddress = Annotated[str, AfterValidator(_ip_literal)]
+
+
+def _checked(normalise: Callable[[str], object]) -> Callable[[str], str]:
+    """A validator that rejects what ``normalise`` rejects but keeps the text as written.
+
+    Names are checked here so that a bad one is reported together with the file's other
+    problems; they are normalised later (``reconciler.validate``), where two spellings of
+    one name are reported as a duplicate instead of being merged silently.
+    """
+    def check(value: str) -> str:
+        try:
+            normalise(value)
+        except NameError_ as exc:
+            raise ValueError(str(exc)) from None
+        return value
+    return check
+
+
+LocalPart = Annotated[str, AfterValidator(_checked(normalise_local))]
+DomainText = Annotated[str, AfterValidator(_checked(normalise_domain))]
+AddressText = Annotated[str, AfterValidator(_checked(normalise_address))]
 
 
 class Strict(BaseModel):
@@ -90,7 +125,7 @@ class Limits(Strict):
 
 class TenantFile(Strict):
     name: str = Field(min_length=1, max_length=256, description="display name")
-    contact: str | None = None
+    contact: AddressText | None = None
     status: Status | None = None
     limits: Limits = Limits()
 
@@ -136,26 +171,16 @@ class DomainMail(Strict):
 
 
 class DomainFile(Strict):
-    domain: str
+    domain: DomainText
     type: DomainType = "primary"
     alias_of: str | None = Field(None, description="target domain of an alias domain")
-    primaries: list[str] = Field(default_factory=list, description="primary servers of a slave zone")
+    primaries: list[IPAddress] = Field(default_factory=list, description="primary servers of a slave zone")
     services: list[DomainService] | None = None
     status: Status | None = None
     description: str | None = None
     mail: DomainMail = DomainMail()
-    mailboxes: dict[str, Mailbox] = Field(default_factory=dict)
-    aliases: dict[str, AliasValue] = Field(default_factory=dict)
-
-    @field_validator("primaries")
-    @classmethod
-    def _ip_literals(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise ValueError(f"{value!r} is not an IP address") from None
-        return values
+    mailboxes: dict[LocalPart, Mailbox] = Field(default_factory=dict)
+    aliases: dict[LocalPart, AliasValue] = Field(default_factory=dict)
 
 
 AnyFile = Union[SiteFile, TenantFile, DomainFile]

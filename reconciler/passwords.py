@@ -24,6 +24,14 @@ _B64 = r"[./0-9A-Za-z]"
 SHA512_RE = re.compile(rf"^\{{CRYPT\}}\$6\$(?:rounds=\d{{4,9}}\$)?{_B64}{{1,16}}\${_B64}{{86}}$")
 BCRYPT_RE = re.compile(rf"^\{{CRYPT\}}\$2[by]\$(0[4-9]|[12]\d|3[01])\${_B64}{{53}}$")
 SCHEMES = ("sha512", "bcrypt")
+# Scheme prefixes of other hash formats. Only these are named back in a message: a
+# plaintext password may itself begin with "{...}", and must never be echoed in part.
+FOREIGN_SCHEMES = frozenset({
+    "{SSHA}", "{SHA}", "{SMD5}", "{MD5}", "{SSHA256}", "{SSHA384}", "{SSHA512}", "{SHA256}", "{SHA384}",
+    "{SHA512}", "{PBKDF2}", "{PBKDF2-SHA256}", "{PBKDF2-SHA512}", "{ARGON2}", "{ARGON2I}", "{ARGON2ID}",
+    "{CLEARTEXT}", "{PLAIN}", "{CLEAR}", "{SHA512-CRYPT}", "{SHA256-CRYPT}", "{BLF-CRYPT}", "{MD5-CRYPT}",
+    "{NTLM}", "{LANMAN}", "{SCRAM-SHA-1}", "{SCRAM-SHA-256}",
+})
 DEFAULT_ROUNDS = {"sha512": 100_000, "bcrypt": 10}
 
 
@@ -36,9 +44,9 @@ def check_hash(value: object) -> str:
         scheme = value[: value.index("}") + 1]
         if scheme.upper() == "{CRYPT}":
             raise ValueError("unsupported {CRYPT} hash: use SHA-512 ($6$) or bcrypt ($2y$), e.g. from 'ispctl hash-password'")
-        if len(scheme) <= 12:
+        if scheme.upper() in FOREIGN_SCHEMES:
             raise ValueError(
-                f"{scheme} hashes are not accepted by every consumer; use {{CRYPT}}$6$ or {{CRYPT}}$2y$ "
+                f"{scheme.upper()} hashes are not accepted by every consumer; use {{CRYPT}}$6$ or {{CRYPT}}$2y$ "
                 "from 'ispctl hash-password'"
             )
     raise ValueError(
@@ -55,9 +63,13 @@ def hash_password(password: str, scheme: str = "sha512", rounds: int | None = No
         raise ValueError("the password contains a NUL character")
     if scheme == "sha512":
         cost = rounds or DEFAULT_ROUNDS["sha512"]
+        if not 1000 <= cost <= 999_999_999:
+            raise ValueError("SHA-512 rounds must be between 1000 and 999999999")
         salt = _crypt.mksalt(_crypt.METHOD_SHA512, rounds=cost)
     elif scheme == "bcrypt":
         cost = rounds or DEFAULT_ROUNDS["bcrypt"]
+        if not 4 <= cost <= 31:
+            raise ValueError("the bcrypt cost must be between 4 and 31")
         # libxcrypt accepts the $2y$ prefix directly; mksalt only emits $2b$ (the same
         # algorithm), and $2y$ is the spelling every consumer documents.
         salt = f"$2y${cost:02d}$" + "".join(secrets.choice("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(22))
@@ -70,7 +82,9 @@ def hash_password(password: str, scheme: str = "sha512", rounds: int | None = No
 
 
 def verify_password(password: str, stored: str) -> bool:
-    if not stored.startswith("{CRYPT}"):
+    # Only well-formed hashes: crypt(3) given a damaged or empty "salt" returns a
+    # failure token, and nothing should ever depend on how two of those compare.
+    if not (SHA512_RE.match(stored) or BCRYPT_RE.match(stored)):
         return False
     digest = stored[len("{CRYPT}"):]
     return secrets.compare_digest(_crypt.crypt(password, digest) or "", digest)

@@ -94,6 +94,8 @@ class _Checker:
             for section in ("mailboxes", "aliases"):
                 if getattr(spec, section):
                     self.report(origin, (section,), "this domain does not enable the mail service (add 'mail' to services)")
+            if spec.mail.catch_all and spec.type != "alias":
+                self.report(origin, ("mail", "catch_all"), "this domain does not enable the mail service (add 'mail' to services)")
 
     def _alias_target(self, domain: NDomain, target: str) -> None:
         try:
@@ -102,12 +104,12 @@ class _Checker:
             self.report(domain.origin, ("alias_of",), str(exc))
             return
         other = self.catalog.domains.get(ascii_target)
-        if other is None:
+        if ascii_target == domain.name:  # before the alias check: it is an alias domain too
+            self.report(domain.origin, ("alias_of",), "a domain cannot be an alias of itself")
+        elif other is None:
             self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} is not declared in the estate")
         elif other.type == "alias":
             self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} is itself an alias domain; point at its target")
-        elif ascii_target == domain.name:
-            self.report(domain.origin, ("alias_of",), "a domain cannot be an alias of itself")
         else:
             domain.alias_of = ascii_target
 
@@ -172,7 +174,9 @@ class _Checker:
                 if full is None:
                     continue
                 extra_domain = self.catalog.domains.get(full.split("@", 1)[1])
-                if extra_domain is None:
+                if full == owner:
+                    self.report(mailbox.origin, path, f"{full} is this mailbox's own address; list only extra addresses")
+                elif extra_domain is None:
                     self.report(mailbox.origin, path, f"{full}: extra addresses must be in a domain of this estate")
                 elif extra_domain.tenant != domain.tenant:
                     self.report(mailbox.origin, path, f"{full}: domain {extra_domain.name} belongs to tenant {extra_domain.tenant}, not {domain.tenant}")

@@ -1,0 +1,172 @@
+"""Compiling a valid catalog into resources: addresses, effective values, display names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from estate_builder import HASH, SITE, EstateBuilder, mailbox
+
+from reconciler.compile import compile_catalog, home_directory
+from reconciler.errors import Location
+from reconciler.resources import Resource
+from reconciler.validate import validate_estate
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
+GiB = 1024**3
+
+
+def compiled(builder: EstateBuilder) -> dict[str, Resource]:
+    return {r.address: r for r in compile_catalog(builder.catalog()).values()}
+
+
+def test_example_estate_compiles_to_stable_addresses() -> None:
+    resources = compile_catalog(validate_estate(EXAMPLE))
+    kinds: dict[str, int] = {}
+    for kind, _ in resources:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    assert kinds == {"tenant": 5, "domain": 6, "mailbox": 24, "alias": 10}
+    assert list(resources) == sorted(resources, key=lambda identity: f"{identity[0]}.{identity[1]}")
+    anna = resources[("mailbox", "anna@xn--bckerei-mller-bfb28a.example")]
+    assert anna.parent == "domain.xn--bckerei-mller-bfb28a.example"
+    assert anna.attrs["quota"] == 4 * GiB
+    assert anna.source == Location("desired-state/tenants/northwind/bakery/bäckerei-müller.example.yaml", 7, 3)
+    assert "password" in anna.sensitive
+
+
+def test_idn_domain_has_an_ascii_key_and_a_unicode_display_name(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path)
+    builder.tenant("acme")
+    builder.domain("acme", "Bücher.Example", {"mailboxes": {"Info": mailbox()}, "aliases": {"team": "info"}})
+    builder.domain("acme", "buecher.example", {"type": "alias", "alias_of": "bücher.example"})
+    resources = compiled(builder)
+    domain = resources["domain.xn--bcher-kva.example"]
+    assert domain.attrs["display_name"] == "bücher.example"
+    assert resources["mailbox.info@xn--bcher-kva.example"].parent == "domain.xn--bcher-kva.example"
+    assert resources["alias.team@xn--bcher-kva.example"].attrs["targets"] == ("info@xn--bcher-kva.example",)
+    alias_domain = resources["domain.buecher.example"]
+    assert alias_domain.attrs["alias_of"] == "xn--bcher-kva.example"
+    assert alias_domain.depends_on == ("domain.xn--bcher-kva.example",)
+
+
+def status_estate(tmp_path: Path, reseller: str, client: str, domain: str, box: str) -> dict[str, Resource]:
+    builder = EstateBuilder(tmp_path)
+    builder.tenant("acme", status=reseller)
+    builder.tenant("acme/shop", status=client)
+    builder.domain("acme/shop", "shop.example", {
+        "status": domain,
+        "mailboxes": {"anna": mailbox(status=box)},
+        "aliases": {"team": "anna"},
+    })
+    return compiled(builder)
+
+
+@pytest.mark.parametrize(
+    ("reseller", "client", "domain", "box", "expected"),
+    [
+        ("active", "active", "active", "active", ("active", "active", "active", "active")),
+        ("active", "suspended", "active", "active", ("active", "suspended", "suspended", "suspended")),
+        ("suspended", "active", "active", "active", ("suspended", "suspended", "suspended", "suspended")),
+        ("active", "active", "suspended", "active", ("active", "active", "suspended", "suspended")),
+        ("active", "active", "active", "suspended", ("active", "active", "active", "suspended")),
+    ],
+)
+def test_effective_status_is_compiled_in(
+    tmp_path: Path, reseller: str, client: str, domain: str, box: str, expected: tuple[str, ...]
+) -> None:
+    resources = status_estate(tmp_path, reseller, client, domain, box)
+    statuses = tuple(resources[a].attrs["status"] for a in ("tenant.acme", "tenant.shop", "domain.shop.example", "mailbox.anna@shop.example"))
+    assert statuses == expected
+    # An alias follows its domain and tenants but not the mailbox it points at.
+    assert resources["alias.team@shop.example"].attrs["status"] == expected[2]
+
+
+def test_site_default_status_applies_to_everything_unset(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path, site={**SITE, "defaults": {"status": "suspended"}})
+    builder.tenant("acme")
+    builder.domain("acme", "acme.example", {"mailboxes": {"anna": mailbox()}})
+    assert {r.attrs["status"] for r in compiled(builder).values()} == {"suspended"}
+
+
+@pytest.mark.parametrize(
+    ("site_default", "domain_default", "own", "expected"),
+    [
+        (None, None, None, 1 * GiB),
+        ("3 GiB", None, None, 3 * GiB),
+        ("3 GiB", "2 GiB", None, 2 * GiB),
+        ("3 GiB", "2 GiB", "500 MB", 500_000_000),
+        ("3 GiB", "2 GiB", 0, 0),
+    ],
+)
+def test_quota_comes_from_mailbox_then_domain_then_site(
+    tmp_path: Path, site_default: str | None, domain_default: str | None, own: Any, expected: int
+) -> None:
+    site: dict[str, Any] = {**SITE, "defaults": {"mailbox_quota": site_default}} if site_default else SITE
+    builder = EstateBuilder(tmp_path, site=site)
+    builder.tenant("acme")
+    box = mailbox() if own is None else mailbox(quota=own)
+    mail = {"default_quota": domain_default} if domain_default else {}
+    builder.domain("acme", "acme.example", {"mail": mail, "mailboxes": {"anna": box}})
+    assert compiled(builder)["mailbox.anna@acme.example"].attrs["quota"] == expected
+
+
+def test_mailbox_values(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path, site={**SITE, "mail": {"root": "/srv/mail/", "uid": 800, "gid": 801}})
+    builder.tenant("acme", contact="OPS@Acme.Example")
+    builder.domain("acme", "acme.example", {
+        "services": ["mail", "ftp"],
+        "mailboxes": {
+            "Anna.Lee": mailbox(name="Anna Lee", aliases=["al", "lee@acme.example"], services={"pop3": False, "ftp": True},
+                                forward={"to": ["x@external.example"], "keep_copy": True}),
+            "bob": mailbox(forward={"to": ["x@external.example"]}),
+        },
+    })
+    resources = compiled(builder)
+    anna = resources["mailbox.anna.lee@acme.example"].attrs
+    assert anna["display_name"] == "Anna Lee"
+    assert anna["password"] == HASH
+    assert anna["aliases"] == ("al@acme.example", "lee@acme.example")
+    assert anna["services"] == ("ftp", "imap", "smtp")
+    # keep_copy: the mailbox lists itself among its forwards (the Postfix/iRedMail convention)
+    assert anna["forward"] == ("anna.lee@acme.example", "x@external.example")
+    assert anna["home"] == "/srv/mail/acme.example/anna.lee"
+    assert (anna["uid_number"], anna["gid_number"]) == (800, 801)
+    bob = resources["mailbox.bob@acme.example"].attrs
+    assert bob["forward"] == ("x@external.example",)
+    assert bob["display_name"] == "bob"
+    assert resources["tenant.acme"].attrs["contact"] == "ops@acme.example"
+
+
+def test_tenant_values_and_parents(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path)
+    builder.tenant("acme", {"name": "Acme Hosting", "limits": {"max_domains": 5, "mail_quota_pool": "1 TiB"}})
+    builder.tenant("acme/shop")
+    builder.domain("acme/shop", "shop.example", {"type": "nodns", "services": ["mail"], "description": "The shop"})
+    resources = compiled(builder)
+    acme = resources["tenant.acme"]
+    assert acme.parent is None
+    assert acme.attrs["kind"] == "reseller"
+    assert acme.attrs["display_name"] == "Acme Hosting"
+    assert (acme.attrs["max_domains"], acme.attrs["max_mailboxes"], acme.attrs["quota_pool"]) == (5, None, 1024**4)
+    shop = resources["tenant.shop"]
+    assert (shop.parent, shop.attrs["kind"]) == ("tenant.acme", "client")
+    domain = resources["domain.shop.example"]
+    assert domain.parent == "tenant.shop"
+    assert (domain.attrs["type"], domain.attrs["services"], domain.attrs["description"]) == ("nodns", ("mail",), "The shop")
+    assert domain.source == Location("desired-state/tenants/acme/shop/shop.example.yaml", 1, 1)
+
+
+def test_catch_all_is_compiled_as_a_full_address(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path)
+    builder.tenant("acme")
+    builder.domain("acme", "acme.example", {"mail": {"catch_all": "Anna"}, "mailboxes": {"anna": mailbox()}})
+    assert compiled(builder)["domain.acme.example"].attrs["catch_all"] == "anna@acme.example"
+
+
+@pytest.mark.parametrize(
+    ("root", "domain", "local", "home"),
+    [("/var/vmail", "a.example", "x", "/var/vmail/a.example/x"), ("/", "a.example", "x.y", "/a.example/x.y")],
+)
+def test_home_directory(root: str, domain: str, local: str, home: str) -> None:
+    assert home_directory(root, domain, local) == home

@@ -1,0 +1,128 @@
+"""Names: tenant slugs, local parts, IDN domains and addresses."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.names import (
+    DomainName,
+    NameError_,
+    check_tenant,
+    normalise_address,
+    normalise_domain,
+    normalise_local,
+    split_address,
+)
+
+
+@pytest.mark.parametrize("name", ["acme", "a", "a1-b2", "x" * 63, "0day"])
+def test_valid_tenant_names(name: str) -> None:
+    assert check_tenant(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "Acme", "-acme", "acme-", "ac_me", "ac.me", "x" * 64, "bäcker", "a b"])
+def test_invalid_tenant_names(name: str) -> None:
+    with pytest.raises(NameError_, match="must be 1-63 lower-case letters, digits and inner hyphens"):
+        check_tenant(name)
+
+
+@pytest.mark.parametrize(
+    ("local", "normal"),
+    [
+        ("Anna", "anna"),
+        ("j.hart", "j.hart"),
+        ("  padded ", "padded"),
+        ("o'brien+tag", "o'brien+tag"),
+        ("a!#$%&*=?^_`{|}~-z", "a!#$%&*=?^_`{|}~-z"),
+        ("x" * 64, "x" * 64),
+    ],
+)
+def test_local_parts_are_folded_to_lower_case(local: str, normal: str) -> None:
+    assert normalise_local(local) == normal
+
+
+@pytest.mark.parametrize(
+    ("local", "words"),
+    [
+        ("", "is empty"),
+        ("   ", "is empty"),
+        ("x" * 65, "longer than 64 bytes"),
+        ("jürgen", "must be ASCII"),
+        ("a/b", "no '/'"),
+        (".anna", "no leading, trailing or double dots"),
+        ("anna.", "no leading, trailing or double dots"),
+        ("an..na", "no leading, trailing or double dots"),
+        ("an na", "may contain letters, digits"),
+        ("a@b", "may contain letters, digits"),
+        ('"quoted"', "may contain letters, digits"),
+    ],
+)
+def test_invalid_local_parts(local: str, words: str) -> None:
+    with pytest.raises(NameError_) as info:
+        normalise_local(local)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "ascii", "unicode"),
+    [
+        ("example.net", "example.net", "example.net"),
+        ("Example.NET.", "example.net", "example.net"),
+        ("bäckerei-müller.example", "xn--bckerei-mller-bfb28a.example", "bäckerei-müller.example"),
+        ("xn--bckerei-mller-bfb28a.example", "xn--bckerei-mller-bfb28a.example", "bäckerei-müller.example"),
+        ("BÜCHER.example", "xn--bcher-kva.example", "bücher.example"),
+        ("straße.example", "xn--strae-oqa.example", "straße.example"),
+        ("例え.テスト", "xn--r8jz45g.xn--zckzah", "例え.テスト"),
+    ],
+)
+def test_domains_are_normalised_to_ascii_with_unicode_kept(name: str, ascii: str, unicode: str) -> None:
+    assert normalise_domain(name) == DomainName(ascii, unicode)
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("", "the domain name is empty"),
+        (".", "the domain name is empty"),
+        ("localhost", "needs a dot"),
+        ("under_score.example", "not a valid domain name"),
+        ("-lead.example", "not a valid domain name"),
+        ("a..example", "not a valid domain name"),
+        (("a" * 64) + ".example", "not a valid domain name"),
+        ("exa mple.net", "not a valid domain name"),
+    ],
+)
+def test_invalid_domains(name: str, words: str) -> None:
+    with pytest.raises(NameError_) as info:
+        normalise_domain(name)
+    assert words in str(info.value)
+
+
+def test_domain_longer_than_253_characters() -> None:
+    name = ".".join(["abcdefghi"] * 26)  # 259 characters in labels that are each fine
+    with pytest.raises(NameError_, match="too long"):
+        normalise_domain(name)
+    assert normalise_domain(name[:253].rstrip(".")).ascii == name[:253].rstrip(".")
+
+
+def test_split_and_normalise_address() -> None:
+    local, domain = split_address("Anna@Bücher.Example")
+    assert (local, domain) == ("anna", DomainName("xn--bcher-kva.example", "bücher.example"))
+    assert normalise_address("Anna@Bücher.Example") == "anna@xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [
+        ("anna", "is not an e-mail address"),
+        ("a@b@c.example", "is not an e-mail address"),
+        ("@acme.example", "is empty"),
+        ("anna@", "the domain name is empty"),
+        ("an/na@acme.example", "no '/'"),
+        ("anna@localhost", "needs a dot"),
+    ],
+)
+def test_invalid_addresses_name_the_faulty_half(address: str, words: str) -> None:
+    with pytest.raises(NameError_) as info:
+        normalise_address(address)
+    assert words in str(info.value)

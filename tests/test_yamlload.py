@@ -1,0 +1,261 @@
+"""YAML loading: positions, duplicate keys, anchors and aliases, hostile documents."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from estate_builder import EstateBuilder, mailbox, problem_at
+
+from reconciler.errors import Location, Problem
+from reconciler.yamlload import MAX_NODES, Document, format_path, load_document
+
+SECRET = "Tr0ub4dor&3-hunter2"
+
+
+def load(tmp_path: Path, text: str | bytes) -> tuple[Document | None, list[Problem]]:
+    path = tmp_path / "doc.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return load_document(path, "doc.yaml")
+
+
+def test_positions_of_keys_and_list_items(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, """
+        domain: a.example
+        mailboxes:
+          anna:
+            aliases:
+              - one
+              - two
+        """)
+    assert problems == []
+    assert doc is not None
+    assert doc.data == {"domain": "a.example", "mailboxes": {"anna": {"aliases": ["one", "two"]}}}
+    assert doc.positions[("domain",)] == (1, 1)
+    assert doc.positions[("mailboxes", "anna")] == (3, 3)
+    assert doc.positions[("mailboxes", "anna", "aliases", 1)] == (6, 9)
+
+
+def test_location_walks_up_to_the_nearest_known_parent(tmp_path: Path) -> None:
+    doc, _ = load(tmp_path, "a: 1\nb:\n  c: 2\n")
+    assert doc is not None
+    # A missing field is reported at the mapping that should contain it.
+    assert doc.location(("b", "missing", "deeper")) == Location("doc.yaml", 2, 1)
+    assert doc.location(("nowhere",)) == Location("doc.yaml", 1, 1)
+
+
+def test_scalars_become_plain_python_values(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, "n: 5\nf: 1.5\nb: true\nz: null\nd: 2024-01-31\ns: 'x'\n")
+    assert problems == []
+    assert doc is not None
+    assert doc.data == {"n": 5, "f": 1.5, "b": True, "z": None, "d": "2024-01-31", "s": "x"}
+    assert [type(v) for v in doc.data.values()] == [int, float, bool, type(None), str, str]
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ((), ""),
+        (("domain",), "domain"),
+        (("mailboxes", "anna", "aliases", 0), "mailboxes.anna.aliases[0]"),
+        (("mailboxes", "j.hart"), "mailboxes['j.hart']"),
+        (("aliases", "a b"), "aliases['a b']"),
+    ],
+)
+def test_format_path(path: tuple[str | int, ...], text: str) -> None:
+    assert format_path(path) == text
+
+
+def test_duplicate_key_names_the_key_and_line_but_never_the_value(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, f"""
+        anna:
+          password: "{{CRYPT}}$6$abc"
+          password: "{SECRET}"
+        """)
+    assert doc is None
+    [problem] = problems
+    assert problem.location == Location("doc.yaml", 3, 3)
+    assert 'duplicate key "password"' in problem.message
+    assert SECRET not in str(problem)
+    assert "{CRYPT}" not in str(problem)
+
+
+def test_duplicate_key_in_an_estate_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path)
+    builder.tenant("acme")
+    rel = "tenants/acme/acme.example.yaml"
+    builder.write(rel, f"""
+        domain: acme.example
+        mailboxes:
+          anna:
+            password: "{SECRET}"
+          anna:
+            password: "{SECRET}"
+        """)
+    failure = builder.failure()
+    [problem] = failure.problems
+    assert problem.location.file == builder.display(rel)
+    assert problem.location.line == 5
+    assert 'duplicate key "anna"' in problem.message
+    assert SECRET not in str(failure)
+
+
+def test_billion_laughs_fails_cleanly_and_fast(tmp_path: Path) -> None:
+    lines = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, 10):
+        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    started = time.monotonic()
+    doc, problems = load(tmp_path, "\n".join(lines) + "\n")
+    elapsed = time.monotonic() - started
+    assert doc is None
+    [problem] = problems
+    assert "anchors/aliases expand" in problem.message
+    # 10**6 values are reached by the anchor on line 6 (10 + 10*... grows tenfold a line).
+    assert problem.location.line == 6
+    assert elapsed < 1.0, f"took {elapsed:.2f}s: the expansion was walked instead of measured"
+
+
+def test_expansion_just_under_the_bound_is_allowed(tmp_path: Path) -> None:
+    # 100 x 100 items: a legitimate (if odd) use of aliases well under MAX_NODES.
+    assert 100 * 100 < MAX_NODES
+    text = "a: &a [" + ", ".join(["x"] * 100) + "]\nb: [" + ", ".join(["*a"] * 100) + "]\n"
+    doc, problems = load(tmp_path, text)
+    assert problems == []
+    assert doc is not None and len(doc.data["b"]) == 100 and len(doc.data["b"][99]) == 100
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: &x\n  - *x\n", "a: &x\n  b: *x\n", "a: &x\n  b:\n    - c: *x\n"],
+    ids=["sequence", "mapping", "nested"],
+)
+def test_recursive_alias_is_an_error(tmp_path: Path, text: str) -> None:
+    doc, problems = load(tmp_path, text)
+    assert doc is None
+    [problem] = problems
+    assert "recursive alias" in problem.message
+    assert problem.location.line == 1
+
+
+def test_anchor_and_merge_key_reused_legitimately(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path)
+    builder.tenant("acme")
+    builder.write("tenants/acme/acme.example.yaml", f"""
+        domain: acme.example
+        mailboxes:
+          anna: &staff
+            password: "{mailbox()['password']}"
+            quota: 2 GiB
+            services: {{ftp: false}}
+          bob:
+            <<: *staff
+            name: Bob
+            quota: 3 GiB
+          carl: *staff
+        aliases:
+          team: &team [anna, bob]
+          crew: *team
+        """)
+    catalog = builder.catalog()
+    assert {a: m.quota for a, m in catalog.mailboxes.items()} == {
+        "anna@acme.example": 2 * 1024**3,
+        "bob@acme.example": 3 * 1024**3,  # a key next to the merge overrides it
+        "carl@acme.example": 2 * 1024**3,
+    }
+    assert catalog.mailboxes["bob@acme.example"].display == "Bob"
+    assert catalog.aliases["crew@acme.example"].targets == ("anna@acme.example", "bob@acme.example")
+
+
+def test_error_inside_merged_settings_points_at_the_merging_mapping(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path)
+    builder.tenant("acme")
+    rel = "tenants/acme/acme.example.yaml"
+    builder.write(rel, f"""
+        domain: acme.example
+        mailboxes:
+          anna:
+            password: "{mailbox()['password']}"
+          bob:
+            <<: {{quota: 5G}}
+            password: "{mailbox()['password']}"
+        """)
+    problem = problem_at(builder.problems(), "mailboxes.bob.quota")
+    assert problem.location.file == builder.display(rel)
+    assert problem.location.line == 5
+    assert "ambiguous size unit 'G'" in problem.message
+
+
+def test_syntax_error_names_line_and_column(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, "a: 1\nb: [1, 2\nc: 3\n")
+    assert doc is None
+    [problem] = problems
+    assert (problem.location.line, problem.location.column) == (3, 2)
+    assert problem.message.startswith("YAML syntax: ")
+
+
+def test_tab_indentation_is_a_syntax_error(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, "a:\n\t- 1\n")
+    assert doc is None
+    assert problems[0].location.line == 2
+    assert "YAML syntax" in problems[0].message
+
+
+def test_unquoted_star_value_is_not_echoed(tmp_path: Path) -> None:
+    # An unquoted password starting with '*' parses as an alias; its "name" is the secret.
+    doc, problems = load(tmp_path, "password: *s3cretvalue\n")
+    assert doc is None
+    [problem] = problems
+    assert "s3cretvalue" not in str(problem)
+    assert "quote the value" in problem.message
+    assert problem.location.line == 1
+
+
+def test_non_utf8_file(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, "name: B\xe4ckerei\n".encode("latin-1"))
+    assert doc is None
+    [problem] = problems
+    assert problem.location == Location("doc.yaml")
+    assert "not valid UTF-8" in problem.message
+    assert "byte 7" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "tag"),
+    [
+        ("a: !!python/object/apply:os.system ['true']\n", "!!python/object/apply:os.system"),
+        ("a: !!binary aGVsbG8=\n", "!!binary"),
+        ("a: !custom value\n", "!custom"),
+    ],
+)
+def test_explicit_tags_are_rejected_not_executed(tmp_path: Path, text: str, tag: str) -> None:
+    doc, problems = load(tmp_path, text)
+    assert doc is None
+    [problem] = problems
+    assert problem.message.startswith(f"YAML tag {tag} is not supported")
+    assert problem.location == Location("doc.yaml", 1, 4)
+
+
+def test_deep_nesting_fails_cleanly(tmp_path: Path) -> None:
+    # ruamel recurses a few frames per level; 500 levels exceed the interpreter limit.
+    doc, problems = load(tmp_path, "a: " + "[" * 500 + "]" * 500 + "\n")
+    assert doc is None
+    assert [p.message for p in problems] == ["YAML is nested too deeply"]
+
+
+def test_several_documents_in_one_file_are_an_error(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, "a: 1\n---\nb: 2\n")
+    assert doc is None
+    assert problems[0].location.line == 2
+    assert "single document" in problems[0].message
+
+
+def test_empty_file_loads_as_no_data(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, "# only a comment\n")
+    assert problems == []
+    assert doc is not None and doc.data is None
