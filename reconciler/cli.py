@@ -62,15 +62,20 @@ def run_command(func: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
+def _print_version(value: bool) -> None:
+    # Eager, so `ispctl --version` works without a command (click would ask for one first).
+    if value:
+        output.write_raw(f"ispctl {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main_options(
     no_color: bool = typer.Option(False, "--no-color", help="plain output even on a terminal"),
-    version: bool = typer.Option(False, "--version", help="print the version and exit"),
+    version: bool = typer.Option(False, "--version", help="print the version and exit",
+                                 callback=_print_version, is_eager=True),
 ) -> None:
     output.configure(no_color=no_color)
-    if version:
-        output.write_raw(f"ispctl {__version__}")
-        raise typer.Exit(0)
 
 
 @app.command()
@@ -116,6 +121,8 @@ def hash_password(
     from .passwords import hash_password as do_hash
 
     def body() -> int:
+        if sys.stdin is None:  # started with standard input closed
+            raise IspctlError("no password on standard input: pipe it in or run on a terminal")
         if sys.stdin.isatty():
             first = getpass.getpass("Password: ")
             if first != getpass.getpass("Again: "):

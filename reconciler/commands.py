@@ -46,8 +46,12 @@ def plan_cmd(root: Path, json_out: bool, out: str | None, detailed: bool, prune:
         plan = session.plan(prune=prune)
     if out:
         target = plan_path(out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(plan_json(plan), encoding="utf-8")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(plan_json(plan), encoding="utf-8")
+        except OSError as exc:
+            # A path the operator mistyped is their error to fix, not an internal error.
+            raise IspctlError(f"cannot save the plan to {target}: {exc.strerror or exc}") from None
         output.err().print(f"Saved the plan to {target}", markup=False)
     if json_out:
         output.write_raw(plan_json(plan))
@@ -66,7 +70,8 @@ def _approve(plan: Plan) -> None:
         style="bold", markup=False,
     )
     output.out().print("  Enter a value: ", end="", markup=False)
-    answer = sys.stdin.readline()
+    # A CI job may run with standard input closed (sys.stdin is None): that is no answer.
+    answer = sys.stdin.readline() if sys.stdin is not None else ""
     if answer.strip() != "yes":
         detail = "no answer on standard input (pass --auto-approve in CI)" if not answer else "the answer was not 'yes'"
         raise ApprovalRequired(f"Apply cancelled: {detail}. Nothing was changed.")

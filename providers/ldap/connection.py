@@ -41,23 +41,28 @@ class LdapSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> LdapSettings:
         env = os.environ if env is None else env
         url = env.get("ISPCTL_LDAP_URL", "").strip()
+        password = env.get("ISPCTL_LDAP_PASSWORD") or None
+        password_file = env.get("ISPCTL_LDAP_PASSWORD_FILE", "").strip()
         missing = [n for n in ("ISPCTL_LDAP_URL", "ISPCTL_LDAP_BIND_DN") if not env.get(n, "").strip()]
+        if password is None and not password_file:
+            # An empty password would turn the bind into an unauthenticated one: treat it as unset.
+            missing.append("ISPCTL_LDAP_PASSWORD (or ISPCTL_LDAP_PASSWORD_FILE)")
         if missing:
             raise ConfigError(
-                f"{' and '.join(missing)} not set; for the local sandbox run: eval \"$(ispctl sandbox env)\""
+                f"{', '.join(missing)} not set; for the local sandbox run: eval \"$(ispctl sandbox env)\""
             )
         scheme = urlparse(url).scheme.lower()
         if scheme not in ("ldap", "ldaps", "ldapi"):
             raise ConfigError(f"ISPCTL_LDAP_URL must start with ldap://, ldaps:// or ldapi:// (got {scheme or 'no scheme'}://)")
-        password = env.get("ISPCTL_LDAP_PASSWORD")
-        password_file = env.get("ISPCTL_LDAP_PASSWORD_FILE")
         if password_file:
             try:
                 password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise ConfigError(f"cannot read ISPCTL_LDAP_PASSWORD_FILE {password_file}: {exc.strerror}") from None
-        if password is None:
-            raise ConfigError("set ISPCTL_LDAP_PASSWORD or ISPCTL_LDAP_PASSWORD_FILE")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                raise ConfigError(f"cannot read ISPCTL_LDAP_PASSWORD_FILE {password_file}: {reason}") from None
+            if not password:
+                raise ConfigError(f"ISPCTL_LDAP_PASSWORD_FILE {password_file} is empty")
+        assert password is not None
         starttls = env.get("ISPCTL_LDAP_STARTTLS", "").lower() in ("1", "true", "yes")
         if starttls and scheme != "ldap":
             raise ConfigError("ISPCTL_LDAP_STARTTLS applies to ldap:// URLs only")
@@ -70,16 +75,23 @@ def connect(settings: LdapSettings) -> ldap3.Connection:
     if parsed.scheme.lower() == "ldaps" or settings.starttls:
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
     server = ldap3.Server(settings.url, tls=tls, get_info=ldap3.NONE, connect_timeout=10)
+    conn = ldap3.Connection(
+        server, user=settings.bind_dn, password=settings.password,
+        auto_bind=ldap3.AUTO_BIND_NONE,
+        raise_exceptions=True, receive_timeout=120, read_only=False,
+        # Operation counters are cheap; they let tests prove a plan reads in bulk.
+        collect_usage=True,
+    )
     try:
-        conn = ldap3.Connection(
-            server, user=settings.bind_dn, password=settings.password,
-            auto_bind=ldap3.AUTO_BIND_NONE,
-            raise_exceptions=True, receive_timeout=120, read_only=False,
-        )
         conn.open()
         if settings.starttls:
             conn.start_tls()
         conn.bind()
     except LDAPException as exc:
+        # Close a socket that opened but could not bind, so a failed run leaks nothing.
+        try:
+            conn.unbind()
+        except LDAPException:
+            pass
         raise ProviderError(f"cannot connect to the directory at {settings.url} as {settings.bind_dn}: {exc}") from None
     return conn

@@ -49,14 +49,20 @@ def escape_filter(value: str) -> str:
     return "".join(out)
 
 
-def split_dn(dn: str) -> list[tuple[str, str]]:
-    """Parse a DN into (attribute, unescaped value) pairs, leftmost first.
+RdnPairs = tuple[tuple[str, str], ...]
 
-    Multi-valued RDNs are returned as one pair per value in order; ispctl never writes
-    them, and a foreign one only needs to survive a round trip through ``normalise``.
+
+def split_rdns(dn: str) -> list[RdnPairs]:
+    """Parse a DN into RDNs, leftmost first; each RDN is its (attribute, unescaped value) pairs.
+
+    Attribute names are folded to lower case. A multi-valued RDN (``cn=a+sn=b``) stays one
+    RDN of several pairs: it names one entry, not a parent and a child.
     """
-    parts: list[tuple[str, str]] = []
-    attr, value, in_value, i = [], [], False, 0
+    rdns: list[RdnPairs] = []
+    current: list[tuple[str, str]] = []
+    attr: list[str] = []
+    value: list[str] = []
+    in_value, i = False, 0
     pending_bytes = bytearray()
 
     def flush_bytes() -> None:
@@ -85,15 +91,40 @@ def split_dn(dn: str) -> list[tuple[str, str]]:
             continue
         flush_bytes()
         if char in ",+":
-            parts.append(("".join(attr).strip().lower(), "".join(value)))
+            current.append(("".join(attr).strip().lower(), "".join(value)))
+            if char == ",":
+                rdns.append(tuple(current))
+                current = []
             attr, value, in_value = [], [], False
         else:
             value.append(char)
         i += 1
     flush_bytes()
     if attr or value:
-        parts.append(("".join(attr).strip().lower(), "".join(value)))
-    return parts
+        current.append(("".join(attr).strip().lower(), "".join(value)))
+    if current:
+        rdns.append(tuple(current))
+    return rdns
+
+
+def split_dn(dn: str) -> list[tuple[str, str]]:
+    """All (attribute, unescaped value) pairs of a DN, leftmost first, RDN boundaries dropped."""
+    return [pair for pairs in split_rdns(dn) for pair in pairs]
+
+
+def _rdn_text(pairs: RdnPairs, fold: bool) -> str:
+    # The values of one RDN are a set: sorted in the comparison key, kept in order otherwise.
+    items = [rdn(attr, value.lower() if fold else value) for attr, value in pairs]
+    return "+".join(sorted(items) if fold else items)
+
+
+def join_rdns(rdns: list[RdnPairs]) -> str:
+    """The inverse of ``split_rdns``: a DN string with every value escaped."""
+    return ",".join(_rdn_text(pairs, fold=False) for pairs in rdns)
+
+
+def _keys(dn: str) -> list[str]:
+    return [_rdn_text(pairs, fold=True) for pairs in split_rdns(dn)]
 
 
 def normalise(dn: str) -> str:
@@ -102,14 +133,14 @@ def normalise(dn: str) -> str:
     Every naming attribute ispctl uses (o, ou, dc, associatedDomain, uid, mail) matches
     case-insensitively, so folding values is correct for the entries we manage.
     """
-    return ",".join(rdn(a, v.lower()) for a, v in split_dn(dn))
+    return ",".join(_keys(dn))
 
 
 def parent_of(dn: str) -> str:
-    pairs = split_dn(dn)
-    return ",".join(rdn(a, v) for a, v in pairs[1:])
+    return join_rdns(split_rdns(dn)[1:])
 
 
 def is_within(dn: str, base: str) -> bool:
-    d, b = normalise(dn), normalise(base)
-    return d == b or d.endswith("," + b)
+    """True if ``dn`` is ``base`` or below it, compared RDN by RDN (never as text)."""
+    d, b = _keys(dn), _keys(base)
+    return len(d) >= len(b) and d[len(d) - len(b):] == b

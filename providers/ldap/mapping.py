@@ -182,6 +182,22 @@ def _get(attributes: Mapping[str, Any], name: str) -> list[str]:
     return []
 
 
+def _field_value(attributes: Mapping[str, Any], names: Sequence[str], conv: Conv) -> Value:
+    """One resource attribute from the LDAP attributes that all carry it.
+
+    A field written to several attributes (a mailbox's display name is displayName, cn and
+    sn) is read from every copy: if someone changed one copy by hand, the value read says
+    so, which differs from any desired value and shows as drift; applying rewrites them all.
+    """
+    first = _get(attributes, names[0])
+    for other in names[1:]:
+        texts = _get(attributes, other)
+        if sorted(texts) != sorted(first):
+            shown = ", ".join(texts) if texts else "absent"
+            return f"{first[0] if first else '(absent)'} (but {other}: {shown})"
+    return from_ldap(conv, first)
+
+
 @dataclass(frozen=True)
 class LiveEntry:
     dn: str
@@ -203,16 +219,18 @@ def parse_entries(entries: Sequence[tuple[str, Mapping[str, Any]]], base: str) -
             continue
         kmap = KINDS[kind]
         key_values = _get(attributes, kmap.rdn_attr)
-        rdn_pairs = dnlib.split_dn(dn)
-        key = rdn_pairs[0][1] if rdn_pairs and rdn_pairs[0][0] == kmap.rdn_attr.lower() else (str(key_values[0]) if key_values else "")
-        key = key.lower()
+        rdns = dnlib.split_rdns(dn)
+        # The naming value wins over the attribute: it is what the DN (and so the
+        # identity) is built from; a multi-valued RDN is searched for the naming attribute.
+        named = [value for attr, value in (rdns[0] if rdns else ()) if attr == kmap.rdn_attr.lower()]
+        key = (named[0] if named else (key_values[0] if key_values else "")).lower()
         by_dn[dnlib.normalise(dn)] = (kind, key)
         staged.append((dn, kind, key, attributes))
     base_norm = dnlib.normalise(base)
     out = []
     for dn, kind, key, attributes in staged:
         kmap = KINDS[kind]
-        values = {field: from_ldap(conv, _get(attributes, names[0])) for field, (names, conv) in kmap.fields.items()}
+        values = {field: _field_value(attributes, names, conv) for field, (names, conv) in kmap.fields.items()}
         parent_norm = dnlib.normalise(dnlib.parent_of(dn))
         parent_ident = by_dn.get(parent_norm)
         if parent_ident is not None:

@@ -124,15 +124,13 @@ class LdapProvider(Provider):
         self._check_result(self.conn.modify_dn(current, relative, new_superior=new_parent), f"move {current}")
         moved = f"{relative},{new_parent}"
         # Children moved with their parent: keep our DN cache truthful for later changes.
-        old_norm = dnlib.normalise(current)
+        depth = len(dnlib.split_rdns(current))
         for address, entry_dn in list(self._dn.items()):
-            norm = dnlib.normalise(entry_dn)
-            if norm == old_norm:
-                self._dn[address] = moved
-            elif norm.endswith("," + old_norm):
-                prefix_len = len(dnlib.split_dn(entry_dn)) - len(dnlib.split_dn(current))
-                head = ",".join(dnlib.rdn(a, v) for a, v in dnlib.split_dn(entry_dn)[:prefix_len])
-                self._dn[address] = f"{head},{moved}"
+            if not dnlib.is_within(entry_dn, current):
+                continue
+            rdns = dnlib.split_rdns(entry_dn)
+            head = dnlib.join_rdns(rdns[: len(rdns) - depth])
+            self._dn[address] = f"{head},{moved}" if head else moved
         return moved
 
     def _delete(self, resource: Resource) -> None:

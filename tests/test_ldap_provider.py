@@ -1,0 +1,184 @@
+"""The directory provider against a real slapd: bulk reads, attribute-level writes, moves."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from ldap_helpers import BASE, EXAMPLE, EXAMPLE_COUNT, find_one, ldap_ok, marked_entry_ldif, snapshot
+from providers.ldap.connection import LdapSettings
+from providers.ldap.provider import LdapProvider
+from providers.ldap.slapd import SlapdInstance
+from reconciler.engine import load_desired, open_session
+from reconciler.errors import ProviderError
+from reconciler.resources import Resource
+
+NW = f"associatedDomain=northwind.example,o=northwind,{BASE}"
+WRITES = ("add_operations", "modify_operations", "delete_operations", "modify_dn_operations")
+
+
+def env_of(slapd: SlapdInstance) -> dict[str, str]:
+    return {k: v for k, v in slapd.env().items() if k != "ISPCTL_LDAP_BASE_DN"}
+
+
+@contextmanager
+def provider(slapd: SlapdInstance, page_size: int = 1000, base: str = BASE) -> Iterator[LdapProvider]:
+    instance = LdapProvider(LdapSettings.from_env(env_of(slapd)), base, page_size)
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+def apply_example(slapd: SlapdInstance) -> None:
+    with open_session(EXAMPLE, env=env_of(slapd)) as session:
+        result = session.apply(session.plan())
+    assert result.ok, [o.error for o in result.failed]
+
+
+def test_an_empty_base_reads_as_nothing_with_one_base_read_and_one_search(slapd: SlapdInstance) -> None:
+    with provider(slapd) as ldap:
+        assert ldap.read() == {}
+        usage = ldap.conn.usage
+        assert usage.search_operations == 2
+        assert [getattr(usage, name) for name in WRITES] == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("page_size", [1000, 10])
+def test_the_live_read_is_one_paged_search_that_misses_nothing(slapd: SlapdInstance, page_size: int) -> None:
+    apply_example(slapd)
+    _catalog, desired = load_desired(EXAMPLE)
+    with provider(slapd, page_size) as ldap:
+        live = ldap.read()
+        usage = ldap.conn.usage
+        # One base-existence read, then one request per page of the same paged search:
+        # never one request per resource.
+        assert usage.search_operations == 1 + math.ceil(EXAMPLE_COUNT / page_size)
+        assert [getattr(usage, name) for name in WRITES] == [0, 0, 0, 0]
+    assert len(live) == EXAMPLE_COUNT
+    assert set(live) == set(desired)
+    for ident, want in desired.items():
+        have = live[ident]
+        assert (have.attrs, have.parent) == (want.attrs, want.parent), want.address
+        assert have.recorded_fingerprint == want.fingerprint()
+        assert have.drifted() is None
+
+
+def test_reading_never_writes(slapd: SlapdInstance) -> None:
+    apply_example(slapd)
+    before = snapshot(slapd, slapd.suffix)
+    with provider(slapd) as ldap:
+        ldap.read()
+        ldap.read()
+    assert snapshot(slapd, slapd.suffix) == before
+
+
+def test_a_missing_managed_base_is_a_clear_error(slapd: SlapdInstance) -> None:
+    with provider(slapd, base="ou=missing,dc=example,dc=net") as ldap:
+        with pytest.raises(ProviderError, match="managed base ou=missing,dc=example,dc=net does not exist"):
+            ldap.read()
+
+
+def live_mailbox(ldap: LdapProvider, address: str) -> Resource:
+    return ldap.read()[("mailbox", address)]
+
+
+def test_an_update_changes_only_the_named_attributes(slapd: SlapdInstance) -> None:
+    apply_example(slapd)
+    dn, entry = find_one(slapd, "(uid=support@northwind.example)", "entryUUID", "displayName")
+    # A value someone else keeps on the entry (outside ispctl's attributes) must survive.
+    ldap_ok(slapd.ldapmodify(f"dn: {dn}\nchangetype: modify\nadd: telephoneNumber\ntelephoneNumber: +1 555 0100\n"))
+    with provider(slapd) as ldap:
+        before = live_mailbox(ldap, "support@northwind.example")
+        after = dataclasses.replace(before, attrs={**before.attrs, "quota": 3 * 2**30}, recorded_fingerprint=None)
+        ldap.update(before, after, ("quota",))
+        assert ldap.conn.usage.modify_operations == 1
+    _dn, now = find_one(slapd, "(uid=support@northwind.example)", "*", "entryUUID")
+    assert now["ispctlmailquota"] == [str(3 * 2**30)]
+    assert now["ispctlfingerprint"] == [after.fingerprint()]
+    assert now["telephonenumber"] == ["+1 555 0100"]
+    assert now["entryuuid"] == entry["entryuuid"] and now["displayname"] == entry["displayname"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "box", "moved"),
+    [
+        ("domain", "northwind.example", "noc@northwind.example", f"associatedDomain=northwind.example,o=southbay,{BASE}"),
+        ("tenant", "lawfirm", "it@hartcole.example", f"o=lawfirm,o=southbay,{BASE}"),  # two levels above the box
+    ],
+)
+def test_a_move_keeps_the_entry_and_its_children_and_later_changes_find_them(
+    slapd: SlapdInstance, kind: str, key: str, box: str, moved: str
+) -> None:
+    apply_example(slapd)
+    naming = "associatedDomain" if kind == "domain" else "o"
+    _dn, old_entry = find_one(slapd, f"({naming}={key})", "entryUUID")
+    old_box_dn, old_box = find_one(slapd, f"(uid={box})", "entryUUID")
+    with provider(slapd) as ldap:
+        live = ldap.read()
+        entry = live[(kind, key)]
+        ldap.update(entry, dataclasses.replace(entry, parent="tenant.southbay"), ())
+        # The mailbox's DN changed with the move: the provider must still find it.
+        child = live[("mailbox", box)]
+        ldap.update(child, dataclasses.replace(child, attrs={**child.attrs, "quota": 2**30}), ("quota",))
+        assert ldap.conn.usage.add_operations == 0 and ldap.conn.usage.delete_operations == 0
+    dn, new_entry = find_one(slapd, f"({naming}={key})", "entryUUID")
+    assert dn == moved and new_entry["entryuuid"] == old_entry["entryuuid"]
+    dn, new_box = find_one(slapd, f"(uid={box})", "entryUUID", "ispctlMailQuota")
+    assert dn.endswith("," + moved) and dn != old_box_dn
+    assert new_box["entryuuid"] == old_box["entryuuid"] and new_box["ispctlmailquota"] == [str(2**30)]
+
+
+def test_deleting_an_entry_with_a_foreign_child_fails_with_the_server_reason(slapd: SlapdInstance) -> None:
+    apply_example(slapd)
+    ldap_ok(slapd.ldapadd(f"dn: cn=notes,{NW}\nobjectClass: organizationalRole\ncn: notes\n"))
+    with provider(slapd) as ldap:
+        with pytest.raises(ProviderError, match="notAllowedOnNonLeaf") as caught:
+            ldap.delete(ldap.read()[("domain", "northwind.example")])
+    assert NW in str(caught.value)
+    assert find_one(slapd, "(associatedDomain=northwind.example)")[0] == NW
+
+
+def test_creating_over_an_unmanaged_entry_fails_and_leaves_it_alone(slapd: SlapdInstance) -> None:
+    apply_example(slapd)
+    dn = f"uid=new@northwind.example,{NW}"
+    ldap_ok(slapd.ldapadd(f"dn: {dn}\nobjectClass: account\nuid: new@northwind.example\nhost: hand-made\n"))
+    before = snapshot(slapd, dn)
+    box = Resource("mailbox", "new@northwind.example", {"display_name": "New", "uid_number": 5000, "gid_number": 5000,
+                                                        "home": "/var/vmail/northwind.example/new"},
+                   parent="domain.northwind.example")
+    with provider(slapd) as ldap:
+        ldap.read()
+        with pytest.raises(ProviderError, match="entryAlreadyExists"):
+            ldap.create(box)
+    assert snapshot(slapd, dn) == before
+
+
+def test_the_same_address_twice_in_the_directory_stops_the_read(slapd: SlapdInstance) -> None:
+    apply_example(slapd)
+    twin = f"uid=noc@northwind.example,associatedDomain=southbay.example,o=southbay,{BASE}"
+    ldap_ok(slapd.ldapadd(marked_entry_ldif(twin, "mailbox", "noc@northwind.example")))
+    with provider(slapd) as ldap:
+        with pytest.raises(ProviderError, match="mailbox.noc@northwind.example exists more than once"):
+            ldap.read()
+
+
+def test_a_misplaced_entry_is_moved_back_under_its_parent(slapd: SlapdInstance) -> None:
+    apply_example(slapd)
+    home = f"uid=support@northwind.example,{NW}"
+    stray = f"uid=support@northwind.example,{BASE}"
+    ldap_ok(slapd.ldapmodify(f"dn: {home}\nchangetype: delete\n"))
+    ldap_ok(slapd.ldapadd(marked_entry_ldif(stray, "mailbox", "support@northwind.example")))
+    with open_session(EXAMPLE, env=env_of(slapd)) as session:
+        plan = session.plan()
+        assert [(c.address, c.action, c.is_move, c.drift) for c in plan.changes] == [
+            ("mailbox.support@northwind.example", "update", True, "created outside ispctl")]
+        assert session.apply(plan).ok
+    dn, entry = find_one(slapd, "(uid=support@northwind.example)", "displayName", "ispctlMailQuota")
+    assert dn == home and entry["displayname"] == ["Northwind Support"]
+    with open_session(EXAMPLE, env=env_of(slapd)) as session:
+        assert session.plan().empty
