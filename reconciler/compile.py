@@ -72,6 +72,7 @@ def compile_catalog(catalog: Catalog) -> dict[tuple[str, str], Resource]:
         out.append(Resource(
             "mailbox", box.address,
             {
+                "address": box.address,
                 "display_name": box.display,
                 "password": box.password,
                 "quota": box.quota,

@@ -35,7 +35,6 @@ class KindMap:
     rdn_attr: str
     # resource attribute -> (LDAP attributes written with the same value, conversion)
     fields: Mapping[str, tuple[tuple[str, ...], Conv]]
-    fixed: Mapping[str, tuple[str, ...]] | None = None
     sensitive: frozenset[str] = frozenset()
 
     def ldap_attrs(self) -> set[str]:
@@ -76,6 +75,9 @@ KINDS: dict[str, KindMap] = {
         "mailbox", ("inetOrgPerson", "posixAccount", "ispctlMailUser", MARKER), "ispctlMailUser", "uid",
         {
             # inetOrgPerson requires cn and sn; both carry the display name.
+            # Postfix and Dovecot look mailboxes up by mail: a managed value like any other,
+            # so a hand edit of it shows as drift.
+            "address": (("mail",), "str"),
             "display_name": (("displayName", "cn", "sn"), "str"),
             "password": (("userPassword",), "str"),
             "quota": (("ispctlMailQuota",), "int"),
@@ -87,7 +89,6 @@ KINDS: dict[str, KindMap] = {
             "uid_number": (("uidNumber",), "int"),
             "gid_number": (("gidNumber",), "int"),
         },
-        fixed={"mail": ("{key}",)},
         sensitive=frozenset({"password"}),
     ),
     "alias": KindMap(
@@ -108,7 +109,6 @@ def search_attributes() -> list[str]:
     names = {"objectClass", FINGERPRINT}
     for kmap in KINDS.values():
         names |= kmap.ldap_attrs()
-        names |= set((kmap.fixed or {}).keys())
     return sorted(names)
 
 
@@ -140,8 +140,6 @@ def entry_attributes(resource: Resource) -> dict[str, list[Any]]:
     """Full attribute set of a new entry (objectClass included, absent values omitted)."""
     kmap = KINDS[resource.kind]
     attrs: dict[str, list[Any]] = {"objectClass": list(kmap.object_classes), kmap.rdn_attr: [resource.key]}
-    for name, template in (kmap.fixed or {}).items():
-        attrs[name] = [t.format(key=resource.key) for t in template]
     for field, (ldap_names, conv) in kmap.fields.items():
         values = to_ldap(conv, resource.attrs.get(field))
         if values:
