@@ -211,6 +211,9 @@ DRIFTS = {
     # One copy of a value written to several attributes (cn mirrors displayName).
     "copy changed": (f"dn: uid=noc@northwind.example,{NW}\nchangetype: modify\nreplace: cn\ncn: NOC desk\n",
                      "mailbox.noc@northwind.example", "update", "changed outside ispctl"),
+    # mail routes the mailbox's mail: editing it by hand must not go unnoticed.
+    "mail changed": (f"dn: uid=noc@northwind.example,{NW}\nchangetype: modify\nreplace: mail\n"
+                     "mail: noc@elsewhere.example\n", "mailbox.noc@northwind.example", "update", "changed outside ispctl"),
 }
 
 
@@ -231,10 +234,13 @@ def test_drift_made_by_hand_is_shown_and_fixed(slapd: SlapdInstance, estate: Pat
         assert data["changes"][0]["attributes"] == [{
             "name": "display_name", "before": "Network Operations (but cn: NOC desk)",
             "after": "Network Operations", "sensitive": False}]
+    if kind == "mail changed":
+        assert data["changes"][0]["attributes"] == [{
+            "name": "address", "before": "noc@elsewhere.example", "after": "noc@northwind.example", "sensitive": False}]
     apply_ok(slapd, estate)
     assert_converged(slapd, estate)
-    _dn, noc = find_one(slapd, NOC, "ispctlMailQuota", "cn")
-    assert noc == {"ispctlmailquota": [str(5 * 2**30)], "cn": ["Network Operations"]}
+    _dn, noc = find_one(slapd, NOC, "ispctlMailQuota", "cn", "mail")
+    assert noc == {"ispctlmailquota": [str(5 * 2**30)], "cn": ["Network Operations"], "mail": ["noc@northwind.example"]}
     assert search(slapd, "(uid=ghost@northwind.example)", "1.1") == {}
     assert find_one(slapd, "(mail=sales@northwind.example)", "1.1")[0] == f"mail=sales@northwind.example,{NW}"
 
