@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from click.testing import Result
+from typer.testing import Result
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
