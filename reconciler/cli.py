@@ -18,6 +18,7 @@ from typing import Optional
 import typer
 
 from . import __version__, output
+from .settings import desired_root
 from .errors import ApprovalRequired, IspctlError, ValidationFailed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ISP services as code: plan and apply tenants, domains and mailboxes.")
@@ -28,9 +29,7 @@ DirOption = typer.Option(None, "--dir", "-d", help="desired-state folder [defaul
 
 
 def desired_dir(value: Optional[Path]) -> Path:
-    if value is not None:
-        return value
-    return Path(os.environ.get("ISPCTL_DESIRED_STATE", "desired-state"))
+    return value if value is not None else desired_root()
 
 
 def run_command(func: Callable[[], int]) -> None:

@@ -23,6 +23,7 @@ from .model import SiteFile
 from .plan import Plan
 from .provider import Provider
 from .resources import Resource
+from .settings import with_overrides
 from .validate import validate_estate
 
 PROVIDERS: dict[str, str] = {
@@ -76,15 +77,16 @@ class Session:
         return apply_plan(plan, self.route, on_outcome)
 
 
-def load_desired(root: Path) -> tuple[Catalog, dict[tuple[str, str], Resource]]:
+def load_desired(root: Path, env: Mapping[str, str] | None = None) -> tuple[Catalog, dict[tuple[str, str], Resource]]:
     catalog = validate_estate(root)
+    catalog.estate.site = with_overrides(catalog.estate.site, env)
     return catalog, compile_catalog(catalog)
 
 
 @contextmanager
 def open_session(root: Path, env: Mapping[str, str] | None = None, providers: list[Provider] | None = None) -> Iterator[Session]:
     """Validate the estate and connect its providers; connections close on exit."""
-    catalog, desired = load_desired(root)
+    catalog, desired = load_desired(root, env)
     session = Session(catalog, desired)
     try:
         session.providers = providers if providers is not None else [

@@ -1,0 +1,51 @@
+"""Environment overrides of site settings: only the mail store's location and owner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.engine import load_desired
+from reconciler.errors import ConfigError
+from reconciler.model import DirectorySettings, SiteFile
+from reconciler.settings import desired_root, with_overrides
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
+
+
+def site() -> SiteFile:
+    return SiteFile(directory=DirectorySettings(base_dn="ou=ispctl,dc=example,dc=net"))
+
+
+def test_no_override_returns_the_file_settings() -> None:
+    original = site()
+    assert with_overrides(original, {}) is original
+
+
+def test_mail_root_and_owner_come_from_the_environment() -> None:
+    changed = with_overrides(site(), {"ISPCTL_MAIL_ROOT": "/srv/sandbox/vmail/", "ISPCTL_MAIL_UID": "1000", "ISPCTL_MAIL_GID": "1001"})
+    assert (changed.mail.root, changed.mail.uid, changed.mail.gid) == ("/srv/sandbox/vmail", 1000, 1001)
+    assert changed.directory == site().directory
+
+
+@pytest.mark.parametrize(("name", "value", "words"), [
+    ("ISPCTL_MAIL_ROOT", "relative/path", "absolute path"),
+    ("ISPCTL_MAIL_UID", "root", "valid integer"),
+    ("ISPCTL_MAIL_GID", "0", "greater than or equal to 1"),
+])
+def test_bad_overrides_name_the_variable(name: str, value: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        with_overrides(site(), {name: value})
+    assert str(caught.value).startswith(f"{name}: ") and words in str(caught.value)
+
+
+def test_compiled_homes_follow_the_override() -> None:
+    _catalog, desired = load_desired(EXAMPLE, {"ISPCTL_MAIL_ROOT": "/tmp/box", "ISPCTL_MAIL_UID": "42"})
+    noc = desired[("mailbox", "noc@northwind.example")]
+    assert noc.attrs["home"] == "/tmp/box/northwind.example/noc" and noc.attrs["uid_number"] == 42
+
+
+def test_desired_root_default_and_override() -> None:
+    assert desired_root({}) == Path("desired-state")
+    assert desired_root({"ISPCTL_DESIRED_STATE": "/estate"}) == Path("/estate")
