@@ -1,0 +1,135 @@
+"""The benchmark's estate generator writes valid estates, and the bench script runs end to end."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from providers.ldap.slapd import SlapdInstance
+from reconciler.engine import load_desired
+from reconciler.passwords import SHA512_RE, verify_password
+from reconciler.validate import validate_estate
+from tests.bench.generate import BENCH_PASSWORD, generate_estate, to_yaml
+from tests.bench.run_bench import RATIOS, STEPS, ldif_line
+
+BASE = "ou=ispctl,dc=example,dc=net"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(("mailboxes", "domains"), [
+    (50, 5),      # the even case: 10 per domain
+    (53, 5),      # a remainder to spread
+    (3, 5),       # fewer mailboxes than domains: some domains stay empty
+    (0, 1),       # the smallest estate
+    (230, 210),   # more than one reseller
+])
+def test_generated_estate_validates_with_the_requested_counts(tmp_path: Path, mailboxes: int, domains: int) -> None:
+    size = generate_estate(tmp_path, mailboxes, domains, BASE)
+    catalog = validate_estate(tmp_path)
+    assert len(catalog.mailboxes) == size.mailboxes == mailboxes
+    assert len(catalog.domains) == size.domains == domains
+    assert sorted(catalog.domains) == sorted(size.domain_names)
+    resellers = [t for t in catalog.tenants.values() if t.kind == "reseller"]
+    clients = [t for t in catalog.tenants.values() if t.kind == "client"]
+    assert (len(resellers), len(clients)) == (size.resellers, size.clients)
+    assert len(resellers) == max(1, domains // 100)
+    assert len(catalog.aliases) == size.aliases
+    assert sum(len(box.aliases) for box in catalog.mailboxes.values()) == size.extra_addresses
+    assert catalog.estate.site.directory.base_dn == BASE
+    # Evenly spread: no domain has two mailboxes more than another.
+    per_domain = Counter(box.domain for box in catalog.mailboxes.values())
+    counts = [per_domain.get(name, 0) for name in catalog.domains]
+    assert max(counts) - min(counts) <= 1
+    _, desired = load_desired(tmp_path)
+    assert len(desired) == size.entries
+
+
+def test_estate_mixes_the_features_a_real_one_has(tmp_path: Path) -> None:
+    generate_estate(tmp_path, 200, 20, BASE)
+    catalog = validate_estate(tmp_path)
+    boxes = list(catalog.mailboxes.values())
+    assert {box.status for box in boxes} == {"active", "suspended"}
+    assert len({box.quota for box in boxes}) >= 4
+    assert any(box.forward for box in boxes) and any(box.keep_copy for box in boxes)
+    assert any(not box.services["pop3"] for box in boxes)
+    assert {d.type for d in catalog.domains.values()} == {"primary", "nodns", "slave"}
+    assert any(len(alias.targets) >= 5 for alias in catalog.aliases.values())
+
+
+def test_every_mailbox_shares_one_cheap_but_valid_hash(tmp_path: Path) -> None:
+    size = generate_estate(tmp_path, 20, 2, BASE)
+    catalog = validate_estate(tmp_path)
+    assert {box.password for box in catalog.mailboxes.values()} == {size.password_hash}
+    assert SHA512_RE.match(size.password_hash)
+    assert "$rounds=1000$" in size.password_hash
+    assert verify_password(BENCH_PASSWORD, size.password_hash)
+    assert not verify_password(BENCH_PASSWORD + "x", size.password_hash)
+
+
+def test_generator_refuses_to_overwrite_an_estate(tmp_path: Path) -> None:
+    generate_estate(tmp_path, 5, 1, BASE)
+    with pytest.raises(FileExistsError):
+        generate_estate(tmp_path, 5, 1, BASE)
+
+
+def test_yaml_writer_round_trips_awkward_scalars() -> None:
+    data = {
+        "plain": "Anna Adler",
+        "words": ["yes", "No", "null", "~", "on"],
+        "size": "1 GiB",
+        "hash": "{CRYPT}$6$rounds=1000$abc$def",
+        "colon": "a: b",
+        "comment": "x #y",
+        "ip": "2001:db8::53",
+        "number": 5000,
+        "flag": False,
+        "nested": {"to": ["a", "b"], "keep_copy": True},
+        "items": [{"k": "v", "n": 1}],
+        "empty": [],
+    }
+    assert YAML(typ="safe").load(to_yaml(data)) == data
+
+
+@pytest.mark.parametrize(("value", "encoded"), [
+    ("plain value", False),
+    ("Sara Novák", True),       # non-ASCII
+    (" leading space", True),
+    (":colon first", True),
+    ("<angle first", True),
+    ("trailing space ", True),
+    ("", True),
+])
+def test_baseline_ldif_base64_encodes_unsafe_values(value: str, encoded: bool) -> None:
+    line = ldif_line("cn", value)
+    if encoded:
+        assert line.startswith("cn:: ") and line.endswith("\n")
+        assert base64.b64decode(line[5:]).decode("utf-8") == value
+    else:
+        assert line == f"cn: {value}\n"
+
+
+def test_bench_script_prints_every_metric(tmp_path: Path) -> None:
+    workdir = tmp_path / "bench"
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.bench.run_bench", "--mailboxes", "30", "--domains", "3",
+         "--repeat", "1", "--workdir", str(workdir), "--quiet"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"^machine: nproc=\d+", out, re.M)
+    # 30 mailboxes + 3 domains + 1 reseller + 1 client + 3 x 3 aliases.
+    assert "N = 30 mailboxes over 3 domains" in out and "= 44 directory entries" in out
+    for step in STEPS:
+        assert re.search(rf"^{re.escape(step)} +\d+\.\d{{3}} +\d+ +\d+\.\d{{3}}$", out, re.M), step
+    for label, _, _ in RATIOS:
+        assert re.search(rf"^{re.escape(label)} +\d+\.\d\d$", out, re.M), label
+    # The script stops its slapd on the way out.
+    assert not SlapdInstance(workdir / "slapd").running()
