@@ -53,9 +53,9 @@ def prerequisites(plan: Plan) -> dict[str, set[str]]:
         assert after is not None
         for dep in (after.parent, *after.depends_on):
             dep_change = by_address.get(dep) if dep else None
-            # Creating (or moving) a parent must happen first; a plain attribute update
+            # Creating (or moving, or renaming) a parent must happen first; a plain attribute update
             # of a parent is independent of its children.
-            if dep_change and (dep_change.action == "create" or dep_change.is_move):
+            if dep_change and (dep_change.action == "create" or dep_change.is_move or dep_change.renamed_from):
                 needs[change.address].add(dep_change.address)
     for change in plan.changes:
         before = change.before

@@ -66,6 +66,7 @@ class NMailbox:
     forward: tuple[str, ...]
     keep_copy: bool
     origin: Origin
+    previous: tuple[str, ...] = ()
 
 
 @dataclass

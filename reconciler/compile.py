@@ -85,6 +85,7 @@ def compile_catalog(catalog: Catalog) -> dict[tuple[str, str], Resource]:
                 "gid_number": site.mail.gid,
             },
             parent=address_of("domain", box.domain),
+            previous=box.previous,
             sensitive=SENSITIVE,
             source=box.origin.doc.location(box.origin.path),
         ))

@@ -23,6 +23,26 @@ def attr_changes(before: Resource | None, after: Resource | None) -> tuple[AttrC
     return tuple(changes)
 
 
+def match_renames(desired: Index, live: Index) -> dict[tuple[str, str], Resource]:
+    """Desired identities missing live but found under a declared previous key.
+
+    A previous key only counts when nothing desired claims it and it is live; the first
+    such key in declaration order wins, so a declared history is read newest first.
+    """
+    found: dict[tuple[str, str], Resource] = {}
+    used: set[tuple[str, str]] = set()
+    for ident, want in sorted(desired.items()):
+        if ident in live:
+            continue
+        for old_key in want.previous:
+            old_ident = (want.kind, old_key)
+            if old_ident in live and old_ident not in desired and old_ident not in used:
+                found[ident] = live[old_ident]
+                used.add(old_ident)
+                break
+    return found
+
+
 def compute_plan(desired: Index, live: Index, *, prune: bool = True) -> Plan:
     """Plan the changes that make ``live`` match ``desired``.
 
@@ -30,9 +50,17 @@ def compute_plan(desired: Index, live: Index, *, prune: bool = True) -> Plan:
     (they are still owned, so a later pruning apply would remove them).
     """
     changes: list[Change] = []
+    renames = match_renames(desired, live)
+    taken = {old.identity for old in renames.values()}
     for ident in sorted(set(desired) | set(live)):
         want, have = desired.get(ident), live.get(ident)
-        if have is None:
+        if ident in taken and want is None:
+            continue  # consumed by a rename below: it is the same object under its new key
+        if have is None and ident in renames:
+            assert want is not None
+            old = renames[ident]
+            changes.append(Change("update", *ident, old, want, attr_changes(old, want), old.drifted()))
+        elif have is None:
             assert want is not None
             changes.append(Change("create", *ident, None, want, attr_changes(None, want)))
         elif want is None:

@@ -145,6 +145,10 @@ class Mailbox(Strict):
     services: MailboxServices = MailboxServices()
     aliases: list[str] = Field(default_factory=list, description="extra addresses")
     forward: Forward | None = None
+    previous: list[str] = Field(
+        default_factory=list,
+        description="addresses this mailbox had before: a rename that keeps its entry and its mail",
+    )
 
 
 class AliasSpec(Strict):

@@ -71,6 +71,13 @@ class Change:
         return found
 
     @property
+    def renamed_from(self) -> str | None:
+        """The address the object had before a rename, or None."""
+        if self.action == "update" and self.before is not None and self.before.key != self.key:
+            return self.before.address
+        return None
+
+    @property
     def is_move(self) -> bool:
         return (
             self.action == "update"
@@ -91,6 +98,8 @@ class Change:
         if self.is_move:
             assert self.before is not None and self.after is not None
             data["moved"] = {"from": self.before.parent, "to": self.after.parent}
+        if self.renamed_from:
+            data["renamed_from"] = self.renamed_from
         return data
 
 

@@ -73,7 +73,11 @@ def change_block(change: Change) -> list[tuple[str, str]]:
     header = f"  # {change.address} {HEADER[change.action]}"
     if change.action == "delete":
         header += " (because it is not in the desired state)"
-    if change.is_move:
+    if change.renamed_from:
+        header = f"  # {change.renamed_from} has moved to {change.address} (renamed, nothing is destroyed)"
+        if change.attrs:
+            header += " and will be updated in-place"
+    elif change.is_move:
         assert change.before is not None and change.after is not None
         header = f"  # {change.address} has moved from {change.before.parent or '(top)'} to {change.after.parent or '(top)'}"
         if change.attrs:

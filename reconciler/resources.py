@@ -66,8 +66,10 @@ class Resource:
 
     ``parent`` is the address of the resource that must exist before this one (and be
     deleted after it); ``depends_on`` lists further addresses it needs. ``sensitive``
-    names attributes whose values are never shown. ``recorded_fingerprint`` is only set
-    on live resources: what the provider found stored beside the values.
+    names attributes whose values are never shown. ``previous`` lists keys the object
+    had before (a rename, like Terraform's ``moved`` block): a live object found under one
+    of them is renamed, never destroyed and re-created. ``recorded_fingerprint`` is only
+    set on live resources: what the provider found stored beside the values.
     """
 
     kind: str
@@ -78,6 +80,7 @@ class Resource:
     sensitive: frozenset[str] = frozenset()
     source: Location | None = None
     recorded_fingerprint: str | None = None
+    previous: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         clean = {k: normalise_value(v) for k, v in self.attrs.items()}

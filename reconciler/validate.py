@@ -29,6 +29,7 @@ class _Checker:
         self.problems: list[Problem] = []
         self.address_origin: dict[str, Origin] = {}
         self.domain_origin: dict[str, Origin] = {}
+        self.previous_origin: dict[str, Origin] = {}
 
     def report(self, origin: Origin, path: FieldPath, message: str) -> None:
         self.problems.append(origin.doc.problem(path, message))
@@ -186,6 +187,30 @@ class _Checker:
                     extras.append(full)
             mailbox.aliases = tuple(sorted(extras))
 
+    def previous_addresses(self, decl: DomainDecl, domain: NDomain) -> None:
+        """Renames: each earlier address must be free now, and claimed by one mailbox only."""
+        for local, box in decl.spec.mailboxes.items():
+            owner = self._owner(domain, local)
+            if owner is None:
+                continue
+            mailbox = self.catalog.mailboxes[owner]
+            found = []
+            for index, old in enumerate(box.previous):
+                path = ("mailboxes", local, "previous", index)
+                full = self._resolve(old, domain, mailbox.origin, path)
+                if full is None:
+                    continue
+                if full in self.catalog.addresses:
+                    user = self.address_origin[full]
+                    self.report(mailbox.origin, path, f"{full} is in use at {user.doc.location(user.path)}; a mailbox can only be renamed from an address nothing else uses")
+                elif full in self.previous_origin:
+                    first = self.previous_origin[full]
+                    self.report(mailbox.origin, path, f"{full} is already named as the previous address of the mailbox at {first.doc.location(first.path)}")
+                else:
+                    self.previous_origin[full] = Origin(mailbox.origin.doc, path)
+                    found.append(full)
+            mailbox.previous = tuple(found)
+
     def _owner(self, domain: NDomain, local: str) -> str | None:
         try:
             address = f"{normalise_local(local)}@{domain.name}"
@@ -323,6 +348,8 @@ class _Checker:
             self.mail_objects(decl, domain)
         for decl, domain in decls:
             self.extra_addresses(decl, domain)
+        for decl, domain in decls:
+            self.previous_addresses(decl, domain)
         self.catch_alls(decls)
         for decl, domain in decls:
             self.forwards(decl, domain)

@@ -358,3 +358,30 @@ def test_renaming_a_tenant_moves_its_domains_to_the_new_one_before_deleting_the_
                    base=f"associatedDomain=hartcole.example,o=hartcole-llp,o=northwind,{BASE}")
     assert len(boxes) == 7
     assert_converged(slapd, estate)
+
+
+def test_renaming_a_mailbox_keeps_its_entry(slapd: SlapdInstance, estate: Path) -> None:
+    """`previous:` turns a new local part into a rename (modify DN), never destroy + create."""
+    def rename(data: Any) -> None:
+        boxes = data["mailboxes"]
+        boxes["helpdesk"] = boxes.pop("support")
+        boxes["helpdesk"]["previous"] = ["support"]
+
+    _dn, old = find_one(slapd, SUPPORT, "entryUUID")
+    edit_yaml(estate / "tenants" / NWF, rename)
+    data = plan_data(slapd, estate)
+    (change,) = data["changes"]
+    assert (change["address"], change["action"], change["renamed_from"]) == (
+        "mailbox.helpdesk@northwind.example", "update", "mailbox.support@northwind.example")
+    assert {a["name"] for a in change["attributes"]} == {"address", "home"}
+    text = run_cli(slapd, "plan", "-d", str(estate)).stdout
+    assert "# mailbox.support@northwind.example has moved to mailbox.helpdesk@northwind.example" in text
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in text
+    apply_ok(slapd, estate)
+    assert search(slapd, SUPPORT, "1.1") == {}
+    dn, new = find_one(slapd, "(uid=helpdesk@northwind.example)", "entryUUID", "mail", "homeDirectory", "uid")
+    assert dn == f"uid=helpdesk@northwind.example,{NW}"
+    assert new["entryuuid"] == old["entryuuid"]  # keys come back lower-cased
+    assert new["uid"] == new["mail"] == ["helpdesk@northwind.example"]
+    assert new["homedirectory"] == ["/var/vmail/northwind.example/helpdesk"]
+    assert_converged(slapd, estate)

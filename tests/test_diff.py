@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from reconciler.diff import attr_changes, compute_plan
@@ -173,3 +174,45 @@ def test_changes_sorted_by_address() -> None:
     assert addresses == sorted(addresses)
     assert addresses[0] == "alias.z@x.example" and addresses[-1] == "tenant.t"
     assert len(addresses) == 7
+
+
+def renamed(resource: Resource, *previous: str) -> Resource:
+    return dataclasses.replace(resource, previous=previous)
+
+
+def test_a_previous_key_found_live_is_a_rename_not_a_destroy_and_create() -> None:
+    old = written(box("old@x.example", quota=1))
+    new = renamed(box("new@x.example", quota=2), "old@x.example")
+    plan = compute_plan(index(new), index(old))
+    assert [(c.action, c.address, c.renamed_from) for c in plan.changes] == [
+        ("update", "mailbox.new@x.example", "mailbox.old@x.example")]
+    assert plan.changes[0].attrs == (AttrChange("quota", 1, 2),)
+    assert plan.changes[0].to_dict()["renamed_from"] == "mailbox.old@x.example"
+    assert plan.summary == {"add": 0, "change": 1, "destroy": 0}
+
+
+def test_a_previous_key_is_ignored_when_it_is_still_desired_or_not_live() -> None:
+    kept = written(box("old@x.example"))
+    new = renamed(box("new@x.example"), "old@x.example")
+    # The old key is itself still desired: the new one is a plain create.
+    plan = compute_plan(index(new, box("old@x.example")), index(kept))
+    assert [(c.action, c.address, c.renamed_from) for c in plan.changes] == [("create", "mailbox.new@x.example", None)]
+    # Nothing live under any name: a create.
+    assert [c.action for c in compute_plan(index(new), {}).changes] == ["create"]
+    # Both the new key and the old one live (a rename interrupted half-way elsewhere): update + delete.
+    both = compute_plan(index(new), index(kept, written(box("new@x.example", quota=1))))
+    assert [(c.action, c.address) for c in both.changes] == [
+        ("update", "mailbox.new@x.example"), ("delete", "mailbox.old@x.example")]
+
+
+def test_the_first_live_previous_key_wins_and_serves_one_rename_only() -> None:
+    a = written(box("a@x.example"))
+    b = written(box("b@x.example"))
+    first = renamed(box("n1@x.example"), "gone@x.example", "b@x.example", "a@x.example")
+    second = renamed(box("n2@x.example"), "b@x.example")
+    plan = compute_plan(index(first, second), index(a, b))
+    assert [(c.action, c.address, c.renamed_from) for c in plan.changes] == [
+        ("delete", "mailbox.a@x.example", None),
+        ("update", "mailbox.n1@x.example", "mailbox.b@x.example"),
+        ("create", "mailbox.n2@x.example", None),
+    ]

@@ -349,3 +349,28 @@ def test_cli_validates_the_example_estate() -> None:
     result = CliRunner().invoke(app, ["--no-color", "validate", "--dir", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
     assert "alias: 10, domain: 6, mailbox: 24, tenant: 5" in result.output
+
+
+def test_previous_addresses_of_a_renamed_mailbox(tmp_path: Path) -> None:
+    builder = acme(tmp_path, mailboxes={
+        "anna": mailbox(previous=["ann", "Old.Anna@Legacy.example"]),
+        "bob": mailbox(previous=["anna"]),
+        "carl": mailbox(previous=["ann"]),
+    })
+    failure = builder.failure()
+    rel = ACME
+    assert [(p.location.line, p.path) for p in failure.problems] == [
+        (builder.line_of(rel, "- anna"), "mailboxes.bob.previous[0]"),
+        (builder.line_of(rel, "- ann", 3), "mailboxes.carl.previous[0]"),
+    ]
+    assert "anna@acme.example is in use at" in failure.problems[0].message
+    assert "already named as the previous address" in failure.problems[1].message
+
+
+def test_previous_addresses_compile_into_the_resource(tmp_path: Path) -> None:
+    from reconciler.compile import compile_catalog
+
+    builder = acme(tmp_path, mailboxes={"anna": mailbox(previous=["ann", "Old.Anna@Legacy.example"])})
+    catalog = validate_estate(builder.root)
+    resource = compile_catalog(catalog)[("mailbox", "anna@acme.example")]
+    assert resource.previous == ("ann@acme.example", "old.anna@legacy.example")

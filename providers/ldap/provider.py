@@ -107,11 +107,14 @@ class LdapProvider(Provider):
         self._dn[resource.address] = target
 
     def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
-        current = self._dn_for(after.address)
+        current = self._dn_for(before.address)  # before a rename, the old key's entry
         self._guard(current)
         try:
-            if before.parent != after.parent:
+            if before.parent != after.parent or before.key != after.key:
                 current = self._move(after, current)
+                if before.key != after.key:
+                    self._dn.pop(before.address, None)
+                    self._dn[after.address] = current
             mods = {name: [(ldap3.MODIFY_REPLACE, values)] for name, values in mapping.modifications(after, changed).items()}
             self._check_result(self.conn.modify(current, mods), f"modify {current}")
         except LDAPException as exc:
