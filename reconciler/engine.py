@@ -23,7 +23,7 @@ from .model import SiteFile
 from .plan import Plan
 from .provider import Provider
 from .resources import Resource
-from .settings import with_overrides
+from .settings import enabled_providers, with_overrides
 from .validate import validate_estate
 
 PROVIDERS: dict[str, str] = {
@@ -89,9 +89,12 @@ def open_session(root: Path, env: Mapping[str, str] | None = None, providers: li
     catalog, desired = load_desired(root, env)
     session = Session(catalog, desired)
     try:
-        session.providers = providers if providers is not None else [
-            load_provider(name, catalog.estate.site, env) for name in sorted(PROVIDERS)
-        ]
+        if providers is not None:
+            session.providers = providers
+        else:
+            # One at a time, so a later failure still closes the ones already connected.
+            for name in enabled_providers(catalog.estate.site, env):
+                session.providers.append(load_provider(name, catalog.estate.site, env))
         yield session
     finally:
         for provider in session.providers:

@@ -107,6 +107,10 @@ class Defaults(Strict):
 
 
 class SiteFile(Strict):
+    providers: tuple[str, ...] = Field(
+        ("ldap",),
+        description="services this estate reconciles; ISPCTL_PROVIDERS overrides it per machine",
+    )
     directory: DirectorySettings
     mail: MailSettings = MailSettings()
     defaults: Defaults = Defaults()

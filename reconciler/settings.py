@@ -8,6 +8,8 @@ therefore be overridden from the environment, and only these:
 ``ISPCTL_MAIL_ROOT``      ``mail.root``: where mailbox homes live
 ``ISPCTL_MAIL_UID``       ``mail.uid``: owner of mailbox homes
 ``ISPCTL_MAIL_GID``       ``mail.gid``
+``ISPCTL_PROVIDERS``      ``providers``: which providers run on this machine, comma separated
+                          (a CI runner may reach the directory but not the mail store)
 
 Connection settings (``ISPCTL_LDAP_*`` and later services') are read by each provider.
 """
@@ -29,6 +31,17 @@ MAIL_OVERRIDES = {"ISPCTL_MAIL_ROOT": "root", "ISPCTL_MAIL_UID": "uid", "ISPCTL_
 def desired_root(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     return Path(env.get("ISPCTL_DESIRED_STATE") or "desired-state")
+
+
+def enabled_providers(site: SiteFile, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    env = os.environ if env is None else env
+    raw = env.get("ISPCTL_PROVIDERS", "").strip()
+    if not raw:
+        return site.providers
+    names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    if not names:
+        raise ConfigError("ISPCTL_PROVIDERS names no provider")
+    return names
 
 
 def with_overrides(site: SiteFile, env: Mapping[str, str] | None = None) -> SiteFile:

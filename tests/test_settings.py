@@ -49,3 +49,20 @@ def test_compiled_homes_follow_the_override() -> None:
 def test_desired_root_default_and_override() -> None:
     assert desired_root({}) == Path("desired-state")
     assert desired_root({"ISPCTL_DESIRED_STATE": "/estate"}) == Path("/estate")
+
+
+def test_enabled_providers_come_from_the_site_unless_the_machine_says_otherwise() -> None:
+    from reconciler.settings import enabled_providers
+
+    assert enabled_providers(site(), {}) == ("ldap",)
+    assert enabled_providers(site(), {"ISPCTL_PROVIDERS": " ldap, mailstore ,ldap"}) == ("ldap", "mailstore")
+    with pytest.raises(ConfigError, match="names no provider"):
+        enabled_providers(site(), {"ISPCTL_PROVIDERS": " , "})
+
+
+def test_an_unknown_provider_is_a_clear_error() -> None:
+    from reconciler.engine import open_session
+
+    with pytest.raises(ConfigError, match="unknown provider 'bind'; known: ldap"):
+        with open_session(EXAMPLE, {"ISPCTL_PROVIDERS": "bind"}):
+            pass
