@@ -154,3 +154,16 @@ def test_is_within_compares_whole_rdns(candidate: str, inside: bool) -> None:
 )
 def test_escape_filter_follows_rfc4515(value: str, expected: str) -> None:
     assert dn.escape_filter(value) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "cn=a+sn=b,o=x, dc=y", "uid=a@b.example,associatedDomain=b.example,o=t,ou=ispctl,dc=example,dc=net",
+    "o=Bäckerei,dc=x", "cn= spaced ,dc=x", "",
+])
+def test_the_unescaped_fast_path_agrees_with_the_general_parser(text: str) -> None:
+    # "\\2C" is an escaped comma the general parser must handle; appending it to a copy of
+    # the DN forces that parser, whose answer for the common prefix must be the same.
+    fast = dn.split_rdns(text)
+    slow = dn.split_rdns(text + ",o=\\2C") if text else []
+    assert fast == slow[:-1]
+    assert slow[-1:] == ([(("o", ","),)] if text else [])

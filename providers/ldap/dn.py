@@ -58,6 +58,13 @@ def split_rdns(dn: str) -> list[RdnPairs]:
     Attribute names are folded to lower case. A multi-valued RDN (``cn=a+sn=b``) stays one
     RDN of several pairs: it names one entry, not a parent and a child.
     """
+    if "\\" not in dn and '"' not in dn:
+        # Fast path: nothing escaped, so separators are literal (most DNs; the live read
+        # parses every managed DN, which made the general parser a hotspot).
+        return [
+            tuple((attr.strip().lower(), value) for attr, _, value in (part.partition("=") for part in rdn_text.split("+")))
+            for rdn_text in dn.split(",")
+        ] if dn else []
     rdns: list[RdnPairs] = []
     current: list[tuple[str, str]] = []
     attr: list[str] = []
@@ -125,6 +132,11 @@ def join_rdns(rdns: list[RdnPairs]) -> str:
 
 def _keys(dn: str) -> list[str]:
     return [_rdn_text(pairs, fold=True) for pairs in split_rdns(dn)]
+
+
+def keys_of(rdns: list[RdnPairs]) -> list[str]:
+    """Comparison keys of already-split RDNs (see ``normalise``)."""
+    return [_rdn_text(pairs, fold=True) for pairs in rdns]
 
 
 def normalise(dn: str) -> str:

@@ -173,11 +173,30 @@ def kind_of(object_classes: Sequence[str]) -> str | None:
 
 
 def _get(attributes: Mapping[str, Any], name: str) -> list[str]:
+    values = attributes.get(name.lower())
+    if values is None:
+        for key, found in attributes.items():  # not yet decoded by _decoded()
+            if key.lower() == name.lower():
+                values = found
+                break
+        else:
+            return []
+    items = values if isinstance(values, (list, tuple)) else [values]
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in items]
+
+
+def _decoded(attributes: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Attribute names folded once per entry, values decoded once (the read is hot)."""
+    out: dict[str, list[str]] = {}
     for key, values in attributes.items():
-        if key.lower() == name.lower():
-            items = values if isinstance(values, (list, tuple)) else [values]
-            return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in items]
-    return []
+        items = values if isinstance(values, (list, tuple)) else [values]
+        decoded = [v.decode() if type(v) is bytes else str(v) for v in items]
+        name = key.lower()
+        if name in out:
+            out[name].extend(decoded)
+        else:
+            out[name] = decoded
+    return out
 
 
 def _field_value(attributes: Mapping[str, Any], names: Sequence[str], conv: Conv) -> Value:
@@ -211,25 +230,26 @@ def parse_entries(entries: Sequence[tuple[str, Mapping[str, Any]]], base: str) -
     """
     by_dn: dict[str, tuple[str, str]] = {}
     staged = []
-    for dn, attributes in entries:
+    for dn, raw_attributes in entries:
+        attributes = _decoded(raw_attributes)
         kind = kind_of(_get(attributes, "objectClass"))
         if kind is None:
             continue
         kmap = KINDS[kind]
         key_values = _get(attributes, kmap.rdn_attr)
         rdns = dnlib.split_rdns(dn)
+        norm_keys = dnlib.keys_of(rdns)
         # The naming value wins over the attribute: it is what the DN (and so the
         # identity) is built from; a multi-valued RDN is searched for the naming attribute.
         named = [value for attr, value in (rdns[0] if rdns else ()) if attr == kmap.rdn_attr.lower()]
         key = (named[0] if named else (key_values[0] if key_values else "")).lower()
-        by_dn[dnlib.normalise(dn)] = (kind, key)
-        staged.append((dn, kind, key, attributes))
+        by_dn[",".join(norm_keys)] = (kind, key)
+        staged.append((dn, kind, key, attributes, ",".join(norm_keys[1:])))
     base_norm = dnlib.normalise(base)
     out = []
-    for dn, kind, key, attributes in staged:
+    for dn, kind, key, attributes, parent_norm in staged:
         kmap = KINDS[kind]
         values = {field: _field_value(attributes, names, conv) for field, (names, conv) in kmap.fields.items()}
-        parent_norm = dnlib.normalise(dnlib.parent_of(dn))
         parent_ident = by_dn.get(parent_norm)
         if parent_ident is not None:
             parent = f"{parent_ident[0]}.{parent_ident[1]}"

@@ -9,7 +9,9 @@ Nothing outside the managed base is ever read or written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import ldap3
@@ -22,6 +24,17 @@ from reconciler.resources import Resource
 from . import dn as dnlib
 from . import mapping
 from .connection import LdapSettings, connect
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class LdapProvider(Provider):
@@ -73,7 +86,10 @@ class LdapProvider(Provider):
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         self._dn.clear()
-        live = mapping.parse_entries(self._search(), self.base_dn)
+        # The read allocates millions of small objects that all stay alive; the cyclic
+        # garbage collector would rescan them over and over (about 30% of a large read).
+        with gc_paused():
+            live = mapping.parse_entries(self._search(), self.base_dn)
         for item in live:
             self._dn[item.resource.address] = item.dn
         return [item.resource for item in live if item.resource.kind in kinds]
