@@ -1,0 +1,65 @@
+"""What git knows about the desired state: the commit a plan was made from, whether the
+tree was dirty, and which files changed since a reference (for fast pull-request plans).
+
+Only reads; ispctl never commits on its own. A desired-state folder outside any git
+repository is allowed (the sandbox, a tarball): the commit is then ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from .errors import IspctlError
+
+
+@dataclass(frozen=True)
+class Revision:
+    commit: str | None
+    dirty: bool
+    branch: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"commit": self.commit, "dirty": self.dirty, "branch": self.branch}
+
+
+def _repo(path: Path) -> git.Repo | None:
+    try:
+        return git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+
+
+def revision(root: Path) -> Revision:
+    """HEAD of the repository holding ``root``, and whether ``root`` has uncommitted changes."""
+    repo = _repo(root)
+    if repo is None or not repo.head.is_valid():
+        return Revision(None, True)
+    relative = str(root.resolve().relative_to(Path(repo.working_tree_dir or ".").resolve()))
+    scope = None if relative == "." else relative
+    dirty = repo.is_dirty(untracked_files=True, path=scope)
+    branch = None if repo.head.is_detached else repo.active_branch.name
+    return Revision(repo.head.commit.hexsha, dirty, branch)
+
+
+def changed_files(root: Path, ref: str) -> list[Path]:
+    """Files under ``root`` that differ between ``ref`` and the working tree (untracked included)."""
+    repo = _repo(root)
+    if repo is None:
+        raise IspctlError(f"--changed-since needs {root} to be inside a git repository")
+    try:
+        base = repo.commit(ref)
+    except (git.BadName, ValueError):
+        raise IspctlError(f"--changed-since: git does not know {ref!r} (fetch it first, e.g. git fetch origin)") from None
+    top = Path(repo.working_tree_dir or ".").resolve()
+    names = {d.a_path for d in base.diff(None)} | {d.b_path for d in base.diff(None)}
+    names |= set(repo.untracked_files)
+    root_resolved = root.resolve()
+    out = []
+    for name in sorted(n for n in names if n):
+        path = top / name
+        if path == root_resolved or root_resolved in path.parents:
+            out.append(path)
+    return out

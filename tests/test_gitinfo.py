@@ -1,0 +1,60 @@
+"""git facts about the desired state, against real repositories made in tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import git
+import pytest
+
+from reconciler.errors import IspctlError
+from reconciler.gitinfo import changed_files, revision
+
+
+def repo_with_estate(tmp_path: Path) -> tuple[git.Repo, Path]:
+    repo = git.Repo.init(tmp_path / "estate-repo", initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Test")
+        config.set_value("user", "email", "test@example.invalid")
+    root = Path(repo.working_tree_dir or "") / "desired-state"
+    (root / "tenants" / "acme").mkdir(parents=True)
+    (root / "ispctl.yaml").write_text("directory: {base_dn: 'ou=ispctl,dc=example,dc=net'}\n")
+    (root / "tenants" / "acme" / "tenant.yaml").write_text("name: ACME\n")
+    (Path(repo.working_tree_dir or "") / "README.md").write_text("outside the estate\n")
+    repo.index.add(["desired-state/ispctl.yaml", "desired-state/tenants/acme/tenant.yaml", "README.md"])
+    repo.index.commit("initial estate")
+    return repo, root
+
+
+def test_revision_of_a_clean_and_a_dirty_tree(tmp_path: Path) -> None:
+    repo, root = repo_with_estate(tmp_path)
+    clean = revision(root)
+    assert clean.commit == repo.head.commit.hexsha and clean.dirty is False and clean.branch == "main"
+    # A change outside the estate folder does not make the estate dirty.
+    (Path(repo.working_tree_dir or "") / "README.md").write_text("edited\n")
+    assert revision(root).dirty is False
+    (root / "tenants" / "acme" / "new.example.yaml").write_text("domain: new.example\n")
+    assert revision(root).dirty is True
+
+
+def test_revision_outside_git_has_no_commit(tmp_path: Path) -> None:
+    (tmp_path / "loose").mkdir()
+    assert revision(tmp_path / "loose").commit is None
+
+
+def test_changed_files_since_a_ref_include_edits_and_untracked_files_under_the_estate_only(tmp_path: Path) -> None:
+    repo, root = repo_with_estate(tmp_path)
+    base = repo.head.commit.hexsha
+    (root / "tenants" / "acme" / "tenant.yaml").write_text("name: ACME Corp\n")
+    (root / "tenants" / "beta").mkdir()
+    (root / "tenants" / "beta" / "tenant.yaml").write_text("name: Beta\n")
+    (Path(repo.working_tree_dir or "") / "README.md").write_text("edited\n")
+    found = [p.relative_to(root).as_posix() for p in changed_files(root, base)]
+    assert found == ["tenants/acme/tenant.yaml", "tenants/beta/tenant.yaml"]
+    assert changed_files(root, "HEAD") != [] and changed_files(root, "main")
+
+
+def test_changed_files_refuses_an_unknown_ref(tmp_path: Path) -> None:
+    _repo, root = repo_with_estate(tmp_path)
+    with pytest.raises(IspctlError, match="does not know 'origin/main'"):
+        changed_files(root, "origin/main")
