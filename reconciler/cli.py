@@ -24,6 +24,8 @@ from .errors import ApprovalRequired, IspctlError, ValidationFailed
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ISP services as code: plan and apply tenants, domains and mailboxes.")
 sandbox_app = typer.Typer(no_args_is_help=True, help="A local sandbox of real services on loopback (data in .sandbox/).")
 app.add_typer(sandbox_app, name="sandbox")
+render_app = typer.Typer(no_args_is_help=True, help="Render configuration files that make mail servers read the directory.")
+app.add_typer(render_app, name="render")
 
 DirOption = typer.Option(None, "--dir", "-d", help="desired-state folder [default: $ISPCTL_DESIRED_STATE or ./desired-state]")
 
@@ -136,6 +138,35 @@ def hash_password(
         return 0
 
     run_command(body)
+
+
+@render_app.command("dovecot")
+def render_dovecot(
+    out: Path = typer.Option(..., "--out", help="folder to write dovecot-ldap.conf.ext and conf.d/90-ispctl.conf into"),
+    dir: Optional[Path] = DirOption,
+    bind_dn: Optional[str] = typer.Option(None, "--bind-dn", help="DN Dovecot binds as (a read-only account; needs --password-file)"),
+    password_file: Optional[Path] = typer.Option(None, "--password-file", help="file holding that DN's password"),
+    ldap_conf_path: str = typer.Option("/etc/dovecot/dovecot-ldap.conf.ext", "--ldap-conf-path", help="where dovecot-ldap.conf.ext will be installed"),
+) -> None:
+    """Dovecot passdb/userdb LDAP config for the directory (connection from ISPCTL_LDAP_*)."""
+    from providers.dovecot.render import render_dovecot_cmd
+
+    run_command(lambda: render_dovecot_cmd(out, desired_dir(dir), bind_dn, password_file, ldap_conf_path))
+
+
+@render_app.command("postfix")
+def render_postfix(
+    out: Path = typer.Option(..., "--out", help="folder to write the LDAP tables (*.cf) and main.cf.ispctl into"),
+    dir: Optional[Path] = DirOption,
+    bind_dn: Optional[str] = typer.Option(None, "--bind-dn", help="DN Postfix binds as (a read-only account; needs --password-file)"),
+    password_file: Optional[Path] = typer.Option(None, "--password-file", help="file holding that DN's password"),
+    table_dir: Optional[str] = typer.Option(None, "--table-dir", help="where the tables will be installed, as main.cf.ispctl names them [default: --out]"),
+    group: Optional[str] = typer.Option(None, "--group", help="group owning the files (postfix, so proxymap can read them)"),
+) -> None:
+    """Postfix LDAP lookup tables for the directory (connection from ISPCTL_LDAP_*)."""
+    from providers.postfix.render import render_postfix_cmd
+
+    run_command(lambda: render_postfix_cmd(out, desired_dir(dir), bind_dn, password_file, table_dir, group))
 
 
 SandboxRoot = typer.Option(Path(".sandbox"), "--root", help="where the sandbox keeps its data")

@@ -3,7 +3,9 @@
 The orchestration knows no service. Each service contributes a *component* (named by a dotted
 path in ``COMPONENTS``) that can start itself detached from a work directory, describe itself as
 JSON-able state, and stop again from that state in a later CLI process. Adding a service (named,
-dovecot, ...) means adding one entry to ``COMPONENTS``.
+dovecot, ...) means adding one entry to ``COMPONENTS``. Components start in list order, and each
+one receives the environment exported by the ones before it (Dovecot connects to the sandbox's
+slapd through the ldap component's ``ISPCTL_LDAP_*``).
 
 Layout under ``root`` (the caller picks it, normally ``.sandbox/`` in the current directory)::
 
@@ -20,13 +22,14 @@ import json
 import os
 import shlex
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 COMPONENTS: list[str] = [
     "providers.ldap.sandbox_component:LdapComponent",
+    "providers.dovecot.sandbox_component:DovecotComponent",
 ]
 STATE_FILE = "state.json"
 
@@ -40,8 +43,14 @@ class SandboxComponent(Protocol):
 
     name: str
 
-    def up(self, workdir: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
-        """Start detached (reusing data in ``workdir``) and return the state to persist."""
+    def up(self, workdir: Path, previous: dict[str, Any] | None,
+           context_env: Mapping[str, str]) -> dict[str, Any]:
+        """Start detached (reusing data in ``workdir``) and return the state to persist.
+
+        ``context_env`` holds what the components before this one export (their ``env``).
+        A component may also name directories of the sandbox root outside its work directory
+        that belong to it in an ``extra_dirs`` attribute; ``down --purge`` removes them.
+        """
         ...
 
     def down(self, state: dict[str, Any]) -> bool:
@@ -110,16 +119,19 @@ def up(root: Path, components: list[str] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {"root": str(root), "components": {}}
     with _locked(root):
         state = _read_state(root)
+        context_env: dict[str, str] = {}
         for component in load_components(components):
             previous = state["components"].get(component.name)
             if previous is not None and component.status(previous)["running"]:
                 action = "already running"
             else:
-                state["components"][component.name] = component.up(root / component.name, previous)
+                state["components"][component.name] = component.up(
+                    root / component.name, previous, dict(context_env))
                 _write_state(root, state)
                 action = "started"
             current = component.status(state["components"][component.name])
             report["components"][component.name] = {"action": action, **current}
+            context_env.update(component.env(state["components"][component.name]))
     return report
 
 
@@ -130,12 +142,18 @@ def down(root: Path, purge: bool = False, components: list[str] | None = None) -
         return
     with _locked(root):
         state = _read_state(root)
-        for component in load_components(components):
+        # Reverse start order: a service stops before the directory it reads from.
+        for component in reversed(load_components(components)):
             previous = state["components"].get(component.name)
             if previous is not None:
                 component.down(previous)
             if purge:
                 shutil.rmtree(root / component.name, ignore_errors=True)
+                for extra in getattr(component, "extra_dirs", ()):
+                    shutil.rmtree(root / extra, ignore_errors=True)
+                purge_hook = getattr(component, "purge", None)
+                if previous is not None and purge_hook is not None:
+                    purge_hook(previous)  # data a component keeps outside the sandbox root
                 state["components"].pop(component.name, None)
         if purge and not state["components"]:
             (root / STATE_FILE).unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ class LdapComponent:
 
     name = "ldap"
 
-    def up(self, workdir: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
+    def up(self, workdir: Path, previous: dict[str, Any] | None,
+           context_env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        # The directory comes first and needs nothing from other components (context_env).
         if previous is None:
             instance = SlapdInstance(workdir)
         else:
