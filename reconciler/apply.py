@@ -9,6 +9,9 @@ independent changes carry on, and every failure is reported at the end.
 from __future__ import annotations
 
 import heapq
+import os
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -102,6 +105,20 @@ def execution_order(plan: Plan) -> list[Change]:
 Router = Callable[[str], Provider]
 Listener = Callable[[Outcome], None]
 
+# TEST HOOK, not an operator feature: with ISPCTL_FAULT_PAUSE_BEFORE=<resource address>,
+# apply stops just before running that change, says so on stderr and waits to be killed.
+# The crash-safety tests use it to SIGKILL a real apply at an exact point (e.g. between
+# the directory change and the maildir move) and prove the next apply converges.
+FAULT_PAUSE_ENV = "ISPCTL_FAULT_PAUSE_BEFORE"
+
+
+def _fault_pause(change: Change) -> None:
+    if os.environ.get(FAULT_PAUSE_ENV) == change.address:
+        sys.stderr.write(f"paused before {change.address}\n")
+        sys.stderr.flush()
+        while True:
+            time.sleep(3600)
+
 
 def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None) -> ApplyResult:
     """Apply every change through the provider that owns its kind."""
@@ -113,6 +130,7 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None) ->
         if blocked:
             outcome = Outcome(change, "skipped", f"skipped because {', '.join(blocked)} did not apply")
         else:
+            _fault_pause(change)
             outcome = _run(change, route)
         if outcome.status != "ok":
             not_ok.add(change.address)

@@ -26,6 +26,10 @@ sandbox_app = typer.Typer(no_args_is_help=True, help="A local sandbox of real se
 app.add_typer(sandbox_app, name="sandbox")
 render_app = typer.Typer(no_args_is_help=True, help="Render configuration files that make mail servers read the directory.")
 app.add_typer(render_app, name="render")
+archive_app = typer.Typer(no_args_is_help=True, help="The mail archive: mail of removed mailboxes (list, purge).")
+app.add_typer(archive_app, name="archive")
+report_app = typer.Typer(no_args_is_help=True, help="Reports from the live services.")
+app.add_typer(report_app, name="report")
 
 DirOption = typer.Option(None, "--dir", "-d", help="desired-state folder [default: $ISPCTL_DESIRED_STATE or ./desired-state]")
 
@@ -167,6 +171,42 @@ def render_postfix(
     from providers.postfix.render import render_postfix_cmd
 
     run_command(lambda: render_postfix_cmd(out, desired_dir(dir), bind_dn, password_file, table_dir, group))
+
+
+@archive_app.command("list")
+def archive_list(
+    dir: Optional[Path] = DirOption,
+    json_out: bool = typer.Option(False, "--json", help="print the archive as JSON"),
+) -> None:
+    """List archived mailboxes (from their manifests) and which may be purged."""
+    from providers.mailstore.archive import archive_list_cmd
+
+    run_command(lambda: archive_list_cmd(desired_dir(dir), json_out))
+
+
+@archive_app.command("purge")
+def archive_purge(
+    dir: Optional[Path] = DirOption,
+    older_than: Optional[int] = typer.Option(None, "--older-than", help="days [default: mail.archive_retention_days; never less]"),
+    yes: bool = typer.Option(False, "--yes", help="delete without asking"),
+) -> None:
+    """Permanently delete archived mail older than the retention. The only command that deletes mail."""
+    from providers.mailstore.archive import archive_purge_cmd
+
+    run_command(lambda: archive_purge_cmd(desired_dir(dir), older_than, yes))
+
+
+@report_app.command("quota")
+def report_quota(
+    dir: Optional[Path] = DirOption,
+    json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    threshold: float = typer.Option(90.0, "--threshold", help="list mailboxes at or over this percentage of their quota"),
+    show_all: bool = typer.Option(False, "--all", help="list every mailbox, not only those near or over quota"),
+) -> None:
+    """Mailboxes near or over quota: usage in the mail store against quotas in the directory."""
+    from providers.mailstore.report import report_quota_cmd
+
+    run_command(lambda: report_quota_cmd(desired_dir(dir), json_out, threshold, show_all))
 
 
 SandboxRoot = typer.Option(Path(".sandbox"), "--root", help="where the sandbox keeps its data")

@@ -1,10 +1,11 @@
 """Turn a valid catalog into resources with stable, readable addresses.
 
 Addresses: ``tenant.<name>``, ``domain.<ascii name>``, ``mailbox.<address>``,
-``alias.<address>``. Values are service-neutral (bytes, flags, addresses); each
-provider maps them to its own representation. Effective values are compiled in: a
-mailbox of a suspended domain or tenant is itself suspended, because consumers such as
-Dovecot and Postfix look at one entry and cannot walk up the tree.
+``alias.<address>``, ``maildir.<address>`` (a mailbox's home on disk). Values are
+service-neutral (bytes, flags, addresses); each provider maps them to its own
+representation. Effective values are compiled in: a mailbox of a suspended domain or
+tenant is itself suspended, because consumers such as Dovecot and Postfix look at one
+entry and cannot walk up the tree.
 """
 
 from __future__ import annotations
@@ -87,6 +88,20 @@ def compile_catalog(catalog: Catalog) -> dict[tuple[str, str], Resource]:
             parent=address_of("domain", box.domain),
             previous=box.previous,
             sensitive=SENSITIVE,
+            source=box.origin.doc.location(box.origin.path),
+        ))
+        # The mailbox's home on disk (the mail-store provider's). It depends on the
+        # directory entry, so it is created after it, archived before the entry is deleted,
+        # and renamed after the entry is; it follows the mailbox's renames.
+        out.append(Resource(
+            "maildir", box.address,
+            {
+                "path": home_directory(site.mail.root, box.domain, box.local),
+                "uid": site.mail.uid,
+                "gid": site.mail.gid,
+            },
+            depends_on=(address_of("mailbox", box.address),),
+            previous=box.previous,
             source=box.origin.doc.location(box.origin.path),
         ))
     for alias in catalog.aliases.values():

@@ -43,11 +43,14 @@ def match_renames(desired: Index, live: Index) -> dict[tuple[str, str], Resource
     return found
 
 
-def compute_plan(desired: Index, live: Index, *, prune: bool = True) -> Plan:
+def compute_plan(desired: Index, live: Index, *, prune: bool = True,
+                 archives: frozenset[str] = frozenset()) -> Plan:
     """Plan the changes that make ``live`` match ``desired``.
 
     With ``prune`` false, live objects missing from the desired state are left alone
-    (they are still owned, so a later pruning apply would remove them).
+    (they are still owned, so a later pruning apply would remove them). Deletes of the
+    kinds in ``archives`` are marked as archiving: their provider moves the object to an
+    archive instead of destroying it, and the plan says so.
     """
     changes: list[Change] = []
     renames = match_renames(desired, live)
@@ -65,7 +68,8 @@ def compute_plan(desired: Index, live: Index, *, prune: bool = True) -> Plan:
             changes.append(Change("create", *ident, None, want, attr_changes(None, want)))
         elif want is None:
             if prune:
-                changes.append(Change("delete", *ident, have, None, attr_changes(have, None), have.drifted()))
+                changes.append(Change("delete", *ident, have, None, attr_changes(have, None), have.drifted(),
+                                      archive=ident[0] in archives))
         else:
             diffs = attr_changes(have, want)
             if diffs or have.parent != want.parent:

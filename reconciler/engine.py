@@ -3,7 +3,9 @@
 Providers are found through a registry of dotted paths (``package:function``) so the
 engine imports no service code; each factory takes the site settings and the process
 environment and returns a ``Provider``. Kinds are routed to the single provider that
-declares them in ``SUPPORTS``.
+declares them in ``SUPPORTS``. A session plans only the desired resources of the kinds its
+providers own (``in_scope``); a hand-built ``Session`` still refuses a desired kind with no
+owner.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .validate import validate_estate
 
 PROVIDERS: dict[str, str] = {
     "ldap": "providers.ldap:build",
+    "mailstore": "providers.mailstore:build",
 }
 
 
@@ -71,7 +74,10 @@ class Session:
             kinds |= provider.SUPPORTS
         for kind in sorted(kinds):
             self.route(kind)
-        return compute_plan(self.desired, self.read_live(), prune=prune)
+        # Kinds whose delete a provider carries out by archiving (the mail store): the plan
+        # says "archived", never "destroyed", for them.
+        archives = frozenset().union(*(getattr(p, "ARCHIVES", frozenset()) for p in self.providers))
+        return compute_plan(self.desired, self.read_live(), prune=prune, archives=archives)
 
     def apply(self, plan: Plan, on_outcome: Listener | None = None) -> ApplyResult:
         return apply_plan(plan, self.route, on_outcome)
@@ -81,6 +87,17 @@ def load_desired(root: Path, env: Mapping[str, str] | None = None) -> tuple[Cata
     catalog = validate_estate(root)
     catalog.estate.site = with_overrides(catalog.estate.site, env)
     return catalog, compile_catalog(catalog)
+
+
+def in_scope(desired: dict[tuple[str, str], Resource], providers: list[Provider]) -> dict[tuple[str, str], Resource]:
+    """The desired resources of the kinds these providers own.
+
+    The desired state describes every service; a machine reconciles only the services it
+    enables (``providers`` / ``ISPCTL_PROVIDERS``): a CI runner that reaches the directory
+    but not the mail store plans no maildirs, and the mail host plans them.
+    """
+    kinds = frozenset().union(*(p.SUPPORTS for p in providers))
+    return {ident: r for ident, r in desired.items() if ident[0] in kinds}
 
 
 @contextmanager
@@ -95,6 +112,7 @@ def open_session(root: Path, env: Mapping[str, str] | None = None, providers: li
             # One at a time, so a later failure still closes the ones already connected.
             for name in enabled_providers(catalog.estate.site, env):
                 session.providers.append(load_provider(name, catalog.estate.site, env))
+        session.desired = in_scope(desired, session.providers)
         yield session
     finally:
         for provider in session.providers:

@@ -20,7 +20,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .names import NameError_, normalise_address, normalise_domain, normalise_local
 from .passwords import check_hash
@@ -82,13 +82,38 @@ class MailSettings(Strict):
     root: str = Field("/var/vmail", description="mail store root; homes are <root>/<domain>/<local>")
     uid: Annotated[int, Field(ge=1, le=2**31 - 1)] = 5000
     gid: Annotated[int, Field(ge=1, le=2**31 - 1)] = 5000
+    archive: str | None = Field(
+        None,
+        description="where removed mailboxes' mail is moved (default <root>/.ispctl-archive); "
+        "same filesystem as root, so archiving is one rename",
+    )
+    archive_retention_days: Annotated[int, Field(ge=0, le=36500)] = Field(
+        90, description="archives younger than this are never purged (ispctl archive purge)",
+    )
 
-    @field_validator("root")
+    @field_validator("root", "archive")
     @classmethod
-    def _absolute(cls, value: str) -> str:
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith("/") or "/../" in value + "/" or "\x00" in value:
             raise ValueError("must be an absolute path without '..'")
         return value.rstrip("/") or "/"
+
+    @model_validator(mode="after")
+    def _archive_outside_homes(self) -> MailSettings:
+        # Below the root only a dot-directory is safe: no domain name starts with a dot, so
+        # the scan of the store never mistakes archived mail for a live home.
+        archive = self.archive
+        if archive is not None:
+            rel = archive[len(self.root):].lstrip("/") if archive.startswith(self.root.rstrip("/") + "/") else None
+            if archive == self.root or (rel is not None and not rel.startswith(".")):
+                raise ValueError("mail.archive must be outside mail.root or a directory there whose name starts with '.'")
+        return self
+
+    @property
+    def archive_dir(self) -> str:
+        return self.archive or f"{self.root.rstrip('/')}/.ispctl-archive"
 
 
 class MailboxServices(Strict):

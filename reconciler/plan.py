@@ -50,6 +50,8 @@ class Change:
 
     ``drift`` says why the live object differs from what ispctl last wrote, when it
     does (for example "changed outside ispctl"); such changes are listed first.
+    ``archive`` marks a delete that its provider carries out by archiving (mail is moved
+    to the mail archive, never destroyed).
     """
 
     action: Action
@@ -59,6 +61,7 @@ class Change:
     after: Resource | None
     attrs: tuple[AttrChange, ...]
     drift: str | None = None
+    archive: bool = False
 
     @property
     def address(self) -> str:
@@ -100,6 +103,8 @@ class Change:
             data["moved"] = {"from": self.before.parent, "to": self.after.parent}
         if self.renamed_from:
             data["renamed_from"] = self.renamed_from
+        if self.archive:
+            data["archive"] = True
         return data
 
 
@@ -118,6 +123,11 @@ class Plan:
     @property
     def summary(self) -> dict[str, int]:
         return {"add": self.count("create"), "change": self.count("update"), "destroy": self.count("delete")}
+
+    @property
+    def archived(self) -> int:
+        """How many of the deletes archive rather than destroy."""
+        return sum(1 for c in self.changes if c.action == "delete" and c.archive)
 
     @property
     def drifted(self) -> tuple[Change, ...]:

@@ -71,7 +71,10 @@ def _attr_lines(change: Change, attr: AttrChange, width: int) -> list[tuple[str,
 
 def change_block(change: Change) -> list[tuple[str, str]]:
     header = f"  # {change.address} {HEADER[change.action]}"
-    if change.action == "delete":
+    if change.action == "delete" and change.archive:
+        header = (f"  # {change.address} will be archived (moved to the mail archive, not destroyed, "
+                  "because it is not in the desired state)")
+    elif change.action == "delete":
         header += " (because it is not in the desired state)"
     if change.renamed_from:
         header = f"  # {change.renamed_from} has moved to {change.address} (renamed, nothing is destroyed)"
@@ -115,7 +118,8 @@ def plan_text(plan: Plan) -> Text:
             line(style, content)
         line("", "")
     s = plan.summary
-    line("bold", f"Plan: {s['add']} to add, {s['change']} to change, {s['destroy']} to destroy.")
+    archived = f" ({plan.archived} of them archived)" if plan.archived else ""
+    line("bold", f"Plan: {s['add']} to add, {s['change']} to change, {s['destroy']} to destroy{archived}.")
     return text
 
 
@@ -126,6 +130,8 @@ def plan_json(plan: Plan) -> str:
 def outcome_text(outcome: Outcome) -> Text:
     change = outcome.change
     verb = {"create": "created", "update": "updated", "delete": "destroyed"}[change.action]
+    if change.action == "delete" and change.archive:
+        verb = "archived (moved to the mail archive)"
     if outcome.status == "ok":
         return Text(f"{change.address}: {verb}", style=STYLE[change.action])
     if outcome.status == "skipped":
@@ -136,10 +142,12 @@ def outcome_text(outcome: Outcome) -> Text:
 def apply_summary(result: ApplyResult) -> Text:
     done = [o for o in result.outcomes if o.status == "ok"]
     counts = {a: sum(1 for o in done if o.change.action == a) for a in ("create", "update", "delete")}
+    archived = sum(1 for o in done if o.change.action == "delete" and o.change.archive)
+    destroyed = f"{counts['delete']} destroyed" + (f" ({archived} of them archived)" if archived else "")
     text = Text()
     if result.ok:
         text.append(
-            f"Apply complete! Resources: {counts['create']} added, {counts['update']} changed, {counts['delete']} destroyed.\n",
+            f"Apply complete! Resources: {counts['create']} added, {counts['update']} changed, {destroyed}.\n",
             style="bold green",
         )
         return text
@@ -147,7 +155,7 @@ def apply_summary(result: ApplyResult) -> Text:
     skipped = [o for o in result.outcomes if o.status == "skipped"]
     text.append(
         f"Apply finished with errors: {len(done)} succeeded "
-        f"({counts['create']} added, {counts['update']} changed, {counts['delete']} destroyed), "
+        f"({counts['create']} added, {counts['update']} changed, {destroyed}), "
         f"{len(failed)} failed, {len(skipped)} skipped.\n",
         style="bold red",
     )

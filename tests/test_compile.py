@@ -26,7 +26,7 @@ def test_example_estate_compiles_to_stable_addresses() -> None:
     kinds: dict[str, int] = {}
     for kind, _ in resources:
         kinds[kind] = kinds.get(kind, 0) + 1
-    assert kinds == {"tenant": 5, "domain": 6, "mailbox": 24, "alias": 10}
+    assert kinds == {"tenant": 5, "domain": 6, "mailbox": 24, "alias": 10, "maildir": 24}
     assert list(resources) == sorted(resources, key=lambda identity: f"{identity[0]}.{identity[1]}")
     anna = resources[("mailbox", "anna@xn--bckerei-mller-bfb28a.example")]
     assert anna.parent == "domain.xn--bckerei-mller-bfb28a.example"
@@ -86,7 +86,8 @@ def test_site_default_status_applies_to_everything_unset(tmp_path: Path) -> None
     builder = EstateBuilder(tmp_path, site={**SITE, "defaults": {"status": "suspended"}})
     builder.tenant("acme")
     builder.domain("acme", "acme.example", {"mailboxes": {"anna": mailbox()}})
-    assert {r.attrs["status"] for r in compiled(builder).values()} == {"suspended"}
+    # Every resource with a status (a maildir has none: it is a directory on disk).
+    assert {r.attrs["status"] for r in compiled(builder).values() if r.kind != "maildir"} == {"suspended"}
 
 
 @pytest.mark.parametrize(
@@ -170,3 +171,16 @@ def test_catch_all_is_compiled_as_a_full_address(tmp_path: Path) -> None:
 )
 def test_home_directory(root: str, domain: str, local: str, home: str) -> None:
     assert home_directory(root, domain, local) == home
+
+
+def test_every_mailbox_has_a_maildir_that_follows_its_renames(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path, site={**SITE, "mail": {"root": "/srv/mail", "uid": 42, "gid": 43}})
+    builder.tenant("acme")
+    builder.domain("acme", "acme.example", {"mailboxes": {"k.mueller": mailbox(previous=["karl"])}})
+    resources = compiled(builder)
+    home = resources["maildir.k.mueller@acme.example"]
+    assert home.attrs == {"gid": 43, "path": "/srv/mail/acme.example/k.mueller", "uid": 42}
+    assert home.attrs["path"] == resources["mailbox.k.mueller@acme.example"].attrs["home"]
+    # Created after, archived before, renamed after its directory entry.
+    assert (home.parent, home.depends_on) == (None, ("mailbox.k.mueller@acme.example",))
+    assert home.previous == resources["mailbox.k.mueller@acme.example"].previous == ("karl@acme.example",)

@@ -216,3 +216,12 @@ def test_the_first_live_previous_key_wins_and_serves_one_rename_only() -> None:
         ("update", "mailbox.n1@x.example", "mailbox.b@x.example"),
         ("create", "mailbox.n2@x.example", None),
     ]
+
+
+def test_deletes_of_archiving_kinds_are_marked_as_archives() -> None:
+    home = Resource("maildir", "a@x.example", {"path": "/var/vmail/x.example/a"})
+    gone = box("a@x.example")
+    plan = compute_plan({}, index(written(home), written(gone)), archives=frozenset({"maildir"}))
+    assert {(c.address, c.action, c.archive) for c in plan.changes} == {
+        ("maildir.a@x.example", "delete", True), ("mailbox.a@x.example", "delete", False)}
+    assert not any(c.archive for c in compute_plan({}, index(written(home))).changes)  # nobody said it archives

@@ -11,7 +11,7 @@ from memory_provider import MemoryProvider
 
 from reconciler.apply import Outcome
 from reconciler.catalog import Catalog
-from reconciler.engine import Session, load_desired, load_provider, open_session
+from reconciler.engine import PROVIDERS, Session, in_scope, load_desired, load_provider, open_session
 from reconciler.errors import ConfigError
 from reconciler.resources import Resource
 
@@ -40,7 +40,9 @@ def loaded() -> tuple[Catalog, dict[tuple[str, str], Resource]]:
 
 @pytest.fixture
 def desired(loaded: tuple[Catalog, dict[tuple[str, str], Resource]]) -> dict[tuple[str, str], Resource]:
-    return loaded[1]
+    # The in-memory providers here stand for the directory; maildirs (the mail store's
+    # kind) are covered by tests/test_mailstore_*.
+    return {ident: r for ident, r in loaded[1].items() if r.kind != "maildir"}
 
 
 def session_with(desired: dict[tuple[str, str], Resource], *providers: MemoryProvider) -> Session:
@@ -139,5 +141,37 @@ def test_a_second_session_finds_nothing_to_do() -> None:
 
 def test_load_provider_rejects_unknown_names(loaded: tuple[Catalog, dict[tuple[str, str], Resource]]) -> None:
     catalog = loaded[0]
-    with pytest.raises(ConfigError, match="unknown provider 'nope'; known: ldap"):
+    assert {"ldap", "mailstore"} <= set(PROVIDERS)
+    with pytest.raises(ConfigError, match=f"unknown provider 'nope'; known: {', '.join(sorted(PROVIDERS))}$"):
         load_provider("nope", catalog.estate.site, {})
+
+
+class HomeStore(MemoryProvider):
+    name: ClassVar[str] = "homes"
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"maildir"})
+    ARCHIVES: ClassVar[frozenset[str]] = frozenset({"maildir"})
+
+
+def test_a_session_plans_only_the_kinds_its_providers_own(loaded: tuple[Catalog, dict[tuple[str, str], Resource]]) -> None:
+    everything = loaded[1]
+    assert Counter(kind for kind, _ in everything)["maildir"] == 24
+    assert set(in_scope(everything, [Directory()])) == {i for i in everything if i[0] in ("tenant", "domain")}
+    homes = HomeStore()
+    with open_session(ESTATE, providers=[homes]) as session:
+        first = session.plan()
+        assert Counter(c.kind for c in first.changes) == {"maildir": 24}
+        assert session.apply(first).ok and len(homes.store) == 24
+    with open_session(ESTATE, providers=[homes, MemoryProvider()]) as both:
+        assert Counter(kind for kind, _ in both.desired) == Counter(kind for kind, _ in everything)
+
+
+def test_deletes_of_a_providers_archive_kinds_are_planned_as_archives(
+    loaded: tuple[Catalog, dict[tuple[str, str], Resource]],
+) -> None:
+    homes = HomeStore()
+    with open_session(ESTATE, providers=[homes]) as session:
+        assert session.apply(session.plan()).ok
+    gone = next(iter(homes.store))
+    smaller = {i: r for i, r in loaded[1].items() if i[0] == "maildir" and r.address != gone}
+    (change,) = Session(loaded[0], smaller, [homes]).plan().changes
+    assert (change.address, change.action, change.archive) == (gone, "delete", True)

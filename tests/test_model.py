@@ -131,6 +131,9 @@ def test_domain_field_errors(tmp_path: Path, field: str, value: Any, path: str, 
         ({**SITE, "mail": {"root": "var/vmail"}}, "mail.root", "must be an absolute path without '..'"),
         ({**SITE, "mail": {"root": "/var/../etc"}}, "mail.root", "must be an absolute path without '..'"),
         ({**SITE, "mail": {"uid": 0}}, "mail.uid", "greater than or equal to 1"),
+        ({**SITE, "mail": {"archive": "archive"}}, "mail.archive", "must be an absolute path without '..'"),
+        ({**SITE, "mail": {"archive": "/var/vmail/old"}}, "mail", "outside mail.root or a directory there whose name starts with '.'"),
+        ({**SITE, "mail": {"archive_retention_days": -1}}, "mail.archive_retention_days", "greater than or equal to 0"),
         ({"directory": {"base_dn": "dc=x", "page_size": 5}}, "directory.page_size", "greater than or equal to 10"),
         ({**SITE, "defaults": {"mailbox_quota": "1 G"}}, "defaults.mailbox_quota", "ambiguous size unit"),
         ({**SITE, "defaults": {"mailbox_services": {"imap": True, "web": True}}}, "defaults.mailbox_services.web", "unknown field 'web'"),
@@ -184,3 +187,13 @@ def test_defaults_apply_when_a_section_is_left_out() -> None:
     assert site.defaults.mailbox_quota == 1024**3
     assert site.defaults.domain_services == ("mail", "dns")
     assert (site.mail.root, site.mail.uid, site.mail.gid) == ("/var/vmail", 5000, 5000)
+
+
+def test_the_mail_archive_defaults_below_the_root_and_follows_it() -> None:
+    site = SiteFile.model_validate(SITE)
+    assert (site.mail.archive_dir, site.mail.archive_retention_days) == ("/var/vmail/.ispctl-archive", 90)
+    moved = SiteFile.model_validate({**SITE, "mail": {"root": "/srv/mail"}})
+    assert moved.mail.archive_dir == "/srv/mail/.ispctl-archive"
+    for archive in ("/srv/mail-archive", "/var/vmail/.old-mail/"):
+        chosen = SiteFile.model_validate({**SITE, "mail": {"archive": archive}})
+        assert chosen.mail.archive_dir == archive.rstrip("/")

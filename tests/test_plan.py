@@ -165,3 +165,14 @@ def test_change_resource_prefers_after() -> None:
     assert Change("update", "tenant", "t", before, after, ()).resource is after
     assert Change("delete", "tenant", "t", before, None, ()).resource is before
     assert Change("update", "tenant", "t", before, after, ()).address == "tenant.t"
+
+
+def test_an_archiving_delete_is_flagged_in_json_and_counted() -> None:
+    home = Resource("maildir", "a@x.example", {"path": "/var/vmail/x.example/a"})
+    plan = compute_plan({}, {home.identity: written(home), **{r.identity: r for r in [written(box("b@x.example", None))]}},
+                        archives=frozenset({"maildir"}))
+    data = {c["address"]: c for c in plan.to_dict()["changes"]}
+    assert data["maildir.a@x.example"]["archive"] is True
+    assert "archive" not in data["mailbox.b@x.example"]  # plans without archives keep their old form
+    assert (plan.summary, plan.archived) == ({"add": 0, "change": 0, "destroy": 2}, 1)
+    assert mixed_plan().archived == 0

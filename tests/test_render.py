@@ -191,3 +191,17 @@ def test_text_lines_have_no_trailing_spaces() -> None:
     # Plans are pasted into review comments; stray whitespace shows up as noise there.
     text = plan_text(sample_plan()).plain
     assert not [line for line in text.splitlines() if re.search(r"\s$", line)]
+
+
+def test_an_archiving_delete_says_archived_not_destroyed() -> None:
+    home = written(Resource("maildir", "a@x.example", {"path": "/var/vmail/x.example/a", "uid": 5000}))
+    plan = compute_plan({}, {home.identity: home}, archives=frozenset({"maildir"}))
+    text = plan_text(plan).plain
+    assert ("  # maildir.a@x.example will be archived (moved to the mail archive, not destroyed, "
+            "because it is not in the desired state)\n") in text
+    assert "will be destroyed" not in text
+    assert text.rstrip("\n").endswith("Plan: 0 to add, 0 to change, 1 to destroy (1 of them archived).")
+    (change,) = plan.changes
+    assert outcome_text(Outcome(change, "ok")).plain == "maildir.a@x.example: archived (moved to the mail archive)"
+    result = ApplyResult([Outcome(change, "ok")])
+    assert apply_summary(result).plain == "Apply complete! Resources: 0 added, 0 changed, 1 destroyed (1 of them archived).\n"

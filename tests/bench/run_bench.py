@@ -281,7 +281,9 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
             bench.measure(STEP_APPLY, bench.apply)
             bench.measure(STEP_NOCHANGE_PLAN, bench.nochange_plan)
             bench.measure(STEP_LDAPSEARCH, bench.ldapsearch)
-            _, desired = load_desired(root)
+            _, compiled = load_desired(root)
+            # Only directory entries: maildirs belong to the mail store, not to slapd.
+            desired = {ident: r for ident, r in compiled.items() if r.kind in mapping.KINDS}
             ldif_file = work / "equivalent.ldif"
             ldif_file.write_text(equivalent_ldif(desired, slapd.managed_base), encoding="utf-8")
             bench.measure(STEP_LDAPADD, lambda: bench.ldapadd(ldif_file, len(desired)))

@@ -1,0 +1,111 @@
+"""The mail-store provider: mailbox homes (maildirs) on the local filesystem.
+
+It owns one kind, ``maildir.<address>``: attributes ``path`` (the home, the same value as
+the mailbox's ``homeDirectory``), ``uid`` and ``gid`` (its owner). Live state is one walk of
+two directory levels below the mail root (``store.scan``); only homes holding ispctl's
+marker are read, so mail that ispctl did not create is never planned or touched.
+
+``create`` makes the home and ``Maildir/{cur,new,tmp}``, marker last; ``update`` fixes
+owner and modes, or renames the home (a mailbox rename, one atomic ``rename``); ``delete``
+*archives*: the home is moved into the mail archive with a manifest, never removed, which
+is why the kind is in ``ARCHIVES`` and the plan says "will be archived".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import ClassVar
+
+from reconciler.provider import Provider
+from reconciler.resources import Resource, address_of
+
+from . import store
+from .store import StoreError
+
+KIND = "maildir"
+
+
+def _owner(resource: Resource) -> tuple[int, int]:
+    uid, gid = resource.attrs.get("uid"), resource.attrs.get("gid")
+    if not isinstance(uid, int) or not isinstance(gid, int):
+        raise StoreError(f"{resource.address} has no numeric uid/gid")
+    return uid, gid
+
+
+def _path(resource: Resource) -> str:
+    path = resource.attrs.get("path")
+    if not isinstance(path, str):
+        raise StoreError(f"{resource.address} has no path")
+    return path
+
+
+class MailStoreProvider(Provider):
+    name: ClassVar[str] = "mailstore"
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({KIND})
+    # Deleting a maildir moves it to the archive: the plan must not call that "destroyed".
+    ARCHIVES: ClassVar[frozenset[str]] = frozenset({KIND})
+
+    def __init__(self, root: str, archive: str) -> None:
+        self.root = root
+        self.archive = archive
+
+    def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
+        if KIND not in kinds:
+            return []
+        try:
+            homes = store.scan(self.root)
+        except OSError as exc:
+            raise StoreError(f"cannot read the mail store {self.root}: {exc.strerror or exc}") from None
+        return [
+            Resource(
+                KIND, home.address, {"path": home.path, "uid": home.uid, "gid": home.gid},
+                # Live maildirs carry the dependency too: an archive must run before the
+                # directory entry it belongs to is deleted.
+                depends_on=(address_of("mailbox", home.address),),
+                recorded_fingerprint=home.fingerprint,
+            )
+            for home in homes
+        ]
+
+    def _create(self, resource: Resource) -> None:
+        self._guarded(resource, lambda: store.create_home(
+            self.root, resource.key, _path(resource), self._usable_owner(resource), resource.fingerprint()))
+
+    def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+        def run() -> None:
+            owner = self._usable_owner(after)
+            old, new = _path(before), _path(after)
+            if old != new:
+                store.move_home(self.root, old, after.key, new)
+            else:
+                store.check_home(self.root, new)
+            # The files below change hands only when the owner really changed.
+            store.fix_home(new, owner, retree=_owner(before) != owner)
+            store.write_marker(new, after.key, after.fingerprint())
+        self._guarded(after, run)
+
+    def _delete(self, resource: Resource) -> None:
+        self._guarded(resource, lambda: store.archive_home(
+            self.root, self.archive, _path(resource), resource.key, datetime.now(timezone.utc)))
+
+    def _usable_owner(self, resource: Resource) -> tuple[int, int]:
+        owner = _owner(resource)
+        if os.geteuid() != 0 and owner != (os.geteuid(), os.getegid()):
+            # Only root may give files away: say so before half-creating anything.
+            raise StoreError(
+                f"{resource.address}: mail must belong to uid {owner[0]} gid {owner[1]}, but ispctl runs as "
+                f"uid {os.geteuid()} and only root can give files away; run it as root, or set mail.uid/gid "
+                "(ISPCTL_MAIL_UID/GID) to its own ids"
+            )
+        return owner
+
+    def _guarded(self, resource: Resource, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except StoreError:
+            raise
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise StoreError(f"{resource.address}: {exc.strerror or exc}{where}") from None

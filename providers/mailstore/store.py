@@ -1,0 +1,505 @@
+"""The mail store on disk: safe paths, the bulk scan, and the few operations that change it.
+
+Layout (the directory's ``homeDirectory`` is the home; Dovecot's
+``mail_location = maildir:~/Maildir`` puts the mail below it)::
+
+    <root>/                           0751 if ispctl creates it; otherwise left as the operator made it
+    <root>/<domain>/                  0751, owned by the user running ispctl (root)
+    <root>/<domain>/<local>/          0700, the mail owner (uid:gid): the home
+        .ispctl-maildir               the marker: JSON {address, fingerprint}; written last
+        Maildir/{cur,new,tmp}/        0700, the mail owner
+    <archive>/<UTC stamp>--<address>/ an archived home, with .ispctl-archive.json (the manifest)
+
+Domain directories belong to ispctl, not to the mail owner, and others may only traverse them:
+Dovecot (running as the mail owner) reaches every home but can neither create, rename nor replace
+one, so nothing that serves mail can plant a symlink where ispctl works as root, and Dovecot cannot
+make a home ispctl did not make.
+
+A home is ours only if it holds the marker. Homes without it are not ours: they are never read
+into a plan and never changed. Every path built from names goes through ``home_path``, which
+accepts printable ASCII components only (no ``/``, ``\\``, NUL, leading dot, Unicode) and checks
+that the resolved path is exactly the expected one below the root, so no name or symlink can
+lead a write outside the mail root.
+
+Nothing here deletes mail. Removing a mailbox moves its home into the archive with one
+``rename`` after writing a manifest (file list with a SHA-256 per file); the only code that
+ever deletes archived mail is ``providers.mailstore.archive.purge``, run by hand.
+
+Every operation is idempotent and leaves, at each point where the process could be killed, a
+state the next plan and apply converge from (see the tests in tests/test_mailstore_store.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from reconciler.compile import home_directory
+from reconciler.errors import ProviderError
+
+MARKER = ".ispctl-maildir"
+MANIFEST = ".ispctl-archive.json"
+ARCHIVE_DIRNAME = ".ispctl-archive"
+TMP_SUFFIX = ".tmp"
+MAILDIR = "Maildir"
+SUBDIRS = ("cur", "new", "tmp")
+ROOT_MODE = 0o751
+DOMAIN_MODE = 0o751
+HOME_MODE = 0o700
+ARCHIVE_MODE = 0o700
+MARKER_MODE = 0o644
+FORMAT = 1
+# What an unmarked home may hold and still be taken over by create: nothing but the
+# skeleton (and marker temp file) that a create killed half-way leaves behind.
+_SKELETON = frozenset({"", MAILDIR, *(f"{MAILDIR}/{s}" for s in SUBDIRS)})
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class StoreError(ProviderError):
+    """The mail store cannot do what was asked without risking mail; the message says why."""
+
+
+# -- names and paths ---------------------------------------------------------------------------
+
+def check_component(name: str, what: str = "name") -> str:
+    """One path component built from a name; raises StoreError unless it is plainly safe.
+
+    Upstream validation already limits local parts to ASCII dot-atoms and domains to IDNA
+    ASCII; this is the last line of defence, so it is deliberately stricter than needed:
+    printable ASCII only (which rules out every Unicode look-alike of ``/`` and ``.``, bidi
+    controls and invisible characters), no separators, and no leading dot (``.``, ``..`` and
+    ispctl's own ``.ispctl-*`` names).
+    """
+    if not name:
+        raise StoreError(f"refusing an empty {what} as a path component")
+    shown = ascii(name)
+    if name.startswith("."):
+        raise StoreError(f"refusing {what} {shown} as a path component: it starts with a dot")
+    if len(name.encode("utf-8")) > 255:
+        raise StoreError(f"refusing {what} {shown} as a path component: longer than 255 bytes")
+    for char in name:
+        if not ("!" <= char <= "~") or char in "/\\":
+            raise StoreError(
+                f"refusing {what} {shown} as a path component: only printable ASCII without "
+                "'/' or '\\' is allowed"
+            )
+    return name
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """(local, domain) of ``local@domain``, each checked as a path component."""
+    local, sep, domain = address.rpartition("@")
+    if not sep:
+        raise StoreError(f"refusing {ascii(address)}: not an address (local@domain)")
+    return check_component(local, "local part"), check_component(domain, "domain")
+
+
+def home_path(root: str, domain: str, local: str) -> str:
+    """``<root>/<domain>/<local>``, refused unless it resolves to exactly that below the root.
+
+    The resolved check catches what a name check cannot: a domain directory or home that
+    someone replaced with a symlink (to ``/etc``, or to another domain's directory).
+    """
+    check_component(domain, "domain")
+    check_component(local, "local part")
+    path = home_directory(root, domain, local)
+    real_root = os.path.realpath(root)
+    if os.path.realpath(path) != os.path.join(real_root, domain, local):
+        raise StoreError(f"refusing {path}: it does not resolve to a directory below the mail root {root}")
+    return path
+
+
+def home_of(root: str, address: str) -> str:
+    local, domain = split_address(address)
+    return home_path(root, domain, local)
+
+
+def check_home(root: str, path: str) -> str:
+    """A path read back from the store (or a plan) must be a home ``home_path`` would build."""
+    parent, local = os.path.split(path)
+    domain = os.path.basename(parent)
+    if home_directory(root, domain, local) != path:
+        raise StoreError(f"refusing {path}: not a home directly below the mail root {root}")
+    return home_path(root, domain, local)
+
+
+# -- small safe primitives -------------------------------------------------------------------------
+
+def _is_dir(path: str) -> bool:
+    """A real directory (a symlink to one does not count)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _fsync_dir(path: str) -> None:
+    # Only flushes: following a symlinked mail root here is harmless.
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fix_dir(path: str, mode: int, owner: tuple[int, int] | None = None) -> None:
+    """Set mode (and owner) of a directory through an O_NOFOLLOW handle: never through a symlink."""
+    try:
+        fd = os.open(path, _OPEN_DIR)
+    except OSError as exc:
+        raise StoreError(f"{path} is not a directory ispctl can use (a symlink or a file?): {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if owner is not None and (st.st_uid, st.st_gid) != owner:
+            os.fchown(fd, *owner)
+        if stat.S_IMODE(st.st_mode) != mode:
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def ensure_dir(path: str, mode: int, owner: tuple[int, int] | None = None) -> bool:
+    """Create ``path`` with ``mode`` (and owner); True if it was created. An existing one is kept as is."""
+    try:
+        os.mkdir(path, mode)
+    except FileNotFoundError:
+        raise StoreError(f"cannot create {path}: its parent directory does not exist") from None
+    except FileExistsError:
+        if not _is_dir(path):
+            raise StoreError(f"{path} exists but is not a directory (or is a symlink); ispctl will not use it") from None
+        return False
+    fix_dir(path, mode, owner)  # mkdir's mode went through the umask
+    return True
+
+
+def ensure_top(path: str, mode: int) -> None:
+    """The mail root or the archive: operator-chosen paths, so a symlink to a directory is fine."""
+    if not os.path.isdir(path) and ensure_dir(path, mode):
+        _fsync_dir(os.path.dirname(path.rstrip("/")) or "/")
+
+
+def write_json(directory: str, name: str, data: dict[str, Any], mode: int = MARKER_MODE) -> None:
+    """Write ``directory/name`` atomically: a fresh temp file, fsync, rename, fsync the directory.
+
+    The temp file is removed first and opened with O_EXCL|O_NOFOLLOW, so a symlink or hard
+    link the mail owner placed under that name can never redirect the write.
+    """
+    tmp = os.path.join(directory, name + TMP_SUFFIX)
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, os.path.join(directory, name))
+    _fsync_dir(directory)
+
+
+def read_json(path: str) -> dict[str, Any] | None:
+    """A JSON object from a regular file (never through a symlink); None if absent or unusable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            raw = handle.read(1 << 24)  # manifests of huge mailboxes are large, markers tiny
+    finally:
+        os.close(fd)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# -- markers and the live scan -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Home:
+    """A home that holds ispctl's marker, as found on disk."""
+
+    address: str
+    path: str
+    uid: int
+    gid: int
+    fingerprint: str | None
+
+
+def read_marker(home: str) -> dict[str, Any] | None:
+    data = read_json(os.path.join(home, MARKER))
+    if data is None or not isinstance(data.get("address"), str):
+        return None
+    try:
+        split_address(data["address"])
+    except StoreError:
+        return None
+    return data
+
+
+def write_marker(home: str, address: str, fingerprint: str | None) -> None:
+    write_json(home, MARKER, {"format": FORMAT, "address": address, "fingerprint": fingerprint})
+
+
+def _subdirs(path: str) -> Iterator[os.DirEntry[str]]:
+    """Real subdirectories with names a home could have (sorted, so reads are deterministic)."""
+    with os.scandir(path) as entries:
+        found = sorted(entries, key=lambda e: e.name)
+    for entry in found:
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            check_component(entry.name)
+        except StoreError:
+            continue  # dot-dirs (the archive), odd names: not ours
+        yield entry
+
+
+def scan(root: str) -> list[Home]:
+    """Every marked home below ``root``: two directory levels, lstat only, nothing followed."""
+    try:
+        domains = list(_subdirs(root))
+    except FileNotFoundError:
+        return []
+    found: list[Home] = []
+    for domain in domains:
+        for home in _subdirs(domain.path):
+            marker = read_marker(home.path)
+            if marker is None:
+                continue
+            st = home.stat(follow_symlinks=False)
+            fingerprint = marker.get("fingerprint")
+            found.append(Home(marker["address"], home_directory(root, domain.name, home.name),
+                              st.st_uid, st.st_gid, fingerprint if isinstance(fingerprint, str) else None))
+    return found
+
+
+# -- creating and fixing homes -----------------------------------------------------------------
+
+def _unmarked_state(home: str) -> str:
+    """Whether an unmarked home holds only what a killed create leaves ("skeleton") or more ("other")."""
+    for current, dirs, files in os.walk(home):
+        rel = os.path.relpath(current, home)
+        rel = "" if rel == "." else rel
+        if rel not in _SKELETON:
+            return "other"
+        for name in dirs:
+            if os.path.islink(os.path.join(current, name)):
+                return "other"
+        if any(not (rel == "" and name == MARKER + TMP_SUFFIX) for name in files):
+            return "other"
+    return "skeleton"
+
+
+def _claim(home: str, address: str) -> None:
+    """Make sure ``home`` is free for ``address``: absent, our skeleton, or already its home."""
+    if not os.path.lexists(home):
+        return
+    if not _is_dir(home):
+        raise StoreError(f"{home} exists but is not a directory (or is a symlink); move it away and apply again")
+    marker = read_marker(home)
+    if marker is not None:
+        if marker["address"] != address:
+            raise StoreError(f"{home} already holds the mail of {marker['address']}; ispctl will not mix two mailboxes")
+        return
+    if _unmarked_state(home) != "skeleton":
+        damaged = os.path.lexists(os.path.join(home, MARKER))
+        why = "its marker is damaged" if damaged else "ispctl did not create it (no .ispctl-maildir marker)"
+        raise StoreError(
+            f"{home} exists and is not empty, and {why}; ispctl does not take over mail it did not make. "
+            f"Move it aside, or if it is the mail of {address}, adopt it by writing "
+            f"{{\"address\": \"{address}\"}} to {home}/{MARKER} and run apply again"
+        )
+
+
+def create_home(root: str, address: str, path: str, owner: tuple[int, int], fingerprint: str | None) -> None:
+    """Create (or finish creating) the home of ``address``; the marker is written last."""
+    if home_of(root, address) != path:
+        raise StoreError(f"refusing to create {path}: the home of {address} below {root} is {home_of(root, address)}")
+    _, domain = split_address(address)
+    ensure_top(root, ROOT_MODE)
+    domain_dir = os.path.join(root, domain)
+    if ensure_dir(domain_dir, DOMAIN_MODE):
+        _fsync_dir(root)
+    home_path(root, domain, split_address(address)[0])  # again, now that the domain directory exists
+    _claim(path, address)
+    ensure_dir(path, HOME_MODE, owner)
+    fix_home(path, owner, retree=False)
+    write_marker(path, address, fingerprint)
+    _fsync_dir(domain_dir)
+
+
+def fix_home(home: str, owner: tuple[int, int], retree: bool) -> None:
+    """Modes and owner of the home and its Maildir skeleton (restored if missing).
+
+    With ``retree`` every file below gets the owner too (the site's mail owner changed):
+    lchown, never following a symlink the mail owner may have put there.
+    """
+    fix_dir(home, HOME_MODE, owner)
+    maildir = os.path.join(home, MAILDIR)
+    ensure_dir(maildir, HOME_MODE, owner)
+    fix_dir(maildir, HOME_MODE, owner)
+    for sub in SUBDIRS:
+        path = os.path.join(maildir, sub)
+        ensure_dir(path, HOME_MODE, owner)
+        fix_dir(path, HOME_MODE, owner)
+    if retree:
+        for current, dirs, files in os.walk(home):
+            for name in dirs + files:
+                if current == home and name.startswith(MARKER):
+                    continue
+                os.chown(os.path.join(current, name), *owner, follow_symlinks=False)
+
+
+def move_home(root: str, old_path: str, address: str, new_path: str) -> None:
+    """Rename a home to ``new_path`` (the home of ``address``): one atomic rename, same filesystem.
+
+    The target may only be absent or an empty skeleton (removed with rmdir, which cannot
+    remove mail); a target holding anything else stops the move with a clear error.
+    """
+    check_home(root, old_path)
+    if home_of(root, address) != new_path:
+        raise StoreError(f"refusing to move {old_path} to {new_path}: the home of {address} below {root} is {home_of(root, address)}")
+    if old_path == new_path:
+        return
+    if not _is_dir(old_path):
+        raise StoreError(f"cannot move {old_path}: it is no longer there")
+    local, domain = split_address(address)
+    if os.path.lexists(new_path):
+        if read_marker(new_path) is not None or not _is_dir(new_path) or _unmarked_state(new_path) != "skeleton":
+            raise StoreError(f"cannot move {old_path} to {new_path}: the target exists and holds something; "
+                             "ispctl never merges or overwrites mail")
+        _remove_skeleton(new_path)
+    if ensure_dir(os.path.join(root, domain), DOMAIN_MODE):
+        _fsync_dir(root)
+    home_path(root, domain, local)
+    os.rename(old_path, new_path)
+    _fsync_dir(os.path.dirname(new_path))
+    _fsync_dir(os.path.dirname(old_path))
+
+
+def _remove_skeleton(home: str) -> None:
+    tmp = os.path.join(home, MARKER + TMP_SUFFIX)
+    if os.path.lexists(tmp):
+        os.unlink(tmp)  # our own temp marker: it never holds mail
+    for current, dirs, _files in os.walk(home, topdown=False):
+        for name in dirs:
+            os.rmdir(os.path.join(current, name))
+    os.rmdir(home)
+
+
+# -- archiving ------------------------------------------------------------------------------------
+
+def stamp(now: datetime) -> str:
+    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def iso(now: datetime) -> str:
+    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hash(path: str) -> str:
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
+
+
+def inventory(home: str, with_hashes: bool = True) -> list[dict[str, Any]]:
+    """Every file below ``home`` (sorted relative paths) except the manifest; symlinks are listed, not followed."""
+    files: list[dict[str, Any]] = []
+    for current, dirs, names in os.walk(home):
+        dirs.sort()
+        for name in sorted(names) + [d for d in dirs if os.path.islink(os.path.join(current, d))]:
+            full = os.path.join(current, name)
+            rel = os.path.relpath(full, home)
+            if rel in (MANIFEST, MANIFEST + TMP_SUFFIX):
+                continue
+            st = os.lstat(full)
+            item: dict[str, Any] = {"path": rel, "size": st.st_size}
+            if stat.S_ISLNK(st.st_mode):
+                item["symlink"] = os.readlink(full)
+            elif stat.S_ISREG(st.st_mode) and with_hashes:
+                item["sha256"] = _hash(full)
+            files.append(item)
+    return sorted(files, key=lambda f: f["path"])
+
+
+def manifest(address: str, original_path: str, now: datetime, files: list[dict[str, Any]], owner: tuple[int, int]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "address": address,
+        "original_path": original_path,
+        "archived_at": iso(now),
+        "uid": owner[0],
+        "gid": owner[1],
+        "file_count": len(files),
+        "total_bytes": sum(f["size"] for f in files if "symlink" not in f),
+        "files": files,
+    }
+
+
+def ensure_archive(root: str, archive: str) -> None:
+    """The archive directory (0700), which must share a filesystem with the mail root."""
+    ensure_top(root, ROOT_MODE)
+    parent = os.path.dirname(archive.rstrip("/")) or "/"
+    if not os.path.isdir(parent):
+        raise StoreError(f"the mail archive's parent {parent} does not exist; create it or set mail.archive")
+    ensure_top(archive, ARCHIVE_MODE)
+    # Devices of the real directories: a rename works between them only if they are equal.
+    if os.stat(archive).st_dev != os.stat(root).st_dev:
+        raise StoreError(f"the mail archive {archive} is on another filesystem than the mail root {root}; "
+                         "archiving must be a rename (never a copy and delete): put it on the same filesystem")
+
+
+def archive_home(root: str, archive: str, path: str, address: str, now: datetime) -> str:
+    """Move the home of ``address`` into the archive; returns the archived path.
+
+    First a manifest (which address, where it was, when, and a SHA-256 for every file) is
+    written into the home, then the home is renamed into the archive in one step. Killed
+    before the rename, the home is still live and marked, so the next apply archives it
+    again (writing a fresh manifest); killed after it, the archive is complete.
+    """
+    check_home(root, path)
+    marker = read_marker(path)
+    if marker is None or marker["address"] != address:
+        found = marker["address"] if marker else "no ispctl marker"
+        raise StoreError(f"refusing to archive {path} as {address}: it holds {found}")
+    ensure_archive(root, archive)
+    st = os.lstat(path)
+    owner = (st.st_uid, st.st_gid)
+    write_json(path, MANIFEST, manifest(address, path, now, inventory(path), owner), mode=0o600)
+    base = f"{stamp(now)}--{address}"
+    check_component(base, "archive entry")
+    target = os.path.join(archive, base)
+    counter = 1
+    while os.path.lexists(target):
+        counter += 1
+        target = os.path.join(archive, f"{base}-{counter}")
+    os.rename(path, target)
+    _fsync_dir(archive)
+    _fsync_dir(os.path.dirname(path))
+    # Mail delivered (or moved between cur/ and new/) while the manifest was being written
+    # came along with the rename; record it, now that nothing serves this directory any more.
+    listed = read_json(os.path.join(target, MANIFEST)) or {}
+    if [(f["path"], f["size"]) for f in listed.get("files", [])] != [
+        (f["path"], f["size"]) for f in inventory(target, with_hashes=False)
+    ]:
+        write_json(target, MANIFEST, manifest(address, path, now, inventory(target), owner), mode=0o600)
+    return target

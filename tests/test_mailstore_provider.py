@@ -1,0 +1,157 @@
+"""The mail-store provider through the engine, on a real filesystem (``ISPCTL_PROVIDERS=mailstore``).
+
+Only maildirs are planned here, so no directory server is needed; the tests with slapd and
+Dovecot are in tests/test_mailstore_safety.py. States a killed apply leaves behind are built
+on disk by hand, exactly as the kill would leave them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from providers.mailstore import store
+from reconciler.apply import ApplyResult
+from reconciler.engine import open_session
+from reconciler.plan import Plan
+from reconciler.render import apply_summary, plan_text
+from tests.ldap_helpers import HASH, write_estate
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)")
+
+BOXES = {"anna": "", "karl": ""}
+
+
+def estate(tmp_path: Path, boxes: dict[str, str]) -> Path:
+    """One tenant, one domain (example.net); ``boxes`` maps local parts to extra YAML lines."""
+    body = "domain: example.net\nmailboxes:\n"
+    for local, extra in boxes.items():
+        body += f"  {local}:\n    password: \"{HASH}\"\n" + "".join(f"    {line}\n" for line in extra.splitlines())
+    return write_estate(tmp_path / "estate", {"acme/tenant.yaml": "name: Acme\n", "acme/example.net.yaml": body})
+
+
+def env(root: Path, **more: str) -> dict[str, str]:
+    return {"ISPCTL_PROVIDERS": "mailstore", "ISPCTL_MAIL_ROOT": str(root), **more}
+
+
+def plan(estate_dir: Path, root: Path, prune: bool = True, **more: str) -> Plan:
+    with open_session(estate_dir, env(root, **more)) as session:
+        return session.plan(prune=prune)
+
+
+def apply(estate_dir: Path, root: Path, **more: str) -> tuple[Plan, ApplyResult]:
+    with open_session(estate_dir, env(root, **more)) as session:
+        planned = session.plan()
+        return planned, session.apply(planned)
+
+
+def deliver(home: Path, name: str, body: bytes) -> None:
+    (home / "Maildir" / "new" / name).write_bytes(body)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "vmail"
+
+
+def test_apply_creates_every_home_and_converges(tmp_path: Path, root: Path) -> None:
+    planned, result = apply(estate(tmp_path, BOXES), root)
+    assert [(c.action, c.address) for c in planned.changes] == [
+        ("create", "maildir.anna@example.net"), ("create", "maildir.karl@example.net")]
+    assert planned.changes[0].after is not None and planned.changes[0].after.depends_on == ("mailbox.anna@example.net",)
+    assert result.ok, [o.error for o in result.failed]
+    assert sorted(h.address for h in store.scan(str(root))) == ["anna@example.net", "karl@example.net"]
+    assert (root / "example.net" / "anna" / "Maildir" / "cur").is_dir()
+    assert plan(tmp_path / "estate", root).empty
+
+
+def test_removing_a_mailbox_archives_its_mail_and_the_plan_says_so(tmp_path: Path, root: Path) -> None:
+    apply(estate(tmp_path, BOXES), root)
+    deliver(root / "example.net" / "karl", "1.eml", b"Subject: keep me\r\n\r\nbody\r\n")
+    smaller = estate(tmp_path / "v2", {"anna": ""})
+    assert plan(smaller, root, prune=False).empty  # --no-prune: nothing is archived either
+    planned, result = apply(smaller, root)
+    (change,) = planned.changes
+    assert (change.action, change.address, change.archive) == ("delete", "maildir.karl@example.net", True)
+    text = plan_text(planned).plain
+    assert ("# maildir.karl@example.net will be archived (moved to the mail archive, not destroyed, "
+            "because it is not in the desired state)") in text
+    assert "Plan: 0 to add, 0 to change, 1 to destroy (1 of them archived)." in text
+    assert result.ok and "1 destroyed (1 of them archived)" in apply_summary(result).plain
+    (archived,) = (root / ".ispctl-archive").iterdir()
+    assert archived.name.endswith("--karl@example.net")
+    assert (archived / "Maildir" / "new" / "1.eml").read_bytes() == b"Subject: keep me\r\n\r\nbody\r\n"
+    assert json.loads((archived / ".ispctl-archive.json").read_text())["original_path"] == f"{root}/example.net/karl"
+    assert not (root / "example.net" / "karl").exists()
+    assert plan(smaller, root).empty
+
+
+def test_a_rename_moves_the_home_and_keeps_the_mail(tmp_path: Path, root: Path) -> None:
+    apply(estate(tmp_path, BOXES), root)
+    deliver(root / "example.net" / "karl", "1.eml", b"karl's mail")
+    renamed = estate(tmp_path / "v2", {"anna": "", "k.mueller": "previous: [karl]"})
+    planned, result = apply(renamed, root)
+    (change,) = planned.changes
+    assert (change.action, change.renamed_from, change.address) == ("update", "maildir.karl@example.net", "maildir.k.mueller@example.net")
+    assert "has moved to maildir.k.mueller@example.net (renamed, nothing is destroyed)" in plan_text(planned).plain
+    assert result.ok, [o.error for o in result.failed]
+    home = root / "example.net" / "k.mueller"
+    assert (home / "Maildir" / "new" / "1.eml").read_bytes() == b"karl's mail"
+    assert not (root / "example.net" / "karl").exists()
+    assert store.read_marker(str(home))["address"] == "k.mueller@example.net"  # type: ignore[index]
+    assert plan(renamed, root).empty
+
+
+def test_a_rename_killed_between_the_move_and_the_marker_converges(tmp_path: Path, root: Path) -> None:
+    apply(estate(tmp_path, BOXES), root)
+    old, new = root / "example.net" / "karl", root / "example.net" / "k.mueller"
+    deliver(old, "1.eml", b"mail")
+    os.rename(old, new)  # what the kill leaves: moved, marker still naming karl@
+    renamed = estate(tmp_path / "v2", {"anna": "", "k.mueller": "previous: [karl]"})
+    planned, result = apply(renamed, root)
+    assert [(c.address, c.renamed_from) for c in planned.changes] == [("maildir.k.mueller@example.net", "maildir.karl@example.net")]
+    assert result.ok and (new / "Maildir" / "new" / "1.eml").read_bytes() == b"mail"
+    assert plan(renamed, root).empty
+
+
+def test_an_owner_changed_by_hand_is_drift_and_is_put_back(tmp_path: Path, root: Path) -> None:
+    apply(estate(tmp_path, BOXES), root)
+    home = root / "example.net" / "anna"
+    os.chown(home, 1234, 1234)
+    planned, result = apply(tmp_path / "estate", root)
+    (change,) = planned.changes
+    assert change.drift == "changed outside ispctl" and [a.name for a in change.attrs] == ["gid", "uid"]
+    assert result.ok and (home.stat().st_uid, home.stat().st_gid) == (5000, 5000)
+    assert plan(tmp_path / "estate", root).empty
+
+
+def test_a_new_mail_owner_is_given_every_file(tmp_path: Path, root: Path) -> None:
+    apply(estate(tmp_path, BOXES), root)
+    letter = root / "example.net" / "anna" / "Maildir" / "new" / "1.eml"
+    letter.write_bytes(b"x")
+    planned, result = apply(tmp_path / "estate", root, ISPCTL_MAIL_UID="6000", ISPCTL_MAIL_GID="6001")
+    assert len(planned.changes) == 2 and all(c.action == "update" for c in planned.changes)
+    assert result.ok and (letter.stat().st_uid, letter.stat().st_gid) == (6000, 6001)
+    assert plan(tmp_path / "estate", root, ISPCTL_MAIL_UID="6000", ISPCTL_MAIL_GID="6001").empty
+
+
+def test_mail_ispctl_did_not_make_is_never_taken_over_unless_adopted(tmp_path: Path, root: Path) -> None:
+    legacy = root / "example.net" / "karl" / "Maildir" / "cur"
+    legacy.mkdir(parents=True)
+    (legacy / "old.eml").write_bytes(b"from the old system")
+    planned, result = apply(estate(tmp_path, BOXES), root)
+    outcome = {o.change.address: o for o in result.outcomes}
+    assert outcome["maildir.anna@example.net"].status == "ok"  # independent changes carry on
+    failed = outcome["maildir.karl@example.net"]
+    assert failed.status == "failed" and "ispctl did not create it" in (failed.error or "")
+    assert (legacy / "old.eml").read_bytes() == b"from the old system"
+    # The documented adoption: a marker with the address and no fingerprint.
+    (root / "example.net" / "karl" / ".ispctl-maildir").write_text(json.dumps({"address": "karl@example.net"}))
+    planned, result = apply(tmp_path / "estate", root)
+    (change,) = planned.changes
+    assert (change.action, change.drift) == ("update", "created outside ispctl")
+    assert result.ok and (legacy / "old.eml").stat().st_uid == 5000
+    assert plan(tmp_path / "estate", root).empty
