@@ -63,8 +63,10 @@ def plan_cmd(root: Path, json_out: bool, out: str | None, detailed: bool, prune:
 
 
 def _approve(plan: Plan) -> None:
-    destroys = plan.count("delete")
+    destroys = plan.count("delete") - plan.archived
     warning = f" {destroys} object(s) will be DESTROYED." if destroys else ""
+    if plan.archived:
+        warning += f" {plan.archived} will be archived (kept, not destroyed)."
     output.out().print(
         f"Do you want to perform these actions?{warning}\n  Only 'yes' will be accepted to approve.\n",
         style="bold", markup=False,

@@ -222,3 +222,15 @@ def test_after_a_rename_the_mail_is_readable_over_imap_under_the_new_address(
     finally:
         conn.logout()
     assert not (mail_root / "example.net" / "karl").exists()
+
+
+def test_the_approval_question_counts_archives_apart_from_destroys(
+    slapd: SlapdInstance, mail_root: Path, password_hash: str, tmp_path: Path,
+) -> None:
+    apply(slapd, estate(tmp_path / "v1", {"anna": "", "karl": ""}, password_hash), mail_root)
+    smaller = estate(tmp_path / "v2", {"anna": ""}, password_hash)
+    refused = run_cli(slapd, "apply", "-d", str(smaller), input="no\n", **env(root=mail_root))
+    assert refused.exit_code == 1
+    # The directory entry goes; the mail is archived, and the question says which is which.
+    assert "1 object(s) will be DESTROYED. 1 will be archived (kept, not destroyed)." in refused.stdout
+    assert (mail_root / "example.net" / "karl").is_dir() and "karl@example.net" in entries(slapd)
