@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import imaplib
 import itertools
+import os
 import poplib
+import pwd
 import re
 import shlex
 import shutil
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -26,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from providers.dovecot.daemon import DovecotInstance, default_mail_owner, untraversable_ancestor
+from providers.dovecot.daemon import LMTP_NAME, DovecotInstance, default_mail_owner, untraversable_ancestor
 from providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render
 from providers.ldap.connection import LdapSettings
 from providers.ldap.slapd import SlapdInstance
@@ -160,7 +163,10 @@ def quota_limit(mail: Mail, user: str) -> str:
 
 
 def test_instance_runs_exactly_the_shipped_files(mail: Mail) -> None:
-    shipped = render(mail.dovecot.site(), LdapSettings.from_env(mail.slapd.env()), str(mail.dovecot.ldap_conf))
+    # The instance's only differences from a production render: where its LMTP socket is,
+    # and that it belongs to the user running the tests rather than to postfix.
+    shipped = render(mail.dovecot.site(), LdapSettings.from_env(mail.slapd.env()), str(mail.dovecot.ldap_conf),
+                     LMTP_NAME, pwd.getpwuid(os.geteuid()).pw_name)
     for name in (LDAP_CONF_FILE, SETTINGS_FILE):
         assert (mail.dovecot.workdir / name).read_text(encoding="utf-8") == shipped[name]
     doveconf = subprocess.run(["doveconf", "-c", str(mail.dovecot.config_file), "-n"],
@@ -364,3 +370,27 @@ def test_sandbox_starts_dovecot_wired_to_its_slapd(tmp_path: Path) -> None:
         if root.exists():
             run_ispctl(None, "sandbox", "down", "--purge", "--root", str(root))
         shutil.rmtree(root.parent, ignore_errors=True)
+
+
+def test_lmtp_delivers_into_the_mailbox_and_enforces_the_directory_quota(mail: Mail) -> None:
+    """What Postfix does (virtual_transport = lmtp:...): deliver through the rendered LMTP socket."""
+    message = b"From: a@elsewhere.example\r\nSubject: via lmtp\r\n\r\nhello over LMTP\r\n"
+    lmtp = smtplib.LMTP(str(mail.dovecot.lmtp_socket))
+    try:
+        assert lmtp.sendmail("a@elsewhere.example", ["d.osei@hartcole.example"], message) == {}
+        # 25,000 bytes is over it@'s 20 KiB quota on its own: refused, nothing stored.
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            lmtp.sendmail("a@elsewhere.example", ["it@hartcole.example"], b"Subject: big\r\n\r\n" + b"z" * 25_000 + b"\r\n")
+        assert refused.value.smtp_code == 552 and b"Quota exceeded" in refused.value.smtp_error
+        # An address the directory does not know is refused at RCPT.
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            lmtp.sendmail("a@elsewhere.example", ["nobody@hartcole.example"], message)
+    finally:
+        lmtp.quit()
+    conn = mail.imap("d.osei@hartcole.example")
+    try:
+        conn.select("INBOX")
+        typ, data = conn.search(None, '(SUBJECT "via lmtp")')
+        assert typ == "OK" and len(data[0].split()) == 1
+    finally:
+        conn.logout()

@@ -93,7 +93,12 @@ def test_settings_file_wires_passdb_userdb_quota_and_uid_floor() -> None:
         "mail_location": "maildir:~/Maildir",
         "first_valid_uid": "6001",
         "mail_plugins": "$mail_plugins quota",
+        "protocols": "$protocols lmtp",
+        "lmtp_rcpt_check_quota": "yes",
     }
+    # Postfix delivers through this socket (virtual_transport in `ispctl render postfix`).
+    assert ("service lmtp {\n  unix_listener /var/spool/postfix/private/dovecot-lmtp {\n"
+            "    mode = 0600\n    user = postfix\n    group = postfix\n  }\n}\n") in text
     # Test-only relaxations belong to the throwaway instance, never to the shipped file.
     assert "disable_plaintext_auth" not in text and "ssl" not in text
 

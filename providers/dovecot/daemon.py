@@ -76,6 +76,10 @@ def untraversable_ancestor(path: Path, uid: int, gid: int) -> Path | None:
     return None
 
 
+# The instance's LMTP socket, relative to its base_dir (Dovecot resolves it there).
+LMTP_NAME = "ispctl-lmtp"
+
+
 class DovecotInstance:
     """One Dovecot with its config, sockets, state and log under ``workdir``."""
 
@@ -129,6 +133,11 @@ class DovecotInstance:
         # Deep work directories overflow sun_path: a short, stable name derived from the
         # workdir, so a later process (sandbox down) computes the same one again.
         return Path(tempfile.gettempdir()) / f"ispctl-dovecot-{self._tag}"
+
+    @property
+    def lmtp_socket(self) -> Path:
+        """Where this instance's LMTP server listens (what Postfix would deliver to)."""
+        return self.base_dir / LMTP_NAME
 
     @property
     def _tag(self) -> str:
@@ -234,7 +243,8 @@ class DovecotInstance:
     def write_config(self) -> None:
         """Render the shipped files plus the instance's own dovecot.conf into ``workdir``."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        files = render(self.site(), LdapSettings.from_env(self.ldap_env), str(self.ldap_conf))
+        files = render(self.site(), LdapSettings.from_env(self.ldap_env), str(self.ldap_conf),
+                       LMTP_NAME, pwd.getpwuid(os.geteuid()).pw_name)
         files[CONF_FILE] = self._instance_conf()
         write_files(files, self.workdir)
 

@@ -51,6 +51,9 @@ PASS_ATTRS = "uid=user, userPassword=password"
 USER_ATTRS = ("=home=%{ldap:homeDirectory}, =uid=%{ldap:uidNumber}, =gid=%{ldap:gidNumber}, "
               "=quota_rule=*:bytes=%{ldap:ispctlMailQuota:0}")
 ITERATE_ATTRS = "uid=user"
+# Where Postfix (chrooted or not) finds Dovecot's LMTP server: <queue_directory>/private/.
+LMTP_SOCKET = "/var/spool/postfix/private/dovecot-lmtp"
+LMTP_USER = "postfix"
 QUOTA_ROOT = "maildir:User quota"
 # A path that needs no quoting in either file: Dovecot would split a passdb ``args`` value
 # with spaces, and quotes or newlines could not be represented at all.
@@ -119,9 +122,14 @@ def render_ldap_conf(site: SiteFile, ldap: LdapSettings) -> str:
     )
 
 
-def render_settings(site: SiteFile, ldap_conf_path: str) -> str:
-    """The ``conf.d/90-ispctl.conf`` text: auth sources, mail location and quota."""
+def render_settings(site: SiteFile, ldap_conf_path: str, lmtp_socket: str = LMTP_SOCKET,
+                    lmtp_user: str = LMTP_USER) -> str:
+    """The ``conf.d/90-ispctl.conf`` text: auth sources, mail location, quota and LMTP."""
     args = _safe_path(ldap_conf_path, "the path of dovecot-ldap.conf.ext")
+    # A bare name is relative to Dovecot's base_dir (what a throwaway instance uses).
+    socket = lmtp_socket if re.fullmatch(r"[A-Za-z0-9._-]+", lmtp_socket) else _safe_path(lmtp_socket, "the LMTP socket path")
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]*", lmtp_user):
+        raise ConfigError(f"{lmtp_user!r} is not a user name")
     return (
         _HEADER
         + "# Disable other passdb/userdb sources (e.g. `!include auth-system.conf.ext` in\n"
@@ -145,11 +153,25 @@ def render_settings(site: SiteFile, ldap_conf_path: str) -> str:
         "}\n"
         "plugin {\n"
         f"  quota = {QUOTA_ROOT}\n"
+        "}\n\n"
+        "# Delivery: Postfix hands mail to Dovecot's LMTP server (virtual_transport in the\n"
+        "# snippet `ispctl render postfix` writes), so the directory quota is enforced at\n"
+        "# delivery. Needs the Debian package dovecot-lmtpd.\n"
+        "protocols = $protocols lmtp\n"
+        "# Refuse an over-quota recipient at RCPT time: the sender gets the error, no bounce.\n"
+        "lmtp_rcpt_check_quota = yes\n"
+        "service lmtp {\n"
+        f"  unix_listener {socket} {{\n"
+        "    mode = 0600\n"
+        f"    user = {lmtp_user}\n"
+        f"    group = {lmtp_user}\n"
+        "  }\n"
         "}\n"
     )
 
 
-def render(site: SiteFile, ldap: LdapSettings, ldap_conf_path: str) -> dict[str, str]:
+def render(site: SiteFile, ldap: LdapSettings, ldap_conf_path: str, lmtp_socket: str = LMTP_SOCKET,
+           lmtp_user: str = LMTP_USER) -> dict[str, str]:
     """Relative file name -> content, for ``site`` and the directory connection ``ldap``.
 
     ``ldap_conf_path`` is where ``dovecot-ldap.conf.ext`` will be installed (the settings
@@ -157,7 +179,7 @@ def render(site: SiteFile, ldap: LdapSettings, ldap_conf_path: str) -> dict[str,
     """
     return {
         LDAP_CONF_FILE: render_ldap_conf(site, ldap),
-        SETTINGS_FILE: render_settings(site, ldap_conf_path),
+        SETTINGS_FILE: render_settings(site, ldap_conf_path, lmtp_socket, lmtp_user),
     }
 
 
