@@ -1,0 +1,90 @@
+"""The pull-request comment view of a plan."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from reconciler.diff import compute_plan
+from reconciler.groups import plan_groups
+from reconciler.plan import Plan
+from reconciler.render_markdown import MAX_CHARS, plan_markdown
+from reconciler.resources import Resource
+
+SECRET = "{CRYPT}$6$abcdefgh$" + "x" * 86
+
+
+def tree() -> dict[tuple[str, str], Resource]:
+    items = [
+        Resource("tenant", "north", {"status": "active"}),
+        Resource("tenant", "bakery", {"status": "active"}, parent="tenant.north"),
+        Resource("domain", "bakery.example", {"status": "active"}, parent="tenant.bakery"),
+        Resource("mailbox", "anna@bakery.example", {"password": SECRET, "quota": 1024},
+                 parent="domain.bakery.example", sensitive=frozenset({"password"})),
+        Resource("maildir", "anna@bakery.example", {"path": "/v/a"}, depends_on=("mailbox.anna@bakery.example",)),
+        Resource("tenant", "south", {"status": "active"}),
+        Resource("domain", "south.example", {"status": "active"}, parent="tenant.south"),
+    ]
+    return {r.identity: r for r in items}
+
+
+def planned() -> Plan:
+    desired = tree()
+    plan = compute_plan(desired, {})
+    return dataclasses.replace(plan, meta={"groups": plan_groups(plan, desired, {}),
+                                           "desired": {"commit": "0123456789abcdef", "dirty": False}})
+
+
+def test_groups_follow_parents_and_dependencies_to_the_reseller() -> None:
+    groups = planned().meta["groups"]
+    assert groups["mailbox.anna@bakery.example"] == "tenant.north"
+    assert groups["maildir.anna@bakery.example"] == "tenant.north"
+    assert groups["domain.south.example"] == "tenant.south"
+    assert groups["tenant.north"] == "tenant.north"
+
+
+def test_comment_has_summary_first_sections_per_tenant_and_no_secret() -> None:
+    text = plan_markdown(planned())
+    first = text.splitlines()[0]
+    assert first == "### ispctl plan: Plan: 7 to add, 0 to change, 0 to destroy."
+    assert "commit `0123456789ab`" in text
+    assert "<details><summary><b>tenant.north</b>: 5 to add</summary>" in text
+    assert "<details><summary><b>tenant.south</b>: 2 to add</summary>" in text
+    assert text.index("tenant.north</b>") < text.index("tenant.south</b>")
+    assert "# mailbox.anna@bakery.example will be created" in text and "```diff" in text
+    assert SECRET not in text and "(sensitive value)" in text
+
+
+def test_drift_is_called_out_before_the_sections() -> None:
+    desired = tree()
+    live = {k: dataclasses.replace(v, attrs={**v.attrs, "status": "suspended"}) for k, v in desired.items() if k[0] == "tenant"}
+    plan = compute_plan(desired, live)
+    text = plan_markdown(dataclasses.replace(plan, meta={"groups": plan_groups(plan, desired, live)}))
+    assert "> **Drift**: 3 object(s) changed outside ispctl" in text
+    assert text.index("**Drift**") < text.index("<details>")
+
+
+def test_no_changes_says_so() -> None:
+    desired = tree()
+    assert "### ispctl plan: no changes" in plan_markdown(compute_plan(desired, desired_written(desired)))
+
+
+def desired_written(index: dict[tuple[str, str], Resource]) -> dict[tuple[str, str], Resource]:
+    return {k: dataclasses.replace(v, recorded_fingerprint=v.fingerprint()) for k, v in index.items()}
+
+
+def test_a_huge_plan_is_cut_to_fit_a_comment_and_says_how_much_is_missing() -> None:
+    items = [Resource("tenant", "big", {"status": "active"})]
+    items += [Resource("domain", f"d{i:05}.example", {"status": "active", "description": "x" * 200}, parent="tenant.big")
+              for i in range(3000)]
+    desired = {r.identity: r for r in items}
+    plan = compute_plan(desired, {})
+    text = plan_markdown(dataclasses.replace(plan, meta={"groups": plan_groups(plan, desired, {})}))
+    assert len(text) < MAX_CHARS + 2000
+    assert "more change(s) in tenant.big, not shown here." in text
+    assert "change(s) are not shown" in text and "ispctl show PLAN" in text
+
+
+def test_backticks_in_values_cannot_end_the_code_block() -> None:
+    desired = {("domain", "t.example"): Resource("domain", "t.example", {"description": "```\n# not code"})}
+    text = plan_markdown(compute_plan(desired, {}))
+    assert "````diff" in text
