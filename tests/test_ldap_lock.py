@@ -1,0 +1,91 @@
+"""The apply lock in a real slapd: atomic, informative, expiring, removable by id only."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+import ldap3
+import pytest
+
+from providers.ldap.connection import LdapSettings, connect
+from providers.ldap.lock import DirectoryLock, LockHeld, new_lock
+from providers.ldap.slapd import SlapdInstance
+from reconciler.errors import IspctlError
+
+
+@contextmanager
+def lock_of(slapd: SlapdInstance) -> Iterator[DirectoryLock]:
+    conn = connect(LdapSettings.from_env(slapd.env()))
+    try:
+        yield DirectoryLock(conn, slapd.managed_base)
+    finally:
+        conn.unbind()
+
+
+def test_a_second_holder_waits_then_fails_naming_the_first(slapd: SlapdInstance) -> None:
+    with lock_of(slapd) as first, lock_of(slapd) as second:
+        mine = first.acquire(new_lock("apply", "c0ffee" * 6, timedelta(minutes=10)), timeout=0)
+        assert first.read() == mine
+        with pytest.raises(LockHeld) as held:
+            second.acquire(new_lock("apply", None, timedelta(minutes=10)), timeout=0.3, poll=0.1)
+        text = str(held.value)
+        assert f"lock {mine.id} held by {mine.owner} on {mine.host} for apply (commit c0ffeec0ffee)" in text
+        assert f"ispctl force-unlock {mine.id}" in text
+        first.release(mine)
+        assert first.read() is None
+        taken = second.acquire(new_lock("apply", None, timedelta(minutes=10)), timeout=0)
+        assert second.read() == taken
+
+
+def test_an_expired_lock_is_taken_over(slapd: SlapdInstance) -> None:
+    past = datetime.now(timezone.utc) - timedelta(hours=2)
+    with lock_of(slapd) as lock:
+        dead = lock.acquire(new_lock("apply", None, timedelta(minutes=5), now=past), timeout=0)
+        fresh = lock.acquire(new_lock("apply", None, timedelta(minutes=5)), timeout=0)
+        assert fresh.id != dead.id and lock.read() == fresh
+
+
+def test_release_and_force_unlock_only_remove_the_named_lock(slapd: SlapdInstance) -> None:
+    with lock_of(slapd) as lock:
+        current = lock.acquire(new_lock("apply", None, timedelta(minutes=5)), timeout=0)
+        stale = new_lock("apply", None, timedelta(minutes=5))
+        lock.release(stale)  # another id: the assertion control makes the delete a no-op
+        assert lock.read() == current
+        with pytest.raises(IspctlError, match=f"no lock with id {stale.id} \\(the current lock is {current.id}\\)"):
+            lock.force_unlock(stale.id)
+        assert lock.force_unlock(current.id) == current
+        assert lock.read() is None
+        with pytest.raises(IspctlError, match="nothing is locked"):
+            lock.force_unlock(current.id)
+
+
+def test_concurrent_takers_get_exactly_one_lock(slapd: SlapdInstance) -> None:
+    winners: list[str] = []
+    losers: list[str] = []
+    start = threading.Barrier(6)
+
+    def take() -> None:
+        with lock_of(slapd) as lock:
+            start.wait()
+            try:
+                winners.append(lock.acquire(new_lock("apply", None, timedelta(minutes=5)), timeout=0).id)
+            except LockHeld as exc:
+                losers.append(str(exc))
+
+    threads = [threading.Thread(target=take) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1 and len(losers) == 5
+    assert all(winners[0] in text for text in losers)
+
+
+def test_the_lock_lives_in_the_managed_base_and_is_not_a_managed_resource(slapd: SlapdInstance) -> None:
+    with lock_of(slapd) as lock:
+        lock.acquire(new_lock("apply", None, timedelta(minutes=5)), timeout=0)
+        found = lock.conn.search(slapd.managed_base, "(objectClass=ispctlManaged)", ldap3.SUBTREE, attributes=["1.1"])
+        assert not found and lock.dn == f"cn=ispctl-lock,{slapd.managed_base}"
