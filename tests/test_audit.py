@@ -1,0 +1,69 @@
+"""The audit trail file: append-only JSON lines without values, read back newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from memory_provider import MemoryProvider
+from reconciler.apply import apply_plan
+from reconciler.audit import append, describe, log_path, read, record
+from reconciler.diff import compute_plan
+from reconciler.errors import IspctlError
+from reconciler.gitinfo import Revision
+from reconciler.resources import Resource
+
+SECRET = "{CRYPT}$6$saltsalt$" + "z" * 86
+
+
+def applied():  # type: ignore[no-untyped-def]
+    desired = {r.identity: r for r in (
+        Resource("tenant", "t", {"status": "active"}),
+        Resource("mailbox", "a@x.example", {"password": SECRET}, parent="tenant.t", sensitive=frozenset({"password"})),
+        Resource("mailbox", "b@x.example", {"password": SECRET}, parent="tenant.t", sensitive=frozenset({"password"})),
+    )}
+    provider = MemoryProvider(fail={"mailbox.b@x.example"})
+    plan = compute_plan(desired, provider.read())
+    return plan, apply_plan(plan, lambda kind: provider)
+
+
+def test_a_record_has_who_what_when_and_outcomes_but_no_values(tmp_path: Path) -> None:
+    plan, result = applied()
+    when = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+    entry = record(plan, result, Revision("f" * 40, True, "main"), lock_id="L1", now=when)
+    path = tmp_path / "audit" / "audit.jsonl"
+    append(entry, path)
+    append(entry, path)
+    text = path.read_text()
+    assert SECRET not in text and len(text.splitlines()) == 2
+    assert oct(path.stat().st_mode & 0o777) == "0o640"
+    (latest, _older), bad = read(path)
+    assert bad == 0 and latest["summary"] == {"added": 2, "changed": 0, "destroyed": 0, "failed": 1, "skipped": 0}
+    assert {c["address"]: c["status"] for c in latest["changes"]} == {
+        "tenant.t": "ok", "mailbox.a@x.example": "ok", "mailbox.b@x.example": "failed"}
+    assert describe(latest).startswith("2026-11-24T12:00:00+00:00 apply by ")
+    assert f"at {'f' * 12} (dirty): 2 added, 0 changed, 0 destroyed, 1 failed, 0 skipped" in describe(latest)
+
+
+def test_reading_skips_a_torn_line_and_limits(tmp_path: Path) -> None:
+    plan, result = applied()
+    path = tmp_path / "a.jsonl"
+    for _ in range(3):
+        append(record(plan, result, Revision(None, True)), path)
+    with path.open("a") as handle:
+        handle.write('{"time": "torn')
+    entries, bad = read(path, limit=2)
+    assert len(entries) == 2 and bad == 1
+    assert read(tmp_path / "missing.jsonl") == ([], 0)
+
+
+def test_location_comes_from_the_environment(tmp_path: Path) -> None:
+    assert log_path({"ISPCTL_AUDIT_LOG": "/srv/a.jsonl"}) == Path("/srv/a.jsonl")
+    assert log_path({"XDG_STATE_HOME": "/state"}) == Path("/state/ispctl/audit.jsonl")
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    plan, result = applied()
+    with pytest.raises(IspctlError, match="cannot write the audit record"):
+        append(record(plan, result, Revision(None, False)), blocked / "audit.jsonl")
