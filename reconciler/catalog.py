@@ -9,6 +9,7 @@ point at the exact line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .loader import Estate
 from .model import Limits, Status
@@ -88,6 +89,8 @@ class Catalog:
     aliases: dict[str, NAlias] = field(default_factory=dict)
     # every deliverable address -> the mailbox or alias address that owns it
     addresses: dict[str, str] = field(default_factory=dict)
+    # the zones (a reconciler.compile_dns.DnsCatalog), set by reconciler.validate_dns
+    dns: Any = None
 
     def tenant_chain(self, name: str) -> list[NTenant]:
         """The tenant and its ancestors, nearest first."""

@@ -30,6 +30,10 @@ archive_app = typer.Typer(no_args_is_help=True, help="The mail archive: mail of 
 app.add_typer(archive_app, name="archive")
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the live services.")
 app.add_typer(report_app, name="report")
+import_app = typer.Typer(no_args_is_help=True, help="Adopt existing services: write desired state from what is live.")
+app.add_typer(import_app, name="import")
+dkim_app = typer.Typer(no_args_is_help=True, help="DKIM keys of mail domains (made only by these commands, never by plan or apply).")
+app.add_typer(dkim_app, name="dkim")
 
 DirOption = typer.Option(None, "--dir", "-d", help="desired-state folder [default: $ISPCTL_DESIRED_STATE or ./desired-state]")
 
@@ -207,6 +211,42 @@ def report_quota(
     from providers.mailstore.report import report_quota_cmd
 
     run_command(lambda: report_quota_cmd(desired_dir(dir), json_out, threshold, show_all))
+
+
+@import_app.command("dns")
+def import_dns(
+    zone: str = typer.Option(..., "--zone", help="the zone (domain) to adopt"),
+    from_file: Optional[Path] = typer.Option(None, "--from-file", help="a BIND zone file [default: AXFR from the live server]"),
+    out: Optional[Path] = typer.Option(None, "--out", help="domain file to write [default: the file that declares the domain]"),
+    dir: Optional[Path] = DirOption,
+) -> None:
+    """Write a domain's dns: section from a live zone or zone file, so the next plan is empty."""
+    from .zonefile import import_dns_cmd
+
+    run_command(lambda: import_dns_cmd(desired_dir(dir), zone, from_file, out))
+
+
+@dkim_app.command("init")
+def dkim_init(
+    dir: Optional[Path] = DirOption,
+    domain: Optional[str] = typer.Option(None, "--domain", help="only this domain [default: every mail domain with DNS]"),
+) -> None:
+    """Create the missing DKIM keys (existing keys are never touched)."""
+    from .dkim import dkim_init_cmd
+
+    run_command(lambda: dkim_init_cmd(desired_dir(dir), domain))
+
+
+@dkim_app.command("rotate")
+def dkim_rotate(
+    domain: str = typer.Option(..., "--domain", help="the domain whose key is replaced"),
+    dir: Optional[Path] = DirOption,
+    yes: bool = typer.Option(False, "--yes", help="replace without asking"),
+) -> None:
+    """Replace a domain's DKIM key after confirmation; the old pair is kept as *.retired-<time>."""
+    from .dkim import dkim_rotate_cmd
+
+    run_command(lambda: dkim_rotate_cmd(desired_dir(dir), domain, yes))
 
 
 SandboxRoot = typer.Option(Path(".sandbox"), "--root", help="where the sandbox keeps its data")

@@ -11,6 +11,7 @@ entry and cannot walk up the tree.
 from __future__ import annotations
 
 from .catalog import Catalog, NTenant
+from .compile_dns import compile_dns
 from .resources import Resource, address_of
 
 SENSITIVE = frozenset({"password"})
@@ -116,4 +117,5 @@ def compile_catalog(catalog: Catalog) -> dict[tuple[str, str], Resource]:
             parent=address_of("domain", alias.domain),
             source=alias.origin.doc.location(alias.origin.path),
         ))
+    out.extend(compile_dns(catalog))
     return {r.identity: r for r in sorted(out, key=lambda r: r.address)}

@@ -22,6 +22,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from .model_dns import DnsSettings, DomainDns
 from .names import NameError_, normalise_address, normalise_domain, normalise_local
 from .passwords import check_hash
 from .units import parse_size
@@ -139,6 +140,7 @@ class SiteFile(Strict):
     directory: DirectorySettings
     mail: MailSettings = MailSettings()
     defaults: Defaults = Defaults()
+    dns: DnsSettings = DnsSettings()
 
 
 # --- tenants -----------------------------------------------------------------------
@@ -214,6 +216,7 @@ class DomainFile(Strict):
     mail: DomainMail = DomainMail()
     mailboxes: dict[LocalPart, Mailbox] = Field(default_factory=dict)
     aliases: dict[LocalPart, AliasValue] = Field(default_factory=dict)
+    dns: DomainDns | None = None
 
 
 AnyFile = Union[SiteFile, TenantFile, DomainFile]

@@ -15,6 +15,7 @@ from .errors import Problem, ValidationFailed
 from .loader import DomainDecl, Estate, load_estate
 from .names import NameError_, normalise_address, normalise_domain, normalise_local
 from .units import format_size
+from .validate_dns import check_dns
 from .yamlload import FieldPath
 
 MAIL_FLAGS = ("imap", "pop3", "smtp", "ftp", "dialup")
@@ -360,7 +361,7 @@ class _Checker:
 def build_catalog(estate: Estate, incomplete: bool = False) -> tuple[Catalog, list[Problem]]:
     checker = _Checker(estate, incomplete)
     catalog = checker.run()
-    return catalog, checker.problems
+    return catalog, checker.problems + check_dns(catalog)
 
 
 def validate_estate(root: Path) -> Catalog:

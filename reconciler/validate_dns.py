@@ -1,0 +1,569 @@
+"""DNS rules: every zone built from the desired state, checked, with file:line problems.
+
+Called from ``reconciler.validate.build_catalog`` after the other cross-file rules; it
+attaches a ``DnsCatalog`` (``reconciler.compile_dns``) to the catalog for compile.
+
+DNS is managed only when ``ispctl.yaml`` has a ``dns:`` section. Then every domain with
+the ``dns`` service gets a zone: ``primary`` and ``alias`` domains a primary zone (its
+records from the domain's ``dns:`` section plus the derived ones), ``slave`` domains a
+secondary zone from their ``primaries``; ``nodns`` domains none.
+
+Names follow zone-file rules: a name with a trailing dot is absolute, one without is
+relative to the zone, ``@`` is the apex. A relative name that ends in the zone's own name
+(``www.example.net`` in zone example.net) is reported instead of being read as
+``www.example.net.example.net.``, the classic zone-file slip. Owner names are folded to
+lower-case ASCII (IDNA for Unicode labels), so two spellings of one name are a duplicate.
+
+Rules: CNAME alone at its name and never at the apex; MX, NS and SRV targets inside the
+zone are not CNAMEs; owners inside the zone; IP literals of the right family; TTLs
+0..2^31-1 (the model); explicitly split TXT strings of at most 255 bytes; no duplicate
+values or owners; ``*`` only as the whole leftmost label; nothing that an ``ignore`` rule
+gives to other tools; no ``dns:`` section where no zone is managed; DKIM keys present.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import dns.exception
+import idna
+
+from . import dkim
+from .catalog import Catalog, NDomain
+from .compile_dns import DnsCatalog, RRset, Zone, canonical, derived_rrsets, split_txt, txt_text
+from .errors import Problem
+from .loader import DomainDecl
+from .model_dns import RECORD_TYPES, DnsSettings, DomainDns, IgnoreRule, RecordSet
+from .names import NameError_, normalise_domain
+from .yamlload import Document, FieldPath, format_path
+
+MAX_NAME = 253
+_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+MISSING_KEY = "no DKIM key"
+NAME_TARGETS = {"CNAME", "NS", "PTR"}
+# Where the DNS provider keeps its per-record-set fingerprints (providers/dns/mapping.py).
+RESERVED_OWNER = "_ispctl-fingerprint"
+
+
+class BadValue(ValueError):
+    """A record value or name that cannot be used; the message says why."""
+
+
+# --- names ---------------------------------------------------------------------------
+
+def _label(text: str) -> str:
+    if not text:
+        raise BadValue("has an empty label (two dots in a row?)")
+    if text.isascii():
+        label = text.lower()
+    else:
+        try:
+            label = idna.encode(text, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise BadValue(f"label {text!r} is not a valid internationalised name ({exc})") from None
+    if not _LABEL.match(label):
+        raise BadValue(f"label {text!r} may contain letters, digits, '-' and '_' (at most 63)")
+    return label
+
+
+def _labels(text: str, wildcard: bool) -> list[str]:
+    parts = text.split(".")
+    out = []
+    for index, part in enumerate(parts):
+        if "*" in part:
+            if not wildcard or part != "*" or index != 0:
+                raise BadValue("'*' is only allowed as the whole leftmost label (*.name)")
+            out.append("*")
+        else:
+            out.append(_label(part))
+    return out
+
+
+def owner_name(raw: str, zone: str) -> str:
+    """The owner relative to ``zone`` ("@" for the apex), lower-case ASCII."""
+    text = raw.strip()
+    if text == "@":
+        return "@"
+    if not text or text == ".":
+        raise BadValue("an owner name is empty; write '@' for the apex")
+    if text.endswith("."):
+        full = ".".join(_labels(text[:-1], wildcard=True))
+        if full == zone:
+            return "@"
+        if not full.endswith("." + zone):
+            raise BadValue(f"{raw!r} is outside the zone {zone}")
+        relative = full[: -len(zone) - 1]
+    else:
+        relative = ".".join(_labels(text, wildcard=True))
+        if relative == zone or relative.endswith("." + zone):
+            hint = "@" if relative == zone else relative[: -len(zone) - 1]
+            raise BadValue(f"{raw!r} has no trailing dot, so it is relative to the zone and means {relative}.{zone}.; write {hint!r} or {raw.strip() + '.'!r}")
+    if len(relative) + 1 + len(zone) > MAX_NAME:
+        raise BadValue(f"{relative}.{zone} is longer than {MAX_NAME} characters")
+    return relative
+
+
+def target_name(raw: str, zone: str | None) -> str:
+    """An absolute name with its trailing dot; relative ones are qualified with ``zone``."""
+    text = raw.strip()
+    if text == ".":
+        return "."  # the root: "no service" in SRV and null MX (RFC 7505)
+    if text == "@" and zone is not None:
+        return zone + "."
+    if not text:
+        raise BadValue("a name is empty")
+    if text.endswith("."):
+        full = ".".join(_labels(text[:-1], wildcard=False))
+    elif zone is None:
+        full = ".".join(_labels(text, wildcard=False))
+    else:
+        relative = ".".join(_labels(text, wildcard=False))
+        if relative == zone or relative.endswith("." + zone):
+            raise BadValue(f"{raw!r} has no trailing dot, so it is relative to the zone and means {relative}.{zone}.; write {text + '.'!r}")
+        full = f"{relative}.{zone}"
+    if len(full) > MAX_NAME:
+        raise BadValue(f"{full} is longer than {MAX_NAME} characters")
+    return full + "."
+
+
+def rname_text(raw: str, zone: str | None) -> str:
+    """The SOA RNAME from ``hostmaster@isp.example`` or a name (``hostmaster.isp.example.``)."""
+    if "@" in raw.strip()[1:]:
+        local, _, domain = raw.strip().rpartition("@")
+        if not local or not re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+", local):
+            raise BadValue(f"{raw!r} is not a mailbox for the SOA")
+        return local.lower().replace(".", "\\.") + "." + target_name(domain.rstrip(".") + ".", None)
+    return target_name(raw, zone)
+
+
+def default_mname(settings: DnsSettings, ns: tuple[str, ...]) -> str:
+    """The SOA MNAME a zone gets without an override: the site's, else the first name server."""
+    if settings.soa.mname:
+        return settings.soa.mname
+    if settings.ns:
+        return settings.ns[0]
+    return ns[0] if ns else "."
+
+
+def default_rname(settings: DnsSettings, zone: str) -> str:
+    """The SOA RNAME a zone gets without an override: the site's, else hostmaster.<zone>."""
+    if settings.soa.rname is not None:
+        return rname_text(settings.soa.rname, None)
+    return f"hostmaster.{zone}."
+
+
+def ignored_by(rules: tuple[IgnoreRule, ...], owner: str, rdtype: str) -> int | None:
+    """Index of the first ignore rule matching this owner and type, or None."""
+    for index, rule in enumerate(rules):
+        if fnmatch.fnmatchcase(owner, rule.name) and rule.type in (None, rdtype):
+            return index
+    return None
+
+
+# --- values --------------------------------------------------------------------------
+
+def _scalar(item: object) -> str:
+    if isinstance(item, bool) or item is None or isinstance(item, (dict, list)):
+        raise BadValue("expected text here")
+    return str(item)
+
+
+def _mx(item: object, zone: str) -> str:
+    if isinstance(item, dict):
+        unknown = sorted(set(item) - {"priority", "host"})
+        if unknown:
+            raise BadValue(f"unknown field {unknown[0]!r} in an MX value; allowed here: host, priority")
+        priority, host = item.get("priority", 10), item.get("host")
+        if not isinstance(host, str):
+            raise BadValue("an MX value needs host: <name>")
+    else:
+        parts = _scalar(item).split()
+        if len(parts) != 2:
+            raise BadValue(f"{item!r} is not an MX value: write '10 mx1.example.net.' or {{priority: 10, host: mx1.example.net.}}")
+        priority, host = parts
+    if isinstance(priority, bool) or not str(priority).isdigit() or not 0 <= int(priority) <= 65535:
+        raise BadValue(f"MX priority {priority!r} must be a whole number 0..65535")
+    return f"{int(priority)} {target_name(host, zone)}"
+
+
+def _txt(item: object) -> str:
+    if isinstance(item, list):
+        strings = []
+        for part in item:
+            raw = _scalar(part).encode("utf-8")
+            if len(raw) > 255:
+                raise BadValue(f"an explicitly split TXT string is {len(raw)} bytes; each may hold at most 255 (or write the value as one string: ispctl splits it)")
+            strings.append(raw)
+        if not strings:
+            raise BadValue("an explicitly split TXT value needs at least one string")
+    else:
+        strings = split_txt(_scalar(item))
+    if sum(len(s) + 1 for s in strings) > 65535:
+        raise BadValue("a TXT value may hold at most 65,535 bytes")
+    return txt_text(strings)
+
+
+def _address(text: str, version: int) -> str:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise BadValue(f"{text!r} is not an IPv{version} address") from None
+    if address.version != version:
+        right = "AAAA" if address.version == 6 else "A"
+        raise BadValue(f"{text} is an IPv{address.version} address; put it under {right}")
+    return str(address)
+
+
+def record_text(rdtype: str, item: object, zone: str) -> str:
+    """The canonical rdata text of one value written in a domain file."""
+    if rdtype == "MX":
+        text = _mx(item, zone)
+    elif rdtype == "TXT":
+        return _txt(item)
+    else:
+        if isinstance(item, list):
+            raise BadValue("a list of strings inside a value is only allowed for TXT (explicitly split strings)")
+        if isinstance(item, dict):
+            raise BadValue("expected text here (a mapping is only allowed for MX: {priority, host})")
+        value = _scalar(item)
+        if rdtype == "A":
+            text = _address(value, 4)
+        elif rdtype == "AAAA":
+            text = _address(value, 6)
+        elif rdtype in NAME_TARGETS:
+            text = target_name(value, zone)
+        elif rdtype == "SRV":
+            parts = value.split()
+            if len(parts) != 4 or not all(p.isdigit() and int(p) <= 65535 for p in parts[:3]):
+                raise BadValue(f"{value!r} is not an SRV value: write 'PRIORITY WEIGHT PORT TARGET', e.g. '10 5 5060 sip.example.net.'")
+            text = " ".join(parts[:3] + [target_name(parts[3], zone)])
+        else:  # CAA
+            text = value
+    try:
+        return canonical(rdtype, text)
+    except dns.exception.DNSException:
+        example = {"CAA": " (e.g. 0 issue \"letsencrypt.org\")"}.get(rdtype, "")
+        raise BadValue(f"{value if rdtype != 'MX' else text!r} is not valid {rdtype} data{example}") from None
+
+
+def _target(rdtype: str, text: str) -> str:
+    """The name an MX, NS or SRV record points at (its last field)."""
+    return text.split()[-1] if rdtype != "NS" else text
+
+
+# --- zones ---------------------------------------------------------------------------
+
+@dataclass
+class _Domain:
+    decl: DomainDecl
+    domain: NDomain
+
+    @property
+    def doc(self) -> Document:
+        return self.decl.doc
+
+
+class _DnsChecker:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.site = catalog.estate.site
+        self.settings: DnsSettings = self.site.dns
+        self.result = DnsCatalog(enabled="dns" in self.site.model_fields_set)
+        self.problems: list[Problem] = []
+
+    def report(self, doc: Document, path: FieldPath, message: str) -> None:
+        self.problems.append(doc.problem(path, message))
+
+    def domains(self) -> list[_Domain]:
+        found = []
+        for decl in self.catalog.estate.domain_files:
+            try:
+                name = normalise_domain(decl.spec.domain).ascii
+            except NameError_:
+                continue
+            domain = self.catalog.domains.get(name)
+            if domain is not None and domain.origin.doc is decl.doc:
+                found.append(_Domain(decl, domain))
+        return found
+
+    def section_rules(self, item: _Domain) -> None:
+        spec, domain = item.decl.spec, item.domain
+        if spec.dns is None:
+            return
+        if not self.result.enabled:
+            self.report(item.doc, ("dns",), "DNS is not managed by this estate: add a dns: section (at least ns:) to ispctl.yaml")
+        elif domain.type in ("nodns", "slave"):
+            why = "its DNS is elsewhere" if domain.type == "nodns" else "its zone is a secondary copy of the primaries"
+            self.report(item.doc, ("dns",), f"a {domain.type} domain has no dns: section ({why})")
+        elif "dns" not in domain.services:
+            self.report(item.doc, ("dns",), "this domain does not enable the dns service (add 'dns' to services)")
+
+    def run(self) -> DnsCatalog:
+        items = self.domains()
+        for item in items:
+            self.section_rules(item)
+        if not self.result.enabled:
+            return self.result
+        # Alias domains last: their MX follows their target's zone.
+        for item in sorted(items, key=lambda i: i.domain.type == "alias"):
+            domain = item.domain
+            if "dns" not in domain.services or domain.type == "nodns":
+                continue
+            source = item.doc.location(("domain",))
+            if domain.type == "slave":
+                primaries = tuple(str(ipaddress.ip_address(p)) for p in domain.primaries)
+                self.result.zones[domain.name] = Zone(domain.name, "secondary", source, primaries=primaries)
+            else:
+                self.result.zones[domain.name] = self.primary(item)
+        return self.result
+
+    # -- a primary zone -----------------------------------------------------------------
+
+    def primary(self, item: _Domain) -> Zone:
+        domain, doc = item.domain, item.doc
+        spec = item.decl.spec.dns or DomainDns()
+        zone = domain.name
+        settings = self.settings
+        ttl = spec.ttl if spec.ttl is not None else settings.default_ttl
+        source = doc.location(("dns",) if item.decl.spec.dns is not None else ("domain",))
+        ns = self.name_servers(item, spec)
+        soa = self.soa(item, spec, ns)
+        explicit = self.explicit(item, spec, ttl)
+        derived = derived_rrsets(
+            zone, settings, domain.services, ttl, doc.location(("domain",)),
+            target_mx=self.target_mx(domain), dkim_value=self.dkim_value(item, explicit),
+        )
+        rrsets: dict[tuple[str, str], RRset] = {}
+        cname_owners = {o for (o, t), rr in explicit.items() if t == "CNAME" and rr.records}
+        for key, rrset in derived.items():
+            if key in explicit or key[0] in cname_owners or ignored_by(settings.ignore, *key) is not None:
+                continue
+            rrsets[key] = rrset
+        rrsets.update((k, rr) for k, rr in explicit.items() if rr.records)
+        self.zone_rules(doc, zone, rrsets, ns, spec)
+        return Zone(zone, "primary", source, soa=soa, ns=ns, default_ttl=ttl, rrsets=rrsets)
+
+    def name_servers(self, item: _Domain, spec: DomainDns) -> tuple[str, ...]:
+        zone = item.domain.name
+        if spec.ns is None:
+            found = tuple(self.settings.ns)
+        else:
+            names = []
+            for index, raw in enumerate(spec.ns):
+                try:
+                    names.append(target_name(str(raw), zone))
+                except BadValue as exc:
+                    self.report(item.doc, ("dns", "ns", index), str(exc))
+            found = tuple(names)
+            if not spec.ns:
+                self.report(item.doc, ("dns", "ns"), "needs at least one name server")
+        if not found and spec.ns is None:
+            self.report(item.doc, ("domain",), f"zone {zone} has no name servers: list them as dns.ns in ispctl.yaml (or in this file's dns: section)")
+        return tuple(sorted(set(found)))
+
+    def soa(self, item: _Domain, spec: DomainDns, ns: tuple[str, ...]) -> str:
+        zone, site = item.domain.name, self.settings.soa
+        over = spec.soa
+        mname = default_mname(self.settings, ns)
+        try:
+            rname = default_rname(self.settings, zone)
+        except BadValue as exc:
+            self.report(self.catalog.estate.site_doc, ("dns", "soa", "rname"), str(exc))
+            rname = "."
+        if over is not None:
+            for field_name in ("mname", "rname"):
+                raw = getattr(over, field_name)
+                if raw is None:
+                    continue
+                try:
+                    value = target_name(raw, zone) if field_name == "mname" else rname_text(raw, zone)
+                except BadValue as exc:
+                    self.report(item.doc, ("dns", "soa", field_name), str(exc))
+                    continue
+                if field_name == "mname":
+                    mname = value
+                else:
+                    rname = value
+        timers = []
+        for field_name in ("refresh", "retry", "expire", "minimum"):
+            value = getattr(over, field_name) if over is not None else None
+            timers.append(str(value if value is not None else getattr(site, field_name)))
+        return " ".join([mname, rname, *timers])
+
+    def target_mx(self, domain: NDomain) -> tuple[str, ...] | None:
+        """An alias domain's mail goes where its target's does (our MX, or its override)."""
+        if domain.type != "alias" or domain.alias_of is None:
+            return None
+        target = self.result.zones.get(domain.alias_of)
+        if target is None or target.kind != "primary":
+            return None
+        rrset = target.rrsets.get(("@", "MX"))
+        return rrset.records if rrset is not None else ()
+
+    def dkim_value(self, item: _Domain, explicit: dict[tuple[str, str], RRset]) -> str | None:
+        settings, domain = self.settings.dkim, item.domain
+        if settings is None or domain.type != "primary" or "mail" not in domain.services:
+            return None
+        owner = f"{settings.selector}._domainkey"
+        if (owner, "TXT") in explicit or ignored_by(self.settings.ignore, owner, "TXT") is not None:
+            return None  # published by hand, or by another tool: no key of ours is needed
+        store = dkim.key_dir(settings.key_dir)
+        try:
+            public = dkim.read_public(store, domain.name, settings.selector)
+        except dkim.DkimError as exc:
+            self.report(item.doc, ("domain",), str(exc))
+            return None
+        if public is None:
+            self.result.missing_keys.append((domain.name, settings.selector))
+            self.report(item.doc, ("domain",), f"{MISSING_KEY} for {domain.name} (selector {settings.selector}) in {store / domain.name}: run 'ispctl dkim init' to create it; plan and apply never make keys")
+            return None
+        return dkim.txt_value(public)
+
+    def explicit(self, item: _Domain, spec: DomainDns, zone_ttl: int) -> dict[tuple[str, str], RRset]:
+        doc, zone = item.doc, item.domain.name
+        raw_records = (doc.data.get("dns") or {}).get("records") or {}
+        out: dict[tuple[str, str], RRset] = {}
+        owners: dict[str, str] = {}
+        for owner_key, types in spec.records.items():
+            owner_path: FieldPath = ("dns", "records", owner_key)
+            try:
+                owner = owner_name(owner_key, zone)
+            except BadValue as exc:
+                self.report(doc, owner_path, str(exc))
+                continue
+            if owner == RESERVED_OWNER:
+                self.report(doc, owner_path, f"{RESERVED_OWNER} is where ispctl keeps its fingerprints in the zone; choose another name")
+                continue
+            if owner in owners:
+                first = doc.location(("dns", "records", owners[owner]))
+                self.report(doc, owner_path, f"{owner_key!r} names the same owner as {owners[owner]!r} at line {first.line} ({owner}); merge them")
+                continue
+            owners[owner] = owner_key
+            raw_types = raw_records.get(owner_key) if isinstance(raw_records, dict) else None
+            for type_key, rrset in types.items():
+                found = self.rrset(doc, zone, owner, owner_key, type_key, rrset, zone_ttl, raw_types)
+                if found is not None:
+                    out[(owner, found.rdtype)] = found
+        return out
+
+    def rrset(
+        self, doc: Document, zone: str, owner: str, owner_key: str, type_key: str,
+        rrset: RecordSet, zone_ttl: int, raw_types: Any,
+    ) -> RRset | None:
+        path: FieldPath = ("dns", "records", owner_key, type_key)
+        rdtype = type_key.strip()
+        if rdtype.upper() in RECORD_TYPES and rdtype != rdtype.upper():
+            self.report(doc, path, f"record type {type_key!r} must be upper case: {rdtype.upper()!r}")
+            return None
+        if rdtype == "SOA":
+            self.report(doc, path, "the SOA is set with dns.soa (in ispctl.yaml or this file), not as a record")
+            return None
+        if rdtype not in RECORD_TYPES:
+            self.report(doc, path, f"unsupported record type {type_key!r}; supported: {', '.join(RECORD_TYPES)}")
+            return None
+        if rdtype == "NS" and owner == "@":
+            self.report(doc, path, "the apex NS set is dns.ns (in ispctl.yaml or this file), not a record; NS records here are delegations below the apex")
+            return None
+        if rdtype == "CNAME" and owner == "@" and rrset.values:
+            self.report(doc, path, "a CNAME cannot be at the zone apex (it would hide the SOA and NS); use A/AAAA records")
+            return None
+        rule = ignored_by(self.settings.ignore, owner, rdtype)
+        if rule is not None:
+            self.report(doc, path, f"matches ignore rule {rule + 1} of dns.ignore in ispctl.yaml ({self.settings.ignore[rule].name!r}): those records belong to another tool; remove the rule or these records")
+            return None
+        raw = raw_types.get(type_key) if isinstance(raw_types, dict) else None
+        texts: list[str] = []
+        seen: dict[str, int] = {}
+        for index, value in enumerate(rrset.values):
+            vpath = _value_path(path, raw, index)
+            try:
+                text = record_text(rdtype, value, zone)
+            except BadValue as exc:
+                self.report(doc, vpath, str(exc))
+                continue
+            if text in seen:
+                self.report(doc, vpath, f"duplicate value: the same record as value {seen[text] + 1} ({text})")
+                continue
+            seen[text] = index
+            texts.append(text)
+        if rdtype == "CNAME" and len(rrset.values) > 1:
+            self.report(doc, path, "a name has at most one CNAME value")
+        ttl = rrset.ttl if rrset.ttl is not None else zone_ttl
+        return RRset(owner, rdtype, ttl, tuple(sorted(texts)), doc.location(path), format_path(path))
+
+    def zone_rules(self, doc: Document, zone: str, rrsets: dict[tuple[str, str], RRset], ns: tuple[str, ...], spec: DomainDns) -> None:
+        by_owner: dict[str, list[str]] = {}
+        for owner, rdtype in rrsets:
+            by_owner.setdefault(owner, []).append(rdtype)
+        for (owner, rdtype), rrset in sorted(rrsets.items()):
+            if rdtype == "CNAME" and owner != "@":
+                others = sorted(t for t in by_owner[owner] if t != "CNAME")
+                if others:
+                    self.problems.append(Problem(rrset.source, rrset.field, f"a CNAME cannot share its name with other records (here: {', '.join(others)}); RFC 1034 3.6.2"))
+        suffix = "." + zone + "."
+        targets = [(rr, _target(rr.rdtype, text)) for rr in rrsets.values() if rr.rdtype in ("MX", "NS", "SRV") for text in rr.records]
+        for rr, target in targets:
+            cname = _cname_owner(target, zone, suffix, rrsets)
+            if cname is not None:
+                message = f"{rr.rdtype} target {target} is a CNAME (at {cname!r}); {rr.rdtype} records must point at a name with address records (RFC 2181 10.3)"
+                if rr.derived:
+                    self.report(doc, ("domain",), "derived " + message)
+                else:
+                    self.problems.append(Problem(rr.source, rr.field, message))
+        for index, name in enumerate(ns):
+            cname = _cname_owner(name, zone, suffix, rrsets)
+            if cname is not None:
+                path: FieldPath = ("dns", "ns", index) if spec.ns is not None else ("domain",)
+                self.report(doc, path, f"name server {name} is a CNAME (at {cname!r}); NS records must point at a name with address records")
+
+
+def _cname_owner(target: str, zone: str, suffix: str, rrsets: dict[tuple[str, str], RRset]) -> str | None:
+    if target == zone + ".":
+        owner = "@"
+    elif target.endswith(suffix):
+        owner = target[: -len(suffix)]
+    else:
+        return None
+    return owner if (owner, "CNAME") in rrsets else None
+
+
+def _value_path(path: FieldPath, raw: Any, index: int) -> FieldPath:
+    """Where value ``index`` of a record set was written: full form, list or single value."""
+    if isinstance(raw, dict) and "values" in raw:
+        return path + ("values", index)
+    if isinstance(raw, list):
+        return path + (index,)
+    return path
+
+
+# --- entry points ----------------------------------------------------------------------
+
+def check_dns(catalog: Catalog) -> list[Problem]:
+    """Build and check every zone; attaches the result to ``catalog.dns``."""
+    checker = _DnsChecker(catalog)
+    catalog.dns = checker.run()
+    return checker.problems
+
+
+def is_missing_key_problem(problem: Problem) -> bool:
+    """True for the problem 'ispctl dkim init' exists to fix."""
+    return problem.message.startswith(MISSING_KEY)
+
+
+def dkim_domains(catalog: Catalog) -> list[tuple[str, str]]:
+    """(domain, selector) of every zone that publishes a key of ours (present or missing)."""
+    found = catalog.dns
+    settings = catalog.estate.site.dns.dkim
+    if not isinstance(found, DnsCatalog) or settings is None:
+        return []
+    owner = f"{settings.selector}._domainkey"
+    pairs = set(found.missing_keys)
+    for name, zone in found.zones.items():
+        rrset = zone.rrsets.get((owner, "TXT"))
+        if rrset is not None and rrset.derived:
+            pairs.add((name, settings.selector))
+    return sorted(pairs)

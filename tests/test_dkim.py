@@ -1,0 +1,197 @@
+"""DKIM keys: made only by explicit commands, private halves 0600 and never in a plan."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from estate_builder import SITE, EstateBuilder, mailbox
+from typer.testing import CliRunner, Result
+
+from reconciler.cli import app
+from reconciler.compile import compile_catalog
+from reconciler.diff import compute_plan
+from reconciler.dkim import (
+    DkimError, create_key, key_dir, private_path, public_path, read_public, rotate_key, txt_value,
+)
+from reconciler.render import plan_json
+from reconciler.validate import validate_estate
+
+NO_OVERRIDE = {"ISPCTL_DKIM_DIR": None}  # the key dir of these tests comes from their ispctl.yaml
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_create_key_writes_a_private_key_only_its_owner_can_read(tmp_path: Path) -> None:
+    assert create_key(tmp_path, "acme.example", "s1", 1024) == "created"
+    private, public = private_path(tmp_path, "acme.example", "s1"), public_path(tmp_path, "acme.example", "s1")
+    assert (mode(private), mode(public), mode(private.parent)) == (0o600, 0o644, 0o750)
+    key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert read_public(tmp_path, "acme.example", "s1") == base64.b64encode(der).decode()
+    assert sorted(p.name for p in private.parent.iterdir()) == ["s1.private", "s1.pub"]  # no temp files left
+
+
+def test_an_existing_key_is_never_replaced_by_create(tmp_path: Path) -> None:
+    create_key(tmp_path, "acme.example", "s1", 1024)
+    private = private_path(tmp_path, "acme.example", "s1")
+    before = private.read_bytes()
+    assert create_key(tmp_path, "acme.example", "s1", 1024) == "exists"
+    assert private.read_bytes() == before
+
+
+def test_a_lost_public_half_is_restored_from_the_private_key(tmp_path: Path) -> None:
+    create_key(tmp_path, "acme.example", "s1", 1024)
+    public = public_path(tmp_path, "acme.example", "s1")
+    original = public.read_bytes()
+    public.unlink()
+    assert read_public(tmp_path, "acme.example", "s1") is None
+    assert create_key(tmp_path, "acme.example", "s1", 1024) == "restored"
+    assert public.read_bytes() == original
+
+
+def test_a_public_key_without_its_private_key_is_not_paired_with_a_new_one(tmp_path: Path) -> None:
+    public = public_path(tmp_path, "acme.example", "s1")
+    public.parent.mkdir(parents=True)
+    public.write_text("stale")
+    with pytest.raises(DkimError, match="exists without its private key s1.private; move it away"):
+        create_key(tmp_path, "acme.example", "s1", 1024)
+
+
+def test_a_damaged_public_key_is_reported(tmp_path: Path) -> None:
+    public = public_path(tmp_path, "acme.example", "s1")
+    public.parent.mkdir(parents=True)
+    public.write_text("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n")
+    with pytest.raises(DkimError, match="is not a PEM public key"):
+        read_public(tmp_path, "acme.example", "s1")
+
+
+def test_rotate_replaces_the_pair_and_keeps_the_old_one(tmp_path: Path) -> None:
+    create_key(tmp_path, "acme.example", "s1", 1024)
+    private = private_path(tmp_path, "acme.example", "s1")
+    old_private, old_public = private.read_bytes(), read_public(tmp_path, "acme.example", "s1")
+    retired = rotate_key(tmp_path, "acme.example", "s1", 1024, now=datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc))
+    assert retired.name == "s1.private.retired-20250301T120000Z"
+    assert retired.read_bytes() == old_private and mode(retired) == 0o600
+    assert (retired.parent / "s1.pub.retired-20250301T120000Z").exists()
+    assert private.read_bytes() != old_private and mode(private) == 0o600
+    assert read_public(tmp_path, "acme.example", "s1") not in (None, old_public)
+
+
+def test_rotate_needs_an_existing_key(tmp_path: Path) -> None:
+    with pytest.raises(DkimError, match="acme.example has no DKIM key for selector s1 .*'ispctl dkim init'"):
+        rotate_key(tmp_path, "acme.example", "s1", 1024)
+
+
+def test_the_environment_overrides_the_key_dir() -> None:
+    assert key_dir("/etc/ispctl/dkim", {}) == Path("/etc/ispctl/dkim")
+    assert key_dir("/etc/ispctl/dkim", {"ISPCTL_DKIM_DIR": "/srv/keys"}) == Path("/srv/keys")
+    assert key_dir("/etc/ispctl/dkim", {"ISPCTL_DKIM_DIR": " "}) == Path("/etc/ispctl/dkim")
+
+
+# --- the estate and the commands ----------------------------------------------------------
+
+def dkim_estate(tmp_path: Path, bits: int = 1024) -> tuple[EstateBuilder, Path]:
+    keys = tmp_path / "keys"
+    dns: dict[str, Any] = {"ns": ["ns1.example.net."], "mail": {"mx": ["10 mx1.example.net."]},
+                           "dkim": {"selector": "s1", "key_dir": str(keys), "bits": bits}}
+    builder = EstateBuilder(tmp_path, site={**SITE, "dns": dns})
+    builder.tenant("acme")
+    builder.domain("acme", "acme.example", {"mailboxes": {"anna": mailbox()}})
+    builder.domain("acme", "acme-alias.example", {"type": "alias", "alias_of": "acme.example"})
+    builder.domain("acme", "web.example", {"services": ["web", "dns"]})
+    builder.domain("acme", "elsewhere.example", {"type": "nodns", "mailboxes": {"bob": mailbox()}})
+    builder.domain("acme", "own.example", {"dns": {"records": {"s1._domainkey": {"TXT": "v=DKIM1; p=MIIB"}}}})
+    return builder, keys
+
+
+def cli(builder: EstateBuilder, *args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, ["--no-color", *args, "--dir", str(builder.root)], input=input, env=NO_OVERRIDE)
+
+
+def test_init_creates_keys_only_for_primary_mail_domains_with_dns(tmp_path: Path) -> None:
+    builder, keys = dkim_estate(tmp_path)
+    assert [p.location.file for p in builder.problems()] == ["desired-state/tenants/acme/acme.example.yaml"]
+    done = cli(builder, "dkim", "init")
+    assert done.exit_code == 0, done.output
+    assert f"acme.example: created DKIM key s1 in {keys}/acme.example" in done.stdout
+    assert sorted(p.name for p in keys.iterdir()) == ["acme.example"]
+    again = cli(builder, "dkim", "init")
+    assert again.exit_code == 0 and "created" not in again.stdout
+    catalog = builder.catalog()
+    txt = compile_catalog(catalog)[("dns", "acme.example/s1._domainkey/TXT")]
+    public = read_public(keys, "acme.example", "s1")
+    assert public is not None and txt.attrs["records"] == (f'"{txt_value(public)}"',)
+
+
+def test_a_2048_bit_key_is_published_in_255_byte_strings_and_its_private_half_never_in_a_plan(tmp_path: Path) -> None:
+    builder, keys = dkim_estate(tmp_path, bits=2048)
+    assert cli(builder, "dkim", "init", "--domain", "ACME.example").exit_code == 0
+    desired = compile_catalog(builder.catalog())
+    record = desired[("dns", "acme.example/s1._domainkey/TXT")].attrs["records"]
+    assert isinstance(record, tuple) and len(record) == 1
+    strings = record[0][1:-1].split('" "')
+    assert [len(s) for s in strings] == [255, len(txt_value(read_public(keys, "acme.example", "s1") or "")) - 255]
+    text = plan_json(compute_plan(desired, {}))
+    private = private_path(keys, "acme.example", "s1").read_text()
+    body = "".join(private.splitlines()[1:-1])
+    assert strings[0] in text
+    assert not any(line in text for line in private.splitlines()[1:-1]) and body not in text
+    assert "PRIVATE" not in text
+
+
+def test_init_for_a_domain_that_gets_no_key_is_refused(tmp_path: Path) -> None:
+    builder, keys = dkim_estate(tmp_path)
+    for domain in ("acme-alias.example", "web.example", "elsewhere.example", "own.example", "nowhere.example"):
+        done = cli(builder, "dkim", "init", "--domain", domain)
+        assert done.exit_code == 1
+        assert f"Error: {domain} gets no DKIM key" in done.stderr
+    assert not keys.exists()
+
+
+def test_init_refuses_while_the_estate_has_other_problems(tmp_path: Path) -> None:
+    builder, keys = dkim_estate(tmp_path)
+    builder.domain("acme", "broken.example", {"dns": {"records": {"@": {"CNAME": "x.example."}}}})
+    done = cli(builder, "dkim", "init")
+    assert done.exit_code == 1
+    assert "dns.records['@'].CNAME: a CNAME cannot be at the zone apex" in done.stderr
+    assert "no DKIM key" not in done.stderr  # the problem init would fix is not listed
+    assert not keys.exists()
+
+
+def test_init_without_dkim_settings_says_how_to_enable_it(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path, site={**SITE, "dns": {"ns": ["ns1.example.net."]}})
+    done = cli(builder, "dkim", "init")
+    assert done.exit_code == 1
+    assert "DKIM is not enabled: add dns.dkim (selector, key_dir, bits) to ispctl.yaml" in done.stderr
+
+
+def test_rotate_asks_for_the_domain_name_before_replacing(tmp_path: Path) -> None:
+    builder, keys = dkim_estate(tmp_path)
+    assert cli(builder, "dkim", "init").exit_code == 0
+    before = read_public(keys, "acme.example", "s1")
+    refused = cli(builder, "dkim", "rotate", "--domain", "acme.example", input="yes\n")
+    assert refused.exit_code == 1
+    assert "Rotation cancelled: the answer was not the domain name. The key is unchanged." in refused.stderr
+    assert read_public(keys, "acme.example", "s1") == before
+    done = cli(builder, "dkim", "rotate", "--domain", "acme.example", input="acme.example\n")
+    assert done.exit_code == 0, done.output
+    assert "Next: 'ispctl apply' to publish it" in done.stdout
+    assert read_public(keys, "acme.example", "s1") != before
+    assert len(list((keys / "acme.example").glob("s1.private.retired-*"))) == 1
+
+
+def test_rotate_with_yes_needs_no_answer_but_still_an_existing_key(tmp_path: Path) -> None:
+    builder, keys = dkim_estate(tmp_path)
+    missing = cli(builder, "dkim", "rotate", "--domain", "acme.example", "--yes")
+    assert missing.exit_code == 1 and "create one with 'ispctl dkim init'" in missing.stderr
+    assert cli(builder, "dkim", "init").exit_code == 0
+    assert cli(builder, "dkim", "rotate", "--domain", "acme.example", "--yes").exit_code == 0
+    assert validate_estate(builder.root).dns.missing_keys == []
