@@ -31,6 +31,7 @@ class NTenant:
     status: Status
     limits: Limits
     origin: Origin
+    protect: bool = False
 
     @property
     def kind(self) -> str:
@@ -51,6 +52,7 @@ class NDomain:
     primaries: tuple[str, ...]
     description: str | None
     origin: Origin
+    protect: bool = False
 
 
 @dataclass

@@ -95,30 +95,102 @@ def validate(dir: Optional[Path] = DirOption) -> None:
     run_command(lambda: validate_cmd(desired_dir(dir)))
 
 
+Targets = typer.Option([], "--target", help="only changes to addresses matching this glob (repeatable), plus what they need")
+Excludes = typer.Option([], "--exclude", help="leave out changes to matching addresses, and what needs them (repeatable)")
+Tenants = typer.Option([], "--tenant", help="only this tenant and everything in it (repeatable)")
+ChangedSince = typer.Option(None, "--changed-since", help="only tenants and domains whose files changed since this git ref")
+NoPrune = typer.Option(False, "--no-prune", help="leave objects that are not in git alone")
+FormatOption = typer.Option("human", "--format", "-f", help="human, json or markdown (a pull-request comment)")
+
+
+def _format(fmt: str, json_out: bool) -> str:
+    chosen = "json" if json_out else fmt
+    if chosen not in ("human", "json", "markdown"):
+        raise typer.BadParameter(f"--format must be human, json or markdown, not {fmt!r}")
+    return chosen
+
+
+def _options(no_prune: bool, target: list[str], exclude: list[str], tenant: list[str], changed_since: Optional[str]):  # type: ignore[no-untyped-def]
+    from .runs import PlanOptions
+
+    return PlanOptions(prune=not no_prune, targets=tuple(target), excludes=tuple(exclude), tenants=tuple(tenant),
+                       changed_since=changed_since)
+
+
 @app.command()
 def plan(
     dir: Optional[Path] = DirOption,
-    json_out: bool = typer.Option(False, "--json", help="print the plan as JSON (secrets masked)"),
-    out: Optional[str] = typer.Option(None, "--out", "-o", help="also save the JSON plan; a bare name goes to plans/"),
+    fmt: str = FormatOption,
+    json_out: bool = typer.Option(False, "--json", help="same as --format json (secrets masked)"),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="also save the plan for `ispctl apply PLAN`; a bare name goes to plans/"),
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="exit 0 no changes, 2 changes, 1 error"),
-    no_prune: bool = typer.Option(False, "--no-prune", help="leave objects that are not in git alone"),
+    no_prune: bool = NoPrune,
+    target: list[str] = Targets,
+    exclude: list[str] = Excludes,
+    tenant: list[str] = Tenants,
+    changed_since: Optional[str] = ChangedSince,
 ) -> None:
     """Show what apply would change. Never writes to any service."""
     from .commands import plan_cmd
 
-    run_command(lambda: plan_cmd(desired_dir(dir), json_out, out, detailed_exitcode, not no_prune))
+    chosen = _format(fmt, json_out)
+    run_command(lambda: plan_cmd(desired_dir(dir), chosen, out, detailed_exitcode,
+                                 _options(no_prune, target, exclude, tenant, changed_since)))
 
 
 @app.command()
 def apply(
+    plan_file: Optional[Path] = typer.Argument(None, metavar="[PLAN]", help="a plan saved by `plan --out`: apply exactly it, or refuse if stale"),
     dir: Optional[Path] = DirOption,
     auto_approve: bool = typer.Option(False, "--auto-approve", help="apply without asking (CI); destroys included"),
-    no_prune: bool = typer.Option(False, "--no-prune", help="leave objects that are not in git alone"),
+    force: bool = typer.Option(False, "--force", help="allow plans over the change thresholds (never protected objects)"),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="seconds to wait for another apply's lock"),
+    no_prune: bool = NoPrune,
+    target: list[str] = Targets,
+    exclude: list[str] = Excludes,
+    tenant: list[str] = Tenants,
+    changed_since: Optional[str] = ChangedSince,
 ) -> None:
     """Show the plan, ask for approval, and make the live services match it."""
     from .commands import apply_cmd
 
-    run_command(lambda: apply_cmd(desired_dir(dir), auto_approve, not no_prune))
+    run_command(lambda: apply_cmd(desired_dir(dir), auto_approve, _options(no_prune, target, exclude, tenant, changed_since),
+                                  plan_file, force, lock_timeout))
+
+
+@app.command()
+def show(
+    plan_file: Path = typer.Argument(..., metavar="PLAN", help="a plan saved by `plan --out`"),
+    fmt: str = FormatOption,
+    json_out: bool = typer.Option(False, "--json", help="same as --format json"),
+) -> None:
+    """Render a saved plan (checksum verified) as text, JSON or Markdown."""
+    from .commands import show_cmd
+
+    chosen = _format(fmt, json_out)
+    run_command(lambda: show_cmd(plan_file, chosen))
+
+
+@app.command()
+def history(
+    json_out: bool = typer.Option(False, "--json", help="print the records as JSON"),
+    limit: Optional[int] = typer.Option(20, "--limit", help="newest N records (0 = all)"),
+) -> None:
+    """Past applies from the audit trail ($ISPCTL_AUDIT_LOG), newest first."""
+    from .commands import history_cmd
+
+    run_command(lambda: history_cmd(json_out, limit or None))
+
+
+@app.command("force-unlock")
+def force_unlock(
+    lock_id: str = typer.Argument(..., metavar="LOCK_ID", help="the id a refused apply printed"),
+    dir: Optional[Path] = DirOption,
+) -> None:
+    """Remove a stale apply lock (only the one with this id)."""
+    from .commands import force_unlock_cmd
+
+    run_command(lambda: force_unlock_cmd(desired_dir(dir), lock_id))
 
 
 @app.command("hash-password")

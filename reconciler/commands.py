@@ -6,14 +6,19 @@ CLI module only parses arguments and calls ``run_command``.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import output, sandbox
+from . import audit, output, sandbox, saved
 from .apply import ApplyResult, Outcome
-from .engine import load_desired, open_session
+from .engine import Session, load_desired, open_session
+from .gitinfo import revision
+from .render_markdown import plan_markdown
+from .runs import PlanOptions, check_gates, locked, make_plan
+from .saved import plan_from_dict
 from .daemons import DaemonError, DaemonUnavailable
 from .errors import ApprovalRequired, IspctlError
 from .plan import Plan
@@ -41,9 +46,27 @@ def plan_path(name: str) -> Path:
     return path if path.suffix else path.with_suffix(".json")
 
 
-def plan_cmd(root: Path, json_out: bool, out: str | None, detailed: bool, prune: bool) -> int:
+def _render(plan: Plan, fmt: str) -> None:
+    if fmt == "json":
+        output.write_raw(plan_json(plan))
+    elif fmt == "markdown":
+        output.write_raw(plan_markdown(plan))
+    else:
+        output.out().print(plan_text(plan))
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        output.err().print(f"Warning: {warning}", markup=False, style="yellow")
+    if warnings:
+        output.err().print("apply will refuse this plan (protected objects) or need --force (thresholds).",
+                           markup=False, style="yellow")
+
+
+def plan_cmd(root: Path, fmt: str, out: str | None, detailed: bool, options: PlanOptions) -> int:
     with open_session(root) as session:
-        plan = session.plan(prune=prune)
+        run = make_plan(session, root, options)
+    plan = run.plan
     if out:
         target = plan_path(out)
         try:
@@ -53,12 +76,15 @@ def plan_cmd(root: Path, json_out: bool, out: str | None, detailed: bool, prune:
             # A path the operator mistyped is their error to fix, not an internal error.
             raise IspctlError(f"cannot save the plan to {target}: {exc.strerror or exc}") from None
         output.err().print(f"Saved the plan to {target}", markup=False)
-    if json_out:
-        output.write_raw(plan_json(plan))
-    else:
-        output.out().print(plan_text(plan))
+    _render(plan, fmt)
+    _warn(run.warnings)
     if detailed and not plan.empty:
         return 2
+    return 0
+
+
+def show_cmd(path: Path, fmt: str) -> int:
+    _render(plan_from_dict(saved.load(path)), fmt)
     return 0
 
 
@@ -83,30 +109,67 @@ def _report(result: ApplyResult, outcome: Outcome) -> None:
     output.out().print(outcome_text(outcome))
 
 
-def apply_cmd(root: Path, auto_approve: bool, prune: bool) -> int:
-    with open_session(root) as session:
-        plan = session.plan(prune=prune)
+def apply_cmd(root: Path, auto_approve: bool, options: PlanOptions, plan_file: Path | None = None,
+              force: bool = False, lock_timeout: float = 0.0) -> int:
+    stored = saved.load(plan_file) if plan_file is not None else None
+    if stored is not None:
+        options = PlanOptions.from_saved(stored.get("meta") or {})
+    with open_session(root) as session, locked(session, "apply", revision(root).commit, lock_timeout) as lock_id:
+        run = make_plan(session, root, options)
+        plan = run.plan
+        if stored is not None and plan_file is not None:
+            saved.check_fresh(stored, plan, run.revision, run.live, plan_file)
         output.out().print(plan_text(plan))
         if plan.empty:
             return 0
-        if not auto_approve:
+        check_gates(session, run, force)
+        # A saved plan was reviewed when it was made: applying it is the approval.
+        if not auto_approve and stored is None:
             _approve(plan)
-        console = output.out()
-        if len(plan.changes) >= PROGRESS_THRESHOLD and console.is_terminal:
-            columns = (TextColumn("Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=console, transient=True) as progress:
-                task = progress.add_task("apply", total=len(plan.changes))
-
-                def tick(outcome: Outcome) -> None:
-                    progress.console.print(outcome_text(outcome))
-                    progress.advance(task)
-
-                result = session.apply(plan, tick)
-        else:
-            result = session.apply(plan, lambda o: console.print(outcome_text(o)))
+        result = _run_apply(session, plan)
+        audit.append(audit.record(plan, result, run.revision, lock_id), audit.log_path())
     output.out().print()
     output.out().print(apply_summary(result))
     return 0 if result.ok else 1
+
+
+def _run_apply(session: Session, plan: Plan) -> ApplyResult:
+    console = output.out()
+    if len(plan.changes) >= PROGRESS_THRESHOLD and console.is_terminal:
+        columns = (TextColumn("Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("apply", total=len(plan.changes))
+
+            def tick(outcome: Outcome) -> None:
+                progress.console.print(outcome_text(outcome))
+                progress.advance(task)
+
+            return session.apply(plan, tick)
+    return session.apply(plan, lambda o: console.print(outcome_text(o)))
+
+
+def history_cmd(json_out: bool, limit: int | None) -> int:
+    path = audit.log_path()
+    entries, bad = audit.read(path, limit)
+    if json_out:
+        output.write_raw(json.dumps(entries, indent=2, sort_keys=True, ensure_ascii=False))
+    elif not entries:
+        output.out().print(f"No applies recorded in {path}.", markup=False)
+    for entry in [] if json_out else entries:
+        output.out().print(audit.describe(entry), markup=False)
+    if bad:
+        output.err().print(f"Warning: {bad} unreadable line(s) in {path} were skipped.", markup=False, style="yellow")
+    return 0
+
+
+def force_unlock_cmd(root: Path, lock_id: str) -> int:
+    with open_session(root) as session:
+        backend = next((p for p in session.providers if hasattr(p, "force_unlock")), None)
+        if backend is None:
+            raise IspctlError("no enabled provider keeps a lock")
+        removed = backend.force_unlock(lock_id)  # type: ignore[attr-defined]
+    output.out().print(f"Removed {removed}.", markup=False)
+    return 0
 
 
 def sandbox_up_cmd(root: Path) -> int:

@@ -28,6 +28,8 @@ from .resources import Resource
 from .settings import enabled_providers, with_overrides
 from .validate import validate_estate
 
+Index = Mapping[tuple[str, str], Resource]
+
 PROVIDERS: dict[str, str] = {
     "ldap": "providers.ldap:build",
     "mailstore": "providers.mailstore:build",
@@ -52,6 +54,7 @@ class Session:
     catalog: Catalog
     desired: dict[tuple[str, str], Resource]
     providers: list[Provider] = field(default_factory=list)
+    live: dict[tuple[str, str], Resource] = field(default_factory=dict)  # from the last plan
 
     def route(self, kind: str) -> Provider:
         owners = [p for p in self.providers if kind in p.SUPPORTS]
@@ -77,7 +80,8 @@ class Session:
         # Kinds whose delete a provider carries out by archiving (the mail store): the plan
         # says "archived", never "destroyed", for them.
         archives = frozenset().union(*(getattr(p, "ARCHIVES", frozenset()) for p in self.providers))
-        return compute_plan(self.desired, self.read_live(), prune=prune, archives=archives)
+        self.live = self.read_live()
+        return compute_plan(self.desired, self.live, prune=prune, archives=archives)
 
     def apply(self, plan: Plan, on_outcome: Listener | None = None) -> ApplyResult:
         return apply_plan(plan, self.route, on_outcome)

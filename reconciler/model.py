@@ -22,7 +22,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from .model_dns import DnsSettings, DomainDns
+from .model_dns import DnsSettings, DomainDns, Duration
 from .names import NameError_, normalise_address, normalise_domain, normalise_local
 from .passwords import check_hash
 from .units import parse_size
@@ -132,6 +132,20 @@ class Defaults(Strict):
     mailbox_services: MailboxServices = MailboxServices(imap=True, pop3=True, smtp=True, ftp=False, dialup=False)
 
 
+class SafetySettings(Strict):
+    """Gates a plan must pass before apply (see reconciler.gates)."""
+
+    max_change_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.30, description="updates or deletes of more than this share of a kind's existing objects need --force")
+    min_existing: Annotated[int, Field(ge=1)] = Field(10, description="kinds with fewer existing objects are exempt")
+    lock_ttl: Duration = Field(2 * 3600, description="a lock older than this is taken to be abandoned")
+
+
+class PruneSettings(Strict):
+    enabled: bool = Field(True, description="apply removes owned objects that are not in git")
+    keep: list[str] = Field(default_factory=list, description="address patterns never pruned, only reported")
+
+
 class SiteFile(Strict):
     providers: tuple[str, ...] = Field(
         ("ldap",),
@@ -141,6 +155,8 @@ class SiteFile(Strict):
     mail: MailSettings = MailSettings()
     defaults: Defaults = Defaults()
     dns: DnsSettings = DnsSettings()
+    safety: SafetySettings = SafetySettings()
+    prune: PruneSettings = PruneSettings()
 
 
 # --- tenants -----------------------------------------------------------------------
@@ -159,6 +175,7 @@ class TenantFile(Strict):
     contact: AddressText | None = None
     status: Status | None = None
     limits: Limits = Limits()
+    protect: bool = Field(False, description="refuse any plan that destroys this tenant or anything in it")
 
 
 # --- domains -------------------------------------------------------------------------
@@ -212,6 +229,7 @@ class DomainFile(Strict):
     primaries: list[IPAddress] = Field(default_factory=list, description="primary servers of a slave zone")
     services: list[DomainService] | None = None
     status: Status | None = None
+    protect: bool = Field(False, description="refuse any plan that destroys this domain or anything in it")
     description: str | None = None
     mail: DomainMail = DomainMail()
     mailboxes: dict[LocalPart, Mailbox] = Field(default_factory=dict)

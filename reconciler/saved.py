@@ -21,7 +21,7 @@ from deepdiff import DeepDiff
 
 from .errors import IspctlError
 from .gitinfo import Revision
-from .plan import Plan
+from .plan import AttrChange, Change, Plan
 from .resources import Resource, canonical_json
 
 Index = Mapping[tuple[str, str], Resource]
@@ -102,3 +102,27 @@ def check_fresh(saved: Mapping[str, Any], fresh: Plan, revision: Revision, live:
     reasons = staleness(saved, fresh, revision, live)
     if reasons:
         raise StalePlan(f"Saved plan {path} is stale; nothing was changed. Plan again. Why:\n  " + "\n  ".join(reasons))
+
+
+def _value(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def plan_from_dict(data: Mapping[str, Any]) -> Plan:
+    """Rebuild a plan from its JSON for viewing (``ispctl show``); values stay masked.
+
+    The rebuilt plan renders and checksums exactly like the original: every field the
+    views use (attribute changes, moves, renames, drift, archive) is in the JSON.
+    """
+    changes = []
+    for item in data.get("changes", []):
+        attrs = tuple(AttrChange(a["name"], _value(a["before"]), _value(a["after"]), bool(a.get("sensitive")))
+                      for a in item.get("attributes", []))
+        moved = item.get("moved") or {}
+        renamed = item.get("renamed_from")
+        kind, key, action = item["kind"], item["key"], item["action"]
+        old_key = renamed.split(".", 1)[1] if renamed else key
+        before = None if action == "create" else Resource(kind, old_key, {}, parent=moved.get("from"))
+        after = None if action == "delete" else Resource(kind, key, {}, parent=moved.get("to"))
+        changes.append(Change(action, kind, key, before, after, attrs, item.get("drift"), archive=bool(item.get("archive"))))
+    return Plan(tuple(changes), meta=dict(data.get("meta") or {}))

@@ -49,7 +49,7 @@ class _Checker:
                     self.report(origin, ("contact",), str(exc))
             self.catalog.tenants[name] = NTenant(
                 name, decl.parent, decl.spec.name, contact, decl.spec.status or defaults.status,
-                decl.spec.limits, origin,
+                decl.spec.limits, origin, decl.spec.protect,
             )
 
     def domains(self) -> None:
@@ -71,7 +71,7 @@ class _Checker:
                 name.ascii, name.unicode, decl.tenant, spec.type, None, services,
                 spec.status or defaults.status,
                 spec.mail.default_quota if spec.mail.default_quota is not None else defaults.mailbox_quota,
-                None, tuple(spec.primaries), spec.description, origin,
+                None, tuple(spec.primaries), spec.description, origin, spec.protect,
             )
 
     def domain_rules(self, decl: DomainDecl, domain: NDomain) -> None:

@@ -56,3 +56,11 @@ def slapd_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdIns
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.fixture(autouse=True)
+def _audit_log_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Applies append to an audit trail: keep each test's in its own temp dir, not in ~."""
+    path = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("ISPCTL_AUDIT_LOG", str(path))
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,3 +90,22 @@ def test_the_lock_lives_in_the_managed_base_and_is_not_a_managed_resource(slapd:
         lock.acquire(new_lock("apply", None, timedelta(minutes=5)), timeout=0)
         found = lock.conn.search(slapd.managed_base, "(objectClass=ispctlManaged)", ldap3.SUBTREE, attributes=["1.1"])
         assert not found and lock.dn == f"cn=ispctl-lock,{slapd.managed_base}"
+
+
+def test_a_lock_whose_process_died_on_this_host_is_taken_over(slapd: SlapdInstance) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    with lock_of(slapd) as lock:
+        orphan = dataclasses.replace(new_lock("apply", None, timedelta(hours=2)), owner=f"root (pid {dead.stdout.strip()})")
+        lock.acquire(orphan, timeout=0)
+        taken = lock.acquire(new_lock("apply", None, timedelta(hours=2)), timeout=0)
+        assert taken.id != orphan.id and lock.read() == taken
+        # A holder on another host is never judged by this host's processes.
+        elsewhere = dataclasses.replace(new_lock("apply", None, timedelta(hours=2)), host="other-host.invalid",
+                                        owner=f"root (pid {dead.stdout.strip()})")
+        lock.release(taken)
+        lock.acquire(elsewhere, timeout=0)
+        with pytest.raises(LockHeld):
+            lock.acquire(new_lock("apply", None, timedelta(hours=2)), timeout=0)

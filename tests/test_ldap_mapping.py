@@ -63,7 +63,7 @@ def test_each_kind_parses_into_typed_values() -> None:
     ]
     assert found["tenant.acme"].attrs == {
         "kind": "reseller", "display_name": "ACME Hosting", "contact": "ops@acme.example", "status": "active",
-        "max_domains": 10, "max_mailboxes": None, "max_aliases": None, "quota_pool": 10737418240,
+        "max_domains": 10, "max_mailboxes": None, "max_aliases": None, "quota_pool": 10737418240, "protected": None,
     }
     assert found["domain.xn--mnchen-3ya.example"].attrs["services"] == ("dns", "mail")
     assert found["domain.xn--mnchen-3ya.example"].attrs["default_quota"] == 1073741824

@@ -105,3 +105,14 @@ def test_an_untouched_live_object_does_not_make_the_plan_stale() -> None:
     more_desired = {**desired, other.identity: dataclasses.replace(other, recorded_fingerprint=None)}
     more_live = {**live, other.identity: other}
     assert staleness(saved, compute_plan(more_desired, more_live), REV, more_live) == []
+
+
+def test_a_saved_plan_rebuilds_into_the_same_views(tmp_path: Path) -> None:
+    from reconciler.render import plan_text
+    from reconciler.saved import plan_from_dict
+
+    _desired, _live, plan = setup()
+    saved = load(save(tmp_path, plan))
+    rebuilt = plan_from_dict(saved)
+    assert rebuilt.checksum == saved["checksum"] == plan.checksum
+    assert plan_text(rebuilt).plain == plan_text(plan).plain

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 import time
 import uuid
@@ -67,6 +68,25 @@ def new_lock(operation: str, commit: str | None, ttl: timedelta, now: datetime |
 def _assertion(lock_id: str) -> tuple[str, bool, bytes]:
     tree = parse_filter(f"(cn={dnlib.escape_filter(lock_id)})", None, True, True, None, False)
     return (ASSERTION_OID, True, encoder.encode(compile_filter(tree.elements[0])))
+
+
+def _holder_died(holder: LockInfo) -> bool:
+    """True when the holder ran on this host and its process no longer exists.
+
+    A killed apply (SIGKILL, OOM, a reboot) cannot release its lock; on the same host we
+    can see that it is gone instead of waiting for the lock to expire. On another host
+    only expiry (or force-unlock) frees it.
+    """
+    found = re.search(r"\(pid (\d+)\)$", holder.owner)
+    if holder.host != socket.gethostname() or found is None:
+        return False
+    stat = f"/proc/{found.group(1)}/stat"
+    try:
+        with open(stat, encoding="ascii", errors="replace") as handle:
+            state = handle.read().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
 
 
 def _first(attrs: dict[str, Any], name: str) -> str:
@@ -133,7 +153,7 @@ class DirectoryLock:
                 holder = self.read()
             except LDAPException as exc:
                 raise ProviderError(f"cannot take the lock {self.dn}: {exc}") from None
-            if holder is not None and holder.expires <= datetime.now(timezone.utc):
+            if holder is not None and (holder.expires <= datetime.now(timezone.utc) or _holder_died(holder)):
                 self._delete(holder.id)  # its holder is gone; only this exact lock is removed
                 continue
             if time.monotonic() >= deadline:

@@ -56,6 +56,8 @@ KINDS: dict[str, KindMap] = {
             "max_mailboxes": (("ispctlMaxMailboxes",), "int"),
             "max_aliases": (("ispctlMaxAliases",), "int"),
             "quota_pool": (("ispctlQuotaPool",), "int"),
+            # protect: true in git; the live flag is what the safety gate trusts.
+            "protected": (("ispctlProtected",), "bool"),
         },
     ),
     "domain": KindMap(
@@ -69,6 +71,7 @@ KINDS: dict[str, KindMap] = {
             "catch_all": (("ispctlCatchAll",), "str"),
             "alias_of": (("ispctlAliasDomainTarget",), "str"),
             "description": (("description",), "str"),
+            "protected": (("ispctlProtected",), "bool"),
         },
     ),
     "mailbox": KindMap(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import ldap3
@@ -24,6 +25,7 @@ from reconciler.resources import Resource
 from . import dn as dnlib
 from . import mapping
 from .connection import LdapSettings, connect
+from .lock import DirectoryLock, new_lock
 
 
 @contextmanager
@@ -53,6 +55,22 @@ class LdapProvider(Provider):
         if self._conn is None:
             self._conn = connect(self.settings)
         return self._conn
+
+    @contextmanager
+    def estate_lock(self, operation: str, commit: str | None, ttl: timedelta, timeout: float) -> Iterator[str]:
+        """Hold the estate's apply lock (an entry in the managed base) for the block."""
+        lock = DirectoryLock(self.conn, self.base_dn)
+        held = lock.acquire(new_lock(operation, commit, ttl), timeout)
+        try:
+            yield held.id
+        finally:
+            try:
+                lock.release(held)
+            except LDAPException:
+                pass  # the lock expires on its own; never hide the real outcome
+
+    def force_unlock(self, lock_id: str) -> str:
+        return DirectoryLock(self.conn, self.base_dn).force_unlock(lock_id).describe()
 
     def close(self) -> None:
         if self._conn is not None:
