@@ -100,6 +100,12 @@ def plan_text(plan: Plan) -> Text:
     def line(style: str, content: str) -> None:
         text.append(content + "\n", style=style or None)
 
+    kept = list((plan.meta or {}).get("not_pruned") or [])
+    if kept:
+        # Not in git, but the prune policy keeps them: say so, or they would go unnoticed.
+        line("yellow", f"Not pruned ({len(kept)}; not in git, kept by the prune policy): {', '.join(kept[:20])}"
+             + (f" and {len(kept) - 20} more" if len(kept) > 20 else ""))
+        line("", "")
     if plan.empty:
         line("bold green", "No changes. The live services match the desired state.")
         return text

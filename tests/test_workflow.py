@@ -168,3 +168,17 @@ def test_scopes_markdown_and_history(slapd: SlapdInstance, tmp_path: Path) -> No
     text = run_cli(slapd, "history").stdout.splitlines()
     assert len(text) == 2 and ": 0 added, 2 changed, 0 destroyed" in text[0]
     del repo
+
+
+def test_the_prune_policy_keeps_and_reports_objects_not_in_git(slapd: SlapdInstance, tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    apply_ok(slapd, root)
+    edit_yaml(root / "ispctl.yaml", lambda d: d.__setitem__("prune", {"keep": ["alias.sales@*"]}))
+    edit_yaml(root / NWF, lambda d: d["aliases"].pop("sales"))
+    planned = run_cli(slapd, "plan", "-d", str(root), "--detailed-exitcode")
+    assert planned.exit_code == 0, planned.output
+    assert "Not pruned (1; not in git, kept by the prune policy): alias.sales@northwind.example" in planned.stdout
+    md = run_cli(slapd, "plan", "-d", str(root), "--format", "markdown").stdout
+    assert "> **Not pruned**: 1 object(s) not in git are kept by the prune policy: `alias.sales@northwind.example`" in md
+    apply_ok(slapd, root)
+    assert search(slapd, "(mail=sales@northwind.example)", "1.1")
