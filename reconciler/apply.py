@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .plan import Change, Plan
-from .provider import Provider
+from .provider import BatchError, Provider
 
 Status = Literal["ok", "failed", "skipped"]
 
@@ -120,29 +120,86 @@ def _fault_pause(change: Change) -> None:
             time.sleep(3600)
 
 
+@dataclass
+class _Batch:
+    """Changes a provider has staged under one batch key, awaiting ``commit``."""
+
+    provider: Provider
+    key: str
+    changes: list[Change] = field(default_factory=list)
+
+
 def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None) -> ApplyResult:
-    """Apply every change through the provider that owns its kind."""
+    """Apply every change through the provider that owns its kind.
+
+    Changes a provider stages (``Provider.batch_key``) get their outcome when their batch
+    is committed: at the end, or as soon as a change outside the batch depends on one of
+    them, so a dependent never runs before what it needs has really been applied.
+    """
     needs = prerequisites(plan)
     result = ApplyResult()
     not_ok: set[str] = set()
-    for change in execution_order(plan):
-        blocked = sorted(needs[change.address] & not_ok)
-        if blocked:
-            outcome = Outcome(change, "skipped", f"skipped because {', '.join(blocked)} did not apply")
-        else:
-            _fault_pause(change)
-            outcome = _run(change, route)
+    batches: dict[tuple[int, str], _Batch] = {}  # open batches, in the order they were opened
+    staged: dict[str, tuple[int, str]] = {}  # change address -> its open batch
+
+    def record(outcome: Outcome) -> None:
         if outcome.status != "ok":
-            not_ok.add(change.address)
+            not_ok.add(outcome.change.address)
         result.outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
+
+    def commit(ident: tuple[int, str]) -> None:
+        batch = batches.pop(ident)
+        applied: frozenset[str] | None = None
+        error = None
+        try:
+            batch.provider.commit(batch.key)
+        except BatchError as exc:
+            applied, error = exc.applied, str(exc) or type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - as in _run: report, carry on
+            applied, error = frozenset(), str(exc) or type(exc).__name__
+        for change in batch.changes:
+            del staged[change.address]
+            if applied is None or change.address in applied:
+                record(Outcome(change, "ok"))
+            else:
+                record(Outcome(change, "failed", error))
+
+    for change in execution_order(plan):
+        try:
+            provider = route(change.kind)
+            resource = change.after if change.after is not None else change.before
+            assert resource is not None
+            key = provider.batch_key(resource)
+        except Exception as exc:  # noqa: BLE001 - a routing error fails this change only
+            record(Outcome(change, "failed", str(exc) or type(exc).__name__))
+            continue
+        ident = (id(provider), key) if key is not None else None
+        # A prerequisite staged in another batch must really be applied (or have failed)
+        # before this change may run; within one batch the provider orders the changes.
+        for dep in sorted(needs[change.address]):
+            if dep in staged and staged[dep] != ident:
+                commit(staged[dep])
+        blocked = sorted(needs[change.address] & not_ok)
+        if blocked:
+            record(Outcome(change, "skipped", f"skipped because {', '.join(blocked)} did not apply"))
+            continue
+        _fault_pause(change)
+        outcome = _run(change, provider)
+        if ident is None or outcome.status != "ok":
+            record(outcome)
+            continue
+        assert key is not None
+        batches.setdefault(ident, _Batch(provider, key)).changes.append(change)
+        staged[change.address] = ident
+    for ident in list(batches):
+        commit(ident)
     return result
 
 
-def _run(change: Change, route: Router) -> Outcome:
+def _run(change: Change, provider: Provider) -> Outcome:
     try:
-        provider = route(change.kind)
         if change.action == "create":
             assert change.after is not None
             provider.create(change.after)

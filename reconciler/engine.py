@@ -33,6 +33,7 @@ Index = Mapping[tuple[str, str], Resource]
 PROVIDERS: dict[str, str] = {
     "ldap": "providers.ldap:build",
     "mailstore": "providers.mailstore:build",
+    "dns": "providers.dns:build",
 }
 
 

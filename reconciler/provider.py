@@ -18,6 +18,20 @@ of octoDNS's ``BaseProvider``:
     ``ProviderError`` (or any exception) on failure: the engine records it, skips the
     changes that depend on this one and carries on with independent ones. Writes must
     store ``after.fingerprint()`` with the values, atomically where the service allows.
+``batch_key(resource)`` / ``commit(batch)``
+    Optional batching, for services where one request carrying many changes is much
+    cheaper (or more atomic) than many requests: an RFC 2136 update per DNS zone. When
+    ``batch_key`` returns a name for the resource of a change (the default returns None:
+    apply at once), the matching ``create``/``update``/``delete`` call only *stages* the
+    change (it may still raise for a change it can tell is invalid: that change alone
+    fails), and nothing reaches the service until the engine calls ``commit(name)``.
+    ``reconciler.apply`` commits every batch it opened once the plan has been walked,
+    and earlier when a change in another batch (or an unbatched one) depends on a staged
+    change. ``commit`` returning means every staged change of the batch took effect;
+    raising means none did, unless it raises ``BatchError`` whose ``applied`` names the
+    addresses that did (a batch too large for one request may be sent in parts). Failed
+    changes of a batch skip their dependents like any failure. A provider forgets a
+    batch once it is committed, whatever the outcome; ``close`` drops uncommitted ones.
 ``close()``
     Release connections.
 """
@@ -30,6 +44,14 @@ from typing import ClassVar
 
 from .errors import ProviderError
 from .resources import Resource
+
+
+class BatchError(ProviderError):
+    """A batch failed after part of it took effect; ``applied`` names those addresses."""
+
+    def __init__(self, message: str, applied: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.applied = applied
 
 
 class Provider(ABC):
@@ -64,6 +86,14 @@ class Provider(ABC):
     def delete(self, resource: Resource) -> None:
         self._check_kind(resource)
         self._delete(resource)
+
+    def batch_key(self, resource: Resource) -> str | None:
+        """The batch a change of ``resource`` is staged in, or None to apply it at once."""
+        return None
+
+    def commit(self, batch: str) -> None:
+        """Carry out every change staged in ``batch`` (see the module docstring)."""
+        raise ProviderError(f"{self.name} stages no changes (batch {batch!r})")
 
     def close(self) -> None:
         """Release connections; the default has nothing to release."""

@@ -3,9 +3,10 @@
 The orchestration knows no service. Each service contributes a *component* (named by a dotted
 path in ``COMPONENTS``) that can start itself detached from a work directory, describe itself as
 JSON-able state, and stop again from that state in a later CLI process. Adding a service (named,
-dovecot, ...) means adding one entry to ``COMPONENTS``. Components start in list order, and each
-one receives the environment exported by the ones before it (Dovecot connects to the sandbox's
-slapd through the ldap component's ``ISPCTL_LDAP_*``).
+dovecot, ...) means adding one entry to ``COMPONENTS``; a component names the engine providers
+it serves in a ``providers`` attribute, and ``env`` joins them into ``ISPCTL_PROVIDERS``.
+Components start in list order, and each one receives the environment exported by the ones
+before it (Dovecot connects to the sandbox's slapd through the ldap component's ``ISPCTL_LDAP_*``).
 
 Layout under ``root`` (the caller picks it, normally ``.sandbox/`` in the current directory)::
 
@@ -30,8 +31,10 @@ from typing import Any, Protocol
 COMPONENTS: list[str] = [
     "providers.ldap.sandbox_component:LdapComponent",
     "providers.dovecot.sandbox_component:DovecotComponent",
+    "providers.dns.sandbox_component:DnsComponent",
 ]
 STATE_FILE = "state.json"
+PROVIDERS_VAR = "ISPCTL_PROVIDERS"
 
 
 class SandboxError(Exception):
@@ -183,10 +186,16 @@ def status(root: Path, components: list[str] | None = None) -> dict[str, Any]:
 
 
 def env(root: Path, components: list[str] | None = None) -> dict[str, str]:
-    """Environment for ispctl pointing at the running sandbox; raises when it is not up."""
+    """Environment for ispctl pointing at the running sandbox; raises when it is not up.
+
+    ``ISPCTL_PROVIDERS`` is set to the providers the sandbox serves, joined from every
+    component (``served_providers``, and any ``ISPCTL_PROVIDERS`` a component exports itself),
+    so ispctl run against the sandbox reconciles exactly the services that are there.
+    """
     root = root.absolute()
     state = _read_state(root)
     result: dict[str, str] = {}
+    served: list[str] = []
     for component in load_components(components):
         previous = state["components"].get(component.name)
         if previous is None or not component.status(previous)["running"]:
@@ -194,8 +203,28 @@ def env(root: Path, components: list[str] | None = None) -> dict[str, str]:
                 f"sandbox component {component.name} in {root} is not running "
                 "(run: ispctl sandbox up)"
             )
-        result.update(component.env(previous))
+        exported = dict(component.env(previous))
+        served += [n.strip() for n in exported.pop(PROVIDERS_VAR, "").split(",") if n.strip()]
+        served += served_providers(component)
+        result.update(exported)
+    if served:
+        result[PROVIDERS_VAR] = ",".join(dict.fromkeys(served))
     return result
+
+
+def served_providers(component: SandboxComponent) -> tuple[str, ...]:
+    """The engine providers a component lets ispctl run against the sandbox.
+
+    A component names them in a ``providers`` attribute (the mail store runs wherever the
+    Dovecot component keeps the mail); without one, a component named like a registered
+    provider (``ldap``) serves that provider.
+    """
+    declared = getattr(component, "providers", None)
+    if declared is not None:
+        return tuple(declared)
+    from .engine import PROVIDERS  # the registry; imported late, it pulls in the whole engine
+
+    return (component.name,) if component.name in PROVIDERS else ()
 
 
 def shell_exports(variables: dict[str, str]) -> str:

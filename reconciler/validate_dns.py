@@ -49,6 +49,11 @@ NAME_TARGETS = {"CNAME", "NS", "PTR"}
 RESERVED_OWNER = "_ispctl-fingerprint"
 
 
+def is_reserved_owner(owner: str) -> bool:
+    """Names where the DNS provider keeps its fingerprints (``<tag>._ispctl-fingerprint``)."""
+    return owner == RESERVED_OWNER or owner.endswith("." + RESERVED_OWNER)
+
+
 class BadValue(ValueError):
     """A record value or name that cannot be used; the message says why."""
 
@@ -435,7 +440,7 @@ class _DnsChecker:
             except BadValue as exc:
                 self.report(doc, owner_path, str(exc))
                 continue
-            if owner == RESERVED_OWNER:
+            if is_reserved_owner(owner):
                 self.report(doc, owner_path, f"{RESERVED_OWNER} is where ispctl keeps its fingerprints in the zone; choose another name")
                 continue
             if owner in owners:

@@ -44,12 +44,7 @@ from .compile_dns import RRset, canonical, derived_rrsets, split_txt
 from .errors import ConfigError, IspctlError, Location, ValidationFailed
 from .model_dns import RECORD_TYPES, DnsSettings, format_duration
 from .names import NameError_, normalise_domain
-from .validate_dns import default_mname, default_rname, ignored_by, is_missing_key_problem
-
-try:  # the DNS provider's own record set; ispctl writes it, so it is never imported
-    from providers.dns.mapping import FINGERPRINT_OWNER
-except ImportError:  # pragma: no cover - the provider is part of this repository
-    FINGERPRINT_OWNER = "_ispctl-fingerprint"
+from .validate_dns import default_mname, default_rname, ignored_by, is_missing_key_problem, is_reserved_owner
 
 FLOW_WIDTH = 72  # lists longer than this are written one item per line
 
@@ -127,7 +122,7 @@ def read_zone(live: dns.zone.Zone, zone: str, settings: DnsSettings) -> LiveZone
         owner = relative.to_text().lower()
         for rdataset in node.rdatasets:
             rdtype = dns.rdatatype.to_text(rdataset.rdtype)
-            if owner == "@" and rdtype in ("SOA", "NS") or owner == FINGERPRINT_OWNER:
+            if owner == "@" and rdtype in ("SOA", "NS") or is_reserved_owner(owner):
                 continue
             if rdtype not in RECORD_TYPES:
                 found.skipped.append(f"{owner} {rdtype} (a type ispctl does not manage)")

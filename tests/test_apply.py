@@ -14,7 +14,8 @@ from memory_provider import MemoryProvider
 from reconciler.apply import Outcome, apply_plan, execution_order, prerequisites
 from reconciler.diff import compute_plan
 from reconciler.plan import Plan
-from reconciler.provider import Provider
+from reconciler.errors import ProviderError
+from reconciler.provider import BatchError, Provider
 from reconciler.resources import Resource
 
 Index = dict[tuple[str, str], Resource]
@@ -268,3 +269,103 @@ def test_update_passes_only_changed_attribute_names() -> None:
     provider = Recording([before])
     run(index([after]), provider)
     assert provider.changed == [("quota", "status")]
+
+
+class Batching(MemoryProvider):
+    """Stages mailbox and alias changes per domain and writes them only on ``commit``.
+
+    ``fail_batches`` makes a commit fail as a whole; ``partial`` makes it apply only the
+    named addresses and raise ``BatchError`` for the rest, as a provider does when a batch
+    had to be sent in parts and a later part was refused.
+    """
+
+    def __init__(self, live: Iterable[Resource] = (), fail_batches: Iterable[str] = (),
+                 partial: dict[str, frozenset[str]] | None = None) -> None:
+        super().__init__(live)
+        self.fail_batches = frozenset(fail_batches)
+        self.partial = partial or {}
+        self.staged: dict[str, list[tuple[str, Resource]]] = {}
+        self.commits: list[str] = []
+
+    def batch_key(self, resource: Resource) -> str | None:
+        return resource.parent if resource.kind in ("mailbox", "alias") else None
+
+    def _create(self, resource: Resource) -> None:
+        key = self.batch_key(resource)
+        if key is None:
+            super()._create(resource)
+        else:
+            self.staged.setdefault(key, []).append(("create", resource))
+
+    def commit(self, batch: str) -> None:
+        self.commits.append(batch)
+        staged = self.staged.pop(batch)
+        if batch in self.fail_batches:
+            raise ProviderError(f"batch {batch} refused")
+        applied = self.partial.get(batch)
+        for _, resource in staged:
+            if applied is None or resource.address in applied:
+                super()._create(resource)
+        if applied is not None:
+            raise BatchError(f"batch {batch} stopped half-way", applied)
+
+
+def batch_estate() -> list[Resource]:
+    return [
+        Resource("tenant", "t"),
+        Resource("domain", "a.example", parent="tenant.t"),
+        Resource("mailbox", "m@a.example", {"quota": 1}, parent="domain.a.example"),
+        Resource("alias", "x@a.example", {"targets": ("m@a.example",)}, parent="domain.a.example"),
+        Resource("domain", "b.example", parent="tenant.t"),
+        Resource("mailbox", "m@b.example", {"quota": 1}, parent="domain.b.example"),
+    ]
+
+
+def test_staged_changes_are_committed_once_per_batch_at_the_end() -> None:
+    provider = Batching()
+    _, outcomes = run(index(batch_estate()), provider)
+    assert provider.commits == ["domain.a.example", "domain.b.example"]
+    assert [o.status for o in outcomes] == ["ok"] * 6
+    # Unbatched changes are reported as they run, staged ones when their batch is sent.
+    assert [o.change.address for o in outcomes][-3:] == ["alias.x@a.example", "mailbox.m@a.example",
+                                                         "mailbox.m@b.example"]
+    assert compute_plan(index(batch_estate()), provider.read()).empty
+
+
+def test_a_failed_batch_fails_all_its_changes_and_only_them() -> None:
+    provider = Batching(fail_batches={"domain.a.example"})
+    _, outcomes = run(index(batch_estate()), provider)
+    status = {o.change.address: (o.status, o.error) for o in outcomes}
+    assert status["alias.x@a.example"] == ("failed", "batch domain.a.example refused")
+    assert status["mailbox.m@a.example"] == ("failed", "batch domain.a.example refused")
+    assert status["mailbox.m@b.example"] == ("ok", None)
+    assert "mailbox.m@a.example" not in provider.store and "mailbox.m@b.example" in provider.store
+
+
+def test_a_partly_applied_batch_reports_what_took_effect() -> None:
+    provider = Batching(partial={"domain.a.example": frozenset({"mailbox.m@a.example"})})
+    _, outcomes = run(index(batch_estate()), provider)
+    status = {o.change.address: o.status for o in outcomes}
+    assert status["mailbox.m@a.example"] == "ok" and status["alias.x@a.example"] == "failed"
+    assert "mailbox.m@a.example" in provider.store and "alias.x@a.example" not in provider.store
+
+
+def test_a_dependent_outside_the_batch_waits_for_its_commit_and_is_skipped_on_failure() -> None:
+    # The domain depends on a mailbox staged in another batch: that batch is sent first.
+    needs_mailbox = Resource("domain", "c.example", parent="tenant.t", depends_on=("mailbox.m@a.example",))
+    desired = index([*batch_estate(), needs_mailbox])
+    provider = Batching()
+    run(desired, provider)
+    assert provider.log.index(("create", "mailbox.m@a.example")) < provider.log.index(("create", "domain.c.example"))
+    failing = Batching(fail_batches={"domain.a.example"})
+    _, outcomes = run(desired, failing)
+    status = {o.change.address: (o.status, o.error) for o in outcomes}
+    assert status["domain.c.example"] == ("skipped", "skipped because mailbox.m@a.example did not apply")
+    assert failing.commits == ["domain.a.example", "domain.b.example"]
+
+
+def test_the_default_provider_stages_nothing() -> None:
+    provider = MemoryProvider()
+    assert provider.batch_key(Resource("tenant", "t")) is None
+    with pytest.raises(ProviderError, match="stages no changes"):
+        provider.commit("x")

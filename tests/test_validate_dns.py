@@ -96,6 +96,7 @@ def test_an_apex_name_server_inside_the_zone_must_not_be_a_cname(tmp_path: Path)
     ("a..b", "has an empty label (two dots in a row?)"),
     ("bad name", "label 'bad name' may contain letters, digits, '-' and '_' (at most 63)"),
     ("_ispctl-fingerprint", "_ispctl-fingerprint is where ispctl keeps its fingerprints in the zone; choose another name"),
+    ("abc123._ispctl-fingerprint", "_ispctl-fingerprint is where ispctl keeps its fingerprints in the zone; choose another name"),
 ])
 def test_bad_owner_names_are_refused(tmp_path: Path, owner: str, message: str) -> None:
     key = f"'{owner}'"

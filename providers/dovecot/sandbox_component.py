@@ -31,6 +31,8 @@ class DovecotComponent:
     """Adapter between ``reconciler.sandbox`` and ``DovecotInstance``."""
 
     name = "dovecot"
+    # The mail store runs wherever this component keeps the mail (ISPCTL_MAIL_ROOT).
+    providers = ("mailstore",)
     # Sandbox entries outside its work directory that belong to it (removed by ``down --purge``).
     extra_dirs = (MAIL_DIR,)
 

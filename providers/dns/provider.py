@@ -1,0 +1,425 @@
+"""The DNS provider: zones and record sets on an RFC 2136 primary (tested with BIND 9).
+
+Reading: one AXFR of the catalog zone (``catalog``) lists the zones ispctl owns, then one
+TSIG-signed AXFR per zone gives all its record sets (``mapping``). Secondary zones are known
+from the catalog alone.
+
+Writing is batched per zone (``Provider.batch_key``): every change of a zone is staged, and
+``commit`` sends them together:
+
+* a new primary zone: catalog entry first (a zone named serves but no catalog lists would be
+  nobody's), then a complete zone file (records and their fingerprints included) and
+  ``rndc addzone``: the zone is never served half-filled, and name servers inside the zone
+  have their addresses when named loads it. A zone named already has but the catalog does not
+  list is refused (it is someone else's); a failed addzone takes the catalog entry back.
+* an existing primary zone: ONE RFC 2136 update carrying every record-set change, guarded by
+  the SOA read at plan time (value-dependent prerequisite): if anyone changed the zone since,
+  named refuses it and the plan is reported stale. Only a batch larger than a DNS message
+  (64 KiB) is split; each further part is guarded by the SOA the previous part left.
+* a secondary zone: ``rndc addzone``/``modzone`` with its primaries, and its catalog entry.
+* a deleted zone: ``rndc delzone -clean`` and removal from the catalog; its record sets go
+  with it, without an update of their own. A zone turning from primary to secondary (or
+  back) is deleted and made anew.
+
+The SOA serial is the server's business: named increments it on every update; only a change
+of the SOA timers writes an SOA, with the next serial.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdata
+import dns.rdatatype
+import dns.update
+
+from reconciler.errors import ProviderError
+from reconciler.provider import BatchError, Provider
+from reconciler.resources import Resource
+
+from . import catalog as cat
+from .axfr import ZoneNotServed, transfer
+from .connection import DnsConnection
+from .mapping import (
+    IgnoreRule,
+    LiveZone,
+    entry_for,
+    int_attr,
+    key_tag,
+    group_entries,
+    parse_rdata,
+    parse_soa,
+    read_zone,
+    split_key,
+    tuple_attr,
+    zone_file_text,
+)
+from .rndc import Rndc, check_zone_name, quoted
+from .updates import Unit, build, orphan_unit, pack, rrset_unit, zone_unit
+
+_STALE = (dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN)
+
+
+@dataclass
+class _Staged:
+    action: str
+    before: Resource | None
+    after: Resource | None
+
+    @property
+    def resource(self) -> Resource:
+        found = self.after if self.after is not None else self.before
+        assert found is not None
+        return found
+
+
+@dataclass
+class _Batch:
+    zone: str
+    zone_change: _Staged | None = None
+    rrsets: list[_Staged] = field(default_factory=list)
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        changes = self.rrsets + ([self.zone_change] if self.zone_change else [])
+        return frozenset(c.resource.address for c in changes)
+
+
+class DnsProvider(Provider):
+    name: ClassVar[str] = "dns"
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"dns_zone", "dns"})
+
+    def __init__(self, conn: DnsConnection, rules: Iterable[IgnoreRule] = ()) -> None:
+        self.conn = conn
+        self.rules = tuple(rules)
+        self._zones: dict[str, LiveZone] = {}
+        self._members: dict[str, cat.Member] = {}
+        self._staged: dict[str, _Batch] = {}
+        self._rndc: Rndc | None = None
+        # Zone and size of every update message named accepted, in order: tests and benchmarks
+        # count them.
+        self.updates_sent: list[str] = []
+        self.update_bytes: list[int] = []
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
+        try:
+            catalog = transfer(self.conn, self.conn.catalog)
+        except ZoneNotServed:
+            raise ProviderError(
+                f"dns: {self.conn.host}:{self.conn.port} does not serve the catalog zone {self.conn.catalog}, "
+                "which lists the zones ispctl owns; create it (see providers/dns/__init__.py) or set ISPCTL_DNS_CATALOG"
+            ) from None
+        self._members = cat.read_catalog(catalog)
+        self._zones = {}
+        found: list[Resource] = []
+        for zone, member in sorted(self._members.items()):
+            if member.secondary:
+                found.append(cat.secondary_resource(member))
+                continue
+            try:
+                live = transfer(self.conn, zone)
+            except ZoneNotServed:
+                continue  # listed but not served (an addzone failed): the plan creates it again
+            try:
+                self._zones[zone] = read_zone(zone, live, self.rules)
+            except ValueError as exc:
+                raise ProviderError(f"dns: {exc}") from None
+            found.extend(self._zones[zone].resources)
+        return found
+
+    # -- staging -----------------------------------------------------------------------
+
+    def batch_key(self, resource: Resource) -> str | None:
+        return resource.key if resource.kind == "dns_zone" else split_key(resource.key)[0]
+
+    def _create(self, resource: Resource) -> None:
+        self._stage(_Staged("create", None, resource))
+
+    def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+        self._stage(_Staged("update", before, after))
+
+    def _delete(self, resource: Resource) -> None:
+        self._stage(_Staged("delete", resource, None))
+
+    def _stage(self, change: _Staged) -> None:
+        resource = change.resource
+        zone = self.batch_key(resource)
+        assert zone is not None
+        # Check what can be checked now, so a bad value fails its own change only.
+        try:
+            check_zone_name(zone)
+            if resource.kind == "dns_zone" and change.after is not None:
+                self._check_zone(change.after)
+            elif resource.kind == "dns" and change.after is not None:
+                _, owner, rdtype = split_key(resource.key)
+                if owner == "@" and rdtype in ("SOA", "NS"):
+                    raise ValueError(f"the apex {rdtype} belongs to dns_zone.{zone}")
+                int_attr(change.after, "ttl")
+                for text in tuple_attr(change.after, "records"):
+                    parse_rdata(rdtype, text)
+        except (ValueError, dns.exception.DNSException) as exc:
+            raise ProviderError(f"{resource.address}: {exc}") from None
+        batch = self._staged.setdefault(zone, _Batch(zone))
+        if resource.kind == "dns_zone":
+            batch.zone_change = change
+        else:
+            batch.rrsets.append(change)
+
+    def _check_zone(self, zone: Resource) -> None:
+        kind = zone.attrs.get("type")
+        if kind == "primary":
+            parse_soa(str(zone.attrs.get("soa")), 1)
+            int_attr(zone, "default_ttl")
+            if not tuple_attr(zone, "ns"):
+                raise ValueError("a primary zone needs at least one ns")
+            for target in tuple_attr(zone, "ns"):
+                parse_rdata("NS", target)
+        elif kind == "secondary":
+            if not tuple_attr(zone, "primaries"):
+                raise ValueError("a secondary zone needs primaries")
+            for address in tuple_attr(zone, "primaries"):
+                ipaddress.ip_address(address)
+        else:
+            raise ValueError(f"zone type must be primary or secondary, not {kind!r}")
+
+    def close(self) -> None:
+        self._staged.clear()
+
+    # -- committing --------------------------------------------------------------------
+
+    def commit(self, batch: str) -> None:
+        staged = self._staged.pop(batch)
+        change = staged.zone_change
+        if change is not None and change.action == "delete":
+            # The zone goes, and every record set in it with it.
+            self._delete_zone(change.resource)
+            return
+        if change is not None and change.action == "create":
+            self._create_zone(change.resource, staged.rrsets)
+            return
+        units: list[Unit] = []
+        if change is not None:
+            before, after = change.before, change.after
+            assert before is not None and after is not None
+            if before.attrs.get("type") != after.attrs.get("type"):
+                self._replace_zone(before, after, staged)
+                return
+            if after.attrs.get("type") == "secondary":
+                self._change_secondary(after)
+                if not staged.rrsets:
+                    return
+            else:
+                units.append(self._unit(change))
+        self._update_zone(staged, units)
+
+    def _replace_zone(self, before: Resource, after: Resource, staged: _Batch) -> None:
+        """A domain turned from primary to secondary or back: the zone is made anew."""
+        self._delete_zone(before)
+        gone = frozenset(c.resource.address for c in staged.rrsets if c.action == "delete")
+        try:
+            self._create_zone(after, [c for c in staged.rrsets if c.action != "delete"])
+        except ProviderError as exc:
+            # The old zone and its record sets are gone; the new zone is not there.
+            raise BatchError(str(exc), gone) from None
+
+    def _unit(self, change: _Staged) -> Unit:
+        """The update operations of one change; a value named cannot take fails that change's batch."""
+        live = self._live(change.resource)
+        try:
+            if change.resource.kind == "dns_zone":
+                assert change.before is not None and change.after is not None
+                return zone_unit(change.before, change.after, live)
+            return rrset_unit(change.action, change.before, change.after, live)
+        except (ValueError, dns.exception.DNSException) as exc:
+            raise ProviderError(f"{change.resource.address}: {exc}") from None
+
+    def _live(self, resource: Resource) -> LiveZone:
+        zone = self.batch_key(resource)
+        assert zone is not None
+        live = self._zones.get(zone)
+        if live is None:
+            raise ProviderError(f"{resource.address}: zone {zone} was not read from the server in this run; plan again")
+        return live
+
+    def _update_zone(self, staged: _Batch, units: list[Unit]) -> None:
+        units += [self._unit(change) for change in staged.rrsets]
+        live = self._zones[staged.zone]
+        housekeeping = orphan_unit(live, (key_tag(a) for u in units for a in u.addresses))
+        if housekeeping is not None:
+            units.append(housekeeping)
+        applied: set[str] = set()
+        soa = live.soa
+        for index, part in enumerate(pack(units, live.origin)):
+            try:
+                if index:  # guarded by what the previous part left
+                    soa = self._query_soa(staged.zone)
+                stale = (f"zone {staged.zone} changed on the server since the plan was read (its SOA serial is "
+                         f"no longer {soa.serial}); the plan is stale")
+                self._send(staged.zone, build(live.origin, part, self.conn.tsig_key, soa), stale)
+            except ProviderError as exc:
+                raise BatchError(str(exc), frozenset(applied)) from None
+            for unit in part:
+                applied.update(unit.addresses)
+                for tag, value in unit.removed:
+                    live.entries.get(tag, set()).discard(value)
+                for tag, value in unit.added:
+                    live.entries.setdefault(tag, set()).add(value)
+        # A later batch of this zone in the same run (rare) must be guarded by the new serial;
+        # if it cannot be read, such a batch is refused ("plan again"), this one stands.
+        try:
+            live.soa = self._query_soa(staged.zone)
+        except ProviderError:
+            del self._zones[staged.zone]
+
+    def _send(self, zone: str, message: dns.update.UpdateMessage, stale: str) -> None:
+        """Send one update; ``stale`` says what a failed prerequisite means for this message."""
+        where = f"{self.conn.host}:{self.conn.port}"
+        try:
+            response, size = self._exchange(message)
+        except dns.exception.TooBig:
+            raise ProviderError(f"dns: a change to zone {zone} is larger than one DNS message can carry") from None
+        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            raise ProviderError(f"dns: update of zone {zone} at {where} failed: {exc or type(exc).__name__}") from None
+        rcode = response.rcode()
+        if rcode in _STALE:
+            raise ProviderError(f"dns: {stale}; nothing of this update was written: run plan again")
+        if rcode != dns.rcode.NOERROR:
+            raise ProviderError(f"dns: {where} refused the update of zone {zone}: {dns.rcode.to_text(rcode)}")
+        self.updates_sent.append(zone)
+        self.update_bytes.append(size)
+
+    def _exchange(self, message: dns.message.Message) -> tuple[dns.message.Message, int]:
+        """``dns.query.tcp``, rendering (and signing) the message once so its size is known."""
+        wire = message.to_wire()
+        expiration = time.time() + self.conn.timeout  # dnspython deadlines are wall-clock times
+        with socket.create_connection((self.conn.host, self.conn.port), timeout=self.conn.timeout) as sock:
+            sock.setblocking(False)
+            dns.query.send_tcp(sock, wire, expiration)
+            response, _ = dns.query.receive_tcp(sock, expiration, keyring=message.keyring,
+                                                request_mac=message.mac)
+        if not message.is_response(response):
+            raise dns.query.BadResponse
+        return response, len(wire)
+
+    def _query_soa(self, zone: str) -> dns.rdata.Rdata:
+        query = dns.message.make_query(zone + ".", dns.rdatatype.SOA)
+        query.use_tsig(self.conn.tsig_key)
+        try:
+            response = dns.query.tcp(query, self.conn.host, port=self.conn.port, timeout=self.conn.timeout)
+        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            raise ProviderError(f"dns: cannot read the SOA of {zone}: {exc or type(exc).__name__}") from None
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.SOA:
+                return rrset[0]
+        raise ProviderError(f"dns: {self.conn.host}:{self.conn.port} has no SOA for {zone} "
+                            f"({dns.rcode.to_text(response.rcode())})")
+
+    def _send_catalog(self, message: dns.update.UpdateMessage) -> None:
+        self._send(self.conn.catalog, message,
+                   f"the catalog {self.conn.catalog} changed since the plan was read (a zone was listed or "
+                   "removed meanwhile); the plan is stale")
+
+    # -- zones -------------------------------------------------------------------------
+
+    def _rndc_client(self) -> Rndc:
+        if self._rndc is None:
+            if self.conn.rndc_host is None or self.conn.rndc_key_file is None:
+                raise ProviderError("dns: creating and deleting zones needs named's control channel: "
+                                    "set ISPCTL_RNDC_SERVER and ISPCTL_RNDC_KEY_FILE")
+            self._rndc = Rndc(self.conn.rndc_host, self.conn.rndc_port, self.conn.rndc_key_file,
+                              self.conn.timeout)
+        return self._rndc
+
+    def _zone_file(self, zone: str) -> Path | None:
+        return Path(self.conn.zone_dir) / f"{zone}.db" if self.conn.zone_dir else None
+
+    def _zone_config(self, zone: Resource) -> str:
+        path = self._zone_file(zone.key)
+        file_clause = f" file {quoted(str(path))};" if path is not None else ""
+        if zone.attrs.get("type") == "secondary":
+            primaries = "".join(f" {ipaddress.ip_address(p)};" for p in tuple_attr(zone, "primaries"))
+            return f"{{ type secondary; primaries {{{primaries} }};{file_clause} }};"
+        # Transfers are allowed by the server's global allow-transfer (ispctl's key and the
+        # ISP's secondaries); a zone-level list would override it and lock the secondaries out.
+        key = quoted(self.conn.tsig_name.rstrip("."))
+        return f"{{ type primary;{file_clause} allow-update {{ key {key}; }}; }};"
+
+    def _create_zone(self, zone: Resource, changes: list[_Staged]) -> None:
+        rndc = self._rndc_client()
+        if any(c.action != "create" for c in changes):
+            raise ProviderError(f"{zone.address}: only new record sets can go into a new zone")
+        secondary = zone.attrs.get("type") == "secondary"
+        if secondary and changes:
+            raise ProviderError(f"{zone.address}: a secondary zone has no record sets of its own")
+        rrsets = [c.resource for c in changes]
+        path = self._zone_file(zone.key)
+        if path is None and not secondary:
+            raise ProviderError(f"{zone.address}: set ISPCTL_DNS_ZONE_DIR (a directory named reads, on its "
+                                "host) so ispctl can write the new zone's file")
+        serial = int(time.time()) % 2**32 or 1
+        if not secondary:
+            assert path is not None
+            try:
+                text = zone_file_text(zone, serial, rrsets)
+            except (ValueError, dns.exception.DNSException) as exc:
+                raise ProviderError(f"{zone.address}: {exc}") from None
+            _write_atomically(path, text)
+        listed = zone.key in self._members
+        if not listed and rndc.has_zone(zone.key):
+            raise ProviderError(
+                f"{zone.address}: named already has zone {zone.key}, and the catalog {self.conn.catalog} does "
+                "not list it: it is not ispctl's (to adopt it, list it in the catalog)")
+        # Listed first: a zone named serves but the catalog does not list would be nobody's.
+        if not listed:
+            self._send_catalog(cat.add_member(self.conn.catalog, zone, self.conn.tsig_key))
+        try:
+            rndc.addzone(zone.key, self._zone_config(zone))
+        except ProviderError:
+            if path is not None and not secondary:
+                path.unlink(missing_ok=True)
+            if not listed:
+                # Never leave a claim on a zone ispctl did not create (someone may have added it
+                # meanwhile); should this fail too, the next apply finds the entry and retries.
+                self._send_catalog(cat.remove_member(self.conn.catalog, zone.key, self.conn.tsig_key))
+            raise
+        self._members[zone.key] = cat.Member(zone.key, cat.member_id(zone.key))
+        if not secondary:
+            # What a read would now find, so a later batch of this zone in the same run works.
+            live = LiveZone(zone.key, dns.name.from_text(zone.key), parse_soa(str(zone.attrs.get("soa")), serial),
+                            int_attr(zone, "default_ttl"), tuple_attr(zone, "ns"), resources=[zone, *rrsets])
+            live.entries = group_entries(entry_for(r) for r in live.resources)
+            self._zones[zone.key] = live
+
+    def _change_secondary(self, zone: Resource) -> None:
+        self._send_catalog(cat.change_member(self.conn.catalog, zone, self.conn.tsig_key))
+        self._rndc_client().modzone(zone.key, self._zone_config(zone))
+
+    def _delete_zone(self, zone: Resource) -> None:
+        self._rndc_client().delzone(zone.key)
+        self._send_catalog(cat.remove_member(self.conn.catalog, zone.key, self.conn.tsig_key))
+        self._zones.pop(zone.key, None)
+        self._members.pop(zone.key, None)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)  # named (possibly another user) must read it
+    os.replace(tmp, path)
