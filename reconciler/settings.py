@@ -22,10 +22,30 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .errors import ConfigError
+from .errors import ConfigError, Location, Problem, ValidationFailed
+from .loader import SITE_FILE, check_model
 from .model import MailSettings, SiteFile
+from .yamlload import load_document
 
 MAIL_OVERRIDES = {"ISPCTL_MAIL_ROOT": "root", "ISPCTL_MAIL_UID": "uid", "ISPCTL_MAIL_GID": "gid"}
+
+
+def load_site(root: Path, env: Mapping[str, str] | None = None) -> SiteFile:
+    """The site settings alone (``ispctl.yaml``, validated as ``ispctl validate`` does, with the
+    environment's overrides): for commands that need no tenant files, such as ``render``."""
+    path = root / SITE_FILE
+    display = str(Path(root.absolute().name) / SITE_FILE)
+    if not path.is_file():
+        raise ValidationFailed([Problem(Location(display), "", "site settings file is missing "
+                                        "(use --dir or $ISPCTL_DESIRED_STATE)")])
+    doc, problems = load_document(path, display)
+    site = None
+    if doc is not None:
+        site, more = check_model(doc, SiteFile)
+        problems = problems + more
+    if problems or not isinstance(site, SiteFile):
+        raise ValidationFailed(sorted(problems))
+    return with_overrides(site, env)
 
 
 def desired_root(env: Mapping[str, str] | None = None) -> Path:

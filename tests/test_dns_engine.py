@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import dns.rcode
-import pytest
 from dns_helpers import named, query  # noqa: F401 - fixture
 from ldap_helpers import EXAMPLE, copy_example, run_cli
 

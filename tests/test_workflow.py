@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import git
-import pytest
 
 from ldap_helpers import (
     BASE, ENV_NAMES, apply_ok, assert_converged, cli_env, copy_example, edit_yaml, find_one, ispctl_binary, ldap_ok,

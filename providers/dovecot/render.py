@@ -31,11 +31,9 @@ from pathlib import Path
 
 from providers.ldap.connection import LdapSettings
 from reconciler import output
-from reconciler.errors import ConfigError, ValidationFailed
-from reconciler.loader import SITE_FILE, check_model
+from reconciler.errors import ConfigError
 from reconciler.model import SiteFile
-from reconciler.settings import with_overrides
-from reconciler.yamlload import load_document
+from reconciler.settings import load_site
 
 LDAP_CONF_FILE = "dovecot-ldap.conf.ext"
 SETTINGS_FILE = "conf.d/90-ispctl.conf"
@@ -206,23 +204,6 @@ def write_files(files: Mapping[str, str], out_dir: Path) -> list[Path]:
     return written
 
 
-def load_site(root: Path) -> SiteFile:
-    """Only the site settings file, validated like ``ispctl validate`` does (no tenants)."""
-    path = root / SITE_FILE
-    if not path.is_file():
-        raise ConfigError(f"site settings file {path} not found (use --dir or $ISPCTL_DESIRED_STATE)")
-    # Named as ``ispctl validate`` names it, relative to the desired-state folder's parent.
-    display = str(Path(root.absolute().name) / SITE_FILE)
-    doc, problems = load_document(path, display)
-    site = None
-    if doc is not None:
-        site, problems = check_model(doc, SiteFile)
-    if problems or site is None:
-        raise ValidationFailed(sorted(problems))
-    assert isinstance(site, SiteFile)
-    return site
-
-
 def render_dovecot_cmd(out: Path, root: Path, bind_dn: str | None, password_file: Path | None,
                        ldap_conf_path: str = f"{DEFAULT_INSTALL_DIR}/{LDAP_CONF_FILE}",
                        env: Mapping[str, str] | None = None) -> int:
@@ -240,7 +221,7 @@ def render_dovecot_cmd(out: Path, root: Path, bind_dn: str | None, password_file
     if password_file is not None:
         env.pop("ISPCTL_LDAP_PASSWORD", None)
         env["ISPCTL_LDAP_PASSWORD_FILE"] = str(password_file)
-    site = with_overrides(load_site(root), env)
+    site = load_site(root, env)
     files = render(site, LdapSettings.from_env(env), ldap_conf_path)
     try:
         written = write_files(files, out)

@@ -17,39 +17,19 @@ import os
 import shutil
 import stat
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from reconciler import output
-from reconciler.errors import ApprovalRequired, IspctlError, Location, Problem, ValidationFailed
-from reconciler.loader import SITE_FILE, check_model
-from reconciler.model import SiteFile
-from reconciler.settings import with_overrides
+from reconciler.errors import ApprovalRequired, IspctlError
+from reconciler.settings import load_site
 from reconciler.units import format_size
-from reconciler.yamlload import load_document
 
 from . import store
 
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def load_site(root: Path, env: Mapping[str, str] | None = None) -> SiteFile:
-    """The site settings (``ispctl.yaml`` only), with the environment's overrides applied."""
-    path = root / SITE_FILE
-    display = str(Path(root.name) / SITE_FILE)
-    if not path.is_file():
-        raise ValidationFailed([Problem(Location(display), "", "site settings file is missing")])
-    doc, problems = load_document(path, display)
-    site = None
-    if doc is not None:
-        site, more = check_model(doc, SiteFile)
-        problems = problems + more
-    if problems or site is None:
-        raise ValidationFailed(problems)
-    return with_overrides(site, env)
 
 
 @dataclass(frozen=True)

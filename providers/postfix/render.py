@@ -47,11 +47,9 @@ from pathlib import Path
 from providers.ldap.connection import LdapSettings
 from providers.ldap.mapping import MARKER
 from reconciler import output
-from reconciler.errors import ConfigError, ValidationFailed
-from reconciler.loader import SITE_FILE, check_model
+from reconciler.errors import ConfigError
 from reconciler.model import SiteFile
-from reconciler.settings import with_overrides
-from reconciler.yamlload import load_document
+from reconciler.settings import load_site
 
 DEFAULT_TABLE_DIR = "/etc/postfix/ispctl"
 MAIN_CF = "main.cf.ispctl"
@@ -332,20 +330,6 @@ def write_files(files: Mapping[str, str], out_dir: Path, group: str | None = Non
     return written
 
 
-def load_site(root: Path) -> SiteFile:
-    """The site settings alone: tables do not depend on tenants, so their files are not read."""
-    path = root / SITE_FILE
-    if not path.is_file():
-        raise ConfigError(f"site settings file {path} not found (use --dir or $ISPCTL_DESIRED_STATE)")
-    doc, problems = load_document(path, str(path))
-    site = None
-    if doc is not None:
-        site, problems = check_model(doc, SiteFile)
-    if problems or not isinstance(site, SiteFile):
-        raise ValidationFailed(sorted(problems))
-    return site
-
-
 def connection_settings(env: Mapping[str, str] | None, bind_dn: str | None,
                         password_file: Path | None) -> LdapSettings:
     """The environment's connection, with a (read-only) service account's DN and password."""
@@ -371,7 +355,7 @@ def render_postfix_cmd(out: Path, root: Path, bind_dn: str | None = None, passwo
     absolute path), so rendering straight into ``/etc/postfix/ispctl`` needs nothing else.
     """
     ldap = connection_settings(env, bind_dn, password_file)
-    site = with_overrides(load_site(root), env)
+    site = load_site(root, env)
     files = render(site, ldap, table_dir if table_dir is not None else str(out.absolute()))
     try:
         written = write_files(files, out, group)
