@@ -80,7 +80,7 @@ class Session:
             self.route(kind)
         # Kinds whose delete a provider carries out by archiving (the mail store): the plan
         # says "archived", never "destroyed", for them.
-        archives = frozenset().union(*(getattr(p, "ARCHIVES", frozenset()) for p in self.providers))
+        archives = frozenset().union(*(p.ARCHIVES for p in self.providers))
         self.live = self.read_live()
         return compute_plan(self.desired, self.live, prune=prune, archives=archives)
 

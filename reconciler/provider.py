@@ -7,6 +7,9 @@ of octoDNS's ``BaseProvider``:
     The resource kinds this provider owns. The engine routes every resource to the one
     provider that supports its kind; two providers claiming a kind is a configuration
     error.
+``ARCHIVES``
+    The supported kinds whose delete keeps the data (an archive), so plans never call it
+    a destroy.
 ``_read_live(kinds)``
     Return every live resource of the given kinds that this provider *owns* (its
     subtree, its ownership markers), in bulk: one paged search, one zone transfer, one
@@ -57,6 +60,9 @@ class BatchError(ProviderError):
 class Provider(ABC):
     name: ClassVar[str] = "provider"
     SUPPORTS: ClassVar[frozenset[str]] = frozenset()
+    # Kinds whose delete this provider carries out by archiving, not destroying (the mail
+    # store moves a home into the archive): plans say "will be archived" for them.
+    ARCHIVES: ClassVar[frozenset[str]] = frozenset()
 
     def read(self, kinds: Iterable[str] | None = None) -> dict[tuple[str, str], Resource]:
         """Live state of the supported kinds, keyed by identity."""
