@@ -44,7 +44,8 @@ from .compile_dns import RRset, canonical, derived_rrsets, split_txt
 from .errors import ConfigError, IspctlError, Location, ValidationFailed
 from .model_dns import RECORD_TYPES, DnsSettings, format_duration
 from .names import NameError_, normalise_domain
-from .validate_dns import default_mname, default_rname, ignored_by, is_missing_key_problem, is_reserved_owner
+from .dns_names import default_mname, default_rname, ignored_by, is_reserved_owner
+from .validate_dns import is_missing_key_problem
 
 FLOW_WIDTH = 72  # lists longer than this are written one item per line
 

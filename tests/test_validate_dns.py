@@ -10,7 +10,7 @@ from estate_builder import SITE, EstateBuilder, mailbox
 
 from reconciler.errors import Problem, ValidationFailed
 from reconciler.validate import validate_estate
-from reconciler.validate_dns import BadValue, owner_name, rname_text, target_name
+from reconciler.dns_names import BadValue, owner_name, rname_text, target_name
 from reconciler.yamlload import format_path
 
 REL = "tenants/acme/acme.example.yaml"

@@ -40,7 +40,7 @@ import dns.rdtypes.ANY.TXT
 import dns.zone
 
 from reconciler.resources import Resource, address_of
-from reconciler.validate_dns import RESERVED_OWNER, is_reserved_owner
+from reconciler.dns_names import RESERVED_OWNER, is_reserved_owner
 
 MANAGED_TYPES = frozenset({"A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS", "PTR"})
 FINGERPRINT_OWNER = RESERVED_OWNER
