@@ -69,7 +69,7 @@ def changed_scope(files: Sequence[Path], catalog: Catalog) -> Scope:
     but never misses a change.
     """
     root = catalog.estate.root.resolve()
-    domain_files = {}
+    domain_files: dict[str, str] = {}
     for domain in catalog.domains.values():
         domain_files[str((root.parent / domain.origin.doc.file).resolve())] = domain.name
     anchors: set[str] = set()
@@ -83,9 +83,9 @@ def changed_scope(files: Sequence[Path], catalog: Catalog) -> Scope:
             continue
         if len(parts) < 2 or parts[0] != "tenants":
             continue
-        domain = domain_files.get(str(resolved))
-        if domain is not None and resolved.name != TENANT_FILE:
-            anchors.add(f"domain.{domain}")
+        domain_name = domain_files.get(str(resolved))
+        if domain_name is not None and resolved.name != TENANT_FILE:
+            anchors.add(f"domain.{domain_name}")
             continue
         # The tenant folder the file is in: tenants/<reseller>[/<client>]/<file>.
         folders = parts[1:-1]
