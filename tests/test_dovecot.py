@@ -39,6 +39,7 @@ from tests.ldap_helpers import HASH, copy_example, edit_yaml, find_one, run_cli,
 PASSWORD = "imap-Test-pa55"
 NORTHWIND = "tenants/northwind/northwind.example.yaml"
 HARTCOLE = "tenants/northwind/lawfirm/hartcole.example.yaml"
+SPECIAL_LOCAL = "o'neil+team#1"
 RIVERSIDE = "tenants/southbay/school/riverside-school.example.yaml"
 BAKERY_TENANT = "tenants/northwind/bakery/tenant.yaml"
 ANNA = "anna@xn--bckerei-mller-bfb28a.example"
@@ -140,6 +141,8 @@ def mail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mail]:
             edit_yaml(path, set_passwords)
         edit(estate, NORTHWIND, lambda d: d["mailboxes"]["support"].__setitem__("services", {"imap": False}))
         edit(estate, HARTCOLE, lambda d: d["mailboxes"]["it"].__setitem__("quota", "20 KiB"))
+        # A local part with characters Dovecot's default username list would refuse.
+        edit(estate, HARTCOLE, lambda d: d["mailboxes"].__setitem__(SPECIAL_LOCAL, {"password": hashed}))
         uid, gid = default_mail_owner()
         dovecot = DovecotInstance(base / "dc", slapd.env(), mail_root=mail_root, mail_uid=uid, mail_gid=gid)
         prepared = Mail(slapd, dovecot, estate, mail_root)
@@ -260,11 +263,19 @@ def test_pop3_flag_off_refuses_pop3_but_imap_works(mail: Mail) -> None:
     mail.imap("billing@northwind.example").logout()
 
 
+def test_a_local_part_with_any_accepted_character_logs_in(mail: Mail) -> None:
+    conn = mail.imap(f"{SPECIAL_LOCAL}@hartcole.example")
+    try:
+        assert conn.select("INBOX")[0] == "OK"
+    finally:
+        conn.logout()
+
+
 def test_doveadm_user_lists_every_mailbox(mail: Mail) -> None:
     done = mail.dovecot.doveadm("user", "*")
     assert done.returncode == 0, done.stderr
     in_directory = {entry["uid"][0] for entry in search(mail.slapd, "(objectClass=ispctlMailUser)", "uid").values()}
-    assert len(in_directory) == 24
+    assert len(in_directory) == 25
     assert sorted(done.stdout.split()) == sorted(in_directory)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from providers.dovecot.render import (
+    USERNAME_CHARS,
     ITERATE_FILTER,
     LDAP_CONF_FILE,
     PASS_FILTER,
@@ -93,6 +94,7 @@ def test_settings_file_wires_passdb_userdb_quota_and_uid_floor() -> None:
         "mail_location": "maildir:~/Maildir",
         "first_valid_uid": "6001",
         "mail_plugins": "$mail_plugins quota",
+        "auth_username_chars": f'"{USERNAME_CHARS}"',
         "protocols": "$protocols lmtp",
         "lmtp_rcpt_check_quota": "yes",
     }

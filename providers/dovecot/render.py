@@ -49,6 +49,9 @@ PASS_ATTRS = "uid=user, userPassword=password"
 USER_ATTRS = ("=home=%{ldap:homeDirectory}, =uid=%{ldap:uidNumber}, =gid=%{ldap:gidNumber}, "
               "=quota_rule=*:bytes=%{ldap:ispctlMailQuota:0}")
 ITERATE_ATTRS = "uid=user"
+# Every character ispctl lets into an address (reconciler.names), in either case.
+USERNAME_CHARS = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                  ".-_@!#$%&'*+=?^`{|}~")
 # Where Postfix (chrooted or not) finds Dovecot's LMTP server: <queue_directory>/private/.
 LMTP_SOCKET = "/var/spool/postfix/private/dovecot-lmtp"
 LMTP_USER = "postfix"
@@ -144,7 +147,11 @@ def render_settings(site: SiteFile, ldap_conf_path: str, lmtp_socket: str = LMTP
         "mail_location = maildir:~/Maildir\n"
         f"# Every mailbox belongs to the site's virtual-mail owner ({site.mail.uid}:{site.mail.gid});\n"
         "# anything below it (root, system accounts) is refused.\n"
-        f"first_valid_uid = {site.mail.uid}\n\n"
+        f"first_valid_uid = {site.mail.uid}\n"
+        "# Logins are full addresses whose local parts may hold any RFC 5322 atext character\n"
+        "# ispctl accepts (o'neil+team@...): Dovecot's default list would refuse some. The LDAP\n"
+        "# driver escapes the name in its filters, so widening the list is safe.\n"
+        f"auth_username_chars = \"{USERNAME_CHARS}\"\n\n"
         "mail_plugins = $mail_plugins quota\n"
         "protocol imap {\n"
         "  mail_plugins = $mail_plugins imap_quota\n"
