@@ -11,6 +11,12 @@ Before anything is constructed, the parsed node graph is walked once with memois
 sizes: that finds recursive aliases and over-large expansions in time proportional to
 the text, not to the expansion, and rejects explicit tags (``!!python/...``,
 ``!!binary``, ``!custom``) that no ispctl file uses.
+
+Parsing uses libyaml through ruamel.yaml.clib when it is installed (about five times
+faster than the pure-Python round-trip parser, which dominated validating a large estate)
+and only *composes* the document: the plain data and the positions are built here, from the
+node graph, with ruamel's own rules for scalars. Nothing comment-preserving is needed for
+reading; the provisioning commands that edit YAML use the round-trip loader themselves.
 """
 
 from __future__ import annotations
@@ -21,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import Location, Problem
 
@@ -32,6 +37,8 @@ FieldPath = tuple[str | int, ...]
 # Far above any real file (10,000 mailboxes are ~100,000 nodes) yet small enough that
 # converting a document just under the bound stays quick.
 MAX_NODES = 1_000_000
+# Real files nest six or seven levels; anything this deep is a mistake or an attack.
+MAX_DEPTH = 64
 _CORE = "tag:yaml.org,2002:"
 # Implicit tags the resolver gives plain YAML; "timestamp" because an unquoted date in a
 # description is read as one (it is turned back into its text).
@@ -109,62 +116,76 @@ def _measure(node: Node, sizes: dict[int, int], active: set[int]) -> int:
     return total
 
 
-class _CheckedConstructor(RoundTripConstructor):
-    """Checks the composed node graph before building any Python object from it.
+try:  # libyaml's parser, if ruamel.yaml.clib is installed; the pure-Python one otherwise
+    YAML(typ="safe", pure=False).compose("a: 1")
+    _PURE = False
+except Exception:  # noqa: BLE001 - any failure of the optional C extension means: do without it
+    _PURE = True
 
-    Hooked in as the loader's constructor so the text is parsed once: composing is
-    most of the cost of loading, and large estates have thousands of files.
-    """
-
-    def construct_document(self, node: Any) -> Any:
-        _measure(node, {}, set())
-        return super().construct_document(node)
+_MERGE = _CORE + "merge"
+_PLAIN_SCALARS = frozenset(_CORE + t for t in ("int", "float", "bool", "null"))
 
 
-class _Converter:
-    def __init__(self) -> None:
+class _TooDeep(Exception):
+    pass
+
+
+class _Builder:
+    """Plain data and field positions from a composed (and already checked) node graph."""
+
+    def __init__(self, scalars: SafeConstructor) -> None:
         self.positions: dict[FieldPath, tuple[int, int]] = {}
         self.nodes = 0
+        # ruamel's own reading of ints, floats, booleans and nulls (YAML 1.2).
+        self.scalars = scalars
 
-    def convert(self, node: Any, path: FieldPath) -> Any:
+    def build(self, node: Node, path: FieldPath, record: bool = True) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise _TooLarge()
-        if isinstance(node, (CommentedMap, CommentedSeq)):
-            return self._container(node, path)
-        if isinstance(node, str):
-            return str(node)
-        if isinstance(node, bool) or node is None:
-            return node
-        if isinstance(node, int):
-            return int(node)
-        if isinstance(node, float):
-            return float(node)
-        return str(node)
+        if len(path) > MAX_DEPTH:
+            raise _TooDeep()
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, record)
+        if isinstance(node, SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                if record:
+                    self.positions.setdefault(path + (index,), (item.start_mark.line + 1, item.start_mark.column + 1))
+                items.append(self.build(item, path + (index,), record))
+            return items
+        if node.tag in _PLAIN_SCALARS:
+            return self.scalars.construct_object(node, deep=True)
+        return str(node.value)  # str, and timestamps kept as the text that was written
 
-    def _container(self, node: CommentedMap | CommentedSeq, path: FieldPath) -> Any:
-        if isinstance(node, CommentedMap):
-            out: dict[Any, Any] = {}
-            for key, value in node.items():
-                skey = key if isinstance(key, str) else str(key)
-                sub = path + (skey,)
-                try:
-                    line, col = node.lc.key(key)
-                    self.positions.setdefault(sub, (line + 1, col + 1))
-                except (KeyError, TypeError):
-                    pass  # merged keys ("<<") have no position of their own
-                out[skey] = self.convert(value, sub)
-            return out
-        items = []
-        for index, value in enumerate(node):
-            sub = path + (index,)
-            try:
-                line, col = node.lc.item(index)
-                self.positions.setdefault(sub, (line + 1, col + 1))
-            except (KeyError, TypeError, IndexError):
-                pass
-            items.append(self.convert(value, sub))
-        return items
+    def _key(self, node: Node) -> str:
+        if not isinstance(node, ScalarNode):
+            raise _GraphProblem(node, "a mapping key must be a plain value, not a list or mapping")
+        value = self.build(node, ())
+        return value if isinstance(value, str) else str(value)
+
+    def _mapping(self, node: MappingNode, path: FieldPath, record: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        merged: list[Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merged.extend(value_node.value if isinstance(value_node, SequenceNode) else [value_node])
+                continue
+            key = self._key(key_node)
+            if key in out:
+                # The value is not quoted in the message: it may be a secret.
+                raise _GraphProblem(key_node, f'YAML syntax: duplicate key "{key}" (each key may appear once)')
+            if record:
+                self.positions.setdefault(path + (key,), (key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+            out[key] = self.build(value_node, path + (key,), record)
+        # Merge keys ("<<: *defaults"): explicit keys win, then earlier sources over later
+        # ones. Merged keys have no position of their own (errors point at the mapping).
+        for source in merged:
+            if not isinstance(source, MappingNode):
+                raise _GraphProblem(source, "'<<' must merge a mapping (or a list of mappings)")
+            for key, value in self._mapping(source, path, record=False).items():
+                out.setdefault(key, value)
+        return out
 
 
 def _mark_problem(file: str, exc: MarkedYAMLError) -> Problem:
@@ -186,17 +207,29 @@ def _mark_problem(file: str, exc: MarkedYAMLError) -> Problem:
 
 def load_document(path: Path, display: str) -> tuple[Document | None, list[Problem]]:
     """Parse one YAML file. Returns the document or the problems that prevented it."""
-    yaml = YAML(typ="rt")
-    yaml.Constructor = _CheckedConstructor
-    yaml.allow_duplicate_keys = False
+    yaml = YAML(typ="safe", pure=_PURE)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         return None, [Problem(Location(display), "", f"file is not valid UTF-8 ({exc.reason} at byte {exc.start})")]
     except OSError as exc:
         return None, [Problem(Location(display), "", f"cannot read file: {exc.strerror}")]
+    builder = _Builder(yaml.constructor)
     try:
-        raw = yaml.load(text)
+        try:
+            root = yaml.compose(text)
+        except MarkedYAMLError:
+            if _PURE:
+                raise
+            # libyaml parses YAML 1.1 and refuses some valid YAML 1.2 (a plain scalar with
+            # ':' in a flow list, as in [2001:db8::53]); the pure-Python parser decides.
+            yaml = YAML(typ="safe", pure=True)
+            builder = _Builder(yaml.constructor)
+            root = yaml.compose(text)
+        if root is None:
+            return Document(display, None, {(): (1, 1)}), []
+        _measure(root, {}, set())
+        data = builder.build(root, ())
     except _GraphProblem as exc:
         mark = exc.node.start_mark
         return None, [Problem(Location(display, mark.line + 1, mark.column + 1), "", exc.message)]
@@ -204,12 +237,9 @@ def load_document(path: Path, display: str) -> tuple[Document | None, list[Probl
         return None, [_mark_problem(display, exc)]
     except YAMLError as exc:
         return None, [Problem(Location(display), "", f"YAML syntax: {type(exc).__name__}")]
-    except RecursionError:
+    except (_TooDeep, RecursionError):
         return None, [Problem(Location(display), "", "YAML is nested too deeply")]
-    converter = _Converter()
-    try:
-        data = converter.convert(raw, ())
-    except (_TooLarge, RecursionError):
+    except _TooLarge:
         return None, [Problem(Location(display, 1, 1), "", "YAML is too large or nested too deeply")]
-    converter.positions.setdefault((), (1, 1))
-    return Document(display, data, converter.positions), []
+    builder.positions.setdefault((), (1, 1))
+    return Document(display, data, builder.positions), []

@@ -259,3 +259,20 @@ def test_empty_file_loads_as_no_data(tmp_path: Path) -> None:
     doc, problems = load(tmp_path, "# only a comment\n")
     assert problems == []
     assert doc is not None and doc.data is None
+
+
+def test_libyaml_and_the_pure_parser_read_every_example_file_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path (libyaml) must give exactly what the pure-Python parser gives."""
+    import reconciler.yamlload as yamlload
+
+    assert not yamlload._PURE, "ruamel.yaml.clib (a declared dependency) is not installed"
+    example = Path(__file__).resolve().parent.parent / "desired-state"
+    files = sorted(example.rglob("*.yaml"))
+    assert len(files) >= 10
+    fast = {f: yamlload.load_document(f, f.name) for f in files}
+    monkeypatch.setattr(yamlload, "_PURE", True)
+    for f in files:
+        (doc_fast, problems_fast), (doc_pure, problems_pure) = fast[f], yamlload.load_document(f, f.name)
+        assert problems_fast == problems_pure == []
+        assert doc_fast is not None and doc_pure is not None
+        assert (doc_fast.data, doc_fast.positions) == (doc_pure.data, doc_pure.positions), f
