@@ -9,11 +9,13 @@ unrelated process.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections import deque
 from pathlib import Path
@@ -313,3 +315,17 @@ class Daemon:
                 proc.wait(5.0)
         self._proc = None
         self.pidfile.unlink(missing_ok=True)
+
+
+def workdir_tag(workdir: Path) -> str:
+    """A short, stable name for a work directory (the same in every later process)."""
+    return hashlib.sha256(os.fsencode(Path(workdir).absolute())).hexdigest()[:16]
+
+
+def socket_path(preferred: Path, workdir: Path, prefix: str, limit: int) -> Path:
+    """``preferred`` if it fits a Unix socket address (sun_path, ``limit`` bytes), else a
+    short path in the temp dir derived from ``workdir``, so ``sandbox down`` in a later
+    process finds the same one."""
+    if len(os.fsencode(preferred)) <= limit:
+        return preferred
+    return Path(tempfile.gettempdir()) / f"{prefix}-{workdir_tag(workdir)}"

@@ -160,3 +160,15 @@ def test_pid_alive_is_false_for_stale_or_garbled_pidfiles(tmp_path: Path) -> Non
     pidfile.write_text("not a pid\n")
     assert not pid_alive(pidfile, sys.executable)
     assert not pid_alive(tmp_path / "missing.pid", sys.executable)
+
+
+def test_socket_paths_that_do_not_fit_move_to_a_stable_short_name(tmp_path: Path) -> None:
+    from reconciler.daemons import socket_path, workdir_tag
+
+    short = tmp_path / "s"
+    assert socket_path(short, tmp_path, "ispctl-x", 200) == short
+    deep = tmp_path / ("d" * 120) / "sock"
+    moved = socket_path(deep, tmp_path / ("d" * 120), "ispctl-x", 100)
+    assert moved.name == f"ispctl-x-{workdir_tag(tmp_path / ('d' * 120))}" and len(str(moved)) < 100
+    # Another process computes the same name for the same work directory.
+    assert socket_path(deep, tmp_path / ("d" * 120), "ispctl-x", 100) == moved

@@ -10,12 +10,10 @@ operator installs.
 from __future__ import annotations
 
 import grp
-import hashlib
 import os
 import pwd
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,9 @@ from reconciler.daemons import (
     pid_alive,
     read_pid,
     require_binary,
+    socket_path,
     stop_pidfile,
+    workdir_tag,
 )
 from reconciler.model import DirectorySettings, MailSettings, SiteFile
 
@@ -127,12 +127,8 @@ class DovecotInstance:
 
     @property
     def base_dir(self) -> Path:
-        preferred = self.workdir / "run"
-        if len(os.fsencode(preferred)) <= _MAX_BASE_DIR:
-            return preferred
-        # Deep work directories overflow sun_path: a short, stable name derived from the
-        # workdir, so a later process (sandbox down) computes the same one again.
-        return Path(tempfile.gettempdir()) / f"ispctl-dovecot-{self._tag}"
+        # Dovecot's sockets live below base_dir: it must leave room for their names.
+        return socket_path(self.workdir / "run", self.workdir, "ispctl-dovecot", _MAX_BASE_DIR)
 
     @property
     def lmtp_socket(self) -> Path:
@@ -141,7 +137,7 @@ class DovecotInstance:
 
     @property
     def _tag(self) -> str:
-        return hashlib.sha256(os.fsencode(self.workdir)).hexdigest()[:16]
+        return workdir_tag(self.workdir)
 
     @property
     def instance_name(self) -> str:

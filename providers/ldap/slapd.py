@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +26,7 @@ from reconciler.daemons import (
     pid_alive,
     read_pid,
     require_binary,
+    socket_path,
     stop_pidfile,
 )
 
@@ -143,13 +143,7 @@ class SlapdInstance:
 
     @property
     def socket_path(self) -> Path:
-        path = self.workdir / "ldapi"
-        if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
-            return path
-        # Deep temp dirs overflow sun_path; derive a short, stable name from the workdir so a
-        # later process computes the same socket again.
-        tag = hashlib.sha256(os.fsencode(self.workdir)).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"ispctl-ldapi-{tag}"
+        return socket_path(self.workdir / "ldapi", self.workdir, "ispctl-ldapi", _MAX_SOCKET_PATH)
 
     # -- public facts ----------------------------------------------------------------------
 
