@@ -171,20 +171,12 @@ def _needing_keys(root: Path, only: str | None) -> tuple[list[tuple[str, str]], 
     The estate must be valid apart from the missing keys themselves (that is what init is
     for); any other problem is reported as usual.
     """
-    from .errors import ValidationFailed
-    from .loader import load_estate
     from .names import NameError_, normalise_domain
-    from .validate import build_catalog
+    from .validate import validate_estate
     from .validate_dns import dkim_domains, is_missing_key_problem
 
-    estate, problems = load_estate(root)
-    if estate is None:
-        raise ValidationFailed(sorted(problems))
-    catalog, more = build_catalog(estate, incomplete=bool(problems))
-    problems += [p for p in more if not is_missing_key_problem(p)]
-    if problems:
-        raise ValidationFailed(sorted(set(problems)))
-    dkim = estate.site.dns.dkim
+    catalog = validate_estate(root, tolerate=is_missing_key_problem)
+    dkim = catalog.estate.site.dns.dkim
     if dkim is None:
         raise DkimError("DKIM is not enabled: add dns.dkim (selector, key_dir, bits) to ispctl.yaml")
     pairs = dkim_domains(catalog)

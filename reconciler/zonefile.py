@@ -41,7 +41,7 @@ from ruamel.yaml.tokens import CommentToken
 from . import dkim, output
 from .catalog import Catalog
 from .compile_dns import RRset, canonical, derived_rrsets, split_txt
-from .errors import ConfigError, IspctlError, Location, ValidationFailed
+from .errors import ConfigError, IspctlError, Location
 from .model_dns import RECORD_TYPES, DnsSettings, format_duration
 from .names import NameError_, normalise_domain
 from .dns_names import default_mname, default_rname, ignored_by, is_reserved_owner
@@ -223,17 +223,9 @@ def plan_section(
 
 def _catalog(root: Path) -> Catalog:
     """The estate, valid apart from missing DKIM keys (the import may adopt the live key)."""
-    from .loader import load_estate
-    from .validate import build_catalog
+    from .validate import validate_estate
 
-    estate, problems = load_estate(root)
-    if estate is None:
-        raise ValidationFailed(sorted(problems))
-    catalog, more = build_catalog(estate, incomplete=bool(problems))
-    problems += [p for p in more if not is_missing_key_problem(p)]
-    if problems:
-        raise ValidationFailed(sorted(set(problems)))
-    return catalog
+    return validate_estate(root, tolerate=is_missing_key_problem)
 
 
 def _file_of(root: Path, display: str) -> Path:
