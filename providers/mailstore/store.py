@@ -31,22 +31,21 @@ state the next plan and apply converge from (see the tests in tests/test_mailsto
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from reconciler.compile import home_directory
-from reconciler.errors import ProviderError
+
+from .manifest import FORMAT, MANIFEST, TMP_SUFFIX, inventory, iso, manifest, stamp  # noqa: F401 - part of this module's API
+from .paths import StoreError, check_component, check_home, home_of, home_path, split_address  # noqa: F401
 
 MARKER = ".ispctl-maildir"
-MANIFEST = ".ispctl-archive.json"
 ARCHIVE_DIRNAME = ".ispctl-archive"
-TMP_SUFFIX = ".tmp"
 MAILDIR = "Maildir"
 SUBDIRS = ("cur", "new", "tmp")
 ROOT_MODE = 0o751
@@ -54,79 +53,10 @@ DOMAIN_MODE = 0o751
 HOME_MODE = 0o700
 ARCHIVE_MODE = 0o700
 MARKER_MODE = 0o644
-FORMAT = 1
 # What an unmarked home may hold and still be taken over by create: nothing but the
 # skeleton (and marker temp file) that a create killed half-way leaves behind.
 _SKELETON = frozenset({"", MAILDIR, *(f"{MAILDIR}/{s}" for s in SUBDIRS)})
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class StoreError(ProviderError):
-    """The mail store cannot do what was asked without risking mail; the message says why."""
-
-
-# -- names and paths ---------------------------------------------------------------------------
-
-def check_component(name: str, what: str = "name") -> str:
-    """One path component built from a name; raises StoreError unless it is plainly safe.
-
-    Upstream validation already limits local parts to ASCII dot-atoms and domains to IDNA
-    ASCII; this is the last line of defence, so it is deliberately stricter than needed:
-    printable ASCII only (which rules out every Unicode look-alike of ``/`` and ``.``, bidi
-    controls and invisible characters), no separators, and no leading dot (``.``, ``..`` and
-    ispctl's own ``.ispctl-*`` names).
-    """
-    if not name:
-        raise StoreError(f"refusing an empty {what} as a path component")
-    shown = ascii(name)
-    if name.startswith("."):
-        raise StoreError(f"refusing {what} {shown} as a path component: it starts with a dot")
-    if len(name.encode("utf-8")) > 255:
-        raise StoreError(f"refusing {what} {shown} as a path component: longer than 255 bytes")
-    for char in name:
-        if not ("!" <= char <= "~") or char in "/\\":
-            raise StoreError(
-                f"refusing {what} {shown} as a path component: only printable ASCII without "
-                "'/' or '\\' is allowed"
-            )
-    return name
-
-
-def split_address(address: str) -> tuple[str, str]:
-    """(local, domain) of ``local@domain``, each checked as a path component."""
-    local, sep, domain = address.rpartition("@")
-    if not sep:
-        raise StoreError(f"refusing {ascii(address)}: not an address (local@domain)")
-    return check_component(local, "local part"), check_component(domain, "domain")
-
-
-def home_path(root: str, domain: str, local: str) -> str:
-    """``<root>/<domain>/<local>``, refused unless it resolves to exactly that below the root.
-
-    The resolved check catches what a name check cannot: a domain directory or home that
-    someone replaced with a symlink (to ``/etc``, or to another domain's directory).
-    """
-    check_component(domain, "domain")
-    check_component(local, "local part")
-    path = home_directory(root, domain, local)
-    real_root = os.path.realpath(root)
-    if os.path.realpath(path) != os.path.join(real_root, domain, local):
-        raise StoreError(f"refusing {path}: it does not resolve to a directory below the mail root {root}")
-    return path
-
-
-def home_of(root: str, address: str) -> str:
-    local, domain = split_address(address)
-    return home_path(root, domain, local)
-
-
-def check_home(root: str, path: str) -> str:
-    """A path read back from the store (or a plan) must be a home ``home_path`` would build."""
-    parent, local = os.path.split(path)
-    domain = os.path.basename(parent)
-    if home_directory(root, domain, local) != path:
-        raise StoreError(f"refusing {path}: not a home directly below the mail root {root}")
-    return home_path(root, domain, local)
 
 
 # -- small safe primitives -------------------------------------------------------------------------
@@ -401,59 +331,6 @@ def _remove_skeleton(home: str) -> None:
 
 
 # -- archiving ------------------------------------------------------------------------------------
-
-def stamp(now: datetime) -> str:
-    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def iso(now: datetime) -> str:
-    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _hash(path: str) -> str:
-    digest = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        while chunk := os.read(fd, 1 << 20):
-            digest.update(chunk)
-    finally:
-        os.close(fd)
-    return digest.hexdigest()
-
-
-def inventory(home: str, with_hashes: bool = True) -> list[dict[str, Any]]:
-    """Every file below ``home`` (sorted relative paths) except the manifest; symlinks are listed, not followed."""
-    files: list[dict[str, Any]] = []
-    for current, dirs, names in os.walk(home):
-        dirs.sort()
-        for name in sorted(names) + [d for d in dirs if os.path.islink(os.path.join(current, d))]:
-            full = os.path.join(current, name)
-            rel = os.path.relpath(full, home)
-            if rel in (MANIFEST, MANIFEST + TMP_SUFFIX):
-                continue
-            st = os.lstat(full)
-            item: dict[str, Any] = {"path": rel, "size": st.st_size}
-            if stat.S_ISLNK(st.st_mode):
-                item["symlink"] = os.readlink(full)
-            elif stat.S_ISREG(st.st_mode) and with_hashes:
-                item["sha256"] = _hash(full)
-            files.append(item)
-    return sorted(files, key=lambda f: f["path"])
-
-
-def manifest(address: str, original_path: str, now: datetime, files: list[dict[str, Any]], owner: tuple[int, int]) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "address": address,
-        "original_path": original_path,
-        "archived_at": iso(now),
-        "uid": owner[0],
-        "gid": owner[1],
-        "file_count": len(files),
-        "total_bytes": sum(f["size"] for f in files if "symlink" not in f),
-        "files": files,
-    }
-
 
 def ensure_archive(root: str, archive: str) -> None:
     """The archive directory (0700), which must share a filesystem with the mail root."""
