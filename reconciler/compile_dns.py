@@ -152,6 +152,9 @@ def zone_resources(zone: Zone) -> list[Resource]:
             "ns": zone.ns,
             "default_ttl": zone.default_ttl,
         },
+        # Every zone is a domain's: scopes (--tenant, --changed-since) and per-tenant plan
+        # views reach DNS through it, and a domain is created before its zone, removed after.
+        depends_on=(address_of("domain", zone.name),),
         source=zone.source,
     )]
     for (owner, rdtype), rrset in sorted(zone.rrsets.items()):

@@ -69,3 +69,16 @@ def test_changed_files_map_to_their_domain_or_tenant(tmp_path: Path) -> None:
     assert scope.anchors == {"domain.hartcole.example", "tenant.school", "tenant.bakery"}
     assert not changed_scope([root / "ispctl.yaml"], catalog).narrowed
     assert changed_scope([tmp_path / "README.md"], catalog).anchors == frozenset()
+
+
+def test_a_changed_domain_file_brings_its_dns_changes(tmp_path: Path) -> None:
+    root = tmp_path / "desired-state"
+    shutil.copytree(EXAMPLE, root)
+    catalog, desired = load_desired(root, {})
+    plan = compute_plan(desired, {})
+    kept = addresses(apply_scope(plan, changed_scope([root / "tenants/northwind/northwind.example.yaml"], catalog), desired, {}))
+    assert "dns_zone.northwind.example" in kept and "dns.northwind.example/www/A" in kept
+    assert not any(a.startswith("dns.southbay.example/") for a in kept)
+    # And a tenant scope reaches the DNS of its domains.
+    school = addresses(apply_scope(plan, tenant_scope(["northwind"], catalog), desired, {}))
+    assert "dns.xn--bckerei-mller-bfb28a.example/@/MX" in school
