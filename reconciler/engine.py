@@ -56,6 +56,9 @@ class Session:
     desired: dict[tuple[str, str], Resource]
     providers: list[Provider] = field(default_factory=list)
     live: dict[tuple[str, str], Resource] = field(default_factory=dict)  # from the last plan
+    # Everything the estate compiles to, also kinds no provider here owns: how a DNS record
+    # belongs to a domain and a tenant, for scopes and per-tenant views.
+    compiled: dict[tuple[str, str], Resource] = field(default_factory=dict)
 
     def route(self, kind: str) -> Provider:
         owners = [p for p in self.providers if kind in p.SUPPORTS]
@@ -117,6 +120,7 @@ def open_session(root: Path, env: Mapping[str, str] | None = None, providers: li
             # One at a time, so a later failure still closes the ones already connected.
             for name in enabled_providers(catalog.estate.site, env):
                 session.providers.append(load_provider(name, catalog.estate.site, env))
+        session.compiled = desired
         session.desired = in_scope(desired, session.providers)
         yield session
     finally:

@@ -76,10 +76,11 @@ def make_plan(session: Session, root: Path, options: PlanOptions) -> PlanRun:
     full = session.plan(prune=options.prune)
     live = session.live
     scope = build_scope(session, root, options)
-    plan = apply_scope(full, scope, session.desired, live)
+    context = session.compiled or session.desired
+    plan = apply_scope(full, scope, context, live)
     plan = gates.apply_prune_policy(plan, site.prune.enabled and options.prune, site.prune.keep)
     rev = revision(root)
-    meta = {"groups": plan_groups(plan, session.desired, live), **plan.meta}
+    meta = {"groups": plan_groups(plan, context, live), **plan.meta}
     meta = saved_meta(replace(plan, meta=meta), rev, live, {**options.to_dict(), "scope": scope.describe()})
     plan = replace(plan, meta=meta)
     limits = gates.Thresholds(site.safety.max_change_share, site.safety.min_existing)

@@ -87,3 +87,21 @@ def test_importing_a_live_zone_ispctl_wrote_gives_an_empty_plan(named: NamedInst
     assert "extra" in written and "_ispctl-fingerprint" not in written
     after = run_cli(None, "plan", "--detailed-exitcode", "-d", str(estate), **env)
     assert after.exit_code == 0, after.stdout
+
+
+def test_dns_changes_follow_their_domain_into_scopes_even_on_a_dns_only_runner(named: NamedInstance, tmp_path: Path) -> None:
+    import json
+
+    estate = copy_example(tmp_path)
+    env = {**dns_env(named), "ISPCTL_DESIRED_STATE": str(estate)}
+    assert run_cli(None, "apply", "--auto-approve", "-d", str(estate), **env).exit_code == 0
+    path = estate / "tenants/northwind/northwind.example.yaml"
+    path.write_text(path.read_text().replace("198.51.100.7,", "198.51.100.8,"))
+    # No directory provider runs here: the link from a record to its domain and tenant comes
+    # from the compiled desired state.
+    scoped = run_cli(None, "plan", "--json", "--tenant", "northwind", "-d", str(estate), **env)
+    assert [c["address"] for c in json.loads(scoped.stdout)["changes"]] == ["dns.northwind.example/vpn/A"]
+    other = run_cli(None, "plan", "--json", "--tenant", "southbay", "-d", str(estate), **env)
+    assert json.loads(other.stdout)["changes"] == []
+    md = run_cli(None, "plan", "--format", "markdown", "-d", str(estate), **env).stdout
+    assert "<details><summary><b>tenant.northwind</b>: 1 to change</summary>" in md

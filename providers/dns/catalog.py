@@ -35,7 +35,7 @@ import dns.zone
 
 from reconciler.resources import Resource
 
-from .mapping import parse_rdata, txt_rdata
+from .mapping import parse_rdata, txt_rdata, zone_owner
 
 FINGERPRINT_PROPERTY = "ispctl-fingerprint"
 PRIMARIES_PROPERTY = "primaries"
@@ -88,7 +88,7 @@ def read_catalog(live: dns.zone.Zone) -> dict[str, Member]:
 def secondary_resource(member: Member) -> Resource:
     return Resource("dns_zone", member.zone, {
         "type": "secondary", "primaries": member.primaries, "soa": None, "ns": None, "default_ttl": None,
-    }, recorded_fingerprint=member.fingerprint)
+    }, depends_on=zone_owner(member.zone), recorded_fingerprint=member.fingerprint)
 
 
 def _primary_rdata(address: str) -> dns.rdata.Rdata:

@@ -25,6 +25,7 @@ another value tag means "changed outside ispctl"; no key tag means "created outs
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fnmatch
 import hashlib
 from collections.abc import Iterable
@@ -129,6 +130,12 @@ def entry_tag(owner: str) -> str | None:
     return tag if sep and rest == FINGERPRINT_OWNER and len(tag) == KEY_TAG_LEN else None
 
 
+def zone_owner(zone: str) -> tuple[str, ...]:
+    """Every zone ispctl manages is a domain's (the compiler says so too): live zones carry
+    the link, so a plan that removes a domain's zone is scoped and grouped with the domain."""
+    return (address_of("domain", zone),)
+
+
 def is_fingerprint_owner(owner: str) -> bool:
     """True for the names (relative to the zone) that hold ispctl's fingerprints: never records."""
     # One rule for the provider, validation and import alike.
@@ -217,7 +224,7 @@ def read_zone(zone: str, live: dns.zone.Zone, rules: Iterable[IgnoreRule]) -> Li
     zone_res = Resource("dns_zone", zone, {
         "type": "primary", "primaries": None, "soa": soa_text(soa, origin), "ns": ns,
         "default_ttl": soa_set.ttl,
-    })
+    }, depends_on=zone_owner(zone))
     result.resources.append(_with_recorded(zone_res, entries))
     parent = zone_address(zone)
     for name, node in live.nodes.items():
@@ -236,8 +243,7 @@ def read_zone(zone: str, live: dns.zone.Zone, rules: Iterable[IgnoreRule]) -> Li
 
 
 def _with_recorded(resource: Resource, entries: dict[str, set[str]]) -> Resource:
-    return Resource(resource.kind, resource.key, resource.attrs, parent=resource.parent,
-                    recorded_fingerprint=recorded(resource, entries))
+    return dataclasses.replace(resource, recorded_fingerprint=recorded(resource, entries))
 
 
 # --- writing --------------------------------------------------------------------------
