@@ -63,3 +63,16 @@ def changed_files(root: Path, ref: str) -> list[Path]:
         if path == root_resolved or root_resolved in path.parents:
             out.append(path)
     return out
+
+
+def file_at(root: Path, ref: str, path: Path) -> str | None:
+    """The text of ``path`` at ``ref`` (None if it did not exist there or git cannot say)."""
+    repo = _repo(root)
+    if repo is None:
+        return None
+    top = Path(repo.working_tree_dir or ".").resolve()
+    try:
+        relative = path.resolve().relative_to(top).as_posix()
+        return str(repo.git.show(f"{ref}:{relative}"))
+    except (ValueError, git.GitCommandError):
+        return None

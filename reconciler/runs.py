@@ -6,6 +6,7 @@ it the way the GitOps workflow needs and is what the ``plan``/``apply`` commands
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,8 @@ from typing import Any
 
 from . import gates
 from .engine import Index, Session
-from .gitinfo import Revision, changed_files, revision
+from .gitinfo import Revision, changed_files, file_at, revision
+from .names import NameError_, normalise_domain
 from .groups import plan_groups
 from .plan import Plan
 from .saved import saved_meta
@@ -46,6 +48,20 @@ class PlanOptions:
                    anchors=frozenset(anchors) if anchors is not None else None)
 
 
+def former_domain(root: Path, ref: str, path: Path) -> str | None:
+    """The domain a file declared at ``ref``, if it was a domain file (best effort)."""
+    text = file_at(root, ref, path)
+    if text is None:
+        return None
+    match = re.search(r"^domain:\s*['\"]?([^'\"#\s]+)", text, re.MULTILINE)
+    if match is None:
+        return None
+    try:
+        return normalise_domain(match.group(1)).ascii
+    except NameError_:
+        return None
+
+
 def build_scope(session: Session, root: Path, options: PlanOptions) -> Scope:
     scope = Scope(targets=options.targets, excludes=options.excludes)
     if options.anchors is not None:
@@ -54,7 +70,9 @@ def build_scope(session: Session, root: Path, options: PlanOptions) -> Scope:
     if options.tenants:
         narrowed.append(tenant_scope(options.tenants, session.catalog))
     if options.changed_since:
-        narrowed.append(changed_scope(changed_files(root, options.changed_since), session.catalog))
+        ref = options.changed_since
+        narrowed.append(changed_scope(changed_files(root, ref), session.catalog,
+                                      lambda path: former_domain(root, ref, path)))
     # Several narrowings widen each other (a union): planning a little more is safe,
     # missing a change is not. One that covers everything (the site file changed) wins.
     if narrowed and not any(s.everything for s in narrowed):

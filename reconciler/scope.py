@@ -9,7 +9,7 @@ Validation always covers the whole estate; only planning is narrowed.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -45,9 +45,11 @@ def ancestry(resource: Resource, index: Mapping[str, Resource]) -> list[str]:
     current = resource
     while True:
         up = current.parent or (current.depends_on[0] if current.depends_on else None)
-        if up is None or up in chain or up not in index:
+        if up is None or up in chain:
             return chain
-        chain.append(up)
+        chain.append(up)  # named even when it is gone: a removed domain still anchors its zone
+        if up not in index:
+            return chain
         current = index[up]
 
 
@@ -61,12 +63,14 @@ def tenant_scope(names: Iterable[str], catalog: Catalog) -> Scope:
     return Scope(anchors=frozenset(anchors), everything=False)
 
 
-def changed_scope(files: Sequence[Path], catalog: Catalog) -> Scope:
+def changed_scope(files: Sequence[Path], catalog: Catalog,
+                  former_domain: Callable[[Path], str | None] = lambda path: None) -> Scope:
     """Anchors for the objects whose files changed; the site file widens to everything.
 
     A domain file maps to its domain; a tenant file, or a domain file that no longer
     parses or exists (deleted, renamed), maps to the tenant of its folder, which is wider
-    but never misses a change.
+    but never misses a change. ``former_domain`` names the domain a file declared at the
+    reference (from git), so a removed domain also anchors what only it links to.
     """
     root = catalog.estate.root.resolve()
     domain_files: dict[str, str] = {}
@@ -87,6 +91,9 @@ def changed_scope(files: Sequence[Path], catalog: Catalog) -> Scope:
         if domain_name is not None and resolved.name != TENANT_FILE:
             anchors.add(f"domain.{domain_name}")
             continue
+        former = former_domain(path) if resolved.name != TENANT_FILE else None
+        if former:
+            anchors.add(f"domain.{former}")
         # The tenant folder the file is in: tenants/<reseller>[/<client>]/<file>.
         folders = parts[1:-1]
         if folders:

@@ -105,3 +105,27 @@ def test_dns_changes_follow_their_domain_into_scopes_even_on_a_dns_only_runner(n
     assert json.loads(other.stdout)["changes"] == []
     md = run_cli(None, "plan", "--format", "markdown", "-d", str(estate), **env).stdout
     assert "<details><summary><b>tenant.northwind</b>: 1 to change</summary>" in md
+
+
+def test_a_removed_domain_file_plans_its_zone_delete_in_a_changed_since_plan(named: NamedInstance, tmp_path: Path) -> None:
+    import json
+
+    import git
+
+    estate = copy_example(tmp_path)
+    repo = git.Repo.init(estate.parent, initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Test")
+        config.set_value("user", "email", "test@example.invalid")
+    repo.git.add(A=True)
+    repo.index.commit("estate")
+    env = {**dns_env(named), "ISPCTL_DESIRED_STATE": str(estate)}
+    assert run_cli(None, "apply", "--auto-approve", "-d", str(estate), **env).exit_code == 0
+    (estate / "tenants/southbay/southbay.example.yaml").unlink()
+    # Only the DNS provider runs: nothing live links the zone to a tenant, but git knows
+    # which domain the removed file declared.
+    planned = run_cli(None, "plan", "--json", "--changed-since", "HEAD", "-d", str(estate), **env)
+    changes = json.loads(planned.stdout)["changes"]
+    assert "dns_zone.southbay.example" in {c["address"] for c in changes}
+    assert {c["action"] for c in changes} == {"delete"}
+    assert not any("northwind" in c["address"] for c in changes)

@@ -58,3 +58,15 @@ def test_changed_files_refuses_an_unknown_ref(tmp_path: Path) -> None:
     _repo, root = repo_with_estate(tmp_path)
     with pytest.raises(IspctlError, match="does not know 'origin/main'"):
         changed_files(root, "origin/main")
+
+
+def test_file_at_a_ref_reads_what_git_has(tmp_path: Path) -> None:
+    from reconciler.gitinfo import file_at
+
+    repo, root = repo_with_estate(tmp_path)
+    tenant = root / "tenants" / "acme" / "tenant.yaml"
+    tenant.unlink()
+    assert file_at(root, "HEAD", tenant) == "name: ACME"
+    assert file_at(root, "HEAD", root / "tenants" / "acme" / "never.yaml") is None
+    assert file_at(tmp_path / "elsewhere", "HEAD", tenant) is None
+    del repo

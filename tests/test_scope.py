@@ -82,3 +82,19 @@ def test_a_changed_domain_file_brings_its_dns_changes(tmp_path: Path) -> None:
     # And a tenant scope reaches the DNS of its domains.
     school = addresses(apply_scope(plan, tenant_scope(["northwind"], catalog), desired, {}))
     assert "dns.xn--bckerei-mller-bfb28a.example/@/MX" in school
+
+
+def test_a_removed_domain_file_anchors_the_domain_it_declared(tmp_path: Path) -> None:
+    from reconciler.resources import Resource
+    from reconciler.scope import ancestry
+
+    root = tmp_path / "desired-state"
+    shutil.copytree(EXAMPLE, root)
+    gone = root / "tenants/southbay/southbay.example.yaml"
+    gone.unlink()
+    catalog, _desired = load_desired(root, {})
+    scope = changed_scope([gone], catalog, lambda path: "southbay.example" if path == gone else None)
+    assert scope.anchors == {"domain.southbay.example", "tenant.southbay"}
+    # A live zone read from the DNS server names its domain even when nothing else knows it.
+    zone = Resource("dns_zone", "southbay.example", {}, depends_on=("domain.southbay.example",))
+    assert ancestry(zone, {}) == ["dns_zone.southbay.example", "domain.southbay.example"]
