@@ -21,7 +21,13 @@ from reconciler.daemons import pids_matching
 @pytest.fixture(scope="session", autouse=True)
 def _no_daemon_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     base = str(tmp_path_factory.getbasetemp())
+    # The Dovecot sandbox component may keep mail under /var/tmp (see its up()); a test that
+    # starts a sandbox must purge it, so nothing of a test run outlives it there either.
+    kept_before = set(Path("/var/tmp").glob("ispctl-sandbox-*"))
     yield
+    kept = sorted(set(Path("/var/tmp").glob("ispctl-sandbox-*")) - kept_before)
+    if kept:
+        pytest.fail(f"sandbox data left under /var/tmp by this test session: {[str(p) for p in kept]}")
     leftovers = pids_matching(base)
     for pid in leftovers:
         # Clean up first so a failing run does not leave daemons behind either.

@@ -38,7 +38,9 @@ def test_round_trip_survives_the_cli_process(tmp_path: Path) -> None:
     try:
         _round_trip(root)
     finally:
-        sandbox.down(root)  # also when an assertion failed: leave nothing running
+        # Also when an assertion failed: leave nothing running, and no data outside tmp_path
+        # (the Dovecot component may keep the sandbox's mail under /var/tmp, see its up()).
+        sandbox.down(root, purge=True)
 
 
 def _round_trip(root: Path) -> None:
