@@ -23,9 +23,16 @@ def _no_daemon_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     base = str(tmp_path_factory.getbasetemp())
     # The Dovecot sandbox component may keep mail under /var/tmp (see its up()); a test that
     # starts a sandbox must purge it, so nothing of a test run outlives it there either.
-    kept_before = set(Path("/var/tmp").glob("ispctl-sandbox-*"))
     yield
-    kept = sorted(set(Path("/var/tmp").glob("ispctl-sandbox-*")) - kept_before)
+
+    def ours(path: Path) -> bool:
+        # Only this session's: another test run side by side may have a sandbox up right now.
+        try:
+            return (path / "sandbox-root").read_text().strip().startswith(base)
+        except OSError:
+            return False
+
+    kept = sorted(p for p in Path("/var/tmp").glob("ispctl-sandbox-*") if ours(p))
     if kept:
         pytest.fail(f"sandbox data left under /var/tmp by this test session: {[str(p) for p in kept]}")
     leftovers = pids_matching(base)

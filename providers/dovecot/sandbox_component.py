@@ -58,6 +58,8 @@ class DovecotComponent:
             digest = hashlib.sha256(str(workdir.parent.absolute()).encode()).hexdigest()[:12]
             mail_root = FALLBACK_PARENT / f"ispctl-sandbox-{digest}" / MAIL_DIR
             mail_root.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            # Say whose it is, so a stray one can be traced to its sandbox.
+            (mail_root.parent / "sandbox-root").write_text(str(workdir.parent.absolute()) + "\n")
             output.err().print(
                 f"note: uid {uid} cannot enter {untraversable_ancestor(workdir, uid, gid)}; "
                 f"the sandbox keeps its mail in {mail_root}", markup=False)
