@@ -6,7 +6,6 @@ it the way the GitOps workflow needs and is what the ``plan``/``apply`` commands
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -14,11 +13,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
 from . import gates
 from .engine import Index, Session
 from .gitinfo import Revision, changed_files, file_at, revision
-from .names import NameError_, normalise_domain
 from .groups import plan_groups
+from .names import NameError_, normalise_domain
 from .plan import Plan
 from .saved import saved_meta
 from .scope import Scope, apply_scope, changed_scope, tenant_scope
@@ -53,11 +55,15 @@ def former_domain(root: Path, ref: str, path: Path) -> str | None:
     text = file_at(root, ref, path)
     if text is None:
         return None
-    match = re.search(r"^domain:\s*['\"]?([^'\"#\s]+)", text, re.MULTILINE)
-    if match is None:
+    try:
+        data = YAML(typ="safe").load(text)
+    except YAMLError:
+        return None  # unreadable then: its tenant folder still anchors the scope
+    declared = data.get("domain") if isinstance(data, dict) else None
+    if not isinstance(declared, str):
         return None
     try:
-        return normalise_domain(match.group(1)).ascii
+        return normalise_domain(declared).ascii
     except NameError_:
         return None
 

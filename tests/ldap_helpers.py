@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from typer.testing import Result
+import git
 from ruamel.yaml import YAML
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from providers.ldap.slapd import SlapdInstance
 from reconciler.cli import app
@@ -200,3 +200,15 @@ def marked_entry_ldif(dn: str, kind: str, key: str) -> str:
 
 def ldap_ok(proc: subprocess.CompletedProcess[str]) -> None:
     assert proc.returncode == 0, f"ldap tool failed ({proc.returncode}): {proc.stderr}"
+
+
+def estate_repo(tmp_path: Path) -> tuple[git.Repo, Path]:
+    """The example estate copied into tmp_path as a git repository with one commit."""
+    root = copy_example(tmp_path)
+    repo = git.Repo.init(root.parent, initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Test")
+        config.set_value("user", "email", "test@example.invalid")
+    repo.git.add(A=True)
+    repo.index.commit("estate")
+    return repo, root

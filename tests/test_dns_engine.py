@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dns.rcode
 from dns_helpers import named, query  # noqa: F401 - fixture
-from ldap_helpers import EXAMPLE, copy_example, run_cli
+from ldap_helpers import EXAMPLE, copy_example, estate_repo, run_cli
 
 from providers.dns import DnsProvider, build
 from providers.dns.mapping import IgnoreRule
@@ -110,15 +110,7 @@ def test_dns_changes_follow_their_domain_into_scopes_even_on_a_dns_only_runner(n
 def test_a_removed_domain_file_plans_its_zone_delete_in_a_changed_since_plan(named: NamedInstance, tmp_path: Path) -> None:
     import json
 
-    import git
-
-    estate = copy_example(tmp_path)
-    repo = git.Repo.init(estate.parent, initial_branch="main")
-    with repo.config_writer() as config:
-        config.set_value("user", "name", "Test")
-        config.set_value("user", "email", "test@example.invalid")
-    repo.git.add(A=True)
-    repo.index.commit("estate")
+    _repo, estate = estate_repo(tmp_path)
     env = {**dns_env(named), "ISPCTL_DESIRED_STATE": str(estate)}
     assert run_cli(None, "apply", "--auto-approve", "-d", str(estate), **env).exit_code == 0
     (estate / "tenants/southbay/southbay.example.yaml").unlink()

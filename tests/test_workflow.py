@@ -13,26 +13,26 @@ from pathlib import Path
 from typing import Any
 
 import git
-
 from ldap_helpers import (
-    BASE, ENV_NAMES, apply_ok, assert_converged, cli_env, copy_example, edit_yaml, find_one, ispctl_binary, ldap_ok,
-    run_cli, search,
+    BASE,
+    ENV_NAMES,
+    apply_ok,
+    assert_converged,
+    cli_env,
+    copy_example,
+    edit_yaml,
+    estate_repo,
+    find_one,
+    ispctl_binary,
+    ldap_ok,
+    run_cli,
+    search,
 )
+
 from providers.ldap.slapd import SlapdInstance
 
 NWF = "tenants/northwind/northwind.example.yaml"
 NOC = "(uid=noc@northwind.example)"
-
-
-def estate_repo(tmp_path: Path) -> tuple[git.Repo, Path]:
-    root = copy_example(tmp_path)
-    repo = git.Repo.init(root.parent, initial_branch="main")
-    with repo.config_writer() as config:
-        config.set_value("user", "name", "Test")
-        config.set_value("user", "email", "test@example.invalid")
-    repo.git.add(A=True)
-    repo.index.commit("estate")
-    return repo, root
 
 
 def commit_all(repo: git.Repo, message: str) -> None:
