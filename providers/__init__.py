@@ -1,0 +1,1 @@
+"""ispctl's services, one package each, found through ``registry``."""

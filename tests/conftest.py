@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.ldap.slapd import SlapdInstance
-from reconciler.daemons import pids_matching
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.reconciler.harness.daemons import pids_matching
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,14 +17,15 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from providers.dns.connection import DnsConnection
-from providers.dns.mapping import IgnoreRule, ignore_rules
-from providers.dns.named import NamedInstance
-from providers.dns.provider import DnsProvider
-from reconciler.apply import ApplyResult, apply_plan
-from reconciler.diff import compute_plan
-from reconciler.plan import Plan
-from reconciler.resources import Resource
+from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.mapping import ignore_rules
+from ispctl.providers.dns.settings import IgnoreRule
+from ispctl.providers.dns.sandbox.named import NamedInstance
+from ispctl.providers.dns.provider import DnsProvider
+from ispctl.reconciler.engine.apply import ApplyResult, apply_plan
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.engine.resources import Resource
 
 SOA = "ns1.example.net. hostmaster.example.net. 10800 1800 604800 3600"
 NS = ("ns1.example.net.", "ns2.example.net.")
@@ -41,20 +42,8 @@ def named(tmp_path: Path) -> Iterator[NamedInstance]:
         instance.stop()
 
 
-class _Rule:
-    """Shaped like the site's ``dns.ignore`` entries."""
-
-    def __init__(self, name: str, type: str | None) -> None:
-        self.name, self.type = name, type
-
-
-class _Site:
-    def __init__(self, rules: Iterable[tuple[str, str | None]]) -> None:
-        self.dns = type("Dns", (), {"ignore": tuple(_Rule(n, t) for n, t in rules)})()
-
-
 def provider_for(named: NamedInstance, ignore: Iterable[tuple[str, str | None]] = ()) -> DnsProvider:
-    rules: tuple[IgnoreRule, ...] = ignore_rules(_Site(ignore))
+    rules = ignore_rules(IgnoreRule(name=name, type=rdtype) for name, rdtype in ignore)
     return DnsProvider(DnsConnection.from_env(named.env()), rules)
 
 

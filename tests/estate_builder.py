@@ -15,9 +15,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from reconciler.catalog import Catalog
-from reconciler.errors import Problem, ValidationFailed
-from reconciler.validate import validate_estate
+from ispctl.reconciler.estate.catalog import Catalog
+from ispctl.reconciler.engine.errors import Problem, ValidationFailed
+from ispctl.reconciler.engine.resources import Resource
+from tests.wiring import resources_of, validate_estate
 
 ROOT_NAME = "desired-state"
 # A well-formed SHA-512 crypt hash; the tests never need to log in with it.
@@ -98,6 +99,11 @@ class EstateBuilder:
             return validate_estate(self.root)
         except ValidationFailed as exc:
             raise AssertionError(f"expected a valid estate, got:\n{exc}") from None
+
+    def resources(self) -> dict[tuple[str, str], Resource]:
+        """Everything the estate compiles to (its own kinds and every service's), expecting it valid."""
+        self.catalog()
+        return resources_of(self.root)
 
     def failure(self) -> ValidationFailed:
         try:

@@ -22,8 +22,8 @@ import git
 from ruamel.yaml import YAML
 from typer.testing import CliRunner, Result
 
-from providers.ldap.slapd import SlapdInstance
-from reconciler.cli import app
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.reconciler.cli.app import app
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "desired-state"

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import ClassVar
 
-from reconciler.errors import ProviderError
-from reconciler.provider import Provider
-from reconciler.resources import Resource
+from ispctl.reconciler.engine.errors import ProviderError
+from ispctl.reconciler.engine.provider import Provider
+from ispctl.reconciler.engine.resources import Resource
 
 ALL_KINDS = frozenset({"tenant", "domain", "mailbox", "alias"})
 

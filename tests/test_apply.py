@@ -11,12 +11,12 @@ from collections.abc import Iterable
 import pytest
 from memory_provider import MemoryProvider
 
-from reconciler.apply import Outcome, apply_plan, execution_order, prerequisites
-from reconciler.diff import compute_plan
-from reconciler.plan import Plan
-from reconciler.errors import ProviderError
-from reconciler.provider import BatchError, Provider
-from reconciler.resources import Resource
+from ispctl.reconciler.engine.apply import Outcome, apply_plan, execution_order, prerequisites
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.engine.errors import ProviderError
+from ispctl.reconciler.engine.provider import BatchError, Provider
+from ispctl.reconciler.engine.resources import Resource
 
 Index = dict[tuple[str, str], Resource]
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from memory_provider import MemoryProvider
-from reconciler.apply import apply_plan
-from reconciler.audit import append, describe, log_path, read, record
-from reconciler.diff import compute_plan
-from reconciler.errors import IspctlError
-from reconciler.gitinfo import Revision
-from reconciler.resources import Resource
+from ispctl.reconciler.engine.apply import apply_plan
+from ispctl.reconciler.engine.audit import append, describe, log_path, read, record
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.errors import IspctlError
+from ispctl.reconciler.engine.gitinfo import Revision
+from ispctl.reconciler.engine.resources import Resource
 
 SECRET = "{CRYPT}$6$saltsalt$" + "z" * 86
 

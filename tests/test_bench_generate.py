@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from providers.ldap.slapd import SlapdInstance
-from reconciler.engine import load_desired
-from reconciler.passwords import SHA512_RE, verify_password
-from reconciler.validate import validate_estate
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from tests.wiring import load_desired
+from ispctl.reconciler.estate.passwords import SHA512_RE, verify_password
+from tests.wiring import validate_estate
 from tests.bench.generate import BENCH_PASSWORD, generate_estate, to_yaml
 from tests.bench.run_bench import RATIOS, STEPS, ldif_line
 

@@ -8,21 +8,22 @@ from typing import Any
 import pytest
 from estate_builder import HASH, SITE, EstateBuilder, mailbox
 
-from reconciler.compile import compile_catalog, home_directory
-from reconciler.errors import Location
-from reconciler.resources import Resource
-from reconciler.validate import validate_estate
+from ispctl.providers.mailstore.paths import home_directory
+from tests.wiring import resources_of
+from ispctl.reconciler.engine.errors import Location
+from ispctl.reconciler.engine.resources import Resource
+from tests.wiring import validate_estate
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
 GiB = 1024**3
 
 
 def compiled(builder: EstateBuilder) -> dict[str, Resource]:
-    return {r.address: r for r in compile_catalog(builder.catalog()).values()}
+    return {r.address: r for r in builder.resources().values()}
 
 
 def test_example_estate_compiles_to_stable_addresses() -> None:
-    resources = compile_catalog(validate_estate(EXAMPLE))
+    resources = resources_of(EXAMPLE)
     kinds: dict[str, int] = {}
     for kind, _ in resources:
         kinds[kind] = kinds.get(kind, 0) + 1

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from estate_builder import SITE, EstateBuilder, mailbox
 
-from reconciler.compile import compile_catalog
-from reconciler.compile_dns import split_txt, txt_text
-from reconciler.errors import Location
-from reconciler.resources import Resource
-from reconciler.validate import validate_estate
+from tests.wiring import resources_of
+from ispctl.providers.dns.compile import split_txt, txt_text
+from ispctl.reconciler.engine.errors import Location
+from ispctl.reconciler.engine.resources import Resource
+from tests.wiring import validate_estate
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
 NW = "desired-state/tenants/northwind/northwind.example.yaml"
@@ -31,7 +31,7 @@ DNS: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def example() -> dict[str, Resource]:
-    return {r.address: r for r in compile_catalog(validate_estate(EXAMPLE)).values()}
+    return {r.address: r for r in resources_of(EXAMPLE).values()}
 
 
 def compiled(tmp_path: Path, domain: dict[str, Any], dns: dict[str, Any] | None = None, *others: dict[str, Any]) -> dict[str, Resource]:
@@ -39,7 +39,7 @@ def compiled(tmp_path: Path, domain: dict[str, Any], dns: dict[str, Any] | None 
     builder.tenant("acme")
     for spec in (domain, *others):
         builder.domain("acme", spec["domain"], {k: v for k, v in spec.items() if k != "domain"})
-    return {r.address: r for r in compile_catalog(builder.catalog()).values()}
+    return {r.address: r for r in builder.resources().values()}
 
 
 def records(resources: dict[str, Resource], zone: str) -> dict[str, tuple[int, tuple[str, ...]]]:
@@ -195,5 +195,5 @@ def test_without_site_dns_settings_no_zone_is_compiled(tmp_path: Path) -> None:
     builder = EstateBuilder(tmp_path)
     builder.tenant("acme")
     builder.domain("acme", "acme.example", {"services": ["mail", "web", "dns"], "mailboxes": {"anna": mailbox()}})
-    kinds = {r.kind for r in compile_catalog(builder.catalog()).values()}
+    kinds = {r.kind for r in builder.resources().values()}
     assert kinds == {"tenant", "domain", "mailbox", "maildir"}

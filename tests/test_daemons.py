@@ -12,17 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.daemons import (
-    Daemon,
-    DaemonError,
-    DaemonUnavailable,
-    free_port,
-    pid_alive,
-    pids_matching,
-    port_accepts,
-    require_binary,
-    stop_pidfile,
-)
+from ispctl.reconciler.harness.daemons import Daemon, DaemonError, DaemonUnavailable, free_port, pid_alive, pids_matching, port_accepts, require_binary, stop_pidfile
 
 # Listens on the port given as argv[1]; with "stubborn" as argv[2] it ignores SIGTERM.
 SERVER = """
@@ -163,7 +153,7 @@ def test_pid_alive_is_false_for_stale_or_garbled_pidfiles(tmp_path: Path) -> Non
 
 
 def test_socket_paths_that_do_not_fit_move_to_a_stable_short_name(tmp_path: Path) -> None:
-    from reconciler.daemons import socket_path, workdir_tag
+    from ispctl.reconciler.harness.daemons import socket_path, workdir_tag
 
     short = tmp_path / "s"
     assert socket_path(short, tmp_path, "ispctl-x", 200) == short

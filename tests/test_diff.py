@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from reconciler.diff import attr_changes, compute_plan
-from reconciler.plan import AttrChange
-from reconciler.resources import Resource, Value
+from ispctl.reconciler.engine.diff import attr_changes, compute_plan
+from ispctl.reconciler.engine.plan import AttrChange
+from ispctl.reconciler.engine.resources import Resource, Value
 
 Index = dict[tuple[str, str], Resource]
 
@@ -221,7 +221,7 @@ def test_the_first_live_previous_key_wins_and_serves_one_rename_only() -> None:
 def test_deletes_of_archiving_kinds_are_marked_as_archives() -> None:
     home = Resource("maildir", "a@x.example", {"path": "/var/vmail/x.example/a"})
     gone = box("a@x.example")
-    plan = compute_plan({}, index(written(home), written(gone)), archives=frozenset({"maildir"}))
+    plan = compute_plan({}, index(written(home), written(gone)), archives={"maildir": "moved to the mail archive"})
     assert {(c.address, c.action, c.archive) for c in plan.changes} == {
         ("maildir.a@x.example", "delete", True), ("mailbox.a@x.example", "delete", False)}
     assert not any(c.archive for c in compute_plan({}, index(written(home))).changes)  # nobody said it archives

@@ -13,14 +13,12 @@ from cryptography.hazmat.primitives import serialization
 from estate_builder import SITE, EstateBuilder, mailbox
 from typer.testing import CliRunner, Result
 
-from reconciler.cli import app
-from reconciler.compile import compile_catalog
-from reconciler.diff import compute_plan
-from reconciler.dkim import (
-    DkimError, create_key, key_dir, private_path, public_path, read_public, rotate_key, txt_value,
-)
-from reconciler.render import plan_json
-from reconciler.validate import validate_estate
+from ispctl.reconciler.cli.app import app
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.providers.dns.validate import check_zones
+from ispctl.providers.dns.dkim import DkimError, create_key, key_dir, private_path, public_path, read_public, rotate_key, txt_value
+from ispctl.reconciler.views.text import plan_json
+from tests.wiring import validate_estate
 
 NO_OVERRIDE = {"ISPCTL_DKIM_DIR": None}  # the key dir of these tests comes from their ispctl.yaml
 
@@ -125,8 +123,7 @@ def test_init_creates_keys_only_for_primary_mail_domains_with_dns(tmp_path: Path
     assert sorted(p.name for p in keys.iterdir()) == ["acme.example"]
     again = cli(builder, "dkim", "init")
     assert again.exit_code == 0 and "created" not in again.stdout
-    catalog = builder.catalog()
-    txt = compile_catalog(catalog)[("dns", "acme.example/s1._domainkey/TXT")]
+    txt = builder.resources()[("dns", "acme.example/s1._domainkey/TXT")]
     public = read_public(keys, "acme.example", "s1")
     assert public is not None and txt.attrs["records"] == (f'"{txt_value(public)}"',)
 
@@ -134,7 +131,7 @@ def test_init_creates_keys_only_for_primary_mail_domains_with_dns(tmp_path: Path
 def test_a_2048_bit_key_is_published_in_255_byte_strings_and_its_private_half_never_in_a_plan(tmp_path: Path) -> None:
     builder, keys = dkim_estate(tmp_path, bits=2048)
     assert cli(builder, "dkim", "init", "--domain", "ACME.example").exit_code == 0
-    desired = compile_catalog(builder.catalog())
+    desired = builder.resources()
     record = desired[("dns", "acme.example/s1._domainkey/TXT")].attrs["records"]
     assert isinstance(record, tuple) and len(record) == 1
     strings = record[0][1:-1].split('" "')
@@ -194,4 +191,4 @@ def test_rotate_with_yes_needs_no_answer_but_still_an_existing_key(tmp_path: Pat
     assert missing.exit_code == 1 and "create one with 'ispctl dkim init'" in missing.stderr
     assert cli(builder, "dkim", "init").exit_code == 0
     assert cli(builder, "dkim", "rotate", "--domain", "acme.example", "--yes").exit_code == 0
-    assert validate_estate(builder.root).dns.missing_keys == []
+    assert check_zones(builder.catalog())[0].missing_keys == []

@@ -8,11 +8,11 @@ import dns.rdatatype
 import pytest
 from dns_helpers import converge, named, provider_for, rrset, zone  # noqa: F401 - fixture
 
-from providers.dns.axfr import ZoneNotServed, axfr_source, transfer
-from providers.dns.connection import DnsConnection
-from providers.dns.named import NamedInstance
-from reconciler.daemons import free_port
-from reconciler.errors import ProviderError
+from ispctl.providers.dns.axfr import ZoneNotServed, axfr_source, transfer
+from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.sandbox.named import NamedInstance
+from ispctl.reconciler.harness.daemons import free_port
+from ispctl.reconciler.engine.errors import ProviderError
 
 NS = ("ns1.example.org.",)
 

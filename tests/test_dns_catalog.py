@@ -8,10 +8,10 @@ import dns.rcode
 import dns.zone
 from dns_helpers import named, secondary, zone  # noqa: F401 - fixture
 
-from providers.dns import catalog as cat
-from providers.dns.axfr import transfer
-from providers.dns.connection import DnsConnection
-from providers.dns.named import NamedInstance
+from ispctl.providers.dns import catalog as cat
+from ispctl.providers.dns.axfr import transfer
+from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.sandbox.named import NamedInstance
 
 CATALOG = "catalog.ispctl.invalid"
 

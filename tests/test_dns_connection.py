@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.dns.connection import DEFAULT_CATALOG, DnsConnection, parse_hostport, parse_key_statement
-from reconciler.errors import ConfigError
+from ispctl.providers.dns.connection import DEFAULT_CATALOG, DnsConnection, parse_hostport, parse_key_statement
+from ispctl.reconciler.engine.errors import ConfigError
 
 SECRET = "FmmPuzS6eEfuWVKX4gSgxY/xGgdsyByNx43nntZrklI="
 KEYGEN = f'key "ispctl" {{\n\talgorithm hmac-sha512;\n\tsecret "{SECRET}";\n}};\n'

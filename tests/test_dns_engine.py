@@ -8,10 +8,10 @@ import dns.rcode
 from dns_helpers import named, query  # noqa: F401 - fixture
 from ldap_helpers import EXAMPLE, copy_example, estate_repo, run_cli
 
-from providers.dns import DnsProvider, build
-from providers.dns.mapping import IgnoreRule
-from providers.dns.named import NamedInstance
-from reconciler.engine import PROVIDERS, load_desired, load_provider
+from ispctl.providers.dns import DnsProvider, build
+from ispctl.providers.dns.settings import IgnoreRule
+from ispctl.providers.dns.sandbox.named import NamedInstance
+from tests.wiring import REGISTRY, WIRING, load_desired
 
 
 def dns_env(named: NamedInstance) -> dict[str, str | None]:
@@ -19,11 +19,12 @@ def dns_env(named: NamedInstance) -> dict[str, str | None]:
 
 
 def test_the_registry_builds_the_provider_with_the_sites_ignore_rules(named: NamedInstance) -> None:
-    assert PROVIDERS["dns"] == "providers.dns:build"
+    service = REGISTRY.get("dns")
+    assert service is not None and service.build is build and service.provider is DnsProvider
     catalog, _ = load_desired(EXAMPLE, {})
-    provider = load_provider("dns", catalog.estate.site, named.env())
+    provider = WIRING.provider("dns", catalog.estate.site, named.env())
     assert isinstance(provider, DnsProvider) and provider.SUPPORTS == {"dns_zone", "dns"}
-    assert IgnoreRule("_acme-challenge*", "TXT") in provider.rules
+    assert IgnoreRule(name="_acme-challenge*", type="TXT") in provider.rules
     assert isinstance(build(catalog.estate.site, named.env()), DnsProvider)
 
 

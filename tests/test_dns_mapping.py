@@ -5,20 +5,9 @@ from __future__ import annotations
 import dns.zone
 import pytest
 
-from providers.dns.mapping import (
-    FINGERPRINT_OWNER,
-    IgnoreRule,
-    entry_for,
-    entry_tag,
-    group_entries,
-    ignore_rules,
-    is_fingerprint_owner,
-    parse_soa,
-    read_zone,
-    recorded,
-    zone_file_text,
-)
-from reconciler.resources import Resource
+from ispctl.providers.dns.settings import IgnoreRule
+from ispctl.providers.dns.mapping import FINGERPRINT_OWNER, entry_for, entry_tag, group_entries, ignore_rules, is_fingerprint_owner, parse_soa, read_zone, recorded, zone_file_text
+from ispctl.reconciler.engine.resources import Resource
 
 Z = "example.net"
 HEAD = ("$ORIGIN example.net.\n@ 3600 SOA ns1.example.net. hostmaster.example.net. 2024010101 10800 1800 604800 3600\n"
@@ -50,7 +39,7 @@ def test_a_zone_becomes_its_zone_resource_and_record_sets() -> None:
 
 
 def test_ignored_and_fingerprint_record_sets_are_not_resources() -> None:
-    rules = ignore_rules(type("Site", (), {"dns": type("Dns", (), {"ignore": (IgnoreRule("_acme-challenge*", "TXT"),)})()})())
+    rules = ignore_rules((IgnoreRule(name="_acme-challenge*", type="TXT"),))
     live = read_zone(Z, parse('_acme-challenge 60 TXT "a"\n_acme-challenge.www 60 TXT "b"\n'
                               "_acme-challenge 60 CAA 0 issue \"ca.example\"\n"
                               f'abcdefgh.{FINGERPRINT_OWNER} 0 TXT "0123456789"\n'), rules)
@@ -80,10 +69,10 @@ def test_entry_owner_names() -> None:
 
 
 @pytest.mark.parametrize(("rule", "owner", "rdtype", "hit"), [
-    (IgnoreRule("_acme-challenge*", "TXT"), "_acme-challenge.www", "TXT", True),
-    (IgnoreRule("_acme-challenge*", "TXT"), "_acme-challenge", "CAA", False),
-    (IgnoreRule("@", None), "@", "MX", True),
-    (IgnoreRule("*.dev", None), "www", "A", False),
+    (IgnoreRule(name="_acme-challenge*", type="TXT"), "_acme-challenge.www", "TXT", True),
+    (IgnoreRule(name="_acme-challenge*", type="TXT"), "_acme-challenge", "CAA", False),
+    (IgnoreRule(name="@", type=None), "@", "MX", True),
+    (IgnoreRule(name="*.dev", type=None), "www", "A", False),
 ])
 def test_ignore_rules(rule: IgnoreRule, owner: str, rdtype: str, hit: bool) -> None:
     assert rule.matches(owner, rdtype) is hit
@@ -94,7 +83,7 @@ def test_a_new_zone_file_carries_records_and_fingerprints_and_reads_back() -> No
                                     "ns": ("ns1.example.net.",), "default_ttl": 600})
     www = Resource("dns", f"{Z}/www/TXT", {"ttl": 60, "records": ('"' + "x" * 255 + '" "y"',)}, parent=f"dns_zone.{Z}")
     text = zone_file_text(zone, 7, [www])
-    live = read_zone(Z, dns.zone.from_text(text, "example.net."), ignore_rules(None))
+    live = read_zone(Z, dns.zone.from_text(text, "example.net."), ignore_rules(()))
     assert live.soa.serial == 7
     assert [(r.address, dict(r.attrs), r.drifted()) for r in live.resources] == [
         ("dns_zone.example.net", {"default_ttl": 600, "ns": ("ns1.example.net.",), "primaries": None,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from dns_helpers import converge, provider_for, query, rrset, zone
 
-from providers.dns.connection import DnsConnection
-from providers.dns.named import NamedInstance
-from reconciler.daemons import DaemonError, pids_matching
+from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.sandbox.named import NamedInstance
+from ispctl.reconciler.harness.daemons import DaemonError, pids_matching
 
 NS = ("ns1.example.org.",)
 

@@ -19,12 +19,12 @@ from dns_helpers import (
     zone,
 )
 
-import providers.dns.catalog as cat
-from providers.dns.axfr import transfer
-from providers.dns.connection import DnsConnection
-from providers.dns.named import NamedInstance
-from reconciler.apply import apply_plan
-from reconciler.resources import Resource
+import ispctl.providers.dns.catalog as cat
+from ispctl.providers.dns.axfr import transfer
+from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.sandbox.named import NamedInstance
+from ispctl.reconciler.engine.apply import apply_plan
+from ispctl.reconciler.engine.resources import Resource
 
 Z, REV = "example.net", "2.0.192.in-addr.arpa"
 LONG_TXT = '"' + "a" * 255 + '" "' + "b" * 45 + '"'

@@ -8,19 +8,20 @@ from typing import Any
 
 from dns_helpers import query
 
-from providers.dns.connection import DnsConnection
-from providers.dns.named import NamedInstance
-from providers.dns.sandbox_component import DnsComponent
-from reconciler import sandbox
-from reconciler.daemons import pids_matching
-from reconciler.engine import open_session
+from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.sandbox.named import NamedInstance
+from ispctl.providers.dns.sandbox.component import DnsComponent
+from ispctl.providers.ldap.sandbox.component import LdapComponent
+from ispctl.reconciler.harness import sandbox
+from ispctl.reconciler.harness.daemons import pids_matching
+from tests.wiring import open_session
 
 REPO = Path(__file__).resolve().parents[1]
-LDAP = "providers.ldap.sandbox_component:LdapComponent"
-DNS = "providers.dns.sandbox_component:DnsComponent"
+LDAP = LdapComponent()
+DNS = DnsComponent()
 
 
-class MailHost:
+class MailHost(sandbox.Component):
     """A stand-in component that exports its own ISPCTL_PROVIDERS and runs nothing."""
 
     name = "mailhost"
@@ -59,7 +60,7 @@ def test_the_component_survives_and_is_found_again(tmp_path: Path) -> None:
 
 def test_sandbox_env_joins_the_providers_of_its_components(tmp_path: Path) -> None:
     root = tmp_path / ".sandbox"
-    stub = f"{__name__}:MailHost"
+    stub = MailHost()
     try:
         sandbox.up(root, [LDAP, DNS, stub])
         variables = sandbox.env(root, [LDAP, DNS, stub])

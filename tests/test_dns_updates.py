@@ -22,11 +22,11 @@ from dns_helpers import (
     zone,
 )
 
-from providers.dns.connection import DnsConnection
-from providers.dns.mapping import LiveZone, read_zone
-from providers.dns.named import NamedInstance
-from providers.dns.updates import MAX_MESSAGE, Unit, build, orphan_unit, pack, rrset_unit, unit_size, zone_unit
-from reconciler.resources import Resource
+from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.mapping import LiveZone, read_zone
+from ispctl.providers.dns.sandbox.named import NamedInstance
+from ispctl.providers.dns.updates import MAX_MESSAGE, Unit, build, orphan_unit, pack, rrset_unit, unit_size, zone_unit
+from ispctl.reconciler.engine.resources import Resource
 
 Z = "example.net"
 NS = ("ns1.example.org.",)  # outside the zone: no glue needed

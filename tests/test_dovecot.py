@@ -29,11 +29,11 @@ from typing import Any
 
 import pytest
 
-from providers.dovecot.daemon import LMTP_NAME, DovecotInstance, default_mail_owner, untraversable_ancestor
-from providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render
-from providers.ldap.connection import LdapSettings
-from providers.ldap.slapd import SlapdInstance
-from reconciler.daemons import pids_matching
+from ispctl.providers.dovecot.sandbox.daemon import LMTP_NAME, DovecotInstance, default_mail_owner, untraversable_ancestor
+from ispctl.providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render
+from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.reconciler.harness.daemons import pids_matching
 from tests.ldap_helpers import HASH, copy_example, edit_yaml, find_one, run_cli, run_ispctl, search, write_estate
 
 PASSWORD = "imap-Test-pa55"

@@ -12,20 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from providers.dovecot.render import (
-    USERNAME_CHARS,
-    ITERATE_FILTER,
-    LDAP_CONF_FILE,
-    PASS_FILTER,
-    SETTINGS_FILE,
-    USER_FILTER,
-    render,
-    write_files,
-)
-from providers.ldap.connection import LdapSettings
-from reconciler.errors import ConfigError
-from reconciler.model import DirectorySettings, MailSettings, SiteFile
-from reconciler.settings import with_overrides
+from ispctl.providers.dovecot.render import USERNAME_CHARS, ITERATE_FILTER, LDAP_CONF_FILE, PASS_FILTER, SETTINGS_FILE, USER_FILTER, render, write_files
+from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.reconciler.engine.errors import ConfigError
+from ispctl.providers.ldap.settings import DirectorySettings
+from ispctl.providers.mailstore.settings import MailSettings
+from ispctl.reconciler.estate.model import SiteFile
+from tests.wiring import FILES
+from tests.wiring import with_overrides
 from tests.ldap_helpers import EXAMPLE, run_cli, write_estate
 
 LDAP = LdapSettings("ldap://ldap.example.net:389", "cn=dovecot,ou=services,dc=example,dc=net", "s3cret")
@@ -33,7 +27,7 @@ CONF_PATH = "/etc/dovecot/dovecot-ldap.conf.ext"
 
 
 def site(base_dn: str = "ou=ispctl,dc=example,dc=net", uid: int = 5000, gid: int = 5000) -> SiteFile:
-    return SiteFile(directory=DirectorySettings(base_dn=base_dn),
+    return FILES.site(directory=DirectorySettings(base_dn=base_dn),
                     mail=MailSettings(root="/var/vmail", uid=uid, gid=gid))
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 from memory_provider import MemoryProvider
 
-from reconciler.apply import Outcome
-from reconciler.catalog import Catalog
-from reconciler.engine import PROVIDERS, Session, in_scope, load_desired, load_provider, open_session
-from reconciler.errors import ConfigError
-from reconciler.resources import Resource
+from ispctl.reconciler.engine.apply import Outcome
+from ispctl.reconciler.estate.catalog import Catalog
+from ispctl.reconciler.engine.session import Session, in_scope
+from ispctl.reconciler.engine.errors import ConfigError
+from ispctl.reconciler.engine.resources import Resource
+from tests.wiring import REGISTRY, WIRING, load_desired, open_session
 
 ESTATE = Path(__file__).resolve().parents[1] / "desired-state"
 
@@ -48,7 +50,7 @@ def desired(loaded: tuple[Catalog, dict[tuple[str, str], Resource]]) -> dict[tup
 
 def session_with(desired: dict[tuple[str, str], Resource], *providers: MemoryProvider) -> Session:
     # Built by hand (not open_session) so a test can choose what the desired state holds.
-    return Session(load_desired(ESTATE)[0], desired, list(providers))
+    return Session(desired, list(providers))
 
 
 def test_route_picks_the_single_owner(desired: dict[tuple[str, str], Resource]) -> None:
@@ -142,15 +144,16 @@ def test_a_second_session_finds_nothing_to_do() -> None:
 
 def test_load_provider_rejects_unknown_names(loaded: tuple[Catalog, dict[tuple[str, str], Resource]]) -> None:
     catalog = loaded[0]
-    assert {"ldap", "mailstore"} <= set(PROVIDERS)
-    with pytest.raises(ConfigError, match=f"unknown provider 'nope'; known: {', '.join(sorted(PROVIDERS))}$"):
-        load_provider("nope", catalog.estate.site, {})
+    known = sorted(s.name for s in REGISTRY if s.build is not None)
+    assert {"ldap", "mailstore"} <= set(known)
+    with pytest.raises(ConfigError, match=f"unknown provider 'nope'; known: {', '.join(known)}$"):
+        WIRING.provider("nope", catalog.estate.site, {})
 
 
 class HomeStore(MemoryProvider):
     name: ClassVar[str] = "homes"
     SUPPORTS: ClassVar[frozenset[str]] = frozenset({"maildir"})
-    ARCHIVES: ClassVar[frozenset[str]] = frozenset({"maildir"})
+    ARCHIVES: ClassVar[Mapping[str, str]] = {"maildir": "moved to the mail archive"}
 
 
 def test_a_session_plans_only_the_kinds_its_providers_own(loaded: tuple[Catalog, dict[tuple[str, str], Resource]]) -> None:
@@ -175,5 +178,5 @@ def test_deletes_of_a_providers_archive_kinds_are_planned_as_archives(
         assert session.apply(session.plan()).ok
     gone = next(iter(homes.store))
     smaller = {i: r for i, r in loaded[1].items() if i[0] == "maildir" and r.address != gone}
-    (change,) = Session(loaded[0], smaller, [homes]).plan().changes
+    (change,) = Session(smaller, [homes]).plan().changes
     assert (change.address, change.action, change.archive) == (gone, "delete", True)

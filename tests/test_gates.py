@@ -6,11 +6,9 @@ import dataclasses
 
 import pytest
 
-from reconciler.diff import compute_plan
-from reconciler.gates import (
-    GateFailed, Thresholds, apply_prune_policy, check, protection_violations, threshold_violations,
-)
-from reconciler.resources import Resource
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.gates import GateFailed, Thresholds, apply_prune_policy, check, protection_violations, threshold_violations
+from ispctl.reconciler.engine.resources import Resource
 
 
 def live_of(*resources: Resource) -> dict:  # type: ignore[type-arg]

@@ -7,8 +7,8 @@ from pathlib import Path
 import git
 import pytest
 
-from reconciler.errors import IspctlError
-from reconciler.gitinfo import changed_files, revision
+from ispctl.reconciler.engine.errors import IspctlError
+from ispctl.reconciler.engine.gitinfo import changed_files, revision
 
 
 def repo_with_estate(tmp_path: Path) -> tuple[git.Repo, Path]:
@@ -61,7 +61,7 @@ def test_changed_files_refuses_an_unknown_ref(tmp_path: Path) -> None:
 
 
 def test_file_at_a_ref_reads_what_git_has(tmp_path: Path) -> None:
-    from reconciler.gitinfo import file_at
+    from ispctl.reconciler.engine.gitinfo import file_at
 
     repo, root = repo_with_estate(tmp_path)
     tenant = root / "tenants" / "acme" / "tenant.yaml"

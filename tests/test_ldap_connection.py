@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from providers.ldap.connection import LdapSettings, connect
-from providers.ldap.slapd import SlapdInstance
-from reconciler.daemons import free_port
-from reconciler.errors import ConfigError, ProviderError
+from ispctl.providers.ldap.connection import LdapSettings, connect
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.reconciler.harness.daemons import free_port
+from ispctl.reconciler.engine.errors import ConfigError, ProviderError
 
 SECRET = "S3cr3t value, with spaces"
 FULL = {

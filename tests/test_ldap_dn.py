@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers.ldap import dn
+from ispctl.providers.ldap import dn
 
 BASE = "ou=ispctl,dc=example,dc=net"
 

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta, timezone
 import ldap3
 import pytest
 
-from providers.ldap.connection import LdapSettings, connect
-from providers.ldap.lock import DirectoryLock, LockHeld, new_lock
-from providers.ldap.slapd import SlapdInstance
-from reconciler.errors import IspctlError
+from ispctl.providers.ldap.connection import LdapSettings, connect
+from ispctl.providers.ldap.lock import DirectoryLock, LockHeld, new_lock
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.reconciler.engine.errors import IspctlError
 
 
 @contextmanager

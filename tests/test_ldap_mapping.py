@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from providers.ldap import dn, mapping
-from reconciler.resources import Resource
+from ispctl.providers.ldap import dn, mapping
+from ispctl.reconciler.engine.resources import Resource
 
 BASE = "ou=ispctl,dc=example,dc=net"
 FP = "sha256:" + "ab" * 32

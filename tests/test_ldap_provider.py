@@ -10,12 +10,12 @@ from contextlib import contextmanager
 import pytest
 
 from ldap_helpers import BASE, EXAMPLE, EXAMPLE_COUNT, find_one, ldap_ok, marked_entry_ldif, snapshot
-from providers.ldap.connection import LdapSettings
-from providers.ldap.provider import LdapProvider
-from providers.ldap.slapd import SlapdInstance
-from reconciler.engine import load_desired, open_session
-from reconciler.errors import ProviderError
-from reconciler.resources import Resource
+from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.provider import LdapProvider
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from tests.wiring import load_desired, open_session
+from ispctl.reconciler.engine.errors import ProviderError
+from ispctl.reconciler.engine.resources import Resource
 
 NW = f"associatedDomain=northwind.example,o=northwind,{BASE}"
 WRITES = ("add_operations", "modify_operations", "delete_operations", "modify_dn_operations")

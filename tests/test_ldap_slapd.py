@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.ldap.slapd import ISPCTL_SCHEMA, SlapdInstance, ispctl_index_ldif
-from reconciler.daemons import DaemonUnavailable, pids_matching
+from ispctl.providers.ldap.sandbox.slapd import ISPCTL_SCHEMA, SlapdInstance, ispctl_index_ldif
+from ispctl.reconciler.harness.daemons import DaemonUnavailable, pids_matching
 
 BASE = "ou=ispctl,dc=example,dc=net"
 

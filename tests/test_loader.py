@@ -6,8 +6,8 @@ from pathlib import Path
 
 from estate_builder import SITE, EstateBuilder, mailbox, problem_at, simple_estate
 
-from reconciler.errors import Location, ValidationFailed
-from reconciler.loader import load_estate, load_or_fail
+from ispctl.reconciler.engine.errors import Location, ValidationFailed
+from tests.wiring import load_estate, load_or_fail
 
 
 def test_loads_tenants_and_domains_with_their_kind(tmp_path: Path) -> None:

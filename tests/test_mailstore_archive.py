@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from providers.mailstore import store
-from providers.mailstore.archive import list_archives, load_site, purgeable
-from reconciler.errors import IspctlError, ValidationFailed
+from ispctl.providers.mailstore import store
+from ispctl.providers.mailstore.archive import list_archives, purgeable
+from ispctl.providers.mailstore.settings import MAIL
+from tests.wiring import WIRING
+from ispctl.reconciler.engine.errors import IspctlError, ValidationFailed
 from tests.ldap_helpers import run_cli, write_estate
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="archives are made from homes owned by the mail owner: needs root")
@@ -102,7 +104,7 @@ def test_the_retention_comes_from_the_site_settings(setup: tuple[Path, Path]) ->
     estate, root = setup
     site = estate / "ispctl.yaml"
     site.write_text(site.read_text() + "mail:\n  archive_retention_days: 5\n")
-    assert load_site(estate, {"ISPCTL_MAIL_ROOT": str(root)}).mail.archive_retention_days == 5
+    assert WIRING.site(estate, {"ISPCTL_MAIL_ROOT": str(root)}).section(MAIL).archive_retention_days == 5
     code, out = cli(estate, root, "purge", "--yes")
     assert code == 0 and "Purged 3 archive(s)" in out
     assert names(root) == ["hand-made"]
@@ -119,4 +121,4 @@ def test_library_refusals(setup: tuple[Path, Path]) -> None:
     broken.mkdir()
     (broken / "ispctl.yaml").write_text("mail: [not, a, mapping]\n")
     with pytest.raises(ValidationFailed):
-        load_site(broken, {})
+        WIRING.site(broken, {})

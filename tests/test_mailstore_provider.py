@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from providers.mailstore import store
-from reconciler.apply import ApplyResult
-from reconciler.engine import open_session
-from reconciler.plan import Plan
-from reconciler.render import apply_summary, plan_text
+from ispctl.providers.mailstore import store
+from ispctl.reconciler.engine.apply import ApplyResult
+from tests.wiring import open_session
+from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.views.text import apply_summary, plan_text
 from tests.ldap_helpers import HASH, write_estate
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)")

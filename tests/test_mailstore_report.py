@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.ldap.slapd import SlapdInstance
-from providers.mailstore.report import maildir_usage
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.providers.mailstore.report import maildir_usage
 from tests.ldap_helpers import HASH, run_cli, write_estate
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)")

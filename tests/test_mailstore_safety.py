@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.dovecot.daemon import DovecotInstance
-from providers.ldap.slapd import SlapdInstance
+from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from tests.ldap_helpers import ENV_NAMES, cli_env, ispctl_binary, run_cli, search, write_estate
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)")

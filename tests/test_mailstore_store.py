@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.mailstore import store
-from providers.mailstore.store import StoreError
+from ispctl.providers.mailstore import store
+from ispctl.providers.mailstore.store import StoreError
 
 OWNER = (5000, 5000)
 FP = "sha256:" + "ab" * 32

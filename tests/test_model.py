@@ -9,8 +9,9 @@ import pytest
 from estate_builder import HASH, SITE, EstateBuilder, mailbox, problem_at, simple_estate
 from pydantic import ValidationError
 
-from reconciler.errors import Location
-from reconciler.model import AliasSpec, DomainFile, Mailbox, SiteFile
+from ispctl.reconciler.engine.errors import Location
+from ispctl.reconciler.estate.model import AliasSpec, Mailbox
+from tests.wiring import FILES
 
 PLAINTEXT = "Summer2024!correct-horse"
 DOMAIN_REL = "tenants/acme/acme.example.yaml"
@@ -157,12 +158,12 @@ def test_tenant_limits_cannot_be_negative(tmp_path: Path) -> None:
 
 
 def test_mail_root_is_normalised() -> None:
-    site = SiteFile.model_validate({**SITE, "mail": {"root": "/srv/mail/"}})
+    site = FILES.site.model_validate({**SITE, "mail": {"root": "/srv/mail/"}})
     assert site.mail.root == "/srv/mail"
 
 
 def test_alias_short_forms() -> None:
-    domain = DomainFile.model_validate({
+    domain = FILES.domain.model_validate({
         "domain": "a.example",
         "aliases": {"one": "x", "many": ["x", "y"], "full": {"to": ["x"], "status": "suspended"}},
     })
@@ -183,17 +184,17 @@ def test_models_are_strict_and_frozen() -> None:
 
 
 def test_defaults_apply_when_a_section_is_left_out() -> None:
-    site = SiteFile.model_validate(SITE)
+    site = FILES.site.model_validate(SITE)
     assert site.defaults.mailbox_quota == 1024**3
     assert site.defaults.domain_services == ("mail", "dns")
     assert (site.mail.root, site.mail.uid, site.mail.gid) == ("/var/vmail", 5000, 5000)
 
 
 def test_the_mail_archive_defaults_below_the_root_and_follows_it() -> None:
-    site = SiteFile.model_validate(SITE)
+    site = FILES.site.model_validate(SITE)
     assert (site.mail.archive_dir, site.mail.archive_retention_days) == ("/var/vmail/.ispctl-archive", 90)
-    moved = SiteFile.model_validate({**SITE, "mail": {"root": "/srv/mail"}})
+    moved = FILES.site.model_validate({**SITE, "mail": {"root": "/srv/mail"}})
     assert moved.mail.archive_dir == "/srv/mail/.ispctl-archive"
     for archive in ("/srv/mail-archive", "/var/vmail/.old-mail/"):
-        chosen = SiteFile.model_validate({**SITE, "mail": {"archive": archive}})
+        chosen = FILES.site.model_validate({**SITE, "mail": {"archive": archive}})
         assert chosen.mail.archive_dir == archive.rstrip("/")

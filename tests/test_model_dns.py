@@ -9,10 +9,9 @@ import pytest
 from estate_builder import SITE, EstateBuilder
 from pydantic import ValidationError
 
-from reconciler.model import DomainFile, SiteFile
-from reconciler.model_dns import (
-    MAX_TTL, DkimSettings, DnsSettings, DomainDns, IgnoreRule, RecordSet, format_duration, parse_duration,
-)
+from tests.wiring import FILES
+from ispctl.providers.dns.settings import DkimSettings, DnsSettings, DomainDns, IgnoreRule, RecordSet
+from ispctl.reconciler.estate.units import MAX_TTL, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(("written", "seconds"), [
@@ -46,7 +45,7 @@ def test_format_duration_picks_the_largest_exact_unit(seconds: int, text: object
 
 
 def test_site_defaults_leave_dns_unmanaged_and_dkim_off() -> None:
-    site = SiteFile.model_validate(SITE)
+    site = FILES.site.model_validate(SITE)
     assert "dns" not in site.model_fields_set
     assert site.dns == DnsSettings()
     assert (site.dns.default_ttl, site.dns.ns, site.dns.dkim) == (3600, (), None)
@@ -107,7 +106,7 @@ def test_record_sets_have_short_and_full_forms(written: object, values: list[Any
 
 
 def test_a_domain_dns_section_keeps_names_as_written_for_validation() -> None:
-    spec = DomainFile.model_validate({
+    spec = FILES.domain.model_validate({
         "domain": "example.org",
         "dns": {"ttl": "30m", "ns": ["ns1", "ns2.example.net."], "soa": {"rname": "dns@example.org", "expire": "2w"},
                 "records": {"@": {"A": "192.0.2.1"}}},
@@ -115,7 +114,7 @@ def test_a_domain_dns_section_keeps_names_as_written_for_validation() -> None:
     assert spec.dns is not None
     assert spec.dns.ttl == 1800 and spec.dns.ns == ["ns1", "ns2.example.net."]
     assert spec.dns.soa is not None and spec.dns.soa.expire == 1209600 and spec.dns.soa.refresh is None
-    assert DomainFile.model_validate({"domain": "example.org"}).dns is None
+    assert FILES.domain.model_validate({"domain": "example.org"}).dns is None
 
 
 def _problems(tmp_path: Path, text: str) -> list[str]:

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.names import (
-    DomainName,
-    NameError_,
-    check_tenant,
-    normalise_address,
-    normalise_domain,
-    normalise_local,
-    split_address,
-)
+from ispctl.reconciler.estate.names import DomainName, InvalidName, check_tenant, normalise_address, normalise_domain, normalise_local, split_address
 
 
 @pytest.mark.parametrize("name", ["acme", "a", "a1-b2", "x" * 63, "0day"])
@@ -22,7 +14,7 @@ def test_valid_tenant_names(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["", "Acme", "-acme", "acme-", "ac_me", "ac.me", "x" * 64, "bäcker", "a b"])
 def test_invalid_tenant_names(name: str) -> None:
-    with pytest.raises(NameError_, match="must be 1-63 lower-case letters, digits and inner hyphens"):
+    with pytest.raises(InvalidName, match="must be 1-63 lower-case letters, digits and inner hyphens"):
         check_tenant(name)
 
 
@@ -58,7 +50,7 @@ def test_local_parts_are_folded_to_lower_case(local: str, normal: str) -> None:
     ],
 )
 def test_invalid_local_parts(local: str, words: str) -> None:
-    with pytest.raises(NameError_) as info:
+    with pytest.raises(InvalidName) as info:
         normalise_local(local)
     assert words in str(info.value)
 
@@ -93,14 +85,14 @@ def test_domains_are_normalised_to_ascii_with_unicode_kept(name: str, ascii: str
     ],
 )
 def test_invalid_domains(name: str, words: str) -> None:
-    with pytest.raises(NameError_) as info:
+    with pytest.raises(InvalidName) as info:
         normalise_domain(name)
     assert words in str(info.value)
 
 
 def test_domain_longer_than_253_characters() -> None:
     name = ".".join(["abcdefghi"] * 26)  # 259 characters in labels that are each fine
-    with pytest.raises(NameError_, match="too long"):
+    with pytest.raises(InvalidName, match="too long"):
         normalise_domain(name)
     assert normalise_domain(name[:253].rstrip(".")).ascii == name[:253].rstrip(".")
 
@@ -123,6 +115,6 @@ def test_split_and_normalise_address() -> None:
     ],
 )
 def test_invalid_addresses_name_the_faulty_half(address: str, words: str) -> None:
-    with pytest.raises(NameError_) as info:
+    with pytest.raises(InvalidName) as info:
         normalise_address(address)
     assert words in str(info.value)

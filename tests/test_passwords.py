@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.passwords import BCRYPT_RE, SHA512_RE, check_hash, hash_password, verify_password
+from ispctl.reconciler.estate.passwords import BCRYPT_RE, SHA512_RE, check_hash, hash_password, verify_password
 
 PASSWORD = "correct horse battery staple"
 

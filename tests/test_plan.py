@@ -6,10 +6,10 @@ import hashlib
 import json
 from collections.abc import Iterator
 
-from reconciler import __version__
-from reconciler.diff import compute_plan
-from reconciler.plan import FORMAT_VERSION, SENSITIVE, AttrChange, Change, Plan
-from reconciler.resources import Resource, Value, canonical_json
+from ispctl.reconciler import __version__
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.plan import FORMAT_VERSION, MASK, AttrChange, Change, Plan
+from ispctl.reconciler.engine.resources import Resource, Value, canonical_json
 
 SECRETS = ("{CRYPT}$6$old-hash", "{CRYPT}$6$new-hash", "{CRYPT}$6$gone-hash", "token-a", "token-b")
 HIDDEN = frozenset({"password", "tokens"})
@@ -67,21 +67,21 @@ def test_to_dict_never_contains_a_sensitive_value() -> None:
     dumped = json.dumps(data)
     for secret in SECRETS:
         assert secret not in dumped
-    assert SENSITIVE in found  # the masked values are there, just not readable
+    assert MASK in found  # the masked values are there, just not readable
 
 
 def test_sensitive_attribute_changes_are_still_listed() -> None:
     upd = {c.address: c for c in mixed_plan().changes}["mailbox.upd@x.example"].to_dict()
     attrs = {a["name"]: a for a in upd["attributes"]}
-    assert attrs["password"] == {"name": "password", "before": SENSITIVE, "after": SENSITIVE, "sensitive": True}
-    assert attrs["tokens"]["before"] == SENSITIVE and attrs["tokens"]["after"] == SENSITIVE
+    assert attrs["password"] == {"name": "password", "before": MASK, "after": MASK, "sensitive": True}
+    assert attrs["tokens"]["before"] == MASK and attrs["tokens"]["after"] == MASK
     assert attrs["quota"] == {"name": "quota", "before": 10, "after": 20, "sensitive": False}
 
 
 def test_masking_keeps_absent_as_null() -> None:
     # "Was there a password before?" is not a secret; showing null keeps creates readable.
     assert AttrChange("password", None, "h", True).to_dict() == {
-        "name": "password", "before": None, "after": SENSITIVE, "sensitive": True,
+        "name": "password", "before": None, "after": MASK, "sensitive": True,
     }
 
 
@@ -170,7 +170,7 @@ def test_change_resource_prefers_after() -> None:
 def test_an_archiving_delete_is_flagged_in_json_and_counted() -> None:
     home = Resource("maildir", "a@x.example", {"path": "/var/vmail/x.example/a"})
     plan = compute_plan({}, {home.identity: written(home), **{r.identity: r for r in [written(box("b@x.example", None))]}},
-                        archives=frozenset({"maildir"}))
+                        archives={"maildir": "moved to the mail archive"})
     data = {c["address"]: c for c in plan.to_dict()["changes"]}
     assert data["maildir.a@x.example"]["archive"] is True
     assert "archive" not in data["mailbox.b@x.example"]  # plans without archives keep their old form

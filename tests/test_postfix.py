@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from ldap_helpers import apply_ok, copy_example, edit_yaml, ldap_ok, run_cli
-from providers.ldap.slapd import SlapdInstance, ssha
-from providers.postfix.render import ALIAS_TABLES, DISABLED_BOUNCE, DISABLED_REPLY, MAIN_CF, TABLES
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
+from ispctl.providers.postfix.render import ALIAS_TABLES, DISABLED_BOUNCE, DISABLED_REPLY, MAIN_CF, TABLES
 
 BAKERY = "xn--bckerei-mller-bfb28a.example"  # bäckerei-müller.example, as stored (IDNA)
 ALIAS_DOMAIN = "baeckerei-mueller.example"   # type alias, alias_of the bakery

@@ -18,15 +18,16 @@ from ldap3.core.exceptions import LDAPInvalidFilterError
 from ldap3.operation.search import parse_filter
 
 from ldap_helpers import BASE, write_estate, run_cli
-from providers.ldap.connection import LdapSettings
-from providers.postfix.render import (ALIAS_TABLES, MAIN_CF, SYSTEM_CA_FILE, TABLES, render,
-                                      write_files)
-from reconciler.errors import ConfigError
-from reconciler.model import DirectorySettings, SiteFile
+from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.postfix.render import ALIAS_TABLES, MAIN_CF, SYSTEM_CA_FILE, TABLES, render, write_files
+from ispctl.reconciler.engine.errors import ConfigError
+from ispctl.providers.ldap.settings import DirectorySettings
+from ispctl.reconciler.estate.model import SiteFile
+from tests.wiring import FILES
 
 SECRET = "s3cret-$x#y"
 LDAP = LdapSettings("ldap://ldap.example.net:389", "cn=postfix,dc=example,dc=net", SECRET)
-SITE = SiteFile(directory=DirectorySettings(base_dn=BASE))
+SITE = FILES.site(directory=DirectorySettings(base_dn=BASE))
 CONN_ENV = {"ISPCTL_LDAP_URL": "ldap://ldap.example.net:389", "ISPCTL_LDAP_BIND_DN": "cn=admin,dc=example,dc=net",
             "ISPCTL_LDAP_PASSWORD": "admin-secret"}
 
@@ -87,7 +88,7 @@ def test_tls_always_verifies_the_server(url: str, starttls: bool, ca: str | None
 
 def test_percent_in_base_dn_is_doubled() -> None:
     # search_base is %-expanded by Postfix; "o=100%" must not become part of a key.
-    site = SiteFile(directory=DirectorySettings(base_dn="o=100%,dc=example,dc=net"))
+    site = FILES.site(directory=DirectorySettings(base_dn="o=100%,dc=example,dc=net"))
     for params in tables_of(render(site, LDAP)).values():
         assert params["search_base"] == "o=100%%,dc=example,dc=net"
 

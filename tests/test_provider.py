@@ -12,9 +12,9 @@ from typing import ClassVar
 import pytest
 from memory_provider import MemoryProvider
 
-from reconciler.errors import IspctlError, ProviderError
-from reconciler.provider import Provider
-from reconciler.resources import Resource
+from ispctl.reconciler.engine.errors import IspctlError, ProviderError
+from ispctl.reconciler.engine.provider import Provider
+from ispctl.reconciler.engine.resources import Resource
 
 
 class ListingProvider(Provider):

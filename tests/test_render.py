@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 
-from reconciler.apply import ApplyResult, Outcome
-from reconciler.diff import compute_plan
-from reconciler.plan import SENSITIVE, Plan
-from reconciler.render import apply_json, apply_summary, change_block, outcome_text, plan_json, plan_text
-from reconciler.resources import Resource
+from ispctl.reconciler.engine.apply import ApplyResult, Outcome
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.plan import MASK, Plan
+from ispctl.reconciler.views.text import apply_json, apply_summary, change_block, outcome_text, plan_json, plan_text
+from ispctl.reconciler.engine.resources import Resource
 
 GIB = 1024**3
 HASHES = ("{CRYPT}$6$aaaa$first", "{CRYPT}$6$bbbb$second", "{CRYPT}$6$cccc$third")
@@ -117,9 +117,9 @@ def test_text_never_shows_a_password() -> None:
         assert secret.split("$")[-1] not in text  # not even a fragment of the hash
     pw_lines = [line.strip() for line in text.splitlines() if "password" in line]
     assert pw_lines == [
-        f"- password = {SENSITIVE} -> null",
-        f"+ password = {SENSITIVE}",
-        f"~ password = {SENSITIVE}",
+        f"- password = {MASK} -> null",
+        f"+ password = {MASK}",
+        f"~ password = {MASK}",
     ]
 
 
@@ -127,8 +127,8 @@ def test_sensitive_list_uses_the_action_symbol() -> None:
     r = Resource("mailbox", "m@a.example", {"keys": ("k1", "k2")}, sensitive=frozenset({"keys"}))
     created = plan_text(compute_plan({r.identity: r}, {})).plain
     destroyed = plan_text(compute_plan({}, {r.identity: written(r)})).plain
-    assert f"      + keys = {SENSITIVE}\n" in created
-    assert f"      - keys = {SENSITIVE}\n" in destroyed
+    assert f"      + keys = {MASK}\n" in created
+    assert f"      - keys = {MASK}\n" in destroyed
     assert "k1" not in created + destroyed
 
 
@@ -195,7 +195,7 @@ def test_text_lines_have_no_trailing_spaces() -> None:
 
 def test_an_archiving_delete_says_archived_not_destroyed() -> None:
     home = written(Resource("maildir", "a@x.example", {"path": "/var/vmail/x.example/a", "uid": 5000}))
-    plan = compute_plan({}, {home.identity: home}, archives=frozenset({"maildir"}))
+    plan = compute_plan({}, {home.identity: home}, archives={"maildir": "moved to the mail archive"})
     text = plan_text(plan).plain
     assert ("  # maildir.a@x.example will be archived (moved to the mail archive, not destroyed, "
             "because it is not in the desired state)\n") in text

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from reconciler.diff import compute_plan
-from reconciler.groups import plan_groups
-from reconciler.plan import Plan
-from reconciler.render_markdown import MAX_CHARS, plan_markdown
-from reconciler.resources import Resource
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.groups import plan_groups
+from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.views.markdown import MAX_CHARS, plan_markdown
+from ispctl.reconciler.engine.resources import Resource
 
 SECRET = "{CRYPT}$6$abcdefgh$" + "x" * 86
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.resources import Resource, Value, address_of, canonical_json, fingerprint, normalise_value
+from ispctl.reconciler.engine.resources import Resource, Value, address_of, canonical_json, fingerprint, normalise_value
 
 
 @pytest.mark.parametrize(

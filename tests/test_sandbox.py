@@ -10,17 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import sandbox
-from reconciler.daemons import pids_matching
+from ispctl.reconciler.harness import sandbox
+from ispctl.reconciler.harness.daemons import pids_matching
+from tests.wiring import REGISTRY
 
 REPO = Path(__file__).resolve().parents[1]
+COMPONENTS = REGISTRY.components()
 
 
 def _up_in_another_process(root: Path) -> dict[str, object]:
     """Run ``sandbox.up`` the way the CLI does: in a process that exits right afterwards."""
-    code = ("import json, sys; from pathlib import Path; from reconciler import sandbox; "
-            "print(json.dumps(sandbox.up(Path(sys.argv[1]))))")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    code = ("import json, sys; from pathlib import Path; from ispctl.reconciler.harness import sandbox; "
+            "from ispctl.providers.registry import services; "
+            "print(json.dumps(sandbox.up(Path(sys.argv[1]), services().components())))")
+    env = dict(os.environ)
     done = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True,
                           text=True, env=env, cwd=REPO, check=False)
     assert done.returncode == 0, done.stderr
@@ -40,7 +43,7 @@ def test_round_trip_survives_the_cli_process(tmp_path: Path) -> None:
     finally:
         # Also when an assertion failed: leave nothing running, and no data outside tmp_path
         # (the Dovecot component may keep the sandbox's mail under /var/tmp, see its up()).
-        sandbox.down(root, purge=True)
+        sandbox.down(root, COMPONENTS, purge=True)
 
 
 def _round_trip(root: Path) -> None:
@@ -49,12 +52,12 @@ def _round_trip(root: Path) -> None:
     assert ldap["action"] == "started" and ldap["running"]
 
     # The process that started it is gone; the daemon is still there.
-    status = sandbox.status(root)["components"]["ldap"]
+    status = sandbox.status(root, COMPONENTS)["components"]["ldap"]
     assert status["running"] and status["pid"] == ldap["pid"]
     assert status["url"].startswith("ldap://127.0.0.1:")
     assert (root / "state.json").stat().st_mode & 0o077 == 0
 
-    variables = sandbox.env(root)
+    variables = sandbox.env(root, COMPONENTS)
     # Every component adds its own variables (IMAP, DNS, ...); the directory's are always there.
     assert {"ISPCTL_LDAP_URL", "ISPCTL_LDAP_BIND_DN", "ISPCTL_LDAP_PASSWORD",
             "ISPCTL_LDAP_BASE_DN"} <= set(variables)
@@ -66,50 +69,50 @@ def _round_trip(root: Path) -> None:
         capture_output=True, text=True, check=False)
     assert whoami.returncode == 0, whoami.stderr
 
-    again = sandbox.up(root)["components"]["ldap"]
+    again = sandbox.up(root, COMPONENTS)["components"]["ldap"]
     assert again["action"] == "already running" and again["pid"] == status["pid"]
 
-    sandbox.down(root)
+    sandbox.down(root, COMPONENTS)
     assert _really_gone(status["pid"])
     assert pids_matching(str(root)) == []
-    assert sandbox.status(root)["components"]["ldap"] == {
+    assert sandbox.status(root, COMPONENTS)["components"]["ldap"] == {
         "running": False, "pid": None, "url": status["url"]}
     assert (root / "ldap" / "data").is_dir()  # data kept for the next up
     with pytest.raises(sandbox.SandboxError, match="not running"):
-        sandbox.env(root)
+        sandbox.env(root, COMPONENTS)
 
 
 def test_up_after_down_reuses_data_and_purge_removes_it(tmp_path: Path) -> None:
     root = tmp_path / ".sandbox"
-    sandbox.up(root)
-    first_env = sandbox.env(root)
-    from providers.ldap.sandbox_component import LdapComponent
-    from providers.ldap.slapd import SlapdInstance
+    sandbox.up(root, COMPONENTS)
+    first_env = sandbox.env(root, COMPONENTS)
+    from ispctl.providers.ldap.sandbox.component import LdapComponent
+    from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
     state = json.loads((root / "state.json").read_text())["components"][LdapComponent.name]
     instance = SlapdInstance.from_state(state)
     added = instance.ldapadd(f"dn: ou=kept,{instance.managed_base}\n"
                              "objectClass: organizationalUnit\nou: kept\n")
     assert added.returncode == 0, added.stderr
-    sandbox.down(root)
+    sandbox.down(root, COMPONENTS)
 
     try:
-        report = sandbox.up(root)["components"]["ldap"]
+        report = sandbox.up(root, COMPONENTS)["components"]["ldap"]
         assert report["action"] == "started"
-        assert sandbox.env(root) == first_env  # same port and password when still free
+        assert sandbox.env(root, COMPONENTS) == first_env  # same port and password when still free
         assert "ou=kept" in instance.ldapsearch(instance.managed_base, "(ou=kept)", "1.1")
     finally:
-        sandbox.down(root, purge=True)
+        sandbox.down(root, COMPONENTS, purge=True)
     assert not root.exists()
     assert pids_matching(str(root)) == []
 
 
 def test_down_and_status_without_a_sandbox(tmp_path: Path) -> None:
     root = tmp_path / "never"
-    sandbox.down(root)
+    sandbox.down(root, COMPONENTS)
     assert not root.exists()
-    assert sandbox.status(root)["components"]["ldap"]["running"] is False
+    assert sandbox.status(root, COMPONENTS)["components"]["ldap"]["running"] is False
     with pytest.raises(sandbox.SandboxError):
-        sandbox.env(root)
+        sandbox.env(root, COMPONENTS)
 
 
 def test_shell_exports_survive_hostile_values() -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.diff import compute_plan
-from reconciler.engine import load_desired
-from reconciler.errors import IspctlError
-from reconciler.scope import Scope, apply_scope, changed_scope, tenant_scope
+from ispctl.reconciler.engine.diff import compute_plan
+from tests.wiring import load_desired
+from ispctl.reconciler.engine.errors import IspctlError
+from ispctl.reconciler.engine.scope import Scope, apply_scope
+from ispctl.reconciler.estate.scopes import changed_scope, tenant_scope
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
 
@@ -85,8 +86,8 @@ def test_a_changed_domain_file_brings_its_dns_changes(tmp_path: Path) -> None:
 
 
 def test_a_removed_domain_file_anchors_the_domain_it_declared(tmp_path: Path) -> None:
-    from reconciler.resources import Resource
-    from reconciler.scope import ancestry
+    from ispctl.reconciler.engine.resources import Resource
+    from ispctl.reconciler.engine.resources import ancestors
 
     root = tmp_path / "desired-state"
     shutil.copytree(EXAMPLE, root)
@@ -97,4 +98,4 @@ def test_a_removed_domain_file_anchors_the_domain_it_declared(tmp_path: Path) ->
     assert scope.anchors == {"domain.southbay.example", "tenant.southbay"}
     # A live zone read from the DNS server names its domain even when nothing else knows it.
     zone = Resource("dns_zone", "southbay.example", {}, depends_on=("domain.southbay.example",))
-    assert ancestry(zone, {}) == ["dns_zone.southbay.example", "domain.southbay.example"]
+    assert ancestors(zone, {}) == ["dns_zone.southbay.example", "domain.southbay.example"]

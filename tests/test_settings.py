@@ -6,16 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.engine import load_desired
-from reconciler.errors import ConfigError
-from reconciler.model import DirectorySettings, SiteFile
-from reconciler.settings import desired_root, with_overrides
+from tests.wiring import load_desired
+from ispctl.reconciler.engine.errors import ConfigError
+from ispctl.providers.ldap.settings import DirectorySettings
+from ispctl.reconciler.estate.model import SiteFile
+from tests.wiring import FILES
+from ispctl.reconciler.estate.settings import desired_root
+from tests.wiring import with_overrides
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
 
 
 def site() -> SiteFile:
-    return SiteFile(directory=DirectorySettings(base_dn="ou=ispctl,dc=example,dc=net"))
+    return FILES.site(directory=DirectorySettings(base_dn="ou=ispctl,dc=example,dc=net"))
 
 
 def test_no_override_returns_the_file_settings() -> None:
@@ -52,7 +55,7 @@ def test_desired_root_default_and_override() -> None:
 
 
 def test_enabled_providers_come_from_the_site_unless_the_machine_says_otherwise() -> None:
-    from reconciler.settings import enabled_providers
+    from ispctl.reconciler.estate.settings import enabled_providers
 
     assert enabled_providers(site(), {}) == ("ldap",)
     assert enabled_providers(site(), {"ISPCTL_PROVIDERS": " ldap, mailstore ,ldap"}) == ("ldap", "mailstore")
@@ -61,7 +64,7 @@ def test_enabled_providers_come_from_the_site_unless_the_machine_says_otherwise(
 
 
 def test_an_unknown_provider_is_a_clear_error() -> None:
-    from reconciler.engine import open_session
+    from tests.wiring import open_session
 
     with pytest.raises(ConfigError, match="unknown provider 'bind'; known: dns, ldap, mailstore$"):
         with open_session(EXAMPLE, {"ISPCTL_PROVIDERS": "bind"}):

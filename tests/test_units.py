@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.units import MAX_BYTES, format_size, parse_size
+from ispctl.reconciler.estate.units import MAX_BYTES, format_size, parse_size
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import pytest
 from estate_builder import EstateBuilder, mailbox, problem_at, simple_estate
 from typer.testing import CliRunner
 
-from reconciler.cli import app
-from reconciler.errors import Location, Problem
-from reconciler.validate import validate_estate
+from ispctl.reconciler.cli.app import app
+from ispctl.reconciler.engine.errors import Location, Problem
+from tests.wiring import validate_estate
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
 ACME = "tenants/acme/acme.example.yaml"
@@ -368,9 +368,6 @@ def test_previous_addresses_of_a_renamed_mailbox(tmp_path: Path) -> None:
 
 
 def test_previous_addresses_compile_into_the_resource(tmp_path: Path) -> None:
-    from reconciler.compile import compile_catalog
-
     builder = acme(tmp_path, mailboxes={"anna": mailbox(previous=["ann", "Old.Anna@Legacy.example"])})
-    catalog = validate_estate(builder.root)
-    resource = compile_catalog(catalog)[("mailbox", "anna@acme.example")]
+    resource = builder.resources()[("mailbox", "anna@acme.example")]
     assert resource.previous == ("ann@acme.example", "old.anna@legacy.example")

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from estate_builder import SITE, EstateBuilder, mailbox
 
-from reconciler.errors import Problem, ValidationFailed
-from reconciler.validate import validate_estate
-from reconciler.dns_names import BadValue, owner_name, rname_text, target_name
-from reconciler.yamlload import format_path
+from ispctl.reconciler.engine.errors import Problem, ValidationFailed
+from tests.wiring import validate_estate
+from ispctl.providers.dns.names import BadValue, owner_name, rname_text, target_name
+from ispctl.reconciler.estate.yamlload import format_path
 
 REL = "tenants/acme/acme.example.yaml"
 FILE = f"desired-state/{REL}"

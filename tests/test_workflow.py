@@ -29,7 +29,7 @@ from ldap_helpers import (
     search,
 )
 
-from providers.ldap.slapd import SlapdInstance
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 
 NWF = "tenants/northwind/northwind.example.yaml"
 NOC = "(uid=noc@northwind.example)"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from estate_builder import EstateBuilder, mailbox, problem_at
 
-from reconciler.errors import Location, Problem
-from reconciler.yamlload import MAX_NODES, Document, format_path, load_document
+from ispctl.reconciler.engine.errors import Location, Problem
+from ispctl.reconciler.estate.yamlload import MAX_NODES, Document, format_path, load_document
 
 SECRET = "Tr0ub4dor&3-hunter2"
 
@@ -263,7 +263,7 @@ def test_empty_file_loads_as_no_data(tmp_path: Path) -> None:
 
 def test_libyaml_and_the_pure_parser_read_every_example_file_alike(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast path (libyaml) must give exactly what the pure-Python parser gives."""
-    import reconciler.yamlload as yamlload
+    import ispctl.reconciler.estate.yamlload as yamlload
 
     assert not yamlload._PURE, "ruamel.yaml.clib (a declared dependency) is not installed"
     example = Path(__file__).resolve().parent.parent / "desired-state"

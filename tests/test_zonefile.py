@@ -12,9 +12,8 @@ from estate_builder import SITE, EstateBuilder, mailbox
 from ruamel.yaml import YAML
 from typer.testing import CliRunner, Result
 
-from reconciler.cli import app
-from reconciler.compile import compile_catalog
-from reconciler.resources import Resource
+from ispctl.reconciler.cli.app import app
+from ispctl.reconciler.engine.resources import Resource
 
 DNS: dict[str, Any] = {
     "ns": ["ns1.example.net.", "ns2.example.net."],
@@ -93,7 +92,7 @@ def zone_rrsets(path: Path) -> tuple[dict[str, tuple[int, tuple[str, ...]]], str
 
 
 def compiled(builder: EstateBuilder) -> dict[str, Resource]:
-    return {r.address: r for r in compile_catalog(builder.catalog()).values()}
+    return {r.address: r for r in builder.resources().values()}
 
 
 def rrsets_of(resources: dict[str, Resource], zone: str) -> dict[str, tuple[int, tuple[str, ...]]]:

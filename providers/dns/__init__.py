@@ -1,10 +1,15 @@
-"""DNS provider: zones and record sets on an authoritative primary (RFC 2136 + AXFR, tested with BIND 9).
+"""DNS: zones and record sets on an authoritative primary (RFC 2136 + AXFR, tested with BIND 9).
 
-Modules: ``connection`` (settings from ``ISPCTL_DNS_*``/``ISPCTL_RNDC_*``), ``axfr`` (reading,
-and ``axfr_source`` for ``ispctl import``), ``catalog`` (the RFC 9432 catalog of ispctl's
-zones), ``mapping`` (zones <-> resources, fingerprints), ``updates`` (RFC 2136 messages),
-``rndc`` (zone creation and deletion), ``provider``, ``named`` (a real named for tests and the
-sandbox) and ``sandbox_component``.
+The service's part of the desired-state language: ``settings`` (the ``dns:`` sections of
+``ispctl.yaml`` and of domain files), ``names`` (names and record values as zone files write
+them), ``validate`` (every zone built and checked, with file:line problems), ``compile`` (the
+records a domain derives, and zones as resources), ``dkim`` (the DKIM key store).
+
+Reconciling: ``connection`` (``ISPCTL_DNS_*``/``ISPCTL_RNDC_*``), ``axfr`` (reading),
+``catalog`` (the RFC 9432 catalog of ispctl's zones), ``mapping`` (zones <-> resources,
+fingerprints), ``updates`` (RFC 2136 messages), ``rndc`` (zone creation and deletion),
+``provider``. Commands: ``commands`` (``ispctl dkim``, ``ispctl import dns``, with ``zonefile``
+and ``yamledit``). ``sandbox/`` runs a real named for the tests and ``ispctl sandbox``.
 
 Setting up a production primary (BIND 9.18) once::
 
@@ -33,17 +38,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from reconciler.model import SiteFile
+from ispctl.reconciler.contract import Catalog, Compiled, Service, SiteFile
 
-from .axfr import axfr_source
+from .commands import register
+from .compile import zoneset_resources
 from .connection import DnsConnection
 from .mapping import ignore_rules
 from .provider import DnsProvider
+from .sandbox.component import DnsComponent
+from .settings import DNS, DOMAIN_DNS, DnsSettings, DomainDns
+from .validate import check_zones
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> DnsProvider:
-    """Entry point used by the engine's provider registry."""
-    return DnsProvider(DnsConnection.from_env(env), ignore_rules(site))
+    return DnsProvider(DnsConnection.from_env(env), ignore_rules(site.section(DNS).ignore))
 
 
-__all__ = ["DnsConnection", "DnsProvider", "axfr_source", "build"]
+def compile_zones(catalog: Catalog) -> Compiled:
+    """Every zone of the estate, checked, as resources (none unless ispctl.yaml has dns:)."""
+    zones, problems = check_zones(catalog)
+    return Compiled(resources=zoneset_resources(zones), problems=problems)
+
+
+SERVICE = Service(
+    name="dns",
+    summary="zones and records on an authoritative primary (RFC 2136 + AXFR, BIND 9)",
+    provider=DnsProvider,
+    build=build,
+    sections=(DNS, DOMAIN_DNS),
+    compile=compile_zones,
+    sandbox=DnsComponent,
+    commands=register,
+)
+
+__all__ = ["DNS", "DOMAIN_DNS", "SERVICE", "DnsConnection", "DnsProvider", "DnsSettings", "DomainDns", "build"]

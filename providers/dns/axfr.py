@@ -16,7 +16,7 @@ import dns.rcode
 import dns.xfr
 import dns.zone
 
-from reconciler.errors import ProviderError
+from ispctl.reconciler.contract import ProviderError
 
 from .connection import DnsConnection
 

@@ -33,7 +33,7 @@ import dns.tsig
 import dns.update
 import dns.zone
 
-from reconciler.resources import Resource
+from ispctl.reconciler.contract import Resource
 
 from .mapping import parse_rdata, txt_rdata, zone_owner
 

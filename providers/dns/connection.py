@@ -33,7 +33,7 @@ import dns.exception
 import dns.name
 import dns.tsig
 
-from reconciler.errors import ConfigError
+from ispctl.reconciler.contract import ConfigError
 
 DEFAULT_CATALOG = "catalog.ispctl.invalid"
 DEFAULT_ALGORITHM = "hmac-sha256"

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import fnmatch
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,8 +39,10 @@ import dns.rdtypes.ANY.SOA
 import dns.rdtypes.ANY.TXT
 import dns.zone
 
-from reconciler.resources import Resource, address_of
-from reconciler.dns_names import RESERVED_OWNER, is_reserved_owner
+from ispctl.reconciler.contract import DOMAIN, Resource, address_of
+
+from .names import RESERVED_OWNER, is_reserved_owner
+from .settings import IgnoreRule
 
 MANAGED_TYPES = frozenset({"A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS", "PTR"})
 FINGERPRINT_OWNER = RESERVED_OWNER
@@ -50,23 +51,9 @@ KEY_TAG_LEN = 8
 VALUE_TAG_LEN = 10
 
 
-@dataclass(frozen=True)
-class IgnoreRule:
-    """Record sets another tool owns: a glob on the relative owner name, and a type (None: any)."""
-
-    name: str
-    type: str | None = None
-
-    def matches(self, owner: str, rdtype: str) -> bool:
-        return fnmatch.fnmatchcase(owner, self.name) and self.type in (None, rdtype)
-
-
-def ignore_rules(site: object) -> tuple[IgnoreRule, ...]:
+def ignore_rules(site_rules: Iterable[IgnoreRule]) -> tuple[IgnoreRule, ...]:
     """The site's ``dns.ignore`` rules, plus the fingerprint record set, which nobody may edit."""
-    rules = [IgnoreRule(FINGERPRINT_OWNER, None), IgnoreRule(f"*.{FINGERPRINT_OWNER}", None)]
-    for rule in getattr(getattr(site, "dns", None), "ignore", ()) or ():
-        rules.append(IgnoreRule(str(rule.name).lower(), rule.type.upper() if rule.type else None))
-    return tuple(rules)
+    return (IgnoreRule(name=FINGERPRINT_OWNER), IgnoreRule(name=f"*.{FINGERPRINT_OWNER}"), *site_rules)
 
 
 def ignored(owner: str, rdtype: str, rules: Iterable[IgnoreRule]) -> bool:
@@ -133,7 +120,7 @@ def entry_tag(owner: str) -> str | None:
 def zone_owner(zone: str) -> tuple[str, ...]:
     """Every zone ispctl manages is a domain's (the compiler says so too): live zones carry
     the link, so a plan that removes a domain's zone is scoped and grouped with the domain."""
-    return (address_of("domain", zone),)
+    return (address_of(DOMAIN, zone),)
 
 
 def is_fingerprint_owner(owner: str) -> bool:

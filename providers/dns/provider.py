@@ -46,20 +46,17 @@ import dns.rdata
 import dns.rdatatype
 import dns.update
 
-from reconciler.errors import ProviderError
-from reconciler.provider import BatchError, Provider
-from reconciler.resources import Resource
+from ispctl.reconciler.contract import BatchError, Provider, ProviderError, Resource
 
 from . import catalog as cat
 from .axfr import ZoneNotServed, transfer
 from .connection import DnsConnection
 from .mapping import (
-    IgnoreRule,
     LiveZone,
     entry_for,
+    group_entries,
     int_attr,
     key_tag,
-    group_entries,
     parse_rdata,
     parse_soa,
     read_zone,
@@ -67,6 +64,7 @@ from .mapping import (
     tuple_attr,
     zone_file_text,
 )
+from .settings import IgnoreRule
 from .rndc import Rndc, check_zone_name, quoted
 from .updates import Unit, build, orphan_unit, pack, rrset_unit, zone_unit
 

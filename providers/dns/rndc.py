@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-from reconciler.daemons import DaemonUnavailable, require_binary
-from reconciler.errors import ConfigError, ProviderError
+from ispctl.reconciler.contract import ConfigError, ProviderError
 
 from .connection import parse_key_statement
+
+# Debian installs rndc in /usr/sbin, which is not on a normal user's PATH.
+_SBIN = ("/usr/sbin", "/sbin")
 
 # Zone names reach named's config parser inside rndc arguments; only plain DNS names may.
 _SAFE_ZONE = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$")
@@ -55,10 +58,10 @@ class Rndc:
 
     def run(self, *args: str) -> str:
         """Run ``rndc <args>`` and return its output; ProviderError with named's message if it fails."""
-        try:
-            binary = require_binary("rndc", "bind9-utils")
-        except DaemonUnavailable as exc:
-            raise ProviderError(f"dns: {exc}") from None
+        search = os.pathsep.join([p for p in os.environ.get("PATH", "").split(os.pathsep) if p] + list(_SBIN))
+        binary = shutil.which("rndc", path=search)
+        if binary is None:
+            raise ProviderError('dns: rndc is not installed: run "apt-get install bind9-utils" (Debian package bind9-utils)')
         conf = (f"include {quoted(self.key_file)};\n"
                 f"options {{ default-key {quoted(self.key_name)}; }};\n")
         with tempfile.TemporaryDirectory(prefix="ispctl-rndc-") as tmp:

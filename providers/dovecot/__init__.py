@@ -1,12 +1,24 @@
-"""Dovecot (IMAP/POP3): configuration that makes Dovecot read mailboxes from ispctl's directory.
+"""Dovecot (IMAP/POP3, LMTP): configuration that makes Dovecot read mailboxes from the directory.
 
-ispctl does not manage Dovecot as a provider with live state; it ships the passdb/userdb LDAP
-configuration for its DIT (``render``), runs a real Dovecot from exactly that configuration for
-tests and the sandbox (``daemon``), and plugs it into ``ispctl sandbox`` (``sandbox_component``).
+ispctl does not manage Dovecot as a provider with live state: Dovecot reads the directory on
+every login. The service ships the passdb/userdb LDAP configuration for ispctl's DIT
+(``render``, ``ispctl render dovecot``), and runs a real Dovecot from exactly that
+configuration for tests and the sandbox (``sandbox/``).
 """
 
 from __future__ import annotations
 
-from .render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
+from ispctl.reconciler.contract import Service
 
-__all__ = ["LDAP_CONF_FILE", "SETTINGS_FILE", "render", "write_files"]
+from .commands import register
+from .render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
+from .sandbox.component import DovecotComponent
+
+SERVICE = Service(
+    name="dovecot",
+    summary="IMAP/POP3 and LMTP delivery reading mailboxes from the directory (configuration only)",
+    sandbox=DovecotComponent,
+    commands=register,
+)
+
+__all__ = ["LDAP_CONF_FILE", "SERVICE", "SETTINGS_FILE", "render", "write_files"]

@@ -18,8 +18,8 @@ How the DIT is read (see README, "The directory tree"):
   and ``doveadm`` must still find a suspended mailbox; only logins are refused.
 * Quota comes straight from ``ispctlMailQuota`` in bytes; a missing value or 0 means no quota.
 
-``render`` is pure (settings in, file texts out); ``write_files`` puts them on disk and
-``render_dovecot_cmd`` is the body of ``ispctl render dovecot``.
+``render`` is pure (settings in, file texts out); ``write_files`` puts them on disk;
+``commands`` has ``ispctl render dovecot``.
 """
 
 from __future__ import annotations
@@ -29,11 +29,10 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from providers.ldap.connection import LdapSettings
-from reconciler import output
-from reconciler.errors import ConfigError
-from reconciler.model import SiteFile
-from reconciler.settings import load_site
+from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.settings import DIRECTORY
+from ispctl.providers.mailstore.settings import MAIL
+from ispctl.reconciler.contract import ConfigError, SiteFile
 
 LDAP_CONF_FILE = "dovecot-ldap.conf.ext"
 SETTINGS_FILE = "conf.d/90-ispctl.conf"
@@ -94,7 +93,7 @@ def render_ldap_conf(site: SiteFile, ldap: LdapSettings) -> str:
         if ldap.ca_file:
             tls += f"tls_ca_cert_file = {_quoted(ldap.ca_file, 'the LDAP CA file')}\n"
     # ``base`` is expanded for %variables; a literal % in a DN must be doubled first.
-    base = site.directory.base_dn.replace("%", "%%")
+    base = site.section(DIRECTORY).base_dn.replace("%", "%%")
     return (
         _HEADER
         + "# This file holds the directory password: keep it owned by root, mode 0600.\n\n"
@@ -127,6 +126,7 @@ def render_settings(site: SiteFile, ldap_conf_path: str, lmtp_socket: str = LMTP
                     lmtp_user: str = LMTP_USER) -> str:
     """The ``conf.d/90-ispctl.conf`` text: auth sources, mail location, quota and LMTP."""
     args = _safe_path(ldap_conf_path, "the path of dovecot-ldap.conf.ext")
+    mail = site.section(MAIL)
     # A bare name is relative to Dovecot's base_dir (what a throwaway instance uses).
     socket = lmtp_socket if re.fullmatch(r"[A-Za-z0-9._-]+", lmtp_socket) else _safe_path(lmtp_socket, "the LMTP socket path")
     if not re.fullmatch(r"[a-z_][a-z0-9_-]*", lmtp_user):
@@ -145,9 +145,9 @@ def render_settings(site: SiteFile, ldap_conf_path: str, lmtp_socket: str = LMTP
         "}\n\n"
         "# Homes are <mail root>/<domain>/<local part> (homeDirectory in the directory).\n"
         "mail_location = maildir:~/Maildir\n"
-        f"# Every mailbox belongs to the site's virtual-mail owner ({site.mail.uid}:{site.mail.gid});\n"
+        f"# Every mailbox belongs to the site's virtual-mail owner ({mail.uid}:{mail.gid});\n"
         "# anything below it (root, system accounts) is refused.\n"
-        f"first_valid_uid = {site.mail.uid}\n"
+        f"first_valid_uid = {mail.uid}\n"
         "# Logins are full addresses whose local parts may hold any RFC 5322 atext character\n"
         "# ispctl accepts (o'neil+team@...): Dovecot's default list would refuse some. The LDAP\n"
         "# driver escapes the name in its filters, so widening the list is safe.\n"
@@ -209,35 +209,3 @@ def write_files(files: Mapping[str, str], out_dir: Path) -> list[Path]:
         os.replace(tmp, target)
         written.append(target)
     return written
-
-
-def render_dovecot_cmd(out: Path, root: Path, bind_dn: str | None, password_file: Path | None,
-                       ldap_conf_path: str = f"{DEFAULT_INSTALL_DIR}/{LDAP_CONF_FILE}",
-                       env: Mapping[str, str] | None = None) -> int:
-    """``ispctl render dovecot``: write both files to ``out`` for an operator to install.
-
-    ``--bind-dn``/``--password-file`` replace the connection's credentials, so Dovecot can use a
-    read-only service account instead of ispctl's own (which may write).
-    """
-    env = dict(os.environ if env is None else env)
-    if bind_dn is not None:
-        if password_file is None:
-            # The environment's password belongs to another DN: never pair them silently.
-            raise ConfigError("--bind-dn needs --password-file with that account's password")
-        env["ISPCTL_LDAP_BIND_DN"] = bind_dn
-    if password_file is not None:
-        env.pop("ISPCTL_LDAP_PASSWORD", None)
-        env["ISPCTL_LDAP_PASSWORD_FILE"] = str(password_file)
-    site = load_site(root, env)
-    files = render(site, LdapSettings.from_env(env), ldap_conf_path)
-    try:
-        written = write_files(files, out)
-    except OSError as exc:
-        raise ConfigError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    for path in written:
-        output.out().print(f"Wrote {path}", markup=False)
-    install = str(Path(ldap_conf_path).parent)
-    output.out().print(
-        f"Install them in {install}/ (keep {LDAP_CONF_FILE} owned by root, mode 0600), "
-        "disable other passdb/userdb sources, and reload Dovecot.", markup=False)
-    return 0

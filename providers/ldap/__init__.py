@@ -1,18 +1,36 @@
-"""OpenLDAP directory provider (tenants, domains, mailboxes, aliases)."""
+"""The OpenLDAP directory: tenants, domains, mailboxes and aliases as entries under one base.
+
+Modules: ``settings`` (the ``directory:`` section), ``connection`` (``ISPCTL_LDAP_*``), ``dn``
+(DN parsing and escaping), ``mapping`` (resources <-> entries, pure), ``lock`` (the estate's
+apply lock, an entry in the directory), ``provider``; ``schema/`` (the LDIF schema) and
+``sandbox/`` (a real slapd for tests and ``ispctl sandbox``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from reconciler.model import SiteFile
+from ispctl.reconciler.contract import Service, SiteFile
 
 from .connection import LdapSettings
 from .provider import LdapProvider
+from .sandbox.component import LdapComponent
+from .settings import DIRECTORY, DirectorySettings
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> LdapProvider:
-    """Entry point used by the engine's provider registry."""
-    return LdapProvider(LdapSettings.from_env(env), site.directory.base_dn, site.directory.page_size)
+    directory = site.section(DIRECTORY)
+    return LdapProvider(LdapSettings.from_env(env), directory.base_dn, directory.page_size)
 
 
-__all__ = ["LdapProvider", "LdapSettings", "build"]
+SERVICE = Service(
+    name="ldap",
+    summary="the OpenLDAP directory every other service reads (tenants, domains, mailboxes, aliases)",
+    provider=LdapProvider,
+    build=build,
+    enabled_by_default=True,
+    sections=(DIRECTORY,),
+    sandbox=LdapComponent,
+)
+
+__all__ = ["DIRECTORY", "SERVICE", "DirectorySettings", "LdapProvider", "LdapSettings", "build"]

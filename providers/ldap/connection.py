@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import ldap3
 from ldap3.core.exceptions import LDAPException
 
-from reconciler.errors import ConfigError, ProviderError
+from ispctl.reconciler.contract import ConfigError, ProviderError
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from ldap3.core.exceptions import LDAPEntryAlreadyExistsResult, LDAPException, L
 from ldap3.operation.search import compile_filter, parse_filter
 from pyasn1.codec.ber import encoder
 
-from reconciler.errors import IspctlError, ProviderError
+from ispctl.reconciler.contract import IspctlError, ProviderError
 
 from . import dn as dnlib
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from reconciler.resources import Resource, Value
+from ispctl.reconciler.contract import Resource, Value
 
 from . import dn as dnlib
 

@@ -18,9 +18,7 @@ from typing import Any, ClassVar
 import ldap3
 from ldap3.core.exceptions import LDAPException
 
-from reconciler.errors import ProviderError
-from reconciler.provider import Provider
-from reconciler.resources import Resource
+from ispctl.reconciler.contract import Lockable, Provider, ProviderError, Resource
 
 from . import dn as dnlib
 from . import mapping
@@ -39,7 +37,7 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-class LdapProvider(Provider):
+class LdapProvider(Provider, Lockable):
     name: ClassVar[str] = "ldap"
     SUPPORTS: ClassVar[frozenset[str]] = mapping.SUPPORTED
 

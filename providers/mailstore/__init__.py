@@ -1,22 +1,39 @@
 """The mail store: mailbox homes on disk, archived (never deleted) when a mailbox goes.
 
-``store`` is the filesystem layer, ``provider`` the reconciler provider (kind ``maildir``),
-``archive`` lists and purges archived mail (``ispctl archive``), ``report`` compares usage
-on disk with quotas in the directory (``ispctl report quota``).
+Modules: ``settings`` (the ``mail:`` section and its ``ISPCTL_MAIL_*`` overrides), ``compile``
+(a home for every mailbox), ``paths`` (the layout and safe paths), ``store`` (the filesystem
+layer), ``manifest`` (what an archive holds), ``provider`` (kind ``maildir``), ``archive``
+(listing and purging archived mail), ``report`` (usage on disk against quotas) and
+``commands`` (``ispctl archive``, ``ispctl report quota``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from reconciler.model import SiteFile
+from ispctl.reconciler.contract import Service, SiteFile
 
+from .commands import register
+from .compile import compile_mailstore
 from .provider import MailStoreProvider
+from .settings import MAIL, OVERRIDES, MailSettings
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> MailStoreProvider:
-    """Entry point used by the engine's provider registry; the root comes from the (overridden) site."""
-    return MailStoreProvider(site.mail.root, site.mail.archive_dir)
+    """The root comes from the site settings with this machine's overrides applied."""
+    mail = site.section(MAIL)
+    return MailStoreProvider(mail.root, mail.archive_dir)
 
 
-__all__ = ["MailStoreProvider", "build"]
+SERVICE = Service(
+    name="mailstore",
+    summary="mailbox homes on disk: created, renamed, archived (never deleted)",
+    provider=MailStoreProvider,
+    build=build,
+    sections=(MAIL,),
+    overrides=OVERRIDES,
+    compile=compile_mailstore,
+    commands=register,
+)
+
+__all__ = ["MAIL", "SERVICE", "MailSettings", "MailStoreProvider", "build"]

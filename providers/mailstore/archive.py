@@ -7,25 +7,20 @@ shorter ``--older-than`` is refused), and only after the operator typed ``yes`` 
 ``--yes``). Anything else in the archive directory is listed as unknown and never touched.
 
 The archive's location comes from the site settings alone (``ispctl.yaml`` plus the
-environment's overrides), so these commands work even while a tenant file is broken.
+environment's overrides), so the commands (``commands``) work even while a tenant file is
+broken.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-from reconciler import output
-from reconciler.errors import ApprovalRequired, IspctlError
-from reconciler.settings import load_site
-from reconciler.units import format_size
+from ispctl.reconciler.contract import IspctlError, format_size
 
 from . import store
 
@@ -126,9 +121,7 @@ def remove(archive: str, entry: ArchiveEntry) -> None:
     shutil.rmtree(path)
 
 
-# -- command bodies (``ispctl archive ...``) ----------------------------------------------------
-
-def _line(entry: ArchiveEntry, now: datetime, retention: int) -> str:
+def describe(entry: ArchiveEntry, now: datetime, retention: int) -> str:
     if not entry.known:
         return f"  {entry.name}: no readable ispctl manifest; not ispctl's, never purged"
     assert entry.archived_at is not None
@@ -137,60 +130,3 @@ def _line(entry: ArchiveEntry, now: datetime, retention: int) -> str:
     keep = "may be purged" if age >= retention else f"kept until {until}"
     return (f"  {entry.archived_at.strftime(STAMP_FORMAT)}  {entry.address}  {entry.file_count} files, "
             f"{format_size(entry.total_bytes)}, {age:.0f} days old, {keep}  ({entry.name})")
-
-
-def archive_list_cmd(root: Path, json_out: bool, now: datetime | None = None) -> int:
-    site = load_site(root)
-    archive, retention = site.mail.archive_dir, site.mail.archive_retention_days
-    now = now or datetime.now(timezone.utc)
-    entries = list_archives(archive)
-    if json_out:
-        output.write_raw(json.dumps({
-            "archive": archive,
-            "retention_days": retention,
-            "entries": [e.to_dict(now, retention) for e in entries],
-        }, indent=2, sort_keys=True, ensure_ascii=False))
-        return 0
-    if not entries:
-        output.out().print(f"The mail archive {archive} is empty.", markup=False)
-        return 0
-    output.out().print(f"Mail archive {archive} (retention {retention} days):", markup=False)
-    for entry in entries:
-        output.out().print(_line(entry, now, retention), markup=False)
-    ready = sum(1 for e in entries if e.to_dict(now, retention)["purgeable"])
-    output.out().print(f"{len(entries)} archive(s); {ready} may be purged with 'ispctl archive purge'.", markup=False)
-    return 0
-
-
-def _confirm(count: int) -> None:
-    output.out().print(
-        f"Do you want to permanently DELETE the mail in these {count} archive(s)?\n"
-        "  Only 'yes' will be accepted to approve.\n", style="bold", markup=False)
-    output.out().print("  Enter a value: ", end="", markup=False)
-    answer = sys.stdin.readline() if sys.stdin is not None else ""
-    if answer.strip() != "yes":
-        detail = "no answer on standard input (pass --yes)" if not answer else "the answer was not 'yes'"
-        raise ApprovalRequired(f"Purge cancelled: {detail}. Nothing was deleted.")
-
-
-def archive_purge_cmd(root: Path, older_than: int | None, yes: bool, now: datetime | None = None) -> int:
-    site = load_site(root)
-    archive, retention = site.mail.archive_dir, site.mail.archive_retention_days
-    days = retention if older_than is None else older_than
-    now = now or datetime.now(timezone.utc)
-    chosen = purgeable(list_archives(archive), days, retention, now)
-    if not chosen:
-        output.out().print(f"Nothing to purge: no archive in {archive} is older than {days} days.", markup=False)
-        return 0
-    output.out().print(f"These archives in {archive} are older than {days} days:", markup=False)
-    for entry in chosen:
-        output.out().print(_line(entry, now, retention), markup=False)
-    if not yes:
-        _confirm(len(chosen))
-    for entry in chosen:
-        remove(archive, entry)
-        output.out().print(f"purged {entry.name} ({entry.address}, {entry.file_count} files, "
-                           f"{format_size(entry.total_bytes)})", markup=False)
-    total = sum(e.total_bytes for e in chosen)
-    output.out().print(f"Purged {len(chosen)} archive(s), {format_size(total)}.", style="bold", markup=False)
-    return 0

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 
-from reconciler.compile import home_directory
-from reconciler.errors import ProviderError
+from ispctl.reconciler.contract import ProviderError
 
 
 class StoreError(ProviderError):
     """The mail store cannot do what was asked without risking mail; the message says why."""
+
+
+def home_directory(mail_root: str, domain: str, local: str) -> str:
+    """The layout: a mailbox's home is ``<mail root>/<domain>/<local part>``."""
+    return f"{mail_root.rstrip('/')}/{domain}/{local}"
 
 
 # -- names and paths ---------------------------------------------------------------------------

@@ -14,12 +14,11 @@ is why the kind is in ``ARCHIVES`` and the plan says "will be archived".
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import ClassVar
 
-from reconciler.provider import Provider
-from reconciler.resources import Resource, address_of
+from ispctl.reconciler.contract import MAILBOX, Provider, Resource, address_of
 
 from . import store
 from .store import StoreError
@@ -45,7 +44,7 @@ class MailStoreProvider(Provider):
     name: ClassVar[str] = "mailstore"
     SUPPORTS: ClassVar[frozenset[str]] = frozenset({KIND})
     # Deleting a maildir moves it to the archive: the plan must not call that "destroyed".
-    ARCHIVES: ClassVar[frozenset[str]] = frozenset({KIND})
+    ARCHIVES: ClassVar[Mapping[str, str]] = {KIND: "moved to the mail archive"}
 
     def __init__(self, root: str, archive: str) -> None:
         self.root = root
@@ -63,7 +62,7 @@ class MailStoreProvider(Provider):
                 KIND, home.address, {"path": home.path, "uid": home.uid, "gid": home.gid},
                 # Live maildirs carry the dependency too: an archive must run before the
                 # directory entry it belongs to is deleted.
-                depends_on=(address_of("mailbox", home.address),),
+                depends_on=(address_of(MAILBOX, home.address),),
                 recorded_fingerprint=home.fingerprint,
             )
             for home in homes

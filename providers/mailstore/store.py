@@ -39,10 +39,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reconciler.compile import home_directory
+from .manifest import FORMAT, MANIFEST, TMP_SUFFIX, inventory, iso, manifest, stamp
+from .paths import StoreError, check_component, check_home, home_directory, home_of, home_path, split_address
 
-from .manifest import FORMAT, MANIFEST, TMP_SUFFIX, inventory, iso, manifest, stamp  # noqa: F401 - part of this module's API
-from .paths import StoreError, check_component, check_home, home_of, home_path, split_address  # noqa: F401
+# The store's API includes the safe-path and manifest helpers it is built on.
+__all__ = [
+    "ARCHIVE_DIRNAME", "FORMAT", "MAILDIR", "MANIFEST", "MARKER", "TMP_SUFFIX", "Home", "StoreError",
+    "archive_home", "check_component", "check_home", "create_home", "ensure_archive", "ensure_dir", "ensure_top",
+    "fix_dir", "fix_home", "home_directory", "home_of",
+    "home_path", "inventory", "iso", "manifest", "move_home", "read_json", "read_marker", "scan", "split_address",
+    "stamp", "write_json", "write_marker",
+]
 
 MARKER = ".ispctl-maildir"
 ARCHIVE_DIRNAME = ".ispctl-archive"

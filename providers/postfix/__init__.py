@@ -1,13 +1,21 @@
 """Postfix: LDAP lookup tables (ldap_table(5)) that route mail straight from ispctl's directory.
 
 Postfix has no live state of its own for ispctl to reconcile: it reads the directory on
-every lookup. This package therefore only renders configuration (``ispctl render
-postfix``); see ``providers.postfix.render`` for the tables and why they are ordered as
-they are.
+every lookup. This service therefore only renders configuration (``ispctl render
+postfix``); see ``render`` for the tables and why they are ordered as they are.
 """
 
 from __future__ import annotations
 
+from ispctl.reconciler.contract import Service
+
+from .commands import register
 from .render import TABLES, Table, render, write_files
 
-__all__ = ["TABLES", "Table", "render", "write_files"]
+SERVICE = Service(
+    name="postfix",
+    summary="mail routing through LDAP tables that read the directory (configuration only)",
+    commands=register,
+)
+
+__all__ = ["SERVICE", "TABLES", "Table", "render", "write_files"]

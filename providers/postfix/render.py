@@ -32,8 +32,8 @@ matches suspended mailboxes on purpose. Two more tables therefore keep their mai
 RCPT time, and ``transport_maps`` bounces mail that still reaches one through an alias
 or list (Dovecot's LMTP would otherwise deliver it: its user lookup ignores status).
 
-``render`` is pure (settings in, file texts out); ``write_files`` puts them on disk and
-``render_postfix_cmd`` is the body of ``ispctl render postfix``.
+``render`` is pure (settings in, file texts out); ``write_files`` puts them on disk;
+``commands`` has ``ispctl render postfix``.
 """
 
 from __future__ import annotations
@@ -44,12 +44,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from providers.ldap.connection import LdapSettings
-from providers.ldap.mapping import MARKER
-from reconciler import output
-from reconciler.errors import ConfigError
-from reconciler.model import SiteFile
-from reconciler.settings import load_site
+from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.mapping import MARKER
+from ispctl.providers.ldap.settings import DIRECTORY
+from ispctl.reconciler.contract import ConfigError, SiteFile
 
 DEFAULT_TABLE_DIR = "/etc/postfix/ispctl"
 MAIN_CF = "main.cf.ispctl"
@@ -213,7 +211,7 @@ def connection_lines(site: SiteFile, ldap: LdapSettings) -> str:
         lines.append("tls_require_cert = yes")
         lines.append(f"tls_ca_cert_file = {_value(ldap.ca_file or SYSTEM_CA_FILE, 'the LDAP CA file')}")
     # search_base is %-expanded like query_filter: a literal % in the DN must be doubled.
-    base = _value(site.directory.base_dn, "directory.base_dn").replace("%", "%%")
+    base = _value(site.section(DIRECTORY).base_dn, "directory.base_dn").replace("%", "%%")
     lines += [f"search_base = {base}", "scope = sub", "dereference = 0"]
     return "\n".join(lines) + "\n"
 
@@ -328,42 +326,3 @@ def write_files(files: Mapping[str, str], out_dir: Path, group: str | None = Non
             raise
         written.append(target)
     return written
-
-
-def connection_settings(env: Mapping[str, str] | None, bind_dn: str | None,
-                        password_file: Path | None) -> LdapSettings:
-    """The environment's connection, with a (read-only) service account's DN and password."""
-    env = dict(os.environ if env is None else env)
-    if (bind_dn is None) != (password_file is None):
-        # The environment's password belongs to another DN: never pair them silently.
-        raise ConfigError("--bind-dn and --password-file go together (the service account and its password)")
-    if bind_dn is not None and password_file is not None:
-        if not bind_dn.strip():
-            raise ConfigError("--bind-dn is empty")
-        env["ISPCTL_LDAP_BIND_DN"] = bind_dn
-        env.pop("ISPCTL_LDAP_PASSWORD", None)
-        env["ISPCTL_LDAP_PASSWORD_FILE"] = str(password_file)
-    return LdapSettings.from_env(env)
-
-
-def render_postfix_cmd(out: Path, root: Path, bind_dn: str | None = None, password_file: Path | None = None,
-                       table_dir: str | None = None, group: str | None = None,
-                       env: Mapping[str, str] | None = None) -> int:
-    """``ispctl render postfix``: write the tables and ``main.cf.ispctl`` into ``out``.
-
-    ``main.cf.ispctl`` names the tables in ``table_dir`` (default: ``out`` itself, as an
-    absolute path), so rendering straight into ``/etc/postfix/ispctl`` needs nothing else.
-    """
-    ldap = connection_settings(env, bind_dn, password_file)
-    site = load_site(root, env)
-    files = render(site, ldap, table_dir if table_dir is not None else str(out.absolute()))
-    try:
-        written = write_files(files, out, group)
-    except OSError as exc:
-        raise ConfigError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    for path in written:
-        output.out().print(f"Wrote {path}", markup=False)
-    output.out().print(
-        f"Merge {out / MAIN_CF} into /etc/postfix/main.cf and run `postfix reload`. The tables hold "
-        "the bind password: keep them root-owned, group postfix, mode 0640.", markup=False)
-    return 0

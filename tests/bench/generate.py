@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from reconciler.passwords import hash_password
+from ispctl.reconciler.estate.passwords import hash_password
 
 BENCH_PASSWORD = "bench-password"
 # The lowest cost crypt(3) allows: the hash only has to have the right form.

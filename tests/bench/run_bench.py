@@ -30,11 +30,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from providers.ldap import dn as dnlib
-from providers.ldap import mapping
-from providers.ldap.slapd import SlapdInstance
-from reconciler.engine import load_desired, open_session
-from reconciler.resources import Resource
+from ispctl.providers.ldap import dn as dnlib
+from ispctl.providers.ldap import mapping
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from tests.wiring import load_desired, open_session
+from ispctl.reconciler.engine.resources import Resource
 
 from .generate import generate_estate
 

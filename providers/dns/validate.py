@@ -1,0 +1,331 @@
+"""DNS rules: every zone built from the desired state, checked, with file:line problems.
+
+The DNS service's compile hook runs it on the estate's catalog, after the estate's own
+cross-file rules; it builds a ``ZoneSet`` (``compile``) and the problems found on the way.
+
+DNS is managed only when ``ispctl.yaml`` has a ``dns:`` section. Then every domain with
+the ``dns`` service gets a zone: ``primary`` and ``alias`` domains a primary zone (its
+records from the domain's ``dns:`` section plus the derived ones), ``slave`` domains a
+secondary zone from their ``primaries``; ``nodns`` domains none.
+
+Names follow zone-file rules: a name with a trailing dot is absolute, one without is
+relative to the zone, ``@`` is the apex. A relative name that ends in the zone's own name
+(``www.example.net`` in zone example.net) is reported instead of being read as
+``www.example.net.example.net.``, the classic zone-file slip. Owner names are folded to
+lower-case ASCII (IDNA for Unicode labels), so two spellings of one name are a duplicate.
+
+Rules: CNAME alone at its name and never at the apex; MX, NS and SRV targets inside the
+zone are not CNAMEs; owners inside the zone; IP literals of the right family; TTLs
+0..2^31-1 (the model); explicitly split TXT strings of at most 255 bytes; no duplicate
+values or owners; ``*`` only as the whole leftmost label; nothing that an ``ignore`` rule
+gives to other tools; no ``dns:`` section where no zone is managed; DKIM keys present.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import replace
+from typing import Any
+
+from ispctl.reconciler.contract import Catalog, Document, FieldPath, NDomain, Problem, format_path
+
+from . import dkim
+from .compile import RRset, Zone, ZoneSet, derived_rrsets
+from .names import (
+    MISSING_KEY,
+    RESERVED_OWNER,
+    BadValue,
+    default_mname,
+    default_rname,
+    ignored_by,
+    is_reserved_owner,
+    owner_name,
+    record_text,
+    rname_text,
+    target_name,
+    target_of,
+)
+from .settings import DNS, DOMAIN_DNS, RECORD_TYPES, DnsSettings, DomainDns, RecordSet
+
+# --- zones ---------------------------------------------------------------------------
+
+
+class _DnsChecker:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.site = catalog.estate.site
+        self.settings: DnsSettings = self.site.section(DNS)
+        self.result = ZoneSet(enabled=self.site.has_section(DNS))
+        self.problems: list[Problem] = []
+
+    def report(self, doc: Document, path: FieldPath, message: str, code: str = "") -> None:
+        problem = doc.problem(path, message)
+        self.problems.append(replace(problem, code=code) if code else problem)
+
+    def section_rules(self, domain: NDomain) -> None:
+        if domain.spec.get_section(DOMAIN_DNS) is None:
+            return
+        if not self.result.enabled:
+            self.report(domain.doc, ("dns",), "DNS is not managed by this estate: add a dns: section (at least ns:) to ispctl.yaml")
+        elif domain.type in ("nodns", "slave"):
+            why = "its DNS is elsewhere" if domain.type == "nodns" else "its zone is a secondary copy of the primaries"
+            self.report(domain.doc, ("dns",), f"a {domain.type} domain has no dns: section ({why})")
+        elif "dns" not in domain.services:
+            self.report(domain.doc, ("dns",), "this domain does not enable the dns service (add 'dns' to services)")
+
+    def run(self) -> ZoneSet:
+        domains = list(self.catalog.domains.values())
+        for domain in domains:
+            self.section_rules(domain)
+        if not self.result.enabled:
+            return self.result
+        # Alias domains last: their MX follows their target's zone.
+        for domain in sorted(domains, key=lambda d: d.type == "alias"):
+            if "dns" not in domain.services or domain.type == "nodns":
+                continue
+            source = domain.doc.location(("domain",))
+            if domain.type == "slave":
+                primaries = tuple(str(ipaddress.ip_address(p)) for p in domain.primaries)
+                self.result.zones[domain.name] = Zone(domain.name, "secondary", source, primaries=primaries)
+            else:
+                self.result.zones[domain.name] = self.primary(domain)
+        return self.result
+
+    # -- a primary zone -----------------------------------------------------------------
+
+    def primary(self, domain: NDomain) -> Zone:
+        doc, written = domain.doc, domain.spec.get_section(DOMAIN_DNS)
+        spec = written or DomainDns()
+        zone = domain.name
+        settings = self.settings
+        ttl = spec.ttl if spec.ttl is not None else settings.default_ttl
+        source = doc.location(("dns",) if written is not None else ("domain",))
+        ns = self.name_servers(domain, spec)
+        soa = self.soa(domain, spec, ns)
+        explicit = self.explicit(domain, spec, ttl)
+        derived = derived_rrsets(
+            zone, settings, domain.services, ttl, doc.location(("domain",)),
+            target_mx=self.target_mx(domain), dkim_value=self.dkim_value(domain, explicit),
+        )
+        rrsets: dict[tuple[str, str], RRset] = {}
+        cname_owners = {o for (o, t), rr in explicit.items() if t == "CNAME" and rr.records}
+        for key, rrset in derived.items():
+            if key in explicit or key[0] in cname_owners or ignored_by(settings.ignore, *key) is not None:
+                continue
+            rrsets[key] = rrset
+        rrsets.update((k, rr) for k, rr in explicit.items() if rr.records)
+        self.zone_rules(doc, zone, rrsets, ns, spec)
+        return Zone(zone, "primary", source, soa=soa, ns=ns, default_ttl=ttl, rrsets=rrsets)
+
+    def name_servers(self, item: NDomain, spec: DomainDns) -> tuple[str, ...]:
+        zone = item.name
+        if spec.ns is None:
+            found = tuple(self.settings.ns)
+        else:
+            names = []
+            for index, raw in enumerate(spec.ns):
+                try:
+                    names.append(target_name(str(raw), zone))
+                except BadValue as exc:
+                    self.report(item.doc, ("dns", "ns", index), str(exc))
+            found = tuple(names)
+            if not spec.ns:
+                self.report(item.doc, ("dns", "ns"), "needs at least one name server")
+        if not found and spec.ns is None:
+            self.report(item.doc, ("domain",), f"zone {zone} has no name servers: list them as dns.ns in ispctl.yaml (or in this file's dns: section)")
+        return tuple(sorted(set(found)))
+
+    def soa(self, item: NDomain, spec: DomainDns, ns: tuple[str, ...]) -> str:
+        zone, site = item.name, self.settings.soa
+        over = spec.soa
+        mname = default_mname(self.settings, ns)
+        try:
+            rname = default_rname(self.settings, zone)
+        except BadValue as exc:
+            self.report(self.catalog.estate.site_doc, ("dns", "soa", "rname"), str(exc))
+            rname = "."
+        if over is not None:
+            for field_name in ("mname", "rname"):
+                raw = getattr(over, field_name)
+                if raw is None:
+                    continue
+                try:
+                    value = target_name(raw, zone) if field_name == "mname" else rname_text(raw, zone)
+                except BadValue as exc:
+                    self.report(item.doc, ("dns", "soa", field_name), str(exc))
+                    continue
+                if field_name == "mname":
+                    mname = value
+                else:
+                    rname = value
+        timers = []
+        for field_name in ("refresh", "retry", "expire", "minimum"):
+            value = getattr(over, field_name) if over is not None else None
+            timers.append(str(value if value is not None else getattr(site, field_name)))
+        return " ".join([mname, rname, *timers])
+
+    def target_mx(self, domain: NDomain) -> tuple[str, ...] | None:
+        """An alias domain's mail goes where its target's does (our MX, or its override)."""
+        if domain.type != "alias" or domain.alias_of is None:
+            return None
+        target = self.result.zones.get(domain.alias_of)
+        if target is None or target.kind != "primary":
+            return None
+        rrset = target.rrsets.get(("@", "MX"))
+        return rrset.records if rrset is not None else ()
+
+    def dkim_value(self, domain: NDomain, explicit: dict[tuple[str, str], RRset]) -> str | None:
+        settings = self.settings.dkim
+        if settings is None or domain.type != "primary" or "mail" not in domain.services:
+            return None
+        owner = f"{settings.selector}._domainkey"
+        if (owner, "TXT") in explicit or ignored_by(self.settings.ignore, owner, "TXT") is not None:
+            return None  # published by hand, or by another tool: no key of ours is needed
+        store = dkim.key_dir(settings.key_dir)
+        try:
+            public = dkim.read_public(store, domain.name, settings.selector)
+        except dkim.DkimError as exc:
+            self.report(domain.doc, ("domain",), str(exc))
+            return None
+        if public is None:
+            self.result.missing_keys.append((domain.name, settings.selector))
+            self.report(domain.doc, ("domain",), f"no DKIM key for {domain.name} (selector {settings.selector}) in {store / domain.name}: run 'ispctl dkim init' to create it; plan and apply never make keys", code=MISSING_KEY)
+            return None
+        return dkim.txt_value(public)
+
+    def explicit(self, item: NDomain, spec: DomainDns, zone_ttl: int) -> dict[tuple[str, str], RRset]:
+        doc, zone = item.doc, item.name
+        raw_records = (doc.data.get(DOMAIN_DNS.name) or {}).get("records") or {}
+        out: dict[tuple[str, str], RRset] = {}
+        owners: dict[str, str] = {}
+        for owner_key, types in spec.records.items():
+            owner_path: FieldPath = ("dns", "records", owner_key)
+            try:
+                owner = owner_name(owner_key, zone)
+            except BadValue as exc:
+                self.report(doc, owner_path, str(exc))
+                continue
+            if is_reserved_owner(owner):
+                self.report(doc, owner_path, f"{RESERVED_OWNER} is where ispctl keeps its fingerprints in the zone; choose another name")
+                continue
+            if owner in owners:
+                first = doc.location(("dns", "records", owners[owner]))
+                self.report(doc, owner_path, f"{owner_key!r} names the same owner as {owners[owner]!r} at line {first.line} ({owner}); merge them")
+                continue
+            owners[owner] = owner_key
+            raw_types = raw_records.get(owner_key) if isinstance(raw_records, dict) else None
+            for type_key, rrset in types.items():
+                found = self.rrset(doc, zone, owner, owner_key, type_key, rrset, zone_ttl, raw_types)
+                if found is not None:
+                    out[(owner, found.rdtype)] = found
+        return out
+
+    def rrset(
+        self, doc: Document, zone: str, owner: str, owner_key: str, type_key: str,
+        rrset: RecordSet, zone_ttl: int, raw_types: Any,
+    ) -> RRset | None:
+        path: FieldPath = ("dns", "records", owner_key, type_key)
+        rdtype = type_key.strip()
+        if rdtype.upper() in RECORD_TYPES and rdtype != rdtype.upper():
+            self.report(doc, path, f"record type {type_key!r} must be upper case: {rdtype.upper()!r}")
+            return None
+        if rdtype == "SOA":
+            self.report(doc, path, "the SOA is set with dns.soa (in ispctl.yaml or this file), not as a record")
+            return None
+        if rdtype not in RECORD_TYPES:
+            self.report(doc, path, f"unsupported record type {type_key!r}; supported: {', '.join(RECORD_TYPES)}")
+            return None
+        if rdtype == "NS" and owner == "@":
+            self.report(doc, path, "the apex NS set is dns.ns (in ispctl.yaml or this file), not a record; NS records here are delegations below the apex")
+            return None
+        if rdtype == "CNAME" and owner == "@" and rrset.values:
+            self.report(doc, path, "a CNAME cannot be at the zone apex (it would hide the SOA and NS); use A/AAAA records")
+            return None
+        rule = ignored_by(self.settings.ignore, owner, rdtype)
+        if rule is not None:
+            self.report(doc, path, f"matches ignore rule {rule + 1} of dns.ignore in ispctl.yaml ({self.settings.ignore[rule].name!r}): those records belong to another tool; remove the rule or these records")
+            return None
+        raw = raw_types.get(type_key) if isinstance(raw_types, dict) else None
+        texts: list[str] = []
+        seen: dict[str, int] = {}
+        for index, value in enumerate(rrset.values):
+            vpath = _value_path(path, raw, index)
+            try:
+                text = record_text(rdtype, value, zone)
+            except BadValue as exc:
+                self.report(doc, vpath, str(exc))
+                continue
+            if text in seen:
+                self.report(doc, vpath, f"duplicate value: the same record as value {seen[text] + 1} ({text})")
+                continue
+            seen[text] = index
+            texts.append(text)
+        if rdtype == "CNAME" and len(rrset.values) > 1:
+            self.report(doc, path, "a name has at most one CNAME value")
+        ttl = rrset.ttl if rrset.ttl is not None else zone_ttl
+        return RRset(owner, rdtype, ttl, tuple(sorted(texts)), doc.location(path), format_path(path))
+
+    def zone_rules(self, doc: Document, zone: str, rrsets: dict[tuple[str, str], RRset], ns: tuple[str, ...], spec: DomainDns) -> None:
+        by_owner: dict[str, list[str]] = {}
+        for owner, rdtype in rrsets:
+            by_owner.setdefault(owner, []).append(rdtype)
+        for (owner, rdtype), rrset in sorted(rrsets.items()):
+            if rdtype == "CNAME" and owner != "@":
+                others = sorted(t for t in by_owner[owner] if t != "CNAME")
+                if others:
+                    self.problems.append(Problem(rrset.source, rrset.field, f"a CNAME cannot share its name with other records (here: {', '.join(others)}); RFC 1034 3.6.2"))
+        suffix = "." + zone + "."
+        targets = [(rr, target_of(rr.rdtype, text)) for rr in rrsets.values() if rr.rdtype in ("MX", "NS", "SRV") for text in rr.records]
+        for rr, target in targets:
+            cname = _cname_owner(target, zone, suffix, rrsets)
+            if cname is not None:
+                message = f"{rr.rdtype} target {target} is a CNAME (at {cname!r}); {rr.rdtype} records must point at a name with address records (RFC 2181 10.3)"
+                if rr.derived:
+                    self.report(doc, ("domain",), "derived " + message)
+                else:
+                    self.problems.append(Problem(rr.source, rr.field, message))
+        for index, name in enumerate(ns):
+            cname = _cname_owner(name, zone, suffix, rrsets)
+            if cname is not None:
+                path: FieldPath = ("dns", "ns", index) if spec.ns is not None else ("domain",)
+                self.report(doc, path, f"name server {name} is a CNAME (at {cname!r}); NS records must point at a name with address records")
+
+
+def _cname_owner(target: str, zone: str, suffix: str, rrsets: dict[tuple[str, str], RRset]) -> str | None:
+    if target == zone + ".":
+        owner = "@"
+    elif target.endswith(suffix):
+        owner = target[: -len(suffix)]
+    else:
+        return None
+    return owner if (owner, "CNAME") in rrsets else None
+
+
+def _value_path(path: FieldPath, raw: Any, index: int) -> FieldPath:
+    """Where value ``index`` of a record set was written: full form, list or single value."""
+    if isinstance(raw, dict) and "values" in raw:
+        return path + ("values", index)
+    if isinstance(raw, list):
+        return path + (index,)
+    return path
+
+
+# --- entry points ----------------------------------------------------------------------
+
+def check_zones(catalog: Catalog) -> tuple[ZoneSet, list[Problem]]:
+    """Build and check every zone of the estate."""
+    checker = _DnsChecker(catalog)
+    return checker.run(), checker.problems
+
+
+def dkim_domains(zones: ZoneSet, settings: DnsSettings) -> list[tuple[str, str]]:
+    """(domain, selector) of every zone that publishes a key of ours (present or missing)."""
+    if settings.dkim is None:
+        return []
+    owner = f"{settings.dkim.selector}._domainkey"
+    pairs = set(zones.missing_keys)
+    for name, zone in zones.zones.items():
+        rrset = zone.rrsets.get((owner, "TXT"))
+        if rrset is not None and rrset.derived:
+            pairs.add((name, settings.dkim.selector))
+    return sorted(pairs)

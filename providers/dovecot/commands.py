@@ -1,0 +1,63 @@
+"""``ispctl render dovecot``: Dovecot's configuration for the directory, written for an operator."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import typer
+
+from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
+
+from .render import DEFAULT_INSTALL_DIR, LDAP_CONF_FILE, render, write_files
+
+
+def render_dovecot_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str | None, password_file: Path | None,
+                       ldap_conf_path: str = f"{DEFAULT_INSTALL_DIR}/{LDAP_CONF_FILE}",
+                       env: Mapping[str, str] | None = None) -> int:
+    """Write both files to ``out`` for an operator to install.
+
+    ``--bind-dn``/``--password-file`` replace the connection's credentials, so Dovecot can use a
+    read-only service account instead of ispctl's own (which may write).
+    """
+    env = dict(os.environ if env is None else env)
+    if bind_dn is not None:
+        if password_file is None:
+            # The environment's password belongs to another DN: never pair them silently.
+            raise ConfigError("--bind-dn needs --password-file with that account's password")
+        env["ISPCTL_LDAP_BIND_DN"] = bind_dn
+    if password_file is not None:
+        env.pop("ISPCTL_LDAP_PASSWORD", None)
+        env["ISPCTL_LDAP_PASSWORD_FILE"] = str(password_file)
+    site = ctx.site(root, env)
+    files = render(site, LdapSettings.from_env(env), ldap_conf_path)
+    try:
+        written = write_files(files, out)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    for path in written:
+        output.out().print(f"Wrote {path}", markup=False)
+    install = str(Path(ldap_conf_path).parent)
+    output.out().print(
+        f"Install them in {install}/ (keep {LDAP_CONF_FILE} owned by root, mode 0600), "
+        "disable other passdb/userdb sources, and reload Dovecot.", markup=False)
+    return 0
+
+
+def register(commands: Commands) -> None:
+    ctx = commands.context
+    render_group = commands.group("render", "Render configuration files that make mail servers read the directory.")
+
+    @render_group.command("dovecot")
+    def render_dovecot(
+        out: Path = typer.Option(..., "--out", help="folder to write dovecot-ldap.conf.ext and conf.d/90-ispctl.conf into"),
+        dir: Path | None = DirOption,
+        bind_dn: str | None = typer.Option(None, "--bind-dn", help="DN Dovecot binds as (a read-only account; needs --password-file)"),
+        password_file: Path | None = typer.Option(None, "--password-file", help="file holding that DN's password"),
+        ldap_conf_path: str = typer.Option(f"{DEFAULT_INSTALL_DIR}/{LDAP_CONF_FILE}", "--ldap-conf-path",
+                                           help="where dovecot-ldap.conf.ext will be installed"),
+    ) -> None:
+        """Dovecot passdb/userdb LDAP config for the directory (connection from ISPCTL_LDAP_*)."""
+        ctx.run(lambda: render_dovecot_cmd(ctx, out, ctx.root(dir), bind_dn, password_file, ldap_conf_path))

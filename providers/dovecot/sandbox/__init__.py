@@ -1,0 +1,1 @@
+"""A real Dovecot for the tests and ``ispctl sandbox`` (harness code: production never imports it)."""

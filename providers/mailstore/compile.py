@@ -1,0 +1,31 @@
+"""The mail store's part of the desired state: a home on disk for every mailbox.
+
+For each mailbox of the estate it compiles ``maildir.<address>`` (``path``, ``uid``, ``gid``)
+and gives the mailbox's own resource the same home and owner (``home``, ``uid_number``,
+``gid_number``), which the directory stores and Dovecot reads: one layout rule, here. The
+maildir depends on the mailbox's entry, so it is created after it, archived before the entry
+is deleted, and renamed after the entry is; it follows the mailbox's renames.
+"""
+
+from __future__ import annotations
+
+from ispctl.reconciler.contract import MAILBOX, Catalog, Compiled, Resource, address_of
+
+from .paths import home_directory
+from .provider import KIND
+from .settings import MAIL
+
+
+def compile_mailstore(catalog: Catalog) -> Compiled:
+    mail = catalog.estate.site.section(MAIL)
+    out = Compiled()
+    for box in catalog.mailboxes.values():
+        home = home_directory(mail.root, box.domain, box.local)
+        out.attrs[address_of(MAILBOX, box.address)] = {"home": home, "uid_number": mail.uid, "gid_number": mail.gid}
+        out.resources.append(Resource(
+            KIND, box.address, {"path": home, "uid": mail.uid, "gid": mail.gid},
+            depends_on=(address_of(MAILBOX, box.address),),
+            previous=box.previous,
+            source=box.origin.doc.location(box.origin.path),
+        ))
+    return out

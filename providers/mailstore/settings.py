@@ -1,0 +1,61 @@
+"""The mail store's section of ``ispctl.yaml`` (``mail:``), and its per-machine overrides.
+
+``ISPCTL_MAIL_ROOT``, ``ISPCTL_MAIL_UID`` and ``ISPCTL_MAIL_GID`` set ``mail.root``,
+``mail.uid`` and ``mail.gid`` on one machine: a sandbox keeps its mail in its own folder, not
+under the site's ``/var/vmail``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
+from ispctl.reconciler.contract import EnvOverride, Section, Strict
+
+
+class MailSettings(Strict):
+    root: str = Field("/var/vmail", description="mail store root; homes are <root>/<domain>/<local>")
+    uid: Annotated[int, Field(ge=1, le=2**31 - 1)] = 5000
+    gid: Annotated[int, Field(ge=1, le=2**31 - 1)] = 5000
+    archive: str | None = Field(
+        None,
+        description="where removed mailboxes' mail is moved (default <root>/.ispctl-archive); "
+        "same filesystem as root, so archiving is one rename",
+    )
+    archive_retention_days: Annotated[int, Field(ge=0, le=36500)] = Field(
+        90, description="archives younger than this are never purged (ispctl archive purge)",
+    )
+
+    @field_validator("root", "archive")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith("/") or "/../" in value + "/" or "\x00" in value:
+            raise ValueError("must be an absolute path without '..'")
+        return value.rstrip("/") or "/"
+
+    @model_validator(mode="after")
+    def _archive_outside_homes(self) -> MailSettings:
+        # Below the root only a dot-directory is safe: no domain name starts with a dot, so
+        # the scan of the store never mistakes archived mail for a live home.
+        archive = self.archive
+        if archive is not None:
+            rel = archive[len(self.root):].lstrip("/") if archive.startswith(self.root.rstrip("/") + "/") else None
+            if archive == self.root or (rel is not None and not rel.startswith(".")):
+                raise ValueError("mail.archive must be outside mail.root or a directory there whose name starts with '.'")
+        return self
+
+    @property
+    def archive_dir(self) -> str:
+        return self.archive or f"{self.root.rstrip('/')}/.ispctl-archive"
+
+
+MAIL = Section("site", "mail", MailSettings, default=MailSettings(),
+               description="where mailbox homes live, their owner, and the mail archive")
+OVERRIDES = (
+    EnvOverride("ISPCTL_MAIL_ROOT", MAIL, "root"),
+    EnvOverride("ISPCTL_MAIL_UID", MAIL, "uid"),
+    EnvOverride("ISPCTL_MAIL_GID", MAIL, "gid"),
+)

@@ -1,0 +1,70 @@
+"""``ispctl render postfix``: Postfix's LDAP tables for the directory, written for an operator."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import typer
+
+from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
+
+from .render import MAIN_CF, render, write_files
+
+
+def connection_settings(env: Mapping[str, str] | None, bind_dn: str | None,
+                        password_file: Path | None) -> LdapSettings:
+    """The environment's connection, with a (read-only) service account's DN and password."""
+    env = dict(os.environ if env is None else env)
+    if (bind_dn is None) != (password_file is None):
+        # The environment's password belongs to another DN: never pair them silently.
+        raise ConfigError("--bind-dn and --password-file go together (the service account and its password)")
+    if bind_dn is not None and password_file is not None:
+        if not bind_dn.strip():
+            raise ConfigError("--bind-dn is empty")
+        env["ISPCTL_LDAP_BIND_DN"] = bind_dn
+        env.pop("ISPCTL_LDAP_PASSWORD", None)
+        env["ISPCTL_LDAP_PASSWORD_FILE"] = str(password_file)
+    return LdapSettings.from_env(env)
+
+
+def render_postfix_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str | None = None,
+                       password_file: Path | None = None, table_dir: str | None = None, group: str | None = None,
+                       env: Mapping[str, str] | None = None) -> int:
+    """Write the tables and ``main.cf.ispctl`` into ``out``.
+
+    ``main.cf.ispctl`` names the tables in ``table_dir`` (default: ``out`` itself, as an
+    absolute path), so rendering straight into ``/etc/postfix/ispctl`` needs nothing else.
+    """
+    ldap = connection_settings(env, bind_dn, password_file)
+    site = ctx.site(root, env)
+    files = render(site, ldap, table_dir if table_dir is not None else str(out.absolute()))
+    try:
+        written = write_files(files, out, group)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    for path in written:
+        output.out().print(f"Wrote {path}", markup=False)
+    output.out().print(
+        f"Merge {out / MAIN_CF} into /etc/postfix/main.cf and run `postfix reload`. The tables hold "
+        "the bind password: keep them root-owned, group postfix, mode 0640.", markup=False)
+    return 0
+
+
+def register(commands: Commands) -> None:
+    ctx = commands.context
+    render_group = commands.group("render", "Render configuration files that make mail servers read the directory.")
+
+    @render_group.command("postfix")
+    def render_postfix(
+        out: Path = typer.Option(..., "--out", help="folder to write the LDAP tables (*.cf) and main.cf.ispctl into"),
+        dir: Path | None = DirOption,
+        bind_dn: str | None = typer.Option(None, "--bind-dn", help="DN Postfix binds as (a read-only account; needs --password-file)"),
+        password_file: Path | None = typer.Option(None, "--password-file", help="file holding that DN's password"),
+        table_dir: str | None = typer.Option(None, "--table-dir", help="where the tables will be installed, as main.cf.ispctl names them [default: --out]"),
+        group: str | None = typer.Option(None, "--group", help="group owning the files (postfix, so proxymap can read them)"),
+    ) -> None:
+        """Postfix LDAP lookup tables for the directory (connection from ISPCTL_LDAP_*)."""
+        ctx.run(lambda: render_postfix_cmd(ctx, out, ctx.root(dir), bind_dn, password_file, table_dir, group))

@@ -1,0 +1,214 @@
+"""The core command bodies: each a small typed function returning an exit code.
+
+They call library functions and send everything through the one output module; ``app``
+only parses arguments and hands the body to the one error handler. Services' commands
+live in their own packages.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ispctl.reconciler.engine import audit, output, saved
+from ispctl.reconciler.engine.apply import ApplyResult, Outcome
+from ispctl.reconciler.engine.errors import IspctlError
+from ispctl.reconciler.engine.gitinfo import revision
+from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.engine.saved import plan_from_dict
+from ispctl.reconciler.engine.session import Session
+from ispctl.reconciler.estate.passwords import hash_password
+from ispctl.reconciler.harness import sandbox
+from ispctl.reconciler.views.markdown import plan_markdown
+from ispctl.reconciler.views.text import apply_summary, outcome_text, plan_json, plan_text
+
+from .context import Wiring
+from .runs import PlanOptions, check_gates, locked, make_plan
+
+PLANS_DIR = Path("plans")
+PROGRESS_THRESHOLD = 20
+
+
+def validate_cmd(ctx: Wiring, root: Path) -> int:
+    counts: dict[str, int] = {}
+    for kind, _ in ctx.desired(root).resources:
+        counts[kind] = counts.get(kind, 0) + 1
+    detail = ", ".join(f"{k}: {n}" for k, n in sorted(counts.items()))
+    output.out().print(f"The desired state in {root} is valid: {detail}.", style="green", markup=False)
+    return 0
+
+
+def plan_path(name: str) -> Path:
+    """A bare name is saved under plans/; a path is used as given."""
+    path = Path(name)
+    if path.parent == Path("."):
+        path = PLANS_DIR / path
+    return path if path.suffix else path.with_suffix(".json")
+
+
+def _render(plan: Plan, fmt: str) -> None:
+    if fmt == "json":
+        output.write_raw(plan_json(plan))
+    elif fmt == "markdown":
+        output.write_raw(plan_markdown(plan))
+    else:
+        output.out().print(plan_text(plan))
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        output.err().print(f"Warning: {warning}", markup=False, style="yellow")
+    if warnings:
+        output.err().print("apply will refuse this plan (protected objects) or need --force (thresholds).",
+                           markup=False, style="yellow")
+
+
+def plan_cmd(ctx: Wiring, root: Path, fmt: str, out: str | None, detailed: bool, options: PlanOptions) -> int:
+    with ctx.session(root) as session:
+        run = make_plan(session, root, options)
+    plan = run.plan
+    if out:
+        target = plan_path(out)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(plan_json(plan), encoding="utf-8")
+        except OSError as exc:
+            # A path the operator mistyped is their error to fix, not an internal error.
+            raise IspctlError(f"cannot save the plan to {target}: {exc.strerror or exc}") from None
+        output.err().print(f"Saved the plan to {target}", markup=False)
+    _render(plan, fmt)
+    _warn(run.warnings)
+    if detailed and not plan.empty:
+        return 2
+    return 0
+
+
+def show_cmd(path: Path, fmt: str) -> int:
+    _render(plan_from_dict(saved.load(path)), fmt)
+    return 0
+
+
+def _approve(plan: Plan) -> None:
+    destroys = plan.count("delete") - plan.archived
+    warning = f" {destroys} object(s) will be DESTROYED." if destroys else ""
+    if plan.archived:
+        warning += f" {plan.archived} will be archived (kept, not destroyed)."
+    output.confirm(f"Do you want to perform these actions?{warning}", "yes", refusal="Apply cancelled",
+                   outcome="Nothing was changed.", hint="pass --auto-approve in CI")
+
+
+def apply_cmd(ctx: Wiring, root: Path, auto_approve: bool, options: PlanOptions, plan_file: Path | None = None,
+              force: bool = False, lock_timeout: float = 0.0) -> int:
+    stored = saved.load(plan_file) if plan_file is not None else None
+    if stored is not None:
+        options = PlanOptions.from_saved(stored.get("meta") or {})
+    with ctx.session(root) as session, locked(session, "apply", revision(root).commit, lock_timeout) as lock_id:
+        run = make_plan(session, root, options)
+        plan = run.plan
+        if stored is not None and plan_file is not None:
+            saved.check_fresh(stored, plan, run.revision, run.live, plan_file)
+        output.out().print(plan_text(plan))
+        if plan.empty:
+            return 0
+        check_gates(session, run, force)
+        # A saved plan was reviewed when it was made: applying it is the approval.
+        if not auto_approve and stored is None:
+            _approve(plan)
+        result = _run_apply(session, plan)
+        audit.append(audit.record(plan, result, run.revision, lock_id), audit.log_path())
+    output.out().print()
+    output.out().print(apply_summary(result))
+    return 0 if result.ok else 1
+
+
+def _run_apply(session: Session, plan: Plan) -> ApplyResult:
+    console = output.out()
+    if len(plan.changes) >= PROGRESS_THRESHOLD and console.is_terminal:
+        columns = (TextColumn("Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("apply", total=len(plan.changes))
+
+            def tick(outcome: Outcome) -> None:
+                progress.console.print(outcome_text(outcome))
+                progress.advance(task)
+
+            return session.apply(plan, tick)
+    return session.apply(plan, lambda o: console.print(outcome_text(o)))
+
+
+def history_cmd(json_out: bool, limit: int | None) -> int:
+    path = audit.log_path()
+    entries, bad = audit.read(path, limit)
+    if json_out:
+        output.write_raw(json.dumps(entries, indent=2, sort_keys=True, ensure_ascii=False))
+    elif not entries:
+        output.out().print(f"No applies recorded in {path}.", markup=False)
+    for entry in [] if json_out else entries:
+        output.out().print(audit.describe(entry), markup=False)
+    if bad:
+        output.err().print(f"Warning: {bad} unreadable line(s) in {path} were skipped.", markup=False, style="yellow")
+    return 0
+
+
+def force_unlock_cmd(ctx: Wiring, root: Path, lock_id: str) -> int:
+    with ctx.session(root) as session:
+        keeper = session.lock_keeper()
+        if keeper is None:
+            raise IspctlError("no enabled provider keeps a lock")
+        removed = keeper.force_unlock(lock_id)
+    output.out().print(f"Removed {removed}.", markup=False)
+    return 0
+
+
+def hash_password_cmd(scheme: str, rounds: int | None) -> int:
+    """Hash a password read from a prompt (or stdin when piped); never from argv."""
+    if sys.stdin is None:  # started with standard input closed
+        raise IspctlError("no password on standard input: pipe it in or run on a terminal")
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Again: "):
+            raise IspctlError("the two passwords differ")
+        password = first
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        output.write_raw(hash_password(password, scheme, rounds))
+    except ValueError as exc:
+        raise IspctlError(str(exc)) from None
+    return 0
+
+
+def sandbox_up_cmd(components: Iterable[sandbox.Component], root: Path) -> int:
+    report = sandbox.up(root, components)
+    for name, state in sorted(report["components"].items()):
+        url = f" at {state['url']}" if state.get("url") else ""
+        output.out().print(f"{name}: {state['action']}{url} (pid {state.get('pid')})", markup=False)
+    output.out().print(f'Sandbox is up (data in {root}/). Point ispctl at it with: eval "$(ispctl sandbox env)"', markup=False)
+    return 0
+
+
+def sandbox_down_cmd(components: Iterable[sandbox.Component], root: Path, purge: bool) -> int:
+    sandbox.down(root, components, purge=purge)
+    output.out().print("Sandbox stopped." + (" Its data was removed." if purge else ""), markup=False)
+    return 0
+
+
+def sandbox_status_cmd(components: Iterable[sandbox.Component], root: Path) -> int:
+    states = sandbox.status(root, components)["components"]
+    running = True
+    for name, state in sorted(states.items()):
+        running &= bool(state.get("running"))
+        where = f" at {state['url']}" if state.get("url") else ""
+        pid = f" (pid {state['pid']})" if state.get("pid") else ""
+        output.out().print(f"{name}: {'running' if state.get('running') else 'stopped'}{where}{pid}", markup=False)
+    return 0 if running else 1
+
+
+def sandbox_env_cmd(components: Iterable[sandbox.Component], root: Path) -> int:
+    output.write_raw(sandbox.shell_exports(sandbox.env(root, components)))
+    return 0

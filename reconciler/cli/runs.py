@@ -1,0 +1,109 @@
+"""One plan or apply run, end to end: scope, prune policy, gates, lock, saved plans.
+
+The engine's session computes the full plan; this module narrows and checks it the way the
+GitOps workflow needs and is what the ``plan``/``apply`` commands call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ispctl.reconciler.engine import gates
+from ispctl.reconciler.engine.gitinfo import Revision, changed_files, revision
+from ispctl.reconciler.engine.groups import plan_groups
+from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.engine.resources import Index
+from ispctl.reconciler.engine.saved import saved_meta
+from ispctl.reconciler.engine.scope import Scope, apply_scope
+from ispctl.reconciler.estate.desired import EstateSession
+from ispctl.reconciler.estate.scopes import changed_scope, former_domain, tenant_scope
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: bool = True
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    tenants: tuple[str, ...] = ()
+    changed_since: str | None = None
+    # Set when re-planning a saved plan: the anchors it was narrowed to, as saved.
+    anchors: frozenset[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prune": self.prune, "targets": list(self.targets), "excludes": list(self.excludes),
+                "tenants": list(self.tenants), "changed_since": self.changed_since}
+
+    @classmethod
+    def from_saved(cls, meta: dict[str, Any]) -> PlanOptions:
+        options = meta.get("options") or {}
+        scope = options.get("scope") or {}
+        anchors = scope.get("anchors")
+        return cls(prune=bool(options.get("prune", True)), targets=tuple(scope.get("targets") or ()),
+                   excludes=tuple(scope.get("excludes") or ()),
+                   anchors=frozenset(anchors) if anchors is not None else None)
+
+
+def build_scope(session: EstateSession, root: Path, options: PlanOptions) -> Scope:
+    scope = Scope(targets=options.targets, excludes=options.excludes)
+    if options.anchors is not None:
+        return replace(scope, anchors=options.anchors, everything=False)
+    narrowed: list[Scope] = []
+    if options.tenants:
+        narrowed.append(tenant_scope(options.tenants, session.catalog))
+    if options.changed_since:
+        ref = options.changed_since
+        narrowed.append(changed_scope(changed_files(root, ref), session.catalog,
+                                      lambda path: former_domain(root, ref, path)))
+    # Several narrowings widen each other (a union): planning a little more is safe,
+    # missing a change is not. One that covers everything (the site file changed) wins.
+    if narrowed and not any(s.everything for s in narrowed):
+        anchors = frozenset().union(*(s.anchors for s in narrowed))
+        scope = replace(scope, anchors=anchors, everything=False)
+    return scope
+
+
+@dataclass
+class PlanRun:
+    plan: Plan
+    live: Index
+    revision: Revision
+    warnings: list[str] = field(default_factory=list)
+
+
+def make_plan(session: EstateSession, root: Path, options: PlanOptions) -> PlanRun:
+    site = session.catalog.estate.site
+    full = session.plan(prune=options.prune)
+    live = session.live
+    scope = build_scope(session, root, options)
+    context = session.compiled or session.desired
+    plan = apply_scope(full, scope, context, live)
+    plan = gates.apply_prune_policy(plan, site.prune.enabled and options.prune, site.prune.keep)
+    rev = revision(root)
+    meta = {"groups": plan_groups(plan, context, live), **plan.meta}
+    meta = saved_meta(replace(plan, meta=meta), rev, live, {**options.to_dict(), "scope": scope.describe()})
+    plan = replace(plan, meta=meta)
+    limits = gates.Thresholds(site.safety.max_change_share, site.safety.min_existing)
+    warnings = gates.protection_violations(plan, live) + gates.threshold_violations(plan, live, limits)
+    return PlanRun(plan, live, rev, warnings)
+
+
+def check_gates(session: EstateSession, run: PlanRun, force: bool) -> None:
+    site = session.catalog.estate.site
+    gates.check(run.plan, run.live, gates.Thresholds(site.safety.max_change_share, site.safety.min_existing), force)
+
+
+@contextmanager
+def locked(session: EstateSession, operation: str, commit: str | None, timeout: float) -> Iterator[str | None]:
+    """Hold the estate's lock (from the first provider that keeps one) for the block."""
+    keeper = session.lock_keeper()
+    if keeper is None:
+        yield None
+        return
+    ttl = timedelta(seconds=session.catalog.estate.site.safety.lock_ttl)
+    with keeper.estate_lock(operation, commit, ttl, timeout) as lock_id:
+        yield lock_id

@@ -1,0 +1,195 @@
+"""The public contract between ispctl and its services: all a service package may import.
+
+A service (``ispctl.providers.<name>``) is one package that declares everything it brings in
+one ``Service`` value: its provider (the kinds it owns, and how to build it from the site
+settings and the environment), its sections of the desired-state files and their
+per-machine environment overrides, its compile hook, its sandbox component and its
+commands. The command line finds services through one registry
+(``ispctl.providers.registry``) and hands each layer its part; the engine, the estate and
+the sandbox name no service.
+
+Service modules import from ``ispctl.reconciler`` only this module (and, in their
+``sandbox`` subpackage, ``ispctl.reconciler.harness``); ``lint-imports`` checks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import typer
+
+from ispctl.reconciler.engine import output
+from ispctl.reconciler.engine.errors import (
+    ApprovalRequired,
+    ConfigError,
+    IspctlError,
+    Location,
+    Problem,
+    ProviderError,
+    ValidationFailed,
+)
+from ispctl.reconciler.engine.provider import BatchError, Lockable, Provider
+from ispctl.reconciler.engine.resources import Index, Resource, Value, address_of
+from ispctl.reconciler.engine.session import Session
+from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
+from ispctl.reconciler.estate.compile import ALIAS, DOMAIN, MAILBOX, TENANT, Compiled, Extension
+from ispctl.reconciler.estate.desired import Desired, EstateSession
+from ispctl.reconciler.estate.model import (
+    DomainFile,
+    Duration,
+    IPAddress,
+    Mailbox,
+    Section,
+    SiteFile,
+    Size,
+    Strict,
+)
+from ispctl.reconciler.estate.names import (
+    DomainName,
+    InvalidName,
+    normalise_address,
+    normalise_domain,
+    normalise_local,
+    split_address,
+)
+from ispctl.reconciler.estate.schema import EstateSchema, NamedExtension
+from ispctl.reconciler.estate.settings import EnvOverride
+from ispctl.reconciler.estate.units import MAX_TTL, format_duration, format_size, parse_duration
+from ispctl.reconciler.estate.yamlload import Document, FieldPath, format_path
+from ispctl.reconciler.harness.sandbox import Component
+
+ProviderFactory = Callable[[SiteFile, Mapping[str, str]], Provider]
+
+# The ``--dir`` option every command that reads the desired state takes.
+DirOption: Any = typer.Option(
+    None, "--dir", "-d", help="desired-state folder [default: $ISPCTL_DESIRED_STATE or ./desired-state]")
+
+
+class CommandContext(Protocol):
+    """What the command line gives a service's commands: the wired estate, and one error handler."""
+
+    def run(self, body: Callable[[], int]) -> None:
+        """Run one command body and exit with its code (the single error handler)."""
+        ...
+
+    def root(self, value: Path | None) -> Path:
+        """The desired-state folder: ``--dir``, else ``$ISPCTL_DESIRED_STATE``, else ./desired-state."""
+        ...
+
+    def site(self, root: Path, env: Mapping[str, str] | None = None) -> SiteFile:
+        """The site settings alone (no tenant file needed), with this machine's overrides."""
+        ...
+
+    def desired(self, root: Path, tolerate: Collection[str] = ()) -> Desired:
+        """The validated estate; problems with a code in ``tolerate`` are let through."""
+        ...
+
+    def check(self, root: Path) -> tuple[Desired | None, list[Problem]]:
+        """The estate as far as it can be read, and every problem (never raises for them)."""
+        ...
+
+    def session(self, root: Path) -> AbstractContextManager[EstateSession]:
+        """The validated estate with this machine's providers connected; closed on exit."""
+        ...
+
+
+class Commands(Protocol):
+    """Where a service adds its commands: to a group (``render``, ``dkim``, ...) of the CLI."""
+
+    @property
+    def context(self) -> CommandContext: ...
+
+    def group(self, name: str, help: str) -> typer.Typer:
+        """The sub-command group ``name``, made with ``help`` if no service made it yet."""
+        ...
+
+
+@dataclass(frozen=True)
+class Service:
+    """Everything one service brings, declared in one place (its package's ``SERVICE``)."""
+
+    name: str
+    summary: str
+    # The live-state provider: its class (kinds in SUPPORTS, ARCHIVES wording, capabilities
+    # as protocols it inherits) and how to build it. None for a service that only renders
+    # configuration (Dovecot and Postfix read the directory themselves).
+    provider: type[Provider] | None = None
+    build: ProviderFactory | None = None
+    # Reconciled unless ``providers:`` in ispctl.yaml says otherwise.
+    enabled_by_default: bool = False
+    sections: tuple[Section[Any], ...] = ()
+    overrides: tuple[EnvOverride, ...] = ()
+    compile: Extension | None = None
+    sandbox: Callable[[], Component] | None = None
+    commands: Callable[[Commands], None] | None = None
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return self.provider.SUPPORTS if self.provider is not None else frozenset()
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The services of one run, in registration order."""
+
+    services: tuple[Service, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        problems = []
+        names: set[str] = set()
+        owners: dict[str, str] = {}
+        for service in self.services:
+            if service.name in names:
+                problems.append(f"two services are named {service.name!r}")
+            names.add(service.name)
+            if (service.provider is None) != (service.build is None):
+                problems.append(f"service {service.name!r} declares a provider class without a factory or the reverse")
+            for kind in sorted(service.kinds):
+                if kind in owners:
+                    problems.append(f"resource kind {kind!r} is claimed by {owners[kind]} and {service.name}")
+                owners[kind] = service.name
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def __iter__(self) -> Iterator[Service]:
+        return iter(self.services)
+
+    def get(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name == name), None)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.services)
+
+    @cached_property
+    def schema(self) -> EstateSchema:
+        return EstateSchema.build(
+            sections=[section for s in self.services for section in s.sections],
+            overrides=[override for s in self.services for override in s.overrides],
+            extensions=[NamedExtension(s.name, s.compile) for s in self.services if s.compile is not None],
+            default_providers=[s.name for s in self.services if s.enabled_by_default and s.provider is not None],
+        )
+
+    def components(self) -> list[Component]:
+        return [s.sandbox() for s in self.services if s.sandbox is not None]
+
+    def extended(self, more: Iterable[Service]) -> Registry:
+        """These services and ``more`` (third-party packages, a test's own service)."""
+        return Registry(self.services + tuple(more))
+
+
+__all__ = [
+    "ALIAS", "DOMAIN", "MAILBOX", "MAX_TTL", "TENANT",
+    "ApprovalRequired", "BatchError", "Catalog", "CommandContext", "Commands", "Compiled", "Component",
+    "ConfigError", "Desired", "DirOption", "Document", "DomainFile", "DomainName", "Duration", "EnvOverride",
+    "EstateSession", "Extension", "FieldPath", "IPAddress", "Index", "InvalidName", "IspctlError", "Location",
+    "Lockable", "Mailbox", "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Problem", "Provider",
+    "ProviderError", "ProviderFactory", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size",
+    "Strict", "ValidationFailed", "Value", "address_of", "format_duration", "format_path", "format_size",
+    "normalise_address", "normalise_domain", "normalise_local", "output", "parse_duration", "split_address",
+]

@@ -1,0 +1,141 @@
+"""The provider contract: one subclass per live service.
+
+The public flow lives here; providers implement small underscore hooks, in the style
+of octoDNS's ``BaseProvider``:
+
+``SUPPORTS``
+    The resource kinds this provider owns. The engine routes every resource to the one
+    provider that supports its kind; two providers claiming a kind is a configuration
+    error.
+``ARCHIVES``
+    The supported kinds whose delete keeps the data (an archive), each with the words plans
+    use for it ("moved to the mail archive"), so a plan never calls it a destroy.
+``_read_live(kinds)``
+    Return every live resource of the given kinds that this provider *owns* (its
+    subtree, its ownership markers), in bulk: one paged search, one zone transfer, one
+    directory walk -- never one request per resource. Live resources carry the
+    fingerprint found stored beside them (``recorded_fingerprint``) so the engine can
+    tell drift from desired changes. Reading must never write.
+``_create(resource)`` / ``_update(before, after, changed)`` / ``_delete(resource)``
+    Make one change. ``changed`` names the attributes whose values differ. Raise
+    ``ProviderError`` (or any exception) on failure: the engine records it, skips the
+    changes that depend on this one and carries on with independent ones. Writes must
+    store ``after.fingerprint()`` with the values, atomically where the service allows.
+``batch_key(resource)`` / ``commit(batch)``
+    Optional batching, for services where one request carrying many changes is much
+    cheaper (or more atomic) than many requests: an RFC 2136 update per DNS zone. When
+    ``batch_key`` returns a name for the resource of a change (the default returns None:
+    apply at once), the matching ``create``/``update``/``delete`` call only *stages* the
+    change (it may still raise for a change it can tell is invalid: that change alone
+    fails), and nothing reaches the service until the engine calls ``commit(name)``.
+    ``reconciler.apply`` commits every batch it opened once the plan has been walked,
+    and earlier when a change in another batch (or an unbatched one) depends on a staged
+    change. ``commit`` returning means every staged change of the batch took effect;
+    raising means none did, unless it raises ``BatchError`` whose ``applied`` names the
+    addresses that did (a batch too large for one request may be sent in parts). Failed
+    changes of a batch skip their dependents like any failure. A provider forgets a
+    batch once it is committed, whatever the outcome; ``close`` drops uncommitted ones.
+``close()``
+    Release connections.
+
+Optional capabilities are typed protocols a provider class declares by inheriting them, so
+the type checker sees them and the engine asks with ``isinstance``: ``Lockable`` (the
+estate's apply lock, kept by the directory provider).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from typing import ClassVar, Protocol, runtime_checkable
+
+from .errors import ProviderError
+from .resources import Resource
+
+
+class BatchError(ProviderError):
+    """A batch failed after part of it took effect; ``applied`` names those addresses."""
+
+    def __init__(self, message: str, applied: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.applied = applied
+
+
+class Provider(ABC):
+    name: ClassVar[str] = "provider"
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset()
+    # Kinds whose delete this provider carries out by archiving, not destroying (the mail
+    # store moves a home into the archive), and how plans say where it goes.
+    ARCHIVES: ClassVar[Mapping[str, str]] = {}
+
+    def read(self, kinds: Iterable[str] | None = None) -> dict[tuple[str, str], Resource]:
+        """Live state of the supported kinds, keyed by identity."""
+        wanted = self.SUPPORTS if kinds is None else frozenset(kinds) & self.SUPPORTS
+        live: dict[tuple[str, str], Resource] = {}
+        for resource in self._read_live(wanted):
+            if resource.kind not in wanted:
+                continue
+            if resource.identity in live:
+                # Two live objects claiming one identity (e.g. the same address twice in
+                # the directory) cannot be reconciled safely: stop before planning.
+                raise ProviderError(
+                    f"{self.name}: {resource.address} exists more than once in live state; "
+                    "remove the duplicate by hand"
+                )
+            live[resource.identity] = resource
+        return live
+
+    def create(self, resource: Resource) -> None:
+        self._check_kind(resource)
+        self._create(resource)
+
+    def update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+        self._check_kind(after)
+        self._update(before, after, changed)
+
+    def delete(self, resource: Resource) -> None:
+        self._check_kind(resource)
+        self._delete(resource)
+
+    def batch_key(self, resource: Resource) -> str | None:
+        """The batch a change of ``resource`` is staged in, or None to apply it at once."""
+        return None
+
+    def commit(self, batch: str) -> None:
+        """Carry out every change staged in ``batch`` (see the module docstring)."""
+        raise ProviderError(f"{self.name} stages no changes (batch {batch!r})")
+
+    def close(self) -> None:
+        """Release connections; the default has nothing to release."""
+
+    def _check_kind(self, resource: Resource) -> None:
+        if resource.kind not in self.SUPPORTS:
+            raise ProviderError(f"{self.name} does not support {resource.kind} ({resource.address})")
+
+    @abstractmethod
+    def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]: ...
+
+    @abstractmethod
+    def _create(self, resource: Resource) -> None: ...
+
+    @abstractmethod
+    def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None: ...
+
+    @abstractmethod
+    def _delete(self, resource: Resource) -> None: ...
+
+
+@runtime_checkable
+class Lockable(Protocol):
+    """A provider that keeps the estate's apply lock: one apply at a time, across machines."""
+
+    def estate_lock(self, operation: str, commit: str | None, ttl: timedelta,
+                    timeout: float) -> AbstractContextManager[str]:
+        """Hold the lock for the block; yields the lock's id (what force-unlock takes)."""
+        ...
+
+    def force_unlock(self, lock_id: str) -> str:
+        """Remove the lock with this id; returns a description of the lock removed."""
+        ...

@@ -1,0 +1,130 @@
+"""Resources: the unit the engine compares, plans and applies.
+
+Identity and value are kept apart. A resource is identified by ``(kind, key)`` and
+addressed as ``kind.key`` (``mailbox.alice@example.net``); everything else is its value.
+Attribute values are restricted to JSON scalars and sorted tuples of strings so that
+comparison is plain equality and a plan serialises deterministically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Union
+
+from .errors import Location
+
+Scalar = Union[str, int, bool, None]
+Value = Union[Scalar, tuple[str, ...]]
+Attrs = Mapping[str, Value]
+
+
+def address_of(kind: str, key: str) -> str:
+    return f"{kind}.{key}"
+
+
+def normalise_value(value: object) -> Value:
+    """Coerce a compiled or read value into the canonical comparable form.
+
+    Lists and sets become sorted tuples (the directory treats multi-valued
+    attributes as unordered sets); empty collections become None so that "absent"
+    and "empty" compare equal, as they do in LDAP.
+    """
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = tuple(sorted({str(v) for v in value}))
+        return items or None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value if value != "" else None
+    raise TypeError(f"unsupported attribute value {value!r}")
+
+
+def canonical_json(data: object) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+PARENT_FIELD = "@parent"  # cannot clash with an attribute name: those are identifiers
+
+
+def fingerprint(attrs: Attrs, parent: str | None = None) -> str:
+    """A stable digest of a resource's managed values and, when it has one, its parent.
+
+    Providers store it next to the values they write; a stored fingerprint that no
+    longer matches the live values means someone changed the object outside ispctl.
+    The parent is covered too, so an object moved by hand shows up as drift rather
+    than as an unexplained move back.
+    """
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items() if v is not None}
+    if parent is not None:
+        plain[PARENT_FIELD] = parent
+    return "sha256:" + hashlib.sha256(canonical_json(plain).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A desired or live object of one kind, owned by exactly one provider.
+
+    ``parent`` is the address of the resource that must exist before this one (and be
+    deleted after it); ``depends_on`` lists further addresses it needs. ``sensitive``
+    names attributes whose values are never shown. ``previous`` lists keys the object
+    had before (a rename, like Terraform's ``moved`` block): a live object found under one
+    of them is renamed, never destroyed and re-created. ``recorded_fingerprint`` is only
+    set on live resources: what the provider found stored beside the values.
+    """
+
+    kind: str
+    key: str
+    attrs: Mapping[str, Value] = field(default_factory=dict)
+    parent: str | None = None
+    depends_on: tuple[str, ...] = ()
+    sensitive: frozenset[str] = frozenset()
+    source: Location | None = None
+    recorded_fingerprint: str | None = None
+    previous: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        clean = {k: normalise_value(v) for k, v in self.attrs.items()}
+        object.__setattr__(self, "attrs", dict(sorted(clean.items())))
+
+    @property
+    def address(self) -> str:
+        return address_of(self.kind, self.key)
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return (self.kind, self.key)
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.attrs, self.parent)
+
+    def drifted(self) -> str | None:
+        """Why this live resource differs from what ispctl last wrote, or None."""
+        if self.recorded_fingerprint is None:
+            return "created outside ispctl"
+        if self.recorded_fingerprint != self.fingerprint():
+            return "changed outside ispctl"
+        return None
+
+
+# Resources by identity: what providers return, what desired state compiles to.
+Index = Mapping[tuple[str, str], Resource]
+
+
+def ancestors(resource: Resource, by_address: Mapping[str, Resource]) -> list[str]:
+    """The resource's address and those above it: its parent, or else its first dependency.
+
+    A zone has no parent but belongs to its domain (``depends_on``), so a walk from a DNS
+    record reaches the zone, the domain and the tenants above. An address that is gone from
+    ``by_address`` is still named (a removed domain anchors its zone) and ends the walk.
+    """
+    chain = [resource.address]
+    current = resource
+    while True:
+        up = current.parent or (current.depends_on[0] if current.depends_on else None)
+        if up is None or up in chain:
+            return chain
+        chain.append(up)
+        if up not in by_address:
+            return chain
+        current = by_address[up]

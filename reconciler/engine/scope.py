@@ -1,0 +1,71 @@
+"""Which changes a run may make: address globs (--target, --exclude) and anchors.
+
+A scope never changes what is compared, only which of the resulting changes are kept, and
+it keeps a plan applicable: a targeted change brings along the changes it needs (creating
+its parent, moving it), and an excluded change takes along the changes that need it.
+Anchors are addresses a change must be at or below (its parent chain, see
+``resources.ancestors``); the estate turns --tenant and --changed-since into anchors
+(``ispctl.reconciler.estate.scopes``). Validation always covers the whole estate; only
+planning is narrowed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field, replace
+
+from .apply import prerequisites
+from .plan import Change, Plan
+from .resources import Index, ancestors
+
+
+@dataclass(frozen=True)
+class Scope:
+    targets: tuple[str, ...] = ()      # address globs; empty = everything
+    excludes: tuple[str, ...] = ()     # address globs
+    anchors: frozenset[str] = field(default_factory=frozenset)  # keep changes at or below these
+    everything: bool = True             # False once --tenant/--changed-since narrowed it
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.targets or self.excludes) or not self.everything
+
+    def describe(self) -> dict[str, object]:
+        return {"targets": list(self.targets), "excludes": list(self.excludes),
+                "anchors": sorted(self.anchors) if not self.everything else None}
+
+
+def apply_scope(plan: Plan, scope: Scope, desired: Index, live: Index) -> Plan:
+    """The changes of ``plan`` the scope allows, closed over what they need."""
+    if not scope.narrowed:
+        return plan
+    index = {r.address: r for r in live.values()}
+    index.update({r.address: r for r in desired.values()})
+    kept: set[str] = set()
+    for change in plan.changes:
+        chain = ancestors(change.resource, index)
+        if change.before is not None and change.after is not None:
+            chain += ancestors(change.before, index)  # a moved object belongs to both places
+        in_anchor = scope.everything or any(a in scope.anchors for a in chain)
+        targeted = not scope.targets or any(fnmatch.fnmatchcase(change.address, t) for t in scope.targets)
+        if in_anchor and targeted:
+            kept.add(change.address)
+    needs = prerequisites(plan)
+    # Bring along what kept changes need (creating a parent before its child) ...
+    stack = list(kept)
+    while stack:
+        for dep in needs[stack.pop()]:
+            if dep not in kept:
+                kept.add(dep)
+                stack.append(dep)
+    # ... and drop excluded changes together with everything that needs them.
+    dropped = {c.address for c in plan.changes if any(fnmatch.fnmatchcase(c.address, e) for e in scope.excludes)}
+    grew = True
+    while grew:
+        grew = False
+        for address in list(kept - dropped):
+            if needs[address] & dropped:
+                dropped.add(address)
+                grew = True
+    changes: tuple[Change, ...] = tuple(c for c in plan.changes if c.address in kept and c.address not in dropped)
+    return replace(plan, changes=changes)

@@ -1,0 +1,83 @@
+"""One run's providers and desired resources: read live -> diff -> plan -> apply.
+
+The session knows no service and no estate: it is handed the desired resources and the
+providers that hold the live state (the command line builds both from the registry).
+Kinds are routed to the single provider that declares them in ``SUPPORTS``; a session
+plans only the desired resources of the kinds its providers own (``in_scope``), and
+refuses a desired kind with no owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .apply import ApplyResult, Listener, apply_plan
+from .diff import compute_plan
+from .errors import ConfigError
+from .plan import Plan
+from .provider import Lockable, Provider
+from .resources import Resource
+
+Resources = dict[tuple[str, str], Resource]
+
+
+def in_scope(desired: Resources, providers: Iterable[Provider]) -> Resources:
+    """The desired resources of the kinds these providers own.
+
+    The desired state describes every service; a machine reconciles only the services it
+    enables (``providers`` / ``ISPCTL_PROVIDERS``): a CI runner that reaches the directory
+    but not the mail store plans no maildirs, and the mail host plans them.
+    """
+    kinds = frozenset().union(*(p.SUPPORTS for p in providers))
+    return {ident: r for ident, r in desired.items() if ident[0] in kinds}
+
+
+@dataclass
+class Session:
+    """Desired state plus the providers that hold the live state, for one run."""
+
+    desired: Resources
+    providers: list[Provider] = field(default_factory=list)
+    live: Resources = field(default_factory=dict)  # from the last plan
+    # Everything the desired state compiles to, also kinds no provider here owns: how a DNS
+    # record belongs to a domain and a tenant, for scopes and per-tenant views.
+    compiled: Resources = field(default_factory=dict)
+
+    def route(self, kind: str) -> Provider:
+        owners = [p for p in self.providers if kind in p.SUPPORTS]
+        if len(owners) != 1:
+            raise ConfigError(f"resource kind {kind!r} is supported by {len(owners)} providers; exactly one must own it")
+        return owners[0]
+
+    def lock_keeper(self) -> Lockable | None:
+        """The first provider that keeps the estate's apply lock, if any is enabled."""
+        return next((p for p in self.providers if isinstance(p, Lockable)), None)
+
+    def read_live(self) -> Resources:
+        live: Resources = {}
+        for provider in self.providers:
+            live.update(provider.read())
+        return live
+
+    def plan(self, prune: bool = True) -> Plan:
+        # Every desired kind needs an owner, and no kind any provider claims may have two
+        # (live objects of such a kind would be read twice and could not be deleted):
+        # refuse before reading anything.
+        kinds = {kind for kind, _ in self.desired}
+        for provider in self.providers:
+            kinds |= provider.SUPPORTS
+        for kind in sorted(kinds):
+            self.route(kind)
+        # Kinds whose delete a provider carries out by archiving (the mail store): the plan
+        # says "archived", never "destroyed", for them, in the provider's words.
+        archives = {kind: note for p in self.providers for kind, note in p.ARCHIVES.items()}
+        self.live = self.read_live()
+        return compute_plan(self.desired, self.live, prune=prune, archives=archives)
+
+    def apply(self, plan: Plan, on_outcome: Listener | None = None) -> ApplyResult:
+        return apply_plan(plan, self.route, on_outcome)
+
+    def close(self) -> None:
+        for provider in self.providers:
+            provider.close()

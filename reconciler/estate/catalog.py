@@ -1,0 +1,148 @@
+"""The normalised estate: every name in canonical form, every object once.
+
+``ispctl.reconciler.estate.validate`` builds a ``Catalog`` from a loaded ``Estate`` while
+checking the rules that span files; ``ispctl.reconciler.estate.compile`` turns a valid
+catalog into resources, and the services' compile hooks read it for their own sections.
+
+Each object is built once, by keyword, with its names normalised once: it keeps the
+validated model it came from (``spec``, whose plain fields need no copy here) and its
+``origin`` (document and field path), so any later rule can point at the exact line.
+What is stored beside ``spec`` is what validation works out: normalised names, effective
+defaults and resolved references.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .loader import Estate
+from .model import AliasSpec, DomainFile, Limits, Mailbox, Status, TenantFile
+from .yamlload import Document, FieldPath
+
+
+@dataclass(frozen=True)
+class Origin:
+    doc: Document
+    path: FieldPath = ()
+
+
+@dataclass(kw_only=True)
+class NTenant:
+    name: str
+    parent: str | None
+    spec: TenantFile
+    origin: Origin
+    contact: str | None
+    status: Status
+
+    @property
+    def kind(self) -> str:
+        return "reseller" if self.parent is None else "client"
+
+    @property
+    def display(self) -> str:
+        return self.spec.name
+
+    @property
+    def limits(self) -> Limits:
+        return self.spec.limits
+
+    @property
+    def protect(self) -> bool:
+        return self.spec.protect
+
+
+@dataclass(kw_only=True)
+class NDomain:
+    name: str            # ASCII (IDNA) form: the identity
+    display: str         # Unicode form, for people
+    tenant: str
+    spec: DomainFile
+    origin: Origin
+    services: tuple[str, ...]
+    status: Status
+    default_quota: int
+    alias_of: str | None = None     # resolved: the target domain's ASCII name
+    catch_all: str | None = None    # resolved: a full address
+
+    @property
+    def type(self) -> str:
+        return self.spec.type
+
+    @property
+    def primaries(self) -> tuple[str, ...]:
+        return tuple(self.spec.primaries)
+
+    @property
+    def description(self) -> str | None:
+        return self.spec.description
+
+    @property
+    def protect(self) -> bool:
+        return self.spec.protect
+
+    @property
+    def doc(self) -> Document:
+        return self.origin.doc
+
+
+@dataclass(kw_only=True)
+class NMailbox:
+    address: str
+    local: str
+    domain: str
+    spec: Mailbox
+    origin: Origin
+    quota: int
+    status: Status
+    services: dict[str, bool]
+    # Resolved in later passes, once every address of the estate is known.
+    aliases: tuple[str, ...] = ()
+    forward: tuple[str, ...] = ()
+    previous: tuple[str, ...] = ()
+
+    @property
+    def display(self) -> str:
+        return self.spec.name or self.local
+
+    @property
+    def password(self) -> str:
+        return self.spec.password
+
+    @property
+    def keep_copy(self) -> bool:
+        return bool(self.spec.forward and self.spec.forward.keep_copy)
+
+
+@dataclass(kw_only=True)
+class NAlias:
+    address: str
+    domain: str
+    spec: AliasSpec
+    origin: Origin
+    status: Status
+    targets: tuple[str, ...] = ()  # resolved
+
+    @property
+    def description(self) -> str | None:
+        return self.spec.description
+
+
+@dataclass
+class Catalog:
+    estate: Estate
+    tenants: dict[str, NTenant] = field(default_factory=dict)
+    domains: dict[str, NDomain] = field(default_factory=dict)
+    mailboxes: dict[str, NMailbox] = field(default_factory=dict)
+    aliases: dict[str, NAlias] = field(default_factory=dict)
+    # every deliverable address -> the mailbox or alias address that owns it
+    addresses: dict[str, str] = field(default_factory=dict)
+
+    def tenant_chain(self, name: str) -> list[NTenant]:
+        """The tenant and its ancestors, nearest first."""
+        chain = []
+        current: str | None = name
+        while current is not None and current in self.tenants:
+            chain.append(self.tenants[current])
+            current = self.tenants[current].parent
+        return chain

@@ -1,0 +1,137 @@
+"""Turn a valid catalog into resources with stable, readable addresses.
+
+The estate's own kinds: ``tenant.<name>``, ``domain.<ascii name>``, ``mailbox.<address>``,
+``alias.<address>``. Values are service-neutral (bytes, flags, addresses); each provider
+maps them to its own representation. Effective values are compiled in: a mailbox of a
+suspended domain or tenant is itself suspended, because consumers such as Dovecot and
+Postfix look at one entry and cannot walk up the tree.
+
+Services compile their own sections in a hook (``Extension``) that returns a ``Compiled``:
+their own resources (``dns.<zone>/<owner>/<TYPE>``, ``maildir.<address>``), their problems,
+and attributes they add to the estate's resources (a mailbox's ``home`` is the mail store's
+layout). An attribute is added once: a service setting one the estate or another service
+already sets is a programming error, refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ispctl.reconciler.engine.errors import ConfigError, Problem
+from ispctl.reconciler.engine.resources import Resource, Value, address_of
+
+from .catalog import Catalog, NTenant
+
+TENANT, DOMAIN, MAILBOX, ALIAS = "tenant", "domain", "mailbox", "alias"
+ESTATE_KINDS = frozenset({TENANT, DOMAIN, MAILBOX, ALIAS})
+SENSITIVE_ATTRS = frozenset({"password"})
+
+
+@dataclass
+class Compiled:
+    """What a service's compile hook contributes to the desired state."""
+
+    resources: list[Resource] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    # address of an estate resource -> attributes the service adds to it
+    attrs: dict[str, dict[str, Value]] = field(default_factory=dict)
+
+
+Extension = Callable[[Catalog], Compiled]
+
+
+def effective_status(own: str, chain: list[NTenant], *more: str) -> str:
+    statuses = [own, *more, *(t.status for t in chain)]
+    return "suspended" if "suspended" in statuses else "active"
+
+
+@dataclass
+class _Draft:
+    """A resource's parts before the services' attributes are merged in."""
+
+    kind: str
+    key: str
+    attrs: dict[str, Value]
+    more: dict[str, Any]
+
+    def build(self) -> Resource:
+        return Resource(self.kind, self.key, self.attrs, **self.more)
+
+
+def _drafts(catalog: Catalog) -> list[_Draft]:
+    out: list[_Draft] = []
+    for tenant in catalog.tenants.values():
+        lim = tenant.limits
+        out.append(_Draft(TENANT, tenant.name, {
+            "kind": tenant.kind,
+            "display_name": tenant.display,
+            "contact": tenant.contact,
+            "status": effective_status(tenant.status, catalog.tenant_chain(tenant.name)),
+            "max_domains": lim.max_domains,
+            "max_mailboxes": lim.max_mailboxes,
+            "max_aliases": lim.max_aliases,
+            "quota_pool": lim.mail_quota_pool,
+            "protected": True if tenant.protect else None,
+        }, {"parent": address_of(TENANT, tenant.parent) if tenant.parent else None,
+            "source": tenant.origin.doc.location(())}))
+    for domain in catalog.domains.values():
+        chain = catalog.tenant_chain(domain.tenant)
+        out.append(_Draft(DOMAIN, domain.name, {
+            "type": domain.type,
+            "display_name": domain.display,
+            "services": domain.services,
+            "status": effective_status(domain.status, chain),
+            "default_quota": domain.default_quota,
+            "catch_all": domain.catch_all,
+            "alias_of": domain.alias_of,
+            "description": domain.description,
+            "protected": True if domain.protect else None,
+        }, {"parent": address_of(TENANT, domain.tenant),
+            "depends_on": (address_of(DOMAIN, domain.alias_of),) if domain.alias_of else (),
+            "source": domain.origin.doc.location(("domain",))}))
+    for box in catalog.mailboxes.values():
+        domain = catalog.domains[box.domain]
+        forward = set(box.forward)
+        if forward and box.keep_copy:
+            forward.add(box.address)  # the convention Postfix/iRedMail use for "keep a copy"
+        out.append(_Draft(MAILBOX, box.address, {
+            "address": box.address,
+            "display_name": box.display,
+            "password": box.password,
+            "quota": box.quota,
+            "status": effective_status(box.status, catalog.tenant_chain(domain.tenant), domain.status),
+            "services": tuple(sorted(f for f, on in box.services.items() if on)),
+            "aliases": box.aliases,
+            "forward": tuple(sorted(forward)),
+        }, {"parent": address_of(DOMAIN, box.domain), "previous": box.previous,
+            "sensitive": SENSITIVE_ATTRS, "source": box.origin.doc.location(box.origin.path)}))
+    for alias in catalog.aliases.values():
+        domain = catalog.domains[alias.domain]
+        out.append(_Draft(ALIAS, alias.address, {
+            "targets": alias.targets,
+            "status": effective_status(alias.status, catalog.tenant_chain(domain.tenant), domain.status),
+            "description": alias.description,
+        }, {"parent": address_of(DOMAIN, alias.domain), "source": alias.origin.doc.location(alias.origin.path)}))
+    return out
+
+
+def compile_catalog(catalog: Catalog, contributions: Iterable[Compiled] = ()) -> dict[tuple[str, str], Resource]:
+    """Every resource of the estate: its own kinds, with the services' attributes merged in,
+    and the services' own resources."""
+    drafts = _drafts(catalog)
+    by_address = {address_of(d.kind, d.key): d for d in drafts}
+    out: list[Resource] = []
+    for part in contributions:
+        for address, attrs in part.attrs.items():
+            draft = by_address.get(address)
+            if draft is None:
+                raise ConfigError(f"a service adds attributes to {address}, which the estate does not compile")
+            clash = sorted(set(attrs) & set(draft.attrs))
+            if clash:
+                raise ConfigError(f"two sources set {', '.join(clash)} of {address}")
+            draft.attrs.update(attrs)
+        out.extend(part.resources)
+    out.extend(d.build() for d in drafts)
+    return {r.identity: r for r in sorted(out, key=lambda r: r.address)}

@@ -1,0 +1,74 @@
+"""The estate's flow: load the files -> apply this machine's overrides -> build the catalog
+-> run the services' compile hooks -> compile every resource.
+
+``check_desired`` collects every problem and never raises for them (the DNS import checks
+its own result with it); ``load_desired`` raises ``ValidationFailed`` with all of them, less
+the ones a command can live with (``tolerate``: problem codes, e.g. the missing DKIM key
+that ``ispctl dkim init`` exists to fix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ispctl.reconciler.engine.errors import Problem, ValidationFailed
+from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.engine.session import Session
+
+from .catalog import Catalog
+from .compile import Compiled, compile_catalog
+from .loader import load_estate
+from .schema import EstateSchema
+from .settings import with_overrides
+from .validate import build_catalog
+
+
+@dataclass
+class Desired:
+    """A validated estate and everything it compiles to."""
+
+    catalog: Catalog
+    contributions: list[Compiled] = field(default_factory=list)
+    _resources: dict[tuple[str, str], Resource] | None = None
+
+    @property
+    def resources(self) -> dict[tuple[str, str], Resource]:
+        if self._resources is None:
+            self._resources = compile_catalog(self.catalog, self.contributions)
+        return self._resources
+
+
+def check_desired(root: Path, schema: EstateSchema,
+                  env: Mapping[str, str] | None = None) -> tuple[Desired | None, list[Problem]]:
+    """The estate as far as it can be read, and every problem found on the way."""
+    estate, problems = load_estate(root, schema.files)
+    if estate is None:
+        return None, problems
+    estate.site = with_overrides(estate.site, schema.overrides, env)
+    catalog, more = build_catalog(estate, incomplete=bool(problems))
+    problems += more
+    contributions = []
+    for extension in schema.extensions:
+        compiled = extension.hook(catalog)
+        problems += compiled.problems
+        contributions.append(compiled)
+    return Desired(catalog, contributions), problems
+
+
+def load_desired(root: Path, schema: EstateSchema, env: Mapping[str, str] | None = None,
+                 tolerate: Collection[str] = ()) -> Desired:
+    """Load and check everything; raise ValidationFailed with every problem found."""
+    desired, problems = check_desired(root, schema, env)
+    problems = [p for p in problems if not (p.code and p.code in tolerate)]
+    if problems or desired is None:
+        raise ValidationFailed(sorted(set(problems)))
+    return desired
+
+
+@dataclass
+class EstateSession(Session):
+    """A session over a validated estate: the catalog travels with it for scopes and gates."""
+
+    catalog: Catalog = field(kw_only=True)

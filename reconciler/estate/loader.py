@@ -1,0 +1,280 @@
+"""Read an estate from disk: find the files, parse them with positions, check each
+against its model, and collect every problem instead of stopping at the first.
+
+Layout (one folder per tenant so a reseller can own its folder in CODEOWNERS)::
+
+    desired-state/ispctl.yaml                               site settings
+    desired-state/tenants/<reseller>/tenant.yaml            a reseller
+    desired-state/tenants/<reseller>/<domain>.yaml          a reseller's own domain
+    desired-state/tenants/<reseller>/<client>/tenant.yaml   a client of that reseller
+    desired-state/tenants/<reseller>/<client>/<domain>.yaml a client's domain
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ispctl.reconciler.engine.errors import Location, Problem, ValidationFailed
+
+from .model import DomainFile, FileModels, SiteFile, TenantFile
+from .names import InvalidName, check_tenant
+from .yamlload import Document, load_document
+
+SITE_FILE = "ispctl.yaml"
+TENANT_FILE = "tenant.yaml"
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class TenantDecl:
+    name: str
+    parent: str | None
+    spec: TenantFile
+    doc: Document
+    folder: Path
+
+    @property
+    def kind(self) -> str:
+        return "reseller" if self.parent is None else "client"
+
+
+@dataclass
+class DomainDecl:
+    tenant: str
+    spec: DomainFile
+    doc: Document
+
+
+@dataclass
+class Estate:
+    root: Path
+    site: SiteFile
+    site_doc: Document
+    files: FileModels
+    tenants: dict[str, TenantDecl] = field(default_factory=dict)
+    domain_files: list[DomainDecl] = field(default_factory=list)
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(Path(root.name) / path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _strip(annotation: Any) -> list[Any]:
+    """The concrete alternatives of an annotation (Annotated and Optional removed)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _strip(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        found: list[Any] = []
+        for arg in typing.get_args(annotation):
+            found.extend(_strip(arg))
+        return found
+    return [annotation]
+
+
+def _step(annotation: Any, part: Any) -> Any:
+    """The annotation one location part further down, or None when unknown.
+
+    A dict key or list index moves to the element type, a field name to the field's
+    type; keeping the two apart matters when a mailbox or alias is itself called like a
+    field ("status", "aliases"), so the did-you-mean hint still finds the right model.
+    """
+    for option in _strip(annotation):
+        origin = typing.get_origin(option)
+        if origin is dict:
+            return typing.get_args(option)[1]
+        if origin in (list, tuple):
+            return typing.get_args(option)[0]
+        if isinstance(option, type) and issubclass(option, BaseModel) and part in option.model_fields:
+            return option.model_fields[part].annotation
+    return None
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    current: Any = model
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return None
+    for option in _strip(current):
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            return option
+    return None
+
+
+# pydantic's wording for the common shape errors, in the operator's terms
+_SHAPES = {
+    "model_type": "expected a mapping of settings (key: value) here",
+    "model_attributes_type": "expected a mapping of settings (key: value) here",
+    "dict_type": "expected a mapping (key: value) here",
+    "list_type": "expected a list here",
+    "tuple_type": "expected a list here",
+    "string_type": "expected text here",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+}
+
+
+def _message(model: type[BaseModel], err: Any) -> str:
+    kind, loc = err["type"], tuple(err["loc"])
+    if kind == "extra_forbidden":
+        owner = _model_at(model, loc[:-1])
+        known = sorted(owner.model_fields) if owner else []
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        text = f"unknown field {loc[-1]!r}"
+        if hint:
+            return f"{text}; did you mean {hint[0]!r}?"
+        return f"{text}; allowed here: {', '.join(known)}" if known else text
+    if kind == "missing":
+        return "required field is missing"
+    if kind in _SHAPES:
+        return _SHAPES[kind]
+    if kind == "too_short":
+        return "needs at least one entry" if err.get("ctx", {}).get("min_length") == 1 else "has too few entries"
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return msg.replace("Input should be", "must be")
+
+
+def check_model(doc: Document, model: type[BaseModel]) -> tuple[Any, list[Problem]]:
+    """Validate one document against its model; problems carry file:line:col."""
+    if doc.data is None:
+        return None, [doc.problem((), "the file is empty; expected a mapping of settings")]
+    if not isinstance(doc.data, dict):
+        found = "a list" if isinstance(doc.data, list) else "a single value"
+        return None, [doc.problem((), f"expected a mapping of settings (key: value), found {found}")]
+    try:
+        return model.model_validate(doc.data), []
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_input=False, include_url=False):
+            # Pydantic appends validator names to the location of wrapped types, and
+            # "[key]" when a dict key (a local part) is at fault: the key's own path is meant.
+            loc = tuple(
+                p for p in err["loc"]
+                if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]"))
+            )
+            problems.append(doc.problem(loc, _message(model, err)))
+        return None, problems
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES)
+
+
+@dataclass
+class _Found:
+    """What the tenant folders hold, gathered before the site settings are known."""
+
+    root: Path
+    files: FileModels
+    tenants: dict[str, TenantDecl] = field(default_factory=dict)
+    domain_files: list[DomainDecl] = field(default_factory=list)
+
+
+def load_estate(root: Path, files: FileModels) -> tuple[Estate | None, list[Problem]]:
+    """Load every file; returns the estate (None if the site file is unusable) and problems.
+
+    Tenant and domain files are read even when the site file is broken, so that one
+    run reports the problems of every file.
+    """
+    problems: list[Problem] = []
+    if not root.is_dir():
+        return None, [Problem(Location(str(root)), "", "desired-state folder not found")]
+    site_path = root / SITE_FILE
+    site_doc: Document | None = None
+    site = None
+    if not site_path.is_file():
+        problems.append(Problem(Location(_display(site_path, root)), "", "site settings file is missing"))
+    else:
+        site_doc, errs = load_document(site_path, _display(site_path, root))
+        problems += errs
+        if site_doc is not None:
+            site, errs = check_model(site_doc, files.site)
+            problems += errs
+    found = _Found(root, files)
+    tenants_dir = root / "tenants"
+    if tenants_dir.is_dir():
+        for folder in sorted(p for p in tenants_dir.iterdir() if p.is_dir()):
+            problems += _load_tenant(found, folder, parent=None)
+        for stray in _yaml_files(tenants_dir):
+            problems.append(Problem(Location(_display(stray, root)), "", "unexpected file: a domain file belongs in its tenant's folder, tenants/<tenant>/"))
+    for stray in _yaml_files(root):
+        if stray.name != SITE_FILE:
+            problems.append(Problem(Location(_display(stray, root)), "", "unexpected file: domains belong in tenants/<tenant>/"))
+    if site is None or site_doc is None:
+        return None, problems
+    return Estate(root, site, site_doc, files, found.tenants, found.domain_files), problems
+
+
+def _load_tenant(found: _Found, folder: Path, parent: str | None) -> list[Problem]:
+    """Load one tenant folder. A tenant that is unusable (bad name, no or broken
+    tenant.yaml) is left out of the estate, but its domain files and client folders
+    are still read so that their own problems are reported in the same run."""
+    root = found.root
+    problems: list[Problem] = []
+    name = folder.name
+    where = Location(_display(folder, root))
+    usable = True
+    try:
+        check_tenant(name)
+    except InvalidName as exc:
+        problems.append(Problem(where, "", str(exc)))
+        usable = False
+    if usable and name in found.tenants:
+        other = found.tenants[name].folder
+        problems.append(Problem(where, "", f"tenant name {name!r} is already used by {_display(other, root)}; tenant names are unique across the estate"))
+        usable = False
+    tenant_path = folder / TENANT_FILE
+    spec: TenantFile | None = None
+    doc: Document | None = None
+    if not tenant_path.is_file():
+        problems.append(Problem(where, "", f"missing {TENANT_FILE} (every tenant folder declares its tenant)"))
+    else:
+        doc, errs = load_document(tenant_path, _display(tenant_path, root))
+        problems += errs
+        if doc is not None:
+            spec, errs = check_model(doc, found.files.tenant)
+            problems += errs
+    usable = usable and spec is not None and doc is not None
+    if usable and spec is not None and doc is not None:
+        found.tenants[name] = TenantDecl(name, parent, spec, doc, folder)
+    for path in _yaml_files(folder):
+        if path.name == TENANT_FILE:
+            continue
+        ddoc, errs = load_document(path, _display(path, root))
+        problems += errs
+        if ddoc is None:
+            continue
+        dspec, errs = check_model(ddoc, found.files.domain)
+        problems += errs
+        if dspec is not None and usable:
+            found.domain_files.append(DomainDecl(name, dspec, ddoc))
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if parent is not None:
+            problems.append(Problem(Location(_display(sub, root)), "", "clients cannot have sub-tenants (the tree is reseller -> client)"))
+            continue
+        problems += _load_tenant(found, sub, parent=name)
+    return problems
+
+
+def load_or_fail(root: Path, files: FileModels) -> Estate:
+    estate, problems = load_estate(root, files)
+    if problems or estate is None:
+        raise ValidationFailed(sorted(problems))
+    return estate

@@ -1,0 +1,248 @@
+"""The desired-state file formats every estate has, as pydantic models.
+
+Three kinds of file make an estate (see README "Desired state"):
+
+* ``ispctl.yaml`` -- site settings (``SiteFile``);
+* ``tenants/<reseller>/tenant.yaml`` and ``tenants/<reseller>/<client>/tenant.yaml`` --
+  a tenant (``TenantFile``); its kind follows from where the folder is;
+* every other ``*.yaml`` in a tenant folder -- one domain with its mailboxes and
+  aliases (``DomainFile``, ``Mailbox``).
+
+These are the parts every estate shares. Services add sections of their own (the
+directory's ``directory:``, the mail store's ``mail:``, DNS's ``dns:``): the models a run
+validates with are composed from these bases and the registered services' sections
+(``ispctl.reconciler.estate.schema``), and services read their sections back, typed,
+with ``section()``. Models only check what one file can know; rules across files live in
+``ispctl.reconciler.estate.validate``. Unknown keys are errors everywhere
+(``extra="forbid"``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from .names import InvalidName, normalise_address, normalise_domain, normalise_local
+from .passwords import check_hash
+from .units import parse_duration, parse_size
+
+Status = Literal["active", "suspended"]
+DomainType = Literal["primary", "slave", "nodns", "alias"]
+DomainService = Literal["mail", "web", "ftp", "dialup", "dns"]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+PasswordHash = Annotated[str, BeforeValidator(check_hash)]
+Count = Annotated[int, Field(ge=0)]
+T = TypeVar("T", bound=BaseModel)
+
+
+def _ip_literal(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
+# Checked per item so that an error points at the faulty list entry's own line.
+IPAddress = Annotated[str, AfterValidator(_ip_literal)]
+
+
+def _checked(normalise: Callable[[str], object]) -> Callable[[str], str]:
+    """A validator that rejects what ``normalise`` rejects but keeps the text as written.
+
+    Names are checked here so that a bad one is reported together with the file's other
+    problems; they are normalised later (``ispctl.reconciler.estate.validate``), where two
+    spellings of one name are reported as a duplicate instead of being merged silently.
+    """
+    def check(value: str) -> str:
+        try:
+            normalise(value)
+        except InvalidName as exc:
+            raise ValueError(str(exc)) from None
+        return value
+    return check
+
+
+LocalPart = Annotated[str, AfterValidator(_checked(normalise_local))]
+DomainText = Annotated[str, AfterValidator(_checked(normalise_domain))]
+AddressText = Annotated[str, AfterValidator(_checked(normalise_address))]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+FileKind = Literal["site", "tenant", "domain", "mailbox"]
+
+
+@dataclass(frozen=True)
+class Section(Generic[T]):
+    """A section a service adds to one kind of desired-state file, under its own key.
+
+    ``required`` sections must be written (the directory's ``base_dn``); others take
+    ``default`` when left out, or are None without one (a domain's ``dns:``). The key also
+    reads the section back, typed: ``site.section(MAIL)``.
+    """
+
+    file: FileKind
+    name: str
+    model: type[T]
+    default: T | None = None
+    required: bool = False
+    description: str = ""
+
+
+class Sectioned(Strict):
+    """A file model that services may add sections to; they read them back with ``section``."""
+
+    def section(self, key: Section[T]) -> T:
+        """The section's settings (its default when the file leaves it out)."""
+        found = self.get_section(key)
+        if found is None:
+            raise LookupError(f"{type(self).__name__} has no {key.name!r} section (is its service registered?)")
+        return found
+
+    def get_section(self, key: Section[T]) -> T | None:
+        """The section, or None when an optional section without default is left out."""
+        value = getattr(self, key.name, None)
+        if value is not None and not isinstance(value, key.model):
+            raise TypeError(f"{key.name!r} holds {type(value).__name__}, not {key.model.__name__}")
+        return value
+
+    def has_section(self, key: Section[T]) -> bool:
+        """True when the file itself writes the section (defaults do not count)."""
+        return key.name in self.model_fields_set
+
+
+# --- site settings ---------------------------------------------------------------
+
+class MailboxServices(Strict):
+    imap: bool | None = None
+    pop3: bool | None = None
+    smtp: bool | None = None
+    ftp: bool | None = None
+    dialup: bool | None = None
+
+
+class Defaults(Strict):
+    mailbox_quota: Size = 1024**3
+    status: Status = "active"
+    domain_services: tuple[DomainService, ...] = ("mail", "dns")
+    mailbox_services: MailboxServices = MailboxServices(imap=True, pop3=True, smtp=True, ftp=False, dialup=False)
+
+
+class SafetySettings(Strict):
+    """Gates a plan must pass before apply (see ispctl.reconciler.engine.gates)."""
+
+    max_change_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.30, description="updates or deletes of more than this share of a kind's existing objects need --force")
+    min_existing: Annotated[int, Field(ge=1)] = Field(10, description="kinds with fewer existing objects are exempt")
+    lock_ttl: Duration = Field(2 * 3600, description="a lock older than this is taken to be abandoned")
+
+
+class PruneSettings(Strict):
+    enabled: bool = Field(True, description="apply removes owned objects that are not in git")
+    keep: list[str] = Field(default_factory=list, description="address patterns never pruned, only reported")
+
+
+class SiteFile(Sectioned):
+    # The default is the services that enable themselves by default (the schema sets it).
+    providers: tuple[str, ...] = Field(
+        (), description="services this estate reconciles; ISPCTL_PROVIDERS overrides it per machine",
+    )
+    defaults: Defaults = Defaults()
+    safety: SafetySettings = SafetySettings()
+    prune: PruneSettings = PruneSettings()
+
+
+# --- tenants -----------------------------------------------------------------------
+
+class Limits(Strict):
+    """Unset means unlimited. A client's usage also counts against its reseller."""
+
+    max_domains: Count | None = None
+    max_mailboxes: Count | None = None
+    max_aliases: Count | None = None
+    mail_quota_pool: Size | None = None
+
+
+class TenantFile(Sectioned):
+    name: str = Field(min_length=1, max_length=256, description="display name")
+    contact: AddressText | None = None
+    status: Status | None = None
+    limits: Limits = Limits()
+    protect: bool = Field(False, description="refuse any plan that destroys this tenant or anything in it")
+
+
+# --- domains -------------------------------------------------------------------------
+
+class Forward(Strict):
+    to: list[str] = Field(min_length=1)
+    keep_copy: bool = False
+
+
+class Mailbox(Sectioned):
+    name: str | None = Field(None, max_length=256, description="display name")
+    password: PasswordHash
+    quota: Size | None = None
+    status: Status | None = None
+    services: MailboxServices = MailboxServices()
+    aliases: list[str] = Field(default_factory=list, description="extra addresses")
+    forward: Forward | None = None
+    previous: list[str] = Field(
+        default_factory=list,
+        description="addresses this mailbox had before: a rename that keeps its entry and its mail",
+    )
+
+
+class AliasSpec(Strict):
+    to: list[str] = Field(min_length=1)
+    status: Status | None = None
+    description: str | None = None
+
+
+def _alias_short_form(value: object) -> object:
+    """``sales: [a, b]`` and ``sales: a`` are shorthand for ``sales: {to: [...]}``."""
+    if isinstance(value, str):
+        return {"to": [value]}
+    if isinstance(value, list):
+        return {"to": value}
+    return value
+
+
+AliasValue = Annotated[AliasSpec, BeforeValidator(_alias_short_form)]
+
+
+class DomainMail(Strict):
+    default_quota: Size | None = None
+    catch_all: str | None = None
+
+
+class DomainFile(Sectioned):
+    domain: DomainText
+    type: DomainType = "primary"
+    alias_of: str | None = Field(None, description="target domain of an alias domain")
+    primaries: list[IPAddress] = Field(default_factory=list, description="primary servers of a slave zone")
+    services: list[DomainService] | None = None
+    status: Status | None = None
+    protect: bool = Field(False, description="refuse any plan that destroys this domain or anything in it")
+    description: str | None = None
+    mail: DomainMail = DomainMail()
+    # The composed model narrows this to its own Mailbox (with the services' sections).
+    mailboxes: dict[LocalPart, Mailbox] = Field(default_factory=dict)
+    aliases: dict[LocalPart, AliasValue] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileModels:
+    """The model of each kind of file, composed with the services' sections (``schema``)."""
+
+    site: type[SiteFile] = SiteFile
+    tenant: type[TenantFile] = TenantFile
+    domain: type[DomainFile] = DomainFile
+    mailbox: type[Mailbox] = Mailbox

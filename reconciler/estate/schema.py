@@ -1,0 +1,82 @@
+"""The desired-state language of one run: the core models plus the services' sections.
+
+A service adds to the language in three ways, and the estate runs all of them without
+naming any service:
+
+* **sections** of the files (``Section``): ``directory:`` in ``ispctl.yaml``, ``dns:`` in a
+  domain file; the models validated against are composed here from the core models
+  (``ispctl.reconciler.estate.model``) and every registered section;
+* **environment overrides** of site settings (``EnvOverride``): ``ISPCTL_MAIL_ROOT`` sets
+  ``mail.root`` on one machine;
+* a **compile hook** (``Extension``): given the validated catalog, the service checks its
+  sections across files and returns its own resources, its problems, and attributes it
+  adds to the estate's own resources (the mail store gives every mailbox its home).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field, create_model
+
+from ispctl.reconciler.engine.errors import ConfigError
+
+from .compile import Extension
+from .model import DomainFile, FileKind, FileModels, LocalPart, Mailbox, Section, Sectioned, SiteFile, TenantFile
+from .settings import EnvOverride
+
+_BASES: dict[FileKind, type[Sectioned]] = {
+    "site": SiteFile, "tenant": TenantFile, "domain": DomainFile, "mailbox": Mailbox,
+}
+
+
+@dataclass(frozen=True)
+class NamedExtension:
+    service: str
+    hook: Extension
+
+
+@dataclass(frozen=True)
+class EstateSchema:
+    files: FileModels
+    overrides: tuple[EnvOverride, ...] = ()
+    extensions: tuple[NamedExtension, ...] = ()
+
+    @classmethod
+    def build(cls, sections: Iterable[Section[Any]] = (), overrides: Iterable[EnvOverride] = (),
+              extensions: Iterable[NamedExtension] = (), default_providers: Sequence[str] = ()) -> EstateSchema:
+        """Compose the models; a section name taken twice (or by a core field) is refused."""
+        by_file: dict[FileKind, list[Section[Any]]] = {kind: [] for kind in _BASES}
+        for section in sections:
+            base = _BASES[section.file]
+            taken = {s.name for s in by_file[section.file]} | set(base.model_fields) | set(dir(base))
+            if section.name in taken:
+                raise ConfigError(f"two definitions of the {section.file} file's section {section.name!r}")
+            by_file[section.file].append(section)
+        mailbox = _compose("Mailbox", Mailbox, by_file["mailbox"])
+        domain = _compose("DomainFile", DomainFile, by_file["domain"],
+                          mailboxes=(dict[LocalPart, mailbox], Field(default_factory=dict)))  # type: ignore[valid-type]
+        site = _compose("SiteFile", SiteFile, by_file["site"], providers=(tuple[str, ...], Field(
+            tuple(default_providers),
+            description="services this estate reconciles; ISPCTL_PROVIDERS overrides it per machine")))
+        tenant = _compose("TenantFile", TenantFile, by_file["tenant"])
+        files = FileModels(site, tenant, domain, mailbox)
+        return cls(files, tuple(overrides), tuple(extensions))
+
+
+def _compose(name: str, base: type[Any], sections: list[Section[Any]], **more: Any) -> type[Any]:
+    fields: dict[str, Any] = dict(more)
+    for section in sections:
+        info = {"description": section.description} if section.description else {}
+        if section.required:
+            fields[section.name] = (section.model, Field(**info))
+        elif section.default is not None:
+            fields[section.name] = (section.model, Field(section.default, **info))
+        else:
+            fields[section.name] = (section.model | None, Field(None, **info))
+    if not fields:
+        return base
+    composed: type[Any] = create_model(name, __base__=base, __module__=base.__module__, **fields)
+    return composed

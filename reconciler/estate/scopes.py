@@ -1,0 +1,87 @@
+"""The estate's scopes: --tenant and --changed-since as anchors of a plan scope.
+
+A tenant anchors everything in its folder; a changed file anchors the domain it declares
+(or declared, for a file removed since the reference) and the tenant of its folder, and a
+changed site file widens the scope to everything. The engine keeps the changes at or
+below the anchors (``ispctl.reconciler.engine.scope``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from ispctl.reconciler.engine.errors import IspctlError
+from ispctl.reconciler.engine.gitinfo import file_at
+from ispctl.reconciler.engine.scope import Scope
+
+from .catalog import Catalog
+from .compile import DOMAIN, TENANT
+from .loader import SITE_FILE, TENANT_FILE
+from .names import InvalidName, normalise_domain
+from .yamlload import load_text
+
+
+def tenant_scope(names: Iterable[str], catalog: Catalog) -> Scope:
+    anchors = set()
+    for name in names:
+        if name not in catalog.tenants:
+            known = ", ".join(sorted(catalog.tenants))
+            raise IspctlError(f"--tenant {name}: no such tenant (known: {known})")
+        anchors.add(f"{TENANT}.{name}")
+    return Scope(anchors=frozenset(anchors), everything=False)
+
+
+def changed_scope(files: Sequence[Path], catalog: Catalog,
+                  former_domain: Callable[[Path], str | None] = lambda path: None) -> Scope:
+    """Anchors for the objects whose files changed; the site file widens to everything.
+
+    A domain file maps to its domain; a tenant file, or a domain file that no longer
+    parses or exists (deleted, renamed), maps to the tenant of its folder, which is wider
+    but never misses a change. ``former_domain`` names the domain a file declared at the
+    reference (from git), so a removed domain also anchors what only it links to.
+    """
+    root = catalog.estate.root.resolve()
+    domain_files: dict[str, str] = {}
+    for domain in catalog.domains.values():
+        domain_files[str((root.parent / domain.origin.doc.file).resolve())] = domain.name
+    anchors: set[str] = set()
+    for path in files:
+        resolved = path.resolve()
+        if resolved == root / SITE_FILE:
+            return Scope()
+        try:
+            parts = resolved.relative_to(root).parts
+        except ValueError:
+            continue
+        if len(parts) < 2 or parts[0] != "tenants":
+            continue
+        domain_name = domain_files.get(str(resolved))
+        if domain_name is not None and resolved.name != TENANT_FILE:
+            anchors.add(f"{DOMAIN}.{domain_name}")
+            continue
+        former = former_domain(path) if resolved.name != TENANT_FILE else None
+        if former:
+            anchors.add(f"{DOMAIN}.{former}")
+        # The tenant folder the file is in: tenants/<reseller>[/<client>]/<file>.
+        folders = parts[1:-1]
+        if folders:
+            anchors.add(f"{TENANT}.{folders[-1]}")
+    return Scope(anchors=frozenset(anchors), everything=False)
+
+
+def former_domain(root: Path, ref: str, path: Path) -> str | None:
+    """The domain a file declared at ``ref``, if it was a domain file (best effort)."""
+    text = file_at(root, ref, path)
+    if text is None:
+        return None
+    doc, problems = load_text(text, str(path))
+    if doc is None or problems:
+        return None  # unreadable then: its tenant folder still anchors the scope
+    declared = doc.data.get("domain") if isinstance(doc.data, dict) else None
+    if not isinstance(declared, str):
+        return None
+    try:
+        return normalise_domain(declared).ascii
+    except InvalidName:
+        return None

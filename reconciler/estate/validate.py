@@ -1,0 +1,344 @@
+"""Rules that span files, and the normalised catalog they produce.
+
+Per-file shape is checked by the models (``ispctl.reconciler.estate.model``); here we
+check what only the whole estate can tell: an address exists once; a domain belongs to
+one tenant; alias-domain, catch-all and internal forwarding targets exist; limits and
+quota pools hold. Every problem names the file, line, column and field where it can be
+fixed. Each object is built once (``build``) and its references resolved in later passes
+(``resolve``), once every address of the estate is known.
+"""
+
+from __future__ import annotations
+
+from ispctl.reconciler.engine.errors import Problem
+
+from .catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
+from .loader import DomainDecl, Estate
+from .names import InvalidName, normalise_address, normalise_domain, normalise_local
+from .units import format_size
+from .yamlload import FieldPath
+
+MAIL_FLAGS = ("imap", "pop3", "smtp", "ftp", "dialup")
+
+
+class _Checker:
+    def __init__(self, estate: Estate, incomplete: bool = False) -> None:
+        self.estate = estate
+        # With files that failed to load, "target does not exist" would be noise.
+        self.incomplete = incomplete
+        self.catalog = Catalog(estate)
+        self.problems: list[Problem] = []
+        self.address_origin: dict[str, Origin] = {}
+        self.previous_origin: dict[str, Origin] = {}
+
+    def report(self, origin: Origin, path: FieldPath, message: str) -> None:
+        self.problems.append(origin.doc.problem(path, message))
+
+    # -- building: each object once, its names normalised once -----------------------------
+
+    def tenants(self) -> None:
+        defaults = self.estate.site.defaults
+        for name, decl in sorted(self.estate.tenants.items()):
+            origin = Origin(decl.doc)
+            contact = decl.spec.contact
+            if contact is not None:
+                try:
+                    contact = normalise_address(contact)
+                except InvalidName as exc:
+                    self.report(origin, ("contact",), str(exc))
+            self.catalog.tenants[name] = NTenant(
+                name=name, parent=decl.parent, spec=decl.spec, origin=origin, contact=contact,
+                status=decl.spec.status or defaults.status,
+            )
+
+    def domains(self) -> None:
+        defaults = self.estate.site.defaults
+        for decl in self.estate.domain_files:
+            spec, origin = decl.spec, Origin(decl.doc)
+            try:
+                name = normalise_domain(spec.domain)
+            except InvalidName as exc:
+                self.report(origin, ("domain",), str(exc))
+                continue
+            first = self.catalog.domains.get(name.ascii)
+            if first is not None:
+                self.report(origin, ("domain",), f"domain {name.ascii} is already declared in {first.doc.location(('domain',))}; a domain belongs to exactly one tenant")
+                continue
+            self.catalog.domains[name.ascii] = NDomain(
+                name=name.ascii, display=name.unicode, tenant=decl.tenant, spec=spec, origin=origin,
+                services=tuple(sorted(set(spec.services if spec.services is not None else defaults.domain_services))),
+                status=spec.status or defaults.status,
+                default_quota=spec.mail.default_quota if spec.mail.default_quota is not None else defaults.mailbox_quota,
+            )
+
+    def mail_objects(self, domain: NDomain) -> None:
+        site = self.estate.site
+        origin = domain.origin
+        for local, box in domain.spec.mailboxes.items():
+            path: FieldPath = ("mailboxes", local)
+            try:
+                local_n = normalise_local(local)
+            except InvalidName as exc:
+                self.report(origin, path, str(exc))
+                continue
+            address = f"{local_n}@{domain.name}"
+            if not self.claim(address, address, origin, path):
+                continue
+            services = {}
+            for flag in MAIL_FLAGS:
+                value = getattr(box.services, flag)
+                services[flag] = value if value is not None else bool(getattr(site.defaults.mailbox_services, flag))
+            for flag in ("ftp", "dialup"):
+                if getattr(box.services, flag) and flag not in domain.services:
+                    self.report(origin, path + ("services", flag), f"the domain does not enable the {flag} service")
+            self.catalog.mailboxes[address] = NMailbox(
+                address=address, local=local_n, domain=domain.name, spec=box, origin=Origin(origin.doc, path),
+                quota=box.quota if box.quota is not None else domain.default_quota,
+                status=box.status or site.defaults.status, services=services,
+            )
+        for local, spec in domain.spec.aliases.items():
+            path = ("aliases", local)
+            try:
+                local_n = normalise_local(local)
+            except InvalidName as exc:
+                self.report(origin, path, str(exc))
+                continue
+            address = f"{local_n}@{domain.name}"
+            if self.claim(address, address, origin, path):
+                self.catalog.aliases[address] = NAlias(
+                    address=address, domain=domain.name, spec=spec, origin=Origin(origin.doc, path),
+                    status=spec.status or site.defaults.status,
+                )
+
+    def claim(self, address: str, owner: str, origin: Origin, path: FieldPath) -> bool:
+        if address in self.catalog.addresses:
+            first = self.address_origin[address]
+            self.report(origin, path, f"address {address} is already used at {first.doc.location(first.path)}")
+            return False
+        self.catalog.addresses[address] = owner
+        self.address_origin[address] = Origin(origin.doc, path)
+        return True
+
+    # -- per-domain rules ------------------------------------------------------------------
+
+    def domain_rules(self, domain: NDomain) -> None:
+        spec, origin = domain.spec, domain.origin
+        if spec.type == "alias":
+            if not spec.alias_of:
+                self.report(origin, ("alias_of",), "an alias domain needs alias_of: <target domain>")
+            else:
+                self._alias_target(domain, spec.alias_of)
+            for section in ("mailboxes", "aliases"):
+                if getattr(spec, section):
+                    self.report(origin, (section,), f"an alias domain has no {section} of its own: mail to x@{domain.name} goes to x@{spec.alias_of}")
+            if spec.mail.catch_all:
+                self.report(origin, ("mail", "catch_all"), "an alias domain cannot have its own catch-all")
+        elif spec.alias_of:
+            self.report(origin, ("alias_of",), f"alias_of is only allowed with type: alias (this domain is {spec.type})")
+        if spec.type == "slave" and not spec.primaries:
+            self.report(origin, ("primaries",), "a slave domain needs the IP addresses of its primary servers")
+        if spec.type != "slave" and spec.primaries:
+            self.report(origin, ("primaries",), f"primaries is only allowed with type: slave (this domain is {spec.type})")
+        if "mail" not in domain.services:
+            for section in ("mailboxes", "aliases"):
+                if getattr(spec, section):
+                    self.report(origin, (section,), "this domain does not enable the mail service (add 'mail' to services)")
+            if spec.mail.catch_all and spec.type != "alias":
+                self.report(origin, ("mail", "catch_all"), "this domain does not enable the mail service (add 'mail' to services)")
+
+    def _alias_target(self, domain: NDomain, target: str) -> None:
+        try:
+            ascii_target = normalise_domain(target).ascii
+        except InvalidName as exc:
+            self.report(domain.origin, ("alias_of",), str(exc))
+            return
+        other = self.catalog.domains.get(ascii_target)
+        if ascii_target == domain.name:  # before the alias check: it is an alias domain too
+            self.report(domain.origin, ("alias_of",), "a domain cannot be an alias of itself")
+        elif other is None:
+            self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} is not declared in the estate")
+        elif other.type == "alias":
+            self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} is itself an alias domain; point at its target")
+        else:
+            domain.alias_of = ascii_target
+
+    # -- references, resolved once every address is known ----------------------------------
+
+    def _resolve(self, target: str, domain: str, origin: Origin, path: FieldPath) -> str | None:
+        """A target written as a bare local part means one in the same domain."""
+        text = target if "@" in target else f"{target}@{domain}"
+        try:
+            return normalise_address(text)
+        except InvalidName as exc:
+            self.report(origin, path, str(exc))
+            return None
+
+    def extra_addresses(self, box: NMailbox) -> None:
+        tenant = self.catalog.domains[box.domain].tenant
+        extras = []
+        for index, extra in enumerate(box.spec.aliases):
+            path = box.origin.path + ("aliases", index)
+            full = self._resolve(extra, box.domain, box.origin, path)
+            if full is None:
+                continue
+            extra_domain = self.catalog.domains.get(full.split("@", 1)[1])
+            if full == box.address:
+                self.report(box.origin, path, f"{full} is this mailbox's own address; list only extra addresses")
+            elif extra_domain is None:
+                self.report(box.origin, path, f"{full}: extra addresses must be in a domain of this estate")
+            elif extra_domain.tenant != tenant:
+                self.report(box.origin, path, f"{full}: domain {extra_domain.name} belongs to tenant {extra_domain.tenant}, not {tenant}")
+            elif extra_domain.type == "alias" or "mail" not in extra_domain.services:
+                self.report(box.origin, path, f"{full}: domain {extra_domain.name} cannot hold addresses (alias domain or no mail service)")
+            elif self.claim(full, box.address, box.origin, path):
+                extras.append(full)
+        box.aliases = tuple(sorted(extras))
+
+    def previous_addresses(self, box: NMailbox) -> None:
+        """Renames: each earlier address must be free now, and claimed by one mailbox only."""
+        found = []
+        for index, old in enumerate(box.spec.previous):
+            path = box.origin.path + ("previous", index)
+            full = self._resolve(old, box.domain, box.origin, path)
+            if full is None:
+                continue
+            if full in self.catalog.addresses:
+                user = self.address_origin[full]
+                self.report(box.origin, path, f"{full} is in use at {user.doc.location(user.path)}; a mailbox can only be renamed from an address nothing else uses")
+            elif full in self.previous_origin:
+                first = self.previous_origin[full]
+                self.report(box.origin, path, f"{full} is already named as the previous address of the mailbox at {first.doc.location(first.path)}")
+            else:
+                self.previous_origin[full] = Origin(box.origin.doc, path)
+                found.append(full)
+        box.previous = tuple(found)
+
+    def deliverable(self, address: str) -> bool:
+        """True if mail to ``address`` would land somewhere inside the estate."""
+        if address in self.catalog.addresses:
+            return True
+        local, dom = address.split("@", 1)
+        target = self.catalog.domains.get(dom)
+        if target is None:
+            return False
+        if target.alias_of:
+            return self.deliverable(f"{local}@{target.alias_of}")
+        return target.catch_all is not None
+
+    def check_target(self, target: str, domain: str, origin: Origin, path: FieldPath, what: str) -> str | None:
+        full = self._resolve(target, domain, origin, path)
+        if full is None:
+            return None
+        dom = full.split("@", 1)[1]
+        if dom in self.catalog.domains and not self.incomplete and not self.deliverable(full):
+            self.report(origin, path, f"{what} {full} does not exist in the estate (no mailbox, alias or catch-all takes it)")
+            return None
+        return full
+
+    def catch_alls(self, domains: list[NDomain]) -> None:
+        # Assign every catch-all before checking any, since one may point into another.
+        pending = []
+        for domain in domains:
+            if domain.spec.mail.catch_all and domain.spec.type != "alias":
+                path: FieldPath = ("mail", "catch_all")
+                full = self._resolve(domain.spec.mail.catch_all, domain.name, domain.origin, path)
+                if full is not None:
+                    domain.catch_all = full
+                    pending.append((domain, path, full))
+        for domain, path, full in pending:
+            if full.split("@", 1)[1] == domain.name and full not in self.catalog.addresses:
+                self.report(domain.origin, path, f"catch-all target {full} must be a mailbox or alias of this domain")
+                domain.catch_all = None
+            elif self.check_target(full, domain.name, domain.origin, path, "catch-all target") is None:
+                domain.catch_all = None
+
+    def forwards(self, box: NMailbox) -> None:
+        if box.spec.forward is None:
+            return
+        found = []
+        for index, target in enumerate(box.spec.forward.to):
+            path = box.origin.path + ("forward", "to", index)
+            full = self.check_target(target, box.domain, box.origin, path, "forwarding target")
+            if full == box.address or (full and self.catalog.addresses.get(full) == box.address):
+                self.report(box.origin, path, "a mailbox cannot forward to itself; use keep_copy: true to keep a copy")
+            elif full:
+                found.append(full)
+        box.forward = tuple(sorted(set(found)))
+
+    def alias_targets(self, alias: NAlias) -> None:
+        found = []
+        for index, target in enumerate(alias.spec.to):
+            path = alias.origin.path + ("to", index)
+            full = self.check_target(target, alias.domain, alias.origin, path, "alias target")
+            if full == alias.address:
+                self.report(alias.origin, path, "an alias cannot point at itself")
+            elif full:
+                found.append(full)
+        alias.targets = tuple(sorted(set(found)))
+
+    # -- limits ------------------------------------------------------------------------------
+
+    def limits(self) -> None:
+        usage: dict[str, dict[str, int]] = {t: {"domains": 0, "mailboxes": 0, "aliases": 0, "quota": 0} for t in self.catalog.tenants}
+        unlimited_boxes: dict[str, list[NMailbox]] = {t: [] for t in self.catalog.tenants}
+        for domain in self.catalog.domains.values():
+            for tenant in self.catalog.tenant_chain(domain.tenant):
+                usage[tenant.name]["domains"] += 1
+        for box in self.catalog.mailboxes.values():
+            for tenant in self.catalog.tenant_chain(self.catalog.domains[box.domain].tenant):
+                usage[tenant.name]["mailboxes"] += 1
+                usage[tenant.name]["aliases"] += len(box.aliases)
+                usage[tenant.name]["quota"] += box.quota
+                if box.quota == 0:
+                    unlimited_boxes[tenant.name].append(box)
+        for alias in self.catalog.aliases.values():
+            for tenant in self.catalog.tenant_chain(self.catalog.domains[alias.domain].tenant):
+                usage[tenant.name]["aliases"] += 1
+        for name, tenant in sorted(self.catalog.tenants.items()):
+            self._tenant_limits(tenant, usage[name], unlimited_boxes[name])
+
+    def _tenant_limits(self, tenant: NTenant, used: dict[str, int], unlimited: list[NMailbox]) -> None:
+        lim, name = tenant.limits, tenant.name
+        scope = " (its clients included)" if tenant.kind == "reseller" else ""
+        for field_name, key, label in (
+            ("max_domains", "domains", "domains"),
+            ("max_mailboxes", "mailboxes", "mailboxes"),
+            ("max_aliases", "aliases", "aliases and extra addresses"),
+        ):
+            limit = getattr(lim, field_name)
+            if limit is not None and used[key] > limit:
+                self.report(tenant.origin, ("limits", field_name), f"tenant {name} has {used[key]} {label}{scope}, over its limit of {limit}")
+        if lim.mail_quota_pool is not None:
+            if used["quota"] > lim.mail_quota_pool:
+                self.report(tenant.origin, ("limits", "mail_quota_pool"), f"mailbox quotas of tenant {name}{scope} add up to {format_size(used['quota'])}, over its pool of {format_size(lim.mail_quota_pool)}")
+            for box in unlimited:
+                self.report(box.origin, box.origin.path + ("quota",), f"an unlimited mailbox (quota 0) cannot draw from tenant {name}'s quota pool")
+
+    def run(self) -> Catalog:
+        self.tenants()
+        self.domains()
+        domains = list(self.catalog.domains.values())
+        for domain in domains:
+            self.domain_rules(domain)
+            self.mail_objects(domain)
+        boxes = list(self.catalog.mailboxes.values())
+        for box in boxes:
+            self.extra_addresses(box)
+        for box in boxes:
+            self.previous_addresses(box)
+        self.catch_alls(domains)
+        for box in boxes:
+            self.forwards(box)
+        for alias in self.catalog.aliases.values():
+            self.alias_targets(alias)
+        self.limits()
+        return self.catalog
+
+
+def build_catalog(estate: Estate, incomplete: bool = False) -> tuple[Catalog, list[Problem]]:
+    """The catalog and every cross-file problem of the estate's own objects."""
+    checker = _Checker(estate, incomplete)
+    return checker.run(), checker.problems
+
+
+__all__ = ["DomainDecl", "MAIL_FLAGS", "build_catalog"]

@@ -1,0 +1,104 @@
+"""The plan as a pull-request comment (GitHub-flavoured Markdown).
+
+Summary line first, drift next, then one collapsible section per tenant (the top of each
+resource's parent chain, recorded in ``plan.meta["groups"]`` when the plan was made), each
+holding a ``diff`` block in the same Terraform style as the terminal view. Secrets are
+masked exactly as there. GitHub refuses comments over 65,536 characters, so long plans are
+cut per section and overall, always saying how much was left out and where the rest is.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ispctl.reconciler.engine.plan import Change, Plan
+from .text import change_block
+
+MAX_CHARS = 60_000          # below GitHub's 65,536, leaving room for a header of its own
+MAX_LINES_PER_GROUP = 400
+UNGROUPED = "(no tenant)"
+
+
+def _summary(plan: Plan) -> str:
+    s = plan.summary
+    archived = f" ({plan.archived} of them archived)" if plan.archived else ""
+    return f"Plan: {s['add']} to add, {s['change']} to change, {s['destroy']} to destroy{archived}."
+
+
+def _group_counts(changes: list[Change]) -> str:
+    counts = {"create": 0, "update": 0, "delete": 0}
+    for change in changes:
+        counts[change.action] += 1
+    parts = [f"{n} to {word}" for word, n in (("add", counts["create"]), ("change", counts["update"]),
+                                              ("destroy", counts["delete"])) if n]
+    return ", ".join(parts)
+
+
+def _fence(lines: list[str]) -> list[str]:
+    # A line of the plan could itself contain ``` (a TXT record, a description): use a
+    # longer fence than any run of backticks inside.
+    ticks = "```"
+    for line in lines:
+        run = 0
+        for char in line:
+            run = run + 1 if char == "`" else 0
+            if run >= len(ticks):
+                ticks = "`" * (run + 1)
+    return [f"{ticks}diff", *lines, ticks]
+
+
+def plan_markdown(plan: Plan, title: str = "ispctl plan") -> str:
+    meta = plan.meta or {}
+    commit = meta.get("desired", {}).get("commit") if isinstance(meta.get("desired"), dict) else None
+    out = [f"### {title}: {'no changes' if plan.empty else _summary(plan)}", ""]
+    facts = []
+    if commit:
+        facts.append(f"commit `{str(commit)[:12]}`" + (" (uncommitted changes)" if meta["desired"].get("dirty") else ""))
+    facts.append(f"checksum `{plan.checksum[:19]}…`")
+    out += ["<sub>" + " · ".join(facts) + "</sub>", ""]
+    kept = list(meta.get("not_pruned") or [])
+    if kept:
+        out += [f"> **Not pruned**: {len(kept)} object(s) not in git are kept by the prune policy: "
+                + ", ".join(f"`{a}`" for a in kept[:20]) + (f" and {len(kept) - 20} more" if len(kept) > 20 else ""), ""]
+    if plan.empty:
+        out.append("The live services match the desired state.")
+        return "\n".join(out) + "\n"
+    if plan.drifted:
+        out.append(f"> **Drift**: {len(plan.drifted)} object(s) changed outside ispctl; this plan puts them back:")
+        for change in plan.drifted[:20]:
+            out.append(f"> - `{change.address}`: {change.drift}")
+        if len(plan.drifted) > 20:
+            out.append(f"> - … and {len(plan.drifted) - 20} more")
+        out.append("")
+    groups_meta = meta.get("groups", {}) if isinstance(meta.get("groups"), dict) else {}
+    grouped: dict[str, list[Change]] = defaultdict(list)
+    for change in plan.changes:
+        grouped[str(groups_meta.get(change.address, UNGROUPED))].append(change)
+    used = sum(len(line) + 1 for line in out)
+    left_out = 0
+    for group in sorted(grouped, key=lambda g: (g == UNGROUPED, g)):
+        changes = grouped[group]
+        lines: list[str] = []
+        shown = 0
+        for change in changes:
+            block = [text for _style, text in change_block(change)] + [""]
+            if len(lines) + len(block) > MAX_LINES_PER_GROUP:
+                break
+            lines += block
+            shown += 1
+        section = [f"<details><summary><b>{group}</b>: {_group_counts(changes)}</summary>", ""]
+        section += _fence(lines)
+        if shown < len(changes):
+            section.append(f"… and {len(changes) - shown} more change(s) in {group}, not shown here.")
+        section += ["", "</details>", ""]
+        size = sum(len(line) + 1 for line in section)
+        if used + size > MAX_CHARS:
+            left_out += len(changes)
+            continue
+        out += section
+        used += size
+        left_out += len(changes) - shown
+    if left_out:
+        out.append(f"**{left_out} change(s) are not shown** to keep this comment within GitHub's size limit; "
+                   "the saved plan (JSON artifact, or `ispctl show PLAN`) has them all.")
+    return "\n".join(out) + "\n"

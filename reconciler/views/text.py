@@ -1,0 +1,178 @@
+"""Views of a plan: Terraform-style text for people, JSON for machines.
+
+Both are rendered from ``Plan`` alone, so they cannot disagree. Sensitive values are
+masked here as in ``Plan.to_dict``: the text view never sees a secret either. What an
+archive is called comes from the provider that archives (``Change.archive_note``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+
+from ispctl.reconciler.engine.apply import ApplyResult, Outcome
+from ispctl.reconciler.engine.plan import MASK, AttrChange, Change, Plan
+from ispctl.reconciler.engine.resources import Value
+from ispctl.reconciler.estate.units import format_size
+
+# Attributes holding byte counts are shown with a readable unit beside the number.
+SIZE_ATTRS = frozenset({"quota", "default_quota", "quota_pool"})
+SYMBOL = {"create": "+", "update": "~", "delete": "-"}
+STYLE = {"create": "green", "update": "yellow", "delete": "red"}
+# How a delete that keeps the data is described when its provider gave no words of its own.
+ARCHIVED = "moved to an archive"
+HEADER = {
+    "create": "will be created",
+    "update": "will be updated in-place",
+    "delete": "will be destroyed",
+}
+
+
+def _scalar(name: str, value: Value, sensitive: bool) -> str:
+    if value is None:
+        return "null"
+    if sensitive:
+        return MASK
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value} ({format_size(value)})" if name in SIZE_ATTRS else str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _attr_lines(change: Change, attr: AttrChange, width: int) -> list[tuple[str, str]]:
+    """(style, text) lines for one attribute, indented inside the resource block."""
+    pad = attr.name.ljust(width)
+    before, after = attr.before, attr.after
+    if isinstance(before, tuple) or isinstance(after, tuple):
+        if attr.sensitive:
+            # Same symbol as a scalar of this action would get: + on create, - on destroy.
+            return [(STYLE[change.action], f"      {SYMBOL[change.action]} {pad} = {MASK}")]
+        old = set(before or ()) if isinstance(before, tuple) else set()
+        new = set(after or ()) if isinstance(after, tuple) else set()
+        sym = SYMBOL[change.action] if change.action != "update" else "~"
+        lines = [(STYLE[change.action], f"      {sym} {pad} = [")]
+        for item in sorted(old | new):
+            if item in new and item not in old:
+                lines.append(("green", f"          + {json.dumps(item, ensure_ascii=False)},"))
+            elif item in old and item not in new:
+                lines.append(("red", f"          - {json.dumps(item, ensure_ascii=False)},"))
+            else:
+                lines.append(("", f"            {json.dumps(item, ensure_ascii=False)},"))
+        lines.append(("", "        ]"))
+        return lines
+    if change.action == "create":
+        return [("green", f"      + {pad} = {_scalar(attr.name, after, attr.sensitive)}")]
+    if change.action == "delete":
+        return [("red", f"      - {pad} = {_scalar(attr.name, before, attr.sensitive)} -> null")]
+    if attr.sensitive:
+        return [("yellow", f"      ~ {pad} = {MASK}")]
+    return [("yellow", f"      ~ {pad} = {_scalar(attr.name, before, False)} -> {_scalar(attr.name, after, False)}")]
+
+
+def change_block(change: Change) -> list[tuple[str, str]]:
+    header = f"  # {change.address} {HEADER[change.action]}"
+    if change.action == "delete" and change.archive:
+        header = (f"  # {change.address} will be archived ({change.archive_note or ARCHIVED}, not destroyed, "
+                  "because it is not in the desired state)")
+    elif change.action == "delete":
+        header += " (because it is not in the desired state)"
+    if change.renamed_from:
+        header = f"  # {change.renamed_from} has moved to {change.address} (renamed, nothing is destroyed)"
+        if change.attrs:
+            header += " and will be updated in-place"
+    elif change.is_move:
+        assert change.before is not None and change.after is not None
+        header = f"  # {change.address} has moved from {change.before.parent or '(top)'} to {change.after.parent or '(top)'}"
+        if change.attrs:
+            header += " and will be updated in-place"
+    lines: list[tuple[str, str]] = [("bold", header)]
+    lines.append((STYLE[change.action], f"  {SYMBOL[change.action]} {change.kind} \"{change.key}\" {{"))
+    width = max((len(a.name) for a in change.attrs), default=0)
+    for attr in change.attrs:
+        lines.extend(_attr_lines(change, attr, width))
+    lines.append(("", "    }"))
+    return lines
+
+
+def plan_text(plan: Plan) -> Text:
+    text = Text()
+
+    def line(style: str, content: str) -> None:
+        text.append(content + "\n", style=style or None)
+
+    kept = list((plan.meta or {}).get("not_pruned") or [])
+    if kept:
+        # Not in git, but the prune policy keeps them: say so, or they would go unnoticed.
+        line("yellow", f"Not pruned ({len(kept)}; not in git, kept by the prune policy): {', '.join(kept[:20])}"
+             + (f" and {len(kept) - 20} more" if len(kept) > 20 else ""))
+        line("", "")
+    if plan.empty:
+        line("bold green", "No changes. The live services match the desired state.")
+        return text
+    if plan.drifted:
+        line("bold", "Objects have changed outside of ispctl:")
+        line("", "")
+        for change in plan.drifted:
+            line("yellow", f"  ! {change.address}: {change.drift}")
+        line("", "")
+        line("", "The plan below puts them back as the desired state says.")
+        line("", "")
+    line("", "ispctl will perform the following actions:")
+    line("", "")
+    for change in plan.changes:
+        for style, content in change_block(change):
+            line(style, content)
+        line("", "")
+    s = plan.summary
+    archived = f" ({plan.archived} of them archived)" if plan.archived else ""
+    line("bold", f"Plan: {s['add']} to add, {s['change']} to change, {s['destroy']} to destroy{archived}.")
+    return text
+
+
+def plan_json(plan: Plan) -> str:
+    return json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def outcome_text(outcome: Outcome) -> Text:
+    change = outcome.change
+    verb = {"create": "created", "update": "updated", "delete": "destroyed"}[change.action]
+    if change.action == "delete" and change.archive:
+        verb = f"archived ({change.archive_note or ARCHIVED})"
+    if outcome.status == "ok":
+        return Text(f"{change.address}: {verb}", style=STYLE[change.action])
+    if outcome.status == "skipped":
+        return Text(f"{change.address}: skipped ({outcome.error})", style="dim")
+    return Text(f"{change.address}: FAILED to {change.action}: {outcome.error}", style="bold red")
+
+
+def apply_summary(result: ApplyResult) -> Text:
+    done = [o for o in result.outcomes if o.status == "ok"]
+    counts = {a: sum(1 for o in done if o.change.action == a) for a in ("create", "update", "delete")}
+    archived = sum(1 for o in done if o.change.action == "delete" and o.change.archive)
+    destroyed = f"{counts['delete']} destroyed" + (f" ({archived} of them archived)" if archived else "")
+    text = Text()
+    if result.ok:
+        text.append(
+            f"Apply complete! Resources: {counts['create']} added, {counts['update']} changed, {destroyed}.\n",
+            style="bold green",
+        )
+        return text
+    failed = [o for o in result.outcomes if o.status == "failed"]
+    skipped = [o for o in result.outcomes if o.status == "skipped"]
+    text.append(
+        f"Apply finished with errors: {len(done)} succeeded "
+        f"({counts['create']} added, {counts['update']} changed, {destroyed}), "
+        f"{len(failed)} failed, {len(skipped)} skipped.\n",
+        style="bold red",
+    )
+    for outcome in failed + skipped:
+        text.append(f"  {outcome.change.address}: {outcome.status}: {outcome.error}\n", style="red" if outcome.status == "failed" else "dim")
+    text.append("Fix the failures and run apply again; changes that succeeded are not repeated.\n")
+    return text
+
+
+def apply_json(result: ApplyResult) -> dict[str, Any]:
+    return {"ok": result.ok, "outcomes": [o.to_dict() for o in result.outcomes]}
