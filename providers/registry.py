@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from ispctl.providers import dns, dovecot, ldap, mailstore, postfix
 from ispctl.reconciler.contract import ConfigError, Registry, Service
-
-from . import dns, dovecot, ldap, mailstore, postfix
 
 BUILTIN: tuple[Service, ...] = (
     ldap.SERVICE,
@@ -31,7 +30,7 @@ def plugins() -> list[Service]:
     for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
         try:
             service = point.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plug-in must name itself, not crash ispctl
+        except Exception as exc:
             raise ConfigError(f"the service plug-in {point.name} ({point.value}) cannot be loaded: {exc}") from None
         if not isinstance(service, Service):
             raise ConfigError(f"the service plug-in {point.name} ({point.value}) is not an ispctl Service")

@@ -19,9 +19,9 @@ import pytest
 
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.mapping import ignore_rules
-from ispctl.providers.dns.settings import IgnoreRule
-from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.dns.provider import DnsProvider
+from ispctl.providers.dns.sandbox.named import NamedInstance
+from ispctl.providers.dns.settings import IgnoreRule
 from ispctl.reconciler.engine.apply import ApplyResult, apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.plan import Plan

@@ -15,9 +15,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from ispctl.reconciler.estate.catalog import Catalog
 from ispctl.reconciler.engine.errors import Problem, ValidationFailed
 from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.estate.catalog import Catalog
 from tests.wiring import resources_of, validate_estate
 
 ROOT_NAME = "desired-state"

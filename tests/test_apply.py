@@ -13,8 +13,8 @@ from memory_provider import MemoryProvider
 
 from ispctl.reconciler.engine.apply import Outcome, apply_plan, execution_order, prerequisites
 from ispctl.reconciler.engine.diff import compute_plan
-from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.errors import ProviderError
+from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.provider import BatchError, Provider
 from ispctl.reconciler.engine.resources import Resource
 

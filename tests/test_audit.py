@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from memory_provider import MemoryProvider
+
 from ispctl.reconciler.engine.apply import apply_plan
 from ispctl.reconciler.engine.audit import append, describe, log_path, read, record
 from ispctl.reconciler.engine.diff import compute_plan
@@ -31,7 +31,7 @@ def applied():  # type: ignore[no-untyped-def]
 
 def test_a_record_has_who_what_when_and_outcomes_but_no_values(tmp_path: Path) -> None:
     plan, result = applied()
-    when = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     entry = record(plan, result, Revision("f" * 40, True, "main"), lock_id="L1", now=when)
     path = tmp_path / "audit" / "audit.jsonl"
     append(entry, path)

@@ -13,11 +13,10 @@ import pytest
 from ruamel.yaml import YAML
 
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from tests.wiring import load_desired
 from ispctl.reconciler.estate.passwords import SHA512_RE, verify_password
-from tests.wiring import validate_estate
 from tests.bench.generate import BENCH_PASSWORD, generate_estate, to_yaml
 from tests.bench.run_bench import RATIOS, STEPS, ldif_line
+from tests.wiring import load_desired, validate_estate
 
 BASE = "ou=ispctl,dc=example,dc=net"
 REPO = Path(__file__).resolve().parent.parent

@@ -14,16 +14,29 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from ldap_helpers import (
-    BASE, EXAMPLE, EXAMPLE_COUNT, HASH, apply_ok, assert_converged, copy_example, edit_yaml,
-    escape_filter_value, find_one, plan_data, run_cli, run_ispctl, search, write_estate,
+    BASE,
+    EXAMPLE,
+    EXAMPLE_COUNT,
+    HASH,
+    apply_ok,
+    assert_converged,
+    copy_example,
+    edit_yaml,
+    escape_filter_value,
+    find_one,
+    plan_data,
+    run_cli,
+    run_ispctl,
+    search,
+    write_estate,
 )
+
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler import __version__
-from ispctl.reconciler.harness.daemons import free_port
 from ispctl.reconciler.engine.errors import ConfigError
+from ispctl.reconciler.harness.daemons import free_port
 
 HASH_RE = re.compile(r"\$(6|2[aby])\$")
 

@@ -12,11 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from ldap_helpers import (
-    BASE, HASH, apply_ok, assert_converged, changes_by_address, copy_example, edit_yaml, find_one,
-    ldap_ok, marked_entry_ldif, plan_data, run_cli, run_ispctl, search, snapshot,
+    BASE,
+    HASH,
+    apply_ok,
+    assert_converged,
+    changes_by_address,
+    copy_example,
+    edit_yaml,
+    find_one,
+    ldap_ok,
+    marked_entry_ldif,
+    plan_data,
+    run_cli,
+    run_ispctl,
+    search,
+    snapshot,
 )
+
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 
 NW = f"associatedDomain=northwind.example,o=northwind,{BASE}"

@@ -9,10 +9,9 @@ import pytest
 from estate_builder import HASH, SITE, EstateBuilder, mailbox
 
 from ispctl.providers.mailstore.paths import home_directory
-from tests.wiring import resources_of
 from ispctl.reconciler.engine.errors import Location
 from ispctl.reconciler.engine.resources import Resource
-from tests.wiring import validate_estate
+from tests.wiring import resources_of
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
 GiB = 1024**3

@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 from estate_builder import SITE, EstateBuilder, mailbox
 
-from tests.wiring import resources_of
 from ispctl.providers.dns.compile import split_txt, txt_text
 from ispctl.reconciler.engine.errors import Location
 from ispctl.reconciler.engine.resources import Resource
-from tests.wiring import validate_estate
+from tests.wiring import resources_of
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
 NW = "desired-state/tenants/northwind/northwind.example.yaml"

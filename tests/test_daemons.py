@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from ispctl.reconciler.harness.daemons import Daemon, DaemonError, DaemonUnavailable, free_port, pid_alive, pids_matching, port_accepts, require_binary, stop_pidfile
+from ispctl.reconciler.harness.daemons import (
+    Daemon,
+    DaemonError,
+    DaemonUnavailable,
+    free_port,
+    pid_alive,
+    pids_matching,
+    port_accepts,
+    require_binary,
+    stop_pidfile,
+)
 
 # Listens on the port given as argv[1]; with "stubborn" as argv[2] it ignores SIGTERM.
 SERVER = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,20 @@ from cryptography.hazmat.primitives import serialization
 from estate_builder import SITE, EstateBuilder, mailbox
 from typer.testing import CliRunner, Result
 
+from ispctl.providers.dns.dkim import (
+    DkimError,
+    create_key,
+    key_dir,
+    private_path,
+    public_path,
+    read_public,
+    rotate_key,
+    txt_value,
+)
+from ispctl.providers.dns.validate import check_zones
 from ispctl.reconciler.cli.app import app
 from ispctl.reconciler.engine.diff import compute_plan
-from ispctl.providers.dns.validate import check_zones
-from ispctl.providers.dns.dkim import DkimError, create_key, key_dir, private_path, public_path, read_public, rotate_key, txt_value
 from ispctl.reconciler.views.text import plan_json
-from tests.wiring import validate_estate
 
 NO_OVERRIDE = {"ISPCTL_DKIM_DIR": None}  # the key dir of these tests comes from their ispctl.yaml
 
@@ -75,7 +83,7 @@ def test_rotate_replaces_the_pair_and_keeps_the_old_one(tmp_path: Path) -> None:
     create_key(tmp_path, "acme.example", "s1", 1024)
     private = private_path(tmp_path, "acme.example", "s1")
     old_private, old_public = private.read_bytes(), read_public(tmp_path, "acme.example", "s1")
-    retired = rotate_key(tmp_path, "acme.example", "s1", 1024, now=datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc))
+    retired = rotate_key(tmp_path, "acme.example", "s1", 1024, now=datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
     assert retired.name == "s1.private.retired-20250301T120000Z"
     assert retired.read_bytes() == old_private and mode(retired) == 0o600
     assert (retired.parent / "s1.pub.retired-20250301T120000Z").exists()

@@ -11,8 +11,8 @@ from dns_helpers import converge, named, provider_for, rrset, zone  # noqa: F401
 from ispctl.providers.dns.axfr import ZoneNotServed, axfr_source, transfer
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.sandbox.named import NamedInstance
-from ispctl.reconciler.harness.daemons import free_port
 from ispctl.reconciler.engine.errors import ProviderError
+from ispctl.reconciler.harness.daemons import free_port
 
 NS = ("ns1.example.org.",)
 

@@ -9,8 +9,8 @@ from dns_helpers import named, query  # noqa: F401 - fixture
 from ldap_helpers import EXAMPLE, copy_example, estate_repo, run_cli
 
 from ispctl.providers.dns import DnsProvider, build
-from ispctl.providers.dns.settings import IgnoreRule
 from ispctl.providers.dns.sandbox.named import NamedInstance
+from ispctl.providers.dns.settings import IgnoreRule
 from tests.wiring import REGISTRY, WIRING, load_desired
 
 

@@ -5,8 +5,19 @@ from __future__ import annotations
 import dns.zone
 import pytest
 
+from ispctl.providers.dns.mapping import (
+    FINGERPRINT_OWNER,
+    entry_for,
+    entry_tag,
+    group_entries,
+    ignore_rules,
+    is_fingerprint_owner,
+    parse_soa,
+    read_zone,
+    recorded,
+    zone_file_text,
+)
 from ispctl.providers.dns.settings import IgnoreRule
-from ispctl.providers.dns.mapping import FINGERPRINT_OWNER, entry_for, entry_tag, group_entries, ignore_rules, is_fingerprint_owner, parse_soa, read_zone, recorded, zone_file_text
 from ispctl.reconciler.engine.resources import Resource
 
 Z = "example.net"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from dns_helpers import named, served  # noqa: F401 - fixture
 
-from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.dns.rndc import Rndc, check_zone_name, quoted
+from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.reconciler.engine.errors import ConfigError, ProviderError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ from typing import Any
 from dns_helpers import query
 
 from ispctl.providers.dns.connection import DnsConnection
-from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.dns.sandbox.component import DnsComponent
+from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.ldap.sandbox.component import LdapComponent
 from ispctl.reconciler.harness import sandbox
 from ispctl.reconciler.harness.daemons import pids_matching

@@ -29,8 +29,13 @@ from typing import Any
 
 import pytest
 
-from ispctl.providers.dovecot.sandbox.daemon import LMTP_NAME, DovecotInstance, default_mail_owner, untraversable_ancestor
 from ispctl.providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render
+from ispctl.providers.dovecot.sandbox.daemon import (
+    LMTP_NAME,
+    DovecotInstance,
+    default_mail_owner,
+    untraversable_ancestor,
+)
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.harness.daemons import pids_matching

@@ -12,15 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from ispctl.providers.dovecot.render import USERNAME_CHARS, ITERATE_FILTER, LDAP_CONF_FILE, PASS_FILTER, SETTINGS_FILE, USER_FILTER, render, write_files
+from ispctl.providers.dovecot.render import (
+    ITERATE_FILTER,
+    LDAP_CONF_FILE,
+    PASS_FILTER,
+    SETTINGS_FILE,
+    USER_FILTER,
+    USERNAME_CHARS,
+    render,
+    write_files,
+)
 from ispctl.providers.ldap.connection import LdapSettings
-from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.providers.ldap.settings import DirectorySettings
 from ispctl.providers.mailstore.settings import MailSettings
+from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.reconciler.estate.model import SiteFile
-from tests.wiring import FILES
-from tests.wiring import with_overrides
 from tests.ldap_helpers import EXAMPLE, run_cli, write_estate
+from tests.wiring import FILES, with_overrides
 
 LDAP = LdapSettings("ldap://ldap.example.net:389", "cn=dovecot,ou=services,dc=example,dc=net", "s3cret")
 CONF_PATH = "/etc/dovecot/dovecot-ldap.conf.ext"

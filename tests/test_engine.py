@@ -11,10 +11,10 @@ import pytest
 from memory_provider import MemoryProvider
 
 from ispctl.reconciler.engine.apply import Outcome
-from ispctl.reconciler.estate.catalog import Catalog
-from ispctl.reconciler.engine.session import Session, in_scope
 from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.engine.session import Session, in_scope
+from ispctl.reconciler.estate.catalog import Catalog
 from tests.wiring import REGISTRY, WIRING, load_desired, open_session
 
 ESTATE = Path(__file__).resolve().parents[1] / "desired-state"

@@ -7,7 +7,14 @@ import dataclasses
 import pytest
 
 from ispctl.reconciler.engine.diff import compute_plan
-from ispctl.reconciler.engine.gates import GateFailed, Thresholds, apply_prune_policy, check, protection_violations, threshold_violations
+from ispctl.reconciler.engine.gates import (
+    GateFailed,
+    Thresholds,
+    apply_prune_policy,
+    check,
+    protection_violations,
+    threshold_violations,
+)
 from ispctl.reconciler.engine.resources import Resource
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from ispctl.providers.ldap.connection import LdapSettings, connect
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from ispctl.reconciler.harness.daemons import free_port
 from ispctl.reconciler.engine.errors import ConfigError, ProviderError
+from ispctl.reconciler.harness.daemons import free_port
 
 SECRET = "S3cr3t value, with spaces"
 FULL = {

@@ -6,7 +6,7 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import ldap3
 import pytest
@@ -42,7 +42,7 @@ def test_a_second_holder_waits_then_fails_naming_the_first(slapd: SlapdInstance)
 
 
 def test_an_expired_lock_is_taken_over(slapd: SlapdInstance) -> None:
-    past = datetime.now(timezone.utc) - timedelta(hours=2)
+    past = datetime.now(UTC) - timedelta(hours=2)
     with lock_of(slapd) as lock:
         dead = lock.acquire(new_lock("apply", None, timedelta(minutes=5), now=past), timeout=0)
         fresh = lock.acquire(new_lock("apply", None, timedelta(minutes=5)), timeout=0)

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-
 from ldap_helpers import BASE, EXAMPLE, EXAMPLE_COUNT, find_one, ldap_ok, marked_entry_ldif, snapshot
+
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from tests.wiring import load_desired, open_session
 from ispctl.reconciler.engine.errors import ProviderError
 from ispctl.reconciler.engine.resources import Resource
+from tests.wiring import load_desired, open_session
 
 NW = f"associatedDomain=northwind.example,o=northwind,{BASE}"
 WRITES = ("add_operations", "modify_operations", "delete_operations", "modify_dn_operations")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,13 +17,13 @@ import pytest
 from ispctl.providers.mailstore import store
 from ispctl.providers.mailstore.archive import list_archives, purgeable
 from ispctl.providers.mailstore.settings import MAIL
-from tests.wiring import WIRING
 from ispctl.reconciler.engine.errors import IspctlError, ValidationFailed
 from tests.ldap_helpers import run_cli, write_estate
+from tests.wiring import WIRING
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="archives are made from homes owned by the mail owner: needs root")
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def archived(root: Path, address: str, days_ago: float, body: bytes = b"mail") -> Path:

@@ -15,10 +15,10 @@ import pytest
 
 from ispctl.providers.mailstore import store
 from ispctl.reconciler.engine.apply import ApplyResult
-from tests.wiring import open_session
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.views.text import apply_summary, plan_text
 from tests.ldap_helpers import HASH, write_estate
+from tests.wiring import open_session
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)")
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from ispctl.providers.mailstore.store import StoreError
 
 OWNER = (5000, 5000)
 FP = "sha256:" + "ab" * 32
-NOW = datetime(2025, 3, 1, 12, 30, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 30, 0, tzinfo=UTC)
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="sets file owners with chown: needs root (CI runs as root)")
 
 

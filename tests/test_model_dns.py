@@ -9,9 +9,9 @@ import pytest
 from estate_builder import SITE, EstateBuilder
 from pydantic import ValidationError
 
-from tests.wiring import FILES
 from ispctl.providers.dns.settings import DkimSettings, DnsSettings, DomainDns, IgnoreRule, RecordSet
 from ispctl.reconciler.estate.units import MAX_TTL, format_duration, parse_duration
+from tests.wiring import FILES
 
 
 @pytest.mark.parametrize(("written", "seconds"), [

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ispctl.reconciler.estate.names import DomainName, InvalidName, check_tenant, normalise_address, normalise_domain, normalise_local, split_address
+from ispctl.reconciler.estate.names import (
+    DomainName,
+    InvalidName,
+    check_tenant,
+    normalise_address,
+    normalise_domain,
+    normalise_local,
+    split_address,
+)
 
 
 @pytest.mark.parametrize("name", ["acme", "a", "a1-b2", "x" * 63, "0day"])

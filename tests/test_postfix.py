@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from ldap_helpers import apply_ok, copy_example, edit_yaml, ldap_ok, run_cli
+
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
 from ispctl.providers.postfix.render import ALIAS_TABLES, DISABLED_BOUNCE, DISABLED_REPLY, MAIN_CF, TABLES
 

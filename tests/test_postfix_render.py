@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 from ldap3.core.exceptions import LDAPInvalidFilterError
 from ldap3.operation.search import parse_filter
+from ldap_helpers import BASE, run_cli, write_estate
 
-from ldap_helpers import BASE, write_estate, run_cli
 from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.settings import DirectorySettings
 from ispctl.providers.postfix.render import ALIAS_TABLES, MAIN_CF, SYSTEM_CA_FILE, TABLES, render, write_files
 from ispctl.reconciler.engine.errors import ConfigError
-from ispctl.providers.ldap.settings import DirectorySettings
-from ispctl.reconciler.estate.model import SiteFile
 from tests.wiring import FILES
 
 SECRET = "s3cret-$x#y"

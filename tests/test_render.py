@@ -8,8 +8,8 @@ import re
 from ispctl.reconciler.engine.apply import ApplyResult, Outcome
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.plan import MASK, Plan
-from ispctl.reconciler.views.text import apply_json, apply_summary, change_block, outcome_text, plan_json, plan_text
 from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.views.text import apply_json, apply_summary, change_block, outcome_text, plan_json, plan_text
 
 GIB = 1024**3
 HASHES = ("{CRYPT}$6$aaaa$first", "{CRYPT}$6$bbbb$second", "{CRYPT}$6$cccc$third")

@@ -7,8 +7,8 @@ import dataclasses
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.groups import plan_groups
 from ispctl.reconciler.engine.plan import Plan
-from ispctl.reconciler.views.markdown import MAX_CHARS, plan_markdown
 from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.views.markdown import MAX_CHARS, plan_markdown
 
 SECRET = "{CRYPT}$6$abcdefgh$" + "x" * 86
 

@@ -12,9 +12,9 @@ from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.gitinfo import Revision
 from ispctl.reconciler.engine.plan import Plan
-from ispctl.reconciler.views.text import plan_json
 from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.engine.saved import StalePlan, check_fresh, live_fingerprints, load, saved_meta, staleness
+from ispctl.reconciler.views.text import plan_json
 
 SECRET = "{CRYPT}$6$saltsalt$" + "y" * 86
 REV = Revision("a" * 40, False, "main")
@@ -108,8 +108,8 @@ def test_an_untouched_live_object_does_not_make_the_plan_stale() -> None:
 
 
 def test_a_saved_plan_rebuilds_into_the_same_views(tmp_path: Path) -> None:
-    from ispctl.reconciler.views.text import plan_text
     from ispctl.reconciler.engine.saved import plan_from_dict
+    from ispctl.reconciler.views.text import plan_text
 
     _desired, _live, plan = setup()
     saved = load(save(tmp_path, plan))

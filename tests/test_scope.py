@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from ispctl.reconciler.engine.diff import compute_plan
-from tests.wiring import load_desired
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.scope import Scope, apply_scope
 from ispctl.reconciler.estate.scopes import changed_scope, tenant_scope
+from tests.wiring import load_desired
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
 
@@ -86,8 +86,7 @@ def test_a_changed_domain_file_brings_its_dns_changes(tmp_path: Path) -> None:
 
 
 def test_a_removed_domain_file_anchors_the_domain_it_declared(tmp_path: Path) -> None:
-    from ispctl.reconciler.engine.resources import Resource
-    from ispctl.reconciler.engine.resources import ancestors
+    from ispctl.reconciler.engine.resources import Resource, ancestors
 
     root = tmp_path / "desired-state"
     shutil.copytree(EXAMPLE, root)

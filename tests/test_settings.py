@@ -6,13 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.wiring import load_desired
-from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.providers.ldap.settings import DirectorySettings
+from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.reconciler.estate.model import SiteFile
-from tests.wiring import FILES
 from ispctl.reconciler.estate.settings import desired_root
-from tests.wiring import with_overrides
+from tests.wiring import FILES, load_desired, with_overrides
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
 

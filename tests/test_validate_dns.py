@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from estate_builder import SITE, EstateBuilder, mailbox
 
-from ispctl.reconciler.engine.errors import Problem, ValidationFailed
-from tests.wiring import validate_estate
 from ispctl.providers.dns.names import BadValue, owner_name, rname_text, target_name
+from ispctl.reconciler.engine.errors import Problem, ValidationFailed
 from ispctl.reconciler.estate.yamlload import format_path
+from tests.wiring import validate_estate
 
 REL = "tenants/acme/acme.example.yaml"
 FILE = f"desired-state/{REL}"

@@ -38,16 +38,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ispctl.providers.dns.commands import register
+from ispctl.providers.dns.compile import zoneset_resources
+from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.mapping import ignore_rules
+from ispctl.providers.dns.provider import DnsProvider
+from ispctl.providers.dns.sandbox.component import DnsComponent
+from ispctl.providers.dns.settings import DNS, DOMAIN_DNS, DnsSettings, DomainDns
+from ispctl.providers.dns.validate import check_zones
 from ispctl.reconciler.contract import Catalog, Compiled, Service, SiteFile
-
-from .commands import register
-from .compile import zoneset_resources
-from .connection import DnsConnection
-from .mapping import ignore_rules
-from .provider import DnsProvider
-from .sandbox.component import DnsComponent
-from .settings import DNS, DOMAIN_DNS, DnsSettings, DomainDns
-from .validate import check_zones
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> DnsProvider:

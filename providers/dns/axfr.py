@@ -16,9 +16,8 @@ import dns.rcode
 import dns.xfr
 import dns.zone
 
+from ispctl.providers.dns.connection import DnsConnection
 from ispctl.reconciler.contract import ProviderError
-
-from .connection import DnsConnection
 
 
 class ZoneNotServed(ProviderError):

@@ -33,9 +33,8 @@ import dns.tsig
 import dns.update
 import dns.zone
 
+from ispctl.providers.dns.mapping import parse_rdata, txt_rdata, zone_owner
 from ispctl.reconciler.contract import Resource
-
-from .mapping import parse_rdata, txt_rdata, zone_owner
 
 FINGERPRINT_PROPERTY = "ispctl-fingerprint"
 PRIMARIES_PROPERTY = "primaries"

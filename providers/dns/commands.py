@@ -10,6 +10,22 @@ from pathlib import Path
 
 import typer
 
+from ispctl.providers.dns.compile import ZoneSet
+from ispctl.providers.dns.dkim import DkimError, create_key, key_dir, rotate_key
+from ispctl.providers.dns.names import MISSING_KEY
+from ispctl.providers.dns.settings import DNS, DnsSettings
+from ispctl.providers.dns.validate import check_zones, dkim_domains
+from ispctl.providers.dns.yamledit import write_section
+from ispctl.providers.dns.zonefile import (
+    ImportedZone,
+    ImportFailed,
+    axfr_zone,
+    derived_for,
+    import_target,
+    load_zone_file,
+    plan_section,
+    read_imported,
+)
 from ispctl.reconciler.contract import (
     CommandContext,
     Commands,
@@ -19,23 +35,6 @@ from ispctl.reconciler.contract import (
     IspctlError,
     normalise_domain,
     output,
-)
-
-from .compile import ZoneSet
-from .dkim import DkimError, create_key, key_dir, rotate_key
-from .names import MISSING_KEY
-from .settings import DNS, DnsSettings
-from .validate import check_zones, dkim_domains
-from .yamledit import write_section
-from .zonefile import (
-    ImportedZone,
-    ImportFailed,
-    axfr_zone,
-    derived_for,
-    import_target,
-    load_zone_file,
-    plan_section,
-    read_imported,
 )
 
 

@@ -31,9 +31,8 @@ import dns.rdataclass
 import dns.rdatatype
 from dns.rdtypes.ANY.TXT import TXT
 
+from ispctl.providers.dns.settings import DnsSettings
 from ispctl.reconciler.contract import DOMAIN, Location, Resource, address_of
-
-from .settings import DnsSettings
 
 TXT_CHUNK = 255  # RFC 1035 3.3: a character-string holds at most 255 bytes
 

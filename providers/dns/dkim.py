@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -144,7 +144,7 @@ def rotate_key(store: Path, domain: str, selector: str, bits: int, now: datetime
     private, public = private_path(store, domain, selector), public_path(store, domain, selector)
     if not private.exists():
         raise DkimError(f"{domain} has no DKIM key for selector {selector} in {private.parent}; create one with 'ispctl dkim init'")
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     retired = private.with_name(f"{private.name}.retired-{stamp}")
     retired_pub = public.with_name(f"{public.name}.retired-{stamp}")
     if retired.exists() or retired_pub.exists():

@@ -39,10 +39,9 @@ import dns.rdtypes.ANY.SOA
 import dns.rdtypes.ANY.TXT
 import dns.zone
 
+from ispctl.providers.dns.names import RESERVED_OWNER, is_reserved_owner
+from ispctl.providers.dns.settings import IgnoreRule
 from ispctl.reconciler.contract import DOMAIN, Resource, address_of
-
-from .names import RESERVED_OWNER, is_reserved_owner
-from .settings import IgnoreRule
 
 MANAGED_TYPES = frozenset({"A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS", "PTR"})
 FINGERPRINT_OWNER = RESERVED_OWNER

@@ -14,8 +14,8 @@ import re
 import dns.exception
 import idna
 
-from .compile import canonical, split_txt, txt_text
-from .settings import DnsSettings, IgnoreRule
+from ispctl.providers.dns.compile import canonical, split_txt, txt_text
+from ispctl.providers.dns.settings import DnsSettings, IgnoreRule
 
 MAX_NAME = 253
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")

@@ -46,12 +46,10 @@ import dns.rdata
 import dns.rdatatype
 import dns.update
 
-from ispctl.reconciler.contract import BatchError, Provider, ProviderError, Resource
-
-from . import catalog as cat
-from .axfr import ZoneNotServed, transfer
-from .connection import DnsConnection
-from .mapping import (
+from ispctl.providers.dns import catalog as cat
+from ispctl.providers.dns.axfr import ZoneNotServed, transfer
+from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.mapping import (
     LiveZone,
     entry_for,
     group_entries,
@@ -64,9 +62,10 @@ from .mapping import (
     tuple_attr,
     zone_file_text,
 )
-from .settings import IgnoreRule
-from .rndc import Rndc, check_zone_name, quoted
-from .updates import Unit, build, orphan_unit, pack, rrset_unit, zone_unit
+from ispctl.providers.dns.rndc import Rndc, check_zone_name, quoted
+from ispctl.providers.dns.settings import IgnoreRule
+from ispctl.providers.dns.updates import Unit, build, orphan_unit, pack, rrset_unit, zone_unit
+from ispctl.reconciler.contract import BatchError, Provider, ProviderError, Resource
 
 _STALE = (dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN)
 

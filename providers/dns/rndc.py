@@ -14,9 +14,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ispctl.providers.dns.connection import parse_key_statement
 from ispctl.reconciler.contract import ConfigError, ProviderError
-
-from .connection import parse_key_statement
 
 # Debian installs rndc in /usr/sbin, which is not on a normal user's PATH.
 _SBIN = ("/usr/sbin", "/sbin")

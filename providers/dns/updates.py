@@ -20,9 +20,21 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
+from ispctl.providers.dns.mapping import (
+    FINGERPRINT_TTL,
+    LiveZone,
+    entry_for,
+    entry_owner,
+    int_attr,
+    key_tag,
+    owner_name,
+    parse_rdata,
+    parse_soa,
+    split_key,
+    tuple_attr,
+    txt_rdata,
+)
 from ispctl.reconciler.contract import Resource
-
-from .mapping import FINGERPRINT_TTL, LiveZone, entry_for, entry_owner, int_attr, key_tag, owner_name, parse_rdata, parse_soa, split_key, tuple_attr, txt_rdata
 
 MAX_MESSAGE = 65535
 # Header, zone section, the SOA prerequisite and the TSIG record, with room to spare.

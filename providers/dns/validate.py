@@ -27,11 +27,9 @@ import ipaddress
 from dataclasses import replace
 from typing import Any
 
-from ispctl.reconciler.contract import Catalog, Document, FieldPath, NDomain, Problem, format_path
-
-from . import dkim
-from .compile import RRset, Zone, ZoneSet, derived_rrsets
-from .names import (
+from ispctl.providers.dns import dkim
+from ispctl.providers.dns.compile import RRset, Zone, ZoneSet, derived_rrsets
+from ispctl.providers.dns.names import (
     MISSING_KEY,
     RESERVED_OWNER,
     BadValue,
@@ -45,7 +43,8 @@ from .names import (
     target_name,
     target_of,
 )
-from .settings import DNS, DOMAIN_DNS, RECORD_TYPES, DnsSettings, DomainDns, RecordSet
+from ispctl.providers.dns.settings import DNS, DOMAIN_DNS, RECORD_TYPES, DnsSettings, DomainDns, RecordSet
+from ispctl.reconciler.contract import Catalog, Document, FieldPath, NDomain, Problem, format_path
 
 # --- zones ---------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ checks its own promise.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,13 +36,11 @@ import dns.rdatatype
 import dns.zone
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from ispctl.providers.dns import dkim
+from ispctl.providers.dns.compile import RRset, ZoneSet, canonical, derived_rrsets, split_txt
+from ispctl.providers.dns.names import default_mname, default_rname, ignored_by, is_reserved_owner
+from ispctl.providers.dns.settings import RECORD_TYPES, DnsSettings
 from ispctl.reconciler.contract import Catalog, IspctlError, Location, format_duration
-
-from . import dkim
-from .axfr import axfr_source
-from .compile import RRset, ZoneSet, canonical, derived_rrsets, split_txt
-from .names import default_mname, default_rname, ignored_by, is_reserved_owner
-from .settings import RECORD_TYPES, DnsSettings
 
 FLOW_WIDTH = 72  # lists longer than this are written one item per line
 
@@ -86,7 +83,7 @@ def load_zone_file(path: Path, zone: str) -> dns.zone.Zone:
 def axfr_zone(zone: str) -> dns.zone.Zone:
     """The live zone, by AXFR through the DNS provider (imported only when needed)."""
     try:
-        from .axfr import axfr_source
+        from ispctl.providers.dns.axfr import axfr_source
     except ImportError as exc:
         raise ImportFailed(
             f"importing from the live server needs the DNS provider (providers.dns.axfr: {exc}); "

@@ -8,11 +8,10 @@ configuration for tests and the sandbox (``sandbox/``).
 
 from __future__ import annotations
 
+from ispctl.providers.dovecot.commands import register
+from ispctl.providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
+from ispctl.providers.dovecot.sandbox.component import DovecotComponent
 from ispctl.reconciler.contract import Service
-
-from .commands import register
-from .render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
-from .sandbox.component import DovecotComponent
 
 SERVICE = Service(
     name="dovecot",

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import typer
 
+from ispctl.providers.dovecot.render import DEFAULT_INSTALL_DIR, LDAP_CONF_FILE, render, write_files
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
-
-from .render import DEFAULT_INSTALL_DIR, LDAP_CONF_FILE, render, write_files
 
 
 def render_dovecot_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str | None, password_file: Path | None,

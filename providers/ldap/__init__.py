@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.provider import LdapProvider
+from ispctl.providers.ldap.sandbox.component import LdapComponent
+from ispctl.providers.ldap.settings import DIRECTORY, DirectorySettings
 from ispctl.reconciler.contract import Service, SiteFile
-
-from .connection import LdapSettings
-from .provider import LdapProvider
-from .sandbox.component import LdapComponent
-from .settings import DIRECTORY, DirectorySettings
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> LdapProvider:

@@ -18,7 +18,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ldap3
@@ -26,9 +26,8 @@ from ldap3.core.exceptions import LDAPEntryAlreadyExistsResult, LDAPException, L
 from ldap3.operation.search import compile_filter, parse_filter
 from pyasn1.codec.ber import encoder
 
+from ispctl.providers.ldap import dn as dnlib
 from ispctl.reconciler.contract import IspctlError, ProviderError
-
-from . import dn as dnlib
 
 LOCK_RDN = "ispctl-lock"
 ASSERTION_OID = "1.3.6.1.1.12"
@@ -56,7 +55,7 @@ class LockInfo:
 
 
 def new_lock(operation: str, commit: str | None, ttl: timedelta, now: datetime | None = None) -> LockInfo:
-    start = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    start = (now or datetime.now(UTC)).replace(microsecond=0)
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -112,9 +111,9 @@ class DirectoryLock:
         def when(name: str) -> datetime:
             value = attrs.get(name)
             if isinstance(value, datetime):
-                return value.astimezone(timezone.utc)
+                return value.astimezone(UTC)
             text = _first(attrs, name)
-            return datetime.strptime(text, _TIME).replace(tzinfo=timezone.utc) if text else datetime.now(timezone.utc)
+            return datetime.strptime(text, _TIME).replace(tzinfo=UTC) if text else datetime.now(UTC)
 
         return LockInfo(ids[0] if ids else "", _first(attrs, "ispctlLockOwner"), _first(attrs, "ispctlLockHost"),
                         _first(attrs, "ispctlLockOperation"), _first(attrs, "ispctlLockCommit"),
@@ -153,7 +152,7 @@ class DirectoryLock:
                 holder = self.read()
             except LDAPException as exc:
                 raise ProviderError(f"cannot take the lock {self.dn}: {exc}") from None
-            if holder is not None and (holder.expires <= datetime.now(timezone.utc) or _holder_died(holder)):
+            if holder is not None and (holder.expires <= datetime.now(UTC) or _holder_died(holder)):
                 self._delete(holder.id)  # its holder is gone; only this exact lock is removed
                 continue
             if time.monotonic() >= deadline:

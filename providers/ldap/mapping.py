@@ -18,9 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ispctl.providers.ldap import dn as dnlib
 from ispctl.reconciler.contract import Resource, Value
-
-from . import dn as dnlib
 
 Conv = Literal["str", "int", "multi", "bool"]
 MARKER = "ispctlManaged"

@@ -18,12 +18,11 @@ from typing import Any, ClassVar
 import ldap3
 from ldap3.core.exceptions import LDAPException
 
+from ispctl.providers.ldap import dn as dnlib
+from ispctl.providers.ldap import mapping
+from ispctl.providers.ldap.connection import LdapSettings, connect
+from ispctl.providers.ldap.lock import DirectoryLock, new_lock
 from ispctl.reconciler.contract import Lockable, Provider, ProviderError, Resource
-
-from . import dn as dnlib
-from . import mapping
-from .connection import LdapSettings, connect
-from .lock import DirectoryLock, new_lock
 
 
 @contextmanager

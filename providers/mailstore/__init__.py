@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ispctl.providers.mailstore.commands import register
+from ispctl.providers.mailstore.compile import compile_mailstore
+from ispctl.providers.mailstore.provider import MailStoreProvider
+from ispctl.providers.mailstore.settings import MAIL, OVERRIDES, MailSettings
 from ispctl.reconciler.contract import Service, SiteFile
-
-from .commands import register
-from .compile import compile_mailstore
-from .provider import MailStoreProvider
-from .settings import MAIL, OVERRIDES, MailSettings
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> MailStoreProvider:

@@ -17,12 +17,11 @@ import os
 import shutil
 import stat
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ispctl.providers.mailstore import store
 from ispctl.reconciler.contract import IspctlError, format_size
-
-from . import store
 
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -67,7 +66,7 @@ def _parse_time(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.strptime(value, STAMP_FORMAT).replace(tzinfo=timezone.utc)
+        return datetime.strptime(value, STAMP_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -98,7 +97,7 @@ def list_archives(archive: str) -> list[ArchiveEntry]:
     except FileNotFoundError:
         return []
     entries = [read_entry(archive, name) for name in names]
-    oldest = datetime.max.replace(tzinfo=timezone.utc)
+    oldest = datetime.max.replace(tzinfo=UTC)
     return sorted(entries, key=lambda e: (not e.known, e.archived_at or oldest, e.name))
 
 

@@ -7,24 +7,23 @@ context it wired (site settings, sessions, the one error handler).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from ispctl.providers.mailstore.archive import describe, list_archives, purgeable, remove
+from ispctl.providers.mailstore.provider import KIND
+from ispctl.providers.mailstore.report import Usage, quota_usage
+from ispctl.providers.mailstore.settings import MAIL
 from ispctl.reconciler.contract import MAILBOX, CommandContext, Commands, DirOption, IspctlError, format_size, output
-
-from .archive import describe, list_archives, purgeable, remove
-from .provider import KIND
-from .report import Usage, quota_usage
-from .settings import MAIL
 
 
 def archive_list_cmd(ctx: CommandContext, root: Path, json_out: bool, now: datetime | None = None) -> int:
     mail = ctx.site(root).section(MAIL)
     archive, retention = mail.archive_dir, mail.archive_retention_days
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     entries = list_archives(archive)
     if json_out:
         output.write_raw(json.dumps({
@@ -49,7 +48,7 @@ def archive_purge_cmd(ctx: CommandContext, root: Path, older_than: int | None, y
     mail = ctx.site(root).section(MAIL)
     archive, retention = mail.archive_dir, mail.archive_retention_days
     days = retention if older_than is None else older_than
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     chosen = purgeable(list_archives(archive), days, retention, now)
     if not chosen:
         output.out().print(f"Nothing to purge: no archive in {archive} is older than {days} days.", markup=False)

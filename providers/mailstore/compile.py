@@ -9,11 +9,10 @@ is deleted, and renamed after the entry is; it follows the mailbox's renames.
 
 from __future__ import annotations
 
+from ispctl.providers.mailstore.paths import home_directory
+from ispctl.providers.mailstore.provider import KIND
+from ispctl.providers.mailstore.settings import MAIL
 from ispctl.reconciler.contract import MAILBOX, Catalog, Compiled, Resource, address_of
-
-from .paths import home_directory
-from .provider import KIND
-from .settings import MAIL
 
 
 def compile_mailstore(catalog: Catalog) -> Compiled:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 FORMAT = 1
@@ -18,11 +18,11 @@ TMP_SUFFIX = ".tmp"
 
 
 def stamp(now: datetime) -> str:
-    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def iso(now: datetime) -> str:
-    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _hash(path: str) -> str:

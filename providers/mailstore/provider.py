@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import ClassVar
 
+from ispctl.providers.mailstore import store
+from ispctl.providers.mailstore.store import StoreError
 from ispctl.reconciler.contract import MAILBOX, Provider, Resource, address_of
-
-from . import store
-from .store import StoreError
 
 KIND = "maildir"
 
@@ -87,7 +86,7 @@ class MailStoreProvider(Provider):
 
     def _delete(self, resource: Resource) -> None:
         self._guarded(resource, lambda: store.archive_home(
-            self.root, self.archive, _path(resource), resource.key, datetime.now(timezone.utc)))
+            self.root, self.archive, _path(resource), resource.key, datetime.now(UTC)))
 
     def _usable_owner(self, resource: Resource) -> tuple[int, int]:
         owner = _owner(resource)

@@ -17,10 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ispctl.providers.mailstore.provider import KIND
+from ispctl.providers.mailstore.store import MAILDIR
 from ispctl.reconciler.contract import MAILBOX, Resource
-
-from .provider import KIND
-from .store import MAILDIR
 
 MESSAGE_DIRS = frozenset({"cur", "new"})
 

@@ -39,8 +39,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .manifest import FORMAT, MANIFEST, TMP_SUFFIX, inventory, iso, manifest, stamp
-from .paths import StoreError, check_component, check_home, home_directory, home_of, home_path, split_address
+from ispctl.providers.mailstore.manifest import FORMAT, MANIFEST, TMP_SUFFIX, inventory, iso, manifest, stamp
+from ispctl.providers.mailstore.paths import (
+    StoreError,
+    check_component,
+    check_home,
+    home_directory,
+    home_of,
+    home_path,
+    split_address,
+)
 
 # The store's API includes the safe-path and manifest helpers it is built on.
 __all__ = [

@@ -7,10 +7,9 @@ postfix``); see ``render`` for the tables and why they are ordered as they are.
 
 from __future__ import annotations
 
+from ispctl.providers.postfix.commands import register
+from ispctl.providers.postfix.render import TABLES, Table, render, write_files
 from ispctl.reconciler.contract import Service
-
-from .commands import register
-from .render import TABLES, Table, render, write_files
 
 SERVICE = Service(
     name="postfix",

@@ -9,9 +9,8 @@ from pathlib import Path
 import typer
 
 from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.postfix.render import MAIN_CF, render, write_files
 from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
-
-from .render import MAIN_CF, render, write_files
 
 
 def connection_settings(env: Mapping[str, str] | None, bind_dn: str | None,

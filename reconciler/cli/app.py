@@ -14,12 +14,11 @@ import typer
 
 from ispctl.providers.registry import services
 from ispctl.reconciler import __version__
+from ispctl.reconciler.cli import commands as cmd
+from ispctl.reconciler.cli.context import Wiring
+from ispctl.reconciler.cli.runs import PlanOptions
 from ispctl.reconciler.contract import CommandContext, DirOption, Registry
 from ispctl.reconciler.engine import output
-
-from . import commands as cmd
-from .context import Wiring
-from .runs import PlanOptions
 
 Targets = typer.Option([], "--target", help="only changes to addresses matching this glob (repeatable), plus what they need")
 Excludes = typer.Option([], "--exclude", help="leave out changes to matching addresses, and what needs them (repeatable)")

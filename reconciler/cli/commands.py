@@ -15,6 +15,8 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ispctl.reconciler.cli.context import Wiring
+from ispctl.reconciler.cli.runs import PlanOptions, check_gates, locked, make_plan
 from ispctl.reconciler.engine import audit, output, saved
 from ispctl.reconciler.engine.apply import ApplyResult, Outcome
 from ispctl.reconciler.engine.errors import IspctlError
@@ -26,9 +28,6 @@ from ispctl.reconciler.estate.passwords import hash_password
 from ispctl.reconciler.harness import sandbox
 from ispctl.reconciler.views.markdown import plan_markdown
 from ispctl.reconciler.views.text import apply_summary, outcome_text, plan_json, plan_text
-
-from .context import Wiring
-from .runs import PlanOptions, check_gates, locked, make_plan
 
 PLANS_DIR = Path("plans")
 PROGRESS_THRESHOLD = 20

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from ispctl.reconciler.cli.handler import run_command
 from ispctl.reconciler.contract import CommandContext, Registry
 from ispctl.reconciler.engine.errors import ConfigError, Problem
 from ispctl.reconciler.engine.provider import Provider
@@ -19,8 +20,6 @@ from ispctl.reconciler.engine.session import in_scope
 from ispctl.reconciler.estate.desired import Desired, EstateSession, check_desired, load_desired
 from ispctl.reconciler.estate.model import SiteFile
 from ispctl.reconciler.estate.settings import desired_root, enabled_providers, load_site
-
-from .handler import run_command
 
 
 class Wiring(CommandContext):

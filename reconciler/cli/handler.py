@@ -33,7 +33,7 @@ def run_command(func: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         output.err().print("Interrupted.", style="bold red")
         code = 130
-    except Exception as exc:  # noqa: BLE001 - a bug must still end with a clear message
+    except Exception as exc:
         if os.environ.get("ISPCTL_DEBUG"):
             raise
         output.err().print(

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .plan import Change, Plan
-from .provider import BatchError, Provider
+from ispctl.reconciler.engine.plan import Change, Plan
+from ispctl.reconciler.engine.provider import BatchError, Provider
 
 Status = Literal["ok", "failed", "skipped"]
 
@@ -157,7 +157,7 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None) ->
             batch.provider.commit(batch.key)
         except BatchError as exc:
             applied, error = exc.applied, str(exc) or type(exc).__name__
-        except Exception as exc:  # noqa: BLE001 - as in _run: report, carry on
+        except Exception as exc:
             applied, error = frozenset(), str(exc) or type(exc).__name__
         for change in batch.changes:
             del staged[change.address]
@@ -172,7 +172,7 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None) ->
             resource = change.after if change.after is not None else change.before
             assert resource is not None
             key = provider.batch_key(resource)
-        except Exception as exc:  # noqa: BLE001 - a routing error fails this change only
+        except Exception as exc:
             record(Outcome(change, "failed", str(exc) or type(exc).__name__))
             continue
         ident = (id(provider), key) if key is not None else None
@@ -209,7 +209,7 @@ def _run(change: Change, provider: Provider) -> Outcome:
         else:
             assert change.before is not None and change.after is not None
             provider.update(change.before, change.after, tuple(a.name for a in change.attrs))
-    except Exception as exc:  # noqa: BLE001 - one failure must not stop independent changes
+    except Exception as exc:
         # An exception without a message (e.g. a bare RuntimeError()) is named by its type.
         return Outcome(change, "failed", str(exc) or type(exc).__name__)
     return Outcome(change, "ok")

@@ -19,14 +19,14 @@ import json
 import os
 import socket
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .apply import ApplyResult
-from .errors import IspctlError
-from .gitinfo import Revision
-from .plan import Plan
+from ispctl.reconciler.engine.apply import ApplyResult
+from ispctl.reconciler.engine.errors import IspctlError
+from ispctl.reconciler.engine.gitinfo import Revision
+from ispctl.reconciler.engine.plan import Plan
 
 
 def log_path(env: Mapping[str, str] | None = None) -> Path:
@@ -45,7 +45,7 @@ def record(plan: Plan, result: ApplyResult, revision: Revision, lock_id: str | N
         user = str(os.getuid())
     done = [o for o in result.outcomes if o.status == "ok"]
     return {
-        "time": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
+        "time": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
         "operation": "apply",
         "who": user,
         "host": socket.gethostname(),

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .plan import AttrChange, Change, Plan
-from .resources import Index, Resource
+from ispctl.reconciler.engine.plan import AttrChange, Change, Plan
+from ispctl.reconciler.engine.resources import Index, Resource
 
 
 def attr_changes(before: Resource | None, after: Resource | None) -> tuple[AttrChange, ...]:

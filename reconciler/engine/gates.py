@@ -21,9 +21,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .errors import IspctlError
-from .plan import Plan
-from .resources import Index, ancestors
+from ispctl.reconciler.engine.errors import IspctlError
+from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.engine.resources import Index, ancestors
 
 
 class GateFailed(IspctlError):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import git
 
-from .errors import IspctlError
+from ispctl.reconciler.engine.errors import IspctlError
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ everything in the tenant tree, a zone's domain's reseller for DNS records.
 
 from __future__ import annotations
 
-from .plan import Plan
-from .resources import Index, ancestors
+from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.engine.resources import Index, ancestors
 
 
 def plan_groups(plan: Plan, desired: Index, live: Index) -> dict[str, str]:

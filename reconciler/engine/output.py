@@ -11,7 +11,7 @@ import sys
 
 from rich.console import Console
 
-from .errors import ApprovalRequired
+from ispctl.reconciler.engine.errors import ApprovalRequired
 
 _state: dict[str, Console] = {}
 

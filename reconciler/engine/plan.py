@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ispctl.reconciler import __version__
-from .resources import Resource, Value, canonical_json
+from ispctl.reconciler.engine.resources import Resource, Value, canonical_json
 
 Action = Literal["create", "update", "delete"]
 MASK = "(sensitive value)"  # what every view shows instead of a sensitive value

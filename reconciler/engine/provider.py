@@ -51,8 +51,8 @@ from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import ClassVar, Protocol, runtime_checkable
 
-from .errors import ProviderError
-from .resources import Resource
+from ispctl.reconciler.engine.errors import ProviderError
+from ispctl.reconciler.engine.resources import Resource
 
 
 class BatchError(ProviderError):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Union
 
-from .errors import Location
+from ispctl.reconciler.engine.errors import Location
 
 Scalar = Union[str, int, bool, None]
 Value = Union[Scalar, tuple[str, ...]]

@@ -19,10 +19,10 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from .errors import IspctlError
-from .gitinfo import Revision
-from .plan import AttrChange, Change, Plan
-from .resources import Index, Resource, canonical_json
+from ispctl.reconciler.engine.errors import IspctlError
+from ispctl.reconciler.engine.gitinfo import Revision
+from ispctl.reconciler.engine.plan import AttrChange, Change, Plan
+from ispctl.reconciler.engine.resources import Index, Resource, canonical_json
 
 
 class StalePlan(IspctlError):

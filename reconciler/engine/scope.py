@@ -14,9 +14,9 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field, replace
 
-from .apply import prerequisites
-from .plan import Change, Plan
-from .resources import Index, ancestors
+from ispctl.reconciler.engine.apply import prerequisites
+from ispctl.reconciler.engine.plan import Change, Plan
+from ispctl.reconciler.engine.resources import Index, ancestors
 
 
 @dataclass(frozen=True)

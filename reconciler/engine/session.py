@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .apply import ApplyResult, Listener, apply_plan
-from .diff import compute_plan
-from .errors import ConfigError
-from .plan import Plan
-from .provider import Lockable, Provider
-from .resources import Resource
+from ispctl.reconciler.engine.apply import ApplyResult, Listener, apply_plan
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.errors import ConfigError
+from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.engine.provider import Lockable, Provider
+from ispctl.reconciler.engine.resources import Resource
 
 Resources = dict[tuple[str, str], Resource]
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .loader import Estate
-from .model import AliasSpec, DomainFile, Limits, Mailbox, Status, TenantFile
-from .yamlload import Document, FieldPath
+from ispctl.reconciler.estate.loader import Estate
+from ispctl.reconciler.estate.model import AliasSpec, DomainFile, Limits, Mailbox, Status, TenantFile
+from ispctl.reconciler.estate.yamlload import Document, FieldPath
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,7 @@ from typing import Any
 
 from ispctl.reconciler.engine.errors import ConfigError, Problem
 from ispctl.reconciler.engine.resources import Resource, Value, address_of
-
-from .catalog import Catalog, NTenant
+from ispctl.reconciler.estate.catalog import Catalog, NTenant
 
 TENANT, DOMAIN, MAILBOX, ALIAS = "tenant", "domain", "mailbox", "alias"
 ESTATE_KINDS = frozenset({TENANT, DOMAIN, MAILBOX, ALIAS})

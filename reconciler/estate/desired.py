@@ -16,13 +16,12 @@ from pathlib import Path
 from ispctl.reconciler.engine.errors import Problem, ValidationFailed
 from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.engine.session import Session
-
-from .catalog import Catalog
-from .compile import Compiled, compile_catalog
-from .loader import load_estate
-from .schema import EstateSchema
-from .settings import with_overrides
-from .validate import build_catalog
+from ispctl.reconciler.estate.catalog import Catalog
+from ispctl.reconciler.estate.compile import Compiled, compile_catalog
+from ispctl.reconciler.estate.loader import load_estate
+from ispctl.reconciler.estate.schema import EstateSchema
+from ispctl.reconciler.estate.settings import with_overrides
+from ispctl.reconciler.estate.validate import build_catalog
 
 
 @dataclass

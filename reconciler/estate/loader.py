@@ -22,10 +22,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ispctl.reconciler.engine.errors import Location, Problem, ValidationFailed
-
-from .model import DomainFile, FileModels, SiteFile, TenantFile
-from .names import InvalidName, check_tenant
-from .yamlload import Document, load_document
+from ispctl.reconciler.estate.model import DomainFile, FileModels, SiteFile, TenantFile
+from ispctl.reconciler.estate.names import InvalidName, check_tenant
+from ispctl.reconciler.estate.yamlload import Document, load_document
 
 SITE_FILE = "ispctl.yaml"
 TENANT_FILE = "tenant.yaml"

@@ -26,9 +26,9 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from .names import InvalidName, normalise_address, normalise_domain, normalise_local
-from .passwords import check_hash
-from .units import parse_duration, parse_size
+from ispctl.reconciler.estate.names import InvalidName, normalise_address, normalise_domain, normalise_local
+from ispctl.reconciler.estate.passwords import check_hash
+from ispctl.reconciler.estate.units import parse_duration, parse_size
 
 Status = Literal["active", "suspended"]
 DomainType = Literal["primary", "slave", "nodns", "alias"]

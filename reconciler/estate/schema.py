@@ -22,10 +22,19 @@ from typing import Any
 from pydantic import Field, create_model
 
 from ispctl.reconciler.engine.errors import ConfigError
-
-from .compile import Extension
-from .model import DomainFile, FileKind, FileModels, LocalPart, Mailbox, Section, Sectioned, SiteFile, TenantFile
-from .settings import EnvOverride
+from ispctl.reconciler.estate.compile import Extension
+from ispctl.reconciler.estate.model import (
+    DomainFile,
+    FileKind,
+    FileModels,
+    LocalPart,
+    Mailbox,
+    Section,
+    Sectioned,
+    SiteFile,
+    TenantFile,
+)
+from ispctl.reconciler.estate.settings import EnvOverride
 
 _BASES: dict[FileKind, type[Sectioned]] = {
     "site": SiteFile, "tenant": TenantFile, "domain": DomainFile, "mailbox": Mailbox,

@@ -14,12 +14,11 @@ from pathlib import Path
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.gitinfo import file_at
 from ispctl.reconciler.engine.scope import Scope
-
-from .catalog import Catalog
-from .compile import DOMAIN, TENANT
-from .loader import SITE_FILE, TENANT_FILE
-from .names import InvalidName, normalise_domain
-from .yamlload import load_text
+from ispctl.reconciler.estate.catalog import Catalog
+from ispctl.reconciler.estate.compile import DOMAIN, TENANT
+from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE
+from ispctl.reconciler.estate.names import InvalidName, normalise_domain
+from ispctl.reconciler.estate.yamlload import load_text
 
 
 def tenant_scope(names: Iterable[str], catalog: Catalog) -> Scope:

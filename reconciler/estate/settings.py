@@ -24,10 +24,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from ispctl.reconciler.engine.errors import ConfigError, Location, Problem, ValidationFailed
-
-from .loader import SITE_FILE, check_model
-from .model import Section, SiteFile
-from .yamlload import load_document
+from ispctl.reconciler.estate.loader import SITE_FILE, check_model
+from ispctl.reconciler.estate.model import Section, SiteFile
+from ispctl.reconciler.estate.yamlload import load_document
 
 
 @dataclass(frozen=True)

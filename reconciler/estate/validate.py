@@ -11,12 +11,11 @@ fixed. Each object is built once (``build``) and its references resolved in late
 from __future__ import annotations
 
 from ispctl.reconciler.engine.errors import Problem
-
-from .catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
-from .loader import DomainDecl, Estate
-from .names import InvalidName, normalise_address, normalise_domain, normalise_local
-from .units import format_size
-from .yamlload import FieldPath
+from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
+from ispctl.reconciler.estate.loader import DomainDecl, Estate
+from ispctl.reconciler.estate.names import InvalidName, normalise_address, normalise_domain, normalise_local
+from ispctl.reconciler.estate.units import format_size
+from ispctl.reconciler.estate.yamlload import FieldPath
 
 MAIL_FLAGS = ("imap", "pop3", "smtp", "ftp", "dialup")
 

@@ -119,7 +119,7 @@ def _measure(node: Node, sizes: dict[int, int], active: set[int]) -> int:
 try:  # libyaml's parser, if ruamel.yaml.clib is installed; the pure-Python one otherwise
     YAML(typ="safe", pure=False).compose("a: 1")
     _PURE = False
-except Exception:  # noqa: BLE001 - any failure of the optional C extension means: do without it
+except Exception:
     _PURE = True
 
 _MERGE = _CORE + "merge"

@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ispctl.reconciler.engine.errors import IspctlError
-
-from .daemons import DaemonInstance, port_accepts
+from ispctl.reconciler.harness.daemons import DaemonInstance, port_accepts
 
 STATE_FILE = "state.json"
 PROVIDERS_VAR = "ISPCTL_PROVIDERS"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ispctl.reconciler.engine.plan import Change, Plan
-from .text import change_block
+from ispctl.reconciler.views.text import change_block
 
 MAX_CHARS = 60_000          # below GitHub's 65,536, leaving room for a header of its own
 MAX_LINES_PER_GROUP = 400

@@ -33,8 +33,8 @@ from typing import Any
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap import mapping
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from tests.wiring import load_desired, open_session
 from ispctl.reconciler.engine.resources import Resource
+from tests.wiring import load_desired, open_session
 
 from .generate import generate_estate
 

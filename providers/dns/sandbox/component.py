@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.reconciler.harness.sandbox import InstanceComponent
-
-from .named import NamedInstance
 
 
 class DnsComponent(InstanceComponent):

@@ -14,6 +14,7 @@ import re
 import secrets
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,8 @@ import dns.rcode
 import dns.rdatatype
 import dns.tsig
 
-from collections.abc import Mapping
-
+from ispctl.providers.dns.connection import DEFAULT_CATALOG
 from ispctl.reconciler.harness.daemons import DaemonError, DaemonInstance, free_port, port_accepts, require_binary
-
-from ..connection import DEFAULT_CATALOG
 
 _HOST = "127.0.0.1"
 _INSTALL_HINT = "bind9 bind9-utils dnsutils"

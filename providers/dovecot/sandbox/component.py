@@ -14,11 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance, default_mail_owner, untraversable_ancestor
 from ispctl.reconciler.contract import output
 from ispctl.reconciler.harness.daemons import DaemonError, port_accepts
 from ispctl.reconciler.harness.sandbox import InstanceComponent
-
-from .daemon import DovecotInstance, default_mail_owner, untraversable_ancestor
 
 # What this component needs from earlier ones; only these are kept in its state.
 LDAP_KEYS = ("ISPCTL_LDAP_URL", "ISPCTL_LDAP_BIND_DN", "ISPCTL_LDAP_PASSWORD",

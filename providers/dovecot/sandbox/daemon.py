@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ispctl.providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.settings import DIRECTORY, DirectorySettings
 from ispctl.providers.mailstore.settings import MAIL, MailSettings
@@ -30,8 +31,6 @@ from ispctl.reconciler.harness.daemons import (
     socket_path,
     workdir_tag,
 )
-
-from ..render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
 
 HOST = "127.0.0.1"
 _INSTALL_HINT = "dovecot-imapd dovecot-pop3d dovecot-ldap"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.harness.sandbox import InstanceComponent
-
-from .slapd import SlapdInstance
 
 
 class LdapComponent(InstanceComponent):

@@ -13,13 +13,12 @@ import os
 import secrets
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from ldap3.utils.dn import parse_dn
-
-from collections.abc import Mapping
 
 from ispctl.reconciler.harness.daemons import DaemonError, DaemonInstance, free_port, require_binary, socket_path
 
