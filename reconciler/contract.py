@@ -184,12 +184,12 @@ class Registry:
 
 
 __all__ = [
-    "ALIAS", "DOMAIN", "MAILBOX", "MAX_TTL", "TENANT",
-    "ApprovalRequired", "BatchError", "Catalog", "CommandContext", "Commands", "Compiled", "Component",
-    "ConfigError", "Desired", "DirOption", "Document", "DomainFile", "DomainName", "Duration", "EnvOverride",
-    "EstateSession", "Extension", "FieldPath", "IPAddress", "Index", "InvalidName", "IspctlError", "Location",
-    "Lockable", "Mailbox", "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Problem", "Provider",
-    "ProviderError", "ProviderFactory", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size",
-    "Strict", "ValidationFailed", "Value", "address_of", "format_duration", "format_path", "format_size",
+    "ALIAS", "DOMAIN", "MAILBOX", "MAX_TTL", "TENANT", "ApprovalRequired", "BatchError", "Catalog",
+    "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "Document",
+    "DomainFile", "DomainName", "Duration", "EnvOverride", "EstateSchema", "EstateSession", "Extension",
+    "FieldPath", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
+    "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Problem", "Provider", "ProviderError",
+    "ProviderFactory", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size", "Strict",
+    "ValidationFailed", "Value", "address_of", "format_duration", "format_path", "format_size",
     "normalise_address", "normalise_domain", "normalise_local", "output", "parse_duration", "split_address",
 ]

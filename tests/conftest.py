@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.harness.daemons import pids_matching
 
@@ -64,6 +65,17 @@ def slapd_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdIns
     Tests using it must only add entries under DNs of their own (e.g. named after the test).
     """
     instance = SlapdInstance(tmp_path_factory.mktemp("slapd-session"))
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
+def named(tmp_path: Path) -> Iterator[NamedInstance]:
+    """A fresh named with an empty catalog; stopped afterwards (the DNS tests, see dns_helpers.py)."""
+    instance = NamedInstance(tmp_path / "named")
     instance.start()
     try:
         yield instance

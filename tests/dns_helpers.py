@@ -3,19 +3,18 @@
 Every test gets its own named (50-120 ms to start) in its pytest temp dir, so update counts
 read from named's log belong to that test alone. What the server holds is checked with the
 real tools (``nsupdate``, ``rndc``) or with plain DNS queries, not with the provider's reading code.
+The ``named`` fixture itself is in conftest.py, so test modules need not import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 
 import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
-import pytest
 
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.mapping import ignore_rules
@@ -29,17 +28,6 @@ from ispctl.reconciler.engine.resources import Resource
 
 SOA = "ns1.example.net. hostmaster.example.net. 10800 1800 604800 3600"
 NS = ("ns1.example.net.", "ns2.example.net.")
-
-
-@pytest.fixture
-def named(tmp_path: Path) -> Iterator[NamedInstance]:
-    """A fresh named with an empty catalog; stopped afterwards."""
-    instance = NamedInstance(tmp_path / "named")
-    instance.start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
 
 
 def provider_for(named: NamedInstance, ignore: Iterable[tuple[str, str | None]] = ()) -> DnsProvider:

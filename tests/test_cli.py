@@ -207,7 +207,10 @@ def special_estate(root: Path) -> Path:
     boxes = "".join(f"  {json.dumps(local)}:\n    name: {json.dumps(NAMES[local], ensure_ascii=False)}\n"
                     f"    password: \"{HASH}\"\n" for local in LOCALS)
     return write_estate(root, {
-        "acme/tenant.yaml": 'name: "  Müller, Hans + \\"Jr\\" \\\\ <x> ; #1 = ok  "\ncontact: "o\'brien@münchen.example"\n',
+        "acme/tenant.yaml": (
+            'name: "  Müller, Hans + \\"Jr\\" \\\\ <x> ; #1 = ok  "\n'
+            'contact: "o\'brien@münchen.example"\n'
+        ),
         "acme/münchen.example.yaml": (
             'domain: MÜNCHEN.example\ndescription: " Straße, \\"Nord\\" + <Süd>; #2 = \\\\ "\n'
             f"mail:\n  catch_all: \"#hash\"\nmailboxes:\n{boxes}"
@@ -262,7 +265,10 @@ def test_a_plan_over_more_entries_than_a_page_is_complete(slapd: SlapdInstance, 
 def test_validate_and_version_need_no_directory(tmp_path: Path) -> None:
     done = run_cli(None, "validate", "-d", str(EXAMPLE))
     assert done.exit_code == 0
-    assert done.stdout.strip() == f"The desired state in {EXAMPLE} is valid: alias: 10, dns: 46, dns_zone: 5, domain: 6, mailbox: 24, maildir: 24, tenant: 5."
+    assert done.stdout.strip() == (
+        f"The desired state in {EXAMPLE} is valid: "
+        "alias: 10, dns: 46, dns_zone: 5, domain: 6, mailbox: 24, maildir: 24, tenant: 5."
+    )
     assert run_cli(None, "validate", "-d", str(tmp_path / "nowhere")).exit_code == 1
     # --version alone, without a command (it used to fail with "Missing command", exit 2).
     version = run_cli(None, "--version")

@@ -58,7 +58,9 @@ def at(*path: str | int, value: Any = None, delete: bool = False, append: Any = 
 NWF = "northwind/northwind.example.yaml"
 LAW = "northwind/lawfirm/tenant.yaml"
 SCHOOL = "southbay/school/riverside-school.example.yaml"
-NOC, SUPPORT, TOM = "(uid=noc@northwind.example)", "(uid=support@northwind.example)", "(uid=tom.reyes@northwind.example)"
+NOC, SUPPORT, TOM = (
+    "(uid=noc@northwind.example)", "(uid=support@northwind.example)", "(uid=tom.reyes@northwind.example)"
+)
 LAWF = "(&(objectClass=ispctlTenant)(o=lawfirm))"
 
 CASES: list[tuple[str, str, Edit, dict[str, list[str]], list[Check]]] = [
@@ -80,7 +82,8 @@ CASES: list[tuple[str, str, Edit, dict[str, list[str]], list[Check]]] = [
      {"mailbox.noc@northwind.example": ["aliases"]},
      [(NOC, "ispctlMailAlias", [f"{x}@northwind.example" for x in ("abuse", "hostmaster", "security")])]),
     ("forward keep_copy", NWF, at("mailboxes", "tom.reyes", "forward", "keep_copy", value=False),
-     {"mailbox.tom.reyes@northwind.example": ["forward"]}, [(TOM, "ispctlMailForward", ["tom.reyes@personal.example"])]),
+     {"mailbox.tom.reyes@northwind.example": ["forward"]},
+     [(TOM, "ispctlMailForward", ["tom.reyes@personal.example"])]),
     ("forward targets", NWF, at("mailboxes", "tom.reyes", "forward", "to", append="tom@other.example"),
      {"mailbox.tom.reyes@northwind.example": ["forward"]},
      [(TOM, "ispctlMailForward", ["tom.reyes@northwind.example", "tom.reyes@personal.example", "tom@other.example"])]),
@@ -106,7 +109,8 @@ CASES: list[tuple[str, str, Edit, dict[str, list[str]], list[Check]]] = [
     ("domain type", SCHOOL, at("type", value="primary"),
      {"domain.riverside-school.example": ["type"]},
      [("(associatedDomain=riverside-school.example)", "ispctlDomainType", ["primary"])]),
-    ("alias domain target", "northwind/bakery/baeckerei-mueller.example.yaml", at("alias_of", value="northwind.example"),
+    ("alias domain target", "northwind/bakery/baeckerei-mueller.example.yaml",
+     at("alias_of", value="northwind.example"),
      {"domain.baeckerei-mueller.example": ["alias_of"]},
      [("(associatedDomain=baeckerei-mueller.example)", "ispctlAliasDomainTarget", ["northwind.example"])]),
     ("tenant display name", LAW, at("name", value="Hart, Cole & Partners; \"LLP\""),
@@ -226,7 +230,8 @@ DRIFTS = {
                      "mailbox.noc@northwind.example", "update", "changed outside ispctl"),
     # mail routes the mailbox's mail: editing it by hand must not go unnoticed.
     "mail changed": (f"dn: uid=noc@northwind.example,{NW}\nchangetype: modify\nreplace: mail\n"
-                     "mail: noc@elsewhere.example\n", "mailbox.noc@northwind.example", "update", "changed outside ispctl"),
+                     "mail: noc@elsewhere.example\n",
+                     "mailbox.noc@northwind.example", "update", "changed outside ispctl"),
 }
 
 

@@ -76,7 +76,10 @@ def test_effective_status_is_compiled_in(
     tmp_path: Path, reseller: str, client: str, domain: str, box: str, expected: tuple[str, ...]
 ) -> None:
     resources = status_estate(tmp_path, reseller, client, domain, box)
-    statuses = tuple(resources[a].attrs["status"] for a in ("tenant.acme", "tenant.shop", "domain.shop.example", "mailbox.anna@shop.example"))
+    statuses = tuple(
+        resources[a].attrs["status"]
+        for a in ("tenant.acme", "tenant.shop", "domain.shop.example", "mailbox.anna@shop.example")
+    )
     assert statuses == expected
     # An alias follows its domain and tenants but not the mailbox it points at.
     assert resources["alias.team@shop.example"].attrs["status"] == expected[2]
@@ -118,7 +121,8 @@ def test_mailbox_values(tmp_path: Path) -> None:
     builder.domain("acme", "acme.example", {
         "services": ["mail", "ftp"],
         "mailboxes": {
-            "Anna.Lee": mailbox(name="Anna Lee", aliases=["al", "lee@acme.example"], services={"pop3": False, "ftp": True},
+            "Anna.Lee": mailbox(name="Anna Lee", aliases=["al", "lee@acme.example"],
+                                services={"pop3": False, "ftp": True},
                                 forward={"to": ["x@external.example"], "keep_copy": True}),
             "bob": mailbox(forward={"to": ["x@external.example"]}),
         },
@@ -154,7 +158,9 @@ def test_tenant_values_and_parents(tmp_path: Path) -> None:
     assert (shop.parent, shop.attrs["kind"]) == ("tenant.acme", "client")
     domain = resources["domain.shop.example"]
     assert domain.parent == "tenant.shop"
-    assert (domain.attrs["type"], domain.attrs["services"], domain.attrs["description"]) == ("nodns", ("mail",), "The shop")
+    assert (domain.attrs["type"], domain.attrs["services"], domain.attrs["description"]) == (
+        "nodns", ("mail",), "The shop"
+    )
     assert domain.source == Location("desired-state/tenants/acme/shop/shop.example.yaml", 1, 1)
 
 

@@ -33,7 +33,9 @@ def example() -> dict[str, Resource]:
     return {r.address: r for r in resources_of(EXAMPLE).values()}
 
 
-def compiled(tmp_path: Path, domain: dict[str, Any], dns: dict[str, Any] | None = None, *others: dict[str, Any]) -> dict[str, Resource]:
+def compiled(
+    tmp_path: Path, domain: dict[str, Any], dns: dict[str, Any] | None = None, *others: dict[str, Any]
+) -> dict[str, Resource]:
     builder = EstateBuilder(tmp_path, site={**SITE, "dns": DNS if dns is None else dns})
     builder.tenant("acme")
     for spec in (domain, *others):
@@ -80,15 +82,25 @@ def test_the_example_records_with_their_sources(example: dict[str, Resource]) ->
     portal = example["dns.northwind.example/portal/CNAME"]
     assert portal.attrs["records"] == ("www.northwind.example.",)
     assert portal.source == Location(NW, 37, 14)
-    assert example["dns.northwind.example/lab/NS"].attrs["records"] == ("ns1.lab.northwind.example.", "ns2.example.net.")
+    assert example["dns.northwind.example/lab/NS"].attrs["records"] == (
+        "ns1.lab.northwind.example.", "ns2.example.net."
+    )
     assert example["dns.northwind.example/*.dev/A"].attrs["records"] == ("198.51.100.20",)
-    assert example["dns.northwind.example/_github-challenge-northwind/TXT"].attrs == {"records": ('"f3a9c1e07d"',), "ttl": 300}
-    assert example["dns.northwind.example/@/CAA"].attrs["records"] == ('0 iodef "mailto:noc@northwind.example"', '0 issue "letsencrypt.org"')
+    assert example["dns.northwind.example/_github-challenge-northwind/TXT"].attrs == {
+        "records": ('"f3a9c1e07d"',), "ttl": 300
+    }
+    assert example["dns.northwind.example/@/CAA"].attrs["records"] == (
+        '0 iodef "mailto:noc@northwind.example"', '0 issue "letsencrypt.org"'
+    )
     idn = "dns.xn--bckerei-mller-bfb28a.example"
     assert example[f"{idn}/xn--filiale-sd-ieb/A"].attrs == {"records": ("203.0.113.40",), "ttl": 1800}
-    assert example[f"{idn}/_dmarc/TXT"].attrs["records"] == ('"v=DMARC1; p=reject; rua=mailto:anna@xn--bckerei-mller-bfb28a.example"',)
+    assert example[f"{idn}/_dmarc/TXT"].attrs["records"] == (
+        '"v=DMARC1; p=reject; rua=mailto:anna@xn--bckerei-mller-bfb28a.example"',
+    )
     south = records(example, "southbay.example")
-    assert south["@/TXT"][1] == ('"google-site-verification=2bM1sQx8YtQ0fQJ7"', '"v=spf1 include:_spf.example.net ip4:198.51.100.0/24 -all"')
+    assert south["@/TXT"][1] == (
+        '"google-site-verification=2bM1sQx8YtQ0fQJ7"', '"v=spf1 include:_spf.example.net ip4:198.51.100.0/24 -all"'
+    )
     assert south["dialup/CNAME"] == (3600, ("radius.southbay.example.",))
 
 

@@ -6,7 +6,7 @@ import base64
 
 import dns.rdatatype
 import pytest
-from dns_helpers import converge, named, provider_for, rrset, zone  # noqa: F401 - fixture
+from dns_helpers import converge, provider_for, rrset, zone
 
 from ispctl.providers.dns.axfr import ZoneNotServed, axfr_source, transfer
 from ispctl.providers.dns.connection import DnsConnection

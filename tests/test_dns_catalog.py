@@ -6,7 +6,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.zone
-from dns_helpers import named, secondary, zone  # noqa: F401 - fixture
+from dns_helpers import secondary, zone
 
 from ispctl.providers.dns import catalog as cat
 from ispctl.providers.dns.axfr import transfer

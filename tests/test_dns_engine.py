@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dns.rcode
-from dns_helpers import named, query  # noqa: F401 - fixture
+from dns_helpers import query
 from ldap_helpers import EXAMPLE, copy_example, estate_repo, run_cli
 
 from ispctl.providers.dns import DnsProvider, build
@@ -90,7 +90,9 @@ def test_importing_a_live_zone_ispctl_wrote_gives_an_empty_plan(named: NamedInst
     assert after.exit_code == 0, after.stdout
 
 
-def test_dns_changes_follow_their_domain_into_scopes_even_on_a_dns_only_runner(named: NamedInstance, tmp_path: Path) -> None:
+def test_dns_changes_follow_their_domain_into_scopes_even_on_a_dns_only_runner(
+    named: NamedInstance, tmp_path: Path
+) -> None:
     import json
 
     estate = copy_example(tmp_path)
@@ -108,7 +110,9 @@ def test_dns_changes_follow_their_domain_into_scopes_even_on_a_dns_only_runner(n
     assert "<details><summary><b>tenant.northwind</b>: 1 to change</summary>" in md
 
 
-def test_a_removed_domain_file_plans_its_zone_delete_in_a_changed_since_plan(named: NamedInstance, tmp_path: Path) -> None:
+def test_a_removed_domain_file_plans_its_zone_delete_in_a_changed_since_plan(
+    named: NamedInstance, tmp_path: Path
+) -> None:
     import json
 
     _repo, estate = estate_repo(tmp_path)

@@ -9,7 +9,6 @@ import dns.rdatatype
 from dns_helpers import (
     converge,
     index,
-    named,  # noqa: F401 - fixture
     plan_for,
     provider_for,
     query,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dns_helpers import named, served  # noqa: F401 - fixture
+from dns_helpers import served
 
 from ispctl.providers.dns.rndc import Rndc, check_zone_name, quoted
 from ispctl.providers.dns.sandbox.named import NamedInstance
@@ -40,7 +40,8 @@ def test_zones_are_added_changed_and_deleted(named: NamedInstance) -> None:
 
 def test_a_wrong_key_or_port_is_a_clear_error(named: NamedInstance, tmp_path: Path) -> None:
     other = tmp_path / "other.key"
-    other.write_text('key "ispctl-rndc" { algorithm hmac-sha256; secret "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; };\n',
+    other.write_text('key "ispctl-rndc" { algorithm hmac-sha256; '
+                     'secret "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; };\n',
                      encoding="utf-8")
     with pytest.raises(ProviderError, match="rndc showzone failed"):
         Rndc("127.0.0.1", named.control_port, str(other), timeout=10).has_zone("x.example")

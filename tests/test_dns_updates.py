@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import dns.exception
 import dns.name
 import dns.query
@@ -14,7 +12,6 @@ import dns.zone
 import pytest
 from dns_helpers import (
     converge,
-    named,  # noqa: F401 - fixture
     plan_for,
     provider_for,
     query,
@@ -99,29 +96,22 @@ def test_a_thousand_new_record_sets_go_in_one_message(named: NamedInstance) -> N
     converge(provider, base)
     desired = base + [rrset(Z, f"host{i:04d}", "A", [f"198.51.{i // 250}.{i % 250 + 1}"]) for i in range(1000)]
     mark = len(named.log_text())
-    started = time.monotonic()
     converge(provider, desired)
-    elapsed = time.monotonic() - started
     assert provider.updates_sent[-1:] == [Z] and provider.updates_sent.count(Z) == 1
     assert named.update_messages(Z, since=mark) == 1  # what named itself saw
-    assert elapsed < 5, elapsed
     assert plan_for(provider, desired).empty
 
 
 def test_five_thousand_records_plan_and_apply_in_one_batch(named: NamedInstance) -> None:
     provider = provider_for(named)
     desired = [zone(Z, ns=NS)] + [rrset(Z, f"h{i:04d}", "A", [f"10.{i // 250}.{i % 250}.1"]) for i in range(5000)]
-    started = time.monotonic()
     converge(provider, desired)  # a new zone: written whole, no update message at all
-    created = time.monotonic() - started
     assert [z for z in provider.updates_sent if z == Z] == []
     moved = [rrset(Z, r.key.split("/")[1], "A", ["192.0.2.1"], ttl=60) if r.kind == "dns" else r for r in desired]
     mark, sent = len(named.log_text()), len(provider.updates_sent)
-    started = time.monotonic()
     plan = plan_for(provider, moved)
     assert plan.summary == {"add": 0, "change": 5000, "destroy": 0}
     converge(provider, moved)
-    changed = time.monotonic() - started
     # One batch; a DNS message holds at most 64 KiB, so 5,000 replaced record sets need a few
     # messages, each filled as far as it goes, never one per record set.
     messages, sizes = provider.updates_sent[sent:], provider.update_bytes[sent:]
@@ -130,33 +120,20 @@ def test_five_thousand_records_plan_and_apply_in_one_batch(named: NamedInstance)
     assert named.update_messages(Z, since=mark) == len(messages)
     assert query(named, "h4999.example.net.", "A")[1] == {"192.0.2.1"}
     assert plan_for(provider, moved).empty
-    assert created < 10 and changed < 15, (created, changed)
 
 
-def test_one_message_of_a_thousand_record_sets_beats_a_thousand_messages(named: NamedInstance) -> None:
+def test_a_thousand_record_sets_fit_one_update_that_named_accepts(named: NamedInstance) -> None:
+    # How much faster one such update is than a thousand single ones is measured by
+    # tests/bench/dns_batch.py, never here.
     provider = provider_for(named)
     converge(provider, [zone(Z, ns=NS)])
-    key = DnsConnection.from_env(named.env()).tsig_key
-
-    def send(message: dns.update.UpdateMessage) -> None:
-        message.use_tsig(key)
-        assert dns.query.tcp(message, "127.0.0.1", port=named.port, timeout=30).rcode() == dns.rcode.NOERROR
-
-    started = time.monotonic()
-    for i in range(1000):
-        single = dns.update.UpdateMessage(Z)
-        single.replace(f"single{i}", 300, "A", "192.0.2.1")
-        send(single)
-    singles = time.monotonic() - started
     batch = dns.update.UpdateMessage(Z)
     for i in range(1000):
         batch.replace(f"batch{i}", 300, "A", "192.0.2.1")
-    started = time.monotonic()
-    send(batch)
-    batched = time.monotonic() - started
-    print(f"1,000 single updates: {singles:.3f} s; one update of 1,000 record sets: {batched:.3f} s")
-    assert batched * 3 < singles
+    batch.use_tsig(DnsConnection.from_env(named.env()).tsig_key)
     assert len(batch.to_wire()) < MAX_MESSAGE
+    assert dns.query.tcp(batch, "127.0.0.1", port=named.port, timeout=30).rcode() == dns.rcode.NOERROR
+    assert query(named, f"batch999.{Z}.", "A") == (dns.rcode.NOERROR, {"192.0.2.1"})
 
 
 def test_rrset_unit_refuses_records_it_cannot_parse() -> None:

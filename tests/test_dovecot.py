@@ -402,7 +402,8 @@ def test_lmtp_delivers_into_the_mailbox_and_enforces_the_directory_quota(mail: M
         assert lmtp.sendmail("a@elsewhere.example", ["d.osei@hartcole.example"], message) == {}
         # 25,000 bytes is over it@'s 20 KiB quota on its own: refused, nothing stored.
         with pytest.raises(smtplib.SMTPDataError) as refused:
-            lmtp.sendmail("a@elsewhere.example", ["it@hartcole.example"], b"Subject: big\r\n\r\n" + b"z" * 25_000 + b"\r\n")
+            lmtp.sendmail("a@elsewhere.example", ["it@hartcole.example"],
+                          b"Subject: big\r\n\r\n" + b"z" * 25_000 + b"\r\n")
         assert refused.value.smtp_code == 552 and b"Quota exceeded" in refused.value.smtp_error
         # An address the directory does not know is refused at RCPT.
         with pytest.raises(smtplib.SMTPRecipientsRefused):

@@ -202,7 +202,9 @@ def test_cli_service_account_replaces_ispctls_credentials(tmp_path: Path) -> Non
                      "--ldap-conf-path", "/srv/dc/ldap.ext", **CONNECTION)
     assert result.exit_code == 0, result.output
     text = (out / LDAP_CONF_FILE).read_text(encoding="utf-8")
-    assert (settings_of(text)["dn"], settings_of(text)["dnpass"]) == ('"cn=dovecot,dc=example,dc=net"', '"read-only-pw"')
+    assert (settings_of(text)["dn"], settings_of(text)["dnpass"]) == (
+        '"cn=dovecot,dc=example,dc=net"', '"read-only-pw"'
+    )
     assert "admin-secret" not in text
     assert "args = /srv/dc/ldap.ext\n" in (out / SETTINGS_FILE).read_text(encoding="utf-8")
 

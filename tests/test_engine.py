@@ -156,7 +156,9 @@ class HomeStore(MemoryProvider):
     ARCHIVES: ClassVar[Mapping[str, str]] = {"maildir": "moved to the mail archive"}
 
 
-def test_a_session_plans_only_the_kinds_its_providers_own(loaded: tuple[Catalog, dict[tuple[str, str], Resource]]) -> None:
+def test_a_session_plans_only_the_kinds_its_providers_own(
+    loaded: tuple[Catalog, dict[tuple[str, str], Resource]],
+) -> None:
     everything = loaded[1]
     assert Counter(kind for kind, _ in everything)["maildir"] == 24
     assert set(in_scope(everything, [Directory()])) == {i for i in everything if i[0] in ("tenant", "domain")}
@@ -167,7 +169,9 @@ def test_a_session_plans_only_the_kinds_its_providers_own(loaded: tuple[Catalog,
         assert session.apply(first).ok and len(homes.store) == 24
     with open_session(ESTATE, providers=[homes, MemoryProvider()]) as both:
         # DNS kinds stay out of scope: neither provider owns them.
-        assert Counter(kind for kind, _ in both.desired) == Counter(kind for kind, _ in everything if not kind.startswith("dns"))
+        assert Counter(kind for kind, _ in both.desired) == Counter(
+            kind for kind, _ in everything if not kind.startswith("dns")
+        )
 
 
 def test_deletes_of_a_providers_archive_kinds_are_planned_as_archives(

@@ -90,8 +90,12 @@ def test_password_file_is_read_without_its_line_ending(tmp_path: Path) -> None:
     assert settings.password == SECRET
 
 
-@pytest.mark.parametrize(("content", "fragment"), [(None, "cannot read"), ("\n", "is empty"), (b"\xff\xfe", "not UTF-8")])
-def test_an_unusable_password_file_is_a_config_error(tmp_path: Path, content: str | bytes | None, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "fragment"), [(None, "cannot read"), ("\n", "is empty"), (b"\xff\xfe", "not UTF-8")]
+)
+def test_an_unusable_password_file_is_a_config_error(
+    tmp_path: Path, content: str | bytes | None, fragment: str
+) -> None:
     secret_file = tmp_path / "pw"
     if isinstance(content, bytes):
         secret_file.write_bytes(content)

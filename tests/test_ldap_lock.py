@@ -12,7 +12,7 @@ import ldap3
 import pytest
 
 from ispctl.providers.ldap.connection import LdapSettings, connect
-from ispctl.providers.ldap.lock import DirectoryLock, LockHeld, new_lock
+from ispctl.providers.ldap.lock import DirectoryLock, LockHeld, LockInfo, new_lock
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.engine.errors import IspctlError
 
@@ -39,6 +39,39 @@ def test_a_second_holder_waits_then_fails_naming_the_first(slapd: SlapdInstance)
         assert first.read() is None
         taken = second.acquire(new_lock("apply", None, timedelta(minutes=10)), timeout=0)
         assert second.read() == taken
+
+
+class _Watched(DirectoryLock):
+    """A lock that says when it has seen someone else's lock (no clock involved)."""
+
+    def __init__(self, conn: ldap3.Connection, base_dn: str) -> None:
+        super().__init__(conn, base_dn)
+        self.saw_holder = threading.Event()
+
+    def read(self) -> LockInfo | None:
+        found = super().read()
+        if found is not None:
+            self.saw_holder.set()
+        return found
+
+
+def test_a_waiting_holder_takes_the_lock_once_it_is_released(slapd: SlapdInstance) -> None:
+    with lock_of(slapd) as first:
+        mine = first.acquire(new_lock("apply", None, timedelta(minutes=10)), timeout=0)
+        conn = connect(LdapSettings.from_env(slapd.env()))
+        waiter = _Watched(conn, slapd.managed_base)
+        got: list[str] = []
+        thread = threading.Thread(target=lambda: got.append(
+            waiter.acquire(new_lock("apply", None, timedelta(minutes=10)), timeout=120, poll=0.05).id))
+        thread.start()
+        try:
+            assert waiter.saw_holder.wait(120), "the waiter never looked at the lock"
+            first.release(mine)  # released while the other one waits
+        finally:
+            thread.join(120)
+            conn.unbind()
+        holder = first.read()
+        assert len(got) == 1 and got[0] != mine.id and holder is not None and holder.id == got[0]
 
 
 def test_an_expired_lock_is_taken_over(slapd: SlapdInstance) -> None:
@@ -96,9 +129,13 @@ def test_a_lock_whose_process_died_on_this_host_is_taken_over(slapd: SlapdInstan
     import subprocess
     import sys
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     with lock_of(slapd) as lock:
-        orphan = dataclasses.replace(new_lock("apply", None, timedelta(hours=2)), owner=f"root (pid {dead.stdout.strip()})")
+        orphan = dataclasses.replace(
+            new_lock("apply", None, timedelta(hours=2)), owner=f"root (pid {dead.stdout.strip()})"
+        )
         lock.acquire(orphan, timeout=0)
         taken = lock.acquire(new_lock("apply", None, timedelta(hours=2)), timeout=0)
         assert taken.id != orphan.id and lock.read() == taken

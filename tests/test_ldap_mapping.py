@@ -20,7 +20,9 @@ Raw = tuple[str, dict[str, list[bytes]]]
 
 
 def raw(dn: str, **attrs: str | list[str]) -> Raw:
-    values = {name: [v.encode() for v in (value if isinstance(value, list) else [value])] for name, value in attrs.items()}
+    values = {
+        name: [v.encode() for v in (value if isinstance(value, list) else [value])] for name, value in attrs.items()
+    }
     return dn, values
 
 
@@ -38,7 +40,8 @@ MAILBOX = raw(
     f"uid=a\\2Bb@xn--mnchen-3ya.example,associatedDomain=xn--mnchen-3ya.example,o=acme,{BASE}",
     # Attribute names in odd case, as some servers return them.
     OBJECTCLASS=["inetOrgPerson", "posixAccount", "ispctlMailUser", "ispctlManaged"],
-    UID="a+b@xn--mnchen-3ya.example", MAIL="a+b@xn--mnchen-3ya.example", displayname="  Zoë, \"Z\" + <z>  ", CN="  Zoë, \"Z\" + <z>  ",
+    UID="a+b@xn--mnchen-3ya.example", MAIL="a+b@xn--mnchen-3ya.example",
+    displayname="  Zoë, \"Z\" + <z>  ", CN="  Zoë, \"Z\" + <z>  ",
     sn="  Zoë, \"Z\" + <z>  ",
     userPassword="{CRYPT}$6$salt$hash", ispctlMailQuota="4294967296", ispctlAccountStatus="suspended",
     ispctlEnabledService=["smtp", "imap"], ispctlMailAlias=["zz@xn--mnchen-3ya.example", "aa@xn--mnchen-3ya.example"],
@@ -69,7 +72,8 @@ def test_each_kind_parses_into_typed_values() -> None:
     assert found["domain.xn--mnchen-3ya.example"].attrs["default_quota"] == 1073741824
     box = found["mailbox.a+b@xn--mnchen-3ya.example"]
     assert box.attrs == {
-        "address": "a+b@xn--mnchen-3ya.example", "display_name": "  Zoë, \"Z\" + <z>  ", "password": "{CRYPT}$6$salt$hash", "quota": 4294967296,
+        "address": "a+b@xn--mnchen-3ya.example", "display_name": "  Zoë, \"Z\" + <z>  ",
+        "password": "{CRYPT}$6$salt$hash", "quota": 4294967296,
         "status": "suspended", "services": ("imap", "smtp"),
         "aliases": ("aa@xn--mnchen-3ya.example", "zz@xn--mnchen-3ya.example"), "forward": None,
         "home": "/var/vmail/xn--mnchen-3ya.example/a+b", "uid_number": 5000, "gid_number": 5001,
@@ -164,7 +168,8 @@ def test_entries_of_no_known_kind_are_skipped() -> None:
 
 def test_entry_attributes_of_a_new_mailbox() -> None:
     box = Resource("mailbox", "a+b@example.net", {
-        "address": "a+b@example.net", "display_name": "Zoë", "password": "{CRYPT}$6$x$y", "quota": 1024, "status": "active",
+        "address": "a+b@example.net", "display_name": "Zoë", "password": "{CRYPT}$6$x$y", "quota": 1024,
+        "status": "active",
         "services": ("smtp", "imap"), "aliases": None, "forward": (), "home": "/var/vmail/example.net/a+b",
         "uid_number": 5000, "gid_number": 5000,
     }, parent="domain.example.net", sensitive=frozenset({"password"}))

@@ -108,7 +108,8 @@ def test_an_update_changes_only_the_named_attributes(slapd: SlapdInstance) -> No
 @pytest.mark.parametrize(
     ("kind", "key", "box", "moved"),
     [
-        ("domain", "northwind.example", "noc@northwind.example", f"associatedDomain=northwind.example,o=southbay,{BASE}"),
+        ("domain", "northwind.example", "noc@northwind.example",
+         f"associatedDomain=northwind.example,o=southbay,{BASE}"),
         ("tenant", "lawfirm", "it@hartcole.example", f"o=lawfirm,o=southbay,{BASE}"),  # two levels above the box
     ],
 )

@@ -97,7 +97,8 @@ def test_tenant_names_are_unique_across_resellers(tmp_path: Path) -> None:
     problem = builder.only_problem()
     assert problem.location == Location("desired-state/tenants/beta/shop")
     assert problem.message == (
-        "tenant name 'shop' is already used by desired-state/tenants/acme/shop; tenant names are unique across the estate"
+        "tenant name 'shop' is already used by desired-state/tenants/acme/shop; "
+        "tenant names are unique across the estate"
     )
 
 
@@ -152,7 +153,9 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_ones(tmp_path: Path
     problem = builder.only_problem()
     assert problem.path == "limits.zzz"
     assert problem.location == Location("desired-state/tenants/acme/tenant.yaml", 3, 3)
-    assert problem.message == "unknown field 'zzz'; allowed here: mail_quota_pool, max_aliases, max_domains, max_mailboxes"
+    assert problem.message == (
+        "unknown field 'zzz'; allowed here: mail_quota_pool, max_aliases, max_domains, max_mailboxes"
+    )
 
 
 def test_did_you_mean_when_an_entry_is_named_like_a_field(tmp_path: Path) -> None:
@@ -164,7 +167,9 @@ def test_did_you_mean_when_an_entry_is_named_like_a_field(tmp_path: Path) -> Non
     })
     problems = builder.problems()
     assert problem_at(problems, "mailboxes.aliases.quoat").message == "unknown field 'quoat'; did you mean 'quota'?"
-    assert problem_at(problems, "aliases.status.descripton").message == "unknown field 'descripton'; did you mean 'description'?"
+    assert problem_at(problems, "aliases.status.descripton").message == (
+        "unknown field 'descripton'; did you mean 'description'?"
+    )
 
 
 def test_missing_required_field(tmp_path: Path) -> None:
@@ -185,7 +190,8 @@ def test_empty_file_and_non_mapping_file(tmp_path: Path) -> None:
     assert [(p.location.file, p.message) for p in problems] == [
         ("desired-state/tenants/acme/empty.example.yaml", "the file is empty; expected a mapping of settings"),
         ("desired-state/tenants/acme/list.example.yaml", "expected a mapping of settings (key: value), found a list"),
-        ("desired-state/tenants/acme/word.example.yaml", "expected a mapping of settings (key: value), found a single value"),
+        ("desired-state/tenants/acme/word.example.yaml",
+         "expected a mapping of settings (key: value), found a single value"),
     ]
 
 

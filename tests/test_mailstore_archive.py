@@ -21,7 +21,9 @@ from ispctl.reconciler.engine.errors import IspctlError, ValidationFailed
 from tests.ldap_helpers import run_cli, write_estate
 from tests.wiring import WIRING
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="archives are made from homes owned by the mail owner: needs root")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="archives are made from homes owned by the mail owner: needs root"
+)
 
 NOW = datetime.now(UTC)
 
@@ -63,7 +65,9 @@ def test_list_reads_the_manifests_oldest_first(setup: tuple[Path, Path]) -> None
     data = json.loads(out)
     assert (data["archive"], data["retention_days"]) == (f"{root}/.ispctl-archive", 90)
     rows = [(e["address"], e["purgeable"], e["file_count"]) for e in data["entries"]]
-    assert rows == [("old@example.net", True, 2), ("mid@example.net", True, 2), ("new@example.net", False, 2), (None, False, 0)]
+    assert rows == [
+        ("old@example.net", True, 2), ("mid@example.net", True, 2), ("new@example.net", False, 2), (None, False, 0)
+    ]
     assert data["entries"][0]["original_path"] == f"{root}/example.net/old"
     code, text = cli(estate, root, "list")
     assert code == 0 and "4 archive(s); 2 may be purged" in text

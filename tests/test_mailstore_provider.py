@@ -20,7 +20,9 @@ from ispctl.reconciler.views.text import apply_summary, plan_text
 from tests.ldap_helpers import HASH, write_estate
 from tests.wiring import open_session
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)"
+)
 
 BOXES = {"anna": "", "karl": ""}
 
@@ -95,7 +97,9 @@ def test_a_rename_moves_the_home_and_keeps_the_mail(tmp_path: Path, root: Path) 
     renamed = estate(tmp_path / "v2", {"anna": "", "k.mueller": "previous: [karl]"})
     planned, result = apply(renamed, root)
     (change,) = planned.changes
-    assert (change.action, change.renamed_from, change.address) == ("update", "maildir.karl@example.net", "maildir.k.mueller@example.net")
+    assert (change.action, change.renamed_from, change.address) == (
+        "update", "maildir.karl@example.net", "maildir.k.mueller@example.net"
+    )
     assert "has moved to maildir.k.mueller@example.net (renamed, nothing is destroyed)" in plan_text(planned).plain
     assert result.ok, [o.error for o in result.failed]
     home = root / "example.net" / "k.mueller"
@@ -112,7 +116,9 @@ def test_a_rename_killed_between_the_move_and_the_marker_converges(tmp_path: Pat
     os.rename(old, new)  # what the kill leaves: moved, marker still naming karl@
     renamed = estate(tmp_path / "v2", {"anna": "", "k.mueller": "previous: [karl]"})
     planned, result = apply(renamed, root)
-    assert [(c.address, c.renamed_from) for c in planned.changes] == [("maildir.k.mueller@example.net", "maildir.karl@example.net")]
+    assert [(c.address, c.renamed_from) for c in planned.changes] == [
+        ("maildir.k.mueller@example.net", "maildir.karl@example.net")
+    ]
     assert result.ok and (new / "Maildir" / "new" / "1.eml").read_bytes() == b"mail"
     assert plan(renamed, root).empty
 

@@ -12,7 +12,9 @@ from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.providers.mailstore.report import maildir_usage
 from tests.ldap_helpers import HASH, run_cli, write_estate
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)"
+)
 
 KiB = 1024
 
@@ -59,7 +61,9 @@ def env(root: Path, providers: str = "ldap,mailstore") -> dict[str, str]:
     return {"ISPCTL_PROVIDERS": providers, "ISPCTL_MAIL_ROOT": str(root)}
 
 
-def report(slapd: SlapdInstance, estate: Path, root: Path, *args: str, providers: str = "ldap,mailstore") -> tuple[int, str]:
+def report(
+    slapd: SlapdInstance, estate: Path, root: Path, *args: str, providers: str = "ldap,mailstore"
+) -> tuple[int, str]:
     result = run_cli(slapd, "report", "quota", "-d", str(estate), *args, **env(root, providers))
     return result.exit_code, result.stdout + result.stderr
 

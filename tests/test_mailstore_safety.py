@@ -29,7 +29,9 @@ from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from tests.ldap_helpers import ENV_NAMES, cli_env, ispctl_binary, run_cli, search, write_estate
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)"
+)
 
 PASSWORD = "safety-Test-pa55"
 OWNER = 5000
@@ -40,7 +42,9 @@ MESSAGE = (b"From: sender@elsewhere.example\r\nTo: karl@example.net\r\nSubject: 
 def estate(root: Path, boxes: dict[str, str], password_hash: str) -> Path:
     body = "domain: example.net\nmailboxes:\n"
     for local, extra in boxes.items():
-        body += f"  {local}:\n    password: \"{password_hash}\"\n" + "".join(f"    {line}\n" for line in extra.splitlines())
+        body += f"  {local}:\n    password: \"{password_hash}\"\n" + "".join(
+            f"    {line}\n" for line in extra.splitlines()
+        )
     return write_estate(root, {"acme/tenant.yaml": "name: Acme\n", "acme/example.net.yaml": body})
 
 
@@ -100,7 +104,7 @@ def killed_at(slapd: SlapdInstance, estate_dir: Path, root: Path, address: str) 
     try:
         with selectors.DefaultSelector() as sel:
             sel.register(proc.stderr, selectors.EVENT_READ)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120  # a guard against a hang, not a timing
             while f"paused before {address}\n".encode() not in seen:
                 assert time.monotonic() < deadline and proc.poll() is None, f"apply did not pause: {seen!r}"
                 if sel.select(timeout=0.5):

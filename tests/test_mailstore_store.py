@@ -136,7 +136,9 @@ def test_create_is_idempotent_and_keeps_mail(tmp_path: Path) -> None:
 
 
 @needs_root
-@pytest.mark.parametrize("left", [(), ("Maildir",), ("Maildir", "Maildir/cur", "Maildir/new"), ("Maildir", ".ispctl-maildir.tmp")])
+@pytest.mark.parametrize(
+    "left", [(), ("Maildir",), ("Maildir", "Maildir/cur", "Maildir/new"), ("Maildir", ".ispctl-maildir.tmp")]
+)
 def test_create_finishes_a_home_a_killed_create_left_without_marker(tmp_path: Path, left: tuple[str, ...]) -> None:
     home = tmp_path / "example.net" / "anna"
     home.mkdir(parents=True)
@@ -265,12 +267,16 @@ def test_archive_moves_the_home_with_a_manifest_of_every_byte(tmp_path: Path) ->
     assert target == archive / "20250301T123000Z--anna@example.net" and not home.exists()
     assert mode(archive) == 0o700
     data = json.loads((target / ".ispctl-archive.json").read_text())
-    assert (data["address"], data["original_path"], data["archived_at"]) == ("anna@example.net", str(home), "2025-03-01T12:30:00Z")
+    assert (data["address"], data["original_path"], data["archived_at"]) == (
+        "anna@example.net", str(home), "2025-03-01T12:30:00Z"
+    )
     listed = {f["path"]: f for f in data["files"]}
     for rel, body in bodies.items():
         kept = target / "Maildir" / rel
         assert kept.read_bytes() == body
-        assert listed[f"Maildir/{rel}"] == {"path": f"Maildir/{rel}", "size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+        assert listed[f"Maildir/{rel}"] == {
+            "path": f"Maildir/{rel}", "size": len(body), "sha256": hashlib.sha256(body).hexdigest()
+        }
     assert data["file_count"] == len(listed) == 3  # the two messages and the marker
     assert data["total_bytes"] == sum(f["size"] for f in data["files"])
     assert store.scan(str(root)) == []

@@ -60,7 +60,9 @@ def test_ssha_hash_is_rejected_with_advice(tmp_path: Path) -> None:
 
 def test_md5_crypt_is_rejected(tmp_path: Path) -> None:
     builder = simple_estate(tmp_path)
-    builder.domain("acme", "acme.example", {"mailboxes": {"anna": {"password": "{CRYPT}$1$abcdefgh$2nbS5u3VqvJVg1p9YCcM8/"}}})
+    builder.domain(
+        "acme", "acme.example", {"mailboxes": {"anna": {"password": "{CRYPT}$1$abcdefgh$2nbS5u3VqvJVg1p9YCcM8/"}}}
+    )
     assert builder.only_problem().message.startswith("unsupported {CRYPT} hash: use SHA-512 ($6$) or bcrypt ($2y$)")
 
 
@@ -133,11 +135,13 @@ def test_domain_field_errors(tmp_path: Path, field: str, value: Any, path: str, 
         ({**SITE, "mail": {"root": "/var/../etc"}}, "mail.root", "must be an absolute path without '..'"),
         ({**SITE, "mail": {"uid": 0}}, "mail.uid", "greater than or equal to 1"),
         ({**SITE, "mail": {"archive": "archive"}}, "mail.archive", "must be an absolute path without '..'"),
-        ({**SITE, "mail": {"archive": "/var/vmail/old"}}, "mail", "outside mail.root or a directory there whose name starts with '.'"),
+        ({**SITE, "mail": {"archive": "/var/vmail/old"}}, "mail",
+         "outside mail.root or a directory there whose name starts with '.'"),
         ({**SITE, "mail": {"archive_retention_days": -1}}, "mail.archive_retention_days", "greater than or equal to 0"),
         ({"directory": {"base_dn": "dc=x", "page_size": 5}}, "directory.page_size", "greater than or equal to 10"),
         ({**SITE, "defaults": {"mailbox_quota": "1 G"}}, "defaults.mailbox_quota", "ambiguous size unit"),
-        ({**SITE, "defaults": {"mailbox_services": {"imap": True, "web": True}}}, "defaults.mailbox_services.web", "unknown field 'web'"),
+        ({**SITE, "defaults": {"mailbox_services": {"imap": True, "web": True}}}, "defaults.mailbox_services.web",
+         "unknown field 'web'"),
     ],
 )
 def test_site_file_errors(tmp_path: Path, site: dict[str, Any], path: str, words: str) -> None:
@@ -152,7 +156,9 @@ def test_tenant_limits_cannot_be_negative(tmp_path: Path) -> None:
     builder = EstateBuilder(tmp_path)
     builder.tenant("acme", {"name": "Acme", "limits": {"max_domains": -1, "mail_quota_pool": "-2 GiB"}})
     problems = builder.problems()
-    assert problem_at(problems, "limits.max_domains").location == Location("desired-state/tenants/acme/tenant.yaml", 3, 3)
+    assert problem_at(problems, "limits.max_domains").location == Location(
+        "desired-state/tenants/acme/tenant.yaml", 3, 3
+    )
     assert "greater than or equal to 0" in problem_at(problems, "limits.max_domains").message
     assert problem_at(problems, "limits.mail_quota_pool").message == "a size cannot be negative"
 

@@ -49,7 +49,9 @@ def test_site_defaults_leave_dns_unmanaged_and_dkim_off() -> None:
     assert "dns" not in site.model_fields_set
     assert site.dns == DnsSettings()
     assert (site.dns.default_ttl, site.dns.ns, site.dns.dkim) == (3600, (), None)
-    assert (site.dns.soa.refresh, site.dns.soa.retry, site.dns.soa.expire, site.dns.soa.minimum) == (10800, 1800, 604800, 86400)
+    assert (site.dns.soa.refresh, site.dns.soa.retry, site.dns.soa.expire, site.dns.soa.minimum) == (
+        10800, 1800, 604800, 86400
+    )
 
 
 def test_site_settings_normalise_host_names_and_accept_mx_text() -> None:
@@ -135,9 +137,12 @@ def test_model_errors_in_a_dns_section_name_file_line_and_field(tmp_path: Path) 
             mail: 192.0.2.9
         """)
     assert problems == [
-        "desired-state/tenants/acme/acme.example.yaml:3:3: dns.ttl: '1y' is not a duration: write seconds or e.g. 30m, 3h, 1d, 1w, 1h30m",
-        "desired-state/tenants/acme/acme.example.yaml:6:11: dns.records.www.A.ttl: must be between 0 and 2147483647 seconds",
-        "desired-state/tenants/acme/acme.example.yaml:6:20: dns.records.www.A.valeus: unknown field 'valeus'; did you mean 'values'?",
+        "desired-state/tenants/acme/acme.example.yaml:3:3: dns.ttl: "
+        "'1y' is not a duration: write seconds or e.g. 30m, 3h, 1d, 1w, 1h30m",
+        "desired-state/tenants/acme/acme.example.yaml:6:11: dns.records.www.A.ttl: "
+        "must be between 0 and 2147483647 seconds",
+        "desired-state/tenants/acme/acme.example.yaml:6:20: dns.records.www.A.valeus: "
+        "unknown field 'valeus'; did you mean 'values'?",
         "desired-state/tenants/acme/acme.example.yaml:7:5: dns.records.mail: expected a mapping (key: value) here",
     ]
 
@@ -145,4 +150,6 @@ def test_model_errors_in_a_dns_section_name_file_line_and_field(tmp_path: Path) 
 def test_an_unknown_key_in_the_site_dns_section_gets_a_hint(tmp_path: Path) -> None:
     builder = EstateBuilder(tmp_path, site={**SITE, "dns": {"ns": ["ns1.example.net."], "default_tll": 60}})
     problem = builder.only_problem()
-    assert str(problem) == "desired-state/ispctl.yaml:6:3: dns.default_tll: unknown field 'default_tll'; did you mean 'default_ttl'?"
+    assert str(problem) == (
+        "desired-state/ispctl.yaml:6:3: dns.default_tll: unknown field 'default_tll'; did you mean 'default_ttl'?"
+    )

@@ -126,8 +126,12 @@ def test_checksum_changes_when_a_change_changes() -> None:
     for change in base.changes:
         if change.action == "update" and change.kind == "mailbox":
             # One attribute value differs: quota 20 -> 21.
-            attrs = tuple(AttrChange(a.name, a.before, 21, a.sensitive) if a.name == "quota" else a for a in change.attrs)
-            variants.append(Change(change.action, change.kind, change.key, change.before, change.after, attrs, change.drift))
+            attrs = tuple(
+                AttrChange(a.name, a.before, 21, a.sensitive) if a.name == "quota" else a for a in change.attrs
+            )
+            variants.append(
+                Change(change.action, change.kind, change.key, change.before, change.after, attrs, change.drift)
+            )
         else:
             variants.append(change)
     assert Plan(tuple(variants)).checksum != base.checksum
@@ -169,7 +173,9 @@ def test_change_resource_prefers_after() -> None:
 
 def test_an_archiving_delete_is_flagged_in_json_and_counted() -> None:
     home = Resource("maildir", "a@x.example", {"path": "/var/vmail/x.example/a"})
-    plan = compute_plan({}, {home.identity: written(home), **{r.identity: r for r in [written(box("b@x.example", None))]}},
+    plan = compute_plan({},
+                        {home.identity: written(home),
+                         **{r.identity: r for r in [written(box("b@x.example", None))]}},
                         archives={"maildir": "moved to the mail archive"})
     data = {c["address"]: c for c in plan.to_dict()["changes"]}
     assert data["maildir.a@x.example"]["archive"] is True

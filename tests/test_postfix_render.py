@@ -230,7 +230,9 @@ def test_cli_needs_a_connection_and_a_valid_site_file(tmp_path: Path) -> None:
     root = estate(tmp_path)
     result = run_cli(None, "render", "postfix", "--out", str(tmp_path / "out"), "-d", str(root))
     assert result.exit_code == 1 and "ISPCTL_LDAP_URL" in result.stderr
-    (root / "ispctl.yaml").write_text("directory:\n  base_dn: ou=x,dc=example,dc=net\n  page_sise: 10\n", encoding="utf-8")
+    (root / "ispctl.yaml").write_text(
+        "directory:\n  base_dn: ou=x,dc=example,dc=net\n  page_sise: 10\n", encoding="utf-8"
+    )
     result = run_cli(None, "render", "postfix", "--out", str(tmp_path / "out"), "-d", str(root), **CONN_ENV)
     assert result.exit_code == 1
     assert "ispctl.yaml:3:3: directory.page_sise: unknown field" in result.stderr

@@ -89,7 +89,9 @@ def test_move_header_names_both_parents() -> None:
     assert change_block(change)[0][1] == "  # domain.d.example has moved from tenant.a to tenant.b"
     edited = Resource("domain", "d.example", {"status": "suspended"}, parent=None)
     (change,) = compute_plan({edited.identity: edited}, {have.identity: have}).changes
-    assert change_block(change)[0][1] == "  # domain.d.example has moved from tenant.a to (top) and will be updated in-place"
+    assert change_block(change)[0][1] == (
+        "  # domain.d.example has moved from tenant.a to (top) and will be updated in-place"
+    )
 
 
 def test_no_changes() -> None:
@@ -204,4 +206,6 @@ def test_an_archiving_delete_says_archived_not_destroyed() -> None:
     (change,) = plan.changes
     assert outcome_text(Outcome(change, "ok")).plain == "maildir.a@x.example: archived (moved to the mail archive)"
     result = ApplyResult([Outcome(change, "ok")])
-    assert apply_summary(result).plain == "Apply complete! Resources: 0 added, 0 changed, 1 destroyed (1 of them archived).\n"
+    assert apply_summary(result).plain == (
+        "Apply complete! Resources: 0 added, 0 changed, 1 destroyed (1 of them archived).\n"
+    )

@@ -56,7 +56,10 @@ def test_comment_has_summary_first_sections_per_tenant_and_no_secret() -> None:
 
 def test_drift_is_called_out_before_the_sections() -> None:
     desired = tree()
-    live = {k: dataclasses.replace(v, attrs={**v.attrs, "status": "suspended"}) for k, v in desired.items() if k[0] == "tenant"}
+    live = {
+        k: dataclasses.replace(v, attrs={**v.attrs, "status": "suspended"})
+        for k, v in desired.items() if k[0] == "tenant"
+    }
     plan = compute_plan(desired, live)
     text = plan_markdown(dataclasses.replace(plan, meta={"groups": plan_groups(plan, desired, live)}))
     assert "> **Drift**: 3 object(s) changed outside ispctl" in text
@@ -74,7 +77,8 @@ def desired_written(index: dict[tuple[str, str], Resource]) -> dict[tuple[str, s
 
 def test_a_huge_plan_is_cut_to_fit_a_comment_and_says_how_much_is_missing() -> None:
     items = [Resource("tenant", "big", {"status": "active"})]
-    items += [Resource("domain", f"d{i:05}.example", {"status": "active", "description": "x" * 200}, parent="tenant.big")
+    items += [Resource("domain", f"d{i:05}.example", {"status": "active", "description": "x" * 200},
+                       parent="tenant.big")
               for i in range(3000)]
     desired = {r.identity: r for r in items}
     plan = compute_plan(desired, {})

@@ -38,7 +38,9 @@ def test_a_target_brings_the_creates_it_needs() -> None:
 
 def test_target_globs_and_excludes_take_their_dependents_along() -> None:
     _catalog, desired, plan = full_plan()
-    kept = addresses(apply_scope(plan, Scope(targets=("*@northwind.example",), excludes=("mailbox.noc@*",)), desired, {}))
+    kept = addresses(
+        apply_scope(plan, Scope(targets=("*@northwind.example",), excludes=("mailbox.noc@*",)), desired, {})
+    )
     assert "mailbox.noc@northwind.example" not in kept
     assert "mailbox.support@northwind.example" in kept and "alias.sales@northwind.example" in kept
     # Excluding a domain's creation drops everything that needs that domain.
@@ -77,7 +79,9 @@ def test_a_changed_domain_file_brings_its_dns_changes(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE, root)
     catalog, desired = load_desired(root, {})
     plan = compute_plan(desired, {})
-    kept = addresses(apply_scope(plan, changed_scope([root / "tenants/northwind/northwind.example.yaml"], catalog), desired, {}))
+    kept = addresses(
+        apply_scope(plan, changed_scope([root / "tenants/northwind/northwind.example.yaml"], catalog), desired, {})
+    )
     assert "dns_zone.northwind.example" in kept and "dns.northwind.example/www/A" in kept
     assert not any(a.startswith("dns.southbay.example/") for a in kept)
     # And a tenant scope reaches the DNS of its domains.

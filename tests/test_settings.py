@@ -25,7 +25,9 @@ def test_no_override_returns_the_file_settings() -> None:
 
 
 def test_mail_root_and_owner_come_from_the_environment() -> None:
-    changed = with_overrides(site(), {"ISPCTL_MAIL_ROOT": "/srv/sandbox/vmail/", "ISPCTL_MAIL_UID": "1000", "ISPCTL_MAIL_GID": "1001"})
+    changed = with_overrides(
+        site(), {"ISPCTL_MAIL_ROOT": "/srv/sandbox/vmail/", "ISPCTL_MAIL_UID": "1000", "ISPCTL_MAIL_GID": "1001"}
+    )
     assert (changed.mail.root, changed.mail.uid, changed.mail.gid) == ("/srv/sandbox/vmail", 1000, 1001)
     assert changed.directory == site().directory
 

@@ -75,7 +75,8 @@ def test_a_domain_belongs_to_exactly_one_tenant(tmp_path: Path) -> None:
     assert problem.location == Location("desired-state/tenants/beta/copy.yaml", 1, 1)
     assert problem.path == "domain"
     assert problem.message == (
-        f"domain acme.example is already declared in {builder.display(ACME)}:1:1; a domain belongs to exactly one tenant"
+        f"domain acme.example is already declared in {builder.display(ACME)}:1:1; "
+        "a domain belongs to exactly one tenant"
     )
 
 
@@ -107,15 +108,22 @@ def test_invalid_domain_name(tmp_path: Path, name: str, words: str) -> None:
     ("spec", "path", "words"),
     [
         ({"type": "alias"}, "alias_of", "an alias domain needs alias_of: <target domain>"),
-        ({"type": "alias", "alias_of": "nowhere.example"}, "alias_of", "target domain nowhere.example is not declared in the estate"),
-        ({"type": "alias", "alias_of": "other.example"}, "alias_of", "target domain other.example is itself an alias domain"),
+        ({"type": "alias", "alias_of": "nowhere.example"}, "alias_of",
+         "target domain nowhere.example is not declared in the estate"),
+        ({"type": "alias", "alias_of": "other.example"}, "alias_of",
+         "target domain other.example is itself an alias domain"),
         ({"type": "alias", "alias_of": "ACME.example"}, "alias_of", "a domain cannot be an alias of itself"),
-        ({"type": "alias", "alias_of": "real.example", "mailboxes": {"anna": mailbox()}}, "mailboxes", "an alias domain has no mailboxes of its own"),
-        ({"type": "alias", "alias_of": "real.example", "aliases": {"x": "y@real.example"}}, "aliases", "an alias domain has no aliases of its own"),
-        ({"type": "alias", "alias_of": "real.example", "mail": {"catch_all": "x@real.example"}}, "mail.catch_all", "cannot have its own catch-all"),
-        ({"alias_of": "real.example"}, "alias_of", "alias_of is only allowed with type: alias (this domain is primary)"),
+        ({"type": "alias", "alias_of": "real.example", "mailboxes": {"anna": mailbox()}}, "mailboxes",
+         "an alias domain has no mailboxes of its own"),
+        ({"type": "alias", "alias_of": "real.example", "aliases": {"x": "y@real.example"}}, "aliases",
+         "an alias domain has no aliases of its own"),
+        ({"type": "alias", "alias_of": "real.example", "mail": {"catch_all": "x@real.example"}}, "mail.catch_all",
+         "cannot have its own catch-all"),
+        ({"alias_of": "real.example"}, "alias_of",
+         "alias_of is only allowed with type: alias (this domain is primary)"),
         ({"type": "slave"}, "primaries", "a slave domain needs the IP addresses of its primary servers"),
-        ({"type": "nodns", "primaries": ["192.0.2.1"]}, "primaries", "primaries is only allowed with type: slave (this domain is nodns)"),
+        ({"type": "nodns", "primaries": ["192.0.2.1"]}, "primaries",
+         "primaries is only allowed with type: slave (this domain is nodns)"),
     ],
 )
 def test_domain_type_rules(tmp_path: Path, spec: dict[str, Any], path: str, words: str) -> None:
@@ -150,7 +158,9 @@ def test_mail_objects_need_the_mail_service(tmp_path: Path, spec: dict[str, Any]
 def test_ftp_flag_needs_the_ftp_service(tmp_path: Path) -> None:
     builder = acme(tmp_path, mailboxes={"anna": mailbox(services={"ftp": True})})
     problem = builder.only_problem()
-    assert (problem.path, problem.message) == ("mailboxes.anna.services.ftp", "the domain does not enable the ftp service")
+    assert (problem.path, problem.message) == (
+        "mailboxes.anna.services.ftp", "the domain does not enable the ftp service"
+    )
     assert problem.location == at(builder, ACME, "ftp:", 7)
 
 
@@ -170,7 +180,9 @@ def test_an_address_exists_once_across_files_and_extra_addresses(tmp_path: Path)
     problem = builder.only_problem()
     shop = "tenants/acme/shop.example.yaml"
     # Mailboxes and aliases claim their addresses before extra addresses do.
-    assert (problem.location, problem.path) == (at(builder, ACME, "- sales@shop.example", 7), "mailboxes.anna.aliases[0]")
+    assert (problem.location, problem.path) == (
+        at(builder, ACME, "- sales@shop.example", 7), "mailboxes.anna.aliases[0]"
+    )
     assert problem.message == f"address sales@shop.example is already used at {at(builder, shop, 'sales:', 3)}"
 
 
@@ -218,7 +230,9 @@ def test_invalid_local_part_and_contact(tmp_path: Path) -> None:
     ],
 )
 def test_forward_rules(tmp_path: Path, target: str, words: str) -> None:
-    builder = acme(tmp_path, mailboxes={"anna": mailbox(aliases=["me"], forward={"to": ["bob", target]}), "bob": mailbox()})
+    builder = acme(
+        tmp_path, mailboxes={"anna": mailbox(aliases=["me"], forward={"to": ["bob", target]}), "bob": mailbox()}
+    )
     builder.domain("acme", "shop.example")
     problem = builder.only_problem()
     assert problem.path == "mailboxes.anna.forward.to[1]"
@@ -299,10 +313,13 @@ def limited(tmp_path: Path, reseller: dict[str, Any], client: dict[str, Any]) ->
     [
         ({"max_domains": 1}, {}, "acme", "tenant acme has 2 domains (its clients included), over its limit of 1"),
         ({"max_mailboxes": 2}, {}, "acme", "tenant acme has 3 mailboxes (its clients included), over its limit of 2"),
-        ({"max_aliases": 1}, {}, "acme", "tenant acme has 2 aliases and extra addresses (its clients included), over its limit of 1"),
-        ({"mail_quota_pool": "4 GiB"}, {}, "acme", "mailbox quotas of tenant acme (its clients included) add up to 5 GiB, over its pool of 4 GiB"),
+        ({"max_aliases": 1}, {}, "acme",
+         "tenant acme has 2 aliases and extra addresses (its clients included), over its limit of 1"),
+        ({"mail_quota_pool": "4 GiB"}, {}, "acme",
+         "mailbox quotas of tenant acme (its clients included) add up to 5 GiB, over its pool of 4 GiB"),
         ({}, {"max_mailboxes": 0}, "acme/shop", "tenant shop has 1 mailboxes, over its limit of 0"),
-        ({}, {"mail_quota_pool": "2 GiB"}, "acme/shop", "mailbox quotas of tenant shop add up to 3 GiB, over its pool of 2 GiB"),
+        ({}, {"mail_quota_pool": "2 GiB"}, "acme/shop",
+         "mailbox quotas of tenant shop add up to 3 GiB, over its pool of 2 GiB"),
     ],
 )
 def test_limits(tmp_path: Path, reseller: dict[str, Any], client: dict[str, Any], where: str, message: str) -> None:

@@ -44,7 +44,8 @@ def problems(tmp_path: Path, records: str, dns: dict[str, Any] | None = None, he
 
 def test_cname_beside_other_data_is_refused(tmp_path: Path) -> None:
     assert problems(tmp_path, "shop: {CNAME: shops.example., TXT: hello}") == [
-        f"{FILE}:5:12: dns.records.shop.CNAME: a CNAME cannot share its name with other records (here: TXT); RFC 1034 3.6.2",
+        f"{FILE}:5:12: dns.records.shop.CNAME: "
+        "a CNAME cannot share its name with other records (here: TXT); RFC 1034 3.6.2",
     ]
 
 
@@ -55,7 +56,8 @@ def test_a_cname_replaces_the_derived_records_at_its_name(tmp_path: Path) -> Non
 
 def test_cname_at_the_apex_is_refused(tmp_path: Path) -> None:
     assert problems(tmp_path, "'@': {CNAME: other.example.}") == [
-        f"{FILE}:5:11: dns.records['@'].CNAME: a CNAME cannot be at the zone apex (it would hide the SOA and NS); use A/AAAA records",
+        f"{FILE}:5:11: dns.records['@'].CNAME: "
+        "a CNAME cannot be at the zone apex (it would hide the SOA and NS); use A/AAAA records",
     ]
 
 
@@ -73,30 +75,40 @@ lab: {NS: [mail, ns2.example.net.]}
 _sip._tcp: {SRV: "10 5 5060 mail.acme.example."}
 """)
     assert found == [
-        f"{FILE}:5:11: dns.records['@'].MX: MX target mail.acme.example. is a CNAME (at 'mail'); MX records must point at a name with address records (RFC 2181 10.3)",
-        f"{FILE}:7:11: dns.records.lab.NS: NS target mail.acme.example. is a CNAME (at 'mail'); NS records must point at a name with address records (RFC 2181 10.3)",
-        f"{FILE}:8:17: dns.records['_sip._tcp'].SRV: SRV target mail.acme.example. is a CNAME (at 'mail'); SRV records must point at a name with address records (RFC 2181 10.3)",
+        f"{FILE}:5:11: dns.records['@'].MX: MX target mail.acme.example. is a CNAME (at 'mail'); "
+        "MX records must point at a name with address records (RFC 2181 10.3)",
+        f"{FILE}:7:11: dns.records.lab.NS: NS target mail.acme.example. is a CNAME (at 'mail'); "
+        "NS records must point at a name with address records (RFC 2181 10.3)",
+        f"{FILE}:8:17: dns.records['_sip._tcp'].SRV: SRV target mail.acme.example. is a CNAME (at 'mail'); "
+        "SRV records must point at a name with address records (RFC 2181 10.3)",
     ]
 
 
 def test_an_apex_name_server_inside_the_zone_must_not_be_a_cname(tmp_path: Path) -> None:
     text = "domain: acme.example\ndns:\n  ns: [ns, ns2.example.net.]\n  records:\n    ns: {CNAME: ns1.example.net.}\n"
     assert [str(p) for p in estate(tmp_path, text).problems()] == [
-        f"{FILE}:3:8: dns.ns[0]: name server ns.acme.example. is a CNAME (at 'ns'); NS records must point at a name with address records",
+        f"{FILE}:3:8: dns.ns[0]: name server ns.acme.example. is a CNAME (at 'ns'); "
+        "NS records must point at a name with address records",
     ]
 
 
 @pytest.mark.parametrize(("owner", "message"), [
     ("www.other.example.", "'www.other.example.' is outside the zone acme.example"),
-    ("www.acme.example", "'www.acme.example' has no trailing dot, so it is relative to the zone and means www.acme.example.acme.example.; write 'www' or 'www.acme.example.'"),
-    ("acme.example", "'acme.example' has no trailing dot, so it is relative to the zone and means acme.example.acme.example.; write '@' or 'acme.example.'"),
+    ("www.acme.example",
+     "'www.acme.example' has no trailing dot, so it is relative to the zone and means "
+     "www.acme.example.acme.example.; write 'www' or 'www.acme.example.'"),
+    ("acme.example",
+     "'acme.example' has no trailing dot, so it is relative to the zone and means "
+     "acme.example.acme.example.; write '@' or 'acme.example.'"),
     ("dev.*", "'*' is only allowed as the whole leftmost label (*.name)"),
     ("a.*.b", "'*' is only allowed as the whole leftmost label (*.name)"),
     ("*x", "'*' is only allowed as the whole leftmost label (*.name)"),
     ("a..b", "has an empty label (two dots in a row?)"),
     ("bad name", "label 'bad name' may contain letters, digits, '-' and '_' (at most 63)"),
-    ("_ispctl-fingerprint", "_ispctl-fingerprint is where ispctl keeps its fingerprints in the zone; choose another name"),
-    ("abc123._ispctl-fingerprint", "_ispctl-fingerprint is where ispctl keeps its fingerprints in the zone; choose another name"),
+    ("_ispctl-fingerprint",
+     "_ispctl-fingerprint is where ispctl keeps its fingerprints in the zone; choose another name"),
+    ("abc123._ispctl-fingerprint",
+     "_ispctl-fingerprint is where ispctl keeps its fingerprints in the zone; choose another name"),
 ])
 def test_bad_owner_names_are_refused(tmp_path: Path, owner: str, message: str) -> None:
     key = f"'{owner}'"
@@ -112,7 +124,8 @@ WWW.acme.example.: {A: 192.0.2.2}
 www: {TXT: x}
 """)
     assert found == [
-        f"{FILE}:6:5: dns.records.xn--filiale-sd-ieb: 'xn--filiale-sd-ieb' names the same owner as 'filiale-süd' at line 5 (xn--filiale-sd-ieb); merge them",
+        f"{FILE}:6:5: dns.records.xn--filiale-sd-ieb: "
+        "'xn--filiale-sd-ieb' names the same owner as 'filiale-süd' at line 5 (xn--filiale-sd-ieb); merge them",
         f"{FILE}:8:5: dns.records.www: 'www' names the same owner as 'WWW.acme.example.' at line 7 (www); merge them",
     ]
 
@@ -123,16 +136,24 @@ www: {TXT: x}
     ("A: [192.0.2.1, 192.0.2.256]", "A[1]", 22, "'192.0.2.256' is not an IPv4 address"),
     ("A: 192.0.2.01", "A", 7, "'192.0.2.01' is not an IPv4 address"),
     ("AAAA: {values: ['2001:db8::g']}", "AAAA.values[0]", 23, "'2001:db8::g' is not an IPv6 address"),
-    ("MX: '10'", "MX", 7, "'10' is not an MX value: write '10 mx1.example.net.' or {priority: 10, host: mx1.example.net.}"),
+    ("MX: '10'", "MX", 7,
+     "'10' is not an MX value: write '10 mx1.example.net.' or {priority: 10, host: mx1.example.net.}"),
     ("MX: {priority: 70000, host: mx}", "MX", 7, "MX priority 70000 must be a whole number 0..65535"),
     ("MX: {prio: 1, host: mx}", "MX", 7, "unknown field 'prio' in an MX value; allowed here: host, priority"),
-    ("SRV: '10 5 sip.example.net.'", "SRV", 7, "'10 5 sip.example.net.' is not an SRV value: write 'PRIORITY WEIGHT PORT TARGET', e.g. '10 5 5060 sip.example.net.'"),
-    ("CAA: 'issue letsencrypt.org'", "CAA", 7, "'issue letsencrypt.org' is not valid CAA data (e.g. 0 issue \"letsencrypt.org\")"),
-    ("CNAME: mail.acme.example", "CNAME", 7, "'mail.acme.example' has no trailing dot, so it is relative to the zone and means mail.acme.example.acme.example.; write 'mail.acme.example.'"),
+    ("SRV: '10 5 sip.example.net.'", "SRV", 7,
+     "'10 5 sip.example.net.' is not an SRV value: "
+     "write 'PRIORITY WEIGHT PORT TARGET', e.g. '10 5 5060 sip.example.net.'"),
+    ("CAA: 'issue letsencrypt.org'", "CAA", 7,
+     "'issue letsencrypt.org' is not valid CAA data (e.g. 0 issue \"letsencrypt.org\")"),
+    ("CNAME: mail.acme.example", "CNAME", 7,
+     "'mail.acme.example' has no trailing dot, so it is relative to the zone and means "
+     "mail.acme.example.acme.example.; write 'mail.acme.example.'"),
     ("PTR: true", "PTR", 7, "expected text here"),
-    ("A: [[192.0.2.1]]", "A[0]", 11, "a list of strings inside a value is only allowed for TXT (explicitly split strings)"),
+    ("A: [[192.0.2.1]]", "A[0]", 11,
+     "a list of strings inside a value is only allowed for TXT (explicitly split strings)"),
     ("a: 192.0.2.1", "a", 7, "record type 'a' must be upper case: 'A'"),
-    ("SPF: 'v=spf1 -all'", "SPF", 7, "unsupported record type 'SPF'; supported: A, AAAA, CNAME, MX, TXT, SRV, CAA, NS, PTR"),
+    ("SPF: 'v=spf1 -all'", "SPF", 7,
+     "unsupported record type 'SPF'; supported: A, AAAA, CNAME, MX, TXT, SRV, CAA, NS, PTR"),
 ])
 def test_bad_record_values_are_refused(tmp_path: Path, record: str, path: str, col: int, message: str) -> None:
     assert problems(tmp_path, f"x:\n  {record}") == [f"{FILE}:6:{col}: dns.records.x.{path}: {message}"]
@@ -147,7 +168,8 @@ lab: {NS: ns3.example.net.}
 """)
     assert found == [
         f"{FILE}:6:7: dns.records['@'].SOA: the SOA is set with dns.soa (in ispctl.yaml or this file), not as a record",
-        f"{FILE}:7:7: dns.records['@'].NS: the apex NS set is dns.ns (in ispctl.yaml or this file), not a record; NS records here are delegations below the apex",
+        f"{FILE}:7:7: dns.records['@'].NS: the apex NS set is dns.ns (in ispctl.yaml or this file), not a record; "
+        "NS records here are delegations below the apex",
     ]
 
 
@@ -160,7 +182,8 @@ two: {{TXT: [["{ok}", "{too_long}"]]}}
 three: {{TXT: [[]]}}
 """)
     assert found == [
-        f"{FILE}:6:17: dns.records.two.TXT[0]: an explicitly split TXT string is 256 bytes; each may hold at most 255 (or write the value as one string: ispctl splits it)",
+        f"{FILE}:6:17: dns.records.two.TXT[0]: an explicitly split TXT string is 256 bytes; "
+        "each may hold at most 255 (or write the value as one string: ispctl splits it)",
         f"{FILE}:7:19: dns.records.three.TXT[0]: an explicitly split TXT value needs at least one string",
     ]
 
@@ -179,13 +202,16 @@ x:
 
 def test_records_an_ignore_rule_gives_away_are_refused(tmp_path: Path) -> None:
     assert problems(tmp_path, "_acme-challenge.www: {TXT: token, A: 192.0.2.1}") == [
-        f"{FILE}:5:27: dns.records['_acme-challenge.www'].TXT: matches ignore rule 1 of dns.ignore in ispctl.yaml ('_acme-challenge*'): those records belong to another tool; remove the rule or these records",
+        f"{FILE}:5:27: dns.records['_acme-challenge.www'].TXT: "
+        "matches ignore rule 1 of dns.ignore in ispctl.yaml ('_acme-challenge*'): "
+        "those records belong to another tool; remove the rule or these records",
     ]
 
 
 @pytest.mark.parametrize(("head", "message"), [
     ("type: nodns\n", "a nodns domain has no dns: section (its DNS is elsewhere)"),
-    ("type: slave\nprimaries: [192.0.2.53]\n", "a slave domain has no dns: section (its zone is a secondary copy of the primaries)"),
+    ("type: slave\nprimaries: [192.0.2.53]\n",
+     "a slave domain has no dns: section (its zone is a secondary copy of the primaries)"),
     ("services: [mail]\n", "this domain does not enable the dns service (add 'dns' to services)"),
 ])
 def test_a_dns_section_where_no_zone_is_managed_is_refused(tmp_path: Path, head: str, message: str) -> None:
@@ -198,13 +224,16 @@ def test_a_dns_section_without_site_dns_settings_is_refused(tmp_path: Path) -> N
     builder = EstateBuilder(tmp_path)
     builder.tenant("acme")
     builder.write(REL, "domain: acme.example\ndns:\n  ttl: 1h\n")
-    assert str(builder.only_problem()) == f"{FILE}:2:1: dns: DNS is not managed by this estate: add a dns: section (at least ns:) to ispctl.yaml"
+    assert str(builder.only_problem()) == (
+        f"{FILE}:2:1: dns: DNS is not managed by this estate: add a dns: section (at least ns:) to ispctl.yaml"
+    )
 
 
 def test_a_zone_needs_name_servers(tmp_path: Path) -> None:
     builder = estate(tmp_path, "domain: acme.example\n", dns={"default_ttl": 60})
     assert str(builder.only_problem()) == (
-        f"{FILE}:1:1: domain: zone acme.example has no name servers: list them as dns.ns in ispctl.yaml (or in this file's dns: section)"
+        f"{FILE}:1:1: domain: zone acme.example has no name servers: "
+        "list them as dns.ns in ispctl.yaml (or in this file's dns: section)"
     )
 
 

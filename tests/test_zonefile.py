@@ -41,7 +41,7 @@ ns1.lab  IN A   198.51.100.53
 _sip._tcp IN SRV 10 5 5060 sip.example.net.
 long     IN TXT "{LONG[:255]}" "{LONG[255:]}"
 split    IN TXT "part one" "part two"
-multi    IN TXT "first" 
+multi    IN TXT "first"\x20
 multi    IN TXT "second"
 ptr      IN PTR host.example.net.
 _acme-challenge IN TXT "token"
@@ -83,7 +83,11 @@ def zone_rrsets(path: Path) -> tuple[dict[str, tuple[int, tuple[str, ...]]], str
             texts = tuple(sorted(r.to_text(origin=origin, relativize=False) for r in rds))
             if owner == "@" and rdtype == "SOA":
                 r = rds[0]
-                soa, ttl = f"{r.mname.derelativize(origin)} {r.rname.derelativize(origin)} {r.refresh} {r.retry} {r.expire} {r.minimum}", rds.ttl
+                soa, ttl = (
+                    f"{r.mname.derelativize(origin)} {r.rname.derelativize(origin)} "
+                    f"{r.refresh} {r.retry} {r.expire} {r.minimum}",
+                    rds.ttl,
+                )
             elif owner == "@" and rdtype == "NS":
                 ns = texts
             else:
@@ -126,7 +130,8 @@ def test_import_then_compile_gives_back_the_zone_files_record_sets(tmp_path: Pat
 
 def test_the_written_yaml_is_short_and_relative(tmp_path: Path) -> None:
     builder = estate(tmp_path)
-    done = run_import(builder, "--zone", "acme.example", "--from-file", str(zone_file(tmp_path)), "--out", str(builder.root / REL))
+    done = run_import(builder, "--zone", "acme.example", "--from-file", str(zone_file(tmp_path)),
+                      "--out", str(builder.root / REL))
     assert done.exit_code == 0, done.output
     assert "Wrote the dns: section of acme.example" in done.stdout
     assert "12 record set(s) written, 2 left to derivation, 1 derived set(s) marked as none" in done.stdout
@@ -178,8 +183,10 @@ def test_an_existing_domain_file_keeps_its_comments_and_content(tmp_path: Path) 
 
 
 def test_an_alias_domain_import_keeps_the_target_mx_derived(tmp_path: Path) -> None:
-    builder = estate(tmp_path, f"domain: acme.example\nmailboxes:\n  anna:\n    password: \"{mailbox()['password']}\"\n")
-    builder.write("tenants/acme/acme-alias.example.yaml", "domain: acme-alias.example\ntype: alias\nalias_of: acme.example\n")
+    builder = estate(tmp_path,
+                     f"domain: acme.example\nmailboxes:\n  anna:\n    password: \"{mailbox()['password']}\"\n")
+    builder.write("tenants/acme/acme-alias.example.yaml",
+                  "domain: acme-alias.example\ntype: alias\nalias_of: acme.example\n")
     alias_zone = """\
         $TTL 3600
         @ IN SOA ns1.example.net. hostmaster.example.net. 1 10800 1800 604800 86400
@@ -198,7 +205,8 @@ def test_an_alias_domain_import_keeps_the_target_mx_derived(tmp_path: Path) -> N
 
 
 def test_import_refuses_domains_without_records_of_ours(tmp_path: Path) -> None:
-    builder = estate(tmp_path, f"domain: acme.example\ntype: nodns\nmailboxes:\n  anna:\n    password: \"{mailbox()['password']}\"\n")
+    builder = estate(tmp_path, "domain: acme.example\ntype: nodns\nmailboxes:\n"
+                               f"  anna:\n    password: \"{mailbox()['password']}\"\n")
     done = run_import(builder, "--zone", "acme.example", "--from-file", str(zone_file(tmp_path)))
     assert done.exit_code == 1
     assert "Error: acme.example is a nodns domain: ispctl keeps no records for it" in done.stderr
@@ -209,7 +217,10 @@ def test_a_new_domain_needs_out_in_a_tenant_folder(tmp_path: Path) -> None:
     path = str(zone_file(tmp_path))
     missing = run_import(builder, "--zone", "acme.example", "--from-file", path)
     assert missing.exit_code == 1
-    assert f"acme.example is not in the estate yet: say where its file goes with --out {builder.root}/tenants/<tenant>/acme.example.yaml" in missing.stderr
+    assert (
+        "acme.example is not in the estate yet: "
+        f"say where its file goes with --out {builder.root}/tenants/<tenant>/acme.example.yaml"
+    ) in missing.stderr
     outside = run_import(builder, "--zone", "acme.example", "--from-file", path, "--out", str(tmp_path / "acme.yaml"))
     assert outside.exit_code == 1 and "--out must be a .yaml file in a tenant's folder" in outside.stderr
     assert not (tmp_path / "acme.yaml").exists()
@@ -221,8 +232,12 @@ def test_a_broken_zone_file_is_reported_with_its_line(tmp_path: Path) -> None:
     done = run_import(builder, "--zone", "acme.example", "--from-file", str(broken), "--out", str(builder.root / REL))
     assert done.exit_code == 1
     # dnspython names the line after the bad one when that line ends with a newline.
-    assert re.search(f"Error: {re.escape(str(broken))}: not a valid zone file for acme.example: {re.escape(str(broken))}:1[01]: ", done.stderr)
-    wrong = run_import(builder, "--zone", "other.example", "--from-file", str(zone_file(tmp_path)), "--out", str(builder.root / "tenants/acme/other.example.yaml"))
+    assert re.search(
+        f"Error: {re.escape(str(broken))}: not a valid zone file for acme.example: {re.escape(str(broken))}:1[01]: ",
+        done.stderr,
+    )
+    wrong = run_import(builder, "--zone", "other.example", "--from-file", str(zone_file(tmp_path)),
+                       "--out", str(builder.root / "tenants/acme/other.example.yaml"))
     assert wrong.exit_code == 1 and "the zone has no SOA record at other.example." in wrong.stderr
     assert not (builder.root / REL).exists()
 
@@ -230,6 +245,7 @@ def test_a_broken_zone_file_is_reported_with_its_line(tmp_path: Path) -> None:
 def test_import_into_an_estate_without_dns_settings_is_refused(tmp_path: Path) -> None:
     builder = EstateBuilder(tmp_path)
     builder.tenant("acme")
-    done = run_import(builder, "--zone", "acme.example", "--from-file", str(zone_file(tmp_path)), "--out", str(builder.root / REL))
+    done = run_import(builder, "--zone", "acme.example", "--from-file", str(zone_file(tmp_path)),
+                      "--out", str(builder.root / REL))
     assert done.exit_code == 1
     assert "DNS is not managed by this estate: add a dns: section (at least ns:) to ispctl.yaml first" in done.stderr

@@ -32,6 +32,9 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 import dns.zone
+from dns.rdtypes.ANY.TXT import TXT
+from dns.rdtypes.IN.A import A
+from dns.rdtypes.IN.AAAA import AAAA
 
 from ispctl.providers.dns.mapping import parse_rdata, txt_rdata, zone_owner
 from ispctl.reconciler.contract import Resource
@@ -53,7 +56,9 @@ class Member:
 
 
 def member_id(zone: str) -> str:
-    return hashlib.sha1(dns.name.from_text(zone).canonicalize().to_wire()).hexdigest()
+    wire = dns.name.from_text(zone).canonicalize().to_wire()
+    assert wire is not None  # to_wire() without a file returns the bytes
+    return hashlib.sha1(wire).hexdigest()
 
 
 def member_name(catalog: dns.name.Name, mid: str, prop: str | None = None) -> dns.name.Name:
@@ -77,9 +82,9 @@ def read_catalog(live: dns.zone.Zone) -> dict[str, Member]:
     members: dict[str, Member] = {}
     for mid, zone in found.items():
         primaries = tuple(sorted(r.address for r in props.get((mid, PRIMARIES_PROPERTY), [])
-                                 if r.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)))
+                                 if isinstance(r, (A, AAAA))))
         fps = [b"".join(r.strings).decode("ascii", "replace")
-               for r in props.get((mid, FINGERPRINT_PROPERTY), []) if r.rdtype == dns.rdatatype.TXT]
+               for r in props.get((mid, FINGERPRINT_PROPERTY), []) if isinstance(r, TXT)]
         members[zone] = Member(zone, mid, primaries, fps[0] if len(fps) == 1 else None)
     return members
 

@@ -58,7 +58,8 @@ def _needing_keys(ctx: CommandContext, root: Path, only: str | None) -> tuple[li
             raise DkimError(str(exc)) from None
         pairs = [p for p in pairs if p[0] == wanted]
         if not pairs:
-            raise DkimError(f"{wanted} gets no DKIM key: it is not a primary domain with the mail and dns services in this estate")
+            raise DkimError(f"{wanted} gets no DKIM key: it is not a primary domain with the mail and dns services in "
+                            "this estate")
     return pairs, key_dir(settings.dkim.key_dir), settings.dkim.bits
 
 
@@ -68,7 +69,8 @@ def dkim_init_cmd(ctx: CommandContext, root: Path, domain: str | None) -> int:
         done = create_key(store, name, selector, bits)
         if done != "exists":
             output.out().print(f"{name}: {done} DKIM key {selector} in {store / name}", markup=False)
-    output.out().print(f"{len(pairs)} domain(s) have DKIM keys in {store}. Run 'ispctl plan' to publish new public keys.", markup=False)
+    output.out().print(f"{len(pairs)} domain(s) have DKIM keys in {store}. Run 'ispctl plan' to publish new public "
+                       "keys.", markup=False)
     return 0
 
 
@@ -106,7 +108,8 @@ def _verify(ctx: CommandContext, root: Path, live: ImportedZone, path: Path, pre
         else:
             path.write_text(previous, encoding="utf-8")
         differ = sorted(set(got) ^ set(expected) | {k for k in got if k in expected and got[k] != expected[k]})
-        raise IspctlError(f"internal error: the imported section would not reproduce zone {live.name} (differs at {differ}); the file was left unchanged")
+        raise IspctlError(f"internal error: the imported section would not reproduce zone {live.name} (differs at "
+                          f"{differ}); the file was left unchanged")
     return [str(p) for p in problems]
 
 
@@ -155,7 +158,8 @@ def register(commands: Commands) -> None:
     @dkim.command("init")
     def dkim_init(
         dir: Path | None = DirOption,
-        domain: str | None = typer.Option(None, "--domain", help="only this domain [default: every mail domain with DNS]"),
+        domain: str | None = typer.Option(None, "--domain", help="only this domain [default: every mail domain with "
+                                                                 "DNS]"),
     ) -> None:
         """Create the missing DKIM keys (existing keys are never touched)."""
         ctx.run(lambda: dkim_init_cmd(ctx, ctx.root(dir), domain))
@@ -172,8 +176,10 @@ def register(commands: Commands) -> None:
     @imports.command("dns")
     def import_dns(
         zone: str = typer.Option(..., "--zone", help="the zone (domain) to adopt"),
-        from_file: Path | None = typer.Option(None, "--from-file", help="a BIND zone file [default: AXFR from the live server]"),
-        out: Path | None = typer.Option(None, "--out", help="domain file to write [default: the file that declares the domain]"),
+        from_file: Path | None = typer.Option(None, "--from-file", help="a BIND zone file [default: AXFR from the live "
+                                                                        "server]"),
+        out: Path | None = typer.Option(None, "--out", help="domain file to write [default: the file that declares the "
+                                                            "domain]"),
         dir: Path | None = DirOption,
     ) -> None:
         """Write a domain's dns: section from a live zone or zone file, so the next plan is empty."""

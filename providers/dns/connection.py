@@ -130,7 +130,8 @@ class DnsConnection:
             return env.get(name, "").strip()
 
         missing = [n for n in ("ISPCTL_DNS_SERVER",) if not get(n)]
-        secret, name, algorithm = get("ISPCTL_DNS_TSIG_SECRET"), get("ISPCTL_DNS_TSIG_NAME"), get("ISPCTL_DNS_TSIG_ALGORITHM")
+        secret, name = get("ISPCTL_DNS_TSIG_SECRET"), get("ISPCTL_DNS_TSIG_NAME")
+        algorithm = get("ISPCTL_DNS_TSIG_ALGORITHM")
         key_file = get("ISPCTL_DNS_TSIG_FILE")
         if not secret and not key_file:
             missing.append("ISPCTL_DNS_TSIG_SECRET (or ISPCTL_DNS_TSIG_FILE)")

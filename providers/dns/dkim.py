@@ -58,7 +58,8 @@ def _public_b64(public_pem: bytes, where: Path) -> str:
     try:
         key = serialization.load_pem_public_key(public_pem)
     except ValueError:
-        raise DkimError(f"{where} is not a PEM public key; restore it from the private key with 'ispctl dkim init'") from None
+        raise DkimError(f"{where} is not a PEM public key; restore it from the private key with 'ispctl dkim "
+                        "init'") from None
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(der).decode("ascii")
 
@@ -97,7 +98,8 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 def _new_pair(bits: int) -> tuple[bytes, bytes]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return private, public
 
@@ -143,7 +145,8 @@ def rotate_key(store: Path, domain: str, selector: str, bits: int, now: datetime
     """
     private, public = private_path(store, domain, selector), public_path(store, domain, selector)
     if not private.exists():
-        raise DkimError(f"{domain} has no DKIM key for selector {selector} in {private.parent}; create one with 'ispctl dkim init'")
+        raise DkimError(f"{domain} has no DKIM key for selector {selector} in {private.parent}; create one with "
+                        "'ispctl dkim init'")
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     retired = private.with_name(f"{private.name}.retired-{stamp}")
     retired_pub = public.with_name(f"{public.name}.retired-{stamp}")
@@ -157,5 +160,6 @@ def rotate_key(store: Path, domain: str, selector: str, bits: int, now: datetime
         _write_new(private, private_pem, 0o600)
         _write_new(public, public_pem, 0o644)
     except OSError as exc:
-        raise DkimError(f"cannot replace the DKIM key of {domain} in {private.parent}: {exc.strerror}; the old key is at {retired}") from None
+        raise DkimError(f"cannot replace the DKIM key of {domain} in {private.parent}: {exc.strerror}; the old key is "
+                        f"at {retired}") from None
     return retired

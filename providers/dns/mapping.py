@@ -240,13 +240,15 @@ def parse_rdata(rdtype: str, text: str) -> dns.rdata.Rdata:
                                origin=dns.name.root, relativize=False)
 
 
-def parse_soa(text: str, serial: int) -> dns.rdata.Rdata:
+def parse_soa(text: str, serial: int) -> dns.rdtypes.ANY.SOA.SOA:
     """A zone resource's ``soa`` with the serial put back in where it belongs."""
     parts = str(text).split()
     if len(parts) != 6:
         raise ValueError(f"soa {text!r} is not 'MNAME RNAME REFRESH RETRY EXPIRE MINIMUM'")
     mname, rname, *timers = parts
-    return parse_rdata("SOA", " ".join([mname, rname, str(serial), *timers]))
+    soa = parse_rdata("SOA", " ".join([mname, rname, str(serial), *timers]))
+    assert isinstance(soa, dns.rdtypes.ANY.SOA.SOA)  # parsed as type SOA
+    return soa
 
 
 def txt_rdata(text: str) -> dns.rdata.Rdata:

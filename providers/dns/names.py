@@ -83,7 +83,8 @@ def owner_name(raw: str, zone: str) -> str:
         relative = ".".join(_labels(text, wildcard=True))
         if relative == zone or relative.endswith("." + zone):
             hint = "@" if relative == zone else relative[: -len(zone) - 1]
-            raise BadValue(f"{raw!r} has no trailing dot, so it is relative to the zone and means {relative}.{zone}.; write {hint!r} or {raw.strip() + '.'!r}")
+            raise BadValue(f"{raw!r} has no trailing dot, so it is relative to the zone and means {relative}.{zone}.; "
+                           f"write {hint!r} or {raw.strip() + '.'!r}")
     if len(relative) + 1 + len(zone) > MAX_NAME:
         raise BadValue(f"{relative}.{zone} is longer than {MAX_NAME} characters")
     return relative
@@ -105,7 +106,8 @@ def target_name(raw: str, zone: str | None) -> str:
     else:
         relative = ".".join(_labels(text, wildcard=False))
         if relative == zone or relative.endswith("." + zone):
-            raise BadValue(f"{raw!r} has no trailing dot, so it is relative to the zone and means {relative}.{zone}.; write {text + '.'!r}")
+            raise BadValue(f"{raw!r} has no trailing dot, so it is relative to the zone and means {relative}.{zone}.; "
+                           f"write {text + '.'!r}")
         full = f"{relative}.{zone}"
     if len(full) > MAX_NAME:
         raise BadValue(f"{full} is longer than {MAX_NAME} characters")
@@ -165,7 +167,8 @@ def _mx(item: object, zone: str) -> str:
     else:
         parts = _scalar(item).split()
         if len(parts) != 2:
-            raise BadValue(f"{item!r} is not an MX value: write '10 mx1.example.net.' or {{priority: 10, host: mx1.example.net.}}")
+            raise BadValue(f"{item!r} is not an MX value: write '10 mx1.example.net.' or {{priority: 10, host: "
+                           f"mx1.example.net.}}")
         priority, host = parts
     if isinstance(priority, bool) or not str(priority).isdigit() or not 0 <= int(priority) <= 65535:
         raise BadValue(f"MX priority {priority!r} must be a whole number 0..65535")
@@ -178,7 +181,8 @@ def _txt(item: object) -> str:
         for part in item:
             raw = _scalar(part).encode("utf-8")
             if len(raw) > 255:
-                raise BadValue(f"an explicitly split TXT string is {len(raw)} bytes; each may hold at most 255 (or write the value as one string: ispctl splits it)")
+                raise BadValue(f"an explicitly split TXT string is {len(raw)} bytes; each may hold at most 255 (or "
+                               "write the value as one string: ispctl splits it)")
             strings.append(raw)
         if not strings:
             raise BadValue("an explicitly split TXT value needs at least one string")
@@ -221,7 +225,8 @@ def record_text(rdtype: str, item: object, zone: str) -> str:
         elif rdtype == "SRV":
             parts = value.split()
             if len(parts) != 4 or not all(p.isdigit() and int(p) <= 65535 for p in parts[:3]):
-                raise BadValue(f"{value!r} is not an SRV value: write 'PRIORITY WEIGHT PORT TARGET', e.g. '10 5 5060 sip.example.net.'")
+                raise BadValue(f"{value!r} is not an SRV value: write 'PRIORITY WEIGHT PORT TARGET', e.g. '10 5 5060 "
+                               "sip.example.net.'")
             text = " ".join(parts[:3] + [target_name(parts[3], zone)])
         else:  # CAA
             text = value

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Iterable
@@ -62,6 +61,7 @@ from ispctl.providers.dns.mapping import (
     tuple_attr,
     zone_file_text,
 )
+from ispctl.providers.dns.query import exchange, query_soa
 from ispctl.providers.dns.rndc import Rndc, check_zone_name, quoted
 from ispctl.providers.dns.settings import IgnoreRule
 from ispctl.providers.dns.updates import Unit, build, orphan_unit, pack, rrset_unit, zone_unit
@@ -84,7 +84,7 @@ class _Staged:
 
 
 @dataclass
-class _Batch:
+class _ZoneBatch:
     zone: str
     zone_change: _Staged | None = None
     rrsets: list[_Staged] = field(default_factory=list)
@@ -104,7 +104,7 @@ class DnsProvider(Provider):
         self.rules = tuple(rules)
         self._zones: dict[str, LiveZone] = {}
         self._members: dict[str, cat.Member] = {}
-        self._staged: dict[str, _Batch] = {}
+        self._staged: dict[str, _ZoneBatch] = {}
         self._rndc: Rndc | None = None
         # Zone and size of every update message named accepted, in order: tests and benchmarks
         # count them.
@@ -171,7 +171,7 @@ class DnsProvider(Provider):
                     parse_rdata(rdtype, text)
         except (ValueError, dns.exception.DNSException) as exc:
             raise ProviderError(f"{resource.address}: {exc}") from None
-        batch = self._staged.setdefault(zone, _Batch(zone))
+        batch = self._staged.setdefault(zone, _ZoneBatch(zone))
         if resource.kind == "dns_zone":
             batch.zone_change = change
         else:
@@ -224,7 +224,7 @@ class DnsProvider(Provider):
                 units.append(self._unit(change))
         self._update_zone(staged, units)
 
-    def _replace_zone(self, before: Resource, after: Resource, staged: _Batch) -> None:
+    def _replace_zone(self, before: Resource, after: Resource, staged: _ZoneBatch) -> None:
         """A domain turned from primary to secondary or back: the zone is made anew."""
         self._delete_zone(before)
         gone = frozenset(c.resource.address for c in staged.rrsets if c.action == "delete")
@@ -253,7 +253,7 @@ class DnsProvider(Provider):
             raise ProviderError(f"{resource.address}: zone {zone} was not read from the server in this run; plan again")
         return live
 
-    def _update_zone(self, staged: _Batch, units: list[Unit]) -> None:
+    def _update_zone(self, staged: _ZoneBatch, units: list[Unit]) -> None:
         units += [self._unit(change) for change in staged.rrsets]
         live = self._zones[staged.zone]
         housekeeping = orphan_unit(live, (key_tag(a) for u in units for a in u.addresses))
@@ -264,7 +264,7 @@ class DnsProvider(Provider):
         for index, part in enumerate(pack(units, live.origin)):
             try:
                 if index:  # guarded by what the previous part left
-                    soa = self._query_soa(staged.zone)
+                    soa = query_soa(self.conn, staged.zone)
                 stale = (f"zone {staged.zone} changed on the server since the plan was read (its SOA serial is "
                          f"no longer {soa.serial}); the plan is stale")
                 self._send(staged.zone, build(live.origin, part, self.conn.tsig_key, soa), stale)
@@ -279,7 +279,7 @@ class DnsProvider(Provider):
         # A later batch of this zone in the same run (rare) must be guarded by the new serial;
         # if it cannot be read, such a batch is refused ("plan again"), this one stands.
         try:
-            live.soa = self._query_soa(staged.zone)
+            live.soa = query_soa(self.conn, staged.zone)
         except ProviderError:
             del self._zones[staged.zone]
 
@@ -287,7 +287,7 @@ class DnsProvider(Provider):
         """Send one update; ``stale`` says what a failed prerequisite means for this message."""
         where = f"{self.conn.host}:{self.conn.port}"
         try:
-            response, size = self._exchange(message)
+            response, size = exchange(self.conn, message)
         except dns.exception.TooBig:
             raise ProviderError(f"dns: a change to zone {zone} is larger than one DNS message can carry") from None
         except (dns.exception.DNSException, OSError, EOFError) as exc:
@@ -299,32 +299,6 @@ class DnsProvider(Provider):
             raise ProviderError(f"dns: {where} refused the update of zone {zone}: {dns.rcode.to_text(rcode)}")
         self.updates_sent.append(zone)
         self.update_bytes.append(size)
-
-    def _exchange(self, message: dns.message.Message) -> tuple[dns.message.Message, int]:
-        """``dns.query.tcp``, rendering (and signing) the message once so its size is known."""
-        wire = message.to_wire()
-        expiration = time.time() + self.conn.timeout  # dnspython deadlines are wall-clock times
-        with socket.create_connection((self.conn.host, self.conn.port), timeout=self.conn.timeout) as sock:
-            sock.setblocking(False)
-            dns.query.send_tcp(sock, wire, expiration)
-            response, _ = dns.query.receive_tcp(sock, expiration, keyring=message.keyring,
-                                                request_mac=message.mac)
-        if not message.is_response(response):
-            raise dns.query.BadResponse
-        return response, len(wire)
-
-    def _query_soa(self, zone: str) -> dns.rdata.Rdata:
-        query = dns.message.make_query(zone + ".", dns.rdatatype.SOA)
-        query.use_tsig(self.conn.tsig_key)
-        try:
-            response = dns.query.tcp(query, self.conn.host, port=self.conn.port, timeout=self.conn.timeout)
-        except (dns.exception.DNSException, OSError, EOFError) as exc:
-            raise ProviderError(f"dns: cannot read the SOA of {zone}: {exc or type(exc).__name__}") from None
-        for rrset in response.answer:
-            if rrset.rdtype == dns.rdatatype.SOA:
-                return rrset[0]
-        raise ProviderError(f"dns: {self.conn.host}:{self.conn.port} has no SOA for {zone} "
-                            f"({dns.rcode.to_text(response.rcode())})")
 
     def _send_catalog(self, message: dns.update.UpdateMessage) -> None:
         self._send(self.conn.catalog, message,

@@ -27,7 +27,8 @@ _SAFE_ZONE = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_
 def check_zone_name(zone: str) -> str:
     """``zone`` if it is safe to put into a named config statement, else ProviderError."""
     if not _SAFE_ZONE.match(zone):
-        raise ProviderError(f"dns: zone name {zone!r} cannot be passed to named (letters, digits, '-', '_' and dots only)")
+        raise ProviderError(f"dns: zone name {zone!r} cannot be passed to named (letters, digits, '-', '_' and dots "
+                            "only)")
     return zone
 
 
@@ -60,7 +61,8 @@ class Rndc:
         search = os.pathsep.join([p for p in os.environ.get("PATH", "").split(os.pathsep) if p] + list(_SBIN))
         binary = shutil.which("rndc", path=search)
         if binary is None:
-            raise ProviderError('dns: rndc is not installed: run "apt-get install bind9-utils" (Debian package bind9-utils)')
+            raise ProviderError('dns: rndc is not installed: run "apt-get install bind9-utils" (Debian package '
+                                'bind9-utils)')
         conf = (f"include {quoted(self.key_file)};\n"
                 f"options {{ default-key {quoted(self.key_name)}; }};\n")
         with tempfile.TemporaryDirectory(prefix="ispctl-rndc-") as tmp:

@@ -60,7 +60,8 @@ IPv6 = Annotated[str, AfterValidator(_ip(6))]
 
 class SoaSettings(Strict):
     mname: HostName | None = Field(None, description="primary master; default: the first name server")
-    rname: str | None = Field(None, description="responsible mailbox, hostmaster@isp.example or hostmaster.isp.example.; default hostmaster.<zone>.")
+    rname: str | None = Field(None, description="responsible mailbox, hostmaster@isp.example or "
+                                                "hostmaster.isp.example.; default hostmaster.<zone>.")
     refresh: Duration = 3 * 3600
     retry: Duration = 30 * 60
     expire: Duration = 7 * 86400
@@ -101,7 +102,8 @@ class DnsWeb(Strict):
 
 class DkimSettings(Strict):
     selector: Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")] = "ispctl1"
-    key_dir: str = Field("/etc/ispctl/dkim", description="key store the mail signer reads; ISPCTL_DKIM_DIR overrides it")
+    key_dir: str = Field("/etc/ispctl/dkim", description="key store the mail signer reads; ISPCTL_DKIM_DIR overrides "
+                                                         "it")
     bits: Literal[1024, 2048, 3072, 4096] = 2048
 
     @field_validator("key_dir")

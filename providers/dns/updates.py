@@ -155,7 +155,8 @@ def unit_size(unit: Unit, origin: dns.name.Name, seen: set[dns.name.Name],
             name = name.parent()
         size += 2 + 10  # pointer; type, class, TTL, rdata length
         if op.rdata is not None:
-            size += len(op.rdata.to_wire())
+            wire = op.rdata.to_wire()
+            size += len(wire) if wire is not None else 0
     return size, new
 
 

@@ -65,7 +65,8 @@ class _DnsChecker:
         if domain.spec.get_section(DOMAIN_DNS) is None:
             return
         if not self.result.enabled:
-            self.report(domain.doc, ("dns",), "DNS is not managed by this estate: add a dns: section (at least ns:) to ispctl.yaml")
+            self.report(domain.doc, ("dns",), "DNS is not managed by this estate: add a dns: section (at least ns:) to "
+                                              "ispctl.yaml")
         elif domain.type in ("nodns", "slave"):
             why = "its DNS is elsewhere" if domain.type == "nodns" else "its zone is a secondary copy of the primaries"
             self.report(domain.doc, ("dns",), f"a {domain.type} domain has no dns: section ({why})")
@@ -131,7 +132,8 @@ class _DnsChecker:
             if not spec.ns:
                 self.report(item.doc, ("dns", "ns"), "needs at least one name server")
         if not found and spec.ns is None:
-            self.report(item.doc, ("domain",), f"zone {zone} has no name servers: list them as dns.ns in ispctl.yaml (or in this file's dns: section)")
+            self.report(item.doc, ("domain",), f"zone {zone} has no name servers: list them as dns.ns in ispctl.yaml "
+                                               "(or in this file's dns: section)")
         return tuple(sorted(set(found)))
 
     def soa(self, item: NDomain, spec: DomainDns, ns: tuple[str, ...]) -> str:
@@ -159,8 +161,8 @@ class _DnsChecker:
                     rname = value
         timers = []
         for field_name in ("refresh", "retry", "expire", "minimum"):
-            value = getattr(over, field_name) if over is not None else None
-            timers.append(str(value if value is not None else getattr(site, field_name)))
+            timer = getattr(over, field_name) if over is not None else None
+            timers.append(str(timer if timer is not None else getattr(site, field_name)))
         return " ".join([mname, rname, *timers])
 
     def target_mx(self, domain: NDomain) -> tuple[str, ...] | None:
@@ -188,7 +190,9 @@ class _DnsChecker:
             return None
         if public is None:
             self.result.missing_keys.append((domain.name, settings.selector))
-            self.report(domain.doc, ("domain",), f"no DKIM key for {domain.name} (selector {settings.selector}) in {store / domain.name}: run 'ispctl dkim init' to create it; plan and apply never make keys", code=MISSING_KEY)
+            self.report(domain.doc, ("domain",), f"no DKIM key for {domain.name} (selector {settings.selector}) in "
+                                                 f"{store / domain.name}: run 'ispctl dkim init' to create it; plan "
+                                                 "and apply never make keys", code=MISSING_KEY)
             return None
         return dkim.txt_value(public)
 
@@ -205,11 +209,13 @@ class _DnsChecker:
                 self.report(doc, owner_path, str(exc))
                 continue
             if is_reserved_owner(owner):
-                self.report(doc, owner_path, f"{RESERVED_OWNER} is where ispctl keeps its fingerprints in the zone; choose another name")
+                self.report(doc, owner_path, f"{RESERVED_OWNER} is where ispctl keeps its fingerprints in the zone; "
+                                             "choose another name")
                 continue
             if owner in owners:
                 first = doc.location(("dns", "records", owners[owner]))
-                self.report(doc, owner_path, f"{owner_key!r} names the same owner as {owners[owner]!r} at line {first.line} ({owner}); merge them")
+                self.report(doc, owner_path, f"{owner_key!r} names the same owner as {owners[owner]!r} at line "
+                                             f"{first.line} ({owner}); merge them")
                 continue
             owners[owner] = owner_key
             raw_types = raw_records.get(owner_key) if isinstance(raw_records, dict) else None
@@ -235,14 +241,18 @@ class _DnsChecker:
             self.report(doc, path, f"unsupported record type {type_key!r}; supported: {', '.join(RECORD_TYPES)}")
             return None
         if rdtype == "NS" and owner == "@":
-            self.report(doc, path, "the apex NS set is dns.ns (in ispctl.yaml or this file), not a record; NS records here are delegations below the apex")
+            self.report(doc, path, "the apex NS set is dns.ns (in ispctl.yaml or this file), not a record; NS records "
+                                   "here are delegations below the apex")
             return None
         if rdtype == "CNAME" and owner == "@" and rrset.values:
-            self.report(doc, path, "a CNAME cannot be at the zone apex (it would hide the SOA and NS); use A/AAAA records")
+            self.report(doc, path, "a CNAME cannot be at the zone apex (it would hide the SOA and NS); use A/AAAA "
+                                   "records")
             return None
         rule = ignored_by(self.settings.ignore, owner, rdtype)
         if rule is not None:
-            self.report(doc, path, f"matches ignore rule {rule + 1} of dns.ignore in ispctl.yaml ({self.settings.ignore[rule].name!r}): those records belong to another tool; remove the rule or these records")
+            self.report(doc, path, f"matches ignore rule {rule + 1} of dns.ignore in ispctl.yaml "
+                                   f"({self.settings.ignore[rule].name!r}): those records belong to another tool; "
+                                   "remove the rule or these records")
             return None
         raw = raw_types.get(type_key) if isinstance(raw_types, dict) else None
         texts: list[str] = []
@@ -264,7 +274,8 @@ class _DnsChecker:
         ttl = rrset.ttl if rrset.ttl is not None else zone_ttl
         return RRset(owner, rdtype, ttl, tuple(sorted(texts)), doc.location(path), format_path(path))
 
-    def zone_rules(self, doc: Document, zone: str, rrsets: dict[tuple[str, str], RRset], ns: tuple[str, ...], spec: DomainDns) -> None:
+    def zone_rules(self, doc: Document, zone: str, rrsets: dict[tuple[str, str], RRset], ns: tuple[str, ...],
+                   spec: DomainDns) -> None:
         by_owner: dict[str, list[str]] = {}
         for owner, rdtype in rrsets:
             by_owner.setdefault(owner, []).append(rdtype)
@@ -272,13 +283,17 @@ class _DnsChecker:
             if rdtype == "CNAME" and owner != "@":
                 others = sorted(t for t in by_owner[owner] if t != "CNAME")
                 if others:
-                    self.problems.append(Problem(rrset.source, rrset.field, f"a CNAME cannot share its name with other records (here: {', '.join(others)}); RFC 1034 3.6.2"))
+                    self.problems.append(Problem(rrset.source, rrset.field, "a CNAME cannot share its name with other "
+                                                                            f"records (here: {', '.join(others)}); RFC "
+                                                                            "1034 3.6.2"))
         suffix = "." + zone + "."
-        targets = [(rr, target_of(rr.rdtype, text)) for rr in rrsets.values() if rr.rdtype in ("MX", "NS", "SRV") for text in rr.records]
+        targets = [(rr, target_of(rr.rdtype, text))
+                   for rr in rrsets.values() if rr.rdtype in ("MX", "NS", "SRV") for text in rr.records]
         for rr, target in targets:
             cname = _cname_owner(target, zone, suffix, rrsets)
             if cname is not None:
-                message = f"{rr.rdtype} target {target} is a CNAME (at {cname!r}); {rr.rdtype} records must point at a name with address records (RFC 2181 10.3)"
+                message = (f"{rr.rdtype} target {target} is a CNAME (at {cname!r}); {rr.rdtype} records must "
+                           "point at a name with address records (RFC 2181 10.3)")
                 if rr.derived:
                     self.report(doc, ("domain",), "derived " + message)
                 else:
@@ -287,7 +302,8 @@ class _DnsChecker:
             cname = _cname_owner(name, zone, suffix, rrsets)
             if cname is not None:
                 path: FieldPath = ("dns", "ns", index) if spec.ns is not None else ("domain",)
-                self.report(doc, path, f"name server {name} is a CNAME (at {cname!r}); NS records must point at a name with address records")
+                self.report(doc, path, f"name server {name} is a CNAME (at {cname!r}); NS records must point at a name "
+                                       "with address records")
 
 
 def _cname_owner(target: str, zone: str, suffix: str, rrsets: dict[tuple[str, str], RRset]) -> str | None:

@@ -60,7 +60,8 @@ class ImportedZone:
     skipped: list[str] = field(default_factory=list)
 
     def texts(self, key: tuple[str, str]) -> tuple[str, ...]:
-        return tuple(sorted(canonical(key[1], r.to_text(origin=self.origin, relativize=False)) for r in self.rrsets[key]))
+        texts = (r.to_text(origin=self.origin, relativize=False) for r in self.rrsets[key])
+        return tuple(sorted(canonical(key[1], text) for text in texts))
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -149,7 +150,8 @@ def _txt_value(strings: list[bytes], where: str) -> str | CommentedSeq:
         parts.fa.set_flow_style()  # one record: its strings on one line
         return parts
     except UnicodeDecodeError:
-        raise ImportFailed(f"TXT at {where} holds bytes that are not UTF-8 text; ispctl cannot keep it in YAML") from None
+        raise ImportFailed(f"TXT at {where} holds bytes that are not UTF-8 text; ispctl cannot keep it in "
+                           "YAML") from None
 
 
 def _values(live: ImportedZone, key: tuple[str, str]) -> list[Any]:
@@ -179,7 +181,7 @@ def plan_section(
         soa["mname"] = mname
     if rname != default_rname(settings, live.name):
         soa["rname"] = rname
-    for name, value in zip(("refresh", "retry", "expire", "minimum"), timers):
+    for name, value in zip(("refresh", "retry", "expire", "minimum"), timers, strict=True):
         if value != getattr(settings.soa, name):
             soa[name] = format_duration(value)
     if soa:
@@ -245,7 +247,8 @@ def import_target(catalog: Catalog, root: Path, zone: str, out: Path | None) -> 
             raise ImportFailed(f"{zone} does not enable the dns service: add 'dns' to its services first")
         return Target(path, True, domain.services, domain.type, domain.alias_of)
     if out is None:
-        raise ImportFailed(f"{zone} is not in the estate yet: say where its file goes with --out {root}/tenants/<tenant>/{zone}.yaml")
+        raise ImportFailed(f"{zone} is not in the estate yet: say where its file goes with --out "
+                           f"{root}/tenants/<tenant>/{zone}.yaml")
     tenants = (root / "tenants").resolve()
     folder = out.resolve().parent
     if out.suffix not in (".yaml", ".yml") or tenants not in folder.parents or not (folder / "tenant.yaml").is_file():
@@ -254,11 +257,13 @@ def import_target(catalog: Catalog, root: Path, zone: str, out: Path | None) -> 
         raise ImportFailed(f"{out} exists but does not declare {zone}")
     services = tuple(catalog.estate.site.defaults.domain_services)
     if "dns" not in services:
-        raise ImportFailed("the site's default services do not include dns: create the domain file with services: [..., dns] first")
+        raise ImportFailed("the site's default services do not include dns: create the domain file with services: "
+                           "[..., dns] first")
     return Target(out, False, services, "primary", None)
 
 
-def derived_for(target: Target, zones: ZoneSet, settings: DnsSettings, zone: str, ttl: int) -> dict[tuple[str, str], RRset]:
+def derived_for(target: Target, zones: ZoneSet, settings: DnsSettings, zone: str,
+                ttl: int) -> dict[tuple[str, str], RRset]:
     """The record sets the domain would get derived, which the import leaves out when equal."""
     target_mx = None
     if target.type == "alias" and target.alias_of is not None:
@@ -270,5 +275,6 @@ def derived_for(target: Target, zones: ZoneSet, settings: DnsSettings, zone: str
     if settings.dkim is not None and target.type == "primary" and "mail" in target.services:
         public = dkim.read_public(dkim.key_dir(settings.dkim.key_dir), zone, settings.dkim.selector)
         dkim_value = dkim.txt_value(public) if public is not None else None
-    derived = derived_rrsets(zone, settings, target.services, ttl, Location(""), target_mx=target_mx, dkim_value=dkim_value)
+    derived = derived_rrsets(zone, settings, target.services, ttl, Location(""),
+                             target_mx=target_mx, dkim_value=dkim_value)
     return {k: rr for k, rr in derived.items() if ignored_by(settings.ignore, *k) is None}

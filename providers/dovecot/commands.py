@@ -51,9 +51,11 @@ def register(commands: Commands) -> None:
 
     @render_group.command("dovecot")
     def render_dovecot(
-        out: Path = typer.Option(..., "--out", help="folder to write dovecot-ldap.conf.ext and conf.d/90-ispctl.conf into"),
+        out: Path = typer.Option(..., "--out", help="folder to write dovecot-ldap.conf.ext and conf.d/90-ispctl.conf "
+                                                    "into"),
         dir: Path | None = DirOption,
-        bind_dn: str | None = typer.Option(None, "--bind-dn", help="DN Dovecot binds as (a read-only account; needs --password-file)"),
+        bind_dn: str | None = typer.Option(None, "--bind-dn", help="DN Dovecot binds as (a read-only account; needs "
+                                                                   "--password-file)"),
         password_file: Path | None = typer.Option(None, "--password-file", help="file holding that DN's password"),
         ldap_conf_path: str = typer.Option(f"{DEFAULT_INSTALL_DIR}/{LDAP_CONF_FILE}", "--ldap-conf-path",
                                            help="where dovecot-ldap.conf.ext will be installed"),

@@ -128,7 +128,8 @@ def render_settings(site: SiteFile, ldap_conf_path: str, lmtp_socket: str = LMTP
     args = _safe_path(ldap_conf_path, "the path of dovecot-ldap.conf.ext")
     mail = site.section(MAIL)
     # A bare name is relative to Dovecot's base_dir (what a throwaway instance uses).
-    socket = lmtp_socket if re.fullmatch(r"[A-Za-z0-9._-]+", lmtp_socket) else _safe_path(lmtp_socket, "the LMTP socket path")
+    socket = lmtp_socket if re.fullmatch(r"[A-Za-z0-9._-]+", lmtp_socket) else _safe_path(lmtp_socket, "the LMTP "
+                                                                                                       "socket path")
     if not re.fullmatch(r"[a-z_][a-z0-9_-]*", lmtp_user):
         raise ConfigError(f"{lmtp_user!r} is not a user name")
     return (

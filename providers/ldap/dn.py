@@ -62,7 +62,8 @@ def split_rdns(dn: str) -> list[RdnPairs]:
         # Fast path: nothing escaped, so separators are literal (most DNs; the live read
         # parses every managed DN, which made the general parser a hotspot).
         return [
-            tuple((attr.strip().lower(), value) for attr, _, value in (part.partition("=") for part in rdn_text.split("+")))
+            tuple((attr.strip().lower(), value)
+                  for attr, _, value in (part.partition("=") for part in rdn_text.split("+")))
             for rdn_text in dn.split(",")
         ] if dn else []
     rdns: list[RdnPairs] = []

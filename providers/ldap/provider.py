@@ -82,9 +82,11 @@ class LdapProvider(Provider, Lockable):
     def _search(self) -> list[tuple[str, dict[str, Any]]]:
         try:
             if not self.conn.search(self.base_dn, "(objectClass=*)", ldap3.BASE, attributes=["1.1"]):
-                raise ProviderError(f"managed base {self.base_dn} does not exist in the directory; create it first (see README)")
+                raise ProviderError(f"managed base {self.base_dn} does not exist in the directory; create it first "
+                                    "(see README)")
         except ldap3.core.exceptions.LDAPNoSuchObjectResult:
-            raise ProviderError(f"managed base {self.base_dn} does not exist in the directory; create it first (see README)") from None
+            raise ProviderError(f"managed base {self.base_dn} does not exist in the directory; create it first (see "
+                                "README)") from None
         except LDAPException as exc:
             raise ProviderError(f"cannot read {self.base_dn}: {exc}") from None
         entries: list[tuple[str, dict[str, Any]]] = []
@@ -146,7 +148,8 @@ class LdapProvider(Provider, Lockable):
                 if before.key != after.key:
                     self._dn.pop(before.address, None)
                     self._dn[after.address] = current
-            mods = {name: [(ldap3.MODIFY_REPLACE, values)] for name, values in mapping.modifications(after, changed).items()}
+            changes = mapping.modifications(after, changed)
+            mods = {name: [(ldap3.MODIFY_REPLACE, values)] for name, values in changes.items()}
             self._check_result(self.conn.modify(current, mods), f"modify {current}")
         except LDAPException as exc:
             raise ProviderError(f"modify {current}: {exc}") from None

@@ -101,7 +101,8 @@ def list_archives(archive: str) -> list[ArchiveEntry]:
     return sorted(entries, key=lambda e: (not e.known, e.archived_at or oldest, e.name))
 
 
-def purgeable(entries: list[ArchiveEntry], older_than_days: int, retention_days: int, now: datetime) -> list[ArchiveEntry]:
+def purgeable(entries: list[ArchiveEntry], older_than_days: int, retention_days: int,
+              now: datetime) -> list[ArchiveEntry]:
     """The known entries at least ``older_than_days`` old; refuses a limit below the retention."""
     if older_than_days < retention_days:
         raise IspctlError(

@@ -73,7 +73,8 @@ def _usage(ctx: CommandContext, root: Path) -> list[Usage]:
         owned = {kind: any(kind in p.SUPPORTS for p in session.providers) for kind in (MAILBOX, KIND)}
         if not owned[KIND]:
             raise IspctlError("the quota report reads the mail store on this machine: enable the mailstore "
-                              "provider (providers: [ldap, mailstore] in ispctl.yaml, or ISPCTL_PROVIDERS=ldap,mailstore)")
+                              "provider (providers: [ldap, mailstore] in ispctl.yaml, or "
+                              "ISPCTL_PROVIDERS=ldap,mailstore)")
         if not owned[MAILBOX]:
             raise IspctlError("the quota report reads quotas from the directory: enable the ldap provider too")
         return quota_usage(session.read_live())
@@ -131,7 +132,8 @@ def register(commands: Commands) -> None:
     @archive.command("purge")
     def archive_purge(
         dir: Path | None = DirOption,
-        older_than: int | None = typer.Option(None, "--older-than", help="days [default: mail.archive_retention_days; never less]"),
+        older_than: int | None = typer.Option(None, "--older-than", help="days [default: mail.archive_retention_days; "
+                                                                         "never less]"),
         yes: bool = typer.Option(False, "--yes", help="delete without asking"),
     ) -> None:
         """Permanently delete archived mail older than the retention. The only command that deletes mail."""
@@ -141,7 +143,8 @@ def register(commands: Commands) -> None:
     def report_quota(
         dir: Path | None = DirOption,
         json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
-        threshold: float = typer.Option(90.0, "--threshold", help="list mailboxes at or over this percentage of their quota"),
+        threshold: float = typer.Option(90.0, "--threshold", help="list mailboxes at or over this percentage of their "
+                                                                  "quota"),
         show_all: bool = typer.Option(False, "--all", help="list every mailbox, not only those near or over quota"),
     ) -> None:
         """Mailboxes near or over quota: usage in the mail store against quotas in the directory."""

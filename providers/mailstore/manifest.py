@@ -56,7 +56,8 @@ def inventory(home: str, with_hashes: bool = True) -> list[dict[str, Any]]:
     return sorted(files, key=lambda f: f["path"])
 
 
-def manifest(address: str, original_path: str, now: datetime, files: list[dict[str, Any]], owner: tuple[int, int]) -> dict[str, Any]:
+def manifest(address: str, original_path: str, now: datetime, files: list[dict[str, Any]],
+             owner: tuple[int, int]) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "address": address,

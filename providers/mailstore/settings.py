@@ -44,7 +44,8 @@ class MailSettings(Strict):
         if archive is not None:
             rel = archive[len(self.root):].lstrip("/") if archive.startswith(self.root.rstrip("/") + "/") else None
             if archive == self.root or (rel is not None and not rel.startswith(".")):
-                raise ValueError("mail.archive must be outside mail.root or a directory there whose name starts with '.'")
+                raise ValueError("mail.archive must be outside mail.root or a directory there whose name starts with "
+                                 "'.'")
         return self
 
     @property

@@ -117,7 +117,8 @@ def ensure_dir(path: str, mode: int, owner: tuple[int, int] | None = None) -> bo
         raise StoreError(f"cannot create {path}: its parent directory does not exist") from None
     except FileExistsError:
         if not _is_dir(path):
-            raise StoreError(f"{path} exists but is not a directory (or is a symlink); ispctl will not use it") from None
+            raise StoreError(f"{path} exists but is not a directory (or is a symlink); ispctl will not use "
+                             "it") from None
         return False
     fix_dir(path, mode, owner)  # mkdir's mode went through the umask
     return True
@@ -316,7 +317,8 @@ def move_home(root: str, old_path: str, address: str, new_path: str) -> None:
     """
     check_home(root, old_path)
     if home_of(root, address) != new_path:
-        raise StoreError(f"refusing to move {old_path} to {new_path}: the home of {address} below {root} is {home_of(root, address)}")
+        raise StoreError(f"refusing to move {old_path} to {new_path}: the home of {address} below {root} is "
+                         f"{home_of(root, address)}")
     if old_path == new_path:
         return
     if not _is_dir(old_path):

@@ -60,10 +60,13 @@ def register(commands: Commands) -> None:
     def render_postfix(
         out: Path = typer.Option(..., "--out", help="folder to write the LDAP tables (*.cf) and main.cf.ispctl into"),
         dir: Path | None = DirOption,
-        bind_dn: str | None = typer.Option(None, "--bind-dn", help="DN Postfix binds as (a read-only account; needs --password-file)"),
+        bind_dn: str | None = typer.Option(None, "--bind-dn", help="DN Postfix binds as (a read-only account; needs "
+                                                                   "--password-file)"),
         password_file: Path | None = typer.Option(None, "--password-file", help="file holding that DN's password"),
-        table_dir: str | None = typer.Option(None, "--table-dir", help="where the tables will be installed, as main.cf.ispctl names them [default: --out]"),
-        group: str | None = typer.Option(None, "--group", help="group owning the files (postfix, so proxymap can read them)"),
+        table_dir: str | None = typer.Option(None, "--table-dir", help="where the tables will be installed, as "
+                                                                       "main.cf.ispctl names them [default: --out]"),
+        group: str | None = typer.Option(None, "--group", help="group owning the files (postfix, so proxymap can read "
+                                                               "them)"),
     ) -> None:
         """Postfix LDAP lookup tables for the directory (connection from ISPCTL_LDAP_*)."""
         ctx.run(lambda: render_postfix_cmd(ctx, out, ctx.root(dir), bind_dn, password_file, table_dir, group))

@@ -20,10 +20,13 @@ from ispctl.reconciler.cli.runs import PlanOptions
 from ispctl.reconciler.contract import CommandContext, DirOption, Registry
 from ispctl.reconciler.engine import output
 
-Targets = typer.Option([], "--target", help="only changes to addresses matching this glob (repeatable), plus what they need")
-Excludes = typer.Option([], "--exclude", help="leave out changes to matching addresses, and what needs them (repeatable)")
+Targets = typer.Option([], "--target", help="only changes to addresses matching this glob (repeatable), plus what they "
+                                            "need")
+Excludes = typer.Option([], "--exclude", help="leave out changes to matching addresses, and what needs them "
+                                              "(repeatable)")
 Tenants = typer.Option([], "--tenant", help="only this tenant and everything in it (repeatable)")
-ChangedSince = typer.Option(None, "--changed-since", help="only tenants and domains whose files changed since this git ref")
+ChangedSince = typer.Option(None, "--changed-since", help="only tenants and domains whose files changed since this git "
+                                                          "ref")
 NoPrune = typer.Option(False, "--no-prune", help="leave objects that are not in git alone")
 FormatOption = typer.Option("human", "--format", "-f", help="human, json or markdown (a pull-request comment)")
 SandboxRoot = typer.Option(Path(".sandbox"), "--root", help="where the sandbox keeps its data")
@@ -108,8 +111,10 @@ def _core(app: typer.Typer, ctx: Wiring) -> None:
         dir: Path | None = DirOption,
         fmt: str = FormatOption,
         json_out: bool = typer.Option(False, "--json", help="same as --format json (secrets masked)"),
-        out: str | None = typer.Option(None, "--out", "-o", help="also save the plan for `ispctl apply PLAN`; a bare name goes to plans/"),
-        detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="exit 0 no changes, 2 changes, 1 error"),
+        out: str | None = typer.Option(None, "--out", "-o", help="also save the plan for `ispctl apply PLAN`; a bare "
+                                                                 "name goes to plans/"),
+        detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="exit 0 no changes, 2 changes, 1 "
+                                                                                  "error"),
         no_prune: bool = NoPrune,
         target: list[str] = Targets,
         exclude: list[str] = Excludes,
@@ -123,10 +128,12 @@ def _core(app: typer.Typer, ctx: Wiring) -> None:
 
     @app.command()
     def apply(
-        plan_file: Path | None = typer.Argument(None, metavar="[PLAN]", help="a plan saved by `plan --out`: apply exactly it, or refuse if stale"),
+        plan_file: Path | None = typer.Argument(None, metavar="[PLAN]", help="a plan saved by `plan --out`: apply "
+                                                                             "exactly it, or refuse if stale"),
         dir: Path | None = DirOption,
         auto_approve: bool = typer.Option(False, "--auto-approve", help="apply without asking (CI); destroys included"),
-        force: bool = typer.Option(False, "--force", help="allow plans over the change thresholds (never protected objects)"),
+        force: bool = typer.Option(False, "--force", help="allow plans over the change thresholds (never protected "
+                                                          "objects)"),
         lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="seconds to wait for another apply's lock"),
         no_prune: bool = NoPrune,
         target: list[str] = Targets,
@@ -184,7 +191,8 @@ def _sandbox(app: typer.Typer, ctx: Wiring) -> None:
         ctx.run(lambda: cmd.sandbox_up_cmd(components(), root))
 
     @group.command("down")
-    def sandbox_down(root: Path = SandboxRoot, purge: bool = typer.Option(False, help="also delete the sandbox data")) -> None:
+    def sandbox_down(root: Path = SandboxRoot, purge: bool = typer.Option(False, help="also delete the sandbox "
+                                                                                      "data")) -> None:
         """Stop the sandbox services."""
         ctx.run(lambda: cmd.sandbox_down_cmd(components(), root, purge))
 

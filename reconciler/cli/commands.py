@@ -187,7 +187,8 @@ def sandbox_up_cmd(components: Iterable[sandbox.Component], root: Path) -> int:
     for name, state in sorted(report["components"].items()):
         url = f" at {state['url']}" if state.get("url") else ""
         output.out().print(f"{name}: {state['action']}{url} (pid {state.get('pid')})", markup=False)
-    output.out().print(f'Sandbox is up (data in {root}/). Point ispctl at it with: eval "$(ispctl sandbox env)"', markup=False)
+    output.out().print(f'Sandbox is up (data in {root}/). Point ispctl at it with: eval "$(ispctl sandbox '
+                       'env)"', markup=False)
     return 0
 
 

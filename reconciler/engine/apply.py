@@ -29,7 +29,8 @@ class Outcome:
     error: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"address": self.change.address, "action": self.change.action, "status": self.status, "error": self.error}
+        return {"address": self.change.address, "action": self.change.action, "status": self.status,
+                "error": self.error}
 
 
 @dataclass

@@ -101,7 +101,9 @@ def describe(entry: Mapping[str, Any]) -> str:
     s = entry.get("summary", {})
     desired = entry.get("desired") or {}
     commit = str(desired.get("commit") or "no commit")[:12] + (" (dirty)" if desired.get("dirty") else "")
-    problems = f", {s.get('failed', 0)} failed, {s.get('skipped', 0)} skipped" if s.get("failed") or s.get("skipped") else ""
+    problems = ""
+    if s.get("failed") or s.get("skipped"):
+        problems = f", {s.get('failed', 0)} failed, {s.get('skipped', 0)} skipped"
     return (f"{entry.get('time')} {entry.get('operation')} by {entry.get('who')}@{entry.get('host')} "
             f"at {commit}: {s.get('added', 0)} added, {s.get('changed', 0)} changed, "
             f"{s.get('destroyed', 0)} destroyed{problems}")

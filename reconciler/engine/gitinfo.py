@@ -52,7 +52,8 @@ def changed_files(root: Path, ref: str) -> list[Path]:
     try:
         base = repo.commit(ref)
     except (git.BadName, ValueError):
-        raise IspctlError(f"--changed-since: git does not know {ref!r} (fetch it first, e.g. git fetch origin)") from None
+        raise IspctlError(f"--changed-since: git does not know {ref!r} (fetch it first, e.g. git fetch "
+                          "origin)") from None
     top = Path(repo.working_tree_dir or ".").resolve()
     names = {d.a_path for d in base.diff(None)} | {d.b_path for d in base.diff(None)}
     names |= set(repo.untracked_files)

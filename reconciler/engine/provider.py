@@ -107,7 +107,7 @@ class Provider(ABC):
         """Carry out every change staged in ``batch`` (see the module docstring)."""
         raise ProviderError(f"{self.name} stages no changes (batch {batch!r})")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: most providers hold nothing to release
         """Release connections; the default has nothing to release."""
 
     def _check_kind(self, resource: Resource) -> None:

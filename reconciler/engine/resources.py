@@ -12,12 +12,11 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Union
 
 from ispctl.reconciler.engine.errors import Location
 
-Scalar = Union[str, int, bool, None]
-Value = Union[Scalar, tuple[str, ...]]
+Scalar = str | int | bool | None
+Value = Scalar | tuple[str, ...]
 Attrs = Mapping[str, Value]
 
 

@@ -47,7 +47,8 @@ class Session:
     def route(self, kind: str) -> Provider:
         owners = [p for p in self.providers if kind in p.SUPPORTS]
         if len(owners) != 1:
-            raise ConfigError(f"resource kind {kind!r} is supported by {len(owners)} providers; exactly one must own it")
+            raise ConfigError(f"resource kind {kind!r} is supported by {len(owners)} providers; exactly one must own "
+                              "it")
         return owners[0]
 
     def lock_keeper(self) -> Lockable | None:

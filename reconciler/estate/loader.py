@@ -212,10 +212,12 @@ def load_estate(root: Path, files: FileModels) -> tuple[Estate | None, list[Prob
         for folder in sorted(p for p in tenants_dir.iterdir() if p.is_dir()):
             problems += _load_tenant(found, folder, parent=None)
         for stray in _yaml_files(tenants_dir):
-            problems.append(Problem(Location(_display(stray, root)), "", "unexpected file: a domain file belongs in its tenant's folder, tenants/<tenant>/"))
+            problems.append(Problem(Location(_display(stray, root)), "", "unexpected file: a domain file belongs in "
+                                                                         "its tenant's folder, tenants/<tenant>/"))
     for stray in _yaml_files(root):
         if stray.name != SITE_FILE:
-            problems.append(Problem(Location(_display(stray, root)), "", "unexpected file: domains belong in tenants/<tenant>/"))
+            problems.append(Problem(Location(_display(stray, root)), "", "unexpected file: domains belong in "
+                                                                         "tenants/<tenant>/"))
     if site is None or site_doc is None:
         return None, problems
     return Estate(root, site, site_doc, files, found.tenants, found.domain_files), problems
@@ -237,7 +239,8 @@ def _load_tenant(found: _Found, folder: Path, parent: str | None) -> list[Proble
         usable = False
     if usable and name in found.tenants:
         other = found.tenants[name].folder
-        problems.append(Problem(where, "", f"tenant name {name!r} is already used by {_display(other, root)}; tenant names are unique across the estate"))
+        problems.append(Problem(where, "", f"tenant name {name!r} is already used by {_display(other, root)}; tenant "
+                                           "names are unique across the estate"))
         usable = False
     tenant_path = folder / TENANT_FILE
     spec: TenantFile | None = None
@@ -266,7 +269,8 @@ def _load_tenant(found: _Found, folder: Path, parent: str | None) -> list[Proble
             found.domain_files.append(DomainDecl(name, dspec, ddoc))
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         if parent is not None:
-            problems.append(Problem(Location(_display(sub, root)), "", "clients cannot have sub-tenants (the tree is reseller -> client)"))
+            problems.append(Problem(Location(_display(sub, root)), "", "clients cannot have sub-tenants (the tree is "
+                                                                       "reseller -> client)"))
             continue
         problems += _load_tenant(found, sub, parent=name)
     return problems

@@ -33,6 +33,7 @@ FOREIGN_SCHEMES = frozenset({
     "{NTLM}", "{LANMAN}", "{SCRAM-SHA-1}", "{SCRAM-SHA-256}",
 })
 DEFAULT_ROUNDS = {"sha512": 100_000, "bcrypt": 10}
+_BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def check_hash(value: object) -> str:
@@ -43,7 +44,8 @@ def check_hash(value: object) -> str:
     if value.startswith("{") and "}" in value:
         scheme = value[: value.index("}") + 1]
         if scheme.upper() == "{CRYPT}":
-            raise ValueError("unsupported {CRYPT} hash: use SHA-512 ($6$) or bcrypt ($2y$), e.g. from 'ispctl hash-password'")
+            raise ValueError("unsupported {CRYPT} hash: use SHA-512 ($6$) or bcrypt ($2y$), e.g. from 'ispctl "
+                             "hash-password'")
         if scheme.upper() in FOREIGN_SCHEMES:
             raise ValueError(
                 f"{scheme.upper()} hashes are not accepted by every consumer; use {{CRYPT}}$6$ or {{CRYPT}}$2y$ "
@@ -72,7 +74,7 @@ def hash_password(password: str, scheme: str = "sha512", rounds: int | None = No
             raise ValueError("the bcrypt cost must be between 4 and 31")
         # libxcrypt accepts the $2y$ prefix directly; mksalt only emits $2b$ (the same
         # algorithm), and $2y$ is the spelling every consumer documents.
-        salt = f"$2y${cost:02d}$" + "".join(secrets.choice("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(22))
+        salt = f"$2y${cost:02d}$" + "".join(secrets.choice(_BCRYPT_ALPHABET) for _ in range(22))
     else:
         raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     hashed = _crypt.crypt(password, salt)

@@ -78,13 +78,13 @@ class EstateSchema:
 def _compose(name: str, base: type[Any], sections: list[Section[Any]], **more: Any) -> type[Any]:
     fields: dict[str, Any] = dict(more)
     for section in sections:
-        info = {"description": section.description} if section.description else {}
+        description = section.description or None
         if section.required:
-            fields[section.name] = (section.model, Field(**info))
+            fields[section.name] = (section.model, Field(description=description))
         elif section.default is not None:
-            fields[section.name] = (section.model, Field(section.default, **info))
+            fields[section.name] = (section.model, Field(section.default, description=description))
         else:
-            fields[section.name] = (section.model | None, Field(None, **info))
+            fields[section.name] = (section.model | None, Field(None, description=description))
     if not fields:
         return base
     composed: type[Any] = create_model(name, __base__=base, __module__=base.__module__, **fields)

@@ -61,13 +61,15 @@ class _Checker:
                 continue
             first = self.catalog.domains.get(name.ascii)
             if first is not None:
-                self.report(origin, ("domain",), f"domain {name.ascii} is already declared in {first.doc.location(('domain',))}; a domain belongs to exactly one tenant")
+                self.report(origin, ("domain",), f"domain {name.ascii} is already declared in "
+                                                 f"{first.doc.location(('domain',))}; a domain belongs to exactly one "
+                                                 "tenant")
                 continue
             self.catalog.domains[name.ascii] = NDomain(
                 name=name.ascii, display=name.unicode, tenant=decl.tenant, spec=spec, origin=origin,
                 services=tuple(sorted(set(spec.services if spec.services is not None else defaults.domain_services))),
                 status=spec.status or defaults.status,
-                default_quota=spec.mail.default_quota if spec.mail.default_quota is not None else defaults.mailbox_quota,
+                default_quota=defaults.mailbox_quota if spec.mail.default_quota is None else spec.mail.default_quota,
             )
 
     def mail_objects(self, domain: NDomain) -> None:
@@ -75,14 +77,10 @@ class _Checker:
         origin = domain.origin
         for local, box in domain.spec.mailboxes.items():
             path: FieldPath = ("mailboxes", local)
-            try:
-                local_n = normalise_local(local)
-            except InvalidName as exc:
-                self.report(origin, path, str(exc))
+            local_n = self._new_address(domain, local, path)
+            if local_n is None:
                 continue
             address = f"{local_n}@{domain.name}"
-            if not self.claim(address, address, origin, path):
-                continue
             services = {}
             for flag in MAIL_FLAGS:
                 value = getattr(box.services, flag)
@@ -97,17 +95,23 @@ class _Checker:
             )
         for local, spec in domain.spec.aliases.items():
             path = ("aliases", local)
-            try:
-                local_n = normalise_local(local)
-            except InvalidName as exc:
-                self.report(origin, path, str(exc))
-                continue
-            address = f"{local_n}@{domain.name}"
-            if self.claim(address, address, origin, path):
+            local_n = self._new_address(domain, local, path)
+            if local_n is not None:
+                address = f"{local_n}@{domain.name}"
                 self.catalog.aliases[address] = NAlias(
                     address=address, domain=domain.name, spec=spec, origin=Origin(origin.doc, path),
                     status=spec.status or site.defaults.status,
                 )
+
+    def _new_address(self, domain: NDomain, local: str, path: FieldPath) -> str | None:
+        """The normalised local part of a mailbox or alias, once its address is claimed."""
+        try:
+            local_n = normalise_local(local)
+        except InvalidName as exc:
+            self.report(domain.origin, path, str(exc))
+            return None
+        address = f"{local_n}@{domain.name}"
+        return local_n if self.claim(address, address, domain.origin, path) else None
 
     def claim(self, address: str, owner: str, origin: Origin, path: FieldPath) -> bool:
         if address in self.catalog.addresses:
@@ -129,21 +133,26 @@ class _Checker:
                 self._alias_target(domain, spec.alias_of)
             for section in ("mailboxes", "aliases"):
                 if getattr(spec, section):
-                    self.report(origin, (section,), f"an alias domain has no {section} of its own: mail to x@{domain.name} goes to x@{spec.alias_of}")
+                    self.report(origin, (section,), f"an alias domain has no {section} of its own: mail to "
+                                                    f"x@{domain.name} goes to x@{spec.alias_of}")
             if spec.mail.catch_all:
                 self.report(origin, ("mail", "catch_all"), "an alias domain cannot have its own catch-all")
         elif spec.alias_of:
-            self.report(origin, ("alias_of",), f"alias_of is only allowed with type: alias (this domain is {spec.type})")
+            self.report(origin, ("alias_of",), "alias_of is only allowed with type: alias (this domain is "
+                                               f"{spec.type})")
         if spec.type == "slave" and not spec.primaries:
             self.report(origin, ("primaries",), "a slave domain needs the IP addresses of its primary servers")
         if spec.type != "slave" and spec.primaries:
-            self.report(origin, ("primaries",), f"primaries is only allowed with type: slave (this domain is {spec.type})")
+            self.report(origin, ("primaries",), "primaries is only allowed with type: slave (this domain is "
+                                                f"{spec.type})")
         if "mail" not in domain.services:
             for section in ("mailboxes", "aliases"):
                 if getattr(spec, section):
-                    self.report(origin, (section,), "this domain does not enable the mail service (add 'mail' to services)")
+                    self.report(origin, (section,), "this domain does not enable the mail service (add 'mail' to "
+                                                    "services)")
             if spec.mail.catch_all and spec.type != "alias":
-                self.report(origin, ("mail", "catch_all"), "this domain does not enable the mail service (add 'mail' to services)")
+                self.report(origin, ("mail", "catch_all"), "this domain does not enable the mail service (add 'mail' "
+                                                           "to services)")
 
     def _alias_target(self, domain: NDomain, target: str) -> None:
         try:
@@ -157,7 +166,8 @@ class _Checker:
         elif other is None:
             self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} is not declared in the estate")
         elif other.type == "alias":
-            self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} is itself an alias domain; point at its target")
+            self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} is itself an alias domain; point "
+                                                      "at its target")
         else:
             domain.alias_of = ascii_target
 
@@ -186,9 +196,11 @@ class _Checker:
             elif extra_domain is None:
                 self.report(box.origin, path, f"{full}: extra addresses must be in a domain of this estate")
             elif extra_domain.tenant != tenant:
-                self.report(box.origin, path, f"{full}: domain {extra_domain.name} belongs to tenant {extra_domain.tenant}, not {tenant}")
+                self.report(box.origin, path, f"{full}: domain {extra_domain.name} belongs to tenant "
+                                              f"{extra_domain.tenant}, not {tenant}")
             elif extra_domain.type == "alias" or "mail" not in extra_domain.services:
-                self.report(box.origin, path, f"{full}: domain {extra_domain.name} cannot hold addresses (alias domain or no mail service)")
+                self.report(box.origin, path, f"{full}: domain {extra_domain.name} cannot hold addresses (alias domain "
+                                              "or no mail service)")
             elif self.claim(full, box.address, box.origin, path):
                 extras.append(full)
         box.aliases = tuple(sorted(extras))
@@ -203,10 +215,12 @@ class _Checker:
                 continue
             if full in self.catalog.addresses:
                 user = self.address_origin[full]
-                self.report(box.origin, path, f"{full} is in use at {user.doc.location(user.path)}; a mailbox can only be renamed from an address nothing else uses")
+                self.report(box.origin, path, f"{full} is in use at {user.doc.location(user.path)}; a mailbox can only "
+                                              "be renamed from an address nothing else uses")
             elif full in self.previous_origin:
                 first = self.previous_origin[full]
-                self.report(box.origin, path, f"{full} is already named as the previous address of the mailbox at {first.doc.location(first.path)}")
+                self.report(box.origin, path, f"{full} is already named as the previous address of the mailbox at "
+                                              f"{first.doc.location(first.path)}")
             else:
                 self.previous_origin[full] = Origin(box.origin.doc, path)
                 found.append(full)
@@ -230,7 +244,8 @@ class _Checker:
             return None
         dom = full.split("@", 1)[1]
         if dom in self.catalog.domains and not self.incomplete and not self.deliverable(full):
-            self.report(origin, path, f"{what} {full} does not exist in the estate (no mailbox, alias or catch-all takes it)")
+            self.report(origin, path, f"{what} {full} does not exist in the estate (no mailbox, alias or catch-all "
+                                      "takes it)")
             return None
         return full
 
@@ -278,7 +293,8 @@ class _Checker:
     # -- limits ------------------------------------------------------------------------------
 
     def limits(self) -> None:
-        usage: dict[str, dict[str, int]] = {t: {"domains": 0, "mailboxes": 0, "aliases": 0, "quota": 0} for t in self.catalog.tenants}
+        usage: dict[str, dict[str, int]] = {
+            t: {"domains": 0, "mailboxes": 0, "aliases": 0, "quota": 0} for t in self.catalog.tenants}
         unlimited_boxes: dict[str, list[NMailbox]] = {t: [] for t in self.catalog.tenants}
         for domain in self.catalog.domains.values():
             for tenant in self.catalog.tenant_chain(domain.tenant):
@@ -306,12 +322,17 @@ class _Checker:
         ):
             limit = getattr(lim, field_name)
             if limit is not None and used[key] > limit:
-                self.report(tenant.origin, ("limits", field_name), f"tenant {name} has {used[key]} {label}{scope}, over its limit of {limit}")
+                self.report(tenant.origin, ("limits", field_name), f"tenant {name} has {used[key]} {label}{scope}, "
+                                                                   f"over its limit of {limit}")
         if lim.mail_quota_pool is not None:
             if used["quota"] > lim.mail_quota_pool:
-                self.report(tenant.origin, ("limits", "mail_quota_pool"), f"mailbox quotas of tenant {name}{scope} add up to {format_size(used['quota'])}, over its pool of {format_size(lim.mail_quota_pool)}")
+                self.report(tenant.origin, ("limits", "mail_quota_pool"), f"mailbox quotas of tenant {name}{scope} add "
+                                                                          f"up to {format_size(used['quota'])}, over "
+                                                                          "its pool of "
+                                                                          f"{format_size(lim.mail_quota_pool)}")
             for box in unlimited:
-                self.report(box.origin, box.origin.path + ("quota",), f"an unlimited mailbox (quota 0) cannot draw from tenant {name}'s quota pool")
+                self.report(box.origin, box.origin.path + ("quota",), "an unlimited mailbox (quota 0) cannot draw "
+                                                                      f"from tenant {name}'s quota pool")
 
     def run(self) -> Catalog:
         self.tenants()

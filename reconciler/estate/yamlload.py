@@ -112,7 +112,8 @@ def _measure(node: Node, sizes: dict[int, int], active: set[int]) -> int:
     active.discard(key)
     sizes[key] = total
     if total > MAX_NODES:
-        raise _GraphProblem(node, f"YAML anchors/aliases expand to more than {MAX_NODES:,} values (a 'billion laughs' document?)")
+        raise _GraphProblem(node, f"YAML anchors/aliases expand to more than {MAX_NODES:,} values (a 'billion laughs' "
+                                  "document?)")
     return total
 
 

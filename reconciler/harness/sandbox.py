@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ispctl.reconciler.engine.errors import IspctlError
-from ispctl.reconciler.harness.daemons import DaemonInstance, port_accepts
+from ispctl.reconciler.harness.daemons import port_accepts
+from ispctl.reconciler.harness.instance import DaemonInstance
 
 STATE_FILE = "state.json"
 PROVIDERS_VAR = "ISPCTL_PROVIDERS"
@@ -71,7 +72,7 @@ class Component(ABC):
     def env(self, state: dict[str, Any]) -> dict[str, str]:
         """Environment variables that point ispctl at this component."""
 
-    def purge(self, state: dict[str, Any]) -> None:
+    def purge(self, state: dict[str, Any]) -> None:  # noqa: B027 - an optional hook
         """Remove data the component keeps outside the sandbox root (``down --purge``)."""
 
 

@@ -53,13 +53,15 @@ def plan_markdown(plan: Plan, title: str = "ispctl plan") -> str:
     out = [f"### {title}: {'no changes' if plan.empty else _summary(plan)}", ""]
     facts = []
     if commit:
-        facts.append(f"commit `{str(commit)[:12]}`" + (" (uncommitted changes)" if meta["desired"].get("dirty") else ""))
+        facts.append("commit "
+                     f"`{str(commit)[:12]}`" + (" (uncommitted changes)" if meta["desired"].get("dirty") else ""))
     facts.append(f"checksum `{plan.checksum[:19]}…`")
     out += ["<sub>" + " · ".join(facts) + "</sub>", ""]
     kept = list(meta.get("not_pruned") or [])
     if kept:
         out += [f"> **Not pruned**: {len(kept)} object(s) not in git are kept by the prune policy: "
-                + ", ".join(f"`{a}`" for a in kept[:20]) + (f" and {len(kept) - 20} more" if len(kept) > 20 else ""), ""]
+                + ", ".join(f"`{a}`" for a in kept[:20]) + (f" and {len(kept) - 20} "
+                                                            "more" if len(kept) > 20 else ""), ""]
     if plan.empty:
         out.append("The live services match the desired state.")
         return "\n".join(out) + "\n"

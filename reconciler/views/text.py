@@ -85,7 +85,8 @@ def change_block(change: Change) -> list[tuple[str, str]]:
             header += " and will be updated in-place"
     elif change.is_move:
         assert change.before is not None and change.after is not None
-        header = f"  # {change.address} has moved from {change.before.parent or '(top)'} to {change.after.parent or '(top)'}"
+        old, new = change.before.parent or "(top)", change.after.parent or "(top)"
+        header = f"  # {change.address} has moved from {old} to {new}"
         if change.attrs:
             header += " and will be updated in-place"
     lines: list[tuple[str, str]] = [("bold", header)]
@@ -169,7 +170,8 @@ def apply_summary(result: ApplyResult) -> Text:
         style="bold red",
     )
     for outcome in failed + skipped:
-        text.append(f"  {outcome.change.address}: {outcome.status}: {outcome.error}\n", style="red" if outcome.status == "failed" else "dim")
+        text.append(f"  {outcome.change.address}: {outcome.status}: "
+                    f"{outcome.error}\n", style="red" if outcome.status == "failed" else "dim")
     text.append("Fix the failures and run apply again; changes that succeeded are not repeated.\n")
     return text
 

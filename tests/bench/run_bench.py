@@ -34,9 +34,8 @@ from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap import mapping
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.engine.resources import Resource
+from tests.bench.generate import generate_estate
 from tests.wiring import load_desired, open_session
-
-from .generate import generate_estate
 
 # Row labels, in print order; tests/test_bench_generate.py checks each one is printed.
 STEP_VALIDATE = "validate"
@@ -187,7 +186,9 @@ class Bench:
             seconds, result = _timed(lambda: session.apply(plan))
         if not result.ok:
             first = result.failed[0]
-            raise BenchError(f"apply failed for {len(result.failed)} changes, first {first.change.address}: {first.error}")
+            raise BenchError(
+                f"apply failed for {len(result.failed)} changes, first {first.change.address}: {first.error}"
+            )
         return seconds
 
     def nochange_plan(self) -> float:
@@ -229,7 +230,9 @@ def machine_line() -> str:
 
 def code_line() -> str:
     """Which code was measured: the commit, and whether the working tree differed from it."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=_REPO, capture_output=True, text=True, check=False)
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=_REPO, capture_output=True, text=True, check=False
+    )
     if head.returncode != 0:
         return "code: unknown (not a git checkout)"
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=_REPO,
@@ -266,7 +269,8 @@ def _workdir(path: Path | None) -> Iterator[Path]:
 def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, quiet: bool = False) -> str:
     def log(text: str) -> None:
         if not quiet:
-            print(text, file=sys.stderr, flush=True)
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
 
     with _workdir(workdir) as work:
         slapd = SlapdInstance(work / "slapd")
@@ -314,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
         # A used workdir would hold an estate and a slapd with data in it already.
         parser.error(f"--workdir {args.workdir} is not empty")
-    print(run(args.mailboxes, args.domains, args.repeat, args.workdir, args.quiet), flush=True)
+    sys.stdout.write(run(args.mailboxes, args.domains, args.repeat, args.workdir, args.quiet) + "\n")
+    sys.stdout.flush()
     return 0
 
 

@@ -26,7 +26,8 @@ import dns.rdatatype
 import dns.tsig
 
 from ispctl.providers.dns.connection import DEFAULT_CATALOG
-from ispctl.reconciler.harness.daemons import DaemonError, DaemonInstance, free_port, port_accepts, require_binary
+from ispctl.reconciler.harness.daemons import DaemonError, free_port, port_accepts, require_binary
+from ispctl.reconciler.harness.instance import DaemonInstance
 
 _HOST = "127.0.0.1"
 _INSTALL_HINT = "bind9 bind9-utils dnsutils"

@@ -65,7 +65,8 @@ class DovecotComponent(InstanceComponent):
             output.err().print(
                 f"note: uid {uid} cannot enter {untraversable_ancestor(workdir, uid, gid)}; "
                 f"the sandbox keeps its mail in {mail_root}", markup=False)
-        return DovecotInstance(workdir, ldap_env, mail_root=mail_root, mail_uid=uid, mail_gid=gid, **ports)
+        return DovecotInstance(workdir, ldap_env, mail_root=mail_root, mail_uid=uid, mail_gid=gid,
+                               imap_port=ports["imap_port"], pop3_port=ports["pop3_port"])
 
     def purge(self, state: dict[str, Any]) -> None:
         """Remove a mail root kept outside the sandbox root (see ``instance``)."""

@@ -23,14 +23,8 @@ from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.settings import DIRECTORY, DirectorySettings
 from ispctl.providers.mailstore.settings import MAIL, MailSettings
 from ispctl.reconciler.contract import EstateSchema, SiteFile
-from ispctl.reconciler.harness.daemons import (
-    DaemonError,
-    DaemonInstance,
-    free_port,
-    require_binary,
-    socket_path,
-    workdir_tag,
-)
+from ispctl.reconciler.harness.daemons import DaemonError, free_port, require_binary, socket_path, workdir_tag
+from ispctl.reconciler.harness.instance import DaemonInstance
 
 HOST = "127.0.0.1"
 _INSTALL_HINT = "dovecot-imapd dovecot-pop3d dovecot-ldap"
@@ -157,10 +151,10 @@ class DovecotInstance(DaemonInstance):
 
     def site(self) -> SiteFile:
         """The site settings this instance renders from (directory base and mail store)."""
-        return _SITE(
-            directory=DirectorySettings(base_dn=self.base_dn),
-            mail=MailSettings(root=self.mail_root, uid=self.mail_uid, gid=self.mail_gid),
-        )
+        return _SITE.model_validate({
+            "directory": DirectorySettings(base_dn=self.base_dn),
+            "mail": MailSettings(root=self.mail_root, uid=self.mail_uid, gid=self.mail_gid),
+        })
 
     def env(self) -> dict[str, str]:
         """Where ispctl (and people) find this Dovecot, and the mail store it serves."""

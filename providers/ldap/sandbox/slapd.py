@@ -20,7 +20,8 @@ from urllib.parse import quote
 
 from ldap3.utils.dn import parse_dn
 
-from ispctl.reconciler.harness.daemons import DaemonError, DaemonInstance, free_port, require_binary, socket_path
+from ispctl.reconciler.harness.daemons import DaemonError, free_port, require_binary, socket_path
+from ispctl.reconciler.harness.instance import DaemonInstance
 
 SCHEMA_DIR = Path(__file__).parent.parent / "schema"
 ISPCTL_SCHEMA = SCHEMA_DIR / "ispctl.ldif"

@@ -1,0 +1,62 @@
+"""The contract's registry: services with unique names and kinds, composed into one language."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+import pytest
+
+from ispctl.providers.registry import BUILTIN
+from ispctl.reconciler.contract import ConfigError, Provider, Registry, Resource, Service, SiteFile
+from tests.wiring import REGISTRY
+
+
+class _Owns(Provider):
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"tenant"})
+
+    def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
+        return []
+
+    def _create(self, resource: Resource) -> None: ...
+
+    def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None: ...
+
+    def _delete(self, resource: Resource) -> None: ...
+
+
+def _build(site: SiteFile, env: object) -> Provider:
+    return _Owns()
+
+
+def test_the_builtin_services_declare_everything_they_bring() -> None:
+    assert REGISTRY.names[: len(BUILTIN)] == ("ldap", "mailstore", "dovecot", "postfix", "dns")
+    ldap, mailstore, dns = (REGISTRY.get(name) for name in ("ldap", "mailstore", "dns"))
+    assert ldap is not None and ldap.kinds == {"tenant", "domain", "mailbox", "alias"} and ldap.enabled_by_default
+    assert mailstore is not None and mailstore.kinds == {"maildir"} and mailstore.compile is not None
+    assert dns is not None and dns.kinds == {"dns_zone", "dns"} and {s.file for s in dns.sections} == {"site", "domain"}
+    # Configuration-only services reconcile nothing, but bring commands (and a sandbox part).
+    dovecot = REGISTRY.get("dovecot")
+    assert dovecot is not None and dovecot.provider is None and dovecot.commands is not None
+    assert dovecot.sandbox is not None
+    assert [c.name for c in REGISTRY.components()] == ["ldap", "dovecot", "dns"]
+
+
+def test_a_name_or_kind_claimed_twice_is_refused() -> None:
+    twin = Service(name="ldap", summary="another directory")
+    with pytest.raises(ConfigError, match="two services are named 'ldap'"):
+        REGISTRY.extended([twin])
+    grabber = Service(name="grabber", summary="claims tenants", provider=_Owns, build=_build)
+    with pytest.raises(ConfigError, match="resource kind 'tenant' is claimed by ldap and grabber"):
+        REGISTRY.extended([grabber])
+
+
+def test_a_provider_needs_its_factory_and_the_reverse() -> None:
+    with pytest.raises(ConfigError, match="declares a provider class without a factory"):
+        Registry((Service(name="half", summary="no factory", provider=_Owns),))
+
+
+def test_the_default_providers_are_the_services_that_enable_themselves() -> None:
+    site = REGISTRY.schema.files.site.model_validate({"directory": {"base_dn": "o=x"}})
+    assert site.providers == ("ldap",)
+    assert Registry(()).schema.files.site.model_validate({}).providers == ()
