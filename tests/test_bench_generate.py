@@ -14,6 +14,7 @@ from ruamel.yaml import YAML
 
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.estate.passwords import SHA512_RE, verify_password
+from tests.bench import dns_batch
 from tests.bench.generate import BENCH_PASSWORD, generate_estate, to_yaml
 from tests.bench.run_bench import RATIOS, STEPS, ldif_line
 from tests.wiring import load_desired, validate_estate
@@ -134,3 +135,9 @@ def test_bench_script_prints_every_metric(tmp_path: Path) -> None:
         assert re.search(rf"^{re.escape(label)} +\d+\.\d\d$", out, re.M), label
     # The script stops its slapd on the way out.
     assert not SlapdInstance(workdir / "slapd").running()
+
+
+def test_the_dns_batching_benchmark_runs_and_reports_both_ways() -> None:
+    report = dns_batch.run(records=20, repeat=1).splitlines()
+    assert report[0].startswith("20 single updates:") and report[1].startswith("one update of 20 record sets:")
+    assert report[2].startswith("singles / batched: ")

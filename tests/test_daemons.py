@@ -1,4 +1,4 @@
-"""reconciler.daemons against real child processes (a tiny Python TCP server stands in for a
+"""ispctl.reconciler.harness.daemons against real child processes (a tiny Python TCP server stands in for a
 service, because the module is service-agnostic)."""
 
 from __future__ import annotations

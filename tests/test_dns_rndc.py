@@ -74,7 +74,7 @@ def test_quoting_refuses_what_named_conf_cannot_hold() -> None:
 
 def test_rndc_works_when_ispctl_runs_with_stdin_closed(named: NamedInstance) -> None:
     # Some CI runners start commands with fd 0 closed; rndc then aborted inside libuv.
-    code = ("import sys; from providers.dns.rndc import Rndc; "
+    code = ("import sys; from ispctl.providers.dns.rndc import Rndc; "
             "print(Rndc('127.0.0.1', int(sys.argv[1]), sys.argv[2]).has_zone('catalog.ispctl.invalid'))")
     done = subprocess.run([sys.executable, "-c", code, str(named.control_port), str(named.rndc_key_file)],
                           preexec_fn=lambda: os.close(0), capture_output=True, text=True, cwd=REPO,

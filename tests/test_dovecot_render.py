@@ -1,4 +1,4 @@
-"""``providers.dovecot.render``: the shipped Dovecot files, as text (no daemon needed).
+"""``ispctl.providers.dovecot.render``: the shipped Dovecot files, as text (no daemon needed).
 
 That Dovecot really reads them the way these tests expect is proven in tests/test_dovecot.py
 against a real Dovecot and slapd; here the exact content, quoting and file modes are pinned.

@@ -122,3 +122,32 @@ def test_shell_exports_survive_hostile_values() -> None:
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout == f"{values['ISPCTL_LDAP_PASSWORD']}\nldap://h"
     assert sandbox.shell_exports(values).startswith("export ISPCTL_LDAP_PASSWORD=")
+
+
+class _Stub(sandbox.Component):
+    """A component that runs nothing: only its place in the start order matters here."""
+
+    def __init__(self, name: str, needs: tuple[str, ...] = ()) -> None:
+        self.name = name  # type: ignore[misc]
+        self.needs = needs  # type: ignore[misc]
+
+    def up(self, workdir: Path, previous: dict[str, object] | None, context_env: object) -> dict[str, object]:
+        return {}
+
+    def down(self, state: dict[str, object]) -> bool:
+        return False
+
+    def status(self, state: dict[str, object]) -> dict[str, object]:
+        return {"running": False, "pid": None, "url": None}
+
+    def env(self, state: dict[str, object]) -> dict[str, str]:
+        return {}
+
+
+def test_components_start_after_what_they_need_and_keep_their_order_otherwise() -> None:
+    mail, directory, dns = _Stub("mail", needs=("directory",)), _Stub("directory"), _Stub("dns")
+    assert [c.name for c in sandbox.ordered([mail, directory, dns])] == ["directory", "mail", "dns"]
+    # A need that no component meets (its service is not registered) does not block.
+    assert [c.name for c in sandbox.ordered([_Stub("a", needs=("gone",))])] == ["a"]
+    with pytest.raises(sandbox.SandboxError, match="need each other in a circle"):
+        sandbox.ordered([_Stub("a", needs=("b",)), _Stub("b", needs=("a",))])

@@ -3,7 +3,7 @@
 ``ispctl import dns --zone Z [--from-file F] [--out FILE]`` (``commands``).
 
 The zone is read from a BIND zone file or, without ``--from-file``, by AXFR from the live
-server (``providers.dns.axfr.axfr_source``, the DNS provider's connection settings). The
+server (``axfr.axfr_source``, the DNS provider's connection settings). The
 domain's ``dns:`` section is written so that the next plan is empty:
 
 * the zone's default TTL is the TTL of its SOA record (what the DNS provider reads as
@@ -37,6 +37,7 @@ import dns.zone
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ispctl.providers.dns import dkim
+from ispctl.providers.dns.axfr import axfr_source
 from ispctl.providers.dns.compile import RRset, ZoneSet, canonical, derived_rrsets, split_txt
 from ispctl.providers.dns.names import default_mname, default_rname, ignored_by, is_reserved_owner
 from ispctl.providers.dns.settings import RECORD_TYPES, DnsSettings
@@ -82,14 +83,7 @@ def load_zone_file(path: Path, zone: str) -> dns.zone.Zone:
 
 
 def axfr_zone(zone: str) -> dns.zone.Zone:
-    """The live zone, by AXFR through the DNS provider (imported only when needed)."""
-    try:
-        from ispctl.providers.dns.axfr import axfr_source
-    except ImportError as exc:
-        raise ImportFailed(
-            f"importing from the live server needs the DNS provider (providers.dns.axfr: {exc}); "
-            "import a zone file with --from-file instead"
-        ) from None
+    """The live zone, by AXFR with the DNS provider's connection settings (``ISPCTL_DNS_*``)."""
     try:
         return axfr_source(zone)
     except IspctlError:

@@ -48,7 +48,7 @@ PASS_ATTRS = "uid=user, userPassword=password"
 USER_ATTRS = ("=home=%{ldap:homeDirectory}, =uid=%{ldap:uidNumber}, =gid=%{ldap:gidNumber}, "
               "=quota_rule=*:bytes=%{ldap:ispctlMailQuota:0}")
 ITERATE_ATTRS = "uid=user"
-# Every character ispctl lets into an address (reconciler.names), in either case.
+# Every character ispctl lets into an address (ispctl.reconciler.estate.names), in either case.
 USERNAME_CHARS = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                   ".-_@!#$%&'*+=?^`{|}~")
 # Where Postfix (chrooted or not) finds Dovecot's LMTP server: <queue_directory>/private/.

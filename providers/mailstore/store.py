@@ -23,7 +23,7 @@ lead a write outside the mail root.
 
 Nothing here deletes mail. Removing a mailbox moves its home into the archive with one
 ``rename`` after writing a manifest (file list with a SHA-256 per file); the only code that
-ever deletes archived mail is ``providers.mailstore.archive.purge``, run by hand.
+ever deletes archived mail is ``archive.remove`` (``ispctl archive purge``), run by hand.
 
 Every operation is idempotent and leaves, at each point where the process could be killed, a
 state the next plan and apply converge from (see the tests in tests/test_mailstore_store.py).

@@ -32,7 +32,7 @@ FormatOption = typer.Option("human", "--format", "-f", help="human, json or mark
 SandboxRoot = typer.Option(Path(".sandbox"), "--root", help="where the sandbox keeps its data")
 # The groups several services add to; a service that needs another group makes it.
 SHARED_GROUPS = {
-    "render": "Render configuration files that make mail servers read the directory.",
+    "render": "Render configuration files that make servers read the directory.",
     "report": "Reports from the live services.",
     "import": "Adopt existing services: write desired state from what is live.",
 }

@@ -1,6 +1,6 @@
 """The plan: deterministic, JSON-serialisable data that every renderer views.
 
-A plan is computed by ``reconciler.diff.compute_plan`` from desired and live
+A plan is computed by ``diff.compute_plan`` from desired and live
 resources. Changes are sorted by address; secrets are masked whenever the plan leaves
 the process (``to_dict`` never contains a sensitive value), and the checksum is taken
 over that masked form so a saved plan can be verified without holding secrets.

@@ -28,7 +28,7 @@ of octoDNS's ``BaseProvider``:
     apply at once), the matching ``create``/``update``/``delete`` call only *stages* the
     change (it may still raise for a change it can tell is invalid: that change alone
     fails), and nothing reaches the service until the engine calls ``commit(name)``.
-    ``reconciler.apply`` commits every batch it opened once the plan has been walked,
+    ``apply`` commits every batch it opened once the plan has been walked,
     and earlier when a change in another batch (or an unbatched one) depends on a staged
     change. ``commit`` returning means every staged change of the batch took effect;
     raising means none did, unless it raises ``BatchError`` whose ``applied`` names the

@@ -24,7 +24,6 @@ from ispctl.reconciler.engine.resources import Resource, Value, address_of
 from ispctl.reconciler.estate.catalog import Catalog, NTenant
 
 TENANT, DOMAIN, MAILBOX, ALIAS = "tenant", "domain", "mailbox", "alias"
-ESTATE_KINDS = frozenset({TENANT, DOMAIN, MAILBOX, ALIAS})
 SENSITIVE_ATTRS = frozenset({"password"})
 
 

@@ -44,7 +44,7 @@ def loaded() -> tuple[Catalog, dict[tuple[str, str], Resource]]:
 def desired(loaded: tuple[Catalog, dict[tuple[str, str], Resource]]) -> dict[tuple[str, str], Resource]:
     # The in-memory providers here stand for the directory; maildirs (the mail store's
     # kind) are covered by tests/test_mailstore_*, DNS zones and record sets (the DNS
-    # provider's) by tests/test_compile_dns.py.
+    # provider's) by tests/test_dns_compile.py.
     return {ident: r for ident, r in loaded[1].items() if r.kind not in ("maildir", "dns_zone", "dns")}
 
 
