@@ -84,6 +84,8 @@ def build_app(registry: Registry) -> typer.Typer:
     app = typer.Typer(add_completion=False, no_args_is_help=True,
                       help="ISP services as code: plan and apply tenants, domains and mailboxes.")
     _core(app, ctx)
+    _plan_apply(app, ctx)
+    _admin(app, ctx)
     _sandbox(app, ctx)
     services = _Commands(app, ctx)
     for service in registry:
@@ -106,6 +108,9 @@ def _core(app: typer.Typer, ctx: Wiring) -> None:
         """Check the desired state without touching anything."""
         ctx.run(lambda: cmd.validate_cmd(ctx, ctx.root(dir)))
 
+
+
+def _plan_apply(app: typer.Typer, ctx: Wiring) -> None:
     @app.command()
     def plan(
         dir: Path | None = DirOption,
@@ -155,6 +160,9 @@ def _core(app: typer.Typer, ctx: Wiring) -> None:
         chosen = _format(fmt, json_out)
         ctx.run(lambda: cmd.show_cmd(plan_file, chosen))
 
+
+
+def _admin(app: typer.Typer, ctx: Wiring) -> None:
     @app.command()
     def history(
         json_out: bool = typer.Option(False, "--json", help="print the records as JSON"),

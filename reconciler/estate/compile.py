@@ -15,7 +15,7 @@ already sets is a programming error, refused.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,11 +58,10 @@ class _Draft:
         return Resource(self.kind, self.key, self.attrs, **self.more)
 
 
-def _drafts(catalog: Catalog) -> list[_Draft]:
-    out: list[_Draft] = []
+def _tenants(catalog: Catalog) -> Iterator[_Draft]:
     for tenant in catalog.tenants.values():
         lim = tenant.limits
-        out.append(_Draft(TENANT, tenant.name, {
+        yield _Draft(TENANT, tenant.name, {
             "kind": tenant.kind,
             "display_name": tenant.display,
             "contact": tenant.contact,
@@ -73,14 +72,16 @@ def _drafts(catalog: Catalog) -> list[_Draft]:
             "quota_pool": lim.mail_quota_pool,
             "protected": True if tenant.protect else None,
         }, {"parent": address_of(TENANT, tenant.parent) if tenant.parent else None,
-            "source": tenant.origin.doc.location(())}))
+            "source": tenant.origin.doc.location(())})
+
+
+def _domains(catalog: Catalog) -> Iterator[_Draft]:
     for domain in catalog.domains.values():
-        chain = catalog.tenant_chain(domain.tenant)
-        out.append(_Draft(DOMAIN, domain.name, {
+        yield _Draft(DOMAIN, domain.name, {
             "type": domain.type,
             "display_name": domain.display,
             "services": domain.services,
-            "status": effective_status(domain.status, chain),
+            "status": effective_status(domain.status, catalog.tenant_chain(domain.tenant)),
             "default_quota": domain.default_quota,
             "catch_all": domain.catch_all,
             "alias_of": domain.alias_of,
@@ -88,13 +89,16 @@ def _drafts(catalog: Catalog) -> list[_Draft]:
             "protected": True if domain.protect else None,
         }, {"parent": address_of(TENANT, domain.tenant),
             "depends_on": (address_of(DOMAIN, domain.alias_of),) if domain.alias_of else (),
-            "source": domain.origin.doc.location(("domain",))}))
+            "source": domain.origin.doc.location(("domain",))})
+
+
+def _mailboxes(catalog: Catalog) -> Iterator[_Draft]:
     for box in catalog.mailboxes.values():
         domain = catalog.domains[box.domain]
         forward = set(box.forward)
         if forward and box.keep_copy:
             forward.add(box.address)  # the convention Postfix/iRedMail use for "keep a copy"
-        out.append(_Draft(MAILBOX, box.address, {
+        yield _Draft(MAILBOX, box.address, {
             "address": box.address,
             "display_name": box.display,
             "password": box.password,
@@ -104,21 +108,23 @@ def _drafts(catalog: Catalog) -> list[_Draft]:
             "aliases": box.aliases,
             "forward": tuple(sorted(forward)),
         }, {"parent": address_of(DOMAIN, box.domain), "previous": box.previous,
-            "sensitive": SENSITIVE_ATTRS, "source": box.origin.doc.location(box.origin.path)}))
+            "sensitive": SENSITIVE_ATTRS, "source": box.origin.doc.location(box.origin.path)})
+
+
+def _aliases(catalog: Catalog) -> Iterator[_Draft]:
     for alias in catalog.aliases.values():
         domain = catalog.domains[alias.domain]
-        out.append(_Draft(ALIAS, alias.address, {
+        yield _Draft(ALIAS, alias.address, {
             "targets": alias.targets,
             "status": effective_status(alias.status, catalog.tenant_chain(domain.tenant), domain.status),
             "description": alias.description,
-        }, {"parent": address_of(DOMAIN, alias.domain), "source": alias.origin.doc.location(alias.origin.path)}))
-    return out
+        }, {"parent": address_of(DOMAIN, alias.domain), "source": alias.origin.doc.location(alias.origin.path)})
 
 
 def compile_catalog(catalog: Catalog, contributions: Iterable[Compiled] = ()) -> dict[tuple[str, str], Resource]:
     """Every resource of the estate: its own kinds, with the services' attributes merged in,
     and the services' own resources."""
-    drafts = _drafts(catalog)
+    drafts = [*_tenants(catalog), *_domains(catalog), *_mailboxes(catalog), *_aliases(catalog)]
     by_address = {address_of(d.kind, d.key): d for d in drafts}
     out: list[Resource] = []
     for part in contributions:
