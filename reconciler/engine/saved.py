@@ -15,14 +15,15 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from deepdiff import DeepDiff
+from typing import TYPE_CHECKING, Any
 
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.gitinfo import Revision
 from ispctl.reconciler.engine.plan import AttrChange, Change, Plan
 from ispctl.reconciler.engine.resources import Index, Resource, canonical_json
+
+if TYPE_CHECKING:  # deepdiff is imported only for a stale plan: it costs ~40 ms at every start
+    from deepdiff import DeepDiff
 
 
 class StalePlan(IspctlError):
@@ -90,6 +91,8 @@ def staleness(saved: Mapping[str, Any], fresh: Plan, revision: Revision, live: I
             reasons.append(f"{address} {state} in the live services since the plan was made")
     fresh_changes = fresh.to_dict()["changes"]
     if fresh_changes != saved.get("changes"):
+        from deepdiff import DeepDiff
+
         diff = DeepDiff(saved.get("changes"), fresh_changes, ignore_order=False, verbose_level=0)
         reasons.append("the plan computed now differs from the saved one:")
         reasons.extend(_moved("changes", diff))
