@@ -39,6 +39,7 @@ from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
 from ispctl.reconciler.estate.compile import ALIAS, DOMAIN, MAILBOX, TENANT, Compiled, Extension
 from ispctl.reconciler.estate.desired import Desired, EstateSession
+from ispctl.reconciler.estate.flags import Flag, env_flag
 from ispctl.reconciler.estate.model import (
     DomainFile,
     Duration,
@@ -187,9 +188,9 @@ __all__ = [
     "ALIAS", "DOMAIN", "MAILBOX", "MAX_TTL", "TENANT", "ApprovalRequired", "BatchError", "Catalog",
     "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "Document",
     "DomainFile", "DomainName", "Duration", "EnvOverride", "EstateSchema", "EstateSession", "Extension",
-    "FieldPath", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
+    "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Problem", "Provider", "ProviderError",
     "ProviderFactory", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size", "Strict",
-    "ValidationFailed", "Value", "address_of", "format_duration", "format_path", "format_size",
+    "ValidationFailed", "Value", "address_of", "env_flag", "format_duration", "format_path", "format_size",
     "normalise_address", "normalise_domain", "normalise_local", "output", "parse_duration", "split_address",
 ]

@@ -4,7 +4,8 @@
 ``ISPCTL_LDAP_BIND_DN``       the DN ispctl binds as
 ``ISPCTL_LDAP_PASSWORD``      its password, or
 ``ISPCTL_LDAP_PASSWORD_FILE`` a file holding it (preferred in CI: not in the process env)
-``ISPCTL_LDAP_STARTTLS``      "1" to upgrade an ldap:// connection with StartTLS
+``ISPCTL_LDAP_STARTTLS``      "yes" (or true/on/1) to upgrade an ldap:// connection with StartTLS;
+                              any other word than yes/no, true/false, on/off, 1/0 is an error
 ``ISPCTL_LDAP_CA_FILE``       CA bundle to verify the server certificate (default: system CAs)
 
 Certificates are always verified for ldaps:// and StartTLS; there is no switch to turn
@@ -23,7 +24,7 @@ from urllib.parse import urlparse
 import ldap3
 from ldap3.core.exceptions import LDAPException
 
-from ispctl.reconciler.contract import ConfigError, ProviderError
+from ispctl.reconciler.contract import ConfigError, ProviderError, env_flag
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class LdapSettings:
             if not password:
                 raise ConfigError(f"ISPCTL_LDAP_PASSWORD_FILE {password_file} is empty")
         assert password is not None
-        starttls = env.get("ISPCTL_LDAP_STARTTLS", "").lower() in ("1", "true", "yes")
+        starttls = env_flag(env, "ISPCTL_LDAP_STARTTLS")
         if starttls and scheme != "ldap":
             raise ConfigError("ISPCTL_LDAP_STARTTLS applies to ldap:// URLs only")
         return cls(url, env["ISPCTL_LDAP_BIND_DN"].strip(), password, starttls, env.get("ISPCTL_LDAP_CA_FILE") or None)

@@ -13,11 +13,14 @@ import typer
 
 from ispctl.reconciler.engine import output
 from ispctl.reconciler.engine.errors import ApprovalRequired, IspctlError, ValidationFailed
+from ispctl.reconciler.estate.flags import env_flag
 
 
 def run_command(func: Callable[[], int]) -> None:
     """Run one command body and exit with its code."""
+    debug = False
     try:
+        debug = env_flag(os.environ, "ISPCTL_DEBUG")  # a typo in the switch is an error, not "off"
         code = func()
     except ValidationFailed as exc:
         for problem in sorted(exc.problems):
@@ -34,7 +37,7 @@ def run_command(func: Callable[[], int]) -> None:
         output.err().print("Interrupted.", style="bold red")
         code = 130
     except Exception as exc:
-        if os.environ.get("ISPCTL_DEBUG"):
+        if debug:
             raise
         output.err().print(
             f"Internal error ({type(exc).__name__}): {exc}\nRe-run with ISPCTL_DEBUG=1 for a traceback and report it.",

@@ -26,6 +26,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from ispctl.reconciler.estate.flags import Flag
 from ispctl.reconciler.estate.names import InvalidName, normalise_address, normalise_domain, normalise_local
 from ispctl.reconciler.estate.passwords import check_hash
 from ispctl.reconciler.estate.units import parse_duration, parse_size
@@ -122,11 +123,11 @@ class Sectioned(Strict):
 # --- site settings ---------------------------------------------------------------
 
 class MailboxServices(Strict):
-    imap: bool | None = None
-    pop3: bool | None = None
-    smtp: bool | None = None
-    ftp: bool | None = None
-    dialup: bool | None = None
+    imap: Flag | None = None
+    pop3: Flag | None = None
+    smtp: Flag | None = None
+    ftp: Flag | None = None
+    dialup: Flag | None = None
 
 
 class Defaults(Strict):
@@ -146,7 +147,7 @@ class SafetySettings(Strict):
 
 
 class PruneSettings(Strict):
-    enabled: bool = Field(True, description="apply removes owned objects that are not in git")
+    enabled: Flag = Field(True, description="apply removes owned objects that are not in git")
     keep: list[str] = Field(default_factory=list, description="address patterns never pruned, only reported")
 
 
@@ -176,14 +177,14 @@ class TenantFile(Sectioned):
     contact: AddressText | None = None
     status: Status | None = None
     limits: Limits = Limits()
-    protect: bool = Field(False, description="refuse any plan that destroys this tenant or anything in it")
+    protect: Flag = Field(False, description="refuse any plan that destroys this tenant or anything in it")
 
 
 # --- domains -------------------------------------------------------------------------
 
 class Forward(Strict):
     to: list[str] = Field(min_length=1)
-    keep_copy: bool = False
+    keep_copy: Flag = False
 
 
 class Mailbox(Sectioned):
@@ -230,7 +231,7 @@ class DomainFile(Sectioned):
     primaries: list[IPAddress] = Field(default_factory=list, description="primary servers of a slave zone")
     services: list[DomainService] | None = None
     status: Status | None = None
-    protect: bool = Field(False, description="refuse any plan that destroys this domain or anything in it")
+    protect: Flag = Field(False, description="refuse any plan that destroys this domain or anything in it")
     description: str | None = None
     mail: DomainMail = DomainMail()
     # The composed model narrows this to its own Mailbox (with the services' sections).
