@@ -69,7 +69,7 @@ def test_every_mailbox_shares_one_cheap_but_valid_hash(tmp_path: Path) -> None:
     size = generate_estate(tmp_path, 20, 2, BASE)
     catalog = validate_estate(tmp_path)
     assert {box.password for box in catalog.mailboxes.values()} == {size.password_hash}
-    assert SHA512_RE.match(size.password_hash)
+    assert SHA512_RE.fullmatch(size.password_hash)
     assert "$rounds=1000$" in size.password_hash
     assert verify_password(BENCH_PASSWORD, size.password_hash)
     assert not verify_password(BENCH_PASSWORD + "x", size.password_hash)

@@ -12,7 +12,7 @@ PASSWORD = "correct horse battery staple"
 def test_sha512_hash_verifies_and_passes_the_check() -> None:
     hashed = hash_password(PASSWORD, "sha512", rounds=1000)
     assert hashed.startswith("{CRYPT}$6$rounds=1000$")
-    assert SHA512_RE.match(hashed)
+    assert SHA512_RE.fullmatch(hashed)
     assert check_hash(hashed) == hashed
     assert verify_password(PASSWORD, hashed)
     assert not verify_password(PASSWORD + "!", hashed)
@@ -27,7 +27,7 @@ def test_sha512_default_rounds() -> None:
 def test_bcrypt_uses_the_2y_spelling_and_verifies() -> None:
     hashed = hash_password(PASSWORD, "bcrypt", rounds=4)
     assert hashed.startswith("{CRYPT}$2y$04$")
-    assert BCRYPT_RE.match(hashed)
+    assert BCRYPT_RE.fullmatch(hashed)
     assert check_hash(hashed) == hashed
     assert verify_password(PASSWORD, hashed)
     assert not verify_password("Correct horse battery staple", hashed)
@@ -80,6 +80,11 @@ def test_verify_refuses_anything_but_a_well_formed_hash(stored: str) -> None:
         ("{CRYPT}$6$short", "unsupported {CRYPT} hash"),
         ("{CRYPT}$2a$10$" + "a" * 53, "unsupported {CRYPT} hash"),
         (12345, "must be a password hash string"),
+        # "$" in a regex matches before a final newline: such a hash once passed, and every
+        # login with it failed.
+        ("{CRYPT}$6$U4Lu0ujPWPhq0cqa$" + "A" * 86 + "\n", "contains a space, line break"),
+        ("{CRYPT}$2y$10$" + "c" * 53 + "\n", "contains a space, line break"),
+        ("{CRYPT}$6$rounds=\u0665000$s$" + "b" * 86, "unsupported {CRYPT} hash"),  # an Arabic-Indic digit
         (None, "must be a password hash string"),
     ],
 )

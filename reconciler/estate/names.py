@@ -14,9 +14,13 @@ from dataclasses import dataclass
 
 import idna
 
-TENANT_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Always used with fullmatch: "$" alone also matches before a trailing newline, which
+# once let a tenant folder named "acme\n" through as a second tenant.
+TENANT_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _ATEXT = r"[a-z0-9!#$%&'*+=?^_`{|}~-]"
-LOCAL_RE = re.compile(rf"^{_ATEXT}+(?:\.{_ATEXT}+)*$")
+LOCAL_RE = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
+# RFC 5321 4.5.3.1.3: a path is at most 256 octets with its angle brackets.
+MAX_ADDRESS = 254
 
 
 class InvalidName(ValueError):
@@ -24,7 +28,7 @@ class InvalidName(ValueError):
 
 
 def check_tenant(name: str) -> str:
-    if not TENANT_RE.match(name):
+    if not TENANT_RE.fullmatch(name):
         raise InvalidName(
             f"tenant name {name!r} must be 1-63 lower-case letters, digits and inner hyphens"
         )
@@ -32,14 +36,18 @@ def check_tenant(name: str) -> str:
 
 
 def normalise_local(local: str) -> str:
-    folded = local.strip().lower()
+    if not local.strip():
+        raise InvalidName("the local part (before @) is empty")
+    if local != local.strip():
+        raise InvalidName(f"local part {local!r} has spaces or line breaks around it")
+    folded = local.lower()
     if not folded:
         raise InvalidName("the local part (before @) is empty")
     if len(folded.encode()) > 64:
         raise InvalidName(f"local part {local!r} is longer than 64 bytes")
     if not folded.isascii():
         raise InvalidName(f"local part {local!r} must be ASCII (internationalised local parts are not supported)")
-    if not LOCAL_RE.match(folded):
+    if not LOCAL_RE.fullmatch(folded):
         raise InvalidName(
             f"local part {local!r} may contain letters, digits and !#$%&'*+=?^_`{{|}}~- "
             "with single dots between them (no '/', no leading, trailing or double dots)"
@@ -54,7 +62,9 @@ class DomainName:
 
 
 def normalise_domain(name: str) -> DomainName:
-    raw = name.strip().rstrip(".")
+    if name != name.strip():
+        raise InvalidName(f"domain name {name!r} has spaces or line breaks around it")
+    raw = name.rstrip(".")
     if not raw:
         raise InvalidName("the domain name is empty")
     try:
@@ -67,6 +77,10 @@ def normalise_domain(name: str) -> DomainName:
         raise InvalidName(f"{name!r} is not a fully qualified domain name (it needs a dot)")
     if len(ascii_form) > 253:
         raise InvalidName(f"{name!r} is longer than 253 characters in ASCII form")
+    if labels[-1].isascii() and labels[-1].isdigit():
+        # RFC 3696 2: no top-level domain is all-numeric, so this is an IP address, which
+        # mail and DNS would read as one (and "a domain" must never mean a host literal).
+        raise InvalidName(f"{name!r} is an IP address or ends in a numeric label, not a domain name")
     for label in labels:
         if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label):
             raise InvalidName(f"{name!r}: label {label!r} must be letters, digits and inner hyphens")
@@ -81,6 +95,12 @@ def split_address(address: str) -> tuple[str, DomainName]:
     return normalise_local(local), normalise_domain(domain)
 
 
+def check_address_length(address: str) -> str:
+    if len(address.encode()) > MAX_ADDRESS:
+        raise InvalidName(f"address {address!r} is longer than {MAX_ADDRESS} bytes (RFC 5321)")
+    return address
+
+
 def normalise_address(address: str) -> str:
     local, domain = split_address(address)
-    return f"{local}@{domain.ascii}"
+    return check_address_length(f"{local}@{domain.ascii}")

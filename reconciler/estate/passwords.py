@@ -21,8 +21,10 @@ else:
         import crypt as _crypt
 
 _B64 = r"[./0-9A-Za-z]"
-SHA512_RE = re.compile(rf"^\{{CRYPT\}}\$6\$(?:rounds=\d{{4,9}}\$)?{_B64}{{1,16}}\${_B64}{{86}}$")
-BCRYPT_RE = re.compile(rf"^\{{CRYPT\}}\$2[by]\$(0[4-9]|[12]\d|3[01])\${_B64}{{53}}$")
+# Always used with fullmatch, and with ASCII digits only: "$" alone matches before a
+# trailing newline, and a hash with one was accepted while every login with it failed.
+SHA512_RE = re.compile(rf"\{{CRYPT\}}\$6\$(?:rounds=[0-9]{{4,9}}\$)?{_B64}{{1,16}}\${_B64}{{86}}")
+BCRYPT_RE = re.compile(rf"\{{CRYPT\}}\$2[by]\$(0[4-9]|[12][0-9]|3[01])\${_B64}{{53}}")
 SCHEMES = ("sha512", "bcrypt")
 # Scheme prefixes of other hash formats. Only these are named back in a message: a
 # plaintext password may itself begin with "{...}", and must never be echoed in part.
@@ -39,8 +41,11 @@ _BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 def check_hash(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a password hash string such as {CRYPT}$6$...")
-    if SHA512_RE.match(value) or BCRYPT_RE.match(value):
+    if SHA512_RE.fullmatch(value) or BCRYPT_RE.fullmatch(value):
         return value
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError("contains a space, line break or control character (the value is not shown); a hash "
+                         "has none: check how it was pasted, e.g. a YAML block scalar keeps the final newline")
     if value.startswith("{") and "}" in value:
         scheme = value[: value.index("}") + 1]
         if scheme.upper() == "{CRYPT}":
@@ -86,7 +91,7 @@ def hash_password(password: str, scheme: str = "sha512", rounds: int | None = No
 def verify_password(password: str, stored: str) -> bool:
     # Only well-formed hashes: crypt(3) given a damaged or empty "salt" returns a
     # failure token, and nothing should ever depend on how two of those compare.
-    if not (SHA512_RE.match(stored) or BCRYPT_RE.match(stored)):
+    if not (SHA512_RE.fullmatch(stored) or BCRYPT_RE.fullmatch(stored)):
         return False
     digest = stored[len("{CRYPT}"):]
     return secrets.compare_digest(_crypt.crypt(password, digest) or "", digest)
