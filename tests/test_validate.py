@@ -384,6 +384,43 @@ def test_previous_addresses_of_a_renamed_mailbox(tmp_path: Path) -> None:
     assert "already named as the previous address" in failure.problems[1].message
 
 
+def test_a_rename_cannot_take_another_tenants_mailbox(tmp_path: Path) -> None:
+    builder = acme(tmp_path, mailboxes={"anna": mailbox(previous=["boss@beta.example", "old@client.example"])})
+    builder.tenant("beta")
+    builder.domain("beta", "beta.example", {"mailboxes": {"bob": mailbox()}})
+    builder.tenant("acme/client")  # even the reseller's own client is another tenant
+    builder.domain("acme/client", "client.example", {"mailboxes": {"carl": mailbox()}})
+    failure = builder.failure()
+    assert [(p.location.line, p.path) for p in failure.problems] == [
+        (builder.line_of(ACME, "- boss@beta.example"), "mailboxes.anna.previous[0]"),
+        (builder.line_of(ACME, "- old@client.example"), "mailboxes.anna.previous[1]"),
+    ]
+    assert failure.problems[0].message == (
+        "boss@beta.example is in domain beta.example of tenant beta, not acme: a mailbox can only be renamed "
+        "from an address of its own tenant (a rename moves the mailbox and its mail)")
+
+
+def test_an_alias_domain_cannot_point_into_another_tenant(tmp_path: Path) -> None:
+    builder = acme(tmp_path, mailboxes={"anna": mailbox()})
+    builder.domain("acme", "mirror.example", {"type": "alias", "alias_of": "beta.example"})
+    builder.tenant("beta")
+    builder.domain("beta", "beta.example", {"mailboxes": {"bob": mailbox()}})
+    problem = builder.only_problem()
+    assert (problem.path, problem.message) == (
+        "alias_of", "target domain beta.example belongs to tenant beta, not acme; an alias domain must point at a "
+                    "domain of its own tenant")
+
+
+def test_a_mailbox_address_longer_than_rfc_5321_allows(tmp_path: Path) -> None:
+    domain = ".".join(["d" * 60] * 3) + ".example"
+    builder = EstateBuilder(tmp_path)
+    builder.tenant("acme")
+    builder.domain("acme", domain, {"mailboxes": {"a" * 64: mailbox()}})
+    problem = builder.only_problem()
+    assert problem.path == "mailboxes." + "a" * 64
+    assert "longer than 254 bytes (RFC 5321)" in problem.message
+
+
 def test_previous_addresses_compile_into_the_resource(tmp_path: Path) -> None:
     builder = acme(tmp_path, mailboxes={"anna": mailbox(previous=["ann", "Old.Anna@Legacy.example"])})
     resource = builder.resources()[("mailbox", "anna@acme.example")]

@@ -100,6 +100,8 @@ class NMailbox:
     aliases: tuple[str, ...] = ()
     forward: tuple[str, ...] = ()
     previous: tuple[str, ...] = ()
+    # resolved forwarding target -> the field path it was written at (for later rules)
+    written: dict[str, FieldPath] = field(default_factory=dict)
 
     @property
     def display(self) -> str:
@@ -122,6 +124,7 @@ class NAlias:
     origin: Origin
     status: Status
     targets: tuple[str, ...] = ()  # resolved
+    written: dict[str, FieldPath] = field(default_factory=dict)  # target -> where it was written
 
     @property
     def description(self) -> str | None:

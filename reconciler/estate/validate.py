@@ -12,8 +12,15 @@ from __future__ import annotations
 
 from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
+from ispctl.reconciler.estate.delivery import check_delivery
 from ispctl.reconciler.estate.loader import DomainDecl, Estate
-from ispctl.reconciler.estate.names import InvalidName, normalise_address, normalise_domain, normalise_local
+from ispctl.reconciler.estate.names import (
+    InvalidName,
+    check_address_length,
+    normalise_address,
+    normalise_domain,
+    normalise_local,
+)
 from ispctl.reconciler.estate.units import format_size
 from ispctl.reconciler.estate.yamlload import FieldPath
 
@@ -111,6 +118,11 @@ class _Checker:
             self.report(domain.origin, path, str(exc))
             return None
         address = f"{local_n}@{domain.name}"
+        try:
+            check_address_length(address)
+        except InvalidName as exc:
+            self.report(domain.origin, path, str(exc))
+            return None
         return local_n if self.claim(address, address, domain.origin, path) else None
 
     def claim(self, address: str, owner: str, origin: Origin, path: FieldPath) -> bool:
@@ -168,6 +180,12 @@ class _Checker:
         elif other.type == "alias":
             self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} is itself an alias domain; point "
                                                       "at its target")
+        elif other.tenant != domain.tenant:
+            # Mail for every address of this domain would land in another tenant's mailboxes,
+            # which that tenant never agreed to in its own files.
+            self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} belongs to tenant {other.tenant}, "
+                                                      f"not {domain.tenant}; an alias domain must point at a domain of "
+                                                      "its own tenant")
         else:
             domain.alias_of = ascii_target
 
@@ -206,14 +224,23 @@ class _Checker:
         box.aliases = tuple(sorted(extras))
 
     def previous_addresses(self, box: NMailbox) -> None:
-        """Renames: each earlier address must be free now, and claimed by one mailbox only."""
+        """Renames: each earlier address must be free now, claimed by one mailbox only, and the
+        tenant's own: a rename moves the entry and its mail, so naming another tenant's address
+        would take that tenant's mailbox. (An address of a domain no longer in the estate is
+        checked again at plan time, against the live tenant it is under.)"""
         found = []
+        tenant = self.catalog.domains[box.domain].tenant
         for index, old in enumerate(box.spec.previous):
             path = box.origin.path + ("previous", index)
             full = self._resolve(old, box.domain, box.origin, path)
             if full is None:
                 continue
-            if full in self.catalog.addresses:
+            old_domain = self.catalog.domains.get(full.split("@", 1)[1])
+            if old_domain is not None and old_domain.tenant != tenant:
+                self.report(box.origin, path, f"{full} is in domain {old_domain.name} of tenant {old_domain.tenant}, "
+                                              f"not {tenant}: a mailbox can only be renamed from an address of its own "
+                                              "tenant (a rename moves the mailbox and its mail)")
+            elif full in self.catalog.addresses:
                 user = self.address_origin[full]
                 self.report(box.origin, path, f"{full} is in use at {user.doc.location(user.path)}; a mailbox can only "
                                               "be renamed from an address nothing else uses")
@@ -253,7 +280,8 @@ class _Checker:
         # Assign every catch-all before checking any, since one may point into another.
         pending = []
         for domain in domains:
-            if domain.spec.mail.catch_all and domain.spec.type != "alias":
+            # Without the mail service the catch-all is already refused (domain_rules).
+            if domain.spec.mail.catch_all and domain.spec.type != "alias" and "mail" in domain.services:
                 path: FieldPath = ("mail", "catch_all")
                 full = self._resolve(domain.spec.mail.catch_all, domain.name, domain.origin, path)
                 if full is not None:
@@ -277,6 +305,7 @@ class _Checker:
                 self.report(box.origin, path, "a mailbox cannot forward to itself; use keep_copy: true to keep a copy")
             elif full:
                 found.append(full)
+                box.written.setdefault(full, path)
         box.forward = tuple(sorted(set(found)))
 
     def alias_targets(self, alias: NAlias) -> None:
@@ -288,7 +317,12 @@ class _Checker:
                 self.report(alias.origin, path, "an alias cannot point at itself")
             elif full:
                 found.append(full)
+                alias.written.setdefault(full, path)
         alias.targets = tuple(sorted(set(found)))
+
+    def delivery(self) -> None:
+        for found in check_delivery(self.catalog, relays=not self.incomplete):
+            self.report(found.origin, found.path, found.message)
 
     # -- limits ------------------------------------------------------------------------------
 
@@ -351,6 +385,7 @@ class _Checker:
             self.forwards(box)
         for alias in self.catalog.aliases.values():
             self.alias_targets(alias)
+        self.delivery()
         self.limits()
         return self.catalog
 
