@@ -225,3 +225,39 @@ def test_deletes_of_archiving_kinds_are_marked_as_archives() -> None:
     assert {(c.address, c.action, c.archive) for c in plan.changes} == {
         ("maildir.a@x.example", "delete", True), ("mailbox.a@x.example", "delete", False)}
     assert not any(c.archive for c in compute_plan({}, index(written(home))).changes)  # nobody said it archives
+
+
+def _tree(top: str, domain: str) -> list[Resource]:
+    """A top tenant, a domain under it: the ancestors a mailbox's walk reaches."""
+    return [Resource("tenant", top, {}), Resource("domain", domain, {}, parent=f"tenant.{top}")]
+
+
+def test_a_rename_from_under_another_top_is_refused_naming_both() -> None:
+    from ispctl.reconciler.engine.errors import Location, ValidationFailed
+
+    victim = written(box("boss@beta.example", parent="domain.beta.example"))
+    live = index(*map(written, _tree("beta", "beta.example") + _tree("acme", "acme.example")), victim)
+    taker = dataclasses.replace(box("boss@acme.example", parent="domain.acme.example"),
+                                previous=("boss@beta.example",), source=Location("acme.example.yaml", 7, 9))
+    desired = index(*_tree("acme", "acme.example"), *_tree("beta", "beta.example"), taker)
+    try:
+        compute_plan(desired, live)
+    except ValidationFailed as failed:
+        [problem] = failed.problems
+        assert str(problem) == (
+            "acme.example.yaml:7:9: previous: mailbox.boss@acme.example names mailbox.boss@beta.example as its "
+            "previous key, but that lives under tenant.beta, not tenant.acme: a rename cannot move an object from "
+            "under another tenant")
+    else:
+        raise AssertionError("a rename across tops was planned")
+
+
+def test_a_rename_within_one_top_and_one_whose_top_is_unknown_are_planned() -> None:
+    old = written(box("old@acme.example", parent="domain.old.example"))
+    tree = _tree("acme", "acme.example") + [Resource("domain", "old.example", {}, parent="tenant.acme")]
+    new = dataclasses.replace(box("new@acme.example", parent="domain.acme.example"), previous=("old@acme.example",))
+    plan = compute_plan(index(*tree, new), index(*map(written, tree), old))
+    assert [c.renamed_from for c in plan.changes if c.kind == "mailbox"] == ["mailbox.old@acme.example"]
+    # A runner that reads only mailboxes cannot see the tenants: the estate's own check stands.
+    bare = compute_plan(index(new), index(old))
+    assert [c.renamed_from for c in bare.changes] == ["mailbox.old@acme.example"]

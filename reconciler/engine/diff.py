@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ispctl.reconciler.engine.errors import Location, Problem, ValidationFailed
 from ispctl.reconciler.engine.plan import AttrChange, Change, Plan
-from ispctl.reconciler.engine.resources import Index, Resource
+from ispctl.reconciler.engine.resources import Index, Resource, ancestors
 
 
 def attr_changes(before: Resource | None, after: Resource | None) -> tuple[AttrChange, ...]:
@@ -26,19 +27,60 @@ def match_renames(desired: Index, live: Index) -> dict[tuple[str, str], Resource
 
     A previous key only counts when nothing desired claims it and it is live; the first
     such key in declaration order wins, so a declared history is read newest first.
+
+    A rename moves the object and what hangs off it, so it must stay under the top of its
+    own tree (for the estate, its reseller): a file that names an object at home under
+    another top as its previous key is refused here, where the live side is known. (The
+    estate checks what it can see at validate time; an object of a domain that has left the
+    estate can only be placed from the live tree.)
     """
     found: dict[tuple[str, str], Resource] = {}
     used: set[tuple[str, str]] = set()
+    problems: list[Problem] = []
+    tops = _Tops(desired, live)
     for ident, want in sorted(desired.items()):
         if ident in live:
             continue
         for old_key in want.previous:
             old_ident = (want.kind, old_key)
             if old_ident in live and old_ident not in desired and old_ident not in used:
-                found[ident] = live[old_ident]
+                old = live[old_ident]
+                here, there = tops.desired(want), tops.live(old)
+                if here is not None and there is not None and here != there:
+                    problems.append(Problem(
+                        want.source or Location("(desired state)"), "previous",
+                        f"{want.address} names {old.address} as its previous key, but that lives under {there}, not "
+                        f"{here}: a rename cannot move an object from under another {there.split('.', 1)[0]}"))
+                    break
+                found[ident] = old
                 used.add(old_ident)
                 break
+    if problems:
+        raise ValidationFailed(problems)
     return found
+
+
+class _Tops:
+    """The top ancestor of a resource, on each side; None when the walk leaves the index
+    (a runner that reads only some providers cannot tell, and the estate's own check holds)."""
+
+    def __init__(self, desired: Index, live: Index) -> None:
+        self._sides = (desired, live)
+        self._by_address: list[dict[str, Resource] | None] = [None, None]
+
+    def _top(self, side: int, resource: Resource) -> str | None:
+        by_address = self._by_address[side]
+        if by_address is None:
+            by_address = {r.address: r for r in self._sides[side].values()}
+            self._by_address[side] = by_address
+        chain = ancestors(resource, by_address)
+        return chain[-1] if len(chain) > 1 and chain[-1] in by_address else None
+
+    def desired(self, resource: Resource) -> str | None:
+        return self._top(0, resource)
+
+    def live(self, resource: Resource) -> str | None:
+        return self._top(1, resource)
 
 
 def compute_plan(desired: Index, live: Index, *, prune: bool = True,
