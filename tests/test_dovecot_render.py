@@ -150,7 +150,8 @@ def test_tls_settings_follow_the_connection() -> None:
     assert "tls" not in got and got["tls_require_cert"] == "demand"
 
 
-@pytest.mark.parametrize("path", ["relative/ldap.conf", "/etc/dove cot/x.ext", "/etc/../x.ext", '/etc/"x'])
+@pytest.mark.parametrize("path", ["relative/ldap.conf", "/etc/dove cot/x.ext", "/etc/../x.ext", '/etc/"x',
+                                  "/etc/x.ext\n", "/etc/x.ext\n}\npassdb {"])
 def test_unsafe_ldap_file_path_is_refused(path: str) -> None:
     with pytest.raises(ConfigError, match="absolute path"):
         render(site(), LDAP, path)
