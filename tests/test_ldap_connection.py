@@ -78,9 +78,41 @@ def test_unusable_urls_are_config_errors(extra: dict[str, str], fragment: str) -
     assert SECRET not in str(caught.value)
 
 
-def test_starttls_flag_and_ca_file_are_read() -> None:
-    settings = LdapSettings.from_env(without(ISPCTL_LDAP_STARTTLS="yes", ISPCTL_LDAP_CA_FILE="/etc/ssl/ca.pem"))
-    assert settings.starttls is True and settings.ca_file == "/etc/ssl/ca.pem"
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def test_starttls_flag_and_ca_file_are_read(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text(PEM, encoding="ascii")
+    settings = LdapSettings.from_env(without(ISPCTL_LDAP_STARTTLS="yes", ISPCTL_LDAP_CA_FILE=str(ca)))
+    assert settings.starttls is True and settings.ca_file == str(ca)
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    (None, "cannot read ISPCTL_LDAP_CA_FILE {path}: No such file or directory"),
+    ("not a certificate\n", "ISPCTL_LDAP_CA_FILE {path} holds no PEM certificate"),
+])
+def test_an_unusable_ca_file_is_a_config_error_not_an_internal_one(
+    tmp_path: Path, content: str | None, fragment: str
+) -> None:
+    ca = tmp_path / "ca.pem"
+    if content is not None:
+        ca.write_text(content, encoding="ascii")
+    with pytest.raises(ConfigError) as caught:
+        LdapSettings.from_env(without(ISPCTL_LDAP_STARTTLS="yes", ISPCTL_LDAP_CA_FILE=str(ca)))
+    assert fragment.format(path=ca) in str(caught.value)
+
+
+@pytest.mark.parametrize(("url", "fragment"), [
+    ("ldap://127.0.0.1:70000", "ISPCTL_LDAP_URL has port '70000'; a port is a number from 1 to 65535"),
+    ("ldap://127.0.0.1:ldap", "ISPCTL_LDAP_URL has port 'ldap'"),
+    ("ldaps://127.0.0.1:0", "ISPCTL_LDAP_URL has port 0"),
+    ("ldap://:389", "names no host"),
+])
+def test_an_unusable_port_or_host_is_a_config_error(url: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        LdapSettings.from_env(without(ISPCTL_LDAP_URL=url))
+    assert fragment in str(caught.value)
 
 
 def test_password_file_is_read_without_its_line_ending(tmp_path: Path) -> None:

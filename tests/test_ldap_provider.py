@@ -40,11 +40,12 @@ def apply_example(slapd: SlapdInstance) -> None:
     assert result.ok, [o.error for o in result.failed]
 
 
-def test_an_empty_base_reads_as_nothing_with_one_base_read_and_one_search(slapd: SlapdInstance) -> None:
+def test_an_empty_base_reads_as_nothing_with_two_checks_and_one_search(slapd: SlapdInstance) -> None:
     with provider(slapd) as ldap:
         assert ldap.read() == {}
         usage = ldap.conn.usage
-        assert usage.search_operations == 2
+        # The checks on connecting (the base exists, the schema is loaded), then the search.
+        assert usage.search_operations == 3
         assert [getattr(usage, name) for name in WRITES] == [0, 0, 0, 0]
 
 
@@ -55,9 +56,9 @@ def test_the_live_read_is_one_paged_search_that_misses_nothing(slapd: SlapdInsta
     with provider(slapd, page_size) as ldap:
         live = ldap.read()
         usage = ldap.conn.usage
-        # One base-existence read, then one request per page of the same paged search:
-        # never one request per resource.
-        assert usage.search_operations == 1 + math.ceil(EXAMPLE_COUNT / page_size)
+        # Two checks on connecting (base, schema), then one request per page of the same paged
+        # search: never one request per resource.
+        assert usage.search_operations == 2 + math.ceil(EXAMPLE_COUNT / page_size)
         assert [getattr(usage, name) for name in WRITES] == [0, 0, 0, 0]
     assert len(live) == EXAMPLE_COUNT
     desired = {ident: r for ident, r in desired.items() if ident[0] in ldap.SUPPORTS}  # maildirs are the mail store's
@@ -80,7 +81,9 @@ def test_reading_never_writes(slapd: SlapdInstance) -> None:
 
 def test_a_missing_managed_base_is_a_clear_error(slapd: SlapdInstance) -> None:
     with provider(slapd, base="ou=missing,dc=example,dc=net") as ldap:
-        with pytest.raises(ProviderError, match="managed base ou=missing,dc=example,dc=net does not exist"):
+        with pytest.raises(ProviderError, match="managed base ou=missing,dc=example,dc=net does not exist in the "
+                                                "directory at ldap://127.0.0.1:[0-9]+ \\(its nearest existing parent "
+                                                "is dc=example,dc=net\\)"):
             ldap.read()
 
 

@@ -55,6 +55,7 @@ class LdapSettings:
         scheme = urlparse(url).scheme.lower()
         if scheme not in ("ldap", "ldaps", "ldapi"):
             raise ConfigError(f"ISPCTL_LDAP_URL must start with ldap://, ldaps:// or ldapi:// (got {scheme or 'no scheme'}://)")
+        _check_address(url, scheme)
         if password_file:
             try:
                 password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
@@ -67,22 +68,66 @@ class LdapSettings:
         starttls = env_flag(env, "ISPCTL_LDAP_STARTTLS")
         if starttls and scheme != "ldap":
             raise ConfigError("ISPCTL_LDAP_STARTTLS applies to ldap:// URLs only")
-        return cls(url, env["ISPCTL_LDAP_BIND_DN"].strip(), password, starttls, env.get("ISPCTL_LDAP_CA_FILE") or None)
+        ca_file = env.get("ISPCTL_LDAP_CA_FILE", "").strip() or None
+        if ca_file is not None:
+            _check_ca_file(ca_file)
+        return cls(url, env["ISPCTL_LDAP_BIND_DN"].strip(), password, starttls, ca_file)
 
 
-def connect(settings: LdapSettings) -> ldap3.Connection:
+def _check_address(url: str, scheme: str) -> None:
+    """Host and port of an ldap:// or ldaps:// URL, checked before anything connects."""
+    if scheme == "ldapi":
+        return
+    parsed = urlparse(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        port_text = parsed.netloc.rsplit(":", 1)[-1]
+        raise ConfigError(f"ISPCTL_LDAP_URL has port {port_text!r}; a port is a number from 1 to 65535") from None
+    if port == 0:
+        raise ConfigError("ISPCTL_LDAP_URL has port 0; a port is a number from 1 to 65535")
+    if not parsed.hostname:
+        raise ConfigError(f"ISPCTL_LDAP_URL {url} names no host (e.g. {scheme}://ldap.example.net)")
+
+
+def _check_ca_file(path: str) -> None:
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(16 * 1024 * 1024)
+    except OSError as exc:
+        raise ConfigError(f"cannot read ISPCTL_LDAP_CA_FILE {path}: {exc.strerror or exc}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in text:
+        raise ConfigError(f"ISPCTL_LDAP_CA_FILE {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+
+
+def new_connection(settings: LdapSettings) -> ldap3.Connection:
+    """A connection object, not yet open (``open_connection`` opens it, and reopens it later)."""
     parsed = urlparse(settings.url)
     tls = None
-    if parsed.scheme.lower() == "ldaps" or settings.starttls:
-        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
-    server = ldap3.Server(settings.url, tls=tls, get_info=ldap3.NONE, connect_timeout=10)
-    conn = ldap3.Connection(
+    try:
+        if parsed.scheme.lower() == "ldaps" or settings.starttls:
+            tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file,
+                            version=ssl.PROTOCOL_TLS_CLIENT)
+        server = ldap3.Server(settings.url, tls=tls, get_info=ldap3.NONE, connect_timeout=10)
+    except LDAPException as exc:
+        # from_env checked what it can; this is whatever ldap3 still refuses in the URL or TLS setup.
+        raise ConfigError(f"cannot use ISPCTL_LDAP_URL {settings.url}: {exc}") from None
+    return ldap3.Connection(
         server, user=settings.bind_dn, password=settings.password,
         auto_bind=ldap3.AUTO_BIND_NONE,
         raise_exceptions=True, receive_timeout=120, read_only=False,
         # Operation counters are cheap; they let tests prove a plan reads in bulk.
         collect_usage=True,
     )
+
+
+def open_connection(conn: ldap3.Connection, settings: LdapSettings) -> None:
+    """Open (or reopen, after the server went away) and bind ``conn``; ProviderError if not."""
+    try:
+        if not conn.closed:
+            conn.unbind()  # a half-dead socket from before a restart
+    except LDAPException:
+        pass
     try:
         conn.open()
         if settings.starttls:
@@ -95,4 +140,9 @@ def connect(settings: LdapSettings) -> ldap3.Connection:
         except LDAPException:
             pass
         raise ProviderError(f"cannot connect to the directory at {settings.url} as {settings.bind_dn}: {exc}") from None
+
+
+def connect(settings: LdapSettings) -> ldap3.Connection:
+    conn = new_connection(settings)
+    open_connection(conn, settings)
     return conn

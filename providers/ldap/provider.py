@@ -5,24 +5,46 @@ only for the attributes ispctl manages. Writes are attribute-level: ``modify`` w
 replace for changed attributes (never delete + add of an entry), ``modify_dn`` for
 moves, and the fingerprint is written in the same operation as the values it covers.
 Nothing outside the managed base is ever read or written.
+
+Right after connecting (before the lock) the base and the schema are checked
+(``preflight``). A connection lost mid-run (slapd restarted) is reopened with a few
+retries and growing pauses; an operation whose outcome the lost connection hid is read back
+before it is repeated (an add that landed is not an "already exists" failure). When the
+directory stays away the provider says once what failed, what to run and what became of the
+lock; the changes after that fail at once with a short "not tried".
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import ldap3
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import (
+    LDAPBusyResult,
+    LDAPCommunicationError,
+    LDAPException,
+    LDAPNoSuchObjectResult,
+    LDAPUnavailableResult,
+)
 
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap import mapping
-from ispctl.providers.ldap.connection import LdapSettings, connect
+from ispctl.providers.ldap.connection import LdapSettings, connect, open_connection
 from ispctl.providers.ldap.lock import DirectoryLock, new_lock
+from ispctl.providers.ldap.preflight import check_directory
+from ispctl.providers.ldap.rename import Step, mailbox_rename_steps
 from ispctl.reconciler.contract import Lockable, Provider, ProviderError, Resource
+
+T = TypeVar("T")
+# The connection is gone (socket errors, slapd's notice of disconnection when it stops) or the
+# server says to come back later: worth reconnecting for. Anything else is an answer.
+LOST = (LDAPCommunicationError, LDAPUnavailableResult, LDAPBusyResult)
+MAX_PAUSE = 8.0
 
 
 @contextmanager
@@ -40,27 +62,90 @@ class LdapProvider(Provider, Lockable):
     name: ClassVar[str] = "ldap"
     SUPPORTS: ClassVar[frozenset[str]] = mapping.SUPPORTED
 
-    def __init__(self, settings: LdapSettings, base_dn: str, page_size: int = 1000) -> None:
+    def __init__(self, settings: LdapSettings, base_dn: str, page_size: int = 1000, *,
+                 retries: int = 5, pause: float = 0.5) -> None:
         self.settings = settings
         self.base_dn = base_dn
         self.page_size = page_size
+        # Reconnecting: ``retries`` attempts, pausing ``pause`` s and doubling (0.5+1+2+4+8 s:
+        # long enough for slapd to restart, short enough that a dead server is reported soon).
+        self.retries = retries
+        self.pause = pause
         self._conn: ldap3.Connection | None = None
         self._dn: dict[str, str] = {}  # address -> DN of the live (or just created) entry
+        self._lock_id: str | None = None
+        self._gave_up: str | None = None  # set once the directory is given up for this run
 
     @property
     def conn(self) -> ldap3.Connection:
         if self._conn is None:
-            self._conn = connect(self.settings)
+            conn = connect(self.settings)
+            try:
+                check_directory(conn, self.settings.url, self.base_dn)
+            except LDAPException as exc:
+                self._quiet_unbind(conn)
+                raise ProviderError(f"cannot read {self.base_dn} in the directory at {self.settings.url}: "
+                                    f"{exc}") from None
+            except ProviderError:
+                self._quiet_unbind(conn)
+                raise
+            self._conn = conn
         return self._conn
+
+    @staticmethod
+    def _quiet_unbind(conn: ldap3.Connection) -> None:
+        try:
+            conn.unbind()
+        except LDAPException:
+            pass
+
+    def _call(self, what: str, op: Callable[[bool], T]) -> T:
+        """Run ``op`` (its argument: True when repeating after a lost connection), reconnecting
+        with bounded retries; gives up with one message that says what to do."""
+        if self._gave_up is not None:
+            raise ProviderError(f"not tried: {self._gave_up}")
+        conn = self.conn
+        pause = self.pause
+        error: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(pause)
+                pause = min(pause * 2, MAX_PAUSE)
+                try:
+                    open_connection(conn, self.settings)
+                except ProviderError as exc:
+                    error = exc
+                    continue
+            try:
+                return op(attempt > 0)
+            except LOST as exc:
+                error = exc
+        raise self._give_up(what, error)
+
+    def _give_up(self, what: str, error: Exception | None) -> ProviderError:
+        self._gave_up = f"the directory at {self.settings.url} is unreachable (see the first error)"
+        lock = ""
+        if self._lock_id is not None:
+            lock_dn = dnlib.child("cn", "ispctl-lock", self.base_dn)
+            lock = (f" The estate lock {lock_dn} (id {self._lock_id}) stays behind: the next apply on this "
+                    "host takes it over once this process has ended; from another host run "
+                    f"`ispctl force-unlock {self._lock_id}` first.")
+        reason = str(error).split(" - ")[0] if error is not None else "no answer"
+        return ProviderError(
+            f"lost the directory at {self.settings.url} during {what} ({reason}) and could not reconnect "
+            f"({self.retries} attempts). Changes reported before this one are applied; the rest were not "
+            f"tried. When slapd answers again, run `ispctl apply` again: it resumes from here.{lock}")
 
     @contextmanager
     def estate_lock(self, operation: str, commit: str | None, ttl: timedelta, timeout: float) -> Iterator[str]:
         """Hold the estate's apply lock (an entry in the managed base) for the block."""
         lock = DirectoryLock(self.conn, self.base_dn)
         held = lock.acquire(new_lock(operation, commit, ttl), timeout)
+        self._lock_id = held.id  # named if the directory is lost mid-run
         try:
             yield held.id
         finally:
+            self._lock_id = None
             try:
                 lock.release(held)
             except LDAPException:
@@ -80,26 +165,24 @@ class LdapProvider(Provider, Lockable):
     # -- reading ------------------------------------------------------------------------
 
     def _search(self) -> list[tuple[str, dict[str, Any]]]:
-        try:
-            if not self.conn.search(self.base_dn, "(objectClass=*)", ldap3.BASE, attributes=["1.1"]):
-                raise ProviderError(f"managed base {self.base_dn} does not exist in the directory; create it first "
-                                    "(see README)")
-        except ldap3.core.exceptions.LDAPNoSuchObjectResult:
-            raise ProviderError(f"managed base {self.base_dn} does not exist in the directory; create it first (see "
-                                "README)") from None
-        except LDAPException as exc:
-            raise ProviderError(f"cannot read {self.base_dn}: {exc}") from None
-        entries: list[tuple[str, dict[str, Any]]] = []
-        try:
+        # The base and the schema were checked on connecting (preflight).
+        def search(_again: bool) -> list[tuple[str, dict[str, Any]]]:
+            entries: list[tuple[str, dict[str, Any]]] = []  # a repeated search starts over
             for item in self.conn.extend.standard.paged_search(
                 self.base_dn, mapping.SEARCH_FILTER, ldap3.SUBTREE,
                 attributes=mapping.search_attributes(), paged_size=self.page_size, generator=True,
             ):
                 if item.get("type") == "searchResEntry":
                     entries.append((item["dn"], item["raw_attributes"]))
+            return entries
+
+        try:
+            return self._call(f"the read of {self.base_dn}", search)
+        except LDAPNoSuchObjectResult:
+            raise ProviderError(f"the managed base {self.base_dn} disappeared from the directory while it was "
+                                "read") from None
         except LDAPException as exc:
             raise ProviderError(f"paged search of {self.base_dn} failed: {exc}") from None
-        return entries
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         self._dn.clear()
@@ -130,35 +213,87 @@ class LdapProvider(Provider, Lockable):
             result = self.conn.result or {}
             raise ProviderError(f"{what}: {result.get('description')} {result.get('message', '')}".strip())
 
+    def _fingerprint_at(self, dn: str) -> str | None:
+        """The fingerprint stored on ``dn``; "" for an entry without one; None if there is no entry."""
+        try:
+            self.conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=[mapping.FINGERPRINT])
+        except LDAPNoSuchObjectResult:
+            return None
+        if not self.conn.response:
+            return None
+        values = self.conn.response[0].get("attributes", {}).get(mapping.FINGERPRINT) or []
+        return str(values[0]) if values else ""
+
+    def _exists(self, dn: str) -> bool:
+        return self._fingerprint_at(dn) is not None
+
     def _create(self, resource: Resource) -> None:
         target = self._target_dn(resource)
         self._guard(target)
-        try:
+        wanted = resource.fingerprint()
+
+        def add(again: bool) -> None:
+            # The add may have landed before the connection dropped: then it is done, not a
+            # conflict. An entry with other values is still reported as "already exists".
+            if again and self._fingerprint_at(target) == wanted:
+                return
             self._check_result(self.conn.add(target, attributes=mapping.entry_attributes(resource)), f"add {target}")
+
+        try:
+            self._call(f"add {target}", add)
         except LDAPException as exc:
             raise ProviderError(f"add {target}: {exc}") from None
         self._dn[resource.address] = target
+
+    def _run_step(self, step: Step) -> None:
+        """One modify or modrdn, repeated after a lost connection (a modrdn only if it did not land)."""
+        def run(again: bool) -> None:
+            if step.new_rdn is None:
+                self._check_result(self.conn.modify(step.dn, step.ldap_changes()), step.what)
+                return
+            if again and not self._exists(step.dn) and self._exists(step.result_dn):
+                return
+            self._check_result(self.conn.modify_dn(step.dn, step.new_rdn, new_superior=step.new_superior),
+                               step.what)
+
+        self._call(step.what, run)
 
     def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
         current = self._dn_for(before.address)  # before a rename, the old key's entry
         self._guard(current)
         try:
+            if after.kind == "mailbox" and before.key != after.key:
+                self._rename_mailbox(before, after, changed, current)
+                return
             if before.parent != after.parent or before.key != after.key:
                 current = self._move(after, current)
                 if before.key != after.key:
                     self._dn.pop(before.address, None)
                     self._dn[after.address] = current
-            changes = mapping.modifications(after, changed)
-            mods = {name: [(ldap3.MODIFY_REPLACE, values)] for name, values in changes.items()}
-            self._check_result(self.conn.modify(current, mods), f"modify {current}")
+            self._run_step(Step(f"modify {current}", current, mapping.modifications(after, changed)))
         except LDAPException as exc:
             raise ProviderError(f"modify {current}: {exc}") from None
+
+    def rename_steps(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> list[Step]:
+        """The LDAP steps of a mailbox rename (``rename``); tests run prefixes of them."""
+        current = self._dn_for(before.address)
+        new_parent = self._dn_for(after.parent)
+        self._guard(current)
+        self._guard(new_parent)
+        return mailbox_rename_steps(before, after, changed, current, new_parent)
+
+    def _rename_mailbox(self, before: Resource, after: Resource, changed: tuple[str, ...], current: str) -> None:
+        steps = self.rename_steps(before, after, changed)
+        for step in steps:
+            self._run_step(step)
+        self._dn.pop(before.address, None)
+        self._dn[after.address] = steps[-1].dn
 
     def _move(self, resource: Resource, current: str) -> str:
         new_parent = self._dn_for(resource.parent)
         self._guard(new_parent, allow_base=True)
         relative = dnlib.rdn(mapping.KINDS[resource.kind].rdn_attr, resource.key)
-        self._check_result(self.conn.modify_dn(current, relative, new_superior=new_parent), f"move {current}")
+        self._run_step(Step(f"move {current}", current, new_rdn=relative, new_superior=new_parent))
         moved = f"{relative},{new_parent}"
         # Children moved with their parent: keep our DN cache truthful for later changes.
         depth = len(dnlib.split_rdns(current))
@@ -173,8 +308,14 @@ class LdapProvider(Provider, Lockable):
     def _delete(self, resource: Resource) -> None:
         target = self._dn_for(resource.address)
         self._guard(target)
-        try:
+
+        def delete(again: bool) -> None:
+            if again and not self._exists(target):
+                return  # it was deleted before the connection dropped
             self._check_result(self.conn.delete(target), f"delete {target}")
+
+        try:
+            self._call(f"delete {target}", delete)
         except LDAPException as exc:
             raise ProviderError(f"delete {target}: {exc}") from None
         self._dn.pop(resource.address, None)

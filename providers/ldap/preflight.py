@@ -1,0 +1,113 @@
+"""Checks made once, right after connecting and before anything else (the lock included).
+
+A wrong ``directory.base_dn`` or a directory without the ispctl schema used to surface as
+a lock error, or as one failure per change at apply; both are said here, plainly, with
+what to do about them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import ldap3
+from ldap3.core.exceptions import LDAPException, LDAPNoSuchObjectResult
+
+from ispctl.providers.ldap import dn as dnlib
+from ispctl.providers.ldap.mapping import KINDS
+from ispctl.reconciler.contract import ProviderError
+
+SCHEMA_FILE = Path(__file__).parent / "schema" / "ispctl.ldif"
+LOCK_CLASS = "ispctlLock"
+# Object classes ispctl writes that come from the standard schemas, and which schema has them.
+_STANDARD = {"inetorgperson": "inetorgperson", "posixaccount": "nis", "organization": "core"}
+_NAME = re.compile(r"NAME\s+(?:'([^']+)'|\(\s*((?:'[^']+'\s*)+)\))")
+
+
+def required_classes() -> list[str]:
+    names = {LOCK_CLASS}
+    for kmap in KINDS.values():
+        names.update(kmap.object_classes)
+    return sorted(names, key=str.lower)
+
+
+def defined_classes(definitions: list[str]) -> set[str]:
+    """Lower-cased names of the object classes in subschema ``objectClasses`` values."""
+    names: set[str] = set()
+    for text in definitions:
+        found = _NAME.search(text)
+        if found is None:
+            continue
+        names.update(n.lower() for n in re.findall(r"'([^']+)'", found.group(0)))
+    return names
+
+
+def check_directory(conn: ldap3.Connection, url: str, base_dn: str) -> None:
+    """The managed base exists and the schema ispctl needs is loaded; ProviderError if not."""
+    _check_base(conn, url, base_dn)
+    _check_schema(conn, url)
+
+
+def _naming_contexts(conn: ldap3.Connection) -> list[str]:
+    try:
+        conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["namingContexts"])
+    except LDAPException:
+        return []
+    if not conn.response:
+        return []
+    values = conn.response[0].get("attributes", {}).get("namingContexts") or []
+    return [str(v) for v in values]
+
+
+def _check_base(conn: ldap3.Connection, url: str, base_dn: str) -> None:
+    try:
+        found = conn.search(base_dn, "(objectClass=*)", ldap3.BASE, attributes=["1.1"])
+        matched = ""
+    except LDAPNoSuchObjectResult:
+        found, matched = False, str((conn.result or {}).get("dn") or "")
+    if found:
+        return
+    contexts = _naming_contexts(conn)
+    if contexts and not any(dnlib.is_within(base_dn, ctx) for ctx in contexts):
+        raise ProviderError(
+            f"directory.base_dn {base_dn} is not in the directory at {url}: the server holds "
+            f"{', '.join(contexts)}. Fix directory.base_dn in ispctl.yaml (or point ISPCTL_LDAP_URL at "
+            "the right server)")
+    nearest = f" (its nearest existing parent is {matched})" if matched else ""
+    raise ProviderError(
+        f"the managed base {base_dn} does not exist in the directory at {url}{nearest}. Create it "
+        "(an organizationalUnit, with write access for ispctl's bind DN: README \"The schema, and "
+        "loading it\"), or fix directory.base_dn in ispctl.yaml")
+
+
+def _check_schema(conn: ldap3.Connection, url: str) -> None:
+    try:
+        conn.search("cn=Subschema", "(objectClass=subschema)", ldap3.BASE, attributes=["objectClasses"])
+    except LDAPException:
+        return  # the server does not let us read its schema: nothing to say about it
+    if not conn.response:
+        return
+    raw = conn.response[0].get("raw_attributes", {})
+    values: list[bytes | str] = next((list(v) for k, v in raw.items() if k.lower() == "objectclasses"), [])
+    defined = defined_classes([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values])
+    if not defined:
+        return
+    missing = [name for name in required_classes() if name.lower() not in defined]
+    if not missing:
+        return
+    standard = sorted({_STANDARD[m.lower()] for m in missing if m.lower() in _STANDARD})
+    ours = [m for m in missing if m.lower() not in _STANDARD]
+    parts = []
+    if ours:
+        parts.append(f"the ispctl schema is not loaded (object class{'es' if len(ours) > 1 else ''} "
+                     f"{', '.join(ours)} unknown). Load it on the LDAP server as root: ldapadd -Y EXTERNAL -H "
+                     f"ldapi:/// -f {SCHEMA_FILE}")
+    if standard:
+        parts.append(f"the standard schema{'s' if len(standard) > 1 else ''} {', '.join(standard)} "
+                     "(from /etc/ldap/schema) must be loaded first")
+    raise ProviderError(f"the directory at {url} cannot hold ispctl's entries: {'; '.join(parts)}. "
+                        "See README \"The schema, and loading it into a production directory\"; nothing was "
+                        "read or changed")
+
+
+__all__ = ["SCHEMA_FILE", "check_directory", "defined_classes", "required_classes"]

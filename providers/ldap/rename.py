@@ -1,0 +1,87 @@
+"""A mailbox rename as LDAP steps that each leave a state where mail still arrives.
+
+Postfix accepts a recipient whose ``mail`` (or ``ispctlMailAlias``) matches and hands it to
+Dovecot under its ``mail`` value; Dovecot finds the user by ``uid``
+(``providers/postfix/render.py``, ``providers/dovecot/render.py``). Renaming the entry first
+and fixing ``mail`` after left, between the two, a DN ``uid=new`` with ``mail: old``: mail
+for both addresses bounced until the next apply. The steps instead:
+
+1. add the new address as an extra address (``ispctlMailAlias``) and a second ``uid``
+   value: new -> old mailbox; Dovecot knows the user under both names;
+2. make the new address the ``mail`` and the old one an extra address (one modify);
+3. rename the entry (``modrdn``, which drops the old ``uid`` value), moving it if the new
+   address is in another domain;
+4. write the final values (the old address is no longer an extra one unless desired).
+
+Each step is one LDAP operation, so a kill leaves one of these states; each stores the
+fingerprint of the values it leaves, so the next plan resumes the rename instead of calling
+the half-done entry "changed outside ispctl". Every step can be repeated (replace, not add).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ldap3
+
+from ispctl.providers.ldap import dn as dnlib
+from ispctl.providers.ldap.mapping import FINGERPRINT, KINDS, modifications
+from ispctl.reconciler.contract import Resource
+
+
+@dataclass(frozen=True)
+class Step:
+    """One LDAP operation: a modify of ``dn`` or, with ``new_rdn``, a modrdn of it."""
+
+    what: str
+    dn: str
+    mods: dict[str, list[Any]] = field(default_factory=dict)
+    new_rdn: str | None = None
+    new_superior: str | None = None
+
+    @property
+    def result_dn(self) -> str:
+        if self.new_rdn is None:
+            return self.dn
+        return f"{self.new_rdn},{self.new_superior or dnlib.parent_of(self.dn)}"
+
+    def ldap_changes(self) -> dict[str, list[tuple[Any, list[Any]]]]:
+        return {name: [(ldap3.MODIFY_REPLACE, values)] for name, values in self.mods.items()}
+
+
+def _with(resource: Resource, **attrs: Any) -> Resource:
+    return Resource(resource.kind, resource.key, {**resource.attrs, **attrs}, parent=resource.parent,
+                    sensitive=resource.sensitive)
+
+
+def _aliases(values: Any) -> set[str]:
+    return set(values or ())
+
+
+def mailbox_rename_steps(before: Resource, after: Resource, changed: Sequence[str], current: str,
+                         new_parent_dn: str) -> list[Step]:
+    """The steps renaming the live mailbox ``before`` (entry ``current``) into ``after``."""
+    old, new = before.key, after.key
+    kmap = KINDS["mailbox"]
+    step1_aliases = sorted(_aliases(before.attrs.get("aliases")) | {new})
+    step1 = _with(before, aliases=tuple(step1_aliases))
+    step2_aliases = (_aliases(after.attrs.get("aliases")) | {old}) - {new}
+    step2 = _with(step1, address=new, aliases=tuple(sorted(step2_aliases)))
+    new_rdn = dnlib.rdn(kmap.rdn_attr, new)
+    moving = dnlib.normalise(new_parent_dn) != dnlib.normalise(dnlib.parent_of(current))
+    renamed = f"{new_rdn},{new_parent_dn if moving else dnlib.parent_of(current)}"
+    final = modifications(after, tuple(dict.fromkeys((*changed, "address", "aliases"))))
+    return [
+        Step(f"add {new} as an extra address of {current}", current, {
+            "ispctlMailAlias": step1_aliases,
+            kmap.rdn_attr: [old, new],
+            FINGERPRINT: [step1.fingerprint()],
+        }),
+        Step(f"make {new} the address of {current}", current, {
+            "mail": [new], "ispctlMailAlias": sorted(step2_aliases), FINGERPRINT: [step2.fingerprint()],
+        }),
+        Step(f"rename {current}", current, new_rdn=new_rdn, new_superior=new_parent_dn if moving else None),
+        Step(f"modify {renamed}", renamed, final),
+    ]

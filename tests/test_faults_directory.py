@@ -1,0 +1,233 @@
+"""Directory faults against a real slapd: a restart mid-apply, slapd gone for good, and a
+mailbox rename stopped after every one of its steps (checked with Postfix's own postmap)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from ldap_helpers import BASE, EXAMPLE_COUNT, copy_example, edit_yaml, find_one, run_cli, search
+from test_postfix import Tables, settle
+
+from ispctl.providers.dovecot.render import USER_FILTER
+from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.provider import LdapProvider
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.reconciler.engine.apply import Outcome
+from ispctl.reconciler.engine.errors import ProviderError
+from ispctl.reconciler.engine.plan import Plan
+from tests.wiring import open_session
+
+
+def ldap_provider(slapd: SlapdInstance, retries: int = 5) -> LdapProvider:
+    env = {k: v for k, v in slapd.env().items() if k != "ISPCTL_LDAP_BASE_DN"}
+    # Short pauses: the restart below takes well under the first one anyway.
+    return LdapProvider(LdapSettings.from_env(env), BASE, retries=retries, pause=0.05)
+
+
+def restart(slapd: SlapdInstance) -> None:
+    """Stop and start the same slapd: same port, same config and data directory."""
+    slapd.stop()
+    slapd.start()
+
+
+def plan_of(estate: Path, slapd: SlapdInstance) -> Plan:
+    with open_session(estate, providers=[ldap_provider(slapd)]) as session:
+        return session.plan()
+
+
+def test_an_apply_carries_on_across_a_slapd_restart(slapd: SlapdInstance, tmp_path: Path) -> None:
+    estate = copy_example(tmp_path)
+    seen: list[Outcome] = []
+
+    def restart_after_ten(outcome: Outcome) -> None:
+        seen.append(outcome)
+        if len(seen) == 10:
+            restart(slapd)
+
+    with open_session(estate, providers=[ldap_provider(slapd)]) as session:
+        plan = session.plan()
+        assert len(plan.changes) == EXAMPLE_COUNT
+        result = session.apply(plan, restart_after_ten)
+    assert [o.error for o in result.failed] == []
+    assert len(result.outcomes) == EXAMPLE_COUNT
+    assert len(search(slapd, "(objectClass=ispctlManaged)", "1.1")) == EXAMPLE_COUNT
+    assert plan_of(estate, slapd).empty
+
+
+def test_an_add_that_landed_before_the_connection_dropped_is_not_already_exists(
+    slapd: SlapdInstance, tmp_path: Path
+) -> None:
+    estate = copy_example(tmp_path)
+    with open_session(estate, providers=[ldap_provider(slapd)]) as session:
+        plan = session.plan()
+        tenant = next(c for c in plan.changes if c.address == "tenant.northwind")
+        provider = session.providers[0]
+        assert tenant.after is not None
+        provider.create(tenant.after)
+        # The connection dies with the add's answer unseen (from the provider's side it may
+        # or may not have landed): repeating it reads back the entry and finds it done.
+        restart(slapd)
+        provider.create(tenant.after)
+        # An entry with other values under that DN is a real conflict and still says so.
+        restart(slapd)
+        other = dataclasses.replace(tenant.after, attrs={**tenant.after.attrs, "display_name": "Someone else"})
+        with pytest.raises(ProviderError, match="entryAlreadyExists"):
+            provider.create(other)
+    _dn, entry = find_one(slapd, "(o=northwind)", "ispctlDisplayName")
+    assert entry["ispctldisplayname"] == [tenant.after.attrs["display_name"]]
+
+
+def test_a_directory_gone_for_good_is_said_once_with_what_to_run(slapd: SlapdInstance, tmp_path: Path) -> None:
+    estate = copy_example(tmp_path)
+    seen: list[Outcome] = []
+
+    def stop_after_ten(outcome: Outcome) -> None:
+        seen.append(outcome)
+        if len(seen) == 10:
+            slapd.stop()
+
+    provider = ldap_provider(slapd, retries=2)
+    with open_session(estate, providers=[provider]) as session:
+        plan = session.plan()
+        with provider.estate_lock("apply", None, timedelta(hours=1), 0) as held:
+            lock_id = getattr(held, "id", held)  # the lock's id (or its heartbeat, which carries it)
+            result = session.apply(plan, stop_after_ten)
+    errors = [o.error or "" for o in result.failed]
+    assert len(result.outcomes) == EXAMPLE_COUNT and len(errors) == EXAMPLE_COUNT - 10
+    full = [e for e in errors if "lost the directory" in e]
+    assert len(full) == 1, errors
+    message = full[0]
+    assert f"lost the directory at {slapd.url}" in message
+    assert "run `ispctl apply` again" in message
+    assert f"ispctl force-unlock {lock_id}" in message and f"cn=ispctl-lock,{BASE}" in message
+    assert slapd.password not in message
+    # Every other change says in a few words why it was not tried, pointing at that message
+    # (or is skipped because what it needs was not applied).
+    rest = [e for e in errors if e is not message]
+    assert any(e.startswith("not tried: the directory at") for e in rest)
+    assert all(e.startswith(("not tried: the directory at", "skipped because")) for e in rest), rest
+    # Back again: clear the lock as the message says, and one plain re-run converges.
+    slapd.start()
+    again = ldap_provider(slapd)
+    assert lock_id in again.force_unlock(lock_id)
+    with open_session(estate, providers=[again]) as session:
+        assert session.apply(session.plan()).ok
+    assert plan_of(estate, slapd).empty
+
+
+# --- a mailbox rename, stopped after each step --------------------------------------------------
+
+OLD, NEW = "billing@northwind.example", "accounts@northwind.example"
+DOMAIN_FILE = "tenants/northwind/northwind.example.yaml"
+
+
+def rename_billing(data: dict[str, dict[str, object]]) -> None:
+    box = data["mailboxes"].pop("billing")
+    assert isinstance(box, dict)
+    box["previous"] = [OLD]
+    data["mailboxes"]["accounts"] = box
+
+
+@pytest.fixture
+def tables(slapd: SlapdInstance, tmp_path: Path) -> Iterator[Tables]:
+    out = tmp_path / "tables"
+    estate = copy_example(tmp_path / "render")
+    result = run_cli(slapd, "render", "postfix", "--out", str(out), "-d", str(estate),
+                     "--bind-dn", slapd.bind_dn, "--password-file", str(slapd.password_file))
+    assert result.exit_code == 0, result.output
+    config_dir = tmp_path / "postfix-etc"
+    config_dir.mkdir()
+    (config_dir / "main.cf").write_text("", encoding="utf-8")
+    settle(config_dir / "main.cf", *out.iterdir())
+    yield Tables(out, config_dir)
+
+
+def delivered_to(tables: Tables, slapd: SlapdInstance, address: str) -> set[str]:
+    """The entryUUIDs mail for ``address`` ends in: Postfix's virtual aliases (recursively, an
+    address in its own answer is kept), then virtual_mailbox_maps, then Dovecot's user lookup."""
+    final: set[str] = set()
+    todo, seen = [address], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        targets = tables.aliases(current)
+        if targets is None:
+            final.add(current)
+            continue
+        for target in targets:
+            if target == current:
+                final.add(current)
+            else:
+                todo.append(target)
+    reached: set[str] = set()
+    for recipient in final:
+        if tables.query(recipient, "virtual_mailbox_maps") is None:
+            continue  # Postfix: User unknown in virtual mailbox table
+        user_filter = USER_FILTER.replace("%u", recipient)
+        found = search(slapd, user_filter, "entryUUID")
+        if len(found) == 1:
+            reached |= set(next(iter(found.values()))["entryuuid"])
+    return reached
+
+
+def test_every_step_of_a_mailbox_rename_delivers_for_both_addresses(
+    slapd: SlapdInstance, tables: Tables, tmp_path: Path
+) -> None:
+    estate = copy_example(tmp_path)
+    with open_session(estate, providers=[ldap_provider(slapd)]) as session:
+        assert session.apply(session.plan()).ok
+    _dn, entry = find_one(slapd, f"(uid={OLD})", "entryUUID")
+    mailbox = set(entry["entryuuid"])
+    edit_yaml(estate / DOMAIN_FILE, rename_billing)
+    with open_session(estate, providers=[ldap_provider(slapd)]) as session:
+        plan = session.plan()
+        change = next(c for c in plan.changes if c.address == f"mailbox.{NEW}")
+        assert change.before is not None and change.after is not None
+        provider = session.providers[0]
+        assert isinstance(provider, LdapProvider)
+        steps = provider.rename_steps(change.before, change.after, tuple(a.name for a in change.attrs))
+        assert delivered_to(tables, slapd, OLD) == mailbox
+        for number, step in enumerate(steps, start=1):
+            provider._run_step(step)
+            # A kill here leaves exactly this state: both addresses still reach the mailbox
+            # (after the last step the old one is gone, as the estate says).
+            assert delivered_to(tables, slapd, NEW) == mailbox, f"after step {number}: {step.what}"
+            if number < len(steps):
+                assert delivered_to(tables, slapd, OLD) == mailbox, f"after step {number}: {step.what}"
+    assert delivered_to(tables, slapd, OLD) == set()
+    assert plan_of(estate, slapd).empty
+
+
+@pytest.mark.parametrize("stopped_after", [1, 2, 3])
+def test_a_rename_stopped_after_any_step_is_resumed_not_called_drift(
+    slapd: SlapdInstance, tmp_path: Path, stopped_after: int
+) -> None:
+    estate = copy_example(tmp_path)
+    with open_session(estate, providers=[ldap_provider(slapd)]) as session:
+        assert session.apply(session.plan()).ok
+    edit_yaml(estate / DOMAIN_FILE, rename_billing)
+    with open_session(estate, providers=[ldap_provider(slapd)]) as session:
+        change = next(c for c in session.plan().changes if c.address == f"mailbox.{NEW}")
+        assert change.before is not None and change.after is not None
+        provider = session.providers[0]
+        assert isinstance(provider, LdapProvider)
+        for step in provider.rename_steps(change.before, change.after, tuple(a.name for a in change.attrs)):
+            provider._run_step(step)
+            stopped_after -= 1
+            if not stopped_after:
+                break  # as if killed here
+    with open_session(estate, providers=[ldap_provider(slapd)]) as session:
+        plan = session.plan()
+        resumed = [c for c in plan.changes if c.address == f"mailbox.{NEW}"]
+        assert len(resumed) == 1 and len(plan.changes) == 1, [c.address for c in plan.changes]
+        assert resumed[0].before is not None and resumed[0].before.drifted() is None
+        assert session.apply(plan).ok
+    assert plan_of(estate, slapd).empty
+    _dn, entry = find_one(slapd, f"(uid={NEW})", "uid", "mail", "ispctlMailAlias")
+    assert entry["uid"] == [NEW] and entry["mail"] == [NEW] and OLD not in entry.get("ispctlmailalias", [])
