@@ -78,10 +78,10 @@ def parse_hostport(value: str, default_port: int, variable: str) -> tuple[str, i
         host, _, port_text = value.partition(":")
     if not host:
         raise ConfigError(f"{variable} names no host (got {value!r})")
-    try:
-        port = int(port_text) if port_text else default_port
-    except ValueError:
-        raise ConfigError(f"{variable}: port must be a number (got {value!r})") from None
+    # ASCII digits only: int() also reads "８０" and "٨٠".
+    if port_text and not re.fullmatch(r"[0-9]{1,5}", port_text):
+        raise ConfigError(f"{variable}: port must be a number (got {value!r})")
+    port = int(port_text) if port_text else default_port
     if not 0 < port < 65536:
         raise ConfigError(f"{variable}: port {port} is out of range")
     try:

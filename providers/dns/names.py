@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 
 import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
 import idna
 
 from ispctl.providers.dns.compile import canonical, split_txt, txt_text
 from ispctl.providers.dns.settings import DnsSettings, IgnoreRule
 
 MAX_NAME = 253
-_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+# fullmatch only: "$" would also match before a final newline.
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_NUMBER = re.compile(r"[0-9]{1,10}")  # ASCII digits only: str.isdigit() also takes "²" and "٣"
 # The code of the problem 'ispctl dkim init' exists to fix (the DKIM commands tolerate it).
 MISSING_KEY = "dns.missing-dkim-key"
 NAME_TARGETS = {"CNAME", "NS", "PTR"}
@@ -35,11 +42,44 @@ class BadValue(ValueError):
     """A record value or name that cannot be used; the message says why."""
 
 
+def control_character(text: str) -> str | None:
+    """The first character of ``text`` that a zone file line cannot hold as written, or None.
+
+    Control characters (newlines, tabs, NUL, DEL, the C1 range), line and paragraph
+    separators and format characters (zero-width, bidi overrides) would cut a value short
+    or make a plan's line say something other than what is stored.
+    """
+    for char in text:
+        if ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 or unicodedata.category(char) in ("Zl", "Zp", "Cf"):
+            return char
+    return None
+
+
+def _refuse_controls(text: str, what: str) -> None:
+    char = control_character(text)
+    if char is not None:
+        raise BadValue(f"{what} contains the control character U+{ord(char):04X}; it cannot be written as is")
+
+
+def number(value: object, what: str, high: int) -> int:
+    """A whole number 0..high written in ASCII digits (or a YAML integer)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        found = value
+    elif isinstance(value, str) and _NUMBER.fullmatch(value):
+        found = int(value)
+    else:
+        raise BadValue(f"{what} {value!r} must be a whole number 0..{high} (ASCII digits)")
+    if not 0 <= found <= high:
+        raise BadValue(f"{what} {value!r} must be a whole number 0..{high}")
+    return found
+
+
 # --- names ---------------------------------------------------------------------------
 
 def _label(text: str) -> str:
     if not text:
         raise BadValue("has an empty label (two dots in a row?)")
+    _refuse_controls(text, f"label {text!r}")
     if text.isascii():
         label = text.lower()
     else:
@@ -47,7 +87,10 @@ def _label(text: str) -> str:
             label = idna.encode(text, uts46=True).decode("ascii")
         except idna.IDNAError as exc:
             raise BadValue(f"label {text!r} is not a valid internationalised name ({exc})") from None
-    if not _LABEL.match(label):
+        if not label.startswith("xn--"):
+            # UTS 46 maps e.g. full-width letters to ASCII: the name would not be the one written.
+            raise BadValue(f"label {text!r} is the ASCII label {label!r} in disguise; write {label!r}")
+    if not _LABEL.fullmatch(label):
         raise BadValue(f"label {text!r} may contain letters, digits, '-' and '_' (at most 63)")
     return label
 
@@ -67,7 +110,8 @@ def _labels(text: str, wildcard: bool) -> list[str]:
 
 def owner_name(raw: str, zone: str) -> str:
     """The owner relative to ``zone`` ("@" for the apex), lower-case ASCII."""
-    text = raw.strip()
+    _refuse_controls(raw, f"owner name {raw!r}")
+    text = raw.strip(" ")
     if text == "@":
         return "@"
     if not text or text == ".":
@@ -92,7 +136,8 @@ def owner_name(raw: str, zone: str) -> str:
 
 def target_name(raw: str, zone: str | None) -> str:
     """An absolute name with its trailing dot; relative ones are qualified with ``zone``."""
-    text = raw.strip()
+    _refuse_controls(raw, f"name {raw!r}")
+    text = raw.strip(" ")
     if text == ".":
         return "."  # the root: "no service" in SRV and null MX (RFC 7505)
     if text == "@" and zone is not None:
@@ -116,6 +161,7 @@ def target_name(raw: str, zone: str | None) -> str:
 
 def rname_text(raw: str, zone: str | None) -> str:
     """The SOA RNAME from ``hostmaster@isp.example`` or a name (``hostmaster.isp.example.``)."""
+    _refuse_controls(raw, f"SOA rname {raw!r}")
     if "@" in raw.strip()[1:]:
         local, _, domain = raw.strip().rpartition("@")
         if not local or not re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+", local):
@@ -165,14 +211,13 @@ def _mx(item: object, zone: str) -> str:
         if not isinstance(host, str):
             raise BadValue("an MX value needs host: <name>")
     else:
+        _refuse_controls(_scalar(item), f"MX value {item!r}")
         parts = _scalar(item).split()
         if len(parts) != 2:
             raise BadValue(f"{item!r} is not an MX value: write '10 mx1.example.net.' or {{priority: 10, host: "
                            f"mx1.example.net.}}")
         priority, host = parts
-    if isinstance(priority, bool) or not str(priority).isdigit() or not 0 <= int(priority) <= 65535:
-        raise BadValue(f"MX priority {priority!r} must be a whole number 0..65535")
-    return f"{int(priority)} {target_name(host, zone)}"
+    return f"{number(priority, 'MX priority', 65535)} {target_name(host, zone)}"
 
 
 def _txt(item: object) -> str:
@@ -193,10 +238,35 @@ def _txt(item: object) -> str:
     return txt_text(strings)
 
 
+# What an address may look like before ipaddress reads it: no IPv6 zone id ("%eth0"), no
+# spaces, nothing named's config parser would read as syntax.
+_PLAIN_ADDRESS = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*")
+
+
+def plain_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IPv4 or IPv6 address written plainly (no zone id, prefix or port), else BadValue."""
+    if not isinstance(text, str) or not _PLAIN_ADDRESS.fullmatch(text):
+        shown = repr(text)
+        why = " (an IPv6 zone id '%...' names an interface of one machine)" if "%" in shown else ""
+        raise BadValue(f"{shown} is not a plain IP address{why}")
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise BadValue(f"{text!r} is not an IP address") from None
+
+
+def primary_address(text: str) -> str:
+    """A secondary zone's primary: a plain unicast address, as named's config and the catalog write it."""
+    address = plain_address(text)
+    if address.is_unspecified or address.is_multicast or str(address) == "255.255.255.255":
+        raise BadValue(f"{text} cannot be a primary server (unspecified, broadcast or multicast)")
+    return str(address)
+
+
 def _address(text: str, version: int) -> str:
     try:
-        address = ipaddress.ip_address(text.strip())
-    except ValueError:
+        address = plain_address(text.strip(" "))
+    except BadValue:
         raise BadValue(f"{text!r} is not an IPv{version} address") from None
     if address.version != version:
         right = "AAAA" if address.version == 6 else "A"
@@ -216,6 +286,7 @@ def record_text(rdtype: str, item: object, zone: str) -> str:
         if isinstance(item, dict):
             raise BadValue("expected text here (a mapping is only allowed for MX: {priority, host})")
         value = _scalar(item)
+        _refuse_controls(value, f"{rdtype} value {value!r}")
         if rdtype == "A":
             text = _address(value, 4)
         elif rdtype == "AAAA":
@@ -224,10 +295,12 @@ def record_text(rdtype: str, item: object, zone: str) -> str:
             text = target_name(value, zone)
         elif rdtype == "SRV":
             parts = value.split()
-            if len(parts) != 4 or not all(p.isdigit() and int(p) <= 65535 for p in parts[:3]):
+            if len(parts) != 4:
                 raise BadValue(f"{value!r} is not an SRV value: write 'PRIORITY WEIGHT PORT TARGET', e.g. '10 5 5060 "
                                "sip.example.net.'")
-            text = " ".join(parts[:3] + [target_name(parts[3], zone)])
+            names = ("priority", "weight", "port")
+            fields = [str(number(p, f"SRV {what}", 65535)) for p, what in zip(parts[:3], names, strict=True)]
+            text = " ".join(fields + [target_name(parts[3], zone)])
         else:  # CAA
             text = value
     try:
@@ -235,6 +308,25 @@ def record_text(rdtype: str, item: object, zone: str) -> str:
     except dns.exception.DNSException:
         example = {"CAA": " (e.g. 0 issue \"letsencrypt.org\")"}.get(rdtype, "")
         raise BadValue(f"{value if rdtype != 'MX' else text!r} is not valid {rdtype} data{example}") from None
+
+
+# What one RFC 2136 update may carry of a record set (the provider's messages hold a header, the
+# zone, the SOA prerequisite and a TSIG signature besides: providers/dns/updates.py).
+UPDATE_LIMIT = 65535 - 1024
+# The record set's fingerprint entries (one removed, one added) and the delete of the old set.
+_UPDATE_EXTRA = 2 * (MAX_NAME + 2 + 12 + 100) + 12
+
+
+def update_size(owner: str, zone: str, rdtype: str, texts: list[str]) -> int:
+    """An upper bound of the bytes replacing this record set takes in one update message."""
+    full = zone + "." if owner == "@" else f"{owner}.{zone}."
+    size = len(dns.name.from_text(full).to_wire() or b"") + _UPDATE_EXTRA
+    kind = dns.rdatatype.from_text(rdtype)
+    for text in texts:
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, kind, text, origin=dns.name.root)
+        wire = rdata.to_wire(origin=dns.name.root) or b""
+        size += 2 + 10 + len(wire)
+    return size
 
 
 def target_of(rdtype: str, text: str) -> str:

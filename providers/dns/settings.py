@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
@@ -72,7 +73,7 @@ def _mx_short(value: object) -> object:
     """``"10 mx1.isp.example."`` is shorthand for ``{priority: 10, host: mx1.isp.example.}``."""
     if isinstance(value, str):
         parts = value.split()
-        if len(parts) == 2 and parts[0].isdigit():
+        if len(parts) == 2 and re.fullmatch(r"[0-9]{1,5}", parts[0]):  # ASCII digits: "²".isdigit() is true
             return {"priority": int(parts[0]), "host": parts[1]}
         raise ValueError(f"{value!r} is not an MX value: write '10 mx1.isp.example.' or {{priority: 10, host: ...}}")
     return value

@@ -23,7 +23,6 @@ gives to other tools; no ``dns:`` section where no zone is managed; DKIM keys pr
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import replace
 from typing import Any
 
@@ -32,16 +31,19 @@ from ispctl.providers.dns.compile import RRset, Zone, ZoneSet, derived_rrsets
 from ispctl.providers.dns.names import (
     MISSING_KEY,
     RESERVED_OWNER,
+    UPDATE_LIMIT,
     BadValue,
     default_mname,
     default_rname,
     ignored_by,
     is_reserved_owner,
     owner_name,
+    primary_address,
     record_text,
     rname_text,
     target_name,
     target_of,
+    update_size,
 )
 from ispctl.providers.dns.settings import DNS, DOMAIN_DNS, RECORD_TYPES, DnsSettings, DomainDns, RecordSet
 from ispctl.reconciler.contract import Catalog, Document, FieldPath, NDomain, Problem, format_path
@@ -85,11 +87,26 @@ class _DnsChecker:
                 continue
             source = domain.doc.location(("domain",))
             if domain.type == "slave":
-                primaries = tuple(str(ipaddress.ip_address(p)) for p in domain.primaries)
+                primaries = self.primaries(domain)
                 self.result.zones[domain.name] = Zone(domain.name, "secondary", source, primaries=primaries)
             else:
                 self.result.zones[domain.name] = self.primary(domain)
         return self.result
+
+    def primaries(self, domain: NDomain) -> tuple[str, ...]:
+        """A secondary zone's primaries: they go into named's config and the catalog verbatim."""
+        found: list[str] = []
+        for index, raw in enumerate(domain.primaries):
+            try:
+                address = primary_address(raw)
+            except BadValue as exc:
+                self.report(domain.doc, ("primaries", index), str(exc))
+                continue
+            if address in found:
+                self.report(domain.doc, ("primaries", index), f"{raw} is listed twice")
+                continue
+            found.append(address)
+        return tuple(found)
 
     # -- a primary zone -----------------------------------------------------------------
 
@@ -272,6 +289,12 @@ class _DnsChecker:
         if rdtype == "CNAME" and len(rrset.values) > 1:
             self.report(doc, path, "a name has at most one CNAME value")
         ttl = rrset.ttl if rrset.ttl is not None else zone_ttl
+        size = update_size(owner, zone, rdtype, texts)
+        if size > UPDATE_LIMIT:
+            self.report(doc, path, f"this record set is {size:,} bytes in DNS wire format; one DNS update message "
+                                   f"carries at most {UPDATE_LIMIT:,} bytes of records (65,535 less the message's "
+                                   "own header, prerequisite and signature): split it or shorten the values")
+            return None
         return RRset(owner, rdtype, ttl, tuple(sorted(texts)), doc.location(path), format_path(path))
 
     def zone_rules(self, doc: Document, zone: str, rrsets: dict[tuple[str, str], RRset], ns: tuple[str, ...],

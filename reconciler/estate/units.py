@@ -69,7 +69,7 @@ def format_size(size: int | None) -> str:
 
 MAX_TTL = 2**31 - 1  # RFC 2181 section 8: a TTL is an unsigned 31-bit number
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION_PART = re.compile(r"(\d+)([smhdw])")
+_DURATION_PART = re.compile(r"([0-9]+)([smhdw])")  # ASCII digits: \d also matches "٣"
 
 
 def parse_duration(value: object) -> int:
@@ -80,7 +80,7 @@ def parse_duration(value: object) -> int:
         seconds = value
     elif isinstance(value, str):
         text = value.strip().lower()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             seconds = int(text)
         else:
             parts = _DURATION_PART.findall(text)

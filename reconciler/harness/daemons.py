@@ -88,7 +88,7 @@ def read_pid(pidfile: Path) -> int | None:
         text = pidfile.read_text(encoding="ascii").strip()
     except (FileNotFoundError, UnicodeDecodeError):
         return None
-    return int(text) if text.isdigit() and int(text) > 0 else None
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
 
 
 def _cmdline(pid: int) -> list[str] | None:
@@ -133,7 +133,7 @@ def pids_matching(marker: str) -> list[int]:
     """Live processes (other than this one) with ``marker`` inside one of their arguments."""
     found: list[int] = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
+        if entry.name.isascii() and entry.name.isdigit() and int(entry.name) != os.getpid():
             pid = int(entry.name)
             if _matches(pid, marker) and not _is_zombie(pid):
                 found.append(pid)
