@@ -273,8 +273,12 @@ def test_a_listed_zone_deleted_by_hand_is_created_again(named: NamedInstance) ->
     converge(provider, estate())
     assert named.rndc("delzone", REV).returncode == 0
     plan = plan_for(provider, estate())
+    # The catalog still lists it: the plan says named does not serve it, and repairs that.
     assert {(c.address, c.action) for c in plan.changes} == {
-        (f"dns_zone.{REV}", "create"), (f"dns.{REV}/10/PTR", "create"), (f"dns.{REV}/25/PTR", "create")}
+        (f"dns_zone.{REV}", "update"), (f"dns.{REV}/10/PTR", "create"), (f"dns.{REV}/25/PTR", "create")}
+    zone_change = next(c for c in plan.changes if c.kind == "dns_zone")
+    assert ("named", "not served, though the catalog lists it", None) in [
+        (a.name, a.before, a.after) for a in zone_change.attrs]
     converge(provider, estate())
     assert query(named, f"25.{REV}.", "PTR")[1] == {"mx1.example.net."}
     assert plan_for(provider, estate()).empty

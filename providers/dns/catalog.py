@@ -37,6 +37,7 @@ from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
 
 from ispctl.providers.dns.mapping import parse_rdata, txt_rdata, zone_owner
+from ispctl.providers.dns.names import primary_address
 from ispctl.reconciler.contract import Resource
 
 FINGERPRINT_PROPERTY = "ispctl-fingerprint"
@@ -96,30 +97,35 @@ def secondary_resource(member: Member) -> Resource:
 
 
 def _primary_rdata(address: str) -> dns.rdata.Rdata:
-    return parse_rdata("AAAA" if ipaddress.ip_address(address).version == 6 else "A", address)
+    plain = primary_address(address)  # the writer's own check: no zone id, nothing but an address
+    return parse_rdata("AAAA" if ipaddress.ip_address(plain).version == 6 else "A", plain)
 
 
-def add_member(catalog: str, zone: Resource, key: dns.tsig.Key) -> dns.update.UpdateMessage:
+def add_member(catalog: str, zone: Resource, key: dns.tsig.Key, finished: bool = True) -> dns.update.UpdateMessage:
     """List a new zone; refused (YXDOMAIN) if someone listed it since the catalog was read."""
     origin = dns.name.from_text(catalog)
     mid = member_id(zone.key)
     message = dns.update.UpdateMessage(origin)
     message.absent(member_name(origin, mid))
     message.add(member_name(origin, mid), 0, parse_rdata("PTR", zone.key + "."))
-    _secondary_properties(message, origin, mid, zone)
+    _secondary_properties(message, origin, mid, zone, finished)
     message.use_tsig(key)
     return message
 
 
-def change_member(catalog: str, zone: Resource, key: dns.tsig.Key) -> dns.update.UpdateMessage:
-    """Rewrite a listed secondary zone's properties."""
+def change_member(catalog: str, zone: Resource, key: dns.tsig.Key, finished: bool = True) -> dns.update.UpdateMessage:
+    """Rewrite a listed zone's properties (a primary has none).
+
+    ``finished=False`` leaves a secondary's fingerprint out: the mark of a switch that named has
+    not completed yet (providers/dns/zones.py).
+    """
     origin = dns.name.from_text(catalog)
     mid = member_id(zone.key)
     message = dns.update.UpdateMessage(origin)
     message.present(member_name(origin, mid), parse_rdata("PTR", zone.key + "."))
     for prop in (PRIMARIES_PROPERTY, FINGERPRINT_PROPERTY):
         message.delete(member_name(origin, mid, prop))
-    _secondary_properties(message, origin, mid, zone)
+    _secondary_properties(message, origin, mid, zone, finished)
     message.use_tsig(key)
     return message
 
@@ -135,10 +141,11 @@ def remove_member(catalog: str, zone: str, key: dns.tsig.Key) -> dns.update.Upda
 
 
 def _secondary_properties(message: dns.update.UpdateMessage, origin: dns.name.Name, mid: str,
-                          zone: Resource) -> None:
+                          zone: Resource, finished: bool) -> None:
     if zone.attrs.get("type") != "secondary":
         return
     primaries = zone.attrs.get("primaries")
     for address in primaries if isinstance(primaries, tuple) else ():
         message.add(member_name(origin, mid, PRIMARIES_PROPERTY), 0, _primary_rdata(str(address)))
-    message.add(member_name(origin, mid, FINGERPRINT_PROPERTY), 0, txt_rdata(zone.fingerprint()))
+    if finished:
+        message.add(member_name(origin, mid, FINGERPRINT_PROPERTY), 0, txt_rdata(zone.fingerprint()))

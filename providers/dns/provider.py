@@ -27,13 +27,9 @@ of the SOA timers writes an SOA, with the next serial.
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import dns.exception
@@ -60,11 +56,14 @@ from ispctl.providers.dns.mapping import (
     split_key,
     tuple_attr,
     zone_file_text,
+    zone_owner,
 )
-from ispctl.providers.dns.query import exchange, query_soa
-from ispctl.providers.dns.rndc import Rndc, check_zone_name, quoted
+from ispctl.providers.dns.names import primary_address
+from ispctl.providers.dns.query import exchange, query_soa, zone_rcode
+from ispctl.providers.dns.rndc import Rndc, check_zone_name
 from ispctl.providers.dns.settings import IgnoreRule
 from ispctl.providers.dns.updates import Unit, build, orphan_unit, pack, rrset_unit, zone_unit
+from ispctl.providers.dns.zones import NAMED_ATTR, NOT_SERVED, UNFINISHED, ZoneLife
 from ispctl.reconciler.contract import BatchError, Provider, ProviderError, Resource
 
 _STALE = (dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN)
@@ -125,13 +124,24 @@ class DnsProvider(Provider):
         self._zones = {}
         found: list[Resource] = []
         for zone, member in sorted(self._members.items()):
+            # Where named and the catalog disagree (an apply stopped between the two, or a hand
+            # on rndc), the zone is read with a "named" attribute saying so: the desired zone
+            # has none, so the plan shows the repair (or the delete) and apply makes it.
             if member.secondary:
-                found.append(cat.secondary_resource(member))
+                resource = cat.secondary_resource(member)
+                if zone_rcode(self.conn, zone) in (dns.rcode.REFUSED, dns.rcode.NOTAUTH):
+                    resource = _disagreeing(resource, NOT_SERVED)
+                elif member.fingerprint is None:
+                    resource = _disagreeing(resource, UNFINISHED)
+                found.append(resource)
                 continue
             try:
                 live = transfer(self.conn, zone)
             except ZoneNotServed:
-                continue  # listed but not served (an addzone failed): the plan creates it again
+                found.append(_disagreeing(Resource("dns_zone", zone, {
+                    "type": "primary", "primaries": None, "soa": None, "ns": None, "default_ttl": None,
+                }, depends_on=zone_owner(zone)), NOT_SERVED))
+                continue
             try:
                 self._zones[zone] = read_zone(zone, live, self.rules)
             except ValueError as exc:
@@ -190,7 +200,7 @@ class DnsProvider(Provider):
             if not tuple_attr(zone, "primaries"):
                 raise ValueError("a secondary zone needs primaries")
             for address in tuple_attr(zone, "primaries"):
-                ipaddress.ip_address(address)
+                primary_address(address)
         else:
             raise ValueError(f"zone type must be primary or secondary, not {kind!r}")
 
@@ -213,11 +223,11 @@ class DnsProvider(Provider):
         if change is not None:
             before, after = change.before, change.after
             assert before is not None and after is not None
-            if before.attrs.get("type") != after.attrs.get("type"):
+            if before.attrs.get("type") != after.attrs.get("type") or before.attrs.get(NAMED_ATTR):
                 self._replace_zone(before, after, staged)
                 return
             if after.attrs.get("type") == "secondary":
-                self._change_secondary(after)
+                self._life.make_secondary(after, listed=True)
                 if not staged.rrsets:
                     return
             else:
@@ -225,14 +235,12 @@ class DnsProvider(Provider):
         self._update_zone(staged, units)
 
     def _replace_zone(self, before: Resource, after: Resource, staged: _ZoneBatch) -> None:
-        """A domain turned from primary to secondary or back: the zone is made anew."""
-        self._delete_zone(before)
-        gone = frozenset(c.resource.address for c in staged.rrsets if c.action == "delete")
-        try:
-            self._create_zone(after, [c for c in staged.rrsets if c.action != "delete"])
-        except ProviderError as exc:
-            # The old zone and its record sets are gone; the new zone is not there.
-            raise BatchError(str(exc), gone) from None
+        """A domain turned from primary to secondary or back, or a zone named and the catalog
+        disagree on: named switches in one modzone (``zones``), so a failure leaves the old zone
+        serving; the record sets of a former primary go with it (archived)."""
+        self._zones.pop(before.key, None)
+        self._create_zone(after, [c for c in staged.rrsets if c.action != "delete"],
+                          was_secondary=before.attrs.get("type") == "secondary")
 
     def _unit(self, change: _Staged) -> Unit:
         """The update operations of one change; a value named cannot take fails that change's batch."""
@@ -307,6 +315,10 @@ class DnsProvider(Provider):
 
     # -- zones -------------------------------------------------------------------------
 
+    @property
+    def _life(self) -> ZoneLife:
+        return ZoneLife(self.conn, self._rndc_client, self._send_catalog)
+
     def _rndc_client(self) -> Rndc:
         if self._rndc is None:
             if self.conn.rndc_host is None or self.conn.rndc_key_file is None:
@@ -316,81 +328,38 @@ class DnsProvider(Provider):
                               self.conn.timeout)
         return self._rndc
 
-    def _zone_file(self, zone: str) -> Path | None:
-        return Path(self.conn.zone_dir) / f"{zone}.db" if self.conn.zone_dir else None
-
-    def _zone_config(self, zone: Resource) -> str:
-        path = self._zone_file(zone.key)
-        file_clause = f" file {quoted(str(path))};" if path is not None else ""
-        if zone.attrs.get("type") == "secondary":
-            primaries = "".join(f" {ipaddress.ip_address(p)};" for p in tuple_attr(zone, "primaries"))
-            return f"{{ type secondary; primaries {{{primaries} }};{file_clause} }};"
-        # Transfers are allowed by the server's global allow-transfer (ispctl's key and the
-        # ISP's secondaries); a zone-level list would override it and lock the secondaries out.
-        key = quoted(self.conn.tsig_name.rstrip("."))
-        return f"{{ type primary;{file_clause} allow-update {{ key {key}; }}; }};"
-
-    def _create_zone(self, zone: Resource, changes: list[_Staged]) -> None:
-        rndc = self._rndc_client()
+    def _create_zone(self, zone: Resource, changes: list[_Staged], was_secondary: bool = False) -> None:
         if any(c.action != "create" for c in changes):
             raise ProviderError(f"{zone.address}: only new record sets can go into a new zone")
-        secondary = zone.attrs.get("type") == "secondary"
-        if secondary and changes:
-            raise ProviderError(f"{zone.address}: a secondary zone has no record sets of its own")
-        rrsets = [c.resource for c in changes]
-        path = self._zone_file(zone.key)
-        if path is None and not secondary:
-            raise ProviderError(f"{zone.address}: set ISPCTL_DNS_ZONE_DIR (a directory named reads, on its "
-                                "host) so ispctl can write the new zone's file")
-        serial = int(time.time()) % 2**32 or 1
-        if not secondary:
-            assert path is not None
-            try:
-                text = zone_file_text(zone, serial, rrsets)
-            except (ValueError, dns.exception.DNSException) as exc:
-                raise ProviderError(f"{zone.address}: {exc}") from None
-            _write_atomically(path, text)
         listed = zone.key in self._members
-        if not listed and rndc.has_zone(zone.key):
-            raise ProviderError(
-                f"{zone.address}: named already has zone {zone.key}, and the catalog {self.conn.catalog} does "
-                "not list it: it is not ispctl's (to adopt it, list it in the catalog)")
-        # Listed first: a zone named serves but the catalog does not list would be nobody's.
-        if not listed:
-            self._send_catalog(cat.add_member(self.conn.catalog, zone, self.conn.tsig_key))
+        if zone.attrs.get("type") == "secondary":
+            if changes:
+                raise ProviderError(f"{zone.address}: a secondary zone has no record sets of its own")
+            self._life.make_secondary(zone, listed)
+            self._members[zone.key] = cat.Member(zone.key, cat.member_id(zone.key))
+            self._zones.pop(zone.key, None)
+            return
+        rrsets = [c.resource for c in changes]
+        serial = int(time.time()) % 2**32 or 1
         try:
-            rndc.addzone(zone.key, self._zone_config(zone))
-        except ProviderError:
-            if path is not None and not secondary:
-                path.unlink(missing_ok=True)
-            if not listed:
-                # Never leave a claim on a zone ispctl did not create (someone may have added it
-                # meanwhile); should this fail too, the next apply finds the entry and retries.
-                self._send_catalog(cat.remove_member(self.conn.catalog, zone.key, self.conn.tsig_key))
-            raise
+            text = zone_file_text(zone, serial, rrsets)
+        except (ValueError, dns.exception.DNSException) as exc:
+            raise ProviderError(f"{zone.address}: {exc}") from None
+        self._life.make_primary(zone, text, listed, was_secondary)
         self._members[zone.key] = cat.Member(zone.key, cat.member_id(zone.key))
-        if not secondary:
-            # What a read would now find, so a later batch of this zone in the same run works.
-            live = LiveZone(zone.key, dns.name.from_text(zone.key), parse_soa(str(zone.attrs.get("soa")), serial),
-                            int_attr(zone, "default_ttl"), tuple_attr(zone, "ns"), resources=[zone, *rrsets])
-            live.entries = group_entries(entry_for(r) for r in live.resources)
-            self._zones[zone.key] = live
-
-    def _change_secondary(self, zone: Resource) -> None:
-        self._send_catalog(cat.change_member(self.conn.catalog, zone, self.conn.tsig_key))
-        self._rndc_client().modzone(zone.key, self._zone_config(zone))
+        # What a read would now find, so a later batch of this zone in the same run works.
+        live = LiveZone(zone.key, dns.name.from_text(zone.key), parse_soa(str(zone.attrs.get("soa")), serial),
+                        int_attr(zone, "default_ttl"), tuple_attr(zone, "ns"), resources=[zone, *rrsets])
+        live.entries = group_entries(entry_for(r) for r in live.resources)
+        self._zones[zone.key] = live
 
     def _delete_zone(self, zone: Resource) -> None:
-        self._rndc_client().delzone(zone.key)
-        self._send_catalog(cat.remove_member(self.conn.catalog, zone.key, self.conn.tsig_key))
+        self._life.delete(zone.key)
         self._zones.pop(zone.key, None)
         self._members.pop(zone.key, None)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)  # named (possibly another user) must read it
-    os.replace(tmp, path)
+def _disagreeing(resource: Resource, why: str) -> Resource:
+    """The live zone with the reason named and the catalog disagree (not drift: ispctl's own doing)."""
+    found = Resource(resource.kind, resource.key, {**resource.attrs, NAMED_ATTR: why}, depends_on=resource.depends_on)
+    return replace(found, recorded_fingerprint=found.fingerprint())

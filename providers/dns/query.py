@@ -48,3 +48,16 @@ def query_soa(conn: DnsConnection, zone: str) -> SOA:
             return found
     raise ProviderError(f"dns: {conn.host}:{conn.port} has no SOA for {zone} "
                         f"({dns.rcode.to_text(response.rcode())})")
+
+
+def zone_rcode(conn: DnsConnection, zone: str) -> dns.rcode.Rcode:
+    """What the server answers for the zone's SOA: REFUSED or NOTAUTH when it has no such zone,
+    SERVFAIL while a secondary has no data yet."""
+    query = dns.message.make_query(zone + ".", dns.rdatatype.SOA)
+    query.use_tsig(conn.tsig_key)
+    try:
+        response = dns.query.tcp(query, conn.host, port=conn.port, timeout=conn.timeout)
+    except (dns.exception.DNSException, OSError, EOFError) as exc:
+        raise ProviderError(f"dns: cannot ask {conn.host}:{conn.port} about zone {zone}: "
+                            f"{exc or type(exc).__name__}") from None
+    return response.rcode()

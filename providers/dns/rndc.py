@@ -15,18 +15,20 @@ import tempfile
 from pathlib import Path
 
 from ispctl.providers.dns.connection import parse_key_statement
+from ispctl.providers.dns.names import BadValue, primary_address
 from ispctl.reconciler.contract import ConfigError, ProviderError
 
 # Debian installs rndc in /usr/sbin, which is not on a normal user's PATH.
 _SBIN = ("/usr/sbin", "/sbin")
 
 # Zone names reach named's config parser inside rndc arguments; only plain DNS names may.
-_SAFE_ZONE = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$")
+# fullmatch only: "$" also matches before a final newline.
+_SAFE_ZONE = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*")
 
 
 def check_zone_name(zone: str) -> str:
     """``zone`` if it is safe to put into a named config statement, else ProviderError."""
-    if not _SAFE_ZONE.match(zone):
+    if len(zone) > 253 or not _SAFE_ZONE.fullmatch(zone):
         raise ProviderError(f"dns: zone name {zone!r} cannot be passed to named (letters, digits, '-', '_' and dots "
                             "only)")
     return zone
@@ -34,9 +36,22 @@ def check_zone_name(zone: str) -> str:
 
 def quoted(text: str) -> str:
     """A named.conf string literal."""
-    if any(c in text for c in '"\\\n;{}'):
+    if any(c in '"\\;{}' or ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         raise ProviderError(f"dns: {text!r} cannot be written into a named config statement")
     return f'"{text}"'
+
+
+def address_list(addresses: tuple[str, ...]) -> str:
+    """named's ``{ a; b; }`` of plain IP addresses (validate checked them; this is the last guard)."""
+    items = []
+    for text in addresses:
+        try:
+            items.append(primary_address(text))
+        except BadValue as exc:
+            raise ProviderError(f"dns: {exc}; it cannot be written into named's config") from None
+    if not items:
+        raise ProviderError("dns: an empty address list cannot be written into named's config")
+    return "{ " + " ".join(f"{item};" for item in items) + " }"
 
 
 class Rndc:
@@ -89,10 +104,33 @@ class Rndc:
     def modzone(self, zone: str, config: str) -> None:
         self.run("modzone", check_zone_name(zone), config)
 
-    def delzone(self, zone: str) -> bool:
-        """Delete a zone added with addzone (and its file); False when named has no such zone."""
+    def zone_config(self, zone: str) -> str | None:
+        """The zone's config as ``addzone`` takes it (``{ type ...; };``), None when named has no such zone."""
         try:
-            self.run("delzone", "-clean", check_zone_name(zone))
+            shown = self.run("showzone", check_zone_name(zone))
+        except ProviderError as exc:
+            if "not found" in str(exc):
+                return None
+            raise
+        start = shown.find("{")
+        return shown[start:].strip() if start >= 0 else None
+
+    def zone_type(self, zone: str) -> str | None:
+        """The zone's type in named's config ("primary", "secondary", ...), None when named has no such zone."""
+        shown = self.zone_config(zone)
+        if shown is None:
+            return None
+        found = re.search(r"\btype\s+([a-z-]+)\s*;", shown)
+        kind = found.group(1) if found else "unknown"
+        return {"master": "primary", "slave": "secondary"}.get(kind, kind)
+
+    def delzone(self, zone: str, clean: bool = True) -> bool:
+        """Delete a zone added with addzone (and, with ``clean``, its files); False when named has no such zone.
+
+        Only a zone whose data is archived or is a copy (a secondary) may be cleaned.
+        """
+        try:
+            self.run("delzone", *(("-clean",) if clean else ()), check_zone_name(zone))
         except ProviderError as exc:
             if "not found" in str(exc):
                 return False
