@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +14,7 @@ import ldap3
 import pytest
 
 from ispctl.providers.ldap.connection import LdapSettings, connect
-from ispctl.providers.ldap.lock import DirectoryLock, LockHeld, LockInfo, new_lock
+from ispctl.providers.ldap.lock import DirectoryLock, LockHeld, LockInfo, holding, new_lock
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.engine.errors import IspctlError
 
@@ -34,7 +36,8 @@ def test_a_second_holder_waits_then_fails_naming_the_first(slapd: SlapdInstance)
             second.acquire(new_lock("apply", None, timedelta(minutes=10)), timeout=0.3, poll=0.1)
         text = str(held.value)
         assert f"lock {mine.id} held by {mine.owner} on {mine.host} for apply (commit c0ffeec0ffee)" in text
-        assert f"ispctl force-unlock {mine.id}" in text
+        # Its process is alive here: wait for it or stop it; force-unlock is never suggested for a live run.
+        assert f"Its process {os.getpid()} is running on this host" in text and "force-unlock" not in text
         first.release(mine)
         assert first.read() is None
         taken = second.acquire(new_lock("apply", None, timedelta(minutes=10)), timeout=0)
@@ -74,12 +77,81 @@ def test_a_waiting_holder_takes_the_lock_once_it_is_released(slapd: SlapdInstanc
         assert len(got) == 1 and got[0] != mine.id and holder is not None and holder.id == got[0]
 
 
-def test_an_expired_lock_is_taken_over(slapd: SlapdInstance) -> None:
+def test_an_expired_lock_from_another_host_is_taken_over(slapd: SlapdInstance) -> None:
     past = datetime.now(UTC) - timedelta(hours=2)
     with lock_of(slapd) as lock:
-        dead = lock.acquire(new_lock("apply", None, timedelta(minutes=5), now=past), timeout=0)
+        dead = lock.acquire(dataclasses.replace(new_lock("apply", None, timedelta(minutes=5), now=past),
+                                                host="other-host.invalid"), timeout=0)
         fresh = lock.acquire(new_lock("apply", None, timedelta(minutes=5)), timeout=0)
         assert fresh.id != dead.id and lock.read() == fresh
+        lock.release(fresh)
+        live = lock.acquire(dataclasses.replace(new_lock("apply", None, timedelta(minutes=5)), host="x.invalid"), 0)
+        with pytest.raises(LockHeld) as held:  # from another host, unexpired: waited for, force-unlock named
+            lock.acquire(new_lock("apply", None, timedelta(minutes=5)), timeout=0)
+        assert f"if it died, run: ispctl force-unlock {live.id}" in str(held.value)
+
+
+def test_an_expired_lock_of_a_live_process_on_this_host_is_never_taken_over(slapd: SlapdInstance) -> None:
+    past = datetime.now(UTC) - timedelta(hours=2)
+    with lock_of(slapd) as lock:
+        alive = lock.acquire(new_lock("apply", None, timedelta(minutes=5), now=past), timeout=0)
+        with pytest.raises(LockHeld, match=f"Its process {os.getpid()} is running on this host"):
+            lock.acquire(new_lock("apply", None, timedelta(minutes=5)), timeout=0)
+        assert lock.read() == alive
+
+
+def test_a_lock_whose_pid_now_names_another_process_is_taken_over(slapd: SlapdInstance) -> None:
+    mine = new_lock("apply", None, timedelta(hours=2))
+    # Our own PID, recorded with another start time: the holder died and its PID was reused.
+    head, _, start = mine.owner.rstrip(")").rpartition(".")
+    reused = dataclasses.replace(mine, owner=f"{head}.{int(start) + 1})")
+    with lock_of(slapd) as lock:
+        lock.acquire(reused, timeout=0)
+        taken = lock.acquire(new_lock("apply", None, timedelta(hours=2)), timeout=0)
+        assert taken.id != reused.id and lock.read() == taken
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 120  # a guard against a hang, not a timing
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(0.05)
+
+
+def test_the_holder_renews_its_lock_while_it_works(slapd: SlapdInstance) -> None:
+    settings = LdapSettings.from_env(slapd.env())
+    conn = connect(settings)
+    try:
+        with holding(conn, lambda: connect(settings), slapd.managed_base, new_lock("apply", None, timedelta(seconds=2)),
+                     timedelta(seconds=2), timeout=0) as held, lock_of(slapd) as other:
+            first = other.read()
+            assert first is not None and first.id == held.id
+            # Renewed beyond its first expiry (its TTL is shorter than this test): never lapses while held.
+            wait_for(lambda: (now := other.read()) is not None and now.expires > first.expires)
+            assert held.lost() is None
+        assert other_read(slapd) is None  # released at the end of the block
+    finally:
+        conn.unbind()
+
+
+def other_read(slapd: SlapdInstance) -> LockInfo | None:
+    with lock_of(slapd) as lock:
+        return lock.read()
+
+
+def test_the_holder_learns_that_its_lock_was_removed_or_taken_over(slapd: SlapdInstance) -> None:
+    settings = LdapSettings.from_env(slapd.env())
+    conn = connect(settings)
+    try:
+        with holding(conn, lambda: connect(settings), slapd.managed_base, new_lock("apply", None, timedelta(seconds=3)),
+                     timedelta(seconds=3), timeout=0) as held, lock_of(slapd) as other:
+            other.force_unlock(held.id)
+            wait_for(lambda: held.lost() == "it was removed (force-unlock?)")
+            thief = other.acquire(dataclasses.replace(new_lock("apply", None, timedelta(hours=1)),
+                                                      host="other.invalid"), timeout=0)
+        assert other_read(slapd) == thief  # our release never removes someone else's lock
+    finally:
+        conn.unbind()
 
 
 def test_release_and_force_unlock_only_remove_the_named_lock(slapd: SlapdInstance) -> None:

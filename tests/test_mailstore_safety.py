@@ -4,7 +4,7 @@
   deleted from the YAML and applied.
 * After a rename, the message is still readable over IMAP under the new address.
 * ``ispctl apply`` killed with SIGKILL between the directory change and the maildir move
-  (the apply's test hook ``ISPCTL_FAULT_PAUSE_BEFORE`` stops it at exactly that point):
+  (run through the test-only launcher in tests/faults/, which kills it at exactly that point):
   the next apply converges and nothing is lost.
 """
 
@@ -14,12 +14,9 @@ import hashlib
 import imaplib
 import json
 import os
-import selectors
 import shutil
 import signal
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +24,8 @@ import pytest
 
 from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from tests.ldap_helpers import ENV_NAMES, cli_env, ispctl_binary, run_cli, search, write_estate
+from tests.faults.process import finish, launch
+from tests.ldap_helpers import ENV_NAMES, cli_env, run_cli, search, write_estate
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)"
@@ -96,26 +94,9 @@ def killed_at(slapd: SlapdInstance, estate_dir: Path, root: Path, address: str) 
     """Run the real ``ispctl apply``, SIGKILL it just before the change to ``address``."""
     process_env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
     process_env.update({k: v for k, v in cli_env(slapd, **env(root)).items() if v is not None})
-    process_env["ISPCTL_FAULT_PAUSE_BEFORE"] = address
-    proc = subprocess.Popen([ispctl_binary(), "apply", "--auto-approve", "-d", str(estate_dir)],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=process_env)
-    assert proc.stderr is not None
-    seen = b""
-    try:
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stderr, selectors.EVENT_READ)
-            deadline = time.monotonic() + 120  # a guard against a hang, not a timing
-            while f"paused before {address}\n".encode() not in seen:
-                assert time.monotonic() < deadline and proc.poll() is None, f"apply did not pause: {seen!r}"
-                if sel.select(timeout=0.5):
-                    chunk = os.read(proc.stderr.fileno(), 4096)
-                    assert chunk, f"apply closed stderr without pausing: {seen!r}"
-                    seen += chunk
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    proc = launch("kill", f"change:{address}", ["apply", "--auto-approve", "-d", str(estate_dir)], process_env)
+    code, _, err = finish(proc)
+    assert code == -signal.SIGKILL, err
 
 
 def entries(slapd: SlapdInstance) -> list[str]:

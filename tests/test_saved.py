@@ -13,7 +13,15 @@ from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.gitinfo import Revision
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.resources import Resource
-from ispctl.reconciler.engine.saved import StalePlan, check_fresh, live_fingerprints, load, saved_meta, staleness
+from ispctl.reconciler.engine.saved import (
+    StalePlan,
+    check_clean,
+    check_fresh,
+    live_fingerprints,
+    load,
+    saved_meta,
+    staleness,
+)
 from ispctl.reconciler.views.text import plan_json
 
 SECRET = "{CRYPT}$6$saltsalt$" + "y" * 86
@@ -116,3 +124,63 @@ def test_a_saved_plan_rebuilds_into_the_same_views(tmp_path: Path) -> None:
     rebuilt = plan_from_dict(saved)
     assert rebuilt.checksum == saved["checksum"] == plan.checksum
     assert plan_text(rebuilt).plain == plan_text(plan).plain
+
+
+def test_a_changed_masked_value_makes_the_plan_stale_without_showing_it(tmp_path: Path) -> None:
+    desired, live, plan = setup()
+    saved = json.loads(plan_json(plan))
+    other_hash = "{CRYPT}$6$pepperpe$" + "q" * 86
+    swapped = dict(desired)
+    swapped[("mailbox", "new@x.example")] = dataclasses.replace(desired[("mailbox", "new@x.example")],
+                                                                attrs={"quota": 1, "password": other_hash})
+    fresh = compute_plan(swapped, live)
+    # The plan looks the same (the value is masked) ...
+    assert fresh.to_dict()["changes"] == saved["changes"]
+    # ... but it writes another value, and is refused, by address, without either hash.
+    reasons = staleness(saved, fresh, REV, live)
+    assert reasons == ["mailbox.new@x.example: a value it writes changed since the plan was made (masked values "
+                       "such as password hashes included)"]
+    with pytest.raises(StalePlan) as refused:
+        check_fresh(saved, fresh, REV, live, tmp_path / "p.json")
+    assert SECRET not in str(refused.value) and other_hash not in str(refused.value)
+
+
+def test_the_value_digests_are_keyed_per_plan_and_hold_no_value(tmp_path: Path) -> None:
+    _desired, live, plan = setup()
+    again = saved_meta(plan, REV, live, {"prune": True})
+    digests, other = plan.meta["values"]["digests"], again["values"]["digests"]
+    assert set(digests) == {"mailbox.a@x.example", "mailbox.new@x.example"}  # the delete writes nothing
+    # The same values under two plans' keys: unrelated digests (nothing to compare across plans).
+    assert all(digests[a] != other[a] and digests[a].startswith("hmac-sha256:") for a in digests)
+    text = save(tmp_path, plan).read_text()
+    assert SECRET not in text and "saltsalt" not in text
+
+
+def test_stale_reasons_name_addresses_and_attributes_not_diff_paths() -> None:
+    desired, live, plan = setup()
+    saved = json.loads(plan_json(plan))
+    changed = dict(desired)
+    changed[("mailbox", "a@x.example")] = box("a@x.example", 3)
+    del changed[("mailbox", "new@x.example")]
+    changed[("mailbox", "b@x.example")] = box("b@x.example", 1)
+    reasons = staleness(saved, compute_plan(changed, live), REV, live)
+    assert reasons == [
+        "the plan computed now differs from the saved one:",
+        "  mailbox.a@x.example: attribute quota changed since the plan was made",
+        "  mailbox.b@x.example: now needs a create that the plan does not have",
+        "  mailbox.new@x.example: the plan would create it, now nothing is needed",
+    ]
+    assert not any("root[" in r for r in reasons)
+
+
+def test_a_plan_made_from_a_dirty_tree_is_refused_unless_allowed(tmp_path: Path) -> None:
+    _desired, live, plan = setup()
+    dirty = dataclasses.replace(plan, meta=saved_meta(plan, Revision("a" * 40, True), live, {}))
+    saved = json.loads(plan_json(dirty))
+    with pytest.raises(StalePlan, match=f"made from commit {'a' * 12} plus uncommitted changes.*--allow-dirty"):
+        check_clean(saved, tmp_path / "p.json", allow_dirty=False)
+    check_clean(saved, tmp_path / "p.json", allow_dirty=True)
+    check_clean(json.loads(plan_json(plan)), tmp_path / "p.json", allow_dirty=False)  # a clean one passes
+    outside = json.loads(plan_json(dataclasses.replace(plan, meta=saved_meta(plan, Revision(None, True), live, {}))))
+    with pytest.raises(StalePlan, match="made from a folder that is not in git"):
+        check_clean(outside, tmp_path / "p.json", allow_dirty=False)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import git
+from faults.process import launch, wait_paused
 from ldap_helpers import (
     BASE,
     ENV_NAMES,
@@ -87,26 +86,19 @@ def test_a_second_apply_waits_for_the_lock_then_fails_naming_the_holder(slapd: S
     root = copy_example(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
     env.update({k: v for k, v in cli_env(slapd).items() if v is not None})
-    first_env = {**env, "ISPCTL_FAULT_PAUSE_BEFORE": "tenant.northwind"}
-    first = subprocess.Popen([ispctl_binary(), "apply", "--auto-approve", "-d", str(root)], env=first_env,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = launch("pause", "change:tenant.northwind", ["apply", "--auto-approve", "-d", str(root)], env)
     try:
-        assert first.stderr is not None
-        seen = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(first.stderr, selectors.EVENT_READ)
-            deadline = time.monotonic() + 120  # a guard against a hang, not a timing
-            while b"paused before tenant.northwind" not in seen:
-                assert time.monotonic() < deadline and first.poll() is None, seen
-                if sel.select(0.2):
-                    seen += os.read(first.stderr.fileno(), 4096)
+        wait_paused(first, "change:tenant.northwind")
         # The first apply holds the lock in the middle of its run. (That a waiting apply takes
         # the lock once it is released is shown in tests/test_ldap_lock.py, without a clock.)
         second = subprocess.run([ispctl_binary(), "apply", "--auto-approve", "--lock-timeout", "1.5", "-d", str(root)],
                                 env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
-        assert "another run holds the estate: lock " in second.stderr and f"(pid {first.pid}) on " in second.stderr
-        lock_id = second.stderr.split("force-unlock ")[1].split()[0]
+        assert "Waiting up to 1.5 s for the estate lock, held by another run: lock " in second.stderr
+        assert "another run holds the estate: lock " in second.stderr and f"(pid {first.pid}, " in second.stderr
+        # Alive on this host: the message says to wait or stop it, never to force-unlock a live run.
+        assert f"Its process {first.pid} is running on this host" in second.stderr
+        lock_id = second.stderr.split("another run holds the estate: lock ")[1].split()[0]
         assert search(slapd, "(o=northwind)", "1.1") == {}  # the second one changed nothing
     finally:
         first.send_signal(signal.SIGKILL)

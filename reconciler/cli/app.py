@@ -140,6 +140,8 @@ def _plan_apply(app: typer.Typer, ctx: Wiring) -> None:
         force: bool = typer.Option(False, "--force", help="allow plans over the change thresholds (never protected "
                                                           "objects)"),
         lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="seconds to wait for another apply's lock"),
+        allow_dirty: bool = typer.Option(False, "--allow-dirty", help="apply a saved plan made from uncommitted "
+                                                                      "files (refused by default)"),
         no_prune: bool = NoPrune,
         target: list[str] = Targets,
         exclude: list[str] = Excludes,
@@ -148,7 +150,8 @@ def _plan_apply(app: typer.Typer, ctx: Wiring) -> None:
     ) -> None:
         """Show the plan, ask for approval, and make the live services match it."""
         options = _options(no_prune, target, exclude, tenant, changed_since)
-        ctx.run(lambda: cmd.apply_cmd(ctx, ctx.root(dir), auto_approve, options, plan_file, force, lock_timeout))
+        ctx.run(lambda: cmd.apply_cmd(ctx, ctx.root(dir), auto_approve, options, plan_file, force, lock_timeout,
+                                      allow_dirty))
 
     @app.command()
     def show(

@@ -16,9 +16,9 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ispctl.reconciler.cli.context import Wiring
-from ispctl.reconciler.cli.runs import PlanOptions, check_gates, locked, make_plan
+from ispctl.reconciler.cli.runs import EXIT_CODES, PlanOptions, check_gates, locked, make_plan, stop_on_signals
 from ispctl.reconciler.engine import audit, output, saved
-from ispctl.reconciler.engine.apply import ApplyResult, Outcome
+from ispctl.reconciler.engine.apply import ApplyResult, Listener, Outcome, StopCheck
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.gitinfo import revision
 from ispctl.reconciler.engine.plan import Plan
@@ -102,11 +102,12 @@ def _approve(plan: Plan) -> None:
 
 
 def apply_cmd(ctx: Wiring, root: Path, auto_approve: bool, options: PlanOptions, plan_file: Path | None = None,
-              force: bool = False, lock_timeout: float = 0.0) -> int:
+              force: bool = False, lock_timeout: float = 0.0, allow_dirty: bool = False) -> int:
     stored = saved.load(plan_file) if plan_file is not None else None
-    if stored is not None:
+    if stored is not None and plan_file is not None:
+        saved.check_clean(stored, plan_file, allow_dirty)
         options = PlanOptions.from_saved(stored.get("meta") or {})
-    with ctx.session(root) as session, locked(session, "apply", revision(root).commit, lock_timeout) as lock_id:
+    with ctx.session(root) as session, locked(session, "apply", revision(root).commit, lock_timeout) as lock:
         run = make_plan(session, root, options)
         plan = run.plan
         if stored is not None and plan_file is not None:
@@ -118,14 +119,25 @@ def apply_cmd(ctx: Wiring, root: Path, auto_approve: bool, options: PlanOptions,
         # A saved plan was reviewed when it was made: applying it is the approval.
         if not auto_approve and stored is None:
             _approve(plan)
-        result = _run_apply(session, plan)
-        audit.append(audit.record(plan, result, run.revision, lock_id), audit.log_path())
+        # The start is on disk before the first write: a killed apply still shows in history.
+        trail = audit.Trail(audit.log_path(), plan, run.revision, lock.id if lock else None)
+        with stop_on_signals(lock) as stop:
+            # An exception escaping here (a bug) leaves no end line: history shows the run as interrupted.
+            result = _run_apply(session, plan, stop, trail.outcome)
+            trail.end(result)
     output.out().print()
     output.out().print(apply_summary(result))
+    if result.stopped is not None:
+        done = sum(1 for o in result.outcomes if o.status == "ok")
+        not_run = sum(1 for o in result.outcomes if o.error and o.error.startswith("not run"))
+        output.err().print(f"Apply stopped at a change boundary ({result.stopped}): {done} change(s) done, "
+                           f"{not_run} not run (listed above). The lock was released; run apply again to finish.",
+                           markup=False, style="bold red")
+        return EXIT_CODES.get(result.stopped, 1)
     return 0 if result.ok else 1
 
 
-def _run_apply(session: Session, plan: Plan) -> ApplyResult:
+def _run_apply(session: Session, plan: Plan, stop: StopCheck, also: Listener) -> ApplyResult:
     console = output.out()
     if len(plan.changes) >= PROGRESS_THRESHOLD and console.is_terminal:
         columns = (TextColumn("Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -133,11 +145,17 @@ def _run_apply(session: Session, plan: Plan) -> ApplyResult:
             task = progress.add_task("apply", total=len(plan.changes))
 
             def tick(outcome: Outcome) -> None:
+                also(outcome)
                 progress.console.print(outcome_text(outcome))
                 progress.advance(task)
 
-            return session.apply(plan, tick)
-    return session.apply(plan, lambda o: console.print(outcome_text(o)))
+            return session.apply(plan, tick, stop=stop)
+
+    def line(outcome: Outcome) -> None:
+        also(outcome)
+        console.print(outcome_text(outcome))
+
+    return session.apply(plan, line, stop=stop)
 
 
 def history_cmd(json_out: bool, limit: int | None) -> int:

@@ -1,13 +1,21 @@
 """The one error handler: expected errors become messages and exit codes, never tracebacks.
 
 Exit codes: 0 success, 1 error, 2 "changes present" (``plan --detailed-exitcode``), 130
-interrupted. A bug still ends with a clear message; ``ISPCTL_DEBUG=1`` shows its traceback.
+interrupted (Ctrl-C), 143 terminated (SIGTERM). A bug still ends with a clear message;
+``ISPCTL_DEBUG=1`` shows its traceback.
+
+SIGTERM (what CI runners and systemd send) is handled like Ctrl-C: the command unwinds, so
+a lock it holds is released, and says so. While apply writes, it stops at the next change
+boundary instead (``runs.stop_on_signals``).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable
+from types import FrameType
 
 import typer
 
@@ -16,9 +24,20 @@ from ispctl.reconciler.engine.errors import ApprovalRequired, IspctlError, Valid
 from ispctl.reconciler.estate.flags import env_flag
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived outside apply's writes: unwind like Ctrl-C."""
+
+
+def _terminate(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated()
+
+
 def run_command(func: Callable[[], int]) -> None:
     """Run one command body and exit with its code."""
     debug = False
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         debug = env_flag(os.environ, "ISPCTL_DEBUG")  # a typo in the switch is an error, not "off"
         code = func()
@@ -33,6 +52,9 @@ def run_command(func: Callable[[], int]) -> None:
     except IspctlError as exc:
         output.err().print(f"Error: {exc}", markup=False, style="bold red")
         code = exc.exit_code
+    except Terminated:
+        output.err().print("Terminated (SIGTERM).", style="bold red")
+        code = 143
     except KeyboardInterrupt:
         output.err().print("Interrupted.", style="bold red")
         code = 130
@@ -44,4 +66,7 @@ def run_command(func: Callable[[], int]) -> None:
             markup=False, style="bold red",
         )
         code = 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     raise typer.Exit(code)

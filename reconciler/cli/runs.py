@@ -6,6 +6,8 @@ GitOps workflow needs and is what the ``plan``/``apply`` commands call.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -13,10 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ispctl.reconciler.engine import gates
+from ispctl.reconciler.engine import gates, output
+from ispctl.reconciler.engine.apply import StopCheck
 from ispctl.reconciler.engine.gitinfo import Revision, changed_files, revision
 from ispctl.reconciler.engine.groups import plan_groups
 from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.engine.provider import HeldLock
 from ispctl.reconciler.engine.resources import Index
 from ispctl.reconciler.engine.saved import saved_meta
 from ispctl.reconciler.engine.scope import Scope, apply_scope
@@ -98,12 +102,51 @@ def check_gates(session: EstateSession, run: PlanRun, force: bool) -> None:
 
 
 @contextmanager
-def locked(session: EstateSession, operation: str, commit: str | None, timeout: float) -> Iterator[str | None]:
+def locked(session: EstateSession, operation: str, commit: str | None, timeout: float) -> Iterator[HeldLock | None]:
     """Hold the estate's lock (from the first provider that keeps one) for the block."""
     keeper = session.lock_keeper()
     if keeper is None:
         yield None
         return
     ttl = timedelta(seconds=session.catalog.estate.site.safety.lock_ttl)
-    with keeper.estate_lock(operation, commit, ttl, timeout) as lock_id:
-        yield lock_id
+    with keeper.estate_lock(operation, commit, ttl, timeout) as held:
+        yield held
+
+
+SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
+EXIT_CODES = {"Ctrl-C (SIGINT)": 130, "SIGTERM": 143}
+
+
+@contextmanager
+def stop_on_signals(lock: HeldLock | None) -> Iterator[StopCheck]:
+    """While changes are written, SIGTERM and Ctrl-C ask apply to stop at the next change
+    boundary instead of ending the process inside a change; a lost lock stops it the same way.
+
+    The check yielded gives the reason to stop ("SIGTERM", "Ctrl-C (SIGINT)", "the estate
+    lock was lost: ..."). Outside this block the handler's own SIGTERM handling applies.
+    """
+    reasons: list[str] = []
+
+    def request(signum: int, _frame: object) -> None:
+        name = SIGNAL_NAMES.get(signal.Signals(signum), f"signal {signum}")
+        if not reasons:
+            reasons.append(name)
+            output.err().print(f"{name}: stopping after the change in progress (never inside one).",
+                               markup=False, style="bold yellow")
+
+    def check() -> str | None:
+        if not reasons and lock is not None:
+            lost = lock.lost()
+            if lost:
+                reasons.append(f"the estate lock was lost ({lost})")
+        return reasons[0] if reasons else None
+
+    if threading.current_thread() is not threading.main_thread():
+        yield check  # signals reach the main thread only
+        return
+    previous = {sig: signal.signal(sig, request) for sig in SIGNAL_NAMES}
+    try:
+        yield check
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -4,15 +4,21 @@ Order: creates and updates run parents-first, deletes run children-first and aft
 everything else (so a domain moved out of a client is moved before the client is
 removed). A change whose prerequisite failed or was skipped is skipped, never tried;
 independent changes carry on, and every failure is reported at the end.
+
+Observers see the run as typed events (a change about to run, an outcome, a batch about
+to be committed): the command line draws progress with them, and the fault tests' launcher
+(tests/faults/) registers one that stops the process at an exact point. Nothing in the
+product registers a global observer, and no setting or variable can: a process must run
+code of its own to install one (``observing``). A stop check, asked before every change and
+batch commit, ends the run at a change boundary (never inside a change): SIGTERM, Ctrl-C,
+or a lost lock. Everything not run is reported as such.
 """
 
 from __future__ import annotations
 
 import heapq
-import os
-import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,6 +42,7 @@ class Outcome:
 @dataclass
 class ApplyResult:
     outcomes: list[Outcome] = field(default_factory=list)
+    stopped: str | None = None  # why the run stopped before the end (e.g. "SIGTERM")
 
     @property
     def failed(self) -> list[Outcome]:
@@ -105,20 +112,47 @@ def execution_order(plan: Plan) -> list[Change]:
 
 Router = Callable[[str], Provider]
 Listener = Callable[[Outcome], None]
-
-# TEST HOOK, not an operator feature: with ISPCTL_FAULT_PAUSE_BEFORE=<resource address>,
-# apply stops just before running that change, says so on stderr and waits to be killed.
-# The crash-safety tests use it to SIGKILL a real apply at an exact point (e.g. between
-# the directory change and the maildir move) and prove the next apply converges.
-FAULT_PAUSE_ENV = "ISPCTL_FAULT_PAUSE_BEFORE"
+Point = Literal["change", "outcome", "commit"]
 
 
-def _fault_pause(change: Change) -> None:
-    if os.environ.get(FAULT_PAUSE_ENV) == change.address:
-        sys.stderr.write(f"paused before {change.address}\n")
-        sys.stderr.flush()
-        while True:
-            time.sleep(3600)
+@dataclass(frozen=True)
+class Event:
+    """One point of an apply: ``change`` (its provider is about to be called), ``outcome``
+    (a change's outcome was recorded) or ``commit`` (a batch is about to be committed;
+    ``changes`` are its staged changes). ``index`` counts the changes started so far."""
+
+    point: Point
+    change: Change | None = None
+    outcome: Outcome | None = None
+    batch: str | None = None
+    changes: tuple[Change, ...] = ()
+    index: int = 0
+    total: int = 0
+
+
+Observer = Callable[[Event], None]
+# Asked before every change and commit: a reason to stop there (e.g. "SIGTERM"), or None.
+StopCheck = Callable[[], str | None]
+
+_observers: list[Observer] = []
+
+
+@contextmanager
+def observing(observer: Observer) -> Iterator[None]:
+    """See every apply this process runs while the block lasts (the fault tests' launcher)."""
+    _observers.append(observer)
+    try:
+        yield
+    finally:
+        _observers.remove(observer)
+
+
+def _notify(event: Event, observer: Observer | None) -> None:
+    for each in (*_observers, *([observer] if observer is not None else [])):
+        each(event)
+
+
+NOT_RUN = "not run"
 
 
 @dataclass
@@ -130,15 +164,21 @@ class _Batch:
     changes: list[Change] = field(default_factory=list)
 
 
-def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None) -> ApplyResult:
+def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
+               observer: Observer | None = None, stop: StopCheck | None = None) -> ApplyResult:
     """Apply every change through the provider that owns its kind.
 
     Changes a provider stages (``Provider.batch_key``) get their outcome when their batch
     is committed: at the end, or as soon as a change outside the batch depends on one of
     them, so a dependent never runs before what it needs has really been applied.
+
+    When ``stop`` gives a reason, nothing more is written: every change not yet run (staged
+    ones included, whose batch is never sent) is reported ``skipped`` as "not run: <reason>",
+    and ``result.stopped`` holds the reason.
     """
     needs = prerequisites(plan)
     result = ApplyResult()
+    started = 0
     not_ok: set[str] = set()
     batches: dict[tuple[int, str], _Batch] = {}  # open batches, in the order they were opened
     staged: dict[str, tuple[int, str]] = {}  # change address -> its open batch
@@ -149,9 +189,19 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None) ->
         result.outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
+        _notify(Event("outcome", outcome.change, outcome, index=started, total=len(plan.changes)), observer)
+
+    def halted() -> bool:
+        if result.stopped is None and stop is not None:
+            result.stopped = stop()
+        return result.stopped is not None
 
     def commit(ident: tuple[int, str]) -> None:
+        if halted():
+            return
         batch = batches.pop(ident)
+        _notify(Event("commit", batch=batch.key, changes=tuple(batch.changes), index=started,
+                      total=len(plan.changes)), observer)
         applied: frozenset[str] | None = None
         error = None
         try:
@@ -167,7 +217,11 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None) ->
             else:
                 record(Outcome(change, "failed", error))
 
-    for change in execution_order(plan):
+    order = execution_order(plan)
+    for position, change in enumerate(order):
+        if halted():
+            _not_run(order[position:], record, result.stopped)
+            break
         try:
             provider = route(change.kind)
             resource = change.after if change.after is not None else change.before
@@ -182,11 +236,15 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None) ->
         for dep in sorted(needs[change.address]):
             if dep in staged and staged[dep] != ident:
                 commit(staged[dep])
+        if halted():  # a commit above was refused: stop before this change too
+            _not_run(order[position:], record, result.stopped)
+            break
         blocked = sorted(needs[change.address] & not_ok)
         if blocked:
             record(Outcome(change, "skipped", f"skipped because {', '.join(blocked)} did not apply"))
             continue
-        _fault_pause(change)
+        started += 1
+        _notify(Event("change", change, index=started, total=len(plan.changes)), observer)
         outcome = _run(change, provider)
         if ident is None or outcome.status != "ok":
             record(outcome)
@@ -196,7 +254,15 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None) ->
         staged[change.address] = ident
     for ident in list(batches):
         commit(ident)
+    if result.stopped is not None:  # staged changes whose batch was never sent
+        staged_changes = [c for b in batches.values() for c in b.changes]
+        _not_run(staged_changes, record, result.stopped)
     return result
+
+
+def _not_run(changes: list[Change], record: Listener, reason: str | None) -> None:
+    for change in changes:
+        record(Outcome(change, "skipped", f"{NOT_RUN}: {reason}"))
 
 
 def _run(change: Change, provider: Provider) -> Outcome:

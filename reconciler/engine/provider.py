@@ -127,13 +127,31 @@ class Provider(ABC):
     def _delete(self, resource: Resource) -> None: ...
 
 
+class HeldLock(Protocol):
+    """The estate's lock while it is held: its id, and whether it is still ours."""
+
+    @property
+    def id(self) -> str:
+        """What force-unlock takes."""
+        ...
+
+    def lost(self) -> str | None:
+        """Why the lock can no longer be relied on (taken over, not renewed), or None."""
+        ...
+
+
 @runtime_checkable
 class Lockable(Protocol):
-    """A provider that keeps the estate's apply lock: one apply at a time, across machines."""
+    """A provider that keeps the estate's apply lock: one apply at a time, across machines.
+
+    The keeper keeps the lock alive for as long as the block runs (a lock of ``ttl`` may be
+    held for longer), and reports through ``HeldLock.lost`` when it could not: the apply then
+    stops at the next change boundary.
+    """
 
     def estate_lock(self, operation: str, commit: str | None, ttl: timedelta,
-                    timeout: float) -> AbstractContextManager[str]:
-        """Hold the lock for the block; yields the lock's id (what force-unlock takes)."""
+                    timeout: float) -> AbstractContextManager[HeldLock]:
+        """Hold the lock for the block."""
         ...
 
     def force_unlock(self, lock_id: str) -> str:

@@ -1,29 +1,43 @@
 """Saved plans: ``plan --out`` writes one, ``apply PLAN`` applies exactly it or refuses.
 
 A saved plan is the plan's JSON with, in ``meta``, what it was computed from: the desired
-state's commit (and whether the tree was dirty), the options and scope, and a fingerprint
-of the live state of every resource it touches. Its checksum covers all of that, so a
-file changed by hand is refused too. Secrets are never in it: applying re-computes the
-plan from git and the live services, and refuses unless it is exactly the saved one --
-the same commit, the same live objects, the same changes (like Terraform's "Saved plan
-is stale").
+state's commit (and whether the tree was dirty), the options and scope, a fingerprint of
+the live state of every resource it touches, and a digest binding the values each change
+will write. Its checksum covers all of that, so a file changed by hand is refused too.
+Secrets are never in it: applying re-computes the plan from git and the live services, and
+refuses unless it is exactly the saved one -- the same commit, the same live objects, the
+same changes, the same values (like Terraform's "Saved plan is stale").
+
+Why the values are bound: a plan shows a password hash only as "(sensitive value)", so two
+plans writing different hashes look the same, and a plan reviewed from one working tree
+could apply an unreviewed hash from another. ``meta.values`` holds, per change that writes,
+HMAC-SHA256(key, fingerprint of everything it writes) with a random key made for this plan
+and stored beside the digests. Why that is safe in a public CI artifact: the key only stops
+digests from being compared across plans (the same hash in two plans gives unrelated
+digests) and precomputed; it is not a secret. What keeps the values secret is that the only
+masked values are salted password hashes ({CRYPT}$6$ / $2y$): to test a guess against a
+digest one must guess the whole hash, salt included, and the salt (96 bits from ``ispctl
+hash-password``) appears in no output -- and even with it, each guess costs a full crypt.
+A key kept off the plan would be no safer and could not be checked on another runner.
+
+A plan made from a working tree with uncommitted changes is marked dirty
+(``meta.desired.dirty``); ``apply PLAN`` refuses it unless ``--allow-dirty``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.gitinfo import Revision
 from ispctl.reconciler.engine.plan import AttrChange, Change, Plan
 from ispctl.reconciler.engine.resources import Index, Resource, canonical_json
-
-if TYPE_CHECKING:  # deepdiff is imported only for a stale plan: it costs ~40 ms at every start
-    from deepdiff import DeepDiff
 
 
 class StalePlan(IspctlError):
@@ -41,8 +55,31 @@ def live_fingerprints(plan: Plan, live: Index) -> dict[str, str | None]:
     return dict(sorted(prints.items()))
 
 
+def value_digests(plan: Plan, key: bytes) -> dict[str, str]:
+    """Per change that writes values, a keyed digest of all it writes (see the module docstring)."""
+    digests = {}
+    for change in plan.changes:
+        if change.after is not None:
+            material = f"{change.action}\n{change.after.fingerprint()}".encode()
+            digests[change.address] = "hmac-sha256:" + hmac.new(key, material, hashlib.sha256).hexdigest()
+    return digests
+
+
 def saved_meta(plan: Plan, revision: Revision, live: Index, options: Mapping[str, Any]) -> dict[str, Any]:
-    return {**plan.meta, "desired": revision.to_dict(), "live": live_fingerprints(plan, live), "options": dict(options)}
+    key = secrets.token_bytes(32)
+    return {**plan.meta, "desired": revision.to_dict(), "live": live_fingerprints(plan, live), "options": dict(options),
+            "values": {"key": key.hex(), "digests": value_digests(plan, key)}}
+
+
+def check_clean(saved: Mapping[str, Any], path: Path, allow_dirty: bool) -> None:
+    """Refuse a plan made from uncommitted files, unless the operator says so."""
+    desired = (saved.get("meta") or {}).get("desired") or {}
+    if desired.get("dirty") and not allow_dirty:
+        where = f"commit {str(desired['commit'])[:12]} plus uncommitted changes" if desired.get("commit") else (
+            "a folder that is not in git")
+        raise StalePlan(f"Saved plan {path} was made from {where}: what it writes was never reviewed in git; "
+                        "nothing was changed. Commit the changes and plan again, or pass --allow-dirty to apply it "
+                        "anyway (the values it writes are still checked against the plan).")
 
 
 def _checksum_of(body: Mapping[str, Any]) -> str:
@@ -65,13 +102,57 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
-def _moved(what: str, diff: DeepDiff) -> list[str]:
-    """DeepDiff's findings in operator words, a few at most."""
-    lines = []
-    for kind, items in diff.to_dict().items():
-        for path in list(items)[:5]:
-            lines.append(f"  {what}: {kind.replace('_', ' ')} at {path}")
-    return lines
+def _attribute_names(change: Mapping[str, Any]) -> dict[str, Any]:
+    return {a.get("name"): a for a in change.get("attributes") or []}
+
+
+def _compare(address: str, then: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    if then.get("action") != now.get("action"):
+        return [f"{address}: the plan would {then.get('action')} it, now it needs a {now.get('action')}"]
+    found = []
+    old, new = _attribute_names(then), _attribute_names(now)
+    for name in sorted(set(old) | set(new), key=str):
+        if old.get(name) != new.get(name):
+            found.append(f"{address}: attribute {name} changed since the plan was made")
+    for part, words in (("moved", "its move"), ("renamed_from", "its rename"), ("drift", "its drift"),
+                        ("archive", "whether it is archived")):
+        if then.get(part) != now.get(part):
+            found.append(f"{address}: {words} changed since the plan was made")
+    return found
+
+
+def _differences(saved_changes: list[Any], fresh_changes: list[Any], limit: int = 20) -> list[str]:
+    """How the changes differ, by address and attribute, in operator words."""
+    then = {c.get("address"): c for c in saved_changes if isinstance(c, dict)}
+    now = {c.get("address"): c for c in fresh_changes}
+    found: list[str] = []
+    for address in sorted(set(then) | set(now), key=str):
+        if address not in now:
+            found.append(f"{address}: the plan would {then[address].get('action')} it, now nothing is needed")
+        elif address not in then:
+            found.append(f"{address}: now needs a {now[address].get('action')} that the plan does not have")
+        else:
+            found.extend(_compare(str(address), then[address], now[address]))
+    if len(found) > limit:
+        found = [*found[:limit], f"... and {len(found) - limit} more"]
+    return found
+
+
+def _values_differ(meta: Mapping[str, Any], fresh: Plan, reported: set[str]) -> list[str]:
+    values = meta.get("values")
+    if not isinstance(values, dict) or not isinstance(values.get("key"), str):
+        return ["the plan does not bind the values it writes (made by an older ispctl)"]
+    try:
+        key = bytes.fromhex(values["key"])
+    except ValueError:
+        return ["the plan's value digests are damaged"]
+    saved_digests = values.get("digests") or {}
+    found = []
+    for address, digest in sorted(value_digests(fresh, key).items()):
+        if address in saved_digests and saved_digests[address] != digest and address not in reported:
+            found.append(f"{address}: a value it writes changed since the plan was made (masked values such as "
+                         "password hashes included)")
+    return found
 
 
 def staleness(saved: Mapping[str, Any], fresh: Plan, revision: Revision, live: Index) -> list[str]:
@@ -90,12 +171,13 @@ def staleness(saved: Mapping[str, Any], fresh: Plan, revision: Revision, live: I
             state = "was deleted" if now is None else ("now exists" if digest is None else "was changed")
             reasons.append(f"{address} {state} in the live services since the plan was made")
     fresh_changes = fresh.to_dict()["changes"]
-    if fresh_changes != saved.get("changes"):
-        from deepdiff import DeepDiff
-
-        diff = DeepDiff(saved.get("changes"), fresh_changes, ignore_order=False, verbose_level=0)
+    saved_changes = list(saved.get("changes") or [])
+    if fresh_changes != saved_changes:
         reasons.append("the plan computed now differs from the saved one:")
-        reasons.extend(_moved("changes", diff))
+        reasons.extend(f"  {line}" for line in _differences(saved_changes, fresh_changes))
+    by_then = {c.get("address"): c for c in saved_changes if isinstance(c, dict)}
+    reported = {c["address"] for c in fresh_changes if by_then.get(c["address"]) != c}
+    reasons.extend(_values_differ(meta, fresh, reported))
     return reasons
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ispctl.reconciler.engine.apply import ApplyResult, Listener, apply_plan
+from ispctl.reconciler.engine.apply import ApplyResult, Listener, Observer, StopCheck, apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.reconciler.engine.plan import Plan
@@ -76,8 +76,9 @@ class Session:
         self.live = self.read_live()
         return compute_plan(self.desired, self.live, prune=prune, archives=archives)
 
-    def apply(self, plan: Plan, on_outcome: Listener | None = None) -> ApplyResult:
-        return apply_plan(plan, self.route, on_outcome)
+    def apply(self, plan: Plan, on_outcome: Listener | None = None, *, observer: Observer | None = None,
+              stop: StopCheck | None = None) -> ApplyResult:
+        return apply_plan(plan, self.route, on_outcome, observer=observer, stop=stop)
 
     def close(self) -> None:
         for provider in self.providers:
