@@ -16,7 +16,7 @@ import dns.rcode
 import dns.xfr
 import dns.zone
 
-from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.connection import DnsConnection, Unreachable
 from ispctl.reconciler.contract import ProviderError
 
 
@@ -41,7 +41,9 @@ def transfer(conn: DnsConnection, zone: str) -> dns.zone.Zone:
                 else "the server has the zone but cannot serve it (not loaded yet, or a broken zone file?)")
         raise ProviderError(f"dns: zone transfer of {zone} from {where} refused "
                             f"({dns.rcode.to_text(exc.rcode)}); {hint}") from None
-    except (dns.exception.DNSException, OSError, EOFError) as exc:
+    except (dns.exception.Timeout, OSError, EOFError) as exc:
+        raise Unreachable(f"dns: zone transfer of {zone} from {where} failed: {exc or type(exc).__name__}") from None
+    except dns.exception.DNSException as exc:
         raise ProviderError(f"dns: zone transfer of {zone} from {where} failed: "
                             f"{exc or type(exc).__name__}") from None
     return result

@@ -33,7 +33,11 @@ import dns.exception
 import dns.name
 import dns.tsig
 
-from ispctl.reconciler.contract import ConfigError
+from ispctl.reconciler.contract import ConfigError, ProviderError
+
+
+class Unreachable(ProviderError):
+    """named did not answer (refused connection, timeout, dropped connection): stopped or restarting."""
 
 DEFAULT_CATALOG = "catalog.ispctl.invalid"
 DEFAULT_ALGORITHM = "hmac-sha256"

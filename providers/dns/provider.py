@@ -43,7 +43,7 @@ import dns.update
 
 from ispctl.providers.dns import catalog as cat
 from ispctl.providers.dns.axfr import ZoneNotServed, transfer
-from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.connection import DnsConnection, Unreachable
 from ispctl.providers.dns.mapping import (
     LiveZone,
     entry_for,
@@ -105,6 +105,7 @@ class DnsProvider(Provider):
         self._members: dict[str, cat.Member] = {}
         self._staged: dict[str, _ZoneBatch] = {}
         self._rndc: Rndc | None = None
+        self._unreachable: str | None = None  # why later batches of this run are not tried
         # Zone and size of every update message named accepted, in order: tests and benchmarks
         # count them.
         self.updates_sent: list[str] = []
@@ -206,10 +207,33 @@ class DnsProvider(Provider):
 
     def close(self) -> None:
         self._staged.clear()
+        self._unreachable = None
 
     # -- committing --------------------------------------------------------------------
 
     def commit(self, batch: str) -> None:
+        """Send one zone's batch; once named stops answering, the run's later batches are not tried."""
+        if self._unreachable is not None:
+            self._staged.pop(batch, None)
+            raise ProviderError(f"dns: not tried: {self._unreachable}")
+        try:
+            self._commit(batch)
+        except BatchError as exc:
+            raise BatchError(self._explain(batch, exc), exc.applied) from None
+        except ProviderError as exc:
+            raise ProviderError(self._explain(batch, exc)) from None
+
+    def _explain(self, batch: str, exc: ProviderError) -> str:
+        if not isinstance(exc, Unreachable) and not isinstance(exc.__cause__ or exc.__context__, Unreachable):
+            return str(exc)
+        where = f"{self.conn.host}:{self.conn.port}"
+        self._unreachable = (f"named ({where}, control {self.conn.rndc_host}:{self.conn.rndc_port}) stopped "
+                             f"answering during this apply, at zone {batch}; run 'ispctl apply' again once it "
+                             "answers: a plain re-run finishes the work")
+        return (f"{exc}; named stopped or is restarting: this zone's changes may be half made: run 'ispctl apply' "
+                "again once named answers; a plain re-run finishes the work")
+
+    def _commit(self, batch: str) -> None:
         staged = self._staged.pop(batch)
         change = staged.zone_change
         if change is not None and change.action == "delete":
@@ -298,7 +322,10 @@ class DnsProvider(Provider):
             response, size = exchange(self.conn, message)
         except dns.exception.TooBig:
             raise ProviderError(f"dns: a change to zone {zone} is larger than one DNS message can carry") from None
-        except (dns.exception.DNSException, OSError, EOFError) as exc:
+        except (dns.exception.Timeout, OSError, EOFError) as exc:
+            raise Unreachable(f"dns: update of zone {zone} at {where} got no answer: "
+                              f"{exc or type(exc).__name__}") from None
+        except dns.exception.DNSException as exc:
             raise ProviderError(f"dns: update of zone {zone} at {where} failed: {exc or type(exc).__name__}") from None
         rcode = response.rcode()
         if rcode in _STALE:

@@ -16,7 +16,7 @@ import dns.rcode
 import dns.rdatatype
 from dns.rdtypes.ANY.SOA import SOA
 
-from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.connection import DnsConnection, Unreachable
 from ispctl.reconciler.contract import ProviderError
 
 
@@ -40,7 +40,9 @@ def query_soa(conn: DnsConnection, zone: str) -> SOA:
     query.use_tsig(conn.tsig_key)
     try:
         response = dns.query.tcp(query, conn.host, port=conn.port, timeout=conn.timeout)
-    except (dns.exception.DNSException, OSError, EOFError) as exc:
+    except (dns.exception.Timeout, OSError, EOFError) as exc:
+        raise Unreachable(f"dns: cannot read the SOA of {zone}: {exc or type(exc).__name__}") from None
+    except dns.exception.DNSException as exc:
         raise ProviderError(f"dns: cannot read the SOA of {zone}: {exc or type(exc).__name__}") from None
     for rrset in response.answer:
         found = rrset[0] if rrset.rdtype == dns.rdatatype.SOA else None
@@ -58,6 +60,6 @@ def zone_rcode(conn: DnsConnection, zone: str) -> dns.rcode.Rcode:
     try:
         response = dns.query.tcp(query, conn.host, port=conn.port, timeout=conn.timeout)
     except (dns.exception.DNSException, OSError, EOFError) as exc:
-        raise ProviderError(f"dns: cannot ask {conn.host}:{conn.port} about zone {zone}: "
-                            f"{exc or type(exc).__name__}") from None
+        raise Unreachable(f"dns: cannot ask {conn.host}:{conn.port} about zone {zone}: "
+                          f"{exc or type(exc).__name__}") from None
     return response.rcode()

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ispctl.providers.dns.connection import parse_key_statement
+from ispctl.providers.dns.connection import Unreachable, parse_key_statement
 from ispctl.providers.dns.names import BadValue, primary_address
 from ispctl.reconciler.contract import ConfigError, ProviderError
 
@@ -91,10 +91,12 @@ class Rndc:
                 result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                         timeout=self.timeout, check=False)
             except subprocess.TimeoutExpired:
-                raise ProviderError(f"dns: rndc {args[0]} got no answer from {self.host}:{self.port} "
+                raise Unreachable(f"dns: rndc {args[0]} got no answer from {self.host}:{self.port} "
                                     f"within {self.timeout:g} s") from None
         if result.returncode != 0:
             message = " ".join((result.stderr or result.stdout).split()) or f"exit status {result.returncode}"
+            if "connect failed" in message or "timed out" in message or "connection reset" in message:
+                raise Unreachable(f"dns: rndc {args[0]} failed: {message}")
             raise ProviderError(f"dns: rndc {args[0]} failed: {message}")
         return result.stdout
 

@@ -125,8 +125,8 @@ class ZoneLife:
             raise ProviderError(f"dns_zone.{zone}: cannot archive the zone's data ({exc}); nothing was "
                                 "changed") from None
 
-    def switch(self, zone: str, old: str | None, new: str, clean: bool) -> None:
-        """named serves ``zone`` with config ``new`` instead of ``old``; if it refuses ``new``, ``old`` again.
+    def switch(self, zone: str, present: bool, old: str | None, new: str, clean: bool) -> None:
+        """named serves ``zone`` with config ``new``; if it refuses ``new``, the ``old`` config again.
 
         modzone cannot do this: BIND 9.18 stores a new type in its NZD at once but keeps the
         running zone's type until a reconfig or restart. So the zone goes and comes back
@@ -134,13 +134,13 @@ class ZoneLife:
         only a secondary's copy is cleaned).
         """
         rndc = self.rndc()
-        if old is None:
-            rndc.addzone(zone, new)
-            return
-        rndc.delzone(zone, clean=clean)
+        if present:
+            rndc.delzone(zone, clean=clean)
         try:
             rndc.addzone(zone, new)
         except ProviderError as exc:
+            if old is None:
+                raise
             try:
                 rndc.addzone(zone, old)
             except ProviderError as again:
@@ -162,7 +162,7 @@ class ZoneLife:
             self.send_catalog(cat.add_member(self.conn.catalog, zone, self.conn.tsig_key))
         try:
             # A former primary's files were just set aside: nothing to restore from.
-            self.switch(zone.key, old if current == "secondary" else None, self.config(zone),
+            self.switch(zone.key, current is not None, old if current == "secondary" else None, self.config(zone),
                         clean=current == "secondary")
         except ProviderError:
             if current is None:
@@ -190,7 +190,7 @@ class ZoneLife:
         else:
             old = self.rndc().zone_config(zone.key) if current is not None else None
             try:
-                self.switch(zone.key, old, config, clean=False)  # a primary's files stay (archived too)
+                self.switch(zone.key, current is not None, old, config, clean=False)  # a primary's files stay
             except ProviderError:
                 if not listed:
                     self.send_catalog(cat.remove_member(self.conn.catalog, zone.key, self.conn.tsig_key))
