@@ -208,6 +208,7 @@ def test_every_step_of_a_mailbox_rename_delivers_for_both_addresses(
 def test_a_rename_stopped_after_any_step_is_resumed_not_called_drift(
     slapd: SlapdInstance, tmp_path: Path, stopped_after: int
 ) -> None:
+    stopped_after_steps = stopped_after
     estate = copy_example(tmp_path)
     with open_session(estate, providers=[ldap_provider(slapd)]) as session:
         assert session.apply(session.plan()).ok
@@ -227,6 +228,9 @@ def test_a_rename_stopped_after_any_step_is_resumed_not_called_drift(
         resumed = [c for c in plan.changes if c.address == f"mailbox.{NEW}"]
         assert len(resumed) == 1 and len(plan.changes) == 1, [c.address for c in plan.changes]
         assert resumed[0].before is not None and resumed[0].before.drifted() is None
+        assert plan.drifted == ()
+        if stopped_after_steps < 3:  # a second uid value: the plan names the unfinished rename
+            assert resumed[0].interrupted == f"the rename of {OLD} to {NEW} stopped after giving it the new address"
         assert session.apply(plan).ok
     assert plan_of(estate, slapd).empty
     _dn, entry = find_one(slapd, f"(uid={NEW})", "uid", "mail", "ispctlMailAlias")

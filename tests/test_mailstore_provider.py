@@ -109,18 +109,58 @@ def test_a_rename_moves_the_home_and_keeps_the_mail(tmp_path: Path, root: Path) 
     assert plan(renamed, root).empty
 
 
-def test_a_rename_killed_between_the_move_and_the_marker_converges(tmp_path: Path, root: Path) -> None:
-    apply(estate(tmp_path, BOXES), root)
+def kill_inside_a_rename(root: Path, moved: bool) -> tuple[Path, Path]:
+    """What a kill inside the maildir rename leaves: the intent record written into the marker
+    (as the provider writes it), then, with ``moved``, the directory renamed too."""
     old, new = root / "example.net" / "karl", root / "example.net" / "k.mueller"
-    deliver(old, "1.eml", b"mail")
-    os.rename(old, new)  # what the kill leaves: moved, marker still naming karl@
+    marker = store.read_marker(str(old))
+    assert marker is not None
+    store.write_marker(str(old), "karl@example.net", marker["fingerprint"],
+                       moving=("k.mueller@example.net", str(new)))
+    if moved:
+        os.rename(old, new)
+    return old, new
+
+
+@pytest.mark.parametrize(("moved", "words"), [
+    (True, "the home of karl@example.net was moved to {new} (for k.mueller@example.net), its marker not yet "
+           "rewritten"),
+    (False, "moving the home of karl@example.net to {new} (for k.mueller@example.net) had not started or not "
+            "finished"),
+])
+def test_a_rename_killed_inside_the_move_is_an_interrupted_apply_not_drift(
+    tmp_path: Path, root: Path, moved: bool, words: str
+) -> None:
+    apply(estate(tmp_path, BOXES), root)
+    deliver(root / "example.net" / "karl", "1.eml", b"mail")
+    old, new = kill_inside_a_rename(root, moved)
     renamed = estate(tmp_path / "v2", {"anna": "", "k.mueller": "previous: [karl]"})
+    planned = plan(renamed, root)
+    (change,) = planned.changes
+    assert (change.address, change.renamed_from) == ("maildir.k.mueller@example.net", "maildir.karl@example.net")
+    # The hourly drift check must not blame a person for ispctl's own unfinished work.
+    assert change.drift is None and planned.drifted == ()
+    assert change.interrupted == words.format(new=new)
+    text = plan_text(planned).plain
+    assert f"~ maildir.k.mueller@example.net: interrupted apply: {words.format(new=new)}; apply resumes it" in text
+    assert "changed outside" not in text
+    assert planned.to_dict()["changes"][0]["interrupted"] == change.interrupted
     planned, result = apply(renamed, root)
-    assert [(c.address, c.renamed_from) for c in planned.changes] == [
-        ("maildir.k.mueller@example.net", "maildir.karl@example.net")
-    ]
-    assert result.ok and (new / "Maildir" / "new" / "1.eml").read_bytes() == b"mail"
+    assert result.ok, [o.error for o in result.failed]
+    assert (new / "Maildir" / "new" / "1.eml").read_bytes() == b"mail" and not old.exists()
+    marker = store.read_marker(str(new))
+    assert marker is not None and marker["address"] == "k.mueller@example.net" and "moving" not in marker
     assert plan(renamed, root).empty
+
+
+def test_a_home_renamed_by_hand_is_still_drift(tmp_path: Path, root: Path) -> None:
+    apply(estate(tmp_path, BOXES), root)
+    os.rename(root / "example.net" / "karl", root / "example.net" / "k.mueller")  # no intent record
+    renamed = estate(tmp_path / "v2", {"anna": "", "k.mueller": "previous: [karl]"})
+    (change,) = plan(renamed, root).changes
+    assert change.drift == "changed outside ispctl" and change.interrupted is None
+    _planned, result = apply(renamed, root)
+    assert result.ok and plan(renamed, root).empty
 
 
 def test_an_owner_changed_by_hand_is_drift_and_is_put_back(tmp_path: Path, root: Path) -> None:

@@ -217,6 +217,15 @@ def _field_value(attributes: Mapping[str, Any], names: Sequence[str], conv: Conv
     return from_ldap(conv, first)
 
 
+def _interrupted_rename(kind: str, key: str, names: Sequence[str]) -> str | None:
+    """A mailbox with a second ``uid`` is one whose rename stopped half-way (``rename``):
+    ispctl never leaves two otherwise."""
+    others = sorted({n.lower() for n in names} - {key})
+    if kind != "mailbox" or not others:
+        return None
+    return f"the rename of {key} to {others[0]} stopped after giving it the new address"
+
+
 @dataclass(frozen=True)
 class LiveEntry:
     dn: str
@@ -263,6 +272,7 @@ def parse_entries(entries: Sequence[tuple[str, Mapping[str, Any]]], base: str) -
         resource = Resource(
             kind, key, values, parent=parent, sensitive=kmap.sensitive,
             recorded_fingerprint=stored if isinstance(stored, str) else None,
+            interrupted=_interrupted_rename(kind, key, _get(attributes, kmap.rdn_attr)),
         )
         out.append(LiveEntry(dn, resource))
     return out

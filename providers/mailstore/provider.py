@@ -6,7 +6,8 @@ two directory levels below the mail root (``store.scan``); only homes holding is
 marker are read, so mail that ispctl did not create is never planned or touched.
 
 ``create`` makes the home and ``Maildir/{cur,new,tmp}``, marker last; ``update`` fixes
-owner and modes, or renames the home (a mailbox rename, one atomic ``rename``); ``delete``
+owner and modes, or renames the home (a mailbox rename, one atomic ``rename``, with an intent
+record in the marker from just before the rename until the marker is rewritten); ``delete``
 *archives*: the home is moved into the mail archive with a manifest, never removed, which
 is why the kind is in ``ARCHIVES`` and the plan says "will be archived".
 """
@@ -39,6 +40,16 @@ def _path(resource: Resource) -> str:
     return path
 
 
+def _interrupted(home: store.Home) -> str | None:
+    """What a move stopped half-way was doing, from the intent record it left in the marker."""
+    if home.moving is None:
+        return None
+    new_address, new_path = home.moving
+    if home.path == new_path:
+        return f"the home of {home.address} was moved to {new_path} (for {new_address}), its marker not yet rewritten"
+    return f"moving the home of {home.address} to {new_path} (for {new_address}) had not started or not finished"
+
+
 class MailStoreProvider(Provider):
     name: ClassVar[str] = "mailstore"
     SUPPORTS: ClassVar[frozenset[str]] = frozenset({KIND})
@@ -63,6 +74,7 @@ class MailStoreProvider(Provider):
                 # directory entry it belongs to is deleted.
                 depends_on=(address_of(MAILBOX, home.address),),
                 recorded_fingerprint=home.fingerprint,
+                interrupted=_interrupted(home),
             )
             for home in homes
         ]
@@ -76,6 +88,9 @@ class MailStoreProvider(Provider):
             owner = self._usable_owner(after)
             old, new = _path(before), _path(after)
             if old != new:
+                # The intent first: a kill between the rename and the marker below then reads
+                # as this apply's unfinished work, which the next apply completes, not as drift.
+                store.write_marker(old, before.key, before.recorded_fingerprint, moving=(after.key, new))
                 store.move_home(self.root, old, after.key, new)
             else:
                 store.check_home(self.root, new)

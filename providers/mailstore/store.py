@@ -182,6 +182,8 @@ class Home:
     uid: int
     gid: int
     fingerprint: str | None
+    # An apply's intent record, left when it stopped inside a move: (new address, new path).
+    moving: tuple[str, str] | None = None
 
 
 def read_marker(home: str) -> dict[str, Any] | None:
@@ -195,8 +197,22 @@ def read_marker(home: str) -> dict[str, Any] | None:
     return data
 
 
-def write_marker(home: str, address: str, fingerprint: str | None) -> None:
-    write_json(home, MARKER, {"format": FORMAT, "address": address, "fingerprint": fingerprint})
+def write_marker(home: str, address: str, fingerprint: str | None,
+                 moving: tuple[str, str] | None = None) -> None:
+    """The marker; with ``moving`` it also records a move about to start (new address, new path),
+    so a move stopped half-way reads as ispctl's own unfinished work, not as drift."""
+    data: dict[str, Any] = {"format": FORMAT, "address": address, "fingerprint": fingerprint}
+    if moving is not None:
+        data["moving"] = {"address": moving[0], "path": moving[1]}
+    write_json(home, MARKER, data)
+
+
+def _moving(marker: dict[str, Any]) -> tuple[str, str] | None:
+    intent = marker.get("moving")
+    if not isinstance(intent, dict):
+        return None
+    address, path = intent.get("address"), intent.get("path")
+    return (address, path) if isinstance(address, str) and isinstance(path, str) else None
 
 
 def _subdirs(path: str) -> Iterator[os.DirEntry[str]]:
@@ -228,7 +244,8 @@ def scan(root: str) -> list[Home]:
             st = home.stat(follow_symlinks=False)
             fingerprint = marker.get("fingerprint")
             found.append(Home(marker["address"], home_directory(root, domain.name, home.name),
-                              st.st_uid, st.st_gid, fingerprint if isinstance(fingerprint, str) else None))
+                              st.st_uid, st.st_gid, fingerprint if isinstance(fingerprint, str) else None,
+                              _moving(marker)))
     return found
 
 

@@ -104,18 +104,21 @@ def compute_plan(desired: Index, live: Index, *, prune: bool = True,
         if have is None and ident in renames:
             assert want is not None
             old = renames[ident]
-            changes.append(Change("update", *ident, old, want, attr_changes(old, want), old.drifted()))
+            changes.append(Change("update", *ident, old, want, attr_changes(old, want), old.drifted(),
+                                  interrupted=old.interrupted))
         elif have is None:
             assert want is not None
             changes.append(Change("create", *ident, None, want, attr_changes(None, want)))
         elif want is None:
             if prune:
                 changes.append(Change("delete", *ident, have, None, attr_changes(have, None), have.drifted(),
-                                      archive=ident[0] in archives, archive_note=archives.get(ident[0])))
+                                      archive=ident[0] in archives, archive_note=archives.get(ident[0]),
+                                      interrupted=have.interrupted))
         else:
             diffs = attr_changes(have, want)
             if diffs or have.parent != want.parent:
-                changes.append(Change("update", *ident, have, want, diffs, have.drifted()))
+                changes.append(Change("update", *ident, have, want, diffs, have.drifted(),
+                                      interrupted=have.interrupted))
     changes.sort(key=lambda c: c.address)
     # The words for archiving travel with the plan, so a saved plan shown later says them too.
     notes = {c.kind: c.archive_note for c in changes if c.archive and c.archive_note}

@@ -53,6 +53,7 @@ class Change:
     ``archive`` marks a delete that its provider carries out by archiving (mail is moved
     to the mail archive, never destroyed); ``archive_note`` is the provider's word for where
     it goes, for the views (the plan's ``meta["archives"]`` keeps it per kind in JSON).
+    ``interrupted`` says what an earlier apply left half-done on this object (never drift).
     """
 
     action: Action
@@ -64,6 +65,7 @@ class Change:
     drift: str | None = None
     archive: bool = False
     archive_note: str | None = field(default=None, compare=False)
+    interrupted: str | None = field(default=None, compare=False)
 
     @property
     def address(self) -> str:
@@ -107,6 +109,8 @@ class Change:
             data["renamed_from"] = self.renamed_from
         if self.archive:
             data["archive"] = True
+        if self.interrupted:
+            data["interrupted"] = self.interrupted
         return data
 
 
@@ -134,6 +138,10 @@ class Plan:
     @property
     def drifted(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.drift)
+
+    @property
+    def interrupted(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.interrupted)
 
     @property
     def destructive(self) -> bool:

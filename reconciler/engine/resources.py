@@ -70,6 +70,9 @@ class Resource:
     had before (a rename, like Terraform's ``moved`` block): a live object found under one
     of them is renamed, never destroyed and re-created. ``recorded_fingerprint`` is only
     set on live resources: what the provider found stored beside the values.
+    ``interrupted`` is set on a live resource that an apply of ispctl left half-done (the
+    provider found its own intent record): what that apply was doing. Such a resource is not
+    drift, which would blame a person for ispctl's own unfinished work; the plan says so.
     """
 
     kind: str
@@ -81,6 +84,7 @@ class Resource:
     source: Location | None = None
     recorded_fingerprint: str | None = None
     previous: tuple[str, ...] = ()
+    interrupted: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         clean = {k: normalise_value(v) for k, v in self.attrs.items()}
@@ -99,6 +103,8 @@ class Resource:
 
     def drifted(self) -> str | None:
         """Why this live resource differs from what ispctl last wrote, or None."""
+        if self.interrupted is not None:
+            return None  # ispctl's own unfinished work, not someone else's change
         if self.recorded_fingerprint is None:
             return "created outside ispctl"
         if self.recorded_fingerprint != self.fingerprint():

@@ -212,5 +212,6 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
         after = None if action == "delete" else Resource(kind, key, {}, parent=moved.get("to"))
         archive = bool(item.get("archive"))
         changes.append(Change(action, kind, key, before, after, attrs, item.get("drift"), archive=archive,
-                              archive_note=notes.get(kind) if archive else None))
+                              archive_note=notes.get(kind) if archive else None,
+                              interrupted=item.get("interrupted")))
     return Plan(tuple(changes), meta=meta)

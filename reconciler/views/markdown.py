@@ -65,6 +65,10 @@ def plan_markdown(plan: Plan, title: str = "ispctl plan") -> str:
     if plan.empty:
         out.append("The live services match the desired state.")
         return "\n".join(out) + "\n"
+    for change in plan.interrupted:
+        out.append(f"> **Interrupted apply** `{change.address}`: {change.interrupted}; apply resumes it")
+    if plan.interrupted:
+        out.append("")
     if plan.drifted:
         out.append(f"> **Drift**: {len(plan.drifted)} object(s) changed outside ispctl; this plan puts them back:")
         for change in plan.drifted[:20]:

@@ -113,6 +113,12 @@ def plan_text(plan: Plan) -> Text:
     if plan.empty:
         line("bold green", "No changes. The live services match the desired state.")
         return text
+    if plan.interrupted:
+        line("bold", "An earlier apply was interrupted (ispctl's own unfinished work, not drift):")
+        line("", "")
+        for change in plan.interrupted:
+            line("yellow", f"  ~ {change.address}: interrupted apply: {change.interrupted}; apply resumes it")
+        line("", "")
     if plan.drifted:
         line("bold", "Objects have changed outside of ispctl:")
         line("", "")
