@@ -404,3 +404,22 @@ def test_renaming_a_mailbox_keeps_its_entry(slapd: SlapdInstance, estate: Path) 
     assert new["uid"] == new["mail"] == ["helpdesk@northwind.example"]
     assert new["homedirectory"] == ["/var/vmail/northwind.example/helpdesk"]
     assert_converged(slapd, estate)
+
+
+def test_a_reseller_cannot_rename_another_resellers_mailbox_into_its_own_domain(
+        slapd: SlapdInstance, estate: Path) -> None:
+    """With northwind's domain out of git (and pruning off), only the live tree knows whose
+    noc@northwind.example is: the plan refuses the rename instead of moving it to southbay."""
+    def take(data: Any) -> None:
+        data["mailboxes"]["taken"] = {"password": HASH, "previous": ["noc@northwind.example"]}
+
+    before = snapshot(slapd, BASE)
+    (estate / "tenants" / NWF).unlink()
+    edit_yaml(estate / "tenants" / "southbay" / "southbay.example.yaml", take)
+    result = run_cli(slapd, "plan", "--no-prune", "-d", str(estate))
+    assert result.exit_code == 1, result.output
+    assert ("previous: mailbox.taken@southbay.example names mailbox.noc@northwind.example as its previous key, but "
+            "that lives under tenant.northwind, not tenant.southbay") in result.output
+    applied = run_cli(slapd, "apply", "--auto-approve", "--no-prune", "-d", str(estate))
+    assert applied.exit_code == 1
+    assert snapshot(slapd, BASE) == before

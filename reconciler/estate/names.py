@@ -64,7 +64,8 @@ class DomainName:
 def normalise_domain(name: str) -> DomainName:
     if name != name.strip():
         raise InvalidName(f"domain name {name!r} has spaces or line breaks around it")
-    raw = name.rstrip(".")
+    # One final dot is the absolute form ("example.net."); two are a typo, not a name.
+    raw = name[:-1] if name.endswith(".") else name
     if not raw:
         raise InvalidName("the domain name is empty")
     try:
