@@ -251,10 +251,16 @@ def applied_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdIns
 def test_a_refused_estate_leaves_the_directory_as_it_was(case: Case, applied_slapd: SlapdInstance,
                                                           tmp_path: Path) -> None:
     estate = write(tmp_path, case.files)
+    audit = tmp_path / "audit.jsonl"
+    env = cli_env(applied_slapd, ISPCTL_AUDIT_LOG=str(audit))
     before = snapshot(applied_slapd, BASE)
     for command in (["plan", "--json"], ["apply", "--auto-approve"]):
-        result = CliRunner().invoke(app, ["--no-color", *command, "--dir", str(estate)], env=cli_env(applied_slapd))
+        result = CliRunner().invoke(app, ["--no-color", *command, "--dir", str(estate)], env=env)
         assert result.exit_code == 1, result.output
         assert "Traceback" not in result.output
         no_secret_in(result.output)
+        assert applied_slapd.password not in result.output
     assert snapshot(applied_slapd, BASE) == before
+    if audit.exists():
+        no_secret_in(audit.read_text(encoding="utf-8"))
+        assert applied_slapd.password not in audit.read_text(encoding="utf-8")
