@@ -58,7 +58,8 @@ def control_character(text: str) -> str | None:
 def _refuse_controls(text: str, what: str) -> None:
     char = control_character(text)
     if char is not None:
-        raise BadValue(f"{what} contains the control character U+{ord(char):04X}; it cannot be written as is")
+        raise BadValue(f"{what} contains the control or invisible character U+{ord(char):04X}; it cannot be written "
+                       "as is")
 
 
 def number(value: object, what: str, high: int) -> int:
@@ -92,6 +93,11 @@ def _label(text: str) -> str:
             raise BadValue(f"label {text!r} is the ASCII label {label!r} in disguise; write {label!r}")
     if not _LABEL.fullmatch(label):
         raise BadValue(f"label {text!r} may contain letters, digits, '-' and '_' (at most 63)")
+    if label.startswith("xn--"):
+        try:
+            idna.decode(label)
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise BadValue(f"label {text!r} is not a valid internationalised (xn--) label ({exc})") from None
     return label
 
 

@@ -247,7 +247,7 @@ class _DnsChecker:
         rrset: RecordSet, zone_ttl: int, raw_types: Any,
     ) -> RRset | None:
         path: FieldPath = ("dns", "records", owner_key, type_key)
-        rdtype = type_key.strip()
+        rdtype = type_key  # as written: "A\n" is no record type
         if rdtype.upper() in RECORD_TYPES and rdtype != rdtype.upper():
             self.report(doc, path, f"record type {type_key!r} must be upper case: {rdtype.upper()!r}")
             return None
