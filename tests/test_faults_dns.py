@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pytest
 from dns_helpers import converge, plan_for, provider_for, query, rrset, secondary, served, zone
+from ldap_helpers import EXAMPLE, run_cli
 
 import ispctl.providers.dns.catalog as cat
 from ispctl.providers.dns.axfr import transfer
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.rndc import Rndc
 from ispctl.providers.dns.sandbox.named import NamedInstance
-from ispctl.reconciler.engine.apply import apply_plan
+from ispctl.reconciler.engine.apply import Event, apply_plan, observing
 from ispctl.reconciler.engine.errors import ProviderError
 from ispctl.reconciler.engine.resources import Resource
 
@@ -58,7 +59,7 @@ sys.path.insert(0, {tests!r})
 from dns_helpers import plan_for, provider_for, rrset, secondary, zone
 from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.dns import rndc
-from ispctl.reconciler.engine.apply import apply_plan
+from ispctl.reconciler.engine.apply import Event, apply_plan, observing
 spec = json.loads(sys.argv[1])
 named = NamedInstance.from_state(spec["state"])
 desired = [eval(r) for r in spec["desired"]]
@@ -243,3 +244,28 @@ def test_unreachable_rndc_is_reported_as_such(named: NamedInstance) -> None:
     finally:
         named.start()
     assert os.path.exists(named.rndc_key_file)
+
+
+def test_named_stopping_mid_apply_through_the_command_line(named: NamedInstance) -> None:
+    """The whole apply command: one clear error naming what failed and what to run, no traceback,
+    no secret; after named is back, one plain apply converges."""
+    env = {**named.env(), "ISPCTL_PROVIDERS": "dns", "ISPCTL_DESIRED_STATE": str(EXAMPLE)}
+    commits: list[str] = []
+
+    def stop_named_at_the_third_zone(event: Event) -> None:
+        if event.point == "commit" and event.batch is not None:
+            commits.append(event.batch)
+            if len(commits) == 3:
+                named.stop()
+
+    with observing(stop_named_at_the_third_zone):
+        failed = run_cli(None, "apply", "--auto-approve", "-d", str(EXAMPLE), **env)
+    named.start()
+    output = failed.stdout + failed.stderr
+    assert failed.exit_code != 0 and len(commits) >= 3
+    assert "Traceback" not in output and "Internal error" not in output
+    assert "run 'ispctl apply' again once" in output and f"at zone {commits[2]}" in output
+    assert named.tsig_secret not in output and named.rndc_secret not in output
+    fixed = run_cli(None, "apply", "--auto-approve", "-d", str(EXAMPLE), **env)
+    assert fixed.exit_code == 0, fixed.stdout + fixed.stderr
+    assert run_cli(None, "plan", "--detailed-exitcode", "-d", str(EXAMPLE), **env).exit_code == 0
