@@ -345,6 +345,11 @@ def test_a_move_is_a_modify_dn_that_keeps_everything_below(
     (change,) = data["changes"]
     assert change["address"] == address and change["action"] == "update"
     assert change["moved"]["to"] == new_parent
+    # Each leaves northwind (the bakery becomes a reseller of its own): both sides are named.
+    assert data["meta"]["crossings"] == {address: ["tenant.northwind", new_parent or address]}
+    comment = run_cli(slapd, "plan", "--format", "markdown", "-d", str(estate)).stdout
+    assert f"> - `{address}`: from `tenant.northwind` to `{new_parent or address}`" in comment
+    assert "<b>tenant.northwind</b>: 1 to change" in comment
     text = run_cli(slapd, "plan", "-d", str(estate)).stdout
     assert f"# {address} has moved from" in text and "Plan: 0 to add, 1 to change, 0 to destroy." in text
     apply_ok(slapd, estate)

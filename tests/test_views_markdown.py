@@ -92,3 +92,26 @@ def test_backticks_in_values_cannot_end_the_code_block() -> None:
     desired = {("domain", "t.example"): Resource("domain", "t.example", {"description": "```\n# not code"})}
     text = plan_markdown(compute_plan(desired, {}))
     assert "````diff" in text
+
+
+def test_a_domain_moving_to_another_reseller_is_named_and_shown_to_both() -> None:
+    from ispctl.reconciler.engine.groups import plan_crossings
+
+    live = desired_written(tree())
+    desired = dict(tree())
+    desired[("domain", "bakery.example")] = dataclasses.replace(desired[("domain", "bakery.example")],
+                                                                parent="tenant.south")
+    plan = compute_plan(desired, live)
+    crossings = plan_crossings(plan, desired, live)
+    assert crossings == {"domain.bakery.example": ["tenant.north", "tenant.south"]}
+    meta = {"groups": plan_groups(plan, desired, live), "crossings": crossings}
+    text = plan_markdown(dataclasses.replace(plan, meta=meta))
+    assert "> **Crosses tenants**: 1 object(s) move from under one reseller to another" in text
+    assert "> - `domain.bakery.example`: from `tenant.north` to `tenant.south`" in text
+    assert "<details><summary><b>tenant.north</b>: 1 to change</summary>" in text
+    assert "<details><summary><b>tenant.south</b>: 1 to change</summary>" in text
+    # A move inside one reseller crosses nothing at that level.
+    inside = dict(tree())
+    inside[("domain", "bakery.example")] = dataclasses.replace(inside[("domain", "bakery.example")],
+                                                               parent="tenant.north")
+    assert plan_crossings(compute_plan(inside, live), inside, live) == {}

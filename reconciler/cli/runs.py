@@ -18,7 +18,7 @@ from typing import Any
 from ispctl.reconciler.engine import gates, output
 from ispctl.reconciler.engine.apply import StopCheck
 from ispctl.reconciler.engine.gitinfo import Revision, changed_files, revision
-from ispctl.reconciler.engine.groups import plan_groups
+from ispctl.reconciler.engine.groups import plan_crossings, plan_groups
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.provider import HeldLock
 from ispctl.reconciler.engine.resources import Index
@@ -88,7 +88,10 @@ def make_plan(session: EstateSession, root: Path, options: PlanOptions) -> PlanR
     plan = apply_scope(full, scope, context, live)
     plan = gates.apply_prune_policy(plan, site.prune.enabled and options.prune, site.prune.keep)
     rev = revision(root)
-    meta = {"groups": plan_groups(plan, context, live), **plan.meta}
+    meta: dict[str, Any] = {"groups": plan_groups(plan, context, live), **plan.meta}
+    crossings = plan_crossings(plan, context, live)
+    if crossings:
+        meta["crossings"] = crossings
     meta = saved_meta(replace(plan, meta=meta), rev, live, {**options.to_dict(), "scope": scope.describe()})
     plan = replace(plan, meta=meta)
     limits = gates.Thresholds(site.safety.max_change_share, site.safety.min_existing)

@@ -8,7 +8,7 @@ everything in the tenant tree, a zone's domain's reseller for DNS records.
 from __future__ import annotations
 
 from ispctl.reconciler.engine.plan import Plan
-from ispctl.reconciler.engine.resources import Index, ancestors
+from ispctl.reconciler.engine.resources import Index, Resource, ancestors
 
 
 def plan_groups(plan: Plan, desired: Index, live: Index) -> dict[str, str]:
@@ -21,3 +21,29 @@ def plan_groups(plan: Plan, desired: Index, live: Index) -> dict[str, str]:
         found = [address for address in chain if address in by_address] or chain[:1]
         groups[change.address] = found[-1]
     return groups
+
+
+def _top(resource: Resource | None, by_address: dict[str, Resource]) -> str | None:
+    if resource is None:
+        return None
+    found = [address for address in ancestors(resource, by_address) if address in by_address]
+    return found[-1] if found else None
+
+
+def plan_crossings(plan: Plan, desired: Index, live: Index) -> dict[str, list[str]]:
+    """Moves and renames that take an object from under one top-level object to another
+    (for the estate: from one reseller to another), as ``address -> [from, to]``.
+
+    Such a change is the business of both sides, so every view names it and the Markdown
+    view lists it in both sides' sections: each reseller's reviewers see what leaves them.
+    """
+    live_by = {r.address: r for r in live.values()}
+    desired_by = {r.address: r for r in desired.values()}
+    crossings: dict[str, list[str]] = {}
+    for change in plan.changes:
+        if change.action != "update" or not (change.is_move or change.renamed_from):
+            continue
+        old, new = _top(change.before, live_by), _top(change.after, desired_by)
+        if old is not None and new is not None and old != new:
+            crossings[change.address] = [old, new]
+    return crossings

@@ -76,10 +76,24 @@ def plan_markdown(plan: Plan, title: str = "ispctl plan") -> str:
         if len(plan.drifted) > 20:
             out.append(f"> - … and {len(plan.drifted) - 20} more")
         out.append("")
+    crossings = meta.get("crossings", {}) if isinstance(meta.get("crossings"), dict) else {}
+    if crossings:
+        out.append(f"> **Crosses tenants**: {len(crossings)} object(s) move from under one reseller to another; "
+                   "both sides' owners should review:")
+        for address, (old, new) in sorted(crossings.items())[:20]:
+            out.append(f"> - `{address}`: from `{old}` to `{new}`")
+        if len(crossings) > 20:
+            out.append(f"> - … and {len(crossings) - 20} more")
+        out.append("")
     groups_meta = meta.get("groups", {}) if isinstance(meta.get("groups"), dict) else {}
     grouped: dict[str, list[Change]] = defaultdict(list)
     for change in plan.changes:
-        grouped[str(groups_meta.get(change.address, UNGROUPED))].append(change)
+        group = str(groups_meta.get(change.address, UNGROUPED))
+        grouped[group].append(change)
+        # What leaves a reseller shows in its own section too, not only in the receiver's.
+        crossing = crossings.get(change.address)
+        if crossing and str(crossing[0]) != group:
+            grouped[str(crossing[0])].append(change)
     used = sum(len(line) + 1 for line in out)
     left_out = 0
     for group in sorted(grouped, key=lambda g: (g == UNGROUPED, g)):
