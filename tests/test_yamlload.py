@@ -9,7 +9,15 @@ import pytest
 from estate_builder import EstateBuilder, mailbox, problem_at
 
 from ispctl.reconciler.engine.errors import Location, Problem
-from ispctl.reconciler.estate.yamlload import MAX_NODES, Document, format_path, load_document
+from ispctl.reconciler.estate.yamlload import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_NODES,
+    Document,
+    format_path,
+    load_document,
+    load_text,
+)
 
 SECRET = "Tr0ub4dor&3-hunter2"
 
@@ -138,7 +146,8 @@ def test_recursive_alias_is_an_error(tmp_path: Path, text: str) -> None:
     assert doc is None
     [problem] = problems
     assert "recursive alias" in problem.message
-    assert problem.location.line == 1
+    # The alias itself, on the last line.
+    assert problem.location.line == text.count("\n")
 
 
 def test_anchor_and_merge_key_reused_legitimately(tmp_path: Path) -> None:
@@ -214,43 +223,67 @@ def test_unquoted_star_value_is_not_echoed(tmp_path: Path) -> None:
     assert problem.location.line == 1
 
 
-def test_non_utf8_file(tmp_path: Path) -> None:
-    doc, problems = load(tmp_path, "name: B\xe4ckerei\n".encode("latin-1"))
+def test_non_utf8_file_names_line_and_column_of_the_bad_byte(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, "a: 1\r\nname: Bäckerei\r\n".encode() + b"word: B\xe4r\n")
     assert doc is None
     [problem] = problems
-    assert problem.location == Location("doc.yaml")
+    # Line 3, the 8th character: columns count characters, and CRLF is one line break.
+    assert problem.location == Location("doc.yaml", 3, 8)
     assert "not valid UTF-8" in problem.message
-    assert "byte 7" in problem.message
+    assert "\\xe4" not in problem.message and "ä" not in problem.message  # no byte of the text is shown
 
 
 @pytest.mark.parametrize(
     ("text", "tag"),
     [
-        ("a: !!python/object/apply:os.system ['true']\n", "!!python/object/apply:os.system"),
-        ("a: !!binary aGVsbG8=\n", "!!binary"),
-        ("a: !custom value\n", "!custom"),
+        ("a: !!python/object/apply:os.system ['true']\n", "python/object"),
+        ("a: !!binary aGVsbG8=\n", "binary"),
+        ("a: !custom value\n", "custom"),
+        ("a: !!str value\n", "str"),  # even the harmless ones: "! x" would silently drop the "!"
+        ("a: ! value\n", "! value"),
+        ("a: !<tag:yaml.org,2002:str> value\n", "yaml.org"),
+        ("a: !Sup3rS3cret\n", "Sup3rS3cret"),
+        ("a: !Sup3r!x value\n", "Sup3r"),  # an undefined tag handle: a parser error, reworded
+        ("a: !<Sup3r\n", "Sup3r"),  # an unfinished verbatim tag
     ],
 )
-def test_explicit_tags_are_rejected_not_executed(tmp_path: Path, text: str, tag: str) -> None:
+def test_explicit_tags_are_rejected_without_repeating_them(tmp_path: Path, text: str, tag: str) -> None:
     doc, problems = load(tmp_path, text)
     assert doc is None
     [problem] = problems
-    assert problem.message.startswith(f"YAML tag {tag} is not supported")
-    assert problem.location == Location("doc.yaml", 1, 4)
+    assert problem.message.startswith("a YAML tag (text starting with '!') is not allowed here; quote the value")
+    assert tag not in str(problem)
+    assert problem.location.file == "doc.yaml" and problem.location.line == 1 and problem.location.column >= 4
 
 
-def test_deep_nesting_fails_cleanly(tmp_path: Path) -> None:
-    # ruamel recurses a few frames per level; 500 levels exceed the interpreter limit.
-    doc, problems = load(tmp_path, "a: " + "[" * 500 + "]" * 500 + "\n")
+def test_deep_nesting_fails_at_the_level_that_is_too_deep(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, "a:\n  " + "[" * 500 + "]" * 500 + "\n")
     assert doc is None
-    assert [p.message for p in problems] == ["YAML is nested too deeply"]
+    # The mapping is level 1, so the 64th "[" opens level 65: column 3 + 63.
+    assert problems == [Problem(Location("doc.yaml", 2, 3 + MAX_DEPTH - 1), "",
+                                f"YAML is nested more than {MAX_DEPTH} levels deep")]
+
+
+def test_nesting_up_to_the_limit_is_allowed(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, "a: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\n")
+    assert problems == []
+    assert doc is not None
+
+
+def test_aliases_cannot_nest_past_the_depth_limit(tmp_path: Path) -> None:
+    deep = "[" * 40 + "]" * 40
+    doc, problems = load(tmp_path, f"a: &d {deep}\nb:\n  - " + "[" * 30 + "*d" + "]" * 30 + "\n")
+    assert doc is None
+    [problem] = problems
+    assert "anchors/aliases nest more than 64 levels" in problem.message
+    assert (problem.location.line, problem.location.column) == (3, 35)
 
 
 def test_several_documents_in_one_file_are_an_error(tmp_path: Path) -> None:
     doc, problems = load(tmp_path, "a: 1\n---\nb: 2\n")
     assert doc is None
     assert problems[0].location.line == 2
-    assert "single document" in problems[0].message
+    assert "one YAML document" in problems[0].message
 
 
 def test_empty_file_loads_as_no_data(tmp_path: Path) -> None:
@@ -273,4 +306,92 @@ def test_libyaml_and_the_pure_parser_read_every_example_file_alike(monkeypatch: 
         (doc_fast, problems_fast), (doc_pure, problems_pure) = fast[f], yamlload.load_document(f, f.name)
         assert problems_fast == problems_pure == []
         assert doc_fast is not None and doc_pure is not None
-        assert (doc_fast.data, doc_fast.positions) == (doc_pure.data, doc_pure.positions), f
+        assert (doc_fast.data, doc_fast.positions, doc_fast.value_positions) == (
+            doc_pure.data, doc_pure.positions, doc_pure.value_positions), f
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    with path.open("wb") as handle:  # sparse: reading it would be the only way to spend memory
+        handle.truncate(50 * 1024 * 1024)
+    doc, problems = load_document(path, "big.yaml")
+    assert doc is None
+    assert problems == [Problem(Location("big.yaml"), "", "file is 50.0 MiB; ispctl reads YAML files of up to "
+                                                          f"{MAX_FILE_BYTES // 1024 // 1024} MiB")]
+    doc, problems = load_text("a: 1\n" + " " * MAX_FILE_BYTES, "text.yaml")
+    assert doc is None and "larger than" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "char"),
+    [
+        ("a: x\x00y\n", (1, 5), "U+0000"),
+        ("a: 1\nb: x\x1by\n", (2, 5), "U+001B"),
+        ("a: 1\r\nb: 'x\x85y'\n", (2, 6), "U+0085"),  # NEL: libyaml would read a line break
+        ("a: x\u2028y\n", (1, 5), "U+2028"),
+        ("a: 1\nb: x\ufeffy\n", (2, 5), "U+FEFF"),  # a byte order mark inside the text
+        ("a: \x7f\n", (1, 4), "U+007F"),
+    ],
+)
+def test_control_and_separator_characters_are_refused_at_their_place(
+        tmp_path: Path, text: str, where: tuple[int, int], char: str) -> None:
+    doc, problems = load(tmp_path, text.encode())
+    assert doc is None
+    [problem] = problems
+    assert (problem.location.line, problem.location.column) == where
+    assert problem.message.startswith(f"control or invisible character {char} is not allowed")
+
+
+def test_a_leading_byte_order_mark_and_crlf_line_ends_are_read(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, "\ufeffa: 1\r\nb:\r\n  - x\r\n".encode())
+    assert problems == [] and doc is not None
+    assert doc.data == {"a": 1, "b": ["x"]}
+    assert doc.positions[("b", 0)] == (3, 5)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'password: "Sup3r\\qS3cret"\n', "password: |Sup3rS3cret\n", 'password: "\\xZZSup3rS3cret"\n',
+        "password: &Sup3rS3cret\npassword2: &Sup3rS3cret\n", "password: *Sup3rS3cret\n", "password: Sup3rS3cret: x\n",
+        "password: [Sup3rS3cret\n", "password: 'Sup3rS3cret\n", "password: !Sup3rS3cret!x y\n",
+    ],
+)
+def test_parser_messages_never_quote_the_input(tmp_path: Path, text: str) -> None:
+    doc, problems = load(tmp_path, text)
+    assert doc is None
+    [problem] = problems
+    assert problem.location.line >= 1 and problem.location.column >= 1
+    for fragment in ("Sup3r", "S3cret", "'q'", "'S'", "'Z'"):
+        assert fragment not in str(problem)
+
+
+def test_a_value_on_a_later_line_than_its_key_is_located_at_the_value(tmp_path: Path) -> None:
+    doc, problems = load(tmp_path, """
+        mail:
+          catch_all:
+            nobody
+          note: |
+            text
+          same: line
+        """)
+    assert problems == [] and doc is not None
+    assert doc.location(("mail", "catch_all")) == Location("doc.yaml", 3, 5)
+    assert doc.location(("mail", "catch_all"), key=True) == Location("doc.yaml", 2, 3)
+    assert doc.location(("mail", "note")) == Location("doc.yaml", 4, 3)  # a block scalar starts at its "|"
+    assert doc.location(("mail", "same")) == Location("doc.yaml", 6, 3)  # same line: the entry
+
+
+def test_a_field_filled_in_from_a_short_form_is_located_at_the_list_item(tmp_path: Path) -> None:
+    # "info: [a, b]" is short for "info: {to: [a, b]}": a problem with item 1 is on its line.
+    doc, problems = load(tmp_path, """
+        aliases:
+          info:
+            - anna
+            - ghost
+          sales: ghost2
+        """)
+    assert problems == [] and doc is not None
+    assert doc.location(("aliases", "info", "to", 1)) == Location("doc.yaml", 4, 7)
+    assert doc.location(("aliases", "sales", "to", 0)) == Location("doc.yaml", 5, 3)
+    assert doc.location(("aliases", "info", "missing", "x")) == Location("doc.yaml", 2, 3)
