@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from dns_helpers import served
 
-from ispctl.providers.dns.rndc import Rndc, check_zone_name, quoted
+from ispctl.providers.dns.rndc import Rndc, address_list, check_zone_name, quoted
 from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.reconciler.engine.errors import ConfigError, ProviderError
 
@@ -58,7 +58,8 @@ def test_the_machines_own_rndc_conf_is_never_used(named: NamedInstance) -> None:
     assert "version:" in rndc.run("status")
 
 
-@pytest.mark.parametrize("name", ["ex ample.net", 'x"; };', "a..b", "-x.example", "x.example;"])
+@pytest.mark.parametrize("name", ["ex ample.net", 'x"; };', "a..b", "-x.example", "x.example;", "x.example\n",
+                                  "x\n.example", "a" * 64 + ".example", "x.example\t", ""])
 def test_names_that_could_inject_config_are_refused(name: str) -> None:
     with pytest.raises(ProviderError, match="cannot be passed to named"):
         check_zone_name(name)
@@ -70,6 +71,29 @@ def test_quoting_refuses_what_named_conf_cannot_hold() -> None:
         quoted('/tmp/x"; include "/etc/shadow')
     assert check_zone_name("2.0.192.in-addr.arpa") == "2.0.192.in-addr.arpa"
     assert check_zone_name("xn--bckerei-mller-bfb28a.example") == "xn--bckerei-mller-bfb28a.example"
+    for text in ("/tmp/x\n", "/tmp/x\x00", "/tmp/x\x7f", "/tmp/x{"):
+        with pytest.raises(ProviderError):
+            quoted(text)
+
+
+@pytest.mark.parametrize("bad", ["fe80::1%eth0", "192.0.2.1; }; zone x {", "192.0.2.1 port 53", "0.0.0.0",
+                                 "192.0.2.1\n", "ns1.example.net"])
+def test_address_lists_written_into_named_conf_are_plain_addresses(bad: str) -> None:
+    assert address_list(("192.0.2.53", "2001:db8::53")) == "{ 192.0.2.53; 2001:db8::53; }"
+    with pytest.raises(ProviderError, match="cannot be written into named's config"):
+        address_list(("192.0.2.53", bad))
+
+
+def test_zone_type_and_config_come_from_named(named: NamedInstance) -> None:
+    rndc = rndc_for(named)
+    assert rndc.zone_type("t.example") is None and rndc.zone_config("t.example") is None
+    rndc.addzone("t.example", '{ type secondary; primaries { 192.0.2.1; }; };')
+    assert rndc.zone_type("t.example") == "secondary"
+    config = rndc.zone_config("t.example")
+    assert config is not None and config.startswith("{ type secondary;") and "192.0.2.1;" in config
+    assert rndc.delzone("t.example", clean=False) is True
+    rndc.addzone("t.example", config)  # what showzone gives, addzone takes back
+    assert rndc.zone_type("t.example") == "secondary"
 
 
 def test_rndc_works_when_ispctl_runs_with_stdin_closed(named: NamedInstance) -> None:

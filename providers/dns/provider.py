@@ -2,7 +2,9 @@
 
 Reading: one AXFR of the catalog zone (``catalog``) lists the zones ispctl owns, then one
 TSIG-signed AXFR per zone gives all its record sets (``mapping``). Secondary zones are known
-from the catalog alone.
+from the catalog, and one SOA query each says whether named has them. Where the catalog and
+named disagree (an interrupted apply), the zone is read with a ``named`` attribute saying
+how, which the desired zone lacks: the plan shows the repair and apply makes it.
 
 Writing is batched per zone (``Provider.batch_key``): every change of a zone is staged, and
 ``commit`` sends them together:
@@ -11,15 +13,16 @@ Writing is batched per zone (``Provider.batch_key``): every change of a zone is 
   nobody's), then a complete zone file (records and their fingerprints included) and
   ``rndc addzone``: the zone is never served half-filled, and name servers inside the zone
   have their addresses when named loads it. A zone named already has but the catalog does not
-  list is refused (it is someone else's); a failed addzone takes the catalog entry back.
+  list is refused (it is someone else's); a failed addzone takes the catalog entry back
+  (``zones``: every zone-level step, and why it is safe to interrupt).
 * an existing primary zone: ONE RFC 2136 update carrying every record-set change, guarded by
   the SOA read at plan time (value-dependent prerequisite): if anyone changed the zone since,
   named refuses it and the plan is reported stale. Only a batch larger than a DNS message
   (64 KiB) is split; each further part is guarded by the SOA the previous part left.
 * a secondary zone: ``rndc addzone``/``modzone`` with its primaries, and its catalog entry.
-* a deleted zone: ``rndc delzone -clean`` and removal from the catalog; its record sets go
-  with it, without an update of their own. A zone turning from primary to secondary (or
-  back) is deleted and made anew.
+* a deleted zone: its data archived, ``rndc delzone`` and removal from the catalog; its record
+  sets go with it, without an update of their own. A zone turning from primary to secondary
+  (or back) is switched in one step, the old zone added back if named refuses the new one.
 
 The SOA serial is the server's business: named increments it on every update; only a change
 of the SOA timers writes an SOA, with the next serial.
