@@ -19,6 +19,7 @@ from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.engine.apply import Outcome
 from ispctl.reconciler.engine.errors import ProviderError
 from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.views.text import apply_summary
 from tests.wiring import open_session
 
 
@@ -110,6 +111,11 @@ def test_a_directory_gone_for_good_is_said_once_with_what_to_run(slapd: SlapdIns
     rest = [e for e in errors if e is not message]
     assert any(e.startswith("not tried: the directory at") for e in rest)
     assert all(e.startswith(("not tried: the directory at", "skipped because")) for e in rest), rest
+    # The summary says the reason once; reasons many changes share come with a count.
+    summary = apply_summary(result).plain
+    assert summary.count("lost the directory") == 1, summary
+    assert len(summary.splitlines()) < len(errors) // 2, summary
+    assert "Connection refused" in message  # why reconnecting failed, in the system's words
     # Back again: clear the lock as the message says, and one plain re-run converges.
     slapd.start()
     again = ldap_provider(slapd)

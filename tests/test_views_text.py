@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -165,6 +166,22 @@ def test_apply_summary_lists_failures() -> None:
         "  mailbox.old@a.example: skipped: skipped because mailbox.y@a.example did not apply",
     ]
     assert "run apply again" in lines[4]
+
+
+def test_apply_summary_says_a_reason_many_changes_share_once_with_a_count() -> None:
+    change = sample_plan().changes[0]
+    lost = "lost the directory at ldap://x (cannot connect: Connection refused) ..."
+    not_tried = "not tried: the directory at ldap://x is unreachable (see the first error)"
+    outcomes = [Outcome(change, "failed", lost)]
+    outcomes += [Outcome(dataclasses.replace(change, key=f"u{n}@a.example"), "failed", not_tried) for n in range(836)]
+    outcomes += [Outcome(dataclasses.replace(change, key=f"v{n}@a.example"), "failed", "ldap: refused")
+                 for n in range(3)]
+    lines = apply_summary(ApplyResult(outcomes)).plain.splitlines()
+    assert lines[1] == f"  {change.address}: failed: {lost}"
+    assert lines[2] == (f"  836 changes failed: {not_tried} ({change.kind}.u0@a.example, {change.kind}.u1@a.example, "
+                        f"{change.kind}.u2@a.example and 833 more)")
+    assert lines[3:6] == [f"  {change.kind}.v{n}@a.example: failed: ldap: refused" for n in range(3)]
+    assert len(lines) == 7
 
 
 def test_apply_summary_when_all_ok() -> None:

@@ -17,11 +17,13 @@ lock; the changes after that fail at once with a short "not tried".
 from __future__ import annotations
 
 import gc
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlparse
 
 import ldap3
 from ldap3.core.exceptions import (
@@ -35,7 +37,7 @@ from ldap3.core.exceptions import (
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap import mapping
 from ispctl.providers.ldap.connection import LdapSettings, connect, open_connection
-from ispctl.providers.ldap.lock import DirectoryLock, new_lock
+from ispctl.providers.ldap.lock import DirectoryLock, Heartbeat, holding, new_lock
 from ispctl.providers.ldap.preflight import check_directory
 from ispctl.providers.ldap.rename import Step, mailbox_rename_steps
 from ispctl.reconciler.contract import Lockable, Provider, ProviderError, Resource
@@ -130,26 +132,40 @@ class LdapProvider(Provider, Lockable):
             lock = (f" The estate lock {lock_dn} (id {self._lock_id}) stays behind: the next apply on this "
                     "host takes it over once this process has ended; from another host run "
                     f"`ispctl force-unlock {self._lock_id}` first.")
-        reason = str(error).split(" - ")[0] if error is not None else "no answer"
+        reason = self._why_unreachable() or (str(error).split(" - ")[0] if error is not None else "no answer")
         return ProviderError(
             f"lost the directory at {self.settings.url} during {what} ({reason}) and could not reconnect "
             f"({self.retries} attempts). Changes reported before this one are applied; the rest were not "
             f"tried. When slapd answers again, run `ispctl apply` again: it resumes from here.{lock}")
 
-    @contextmanager
-    def estate_lock(self, operation: str, commit: str | None, ttl: timedelta, timeout: float) -> Iterator[str]:
-        """Hold the estate's apply lock (an entry in the managed base) for the block."""
-        lock = DirectoryLock(self.conn, self.base_dn)
-        held = lock.acquire(new_lock(operation, commit, ttl), timeout)
-        self._lock_id = held.id  # named if the directory is lost mid-run
+    def _why_unreachable(self) -> str | None:
+        """The system's reason a TCP connect fails ("Connection refused"); ldap3 says only
+        "invalid server address" for every kind of failure."""
+        parsed = urlparse(self.settings.url)
+        if parsed.scheme.lower() not in ("ldap", "ldaps") or not parsed.hostname:
+            return None
         try:
-            yield held.id
-        finally:
-            self._lock_id = None
+            with socket.create_connection((parsed.hostname, parsed.port or (636 if parsed.scheme.lower() == "ldaps"
+                                                                             else 389)), timeout=5):
+                return None
+        except OSError as exc:
+            return f"cannot connect: {exc.strerror or exc}"
+
+    def estate_lock(self, operation: str, commit: str | None, ttl: timedelta,
+                    timeout: float) -> AbstractContextManager[Heartbeat]:
+        """Hold the estate's apply lock (an entry in the managed base), kept alive, for the block."""
+        return self._noting_lock(holding(self.conn, lambda: connect(self.settings), self.base_dn,
+                                         new_lock(operation, commit, ttl), ttl, timeout))
+
+    @contextmanager
+    def _noting_lock(self, held: AbstractContextManager[Heartbeat]) -> Iterator[Heartbeat]:
+        # The lock's id is named in the message if the directory is lost mid-run.
+        with held as beat:
+            self._lock_id = beat.id
             try:
-                lock.release(held)
-            except LDAPException:
-                pass  # the lock expires on its own; never hide the real outcome
+                yield beat
+            finally:
+                self._lock_id = None
 
     def force_unlock(self, lock_id: str) -> str:
         return DirectoryLock(self.conn, self.base_dn).force_unlock(lock_id).describe()

@@ -155,6 +155,10 @@ def outcome_text(outcome: Outcome) -> Text:
     return Text(f"{change.address}: FAILED to {change.action}: {outcome.error}", style="bold red")
 
 
+# Failures sharing one reason are summed up in one line from this many on.
+GROUP_AT = 4
+
+
 def apply_summary(result: ApplyResult) -> Text:
     done = [o for o in result.outcomes if o.status == "ok"]
     counts = {a: sum(1 for o in done if o.change.action == a) for a in ("create", "update", "delete")}
@@ -175,9 +179,19 @@ def apply_summary(result: ApplyResult) -> Text:
         f"{len(failed)} failed, {len(skipped)} skipped.\n",
         style="bold red",
     )
+    # One reason shared by many changes (a service gone mid-apply: "not tried: ...") is said
+    # once with the count and a few addresses, not once per change.
+    same: dict[tuple[str, str | None], list[Outcome]] = {}
     for outcome in failed + skipped:
-        text.append(f"  {outcome.change.address}: {outcome.status}: "
-                    f"{outcome.error}\n", style="red" if outcome.status == "failed" else "dim")
+        same.setdefault((outcome.status, outcome.error), []).append(outcome)
+    for (status, error), group in same.items():
+        style = "red" if status == "failed" else "dim"
+        if len(group) < GROUP_AT:
+            for outcome in group:
+                text.append(f"  {outcome.change.address}: {status}: {error}\n", style=style)
+            continue
+        shown = ", ".join(o.change.address for o in group[:3])
+        text.append(f"  {len(group)} changes {status}: {error} ({shown} and {len(group) - 3} more)\n", style=style)
     text.append("Fix the failures and run apply again; changes that succeeded are not repeated.\n")
     return text
 
