@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import pytest
 from memory_provider import MemoryProvider
 
-from ispctl.reconciler.engine.apply import Outcome, apply_plan, execution_order, prerequisites
+from ispctl.reconciler.engine.apply import Outcome, apply_plan, execution_order, observing, prerequisites
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.errors import ProviderError
 from ispctl.reconciler.engine.plan import Plan
@@ -369,3 +369,26 @@ def test_the_default_provider_stages_nothing() -> None:
     assert provider.batch_key(Resource("tenant", "t")) is None
     with pytest.raises(ProviderError, match="stages no changes"):
         provider.commit("x")
+
+
+def test_observers_see_each_change_before_it_runs_and_each_commit() -> None:
+    provider, events = Batching(), []
+    with observing(lambda e: events.append((e.point, e.change.address if e.change else e.batch))):
+        apply_plan(compute_plan(index(batch_estate()), {}), lambda kind: provider)
+    assert events[:3] == [("change", "tenant.t"), ("outcome", "tenant.t"), ("change", "domain.a.example")]
+    assert ("commit", "domain.a.example") in events and len([e for e in events if e[0] == "change"]) == 6
+    before = events.index(("commit", "domain.a.example"))
+    assert events.index(("outcome", "mailbox.m@a.example")) > before  # staged: its outcome comes with the commit
+    apply_plan(compute_plan(index(estate()), {}), lambda kind: MemoryProvider())
+    assert len([e for e in events if e[0] == "change"]) == 6  # the block ended: no longer observed
+
+
+def test_a_stop_request_ends_the_run_at_a_change_boundary_and_reports_the_rest() -> None:
+    provider, seen = Batching(), []
+    result = apply_plan(compute_plan(index(batch_estate()), {}), lambda kind: provider,
+                        observer=lambda e: seen.append(e.point), stop=lambda: "SIGTERM" if len(seen) >= 6 else None)
+    assert result.stopped == "SIGTERM" and provider.commits == []  # a staged batch is never sent after a stop
+    done = [o.change.address for o in result.outcomes if o.status == "ok"]
+    assert done == ["tenant.t", "domain.a.example", "domain.b.example"] and sorted(provider.store) == sorted(done)
+    assert {o.error for o in result.outcomes if o.status != "ok"} == {"not run: SIGTERM"}
+    assert len(result.outcomes) == 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from memory_provider import MemoryProvider
 
 from ispctl.reconciler.engine.apply import apply_plan
-from ispctl.reconciler.engine.audit import append, describe, log_path, read, record
+from ispctl.reconciler.engine.audit import Trail, append, describe, log_path, read, record
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.gitinfo import Revision
@@ -67,3 +68,30 @@ def test_location_comes_from_the_environment(tmp_path: Path) -> None:
     plan, result = applied()
     with pytest.raises(IspctlError, match="cannot write the audit record"):
         append(record(plan, result, Revision(None, False)), blocked / "audit.jsonl")
+
+
+def test_a_killed_apply_shows_as_interrupted_with_what_it_did(tmp_path: Path) -> None:
+    plan, result = applied()
+    path = tmp_path / "audit.jsonl"
+    killed = Trail(path, plan, Revision("c" * 40, False), "L1")
+    for outcome in result.outcomes[:2]:  # two outcomes were recorded, then the process died
+        killed.outcome(outcome)
+    finished = Trail(path, plan, Revision("d" * 40, False), "L2")
+    for outcome in result.outcomes:
+        finished.outcome(outcome)
+    finished.end(result)
+    (latest, interrupted), bad = read(path)
+    assert bad == 0 and latest["result"] == "failed" and latest["run"] == finished.run_id
+    assert interrupted["result"] == "interrupted" and interrupted["run"] == killed.run_id
+    assert interrupted["summary"] == {"added": 2, "changed": 0, "destroyed": 0, "failed": 0, "skipped": 0}
+    assert [c["address"] for c in interrupted["changes"]] == [o.change.address for o in result.outcomes[:2]]
+    assert ": INTERRUPTED (killed before it recorded an outcome; 3 change(s) planned): 2 added" in describe(interrupted)
+    assert SECRET not in path.read_text()
+
+
+def test_a_stopped_apply_says_why(tmp_path: Path) -> None:
+    plan, result = applied()
+    path = tmp_path / "audit.jsonl"
+    Trail(path, plan, Revision(None, True), None).end(dataclasses.replace(result, stopped="SIGTERM"))
+    (entry,), _ = read(path)
+    assert entry["result"] == "stopped" and ": STOPPED (SIGTERM): 2 added" in describe(entry)

@@ -119,9 +119,11 @@ Point = Literal["change", "outcome", "commit"]
 class Event:
     """One point of an apply: ``change`` (its provider is about to be called), ``outcome``
     (a change's outcome was recorded) or ``commit`` (a batch is about to be committed;
-    ``changes`` are its staged changes). ``index`` counts the changes started so far."""
+    ``changes`` are its staged changes). ``provider`` names the provider that writes;
+    ``index`` counts the changes started so far."""
 
     point: Point
+    provider: str = ""
     change: Change | None = None
     outcome: Outcome | None = None
     batch: str | None = None
@@ -189,7 +191,8 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
         result.outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
-        _notify(Event("outcome", outcome.change, outcome, index=started, total=len(plan.changes)), observer)
+        _notify(Event("outcome", change=outcome.change, outcome=outcome, index=started, total=len(plan.changes)),
+                observer)
 
     def halted() -> bool:
         if result.stopped is None and stop is not None:
@@ -200,7 +203,7 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
         if halted():
             return
         batch = batches.pop(ident)
-        _notify(Event("commit", batch=batch.key, changes=tuple(batch.changes), index=started,
+        _notify(Event("commit", batch.provider.name, batch=batch.key, changes=tuple(batch.changes), index=started,
                       total=len(plan.changes)), observer)
         applied: frozenset[str] | None = None
         error = None
@@ -244,7 +247,7 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
             record(Outcome(change, "skipped", f"skipped because {', '.join(blocked)} did not apply"))
             continue
         started += 1
-        _notify(Event("change", change, index=started, total=len(plan.changes)), observer)
+        _notify(Event("change", provider.name, change, index=started, total=len(plan.changes)), observer)
         outcome = _run(change, provider)
         if ident is None or outcome.status != "ok":
             record(outcome)
