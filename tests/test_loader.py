@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
+import pytest
 from estate_builder import SITE, EstateBuilder, mailbox, problem_at, simple_estate
+from pydantic import AfterValidator, BaseModel
 
 from ispctl.reconciler.engine.errors import Location, ValidationFailed
+from ispctl.reconciler.estate.loader import check_model
+from ispctl.reconciler.estate.yamlload import load_text
 from tests.wiring import load_estate, load_or_fail
 
 
@@ -204,7 +209,7 @@ def test_shape_errors_are_worded_for_operators(tmp_path: Path) -> None:
     })
     problems = builder.problems()
     assert problem_at(problems, "status").message == "must be 'active' or 'suspended'"
-    assert problem_at(problems, "mailboxes.anna.services.imap").message == "expected true or false"
+    assert problem_at(problems, "mailboxes.anna.services.imap").message.startswith("must be true/false, yes/no")
     assert problem_at(problems, "mailboxes.anna.aliases").message == "expected a list here"
     assert problem_at(problems, "aliases.sales").message == "expected a mapping of settings (key: value) here"
     assert problem_at(problems, "aliases.empty.to").message == "needs at least one entry"
@@ -223,3 +228,93 @@ def test_load_or_fail_raises_every_problem_sorted(tmp_path: Path) -> None:
         ]
     else:
         raise AssertionError("expected ValidationFailed")
+
+
+@pytest.mark.parametrize("name", ["acme\n", "acme\r", "acme\t", "acme\u200b", "acme\x1b", "acme\xa0"])
+def test_a_tenant_folder_with_an_invisible_character_is_refused_not_a_second_tenant(tmp_path: Path, name: str) -> None:
+    builder = simple_estate(tmp_path)
+    builder.tenant(name)
+    builder.domain(name, "other.example", {"mailboxes": {"bob": mailbox()}})
+    estate, problems = load_estate(builder.root)
+    assert estate is not None and list(estate.tenants) == ["acme"]
+    assert [d.spec.domain for d in estate.domain_files] == ["acme.example"]  # nothing of the odd folder
+    [problem] = [p for p in problems if "rename the folder" in p.message]
+    escaped = name.encode("unicode_escape").decode("ascii")
+    assert problem.location == Location(f"desired-state/tenants/{escaped}")
+    assert "\n" not in str(problem) and "\r" not in str(problem)
+
+
+def test_a_domain_file_with_a_line_break_in_its_name_is_refused_not_skipped(tmp_path: Path) -> None:
+    builder = simple_estate(tmp_path)
+    builder.write("tenants/acme/shop.example.yaml\n", {"domain": "shop.example"})
+    builder.write("tenants/acme/Shop.Example.YAML", {"domain": "shop2.example"})
+    builder.write("tenants/acme/my notes.txt", "spaces are fine in other files\n")
+    problems = builder.problems()
+    assert [(p.location.file, p.message.split(";")[0]) for p in problems] == [
+        ("desired-state/tenants/acme/Shop.Example.YAML", "file suffix '.YAML' is not read"),
+        ("desired-state/tenants/acme/shop.example.yaml\\n",
+         "this file name contains a line break, tab, control or invisible character (shown escaped)"),
+    ]
+
+
+def test_unknown_field_points_at_the_key_and_a_bad_value_at_the_value(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path)
+    builder.tenant("acme", "name: Acme\nlimits:\n  max_domains:\n    lots\n  zzz:\n    1\n")
+    problems = builder.problems()
+    file = "desired-state/tenants/acme/tenant.yaml"
+    assert problem_at(problems, "limits.max_domains").location == Location(file, 4, 5)
+    assert problem_at(problems, "limits.zzz").location == Location(file, 5, 3)
+
+
+@pytest.mark.parametrize(("value", "found"), [
+    ("007", "a number"), ("1e3", "a number"), ("0x1f", "a number"), ("true", "true or false"), ("~", "nothing (null)"),
+])
+def test_a_bare_number_where_text_is_expected_is_refused_not_converted(tmp_path: Path, value: str, found: str) -> None:
+    builder = simple_estate(tmp_path)
+    builder.write("tenants/acme/acme.example.yaml", f"""
+        domain: acme.example
+        mailboxes:
+          anna:
+            password: "{mailbox()['password']}"
+            aliases: [{value}]
+        aliases:
+          {value}: [anna]
+        """)
+    problem = builder.only_problem()
+    assert problem.path == "mailboxes.anna.aliases[0]"
+    assert problem.location.line == 5
+    assert problem.message == (f"expected text here, found {found}: YAML reads unquoted 007, 1e3, true or null that "
+                               "way; quote the value")
+    # ... while the alias named by the same text as a key is that text, exactly as written.
+    builder.write("tenants/acme/acme.example.yaml", f"""
+        domain: acme.example
+        mailboxes:
+          anna:
+            password: "{mailbox()['password']}"
+        aliases:
+          {value}: [anna]
+        """)
+    assert list(builder.catalog().aliases) == [f"{value}@acme.example"]
+
+
+def _echo(value: str) -> str:
+    raise ValueError(f"{value!r} is not accepted; the words were {value.split()}")
+
+
+class _Secrets(BaseModel):
+    api_key: Annotated[str, AfterValidator(_echo)] = ""
+    tsig_secret: Annotated[str, AfterValidator(_echo)] = ""
+    password: Annotated[str, AfterValidator(_echo)] = ""
+    note: Annotated[str, AfterValidator(_echo)] = ""
+
+
+def test_messages_about_secret_fields_never_repeat_the_value() -> None:
+    doc, _ = load_text("api_key: hunter2-secret\ntsig_secret: 'c2VjcmV0 more'\npassword: Sup3rS3cret\n"
+                       "note: plain words\n", "s.yaml")
+    assert doc is not None
+    _, problems = check_model(doc, _Secrets)
+    text = "\n".join(map(str, problems))
+    for secret in ("hunter2", "c2VjcmV0", "Sup3rS3cret"):
+        assert secret not in text
+    assert [p.message for p in problems][:3] == ["is not valid here (the value is not shown: it may be a secret)"] * 3
+    assert "plain words" in problems[3].message  # other fields keep their helpful message

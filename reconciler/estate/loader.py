@@ -13,6 +13,7 @@ Layout (one folder per tenant so a reseller can own its folder in CODEOWNERS)::
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -62,10 +63,29 @@ class Estate:
 
 
 def _display(path: Path, root: Path) -> str:
+    """The path as problems name it: relative to the estate's parent, on one line."""
     try:
-        return str(Path(root.name) / path.relative_to(root))
+        text = str(Path(root.name) / path.relative_to(root))
     except ValueError:
-        return str(path)
+        text = str(path)
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _plain_name(name: str) -> bool:
+    return all(c == " " or (c.isprintable() and not c.isspace()) for c in name)
+
+
+def _odd_name(path: Path, root: Path) -> Problem | None:
+    """A file or folder name with a line break, control or other invisible character.
+
+    Such a name prints on more than one line or looks like another one: "acme\n" once
+    became a second tenant next to "acme". Only a plain space is allowed (in file names).
+    """
+    if _plain_name(path.name):
+        return None
+    what = "folder" if path.is_dir() else "file"
+    return Problem(Location(_display(path, root)), "", f"this {what} name contains a line break, tab, control or "
+                                                       f"invisible character (shown escaped); rename the {what}")
 
 
 def _strip(annotation: Any) -> list[Any]:
@@ -127,7 +147,39 @@ _SHAPES = {
 }
 
 
+# Fields whose values may be secrets: a message about one never repeats what was written.
+_SECRET_FIELD = re.compile(r"(?:^|_)(?:password|passwd|hash|secret|key)$", re.IGNORECASE)
+_HIDDEN = "is not valid here (the value is not shown: it may be a secret)"
+
+
+def _found(value: object) -> str:
+    """What YAML made of an unquoted value where text was expected (never the value itself)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "nothing (null)" if value is None else ""
+
+
+def _leaks(message: str, value: object) -> bool:
+    if not isinstance(value, str) or not value.strip():
+        return False
+    return value.strip() in message or any(part in message for part in value.split() if len(part) >= 4)
+
+
+def _secret(loc: tuple[Any, ...]) -> bool:
+    names = [p for p in loc if isinstance(p, str)]
+    return bool(names) and _SECRET_FIELD.search(names[-1]) is not None
+
+
 def _message(model: type[BaseModel], err: Any) -> str:
+    text = _describe(model, err)
+    if _secret(tuple(err["loc"])) and _leaks(text, err.get("input")):
+        return _HIDDEN
+    return text
+
+
+def _describe(model: type[BaseModel], err: Any) -> str:
     kind, loc = err["type"], tuple(err["loc"])
     if kind == "extra_forbidden":
         owner = _model_at(model, loc[:-1])
@@ -139,6 +191,11 @@ def _message(model: type[BaseModel], err: Any) -> str:
         return f"{text}; allowed here: {', '.join(known)}" if known else text
     if kind == "missing":
         return "required field is missing"
+    if kind == "string_type" and _found(err.get("input")):
+        # YAML read an unquoted 007, 1e3, true or null as a number, boolean or null: the
+        # text is refused rather than converted back (README "Validation").
+        return (f"expected text here, found {_found(err.get('input'))}: YAML reads unquoted 007, 1e3, true or null "
+                "that way; quote the value")
     if kind in _SHAPES:
         return _SHAPES[kind]
     if kind == "too_short":
@@ -161,19 +218,38 @@ def check_model(doc: Document, model: type[BaseModel]) -> tuple[Any, list[Proble
         return model.model_validate(doc.data), []
     except ValidationError as exc:
         problems = []
-        for err in exc.errors(include_input=False, include_url=False):
+        # The input is only looked at (its type, and whether a message repeats a secret);
+        # it is never part of a problem.
+        for err in exc.errors(include_url=False):
             # Pydantic appends validator names to the location of wrapped types, and
             # "[key]" when a dict key (a local part) is at fault: the key's own path is meant.
             loc = tuple(
                 p for p in err["loc"]
                 if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]"))
             )
-            problems.append(doc.problem(loc, _message(model, err)))
+            problems.append(doc.problem(loc, _message(model, err), key=err["type"] == "extra_forbidden"))
         return None, problems
 
 
 def _yaml_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES and _plain_name(p.name))
+
+
+def _names_in(folder: Path, root: Path) -> list[Problem]:
+    """Entries of ``folder`` the loader would skip or misread because of their names."""
+    problems = []
+    for entry in sorted(folder.iterdir()):
+        odd = _odd_name(entry, root)
+        if odd is not None:
+            problems.append(odd)
+        elif entry.is_file() and entry.suffix.lower() in YAML_SUFFIXES and entry.suffix not in YAML_SUFFIXES:
+            problems.append(Problem(Location(_display(entry, root)), "", f"file suffix {entry.suffix!r} is not read; "
+                                                                         "name the file *.yaml (lower case)"))
+    return problems
+
+
+def _tenant_folders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and _plain_name(p.name))
 
 
 @dataclass
@@ -208,8 +284,10 @@ def load_estate(root: Path, files: FileModels) -> tuple[Estate | None, list[Prob
             problems += errs
     found = _Found(root, files)
     tenants_dir = root / "tenants"
+    problems += _names_in(root, root)
     if tenants_dir.is_dir():
-        for folder in sorted(p for p in tenants_dir.iterdir() if p.is_dir()):
+        problems += _names_in(tenants_dir, root)
+        for folder in _tenant_folders(tenants_dir):
             problems += _load_tenant(found, folder, parent=None)
         for stray in _yaml_files(tenants_dir):
             problems.append(Problem(Location(_display(stray, root)), "", "unexpected file: a domain file belongs in "
@@ -228,7 +306,7 @@ def _load_tenant(found: _Found, folder: Path, parent: str | None) -> list[Proble
     tenant.yaml) is left out of the estate, but its domain files and client folders
     are still read so that their own problems are reported in the same run."""
     root = found.root
-    problems: list[Problem] = []
+    problems = _names_in(folder, root)
     name = folder.name
     where = Location(_display(folder, root))
     usable = True
@@ -267,7 +345,7 @@ def _load_tenant(found: _Found, folder: Path, parent: str | None) -> list[Proble
         problems += errs
         if dspec is not None and usable:
             found.domain_files.append(DomainDecl(name, dspec, ddoc))
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for sub in _tenant_folders(folder):
         if parent is not None:
             problems.append(Problem(Location(_display(sub, root)), "", "clients cannot have sub-tenants (the tree is "
                                                                        "reseller -> client)"))
