@@ -205,6 +205,10 @@ def ignored_by(rules: tuple[IgnoreRule, ...], owner: str, rdtype: str) -> int | 
 def _scalar(item: object) -> str:
     if isinstance(item, bool) or item is None or isinstance(item, (dict, list)):
         raise BadValue("expected text here")
+    if isinstance(item, (int, float)):
+        # YAML read it as a number (007 -> 7, 1e3 -> 1000.0): the text written is lost.
+        raise BadValue(f"YAML reads this unquoted value as the number {item!r}, not as the text written; put the "
+                       "value in quotes")
     return str(item)
 
 
