@@ -29,6 +29,7 @@ from ldap_helpers import (
 )
 
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.reconciler.estate.passwords import hash_password
 
 NWF = "tenants/northwind/northwind.example.yaml"
 NOC = "(uid=noc@northwind.example)"
@@ -177,3 +178,69 @@ def test_the_prune_policy_keeps_and_reports_objects_not_in_git(slapd: SlapdInsta
     ) in md
     apply_ok(slapd, root)
     assert search(slapd, "(mail=sales@northwind.example)", "1.1")
+
+
+def set_noc_password(root: Path, value: str) -> None:
+    edit_yaml(root / NWF, lambda d: d["mailboxes"]["noc"].__setitem__("password", value))
+
+
+def test_a_saved_plan_from_uncommitted_files_is_refused_and_binds_the_values_it_writes(
+    slapd: SlapdInstance, tmp_path: Path,
+) -> None:
+    repo, root = estate_repo(tmp_path)
+    apply_ok(slapd, root)
+    before = find_one(slapd, NOC, "userPassword")[1]["userpassword"]
+    reviewed, other = hash_password("reviewed-pw", "sha512", 5000), hash_password("unreviewed-pw", "sha512", 5000)
+    set_noc_password(root, reviewed)  # not committed
+    saved = tmp_path / "plans" / "dirty.json"
+    assert run_cli(slapd, "plan", "-d", str(root), "--out", str(saved)).exit_code == 0
+    refused = run_cli(slapd, "apply", str(saved), "-d", str(root))
+    assert refused.exit_code == 1
+    assert f"was made from commit {repo.head.commit.hexsha[:12]} plus uncommitted changes" in refused.stderr
+    assert "pass --allow-dirty to apply it anyway" in refused.stderr
+    # The tree changes again: the plan would look the same (the hash is masked), but it is refused.
+    set_noc_password(root, other)
+    swapped = run_cli(slapd, "apply", str(saved), "--allow-dirty", "-d", str(root))
+    assert swapped.exit_code == 1 and (
+        "mailbox.noc@northwind.example: a value it writes changed since the plan was made") in swapped.stderr
+    assert "$6$" not in swapped.output and "$6$" not in saved.read_text()
+    assert find_one(slapd, NOC, "userPassword")[1]["userpassword"] == before
+    set_noc_password(root, reviewed)  # exactly what was reviewed: applied
+    done = run_cli(slapd, "apply", str(saved), "--allow-dirty", "-d", str(root))
+    assert done.exit_code == 0, done.output
+    assert find_one(slapd, NOC, "userPassword")[1]["userpassword"] == [reviewed]
+
+
+def test_sigterm_while_waiting_for_the_lock_or_while_applying_leaves_no_lock(slapd: SlapdInstance,
+                                                                            tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    env.update({k: v for k, v in cli_env(slapd).items() if v is not None})
+    args = ["apply", "--auto-approve", "-d", str(root)]
+    first = launch("pause", "change:#3", args, env)
+    try:
+        wait_paused(first, "change:#3")
+        second = subprocess.Popen([ispctl_binary(), *args, "--lock-timeout", "600"], env=env,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        seen = b""
+        assert second.stderr is not None
+        while b"Waiting up to 600 s for the estate lock" not in seen:
+            chunk = second.stderr.read1(4096)
+            assert chunk, seen
+            seen += chunk
+        second.send_signal(signal.SIGTERM)  # while it waits: it unwinds and says so
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 143 and b"Terminated (SIGTERM)." in err and b"Traceback" not in out + err
+        first.send_signal(signal.SIGTERM)  # while it applies: it finishes change #3, then stops
+        out, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate(timeout=30)
+    assert first.returncode == 143, err
+    assert b"Apply stopped at a change boundary (SIGTERM): 3 change(s) done" in err
+    assert search(slapd, "(objectClass=ispctlLock)", "cn") == {}  # released: nothing for a person to unlock
+    (stopped,) = json.loads(run_cli(slapd, "history", "--json").stdout)
+    assert stopped["result"] == "stopped" and stopped["stopped"] == "SIGTERM" and stopped["summary"]["added"] == 3
+    apply_ok(slapd, root)
+    assert_converged(slapd, root)
