@@ -4,12 +4,16 @@ mailbox rename stopped after every one of its steps (checked with Postfix's own 
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ldap_helpers import BASE, EXAMPLE_COUNT, copy_example, edit_yaml, find_one, run_cli, search
+from faults.process import finish, launch, wait_paused
+from ldap_helpers import BASE, ENV_NAMES, EXAMPLE_COUNT, cli_env, copy_example, edit_yaml, find_one, run_cli, search
 from test_postfix import Tables, settle
 
 from ispctl.providers.dovecot.render import USER_FILTER
@@ -241,3 +245,49 @@ def test_a_rename_stopped_after_any_step_is_resumed_not_called_drift(
     assert plan_of(estate, slapd).empty
     _dn, entry = find_one(slapd, f"(uid={NEW})", "uid", "mail", "ispctlMailAlias")
     assert entry["uid"] == [NEW] and entry["mail"] == [NEW] and OLD not in entry.get("ispctlmailalias", [])
+
+
+# --- the same through the real ``ispctl apply`` process -------------------------------------------
+
+def cli_process_env(slapd: SlapdInstance) -> dict[str, str]:
+    process_env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    process_env.update({k: v for k, v in cli_env(slapd, ISPCTL_PROVIDERS="ldap").items() if v is not None})
+    return process_env
+
+
+def paused_apply(slapd: SlapdInstance, estate: Path) -> subprocess.Popen[bytes]:
+    """The real ``ispctl apply``, paused just before its 10th change (the lock held, 9 written)."""
+    proc = launch("pause", "change:#10", ["apply", "--auto-approve", "-d", str(estate)], cli_process_env(slapd))
+    wait_paused(proc, "change:#10")
+    return proc
+
+
+def test_the_real_apply_carries_on_across_a_slapd_restart(slapd: SlapdInstance, tmp_path: Path) -> None:
+    estate = copy_example(tmp_path)
+    proc = paused_apply(slapd, estate)
+    restart(slapd)
+    proc.send_signal(signal.SIGUSR1)
+    code, out, err = finish(proc)
+    assert code == 0, out + err
+    assert "Apply complete!" in out and "FAILED" not in out and "Error" not in err
+    result = run_cli(slapd, "plan", "--detailed-exitcode", "-d", str(estate), ISPCTL_PROVIDERS="ldap")
+    assert result.exit_code == 0 and "No changes." in result.stdout, result.output
+
+
+def test_the_real_apply_with_slapd_gone_for_good_says_once_what_to_run(slapd: SlapdInstance, tmp_path: Path) -> None:
+    estate = copy_example(tmp_path)
+    proc = paused_apply(slapd, estate)
+    slapd.stop()
+    proc.send_signal(signal.SIGUSR1)
+    code, out, err = finish(proc)
+    assert code == 1
+    both = out + err
+    assert both.count("lost the directory at") == 2, both  # its own line, and the summary's
+    assert "run `ispctl apply` again" in both and "ispctl force-unlock " in both
+    assert "Traceback" not in both and "Internal error" not in both and slapd.password not in both
+    # slapd back: the lock of the apply that gave up is taken over on this host (its process is
+    # gone), and one plain re-run converges.
+    slapd.start()
+    again = run_cli(slapd, "apply", "--auto-approve", "-d", str(estate), ISPCTL_PROVIDERS="ldap")
+    assert again.exit_code == 0 and "Apply complete!" in again.stdout, again.output
+    assert len(search(slapd, "(objectClass=ispctlManaged)", "1.1")) == EXAMPLE_COUNT

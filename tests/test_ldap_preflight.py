@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from ldap_helpers import copy_example, run_cli
 
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.preflight import SCHEMA_FILE, defined_classes, required_classes
@@ -72,3 +73,28 @@ def test_schema_names_are_read_from_subschema_definitions() -> None:
     ])
     assert names == {"person", "ispctlmanaged", "ispctlmarker"}
     assert {"ispctlLock", "ispctlManaged", "inetOrgPerson", "posixAccount"} <= set(required_classes())
+
+
+@pytest.mark.parametrize(("env", "words"), [
+    ({"ISPCTL_LDAP_URL": "ldap://127.0.0.1:70000"},
+     "Error: ISPCTL_LDAP_URL has port '70000'; a port is a number from 1 to 65535"),
+    ({"ISPCTL_LDAP_STARTTLS": "yes", "ISPCTL_LDAP_CA_FILE": "/nonexistent/ca.pem"},
+     "Error: cannot read ISPCTL_LDAP_CA_FILE /nonexistent/ca.pem: No such file or directory"),
+])
+def test_connection_mistakes_are_errors_not_internal_errors(
+    slapd: SlapdInstance, tmp_path: Path, env: dict[str, str], words: str
+) -> None:
+    estate = copy_example(tmp_path)
+    result = run_cli(slapd, "apply", "--auto-approve", "-d", str(estate), ISPCTL_PROVIDERS="ldap", **env)
+    assert result.exit_code == 1
+    assert words in result.output and "Internal error" not in result.output, result.output
+
+
+def test_a_wrong_base_through_the_cli_is_said_before_any_lock(slapd: SlapdInstance, tmp_path: Path) -> None:
+    estate = copy_example(tmp_path)
+    site = estate / "ispctl.yaml"
+    site.write_text(site.read_text(encoding="utf-8").replace(BASE, "ou=ispctl,dc=example,dc=org"), encoding="utf-8")
+    result = run_cli(slapd, "apply", "--auto-approve", "-d", str(estate), ISPCTL_PROVIDERS="ldap")
+    assert result.exit_code == 1
+    assert "directory.base_dn ou=ispctl,dc=example,dc=org is not in the directory" in result.output, result.output
+    assert "lock" not in result.output.lower()
