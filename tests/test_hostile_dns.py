@@ -232,6 +232,28 @@ PRIMARIES: list[tuple[str, str, tuple[str, ...] | None]] = [
 ]
 
 
+# The site's dns: section (ispctl.yaml line 5): (id, the YAML line, the derived record it must give or ERR).
+SITE_HEAD = "directory:\n  base_dn: ou=ispctl,dc=example,dc=net\ndns:\n  ns: [ns1.example.net., ns2.example.net.]\n"
+SITE_CASES: list[tuple[str, str, Ok | None]] = [
+    ("site-mx-short", "mail: {mx: ['20 mx9.example.net.']}", ("@", "MX", ("20 mx9.example.net.",))),
+    ("site-mx-superscript", "mail: {mx: ['² mx1.example.net.']}", ERR),
+    ("site-mx-arabic-priority", "mail: {mx: [{host: mx1.example.net., priority: '٣'}]}", ERR),
+    ("site-mx-fullwidth-priority", "mail: {mx: [{host: mx1.example.net., priority: '１0'}]}", ERR),
+    ("site-spf-newline-kept", 'mail: {spf: "v=spf1\\n-all"}', ("@", "TXT", ('"v=spf1\\010-all"',))),
+    ("site-imap-bidi", 'mail: {imap: "imap\\u202E.example.net."}', ERR),
+    ("site-web-aaaa-zone-id", "web: {aaaa: ['fe80::1%eth0']}", ERR),
+    ("site-web-a-fullwidth", "web: {a: ['１92.0.2.80']}", ERR),
+    ("site-web-a", "web: {a: [192.0.2.81]}", ("www", "A", ("192.0.2.81",))),
+    ("site-ignore-newline", 'ignore: [{name: "_acme\\n*"}]', ERR),
+    ("site-dkim-dir-newline", 'dkim: {key_dir: "/etc/x\\n"}', ERR),
+    ("site-dkim-selector-newline", 'dkim: {selector: "s1\\n"}', ERR),
+    ("site-rname-newline", 'soa: {rname: "host\\nmaster@example.net"}', ERR),
+    ("site-mname-newline", 'soa: {mname: "ns1.example.net.\\n"}', ERR),
+    ("site-ttl-superscript", "default_ttl: '²'", ERR),
+    ("site-refresh-arabic", "soa: {refresh: '٣h'}", ERR),
+]
+
+
 def outcome(tmp_path: Path, keys: Path, rel: str, text: str) -> tuple[dict[tuple[str, str], Any], list[Any]]:
     builder = build(tmp_path, keys, rel, text)
     try:
@@ -277,6 +299,23 @@ def test_a_secondary_zones_primaries(tmp_path: Path, keys: Path, value: str, exp
     else:
         assert not problems, [str(p) for p in problems]
         assert resources[("dns_zone", "sec.example")].attrs["primaries"] == expected
+
+
+@pytest.mark.parametrize(("line", "expected"), [pytest.param(text, want, id=case) for case, text, want in SITE_CASES])
+def test_a_site_dns_setting(tmp_path: Path, line: str, expected: Ok | None) -> None:
+    builder = EstateBuilder(tmp_path, site=SITE_HEAD + "  " + line + "\n")
+    builder.tenant("acme")
+    builder.write(REL, f"domain: {ZONE}\nservices: [mail, web, dns]\n")
+    try:
+        resources, problems = resources_of(builder.root), []
+    except ValidationFailed as exc:
+        resources, problems = {}, list(exc.problems)
+    if expected is None:
+        assert_refused_at(problems, "desired-state/ispctl.yaml", 5)
+    else:
+        assert not problems, [str(p) for p in problems]
+        owner, rdtype, records = expected
+        assert resources[("dns", f"{ZONE}/{owner}/{rdtype}")].attrs["records"] == records
 
 
 # --- through the command line: one error per line, file:line:column, exit 1, no secret ----------

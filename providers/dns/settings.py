@@ -40,8 +40,15 @@ def absolute_host(value: str) -> str:
 HostName = Annotated[str, AfterValidator(absolute_host)]
 
 
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" for c in text)
+
+
 def _ip(version: int) -> Any:
     def check(value: str) -> str:
+        # ipaddress takes an IPv6 zone id ("fe80::1%eth0"), which no DNS record can hold.
+        if "%" in value or not re.fullmatch(r"[0-9A-Fa-f:.]+", value):
+            raise ValueError(f"{value!r} is not a plain IP address")
         try:
             address = ipaddress.ip_address(value)
         except ValueError:
@@ -110,8 +117,8 @@ class DkimSettings(Strict):
     @field_validator("key_dir")
     @classmethod
     def _absolute(cls, value: str) -> str:
-        if not value.startswith("/") or "/../" in value + "/" or "\x00" in value:
-            raise ValueError("must be an absolute path without '..'")
+        if not value.startswith("/") or "/../" in value + "/" or _has_control(value):
+            raise ValueError("must be an absolute path without '..' or control characters")
         return value.rstrip("/") or "/"
 
 
@@ -127,7 +134,9 @@ class IgnoreRule(Strict):
     @field_validator("name")
     @classmethod
     def _lower(cls, value: str) -> str:
-        return value.strip().lower().rstrip(".") or "@"
+        if _has_control(value):
+            raise ValueError(f"{value!r} contains a control character")
+        return value.strip(" ").lower().rstrip(".") or "@"
 
     @field_validator("type")
     @classmethod
