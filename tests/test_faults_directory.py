@@ -1,12 +1,15 @@
 """Directory faults against a real slapd: a restart mid-apply, slapd gone for good, and a
-mailbox rename stopped after every one of its steps (checked with Postfix's own postmap)."""
+mailbox rename stopped after every one of its steps (checked with Postfix's own postmap and
+a real Dovecot's user lookup)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +19,7 @@ from faults.process import finish, launch, wait_paused
 from ldap_helpers import BASE, ENV_NAMES, EXAMPLE_COUNT, cli_env, copy_example, edit_yaml, find_one, run_cli, search
 from test_postfix import Tables, settle
 
-from ispctl.providers.dovecot.render import USER_FILTER
+from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance, default_mail_owner
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
@@ -156,9 +159,23 @@ def tables(slapd: SlapdInstance, tmp_path: Path) -> Iterator[Tables]:
     yield Tables(out, config_dir)
 
 
-def delivered_to(tables: Tables, slapd: SlapdInstance, address: str) -> set[str]:
-    """The entryUUIDs mail for ``address`` ends in: Postfix's virtual aliases (recursively, an
-    address in its own answer is kept), then virtual_mailbox_maps, then Dovecot's user lookup."""
+@pytest.fixture
+def dovecot(slapd: SlapdInstance, tmp_path: Path) -> Iterator[DovecotInstance]:
+    """A real Dovecot reading the test's slapd (its userdb lookup is what LMTP delivery asks)."""
+    mail_root = Path(tempfile.mkdtemp(prefix="ispctl-test-vmail-"))
+    uid, gid = default_mail_owner()
+    instance = DovecotInstance(tmp_path / "dc", slapd.env(), mail_root=mail_root, mail_uid=uid, mail_gid=gid)
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        shutil.rmtree(mail_root, ignore_errors=True)
+
+
+def delivered_to(tables: Tables, dovecot: DovecotInstance, address: str) -> set[str]:
+    """The homes mail for ``address`` ends in: Postfix's virtual aliases (recursively; an address
+    in its own answer is kept), then virtual_mailbox_maps, then Dovecot's user lookup."""
     final: set[str] = set()
     todo, seen = [address], set()
     while todo:
@@ -175,25 +192,31 @@ def delivered_to(tables: Tables, slapd: SlapdInstance, address: str) -> set[str]
                 final.add(current)
             else:
                 todo.append(target)
-    reached: set[str] = set()
+    homes: set[str] = set()
     for recipient in final:
         if tables.query(recipient, "virtual_mailbox_maps") is None:
             continue  # Postfix: User unknown in virtual mailbox table
-        user_filter = USER_FILTER.replace("%u", recipient)
-        found = search(slapd, user_filter, "entryUUID")
-        if len(found) == 1:
-            reached |= set(next(iter(found.values()))["entryuuid"])
-    return reached
+        found = dovecot.doveadm("user", "-f", "home", recipient)
+        if found.returncode == 0:
+            homes.add(found.stdout.strip())
+        else:
+            assert "doesn't exist" in found.stderr + found.stdout, found.stderr  # not a broken lookup
+    return homes
+
+
+def home_of(slapd: SlapdInstance, uuid: str) -> set[str]:
+    _dn, entry = find_one(slapd, f"(entryUUID={uuid})", "homeDirectory")
+    return set(entry["homedirectory"])
 
 
 def test_every_step_of_a_mailbox_rename_delivers_for_both_addresses(
-    slapd: SlapdInstance, tables: Tables, tmp_path: Path
+    slapd: SlapdInstance, tables: Tables, dovecot: DovecotInstance, tmp_path: Path
 ) -> None:
     estate = copy_example(tmp_path)
     with open_session(estate, providers=[ldap_provider(slapd)]) as session:
         assert session.apply(session.plan()).ok
     _dn, entry = find_one(slapd, f"(uid={OLD})", "entryUUID")
-    mailbox = set(entry["entryuuid"])
+    uuid = entry["entryuuid"][0]
     edit_yaml(estate / DOMAIN_FILE, rename_billing)
     with open_session(estate, providers=[ldap_provider(slapd)]) as session:
         plan = session.plan()
@@ -202,15 +225,17 @@ def test_every_step_of_a_mailbox_rename_delivers_for_both_addresses(
         provider = session.providers[0]
         assert isinstance(provider, LdapProvider)
         steps = provider.rename_steps(change.before, change.after, tuple(a.name for a in change.attrs))
-        assert delivered_to(tables, slapd, OLD) == mailbox
+        assert delivered_to(tables, dovecot, OLD) == home_of(slapd, uuid)
+        assert delivered_to(tables, dovecot, NEW) == set()
         for number, step in enumerate(steps, start=1):
             provider._run_step(step)
             # A kill here leaves exactly this state: both addresses still reach the mailbox
             # (after the last step the old one is gone, as the estate says).
-            assert delivered_to(tables, slapd, NEW) == mailbox, f"after step {number}: {step.what}"
+            home = home_of(slapd, uuid)
+            assert delivered_to(tables, dovecot, NEW) == home, f"after step {number}: {step.what}"
             if number < len(steps):
-                assert delivered_to(tables, slapd, OLD) == mailbox, f"after step {number}: {step.what}"
-    assert delivered_to(tables, slapd, OLD) == set()
+                assert delivered_to(tables, dovecot, OLD) == home, f"after step {number}: {step.what}"
+    assert delivered_to(tables, dovecot, OLD) == set()
     assert plan_of(estate, slapd).empty
 
 
