@@ -405,10 +405,12 @@ def test_an_alias_domain_cannot_point_into_another_tenant(tmp_path: Path) -> Non
     builder.domain("acme", "mirror.example", {"type": "alias", "alias_of": "beta.example"})
     builder.tenant("beta")
     builder.domain("beta", "beta.example", {"mailboxes": {"bob": mailbox()}})
+    builder.tenant("acme/client")  # inside one reseller's tree, one owner decides both sides
+    builder.domain("acme/client", "client.example", {"type": "alias", "alias_of": "acme.example"})
     problem = builder.only_problem()
     assert (problem.path, problem.message) == (
-        "alias_of", "target domain beta.example belongs to tenant beta, not acme; an alias domain must point at a "
-                    "domain of its own tenant")
+        "alias_of", "target domain beta.example belongs to tenant beta of reseller beta; an alias domain must point "
+                    "at a domain of its own reseller's tree")
 
 
 def test_a_mailbox_address_longer_than_rfc_5321_allows(tmp_path: Path) -> None:

@@ -44,8 +44,9 @@ def check_hash(value: object) -> str:
     if SHA512_RE.fullmatch(value) or BCRYPT_RE.fullmatch(value):
         return value
     if any(c.isspace() or not c.isprintable() for c in value):
-        raise ValueError("contains a space, line break or control character (the value is not shown); a hash "
-                         "has none: check how it was pasted, e.g. a YAML block scalar keeps the final newline")
+        raise ValueError("is not a password hash: it contains a space, line break or control character (the value "
+                         "is not shown); a hash has none: check how it was pasted, e.g. a YAML block scalar keeps "
+                         "the final newline")
     if value.startswith("{") and "}" in value:
         scheme = value[: value.index("}") + 1]
         if scheme.upper() == "{CRYPT}":

@@ -180,14 +180,19 @@ class _Checker:
         elif other.type == "alias":
             self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} is itself an alias domain; point "
                                                       "at its target")
-        elif other.tenant != domain.tenant:
-            # Mail for every address of this domain would land in another tenant's mailboxes,
-            # which that tenant never agreed to in its own files.
-            self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} belongs to tenant {other.tenant}, "
-                                                      f"not {domain.tenant}; an alias domain must point at a domain of "
-                                                      "its own tenant")
+        elif self._reseller(other.tenant) != self._reseller(domain.tenant):
+            # Mail for every address of this domain would land in another reseller's mailboxes,
+            # which that reseller never agreed to in its own files. (Within one reseller's tree,
+            # e.g. a client's domain as an alias of the reseller's, one owner decides both.)
+            self.report(domain.origin, ("alias_of",), f"target domain {ascii_target} belongs to tenant {other.tenant} "
+                                                      f"of reseller {self._reseller(other.tenant)}; an alias domain "
+                                                      "must point at a domain of its own reseller's tree")
         else:
             domain.alias_of = ascii_target
+
+    def _reseller(self, tenant: str) -> str:
+        chain = self.catalog.tenant_chain(tenant)
+        return chain[-1].name if chain else tenant
 
     # -- references, resolved once every address is known ----------------------------------
 
