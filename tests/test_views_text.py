@@ -10,7 +10,15 @@ from ispctl.reconciler.engine.apply import ApplyResult, Outcome
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.plan import MASK, Plan
 from ispctl.reconciler.engine.resources import Resource
-from ispctl.reconciler.views.text import apply_json, apply_summary, change_block, outcome_text, plan_json, plan_text
+from ispctl.reconciler.views.text import (
+    OutcomeLines,
+    apply_json,
+    apply_summary,
+    change_block,
+    outcome_text,
+    plan_json,
+    plan_text,
+)
 
 GIB = 1024**3
 HASHES = ("{CRYPT}$6$aaaa$first", "{CRYPT}$6$bbbb$second", "{CRYPT}$6$cccc$third")
@@ -182,6 +190,20 @@ def test_apply_summary_says_a_reason_many_changes_share_once_with_a_count() -> N
                         f"{change.kind}.u2@a.example and 833 more)")
     assert lines[3:6] == [f"  {change.kind}.v{n}@a.example: failed: ldap: refused" for n in range(3)]
     assert len(lines) == 7
+
+
+def test_apply_lines_show_a_shared_reason_a_few_times_then_count_it() -> None:
+    change = sample_plan().changes[0]
+    lines = OutcomeLines()
+    not_tried = "not tried: the directory at ldap://x is unreachable (see the first error)"
+    shown = [lines.line(Outcome(dataclasses.replace(change, key=f"u{n}@a.example"), "failed", not_tried))
+             for n in range(836)]
+    printed = [t.plain for t in shown if t is not None]
+    assert printed[:3] == [f"{change.kind}.u{n}@a.example: FAILED to {change.action}: {not_tried}" for n in range(3)]
+    assert printed[3:] == ["... more changes failed for the same reason are counted in the summary below"]
+    # Successes and other reasons are still printed one by one.
+    assert lines.line(Outcome(change, "ok")) is not None
+    assert lines.line(Outcome(change, "failed", "ldap: refused")) is not None
 
 
 def test_apply_summary_when_all_ok() -> None:

@@ -27,7 +27,7 @@ from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.passwords import hash_password
 from ispctl.reconciler.harness import sandbox
 from ispctl.reconciler.views.markdown import plan_markdown
-from ispctl.reconciler.views.text import apply_summary, outcome_text, plan_json, plan_text
+from ispctl.reconciler.views.text import OutcomeLines, apply_summary, plan_json, plan_text
 
 PLANS_DIR = Path("plans")
 PROGRESS_THRESHOLD = 20
@@ -139,6 +139,7 @@ def apply_cmd(ctx: Wiring, root: Path, auto_approve: bool, options: PlanOptions,
 
 def _run_apply(session: Session, plan: Plan, stop: StopCheck, also: Listener) -> ApplyResult:
     console = output.out()
+    lines = OutcomeLines()  # a reason many changes share is said a few times, then counted
     if len(plan.changes) >= PROGRESS_THRESHOLD and console.is_terminal:
         columns = (TextColumn("Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
@@ -146,14 +147,18 @@ def _run_apply(session: Session, plan: Plan, stop: StopCheck, also: Listener) ->
 
             def tick(outcome: Outcome) -> None:
                 also(outcome)
-                progress.console.print(outcome_text(outcome))
+                shown = lines.line(outcome)
+                if shown is not None:
+                    progress.console.print(shown)
                 progress.advance(task)
 
             return session.apply(plan, tick, stop=stop)
 
     def line(outcome: Outcome) -> None:
         also(outcome)
-        console.print(outcome_text(outcome))
+        shown = lines.line(outcome)
+        if shown is not None:
+            console.print(shown)
 
     return session.apply(plan, line, stop=stop)
 

@@ -159,6 +159,27 @@ def outcome_text(outcome: Outcome) -> Text:
 GROUP_AT = 4
 
 
+class OutcomeLines:
+    """The lines apply prints as it goes. A reason shared by many changes (a service gone
+    mid-apply fails every later change the same way) is shown for the first few; after that
+    one line says the rest are counted in the summary, instead of one line per change."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str | None], int] = {}
+
+    def line(self, outcome: Outcome) -> Text | None:
+        if outcome.status == "ok":
+            return outcome_text(outcome)
+        key = (outcome.status, outcome.error)
+        count = self._seen[key] = self._seen.get(key, 0) + 1
+        if count < GROUP_AT:
+            return outcome_text(outcome)
+        if count == GROUP_AT:
+            return Text(f"... more changes {outcome.status} for the same reason are counted in the summary below",
+                        style="dim")
+        return None
+
+
 def apply_summary(result: ApplyResult) -> Text:
     done = [o for o in result.outcomes if o.status == "ok"]
     counts = {a: sum(1 for o in done if o.change.action == a) for a in ("create", "update", "delete")}
