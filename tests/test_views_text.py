@@ -248,3 +248,14 @@ def test_an_archiving_delete_says_archived_not_destroyed() -> None:
     assert apply_summary(result).plain == (
         "Apply complete! Resources: 0 added, 0 changed, 1 destroyed (1 of them archived).\n"
     )
+
+
+def test_moves_between_resellers_are_listed_before_the_actions() -> None:
+    live = {("domain", "d.example"): Resource("domain", "d.example", {}, parent="tenant.a")}
+    desired = {("domain", "d.example"): Resource("domain", "d.example", {}, parent="tenant.b")}
+    plan = compute_plan(desired, live)
+    plan = dataclasses.replace(plan, meta={"crossings": {"domain.d.example": ["tenant.a", "tenant.b"]}})
+    text = plan_text(plan).plain
+    assert "Objects move from under one reseller to another (both sides should review):" in text
+    assert "  > domain.d.example: from tenant.a to tenant.b" in text
+    assert text.index("from tenant.a to tenant.b\n") < text.index("ispctl will perform the following actions:")

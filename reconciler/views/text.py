@@ -127,6 +127,14 @@ def plan_text(plan: Plan) -> Text:
         line("", "")
         line("", "The plan below puts them back as the desired state says.")
         line("", "")
+    crossings = (plan.meta or {}).get("crossings") or {}
+    if isinstance(crossings, dict) and crossings:
+        # Also the business of the side an object leaves: say so before the details.
+        line("bold", "Objects move from under one reseller to another (both sides should review):")
+        line("", "")
+        for address, (old, new) in sorted(crossings.items()):
+            line("yellow", f"  > {address}: from {old} to {new}")
+        line("", "")
     line("", "ispctl will perform the following actions:")
     line("", "")
     for change in plan.changes:
