@@ -206,6 +206,20 @@ def test_apply_lines_show_a_shared_reason_a_few_times_then_count_it() -> None:
     assert lines.line(Outcome(change, "failed", "ldap: refused")) is not None
 
 
+def test_changes_skipped_for_whatever_did_not_apply_are_one_group() -> None:
+    change = sample_plan().changes[0]
+    outcomes = [Outcome(dataclasses.replace(change, key=f"s{n}@a.example"), "skipped",
+                        f"skipped because domain.d{n % 7}.example did not apply") for n in range(50)]
+    lines = apply_summary(ApplyResult(outcomes)).plain.splitlines()
+    assert lines[1] == (f"  50 changes skipped: skipped because what they need did not apply "
+                        f"({change.kind}.s0@a.example, {change.kind}.s1@a.example, {change.kind}.s2@a.example "
+                        "and 47 more)")
+    assert len(lines) == 3
+    # A few are still listed one by one, with their own reason.
+    few = apply_summary(ApplyResult(outcomes[:2])).plain.splitlines()
+    assert few[1] == f"  {change.kind}.s0@a.example: skipped: skipped because domain.d0.example did not apply"
+
+
 def test_apply_summary_when_all_ok() -> None:
     changes = sample_plan().changes
     result = ApplyResult([Outcome(c, "ok") for c in changes])

@@ -165,6 +165,15 @@ def outcome_text(outcome: Outcome) -> Text:
 
 # Failures sharing one reason are summed up in one line from this many on.
 GROUP_AT = 4
+SKIPPED_BECAUSE = "skipped because "
+
+
+def _reason(outcome: Outcome) -> tuple[str, str | None]:
+    """What groups outcomes: their error, except that changes skipped because something they
+    need did not apply are one group whatever that was (a lost service skips whole subtrees)."""
+    if outcome.status == "skipped" and (outcome.error or "").startswith(SKIPPED_BECAUSE):
+        return ("skipped", "skipped because what they need did not apply")
+    return (outcome.status, outcome.error)
 
 
 class OutcomeLines:
@@ -178,7 +187,7 @@ class OutcomeLines:
     def line(self, outcome: Outcome) -> Text | None:
         if outcome.status == "ok":
             return outcome_text(outcome)
-        key = (outcome.status, outcome.error)
+        key = _reason(outcome)
         count = self._seen[key] = self._seen.get(key, 0) + 1
         if count < GROUP_AT:
             return outcome_text(outcome)
@@ -212,15 +221,15 @@ def apply_summary(result: ApplyResult) -> Text:
     # once with the count and a few addresses, not once per change.
     same: dict[tuple[str, str | None], list[Outcome]] = {}
     for outcome in failed + skipped:
-        same.setdefault((outcome.status, outcome.error), []).append(outcome)
-    for (status, error), group in same.items():
+        same.setdefault(_reason(outcome), []).append(outcome)
+    for (status, reason), group in same.items():
         style = "red" if status == "failed" else "dim"
         if len(group) < GROUP_AT:
             for outcome in group:
-                text.append(f"  {outcome.change.address}: {status}: {error}\n", style=style)
+                text.append(f"  {outcome.change.address}: {status}: {outcome.error}\n", style=style)
             continue
         shown = ", ".join(o.change.address for o in group[:3])
-        text.append(f"  {len(group)} changes {status}: {error} ({shown} and {len(group) - 3} more)\n", style=style)
+        text.append(f"  {len(group)} changes {status}: {reason} ({shown} and {len(group) - 3} more)\n", style=style)
     text.append("Fix the failures and run apply again; changes that succeeded are not repeated.\n")
     return text
 
