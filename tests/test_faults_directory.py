@@ -5,6 +5,7 @@ a real Dovecot's user lookup)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ from test_postfix import Tables, settle
 from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance, default_mail_owner
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.provider import LdapProvider
+from ispctl.providers.ldap.rename import Step
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.engine.apply import Outcome
 from ispctl.reconciler.engine.errors import ProviderError
@@ -134,15 +136,44 @@ def test_a_directory_gone_for_good_is_said_once_with_what_to_run(slapd: SlapdIns
 
 # --- a mailbox rename, stopped after each step --------------------------------------------------
 
-OLD, NEW = "billing@northwind.example", "accounts@northwind.example"
+OLD = "billing@northwind.example"
 DOMAIN_FILE = "tenants/northwind/northwind.example.yaml"
+# A rename inside the domain, and one into another domain of the same tenant (the entry moves).
+TARGETS = ["accounts@northwind.example", "accounts@northwind.net"]
 
 
-def rename_billing(data: dict[str, dict[str, object]]) -> None:
-    box = data["mailboxes"].pop("billing")
-    assert isinstance(box, dict)
-    box["previous"] = [OLD]
-    data["mailboxes"]["accounts"] = box
+def rename_billing(estate: Path, new: str) -> None:
+    """Rename billing@ to ``new`` in the estate, as an operator would (``previous:``)."""
+    local, domain = new.split("@")
+    taken: dict[str, object] = {}
+
+    def pop(data: dict[str, dict[str, object]]) -> None:
+        box = data["mailboxes"].pop("billing")
+        assert isinstance(box, dict)
+        taken.update(box, previous=[OLD])
+        if domain == "northwind.example":
+            data["mailboxes"][local] = dict(taken)
+
+    edit_yaml(estate / DOMAIN_FILE, pop)
+    if domain != "northwind.example":
+        box = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in taken.items())
+        (estate / "tenants/northwind" / f"{domain}.yaml").write_text(
+            f"domain: {domain}\nservices: [mail]\nmailboxes:\n  {local}:\n{box}", encoding="utf-8")
+
+
+def rename_plan(estate: Path, slapd: SlapdInstance, new: str) -> tuple[LdapProvider, list[Step]]:
+    """The provider of a session that planned the rename, and the rename's LDAP steps."""
+    provider = ldap_provider(slapd)
+    with open_session(estate, providers=[provider]) as session:
+        plan = session.plan()
+    change = next(c for c in plan.changes if c.address == f"mailbox.{new}")
+    assert change.before is not None and change.after is not None and change.renamed_from == f"mailbox.{OLD}"
+    # Other changes of the plan (the new domain) are made first, as apply would.
+    for other in plan.changes:
+        if other is not change:
+            assert other.action == "create" and other.after is not None
+            provider.create(other.after)
+    return provider, provider.rename_steps(change.before, change.after, tuple(a.name for a in change.attrs))
 
 
 @pytest.fixture
@@ -209,67 +240,66 @@ def home_of(slapd: SlapdInstance, uuid: str) -> set[str]:
     return set(entry["homedirectory"])
 
 
+@pytest.mark.parametrize("new", TARGETS)
 def test_every_step_of_a_mailbox_rename_delivers_for_both_addresses(
-    slapd: SlapdInstance, tables: Tables, dovecot: DovecotInstance, tmp_path: Path
+    slapd: SlapdInstance, tables: Tables, dovecot: DovecotInstance, tmp_path: Path, new: str
 ) -> None:
     estate = copy_example(tmp_path)
     with open_session(estate, providers=[ldap_provider(slapd)]) as session:
         assert session.apply(session.plan()).ok
     _dn, entry = find_one(slapd, f"(uid={OLD})", "entryUUID")
     uuid = entry["entryuuid"][0]
-    edit_yaml(estate / DOMAIN_FILE, rename_billing)
-    with open_session(estate, providers=[ldap_provider(slapd)]) as session:
-        plan = session.plan()
-        change = next(c for c in plan.changes if c.address == f"mailbox.{NEW}")
-        assert change.before is not None and change.after is not None
-        provider = session.providers[0]
-        assert isinstance(provider, LdapProvider)
-        steps = provider.rename_steps(change.before, change.after, tuple(a.name for a in change.attrs))
-        assert delivered_to(tables, dovecot, OLD) == home_of(slapd, uuid)
-        assert delivered_to(tables, dovecot, NEW) == set()
+    rename_billing(estate, new)
+    provider, steps = rename_plan(estate, slapd, new)
+    assert len(steps) == (4 if new.endswith("@northwind.example") else 5)
+    assert delivered_to(tables, dovecot, OLD) == home_of(slapd, uuid)
+    assert delivered_to(tables, dovecot, new) == set()
+    try:
         for number, step in enumerate(steps, start=1):
             provider._run_step(step)
             # A kill here leaves exactly this state: both addresses still reach the mailbox
             # (after the last step the old one is gone, as the estate says).
             home = home_of(slapd, uuid)
-            assert delivered_to(tables, dovecot, NEW) == home, f"after step {number}: {step.what}"
+            assert delivered_to(tables, dovecot, new) == home, f"after step {number}: {step.what}"
             if number < len(steps):
                 assert delivered_to(tables, dovecot, OLD) == home, f"after step {number}: {step.what}"
+    finally:
+        provider.close()
     assert delivered_to(tables, dovecot, OLD) == set()
     assert plan_of(estate, slapd).empty
 
 
-@pytest.mark.parametrize("stopped_after", [1, 2, 3])
+# Every stop inside the rename: after each step but the last (4 steps, or 5 with a move).
+STOPS = [(new, after) for new, count in zip(TARGETS, (4, 5), strict=True) for after in range(1, count)]
+
+
+@pytest.mark.parametrize(("new", "stopped_after"), STOPS)
 def test_a_rename_stopped_after_any_step_is_resumed_not_called_drift(
-    slapd: SlapdInstance, tmp_path: Path, stopped_after: int
+    slapd: SlapdInstance, tmp_path: Path, stopped_after: int, new: str
 ) -> None:
-    stopped_after_steps = stopped_after
     estate = copy_example(tmp_path)
     with open_session(estate, providers=[ldap_provider(slapd)]) as session:
         assert session.apply(session.plan()).ok
-    edit_yaml(estate / DOMAIN_FILE, rename_billing)
-    with open_session(estate, providers=[ldap_provider(slapd)]) as session:
-        change = next(c for c in session.plan().changes if c.address == f"mailbox.{NEW}")
-        assert change.before is not None and change.after is not None
-        provider = session.providers[0]
-        assert isinstance(provider, LdapProvider)
-        for step in provider.rename_steps(change.before, change.after, tuple(a.name for a in change.attrs)):
-            provider._run_step(step)
-            stopped_after -= 1
-            if not stopped_after:
-                break  # as if killed here
+    rename_billing(estate, new)
+    provider, steps = rename_plan(estate, slapd, new)
+    assert stopped_after < len(steps)
+    for step in steps[:stopped_after]:  # as if killed after this step
+        provider._run_step(step)
+    provider.close()
     with open_session(estate, providers=[ldap_provider(slapd)]) as session:
         plan = session.plan()
-        resumed = [c for c in plan.changes if c.address == f"mailbox.{NEW}"]
+        resumed = [c for c in plan.changes if c.address == f"mailbox.{new}"]
         assert len(resumed) == 1 and len(plan.changes) == 1, [c.address for c in plan.changes]
+        # Never "changed outside ispctl": ispctl's own unfinished work is not a person's edit.
         assert resumed[0].before is not None and resumed[0].before.drifted() is None
         assert plan.drifted == ()
-        if stopped_after_steps < 3:  # a second uid value: the plan names the unfinished rename
-            assert resumed[0].interrupted == f"the rename of {OLD} to {NEW} stopped after giving it the new address"
+        two_uids = steps[stopped_after - 1].new_rdn is None or "move" in steps[stopped_after - 1].what
+        if two_uids:  # a second uid value: the plan names the unfinished rename
+            assert resumed[0].interrupted == f"the rename of {OLD} to {new} stopped after giving it the new address"
         assert session.apply(plan).ok
     assert plan_of(estate, slapd).empty
-    _dn, entry = find_one(slapd, f"(uid={NEW})", "uid", "mail", "ispctlMailAlias")
-    assert entry["uid"] == [NEW] and entry["mail"] == [NEW] and OLD not in entry.get("ispctlmailalias", [])
+    _dn, entry = find_one(slapd, f"(uid={new})", "uid", "mail", "ispctlMailAlias")
+    assert entry["uid"] == [new] and entry["mail"] == [new] and OLD not in entry.get("ispctlmailalias", [])
 
 
 # --- the same through the real ``ispctl apply`` process -------------------------------------------

@@ -9,8 +9,9 @@ for both addresses bounced until the next apply. The steps instead:
 1. add the new address as an extra address (``ispctlMailAlias``) and a second ``uid``
    value: new -> old mailbox; Dovecot knows the user under both names;
 2. make the new address the ``mail`` and the old one an extra address (one modify);
-3. rename the entry (``modrdn``, which drops the old ``uid`` value), moving it if the new
-   address is in another domain;
+3. if the new address is in another domain, move the entry there under its old name
+   (``modrdn`` with a new superior), then rename it (``modrdn``, which drops the old ``uid``
+   value);
 4. write the final values (the old address is no longer an extra one unless desired).
 
 Each step is one LDAP operation, so a kill leaves one of these states; each stores the
@@ -51,9 +52,9 @@ class Step:
         return {name: [(ldap3.MODIFY_REPLACE, values)] for name, values in self.mods.items()}
 
 
-def _with(resource: Resource, **attrs: Any) -> Resource:
-    return Resource(resource.kind, resource.key, {**resource.attrs, **attrs}, parent=resource.parent,
-                    sensitive=resource.sensitive)
+def _with(resource: Resource, parent: str | None = None, **attrs: Any) -> Resource:
+    return Resource(resource.kind, resource.key, {**resource.attrs, **attrs},
+                    parent=resource.parent if parent is None else parent, sensitive=resource.sensitive)
 
 
 def _aliases(values: Any) -> set[str]:
@@ -68,12 +69,15 @@ def mailbox_rename_steps(before: Resource, after: Resource, changed: Sequence[st
     step1_aliases = sorted(_aliases(before.attrs.get("aliases")) | {new})
     step1 = _with(before, aliases=tuple(step1_aliases))
     step2_aliases = (_aliases(after.attrs.get("aliases")) | {old}) - {new}
-    step2 = _with(step1, address=new, aliases=tuple(sorted(step2_aliases)))
+    # Its fingerprint already covers the new parent: once the entry has moved (below) it
+    # matches; before that, the second uid value marks the entry as a rename under way.
+    step2 = _with(step1, after.parent, address=new, aliases=tuple(sorted(step2_aliases)))
     new_rdn = dnlib.rdn(kmap.rdn_attr, new)
-    moving = dnlib.normalise(new_parent_dn) != dnlib.normalise(dnlib.parent_of(current))
-    renamed = f"{new_rdn},{new_parent_dn if moving else dnlib.parent_of(current)}"
+    parent_dn = dnlib.parent_of(current)
+    moving = dnlib.normalise(new_parent_dn) != dnlib.normalise(parent_dn)
+    renamed = f"{new_rdn},{new_parent_dn}"
     final = modifications(after, tuple(dict.fromkeys((*changed, "address", "aliases"))))
-    return [
+    steps = [
         Step(f"add {new} as an extra address of {current}", current, {
             "ispctlMailAlias": step1_aliases,
             kmap.rdn_attr: [old, new],
@@ -82,6 +86,15 @@ def mailbox_rename_steps(before: Resource, after: Resource, changed: Sequence[st
         Step(f"make {new} the address of {current}", current, {
             "mail": [new], "ispctlMailAlias": sorted(step2_aliases), FINGERPRINT: [step2.fingerprint()],
         }),
-        Step(f"rename {current}", current, new_rdn=new_rdn, new_superior=new_parent_dn if moving else None),
+    ]
+    if moving:
+        # Into the new domain first, still named by the old uid (so still marked as under way).
+        old_rdn = dnlib.rdn(kmap.rdn_attr, old)
+        steps.append(Step(f"move {current} to {new_parent_dn}", current, new_rdn=old_rdn,
+                          new_superior=new_parent_dn))
+        current = f"{old_rdn},{new_parent_dn}"
+    steps += [
+        Step(f"rename {current}", current, new_rdn=new_rdn),
         Step(f"modify {renamed}", renamed, final),
     ]
+    return steps
