@@ -237,30 +237,20 @@ def test_hostile_estate_validates_exactly_or_fails_located(case: Case, tmp_path:
 FAILING_SAMPLE = [c for c in CASES if c.errors][::9]
 
 
-@pytest.fixture(scope="module")
-def applied_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdInstance]:
-    instance = SlapdInstance(tmp_path_factory.mktemp("hostile-slapd"))
-    instance.start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
-
-
 @pytest.mark.parametrize("case", FAILING_SAMPLE, ids=[c.id for c in FAILING_SAMPLE])
-def test_a_refused_estate_leaves_the_directory_as_it_was(case: Case, applied_slapd: SlapdInstance,
+def test_a_refused_estate_leaves_the_directory_as_it_was(case: Case, slapd_session: SlapdInstance,
                                                           tmp_path: Path) -> None:
     estate = write(tmp_path, case.files)
     audit = tmp_path / "audit.jsonl"
-    env = cli_env(applied_slapd, ISPCTL_AUDIT_LOG=str(audit))
-    before = snapshot(applied_slapd, BASE)
+    env = cli_env(slapd_session, ISPCTL_AUDIT_LOG=str(audit))
+    before = snapshot(slapd_session, BASE)
     for command in (["plan", "--json"], ["apply", "--auto-approve"]):
         result = CliRunner().invoke(app, ["--no-color", *command, "--dir", str(estate)], env=env)
         assert result.exit_code == 1, result.output
         assert "Traceback" not in result.output
         no_secret_in(result.output)
-        assert applied_slapd.password not in result.output
-    assert snapshot(applied_slapd, BASE) == before
+        assert slapd_session.password not in result.output
+    assert snapshot(slapd_session, BASE) == before
     if audit.exists():
         no_secret_in(audit.read_text(encoding="utf-8"))
-        assert applied_slapd.password not in audit.read_text(encoding="utf-8")
+        assert slapd_session.password not in audit.read_text(encoding="utf-8")
