@@ -39,6 +39,7 @@ class Case:
     errors: tuple[str, ...] = ()        # field paths expected among the problems, when invalid
     # A problem with a file or folder name has no line to point at; every other names line:column.
     whole_file: bool = False
+    site: str = f"directory:\n  base_dn: {BASE}\n"   # ispctl.yaml
 
 
 def domain_file(domain: str, body: str) -> str:
@@ -193,13 +194,33 @@ def secret_cases() -> Iterator[Case]:
                        errors=("mailboxes.anna.password",))
 
 
-CASES = [*local_cases(), *domain_cases(), *quota_cases(), *value_cases(), *cross_cases(), *secret_cases()]
+# -- site settings: values that become every home's path or the base of everything owned -----
+
+BAD_SITE = {
+    "base_dn": ['"ou=ispctl,dc=example,dc=net\\n"', '""', "notadn", '"ou=a,,dc=x"', '"dc=x "', '"dc=x;dc=y"',
+                '"dc=ex)(uid=*"'],
+    "root": ['"/var/vmail\\n"', "var/vmail", "/", '"/var/../etc"', "/var//vmail", "/var/./vmail", '"/var/\\tx"'],
+}
 
 
-def write(root: Path, files: dict[str, str]) -> Path:
+def site_cases() -> Iterator[Case]:
+    for value in BAD_SITE["base_dn"]:
+        yield Case(f"site base_dn {value}", acme(boxes("anna")), errors=("directory.base_dn",),
+                   site=f"directory:\n  base_dn: {value}\n")
+    for value in BAD_SITE["root"]:
+        yield Case(f"site mail root {value}", acme(boxes("anna")), errors=("mail.root",),
+                   site=f"directory:\n  base_dn: {BASE}\nmail:\n  root: {value}\n")
+
+
+CASES = [*local_cases(), *site_cases(), *domain_cases(), *quota_cases(), *value_cases(), *cross_cases(),
+         *secret_cases()]
+
+
+def write(root: Path, case: Case) -> Path:
+    files = case.files
     estate = root / "desired-state"
     (estate / "tenants").mkdir(parents=True)
-    (estate / "ispctl.yaml").write_text(f"directory:\n  base_dn: {BASE}\n", encoding="utf-8")
+    (estate / "ispctl.yaml").write_text(case.site, encoding="utf-8")
     for rel, text in files.items():
         path = estate / "tenants" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +235,7 @@ def no_secret_in(text: str) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_hostile_estate_validates_exactly_or_fails_located(case: Case, tmp_path: Path) -> None:
-    estate = write(tmp_path, case.files)
+    estate = write(tmp_path, case)
     result = CliRunner().invoke(app, ["--no-color", "validate", "--dir", str(estate)], env={"COLUMNS": "500"})
     output = result.output
     assert "Traceback" not in output and "Internal error" not in output, output
@@ -240,7 +261,7 @@ FAILING_SAMPLE = [c for c in CASES if c.errors][::9]
 @pytest.mark.parametrize("case", FAILING_SAMPLE, ids=[c.id for c in FAILING_SAMPLE])
 def test_a_refused_estate_leaves_the_directory_as_it_was(case: Case, slapd_session: SlapdInstance,
                                                           tmp_path: Path) -> None:
-    estate = write(tmp_path, case.files)
+    estate = write(tmp_path, case)
     audit = tmp_path / "audit.jsonl"
     env = cli_env(slapd_session, ISPCTL_AUDIT_LOG=str(audit))
     before = snapshot(slapd_session, BASE)

@@ -34,6 +34,12 @@ def test_mail_root_and_owner_come_from_the_environment() -> None:
 
 @pytest.mark.parametrize(("name", "value", "words"), [
     ("ISPCTL_MAIL_ROOT", "relative/path", "absolute path"),
+    ("ISPCTL_MAIL_ROOT", "/var/vmail\n", "line break"),
+    ("ISPCTL_MAIL_ROOT", "/var/\tvmail", "line break, tab"),
+    ("ISPCTL_MAIL_ROOT", "/var/./vmail", "absolute path"),
+    ("ISPCTL_MAIL_ROOT", "/var//vmail", "'//'"),
+    ("ISPCTL_MAIL_ROOT", "/", "cannot be / itself"),
+    ("ISPCTL_MAIL_ROOT", "///", "'//'"),
     ("ISPCTL_MAIL_UID", "root", "valid integer"),
     ("ISPCTL_MAIL_GID", "0", "greater than or equal to 1"),
 ])

@@ -32,9 +32,19 @@ class MailSettings(Strict):
     def _absolute(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not value.startswith("/") or "/../" in value + "/" or "\x00" in value:
+        if not value.startswith("/") or "/../" in value + "/" or "/./" in value + "/":
             raise ValueError("must be an absolute path without '..'")
-        return value.rstrip("/") or "/"
+        # The path is written into every mailbox's homeDirectory, which Dovecot and the
+        # mail store read back as one line: a line break or control character would make it
+        # another path (or another attribute in an LDIF dump).
+        if any(not c.isprintable() for c in value):
+            raise ValueError("must not contain a line break, tab or other control character")
+        if "//" in value:
+            raise ValueError("must not contain '//' (write each directory once)")
+        stripped = value.rstrip("/")
+        if not stripped:
+            raise ValueError("cannot be / itself: homes would be made at the top of the filesystem")
+        return stripped
 
     @model_validator(mode="after")
     def _archive_outside_homes(self) -> MailSettings:
