@@ -204,3 +204,16 @@ def test_the_mail_archive_defaults_below_the_root_and_follows_it() -> None:
     for archive in ("/srv/mail-archive", "/var/vmail/.old-mail/"):
         chosen = FILES.site.model_validate({**SITE, "mail": {"archive": archive}})
         assert chosen.mail.archive_dir == archive.rstrip("/")
+
+
+# (U+2028 and U+0085 as raw characters are refused for the whole file before this, see test_yamlload.)
+@pytest.mark.parametrize("text", ["a\nb", "a\u001b[31mb", "a\tb", "a\u200bb", "a\u00adb"])
+def test_display_names_and_descriptions_are_plain_text(tmp_path: Path, text: str) -> None:
+    """A double-quoted YAML escape can write any character; free text stays on one line."""
+    builder = EstateBuilder(tmp_path)
+    builder.tenant("acme", {"name": text})
+    builder.domain("acme", "acme.example", {"description": text, "mailboxes": {"anna": mailbox(name=text)},
+                                            "aliases": {"info": {"to": ["anna"], "description": text}}})
+    paths = sorted(p.path for p in builder.problems())
+    assert paths == ["aliases.info.description", "description", "mailboxes.anna.name", "name"]
+    assert all("control or invisible character" in p.message for p in builder.problems())

@@ -69,6 +69,18 @@ def _checked(normalise: Callable[[str], object]) -> Callable[[str], str]:
     return check
 
 
+def _plain_text(value: str) -> str:
+    # A double-quoted YAML scalar can spell any character as an escape ("\n", "\e"), which the
+    # file-wide character check cannot see: a display name with a line break or a terminal
+    # escape would reach the directory, and every view and log that shows it.
+    bad = next((c for c in value if not c.isprintable()), None)
+    if bad is not None:
+        raise ValueError(f"contains the control or invisible character U+{ord(bad):04X}; write plain text on one line")
+    return value
+
+
+# Free text for people: display names and descriptions.
+PlainText = Annotated[str, AfterValidator(_plain_text)]
 LocalPart = Annotated[str, AfterValidator(_checked(normalise_local))]
 DomainText = Annotated[str, AfterValidator(_checked(normalise_domain))]
 AddressText = Annotated[str, AfterValidator(_checked(normalise_address))]
@@ -173,7 +185,7 @@ class Limits(Strict):
 
 
 class TenantFile(Sectioned):
-    name: str = Field(min_length=1, max_length=256, description="display name")
+    name: PlainText = Field(min_length=1, max_length=256, description="display name")
     contact: AddressText | None = None
     status: Status | None = None
     limits: Limits = Limits()
@@ -188,7 +200,7 @@ class Forward(Strict):
 
 
 class Mailbox(Sectioned):
-    name: str | None = Field(None, max_length=256, description="display name")
+    name: PlainText | None = Field(None, max_length=256, description="display name")
     password: PasswordHash
     quota: Size | None = None
     status: Status | None = None
@@ -204,7 +216,7 @@ class Mailbox(Sectioned):
 class AliasSpec(Strict):
     to: list[str] = Field(min_length=1)
     status: Status | None = None
-    description: str | None = None
+    description: PlainText | None = None
 
 
 def _alias_short_form(value: object) -> object:
@@ -232,7 +244,7 @@ class DomainFile(Sectioned):
     services: list[DomainService] | None = None
     status: Status | None = None
     protect: Flag = Field(False, description="refuse any plan that destroys this domain or anything in it")
-    description: str | None = None
+    description: PlainText | None = None
     mail: DomainMail = DomainMail()
     # The composed model narrows this to its own Mailbox (with the services' sections).
     mailboxes: dict[LocalPart, Mailbox] = Field(default_factory=dict)
