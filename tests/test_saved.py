@@ -166,7 +166,7 @@ def test_stale_reasons_name_addresses_and_attributes_not_diff_paths() -> None:
     reasons = staleness(saved, compute_plan(changed, live), REV, live)
     assert reasons == [
         "the plan computed now differs from the saved one:",
-        "  mailbox.a@x.example: attribute quota changed since the plan was made",
+        "  mailbox.a@x.example: attribute quota changed since the plan was made (the value it writes)",
         "  mailbox.b@x.example: now needs a create that the plan does not have",
         "  mailbox.new@x.example: the plan would create it, now nothing is needed",
     ]

@@ -102,23 +102,37 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
-def _attribute_names(change: Mapping[str, Any]) -> dict[str, Any]:
-    return {a.get("name"): a for a in change.get("attributes") or []}
+def _by_name(change: Mapping[str, Any]) -> dict[str, Any]:
+    """The change's JSON with its attribute list keyed by name, so a diff path names them."""
+    return {**change, "attributes": {str(a.get("name")): a for a in change.get("attributes") or []}}
+
+
+# What a difference in each part of a change means, for people.
+_PARTS = {"moved": "its move", "renamed_from": "its rename", "drift": "its drift", "archive": "whether it is archived",
+          "interrupted": "its interrupted apply"}
+_SIDES = {"before": "its live value", "after": "the value it writes", "sensitive": "whether it is sensitive"}
 
 
 def _compare(address: str, then: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     if then.get("action") != now.get("action"):
         return [f"{address}: the plan would {then.get('action')} it, now it needs a {now.get('action')}"]
-    found = []
-    old, new = _attribute_names(then), _attribute_names(now)
-    for name in sorted(set(old) | set(new), key=str):
-        if old.get(name) != new.get(name):
-            found.append(f"{address}: attribute {name} changed since the plan was made")
-    for part, words in (("moved", "its move"), ("renamed_from", "its rename"), ("drift", "its drift"),
-                        ("archive", "whether it is archived")):
-        if then.get(part) != now.get(part):
-            found.append(f"{address}: {words} changed since the plan was made")
-    return found
+    # deepdiff finds what differs; its paths (root['attributes']['quota']['after']) are turned
+    # into the address and attribute an operator knows. Imported here: only a stale plan needs it.
+    from deepdiff import DeepDiff
+
+    found: dict[str, None] = {}
+    tree = DeepDiff(_by_name(then), _by_name(now), view="tree")
+    for items in tree.values():
+        for item in items:
+            path = [str(step) for step in item.path(output_format="list")]
+            if path[:1] == ["attributes"] and len(path) > 1:
+                what = _SIDES.get(path[2], "") if len(path) > 2 else ""
+                detail = f" ({what})" if what else ""
+                found[f"{address}: attribute {path[1]} changed since the plan was made{detail}"] = None
+            elif path:
+                words = _PARTS.get(path[0], f"its {path[0]}")
+                found[f"{address}: {words} changed since the plan was made"] = None
+    return sorted(found)
 
 
 def _differences(saved_changes: list[Any], fresh_changes: list[Any], limit: int = 20) -> list[str]:
