@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import smtplib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,3 +220,67 @@ def test_the_approval_question_counts_archives_apart_from_destroys(
     # The directory entry goes; the mail is archived, and the question says which is which.
     assert "1 object(s) will be DESTROYED. 1 will be archived (kept, not destroyed)." in refused.stdout
     assert (mail_root / "example.net" / "karl").is_dir() and "karl@example.net" in entries(slapd)
+
+
+def lmtp_deliver(dovecot: DovecotInstance, to: str, message: bytes) -> None:
+    lmtp = smtplib.LMTP(str(dovecot.lmtp_socket))
+    try:
+        assert lmtp.sendmail("sender@elsewhere.example", [to], message) == {}
+    finally:
+        lmtp.quit()
+
+
+LATE = MESSAGE.replace(b"keep me", b"sent during the rename").replace(b"safety-1@", b"safety-2@")
+
+
+def inbox_count(dovecot: DovecotInstance, user: str) -> int:
+    conn = imap(dovecot, user)
+    try:
+        typ, data = conn.select("INBOX")
+        assert typ == "OK" and data[0] is not None
+        return int(data[0])
+    finally:
+        conn.logout()
+
+
+def test_mail_for_the_new_address_mid_rename_is_deferred_until_the_home_has_moved(
+    slapd: SlapdInstance, mail_root: Path, password_hash: str, tmp_path: Path, dovecot: DovecotInstance,
+) -> None:
+    """The directory entry is renamed before the home moves. In between, a delivery to the new
+    address finds no home, and the domain folder ispctl made (root's, 0751) lets Dovecot make
+    none: a temporary failure, which Postfix retries, not a bounce and not a stray home."""
+    apply(slapd, estate(tmp_path / "v1", {"anna": "", "karl": ""}, password_hash), mail_root)
+    append(dovecot, "karl@example.net", MESSAGE)
+    renamed = estate(tmp_path / "v2", {"anna": "", "k.mueller": "previous: [karl]"}, password_hash)
+    killed_at(slapd, renamed, mail_root, "maildir.k.mueller@example.net")
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        lmtp_deliver(dovecot, "k.mueller@example.net", LATE)
+    ((code, _text),) = refused.value.recipients.values()
+    assert 400 <= code < 500
+    assert not (mail_root / "example.net" / "k.mueller").exists()
+    apply(slapd, renamed, mail_root)
+    lmtp_deliver(dovecot, "k.mueller@example.net", LATE)  # the retry
+    assert inbox_count(dovecot, "k.mueller@example.net") == 2
+
+
+def test_mail_delivered_to_the_new_address_mid_rename_joins_the_moved_home(
+    slapd: SlapdInstance, mail_root: Path, password_hash: str, tmp_path: Path, dovecot: DovecotInstance,
+) -> None:
+    """Where the domain folder belongs to the mail owner (an estate adopted with its own layout),
+    Dovecot does make a home at the new path in that window. The move takes its mail along
+    instead of stopping for a person, and keeps Dovecot's own files of it in the archive."""
+    apply(slapd, estate(tmp_path / "v1", {"anna": "", "karl": ""}, password_hash), mail_root)
+    append(dovecot, "karl@example.net", MESSAGE)
+    renamed = estate(tmp_path / "v2", {"anna": "", "k.mueller": "previous: [karl]"}, password_hash)
+    killed_at(slapd, renamed, mail_root, "maildir.k.mueller@example.net")
+    os.chown(mail_root / "example.net", OWNER, OWNER)
+    lmtp_deliver(dovecot, "k.mueller@example.net", LATE)
+    old, new = mail_root / "example.net" / "karl", mail_root / "example.net" / "k.mueller"
+    assert new.is_dir() and old.is_dir()  # Dovecot made a home of its own at the new path
+    out = apply(slapd, renamed, mail_root)
+    assert "maildir.k.mueller@example.net: updated" in out
+    converged(slapd, renamed, mail_root)
+    assert not old.exists() and inbox_count(dovecot, "k.mueller@example.net") == 2
+    (kept,) = (mail_root / ".ispctl-archive").iterdir()
+    assert kept.name.startswith("k.mueller@example.net.delivered-during-rename.")
+    assert not [p for p in kept.rglob("*") if p.is_file() and p.parent.name in ("cur", "new")]

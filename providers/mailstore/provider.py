@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from ispctl.providers.mailstore import store
+from ispctl.providers.mailstore.merge import merge_delivered
 from ispctl.providers.mailstore.store import StoreError
 from ispctl.reconciler.contract import MAILBOX, Provider, Resource, address_of
 
@@ -91,6 +92,10 @@ class MailStoreProvider(Provider):
                 # The intent first: a kill between the rename and the marker below then reads
                 # as this apply's unfinished work, which the next apply completes, not as drift.
                 store.write_marker(old, before.key, before.recorded_fingerprint, moving=(after.key, new))
+                if os.path.lexists(new) and store.read_marker(new) is None and not store.is_skeleton(new):
+                    # Mail delivered to the new address since the directory entry was renamed.
+                    store.ensure_archive(self.root, self.archive)
+                    merge_delivered(new, old, self.archive, after.key, datetime.now(UTC))
                 store.move_home(self.root, old, after.key, new)
             else:
                 store.check_home(self.root, new)

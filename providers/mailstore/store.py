@@ -266,6 +266,10 @@ def _unmarked_state(home: str) -> str:
     return "skeleton"
 
 
+def is_skeleton(home: str) -> bool:
+    return _unmarked_state(home) == "skeleton"
+
+
 def _claim(home: str, address: str) -> None:
     """Make sure ``home`` is free for ``address``: absent, our skeleton, or already its home."""
     if not os.path.lexists(home):
