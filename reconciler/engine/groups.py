@@ -29,7 +29,7 @@ def _top(resource: Resource | None, by_address: dict[str, Resource]) -> str | No
     chain = ancestors(resource, by_address)
     # Only a walk that reaches the top says where an object lives; one that ends at an address
     # this side does not hold (a maildir whose entry was renamed already) says nothing.
-    return chain[-1] if len(chain) > 1 and chain[-1] in by_address else None
+    return chain[-1] if chain[-1] in by_address else None
 
 
 def plan_crossings(plan: Plan, desired: Index, live: Index) -> dict[str, list[str]]:
