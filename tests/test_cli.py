@@ -187,7 +187,19 @@ def test_hash_password_refuses_empty_input_and_never_takes_argv() -> None:
     assert closed.returncode == 1 and closed.stdout == ""
     assert "Error: no password on standard input" in closed.stderr and "Internal error" not in closed.stderr
     argv = run_cli(None, "hash-password", "my-password", input="x\n")
-    assert argv.exit_code == 2 and "my-password" not in argv.stdout  # usage error: no positional argument
+    assert argv.exit_code == 1 and "my-password" not in argv.stdout  # usage error: no positional argument
+
+
+def test_usage_errors_exit_1_because_2_means_changes_present() -> None:
+    unknown = run_cli(None, "plan", "--no-such-option")
+    assert unknown.exit_code == 1 and "No such option" in unknown.output
+    missing = run_cli(None, "force-unlock")
+    assert missing.exit_code == 1 and "Missing argument" in missing.output
+    command = run_cli(None, "no-such-command")
+    assert command.exit_code == 1 and "No such command" in command.output
+    # A service's group is parsed below the top one and maps the same way; so does the binary.
+    assert run_cli(None, "render", "--no-such-option").exit_code == 1
+    assert run_ispctl(None, "apply", "--no-such-option").returncode == 1
 
 
 LOCALS = ["a+b", "x=y", "#hash", "o'brien", "~t!l$d%e&^`|?", "{curly}", "*star"]

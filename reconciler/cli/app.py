@@ -12,6 +12,11 @@ from pathlib import Path
 
 import typer
 
+# typer carries its own copy of click: its usage errors are these, not the click package's.
+from typer._click.core import Context
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup
+
 from ispctl.providers.registry import services
 from ispctl.reconciler import __version__
 from ispctl.reconciler.cli import commands as cmd
@@ -51,6 +56,28 @@ def _options(no_prune: bool, target: list[str], exclude: list[str], tenant: list
                        changed_since=changed_since)
 
 
+class _Group(TyperGroup):
+    """The top command group: a usage error (unknown option, missing argument, no such
+    command) exits 1 like every other error, because 2 means only "changes present"
+    (``plan --detailed-exitcode``) and CI scripts branch on it. Subcommands and service
+    groups are parsed inside ``invoke``, so this one place covers them all."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None,
+                     **extra: object) -> Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+    def invoke(self, ctx: Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+
 def _print_version(value: bool) -> None:
     # Eager, so `ispctl --version` works without a command (click would ask for one first).
     if value:
@@ -81,7 +108,7 @@ class _Commands:
 def build_app(registry: Registry) -> typer.Typer:
     """The command line for these services."""
     ctx = Wiring(registry)
-    app = typer.Typer(add_completion=False, no_args_is_help=True,
+    app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True,
                       help="ISP services as code: plan and apply tenants, domains and mailboxes.")
     _core(app, ctx)
     _plan_apply(app, ctx)
