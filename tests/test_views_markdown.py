@@ -115,3 +115,37 @@ def test_a_domain_moving_to_another_reseller_is_named_and_shown_to_both() -> Non
     inside[("domain", "bakery.example")] = dataclasses.replace(inside[("domain", "bakery.example")],
                                                                parent="tenant.north")
     assert plan_crossings(compute_plan(inside, live), inside, live) == {}
+
+
+def test_change_signs_are_in_column_0_so_github_colours_the_diff() -> None:
+    live = desired_written(tree())
+    desired = dict(tree())
+    desired[("domain", "south.example")] = dataclasses.replace(desired[("domain", "south.example")],
+                                                               attrs={"status": "suspended"})
+    del desired[("maildir", "anna@bakery.example")]
+    added = {("tenant", "east"): Resource("tenant", "east", {"status": "active"})}
+    text = plan_markdown(compute_plan({**desired, **added}, live))
+    block = text.split("```diff\n", 1)[1]
+    assert "\n+   tenant \"east\" {" in text and "\n+       status = \"active\"" in text
+    assert "\n~   domain \"south.example\" {" in text
+    assert "\n~       status = \"active\" -> \"suspended\"" in text
+    assert "\n-   maildir \"anna@bakery.example\" {" in text
+    # No sign is left indented, and other lines (headers, braces) stay context lines.
+    assert not [line for line in block.splitlines() if line.lstrip()[:2] in ("+ ", "- ", "~ ")
+                and line[0] == " "]
+    assert "\n  # tenant.east will be created" in text
+
+
+def test_gate_results_and_policy_are_in_the_comment() -> None:
+    gates = {"protected": ["domain.x would be destroyed, but tenant.t is protected (protect: true). ..."],
+             "thresholds": ["the plan would delete 5 of 10 existing mailbox objects (50%, more than 30%)"],
+             "needs_force": True, "refused": True, "limits": {"max_change_share": 0.3, "min_existing": 10},
+             "prune": {"enabled": True, "keep": ["mailbox.keep@*"]}}
+    text = plan_markdown(dataclasses.replace(planned(), meta={**planned().meta, "gates": gates}))
+    assert "force needed over 30% of ≥10 objects of a kind" in text and "prune on (keep `mailbox.keep@*`)" in text
+    assert "> **Refused**: apply will refuse this plan" in text and "> - domain.x would be destroyed" in text
+    assert "> **Needs `--force`**" in text and "> - the plan would delete 5 of 10" in text
+    assert text.index("**Needs `--force`**") < text.index("<details>")
+    quiet = plan_markdown(dataclasses.replace(planned(), meta={**planned().meta, "gates": {
+        **gates, "protected": [], "thresholds": [], "prune": {"enabled": False, "keep": []}}}))
+    assert "Refused" not in quiet and "Needs `--force`" not in quiet and "prune off" in quiet

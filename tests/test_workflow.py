@@ -123,6 +123,13 @@ def test_protected_objects_and_thresholds_gate_the_apply(slapd: SlapdInstance, t
     assert (
         "Warning: mailbox.noc@southbay.example would be destroyed, but tenant.southbay is protected"
     ) in planned.stderr
+    gates = json.loads(run_cli(slapd, "plan", "-d", str(root), "--json").stdout)["meta"]["gates"]
+    assert gates["refused"] is True and gates["needs_force"] is False and gates["thresholds"] == []
+    assert any("tenant.southbay is protected" in reason for reason in gates["protected"])
+    assert gates["limits"] == {"max_change_share": 0.3, "min_existing": 10}
+    assert gates["prune"]["enabled"] is True
+    markdown = run_cli(slapd, "plan", "-d", str(root), "--format", "markdown").stdout
+    assert "> **Refused**: apply will refuse this plan" in markdown
     refused = run_cli(slapd, "apply", "--auto-approve", "--force", "-d", str(root))
     assert refused.exit_code == 1 and "is protected (protect: true)" in refused.stderr
     assert search(slapd, "(uid=noc@southbay.example)", "1.1")
@@ -132,6 +139,9 @@ def test_protected_objects_and_thresholds_gate_the_apply(slapd: SlapdInstance, t
     for path in (other / "tenants").rglob("*.yaml"):
         if path.name != "tenant.yaml":
             edit_yaml(path, lambda d: [box.__setitem__("quota", "3 GiB") for box in d.get("mailboxes", {}).values()])
+    big = json.loads(run_cli(slapd, "plan", "-d", str(other), "--json").stdout)["meta"]["gates"]
+    assert big["needs_force"] is True and big["refused"] is False
+    assert any("existing mailbox objects" in reason for reason in big["thresholds"])
     blocked = run_cli(slapd, "apply", "--auto-approve", "-d", str(other))
     assert blocked.exit_code == 1 and "Refusing this plan without --force" in blocked.stderr
     assert "existing mailbox objects" in blocked.stderr

@@ -92,11 +92,18 @@ def make_plan(session: EstateSession, root: Path, options: PlanOptions) -> PlanR
     crossings = plan_crossings(plan, context, live)
     if crossings:
         meta["crossings"] = crossings
+    limits = gates.Thresholds(site.safety.max_change_share, site.safety.min_existing)
+    protected = gates.protection_violations(plan, live)
+    too_much = gates.threshold_violations(plan, live, limits)
+    # What the gates say is part of the plan (JSON, the PR comment), so a reviewer sees
+    # before the merge that apply will refuse it or needs --force, and under which policy.
+    meta["gates"] = {"protected": protected, "thresholds": too_much, "needs_force": bool(too_much),
+                     "refused": bool(protected),
+                     "limits": {"max_change_share": limits.max_share, "min_existing": limits.min_existing},
+                     "prune": {"enabled": site.prune.enabled and options.prune, "keep": list(site.prune.keep)}}
     meta = saved_meta(replace(plan, meta=meta), rev, live, {**options.to_dict(), "scope": scope.describe()})
     plan = replace(plan, meta=meta)
-    limits = gates.Thresholds(site.safety.max_change_share, site.safety.min_existing)
-    warnings = gates.protection_violations(plan, live) + gates.threshold_violations(plan, live, limits)
-    return PlanRun(plan, live, rev, warnings)
+    return PlanRun(plan, live, rev, protected + too_much)
 
 
 def check_gates(session: EstateSession, run: PlanRun, force: bool) -> None:

@@ -10,6 +10,7 @@ cut per section and overall, always saying how much was left out and where the r
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from ispctl.reconciler.engine.plan import Change, Plan
 from ispctl.reconciler.views.text import change_block
@@ -47,6 +48,49 @@ def _fence(lines: list[str]) -> list[str]:
     return [f"{ticks}diff", *lines, ticks]
 
 
+def _policy(gates: dict[str, Any]) -> list[str]:
+    """The gate settings the plan was checked against, as short facts."""
+    limits, prune = gates.get("limits"), gates.get("prune")
+    facts = []
+    if isinstance(limits, dict):
+        facts.append(f"force needed over {float(limits.get('max_change_share', 0)):.0%} of ≥"
+                     f"{limits.get('min_existing')} objects of a kind")
+    if isinstance(prune, dict):
+        keep = list(prune.get("keep") or [])
+        facts.append(("prune on" if prune.get("enabled") else "prune off")
+                     + (f" (keep {', '.join(f'`{k}`' for k in keep[:5])})" if keep else ""))
+    return facts
+
+
+def _gate_notes(gates: dict[str, Any]) -> list[str]:
+    """Before the changes: whether apply will refuse the plan or needs --force, and why."""
+    out = []
+    protected, too_much = list(gates.get("protected") or []), list(gates.get("thresholds") or [])
+    if protected:
+        out.append("> **Refused**: apply will refuse this plan (protected objects; `--force` does not lift it):")
+        out += [f"> - {reason}" for reason in protected]
+        out.append("")
+    if too_much:
+        out.append("> **Needs `--force`**: this plan is over the change thresholds; the merge applies it only "
+                   "with an explicit, audited force (see the README, \"The GitOps workflow\"):")
+        out += [f"> - {reason}" for reason in too_much]
+        out.append("")
+    return out
+
+
+def _column0(line: str) -> str:
+    """The change sign moved to column 0, so GitHub's diff highlighting colours the line.
+
+    The text view indents ``+``/``-``/``~`` under each resource; in a ``diff`` block only a
+    sign in the first column counts. The line keeps its length and the rest its alignment.
+    """
+    body = line.lstrip(" ")
+    indent = len(line) - len(body)
+    if indent and body[:1] in ("+", "-", "~") and body[1:2] == " ":
+        return body[0] + " " * indent + body[1:]
+    return line
+
+
 def plan_markdown(plan: Plan, title: str = "ispctl plan") -> str:
     meta = plan.meta or {}
     commit = meta.get("desired", {}).get("commit") if isinstance(meta.get("desired"), dict) else None
@@ -56,7 +100,10 @@ def plan_markdown(plan: Plan, title: str = "ispctl plan") -> str:
         facts.append("commit "
                      f"`{str(commit)[:12]}`" + (" (uncommitted changes)" if meta["desired"].get("dirty") else ""))
     facts.append(f"checksum `{plan.checksum[:19]}…`")
+    gates = meta.get("gates") if isinstance(meta.get("gates"), dict) else {}
+    facts += _policy(gates)
     out += ["<sub>" + " · ".join(facts) + "</sub>", ""]
+    out += _gate_notes(gates)
     kept = list(meta.get("not_pruned") or [])
     if kept:
         out += [f"> **Not pruned**: {len(kept)} object(s) not in git are kept by the prune policy: "
@@ -101,7 +148,7 @@ def plan_markdown(plan: Plan, title: str = "ispctl plan") -> str:
         lines: list[str] = []
         shown = 0
         for change in changes:
-            block = [text for _style, text in change_block(change)] + [""]
+            block = [_column0(text) for _style, text in change_block(change)] + [""]
             if len(lines) + len(block) > MAX_LINES_PER_GROUP:
                 break
             lines += block
