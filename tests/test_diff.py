@@ -261,3 +261,25 @@ def test_a_rename_within_one_top_and_one_whose_top_is_unknown_are_planned() -> N
     # A runner that reads only mailboxes cannot see the tenants: the estate's own check stands.
     bare = compute_plan(index(new), index(old))
     assert [c.renamed_from for c in bare.changes] == ["mailbox.old@acme.example"]
+
+
+def test_create_only_attributes_are_written_on_create_then_never_compared() -> None:
+    owned = frozenset({"password"})
+    want = dataclasses.replace(box("a@x.example", password="initial"), create_only=owned)
+    create = compute_plan(index(want), {}).changes[0]
+    assert create.action == "create" and "password" in {a.name for a in create.attrs}
+    # The user changed it since: no change, no drift.
+    live = Resource("mailbox", "a@x.example", {**want.attrs, "password": "users-own"}, parent=want.parent,
+                    sensitive=want.sensitive, recorded_fingerprint=want.fingerprint())
+    assert compute_plan(index(want), index(live)).empty
+    # git changing the initial value is not planned either (the live side owns it now).
+    edited = dataclasses.replace(want, attrs={**want.attrs, "password": "new-initial"})
+    assert compute_plan(index(edited), index(live)).empty
+    # Another change is planned without it, and not called drift.
+    bigger = dataclasses.replace(want, attrs={**want.attrs, "quota": 200})
+    (change,) = compute_plan(index(bigger), index(live)).changes
+    assert [a.name for a in change.attrs] == ["quota"] and change.drift is None
+    # An operator opting the object back into git's value: compared (and reverted) again.
+    managed = dataclasses.replace(want, create_only=frozenset())
+    (revert,) = compute_plan(index(managed), index(live)).changes
+    assert [a.name for a in revert.attrs] == ["password"] and revert.attrs[0].sensitive and revert.drift is None

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ispctl.reconciler.engine.resources import Resource, Value, address_of, canonical_json, fingerprint, normalise_value
+from ispctl.reconciler.engine.resources import (
+    Resource,
+    Value,
+    address_of,
+    canonical_json,
+    fingerprint,
+    left_out,
+    normalise_value,
+)
 
 
 @pytest.mark.parametrize(
@@ -125,3 +133,33 @@ def test_resource_is_frozen() -> None:
     r = Resource("tenant", "t")
     with pytest.raises(AttributeError):
         r.key = "u"  # type: ignore[misc]
+
+
+def test_create_only_attributes_are_left_out_of_the_fingerprint_and_named_after_it() -> None:
+    plain = Resource("mailbox", "a@x.example", {"quota": 10, "password": "h1"})
+    owned = Resource("mailbox", "a@x.example", {"quota": 10, "password": "h1"}, create_only=frozenset({"password"}))
+    other_hash = Resource("mailbox", "a@x.example", {"quota": 10, "password": "h2"},
+                          create_only=frozenset({"password"}))
+    assert owned.fingerprint() == other_hash.fingerprint() != plain.fingerprint()
+    assert owned.fingerprint().endswith(";without=password")
+    assert left_out(owned.fingerprint()) == {"password"}
+    assert left_out(plain.fingerprint()) == frozenset() and left_out(None) == frozenset()
+    # Nothing left out: the digest ispctl always wrote (fingerprints stored before still match).
+    assert plain.fingerprint() == fingerprint(plain.attrs)
+
+
+def test_a_live_resource_is_checked_against_what_its_stored_fingerprint_covered() -> None:
+    written = Resource("mailbox", "a@x.example", {"quota": 10, "password": "h1"}, create_only=frozenset({"password"}))
+    # The user changed the password: neither drift nor a different live fingerprint (saved plans stay fresh).
+    changed_by_user = Resource("mailbox", "a@x.example", {"quota": 10, "password": "h2"},
+                               recorded_fingerprint=written.fingerprint())
+    assert changed_by_user.create_only == {"password"}
+    assert changed_by_user.drifted() is None
+    assert changed_by_user.fingerprint() == written.fingerprint()
+    quota_by_hand = Resource("mailbox", "a@x.example", {"quota": 99, "password": "h1"},
+                             recorded_fingerprint=written.fingerprint())
+    assert quota_by_hand.drifted() == "changed outside ispctl"
+    # A fingerprint written before (covering the password) still matches while the password is ispctl's.
+    legacy = Resource("mailbox", "a@x.example", {"quota": 10, "password": "h1"},
+                      recorded_fingerprint=fingerprint({"quota": 10, "password": "h1"}))
+    assert legacy.create_only == frozenset() and legacy.drifted() is None

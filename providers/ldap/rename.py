@@ -52,9 +52,12 @@ class Step:
         return {name: [(ldap3.MODIFY_REPLACE, values)] for name, values in self.mods.items()}
 
 
-def _with(resource: Resource, parent: str | None = None, **attrs: Any) -> Resource:
+def _with(resource: Resource, create_only: frozenset[str], parent: str | None = None, **attrs: Any) -> Resource:
+    # The steps' fingerprints leave out what the final one leaves out (a password its user
+    # owns), so a rename resumed after the user changed it is not called drift.
     return Resource(resource.kind, resource.key, {**resource.attrs, **attrs},
-                    parent=resource.parent if parent is None else parent, sensitive=resource.sensitive)
+                    parent=resource.parent if parent is None else parent, sensitive=resource.sensitive,
+                    create_only=create_only)
 
 
 def _aliases(values: Any) -> set[str]:
@@ -67,11 +70,11 @@ def mailbox_rename_steps(before: Resource, after: Resource, changed: Sequence[st
     old, new = before.key, after.key
     kmap = KINDS["mailbox"]
     step1_aliases = sorted(_aliases(before.attrs.get("aliases")) | {new})
-    step1 = _with(before, aliases=tuple(step1_aliases))
+    step1 = _with(before, after.create_only, aliases=tuple(step1_aliases))
     step2_aliases = (_aliases(after.attrs.get("aliases")) | {old}) - {new}
     # Its fingerprint already covers the new parent: once the entry has moved (below) it
     # matches; before that, the second uid value marks the entry as a rename under way.
-    step2 = _with(step1, after.parent, address=new, aliases=tuple(sorted(step2_aliases)))
+    step2 = _with(step1, after.create_only, after.parent, address=new, aliases=tuple(sorted(step2_aliases)))
     new_rdn = dnlib.rdn(kmap.rdn_attr, new)
     parent_dn = dnlib.parent_of(current)
     moving = dnlib.normalise(new_parent_dn) != dnlib.normalise(parent_dn)

@@ -11,11 +11,14 @@ from ispctl.reconciler.engine.resources import Index, Resource, ancestors
 
 
 def attr_changes(before: Resource | None, after: Resource | None) -> tuple[AttrChange, ...]:
+    """What differs, attribute by attribute. Once the object exists, the desired side's
+    ``create_only`` attributes belong to the live side: they are not compared at all."""
     old = before.attrs if before is not None else {}
     new = after.attrs if after is not None else {}
     sensitive = (before.sensitive if before else frozenset()) | (after.sensitive if after else frozenset())
+    owned_live = after.create_only if before is not None and after is not None else frozenset()
     changes = []
-    for name in sorted(set(old) | set(new)):
+    for name in sorted((set(old) | set(new)) - owned_live):
         a, b = old.get(name), new.get(name)
         if a != b:
             changes.append(AttrChange(name, a, b, name in sensitive))

@@ -44,20 +44,36 @@ def canonical_json(data: object) -> str:
 
 
 PARENT_FIELD = "@parent"  # cannot clash with an attribute name: those are identifiers
+WITHOUT = ";without="  # what a fingerprint that leaves attributes out says after its digest
 
 
-def fingerprint(attrs: Attrs, parent: str | None = None) -> str:
+def fingerprint(attrs: Attrs, parent: str | None = None, without: frozenset[str] = frozenset()) -> str:
     """A stable digest of a resource's managed values and, when it has one, its parent.
 
     Providers store it next to the values they write; a stored fingerprint that no
     longer matches the live values means someone changed the object outside ispctl.
     The parent is covered too, so an object moved by hand shows up as drift rather
     than as an unexplained move back.
+
+    Attributes in ``without`` (owned by the live side after creation: ``create_only``) are
+    left out, and the fingerprint names them after its digest: a reader recomputes it over
+    exactly what was covered when it was written, whatever the settings say now (an
+    operator adding or removing an ``ignore_changes`` entry never turns into drift), and
+    one with nothing left out is the plain digest ispctl always wrote.
     """
-    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items() if v is not None}
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()
+             if v is not None and k not in without}
     if parent is not None:
         plain[PARENT_FIELD] = parent
-    return "sha256:" + hashlib.sha256(canonical_json(plain).encode()).hexdigest()
+    digest = "sha256:" + hashlib.sha256(canonical_json(plain).encode()).hexdigest()
+    return digest + WITHOUT + ",".join(sorted(without)) if without else digest
+
+
+def left_out(recorded: str | None) -> frozenset[str]:
+    """The attributes a stored fingerprint does not cover (see ``fingerprint``)."""
+    if recorded is None or WITHOUT not in recorded:
+        return frozenset()
+    return frozenset(name for name in recorded.split(WITHOUT, 1)[1].split(",") if name)
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,11 @@ class Resource:
     had before (a rename, like Terraform's ``moved`` block): a live object found under one
     of them is renamed, never destroyed and re-created. ``recorded_fingerprint`` is only
     set on live resources: what the provider found stored beside the values.
+    ``create_only`` names attributes written when the object is created and owned by the
+    live side afterwards (Terraform's ``lifecycle { ignore_changes }``: a mailbox password
+    its user changes): never compared, planned or called drift once the object exists, and
+    left out of the fingerprint. A live resource takes them from its recorded fingerprint,
+    so its own fingerprint is computed the way the stored one was.
     ``interrupted`` is set on a live resource that an apply of ispctl left half-done (the
     provider found its own intent record): what that apply was doing. Such a resource is not
     drift, which would blame a person for ispctl's own unfinished work; the plan says so.
@@ -85,10 +106,13 @@ class Resource:
     recorded_fingerprint: str | None = None
     previous: tuple[str, ...] = ()
     interrupted: str | None = field(default=None, compare=False)
+    create_only: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         clean = {k: normalise_value(v) for k, v in self.attrs.items()}
         object.__setattr__(self, "attrs", dict(sorted(clean.items())))
+        if self.recorded_fingerprint is not None and not self.create_only:
+            object.__setattr__(self, "create_only", left_out(self.recorded_fingerprint))
 
     @property
     def address(self) -> str:
@@ -99,7 +123,7 @@ class Resource:
         return (self.kind, self.key)
 
     def fingerprint(self) -> str:
-        return fingerprint(self.attrs, self.parent)
+        return fingerprint(self.attrs, self.parent, self.create_only)
 
     def drifted(self) -> str | None:
         """Why this live resource differs from what ispctl last wrote, or None."""

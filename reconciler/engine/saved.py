@@ -37,7 +37,7 @@ from typing import Any
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.gitinfo import Revision
 from ispctl.reconciler.engine.plan import AttrChange, Change, Plan
-from ispctl.reconciler.engine.resources import Index, Resource, canonical_json
+from ispctl.reconciler.engine.resources import Index, Resource, canonical_json, fingerprint
 
 
 class StalePlan(IspctlError):
@@ -60,7 +60,10 @@ def value_digests(plan: Plan, key: bytes) -> dict[str, str]:
     digests = {}
     for change in plan.changes:
         if change.after is not None:
-            material = f"{change.action}\n{change.after.fingerprint()}".encode()
+            after = change.after
+            # A create writes the attributes the live side owns afterwards (an initial password) too.
+            written = fingerprint(after.attrs, after.parent) if change.action == "create" else after.fingerprint()
+            material = f"{change.action}\n{written}".encode()
             digests[change.address] = "hmac-sha256:" + hmac.new(key, material, hashlib.sha256).hexdigest()
     return digests
 
