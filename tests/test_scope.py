@@ -102,3 +102,104 @@ def test_a_removed_domain_file_anchors_the_domain_it_declared(tmp_path: Path) ->
     # A live zone read from the DNS server names its domain even when nothing else knows it.
     zone = Resource("dns_zone", "southbay.example", {}, depends_on=("domain.southbay.example",))
     assert ancestors(zone, {}) == ["dns_zone.southbay.example", "domain.southbay.example"]
+
+
+# -- renames bind what follows them ---------------------------------------------------------------
+
+def two_states(tmp_path: Path, before: dict[str, str], after: dict[str, str]):  # type: ignore[no-untyped-def]
+    """The plan from ``before`` (as if applied: its resources are the live side) to ``after``."""
+    from tests.ldap_helpers import write_estate
+
+    _c, live = load_desired(write_estate(tmp_path / "before", before), {})
+    catalog, desired = load_desired(write_estate(tmp_path / "after", after), {})
+    return catalog, desired, live, compute_plan(desired, live, archives={"maildir": "archived"})
+
+
+def box_file(domain: str, *boxes: str) -> str:
+    from tests.ldap_helpers import HASH
+
+    body = f"domain: {domain}\nmailboxes:\n"
+    for box in boxes:
+        local, _, previous = box.partition("<")
+        body += f"  {local}:\n    password: \"{HASH}\"\n" + (f"    previous: [{previous}]\n" if previous else "")
+    return body
+
+
+ACME = {"acme/tenant.yaml": "name: Acme\n", "beta/tenant.yaml": "name: Beta\n",
+        "beta/example.org.yaml": box_file("example.org", "eve")}
+RENAMED = {**ACME, "acme/example.net.yaml": box_file("example.net", "anna", "k.mueller<karl"),
+           "beta/example.org.yaml": box_file("example.org", "eve", "new")}
+BEFORE = {**ACME, "acme/example.net.yaml": box_file("example.net", "anna", "karl")}
+
+
+def scoped(plan, desired, live, **scope) -> set[str]:  # type: ignore[no-untyped-def]
+    return addresses(apply_scope(plan, Scope(**scope), desired, live))
+
+
+def test_a_targeted_mailbox_rename_brings_its_maildir_and_an_exclude_holds_both(tmp_path: Path) -> None:
+    _catalog, desired, live, plan = two_states(tmp_path, BEFORE, RENAMED)
+    pair = {"mailbox.k.mueller@example.net", "maildir.k.mueller@example.net"}
+    assert pair < addresses(plan)
+    # Before, only the directory entry was renamed: the mailbox failed to open.
+    assert scoped(plan, desired, live, targets=("mailbox.k.mueller@example.net",)) == pair
+    assert scoped(plan, desired, live, targets=("maildir.k.mueller@*",)) == pair
+    # Holding back the maildir's move holds back the entry's rename; the rest still goes.
+    rest = scoped(plan, desired, live, excludes=("maildir.k.mueller@example.net",))
+    assert not rest & pair and "mailbox.new@example.org" in rest
+    assert not scoped(plan, desired, live, targets=("mailbox.k.mueller@*",), excludes=("maildir.*",))
+
+
+def test_a_rename_into_another_domain_brings_its_maildir_under_every_scope(tmp_path: Path) -> None:
+    after = {**ACME, "acme/example.net.yaml": box_file("example.net", "anna"),
+             "acme/example.com.yaml": box_file("example.com", "karl<karl@example.net")}
+    catalog, desired, live, plan = two_states(tmp_path, BEFORE, after)
+    pair = {"mailbox.karl@example.com", "maildir.karl@example.com"}
+    assert scoped(plan, desired, live, targets=("mailbox.karl@example.com",)) >= pair
+    acme = addresses(apply_scope(plan, tenant_scope(["acme"], catalog), desired, live))
+    assert acme >= pair
+    domain_file = catalog.domains["example.com"].origin.doc.file
+    changed = changed_scope([catalog.estate.root.parent / domain_file], catalog)
+    assert addresses(apply_scope(plan, changed, desired, live)) >= pair
+
+
+def test_a_targeted_delete_archives_the_maildir_first(tmp_path: Path) -> None:
+    from ispctl.reconciler.engine.apply import execution_order
+
+    after = {**ACME, "acme/example.net.yaml": box_file("example.net", "anna")}
+    _catalog, desired, live, plan = two_states(tmp_path, BEFORE, after)
+    kept = apply_scope(plan, Scope(targets=("mailbox.karl@example.net",)), desired, live)
+    assert [c.address for c in execution_order(kept)] == ["maildir.karl@example.net", "mailbox.karl@example.net"]
+    assert next(c for c in kept.changes if c.kind == "maildir").archive
+    # Holding the archive back holds the entry's delete back (never an entry gone with its mail left).
+    assert not scoped(plan, desired, live, excludes=("maildir.karl@*",))
+
+
+def test_a_domain_moved_to_another_tenant_moves_alone(tmp_path: Path) -> None:
+    after = {**ACME, "beta/example.net.yaml": BEFORE["acme/example.net.yaml"]}
+    _catalog, desired, live, plan = two_states(tmp_path, BEFORE, after)
+    # The directory moves the domain's subtree in one operation: its mailboxes, maildirs
+    # and zone keep their addresses, so nothing else changes and nothing needs to come along.
+    assert addresses(plan) == {"domain.example.net"} and plan.changes[0].is_move
+    assert scoped(plan, desired, live, targets=("domain.example.net",)) == {"domain.example.net"}
+
+
+def test_a_renamed_tenant_takes_its_domains_along_or_waits(tmp_path: Path) -> None:
+    after = {"acme2/tenant.yaml": "name: Acme\n", "beta/tenant.yaml": "name: Beta\n",
+             "beta/example.org.yaml": ACME["beta/example.org.yaml"],
+             "acme2/example.net.yaml": BEFORE["acme/example.net.yaml"]}
+    _catalog, desired, live, plan = two_states(tmp_path, BEFORE, after)
+    assert addresses(plan) == {"tenant.acme", "tenant.acme2", "domain.example.net"}
+    # The old tenant goes only once its domain has moved to the new one, which must exist.
+    assert scoped(plan, desired, live, targets=("tenant.acme",)) == addresses(plan)
+    assert scoped(plan, desired, live, targets=("domain.example.net",)) == {"tenant.acme2", "domain.example.net"}
+    assert scoped(plan, desired, live, targets=("tenant.acme2",)) == {"tenant.acme2"}
+    assert scoped(plan, desired, live, excludes=("tenant.acme2",)) == set()
+
+
+def test_followers_bind_only_what_follows_a_rename(tmp_path: Path) -> None:
+    from ispctl.reconciler.engine.scope import followers
+
+    _catalog, _desired, _live, plan = two_states(tmp_path, BEFORE, RENAMED)
+    bound = {a: b for a, b in followers(plan).items() if b}
+    assert bound == {"mailbox.k.mueller@example.net": {"maildir.k.mueller@example.net"},
+                     "maildir.k.mueller@example.net": {"mailbox.k.mueller@example.net"}}

@@ -3,6 +3,11 @@
 A scope never changes what is compared, only which of the resulting changes are kept, and
 it keeps a plan applicable: a targeted change brings along the changes it needs (creating
 its parent, moving it), and an excluded change takes along the changes that need it.
+A rename binds more tightly: what referred to the old address and refers to the new one
+(the maildir that follows its mailbox's entry) must be renamed in the same run, or the
+object is left broken between them (a directory entry pointing at a home that is not
+there). Such changes are one group: a target on any of them brings all, an exclude on
+any of them holds all back (``followers``).
 Anchors are addresses a change must be at or below (its parent chain, see
 ``resources.ancestors``); the estate turns --tenant and --changed-since into anchors
 (``ispctl.reconciler.estate.scopes``). Validation always covers the whole estate; only
@@ -51,21 +56,50 @@ def apply_scope(plan: Plan, scope: Scope, desired: Index, live: Index) -> Plan:
         if in_anchor and targeted:
             kept.add(change.address)
     needs = prerequisites(plan)
-    # Bring along what kept changes need (creating a parent before its child) ...
+    bound = followers(plan)
+    # Bring along what kept changes need (creating a parent before its child) and the
+    # renames bound to them ...
     stack = list(kept)
     while stack:
-        for dep in needs[stack.pop()]:
+        address = stack.pop()
+        for dep in needs[address] | bound[address]:
             if dep not in kept:
                 kept.add(dep)
                 stack.append(dep)
-    # ... and drop excluded changes together with everything that needs them.
+    # ... and drop excluded changes together with everything that needs them or is bound to them.
     dropped = {c.address for c in plan.changes if any(fnmatch.fnmatchcase(c.address, e) for e in scope.excludes)}
-    grew = True
-    while grew:
-        grew = False
-        for address in list(kept - dropped):
-            if needs[address] & dropped:
-                dropped.add(address)
-                grew = True
+    needed_by: dict[str, set[str]] = {a: set() for a in needs}
+    for address, deps in needs.items():
+        for dep in deps:
+            needed_by[dep].add(address)
+    stack = list(dropped)
+    while stack:
+        address = stack.pop()
+        for other in needed_by[address] | bound[address]:
+            if other not in dropped:
+                dropped.add(other)
+                stack.append(other)
     changes: tuple[Change, ...] = tuple(c for c in plan.changes if c.address in kept and c.address not in dropped)
     return replace(plan, changes=changes)
+
+
+def followers(plan: Plan) -> dict[str, set[str]]:
+    """For each change address, the changes bound to it by a rename, both ways.
+
+    A change follows a rename when its object referred (as parent or dependency) to the
+    renamed object's old address and refers to its new one: the maildir of a renamed
+    mailbox, the entries under a renamed parent. A move that keeps the address binds
+    nothing (what lives below moves with it in one operation), nor does a plain update.
+    """
+    bound: dict[str, set[str]] = {c.address: set() for c in plan.changes}
+    renames = {c.renamed_from: c.address for c in plan.changes if c.renamed_from}
+    for change in plan.changes:
+        if change.before is None or change.after is None:
+            continue
+        old_refs = {change.before.parent, *change.before.depends_on}
+        new_refs = {change.after.parent, *change.after.depends_on}
+        for old, new in renames.items():
+            if old in old_refs and new in new_refs and new != change.address:
+                bound[change.address].add(new)
+                bound[new].add(change.address)
+    return bound

@@ -1,0 +1,78 @@
+"""Targeted applies against real daemons: a target brings everything that must move with it.
+
+Real slapd, real mail store, real Dovecot: after ``apply --target`` on a renamed mailbox the
+mailbox opens over IMAP under its new address (before, only the directory entry was renamed,
+its home stayed behind, and Dovecot answered SERVERBUG), and an unscoped plan is empty.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from tests import test_mailstore_safety as safety
+from tests.ldap_helpers import run_cli, search, write_estate
+from tests.test_mailstore_safety import MESSAGE, append, apply, converged, env, estate, imap
+
+# The safety suite's fixtures and its root-only mark, shared rather than written twice.
+pytestmark = safety.pytestmark
+dovecot, mail_root, password_hash = safety.dovecot, safety.mail_root, safety.password_hash
+
+
+def targeted(slapd: SlapdInstance, estate_dir: Path, root: Path, *scope: str) -> str:
+    result = run_cli(slapd, "apply", "--auto-approve", "-d", str(estate_dir), *scope, **env(root))
+    assert result.exit_code == 0 and "Apply complete!" in result.stdout, result.output
+    return result.stdout
+
+
+def test_a_targeted_rename_moves_the_home_and_the_mailbox_opens(
+    slapd: SlapdInstance, mail_root: Path, password_hash: str, tmp_path: Path, dovecot: DovecotInstance,
+) -> None:
+    apply(slapd, estate(tmp_path / "v1", {"anna": "", "karl": ""}, password_hash), mail_root)
+    append(dovecot, "karl@example.net", MESSAGE)
+    renamed = estate(tmp_path / "v2", {"anna": "", "k.mueller": "previous: [karl]", "new": ""}, password_hash)
+    out = targeted(slapd, renamed, mail_root, "--target", "mailbox.k.mueller@example.net")
+    assert "maildir.k.mueller@example.net: updated" in out and "new@example.net" not in out
+    conn = imap(dovecot, "k.mueller@example.net")
+    try:
+        typ, data = conn.select("INBOX")
+        assert typ == "OK" and data == [b"1"], data
+    finally:
+        conn.logout()
+    assert not (mail_root / "example.net" / "karl").exists()
+    # What the target did not cover is still planned; the rename is complete.
+    plan = run_cli(slapd, "plan", "-d", str(renamed), **env(mail_root))
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in plan.stdout, plan.output
+    apply(slapd, renamed, mail_root)
+    converged(slapd, renamed, mail_root)
+
+
+def test_excluding_the_home_of_a_renamed_mailbox_holds_the_rename_back(
+    slapd: SlapdInstance, mail_root: Path, password_hash: str, tmp_path: Path, dovecot: DovecotInstance,
+) -> None:
+    apply(slapd, estate(tmp_path / "v1", {"anna": "", "karl": ""}, password_hash), mail_root)
+    append(dovecot, "karl@example.net", MESSAGE)
+    renamed = estate(tmp_path / "v2", {"anna": "", "k.mueller": "previous: [karl]"}, password_hash)
+    out = run_cli(slapd, "apply", "--auto-approve", "-d", str(renamed), "--exclude", "maildir.*", **env(mail_root))
+    assert out.exit_code == 0 and "No changes." in out.stdout, out.output
+    # Nothing moved: the old address still opens.
+    conn = imap(dovecot, "karl@example.net")
+    try:
+        assert conn.select("INBOX") == ("OK", [b"1"])
+    finally:
+        conn.logout()
+
+
+def test_a_domain_moved_to_another_tenant_by_target_converges(
+    slapd: SlapdInstance, mail_root: Path, password_hash: str, tmp_path: Path,
+) -> None:
+    first = estate(tmp_path / "v1", {"anna": ""}, password_hash)
+    apply(slapd, first, mail_root)
+    body = (first / "tenants/acme/example.net.yaml").read_text(encoding="utf-8")
+    moved = write_estate(tmp_path / "v2", {"acme/tenant.yaml": "name: Acme\n", "beta/tenant.yaml": "name: Beta\n",
+                                           "beta/example.net.yaml": body})
+    targeted(slapd, moved, mail_root, "--target", "domain.example.net")
+    converged(slapd, moved, mail_root)
+    (dn,) = search(slapd, "(uid=anna@example.net)", "uid")
+    assert "beta" in dn.lower()
