@@ -286,3 +286,27 @@ def test_validate_and_version_need_no_directory(tmp_path: Path) -> None:
     version = run_cli(None, "--version")
     assert (version.exit_code, version.stdout) == (0, f"ispctl {__version__}\n")
     assert f"base_dn: {BASE}" in (EXAMPLE / "ispctl.yaml").read_text(encoding="utf-8")
+
+
+def test_errors_github_states_each_problem_as_an_annotation(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    edit_yaml(root / "tenants/northwind/northwind.example.yaml",
+              lambda d: d["mailboxes"]["noc"].__setitem__("quota", "lots, 100%"))
+    plain = run_cli(None, "validate", "-d", str(root))
+    assert plain.exit_code == 1 and "::error" not in plain.output
+    failed = run_cli(None, "--errors", "github", "validate", "-d", str(root))
+    assert failed.exit_code == 1 and failed.stdout == ""
+    lines = [line for line in failed.stderr.splitlines() if line.startswith("::error")]
+    # The location as GitHub properties; the message escaped the way the runner undoes it.
+    assert len(lines) == 1 and lines[0].startswith(
+        f"::error file={root.name}/tenants/northwind/northwind.example.yaml,line=10,")
+    assert ",col=" in lines[0] and lines[0].endswith("::mailboxes.noc.quota: 'lots, 100%25' is not a size; write e.g. "
+                                                     "'2 GiB', '500 MB' or a number of bytes")
+    # The human form is still there for the log and the sticky comment.
+    assert "mailboxes.noc.quota: 'lots, 100%' is not a size" in failed.stderr
+    # An error that is not about a file (no directory to plan against) is an annotation without one.
+    nowhere = run_cli(None, "--errors", "github", "plan", "-d", str(copy_example(tmp_path / "b")),
+                      ISPCTL_LDAP_URL=f"ldap://127.0.0.1:{free_port()}")
+    assert nowhere.exit_code == 1
+    assert [line for line in nowhere.stderr.splitlines() if line.startswith("::error::")], nowhere.stderr
+    assert run_cli(None, "--errors", "gh", "validate").exit_code == 1

@@ -127,8 +127,13 @@ def _core(app: typer.Typer, ctx: Wiring) -> None:
         no_color: bool = typer.Option(False, "--no-color", help="plain output even on a terminal"),
         version: bool = typer.Option(False, "--version", help="print the version and exit",
                                      callback=_print_version, is_eager=True),
+        errors: str = typer.Option("human", "--errors", help="human, or github: also state each error as a GitHub "
+                                                             "Actions annotation (::error file=,line=,col=::)"),
     ) -> None:
+        if errors not in ("human", "github"):
+            raise typer.BadParameter(f"--errors must be human or github, not {errors!r}")
         output.configure(no_color=no_color)
+        output.set_annotations(errors == "github")
 
     @app.command()
     def validate(dir: Path | None = DirOption) -> None:

@@ -44,6 +44,9 @@ def run_command(func: Callable[[], int]) -> None:
     except ValidationFailed as exc:
         for problem in sorted(exc.problems):
             output.err().print(str(problem), markup=False, style="red")
+            where = problem.location
+            output.annotate("error", f"{problem.path}: {problem.message}" if problem.path else problem.message,
+                            where.file, where.line, where.column)
         output.err().print(f"{len(exc.problems)} error(s) in the desired state; nothing was changed.", style="bold red")
         code = 1
     except ApprovalRequired as exc:
@@ -51,6 +54,7 @@ def run_command(func: Callable[[], int]) -> None:
         code = 1
     except IspctlError as exc:
         output.err().print(f"Error: {exc}", markup=False, style="bold red")
+        output.annotate("error", str(exc))
         code = exc.exit_code
     except Terminated:
         output.err().print("Terminated (SIGTERM).", style="bold red")
@@ -65,6 +69,7 @@ def run_command(func: Callable[[], int]) -> None:
             f"Internal error ({type(exc).__name__}): {exc}\nRe-run with ISPCTL_DEBUG=1 for a traceback and report it.",
             markup=False, style="bold red",
         )
+        output.annotate("error", f"ispctl internal error ({type(exc).__name__}); see the job log")
         code = 1
     finally:
         if previous is not None:

@@ -2,6 +2,11 @@
 
 Colour is used only on a terminal (rich decides; ``NO_COLOR`` and ``--no-color``
 turn it off), so CI logs and files stay plain text.
+
+``annotate`` also states a problem as a GitHub Actions workflow command (``::error
+file=...,line=...,col=...::message``) when ``--errors github`` asked for it: the runner
+turns those into annotations on the pull request's files. They go to stderr (the runner
+reads both streams), so stdout stays the plan or JSON a workflow captures.
 """
 
 from __future__ import annotations
@@ -14,12 +19,40 @@ from rich.console import Console
 from ispctl.reconciler.engine.errors import ApprovalRequired
 
 _state: dict[str, Console] = {}
+_annotations: dict[str, bool] = {"github": False}
 
 
 def configure(no_color: bool = False) -> None:
     plain = no_color or bool(os.environ.get("NO_COLOR"))
     _state["out"] = Console(file=sys.stdout, no_color=plain, highlight=False, soft_wrap=True)
     _state["err"] = Console(file=sys.stderr, no_color=plain, highlight=False, soft_wrap=True)
+
+
+def set_annotations(github: bool) -> None:
+    _annotations["github"] = github
+
+
+def _escape(text: str, prop: bool = False) -> str:
+    # The escaping the runner undoes; a property value also may not hold ':' or ','.
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def annotate(level: str, message: str, file: str = "", line: int = 0, column: int = 0) -> None:
+    """A problem as a GitHub annotation (``level``: error or warning), when enabled."""
+    if not _annotations["github"]:
+        return
+    props = []
+    if file:
+        path = os.path.relpath(file) if os.path.isabs(file) else file  # the runner wants repository paths
+        props.append(f"file={_escape(path, prop=True)}")
+        if line:
+            props.append(f"line={line}")
+            if column:
+                props.append(f"col={column}")
+    head = f"::{level} " + ",".join(props) if props else f"::{level}"
+    sys.stderr.write(f"{head}::{_escape(message)}\n")
+    sys.stderr.flush()
 
 
 def out() -> Console:
