@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ispctl.providers.ldap.access import register as register_access
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.component import LdapComponent
@@ -30,6 +31,7 @@ SERVICE = Service(
     enabled_by_default=True,
     sections=(DIRECTORY,),
     sandbox=LdapComponent,
+    commands=register_access,  # ispctl render access
 )
 
 __all__ = ["DIRECTORY", "SERVICE", "DirectorySettings", "LdapProvider", "LdapSettings", "build"]

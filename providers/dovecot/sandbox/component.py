@@ -41,6 +41,11 @@ class DovecotComponent(InstanceComponent):
     def instance(self, workdir: Path, previous: dict[str, Any] | None,
                  context_env: Mapping[str, str]) -> DovecotInstance:
         ldap_env = {k: v for k, v in context_env.items() if k in LDAP_KEYS}
+        if context_env.get("ISPCTL_DOVECOT_LDAP_BIND_DN") and context_env.get("ISPCTL_DOVECOT_LDAP_PASSWORD"):
+            # Dovecot binds as its own read-only account, never as ispctl's apply account.
+            ldap_env.pop("ISPCTL_LDAP_PASSWORD_FILE", None)
+            ldap_env["ISPCTL_LDAP_BIND_DN"] = context_env["ISPCTL_DOVECOT_LDAP_BIND_DN"]
+            ldap_env["ISPCTL_LDAP_PASSWORD"] = context_env["ISPCTL_DOVECOT_LDAP_PASSWORD"]
         if "ISPCTL_LDAP_URL" not in ldap_env or "ISPCTL_LDAP_BASE_DN" not in ldap_env:
             raise DaemonError("the dovecot sandbox component needs the ldap component to run first")
         uid, gid = default_mail_owner()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.harness.sandbox import InstanceComponent
 
@@ -12,3 +14,10 @@ class LdapComponent(InstanceComponent):
     name = "ldap"
     providers = ("ldap",)
     instance_class = SlapdInstance
+
+    def env(self, state: dict[str, Any]) -> dict[str, str]:
+        # ispctl runs as the apply account (not the rootDN), the plan account and the mail
+        # servers' accounts are exported beside it. A sandbox made before the accounts existed
+        # has only its rootDN: `ispctl sandbox down --purge` and `up` give it the accounts.
+        instance = SlapdInstance.from_state(state)
+        return instance.account_env("apply") if instance.has_accounts else instance.env()

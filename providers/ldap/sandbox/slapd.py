@@ -20,6 +20,14 @@ from urllib.parse import quote
 
 from ldap3.utils.dn import parse_dn
 
+from ispctl.providers.ldap.access import access_rules
+from ispctl.providers.ldap.sandbox.accounts import (
+    ENV_PREFIX,
+    accounts_env,
+    accounts_ldif,
+    load_passwords,
+    sandbox_accounts,
+)
 from ispctl.reconciler.harness.daemons import DaemonError, free_port, require_binary, socket_path
 from ispctl.reconciler.harness.instance import DaemonInstance
 
@@ -132,6 +140,15 @@ class SlapdInstance(DaemonInstance):
         return self.workdir / "rootpw"
 
     @property
+    def accounts_file(self) -> Path:
+        return self.workdir / "accounts"
+
+    @property
+    def has_accounts(self) -> bool:
+        """False for an instance built before it carried least-privilege accounts."""
+        return self.accounts_file.exists()
+
+    @property
     def socket_path(self) -> Path:
         return socket_path(self.workdir / "ldapi", self.workdir, "ispctl-ldapi", _MAX_SOCKET_PATH)
 
@@ -178,6 +195,15 @@ class SlapdInstance(DaemonInstance):
             "ISPCTL_LDAP_BASE_DN": self.managed_base,
         }
 
+    def account_env(self, role: str = "apply") -> dict[str, str]:
+        """Every account's ``*_BIND_DN``/``*_PASSWORD`` (sandbox/accounts.py), with ``role``'s as
+        ispctl's own ``ISPCTL_LDAP_*`` (``apply`` writes; ``plan`` and the services only read)."""
+        accounts = accounts_env(self._suffix, load_passwords(self.accounts_file))
+        prefix = ENV_PREFIX[role]
+        own = {"ISPCTL_LDAP_BIND_DN": accounts[f"{prefix}_BIND_DN"],
+               "ISPCTL_LDAP_PASSWORD": accounts[f"{prefix}_PASSWORD"]}
+        return {**self.env(), **accounts, **own}
+
     def to_state(self) -> dict[str, Any]:
         return {
             "workdir": str(self.workdir),
@@ -223,6 +249,7 @@ class SlapdInstance(DaemonInstance):
         self.password_file.chmod(0o600)
         self.password_file.write_text(self._password, encoding="utf-8")
         if not built:
+            load_passwords(self.accounts_file)
             self._build_config()
         # The socket of a killed slapd stays behind and makes the next bind fail.
         self.socket_path.unlink(missing_ok=True)
@@ -247,6 +274,10 @@ class SlapdInstance(DaemonInstance):
         includes = "".join(f"include: {uri}\n\n" for uri in schemas)
         wanted = _STANDARD_INDEXES + (ISPCTL_INDEXES if self.load_ispctl_schema else ())
         indexes = "".join(f"olcDbIndex: {index}\n" for index in wanted)
+        # The least-privilege accounts' rules for the managed subtree come first (first match
+        # wins); the two after them cover the rest of the suffix, as before.
+        ours = access_rules(self._managed_base, sandbox_accounts(self._suffix))
+        rules = "".join(f"olcAccess: {{{index}}}{rule}\n" for index, rule in enumerate(ours))
         return (
             "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n\n"
             f"dn: cn=module{{0}},cn=config\nobjectClass: olcModuleList\ncn: module{{0}}\n"
@@ -269,9 +300,10 @@ class SlapdInstance(DaemonInstance):
             "olcSizeLimit: unlimited\n"
             f"olcDbNoSync: {'TRUE' if self.nosync else 'FALSE'}\n"
             f"{indexes}"
-            "olcAccess: {0}to attrs=userPassword by self write by anonymous auth"
+            f"{rules}"
+            f"olcAccess: {{{len(ours)}}}to attrs=userPassword by self write by anonymous auth"
             f" by dn.exact=\"{peer}\" manage by * none\n"
-            f"olcAccess: {{1}}to * by dn.exact=\"{peer}\" manage by users read by * none\n"
+            f"olcAccess: {{{len(ours) + 1}}}to * by dn.exact=\"{peer}\" manage by users read by * none\n"
         )
 
     def _build_config(self) -> None:
@@ -304,6 +336,8 @@ class SlapdInstance(DaemonInstance):
         records = [_container_ldif(self._suffix)]
         records += [_container_ldif(d) for d in reversed(chain)]
         records.append(_container_ldif(self.foreign_base))
+        if self.has_accounts:
+            records += accounts_ldif(self._suffix, load_passwords(self.accounts_file), ssha)
         records.append(
             f"dn: {FOREIGN_PERSON_RDN},{self.foreign_base}\nobjectClass: inetOrgPerson\n"
             "uid: postmaster-human\ncn: Postmaster Human\nsn: Human\n"

@@ -1,0 +1,172 @@
+"""Who may do what in the managed subtree: slapd access rules (olcAccess), one function makes them.
+
+``access_rules(base_dn, accounts)`` returns the rules; ``access_ldif`` wraps them in the
+ldapmodify input an operator applies once (``ispctl render access``). The accounts:
+
+* ``apply``: writes the managed subtree (entries, moves, deletes) and the estate lock in it.
+* ``plan``: reads everything ispctl reads there. It also reads ``userPassword`` unless
+  ``plan_reads_passwords`` is off: a plan compares the hashes kept in git (and the entry
+  fingerprints, which cover them), so without read access every such hash would show as a
+  change. Turn it off once no hash is compared any more (passwords owned by their users).
+* ``dovecot``: reads the subtree, password hashes included (passdb lookups verify ``{CRYPT}``
+  hashes in Dovecot itself).
+* ``postfix``: reads the subtree except ``userPassword`` (routing needs addresses, aliases,
+  forwards and flags, never a hash).
+* ``resellers``: reseller name (the tenant's key, the ``o=`` value under the base) -> DN of
+  that reseller's read-only plan account. It reads ``o=<name>,<base>`` and everything under it
+  (hashes as for ``plan``), plus the base entry itself (its existence and object classes, which
+  ispctl checks before reading); every other reseller's entries are invisible to it.
+
+Everybody else: a mailbox's user may bind (``anonymous auth`` on ``userPassword``: every bind is
+made anonymously) and replace its own password (``self =w``: ldappasswd, not read it back);
+nothing else, anonymous included, is allowed anything in the subtree. The rootDN is not subject
+to access rules. Rules are evaluated first match wins, so the reseller rules (narrowest
+subtrees) come first and end with ``by * break`` to hand every other identity on; the two rules
+for the whole subtree end with ``by * none`` so a database-wide rule further down (Debian's
+``to * by * read``) never opens the subtree again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+from ldap3.core.exceptions import LDAPInvalidDnError
+from ldap3.utils.dn import parse_dn
+
+from ispctl.providers.ldap import dn as dnlib
+from ispctl.providers.ldap.settings import DIRECTORY
+from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
+
+DEFAULT_DATABASE = "olcDatabase={1}mdb,cn=config"
+# A DN goes between double quotes in a rule; slapd's config parser reads backslashes and quotes
+# there itself, so DNs needing either are refused rather than escaped a second time.
+_UNQUOTABLE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """The DNs of the accounts the rules are for (``None``: that service has no account)."""
+
+    apply: str
+    plan: str
+    dovecot: str | None = None
+    postfix: str | None = None
+    resellers: Mapping[str, str] = field(default_factory=dict)
+    plan_reads_passwords: bool = True
+
+
+def _quoted_dn(value: str, what: str) -> str:
+    if not value.strip():
+        raise ConfigError(f"{what} is empty")
+    if _UNQUOTABLE.search(value):
+        raise ConfigError(f"{what} {value!r} contains a quote, backslash or control character, which an "
+                          "access rule cannot carry: use a DN without them")
+    try:
+        parse_dn(value)
+    except LDAPInvalidDnError:
+        raise ConfigError(f"{what} {value!r} is not a distinguished name such as cn=ispctl-plan,dc=example,dc=net"
+                          ) from None
+    return f'"{value}"'
+
+
+def _by(dns: list[str], level: str) -> str:
+    return "".join(f" by dn.exact={dn} {level}" for dn in dns)
+
+
+def access_rules(base_dn: str, accounts: Accounts) -> list[str]:
+    """The olcAccess values (without their ``{n}`` order prefix), first to last."""
+    base = _quoted_dn(base_dn, "the managed base")
+    apply = _quoted_dn(accounts.apply, "the apply account")
+    plan = _quoted_dn(accounts.plan, "the plan account")
+    readers = [plan]
+    hash_readers = [plan] if accounts.plan_reads_passwords else []
+    if accounts.dovecot is not None:
+        readers.append(_quoted_dn(accounts.dovecot, "the Dovecot account"))
+        hash_readers.append(readers[-1])
+    if accounts.postfix is not None:
+        readers.append(_quoted_dn(accounts.postfix, "the Postfix account"))
+    rules: list[str] = []
+    resellers = []
+    for name, account in sorted(accounts.resellers.items()):
+        subtree = _quoted_dn(dnlib.child("o", name, base_dn), f"reseller {name!r}'s subtree")
+        who = _quoted_dn(account, f"reseller {name!r}'s account")
+        resellers.append(who)
+        if not accounts.plan_reads_passwords:
+            rules.append(f"to dn.subtree={subtree} attrs=userPassword by dn.exact={who} none by * break")
+        rules.append(f"to dn.subtree={subtree} by dn.exact={who} read by * break")
+    if resellers:
+        # ispctl checks that the base exists and searches from it; nothing else of it is shown.
+        rules.append(f"to dn.base={base} attrs=entry,objectClass{_by(resellers, 'read')} by * break")
+    rules.append(f"to dn.subtree={base} attrs=userPassword by dn.exact={apply} write{_by(hash_readers, 'read')}"
+                 " by self =w by anonymous auth by * none")
+    rules.append(f"to dn.subtree={base} by dn.exact={apply} write{_by(readers, 'read')} by * none")
+    return rules
+
+
+def access_ldif(base_dn: str, accounts: Accounts, database: str = DEFAULT_DATABASE) -> str:
+    """ldapmodify input that puts the rules before the database's own (which still apply elsewhere)."""
+    _quoted_dn(database, "the database")
+    values = "".join(f"olcAccess: {{{index}}}{rule}\n" for index, rule in enumerate(access_rules(base_dn, accounts)))
+    return (f"# ispctl's access rules for the managed subtree {base_dn}.\n"
+            "# Apply once: ldapmodify -Y EXTERNAL -H ldapi:/// -f THIS_FILE. Each value is inserted at the\n"
+            "# position it names, ahead of the rules already there; applying it twice adds them twice.\n"
+            f"dn: {database}\nchangetype: modify\nadd: olcAccess\n{values}")
+
+
+def _resellers(values: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, account = value.partition("=")
+        if not sep or not name.strip() or not account.strip():
+            raise ConfigError(f"--reseller {value!r}: write NAME=ACCOUNT_DN (e.g. acme=cn=acme-plan,dc=example,dc=net)")
+        if name.strip() in out:
+            raise ConfigError(f"--reseller {name.strip()} given twice")
+        out[name.strip()] = account.strip()
+    return out
+
+
+def render_access_cmd(ctx: CommandContext, out: Path, root: Path, accounts: Accounts,
+                      database: str = DEFAULT_DATABASE) -> int:
+    base_dn = ctx.site(root).section(DIRECTORY).base_dn
+    text = access_ldif(base_dn, accounts, database)
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
+    output.out().print(f"Wrote {out}", markup=False)
+    output.out().print(f"Apply it on the LDAP server as root: ldapmodify -Y EXTERNAL -H ldapi:/// -f {out}",
+                       markup=False)
+    return 0
+
+
+def register(commands: Commands) -> None:
+    ctx = commands.context
+    render_group = commands.group("render", "Render configuration files that make mail servers read the directory.")
+
+    @render_group.command("access")
+    def render_access(
+        out: Path = typer.Option(..., "--out", help="LDIF file to write (ldapmodify input)"),
+        dir: Path | None = DirOption,
+        apply_dn: str = typer.Option(..., "--apply-dn", help="account ispctl apply binds as (write)"),
+        plan_dn: str = typer.Option(..., "--plan-dn", help="account ispctl plan binds as (read-only)"),
+        dovecot_dn: str | None = typer.Option(None, "--dovecot-dn", help="Dovecot's account (reads hashes)"),
+        postfix_dn: str | None = typer.Option(None, "--postfix-dn", help="Postfix's account (no hashes)"),
+        reseller: list[str] = typer.Option([], "--reseller", help="NAME=ACCOUNT_DN: a reseller's read-only plan "
+                                                                   "account, limited to o=NAME under the base"),
+        plan_passwords: bool = typer.Option(True, "--plan-passwords/--no-plan-passwords",
+                                            help="whether plan accounts read password hashes (needed while git "
+                                                 "holds hashes to compare)"),
+        database: str = typer.Option(DEFAULT_DATABASE, "--database", help="cn=config entry of the database "
+                                                                          "holding the managed base"),
+    ) -> None:
+        """Directory access rules (olcAccess LDIF) for ispctl's apply, plan and service accounts."""
+        ctx.run(lambda: render_access_cmd(
+            ctx, out, ctx.root(dir),
+            Accounts(apply_dn, plan_dn, dovecot_dn, postfix_dn, _resellers(reseller), plan_passwords), database))
+
+
+__all__ = ["DEFAULT_DATABASE", "Accounts", "access_ldif", "access_rules", "register"]

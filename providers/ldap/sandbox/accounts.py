@@ -1,0 +1,66 @@
+"""The least-privilege accounts a sandbox or test slapd carries, and their passwords.
+
+They live under ``ou=services,<suffix>``, outside the managed subtree (ispctl never reads or
+changes them): the apply account, the read-only plan account and Dovecot's and Postfix's
+service accounts, each with a random password kept in a 0600 file next to the data. The
+access rules for them (``ispctl.providers.ldap.access``) are built into the config.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ispctl.providers.ldap.access import Accounts
+
+SERVICES_RDN = "ou=services"
+# role -> cn of its entry
+ROLES = {"apply": "ispctl-apply", "plan": "ispctl-plan", "dovecot": "dovecot", "postfix": "postfix"}
+# role -> prefix of the variables ``env`` exports for it (apply's are ispctl's own)
+ENV_PREFIX = {"apply": "ISPCTL_LDAP", "plan": "ISPCTL_PLAN_LDAP", "dovecot": "ISPCTL_DOVECOT_LDAP",
+              "postfix": "ISPCTL_POSTFIX_LDAP"}
+
+
+def account_dn(role: str, suffix: str) -> str:
+    return f"cn={ROLES[role]},{SERVICES_RDN},{suffix}"
+
+
+def sandbox_accounts(suffix: str) -> Accounts:
+    return Accounts(apply=account_dn("apply", suffix), plan=account_dn("plan", suffix),
+                    dovecot=account_dn("dovecot", suffix), postfix=account_dn("postfix", suffix))
+
+
+def load_passwords(path: Path) -> dict[str, str]:
+    """The accounts' passwords, made (and kept, 0600) on first use."""
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(stored, dict) and set(stored) == set(ROLES):
+            return {str(k): str(v) for k, v in stored.items()}
+    passwords = {role: secrets.token_urlsafe(24) for role in ROLES}
+    # Created 0600 before the secrets are written, so they are never readable by others.
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(json.dumps(passwords), encoding="utf-8")
+    return passwords
+
+
+def accounts_ldif(suffix: str, passwords: Mapping[str, str], hash_password: Callable[[str], str]) -> list[str]:
+    """ldapadd records for the container and the accounts, with hashed passwords."""
+    records = [f"dn: {SERVICES_RDN},{suffix}\nobjectClass: organizationalUnit\nou: services\n"]
+    for role, cn in ROLES.items():
+        records.append(
+            f"dn: {account_dn(role, suffix)}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
+            f"cn: {cn}\nuserPassword: {hash_password(passwords[role])}\n"
+            f"description: ispctl's {role} account (sandbox)\n")
+    return records
+
+
+def accounts_env(suffix: str, passwords: Mapping[str, str]) -> dict[str, str]:
+    """``<PREFIX>_BIND_DN`` and ``<PREFIX>_PASSWORD`` for every account."""
+    env: dict[str, str] = {}
+    for role, prefix in ENV_PREFIX.items():
+        env[f"{prefix}_BIND_DN"] = account_dn(role, suffix)
+        env[f"{prefix}_PASSWORD"] = passwords[role]
+    return env

@@ -1,0 +1,260 @@
+"""Least privilege in the directory: each account does what it must and nothing else (real slapd).
+
+The test slapd carries the accounts and ``access_rules`` (sandbox/accounts.py); the reseller
+rules are applied at run time from ``ispctl render access``'s LDIF with the real ldapmodify,
+as an operator would. Everything is checked with the real ldap-utils, ispctl and Dovecot.
+"""
+
+from __future__ import annotations
+
+import base64
+import imaplib
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance, default_mail_owner
+from ispctl.providers.ldap.access import Accounts, access_ldif, access_rules
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
+from ispctl.reconciler.contract import ConfigError
+from tests.ldap_helpers import BASE, copy_example, edit_yaml, run_cli
+
+PASSWORD = "access-Test-pa55"
+NORTHWIND = "tenants/northwind/northwind.example.yaml"
+NOC = "noc@northwind.example"
+SUPPORT = "support@northwind.example"
+BILLING = "billing@northwind.example"
+
+
+@dataclass
+class Directory:
+    slapd: SlapdInstance
+    estate: Path
+
+    def creds(self, role: str) -> dict[str, str]:
+        """ispctl's ISPCTL_LDAP_* for one of the accounts."""
+        env = self.slapd.account_env(role)
+        return {"ISPCTL_LDAP_BIND_DN": env["ISPCTL_LDAP_BIND_DN"], "ISPCTL_LDAP_PASSWORD": env["ISPCTL_LDAP_PASSWORD"]}
+
+    def dn_of(self, address: str) -> str:
+        found = [line[4:] for line in self.slapd.ldapsearch(BASE, f"(mail={address})", "1.1").splitlines()
+                 if line.startswith("dn: ")]
+        assert len(found) == 1, found
+        return found[0]
+
+    def tool(self, tool: str, dn: str | None, password: str | None, *args: str,
+             input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """A real ldap-utils call bound as ``dn`` (anonymous when None)."""
+        bind = ["-D", dn, "-w", password] if dn is not None and password is not None else []
+        bind += ["-o", "ldif-wrap=no"] if tool == "ldapsearch" else []
+        return subprocess.run([tool, "-x", "-H", self.slapd.url, *bind, *args], input=input,
+                              capture_output=True, text=True, check=False, timeout=30)
+
+    def search_as(self, role: str, *args: str) -> subprocess.CompletedProcess[str]:
+        creds = self.creds(role)
+        return self.tool("ldapsearch", creds["ISPCTL_LDAP_BIND_DN"], creds["ISPCTL_LDAP_PASSWORD"], "-LLL", *args)
+
+
+def dns_in(ldif: str) -> list[str]:
+    found = [line[4:] for line in ldif.splitlines() if line.startswith("dn: ")]
+    found += [base64.b64decode(line[5:]).decode() for line in ldif.splitlines() if line.startswith("dn:: ")]
+    return [dn.lower() for dn in found]
+
+
+@pytest.fixture(scope="module")
+def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
+    base = tmp_path_factory.mktemp("access")
+    slapd = SlapdInstance(base / "slapd")
+    slapd.start()
+    try:
+        estate = copy_example(base)
+        hashed = run_cli(None, "hash-password", input=PASSWORD + "\n").stdout.strip()
+
+        def set_passwords(data: Any) -> None:
+            for box in (data.get("mailboxes") or {}).values():
+                box["password"] = hashed
+
+        for path in sorted((estate / "tenants").rglob("*.yaml")):
+            if path.name != "tenant.yaml":
+                edit_yaml(path, set_passwords)
+        prepared = Directory(slapd, estate)
+        # The apply account (not the rootDN) builds the whole example estate.
+        applied = run_cli(slapd, "apply", "--auto-approve", "-d", str(estate), **prepared.creds("apply"))
+        assert applied.exit_code == 0 and "Apply complete!" in applied.stdout, applied.output
+        yield prepared
+    finally:
+        slapd.stop()
+
+
+# -- the rules themselves ----------------------------------------------------------------------
+
+def test_rules_put_narrow_subtrees_first_and_close_the_managed_subtree() -> None:
+    rules = access_rules(BASE, Accounts("cn=a,dc=x", "cn=p,dc=x", "cn=d,dc=x", "cn=m,dc=x",
+                                        {"acme": "cn=acme,dc=x"}))
+    assert rules[0] == f'to dn.subtree="o=acme,{BASE}" by dn.exact="cn=acme,dc=x" read by * break'
+    assert rules[1].startswith(f'to dn.base="{BASE}" attrs=entry,objectClass by dn.exact="cn=acme,dc=x" read')
+    hashes, rest = rules[2], rules[3]
+    assert hashes.startswith(f'to dn.subtree="{BASE}" attrs=userPassword by dn.exact="cn=a,dc=x" write')
+    assert '"cn=d,dc=x" read' in hashes and '"cn=p,dc=x" read' in hashes and "cn=m,dc=x" not in hashes
+    assert hashes.endswith("by self =w by anonymous auth by * none")
+    assert '"cn=m,dc=x" read' in rest and rest.endswith("by * none") and len(rules) == 4
+
+
+def test_plan_accounts_can_be_kept_from_hashes() -> None:
+    rules = access_rules(BASE, Accounts("cn=a,dc=x", "cn=p,dc=x", resellers={"acme": "cn=acme,dc=x"},
+                                        plan_reads_passwords=False))
+    assert rules[0] == f'to dn.subtree="o=acme,{BASE}" attrs=userPassword by dn.exact="cn=acme,dc=x" none by * break'
+    hashes = next(r for r in rules if r.startswith(f'to dn.subtree="{BASE}" attrs=userPassword'))
+    assert "cn=p,dc=x" not in hashes
+
+
+@pytest.mark.parametrize("accounts", [
+    Accounts('cn=a"b,dc=x', "cn=p,dc=x"),
+    Accounts("cn=a,dc=x", "not a dn"),
+    Accounts("cn=a,dc=x", "cn=p,dc=x", resellers={"a,b": "cn=r,dc=x"}),
+    Accounts("cn=a,dc=x", " "),
+])
+def test_dns_a_rule_cannot_carry_are_refused(accounts: Accounts) -> None:
+    with pytest.raises(ConfigError):
+        access_rules(BASE, accounts)
+
+
+def test_render_access_writes_ldif_for_the_estates_base(tmp_path: Path) -> None:
+    estate = copy_example(tmp_path)
+    out = tmp_path / "access.ldif"
+    result = run_cli(None, "render", "access", "--out", str(out), "-d", str(estate), "--apply-dn", "cn=a,dc=x",
+                     "--plan-dn", "cn=p,dc=x", "--reseller", "northwind=cn=nw,dc=x")
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8") == access_ldif(
+        BASE, Accounts("cn=a,dc=x", "cn=p,dc=x", resellers={"northwind": "cn=nw,dc=x"}))
+    bad = run_cli(None, "render", "access", "--out", str(out), "-d", str(estate), "--apply-dn", "cn=a,dc=x",
+                  "--plan-dn", "cn=p,dc=x", "--reseller", "northwind")
+    assert bad.exit_code == 1 and "NAME=ACCOUNT_DN" in bad.stderr and "Traceback" not in bad.output
+
+
+# -- the accounts against a real slapd ---------------------------------------------------------
+
+def test_plan_account_plans_and_cannot_apply(directory: Directory) -> None:
+    planned = run_cli(directory.slapd, "plan", "--detailed-exitcode", "-d", str(directory.estate),
+                      **directory.creds("plan"))
+    assert planned.exit_code == 0 and "No changes." in planned.stdout, planned.output
+    estate = directory.estate.parent / "renamed"
+    shutil.copytree(directory.estate, estate)
+    edit_yaml(estate / NORTHWIND, lambda d: d["mailboxes"]["noc"].__setitem__("name", "NOC Renamed"))
+    planned = run_cli(directory.slapd, "plan", "--json", "-d", str(estate), **directory.creds("plan"))
+    assert planned.exit_code == 0 and len(json.loads(planned.stdout)["changes"]) == 1, planned.output
+    applied = run_cli(directory.slapd, "apply", "--auto-approve", "-d", str(estate), **directory.creds("plan"))
+    assert applied.exit_code == 1 and "Traceback" not in applied.output, applied.output
+    assert "insufficient" in applied.output.lower(), applied.output
+    entry = directory.slapd.ldapsearch(directory.dn_of(NOC), "(objectClass=*)", "displayName", scope="base")
+    assert "displayName: Network Operations" in entry
+    assert directory.slapd.ldapsearch(f"cn=ispctl-lock,{BASE}", scope="base") == ""
+
+
+def test_plan_account_cannot_write_anything(directory: Directory) -> None:
+    creds = directory.creds("plan")
+    change = f"dn: {directory.dn_of(NOC)}\nchangetype: modify\nreplace: description\ndescription: x\n"
+    done = directory.tool("ldapmodify", creds["ISPCTL_LDAP_BIND_DN"], creds["ISPCTL_LDAP_PASSWORD"], input=change)
+    assert done.returncode == 50, done.stderr  # insufficientAccess
+    add = f"dn: o=intruder,{BASE}\nobjectClass: organization\no: intruder\n"
+    done = directory.tool("ldapadd", creds["ISPCTL_LDAP_BIND_DN"], creds["ISPCTL_LDAP_PASSWORD"], input=add)
+    assert done.returncode == 50, done.stderr
+
+
+def test_postfix_account_reads_routing_but_never_a_hash(directory: Directory) -> None:
+    found = directory.search_as("postfix", "-b", BASE, f"(mail={NOC})", "mail", "ispctlMailAlias", "userPassword")
+    assert found.returncode == 0, found.stderr
+    assert f"mail: {NOC}" in found.stdout and "ispctlMailAlias: hostmaster" in found.stdout
+    assert "userPassword" not in found.stdout
+    every = directory.search_as("postfix", "-b", BASE, "(userPassword=*)", "userPassword")
+    assert every.returncode == 0 and dns_in(every.stdout) == [], every.stdout
+    # Dovecot's account does read the hashes (its passdb verifies them).
+    hashes = directory.search_as("dovecot", "-b", BASE, f"(mail={NOC})", "userPassword")
+    assert "userPassword:: " in hashes.stdout or "userPassword: {CRYPT}" in hashes.stdout, hashes.stdout
+
+
+def test_dovecot_authenticates_users_through_its_own_account(directory: Directory) -> None:
+    mail_root = Path(tempfile.mkdtemp(prefix="ispctl-test-vmail-"))
+    uid, gid = default_mail_owner()
+    env = {**directory.slapd.env(), **directory.creds("dovecot")}
+    dovecot = DovecotInstance(directory.estate.parent / "dovecot", env, mail_root=mail_root, mail_uid=uid,
+                              mail_gid=gid)
+    try:
+        dovecot.start()
+        assert f"dn = \"{directory.creds('dovecot')['ISPCTL_LDAP_BIND_DN']}\"" in (
+            dovecot.ldap_conf.read_text(encoding="utf-8"))
+        conn = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=20)
+        try:
+            assert conn.login(NOC, PASSWORD)[0] == "OK"
+        finally:
+            conn.logout()
+    finally:
+        dovecot.stop()
+        shutil.rmtree(mail_root, ignore_errors=True)
+
+
+def test_user_changes_its_own_password_and_no_one_elses(directory: Directory) -> None:
+    support, billing = directory.dn_of(SUPPORT), directory.dn_of(BILLING)
+    changed = directory.tool("ldappasswd", support, PASSWORD, "-s", "support-New-pa55")
+    assert changed.returncode == 0, changed.stderr
+    assert directory.tool("ldapwhoami", support, "support-New-pa55").returncode == 0
+    assert directory.tool("ldapwhoami", support, PASSWORD).returncode == 49  # invalidCredentials
+    other = directory.tool("ldappasswd", support, "support-New-pa55", "-s", "stolen", billing)
+    assert other.returncode != 0 and "Insufficient access (50)" in other.stdout, other.stdout
+    assert directory.tool("ldapwhoami", billing, PASSWORD).returncode == 0
+    # A user reads nothing, not even its own entry or hash.
+    own = directory.tool("ldapsearch", support, "support-New-pa55", "-LLL", "-b", BASE, "(objectClass=*)")
+    assert dns_in(own.stdout) == [], own.stdout
+
+
+def test_anonymous_sees_nothing_but_users_can_bind(directory: Directory) -> None:
+    anonymous = directory.tool("ldapsearch", None, None, "-LLL", "-b", BASE, "(objectClass=*)")
+    assert anonymous.returncode in (0, 32) and dns_in(anonymous.stdout) == [], anonymous.stdout
+    assert directory.tool("ldapwhoami", directory.dn_of(NOC), PASSWORD).returncode == 0
+    denied = directory.tool("ldapmodify", None, None,
+                            input=f"dn: {directory.dn_of(NOC)}\nchangetype: modify\nreplace: description\n"
+                                  "description: x\n")
+    assert denied.returncode in (8, 50), denied.stderr  # strongerAuthRequired / insufficientAccess
+
+
+def test_reseller_account_sees_only_its_subtree(directory: Directory, tmp_path: Path) -> None:
+    slapd = directory.slapd
+    accounts = {name: f"cn={name}-plan,ou=services,{slapd.suffix}" for name in ("northwind", "southbay")}
+    passwords = {name: f"{name}-Plan-pa55" for name in accounts}
+    added = slapd.ldapadd("\n".join(
+        f"dn: {dn}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: {name}-plan\n"
+        f"userPassword: {ssha(passwords[name])}\n" for name, dn in accounts.items()))
+    assert added.returncode == 0, added.stderr
+    out = tmp_path / "access.ldif"
+    plan_dn = slapd.account_env("plan")["ISPCTL_PLAN_LDAP_BIND_DN"]
+    apply_dn = slapd.account_env("plan")["ISPCTL_LDAP_BIND_DN"]
+    rendered = run_cli(None, "render", "access", "--out", str(out), "-d", str(directory.estate),
+                       "--apply-dn", apply_dn, "--plan-dn", plan_dn,
+                       *[arg for name, dn in accounts.items() for arg in ("--reseller", f"{name}={dn}")])
+    assert rendered.exit_code == 0, rendered.output
+    loaded = slapd.external("ldapmodify", "-f", str(out))
+    assert loaded.returncode == 0, loaded.stderr
+
+    seen = directory.tool("ldapsearch", accounts["northwind"], passwords["northwind"], "-LLL", "-b", BASE,
+                          "(objectClass=*)", "1.1")
+    names = dns_in(seen.stdout)
+    assert names and all(n == BASE or n.endswith(f"o=northwind,{BASE}") for n in names), names
+    assert any("northwind.example" in n for n in names) and not any("southbay" in n for n in names)
+    # Through ispctl: northwind is all there and converged; southbay's entries are not even seen,
+    # so its whole tenant would be "created" (a reseller plans its own estate, not the ISP's).
+    planned = run_cli(slapd, "plan", "--json", "-d", str(directory.estate), ISPCTL_LDAP_BIND_DN=accounts["northwind"],
+                      ISPCTL_LDAP_PASSWORD=passwords["northwind"])
+    assert planned.exit_code == 0, planned.output
+    changes = json.loads(planned.stdout)["changes"]
+    assert changes and {c["action"] for c in changes} == {"create"}
+    assert not any("northwind" in json.dumps(c) and "southbay" not in json.dumps(c) for c in changes), changes
+    other = directory.tool("ldapsearch", accounts["southbay"], passwords["southbay"], "-LLL", "-b",
+                           f"o=northwind,{BASE}", "(objectClass=*)", "1.1")
+    assert dns_in(other.stdout) == [], other.stdout
