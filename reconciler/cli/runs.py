@@ -26,6 +26,7 @@ from ispctl.reconciler.engine.saved import saved_meta
 from ispctl.reconciler.engine.scope import Scope, apply_scope
 from ispctl.reconciler.estate.desired import EstateSession
 from ispctl.reconciler.estate.scopes import changed_scope, former_domain, tenant_scope
+from ispctl.reconciler.estate.sources import confine
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def make_plan(session: EstateSession, root: Path, options: PlanOptions) -> PlanR
     live = session.live
     scope = build_scope(session, root, options)
     context = session.compiled or session.desired
-    plan = apply_scope(full, scope, context, live)
+    plan = confine(apply_scope(full, scope, context, live), session.catalog, context, live)
     plan = gates.apply_prune_policy(plan, site.prune.enabled and options.prune, site.prune.keep)
     rev = revision(root)
     meta: dict[str, Any] = {"groups": plan_groups(plan, context, live), **plan.meta}

@@ -18,9 +18,9 @@ from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.catalog import Catalog
 from ispctl.reconciler.estate.compile import Compiled, compile_catalog
-from ispctl.reconciler.estate.loader import load_estate
 from ispctl.reconciler.estate.schema import EstateSchema
 from ispctl.reconciler.estate.settings import with_overrides
+from ispctl.reconciler.estate.sources import load_composed
 from ispctl.reconciler.estate.validate import build_catalog
 
 
@@ -41,8 +41,9 @@ class Desired:
 
 def check_desired(root: Path, schema: EstateSchema,
                   env: Mapping[str, str] | None = None) -> tuple[Desired | None, list[Problem]]:
-    """The estate as far as it can be read, and every problem found on the way."""
-    estate, problems = load_estate(root, schema.files)
+    """The estate as far as it can be read (with every repository it is composed of, see
+    ``estate.sources``), and every problem found on the way."""
+    estate, problems = load_composed(root, schema.files, env)
     if estate is None:
         return None, problems
     estate.site = with_overrides(estate.site, schema.overrides, env)

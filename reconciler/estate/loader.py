@@ -60,12 +60,18 @@ class Estate:
     files: FileModels
     tenants: dict[str, TenantDecl] = field(default_factory=dict)
     domain_files: list[DomainDecl] = field(default_factory=list)
+    # A reseller's own repository planned on its own (estate.sources): only these resellers'
+    # subtrees may change, whatever the live view holds. None: the whole estate.
+    confined: frozenset[str] | None = None
+    # The other repositories read, by name: the commit each was read at (None: a checkout as is).
+    sources: dict[str, str | None] = field(default_factory=dict)
 
 
-def _display(path: Path, root: Path) -> str:
-    """The path as problems name it: relative to the estate's parent, on one line."""
+def _display(path: Path, root: Path, label: str | None = None) -> str:
+    """The path as problems name it: relative to the estate's parent, on one line; files of
+    another repository start with its source's name (``northwind:desired-state/...``)."""
     try:
-        text = str(Path(root.name) / path.relative_to(root))
+        text = str(Path(label or root.name) / path.relative_to(root))
     except ValueError:
         text = str(path)
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
@@ -75,7 +81,7 @@ def _plain_name(name: str) -> bool:
     return all(c == " " or (c.isprintable() and not c.isspace()) for c in name)
 
 
-def _odd_name(path: Path, root: Path) -> Problem | None:
+def _odd_name(path: Path, root: Path, label: str | None = None) -> Problem | None:
     """A file or folder name with a line break, control or other invisible character.
 
     Such a name prints on more than one line or looks like another one: "acme\n" once
@@ -84,8 +90,9 @@ def _odd_name(path: Path, root: Path) -> Problem | None:
     if _plain_name(path.name):
         return None
     what = "folder" if path.is_dir() else "file"
-    return Problem(Location(_display(path, root)), "", f"this {what} name contains a line break, tab, control or "
-                                                       f"invisible character (shown escaped); rename the {what}")
+    return Problem(Location(_display(path, root, label)), "",
+                   f"this {what} name contains a line break, tab, control or invisible character (shown escaped); "
+                   f"rename the {what}")
 
 
 def _strip(annotation: Any) -> list[Any]:
@@ -235,16 +242,16 @@ def _yaml_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES and _plain_name(p.name))
 
 
-def _names_in(folder: Path, root: Path) -> list[Problem]:
+def _names_in(folder: Path, root: Path, label: str | None = None) -> list[Problem]:
     """Entries of ``folder`` the loader would skip or misread because of their names."""
     problems = []
     for entry in sorted(folder.iterdir()):
-        odd = _odd_name(entry, root)
+        odd = _odd_name(entry, root, label)
         if odd is not None:
             problems.append(odd)
         elif entry.is_file() and entry.suffix.lower() in YAML_SUFFIXES and entry.suffix not in YAML_SUFFIXES:
-            problems.append(Problem(Location(_display(entry, root)), "", f"file suffix {entry.suffix!r} is not read; "
-                                                                         "name the file *.yaml (lower case)"))
+            problems.append(Problem(Location(_display(entry, root, label)), "",
+                                    f"file suffix {entry.suffix!r} is not read; name the file *.yaml (lower case)"))
     return problems
 
 
@@ -253,13 +260,32 @@ def _tenant_folders(folder: Path) -> list[Path]:
 
 
 @dataclass
-class _Found:
-    """What the tenant folders hold, gathered before the site settings are known."""
+class Found:
+    """What the tenant folders hold, gathered before the site settings are known.
+
+    ``root`` and ``label`` are the repository being read (``load_tree`` may be called once
+    per repository on the same Found); ``allowed`` limits the resellers it may declare."""
 
     root: Path
     files: FileModels
     tenants: dict[str, TenantDecl] = field(default_factory=dict)
     domain_files: list[DomainDecl] = field(default_factory=list)
+    label: str | None = None
+    allowed: frozenset[str] | None = None
+    source: str | None = None
+    # every tenant folder read, for "already used by" across repositories
+    shown: dict[str, str] = field(default_factory=dict)
+
+    def display(self, path: Path) -> str:
+        return _display(path, self.root, self.label)
+
+
+def read_site(root: Path, label: str | None = None) -> tuple[Document | None, list[Problem]]:
+    """The site settings file of ``root``, parsed (not yet checked against its model)."""
+    site_path = root / SITE_FILE
+    if not site_path.is_file():
+        return None, [Problem(Location(_display(site_path, root, label)), "", "site settings file is missing")]
+    return load_document(site_path, _display(site_path, root, label))
 
 
 def load_estate(root: Path, files: FileModels) -> tuple[Estate | None, list[Problem]]:
@@ -268,65 +294,73 @@ def load_estate(root: Path, files: FileModels) -> tuple[Estate | None, list[Prob
     Tenant and domain files are read even when the site file is broken, so that one
     run reports the problems of every file.
     """
-    problems: list[Problem] = []
     if not root.is_dir():
         return None, [Problem(Location(str(root)), "", "desired-state folder not found")]
-    site_path = root / SITE_FILE
-    site_doc: Document | None = None
+    site_doc, problems = read_site(root)
     site = None
-    if not site_path.is_file():
-        problems.append(Problem(Location(_display(site_path, root)), "", "site settings file is missing"))
-    else:
-        site_doc, errs = load_document(site_path, _display(site_path, root))
+    if site_doc is not None:
+        site, errs = check_model(site_doc, files.site)
         problems += errs
-        if site_doc is not None:
-            site, errs = check_model(site_doc, files.site)
-            problems += errs
-    found = _Found(root, files)
-    tenants_dir = root / "tenants"
-    problems += _names_in(root, root)
-    if tenants_dir.is_dir():
-        problems += _names_in(tenants_dir, root)
-        for folder in _tenant_folders(tenants_dir):
-            problems += _load_tenant(found, folder, parent=None)
-        for stray in _yaml_files(tenants_dir):
-            problems.append(Problem(Location(_display(stray, root)), "", "unexpected file: a domain file belongs in "
-                                                                         "its tenant's folder, tenants/<tenant>/"))
-    for stray in _yaml_files(root):
-        if stray.name != SITE_FILE:
-            problems.append(Problem(Location(_display(stray, root)), "", "unexpected file: domains belong in "
-                                                                         "tenants/<tenant>/"))
+    found = Found(root, files)
+    problems += load_tree(found)
     if site is None or site_doc is None:
         return None, problems
     return Estate(root, site, site_doc, files, found.tenants, found.domain_files), problems
 
 
-def _load_tenant(found: _Found, folder: Path, parent: str | None) -> list[Problem]:
+def load_tree(found: Found) -> list[Problem]:
+    """Read the tenant folders of one repository (``found.root``) into ``found``."""
+    root = found.root
+    tenants_dir = root / "tenants"
+    problems = _names_in(root, root, found.label)
+    if tenants_dir.is_dir():
+        problems += _names_in(tenants_dir, root, found.label)
+        for folder in _tenant_folders(tenants_dir):
+            problems += _load_tenant(found, folder, parent=None)
+        for stray in _yaml_files(tenants_dir):
+            problems.append(Problem(Location(found.display(stray)), "", "unexpected file: a domain file belongs in "
+                                                                        "its tenant's folder, tenants/<tenant>/"))
+    for stray in _yaml_files(root):
+        if stray.name != SITE_FILE:
+            problems.append(Problem(Location(found.display(stray)), "", "unexpected file: domains belong in "
+                                                                        "tenants/<tenant>/"))
+    return problems
+
+
+def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem]:
     """Load one tenant folder. A tenant that is unusable (bad name, no or broken
     tenant.yaml) is left out of the estate, but its domain files and client folders
     are still read so that their own problems are reported in the same run."""
     root = found.root
-    problems = _names_in(folder, root)
+    problems = _names_in(folder, root, found.label)
     name = folder.name
-    where = Location(_display(folder, root))
+    where = Location(found.display(folder))
     usable = True
     try:
         check_tenant(name)
     except InvalidName as exc:
         problems.append(Problem(where, "", str(exc)))
         usable = False
-    if usable and name in found.tenants:
-        other = found.tenants[name].folder
-        problems.append(Problem(where, "", f"tenant name {name!r} is already used by {_display(other, root)}; tenant "
+    if usable and name in found.shown:
+        problems.append(Problem(where, "", f"tenant name {name!r} is already used by {found.shown[name]}; tenant "
                                            "names are unique across the estate"))
         usable = False
+    if usable and parent is None and found.allowed is not None and name not in found.allowed:
+        # A reseller's repository declares only its own resellers: one folder more would let
+        # it take over another reseller's customers.
+        mine = ", ".join(sorted(found.allowed)) or "none"
+        problems.append(Problem(where, "", f"source {found.source} may only declare the resellers {mine} "
+                                           f"(sources.{found.source}.resellers in the site settings)"))
+        usable = False
+    if usable:
+        found.shown[name] = found.display(folder)
     tenant_path = folder / TENANT_FILE
     spec: TenantFile | None = None
     doc: Document | None = None
     if not tenant_path.is_file():
         problems.append(Problem(where, "", f"missing {TENANT_FILE} (every tenant folder declares its tenant)"))
     else:
-        doc, errs = load_document(tenant_path, _display(tenant_path, root))
+        doc, errs = load_document(tenant_path, found.display(tenant_path))
         problems += errs
         if doc is not None:
             spec, errs = check_model(doc, found.files.tenant)
@@ -337,7 +371,7 @@ def _load_tenant(found: _Found, folder: Path, parent: str | None) -> list[Proble
     for path in _yaml_files(folder):
         if path.name == TENANT_FILE:
             continue
-        ddoc, errs = load_document(path, _display(path, root))
+        ddoc, errs = load_document(path, found.display(path))
         problems += errs
         if ddoc is None:
             continue
@@ -347,7 +381,7 @@ def _load_tenant(found: _Found, folder: Path, parent: str | None) -> list[Proble
             found.domain_files.append(DomainDecl(name, dspec, ddoc))
     for sub in _tenant_folders(folder):
         if parent is not None:
-            problems.append(Problem(Location(_display(sub, root)), "", "clients cannot have sub-tenants (the tree is "
+            problems.append(Problem(Location(found.display(sub)), "", "clients cannot have sub-tenants (the tree is "
                                                                        "reseller -> client)"))
             continue
         problems += _load_tenant(found, sub, parent=name)

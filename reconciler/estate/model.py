@@ -29,6 +29,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from ispctl.reconciler.estate.flags import Flag
 from ispctl.reconciler.estate.names import InvalidName, normalise_address, normalise_domain, normalise_local
 from ispctl.reconciler.estate.passwords import check_hash
+from ispctl.reconciler.estate.sourcespec import SourceName, SourceSpec
 from ispctl.reconciler.estate.units import parse_duration, parse_size
 
 Status = Literal["active", "suspended"]
@@ -171,6 +172,8 @@ class SiteFile(Sectioned):
     defaults: Defaults = Defaults()
     safety: SafetySettings = SafetySettings()
     prune: PruneSettings = PruneSettings()
+    # Other repositories the estate's tenants are read from (estate.sources).
+    sources: dict[SourceName, SourceSpec] = Field(default_factory=dict)
 
 
 # --- tenants -----------------------------------------------------------------------

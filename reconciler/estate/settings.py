@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from ispctl.reconciler.engine.errors import ConfigError, Location, Problem, ValidationFailed
 from ispctl.reconciler.estate.loader import SITE_FILE, check_model
 from ispctl.reconciler.estate.model import Section, SiteFile
+from ispctl.reconciler.estate.sources import is_reference, reseller_site
 from ispctl.reconciler.estate.yamlload import load_document
 
 
@@ -89,6 +90,12 @@ def load_site(root: Path, model: type[SiteFile], overrides: Iterable[EnvOverride
         raise ValidationFailed([Problem(Location(display), "", "site settings file is missing "
                                         "(use --dir or $ISPCTL_DESIRED_STATE)")])
     doc, problems = load_document(path, display)
+    if doc is not None and not problems and is_reference(doc):
+        # A reseller's repository: the settings are those of the estate it belongs to.
+        referenced, problems = reseller_site(root, doc, model, env)
+        if referenced is None or problems:
+            raise ValidationFailed(sorted(problems))
+        return with_overrides(referenced, overrides, env)
     site = None
     if doc is not None:
         site, more = check_model(doc, model)
