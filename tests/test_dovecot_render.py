@@ -176,17 +176,19 @@ def test_write_files_sets_modes_even_over_an_existing_readable_file(tmp_path: Pa
 
 CONNECTION = {"ISPCTL_LDAP_URL": "ldap://127.0.0.1:3890", "ISPCTL_LDAP_BIND_DN": "cn=admin,dc=example,dc=net",
               "ISPCTL_LDAP_PASSWORD": "admin-secret"}
+ACCOUNT = {"ISPCTL_DOVECOT_LDAP_BIND_DN": "cn=dovecot,ou=services,dc=example,dc=net",
+           "ISPCTL_DOVECOT_LDAP_PASSWORD": "dovecot-secret"}
 
 
 def test_cli_renders_from_site_settings_and_environment(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = run_cli(None, "render", "dovecot", "--out", str(out), "-d", str(EXAMPLE),
-                     ISPCTL_MAIL_UID="5100", **CONNECTION)
+                     ISPCTL_MAIL_UID="5100", **CONNECTION, **ACCOUNT)
     assert result.exit_code == 0, result.output
     assert f"Wrote {out / LDAP_CONF_FILE}" in result.stdout
     ldap = settings_of((out / LDAP_CONF_FILE).read_text(encoding="utf-8"))
     assert (ldap["uris"], ldap["dn"], ldap["dnpass"]) == (
-        '"ldap://127.0.0.1:3890"', '"cn=admin,dc=example,dc=net"', '"admin-secret"')
+        '"ldap://127.0.0.1:3890"', '"cn=dovecot,ou=services,dc=example,dc=net"', '"dovecot-secret"')
     assert ldap["base"] == '"ou=ispctl,dc=example,dc=net"'  # from desired-state/ispctl.yaml
     conf = (out / SETTINGS_FILE).read_text(encoding="utf-8")
     assert "args = /etc/dovecot/dovecot-ldap.conf.ext\n" in conf
@@ -214,16 +216,35 @@ def test_cli_refuses_a_bind_dn_without_its_password(tmp_path: Path) -> None:
     result = run_cli(None, "render", "dovecot", "--out", str(tmp_path / "out"), "-d", str(EXAMPLE),
                      "--bind-dn", "cn=dovecot,dc=example,dc=net", **CONNECTION)
     assert result.exit_code == 1
-    assert "--bind-dn needs --password-file" in result.stderr
+    assert "--bind-dn and --password-file go together" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
+def test_cli_never_writes_ispctls_own_credentials(tmp_path: Path) -> None:
+    # No Dovecot account given: a refusal naming what to set, not ispctl's (write) account.
+    result = run_cli(None, "render", "dovecot", "--out", str(tmp_path / "out"), "-d", str(EXAMPLE), **CONNECTION)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "ISPCTL_DOVECOT_LDAP_BIND_DN" in result.stderr and "ISPCTL_DOVECOT_LDAP_PASSWORD_FILE" in result.stderr
+    assert "admin-secret" not in result.output and not (tmp_path / "out").exists()
+    # Nor under another name: the same DN, spelled differently, with its password in a file.
+    secret = tmp_path / "pw"
+    secret.write_text("admin-secret\n", encoding="utf-8")
+    result = run_cli(None, "render", "dovecot", "--out", str(tmp_path / "out"), "-d", str(EXAMPLE),
+                     "--bind-dn", "CN=Admin, dc=example,dc=net", "--password-file", str(secret), **CONNECTION)
+    assert result.exit_code == 1 and "is ispctl's own account" in result.stderr, result.output
+    assert not (tmp_path / "out").exists()
+    result = run_cli(None, "render", "dovecot", "--out", str(tmp_path / "out"), "-d", str(EXAMPLE), **CONNECTION,
+                     ISPCTL_DOVECOT_LDAP_BIND_DN="cn=admin,dc=example,dc=net", ISPCTL_DOVECOT_LDAP_PASSWORD="x")
+    assert result.exit_code == 1 and "is ispctl's own account" in result.stderr, result.output
+
+
 def test_cli_reports_missing_connection_and_bad_site_settings(tmp_path: Path) -> None:
-    result = run_cli(None, "render", "dovecot", "--out", str(tmp_path / "a"), "-d", str(EXAMPLE))
+    result = run_cli(None, "render", "dovecot", "--out", str(tmp_path / "a"), "-d", str(EXAMPLE), **ACCOUNT)
     assert result.exit_code == 1 and "ISPCTL_LDAP_URL" in result.stderr
     estate = write_estate(tmp_path / "estate", {})
     (estate / "ispctl.yaml").write_text("directory:\n  base_dn: ou=x,dc=y\nmail:\n  uid: 0\n", encoding="utf-8")
-    result = run_cli(None, "render", "dovecot", "--out", str(tmp_path / "b"), "-d", str(estate), **CONNECTION)
+    result = run_cli(None, "render", "dovecot", "--out", str(tmp_path / "b"), "-d", str(estate), **CONNECTION,
+                     **ACCOUNT)
     assert result.exit_code == 1
     assert result.stderr.startswith("estate/ispctl.yaml:4:3: mail.uid: ")
     assert not (tmp_path / "b").exists()

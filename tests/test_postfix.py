@@ -20,13 +20,15 @@ from pathlib import Path
 import pytest
 from ldap_helpers import apply_ok, copy_example, edit_yaml, ldap_ok, run_cli
 
+from ispctl.providers.ldap.sandbox.accounts import account_dn
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
 from ispctl.providers.postfix.render import ALIAS_TABLES, DISABLED_BOUNCE, DISABLED_REPLY, MAIN_CF, TABLES
 
 BAKERY = "xn--bckerei-mller-bfb28a.example"  # bäckerei-müller.example, as stored (IDNA)
 ALIAS_DOMAIN = "baeckerei-mueller.example"   # type alias, alias_of the bakery
 SCHOOL = "riverside-school.example"          # its tenant is suspended below
-SERVICE_DN = "cn=postfix-ro,dc=example,dc=net"
+# The test slapd's Postfix account: the access rules let it read routing data, never a hash.
+SERVICE_DN = account_dn("postfix", "dc=example,dc=net")
 # Characters that would break a naive config writer or be expanded by main.cf ($name).
 SERVICE_PASSWORD = "ro $mail_owner #1 %s {x} \\ \"q\""
 FORWARD_TARGET = "desk@helpdesk-partner.example"
@@ -100,10 +102,9 @@ def tables(slapd_pf: SlapdInstance, tmp_path_factory: pytest.TempPathFactory) ->
     ldap_ok(slapd_pf.ldapadd(
         # Inside the managed base but without ispctl's marker: not ispctl's, never routed.
         f"dn: cn=ghost,{slapd_pf.managed_base}\nobjectClass: inetOrgPerson\ncn: ghost\nsn: ghost\n"
-        "mail: ghost@northwind.example\n\n"
-        # The read-only account Postfix binds as (the fixture's ACL lets any user read).
-        f"dn: {SERVICE_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
-        f"cn: postfix-ro\nuserPassword: {ssha(SERVICE_PASSWORD)}\n"))
+        "mail: ghost@northwind.example\n"))
+    ldap_ok(slapd_pf.ldapmodify(f"dn: {SERVICE_DN}\nchangetype: modify\nreplace: userPassword\n"
+                                f"userPassword: {ssha(SERVICE_PASSWORD)}\n"))
     secret = work / "postfix-ro.pw"
     secret.write_text(SERVICE_PASSWORD + "\n", encoding="utf-8")
     out = work / "tables"

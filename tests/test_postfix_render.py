@@ -29,6 +29,10 @@ LDAP = LdapSettings("ldap://ldap.example.net:389", "cn=postfix,dc=example,dc=net
 SITE = FILES.site(directory=DirectorySettings(base_dn=BASE))
 CONN_ENV = {"ISPCTL_LDAP_URL": "ldap://ldap.example.net:389", "ISPCTL_LDAP_BIND_DN": "cn=admin,dc=example,dc=net",
             "ISPCTL_LDAP_PASSWORD": "admin-secret"}
+# Postfix's own read-only account: the command never writes ispctl's (CONN_ENV's) into a table.
+ACCOUNT = {"ISPCTL_POSTFIX_LDAP_BIND_DN": "cn=postfix,ou=services,dc=example,dc=net",
+           "ISPCTL_POSTFIX_LDAP_PASSWORD": "postfix-secret"}
+CLI_ENV = {**CONN_ENV, **ACCOUNT}
 
 
 def parse_cf(text: str) -> dict[str, str]:
@@ -193,13 +197,25 @@ def estate(tmp_path: Path) -> Path:
 
 def test_cli_writes_tables_naming_the_output_folder(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run_cli(None, "render", "postfix", "--out", str(out), "-d", str(estate(tmp_path)), **CONN_ENV)
+    result = run_cli(None, "render", "postfix", "--out", str(out), "-d", str(estate(tmp_path)), **CLI_ENV)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted([t.file_name for t in TABLES] + [MAIN_CF])
     main = parse_cf((out / MAIN_CF).read_text(encoding="utf-8"))
     assert main["virtual_mailbox_maps"] == f"proxy:ldap:{out.absolute()}/virtual_mailbox_maps.cf"
     params = parse_cf((out / "virtual_mailbox_maps.cf").read_text(encoding="utf-8"))
-    assert (params["bind_dn"], params["bind_pw"]) == (CONN_ENV["ISPCTL_LDAP_BIND_DN"], CONN_ENV["ISPCTL_LDAP_PASSWORD"])
+    assert (params["bind_dn"], params["bind_pw"]) == (ACCOUNT["ISPCTL_POSTFIX_LDAP_BIND_DN"], "postfix-secret")
+
+
+def test_cli_never_writes_ispctls_own_credentials(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli(None, "render", "postfix", "--out", str(out), "-d", str(estate(tmp_path)), **CONN_ENV)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "ISPCTL_POSTFIX_LDAP_BIND_DN" in result.stderr and "--bind-dn and --password-file" in result.stderr
+    assert "admin-secret" not in result.output and not out.exists()
+    result = run_cli(None, "render", "postfix", "--out", str(out), "-d", str(estate(tmp_path)), **CONN_ENV,
+                     ISPCTL_POSTFIX_LDAP_BIND_DN="cn=ADMIN,dc=example,dc=net", ISPCTL_POSTFIX_LDAP_PASSWORD="x")
+    assert result.exit_code == 1 and "is ispctl's own account" in result.stderr, result.output
+    assert not out.exists()
 
 
 def test_cli_service_account_and_table_dir(tmp_path: Path) -> None:
@@ -208,7 +224,7 @@ def test_cli_service_account_and_table_dir(tmp_path: Path) -> None:
     secret.write_text("ro $ecret#1\n", encoding="utf-8")
     result = run_cli(None, "render", "postfix", "--out", str(out), "-d", str(estate(tmp_path)),
                      "--bind-dn", "cn=postfix,dc=example,dc=net", "--password-file", str(secret),
-                     "--table-dir", "/etc/postfix/ispctl", **CONN_ENV)
+                     "--table-dir", "/etc/postfix/ispctl", **CLI_ENV)
     assert result.exit_code == 0, result.output
     params = parse_cf((out / "virtual_alias_4_lists.cf").read_text(encoding="utf-8"))
     assert (params["bind_dn"], params["bind_pw"]) == ("cn=postfix,dc=example,dc=net", "ro $ecret#1")
@@ -220,7 +236,7 @@ def test_cli_service_account_and_table_dir(tmp_path: Path) -> None:
 @pytest.mark.parametrize("extra", [["--bind-dn", "cn=postfix,dc=example,dc=net"], ["--password-file", "/nonexistent"]])
 def test_cli_bind_dn_and_password_file_go_together(tmp_path: Path, extra: list[str]) -> None:
     out = tmp_path / "out"
-    result = run_cli(None, "render", "postfix", "--out", str(out), "-d", str(estate(tmp_path)), *extra, **CONN_ENV)
+    result = run_cli(None, "render", "postfix", "--out", str(out), "-d", str(estate(tmp_path)), *extra, **CLI_ENV)
     assert result.exit_code == 1
     assert "--bind-dn and --password-file go together" in result.stderr
     assert not out.exists()
@@ -228,12 +244,12 @@ def test_cli_bind_dn_and_password_file_go_together(tmp_path: Path, extra: list[s
 
 def test_cli_needs_a_connection_and_a_valid_site_file(tmp_path: Path) -> None:
     root = estate(tmp_path)
-    result = run_cli(None, "render", "postfix", "--out", str(tmp_path / "out"), "-d", str(root))
+    result = run_cli(None, "render", "postfix", "--out", str(tmp_path / "out"), "-d", str(root), **ACCOUNT)
     assert result.exit_code == 1 and "ISPCTL_LDAP_URL" in result.stderr
     (root / "ispctl.yaml").write_text(
         "directory:\n  base_dn: ou=x,dc=example,dc=net\n  page_sise: 10\n", encoding="utf-8"
     )
-    result = run_cli(None, "render", "postfix", "--out", str(tmp_path / "out"), "-d", str(root), **CONN_ENV)
+    result = run_cli(None, "render", "postfix", "--out", str(tmp_path / "out"), "-d", str(root), **CLI_ENV)
     assert result.exit_code == 1
     assert "ispctl.yaml:3:3: directory.page_sise: unknown field" in result.stderr
     assert not (tmp_path / "out").exists()
@@ -242,5 +258,5 @@ def test_cli_needs_a_connection_and_a_valid_site_file(tmp_path: Path) -> None:
 def test_cli_ignores_tenant_files(tmp_path: Path) -> None:
     # Tables depend on the site settings only: a broken domain file must not block them.
     root = write_estate(tmp_path / "estate", {"acme/tenant.yaml": "name: [unclosed\n"})
-    result = run_cli(None, "render", "postfix", "--out", str(tmp_path / "out"), "-d", str(root), **CONN_ENV)
+    result = run_cli(None, "render", "postfix", "--out", str(tmp_path / "out"), "-d", str(root), **CLI_ENV)
     assert result.exit_code == 0, result.output

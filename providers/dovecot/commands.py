@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import typer
 
 from ispctl.providers.dovecot.render import DEFAULT_INSTALL_DIR, LDAP_CONF_FILE, render, write_files
-from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.access import service_settings
 from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
 
 
@@ -18,20 +17,12 @@ def render_dovecot_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str 
                        env: Mapping[str, str] | None = None) -> int:
     """Write both files to ``out`` for an operator to install.
 
-    ``--bind-dn``/``--password-file`` replace the connection's credentials, so Dovecot can use a
-    read-only service account instead of ispctl's own (which may write).
+    The bind DN and password written are Dovecot's own read-only account (``--bind-dn`` and
+    ``--password-file``, or ``ISPCTL_DOVECOT_LDAP_*``), never ispctl's (``service_settings``).
     """
-    env = dict(os.environ if env is None else env)
-    if bind_dn is not None:
-        if password_file is None:
-            # The environment's password belongs to another DN: never pair them silently.
-            raise ConfigError("--bind-dn needs --password-file with that account's password")
-        env["ISPCTL_LDAP_BIND_DN"] = bind_dn
-    if password_file is not None:
-        env.pop("ISPCTL_LDAP_PASSWORD", None)
-        env["ISPCTL_LDAP_PASSWORD_FILE"] = str(password_file)
+    ldap = service_settings("dovecot", env, bind_dn, password_file)
     site = ctx.site(root, env)
-    files = render(site, LdapSettings.from_env(env), ldap_conf_path)
+    files = render(site, ldap, ldap_conf_path)
     try:
         written = write_files(files, out)
     except OSError as exc:
@@ -54,11 +45,12 @@ def register(commands: Commands) -> None:
         out: Path = typer.Option(..., "--out", help="folder to write dovecot-ldap.conf.ext and conf.d/90-ispctl.conf "
                                                     "into"),
         dir: Path | None = DirOption,
-        bind_dn: str | None = typer.Option(None, "--bind-dn", help="DN Dovecot binds as (a read-only account; needs "
-                                                                   "--password-file)"),
-        password_file: Path | None = typer.Option(None, "--password-file", help="file holding that DN's password"),
+        bind_dn: str | None = typer.Option(None, "--bind-dn", help="DN Dovecot binds as: its read-only account "
+                                                                   "[default: ISPCTL_DOVECOT_LDAP_BIND_DN]"),
+        password_file: Path | None = typer.Option(None, "--password-file", help="file holding that "
+                                                   "DN's password [default: ISPCTL_DOVECOT_LDAP_PASSWORD(_FILE)]"),
         ldap_conf_path: str = typer.Option(f"{DEFAULT_INSTALL_DIR}/{LDAP_CONF_FILE}", "--ldap-conf-path",
                                            help="where dovecot-ldap.conf.ext will be installed"),
     ) -> None:
-        """Dovecot passdb/userdb LDAP config for the directory (connection from ISPCTL_LDAP_*)."""
+        """Dovecot's passdb/userdb LDAP config (URL: ISPCTL_LDAP_*, account: ISPCTL_DOVECOT_LDAP_*)."""
         ctx.run(lambda: render_dovecot_cmd(ctx, out, ctx.root(dir), bind_dn, password_file, ldap_conf_path))

@@ -28,6 +28,7 @@ for the whole subtree end with ``by * none`` so a database-wide rule further dow
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.dn import parse_dn
 
 from ispctl.providers.ldap import dn as dnlib
+from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.settings import DIRECTORY
 from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
 
@@ -117,6 +119,53 @@ def access_ldif(base_dn: str, accounts: Accounts, database: str = DEFAULT_DATABA
             f"dn: {database}\nchangetype: modify\nadd: olcAccess\n{values}")
 
 
+def service_settings(service: str, env: Mapping[str, str] | None, bind_dn: str | None,
+                     password_file: Path | None) -> LdapSettings:
+    """The connection a mail server's configuration is rendered with: that server's own account.
+
+    From ``--bind-dn``/``--password-file``, else from ``ISPCTL_<SERVICE>_LDAP_BIND_DN`` and
+    ``ISPCTL_<SERVICE>_LDAP_PASSWORD(_FILE)``; the URL and TLS settings stay ispctl's. ispctl's
+    own account (``ISPCTL_LDAP_BIND_DN``, which may write) is refused: it would sit in a file
+    the mail server (and whoever reads its configuration) can read.
+    """
+    env = dict(os.environ if env is None else env)
+    prefix = f"ISPCTL_{service.upper()}_LDAP"
+    if (bind_dn is None) != (password_file is None):
+        # The environment's password belongs to another DN: never pair them silently.
+        raise ConfigError("--bind-dn and --password-file go together (the service account and its password)")
+    password: str | None = None
+    if bind_dn is None:
+        bind_dn = env.get(f"{prefix}_BIND_DN", "").strip() or None
+        password = env.get(f"{prefix}_PASSWORD") or None
+        named = env.get(f"{prefix}_PASSWORD_FILE", "").strip()
+        password_file = Path(named) if named else None
+        if bind_dn is None or (password is None and password_file is None):
+            raise ConfigError(
+                f"ispctl render {service} writes a bind DN and its password into the configuration, and never "
+                f"ispctl's own (ISPCTL_LDAP_BIND_DN may write to the directory). Set {prefix}_BIND_DN and "
+                f"{prefix}_PASSWORD_FILE (or {prefix}_PASSWORD) to {service}'s read-only account, or pass "
+                "--bind-dn and --password-file (README \"The schema, and loading it into a production directory\")")
+    if not bind_dn.strip():
+        raise ConfigError("--bind-dn is empty")
+    own = env.get("ISPCTL_LDAP_BIND_DN", "").strip()
+    try:
+        same = bool(own) and dnlib.normalise(own) == dnlib.normalise(bind_dn)
+    except (ValueError, LDAPInvalidDnError):
+        same = own.lower() == bind_dn.strip().lower()
+    if same:
+        raise ConfigError(f"{bind_dn.strip()} is ispctl's own account (ISPCTL_LDAP_BIND_DN, which may write): "
+                          f"give {service} its read-only account ({prefix}_BIND_DN, or --bind-dn)")
+    env["ISPCTL_LDAP_BIND_DN"] = bind_dn.strip()
+    env.pop("ISPCTL_LDAP_PASSWORD", None)
+    env.pop("ISPCTL_LDAP_PASSWORD_FILE", None)
+    if password_file is not None:
+        env["ISPCTL_LDAP_PASSWORD_FILE"] = str(password_file)
+    else:
+        assert password is not None
+        env["ISPCTL_LDAP_PASSWORD"] = password
+    return LdapSettings.from_env(env)
+
+
 def _resellers(values: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for value in values:
@@ -169,4 +218,4 @@ def register(commands: Commands) -> None:
             Accounts(apply_dn, plan_dn, dovecot_dn, postfix_dn, _resellers(reseller), plan_passwords), database))
 
 
-__all__ = ["DEFAULT_DATABASE", "Accounts", "access_ldif", "access_rules", "register"]
+__all__ = ["DEFAULT_DATABASE", "Accounts", "access_ldif", "access_rules", "register", "service_settings"]

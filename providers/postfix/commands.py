@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import typer
 
+from ispctl.providers.ldap.access import service_settings
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.postfix.render import MAIN_CF, render, write_files
 from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
@@ -15,18 +15,8 @@ from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, Di
 
 def connection_settings(env: Mapping[str, str] | None, bind_dn: str | None,
                         password_file: Path | None) -> LdapSettings:
-    """The environment's connection, with a (read-only) service account's DN and password."""
-    env = dict(os.environ if env is None else env)
-    if (bind_dn is None) != (password_file is None):
-        # The environment's password belongs to another DN: never pair them silently.
-        raise ConfigError("--bind-dn and --password-file go together (the service account and its password)")
-    if bind_dn is not None and password_file is not None:
-        if not bind_dn.strip():
-            raise ConfigError("--bind-dn is empty")
-        env["ISPCTL_LDAP_BIND_DN"] = bind_dn
-        env.pop("ISPCTL_LDAP_PASSWORD", None)
-        env["ISPCTL_LDAP_PASSWORD_FILE"] = str(password_file)
-    return LdapSettings.from_env(env)
+    """The environment's connection with Postfix's own read-only account (never ispctl's)."""
+    return service_settings("postfix", env, bind_dn, password_file)
 
 
 def render_postfix_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str | None = None,
@@ -60,13 +50,14 @@ def register(commands: Commands) -> None:
     def render_postfix(
         out: Path = typer.Option(..., "--out", help="folder to write the LDAP tables (*.cf) and main.cf.ispctl into"),
         dir: Path | None = DirOption,
-        bind_dn: str | None = typer.Option(None, "--bind-dn", help="DN Postfix binds as (a read-only account; needs "
-                                                                   "--password-file)"),
-        password_file: Path | None = typer.Option(None, "--password-file", help="file holding that DN's password"),
+        bind_dn: str | None = typer.Option(None, "--bind-dn", help="DN Postfix binds as: its read-only account "
+                                                                   "[default: ISPCTL_POSTFIX_LDAP_BIND_DN]"),
+        password_file: Path | None = typer.Option(None, "--password-file", help="file holding that "
+                                                   "DN's password [default: ISPCTL_POSTFIX_LDAP_PASSWORD(_FILE)]"),
         table_dir: str | None = typer.Option(None, "--table-dir", help="where the tables will be installed, as "
                                                                        "main.cf.ispctl names them [default: --out]"),
         group: str | None = typer.Option(None, "--group", help="group owning the files (postfix, so proxymap can read "
                                                                "them)"),
     ) -> None:
-        """Postfix LDAP lookup tables for the directory (connection from ISPCTL_LDAP_*)."""
+        """Postfix LDAP lookup tables for the directory (URL from ISPCTL_LDAP_*, account ISPCTL_POSTFIX_LDAP_*)."""
         ctx.run(lambda: render_postfix_cmd(ctx, out, ctx.root(dir), bind_dn, password_file, table_dir, group))
