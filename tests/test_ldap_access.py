@@ -20,8 +20,10 @@ from typing import Any
 
 import pytest
 
+from ispctl.providers.dovecot.sandbox.component import DovecotComponent
 from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance, default_mail_owner
 from ispctl.providers.ldap.access import Accounts, access_ldif, access_rules
+from ispctl.providers.ldap.sandbox.component import LdapComponent
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
 from ispctl.reconciler.contract import ConfigError
 from tests.ldap_helpers import BASE, copy_example, edit_yaml, run_cli
@@ -258,3 +260,19 @@ def test_reseller_account_sees_only_its_subtree(directory: Directory, tmp_path: 
     other = directory.tool("ldapsearch", accounts["southbay"], passwords["southbay"], "-LLL", "-b",
                            f"o=northwind,{BASE}", "(objectClass=*)", "1.1")
     assert dns_in(other.stdout) == [], other.stdout
+
+
+def test_sandbox_exports_the_apply_account_and_the_read_only_ones(directory: Directory, tmp_path: Path) -> None:
+    slapd = directory.slapd
+    env = LdapComponent().env(slapd.to_state())
+    assert env["ISPCTL_LDAP_BIND_DN"] == f"cn=ispctl-apply,ou=services,{slapd.suffix}" != slapd.bind_dn
+    assert env["ISPCTL_PLAN_LDAP_BIND_DN"] == f"cn=ispctl-plan,ou=services,{slapd.suffix}"
+    assert slapd.password not in env.values()
+    for prefix in ("ISPCTL_LDAP", "ISPCTL_PLAN_LDAP", "ISPCTL_DOVECOT_LDAP", "ISPCTL_POSTFIX_LDAP"):
+        whoami = directory.tool("ldapwhoami", env[f"{prefix}_BIND_DN"], env[f"{prefix}_PASSWORD"])
+        assert whoami.stdout.strip() == f"dn:{env[f'{prefix}_BIND_DN']}", whoami.stderr
+    # The sandbox's Dovecot is configured with its own account, not with ispctl's.
+    # (A previous run's mail root, so nothing is made under /var/tmp.)
+    dovecot = DovecotComponent().instance(tmp_path / "dovecot", {"mail_root": str(tmp_path / "vmail")}, env)
+    assert dovecot.ldap_env["ISPCTL_LDAP_BIND_DN"] == env["ISPCTL_DOVECOT_LDAP_BIND_DN"]
+    assert env["ISPCTL_LDAP_PASSWORD"] not in dovecot.ldap_env.values()
