@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import typer
 
-from ispctl.reconciler.engine import output
+from ispctl.reconciler.engine import audit, output
 from ispctl.reconciler.engine.errors import (
     ApprovalRequired,
     ConfigError,
@@ -58,6 +58,7 @@ from ispctl.reconciler.estate.names import (
     normalise_local,
     split_address,
 )
+from ispctl.reconciler.estate.passwords import hash_password
 from ispctl.reconciler.estate.schema import EstateSchema, NamedExtension
 from ispctl.reconciler.estate.settings import EnvOverride
 from ispctl.reconciler.estate.units import MAX_TTL, format_duration, format_size, parse_duration
@@ -98,6 +99,10 @@ class CommandContext(Protocol):
         """The validated estate with this machine's providers connected; closed on exit."""
         ...
 
+    def estate(self, root: Path) -> dict[str, Any]:
+        """Which estate this is (repository, folder, each service's live side), as the audit trail records it."""
+        ...
+
 
 class Commands(Protocol):
     """Where a service adds its commands: to a group (``render``, ``dkim``, ...) of the CLI."""
@@ -107,6 +112,10 @@ class Commands(Protocol):
 
     def group(self, name: str, help: str) -> typer.Typer:
         """The sub-command group ``name``, made with ``help`` if no service made it yet."""
+        ...
+
+    def command(self, name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+        """A command of its own at the top level (``ispctl passwd``): the decorator registering it."""
         ...
 
 
@@ -191,6 +200,7 @@ __all__ = [
     "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Problem", "Provider", "ProviderError",
     "ProviderFactory", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size", "Strict",
-    "ValidationFailed", "Value", "address_of", "env_flag", "format_duration", "format_path", "format_size",
+    "ValidationFailed", "Value", "address_of", "audit", "env_flag", "format_duration", "format_path", "format_size",
+    "hash_password",
     "normalise_address", "normalise_domain", "normalise_local", "output", "parse_duration", "split_address",
 ]

@@ -76,7 +76,9 @@ CASES: list[tuple[str, str, Edit, dict[str, list[str]], list[Check]]] = [
     ("mailbox services", NWF, at("mailboxes", "billing", "services", value={"pop3": False, "imap": False}),
      {"mailbox.billing@northwind.example": ["services"]},
      [("(uid=billing@northwind.example)", "ispctlEnabledService", ["smtp"])]),
-    ("mailbox password", NWF, at("mailboxes", "support", "password", value=HASH),
+    # A password is its user's once the mailbox exists: only one git keeps (credentials: git) is updated.
+    ("mailbox password kept in git", NWF,
+     lambda d: d["mailboxes"]["support"].update(password=HASH, credentials="git"),
      {"mailbox.support@northwind.example": ["password"]}, [(SUPPORT, "userPassword", [HASH])]),
     ("mailbox extra addresses", NWF, at("mailboxes", "noc", "aliases", append="security"),
      {"mailbox.noc@northwind.example": ["aliases"]},

@@ -2,8 +2,9 @@
 
 Modules: ``settings`` (the ``directory:`` section), ``connection`` (``ISPCTL_LDAP_*``), ``dn``
 (DN parsing and escaping), ``mapping`` (resources <-> entries, pure), ``lock`` (the estate's
-apply lock, an entry in the directory), ``provider``; ``schema/`` (the LDIF schema) and
-``sandbox/`` (a real slapd for tests and ``ispctl sandbox``).
+apply lock, an entry in the directory), ``provider``, ``passwd`` and ``commands``
+(``ispctl passwd``); ``schema/`` (the LDIF schema) and ``sandbox/`` (a real slapd for
+tests and ``ispctl sandbox``).
 """
 
 from __future__ import annotations
@@ -11,16 +12,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ispctl.providers.ldap.access import register as register_access
+from ispctl.providers.ldap.commands import register
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.component import LdapComponent
 from ispctl.providers.ldap.settings import DIRECTORY, DirectorySettings
-from ispctl.reconciler.contract import Service, SiteFile
+from ispctl.reconciler.contract import Commands, Service, SiteFile
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> LdapProvider:
     directory = site.section(DIRECTORY)
     return LdapProvider(LdapSettings.from_env(env), directory.base_dn, directory.page_size)
+
+
+def _commands(commands: Commands) -> None:
+    register(commands)
+    register_access(commands)  # ispctl render access
 
 
 SERVICE = Service(
@@ -31,7 +38,7 @@ SERVICE = Service(
     enabled_by_default=True,
     sections=(DIRECTORY,),
     sandbox=LdapComponent,
-    commands=register_access,  # ispctl render access
+    commands=_commands,
 )
 
 __all__ = ["DIRECTORY", "SERVICE", "DirectorySettings", "LdapProvider", "LdapSettings", "build"]

@@ -21,6 +21,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlparse
@@ -335,6 +336,26 @@ class LdapProvider(Provider, Lockable):
         except LDAPException as exc:
             raise ProviderError(f"delete {target}: {exc}") from None
         self._dn.pop(resource.address, None)
+
+    def set_credential(self, live: Resource, field: str, value: str) -> str:
+        """Write one credential of a live entry directly (``ispctl passwd``); returns its DN.
+
+        The value is the user's from now on, so the stored fingerprint must not cover it: one
+        that still does (written while git owned it, before this version) is rewritten without
+        it in the same modify, when the entry is otherwise as ispctl left it (else it stays,
+        and the next plan still shows the drift).
+        """
+        kmap = mapping.KINDS[live.kind]
+        target = self._dn_for(live.address)
+        self._guard(target)
+        mods: dict[str, list[Any]] = {name: [value] for name in kmap.fields[field][0]}
+        if field not in live.create_only and live.drifted() is None:
+            mods[mapping.FINGERPRINT] = [replace(live, create_only=live.create_only | {field}).fingerprint()]
+        try:
+            self._run_step(Step(f"set the {field} of {target}", target, mods))
+        except LDAPException as exc:
+            raise ProviderError(f"modify {target}: {exc}") from None
+        return target
 
     def _guard(self, target: str, allow_base: bool = False) -> None:
         # Defence in depth: whatever the plan says, never write outside our subtree.

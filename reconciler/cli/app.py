@@ -8,6 +8,7 @@ Every command parses its arguments and hands one body to the one error handler.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -96,6 +97,9 @@ class _Commands:
     @property
     def context(self) -> CommandContext:
         return self._context
+
+    def command(self, name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+        return self._app.command(name)
 
     def group(self, name: str, help: str) -> typer.Typer:
         if name not in self._groups:

@@ -108,7 +108,7 @@ class NMailbox:
         return self.spec.name or self.local
 
     @property
-    def password(self) -> str:
+    def password(self) -> str | None:
         return self.spec.password
 
     @property

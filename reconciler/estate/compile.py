@@ -22,9 +22,24 @@ from typing import Any
 from ispctl.reconciler.engine.errors import ConfigError, Problem
 from ispctl.reconciler.engine.resources import Resource, Value, address_of
 from ispctl.reconciler.estate.catalog import Catalog, NTenant
+from ispctl.reconciler.estate.model import Credentials, Lifecycle
 
 TENANT, DOMAIN, MAILBOX, ALIAS = "tenant", "domain", "mailbox", "alias"
 SENSITIVE_ATTRS = frozenset({"password"})
+# The attributes the estate compiles for its own kinds (services may add more: ``Compiled.attrs``).
+ATTRIBUTES: dict[str, frozenset[str]] = {
+    TENANT: frozenset({"kind", "display_name", "contact", "status", "max_domains", "max_mailboxes", "max_aliases",
+                       "quota_pool", "protected"}),
+    DOMAIN: frozenset({"type", "display_name", "services", "status", "default_quota", "catch_all", "alias_of",
+                       "description", "protected"}),
+    MAILBOX: frozenset({"address", "display_name", "password", "quota", "status", "services", "aliases", "forward"}),
+    ALIAS: frozenset({"targets", "status", "description"}),
+}
+# Credentials: attributes a person sets for themselves. Unless an object (or the site) says
+# ``credentials: git``, they are written when the object is created and belong to their user
+# afterwards (``Resource.create_only``). A later credential (an FTP or RADIUS password) is one
+# more name here, or, added by a service, named in its ``Compiled.credentials``.
+CREDENTIALS: dict[str, frozenset[str]] = {MAILBOX: frozenset({"password"})}
 
 
 @dataclass
@@ -35,6 +50,8 @@ class Compiled:
     problems: list[Problem] = field(default_factory=list)
     # address of an estate resource -> attributes the service adds to it
     attrs: dict[str, dict[str, Value]] = field(default_factory=dict)
+    # address of an estate resource -> which of those attributes are credentials (see CREDENTIALS)
+    credentials: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 Extension = Callable[[Catalog], Compiled]
@@ -53,9 +70,18 @@ class _Draft:
     key: str
     attrs: dict[str, Value]
     more: dict[str, Any]
+    credentials: Credentials | None = None  # the object's own lifecycle settings
+    ignore: tuple[str, ...] = ()
 
-    def build(self) -> Resource:
-        return Resource(self.kind, self.key, self.attrs, **self.more)
+    def build(self, lifecycle: Lifecycle, credentials: frozenset[str]) -> Resource:
+        """The resource, with what belongs to the live side once it exists as ``create_only``."""
+        owned = set(self.ignore) | set(lifecycle.ignore_changes.get(self.kind, ()))
+        if (self.credentials or lifecycle.credentials) == "user":
+            owned |= credentials
+        more = dict(self.more)
+        if credentials:
+            more["sensitive"] = more.get("sensitive", frozenset()) | credentials
+        return Resource(self.kind, self.key, self.attrs, create_only=frozenset(owned & set(self.attrs)), **more)
 
 
 def _tenants(catalog: Catalog) -> Iterator[_Draft]:
@@ -108,7 +134,8 @@ def _mailboxes(catalog: Catalog) -> Iterator[_Draft]:
             "aliases": box.aliases,
             "forward": tuple(sorted(forward)),
         }, {"parent": address_of(DOMAIN, box.domain), "previous": box.previous,
-            "sensitive": SENSITIVE_ATTRS, "source": box.origin.doc.location(box.origin.path)})
+            "sensitive": SENSITIVE_ATTRS, "source": box.origin.doc.location(box.origin.path)},
+            box.spec.credentials, tuple(box.spec.ignore_changes))
 
 
 def _aliases(catalog: Catalog) -> Iterator[_Draft]:
@@ -126,8 +153,11 @@ def compile_catalog(catalog: Catalog, contributions: Iterable[Compiled] = ()) ->
     and the services' own resources."""
     drafts = [*_tenants(catalog), *_domains(catalog), *_mailboxes(catalog), *_aliases(catalog)]
     by_address = {address_of(d.kind, d.key): d for d in drafts}
+    added_credentials: dict[str, frozenset[str]] = {}
     out: list[Resource] = []
     for part in contributions:
+        for address, names in part.credentials.items():
+            added_credentials[address] = added_credentials.get(address, frozenset()) | names
         for address, attrs in part.attrs.items():
             draft = by_address.get(address)
             if draft is None:
@@ -137,5 +167,9 @@ def compile_catalog(catalog: Catalog, contributions: Iterable[Compiled] = ()) ->
                 raise ConfigError(f"two sources set {', '.join(clash)} of {address}")
             draft.attrs.update(attrs)
         out.extend(part.resources)
-    out.extend(d.build() for d in drafts)
+    lifecycle = catalog.estate.site.lifecycle
+    for d in drafts:
+        address = address_of(d.kind, d.key)
+        credentials = CREDENTIALS.get(d.kind, frozenset()) | added_credentials.get(address, frozenset())
+        out.append(d.build(lifecycle, credentials))
     return {r.identity: r for r in sorted(out, key=lambda r: r.address)}

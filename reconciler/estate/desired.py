@@ -18,6 +18,7 @@ from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.catalog import Catalog
 from ispctl.reconciler.estate.compile import Compiled, compile_catalog
+from ispctl.reconciler.estate.lifecycle import lifecycle_problems
 from ispctl.reconciler.estate.schema import EstateSchema
 from ispctl.reconciler.estate.settings import with_overrides
 from ispctl.reconciler.estate.sources import load_composed
@@ -47,13 +48,14 @@ def check_desired(root: Path, schema: EstateSchema,
     if estate is None:
         return None, problems
     estate.site = with_overrides(estate.site, schema.overrides, env)
-    catalog, more = build_catalog(estate, incomplete=bool(problems))
+    catalog, more = build_catalog(estate, problems)
     problems += more
     contributions = []
     for extension in schema.extensions:
         compiled = extension.hook(catalog)
         problems += compiled.problems
         contributions.append(compiled)
+    problems += lifecycle_problems(catalog, contributions)
     return Desired(catalog, contributions), problems
 
 

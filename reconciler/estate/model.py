@@ -164,6 +164,19 @@ class PruneSettings(Strict):
     keep: list[str] = Field(default_factory=list, description="address patterns never pruned, only reported")
 
 
+Credentials = Literal["user", "git"]
+
+
+class Lifecycle(Strict):
+    """Which values belong to the live side once an object exists (README "Passwords")."""
+
+    credentials: Credentials = Field(
+        "user", description="user: a credential (a mailbox password) is set at creation and then belongs to its "
+                            "user; git: the hash in git is kept, a change outside ispctl is reverted")
+    ignore_changes: dict[str, list[str]] = Field(
+        default_factory=dict, description="kind -> attributes written at creation and never compared afterwards")
+
+
 class SiteFile(Sectioned):
     # The default is the services that enable themselves by default (the schema sets it).
     providers: tuple[str, ...] = Field(
@@ -172,6 +185,7 @@ class SiteFile(Sectioned):
     defaults: Defaults = Defaults()
     safety: SafetySettings = SafetySettings()
     prune: PruneSettings = PruneSettings()
+    lifecycle: Lifecycle = Lifecycle()
     # Other repositories the estate's tenants are read from (estate.sources).
     sources: dict[SourceName, SourceSpec] = Field(default_factory=dict)
 
@@ -204,7 +218,10 @@ class Forward(Strict):
 
 class Mailbox(Sectioned):
     name: PlainText | None = Field(None, max_length=256, description="display name")
-    password: PasswordHash
+    password: PasswordHash | None = Field(
+        None, description="the initial password hash; none: the mailbox cannot log in until 'ispctl passwd'")
+    credentials: Credentials | None = Field(None, description="user or git [default: lifecycle.credentials]")
+    ignore_changes: list[str] = Field(default_factory=list, description="attributes set at creation only")
     quota: Size | None = None
     status: Status | None = None
     services: MailboxServices = MailboxServices()

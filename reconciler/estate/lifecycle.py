@@ -1,0 +1,55 @@
+"""Checks of the lifecycle settings: which attributes belong to the live side once an object exists.
+
+``lifecycle.ignore_changes`` in ispctl.yaml (per kind) and ``ignore_changes`` on a mailbox
+(per object) name attributes; a name that is not an attribute of that kind would silently do
+nothing, so it is an error at its own line. ``credentials: git`` keeps the hash in git, so it
+needs one (otherwise every apply would remove the password its user set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ispctl.reconciler.engine.errors import Problem
+from ispctl.reconciler.engine.resources import address_of
+from ispctl.reconciler.estate.catalog import Catalog
+from ispctl.reconciler.estate.compile import ATTRIBUTES, MAILBOX, Compiled
+
+
+def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
+    return f"a {kind} has no attribute {name!r}; its attributes are {', '.join(sorted(known))}"
+
+
+def lifecycle_problems(catalog: Catalog, contributions: Iterable[Compiled] = ()) -> list[Problem]:
+    by_address: dict[str, set[str]] = {}
+    by_kind: dict[str, set[str]] = {kind: set(names) for kind, names in ATTRIBUTES.items()}
+    for part in contributions:
+        for address, attrs in part.attrs.items():
+            by_address.setdefault(address, set()).update(attrs)
+            by_kind.setdefault(address.split(".", 1)[0], set()).update(attrs)
+    problems: list[Problem] = []
+    site, doc = catalog.estate.site, catalog.estate.site_doc
+    for kind, names in site.lifecycle.ignore_changes.items():
+        where = ("lifecycle", "ignore_changes", kind)
+        if kind not in ATTRIBUTES:
+            problems.append(doc.problem(where, f"unknown kind {kind!r}: ignore_changes applies to "
+                                               f"{', '.join(sorted(ATTRIBUTES))}", key=True))
+            continue
+        for index, name in enumerate(names):
+            if name not in by_kind[kind]:
+                problems.append(doc.problem((*where, index), _unknown(kind, name, by_kind[kind])))
+    for box in catalog.mailboxes.values():
+        spec, path = box.spec, box.origin.path
+        known = ATTRIBUTES[MAILBOX] | by_address.get(address_of(MAILBOX, box.address), set())
+        for index, name in enumerate(spec.ignore_changes):
+            if name not in known:
+                problems.append(box.origin.doc.problem((*path, "ignore_changes", index),
+                                                       _unknown(MAILBOX, name, known)))
+        if (spec.credentials or site.lifecycle.credentials) == "git" and spec.password is None \
+                and "password" not in spec.ignore_changes:
+            at = (*path, "credentials") if spec.credentials else path
+            problems.append(box.origin.doc.problem(at, "credentials: git keeps the password hash written in git, and "
+                                                       "this mailbox has none: add 'password:' (from 'ispctl "
+                                                       "hash-password') or leave the password to its user "
+                                                       "(credentials: user)", key=True))
+    return problems
