@@ -92,12 +92,18 @@ def visible(slapd: SlapdInstance, name: str) -> set[str]:
     return {line[4:].lower() for line in result.stdout.splitlines() if line.startswith("dn: ")}
 
 
-def plan_as(slapd: SlapdInstance, root: Path, name: str | None) -> dict[str, str]:
-    """The plan of ``root`` (JSON) as the reseller's account (None: the root DN); address -> action."""
+def plan_json(slapd: SlapdInstance, root: Path, name: str | None) -> dict[str, Any]:
+    """The plan of ``root`` as JSON, as the reseller's account (None: the root DN)."""
     env = {} if name is None else {"ISPCTL_LDAP_BIND_DN": account(slapd, name), "ISPCTL_LDAP_PASSWORD": PASSWORDS[name]}
     result = run_cli(slapd, "plan", "--json", "-d", str(root), **env)
     assert result.exit_code == 0, result.output
-    return {c["address"]: c["action"] for c in json.loads(result.stdout)["changes"]}
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def plan_as(slapd: SlapdInstance, root: Path, name: str | None) -> dict[str, str]:
+    """address -> action of the plan of ``root``."""
+    return {c["address"]: c["action"] for c in plan_json(slapd, root, name)["changes"]}
 
 
 def apply(slapd: SlapdInstance, root: Path) -> None:
@@ -137,7 +143,12 @@ def test_each_reseller_plans_its_own_repository_and_the_isp_applies_both(slapd: 
     git.Repo(tmp_path / "northwind").git.push(url, "main")
     assert plan_as(slapd, isp, None) == {}  # still pinned to the old commit
     pin(isp, url, commit)
-    assert plan_as(slapd, isp, None) == expected
+    full = plan_json(slapd, isp, None)
+    assert {c["address"]: c["action"] for c in full["changes"]} == expected
+    # The plan says which commit of each repository it was made from.
+    assert full["meta"]["sources"] == {"northwind": commit, "southbay": None}
+    assert "confined" not in full["meta"]
+    assert plan_json(slapd, roots["southbay"], "southbay")["meta"]["confined"] == ["southbay"]
     apply(slapd, isp)
     assert plan_as(slapd, isp, None) == {}
     assert plan_as(slapd, roots["northwind"], "northwind") == {}
@@ -154,3 +165,16 @@ def test_a_reseller_repository_never_plans_outside_its_subtree(slapd: SlapdInsta
     changes = plan_as(slapd, roots["southbay"], None)
     assert changes and all(a == "delete" for a in changes.values())
     assert all("southbay" in address for address in changes), changes
+
+
+def test_taking_another_resellers_domain_is_refused(slapd: SlapdInstance, tmp_path: Path) -> None:
+    """northwind's repository declares southbay's client's domain: with an account that sees
+    southbay's entry, the plan would move it out of southbay's subtree, and is refused."""
+    isp, _url, roots = set_up(tmp_path)
+    apply(slapd, isp)
+    write(roots["northwind"], {"tenants/northwind/shop.southbay.example.yaml": {"domain": "shop.southbay.example"}})
+    result = run_cli(slapd, "plan", "-d", str(roots["northwind"]))
+    assert result.exit_code == 1, result.output
+    assert "this repository plans only for northwind, but the plan needs changes outside: " in result.output
+    assert "domain.shop.southbay.example" in result.output
+    assert "Traceback" not in result.output

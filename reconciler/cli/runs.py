@@ -90,6 +90,11 @@ def make_plan(session: EstateSession, root: Path, options: PlanOptions) -> PlanR
     plan = gates.apply_prune_policy(plan, site.prune.enabled and options.prune, site.prune.keep)
     rev = revision(root)
     meta: dict[str, Any] = {"groups": plan_groups(plan, context, live), **plan.meta}
+    estate = session.catalog.estate
+    if estate.sources:  # the commit each other repository was read at (README "An estate of several ...")
+        meta["sources"] = dict(estate.sources)
+    if estate.confined is not None:
+        meta["confined"] = sorted(estate.confined)
     crossings = plan_crossings(plan, context, live)
     if crossings:
         meta["crossings"] = crossings

@@ -231,8 +231,10 @@ def confine(plan: Plan, catalog: Catalog, desired: Index, live: Index) -> Plan:
     kept = apply_scope(plan, Scope(anchors=anchors, everything=False), desired, live)
     index = {r.address: r for r in live.values()}
     index.update({r.address: r for r in desired.values()})
+    # Both ends of a change must be inside: a move from another reseller's subtree takes
+    # something away from it even though it lands here.
     outside = sorted(c.address for c in kept.changes
-                     if not any(a in anchors for a in ancestors(c.resource, index)))
+                     if any(r is not None and not anchors & set(ancestors(r, index)) for r in (c.resource, c.before)))
     if outside:
         raise IspctlError(f"this repository plans only for {', '.join(sorted(resellers))}, but the plan needs "
                           f"changes outside: {', '.join(outside[:5])}; plan them from the ISP's full estate")
