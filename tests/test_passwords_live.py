@@ -23,8 +23,11 @@ from typing import Any
 import pytest
 
 from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance
+from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from tests.ldap_helpers import find_one, run_cli, search, write_estate
+from ispctl.reconciler.engine.resources import fingerprint
+from tests.ldap_helpers import BASE, find_one, ldap_ok, run_cli, search, write_estate
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)"
@@ -34,6 +37,7 @@ INITIAL = "initial-Pa55-word"
 USERS_OWN = "my-new-secret-42"
 OPERATORS = "reset-by-Operator-7"
 OWNER = 5000
+MAILBOX = "mailbox"
 DOMAIN_FILE = "tenants/acme/example.net.yaml"
 _sources = itertools.count(1)
 
@@ -205,3 +209,24 @@ def test_passwd_refuses_a_mailbox_ispctl_does_not_manage(live: Estate) -> None:
     result = live.cli("passwd", "stranger@example.net", input=OPERATORS + "\n")
     assert result.exit_code == 1 and "does not manage a mailbox stranger@example.net" in result.output
     assert live.audit.read_text() == before
+
+
+def test_a_fingerprint_written_before_passwords_were_their_users_is_migrated(
+        live: Estate, dovecot: DovecotInstance) -> None:
+    # An entry as an older ispctl left it: its fingerprint covers the password.
+    provider = LdapProvider(LdapSettings.from_env(live.slapd.env()), BASE)
+    try:
+        karl = provider.read({MAILBOX})[(MAILBOX, "karl@example.net")]
+    finally:
+        provider.close()
+    legacy = fingerprint(karl.attrs, karl.parent)
+    dn = user_dn(live.slapd, "karl@example.net")
+    ldap_ok(live.slapd.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: ispctlFingerprint\n"
+                                  f"ispctlFingerprint: {legacy}\n"))
+    live.assert_converged()  # still matches: the password is the one ispctl wrote
+    result = live.cli("passwd", "karl@example.net", input=OPERATORS + "\n")
+    assert result.exit_code == 0, result.output
+    (stored,) = find_one(live.slapd, "(uid=karl@example.net)", "ispctlFingerprint")[1]["ispctlfingerprint"]
+    assert stored.endswith(";without=password") and stored != legacy
+    live.assert_converged()
+    assert imap_login(dovecot, "karl@example.net", OPERATORS)
