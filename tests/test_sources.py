@@ -140,12 +140,15 @@ def test_a_commit_the_url_does_not_have_is_refused(tmp_path: Path) -> None:
     ({"git": "file:///nowhere", "commit": "main"}, "full 40-character commit id"),
     ({"path": "x", "git": "file:///nowhere", "commit": "a" * 40}, "exactly one of path"),
     ({"path": "x", "dir": "../up"}, "relative folder inside the repository"),
+    ({"git": "https://bot:s3cr3t-t0ken@git.example.net/nw.git", "commit": "a" * 40}, "use a deploy key"),
+    ({"git": "--upload-pack=touch /tmp/x", "commit": "a" * 40}, "is not a git URL"),
 ])
 def test_source_settings_are_checked(tmp_path: Path, spec: dict[str, str], message: str) -> None:
     root = isp_estate(tmp_path, {"northwind": spec})
     problem = only(problems_of(root))
     assert problem.location.file == "desired-state/ispctl.yaml"
     assert message in problem.message
+    assert "s3cr3t" not in str(problem)
 
 
 def test_an_unreachable_url_is_one_clear_problem(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -34,6 +35,16 @@ def _folder(value: str) -> str:
     return value
 
 
+def _url(value: str) -> str:
+    if value.startswith("-") or not value.isprintable() or any(c.isspace() for c in value):
+        raise ValueError("is not a git URL (https://, ssh://, file:// or host:path)")
+    if urlsplit(value).password is not None:
+        # ispctl.yaml is in git: a token there is a leak (the value is not repeated here).
+        raise ValueError("holds a password or token (user:secret@); use a deploy key, a credential helper or "
+                         "git's url.<base>.insteadOf on the machine instead")
+    return value
+
+
 def _source_name(value: str) -> str:
     check_tenant(value)  # the same shape as a tenant name: it shows in every path
     return value
@@ -49,7 +60,8 @@ class SourceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: str | None = Field(None, description="a local checkout, relative to the folder of ispctl.yaml")
-    git: str | None = Field(None, description="a git URL (https://, ssh://, file://); needs commit")
+    git: Annotated[str, AfterValidator(_url)] | None = Field(
+        None, description="a git URL (https://, ssh://, file://); needs commit")
     commit: Commit | None = Field(None, description="the commit to read; the checkout's HEAD must be it")
     dir: Annotated[str, AfterValidator(_folder)] = Field(
         "desired-state", description="the folder in the repository that holds tenants/ (and ispctl.yaml)")
