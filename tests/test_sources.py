@@ -9,6 +9,7 @@ from typing import Any
 import git
 import pytest
 from estate_builder import HASH, SITE, dump
+from ldap_helpers import run_cli
 
 from ispctl.providers.ldap.settings import DIRECTORY
 from ispctl.reconciler.engine.errors import Problem
@@ -202,3 +203,15 @@ def test_a_resellers_repository_must_be_a_named_source(tmp_path: Path) -> None:
     problem = only(problems_of(root))
     assert str(problem.location).startswith("desired-state/ispctl.yaml:3:")
     assert "no source 'northwinds' under sources: (known: northwind, southbay)" in problem.message
+
+
+def test_validate_names_the_source_through_the_real_cli(tmp_path: Path) -> None:
+    top = tmp_path / "northwind"
+    reseller_repo(top, "northwind", "northwind.example")
+    write(top, {"desired-state/tenants/northwind/tenant.yaml": "name: Northwind\nlimits:\n  max_domain: 1\n"})
+    root = isp_estate(tmp_path, {"northwind": {"path": "../../northwind"}})
+    result = run_cli(None, "validate", "-d", str(root))
+    assert result.exit_code == 1
+    assert ("northwind:desired-state/tenants/northwind/tenant.yaml:3:3: limits.max_domain: unknown field "
+            "'max_domain'; did you mean 'max_domains'?") in result.output
+    assert "Traceback" not in result.output
