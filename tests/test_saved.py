@@ -184,3 +184,27 @@ def test_a_plan_made_from_a_dirty_tree_is_refused_unless_allowed(tmp_path: Path)
     outside = json.loads(plan_json(dataclasses.replace(plan, meta=saved_meta(plan, Revision(None, True), live, {}))))
     with pytest.raises(StalePlan, match="made from a folder that is not in git"):
         check_clean(outside, tmp_path / "p.json", allow_dirty=False)
+
+
+def test_an_initial_password_is_bound_though_the_live_side_owns_it_afterwards() -> None:
+    # A create-only password is left out of the fingerprint, but a create writes it: swapping the
+    # initial hash between plan and apply is refused like any other masked value.
+    owned = frozenset({"password"})
+    desired = {("mailbox", "new@x.example"): dataclasses.replace(box("new@x.example", 1), create_only=owned)}
+    plan = compute_plan(desired, {})
+    plan = dataclasses.replace(plan, meta=saved_meta(plan, REV, {}, {"prune": True}))
+    saved = json.loads(plan_json(plan))
+    other = {("mailbox", "new@x.example"): dataclasses.replace(
+        desired[("mailbox", "new@x.example")], attrs={"quota": 1, "password": "{CRYPT}$6$pepperpe$" + "q" * 86})}
+    assert staleness(saved, compute_plan(other, {}), REV, {}) == [
+        "mailbox.new@x.example: a value it writes changed since the plan was made (masked values such as password "
+        "hashes included)"]
+    # Once the mailbox exists, a password its user changed does not make a plan touching it stale.
+    created = desired[("mailbox", "new@x.example")]
+    live = {created.identity: dataclasses.replace(created, recorded_fingerprint=created.fingerprint())}
+    bigger = {k: dataclasses.replace(v, attrs={**v.attrs, "quota": 5}) for k, v in desired.items()}
+    update = compute_plan(bigger, live)
+    update = dataclasses.replace(update, meta=saved_meta(update, REV, live, {"prune": True}))
+    users = {k: dataclasses.replace(v, attrs={**v.attrs, "password": "{CRYPT}$6$users$" + "u" * 86})
+             for k, v in live.items()}
+    assert staleness(json.loads(plan_json(update)), compute_plan(bigger, users), REV, users) == []
