@@ -27,7 +27,7 @@ from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.engine.resources import fingerprint
-from tests.ldap_helpers import BASE, find_one, ldap_ok, run_cli, search, write_estate
+from tests.ldap_helpers import BASE, find_one, ldap_ok, run_cli, run_ispctl, search, write_estate
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root (CI runs as root)"
@@ -230,3 +230,14 @@ def test_a_fingerprint_written_before_passwords_were_their_users_is_migrated(
     assert stored.endswith(";without=password") and stored != legacy
     live.assert_converged()
     assert imap_login(dovecot, "karl@example.net", OPERATORS)
+
+
+def test_passwd_with_an_empty_line_or_no_stdin_changes_nothing(live: Estate) -> None:
+    before = stored_password(live.slapd, "karl@example.net")
+    empty = live.cli("passwd", "karl@example.net", input="\n")
+    assert empty.exit_code == 1 and "the password is empty; nothing was changed" in empty.output
+    closed = run_ispctl(live.slapd, "passwd", "karl@example.net", "-d", str(live.dir), input=None, **live.env)
+    assert closed.returncode == 1 and "no password on standard input" in closed.stderr, closed.stderr
+    assert "Traceback" not in closed.stderr
+    assert stored_password(live.slapd, "karl@example.net") == before
+    assert not live.audit.read_text().count('"passwd"')
