@@ -66,6 +66,9 @@ from ispctl.reconciler.estate.yamlload import Document, FieldPath, format_path
 from ispctl.reconciler.harness.sandbox import Component
 
 ProviderFactory = Callable[[SiteFile, Mapping[str, str]], Provider]
+# What a service's live side is (e.g. the directory's URL and base DN), never credentials:
+# the audit trail records it so ``ispctl history`` can tell estates apart.
+IdentityFactory = Callable[[SiteFile, Mapping[str, str]], dict[str, str]]
 
 # The ``--dir`` option every command that reads the desired state takes.
 DirOption: Any = typer.Option(
@@ -130,6 +133,7 @@ class Service:
     # configuration (Dovecot and Postfix read the directory themselves).
     provider: type[Provider] | None = None
     build: ProviderFactory | None = None
+    identity: IdentityFactory | None = None
     # Reconciled unless ``providers:`` in ispctl.yaml says otherwise.
     enabled_by_default: bool = False
     sections: tuple[Section[Any], ...] = ()

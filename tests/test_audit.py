@@ -95,3 +95,20 @@ def test_a_stopped_apply_says_why(tmp_path: Path) -> None:
     Trail(path, plan, Revision(None, True), None).end(dataclasses.replace(result, stopped="SIGTERM"))
     (entry,), _ = read(path)
     assert entry["result"] == "stopped" and ": STOPPED (SIGTERM): 2 added" in describe(entry)
+
+
+def test_the_run_context_names_the_estate_and_the_force_in_both_lines(tmp_path: Path) -> None:
+    plan, result = applied()
+    path = tmp_path / "audit.jsonl"
+    estate = {"repository": "https://git.example/isp/estate.git", "folder": "desired-state",
+              "services": {"ldap": {"directory": "ldaps://ldap.example.net", "base_dn": "ou=ispctl,dc=example"}}}
+    context = {"estate": estate, "force": True, "force_reason": "PR #7 label ispctl:force",
+               "reviewed": {"plan": "sha256:ab", "commit": "0123456789abcdef", "exact": False,
+                            "held_back": ["tenant.t"]}}
+    trail = Trail(path, plan, Revision("c" * 40, False), None, context)
+    start = path.read_text().splitlines()[0]
+    assert '"estate": {' in start and '"force_reason": "PR #7 label ispctl:force"' in start
+    trail.end(result)
+    (entry,), bad = read(path)
+    assert bad == 0 and entry["estate"] == estate and entry["type"] == "end"
+    assert describe(entry).endswith("[FORCED: PR #7 label ispctl:force] [reviewed plan at 0123456789ab, 1 held back]")

@@ -32,9 +32,12 @@ from ldap_helpers import (
     write_estate,
 )
 
+from ispctl.providers.ldap import DIRECTORY, identity
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.providers.registry import services
 from ispctl.reconciler import __version__
+from ispctl.reconciler.cli.context import Wiring
 from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.reconciler.harness.daemons import free_port
 
@@ -311,3 +314,10 @@ def test_errors_github_states_each_problem_as_an_annotation(tmp_path: Path) -> N
     assert nowhere.exit_code == 1
     assert [line for line in nowhere.stderr.splitlines() if line.startswith("::error::")], nowhere.stderr
     assert run_cli(None, "--errors", "gh", "validate").exit_code == 1
+
+
+def test_the_directory_identity_in_the_audit_trail_has_no_credentials() -> None:
+    site = Wiring(services()).site(EXAMPLE, {})
+    found = identity(site, {"ISPCTL_LDAP_URL": "ldaps://admin:s3cret@ldap.example.net:636/??sub?(x=1)"})
+    assert found == {"directory": "ldaps://ldap.example.net:636/", "base_dn": site.section(DIRECTORY).base_dn}
+    assert identity(site, {})["directory"] == ""

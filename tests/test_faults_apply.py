@@ -154,9 +154,9 @@ def start_case(estate: Estate, reference: object, case: str) -> dict[str, tuple[
 def finish_case(estate: Estate, reference: tuple[object, object], planted: dict[str, tuple[bytes, str | None]],
                 interrupted: str) -> None:
     # The killed (or stopped) apply is in the trail, with what it did, and no secret is.
-    records = json.loads(estate.cli("history", "--json")[1])
+    records = json.loads(estate.cli("history", "--json", "--all")[1])
     assert records[0]["result"] == interrupted, records[0]
-    assert f": {interrupted.upper()} (" in estate.cli("history")[1].splitlines()[0]
+    assert f": {interrupted.upper()} (" in estate.cli("history", "--all")[1].splitlines()[0]
     assert "$6$" not in Path(os.environ["ISPCTL_AUDIT_LOG"]).read_text()
     # One plain re-run takes over any lock the dead run left (same host, process gone) and converges.
     rerun = estate.apply(estate.b)

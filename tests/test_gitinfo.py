@@ -70,3 +70,17 @@ def test_file_at_a_ref_reads_what_git_has(tmp_path: Path) -> None:
     assert file_at(root, "HEAD", root / "tenants" / "acme" / "never.yaml") is None
     assert file_at(tmp_path / "elsewhere", "HEAD", tenant) is None
     del repo
+
+
+def test_repository_names_the_origin_without_credentials_else_the_checkout(tmp_path: Path) -> None:
+    from ispctl.reconciler.engine.gitinfo import repository
+
+    repo, root = repo_with_estate(tmp_path)
+    assert repository(root) == (str(Path(repo.working_tree_dir or "").resolve()), "desired-state")
+    repo.create_remote("origin", "https://ci-bot:ghp_secret123@github.example/isp/estate.git?x=1")
+    assert repository(root) == ("https://github.example/isp/estate.git", "desired-state")
+    repo.remotes["origin"].set_url("git@github.example:isp/estate.git")  # a user, no credential
+    assert repository(root / "tenants") == ("git@github.example:isp/estate.git", "desired-state/tenants")
+    outside = tmp_path / "loose"
+    outside.mkdir()
+    assert repository(outside) == (str(outside.resolve()), ".")

@@ -145,6 +145,17 @@ def test_protected_objects_and_thresholds_gate_the_apply(slapd: SlapdInstance, t
     blocked = run_cli(slapd, "apply", "--auto-approve", "-d", str(other))
     assert blocked.exit_code == 1 and "Refusing this plan without --force" in blocked.stderr
     assert "existing mailbox objects" in blocked.stderr
+    # A reviewed big change passes with --force, and the trail says who forced it and why.
+    forced = run_cli(slapd, "apply", "--auto-approve", "--force", "--force-reason", "PR #7 label ispctl:force",
+                     "-d", str(other))
+    assert forced.exit_code == 0, forced.output
+    (record, *_) = json.loads(run_cli(slapd, "history", "--json", "-d", str(other)).stdout)
+    assert record["force"] is True and record["force_reason"] == "PR #7 label ispctl:force"
+    mine = run_cli(slapd, "history", "-d", str(other))
+    assert "[FORCED: PR #7 label ispctl:force]" in mine.stdout and len(mine.stdout.splitlines()) == 2
+    # The first estate's applies (same directory, another folder) are not this estate's.
+    assert "1 apply record(s) of other estates" in mine.stderr and "--all shows every record" in mine.stderr
+    assert len(run_cli(slapd, "history", "--all").stdout.splitlines()) == 2
 
 
 def test_scopes_markdown_and_history(slapd: SlapdInstance, tmp_path: Path) -> None:
@@ -165,12 +176,17 @@ def test_scopes_markdown_and_history(slapd: SlapdInstance, tmp_path: Path) -> No
     assert md.stdout.startswith("### ispctl plan: Plan: 0 to add, 2 to change, 0 to destroy.")
     assert "<details><summary><b>tenant.northwind</b>: 1 to change</summary>" in md.stdout
     apply_ok(slapd, root)
-    history = run_cli(slapd, "history", "--json")
+    history = run_cli(slapd, "history", "--json", "-d", str(root))
     records = json.loads(history.stdout)
     assert [r["summary"]["changed"] for r in records] == [2, 0] and records[0]["summary"]["added"] == 0
     assert records[1]["summary"]["added"] == 45 and records[0]["desired"]["dirty"] is True
-    text = run_cli(slapd, "history").stdout.splitlines()
-    assert len(text) == 2 and ": 0 added, 2 changed, 0 destroyed" in text[0]
+    # Each record names the estate it touched: repository (no remote: its path), folder, directory.
+    assert records[0]["estate"] == {"repository": str(tmp_path.resolve()), "folder": "estate", "services": {
+        "ldap": {"directory": slapd.url, "base_dn": BASE}}}
+    assert records[0]["force"] is False and records[0]["force_reason"] is None
+    text = run_cli(slapd, "history", "-d", str(root)).stdout.splitlines()
+    assert text[0] == f"Applies of {tmp_path.resolve()} (estate); ldap: base_dn {BASE}, directory {slapd.url}:"
+    assert len(text) == 3 and ": 0 added, 2 changed, 0 destroyed" in text[1]
     del repo
 
 
@@ -250,7 +266,74 @@ def test_sigterm_while_waiting_for_the_lock_or_while_applying_leaves_no_lock(sla
     assert first.returncode == 143, err
     assert b"Apply stopped at a change boundary (SIGTERM): 3 change(s) done" in err
     assert search(slapd, "(objectClass=ispctlLock)", "cn") == {}  # released: nothing for a person to unlock
-    (stopped,) = json.loads(run_cli(slapd, "history", "--json").stdout)
+    (stopped,) = json.loads(run_cli(slapd, "history", "--json", "--all").stdout)
     assert stopped["result"] == "stopped" and stopped["stopped"] == "SIGTERM" and stopped["summary"]["added"] == 3
     apply_ok(slapd, root)
     assert_converged(slapd, root)
+
+
+SOUTHBAY_NOC = f"uid=noc@southbay.example,associatedDomain=southbay.example,o=southbay,{BASE}"
+
+
+def test_the_merge_applies_only_what_the_pull_request_reviewed(slapd: SlapdInstance, tmp_path: Path) -> None:
+    repo, root = estate_repo(tmp_path)
+    apply_ok(slapd, root)
+    base = repo.head.commit.hexsha
+    # The pull request: noc gets 6 GiB, planned at its head for what it changed.
+    repo.git.checkout("-b", "pr")
+    set_quota(root, "6 GiB")
+    commit_all(repo, "noc gets 6 GiB")
+    reviewed = tmp_path / "plans" / "pr.json"
+    made = run_cli(slapd, "plan", "-d", str(root), "--changed-since", base, "--out", str(reviewed))
+    assert made.exit_code == 0, made.output
+    head = repo.head.commit.hexsha
+    # Meanwhile main got a change nobody reviewed, the merge makes a new commit, and
+    # someone edited an entry by hand in a tenant the pull request did not touch.
+    repo.git.checkout("main")
+    edit_yaml(root / "tenants/southbay/school/tenant.yaml",
+              lambda d: d.__setitem__("contact", "head@riverside-school.example"))
+    commit_all(repo, "unreviewed: a new contact for the school")
+    repo.git.merge("pr", "--no-ff", "-m", "Merge pull request: noc gets 6 GiB")
+    ldap_ok(slapd.ldapmodify(f"dn: {SOUTHBAY_NOC}\nchangetype: modify\nreplace: ispctlMailQuota\nispctlMailQuota: 1\n"))
+
+    merged = run_cli(slapd, "apply", "--reviewed", str(reviewed), "--changed-since", base, "-d", str(root))
+    assert merged.exit_code == 0, merged.output
+    assert (f"The reviewed plan {reviewed} is not exactly what apply would do now; applying only the 1 change(s) it "
+            "reviewed.") in merged.stderr
+    assert "Not applied (1; not reviewed: plan them in a pull request of their own):" in merged.stderr
+    assert "  tenant.school: the reviewed plan does not have this update" in merged.stderr
+    assert find_one(slapd, NOC, "ispctlMailQuota")[1]["ispctlmailquota"] == [str(6 * 2**30)]
+    assert find_one(slapd, "(o=school)", "ispctlContact")[1]["ispctlcontact"] == ["office@riverside-school.example"]
+    # Drift outside the merge's scope is the drift job's: not even planned here.
+    assert find_one(slapd, "(uid=noc@southbay.example)", "ispctlMailQuota")[1]["ispctlmailquota"] == ["1"]
+    (record, *_) = json.loads(run_cli(slapd, "history", "--json", "-d", str(root)).stdout)
+    assert record["reviewed"] == {"plan": json.loads(reviewed.read_text())["checksum"], "commit": head,
+                                  "exact": False, "held_back": ["tenant.school"]}
+    assert [c["address"] for c in record["changes"]] == ["mailbox.noc@northwind.example"]
+
+    # A reviewed change whose value moved after the review (a later push) is held back too.
+    before_merge = repo.head.commit.hexsha
+    repo.git.checkout("-b", "pr2")
+    set_quota(root, "8 GiB")
+    commit_all(repo, "noc gets 8 GiB")
+    second = tmp_path / "plans" / "pr2.json"
+    assert run_cli(slapd, "plan", "-d", str(root), "--changed-since", before_merge, "--out", str(second)).exit_code == 0
+    repo.git.checkout("main")
+    repo.git.merge("pr2", "--no-ff", "-m", "Merge pull request: noc gets 8 GiB")
+    set_quota(root, "9 GiB")
+    commit_all(repo, "unreviewed: noc gets 9 GiB")
+    moved = run_cli(slapd, "apply", "--reviewed", str(second), "--changed-since", before_merge, "-d", str(root))
+    assert moved.exit_code == 0, moved.output
+    assert ("mailbox.noc@northwind.example: attribute quota changed since the plan was made (the value it writes)"
+            in moved.stderr)
+    assert "No changes." in moved.stdout
+    assert find_one(slapd, NOC, "ispctlMailQuota")[1]["ispctlmailquota"] == [str(6 * 2**30)]
+
+    # A reviewed plan that is still fresh (a fast-forward merge) is applied exactly.
+    fresh = tmp_path / "plans" / "fresh.json"
+    assert run_cli(slapd, "plan", "-d", str(root), "--changed-since", before_merge, "--out", str(fresh)).exit_code == 0
+    exact = run_cli(slapd, "apply", "--reviewed", str(fresh), "-d", str(root))
+    assert exact.exit_code == 0 and f"The reviewed plan {fresh} is fresh: applying exactly it." in exact.stderr
+    assert find_one(slapd, NOC, "ispctlMailQuota")[1]["ispctlmailquota"] == [str(9 * 2**30)]
+    both = run_cli(slapd, "apply", str(fresh), "--reviewed", str(fresh), "-d", str(root))
+    assert both.exit_code == 1 and "not both" in both.stderr

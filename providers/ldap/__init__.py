@@ -10,6 +10,7 @@ tests and ``ispctl sandbox``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from ispctl.providers.ldap.access import register as register_access
 from ispctl.providers.ldap.commands import register
@@ -25,6 +26,16 @@ def build(site: SiteFile, env: Mapping[str, str] | None = None) -> LdapProvider:
     return LdapProvider(LdapSettings.from_env(env), directory.base_dn, directory.page_size)
 
 
+def identity(site: SiteFile, env: Mapping[str, str]) -> dict[str, str]:
+    """The directory an apply writes, for the audit trail: URL (without user, password or
+    query) and base DN. Read without connecting, so ``ispctl history`` works offline."""
+    raw = env.get("ISPCTL_LDAP_URL", "").strip()
+    parts = urlsplit(raw)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    url = urlunsplit((parts.scheme, host, parts.path, "", "")) if parts.scheme else ""
+    return {"directory": url, "base_dn": site.section(DIRECTORY).base_dn}
+
+
 def _commands(commands: Commands) -> None:
     register(commands)
     register_access(commands)  # ispctl render access
@@ -35,6 +46,7 @@ SERVICE = Service(
     summary="the OpenLDAP directory every other service reads (tenants, domains, mailboxes, aliases)",
     provider=LdapProvider,
     build=build,
+    identity=identity,
     enabled_by_default=True,
     sections=(DIRECTORY,),
     sandbox=LdapComponent,

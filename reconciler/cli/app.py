@@ -178,6 +178,11 @@ def _plan_apply(app: typer.Typer, ctx: Wiring) -> None:
         lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="seconds to wait for another apply's lock"),
         allow_dirty: bool = typer.Option(False, "--allow-dirty", help="apply a saved plan made from uncommitted "
                                                                       "files (refused by default)"),
+        reviewed: Path | None = typer.Option(None, "--reviewed", metavar="PLAN", help="plan again in the scope of "
+                                             "this reviewed plan (or --changed-since) and apply only the changes it "
+                                             "reviewed; report the others"),
+        force_reason: str | None = typer.Option(None, "--force-reason", help="why --force was given (the audit "
+                                                                             "trail records it)"),
         no_prune: bool = NoPrune,
         target: list[str] = Targets,
         exclude: list[str] = Excludes,
@@ -187,7 +192,7 @@ def _plan_apply(app: typer.Typer, ctx: Wiring) -> None:
         """Show the plan, ask for approval, and make the live services match it."""
         options = _options(no_prune, target, exclude, tenant, changed_since)
         ctx.run(lambda: cmd.apply_cmd(ctx, ctx.root(dir), auto_approve, options, plan_file, force, lock_timeout,
-                                      allow_dirty))
+                                      allow_dirty, reviewed, force_reason))
 
     @app.command()
     def show(
@@ -204,11 +209,13 @@ def _plan_apply(app: typer.Typer, ctx: Wiring) -> None:
 def _admin(app: typer.Typer, ctx: Wiring) -> None:
     @app.command()
     def history(
+        dir: Path | None = DirOption,
         json_out: bool = typer.Option(False, "--json", help="print the records as JSON"),
         limit: int | None = typer.Option(20, "--limit", help="newest N records (0 = all)"),
+        every_estate: bool = typer.Option(False, "--all", help="every estate's applies, not only this one's"),
     ) -> None:
-        """Past applies from the audit trail ($ISPCTL_AUDIT_LOG), newest first."""
-        ctx.run(lambda: cmd.history_cmd(json_out, limit or None))
+        """Past applies of this estate from the audit trail ($ISPCTL_AUDIT_LOG), newest first."""
+        ctx.run(lambda: cmd.history_cmd(ctx, ctx.root(dir), json_out, limit or None, every_estate))
 
     @app.command("force-unlock")
     def force_unlock(

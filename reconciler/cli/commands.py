@@ -11,11 +11,17 @@ import getpass
 import json
 import sys
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ispctl.reconciler.cli.context import Wiring
+from ispctl.reconciler.cli.identity import describe as describe_estate
+from ispctl.reconciler.cli.identity import estate_identity, same_estate
+from ispctl.reconciler.cli.reviewed import report as report_review
+from ispctl.reconciler.cli.reviewed import review as review_plan
 from ispctl.reconciler.cli.runs import EXIT_CODES, PlanOptions, check_gates, locked, make_plan, stop_on_signals
 from ispctl.reconciler.engine import audit, output, saved
 from ispctl.reconciler.engine.apply import ApplyResult, Listener, Outcome, StopCheck
@@ -101,17 +107,36 @@ def _approve(plan: Plan) -> None:
                    outcome="Nothing was changed.", hint="pass --auto-approve in CI")
 
 
+def _saved_options(stored: dict[str, Any], options: PlanOptions, reviewed: bool) -> PlanOptions:
+    kept = PlanOptions.from_saved(stored.get("meta") or {})
+    if reviewed and options.changed_since is not None:
+        # The merge's own scope (what it changed), with the reviewed plan's prune and globs.
+        return replace(options, prune=kept.prune, targets=kept.targets, excludes=kept.excludes)
+    return kept
+
+
 def apply_cmd(ctx: Wiring, root: Path, auto_approve: bool, options: PlanOptions, plan_file: Path | None = None,
-              force: bool = False, lock_timeout: float = 0.0, allow_dirty: bool = False) -> int:
-    stored = saved.load(plan_file) if plan_file is not None else None
-    if stored is not None and plan_file is not None:
-        saved.check_clean(stored, plan_file, allow_dirty)
-        options = PlanOptions.from_saved(stored.get("meta") or {})
+              force: bool = False, lock_timeout: float = 0.0, allow_dirty: bool = False,
+              reviewed: Path | None = None, force_reason: str | None = None) -> int:
+    if plan_file is not None and reviewed is not None:
+        raise IspctlError("pass a saved plan either as PLAN (apply exactly it) or as --reviewed PLAN, not both")
+    source = plan_file or reviewed
+    stored = saved.load(source) if source is not None else None
+    if stored is not None and source is not None:
+        saved.check_clean(stored, source, allow_dirty)
+        options = _saved_options(stored, options, reviewed is not None)
+    context: dict[str, Any] = {"estate": estate_identity(ctx, root), "force": force,
+                               "force_reason": force_reason if force else None}
     with ctx.session(root) as session, locked(session, "apply", revision(root).commit, lock_timeout) as lock:
         run = make_plan(session, root, options)
+        if stored is not None and reviewed is not None:
+            review = review_plan(session, run, stored)
+            report_review(review, reviewed)
+            context["reviewed"] = review.record(stored)
+            run = replace(run, plan=review.plan)
+        elif stored is not None and plan_file is not None:
+            saved.check_fresh(stored, run.plan, run.revision, run.live, plan_file)
         plan = run.plan
-        if stored is not None and plan_file is not None:
-            saved.check_fresh(stored, plan, run.revision, run.live, plan_file)
         output.out().print(plan_text(plan))
         if plan.empty:
             return 0
@@ -120,7 +145,7 @@ def apply_cmd(ctx: Wiring, root: Path, auto_approve: bool, options: PlanOptions,
         if not auto_approve and stored is None:
             _approve(plan)
         # The start is on disk before the first write: a killed apply still shows in history.
-        trail = audit.Trail(audit.log_path(), plan, run.revision, lock.id if lock else None)
+        trail = audit.Trail(audit.log_path(), plan, run.revision, lock.id if lock else None, context)
         with stop_on_signals(lock) as stop:
             # An exception escaping here (a bug) leaves no end line: history shows the run as interrupted.
             result = _run_apply(session, plan, stop, trail.outcome)
@@ -163,15 +188,31 @@ def _run_apply(session: Session, plan: Plan, stop: StopCheck, also: Listener) ->
     return session.apply(plan, line, stop=stop)
 
 
-def history_cmd(json_out: bool, limit: int | None) -> int:
+def history_cmd(ctx: Wiring, root: Path, json_out: bool, limit: int | None, every_estate: bool) -> int:
     path = audit.log_path()
-    entries, bad = audit.read(path, limit)
+    entries, bad = audit.read(path)
+    hidden = 0
+    if not every_estate:
+        try:
+            estate = estate_identity(ctx, root)
+        except IspctlError as exc:
+            raise IspctlError(f"{exc}\nhistory shows the applies of the estate in {root} (-d); --all shows every "
+                              "estate's") from None
+        mine = [e for e in entries if same_estate(e.get("estate"), estate)]
+        hidden, entries = len(entries) - len(mine), mine
+    entries = entries[:limit] if limit else entries
     if json_out:
         output.write_raw(json.dumps(entries, indent=2, sort_keys=True, ensure_ascii=False))
     elif not entries:
-        output.out().print(f"No applies recorded in {path}.", markup=False)
+        output.out().print(f"No applies of this estate recorded in {path}." if not every_estate
+                           else f"No applies recorded in {path}.", markup=False)
+    elif not every_estate:
+        output.out().print(f"Applies of {describe_estate(estate)}:", markup=False)
     for entry in [] if json_out else entries:
         output.out().print(audit.describe(entry), markup=False)
+    if hidden:
+        output.err().print(f"{hidden} apply record(s) of other estates (or from before estates were recorded) are "
+                           "not shown; --all shows every record.", markup=False)
     if bad:
         output.err().print(f"Warning: {bad} unreadable line(s) in {path} were skipped.", markup=False, style="yellow")
     return 0

@@ -8,8 +8,10 @@ that is where the trail lives; ship it with the host's log tooling.
 Location: ``$ISPCTL_AUDIT_LOG``, else ``$XDG_STATE_HOME/ispctl/audit.jsonl`` (default
 ``~/.local/state/ispctl/audit.jsonl``). Each record: time (UTC), who, host, operation, the
 desired commit and whether the tree was dirty, the plan checksum, the summary, and every
-change's outcome (address, action, status, error). Values are never recorded, so no
-secret can reach the trail. Lines are written with O_APPEND in one write.
+change's outcome (address, action, status, error), and which estate it touched
+(repository, folder, each service's live side such as the directory URL and base DN,
+never credentials), whether it was forced and why, which reviewed plan it applied. Values
+are never recorded, so no secret can reach the trail. Lines are written with O_APPEND in one write.
 
 An apply writes three kinds of line, tied together by a run id: ``start`` (fsynced before
 the first write to any service: who, what commit, how many changes are planned), one
@@ -67,9 +69,10 @@ def _summary(outcomes: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def start_record(plan: Plan, revision: Revision, lock_id: str | None, run_id: str,
-                 now: datetime | None = None) -> dict[str, Any]:
+                 now: datetime | None = None, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What is about to be applied: written (and fsynced) before the first change."""
     return {
+        **(context or {}),
         "type": "start", "run": run_id,
         "time": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
         "operation": "apply", "who": _who(), "host": socket.gethostname(), "pid": os.getpid(),
@@ -80,11 +83,13 @@ def start_record(plan: Plan, revision: Revision, lock_id: str | None, run_id: st
 
 
 def record(plan: Plan, result: ApplyResult, revision: Revision, lock_id: str | None = None,
-           now: datetime | None = None, run_id: str | None = None) -> dict[str, Any]:
+           now: datetime | None = None, run_id: str | None = None,
+           context: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The whole outcome of an apply (the ``end`` line of a run)."""
     changes = [o.to_dict() for o in result.outcomes]
     outcome = "stopped" if result.stopped else ("complete" if result.ok else "failed")
     return {
+        **(context or {}),
         "type": "end", "run": run_id, "result": outcome, "stopped": result.stopped,
         "time": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
         "operation": "apply",
@@ -99,18 +104,26 @@ def record(plan: Plan, result: ApplyResult, revision: Revision, lock_id: str | N
 
 
 class Trail:
-    """One apply's lines in the trail: start, each outcome as it happens, end."""
+    """One apply's lines in the trail: start, each outcome as it happens, end.
 
-    def __init__(self, path: Path, plan: Plan, revision: Revision, lock_id: str | None) -> None:
+    ``context`` goes into the start and end lines: which estate the apply touched
+    (``estate``), whether ``--force`` lifted the thresholds and why (``force``,
+    ``force_reason``), and which reviewed plan it applied (``reviewed``).
+    """
+
+    def __init__(self, path: Path, plan: Plan, revision: Revision, lock_id: str | None,
+                 context: Mapping[str, Any] | None = None) -> None:
         self.path, self.plan, self.revision, self.lock_id = path, plan, revision, lock_id
+        self.context = dict(context or {})
         self.run_id = uuid.uuid4().hex
-        append(start_record(plan, revision, lock_id, self.run_id), path)
+        append(start_record(plan, revision, lock_id, self.run_id, context=self.context), path)
 
     def outcome(self, outcome: Outcome) -> None:
         append({"type": "change", "run": self.run_id, **outcome.to_dict()}, self.path, sync=False)
 
     def end(self, result: ApplyResult) -> None:
-        append(record(self.plan, result, self.revision, self.lock_id, run_id=self.run_id), self.path)
+        append(record(self.plan, result, self.revision, self.lock_id, run_id=self.run_id, context=self.context),
+               self.path)
 
 
 def append(entry: Mapping[str, Any], path: Path, sync: bool = True) -> None:
@@ -185,6 +198,13 @@ def describe(entry: Mapping[str, Any]) -> str:
         how = f"INTERRUPTED (killed before it recorded an outcome; {planned} change(s) planned): "
     elif entry.get("result") == "stopped":
         how = f"STOPPED ({entry.get('stopped')}): "
+    extra = ""
+    if entry.get("force"):
+        extra += f" [FORCED: {entry.get('force_reason') or 'no reason given'}]"
+    reviewed = entry.get("reviewed")
+    if isinstance(reviewed, dict):
+        held = len(reviewed.get("held_back") or [])
+        extra += f" [reviewed plan at {str(reviewed.get('commit'))[:12]}" + (f", {held} held back]" if held else "]")
     return (f"{entry.get('time')} {entry.get('operation')} by {entry.get('who')}@{entry.get('host')} "
             f"at {commit}: {how}{s.get('added', 0)} added, {s.get('changed', 0)} changed, "
-            f"{s.get('destroyed', 0)} destroyed{problems}")
+            f"{s.get('destroyed', 0)} destroyed{problems}{extra}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import git
 
@@ -77,3 +78,22 @@ def file_at(root: Path, ref: str, path: Path) -> str | None:
         return str(repo.git.show(f"{ref}:{relative}"))
     except (ValueError, git.GitCommandError):
         return None
+
+
+def repository(root: Path) -> tuple[str, str]:
+    """Which repository ``root`` is in and where in it: the origin's URL without credentials
+    (else the checkout's path), and the folder relative to its top. Outside git: the path."""
+    repo = _repo(root)
+    if repo is None:
+        return str(root.resolve()), "."
+    top = Path(repo.working_tree_dir or ".").resolve()
+    folder = str(root.resolve().relative_to(top))
+    try:
+        url = str(repo.remotes["origin"].url)
+    except (IndexError, ValueError):
+        return str(top), folder
+    # https://user:token@host/... carries a credential; scp-style git@host:path only a user.
+    if "://" in url:
+        parts = urlsplit(url)
+        url = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+    return url, folder

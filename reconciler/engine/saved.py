@@ -198,6 +198,40 @@ def staleness(saved: Mapping[str, Any], fresh: Plan, revision: Revision, live: I
     return reasons
 
 
+def reviewed_changes(saved: Mapping[str, Any], fresh: Plan) -> tuple[set[str], dict[str, str], list[str]]:
+    """Which changes of ``fresh`` the saved (reviewed) plan has exactly: the same change and
+    the same values written (masked ones compared by their digests). Returns those
+    addresses, why each other change is not one (by address), and the reviewed changes
+    that are no longer needed."""
+    then = {c.get("address"): c for c in saved.get("changes") or [] if isinstance(c, dict)}
+    values = (saved.get("meta") or {}).get("values")
+    try:
+        key = bytes.fromhex(values["key"]) if isinstance(values, dict) and isinstance(values.get("key"), str) else None
+    except ValueError:
+        key = None
+    saved_digests = (values or {}).get("digests") or {} if isinstance(values, dict) else {}
+    fresh_digests = value_digests(fresh, key) if key is not None else {}
+    matched: set[str] = set()
+    why: dict[str, str] = {}
+    for change in fresh.changes:
+        now = change.to_dict()
+        old = then.get(change.address)
+        if old is None:
+            why[change.address] = f"{change.address}: the reviewed plan does not have this {change.action}"
+        elif old != now:
+            why[change.address] = "; ".join(_compare(change.address, old, now)) or (
+                f"{change.address}: differs from the reviewed plan")
+        elif key is None or saved_digests.get(change.address) != fresh_digests.get(change.address):
+            why[change.address] = (f"{change.address}: a value it writes differs from the reviewed plan (masked "
+                                   "values such as password hashes included)")
+        else:
+            matched.add(change.address)
+    addresses = {c.address for c in fresh.changes}
+    gone = [f"{a}: the reviewed {then[a].get('action')} is no longer needed" for a in sorted(then, key=str)
+            if a not in addresses]
+    return matched, why, gone
+
+
 def check_fresh(saved: Mapping[str, Any], fresh: Plan, revision: Revision, live: Index, path: Path) -> None:
     reasons = staleness(saved, fresh, revision, live)
     if reasons:
