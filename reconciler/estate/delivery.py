@@ -15,7 +15,7 @@ recursion limit or a quadratic search).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ispctl.reconciler.estate.catalog import Catalog, Origin
@@ -161,9 +161,10 @@ def describe(edges: list[Edge], start: str) -> str:
     return " → ".join(parts)
 
 
-def check_delivery(catalog: Catalog, relays: bool = True) -> list[DeliveryProblem]:
-    """Loops and open relays; ``relays`` is off when files failed to load (every address of
-    a missing domain file would look external)."""
+def check_delivery(catalog: Catalog,
+                   maybe_internal: Callable[[str], bool] = lambda address: False) -> list[DeliveryProblem]:
+    """Loops and open relays; a way out to an address that ``maybe_internal`` (in a domain
+    file that failed to load, which would look external) is not called a relay."""
     graph = DeliveryGraph(catalog)
     problems = []
     for loop in graph.cycles():
@@ -171,7 +172,9 @@ def check_delivery(catalog: Catalog, relays: bool = True) -> list[DeliveryProble
         rotated = loop[loop.index(first):] + loop[:loop.index(first)]
         problems.append(DeliveryProblem(first.origin, first.path,
                                         f"mail loops: {describe(rotated, first.source)}; no mailbox ever receives it"))
-    for chain in graph.relays() if relays else ():
+    for chain in graph.relays():
+        if maybe_internal(chain[-1].address):
+            continue
         head = chain[0]
         problems.append(DeliveryProblem(
             head.origin, head.path,

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from ispctl.reconciler.engine.errors import Location, Problem, ValidationFailed
 from ispctl.reconciler.estate.model import DomainFile, FileModels, SiteFile, TenantFile
 from ispctl.reconciler.estate.names import InvalidName, check_tenant
+from ispctl.reconciler.estate.salvage import salvage
 from ispctl.reconciler.estate.yamlload import Document, load_document
 
 SITE_FILE = "ispctl.yaml"
@@ -214,8 +215,10 @@ def _describe(model: type[BaseModel], err: Any) -> str:
     return msg.replace("Input should be", "must be")
 
 
-def check_model(doc: Document, model: type[BaseModel]) -> tuple[Any, list[Problem]]:
-    """Validate one document against its model; problems carry file:line:col."""
+def check_model(doc: Document, model: type[BaseModel], partial: bool = False) -> tuple[Any, list[Problem]]:
+    """Validate one document against its model; problems carry file:line:col. With ``partial``,
+    a document with problems still gives what is left without its faulty fields (``salvage``),
+    so that the rules across files also run on it in the same run."""
     if doc.data is None:
         return None, [doc.problem((), "the file is empty; expected a mapping of settings")]
     if not isinstance(doc.data, dict):
@@ -235,7 +238,7 @@ def check_model(doc: Document, model: type[BaseModel]) -> tuple[Any, list[Proble
                 if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]"))
             )
             problems.append(doc.problem(loc, _message(model, err), key=err["type"] == "extra_forbidden"))
-        return None, problems
+        return (salvage(model, doc.data) if partial else None), problems
 
 
 def _yaml_files(folder: Path) -> list[Path]:
@@ -299,7 +302,7 @@ def load_estate(root: Path, files: FileModels) -> tuple[Estate | None, list[Prob
     site_doc, problems = read_site(root)
     site = None
     if site_doc is not None:
-        site, errs = check_model(site_doc, files.site)
+        site, errs = check_model(site_doc, files.site, partial=True)
         problems += errs
     found = Found(root, files)
     problems += load_tree(found)
@@ -363,7 +366,7 @@ def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem
         doc, errs = load_document(tenant_path, found.display(tenant_path))
         problems += errs
         if doc is not None:
-            spec, errs = check_model(doc, found.files.tenant)
+            spec, errs = check_model(doc, found.files.tenant, partial=True)
             problems += errs
     usable = usable and spec is not None and doc is not None
     if usable and spec is not None and doc is not None:
@@ -375,7 +378,7 @@ def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem
         problems += errs
         if ddoc is None:
             continue
-        dspec, errs = check_model(ddoc, found.files.domain)
+        dspec, errs = check_model(ddoc, found.files.domain, partial=True)
         problems += errs
         if dspec is not None and usable:
             found.domain_files.append(DomainDecl(name, dspec, ddoc))

@@ -10,6 +10,8 @@ fixed. Each object is built once (``build``) and its references resolved in late
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
 from ispctl.reconciler.estate.delivery import check_delivery
@@ -21,6 +23,7 @@ from ispctl.reconciler.estate.names import (
     normalise_domain,
     normalise_local,
 )
+from ispctl.reconciler.estate.uncertain import Uncertain
 from ispctl.reconciler.estate.units import format_size
 from ispctl.reconciler.estate.yamlload import FieldPath
 
@@ -28,10 +31,9 @@ MAIL_FLAGS = ("imap", "pop3", "smtp", "ftp", "dialup")
 
 
 class _Checker:
-    def __init__(self, estate: Estate, incomplete: bool = False) -> None:
+    def __init__(self, estate: Estate, uncertain: Uncertain = Uncertain()) -> None:
         self.estate = estate
-        # With files that failed to load, "target does not exist" would be noise.
-        self.incomplete = incomplete
+        self.uncertain = uncertain
         self.catalog = Catalog(estate)
         self.problems: list[Problem] = []
         self.address_origin: dict[str, Origin] = {}
@@ -275,11 +277,23 @@ class _Checker:
         if full is None:
             return None
         dom = full.split("@", 1)[1]
-        if dom in self.catalog.domains and not self.incomplete and not self.deliverable(full):
+        if dom in self.catalog.domains and not self.unsure(dom) and not self.deliverable(full):
             self.report(origin, path, f"{what} {full} does not exist in the estate (no mailbox, alias or catch-all "
                                       "takes it)")
             return None
         return full
+
+    def unsure(self, name: str) -> bool:
+        """Whether addresses of domain ``name`` (or of the domain it is an alias of) may have
+        been declared in a file that failed to load whole."""
+        seen: set[str] = set()
+        domain = self.catalog.domains.get(name)
+        while domain is not None and domain.name not in seen:
+            if domain.tenant in self.uncertain.tenants:
+                return True
+            seen.add(domain.name)
+            domain = self.catalog.domains.get(domain.alias_of or domain.spec.alias_of or "")
+        return False
 
     def catch_alls(self, domains: list[NDomain]) -> None:
         # Assign every catch-all before checking any, since one may point into another.
@@ -326,7 +340,7 @@ class _Checker:
         alias.targets = tuple(sorted(set(found)))
 
     def delivery(self) -> None:
-        for found in check_delivery(self.catalog, relays=not self.incomplete):
+        for found in check_delivery(self.catalog, maybe_internal=self.uncertain.maybe_internal):
             self.report(found.origin, found.path, found.message)
 
     # -- limits ------------------------------------------------------------------------------
@@ -395,10 +409,11 @@ class _Checker:
         return self.catalog
 
 
-def build_catalog(estate: Estate, incomplete: bool = False) -> tuple[Catalog, list[Problem]]:
-    """The catalog and every cross-file problem of the estate's own objects."""
-    checker = _Checker(estate, incomplete)
+def build_catalog(estate: Estate, loaded: Sequence[Problem] = ()) -> tuple[Catalog, list[Problem]]:
+    """The catalog and every cross-file problem of the estate's own objects; ``loaded`` are the
+    problems loading the files found (what they leave unknown is not reported again)."""
+    checker = _Checker(estate, Uncertain.of(estate, loaded))
     return checker.run(), checker.problems
 
 
-__all__ = ["DomainDecl", "MAIL_FLAGS", "build_catalog"]
+__all__ = ["DomainDecl", "MAIL_FLAGS", "Uncertain", "build_catalog"]
