@@ -38,7 +38,8 @@ def test_passwords_are_their_users_by_default_and_git_managed_on_request(tmp_pat
 
 def test_site_lifecycle_sets_the_default_and_ignores_per_kind(tmp_path: Path) -> None:
     root = estate(tmp_path, f'  karl:\n    password: "{HASH}"\n  own:\n    password: "{HASH}"\n    credentials: user\n',
-                  "lifecycle:\n  credentials: git\n  ignore_changes:\n    mailbox: [quota, home]\n    tenant: [contact]\n")
+                  "lifecycle:\n  credentials: git\n  ignore_changes:\n"
+                  "    mailbox: [quota, home]\n    tenant: [contact]\n")
     assert create_only(root) == {"mailbox.karl@example.net": {"quota", "home"},
                                  "mailbox.own@example.net": {"password", "quota", "home"}}
     tenant = next(r for r in resources_of(root).values() if r.address == "tenant.acme")
@@ -65,3 +66,19 @@ def test_attributes_named_for_validation_are_the_ones_compiled() -> None:
             assert ATTRIBUTES[resource.kind] <= set(resource.attrs), resource.address
             added = set(resource.attrs) - ATTRIBUTES[resource.kind]
             assert added <= {"home", "uid_number", "gid_number"}, (resource.address, added)
+
+
+def test_tenants_domains_and_aliases_take_ignore_changes_per_object(tmp_path: Path) -> None:
+    root = write_estate(tmp_path / "estate", {
+        "acme/tenant.yaml": "name: Acme\nignore_changes: [contact]\n",
+        "acme/example.net.yaml": ("domain: example.net\nignore_changes: [description]\n"
+                                  "mailboxes:\n  karl: {}\naliases:\n  info:\n    to: [karl]\n"
+                                  "    ignore_changes: [targets]\n"),
+    })
+    owned = {r.address: set(r.create_only) for r in resources_of(root).values() if r.kind != "mailbox"}
+    assert owned["tenant.acme"] == {"contact"} and owned["domain.example.net"] == {"description"}
+    assert owned["alias.info@example.net"] == {"targets"}
+    (root / "tenants/acme/tenant.yaml").write_text("name: Acme\nignore_changes: [contacts]\n")
+    (problem,) = problems_of(root)
+    assert (problem.location.file.endswith("tenant.yaml"), problem.location.line) == (True, 2)
+    assert problem.message.startswith("a tenant has no attribute 'contacts'")

@@ -98,7 +98,7 @@ def _tenants(catalog: Catalog) -> Iterator[_Draft]:
             "quota_pool": lim.mail_quota_pool,
             "protected": True if tenant.protect else None,
         }, {"parent": address_of(TENANT, tenant.parent) if tenant.parent else None,
-            "source": tenant.origin.doc.location(())})
+            "source": tenant.origin.doc.location(())}, ignore=tuple(tenant.spec.ignore_changes))
 
 
 def _domains(catalog: Catalog) -> Iterator[_Draft]:
@@ -115,7 +115,7 @@ def _domains(catalog: Catalog) -> Iterator[_Draft]:
             "protected": True if domain.protect else None,
         }, {"parent": address_of(TENANT, domain.tenant),
             "depends_on": (address_of(DOMAIN, domain.alias_of),) if domain.alias_of else (),
-            "source": domain.origin.doc.location(("domain",))})
+            "source": domain.origin.doc.location(("domain",))}, ignore=tuple(domain.spec.ignore_changes))
 
 
 def _mailboxes(catalog: Catalog) -> Iterator[_Draft]:
@@ -145,7 +145,8 @@ def _aliases(catalog: Catalog) -> Iterator[_Draft]:
             "targets": alias.targets,
             "status": effective_status(alias.status, catalog.tenant_chain(domain.tenant), domain.status),
             "description": alias.description,
-        }, {"parent": address_of(DOMAIN, alias.domain), "source": alias.origin.doc.location(alias.origin.path)})
+        }, {"parent": address_of(DOMAIN, alias.domain), "source": alias.origin.doc.location(alias.origin.path)},
+            ignore=tuple(alias.spec.ignore_changes))
 
 
 def compile_catalog(catalog: Catalog, contributions: Iterable[Compiled] = ()) -> dict[tuple[str, str], Resource]:

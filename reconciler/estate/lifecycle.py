@@ -1,7 +1,7 @@
 """Checks of the lifecycle settings: which attributes belong to the live side once an object exists.
 
-``lifecycle.ignore_changes`` in ispctl.yaml (per kind) and ``ignore_changes`` on a mailbox
-(per object) name attributes; a name that is not an attribute of that kind would silently do
+``lifecycle.ignore_changes`` in ispctl.yaml (per kind) and ``ignore_changes`` on a tenant,
+domain, mailbox or alias (per object) name attributes; a name that is not an attribute of that kind would silently do
 nothing, so it is an error at its own line. ``credentials: git`` keeps the hash in git, so it
 needs one (otherwise every apply would remove the password its user set).
 """
@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.engine.resources import address_of
-from ispctl.reconciler.estate.catalog import Catalog
-from ispctl.reconciler.estate.compile import ATTRIBUTES, MAILBOX, Compiled
+from ispctl.reconciler.estate.catalog import Catalog, Origin
+from ispctl.reconciler.estate.compile import ALIAS, ATTRIBUTES, DOMAIN, MAILBOX, TENANT, Compiled
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
@@ -38,13 +38,20 @@ def lifecycle_problems(catalog: Catalog, contributions: Iterable[Compiled] = ())
         for index, name in enumerate(names):
             if name not in by_kind[kind]:
                 problems.append(doc.problem((*where, index), _unknown(kind, name, by_kind[kind])))
+    objects: list[tuple[str, str, Origin, list[str]]] = [
+        *((TENANT, t.name, t.origin, t.spec.ignore_changes) for t in catalog.tenants.values()),
+        *((DOMAIN, d.name, Origin(d.origin.doc), d.spec.ignore_changes) for d in catalog.domains.values()),
+        *((MAILBOX, b.address, b.origin, b.spec.ignore_changes) for b in catalog.mailboxes.values()),
+        *((ALIAS, a.address, a.origin, a.spec.ignore_changes) for a in catalog.aliases.values()),
+    ]
+    for kind, key, origin, names in objects:
+        known = ATTRIBUTES[kind] | by_address.get(address_of(kind, key), set())
+        for index, name in enumerate(names):
+            if name not in known:
+                where = (*origin.path, "ignore_changes", index)
+                problems.append(origin.doc.problem(where, _unknown(kind, name, known)))
     for box in catalog.mailboxes.values():
         spec, path = box.spec, box.origin.path
-        known = ATTRIBUTES[MAILBOX] | by_address.get(address_of(MAILBOX, box.address), set())
-        for index, name in enumerate(spec.ignore_changes):
-            if name not in known:
-                problems.append(box.origin.doc.problem((*path, "ignore_changes", index),
-                                                       _unknown(MAILBOX, name, known)))
         if (spec.credentials or site.lifecycle.credentials) == "git" and spec.password is None \
                 and "password" not in spec.ignore_changes:
             at = (*path, "credentials") if spec.credentials else path

@@ -207,6 +207,7 @@ class TenantFile(Sectioned):
     status: Status | None = None
     limits: Limits = Limits()
     protect: Flag = Field(False, description="refuse any plan that destroys this tenant or anything in it")
+    ignore_changes: list[str] = Field(default_factory=list, description="attributes set at creation only")
 
 
 # --- domains -------------------------------------------------------------------------
@@ -237,6 +238,7 @@ class AliasSpec(Strict):
     to: list[str] = Field(min_length=1)
     status: Status | None = None
     description: PlainText | None = None
+    ignore_changes: list[str] = Field(default_factory=list, description="attributes set at creation only")
 
 
 def _alias_short_form(value: object) -> object:
@@ -265,6 +267,7 @@ class DomainFile(Sectioned):
     status: Status | None = None
     protect: Flag = Field(False, description="refuse any plan that destroys this domain or anything in it")
     description: PlainText | None = None
+    ignore_changes: list[str] = Field(default_factory=list, description="attributes set at creation only")
     mail: DomainMail = DomainMail()
     # The composed model narrows this to its own Mailbox (with the services' sections).
     mailboxes: dict[LocalPart, Mailbox] = Field(default_factory=dict)
