@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,3 +53,23 @@ def test_nothing_usable_is_none() -> None:
 
 def test_a_valid_file_is_itself() -> None:
     assert salvage(File, {"domain": "x"}) == File(domain="x")
+
+
+def test_fields_that_decide_how_a_file_reads_are_never_defaulted(tmp_path: Path) -> None:
+    from estate_builder import EstateBuilder, mailbox
+
+    site = {"directory": {"base_dn": "dc=x"}, "dns": {"ns": ["ns1.example.net."]}}
+    cases = ({"type": "alais", "alias_of": "acme.example"}, {"type": "slav", "primaries": ["192.0.2.1"]},
+             {"services": ["mail", "dsn"], "dns": {"records": {"www": {"A": "192.0.2.1"}}}},
+             {"services": ["mial"], "mailboxes": {"a": mailbox()}})
+    for index, written in enumerate(cases):
+        (tmp_path / str(index)).mkdir()
+        builder = EstateBuilder(tmp_path / str(index), site=site)
+        builder.tenant("acme")
+        builder.domain("acme", "acme.example", {"mailboxes": {"a": mailbox()}})
+        builder.domain("acme", "b.example", written)
+        # Only the refused field: not "alias_of is only allowed with type: alias (this domain is
+        # primary)" or "this domain does not enable the dns service", which the default would say.
+        (problem,) = builder.problems()
+        assert problem.path.split("[")[0] in ("type", "services"), problem
+    assert salvage(File, {"domain": "x", "colour": 1}) == File(domain="x")

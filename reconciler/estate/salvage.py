@@ -16,7 +16,17 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ispctl.reconciler.estate.model import DomainFile, SiteFile
+
 M = TypeVar("M", bound=BaseModel)
+# Fields whose default would change how the rest of the file reads: a domain whose refused
+# ``type`` became "primary", or whose ``services`` lost "dns", would draw complaints about
+# its alias_of, primaries or dns: section that are not mistakes. Such a file is not salvaged.
+# Nor are site settings whose refused defaults would change every domain that relies on them.
+DECISIVE: dict[type[BaseModel], frozenset[str]] = {
+    DomainFile: frozenset({"type", "services", "primaries", "alias_of"}),
+    SiteFile: frozenset({"defaults"}),
+}
 ROUNDS = 6  # each round removes every field the last one refused; a seventh finds nothing new
 _GONE = object()  # a removed list item, dropped once a round's removals are done (indices stay put)
 
@@ -25,6 +35,7 @@ def salvage(model: type[M], data: Any) -> M | None:
     """The model of ``data`` without the fields it refuses, or None when nothing usable is left."""
     if not isinstance(data, dict):
         return None
+    decisive = next((names for base, names in DECISIVE.items() if issubclass(model, base)), frozenset())
     current = copy.deepcopy(data)
     for _ in range(ROUNDS):
         try:
@@ -41,8 +52,8 @@ def salvage(model: type[M], data: Any) -> M | None:
                     loc = loc[:-1]
                     if len(loc) < 2:
                         return None
-                if not loc:
-                    return None  # the file itself is at fault
+                if not loc or loc[0] in decisive:
+                    return None  # the file itself is at fault, or what decides how it reads
                 # Several errors may name one field (or one inside another): it goes once.
                 if any(loc[:n] in done for n in range(1, len(loc) + 1)):
                     continue
