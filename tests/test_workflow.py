@@ -207,7 +207,11 @@ def test_the_prune_policy_keeps_and_reports_objects_not_in_git(slapd: SlapdInsta
 
 
 def set_noc_password(root: Path, value: str) -> None:
-    edit_yaml(root / NWF, lambda d: d["mailboxes"]["noc"].__setitem__("password", value))
+    # A hash git stays authoritative for (a service account): a change in git is a change to apply.
+    def change(data: Any) -> None:
+        data["mailboxes"]["noc"]["password"] = value
+        data["mailboxes"]["noc"]["credentials"] = "git"
+    edit_yaml(root / NWF, change)
 
 
 def test_a_saved_plan_from_uncommitted_files_is_refused_and_binds_the_values_it_writes(
