@@ -180,8 +180,9 @@ def rename_plan(estate: Path, slapd: SlapdInstance, new: str) -> tuple[LdapProvi
 def tables(slapd: SlapdInstance, tmp_path: Path) -> Iterator[Tables]:
     out = tmp_path / "tables"
     estate = copy_example(tmp_path / "render")
-    result = run_cli(slapd, "render", "postfix", "--out", str(out), "-d", str(estate),
-                     "--bind-dn", slapd.bind_dn, "--password-file", str(slapd.password_file))
+    # Postfix binds as its own read-only account (render refuses ispctl's), as in production.
+    account = {k: v for k, v in slapd.account_env("postfix").items() if k.startswith("ISPCTL_POSTFIX_LDAP_")}
+    result = run_cli(slapd, "render", "postfix", "--out", str(out), "-d", str(estate), **account)
     assert result.exit_code == 0, result.output
     config_dir = tmp_path / "postfix-etc"
     config_dir.mkdir()
