@@ -76,3 +76,41 @@ def test_a_domain_moved_to_another_tenant_by_target_converges(
     converged(slapd, moved, mail_root)
     (dn,) = search(slapd, "(uid=anna@example.net)", "uid")
     assert "beta" in dn.lower()
+
+
+def test_a_targeted_delete_archives_the_mail_before_the_entry_goes(
+    slapd: SlapdInstance, mail_root: Path, password_hash: str, tmp_path: Path, dovecot: DovecotInstance,
+) -> None:
+    apply(slapd, estate(tmp_path / "v1", {"anna": "", "karl": ""}, password_hash), mail_root)
+    append(dovecot, "karl@example.net", MESSAGE)
+    smaller = estate(tmp_path / "v2", {"anna": "", "new": ""}, password_hash)
+    out = targeted(slapd, smaller, mail_root, "--target", "mailbox.karl@example.net")
+    assert out.index("maildir.karl@example.net: archived") < out.index("mailbox.karl@example.net: destroyed"), out
+    assert "new@example.net" not in out
+    (archived,) = (mail_root / ".ispctl-archive").iterdir()
+    kept = [p for folder in ("new", "cur") for p in (archived / "Maildir" / folder).iterdir()]
+    assert len(kept) == 1  # the message appended over IMAP
+
+
+def test_a_targeted_rename_into_another_domain_opens_under_the_new_address(
+    slapd: SlapdInstance, mail_root: Path, password_hash: str, tmp_path: Path, dovecot: DovecotInstance,
+) -> None:
+    def box(local: str, extra: str = "") -> str:
+        return f"  {local}:\n    password: \"{password_hash}\"\n{extra}"
+
+    first = estate(tmp_path / "v1", {"anna": "", "karl": ""}, password_hash)
+    (first / "tenants/acme/example.org.yaml").write_text("domain: example.org\nmailboxes:\n" + box("eve"),
+                                                         encoding="utf-8")
+    apply(slapd, first, mail_root)
+    append(dovecot, "karl@example.net", MESSAGE)
+    moved = estate(tmp_path / "v2", {"anna": ""}, password_hash)
+    (moved / "tenants/acme/example.org.yaml").write_text(
+        "domain: example.org\nmailboxes:\n" + box("eve") + box("karl", "    previous: [karl@example.net]\n"),
+        encoding="utf-8")
+    targeted(slapd, moved, mail_root, "--target", "mailbox.karl@example.org")
+    conn = imap(dovecot, "karl@example.org")
+    try:
+        assert conn.select("INBOX") == ("OK", [b"1"])
+    finally:
+        conn.logout()
+    converged(slapd, moved, mail_root)
