@@ -15,6 +15,7 @@ from faults.process import launch, wait_paused
 from ldap_helpers import (
     BASE,
     ENV_NAMES,
+    HASH,
     apply_ok,
     assert_converged,
     cli_env,
@@ -341,3 +342,35 @@ def test_the_merge_applies_only_what_the_pull_request_reviewed(slapd: SlapdInsta
     assert find_one(slapd, NOC, "ispctlMailQuota")[1]["ispctlmailquota"] == [str(9 * 2**30)]
     both = run_cli(slapd, "apply", str(fresh), "--reviewed", str(fresh), "-d", str(root))
     assert both.exit_code == 1 and "not both" in both.stderr
+
+
+def test_a_reviewed_change_that_needs_an_unreviewed_one_is_held_back_with_it(
+    slapd: SlapdInstance, tmp_path: Path,
+) -> None:
+    repo, root = estate_repo(tmp_path)
+    apply_ok(slapd, root)
+    base = repo.head.commit.hexsha
+    repo.git.checkout("-b", "pr")
+    ops = root / "tenants/northwind/ops.example.yaml"
+
+    def write_ops(description: str) -> None:
+        ops.write_text(f"domain: ops.example\nservices: [mail]\ndescription: {description}\nmailboxes:\n"
+                       f"  noc:\n    name: Ops NOC\n    password: \"{HASH}\"\n", encoding="utf-8")
+    write_ops("Operations")
+    commit_all(repo, "a domain for ops, with a mailbox")
+    reviewed = tmp_path / "plans" / "ops.json"
+    assert run_cli(slapd, "plan", "-d", str(root), "--changed-since", base, "--out", str(reviewed)).exit_code == 0
+    assert {c["address"] for c in json.loads(reviewed.read_text())["changes"]} == {
+        "domain.ops.example", "mailbox.noc@ops.example"}
+    repo.git.checkout("main")
+    repo.git.merge("pr", "--no-ff", "-m", "Merge pull request: ops")
+    write_ops("Operations, renamed after the review")
+    commit_all(repo, "unreviewed: another description")
+    merged = run_cli(slapd, "apply", "--reviewed", str(reviewed), "--changed-since", base, "-d", str(root))
+    assert merged.exit_code == 0, merged.output
+    # The mailbox is exactly as reviewed, but it needs its domain, which is not: neither is applied.
+    assert "applying only the 0 change(s) it reviewed." in merged.stderr
+    assert "  domain.ops.example: attribute description changed since the plan was made" in merged.stderr
+    assert "  mailbox.noc@ops.example: needs or moves with a change that was not reviewed" in merged.stderr
+    assert search(slapd, "(associatedDomain=ops.example)", "1.1") == {}
+    assert search(slapd, "(uid=noc@ops.example)", "1.1") == {}
