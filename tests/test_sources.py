@@ -215,3 +215,14 @@ def test_validate_names_the_source_through_the_real_cli(tmp_path: Path) -> None:
     assert ("northwind:desired-state/tenants/northwind/tenant.yaml:3:3: limits.max_domain: unknown field "
             "'max_domain'; did you mean 'max_domains'?") in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_cache_that_cannot_be_written_is_one_clear_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    top = tmp_path / "northwind"
+    commit = reseller_repo(top, "northwind", "northwind.example")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache should be\n", encoding="utf-8")
+    monkeypatch.setenv("ISPCTL_SOURCE_CACHE", str(blocker))
+    root = isp_estate(tmp_path, {"northwind": {"git": top.as_uri(), "commit": commit}})
+    problem = only(problems_of(root))
+    assert f"cannot check out {commit} into the cache {blocker}" in problem.message

@@ -93,8 +93,17 @@ def _tree_at(url: str, commit: str, cache: Path) -> Path:
     """A checkout of ``commit`` of ``url``: fetched into a bare repository in the cache
     (one per URL), then checked out once per commit (a commit id names its content)."""
     tree = cache / "trees" / commit
-    if (cache / "trees" / f"{commit}.done").is_file():
+    if (cache / "trees" / f"{commit}.done").is_file() and tree.is_dir():
         return tree
+    try:
+        return _fetch_tree(url, commit, cache, tree)
+    except (OSError, git.GitCommandError) as exc:  # the cache itself (not writable, full): say where
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise SourceError(f"cannot check out {commit} into the cache {cache} ({detail}); set "
+                          "$ISPCTL_SOURCE_CACHE to a writable folder") from None
+
+
+def _fetch_tree(url: str, commit: str, cache: Path, tree: Path) -> Path:
     bare = cache / "repos" / hashlib.sha256(url.encode()).hexdigest()[:24]
     repo = git.Repo(bare) if (bare / "HEAD").is_file() else git.Repo.init(bare, bare=True, mkdir=True)
     if not _has_commit(repo, commit):
@@ -138,7 +147,7 @@ def load_composed(root: Path, files: FileModels,
         return _reseller_estate(root, files, doc, problems, cache_root(env))
     site = None
     if doc is not None:
-        site, more = check_model(doc, files.site, partial=True)
+        site, more = check_model(doc, files.site)
         problems += more
     found = Found(root, files)
     problems += load_tree(found)
