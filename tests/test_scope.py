@@ -203,3 +203,14 @@ def test_followers_bind_only_what_follows_a_rename(tmp_path: Path) -> None:
     bound = {a: b for a, b in followers(plan).items() if b}
     assert bound == {"mailbox.k.mueller@example.net": {"maildir.k.mueller@example.net"},
                      "maildir.k.mueller@example.net": {"mailbox.k.mueller@example.net"}}
+
+
+def test_a_target_on_an_entry_renamed_by_a_stopped_apply_still_brings_its_maildir(tmp_path: Path) -> None:
+    _catalog, desired, before, _plan = two_states(tmp_path, BEFORE, RENAMED)
+    # The apply stopped after the directory entry was renamed: only the maildir's move is left.
+    live = {k: r for k, r in before.items() if k != ("mailbox", "karl@example.net")}
+    live[("mailbox", "k.mueller@example.net")] = desired[("mailbox", "k.mueller@example.net")]
+    plan = compute_plan(desired, live)
+    assert "mailbox.k.mueller@example.net" not in addresses(plan)
+    kept = scoped(plan, desired, live, targets=("mailbox.k.mueller@example.net",))
+    assert kept == {"maildir.k.mueller@example.net"}

@@ -13,7 +13,7 @@ from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from tests import test_mailstore_safety as safety
 from tests.ldap_helpers import run_cli, search, write_estate
-from tests.test_mailstore_safety import MESSAGE, append, apply, converged, env, estate, imap
+from tests.test_mailstore_safety import MESSAGE, append, apply, converged, env, estate, imap, killed_at
 
 # The safety suite's fixtures and its root-only mark, shared rather than written twice.
 pytestmark = safety.pytestmark
@@ -114,3 +114,21 @@ def test_a_targeted_rename_into_another_domain_opens_under_the_new_address(
     finally:
         conn.logout()
     converged(slapd, moved, mail_root)
+
+
+def test_the_same_target_after_a_stopped_apply_finishes_the_move(
+    slapd: SlapdInstance, mail_root: Path, password_hash: str, tmp_path: Path, dovecot: DovecotInstance,
+) -> None:
+    apply(slapd, estate(tmp_path / "v1", {"anna": "", "karl": ""}, password_hash), mail_root)
+    append(dovecot, "karl@example.net", MESSAGE)
+    renamed = estate(tmp_path / "v2", {"anna": "", "k.mueller": "previous: [karl]"}, password_hash)
+    # Killed after the entry's rename: the entry has nothing left to do, its maildir has.
+    killed_at(slapd, renamed, mail_root, "maildir.k.mueller@example.net")
+    out = targeted(slapd, renamed, mail_root, "--target", "mailbox.k.mueller@example.net")
+    assert "maildir.k.mueller@example.net: updated" in out
+    conn = imap(dovecot, "k.mueller@example.net")
+    try:
+        assert conn.select("INBOX") == ("OK", [b"1"])
+    finally:
+        conn.logout()
+    converged(slapd, renamed, mail_root)

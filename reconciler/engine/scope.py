@@ -52,7 +52,10 @@ def apply_scope(plan: Plan, scope: Scope, desired: Index, live: Index) -> Plan:
         if change.before is not None and change.after is not None:
             chain += ancestors(change.before, index)  # a moved object belongs to both places
         in_anchor = scope.everything or any(a in scope.anchors for a in chain)
-        targeted = not scope.targets or any(fnmatch.fnmatchcase(change.address, t) for t in scope.targets)
+        # A rename that follows another object's new name is that object's business too, even
+        # when the object itself has nothing left to do (an apply stopped between the two).
+        named = (change.address, *_followed(change))
+        targeted = not scope.targets or any(fnmatch.fnmatchcase(a, t) for a in named for t in scope.targets)
         if in_anchor and targeted:
             kept.add(change.address)
     needs = prerequisites(plan)
@@ -103,3 +106,11 @@ def followers(plan: Plan) -> dict[str, set[str]]:
                 bound[change.address].add(new)
                 bound[new].add(change.address)
     return bound
+
+
+def _followed(change: Change) -> tuple[str, ...]:
+    """The objects a renamed object now refers to under a new address: it follows their rename."""
+    if not change.renamed_from or change.before is None or change.after is None:
+        return ()
+    old = {change.before.parent, *change.before.depends_on}
+    return tuple(a for a in (change.after.parent, *change.after.depends_on) if a and a not in old)
