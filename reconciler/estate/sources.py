@@ -147,7 +147,7 @@ def load_composed(root: Path, files: FileModels,
         return _reseller_estate(root, files, doc, problems, cache_root(env))
     site = None
     if doc is not None:
-        site, more = check_model(doc, files.site)
+        site, more = check_model(doc, files.site, partial=True)
         problems += more
     found = Found(root, files)
     problems += load_tree(found)
