@@ -276,3 +276,32 @@ def test_sandbox_exports_the_apply_account_and_the_read_only_ones(directory: Dir
     dovecot = DovecotComponent().instance(tmp_path / "dovecot", {"mail_root": str(tmp_path / "vmail")}, env)
     assert dovecot.ldap_env["ISPCTL_LDAP_BIND_DN"] == env["ISPCTL_DOVECOT_LDAP_BIND_DN"]
     assert env["ISPCTL_LDAP_PASSWORD"] not in dovecot.ldap_env.values()
+
+
+def test_plan_account_without_hashes_plans_passwords_owned_by_users(slapd: SlapdInstance, tmp_path: Path) -> None:
+    # Passwords belong to their users after creation, so a plan never compares them: a plan
+    # account kept from every hash (--no-plan-passwords) still plans the estate as converged.
+    estate = copy_example(tmp_path)
+    apply_env = slapd.account_env("apply")
+    applied = run_cli(slapd, "apply", "--auto-approve", "-d", str(estate),
+                      ISPCTL_LDAP_BIND_DN=apply_env["ISPCTL_LDAP_BIND_DN"],
+                      ISPCTL_LDAP_PASSWORD=apply_env["ISPCTL_LDAP_PASSWORD"])
+    assert applied.exit_code == 0, applied.output
+    plan_dn = f"cn=nohash-plan,ou=services,{slapd.suffix}"
+    added = slapd.ldapadd(f"dn: {plan_dn}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
+                          f"cn: nohash-plan\nuserPassword: {ssha('nohash-Plan-pa55')}\n")
+    assert added.returncode == 0, added.stderr
+    out = tmp_path / "access.ldif"
+    rendered = run_cli(None, "render", "access", "--out", str(out), "-d", str(estate), "--no-plan-passwords",
+                       "--apply-dn", apply_env["ISPCTL_LDAP_BIND_DN"], "--plan-dn", plan_dn)
+    assert rendered.exit_code == 0, rendered.output
+    loaded = slapd.external("ldapmodify", "-f", str(out))
+    assert loaded.returncode == 0, loaded.stderr
+    hashes = subprocess.run(["ldapsearch", "-x", "-H", slapd.url, "-D", plan_dn, "-w", "nohash-Plan-pa55", "-LLL",
+                             "-b", BASE, "(objectClass=ispctlMailUser)", "mail", "userPassword"],
+                            capture_output=True, text=True, check=False, timeout=30)
+    assert hashes.returncode == 0 and "mail: noc@northwind.example" in hashes.stdout, hashes.stderr
+    assert "userPassword" not in hashes.stdout
+    planned = run_cli(slapd, "plan", "--detailed-exitcode", "-d", str(estate), ISPCTL_LDAP_BIND_DN=plan_dn,
+                      ISPCTL_LDAP_PASSWORD="nohash-Plan-pa55")
+    assert planned.exit_code == 0 and "No changes." in planned.stdout, planned.output
