@@ -29,14 +29,14 @@ from ispctl.reconciler.estate.desired import EstateSession
 class Review:
     plan: Plan                    # what this apply may run
     exact: bool                   # the reviewed plan was fresh: applied as it is
-    held: tuple[str, ...] = ()    # "address: why" for each change not applied
+    held: tuple[tuple[str, str], ...] = ()  # (address, "address: why") for each change not applied
     gone: tuple[str, ...] = ()    # reviewed changes no longer needed
 
     def record(self, stored: Mapping[str, Any]) -> dict[str, Any]:
         """For the audit trail: which reviewed plan, and what it held back."""
         meta = stored.get("meta") or {}
         return {"plan": stored.get("checksum"), "commit": (meta.get("desired") or {}).get("commit"),
-                "exact": self.exact, "held_back": sorted(line.split(": ", 1)[0] for line in self.held)}
+                "exact": self.exact, "held_back": sorted(address for address, _ in self.held)}
 
 
 def review(session: EstateSession, run: PlanRun, stored: Mapping[str, Any]) -> Review:
@@ -49,7 +49,7 @@ def review(session: EstateSession, run: PlanRun, stored: Mapping[str, Any]) -> R
     # following its renamed entry): a reviewed change never runs without what it needs.
     subset = apply_scope(run.plan, Scope(excludes=unreviewed), context, run.live) if unreviewed else run.plan
     kept = {c.address for c in subset.changes}
-    held = tuple(why.get(c.address) or f"{c.address}: needs or moves with a change that was not reviewed"
+    held = tuple((c.address, why.get(c.address) or f"{c.address}: needs or moves with a change that was not reviewed")
                  for c in run.plan.changes if c.address not in kept)
     return Review(replace(subset, meta=run.plan.meta), False, held, tuple(gone))
 
@@ -64,7 +64,7 @@ def report(result: Review, path: Path) -> None:
     if result.held:
         err.print(f"Not applied ({len(result.held)}; not reviewed: plan them in a pull request of their own):",
                   markup=False, style="bold yellow")
-        for line in result.held:
+        for _address, line in result.held:
             err.print(f"  {line}", markup=False, style="yellow")
             output.annotate("warning", f"not applied, not reviewed: {line}")
     for line in result.gone:
