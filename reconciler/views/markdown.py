@@ -100,7 +100,8 @@ def plan_markdown(plan: Plan, title: str = "ispctl plan") -> str:
         facts.append("commit "
                      f"`{str(commit)[:12]}`" + (" (uncommitted changes)" if meta["desired"].get("dirty") else ""))
     facts.append(f"checksum `{plan.checksum[:19]}…`")
-    gates = meta.get("gates") if isinstance(meta.get("gates"), dict) else {}
+    found = meta.get("gates")
+    gates: dict[str, Any] = found if isinstance(found, dict) else {}
     facts += _policy(gates)
     out += ["<sub>" + " · ".join(facts) + "</sub>", ""]
     out += _gate_notes(gates)
