@@ -42,3 +42,19 @@ def test_a_catch_all_into_a_file_that_did_not_load_is_no_relay(tmp_path: Path) -
     # Where a file that did not load does not even say its domain, any address may be its.
     builder.write("tenants/acme/broken.example.yaml", "- not: [a domain file\n")
     assert [f for f in paths(builder) if f[1] == "mail.catch_all"] == []
+
+
+def test_a_source_that_could_not_be_read_leaves_every_external_address_in_doubt(tmp_path: Path) -> None:
+    from ispctl.reconciler.engine.errors import Location, Problem
+    from ispctl.reconciler.estate.uncertain import Uncertain
+    from tests.wiring import load_estate
+
+    builder = EstateBuilder(tmp_path)
+    builder.tenant("acme")
+    estate, problems = load_estate(builder.root)
+    assert estate is not None and problems == []
+    site = estate.site_doc.file
+    unreadable = Problem(Location(site, 3, 3), "sources.northwind", "source northwind: cannot fetch ...")
+    assert Uncertain.of(estate, [unreadable]).maybe_internal("all@anywhere.example")
+    other = Problem(Location(site, 3, 3), "mail.rooot", "unknown field")
+    assert Uncertain.of(estate, [other]) == Uncertain()

@@ -41,7 +41,9 @@ class Uncertain:
         folders = {posixpath.dirname(decl.doc.file): name for name, decl in estate.tenants.items()}
         used = {decl.doc.file for decl in estate.tenants.values()} | {d.doc.file for d in estate.domain_files}
         tenants = {decl.tenant for decl in estate.domain_files if decl.doc.file in at_fault and _cut(decl)}
-        lost: set[str] | None = set()
+        # A source repository that could not be read leaves all of its domains unknown.
+        lost: set[str] | None = None if any(
+            p.location.file == estate.site_doc.file and p.path.startswith("sources") for p in problems) else set()
         for file in sorted(at_fault - used):
             tenant = folders.get(posixpath.dirname(file))
             if tenant is not None:
