@@ -14,6 +14,7 @@ from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.engine.resources import address_of
 from ispctl.reconciler.estate.catalog import Catalog, Origin
 from ispctl.reconciler.estate.compile import ALIAS, ATTRIBUTES, DOMAIN, MAILBOX, TENANT, Compiled
+from ispctl.reconciler.estate.yamlload import FieldPath
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
@@ -48,8 +49,8 @@ def lifecycle_problems(catalog: Catalog, contributions: Iterable[Compiled] = ())
         known = ATTRIBUTES[kind] | by_address.get(address_of(kind, key), set())
         for index, name in enumerate(names):
             if name not in known:
-                where = (*origin.path, "ignore_changes", index)
-                problems.append(origin.doc.problem(where, _unknown(kind, name, known)))
+                at: FieldPath = (*origin.path, "ignore_changes", index)
+                problems.append(origin.doc.problem(at, _unknown(kind, name, known)))
     for box in catalog.mailboxes.values():
         spec, path = box.spec, box.origin.path
         if (spec.credentials or site.lifecycle.credentials) == "git" and spec.password is None \
