@@ -226,3 +226,17 @@ def test_a_cache_that_cannot_be_written_is_one_clear_problem(tmp_path: Path, mon
     root = isp_estate(tmp_path, {"northwind": {"git": top.as_uri(), "commit": commit}})
     problem = only(problems_of(root))
     assert f"cannot check out {commit} into the cache {blocker}" in problem.message
+
+
+def test_a_resellers_repository_reads_the_site_settings_from_a_git_url_at_a_commit(tmp_path: Path) -> None:
+    root = reseller_on_its_own(tmp_path)
+    pinned = commit_all(tmp_path / "isp")
+    write(root, {"ispctl.yaml": {"site": {"git": (tmp_path / "isp").as_uri(), "commit": pinned},
+                                 "source": "northwind"}})
+    catalog = validate_estate(root)
+    assert catalog.estate.sources == {"site": pinned} and catalog.estate.confined == frozenset({"northwind"})
+    write(root, {"ispctl.yaml": {"site": {"git": (tmp_path / "isp").as_uri(), "commit": "c" * 40},
+                                 "source": "northwind"}})
+    problem = only(problems_of(root))
+    assert problem.location.file == "desired-state/ispctl.yaml" and problem.path == "site"
+    assert f"site: commit {'c' * 40} is not in" in problem.message
