@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ispctl.reconciler.cli.handler import run_command
+from ispctl.reconciler.cli.identity import estate_identity
 from ispctl.reconciler.contract import CommandContext, Registry
 from ispctl.reconciler.engine.errors import ConfigError, Problem
-from ispctl.reconciler.engine.gitinfo import repository
 from ispctl.reconciler.engine.provider import Provider
 from ispctl.reconciler.engine.session import in_scope
 from ispctl.reconciler.estate.desired import Desired, EstateSession, check_desired, load_desired
@@ -47,17 +47,8 @@ class Wiring(CommandContext):
         return check_desired(root, self.registry.schema)
 
     def estate(self, root: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """What ``identity.estate_identity`` records (identity imports this module, so the few
-        lines are here for the services' commands, ``ispctl passwd``)."""
-        env = os.environ if env is None else env
-        where, folder = repository(root)
-        site = self.site(root, env)
-        services: dict[str, dict[str, str]] = {}
-        for name in enabled_providers(site, env):
-            service = self.registry.get(name)
-            if service is not None and service.identity is not None:
-                services[name] = service.identity(site, env)
-        return {"repository": where, "folder": folder, "services": services}
+        """What the audit trail records as this estate (for the services' commands, ``ispctl passwd``)."""
+        return estate_identity(self, root, env)
 
     def provider(self, name: str, site: SiteFile, env: Mapping[str, str]) -> Provider:
         service = self.registry.get(name)
