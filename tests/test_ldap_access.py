@@ -155,6 +155,7 @@ def test_plan_account_plans_and_cannot_apply(directory: Directory) -> None:
     applied = run_cli(directory.slapd, "apply", "--auto-approve", "-d", str(estate), **directory.creds("plan"))
     assert applied.exit_code == 1 and "Traceback" not in applied.output, applied.output
     assert "insufficient" in applied.output.lower(), applied.output
+    assert "'ispctl apply' needs the apply account in ISPCTL_LDAP_BIND_DN" in applied.output
     entry = directory.slapd.ldapsearch(directory.dn_of(NOC), "(objectClass=*)", "displayName", scope="base")
     assert "displayName: Network Operations" in entry
     assert directory.slapd.ldapsearch(f"cn=ispctl-lock,{BASE}", scope="base") == ""

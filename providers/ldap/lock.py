@@ -37,7 +37,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ldap3
-from ldap3.core.exceptions import LDAPEntryAlreadyExistsResult, LDAPException, LDAPNoSuchObjectResult
+from ldap3.core.exceptions import (
+    LDAPEntryAlreadyExistsResult,
+    LDAPException,
+    LDAPInsufficientAccessRightsResult,
+    LDAPNoSuchObjectResult,
+)
 from ldap3.operation.search import compile_filter, parse_filter
 from pyasn1.codec.ber import encoder
 
@@ -230,6 +235,13 @@ class DirectoryLock:
                 if self._add(info):
                     return info
                 holder = self.read()
+            except LDAPInsufficientAccessRightsResult:
+                # The usual cause: a plan (read-only) account given to apply.
+                raise ProviderError(
+                    f"cannot take the lock {self.dn}: the directory account may not write here (insufficient "
+                    "access). It is a read-only account, e.g. the plan account: 'ispctl plan' works with it, "
+                    "'ispctl apply' needs the apply account in ISPCTL_LDAP_BIND_DN / ISPCTL_LDAP_PASSWORD. "
+                    "Nothing was changed.") from None
             except LDAPException as exc:
                 raise ProviderError(f"cannot take the lock {self.dn}: {exc}") from None
             if holder is not None and _may_take_over(holder):
