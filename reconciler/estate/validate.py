@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
 from ispctl.reconciler.estate.delivery import check_delivery
+from ispctl.reconciler.estate.limits import check_limits
 from ispctl.reconciler.estate.loader import DomainDecl, Estate
 from ispctl.reconciler.estate.names import (
     InvalidName,
@@ -24,7 +25,6 @@ from ispctl.reconciler.estate.names import (
     normalise_local,
 )
 from ispctl.reconciler.estate.uncertain import Uncertain
-from ispctl.reconciler.estate.units import format_size
 from ispctl.reconciler.estate.yamlload import FieldPath
 
 MAIL_FLAGS = ("imap", "pop3", "smtp", "ftp", "dialup")
@@ -343,50 +343,6 @@ class _Checker:
         for found in check_delivery(self.catalog, maybe_internal=self.uncertain.maybe_internal):
             self.report(found.origin, found.path, found.message)
 
-    # -- limits ------------------------------------------------------------------------------
-
-    def limits(self) -> None:
-        usage: dict[str, dict[str, int]] = {
-            t: {"domains": 0, "mailboxes": 0, "aliases": 0, "quota": 0} for t in self.catalog.tenants}
-        unlimited_boxes: dict[str, list[NMailbox]] = {t: [] for t in self.catalog.tenants}
-        for domain in self.catalog.domains.values():
-            for tenant in self.catalog.tenant_chain(domain.tenant):
-                usage[tenant.name]["domains"] += 1
-        for box in self.catalog.mailboxes.values():
-            for tenant in self.catalog.tenant_chain(self.catalog.domains[box.domain].tenant):
-                usage[tenant.name]["mailboxes"] += 1
-                usage[tenant.name]["aliases"] += len(box.aliases)
-                usage[tenant.name]["quota"] += box.quota
-                if box.quota == 0:
-                    unlimited_boxes[tenant.name].append(box)
-        for alias in self.catalog.aliases.values():
-            for tenant in self.catalog.tenant_chain(self.catalog.domains[alias.domain].tenant):
-                usage[tenant.name]["aliases"] += 1
-        for name, tenant in sorted(self.catalog.tenants.items()):
-            self._tenant_limits(tenant, usage[name], unlimited_boxes[name])
-
-    def _tenant_limits(self, tenant: NTenant, used: dict[str, int], unlimited: list[NMailbox]) -> None:
-        lim, name = tenant.limits, tenant.name
-        scope = " (its clients included)" if tenant.kind == "reseller" else ""
-        for field_name, key, label in (
-            ("max_domains", "domains", "domains"),
-            ("max_mailboxes", "mailboxes", "mailboxes"),
-            ("max_aliases", "aliases", "aliases and extra addresses"),
-        ):
-            limit = getattr(lim, field_name)
-            if limit is not None and used[key] > limit:
-                self.report(tenant.origin, ("limits", field_name), f"tenant {name} has {used[key]} {label}{scope}, "
-                                                                   f"over its limit of {limit}")
-        if lim.mail_quota_pool is not None:
-            if used["quota"] > lim.mail_quota_pool:
-                self.report(tenant.origin, ("limits", "mail_quota_pool"), f"mailbox quotas of tenant {name}{scope} add "
-                                                                          f"up to {format_size(used['quota'])}, over "
-                                                                          "its pool of "
-                                                                          f"{format_size(lim.mail_quota_pool)}")
-            for box in unlimited:
-                self.report(box.origin, box.origin.path + ("quota",), "an unlimited mailbox (quota 0) cannot draw "
-                                                                      f"from tenant {name}'s quota pool")
-
     def run(self) -> Catalog:
         self.tenants()
         self.domains()
@@ -405,7 +361,7 @@ class _Checker:
         for alias in self.catalog.aliases.values():
             self.alias_targets(alias)
         self.delivery()
-        self.limits()
+        self.problems += check_limits(self.catalog)
         return self.catalog
 
 
