@@ -205,6 +205,9 @@ def ldap_ok(proc: subprocess.CompletedProcess[str]) -> None:
 def estate_repo(tmp_path: Path) -> tuple[git.Repo, Path]:
     """The example estate copied into tmp_path as a git repository with one commit."""
     root = copy_example(tmp_path)
+    # Only the estate is the repository's: the test's slapd keeps its database beside it,
+    # and a changing lock.mdb in git once made a checkout refuse mid-test.
+    (tmp_path / ".gitignore").write_text(f"/*\n!/.gitignore\n!/{root.name}/\n", encoding="utf-8")
     repo = git.Repo.init(root.parent, initial_branch="main")
     with repo.config_writer() as config:
         config.set_value("user", "name", "Test")
