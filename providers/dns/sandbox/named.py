@@ -134,13 +134,16 @@ class NamedInstance(DaemonInstance):
                 f"$ORIGIN {self.catalog}.\n$TTL 0\n@ SOA invalid. invalid. 1 3600 600 86400 0\n"
                 '@ NS invalid.\nversion TXT "2"\n', encoding="utf-8")
         self.config_file.write_text(self._config(), encoding="utf-8")
+        mark = len(self.log_text())  # a restart appends to the same log
         # -f: foreground with the logging statement honoured (-g would log everything, unfiltered).
         argv = [named, "-f", "-c", str(self.config_file), "-n", "2"]
         self._run(argv, _HOST, self.port, detach)
         # named listens before it has loaded its zones (a transfer would get SERVFAIL) and opens
-        # the control channel last: wait for both.
+        # the control channel last: wait for both, and for its own "all zones loaded" (the zones
+        # added with rndc addzone load after the catalog, and a restart once answered in between).
         deadline = time.monotonic() + 10
-        while not (port_accepts(_HOST, self.control_port) and self._catalog_loaded()):
+        while not (port_accepts(_HOST, self.control_port) and self._catalog_loaded()
+                   and "general: all zones loaded" in self.log_text()[mark:]):
             if time.monotonic() > deadline:
                 self.stop()
                 raise DaemonError(f"named did not load its zones and open its control channel on "
