@@ -8,7 +8,9 @@ leftovers without mistaking another pytest run's (or a developer's sandbox) slap
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,3 +91,15 @@ def _audit_log_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "audit.jsonl"
     monkeypatch.setenv("ISPCTL_AUDIT_LOG", str(path))
     return path
+
+
+@pytest.fixture
+def mail_root() -> Iterator[Path]:
+    """A mail root the mail owner can reach: pytest's temp base is 0700, so it lives in a
+    directory of its own (0755) that the mail owner may enter."""
+    path = Path(tempfile.mkdtemp(prefix="ispctl-test-vmail-"))
+    path.chmod(0o755)
+    try:
+        yield path / "vmail"
+    finally:
+        shutil.rmtree(path)

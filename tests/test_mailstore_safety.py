@@ -14,10 +14,8 @@ import hashlib
 import imaplib
 import json
 import os
-import shutil
 import signal
 import smtplib
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,18 +50,6 @@ def password_hash() -> str:
     hashed = run_cli(None, "hash-password", "--rounds", "5000", input=PASSWORD + "\n").stdout.strip()
     assert hashed.startswith("{CRYPT}$6$rounds=5000$")
     return hashed
-
-
-@pytest.fixture
-def mail_root() -> Iterator[Path]:
-    # pytest's temp base is 0700: the mail owner could not reach homes below it, so the store
-    # lives in a directory of its own that the mail owner may enter.
-    path = Path(tempfile.mkdtemp(prefix="ispctl-test-vmail-"))
-    path.chmod(0o755)
-    try:
-        yield path / "vmail"
-    finally:
-        shutil.rmtree(path)
 
 
 def env(root: Path) -> dict[str, str]:

@@ -13,9 +13,7 @@ import imaplib
 import itertools
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,16 +45,6 @@ def initial_hash() -> str:
     hashed = run_cli(None, "hash-password", "--rounds", "5000", input=INITIAL + "\n").stdout.strip()
     assert hashed.startswith("{CRYPT}$6$rounds=5000$")
     return hashed
-
-
-@pytest.fixture
-def mail_root() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="ispctl-test-vmail-"))
-    path.chmod(0o755)
-    try:
-        yield path / "vmail"
-    finally:
-        shutil.rmtree(path)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from tests.test_mailstore_safety import MESSAGE, append, apply, converged, env, 
 
 # The safety suite's fixtures and its root-only mark, shared rather than written twice.
 pytestmark = safety.pytestmark
-dovecot, mail_root, password_hash = safety.dovecot, safety.mail_root, safety.password_hash
+dovecot, password_hash = safety.dovecot, safety.password_hash
 
 
 def targeted(slapd: SlapdInstance, estate_dir: Path, root: Path, *scope: str) -> str:
