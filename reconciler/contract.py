@@ -33,7 +33,7 @@ from ispctl.reconciler.engine.errors import (
     ProviderError,
     ValidationFailed,
 )
-from ispctl.reconciler.engine.provider import BatchError, Lockable, Provider
+from ispctl.reconciler.engine.provider import BatchError, Lockable, Provider, Within
 from ispctl.reconciler.engine.resources import Index, Resource, Value, address_of
 from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
@@ -204,7 +204,7 @@ __all__ = [
     "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Problem", "Provider", "ProviderError",
     "ProviderFactory", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size", "Strict",
-    "ValidationFailed", "Value", "address_of", "audit", "env_flag", "format_duration", "format_path", "format_size",
-    "hash_password",
+    "ValidationFailed", "Value", "Within", "address_of", "audit", "env_flag", "format_duration", "format_path",
+    "format_size", "hash_password",
     "normalise_address", "normalise_domain", "normalise_local", "output", "parse_duration", "split_address",
 ]

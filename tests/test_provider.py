@@ -13,7 +13,7 @@ import pytest
 from memory_provider import MemoryProvider
 
 from ispctl.reconciler.engine.errors import IspctlError, ProviderError
-from ispctl.reconciler.engine.provider import Provider
+from ispctl.reconciler.engine.provider import Provider, Within
 from ispctl.reconciler.engine.resources import Resource
 
 
@@ -55,6 +55,21 @@ def test_read_rejects_duplicate_identities() -> None:
     with pytest.raises(ProviderError, match=r"listing: mailbox\.a@x\.example exists more than once") as info:
         ListingProvider([DOM, BOX, twin]).read()
     assert isinstance(info.value, IspctlError)  # the CLI reports it without a traceback
+
+
+def test_a_narrowed_read_reads_everything_unless_the_provider_can_do_better() -> None:
+    # Reading all is always a correct answer to "at least this part"; the base class still
+    # filters kinds and refuses duplicates on that path.
+    within = Within(frozenset({"domain.x.example"}))
+    assert ListingProvider([DOM, BOX]).read(within=within) == ListingProvider([DOM, BOX]).read()
+
+    class Narrowing(ListingProvider):
+        def _read_within(self, kinds: frozenset[str], within: Within) -> Iterable[Resource]:
+            return [r for r in self._read_live(kinds) if r.address in within.anchors | within.addresses]
+
+    narrowed = Narrowing([DOM, BOX, TENANT]).read(within=within)
+    assert narrowed == {("domain", "x.example"): DOM}
+    assert Narrowing([DOM, BOX]).read() == ListingProvider([DOM, BOX]).read()
 
 
 def test_same_key_in_two_kinds_is_not_a_duplicate() -> None:

@@ -16,6 +16,10 @@ of octoDNS's ``BaseProvider``:
     directory walk -- never one request per resource. Live resources carry the
     fingerprint found stored beside them (``recorded_fingerprint``) so the engine can
     tell drift from desired changes. Reading must never write.
+``_read_within(kinds, within)``
+    Optional: the live resources a narrowed plan needs (``Within``: --tenant, --changed-since),
+    for services that can read part of their state much more cheaply than all of it. It may
+    return more than asked (the default reads everything, which is always correct), never less.
 ``_create(resource)`` / ``_update(before, after, changed)`` / ``_delete(resource)``
     Make one change. ``changed`` names the attributes whose values differ. Raise
     ``ProviderError`` (or any exception) on failure: the engine records it, skips the
@@ -48,6 +52,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -63,6 +68,21 @@ class BatchError(ProviderError):
         self.applied = applied
 
 
+@dataclass(frozen=True)
+class Within:
+    """The part of the live state a narrowed plan needs.
+
+    ``anchors`` are addresses (tenants, domains) whose live objects are wanted together with
+    everything below them in the *live* state (a mailbox under a wanted domain, wherever git
+    now puts it). ``addresses`` are further objects wanted wherever they live: the desired
+    objects in scope and the keys they had before (``previous``), so an object moved or
+    renamed into the scope by hand or by git is found and planned as a move, not a create.
+    """
+
+    anchors: frozenset[str]
+    addresses: frozenset[str] = frozenset()
+
+
 class Provider(ABC):
     name: ClassVar[str] = "provider"
     SUPPORTS: ClassVar[frozenset[str]] = frozenset()
@@ -70,11 +90,14 @@ class Provider(ABC):
     # store moves a home into the archive), and how plans say where it goes.
     ARCHIVES: ClassVar[Mapping[str, str]] = {}
 
-    def read(self, kinds: Iterable[str] | None = None) -> dict[tuple[str, str], Resource]:
-        """Live state of the supported kinds, keyed by identity."""
+    def read(self, kinds: Iterable[str] | None = None,
+             within: Within | None = None) -> dict[tuple[str, str], Resource]:
+        """Live state of the supported kinds, keyed by identity: all of it, or at least the
+        part ``within`` names."""
         wanted = self.SUPPORTS if kinds is None else frozenset(kinds) & self.SUPPORTS
         live: dict[tuple[str, str], Resource] = {}
-        for resource in self._read_live(wanted):
+        found = self._read_live(wanted) if within is None else self._read_within(wanted, within)
+        for resource in found:
             if resource.kind not in wanted:
                 continue
             if resource.identity in live:
@@ -86,6 +109,10 @@ class Provider(ABC):
                 )
             live[resource.identity] = resource
         return live
+
+    def _read_within(self, kinds: frozenset[str], within: Within) -> Iterable[Resource]:
+        """At least the live resources ``within`` names; by default all of them."""
+        return self._read_live(kinds)
 
     def create(self, resource: Resource) -> None:
         self._check_kind(resource)
