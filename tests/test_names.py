@@ -142,3 +142,26 @@ def test_the_longest_address_rfc_5321_allows_is_accepted() -> None:
     assert len(normalise_address(f"{local}@{domain}")) == 254
     with pytest.raises(InvalidName, match="longer than 254 bytes"):
         normalise_address(f"{local}x@{domain}")
+
+
+@pytest.mark.parametrize("name", ["Bücher.Example", "example.net.", "münchen.de", "bad..name", "x_y.example", "1.2.3.4",
+                                  " padded.example"])
+def test_a_repeated_domain_name_gets_the_same_answer_as_the_first_time(name: str) -> None:
+    """Normalised names are remembered (an estate repeats each domain in every address): the
+    answer, or the refusal and its message, must not depend on whether it was seen before."""
+    from ispctl.reconciler.estate import names
+
+    def answer() -> DomainName | str:
+        try:
+            return normalise_domain(name)
+        except InvalidName as exc:
+            return f"refused: {exc}"
+
+    names._normalised.cache_clear()
+    first = answer()
+    assert names._normalised.cache_info().misses == 1
+    again = answer()
+    assert names._normalised.cache_info().hits == 1
+    assert again == first
+    names._normalised.cache_clear()
+    assert answer() == first
