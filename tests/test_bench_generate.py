@@ -15,8 +15,10 @@ from ruamel.yaml import YAML
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.estate.passwords import SHA512_RE, verify_password
 from tests.bench import dns_batch
+from tests.bench.directory import ldif_line
 from tests.bench.generate import BENCH_PASSWORD, generate_estate, to_yaml
-from tests.bench.run_bench import RATIOS, STEPS, ldif_line
+from tests.bench.measure import Meter, child_run, process_cpu
+from tests.bench.run_bench import RATIOS, RSS_LABEL, STEPS
 from tests.wiring import load_desired, validate_estate
 
 BASE = "ou=ispctl,dc=example,dc=net"
@@ -129,10 +131,14 @@ def test_bench_script_prints_every_metric(tmp_path: Path) -> None:
     assert re.search(r"^machine: nproc=\d+", out, re.M)
     # 30 mailboxes + 3 domains + 1 reseller + 1 client + 3 x 3 aliases.
     assert "N = 30 mailboxes over 3 domains" in out and "= 44 directory entries" in out
+    number = r" +\d+\.\d{3}"
     for step in STEPS:
-        assert re.search(rf"^{re.escape(step)} +\d+\.\d{{3}} +\d+ +\d+\.\d{{3}}$", out, re.M), step
-    for label, _, _ in RATIOS:
-        assert re.search(rf"^{re.escape(label)} +\d+\.\d\d$", out, re.M), label
+        # wall, CPU, client CPU, slapd CPU, entries/s, the runs
+        assert re.search(rf"^{re.escape(step)}{number * 4} +\d+ +\d+\.\d{{3}}$", out, re.M), step
+    for label, _, _, target in RATIOS:
+        assert re.search(rf"^{re.escape(label)} +\d+\.\d\d +\d+\.\d\d( +{re.escape(target)})?$", out, re.M), label
+    assert re.search(rf"^{re.escape(RSS_LABEL)}: \d+ MiB \(target <= 1024 MiB\)$", out, re.M)
+    assert re.search(r"^load average \(1/5/15 min\): [\d. ]+ at start, [\d. ]+ at end$", out, re.M)
     # The script stops its slapd on the way out.
     assert not SlapdInstance(workdir / "slapd").running()
 
@@ -141,3 +147,36 @@ def test_the_dns_batching_benchmark_runs_and_reports_both_ways() -> None:
     report = dns_batch.run(records=20, repeat=1).splitlines()
     assert report[0].startswith("20 single updates:") and report[1].startswith("one update of 20 record sets:")
     assert report[2].startswith("singles / batched: ")
+
+
+def test_a_childs_peak_memory_and_cpu_are_its_own() -> None:
+    hog = "b = bytearray(200 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])"
+    sample, result = child_run([sys.executable, "-c", hog])
+    assert result.returncode == 0, result.stderr
+    assert sample.max_rss_kib >= 200 * 1024
+    # A small child after the big one reports its own peak, not the largest so far.
+    small, _ = child_run([sys.executable, "-c", "pass"])
+    assert small.max_rss_kib < 100 * 1024
+
+
+def test_server_cpu_is_what_the_server_spent_during_the_step(tmp_path: Path) -> None:
+    go, done = tmp_path / "go", tmp_path / "done"
+    # The "server" idles until the step starts, spends 0.3 s of CPU, says so and idles again.
+    script = (f"import pathlib, time\ngo, done = pathlib.Path({str(go)!r}), pathlib.Path({str(done)!r})\n"
+              "while not go.exists(): time.sleep(0.01)\n"
+              "end = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+              "done.touch()\ntime.sleep(60)")
+    server = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        def step() -> None:
+            go.touch()
+            while not done.exists():
+                pass  # spins, so the client's CPU is not zero either
+
+        sample, _ = Meter(server.pid).call(step)
+        assert 0.28 <= sample.server_cpu <= 0.3 + 0.2  # the spin, plus a little polling before and after it
+        assert sample.client_cpu > 0 and sample.cpu == sample.client_cpu + sample.server_cpu
+        assert process_cpu(server.pid) >= sample.server_cpu
+    finally:
+        server.kill()
+        server.wait()

@@ -3,19 +3,21 @@
 Run from the repository root::
 
     python -m tests.bench.run_bench [--mailboxes 10000] [--domains 1000] [--repeat 3]
+    python -m tests.bench.run_bench --mailboxes 100000 --domains 10000    # the 100k estate
 
-It generates an estate (``tests.bench.generate``), starts a private slapd in a temp dir
-and measures each step ``--repeat`` times. Absolute seconds depend on the machine, so
-every ispctl step is also printed as a ratio of medians against what the stock tools
-need for the same work on the same slapd in the same run: ``ldapsearch`` of the managed
-subtree (what a plan has to read) and ``ldapadd -c`` of an equivalent LDIF (what an
-apply has to write). The slapd is stopped on every exit path.
+It generates an estate (``tests.bench.generate``) in a git repository, starts a private
+slapd in a temp dir and measures each step ``--repeat`` times. Absolute seconds depend on
+the machine, so every ispctl step is also printed as a ratio of medians against its anchor,
+measured on the same slapd in the same run: ``ldapsearch`` of the managed subtree (what a
+plan has to read), ``ldapadd -c`` of an equivalent LDIF (what an apply has to write), the
+full plan (for ``--changed-since``) and a Terraform-style refresh (one read per entry, 10 in
+parallel). Each ratio is given in wall time and in CPU time (client + slapd), which stays
+steady on a loaded machine. The slapd is stopped on every exit path.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import platform
 import re
@@ -23,18 +25,25 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap import mapping
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from ispctl.reconciler.engine.resources import Resource
+from tests.bench import cli_runs
+from tests.bench.directory import (
+    BenchError,
+    clear_managed,
+    count_managed,
+    equivalent_ldif,
+    managed_entries,
+    refresh_peer,
+    tool_argv,
+)
 from tests.bench.generate import generate_estate
+from tests.bench.measure import Meter, Sample
 from tests.wiring import load_desired, open_session
 
 # Row labels, in print order; tests/test_bench_generate.py checks each one is printed.
@@ -44,99 +53,25 @@ STEP_APPLY = "apply"
 STEP_NOCHANGE_PLAN = "plan (no changes)"
 STEP_LDAPSEARCH = "ldapsearch (baseline)"
 STEP_LDAPADD = "ldapadd -c (baseline)"
-STEPS = (STEP_VALIDATE, STEP_EMPTY_PLAN, STEP_APPLY, STEP_NOCHANGE_PLAN, STEP_LDAPSEARCH, STEP_LDAPADD)
+STEP_REFRESH = "refresh peer (baseline)"
+STEP_CLI_FULL = "ispctl plan (whole estate)"
+STEP_CLI_CHANGED = "ispctl plan --changed-since"
+STEPS = (STEP_VALIDATE, STEP_EMPTY_PLAN, STEP_APPLY, STEP_NOCHANGE_PLAN, STEP_LDAPSEARCH, STEP_LDAPADD,
+         STEP_REFRESH, STEP_CLI_FULL, STEP_CLI_CHANGED)
+# (label, step, anchor, issue 11's target for the ratio)
 RATIOS = (
-    ("apply / ldapadd -c", STEP_APPLY, STEP_LDAPADD),
-    ("no-change plan / ldapsearch", STEP_NOCHANGE_PLAN, STEP_LDAPSEARCH),
-    ("empty plan / ldapsearch", STEP_EMPTY_PLAN, STEP_LDAPSEARCH),
+    ("apply / ldapadd -c", STEP_APPLY, STEP_LDAPADD, "<= 1.0"),
+    ("no-change plan / ldapsearch", STEP_NOCHANGE_PLAN, STEP_LDAPSEARCH, "<= 5"),
+    ("empty plan / ldapsearch", STEP_EMPTY_PLAN, STEP_LDAPSEARCH, ""),
+    ("changed-since plan / full plan", STEP_CLI_CHANGED, STEP_CLI_FULL, "<= 0.1"),
+    ("refresh peer / no-change plan", STEP_REFRESH, STEP_NOCHANGE_PLAN, ">= 10"),
 )
+RSS_LABEL = "peak RSS of ispctl plan (validate + read + diff, a fresh process)"
+RSS_TARGET_MIB = 1024
 _REPO = Path(__file__).resolve().parents[2]
-_SAFE_LDIF = re.compile(r"[\x01-\x09\x0b\x0c\x0e-\x1f\x21-\x39\x3b\x3d-\x7f][\x01-\x09\x0b\x0c\x0e-\x7f]*")
 
 
-class BenchError(RuntimeError):
-    """A step did not do what it must for its timing to mean anything."""
-
-
-def _timed(func: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    result = func()
-    return time.perf_counter() - start, result
-
-
-def _tool(slapd: SlapdInstance, name: str, *args: str, input: str | None = None,
-          stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
-    """One OpenLDAP client call, bound as the root DN over TCP: the path ispctl uses too."""
-    argv = [name, "-x", "-H", slapd.url, "-D", slapd.bind_dn, "-y", str(slapd.password_file), *args]
-    return subprocess.run(argv, input=input, stdout=stdout, stderr=subprocess.PIPE, text=True, check=False)
-
-
-def managed_children(slapd: SlapdInstance) -> list[str]:
-    result = _tool(slapd, "ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-s", "one",
-                   "-b", slapd.managed_base, "(objectClass=*)", "1.1")
-    if result.returncode != 0:
-        raise BenchError(f"ldapsearch of {slapd.managed_base} failed: {result.stderr}")
-    dns = []
-    for line in result.stdout.splitlines():
-        if line.startswith("dn:: "):
-            dns.append(base64.b64decode(line[5:]).decode("utf-8"))
-        elif line.startswith("dn: "):
-            dns.append(line[4:])
-    return dns
-
-
-def count_managed(slapd: SlapdInstance) -> int:
-    result = _tool(slapd, "ldapsearch", "-LLL", "-E", "pr=1000/noprompt", "-b", slapd.managed_base,
-                   mapping.SEARCH_FILTER, "1.1")
-    if result.returncode != 0:
-        raise BenchError(f"counting entries under {slapd.managed_base} failed: {result.stderr}")
-    return sum(1 for line in result.stdout.splitlines() if line.startswith("dn"))
-
-
-def clear_managed(slapd: SlapdInstance) -> None:
-    """Delete everything below the managed base, keeping the base itself."""
-    children = managed_children(slapd)
-    if children:
-        result = _tool(slapd, "ldapdelete", "-r", "-c", input="\n".join(children) + "\n")
-        if result.returncode != 0:
-            raise BenchError(f"ldapdelete -r failed: {result.stderr}")
-    if managed_children(slapd):
-        raise BenchError(f"{slapd.managed_base} still has entries after clearing it")
-
-
-def ldif_line(attr: str, value: str) -> str:
-    # RFC 2849: values that are not SAFE-STRINGs go base64-encoded.
-    if value and _SAFE_LDIF.fullmatch(value) and not value.endswith(" "):
-        return f"{attr}: {value}\n"
-    return f"{attr}:: {base64.b64encode(value.encode('utf-8')).decode('ascii')}\n"
-
-
-def _depth(resource: Resource, index: Mapping[str, Resource]) -> int:
-    depth, parent = 0, resource.parent
-    while parent is not None:
-        depth += 1
-        parent = index[parent].parent
-    return depth
-
-
-def equivalent_ldif(desired: Mapping[tuple[str, str], Resource], base_dn: str) -> str:
-    """The entries an apply creates, as LDIF: same DNs, same attributes, parents first."""
-    by_address = {r.address: r for r in desired.values()}
-    ordered = sorted(desired.values(), key=lambda r: (_depth(r, by_address), r.address))
-    dn_of: dict[str, str] = {}
-    records = []
-    for resource in ordered:
-        parent_dn = base_dn if resource.parent is None else dn_of[resource.parent]
-        entry_dn = dnlib.child(mapping.KINDS[resource.kind].rdn_attr, resource.key, parent_dn)
-        dn_of[resource.address] = entry_dn
-        lines = [ldif_line("dn", entry_dn)]
-        for attr, values in mapping.entry_attributes(resource).items():
-            lines += [ldif_line(attr, str(value)) for value in values]
-        records.append("".join(lines))
-    return "\n".join(records)
-
-
-def _check_ldif_equivalent(root: Path, env: Mapping[str, str]) -> None:
+def _check_ldif_equivalent(root: Path, env: dict[str, str]) -> None:
     # If the LDIF were not what ispctl writes, the plan would show updates or drift.
     with open_session(root, env) as session:
         plan = session.plan()
@@ -151,73 +86,93 @@ class Bench:
         self.repeat = repeat
         self.env = slapd.env()
         self.log = log
-        self.runs: dict[str, list[float]] = {}
+        self.runs: dict[str, list[Sample]] = {}
+        pid = slapd.pid
+        if pid is None:
+            raise BenchError("slapd is not running")
+        self.meter = Meter(pid)
 
-    def measure(self, step: str, once: Callable[[], float]) -> None:
-        """``once`` prepares, runs the step and returns only the seconds the step itself took."""
-        times = []
+    def measure(self, step: str, once: Callable[[], Sample]) -> None:
+        """``once`` prepares, runs the step and returns only what the step itself took."""
+        samples = []
         for i in range(self.repeat):
-            seconds = once()
-            times.append(seconds)
-            self.log(f"  {step} run {i + 1}/{self.repeat}: {seconds:.3f} s")
-        self.runs[step] = times
+            sample = once()
+            samples.append(sample)
+            self.log(f"  {step} run {i + 1}/{self.repeat}: {sample.wall:.3f} s wall, "
+                     f"{sample.client_cpu:.3f} + {sample.server_cpu:.3f} s CPU (client + slapd)")
+        self.runs[step] = samples
 
-    def median(self, step: str) -> float:
-        return statistics.median(self.runs[step])
+    def median(self, step: str, what: str = "wall") -> float:
+        return statistics.median(getattr(s, what) for s in self.runs[step])
 
     # -- ispctl steps ---------------------------------------------------------------------
 
-    def validate(self) -> float:
-        seconds, _ = _timed(lambda: load_desired(self.root))
-        return seconds
+    def validate(self) -> Sample:
+        sample, _ = self.meter.call(lambda: load_desired(self.root))
+        return sample
 
-    def empty_plan(self) -> float:
+    def empty_plan(self) -> Sample:
         clear_managed(self.slapd)
         with open_session(self.root, self.env) as session:
-            seconds, plan = _timed(session.plan)
+            sample, plan = self.meter.call(session.plan)
         if plan.summary != {"add": len(session.desired), "change": 0, "destroy": 0}:
             raise BenchError(f"a plan against the empty directory should only add; got {plan.summary}")
-        return seconds
+        return sample
 
-    def apply(self) -> float:
+    def apply(self) -> Sample:
         clear_managed(self.slapd)
         with open_session(self.root, self.env) as session:
             plan = session.plan()
-            seconds, result = _timed(lambda: session.apply(plan))
+            sample, result = self.meter.call(lambda: session.apply(plan))
         if not result.ok:
             first = result.failed[0]
             raise BenchError(
                 f"apply failed for {len(result.failed)} changes, first {first.change.address}: {first.error}"
             )
-        return seconds
+        return sample
 
-    def nochange_plan(self) -> float:
+    def nochange_plan(self) -> Sample:
         with open_session(self.root, self.env) as session:
-            seconds, plan = _timed(session.plan)
+            sample, plan = self.meter.call(session.plan)
         if not plan.empty:
             raise BenchError(f"the plan after apply should be empty; got {plan.summary}")
-        return seconds
+        return sample
+
+    def cli_plan(self, *extra: str) -> tuple[Sample, list[dict[str, object]]]:
+        """``ispctl plan --json`` in a fresh process; its changes."""
+        out = self.slapd.workdir.parent / "plan.json"
+        sample, result = self.meter.child(cli_runs.plan_argv(self.root, *extra), env=cli_runs.cli_env(self.slapd),
+                                          cwd=self.root, stdout=out)
+        if result.returncode != 0:
+            raise BenchError(f"ispctl plan {' '.join(extra)} failed ({result.returncode}): {result.stderr[-2000:]}")
+        return sample, cli_runs.plan_changes(out)
 
     # -- baselines ------------------------------------------------------------------------
 
-    def ldapsearch(self) -> float:
-        args = ["-LLL", "-E", "pr=1000/noprompt", "-b", self.slapd.managed_base,
-                mapping.SEARCH_FILTER, *mapping.search_attributes()]
-        seconds, result = _timed(lambda: _tool(self.slapd, "ldapsearch", *args, stdout=subprocess.DEVNULL))
+    def ldapsearch(self) -> Sample:
+        argv = tool_argv(self.slapd, "ldapsearch", "-LLL", "-E", "pr=1000/noprompt", "-b", self.slapd.managed_base,
+                         mapping.SEARCH_FILTER, *mapping.search_attributes())
+        sample, result = self.meter.child(argv, stdout=Path(os.devnull))
         if result.returncode != 0:
             raise BenchError(f"ldapsearch failed ({result.returncode}): {result.stderr}")
-        return seconds
+        return sample
 
-    def ldapadd(self, ldif_file: Path, entries: int) -> float:
+    def ldapadd(self, ldif_file: Path, entries: int) -> Sample:
         clear_managed(self.slapd)
-        seconds, result = _timed(lambda: _tool(self.slapd, "ldapadd", "-c", "-f", str(ldif_file),
-                                               stdout=subprocess.DEVNULL))
+        argv = tool_argv(self.slapd, "ldapadd", "-c", "-f", str(ldif_file))
+        sample, result = self.meter.child(argv, stdout=Path(os.devnull))
         if result.returncode != 0:
             raise BenchError(f"ldapadd -c failed ({result.returncode}): {result.stderr[-2000:]}")
         found = count_managed(self.slapd)
         if found != entries:
             raise BenchError(f"ldapadd -c left {found} managed entries, expected {entries}")
-        return seconds
+        return sample
+
+    def refresh(self, dns: list[str]) -> Sample:
+        sample, found = self.meter.call(lambda: refresh_peer(self.slapd, dns))
+        if found != len(dns):
+            raise BenchError(f"the refresh peer read {found} of {len(dns)} entries")
+        return sample
 
 
 def machine_line() -> str:
@@ -226,6 +181,13 @@ def machine_line() -> str:
     found = re.search(r"slapd ([0-9][^ ]*)", slapd)
     return (f"machine: nproc={cpus}, {platform.machine()}, Python {platform.python_version()}, "
             f"slapd {found.group(1) if found else 'unknown'} (olcDbNoSync)")
+
+
+def load_line(start: tuple[float, float, float]) -> str:
+    """The machine's load: CPU ratios stay steady under it, wall times do not."""
+    end = os.getloadavg()
+    return f"load average (1/5/15 min): {' '.join(f'{x:.2f}' for x in start)} at start, " \
+           f"{' '.join(f'{x:.2f}' for x in end)} at end"
 
 
 def code_line() -> str:
@@ -243,16 +205,23 @@ def code_line() -> str:
 def report(bench: Bench, header: Sequence[str], entries: int) -> str:
     lines = list(header)
     lines.append("")
-    lines.append(f"{'step':<24}{'median s':>10}{'entries/s':>12}   runs (s)")
+    lines.append(f"{'step':<30}{'wall s':>9}{'CPU s':>9}{'client':>9}{'slapd':>9}{'entries/s':>11}   wall runs (s)")
     for step in STEPS:
-        med = bench.median(step)
-        rate = entries / med if med > 0 else float("inf")
-        runs = ", ".join(f"{t:.3f}" for t in bench.runs[step])
-        lines.append(f"{step:<24}{med:>10.3f}{rate:>12.0f}   {runs}")
+        wall = bench.median(step)
+        rate = entries / wall if wall > 0 else float("inf")
+        runs = ", ".join(f"{s.wall:.3f}" for s in bench.runs[step])
+        lines.append(f"{step:<30}{wall:>9.3f}{bench.median(step, 'cpu'):>9.3f}{bench.median(step, 'client_cpu'):>9.3f}"
+                     f"{bench.median(step, 'server_cpu'):>9.3f}{rate:>11.0f}   {runs}")
     lines.append("")
-    lines.append("ratios of medians (ispctl / OpenLDAP tool on the same slapd; lower is better)")
-    for label, step, base in RATIOS:
-        lines.append(f"{label:<32}{bench.median(step) / bench.median(base):>8.2f}")
+    lines.append("ratios of medians (ispctl / its anchor on the same slapd; CPU = client + slapd)")
+    lines.append(f"{'':<34}{'wall':>8}{'CPU':>8}   target")
+    for label, step, base, target in RATIOS:
+        wall = bench.median(step) / bench.median(base)
+        cpu = bench.median(step, "cpu") / max(bench.median(base, "cpu"), 1e-9)
+        lines.append(f"{label:<34}{wall:>8.2f}{cpu:>8.2f}   {target}".rstrip())
+    rss = max(s.max_rss_kib for s in bench.runs[STEP_CLI_FULL]) / 1024
+    lines.append("")
+    lines.append(f"{RSS_LABEL}: {rss:.0f} MiB (target <= {RSS_TARGET_MIB} MiB)")
     return "\n".join(lines)
 
 
@@ -266,16 +235,39 @@ def _workdir(path: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
+def _changed_since(bench: Bench, domain: str) -> None:
+    """A pull request that changes one domain file: the narrowed plan against the full one."""
+    cli_runs.change_one_domain(bench.root, domain)
+    full: list[list[dict[str, object]]] = []
+    narrowed: list[list[dict[str, object]]] = []
+
+    def run(into: list[list[dict[str, object]]], *extra: str) -> Callable[[], Sample]:
+        def once() -> Sample:
+            sample, changes = bench.cli_plan(*extra)
+            into.append(changes)
+            return sample
+        return once
+
+    bench.measure(STEP_CLI_FULL, run(full))
+    bench.measure(STEP_CLI_CHANGED, run(narrowed, "--changed-since", "HEAD~1"))
+    # Honest only if both plans are the same pull request: exactly its one change.
+    if len(full[0]) != 1 or any(changes != full[0] for changes in full + narrowed):
+        raise BenchError(f"the full and the --changed-since plans differ or are not one change: {full[0]} / "
+                         f"{narrowed[0]}")
+
+
 def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, quiet: bool = False) -> str:
     def log(text: str) -> None:
         if not quiet:
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
 
+    load = os.getloadavg()
     with _workdir(workdir) as work:
         slapd = SlapdInstance(work / "slapd")
         root = work / "estate"
         size = generate_estate(root, mailboxes, domains, slapd.managed_base)
+        cli_runs.commit_estate(root)
         log(f"generated {size.entries} entries under {root}")
         slapd.start()
         try:
@@ -285,6 +277,10 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
             bench.measure(STEP_APPLY, bench.apply)
             bench.measure(STEP_NOCHANGE_PLAN, bench.nochange_plan)
             bench.measure(STEP_LDAPSEARCH, bench.ldapsearch)
+            entry_dns = managed_entries(slapd)
+            if len(entry_dns) != size.entries:
+                raise BenchError(f"{len(entry_dns)} managed entries after apply, expected {size.entries}")
+            bench.measure(STEP_REFRESH, lambda: bench.refresh(entry_dns))
             _, compiled = load_desired(root)
             # Only directory entries: maildirs belong to the mail store, not to slapd.
             desired = {ident: r for ident, r in compiled.items() if r.kind in mapping.KINDS}
@@ -292,11 +288,13 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
             ldif_file.write_text(equivalent_ldif(desired, slapd.managed_base), encoding="utf-8")
             bench.measure(STEP_LDAPADD, lambda: bench.ldapadd(ldif_file, len(desired)))
             _check_ldif_equivalent(root, bench.env)
+            _changed_since(bench, size.domain_names[len(size.domain_names) // 2])
         finally:
             slapd.stop()
     header = [
         f"ispctl benchmark, {date.today().isoformat()}",
         machine_line(),
+        load_line(load),
         code_line(),
         f"N = {size.mailboxes} mailboxes over {size.domains} domains; {size.resellers} resellers, "
         f"{size.clients} clients, {size.aliases} aliases = {size.entries} directory entries; repeat = {repeat}",

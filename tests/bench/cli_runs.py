@@ -1,0 +1,75 @@
+"""``ispctl plan`` as a user runs it, in a fresh process: for peak memory and ``--changed-since``.
+
+A fresh child is the only honest way to see a run's peak resident set (this process has
+the whole benchmark in memory), and it times what a pull request's CI job pays: start,
+validate, read, diff, print. The estate becomes a git repository so ``--changed-since``
+has a history to compare with: one commit of the whole estate, then one commit that
+changes one domain file (one mailbox's display name), like a small pull request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from tests.bench.directory import BenchError
+
+# The console script's body, without relying on where pip put the script.
+CLI = [sys.executable, "-c", "from ispctl.reconciler.cli.app import main; main()"]
+RENAMED = " (renamed in a pull request)"
+_GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.net",
+            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.net"}
+
+
+def _git(root: Path, *args: str) -> None:
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False,
+                            env={**os.environ, **_GIT_ENV})
+    if result.returncode != 0:
+        raise BenchError(f"git {' '.join(args)} failed: {result.stderr}")
+
+
+def commit_estate(root: Path) -> None:
+    """The whole estate as the first commit of a new repository in ``root``."""
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "the benchmark estate")
+
+
+def change_one_domain(root: Path, domain: str) -> Path:
+    """Rename one mailbox's display name in ``domain``'s file and commit it; the file."""
+    matches = sorted(root.glob(f"tenants/**/{domain}.yaml"))
+    if len(matches) != 1:
+        raise BenchError(f"expected one file for {domain}, found {len(matches)}")
+    path = matches[0]
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        # A mailbox's "name:" sits under "mailboxes:" (deeper than the domain's own keys).
+        if line.startswith("    name: "):
+            lines[i] = line.rstrip("\n") + RENAMED + "\n"
+            break
+    else:
+        raise BenchError(f"{path} has no mailbox to rename")
+    path.write_text("".join(lines), encoding="utf-8")
+    _git(root, "commit", "-q", "-am", f"rename a mailbox in {domain}")
+    return path
+
+
+def cli_env(slapd: SlapdInstance) -> dict[str, str]:
+    """This environment without any ISPCTL_* of the caller's, pointed at the bench's slapd."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISPCTL_")}
+    return {**env, **slapd.env()}
+
+
+def plan_argv(root: Path, *extra: str) -> list[str]:
+    return [*CLI, "plan", "--dir", str(root), "--json", *extra]
+
+
+def plan_changes(path: Path) -> list[dict[str, Any]]:
+    """The changes of a plan ``ispctl plan --json`` wrote to ``path``."""
+    changes: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["changes"]
+    return changes
