@@ -184,3 +184,18 @@ def test_deletes_of_a_providers_archive_kinds_are_planned_as_archives(
     smaller = {i: r for i, r in loaded[1].items() if i[0] == "maildir" and r.address != gone}
     (change,) = Session(smaller, [homes]).plan().changes
     assert (change.address, change.action, change.archive) == (gone, "delete", True)
+
+
+def test_plan_says_which_provider_it_reads_before_reading_it(desired: dict[tuple[str, str], Resource]) -> None:
+    directory, mail = Directory(), MailStore()
+    seen: list[str] = []
+
+    class Watched(MailStore):
+        def _read_live(self, kinds: frozenset[str]) -> list[Resource]:
+            seen.append("read mailstore")  # the label came first
+            return list(super()._read_live(kinds))
+
+    session = session_with(desired, directory, Watched())
+    assert session.plan(progress=seen.append).summary["add"] == 45
+    assert seen == ["reading directory", "reading mailstore", "read mailstore"]
+    assert session_with(desired, directory, mail).plan().summary["add"] == 45  # no progress: as before

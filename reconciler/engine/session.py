@@ -9,7 +9,7 @@ refuses a desired kind with no owner.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ispctl.reconciler.engine.apply import ApplyResult, Listener, Observer, StopCheck, apply_plan
@@ -20,6 +20,9 @@ from ispctl.reconciler.engine.provider import Lockable, Provider
 from ispctl.reconciler.engine.resources import Resource
 
 Resources = dict[tuple[str, str], Resource]
+# Told a short label ("reading ldap") before each slow step of a plan, so a terminal can show
+# where a long plan is; it must not raise.
+Progress = Callable[[str], None]
 
 
 def in_scope(desired: Resources, providers: Iterable[Provider]) -> Resources:
@@ -55,13 +58,15 @@ class Session:
         """The first provider that keeps the estate's apply lock, if any is enabled."""
         return next((p for p in self.providers if isinstance(p, Lockable)), None)
 
-    def read_live(self) -> Resources:
+    def read_live(self, progress: Progress | None = None) -> Resources:
         live: Resources = {}
         for provider in self.providers:
+            if progress is not None:
+                progress(f"reading {provider.name}")
             live.update(provider.read())
         return live
 
-    def plan(self, prune: bool = True) -> Plan:
+    def plan(self, prune: bool = True, *, progress: Progress | None = None) -> Plan:
         # Every desired kind needs an owner, and no kind any provider claims may have two
         # (live objects of such a kind would be read twice and could not be deleted):
         # refuse before reading anything.
@@ -73,7 +78,7 @@ class Session:
         # Kinds whose delete a provider carries out by archiving (the mail store): the plan
         # says "archived", never "destroyed", for them, in the provider's words.
         archives = {kind: note for p in self.providers for kind, note in p.ARCHIVES.items()}
-        self.live = self.read_live()
+        self.live = self.read_live(progress)
         return compute_plan(self.desired, self.live, prune=prune, archives=archives)
 
     def apply(self, plan: Plan, on_outcome: Listener | None = None, *, observer: Observer | None = None,
