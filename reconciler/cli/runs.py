@@ -24,6 +24,7 @@ from ispctl.reconciler.engine.provider import HeldLock
 from ispctl.reconciler.engine.resources import Index
 from ispctl.reconciler.engine.saved import saved_meta
 from ispctl.reconciler.engine.scope import Scope, apply_scope
+from ispctl.reconciler.engine.session import Progress
 from ispctl.reconciler.estate.desired import EstateSession
 from ispctl.reconciler.estate.scopes import changed_scope, former_domain, tenant_scope
 from ispctl.reconciler.estate.sources import confine
@@ -80,9 +81,9 @@ class PlanRun:
     warnings: list[str] = field(default_factory=list)
 
 
-def make_plan(session: EstateSession, root: Path, options: PlanOptions) -> PlanRun:
+def make_plan(session: EstateSession, root: Path, options: PlanOptions, progress: Progress | None = None) -> PlanRun:
     site = session.catalog.estate.site
-    full = session.plan(prune=options.prune)
+    full = session.plan(prune=options.prune, progress=progress)
     live = session.live
     scope = build_scope(session, root, options)
     context = session.compiled or session.desired
