@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ispctl.reconciler.engine.inflight import InFlight, Pipelined, Submission
 from ispctl.reconciler.engine.plan import Change, Plan
 from ispctl.reconciler.engine.provider import BatchError, Provider
 
@@ -170,13 +171,18 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
                observer: Observer | None = None, stop: StopCheck | None = None) -> ApplyResult:
     """Apply every change through the provider that owns its kind.
 
-    Changes a provider stages (``Provider.batch_key``) get their outcome when their batch
-    is committed: at the end, or as soon as a change outside the batch depends on one of
-    them, so a dependent never runs before what it needs has really been applied.
+    A change runs once every prerequisite has an outcome, in ``execution_order`` among
+    those that may run. Changes a provider stages (``Provider.batch_key``) get their outcome
+    when their batch is committed: at the end, or as soon as a change outside the batch
+    depends on one of them, so a dependent never runs before what it needs has really been
+    applied. A ``Pipelined`` provider is handed every change that may run, up to its window,
+    without waiting for each answer (``inflight``); its dependents wait for the outcome.
 
-    When ``stop`` gives a reason, nothing more is written: every change not yet run (staged
-    ones included, whose batch is never sent) is reported ``skipped`` as "not run: <reason>",
-    and ``result.stopped`` holds the reason.
+    When ``stop`` gives a reason, nothing more is written: what is in flight is collected and
+    reported, every change not yet run (staged ones included, whose batch is never sent) is
+    reported ``skipped`` as "not run: <reason>", and ``result.stopped`` holds the reason.
+    With a pipelined provider the outcomes come as they are collected; ``result.outcomes``
+    is then put in execution order at the end, so reports do not depend on timing.
     """
     needs = prerequisites(plan)
     result = ApplyResult()
@@ -184,11 +190,36 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
     not_ok: set[str] = set()
     batches: dict[tuple[int, str], _Batch] = {}  # open batches, in the order they were opened
     staged: dict[str, tuple[int, str]] = {}  # change address -> its open batch
+    order = execution_order(plan)
+    position = {c.address: i for i, c in enumerate(order)}
+    waiting = {a: len(d) for a, d in needs.items()}
+    dependents: dict[str, list[str]] = {a: [] for a in needs}
+    for address, deps in needs.items():
+        for dep in deps:
+            dependents[dep].append(address)
+    ready = [position[a] for a, n in waiting.items() if not n]
+    heapq.heapify(ready)
+    released: set[str] = set()  # changes whose dependents may run (an outcome, or staged)
+    flights = InFlight()
+    tickets: dict[int, Change] = {}
+    pipelined = False
+
+    def release(address: str) -> None:
+        # Dependents run once all their prerequisites have an outcome (or are staged: a
+        # dependent outside the batch commits it first, below).
+        if address in released:
+            return
+        released.add(address)
+        for nxt in dependents[address]:
+            waiting[nxt] -= 1
+            if not waiting[nxt]:
+                heapq.heappush(ready, position[nxt])
 
     def record(outcome: Outcome) -> None:
         if outcome.status != "ok":
             not_ok.add(outcome.change.address)
         result.outcomes.append(outcome)
+        release(outcome.change.address)
         if on_outcome is not None:
             on_outcome(outcome)
         _notify(Event("outcome", change=outcome.change, outcome=outcome, index=started, total=len(plan.changes)),
@@ -220,11 +251,20 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
             else:
                 record(Outcome(change, "failed", error))
 
-    order = execution_order(plan)
-    for position, change in enumerate(order):
-        if halted():
-            _not_run(order[position:], record, result.stopped)
-            break
+    def collect(provider: Pipelined | None = None) -> None:
+        source = flights.oldest(provider)
+        assert source is not None
+        done = flights.collect(source)
+        change = tickets.pop(done.ticket)
+        record(Outcome(change, "ok") if done.error is None else Outcome(change, "failed", done.error))
+
+    while ready or flights:
+        if not ready or halted():
+            if not flights:
+                break
+            collect()  # nothing may start now: wait for the oldest change in flight
+            continue
+        change = order[heapq.heappop(ready)]
         try:
             provider = route(change.kind)
             resource = change.after if change.after is not None else change.before
@@ -239,15 +279,29 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
         for dep in sorted(needs[change.address]):
             if dep in staged and staged[dep] != ident:
                 commit(staged[dep])
-        if halted():  # a commit above was refused: stop before this change too
-            _not_run(order[position:], record, result.stopped)
-            break
+        through = provider if ident is None and isinstance(provider, Pipelined) else None
+        while through is not None and flights.full(through) and not halted():
+            collect(through)
+        if halted():  # a commit above was refused, or a stop came while waiting: not this change
+            heapq.heappush(ready, position[change.address])
+            continue
         blocked = sorted(needs[change.address] & not_ok)
         if blocked:
             record(Outcome(change, "skipped", f"skipped because {', '.join(blocked)} did not apply"))
             continue
         started += 1
         _notify(Event("change", provider.name, change, index=started, total=len(plan.changes)), observer)
+        if through is not None:
+            pipelined = True
+            ticket = flights.ticket()
+            try:
+                through.submit(_submission(ticket, change))
+            except Exception as exc:
+                record(Outcome(change, "failed", str(exc) or type(exc).__name__))
+                continue
+            tickets[ticket] = change
+            flights.add(through, ticket)
+            continue
         outcome = _run(change, provider)
         if ident is None or outcome.status != "ok":
             record(outcome)
@@ -255,12 +309,21 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
         assert key is not None
         batches.setdefault(ident, _Batch(provider, key)).changes.append(change)
         staged[change.address] = ident
+        release(change.address)
     for ident in list(batches):
         commit(ident)
-    if result.stopped is not None:  # staged changes whose batch was never sent
-        staged_changes = [c for b in batches.values() for c in b.changes]
-        _not_run(staged_changes, record, result.stopped)
+    if result.stopped is not None:
+        done = {o.change.address for o in result.outcomes}
+        # Everything not run in execution order, then staged changes whose batch was never sent.
+        _not_run([c for c in order if c.address not in done and c.address not in staged], record, result.stopped)
+        _not_run([c for b in batches.values() for c in b.changes], record, result.stopped)
+    if pipelined:
+        result.outcomes.sort(key=lambda o: position[o.change.address])
     return result
+
+
+def _submission(ticket: int, change: Change) -> Submission:
+    return Submission(ticket, change.action, change.before, change.after, tuple(a.name for a in change.attrs))
 
 
 def _not_run(changes: list[Change], record: Listener, reason: str | None) -> None:

@@ -44,7 +44,12 @@ of octoDNS's ``BaseProvider``:
 
 Optional capabilities are typed protocols a provider class declares by inheriting them, so
 the type checker sees them and the engine asks with ``isinstance``: ``Lockable`` (the
-estate's apply lock, kept by the directory provider).
+estate's apply lock, kept by the directory provider) and ``Pipelined``
+(``reconciler/engine/inflight.py``: the provider takes a change with ``submit`` and gives its
+outcome later from ``collect``, up to ``window()`` changes in flight on one connection; the
+engine hands it every change whose prerequisites have completed, so independent changes
+overlap, and still reports each change's own outcome. A batched change (``batch_key``) is
+never submitted: it is staged as above).
 """
 
 from __future__ import annotations
