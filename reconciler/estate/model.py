@@ -74,6 +74,8 @@ def _plain_text(value: str) -> str:
     # A double-quoted YAML scalar can spell any character as an escape ("\n", "\e"), which the
     # file-wide character check cannot see: a display name with a line break or a terminal
     # escape would reach the directory, and every view and log that shows it.
+    if value.isprintable():  # the usual case, answered in C: every character printable
+        return value
     bad = next((c for c in value if not c.isprintable()), None)
     if bad is not None:
         raise ValueError(f"contains the control or invisible character U+{ord(bad):04X}; write plain text on one line")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +23,11 @@ from ruamel.yaml.events import (
     CollectionEndEvent,
     CollectionStartEvent,
     DocumentStartEvent,
+    MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
 )
 
 FieldPath = tuple[str | int, ...]
@@ -136,8 +139,16 @@ class Builder:
             raise Refused(mark, f"the file holds more than {MAX_NODES:,} values; split it up")
 
     def feed(self, events: Iterable[Any]) -> Any:
+        # Dispatch on the exact event class (the parsers make no subclasses of their own);
+        # anything else goes through the isinstance checks below.
+        handlers: dict[type, Callable[[Any], None]] = {
+            ScalarEvent: self.scalar, MappingStartEvent: self.start, SequenceStartEvent: self.start,
+            AliasEvent: self.alias, MappingEndEvent: self.end, SequenceEndEvent: self.end}
         for event in events:
-            if isinstance(event, ScalarEvent):
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(event)
+            elif isinstance(event, ScalarEvent):
                 self.scalar(event)
             elif isinstance(event, CollectionStartEvent):
                 self.start(event)
@@ -241,6 +252,31 @@ class Builder:
     def scalar(self, event: Any) -> None:
         if event.tag is not None:
             raise Refused(event.start_mark, TAG_MESSAGE)
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and not frame.merging and event.anchor is None:
+            # The common cases, inlined (a scalar is most of a file's events): a key, or a value
+            # in a mapping or list; what they do is what key_slot/child_path/place do below.
+            data = frame.data
+            if type(data) is dict:
+                key = frame.key
+                if key is None:
+                    if event.value == "<<" and event.implicit[0]:
+                        frame.merging, frame.key_mark = True, event.start_mark
+                    else:
+                        self.take_key(frame, event.value, event.start_mark)
+                    return
+                self.count(1, event.start_mark)
+                mark = event.start_mark
+                data[key] = _plain(event.value, mark) if event.implicit[0] else event.value
+                frame.key = None
+                if frame.record and mark.line != frame.key_mark.line:
+                    self.entries.append((frame.path + (key,), True, mark.line + 1, mark.column + 1))
+                return
+            self.count(1, event.start_mark)
+            if frame.record:
+                self.record(frame.path + (len(data),), event.start_mark)
+            data.append(_plain(event.value, event.start_mark) if event.implicit[0] else event.value)
+            return
         value: Any = event.value
         if not self.key_slot(event):
             self.count(1, event.start_mark)
@@ -268,7 +304,7 @@ class Builder:
         self.stack.append(_Frame(path, record, data, event.start_mark, event.anchor, self.nodes - 1,
                                  len(self.entries)))
 
-    def end(self) -> None:
+    def end(self, _event: Any = None) -> None:
         frame = self.stack.pop()
         for source, mark in frame.merges:
             # "<<: *defaults" or a list of them: explicit keys win, then earlier sources.

@@ -17,12 +17,14 @@ for reading; the provisioning commands that edit YAML use ruamel's round-trip lo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import StreamEndEvent
 
 from ispctl.reconciler.engine.errors import Location, Problem
 from ispctl.reconciler.estate.yamlevents import MAX_DEPTH, MAX_NODES, TAG_MESSAGE, Builder, FieldPath, Refused
@@ -172,7 +174,7 @@ def load_text(text: str, display: str) -> tuple[Document | None, list[Problem]]:
     try:
         try:
             builder = Builder()
-            data = builder.feed(YAML(typ="safe", pure=_PURE).parse(text))
+            data = builder.feed(YAML(typ="safe", pure=True).parse(text) if _PURE else _libyaml_events(text))
         except MarkedYAMLError:
             if _PURE:
                 raise
@@ -192,8 +194,27 @@ def load_text(text: str, display: str) -> tuple[Document | None, list[Problem]]:
     return Document(display, data, keys, values), []
 
 
+def _libyaml_events(text: str) -> Iterator[Any]:
+    """libyaml's events straight from its parser: what ``YAML(pure=False).parse`` yields, without
+    building a loader (constructor, resolver, plug-in search) for every file, which cost as much
+    as the parsing itself for an estate's many small files."""
+    parser = _CParser(text)
+    try:
+        while True:
+            event = parser.get_event()
+            yield event
+            if isinstance(event, StreamEndEvent):
+                return
+    finally:
+        parser.dispose()
+
+
 try:  # libyaml's parser, if ruamel.yaml.clib is installed; the pure-Python one otherwise
-    list(YAML(typ="safe", pure=False).parse("a: 1"))
+    import importlib
+
+    # (imported by name: the C extension's class has no type information)
+    _CParser: Any = importlib.import_module("ruamel.yaml.cyaml").CParser
+    list(_libyaml_events("a: 1"))
     _PURE = False
 except Exception:
     _PURE = True
