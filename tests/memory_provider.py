@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import ClassVar
 
 from ispctl.reconciler.engine.errors import ProviderError
-from ispctl.reconciler.engine.provider import Provider
+from ispctl.reconciler.engine.provider import Provider, Within
 from ispctl.reconciler.engine.resources import Resource
 
 ALL_KINDS = frozenset({"tenant", "domain", "mailbox", "alias"})
@@ -33,9 +33,35 @@ class MemoryProvider(Provider):
         self.fail = frozenset(fail)
         self.log: list[tuple[str, str]] = []  # (action, address) of every successful write
         self.closed = False
+        self.narrow_reads: list[Within] = []  # what each narrowed read asked for
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         return [r for r in self.store.values() if r.kind in kinds]
+
+    def _read_within(self, kinds: frozenset[str], within: Within) -> Iterable[Resource]:
+        """Exactly what ``within`` names, as a service that can read part of its state would:
+        the objects at its addresses and those below an anchor in this store (following
+        parents and dependencies as far as the store holds them), nothing more."""
+        self.narrow_reads.append(within)
+        return [r for r in self.store.values() if r.kind in kinds
+                and (r.address in within.addresses or self._below(r, within.anchors))]
+
+    def _below(self, resource: Resource, anchors: frozenset[str]) -> bool:
+        """Whether a walk up from ``resource`` (parent and every dependency, through this
+        store) meets an anchor."""
+        stack, seen = [resource], {resource.address}
+        while stack:
+            current = stack.pop()
+            if current.address in anchors:
+                return True
+            for up in (current.parent, *current.depends_on):
+                if up in anchors:
+                    return True
+                found = self.store.get(up) if up else None
+                if found is not None and found.address not in seen:
+                    seen.add(found.address)
+                    stack.append(found)
+        return False
 
     def close(self) -> None:
         self.closed = True

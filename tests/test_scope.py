@@ -214,3 +214,13 @@ def test_a_target_on_an_entry_renamed_by_a_stopped_apply_still_brings_its_maildi
     assert "mailbox.k.mueller@example.net" not in addresses(plan)
     kept = scoped(plan, desired, live, targets=("mailbox.k.mueller@example.net",))
     assert kept == {"maildir.k.mueller@example.net"}
+
+
+def test_a_scoped_plan_keeps_the_archive_words_of_its_own_changes_only(tmp_path: Path) -> None:
+    after = {**ACME, "acme/example.net.yaml": box_file("example.net", "anna")}
+    _catalog, desired, live, plan = two_states(tmp_path, BEFORE, after)
+    assert plan.meta["archives"] == {"maildir": "archived"}
+    kept = apply_scope(plan, Scope(targets=("mailbox.karl@example.net",)), desired, live)
+    assert kept.meta["archives"] == {"maildir": "archived"}
+    # A plan that read only its scope never saw the archive left out: neither says it.
+    assert "archives" not in apply_scope(plan, Scope(targets=("tenant.*",)), desired, live).meta

@@ -83,7 +83,13 @@ def apply_scope(plan: Plan, scope: Scope, desired: Index, live: Index) -> Plan:
                 dropped.add(other)
                 stack.append(other)
     changes: tuple[Change, ...] = tuple(c for c in plan.changes if c.address in kept and c.address not in dropped)
-    return replace(plan, changes=changes)
+    # The words for archiving travel with the plan for the changes it keeps (``diff.compute_plan``),
+    # not for those left out: a plan that read only the scope never saw those.
+    meta = {k: v for k, v in plan.meta.items() if k != "archives"}
+    notes = {c.kind: c.archive_note for c in changes if c.archive and c.archive_note}
+    if notes:
+        meta["archives"] = dict(sorted(notes.items()))
+    return replace(plan, changes=changes, meta=meta)
 
 
 def followers(plan: Plan) -> dict[str, set[str]]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ispctl.reconciler.engine.apply import ApplyResult, Listener, Observer, StopCheck, apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.errors import ConfigError
+from ispctl.reconciler.engine.narrow import read_within
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.provider import Lockable, Provider
 from ispctl.reconciler.engine.resources import Resource
@@ -43,6 +44,9 @@ class Session:
     desired: Resources
     providers: list[Provider] = field(default_factory=list)
     live: Resources = field(default_factory=dict)  # from the last plan
+    # What the gates' shares count as existing: ``live``, or for a narrowed plan also the
+    # desired objects outside what it read (``narrow``).
+    existing: Resources = field(default_factory=dict)
     # Everything the desired state compiles to, also kinds no provider here owns: how a DNS
     # record belongs to a domain and a tenant, for scopes and per-tenant views.
     compiled: Resources = field(default_factory=dict)
@@ -66,7 +70,14 @@ class Session:
             live.update(provider.read())
         return live
 
-    def plan(self, prune: bool = True, *, progress: Progress | None = None) -> Plan:
+    def plan(self, prune: bool = True, *, progress: Progress | None = None,
+             anchors: frozenset[str] | None = None) -> Plan:
+        """The changes that make the live state match the desired one.
+
+        With ``anchors`` (the addresses a scope keeps changes at or below), only what the
+        scope needs is read and compared (``narrow``): the plan holds at least every change
+        ``scope.apply_scope`` keeps from the full plan, exactly as the full plan has it.
+        """
         # Every desired kind needs an owner, and no kind any provider claims may have two
         # (live objects of such a kind would be read twice and could not be deleted):
         # refuse before reading anything.
@@ -78,8 +89,12 @@ class Session:
         # Kinds whose delete a provider carries out by archiving (the mail store): the plan
         # says "archived", never "destroyed", for them, in the provider's words.
         archives = {kind: note for p in self.providers for kind, note in p.ARCHIVES.items()}
-        self.live = self.read_live(progress)
-        return compute_plan(self.desired, self.live, prune=prune, archives=archives)
+        if anchors is None:
+            self.live = self.existing = self.read_live(progress)
+            return compute_plan(self.desired, self.live, prune=prune, archives=archives)
+        narrowed = read_within(self.desired, self.compiled or self.desired, anchors, self.providers, progress)
+        self.live, self.existing = narrowed.live, narrowed.existing
+        return compute_plan(narrowed.desired, narrowed.live, prune=prune, archives=archives)
 
     def apply(self, plan: Plan, on_outcome: Listener | None = None, *, observer: Observer | None = None,
               stop: StopCheck | None = None) -> ApplyResult:

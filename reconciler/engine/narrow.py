@@ -1,0 +1,253 @@
+"""A narrowed plan: read and compare only what a scope's anchors reach (--tenant, --changed-since).
+
+The plan a narrowed run shows is defined as the full plan filtered by the scope
+(``scope.apply_scope``); this module computes the same result without reading or comparing
+the rest of the estate. Which desired objects and which live ones that takes:
+
+* **Below the anchors** (``_Below``): every object whose walk up (parent and dependencies;
+  the desired object where there is one, else the live one) meets an anchor, on either side.
+  Providers are asked for the live objects below the anchors widened by every such object
+  (``Within.anchors``), so a mailbox still under a domain in the directory is read wherever
+  git now puts it, and one provider's objects below another's (a maildir below its mailbox, a
+  zone below its domain) are found once the other has been read: providers are read parents
+  first (``_order``).
+* **What those changes need** (``_Closure``): the desired objects they refer to (parent and
+  every dependency, up to the top: a kept create needs its parent's), the keys those had
+  before (``previous``: a rename is found as a rename), and for a renamed object whatever
+  refers to it (the maildir that follows its mailbox's rename). Asked for by address.
+* **The other half of what was read**: a live object read needs its desired counterpart,
+  under the same identity or naming it as a previous key (a domain moved out of the scope
+  belongs to both places; a live object with no counterpart is a delete), and its live
+  ancestors, so a walk up the live side (protection, crossings, groups) ends where it would.
+  Whatever that adds is asked for in further small reads until nothing is missing.
+
+A provider that keeps the default ``_read_within`` returned everything it has: it is never
+asked again, and what it did not return does not exist.
+
+For the gates' shares (``threshold_violations`` counts the EXISTING objects of a kind), the
+part of the estate that was not read is taken as what git says: ``existing`` is the live
+state read plus every desired object outside it. That is exact when the estate outside the
+scope has converged (main was applied); live objects outside the scope that git no longer
+has are not counted, which only makes the gate stricter.
+
+A rename whose two ends are both outside the scope is not looked at, so a narrowed plan does
+not refuse one that crosses between resellers (``diff.match_renames``); validation, which
+sees the whole estate, does where it can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ispctl.reconciler.engine.provider import Provider, Within
+from ispctl.reconciler.engine.resources import Index, Resource, address_of
+
+Resources = dict[tuple[str, str], Resource]
+Progress = Callable[[str], None]
+
+
+def _up(resource: Resource) -> str | None:
+    """The next address of ``resources.ancestors``' walk."""
+    return resource.parent or (resource.depends_on[0] if resource.depends_on else None)
+
+
+def _refs(resource: Resource) -> tuple[str, ...]:
+    return tuple(a for a in (resource.parent, *resource.depends_on) if a)
+
+
+def _kind(address: str) -> str:
+    return address.split(".", 1)[0]
+
+
+def _previous(resource: Resource) -> list[str]:
+    return [address_of(resource.kind, key) for key in resource.previous]
+
+
+class _Below:
+    """Whether an object is below an anchor: its walk up meets one, over the desired objects
+    and the live ones read so far (the desired object wins, as in ``scope.apply_scope``).
+
+    The walk follows every reference (parent and all dependencies), not only the one
+    ``resources.ancestors`` follows: deleting an object first needs whatever refers to it in
+    any way gone (``apply.prerequisites``: an alias domain before the domain it aliases).
+    """
+
+    def __init__(self, anchors: frozenset[str], desired: Mapping[str, Resource], live: Mapping[str, Resource]) -> None:
+        self.anchors = anchors
+        self.desired = desired
+        self.live = live
+
+    def hits(self, resource: Resource) -> bool:
+        stack, seen = [resource], {resource.address}
+        while stack:
+            current = stack.pop()
+            if current.address in self.anchors:
+                return True
+            for ref in _refs(current):
+                if ref in self.anchors:
+                    return True
+                found = self.desired.get(ref) or self.live.get(ref)
+                if ref not in seen and found is not None:
+                    seen.add(ref)
+                    stack.append(found)
+        return False
+
+
+@dataclass
+class _Closure:
+    """The desired objects a narrowed plan compares, closed over what their changes need."""
+
+    desired: Mapping[str, Resource]
+    members: set[str] = field(default_factory=set)
+    _referrers: dict[str, list[str]] = field(default_factory=dict)
+    _claimants: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for resource in self.desired.values():
+            for ref in _refs(resource):
+                self._referrers.setdefault(ref, []).append(resource.address)
+            for old in _previous(resource):
+                self._claimants.setdefault(old, []).append(resource.address)
+
+    def claimants(self, address: str) -> list[str]:
+        """The desired object at ``address`` and those naming it as a previous key: whoever
+        may take over the live object found there."""
+        found = [address] if address in self.desired else []
+        return found + self._claimants.get(address, [])
+
+    def add(self, addresses: Iterable[str]) -> None:
+        stack = [a for a in addresses if a in self.desired and a not in self.members]
+        while stack:
+            address = stack.pop()
+            if address in self.members:
+                continue
+            self.members.add(address)
+            resource = self.desired[address]
+            more = list(_refs(resource))  # a kept change needs its parent's creation or move
+            if resource.previous:
+                # What refers to a renamed object follows the rename (``scope.followers``), and
+                # every object claiming the same old key decides which one takes it.
+                more += self._referrers.get(address, [])
+                for old in _previous(resource):
+                    more += self._claimants.get(old, [])
+            stack.extend(a for a in more if a in self.desired and a not in self.members)
+
+    def wanted(self) -> set[str]:
+        """The live addresses the members need read: their own and their previous keys."""
+        out = set(self.members)
+        for address in self.members:
+            out.update(_previous(self.desired[address]))
+        return out
+
+
+def _parent_kinds(resources: Iterable[Resource]) -> dict[str, set[str]]:
+    """For each kind, the kinds its objects hang below (parent or first dependency)."""
+    graph: dict[str, set[str]] = {}
+    for resource in resources:
+        up = _up(resource)
+        if up is not None:
+            graph.setdefault(resource.kind, set()).add(_kind(up))
+    return graph
+
+
+def _order(providers: list[Provider], parents: Mapping[str, set[str]]) -> list[Provider]:
+    """Providers whose kinds others hang below come first (the directory before the mail
+    store and DNS): their objects widen the anchors for the later ones. Stable otherwise."""
+    owner = {kind: index for index, p in enumerate(providers) for kind in p.SUPPORTS}
+    after: dict[int, set[int]] = {i: set() for i in range(len(providers))}
+    for kind, ups in parents.items():
+        for up in ups:
+            if kind in owner and up in owner and owner[kind] != owner[up]:
+                after[owner[kind]].add(owner[up])
+    done: list[int] = []
+    while len(done) < len(providers):
+        ready = [i for i in range(len(providers)) if i not in done and after[i] <= set(done)]
+        done.append(ready[0] if ready else min(i for i in range(len(providers)) if i not in done))  # a cycle
+    return [providers[i] for i in done]
+
+
+def _reads_everything(provider: Provider) -> bool:
+    return type(provider)._read_within is Provider._read_within
+
+
+@dataclass
+class Narrowed:
+    desired: Resources    # the desired objects to compare
+    live: Resources       # the live objects read
+    existing: Resources   # for the gates' shares: ``live`` plus the desired objects outside the read
+    reads: int = 0        # provider reads made (the first pass plus top-ups), for tests
+
+
+def read_within(desired: Index, context: Index, anchors: frozenset[str], providers: list[Provider],
+                progress: Progress | None = None) -> Narrowed:
+    """The desired and live objects a plan narrowed to ``anchors`` compares (module docstring).
+
+    ``desired`` is what the session plans (its providers' kinds), ``context`` everything the
+    estate compiles to (how a DNS record belongs to a domain, also without a DNS provider).
+    """
+    by_address = {r.address: r for r in context.values()}
+    by_address.update({r.address: r for r in desired.values()})
+    live: Resources = {}
+    live_by: dict[str, Resource] = {}
+    below = _Below(anchors, by_address, live_by)
+    closure = _Closure(by_address)
+    reach = [a for a, r in by_address.items() if below.hits(r)]
+    closure.add(reach)
+    wide: dict[str, str | None] = dict.fromkeys(anchors)   # anchor -> provider whose read found it
+    wide.update(dict.fromkeys(reach))
+    parents = _parent_kinds(by_address.values())
+    order = _order(providers, parents)
+    owner = {kind: p.name for p in providers for kind in p.SUPPORTS}
+    asked: dict[str, set[str]] = {p.name: set() for p in providers}
+    anchored: dict[str, set[str]] = {p.name: set() for p in providers}
+    reads = 0
+
+    def read(provider: Provider, more_anchors: set[str], addresses: set[str]) -> None:
+        nonlocal reads
+        if progress is not None:
+            progress(f"reading {provider.name}")
+        found = provider.read(within=Within(frozenset(more_anchors), frozenset(addresses)))
+        reads += 1
+        asked[provider.name] |= addresses
+        anchored[provider.name] |= more_anchors
+        for ident, resource in found.items():
+            if ident in live:
+                continue
+            live[ident] = resource
+            live_by[resource.address] = resource
+        for resource in found.values():
+            if resource.address not in wide and below.hits(resource):
+                wide[resource.address] = provider.name
+
+    def pending(provider: Provider, first: bool) -> tuple[set[str], set[str]]:
+        if not first and _reads_everything(provider):
+            return set(), set()
+        name = provider.name
+        ups = {k for kind in provider.SUPPORTS for k in parents.get(kind, ())}
+        # Anchors found by another provider's read, of the kinds this one's objects hang below.
+        new = {a for a, by in wide.items() if a not in anchored[name] and by != name
+               and (by is None or _kind(a) in ups)}
+        need = {a for a in closure.wanted() if owner.get(_kind(a)) == name}
+        need |= {up for r in live.values() if (up := _up(r)) is not None and owner.get(_kind(up)) == name}
+        missing = {a for a in need if a not in asked[name] and a not in live_by}
+        return new, missing
+
+    for provider in order:
+        read(provider, *pending(provider, first=True))
+    while True:
+        # The other half of what was read: its desired counterparts (and what they need).
+        closure.add(c for address in list(live_by) for c in closure.claimants(address))
+        todo = [(p, *pending(p, first=False)) for p in order]
+        todo = [(p, new, missing) for p, new, missing in todo if new or missing]
+        if not todo:
+            break
+        for provider, new, missing in todo:
+            read(provider, new, missing)
+    kept = {ident: r for ident, r in desired.items() if r.address in closure.members}
+    complete = {kind for p in providers if _reads_everything(p) for kind in p.SUPPORTS}
+    existing = dict(live)
+    for ident, resource in desired.items():
+        if resource.address not in closure.members and ident[0] not in complete:
+            existing.setdefault(ident, resource)
+    return Narrowed(kept, live, existing, reads)
