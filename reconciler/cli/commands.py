@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -73,9 +75,20 @@ def _warn(warnings: list[str]) -> None:
                            markup=False, style="yellow")
 
 
+def _validating(root: Path) -> str:
+    """The progress label while the estate is read: how many files, so a long wait makes sense."""
+    files = 0
+    for _folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # .git, caches
+        files += sum(1 for name in names if name.endswith((".yaml", ".yml")) and not name.startswith("."))
+    return f"validating {files} files in {root}"
+
+
 def plan_cmd(ctx: Wiring, root: Path, fmt: str, out: str | None, detailed: bool, options: PlanOptions) -> int:
-    with ctx.session(root) as session:
-        run = make_plan(session, root, options)
+    with output.progress() as show:
+        show(_validating(root))
+        with ctx.session(root) as session:
+            run = make_plan(session, root, options, progress=show)
     plan = run.plan
     if out:
         target = plan_path(out)
@@ -127,8 +140,12 @@ def apply_cmd(ctx: Wiring, root: Path, auto_approve: bool, options: PlanOptions,
         options = _saved_options(stored, options, reviewed is not None)
     context: dict[str, Any] = {"estate": estate_identity(ctx, root), "force": force,
                                "force_reason": force_reason if force else None}
-    with ctx.session(root) as session, locked(session, "apply", revision(root).commit, lock_timeout) as lock:
-        run = make_plan(session, root, options)
+    with ExitStack() as held:
+        with output.progress() as show:  # ends before anything is printed or asked
+            show(_validating(root))
+            session = held.enter_context(ctx.session(root))
+            lock = held.enter_context(locked(session, "apply", revision(root).commit, lock_timeout))
+            run = make_plan(session, root, options, progress=show)
         if stored is not None and reviewed is not None:
             review = review_plan(session, run, stored)
             report_review(review, reviewed)

@@ -7,22 +7,35 @@ turn it off), so CI logs and files stay plain text.
 file=...,line=...,col=...::message``) when ``--errors github`` asked for it: the runner
 turns those into annotations on the pull request's files. They go to stderr (the runner
 reads both streams), so stdout stays the plan or JSON a workflow captures.
+
+``progress`` says what a long run is doing (validating, reading each service) as one
+transient line on stderr, only when stderr is a terminal: CI logs, files and pipes get
+nothing, and stdout (the plan, JSON or Markdown) never does.
+
+rich is imported when a console is first needed, not with this module: ``ispctl
+--version`` and ``--help`` should not pay for it (``tests/test_cli_startup.py``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-
-from rich.console import Console
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from ispctl.reconciler.engine.errors import ApprovalRequired
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _state: dict[str, Console] = {}
 _annotations: dict[str, bool] = {"github": False}
 
 
 def configure(no_color: bool = False) -> None:
+    from rich.console import Console
+
     plain = no_color or bool(os.environ.get("NO_COLOR"))
     _state["out"] = Console(file=sys.stdout, no_color=plain, highlight=False, soft_wrap=True)
     _state["err"] = Console(file=sys.stderr, no_color=plain, highlight=False, soft_wrap=True)
@@ -65,6 +78,38 @@ def err() -> Console:
     if "err" not in _state or _state["err"].file is not sys.stderr:
         configure()
     return _state["err"]
+
+
+def _stderr_is_terminal() -> bool:
+    # The real stream, not only rich's guess: FORCE_COLOR (set in some CI jobs for coloured
+    # logs) makes rich treat a log file as a terminal, and a spinner has no place in a log.
+    try:
+        return sys.stderr is not None and sys.stderr.isatty() and err().is_terminal
+    except ValueError:  # a closed stream
+        return False
+
+
+@contextmanager
+def progress() -> Iterator[Callable[[str], None]]:
+    """A callable that shows a label ("reading ldap") as the one line of progress, replaced by
+    the next label and erased when the block ends; on anything but a terminal it does nothing."""
+    if not _stderr_is_terminal():
+        yield lambda _label: None
+        return
+    from rich.live import Live
+    from rich.spinner import Spinner
+    from rich.text import Text
+
+    spinner = Spinner("dots", text="")
+    # No redirection of sys.stdout/sys.stderr: err() and write_raw() keep the real streams,
+    # and what the err console prints meanwhile appears above the line.
+    with Live(spinner, console=err(), transient=True, refresh_per_second=8, redirect_stdout=False,
+              redirect_stderr=False) as live:
+        def show(label: str) -> None:
+            spinner.update(text=Text(f"{label} ..."))
+            live.refresh()
+
+        yield show
 
 
 def write_raw(text: str) -> None:
