@@ -4,28 +4,57 @@
 (validate, plan, apply, show, history, force-unlock, hash-password, sandbox) and then
 whatever each service adds (``render dovecot``, ``archive purge``, ``dkim init`` ...).
 Every command parses its arguments and hands one body to the one error handler.
+
+The installed command starts light (issue 11: ``--version`` and ``--help`` well under a
+second): this module imports typer and little else; a command's body, and with it the
+engine, the estate's models and the services' clients, is imported when the command runs.
+The services' own commands are loaded from the registry the first time one is looked up;
+the top-level help lists the built-in ones from ``BUILTIN_COMMANDS`` instead (kept equal
+to what the registry adds by ``tests/test_cli_startup.py``), unless plug-ins are installed.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 # typer carries its own copy of click: its usage errors are these, not the click package's.
-from typer._click.core import Context
-from typer._click.exceptions import UsageError
-from typer.core import TyperGroup
+from typer._click.core import Command, Context
+from typer._click.exceptions import ClickException, UsageError
+from typer.core import TyperCommand, TyperGroup
 
-from ispctl.providers.registry import services
 from ispctl.reconciler import __version__
-from ispctl.reconciler.cli import commands as cmd
 from ispctl.reconciler.cli.context import Wiring
-from ispctl.reconciler.cli.runs import PlanOptions
-from ispctl.reconciler.contract import CommandContext, DirOption, Registry
 from ispctl.reconciler.engine import output
+from ispctl.reconciler.engine.errors import IspctlError
 
+if TYPE_CHECKING:
+    from typer._click.formatting import HelpFormatter
+
+    from ispctl.reconciler.cli.runs import PlanOptions
+    from ispctl.reconciler.contract import CommandContext, Registry
+
+# The built-in services' top-level commands in registration order: (name, first paragraph of
+# its help, is a group). Only the top-level --help reads it; running any of them loads the
+# registry. A test fails with the list to paste here when a service's commands change.
+BUILTIN_COMMANDS: tuple[tuple[str, str, bool], ...] = (
+    ("passwd", "Set a mailbox's password in the directory (read from a prompt, or one line of stdin).", False),
+    ("render", "Render configuration files that make servers read the directory.", True),
+    ("archive", "The mail archive: mail of removed mailboxes (list, purge).", True),
+    ("report", "Reports from the live services.", True),
+    ("dkim", "DKIM keys of mail domains (made only by these commands, never by plan or apply).", True),
+    ("import", "Adopt existing services: write desired state from what is live.", True),
+)
+# ``registry.ENTRY_POINT_GROUP``, named here so that looking for plug-ins loads no service.
+PLUGIN_GROUP = "ispctl.services"
+# The same option as ``contract.DirOption`` (a test keeps them equal), without importing the contract.
+DirOption: Any = typer.Option(
+    None, "--dir", "-d", help="desired-state folder [default: $ISPCTL_DESIRED_STATE or ./desired-state]")
 Targets = typer.Option([], "--target", help="only changes to addresses matching this glob (repeatable), plus what they "
                                             "need")
 Excludes = typer.Option([], "--exclude", help="leave out changes to matching addresses, and what needs them "
@@ -53,15 +82,29 @@ def _format(fmt: str, json_out: bool) -> str:
 
 def _options(no_prune: bool, target: list[str], exclude: list[str], tenant: list[str],
              changed_since: str | None) -> PlanOptions:
+    from ispctl.reconciler.cli.runs import PlanOptions
+
     return PlanOptions(prune=not no_prune, targets=tuple(target), excludes=tuple(exclude), tenants=tuple(tenant),
                        changed_since=changed_since)
+
+
+def first_paragraph(command: Command) -> str:
+    """What the top-level help shows of a command (as typer's rich help takes it)."""
+    return inspect.cleandoc(command.short_help or command.help or "").split("\n\n")[0].strip()
 
 
 class _Group(TyperGroup):
     """The top command group: a usage error (unknown option, missing argument, no such
     command) exits 1 like every other error, because 2 means only "changes present"
     (``plan --detailed-exitcode``) and CI scripts branch on it. Subcommands and service
-    groups are parsed inside ``invoke``, so this one place covers them all."""
+    groups are parsed inside ``invoke``, so this one place covers them all.
+
+    With ``services`` set (the installed registry, loaded lazily), the services' commands join
+    the core ones the first time any of them is looked up."""
+
+    services: Wiring | None = None  # set on a subclass by build_app(); None: all commands added eagerly
+    _loaded: dict[str, Command] | None = None
+    _listing_help = False
 
     def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None,
                      **extra: object) -> Context:
@@ -78,6 +121,54 @@ class _Group(TyperGroup):
             exc.exit_code = 1
             raise
 
+    def _service_commands(self) -> dict[str, Command]:
+        if self.services is None:
+            return {}
+        if self._loaded is None:
+            extra = typer.Typer()
+            commands = _Commands(extra, self.services)
+            try:
+                registry = self.services.registry
+            except IspctlError as exc:  # a broken plug-in: one message, not a traceback
+                raise ClickException(str(exc)) from None
+            for service in registry:
+                if service.commands is not None:
+                    service.commands(commands)
+            self._loaded = dict(typer.main.get_group(extra).commands) if commands.added else {}
+        return self._loaded
+
+    def _from_index(self) -> bool:
+        # Only the top-level help, only before anything loaded the registry, only without plug-ins.
+        return (self.services is not None and self._listing_help and self._loaded is None
+                and not entry_points(group=PLUGIN_GROUP))
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        core = super().list_commands(ctx)
+        if self._from_index():
+            added = [(name, group) for name, _, group in BUILTIN_COMMANDS]
+        else:
+            added = [(name, isinstance(cmd, TyperGroup)) for name, cmd in self._service_commands().items()]
+        # typer's own order: every command, then every group; core before services in each.
+        groups = {name for name in core if isinstance(self.commands[name], TyperGroup)}
+        return ([n for n in core if n not in groups] + [n for n, g in added if not g]
+                + [n for n in core if n in groups] + [n for n, g in added if g])
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or self.services is None:
+            return found
+        if self._from_index():
+            entry = next((e for e in BUILTIN_COMMANDS if e[0] == cmd_name), None)
+            return TyperCommand(cmd_name, help=entry[1]) if entry is not None else None
+        return self._service_commands().get(cmd_name)
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        self._listing_help = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing_help = False
+
 
 def _print_version(value: bool) -> None:
     # Eager, so `ispctl --version` works without a command (click would ask for one first).
@@ -93,15 +184,18 @@ class _Commands:
         self._app = app
         self._context = context
         self._groups: dict[str, typer.Typer] = {}
+        self.added = False  # typer cannot make a group of nothing
 
     @property
     def context(self) -> CommandContext:
         return self._context
 
     def command(self, name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+        self.added = True
         return self._app.command(name)
 
     def group(self, name: str, help: str) -> typer.Typer:
+        self.added = True
         if name not in self._groups:
             sub = typer.Typer(no_args_is_help=True, help=SHARED_GROUPS.get(name, help))
             self._app.add_typer(sub, name=name)
@@ -109,19 +203,22 @@ class _Commands:
         return self._groups[name]
 
 
-def build_app(registry: Registry) -> typer.Typer:
-    """The command line for these services."""
+def build_app(registry: Registry | None = None) -> typer.Typer:
+    """The command line for these services; by default the installed ones, loaded when needed."""
     ctx = Wiring(registry)
-    app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True,
+    # A class per application: typer makes the click group itself, from the class alone.
+    group = type("IspctlGroup", (_Group,), {"services": ctx if registry is None else None})
+    app = typer.Typer(cls=group, add_completion=False, no_args_is_help=True,
                       help="ISP services as code: plan and apply tenants, domains and mailboxes.")
     _core(app, ctx)
     _plan_apply(app, ctx)
     _admin(app, ctx)
     _sandbox(app, ctx)
-    services = _Commands(app, ctx)
-    for service in registry:
-        if service.commands is not None:
-            service.commands(services)
+    if registry is not None:
+        services = _Commands(app, ctx)
+        for service in registry:
+            if service.commands is not None:
+                service.commands(services)
     return app
 
 
@@ -142,6 +239,7 @@ def _core(app: typer.Typer, ctx: Wiring) -> None:
     @app.command()
     def validate(dir: Path | None = DirOption) -> None:
         """Check the desired state without touching anything."""
+        from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.validate_cmd(ctx, ctx.root(dir)))
 
 
@@ -165,6 +263,7 @@ def _plan_apply(app: typer.Typer, ctx: Wiring) -> None:
         """Show what apply would change. Never writes to any service."""
         chosen = _format(fmt, json_out)
         options = _options(no_prune, target, exclude, tenant, changed_since)
+        from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.plan_cmd(ctx, ctx.root(dir), chosen, out, detailed_exitcode, options))
 
     @app.command()
@@ -191,6 +290,7 @@ def _plan_apply(app: typer.Typer, ctx: Wiring) -> None:
     ) -> None:
         """Show the plan, ask for approval, and make the live services match it."""
         options = _options(no_prune, target, exclude, tenant, changed_since)
+        from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.apply_cmd(ctx, ctx.root(dir), auto_approve, options, plan_file, force, lock_timeout,
                                       allow_dirty, reviewed, force_reason))
 
@@ -202,6 +302,7 @@ def _plan_apply(app: typer.Typer, ctx: Wiring) -> None:
     ) -> None:
         """Render a saved plan (checksum verified) as text, JSON or Markdown."""
         chosen = _format(fmt, json_out)
+        from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.show_cmd(plan_file, chosen))
 
 
@@ -215,6 +316,7 @@ def _admin(app: typer.Typer, ctx: Wiring) -> None:
         every_estate: bool = typer.Option(False, "--all", help="every estate's applies, not only this one's"),
     ) -> None:
         """Past applies of this estate from the audit trail ($ISPCTL_AUDIT_LOG), newest first."""
+        from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.history_cmd(ctx, ctx.root(dir), json_out, limit or None, every_estate))
 
     @app.command("force-unlock")
@@ -223,6 +325,7 @@ def _admin(app: typer.Typer, ctx: Wiring) -> None:
         dir: Path | None = DirOption,
     ) -> None:
         """Remove a stale apply lock (only the one with this id)."""
+        from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.force_unlock_cmd(ctx, ctx.root(dir), lock_id))
 
     @app.command("hash-password")
@@ -231,38 +334,45 @@ def _admin(app: typer.Typer, ctx: Wiring) -> None:
         rounds: int | None = typer.Option(None, help="cost: SHA-512 rounds or bcrypt log2 cost"),
     ) -> None:
         """Hash a password read from a prompt (or stdin when piped); never from argv."""
+        from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.hash_password_cmd(scheme, rounds))
 
 
 def _sandbox(app: typer.Typer, ctx: Wiring) -> None:
     group = typer.Typer(no_args_is_help=True, help="A local sandbox of real services on loopback (data in .sandbox/).")
     app.add_typer(group, name="sandbox")
-    components = ctx.registry.components
+
+    def components() -> list[Any]:
+        return ctx.registry.components()
 
     @group.command("up")
     def sandbox_up(root: Path = SandboxRoot) -> None:
         """Start the sandbox services on loopback (idempotent)."""
+        from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.sandbox_up_cmd(components(), root))
 
     @group.command("down")
     def sandbox_down(root: Path = SandboxRoot, purge: bool = typer.Option(False, help="also delete the sandbox "
                                                                                       "data")) -> None:
         """Stop the sandbox services."""
+        from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.sandbox_down_cmd(components(), root, purge))
 
     @group.command("status")
     def sandbox_status(root: Path = SandboxRoot) -> None:
         """Show whether the sandbox services run."""
+        from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.sandbox_status_cmd(components(), root))
 
     @group.command("env")
     def sandbox_env(root: Path = SandboxRoot) -> None:
         """Print shell exports for the sandbox: eval "$(ispctl sandbox env)"."""
+        from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.sandbox_env_cmd(components(), root))
 
 
 # The command line is the one place that wires the registry's services in.
-app = build_app(services())
+app = build_app()
 
 
 def main() -> None:

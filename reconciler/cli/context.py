@@ -3,6 +3,9 @@
 ``Wiring`` is the ``CommandContext`` every command gets: the estate's language composed from
 the registered services' sections, providers built by the services' factories for the ones
 this machine enables, and the sandbox's components. Nothing below this layer names a service.
+
+The registry, the engine and the estate are imported when a command first needs them, not
+with this module: the command line's start stays light (``app``).
 """
 
 from __future__ import annotations
@@ -11,46 +14,70 @@ import os
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ispctl.reconciler.cli.handler import run_command
-from ispctl.reconciler.cli.identity import estate_identity
-from ispctl.reconciler.contract import CommandContext, Registry
-from ispctl.reconciler.engine.errors import ConfigError, Problem
-from ispctl.reconciler.engine.provider import Provider
-from ispctl.reconciler.engine.session import in_scope
-from ispctl.reconciler.estate.desired import Desired, EstateSession, check_desired, load_desired
-from ispctl.reconciler.estate.model import SiteFile
-from ispctl.reconciler.estate.settings import desired_root, enabled_providers, load_site
+
+if TYPE_CHECKING:
+    from ispctl.reconciler.contract import Registry
+    from ispctl.reconciler.engine.errors import Problem
+    from ispctl.reconciler.engine.provider import Provider
+    from ispctl.reconciler.estate.desired import Desired, EstateSession
+    from ispctl.reconciler.estate.model import SiteFile
 
 
-class Wiring(CommandContext):
-    """The services of one run, wired into every layer."""
+class Wiring:
+    """The services of one run, wired into every layer (a ``contract.CommandContext``)."""
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
+    def __init__(self, registry: Registry | None = None) -> None:
+        self._registry = registry
+
+    @property
+    def registry(self) -> Registry:
+        """The given registry, else the installed services (imported on first use)."""
+        if self._registry is None:
+            from ispctl.providers.registry import services
+
+            self._registry = services()
+        return self._registry
+
+    @registry.setter
+    def registry(self, value: Registry) -> None:
+        self._registry = value
 
     def run(self, body: Callable[[], int]) -> None:
         run_command(body)
 
     def root(self, value: Path | None) -> Path:
+        from ispctl.reconciler.estate.settings import desired_root
+
         return value if value is not None else desired_root()
 
     def site(self, root: Path, env: Mapping[str, str] | None = None) -> SiteFile:
+        from ispctl.reconciler.estate.settings import load_site
+
         schema = self.registry.schema
         return load_site(root, schema.files.site, schema.overrides, env)
 
     def desired(self, root: Path, tolerate: Collection[str] = (), env: Mapping[str, str] | None = None) -> Desired:
+        from ispctl.reconciler.estate.desired import load_desired
+
         return load_desired(root, self.registry.schema, env, tolerate)
 
     def check(self, root: Path) -> tuple[Desired | None, list[Problem]]:
+        from ispctl.reconciler.estate.desired import check_desired
+
         return check_desired(root, self.registry.schema)
 
     def estate(self, root: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         """What the audit trail records as this estate (for the services' commands, ``ispctl passwd``)."""
+        from ispctl.reconciler.cli.identity import estate_identity
+
         return estate_identity(self, root, env)
 
     def provider(self, name: str, site: SiteFile, env: Mapping[str, str]) -> Provider:
+        from ispctl.reconciler.engine.errors import ConfigError
+
         service = self.registry.get(name)
         if service is None or service.build is None:
             known = sorted(s.name for s in self.registry if s.build is not None)
@@ -61,6 +88,10 @@ class Wiring(CommandContext):
     def session(self, root: Path, env: Mapping[str, str] | None = None,
                 providers: list[Provider] | None = None) -> Iterator[EstateSession]:
         """Validate the estate and connect this machine's providers; connections close on exit."""
+        from ispctl.reconciler.engine.session import in_scope
+        from ispctl.reconciler.estate.desired import EstateSession
+        from ispctl.reconciler.estate.settings import enabled_providers
+
         env = os.environ if env is None else env
         desired = self.desired(root, env=env)
         session = EstateSession(desired.resources, catalog=desired.catalog)

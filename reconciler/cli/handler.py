@@ -22,7 +22,6 @@ import typer
 
 from ispctl.reconciler.engine import output
 from ispctl.reconciler.engine.errors import ApprovalRequired, IspctlError, ValidationFailed
-from ispctl.reconciler.estate.flags import env_flag
 
 
 class Terminated(KeyboardInterrupt):
@@ -40,6 +39,8 @@ def run_command(func: Callable[[], int]) -> None:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        from ispctl.reconciler.estate.flags import env_flag  # pydantic: only once a command runs
+
         debug = env_flag(os.environ, "ISPCTL_DEBUG")  # a typo in the switch is an error, not "off"
         code = func()
     except ValidationFailed as exc:

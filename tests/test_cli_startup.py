@@ -1,0 +1,142 @@
+"""``ispctl --version`` and ``--help`` start light: no service, no model, no client library.
+
+Checked by what a fresh process has imported, never by timing: a child runs the command
+line's ``main`` and reports which of the heavy modules ended up in ``sys.modules``. The
+top-level help lists the services' commands from ``app.BUILTIN_COMMANDS``; the tests
+below keep that list equal to what the registry adds, and the lazy help equal to the
+help of an application built eagerly from the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import typer.main
+from typer._click.core import Context
+from typer.core import TyperGroup
+from typer.testing import CliRunner
+
+from ispctl.providers import registry
+from ispctl.reconciler import __version__, contract
+from ispctl.reconciler.cli import app as cli
+from tests.ldap_helpers import ispctl_binary
+from tests.wiring import REGISTRY
+
+REPO = Path(__file__).resolve().parents[1]
+# What a command's body needs and a start does not: services, models, client libraries.
+HEAVY = ("ispctl.providers", "ispctl.reconciler.contract", "ispctl.reconciler.estate", "ispctl.reconciler.views",
+         "ispctl.reconciler.engine.session", "ispctl.reconciler.cli.commands", "ldap3", "ldap", "dns", "pydantic",
+         "git", "deepdiff", "cryptography", "ruamel", "idna", "pyasn1")
+PROBE = textwrap.dedent("""\
+    import json, sys
+    sys.argv = ["ispctl", *sys.argv[1:]]
+    from ispctl.reconciler.cli.app import main
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    sys.stderr.write(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+""")
+
+
+def _start(*args: str) -> tuple[int, str, list[str]]:
+    """``ispctl ARGS`` in a fresh interpreter: exit code, stdout, every module it imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISPCTL_")}
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env,
+                          timeout=60, check=False)
+    report = json.loads(done.stderr[done.stderr.rindex('{"code"'):])
+    return report["code"], done.stdout, report["modules"]
+
+
+def _heavy(modules: list[str]) -> list[str]:
+    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+
+
+def test_version_imports_nothing_heavy_not_even_rich() -> None:
+    code, out, modules = _start("--version")
+    assert (code, out) == (0, f"ispctl {__version__}\n")
+    assert _heavy(modules) == []
+    assert "rich" not in modules
+
+
+# No arguments shows the help too, as a usage error (exit 1: 2 means "changes present").
+@pytest.mark.parametrize(("args", "exit_code"), [(["--help"], 0), ([], 1)])
+def test_help_imports_nothing_heavy_and_still_lists_every_services_command(args: list[str], exit_code: int) -> None:
+    code, out, modules = _start(*args)
+    assert code == exit_code
+    assert _heavy(modules) == []
+    for name, _, _ in cli.BUILTIN_COMMANDS:
+        assert f" {name} " in out, name
+
+
+def _listing(group: TyperGroup) -> list[tuple[str, str, bool]]:
+    ctx = Context(group, info_name="ispctl")
+    commands = [(name, group.get_command(ctx, name)) for name in group.list_commands(ctx)]
+    return [(name, cli.first_paragraph(cmd), isinstance(cmd, TyperGroup)) for name, cmd in commands if cmd]
+
+
+def test_the_index_is_what_the_registry_adds() -> None:
+    eager = typer.main.get_command(cli.build_app(REGISTRY))
+    core = set(typer.main.get_command(cli.build_app(registry.Registry())).commands)
+    assert isinstance(eager, TyperGroup)
+    added = tuple(entry for entry in _listing(eager) if entry[0] not in core)
+    assert added == cli.BUILTIN_COMMANDS, f"BUILTIN_COMMANDS in reconciler/cli/app.py should be {added!r}"
+
+
+def test_the_lazy_help_is_the_eager_help() -> None:
+    runner = CliRunner()
+    eager = runner.invoke(cli.build_app(REGISTRY), ["--help"], env={"NO_COLOR": "1", "COLUMNS": "120"})
+    lazy = runner.invoke(cli.build_app(), ["--help"], env={"NO_COLOR": "1", "COLUMNS": "120"})
+    assert eager.exit_code == lazy.exit_code == 0
+    assert lazy.stdout == eager.stdout
+
+
+def test_services_commands_run_through_the_lazy_application() -> None:
+    runner = CliRunner()
+    app = cli.build_app()
+    render = runner.invoke(app, ["render", "--help"], env={"NO_COLOR": "1"})
+    assert render.exit_code == 0 and "dovecot" in render.stdout
+    passwd = runner.invoke(app, ["passwd", "--help"], env={"NO_COLOR": "1"})
+    assert passwd.exit_code == 0 and "--dir" in passwd.stdout
+    unknown = runner.invoke(app, ["no-such-command"], env={"NO_COLOR": "1"})
+    assert unknown.exit_code == 1 and "No such command" in unknown.stderr
+
+
+def test_the_dir_option_is_the_contracts() -> None:
+    ours, theirs = cli.DirOption, contract.DirOption
+    assert (ours.default, ours.param_decls, ours.help) == (theirs.default, theirs.param_decls, theirs.help)
+    assert cli.PLUGIN_GROUP == registry.ENTRY_POINT_GROUP
+
+
+def _plugin(site: Path, entry: str) -> dict[str, str]:
+    dist = site / "ispctl_banner-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ispctl-banner\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{registry.ENTRY_POINT_GROUP}]\nbanner = {entry}\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)]), "NO_COLOR": "1"}
+
+
+def test_with_a_plugin_installed_the_help_lists_its_commands_too(tmp_path: Path) -> None:
+    env = _plugin(tmp_path / "site", "tests.banner_service:SERVICE")
+    done = subprocess.run([ispctl_binary(), "--help"], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert " banner " in done.stdout and " render " in done.stdout
+
+
+def test_a_broken_plugin_is_one_message_not_a_traceback(tmp_path: Path) -> None:
+    env = _plugin(tmp_path / "site", "tests.banner_service:KIND")
+    done = subprocess.run([ispctl_binary(), "--help"], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 1
+    assert "the service plug-in banner" in done.stderr and "Traceback" not in done.stderr
+    # The core commands still work: the registry is loaded only for what needs it.
+    version = subprocess.run([ispctl_binary(), "--version"], env=env, capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert version.returncode == 0
