@@ -1,7 +1,8 @@
 """One plan or apply run, end to end: scope, prune policy, gates, lock, saved plans.
 
-The engine's session computes the full plan; this module narrows and checks it the way the
-GitOps workflow needs and is what the ``plan``/``apply`` commands call.
+The engine's session computes the plan (only the scope's part of it when the scope has
+anchors); this module narrows and checks it the way the GitOps workflow needs and is what the
+``plan``/``apply`` commands call.
 """
 
 from __future__ import annotations
@@ -79,13 +80,24 @@ class PlanRun:
     live: Index
     revision: Revision
     warnings: list[str] = field(default_factory=list)
+    # What the gates' shares count as existing (``Session.existing``); None: ``live``.
+    existing: Index | None = None
 
 
 def make_plan(session: EstateSession, root: Path, options: PlanOptions, progress: Progress | None = None) -> PlanRun:
+    """Plan, narrow to the scope, confine, apply the prune policy and the gates, bind for saving.
+
+    The scope comes from the catalog and git alone, so a plan narrowed by --tenant or
+    --changed-since (or re-planned in a saved plan's anchors) reads and compares only what
+    the scope reaches (``Session.plan(anchors=...)``); the result is the full plan's,
+    filtered. Globs alone (--target, --exclude) still read everything: they name addresses
+    anywhere.
+    """
     site = session.catalog.estate.site
-    full = session.plan(prune=options.prune, progress=progress)
-    live = session.live
     scope = build_scope(session, root, options)
+    anchors = None if scope.everything else scope.anchors
+    full = session.plan(prune=options.prune, progress=progress, anchors=anchors)
+    live = session.live
     context = session.compiled or session.desired
     plan = confine(apply_scope(full, scope, context, live), session.catalog, context, live)
     plan = gates.apply_prune_policy(plan, site.prune.enabled and options.prune, site.prune.keep)
@@ -101,7 +113,7 @@ def make_plan(session: EstateSession, root: Path, options: PlanOptions, progress
         meta["crossings"] = crossings
     limits = gates.Thresholds(site.safety.max_change_share, site.safety.min_existing)
     protected = gates.protection_violations(plan, live)
-    too_much = gates.threshold_violations(plan, live, limits)
+    too_much = gates.threshold_violations(plan, session.existing, limits)
     # What the gates say is part of the plan (JSON, the PR comment), so a reviewer sees
     # before the merge that apply will refuse it or needs --force, and under which policy.
     meta["gates"] = {"protected": protected, "thresholds": too_much, "needs_force": bool(too_much),
@@ -110,12 +122,13 @@ def make_plan(session: EstateSession, root: Path, options: PlanOptions, progress
                      "prune": {"enabled": site.prune.enabled and options.prune, "keep": list(site.prune.keep)}}
     meta = saved_meta(replace(plan, meta=meta), rev, live, {**options.to_dict(), "scope": scope.describe()})
     plan = replace(plan, meta=meta)
-    return PlanRun(plan, live, rev, protected + too_much)
+    return PlanRun(plan, live, rev, protected + too_much, session.existing)
 
 
 def check_gates(session: EstateSession, run: PlanRun, force: bool) -> None:
     site = session.catalog.estate.site
-    gates.check(run.plan, run.live, gates.Thresholds(site.safety.max_change_share, site.safety.min_existing), force)
+    gates.check(run.plan, run.live, gates.Thresholds(site.safety.max_change_share, site.safety.min_existing), force,
+                run.existing)
 
 
 @contextmanager

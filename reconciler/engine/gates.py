@@ -71,13 +71,16 @@ def protection_violations(plan: Plan, live: Index) -> list[str]:
     return problems
 
 
-def check(plan: Plan, live: Index, limits: Thresholds, force: bool) -> None:
-    """Raise GateFailed with every reason, protection first (``--force`` does not lift it)."""
+def check(plan: Plan, live: Index, limits: Thresholds, force: bool, existing: Index | None = None) -> None:
+    """Raise GateFailed with every reason, protection first (``--force`` does not lift it).
+
+    ``existing`` is what the shares count when it is more than ``live`` (a narrowed plan's,
+    ``narrow``); protection is always the live flag's."""
     protected = protection_violations(plan, live)
     if protected:
         raise GateFailed("Refusing this plan; nothing was changed:\n  " + "\n  ".join(protected))
     if not force:
-        too_much = threshold_violations(plan, live, limits)
+        too_much = threshold_violations(plan, live if existing is None else existing, limits)
         if too_much:
             raise GateFailed(
                 "Refusing this plan without --force; nothing was changed:\n  " + "\n  ".join(too_much)
