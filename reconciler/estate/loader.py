@@ -23,10 +23,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ispctl.reconciler.engine.errors import Location, Problem, ValidationFailed
+from ispctl.reconciler.estate.cache import ParseCache
 from ispctl.reconciler.estate.model import DomainFile, FileModels, SiteFile, TenantFile
 from ispctl.reconciler.estate.names import InvalidName, check_tenant
 from ispctl.reconciler.estate.salvage import salvage
-from ispctl.reconciler.estate.yamlload import Document, load_document
+from ispctl.reconciler.estate.yamlload import Document
 
 SITE_FILE = "ispctl.yaml"
 TENANT_FILE = "tenant.yaml"
@@ -278,17 +279,20 @@ class Found:
     source: str | None = None
     # every tenant folder read, for "already used by" across repositories
     shown: dict[str, str] = field(default_factory=dict)
+    # how files are parsed: through the cache of parsed files, or not (the default)
+    cache: ParseCache = field(default_factory=lambda: ParseCache(None))
 
     def display(self, path: Path) -> str:
         return _display(path, self.root, self.label)
 
 
-def read_site(root: Path, label: str | None = None) -> tuple[Document | None, list[Problem]]:
+def read_site(root: Path, label: str | None = None,
+              cache: ParseCache | None = None) -> tuple[Document | None, list[Problem]]:
     """The site settings file of ``root``, parsed (not yet checked against its model)."""
     site_path = root / SITE_FILE
     if not site_path.is_file():
         return None, [Problem(Location(_display(site_path, root, label)), "", "site settings file is missing")]
-    return load_document(site_path, _display(site_path, root, label))
+    return (cache or ParseCache(None)).load(site_path, _display(site_path, root, label))
 
 
 def load_estate(root: Path, files: FileModels) -> tuple[Estate | None, list[Problem]]:
@@ -363,7 +367,7 @@ def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem
     if not tenant_path.is_file():
         problems.append(Problem(where, "", f"missing {TENANT_FILE} (every tenant folder declares its tenant)"))
     else:
-        doc, errs = load_document(tenant_path, found.display(tenant_path))
+        doc, errs = found.cache.load(tenant_path, found.display(tenant_path))
         problems += errs
         if doc is not None:
             spec, errs = check_model(doc, found.files.tenant, partial=True)
@@ -374,7 +378,7 @@ def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem
     for path in _yaml_files(folder):
         if path.name == TENANT_FILE:
             continue
-        ddoc, errs = load_document(path, found.display(path))
+        ddoc, errs = found.cache.load(path, found.display(path))
         problems += errs
         if ddoc is None:
             continue

@@ -25,6 +25,7 @@ from ispctl.reconciler.engine.errors import IspctlError, Location, Problem
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.resources import Index, ancestors
 from ispctl.reconciler.engine.scope import Scope, apply_scope
+from ispctl.reconciler.estate.cache import ParseCache
 from ispctl.reconciler.estate.catalog import Catalog
 from ispctl.reconciler.estate.compile import TENANT
 from ispctl.reconciler.estate.loader import Estate, Found, check_model, load_tree, read_site
@@ -141,15 +142,24 @@ def load_composed(root: Path, files: FileModels,
     with the site settings it names); the estate is None when the site settings are unusable."""
     if not root.is_dir():
         return None, [Problem(Location(str(root)), "", "desired-state folder not found")]
-    doc, problems = read_site(root)
+    parsed = ParseCache.of(env, root)
+    try:
+        return _load_composed(root, files, env, parsed)
+    finally:
+        parsed.finish()
+
+
+def _load_composed(root: Path, files: FileModels, env: Mapping[str, str] | None,
+                   parsed: ParseCache) -> tuple[Estate | None, list[Problem]]:
+    doc, problems = read_site(root, cache=parsed)
     if is_reference(doc):
         assert doc is not None
-        return _reseller_estate(root, files, doc, problems, cache_root(env))
+        return _reseller_estate(root, files, doc, problems, cache_root(env), parsed)
     site = None
     if doc is not None:
         site, more = check_model(doc, files.site, partial=True)
         problems += more
-    found = Found(root, files)
+    found = Found(root, files, cache=parsed)
     problems += load_tree(found)
     commits: dict[str, str | None] = {}
     if isinstance(site, SiteFile) and doc is not None:
@@ -172,9 +182,9 @@ def load_composed(root: Path, files: FileModels,
 
 
 def _reseller_estate(root: Path, files: FileModels, local: Document, problems: list[Problem],
-                     cache: Path) -> tuple[Estate | None, list[Problem]]:
+                     cache: Path, parsed: ParseCache) -> tuple[Estate | None, list[Problem]]:
     ref, site, site_doc, resellers = _site_of(root, files.site, local, problems, cache)
-    found = Found(root, files, allowed=resellers, source=ref.source if ref is not None else None)
+    found = Found(root, files, allowed=resellers, source=ref.source if ref is not None else None, cache=parsed)
     problems += load_tree(found)
     if ref is None or site is None or site_doc is None or resellers is None:
         return None, problems

@@ -29,8 +29,8 @@ from ruamel.yaml.events import StreamEndEvent
 from ispctl.reconciler.engine.errors import Location, Problem
 from ispctl.reconciler.estate.yamlevents import MAX_DEPTH, MAX_NODES, TAG_MESSAGE, Builder, FieldPath, Refused
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "Document", "FieldPath", "format_path", "load_document",
-           "load_text"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "Document", "FieldPath", "format_path", "load_bytes",
+           "load_document", "load_text", "read_file"]
 
 # A domain cannot be split over files, so one file holds a whole domain: 32 MiB is about
 # 120,000 mailboxes with their hashes. Larger files are refused before they are read.
@@ -137,6 +137,12 @@ def _parser_problem(file: str, exc: MarkedYAMLError) -> Problem:
 
 def load_document(path: Path, display: str) -> tuple[Document | None, list[Problem]]:
     """Parse one YAML file. Returns the document or the problems that prevented it."""
+    raw, problems = read_file(path, display)
+    return (None, problems) if raw is None else load_bytes(raw, display)
+
+
+def read_file(path: Path, display: str) -> tuple[bytes | None, list[Problem]]:
+    """A file's bytes, within the size limit (checked before reading); or why it cannot be read."""
     limit = f"ispctl reads YAML files of up to {MAX_FILE_BYTES // 1024 // 1024} MiB"
     try:
         size = path.stat().st_size
@@ -148,6 +154,12 @@ def load_document(path: Path, display: str) -> tuple[Document | None, list[Probl
         return None, [Problem(Location(display), "", f"cannot read file: {exc.strerror}")]
     if len(raw) > MAX_FILE_BYTES:
         return None, [Problem(Location(display), "", f"file is larger than {limit.split('up to ')[1]}; {limit}")]
+    return raw, []
+
+
+def load_bytes(raw: bytes, display: str) -> tuple[Document | None, list[Problem]]:
+    """Parse a file's bytes. What comes out depends on the bytes alone, apart from ``display``
+    (the name problems and the document carry), which ``estate.cache`` relies on."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
