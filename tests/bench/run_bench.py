@@ -235,9 +235,10 @@ def _workdir(path: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _changed_since(bench: Bench, domain: str) -> None:
+def _changed_since(bench: Bench, domains: list[str]) -> None:
     """A pull request that changes one domain file: the narrowed plan against the full one."""
-    cli_runs.change_one_domain(bench.root, domain)
+    domain = cli_runs.change_one_domain(bench.root, domains)
+    bench.log(f"  committed a change to {domain}")
     full: list[list[dict[str, object]]] = []
     narrowed: list[list[dict[str, object]]] = []
 
@@ -288,7 +289,7 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
             ldif_file.write_text(equivalent_ldif(desired, slapd.managed_base), encoding="utf-8")
             bench.measure(STEP_LDAPADD, lambda: bench.ldapadd(ldif_file, len(desired)))
             _check_ldif_equivalent(root, bench.env)
-            _changed_since(bench, size.domain_names[len(size.domain_names) // 2])
+            _changed_since(bench, size.domain_names)
         finally:
             slapd.stop()
     header = [
@@ -311,8 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where to put the estate and slapd (default: a temp dir removed afterwards)")
     parser.add_argument("--quiet", action="store_true", help="no per-run progress on stderr")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.domains < 1 or args.mailboxes < 0:
-        parser.error("--repeat and --domains must be at least 1, --mailboxes at least 0")
+    if args.repeat < 1 or args.domains < 1 or args.mailboxes < 1:
+        parser.error("--repeat, --domains and --mailboxes must be at least 1")
     if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
         # A used workdir would hold an estate and a slapd with data in it already.
         parser.error(f"--workdir {args.workdir} is not empty")
