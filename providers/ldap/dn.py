@@ -8,6 +8,8 @@ not allow, so we keep our own small implementation.
 
 from __future__ import annotations
 
+import re
+
 _SPECIAL = set('\\,+"<>;=')
 
 
@@ -157,3 +159,25 @@ def is_within(dn: str, base: str) -> bool:
     """True if ``dn`` is ``base`` or below it, compared RDN by RDN (never as text)."""
     d, b = _keys(dn), _keys(base)
     return len(d) >= len(b) and d[len(d) - len(b):] == b
+
+
+# A DN whose comparison key is its text folded to lower case: ASCII, every RDN one
+# ``attr=value`` with nothing ``escape_value`` would escape (no \\ , + " < > ; = # or space in a
+# value), no multi-valued RDN. Nearly every DN a read returns; the rest take the general path.
+_PLAIN = re.compile(r'[A-Za-z][A-Za-z0-9-]*=[^\\,+"<>;=# ]+(?:,[A-Za-z][A-Za-z0-9-]*=[^\\,+"<>;=# ]+)*')
+
+
+def read_key(dn: str) -> tuple[str, str, RdnPairs]:
+    """``normalise(dn)``, ``normalise(parent_of(dn))`` and the first RDN's pairs, at once.
+
+    The live read keys every entry by its DN and finds its parent by the rest of it: for a
+    plain DN (``_PLAIN``) both are slices of the folded text, with no RDN split or re-escaped.
+    """
+    if dn.isascii() and _PLAIN.fullmatch(dn):
+        folded = dn.lower()
+        head, _, parent = folded.partition(",")
+        attr, _, value = dn[: len(head)].partition("=")  # ASCII: folding kept every length
+        return folded, parent, ((attr.lower(), value),)
+    rdns = split_rdns(dn)
+    keys = keys_of(rdns)
+    return ",".join(keys), ",".join(keys[1:]), rdns[0] if rdns else ()

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import timedelta
+from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlparse
 
@@ -36,12 +37,13 @@ from ldap3.core.exceptions import (
 )
 
 from ispctl.providers.ldap import dn as dnlib
-from ispctl.providers.ldap import mapping
+from ispctl.providers.ldap import mapping, narrow, reader
 from ispctl.providers.ldap.connection import LdapSettings, connect, open_connection
+from ispctl.providers.ldap.live import LiveTree
 from ispctl.providers.ldap.lock import DirectoryLock, Heartbeat, holding, new_lock
 from ispctl.providers.ldap.preflight import check_directory
 from ispctl.providers.ldap.rename import Step, mailbox_rename_steps
-from ispctl.reconciler.contract import Lockable, Provider, ProviderError, Resource
+from ispctl.reconciler.contract import Lockable, Provider, ProviderError, Resource, Within
 
 T = TypeVar("T")
 # The connection is gone (socket errors, slapd's notice of disconnection when it stops) or the
@@ -181,35 +183,64 @@ class LdapProvider(Provider, Lockable):
 
     # -- reading ------------------------------------------------------------------------
 
-    def _search(self) -> list[tuple[str, dict[str, Any]]]:
-        # The base and the schema were checked on connecting (preflight).
-        def search(_again: bool) -> list[tuple[str, dict[str, Any]]]:
-            entries: list[tuple[str, dict[str, Any]]] = []  # a repeated search starts over
-            for item in self.conn.extend.standard.paged_search(
-                self.base_dn, mapping.SEARCH_FILTER, ldap3.SUBTREE,
-                attributes=mapping.search_attributes(), paged_size=self.page_size, generator=True,
-            ):
-                if item.get("type") == "searchResEntry":
-                    entries.append((item["dn"], item["raw_attributes"]))
-            return entries
+    @cached_property
+    def bulk(self) -> reader.Reader:
+        """The bulk reader: python-ldap, a connection of its own per read, the same retries."""
+        return reader.Reader(self.settings, self.retries, self.pause)
+
+    def _search(self, read: Callable[[reader.Connection, LiveTree], None]) -> LiveTree:
+        """``read`` into a new tree on a python-ldap connection of its own (``reader``: C-decoded,
+        parsed page by page), started over after a lost connection with bounded retries."""
+        if self._gave_up is not None:
+            raise ProviderError(f"not tried: {self._gave_up}")
+        self.conn  # noqa: B018 - connect first: the base and the schema are checked then (preflight)
+
+        def run(conn: reader.Connection, _again: bool) -> LiveTree:
+            tree = LiveTree(self.base_dn)  # a repeated read starts over
+            read(conn, tree)
+            return tree
 
         try:
-            return self._call(f"the read of {self.base_dn}", search)
-        except LDAPNoSuchObjectResult:
+            # The read allocates millions of small objects that all stay alive; the cyclic
+            # garbage collector would rescan them over and over (about 30% of a large read).
+            with gc_paused():
+                return self.bulk.run(run)
+        except reader.Lost as exc:
+            raise self._give_up(f"the read of {self.base_dn}", exc) from None
+        except reader.BaseGone:
             raise ProviderError(f"the managed base {self.base_dn} disappeared from the directory while it was "
                                 "read") from None
-        except LDAPException as exc:
+        except reader.SearchFailed as exc:
             raise ProviderError(f"paged search of {self.base_dn} failed: {exc}") from None
 
-    def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
-        self._dn.clear()
-        # The read allocates millions of small objects that all stay alive; the cyclic
-        # garbage collector would rescan them over and over (about 30% of a large read).
+    @staticmethod
+    def _live(tree: LiveTree, kinds: frozenset[str]) -> list[Resource]:
         with gc_paused():
-            live = mapping.parse_entries(self._search(), self.base_dn)
-        for item in live:
-            self._dn[item.resource.address] = item.dn
-        return [item.resource for item in live if item.resource.kind in kinds]
+            return [item.resource for item in tree.entries() if item.resource.kind in kinds]
+
+    def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
+        def everything(conn: reader.Connection, tree: LiveTree) -> None:
+            for page in reader.paged(conn, self.base_dn, mapping.SEARCH_FILTER, mapping.search_attributes(),
+                                     self.page_size):
+                tree.add(page)
+
+        tree = self._search(everything)
+        self._dn = tree.dns
+        return self._live(tree, kinds)
+
+    def _read_within(self, kinds: frozenset[str], within: Within) -> Iterable[Resource]:
+        """The entries at or below the anchors in the live tree and those ``within`` names,
+        wherever they live (``narrow``); DNs of entries not read are looked up when a write needs them."""
+        known = dict(self._dn) if isinstance(self._dn, narrow.DnMap) else {}  # a top-up read adds to the last
+        tree = self._search(lambda conn, tree: narrow.read_within(conn, tree, self.base_dn, within, self.page_size))
+        found = self._live(tree, kinds)
+        self._dn = narrow.DnMap({**known, **tree.dns}, self._locate)
+        return found
+
+    def _locate(self, address: str) -> str | None:
+        """The DN of one live entry by its address (an indexed search), or None."""
+        tree = self._search(lambda conn, tree: narrow.locate(conn, tree, self.base_dn, address))
+        return tree.dns.get(address)
 
     # -- writing ------------------------------------------------------------------------
 

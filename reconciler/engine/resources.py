@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ispctl.reconciler.engine.errors import Location
@@ -18,6 +18,7 @@ from ispctl.reconciler.engine.errors import Location
 Scalar = str | int | bool | None
 Value = Scalar | tuple[str, ...]
 Attrs = Mapping[str, Value]
+NOTHING: frozenset[str] = frozenset()  # one shared empty set (each frozenset() is a new object)
 
 
 def address_of(kind: str, key: str) -> str:
@@ -72,11 +73,23 @@ def fingerprint(attrs: Attrs, parent: str | None = None, without: frozenset[str]
 def left_out(recorded: str | None) -> frozenset[str]:
     """The attributes a stored fingerprint does not cover (see ``fingerprint``)."""
     if recorded is None or WITHOUT not in recorded:
-        return frozenset()
+        return NOTHING
     return frozenset(name for name in recorded.split(WITHOUT, 1)[1].split(",") if name)
 
 
-@dataclass(frozen=True)
+class Canonical(dict[str, Value]):
+    """A resource's attributes as ``Resource`` keeps them: keys sorted, every value as
+    ``normalise_value`` leaves it.
+
+    The type is the promise: a ``Resource`` given one keeps it as it is instead of building a
+    normalised copy (``Resource.canonical``: a live read builds a hundred thousand of them).
+    Only this module makes them. No per-instance dict (``__slots__``): as small as a dict.
+    """
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Resource:
     """A desired or live object of one kind, owned by exactly one provider.
 
@@ -101,18 +114,31 @@ class Resource:
     attrs: Mapping[str, Value] = field(default_factory=dict)
     parent: str | None = None
     depends_on: tuple[str, ...] = ()
-    sensitive: frozenset[str] = frozenset()
+    sensitive: frozenset[str] = NOTHING
     source: Location | None = None
     recorded_fingerprint: str | None = None
     previous: tuple[str, ...] = ()
     interrupted: str | None = field(default=None, compare=False)
-    create_only: frozenset[str] = frozenset()
+    create_only: frozenset[str] = NOTHING
 
     def __post_init__(self) -> None:
-        clean = {k: normalise_value(v) for k, v in self.attrs.items()}
-        object.__setattr__(self, "attrs", dict(sorted(clean.items())))
+        if type(self.attrs) is not Canonical:
+            object.__setattr__(self, "attrs", Canonical(sorted((k, normalise_value(v)) for k, v in self.attrs.items())))
         if self.recorded_fingerprint is not None and not self.create_only:
             object.__setattr__(self, "create_only", left_out(self.recorded_fingerprint))
+
+    @classmethod
+    def canonical(cls, kind: str, key: str, names: Sequence[str], values: Iterable[Value], *,
+                  parent: str | None = None, sensitive: frozenset[str] = NOTHING,
+                  recorded_fingerprint: str | None = None, interrupted: str | None = None) -> Resource:
+        """A resource whose attribute values are already canonical, taken as they are.
+
+        ``names`` must be sorted and each value one ``normalise_value`` leaves unchanged (a
+        sorted tuple of distinct strings, never an empty one or ""): a provider's bulk read
+        builds them so, and its tests check the result equals the normalising constructor's.
+        """
+        return cls(kind, key, Canonical(zip(names, values, strict=True)), parent, sensitive=sensitive,
+                   recorded_fingerprint=recorded_fingerprint, interrupted=interrupted)
 
     @property
     def address(self) -> str:
