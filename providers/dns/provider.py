@@ -1,7 +1,8 @@
 """The DNS provider: zones and record sets on an RFC 2136 primary (tested with BIND 9).
 
 Reading: one AXFR of the catalog zone (``catalog``) lists the zones ispctl owns, then one
-TSIG-signed AXFR per zone gives all its record sets (``mapping``). Secondary zones are known
+TSIG-signed AXFR per zone gives all its record sets (``mapping``); a narrowed plan transfers
+only the zones it needs (``within``). Secondary zones are known
 from the catalog, and one SOA query each says whether named has them. Where the catalog and
 named disagree (an interrupted apply), the zone is read with a ``named`` attribute saying
 how, which the desired zone lacks: the plan shows the repair and apply makes it.
@@ -66,8 +67,9 @@ from ispctl.providers.dns.query import exchange, query_soa, zone_rcode
 from ispctl.providers.dns.rndc import Rndc, check_zone_name
 from ispctl.providers.dns.settings import IgnoreRule
 from ispctl.providers.dns.updates import Unit, build, orphan_unit, pack, rrset_unit, zone_unit
+from ispctl.providers.dns.within import wanted_zones
 from ispctl.providers.dns.zones import NAMED_ATTR, NOT_SERVED, UNFINISHED, ZoneLife
-from ispctl.reconciler.contract import BatchError, Provider, ProviderError, Resource
+from ispctl.reconciler.contract import BatchError, Provider, ProviderError, Resource, Within
 
 _STALE = (dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN)
 
@@ -117,6 +119,14 @@ class DnsProvider(Provider):
     # -- reading -----------------------------------------------------------------------
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
+        return self._read_zones(None)
+
+    def _read_within(self, kinds: frozenset[str], within: Within) -> Iterable[Resource]:
+        return self._read_zones(wanted_zones(within))
+
+    def _read_zones(self, wanted: frozenset[str] | None) -> list[Resource]:
+        """The catalog (always whole: a new zone must know whether it is listed), then the
+        zones it lists: all of them, or those ``wanted``."""
         try:
             catalog = transfer(self.conn, self.conn.catalog)
         except ZoneNotServed:
@@ -128,6 +138,8 @@ class DnsProvider(Provider):
         self._zones = {}
         found: list[Resource] = []
         for zone, member in sorted(self._members.items()):
+            if wanted is not None and zone not in wanted:
+                continue
             # Where named and the catalog disagree (an apply stopped between the two, or a hand
             # on rndc), the zone is read with a "named" attribute saying so: the desired zone
             # has none, so the plan shows the repair (or the delete) and apply makes it.
