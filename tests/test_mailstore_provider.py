@@ -201,3 +201,28 @@ def test_mail_ispctl_did_not_make_is_never_taken_over_unless_adopted(tmp_path: P
     assert (change.action, change.drift) == ("update", "created outside ispctl")
     assert result.ok and (legacy / "old.eml").stat().st_uid == 5000
     assert plan(tmp_path / "estate", root).empty
+
+
+def test_a_narrowed_plan_still_finds_a_home_moved_by_hand_into_another_domain(tmp_path: Path, root: Path) -> None:
+    """A home is its marker's, wherever it lies: the mail store reads every marker even for a
+    plan narrowed to one domain (no ``_read_within``), so a home moved by hand out of the
+    domain's directory is still planned as a move back, never as a new, empty home."""
+    from ispctl.reconciler.engine.scope import Scope, apply_scope
+    from ispctl.reconciler.views.text import plan_json
+
+    body = "domain: {0}\nmailboxes:\n  anna:\n    password: \"{1}\"\n  karl:\n    password: \"{1}\"\n"
+    two = write_estate(tmp_path / "two", {"acme/tenant.yaml": "name: Acme\n",
+                                          "acme/example.net.yaml": body.format("example.net", HASH),
+                                          "acme/example.org.yaml": body.format("example.org", HASH)})
+    apply(two, root)
+    (root / "example.net" / "anna").rename(root / "example.org" / "anna-moved")
+    for anchors in ({"domain.example.net"}, {"domain.example.org"}, {"tenant.acme"}):
+        scope = Scope(anchors=frozenset(anchors), everything=False)
+        with open_session(two, env(root)) as full, open_session(two, env(root)) as narrowed:
+            expected = apply_scope(full.plan(), scope, full.compiled, full.live)
+            got = apply_scope(narrowed.plan(anchors=scope.anchors), scope, narrowed.compiled, narrowed.live)
+            assert plan_json(got) == plan_json(expected), anchors
+            if "domain.example.net" in anchors:
+                (change,) = got.changes
+                assert (change.address, change.action, change.drift) == (
+                    "maildir.anna@example.net", "update", "changed outside ispctl")

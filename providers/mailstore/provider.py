@@ -4,6 +4,10 @@ It owns one kind, ``maildir.<address>``: attributes ``path`` (the home, the same
 the mailbox's ``homeDirectory``), ``uid`` and ``gid`` (its owner). Live state is one walk of
 two directory levels below the mail root (``store.scan``); only homes holding ispctl's
 marker are read, so mail that ispctl did not create is never planned or touched.
+A narrowed plan (--tenant, --changed-since) reads every marker too (no ``_read_within``):
+a home is its marker's wherever it lies (a home moved by hand, or by a rename a kill
+interrupted, is not under its domain's directory), so reading only some domains'
+directories could plan a missing home where a moved one should be moved back.
 
 ``create`` makes the home and ``Maildir/{cur,new,tmp}``, marker last; ``update`` fixes
 owner and modes, or renames the home (a mailbox rename, one atomic ``rename``, with an intent
