@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from ispctl.providers.ldap import dn
@@ -167,3 +169,31 @@ def test_the_unescaped_fast_path_agrees_with_the_general_parser(text: str) -> No
     slow = dn.split_rdns(text + ",o=\\2C") if text else []
     assert fast == slow[:-1]
     assert slow[-1:] == ([(("o", ","),)] if text else [])
+
+
+def general_read_key(text: str) -> tuple[str, str, dn.RdnPairs]:
+    rdns = dn.split_rdns(text + ",o=\\2C")[:-1] if text else []  # the escape forces the general parser
+    keys = dn.keys_of(rdns)
+    return ",".join(keys), ",".join(keys[1:]), rdns[0] if rdns else ()
+
+
+@pytest.mark.parametrize("text", [
+    f"uid=a@b.example,associatedDomain=b.example,o=t,{BASE}", f"O=Acme,{BASE.upper()}", "o=x", "o=a-b.c_d@e~f",
+    "uid=a\\2Bb@x,dc=y", "cn=a+sn=b,dc=x", "o=Zoë,dc=x", "o=a=b,dc=x", "o=#a,dc=x", "o=a b,dc=x", "o= a,dc=x",
+    "o=a ,dc=x", "o=a;b,dc=x", "o=<a>,dc=x", "2.5.4.10=a,dc=x", "",
+])
+def test_read_key_is_the_comparison_keys_of_a_dn_and_its_parent(text: str) -> None:
+    assert dn.read_key(text) == general_read_key(text)
+    if text:
+        assert dn.read_key(text)[:2] == (dn.normalise(text), dn.normalise(dn.parent_of(text)))
+
+
+def test_read_key_agrees_with_the_general_parser_on_random_dns() -> None:
+    # Mostly plain values (the folded fast path), some with characters that must be escaped,
+    # some with non-ASCII: every one a well-formed DN.
+    rng = random.Random(11)
+    alphabet = "aBz09.-_@~" * 6 + '\\,+"<>;=# éİ'
+    for _ in range(3000):
+        values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(rng.randint(1, 4))]
+        text = ",".join(f"{rng.choice(['o', 'uid', 'associatedDomain', 'DC'])}={dn.escape_value(v)}" for v in values)
+        assert dn.read_key(text) == general_read_key(text), text

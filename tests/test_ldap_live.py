@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ispctl.providers.ldap import dn, live, mapping
-from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.engine.resources import Canonical, Resource, normalise_value
 
 BASE = "ou=ispctl,dc=example,dc=net"
 FP = "sha256:" + "ab" * 32
@@ -191,3 +191,83 @@ def test_what_is_written_reads_back_identical_with_a_matching_fingerprint(kind: 
     assert only.drifted() is None
 
 
+
+
+def test_every_live_resource_is_what_the_normalising_constructor_makes() -> None:
+    # Resource.canonical takes the values as they are: they must already be canonical.
+    odd = raw(f"mail=x@example.net,{BASE}", objectClass=["ispctlMailGroup", "ispctlManaged"], mail="x@example.net",
+              ispctlMailTarget=["b@x.example", "a@x.example", "b@x.example"], description="", ispctlAccountStatus="")
+    for resource in parsed(TENANT, DOMAIN, MAILBOX, ALIAS, odd).values():
+        assert type(resource.attrs) is Canonical and list(resource.attrs) == sorted(resource.attrs)
+        for value in resource.attrs.values():
+            assert normalise_value(value) == value and type(normalise_value(value)) is type(value)
+        again = Resource(resource.kind, resource.key, dict(resource.attrs), resource.parent,
+                         sensitive=resource.sensitive, recorded_fingerprint=resource.recorded_fingerprint,
+                         interrupted=resource.interrupted)
+        assert again == resource and again.create_only == resource.create_only
+    alias = parsed(odd)["alias.x@example.net"]
+    assert alias.attrs["targets"] == ("a@x.example", "b@x.example")  # a set: sorted, once each
+    assert alias.attrs["description"] is None and alias.attrs["status"] is None  # "" is absent
+
+
+@pytest.mark.parametrize(("text", "value"), [("TRUE", True), ("true", True), ("FALSE", False), ("no", False)])
+def test_flags_and_numbers_keep_their_types_when_values_are_shared(text: str, value: bool) -> None:
+    # Values are shared per field: 1 and True are equal (and hash alike) but must stay apart.
+    tenants = [raw(f"o=t{i},{BASE}", objectClass=["ispctlTenant", "ispctlManaged"], o=f"t{i}",
+                   ispctlProtected=text, ispctlMaxDomains="1", ispctlMaxMailboxes=" 0 ", ispctlAccountStatus="active")
+               for i in range(3)]
+    found = parsed(*tenants)
+    for resource in found.values():
+        assert resource.attrs["protected"] is value
+        assert type(resource.attrs["max_domains"]) is int and resource.attrs["max_domains"] == 1
+        assert type(resource.attrs["max_mailboxes"]) is int and resource.attrs["max_mailboxes"] == 0
+    first, second, _third = found.values()
+    assert first.attrs["status"] is second.attrs["status"]  # one string for the whole read
+
+
+def test_one_attribute_under_two_spellings_is_one_set_of_values() -> None:
+    dn_text, values = raw(f"uid=a@example.net,{BASE}", objectClass=["ispctlMailUser", "ispctlManaged"],
+                          ispctlEnabledService="imap", ISPCTLENABLEDSERVICE=["smtp", "imap"])
+    found = parsed((dn_text, values))
+    assert found["mailbox.a@example.net"].attrs["services"] == ("imap", "smtp")
+
+
+def test_text_values_read_like_bytes() -> None:
+    dn_text, values = MAILBOX
+    as_text = {name: [v.decode() for v in items] for name, items in values.items()}
+    assert parsed((dn_text, as_text)) == parsed(MAILBOX)  # type: ignore[arg-type]
+
+
+def test_pages_in_any_order_give_the_same_resources() -> None:
+    tree = live.LiveTree(BASE)
+    tree.add([MAILBOX, ALIAS])  # the children's page first: parents are resolved at the end
+    tree.add([DOMAIN])
+    tree.add([TENANT])
+    by_page = {item.resource.address: item.resource for item in tree.entries()}
+    assert by_page == parsed(TENANT, DOMAIN, MAILBOX, ALIAS)
+    assert tree.dns == {
+        "tenant.acme": TENANT[0], "domain.xn--mnchen-3ya.example": DOMAIN[0],
+        "mailbox.a+b@xn--mnchen-3ya.example": MAILBOX[0], "alias.#team@xn--mnchen-3ya.example": ALIAS[0],
+    }
+
+
+def test_a_noted_entry_names_its_children_without_being_read() -> None:
+    tree = live.LiveTree(BASE)
+    tree.add([DOMAIN, MAILBOX])
+    assert tree.unknown_parents() == [f"o=acme,{BASE}"]
+    tree.note([(f"O=ACME,{BASE}", {"objectClass": [b"ispctlTenant", b"ispctlManaged"]})])  # any spelling of the DN
+    assert tree.unknown_parents() == []
+    found = {item.resource.address: item.resource for item in tree.entries()}
+    assert sorted(found) == ["domain.xn--mnchen-3ya.example", "mailbox.a+b@xn--mnchen-3ya.example"]
+    assert found["domain.xn--mnchen-3ya.example"].parent == "tenant.acme"
+    assert tree.dns["tenant.acme"] == f"O=ACME,{BASE}"
+
+
+def test_a_mailbox_with_a_second_uid_is_an_interrupted_rename_not_drift() -> None:
+    dn_text, values = MAILBOX
+    values = {**values, "UID": [b"a+b@xn--mnchen-3ya.example", b"New@xn--mnchen-3ya.example"]}
+    box = parsed((dn_text, values))["mailbox.a+b@xn--mnchen-3ya.example"]
+    assert box.interrupted == ("the rename of a+b@xn--mnchen-3ya.example to new@xn--mnchen-3ya.example stopped "
+                               "after giving it the new address")
+    assert box.drifted() is None
+    assert parsed(MAILBOX)["mailbox.a+b@xn--mnchen-3ya.example"].interrupted is None

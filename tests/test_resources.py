@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ispctl.reconciler.engine.resources import (
+    Canonical,
     Resource,
     Value,
     address_of,
@@ -163,3 +166,32 @@ def test_a_live_resource_is_checked_against_what_its_stored_fingerprint_covered(
     legacy = Resource("mailbox", "a@x.example", {"quota": 10, "password": "h1"},
                       recorded_fingerprint=fingerprint({"quota": 10, "password": "h1"}))
     assert legacy.create_only == frozenset() and legacy.drifted() is None
+
+
+def test_a_resource_holds_no_per_instance_dict() -> None:
+    # A live read keeps a hundred thousand of them: slots, and the attrs dict is the only copy.
+    r = Resource("tenant", "t", {"b": 1, "a": ["y", "x"]})  # type: ignore[dict-item]
+    assert not hasattr(r, "__dict__")
+    assert type(r.attrs) is Canonical and not hasattr(r.attrs, "__dict__")
+    same = dataclasses.replace(r, parent="tenant.top")
+    assert same.attrs is r.attrs and same.attrs == {"a": ("x", "y"), "b": 1}
+
+
+def test_canonical_attrs_are_kept_as_they_are_and_equal_the_normalised_ones() -> None:
+    values: list[Value] = ["x", None, ("a", "b"), 0, False]
+    fast = Resource.canonical("mailbox", "a@x.example", ["a", "b", "c", "d", "e"], values, parent="domain.x.example",
+                              sensitive=frozenset({"a"}), recorded_fingerprint="sha256:00;without=a",
+                              interrupted="half-done")
+    slow = Resource("mailbox", "a@x.example", {"e": False, "d": 0, "c": ["b", "a"], "b": "", "a": "x"},
+                    parent="domain.x.example", sensitive=frozenset({"a"}), recorded_fingerprint="sha256:00;without=a",
+                    interrupted="half-done")
+    assert fast == slow and list(fast.attrs) == list(slow.attrs) and fast.interrupted == "half-done"
+    assert fast.create_only == frozenset({"a"}) and fast.fingerprint() == slow.fingerprint()
+    with pytest.raises(ValueError):
+        Resource.canonical("tenant", "t", ["a", "b"], ["only one"])
+
+
+def test_a_plain_dict_is_always_normalised_even_after_a_canonical_one() -> None:
+    canonical = Resource.canonical("tenant", "t", ["a"], [("x",)])
+    plain = dataclasses.replace(canonical, attrs={"a": ["y", "x", "x"], "b": ""})  # type: ignore[dict-item]
+    assert plain.attrs == {"a": ("x", "y"), "b": None} and type(plain.attrs) is Canonical
