@@ -104,6 +104,7 @@ class _Group(TyperGroup):
 
     services: Wiring | None = None  # set on a subclass by build_app(); None: all commands added eagerly
     _loaded: dict[str, Command] | None = None
+    _plugins: bool | None = None
     _listing_help = False
 
     def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None,
@@ -139,8 +140,11 @@ class _Group(TyperGroup):
 
     def _from_index(self) -> bool:
         # Only the top-level help, only before anything loaded the registry, only without plug-ins.
-        return (self.services is not None and self._listing_help and self._loaded is None
-                and not entry_points(group=PLUGIN_GROUP))
+        if self.services is None or not self._listing_help or self._loaded is not None:
+            return False
+        if self._plugins is None:
+            self._plugins = bool(entry_points(group=PLUGIN_GROUP))
+        return not self._plugins
 
     def list_commands(self, ctx: Context) -> list[str]:
         core = super().list_commands(ctx)
