@@ -106,3 +106,15 @@ def _same_run(stdout: bytes, args: list[str]) -> bytes:
     data = json.loads(stdout)
     assert data.pop("checksum").startswith("sha256:") and data["meta"].pop("values")["key"]
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).encode()
+
+
+def test_apply_shows_progress_while_it_plans_then_writes_as_before(slapd: SlapdInstance, tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    code, stdout, terminal = _run(slapd, "apply", "--auto-approve", "-d", str(root), tty=True)
+    assert code == 0, terminal
+    assert "reading ldap" in terminal and "validating " in terminal
+    assert b"Apply complete!" in stdout and b"reading ldap" not in stdout
+    # Without a terminal the same apply (now a no-change one) prints no progress at all.
+    code, stdout, errors = _run(slapd, "apply", "--auto-approve", "-d", str(root), tty=False)
+    assert code == 0 and b"No changes." in stdout
+    assert not any(label in errors for label in LABELS), errors
