@@ -38,6 +38,7 @@ import ruamel.yaml
 from ispctl.reconciler import __version__
 from ispctl.reconciler.engine.errors import Location, Problem
 from ispctl.reconciler.estate import yamlevents, yamlload
+from ispctl.reconciler.estate.yamlevents import Positions
 from ispctl.reconciler.estate.yamlload import Document, load_bytes, read_file
 
 CACHE_ENV = "ISPCTL_CACHE_DIR"
@@ -211,13 +212,13 @@ def _flatten(doc: Document | None, problems: list[Problem]) -> tuple[Any, ...]:
     shown = tuple((p.location.line, p.location.column, p.path, p.message, p.code) for p in problems)
     if doc is None:
         return (False, None, {}, {}, shown)
-    return (True, doc.data, doc.positions, doc.value_positions, shown)
+    return (True, doc.data, doc.positions.packed, doc.value_positions.packed, shown)
 
 
 def _rebuild(body: tuple[Any, ...], display: str) -> tuple[Document | None, list[Problem]]:
     parsed, data, positions, values, shown = body
     problems = [Problem(Location(display, line, col), path, message, code) for line, col, path, message, code in shown]
-    return (Document(display, data, positions, values) if parsed else None), problems
+    return (Document(display, data, Positions(positions), Positions(values)) if parsed else None), problems
 
 
 def _unpack(blob: bytes, key: bytes) -> Any:

@@ -8,11 +8,13 @@ Each object is built once, by keyword, with its names normalised once: it keeps 
 validated model it came from (``spec``, whose plain fields need no copy here) and its
 ``origin`` (document and field path), so any later rule can point at the exact line.
 What is stored beside ``spec`` is what validation works out: normalised names, effective
-defaults and resolved references.
+defaults and resolved references. The classes have slots: there is one object per mailbox
+and alias, and a dict-less object is a few hundred bytes smaller.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ispctl.reconciler.estate.loader import Estate
@@ -20,13 +22,13 @@ from ispctl.reconciler.estate.model import AliasSpec, DomainFile, Limits, Mailbo
 from ispctl.reconciler.estate.yamlload import Document, FieldPath
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     doc: Document
     path: FieldPath = ()
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class NTenant:
     name: str
     parent: str | None
@@ -52,7 +54,7 @@ class NTenant:
         return self.spec.protect
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class NDomain:
     name: str            # ASCII (IDNA) form: the identity
     display: str         # Unicode form, for people
@@ -86,7 +88,7 @@ class NDomain:
         return self.origin.doc
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class NMailbox:
     address: str
     local: str
@@ -95,7 +97,7 @@ class NMailbox:
     origin: Origin
     quota: int
     status: Status
-    services: dict[str, bool]
+    services: Mapping[str, bool]  # shared between mailboxes: read-only
     # Resolved in later passes, once every address of the estate is known.
     aliases: tuple[str, ...] = ()
     forward: tuple[str, ...] = ()
@@ -116,7 +118,7 @@ class NMailbox:
         return bool(self.spec.forward and self.spec.forward.keep_copy)
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class NAlias:
     address: str
     domain: str

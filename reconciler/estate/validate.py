@@ -10,7 +10,8 @@ fixed. Each object is built once (``build``) and its references resolved in late
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
@@ -38,6 +39,7 @@ class _Checker:
         self.problems: list[Problem] = []
         self.address_origin: dict[str, Origin] = {}
         self.previous_origin: dict[str, Origin] = {}
+        self.services: dict[tuple[bool, ...], Mapping[str, bool]] = {}
 
     def report(self, origin: Origin, path: FieldPath, message: str) -> None:
         self.problems.append(origin.doc.problem(path, message))
@@ -90,10 +92,13 @@ class _Checker:
             if local_n is None:
                 continue
             address = f"{local_n}@{domain.name}"
-            services = {}
-            for flag in MAIL_FLAGS:
-                value = getattr(box.services, flag)
-                services[flag] = value if value is not None else bool(getattr(site.defaults.mailbox_services, flag))
+            written = (getattr(box.services, flag) for flag in MAIL_FLAGS)
+            flags = tuple(value if value is not None else bool(getattr(site.defaults.mailbox_services, flag))
+                          for flag, value in zip(MAIL_FLAGS, written, strict=True))
+            # One read-only mapping per combination of flags, shared by the mailboxes that have it.
+            services = self.services.get(flags)
+            if services is None:
+                services = self.services[flags] = MappingProxyType(dict(zip(MAIL_FLAGS, flags, strict=True)))
             for flag in ("ftp", "dialup"):
                 if getattr(box.services, flag) and flag not in domain.services:
                     self.report(origin, path + ("services", flag), f"the domain does not enable the {flag} service")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,9 @@ MAX_DEPTH = 64
 # A number literal longer than this is no quota, port or count (and converting very long
 # digit strings costs quadratic time).
 MAX_NUMBER_CHARS = 64
+# A column fits in 32 bits: a file is at most 32 MiB (yamlload.MAX_FILE_BYTES).
+_SHIFT = 32
+_COLUMN = (1 << _SHIFT) - 1
 TAG_MESSAGE = ("a YAML tag (text starting with '!') is not allowed here; quote the value if it starts with '!' "
                "(the text is not shown: it may be a password)")
 # YAML 1.2 core schema (spec 10.3.2); anything else plain is a string.
@@ -48,6 +52,50 @@ _NUMBER_START = frozenset("-+.0123456789")
 _INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _NOT_FINITE = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+
+
+def _pack(line: int, column: int) -> int:
+    return line << _SHIFT | column
+
+
+class Positions(Mapping[FieldPath, tuple[int, int]]):
+    """Field path -> (line, column), each pair held as one number.
+
+    A file holds a position per key and list item, so an estate of 100,000 mailboxes holds
+    over a million: one int instead of a tuple of two ints is a third of the memory.
+    """
+
+    __slots__ = ("packed",)
+
+    def __init__(self, packed: dict[FieldPath, int] | None = None) -> None:
+        self.packed = {} if packed is None else packed
+
+    def __getitem__(self, path: FieldPath) -> tuple[int, int]:
+        found = self.packed[path]
+        return found >> _SHIFT, found & _COLUMN
+
+    def get(self, path: FieldPath, default: Any = None) -> Any:
+        found = self.packed.get(path)
+        return default if found is None else (found >> _SHIFT, found & _COLUMN)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.packed
+
+    def __iter__(self) -> Iterator[FieldPath]:
+        return iter(self.packed)
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Positions):
+            return self.packed == other.packed
+        return Mapping.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Positions({dict(self.items())!r})"
 
 
 class Refused(Exception):
@@ -173,12 +221,12 @@ class Builder:
     def record(self, path: FieldPath, mark: Any, is_value: bool = False) -> None:
         self.entries.append((path, is_value, mark.line + 1, mark.column + 1))
 
-    def positions(self) -> tuple[dict[FieldPath, tuple[int, int]], dict[FieldPath, tuple[int, int]]]:
-        keys: dict[FieldPath, tuple[int, int]] = {(): (1, 1)}
-        values: dict[FieldPath, tuple[int, int]] = {}
+    def positions(self) -> tuple[Positions, Positions]:
+        keys: dict[FieldPath, int] = {(): _pack(1, 1)}
+        values: dict[FieldPath, int] = {}
         for path, is_value, line, col in self.entries:
-            (values if is_value else keys).setdefault(path, (line, col))
-        return keys, values
+            (values if is_value else keys).setdefault(path, _pack(line, col))
+        return Positions(keys), Positions(values)
 
     # -- where a new value goes ------------------------------------------------------------
 
@@ -203,6 +251,9 @@ class Builder:
         return True
 
     def take_key(self, frame: _Frame, key: str, mark: Any) -> None:
+        # Every mailbox repeats the same few keys (name, password, quota...): one string each,
+        # shared by the data, the field paths and the models' dicts, instead of one per use.
+        key = sys.intern(key)
         self.count(1, mark)
         if key in frame.data:
             # The value is not quoted in the message: it may be a secret.

@@ -27,7 +27,15 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import StreamEndEvent
 
 from ispctl.reconciler.engine.errors import Location, Problem
-from ispctl.reconciler.estate.yamlevents import MAX_DEPTH, MAX_NODES, TAG_MESSAGE, Builder, FieldPath, Refused
+from ispctl.reconciler.estate.yamlevents import (
+    MAX_DEPTH,
+    MAX_NODES,
+    TAG_MESSAGE,
+    Builder,
+    FieldPath,
+    Positions,
+    Refused,
+)
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "Document", "FieldPath", "format_path", "load_bytes",
            "load_document", "load_text", "read_file"]
@@ -64,8 +72,8 @@ class Document:
 
     file: str
     data: Any
-    positions: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
-    value_positions: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    positions: Positions = field(default_factory=Positions)
+    value_positions: Positions = field(default_factory=Positions)
 
     def known(self, path: FieldPath) -> FieldPath:
         """The longest prefix of ``path`` that was written in the file.
