@@ -101,12 +101,15 @@ def compare(desired: Resources, live: list[Resource], setup: Setup, anchors: fro
     full_session = session(desired, setup, live)
     expected = apply_scope(full_session.plan(), scope, desired, full_session.live)
     narrow_session = session(desired, setup, live)
-    got = apply_scope(narrow_session.plan(anchors=anchors), scope, desired, narrow_session.live)
+    narrowed = narrow_session.plan(anchors=anchors)
+    # The views walk only the part of the desired state the narrowed plan can reach (as make_plan does).
+    context = narrow_session.scope_context or desired
+    got = apply_scope(narrowed, scope, context, narrow_session.live)
     where = f"anchors {sorted(anchors)}"
     assert plan_json(got) == plan_json(expected), where
     full_live, live_now = full_session.live, narrow_session.live
-    assert plan_groups(got, desired, live_now) == plan_groups(expected, desired, full_live), where
-    assert plan_crossings(got, desired, live_now) == plan_crossings(expected, desired, full_live), where
+    assert plan_groups(got, context, live_now) == plan_groups(expected, desired, full_live), where
+    assert plan_crossings(got, context, live_now) == plan_crossings(expected, desired, full_live), where
     assert gates.protection_violations(got, live_now) == gates.protection_violations(expected, full_live), where
     assert live_fingerprints(got, live_now) == live_fingerprints(expected, full_live), where
     return got

@@ -98,7 +98,8 @@ def make_plan(session: EstateSession, root: Path, options: PlanOptions, progress
     anchors = None if scope.everything else scope.anchors
     full = session.plan(prune=options.prune, progress=progress, anchors=anchors)
     live = session.live
-    context = session.compiled or session.desired
+    # A narrowed plan's walks up reach only part of the desired state: that part is enough.
+    context = session.scope_context or session.compiled or session.desired
     plan = confine(apply_scope(full, scope, context, live), session.catalog, context, live)
     plan = gates.apply_prune_policy(plan, site.prune.enabled and options.prune, site.prune.keep)
     rev = revision(root)

@@ -71,27 +71,47 @@ class _Below:
     The walk follows every reference (parent and all dependencies), not only the one
     ``resources.ancestors`` follows: deleting an object first needs whatever refers to it in
     any way gone (``apply.prerequisites``: an alias domain before the domain it aliases).
+    Answers for desired objects are kept: a "yes" is final, a "no" when the desired objects
+    alone decided it (live objects read later cannot change it then).
     """
 
     def __init__(self, anchors: frozenset[str], desired: Mapping[str, Resource], live: Mapping[str, Resource]) -> None:
         self.anchors = anchors
         self.desired = desired
         self.live = live
+        self._known: dict[str, bool] = {}
 
     def hits(self, resource: Resource) -> bool:
-        stack, seen = [resource], {resource.address}
-        while stack:
-            current = stack.pop()
-            if current.address in self.anchors:
-                return True
-            for ref in _refs(current):
-                if ref in self.anchors:
-                    return True
-                found = self.desired.get(ref) or self.live.get(ref)
-                if ref not in seen and found is not None:
-                    seen.add(ref)
-                    stack.append(found)
-        return False
+        """For a live object (its own references, not its desired counterpart's)."""
+        return any(self._walk(ref, 0)[0] for ref in _refs(resource))
+
+    def address(self, address: str) -> bool:
+        """For the object at ``address``: the desired one, else the live one."""
+        return self._walk(address, 0)[0]
+
+    def _walk(self, address: str, depth: int) -> tuple[bool, bool]:
+        """(below, decided by the desired objects alone)."""
+        if address in self.anchors:
+            return True, True
+        known = self._known.get(address)
+        if known is not None:
+            return known, True
+        found = self.desired.get(address)
+        pure = found is not None
+        if found is None:
+            found = self.live.get(address)
+        if found is None or depth > 64:  # 64: a cycle (never valid) ends here
+            return False, False
+        below = False
+        for ref in _refs(found):
+            hit, decided = self._walk(ref, depth + 1)
+            pure = pure and decided
+            if hit:
+                below = True
+                break
+        if (below or pure) and address in self.desired:
+            self._known[address] = below
+        return below, below or pure
 
 
 @dataclass
@@ -100,15 +120,23 @@ class _Closure:
 
     desired: Mapping[str, Resource]
     members: set[str] = field(default_factory=set)
-    _referrers: dict[str, list[str]] = field(default_factory=dict)
+    _referrers: dict[str, list[str]] | None = None
     _claimants: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for resource in self.desired.values():
-            for ref in _refs(resource):
-                self._referrers.setdefault(ref, []).append(resource.address)
-            for old in _previous(resource):
-                self._claimants.setdefault(old, []).append(resource.address)
+        for address, resource in self.desired.items():
+            if resource.previous:
+                for old in _previous(resource):
+                    self._claimants.setdefault(old, []).append(address)
+
+    def referrers(self, address: str) -> list[str]:
+        """The desired objects referring to ``address`` (built once, when a rename first asks)."""
+        if self._referrers is None:
+            self._referrers = {}
+            for other, resource in self.desired.items():
+                for ref in _refs(resource):
+                    self._referrers.setdefault(ref, []).append(other)
+        return self._referrers.get(address, [])
 
     def claimants(self, address: str) -> list[str]:
         """The desired object at ``address`` and those naming it as a previous key: whoever
@@ -128,7 +156,7 @@ class _Closure:
             if resource.previous:
                 # What refers to a renamed object follows the rename (``scope.followers``), and
                 # every object claiming the same old key decides which one takes it.
-                more += self._referrers.get(address, [])
+                more += self.referrers(address)
                 for old in _previous(resource):
                     more += self._claimants.get(old, [])
             stack.extend(a for a in more if a in self.desired and a not in self.members)
@@ -137,7 +165,8 @@ class _Closure:
         """The live addresses the members need read: their own and their previous keys."""
         out = set(self.members)
         for address in self.members:
-            out.update(_previous(self.desired[address]))
+            if self.desired[address].previous:
+                out.update(_previous(self.desired[address]))
         return out
 
 
@@ -145,9 +174,9 @@ def _parent_kinds(resources: Iterable[Resource]) -> dict[str, set[str]]:
     """For each kind, the kinds its objects hang below (parent or first dependency)."""
     graph: dict[str, set[str]] = {}
     for resource in resources:
-        up = _up(resource)
+        up = resource.parent or (resource.depends_on[0] if resource.depends_on else None)
         if up is not None:
-            graph.setdefault(resource.kind, set()).add(_kind(up))
+            graph.setdefault(resource.kind, set()).add(up.partition(".")[0])
     return graph
 
 
@@ -176,6 +205,9 @@ class Narrowed:
     desired: Resources    # the desired objects to compare
     live: Resources       # the live objects read
     existing: Resources   # for the gates' shares: ``live`` plus the desired objects outside the read
+    # Every desired object (of any kind) a walk up from what was compared can reach: what the
+    # plan's views (scope, groups, crossings, confine) need of the desired side.
+    context: Resources = field(default_factory=dict)
     reads: int = 0        # provider reads made (the first pass plus top-ups), for tests
 
 
@@ -186,13 +218,13 @@ def read_within(desired: Index, context: Index, anchors: frozenset[str], provide
     ``desired`` is what the session plans (its providers' kinds), ``context`` everything the
     estate compiles to (how a DNS record belongs to a domain, also without a DNS provider).
     """
-    by_address = {r.address: r for r in context.values()}
-    by_address.update({r.address: r for r in desired.values()})
+    by_address = {address_of(*ident): r for ident, r in context.items()}
+    by_address.update({address_of(*ident): r for ident, r in desired.items()})
     live: Resources = {}
     live_by: dict[str, Resource] = {}
     below = _Below(anchors, by_address, live_by)
     closure = _Closure(by_address)
-    reach = [a for a, r in by_address.items() if below.hits(r)]
+    reach = [a for a in by_address if below.address(a)]
     closure.add(reach)
     wide: dict[str, str | None] = dict.fromkeys(anchors)   # anchor -> provider whose read found it
     wide.update(dict.fromkeys(reach))
@@ -217,7 +249,7 @@ def read_within(desired: Index, context: Index, anchors: frozenset[str], provide
             live[ident] = resource
             live_by[resource.address] = resource
         for resource in found.values():
-            if resource.address not in wide and below.hits(resource):
+            if resource.address not in wide and (resource.address in anchors or below.hits(resource)):
                 wide[resource.address] = provider.name
 
     def pending(provider: Provider, first: bool) -> tuple[set[str], set[str]]:
@@ -244,10 +276,19 @@ def read_within(desired: Index, context: Index, anchors: frozenset[str], provide
             break
         for provider, new, missing in todo:
             read(provider, new, missing)
-    kept = {ident: r for ident, r in desired.items() if r.address in closure.members}
+    members = {by_address[a].identity for a in closure.members}
+    kept = {ident: r for ident, r in desired.items() if ident in members}
     complete = {kind for p in providers if _reads_everything(p) for kind in p.SUPPORTS}
     existing = dict(live)
     for ident, resource in desired.items():
-        if resource.address not in closure.members and ident[0] not in complete:
+        if ident not in members and ident[0] not in complete:
             existing.setdefault(ident, resource)
-    return Narrowed(kept, live, existing, reads)
+    reachable = set(closure.members)
+    stack = [ref for r in live.values() for ref in _refs(r) if ref in by_address and ref not in reachable]
+    while stack:
+        address = stack.pop()
+        if address not in reachable:
+            reachable.add(address)
+            stack.extend(ref for ref in _refs(by_address[address]) if ref in by_address and ref not in reachable)
+    context_kept = {by_address[a].identity: by_address[a] for a in reachable}
+    return Narrowed(kept, live, existing, context_kept, reads)

@@ -50,6 +50,9 @@ class Session:
     # Everything the desired state compiles to, also kinds no provider here owns: how a DNS
     # record belongs to a domain and a tenant, for scopes and per-tenant views.
     compiled: Resources = field(default_factory=dict)
+    # After a narrowed plan: the part of ``compiled`` its views need (``narrow.Narrowed.context``);
+    # empty after a full one (then ``compiled`` is the context).
+    scope_context: Resources = field(default_factory=dict)
 
     def route(self, kind: str) -> Provider:
         owners = [p for p in self.providers if kind in p.SUPPORTS]
@@ -89,11 +92,12 @@ class Session:
         # Kinds whose delete a provider carries out by archiving (the mail store): the plan
         # says "archived", never "destroyed", for them, in the provider's words.
         archives = {kind: note for p in self.providers for kind, note in p.ARCHIVES.items()}
+        self.scope_context = {}
         if anchors is None:
             self.live = self.existing = self.read_live(progress)
             return compute_plan(self.desired, self.live, prune=prune, archives=archives)
         narrowed = read_within(self.desired, self.compiled or self.desired, anchors, self.providers, progress)
-        self.live, self.existing = narrowed.live, narrowed.existing
+        self.live, self.existing, self.scope_context = narrowed.live, narrowed.existing, narrowed.context
         return compute_plan(narrowed.desired, narrowed.live, prune=prune, archives=archives)
 
     def apply(self, plan: Plan, on_outcome: Listener | None = None, *, observer: Observer | None = None,

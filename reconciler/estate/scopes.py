@@ -41,9 +41,14 @@ def changed_scope(files: Sequence[Path], catalog: Catalog,
     reference (from git), so a removed domain also anchors what only it links to.
     """
     root = catalog.estate.root.resolve()
+    # Only the domain files that could be a changed one are resolved (by name first): an
+    # estate has thousands, a pull request changes a few.
+    names = {path.name for path in files}
     domain_files: dict[str, str] = {}
     for domain in catalog.domains.values():
-        domain_files[str((root.parent / domain.origin.doc.file).resolve())] = domain.name
+        declared = root.parent / domain.origin.doc.file
+        if declared.name in names:
+            domain_files[str(declared.resolve())] = domain.name
     anchors: set[str] = set()
     for path in files:
         resolved = path.resolve()
