@@ -271,3 +271,16 @@ def test_a_mailbox_with_a_second_uid_is_an_interrupted_rename_not_drift() -> Non
                                "after giving it the new address")
     assert box.drifted() is None
     assert parsed(MAILBOX)["mailbox.a+b@xn--mnchen-3ya.example"].interrupted is None
+
+
+@pytest.mark.parametrize(("classes", "kind"), [
+    (["inetOrgPerson", "posixAccount", "ispctlMailUser", "ispctlManaged"], "mailbox"),
+    (["INETORGPERSON", "ispctlmailuser", "ispctlManaged", "top"], "mailbox"),
+    (["ispctlMailUser", "ispctlTenant", "ispctlManaged"], "tenant"),  # two kinds: the first of KINDS
+    (["ispctlMailUser", "ISPCTLTENANT", "ispctlManaged"], "tenant"),
+    (["organization", "ispctlManaged"], None),
+    (["ispctlManaged", "organizationalRole"], None),
+])
+def test_the_kind_is_the_first_identifying_class_whatever_its_spelling(classes: list[str], kind: str | None) -> None:
+    entry = raw(f"uid=a@example.net,{BASE}", objectClass=classes, uid="a@example.net", o="a@example.net")
+    assert [r.kind for r in parsed(entry).values()] == ([kind] if kind else [])

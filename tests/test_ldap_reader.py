@@ -250,3 +250,22 @@ def test_odd_dns_and_values_read_back_exactly_and_a_hand_change_to_them_is_drift
     with provider(slapd) as ldap:
         have = ldap.read()[ODD[1].identity]
     assert have.attrs["description"] == " spaced, and Zoë!" and have.drifted() == "changed outside ispctl"
+
+
+def test_many_base_reads_are_windowed_and_missing_or_unmatched_dns_left_out(slapd: SlapdInstance) -> None:
+    apply_example(slapd)
+    dns = sorted(find_dns(slapd))
+    assert len(dns) == EXAMPLE_COUNT
+    # More reads than one window (slapd drops a connection with ~1,000 pending): each DN many
+    # times over, plus DNs that are not there or do not match the filter.
+    wanted = dns * 20 + [f"uid=nobody@northwind.example,{NW}", slapd.suffix]
+    bulk = reader.Reader(settings_of(slapd), retries=0)
+    found = bulk.run(lambda conn, _again: reader.lookups(conn, wanted, ["1.1"], mapping.SEARCH_FILTER))
+    assert len(wanted) > 2 * reader.WINDOW and bulk.stats.searches == len(wanted)
+    assert sorted(dn for dn, _attrs in found) == sorted(dns * 20)
+
+
+def find_dns(slapd: SlapdInstance) -> list[str]:
+    bulk = reader.Reader(settings_of(slapd), retries=0)
+    pages = bulk.run(lambda conn, _again: list(reader.paged(conn, BASE, mapping.SEARCH_FILTER, ["1.1"], 1000)))
+    return [dn for page in pages for dn, _attrs in page]

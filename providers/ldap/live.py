@@ -33,6 +33,11 @@ _UNIQUE = frozenset({"address", "display_name", "contact", "password", "home", "
 _ASKED = frozenset(search_attributes())
 _SPELLING = {name.lower(): name for name in _ASKED}
 _CLASSES = tuple((kmap.identifying_class.lower().encode(), kind) for kind, kmap in KINDS.items())
+# The object classes ispctl writes, as they come back: the kind each identifies, or None.
+_EXACT: dict[bytes | str, str | None] = {
+    cls.encode(): (kind if cls == kmap.identifying_class else None)
+    for kind, kmap in KINDS.items() for cls in kmap.object_classes}
+_OTHER = "(another class)"
 
 
 def _text(value: bytes | str) -> str:
@@ -72,8 +77,18 @@ def _spelled(raw: RawAttrs) -> RawAttrs:
 
 
 def _kind(classes: RawValues) -> str | None:
+    # Nearly always the exact spellings ispctl writes: one lookup each. Any other spelling
+    # (or class) takes the folded path, which finds the first kind in KINDS order.
+    found = None
+    for value in classes:
+        kind = _EXACT.get(value, _OTHER)
+        if kind is _OTHER or (kind is not None and found is not None):
+            break
+        found = found or kind
+    else:
+        return found
     folded = {(v if type(v) is bytes else str(v).encode()).lower() for v in classes}
-    for identifying, kind in _CLASSES:  # in KINDS order: the first kind whose class is there
+    for identifying, kind in _CLASSES:
         if identifying in folded:
             return kind
     return None
@@ -125,7 +140,7 @@ def _copies(attributes: RawAttrs, names: tuple[str, ...], conv: Conv) -> Value:
 def _interrupted_rename(kind: str, key: str, raw_names: RawValues) -> str | None:
     """A mailbox with a second ``uid`` is one whose rename stopped half-way (``rename``):
     ispctl never leaves two otherwise."""
-    if kind != "mailbox" or not raw_names:
+    if kind != "mailbox" or not raw_names or (len(raw_names) == 1 and _text(raw_names[0]).lower() == key):
         return None
     others = sorted({_text(n).lower() for n in raw_names} - {key})
     if not others:

@@ -17,8 +17,10 @@ what it had): a page cookie does not survive a new connection.
 
 from __future__ import annotations
 
+import itertools
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -41,7 +43,7 @@ ANSWER_TIMEOUT = 120.0
 MAX_PAUSE = 8.0
 SUBTREE = ldap.SCOPE_SUBTREE
 BASE = ldap.SCOPE_BASE
-DN_ONLY = ["1.1"]  # RFC 4511: no attributes, only the DNs
+WINDOW = 256  # base-scope reads in flight at once (``lookups``)
 
 # Worth reconnecting for: the connection is gone, or the server says to come back later
 # (as the provider's ldap3 ``LOST``). Anything else is an answer.
@@ -186,27 +188,28 @@ def paged(conn: Connection, base: str, filterstr: str, attributes: Sequence[str]
 
 def lookups(conn: Connection, dns: Sequence[str], attributes: Sequence[str],
             filterstr: str = "(objectClass=*)") -> Page:
-    """Base-scope reads of many DNs, all sent before the first answer is awaited (one round
-    trip, not one per DN). A DN that is gone, or does not match ``filterstr``, is left out."""
+    """Base-scope reads of many DNs, up to ``WINDOW`` in flight (about one round trip, not
+    one per DN; slapd drops a connection with ~1,000 pending). A DN that is gone, or does not
+    match ``filterstr``, is left out."""
     attrlist = list(attributes)
+    out: Page = []
+    pending: deque[int] = deque()
+    todo = iter(dns)
     try:
-        pending = [conn.search(dn, BASE, filterstr, attrlist) for dn in dns]
+        while True:
+            for dn in itertools.islice(todo, WINDOW - len(pending)):
+                pending.append(conn.search(dn, BASE, filterstr, attrlist))
+            if not pending:
+                return out
+            try:
+                data, _controls = conn.result(pending.popleft())
+            except ldap.NO_SUCH_OBJECT:
+                continue
+            out.extend(item for item in data if item[0] is not None)
     except LOST:
         raise
     except ldap.LDAPError as exc:
         raise SearchFailed(describe(exc)) from None
-    out: Page = []
-    for msgid in pending:
-        try:
-            data, _controls = conn.result(msgid)
-        except LOST:
-            raise
-        except ldap.NO_SUCH_OBJECT:
-            continue
-        except ldap.LDAPError as exc:
-            raise SearchFailed(describe(exc)) from None
-        out.extend(item for item in data if item[0] is not None)
-    return out
 
 
 @dataclass
