@@ -195,3 +195,11 @@ def test_a_plain_dict_is_always_normalised_even_after_a_canonical_one() -> None:
     canonical = Resource.canonical("tenant", "t", ["a"], [("x",)])
     plain = dataclasses.replace(canonical, attrs={"a": ["y", "x", "x"], "b": ""})  # type: ignore[dict-item]
     assert plain.attrs == {"a": ("x", "y"), "b": None} and type(plain.attrs) is Canonical
+
+
+def test_what_a_fingerprint_leaves_out_is_one_shared_set_per_spelling() -> None:
+    first = left_out("sha256:00;without=password,quota")
+    again = left_out("sha256:11;without=password,quota")
+    assert first == frozenset({"password", "quota"}) and again is first
+    assert left_out("sha256:00") is left_out(None) is left_out("sha256:11") and not left_out(None)
+    assert left_out("sha256:00;without=") == frozenset()

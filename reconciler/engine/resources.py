@@ -70,11 +70,20 @@ def fingerprint(attrs: Attrs, parent: str | None = None, without: frozenset[str]
     return digest + WITHOUT + ",".join(sorted(without)) if without else digest
 
 
+_LEFT_OUT: dict[str, frozenset[str]] = {}  # what follows WITHOUT -> its set: a few, shared by every resource
+
+
 def left_out(recorded: str | None) -> frozenset[str]:
     """The attributes a stored fingerprint does not cover (see ``fingerprint``)."""
     if recorded is None or WITHOUT not in recorded:
         return NOTHING
-    return frozenset(name for name in recorded.split(WITHOUT, 1)[1].split(",") if name)
+    names = recorded.split(WITHOUT, 1)[1]
+    found = _LEFT_OUT.get(names)
+    if found is None:
+        found = frozenset(name for name in names.split(",") if name)
+        if len(_LEFT_OUT) < 1024:  # a bound, whatever a directory holds
+            _LEFT_OUT[names] = found
+    return found
 
 
 class Canonical(dict[str, Value]):
