@@ -46,6 +46,8 @@ def lifecycle_problems(catalog: Catalog, contributions: Iterable[Compiled] = ())
         *((ALIAS, a.address, a.origin, a.spec.ignore_changes) for a in catalog.aliases.values()),
     ]
     for kind, key, origin, names in objects:
+        if not names:
+            continue  # most objects: no set of known names to build
         known = ATTRIBUTES[kind] | by_address.get(address_of(kind, key), set())
         for index, name in enumerate(names):
             if name not in known:

@@ -76,11 +76,15 @@ def _display(path: Path, root: Path, label: str | None = None) -> str:
         text = str(Path(label or root.name) / path.relative_to(root))
     except ValueError:
         text = str(path)
+    if text.isprintable():  # the usual case, answered without a loop over the characters
+        return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _plain_name(name: str) -> bool:
-    return all(c == " " or (c.isprintable() and not c.isspace()) for c in name)
+    # Printable characters other than the plain space are never whitespace (Unicode puts all
+    # other spaces and line breaks in the categories isprintable() refuses): no space but " ".
+    return name.isprintable()
 
 
 def _odd_name(path: Path, root: Path, label: str | None = None) -> Problem | None:

@@ -11,6 +11,7 @@ fixed. Each object is built once (``build``) and its references resolved in late
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from types import MappingProxyType
 
 from ispctl.reconciler.engine.errors import Problem
@@ -29,6 +30,7 @@ from ispctl.reconciler.estate.uncertain import Uncertain
 from ispctl.reconciler.estate.yamlload import FieldPath
 
 MAIL_FLAGS = ("imap", "pop3", "smtp", "ftp", "dialup")
+_flags = attrgetter(*MAIL_FLAGS)  # a mailbox's written flags (None: not written), in MAIL_FLAGS order
 
 
 class _Checker:
@@ -86,15 +88,15 @@ class _Checker:
     def mail_objects(self, domain: NDomain) -> None:
         site = self.estate.site
         origin = domain.origin
+        defaults = tuple(bool(value) for value in _flags(site.defaults.mailbox_services))
         for local, box in domain.spec.mailboxes.items():
             path: FieldPath = ("mailboxes", local)
             local_n = self._new_address(domain, local, path)
             if local_n is None:
                 continue
             address = f"{local_n}@{domain.name}"
-            written = (getattr(box.services, flag) for flag in MAIL_FLAGS)
-            flags = tuple(value if value is not None else bool(getattr(site.defaults.mailbox_services, flag))
-                          for flag, value in zip(MAIL_FLAGS, written, strict=True))
+            flags = tuple(value if value is not None else default
+                          for value, default in zip(_flags(box.services), defaults, strict=True))
             # One read-only mapping per combination of flags, shared by the mailboxes that have it.
             services = self.services.get(flags)
             if services is None:
