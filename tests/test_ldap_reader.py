@@ -4,11 +4,18 @@ connections, and the provider's full read still telling drift of every kind."""
 from __future__ import annotations
 
 import base64
+import datetime
+import ipaddress
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from ldap_helpers import BASE, EXAMPLE, EXAMPLE_COUNT, find_one, ldap_ok, marked_entry_ldif
 
 from ispctl.providers.ldap import dn as dnlib
@@ -102,6 +109,74 @@ def test_a_search_the_server_refuses_is_a_search_failure(slapd: SlapdInstance) -
 
     with pytest.raises(reader.SearchFailed, match="Bad search filter"):
         reader.Reader(settings_of(slapd), retries=0).run(bad)
+
+
+# -- TLS (the test slapd is given a certificate of a CA made for the test) -------------------
+
+
+def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey] | None,
+                 ca: bool) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    signer_name, signer_key = issuer if issuer is not None else (subject, key)
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, signer_name)]))
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if not ca:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False)
+    return builder.sign(signer_key, hashes.SHA256())
+
+
+def _pem(path: Path, item: x509.Certificate | ec.EllipticCurvePrivateKey) -> str:
+    if isinstance(item, x509.Certificate):
+        path.write_bytes(item.public_bytes(serialization.Encoding.PEM))
+    else:
+        path.write_bytes(item.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+    return str(path)
+
+
+@pytest.fixture
+def tls_slapd(slapd: SlapdInstance, tmp_path: Path) -> tuple[SlapdInstance, str, str]:
+    """The slapd with StartTLS on (a certificate for 127.0.0.1), the file of its CA and of another CA."""
+    ca_key, other_key, server_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca = _certificate("ispctl test CA", ca_key, None, ca=True)
+    server = _certificate("127.0.0.1", server_key, ("ispctl test CA", ca_key), ca=False)
+    ca_file = _pem(tmp_path / "ca.pem", ca)
+    other_file = _pem(tmp_path / "other-ca.pem", _certificate("another CA", other_key, None, ca=True))
+    cert_file, key_file = _pem(tmp_path / "server.pem", server), _pem(tmp_path / "server.key", server_key)
+    ldif = (f"dn: cn=config\nchangetype: modify\nreplace: olcTLSCertificateFile\nolcTLSCertificateFile: {cert_file}\n"
+            f"-\nreplace: olcTLSCertificateKeyFile\nolcTLSCertificateKeyFile: {key_file}\n")
+    ldap_ok(slapd.external("ldapmodify", input=ldif))
+    return slapd, ca_file, other_file
+
+
+@pytest.mark.parametrize("where", ["ISPCTL_LDAP_CA_FILE", "the system's CAs"])
+def test_starttls_with_the_servers_ca_reads_everything(tls_slapd: tuple[SlapdInstance, str, str], where: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    slapd, ca_file, _other = tls_slapd
+    apply_example(slapd)
+    if where == "ISPCTL_LDAP_CA_FILE":
+        pages, _stats = read_all(slapd, 10, ISPCTL_LDAP_STARTTLS="yes", ISPCTL_LDAP_CA_FILE=ca_file)
+    else:
+        monkeypatch.setenv("SSL_CERT_FILE", ca_file)  # the system's bundle, as Python finds it
+        pages, _stats = read_all(slapd, 10, ISPCTL_LDAP_STARTTLS="yes")
+    assert sum(pages) == EXAMPLE_COUNT
+
+
+@pytest.mark.parametrize("ca", ["another CA", "the system's CAs"])
+def test_starttls_with_a_certificate_that_does_not_verify_is_refused_at_once(
+        tls_slapd: tuple[SlapdInstance, str, str], ca: str) -> None:
+    slapd, _ca_file, other = tls_slapd
+    extra = {"ISPCTL_LDAP_STARTTLS": "yes", **({"ISPCTL_LDAP_CA_FILE": other} if ca == "another CA" else {})}
+    bulk = reader.Reader(settings_of(slapd, **extra), retries=3, pause=5.0)  # a retry would show as a pause
+    with pytest.raises(ProviderError, match="^cannot connect to the directory at .*: StartTLS failed: Connect error"):
+        bulk.run(lambda _conn, _again: None)
+    assert bulk.stats.connections == 0
 
 
 # -- lost connections --------------------------------------------------------------------

@@ -133,8 +133,19 @@ def open_reader(settings: LdapSettings) -> LDAPObject:
                 conn.set_option(ldap.OPT_X_TLS_CACERTFILE, ca_file)
             conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)  # the TLS options take effect from here
         if settings.starttls:
-            conn.start_tls_s()
+            try:
+                conn.start_tls_s()
+            except ldap.SERVER_DOWN:
+                raise  # no server there: worth retrying
+            except ldap.LDAPError as exc:
+                # A certificate that does not verify (libldap says "Connect error") is an
+                # answer, not a lost connection: never retried, never read in clear.
+                raise ProviderError(f"cannot connect to the directory at {settings.url} as {settings.bind_dn}: "
+                                    f"StartTLS failed: {describe(exc)}") from None
         conn.simple_bind_s(settings.bind_dn, settings.password)
+    except ProviderError:
+        _quiet_unbind(conn)
+        raise
     except LOST:
         _quiet_unbind(conn)
         raise
