@@ -217,3 +217,18 @@ def test_display_names_and_descriptions_are_plain_text(tmp_path: Path, text: str
     paths = sorted(p.path for p in builder.problems())
     assert paths == ["aliases.info.description", "description", "mailboxes.anna.name", "name"]
     assert all("control or invisible character" in p.message for p in builder.problems())
+
+
+def test_models_with_the_same_written_fields_share_one_set_of_them_and_copies_do_not() -> None:
+    """The set of fields a file wrote is shared between models (memory at 100k mailboxes): it
+    must still say what each one wrote, and a copy with changes must not change the others."""
+    from tests.wiring import FILES
+
+    domain = FILES.domain.model_validate({"domain": "a.example", "mailboxes": {
+        "anna": {"name": "Anna", "quota": "1 GiB"}, "ben": {"name": "Ben", "quota": "2 GiB"}, "carl": {"name": "C"}}})
+    anna, ben, carl = (domain.mailboxes[n] for n in ("anna", "ben", "carl"))
+    assert anna.model_fields_set is ben.model_fields_set
+    assert anna.model_fields_set == {"name", "quota"} and carl.model_fields_set == {"name"}
+    changed = anna.model_copy(update={"status": "suspended"})
+    assert changed.model_fields_set == {"name", "quota", "status"}
+    assert anna.model_fields_set == ben.model_fields_set == {"name", "quota"}
