@@ -49,6 +49,17 @@ def _no_daemon_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         pytest.fail(f"processes started by this test session were still running: {leftovers}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _parse_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The cache of parsed files (``estate.cache``) in this session's temp dir, never the user's
+    home: every test then reads through one cache the whole session shares (which must never
+    change an outcome), and nothing outlives the run."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("ISPCTL_CACHE_DIR", str(tmp_path_factory.mktemp("parse-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def slapd(tmp_path: Path) -> Iterator[SlapdInstance]:
     """A fresh slapd with the ispctl schema, base entries and foreign data; stopped afterwards."""
