@@ -81,6 +81,10 @@ class _Below:
         self.live = live
         self._known: dict[str, bool] = {}
 
+    def seed(self, below: Iterable[str]) -> None:
+        """Desired objects already known to be below (a "yes" is final)."""
+        self._known.update(dict.fromkeys(below, True))
+
     def hits(self, resource: Resource) -> bool:
         """For a live object (its own references, not its desired counterpart's)."""
         return any(self._walk(ref, 0)[0] for ref in _refs(resource))
@@ -123,12 +127,6 @@ class _Closure:
     _referrers: dict[str, list[str]] | None = None
     _claimants: dict[str, list[str]] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        for address, resource in self.desired.items():
-            if resource.previous:
-                for old in _previous(resource):
-                    self._claimants.setdefault(old, []).append(address)
-
     def referrers(self, address: str) -> list[str]:
         """The desired objects referring to ``address`` (built once, when a rename first asks)."""
         if self._referrers is None:
@@ -170,14 +168,82 @@ class _Closure:
         return out
 
 
-def _parent_kinds(resources: Iterable[Resource]) -> dict[str, set[str]]:
-    """For each kind, the kinds its objects hang below (parent or first dependency)."""
-    graph: dict[str, set[str]] = {}
-    for resource in resources:
-        up = resource.parent or (resource.depends_on[0] if resource.depends_on else None)
-        if up is not None:
-            graph.setdefault(resource.kind, set()).add(up.partition(".")[0])
-    return graph
+@dataclass
+class _Index:
+    """One pass over the desired state: objects by address, who claims which old key, the
+    kinds each kind hangs below, and what is below the anchors on the desired side alone.
+
+    It is the only work a narrowed plan does in proportion to the estate, so it is one plain
+    loop (a walk up per object, each object's answer kept for those below it)."""
+
+    by_address: dict[str, Resource]
+    claimants: dict[str, list[str]]
+    parents: dict[str, set[str]]
+    below: list[str]
+
+    @classmethod
+    def build(cls, desired: Index, context: Index, anchors: frozenset[str]) -> _Index:
+        by_address: dict[str, Resource] = {}
+        claimants: dict[str, list[str]] = {}
+        pairs: set[tuple[str, str]] = set()
+        last: dict[str, str] = {}  # kind -> "upkind." of the previous object of that kind (mostly the same)
+        for (kind, key), resource in context.items():
+            address = f"{kind}.{key}"
+            by_address[address] = resource
+            up = resource.parent or (resource.depends_on[0] if resource.depends_on else None)
+            if up is not None and not up.startswith(last.get(kind, "\0")):
+                up_kind = up.partition(".")[0]
+                pairs.add((kind, up_kind))
+                last[kind] = up_kind + "."
+            if resource.previous:
+                for old in _previous(resource):
+                    claimants.setdefault(old, []).append(address)
+        extra = {ident: r for ident, r in desired.items() if context.get(ident) is not r}
+        if extra:  # a desired object the context lacks (or has otherwise): the desired one wins
+            return cls.build({}, {**context, **extra}, anchors)
+        parents: dict[str, set[str]] = {}
+        for kind, up_kind in pairs:
+            parents.setdefault(kind, set()).add(up_kind)
+        state: dict[str, bool] = dict.fromkeys(anchors, True)
+
+        def resolve(address: str) -> bool:
+            path: list[str] = []
+            current: str | None = address
+            result = False
+            while current is not None:
+                known = state.get(current)
+                if known is not None:
+                    result = known
+                    break
+                resource = by_address.get(current)
+                if resource is None or current in path:
+                    break
+                path.append(current)
+                deps = resource.depends_on
+                if deps and (resource.parent or len(deps) > 1):
+                    # Several references (an alias domain): any of them (rare, so recursive).
+                    result = any(resolve(ref) for ref in _refs(resource))
+                    break
+                current = resource.parent or (deps[0] if deps else None)
+            for step in path:
+                state[step] = result
+            return result
+
+        below: list[str] = []
+        for address, resource in by_address.items():
+            result = state.get(address)
+            if result is None:
+                # Inline for the usual object (one reference, its target already answered).
+                deps, up = resource.depends_on, resource.parent
+                if not (deps and (up or len(deps) > 1)):
+                    up = up or (deps[0] if deps else None)
+                    result = state.get(up) if up is not None else False
+                if result is None:
+                    result = resolve(address)
+                state[address] = result
+            if result:
+                below.append(address)
+        return cls(by_address, claimants, parents, below)
 
 
 def _order(providers: list[Provider], parents: Mapping[str, set[str]]) -> list[Provider]:
@@ -218,17 +284,16 @@ def read_within(desired: Index, context: Index, anchors: frozenset[str], provide
     ``desired`` is what the session plans (its providers' kinds), ``context`` everything the
     estate compiles to (how a DNS record belongs to a domain, also without a DNS provider).
     """
-    by_address = {address_of(*ident): r for ident, r in context.items()}
-    by_address.update({address_of(*ident): r for ident, r in desired.items()})
+    index = _Index.build(desired, context, anchors)
+    by_address, parents, reach = index.by_address, index.parents, index.below
     live: Resources = {}
     live_by: dict[str, Resource] = {}
     below = _Below(anchors, by_address, live_by)
-    closure = _Closure(by_address)
-    reach = [a for a in by_address if below.address(a)]
+    below.seed(reach)
+    closure = _Closure(by_address, _claimants=index.claimants)
     closure.add(reach)
     wide: dict[str, str | None] = dict.fromkeys(anchors)   # anchor -> provider whose read found it
     wide.update(dict.fromkeys(reach))
-    parents = _parent_kinds(by_address.values())
     order = _order(providers, parents)
     owner = {kind: p.name for p in providers for kind in p.SUPPORTS}
     asked: dict[str, set[str]] = {p.name: set() for p in providers}
@@ -279,10 +344,10 @@ def read_within(desired: Index, context: Index, anchors: frozenset[str], provide
     members = {by_address[a].identity for a in closure.members}
     kept = {ident: r for ident, r in desired.items() if ident in members}
     complete = {kind for p in providers if _reads_everything(p) for kind in p.SUPPORTS}
-    existing = dict(live)
-    for ident, resource in desired.items():
-        if ident not in members and ident[0] not in complete:
-            existing.setdefault(ident, resource)
+    existing = {ident: r for ident, r in desired.items() if ident[0] not in complete}
+    for ident in members:
+        existing.pop(ident, None)
+    existing.update(live)
     reachable = set(closure.members)
     stack = [ref for r in live.values() for ref in _refs(r) if ref in by_address and ref not in reachable]
     while stack:
