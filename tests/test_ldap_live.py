@@ -284,3 +284,14 @@ def test_a_mailbox_with_a_second_uid_is_an_interrupted_rename_not_drift() -> Non
 def test_the_kind_is_the_first_identifying_class_whatever_its_spelling(classes: list[str], kind: str | None) -> None:
     entry = raw(f"uid=a@example.net,{BASE}", objectClass=classes, uid="a@example.net", o="a@example.net")
     assert [r.kind for r in parsed(entry).values()] == ([kind] if kind else [])
+
+
+@pytest.mark.parametrize(("conv", "texts"), [
+    ("str", ["x"]), ("str", [""]), ("str", []), ("int", ["0"]), ("int", [" 42"]), ("multi", ["b", "a", "b"]),
+    ("multi", []), ("bool", ["TRUE"]), ("bool", ["true"]), ("bool", ["FALSE"]),
+])
+def test_a_value_read_is_the_normalised_conversion_of_its_texts(conv: mapping.Conv, texts: list[str]) -> None:
+    expected = normalise_value(mapping.from_ldap(conv, texts))
+    for raw_values in ([t.encode() for t in texts], texts):
+        assert live.value_of(conv, raw_values) == expected
+        assert type(live.value_of(conv, raw_values)) is type(expected)

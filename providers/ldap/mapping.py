@@ -163,11 +163,3 @@ def modifications(after: Resource, changed: Sequence[str]) -> dict[str, list[Any
             mods[ldap_name] = values
     mods[FINGERPRINT] = [after.fingerprint()]
     return mods
-
-
-def kind_of(object_classes: Sequence[str]) -> str | None:
-    lowered = {oc.lower() for oc in object_classes}
-    for kmap in KINDS.values():
-        if kmap.identifying_class.lower() in lowered:
-            return kmap.kind
-    return None
