@@ -107,7 +107,10 @@ def test_a_directory_gone_for_good_is_said_once_with_what_to_run(slapd: SlapdIns
             lock_id = getattr(held, "id", held)  # the lock's id (or its heartbeat, which carries it)
             result = session.apply(plan, stop_after_ten)
     errors = [o.error or "" for o in result.failed]
-    assert len(result.outcomes) == EXAMPLE_COUNT and len(errors) == EXAMPLE_COUNT - 10
+    # Changes in flight when slapd stopped may have been answered already: they count as applied
+    # (and are checked below), the rest failed or were skipped.
+    applied = [o.change for o in result.outcomes if o.status == "ok"]
+    assert len(result.outcomes) == EXAMPLE_COUNT and len(applied) >= 10 and len(errors) == EXAMPLE_COUNT - len(applied)
     full = [e for e in errors if "lost the directory" in e]
     assert len(full) == 1, errors
     message = full[0]
@@ -125,9 +128,13 @@ def test_a_directory_gone_for_good_is_said_once_with_what_to_run(slapd: SlapdIns
     assert summary.count("lost the directory") == 1, summary
     assert len(summary.splitlines()) < len(errors) // 2, summary
     assert "Connection refused" in message  # why reconnecting failed, in the system's words
-    # Back again: clear the lock as the message says, and one plain re-run converges.
+    # Back again: everything reported applied is there; clear the lock as the message says,
+    # and one plain re-run converges.
     slapd.start()
     again = ldap_provider(slapd)
+    live = again.read()
+    assert all((c.kind, c.key) in live and live[(c.kind, c.key)].recorded_fingerprint == c.after.fingerprint()
+               for c in applied if c.after is not None)
     assert lock_id in again.force_unlock(lock_id)
     with open_session(estate, providers=[again]) as session:
         assert session.apply(session.plan()).ok

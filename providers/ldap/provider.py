@@ -32,18 +32,18 @@ from ldap3.core.exceptions import (
     LDAPBusyResult,
     LDAPCommunicationError,
     LDAPException,
-    LDAPNoSuchObjectResult,
     LDAPUnavailableResult,
 )
 
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap import mapping, narrow, reader
+from ispctl.providers.ldap import writer as writes
 from ispctl.providers.ldap.connection import LdapSettings, connect, open_connection
 from ispctl.providers.ldap.live import LiveTree
 from ispctl.providers.ldap.lock import DirectoryLock, Heartbeat, holding, new_lock
 from ispctl.providers.ldap.preflight import check_directory
 from ispctl.providers.ldap.rename import Step, mailbox_rename_steps
-from ispctl.reconciler.contract import Lockable, Provider, ProviderError, Resource, Within
+from ispctl.reconciler.contract import Lockable, Pipelined, Provider, ProviderError, Resource, Within
 
 T = TypeVar("T")
 # The connection is gone (socket errors, slapd's notice of disconnection when it stops) or the
@@ -63,12 +63,12 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-class LdapProvider(Provider, Lockable):
+class LdapProvider(Provider, Lockable, Pipelined):
     name: ClassVar[str] = "ldap"
     SUPPORTS: ClassVar[frozenset[str]] = mapping.SUPPORTED
 
     def __init__(self, settings: LdapSettings, base_dn: str, page_size: int = 1000, *,
-                 retries: int = 5, pause: float = 0.5) -> None:
+                 retries: int = 5, pause: float = 0.5, window: int = writes.WINDOW) -> None:
         self.settings = settings
         self.base_dn = base_dn
         self.page_size = page_size
@@ -80,6 +80,10 @@ class LdapProvider(Provider, Lockable):
         self._dn: dict[str, str] = {}  # address -> DN of the live (or just created) entry
         self._lock_id: str | None = None
         self._gave_up: str | None = None  # set once the directory is given up for this run
+        self.write_window = window  # changes in flight at once (``Pipelined``)
+        self._writer: writes.Writer | None = None
+        self._base_keys: list[tuple[tuple[str, str], ...]] | None = None
+        self._safe_parents: set[str] = set()  # DNs _guard let a child be written below
 
     @property
     def conn(self) -> ldap3.Connection:
@@ -174,6 +178,9 @@ class LdapProvider(Provider, Lockable):
         return DirectoryLock(self.conn, self.base_dn).force_unlock(lock_id).describe()
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         if self._conn is not None:
             try:
                 self._conn.unbind()
@@ -243,6 +250,46 @@ class LdapProvider(Provider, Lockable):
         return tree.dns.get(address)
 
     # -- writing ------------------------------------------------------------------------
+    # Changes go out through ``writer`` (python-ldap): the engine submits many at a time
+    # (``Pipelined``), ``create``/``update``/``delete`` send one and wait.
+
+    @property
+    def writer(self) -> writes.Writer:
+        if self._writer is None:
+            self.conn  # noqa: B018 - connect first: the base and the schema are checked then (preflight)
+            self._writer = writes.Writer.for_settings(
+                self.settings, retries=self.retries, pause=self.pause, given_up=lambda: self._gave_up,
+                give_up=lambda what, reason: self._give_up(what, RuntimeError(reason)))
+        return self._writer
+
+    def window(self) -> int:
+        return self.write_window
+
+    def submit(self, submission: writes.Submission) -> None:
+        exclusive = writes.moves_subtree(submission)
+        self.writer.settle(exclusive)  # the DNs below are computed once a subtree move has landed
+        self.writer.submit(submission.ticket, self._ops(submission), exclusive)
+
+    def collect(self) -> writes.Done:
+        return writes.Done(*self.writer.collect())
+
+    def _write(self, submission: writes.Submission) -> None:
+        exclusive = writes.moves_subtree(submission)
+        self.writer.settle(exclusive)
+        self.writer.run(self._ops(submission), exclusive)
+
+    def _create(self, resource: Resource) -> None:
+        self._write(writes.Submission(0, "create", None, resource))
+
+    def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+        self._write(writes.Submission(0, "update", before, after, changed))
+
+    def _delete(self, resource: Resource) -> None:
+        self._write(writes.Submission(0, "delete", resource, None))
+
+    def _run_step(self, step: Step) -> None:
+        """One modify or modrdn, waited for (repeated after a lost connection unless it landed)."""
+        self.writer.run([writes.step_op(step)])
 
     def _dn_for(self, address: str | None) -> str:
         if address is None:
@@ -252,75 +299,58 @@ class LdapProvider(Provider, Lockable):
             raise ProviderError(f"{address} does not exist in the directory")
         return found
 
-    def _target_dn(self, resource: Resource) -> str:
-        kmap = mapping.KINDS[resource.kind]
-        return dnlib.child(kmap.rdn_attr, resource.key, self._dn_for(resource.parent))
-
-    def _check_result(self, ok: bool, what: str) -> None:
-        if not ok:
-            result = self.conn.result or {}
-            raise ProviderError(f"{what}: {result.get('description')} {result.get('message', '')}".strip())
-
-    def _fingerprint_at(self, dn: str) -> str | None:
-        """The fingerprint stored on ``dn``; "" for an entry without one; None if there is no entry."""
-        try:
-            self.conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=[mapping.FINGERPRINT])
-        except LDAPNoSuchObjectResult:
-            return None
-        if not self.conn.response:
-            return None
-        values = self.conn.response[0].get("attributes", {}).get(mapping.FINGERPRINT) or []
-        return str(values[0]) if values else ""
-
-    def _exists(self, dn: str) -> bool:
-        return self._fingerprint_at(dn) is not None
-
-    def _create(self, resource: Resource) -> None:
-        target = self._target_dn(resource)
-        self._guard(target)
-        wanted = resource.fingerprint()
-
-        def add(again: bool) -> None:
-            # The add may have landed before the connection dropped: then it is done, not a
-            # conflict. An entry with other values is still reported as "already exists".
-            if again and self._fingerprint_at(target) == wanted:
-                return
-            self._check_result(self.conn.add(target, attributes=mapping.entry_attributes(resource)), f"add {target}")
-
-        try:
-            self._call(f"add {target}", add)
-        except LDAPException as exc:
-            raise ProviderError(f"add {target}: {exc}") from None
-        self._dn[resource.address] = target
-
-    def _run_step(self, step: Step) -> None:
-        """One modify or modrdn, repeated after a lost connection (a modrdn only if it did not land)."""
-        def run(again: bool) -> None:
-            if step.new_rdn is None:
-                self._check_result(self.conn.modify(step.dn, step.ldap_changes()), step.what)
-                return
-            if again and not self._exists(step.dn) and self._exists(step.result_dn):
-                return
-            self._check_result(self.conn.modify_dn(step.dn, step.new_rdn, new_superior=step.new_superior),
-                               step.what)
-
-        self._call(step.what, run)
-
-    def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+    def _ops(self, submission: writes.Submission) -> list[writes.Op]:
+        """The LDAP operations of one change, from the DN cache; the cache follows each as it lands."""
+        cache = self._dn
+        if submission.action == "create":
+            resource = submission.resource
+            parent = self._dn_for(resource.parent)
+            if parent not in self._safe_parents:  # a child's DN is one escaped RDN more: checked per parent
+                self._guard(parent, allow_base=True)
+                self._safe_parents.add(parent)
+            target = dnlib.child(mapping.KINDS[resource.kind].rdn_attr, resource.key, parent)
+            attrs = mapping.entry_attributes(resource)
+            return [writes.add_op(target, attrs, attrs[mapping.FINGERPRINT][0],
+                                  lambda: cache.__setitem__(resource.address, target))]
+        before = submission.before
+        assert before is not None
         current = self._dn_for(before.address)  # before a rename, the old key's entry
         self._guard(current)
-        try:
-            if after.kind == "mailbox" and before.key != after.key:
-                self._rename_mailbox(before, after, changed, current)
-                return
-            if before.parent != after.parent or before.key != after.key:
-                current = self._move(after, current)
+        if submission.action == "delete":
+            def gone() -> None:
+                cache.pop(before.address, None)
+
+            return [writes.delete_op(current, gone)]
+        after = submission.after
+        assert after is not None
+        if after.kind == "mailbox" and before.key != after.key:
+            steps = self.rename_steps(before, after, submission.changed)
+            final = steps[-1].dn
+
+            def renamed() -> None:
+                cache.pop(before.address, None)
+                cache[after.address] = final
+
+            return [*(writes.step_op(step) for step in steps[:-1]), writes.step_op(steps[-1], renamed)]
+        ops = []
+        if before.parent != after.parent or before.key != after.key:
+            new_parent = self._dn_for(after.parent)
+            self._guard(new_parent, allow_base=True)
+            relative = dnlib.rdn(mapping.KINDS[after.kind].rdn_attr, after.key)
+            old, moved = current, f"{relative},{new_parent}"
+
+            def rebased() -> None:
+                # Children moved with their parent: keep the DN cache truthful for later changes.
+                writes.rebase(cache, old, moved)
                 if before.key != after.key:
-                    self._dn.pop(before.address, None)
-                    self._dn[after.address] = current
-            self._run_step(Step(f"modify {current}", current, mapping.modifications(after, changed)))
-        except LDAPException as exc:
-            raise ProviderError(f"modify {current}: {exc}") from None
+                    cache.pop(before.address, None)
+                    cache[after.address] = moved
+
+            move = Step(f"move {current}", current, new_rdn=relative, new_superior=new_parent)
+            ops.append(writes.step_op(move, rebased))
+            current = moved
+        ops.append(writes.step_op(Step(f"modify {current}", current, mapping.modifications(after, submission.changed))))
+        return ops
 
     def rename_steps(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> list[Step]:
         """The LDAP steps of a mailbox rename (``rename``); tests run prefixes of them."""
@@ -329,44 +359,6 @@ class LdapProvider(Provider, Lockable):
         self._guard(current)
         self._guard(new_parent)
         return mailbox_rename_steps(before, after, changed, current, new_parent)
-
-    def _rename_mailbox(self, before: Resource, after: Resource, changed: tuple[str, ...], current: str) -> None:
-        steps = self.rename_steps(before, after, changed)
-        for step in steps:
-            self._run_step(step)
-        self._dn.pop(before.address, None)
-        self._dn[after.address] = steps[-1].dn
-
-    def _move(self, resource: Resource, current: str) -> str:
-        new_parent = self._dn_for(resource.parent)
-        self._guard(new_parent, allow_base=True)
-        relative = dnlib.rdn(mapping.KINDS[resource.kind].rdn_attr, resource.key)
-        self._run_step(Step(f"move {current}", current, new_rdn=relative, new_superior=new_parent))
-        moved = f"{relative},{new_parent}"
-        # Children moved with their parent: keep our DN cache truthful for later changes.
-        depth = len(dnlib.split_rdns(current))
-        for address, entry_dn in list(self._dn.items()):
-            if not dnlib.is_within(entry_dn, current):
-                continue
-            rdns = dnlib.split_rdns(entry_dn)
-            head = dnlib.join_rdns(rdns[: len(rdns) - depth])
-            self._dn[address] = f"{head},{moved}" if head else moved
-        return moved
-
-    def _delete(self, resource: Resource) -> None:
-        target = self._dn_for(resource.address)
-        self._guard(target)
-
-        def delete(again: bool) -> None:
-            if again and not self._exists(target):
-                return  # it was deleted before the connection dropped
-            self._check_result(self.conn.delete(target), f"delete {target}")
-
-        try:
-            self._call(f"delete {target}", delete)
-        except LDAPException as exc:
-            raise ProviderError(f"delete {target}: {exc}") from None
-        self._dn.pop(resource.address, None)
 
     def set_credential(self, live: Resource, field: str, value: str) -> str:
         """Write one credential of a live entry directly (``ispctl passwd``); returns its DN.
@@ -382,14 +374,15 @@ class LdapProvider(Provider, Lockable):
         mods: dict[str, list[Any]] = {name: [value] for name in kmap.fields[field][0]}
         if field not in live.create_only and live.drifted() is None:
             mods[mapping.FINGERPRINT] = [replace(live, create_only=live.create_only | {field}).fingerprint()]
-        try:
-            self._run_step(Step(f"set the {field} of {target}", target, mods))
-        except LDAPException as exc:
-            raise ProviderError(f"modify {target}: {exc}") from None
+        self._run_step(Step(f"set the {field} of {target}", target, mods))
         return target
 
     def _guard(self, target: str, allow_base: bool = False) -> None:
-        # Defence in depth: whatever the plan says, never write outside our subtree.
-        is_base = dnlib.normalise(target) == dnlib.normalise(self.base_dn)
-        if not dnlib.is_within(target, self.base_dn) or (is_base and not allow_base):
+        # Defence in depth: whatever the plan says, never write outside our subtree. RDNs
+        # compare as in ``rebase`` (``dn.is_within`` without re-escaping), the base's once.
+        if self._base_keys is None:
+            self._base_keys = writes.folded(dnlib.split_rdns(self.base_dn))
+        base, rdns = self._base_keys, dnlib.split_rdns(target)
+        within = len(rdns) >= len(base) and writes.folded(rdns[len(rdns) - len(base):]) == base
+        if not within or (len(rdns) == len(base) and not allow_base):
             raise ProviderError(f"refusing to write {target}: outside the managed base {self.base_dn}")

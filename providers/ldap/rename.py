@@ -25,8 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import ldap3
-
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap.mapping import FINGERPRINT, KINDS, modifications
 from ispctl.reconciler.contract import Resource
@@ -47,9 +45,6 @@ class Step:
         if self.new_rdn is None:
             return self.dn
         return f"{self.new_rdn},{self.new_superior or dnlib.parent_of(self.dn)}"
-
-    def ldap_changes(self) -> dict[str, list[tuple[Any, list[Any]]]]:
-        return {name: [(ldap3.MODIFY_REPLACE, values)] for name, values in self.mods.items()}
 
 
 def _with(resource: Resource, create_only: frozenset[str], parent: str | None = None, **attrs: Any) -> Resource:

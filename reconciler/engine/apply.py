@@ -203,6 +203,7 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
     flights = InFlight()
     tickets: dict[int, Change] = {}
     pipelined = False
+    pipes: dict[int, Pipelined | None] = {}  # id(provider) -> the provider if it is pipelined
 
     def release(address: str) -> None:
         # Dependents run once all their prerequisites have an outcome (or are staged: a
@@ -279,7 +280,9 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
         for dep in sorted(needs[change.address]):
             if dep in staged and staged[dep] != ident:
                 commit(staged[dep])
-        through = provider if ident is None and isinstance(provider, Pipelined) else None
+        if id(provider) not in pipes:  # asked once per provider: isinstance of a protocol is slow
+            pipes[id(provider)] = provider if isinstance(provider, Pipelined) else None
+        through = pipes[id(provider)] if ident is None else None
         while through is not None and flights.full(through) and not halted():
             collect(through)
         if halted():  # a commit above was refused, or a stop came while waiting: not this change
