@@ -198,9 +198,9 @@ class _Index:
             if resource.previous:
                 for old in _previous(resource):
                     claimants.setdefault(old, []).append(address)
-        extra = {ident: r for ident, r in desired.items() if context.get(ident) is not r}
-        if extra:  # a desired object the context lacks (or has otherwise): the desired one wins
-            return cls.build({}, {**context, **extra}, anchors)
+        if not desired.items() <= context.items():
+            # A desired object the context lacks (or has otherwise): the desired one wins.
+            return cls.build({}, {**context, **desired}, anchors)
         parents: dict[str, set[str]] = {}
         for kind, up_kind in pairs:
             parents.setdefault(kind, set()).add(up_kind)

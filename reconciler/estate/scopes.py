@@ -8,6 +8,7 @@ below the anchors (``ispctl.reconciler.engine.scope``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -46,9 +47,9 @@ def changed_scope(files: Sequence[Path], catalog: Catalog,
     names = {path.name for path in files}
     domain_files: dict[str, str] = {}
     for domain in catalog.domains.values():
-        declared = root.parent / domain.origin.doc.file
-        if declared.name in names:
-            domain_files[str(declared.resolve())] = domain.name
+        file = domain.origin.doc.file
+        if os.path.basename(file) in names:
+            domain_files[str((root.parent / file).resolve())] = domain.name
     anchors: set[str] = set()
     for path in files:
         resolved = path.resolve()
