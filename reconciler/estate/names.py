@@ -42,6 +42,7 @@ def normalise_local(local: str) -> str:
     if local != local.strip():
         raise InvalidName(f"local part {local!r} has spaces or line breaks around it")
     folded = local.lower()
+    folded = local if folded == local else folded  # (lower() always copies: keep the one string)
     if not folded:
         raise InvalidName("the local part (before @) is empty")
     if len(folded.encode()) > 64:

@@ -91,10 +91,10 @@ class _Checker:
         defaults = tuple(bool(value) for value in _flags(site.defaults.mailbox_services))
         for local, box in domain.spec.mailboxes.items():
             path: FieldPath = ("mailboxes", local)
-            local_n = self._new_address(domain, local, path)
-            if local_n is None:
+            claimed = self._new_address(domain, local, path)
+            if claimed is None:
                 continue
-            address = f"{local_n}@{domain.name}"
+            local_n, address, where = claimed
             flags = tuple(value if value is not None else default
                           for value, default in zip(_flags(box.services), defaults, strict=True))
             # One read-only mapping per combination of flags, shared by the mailboxes that have it.
@@ -105,22 +105,23 @@ class _Checker:
                 if getattr(box.services, flag) and flag not in domain.services:
                     self.report(origin, path + ("services", flag), f"the domain does not enable the {flag} service")
             self.catalog.mailboxes[address] = NMailbox(
-                address=address, local=local_n, domain=domain.name, spec=box, origin=Origin(origin.doc, path),
+                address=address, local=local_n, domain=domain.name, spec=box, origin=where,
                 quota=box.quota if box.quota is not None else domain.default_quota,
                 status=box.status or site.defaults.status, services=services,
             )
         for local, spec in domain.spec.aliases.items():
             path = ("aliases", local)
-            local_n = self._new_address(domain, local, path)
-            if local_n is not None:
-                address = f"{local_n}@{domain.name}"
+            claimed = self._new_address(domain, local, path)
+            if claimed is not None:
+                _local, address, where = claimed
                 self.catalog.aliases[address] = NAlias(
-                    address=address, domain=domain.name, spec=spec, origin=Origin(origin.doc, path),
+                    address=address, domain=domain.name, spec=spec, origin=where,
                     status=spec.status or site.defaults.status,
                 )
 
-    def _new_address(self, domain: NDomain, local: str, path: FieldPath) -> str | None:
-        """The normalised local part of a mailbox or alias, once its address is claimed."""
+    def _new_address(self, domain: NDomain, local: str, path: FieldPath) -> tuple[str, str, Origin] | None:
+        """The normalised local part of a mailbox or alias, its address and its origin, once the
+        address is claimed (one string and one origin, shared by the catalog's indexes)."""
         try:
             local_n = normalise_local(local)
         except InvalidName as exc:
@@ -132,7 +133,8 @@ class _Checker:
         except InvalidName as exc:
             self.report(domain.origin, path, str(exc))
             return None
-        return local_n if self.claim(address, address, domain.origin, path) else None
+        where = Origin(domain.origin.doc, path)
+        return (local_n, address, where) if self.claim(address, address, where, path) else None
 
     def claim(self, address: str, owner: str, origin: Origin, path: FieldPath) -> bool:
         if address in self.catalog.addresses:
@@ -140,7 +142,7 @@ class _Checker:
             self.report(origin, path, f"address {address} is already used at {first.doc.location(first.path)}")
             return False
         self.catalog.addresses[address] = owner
-        self.address_origin[address] = Origin(origin.doc, path)
+        self.address_origin[address] = origin if origin.path == path else Origin(origin.doc, path)
         return True
 
     # -- per-domain rules ------------------------------------------------------------------
