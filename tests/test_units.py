@@ -81,3 +81,25 @@ def test_format_size(size: int | None, text: str) -> None:
 @pytest.mark.parametrize("text", ["2 GiB", "500 MB", "7 B", "3 TiB", "1 kB"])
 def test_round_trip(text: str) -> None:
     assert format_size(parse_size(text)) == text
+
+
+@pytest.mark.parametrize("text", ["2 GiB", "1.5 kB", "lots", "-1 MB", "3 m", "1.1 B", "9" * 30 + " TiB"])
+def test_a_size_written_again_gets_the_same_answer_as_the_first_time(text: str) -> None:
+    """Sizes written as text are remembered (an estate repeats a few quotas thousands of
+    times): the bytes, or the refusal and its message, must not depend on that."""
+    from ispctl.reconciler.estate import units
+
+    def answer() -> int | str:
+        try:
+            return parse_size(text)
+        except ValueError as exc:
+            return f"refused: {exc}"
+
+    units._parsed_text.cache_clear()
+    first = answer()
+    assert answer() == first and units._parsed_text.cache_info().hits == 1
+    try:
+        direct: int | str = units._parse_size(text)  # the same parse, never remembered
+    except ValueError as exc:
+        direct = f"refused: {exc}"
+    assert first == direct
