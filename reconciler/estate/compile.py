@@ -15,6 +15,7 @@ already sets is a programming error, refused.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,7 +178,12 @@ def compile_catalog(catalog: Catalog, contributions: Iterable[Compiled] = ()) ->
         out.extend(part.resources)
     lifecycle = catalog.estate.site.lifecycle
     shared: dict[frozenset[str], frozenset[str]] = {}
-    for d in drafts:
+    # Each draft is let go once its resource exists (a resource keeps its own canonical copy
+    # of the attributes): at 100,000 mailboxes the drafts alone are over 100 MB.
+    queue = deque(drafts)
+    del drafts, by_address
+    while queue:
+        d = queue.popleft()
         address = address_of(d.kind, d.key)
         credentials = CREDENTIALS.get(d.kind, frozenset()) | added_credentials.get(address, frozenset())
         out.append(d.build(lifecycle, credentials, shared))
