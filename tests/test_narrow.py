@@ -79,6 +79,9 @@ PROVIDERS: dict[str, Setup] = {
     "dns-reads-all": (Directory, Homes, DnsReadsAll),
     "children-first": (Dns, Homes, Directory),
     "generous": (Generous, Homes, Dns),
+    # A runner that reaches only some services: the others' kinds are context, never read.
+    "no-directory": (Homes, Dns),
+    "directory-only": (Directory,),
 }
 
 
