@@ -230,11 +230,21 @@ def orphans(live: dict[str, Resource]) -> None:
         live[address] = replace(resource, recorded_fingerprint=resource.fingerprint())
 
 
+def protected(live: dict[str, Resource]) -> None:
+    """Tenants protected in the live directory (the live flag decides, not git)."""
+    for address in ("tenant.southbay", "tenant.bakery"):
+        tenant = live[address]
+        live[address] = replace(tenant, attrs={**tenant.attrs, "protected": True},
+                                recorded_fingerprint=replace(tenant, attrs={**tenant.attrs, "protected": True})
+                                .fingerprint())
+
+
 LIVE_EDITS: dict[str, LiveEdit] = {
     "converged": lambda live: None,
     "hand-made entries": hand_made,
     "drift": drifted,
     "a domain that left git": orphans,
+    "protected tenants": protected,
 }
 
 
@@ -265,6 +275,14 @@ def test_the_scenarios_plan_what_they_say(tmp_path: Path) -> None:
     before, after, _root = states(tmp_path / "2", GIT_EDITS["domain moved between tenants"])
     got = compare(after, as_live(before), PROVIDERS["narrowing"], frozenset({"tenant.lawfirm"}))
     assert [(c.address, c.is_move) for c in got.changes] == [("domain.hartcole.example", True)]
+    # A domain of a protected tenant leaves git: every scope that plans its delete refuses it.
+    before, after, _root = states(tmp_path / "3", GIT_EDITS["domain file deleted"])
+    by_address = {r.address: r for r in as_live(before)}
+    protected(by_address)
+    narrowed = session(after, PROVIDERS["narrowing"], list(by_address.values()))
+    plan = apply_scope(narrowed.plan(anchors=frozenset({"domain.southbay.example"})),
+                       Scope(anchors=frozenset({"domain.southbay.example"}), everything=False), after, narrowed.live)
+    assert any("tenant.southbay is protected" in p for p in gates.protection_violations(plan, narrowed.live))
     by_address = {r.address: r for r in as_live(before)}
     orphans(by_address)
     got = compare(before, list(by_address.values()), PROVIDERS["narrowing"], frozenset({"tenant.school"}))
