@@ -186,7 +186,7 @@ def test_models_are_strict_and_frozen() -> None:
     box = Mailbox.model_validate({"password": HASH})
     with pytest.raises(ValidationError):
         box.quota = 5  # type: ignore[misc]
-    assert (box.quota, box.status, box.aliases, box.forward) == (None, None, [], None)
+    assert (box.quota, box.status, box.aliases, box.forward) == (None, None, (), None)
 
 
 def test_defaults_apply_when_a_section_is_left_out() -> None:

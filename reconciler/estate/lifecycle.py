@@ -8,7 +8,7 @@ needs one (otherwise every apply would remove the password its user set).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.engine.resources import address_of
@@ -39,17 +39,17 @@ def lifecycle_problems(catalog: Catalog, contributions: Iterable[Compiled] = ())
         for index, name in enumerate(names):
             if name not in by_kind[kind]:
                 problems.append(doc.problem((*where, index), _unknown(kind, name, by_kind[kind])))
-    objects: list[tuple[str, str, Origin, list[str]]] = [
+    objects: list[tuple[str, str, Origin, Sequence[str]]] = [
         *((TENANT, t.name, t.origin, t.spec.ignore_changes) for t in catalog.tenants.values()),
         *((DOMAIN, d.name, Origin(d.origin.doc), d.spec.ignore_changes) for d in catalog.domains.values()),
         *((MAILBOX, b.address, b.origin, b.spec.ignore_changes) for b in catalog.mailboxes.values()),
         *((ALIAS, a.address, a.origin, a.spec.ignore_changes) for a in catalog.aliases.values()),
     ]
-    for kind, key, origin, names in objects:
-        if not names:
+    for kind, key, origin, written in objects:
+        if not written:
             continue  # most objects: no set of known names to build
         known = ATTRIBUTES[kind] | by_address.get(address_of(kind, key), set())
-        for index, name in enumerate(names):
+        for index, name in enumerate(written):
             if name not in known:
                 at: FieldPath = (*origin.path, "ignore_changes", index)
                 problems.append(origin.doc.problem(at, _unknown(kind, name, known)))

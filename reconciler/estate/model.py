@@ -234,19 +234,20 @@ class Forward(Strict):
 
 
 class Mailbox(Sectioned):
+    # Lists as tuples: nothing changes a validated mailbox, and the empty ones (most) are
+    # then one shared () instead of three new lists per mailbox.
     name: PlainText | None = Field(None, max_length=256, description="display name")
     password: PasswordHash | None = Field(
         None, description="the initial password hash; none: the mailbox cannot log in until 'ispctl passwd'")
     credentials: Credentials | None = Field(None, description="user or git [default: lifecycle.credentials]")
-    ignore_changes: list[str] = Field(default_factory=list, description="attributes set at creation only")
+    ignore_changes: tuple[str, ...] = Field((), description="attributes set at creation only")
     quota: Size | None = None
     status: Status | None = None
     services: MailboxServices = MailboxServices()
-    aliases: list[str] = Field(default_factory=list, description="extra addresses")
+    aliases: tuple[str, ...] = Field((), description="extra addresses")
     forward: Forward | None = None
-    previous: list[str] = Field(
-        default_factory=list,
-        description="addresses this mailbox had before: a rename that keeps its entry and its mail",
+    previous: tuple[str, ...] = Field(
+        (), description="addresses this mailbox had before: a rename that keeps its entry and its mail",
     )
 
 
