@@ -44,7 +44,7 @@ def review(session: EstateSession, run: PlanRun, stored: Mapping[str, Any]) -> R
         return Review(run.plan, True)
     matched, why, gone = saved.reviewed_changes(stored, run.plan)
     unreviewed = tuple(glob.escape(c.address) for c in run.plan.changes if c.address not in matched)
-    context = session.compiled or session.desired
+    context = session.scope_context or session.compiled or session.desired  # see runs.make_plan
     # Excluding a change also holds back what needs it or is bound to it (a maildir
     # following its renamed entry): a reviewed change never runs without what it needs.
     subset = apply_scope(run.plan, Scope(excludes=unreviewed), context, run.live) if unreviewed else run.plan
