@@ -4,7 +4,8 @@ Reads the whole managed subtree with one paged search for the marker class, aski
 only for the attributes ispctl manages. Writes are attribute-level: ``modify`` with
 replace for changed attributes (never delete + add of an entry), ``modify_dn`` for
 moves, and the fingerprint is written in the same operation as the values it covers.
-Nothing outside the managed base is ever read or written.
+Nothing outside the managed base is ever read or written. Writes go out through python-ldap
+with many changes in flight on one connection (``Pipelined``, ``writer.py``).
 
 Right after connecting (before the lock) the base and the schema are checked
 (``preflight``). A connection lost mid-run (slapd restarted) is reopened with a few
@@ -18,38 +19,26 @@ from __future__ import annotations
 
 import gc
 import socket
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 import ldap3
-from ldap3.core.exceptions import (
-    LDAPBusyResult,
-    LDAPCommunicationError,
-    LDAPException,
-    LDAPUnavailableResult,
-)
+from ldap3.core.exceptions import LDAPException
 
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap import mapping, narrow, reader
 from ispctl.providers.ldap import writer as writes
-from ispctl.providers.ldap.connection import LdapSettings, connect, open_connection
+from ispctl.providers.ldap.connection import LdapSettings, connect
 from ispctl.providers.ldap.live import LiveTree
 from ispctl.providers.ldap.lock import DirectoryLock, Heartbeat, holding, new_lock
 from ispctl.providers.ldap.preflight import check_directory
 from ispctl.providers.ldap.rename import Step, mailbox_rename_steps
 from ispctl.reconciler.contract import Lockable, Pipelined, Provider, ProviderError, Resource, Within
-
-T = TypeVar("T")
-# The connection is gone (socket errors, slapd's notice of disconnection when it stops) or the
-# server says to come back later: worth reconnecting for. Anything else is an answer.
-LOST = (LDAPCommunicationError, LDAPUnavailableResult, LDAPBusyResult)
-MAX_PAUSE = 8.0
 
 
 @contextmanager
@@ -107,29 +96,6 @@ class LdapProvider(Provider, Lockable, Pipelined):
             conn.unbind()
         except LDAPException:
             pass
-
-    def _call(self, what: str, op: Callable[[bool], T]) -> T:
-        """Run ``op`` (its argument: True when repeating after a lost connection), reconnecting
-        with bounded retries; gives up with one message that says what to do."""
-        if self._gave_up is not None:
-            raise ProviderError(f"not tried: {self._gave_up}")
-        conn = self.conn
-        pause = self.pause
-        error: Exception | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(pause)
-                pause = min(pause * 2, MAX_PAUSE)
-                try:
-                    open_connection(conn, self.settings)
-                except ProviderError as exc:
-                    error = exc
-                    continue
-            try:
-                return op(attempt > 0)
-            except LOST as exc:
-                error = exc
-        raise self._give_up(what, error)
 
     def _give_up(self, what: str, error: Exception | None) -> ProviderError:
         self._gave_up = f"the directory at {self.settings.url} is unreachable (see the first error)"
