@@ -9,7 +9,9 @@ that ``ispctl dkim init`` exists to fix).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import gc
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,24 @@ from ispctl.reconciler.estate.sources import load_composed
 from ispctl.reconciler.estate.validate import build_catalog
 
 
+@contextmanager
+def _building() -> Iterator[None]:
+    """No cyclic garbage collection while the estate's objects are built.
+
+    Reading an estate makes about a hundred objects per mailbox, nearly all of which live on,
+    and each full collection walks every one of them: a quarter of validate's time at 10,000
+    mailboxes, more as the estate grows. What is built here makes no reference cycles to
+    collect (objects are let go by reference counting); collection resumes afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass
 class Desired:
     """A validated estate and everything it compiles to."""
@@ -36,7 +56,8 @@ class Desired:
     @property
     def resources(self) -> dict[tuple[str, str], Resource]:
         if self._resources is None:
-            self._resources = compile_catalog(self.catalog, self.contributions)
+            with _building():
+                self._resources = compile_catalog(self.catalog, self.contributions)
         return self._resources
 
 
@@ -44,6 +65,12 @@ def check_desired(root: Path, schema: EstateSchema,
                   env: Mapping[str, str] | None = None) -> tuple[Desired | None, list[Problem]]:
     """The estate as far as it can be read (with every repository it is composed of, see
     ``estate.sources``), and every problem found on the way."""
+    with _building():
+        return _check_desired(root, schema, env)
+
+
+def _check_desired(root: Path, schema: EstateSchema,
+                   env: Mapping[str, str] | None) -> tuple[Desired | None, list[Problem]]:
     estate, problems = load_composed(root, schema.files, env)
     if estate is None:
         return None, problems
