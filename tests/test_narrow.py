@@ -11,6 +11,7 @@ tests/test_mailstore_provider.py, and end to end in tests/test_runs.py.
 
 from __future__ import annotations
 
+import random
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -345,3 +346,40 @@ def test_the_gate_counts_what_it_did_not_read_as_existing(tmp_path: Path) -> Non
     assert gates.threshold_violations(scoped, narrowed.existing, limits)  # and it does fire here
     # A full plan's existing objects are its live ones.
     assert full.existing == full.live
+
+
+def shuffled(live: dict[str, Resource], rng: random.Random) -> None:
+    """Random hand-made damage: entries deleted, moved under another parent of the same kind,
+    values changed, orphans made, as an operator with ldapmodify might."""
+    addresses = sorted(live)
+    parents: dict[str, list[str]] = {}
+    for resource in live.values():
+        if resource.parent:
+            parents.setdefault(resource.parent.split(".", 1)[0], []).append(resource.parent)
+    for address in rng.sample(addresses, 10):
+        resource = live.get(address)
+        if resource is None:
+            continue
+        move = rng.choice(["delete", "move", "change", "orphan"])
+        if move == "delete":
+            del live[address]
+        elif move == "move" and resource.parent:
+            live[address] = replace(resource, parent=rng.choice(parents[resource.parent.split(".", 1)[0]]))
+        elif move == "change":
+            live[address] = replace(resource, attrs={**resource.attrs, "status": "suspended"})
+        else:
+            copy = replace(resource, key=f"x{rng.randrange(99)}{resource.key}", recorded_fingerprint=None)
+            live[copy.address] = copy
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_hand_made_damage_plans_the_same_narrowed(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    git_edit = sorted(GIT_EDITS)[seed % len(GIT_EDITS)]
+    before, after, _root = states(tmp_path, GIT_EDITS[git_edit])
+    by_address = {r.address: r for r in as_live(before)}
+    shuffled(by_address, rng)
+    live = list(by_address.values())
+    setup = list(PROVIDERS.values())[seed % len(PROVIDERS)]
+    for anchors in every_anchor(after, live):
+        compare(after, live, setup, anchors)
