@@ -68,3 +68,30 @@ def test_an_attribute_set_twice_or_on_nothing_is_refused(tmp_path: Path) -> None
         _ = load_desired(builder.root, _with(NamedExtension("clash", clash))).resources
     with pytest.raises(ConfigError, match="adds attributes to mailbox.nobody@acme.example"):
         _ = load_desired(builder.root, _with(NamedExtension("stray", stray))).resources
+
+
+def test_cycle_collection_is_off_while_building_and_as_it_was_afterwards(tmp_path: Path) -> None:
+    import gc
+
+    from ispctl.reconciler.estate import desired as desired_module
+
+    seen: list[bool] = []
+    builder = simple_estate(tmp_path)
+    def probe(catalog: Catalog) -> Compiled:
+        seen.append(gc.isenabled())
+        return Compiled()
+
+    hook = NamedExtension("probe", probe)
+    assert gc.isenabled()
+    assert load_desired(builder.root, _with(hook)).resources
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        with pytest.raises(RuntimeError), desired_module._building():
+            raise RuntimeError("a failure while building")
+        assert not gc.isenabled()  # it was off before: left off
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), desired_module._building():
+        raise RuntimeError("a failure while building")
+    assert gc.isenabled()
