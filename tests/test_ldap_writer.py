@@ -28,6 +28,7 @@ from ispctl.reconciler.engine.errors import ProviderError
 from ispctl.reconciler.engine.inflight import Submission
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.harness.daemons import port_accepts
 from tests.wiring import load_desired
 
 Index = dict[tuple[str, str], Resource]
@@ -145,8 +146,8 @@ def test_changes_in_flight_when_the_connection_drops_are_read_back_then_sent_aga
         finally:
             os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while slapd.running() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        while (slapd.running() or port_accepts("127.0.0.1", slapd.port)) and time.monotonic() < deadline:
+            time.sleep(0.02)  # gone, its port closed too
         slapd.start()
         outcomes = [ldap.collect() for _ in created]
         # Each add was read back: the ones whose entry was there are done (not "already

@@ -11,12 +11,15 @@ from __future__ import annotations
 import re
 
 _SPECIAL = set('\\,+"<>;=')
+_ESCAPED_ANYWHERE = re.compile('[\\\\,+"<>;=\x00]')
 
 
 def escape_value(value: str) -> str:
     """Escape an attribute value for use inside an RDN."""
     if value == "":
         return ""
+    if _ESCAPED_ANYWHERE.search(value) is None and value[0] not in "# " and value[-1] != " ":
+        return value  # nothing to escape: most values (every write builds a DN)
     out = []
     for index, char in enumerate(value):
         if char in _SPECIAL:

@@ -253,7 +253,10 @@ class Writer:
     def _issue(self, conn: LDAPObject, op: Op) -> int:
         self.sent[op.kind] += 1
         if op.kind == "add":
-            return int(conn.add_ext(op.dn, [(name, _values(values)) for name, values in op.attrs.items()]))
+            # Values are text almost always: encoded inline, the rest through _values.
+            return int(conn.add_ext(op.dn, [(name, [v.encode("utf-8") for v in values]
+                                                if all(type(v) is str for v in values) else _values(values))
+                                               for name, values in op.attrs.items()]))
         if op.kind == "modify":
             # Replace, never add: repeating a modify (after a lost connection) leaves the same values.
             mods = [(ldap.MOD_REPLACE, name, _values(values) or None) for name, values in op.attrs.items()]
