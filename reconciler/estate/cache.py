@@ -12,7 +12,7 @@ estate: only the parse is reused.
 
 The cache lives in ``$ISPCTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/ispctl``, else
 ``~/.cache/ispctl`` (entries under ``parsed/``), never inside the estate's repository;
-``ISPCTL_CACHE_DIR=off`` turns it off. Folders are 0700 and entries 0600 (they hold what
+``ISPCTL_CACHE_DIR=off`` turns it off. The folder is 0700 and entries 0600 (they hold what
 the files hold, password hashes included), written to a temporary name and renamed into
 place. An entry is used only when its header names its own key and a digest of its body
 matches; anything else (truncated, corrupt, foreign, unreadable) is ignored and written
@@ -25,7 +25,6 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -101,6 +100,7 @@ class ParseCache:
         self.folder = folder
         self.max_bytes = max_bytes
         self.stats = Stats()
+        self.ready = False  # the folder is known to exist
         if folder is not None:
             try:
                 self.prefix: bytes = code_key()
@@ -126,7 +126,7 @@ class ParseCache:
         if raw is None or self.folder is None:
             return (None, problems) if raw is None else load_bytes(raw, display)
         key = hashlib.sha256(self.prefix + raw).digest()
-        entry = self.folder / key.hex()[:2] / key.hex()[2:]
+        entry = self.folder / key.hex()
         body = self._read(entry, key)
         if body is not None:
             self.stats.hits += 1
@@ -160,12 +160,15 @@ class ParseCache:
         except ValueError:  # not plain data (cannot happen for parsed YAML): just not cached
             return
         blob = _MAGIC + key + hashlib.sha256(payload).digest() + payload
+        # One flat folder and a temporary name of this process's own: creating files is most
+        # of what a cold run adds, so no folder per entry prefix and no random names.
+        temporary = f"{entry}.{os.getpid()}.tmp"
         try:
-            if not entry.parent.is_dir():
+            if not self.ready:
                 assert self.folder is not None
-                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # (parents= gives only the leaf 0700)
-                entry.parent.mkdir(mode=0o700, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-")  # created 0600
+                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # (only the last one made 0700)
+                self.ready = True
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             try:
                 with os.fdopen(handle, "wb") as out:
                     out.write(blob)
@@ -187,9 +190,9 @@ def prune(folder: Path, max_bytes: int) -> None:
     """Remove the entries used longest ago until the cache holds at most 3/4 of ``max_bytes``."""
     found: list[tuple[float, int, str]] = []
     try:
-        for shard in os.scandir(folder):
-            if shard.is_dir(follow_symlinks=False):
-                for item in os.scandir(shard.path):
+        with os.scandir(folder) as items:
+            for item in items:
+                if item.is_file(follow_symlinks=False):  # entries, and temporary files a crash left
                     info = item.stat(follow_symlinks=False)
                     found.append((info.st_mtime, info.st_size, item.path))
     except OSError:
