@@ -220,3 +220,21 @@ def test_pruning_keeps_the_entries_used_last(tmp_path: Path) -> None:
     assert len(list(folder.iterdir())) == 10
     prune(folder, 800)  # down to 3/4 of the bound: the four used longest ago go
     assert sorted(p.name for p in folder.iterdir()) == [f"entry{i}" for i in range(4, 10)]
+
+
+def test_the_key_names_the_parsing_code_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any edit of the parsing modules (a fix, a new rule) is another key: no entry written by
+    other code is ever read."""
+    from ispctl.reconciler.estate import yamlevents, yamlload
+
+    cache_module.code_key.cache_clear()
+    before = cache_module.code_key()
+    for module in (yamlload, yamlevents):
+        edited = tmp_path / f"{module.__name__}.py"
+        edited.write_bytes(Path(module.__file__ or "").read_bytes() + b"\n# one more rule\n")
+        with monkeypatch.context() as patch:
+            patch.setattr(module, "__file__", str(edited))
+            cache_module.code_key.cache_clear()
+            assert cache_module.code_key() != before
+    cache_module.code_key.cache_clear()
+    assert cache_module.code_key() == before

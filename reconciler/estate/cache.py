@@ -3,8 +3,8 @@
 Parsing a file (``yamlload.load_bytes``) gives its plain data, the position of every field
 and its parse problems, and depends on nothing but the file's bytes and the parsing code.
 So an entry is found by a hash of exactly those: the bytes, plus the ispctl version, the
-Python version (the entry format is ``marshal``'s), the YAML parser in use and the source
-of the parsing modules themselves. Any edit to a file, or to the code, gives another key;
+Python version (the entry format is ``marshal``'s), the YAML parser in use (ruamel.yaml's
+and its libyaml's versions) and the source of the parsing modules themselves. Any edit to a file, or to the code, gives another key;
 a renamed or moved file gives the same key, and the name problems carry is put back from
 the current path when the entry is read, so every message is what a cold run says. The
 checks against the models and every rule across files run on every run, on the whole
@@ -29,6 +29,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,11 @@ _HEADER = len(_MAGIC) + 2 * _DIGEST
 def code_key() -> bytes:
     """Everything besides a file's bytes that decides what parsing it gives."""
     digest = hashlib.sha256(_MAGIC)
-    for part in (__version__, sys.version, str(marshal.version), ruamel.yaml.__version__, str(yamlload._PURE)):
+    try:  # libyaml comes with it: another libyaml may accept or refuse other text
+        clib = metadata.version("ruamel.yaml.clib")
+    except metadata.PackageNotFoundError:
+        clib = "none"
+    for part in (__version__, sys.version, str(marshal.version), ruamel.yaml.__version__, clib, str(yamlload._PURE)):
         digest.update(part.encode() + b"\0")
     for module in (yamlload, yamlevents, sys.modules[__name__]):
         digest.update(Path(module.__file__ or "").read_bytes())
