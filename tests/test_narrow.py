@@ -405,3 +405,17 @@ def test_random_hand_made_damage_plans_the_same_narrowed(tmp_path: Path, seed: i
     setup = list(PROVIDERS.values())[seed % len(PROVIDERS)]
     for anchors in every_anchor(after, live):
         compare(after, live, setup, anchors)
+
+
+def test_what_a_service_returns_beyond_the_scope_is_not_compared(tmp_path: Path) -> None:
+    """A service that can only read everything (the mail store walks every home) returns the
+    whole estate; the plan takes in only what the scope needs, so it stays narrow."""
+    before, after, _root = states(tmp_path, GIT_EDITS["dns record changed"])
+    providers = providers_for(PROVIDERS["dns-reads-all"], as_live(before))
+    narrowed = Session(in_scope(after, providers), providers, compiled=after)
+    assert narrowed.plan(anchors=frozenset({"domain.southbay.example"})).empty
+    assert {r.key for r in narrowed.live.values() if r.kind == "dns_zone"} == {"southbay.example"}
+    assert not any(r.key.startswith("northwind.example/") for r in narrowed.live.values() if r.kind == "dns")
+    # The gate still counts every record set the service has, read or not.
+    assert sum(1 for kind, _ in narrowed.existing if kind == "dns") == sum(1 for r in before.values()
+                                                                             if r.kind == "dns")

@@ -298,7 +298,28 @@ def read_within(desired: Index, context: Index, anchors: frozenset[str], provide
     owner = {kind: p.name for p in providers for kind in p.SUPPORTS}
     asked: dict[str, set[str]] = {p.name: set() for p in providers}
     anchored: dict[str, set[str]] = {p.name: set() for p in providers}
+    # What a provider returned beyond what was asked (all of it, for one that reads
+    # everything): kept aside, and taken in only once something needs it, so a mail store
+    # that walks every home does not turn a narrowed plan into a full one.
+    pool: dict[str, Resource] = {}
+    pooled_below: dict[str, list[str]] = {}  # address -> pooled addresses that refer to it
     reads = 0
+
+    def keep(resource: Resource, by: str) -> None:
+        address = resource.address
+        pool.pop(address, None)
+        if resource.identity in live:
+            return
+        live[resource.identity] = resource
+        live_by[address] = resource
+        if address not in wide and (address in anchors or below.hits(resource)):
+            widen(address, by)
+
+    def widen(address: str, by: str) -> None:
+        wide[address] = by
+        for other in pooled_below.pop(address, []):  # below what is below the anchors
+            if other in pool:
+                keep(pool[other], by)
 
     def read(provider: Provider, more_anchors: set[str], addresses: set[str]) -> None:
         nonlocal reads
@@ -308,45 +329,56 @@ def read_within(desired: Index, context: Index, anchors: frozenset[str], provide
         reads += 1
         asked[provider.name] |= addresses
         anchored[provider.name] |= more_anchors
-        for ident, resource in found.items():
-            if ident in live:
-                continue
-            live[ident] = resource
-            live_by[resource.address] = resource
         for resource in found.values():
-            if resource.address not in wide and (resource.address in anchors or below.hits(resource)):
-                wide[resource.address] = provider.name
+            address = resource.address
+            if resource.identity in live or address in pool:
+                continue
+            if address in addresses or address in anchors or below.hits(resource):
+                keep(resource, provider.name)
+            else:
+                pool[address] = resource
+                for ref in _refs(resource):
+                    pooled_below.setdefault(ref, []).append(address)
 
     def pending(provider: Provider, first: bool) -> tuple[set[str], set[str]]:
-        if not first and _reads_everything(provider):
-            return set(), set()
         name = provider.name
+        need = {a for a in closure.wanted() if owner.get(_kind(a)) == name}
+        need |= {up for r in live.values() if (up := _up(r)) is not None and owner.get(_kind(up)) == name}
+        missing = {a for a in need if a not in asked[name] and a not in live_by}
+        for address in [a for a in missing if a in pool]:  # returned before, needed now
+            keep(pool[address], name)
+        missing = {a for a in missing if a not in live_by}
+        if not first and _reads_everything(provider):
+            asked[name] |= missing  # it returned everything it has: the rest does not exist
+            return set(), set()
         ups = {k for kind in provider.SUPPORTS for k in parents.get(kind, ())}
         # Anchors found by another provider's read, of the kinds this one's objects hang below.
         new = {a for a, by in wide.items() if a not in anchored[name] and by != name
                and (by is None or _kind(a) in ups)}
-        need = {a for a in closure.wanted() if owner.get(_kind(a)) == name}
-        need |= {up for r in live.values() if (up := _up(r)) is not None and owner.get(_kind(up)) == name}
-        missing = {a for a in need if a not in asked[name] and a not in live_by}
         return new, missing
 
     for provider in order:
         read(provider, *pending(provider, first=True))
     while True:
+        before = (len(live), len(closure.members), len(wide))
+        for resource in list(live.values()):  # below an anchor found by a later read
+            if resource.address not in wide and below.hits(resource):
+                widen(resource.address, owner.get(resource.kind, ""))
         # The other half of what was read: its desired counterparts (and what they need).
         closure.add(c for address in list(live_by) for c in closure.claimants(address))
         todo = [(p, *pending(p, first=False)) for p in order]
         todo = [(p, new, missing) for p, new, missing in todo if new or missing]
-        if not todo:
-            break
         for provider, new, missing in todo:
             read(provider, new, missing)
+        if not todo and before == (len(live), len(closure.members), len(wide)):
+            break
     members = {by_address[a].identity for a in closure.members}
     kept = {ident: r for ident, r in desired.items() if ident in members}
     complete = {kind for p in providers if _reads_everything(p) for kind in p.SUPPORTS}
     existing = {ident: r for ident, r in desired.items() if ident[0] not in complete}
     for ident in members:
         existing.pop(ident, None)
+    existing.update({r.identity: r for r in pool.values()})
     existing.update(live)
     reachable = set(closure.members)
     stack = [ref for r in live.values() for ref in _refs(r) if ref in by_address and ref not in reachable]
