@@ -20,6 +20,7 @@ from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.estate import cache as cache_module
 from ispctl.reconciler.estate.cache import ParseCache, Stats, cache_folder, prune
 from ispctl.reconciler.estate.desired import check_desired
+from ispctl.reconciler.estate.yamlload import load_bytes
 from tests.bench.generate import generate_estate
 from tests.wiring import SCHEMA
 
@@ -238,3 +239,19 @@ def test_the_key_names_the_parsing_code_itself(tmp_path: Path, monkeypatch: pyte
             assert cache_module.code_key() != before
     cache_module.code_key.cache_clear()
     assert cache_module.code_key() == before
+
+
+def test_bytes_from_elsewhere_share_the_entries_of_files(tmp_path: Path) -> None:
+    """A blob read from git history (``--changed-since``) with the bytes of a file on disk is
+    the same entry, and gives what parsing it gives, under its own name."""
+    root = _example(tmp_path)
+    parsed = ParseCache(tmp_path / "cache" / "parsed")
+    path = next(p for p in sorted(root.rglob("*.yaml")) if p.name not in ("tenant.yaml", "ispctl.yaml"))
+    doc, problems = parsed.load(path, "now.yaml")
+    old, old_problems = parsed.parse(path.read_bytes(), "HEAD~1:old.yaml")
+    assert (parsed.stats.misses, parsed.stats.hits) == (1, 1)
+    fresh, fresh_problems = load_bytes(path.read_bytes(), "HEAD~1:old.yaml")
+    assert old is not None and fresh is not None and doc is not None
+    assert (old.file, old.data, old.positions, old.value_positions, old_problems) == (
+        fresh.file, fresh.data, fresh.positions, fresh.value_positions, fresh_problems)
+    assert doc.data == old.data and doc.file == "now.yaml" and problems == []

@@ -128,8 +128,13 @@ class ParseCache:
     def load(self, path: Path, display: str) -> tuple[Document | None, list[Problem]]:
         """What ``yamlload.load_document(path, display)`` gives, parsed at most once per content."""
         raw, problems = read_file(path, display)
-        if raw is None or self.folder is None:
-            return (None, problems) if raw is None else load_bytes(raw, display)
+        return (None, problems) if raw is None else self.parse(raw, display)
+
+    def parse(self, raw: bytes, display: str) -> tuple[Document | None, list[Problem]]:
+        """What ``yamlload.load_bytes(raw, display)`` gives (a file's bytes, or a blob's from git
+        history), parsed at most once per content."""
+        if self.folder is None:
+            return load_bytes(raw, display)
         key = hashlib.sha256(self.prefix + raw).digest()
         entry = self.folder / key.hex()
         body = self._read(entry, key)
