@@ -21,14 +21,17 @@ the rest of the estate. Which desired objects and which live ones that takes:
   ancestors, so a walk up the live side (protection, crossings, groups) ends where it would.
   Whatever that adds is asked for in further small reads until nothing is missing.
 
-A provider that keeps the default ``_read_within`` returned everything it has: it is never
-asked again, and what it did not return does not exist.
+What a provider returns beyond that (everything, for one that keeps the default
+``_read_within``) is kept aside and taken in only when one of the rules above asks for it,
+so the plan compares no more than it needs. A provider that read everything is never asked
+again: what it did not return does not exist.
 
 For the gates' shares (``threshold_violations`` counts the EXISTING objects of a kind), the
 part of the estate that was not read is taken as what git says: ``existing`` is the live
-state read plus every desired object outside it. That is exact when the estate outside the
-scope has converged (main was applied); live objects outside the scope that git no longer
-has are not counted, which only makes the gate stricter.
+state read plus every desired object outside it (for a provider that read everything, just
+what it returned). That is exact when the estate outside the scope has converged (main was
+applied); live objects outside the scope that git no longer has are not counted, which only
+makes the gate stricter.
 
 A rename whose two ends are both outside the scope is not looked at, so a narrowed plan does
 not refuse one that crosses between resellers (``diff.match_renames``); validation, which
