@@ -16,10 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from ispctl.reconciler.estate.loader import Estate
 from ispctl.reconciler.estate.model import AliasSpec, DomainFile, Limits, Mailbox, Status, TenantFile
 from ispctl.reconciler.estate.yamlload import Document, FieldPath
+
+
+_NOTHING_WRITTEN: Mapping[str, FieldPath] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +106,9 @@ class NMailbox:
     aliases: tuple[str, ...] = ()
     forward: tuple[str, ...] = ()
     previous: tuple[str, ...] = ()
-    # resolved forwarding target -> the field path it was written at (for later rules)
-    written: dict[str, FieldPath] = field(default_factory=dict)
+    # resolved forwarding target -> the field path it was written at (for later rules); most
+    # mailboxes forward nowhere and share one empty, read-only mapping
+    written: Mapping[str, FieldPath] = field(default_factory=lambda: _NOTHING_WRITTEN)
 
     @property
     def display(self) -> str:

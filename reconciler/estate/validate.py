@@ -326,6 +326,7 @@ class _Checker:
         if box.spec.forward is None:
             return
         found = []
+        written: dict[str, FieldPath] = {}
         for index, target in enumerate(box.spec.forward.to):
             path = box.origin.path + ("forward", "to", index)
             full = self.check_target(target, box.domain, box.origin, path, "forwarding target")
@@ -333,8 +334,10 @@ class _Checker:
                 self.report(box.origin, path, "a mailbox cannot forward to itself; use keep_copy: true to keep a copy")
             elif full:
                 found.append(full)
-                box.written.setdefault(full, path)
+                written.setdefault(full, path)
         box.forward = tuple(sorted(set(found)))
+        if written:
+            box.written = written
 
     def alias_targets(self, alias: NAlias) -> None:
         found = []
