@@ -6,6 +6,7 @@ while it has children), so a wrong order shows up as a failure, not just a log l
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 
 import pytest
@@ -392,3 +393,28 @@ def test_a_stop_request_ends_the_run_at_a_change_boundary_and_reports_the_rest()
     assert done == ["tenant.t", "domain.a.example", "domain.b.example"] and sorted(provider.store) == sorted(done)
     assert {o.error for o in result.outcomes if o.status != "ok"} == {"not run: SIGTERM"}
     assert len(result.outcomes) == 6
+
+
+def test_cyclic_gc_is_off_while_changes_are_applied_and_as_it_was_afterwards() -> None:
+    seen: list[bool] = []
+
+    class Watching(MemoryProvider):
+        def _create(self, resource: Resource) -> None:
+            seen.append(gc.isenabled())
+            super()._create(resource)
+
+    def fail(outcome: Outcome) -> None:
+        raise RuntimeError("listener broke")
+
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            apply_plan(compute_plan(index(estate()), {}), lambda kind: Watching())
+            assert gc.isenabled() is enabled
+            with pytest.raises(RuntimeError, match="listener broke"):
+                apply_plan(compute_plan(index(estate()), {}), lambda kind: Watching(), fail)
+            assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert seen and not any(seen)

@@ -192,24 +192,27 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
     With a pipelined provider the outcomes come as they are collected; ``result.outcomes``
     is then put in execution order at the end, so reports do not depend on timing.
     """
-    with _heap_frozen():
+    with _no_cyclic_gc():
         return _apply_plan(plan, route, on_outcome, observer, stop)
 
 
 @contextmanager
-def _heap_frozen() -> Iterator[None]:
-    """Keep the cyclic garbage collector off the objects that exist when the apply starts.
+def _no_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection while the changes are applied.
 
     The desired state, the live state and the plan (hundreds of thousands of objects in a large
-    estate) stay alive for the whole apply, which allocates a few objects per change: each
-    full collection would walk all of them again (at 1,000 mailboxes, a tenth of a second a
-    time). Frozen, they are left out of collections; what the apply makes is still collected.
+    estate) stay alive for the whole apply, and so does most of what it makes (an outcome per
+    change): full collections walked them again and again, a quarter of the apply's own CPU
+    time at 10,000 mailboxes, for next to no garbage (the reads and the estate's build pause
+    the collector for the same reason). Collection resumes afterwards, as it was.
     """
-    gc.freeze()
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
 
 
 def _apply_plan(plan: Plan, route: Router, on_outcome: Listener | None, observer: Observer | None,
