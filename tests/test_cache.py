@@ -255,3 +255,12 @@ def test_bytes_from_elsewhere_share_the_entries_of_files(tmp_path: Path) -> None
     assert (old.file, old.data, old.positions, old.value_positions, old_problems) == (
         fresh.file, fresh.data, fresh.positions, fresh.value_positions, fresh_problems)
     assert doc.data == old.data and doc.file == "now.yaml" and problems == []
+
+
+def test_a_cache_that_cannot_be_made_only_costs_speed(tmp_path: Path, runs: list[Stats]) -> None:
+    root = _example(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    cold = _outcome(root, OFF)
+    assert _outcome(root, {"ISPCTL_CACHE_DIR": str(blocker)}) == cold
+    assert runs[-1].written == 0 and runs[-1].misses == 1  # the first file; the rest are parsed without

@@ -4,11 +4,11 @@ Parsing a file (``yamlload.load_bytes``) gives its plain data, the position of e
 and its parse problems, and depends on nothing but the file's bytes and the parsing code.
 So an entry is found by a hash of exactly those: the bytes, plus the ispctl version, the
 Python version (the entry format is ``marshal``'s), the YAML parser in use (ruamel.yaml's
-and its libyaml's versions) and the source of the parsing modules themselves. Any edit to a file, or to the code, gives another key;
-a renamed or moved file gives the same key, and the name problems carry is put back from
-the current path when the entry is read, so every message is what a cold run says. The
-checks against the models and every rule across files run on every run, on the whole
-estate: only the parse is reused.
+and its libyaml's versions) and the source of the parsing modules themselves. Any edit to
+a file, or to the code, gives another key; a renamed or moved file gives the same key, and
+the name problems carry is put back from the current path when the entry is read, so every
+message is what a cold run says. The checks against the models and every rule across files
+run on every run, on the whole estate: only the parse is reused.
 
 The cache lives in ``$ISPCTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/ispctl``, else
 ``~/.cache/ispctl`` (entries under ``parsed/``), never inside the estate's repository;
@@ -173,11 +173,15 @@ class ParseCache:
         # One flat folder and a temporary name of this process's own: creating files is most
         # of what a cold run adds, so no folder per entry prefix and no random names.
         temporary = f"{entry}.{os.getpid()}.tmp"
-        try:
-            if not self.ready:
+        if not self.ready:
+            try:
                 assert self.folder is not None
                 self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # (only the last one made 0700)
-                self.ready = True
+            except OSError:
+                self.folder = None  # no folder to be had (not writable): the rest of the run parses
+                return
+            self.ready = True
+        try:
             handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             try:
                 with os.fdopen(handle, "wb") as out:

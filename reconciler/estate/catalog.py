@@ -22,7 +22,6 @@ from ispctl.reconciler.estate.loader import Estate
 from ispctl.reconciler.estate.model import AliasSpec, DomainFile, Limits, Mailbox, Status, TenantFile
 from ispctl.reconciler.estate.yamlload import Document, FieldPath
 
-
 _NOTHING_WRITTEN: Mapping[str, FieldPath] = MappingProxyType({})
 
 
