@@ -198,6 +198,8 @@ class _Index:
                 up_kind = up.partition(".")[0]
                 pairs.add((kind, up_kind))
                 last[kind] = up_kind + "."
+            if resource.depends_on and (resource.parent or len(resource.depends_on) > 1):
+                pairs.update((kind, ref.partition(".")[0]) for ref in resource.depends_on)  # rare: an alias domain
             if resource.previous:
                 for old in _previous(resource):
                     claimants.setdefault(old, []).append(address)
@@ -355,9 +357,12 @@ def read_within(desired: Index, context: Index, anchors: frozenset[str], provide
             asked[name] |= missing  # it returned everything it has: the rest does not exist
             return set(), set()
         ups = {k for kind in provider.SUPPORTS for k in parents.get(kind, ())}
-        # Anchors found by another provider's read, of the kinds this one's objects hang below.
+        # The scope's anchors, and what is below them of the kinds this one's objects hang
+        # below (as the desired state has them), unless this provider found it itself: a
+        # mailbox is no anchor for the directory (nothing hangs below it there), it is one
+        # for the mail store.
         new = {a for a, by in wide.items() if a not in anchored[name] and by != name
-               and (by is None or _kind(a) in ups)}
+               and (a in anchors or _kind(a) in ups)}
         return new, missing
 
     for provider in order:
