@@ -250,10 +250,11 @@ def _apply_plan(plan: Plan, route: Router, on_outcome: Listener | None, observer
                 heapq.heappush(ready, position[nxt])
 
     def record(outcome: Outcome) -> None:
+        address = outcome.change.address
         if outcome.status != "ok":
-            not_ok.add(outcome.change.address)
+            not_ok.add(address)
         result.outcomes.append(outcome)
-        release(outcome.change.address)
+        release(address)
         if on_outcome is not None:
             on_outcome(outcome)
         if _watched(observer):
@@ -299,7 +300,9 @@ def _apply_plan(plan: Plan, route: Router, on_outcome: Listener | None, observer
                 break
             collect()  # nothing may start now: wait for the oldest change in flight
             continue
-        change = order[heapq.heappop(ready)]
+        at = heapq.heappop(ready)
+        change = order[at]
+        prereqs = needs[change.address]
         try:
             provider = route(change.kind)
             resource = change.after if change.after is not None else change.before
@@ -311,7 +314,7 @@ def _apply_plan(plan: Plan, route: Router, on_outcome: Listener | None, observer
         ident = (id(provider), key) if key is not None else None
         # A prerequisite staged in another batch must really be applied (or have failed)
         # before this change may run; within one batch the provider orders the changes.
-        for dep in sorted(needs[change.address]):
+        for dep in sorted(prereqs) if staged else ():
             if dep in staged and staged[dep] != ident:
                 commit(staged[dep])
         if id(provider) not in pipes:  # asked once per provider: isinstance of a protocol is slow
@@ -320,9 +323,9 @@ def _apply_plan(plan: Plan, route: Router, on_outcome: Listener | None, observer
         while through is not None and flights.full(through) and not halted():
             collect(through)
         if halted():  # a commit above was refused, or a stop came while waiting: not this change
-            heapq.heappush(ready, position[change.address])
+            heapq.heappush(ready, at)
             continue
-        blocked = sorted(needs[change.address] & not_ok)
+        blocked = sorted(prereqs & not_ok) if not_ok else ()
         if blocked:
             record(Outcome(change, "skipped", f"skipped because {', '.join(blocked)} did not apply"))
             continue

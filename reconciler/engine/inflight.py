@@ -64,7 +64,7 @@ class Pipelined(Protocol):
     """
 
     def window(self) -> int:
-        """How many changes may be in flight at once (at least 1)."""
+        """How many changes may be in flight at once (at least 1); asked once per apply."""
         ...
 
     def submit(self, submission: Submission) -> None:
@@ -79,6 +79,7 @@ class Pipelined(Protocol):
 @dataclass
 class _Queue:
     provider: Pipelined
+    window: int  # asked once per apply
     tickets: deque[int] = field(default_factory=deque)
 
 
@@ -88,20 +89,25 @@ class InFlight:
     def __init__(self) -> None:
         self._queues: dict[int, _Queue] = {}
         self._next = 0
+        self._count = 0  # changes in flight, all providers
 
     def __len__(self) -> int:
-        return sum(len(q.tickets) for q in self._queues.values())
+        return self._count
 
     def full(self, provider: Pipelined) -> bool:
         queue = self._queues.get(id(provider))
-        return queue is not None and len(queue.tickets) >= max(1, provider.window())
+        return queue is not None and len(queue.tickets) >= queue.window
 
     def ticket(self) -> int:
         self._next += 1
         return self._next
 
     def add(self, provider: Pipelined, ticket: int) -> None:
-        self._queues.setdefault(id(provider), _Queue(provider)).tickets.append(ticket)
+        queue = self._queues.get(id(provider))
+        if queue is None:
+            queue = self._queues[id(provider)] = _Queue(provider, max(1, provider.window()))
+        queue.tickets.append(ticket)
+        self._count += 1
 
     def oldest(self, provider: Pipelined | None = None) -> Pipelined | None:
         """The provider whose oldest change in flight is the oldest of all (or ``provider``,
@@ -117,6 +123,7 @@ class InFlight:
         ticket than the oldest breaks the contract (and would mix up outcomes)."""
         queue = self._queues[id(provider)]
         expected = queue.tickets.popleft()
+        self._count -= 1
         try:
             done = provider.collect()
         except Exception as exc:  # a provider's bug must not hide the outcomes of the others
