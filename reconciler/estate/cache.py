@@ -184,8 +184,12 @@ class ParseCache:
         try:
             handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             try:
-                with os.fdopen(handle, "wb") as out:
-                    out.write(blob)
+                try:
+                    view = memoryview(blob)
+                    while view:
+                        view = view[os.write(handle, view):]
+                finally:
+                    os.close(handle)
                 os.replace(temporary, entry)
             except BaseException:
                 os.unlink(temporary)
