@@ -419,3 +419,13 @@ def test_what_a_service_returns_beyond_the_scope_is_not_compared(tmp_path: Path)
     # The gate still counts every record set the service has, read or not.
     assert sum(1 for kind, _ in narrowed.existing if kind == "dns") == sum(1 for r in before.values()
                                                                              if r.kind == "dns")
+
+
+def test_a_narrowed_plan_says_what_it_reads(tmp_path: Path) -> None:
+    before, after, _root = states(tmp_path, GIT_EDITS["nothing"])
+    seen: list[str] = []
+    narrowed = session(after, PROVIDERS["children-first"], as_live(before))
+    narrowed.plan(anchors=frozenset({"tenant.school"}), progress=seen.append)
+    # Parents first, whatever the order the providers were given in.
+    assert seen[0] == "reading directory"
+    assert set(seen) == {"reading directory", "reading homes", "reading dns"}
