@@ -36,6 +36,7 @@ import ldap
 from ldap.ldapobject import LDAPObject
 
 from ispctl.providers.ldap import dn as dnlib
+from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.mapping import FINGERPRINT
 from ispctl.providers.ldap.reader import ANSWER_TIMEOUT, LOST, MAX_PAUSE, describe, open_reader
 from ispctl.providers.ldap.rename import Step
@@ -181,8 +182,10 @@ class Writer:
         self.most = 0  # most operations in flight at once
 
     @classmethod
-    def for_settings(cls, settings: Any, **kwargs: Any) -> Writer:
-        return cls(lambda: open_reader(settings), **kwargs)
+    def for_settings(cls, settings: LdapSettings, *, retries: int, pause: float,
+                     give_up: Callable[[str, str], ProviderError], given_up: Callable[[], str | None]) -> Writer:
+        """A writer on connections made as the reader makes them (URL, TLS, CA file, bind)."""
+        return cls(lambda: open_reader(settings), retries=retries, pause=pause, give_up=give_up, given_up=given_up)
 
     # -- what the provider calls ----------------------------------------------------------
 
