@@ -10,23 +10,38 @@ the name problems carry is put back from the current path when the entry is read
 message is what a cold run says. The checks against the models and every rule across files
 run on every run, on the whole estate: only the parse is reused.
 
+A run writes at most one file (creating a file per entry was most of what a cold run added):
+the entries live in one pack per estate, named by a hash of the code key and the estate's
+resolved path, holding key -> entry for what the run that wrote it parsed (files on disk and
+blobs from git history alike, so a blob with a file's bytes is that file's entry). A run
+reads the pack's index once when it first parses, and an entry's body when it is asked for;
+it writes the pack again, whole, only when some entry was missing or more than a quarter of
+the pack went unused (the unused entries are then left out: a few stale ones cost less than
+rewriting).
+
 The cache lives in ``$ISPCTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/ispctl``, else
-``~/.cache/ispctl`` (entries under ``parsed/``), never inside the estate's repository;
-``ISPCTL_CACHE_DIR=off`` turns it off. The folder is 0700 and entries 0600 (they hold what
-the files hold, password hashes included), written to a temporary name and renamed into
-place. An entry is used only when its header names its own key and a digest of its body
-matches; anything else (truncated, corrupt, foreign, unreadable) is ignored and written
-anew. The cache is kept under a size bound by removing the entries used longest ago.
+``~/.cache/ispctl`` (packs under ``parsed/``), never inside the estate's repository;
+``ISPCTL_CACHE_DIR=off`` turns it off. The folder is 0700 and packs 0600 (they hold what
+the files hold, password hashes included), written to a temporary name of the writer's own
+and renamed into place, so two runs at once never see a torn pack: each reads a whole one,
+and the last to write wins. A pack is used only when its header names its own key and a
+digest of its index matches; an entry only when a digest of its key and body matches.
+Anything else (truncated, corrupt, foreign, unreadable) is ignored, parsed and written anew.
+Packs not used for 30 days are removed, and the cache is kept under a size bound by
+removing the packs used longest ago.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 import marshal
 import os
+import struct
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -43,15 +58,24 @@ from ispctl.reconciler.estate.yamlload import Document, load_bytes, read_file
 
 CACHE_ENV = "ISPCTL_CACHE_DIR"
 OFF_VALUES = frozenset({"off", "no", "none", "false", "0"})
-# Entries of about a 10,000-mailbox estate take ~15 MB; this keeps several estates' worth
-# (and their recent versions) while bounding what a busy CI runner accumulates.
+# A 10,000-mailbox estate's pack is ~4 MB; this keeps several estates' worth (and their
+# recent versions) while bounding what a busy CI runner accumulates.
 MAX_CACHE_BYTES = 512 * 1024 * 1024
-# A hit refreshes its entry's time (what pruning goes by) at most this often: a write per hit
-# would cost more than the hit saves.
+# A pack no run used for this long belongs to an estate or a version of ispctl gone by.
+MAX_AGE = 30 * 86400.0
+# A run that only reads refreshes its pack's time (what pruning goes by) at most this often.
 _TOUCH_AFTER = 3600.0
-_MAGIC = b"ispctl parsed v1\n"
-_DIGEST = 32
-_HEADER = len(_MAGIC) + 2 * _DIGEST
+# A file that is not a pack (a temporary one a crashed writer left, an entry of the earlier
+# one-file-per-entry layout) is removed once this old: a live writer's is seconds old.
+_LEFT_OVER = 3600.0
+_SUFFIX = ".pack"
+_MAGIC = b"ispctl parsed pack v2\n"
+# The header: magic, the pack's key, its number of entries and a digest of its index; then
+# the index, a row per entry (its key, a digest of key + body, offset and length of the body
+# in the pack); then the bodies (``marshal`` of what ``_flatten`` gives).
+_HEAD = struct.Struct(f"<{len(_MAGIC)}s32sI32s")
+_ROW = struct.Struct("<32s32sQI")
+_names = itertools.count()  # temporary names of this process's own, also across threads
 
 
 @lru_cache(maxsize=1)
@@ -67,6 +91,12 @@ def code_key() -> bytes:
     for module in (yamlload, yamlevents, sys.modules[__name__]):
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.digest()
+
+
+def pack_key(code: bytes, root: Path | None) -> bytes:
+    """The key of the pack of the estate at ``root`` (None: content with no estate)."""
+    where = b"" if root is None else os.fsencode(root.resolve())
+    return hashlib.sha256(code + b"\0root\0" + where).digest()
 
 
 def cache_folder(env: Mapping[str, str] | None = None) -> Path | None:
@@ -94,28 +124,43 @@ def _repository(root: Path) -> Path:
 class Stats:
     hits: int = 0
     misses: int = 0
-    written: int = 0
-    ignored: int = 0  # entries present but unusable (corrupt, foreign, unreadable)
+    written: int = 0  # entries this run added to its pack
+    ignored: int = 0  # a pack, or entries, present but unusable (damaged, foreign, unreadable)
+    dropped: int = 0  # entries the pack held that this run did not use, left out when it wrote
+    packs: int = 0  # packs written: at most one per run
+
+
+# Where a used entry's body is: a row of the pack read (digest, offset, length), or, parsed
+# in this run, the body itself.
+_Row = tuple[bytes, int, int]
 
 
 class ParseCache:
-    """Parses files through the cache (``folder`` None: no cache, every file parsed)."""
+    """Parses files through the cache (``folder`` None: no cache, every file parsed), in the
+    pack of the estate at ``root``; ``finish`` writes the pack if this run changed it."""
 
-    def __init__(self, folder: Path | None, max_bytes: int = MAX_CACHE_BYTES) -> None:
+    def __init__(self, folder: Path | None, max_bytes: int = MAX_CACHE_BYTES, root: Path | None = None) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
         self.stats = Stats()
-        self.ready = False  # the folder is known to exist
+        self._pack: io.FileIO | None = None  # kept open: a writer's rename leaves it the pack it read
+        self._opened = False
+        self._index: dict[bytes, _Row] = {}
+        self._used: dict[bytes, _Row | bytes] = {}  # in the order of use, what the pack will hold
+        self._mtime = 0.0
         if folder is not None:
             try:
                 self.prefix: bytes = code_key()
+                self.key = pack_key(self.prefix, root)
             except OSError:  # the parsing code cannot be read, so it cannot be named: no cache
                 self.folder = None
+            else:
+                self.path = folder / (self.key.hex() + _SUFFIX)
 
     @classmethod
     def of(cls, env: Mapping[str, str] | None, estate: Path) -> ParseCache:
         """The cache the environment asks for, unless it lies inside the estate's repository
-        (entries would show up as files there)."""
+        (packs would show up as files there)."""
         folder = cache_folder(env)
         if folder is not None:
             try:
@@ -123,7 +168,7 @@ class ParseCache:
                     folder = None
             except OSError:
                 folder = None
-        return cls(folder)
+        return cls(folder, root=estate)
 
     def load(self, path: Path, display: str) -> tuple[Document | None, list[Problem]]:
         """What ``yamlload.load_document(path, display)`` gives, parsed at most once per content."""
@@ -135,97 +180,189 @@ class ParseCache:
         history), parsed at most once per content."""
         if self.folder is None:
             return load_bytes(raw, display)
+        if not self._opened:
+            self._open()
         key = hashlib.sha256(self.prefix + raw).digest()
-        entry = self.folder / key.hex()
-        body = self._read(entry, key)
+        body = self._find(key)
         if body is not None:
             self.stats.hits += 1
             return _rebuild(body, display)
         self.stats.misses += 1
         doc, problems = load_bytes(raw, display)
-        self._write(entry, key, _flatten(doc, problems))
+        try:
+            self._used[key] = marshal.dumps(_flatten(doc, problems))
+        except ValueError:  # not plain data (cannot happen for parsed YAML): just not cached
+            pass
         return doc, problems
 
-    def _read(self, entry: Path, key: bytes) -> Any:
+    def _open(self) -> None:
+        """Read the pack's index (none when there is no usable pack: every entry is missing)."""
+        self._opened = True
         try:
-            with entry.open("rb") as handle:
-                blob = handle.read()
-                mtime = os.fstat(handle.fileno()).st_mtime
+            handle = open(self.path, "rb", buffering=0)  # kept open until finish
         except OSError:
-            return None  # not there yet (or unreadable): parsed and written anew
-        body = _unpack(blob, key)
-        if body is None:
-            self.stats.ignored += 1
-            return None
-        if time.time() - mtime > _TOUCH_AFTER:
-            try:
-                os.utime(entry)
-            except OSError:
-                pass
-        return body
-
-    def _write(self, entry: Path, key: bytes, body: tuple[Any, ...]) -> None:
+            return  # not there yet (or unreadable, or not a file): written anew
+        magic = key = digest = index = b""
+        size = count = 0
         try:
-            payload = marshal.dumps(body)
-        except ValueError:  # not plain data (cannot happen for parsed YAML): just not cached
+            info = os.fstat(handle.fileno())
+            size, self._mtime = info.st_size, info.st_mtime
+            head = os.pread(handle.fileno(), _HEAD.size, 0)  # then the index, in one read
+            if len(head) == _HEAD.size:
+                magic, key, count, digest = _HEAD.unpack(head)
+            if magic == _MAGIC and key == self.key and _HEAD.size + count * _ROW.size <= size:
+                index = os.pread(handle.fileno(), count * _ROW.size, _HEAD.size)
+        except OSError:
+            magic = b""
+        if magic != _MAGIC or key != self.key or len(index) != count * _ROW.size \
+                or hashlib.sha256(key + index).digest() != digest:
+            self.stats.ignored += 1  # damaged, foreign or unreadable: as if there were none
+            handle.close()
             return
-        blob = _MAGIC + key + hashlib.sha256(payload).digest() + payload
-        # One flat folder and a temporary name of this process's own: creating files is most
-        # of what a cold run adds, so no folder per entry prefix and no random names.
-        temporary = f"{entry}.{os.getpid()}.tmp"
-        if not self.ready:
-            try:
-                assert self.folder is not None
-                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # (only the last one made 0700)
-            except OSError:
-                self.folder = None  # no folder to be had (not writable): the rest of the run parses
-                return
-            self.ready = True
+        self._pack = handle
+        self._index = {row[0]: row[1:] for row in _ROW.iter_unpack(index)}
+
+    def _find(self, key: bytes) -> Any:
+        """The body of ``key``'s entry, verified; None if missing or damaged."""
+        used = self._used.get(key)
+        if isinstance(used, bytes):
+            return _decode(used)  # parsed earlier in this run (a copied file): a fresh copy
+        row = self._index.get(key)
+        if row is None or self._pack is None:
+            return None
+        digest, offset, length = row
         try:
+            body = os.pread(self._pack.fileno(), length, offset)
+        except OSError:
+            body = b""
+        found = _decode(body) if len(body) == length and hashlib.sha256(key + body).digest() == digest else None
+        if found is None:
+            self.stats.ignored += 1
+            del self._index[key]  # parsed again, and the pack written with the new entry
+            return None
+        self._used[key] = row
+        return found
+
+    def finish(self) -> None:
+        """Write the pack if some entry was missing or much of it went unused, and keep the
+        cache within its bounds; touch it otherwise. The cache can be used again afterwards."""
+        if self.folder is None or not self._opened:
+            return
+        try:
+            added = sum(isinstance(value, bytes) for value in self._used.values())
+            unused = len(self._index.keys() - self._used.keys())
+            if added or unused * 4 > len(self._index):
+                if self._write():
+                    self.stats.written += added
+                    self.stats.dropped += unused
+                    self.stats.packs += 1
+                    prune(self.folder, self.max_bytes, keep=self.path)
+            elif self._pack is not None and time.time() - self._mtime > _TOUCH_AFTER:
+                try:
+                    os.utime(self.path)
+                except OSError:
+                    pass
+        finally:
+            if self._pack is not None:
+                self._pack.close()
+            self._pack, self._opened, self._index, self._used = None, False, {}, {}
+
+    def _write(self) -> bool:
+        """Write the entries used, in the order of use, as the pack (temporary name, rename)."""
+        assert self.folder is not None
+        keys, bodies = [], []
+        for key, value in self._used.items():
+            if isinstance(value, tuple):
+                body = b""
+                if self._pack is not None:
+                    try:  # from the pack this run read (its digest travels with it: checked when read)
+                        body = os.pread(self._pack.fileno(), value[2], value[1])
+                    except OSError:
+                        pass
+                if len(body) != value[2]:
+                    continue
+                keys.append((key, value[0]))
+            else:
+                body = value
+                keys.append((key, hashlib.sha256(key + body).digest()))
+            bodies.append(body)
+        offset = _HEAD.size + len(keys) * _ROW.size
+        rows = []
+        for (key, digest), body in zip(keys, bodies, strict=True):
+            rows.append(_ROW.pack(key, digest, offset, len(body)))
+            offset += len(body)
+        index = b"".join(rows)
+        head = _HEAD.pack(_MAGIC, self.key, len(rows), hashlib.sha256(self.key + index).digest())
+        temporary = self.folder / f".{self.path.name}.{os.getpid()}.{next(_names)}.tmp"
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # (only the last one made 0700)
             handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             try:
                 try:
-                    view = memoryview(blob)
-                    while view:
-                        view = view[os.write(handle, view):]
+                    os.fchmod(handle, 0o600)  # a left-over file of the same name may have had another mode
+                    _write_all(handle, [head, index, *bodies])
                 finally:
                     os.close(handle)
-                os.replace(temporary, entry)
+                os.replace(temporary, self.path)
             except BaseException:
-                os.unlink(temporary)
+                temporary.unlink(missing_ok=True)
                 raise
         except OSError:
-            return  # a cache that cannot be written (full, read-only) only costs speed
-        self.stats.written += 1
-
-    def finish(self) -> None:
-        """Keep the cache within its size bound, if this run added to it."""
-        if self.folder is not None and self.stats.written:
-            prune(self.folder, self.max_bytes)
+            return False  # a cache that cannot be written (full, read-only, no folder) only costs speed
+        return True
 
 
-def prune(folder: Path, max_bytes: int) -> None:
-    """Remove the entries used longest ago until the cache holds at most 3/4 of ``max_bytes``."""
+def _write_all(handle: int, parts: Iterable[bytes]) -> None:
+    """Write ``parts`` in a few large writes (not one per entry, not one copy of the whole)."""
+    batch: list[bytes] = []
+    held = 0
+    for part in itertools.chain(parts, [b""]):
+        batch.append(part)
+        held += len(part)
+        if held >= 1 << 20 or not part:
+            view = memoryview(b"".join(batch))
+            while view:
+                view = view[os.write(handle, view):]
+            batch, held = [], 0
+
+
+def prune(folder: Path, max_bytes: int, keep: Path | None = None, now: float | None = None) -> None:
+    """Remove packs not used for ``MAX_AGE`` and left-over files, then the packs used longest
+    ago until the cache holds at most 3/4 of ``max_bytes`` (never ``keep``, just written)."""
+    now = time.time() if now is None else now
     found: list[tuple[float, int, str]] = []
+    total = 0
     try:
         with os.scandir(folder) as items:
             for item in items:
-                if item.is_file(follow_symlinks=False):  # entries, and temporary files a crash left
-                    info = item.stat(follow_symlinks=False)
+                if not item.is_file(follow_symlinks=False):
+                    continue
+                info = item.stat(follow_symlinks=False)
+                pack = item.name.endswith(_SUFFIX) and not item.name.startswith(".")
+                if keep is not None and item.name == keep.name:
+                    total += info.st_size
+                elif now - info.st_mtime > (MAX_AGE if pack else _LEFT_OVER):
+                    _remove(item.path)
+                elif pack:
                     found.append((info.st_mtime, info.st_size, item.path))
+                    total += info.st_size
     except OSError:
         return
-    total = sum(size for _, size, _ in found)
     if total <= max_bytes:
         return
     for _, size, name in sorted(found):
-        try:
-            os.unlink(name)
-        except OSError:
-            continue
-        total -= size
+        if _remove(name):
+            total -= size
         if total <= max_bytes * 3 // 4:
             break
+
+
+def _remove(name: str) -> bool:
+    try:
+        os.unlink(name)
+    except OSError:
+        return False
+    return True
 
 
 def _flatten(doc: Document | None, problems: list[Problem]) -> tuple[Any, ...]:
@@ -242,13 +379,8 @@ def _rebuild(body: tuple[Any, ...], display: str) -> tuple[Document | None, list
     return (Document(display, data, Positions(positions), Positions(values)) if parsed else None), problems
 
 
-def _unpack(blob: bytes, key: bytes) -> Any:
-    """The entry's body, or None unless it is whole and written for ``key``."""
-    if len(blob) < _HEADER or not blob.startswith(_MAGIC) or blob[len(_MAGIC):len(_MAGIC) + _DIGEST] != key:
-        return None
-    payload = blob[_HEADER:]
-    if hashlib.sha256(payload).digest() != blob[_HEADER - _DIGEST:_HEADER]:
-        return None
+def _decode(payload: bytes) -> Any:
+    """An entry's body, or None unless it has the shape ``_flatten`` gives."""
     try:
         body = marshal.loads(payload)
     except (ValueError, EOFError, TypeError):
