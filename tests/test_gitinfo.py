@@ -84,3 +84,20 @@ def test_repository_names_the_origin_without_credentials_else_the_checkout(tmp_p
     outside = tmp_path / "loose"
     outside.mkdir()
     assert repository(outside) == (str(outside.resolve()), ".")
+
+
+def test_changed_files_name_a_deleted_file_and_both_sides_of_a_staged_rename(tmp_path: Path) -> None:
+    # A file gone since the reference still anchors the scope (its former domain), so it
+    # must be listed; a rename names the old path and the new one.
+    repo, root = repo_with_estate(tmp_path)
+    base = repo.head.commit.hexsha
+    (root / "tenants" / "acme" / "old.example.yaml").write_text("domain: old.example\n")
+    repo.index.add(["desired-state/tenants/acme/old.example.yaml"])
+    repo.index.commit("a domain")
+    moved = repo.head.commit.hexsha
+    repo.git.mv("desired-state/tenants/acme/old.example.yaml", "desired-state/tenants/acme/new.example.yaml")
+    (root / "tenants" / "acme" / "tenant.yaml").unlink()
+    found = [p.relative_to(root).as_posix() for p in changed_files(root, moved)]
+    assert found == ["tenants/acme/new.example.yaml", "tenants/acme/old.example.yaml", "tenants/acme/tenant.yaml"]
+    found = [p.relative_to(root).as_posix() for p in changed_files(root, base)]
+    assert found == ["tenants/acme/new.example.yaml", "tenants/acme/tenant.yaml"]

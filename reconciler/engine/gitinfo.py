@@ -56,7 +56,9 @@ def changed_files(root: Path, ref: str) -> list[Path]:
         raise IspctlError(f"--changed-since: git does not know {ref!r} (fetch it first, e.g. git fetch "
                           "origin)") from None
     top = Path(repo.working_tree_dir or ".").resolve()
-    names = {d.a_path for d in base.diff(None)} | {d.b_path for d in base.diff(None)}
+    # One diff against the working tree (a git subprocess each): a rename or a deletion
+    # names the file on both sides, so both are kept.
+    names = {name for d in base.diff(None) for name in (d.a_path, d.b_path)}
     names |= set(repo.untracked_files)
     root_resolved = root.resolve()
     out = []
