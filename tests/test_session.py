@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +13,7 @@ from memory_provider import MemoryProvider
 
 from ispctl.reconciler.engine.apply import Outcome
 from ispctl.reconciler.engine.errors import ConfigError
+from ispctl.reconciler.engine.provider import Within
 from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.engine.session import Session, in_scope
 from ispctl.reconciler.estate.catalog import Catalog
@@ -199,3 +201,31 @@ def test_plan_says_which_provider_it_reads_before_reading_it(desired: dict[tuple
     assert session.plan(progress=seen.append).summary["add"] == 45
     assert seen == ["reading directory", "reading mailstore", "read mailstore"]
     assert session_with(desired, directory, mail).plan().summary["add"] == 45  # no progress: as before
+
+
+@pytest.mark.parametrize("anchors", [None, frozenset({"tenant.northwind"})])
+def test_the_collector_is_paused_while_a_plan_reads_and_compares(
+        loaded: tuple[Catalog, dict[tuple[str, str], Resource]], anchors: frozenset[str] | None) -> None:
+    seen: list[bool] = []
+
+    class Watching(MemoryProvider):
+        name: ClassVar[str] = "watching"
+        SUPPORTS: ClassVar[frozenset[str]] = frozenset({kind for kind, _ in loaded[1]})
+
+        def _read_live(self, kinds: frozenset[str]) -> list[Resource]:
+            seen.append(gc.isenabled())
+            return list(super()._read_live(kinds))
+
+        def _read_within(self, kinds: frozenset[str], within: Within) -> list[Resource]:
+            seen.append(gc.isenabled())
+            return list(super()._read_within(kinds, within))
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        session = Session(loaded[1], [Watching()])
+        session.plan(anchors=anchors)
+        assert seen and not any(seen)
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()

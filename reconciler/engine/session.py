@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ispctl.reconciler.engine.apply import ApplyResult, Listener, Observer, StopCheck, apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.errors import ConfigError
+from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.narrow import read_within
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.provider import Lockable, Provider
@@ -93,12 +94,13 @@ class Session:
         # says "archived", never "destroyed", for them, in the provider's words.
         archives = {kind: note for p in self.providers for kind, note in p.ARCHIVES.items()}
         self.scope_context = {}
-        if anchors is None:
-            self.live = self.existing = self.read_live(progress)
-            return compute_plan(self.desired, self.live, prune=prune, archives=archives)
-        narrowed = read_within(self.desired, self.compiled or self.desired, anchors, self.providers, progress)
-        self.live, self.existing, self.scope_context = narrowed.live, narrowed.existing, narrowed.context
-        return compute_plan(narrowed.desired, narrowed.live, prune=prune, archives=archives)
+        with collector_paused():  # the read and the diff build what lives on (engine/heap.py)
+            if anchors is None:
+                self.live = self.existing = self.read_live(progress)
+                return compute_plan(self.desired, self.live, prune=prune, archives=archives)
+            narrowed = read_within(self.desired, self.compiled or self.desired, anchors, self.providers, progress)
+            self.live, self.existing, self.scope_context = narrowed.live, narrowed.existing, narrowed.context
+            return compute_plan(narrowed.desired, narrowed.live, prune=prune, archives=archives)
 
     def apply(self, plan: Plan, on_outcome: Listener | None = None, *, observer: Observer | None = None,
               stop: StopCheck | None = None) -> ApplyResult:
