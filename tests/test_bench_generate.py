@@ -159,6 +159,18 @@ def test_a_childs_peak_memory_and_cpu_are_its_own() -> None:
     assert small.max_rss_kib < 100 * 1024
 
 
+def test_a_childs_peak_is_not_the_size_of_the_process_that_starts_it() -> None:
+    # Linux counts what a process held before exec in its ru_maxrss: a child forked straight
+    # from a big benchmark process would report the benchmark's size (the bench holds a whole
+    # estate). The launcher in between keeps the figure the child's own.
+    ballast = bytearray(300 * 1024 * 1024)
+    ballast[::4096] = b"x" * len(ballast[::4096])  # really resident, not just reserved
+    small, result = child_run([sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert result.returncode == 3
+    assert small.max_rss_kib < 100 * 1024
+    del ballast
+
+
 def test_server_cpu_is_what_the_server_spent_during_the_step(tmp_path: Path) -> None:
     go, done = tmp_path / "go", tmp_path / "done"
     # The "server" idles until the step starts, spends 0.3 s of CPU, says so and idles again.

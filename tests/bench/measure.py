@@ -8,13 +8,21 @@ every row carries both and every ratio is printed both ways. slapd's CPU is read
 A step that runs in this process counts ``time.process_time()`` (all its threads); one that
 runs a child (``ldapsearch``, ``ldapadd``, ``ispctl plan``) counts the child's own rusage,
 collected with ``os.wait4`` so its peak resident set (``ru_maxrss``) is that child's alone.
+
+The child is started by a small launcher process (``_LAUNCHER``), not forked from this one:
+Linux carries the peak of the memory a process had *before* ``exec`` into its ``ru_maxrss``,
+and a child forked from the benchmark (which holds a whole estate: hundreds of MB at 100k
+mailboxes) would report the benchmark's size as its own peak. Forked from the launcher (a
+bare interpreter, ``-S``, about 10 MB), it reports its own, give or take that.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -92,18 +100,35 @@ def child_run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd:
         out_path = stdout if stdout is not None else Path(tmp) / "stdout"
         err_path, in_path = Path(tmp) / "stderr", Path(tmp) / "stdin"
         in_path.write_text(stdin or "", encoding="utf-8")
+        report = Path(tmp) / "rusage.json"
         with open(out_path, "wb") as out, open(err_path, "wb") as err, open(in_path, "rb") as inp:
             before = server()
-            start = time.perf_counter()
-            proc = subprocess.Popen(list(argv), stdin=inp, stdout=out, stderr=err, env=dict(env) if env else None,
-                                    cwd=cwd)
-            # wait4, not proc.wait(): the rusage of exactly this child (RUSAGE_CHILDREN would
-            # give the largest peak of every child so far, not this one's).
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall = time.perf_counter() - start
-            proc.returncode = os.waitstatus_to_exitcode(status)
+            launcher = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, str(report), *argv], stdin=inp,
+                                      stdout=out, stderr=err, env=dict(env) if env else None, cwd=cwd, check=False)
             server_cpu = server() - before
+        if not report.exists():
+            raise RuntimeError(f"the launcher of {argv[0]} failed ({launcher.returncode}): "
+                               f"{err_path.read_text(encoding='utf-8', errors='replace')}")
+        wall, cpu, max_rss, returncode = json.loads(report.read_text(encoding="ascii"))
         text = out_path.read_text(encoding="utf-8", errors="replace") if stdout is None else ""
-        result = ChildResult(proc.returncode, text, err_path.read_text(encoding="utf-8", errors="replace"))
-    sample = Sample(wall, usage.ru_utime + usage.ru_stime, server_cpu, usage.ru_maxrss)
-    return sample, result
+        result = ChildResult(returncode, text, err_path.read_text(encoding="utf-8", errors="replace"))
+    return Sample(wall, cpu, server_cpu, max_rss), result
+
+
+# Forks and execs argv[2:], waits for exactly that child (wait4: its own rusage, not the
+# largest peak of every child so far) and writes [wall, cpu, maxrss KiB, exit code] to argv[1].
+_LAUNCHER = """
+import json, os, sys, time
+report, argv = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(report, "w") as out:
+    json.dump([wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status)], out)
+"""
