@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -192,3 +195,41 @@ def test_server_cpu_is_what_the_server_spent_during_the_step(tmp_path: Path) -> 
     finally:
         server.kill()
         server.wait()
+
+
+def _slapds_under(folder: Path) -> list[int]:
+    """PIDs of slapd processes whose configuration lives under ``folder``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if args and args[0].endswith(b"slapd") and any(str(folder).encode() in a for a in args):
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_terminated_benchmark_stops_its_slapd(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    bench = subprocess.Popen([sys.executable, "-m", "tests.bench.run_bench", "--mailboxes", "30", "--domains", "3",
+                              "--repeat", "1", "--quiet", "--workdir", str(work)],
+                             cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(6000):  # up to a minute on a loaded machine; no timing is asserted
+            if _slapds_under(work) or bench.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert _slapds_under(work), "the benchmark never started its slapd"
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=120) != 0
+        assert _slapds_under(work) == []
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()
+        for pid in _slapds_under(work):
+            os.kill(pid, signal.SIGKILL)

@@ -22,6 +22,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -292,8 +293,8 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
         # Also for whatever reads the process environment rather than the bench's env.
         previous = os.environ.get(CACHE_ENV)
         os.environ[CACHE_ENV] = str(work / "parse-cache")
-        slapd.start()
         try:
+            slapd.start()  # inside: a SIGTERM while it starts still stops it
             bench = Bench(root, slapd, repeat, log)
             bench.measure(STEP_VALIDATE, lambda: bench.validate(warm=False))
             bench.measure(STEP_VALIDATE_WARM, lambda: bench.validate(warm=True))
@@ -330,6 +331,10 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
     return report(bench, header, size.entries)
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.run_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--mailboxes", type=int, default=10_000, help="mailboxes in the estate (default 10000)")
@@ -344,6 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
         # A used workdir would hold an estate and a slapd with data in it already.
         parser.error(f"--workdir {args.workdir} is not empty")
+    # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so slapd is stopped on that exit
+    # path too instead of being left running with the estate's data.
+    signal.signal(signal.SIGTERM, _terminated)
     sys.stdout.write(run(args.mailboxes, args.domains, args.repeat, args.workdir, args.quiet) + "\n")
     sys.stdout.flush()
     return 0
