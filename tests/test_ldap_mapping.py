@@ -68,3 +68,21 @@ def test_search_asks_for_every_mapped_attribute() -> None:
 def test_value_conversions_round_trip(conv: mapping.Conv, value: Any, ldap: list[str]) -> None:
     assert mapping.to_ldap(conv, value) == ldap
     assert mapping.from_ldap(conv, ldap) == value
+
+
+def test_entry_attributes_are_to_ldaps_values_for_every_kind_and_conversion() -> None:
+    # entry_attributes converts inline; it must write exactly what to_ldap says for each field
+    # (False and 0 are values, None and an empty set are absent).
+    samples: dict[str, list[Any]] = {"str": ["x", "Zoë"], "int": [0, 7], "bool": [False, True],
+                                     "multi": [("a", "b"), None]}
+    for kind, kmap in mapping.KINDS.items():
+        for pick in range(2):
+            attrs = {field: samples[conv][pick] for field, (_, conv) in kmap.fields.items()}
+            resource = Resource(kind, "k", attrs, parent="tenant.t")
+            expected: dict[str, list[Any]] = {"objectClass": list(kmap.object_classes), kmap.rdn_attr: ["k"]}
+            for field, (names, conv) in kmap.fields.items():
+                values = mapping.to_ldap(conv, resource.attrs.get(field))
+                for name in names if values else ():
+                    expected[name] = values
+            expected[mapping.FINGERPRINT] = [resource.fingerprint()]
+            assert mapping.entry_attributes(resource) == expected

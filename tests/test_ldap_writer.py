@@ -21,7 +21,7 @@ from ispctl.providers.ldap import mapping
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from ispctl.providers.ldap.writer import add_op, moves_subtree, rebase, result_text
+from ispctl.providers.ldap.writer import _modlist, add_op, moves_subtree, rebase, result_text
 from ispctl.reconciler.engine.apply import ApplyResult, apply_plan, execution_order, prerequisites
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.errors import ProviderError
@@ -269,3 +269,11 @@ def test_errors_are_named_as_the_protocol_names_them() -> None:
     assert (result_text(libldap.OBJECT_CLASS_VIOLATION({"result": 65, "desc": "x", "info": "missing 'sn'"}))
             == "objectClassViolation: missing 'sn'")
     assert result_text(libldap.LDAPError({"desc": "Something new"})) == "Something new"
+
+
+def test_an_adds_values_go_out_as_utf8_bytes_whatever_they_were_given_as() -> None:
+    # Text takes the one-pass path; bytes or a number anywhere sends every value through _values.
+    assert _modlist({"cn": ["Zoë"], "objectClass": ["a", "b"]}) == [("cn", ["Zoë".encode()]),
+                                                                          ("objectClass", [b"a", b"b"])]
+    assert _modlist({"cn": ["Zoë"], "jpegPhoto": [b"\xff\x00"], "n": [7]}) == [
+        ("cn", ["Zoë".encode()]), ("jpegPhoto", [b"\xff\x00"]), ("n", [b"7"])]

@@ -203,3 +203,40 @@ def test_what_a_fingerprint_leaves_out_is_one_shared_set_per_spelling() -> None:
     assert first == frozenset({"password", "quota"}) and again is first
     assert left_out("sha256:00") is left_out(None) is left_out("sha256:11") and not left_out(None)
     assert left_out("sha256:00;without=") == frozenset()
+
+
+def _fingerprint_as_first_written(attrs: dict[str, object], parent: str | None, without: frozenset[str]) -> str:
+    """The formula every stored fingerprint was computed with (json.dumps per call, tuples copied
+    into lists): the faster code must give the very same strings, or every entry would be drift."""
+    import hashlib
+    import json
+
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items() if v is not None and k not in without}
+    if parent is not None:
+        plain["@parent"] = parent
+    text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return digest + ";without=" + ",".join(sorted(without)) if without else digest
+
+
+def test_fingerprint_equals_the_formula_stored_fingerprints_were_written_with() -> None:
+    varied: list[tuple[dict[str, object], str | None, frozenset[str]]] = [
+        ({}, None, frozenset()),
+        ({}, "tenant.acme", frozenset()),
+        ({"a": 1, "b": True, "c": False, "d": None, "e": 0, "f": -7}, None, frozenset()),
+        ({"quota": 1024, "status": "active", "aliases": ["b@x.net", "a@x.net"]}, "domain.x.net", frozenset()),
+        ({"password": "{SSHA}abc", "quota": 5, "name": "Zoë Ångström"}, "domain.exämple.net",
+         frozenset({"password"})),
+        ({"password": "p", "secret": "s", "q": 1}, None, frozenset({"secret", "password"})),
+        ({"x": "emoji \U0001f600 \u2028 \"quoted\" back\\slash\ttab\nnewline \x00 \x1f"}, "tenant.\u00e9", frozenset()),
+        ({"Z": "upper", "_u": "under", "a1": "digit", "members": ["ß", "ss", "SS", "é", "e\u0301"]}, "t.k",
+         frozenset({"missing"})),
+        ({"big": 2**70, "neg": -(2**40), "empty": ()}, None, frozenset()),
+    ]
+    for attrs, parent, without in varied:
+        resource = Resource("mailbox", "m@x.net", attrs, parent=parent, create_only=without)  # type: ignore[arg-type]
+        expected = _fingerprint_as_first_written(dict(resource.attrs), parent, without)
+        assert resource.fingerprint() == expected
+        assert fingerprint(resource.attrs, parent, without) == expected
+        assert Resource("mailbox", "m@x.net", attrs, parent=parent,  # type: ignore[arg-type]
+                        recorded_fingerprint=expected).fingerprint() == expected  # read back: same covered set

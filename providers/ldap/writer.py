@@ -112,6 +112,15 @@ def _values(values: Sequence[Any]) -> list[bytes]:
             for v in values]
 
 
+def _modlist(attrs: Mapping[str, Sequence[Any]]) -> list[tuple[str, list[bytes]]]:
+    """An add's attributes as python-ldap takes them. Values are text almost always (every
+    entry an apply creates): encoded in one pass, and only if one is not, through ``_values``."""
+    try:
+        return [(name, [v.encode() for v in values]) for name, values in attrs.items()]
+    except AttributeError:  # bytes have no encode... nor do ints: each value as _values says
+        return [(name, _values(values)) for name, values in attrs.items()]
+
+
 @dataclass(frozen=True)
 class Op:
     """One LDAP operation; ``landed`` runs once it has (the DN cache follows a move)."""
@@ -256,10 +265,7 @@ class Writer:
     def _issue(self, conn: LDAPObject, op: Op) -> int:
         self.sent[op.kind] += 1
         if op.kind == "add":
-            # Values are text almost always: encoded inline, the rest through _values.
-            return int(conn.add_ext(op.dn, [(name, [v.encode("utf-8") for v in values]
-                                                if all(type(v) is str for v in values) else _values(values))
-                                               for name, values in op.attrs.items()]))
+            return int(conn.add_ext(op.dn, _modlist(op.attrs)))
         if op.kind == "modify":
             # Replace, never add: repeating a modify (after a lost connection) leaves the same values.
             mods = [(ldap.MOD_REPLACE, name, _values(values) or None) for name, values in op.attrs.items()]

@@ -40,15 +40,21 @@ def normalise_value(value: object) -> Value:
     raise TypeError(f"unsupported attribute value {value!r}")
 
 
+# One encoder for every call: json.dumps with options builds a new JSONEncoder each time, and an
+# apply fingerprints every entry it writes. ``encode`` is exactly what that dumps returns.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(data: object) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(data)
 
 
 PARENT_FIELD = "@parent"  # cannot clash with an attribute name: those are identifiers
 WITHOUT = ";without="  # what a fingerprint that leaves attributes out says after its digest
+_sha256 = hashlib.sha256
 
 
-def fingerprint(attrs: Attrs, parent: str | None = None, without: frozenset[str] = frozenset()) -> str:
+def fingerprint(attrs: Attrs, parent: str | None = None, without: frozenset[str] = NOTHING) -> str:
     """A stable digest of a resource's managed values and, when it has one, its parent.
 
     Providers store it next to the values they write; a stored fingerprint that no
@@ -62,11 +68,14 @@ def fingerprint(attrs: Attrs, parent: str | None = None, without: frozenset[str]
     operator adding or removing an ``ignore_changes`` entry never turns into drift), and
     one with nothing left out is the plain digest ispctl always wrote.
     """
-    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()
-             if v is not None and k not in without}
+    # Tuples are encoded as JSON arrays, exactly as the lists this once copied them into were.
+    if without:
+        plain = {k: v for k, v in attrs.items() if v is not None and k not in without}
+    else:
+        plain = {k: v for k, v in attrs.items() if v is not None}
     if parent is not None:
         plain[PARENT_FIELD] = parent
-    digest = "sha256:" + hashlib.sha256(canonical_json(plain).encode()).hexdigest()
+    digest = "sha256:" + _sha256(_CANONICAL.encode(plain).encode()).hexdigest()
     return digest + WITHOUT + ",".join(sorted(without)) if without else digest
 
 
