@@ -95,3 +95,29 @@ def test_cycle_collection_is_off_while_building_and_as_it_was_afterwards(tmp_pat
     with pytest.raises(RuntimeError), desired_module._building():
         raise RuntimeError("a failure while building")
     assert gc.isenabled()
+
+
+def test_what_was_built_goes_to_the_oldest_generation_and_stays_collectable(tmp_path: Path) -> None:
+    """The estate's objects are not walked by the young collections after the pause (they
+    are in the oldest generation), and a reference cycle made while building is still
+    collected: handed over, not frozen for good."""
+    import gc
+    import weakref
+
+    class Node:
+        other: object = None
+
+    cycles: list[weakref.ref[Node]] = []
+
+    def cyclic(catalog: Catalog) -> Compiled:
+        first, second = Node(), Node()
+        first.other, second.other = second, first  # garbage only the cyclic collector frees
+        cycles.append(weakref.ref(first))
+        return Compiled()
+
+    desired = load_desired(simple_estate(tmp_path).root, _with(NamedExtension("cyclic", cyclic)))
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert not any(o is desired.catalog for o in gc.get_objects(generation=0))
+    assert any(o is desired.catalog for o in gc.get_objects(generation=2))
+    gc.collect()
+    assert cycles[0]() is None
