@@ -4,6 +4,7 @@ prerequisite completed would be applied before it, and the strict store would re
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 import pytest
@@ -264,3 +265,19 @@ def test_in_flight_bookkeeping_answers_oldest_first() -> None:
     b.queue = [Submission(99, "create", None, Resource("tenant", "y"))]
     with pytest.raises(RuntimeError, match="answered for change 99, expected 2"):
         flights.collect(b)
+
+
+def test_a_submission_names_the_changed_attributes_of_an_update_only() -> None:
+    live = [Resource("tenant", "t", {"status": "active"}), Resource("domain", "old.example", {"status": "active"},
+                                                                    parent="tenant.t")]
+    provider = Pipelining(live=[dataclasses.replace(r, recorded_fingerprint=r.fingerprint()) for r in live])
+    seen: list[Submission] = []
+    submit = provider.submit
+    provider.submit = lambda s: (seen.append(s), submit(s))[1]  # type: ignore[method-assign]
+    desired = index([Resource("tenant", "t", {"status": "suspended", "contact": "x"}),
+                     Resource("domain", "new.example", {"status": "active"}, parent="tenant.t")])
+    plan = compute_plan(desired, provider.read())
+    assert apply_plan(plan, lambda kind: provider).ok
+    by_action = {s.action: s.changed for s in seen}
+    assert by_action == {"update": ("contact", "status"), "create": (), "delete": ()}
+    assert compute_plan(desired, provider.read()).empty

@@ -280,7 +280,7 @@ class Writer:
         try:
             if job.msgid is None:
                 raise ldap.SERVER_DOWN({"desc": "the request was not sent"})
-            self._connection().result3(job.msgid, all=1, timeout=ANSWER_TIMEOUT)
+            self._connection().result4(job.msgid, 1, ANSWER_TIMEOUT)  # result3 is result4 one call further
         except LOST as exc:
             self._recover(describe(exc))
             return

@@ -364,7 +364,10 @@ def _apply_plan(plan: Plan, route: Router, on_outcome: Listener | None, observer
 
 
 def _submission(ticket: int, change: Change) -> Submission:
-    return Submission(ticket, change.action, change.before, change.after, tuple(a.name for a in change.attrs))
+    # Only an update needs the names of what changed: a create writes every value (and its
+    # attribute list is the longest), a delete none.
+    changed = tuple(a.name for a in change.attrs) if change.action == "update" else ()
+    return Submission(ticket, change.action, change.before, change.after, changed)
 
 
 def _not_run(changes: list[Change], record: Listener, reason: str | None) -> None:

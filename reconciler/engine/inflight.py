@@ -28,7 +28,8 @@ Action = Literal["create", "update", "delete"]
 
 @dataclass(frozen=True)
 class Submission:
-    """One change handed to a pipelined provider: ``ticket`` names it in ``Done``."""
+    """One change handed to a pipelined provider: ``ticket`` names it in ``Done``; ``changed``
+    names an update's changed attributes (empty for a create or a delete)."""
 
     ticket: int
     action: Action
