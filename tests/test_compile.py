@@ -190,3 +190,15 @@ def test_every_mailbox_has_a_maildir_that_follows_its_renames(tmp_path: Path) ->
     # Created after, archived before, renamed after its directory entry.
     assert (home.parent, home.depends_on) == (None, ("mailbox.k.mueller@acme.example",))
     assert home.previous == resources["mailbox.k.mueller@acme.example"].previous == ("karl@acme.example",)
+
+
+def test_a_mailbox_and_its_maildir_share_one_source_location() -> None:
+    """The mail store's maildir names the mailbox's own line with the very same ``Location``
+    (one object per mailbox, not two), and it is the line the mailbox is written at."""
+    resources = resources_of(EXAMPLE)
+    boxes = [r for (kind, _), r in resources.items() if kind == "mailbox"]
+    assert boxes
+    for box in boxes:
+        maildir = resources[("maildir", box.key)]
+        assert box.source is not None and maildir.source is box.source
+        assert box.source.file.endswith(".yaml") and box.source.line > 1

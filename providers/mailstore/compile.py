@@ -25,6 +25,6 @@ def compile_mailstore(catalog: Catalog) -> Compiled:
             KIND, box.address, {"path": home, "uid": mail.uid, "gid": mail.gid},
             depends_on=(address_of(MAILBOX, box.address),),
             previous=box.previous,
-            source=box.origin.doc.location(box.origin.path),
+            source=box.origin.location(),  # the mailbox's own Location, not a copy of it
         ))
     return out

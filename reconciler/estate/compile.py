@@ -106,7 +106,7 @@ def _tenants(catalog: Catalog) -> Iterator[_Draft]:
             "quota_pool": lim.mail_quota_pool,
             "protected": True if tenant.protect else None,
         }, {"parent": address_of(TENANT, tenant.parent) if tenant.parent else None,
-            "source": tenant.origin.doc.location(())}, ignore=tuple(tenant.spec.ignore_changes))
+            "source": tenant.origin.location()}, ignore=tuple(tenant.spec.ignore_changes))
 
 
 def _domains(catalog: Catalog) -> Iterator[_Draft]:
@@ -142,7 +142,7 @@ def _mailboxes(catalog: Catalog) -> Iterator[_Draft]:
             "aliases": box.aliases,
             "forward": tuple(sorted(forward)),
         }, {"parent": address_of(DOMAIN, box.domain), "previous": box.previous,
-            "sensitive": SENSITIVE_ATTRS, "source": box.origin.doc.location(box.origin.path)},
+            "sensitive": SENSITIVE_ATTRS, "source": box.origin.location()},
             box.spec.credentials, tuple(box.spec.ignore_changes))
 
 
@@ -153,7 +153,7 @@ def _aliases(catalog: Catalog) -> Iterator[_Draft]:
             "targets": alias.targets,
             "status": effective_status(alias.status, catalog.tenant_chain(domain.tenant), domain.status),
             "description": alias.description,
-        }, {"parent": address_of(DOMAIN, alias.domain), "source": alias.origin.doc.location(alias.origin.path)},
+        }, {"parent": address_of(DOMAIN, alias.domain), "source": alias.origin.location()},
             ignore=tuple(alias.spec.ignore_changes))
 
 
