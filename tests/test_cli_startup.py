@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer.main
@@ -47,8 +48,13 @@ PROBE = textwrap.dedent("""\
 
 def _start(*args: str) -> tuple[int, str, list[str]]:
     """``ispctl ARGS`` in a fresh interpreter: exit code, stdout, every module it imported."""
+    code, out, modules = _start_with(PROBE, *args)
+    return int(code), out, modules
+
+
+def _start_with(probe: str, *args: str) -> tuple[Any, str, list[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISPCTL_")}
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env,
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env,
                           timeout=60, check=False)
     report = json.loads(done.stderr[done.stderr.rindex('{"code"'):])
     return report["code"], done.stdout, report["modules"]
@@ -140,3 +146,14 @@ def test_a_broken_plugin_is_one_message_not_a_traceback(tmp_path: Path) -> None:
     version = subprocess.run([ispctl_binary(), "--version"], env=env, capture_output=True, text=True, timeout=60,
                              check=False)
     assert version.returncode == 0
+
+
+def test_the_console_script_freezes_the_heap_for_the_interpreters_shutdown_and_still_prints_everything() -> None:
+    # main() ends the process: what is alive then is left out of the shutdown's full
+    # collections (gc.freeze), on success as on a usage error; its output is complete.
+    probe = PROBE.replace('code = exc.code', 'code = exc.code\nimport gc\ncode = [code, gc.get_freeze_count() > 0]')
+    for args, exit_code in ((["--version"], 0), (["no-such-command"], 1)):
+        code, out, _ = _start_with(probe, *args)
+        assert code == [exit_code, True]
+        if exit_code == 0:
+            assert out == f"ispctl {__version__}\n"

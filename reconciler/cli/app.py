@@ -15,6 +15,7 @@ to what the registry adds by ``tests/test_cli_startup.py``), unless plug-ins are
 
 from __future__ import annotations
 
+import gc
 import inspect
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -380,4 +381,13 @@ app = build_app()
 
 
 def main() -> None:
-    app()
+    """The console script: one command, then the process ends."""
+    try:
+        app()
+    finally:
+        # The interpreter's own shutdown runs full cyclic collections that walk every object
+        # still alive: after a plan at 10,000 mailboxes (the estate, the live state, the
+        # plan) that was ~0.2 s of CPU for garbage nobody waits for. Frozen objects are not
+        # walked; they are still freed by reference counting as modules are torn down, and
+        # the command's own work (sessions, files, locks) is closed by its with-blocks already.
+        gc.freeze()
