@@ -60,16 +60,23 @@ def test_changed_files_refuses_an_unknown_ref(tmp_path: Path) -> None:
         changed_files(root, "origin/main")
 
 
-def test_file_at_a_ref_reads_what_git_has(tmp_path: Path) -> None:
-    from ispctl.reconciler.engine.gitinfo import file_at
+def test_files_at_a_ref_read_what_git_has(tmp_path: Path) -> None:
+    from ispctl.reconciler.engine.gitinfo import FilesAt
 
     repo, root = repo_with_estate(tmp_path)
     tenant = root / "tenants" / "acme" / "tenant.yaml"
+    first = repo.head.commit.hexsha
+    tenant.write_text("name: ACME Corp\n")
+    repo.index.add(["desired-state/tenants/acme/tenant.yaml"])
+    repo.index.commit("renamed")
     tenant.unlink()
-    assert file_at(root, "HEAD", tenant) == "name: ACME"
-    assert file_at(root, "HEAD", root / "tenants" / "acme" / "never.yaml") is None
-    assert file_at(tmp_path / "elsewhere", "HEAD", tenant) is None
-    del repo
+    at_head, at_first = FilesAt(root, "HEAD"), FilesAt(root, first)
+    assert at_head.read(tenant) == b"name: ACME Corp\n" and at_first.read(tenant) == b"name: ACME\n"
+    assert at_head.read(root / "tenants" / "acme" / "never.yaml") is None
+    assert at_head.read(root / "tenants" / "acme") is None  # a folder is no file
+    assert at_head.read(tmp_path / "outside.yaml") is None  # outside the repository's tree
+    assert FilesAt(root, "no-such-ref").read(tenant) is None
+    assert FilesAt(tmp_path / "elsewhere", "HEAD").read(tenant) is None
 
 
 def test_repository_names_the_origin_without_credentials_else_the_checkout(tmp_path: Path) -> None:

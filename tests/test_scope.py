@@ -104,6 +104,30 @@ def test_a_removed_domain_file_anchors_the_domain_it_declared(tmp_path: Path) ->
     assert ancestors(zone, {}) == ["dns_zone.southbay.example", "domain.southbay.example"]
 
 
+
+def test_former_domains_read_what_removed_or_renamed_files_declared_at_the_reference(tmp_path: Path) -> None:
+    import git
+
+    from ispctl.reconciler.estate.scopes import former_domains
+
+    root = tmp_path / "desired-state"
+    shutil.copytree(EXAMPLE, root)
+    repo = git.Repo.init(root)
+    repo.git.add(A=True)
+    repo.git.commit("-q", "-m", "estate", env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+                                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"})
+    gone = root / "tenants/southbay/southbay.example.yaml"
+    moved = root / "tenants/northwind/lawfirm/hartcole.example.yaml"
+    gone.unlink()
+    moved.rename(root / "tenants/northwind/hartcole.example.yaml")
+    (root / "tenants/northwind/broken.yaml").write_text("domain: [\n")
+    former = former_domains(root, "HEAD")
+    assert former(gone) == "southbay.example" and former(moved) == "hartcole.example"
+    assert former(root / "tenants/southbay/tenant.yaml") is None  # a tenant file declares no domain
+    assert former(root / "tenants/northwind/broken.yaml") is None  # not there at the reference
+    assert former_domains(root, "no-such-ref")(gone) is None
+
+
 # -- renames bind what follows them ---------------------------------------------------------------
 
 def two_states(tmp_path: Path, before: dict[str, str], after: dict[str, str]):  # type: ignore[no-untyped-def]

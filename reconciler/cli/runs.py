@@ -27,7 +27,7 @@ from ispctl.reconciler.engine.saved import saved_meta
 from ispctl.reconciler.engine.scope import Scope, apply_scope
 from ispctl.reconciler.engine.session import Progress
 from ispctl.reconciler.estate.desired import EstateSession
-from ispctl.reconciler.estate.scopes import changed_scope, former_domain, tenant_scope
+from ispctl.reconciler.estate.scopes import changed_scope, former_domains, tenant_scope
 from ispctl.reconciler.estate.sources import confine
 
 
@@ -64,8 +64,7 @@ def build_scope(session: EstateSession, root: Path, options: PlanOptions) -> Sco
         narrowed.append(tenant_scope(options.tenants, session.catalog))
     if options.changed_since:
         ref = options.changed_since
-        narrowed.append(changed_scope(changed_files(root, ref), session.catalog,
-                                      lambda path: former_domain(root, ref, path)))
+        narrowed.append(changed_scope(changed_files(root, ref), session.catalog, former_domains(root, ref)))
     # Several narrowings widen each other (a union): planning a little more is safe,
     # missing a change is not. One that covers everything (the site file changed) wins.
     if narrowed and not any(s.everything for s in narrowed):

@@ -69,17 +69,38 @@ def changed_files(root: Path, ref: str) -> list[Path]:
     return out
 
 
-def file_at(root: Path, ref: str, path: Path) -> str | None:
-    """The text of ``path`` at ``ref`` (None if it did not exist there or git cannot say)."""
-    repo = _repo(root)
-    if repo is None:
-        return None
-    top = Path(repo.working_tree_dir or ".").resolve()
-    try:
-        relative = path.resolve().relative_to(top).as_posix()
-        return str(repo.git.show(f"{ref}:{relative}"))
-    except (ValueError, git.GitCommandError):
-        return None
+class FilesAt:
+    """Files as they were at one reference, read through one repository handle.
+
+    Each file is a blob answered by git's long-lived ``cat-file --batch`` process, not a
+    ``git show`` subprocess and a repository search per file: a pull request that removes
+    or renames many domain files asks for each of them (``estate.scopes.former_domain``).
+    """
+
+    def __init__(self, root: Path, ref: str) -> None:
+        self._tree: git.Tree | None = None
+        self._top = Path(".")
+        repo = _repo(root)
+        if repo is None:
+            return
+        try:
+            self._tree = repo.commit(ref).tree
+        except (git.BadName, ValueError):
+            return  # git cannot say: every file reads as absent
+        self._top = Path(repo.working_tree_dir or ".").resolve()
+
+    def read(self, path: Path) -> bytes | None:
+        """The bytes of ``path`` at the reference (None if it was no file there)."""
+        if self._tree is None:
+            return None
+        try:
+            item = self._tree / path.resolve().relative_to(self._top).as_posix()
+        except (ValueError, KeyError):
+            return None
+        if not isinstance(item, git.Blob):
+            return None
+        data: bytes = item.data_stream.read()
+        return data
 
 
 def repository(root: Path) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ispctl.reconciler.engine.errors import IspctlError
-from ispctl.reconciler.engine.gitinfo import file_at
+from ispctl.reconciler.engine.gitinfo import FilesAt
 from ispctl.reconciler.engine.scope import Scope
 from ispctl.reconciler.estate.catalog import Catalog
 from ispctl.reconciler.estate.compile import DOMAIN, TENANT
@@ -75,11 +75,22 @@ def changed_scope(files: Sequence[Path], catalog: Catalog,
     return Scope(anchors=frozenset(anchors), everything=False)
 
 
-def former_domain(root: Path, ref: str, path: Path) -> str | None:
-    """The domain a file declared at ``ref``, if it was a domain file (best effort)."""
-    text = file_at(root, ref, path)
-    if text is None:
+def former_domains(root: Path, ref: str) -> Callable[[Path], str | None]:
+    """``changed_scope``'s ``former_domain`` for files at ``ref`` (one repository handle for
+    every file asked about)."""
+    files = FilesAt(root, ref)
+    return lambda path: former_domain(files, path)
+
+
+def former_domain(files: FilesAt, path: Path) -> str | None:
+    """The domain a file declared in ``files``, if it was a domain file (best effort)."""
+    raw = files.read(path)
+    if raw is None:
         return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # unreadable then: its tenant folder still anchors the scope
     doc, problems = load_text(text, str(path))
     if doc is None or problems:
         return None  # unreadable then: its tenant folder still anchors the scope
