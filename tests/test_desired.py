@@ -121,3 +121,20 @@ def test_what_was_built_goes_to_the_oldest_generation_and_stays_collectable(tmp_
     assert any(o is desired.catalog for o in gc.get_objects(generation=2))
     gc.collect()
     assert cycles[0]() is None
+
+
+def test_contributions_are_let_go_once_compiled_and_a_failed_compile_fails_again(tmp_path: Path) -> None:
+    builder = simple_estate(tmp_path)
+    desired = load_desired(builder.root, _with(NamedExtension("homes", _homes)))
+    assert desired.contributions
+    first = desired.resources
+    assert desired.contributions == [] and desired.resources is first
+    assert first[("mailbox", "anna@acme.example")].attrs["shell"] == "/bin/false"
+
+    def clash(catalog: Catalog) -> Compiled:
+        return Compiled(attrs={"mailbox.anna@acme.example": {"quota": 1}})
+
+    failing = load_desired(builder.root, _with(NamedExtension("clash", clash)))
+    for _ in range(2):  # not a compile of what is left the second time
+        with pytest.raises(ConfigError, match="two sources set quota"):
+            _ = failing.resources

@@ -20,10 +20,11 @@ def compile_mailstore(catalog: Catalog) -> Compiled:
     out = Compiled()
     for box in catalog.mailboxes.values():
         home = home_directory(mail.root, box.domain, box.local)
-        out.attrs[address_of(MAILBOX, box.address)] = {"home": home, "uid_number": mail.uid, "gid_number": mail.gid}
+        mailbox = address_of(MAILBOX, box.address)  # one string for both uses below
+        out.attrs[mailbox] = {"home": home, "uid_number": mail.uid, "gid_number": mail.gid}
         out.resources.append(Resource(
             KIND, box.address, {"path": home, "uid": mail.uid, "gid": mail.gid},
-            depends_on=(address_of(MAILBOX, box.address),),
+            depends_on=(mailbox,),
             previous=box.previous,
             source=box.origin.location(),  # the mailbox's own Location, not a copy of it
         ))
