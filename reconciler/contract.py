@@ -33,6 +33,7 @@ from ispctl.reconciler.engine.errors import (
     ProviderError,
     ValidationFailed,
 )
+from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.inflight import Done, Pipelined, Submission
 from ispctl.reconciler.engine.provider import BatchError, Lockable, Provider, Within
 from ispctl.reconciler.engine.resources import Index, Resource, Value, address_of
@@ -205,7 +206,7 @@ __all__ = [
     "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Pipelined", "Problem", "Provider", "ProviderError",
     "ProviderFactory", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size", "Strict",
-    "Submission", "ValidationFailed", "Value", "Within", "address_of", "audit", "env_flag", "format_duration",
-    "format_path", "format_size", "hash_password",
+    "Submission", "ValidationFailed", "Value", "Within", "address_of", "audit", "collector_paused", "env_flag",
+    "format_duration", "format_path", "format_size", "hash_password",
     "normalise_address", "normalise_domain", "normalise_local", "output", "parse_duration", "split_address",
 ]

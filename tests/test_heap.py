@@ -33,3 +33,28 @@ def test_restored_when_the_block_raises() -> None:
         assert gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_what_the_block_built_is_in_the_oldest_generation_and_still_collectable() -> None:
+    import weakref
+
+    class Node:
+        other: object = None
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with collector_paused():
+            kept = [Node() for _ in range(1000)]
+            first, second = Node(), Node()
+            first.other, second.other = second, first  # garbage only the cyclic collector frees
+            cycle = weakref.ref(first)
+            del first, second
+        assert gc.get_freeze_count() == 0  # handed over, not frozen for good
+        assert not any(o is kept for o in gc.get_objects(generation=0))
+        assert any(o is kept for o in gc.get_objects(generation=2))
+        assert cycle() is not None
+        gc.collect()
+        assert cycle() is None
+    finally:
+        (gc.enable if was else gc.disable)()

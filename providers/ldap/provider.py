@@ -17,7 +17,6 @@ lock; the changes after that fail at once with a short "not tried".
 
 from __future__ import annotations
 
-import gc
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -38,18 +37,15 @@ from ispctl.providers.ldap.live import LiveTree
 from ispctl.providers.ldap.lock import DirectoryLock, Heartbeat, holding, new_lock
 from ispctl.providers.ldap.preflight import check_directory
 from ispctl.providers.ldap.rename import Step, mailbox_rename_steps
-from ispctl.reconciler.contract import Lockable, Pipelined, Provider, ProviderError, Resource, Within
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+from ispctl.reconciler.contract import (
+    Lockable,
+    Pipelined,
+    Provider,
+    ProviderError,
+    Resource,
+    Within,
+    collector_paused,
+)
 
 
 class LdapProvider(Provider, Lockable, Pipelined):
@@ -176,7 +172,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
         try:
             # The read allocates millions of small objects that all stay alive; the cyclic
             # garbage collector would rescan them over and over (about 30% of a large read).
-            with gc_paused():
+            with collector_paused():
                 return self.bulk.run(run)
         except reader.Lost as exc:
             raise self._give_up(f"the read of {self.base_dn}", exc) from None
@@ -188,7 +184,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
 
     @staticmethod
     def _live(tree: LiveTree, kinds: frozenset[str]) -> list[Resource]:
-        with gc_paused():
+        with collector_paused():
             return [item.resource for item in tree.entries() if item.resource.kind in kinds]
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:

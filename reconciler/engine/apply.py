@@ -16,13 +16,13 @@ or a lost lock. Everything not run is reported as such.
 
 from __future__ import annotations
 
-import gc
 import heapq
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.inflight import InFlight, Pipelined, Submission
 from ispctl.reconciler.engine.plan import Change, Plan
 from ispctl.reconciler.engine.provider import BatchError, Provider
@@ -192,27 +192,11 @@ def apply_plan(plan: Plan, route: Router, on_outcome: Listener | None = None, *,
     With a pipelined provider the outcomes come as they are collected; ``result.outcomes``
     is then put in execution order at the end, so reports do not depend on timing.
     """
-    with _no_cyclic_gc():
+    # The desired state, the live state and the plan stay alive for the whole apply, and so does
+    # most of what it makes (an outcome per change): full collections walked them again and
+    # again, a quarter of the apply's own CPU at 10,000 mailboxes (engine/heap.py).
+    with collector_paused():
         return _apply_plan(plan, route, on_outcome, observer, stop)
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """No cyclic garbage collection while the changes are applied.
-
-    The desired state, the live state and the plan (hundreds of thousands of objects in a large
-    estate) stay alive for the whole apply, and so does most of what it makes (an outcome per
-    change): full collections walked them again and again, a quarter of the apply's own CPU
-    time at 10,000 mailboxes, for next to no garbage (the reads and the estate's build pause
-    the collector for the same reason). Collection resumes afterwards, as it was.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _apply_plan(plan: Plan, route: Router, on_outcome: Listener | None, observer: Observer | None,

@@ -9,13 +9,12 @@ that ``ispctl dkim init`` exists to fix).
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ispctl.reconciler.engine.errors import Problem, ValidationFailed
+from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.catalog import Catalog
@@ -25,42 +24,6 @@ from ispctl.reconciler.estate.schema import EstateSchema
 from ispctl.reconciler.estate.settings import with_overrides
 from ispctl.reconciler.estate.sources import load_composed
 from ispctl.reconciler.estate.validate import build_catalog
-
-
-@contextmanager
-def _building() -> Iterator[None]:
-    """No cyclic garbage collection while the estate's objects are built.
-
-    Reading an estate makes about a hundred objects per mailbox, nearly all of which live on,
-    and each full collection walks every one of them: a quarter of validate's time at 10,000
-    mailboxes, more as the estate grows. What is built here makes no reference cycles to
-    collect (objects are let go by reference counting); collection resumes afterwards.
-
-    On the way out what was built is handed to the oldest generation as it is (``_settle``):
-    left in the youngest, the first collection after the pause walked all of it, and the next
-    ones again on its way up (at 100,000 mailboxes two walks of 0.8-1 s each, a tenth of
-    validate's CPU). In the oldest generation it is still collected, by the next full
-    collection, so nothing is leaked, only not walked over and over while it is young.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        _settle()
-        if enabled:
-            gc.enable()
-
-
-def _settle() -> None:
-    """Every object the collector tracks into its oldest generation, without walking them.
-
-    ``freeze`` moves the generations' lists onto the permanent one and ``unfreeze`` moves that
-    onto the oldest (both splice lists: a constant cost, whatever the heap's size), so the
-    young generations start empty and the objects stay collectable. Nothing was frozen before
-    (ispctl freezes nothing), so nothing else is thawed."""
-    gc.freeze()
-    gc.unfreeze()
 
 
 @dataclass
@@ -84,7 +47,7 @@ class Desired:
                 raise self._failed
             parts, self.contributions = self.contributions, []
             try:
-                with _building():
+                with collector_paused():
                     self._resources = compile_catalog(self.catalog, _handed_over(parts))
             except Exception as exc:
                 self._failed = exc
@@ -103,7 +66,7 @@ def check_desired(root: Path, schema: EstateSchema,
                   env: Mapping[str, str] | None = None) -> tuple[Desired | None, list[Problem]]:
     """The estate as far as it can be read (with every repository it is composed of, see
     ``estate.sources``), and every problem found on the way."""
-    with _building():
+    with collector_paused():
         return _check_desired(root, schema, env)
 
 
