@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import ldap as libldap
 import pytest
@@ -127,6 +128,23 @@ def submit_all(ldap: LdapProvider, resources: list[Resource]) -> None:
         ldap.submit(Submission(ticket, "create", None, resource))
 
 
+def wait_stopped(pid: int) -> None:
+    """Until every thread of ``pid`` is stopped by a signal (state T in /proc); no timing is asserted."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        states = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                stat = (task / "stat").read_text(encoding="ascii")
+            except OSError:
+                continue  # a thread that ended meanwhile
+            states.append(stat[stat.rindex(")") + 2])
+        if states and all(state in "tT" for state in states):
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"process {pid} did not stop")
+
+
 def test_changes_in_flight_when_the_connection_drops_are_read_back_then_sent_again(slapd: SlapdInstance) -> None:
     created = tenants(20)
     landed = created[::2]
@@ -141,6 +159,9 @@ def test_changes_in_flight_when_the_connection_drops_are_read_back_then_sent_aga
         # slapd takes the requests into its socket and never answers: frozen, then killed.
         os.kill(pid, signal.SIGSTOP)
         try:
+            # SIGSTOP takes effect asynchronously: an add slapd still served before it stopped
+            # would rightly answer "already exists" (the plan is stale on purpose here).
+            wait_stopped(pid)
             submit_all(ldap, created)
             assert ldap.writer.in_flight() == 20
         finally:

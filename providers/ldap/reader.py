@@ -144,19 +144,20 @@ def open_reader(settings: LdapSettings) -> LDAPObject:
                                     f"StartTLS failed: {describe(exc)}") from None
         conn.simple_bind_s(settings.bind_dn, settings.password)
     except ProviderError:
-        _quiet_unbind(conn)
+        quiet_unbind(conn)
         raise
     except LOST:
-        _quiet_unbind(conn)
+        quiet_unbind(conn)
         raise
     except ldap.LDAPError as exc:
-        _quiet_unbind(conn)
+        quiet_unbind(conn)
         raise ProviderError(f"cannot connect to the directory at {settings.url} as {settings.bind_dn}: "
                             f"{describe(exc)}") from None
     return conn
 
 
-def _quiet_unbind(conn: LDAPObject) -> None:
+def quiet_unbind(conn: LDAPObject) -> None:
+    """Unbind, ignoring a connection that is already gone (closing must not raise)."""
     try:
         conn.unbind_s()
     except ldap.LDAPError:
@@ -257,5 +258,5 @@ class Reader:
             except LOST as exc:
                 reason = describe(exc)
             finally:
-                _quiet_unbind(conn)
+                quiet_unbind(conn)
         raise Lost(reason)

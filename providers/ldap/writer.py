@@ -38,7 +38,7 @@ from ldap.ldapobject import LDAPObject
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.mapping import FINGERPRINT
-from ispctl.providers.ldap.reader import ANSWER_TIMEOUT, LOST, MAX_PAUSE, describe, open_reader
+from ispctl.providers.ldap.reader import ANSWER_TIMEOUT, LOST, MAX_PAUSE, describe, open_reader, quiet_unbind
 from ispctl.providers.ldap.rename import Step
 
 # Done and Submission are re-exported: the provider names them through this module.
@@ -240,7 +240,7 @@ class Writer:
 
     def close(self) -> None:
         if self._conn is not None:
-            _quiet_unbind(self._conn)
+            quiet_unbind(self._conn)
             self._conn = None
 
     # -- the wire ---------------------------------------------------------------------------
@@ -383,10 +383,3 @@ def _fingerprint_at(conn: LDAPObject, dn: str) -> str | None:
         values: list[bytes] = next((v for k, v in attrs.items() if k.lower() == FINGERPRINT.lower()), [])
         return values[0].decode("utf-8") if values else ""
     return None
-
-
-def _quiet_unbind(conn: LDAPObject) -> None:
-    try:
-        conn.unbind_s()
-    except ldap.LDAPError:
-        pass
