@@ -215,3 +215,19 @@ def estate_repo(tmp_path: Path) -> tuple[git.Repo, Path]:
     repo.git.add(A=True)
     repo.index.commit("estate")
     return repo, root
+
+
+def env_of(slapd: SlapdInstance, **extra: str) -> dict[str, str]:
+    """The connection environment of ``slapd`` (the estate's own base DN, not the slapd's)."""
+    env = {k: v for k, v in slapd.env().items() if k != "ISPCTL_LDAP_BASE_DN"}
+    env.update(extra)
+    return env
+
+
+def apply_example(slapd: SlapdInstance) -> None:
+    """The example estate applied to ``slapd`` through a full session; every change must apply."""
+    from tests.wiring import open_session
+
+    with open_session(EXAMPLE, env=env_of(slapd)) as session:
+        result = session.apply(session.plan())
+    assert result.ok, [o.error for o in result.failed]

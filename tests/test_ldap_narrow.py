@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from ldap_helpers import BASE, EXAMPLE, find_one, ldap_ok
+from ldap_helpers import BASE, EXAMPLE, env_of, find_one, ldap_ok
 
 from ispctl.providers.ldap import narrow
 from ispctl.providers.ldap.connection import LdapSettings
@@ -21,10 +21,6 @@ from tests.wiring import open_session
 NW = f"associatedDomain=northwind.example,o=northwind,{BASE}"
 SB = f"associatedDomain=southbay.example,o=southbay,{BASE}"
 Live = dict[tuple[str, str], Resource]
-
-
-def env_of(slapd: SlapdInstance) -> dict[str, str]:
-    return {k: v for k, v in slapd.env().items() if k != "ISPCTL_LDAP_BASE_DN"}
 
 
 @contextmanager

@@ -8,7 +8,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from ldap_helpers import BASE, EXAMPLE, EXAMPLE_COUNT, find_one, ldap_ok, marked_entry_ldif, snapshot
+from ldap_helpers import (
+    BASE,
+    EXAMPLE,
+    EXAMPLE_COUNT,
+    apply_example,
+    env_of,
+    find_one,
+    ldap_ok,
+    marked_entry_ldif,
+    snapshot,
+)
 
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.provider import LdapProvider
@@ -21,10 +31,6 @@ NW = f"associatedDomain=northwind.example,o=northwind,{BASE}"
 WRITES = ("add_operations", "modify_operations", "delete_operations", "modify_dn_operations")
 
 
-def env_of(slapd: SlapdInstance) -> dict[str, str]:
-    return {k: v for k, v in slapd.env().items() if k != "ISPCTL_LDAP_BASE_DN"}
-
-
 @contextmanager
 def provider(slapd: SlapdInstance, page_size: int = 1000, base: str = BASE) -> Iterator[LdapProvider]:
     instance = LdapProvider(LdapSettings.from_env(env_of(slapd)), base, page_size)
@@ -32,12 +38,6 @@ def provider(slapd: SlapdInstance, page_size: int = 1000, base: str = BASE) -> I
         yield instance
     finally:
         instance.close()
-
-
-def apply_example(slapd: SlapdInstance) -> None:
-    with open_session(EXAMPLE, env=env_of(slapd)) as session:
-        result = session.apply(session.plan())
-    assert result.ok, [o.error for o in result.failed]
 
 
 def test_an_empty_base_reads_as_nothing_with_two_checks_and_one_search(slapd: SlapdInstance) -> None:

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from ldap_helpers import BASE, EXAMPLE, EXAMPLE_COUNT, find_one, ldap_ok, marked_entry_ldif
+from ldap_helpers import BASE, EXAMPLE, EXAMPLE_COUNT, apply_example, env_of, find_one, ldap_ok, marked_entry_ldif
 
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap import mapping, reader
@@ -31,12 +31,6 @@ NW = f"associatedDomain=northwind.example,o=northwind,{BASE}"
 SB = f"associatedDomain=southbay.example,o=southbay,{BASE}"
 
 
-def env_of(slapd: SlapdInstance, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in slapd.env().items() if k != "ISPCTL_LDAP_BASE_DN"}
-    env.update(extra)
-    return env
-
-
 def settings_of(slapd: SlapdInstance, **extra: str) -> LdapSettings:
     return LdapSettings.from_env(env_of(slapd, **extra))
 
@@ -48,12 +42,6 @@ def provider(slapd: SlapdInstance, page_size: int = 1000) -> Iterator[LdapProvid
         yield instance
     finally:
         instance.close()
-
-
-def apply_example(slapd: SlapdInstance) -> None:
-    with open_session(EXAMPLE, env=env_of(slapd)) as session:
-        result = session.apply(session.plan())
-    assert result.ok, [o.error for o in result.failed]
 
 
 def read_all(slapd: SlapdInstance, page_size: int, **extra: str) -> tuple[list[int], reader.Stats]:
