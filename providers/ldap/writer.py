@@ -292,14 +292,18 @@ class Writer:
         self._landed(job)
 
     def _landed(self, job: Job) -> None:
+        if self._advance(job):
+            self._send(job)
+
+    @staticmethod
+    def _advance(job: Job) -> bool:
+        """Record that the job's current operation took effect; whether another one follows."""
         op = job.op
         if op.landed is not None:
             op.landed()
         job.at += 1
-        if job.at < len(job.ops):
-            self._send(job)
-        else:
-            job.finished = True
+        job.finished = job.at >= len(job.ops)
+        return not job.finished
 
     def _fail(self, job: Job, error: str) -> None:
         job.error, job.finished = error, True
@@ -340,16 +344,10 @@ class Writer:
 
     def _landed_quietly(self, job: Job) -> None:
         # The next operation of the job goes out with the rest, on the new connection.
-        op = job.op
-        if op.landed is not None:
-            op.landed()
-        job.at += 1
-        if job.at < len(job.ops):
+        if self._advance(job):
             self._wire.append(job)  # first: if sending fails, it is in doubt with the rest
             job.msgid = None
             job.msgid = self._issue(self._connection(), job.op)
-        else:
-            job.finished = True
 
     def _done_already(self, conn: LDAPObject, op: Op) -> bool:
         """Whether an operation whose answer the lost connection hid took effect."""
