@@ -34,8 +34,8 @@ def tool(slapd: SlapdInstance, name: str, *args: str, input: str | None = None,
     return subprocess.run(argv, input=input, stdout=stdout, stderr=subprocess.PIPE, text=True, check=False)
 
 
-def tool_argv(slapd: SlapdInstance, name: str, *args: str) -> list[str]:
-    return [name, "-x", "-H", slapd.url, "-D", slapd.bind_dn, "-y", str(slapd.password_file), *args]
+def tool_argv(slapd: SlapdInstance, name: str, *args: str, url: str | None = None) -> list[str]:
+    return [name, "-x", "-H", url or slapd.url, "-D", slapd.bind_dn, "-y", str(slapd.password_file), *args]
 
 
 def _dns(ldif: str) -> list[str]:
@@ -112,12 +112,14 @@ def equivalent_ldif(desired: Mapping[tuple[str, str], Resource], base_dn: str) -
     return "\n".join(records)
 
 
-def refresh_peer(slapd: SlapdInstance, dns: list[str], parallelism: int = REFRESH_PARALLELISM) -> int:
+def refresh_peer(slapd: SlapdInstance, dns: list[str], parallelism: int = REFRESH_PARALLELISM,
+                 url: str | None = None) -> int:
     """A Terraform-style refresh: one base-scope read per entry, ``parallelism`` at a time.
 
     Each worker has its own connection (python-ldap, the C client the provider's bulk read
     uses) and reads the same attributes with the same filter as the provider; returns how
-    many entries came back, which must be all of them.
+    many entries came back, which must be all of them. ``url`` (default: slapd's own) lets
+    it go through the latency relay.
     """
     import ldap  # here: only this peer needs it
 
@@ -127,7 +129,7 @@ def refresh_peer(slapd: SlapdInstance, dns: list[str], parallelism: int = REFRES
 
     def worker(slot: int) -> None:
         try:
-            conn: Any = ldap.initialize(slapd.url)
+            conn: Any = ldap.initialize(url or slapd.url)
             conn.protocol_version = 3
             conn.simple_bind_s(slapd.bind_dn, slapd.password)
             try:

@@ -27,10 +27,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from ispctl.providers.ldap import mapping
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
@@ -46,6 +48,7 @@ from tests.bench.directory import (
     tool_argv,
 )
 from tests.bench.generate import generate_estate
+from tests.bench.latency import Relay
 from tests.bench.measure import Meter, Sample
 from tests.wiring import load_desired, open_session
 
@@ -61,8 +64,14 @@ STEP_REFRESH = "refresh peer (baseline)"
 STEP_CLI_COLD = "ispctl plan (cold cache)"
 STEP_CLI_FULL = "ispctl plan (warm cache)"
 STEP_CLI_CHANGED = "ispctl plan --changed-since"
+# The same reads through the latency relay (latency.py): a directory a network away.
+STEP_NOCHANGE_FAR = "plan (no changes), far"
+STEP_LDAPSEARCH_FAR = "ldapsearch (baseline), far"
+STEP_REFRESH_FAR = "refresh peer (baseline), far"
 STEPS = (STEP_VALIDATE, STEP_VALIDATE_WARM, STEP_EMPTY_PLAN, STEP_APPLY, STEP_NOCHANGE_PLAN, STEP_LDAPSEARCH,
-         STEP_LDAPADD, STEP_REFRESH, STEP_CLI_COLD, STEP_CLI_FULL, STEP_CLI_CHANGED)
+         STEP_LDAPADD, STEP_REFRESH, STEP_CLI_COLD, STEP_CLI_FULL, STEP_CLI_CHANGED, STEP_NOCHANGE_FAR,
+         STEP_LDAPSEARCH_FAR, STEP_REFRESH_FAR)
+DEFAULT_RTT_MS = 10.0
 # (label, step, anchor, issue 11's target for the ratio)
 RATIOS = (
     ("apply / ldapadd -c", STEP_APPLY, STEP_LDAPADD, "<= 1.0"),
@@ -71,6 +80,8 @@ RATIOS = (
     ("changed-since / full plan, warm", STEP_CLI_CHANGED, STEP_CLI_FULL, "<= 0.1"),
     ("changed-since / full plan, cold", STEP_CLI_CHANGED, STEP_CLI_COLD, ""),
     ("refresh peer / no-change plan", STEP_REFRESH, STEP_NOCHANGE_PLAN, ">= 10"),
+    ("no-change plan / ldapsearch, far", STEP_NOCHANGE_FAR, STEP_LDAPSEARCH_FAR, "<= 5"),
+    ("refresh peer / no-change plan, far", STEP_REFRESH_FAR, STEP_NOCHANGE_FAR, ">= 10"),
 )
 RSS_LABEL = "peak RSS of ispctl plan (validate + read + diff, a fresh process)"
 RSS_TARGET_MIB = 1024
@@ -147,8 +158,9 @@ class Bench:
             )
         return sample
 
-    def nochange_plan(self) -> Sample:
-        with open_session(self.root, self.env) as session:
+    def nochange_plan(self, url: str | None = None) -> Sample:
+        env = self.env if url is None else {**self.env, "ISPCTL_LDAP_URL": url}
+        with open_session(self.root, env) as session:
             sample, plan = self.meter.call(session.plan)
         if not plan.empty:
             raise BenchError(f"the plan after apply should be empty; got {plan.summary}")
@@ -167,9 +179,9 @@ class Bench:
 
     # -- baselines ------------------------------------------------------------------------
 
-    def ldapsearch(self) -> Sample:
+    def ldapsearch(self, url: str | None = None) -> Sample:
         argv = tool_argv(self.slapd, "ldapsearch", "-LLL", "-E", "pr=1000/noprompt", "-b", self.slapd.managed_base,
-                         mapping.SEARCH_FILTER, *mapping.search_attributes())
+                         mapping.SEARCH_FILTER, *mapping.search_attributes(), url=url)
         sample, result = self.meter.child(argv, stdout=Path(os.devnull))
         if result.returncode != 0:
             raise BenchError(f"ldapsearch failed ({result.returncode}): {result.stderr}")
@@ -186,8 +198,8 @@ class Bench:
             raise BenchError(f"ldapadd -c left {found} managed entries, expected {entries}")
         return sample
 
-    def refresh(self, dns: list[str]) -> Sample:
-        sample, found = self.meter.call(lambda: refresh_peer(self.slapd, dns))
+    def refresh(self, dns: list[str], url: str | None = None) -> Sample:
+        sample, found = self.meter.call(lambda: refresh_peer(self.slapd, dns, url=url))
         if found != len(dns):
             raise BenchError(f"the refresh peer read {found} of {len(dns)} entries")
         return sample
@@ -277,7 +289,39 @@ def _changed_since(bench: Bench, domains: list[str]) -> None:
                          f"{narrowed[0]}")
 
 
-def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, quiet: bool = False) -> str:
+def _round_trip_ms(url: str, slapd: SlapdInstance, times: int = 21) -> float:
+    """The median time of one small request at ``url``: what the relay really adds."""
+    import ldap  # here: only the bench's own probes need it
+
+    conn: Any = ldap.initialize(url)
+    conn.simple_bind_s(slapd.bind_dn, slapd.password)
+    try:
+        took = []
+        for _ in range(times):
+            start = time.perf_counter()
+            conn.search_ext_s(slapd.managed_base, ldap.SCOPE_BASE, "(objectClass=*)", ["1.1"])
+            took.append(time.perf_counter() - start)
+    finally:
+        conn.unbind_s()
+    return statistics.median(took) * 1000
+
+
+def _far(bench: Bench, entry_dns: list[str], rtt_ms: float) -> str:
+    """The no-change plan, ldapsearch and the refresh peer with the directory ``rtt_ms`` away."""
+    slapd = bench.slapd
+    with Relay(("127.0.0.1", slapd.port), rtt_ms) as relay:
+        url = f"ldap://127.0.0.1:{relay.port}"
+        near, far = _round_trip_ms(slapd.url, slapd), _round_trip_ms(url, slapd)
+        bench.log(f"  one request: {near:.2f} ms direct, {far:.2f} ms through the relay")
+        bench.measure(STEP_NOCHANGE_FAR, lambda: bench.nochange_plan(url))
+        bench.measure(STEP_LDAPSEARCH_FAR, lambda: bench.ldapsearch(url))
+        bench.measure(STEP_REFRESH_FAR, lambda: bench.refresh(entry_dns, url))
+    return (f"far = through tests/bench/latency.py adding {rtt_ms:g} ms per round trip; one small request "
+            f"took {near:.2f} ms direct, {far:.2f} ms far (medians of 21)")
+
+
+def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, quiet: bool = False,
+        rtt_ms: float = DEFAULT_RTT_MS) -> str:
     def log(text: str) -> None:
         if not quiet:
             sys.stderr.write(text + "\n")
@@ -306,6 +350,7 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
             if len(entry_dns) != size.entries:
                 raise BenchError(f"{len(entry_dns)} managed entries after apply, expected {size.entries}")
             bench.measure(STEP_REFRESH, lambda: bench.refresh(entry_dns))
+            far_line = _far(bench, entry_dns, rtt_ms)
             _, compiled = load_desired(root, bench.env)
             # Only directory entries: maildirs belong to the mail store, not to slapd.
             desired = {ident: r for ident, r in compiled.items() if r.kind in mapping.KINDS}
@@ -327,6 +372,7 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
         code_line(),
         f"N = {size.mailboxes} mailboxes over {size.domains} domains; {size.resellers} resellers, "
         f"{size.clients} clients, {size.aliases} aliases = {size.entries} directory entries; repeat = {repeat}",
+        far_line,
     ]
     return report(bench, header, size.entries)
 
@@ -343,16 +389,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where to put the estate and slapd (default: a temp dir removed afterwards)")
     parser.add_argument("--quiet", action="store_true", help="no per-run progress on stderr")
+    parser.add_argument("--rtt-ms", type=float, default=DEFAULT_RTT_MS,
+                        help=f"round trip the 'far' rows add between client and slapd (default {DEFAULT_RTT_MS:g})")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.domains < 1 or args.mailboxes < 1:
-        parser.error("--repeat, --domains and --mailboxes must be at least 1")
+    if args.repeat < 1 or args.domains < 1 or args.mailboxes < 1 or args.rtt_ms < 0:
+        parser.error("--repeat, --domains and --mailboxes must be at least 1, --rtt-ms at least 0")
     if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
         # A used workdir would hold an estate and a slapd with data in it already.
         parser.error(f"--workdir {args.workdir} is not empty")
     # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so slapd is stopped on that exit
     # path too instead of being left running with the estate's data.
     signal.signal(signal.SIGTERM, _terminated)
-    sys.stdout.write(run(args.mailboxes, args.domains, args.repeat, args.workdir, args.quiet) + "\n")
+    sys.stdout.write(run(args.mailboxes, args.domains, args.repeat, args.workdir, args.quiet, args.rtt_ms) + "\n")
     sys.stdout.flush()
     return 0
 
