@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from ispctl.providers import dns, dovecot, ldap, mailstore, postfix
+from ispctl.providers import dns, dovecot, ldap, mailstore, postfix, web
 from ispctl.reconciler.contract import ConfigError, Registry, Service
 
 BUILTIN: tuple[Service, ...] = (
@@ -20,6 +20,7 @@ BUILTIN: tuple[Service, ...] = (
     dovecot.SERVICE,
     postfix.SERVICE,
     dns.SERVICE,
+    web.SERVICE,
 )
 ENTRY_POINT_GROUP = "ispctl.services"
 

@@ -207,4 +207,4 @@ def test_without_site_dns_settings_no_zone_is_compiled(tmp_path: Path) -> None:
     builder.tenant("acme")
     builder.domain("acme", "acme.example", {"services": ["mail", "web", "dns"], "mailboxes": {"anna": mailbox()}})
     kinds = {r.kind for r in builder.resources().values()}
-    assert kinds == {"tenant", "domain", "mailbox", "maildir"}
+    assert kinds == {"tenant", "domain", "mailbox", "maildir", "site"}  # the web service's site, no DNS

@@ -15,8 +15,10 @@ Derived records (``derived_rrsets``), unless an explicit record set at the same 
 type (or an explicit CNAME at the owner) overrides them, for domains with the mail
 service: MX and SPF at the apex, DMARC at ``_dmarc``, RFC 6186 SRV records
 ``_imaps._tcp``/``_submission._tcp`` and the DKIM key at ``<selector>._domainkey``
-(primary domains only: an alias domain signs nothing); for domains with the web
-service: A/AAAA at the apex and ``www``.
+(primary domains only: an alias domain signs nothing); for web sites: A/AAAA at every
+name a site of the estate answers that is in the zone (its host and aliases, declared in
+this zone's domain file or, as an alias, in another file of the same tenant; a domain with
+the web service and no sites has the apex and ``www``).
 """
 
 from __future__ import annotations
@@ -101,11 +103,14 @@ def derived_rrsets(
     *,
     target_mx: tuple[str, ...] | None = None,
     dkim_value: str | None = None,
+    web_owners: Iterable[str] | None = None,
 ) -> dict[tuple[str, str], RRset]:
     """The record sets a domain gets from its services and the site settings.
 
     ``target_mx`` replaces the site's MX (an alias domain follows its target's MX);
-    ``dkim_value`` is the TXT value of the domain's DKIM key, None when it has none.
+    ``dkim_value`` is the TXT value of the domain's DKIM key, None when it has none;
+    ``web_owners`` are the owners (relative to the zone) that web sites answer at; None
+    means the apex and ``www`` when the domain has the web service.
     """
     out: dict[tuple[str, str], RRset] = {}
     active = set(services)
@@ -128,10 +133,11 @@ def derived_rrsets(
             add("_submission._tcp", "SRV", [f"0 1 587 {mail.submission}"])
         if settings.dkim is not None and dkim_value is not None:
             add(f"{settings.dkim.selector}._domainkey", "TXT", [txt_text(split_txt(dkim_value))])
-    if "web" in active:
-        for owner in ("@", "www"):
-            add(owner, "A", settings.web.a)
-            add(owner, "AAAA", settings.web.aaaa)
+    if web_owners is None:
+        web_owners = ("@", "www") if "web" in active else ()
+    for owner in sorted(set(web_owners)):
+        add(owner, "A", settings.web.a)
+        add(owner, "AAAA", settings.web.aaaa)
     return out
 
 

@@ -24,7 +24,7 @@ gives to other tools; no ``dns:`` section where no zone is managed; DKIM keys pr
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ispctl.providers.dns import dkim
 from ispctl.providers.dns.compile import RRset, Zone, ZoneSet, derived_rrsets
@@ -51,6 +51,23 @@ from ispctl.reconciler.contract import Catalog, Document, FieldPath, NDomain, Pr
 # --- zones ---------------------------------------------------------------------------
 
 
+@runtime_checkable
+class ServedHosts(Protocol):
+    """A domain's ``web:`` section as the web service declares it, seen without importing
+    that service (which builds on this one: its DNS-01 challenges go through DNS)."""
+
+    def served_hosts(self, domain: str) -> tuple[str, ...]: ...
+
+
+def web_hosts(domain: NDomain) -> tuple[str, ...]:
+    """Every name the domain's web sites answer (ASCII); the apex and www without the web
+    service's section (a registry without the web service)."""
+    section = getattr(domain.spec, "web", None)
+    if isinstance(section, ServedHosts):
+        return section.served_hosts(domain.name)
+    return (domain.name, "www." + domain.name)
+
+
 class _DnsChecker:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -58,6 +75,7 @@ class _DnsChecker:
         self.settings: DnsSettings = self.site.section(DNS)
         self.result = ZoneSet(enabled=self.site.has_section(DNS))
         self.problems: list[Problem] = []
+        self.web_owners: dict[str, set[str]] = {}
 
     def report(self, doc: Document, path: FieldPath, message: str, code: str = "") -> None:
         problem = doc.problem(path, message)
@@ -81,6 +99,7 @@ class _DnsChecker:
             self.section_rules(domain)
         if not self.result.enabled:
             return self.result
+        self.web_owners = self.site_owners(domains)
         # Alias domains last: their MX follows their target's zone.
         for domain in sorted(domains, key=lambda d: d.type == "alias"):
             if "dns" not in domain.services or domain.type == "nodns":
@@ -92,6 +111,23 @@ class _DnsChecker:
             else:
                 self.result.zones[domain.name] = self.primary(domain)
         return self.result
+
+    def site_owners(self, domains: list[NDomain]) -> dict[str, set[str]]:
+        """Zone -> owners (relative) where a web site answers: each name goes to the zone of the
+        most specific domain of the estate it is in, when that domain has a primary zone here."""
+        primary = {d.name for d in domains if "dns" in d.services and d.type in ("primary", "alias")}
+        out: dict[str, set[str]] = {}
+        for domain in domains:
+            if "web" not in domain.services:
+                continue
+            for host in web_hosts(domain):
+                name = host[2:] if host.startswith("*.") else host
+                while "." in name and name not in self.catalog.domains:
+                    name = name.split(".", 1)[1]
+                if name in primary:
+                    owner = "@" if host == name else host[: -len(name) - 1]
+                    out.setdefault(name, set()).add(owner)
+        return out
 
     def primaries(self, domain: NDomain) -> tuple[str, ...]:
         """A secondary zone's primaries: they go into named's config and the catalog verbatim."""
@@ -123,6 +159,7 @@ class _DnsChecker:
         derived = derived_rrsets(
             zone, settings, domain.services, ttl, doc.location(("domain",)),
             target_mx=self.target_mx(domain), dkim_value=self.dkim_value(domain, explicit),
+            web_owners=self.web_owners.get(zone, ()),
         )
         rrsets: dict[tuple[str, str], RRset] = {}
         cname_owners = {o for (o, t), rr in explicit.items() if t == "CNAME" and rr.records}
