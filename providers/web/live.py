@@ -1,0 +1,152 @@
+"""Live ``site`` resources from what one walk of the web host found (pure: no I/O here).
+
+A site is live when ``<sites_dir>/<host>.conf`` carries ispctl's marker naming that host;
+files without it are someone else's and never read into a plan. The attributes come from the
+vhost's second line (what it was rendered from), the password hashes from the site's htpasswd
+file, and two observations of the disk: whether the docroot exists and who owns it.
+
+Drift is seen three ways:
+
+* the recorded fingerprint no longer matches the recorded attributes (the attribute line or the
+  htpasswd file was edited): the engine's own check (``Resource.drifted``);
+* a file's body is not what its recorded attributes render to (a hand edit of the vhost, the
+  pool or the htpasswd file, a pool removed): the live site gets a ``file_drift`` attribute
+  naming the files, which the desired site never has, so the plan shows an update that
+  renders them again;
+* the docroot is gone or belongs to someone else: ``docroot`` (None) or ``uid``/``gid`` show
+  what the disk holds.
+
+An ``https: auto`` site whose certificate appeared (or vanished) since its file was rendered
+gets ``cert_pending``: ispctl's own unfinished step (``interrupted``), not drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ispctl.providers.web.render import (
+    KIND,
+    MARKER,
+    META_PARENT,
+    META_TLS,
+    SECRET,
+    Layout,
+    RenderError,
+    recorded,
+    render,
+)
+from ispctl.reconciler.contract import Resource, Value
+
+FILE_DRIFT = "file_drift"
+CERT_PENDING = "cert_pending"
+# Never part of a desired site: a live site has them only when its files need rendering again.
+LIVE_ONLY = frozenset({FILE_DRIFT, CERT_PENDING})
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A real directory's owner, as lstat saw it."""
+
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class SiteFiles:
+    """Everything the walk found for one owned vhost file."""
+
+    host: str
+    vhost: str
+    pool: str | None = None  # the owned pool file of this host
+    htpasswd: str | None = None  # the owned htpasswd file of this host
+    docroot: Owner | None = None  # None: missing, or not a real directory
+    cert_exists: bool = False  # both files of an ``auto`` certificate are in certs_dir
+
+
+def owner_of(text: str) -> tuple[str, str | None] | None:
+    """(host, fingerprint) from a file's marker line, or None when the file is not ispctl's."""
+    first = text.split("\n", 1)[0]
+    if first[:1] not in ("#", ";") or MARKER not in first:
+        return None
+    fields = dict(part.split("=", 1) for part in first.split(MARKER, 1)[1].split() if "=" in part)
+    host = fields.get("site")
+    if not host:
+        return None
+    return host, fields.get("fingerprint") or None
+
+
+def hashes_of(text: str | None) -> tuple[str, ...]:
+    """The ``user:hash`` lines of an htpasswd file (comments skipped, as Apache skips them)."""
+    if text is None:
+        return ()
+    return tuple(sorted(line for line in text.splitlines() if line and not line.startswith("#")))
+
+
+def parse_site(files: SiteFiles, layout: Layout) -> Resource | None:
+    """The live site one owned vhost stands for, or None when the file is not ispctl's."""
+    owner = owner_of(files.vhost)
+    if owner is None or owner[0] != files.host:
+        return None
+    fingerprint = owner[1]
+    lines = files.vhost.split("\n", 2)
+    meta = recorded(lines[1]) if len(lines) > 1 else None
+    if meta is None:
+        # Ours (the marker says so) but unreadable: planned as a site whose files need writing.
+        path = layout.vhost_path(files.host)
+        return Resource(KIND, files.host, {FILE_DRIFT: f"{path}: its recorded attributes are unreadable"},
+                        sensitive=frozenset({SECRET}), recorded_fingerprint=fingerprint)
+    parent = meta.get(META_PARENT)
+    tls = meta.get(META_TLS) is True
+    attrs = {k: _value(v) for k, v in meta.items() if not k.startswith("@") and k not in LIVE_ONLY}
+    hashes = hashes_of(files.htpasswd)
+    if hashes:
+        attrs[SECRET] = hashes
+    site = Resource(KIND, files.host, attrs, parent=parent if isinstance(parent, str) else None,
+                    sensitive=frozenset({SECRET}), recorded_fingerprint=fingerprint)
+    extra: dict[str, Value] = {}
+    edited = _edited(site, files, layout, tls)
+    if edited:
+        extra[FILE_DRIFT] = "changed outside ispctl: " + ", ".join(edited)
+    if files.docroot is None:
+        extra["docroot"] = None
+    elif (files.docroot.uid, files.docroot.gid) != (site.attrs.get("uid"), site.attrs.get("gid")):
+        extra.update(uid=files.docroot.uid, gid=files.docroot.gid)
+    pending = None
+    if site.attrs.get("https") == "auto" and files.cert_exists != tls:
+        pending = (f"the certificate of {files.host} was issued; HTTPS is not served yet" if files.cert_exists else
+                   f"the certificate of {files.host} is gone from {layout.certs_dir}; HTTPS is still configured")
+        extra[CERT_PENDING] = pending
+    if not extra:
+        return site
+    return Resource(KIND, files.host, {**site.attrs, **extra}, parent=site.parent, sensitive=site.sensitive,
+                    recorded_fingerprint=fingerprint,
+                    # Only a certificate's arrival: ispctl's next step, not someone's edit.
+                    interrupted=pending if set(extra) == {CERT_PENDING} else None)
+
+
+def _edited(site: Resource, files: SiteFiles, layout: Layout, tls: bool) -> list[str]:
+    """The files whose content is not what the recorded attributes render to."""
+    try:
+        expected = render(site, layout, tls)
+    except RenderError:
+        return [layout.vhost_path(files.host)]
+    if expected.tls != tls:  # recorded auto-vs-custom disagreement: the line itself was edited
+        return [layout.vhost_path(files.host)]
+    found = []
+    if files.vhost != expected.vhost:
+        found.append(layout.vhost_path(files.host))
+    if files.pool != expected.pool:
+        found.append(layout.pool_path(files.host))
+    if files.htpasswd != expected.htpasswd:
+        found.append(layout.htpasswd_path(files.host))
+    return found
+
+
+def _value(value: object) -> Value:
+    # JSON gave lists back for tuples; Resource sorts and freezes them again. Anything else a
+    # hand could have written there is kept as its text: the fingerprint then tells the drift.
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
