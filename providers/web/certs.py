@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from acme import crypto_util
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.web import acme
 from ispctl.reconciler.contract import ProviderError
 
 FULLCHAIN = "fullchain.pem"
@@ -68,7 +70,8 @@ class AcmeSettings:
     ``directory_url``: the CA's ACME directory (Let's Encrypt:
     https://acme-v02.api.letsencrypt.org/directory). ``account_dir``: where the account key is
     kept (0600; one key per CA host), normally ``certs_dir``. ``ca_file``: the CA bundle that
-    verifies the ACME server's own TLS (None: the system's). ``http_address``: host and port of
+    verifies the ACME server's own TLS (None: the system's). ``contact``: a ``mailto:`` URL the CA
+    may write to. ``http_address``: host and port of
     the web server on this host, for the pre-check that fetches a test file with each name as
     Host header before asking the CA. ``dns``: the DNS primary (RFC 2136, TSIG) for DNS-01.
     """
@@ -77,7 +80,7 @@ class AcmeSettings:
     account_dir: Path
     http_address: tuple[str, int] = ("127.0.0.1", 80)
     ca_file: Path | None = None
-    email: str | None = None
+    contact: str | None = None
     renew_days: int = 30
     key_type: KeyType = "ecdsa-p256"
     dns: DnsConnection | None = None
@@ -107,15 +110,119 @@ def ensure(request: CertRequest, settings: AcmeSettings) -> CertStatus:
 
     Raises ``CertError`` naming the site when no certificate could be issued.
     """
-    raise NotImplementedError("coming in the next commit")
+    names = _names(request)
+    fullchain, privkey = request.cert_dir / FULLCHAIN, request.cert_dir / PRIVKEY
+    current = read_current(request.cert_dir)
+    if current is not None and _good_for(current, names, settings.renew_days):
+        return CertStatus(request.site, "kept", current.names, current.not_after, fullchain, privkey)
+    dns01 = acme.DnsChallenges(settings.dns) if settings.dns is not None else None
+    skipped = _precheck(request, names, settings, dns01)
+    answering = tuple(n for n in names if n not in skipped)
+    if request.site not in answering:
+        why = "; ".join(f"{n}: {r}" for n, r in skipped.items())
+        raise CertError(f"site {request.site}: no certificate issued ({why})")
+    if current is not None and _good_for(current, answering, settings.renew_days):
+        return CertStatus(request.site, "kept", current.names, current.not_after, fullchain, privkey,
+                          tuple(skipped))
+    key = new_private_key(settings.key_type)
+    pem = key_pem(key)
+    csr = crypto_util.make_csr(pem, list(answering))
+    try:
+        key_file = acme.account_key_file(settings.account_dir, settings.directory_url)
+        client = acme.connect(settings.directory_url, acme.load_account_key(key_file), ca_file=settings.ca_file,
+                              contact=settings.contact, timeout=settings.timeout)
+        chain = acme.issue(client, csr, challenge_dir=request.challenge_dir, dns01=dns01,
+                           dns_only=request.challenge == "dns-01", timeout=settings.timeout)
+    except acme.AcmeFailure as exc:
+        raise CertError(f"site {request.site}: no certificate issued: {exc}") from None
+    leaf = x509.load_pem_x509_certificate(chain.encode("ascii"))
+    if leaf.public_key() != key.public_key() or set(cert_names(leaf)) != set(answering):
+        raise CertError(f"site {request.site}: the CA returned a certificate for another key or other names "
+                        f"({', '.join(cert_names(leaf))})")
+    request.cert_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_pair(privkey, pem, fullchain, chain.encode("ascii"))
+    return CertStatus(request.site, "renewed" if current is not None else "issued", cert_names(leaf),
+                      leaf.not_valid_after_utc, fullchain, privkey, tuple(skipped))
+
+
+@dataclass(frozen=True)
+class Current:
+    """The certificate in a site's cert dir: names, expiry, and whether privkey.pem is its key."""
+
+    names: tuple[str, ...]
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+    key_matches: bool
+
+
+def read_current(cert_dir: Path) -> Current | None:
+    """What is in ``cert_dir`` now; None when there is no usable pair (missing or unreadable)."""
+    try:
+        leaf = x509.load_pem_x509_certificate((cert_dir / FULLCHAIN).read_bytes())
+        key = serialization.load_pem_private_key((cert_dir / PRIVKEY).read_bytes(), password=None)
+    except (OSError, ValueError):
+        return None
+    return Current(cert_names(leaf), leaf.not_valid_before_utc, leaf.not_valid_after_utc,
+                   key.public_key() == leaf.public_key())
+
+
+def _good_for(current: Current, names: tuple[str, ...], renew_days: int) -> bool:
+    now = datetime.datetime.now(datetime.UTC)
+    return (current.key_matches and set(current.names) == set(names) and current.not_before <= now
+            and current.not_after - now > datetime.timedelta(days=renew_days))
+
+
+def _names(request: CertRequest) -> tuple[str, ...]:
+    """The request's names, lower case without a trailing dot, duplicates dropped, the site first."""
+    site = request.site.rstrip(".").lower()
+    names = [site] + [n.rstrip(".").lower() for n in request.names]
+    return tuple(dict.fromkeys(names))
+
+
+def _precheck(request: CertRequest, names: tuple[str, ...], settings: AcmeSettings,
+              dns01: acme.DnsChallenges | None) -> dict[str, str]:
+    """Names that could not be validated now, with why (the CA is not asked for them)."""
+    skipped: dict[str, str] = {}
+    over_http = []
+    for name in names:
+        if name.startswith("*.") or request.challenge == "dns-01":
+            if dns01 is None:
+                skipped[name] = "DNS-01 needs the DNS server (ISPCTL_DNS_SERVER and its TSIG key)"
+            else:
+                try:
+                    zone = dns01.zone_of(name)
+                except acme.AcmeFailure as exc:
+                    raise CertError(f"site {request.site}: no certificate issued: {exc}") from None
+                if zone is None:
+                    skipped[name] = "no zone on the DNS server holds it, so DNS-01 cannot answer"
+        else:
+            over_http.append(name)
+    if over_http:
+        if request.challenge_dir is None:
+            skipped.update({n: "HTTP-01 needs the site's challenge directory" for n in over_http})
+        else:
+            skipped.update(acme.http_precheck(over_http, request.challenge_dir, settings.http_address))
+    return {n: skipped[n] for n in names if n in skipped}
+
+
+def write_pair(privkey: Path, key_data: bytes, fullchain: Path, chain_data: bytes) -> None:
+    """Both files staged first, then renamed one right after the other (the key first), so the
+    pair is mismatched only between two renames, and a failure before leaves both as they were."""
+    staged_key = _stage(privkey, key_data, 0o600)
+    try:
+        staged_chain = _stage(fullchain, chain_data, 0o644)
+    except BaseException:
+        staged_key.unlink(missing_ok=True)
+        raise
+    os.replace(staged_key, privkey)
+    os.replace(staged_chain, fullchain)
 
 
 # --- files ---------------------------------------------------------------------------------
 
 
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Replace ``path`` by ``data`` in one rename; the file has ``mode`` from its first byte."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _stage(path: Path, data: bytes, mode: int) -> Path:
+    """``data`` in a new file next to ``path``, with ``mode`` from its first byte, synced."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, mode)
@@ -123,10 +230,10 @@ def write_atomic(path: Path, data: bytes, mode: int) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
 
 
 def new_private_key(key_type: KeyType) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
