@@ -106,8 +106,11 @@ def test_the_example_records_with_their_sources(example: dict[str, Resource]) ->
 
 def test_the_alias_domain_zone_gets_the_mail_records_of_its_target(example: dict[str, Resource]) -> None:
     alias = records(example, "baeckerei-mueller.example")
-    assert set(alias) == {"@/MX", "@/TXT", "_dmarc/TXT", "_imaps._tcp/SRV", "_submission._tcp/SRV"}
+    # The addresses: the bakery's site answers baeckerei-mueller.example and its www as aliases.
+    assert set(alias) == {"@/MX", "@/TXT", "_dmarc/TXT", "_imaps._tcp/SRV", "_submission._tcp/SRV",
+                          "@/A", "@/AAAA", "www/A", "www/AAAA"}
     assert alias["@/MX"] == (3600, ("10 mx1.example.net.", "20 mx2.example.net."))
+    assert alias["www/A"] == (3600, ("192.0.2.80",))
 
 
 def test_derived_records_for_mail_and_web(tmp_path: Path) -> None:
