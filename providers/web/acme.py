@@ -208,16 +208,17 @@ def issue(acme: client.ClientV2, csr_pem: bytes, *, challenge_dir: Path | None, 
             for authz in order.authorizations:
                 if authz.body.status == messages.STATUS_VALID:
                     continue  # the CA remembers an earlier proof
-                name = authz.body.identifier.value
                 wildcard = bool(authz.body.wildcard)
+                name = authz.body.identifier.value  # without the "*." of a wildcard (RFC 8555 7.1.4)
+                shown = f"*.{name}" if wildcard else name
                 if wildcard or dns_only:
-                    challb = _pick(authz, challenges.DNS01, name)
+                    challb = _pick(authz, challenges.DNS01, shown)
                     response, validation = challb.response_and_validation(key)
                     if dns01 is None:
-                        raise AcmeFailure(f"{name}: DNS-01 needs the DNS server (ISPCTL_DNS_SERVER and its TSIG key)")
+                        raise AcmeFailure(f"{shown}: DNS-01 needs the DNS server (ISPCTL_DNS_SERVER and its TSIG key)")
                     zone = dns01.zone_of(name)
                     if zone is None:
-                        raise AcmeFailure(f"{name}: no zone on the DNS server holds it, so DNS-01 cannot answer")
+                        raise AcmeFailure(f"{shown}: no zone on the DNS server holds it, so DNS-01 cannot answer")
                     owner = cast(challenges.DNS01, challb.chall).validation_domain_name(name)
                     cleanup.callback(dns01.add(zone, owner, validation))
                 else:
@@ -264,7 +265,7 @@ def _pick(authz: messages.AuthorizationResource, kind: type[challenges.Challenge
 
 
 def _authz_problem(authz: messages.AuthorizationResource) -> str:
-    name = authz.body.identifier.value
+    name = ("*." if authz.body.wildcard else "") + authz.body.identifier.value
     problems = [f"{c.chall.typ}: {c.error.detail or c.error.typ}" for c in authz.body.challenges
                 if c.error is not None]
     return f"{name}: {', '.join(problems) or authz.body.status}"
