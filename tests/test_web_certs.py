@@ -15,9 +15,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 from dns_helpers import query
+from web_helpers import layout, site
 
-from ispctl.providers.web.certs import CertError, CertRequest, CertStatus, ensure, read_current
+from ispctl.providers.dns.sandbox.named import NamedInstance
+from ispctl.providers.web.certs import (
+    CertError,
+    CertRequest,
+    CertStatus,
+    acme_settings,
+    ensure,
+    read_current,
+    request_for,
+)
 from ispctl.providers.web.sandbox.pebble import PebbleInstance
+from ispctl.providers.web.settings import WebSettings
 
 if TYPE_CHECKING:
     from acme_daemons import AcmeEnv
@@ -191,3 +202,21 @@ def secret_forms(path: Path) -> list[str]:
         encoded = base64.b64encode(scalar[shift:]).decode()[4:-4]
         forms += [encoded, encoded.replace("+", "-").replace("/", "_")]
     return forms
+
+
+def test_settings_and_request_come_from_the_web_settings_and_the_site(tmp_path: Path, named: NamedInstance) -> None:
+    web = WebSettings(certs_dir="/etc/ispctl/certs", http_port=8080, probe_address="127.0.0.1",
+                      acme_directory="https://127.0.0.1:14000/dir", acme_ca_bundle="/etc/ispctl/pebble.pem",
+                      acme_contact="mailto:hostmaster@example.net", acme_renew_days=20)
+    settings = acme_settings(web, named.env())
+    assert (settings.directory_url, settings.account_dir, settings.http_address, settings.ca_file) == (
+        "https://127.0.0.1:14000/dir", Path("/etc/ispctl/certs"), ("127.0.0.1", 8080), Path("/etc/ispctl/pebble.pem"))
+    assert (settings.contact, settings.renew_days) == ("mailto:hostmaster@example.net", 20)
+    assert settings.dns is not None and settings.dns.port == named.port
+    assert acme_settings(web, {}).dns is None  # no DNS server configured: no DNS-01
+    lay = layout(tmp_path)
+    req = request_for(site(lay, "www.example.net", aliases=("example.net", "web.example.net")),
+                      lay.certs_dir, lay.challenge_dir, "dns-01")
+    assert req == CertRequest("www.example.net", ("www.example.net", "example.net", "web.example.net"),
+                              Path(lay.certs_dir) / "www.example.net", Path(lay.challenge_dir), "dns-01")
+    assert request_for(site(lay, "shop.example.net"), lay.certs_dir, lay.challenge_dir).names == ("shop.example.net",)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,7 +34,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.web import acme
-from ispctl.reconciler.contract import ProviderError
+from ispctl.providers.web.settings import WebSettings
+from ispctl.reconciler.contract import ProviderError, Resource
 
 FULLCHAIN = "fullchain.pem"
 PRIVKEY = "privkey.pem"
@@ -103,6 +105,26 @@ class CertStatus:
     @property
     def ready(self) -> bool:
         return self.fullchain.exists() and self.privkey.exists()
+
+
+def acme_settings(web: WebSettings, env: Mapping[str, str] | None = None) -> AcmeSettings:
+    """``AcmeSettings`` from the ``web:`` settings; DNS-01 uses the DNS provider's connection
+    (``ISPCTL_DNS_SERVER`` and its TSIG key) when it is configured in ``env``."""
+    env = os.environ if env is None else env
+    dns = DnsConnection.from_env(env) if env.get("ISPCTL_DNS_SERVER", "").strip() else None
+    return AcmeSettings(
+        directory_url=web.acme_directory, account_dir=Path(web.certs_dir),
+        http_address=(web.probe_address, web.http_port),
+        ca_file=Path(web.acme_ca_bundle) if web.acme_ca_bundle else None, contact=web.acme_contact,
+        renew_days=web.acme_renew_days, dns=dns)
+
+
+def request_for(site: Resource, certs_dir: str | Path, challenge_dir: str | Path,
+                challenge: Challenge = "http-01") -> CertRequest:
+    """The certificate request of a ``site`` resource: its host and aliases."""
+    aliases = site.attrs.get("aliases") or ()
+    names = (site.key, *(str(a) for a in aliases)) if isinstance(aliases, tuple) else (site.key,)
+    return CertRequest(site.key, names, Path(certs_dir) / site.key, Path(challenge_dir), challenge)
 
 
 def ensure(request: CertRequest, settings: AcmeSettings) -> CertStatus:

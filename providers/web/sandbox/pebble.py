@@ -98,7 +98,7 @@ class PebbleInstance(DaemonInstance):
 
     def env(self) -> dict[str, str]:
         """What points ispctl's ACME client at this pebble."""
-        return {"ISPCTL_WEB_ACME_DIRECTORY": self.directory_url, "ISPCTL_WEB_ACME_CA_FILE": str(self.ca_file)}
+        return {"ISPCTL_WEB_ACME_DIRECTORY": self.directory_url, "ISPCTL_WEB_ACME_CA_BUNDLE": str(self.ca_file)}
 
     def to_state(self) -> dict[str, Any]:
         return {"workdir": str(self.workdir), "port": self.port, "management_port": self.management_port,
