@@ -1,0 +1,308 @@
+"""One apply of the web provider: every change of the run together, one reload.
+
+``Run.execute(jobs)`` carries out a list of site changes and sets each job's own ``error``:
+
+1. directories: every created or updated site's home, docroot, logs and tmp (``files``); a
+   deleted site's files are archived (before its configuration goes: a failed archive leaves
+   the site live, so the next run tries again);
+2. staging: the new files are written into ``.ispctl-staging/new`` inside the live directories
+   (same filesystem, a name no include matches);
+3. test: the whole configuration with the candidate files (``apply_config``): php-fpm for the
+   pools that change, Apache for the vhosts; a site that breaks a test fails with the test's
+   output and the others carry on (found by the file the error names, else by bisection);
+4. swap: each file replaced in one rename, the live one kept in ``.ispctl-previous``;
+5. ONE graceful Apache reload and one php-fpm reload, whatever the number of sites;
+6. probe every changed site (``probe``); a site that does not answer gets its previous files
+   back, and one more reload puts them live; its change fails with the probe's finding;
+7. certificates (``certify``, HTTPS ``auto``): once the HTTP configuration is live (HTTP-01 is
+   served from the challenge directory), each such site without a certificate asks for one; the
+   sites that got one are switched to HTTPS with the same stage/test/swap/reload/probe. A failed
+   issuance or switch never fails the site: it keeps serving HTTP, and the next plan shows it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ispctl.providers.web import files
+from ispctl.providers.web.apply_config import ConfigTest, Control, failing, run
+from ispctl.providers.web.probe import Target, probe
+from ispctl.providers.web.render import Layout, Rendered, RenderError, render
+from ispctl.reconciler.contract import Resource
+
+STAGING = ".ispctl-staging"
+PREVIOUS = ".ispctl-previous"
+# Given a site whose HTTP configuration is live, get its certificate; True when it is on disk.
+Certify = Callable[[Resource], bool]
+
+
+@dataclass
+class Job:
+    """One site change of the run, and its outcome (``error`` None: applied)."""
+
+    ticket: int
+    action: str  # create | update | delete
+    before: Resource | None
+    after: Resource | None
+    rendered: Rendered | None = None
+    error: str | None = None
+    undo: list[tuple[str, str | None]] = field(default_factory=list)  # (live path, previous copy or None)
+
+    @property
+    def resource(self) -> Resource:
+        found = self.after if self.after is not None else self.before
+        assert found is not None
+        return found
+
+    @property
+    def host(self) -> str:
+        return self.resource.key
+
+
+def _cert_exists(layout: Layout, host: str) -> bool:
+    return all(os.path.isfile(p) for p in layout.cert_paths(host))
+
+
+def prepare(job: Job, layout: Layout) -> None:
+    """Render a create or update (a site that cannot be rendered fails here, alone)."""
+    if job.after is not None:
+        job.rendered = render(job.after, layout, _cert_exists(layout, job.after.key))
+
+
+def _conf_names(directory: str) -> list[str]:
+    try:
+        return sorted(e.name for e in os.scandir(directory) if e.name.endswith(".conf") and not e.name.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def _fresh(path: str) -> str:
+    if os.path.lexists(path):
+        shutil.rmtree(path)
+    os.makedirs(path, 0o755)
+    return path
+
+
+class _Candidates:
+    """Candidate include directories for one live directory: the live files, with some changed."""
+
+    def __init__(self, live_dir: str, new: dict[str, str | None]) -> None:
+        self.live_dir = live_dir
+        self.new = new  # host -> new text, None to remove
+        self.root = _fresh(f"{live_dir}/{STAGING}")
+        self.new_dir = _fresh(f"{self.root}/new")
+        for host, text in new.items():
+            if text is not None:
+                files.write_atomic(f"{self.new_dir}/{host}.conf", text)
+        self.count = 0
+
+    def build(self, included: frozenset[str]) -> str:
+        """A directory with the live files, and the new versions of ``included``."""
+        self.count += 1
+        target = _fresh(f"{self.root}/t{self.count}")
+        names = set(_conf_names(self.live_dir)) | {f"{h}.conf" for h in included}
+        for name in sorted(names):
+            host = name[:-5]
+            if host in included:
+                if self.new[host] is not None:
+                    os.symlink(f"{self.new_dir}/{name}", f"{target}/{name}")
+            else:
+                os.symlink(f"{self.live_dir}/{name}", f"{target}/{name}")
+        return target
+
+    def shown(self, output: str) -> str:
+        """Test output naming the files where they go live, not where they were tested."""
+        return re.sub(re.escape(self.root) + r"/(?:new|t[0-9]+)/", self.live_dir + "/", output)
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Run:
+    def __init__(self, layout: Layout, control: Control, apache: ConfigTest, php: ConfigTest,
+                 reloads: list[str], certify: Certify | None = None) -> None:
+        self.layout = layout
+        self.control = control
+        self.apache = apache
+        self.php = php
+        self.reloads = reloads  # what was reloaded, in order (tests count them)
+        self.certify = certify
+        self.notes: list[str] = []  # what went wrong without failing a change (a certificate)
+
+    def execute(self, jobs: list[Job]) -> None:
+        self._directories(jobs)
+        changed = self._go_live([j for j in jobs if j.error is None])
+        self._certificates(changed)
+
+    # -- 1. directories --------------------------------------------------------------------
+
+    def _directories(self, jobs: Iterable[Job]) -> None:
+        now = datetime.now(UTC)
+        for job in jobs:
+            try:
+                if job.after is not None:
+                    site = job.after
+                    uid, gid = site.attrs.get("uid"), site.attrs.get("gid")
+                    home, docroot = site.attrs.get("home"), site.attrs.get("docroot")
+                    assert isinstance(uid, int) and isinstance(gid, int)
+                    assert isinstance(home, str) and isinstance(docroot, str)  # render checked them
+                    files.prepare_site(self.layout, site.key, home.rstrip("/"), docroot.rstrip("/"), (uid, gid))
+                else:
+                    site = job.resource
+                    home, docroot = site.attrs.get("home"), site.attrs.get("docroot")
+                    if isinstance(home, str):
+                        files.archive_site(self.layout, site.key, home,
+                                           docroot if isinstance(docroot, str) else None, now)
+            except OSError as exc:
+                job.error = f"{job.resource.address}: {exc.strerror or exc} ({exc.filename})"
+            except Exception as exc:
+                job.error = str(exc)
+
+    # -- 2-6. stage, test, swap, reload, probe -------------------------------------------------
+
+    def _go_live(self, jobs: list[Job]) -> list[Job]:
+        """Put the jobs' files live; returns those whose configuration changed and went live."""
+        lay = self.layout
+        vhosts = files.owned_files(lay.sites_dir)
+        pools = files.owned_files(lay.pools_dir)
+        new_vhost = {j.host: (j.rendered.vhost if j.rendered else None) for j in jobs}
+        new_pool = {j.host: (j.rendered.pool if j.rendered else None) for j in jobs}
+        site_changes = {h: t for h, t in new_vhost.items() if t != vhosts.get(h)}
+        pool_changes = {h: t for h, t in new_pool.items() if t != pools.get(h)}
+        by_host = {j.host: j for j in jobs}
+        self._test(lay.pools_dir, self.php, pool_changes, by_host)
+        self._test(lay.sites_dir, self.apache, {h: t for h, t in site_changes.items() if by_host[h].error is None},
+                   by_host)
+        good = [j for j in jobs if j.error is None]
+        for job in good:
+            try:
+                self._swap(job, site_changes, pool_changes)
+            except OSError as exc:
+                job.error = f"{job.resource.address}: {exc.strerror or exc} ({exc.filename})"
+                self._restore([job])
+        good = [j for j in good if j.error is None]
+        apache = any(j.host in site_changes for j in good)
+        php = any(j.host in pool_changes for j in good)
+        failure = self._reload(apache, php)
+        if failure is not None:
+            self._restore(good)
+            self._reload(apache, php)
+            for job in good:
+                job.error = f"{job.resource.address}: {failure}"
+            return []
+        live = [j for j in good if j.rendered is not None and (j.host in site_changes or j.host in pool_changes)]
+        if self.control.probe and live:
+            failed = self._probe(live)
+            if failed:
+                broken = [j for j in live if j.host in failed]
+                self._restore(broken)
+                self._reload(any(j.host in site_changes for j in broken), any(j.host in pool_changes for j in broken))
+                for job in broken:
+                    job.error = f"{job.resource.address}: {failed[job.host]}; its previous files are back"
+        return [j for j in good if j.error is None]
+
+    def _test(self, live_dir: str, test: ConfigTest, changes: dict[str, str | None], by_host: dict[str, Job]) -> None:
+        wanted = {h: t for h, t in changes.items() if by_host[h].error is None}
+        if all(t is None for t in wanted.values()):
+            return  # removals only: what stays was tested when it went live
+        candidates = _Candidates(live_dir, wanted)
+        try:
+            def check(included: frozenset[str]) -> tuple[str | None, str]:
+                directory = candidates.build(included)
+                return test.check(directory), directory
+            for host, output in failing(check, set(wanted)).items():
+                by_host[host].error = (f"{by_host[host].resource.address}: the {test.daemon} configuration test "
+                                       f"failed with this site's new files; the live configuration is unchanged:\n"
+                                       f"{candidates.shown(output)}")
+        finally:
+            candidates.close()
+
+    def _swap(self, job: Job, site_changes: dict[str, str | None], pool_changes: dict[str, str | None]) -> None:
+        lay = self.layout
+        host = job.host
+        if host in pool_changes:
+            self._replace(job, lay.pool_path(host), f"{lay.pools_dir}/{PREVIOUS}/{host}.conf", pool_changes[host])
+        secret = job.rendered.htpasswd if job.rendered else None
+        current = files.read_small(lay.htpasswd_path(host))
+        if secret != current:
+            owner = (0, files.group_id(lay.listen_group))
+            files.ensure_dir(lay.htpasswd_dir, 0o750, owner)  # Apache's workers read it; no one else
+            self._replace(job, lay.htpasswd_path(host), f"{lay.htpasswd_dir}/{PREVIOUS}/{host}", secret, 0o640, owner)
+        if host in site_changes:
+            self._replace(job, lay.vhost_path(host), f"{lay.sites_dir}/{PREVIOUS}/{host}.conf", site_changes[host])
+
+    @staticmethod
+    def _replace(job: Job, path: str, previous: str, text: str | None, mode: int = 0o644,
+                 owner: tuple[int, int] | None = None) -> None:
+        os.makedirs(os.path.dirname(previous), 0o700, exist_ok=True)
+        kept = files.keep_previous(path, previous)
+        job.undo.append((path, previous if kept else None))
+        if text is None:
+            files.remove(path)
+        else:
+            files.write_atomic(path, text, mode, owner)
+
+    @staticmethod
+    def _restore(jobs: Iterable[Job]) -> None:
+        for job in jobs:
+            for path, previous in reversed(job.undo):
+                if previous is None:
+                    files.remove(path)
+                else:
+                    tmp = f"{os.path.dirname(path)}/.ispctl-restore-{os.path.basename(path)}.tmp"
+                    files.remove(tmp)
+                    os.link(previous, tmp)
+                    os.replace(tmp, path)
+            job.undo.clear()
+
+    def _reload(self, apache: bool, php: bool) -> str | None:
+        """Reload what changed (php-fpm first: Apache's new vhosts need its sockets); why it failed, or None."""
+        for needed, name, argv in ((php, "php-fpm", self.control.php_reload),
+                                   (apache, "apache", self.control.apache_reload)):
+            if not needed:
+                continue
+            self.reloads.append(name)
+            status, out = run(argv, self.control.command_timeout)
+            if status != 0:
+                return f"reloading {name} failed ({' '.join(argv)}: {out or status})"
+        return None
+
+    def _probe(self, jobs: list[Job]) -> dict[str, str]:
+        targets = []
+        for job in jobs:
+            assert job.rendered is not None
+            socket = self.layout.socket_path(job.host) if job.rendered.pool is not None else None
+            targets.append(Target(job.host, job.rendered.token, job.rendered.tls, socket))
+        return probe(targets, self.control.probe_address, self.layout.http_port, self.layout.https_port,
+                     self.control.probe_timeout)
+
+    # -- 7. certificates ---------------------------------------------------------------------
+
+    def _certificates(self, jobs: list[Job]) -> None:
+        if self.certify is None:
+            return
+        switch: list[Job] = []
+        for job in jobs:
+            site = job.after
+            if site is None or site.attrs.get("https") != "auto" or site.attrs.get("status") == "suspended":
+                continue
+            try:
+                ready = self.certify(site)
+            except Exception as exc:
+                self.notes.append(f"{site.address}: {exc}")
+                continue
+            if ready and job.rendered is not None and not job.rendered.tls:
+                try:
+                    rendered = render(site, self.layout, cert_exists=True)
+                except RenderError as exc:
+                    self.notes.append(str(exc))
+                    continue
+                switch.append(Job(job.ticket, "update", site, site, rendered))
+        if switch:
+            self._go_live(switch)
+            self.notes += [f"{j.resource.address}: HTTPS not switched on: {j.error}" for j in switch if j.error]

@@ -1,0 +1,138 @@
+"""The web provider: kind ``site``, Apache vhosts and PHP-FPM pools on the web host.
+
+Reading is one walk of ``sites_dir`` and ``pools_dir`` (``files.scan``) parsed by ``live``:
+only files carrying ispctl's marker are sites; anything else there is never read or touched.
+
+Writing takes every site change of a run together, so Apache is reloaded once however many
+sites change. The provider is ``Pipelined``: the engine submits each change (a site that
+cannot be rendered fails at once, alone), and the first ``collect`` carries out everything
+submitted so far in one ``apply.Run`` (stage, test the whole configuration, swap, one graceful
+reload, probe, roll back per site); each change then gets its own outcome, with its own error.
+The engine collects a change only once nothing older is in flight, so the sites of a run form
+one such batch (sites waiting for their new domain are submitted as the directory answers,
+before the first site is collected).
+
+Deleting a site archives its files (``files.archive_site``): the plan says "moved to the web
+archive", never destroyed.
+
+Certificates: ``certify`` (``apply.Certify``) is called for every ``https: auto`` site whose
+HTTP configuration went live in this run; ``certify_with_acme`` builds it from the ACME
+settings (``certs.ensure``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from ispctl.providers.web.apply import Certify, Job, Run, prepare
+from ispctl.providers.web.apply_config import ConfigTest, Control
+from ispctl.providers.web.files import scan
+from ispctl.providers.web.live import parse_site
+from ispctl.providers.web.render import KIND, Layout, RenderError
+from ispctl.reconciler.contract import Done, Pipelined, Provider, ProviderError, Resource, Submission
+
+if TYPE_CHECKING:
+    from ispctl.providers.web.certs import AcmeSettings
+
+
+class WebProvider(Provider, Pipelined):
+    name: ClassVar[str] = "web"
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({KIND})
+    # A removed site's files go to the archive: the plan must not call that "destroyed".
+    ARCHIVES: ClassVar[Mapping[str, str]] = {KIND: "moved to the web archive"}
+
+    def __init__(self, layout: Layout, control: Control | None = None, certify: Certify | None = None) -> None:
+        self.layout = layout
+        self.control = control or Control()
+        self.certify = certify
+        self.apache = ConfigTest("apache", self.control.apache_test, layout.sites_dir, self.control.command_timeout)
+        self.php = ConfigTest("php-fpm", self.control.php_test, layout.pools_dir, self.control.command_timeout)
+        self.reloads: list[str] = []  # "apache" / "php-fpm", in order: tests and the benchmark count them
+        self.notes: list[str] = []  # certificate trouble that did not fail a change
+        self._queue: list[Job] = []
+        self._done: deque[Done] = deque()
+
+    def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
+        if KIND not in kinds:
+            return []
+        try:
+            found = scan(self.layout)
+        except OSError as exc:
+            raise ProviderError(f"web: cannot read {exc.filename}: {exc.strerror or exc}") from None
+        return [site for site in (parse_site(f, self.layout) for f in found) if site is not None]
+
+    # -- the engine's pipelined writes --------------------------------------------------------
+
+    def window(self) -> int:
+        return 1 << 20  # nothing is sent before a collect: every change of the run may wait together
+
+    def submit(self, submission: Submission) -> None:
+        self._queue.append(self._job(submission.ticket, submission.action, submission.before, submission.after))
+
+    def collect(self) -> Done:
+        if not self._done:
+            jobs, self._queue = self._queue, []
+            self._run(jobs)
+            self._done.extend(Done(job.ticket, job.error) for job in jobs)
+        return self._done.popleft()
+
+    def close(self) -> None:
+        self._queue.clear()
+        self._done.clear()
+
+    # -- one change at a time (callers other than the engine's apply) ---------------------------
+
+    def _create(self, resource: Resource) -> None:
+        self._one(self._job(0, "create", None, resource))
+
+    def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+        self._one(self._job(0, "update", before, after))
+
+    def _delete(self, resource: Resource) -> None:
+        self._one(self._job(0, "delete", resource, None))
+
+    def _one(self, job: Job) -> None:
+        self._run([job])
+        if job.error is not None:
+            raise ProviderError(job.error)
+
+    # -- shared ---------------------------------------------------------------------------------
+
+    def _job(self, ticket: int, action: str, before: Resource | None, after: Resource | None) -> Job:
+        job = Job(ticket, action, before, after)
+        try:
+            prepare(job, self.layout)
+        except RenderError:
+            raise
+        except Exception as exc:  # e.g. a certificate directory that cannot be read
+            raise ProviderError(f"{job.resource.address}: {exc}") from None
+        return job
+
+    def _run(self, jobs: list[Job]) -> None:
+        if not jobs:
+            return
+        run = Run(self.layout, self.control, self.apache, self.php, self.reloads, self.certify)
+        try:
+            run.execute(jobs)
+        except Exception as exc:
+            # Something beyond one site (a directory ispctl cannot write): every change not yet
+            # decided fails with it; what did go live stays live and reads back as such.
+            for job in jobs:
+                if job.error is None:
+                    job.error = f"{job.resource.address}: not applied: {exc}"
+        self.notes += run.notes
+
+
+def certify_with_acme(layout: Layout, settings: AcmeSettings,
+                      challenge: Literal["http-01", "dns-01"] = "http-01") -> Certify:
+    """The certificate hook from the ACME settings (``certs.AcmeSettings``): a site's names are
+    its host and aliases; HTTP-01 answers from ``layout.challenge_dir``."""
+    from ispctl.providers.web import certs  # the ACME client library, only where certificates are wanted
+
+    def certify(site: Resource) -> bool:
+        request = certs.request_for(site, layout.certs_dir, layout.challenge_dir, challenge)
+        return certs.ensure(request, settings).ready
+
+    return certify
