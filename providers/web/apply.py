@@ -98,8 +98,15 @@ class _Candidates:
         self.new_dir = _fresh(f"{self.root}/new")
         for host, text in new.items():
             if text is not None:
-                files.write_atomic(f"{self.new_dir}/{host}.conf", text)
+                # No fsync per file: one sync before the swap covers them all (``Run._go_live``).
+                with open(f"{self.new_dir}/{host}.conf", "x", encoding="utf-8") as handle:
+                    handle.write(text)
         self.count = 0
+
+    def take(self, host: str, path: str) -> None:
+        """Put the staged new file of ``host`` live at ``path``: one rename (the same filesystem)."""
+        os.chmod(f"{self.new_dir}/{host}.conf", 0o644)
+        os.replace(f"{self.new_dir}/{host}.conf", path)
 
     def build(self, included: frozenset[str]) -> str:
         """A directory with the live files, and the new versions of ``included``."""
@@ -175,16 +182,23 @@ class Run:
         site_changes = {h: t for h, t in new_vhost.items() if t != vhosts.get(h)}
         pool_changes = {h: t for h, t in new_pool.items() if t != pools.get(h)}
         by_host = {j.host: j for j in jobs}
-        self._test(lay.pools_dir, self.php, pool_changes, by_host)
-        self._test(lay.sites_dir, self.apache, {h: t for h, t in site_changes.items() if by_host[h].error is None},
-                   by_host)
-        good = [j for j in jobs if j.error is None]
-        for job in good:
-            try:
-                self._swap(job, site_changes, pool_changes)
-            except OSError as exc:
-                job.error = f"{job.resource.address}: {exc.strerror or exc} ({exc.filename})"
-                self._restore([job])
+        pool_stage = self._stage(lay.pools_dir, pool_changes, by_host)
+        site_stage = self._stage(lay.sites_dir, site_changes, by_host)
+        try:
+            self._test(pool_stage, self.php, by_host)
+            self._test(site_stage, self.apache, by_host)
+            good = [j for j in jobs if j.error is None]
+            os.sync()  # the staged files' data is on disk before any of them goes live
+            for job in good:
+                try:
+                    self._swap(job, site_stage, pool_stage)
+                except OSError as exc:
+                    job.error = f"{job.resource.address}: {exc.strerror or exc} ({exc.filename})"
+                    self._restore([job])
+        finally:
+            for stage in (pool_stage, site_stage):
+                if stage is not None:
+                    stage.close()
         good = [j for j in good if j.error is None]
         apache = any(j.host in site_changes for j in good)
         php = any(j.host in pool_changes for j in good)
@@ -206,46 +220,58 @@ class Run:
                     job.error = f"{job.resource.address}: {failed[job.host]}; its previous files are back"
         return [j for j in good if j.error is None]
 
-    def _test(self, live_dir: str, test: ConfigTest, changes: dict[str, str | None], by_host: dict[str, Job]) -> None:
+    @staticmethod
+    def _stage(live_dir: str, changes: dict[str, str | None], by_host: dict[str, Job]) -> _Candidates | None:
         wanted = {h: t for h, t in changes.items() if by_host[h].error is None}
-        if all(t is None for t in wanted.values()):
-            return  # removals only: what stays was tested when it went live
-        candidates = _Candidates(live_dir, wanted)
-        try:
-            def check(included: frozenset[str]) -> tuple[str | None, str]:
-                directory = candidates.build(included)
-                return test.check(directory), directory
-            for host, output in failing(check, set(wanted)).items():
-                by_host[host].error = (f"{by_host[host].resource.address}: the {test.daemon} configuration test "
-                                       f"failed with this site's new files; the live configuration is unchanged:\n"
-                                       f"{candidates.shown(output)}")
-        finally:
-            candidates.close()
+        return _Candidates(live_dir, wanted) if wanted else None
 
-    def _swap(self, job: Job, site_changes: dict[str, str | None], pool_changes: dict[str, str | None]) -> None:
+    @staticmethod
+    def _test(stage: _Candidates | None, test: ConfigTest, by_host: dict[str, Job]) -> None:
+        """Fail the staged changes that break ``test`` (each with the output that blamed it)."""
+        if stage is None or all(t is None for t in stage.new.values()):
+            return  # removals only: what stays was tested when it went live
+        wanted = {h for h in stage.new if by_host[h].error is None}
+
+        def check(included: frozenset[str]) -> tuple[str | None, str]:
+            directory = stage.build(included)
+            return test.check(directory), directory
+
+        for host, output in failing(check, wanted).items():
+            by_host[host].error = (f"{by_host[host].resource.address}: the {test.daemon} configuration test "
+                                   f"failed with this site's new files; the live configuration is unchanged:\n"
+                                   f"{stage.shown(output)}")
+
+    def _swap(self, job: Job, sites: _Candidates | None, pools: _Candidates | None) -> None:
         lay = self.layout
         host = job.host
-        if host in pool_changes:
-            self._replace(job, lay.pool_path(host), f"{lay.pools_dir}/{PREVIOUS}/{host}.conf", pool_changes[host])
+        if pools is not None and host in pools.new:
+            self._replace(job, lay.pool_path(host), f"{lay.pools_dir}/{PREVIOUS}/{host}.conf", pools)
         secret = job.rendered.htpasswd if job.rendered else None
         current = files.read_small(lay.htpasswd_path(host))
         if secret != current:
             owner = (0, files.group_id(lay.listen_group))
             files.ensure_dir(lay.htpasswd_dir, 0o750, owner)  # Apache's workers read it; no one else
-            self._replace(job, lay.htpasswd_path(host), f"{lay.htpasswd_dir}/{PREVIOUS}/{host}", secret, 0o640, owner)
-        if host in site_changes:
-            self._replace(job, lay.vhost_path(host), f"{lay.sites_dir}/{PREVIOUS}/{host}.conf", site_changes[host])
+            path = lay.htpasswd_path(host)
+            self._keep(job, path, f"{lay.htpasswd_dir}/{PREVIOUS}/{host}")
+            if secret is None:
+                files.remove(path)
+            else:
+                files.write_atomic(path, secret, 0o640, owner)
+        if sites is not None and host in sites.new:
+            self._replace(job, lay.vhost_path(host), f"{lay.sites_dir}/{PREVIOUS}/{host}.conf", sites)
 
     @staticmethod
-    def _replace(job: Job, path: str, previous: str, text: str | None, mode: int = 0o644,
-                 owner: tuple[int, int] | None = None) -> None:
+    def _keep(job: Job, path: str, previous: str) -> None:
         os.makedirs(os.path.dirname(previous), 0o700, exist_ok=True)
         kept = files.keep_previous(path, previous)
         job.undo.append((path, previous if kept else None))
-        if text is None:
+
+    def _replace(self, job: Job, path: str, previous: str, stage: _Candidates) -> None:
+        self._keep(job, path, previous)
+        if stage.new[job.host] is None:
             files.remove(path)
         else:
-            files.write_atomic(path, text, mode, owner)
+            stage.take(job.host, path)
 
     @staticmethod
     def _restore(jobs: Iterable[Job]) -> None:

@@ -15,6 +15,7 @@ import socket
 import ssl
 import stat
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ispctl.providers.web.render import PROBE_HEADER, PROBE_PATH
@@ -76,20 +77,26 @@ def _check(target: Target, address: str, http_port: int, https_port: int) -> str
     return None
 
 
-def probe(targets: list[Target], address: str, http_port: int, https_port: int, timeout: float) -> dict[str, str]:
-    """host -> why it failed, for the targets that did not answer correctly before ``timeout``."""
+def probe(targets: list[Target], address: str, http_port: int, https_port: int, timeout: float,
+          parallel: int = 16) -> dict[str, str]:
+    """host -> why it failed, for the targets that did not answer correctly before ``timeout``.
+
+    Up to ``parallel`` sites are asked at once: Apache answers many connections together, and a
+    thousand changed sites asked one by one would wait for a thousand round trips."""
     pending = {t.host: t for t in targets}
     why: dict[str, str] = {}
     deadline = time.monotonic() + timeout
-    while pending:
-        for host, target in list(pending.items()):
-            reason = _check(target, address, http_port, https_port)
-            if reason is None:
-                del pending[host]
-                why.pop(host, None)
-            else:
-                why[host] = reason
-        if not pending or time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(pending)))) as pool:
+        while pending:
+            hosts = list(pending)
+            answers = pool.map(lambda h: _check(pending[h], address, http_port, https_port), hosts)
+            for host, reason in zip(hosts, answers, strict=True):
+                if reason is None:
+                    del pending[host]
+                    why.pop(host, None)
+                else:
+                    why[host] = reason
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
     return {host: f"probe: {why[host]} ({timeout:g} s after the reload)" for host in pending}
