@@ -9,6 +9,9 @@ import pytest
 from estate_builder import SITE, EstateBuilder, mailbox
 
 from ispctl.providers.dns.compile import split_txt, txt_text
+from ispctl.providers.registry import BUILTIN
+from ispctl.reconciler.cli.context import Wiring
+from ispctl.reconciler.contract import Registry
 from ispctl.reconciler.engine.errors import Location
 from ispctl.reconciler.engine.resources import Resource
 from tests.wiring import resources_of
@@ -129,6 +132,48 @@ def test_derived_records_for_mail_and_web(tmp_path: Path) -> None:
 def test_only_the_enabled_services_derive_records(tmp_path: Path) -> None:
     web_only = records(compiled(tmp_path, {"domain": "acme.example", "services": ["web", "dns"]}), "acme.example")
     assert set(web_only) == {"@/A", "@/AAAA", "www/A", "www/AAAA"}
+
+
+def addresses(resources: dict[str, Resource], zone: str) -> set[str]:
+    """The owners of a zone's derived A records (the web sites' names)."""
+    return {k.split("/")[0] for k in records(resources, zone) if k.endswith("/A")}
+
+
+def test_address_records_follow_the_sites(tmp_path: Path) -> None:
+    web = {"sites": {"@": {}, "shop": {"aliases": ["*.dev", "Shop-Old"], "https": "off"}, "blog.acme.example": {}}}
+    found = compiled(tmp_path, {"domain": "acme.example", "services": ["web", "dns"], "web": web})
+    # no www: no site answers it
+    assert addresses(found, "acme.example") == {"@", "shop", "*.dev", "shop-old", "blog"}
+    assert records(found, "acme.example")["*.dev/AAAA"] == (3600, ("2001:db8::80",))
+
+
+def test_an_alias_in_another_domain_of_the_tenant_gets_that_zones_records(tmp_path: Path) -> None:
+    main = {"domain": "acme.example", "services": ["web", "dns"],
+            "web": {"sites": {"www": {"aliases": ["acme.net", "www.acme.net", "www.legacy.acme.example"]}}}}
+    other = {"domain": "acme.net", "services": ["mail", "dns"]}  # no web service of its own
+    legacy = {"domain": "legacy.acme.example", "type": "nodns", "services": ["mail"]}  # its DNS is elsewhere
+    found = compiled(tmp_path, main, None, other, legacy)
+    assert addresses(found, "acme.net") == {"@", "www"}
+    assert addresses(found, "acme.example") == {"www"}  # not www.legacy: that name is in the legacy domain
+
+
+def test_a_site_name_with_an_explicit_cname_keeps_the_cname(tmp_path: Path) -> None:
+    found = records(compiled(tmp_path, {"domain": "acme.example", "services": ["web", "dns"],
+                                        "web": {"sites": {"shop": {}}},
+                                        "dns": {"records": {"shop": {"CNAME": "shops.example."}}}}), "acme.example")
+    assert found == {"shop/CNAME": (3600, ("shops.example.",))}
+
+
+def test_without_the_web_service_a_web_domain_has_the_apex_and_www(tmp_path: Path) -> None:
+    # DNS reads the sites through the domain's web: section; a registry without the web
+    # service has none, and DNS derives what it did before sites existed.
+    builder = EstateBuilder(tmp_path, site={**SITE, "dns": DNS})
+    builder.tenant("acme")
+    builder.domain("acme", "acme.example", {"services": ["web", "dns"]})
+    alone = Wiring(Registry(tuple(s for s in BUILTIN if s.name != "web")))
+    found = {r.address: r for r in alone.desired(builder.root).resources.values()}
+    assert addresses(found, "acme.example") == {"@", "www"}
+    assert not any(r.kind == "site" for r in found.values())
 
 
 def test_explicit_records_override_derived_ones(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import shlex
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from ispctl.providers.web.users import apache_hash, login_name
 from ispctl.reconciler.contract import (
@@ -128,15 +128,21 @@ class WebSettings(Strict):
     probe_address: str = Field("127.0.0.1", description="where the probe connects (the web host's Apache)")
     probe_timeout: Duration = 10
 
-    @model_validator(mode="after")
-    def _consistent(self) -> WebSettings:
-        if self.uid_min > self.uid_max:
-            raise ValueError("web.uid_min is above web.uid_max")
-        if not self.acme_directory.startswith(("https://", "http://")) or any(c.isspace() for c in self.acme_directory):
-            raise ValueError("web.acme_directory must be an http(s) URL")
-        if self.acme_contact is not None and not self.acme_contact.startswith("mailto:"):
-            raise ValueError("web.acme_contact must be a mailto: URL")
-        return self
+    # Field validators only: an override's error must name a field (the variable is found by
+    # it). That uid_min is not above uid_max is checked with the sites (``validate``).
+    @field_validator("acme_directory")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")) or any(c.isspace() or not c.isprintable() for c in value):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("acme_contact")
+    @classmethod
+    def _mailto(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("mailto:") or any(c.isspace() for c in value)):
+            raise ValueError("must be a mailto: URL")
+        return value
 
     @property
     def archive(self) -> str:

@@ -40,7 +40,7 @@ _KNOWN = {"{SHA}": "one unsalted SHA-1", "{SSHA}": "salted SHA-1", "$1$": "MD5 c
 def apache_hash(value: object) -> str:
     """The hash as an htpasswd file holds it; ValueError (never echoing the value) otherwise."""
     if not isinstance(value, str):
-        raise ValueError(f"must be a password hash: {ACCEPTED}")
+        raise ValueError(f"must be a password hash; store {ACCEPTED}")
     bare = value[len("{CRYPT}"):] if value[:7].upper() == "{CRYPT}" else value
     if _BCRYPT.fullmatch(bare) or _SHA512.fullmatch(bare) or _APR1.fullmatch(bare):
         return bare

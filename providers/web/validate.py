@@ -297,6 +297,10 @@ class _WebChecker:
 
     def uids(self) -> None:
         low, high = self.settings.uid_min, self.settings.uid_max
+        if low > high:
+            self.report(self.catalog.estate.site_doc, ("web", "uid_min"), f"web.uid_min ({low}) is above web.uid_max "
+                                                                          f"({high})")
+            return
         taken: dict[int, str] = {}
         for name in sorted({s.tenant for s in self.result.sites.values()}):
             tenant = self.catalog.tenants[name]
