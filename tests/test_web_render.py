@@ -3,6 +3,7 @@ files, and the values it refuses (each error names the site and the field)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -17,13 +18,21 @@ def lay(tmp_path: Path) -> Layout:
     return layout(tmp_path, http_port=8080, https_port=8443)
 
 
-def test_every_file_starts_with_the_marker_and_the_fingerprint(lay: Layout) -> None:
+def test_every_file_starts_with_the_marker_and_a_fingerprint(lay: Layout) -> None:
     s = site(lay, "www.example.net", php=True, protected=("/admin alice",), htpasswd=(f"alice:{ALICE_HASH}",))
     out = render(s, lay, cert_exists=False)
-    for text, comment in ((out.vhost, "#"), (out.pool, ";"), (out.htpasswd, "#")):
+    assert out.vhost.splitlines()[0] == f"# managed by ispctl: site=www.example.net fingerprint={s.fingerprint()}"
+    for text, comment in ((out.pool, ";"), (out.htpasswd, "#")):
         assert text is not None
-        marker = f"{comment} managed by ispctl: site=www.example.net fingerprint={s.fingerprint()}"
-        assert text.splitlines()[0] == marker
+        head, body = text.split("\n", 1)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        assert head == f"{comment} managed by ispctl: site=www.example.net fingerprint=sha256:{digest}"
+
+
+def test_the_pool_changes_only_when_it_must(lay: Layout) -> None:
+    one = render(site(lay, "www.example.net", php=True), lay, cert_exists=False)
+    two = render(site(lay, "www.example.net", php=True, aliases=("example.net",)), lay, cert_exists=False)
+    assert one.pool == two.pool and one.vhost != two.vhost
 
 
 def test_the_vhost_records_its_attributes_but_never_the_hashes(lay: Layout) -> None:

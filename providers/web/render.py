@@ -3,7 +3,8 @@
 One Apache file per site (``<sites_dir>/<host>.conf``), one PHP-FPM pool per PHP site
 (``<pools_dir>/<host>.conf``) and, for a site with protected paths, one htpasswd file
 (``<sites_dir>/.htpasswd/<host>``: the hashes never appear in the vhost, the plan or a log).
-Every file begins with the ownership marker and the resource's fingerprint; the vhost's
+Every file begins with the ownership marker and a fingerprint: the vhost the resource's, the
+pool and the htpasswd file their own content's (so they change only when they must); the vhost's
 second line records the attributes it was rendered from (never the secret one), so the live
 side (``live``) reads a site back from its file and re-renders it to see whether anyone
 edited the file by hand.
@@ -110,6 +111,10 @@ def marker_line(comment: str, host: str, fingerprint: str) -> str:
     return f"{comment} {MARKER} site={host} fingerprint={fingerprint}\n"
 
 
+def _with_digest(comment: str, host: str, body: str) -> str:
+    return marker_line(comment, host, "sha256:" + hashlib.sha256(body.encode()).hexdigest()) + body
+
+
 def site_dir(site: Resource) -> str:
     """The site's own directory below the tenant's web home: htdocs, logs and tmp live in it."""
     return f"{_path(site, 'home').rstrip('/')}/{site.key}"
@@ -143,8 +148,10 @@ def render(site: Resource, layout: Layout, cert_exists: bool) -> Rendered:
     token = hashlib.sha256(body.encode()).hexdigest()[:20]
     head = marker_line("#", host, fingerprint) + ATTRS_PREFIX + json.dumps(meta, sort_keys=True) + "\n"
     vhost = head + body.replace("@PROBE@", token)
-    pool = marker_line(";", host, fingerprint) + _pool(site, layout) if php else None
-    secret = marker_line("#", host, fingerprint) + htpasswd if htpasswd is not None else None
+    # The pool and the password file carry the digest of their own content, not the site's
+    # fingerprint: they change (and php-fpm reloads) only when what they say changes.
+    pool = _with_digest(";", host, _pool(site, layout)) if php else None
+    secret = _with_digest("#", host, htpasswd) if htpasswd is not None else None
     return Rendered(host, vhost, pool, secret, token, tls)
 
 

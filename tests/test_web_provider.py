@@ -1,0 +1,188 @@
+"""The web provider through the engine against a real Apache 2.4 and php-fpm 8.2 on loopback.
+
+Each test gets its own Apache and php-fpm (``web_helpers.web_host``); what they serve is checked
+with plain HTTP requests carrying the Host header, reloads are counted by the wrapper the
+reload commands go through, and the files are looked at on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ispctl.providers.web.live import FILE_DRIFT
+from ispctl.providers.web.provider import WebProvider
+from ispctl.providers.web.render import Layout
+from ispctl.reconciler.contract import Resource
+from ispctl.reconciler.engine.apply import ApplyResult, apply_plan
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.plan import Plan
+from tests.web_helpers import ALICE_HASH, WebHost, site, web_host
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/apache2").exists()
+                                or not Path("/usr/sbin/php-fpm8.2").exists(),
+                                reason="needs root (sites are chowned), apache2 and php8.2-fpm (.ci/setup)")
+
+
+@pytest.fixture
+def web() -> Iterator[WebHost]:
+    with web_host() as host:
+        yield host
+
+
+def provider(web: WebHost) -> WebProvider:
+    return WebProvider(web.layout, web.control)
+
+
+def plan(p: WebProvider, sites: list[Resource]) -> Plan:
+    return compute_plan({s.identity: s for s in sites}, p.read(), archives=p.ARCHIVES)
+
+
+def apply(p: WebProvider, sites: list[Resource]) -> tuple[Plan, ApplyResult]:
+    planned = plan(p, sites)
+    return planned, apply_plan(planned, lambda kind: p)
+
+
+def put(lay: Layout, s: Resource, name: str, body: str) -> None:
+    docroot = s.attrs["docroot"]
+    assert isinstance(docroot, str)
+    Path(docroot, name).write_text(body)
+
+
+def test_sites_serve_their_content_aliases_redirects_php_and_protected_paths(web: WebHost) -> None:
+    lay = web.layout
+    p = provider(web)
+    www = site(lay, "www.example.net", aliases=("example.net",),
+               redirects=("301 /old https://www.example.net/new", "302 /shop https://shop.example.org/"))
+    php = site(lay, "php.example.net", php=True, uid=20002, gid=20003)
+    locked = site(lay, "locked.example.net", protected=("/admin alice",), htpasswd=(f"alice:{ALICE_HASH}",))
+    moved = site(lay, "moved.example.net", redirects=("301 * https://www.example.net/",))
+    planned, result = apply(p, [www, php, locked, moved])
+    assert result.ok, result.failed
+    put(lay, www, "index.html", "hello from www\n")
+    put(lay, php, "id.php", "<?php echo 'uid=' . posix_geteuid() . ' gid=' . posix_getegid();")
+    Path(str(locked.attrs["docroot"]), "admin").mkdir()
+    put(lay, locked, "admin/index.html", "the admin page\n")
+
+    assert web.get("www.example.net")[2] == "hello from www\n"
+    assert web.get("example.net")[2] == "hello from www\n"  # the alias
+    status, headers, _ = web.get("www.example.net", "/old/page")
+    assert (status, headers["location"]) == (301, "https://www.example.net/new/page")
+    status, headers, _ = web.get("www.example.net", "/shop")
+    assert (status, headers["location"]) == (302, "https://shop.example.org/")
+    status, headers, _ = web.get("moved.example.net", "/a/b")
+    assert (status, headers["location"]) == (301, "https://www.example.net/a/b")
+    assert web.get("php.example.net", "/id.php")[2] == "uid=20002 gid=20003"  # the pool runs as the site
+    assert web.get("locked.example.net", "/admin/")[0] == 401
+    assert web.get("locked.example.net", "/admin/", auth=("alice", "wrong"))[0] == 401
+    assert web.get("locked.example.net", "/admin/", auth=("alice", "s3cret"))[2] == "the admin page\n"
+    # The hashes are in a file Apache's workers may read, never in the vhost or the plan.
+    secret = Path(lay.htpasswd_path("locked.example.net"))
+    assert secret.stat().st_mode & 0o777 == 0o640 and ALICE_HASH in secret.read_text()
+    assert ALICE_HASH not in Path(lay.vhost_path("locked.example.net")).read_text()
+    assert ALICE_HASH not in str([c.to_dict() for c in planned.changes])
+    # One reload of each daemon for the whole apply, and nothing left to do.
+    assert web.reloads() == ["php-fpm", "apache"]
+    assert plan(p, [www, php, locked, moved]).changes == ()
+
+
+def test_a_suspended_site_serves_the_suspended_page(web: WebHost) -> None:
+    lay = web.layout
+    p = provider(web)
+    s = site(lay, "www.example.net", php=True)
+    assert apply(p, [s])[1].ok
+    put(lay, s, "index.html", "customer content\n")
+    assert web.get("www.example.net")[2] == "customer content\n"
+    assert apply(p, [site(lay, "www.example.net", php=True, status="suspended")])[1].ok
+    status, _, body = web.get("www.example.net", "/index.html")
+    assert status == 503 and "Site suspended" in body and "customer content" not in body
+    assert not Path(lay.pool_path("www.example.net")).exists()
+
+
+def test_many_sites_one_reload(web: WebHost) -> None:
+    p = provider(web)
+    sites = [site(web.layout, f"s{i}.example.net", php=i % 4 == 0, uid=21000 + i, gid=21000 + i) for i in range(40)]
+    assert apply(p, sites)[1].ok
+    assert web.reloads() == ["php-fpm", "apache"]
+    changed = [site(web.layout, s.key, aliases=(f"alias.{s.key}",), php=s.attrs["php"], uid=s.attrs["uid"],
+                    gid=s.attrs["gid"]) for s in sites]
+    planned, result = apply(p, changed)
+    assert len(planned.changes) == 40 and result.ok
+    assert web.reloads() == ["php-fpm", "apache", "apache"]  # the pools did not change
+    for i in (1, 39):
+        put(web.layout, sites[i], "index.html", f"site {i}\n")
+        assert web.get(f"alias.s{i}.example.net")[2] == f"site {i}\n"
+
+
+def test_a_broken_site_fails_alone_and_the_previous_configuration_keeps_serving(web: WebHost) -> None:
+    lay = web.layout
+    p = provider(web)
+    old = site(lay, "www.example.net", aliases=("example.net",))
+    assert apply(p, [old])[1].ok
+    put(lay, old, "index.html", "still here\n")
+    # Apache's config test refuses this site's new file (its certificate is not there).
+    broken = site(lay, "www.example.net", https="custom", cert_file=f"{web.root}/none.pem",
+                  key_file=f"{web.root}/none.key")
+    other = site(lay, "other.example.net")
+    new = site(lay, "new.example.net")
+    _, result = apply(p, [broken, other, new])
+    assert [o.change.address for o in result.failed] == ["site.www.example.net"]
+    error = result.failed[0].error or ""
+    assert "apache configuration test failed" in error and "none.pem" in error
+    assert lay.vhost_path("www.example.net") in error  # named where it would have gone live
+    assert web.get("example.net")[2] == "still here\n"
+    put(lay, new, "index.html", "new site\n")
+    assert web.get("new.example.net")[2] == "new site\n"
+    assert web.reloads() == ["apache", "apache"]
+    assert [c.address for c in plan(p, [broken, other, new]).changes] == ["site.www.example.net"]
+
+
+def test_a_site_the_probe_cannot_reach_gets_its_previous_files_back(web: WebHost) -> None:
+    lay = web.layout
+    p = WebProvider(lay, replace(web.control, probe_timeout=2))
+    # A vhost ispctl does not own, loaded first, answers for this name: the new site never would.
+    Path(lay.sites_dir, "000-foreign.conf").write_text(
+        f"<VirtualHost *:{lay.http_port}>\n    ServerName taken.example.net\n</VirtualHost>\n")
+    _, result = apply(p, [site(lay, "taken.example.net"), site(lay, "fine.example.net")])
+    assert [o.change.address for o in result.failed] == ["site.taken.example.net"]
+    assert "probe: http://taken.example.net" in (result.failed[0].error or "")
+    assert not Path(lay.vhost_path("taken.example.net")).exists()
+    assert Path(lay.sites_dir, "000-foreign.conf").exists()  # never touched
+    assert web.reloads() == ["apache", "apache"]  # the run's reload, and the one that took the site back
+
+
+def test_a_deleted_site_is_archived_byte_for_byte(web: WebHost) -> None:
+    lay = web.layout
+    p = provider(web)
+    s = site(lay, "www.example.net", php=True)
+    assert apply(p, [s])[1].ok
+    content = os.urandom(4096)
+    Path(str(s.attrs["docroot"]), "data.bin").write_bytes(content)
+    planned, result = apply(p, [])
+    assert result.ok and planned.changes[0].archive
+    assert not Path(lay.vhost_path("www.example.net")).exists() and not Path(lay.pool_path("www.example.net")).exists()
+    assert not Path(lay.web_root, "acme", "www.example.net").exists()
+    [archived] = list(Path(lay.archive_dir).iterdir())
+    assert (archived / "site" / "htdocs" / "data.bin").read_bytes() == content
+    assert "data.bin" in (archived / ".ispctl-archive.json").read_text()
+    assert web.get("www.example.net")[0] != 200 or "data" not in web.get("www.example.net", "/data.bin")[2]
+    assert plan(p, []).changes == ()
+
+
+def test_a_hand_edit_is_drift_and_apply_repairs_it(web: WebHost) -> None:
+    lay = web.layout
+    p = provider(web)
+    s = site(lay, "www.example.net")
+    assert apply(p, [s])[1].ok
+    vhost = Path(lay.vhost_path("www.example.net"))
+    vhost.write_text(vhost.read_text().replace("</VirtualHost>", "    Redirect 302 / https://evil.example/\n"
+                                                                   "</VirtualHost>"))
+    planned = plan(p, [s])
+    [change] = planned.changes
+    assert change.drift == "changed outside ispctl" and FILE_DRIFT in [a.name for a in change.attrs]
+    assert apply_plan(planned, lambda kind: p).ok
+    assert "evil" not in vhost.read_text() and plan(p, [s]).changes == ()
