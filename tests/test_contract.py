@@ -30,11 +30,14 @@ def _build(site: SiteFile, env: object) -> Provider:
 
 
 def test_the_builtin_services_declare_everything_they_bring() -> None:
-    assert REGISTRY.names[: len(BUILTIN)] == ("ldap", "mailstore", "dovecot", "postfix", "dns")
+    assert REGISTRY.names[: len(BUILTIN)] == ("ldap", "mailstore", "dovecot", "postfix", "dns", "web")
     ldap, mailstore, dns = (REGISTRY.get(name) for name in ("ldap", "mailstore", "dns"))
     assert ldap is not None and ldap.kinds == {"tenant", "domain", "mailbox", "alias"} and ldap.enabled_by_default
     assert mailstore is not None and mailstore.kinds == {"maildir"} and mailstore.compile is not None
     assert dns is not None and dns.kinds == {"dns_zone", "dns"} and {s.file for s in dns.sections} == {"site", "domain"}
+    web = REGISTRY.get("web")
+    assert web is not None and web.compile is not None and web.overrides
+    assert {s.file for s in web.sections} == {"site", "domain", "tenant"}
     # Configuration-only services reconcile nothing, but bring commands (and a sandbox part).
     dovecot = REGISTRY.get("dovecot")
     assert dovecot is not None and dovecot.provider is None and dovecot.commands is not None

@@ -13,8 +13,8 @@ from ispctl.providers.web.settings import (
     DEFAULT_SITE,
     LETS_ENCRYPT,
     OVERRIDES,
-    CustomCert,
     DomainWeb,
+    HttpsSpec,
     PhpSpec,
     SiteSpec,
     WebSettings,
@@ -109,16 +109,19 @@ def test_https_takes_auto_off_and_the_switch_spellings(written: object, mode: st
 def test_a_custom_certificate_is_two_paths() -> None:
     spec = SiteSpec.model_validate({"https": {"cert_file": "/etc/ssl/a.pem", "key_file": "/etc/ssl/private/a.key"}})
     assert spec.https_mode == "custom"
-    assert spec.https == CustomCert(cert_file="/etc/ssl/a.pem", key_file="/etc/ssl/private/a.key")
+    assert spec.https == HttpsSpec(mode="custom", cert_file="/etc/ssl/a.pem", key_file="/etc/ssl/private/a.key")
 
 
 @pytest.mark.parametrize(("https", "where", "words"), [
     ("-----BEGIN CERTIFICATE-----\nMIIB...", "https", "never PEM in git"),
-    ({"cert_file": "/etc/a.pem", "key_file": "-----BEGIN PRIVATE KEY-----\nMIIE..."}, "https.CustomCert.key_file",
+    ({"cert_file": "/etc/a.pem", "key_file": "-----BEGIN PRIVATE KEY-----\nMIIE..."}, "https.key_file",
      "never the PEM itself"),
-    ({"cert_file": "certs/a.pem", "key_file": "/k"}, "https.CustomCert.cert_file", "absolute path"),
-    ({"cert_file": "/a.pem"}, "https.CustomCert.key_file", "Field required"),
-    ("sometimes", "https.literal['auto','off','custom']", "Input should be 'auto', 'off' or 'custom'"),
+    ({"cert_file": "certs/a.pem", "key_file": "/k"}, "https.cert_file", "absolute path"),
+    ({"cert_file": "/a.pem"}, "https", "needs both cert_file and key_file"),
+    ({"mode": "auto", "key_file": "/k"}, "https", "not https auto"),
+    ({"cert_file": "/a.pem", "key_file": "/k", "chain": "/c"}, "https.chain", "Extra inputs are not permitted"),
+    ("sometimes", "https", "must be auto, off or {cert_file, key_file}"),
+    ("custom", "https", "must be auto, off or {cert_file, key_file}"),
 ])
 def test_bad_https_values(https: object, where: str, words: str) -> None:
     found = errors(SiteSpec, {"https": https})
@@ -227,3 +230,7 @@ def test_a_tenant_may_pin_its_uid() -> None:
     assert tenant.web is not None and tenant.web.uid == 123456
     with pytest.raises(ValidationError, match="greater than or equal to 1000"):
         FILES.tenant.model_validate({"name": "Acme", "web": {"uid": 0}})
+
+
+def test_one_alias_may_be_written_without_a_list() -> None:
+    assert SiteSpec.model_validate({"aliases": "www"}).aliases == ("www",)

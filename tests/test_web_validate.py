@@ -273,3 +273,19 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "web.uid_min", "web.sites['www.other.example']", "web.sites['@'].aliases[0]", "web.sites['@'].hsts",
         "web.sites['@'].redirects[0]", "web.sites.shop.protected['/a'][0]", "web.sites.shop.docroot", "web",
     ]
+
+
+def test_wrong_shapes_are_reported_where_they_are_written(tmp_path: Path) -> None:
+    assert problems(tmp_path, """
+        "@": just a string
+        shop: {redirects: {from: /a, to: /b}, status: paused, colour: blue}
+        blog: {https: {cert_file: /etc/ssl/a.pem, key_file: /etc/ssl/a.key, chain: /c}, protected: [/a]}
+    """) == [
+        f"{FILE}:5:5: web.sites['@']: expected a mapping of settings (key: value) here",
+        f"{FILE}:6:12: web.sites.shop.redirects: expected a list here",
+        f"{FILE}:6:43: web.sites.shop.status: must be 'active' or 'suspended'",
+        f"{FILE}:6:59: web.sites.shop.colour: unknown field 'colour'; allowed here: aliases, docroot, hsts, https, "
+        "logins, php, protected, quota, redirects, status",
+        f"{FILE}:7:73: web.sites.blog.https.chain: unknown field 'chain'; allowed here: cert_file, key_file, mode",
+        f"{FILE}:7:85: web.sites.blog.protected: expected a mapping (key: value) here",
+    ]

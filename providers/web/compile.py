@@ -25,7 +25,7 @@ the default site).
 
 from __future__ import annotations
 
-from ispctl.providers.web.settings import WEB, CustomCert, WebSettings
+from ispctl.providers.web.settings import WEB, WebSettings
 from ispctl.providers.web.users import user_name
 from ispctl.providers.web.validate import Site, SiteSet, check_sites
 from ispctl.reconciler.contract import DOMAIN, Catalog, Compiled, Resource, Value, address_of
@@ -46,7 +46,7 @@ def site_attrs(site: Site, settings: WebSettings, uid: int) -> dict[str, Value]:
     spec = site.spec
     home = f"{settings.web_root}/{site.tenant}"
     php = spec.php is not None and spec.php.enabled
-    cert = spec.https if isinstance(spec.https, CustomCert) else None
+    cert = spec.https if site.https == "custom" else None
     attrs: dict[str, Value] = {
         "aliases": site.aliases,
         "docroot": f"{home}/{spec.docroot or site.host + '/htdocs'}",

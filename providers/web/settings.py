@@ -24,7 +24,7 @@ from __future__ import annotations
 import shlex
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from ispctl.providers.web.users import apache_hash, login_name
 from ispctl.reconciler.contract import (
@@ -99,7 +99,13 @@ class WebSettings(Strict):
                                     "config has 'IncludeOptional <sites_dir>/*.conf'")
     pools_dir: AbsolutePath = Field("/etc/php/8.2/fpm/ispctl-pools", description="one <host>.conf php-fpm pool per PHP "
                                     "site; the php-fpm config has 'include=<pools_dir>/*.conf'")
-    sockets_dir: AbsolutePath = Field("/run/php", description="where the pools' sockets are")
+    socket_dir: AbsolutePath = Field("/run/php", description="where the pools' sockets are (keep it short: a socket "
+                                     "path has at most 107 bytes)")
+    challenge_dir: AbsolutePath = Field("/var/lib/ispctl/acme-challenge", description="served by every site at "
+                                        "/.well-known/acme-challenge/ (HTTP-01)")
+    listen_owner: str = Field("www-data", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Apache's worker user: "
+                              "owns the pool sockets, reads the htpasswd files")
+    listen_group: str = Field("www-data", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     web_root: AbsolutePath = Field("/srv/www", description="tenant web homes: <web_root>/<tenant>/<host>/htdocs")
     archive_dir: AbsolutePath | None = Field(None, description="where removed sites' files are moved "
                                              "[default: <web_root>/.ispctl-archive]")
@@ -193,26 +199,38 @@ def _pem_path(value: object) -> object:
     return value
 
 
-class CustomCert(Strict):
-    """A certificate the operator installs on the web host: paths only, never PEM in git."""
+class HttpsSpec(Strict):
+    """``auto`` (ACME), ``off``, or ``custom``: a certificate the operator installs on the web
+    host, named by its paths (never PEM in git). Written as ``https: auto`` / ``off`` / a switch
+    spelling, or ``https: {cert_file, key_file}``."""
 
-    cert_file: Annotated[AbsolutePath, BeforeValidator(_pem_path)]
-    key_file: Annotated[AbsolutePath, BeforeValidator(_pem_path)]
+    mode: Https
+    cert_file: Annotated[AbsolutePath, BeforeValidator(_pem_path)] | None = None
+    key_file: Annotated[AbsolutePath, BeforeValidator(_pem_path)] | None = None
+
+    @model_validator(mode="after")
+    def _paths_with_custom(self) -> HttpsSpec:
+        custom = self.mode == "custom"
+        if custom and (self.cert_file is None or self.key_file is None):
+            raise ValueError("a certificate of your own needs both cert_file and key_file (paths on the web host)")
+        if not custom and (self.cert_file is not None or self.key_file is not None):
+            raise ValueError(f"cert_file and key_file are for a certificate of your own, not https {self.mode}")
+        return self
 
 
 def _https_short(value: object) -> object:
-    """``https: on/yes/true`` means auto, ``off/no/false`` off: the project's switch spellings."""
+    """``https: auto|off`` (or a switch spelling: on/yes/true is auto) or ``{cert_file, key_file}``."""
+    if isinstance(value, dict):
+        return {"mode": "custom", **value} if "mode" not in value else value
     if isinstance(value, bool) or (type(value) is int and value in (0, 1)):
-        return "auto" if value else "off"
+        return {"mode": "auto" if value else "off"}
     if isinstance(value, str):
-        if "-----BEGIN" in value:
-            raise ValueError("must be auto, off or {cert_file, key_file}: paths on the web host, never PEM in git")
         word = value.strip().lower()
-        if word in ("true", "yes", "on", "1"):
-            return "auto"
-        if word in ("false", "no", "off", "0"):
-            return "off"
-    return value
+        if word in ("auto", "true", "yes", "on", "1"):
+            return {"mode": "auto"}
+        if word in ("off", "false", "no", "0"):
+            return {"mode": "off"}
+    raise ValueError("must be auto, off or {cert_file, key_file}: paths on the web host, never PEM in git")
 
 
 class PhpSpec(Strict):
@@ -244,16 +262,21 @@ def _docroot(value: str) -> str:
     return "/".join(parts)
 
 
+def _one_or_more(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
 def _empty_site(value: object) -> object:
     return {} if value is None else value
 
 
 class SiteSpec(Strict):
-    aliases: tuple[str, ...] = Field((), description="more names this site answers (www, a full name, *)")
+    aliases: Annotated[tuple[str, ...], BeforeValidator(_one_or_more)] = Field(
+        (), description="more names this site answers (www, a full name, *)")
     docroot: Annotated[str, AfterValidator(_docroot)] | None = Field(
         None, description="relative to the tenant's web home [default: <host>/htdocs]")
     redirects: tuple[RedirectSpec, ...] = ()
-    https: Annotated[Https | CustomCert, BeforeValidator(_https_short)] | None = Field(
+    https: Annotated[HttpsSpec, BeforeValidator(_https_short)] | None = Field(
         None, description="auto (ACME), off, or {cert_file, key_file} on the web host [default: web.https]")
     hsts: Duration | None = Field(None, description="Strict-Transport-Security max-age; needs HTTPS")
     php: Annotated[PhpSpec, BeforeValidator(_php_short)] | None = None
@@ -266,7 +289,7 @@ class SiteSpec(Strict):
 
     @property
     def https_mode(self) -> Https | None:
-        return "custom" if isinstance(self.https, CustomCert) else self.https
+        return self.https.mode if self.https is not None else None
 
 
 SiteValue = Annotated[SiteSpec, BeforeValidator(_empty_site)]
