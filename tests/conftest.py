@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from web_daemons import apache, php_fpm, web, web_public  # noqa: F401 - fixtures, registered by import
 
 from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
