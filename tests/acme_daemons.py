@@ -1,20 +1,19 @@
 """Fixtures for the certificate tests: a real pebble (Let's Encrypt's test CA) on loopback,
-resolving through the test's own named, and a web server that answers HTTP-01 for some names.
+resolving through the test's own named, and the sandbox's real Apache answering HTTP-01.
 
 ``pebble_factory(http_port=..., validity=...)`` starts one pebble per call (stopped by PID
 afterwards); ``acme_env`` is the whole set-up of the issue: named holding ``example.net``
-(through ispctl's DNS provider) whose web names point at 127.0.0.1, a web server serving the
-challenge directory for the names listed in ``served``, and pebble pointed at both.
+(through ispctl's DNS provider) whose web names point at 127.0.0.1, Apache (``apache`` from
+web_daemons.py) serving the challenge directory for the names given to ``serve``, and pebble
+pointed at both.
 Test modules load the fixtures with ``pytest_plugins = ("acme_daemons",)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import http.server
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from dns_helpers import converge, provider_for, rrset, zone
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.web.certs import AcmeSettings
+from ispctl.providers.web.sandbox.apache import ApacheInstance
 from ispctl.providers.web.sandbox.pebble import PebbleInstance
 from ispctl.reconciler.harness.daemons import free_port
 
@@ -56,14 +56,33 @@ def pebble_factory(tmp_path: Path, named: NamedInstance) -> Iterator[PebbleFacto
 @dataclass
 class AcmeEnv:
     named: NamedInstance
-    http_port: int
+    apache: ApacheInstance
     challenge_dir: Path
     certs_dir: Path
-    served: set[str] = field(default_factory=set)
-    start_pebble: PebbleFactory | None = None
+    start_pebble: PebbleFactory
+    served: tuple[str, ...] = ()
+
+    @property
+    def http_port(self) -> int:
+        return self.apache.port
+
+    def serve(self, *names: str) -> None:
+        """Apache serves the challenge dir at /.well-known/acme-challenge/ for exactly ``names``
+        (as ispctl's rendered sites do); other names get the default virtual host's 404."""
+        site = self.apache.sites_dir / "acme-test.conf"
+        if names:
+            site.write_text(
+                f"<VirtualHost *:{self.apache.port}>\n    ServerName {names[0]}\n"
+                + (f"    ServerAlias {' '.join(names[1:])}\n" if names[1:] else "")
+                + f'    Alias "/.well-known/acme-challenge/" "{self.challenge_dir}/"\n'
+                f'    <Directory "{self.challenge_dir}">\n        Require all granted\n    </Directory>\n'
+                "</VirtualHost>\n", encoding="utf-8")
+        else:
+            site.unlink(missing_ok=True)
+        self.apache.graceful()
+        self.served = names
 
     def pebble(self, validity: int | None = None) -> PebbleInstance:
-        assert self.start_pebble is not None
         return self.start_pebble(http_port=self.http_port, validity=validity)
 
     def settings(self, pebble: PebbleInstance, **overrides: Any) -> AcmeSettings:
@@ -74,41 +93,12 @@ class AcmeEnv:
 
 
 @pytest.fixture
-def acme_env(tmp_path: Path, named: NamedInstance, pebble_factory: PebbleFactory) -> Iterator[AcmeEnv]:
+def acme_env(named: NamedInstance, apache: ApacheInstance, web_public: Path,
+             pebble_factory: PebbleFactory) -> AcmeEnv:
+    """named with example.net (through ispctl's DNS provider), a real Apache, pebble on demand."""
     converge(provider_for(named), [zone(ZONE)] + [
         rrset(ZONE, owner, "A", [address]) for owner, address in ADDRESSES.items()])
-    env = AcmeEnv(named, free_port(), tmp_path / "challenge", tmp_path / "certs", start_pebble=pebble_factory)
-    env.challenge_dir.mkdir()
-    server = _challenge_server(env)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield env
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def _challenge_server(env: AcmeEnv) -> http.server.ThreadingHTTPServer:
-    """Serves ``/.well-known/acme-challenge/<file>`` from the challenge dir to served names only."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            host = self.headers.get("Host", "").split(":")[0].lower()
-            prefix = "/.well-known/acme-challenge/"
-            path = env.challenge_dir / self.path[len(prefix):]
-            if host not in env.served or not self.path.startswith(prefix) or "/" in self.path[len(prefix):] \
-                    or not path.is_file():
-                self.send_error(404)
-                return
-            body = path.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return http.server.ThreadingHTTPServer(("127.0.0.1", env.http_port), Handler)
+    # Apache's workers (www-data) read the tokens: the challenge dir is in the public dir.
+    challenge_dir = web_public / "challenge"
+    challenge_dir.mkdir(mode=0o755)
+    return AcmeEnv(named, apache, challenge_dir, apache.certs_dir, pebble_factory)

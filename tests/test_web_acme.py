@@ -46,7 +46,7 @@ def test_an_unreachable_or_untrusted_ca_is_a_failure_in_words(acme_env: AcmeEnv)
 
 
 def test_the_precheck_fetches_a_test_file_with_each_host_header(acme_env: AcmeEnv) -> None:
-    acme_env.served |= {"www.example.net"}
+    acme_env.serve("www.example.net")
     failed = acme.http_precheck(["www.example.net", "blog.example.net"], acme_env.challenge_dir,
                                 ("127.0.0.1", acme_env.http_port))
     assert list(failed) == ["blog.example.net"]
@@ -84,7 +84,7 @@ def _csr(names: list[str]) -> bytes:
 
 
 def test_an_order_fails_with_the_ca_s_reason_per_name_and_cleans_up(acme_env: AcmeEnv, tmp_path: Path) -> None:
-    acme_env.served |= {"www.example.net"}
+    acme_env.serve("www.example.net")
     pebble = acme_env.pebble()
     key = acme.load_account_key(acme_env.certs_dir / "account.key")
     client = acme.connect(pebble.directory_url, key, ca_file=pebble.ca_file, contact=None, timeout=30)

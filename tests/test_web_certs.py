@@ -65,7 +65,7 @@ def mode(path: Path) -> int:
 
 
 def test_a_certificate_for_host_and_alias_verifies_against_pebble_s_root(acme_env: AcmeEnv) -> None:
-    acme_env.served |= {"www.example.net", "example.net"}
+    acme_env.serve("www.example.net", "example.net")
     pebble = acme_env.pebble()
     status = ensure(request(acme_env, "www.example.net", "example.net"), acme_env.settings(pebble))
     assert (status.action, status.names, status.skipped) == ("issued", ("example.net", "www.example.net"), ())
@@ -79,7 +79,7 @@ def test_a_certificate_for_host_and_alias_verifies_against_pebble_s_root(acme_en
 
 
 def test_a_fresh_certificate_is_kept_and_a_changed_name_set_reissues(acme_env: AcmeEnv) -> None:
-    acme_env.served |= {"www.example.net", "example.net", "blog.example.net"}
+    acme_env.serve("www.example.net", "example.net", "blog.example.net")
     settings = acme_env.settings(acme_env.pebble())
     first = ensure(request(acme_env, "www.example.net"), settings)
     inode, serial = first.fullchain.stat().st_ino, chain(first)[0].serial_number
@@ -92,7 +92,7 @@ def test_a_fresh_certificate_is_kept_and_a_changed_name_set_reissues(acme_env: A
 
 
 def test_renewal_within_the_window_replaces_certificate_and_key(acme_env: AcmeEnv) -> None:
-    acme_env.served |= {"shop.example.net"}
+    acme_env.serve("shop.example.net")
     pebble = acme_env.pebble(validity=10 * DAY)  # short-lived, as pebble can issue them
     site = request(acme_env, "shop.example.net")
     first = ensure(site, acme_env.settings(pebble, renew_days=5))
@@ -122,7 +122,7 @@ def test_a_wildcard_comes_through_dns_01_and_its_records_are_removed(acme_env: A
 
 
 def test_a_wildcard_without_a_dns_server_is_left_out(acme_env: AcmeEnv) -> None:
-    acme_env.served |= {"www.example.net"}
+    acme_env.serve("www.example.net")
     status = ensure(request(acme_env, "www.example.net", "*.example.net"),
                     acme_env.settings(acme_env.pebble(), dns=None))
     assert status.names == ("www.example.net",)
@@ -130,7 +130,7 @@ def test_a_wildcard_without_a_dns_server_is_left_out(acme_env: AcmeEnv) -> None:
 
 
 def test_a_name_that_does_not_answer_is_left_out_before_the_ca_is_asked(acme_env: AcmeEnv) -> None:
-    acme_env.served |= {"www.example.net"}
+    acme_env.serve("www.example.net")
     pebble = acme_env.pebble()
     status = ensure(request(acme_env, "www.example.net", "blog.example.net"), acme_env.settings(pebble))
     assert (status.names, status.skipped) == (("www.example.net",), ("blog.example.net",))
@@ -141,7 +141,7 @@ def test_a_name_that_does_not_answer_is_left_out_before_the_ca_is_asked(acme_env
 
 
 def test_a_failing_challenge_keeps_the_old_certificate_and_names_the_site(acme_env: AcmeEnv) -> None:
-    acme_env.served |= {"www.example.net", "elsewhere.example.net"}
+    acme_env.serve("www.example.net", "elsewhere.example.net")
     settings = acme_env.settings(acme_env.pebble())
     site = request(acme_env, "www.example.net")
     first = ensure(site, settings)
@@ -155,14 +155,14 @@ def test_a_failing_challenge_keeps_the_old_certificate_and_names_the_site(acme_e
     assert (first.fullchain.read_bytes(), first.privkey.read_bytes()) == before
     assert list(acme_env.challenge_dir.iterdir()) == []
     # The site's own name stops answering: an error for the site, nothing sent to the CA.
-    acme_env.served.clear()
+    acme_env.serve()
     with pytest.raises(CertError, match=r"^site www\.example\.net: no certificate issued \(www\.example\.net: .*404"):
         ensure(request(acme_env, "www.example.net", "example.net"), settings)
     assert (first.fullchain.read_bytes(), first.privkey.read_bytes()) == before
 
 
 def test_an_unreachable_ca_is_an_error_for_the_site(acme_env: AcmeEnv, tmp_path: Path) -> None:
-    acme_env.served |= {"www.example.net"}
+    acme_env.serve("www.example.net")
     pebble = acme_env.pebble()
     # The ACME server's TLS is checked: without pebble's CA file it is refused.
     with pytest.raises(CertError, match=r"^site www\.example\.net: no certificate issued: cannot reach the CA"):
@@ -172,7 +172,7 @@ def test_an_unreachable_ca_is_an_error_for_the_site(acme_env: AcmeEnv, tmp_path:
 
 def test_the_private_key_never_appears_in_output_or_logs(acme_env: AcmeEnv, caplog: pytest.LogCaptureFixture,
                                                          capfd: pytest.CaptureFixture[str]) -> None:
-    acme_env.served |= {"www.example.net", "elsewhere.example.net"}
+    acme_env.serve("www.example.net", "elsewhere.example.net")
     pebble = acme_env.pebble()
     caplog.set_level(logging.DEBUG)  # the acme library logs every request and response at DEBUG
     status = ensure(request(acme_env, "www.example.net"), acme_env.settings(pebble))
