@@ -7,21 +7,59 @@ Apache accepts), ``validate`` (every site resolved and checked, with file:line p
 ``compile`` (sites as resources of kind ``site``). The DNS service's derived A/AAAA records
 follow the sites (``DomainWeb.served_hosts``).
 
+Reconciling: ``render`` (a site's Apache file, pool and htpasswd file), ``files`` and ``live``
+(reading them back), ``apply``/``apply_config``/``probe`` (stage, test, swap, one reload,
+probe, roll back per site), ``provider`` (kind ``site``); certificates: ``acme``, ``certs``.
 ``sandbox/`` runs a real Apache and php-fpm for the tests and ``ispctl sandbox``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from ispctl.providers.web.apply_config import Control
 from ispctl.providers.web.compile import KIND, compile_web
-from ispctl.providers.web.settings import DOMAIN_WEB, OVERRIDES, TENANT_WEB, WEB, DomainWeb, WebSettings
-from ispctl.reconciler.contract import Service
+from ispctl.providers.web.provider import WebProvider, certify_with_acme
+from ispctl.providers.web.render import Layout
+from ispctl.providers.web.settings import DOMAIN_WEB, OVERRIDES, TENANT_WEB, WEB, DomainWeb, WebSettings, argv
+from ispctl.reconciler.contract import Service, SiteFile
+
+
+def layout(web: WebSettings) -> Layout:
+    return Layout(
+        sites_dir=web.sites_dir, pools_dir=web.pools_dir, web_root=web.web_root, archive_dir=web.archive,
+        certs_dir=web.certs_dir, challenge_dir=web.challenge_dir, run_dir=web.socket_dir,
+        http_port=web.http_port, https_port=web.https_port, listen_owner=web.listen_owner,
+        listen_group=web.listen_group,
+    )
+
+
+def control(web: WebSettings) -> Control:
+    return Control(
+        apache_test=tuple(argv(web.apache_test)), apache_reload=tuple(argv(web.apache_reload)),
+        php_test=tuple(argv(web.php_test)), php_reload=tuple(argv(web.php_reload)),
+        probe=web.probe, probe_address=web.probe_address, probe_timeout=float(web.probe_timeout),
+    )
+
+
+def build(site: SiteFile, env: Mapping[str, str] | None = None) -> WebProvider:
+    """The provider from the site settings with this machine's overrides applied; ``https: auto``
+    sites get certificates from the ACME server the settings name."""
+    from ispctl.providers.web.certs import acme_settings  # the ACME client, only for a provider
+
+    web = site.section(WEB)
+    where = layout(web)
+    return WebProvider(where, control(web), certify_with_acme(where, acme_settings(web, env), web.acme_challenge))
+
 
 SERVICE = Service(
     name="web",
     summary="web sites: Apache virtual hosts, PHP-FPM pools per site, certificates from ACME",
+    provider=WebProvider,
+    build=build,
     sections=(WEB, DOMAIN_WEB, TENANT_WEB),
     overrides=OVERRIDES,
     compile=compile_web,
 )
 
-__all__ = ["DOMAIN_WEB", "KIND", "SERVICE", "TENANT_WEB", "WEB", "DomainWeb", "WebSettings"]
+__all__ = ["DOMAIN_WEB", "KIND", "SERVICE", "TENANT_WEB", "WEB", "DomainWeb", "WebProvider", "WebSettings", "build"]
