@@ -12,12 +12,15 @@ Test modules load the fixtures with ``pytest_plugins = ("acme_daemons",)``.
 from __future__ import annotations
 
 import dataclasses
+import socket
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from dns_helpers import converge, provider_for, rrset, zone
 
 from ispctl.providers.dns.connection import DnsConnection
@@ -82,6 +85,29 @@ class AcmeEnv:
         self.apache.graceful()
         self.served = names
 
+    def serve_https(self, names: tuple[str, ...], cert_dir: Path) -> None:
+        """Apache serves ``names`` over HTTPS with the certificate in ``cert_dir``."""
+        (self.apache.sites_dir / "acme-test-tls.conf").write_text(
+            f"<VirtualHost *:{self.apache.https_port}>\n    ServerName {names[0]}\n"
+            + (f"    ServerAlias {' '.join(names[1:])}\n" if names[1:] else "")
+            + f'    SSLEngine on\n    SSLCertificateFile "{cert_dir}/fullchain.pem"\n'
+            f'    SSLCertificateKeyFile "{cert_dir}/privkey.pem"\n'
+            f'    Alias "/" "{self.challenge_dir}/"\n'
+            f'    <Directory "{self.challenge_dir}">\n        Require all granted\n    </Directory>\n'
+            "</VirtualHost>\n", encoding="utf-8")
+        self.apache.graceful()
+
+    def https_serial(self, name: str, root: Path | None) -> int:
+        """The serial of the certificate Apache presents for ``name`` (SNI), verified against
+        ``root`` (None: the system's CAs) and checked for ``name`` as a browser would; raises
+        ssl.SSLCertVerificationError otherwise."""
+        context = ssl.create_default_context(cafile=str(root) if root is not None else None)
+        with socket.create_connection(("127.0.0.1", self.apache.https_port), timeout=10) as raw, \
+                context.wrap_socket(raw, server_hostname=name) as tls:
+            der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        return x509.load_der_x509_certificate(der).serial_number
+
     def pebble(self, validity: int | None = None) -> PebbleInstance:
         return self.start_pebble(http_port=self.http_port, validity=validity)
 
@@ -93,12 +119,9 @@ class AcmeEnv:
 
 
 @pytest.fixture
-def acme_env(named: NamedInstance, apache: ApacheInstance, web_public: Path,
-             pebble_factory: PebbleFactory) -> AcmeEnv:
+def acme_env(named: NamedInstance, apache: ApacheInstance, pebble_factory: PebbleFactory) -> AcmeEnv:
     """named with example.net (through ispctl's DNS provider), a real Apache, pebble on demand."""
     converge(provider_for(named), [zone(ZONE)] + [
         rrset(ZONE, owner, "A", [address]) for owner, address in ADDRESSES.items()])
-    # Apache's workers (www-data) read the tokens: the challenge dir is in the public dir.
-    challenge_dir = web_public / "challenge"
-    challenge_dir.mkdir(mode=0o755)
-    return AcmeEnv(named, apache, challenge_dir, apache.certs_dir, pebble_factory)
+    # Apache's workers (www-data) read the tokens: the sandbox keeps them in its public dir.
+    return AcmeEnv(named, apache, apache.layout.challenge_dir, apache.certs_dir, pebble_factory)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,28 @@ def test_a_certificate_for_host_and_alias_verifies_against_pebble_s_root(acme_en
     account = next(acme_env.certs_dir.glob(".acme-accounts/*/account.key"))
     assert mode(account) == 0o600 and mode(account.parent) == 0o700
     assert list(acme_env.challenge_dir.iterdir()) == []  # tokens and the pre-check's file are gone
+
+
+def test_apache_serves_the_certificate_and_clients_verify_it_against_pebble_s_root(
+        acme_env: AcmeEnv, tmp_path: Path) -> None:
+    acme_env.serve("www.example.net", "example.net")
+    pebble = acme_env.pebble(validity=10 * DAY)
+    site = request(acme_env, "www.example.net", "example.net")
+    status = ensure(site, acme_env.settings(pebble))
+    acme_env.serve_https(site.names, site.cert_dir)
+    root = pebble.write_root(tmp_path / "pebble-root.pem")
+    serial = chain(status)[0].serial_number
+    assert acme_env.https_serial("www.example.net", root) == serial
+    assert acme_env.https_serial("example.net", root) == serial  # the alias
+    with pytest.raises(ssl.SSLCertVerificationError):  # a name the certificate does not cover
+        acme_env.https_serial("shop.example.net", root)
+    with pytest.raises(ssl.SSLCertVerificationError):  # the system's CAs do not know pebble
+        acme_env.https_serial("www.example.net", None)
+    # A renewal goes live with the next graceful reload.
+    renewed = ensure(site, acme_env.settings(pebble, renew_days=30))
+    assert renewed.action == "renewed"
+    acme_env.apache.graceful()
+    assert acme_env.https_serial("www.example.net", root) == chain(renewed)[0].serial_number != serial
 
 
 def test_a_fresh_certificate_is_kept_and_a_changed_name_set_reissues(acme_env: AcmeEnv) -> None:
