@@ -33,7 +33,7 @@ def apache_setup(tmp_path: Path) -> tuple[ConfigTest, Path]:
     return ConfigTest("apache", (APACHE, "-f", str(main), "-t"), str(sites), 30), sites
 
 
-def test_a_candidate_directory_is_tested_in_place_of_the_live_one(tmp_path: Path) -> None:
+def test_candidate_files_are_tested_in_place_of_the_live_ones(tmp_path: Path) -> None:
     test, sites = apache_setup(tmp_path)
     (sites / "live.example.conf").write_text(GOOD.format(host="live.example"))
     good, bad = tmp_path / "good", tmp_path / "bad"
@@ -41,21 +41,22 @@ def test_a_candidate_directory_is_tested_in_place_of_the_live_one(tmp_path: Path
     bad.mkdir()
     (good / "a.example.conf").write_text(GOOD.format(host="a.example"))
     (bad / "b.example.conf").write_text(BAD.format(host="b.example"))
-    assert test.check(str(good)) is None
-    error = test.check(str(bad))
+    assert test.check([str(good / "a.example.conf")]) is None
+    error = test.check([str(good / "a.example.conf"), str(bad / "b.example.conf")])
     assert error is not None and f"{bad}/b.example.conf" in error and "NoSuchDirective" in error
     assert named_in(error, str(bad), {"a.example", "b.example"}) == {"b.example"}
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ispctl-test")) == []  # copy removed
     # The live directory was never part of it.
     (sites / "live.example.conf").write_text(BAD.format(host="live.example"))
-    assert test.check(str(good)) is None
+    assert test.check([str(good / "a.example.conf")]) is None
+    assert test.check([str(sites / "live.example.conf")]) is not None
 
 
 def test_a_main_config_without_the_include_line_is_a_clear_error(tmp_path: Path) -> None:
     test, _ = apache_setup(tmp_path)
     (tmp_path / "apache.conf").write_text("ServerName localhost\n")
     with pytest.raises(ProviderError, match="has no 'IncludeOptional .*/sites/\\*.conf' line"):
-        test.check(str(tmp_path))
+        test.check([])
 
 
 def test_php_fpm_pools_are_tested_the_same_way(tmp_path: Path) -> None:
@@ -68,9 +69,9 @@ def test_php_fpm_pools_are_tested_the_same_way(tmp_path: Path) -> None:
     good.mkdir()
     (good / "a.example.conf").write_text(
         f"[a.example]\nuser = 20001\ngroup = 20001\nlisten = {tmp_path}/a.sock\npm = ondemand\npm.max_children = 2\n")
-    assert test.check(str(good)) is None
+    assert test.check([str(good / "a.example.conf")]) is None
     (good / "a.example.conf").write_text("[a.example]\nuser = 20001\npm = sometimes\n")
-    assert test.check(str(good)) is not None
+    assert test.check([str(good / "a.example.conf")]) is not None
 
 
 def test_failing_finds_the_broken_changes_by_name_or_by_bisection(tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_failing_finds_the_broken_changes_by_name_or_by_bisection(tmp_path: Path
         directory.mkdir()
         for host in included:
             (directory / f"{host}.conf").write_text(texts[host])
-        return test.check(str(directory)), str(directory)
+        return test.check(sorted(str(p) for p in directory.iterdir())), str(directory)
 
     found = failing(check, set(hosts))
     assert sorted(found) == ["s3.example", "s7.example"]

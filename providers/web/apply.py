@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -101,30 +100,27 @@ class _Candidates:
                 # No fsync per file: one sync before the swap covers them all (``Run._go_live``).
                 with open(f"{self.new_dir}/{host}.conf", "x", encoding="utf-8") as handle:
                     handle.write(text)
-        self.count = 0
 
     def take(self, host: str, path: str) -> None:
         """Put the staged new file of ``host`` live at ``path``: one rename (the same filesystem)."""
         os.chmod(f"{self.new_dir}/{host}.conf", 0o644)
         os.replace(f"{self.new_dir}/{host}.conf", path)
 
-    def build(self, included: frozenset[str]) -> str:
-        """A directory with the live files, and the new versions of ``included``."""
-        self.count += 1
-        target = _fresh(f"{self.root}/t{self.count}")
+    def build(self, included: frozenset[str]) -> list[str]:
+        """The candidate files: the live ones, with the new versions of ``included`` (in glob order)."""
         names = set(_conf_names(self.live_dir)) | {f"{h}.conf" for h in included}
+        paths = []
         for name in sorted(names):
             host = name[:-5]
-            if host in included:
-                if self.new[host] is not None:
-                    os.symlink(f"{self.new_dir}/{name}", f"{target}/{name}")
-            else:
-                os.symlink(f"{self.live_dir}/{name}", f"{target}/{name}")
-        return target
+            if host not in included:
+                paths.append(f"{self.live_dir}/{name}")
+            elif self.new[host] is not None:
+                paths.append(f"{self.new_dir}/{name}")
+        return paths
 
     def shown(self, output: str) -> str:
         """Test output naming the files where they go live, not where they were tested."""
-        return re.sub(re.escape(self.root) + r"/(?:new|t[0-9]+)/", self.live_dir + "/", output)
+        return output.replace(self.new_dir + "/", self.live_dir + "/")
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -233,8 +229,7 @@ class Run:
         wanted = {h for h in stage.new if by_host[h].error is None}
 
         def check(included: frozenset[str]) -> tuple[str | None, str]:
-            directory = stage.build(included)
-            return test.check(directory), directory
+            return test.check(stage.build(included)), stage.new_dir
 
         for host, output in failing(check, wanted).items():
             by_host[host].error = (f"{by_host[host].resource.address}: the {test.daemon} configuration test "

@@ -2,7 +2,8 @@
 
 The operator's (or the sandbox's) main configuration includes ``<sites_dir>/*.conf`` (Apache)
 and ``<pools_dir>/*.conf`` (php-fpm). A test copies that main file beside it with the include
-line pointed at a candidate directory, and runs the configured test command with ``-f`` (Apache)
+line replaced by one include per candidate file (the live files, some of them replaced by their
+staged new versions), and runs the configured test command with ``-f`` (Apache)
 or ``-y`` (php-fpm) naming the copy: the WHOLE configuration is tested, the operator's own files
 included, with the candidate files in place of the live ones, and nothing live changes.
 
@@ -98,7 +99,7 @@ class ConfigTest:
         raise ProviderError(f"web: cannot tell which {self.daemon} configuration file '{' '.join(self.argv)}' tests; "
                             "name it in the test command (-f for Apache, -y for php-fpm)")
 
-    def _candidate_config(self, directory: str) -> str:
+    def _candidate_config(self, paths: Sequence[str]) -> str:
         main = self.main_config()
         try:
             with open(main, encoding="utf-8") as handle:
@@ -107,12 +108,16 @@ class ConfigTest:
             raise ProviderError(f"web: cannot read the {self.daemon} configuration {main}: {exc.strerror}") from None
         live = re.escape(self.live_dir)
         if self.daemon == "apache":
-            pattern = rf'(?im)^(\s*Include(?:Optional)?\s+"?){live}/\*\.conf("?\s*)$'
+            pattern = rf'(?im)^\s*Include(?:Optional)?\s+"?{live}/\*\.conf"?\s*$'
             wanted = f"IncludeOptional {self.live_dir}/*.conf"
+            lines = "".join(f'Include "{path}"\n' for path in paths)
         else:
-            pattern = rf"(?m)^(\s*include\s*=\s*){live}/\*\.conf(\s*)$"
+            pattern = rf"(?m)^\s*include\s*=\s*{live}/\*\.conf\s*$"
             wanted = f"include={self.live_dir}/*.conf"
-        changed, count = re.subn(pattern, lambda m: f"{m.group(1)}{directory}/*.conf{m.group(2)}", text)
+            lines = "".join(f"include={path}\n" for path in paths)
+        # One include line per candidate file, in the order the glob would have read them: no
+        # directory of links to build (a thousand of them cost more than the test itself).
+        changed, count = re.subn(pattern, lambda m: lines.rstrip("\n"), text, count=1)
         if not count:
             raise ProviderError(f"web: the {self.daemon} configuration {main} has no '{wanted}' line, so ispctl "
                                 "cannot test its files before they go live; add that line")
@@ -121,9 +126,10 @@ class ConfigTest:
             handle.write(changed)
         return path
 
-    def check(self, directory: str) -> str | None:
-        """None when the configuration with ``directory`` in place of the live one passes, else the output."""
-        config = self._candidate_config(directory)
+    def check(self, paths: Sequence[str]) -> str | None:
+        """None when the configuration with ``paths`` in place of the live directory's files passes,
+        else the test's output."""
+        config = self._candidate_config(paths)
         self.runs += 1
         try:
             given = _option(self.argv, self._names)
