@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -52,6 +53,8 @@ class WebLayout:
 
     Workers run as www-data and PHP pools as the sites' numeric uids, none of which can enter a
     0700 directory of root's: ``public`` and every directory above it must be world-traversable.
+    It holds the web root, the pools' sockets, the ACME challenge dir and the site files (the
+    workers read the htpasswd files ispctl keeps beside them at request time).
     The archive sits beside the web root so that archiving a site is a rename on one filesystem.
     """
 
@@ -69,9 +72,19 @@ class WebLayout:
     def socket_dir(self) -> Path:
         return self.public / "run"
 
+    @property
+    def sites_dir(self) -> Path:
+        """Site files; here because workers read what they name at request time (htpasswd files)."""
+        return self.public / "sites"
+
+    @property
+    def challenge_dir(self) -> Path:
+        """ACME HTTP-01 tokens, served by every site at ``/.well-known/acme-challenge/``."""
+        return self.public / "challenge"
+
     def create(self) -> None:
         self.public.mkdir(mode=0o755, parents=True, exist_ok=True)
-        for path in (self.public, self.web_root, self.socket_dir):
+        for path in (self.public, self.web_root, self.socket_dir, self.challenge_dir, self.sites_dir):
             path.mkdir(mode=0o755, exist_ok=True)
             path.chmod(0o755)
         # Deleted sites' files: nobody but root has any business in there.
@@ -135,7 +148,7 @@ class ApacheInstance(DaemonInstance):
     @property
     def sites_dir(self) -> Path:
         """Where ispctl's site files go (``IncludeOptional <sites_dir>/*.conf``)."""
-        return self.workdir / "sites"
+        return self.layout.sites_dir
 
     @property
     def certs_dir(self) -> Path:
@@ -187,11 +200,12 @@ class ApacheInstance(DaemonInstance):
             "ISPCTL_WEB_ROOT": str(self.layout.web_root),
             "ISPCTL_WEB_ARCHIVE_DIR": str(self.layout.archive_dir),
             "ISPCTL_WEB_SOCKET_DIR": str(self.layout.socket_dir),
+            "ISPCTL_WEB_CHALLENGE_DIR": str(self.layout.challenge_dir),
             "ISPCTL_WEB_HTTP_PORT": str(self.port),
             "ISPCTL_WEB_HTTPS_PORT": str(self.https_port),
             "ISPCTL_WEB_PROBE_ADDRESS": HOST,
-            "ISPCTL_WEB_APACHE_TEST": subprocess.list2cmdline(self.test_argv()),
-            "ISPCTL_WEB_APACHE_RELOAD": subprocess.list2cmdline(self.reload_argv()),
+            "ISPCTL_WEB_APACHE_TEST": shlex.join(self.test_argv()),
+            "ISPCTL_WEB_APACHE_RELOAD": shlex.join(self.reload_argv()),
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -213,8 +227,7 @@ class ApacheInstance(DaemonInstance):
         if port_accepts(HOST, self.https_port):
             raise DaemonError(f"apache2: HTTPS port {HOST}:{self.https_port} is already in use")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for path in (self.sites_dir, self.run_dir):
-            path.mkdir(exist_ok=True)
+        self.run_dir.mkdir(exist_ok=True)
         self.certs_dir.mkdir(mode=0o700, exist_ok=True)
         self.layout.create()
         if not self.default_cert.exists():
@@ -225,9 +238,17 @@ class ApacheInstance(DaemonInstance):
         env = dict(os.environ, APACHE_RUN_USER=RUN_USER, APACHE_RUN_GROUP=RUN_USER,
                    APACHE_RUN_DIR=str(self.run_dir), APACHE_LOCK_DIR=str(self.run_dir),
                    APACHE_PID_FILE=str(self.apache_pidfile), APACHE_LOG_DIR=str(self.workdir), LANG="C")
+        mark = len(self.log_text())  # a restart appends to the same log
         self._run([apache2, "-DFOREGROUND", "-f", str(self.config_file)], HOST, self.port, detach, env=env)
-        # All Listen sockets are bound before the first one answers; check the second anyway.
-        if not port_accepts(HOST, self.https_port):
+        # The sockets are bound while the config is read, before the parent installs its signal
+        # handlers: a graceful restart (SIGUSR1) sent then would kill it. It is ready once it
+        # logs AH00489, the same line that ends a graceful restart.
+        try:
+            self.wait_resumed(mark, timeout=10.0)
+        except DaemonError:
+            self.stop()
+            raise
+        if not port_accepts(HOST, self.https_port):  # all Listen sockets are bound at once; check anyway
             self.stop()
             raise DaemonError(f"apache2 answers on {self.port} but not on its HTTPS port {self.https_port}; "
                               f"see {self.log_file}")
@@ -334,9 +355,9 @@ IncludeOptional "{self.sites_dir}/*.conf"
         deadline = time.monotonic() + timeout
         while _RESUMING not in self.log_text()[since:]:
             if not self.running():
-                raise DaemonError(f"apache2 exited during a graceful restart; last lines of {self.log_file}:\n"
+                raise DaemonError(f"apache2 exited before it served; last lines of {self.log_file}:\n"
                                   f"{log_tail(self.log_file)}")
             if time.monotonic() > deadline:
-                raise DaemonError(f"apache2 did not finish a graceful restart within {timeout:g} s; "
+                raise DaemonError(f"apache2 did not log that it serves (AH00489) within {timeout:g} s; "
                                   f"see {self.log_file}")
             time.sleep(0.01)

@@ -15,6 +15,7 @@ master is up: php-fpm opens every pool's socket before it serves, and has no TCP
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -123,8 +124,8 @@ class PhpFpmInstance(DaemonInstance):
         return {
             "ISPCTL_WEB_POOLS_DIR": str(self.pools_dir),
             "ISPCTL_WEB_SOCKET_DIR": str(self.layout.socket_dir),
-            "ISPCTL_WEB_PHP_TEST": subprocess.list2cmdline(self.test_argv()),
-            "ISPCTL_WEB_PHP_RELOAD": subprocess.list2cmdline(self.reload_argv()),
+            "ISPCTL_WEB_PHP_TEST": shlex.join(self.test_argv()),
+            "ISPCTL_WEB_PHP_RELOAD": shlex.join(self.reload_argv()),
         }
 
     def to_state(self) -> dict[str, Any]:
