@@ -289,3 +289,12 @@ def test_wrong_shapes_are_reported_where_they_are_written(tmp_path: Path) -> Non
         f"{FILE}:7:73: web.sites.blog.https.chain: unknown field 'chain'; allowed here: cert_file, key_file, mode",
         f"{FILE}:7:85: web.sites.blog.protected: expected a mapping (key: value) here",
     ]
+
+
+def test_the_archive_is_never_where_a_tenant_home_could_be(tmp_path: Path) -> None:
+    assert problems(tmp_path, "www: {}", {"web_root": "/srv/www", "archive_dir": "/srv/www/archive"}) == [
+        "desired-state/ispctl.yaml:5:3: web.archive_dir: /srv/www/archive is where a tenant's web home would be: the "
+        "archive must be outside web.web_root (/srv/www) or a directory there whose name starts with '.'",
+    ]
+    assert problems(tmp_path / "2", "www: {}", {"web_root": "/srv/www", "archive_dir": "/srv/www/.old"}) == []
+    assert problems(tmp_path / "3", "www: {}", {"web_root": "/srv/www", "archive_dir": "/srv/archive"}) == []

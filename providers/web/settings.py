@@ -123,15 +123,17 @@ class WebSettings(Strict):
     acme_contact: str | None = Field(None, description="mailto: address the CA writes to about certificates")
     acme_ca_bundle: AbsolutePath | None = Field(None, description="CA certificates to trust for the ACME server "
                                                 "(a test CA such as pebble); default: the system's")
-    acme_challenge: Literal["http-01", "dns-01"] = Field("http-01", description="http-01 from the site's docroot, "
-                                                         "dns-01 through ispctl's DNS provider (needed for wildcards)")
+    acme_challenge: Literal["http-01", "dns-01"] = Field("http-01", description="http-01 from challenge_dir (every "
+                                                         "site serves it), dns-01 through ispctl's DNS provider (needed "
+                                                         "for wildcards)")
     acme_renew_days: Annotated[int, Field(ge=1, le=89)] = 30
     apache_test: Command = "apache2ctl -t"
     apache_reload: Command = "apache2ctl graceful"
     php_test: Command = "php-fpm8.2 -t"
     php_reload: Command = "systemctl reload php8.2-fpm"
     probe: Flag = Field(True, description="after a reload, fetch every changed site with its Host header")
-    probe_address: str = Field("127.0.0.1", description="where the probe connects (the web host's Apache)")
+    probe_address: str = Field("127.0.0.1", pattern=r"^[0-9A-Za-z.:-]+$",
+                               description="where the probe connects (the web host's Apache)")
     probe_timeout: Duration = 10
 
     # Field validators only: an override's error must name a field (the variable is found by

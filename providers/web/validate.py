@@ -109,8 +109,19 @@ class _WebChecker:
                 path: FieldPath = ("web", "sites", key) if web.sites else ("domain",)
                 self.site(domain, key, spec, path)
         self.redirect_loops()
+        self.layout()
         self.uids()
         return self.result
+
+    def layout(self) -> None:
+        """Settings checked together (an override's error must name one field, so not the model)."""
+        web, doc = self.settings, self.catalog.estate.site_doc
+        root, archive = web.web_root, web.archive
+        # Below the homes only a dot-directory is safe: no tenant is named with a leading dot.
+        if archive == root or (archive.startswith(root + "/") and not archive[len(root) + 1:].startswith(".")):
+            self.report(doc, ("web", "archive_dir"), f"{archive} is where a tenant's web home would be: the archive "
+                                                     f"must be outside web.web_root ({root}) or a directory there "
+                                                     "whose name starts with '.'")
 
     # -- names --------------------------------------------------------------------------
 
