@@ -123,9 +123,9 @@ class WebSettings(Strict):
     acme_contact: str | None = Field(None, description="mailto: address the CA writes to about certificates")
     acme_ca_bundle: AbsolutePath | None = Field(None, description="CA certificates to trust for the ACME server "
                                                 "(a test CA such as pebble); default: the system's")
-    acme_challenge: Literal["http-01", "dns-01"] = Field("http-01", description="http-01 from challenge_dir (every "
-                                                         "site serves it), dns-01 through ispctl's DNS provider (needed "
-                                                         "for wildcards)")
+    acme_challenge: Literal["http-01", "dns-01"] = Field(
+        "http-01", description="http-01 from challenge_dir (every site serves it), dns-01 through ispctl's DNS "
+                               "provider (needed for wildcards)")
     acme_renew_days: Annotated[int, Field(ge=1, le=89)] = 30
     apache_test: Command = "apache2ctl -t"
     apache_reload: Command = "apache2ctl graceful"
