@@ -1,6 +1,6 @@
 """The web provider through the engine against a real Apache 2.4 and php-fpm 8.2 on loopback.
 
-Each test gets its own Apache and php-fpm (``web_helpers.web_host``); what they serve is checked
+Each test gets its own Apache and php-fpm (the sandbox's, fixture ``web``); what they serve is checked
 with plain HTTP requests carrying the Host header, reloads are counted by the wrapper the
 reload commands go through, and the files are looked at on disk.
 """
@@ -8,7 +8,6 @@ reload commands go through, and the files are looked at on disk.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,11 +16,12 @@ import pytest
 from ispctl.providers.web.live import FILE_DRIFT
 from ispctl.providers.web.provider import WebProvider
 from ispctl.providers.web.render import Layout
+from ispctl.providers.web.sandbox.component import WebServers
 from ispctl.reconciler.contract import Resource
 from ispctl.reconciler.engine.apply import ApplyResult, apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.plan import Plan
-from tests.web_helpers import ALICE_HASH, WebHost, site, web_host
+from tests.web_helpers import ALICE_HASH, WebHost, site
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/apache2").exists()
                                 or not Path("/usr/sbin/php-fpm8.2").exists(),
@@ -29,13 +29,12 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/apache2
 
 
 @pytest.fixture
-def web() -> Iterator[WebHost]:
-    with web_host() as host:
-        yield host
+def host(web: WebServers, tmp_path: Path) -> WebHost:
+    return WebHost(web, tmp_path / "reloads.log")
 
 
-def provider(web: WebHost) -> WebProvider:
-    return WebProvider(web.layout, web.control)
+def provider(host: WebHost) -> WebProvider:
+    return WebProvider(host.layout, host.control)
 
 
 def plan(p: WebProvider, sites: list[Resource]) -> Plan:
@@ -53,9 +52,9 @@ def put(lay: Layout, s: Resource, name: str, body: str) -> None:
     Path(docroot, name).write_text(body)
 
 
-def test_sites_serve_their_content_aliases_redirects_php_and_protected_paths(web: WebHost) -> None:
-    lay = web.layout
-    p = provider(web)
+def test_sites_serve_their_content_aliases_redirects_php_and_protected_paths(host: WebHost) -> None:
+    lay = host.layout
+    p = provider(host)
     www = site(lay, "www.example.net", aliases=("example.net",),
                redirects=("301 /old https://www.example.net/new", "302 /shop https://shop.example.org/"))
     php = site(lay, "php.example.net", php=True, uid=20002, gid=20003)
@@ -68,65 +67,65 @@ def test_sites_serve_their_content_aliases_redirects_php_and_protected_paths(web
     Path(str(locked.attrs["docroot"]), "admin").mkdir()
     put(lay, locked, "admin/index.html", "the admin page\n")
 
-    assert web.get("www.example.net")[2] == "hello from www\n"
-    assert web.get("example.net")[2] == "hello from www\n"  # the alias
-    status, headers, _ = web.get("www.example.net", "/old/page")
+    assert host.get("www.example.net")[2] == "hello from www\n"
+    assert host.get("example.net")[2] == "hello from www\n"  # the alias
+    status, headers, _ = host.get("www.example.net", "/old/page")
     assert (status, headers["location"]) == (301, "https://www.example.net/new/page")
-    status, headers, _ = web.get("www.example.net", "/shop")
+    status, headers, _ = host.get("www.example.net", "/shop")
     assert (status, headers["location"]) == (302, "https://shop.example.org/")
-    status, headers, _ = web.get("moved.example.net", "/a/b")
+    status, headers, _ = host.get("moved.example.net", "/a/b")
     assert (status, headers["location"]) == (301, "https://www.example.net/a/b")
-    assert web.get("php.example.net", "/id.php")[2] == "uid=20002 gid=20003"  # the pool runs as the site
-    assert web.get("locked.example.net", "/admin/")[0] == 401
-    assert web.get("locked.example.net", "/admin/", auth=("alice", "wrong"))[0] == 401
-    assert web.get("locked.example.net", "/admin/", auth=("alice", "s3cret"))[2] == "the admin page\n"
+    assert host.get("php.example.net", "/id.php")[2] == "uid=20002 gid=20003"  # the pool runs as the site
+    assert host.get("locked.example.net", "/admin/")[0] == 401
+    assert host.get("locked.example.net", "/admin/", auth=("alice", "wrong"))[0] == 401
+    assert host.get("locked.example.net", "/admin/", auth=("alice", "s3cret"))[2] == "the admin page\n"
     # The hashes are in a file Apache's workers may read, never in the vhost or the plan.
     secret = Path(lay.htpasswd_path("locked.example.net"))
     assert secret.stat().st_mode & 0o777 == 0o640 and ALICE_HASH in secret.read_text()
     assert ALICE_HASH not in Path(lay.vhost_path("locked.example.net")).read_text()
     assert ALICE_HASH not in str([c.to_dict() for c in planned.changes])
     # One reload of each daemon for the whole apply, and nothing left to do.
-    assert web.reloads() == ["php-fpm", "apache"]
+    assert host.reloads() == ["php-fpm", "apache"]
     assert plan(p, [www, php, locked, moved]).changes == ()
 
 
-def test_a_suspended_site_serves_the_suspended_page(web: WebHost) -> None:
-    lay = web.layout
-    p = provider(web)
+def test_a_suspended_site_serves_the_suspended_page(host: WebHost) -> None:
+    lay = host.layout
+    p = provider(host)
     s = site(lay, "www.example.net", php=True)
     assert apply(p, [s])[1].ok
     put(lay, s, "index.html", "customer content\n")
-    assert web.get("www.example.net")[2] == "customer content\n"
+    assert host.get("www.example.net")[2] == "customer content\n"
     assert apply(p, [site(lay, "www.example.net", php=True, status="suspended")])[1].ok
-    status, _, body = web.get("www.example.net", "/index.html")
+    status, _, body = host.get("www.example.net", "/index.html")
     assert status == 503 and "Site suspended" in body and "customer content" not in body
     assert not Path(lay.pool_path("www.example.net")).exists()
 
 
-def test_many_sites_one_reload(web: WebHost) -> None:
-    p = provider(web)
-    sites = [site(web.layout, f"s{i}.example.net", php=i % 4 == 0, uid=21000 + i, gid=21000 + i) for i in range(40)]
+def test_many_sites_one_reload(host: WebHost) -> None:
+    p = provider(host)
+    sites = [site(host.layout, f"s{i}.example.net", php=i % 4 == 0, uid=21000 + i, gid=21000 + i) for i in range(40)]
     assert apply(p, sites)[1].ok
-    assert web.reloads() == ["php-fpm", "apache"]
-    changed = [site(web.layout, s.key, aliases=(f"alias.{s.key}",), php=s.attrs["php"], uid=s.attrs["uid"],
+    assert host.reloads() == ["php-fpm", "apache"]
+    changed = [site(host.layout, s.key, aliases=(f"alias.{s.key}",), php=s.attrs["php"], uid=s.attrs["uid"],
                     gid=s.attrs["gid"]) for s in sites]
     planned, result = apply(p, changed)
     assert len(planned.changes) == 40 and result.ok
-    assert web.reloads() == ["php-fpm", "apache", "apache"]  # the pools did not change
+    assert host.reloads() == ["php-fpm", "apache", "apache"]  # the pools did not change
     for i in (1, 39):
-        put(web.layout, sites[i], "index.html", f"site {i}\n")
-        assert web.get(f"alias.s{i}.example.net")[2] == f"site {i}\n"
+        put(host.layout, sites[i], "index.html", f"site {i}\n")
+        assert host.get(f"alias.s{i}.example.net")[2] == f"site {i}\n"
 
 
-def test_a_broken_site_fails_alone_and_the_previous_configuration_keeps_serving(web: WebHost) -> None:
-    lay = web.layout
-    p = provider(web)
+def test_a_broken_site_fails_alone_and_the_previous_configuration_keeps_serving(host: WebHost) -> None:
+    lay = host.layout
+    p = provider(host)
     old = site(lay, "www.example.net", aliases=("example.net",))
     assert apply(p, [old])[1].ok
     put(lay, old, "index.html", "still here\n")
     # Apache's config test refuses this site's new file (its certificate is not there).
-    broken = site(lay, "www.example.net", https="custom", cert_file=f"{web.root}/none.pem",
-                  key_file=f"{web.root}/none.key")
+    broken = site(lay, "www.example.net", https="custom", cert_file=f"{lay.certs_dir}/none.pem",
+                  key_file=f"{lay.certs_dir}/none.key")
     other = site(lay, "other.example.net")
     new = site(lay, "new.example.net")
     _, result = apply(p, [broken, other, new])
@@ -134,16 +133,16 @@ def test_a_broken_site_fails_alone_and_the_previous_configuration_keeps_serving(
     error = result.failed[0].error or ""
     assert "apache configuration test failed" in error and "none.pem" in error
     assert lay.vhost_path("www.example.net") in error  # named where it would have gone live
-    assert web.get("example.net")[2] == "still here\n"
+    assert host.get("example.net")[2] == "still here\n"
     put(lay, new, "index.html", "new site\n")
-    assert web.get("new.example.net")[2] == "new site\n"
-    assert web.reloads() == ["apache", "apache"]
+    assert host.get("new.example.net")[2] == "new site\n"
+    assert host.reloads() == ["apache", "apache"]
     assert [c.address for c in plan(p, [broken, other, new]).changes] == ["site.www.example.net"]
 
 
-def test_a_site_the_probe_cannot_reach_gets_its_previous_files_back(web: WebHost) -> None:
-    lay = web.layout
-    p = WebProvider(lay, replace(web.control, probe_timeout=2))
+def test_a_site_the_probe_cannot_reach_gets_its_previous_files_back(host: WebHost) -> None:
+    lay = host.layout
+    p = WebProvider(lay, replace(host.control, probe_timeout=2))
     # A vhost ispctl does not own, loaded first, answers for this name: the new site never would.
     Path(lay.sites_dir, "000-foreign.conf").write_text(
         f"<VirtualHost *:{lay.http_port}>\n    ServerName taken.example.net\n</VirtualHost>\n")
@@ -152,12 +151,12 @@ def test_a_site_the_probe_cannot_reach_gets_its_previous_files_back(web: WebHost
     assert "probe: http://taken.example.net" in (result.failed[0].error or "")
     assert not Path(lay.vhost_path("taken.example.net")).exists()
     assert Path(lay.sites_dir, "000-foreign.conf").exists()  # never touched
-    assert web.reloads() == ["apache", "apache"]  # the run's reload, and the one that took the site back
+    assert host.reloads() == ["apache", "apache"]  # the run's reload, and the one that took the site back
 
 
-def test_a_deleted_site_is_archived_byte_for_byte(web: WebHost) -> None:
-    lay = web.layout
-    p = provider(web)
+def test_a_deleted_site_is_archived_byte_for_byte(host: WebHost) -> None:
+    lay = host.layout
+    p = provider(host)
     s = site(lay, "www.example.net", php=True)
     assert apply(p, [s])[1].ok
     content = os.urandom(4096)
@@ -169,13 +168,13 @@ def test_a_deleted_site_is_archived_byte_for_byte(web: WebHost) -> None:
     [archived] = list(Path(lay.archive_dir).iterdir())
     assert (archived / "site" / "htdocs" / "data.bin").read_bytes() == content
     assert "data.bin" in (archived / ".ispctl-archive.json").read_text()
-    assert web.get("www.example.net")[0] != 200 or "data" not in web.get("www.example.net", "/data.bin")[2]
+    assert host.get("www.example.net")[0] != 200 or "data" not in host.get("www.example.net", "/data.bin")[2]
     assert plan(p, []).changes == ()
 
 
-def test_a_hand_edit_is_drift_and_apply_repairs_it(web: WebHost) -> None:
-    lay = web.layout
-    p = provider(web)
+def test_a_hand_edit_is_drift_and_apply_repairs_it(host: WebHost) -> None:
+    lay = host.layout
+    p = provider(host)
     s = site(lay, "www.example.net")
     assert apply(p, [s])[1].ok
     vhost = Path(lay.vhost_path("www.example.net"))

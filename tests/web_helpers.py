@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import base64
 import http.client
-import os
+import shlex
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,8 +15,8 @@ from pathlib import Path
 
 from ispctl.providers.web.apply_config import Control
 from ispctl.providers.web.render import SECRET, Layout
+from ispctl.providers.web.sandbox.component import WebServers
 from ispctl.reconciler.contract import Resource, Value
-from ispctl.reconciler.harness.daemons import free_port, port_accepts
 
 # Apache's $apr1$ (MD5) hash of "s3cret" for user alice, made with `htpasswd -nbm`.
 ALICE_HASH = "$apr1$pjl0q13Z$q4M6Pj6hRbF1wCwKbzjyQ."
@@ -49,70 +46,36 @@ def site(lay: Layout, host: str, tenant: str = "acme", **attrs: Value) -> Resour
     return Resource("site", host, values, parent=f"domain.{domain}", sensitive=frozenset({SECRET}))
 
 
-# -- a real Apache and php-fpm on loopback (until the sandbox's fixtures replace it) -------------
-
-APACHE_MODULES = ("mpm_event", "authz_core", "authz_host", "authz_user", "authn_core", "authn_file", "auth_basic",
-                  "alias", "dir", "mime", "headers", "proxy", "proxy_fcgi", "ssl")
+# -- the sandbox's Apache and php-fpm as the provider sees them ---------------------------------
 
 
 @dataclass
 class WebHost:
-    """Apache and php-fpm from a temp dir: ``layout`` and ``control`` point ispctl at them.
+    """The provider's ``layout`` and ``control`` for the sandbox's daemons (``web`` fixture).
 
-    Reloads go through a wrapper that appends a line to ``reload_log`` first, so tests count
-    the real reload commands run. The temp dir is 0755 (Apache's workers, www-data, read the
-    sites below it) with a short path (pool sockets are limited to 107 bytes)."""
+    Reloads go through a wrapper that appends the daemon's name to ``reload_log`` before running
+    the sandbox's own reload command, so tests count the reload commands really run."""
 
-    root: Path
+    servers: WebServers
+    reload_log: Path
     layout: Layout = field(init=False)
     control: Control = field(init=False)
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.http_port, self.https_port = free_port(), free_port()
-        self.layout = layout(self.root, http_port=self.http_port, https_port=self.https_port,
-                             run_dir=str(self.root / "run"))
-        for name in ("sites", "pools", "run", "logs", "challenge", "www", "certs"):
-            (self.root / name).mkdir(exist_ok=True)
-        apache = self.root / "apache.conf"
-        loads = "".join(f"LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n" for m in APACHE_MODULES)
-        apache.write_text(
-            f"ServerRoot {self.root}\nPidFile {self.root}/run/apache.pid\nErrorLog {self.root}/logs/error.log\n"
-            f"Listen 127.0.0.1:{self.http_port}\nListen 127.0.0.1:{self.https_port}\nServerName localhost\n"
-            f"User www-data\nGroup www-data\n{loads}TypesConfig /etc/mime.types\n"
-            f"IncludeOptional {self.root}/sites/*.conf\n")
-        fpm = self.root / "fpm.conf"
-        fpm.write_text(
-            f"[global]\npid = {self.root}/run/fpm.pid\nerror_log = {self.root}/logs/fpm.log\ndaemonize = no\n"
-            f"include={self.root}/pools/*.conf\n[base]\nuser = www-data\ngroup = www-data\n"
-            f"listen = {self.root}/run/base.sock\npm = ondemand\npm.max_children = 1\n")
-        self.reload_log = self.root / "reloads.log"
-        count = f"echo $0 >> {self.reload_log}; "
+        apache, php, public = self.servers.apache, self.servers.php, self.servers.layout
+        self.http_port = apache.port
+        self.layout = Layout(
+            sites_dir=str(apache.sites_dir), pools_dir=str(php.pools_dir), web_root=str(public.web_root),
+            archive_dir=str(public.archive_dir), certs_dir=str(apache.certs_dir),
+            challenge_dir=str(public.challenge_dir), run_dir=str(public.socket_dir),
+            http_port=apache.port, https_port=apache.https_port)
         self.control = Control(
-            apache_test=("apache2", "-f", str(apache), "-t"),
-            apache_reload=("sh", "-c", count + f"exec apache2 -f {apache} -k graceful", "apache"),
-            php_test=("php-fpm8.2", "-y", str(fpm), "-t"),
-            php_reload=("sh", "-c", count + f"exec kill -USR2 $(cat {self.root}/run/fpm.pid)", "php-fpm"),
+            apache_test=tuple(apache.test_argv()), apache_reload=self._counted("apache", apache.reload_argv()),
+            php_test=tuple(php.test_argv()), php_reload=self._counted("php-fpm", php.reload_argv()),
             probe_timeout=10)
 
-    def start(self) -> None:
-        for argv in (["php-fpm8.2", "-F", "-y", str(self.root / "fpm.conf")],
-                     ["apache2", "-f", str(self.root / "apache.conf"), "-DFOREGROUND"]):
-            self.procs.append(subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 10
-        while not (port_accepts("127.0.0.1", self.http_port) and (self.root / "run/base.sock").exists()):
-            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
-                self.stop()
-                raise RuntimeError(f"Apache or php-fpm did not start: {(self.root / 'logs/error.log').read_text()}")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        self.procs.clear()
+    def _counted(self, name: str, argv: list[str]) -> tuple[str, ...]:
+        return ("sh", "-c", f'echo "$0" >> {shlex.quote(str(self.reload_log))}; exec "$@"', name, *argv)
 
     def reloads(self) -> list[str]:
         return self.reload_log.read_text().split() if self.reload_log.exists() else []
@@ -132,13 +95,14 @@ class WebHost:
 
 
 @contextmanager
-def web_host() -> Iterator[WebHost]:
-    root = Path(tempfile.mkdtemp(prefix="ispctl-web-", dir="/tmp"))
+def web_servers() -> Iterator[WebHost]:
+    """A fresh Apache and php-fpm outside pytest (the benchmark), stopped and removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="ispctl-web-", dir="/var/tmp"))
     root.chmod(0o755)
-    host = WebHost(root)
+    servers = WebServers(root / "servers", public=root / "public")
     try:
-        host.start()
-        yield host
+        servers.start()
+        yield WebHost(servers, root / "reloads.log")
     finally:
-        host.stop()
+        servers.stop()
         shutil.rmtree(root)

@@ -4,7 +4,7 @@ Run from the repository root (apache2 and php8.2-fpm installed, ``pip install -e
 
     python -m tests.bench.web [--sites 1000] [--php-every 10] [--repeat 3]
 
-Each run starts a fresh Apache and php-fpm on loopback (``tests.web_helpers.web_host``), plans
+Each run starts a fresh Apache and php-fpm on loopback (the sandbox's, ``tests.web_helpers.web_servers``), plans
 and applies N sites through the engine (directories, staging, the whole-configuration tests,
 the swap, ONE graceful reload of each daemon, a probe of every site by its Host header), then
 runs the Apache configuration test alone on the same live files. Wall time and CPU time (this
@@ -27,7 +27,7 @@ from ispctl.providers.web.apply_config import run as run_command
 from ispctl.providers.web.provider import WebProvider
 from ispctl.reconciler.engine.apply import apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
-from tests.web_helpers import site, web_host
+from tests.web_helpers import site, web_servers
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def measure(step: Callable[[], None]) -> Sample:
 
 
 def one_run(sites: int, php_every: int) -> tuple[Sample, Sample, Sample, list[str]]:
-    with web_host() as web:
+    with web_servers() as web:
         provider = WebProvider(web.layout, web.control)
         desired = [site(web.layout, f"s{i}.bench.example", tenant=f"t{i % 50}", uid=30000 + i % 50,
                         gid=30000 + i % 50, php=php_every > 0 and i % php_every == 0) for i in range(sites)]
