@@ -25,7 +25,10 @@ from ispctl.providers.web.certs import (
     CertStatus,
     acme_settings,
     ensure,
+    key_pem,
+    new_private_key,
     read_current,
+    renewal_due,
     request_for,
 )
 from ispctl.providers.web.sandbox.pebble import PebbleInstance
@@ -118,7 +121,10 @@ def test_renewal_within_the_window_replaces_certificate_and_key(acme_env: AcmeEn
     acme_env.serve("shop.example.net")
     pebble = acme_env.pebble(validity=10 * DAY)  # short-lived, as pebble can issue them
     site = request(acme_env, "shop.example.net")
+    assert renewal_due(site, 5) == f"no certificate in {site.cert_dir}"
     first = ensure(site, acme_env.settings(pebble, renew_days=5))
+    assert renewal_due(site, 5) is None
+    assert "within 30 days" in str(renewal_due(site, 30))
     old_key, old_serial = first.privkey.read_bytes(), chain(first)[0].serial_number
     assert ensure(site, acme_env.settings(pebble, renew_days=5)).action == "kept"  # 10 days left > 5
     renewed = ensure(site, acme_env.settings(pebble, renew_days=30))  # 10 days left < 30
@@ -131,6 +137,19 @@ def test_renewal_within_the_window_replaces_certificate_and_key(acme_env: AcmeEn
     assert verifies_for(renewed, pebble, "shop.example.net")
     leftovers = [p.name for p in renewed.privkey.parent.iterdir()]
     assert sorted(leftovers) == ["fullchain.pem", "privkey.pem"]  # no staged files left behind
+
+
+def test_a_key_that_does_not_match_its_certificate_is_replaced_with_both(acme_env: AcmeEnv) -> None:
+    acme_env.serve("www.example.net")
+    settings = acme_env.settings(acme_env.pebble())
+    site = request(acme_env, "www.example.net")
+    first = ensure(site, settings)
+    serial = chain(first)[0].serial_number
+    first.privkey.write_bytes(key_pem(new_private_key("ecdsa-p256")))  # e.g. a half-restored backup
+    assert renewal_due(site, 30) == "privkey.pem is not the certificate's key"
+    repaired = ensure(site, settings)
+    assert repaired.action == "renewed" and renewal_due(site, 30) is None
+    assert chain(repaired)[0].serial_number != serial
 
 
 def test_a_wildcard_comes_through_dns_01_and_its_records_are_removed(acme_env: AcmeEnv) -> None:

@@ -189,9 +189,34 @@ def read_current(cert_dir: Path) -> Current | None:
 
 
 def _good_for(current: Current, names: tuple[str, ...], renew_days: int) -> bool:
+    return _why_due(current, names, renew_days) is None
+
+
+def _why_due(current: Current, names: tuple[str, ...], renew_days: int) -> str | None:
     now = datetime.datetime.now(datetime.UTC)
-    return (current.key_matches and set(current.names) == set(names) and current.not_before <= now
-            and current.not_after - now > datetime.timedelta(days=renew_days))
+    if not current.key_matches:
+        return "privkey.pem is not the certificate's key"
+    if set(current.names) != set(names):
+        return f"the certificate is for {', '.join(current.names)}, the site is {', '.join(sorted(names))}"
+    if current.not_before > now:
+        return "the certificate is not valid yet"
+    if current.not_after - now <= datetime.timedelta(days=renew_days):
+        return f"the certificate expires {current.not_after:%Y-%m-%d %H:%M} UTC, within {renew_days} days"
+    return None
+
+
+def renewal_due(request: CertRequest, renew_days: int) -> str | None:
+    """Why the site's certificate needs ``ensure`` although the site did not change (None: it
+    does not), from the files alone: no network, so a provider's read can ask it for every site.
+
+    Missing, expiring within ``renew_days``, or not matching its key. Names are not compared: a
+    changed name set changes the site itself (and ``ensure`` runs with it), while an alias that
+    failed the pre-check would otherwise make every run's plan ask again.
+    """
+    current = read_current(request.cert_dir)
+    if current is None:
+        return f"no certificate in {request.cert_dir}"
+    return _why_due(current, current.names, renew_days)
 
 
 def _names(request: CertRequest) -> tuple[str, ...]:
