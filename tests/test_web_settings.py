@@ -174,7 +174,7 @@ def test_redirect_fields() -> None:
         ("redirects.0.from", "Value error, 'old' must be a URL path starting with '/' (no spaces)"),
         ("redirects.1.to", "Value error, 'www.example.net' must be a URL path (/new) or an http(s) URL "
                            "(https://www.example.net/)"),
-        ("redirects.2.code", "Input should be 301, 302, 303, 307 or 308"),
+        ("redirects.2.code", "Input should be 301, 302, 307 or 308"),
         ("redirects.3.to", "Value error, 'https://x.example/a b' must not contain spaces (encode them as %20)"),
         ("redirects.4.from", "Field required"),
     ]

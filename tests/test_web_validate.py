@@ -208,7 +208,7 @@ def test_model_problems_come_with_file_and_line_and_never_echo_a_password(tmp_pa
     assert found == [
         f"{FILE}:6:7: web.sites['@'].docroot: '../../etc' leaves the tenant's web home ('..'); a docroot stays "
         "inside it",
-        f"{FILE}:7:38: web.sites['@'].redirects[0].code: must be 301, 302, 303, 307 or 308",
+        f"{FILE}:7:38: web.sites['@'].redirects[0].code: must be 301, 302, 307 or 308",
         f"{FILE}:8:16: web.sites['@'].logins.anna: is not a password hash (plaintext or a damaged hash; the value is "
         "not shown); store bcrypt ($2y$...), SHA-512 crypt ($6$...) or Apache MD5 ($apr1$...), e.g. from "
         "'htpasswd -nB <name>'",

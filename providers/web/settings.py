@@ -40,7 +40,6 @@ from ispctl.reconciler.contract import (
 
 Status = Literal["active", "suspended"]
 Https = Literal["auto", "off", "custom"]
-REDIRECT_CODES = (301, 302, 303, 307, 308)
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 
@@ -192,7 +191,7 @@ class RedirectSpec(Strict):
 
     from_: Annotated[str, AfterValidator(_from)] = Field(alias="from")
     to: Annotated[str, AfterValidator(_target)]
-    code: Literal[301, 302, 303, 307, 308] = 301
+    code: Literal[301, 302, 307, 308] = 301  # permanent, temporary, and the two that keep the method
 
 
 def _pem_path(value: object) -> object:
