@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
+import ssl
+import urllib.request
 from pathlib import Path
 
 from web_helpers import ALICE_HASH, site
 
+from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.web import control, layout
 from ispctl.providers.web.provider import WebProvider
 from ispctl.providers.web.sandbox.component import FALLBACK_PARENT, WebComponent, WebServers
+from ispctl.providers.web.sandbox.pebble import PebbleInstance
 from ispctl.providers.web.settings import OVERRIDES, WebSettings
 from ispctl.reconciler.engine.apply import apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
@@ -102,3 +107,31 @@ def test_every_exported_variable_is_a_web_setting_and_the_provider_serves_throug
     finally:
         sandbox.down(root, [WebComponent()], purge=True)
     assert not root.exists()
+
+
+def test_beside_the_sandbox_s_named_a_pebble_starts_pointed_at_apache(web_public: Path, named: NamedInstance) -> None:
+    component = WebComponent()
+    assert component.needs == ("dns",)
+    state = component.up(web_public / "web", None, {"ISPCTL_DNS_SERVER": f"127.0.0.1:{named.port}"})
+    pebble = PebbleInstance.from_state(state["pebble"])
+    try:
+        assert (pebble.http_port, pebble.dns_port) == (state["port"], named.port)
+        env = component.env(state)
+        context = ssl.create_default_context(cafile=env["ISPCTL_WEB_ACME_CA_BUNDLE"])
+        with urllib.request.urlopen(env["ISPCTL_WEB_ACME_DIRECTORY"], context=context, timeout=10) as response:
+            assert "newOrder" in json.loads(response.read())
+        assert component.status(state)["running"]
+    finally:
+        assert component.down(state) is True
+    assert markers(state) == [] and not pebble.running() and pids_matching(pebble.marker) == []
+    again = component.up(web_public / "web", state, {"ISPCTL_DNS_SERVER": f"127.0.0.1:{named.port}"})
+    try:
+        # The same CA bundle still verifies the restarted pebble (its TLS files are kept).
+        assert again["pebble"]["port"] == state["pebble"]["port"]
+        env = component.env(again)
+        assert env["ISPCTL_WEB_ACME_CA_BUNDLE"] == str(pebble.ca_file)
+        context = ssl.create_default_context(cafile=str(pebble.ca_file))
+        with urllib.request.urlopen(env["ISPCTL_WEB_ACME_DIRECTORY"], context=context, timeout=10) as response:
+            assert "newOrder" in json.loads(response.read())
+    finally:
+        component.down(again)

@@ -3,6 +3,10 @@
 Both daemons share one ``WebLayout`` (web root, archive, PHP sockets): php-fpm creates the
 sites' sockets there and Apache's workers connect to them. php-fpm starts first, so a site file
 whose PHP handler points at a pool finds its socket as soon as Apache serves.
+
+In the sandbox, when the DNS component runs (its ``ISPCTL_DNS_SERVER`` reaches ``up``), a
+pebble starts too: the ACME CA that resolves names through the sandbox's named and fetches
+HTTP-01 tokens from the sandbox's Apache, so ``https: auto`` sites get real certificates.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ispctl.providers.web.sandbox.apache import ApacheInstance, WebLayout, untraversable
+from ispctl.providers.web.sandbox.pebble import PebbleInstance
 from ispctl.providers.web.sandbox.phpfpm import PhpFpmInstance
 from ispctl.reconciler.harness.daemons import port_accepts
 from ispctl.reconciler.harness.sandbox import Component
@@ -88,10 +93,13 @@ def public_dir(workdir: Path) -> Path:
 
 
 class WebComponent(Component):
-    """Apache + php-fpm on loopback for ``ispctl sandbox``; the web service's ``sandbox``."""
+    """Apache + php-fpm on loopback for ``ispctl sandbox`` (and pebble beside the sandbox's named);
+    the web service's ``sandbox``."""
 
     name = "web"
     providers = ("web",)
+    # Only for pebble: without the DNS component the web servers start alone.
+    needs = ("dns",)
 
     def up(self, workdir: Path, previous: dict[str, Any] | None,
            context_env: Mapping[str, str]) -> dict[str, Any]:
@@ -99,31 +107,65 @@ class WebComponent(Component):
         if previous is not None:
             # Keep the last run's ports (exported environments keep working) unless something
             # else took them while the sandbox was down, and its public dir (the sites' files).
-            for key in ("port", "https_port"):
-                port = previous.get(key)
-                state[key] = int(port) if port and not port_accepts("127.0.0.1", int(port)) else None
-            state["public"] = previous.get("public")
+            state.update(port=_free_again(previous.get("port")), https_port=_free_again(previous.get("https_port")),
+                         public=previous.get("public"))
         if not state.get("public"):
             state["public"] = str(public_dir(workdir))
         servers = WebServers.from_state(state)
         servers.start(detach=True)
-        return servers.to_state()
+        state = servers.to_state()
+        dns = context_env.get("ISPCTL_DNS_SERVER", "")
+        if dns:
+            pebble = _pebble(workdir, (previous or {}).get("pebble"), servers.apache.port, int(dns.rsplit(":", 1)[1]))
+            try:
+                pebble.start(detach=True)
+            except BaseException:
+                servers.stop()
+                raise
+            state["pebble"] = pebble.to_state()
+        return state
 
     def down(self, state: dict[str, Any]) -> bool:
         servers = WebServers.from_state(state)
-        was_running = servers.apache.running() or servers.php.running()
-        servers.stop()
+        pebble = PebbleInstance.from_state(state["pebble"]) if state.get("pebble") else None
+        was_running = servers.apache.running() or servers.php.running() or bool(pebble and pebble.running())
+        try:
+            if pebble is not None:
+                pebble.stop()
+        finally:
+            servers.stop()
         return was_running
 
     def status(self, state: dict[str, Any]) -> dict[str, Any]:
         servers = WebServers.from_state(state)
-        return {"running": servers.running(), "pid": servers.apache.pid, "url": servers.apache.url}
+        running = servers.running()
+        if state.get("pebble"):
+            running = running and PebbleInstance.from_state(state["pebble"]).running()
+        return {"running": running, "pid": servers.apache.pid, "url": servers.apache.url}
 
     def env(self, state: dict[str, Any]) -> dict[str, str]:
-        return WebServers.from_state(state).env()
+        env = WebServers.from_state(state).env()
+        if state.get("pebble"):
+            env.update(PebbleInstance.from_state(state["pebble"]).env())
+        return env
 
     def purge(self, state: dict[str, Any]) -> None:
         """Remove a public dir kept under /var/tmp (see ``public_dir``)."""
         public = Path(str(state.get("public") or ""))
         if public.parent == FALLBACK_PARENT and public.name.startswith(FALLBACK_PREFIX):
             shutil.rmtree(public, ignore_errors=True)
+
+
+def _free_again(port: object) -> int | None:
+    """A saved port, unless something else answers on it now."""
+    return int(str(port)) if port and not port_accepts("127.0.0.1", int(str(port))) else None
+
+
+def _pebble(workdir: Path, previous: Mapping[str, Any] | None, http_port: int, dns_port: int) -> PebbleInstance:
+    """Pebble pointed at this run's Apache and named, on the last run's ports when still free
+    (its TLS files are kept in ``workdir/pebble``, so a saved CA bundle stays valid)."""
+    saved = dict(previous or {})
+    for key in PebbleInstance.port_keys:
+        saved[key] = _free_again(saved.get(key))
+    saved.update(workdir=str(workdir / "pebble"), http_port=http_port, dns_port=dns_port)
+    return PebbleInstance.from_state(saved)
