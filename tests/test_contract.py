@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from ispctl.providers.registry import BUILTIN
-from ispctl.reconciler.contract import ConfigError, Provider, Registry, Resource, Service, SiteFile
+from ispctl.reconciler.contract import ConfigError, DirectoryPart, Provider, Registry, Resource, Service, SiteFile
 from tests.wiring import REGISTRY
 
 
@@ -42,7 +43,7 @@ def test_the_builtin_services_declare_everything_they_bring() -> None:
     dovecot = REGISTRY.get("dovecot")
     assert dovecot is not None and dovecot.provider is None and dovecot.commands is not None
     assert dovecot.sandbox is not None
-    assert [c.name for c in REGISTRY.components()] == ["ldap", "dovecot", "dns"]
+    assert [c.name for c in REGISTRY.components()] == ["ldap", "dovecot", "dns", "web"]
 
 
 def test_a_name_or_kind_claimed_twice_is_refused() -> None:
@@ -63,3 +64,38 @@ def test_the_default_providers_are_the_services_that_enable_themselves() -> None
     site = REGISTRY.schema.files.site.model_validate({"directory": {"base_dn": "o=x"}})
     assert site.providers == ("ldap",)
     assert Registry(()).schema.files.site.model_validate({}).providers == ()
+
+
+SCHEMA_FILE = Path(__file__).parent.parent / "providers" / "ftp" / "schema" / "pureftpd.ldif"
+_FTP = DirectoryPart("mailbox", {"ftp_status": (("FTPStatus",), "str")}, ("PureFTPdUser",), schemas=(SCHEMA_FILE,))
+_LOGIN = DirectoryPart("login", {"home": (("homeDirectory",), "str")}, ("account", "posixAccount"),
+                       rdn_attr="uid", identifying_class="account")
+
+
+def test_directory_parts_reach_the_directory_service_its_provider_and_its_sandbox() -> None:
+    registry = Registry(BUILTIN).extended([Service(name="ftpish", summary="x", directory=(_FTP, _LOGIN))])
+    ldap = registry.get("ldap")
+    assert ldap is not None and ldap.provider is not None and ldap.sandbox is not None
+    assert ldap.kinds == {"tenant", "domain", "mailbox", "alias", "login"}
+    assert "FTPStatus" in ldap.provider.MAP.attributes  # type: ignore[attr-defined]
+    assert ldap.sandbox().schemas == (str(SCHEMA_FILE),)  # type: ignore[attr-defined]
+    assert registry.directory_parts == (_FTP, _LOGIN)
+    # Without parts the directory service is exactly the declared one.
+    assert Registry(BUILTIN).get("ldap") is BUILTIN[0]
+
+
+def test_an_attribute_or_a_new_kind_two_services_claim_is_refused() -> None:
+    one = Service(name="one", summary="x", directory=(_FTP,))
+    two = Service(name="two", summary="x", directory=(DirectoryPart("alias", {"s": (("ftpstatus",), "str")}),))
+    with pytest.raises(ConfigError, match="LDAP attribute 'ftpstatus' is claimed by one and two"):
+        Registry(BUILTIN).extended([one, two])
+    with pytest.raises(ConfigError, match="directory kind 'login' is claimed by one and two"):
+        Registry(BUILTIN).extended([Service(name="one", summary="x", directory=(_LOGIN,)),
+                                    Service(name="two", summary="x", directory=(_LOGIN,))])
+    # A new kind another service's provider already owns.
+    with pytest.raises(ConfigError, match="already stores kind 'mailbox'"):
+        Registry(BUILTIN).extended([Service(name="one", summary="x", directory=(
+            DirectoryPart("mailbox", {"h": (("h",), "str")}, ("c",), rdn_attr="cn", identifying_class="c"),))])
+    with pytest.raises(ConfigError, match="resource kind 'maildir' is claimed by ldap and mailstore"):
+        Registry(BUILTIN).extended([Service(name="one", summary="x", directory=(
+            DirectoryPart("maildir", {"h": (("h",), "str")}, ("c",), rdn_attr="cn", identifying_class="c"),))])

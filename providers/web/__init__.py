@@ -21,6 +21,7 @@ from ispctl.providers.web.apply_config import Control
 from ispctl.providers.web.compile import KIND, compile_web
 from ispctl.providers.web.provider import WebProvider, certify_with_acme
 from ispctl.providers.web.render import Layout
+from ispctl.providers.web.sandbox.component import WebComponent
 from ispctl.providers.web.settings import DOMAIN_WEB, OVERRIDES, TENANT_WEB, WEB, DomainWeb, WebSettings, argv
 from ispctl.reconciler.contract import Service, SiteFile
 
@@ -60,6 +61,7 @@ SERVICE = Service(
     sections=(WEB, DOMAIN_WEB, TENANT_WEB),
     overrides=OVERRIDES,
     compile=compile_web,
+    sandbox=WebComponent,
 )
 
 __all__ = ["DOMAIN_WEB", "KIND", "SERVICE", "TENANT_WEB", "WEB", "DomainWeb", "WebProvider", "WebSettings", "build"]
