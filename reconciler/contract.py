@@ -125,6 +125,39 @@ class Commands(Protocol):
 
 
 @dataclass(frozen=True)
+class DirectoryPart:
+    """What a service stores in the directory, declared as data for the service that keeps it.
+
+    For an existing kind (``kind`` is another service's, e.g. ``mailbox``): ``fields`` are more
+    resource attributes (from the service's ``Compiled.attrs``) stored in the kind's entries,
+    and ``object_classes`` the auxiliary classes those entries carry while any of them has a
+    value (and lose when none has). For a new kind (``rdn_attr`` set): entries of their own
+    below their parent's, with ``object_classes`` (``identifying_class`` among them; the
+    directory adds its marker class) and ``fields`` (compiled as ``Compiled.resources``).
+    ``schemas`` are the cn=config LDIF files defining the classes: the sandbox's slapd loads it, the
+    service's render tells operators to. Conversions are the directory's: ``str``, ``int``,
+    ``multi`` (a sorted set) and ``bool`` (``TRUE``/``FALSE``).
+    """
+
+    kind: str
+    # resource attribute -> (LDAP attributes written with its value, conversion)
+    fields: Mapping[str, tuple[tuple[str, ...], str]]
+    object_classes: tuple[str, ...] = ()
+    schemas: tuple[Path, ...] = ()
+    rdn_attr: str | None = None  # set for a new kind only
+    identifying_class: str | None = None
+    sensitive: frozenset[str] = frozenset()
+
+    @property
+    def new_kind(self) -> bool:
+        return self.rdn_attr is not None
+
+    def ldap_attrs(self) -> tuple[str, ...]:
+        names = [name for ldap_names, _ in self.fields.values() for name in ldap_names]
+        return tuple(names + ([self.rdn_attr] if self.rdn_attr else []))
+
+
+@dataclass(frozen=True)
 class Service:
     """Everything one service brings, declared in one place (its package's ``SERVICE``)."""
 
@@ -143,6 +176,11 @@ class Service:
     compile: Extension | None = None
     sandbox: Callable[[], Component] | None = None
     commands: Callable[[Commands], None] | None = None
+    # What this service stores in the directory's entries (see ``DirectoryPart``).
+    directory: tuple[DirectoryPart, ...] = ()
+    # Only for the service that keeps the directory: itself, extended with every service's
+    # parts (its provider class then knows the new kinds, its sandbox loads their schemas).
+    hosts_directory: Callable[[tuple[DirectoryPart, ...]], Service] | None = None
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -156,7 +194,7 @@ class Registry:
     services: tuple[Service, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = self._host_directory_parts()
         names: set[str] = set()
         owners: dict[str, str] = {}
         for service in self.services:
@@ -171,6 +209,43 @@ class Registry:
                 owners[kind] = service.name
         if problems:
             raise ConfigError("; ".join(problems))
+
+    def _host_directory_parts(self) -> list[str]:
+        """Hand every service's directory parts to the service keeping the directory (replacing
+        it by its extended self); what two services both claim is a problem."""
+        problems: list[str] = []
+        parts: list[DirectoryPart] = []
+        attrs: dict[str, str] = {}
+        new_kinds: dict[str, str] = {}
+        for service in self.services:
+            for part in service.directory:
+                for name in part.ldap_attrs():
+                    owner = attrs.get(name.lower())
+                    if owner is not None and owner != service.name:
+                        problems.append(f"LDAP attribute {name!r} is claimed by {owner} and {service.name}")
+                    attrs.setdefault(name.lower(), service.name)
+                if part.new_kind:
+                    if part.kind in new_kinds:
+                        problems.append(f"directory kind {part.kind!r} is claimed by {new_kinds[part.kind]} and "
+                                        f"{service.name}")
+                    new_kinds.setdefault(part.kind, service.name)
+                parts.append(part)
+        hosts = [s for s in self.services if s.hosts_directory is not None]
+        if len(hosts) > 1:
+            problems.append(f"two services keep the directory: {', '.join(s.name for s in hosts)}")
+        if hosts and parts and not problems:
+            host = hosts[0]
+            assert host.hosts_directory is not None
+            try:
+                extended = host.hosts_directory(tuple(parts))
+            except ConfigError as exc:
+                return [str(exc)]
+            object.__setattr__(self, "services", tuple(extended if s is host else s for s in self.services))
+        return problems
+
+    @property
+    def directory_parts(self) -> tuple[DirectoryPart, ...]:
+        return tuple(part for s in self.services for part in s.directory)
 
     def __iter__(self) -> Iterator[Service]:
         return iter(self.services)
@@ -201,7 +276,8 @@ class Registry:
 
 __all__ = [
     "ALIAS", "DOMAIN", "MAILBOX", "MAX_TTL", "TENANT", "ApprovalRequired", "BatchError", "Catalog",
-    "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "Document",
+    "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "DirectoryPart",
+    "Document",
     "DomainFile", "DomainName", "Done", "Duration", "EnvOverride", "EstateSchema", "EstateSession", "Extension",
     "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Pipelined", "Problem", "Provider", "ProviderError",

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from ispctl.providers.ldap import mapping
+from ispctl.reconciler.contract import ConfigError, DirectoryPart
 from ispctl.reconciler.engine.resources import Resource
 
 BASE = "ou=ispctl,dc=example,dc=net"
@@ -86,3 +87,54 @@ def test_entry_attributes_are_to_ldaps_values_for_every_kind_and_conversion() ->
                     expected[name] = values
             expected[mapping.FINGERPRINT] = [resource.fingerprint()]
             assert mapping.entry_attributes(resource) == expected
+
+
+# -- services' directory parts (contract.DirectoryPart) ------------------------------------------
+
+FTP_PART = DirectoryPart("mailbox", {"ftp_status": (("FTPStatus",), "str"),
+                                     "ftp_quota_mb": (("FTPQuotaMBytes",), "int")}, object_classes=("PureFTPdUser",))
+LOGIN_PART = DirectoryPart("login", {"home": (("homeDirectory",), "str"), "uid_number": (("uidNumber",), "int")},
+                           object_classes=("account", "posixAccount"), rdn_attr="uid", identifying_class="account")
+
+
+def test_a_part_for_an_existing_kind_adds_its_fields_and_brings_its_class_only_with_a_value() -> None:
+    dmap = mapping.extend([FTP_PART])
+    assert dmap.supported == mapping.SUPPORTED and {"FTPStatus", "FTPQuotaMBytes"} <= set(dmap.attributes)
+    plain = Resource("mailbox", "a@example.net", {"address": "a@example.net"}, parent="domain.example.net")
+    assert mapping.entry_attributes(plain, dmap) == mapping.entry_attributes(plain)  # nothing changes without values
+    ftp = Resource("mailbox", "a@example.net", {"address": "a@example.net", "ftp_status": "enabled",
+                                                "ftp_quota_mb": 0}, parent="domain.example.net")
+    attrs = mapping.entry_attributes(ftp, dmap)
+    assert attrs["objectClass"][-1] == "PureFTPdUser" and attrs["FTPQuotaMBytes"] == ["0"]
+    assert attrs["FTPStatus"] == ["enabled"]
+    # A change of one of the part's fields rewrites the classes with it; other changes do not.
+    assert mapping.modifications(ftp, ("ftp_status",), dmap)["objectClass"][-1] == "PureFTPdUser"
+    assert "objectClass" not in mapping.modifications(ftp, ("address",), dmap)
+    gone = mapping.modifications(plain, ("ftp_status", "ftp_quota_mb"), dmap)
+    assert gone["objectClass"] == list(mapping.KINDS["mailbox"].object_classes)
+    assert gone["FTPStatus"] == gone["FTPQuotaMBytes"] == []
+    # The base map (what every other caller gets) is untouched.
+    assert "FTPStatus" not in mapping.search_attributes()
+
+
+def test_a_part_with_an_rdn_is_a_new_kind_with_the_marker() -> None:
+    dmap = mapping.extend([LOGIN_PART])
+    assert "login" in dmap.supported
+    login = Resource("login", "web1", {"home": "/srv/web1", "uid_number": 7001}, parent="domain.example.net")
+    attrs = mapping.entry_attributes(login, dmap)
+    assert attrs["objectClass"] == ["account", "posixAccount", mapping.MARKER]
+    assert attrs["uid"] == ["web1"] and attrs["uidNumber"] == ["7001"]
+
+
+@pytest.mark.parametrize(("part", "message"), [
+    (DirectoryPart("mailbox", {"home2": (("homeDirectory",), "str")}), "already has: homeDirectory"),
+    (DirectoryPart("mailbox", {"quota": (("FTPQuotaMBytes",), "int")}), "already has: quota"),
+    (DirectoryPart("mailbox", {"x": (("X",), "float")}), "conversion 'float'"),
+    (DirectoryPart("shelf", {"x": (("X",), "str")}), "kind 'shelf', which the directory does not store"),
+    (DirectoryPart("domain", {"x": (("X",), "str")}, ("c",), rdn_attr="cn", identifying_class="c"),
+     "already stores kind 'domain'"),
+    (DirectoryPart("login", {"x": (("X",), "str")}, ("c",), rdn_attr="cn"), "needs an identifying_class"),
+])
+def test_a_part_that_clashes_with_the_directory_is_refused(part: DirectoryPart, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        mapping.extend([part])

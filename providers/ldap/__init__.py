@@ -9,21 +9,40 @@ tests and ``ispctl sandbox``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
 from ispctl.providers.ldap.access import register as register_access
 from ispctl.providers.ldap.commands import register
 from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.mapping import DirectoryMap, extend
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.component import LdapComponent
 from ispctl.providers.ldap.settings import DIRECTORY, DirectorySettings
-from ispctl.reconciler.contract import Commands, Service, SiteFile
+from ispctl.reconciler.contract import Commands, DirectoryPart, Service, SiteFile
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> LdapProvider:
     directory = site.section(DIRECTORY)
     return LdapProvider(LdapSettings.from_env(env), directory.base_dn, directory.page_size)
+
+
+def _builder(provider: type[LdapProvider]) -> Callable[[SiteFile, Mapping[str, str]], LdapProvider]:
+    def build_with_parts(site: SiteFile, env: Mapping[str, str]) -> LdapProvider:
+        directory = site.section(DIRECTORY)
+        return provider(LdapSettings.from_env(env), directory.base_dn, directory.page_size)
+
+    return build_with_parts
+
+
+def with_parts(parts: tuple[DirectoryPart, ...]) -> Service:
+    """This service storing the other services' ``DirectoryPart``s too (``Service.hosts_directory``):
+    its provider knows their kinds and fields, its sandbox's slapd loads their schemas."""
+    dmap: DirectoryMap = extend(parts)
+    provider = LdapProvider.with_parts(dmap)
+    return replace(SERVICE, provider=provider, build=_builder(provider),
+                   sandbox=lambda: LdapComponent(dmap.schemas))
 
 
 def identity(site: SiteFile, env: Mapping[str, str]) -> dict[str, str]:
@@ -51,6 +70,7 @@ SERVICE = Service(
     sections=(DIRECTORY,),
     sandbox=LdapComponent,
     commands=_commands,
+    hosts_directory=lambda parts: with_parts(parts),
 )
 
 __all__ = ["DIRECTORY", "SERVICE", "DirectorySettings", "LdapProvider", "LdapSettings", "build"]

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ispctl.providers.ldap import dn as dnlib
-from ispctl.providers.ldap.mapping import FINGERPRINT, KINDS, Conv, KindMap, search_attributes
+from ispctl.providers.ldap.mapping import BASE, FINGERPRINT, Conv, DirectoryMap, KindMap
 from ispctl.reconciler.contract import Resource, Value
 
 RawValues = Sequence[bytes | str]
@@ -30,13 +30,6 @@ RawEntry = tuple[str, RawAttrs]
 # cost a lookup and a table entry.
 _UNIQUE = frozenset({"address", "display_name", "contact", "password", "home", "uid_number", "targets",
                      "aliases", "forward", "description"})
-_ASKED = frozenset(search_attributes())
-_SPELLING = {name.lower(): name for name in _ASKED}
-_CLASSES = tuple((kmap.identifying_class.lower().encode(), kind) for kind, kmap in KINDS.items())
-# The object classes ispctl writes, as they come back: the kind each identifies, or None.
-_EXACT: dict[bytes | str, str | None] = {
-    cls.encode(): (kind if cls == kmap.identifying_class else None)
-    for kind, kmap in KINDS.items() for cls in kmap.object_classes}
 _OTHER = "(another class)"
 
 
@@ -56,42 +49,67 @@ class _Reading:
     specs: tuple[tuple[str, tuple[str, ...], Conv, bool], ...]
 
 
-_READING = {
-    kind: _Reading(kmap, kmap.rdn_attr.lower(), tuple(sorted(kmap.fields)), tuple(
-        (field, kmap.fields[field][0], kmap.fields[field][1], field not in _UNIQUE and kmap.fields[field][1] != "bool")
-        for field in sorted(kmap.fields)))
-    for kind, kmap in KINDS.items()
-}
+class _Tables:
+    """What reading one ``DirectoryMap``'s entries needs, worked out once per map."""
+
+    def __init__(self, dmap: DirectoryMap) -> None:
+        kinds = dmap.kinds
+        self.asked = frozenset(dmap.attributes)
+        self.spelling = {name.lower(): name for name in self.asked}
+        self.classes = tuple((kmap.identifying_class.lower().encode(), kind) for kind, kmap in kinds.items())
+        # The object classes ispctl writes, as they come back: the kind each identifies, or None
+        # (a class several kinds carry, or one a service's fields bring, identifies none).
+        exact: dict[bytes | str, str | None] = {
+            cls.encode(): None for kmap in kinds.values()
+            for cls in (*kmap.object_classes, *(c for extra, _ in kmap.optional for c in extra))}
+        exact.update({kmap.identifying_class.encode(): kind for kind, kmap in kinds.items()})
+        self.exact = exact
+        self.reading = {
+            kind: _Reading(kmap, kmap.rdn_attr.lower(), tuple(sorted(kmap.fields)), tuple(
+                (field, kmap.fields[field][0], kmap.fields[field][1],
+                 field not in _UNIQUE and kmap.fields[field][1] != "bool")
+                for field in sorted(kmap.fields)))
+            for kind, kmap in kinds.items()
+        }
+
+    def spelled(self, raw: RawAttrs) -> RawAttrs:
+        """The attributes under the names the search asked for (values of one attribute sent
+        under two spellings are one set); other attributes are left as they are (never read)."""
+        if raw.keys() <= self.asked:
+            return raw
+        out: dict[str, RawValues] = {}
+        for name, values in raw.items():
+            spelled = self.spelling.get(name.lower(), name)
+            out[spelled] = [*out[spelled], *values] if spelled in out else values
+        return out
+
+    def kind(self, classes: RawValues) -> str | None:
+        # Nearly always the exact spellings ispctl writes: one lookup each. Any other spelling
+        # (or class) takes the folded path, which finds the first kind in the map's order.
+        found = None
+        for value in classes:
+            kind = self.exact.get(value, _OTHER)
+            if kind is _OTHER or (kind is not None and found is not None):
+                break
+            found = found or kind
+        else:
+            return found
+        folded = {(v if type(v) is bytes else str(v).encode()).lower() for v in classes}
+        for identifying, kind in self.classes:
+            if identifying in folded:
+                return kind
+        return None
 
 
-def _spelled(raw: RawAttrs) -> RawAttrs:
-    """The attributes under the names the search asked for (values of one attribute sent
-    under two spellings are one set); other attributes are left as they are (never read)."""
-    if raw.keys() <= _ASKED:
-        return raw
-    out: dict[str, RawValues] = {}
-    for name, values in raw.items():
-        spelled = _SPELLING.get(name.lower(), name)
-        out[spelled] = [*out[spelled], *values] if spelled in out else values
-    return out
+_TABLES: dict[int, tuple[DirectoryMap, _Tables]] = {}
 
 
-def _kind(classes: RawValues) -> str | None:
-    # Nearly always the exact spellings ispctl writes: one lookup each. Any other spelling
-    # (or class) takes the folded path, which finds the first kind in KINDS order.
-    found = None
-    for value in classes:
-        kind = _EXACT.get(value, _OTHER)
-        if kind is _OTHER or (kind is not None and found is not None):
-            break
-        found = found or kind
-    else:
-        return found
-    folded = {(v if type(v) is bytes else str(v).encode()).lower() for v in classes}
-    for identifying, kind in _CLASSES:
-        if identifying in folded:
-            return kind
-    return None
+def tables(dmap: DirectoryMap) -> _Tables:
+    """The reading tables of ``dmap`` (kept with the map, so its id is never reused meanwhile)."""
+    found = _TABLES.get(id(dmap))
+    if found is None or found[0] is not dmap:
+        found = _TABLES[id(dmap)] = (dmap, _Tables(dmap))
+    return found[1]
 
 
 def _key(reading: _Reading, first_rdn: dnlib.RdnPairs, attributes: RawAttrs) -> str:
@@ -165,21 +183,23 @@ class LiveTree:
     for a narrowed read. ``dns`` maps the address of every entry added or noted to its DN.
     """
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, dmap: DirectoryMap = BASE) -> None:
+        self._tables = tables(dmap)
         self.base_key = dnlib.normalise(base)
         self.addresses: dict[str, str] = {}  # DN comparison key -> address, every entry seen
         self.dns: dict[str, str] = {}
         self._staged: list[_Staged] = []
         # One table per field that shares values (None for the others), in the order of specs.
         self._shared: dict[str, list[dict[Value, Value] | None]] = {
-            kind: [{} if share else None for *_, share in reading.specs] for kind, reading in _READING.items()}
+            kind: [{} if share else None for *_, share in reading.specs]
+            for kind, reading in self._tables.reading.items()}
 
     def _identify(self, dn: str, attributes: RawAttrs) -> tuple[_Reading, str, str] | None:
         """(how to read it, key, parent's DN key) of a managed entry, now known as a parent."""
-        kind = _kind(attributes.get("objectClass", ()))
+        kind = self._tables.kind(attributes.get("objectClass", ()))
         if kind is None:
             return None
-        reading = _READING[kind]
+        reading = self._tables.reading[kind]
         own, parent, first_rdn = dnlib.read_key(dn)
         key = _key(reading, first_rdn, attributes)
         address = f"{kind}.{key}"
@@ -189,11 +209,11 @@ class LiveTree:
 
     def note(self, entries: Iterable[RawEntry]) -> None:
         for dn, raw in entries:
-            self._identify(dn, _spelled(raw))
+            self._identify(dn, self._tables.spelled(raw))
 
     def add(self, entries: Iterable[RawEntry]) -> None:
         for dn, raw in entries:
-            attributes = _spelled(raw)
+            attributes = self._tables.spelled(raw)
             found = self._identify(dn, attributes)
             if found is None:
                 continue
@@ -238,7 +258,7 @@ class LiveTree:
         """The live resources of everything added (once: the tree lets go of them)."""
         out = []
         for dn, kind, key, parent_key, values, stored, interrupted in self._staged:
-            reading = _READING[kind]
+            reading = self._tables.reading[kind]
             parent = self.addresses.get(parent_key)
             if parent is None and parent_key != self.base_key:
                 parent = f"(outside the managed tree: {dnlib.parent_of(dn)})"
@@ -250,8 +270,8 @@ class LiveTree:
         return out
 
 
-def parse_entries(entries: Iterable[RawEntry], base: str) -> list[LiveEntry]:
+def parse_entries(entries: Iterable[RawEntry], base: str, dmap: DirectoryMap = BASE) -> list[LiveEntry]:
     """Turn raw search results into live resources (pure: no server needed)."""
-    tree = LiveTree(base)
+    tree = LiveTree(base, dmap)
     tree.add(entries)
     return tree.entries()

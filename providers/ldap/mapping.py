@@ -14,11 +14,12 @@ it are not ours and are never read, changed or deleted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any, Literal, cast
 
-from ispctl.reconciler.contract import Resource, Value
+from ispctl.reconciler.contract import ConfigError, DirectoryPart, Resource, Value
 
 Conv = Literal["str", "int", "multi", "bool"]
 MARKER = "ispctlManaged"
@@ -34,6 +35,17 @@ class KindMap:
     # resource attribute -> (LDAP attributes written with the same value, conversion)
     fields: Mapping[str, tuple[tuple[str, ...], Conv]]
     sensitive: frozenset[str] = frozenset()
+    # Auxiliary classes another service's fields bring: (classes, the fields that bring them).
+    # An entry carries them while any of those fields has a value (``DirectoryPart``).
+    optional: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = ()
+
+    def classes_for(self, attrs: Mapping[str, Value]) -> list[str]:
+        """The entry's object classes: its own, then those its values bring."""
+        classes = list(self.object_classes)
+        for extra, fields in self.optional:
+            if any(attrs.get(field) not in (None, ()) for field in fields):
+                classes.extend(extra)
+        return classes
 
     def ldap_attrs(self) -> set[str]:
         names = {self.rdn_attr}
@@ -104,13 +116,97 @@ KINDS: dict[str, KindMap] = {
 
 SUPPORTED = frozenset(KINDS)
 SEARCH_FILTER = f"(objectClass={MARKER})"
+_CONVS = ("str", "int", "multi", "bool")
 
 
-def search_attributes() -> list[str]:
-    names = {"objectClass", FINGERPRINT}
-    for kmap in KINDS.values():
-        names |= kmap.ldap_attrs()
-    return sorted(names)
+@dataclass(frozen=True, eq=False)
+class DirectoryMap:
+    """The kinds one directory provider stores: ``KINDS`` and the services' ``DirectoryPart``s.
+
+    Compared (and hashed) by identity: tables derived from it are kept per map."""
+
+    kinds: Mapping[str, KindMap]
+    parts: tuple[DirectoryPart, ...] = ()
+
+    @cached_property
+    def supported(self) -> frozenset[str]:
+        return frozenset(self.kinds)
+
+    @cached_property
+    def attributes(self) -> list[str]:
+        names = {"objectClass", FINGERPRINT}
+        for kmap in self.kinds.values():
+            names |= kmap.ldap_attrs()
+        return sorted(names)
+
+    @cached_property
+    def fields(self) -> dict[str, tuple[tuple[str, tuple[str, ...], Conv], ...]]:
+        # Per kind, its fields as (field, LDAP names, conversion): an apply builds every entry it
+        # creates from these, so the mapping's dicts are not walked and unpacked again for each one.
+        return {kind: tuple((field, names, conv) for field, (names, conv) in kmap.fields.items())
+                for kind, kmap in self.kinds.items()}
+
+    @cached_property
+    def schemas(self) -> tuple[str, ...]:
+        """The schema files the parts need loaded (paths, each once, in declaration order)."""
+        return tuple(dict.fromkeys(str(path) for p in self.parts for path in p.schemas))
+
+
+BASE = DirectoryMap(KINDS)
+
+
+def _part_fields(part: DirectoryPart, problems: list[str]) -> dict[str, tuple[tuple[str, ...], Conv]]:
+    fields: dict[str, tuple[tuple[str, ...], Conv]] = {}
+    for field, (names, conv) in part.fields.items():
+        if conv not in _CONVS or not names:
+            problems.append(f"the directory part for {part.kind} maps {field!r} with conversion {conv!r} to "
+                            f"{list(names)} (wanted one of {', '.join(_CONVS)} and at least one attribute)")
+            continue
+        fields[field] = (tuple(names), cast(Conv, conv))
+    return fields
+
+
+def extend(parts: Iterable[DirectoryPart]) -> DirectoryMap:
+    """``KINDS`` with the services' parts: more fields and optional classes for a kind it has,
+    whole new kinds. ConfigError (every problem) when a part clashes with what is there."""
+    kinds = dict(KINDS)
+    problems: list[str] = []
+    given = tuple(parts)
+    for part in given:
+        fields = _part_fields(part, problems)
+        if part.new_kind:
+            if part.kind in kinds:
+                problems.append(f"the directory already stores kind {part.kind!r}: a part adding it is refused")
+                continue
+            assert part.rdn_attr is not None
+            if part.identifying_class is None or part.identifying_class not in part.object_classes:
+                problems.append(f"the directory part for new kind {part.kind!r} needs an identifying_class "
+                                "among its object_classes")
+                continue
+            kinds[part.kind] = KindMap(part.kind, (*part.object_classes, MARKER), part.identifying_class,
+                                       part.rdn_attr, fields, part.sensitive)
+            continue
+        kmap = kinds.get(part.kind)
+        if kmap is None:
+            problems.append(f"a directory part extends kind {part.kind!r}, which the directory does not store "
+                            "(a new kind needs rdn_attr)")
+            continue
+        taken = {name.lower() for name in kmap.ldap_attrs()}
+        clash = sorted({f for f in fields if f in kmap.fields} |
+                       {n for names, _ in fields.values() for n in names if n.lower() in taken})
+        if clash:
+            problems.append(f"a directory part for {part.kind} maps what the kind already has: {', '.join(clash)}")
+            continue
+        optional = kmap.optional + ((part.object_classes, frozenset(fields)),) if part.object_classes else kmap.optional
+        kinds[part.kind] = replace(kmap, fields={**kmap.fields, **fields}, sensitive=kmap.sensitive | part.sensitive,
+                                   optional=optional)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return DirectoryMap(kinds, given)
+
+
+def search_attributes(dmap: DirectoryMap = BASE) -> list[str]:
+    return list(dmap.attributes)
 
 
 def to_ldap(conv: Conv, value: Value) -> list[Any]:
@@ -137,21 +233,15 @@ def from_ldap(conv: Conv, texts: Sequence[str]) -> Value:
     return texts[0]
 
 
-# Per kind, its fields as (field, LDAP names, conversion): an apply builds every entry it
-# creates from these, so the mapping's dicts are not walked and unpacked again for each one.
-_FIELDS: dict[str, tuple[tuple[str, tuple[str, ...], Conv], ...]] = {
-    kind: tuple((field, names, conv) for field, (names, conv) in kmap.fields.items()) for kind, kmap in KINDS.items()
-}
-
-
-def entry_attributes(resource: Resource) -> dict[str, list[Any]]:
+def entry_attributes(resource: Resource, dmap: DirectoryMap = BASE) -> dict[str, list[Any]]:
     """Full attribute set of a new entry (objectClass included, absent values omitted).
 
     The values are ``to_ldap``'s, converted inline (a call per field was most of the cost)."""
-    kmap = KINDS[resource.kind]
-    attrs: dict[str, list[Any]] = {"objectClass": list(kmap.object_classes), kmap.rdn_attr: [resource.key]}
+    kmap = dmap.kinds[resource.kind]
     given = resource.attrs
-    for field, ldap_names, conv in _FIELDS[resource.kind]:
+    classes = kmap.classes_for(given) if kmap.optional else list(kmap.object_classes)
+    attrs: dict[str, list[Any]] = {"objectClass": classes, kmap.rdn_attr: [resource.key]}
+    for field, ldap_names, conv in dmap.fields[resource.kind]:
         value = given.get(field)
         if value is None:
             continue
@@ -170,10 +260,15 @@ def entry_attributes(resource: Resource) -> dict[str, list[Any]]:
     return attrs
 
 
-def modifications(after: Resource, changed: Sequence[str]) -> dict[str, list[Any]]:
-    """Attribute-level replacements for an update: only what changed, plus the fingerprint."""
-    kmap = KINDS[after.kind]
+def modifications(after: Resource, changed: Sequence[str], dmap: DirectoryMap = BASE) -> dict[str, list[Any]]:
+    """Attribute-level replacements for an update: only what changed, plus the fingerprint.
+
+    When a field that brings optional classes changed, objectClass is replaced too: with the
+    classes the new values bring (slapd checks the schema on the entry after the whole modify)."""
+    kmap = dmap.kinds[after.kind]
     mods: dict[str, list[Any]] = {}
+    if any(field in fields for _, fields in kmap.optional for field in changed):
+        mods["objectClass"] = kmap.classes_for(after.attrs)
     for field in changed:
         if field not in kmap.fields:
             continue

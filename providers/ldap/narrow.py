@@ -29,20 +29,26 @@ from ispctl.reconciler.contract import Within
 
 T = TypeVar("T")
 CHUNK = 500  # alternatives per search filter: a few tens of KiB, far below slapd's limits
-# Enough to know an entry as a parent: its kind and its key.
-NAMING = sorted({"objectClass", *(kmap.rdn_attr for kmap in mapping.KINDS.values())})
 
 
-def _term(address: str) -> str | None:
+def naming(dmap: mapping.DirectoryMap = mapping.BASE) -> list[str]:
+    """Enough to know an entry as a parent: its kind and its key."""
+    return sorted({"objectClass", *(kmap.rdn_attr for kmap in dmap.kinds.values())})
+
+
+NAMING = naming()
+
+
+def _term(address: str, dmap: mapping.DirectoryMap) -> str | None:
     kind, _, key = address.partition(".")
-    kmap = mapping.KINDS.get(kind)
+    kmap = dmap.kinds.get(kind)
     if kmap is None or not key:
         return None  # another provider's kind
     return f"(&(objectClass={kmap.identifying_class})({kmap.rdn_attr}={dnlib.escape_filter(key)}))"
 
 
-def _filters(addresses: Iterable[str]) -> Iterator[str]:
-    terms = sorted({term for term in map(_term, addresses) if term is not None})
+def _filters(addresses: Iterable[str], dmap: mapping.DirectoryMap) -> Iterator[str]:
+    terms = sorted({term for term in (_term(a, dmap) for a in addresses) if term is not None})
     for start in range(0, len(terms), CHUNK):
         yield f"(&{mapping.SEARCH_FILTER}(|{''.join(terms[start:start + CHUNK])}))"
 
@@ -54,11 +60,12 @@ def _new(page: Iterable[reader.RawEntry], seen: set[str]) -> list[reader.RawEntr
     return fresh
 
 
-def read_within(conn: reader.Connection, tree: live.LiveTree, base: str, within: Within, page_size: int) -> None:
+def read_within(conn: reader.Connection, tree: live.LiveTree, base: str, within: Within, page_size: int,
+                dmap: mapping.DirectoryMap = mapping.BASE) -> None:
     """Read into ``tree`` at least every live entry ``within`` names (see the module docstring)."""
-    attributes = mapping.search_attributes()
+    attributes = mapping.search_attributes(dmap)
     seen: set[str] = set()
-    for filterstr in _filters(within.anchors | within.addresses):
+    for filterstr in _filters(within.anchors | within.addresses, dmap):
         for page in reader.paged(conn, base, filterstr, attributes, page_size):
             tree.add(_new(page, seen))
     anchors = sorted((tree.dns[a] for a in within.anchors if a in tree.dns), key=lambda d: len(dnlib.split_rdns(d)))
@@ -69,13 +76,14 @@ def read_within(conn: reader.Connection, tree: live.LiveTree, base: str, within:
     for top in tops:
         for page in reader.paged(conn, top, mapping.SEARCH_FILTER, attributes, page_size):
             tree.add(_new(page, seen))
-    tree.note(reader.lookups(conn, tree.unknown_parents(), NAMING, mapping.SEARCH_FILTER))
+    tree.note(reader.lookups(conn, tree.unknown_parents(), naming(dmap), mapping.SEARCH_FILTER))
 
 
-def locate(conn: reader.Connection, tree: live.LiveTree, base: str, address: str) -> None:
+def locate(conn: reader.Connection, tree: live.LiveTree, base: str, address: str,
+           dmap: mapping.DirectoryMap = mapping.BASE) -> None:
     """Note in ``tree`` the live entries that could be ``address`` (one indexed search)."""
-    for filterstr in _filters([address]):
-        for page in reader.paged(conn, base, filterstr, NAMING, 100):
+    for filterstr in _filters([address], dmap):
+        for page in reader.paged(conn, base, filterstr, naming(dmap), 100):
             tree.note(page)
 
 

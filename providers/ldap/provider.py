@@ -51,6 +51,13 @@ from ispctl.reconciler.contract import (
 class LdapProvider(Provider, Lockable, Pipelined):
     name: ClassVar[str] = "ldap"
     SUPPORTS: ClassVar[frozenset[str]] = mapping.SUPPORTED
+    # What the entries hold: the base kinds, or those and the services' parts (``with_parts``).
+    MAP: ClassVar[mapping.DirectoryMap] = mapping.BASE
+
+    @classmethod
+    def with_parts(cls, dmap: mapping.DirectoryMap) -> type[LdapProvider]:
+        """This provider storing ``dmap``'s kinds (a subclass: the registry reads kinds from classes)."""
+        return type(cls.__name__, (cls,), {"SUPPORTS": dmap.supported, "MAP": dmap, "__module__": cls.__module__})
 
     def __init__(self, settings: LdapSettings, base_dn: str, page_size: int = 1000, *,
                  retries: int = 5, pause: float = 0.5, window: int = writes.WINDOW) -> None:
@@ -165,7 +172,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
         self.conn  # noqa: B018 - connect first: the base and the schema are checked then (preflight)
 
         def run(conn: reader.Connection, _again: bool) -> LiveTree:
-            tree = LiveTree(self.base_dn)  # a repeated read starts over
+            tree = LiveTree(self.base_dn, self.MAP)  # a repeated read starts over
             read(conn, tree)
             return tree
 
@@ -189,7 +196,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         def everything(conn: reader.Connection, tree: LiveTree) -> None:
-            for page in reader.paged(conn, self.base_dn, mapping.SEARCH_FILTER, mapping.search_attributes(),
+            for page in reader.paged(conn, self.base_dn, mapping.SEARCH_FILTER, mapping.search_attributes(self.MAP),
                                      self.page_size):
                 tree.add(page)
 
@@ -201,14 +208,15 @@ class LdapProvider(Provider, Lockable, Pipelined):
         """The entries at or below the anchors in the live tree and those ``within`` names,
         wherever they live (``narrow``); DNs of entries not read are looked up when a write needs them."""
         known = dict(self._dn) if isinstance(self._dn, narrow.DnMap) else {}  # a top-up read adds to the last
-        tree = self._search(lambda conn, tree: narrow.read_within(conn, tree, self.base_dn, within, self.page_size))
+        tree = self._search(lambda conn, tree: narrow.read_within(conn, tree, self.base_dn, within, self.page_size,
+                                                                                   self.MAP))
         found = self._live(tree, kinds)
         self._dn = narrow.DnMap({**known, **tree.dns}, self._locate)
         return found
 
     def _locate(self, address: str) -> str | None:
         """The DN of one live entry by its address (an indexed search), or None."""
-        tree = self._search(lambda conn, tree: narrow.locate(conn, tree, self.base_dn, address))
+        tree = self._search(lambda conn, tree: narrow.locate(conn, tree, self.base_dn, address, self.MAP))
         return tree.dns.get(address)
 
     # -- writing ------------------------------------------------------------------------
@@ -270,8 +278,8 @@ class LdapProvider(Provider, Lockable, Pipelined):
             if parent not in self._safe_parents:  # a child's DN is one escaped RDN more: checked per parent
                 self._guard(parent, allow_base=True)
                 self._safe_parents.add(parent)
-            target = dnlib.child(mapping.KINDS[resource.kind].rdn_attr, resource.key, parent)
-            attrs = mapping.entry_attributes(resource)
+            target = dnlib.child(self.MAP.kinds[resource.kind].rdn_attr, resource.key, parent)
+            attrs = mapping.entry_attributes(resource, self.MAP)
             return [writes.add_op(target, attrs, attrs[mapping.FINGERPRINT][0],
                                   lambda: cache.__setitem__(resource.address, target))]
         before = submission.before
@@ -298,7 +306,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
         if before.parent != after.parent or before.key != after.key:
             new_parent = self._dn_for(after.parent)
             self._guard(new_parent, allow_base=True)
-            relative = dnlib.rdn(mapping.KINDS[after.kind].rdn_attr, after.key)
+            relative = dnlib.rdn(self.MAP.kinds[after.kind].rdn_attr, after.key)
             old, moved = current, f"{relative},{new_parent}"
 
             def rebased() -> None:
@@ -311,7 +319,8 @@ class LdapProvider(Provider, Lockable, Pipelined):
             move = Step(f"move {current}", current, new_rdn=relative, new_superior=new_parent)
             ops.append(writes.step_op(move, rebased))
             current = moved
-        ops.append(writes.step_op(Step(f"modify {current}", current, mapping.modifications(after, submission.changed))))
+        mods = mapping.modifications(after, submission.changed, self.MAP)
+        ops.append(writes.step_op(Step(f"modify {current}", current, mods)))
         return ops
 
     def rename_steps(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> list[Step]:
@@ -320,7 +329,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
         new_parent = self._dn_for(after.parent)
         self._guard(current)
         self._guard(new_parent)
-        return mailbox_rename_steps(before, after, changed, current, new_parent)
+        return mailbox_rename_steps(before, after, changed, current, new_parent, self.MAP)
 
     def set_credential(self, live: Resource, field: str, value: str) -> str:
         """Write one credential of a live entry directly (``ispctl passwd``); returns its DN.
@@ -330,7 +339,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
         it in the same modify, when the entry is otherwise as ispctl left it (else it stays,
         and the next plan still shows the drift).
         """
-        kmap = mapping.KINDS[live.kind]
+        kmap = self.MAP.kinds[live.kind]
         target = self._dn_for(live.address)
         self._guard(target)
         mods: dict[str, list[Any]] = {name: [value] for name in kmap.fields[field][0]}

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ispctl.providers.ldap import dn as dnlib
-from ispctl.providers.ldap.mapping import FINGERPRINT, KINDS, modifications
+from ispctl.providers.ldap.mapping import BASE, FINGERPRINT, KINDS, DirectoryMap, modifications
 from ispctl.reconciler.contract import Resource
 
 
@@ -60,7 +60,7 @@ def _aliases(values: Any) -> set[str]:
 
 
 def mailbox_rename_steps(before: Resource, after: Resource, changed: Sequence[str], current: str,
-                         new_parent_dn: str) -> list[Step]:
+                         new_parent_dn: str, dmap: DirectoryMap = BASE) -> list[Step]:
     """The steps renaming the live mailbox ``before`` (entry ``current``) into ``after``."""
     old, new = before.key, after.key
     kmap = KINDS["mailbox"]
@@ -74,7 +74,7 @@ def mailbox_rename_steps(before: Resource, after: Resource, changed: Sequence[st
     parent_dn = dnlib.parent_of(current)
     moving = dnlib.normalise(new_parent_dn) != dnlib.normalise(parent_dn)
     renamed = f"{new_rdn},{new_parent_dn}"
-    final = modifications(after, tuple(dict.fromkeys((*changed, "address", "aliases"))))
+    final = modifications(after, tuple(dict.fromkeys((*changed, "address", "aliases"))), dmap)
     steps = [
         Step(f"add {new} as an extra address of {current}", current, {
             "ispctlMailAlias": step1_aliases,
