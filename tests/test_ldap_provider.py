@@ -6,23 +6,29 @@ import dataclasses
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from ldap_helpers import (
     BASE,
     EXAMPLE,
     EXAMPLE_COUNT,
+    REPO,
     apply_example,
     env_of,
     find_one,
     ldap_ok,
     marked_entry_ldif,
+    search,
     snapshot,
 )
 
 from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.mapping import extend
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.reconciler.contract import DirectoryPart
+from ispctl.reconciler.engine.diff import attr_changes
 from ispctl.reconciler.engine.errors import ProviderError
 from ispctl.reconciler.engine.resources import Resource
 from tests.wiring import load_desired, open_session
@@ -188,5 +194,72 @@ def test_a_misplaced_entry_is_moved_back_under_its_parent(slapd: SlapdInstance) 
         assert session.apply(plan).ok
     dn, entry = find_one(slapd, "(uid=support@northwind.example)", "displayName", "ispctlMailQuota")
     assert dn == home and entry["displayname"] == ["Northwind Support"]
+    with open_session(EXAMPLE, env=env_of(slapd)) as session:
+        assert session.plan().empty
+
+
+FTP_SCHEMAS = tuple(str(REPO / "providers" / "ftp" / "schema" / name) for name in ("pureftpd.ldif", "ispctl-ftp.ldif"))
+FTP = DirectoryPart("mailbox", {"ftp_status": (("FTPStatus",), "str"), "ftp_quota_mb": (("FTPQuotaMBytes",), "int"),
+                                "ftp_home": (("ispctlFtpHome",), "str")},
+                    object_classes=("PureFTPdUser", "ispctlFtpUser"))
+LOGIN = DirectoryPart("login", {"home": (("homeDirectory",), "str"), "uid_number": (("uidNumber",), "int"),
+                                "gid_number": (("gidNumber",), "int"), "name": (("cn",), "str"),
+                                "ftp_status": (("FTPStatus",), "str")},
+                      object_classes=("account", "posixAccount", "PureFTPdUser"), rdn_attr="uid",
+                      identifying_class="account")
+
+
+@pytest.fixture
+def slapd_with_parts(tmp_path: Path) -> Iterator[SlapdInstance]:
+    instance = SlapdInstance(tmp_path / "slapd", schemas=FTP_SCHEMAS)
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def test_a_services_part_is_written_read_back_without_drift_and_removed(slapd_with_parts: SlapdInstance) -> None:
+    slapd = slapd_with_parts
+    apply_example(slapd)
+    parted = LdapProvider.with_parts(extend([FTP, LOGIN]))
+    ldap = parted(LdapSettings.from_env(env_of(slapd)), BASE)
+    try:
+        before = ldap.read()[("mailbox", "support@northwind.example")]
+        assert before.attrs.get("ftp_status") is None  # nothing of the part yet: no drift, nothing to do
+        assert before.drifted() is None
+        ftp = {"ftp_status": "enabled", "ftp_quota_mb": 50, "ftp_home": "/srv/ftp/northwind.example/support"}
+        want = dataclasses.replace(before, attrs={**before.attrs, **ftp}, recorded_fingerprint=None)
+        ldap.update(before, want, tuple(ftp))
+        login = Resource("login", "site-web1", {"home": "/srv/www/web1", "uid_number": 7001, "gid_number": 7001,
+                                                "name": "web1", "ftp_status": "disabled"},
+                         parent="domain.northwind.example")
+        ldap.create(login)
+        live = ldap.read()
+        for wanted in (want, login):
+            have = live[(wanted.kind, wanted.key)]
+            assert attr_changes(have, wanted) == () and have.parent == wanted.parent and have.drifted() is None
+    finally:
+        ldap.close()
+    _dn, entry = find_one(slapd, "(uid=support@northwind.example)", "objectClass", "FTPStatus", "FTPQuotaMBytes")
+    assert {"PureFTPdUser", "ispctlFtpUser"} <= set(entry["objectclass"]) and entry["ftpstatus"] == ["enabled"]
+    assert entry["ftpquotambytes"] == ["50"]
+    dn, entry = find_one(slapd, "(uid=site-web1)", "objectClass", "homeDirectory")
+    assert dn == f"uid=site-web1,{NW}" and entry["homedirectory"] == ["/srv/www/web1"]
+    # The part's values go away: so do its classes; the login entry is deleted.
+    ldap = parted(LdapSettings.from_env(env_of(slapd)), BASE)
+    try:
+        live = ldap.read()
+        have = live[("mailbox", "support@northwind.example")]
+        ldap.update(have, before, tuple(ftp))
+        ldap.delete(live[("login", "site-web1")])
+        assert ldap.read()[("mailbox", "support@northwind.example")].attrs == before.attrs
+    finally:
+        ldap.close()
+    _dn, entry = find_one(slapd, "(uid=support@northwind.example)", "objectClass", "FTPStatus", "ispctlFtpHome")
+    assert "PureFTPdUser" not in entry["objectclass"] and "ispctlFtpUser" not in entry["objectclass"]
+    assert "ftpstatus" not in entry and "ispctlftphome" not in entry
+    assert search(slapd, "(uid=site-web1)") == {}
+    # The plain provider (no parts) still sees the example estate exactly as before.
     with open_session(EXAMPLE, env=env_of(slapd)) as session:
         assert session.plan().empty

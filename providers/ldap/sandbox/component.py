@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.reconciler.harness.instance import DaemonInstance
 from ispctl.reconciler.harness.sandbox import InstanceComponent
 
 
@@ -14,6 +17,16 @@ class LdapComponent(InstanceComponent):
     name = "ldap"
     providers = ("ldap",)
     instance_class = SlapdInstance
+
+    def __init__(self, schemas: tuple[str, ...] = ()) -> None:
+        self.schemas = schemas  # the services' schema files (``DirectoryPart``), loaded when built
+
+    def instance(self, workdir: Path, previous: dict[str, Any] | None,
+                 context_env: Mapping[str, str]) -> DaemonInstance:
+        if previous is None:
+            return SlapdInstance(workdir, schemas=self.schemas)
+        # A sandbox built before a service brought its schema gets it loaded when it starts.
+        return super().instance(workdir, {**previous, "schemas": list(self.schemas)}, context_env)
 
     def env(self, state: dict[str, Any]) -> dict[str, str]:
         # ispctl runs as the apply account (not the rootDN), the plan account and the mail

@@ -109,8 +109,11 @@ class SlapdInstance(DaemonInstance):
         port: int | None = None,
         nosync: bool = True,
         load_ispctl_schema: bool = True,
+        schemas: tuple[str, ...] = (),
     ) -> None:
         super().__init__(workdir)
+        # More cn=config LDIF schemas (the services' ``DirectoryPart``s), loaded after ispctl's.
+        self.schemas = tuple(schemas)
         if not _norm(managed_base).endswith(_norm(suffix)):
             raise ValueError(f"managed base {managed_base!r} is not inside suffix {suffix!r}")
         self._suffix = suffix
@@ -214,6 +217,7 @@ class SlapdInstance(DaemonInstance):
             "password": self._password,
             "nosync": self.nosync,
             "load_ispctl_schema": self.load_ispctl_schema,
+            "schemas": list(self.schemas),
         }
 
     @classmethod
@@ -228,6 +232,7 @@ class SlapdInstance(DaemonInstance):
             port=state.get("port"),
             nosync=state.get("nosync", True),
             load_ispctl_schema=state.get("load_ispctl_schema", True),
+            schemas=tuple(state.get("schemas", ())),
             **defaults,
         )
 
@@ -255,12 +260,27 @@ class SlapdInstance(DaemonInstance):
         self.socket_path.unlink(missing_ok=True)
         argv = [slapd, "-F", str(self.config_dir), "-h", f"{self.url}/ {self.ldapi_url}", "-d", "0"]
         self._run(argv, _HOST, self.port, detach)
+        if built:
+            self._load_new_schemas()
         if not (self.workdir / "seeded").exists():
             try:
                 self._seed()
             except Exception:
                 self.stop()
                 raise
+
+    def _load_new_schemas(self) -> None:
+        """Load into the running slapd the schemas in ``schemas`` its config does not have yet."""
+        for path in self.schemas:
+            text = Path(path).read_text(encoding="utf-8")
+            name = _rdn(next(line[4:] for line in text.splitlines() if line.startswith("dn: ")))[1]
+            found = self.external("ldapsearch", "-LLL", "-b", "cn=schema,cn=config", f"(cn={{*}}{name})", "1.1")
+            if found.returncode == 0 and "dn: " in found.stdout:
+                continue
+            added = self.external("ldapadd", "-f", path)
+            if added.returncode != 0:
+                self.stop()
+                raise DaemonError(f"cannot load the schema {path} into slapd in {self.workdir}:\n{added.stderr}")
 
     def _stopped(self) -> None:
         self.socket_path.unlink(missing_ok=True)
@@ -271,6 +291,7 @@ class SlapdInstance(DaemonInstance):
         schemas = [(_SYSTEM_SCHEMA_DIR / f"{name}.ldif").as_uri() for name in _SYSTEM_SCHEMAS]
         if self.load_ispctl_schema:
             schemas.append(ISPCTL_SCHEMA.absolute().as_uri())
+        schemas += [Path(path).absolute().as_uri() for path in self.schemas]
         includes = "".join(f"include: {uri}\n\n" for uri in schemas)
         wanted = _STANDARD_INDEXES + (ISPCTL_INDEXES if self.load_ispctl_schema else ())
         indexes = "".join(f"olcDbIndex: {index}\n" for index in wanted)
