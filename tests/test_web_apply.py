@@ -12,6 +12,7 @@ from ispctl.providers.web.apply_config import Control
 from ispctl.providers.web.live import CERT_PENDING
 from ispctl.providers.web.provider import WebProvider, certify_with_acme
 from ispctl.providers.web.render import Layout
+from ispctl.providers.web.sandbox.pebble import PebbleInstance
 from ispctl.reconciler.engine.apply import apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
 from tests.web_helpers import site
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 pytest_plugins = ("acme_daemons",)
 
 
-def provider_for(env: AcmeEnv, certify: bool = True) -> tuple[WebProvider, Layout]:
+def provider_for(env: AcmeEnv, certify: bool = True,
+                 pebble: PebbleInstance | None = None) -> tuple[WebProvider, Layout]:
     apache = env.apache
     public = apache.layout
     lay = Layout(sites_dir=str(apache.sites_dir), pools_dir=str(public.public / "pools"),
@@ -30,7 +32,7 @@ def provider_for(env: AcmeEnv, certify: bool = True) -> tuple[WebProvider, Layou
                  challenge_dir=str(env.challenge_dir), run_dir=str(public.socket_dir), http_port=apache.port,
                  https_port=apache.https_port)
     control = Control(apache_test=tuple(apache.test_argv()), apache_reload=tuple(apache.reload_argv()))
-    pebble = env.pebble()
+    pebble = pebble or env.pebble()
     hook = certify_with_acme(lay, env.settings(pebble)) if certify else None
     provider = WebProvider(lay, control, hook)
     provider.pebble = pebble  # type: ignore[attr-defined]
@@ -81,3 +83,21 @@ def test_a_failed_issuance_leaves_the_site_on_http_and_the_next_plan_says_so(acm
         (cert_dir / name).write_text("")
     [change] = compute_plan({s.identity: s}, p.read()).changes
     assert change.interrupted and change.drift is None and CERT_PENDING in [a.name for a in change.attrs]
+
+
+def test_a_certificate_near_its_end_is_renewed_by_the_next_apply_and_served(acme_env: AcmeEnv,
+                                                                             tmp_path: Path) -> None:
+    apache = acme_env.apache
+    pebble = acme_env.pebble(validity=10 * 86400)  # inside the 30-day renewal window from the start
+    p, lay = provider_for(acme_env, pebble=pebble)
+    s = site(lay, "www.example.net", https="auto")
+    assert apply_plan(compute_plan({s.identity: s}, p.read()), lambda kind: p).ok
+    root = pebble.write_root(tmp_path / "pebble-root.pem")
+    first = acme_env.https_serial("www.example.net", root)
+    [change] = compute_plan({s.identity: s}, p.read()).changes
+    assert change.interrupted is not None and "expires on" in change.interrupted and change.drift is None
+    before, mark = len(p.reloads), len(apache.log_text())
+    assert apply_plan(compute_plan({s.identity: s}, p.read()), lambda kind: p).ok and p.notes == []
+    assert p.reloads[before:] == ["apache"]  # the vhost is the same; the reload serves the new certificate
+    apache.wait_resumed(mark)  # a graceful reload lands asynchronously
+    assert acme_env.https_serial("www.example.net", root) != first

@@ -3,6 +3,7 @@ a certificate's arrival as ispctl's own unfinished step."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,13 @@ def test_an_unreadable_attribute_line_is_planned_for_rewriting(lay: Layout) -> N
     lines[1] = "# ispctl-site: {broken"
     live = parse_site(SiteFiles(**{**found.__dict__, "vhost": "\n".join(lines)}), lay)
     assert live is not None and "unreadable" in str(live.attrs[FILE_DRIFT])
+
+
+def test_a_certificate_near_its_end_is_pending_renewal(lay: Layout) -> None:
+    s = site(lay, "www.example.net", https="auto")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    fresh = parse_site(files_of(s, lay, cert=True, cert_expires=now + timedelta(days=60)), lay, now)
+    assert fresh is not None and CERT_PENDING not in fresh.attrs
+    ending = parse_site(files_of(s, lay, cert=True, cert_expires=now + timedelta(days=29)), lay, now)
+    assert ending is not None and "expires on 2026-01-30" in str(ending.attrs[CERT_PENDING])
+    assert ending.drifted() is None and ending.interrupted is not None

@@ -36,7 +36,8 @@ from ispctl.reconciler.contract import Resource
 
 STAGING = ".ispctl-staging"
 PREVIOUS = ".ispctl-previous"
-# Given a site whose HTTP configuration is live, get its certificate; True when it is on disk.
+# Given a site whose HTTP configuration is live, make sure its certificate is on disk (issued or
+# renewed as needed); True when new certificate files were written by this call.
 Certify = Callable[[Resource], bool]
 
 
@@ -308,16 +309,19 @@ class Run:
         if self.certify is None:
             return
         switch: list[Job] = []
+        renewed = False
         for job in jobs:
             site = job.after
             if site is None or site.attrs.get("https") != "auto" or site.attrs.get("status") == "suspended":
                 continue
             try:
-                ready = self.certify(site)
+                written = self.certify(site)
             except Exception as exc:
                 self.notes.append(f"{site.address}: {exc}")
                 continue
-            if ready and job.rendered is not None and not job.rendered.tls:
+            if job.rendered is not None and job.rendered.tls:
+                renewed = renewed or written  # same files, a new certificate: Apache reads it on reload
+            elif job.rendered is not None and _cert_exists(self.layout, site.key):
                 try:
                     rendered = render(site, self.layout, cert_exists=True)
                 except RenderError as exc:
@@ -325,5 +329,9 @@ class Run:
                     continue
                 switch.append(Job(job.ticket, "update", site, site, rendered))
         if switch:
-            self._go_live(switch)
+            self._go_live(switch)  # its reload serves the renewed certificates too
             self.notes += [f"{j.resource.address}: HTTPS not switched on: {j.error}" for j in switch if j.error]
+        elif renewed:
+            failure = self._reload(apache=True, php=False)
+            if failure is not None:
+                self.notes.append(failure)

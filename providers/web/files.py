@@ -30,6 +30,8 @@ import stat
 from collections.abc import Iterator
 from datetime import datetime
 
+from cryptography import x509
+
 from ispctl.providers.web.live import Owner, SiteFiles, owner_of
 from ispctl.providers.web.render import Layout, recorded
 from ispctl.reconciler.contract import ProviderError
@@ -101,14 +103,26 @@ def scan(layout: Layout) -> list[SiteFiles]:
         meta = recorded(lines[1]) if len(lines) > 1 else None
         meta = meta or {}
         secret = read_small(layout.htpasswd_path(host))
-        cert = False
+        cert, expires = False, None
         if meta.get("https") == "auto":
             cert = all(os.path.isfile(p) for p in layout.cert_paths(host))
+            expires = cert_end(layout.cert_paths(host)[0]) if cert else None
         found.append(SiteFiles(
             host, text, pool=pools.get(host),
             htpasswd=secret if secret is not None and owner_of(secret) is not None else None,
-            docroot=_dir_owner(meta.get("docroot")), cert_exists=cert))
+            docroot=_dir_owner(meta.get("docroot")), cert_exists=cert, cert_expires=expires))
     return found
+
+
+def cert_end(path: str) -> datetime | None:
+    """When the first certificate of a PEM file ends; None when it cannot be read."""
+    text = read_small(path)
+    if text is None:
+        return None
+    try:
+        return x509.load_pem_x509_certificate(text.encode("ascii")).not_valid_after_utc
+    except (ValueError, UnicodeEncodeError):
+        return None
 
 
 # -- directories -------------------------------------------------------------------------------

@@ -16,13 +16,15 @@ Drift is seen three ways:
 * the docroot is gone or belongs to someone else: ``docroot`` (None) or ``uid``/``gid`` show
   what the disk holds.
 
-An ``https: auto`` site whose certificate appeared (or vanished) since its file was rendered
-gets ``cert_pending``: ispctl's own unfinished step (``interrupted``), not drift.
+An ``https: auto`` site whose certificate appeared (or vanished) since its file was rendered,
+or whose certificate expires within ``Layout.renew_days``, gets ``cert_pending``: ispctl's own
+next step (``interrupted``), not drift; the apply that updates the site asks for the certificate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from ispctl.providers.web.render import (
     KIND,
@@ -61,6 +63,7 @@ class SiteFiles:
     htpasswd: str | None = None  # the owned htpasswd file of this host
     docroot: Owner | None = None  # None: missing, or not a real directory
     cert_exists: bool = False  # both files of an ``auto`` certificate are in certs_dir
+    cert_expires: datetime | None = None  # when that certificate ends (None: not readable)
 
 
 def owner_of(text: str) -> tuple[str, str | None] | None:
@@ -82,7 +85,7 @@ def hashes_of(text: str | None) -> tuple[str, ...]:
     return tuple(sorted(line for line in text.splitlines() if line and not line.startswith("#")))
 
 
-def parse_site(files: SiteFiles, layout: Layout) -> Resource | None:
+def parse_site(files: SiteFiles, layout: Layout, now: datetime | None = None) -> Resource | None:
     """The live site one owned vhost stands for, or None when the file is not ispctl's."""
     owner = owner_of(files.vhost)
     if owner is None or owner[0] != files.host:
@@ -116,6 +119,12 @@ def parse_site(files: SiteFiles, layout: Layout) -> Resource | None:
         pending = (f"the certificate of {files.host} was issued; HTTPS is not served yet" if files.cert_exists else
                    f"the certificate of {files.host} is gone from {layout.certs_dir}; HTTPS is still configured")
         extra[CERT_PENDING] = pending
+    elif site.attrs.get("https") == "auto" and tls and files.cert_expires is not None:
+        when = now or datetime.now(UTC)
+        if files.cert_expires - when < timedelta(days=layout.renew_days):
+            pending = (f"the certificate of {files.host} expires on {files.cert_expires:%Y-%m-%d}; "
+                       "the next apply renews it")
+            extra[CERT_PENDING] = pending
     if not extra:
         return site
     return Resource(KIND, files.host, {**site.attrs, **extra}, parent=site.parent, sensitive=site.sensitive,

@@ -133,6 +133,6 @@ def certify_with_acme(layout: Layout, settings: AcmeSettings,
 
     def certify(site: Resource) -> bool:
         request = certs.request_for(site, layout.certs_dir, layout.challenge_dir, challenge)
-        return certs.ensure(request, settings).ready
+        return certs.ensure(request, settings).action != "kept"
 
     return certify

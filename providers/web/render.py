@@ -74,6 +74,7 @@ class Layout:
     listen_owner: str = "www-data"
     listen_group: str = "www-data"
     docroot_mode: int = 0o755
+    renew_days: int = 30  # an ``auto`` certificate this close to its end is renewed (web.acme_renew_days)
 
     def vhost_path(self, host: str) -> str:
         return f"{self.sites_dir}/{host}.conf"
