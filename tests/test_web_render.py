@@ -97,14 +97,16 @@ def test_custom_certificates_come_from_the_site(lay: Layout) -> None:
 
 
 def test_the_pool_runs_as_the_numeric_ids_inside_the_home(lay: Layout) -> None:
-    s = site(lay, "www.example.net", php=True, uid=23456, gid=23457, php_max_children=7, php_memory_limit="256M")
+    s = site(lay, "www.example.net", php=True, uid=23456, gid=23457, php_max_children=7, php_memory_limit="256M",
+             php_upload_max_filesize="64M", php_max_execution_time=90)
     out = render(s, lay, cert_exists=False)
     pool = out.pool or ""
     home = f"{lay.web_root}/acme"
     for line in ("[www.example.net]", "user = 23456", "group = 23457", "pm.max_children = 7",
                  f"listen = {lay.run_dir}/www.example.net.sock", "listen.owner = www-data", "listen.mode = 0660",
                  f"env[TMP] = {home}/www.example.net/tmp", f"php_admin_value[open_basedir] = {home}/",
-                 "php_admin_value[memory_limit] = 256M"):
+                 "php_admin_value[memory_limit] = 256M", "php_admin_value[upload_max_filesize] = 64M",
+                 "php_admin_value[max_execution_time] = 90"):
         assert line in pool.splitlines()
     assert f'SetHandler "proxy:unix:{lay.run_dir}/www.example.net.sock|fcgi://localhost"' in out.vhost
 
@@ -121,6 +123,7 @@ def test_the_pool_runs_as_the_numeric_ids_inside_the_home(lay: Layout) -> None:
     ({"status": "gone"}, "status must be active or suspended"),
     ({"php": True, "uid": 0}, "never runs as root"),
     ({"php": True, "php_memory_limit": "1T; evil"}, "php_memory_limit"),
+    ({"php": True, "php_max_execution_time": -1}, "php_max_execution_time"),
     ({"protected": ("/admin bob",), "htpasswd": (f"alice:{ALICE_HASH}",)}, "without a password hash: bob"),
 ])
 def test_refuses_what_it_cannot_render_safely(lay: Layout, attrs: dict[str, object], words: str) -> None:

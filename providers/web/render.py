@@ -285,6 +285,13 @@ def _pool(site: Resource, layout: Layout) -> str:
     memory = site.attrs.get("php_memory_limit") or "128M"
     if not isinstance(memory, str) or not _MEMORY.match(memory):
         raise RenderError(f"{site.address}: php_memory_limit {memory!r} is not like 128M")
+    upload = site.attrs.get("php_upload_max_filesize") or "32M"
+    if not isinstance(upload, str) or not _MEMORY.match(upload):
+        raise RenderError(f"{site.address}: php_upload_max_filesize {upload!r} is not like 32M")
+    seconds = site.attrs.get("php_max_execution_time")
+    seconds = 30 if seconds is None else seconds
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 0 <= seconds <= 86400:
+        raise RenderError(f"{site.address}: php_max_execution_time must be 0..86400 seconds, not {seconds!r}")
     home = _path(site, "home").rstrip("/")
     lines = [f"[{site.key}]",
              # Numeric ids: no passwd entry is needed for a site's user.
@@ -299,7 +306,10 @@ def _pool(site: Resource, layout: Layout) -> str:
              f"php_admin_value[upload_tmp_dir] = {tmp}",
              f"php_admin_value[sys_temp_dir] = {tmp}",
              f"php_admin_value[session.save_path] = {tmp}",
-             f"php_admin_value[memory_limit] = {memory}"]
+             f"php_admin_value[memory_limit] = {memory}",
+             f"php_admin_value[upload_max_filesize] = {upload}",
+             f"php_admin_value[post_max_size] = {upload}",
+             f"php_admin_value[max_execution_time] = {seconds}"]
     return "\n".join(lines) + "\n"
 
 
