@@ -30,7 +30,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ispctl.reconciler.harness.daemons import DaemonError, free_port, log_tail, port_accepts, require_binary
+from ispctl.reconciler.harness.daemons import (
+    DaemonError,
+    free_port,
+    log_tail,
+    port_accepts,
+    read_pid,
+    require_binary,
+)
 from ispctl.reconciler.harness.instance import DaemonInstance
 
 HOST = "127.0.0.1"
@@ -103,6 +110,22 @@ def untraversable(path: Path) -> Path | None:
         if current.exists() and not current.stat().st_mode & 0o001:
             return current
     return None
+
+
+def exited(pid: int | None) -> bool:
+    """True when process ``pid`` is gone (or a zombie).
+
+    Unlike ``running()`` this ignores the process's argv: php-fpm's master re-executes itself
+    on a reload and retitles itself, and meanwhile its /proc cmdline is briefly empty.
+    """
+    if pid is None:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    # The state letter follows the parenthesised command name, which may contain spaces.
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
 
 
 def self_signed(cert_file: Path, key_file: Path, name: str = "default.invalid") -> None:
@@ -353,8 +376,9 @@ IncludeOptional "{self.sites_dir}/*.conf"
         """Wait until Apache logs, after offset ``since`` of its log, that a (re)configured
         generation serves (AH00489); for a reload someone else signalled (``reload_argv``)."""
         deadline = time.monotonic() + timeout
+        pid = read_pid(self.pidfile)
         while _RESUMING not in self.log_text()[since:]:
-            if not self.running():
+            if exited(pid):
                 raise DaemonError(f"apache2 exited before it served; last lines of {self.log_file}:\n"
                                   f"{log_tail(self.log_file)}")
             if time.monotonic() > deadline:

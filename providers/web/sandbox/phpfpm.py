@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ispctl.providers.web.sandbox.apache import WebLayout
-from ispctl.reconciler.harness.daemons import Daemon, DaemonError, log_tail, require_binary, socket_path
+from ispctl.providers.web.sandbox.apache import WebLayout, exited
+from ispctl.reconciler.harness.daemons import Daemon, DaemonError, log_tail, read_pid, require_binary, socket_path
 from ispctl.reconciler.harness.instance import DaemonInstance
 
 BINARY = "php-fpm8.2"
@@ -154,7 +154,15 @@ class PhpFpmInstance(DaemonInstance):
         argv = [binary, "-F", "-y", str(self.config_file)]
         self._daemon = _SocketDaemon(self.daemon_name, argv, self.workdir, self.internal_socket, marker=self.marker,
                                      env=env)
+        mark = len(self.log_text())  # a restart appends to the same log
         self._daemon.start(detach=detach)
+        # Its sockets are open; its own "ready" line says the master's event loop (and with it
+        # the SIGUSR2 handler a reload needs) is running too.
+        try:
+            self.wait_ready(mark, timeout=10.0)
+        except DaemonError:
+            self.stop()
+            raise
 
     def _stopped(self) -> None:
         # A master killed hard leaves its sockets behind; a later start binds them afresh anyway.
@@ -213,10 +221,11 @@ pm.max_children = 1
         """Wait until the master logs, after offset ``since`` of its log, that it serves again;
         for a reload someone else signalled (``reload_argv``)."""
         deadline = time.monotonic() + timeout
+        pid = read_pid(self.pidfile)
         while _READY not in self.log_text()[since:]:
-            if not self.running():
-                raise DaemonError(f"php-fpm exited during a reload; last lines of {self.log_file}:\n"
+            if exited(pid):
+                raise DaemonError(f"php-fpm exited before it was ready; last lines of {self.log_file}:\n"
                                   f"{log_tail(self.log_file)}")
             if time.monotonic() > deadline:
-                raise DaemonError(f"php-fpm did not finish a reload within {timeout:g} s; see {self.log_file}")
+                raise DaemonError(f"php-fpm did not log that it is ready within {timeout:g} s; see {self.log_file}")
             time.sleep(0.01)
