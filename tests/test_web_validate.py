@@ -18,12 +18,17 @@ NET = "desired-state/tenants/acme/acme.net.yaml"
 OTHER = "desired-state/tenants/other/other.example.yaml"
 
 
+DNS_01 = {"acme_challenge": "dns-01"}
+
+
 def estate(tmp_path: Path, sites: str, web: dict[str, Any] | None = None, head: str = "services: [web]\n"
            ) -> EstateBuilder:
     """acme.example (tenant acme) with ``sites`` (YAML under web.sites, from line 5), acme.net
-    (acme's too) and other.example (tenant other), both with the default site."""
+    (acme's too) and other.example (tenant other), both with the default site. DNS is managed
+    when the web settings ask for DNS-01 certificates."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    builder = EstateBuilder(tmp_path, site={**SITE, **({"web": web} if web is not None else {})})
+    dns = {"dns": {"ns": ["ns1.example.net."]}} if web is not None and web.get("acme_challenge") == "dns-01" else {}
+    builder = EstateBuilder(tmp_path, site={**SITE, **dns, **({"web": web} if web is not None else {})})
     builder.tenant("acme")
     builder.tenant("other")
     body = textwrap.indent(textwrap.dedent(sites).strip("\n"), "    ")
@@ -44,8 +49,9 @@ def test_a_valid_set_of_sites_has_no_problem(tmp_path: Path) -> None:
         shop: {https: off, php: on, protected: {/admin: [anna]},
                logins: {anna: "$apr1$6CSJVAWc$RD9Rb36gGMhfB5FKpYYqI1"}}
         old: {redirects: [{from: "*", to: "https://acme.example/"}]}
-    """, web={"acme_challenge": "dns-01"})
-    builder.write("tenants/acme/acme.net.yaml", "domain: acme.net\nservices: [web]\nweb: {sites: {www: {}}}\n")
+    """, DNS_01, head="services: [web, dns]\n")
+    builder.write("tenants/acme/acme.net.yaml", "domain: acme.net\nservices: [web, dns]\nweb: {sites: {www: {}}}\n")
+    builder.write("tenants/other/other.example.yaml", "domain: other.example\nservices: [web, dns]\n")
     builder.catalog()
 
 
@@ -183,7 +189,11 @@ def test_hsts_needs_https_and_wildcards_need_dns_01(tmp_path: Path) -> None:
         "wildcards over DNS only): set web.acme_challenge: dns-01 in ispctl.yaml, or https off or custom for this "
         "site",
     ]
-    assert problems(tmp_path / "2", "www: {aliases: ['*']}", web={"acme_challenge": "dns-01"}) == []
+    builder = estate(tmp_path / "2", "www: {aliases: ['*']}", DNS_01, head="services: [web, dns]\n")
+    builder.write("tenants/acme/acme.net.yaml", "domain: acme.net\nservices: [web]\n"
+                                                "web: {sites: {www: {https: off}}}\n")
+    builder.write("tenants/other/other.example.yaml", "domain: other.example\nservices: [web, dns]\n")
+    builder.catalog()
     assert problems(tmp_path / "3", "www: {aliases: ['*'], https: off}") == []
 
 
@@ -298,3 +308,33 @@ def test_the_archive_is_never_where_a_tenant_home_could_be(tmp_path: Path) -> No
     ]
     assert problems(tmp_path / "2", "www: {}", {"web_root": "/srv/www", "archive_dir": "/srv/www/.old"}) == []
     assert problems(tmp_path / "3", "www: {}", {"web_root": "/srv/www", "archive_dir": "/srv/archive"}) == []
+
+
+def test_dns_01_needs_the_names_zones_on_ispctls_dns(tmp_path: Path) -> None:
+    builder = estate(tmp_path, "www: {aliases: [www.acme.net]}", DNS_01, head="services: [web, dns]\ntype: nodns\n")
+    builder.write("tenants/acme/acme.net.yaml", "domain: acme.net\nservices: [mail]\n")
+    builder.write("tenants/other/other.example.yaml", "domain: other.example\nservices: [web, dns]\n")
+    assert [str(p) for p in builder.problems()] == [
+        f"{FILE}:6:5: web.sites.www: a certificate for www.acme.example needs a DNS-01 record in the zone "
+        "acme.example, which ispctl does not serve (its DNS is nodns): set https off or custom for this site, or "
+        "web.acme_challenge: http-01",
+        f"{FILE}:6:21: web.sites.www.aliases[0]: a certificate for www.acme.net needs a DNS-01 record in the zone "
+        "acme.net, which ispctl does not serve (it has no dns service): set https off or custom for this site, or "
+        "web.acme_challenge: http-01",
+    ]
+    builder.write(REL, "domain: acme.example\ntype: nodns\nservices: [web]\nweb: {sites: {www: {https: off}}}\n")
+    builder.catalog()
+
+
+def test_dns_01_needs_dns_managed_at_all(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path, site={**SITE, "web": DNS_01})
+    builder.tenant("acme")
+    builder.write(REL, "domain: acme.example\nservices: [web, dns]\n")
+    assert [str(p) for p in builder.problems()] == [
+        f"{FILE}:1:1: domain: a certificate for acme.example needs a DNS-01 record in the zone acme.example, which "
+        "ispctl does not serve (ispctl.yaml has no dns: section): set https off or custom for this site, or "
+        "web.acme_challenge: http-01",
+        f"{FILE}:1:1: domain: a certificate for www.acme.example needs a DNS-01 record in the zone acme.example, "
+        "which ispctl does not serve (ispctl.yaml has no dns: section): set https off or custom for this site, or "
+        "web.acme_challenge: http-01",
+    ]

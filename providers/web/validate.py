@@ -14,7 +14,8 @@ domain's sites (the written ``web.sites``, or the default apex answering ``www``
   the way Apache's ``Redirect`` maps paths (the longest matching ``from`` wins, the rest of
   the path is kept), naming every redirect of the loop; two redirects from one path;
 * HSTS on a site without HTTPS; a wildcard alias with ``https: auto`` when certificates come
-  over HTTP-01 (a CA validates wildcards over DNS-01 only);
+  over HTTP-01 (a CA validates wildcards over DNS-01 only); with DNS-01, a name whose zone
+  ispctl's DNS does not serve (the challenge record could not be written);
 * a protected path naming a login the site does not define, or none;
 * two tenants with sites on one uid (derived or pinned), naming both; a pin outside the range.
 
@@ -168,6 +169,8 @@ class _WebChecker:
         https = spec.https_mode or self.settings.https
         site = Site(host, domain.name, domain.tenant, spec, doc.location(path), https=https,
                     status=self.status(domain, spec))
+        if https == "auto":
+            self.dns_01_reaches(domain, doc, path, host)
         site.aliases = self.aliases(domain, spec, path, host, https)
         if spec.hsts is not None and https == "off":
             self.report(doc, path + ("hsts",), "HSTS needs HTTPS: this site's https is off")
@@ -178,7 +181,7 @@ class _WebChecker:
     def aliases(self, domain: NDomain, spec: SiteSpec, path: FieldPath, host: str, https: Https) -> tuple[str, ...]:
         doc, found = domain.doc, []
         for index, written in enumerate(spec.aliases):
-            where = path + ("aliases", index)
+            where = path + ("aliases", index) if path != ("domain",) else path  # the default site's: its domain
             try:
                 alias = full_host(written, domain.name)
             except ValueError as exc:
@@ -201,9 +204,27 @@ class _WebChecker:
                                         "only): set web.acme_challenge: dns-01 in ispctl.yaml, or https off or custom "
                                         "for this site")
                 continue
+            if https == "auto" and not self.dns_01_reaches(owner, doc, where, alias):
+                continue
             if self.claim(doc, where, alias):
                 found.append(alias)
         return tuple(sorted(found))
+
+    def dns_01_reaches(self, owner: NDomain, doc: Document, where: FieldPath, name: str) -> bool:
+        """With DNS-01 a certificate's names need their zone on ispctl's DNS (the challenge
+        record is written there); a domain whose DNS is elsewhere cannot get one."""
+        if self.settings.acme_challenge != "dns-01":
+            return True
+        # DNS is managed when ispctl.yaml writes a dns: section (the DNS service's rule).
+        managed = "dns" in self.catalog.estate.site.model_fields_set
+        if managed and "dns" in owner.services and owner.type in ("primary", "alias"):
+            return True
+        why = (f"its DNS is {owner.type}" if owner.type in ("nodns", "slave") else "it has no dns service"
+               if managed else "ispctl.yaml has no dns: section")
+        self.report(doc, where, f"a certificate for {name} needs a DNS-01 record in the zone {owner.name}, which "
+                                f"ispctl does not serve ({why}): set https off or custom for this site, or "
+                                "web.acme_challenge: http-01")
+        return False
 
     def status(self, domain: NDomain, spec: SiteSpec) -> str:
         chain = self.catalog.tenant_chain(domain.tenant)
