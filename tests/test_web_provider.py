@@ -7,7 +7,12 @@ reload commands go through, and the files are looked at on disk.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import signal
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -185,3 +190,42 @@ def test_a_hand_edit_is_drift_and_apply_repairs_it(host: WebHost) -> None:
     assert change.drift == "changed outside ispctl" and FILE_DRIFT in [a.name for a in change.attrs]
     assert apply_plan(planned, lambda kind: p).ok
     assert "evil" not in vhost.read_text() and plan(p, [s]).changes == ()
+
+
+KILLED_APPLY = """
+import json, sys
+from ispctl.providers.web.apply_config import Control
+from ispctl.providers.web.provider import WebProvider
+from ispctl.providers.web.render import Layout
+from ispctl.reconciler.engine.apply import apply_plan
+from ispctl.reconciler.engine.diff import compute_plan
+from tests.web_helpers import site
+given = json.loads(sys.argv[1])
+lay = Layout(**given["layout"])
+control = Control(**{k: tuple(v) if isinstance(v, list) else v for k, v in given["control"].items()})
+p = WebProvider(lay, control)
+s = site(lay, "late.example.net")
+apply_plan(compute_plan({s.identity: s}, p.read()), lambda kind: p)
+"""
+
+
+def test_an_apply_killed_before_the_reload_is_finished_by_the_next(host: WebHost) -> None:
+    lay = host.layout
+    # The reload command kills the apply that runs it: its files are swapped in, nothing reloaded.
+    killer = replace(host.control, apache_reload=("sh", "-c", "kill -KILL $PPID"))
+    given = {"layout": dataclasses.asdict(lay), "control": dataclasses.asdict(killer)}
+    done = subprocess.run([sys.executable, "-c", KILLED_APPLY, json.dumps(given)], cwd=Path(__file__).parent.parent,
+                          check=False)
+    assert done.returncode == -signal.SIGKILL
+    assert Path(lay.vhost_path("late.example.net")).exists()
+    assert host.get("late.example.net")[0] == 404  # Apache still serves what it had
+    p = provider(host)
+    s = site(lay, "late.example.net")
+    [change] = plan(p, [s]).changes
+    assert change.interrupted is not None and "stopped before the web server reloaded" in change.interrupted
+    assert change.drift is None
+    assert apply_plan(plan(p, [s]), lambda kind: p).ok
+    assert host.reloads() == ["apache"]
+    put(lay, s, "index.html", "late but there\n")
+    assert host.get("late.example.net")[2] == "late but there\n"
+    assert plan(p, [s]).changes == ()

@@ -179,13 +179,18 @@ class Run:
         site_changes = {h: t for h, t in new_vhost.items() if t != vhosts.get(h)}
         pool_changes = {h: t for h, t in new_pool.items() if t != pools.get(h)}
         by_host = {j.host: j for j in jobs}
+        earlier = files.read_pending(lay)  # files an interrupted apply swapped in: not served yet
         pool_stage = self._stage(lay.pools_dir, pool_changes, by_host)
         site_stage = self._stage(lay.sites_dir, site_changes, by_host)
         try:
             self._test(pool_stage, self.php, by_host)
             self._test(site_stage, self.apache, by_host)
             good = [j for j in jobs if j.error is None]
+            swapping = [j.host for j in good if j.host in site_changes or j.host in pool_changes]
+            pending = earlier | files.Pending(frozenset(swapping), any(h in site_changes for h in swapping),
+                                              any(h in pool_changes for h in swapping))
             os.sync()  # the staged files' data is on disk before any of them goes live
+            files.write_pending(lay, pending)
             for job in good:
                 try:
                     self._swap(job, site_stage, pool_stage)
@@ -197,15 +202,17 @@ class Run:
                 if stage is not None:
                     stage.close()
         good = [j for j in good if j.error is None]
-        apache = any(j.host in site_changes for j in good)
-        php = any(j.host in pool_changes for j in good)
+        apache = any(j.host in site_changes for j in good) or earlier.apache
+        php = any(j.host in pool_changes for j in good) or earlier.php
         failure = self._reload(apache, php)
         if failure is not None:
             self._restore(good)
-            self._reload(apache, php)
+            if self._reload(apache, php) is None:
+                files.write_pending(lay, earlier)
             for job in good:
                 job.error = f"{job.resource.address}: {failure}"
             return []
+        files.write_pending(lay, files.Pending())  # what is on disk is served (a rollback reloads itself)
         live = [j for j in good if j.rendered is not None and (j.host in site_changes or j.host in pool_changes)]
         if self.control.probe and live:
             failed = self._probe(live)

@@ -28,6 +28,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
@@ -37,6 +38,9 @@ from ispctl.providers.web.render import Layout, recorded
 from ispctl.reconciler.contract import ProviderError
 
 MANIFEST = ".ispctl-archive.json"
+# Written before an apply swaps files, removed once the daemons reloaded them: an apply killed in
+# between leaves it, and the next read and apply know that what is on disk is not served yet.
+PENDING = ".ispctl-reload-pending"
 _NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_FILE = 1 << 20  # a rendered file is a few KiB; anything larger is not ours
 
@@ -97,6 +101,7 @@ def scan(layout: Layout) -> list[SiteFiles]:
     """What the live sites are made of: one listing of each directory, the owned files read."""
     vhosts = owned_files(layout.sites_dir)
     pools = owned_files(layout.pools_dir)
+    pending = read_pending(layout).hosts
     found = []
     for host, text in sorted(vhosts.items()):
         lines = text.split("\n", 2)
@@ -110,7 +115,8 @@ def scan(layout: Layout) -> list[SiteFiles]:
         found.append(SiteFiles(
             host, text, pool=pools.get(host),
             htpasswd=secret if secret is not None and owner_of(secret) is not None else None,
-            docroot=_dir_owner(meta.get("docroot")), cert_exists=cert, cert_expires=expires))
+            docroot=_dir_owner(meta.get("docroot")), cert_exists=cert, cert_expires=expires,
+            reload_pending=host in pending))
     return found
 
 
@@ -123,6 +129,44 @@ def cert_end(path: str) -> datetime | None:
         return x509.load_pem_x509_certificate(text.encode("ascii")).not_valid_after_utc
     except (ValueError, UnicodeEncodeError):
         return None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What an apply swapped in and which daemons must reload before it is served."""
+
+    hosts: frozenset[str] = frozenset()
+    apache: bool = False
+    php: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.hosts) or self.apache or self.php
+
+    def __or__(self, other: Pending) -> Pending:
+        return Pending(self.hosts | other.hosts, self.apache or other.apache, self.php or other.php)
+
+
+def read_pending(layout: Layout) -> Pending:
+    text = read_small(f"{layout.sites_dir}/{PENDING}")
+    try:
+        data = json.loads(text) if text is not None else None
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        # Unreadable (a kill while it was written is impossible: it is renamed into place): reload all.
+        return Pending(apache=True, php=True) if text is not None else Pending()
+    hosts = data.get("hosts")
+    return Pending(frozenset(h for h in hosts if isinstance(h, str)) if isinstance(hosts, list) else frozenset(),
+                   data.get("apache") is True, data.get("php") is True)
+
+
+def write_pending(layout: Layout, pending: Pending) -> None:
+    path = f"{layout.sites_dir}/{PENDING}"
+    if not pending:
+        remove(path)
+        return
+    data = {"hosts": sorted(pending.hosts), "apache": pending.apache, "php": pending.php}
+    write_atomic(path, json.dumps(data, sort_keys=True) + "\n", 0o600)
 
 
 # -- directories -------------------------------------------------------------------------------

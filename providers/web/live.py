@@ -19,6 +19,8 @@ Drift is seen three ways:
 An ``https: auto`` site whose certificate appeared (or vanished) since its file was rendered,
 or whose certificate expires within ``Layout.renew_days``, gets ``cert_pending``: ispctl's own
 next step (``interrupted``), not drift; the apply that updates the site asks for the certificate.
+A site whose files an apply swapped in before it was stopped short of the reload (the
+``files.PENDING`` record) gets ``reload_pending``, also ispctl's own unfinished work.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ from ispctl.reconciler.contract import Resource, Value
 
 FILE_DRIFT = "file_drift"
 CERT_PENDING = "cert_pending"
+RELOAD_PENDING = "reload_pending"
 # Never part of a desired site: a live site has them only when its files need rendering again.
-LIVE_ONLY = frozenset({FILE_DRIFT, CERT_PENDING})
+LIVE_ONLY = frozenset({FILE_DRIFT, CERT_PENDING, RELOAD_PENDING})
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class SiteFiles:
     docroot: Owner | None = None  # None: missing, or not a real directory
     cert_exists: bool = False  # both files of an ``auto`` certificate are in certs_dir
     cert_expires: datetime | None = None  # when that certificate ends (None: not readable)
+    reload_pending: bool = False  # an apply swapped its files in and stopped before the reload
 
 
 def owner_of(text: str) -> tuple[str, str | None] | None:
@@ -125,12 +129,16 @@ def parse_site(files: SiteFiles, layout: Layout, now: datetime | None = None) ->
             pending = (f"the certificate of {files.host} expires on {files.cert_expires:%Y-%m-%d}; "
                        "the next apply renews it")
             extra[CERT_PENDING] = pending
+    if files.reload_pending:
+        pending = (f"an apply wrote the files of {files.host} and stopped before the web server reloaded "
+                   "them; the next apply reloads")
+        extra[RELOAD_PENDING] = pending
     if not extra:
         return site
     return Resource(KIND, files.host, {**site.attrs, **extra}, parent=site.parent, sensitive=site.sensitive,
                     recorded_fingerprint=fingerprint,
-                    # Only a certificate's arrival: ispctl's next step, not someone's edit.
-                    interrupted=pending if set(extra) == {CERT_PENDING} else None)
+                    # Only ispctl's own next step (a certificate, a reload): not someone's edit.
+                    interrupted=pending if not set(extra) - {CERT_PENDING, RELOAD_PENDING} else None)
 
 
 def _edited(site: Resource, files: SiteFiles, layout: Layout, tls: bool) -> list[str]:
