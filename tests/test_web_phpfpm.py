@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ispctl.providers.web.sandbox.apache import ApacheInstance
+from ispctl.providers.web.sandbox.apache import ApacheInstance, exited
 from ispctl.providers.web.sandbox.component import WebServers
 from ispctl.providers.web.sandbox.phpfpm import INTERNAL_POOL, PhpFpmInstance, unix_accepts
 from ispctl.reconciler.harness.daemons import DaemonError, pids_matching
@@ -65,6 +65,15 @@ def test_a_php_page_runs_as_the_site_s_numeric_uid_behind_apache(web: WebServers
     # Another site, another pool, another user: the pools are really separate.
     other = SITE_UID + 1
     assert get(web.apache, "shop.example.net", "/whoami.php") == (200, f"{other} {other} {other}\n")
+    # The pools' workers carry no path of ours in their titles ("php-fpm: pool <name>"); they
+    # must go with their master all the same.
+    master = web.php.pid
+    assert master is not None
+    workers = [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    assert {Path(f"/proc/{w}/status").read_text().split("Uid:")[1].split()[0] for w in workers} == {
+        str(SITE_UID), str(other)}
+    web.stop()
+    assert all(exited(w) for w in workers)  # gone, or a zombie until init reaps it
 
 
 def test_the_environment_s_commands_test_and_reload_this_php_fpm(php_fpm: PhpFpmInstance) -> None:
