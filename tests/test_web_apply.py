@@ -8,6 +8,8 @@ import http.client
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from ispctl.providers.web.apply_config import Control
 from ispctl.providers.web.live import CERT_PENDING
 from ispctl.providers.web.provider import WebProvider, certify_with_acme
@@ -67,13 +69,15 @@ def test_https_auto_is_issued_and_switched_on_in_the_same_run(acme_env: AcmeEnv,
     assert compute_plan({s.identity: s}, p.read()).changes == ()
 
 
-def test_a_failed_issuance_leaves_the_site_on_http_and_the_next_plan_says_so(acme_env: AcmeEnv) -> None:
+def test_a_failed_issuance_leaves_the_site_on_http_and_the_next_plan_says_so(
+        acme_env: AcmeEnv, capsys: pytest.CaptureFixture[str]) -> None:
     p, lay = provider_for(acme_env)
     # "elsewhere" points at an address where nothing answers the CA's challenge.
     s = site(lay, "elsewhere.example.net", https="auto")
     result = apply_plan(compute_plan({s.identity: s}, p.read()), lambda kind: p)
     assert result.ok  # the site itself went live
     assert len(p.notes) == 1 and "elsewhere.example.net" in p.notes[0]
+    assert "Warning: site.elsewhere.example.net" in capsys.readouterr().err  # the operator hears of it
     assert get(lay.http_port, "elsewhere.example.net", "/.well-known/ispctl-probe/")[0] == 404
     assert compute_plan({s.identity: s}, p.read()).changes == ()
     # A certificate that appears later (here: copied in by hand) is pending work for the next run.

@@ -31,7 +31,7 @@ from ispctl.providers.web.apply_config import ConfigTest, Control
 from ispctl.providers.web.files import scan
 from ispctl.providers.web.live import parse_site
 from ispctl.providers.web.render import KIND, Layout, RenderError
-from ispctl.reconciler.contract import Done, Pipelined, Provider, ProviderError, Resource, Submission
+from ispctl.reconciler.contract import Done, Pipelined, Provider, ProviderError, Resource, Submission, output
 
 if TYPE_CHECKING:
     from ispctl.providers.web.certs import AcmeSettings
@@ -123,6 +123,10 @@ class WebProvider(Provider, Pipelined):
                 if job.error is None:
                     job.error = f"{job.resource.address}: not applied: {exc}"
         self.notes += run.notes
+        for note in run.notes:
+            # Not a failed change (the site went live over HTTP), but the operator must hear of it.
+            output.err().print(f"Warning: {note}; the site keeps serving HTTP and the next apply tries again",
+                               markup=False, style="yellow")
 
 
 def certify_with_acme(layout: Layout, settings: AcmeSettings,
