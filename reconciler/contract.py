@@ -219,7 +219,10 @@ class Registry:
         new_kinds: dict[str, str] = {}
         for service in self.services:
             for part in service.directory:
-                for name in part.ldap_attrs():
+                # A new kind's attributes are on entries of its own (uid, userPassword on a
+                # RADIUS account and on an FTP login do not meet); what two services add to
+                # the entries of existing kinds is what must not overlap.
+                for name in () if part.new_kind else part.ldap_attrs():
                     owner = attrs.get(name.lower())
                     if owner is not None and owner != service.name:
                         problems.append(f"LDAP attribute {name!r} is claimed by {owner} and {service.name}")
