@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from ispctl.providers import dns, dovecot, ldap, mailstore, postfix, web
+from ispctl.providers import dns, dovecot, ldap, mailstore, postfix, radius, web
 from ispctl.reconciler.contract import ConfigError, Registry, Service
 
 BUILTIN: tuple[Service, ...] = (
@@ -21,6 +21,7 @@ BUILTIN: tuple[Service, ...] = (
     postfix.SERVICE,
     dns.SERVICE,
     web.SERVICE,
+    radius.SERVICE,
 )
 ENTRY_POINT_GROUP = "ispctl.services"
 

@@ -31,9 +31,12 @@ def _build(site: SiteFile, env: object) -> Provider:
 
 
 def test_the_builtin_services_declare_everything_they_bring() -> None:
-    assert REGISTRY.names[: len(BUILTIN)] == ("ldap", "mailstore", "dovecot", "postfix", "dns", "web")
+    assert REGISTRY.names[: len(BUILTIN)] == ("ldap", "mailstore", "dovecot", "postfix", "dns", "web",
+                                                "radius")
     ldap, mailstore, dns = (REGISTRY.get(name) for name in ("ldap", "mailstore", "dns"))
-    assert ldap is not None and ldap.kinds == {"tenant", "domain", "mailbox", "alias"} and ldap.enabled_by_default
+    # The directory also stores the kinds other services declare as directory parts (RADIUS's).
+    assert ldap is not None and ldap.enabled_by_default
+    assert ldap.kinds == {"tenant", "domain", "mailbox", "alias", "access_account", "radius_profile"}
     assert mailstore is not None and mailstore.kinds == {"maildir"} and mailstore.compile is not None
     assert dns is not None and dns.kinds == {"dns_zone", "dns"} and {s.file for s in dns.sections} == {"site", "domain"}
     web = REGISTRY.get("web")
@@ -43,7 +46,9 @@ def test_the_builtin_services_declare_everything_they_bring() -> None:
     dovecot = REGISTRY.get("dovecot")
     assert dovecot is not None and dovecot.provider is None and dovecot.commands is not None
     assert dovecot.sandbox is not None
-    assert [c.name for c in REGISTRY.components()] == ["ldap", "dovecot", "dns", "web"]
+    radius = REGISTRY.get("radius")
+    assert radius is not None and radius.provider is None and radius.directory and radius.compile is not None
+    assert [c.name for c in REGISTRY.components()] == ["ldap", "dovecot", "dns", "web", "freeradius"]
 
 
 def test_a_name_or_kind_claimed_twice_is_refused() -> None:
@@ -72,8 +77,13 @@ _LOGIN = DirectoryPart("login", {"home": (("homeDirectory",), "str")}, ("account
                        rdn_attr="uid", identifying_class="account")
 
 
+# The built-in services that store nothing in the directory themselves (the others' parts
+# would be in every expectation below).
+PLAIN = tuple(s for s in BUILTIN if not s.directory)
+
+
 def test_directory_parts_reach_the_directory_service_its_provider_and_its_sandbox() -> None:
-    registry = Registry(BUILTIN).extended([Service(name="ftpish", summary="x", directory=(_FTP, _LOGIN))])
+    registry = Registry(PLAIN).extended([Service(name="ftpish", summary="x", directory=(_FTP, _LOGIN))])
     ldap = registry.get("ldap")
     assert ldap is not None and ldap.provider is not None and ldap.sandbox is not None
     assert ldap.kinds == {"tenant", "domain", "mailbox", "alias", "login"}
@@ -81,17 +91,22 @@ def test_directory_parts_reach_the_directory_service_its_provider_and_its_sandbo
     assert ldap.sandbox().schemas == (str(SCHEMA_FILE),)  # type: ignore[attr-defined]
     assert registry.directory_parts == (_FTP, _LOGIN)
     # Without parts the directory service is exactly the declared one.
-    assert Registry(BUILTIN).get("ldap") is BUILTIN[0]
+    assert Registry(PLAIN).get("ldap") is BUILTIN[0]
 
 
 def test_an_attribute_or_a_new_kind_two_services_claim_is_refused() -> None:
     one = Service(name="one", summary="x", directory=(_FTP,))
     two = Service(name="two", summary="x", directory=(DirectoryPart("alias", {"s": (("ftpstatus",), "str")}),))
     with pytest.raises(ConfigError, match="LDAP attribute 'ftpstatus' is claimed by one and two"):
-        Registry(BUILTIN).extended([one, two])
+        Registry(PLAIN).extended([one, two])
     with pytest.raises(ConfigError, match="directory kind 'login' is claimed by one and two"):
-        Registry(BUILTIN).extended([Service(name="one", summary="x", directory=(_LOGIN,)),
-                                    Service(name="two", summary="x", directory=(_LOGIN,))])
+        Registry(PLAIN).extended([Service(name="one", summary="x", directory=(_LOGIN,)),
+                                  Service(name="two", summary="x", directory=(_LOGIN,))])
+    # New kinds are entries of their own: two may both be named by uid (an FTP login, a RADIUS account).
+    other = DirectoryPart("dialin", {"password": (("userPassword",), "str")}, ("account",), rdn_attr="uid",
+                          identifying_class="account")
+    assert Registry(PLAIN).extended([Service(name="one", summary="x", directory=(_LOGIN,)),
+                                     Service(name="two", summary="x", directory=(other,))]).get("ldap") is not None
     # A new kind another service's provider already owns.
     with pytest.raises(ConfigError, match="already stores kind 'mailbox'"):
         Registry(BUILTIN).extended([Service(name="one", summary="x", directory=(

@@ -1,0 +1,33 @@
+"""Dial-up and access accounts (dial-up, DSL/PPPoE, VPN) for FreeRADIUS 3.2 reading the directory.
+
+The service's part of the desired-state language: ``settings`` (``radius:`` in ispctl.yaml,
+tenant, domain and mailbox files: profiles, standalone accounts, a mailbox's account),
+``dictionary`` (reply items checked against FreeRADIUS's dictionary), ``validate`` (file:line
+problems, all at once, including credentials that cannot work with a method) and ``compile``
+(profiles and standalone accounts as resources, a mailbox's account as its attributes).
+``directory`` says how the directory stores them (FreeRADIUS's own schema plus
+``schema/ispctl-radius.ldif``); ``render`` writes FreeRADIUS's LDAP module and virtual server
+for its read-only account (``ispctl render freeradius``); ``sandbox/`` runs a real FreeRADIUS.
+There is no provider of its own: FreeRADIUS reads the entries the directory provider writes.
+"""
+
+from __future__ import annotations
+
+from ispctl.providers.radius.commands import register
+from ispctl.providers.radius.compile import ACCOUNT, PROFILE, compile_radius
+from ispctl.providers.radius.directory import PARTS
+from ispctl.providers.radius.sandbox.component import RadiusComponent
+from ispctl.providers.radius.settings import DOMAIN_RADIUS, MAILBOX_RADIUS, RADIUS, TENANT_RADIUS
+from ispctl.reconciler.contract import Service
+
+SERVICE = Service(
+    name="radius",
+    summary="dial-up and access accounts for FreeRADIUS: profiles, PAP/CHAP/MS-CHAP credentials, reply items",
+    sections=(RADIUS, TENANT_RADIUS, DOMAIN_RADIUS, MAILBOX_RADIUS),
+    compile=compile_radius,
+    sandbox=RadiusComponent,
+    commands=register,
+    directory=PARTS,
+)
+
+__all__ = ["ACCOUNT", "PROFILE", "SERVICE"]

@@ -1,0 +1,140 @@
+"""FreeRADIUS's attribute dictionary, and ``Attr op value`` items checked against it.
+
+Reply attributes are written in git the way FreeRADIUS reads ``radiusReplyAttribute``
+(``Framed-Pool := "dsl"``): ``check_item`` parses one and says what is wrong with it -- an
+attribute the dictionary does not have, an operator a reply cannot use, a value that is not of
+the attribute's type (a word that is none of an integer attribute's named values, an address
+that is not one). FreeRADIUS itself would drop such an item at login time with only a log line.
+
+The dictionary is the one FreeRADIUS loads (Debian: ``/usr/share/freeradius/dictionary`` and the
+files it includes), read once per path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_DICTIONARY = "/usr/share/freeradius/dictionary"
+# Operators that set a reply attribute (the comparison operators only make sense for checks).
+REPLY_OPERATORS = ("+=", ":=", "=")
+_ALL_OPERATORS = ("+=", ":=", "==", "!=", ">=", "<=", "=~", "!~", "=*", "!*", "=", ">", "<")
+_ITEM = re.compile(r"\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?::(?P<tag>\d+))?\s*"
+                   r"(?P<op>" + "|".join(re.escape(op) for op in _ALL_OPERATORS) + r")\s*(?P<value>.*?)\s*")
+_INTEGER_RANGES = {"byte": (0, 2**8 - 1), "short": (0, 2**16 - 1), "integer": (0, 2**32 - 1),
+                   "integer64": (0, 2**64 - 1), "signed": (-(2**31), 2**31 - 1)}
+_STRUCTURED = ("tlv", "vsa", "extended", "long-extended", "evs", "struct")
+_ETHER = re.compile(r"[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}")
+
+
+class DictionaryError(Exception):
+    """The dictionary cannot be read."""
+
+
+@dataclass
+class Dictionary:
+    types: dict[str, str] = field(default_factory=dict)            # lower-case name -> type
+    names: dict[str, str] = field(default_factory=dict)            # lower-case name -> spelling
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # lower-case attr -> value names
+
+    def _read(self, path: Path, seen: set[Path]) -> None:
+        path = path.resolve()
+        if path in seen:
+            return
+        seen.add(path)
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as exc:
+            raise DictionaryError(f"cannot read the FreeRADIUS dictionary {path}: {exc.strerror or exc}") from None
+        for line in lines:
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            head = words[0]
+            if head.startswith("$INCLUDE") and len(words) > 1:
+                target = path.parent / words[1]
+                if head == "$INCLUDE-" and not target.exists():
+                    continue  # "$INCLUDE-": optional
+                self._read(target, seen)
+            elif head == "ATTRIBUTE" and len(words) >= 4:
+                self.types[words[1].lower()] = words[3].lower()
+                self.names[words[1].lower()] = words[1]
+            elif head == "VALUE" and len(words) >= 4:
+                self.values.setdefault(words[1].lower(), {})[words[2].lower()] = words[2]
+
+
+@lru_cache(maxsize=4)
+def load(path: str = DEFAULT_DICTIONARY) -> Dictionary:
+    """The dictionary at ``path`` with everything it includes (kept per path)."""
+    found = Dictionary()
+    found._read(Path(path), set())
+    if not found.types:
+        raise DictionaryError(f"the FreeRADIUS dictionary {path} defines no attributes")
+    return found
+
+
+def _unquoted(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def _typed(kind: str, value: str, named: dict[str, str]) -> str | None:
+    """What is wrong with ``value`` for an attribute of type ``kind`` (None: nothing)."""
+    if kind in _INTEGER_RANGES:
+        if value.lower() in named:
+            return None
+        low, high = _INTEGER_RANGES[kind]
+        if re.fullmatch(r"-?\d+", value) and low <= int(value) <= high:
+            return None
+        known = f" or one of {', '.join(sorted(named.values())[:8])}" if named else ""
+        return f"{value!r} is not a number from {low} to {high}{known}"
+    checks = {"ipaddr": ipaddress.IPv4Address, "ipv6addr": ipaddress.IPv6Address,
+              "ipv4prefix": ipaddress.IPv4Network, "ipv6prefix": ipaddress.IPv6Network}
+    if kind in checks:
+        try:
+            checks[kind](value)
+        except ValueError:
+            return f"{value!r} is not an {kind} value"
+        return None
+    if kind == "combo-ip":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return f"{value!r} is not an IP address"
+        return None
+    if kind == "ether" and not _ETHER.fullmatch(value):
+        return f"{value!r} is not an Ethernet address"
+    if kind in _STRUCTURED:
+        return f"an attribute of type {kind} cannot be written as one value"
+    return None
+
+
+def check_item(text: str, dictionary: Dictionary, operators: tuple[str, ...] = REPLY_OPERATORS) -> str | None:
+    """What is wrong with one ``Attr op value`` item (None: it is good)."""
+    if any(not c.isprintable() for c in text):
+        return "must not contain a line break, tab or other control character"
+    match = _ITEM.fullmatch(text)
+    if match is None:
+        return f"{text!r} is not of the form 'Attribute op value' (e.g. 'Framed-Pool := \"dsl\"')"
+    name, op, value = match["name"], match["op"], _unquoted(match["value"])
+    kind = dictionary.types.get(name.lower())
+    if kind is None:
+        return f"{name!r} is not an attribute of the FreeRADIUS dictionary"
+    if op not in operators:
+        return f"operator {op!r} cannot set a reply attribute (use {', '.join(operators)})"
+    if match["value"] == "":
+        return f"{name} has no value"
+    return _typed(kind, value, dictionary.values.get(name.lower(), {}))
+
+
+def canonical_item(text: str, dictionary: Dictionary) -> str:
+    """A good item as stored: the dictionary's spelling of the name, single spaces, the value as written."""
+    match = _ITEM.fullmatch(text)
+    assert match is not None
+    name = dictionary.names.get(match["name"].lower(), match["name"])
+    tag = f":{match['tag']}" if match["tag"] else ""
+    return f"{name}{tag} {match['op']} {match['value']}"
