@@ -53,9 +53,12 @@ def test_generated_estate_validates_with_the_requested_counts(tmp_path: Path, ma
     counts = [per_domain.get(name, 0) for name in catalog.domains]
     assert max(counts) - min(counts) <= 1
     _, desired = load_desired(tmp_path)
-    # Each mailbox also compiles to its maildir (the mail store's, not a directory entry).
-    assert len([r for r in desired.values() if r.kind != "maildir"]) == size.entries
+    # Each mailbox also compiles to its maildir (the mail store's, not a directory entry), each
+    # domain with the web service to its site (the web service's).
+    assert len([r for r in desired.values() if r.kind not in ("maildir", "site")]) == size.entries
     assert len([r for r in desired.values() if r.kind == "maildir"]) == size.mailboxes
+    web = [d for d in catalog.domains.values() if "web" in d.services]
+    assert len([r for r in desired.values() if r.kind == "site"]) == len(web)
 
 
 def test_estate_mixes_the_features_a_real_one_has(tmp_path: Path) -> None:
