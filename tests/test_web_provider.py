@@ -229,3 +229,23 @@ def test_an_apply_killed_before_the_reload_is_finished_by_the_next(host: WebHost
     put(lay, s, "index.html", "late but there\n")
     assert host.get("late.example.net")[2] == "late but there\n"
     assert plan(p, [s]).changes == ()
+
+
+def test_a_new_owner_gets_the_files_and_a_move_to_another_tenant_archives_the_old_ones(host: WebHost) -> None:
+    lay = host.layout
+    p = provider(host)
+    s = site(lay, "www.example.net", uid=20001, gid=20001)
+    assert apply(p, [s])[1].ok
+    put(lay, s, "index.html", "mine\n")
+    os.symlink("/etc/passwd", f"{s.attrs['docroot']}/link")
+    owned = site(lay, "www.example.net", uid=20005, gid=20006)
+    assert apply(p, [owned])[1].ok
+    page = Path(str(s.attrs["docroot"]), "index.html")
+    assert (page.stat().st_uid, page.stat().st_gid) == (20005, 20006)
+    assert os.lstat(f"{s.attrs['docroot']}/link").st_uid == 20005 and os.stat("/etc/passwd").st_uid == 0
+    moved = site(lay, "www.example.net", tenant="other", uid=20007, gid=20007)
+    assert apply(p, [moved])[1].ok
+    assert not page.exists()
+    [archived] = list(Path(lay.archive_dir).iterdir())
+    assert (archived / "site" / "htdocs" / "index.html").read_text() == "mine\n"
+    assert Path(str(moved.attrs["docroot"])).is_dir() and plan(p, [moved]).changes == ()

@@ -155,7 +155,17 @@ class Run:
                     home, docroot = site.attrs.get("home"), site.attrs.get("docroot")
                     assert isinstance(uid, int) and isinstance(gid, int)
                     assert isinstance(home, str) and isinstance(docroot, str)  # render checked them
-                    files.prepare_site(self.layout, site.key, home.rstrip("/"), docroot.rstrip("/"), (uid, gid))
+                    before = job.before
+                    old_home = before.attrs.get("home") if before is not None else None
+                    if isinstance(old_home, str) and old_home.rstrip("/") != home.rstrip("/"):
+                        # The site moved to another tenant's home: its old files are archived (they
+                        # belong to the old tenant), never handed over and never destroyed.
+                        old_docroot = before.attrs.get("docroot") if before is not None else None
+                        files.archive_site(self.layout, site.key, old_home,
+                                           old_docroot if isinstance(old_docroot, str) else None, now)
+                    retree = before is not None and (before.attrs.get("uid"), before.attrs.get("gid")) != (uid, gid)
+                    files.prepare_site(self.layout, site.key, home.rstrip("/"), docroot.rstrip("/"), (uid, gid),
+                                       retree=retree)
                 else:
                     site = job.resource
                     home, docroot = site.attrs.get("home"), site.attrs.get("docroot")

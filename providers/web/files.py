@@ -211,8 +211,11 @@ def ensure_tree(top: str, path: str, mode: int, owner: tuple[int, int]) -> None:
         ensure_dir(current, mode, owner, fix=False)
 
 
-def prepare_site(layout: Layout, host: str, home: str, docroot: str, owner: tuple[int, int]) -> None:
-    """The site's directories, owners and modes (see the module docstring); existing content is kept."""
+def prepare_site(layout: Layout, host: str, home: str, docroot: str, owner: tuple[int, int],
+                 retree: bool = False) -> None:
+    """The site's directories, owners and modes (see the module docstring); existing content is kept.
+    With ``retree`` (the site's owner changed) everything below the docroot and tmp changes hands
+    too (lchown: never through a symlink the customer left there)."""
     root = (0, 0)
     site_group = (0, owner[1])
     web_root = layout.web_root.rstrip("/")
@@ -230,6 +233,11 @@ def prepare_site(layout: Layout, host: str, home: str, docroot: str, owner: tupl
     parent = os.path.dirname(docroot)
     ensure_tree(home, parent, 0o755, owner)
     ensure_dir(docroot, layout.docroot_mode, owner)
+    if retree:
+        for top in (docroot, f"{site}/tmp"):
+            for current, dirs, names in os.walk(top):
+                for name in dirs + names:
+                    os.chown(f"{current}/{name}", *owner, follow_symlinks=False)
 
 
 def group_id(name: str) -> int:
