@@ -10,7 +10,9 @@ submitted so far in one ``apply.Run`` (stage, test the whole configuration, swap
 reload, probe, roll back per site); each change then gets its own outcome, with its own error.
 The engine collects a change only once nothing older is in flight, so the sites of a run form
 one such batch (sites waiting for their new domain are submitted as the directory answers,
-before the first site is collected).
+before the first site is collected). A stop (SIGTERM, Ctrl-C) that comes once changes are
+submitted still lets that batch run to its end when the engine collects what is in flight:
+a batch stopped half-way would leave files swapped in but not reloaded.
 
 Deleting a site archives its files (``files.archive_site``): the plan says "moved to the web
 archive", never destroyed.
