@@ -85,3 +85,12 @@ def test_a_closed_upstream_closes_the_client_side_instead_of_hanging() -> None:
         worker.start()
         worker.join(60)
         assert done.is_set()
+
+
+def test_stopping_with_a_connection_open_is_quiet(slapd: SlapdInstance) -> None:
+    relay = Relay(("127.0.0.1", slapd.port), rtt_ms=2)
+    with relay:
+        conn: Any = ldap.initialize(f"ldap://127.0.0.1:{relay.port}")
+        conn.simple_bind_s(slapd.bind_dn, slapd.password)
+        relay.stop()  # the client is still bound
+        assert relay.errors() == ""

@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -74,6 +75,10 @@ async def _serve(port: int, upstream: tuple[str, int], delay: float) -> None:
         try:
             await asyncio.gather(_pump(client_reader, server_writer, delay),
                                  _pump(server_reader, client_writer, delay))
+        except asyncio.CancelledError:
+            # The relay is stopping with this connection open: asyncio's own callback would
+            # report a handler that ends cancelled as an error, which it is not.
+            pass
         finally:
             for writer in (client_writer, server_writer):
                 writer.close()
@@ -100,12 +105,13 @@ class Relay:
         self.rtt_ms = rtt_ms
         self.port = 0
         self._process: subprocess.Popen[str] | None = None
+        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
 
     def __enter__(self) -> Relay:
         argv = [sys.executable, "-m", "tests.bench.latency", "--port", "0",
                 "--upstream", f"{self.upstream[0]}:{self.upstream[1]}", "--one-way-ms", str(self.rtt_ms / 2)]
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        self._process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=root)
+        self._process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._stderr, text=True, cwd=root)
         assert self._process.stdout is not None
         line = self._process.stdout.readline()  # written once it listens: no polling needed
         if not line.strip().isdigit():
@@ -125,9 +131,15 @@ class Relay:
         if self._process is not None and self._process.stdout is not None:
             self._process.stdout.close()
 
+    def errors(self) -> str:
+        """What the relay wrote to stderr so far (nothing, unless something went wrong)."""
+        self._stderr.seek(0)
+        return self._stderr.read()
+
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+        self._stderr.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

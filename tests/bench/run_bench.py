@@ -316,6 +316,9 @@ def _far(bench: Bench, entry_dns: list[str], rtt_ms: float) -> str:
         bench.measure(STEP_NOCHANGE_FAR, lambda: bench.nochange_plan(url))
         bench.measure(STEP_LDAPSEARCH_FAR, lambda: bench.ldapsearch(url))
         bench.measure(STEP_REFRESH_FAR, lambda: bench.refresh(entry_dns, url))
+        relay.stop()
+        if relay.errors():
+            raise BenchError(f"the latency relay failed: {relay.errors()[-2000:]}")
     return (f"far = through tests/bench/latency.py adding {rtt_ms:g} ms per round trip; one small request "
             f"took {near:.2f} ms direct, {far:.2f} ms far (medians of 21)")
 
