@@ -35,6 +35,7 @@ from ispctl.providers.web.render import Layout, Rendered, RenderError, render
 from ispctl.reconciler.contract import Resource
 
 STAGING = ".ispctl-staging"
+_DIRS = ("home", "docroot", "uid", "gid")  # what a site's directories follow
 PREVIOUS = ".ispctl-previous"
 # Given a site whose HTTP configuration is live, make sure its certificate is on disk (issued or
 # renewed as needed); True when new certificate files were written by this call.
@@ -163,6 +164,9 @@ class Run:
                         old_docroot = before.attrs.get("docroot") if before is not None else None
                         files.archive_site(self.layout, site.key, old_home,
                                            old_docroot if isinstance(old_docroot, str) else None, now)
+                    if before is not None and all(before.attrs.get(k) == site.attrs.get(k) for k in _DIRS) \
+                            and all(os.path.isdir(f"{home}/{site.key}/{d}") for d in ("logs", "tmp")):
+                        continue  # the read saw the docroot with this owner; logs and tmp are there
                     retree = before is not None and (before.attrs.get("uid"), before.attrs.get("gid")) != (uid, gid)
                     files.prepare_site(self.layout, site.key, home.rstrip("/"), docroot.rstrip("/"), (uid, gid),
                                        retree=retree)
