@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
 from ispctl.providers.radius.directory import SCHEMAS
 from ispctl.providers.radius.sandbox.radiusd import HOST, RadiusdInstance, status_server
 from ispctl.reconciler.contract import hash_password
@@ -205,3 +205,18 @@ def test_stopped_by_pid_from_its_state_and_restarted_on_the_same_ports(tmp_path:
     finally:
         again.stop()
         first.stop()
+
+
+def test_a_hostile_directory_password_is_bound_with_verbatim(tmp_path: Path, directory: SlapdInstance,
+                                                             estate: Path) -> None:
+    env = directory.account_env("plan")
+    hostile = "it's a \\ b\\\\n ${confdir} %{User-Name} # \"not\" a comment"
+    changed = directory.ldapmodify(f"dn: {env['ISPCTL_LDAP_BIND_DN']}\nchangetype: modify\nreplace: userPassword\n"
+                                   f"userPassword: {ssha(hostile)}\n")
+    assert changed.returncode == 0, changed.stderr
+    instance = RadiusdInstance(tmp_path / "radius", {**env, "ISPCTL_LDAP_PASSWORD": hostile})
+    instance.start()
+    try:
+        assert answer(instance.radtest("dsl-0043@acme.example", PASSWORD))[0] == "Access-Accept"
+    finally:
+        instance.stop()

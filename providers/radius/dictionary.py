@@ -37,7 +37,6 @@ class DictionaryError(Exception):
 @dataclass
 class Dictionary:
     types: dict[str, str] = field(default_factory=dict)            # lower-case name -> type
-    names: dict[str, str] = field(default_factory=dict)            # lower-case name -> spelling
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # lower-case attr -> value names
 
     def _read(self, path: Path, seen: set[Path]) -> None:
@@ -61,7 +60,6 @@ class Dictionary:
                 self._read(target, seen)
             elif head == "ATTRIBUTE" and len(words) >= 4:
                 self.types[words[1].lower()] = words[3].lower()
-                self.names[words[1].lower()] = words[1]
             elif head == "VALUE" and len(words) >= 4:
                 self.values.setdefault(words[1].lower(), {})[words[2].lower()] = words[2]
 
@@ -129,12 +127,3 @@ def check_item(text: str, dictionary: Dictionary, operators: tuple[str, ...] = R
     if match["value"] == "":
         return f"{name} has no value"
     return _typed(kind, value, dictionary.values.get(name.lower(), {}))
-
-
-def canonical_item(text: str, dictionary: Dictionary) -> str:
-    """A good item as stored: the dictionary's spelling of the name, single spaces, the value as written."""
-    match = _ITEM.fullmatch(text)
-    assert match is not None
-    name = dictionary.names.get(match["name"].lower(), match["name"])
-    tag = f":{match['tag']}" if match["tag"] else ""
-    return f"{name}{tag} {match['op']} {match['value']}"

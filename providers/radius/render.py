@@ -70,10 +70,18 @@ _HEADER = (
 
 
 def _quoted(value: str, setting: str) -> str:
-    """A single-quoted value for FreeRADIUS's parser: no expansion of ``%{}`` or ``${}``."""
+    """A single-quoted value for FreeRADIUS's parser: no expansion of ``%{}`` or ``${}``.
+
+    Inside single quotes FreeRADIUS 3.2 reads ``\\'`` as a quote and every other backslash as
+    itself (tried against the real parser), so a backslash right before a quote, or at the
+    end, cannot be written at all: refused rather than bound with some other password.
+    """
     if any(c in value for c in "\r\n\x00"):
         raise ConfigError(f"{setting}: a line break or NUL cannot be written into FreeRADIUS's configuration")
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if "\\'" in value or value.endswith("\\"):
+        raise ConfigError(f"{setting}: a backslash before a quote or at the end cannot be written into FreeRADIUS's "
+                          "configuration")
+    return "'" + value.replace("'", "\\'") + "'"
 
 
 def _address(value: str) -> str:
