@@ -2,22 +2,26 @@
 
 ``Run.execute(jobs)`` carries out a list of site changes and sets each job's own ``error``:
 
-1. directories: every created or updated site's home, docroot, logs and tmp (``files``); a
-   deleted site's files are archived (before its configuration goes: a failed archive leaves
-   the site live, so the next run tries again);
+1. directories: every created or updated site's home, docroot, logs and tmp (``files``; an
+   update that keeps home, docroot and owner skips them); a site's new owner gets its files; a
+   deleted site's files, or a moved site's old ones, are archived (before its configuration
+   goes: a failed archive leaves the site live, so the next run tries again);
 2. staging: the new files are written into ``.ispctl-staging/new`` inside the live directories
    (same filesystem, a name no include matches);
 3. test: the whole configuration with the candidate files (``apply_config``): php-fpm for the
    pools that change, Apache for the vhosts; a site that breaks a test fails with the test's
    output and the others carry on (found by the file the error names, else by bisection);
-4. swap: each file replaced in one rename, the live one kept in ``.ispctl-previous``;
+4. swap: one sync, then each file replaced in one rename, the live one kept in
+   ``.ispctl-previous``; a record of what was swapped (``files.PENDING``) is written first and
+   removed after the reload, so an apply killed in between is finished by the next one;
 5. ONE graceful Apache reload and one php-fpm reload, whatever the number of sites;
 6. probe every changed site (``probe``); a site that does not answer gets its previous files
    back, and one more reload puts them live; its change fails with the probe's finding;
 7. certificates (``certify``, HTTPS ``auto``): once the HTTP configuration is live (HTTP-01 is
-   served from the challenge directory), each such site without a certificate asks for one; the
-   sites that got one are switched to HTTPS with the same stage/test/swap/reload/probe. A failed
-   issuance or switch never fails the site: it keeps serving HTTP, and the next plan shows it.
+   served from the challenge directory), each such site asks for its certificate (issued, or
+   renewed near its end); the sites that got one are switched to HTTPS with the same
+   stage/test/swap/reload/probe, and a renewal alone is one more reload. A failed issuance or
+   switch never fails the site: it keeps serving HTTP, and the next plan shows it.
 """
 
 from __future__ import annotations
