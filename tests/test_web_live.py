@@ -36,6 +36,8 @@ SITES = [
     {"php": True, "php_max_children": 3, "php_memory_limit": "64M"},
     {"protected": ("/admin alice", "/private alice"), "htpasswd": (f"alice:{ALICE_HASH}",)},
     {"status": "suspended", "php": True},
+    {"status": "suspended", "protected": ("/admin alice",), "htpasswd": (f"alice:{ALICE_HASH}",)},
+    {"htpasswd": (f"alice:{ALICE_HASH}",)},  # logins, no protected path (yet)
     {"https": "custom", "cert_file": "/etc/ssl/a.pem", "key_file": "/etc/ssl/a.key", "hsts": 600},
 ]
 

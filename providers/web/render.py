@@ -136,15 +136,18 @@ def render(site: Resource, layout: Layout, cert_exists: bool) -> Rendered:
     tls = cert_exists if wanted is None else wanted
     suspended = _status(site) == "suspended"
     php = site.attrs.get("php") is True and not suspended
-    htpasswd = _htpasswd(site, layout) if not suspended else None
+    # The password file is kept whenever the site has logins (also while suspended): the live
+    # side reads the hashes back from it, so it must exist exactly when they do.
+    htpasswd = _htpasswd(site, layout)
+    protected = bool(_tuple(site, "protected")) and not suspended
     meta: dict[str, Value] = {k: v for k, v in site.attrs.items() if k != SECRET and v is not None}
     meta.update({META_PARENT: site.parent, META_TLS: tls})
     fingerprint = site.fingerprint()
     blocks = [_vhost(site, layout, tls=False, redirect_to_tls=tls, suspended=suspended, php=php,
-                     protected=htpasswd is not None)]
+                     protected=protected)]
     if tls:
         blocks.append(_vhost(site, layout, tls=True, redirect_to_tls=False, suspended=suspended, php=php,
-                             protected=htpasswd is not None))
+                             protected=protected))
     body = "\n".join(blocks)
     token = hashlib.sha256(body.encode()).hexdigest()[:20]
     head = marker_line("#", host, fingerprint) + ATTRS_PREFIX + json.dumps(meta, sort_keys=True) + "\n"
@@ -315,8 +318,10 @@ def _pool(site: Resource, layout: Layout) -> str:
 
 def _htpasswd(site: Resource, layout: Layout) -> str | None:
     protected = _tuple(site, "protected")
-    if not protected:
-        return None
+    for entry in protected:
+        path, _, user = entry.partition(" ")
+        if not _URL_PATH.match(path) or not _USER.match(user):
+            raise RenderError(f"{site.address}: protected entry {entry!r} is not '<path> <user>'")
     hashes: dict[str, str] = {}
     for line in _tuple(site, SECRET):
         user, sep, digest = line.partition(":")
@@ -328,6 +333,8 @@ def _htpasswd(site: Resource, layout: Layout) -> str | None:
     if missing:
         raise RenderError(f"{site.address}: protected paths name users without a password hash: "
                           + ", ".join(missing))
+    if not hashes:
+        return None
     return "".join(f"{user}:{digest}\n" for user, digest in sorted(hashes.items()))
 
 
