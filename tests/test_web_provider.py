@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from ispctl.reconciler.engine.apply import ApplyResult, apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.plan import Plan
 from tests.web_helpers import ALICE_HASH, WebHost, site
+from tests.wiring import open_session
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/apache2").exists()
                                 or not Path("/usr/sbin/php-fpm8.2").exists(),
@@ -249,3 +251,25 @@ def test_a_new_owner_gets_the_files_and_a_move_to_another_tenant_archives_the_ol
     [archived] = list(Path(lay.archive_dir).iterdir())
     assert (archived / "site" / "htdocs" / "index.html").read_text() == "mine\n"
     assert Path(str(moved.attrs["docroot"])).is_dir() and plan(p, [moved]).changes == ()
+
+
+def test_the_example_estate_s_sites_go_live_through_a_session(web: WebServers, tmp_path: Path) -> None:
+    """LANG's compiled sites, LANG's build() from the sandbox's ISPCTL_WEB_* variables, this provider."""
+    estate = tmp_path / "estate"
+    shutil.copytree(Path(__file__).parent.parent / "desired-state", estate)
+    # No ACME server here: https: auto sites stay on HTTP (a warning each), which is what is checked.
+    env = {"ISPCTL_PROVIDERS": "web", **web.env(), "ISPCTL_WEB_ACME_DIRECTORY": "http://127.0.0.1:9/directory",
+           "ISPCTL_WEB_PROBE_TIMEOUT": "5"}
+    with open_session(estate, env) as session:
+        planned = session.plan()
+        result = session.apply(planned)
+    failed = {o.change.address: o.error or "" for o in result.failed}
+    # The one site with an operator-provided certificate that is not on this machine fails alone.
+    assert list(failed) == ["site.shop.northwind.example"] and "SSLCertificateFile" in failed[
+        "site.shop.northwind.example"]
+    assert len(result.outcomes) >= 4
+    host = WebHost(web, tmp_path / "reloads.log")
+    assert host.get("northwind.example", "/intranet/")[0] == 401
+    assert host.get("www.northwind.example", "/support")[1]["location"] == "https://status.northwind.example/"
+    with open_session(estate, env) as session:
+        assert [c.address for c in session.plan().changes] == ["site.shop.northwind.example"]
