@@ -14,7 +14,7 @@ from ispctl.providers.radius.render import ATTRIBUTE_MAP, PROFILE_FILTER, USER_F
 
 DEBIAN_SCHEMA = Path("/usr/share/doc/freeradius/schemas/ldap/openldap/freeradius.ldif.gz")
 # Written for ispctl itself (reading the entry back, the plan), not for FreeRADIUS.
-BOOKKEEPING = {"ispctlRadiusAuthMethod", "ispctlAccountStatus", "description"}
+BOOKKEEPING = {"ispctlAccountStatus", "description"}
 
 
 @pytest.mark.skipif(not DEBIAN_SCHEMA.exists(), reason="Debian's freeradius package is not installed")

@@ -141,10 +141,13 @@ def test_wrong_password_unknown_login_and_a_mailbox_without_dialup_are_rejected(
     assert answer(radius.radtest("nobody@acme.example", PASSWORD))[0] == "Access-Reject"
 
 
-def test_mschap_works_with_the_nt_hash_and_chap_needs_the_cleartext(radius: RadiusdInstance) -> None:
+def test_mschap_with_the_nt_hash_chap_with_the_cleartext_and_only_declared_methods(radius: RadiusdInstance) -> None:
     assert answer(radius.radtest("anna@acme.example", PASSWORD, "mschap"))[0] == "Access-Accept"
     assert answer(radius.radtest("anna@acme.example", PASSWORD + "x", "mschap"))[0] == "Access-Reject"
     assert answer(radius.radtest("chap-only@acme.example", PASSWORD, "chap"))[0] == "Access-Accept"
+    # Only the declared methods: its cleartext would answer PAP and MS-CHAP too, but it says chap.
+    assert answer(radius.radtest("chap-only@acme.example", PASSWORD))[0] == "Access-Reject"
+    assert answer(radius.radtest("chap-only@acme.example", PASSWORD, "mschap"))[0] == "Access-Reject"
     # What validation refuses to let through: a {CRYPT} hash cannot answer CHAP or MS-CHAP.
     assert answer(radius.radtest("dsl-0042@acme.example", PASSWORD, "chap"))[0] == "Access-Reject"
     assert answer(radius.radtest("dsl-0042@acme.example", PASSWORD, "mschap"))[0] == "Access-Reject"

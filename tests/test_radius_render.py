@@ -67,6 +67,9 @@ def test_the_site_listens_where_told_and_authenticates_pap_chap_mschap() -> None
     assert "\t\ttype = acct\n\t\tipaddr = 127.0.0.1\n\t\tport = 18130\n" in text
     authorize = text[text.index("authorize {"):text.index("authenticate {")]
     assert authorize.index("\t\tldap\n") < authorize.index("if (notfound || userlock)") < authorize.index("\t\tpap\n")
+    for attr, method in (("User-Password", "pap"), ("CHAP-Password", "chap"), ("MS-CHAP-Challenge", "mschap")):
+        check = f"if (&request:{attr} && !(&control:Tmp-String-9[*] == '{method}')) {{\n\t\t\treject\n"
+        assert authorize.index("if (notfound || userlock)") < authorize.index(check) < authorize.index("\t\tpap\n")
     authenticate = text[text.index("authenticate {"):text.index("preacct {")]
     assert "Auth-Type PAP" in authenticate and "\t\tchap\n" in authenticate and "\t\tmschap\n" in authenticate
     assert "ipv6addr = ::1" in render_site("::1") and "port = 0" in render_site()

@@ -27,6 +27,9 @@ How the directory is read:
   (``:=``) wins over its profile's.
 * Credentials: ``userPassword`` (``{CRYPT}``: PAP), ``ispctlRadiusNTHash`` (MS-CHAP, PAP) and
   ``ispctlRadiusCleartext`` (CHAP, MS-CHAP, PAP); see providers/radius/schema/ispctl-radius.ldif.
+* Methods: ``ispctlRadiusAuthMethod`` lists the ones the account declares; authorize rejects a
+  PAP, CHAP or MS-CHAP request for an account that does not declare it (even when its
+  credential could answer it: a cleartext password answers all three).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ FILE_MODES = {MODULE_FILE: 0o640, SITE_FILE: 0o644}
 USER_FILTER = ("(&(objectClass=ispctlManaged)(objectClass=radiusprofile)"
                "(uid=%{%{Stripped-User-Name}:-%{User-Name}}))")
 PROFILE_FILTER = "(&(objectClass=ispctlManaged)(objectClass=radiusObjectProfile))"
+METHODS_ATTRIBUTE = "control:Tmp-String-9"
 # RADIUS list:attribute -> (operator, LDAP attribute). Profiles and accounts carry the same names;
 # an account's value is applied after its profile's.
 ATTRIBUTE_MAP: tuple[tuple[str, str, str], ...] = (
@@ -61,6 +65,9 @@ ATTRIBUTE_MAP: tuple[tuple[str, str, str], ...] = (
     ("reply:Framed-IP-Netmask", ":=", "radiusFramedIPNetmask"),
     ("reply:Framed-Route", "+=", "radiusFramedRoute"),
     ("reply:", "+=", "radiusReplyAttribute"),
+    # The methods the account declares, for the checks in authorize (a request-scoped scratch
+    # attribute of FreeRADIUS's own dictionary: no local dictionary to install).
+    (METHODS_ATTRIBUTE, "+=", "ispctlRadiusAuthMethod"),
 )
 
 _HEADER = (
@@ -185,7 +192,12 @@ def render_site(address: str = "*", auth_port: int = 0, acct_port: int = 0) -> s
         "\t\tif (notfound || userlock) {\n"
         "\t\t\treject\n"
         "\t\t}\n"
-        "\t\tpap\n"
+        "\t\t# Only the methods the account declares (ispctlRadiusAuthMethod): an account with an\n"
+        "\t\t# NT hash for its VPN does not log in with PAP unless it says pap.\n"
+        + "".join(f"\t\tif (&request:{attr} && !(&{METHODS_ATTRIBUTE}[*] == '{method}')) {{\n\t\t\treject\n\t\t}}\n"
+                  for attr, method in (("User-Password", "pap"), ("CHAP-Password", "chap"),
+                                       ("MS-CHAP-Challenge", "mschap")))
+        +         "\t\tpap\n"
         "\t}\n\n"
         "\tauthenticate {\n"
         "\t\tAuth-Type PAP {\n\t\t\tpap\n\t\t}\n"
