@@ -94,7 +94,9 @@ def _fresh(path: str) -> str:
 
 
 class _Candidates:
-    """Candidate include directories for one live directory: the live files, with some changed."""
+    """The staged new files of one live directory (``.ispctl-staging/new``), and the candidate
+    file lists a config test reads: the live files, some replaced by their new versions. Neither
+    Apache's nor php-fpm's ``*.conf`` matches a name with a leading dot, and nor does this."""
 
     def __init__(self, live_dir: str, new: dict[str, str | None]) -> None:
         self.live_dir = live_dir
@@ -133,6 +135,8 @@ class _Candidates:
 
 
 class Run:
+    """One run of the steps in the module docstring over a list of jobs."""
+
     def __init__(self, layout: Layout, control: Control, apache: ConfigTest, php: ConfigTest,
                  reloads: list[str], certify: Certify | None = None) -> None:
         self.layout = layout
