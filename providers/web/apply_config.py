@@ -159,7 +159,7 @@ def failing(check: Callable[[frozenset[str]], tuple[str | None, str]], changed: 
     """Which of the ``changed`` sites break the test, each with the output that blamed it.
 
     ``check(included)`` tests the configuration with the changes of ``included`` only (the
-    others as they are live) and returns (output or None, the candidate directory).
+    others as they are live) and returns (output or None, the directory holding the new files).
     """
     bad: dict[str, str] = {}
     remaining = set(changed)
