@@ -273,3 +273,22 @@ def test_the_example_estate_s_sites_go_live_through_a_session(web: WebServers, t
     assert host.get("www.northwind.example", "/support")[1]["location"] == "https://status.northwind.example/"
     with open_session(estate, env) as session:
         assert [c.address for c in session.plan().changes] == ["site.shop.northwind.example"]
+
+
+def test_a_hand_broken_site_is_repaired_and_a_broken_foreign_file_blocks_with_a_clear_error(host: WebHost) -> None:
+    lay = host.layout
+    p = provider(host)
+    s = site(lay, "www.example.net")
+    assert apply(p, [s])[1].ok
+    vhost = Path(lay.vhost_path("www.example.net"))
+    vhost.write_text(vhost.read_text().replace("</VirtualHost>", "    NoSuchDirective on\n</VirtualHost>"))
+    # The repair is part of the candidate configuration, so the new site next to it goes live too.
+    new = site(lay, "new.example.net")
+    planned, result = apply(p, [s, new])
+    assert len(planned.changes) == 2 and result.ok
+    Path(lay.sites_dir, "zz-foreign.conf").write_text("AnotherUnknownDirective on\n")
+    planned, result = apply(p, [s, new, site(lay, "third.example.net"), site(lay, "fourth.example.net")])
+    assert sorted(o.change.address for o in result.failed) == ["site.fourth.example.net", "site.third.example.net"]
+    error = result.failed[0].error or ""
+    assert "fails its test without any of this run's changes" in error and "zz-foreign.conf" in error
+    assert Path(lay.sites_dir, "zz-foreign.conf").read_text() == "AnotherUnknownDirective on\n"  # never touched

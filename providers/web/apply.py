@@ -262,9 +262,9 @@ class Run:
             return test.check(stage.build(included)), stage.new_dir
 
         for host, output in failing(check, wanted).items():
+            why = "" if output.startswith("the configuration fails") else " with this site's new files"
             by_host[host].error = (f"{by_host[host].resource.address}: the {test.daemon} configuration test "
-                                   f"failed with this site's new files; the live configuration is unchanged:\n"
-                                   f"{stage.shown(output)}")
+                                   f"failed{why}; the live configuration is unchanged:\n{stage.shown(output)}")
 
     def _swap(self, job: Job, sites: _Candidates | None, pools: _Candidates | None) -> None:
         lay = self.layout

@@ -169,9 +169,17 @@ def failing(check: Callable[[frozenset[str]], tuple[str | None, str]], changed: 
             return bad
         blamed = named_in(error, directory, remaining)
         if not blamed:
+            alone, _ = check(frozenset())
+            if alone is not None:
+                # The live configuration itself fails (a file ispctl does not own, say): no change
+                # can be shown to be good, so none goes live, and the message says why.
+                for host in remaining:
+                    bad[host] = (f"the configuration fails its test without any of this run's changes (fix "
+                                 f"what the output names first):\n{alone}")
+                return bad
             culprit = _bisect(check, sorted(remaining))
             if culprit is None:
-                # No single change fails alone (or the live configuration itself fails): none can go live.
+                # No single change fails alone, only some of them together: none can go live.
                 for host in remaining:
                     bad[host] = error
                 return bad
