@@ -19,7 +19,13 @@ from web_daemons import apache, php_fpm, web, web_public  # noqa: F401 - fixture
 
 from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.providers.registry import services
 from ispctl.reconciler.harness.daemons import pids_matching
+
+# Every test slapd can hold what the registered services write into entries (their schemas,
+# contract.DirectoryPart), as the sandbox's does.
+SlapdInstance.default_schemas = tuple(dict.fromkeys(
+    str(path) for part in services().directory_parts for path in part.schemas))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,6 +12,11 @@ ldapmodify input an operator applies once (``ispctl render access``). The accoun
   hashes in Dovecot itself).
 * ``postfix``: reads the subtree except ``userPassword`` (routing needs addresses, aliases,
   forwards and flags, never a hash).
+* ``pureftpd``: reads, in the entries with ispctl's FTP class only, what pure-ftpd-ldap reads
+  (``PUREFTPD_ATTRS``: the login name, owner, FTP home and pure-ftpd's own attributes), and may
+  search from the base. Never a password: pure-ftpd checks one by binding as the login's entry
+  (``LDAPAuthMethod BIND``). The rule names the FTP schema's attributes, so it can only be
+  loaded into a slapd that has that schema (``providers/ftp/schema``).
 * ``resellers``: reseller name (the tenant's key, the ``o=`` value under the base) -> DN of
   that reseller's read-only plan account. It reads ``o=<name>,<base>`` and everything under it
   (hashes as for ``plan``), plus the base entry itself (its existence and object classes, which
@@ -44,6 +49,11 @@ from ispctl.providers.ldap.settings import DIRECTORY
 from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
 
 DEFAULT_DATABASE = "olcDatabase={1}mdb,cn=config"
+# What pure-ftpd-ldap reads of a login's entry (its log_ldap.c; README.LDAP): no userPassword.
+PUREFTPD_CLASS = "ispctlFtpUser"
+PUREFTPD_ATTRS = ("entry", "objectClass", "uid", "uidNumber", "gidNumber", "ispctlFtpHome", "FTPStatus",
+                  "FTPQuotaMBytes", "FTPQuotaFiles", "FTPUploadBandwidth", "FTPDownloadBandwidth", "FTPUploadRatio",
+                  "FTPDownloadRatio", "FTPuid", "FTPgid")
 # A DN goes between double quotes in a rule; slapd's config parser reads backslashes and quotes
 # there itself, so DNs needing either are refused rather than escaped a second time.
 _UNQUOTABLE = re.compile(r'["\\\x00-\x1f\x7f]')
@@ -59,6 +69,7 @@ class Accounts:
     postfix: str | None = None
     resellers: Mapping[str, str] = field(default_factory=dict)
     plan_reads_passwords: bool = True
+    pureftpd: str | None = None
 
 
 def _quoted_dn(value: str, what: str) -> str:
@@ -103,6 +114,12 @@ def access_rules(base_dn: str, accounts: Accounts) -> list[str]:
     if resellers:
         # ispctl checks that the base exists and searches from it; nothing else of it is shown.
         rules.append(f"to dn.base={base} attrs=entry,objectClass{_by(resellers, 'read')} by * break")
+    if accounts.pureftpd is not None:
+        ftp = _quoted_dn(accounts.pureftpd, "pure-ftpd's account")
+        # Searching from the base needs the base entry itself (never its other attributes).
+        rules.append(f"to dn.base={base} attrs=entry by dn.exact={ftp} search by * break")
+        rules.append(f"to dn.subtree={base} filter=(objectClass={PUREFTPD_CLASS}) attrs={','.join(PUREFTPD_ATTRS)}"
+                     f" by dn.exact={ftp} read by * break")
     rules.append(f"to dn.subtree={base} attrs=userPassword by dn.exact={apply} write{_by(hash_readers, 'read')}"
                  " by self =w by anonymous auth by * none")
     rules.append(f"to dn.subtree={base} by dn.exact={apply} write{_by(readers, 'read')} by * none")
@@ -204,6 +221,8 @@ def register(commands: Commands) -> None:
         plan_dn: str = typer.Option(..., "--plan-dn", help="account ispctl plan binds as (read-only)"),
         dovecot_dn: str | None = typer.Option(None, "--dovecot-dn", help="Dovecot's account (reads hashes)"),
         postfix_dn: str | None = typer.Option(None, "--postfix-dn", help="Postfix's account (no hashes)"),
+        pureftpd_dn: str | None = typer.Option(None, "--pureftpd-dn", help="pure-ftpd's account (FTP logins' "
+                                                                          "attributes only; needs the FTP schema)"),
         reseller: list[str] = typer.Option([], "--reseller", help="NAME=ACCOUNT_DN: a reseller's read-only plan "
                                                                    "account, limited to o=NAME under the base"),
         plan_passwords: bool = typer.Option(True, "--plan-passwords/--no-plan-passwords",
@@ -215,7 +234,11 @@ def register(commands: Commands) -> None:
         """Directory access rules (olcAccess LDIF) for ispctl's apply, plan and service accounts."""
         ctx.run(lambda: render_access_cmd(
             ctx, out, ctx.root(dir),
-            Accounts(apply_dn, plan_dn, dovecot_dn, postfix_dn, _resellers(reseller), plan_passwords), database))
+            Accounts(apply_dn, plan_dn, dovecot_dn, postfix_dn, _resellers(reseller), plan_passwords, pureftpd_dn),
+            database))
 
 
-__all__ = ["DEFAULT_DATABASE", "Accounts", "access_ldif", "access_rules", "register", "service_settings"]
+__all__ = [
+    "DEFAULT_DATABASE", "PUREFTPD_ATTRS", "PUREFTPD_CLASS", "Accounts", "access_ldif", "access_rules", "register",
+    "service_settings",
+]

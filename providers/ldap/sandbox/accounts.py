@@ -3,7 +3,8 @@
 They live under ``ou=services,<suffix>``, outside the managed subtree (ispctl never reads or
 changes them): the apply account, the read-only plan account and Dovecot's and Postfix's
 service accounts, each with a random password kept in a 0600 file next to the data. The
-access rules for them (``ispctl.providers.ldap.access``) are built into the config.
+access rules for them (``ispctl.providers.ldap.access``) are built into the config;
+pure-ftpd's only where slapd has the FTP schema (its rule names the schema's attributes).
 """
 
 from __future__ import annotations
@@ -17,28 +18,35 @@ from ispctl.providers.ldap.access import Accounts
 
 SERVICES_RDN = "ou=services"
 # role -> cn of its entry
-ROLES = {"apply": "ispctl-apply", "plan": "ispctl-plan", "dovecot": "dovecot", "postfix": "postfix"}
+ROLES = {"apply": "ispctl-apply", "plan": "ispctl-plan", "dovecot": "dovecot", "postfix": "postfix",
+         "pureftpd": "pureftpd"}
 # role -> prefix of the variables ``env`` exports for it (apply's are ispctl's own)
 ENV_PREFIX = {"apply": "ISPCTL_LDAP", "plan": "ISPCTL_PLAN_LDAP", "dovecot": "ISPCTL_DOVECOT_LDAP",
-              "postfix": "ISPCTL_POSTFIX_LDAP"}
+              "postfix": "ISPCTL_POSTFIX_LDAP", "pureftpd": "ISPCTL_PUREFTPD_LDAP"}
 
 
 def account_dn(role: str, suffix: str) -> str:
     return f"cn={ROLES[role]},{SERVICES_RDN},{suffix}"
 
 
-def sandbox_accounts(suffix: str) -> Accounts:
+def sandbox_accounts(suffix: str, ftp: bool = False) -> Accounts:
+    """The accounts' DNs; pure-ftpd's rule only with ``ftp`` (slapd has the FTP schema)."""
     return Accounts(apply=account_dn("apply", suffix), plan=account_dn("plan", suffix),
-                    dovecot=account_dn("dovecot", suffix), postfix=account_dn("postfix", suffix))
+                    dovecot=account_dn("dovecot", suffix), postfix=account_dn("postfix", suffix),
+                    pureftpd=account_dn("pureftpd", suffix) if ftp else None)
 
 
 def load_passwords(path: Path) -> dict[str, str]:
-    """The accounts' passwords, made (and kept, 0600) on first use."""
+    """The accounts' passwords, made (and kept, 0600) on first use; a role added since the
+    file was written gets one (its entry exists once the sandbox is made again)."""
+    kept: dict[str, str] = {}
     if path.exists():
         stored = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(stored, dict) and set(stored) == set(ROLES):
-            return {str(k): str(v) for k, v in stored.items()}
-    passwords = {role: secrets.token_urlsafe(24) for role in ROLES}
+        if isinstance(stored, dict):
+            kept = {str(k): str(v) for k, v in stored.items() if k in ROLES}
+        if set(kept) == set(ROLES):
+            return kept
+    passwords = {role: kept.get(role) or secrets.token_urlsafe(24) for role in ROLES}
     # Created 0600 before the secrets are written, so they are never readable by others.
     path.touch(mode=0o600)
     path.chmod(0o600)

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ldap3.utils.dn import parse_dn
@@ -49,6 +49,7 @@ ISPCTL_INDEXES = (
     "ispctlEnabledService,ispctlAccountStatus eq",
 )
 FOREIGN_PEOPLE_RDN = "ou=people"
+FTP_SCHEMA_FILE = "ispctl-ftp.ldif"  # providers/ftp/schema's, whose attributes pure-ftpd's rule names
 FOREIGN_PERSON_RDN = "uid=postmaster-human"
 
 
@@ -97,6 +98,9 @@ class SlapdInstance(DaemonInstance):
     """One slapd with its config (slapd.d), data (mdb) and ldapi socket under ``workdir``."""
 
     daemon_name = "slapd"
+    # The schemas an instance made without ``schemas`` loads: the test-suite sets the registered
+    # services' here once (tests/conftest.py), so every test slapd can hold what they write.
+    default_schemas: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -109,11 +113,12 @@ class SlapdInstance(DaemonInstance):
         port: int | None = None,
         nosync: bool = True,
         load_ispctl_schema: bool = True,
-        schemas: tuple[str, ...] = (),
+        schemas: tuple[str, ...] | None = None,
     ) -> None:
         super().__init__(workdir)
-        # More cn=config LDIF schemas (the services' ``DirectoryPart``s), loaded after ispctl's.
-        self.schemas = tuple(schemas)
+        # More cn=config LDIF schemas (the services' ``DirectoryPart``s), loaded after ispctl's;
+        # None: ``default_schemas``.
+        self.schemas = tuple(schemas) if schemas is not None else self.default_schemas
         if not _norm(managed_base).endswith(_norm(suffix)):
             raise ValueError(f"managed base {managed_base!r} is not inside suffix {suffix!r}")
         self._suffix = suffix
@@ -145,6 +150,11 @@ class SlapdInstance(DaemonInstance):
     @property
     def accounts_file(self) -> Path:
         return self.workdir / "accounts"
+
+    @property
+    def has_ftp_schema(self) -> bool:
+        """Whether the FTP schema is among ``schemas`` (pure-ftpd's access rule names its attributes)."""
+        return self.load_ispctl_schema and any(Path(path).name == FTP_SCHEMA_FILE for path in self.schemas)
 
     @property
     def has_accounts(self) -> bool:
@@ -232,7 +242,7 @@ class SlapdInstance(DaemonInstance):
             port=state.get("port"),
             nosync=state.get("nosync", True),
             load_ispctl_schema=state.get("load_ispctl_schema", True),
-            schemas=tuple(state.get("schemas", ())),
+            schemas=tuple(state["schemas"]) if "schemas" in state else None,
             **defaults,
         )
 
@@ -260,7 +270,7 @@ class SlapdInstance(DaemonInstance):
         self.socket_path.unlink(missing_ok=True)
         argv = [slapd, "-F", str(self.config_dir), "-h", f"{self.url}/ {self.ldapi_url}", "-d", "0"]
         self._run(argv, _HOST, self.port, detach)
-        if built:
+        if built and self.load_ispctl_schema:
             self._load_new_schemas()
         if not (self.workdir / "seeded").exists():
             try:
@@ -291,13 +301,14 @@ class SlapdInstance(DaemonInstance):
         schemas = [(_SYSTEM_SCHEMA_DIR / f"{name}.ldif").as_uri() for name in _SYSTEM_SCHEMAS]
         if self.load_ispctl_schema:
             schemas.append(ISPCTL_SCHEMA.absolute().as_uri())
-        schemas += [Path(path).absolute().as_uri() for path in self.schemas]
+            # The services' schemas may build on ispctl's (its status attribute, its marker).
+            schemas += [Path(path).absolute().as_uri() for path in self.schemas]
         includes = "".join(f"include: {uri}\n\n" for uri in schemas)
         wanted = _STANDARD_INDEXES + (ISPCTL_INDEXES if self.load_ispctl_schema else ())
         indexes = "".join(f"olcDbIndex: {index}\n" for index in wanted)
         # The least-privilege accounts' rules for the managed subtree come first (first match
         # wins); the two after them cover the rest of the suffix, as before.
-        ours = access_rules(self._managed_base, sandbox_accounts(self._suffix))
+        ours = access_rules(self._managed_base, sandbox_accounts(self._suffix, self.has_ftp_schema))
         rules = "".join(f"olcAccess: {{{index}}}{rule}\n" for index, rule in enumerate(ours))
         return (
             "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n\n"
