@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from ispctl.providers import dns, dovecot, ldap, mailstore, postfix, radius, web
+from ispctl.providers import dns, dovecot, ftp, ldap, mailstore, postfix, radius, web
 from ispctl.reconciler.contract import ConfigError, Registry, Service
 
 BUILTIN: tuple[Service, ...] = (
@@ -22,6 +22,7 @@ BUILTIN: tuple[Service, ...] = (
     dns.SERVICE,
     web.SERVICE,
     radius.SERVICE,
+    ftp.SERVICE,
 )
 ENTRY_POINT_GROUP = "ispctl.services"
 

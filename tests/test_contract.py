@@ -32,7 +32,7 @@ def _build(site: SiteFile, env: object) -> Provider:
 
 def test_the_builtin_services_declare_everything_they_bring() -> None:
     assert REGISTRY.names[: len(BUILTIN)] == ("ldap", "mailstore", "dovecot", "postfix", "dns", "web",
-                                                "radius")
+                                                "radius", "ftp")
     ldap, mailstore, dns = (REGISTRY.get(name) for name in ("ldap", "mailstore", "dns"))
     # The directory also stores the kinds other services declare as directory parts (RADIUS's).
     assert ldap is not None and ldap.enabled_by_default
@@ -48,7 +48,7 @@ def test_the_builtin_services_declare_everything_they_bring() -> None:
     assert dovecot.sandbox is not None
     radius = REGISTRY.get("radius")
     assert radius is not None and radius.provider is None and radius.directory and radius.compile is not None
-    assert [c.name for c in REGISTRY.components()] == ["ldap", "dovecot", "dns", "web", "freeradius"]
+    assert [c.name for c in REGISTRY.components()] == ["ldap", "dovecot", "dns", "web", "freeradius", "ftp"]
 
 
 def test_a_name_or_kind_claimed_twice_is_refused() -> None:

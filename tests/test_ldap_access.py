@@ -22,10 +22,12 @@ import pytest
 
 from ispctl.providers.dovecot.sandbox.component import DovecotComponent
 from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance, default_mail_owner
+from ispctl.providers.ftp.render import FILTER
 from ispctl.providers.ldap.access import Accounts, access_ldif, access_rules
 from ispctl.providers.ldap.sandbox.component import LdapComponent
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
 from ispctl.reconciler.contract import ConfigError
+from tests.ftp_helpers import ANN, BOB, JOE, ZED, FtpEstate, ftp_estate
 from tests.ldap_helpers import BASE, copy_example, edit_yaml, run_cli
 
 PASSWORD = "access-Test-pa55"
@@ -306,3 +308,43 @@ def test_plan_account_without_hashes_plans_passwords_owned_by_users(slapd: Slapd
     planned = run_cli(slapd, "plan", "--detailed-exitcode", "-d", str(estate), ISPCTL_LDAP_BIND_DN=plan_dn,
                       ISPCTL_LDAP_PASSWORD="nohash-Plan-pa55")
     assert planned.exit_code == 0 and "No changes." in planned.stdout, planned.output
+
+
+# -- pure-ftpd's account (a slapd with the FTP schema: its rule names the schema's attributes) ------
+
+@pytest.fixture(scope="module")
+def ftp_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FtpEstate]:
+    with ftp_estate(tmp_path_factory.mktemp("ftp-access")) as applied:
+        yield applied
+
+
+def test_pureftpd_account_looks_up_ftp_logins_and_nothing_else(ftp_directory: FtpEstate) -> None:
+    slapd = ftp_directory.slapd
+    directory = Directory(slapd, ftp_directory.root)
+    joe = directory.dn_of(JOE)
+    # What pure-ftpd asks (render.FILTER with \L = the login): found, with the FTP attributes.
+    found = directory.search_as("pureftpd", "-b", BASE, FILTER.replace(r"\L", JOE), "*", "userPassword")
+    assert found.returncode == 0, found.stderr
+    assert dns_in(found.stdout) == [joe.lower()]
+    for attr in ("uidNumber: 5000", "gidNumber: 5000", "FTPStatus: enabled", "FTPQuotaMBytes: 1",
+                 "FTPQuotaFiles: 5", f"ispctlFtpHome: {ftp_directory.ftp_root}/acme.example/joe"):
+        assert attr in found.stdout
+    # Never a password hash, nor what other services read (mail routing, display names).
+    for hidden in ("userPassword", "mail:", "ispctlEnabledService", "homeDirectory", "cn:", "ispctlFingerprint"):
+        assert hidden not in found.stdout
+    # A mailbox without FTP, the domains and tenants are invisible to it.
+    every = directory.search_as("pureftpd", "-b", BASE, "(objectClass=*)", "1.1")
+    assert sorted(dns_in(every.stdout)) == sorted(d.lower() for d in (
+        joe, directory.dn_of(ANN), directory.dn_of(ZED)))
+    assert dns_in(directory.search_as("pureftpd", "-b", BASE, f"(uid={BOB})").stdout) == []
+    assert directory.search_as("pureftpd", "-b", BASE, "(userPassword=*)", "1.1").stdout.strip() == ""
+
+
+def test_pureftpd_account_cannot_write(ftp_directory: FtpEstate) -> None:
+    directory = Directory(ftp_directory.slapd, ftp_directory.root)
+    creds = directory.creds("pureftpd")
+    changed = directory.tool("ldapmodify", creds["ISPCTL_LDAP_BIND_DN"], creds["ISPCTL_LDAP_PASSWORD"],
+                             input=f"dn: {directory.dn_of(ANN)}\nchangetype: modify\nreplace: FTPStatus\n"
+                                   "FTPStatus: enabled\n")
+    assert changed.returncode == 50, changed.stderr  # insufficientAccessRights
+    assert "FTPStatus: disabled" in ftp_directory.slapd.ldapsearch(BASE, f"(uid={ANN})", "FTPStatus")

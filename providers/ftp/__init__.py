@@ -1,0 +1,39 @@
+"""FTP logins served by pure-ftpd straight from the directory (pure-ftpd-ldap).
+
+Modules: ``settings`` (the ``ftp:`` sections and ``ISPCTL_FTP_*`` overrides), ``compile`` (a
+mailbox's FTP attributes, stored in its entry through a ``DirectoryPart``), ``render``
+(``ispctl render pureftpd``: pure-ftpd's LDAP config for its read-only account) and
+``commands``; ``schema/`` (Debian's PureFTPdUser schema in cn=config form, and ispctl's
+``ispctlFtpHome``) and ``sandbox/`` (a real pure-ftpd-ldap for tests and ``ispctl sandbox``).
+
+pure-ftpd has no provider here: the directory provider writes the entries, pure-ftpd reads
+them, and creates each FTP home on the first login (``-j``) with the login's owner.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ispctl.providers.ftp.commands import register
+from ispctl.providers.ftp.compile import MAILBOX_PART, compile_ftp
+from ispctl.providers.ftp.sandbox.component import PureFtpdComponent
+from ispctl.providers.ftp.settings import FTP, MAILBOX_FTP, OVERRIDES, FtpLimits, FtpSettings
+from ispctl.reconciler.contract import DirectoryPart, Service
+
+SCHEMA_DIR = Path(__file__).parent / "schema"
+# pure-ftpd's own classes first: ispctl's FTP class is an addition to them.
+SCHEMAS = (SCHEMA_DIR / "pureftpd.ldif", SCHEMA_DIR / "ispctl-ftp.ldif")
+PARTS = (DirectoryPart(MAILBOX_PART.kind, MAILBOX_PART.fields, MAILBOX_PART.object_classes, schemas=SCHEMAS),)
+
+SERVICE = Service(
+    name="ftp",
+    summary="FTP logins for mailboxes, served by pure-ftpd from the directory (quota, bandwidth, status)",
+    sections=(FTP, MAILBOX_FTP),
+    overrides=OVERRIDES,
+    compile=compile_ftp,
+    sandbox=PureFtpdComponent,
+    commands=register,
+    directory=PARTS,
+)
+
+__all__ = ["FTP", "MAILBOX_FTP", "SCHEMAS", "SERVICE", "FtpLimits", "FtpSettings"]

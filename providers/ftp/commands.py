@@ -1,0 +1,75 @@
+"""``ispctl render pureftpd``: pure-ftpd-ldap's configuration, written for an operator."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import typer
+
+from ispctl.providers.ftp.render import DEFAULT_LDAP_CONF_PATH, LDAP_CONF, render
+from ispctl.providers.ldap.access import service_settings
+from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
+
+SCHEMA_DIR = Path(__file__).parent / "schema"
+
+
+def write_files(files: Mapping[str, str], modes: Mapping[str, int], out_dir: Path) -> list[Path]:
+    """Each file created under a temporary name with its final mode, then renamed: the password
+    is never readable by others, not even for a moment, and no reader sees half a file."""
+    written: list[Path] = []
+    for name, text in sorted(files.items()):
+        target = out_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = modes.get(name, 0o644)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+        written.append(target)
+    return written
+
+
+def render_pureftpd_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str | None, password_file: Path | None,
+                        ldap_conf_path: str = DEFAULT_LDAP_CONF_PATH, env: Mapping[str, str] | None = None) -> int:
+    """The account written is pure-ftpd's own read-only one (``--bind-dn``/``--password-file`` or
+    ``ISPCTL_PUREFTPD_LDAP_*``); ispctl's own is refused (``service_settings``)."""
+    ldap = service_settings("pureftpd", env, bind_dn, password_file)
+    site = ctx.site(root, env)
+    files = render(site, ldap, ldap_conf_path)
+    try:
+        written = write_files(files, {LDAP_CONF: 0o600}, out)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    for path in written:
+        output.out().print(f"Wrote {path}", markup=False)
+    schemas = " and ".join(str(SCHEMA_DIR / name) for name in ("pureftpd.ldif", "ispctl-ftp.ldif"))
+    output.out().print(
+        f"Install them below /etc/pure-ftpd/ ({LDAP_CONF} owned by root, mode 0600), link auth/30ldap to "
+        "conf/LDAPConfigFile, and restart pure-ftpd. The directory needs the FTP schemas, in this order "
+        f"(ldapadd -Y EXTERNAL -H ldapi:/// -f FILE): {schemas}; and pure-ftpd's access rule "
+        "(ispctl render access --pureftpd-dn).", markup=False)
+    return 0
+
+
+def register(commands: Commands) -> None:
+    ctx = commands.context
+    render_group = commands.group("render", "Render configuration files that make mail servers read the directory.")
+
+    @render_group.command("pureftpd")
+    def render_pureftpd(
+        out: Path = typer.Option(..., "--out", help="folder to write db/ldap.conf and conf/* into"),
+        dir: Path | None = DirOption,
+        bind_dn: str | None = typer.Option(None, "--bind-dn", help="DN pure-ftpd binds as: its read-only account "
+                                                                   "[default: ISPCTL_PUREFTPD_LDAP_BIND_DN]"),
+        password_file: Path | None = typer.Option(None, "--password-file", help="file holding that DN's password "
+                                                  "[default: ISPCTL_PUREFTPD_LDAP_PASSWORD(_FILE)]"),
+        ldap_conf_path: str = typer.Option(DEFAULT_LDAP_CONF_PATH, "--ldap-conf-path",
+                                           help="where db/ldap.conf will be installed"),
+    ) -> None:
+        """pure-ftpd-ldap's LDAP config (URL: ISPCTL_LDAP_*, account: ISPCTL_PUREFTPD_LDAP_*)."""
+        ctx.run(lambda: render_pureftpd_cmd(ctx, out, ctx.root(dir), bind_dn, password_file, ldap_conf_path))

@@ -1,0 +1,1 @@
+"""A real pure-ftpd-ldap on loopback, for the tests and ``ispctl sandbox``."""

@@ -1,0 +1,86 @@
+"""The FTP service's parts of the desired-state files, as pydantic models.
+
+* ``FtpSettings`` -- the ``ftp:`` section of ``ispctl.yaml``: where mailboxes' FTP homes are
+  (``<root>/<domain>/<local>``, apart from their mail), the lowest uid pure-ftpd serves
+  (``min_uid``, its ``-u``; Debian's wrapper uses 1000), an optional uid/gid every FTP login
+  runs as (``FTPuid``/``FTPgid``; else the mailbox's own, the mail store's), and the defaults
+  of the limits below.
+* ``FtpLimits`` -- a mailbox's ``ftp:`` section (and the defaults): quota as a size (pure-ftpd
+  counts whole MiB: ``FTPQuotaMBytes``) and a number of files, bandwidth up and down in KiB/s.
+  Unset is unlimited; 0 is refused (pure-ftpd reads 0 as "no limit", which nobody means).
+
+``ISPCTL_FTP_ROOT``, ``ISPCTL_FTP_UID``, ``ISPCTL_FTP_GID`` and ``ISPCTL_FTP_MIN_UID`` override
+the site's values on one machine (a sandbox keeps its FTP homes in its own folder).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from ispctl.reconciler.contract import EnvOverride, Section, Size, Strict
+
+MIB = 1024 * 1024
+Positive = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class FtpLimits(Strict):
+    quota: Size | None = Field(None, description="most bytes the home may hold (pure-ftpd counts whole MiB)")
+    quota_files: Positive | None = Field(None, description="most files the home may hold")
+    upload_kbps: Positive | None = Field(None, description="upload bandwidth limit, KiB/s")
+    download_kbps: Positive | None = Field(None, description="download bandwidth limit, KiB/s")
+
+    @field_validator("quota")
+    @classmethod
+    def _whole_mib(cls, value: int | None) -> int | None:
+        if value is not None and value < MIB:
+            raise ValueError("must be at least 1 MiB (pure-ftpd counts quotas in whole MiB; leave it out for none)")
+        return value
+
+    @property
+    def quota_mb(self) -> int | None:
+        """``FTPQuotaMBytes``: the quota rounded up to whole MiB (never below what was written)."""
+        return None if self.quota is None else -(-self.quota // MIB)
+
+    def over(self, defaults: FtpLimits) -> FtpLimits:
+        """These limits, each unset one taken from ``defaults``."""
+        return FtpLimits(**{name: getattr(self, name) if getattr(self, name) is not None else getattr(defaults, name)
+                            for name in FtpLimits.model_fields})
+
+
+class FtpSettings(Strict):
+    root: str = Field("/srv/ftp", description="mailboxes' FTP homes are <root>/<domain>/<local>")
+    min_uid: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(
+        1000, description="pure-ftpd refuses logins below this uid (its -u; Debian's wrapper: 1000)")
+    uid: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        None, description="uid every FTP login runs as (FTPuid) [default: the mailbox's, mail.uid]")
+    gid: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        None, description="gid every FTP login runs as (FTPgid) [default: the mailbox's, mail.gid]")
+    defaults: FtpLimits = FtpLimits()
+
+    @field_validator("root")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        # Written into every FTP login's ispctlFtpHome, which pure-ftpd chroots into: one line,
+        # no '.' or '..' (pure-ftpd reads "/./" as a chroot marker), not / itself.
+        if any(not c.isprintable() for c in value):
+            raise ValueError("must not contain a line break, tab or other control character")
+        if not value.startswith("/") or "/../" in value + "/" or "/./" in value + "/" or "//" in value:
+            raise ValueError("must be an absolute path without '.', '..' or '//'")
+        stripped = value.rstrip("/")
+        if not stripped:
+            raise ValueError("cannot be / itself")
+        return stripped
+
+
+FTP = Section("site", "ftp", FtpSettings, default=FtpSettings(),
+              description="where mailboxes' FTP homes live, who FTP logins run as, default limits")
+MAILBOX_FTP = Section("mailbox", "ftp", FtpLimits,
+                      description="the mailbox's FTP quota and bandwidth (with services: {ftp: true})")
+OVERRIDES = (
+    EnvOverride("ISPCTL_FTP_ROOT", FTP, "root"),
+    EnvOverride("ISPCTL_FTP_UID", FTP, "uid"),
+    EnvOverride("ISPCTL_FTP_GID", FTP, "gid"),
+    EnvOverride("ISPCTL_FTP_MIN_UID", FTP, "min_uid"),
+)
