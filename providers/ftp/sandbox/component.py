@@ -11,7 +11,7 @@ from ispctl.providers.ftp.sandbox.pureftpd import PureFtpdInstance
 from ispctl.reconciler.harness.daemons import DaemonError, port_accepts
 from ispctl.reconciler.harness.sandbox import InstanceComponent
 
-FTP_DIR = "ftp"
+FTP_DIR = "ftp-homes"  # beside the component's work directory (root/ftp), not in it
 _KEEP = ("ISPCTL_LDAP_URL", "ISPCTL_LDAP_STARTTLS", "ISPCTL_LDAP_CA_FILE", "ISPCTL_LDAP_BASE_DN")
 
 
