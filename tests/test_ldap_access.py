@@ -26,9 +26,11 @@ from ispctl.providers.ftp.render import FILTER
 from ispctl.providers.ldap.access import Accounts, access_ldif, access_rules
 from ispctl.providers.ldap.sandbox.component import LdapComponent
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
+from ispctl.providers.radius.render import PROFILE_FILTER, USER_FILTER
 from ispctl.reconciler.contract import ConfigError
 from tests.ftp_helpers import ANN, BOB, JOE, ZED, FtpEstate, ftp_estate
 from tests.ldap_helpers import BASE, copy_example, edit_yaml, run_cli
+from tests.test_radius_radiusd import write_estate as radius_estate
 
 PASSWORD = "access-Test-pa55"
 NORTHWIND = "tenants/northwind/northwind.example.yaml"
@@ -117,6 +119,21 @@ def test_plan_accounts_can_be_kept_from_hashes() -> None:
     assert rules[0] == f'to dn.subtree="o=acme,{BASE}" attrs=userPassword by dn.exact="cn=acme,dc=x" none by * break'
     hashes = next(r for r in rules if r.startswith(f'to dn.subtree="{BASE}" attrs=userPassword'))
     assert "cn=p,dc=x" not in hashes
+
+
+def test_freeradius_rules_come_before_the_subtrees_and_keep_its_secrets_from_the_mail_servers() -> None:
+    rules = access_rules(BASE, Accounts("cn=a,dc=x", "cn=p,dc=x", "cn=d,dc=x", "cn=m,dc=x",
+                                        {"acme": "cn=acme,dc=x"}, plan_reads_passwords=False,
+                                        freeradius="cn=r,dc=x"))
+    assert rules[0].startswith(f'to dn.subtree="o=acme,{BASE}" attrs=userPassword,ispctlRadiusNTHash,'
+                               'ispctlRadiusCleartext by dn.exact="cn=acme,dc=x" none')
+    lookups = next(r for r in rules if "filter=(objectClass=radiusprofile)" in r)
+    assert lookups.endswith('by dn.exact="cn=r,dc=x" read by * break') and "attrs=entry,objectClass,uid," in lookups
+    secrets = next(r for r in rules if r.startswith(f'to dn.subtree="{BASE}" attrs=ispctlRadiusNTHash'))
+    assert secrets == (f'to dn.subtree="{BASE}" attrs=ispctlRadiusNTHash,ispctlRadiusCleartext '
+                       'by dn.exact="cn=a,dc=x" write by * none')  # plan kept from hashes: from these too
+    assert rules.index(lookups) < rules.index(secrets) < len(rules) - 2
+    assert not any("Radius" in r for r in access_rules(BASE, Accounts("cn=a,dc=x", "cn=p,dc=x")))
 
 
 @pytest.mark.parametrize("accounts", [
@@ -348,3 +365,64 @@ def test_pureftpd_account_cannot_write(ftp_directory: FtpEstate) -> None:
                                    "FTPStatus: enabled\n")
     assert changed.returncode == 50, changed.stderr  # insufficientAccessRights
     assert "FTPStatus: disabled" in ftp_directory.slapd.ldapsearch(BASE, f"(uid={ANN})", "FTPStatus")
+
+
+# -- FreeRADIUS's account (a slapd with the RADIUS schemas: its rules name their attributes) --------
+
+@pytest.fixture(scope="module")
+def radius_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
+    base = tmp_path_factory.mktemp("radius-access")
+    slapd = SlapdInstance(base / "slapd")
+    assert slapd.has_radius_schema  # the registered services' schemas (tests/conftest.py)
+    slapd.start()
+    try:
+        prepared = Directory(slapd, radius_estate(base / "estate"))
+        applied = run_cli(slapd, "apply", "--auto-approve", "-d", str(prepared.estate), **prepared.creds("apply"))
+        assert applied.exit_code == 0 and "Apply complete!" in applied.stdout, applied.output
+        yield prepared
+    finally:
+        slapd.stop()
+
+
+def test_freeradius_account_looks_up_access_accounts_and_profiles_only(radius_directory: Directory) -> None:
+    directory = radius_directory
+    # What FreeRADIUS's ldap module asks: the user by its filter, then the profile by DN.
+    found = directory.search_as("freeradius", "-b", BASE, USER_FILTER.replace("%{%{Stripped-User-Name}:-%{User-Name}}",
+                                                                             "anna@acme.example"), "*")
+    assert found.returncode == 0, found.stderr
+    for attr in ("dialupAccess: TRUE", "radiusFramedIPAddress: 10.9.0.2", "ispctlRadiusAuthMethod: mschap",
+                 "ispctlRadiusNTHash: ", "userPassword"):
+        assert attr in found.stdout, attr
+    for hidden in ("mail:", "ispctlMailQuota", "ispctlEnabledService", "homeDirectory", "cn:", "ispctlFingerprint"):
+        assert hidden not in found.stdout
+    profile = directory.search_as("freeradius", "-s", "base", "-b", f"cn=dsl,{BASE}", PROFILE_FILTER, "*")
+    assert "radiusSessionTimeout: 86400" in profile.stdout, profile.stderr
+    # Only entries FreeRADIUS reads: access accounts, dial-up mailboxes, profiles.
+    every = directory.search_as("freeradius", "-b", BASE, "(objectClass=*)", "1.1")
+    assert sorted(dn.split(",")[0] for dn in dns_in(every.stdout)) == sorted([
+        "uid=anna@acme.example", "uid=bert@acme.example", "uid=dsl-0042@acme.example", "uid=dsl-0043@acme.example",
+        "uid=chap-only@acme.example", "cn=dsl", "cn=acme/vpn"])
+    assert "userPassword" not in directory.search_as("freeradius", "-b", BASE, "(uid=carl@acme.example)",
+                                                     "userPassword").stdout
+
+
+def test_freeradius_account_cannot_write(radius_directory: Directory) -> None:
+    creds = radius_directory.creds("freeradius")
+    changed = radius_directory.tool("ldapmodify", creds["ISPCTL_LDAP_BIND_DN"], creds["ISPCTL_LDAP_PASSWORD"],
+                                    input=f"dn: cn=dsl,{BASE}\nchangetype: modify\nreplace: radiusSessionTimeout\n"
+                                          "radiusSessionTimeout: 1\n")
+    assert changed.returncode == 50, changed.stderr  # insufficientAccessRights
+
+
+def test_radius_secrets_are_freeradius_and_ispctls_only(radius_directory: Directory) -> None:
+    query = ("-b", BASE, "(objectClass=radiusprofile)", "ispctlRadiusNTHash", "ispctlRadiusCleartext")
+    for role in ("freeradius", "plan"):
+        shown = radius_directory.search_as(role, *query).stdout
+        assert "ispctlRadiusNTHash: " in shown and "ispctlRadiusCleartext: " in shown, role
+    for role in ("dovecot", "postfix", "pureftpd"):
+        shown = radius_directory.search_as(role, *query)
+        assert shown.returncode == 0, shown.stderr
+        assert "ispctlRadius" not in shown.stdout, role
+    # Dovecot still reads a dial-up mailbox's hash: it is the mailbox's password.
+    assert "userPassword" in radius_directory.search_as("dovecot", "-b", BASE, "(uid=anna@acme.example)",
+                                                        "userPassword").stdout

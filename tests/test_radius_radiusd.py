@@ -65,6 +65,8 @@ mailboxes:
     password: "{HASHED}"
     services: {{dialup: true}}
     radius: {{profile: dsl}}
+  carl:
+    password: "{HASHED}"
 radius:
   accounts:
     dsl-0042:
@@ -102,8 +104,8 @@ def estate(tmp_path: Path, directory: SlapdInstance) -> Path:
 
 @pytest.fixture
 def radius(tmp_path: Path, directory: SlapdInstance, estate: Path) -> Iterator[RadiusdInstance]:
-    # FreeRADIUS binds as a read-only account of the directory, never ispctl's apply account.
-    env = directory.account_env("plan")
+    # FreeRADIUS binds as its own read-only account (providers/ldap/access.py), never ispctl's.
+    env = directory.account_env("freeradius")
     instance = RadiusdInstance(tmp_path / "radius", env)
     instance.start()
     try:
@@ -139,6 +141,7 @@ def test_pap_accept_carries_the_profiles_and_the_accounts_reply_attributes(radiu
 def test_wrong_password_unknown_login_and_a_mailbox_without_dialup_are_rejected(radius: RadiusdInstance) -> None:
     assert answer(radius.radtest("dsl-0042@acme.example", PASSWORD + "x"))[0] == "Access-Reject"
     assert answer(radius.radtest("nobody@acme.example", PASSWORD))[0] == "Access-Reject"
+    assert answer(radius.radtest("carl@acme.example", PASSWORD))[0] == "Access-Reject"  # a mailbox, no dial-up
 
 
 def test_mschap_with_the_nt_hash_chap_with_the_cleartext_and_only_declared_methods(radius: RadiusdInstance) -> None:
@@ -195,7 +198,7 @@ def test_status_server_answers_only_with_the_right_secret(radius: RadiusdInstanc
 
 def test_stopped_by_pid_from_its_state_and_restarted_on_the_same_ports(tmp_path: Path, directory: SlapdInstance,
                                                                        estate: Path) -> None:
-    first = RadiusdInstance(tmp_path / "radius", directory.account_env("plan"))
+    first = RadiusdInstance(tmp_path / "radius", directory.account_env("freeradius"))
     first.start(detach=True)
     again = RadiusdInstance.from_state(first.to_state())  # as a later `ispctl sandbox` call sees it
     try:
@@ -212,7 +215,7 @@ def test_stopped_by_pid_from_its_state_and_restarted_on_the_same_ports(tmp_path:
 
 def test_a_hostile_directory_password_is_bound_with_verbatim(tmp_path: Path, directory: SlapdInstance,
                                                              estate: Path) -> None:
-    env = directory.account_env("plan")
+    env = directory.account_env("freeradius")
     hostile = "it's a \\ b\\\\n ${confdir} %{User-Name} # \"not\" a comment"
     changed = directory.ldapmodify(f"dn: {env['ISPCTL_LDAP_BIND_DN']}\nchangetype: modify\nreplace: userPassword\n"
                                    f"userPassword: {ssha(hostile)}\n")

@@ -17,6 +17,14 @@ ldapmodify input an operator applies once (``ispctl render access``). The accoun
   search from the base. Never a password: pure-ftpd checks one by binding as the login's entry
   (``LDAPAuthMethod BIND``). The rule names the FTP schema's attributes, so it can only be
   loaded into a slapd that has that schema (``providers/ftp/schema``).
+* ``freeradius``: reads, in the entries with FreeRADIUS's ``radiusprofile`` class only (access
+  accounts, mailboxes with dial-up, profiles), what its ldap module reads (``FREERADIUS_ATTRS``:
+  the login name, ``dialupAccess``, the profile DN, reply values and the credentials its methods
+  need: ``userPassword``, the NT hash, the cleartext), and may search from the base. The NT hash
+  and cleartext (``RADIUS_SECRETS``) are then closed to everybody else but the apply account and
+  plan accounts that read hashes: Dovecot and Postfix read the subtree, never those. The rules
+  name the RADIUS schemas' attributes, so they can only be loaded into a slapd that has them
+  (``providers/radius/schema``).
 * ``resellers``: reseller name (the tenant's key, the ``o=`` value under the base) -> DN of
   that reseller's read-only plan account. It reads ``o=<name>,<base>`` and everything under it
   (hashes as for ``plan``), plus the base entry itself (its existence and object classes, which
@@ -54,6 +62,13 @@ PUREFTPD_CLASS = "ispctlFtpUser"
 PUREFTPD_ATTRS = ("entry", "objectClass", "uid", "uidNumber", "gidNumber", "ispctlFtpHome", "FTPStatus",
                   "FTPQuotaMBytes", "FTPQuotaFiles", "FTPUploadBandwidth", "FTPDownloadBandwidth", "FTPUploadRatio",
                   "FTPDownloadRatio", "FTPuid", "FTPgid")
+# What FreeRADIUS's rendered ldap module reads (providers/radius/render.py): filters, the
+# access and profile attributes, its map's sources.
+FREERADIUS_CLASS = "radiusprofile"
+RADIUS_SECRETS = ("ispctlRadiusNTHash", "ispctlRadiusCleartext")
+FREERADIUS_ATTRS = ("entry", "objectClass", "uid", "userPassword", *RADIUS_SECRETS, "dialupAccess", "radiusProfileDN",
+                    "ispctlRadiusAuthMethod", "radiusSimultaneousUse", "radiusSessionTimeout", "radiusIdleTimeout",
+                    "radiusFramedIPAddress", "radiusFramedIPNetmask", "radiusFramedRoute", "radiusReplyAttribute")
 # A DN goes between double quotes in a rule; slapd's config parser reads backslashes and quotes
 # there itself, so DNs needing either are refused rather than escaped a second time.
 _UNQUOTABLE = re.compile(r'["\\\x00-\x1f\x7f]')
@@ -70,6 +85,7 @@ class Accounts:
     resellers: Mapping[str, str] = field(default_factory=dict)
     plan_reads_passwords: bool = True
     pureftpd: str | None = None
+    freeradius: str | None = None
 
 
 def _quoted_dn(value: str, what: str) -> str:
@@ -109,7 +125,8 @@ def access_rules(base_dn: str, accounts: Accounts) -> list[str]:
         who = _quoted_dn(account, f"reseller {name!r}'s account")
         resellers.append(who)
         if not accounts.plan_reads_passwords:
-            rules.append(f"to dn.subtree={subtree} attrs=userPassword by dn.exact={who} none by * break")
+            hidden = ",".join(("userPassword", *(RADIUS_SECRETS if accounts.freeradius is not None else ())))
+            rules.append(f"to dn.subtree={subtree} attrs={hidden} by dn.exact={who} none by * break")
         rules.append(f"to dn.subtree={subtree} by dn.exact={who} read by * break")
     if resellers:
         # ispctl checks that the base exists and searches from it; nothing else of it is shown.
@@ -120,6 +137,15 @@ def access_rules(base_dn: str, accounts: Accounts) -> list[str]:
         rules.append(f"to dn.base={base} attrs=entry by dn.exact={ftp} search by * break")
         rules.append(f"to dn.subtree={base} filter=(objectClass={PUREFTPD_CLASS}) attrs={','.join(PUREFTPD_ATTRS)}"
                      f" by dn.exact={ftp} read by * break")
+    if accounts.freeradius is not None:
+        radius = _quoted_dn(accounts.freeradius, "FreeRADIUS's account")
+        rules.append(f"to dn.base={base} attrs=entry by dn.exact={radius} search by * break")
+        rules.append(f"to dn.subtree={base} filter=(objectClass={FREERADIUS_CLASS}) attrs={','.join(FREERADIUS_ATTRS)}"
+                     f" by dn.exact={radius} read by * break")
+        # Not for Dovecot (a hash reader) nor Postfix: the NT hash and cleartext are FreeRADIUS's.
+        plans = [plan] if accounts.plan_reads_passwords else []
+        rules.append(f"to dn.subtree={base} attrs={','.join(RADIUS_SECRETS)} by dn.exact={apply} write"
+                     f"{_by(plans, 'read')} by * none")
     rules.append(f"to dn.subtree={base} attrs=userPassword by dn.exact={apply} write{_by(hash_readers, 'read')}"
                  " by self =w by anonymous auth by * none")
     rules.append(f"to dn.subtree={base} by dn.exact={apply} write{_by(readers, 'read')} by * none")
@@ -223,6 +249,8 @@ def register(commands: Commands) -> None:
         postfix_dn: str | None = typer.Option(None, "--postfix-dn", help="Postfix's account (no hashes)"),
         pureftpd_dn: str | None = typer.Option(None, "--pureftpd-dn", help="pure-ftpd's account (FTP logins' "
                                                                           "attributes only; needs the FTP schema)"),
+        freeradius_dn: str | None = typer.Option(None, "--freeradius-dn", help="FreeRADIUS's account (access "
+                                                 "accounts and profiles only; needs the RADIUS schemas)"),
         reseller: list[str] = typer.Option([], "--reseller", help="NAME=ACCOUNT_DN: a reseller's read-only plan "
                                                                    "account, limited to o=NAME under the base"),
         plan_passwords: bool = typer.Option(True, "--plan-passwords/--no-plan-passwords",
@@ -234,11 +262,13 @@ def register(commands: Commands) -> None:
         """Directory access rules (olcAccess LDIF) for ispctl's apply, plan and service accounts."""
         ctx.run(lambda: render_access_cmd(
             ctx, out, ctx.root(dir),
-            Accounts(apply_dn, plan_dn, dovecot_dn, postfix_dn, _resellers(reseller), plan_passwords, pureftpd_dn),
+            Accounts(apply_dn, plan_dn, dovecot_dn, postfix_dn, _resellers(reseller), plan_passwords, pureftpd_dn,
+                     freeradius_dn),
             database))
 
 
 __all__ = [
-    "DEFAULT_DATABASE", "PUREFTPD_ATTRS", "PUREFTPD_CLASS", "Accounts", "access_ldif", "access_rules", "register",
+    "DEFAULT_DATABASE", "FREERADIUS_ATTRS", "FREERADIUS_CLASS", "PUREFTPD_ATTRS", "PUREFTPD_CLASS", "RADIUS_SECRETS",
+    "Accounts", "access_ldif", "access_rules", "register",
     "service_settings",
 ]

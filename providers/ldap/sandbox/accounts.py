@@ -4,7 +4,8 @@ They live under ``ou=services,<suffix>``, outside the managed subtree (ispctl ne
 changes them): the apply account, the read-only plan account and Dovecot's and Postfix's
 service accounts, each with a random password kept in a 0600 file next to the data. The
 access rules for them (``ispctl.providers.ldap.access``) are built into the config;
-pure-ftpd's only where slapd has the FTP schema (its rule names the schema's attributes).
+pure-ftpd's and FreeRADIUS's only where slapd has their schemas (their rules name the schemas'
+attributes).
 """
 
 from __future__ import annotations
@@ -19,21 +20,24 @@ from ispctl.providers.ldap.access import Accounts
 SERVICES_RDN = "ou=services"
 # role -> cn of its entry
 ROLES = {"apply": "ispctl-apply", "plan": "ispctl-plan", "dovecot": "dovecot", "postfix": "postfix",
-         "pureftpd": "pureftpd"}
+         "pureftpd": "pureftpd", "freeradius": "freeradius"}
 # role -> prefix of the variables ``env`` exports for it (apply's are ispctl's own)
 ENV_PREFIX = {"apply": "ISPCTL_LDAP", "plan": "ISPCTL_PLAN_LDAP", "dovecot": "ISPCTL_DOVECOT_LDAP",
-              "postfix": "ISPCTL_POSTFIX_LDAP", "pureftpd": "ISPCTL_PUREFTPD_LDAP"}
+              "postfix": "ISPCTL_POSTFIX_LDAP", "pureftpd": "ISPCTL_PUREFTPD_LDAP",
+              "freeradius": "ISPCTL_FREERADIUS_LDAP"}
 
 
 def account_dn(role: str, suffix: str) -> str:
     return f"cn={ROLES[role]},{SERVICES_RDN},{suffix}"
 
 
-def sandbox_accounts(suffix: str, ftp: bool = False) -> Accounts:
-    """The accounts' DNs; pure-ftpd's rule only with ``ftp`` (slapd has the FTP schema)."""
+def sandbox_accounts(suffix: str, ftp: bool = False, radius: bool = False) -> Accounts:
+    """The accounts' DNs; pure-ftpd's rules only with ``ftp`` (slapd has the FTP schema),
+    FreeRADIUS's only with ``radius`` (it has the RADIUS schemas)."""
     return Accounts(apply=account_dn("apply", suffix), plan=account_dn("plan", suffix),
                     dovecot=account_dn("dovecot", suffix), postfix=account_dn("postfix", suffix),
-                    pureftpd=account_dn("pureftpd", suffix) if ftp else None)
+                    pureftpd=account_dn("pureftpd", suffix) if ftp else None,
+                    freeradius=account_dn("freeradius", suffix) if radius else None)
 
 
 def load_passwords(path: Path) -> dict[str, str]:

@@ -50,6 +50,7 @@ ISPCTL_INDEXES = (
 )
 FOREIGN_PEOPLE_RDN = "ou=people"
 FTP_SCHEMA_FILE = "ispctl-ftp.ldif"  # providers/ftp/schema's, whose attributes pure-ftpd's rule names
+RADIUS_SCHEMA_FILE = "ispctl-radius.ldif"  # providers/radius/schema's, whose attributes FreeRADIUS's rules name
 FOREIGN_PERSON_RDN = "uid=postmaster-human"
 
 
@@ -155,6 +156,11 @@ class SlapdInstance(DaemonInstance):
     def has_ftp_schema(self) -> bool:
         """Whether the FTP schema is among ``schemas`` (pure-ftpd's access rule names its attributes)."""
         return self.load_ispctl_schema and any(Path(path).name == FTP_SCHEMA_FILE for path in self.schemas)
+
+    @property
+    def has_radius_schema(self) -> bool:
+        """Whether the RADIUS schemas are among ``schemas`` (FreeRADIUS's access rules name their attributes)."""
+        return self.load_ispctl_schema and any(Path(path).name == RADIUS_SCHEMA_FILE for path in self.schemas)
 
     @property
     def has_accounts(self) -> bool:
@@ -308,7 +314,8 @@ class SlapdInstance(DaemonInstance):
         indexes = "".join(f"olcDbIndex: {index}\n" for index in wanted)
         # The least-privilege accounts' rules for the managed subtree come first (first match
         # wins); the two after them cover the rest of the suffix, as before.
-        ours = access_rules(self._managed_base, sandbox_accounts(self._suffix, self.has_ftp_schema))
+        ours = access_rules(self._managed_base, sandbox_accounts(self._suffix, self.has_ftp_schema,
+                                                                     self.has_radius_schema))
         rules = "".join(f"olcAccess: {{{index}}}{rule}\n" for index, rule in enumerate(ours))
         return (
             "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n\n"
