@@ -401,7 +401,7 @@ def test_freeradius_account_looks_up_access_accounts_and_profiles_only(radius_di
     every = directory.search_as("freeradius", "-b", BASE, "(objectClass=*)", "1.1")
     assert sorted(dn.split(",")[0] for dn in dns_in(every.stdout)) == sorted([
         "uid=anna@acme.example", "uid=bert@acme.example", "uid=dsl-0042@acme.example", "uid=dsl-0043@acme.example",
-        "uid=chap-only@acme.example", "cn=dsl", "cn=acme/vpn"])
+        "uid=chap-only@acme.example", "uid=vpn-7@acme.example", "cn=dsl", "cn=acme/vpn"])
     assert "userPassword" not in directory.search_as("freeradius", "-b", BASE, "(uid=carl@acme.example)",
                                                      "userPassword").stdout
 

@@ -81,6 +81,9 @@ radius:
     chap-only:
       auth: [chap]
       cleartext: {PASSWORD}
+    vpn-7:
+      auth: [mschap]
+      live_credentials: [nt_hash]   # set in the directory by its user, not kept in git
 """, encoding="utf-8")
     return root
 
@@ -226,3 +229,15 @@ def test_a_hostile_directory_password_is_bound_with_verbatim(tmp_path: Path, dir
         assert answer(instance.radtest("dsl-0043@acme.example", PASSWORD))[0] == "Access-Accept"
     finally:
         instance.stop()
+
+
+def test_a_credential_set_on_the_live_side_works_and_is_never_removed(radius: RadiusdInstance,
+                                                                       directory: SlapdInstance,
+                                                                       estate: Path) -> None:
+    assert answer(radius.radtest("vpn-7@acme.example", PASSWORD, "mschap"))[0] == "Access-Reject"  # none yet
+    dn, _entry = find_one(directory, "(uid=vpn-7@acme.example)", "dialupAccess")
+    changed = directory.ldapmodify(f"dn: {dn}\nchangetype: modify\nadd: ispctlRadiusNTHash\n"
+                                   f"ispctlRadiusNTHash: {nt_hash(PASSWORD)}\n")
+    assert changed.returncode == 0, changed.stderr
+    assert answer(radius.radtest("vpn-7@acme.example", PASSWORD, "mschap"))[0] == "Access-Accept"
+    assert_converged(directory, estate)  # the plan leaves it alone

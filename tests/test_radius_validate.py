@@ -108,3 +108,13 @@ def test_suspension_and_the_dialup_flag_decide_access(tmp_path: Path) -> None:
         "anna@acme.example": False, "off@acme.example": False, "dsl-1@acme.example": False,
         "dsl-2@acme.example": False}
     assert found.accounts["dsl-1@acme.example"].status == "suspended"
+
+
+def test_credentials_kept_on_the_live_side_count_for_the_methods_but_need_credentials_user(tmp_path: Path) -> None:
+    accounts = {"vpn-1": {"auth": ["mschap"], "live_credentials": "nt_hash"},
+                "chap-1": {"auth": ["chap"], "live_credentials": ["nt_hash"]},
+                "git-1": {"auth": ["mschap"], "live_credentials": ["nt_hash"], "credentials": "git"}}
+    problems = builder(tmp_path, radius={"accounts": accounts}).problems()
+    assert "CHAP needs the cleartext" in problem_at(problems, "radius.accounts.chap-1.auth").message
+    assert "need credentials: user" in problem_at(problems, "radius.accounts.git-1.live_credentials").message
+    assert len(problems) == 2  # vpn-1 is fine: its NT hash is set in the directory

@@ -92,7 +92,9 @@ def compile_radius(catalog: Catalog) -> Compiled:
         depends = (address_of(PROFILE, account.profile.key),) if account.profile is not None else ()
         out.resources.append(Resource(
             ACCOUNT, login, attrs, parent=address_of(DOMAIN, account.domain), depends_on=depends,
-            sensitive=CREDENTIALS, create_only=_owned(catalog, spec, CREDENTIALS) & {k for k, v in attrs.items()
-                                                                                     if v is not None},
+            # A credential left out of git (None) but named in live_credentials is the live side's too:
+            # never removed, as a mailbox's password left out of git.
+            sensitive=CREDENTIALS, create_only=_owned(catalog, spec, CREDENTIALS) & (
+                {k for k, v in attrs.items() if v is not None} | set(spec.live_credentials)),
             source=account.location))
     return out

@@ -14,7 +14,9 @@ framed pool, more reply items); an account its own values (framed IP, routes, re
 its methods (``auth``: pap, chap, mschap) and the credentials they need beyond a ``{CRYPT}``
 hash: ``nt_hash`` (MS-CHAP) or ``cleartext`` (CHAP and MS-CHAP). Both are secrets, treated
 like a password: never shown, written at creation and then the user's unless ``credentials:
-git``. Reply items (``Attr op value``) are checked against the dictionary by ``validate``.
+git``. Git need not hold them: ``live_credentials`` names the ones set on the live side
+instead (by their user), so validation still knows which methods can work. Reply items
+(``Attr op value``) are checked against the dictionary by ``validate``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ispctl.providers.radius.dictionary import DEFAULT_DICTIONARY
 from ispctl.reconciler.contract import Duration, Flag, Mailbox, Section, Strict
 
 AuthMethod = Literal["pap", "chap", "mschap"]
+LiveCredential = Literal["nt_hash", "cleartext"]
 Status = Literal["active", "suspended"]
 Credentials = Literal["user", "git"]
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
@@ -127,6 +130,9 @@ class AccessSpec(Strict):
     routes: Annotated[tuple[Annotated[str, AfterValidator(_route)], ...], BeforeValidator(_one_or_more)] = Field(
         (), description="Framed-Route values: '<prefix> [gateway] [metric]'")
     reply: Items = Field((), description="more reply items, 'Attribute op value'")
+    live_credentials: Annotated[tuple[LiveCredential, ...], BeforeValidator(_one_or_more)] = Field(
+        (), description="credentials the live side holds and git does not (set there by their user; needs "
+                        "credentials: user): nt_hash, cleartext")
 
 
 class MailboxRadius(AccessSpec):

@@ -9,7 +9,8 @@
   declares;
 * an account whose credentials cannot work with one of its methods: CHAP needs ``cleartext``
   (a crypt or NT hash cannot answer a CHAP challenge), MS-CHAP needs ``nt_hash`` or
-  ``cleartext``; a standalone PAP account with no credential at all;
+  ``cleartext``, in git or named in ``live_credentials`` (set on the live side, which needs
+  ``credentials: user``); a standalone PAP account with no credential at all;
 * a domain ``radius:`` section (standalone accounts) on a domain without the ``dialup``
   service; a standalone login that is also an address of the estate.
 
@@ -111,6 +112,7 @@ class _RadiusChecker:
 
     def run(self) -> RadiusSet:
         site_doc = self.catalog.estate.site_doc
+        lifecycle = self.catalog.estate.site.lifecycle.credentials
         for name, spec in sorted(self.settings.profiles.items()):
             path: FieldPath = ("radius", "profiles", name)
             self.profile(name, name, None, spec, site_doc, path)
@@ -135,7 +137,8 @@ class _RadiusChecker:
                     continue
                 status = _status(account.status or "active", domain.status, *tenant_status)
                 self.account(login, domain.name, domain.tenant, account, domain.doc, path,
-                             access=account.enabled and status == "active", status=status)
+                             access=account.enabled and status == "active", status=status,
+                             owner=account.credentials or lifecycle)
         for box in sorted(self.catalog.mailboxes.values(), key=lambda b: b.address):
             own = box.spec.get_section(MAILBOX_RADIUS)
             dialup = bool(box.services.get("dialup"))
@@ -146,7 +149,8 @@ class _RadiusChecker:
             status = _status(box.status, domain.status, *tenant_status)
             base = box.origin.path
             self.account(box.address, domain.name, domain.tenant, own or DEFAULT_ACCESS, box.origin.doc,
-                         (*base, "radius"), access=dialup and status == "active", status=status, mailbox=True)
+                         (*base, "radius"), access=dialup and status == "active", status=status,
+                         owner=box.spec.credentials or lifecycle, mailbox=True)
         return self.result
 
     def profile(self, key: str, name: str, tenant: str | None, spec: ProfileSpec, doc: Document,
@@ -162,7 +166,8 @@ class _RadiusChecker:
         return self.result.profiles.get(name)
 
     def account(self, login: str, domain: str, tenant: str, spec: AccessSpec, doc: Document, path: FieldPath, *,
-                access: bool, status: str, mailbox: bool = False) -> None:
+                access: bool, status: str, owner: str, mailbox: bool = False) -> None:
+        """``owner``: who the credentials belong to after creation (``user`` or ``git``)."""
         ok = True
         profile = None
         if spec.profile is not None:
@@ -171,15 +176,22 @@ class _RadiusChecker:
                 ok = False
                 self.report(doc, (*path, "profile"), f"no profile {spec.profile!r}: declare it under radius.profiles "
                                                      f"in tenant {tenant}'s file (or a parent's) or in ispctl.yaml")
+        live = set(spec.live_credentials)
+        if live and owner != "user":
+            ok = False
+            self.report(doc, (*path, "live_credentials"), "credentials set on the live side need credentials: user "
+                        "(with credentials: git, git holds them)")
+        cleartext = spec.cleartext is not None or "cleartext" in live
+        nt_hash = spec.nt_hash is not None or "nt_hash" in live
         for method in dict.fromkeys(spec.auth):
-            if method == "chap" and spec.cleartext is None:
+            if method == "chap" and not cleartext:
                 ok = False
                 self.report(doc, (*path, "auth"), _METHOD_NEEDS["chap"][1])
-            if method == "mschap" and spec.cleartext is None and spec.nt_hash is None:
+            if method == "mschap" and not cleartext and not nt_hash:
                 ok = False
                 self.report(doc, (*path, "auth"), _METHOD_NEEDS["mschap"][1])
-        if (isinstance(spec, AccountSpec) and "pap" in spec.auth and spec.password is None and spec.nt_hash is None
-                and spec.cleartext is None):
+        if (isinstance(spec, AccountSpec) and "pap" in spec.auth and spec.password is None and not nt_hash
+                and not cleartext):
             ok = False
             self.report(doc, (*path, "auth"), "PAP needs a credential: password ({CRYPT} hash), nt_hash or cleartext")
         before = len(self.problems)
