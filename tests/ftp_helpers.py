@@ -18,6 +18,7 @@ from tests.wiring import REGISTRY
 
 PASSWORD = "ftp-Test-pa55"
 JOE, ANN, BOB, ZED = "joe@acme.example", "ann@acme.example", "bob@acme.example", "zed@frozen.example"
+SITE, FROZEN_SITE = "acme.example", "frozen.example"  # the domains' default web sites' owner logins
 
 
 def schemas() -> tuple[str, ...]:
@@ -29,17 +30,19 @@ def schemas() -> tuple[str, ...]:
 
 def estate_files(hashed: str) -> dict[str, str]:
     """joe: FTP with a 1 MiB / 5 files quota; ann: FTP, suspended; bob: no FTP; zed: FTP in a
-    suspended domain."""
+    suspended domain; each domain's default web site (its apex) has an FTP owner login."""
     return {
         "acme/tenant.yaml": "name: Acme\n",
         "acme/acme.example.yaml": (
-            "domain: acme.example\nservices: [mail, ftp]\nmailboxes:\n"
+            "domain: acme.example\nservices: [mail, ftp, web]\n"
+            f"ftp:\n  sites:\n    '@': {{password: \"{hashed}\", quota: 10 MiB, quota_files: 3}}\nmailboxes:\n"
             f"  joe:\n    password: \"{hashed}\"\n    services: {{ftp: true}}\n"
             "    ftp: {quota: 1 MiB, quota_files: 5, upload_kbps: 2048}\n"
             f"  ann:\n    password: \"{hashed}\"\n    services: {{ftp: true}}\n    status: suspended\n"
             f"  bob:\n    password: \"{hashed}\"\n"),
         "acme/frozen.example.yaml": (
-            "domain: frozen.example\nservices: [mail, ftp]\nstatus: suspended\nmailboxes:\n"
+            "domain: frozen.example\nservices: [mail, ftp, web]\nstatus: suspended\n"
+            f"ftp:\n  sites:\n    '@': {{password: \"{hashed}\"}}\nmailboxes:\n"
             f"  zed:\n    password: \"{hashed}\"\n    services: {{ftp: true}}\n"),
     }
 
@@ -49,6 +52,11 @@ class FtpEstate:
     slapd: SlapdInstance
     root: Path      # the estate
     ftp_root: Path  # ftp.root (ISPCTL_FTP_ROOT)
+    web_root: Path  # web.web_root (ISPCTL_WEB_ROOT): the sites' document roots
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"ISPCTL_FTP_ROOT": str(self.ftp_root), "ISPCTL_WEB_ROOT": str(self.web_root)}
 
 
 @contextmanager
@@ -58,13 +66,13 @@ def ftp_estate(base: Path) -> Iterator[FtpEstate]:
     slapd.start()
     try:
         estate = write_estate(base / "estate", estate_files(hash_password(PASSWORD)))
-        ftp_root = base / "ftp"
+        applied_estate = FtpEstate(slapd, estate, base / "ftp", base / "www")
         apply = slapd.account_env("apply")
-        applied = run_cli(slapd, "apply", "--auto-approve", "-d", str(estate), ISPCTL_FTP_ROOT=str(ftp_root),
+        applied = run_cli(slapd, "apply", "--auto-approve", "-d", str(estate), **applied_estate.env,
                           ISPCTL_LDAP_BIND_DN=apply["ISPCTL_LDAP_BIND_DN"],
                           ISPCTL_LDAP_PASSWORD=apply["ISPCTL_LDAP_PASSWORD"])
         assert applied.exit_code == 0 and "Apply complete!" in applied.stdout, applied.output
-        yield FtpEstate(slapd, estate, ftp_root)
+        yield applied_estate
     finally:
         slapd.stop()
 

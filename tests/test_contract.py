@@ -34,9 +34,9 @@ def test_the_builtin_services_declare_everything_they_bring() -> None:
     assert REGISTRY.names[: len(BUILTIN)] == ("ldap", "mailstore", "dovecot", "postfix", "dns", "web",
                                                 "radius", "ftp")
     ldap, mailstore, dns = (REGISTRY.get(name) for name in ("ldap", "mailstore", "dns"))
-    # The directory also stores the kinds other services declare as directory parts (RADIUS's).
+    # The directory also stores the kinds other services declare as directory parts (RADIUS's, FTP's).
     assert ldap is not None and ldap.enabled_by_default
-    assert ldap.kinds == {"tenant", "domain", "mailbox", "alias", "access_account", "radius_profile"}
+    assert ldap.kinds == {"tenant", "domain", "mailbox", "alias", "access_account", "radius_profile", "ftp_login"}
     assert mailstore is not None and mailstore.kinds == {"maildir"} and mailstore.compile is not None
     assert dns is not None and dns.kinds == {"dns_zone", "dns"} and {s.file for s in dns.sections} == {"site", "domain"}
     web = REGISTRY.get("web")

@@ -32,12 +32,14 @@ def mailbox_attrs(builder: EstateBuilder, address: str) -> dict[str, Any]:
 def test_a_mailbox_with_the_ftp_service_gets_what_pure_ftpd_reads(tmp_path: Path) -> None:
     builder = estate(tmp_path, "  joe:\n    services: {ftp: true}\n    ftp: {quota: 1.5 MiB, download_kbps: 100}\n"
                                "  ann: {services: {ftp: true}, status: suspended}\n  bob: {}\n",
-                     site={"ftp": {"root": "/srv/files/", "defaults": {"quota_files": 1000, "download_kbps": 50}}})
+                     site={"ftp": {"root": "/srv/files/", "defaults": {"quota": "100 MiB", "quota_files": 1000,
+                                                                       "download_kbps": 50}}})
     assert mailbox_attrs(builder, "joe@acme.example") == {
         "ftp_status": "enabled", "ftp_home": "/srv/files/acme.example/joe", "ftp_quota_mb": 2,  # whole MiB, up
         "ftp_quota_files": 1000, "ftp_download_kbps": 100,  # the mailbox's own over the default
     }
     assert mailbox_attrs(builder, "ann@acme.example")["ftp_status"] == "disabled"
+    assert mailbox_attrs(builder, "ann@acme.example")["ftp_quota_mb"] == 100
     assert mailbox_attrs(builder, "bob@acme.example") == {}  # no ftp service: no FTP attributes at all
 
 
@@ -53,7 +55,8 @@ def test_a_suspended_domain_or_tenant_disables_ftp_and_ftp_uid_is_written(tmp_pa
 def test_what_pure_ftpd_would_refuse_is_reported_with_file_and_line(tmp_path: Path) -> None:
     builder = estate(tmp_path, "  a+b:\n    services: {ftp: true}\n"
                                "  bob:\n    ftp: {quota_files: 10}\n"
-                               "  cyd:\n    services: {ftp: true}\n    ftp: {quota: 1000, upload_kbps: 0}\n",
+                               "  cyd:\n    services: {ftp: true}\n    ftp: {quota: 1000, upload_kbps: 0}\n"
+                               "  dee:\n    services: {ftp: true}\n    ftp: {quota_files: 10}\n",
                      site={"mail": {"uid": 500}})
     shown = [str(p) for p in problems_of(builder.root)]
     file = builder.display(REL)
@@ -68,6 +71,8 @@ def test_what_pure_ftpd_would_refuse_is_reported_with_file_and_line(tmp_path: Pa
         "1 MiB (pure-ftpd counts quotas in whole MiB; leave it out for none)",
         f"{file}:{builder.line_of(REL, 'quota: 1000')}:24: mailboxes.cyd.ftp.upload_kbps: must be greater "
         "than or equal to 1",
+        f"{file}:{builder.line_of(REL, 'quota_files', 2)}:5: mailboxes.dee.ftp: quota_files needs a quota (size) too: "
+        "pure-ftpd refuses every upload of a login with a file count and no size quota",
     ]
 
 

@@ -45,6 +45,7 @@ def test_sandbox_round_trip_serves_applied_logins(tmp_path: Path) -> None:
         assert env["ISPCTL_LDAP_PASSWORD"] not in text  # never ispctl's own (apply) password
         estate = write_estate(tmp_path / "estate", estate_files(hash_password(PASSWORD)))
         applied = run_cli(None, "apply", "--auto-approve", "-d", str(estate), ISPCTL_FTP_ROOT=env["ISPCTL_FTP_ROOT"],
+                          ISPCTL_WEB_ROOT=str(tmp_path / "www"),
                           **{k: v for k, v in env.items() if k.startswith("ISPCTL_LDAP_")})
         assert applied.exit_code == 0, applied.output
         host, port = ftp["url"].removeprefix("ftp://").split(":")

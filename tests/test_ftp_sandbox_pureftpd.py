@@ -19,8 +19,10 @@ from ispctl.reconciler.harness.daemons import pids_matching
 from tests.ftp_helpers import (
     ANN,
     BOB,
+    FROZEN_SITE,
     JOE,
     PASSWORD,
+    SITE,
     ZED,
     FtpEstate,
     connect,
@@ -30,6 +32,7 @@ from tests.ftp_helpers import (
     upload_refused,
 )
 from tests.ldap_helpers import ldap_ok
+from tests.wiring import load_desired
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="pure-ftpd chroots and changes uid: root only")
 
@@ -113,3 +116,26 @@ def test_the_passive_range_is_free_and_the_daemon_goes_by_pid(estate: FtpEstate,
         assert second.running() and pids_matching(second.marker) == [second.pid]
         assert second.passive[0] >= 30000
     assert not second.running() and pids_matching(second.marker) == []
+
+
+def test_a_sites_owner_login_is_chrooted_to_its_document_root_as_the_sites_uid(
+        estate: FtpEstate, server: PureFtpdInstance) -> None:
+    _catalog, resources = load_desired(estate.root, env=estate.env)
+    site = resources[("site", SITE)].attrs
+    docroot = Path(str(site["docroot"]))
+    assert docroot.is_relative_to(estate.web_root) and not docroot.exists()  # pure-ftpd makes it (-j)
+    session = connect(server)
+    try:
+        assert session.login(SITE, PASSWORD).startswith("230")
+        assert session.pwd() == "/"
+        session.storbinary("STOR index.html", io.BytesIO(b"<h1>acme</h1>\n"))
+        session.cwd("/..")
+        assert "index.html" in session.nlst()
+        assert upload_refused(session, "a", b"1") == "" and upload_refused(session, "b", b"2") == ""
+        assert upload_refused(session, "c", b"3").startswith("552")  # quota_files: 3
+    finally:
+        session.close()
+    assert (docroot / "index.html").read_bytes() == b"<h1>acme</h1>\n"
+    stat = (docroot / "index.html").stat()
+    assert (stat.st_uid, stat.st_gid) == (site["uid"], site["gid"])
+    assert login_reply(server, FROZEN_SITE, PASSWORD).startswith("530")  # the site of a suspended domain

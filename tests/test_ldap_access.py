@@ -28,7 +28,7 @@ from ispctl.providers.ldap.sandbox.component import LdapComponent
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
 from ispctl.providers.radius.render import PROFILE_FILTER, USER_FILTER
 from ispctl.reconciler.contract import ConfigError
-from tests.ftp_helpers import ANN, BOB, JOE, ZED, FtpEstate, ftp_estate
+from tests.ftp_helpers import ANN, BOB, FROZEN_SITE, JOE, SITE, ZED, FtpEstate, ftp_estate
 from tests.ldap_helpers import BASE, copy_example, edit_yaml, run_cli
 from tests.test_radius_radiusd import write_estate as radius_estate
 
@@ -349,10 +349,11 @@ def test_pureftpd_account_looks_up_ftp_logins_and_nothing_else(ftp_directory: Ft
     # Never a password hash, nor what other services read (mail routing, display names).
     for hidden in ("userPassword", "mail:", "ispctlEnabledService", "homeDirectory", "cn:", "ispctlFingerprint"):
         assert hidden not in found.stdout
-    # A mailbox without FTP, the domains and tenants are invisible to it.
+    # A mailbox without FTP, the domains and tenants are invisible to it; the sites' logins are not.
     every = directory.search_as("pureftpd", "-b", BASE, "(objectClass=*)", "1.1")
+    sites = [f"uid={site},associatedDomain={site},o=acme,{BASE}" for site in (SITE, FROZEN_SITE)]
     assert sorted(dns_in(every.stdout)) == sorted(d.lower() for d in (
-        joe, directory.dn_of(ANN), directory.dn_of(ZED)))
+        joe, directory.dn_of(ANN), directory.dn_of(ZED), *sites))
     assert dns_in(directory.search_as("pureftpd", "-b", BASE, f"(uid={BOB})").stdout) == []
     assert directory.search_as("pureftpd", "-b", BASE, "(userPassword=*)", "1.1").stdout.strip() == ""
 

@@ -12,23 +12,25 @@ them, and creates each FTP home on the first login (``-j``) with the login's own
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ispctl.providers.ftp.commands import register
 from ispctl.providers.ftp.compile import MAILBOX_PART, compile_ftp
 from ispctl.providers.ftp.sandbox.component import PureFtpdComponent
 from ispctl.providers.ftp.settings import FTP, MAILBOX_FTP, OVERRIDES, FtpLimits, FtpSettings
-from ispctl.reconciler.contract import DirectoryPart, Service
+from ispctl.providers.ftp.sites import DOMAIN_FTP, LOGIN_PART
+from ispctl.reconciler.contract import Service
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 # pure-ftpd's own classes first: ispctl's FTP class is an addition to them.
 SCHEMAS = (SCHEMA_DIR / "pureftpd.ldif", SCHEMA_DIR / "ispctl-ftp.ldif")
-PARTS = (DirectoryPart(MAILBOX_PART.kind, MAILBOX_PART.fields, MAILBOX_PART.object_classes, schemas=SCHEMAS),)
+PARTS = tuple(replace(part, schemas=SCHEMAS) for part in (MAILBOX_PART, LOGIN_PART))
 
 SERVICE = Service(
     name="ftp",
     summary="FTP logins for mailboxes, served by pure-ftpd from the directory (quota, bandwidth, status)",
-    sections=(FTP, MAILBOX_FTP),
+    sections=(FTP, MAILBOX_FTP, DOMAIN_FTP),
     overrides=OVERRIDES,
     compile=compile_ftp,
     sandbox=PureFtpdComponent,

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import re
 
-from ispctl.providers.ftp.settings import FTP, MAILBOX_FTP, FtpLimits, FtpSettings
+from ispctl.providers.ftp.settings import DISABLED, ENABLED, FTP, MAILBOX_FTP, FtpLimits, FtpSettings
+from ispctl.providers.ftp.sites import compile_site_logins
 from ispctl.providers.mailstore.settings import MAIL
 from ispctl.reconciler.contract import MAILBOX, Catalog, Compiled, DirectoryPart, NMailbox, Value, address_of
 
-ENABLED, DISABLED = "enabled", "disabled"  # the only FTPStatus values pure-ftpd reads as such
 # What pure-ftpd's LDAP backend accepts in a login name (src/log_ldap.c; README.LDAP).
 LOGIN = re.compile(r"[A-Za-z0-9 ._@:'-]+")
 
@@ -103,7 +103,13 @@ def compile_ftp(catalog: Catalog) -> Compiled:
             out.problems.append(doc.problem(path, f"pure-ftpd cannot take {box.address} as a login name (it refuses "
                                                   f"{bad!r}): turn its ftp service off"))
             continue
+        limits = (box.spec.get_section(MAILBOX_FTP) or FtpLimits()).over(settings.defaults)
+        if limits.problem is not None:
+            where = (*path, "ftp") if written else ("ftp", "defaults")
+            out.problems.append((doc if written else catalog.estate.site_doc).problem(where, limits.problem))
+            continue
         out.attrs[address_of(MAILBOX, box.address)] = mailbox_attrs(catalog, box, settings)
     if wanted:
         _owner_problems(catalog, settings, out)
+    compile_site_logins(catalog, out)
     return out

@@ -15,14 +15,29 @@ the site's values on one machine (a sandbox keeps its FTP homes in its own folde
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, cast
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, field_validator
 
-from ispctl.reconciler.contract import EnvOverride, Section, Size, Strict
+from ispctl.reconciler.contract import EnvOverride, Mailbox, Section, Size, Strict
 
 MIB = 1024 * 1024
+ENABLED, DISABLED = "enabled", "disabled"  # the only FTPStatus values pure-ftpd reads as such
 Positive = Annotated[int, Field(ge=1, le=2**31 - 1)]
+# The estate's own password-hash check (a mailbox's): {CRYPT}$6$ or $2y$, never echoed back.
+_MAILBOX_HASH: TypeAdapter[str | None] = TypeAdapter(cast(Any, Mailbox.model_fields["password"].annotation))
+
+
+def _hash(value: object) -> object:
+    if value is None:
+        raise ValueError("an FTP login needs a password hash ({CRYPT}$6$... from 'ispctl hash-password')")
+    try:
+        return _MAILBOX_HASH.validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+
+
+PasswordHash = Annotated[str, BeforeValidator(_hash)]
 
 
 class FtpLimits(Strict):
@@ -42,6 +57,17 @@ class FtpLimits(Strict):
     def quota_mb(self) -> int | None:
         """``FTPQuotaMBytes``: the quota rounded up to whole MiB (never below what was written)."""
         return None if self.quota is None else -(-self.quota // MIB)
+
+    @property
+    def problem(self) -> str | None:
+        """Why pure-ftpd would not apply these limits as written, or None.
+
+        A file-count quota without a size quota is not applied as one: pure-ftpd-ldap 1.0.50
+        then refused every upload of a login (tests/test_ftp_sandbox_pureftpd.py found it)."""
+        if self.quota_files is not None and self.quota is None:
+            return ("quota_files needs a quota (size) too: pure-ftpd refuses every upload of a login with a file "
+                    "count and no size quota")
+        return None
 
     def over(self, defaults: FtpLimits) -> FtpLimits:
         """These limits, each unset one taken from ``defaults``."""
