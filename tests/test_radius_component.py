@@ -11,7 +11,7 @@ import pytest
 from ispctl.providers.radius.sandbox.component import RadiusComponent, radius_ldap_env
 from ispctl.reconciler.harness import sandbox
 from ispctl.reconciler.harness.daemons import DaemonError, pids_matching
-from tests.ldap_helpers import run_cli
+from tests.ldap_helpers import copy_example, run_cli
 from tests.test_radius_radiusd import PASSWORD, answer, write_estate
 from tests.wiring import REGISTRY
 
@@ -33,8 +33,9 @@ def test_it_binds_as_a_read_only_account_never_ispctls_own() -> None:
         radius_ldap_env(base)  # only ispctl's own (write) account: refused
 
 
-def radtest(env: dict[str, str], user: str, method: str = "pap") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["radtest", "-t", method, user, PASSWORD, env["ISPCTL_RADIUS_SERVER"], "0",
+def radtest(env: dict[str, str], user: str, method: str = "pap", password: str = PASSWORD
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["radtest", "-t", method, user, password, env["ISPCTL_RADIUS_SERVER"], "0",
                            env["ISPCTL_RADIUS_SECRET"]], capture_output=True, text=True, check=False, timeout=30)
 
 
@@ -61,3 +62,18 @@ def test_sandbox_round_trip_answers_for_applied_accounts(tmp_path: Path) -> None
     finally:
         sandbox.down(root, COMPONENTS, purge=True)
     assert not pids_matching(str(root))
+
+
+def test_the_demo_the_example_estates_dialup_mailbox_gets_an_access_accept(tmp_path: Path) -> None:
+    root = tmp_path / ".sandbox"
+    try:
+        sandbox.up(root, COMPONENTS)
+        env = sandbox.env(root, COMPONENTS)
+        applied = run_cli(None, "apply", "--auto-approve", "-d", str(copy_example(tmp_path)),
+                          **{k: v for k, v in env.items() if k.startswith("ISPCTL_LDAP_")})
+        assert applied.exit_code == 0, applied.output
+        # .ci/demo and the README: every example mailbox's password is ispctl-demo.
+        assert answer(radtest(env, "dialup-test@southbay.example", password="ispctl-demo"))[0] == "Access-Accept"
+        assert answer(radtest(env, "noc@southbay.example", password="ispctl-demo"))[0] == "Access-Reject"
+    finally:
+        sandbox.down(root, COMPONENTS, purge=True)
