@@ -31,7 +31,7 @@ def layout(web: WebSettings) -> Layout:
         sites_dir=web.sites_dir, pools_dir=web.pools_dir, web_root=web.web_root, archive_dir=web.archive,
         certs_dir=web.certs_dir, challenge_dir=web.challenge_dir, run_dir=web.socket_dir,
         http_port=web.http_port, https_port=web.https_port, listen_owner=web.listen_owner,
-        listen_group=web.listen_group,
+        listen_group=web.listen_group, renew_days=web.acme_renew_days,
     )
 
 
