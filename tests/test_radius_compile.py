@@ -48,15 +48,15 @@ def test_profiles_accounts_and_a_mailboxs_attributes(tmp_path: Path) -> None:
     account = resources[("access_account", "dsl-1@shop.example")]
     assert account.parent == "domain.shop.example" and account.depends_on == ("radius_profile.dsl",)
     assert account.attrs["profile"] == "cn=dsl,ou=ispctl,dc=example,dc=net"
-    assert (account.attrs["access"], account.attrs["status"], account.attrs["methods"]) == (True, "active",
+    assert (account.attrs["access"], account.attrs["status"], account.attrs["methods"]) == ("TRUE", "active",
                                                                                             ("chap", "pap"))
     assert (account.attrs["framed_ip"], account.attrs["description"]) == ("10.1.0.1", "line 1")
-    assert resources[("access_account", "git-1@shop.example")].attrs["access"] is False
+    assert resources[("access_account", "git-1@shop.example")].attrs["access"] == "FALSE"
     anna = resources[("mailbox", "anna@shop.example")]
     # The profile's DN is where the directory puts it: below the client tenant, below its reseller.
     assert anna.attrs["radius_profile"] == "cn=shop/vpn,o=shop,o=acme,ou=ispctl,dc=example,dc=net"
     assert anna.attrs["radius_methods"] == ("mschap", "pap") and anna.attrs["radius_nt_hash"] == NT
-    assert anna.attrs["radius_routes"] == ("192.0.2.0/28",) and anna.attrs["radius_access"] is True
+    assert anna.attrs["radius_routes"] == ("192.0.2.0/28",) and anna.attrs["radius_access"] == "TRUE"
     assert "radius_access" not in resources[("mailbox", "bert@shop.example")].attrs  # no dialup, no section
 
 

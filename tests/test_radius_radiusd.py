@@ -175,6 +175,13 @@ def test_disabled_and_suspended_accounts_are_rejected(radius: RadiusdInstance, d
     assert answer(radius.radtest("dsl-0043@acme.example", PASSWORD))[0] == "Access-Accept"
     _dn, entry = find_one(directory, "(uid=dsl-0042@acme.example)", "dialupAccess")
     assert entry["dialupaccess"] == ["FALSE"]  # never ISPMan's 'disabled', which FreeRADIUS reads as allowed
+    # ISPMan's 'disabled', which FreeRADIUS reads as allowed: a hand edit ispctl sees as drift and corrects.
+    dn, _entry = find_one(directory, "(uid=dsl-0042@acme.example)", "dialupAccess")
+    edited = directory.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: dialupAccess\ndialupAccess: disabled\n")
+    assert edited.returncode == 0, edited.stderr
+    assert answer(radius.radtest("dsl-0042@acme.example", PASSWORD))[0] == "Access-Accept"  # the ISPMan bug
+    apply_ok(directory, estate)
+    assert answer(radius.radtest("dsl-0042@acme.example", PASSWORD))[0] == "Access-Reject"
     # A suspended tenant suspends every account below it, standalone ones included.
     edit_yaml(estate / "tenants" / "acme" / "tenant.yaml", lambda data: data.__setitem__("status", "suspended"))
     apply_ok(directory, estate)

@@ -10,7 +10,7 @@
   reaches every account naming it.
 * ``access_account.<login>`` -- one per standalone account, parent the domain: ``password``,
   ``nt_hash``, ``cleartext`` (credentials: sensitive, and the user's after creation unless
-  ``credentials: git``), ``methods``, ``access`` (``dialupAccess``: TRUE only when enabled and
+  ``credentials: git``), ``methods``, ``access`` (``dialupAccess``: ``TRUE`` only when enabled and
   effectively active), ``profile`` (the profile entry's DN), ``framed_ip``, ``routes``,
   ``reply``, ``status``, ``description``.
 * on a mailbox with ``services.dialup`` or a ``radius:`` section: the same values as
@@ -55,7 +55,9 @@ def access_attrs(catalog: Catalog, account: Account) -> dict[str, Value]:
     """What an account (standalone or a mailbox's) stores, by the standalone kind's names."""
     spec = account.spec
     return {
-        "access": account.access,
+        # Spelled as stored, compared as text: a live 'disabled' (ISPMan's, which FreeRADIUS reads
+        # as allowed) is drift to correct, where a yes/no reading would take it for FALSE.
+        "access": "TRUE" if account.access else "FALSE",
         "profile": profile_dn(catalog, account.profile) if account.profile is not None else None,
         "methods": tuple(sorted(set(spec.auth))),
         "nt_hash": spec.nt_hash,

@@ -31,7 +31,7 @@ ACCOUNT_CLASSES = ("radiusprofile", "ispctlRadiusAccount")
 
 # An account's values, by the standalone kind's field names (a mailbox's carry a radius_ prefix).
 _ACCESS: dict[str, tuple[tuple[str, ...], str]] = {
-    "access": (("dialupAccess",), "bool"),
+    "access": (("dialupAccess",), "str"),  # "TRUE"/"FALSE" as text (see compile.access_attrs)
     "profile": (("radiusProfileDN",), "str"),
     "methods": (("ispctlRadiusAuthMethod",), "multi"),
     "nt_hash": (("ispctlRadiusNTHash",), "str"),

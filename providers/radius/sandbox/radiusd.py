@@ -113,7 +113,8 @@ class RadiusdInstance(DaemonInstance):
         self.acct_port = acct_port or self._distinct(ports)
         ports.add(self.acct_port)
         self.inner_port = inner_port or self._distinct(ports)
-        self.secret = secret or secrets.token_urlsafe(18)
+        # Hex: a secret starting with '-' was read by radtest/radclient as an option.
+        self.secret = secret or secrets.token_hex(16)
 
     @staticmethod
     def _distinct(taken: set[int]) -> int:
