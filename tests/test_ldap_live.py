@@ -295,3 +295,27 @@ def test_a_value_read_is_the_normalised_conversion_of_its_texts(conv: mapping.Co
     for raw_values in ([t.encode() for t in texts], texts):
         assert live.value_of(conv, raw_values) == expected
         assert type(live.value_of(conv, raw_values)) is type(expected)
+
+
+def test_kinds_that_share_a_class_are_told_apart_by_all_their_classes() -> None:
+    # Two services' new kinds both on the structural class account, and one's class also an
+    # optional class of mailboxes: each entry is the kind whose classes it carries in full.
+    from ispctl.reconciler.contract import DirectoryPart
+
+    dmap = mapping.extend([
+        DirectoryPart("mailbox", {"ftp_status": (("FTPStatus",), "str")}, ("PureFTPdUser", "ispctlFtpUser")),
+        DirectoryPart("dialup", {"x": (("radiusFramedIPAddress",), "str")}, ("account", "radiusprofile"),
+                      rdn_attr="uid", identifying_class="account"),
+        DirectoryPart("login", {"home": (("homeDirectory",), "str")}, ("account", "posixAccount", "ispctlFtpUser"),
+                      rdn_attr="uid", identifying_class="ispctlFtpUser"),
+    ])
+    entries = [
+        raw(f"uid=d1,{BASE}", objectClass=["account", "radiusprofile", "ispctlManaged"], uid="d1"),
+        raw(f"uid=l1,{BASE}", objectClass=["account", "posixAccount", "ispctlFtpUser", "ispctlManaged"], uid="l1",
+            homeDirectory="/srv/l1"),
+        raw(f"uid=m@x.net,{BASE}", objectClass=["inetOrgPerson", "posixAccount", "ispctlMailUser", "ispctlManaged",
+                                                "PureFTPdUser", "ispctlFtpUser"], uid="m@x.net", FTPStatus="enabled"),
+    ]
+    found = {e.resource.key: e.resource for e in live.parse_entries(entries, BASE, dmap)}
+    assert {key: r.kind for key, r in found.items()} == {"d1": "dialup", "l1": "login", "m@x.net": "mailbox"}
+    assert found["l1"].attrs["home"] == "/srv/l1" and found["m@x.net"].attrs["ftp_status"] == "enabled"

@@ -57,6 +57,11 @@ class _Tables:
         self.asked = frozenset(dmap.attributes)
         self.spelling = {name.lower(): name for name in self.asked}
         self.classes = tuple((kmap.identifying_class.lower().encode(), kind) for kind, kmap in kinds.items())
+        # Each kind's own classes, folded: an entry is of the kind whose classes it all carries (the
+        # most of them), so two kinds sharing a class (account) or one kind's class being another's
+        # optional one (ispctlFtpUser) never mistake one kind's entries for the other's.
+        self.required = tuple((frozenset(c.lower().encode() for c in kmap.object_classes), kind)
+                              for kind, kmap in kinds.items())
         # The object classes ispctl writes, as they come back: the kind each identifies, or None
         # (a class several kinds carry, or one a service's fields bring, identifies none).
         exact: dict[bytes | str, str | None] = {
@@ -95,6 +100,9 @@ class _Tables:
         else:
             return found
         folded = {(v if type(v) is bytes else str(v).encode()).lower() for v in classes}
+        complete = [(len(required), kind) for required, kind in self.required if required <= folded]
+        if complete:
+            return max(complete, key=lambda found: found[0])[1]  # the first of the largest, in the map's order
         for identifying, kind in self.classes:
             if identifying in folded:
                 return kind
