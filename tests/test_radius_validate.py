@@ -81,12 +81,13 @@ def test_the_models_refuse_bad_values_without_echoing_secrets(tmp_path: Path) ->
 def test_standalone_accounts_need_the_dialup_service_and_a_login_of_their_own(tmp_path: Path) -> None:
     estate = EstateBuilder(tmp_path)
     estate.tenant("acme")
-    estate.domain("acme", "acme.example", {"mailboxes": {"anna": mailbox()},
+    estate.domain("acme", "acme.example", {"mailboxes": {"anna": mailbox(radius={"auth": "pap"})},
                                            "radius": {"accounts": {"dsl-1": {"password": HASH}}}})
     estate.domain("acme", "dial.example", {"services": ["mail", "dialup"], "mailboxes": {"anna": mailbox()},
                                            "radius": {"accounts": {"anna": {"password": HASH}}}})
     problems = estate.problems()
     assert "does not enable the dialup service" in problem_at(problems, "radius").message
+    assert "does not enable the dialup service" in problem_at(problems, "mailboxes.anna.radius").message
     assert "also an address of the estate" in problem_at(problems, "radius.accounts.anna").message
 
 

@@ -11,8 +11,8 @@
   (a crypt or NT hash cannot answer a CHAP challenge), MS-CHAP needs ``nt_hash`` or
   ``cleartext``, in git or named in ``live_credentials`` (set on the live side, which needs
   ``credentials: user``); a standalone PAP account with no credential at all;
-* a domain ``radius:`` section (standalone accounts) on a domain without the ``dialup``
-  service; a standalone login that is also an address of the estate.
+* a domain ``radius:`` section (standalone accounts) or a mailbox's on a domain without the
+  ``dialup`` service; a standalone login that is also an address of the estate.
 
 A mailbox's ``services.dialup`` needing the domain's ``dialup`` service is the estate's own
 rule. Names, addresses, hashes, routes and timeouts are checked by the models (``settings``).
@@ -145,9 +145,13 @@ class _RadiusChecker:
             if own is None and not dialup:
                 continue
             domain = self.catalog.domains[box.domain]
+            base = box.origin.path
+            if "dialup" not in domain.services:
+                if own is not None:  # the flag without the service is the estate's own rule
+                    self.report(box.origin.doc, (*base, "radius"), "the domain does not enable the dialup service")
+                continue
             tenant_status = [t.status for t in self.catalog.tenant_chain(domain.tenant)]
             status = _status(box.status, domain.status, *tenant_status)
-            base = box.origin.path
             self.account(box.address, domain.name, domain.tenant, own or DEFAULT_ACCESS, box.origin.doc,
                          (*base, "radius"), access=dialup and status == "active", status=status,
                          owner=box.spec.credentials or lifecycle, mailbox=True)
