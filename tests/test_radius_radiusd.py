@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
 from ispctl.providers.radius.directory import SCHEMAS
-from ispctl.providers.radius.sandbox.radiusd import HOST, RadiusdInstance, status_server
+from ispctl.providers.radius.render import MODULE_FILE, SITE_FILE, SITE_NAME, render_module
+from ispctl.providers.radius.sandbox.radiusd import HOST, STOCK_RADDB, RadiusdInstance, status_server
 from ispctl.reconciler.contract import hash_password
 from tests.ldap_helpers import BASE, apply_ok, assert_converged, edit_yaml, find_one
 
@@ -248,3 +250,25 @@ def test_a_credential_set_on_the_live_side_works_and_is_never_removed(radius: Ra
     assert changed.returncode == 0, changed.stderr
     assert answer(radius.radtest("vpn-7@acme.example", PASSWORD, "mschap"))[0] == "Access-Accept"
     assert_converged(directory, estate)  # the plan leaves it alone
+
+
+def test_the_instance_is_debians_stock_raddb_plus_what_render_tells_operators(radius: RadiusdInstance) -> None:
+    def tree(root: Path) -> dict[str, str]:
+        found = {}
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                found[rel] = "-> " + str(path.readlink())
+            elif path.is_file():
+                found[rel] = path.read_text(encoding="utf-8", errors="replace")
+        return found
+
+    stock, ours = tree(STOCK_RADDB), tree(radius.raddb)
+    changed = {rel for rel in stock.keys() | ours.keys() if stock.get(rel) != ours.get(rel)}
+    # What `ispctl render freeradius` writes and says to link/remove ...
+    operator = {MODULE_FILE, SITE_FILE, "mods-enabled/ldap", f"sites-enabled/{SITE_NAME}", "sites-enabled/default"}
+    # ... and what makes this one a throwaway (paths, no user switch, its client, inner-tunnel's port).
+    throwaway = {"radiusd.conf", "clients.conf", "sites-available/inner-tunnel"}
+    assert changed == operator | throwaway
+    assert "sites-enabled/default" not in ours and ours["mods-enabled/ldap"] == "-> ../mods-available/ldap"
+    assert ours[MODULE_FILE] == render_module(LdapSettings.from_env(radius.ldap_env), radius.base_dn)
