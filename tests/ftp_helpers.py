@@ -72,6 +72,11 @@ def ftp_estate(base: Path) -> Iterator[FtpEstate]:
                           ISPCTL_LDAP_BIND_DN=apply["ISPCTL_LDAP_BIND_DN"],
                           ISPCTL_LDAP_PASSWORD=apply["ISPCTL_LDAP_PASSWORD"])
         assert applied.exit_code == 0 and "Apply complete!" in applied.stdout, applied.output
+        # What was written reads back as written: the next plan has nothing to do.
+        again = run_cli(slapd, "plan", "-d", str(estate), **applied_estate.env,
+                        ISPCTL_LDAP_BIND_DN=apply["ISPCTL_LDAP_BIND_DN"],
+                        ISPCTL_LDAP_PASSWORD=apply["ISPCTL_LDAP_PASSWORD"])
+        assert "No changes." in again.stdout, again.output
         yield applied_estate
     finally:
         slapd.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,8 +10,19 @@ from pathlib import Path
 import typer
 
 from ispctl.providers.ftp.render import DEFAULT_LDAP_CONF_PATH, LDAP_CONF, render
+from ispctl.providers.ftp.report import FtpUsage, ftp_usage
+from ispctl.providers.ftp.sites import KIND
 from ispctl.providers.ldap.access import service_settings
-from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
+from ispctl.reconciler.contract import (
+    MAILBOX,
+    CommandContext,
+    Commands,
+    ConfigError,
+    DirOption,
+    IspctlError,
+    format_size,
+    output,
+)
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 
@@ -56,8 +68,60 @@ def render_pureftpd_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str
     return 0
 
 
+def _usage(ctx: CommandContext, root: Path) -> list[FtpUsage]:
+    with ctx.session(root) as session:
+        if not any(MAILBOX in p.SUPPORTS and KIND in p.SUPPORTS for p in session.providers):
+            raise IspctlError("the FTP quota report reads the logins from the directory: enable the ldap provider")
+        return ftp_usage(session.read_live())
+
+
+def report_ftp_cmd(ctx: CommandContext, root: Path, json_out: bool, threshold: float, show_all: bool) -> int:
+    if not 0 < threshold <= 1000:
+        raise IspctlError("--threshold must be a percentage above 0")
+    rows = _usage(ctx, root)
+    listed = [r for r in rows if show_all or r.state(threshold) in ("near", "over")]
+    if json_out:
+        output.write_raw(json.dumps({
+            "threshold": threshold, "checked": len(rows),
+            "over": sum(1 for r in rows if r.state(threshold) == "over"),
+            "near": sum(1 for r in rows if r.state(threshold) == "near"),
+            "logins": [r.to_dict(threshold) for r in listed]}, indent=2, sort_keys=True))
+        return 0
+    if not listed:
+        output.out().print(f"No FTP login is over its quota or at or over {threshold:g}% of it ({len(rows)} checked).",
+                           markup=False)
+        return 0
+    width = max(len(r.login) for r in listed)
+    heading = "All FTP logins" if show_all else f"FTP logins over their quota or at or over {threshold:g}% of it"
+    output.out().print(f"{heading} ({len(rows)} checked):", markup=False)
+    output.out().print(f"  {'LOGIN'.ljust(width)}  {'USED':>10}  {'QUOTA':>10}  {'FILES':>12}  {'%':>6}  STATE",
+                       markup=False)
+    for r in listed:
+        quota = format_size(r.quota) if r.quota else "none"
+        files = f"{r.files}/{r.quota_files}" if r.quota_files else str(r.files)
+        pct = f"{r.percent:.1f}" if r.percent is not None else "-"
+        state = r.state(threshold)
+        output.out().print(f"  {r.login.ljust(width)}  {format_size(r.used):>10}  {quota:>10}  {files:>12}  {pct:>6}  "
+                           f"{state}", style="red" if state == "over" else ("yellow" if state == "near" else None),
+                           markup=False)
+    return 0
+
+
 def register(commands: Commands) -> None:
     ctx = commands.context
+    report = commands.group("report", "Reports from the live services.")
+
+    @report.command("ftp")
+    def report_ftp(
+        dir: Path | None = DirOption,
+        json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
+        threshold: float = typer.Option(90.0, "--threshold", help="list logins at or over this percentage of a "
+                                                                  "quota (size or files)"),
+        show_all: bool = typer.Option(False, "--all", help="list every FTP login, not only those near or over quota"),
+    ) -> None:
+        """FTP logins near or over quota: usage in their homes (here) against the quotas in the directory."""
+        ctx.run(lambda: report_ftp_cmd(ctx, ctx.root(dir), json_out, threshold, show_all))
+
     render_group = commands.group("render", "Render configuration files that make mail servers read the directory.")
 
     @render_group.command("pureftpd")
