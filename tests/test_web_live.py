@@ -111,6 +111,17 @@ def test_a_new_certificate_is_pending_work_not_drift(lay: Layout) -> None:
     assert gone is not None and "is gone" in str(gone.attrs[CERT_PENDING])
 
 
+def test_an_operator_s_certificate_installed_after_the_site_is_pending_work(lay: Layout) -> None:
+    s = site(lay, "shop.example.net", https="custom", cert_file="/etc/ssl/s.pem", key_file="/etc/ssl/s.key")
+    waiting = parse_site(files_of(s, lay, cert=False), lay)
+    assert waiting is not None and CERT_PENDING not in waiting.attrs and waiting.interrupted is None
+    arrived = parse_site(files_of(s, lay, cert=False, cert_exists=True), lay)
+    assert arrived is not None and arrived.drifted() is None
+    assert "/etc/ssl/s.pem and /etc/ssl/s.key) are on the web host now" in str(arrived.attrs[CERT_PENDING])
+    gone = parse_site(files_of(s, lay, cert=True, cert_exists=False), lay)
+    assert gone is not None and "are gone; HTTPS is still configured" in str(gone.attrs[CERT_PENDING])
+
+
 def test_an_unreadable_attribute_line_is_planned_for_rewriting(lay: Layout) -> None:
     s = site(lay, "www.example.net")
     found = files_of(s, lay)

@@ -27,7 +27,7 @@ from ispctl.reconciler.contract import Resource
 from ispctl.reconciler.engine.apply import ApplyResult, apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.plan import Plan
-from tests.web_helpers import ALICE_HASH, WebHost, site
+from tests.web_helpers import ALICE_HASH, WebHost, https_get, self_signed, site
 from tests.wiring import open_session
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/apache2").exists()
@@ -130,7 +130,10 @@ def test_a_broken_site_fails_alone_and_the_previous_configuration_keeps_serving(
     old = site(lay, "www.example.net", aliases=("example.net",))
     assert apply(p, [old])[1].ok
     put(lay, old, "index.html", "still here\n")
-    # Apache's config test refuses this site's new file (its certificate is not there).
+    # Apache's config test refuses this site's new file (its certificate file is empty).
+    Path(lay.certs_dir).mkdir(exist_ok=True)
+    Path(lay.certs_dir, "none.pem").write_text("")
+    Path(lay.certs_dir, "none.key").write_text("")
     broken = site(lay, "www.example.net", https="custom", cert_file=f"{lay.certs_dir}/none.pem",
                   key_file=f"{lay.certs_dir}/none.key")
     other = site(lay, "other.example.net")
@@ -263,16 +266,40 @@ def test_the_example_estate_s_sites_go_live_through_a_session(web: WebServers, t
     with open_session(estate, env) as session:
         planned = session.plan()
         result = session.apply(planned)
-    failed = {o.change.address: o.error or "" for o in result.failed}
-    # The one site with an operator-provided certificate that is not on this machine fails alone.
-    assert list(failed) == ["site.shop.northwind.example"] and "SSLCertificateFile" in failed[
-        "site.shop.northwind.example"]
+    assert result.ok, result.failed
     assert len(result.outcomes) >= 4
     host = WebHost(web, tmp_path / "reloads.log")
     assert host.get("northwind.example", "/intranet/")[0] == 401
     assert host.get("www.northwind.example", "/support")[1]["location"] == "https://status.northwind.example/"
+    # The site whose operator-provided certificate is not on this machine serves HTTP meanwhile.
+    assert host.get("shop.northwind.example", "/")[0] in (403, 404)
     with open_session(estate, env) as session:
-        assert [c.address for c in session.plan().changes] == ["site.shop.northwind.example"]
+        assert session.plan().changes == ()
+
+
+def test_an_operator_s_certificate_not_there_yet_serves_http_and_https_once_it_is(host: WebHost, tmp_path: Path,
+                                                                                   capsys: pytest.CaptureFixture[str]
+                                                                                   ) -> None:
+    lay = host.layout
+    cert, key = tmp_path / "ssl" / "shop.pem", tmp_path / "ssl" / "private" / "shop.key"
+    s = site(lay, "shop.example.net", https="custom", cert_file=str(cert), key_file=str(key), hsts=600)
+    p = provider(host)
+    assert apply(p, [s])[1].ok
+    warned = f"site.shop.example.net: {cert} and {key} do not exist on the web host; serving HTTP only until it exists"
+    assert p.warnings == [warned] and warned in capsys.readouterr().err.replace("\n", " ")
+    put(lay, s, "index.html", "the shop\n")
+    assert host.get("shop.example.net")[2] == "the shop\n"
+    # Nothing to do while the files are missing; the next run says so again, once.
+    again = provider(host)
+    assert plan(again, [s]).changes == () and again.warnings == [warned]
+    self_signed("shop.example.net", cert, key)
+    later = provider(host)
+    [change] = plan(later, [s]).changes
+    assert change.interrupted is not None and "are on the web host now" in change.interrupted and later.warnings == []
+    assert apply_plan(plan(later, [s]), lambda kind: later).ok
+    assert host.get("shop.example.net")[0] == 301  # port 80 now redirects to HTTPS
+    assert https_get(lay.https_port, "shop.example.net", cert) == (200, "the shop\n")
+    assert plan(later, [s]).changes == ()
 
 
 def test_a_hand_broken_site_is_repaired_and_a_broken_foreign_file_blocks_with_a_clear_error(host: WebHost) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ispctl.providers.web.render import PROBE_HEADER, Layout, RenderError, recorded, render
+from ispctl.providers.web.render import PROBE_HEADER, Layout, RenderError, recorded, render, tls_paths
 from tests.web_helpers import ALICE_HASH, layout, site
 
 
@@ -92,8 +92,12 @@ def test_https_auto_serves_http_until_the_certificate_exists(lay: Layout) -> Non
 
 def test_custom_certificates_come_from_the_site(lay: Layout) -> None:
     s = site(lay, "www.example.net", https="custom", cert_file="/etc/ssl/a.pem", key_file="/etc/ssl/a.key")
-    vhost = render(s, lay, cert_exists=False).vhost
+    assert tls_paths(s.key, s.attrs, lay) == ("/etc/ssl/a.pem", "/etc/ssl/a.key")
+    vhost = render(s, lay, cert_exists=True).vhost
     assert 'SSLCertificateFile "/etc/ssl/a.pem"' in vhost and 'SSLCertificateKeyFile "/etc/ssl/a.key"' in vhost
+    # Until the operator installs the files the site is served over HTTP (Apache refuses a missing file).
+    waiting = render(s, lay, cert_exists=False)
+    assert not waiting.tls and "SSLCertificateFile" not in waiting.vhost and "RedirectMatch 301" not in waiting.vhost
 
 
 def test_the_pool_runs_as_the_numeric_ids_inside_the_home(lay: Layout) -> None:

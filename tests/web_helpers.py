@@ -4,9 +4,12 @@ them (built here directly, not compiled from a domain file) and a layout below a
 from __future__ import annotations
 
 import base64
+import datetime
 import http.client
 import shlex
 import shutil
+import socket
+import ssl
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,3 +109,44 @@ def web_servers() -> Iterator[WebHost]:
     finally:
         servers.stop()
         shutil.rmtree(root)
+
+
+def self_signed(host: str, cert: Path, key: Path) -> None:
+    """An operator's certificate for ``host`` (self-signed, one day) at ``cert``, its key at ``key``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    made = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(private, hashes.SHA256()))
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    key.chmod(0o600)
+    cert.write_bytes(made.public_bytes(serialization.Encoding.PEM))
+
+
+def https_get(port: int, host: str, cafile: Path, path: str = "/") -> tuple[int, str]:
+    """Status and body of an HTTPS request to 127.0.0.1:``port`` for ``host`` (SNI and Host),
+    the certificate verified against ``cafile`` and the name."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    conn = context.wrap_socket(sock, server_hostname=host)
+    try:
+        conn.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("ascii"))
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    finally:
+        conn.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body.decode()

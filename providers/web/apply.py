@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from ispctl.providers.web import files
 from ispctl.providers.web.apply_config import ConfigTest, Control, failing, run
 from ispctl.providers.web.probe import Target, probe
-from ispctl.providers.web.render import Layout, Rendered, RenderError, render
+from ispctl.providers.web.render import Layout, Rendered, RenderError, render, tls_paths
 from ispctl.reconciler.contract import Resource
 
 STAGING = ".ispctl-staging"
@@ -69,14 +69,16 @@ class Job:
         return self.resource.key
 
 
-def _cert_exists(layout: Layout, host: str) -> bool:
-    return all(os.path.isfile(p) for p in layout.cert_paths(host))
+def cert_exists(layout: Layout, site: Resource) -> bool:
+    """Whether both files of the site's certificate (``auto`` or ``custom``) are on the web host."""
+    paths = tls_paths(site.key, site.attrs, layout)
+    return paths is not None and all(os.path.isfile(p) for p in paths)
 
 
 def prepare(job: Job, layout: Layout) -> None:
     """Render a create or update (a site that cannot be rendered fails here, alone)."""
     if job.after is not None:
-        job.rendered = render(job.after, layout, _cert_exists(layout, job.after.key))
+        job.rendered = render(job.after, layout, cert_exists(layout, job.after))
 
 
 def _conf_names(directory: str) -> list[str]:
@@ -350,7 +352,7 @@ class Run:
                 continue
             if job.rendered is not None and job.rendered.tls:
                 renewed = renewed or written  # same files, a new certificate: Apache reads it on reload
-            elif job.rendered is not None and _cert_exists(self.layout, site.key):
+            elif job.rendered is not None and cert_exists(self.layout, site):
                 try:
                     rendered = render(site, self.layout, cert_exists=True)
                 except RenderError as exc:

@@ -2,7 +2,7 @@
 
 Reading (``scan``) lists ``sites_dir`` and ``pools_dir`` once, reads only regular files whose
 first line is ispctl's marker, and per owned site looks at its htpasswd file, its docroot
-(lstat) and, for ``https: auto``, whether its certificate is on disk. Nothing is followed
+(lstat) and, unless ``https: off``, whether its certificate's files are on disk. Nothing is followed
 through a symlink and nothing is written.
 
 Writing: directories below the web root are made one component at a time with O_NOFOLLOW
@@ -34,7 +34,7 @@ from datetime import datetime
 from cryptography import x509
 
 from ispctl.providers.web.live import Owner, SiteFiles, owner_of
-from ispctl.providers.web.render import Layout, recorded
+from ispctl.providers.web.render import Layout, recorded, tls_paths
 from ispctl.reconciler.contract import ProviderError
 
 MANIFEST = ".ispctl-archive.json"
@@ -109,9 +109,10 @@ def scan(layout: Layout) -> list[SiteFiles]:
         meta = meta or {}
         secret = read_small(layout.htpasswd_path(host))
         cert, expires = False, None
-        if meta.get("https") == "auto":
-            cert = all(os.path.isfile(p) for p in layout.cert_paths(host))
-            expires = cert_end(layout.cert_paths(host)[0]) if cert else None
+        paths = tls_paths(host, meta, layout)
+        if paths is not None:
+            cert = all(os.path.isfile(p) for p in paths)
+            expires = cert_end(paths[0]) if cert and meta.get("https") == "auto" else None
         found.append(SiteFiles(
             host, text, pool=pools.get(host),
             htpasswd=secret if secret is not None and owner_of(secret) is not None else None,

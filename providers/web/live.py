@@ -16,8 +16,9 @@ Drift is seen three ways:
 * the docroot is gone or belongs to someone else: ``docroot`` (None) or ``uid``/``gid`` show
   what the disk holds.
 
-An ``https: auto`` site whose certificate appeared (or vanished) since its file was rendered,
-or whose certificate expires within ``Layout.renew_days``, gets ``cert_pending``: ispctl's own
+An ``https: auto`` or ``custom`` site whose certificate files appeared (or vanished) since its
+file was rendered, or whose ``auto`` certificate expires within ``Layout.renew_days``, gets
+``cert_pending``: ispctl's own
 next step (``interrupted``), not drift; the apply that updates the site asks for the certificate.
 A site whose files an apply swapped in before it was stopped short of the reload (the
 ``files.PENDING`` record) gets ``reload_pending``, also ispctl's own unfinished work.
@@ -65,7 +66,7 @@ class SiteFiles:
     pool: str | None = None  # the owned pool file of this host
     htpasswd: str | None = None  # the owned htpasswd file of this host
     docroot: Owner | None = None  # None: missing, or not a real directory
-    cert_exists: bool = False  # both files of an ``auto`` certificate are in certs_dir
+    cert_exists: bool = False  # both files of its certificate are there (``render.tls_paths``)
     cert_expires: datetime | None = None  # when that certificate ends (None: not readable)
     reload_pending: bool = False  # an apply swapped its files in and stopped before the reload
 
@@ -119,9 +120,16 @@ def parse_site(files: SiteFiles, layout: Layout, now: datetime | None = None) ->
     elif (files.docroot.uid, files.docroot.gid) != (site.attrs.get("uid"), site.attrs.get("gid")):
         extra.update(uid=files.docroot.uid, gid=files.docroot.gid)
     pending = None
-    if site.attrs.get("https") == "auto" and files.cert_exists != tls:
+    mode = site.attrs.get("https")
+    if mode == "auto" and files.cert_exists != tls:
         pending = (f"the certificate of {files.host} was issued; HTTPS is not served yet" if files.cert_exists else
                    f"the certificate of {files.host} is gone from {layout.certs_dir}; HTTPS is still configured")
+        extra[CERT_PENDING] = pending
+    elif mode == "custom" and files.cert_exists != tls:
+        named = f"{site.attrs.get('cert_file')} and {site.attrs.get('key_file')}"
+        pending = (f"the certificate files of {files.host} ({named}) are on the web host now; HTTPS is not served "
+                   "yet" if files.cert_exists else
+                   f"the certificate files of {files.host} ({named}) are gone; HTTPS is still configured")
         extra[CERT_PENDING] = pending
     elif site.attrs.get("https") == "auto" and tls and files.cert_expires is not None:
         when = now or datetime.now(UTC)

@@ -24,6 +24,7 @@ settings (``certs.ensure``).
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -32,7 +33,7 @@ from ispctl.providers.web.apply import Certify, Job, Run, prepare
 from ispctl.providers.web.apply_config import ConfigTest, Control
 from ispctl.providers.web.files import scan
 from ispctl.providers.web.live import parse_site
-from ispctl.providers.web.render import KIND, Layout, RenderError
+from ispctl.providers.web.render import KIND, Layout, RenderError, tls_paths
 from ispctl.reconciler.contract import Done, Pipelined, Provider, ProviderError, Resource, Submission, output
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class WebProvider(Provider, Pipelined):
         self.php = ConfigTest("php-fpm", self.control.php_test, layout.pools_dir, self.control.command_timeout)
         self.reloads: list[str] = []  # "apache" / "php-fpm", in order: tests and the benchmark count them
         self.notes: list[str] = []  # certificate trouble that did not fail a change
+        self.warnings: list[str] = []  # what the operator was told once this run (tests read them)
         self._queue: list[Job] = []
         self._done: deque[Done] = deque()
 
@@ -63,7 +65,27 @@ class WebProvider(Provider, Pipelined):
             found = scan(self.layout)
         except OSError as exc:
             raise ProviderError(f"web: cannot read {exc.filename}: {exc.strerror or exc}") from None
-        return [site for site in (parse_site(f, self.layout) for f in found) if site is not None]
+        sites = [site for site in (parse_site(f, self.layout) for f in found) if site is not None]
+        for site in sites:
+            self._missing_certificate(site)
+        return sites
+
+    def warn(self, message: str) -> None:
+        """Tell the operator once per run (a plan and its apply each read the live side)."""
+        if message in self.warnings:
+            return
+        self.warnings.append(message)
+        output.err().print(f"Warning: {message}", markup=False, style="yellow")
+
+    def _missing_certificate(self, site: Resource) -> None:
+        """An operator-provided certificate not on the web host yet: the site serves HTTP until it is."""
+        if site.attrs.get("https") != "custom":
+            return
+        paths = tls_paths(site.key, site.attrs, self.layout) or ()
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if missing:
+            self.warn(f"{site.address}: {' and '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist "
+                      "on the web host; serving HTTP only until it exists")
 
     # -- the engine's pipelined writes --------------------------------------------------------
 
@@ -110,6 +132,8 @@ class WebProvider(Provider, Pipelined):
             raise
         except Exception as exc:  # e.g. a certificate directory that cannot be read
             raise ProviderError(f"{job.resource.address}: {exc}") from None
+        if after is not None:
+            self._missing_certificate(after)
         return job
 
     def _run(self, jobs: list[Job]) -> None:

@@ -17,9 +17,11 @@ What every vhost serves, whatever the site's state:
   the rest of the file: after a reload the probe (``probe``) knows the new file is live.
 
 A suspended site answers 503 with a page saying so (the customer's content and PHP are not
-served; its pool is not rendered). HTTPS is served when the certificate exists (``https:
-auto``: ``<certs_dir>/<host>/{fullchain,privkey}.pem``, which the caller checks) or is
-given (``custom``); port 80 then redirects there, and ``hsts`` adds the header.
+served; its pool is not rendered). HTTPS is served when the certificate's files exist, which
+the caller checks (``tls_paths``): ``https: auto``'s ``<certs_dir>/<host>/{fullchain,privkey}.pem``,
+or ``custom``'s ``cert_file`` and ``key_file`` (until the operator installs them the site is
+served over HTTP, as an ``auto`` site waits for its certificate; Apache would refuse the whole
+configuration otherwise); port 80 then redirects there, and ``hsts`` adds the header.
 """
 
 from __future__ import annotations
@@ -129,11 +131,26 @@ def wants_tls(site: Resource) -> bool | None:
     return {"auto": None, "off": False, "custom": True}[str(mode)]
 
 
+def tls_paths(host: str, attrs: Mapping[str, object], layout: Layout) -> tuple[str, str] | None:
+    """The certificate and key files HTTPS needs (``auto``: ispctl's, ``custom``: the operator's),
+    None for ``off``: whether both exist decides whether the site serves HTTPS (``render``)."""
+    mode = attrs.get("https")
+    if mode == "auto":
+        return layout.cert_paths(host)
+    cert, key = attrs.get("cert_file"), attrs.get("key_file")
+    if mode == "custom" and isinstance(cert, str) and isinstance(key, str):
+        return cert, key
+    return None
+
+
 def render(site: Resource, layout: Layout, cert_exists: bool) -> Rendered:
-    """All files of ``site``; ``cert_exists`` says whether an ``auto`` certificate is on disk."""
+    """All files of ``site``; ``cert_exists`` says whether both files of its certificate are on
+    the web host (``tls_paths``): without them an ``auto`` or ``custom`` site serves HTTP only."""
     host = _host(site.key, site, "key")
     wanted = wants_tls(site)
-    tls = cert_exists if wanted is None else wanted
+    if wanted:
+        _tls_files(site, layout)  # a custom site's paths are checked whether or not they exist yet
+    tls = wanted is not False and cert_exists
     suspended = _status(site) == "suspended"
     php = site.attrs.get("php") is True and not suspended
     # The password file is kept whenever the site has logins (also while suspended): the live
