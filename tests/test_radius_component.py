@@ -33,6 +33,20 @@ def test_it_binds_as_a_read_only_account_never_ispctls_own() -> None:
         radius_ldap_env(base)  # only ispctl's own (write) account: refused
 
 
+def test_a_directory_made_before_freeradius_account_existed_is_read_with_the_plan_account(tmp_path: Path) -> None:
+    ldap = COMPONENTS[0]
+    state = ldap.up(tmp_path / "ldap", None, {})
+    try:
+        env = ldap.env(state)
+        # What an older sandbox exports: the passwords file names the account, slapd has no entry.
+        stale = {**env, "ISPCTL_FREERADIUS_LDAP_BIND_DN": f"cn=gone,{env['ISPCTL_LDAP_BASE_DN']}"}
+        chosen = radius_ldap_env(stale, check=True)
+        assert chosen["ISPCTL_LDAP_BIND_DN"] == env["ISPCTL_PLAN_LDAP_BIND_DN"]
+        assert radius_ldap_env(env, check=True)["ISPCTL_LDAP_BIND_DN"] == env["ISPCTL_FREERADIUS_LDAP_BIND_DN"]
+    finally:
+        ldap.down(state)
+
+
 def radtest(env: dict[str, str], user: str, method: str = "pap", password: str = PASSWORD
             ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["radtest", "-t", method, user, password, env["ISPCTL_RADIUS_SERVER"], "0",

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ispctl.providers.ldap.connection import LdapSettings, connect
 from ispctl.providers.radius.sandbox.radiusd import RadiusdInstance, udp_port_free
+from ispctl.reconciler.contract import ProviderError
 from ispctl.reconciler.harness.daemons import DaemonError
 from ispctl.reconciler.harness.sandbox import InstanceComponent
 
@@ -20,11 +22,26 @@ ACCOUNT_PREFIX = "ISPCTL_FREERADIUS_LDAP"
 PLAN_PREFIX = "ISPCTL_PLAN_LDAP"
 
 
-def radius_ldap_env(context_env: Mapping[str, str]) -> dict[str, str]:
-    """The directory connection FreeRADIUS gets: the URL and base of ispctl's, its own account."""
+def binds(env: Mapping[str, str], bind_dn: str, password: str) -> bool:
+    """Whether ``bind_dn`` can bind to the directory ``env`` names (a simple bind, then unbind)."""
+    settings = LdapSettings.from_env({**env, "ISPCTL_LDAP_BIND_DN": bind_dn, "ISPCTL_LDAP_PASSWORD": password})
+    try:
+        connect(settings).unbind()
+    except ProviderError:
+        return False
+    return True
+
+
+def radius_ldap_env(context_env: Mapping[str, str], *, check: bool = False) -> dict[str, str]:
+    """The directory connection FreeRADIUS gets: the URL and base of ispctl's, its own account.
+
+    With ``check``, an account that cannot bind (a sandbox directory made before FreeRADIUS's
+    account existed: the passwords file names it, the directory has no such entry) is not used."""
     env = {k: v for k, v in context_env.items() if k in LDAP_KEYS}
     bind_dn = context_env.get(f"{ACCOUNT_PREFIX}_BIND_DN")
     password = context_env.get(f"{ACCOUNT_PREFIX}_PASSWORD")
+    if bind_dn and password and check and "ISPCTL_LDAP_URL" in env and not binds(env, bind_dn, password):
+        bind_dn = password = None
     if not bind_dn or not password:
         # A sandbox whose directory predates FreeRADIUS's account: ispctl's read-only plan
         # account (it reads hashes too), never the apply account.
@@ -48,7 +65,7 @@ class RadiusComponent(InstanceComponent):
 
     def instance(self, workdir: Path, previous: dict[str, Any] | None,
                  context_env: Mapping[str, str]) -> RadiusdInstance:
-        env = radius_ldap_env(context_env)
+        env = radius_ldap_env(context_env, check=True)
         if previous is None:
             return RadiusdInstance(workdir, env)
         # The last run's ports and client secret, so what people typed into radtest keeps
