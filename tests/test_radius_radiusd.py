@@ -44,6 +44,7 @@ radius:
       session_timeout: 1d
       idle_timeout: 30m
       framed_pool: dsl-pool
+      simultaneous_use: 1
 """, encoding="utf-8")
     (root / "tenants" / "acme" / "tenant.yaml").write_text("""name: Acme
 radius:
@@ -268,7 +269,21 @@ def test_the_instance_is_debians_stock_raddb_plus_what_render_tells_operators(ra
     # What `ispctl render freeradius` writes and says to link/remove ...
     operator = {MODULE_FILE, SITE_FILE, "mods-enabled/ldap", f"sites-enabled/{SITE_NAME}", "sites-enabled/default"}
     # ... and what makes this one a throwaway (paths, no user switch, its client, inner-tunnel's port).
-    throwaway = {"radiusd.conf", "clients.conf", "sites-available/inner-tunnel"}
+    throwaway = {"radiusd.conf", "clients.conf", "sites-available/inner-tunnel", "mods-available/radutmp"}
     assert changed == operator | throwaway
     assert "sites-enabled/default" not in ours and ours["mods-enabled/ldap"] == "-> ../mods-available/ldap"
     assert ours[MODULE_FILE] == render_module(LdapSettings.from_env(radius.ldap_env), radius.base_dn)
+
+
+def test_simultaneous_use_counts_the_sessions_accounting_reported(radius: RadiusdInstance) -> None:
+    login = "dsl-0043@acme.example"
+    assert answer(radius.radtest(login, PASSWORD))[0] == "Access-Accept"
+    start = {"User-Name": login, "Acct-Status-Type": "Start", "Acct-Session-Id": "s1", "NAS-IP-Address": HOST,
+             "NAS-Port": "7", "Framed-IP-Address": "10.1.0.43"}
+    started = radius.radclient(start, "acct")
+    assert "Accounting-Response" in started.stdout, started.stdout + started.stderr
+    assert answer(radius.radtest(login, PASSWORD))[0] == "Access-Reject"  # profile dsl: simultaneous_use 1
+    assert answer(radius.radtest("dsl-0042@acme.example", PASSWORD))[0] == "Access-Accept"  # its own count
+    stopped = radius.radclient({**start, "Acct-Status-Type": "Stop"}, "acct")
+    assert "Accounting-Response" in stopped.stdout, stopped.stdout + stopped.stderr
+    assert answer(radius.radtest(login, PASSWORD))[0] == "Access-Accept"

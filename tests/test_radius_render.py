@@ -70,6 +70,7 @@ def test_the_site_listens_where_told_and_authenticates_pap_chap_mschap() -> None
     for attr, method in (("User-Password", "pap"), ("CHAP-Password", "chap"), ("MS-CHAP-Challenge", "mschap")):
         check = f"if (&request:{attr} && !(&control:Tmp-String-9[*] == '{method}')) {{\n\t\t\treject\n"
         assert authorize.index("if (notfound || userlock)") < authorize.index(check) < authorize.index("\t\tpap\n")
+    assert "\taccounting {\n\t\tradutmp\n\t}\n" in text and "\tsession {\n\t\tradutmp\n\t}\n" in text
     authenticate = text[text.index("authenticate {"):text.index("preacct {")]
     assert "Auth-Type PAP" in authenticate and "\t\tchap\n" in authenticate and "\t\tmschap\n" in authenticate
     assert "ipv6addr = ::1" in render_site("::1") and "port = 0" in render_site()

@@ -37,7 +37,8 @@ def render_freeradius_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: s
         f"  ln -s ../{MODULE_FILE} {raddb}/mods-enabled/ldap",
         f"  ln -s ../{SITE_FILE} {raddb}/sites-enabled/{SITE_NAME}",
         f"  rm {raddb}/sites-enabled/default    # the ispctl server listens on its ports instead",
-        "  add your NAS devices to clients.conf; restart freeradius (check first: freeradius -XC)",
+        "  add your NAS devices to clients.conf (with nas_type: Simultaneous-Use counts the sessions their",
+        "  accounting reports in radutmp and asks the NAS about them); restart freeradius (check: freeradius -XC)",
         "The directory needs these schemas loaded (ldapadd -Y EXTERNAL -H ldapi:/// -f FILE), in this order:",
         *(f"  {path}" for path in SCHEMAS),
     ]

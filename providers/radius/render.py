@@ -7,8 +7,9 @@ Two files, meant for ``/etc/freeradius/3.0/``:
                             attribute map and the profile lookup; no accounting/post-auth
                             ``update`` sections (Debian's example writes ``description`` to the
                             directory, which a read-only account must not and cannot do)
-``sites-available/ispctl``  a virtual server: listeners, then ``ldap`` in authorize and PAP,
-                            CHAP and MS-CHAP in authenticate; it replaces ``sites-enabled/default``
+``sites-available/ispctl``  a virtual server: listeners, then ``ldap`` in authorize, PAP,
+                            CHAP and MS-CHAP in authenticate, radutmp in accounting and session
+                            (Simultaneous-Use); it replaces ``sites-enabled/default``
 
 What else changes in a stock raddb is one symlink each (``mods-enabled/ldap`` and
 ``sites-enabled/ispctl``) and removing ``sites-enabled/default``; ``mods-available/mschap`` and
@@ -206,7 +207,10 @@ def render_site(address: str = "*", auth_port: int = 0, acct_port: int = 0) -> s
         "\t\tmschap\n"
         "\t}\n\n"
         "\tpreacct {\n\t\tpreprocess\n\t\tacct_unique\n\t}\n\n"
-        "\taccounting {\n\t\tok\n\t}\n\n"
+        "\t# Sessions from the NAS's accounting, so Simultaneous-Use (a profile's simultaneous_use) is\n"
+        "\t# enforced: a login beyond it is refused.\n"
+        "\taccounting {\n\t\tradutmp\n\t}\n\n"
+        "\tsession {\n\t\tradutmp\n\t}\n\n"
         "\tpost-auth {\n"
         "\t\tPost-Auth-Type REJECT {\n\t\t\tattr_filter.access_reject\n\t\t}\n"
         "\t}\n"

@@ -181,6 +181,11 @@ class RadiusdInstance(DaemonInstance):
         inner = self.raddb / "sites-available" / "inner-tunnel"
         inner.write_text(re.sub(r"port = 18120\b", f"port = {self.inner_port}", inner.read_text(encoding="utf-8")),
                          encoding="utf-8")
+        # No real NAS to ask whether a session in radutmp is still up (checkrad): trust radutmp,
+        # so Simultaneous-Use is decided by the accounting this instance saw.
+        radutmp = self.raddb / "mods-available" / "radutmp"
+        radutmp.write_text(re.sub(r"check_with_nas = yes", "check_with_nas = no", radutmp.read_text(encoding="utf-8")),
+                           encoding="utf-8")
         clients = (f"client ispctl-sandbox {{\n\tipaddr = {HOST}\n\tsecret = {self.secret}\n"
                    "\trequire_message_authenticator = no\n}\n")
         path = self.raddb / "clients.conf"
@@ -205,11 +210,11 @@ class RadiusdInstance(DaemonInstance):
     # -- tools -----------------------------------------------------------------------------
 
     def radclient(self, request: Mapping[str, str], code: str = "auth") -> subprocess.CompletedProcess[str]:
-        """The real radclient against this server: ``request`` is attribute -> value (quoted
-        here); the answer's attributes are in stdout. Returned, not checked."""
+        """The real radclient against this server (``acct``: its accounting port): ``request`` is
+        attribute -> value (quoted here); the answer's attributes are in stdout. Returned, not checked."""
         lines = "".join(f'{name} = "{value}"\n' for name, value in request.items())
         argv = [require_binary("radclient", "freeradius-utils", install=_INSTALL_HINT), "-x", "-r", "1", "-t", "5",
-                f"{HOST}:{self.auth_port}", code, self.secret]
+                f"{HOST}:{self.acct_port if code == 'acct' else self.auth_port}", code, self.secret]
         return subprocess.run(argv, input=lines, capture_output=True, text=True, check=False, timeout=30,
                               env={**os.environ, "LC_ALL": "C"})
 
