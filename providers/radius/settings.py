@@ -113,7 +113,7 @@ class ProfileSpec(Strict):
     session_timeout: Duration | None = Field(None, description="Session-Timeout (e.g. 1d)")
     idle_timeout: Duration | None = Field(None, description="Idle-Timeout (e.g. 30m)")
     simultaneous_use: Annotated[int, Field(ge=1, le=1000)] | None = Field(
-        None, description="Simultaneous-Use (FreeRADIUS enforces it only with a session database)")
+        None, description="Simultaneous-Use: sessions counted from the NAS's accounting (radutmp)")
     framed_pool: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] | None = Field(
         None, description="Framed-Pool: the NAS's address pool")
     reply: Items = Field((), description="more reply items, 'Attribute op value' (e.g. 'Reply-Message := \"hi\"')")
