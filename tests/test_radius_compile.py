@@ -83,13 +83,22 @@ def directory(tmp_path: Path) -> Iterator[SlapdInstance]:
         instance.stop()
 
 
-def test_plans_never_show_an_nt_hash_cleartext_or_hash(tmp_path: Path, directory: SlapdInstance) -> None:
+def test_plans_and_the_audit_trail_never_show_an_nt_hash_cleartext_or_hash(
+        tmp_path: Path, directory: SlapdInstance, _audit_log_in_tmp: Path) -> None:
     root = estate(tmp_path).root
     shown = run_cli(directory, "plan", "-d", str(root))
     as_json = run_cli(directory, "plan", "--json", "-d", str(root))
+    as_markdown = run_cli(directory, "plan", "--format", "markdown", "-d", str(root))
     assert shown.exit_code == 0 and as_json.exit_code == 0, shown.output + as_json.output
-    for text in (shown.output, as_json.output):
+    assert as_markdown.exit_code == 0 and "radius_profile" in as_markdown.stdout, as_markdown.output
+    for text in (shown.output, as_json.output, as_markdown.output):
         assert NT not in text and NT.lower() not in text and CLEAR not in text and HASH not in text
     changes: dict[str, Any] = {c["address"]: c for c in json.loads(as_json.stdout)["changes"]}
     assert "access_account.dsl-1@shop.example" in changes and "radius_profile.shop/vpn" in changes
     assert "session_timeout" in shown.stdout and "radius_profile" in shown.stdout
+    applied = run_cli(directory, "apply", "--auto-approve", "-d", str(root))
+    assert applied.exit_code == 0, applied.output
+    trail = _audit_log_in_tmp.read_text(encoding="utf-8")
+    assert "access_account.dsl-1@shop.example" in trail
+    for text in (applied.output, trail):
+        assert NT not in text and CLEAR not in text and HASH not in text
