@@ -6,8 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ispctl.providers.radius.validate import check_radius
+from ispctl.reconciler.engine.errors import ValidationFailed
 from tests.estate_builder import HASH, SITE, EstateBuilder, mailbox, problem_at
+from tests.wiring import load_desired
 
 NT = "D4C619CB16D4632B275658316A7E657E"
 
@@ -119,3 +123,17 @@ def test_credentials_kept_on_the_live_side_count_for_the_methods_but_need_creden
     assert "CHAP needs the cleartext" in problem_at(problems, "radius.accounts.chap-1.auth").message
     assert "need credentials: user" in problem_at(problems, "radius.accounts.git-1.live_credentials").message
     assert len(problems) == 2  # vpn-1 is fine: its NT hash is set in the directory
+
+
+def test_the_dictionary_is_this_machines_and_a_missing_one_is_one_problem(tmp_path: Path) -> None:
+    estate = builder(tmp_path, radius={"accounts": {"a": {"password": HASH, "reply": ["Only-Here := 1"]},
+                                                   "b": {"password": HASH, "reply": ["Framed-Pool := x"]}}})
+    own = tmp_path / "dictionary"
+    own.write_text("ATTRIBUTE\tOnly-Here\t1\tinteger\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed) as failed:
+        load_desired(estate.root, {"ISPCTL_RADIUS_DICTIONARY": str(own)})
+    assert [p.path for p in failed.value.problems] == ["radius.accounts.b.reply[0]"]  # Framed-Pool: not in it
+    with pytest.raises(ValidationFailed) as failed:
+        load_desired(estate.root, {"ISPCTL_RADIUS_DICTIONARY": str(tmp_path / "absent")})
+    (missing,) = failed.value.problems
+    assert missing.path == "radius.dictionary" and "cannot read" in missing.message

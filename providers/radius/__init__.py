@@ -17,13 +17,14 @@ from ispctl.providers.radius.commands import register
 from ispctl.providers.radius.compile import ACCOUNT, PROFILE, compile_radius
 from ispctl.providers.radius.directory import PARTS
 from ispctl.providers.radius.sandbox.component import RadiusComponent
-from ispctl.providers.radius.settings import DOMAIN_RADIUS, MAILBOX_RADIUS, RADIUS, TENANT_RADIUS
+from ispctl.providers.radius.settings import DOMAIN_RADIUS, MAILBOX_RADIUS, OVERRIDES, RADIUS, TENANT_RADIUS
 from ispctl.reconciler.contract import Service
 
 SERVICE = Service(
     name="radius",
     summary="dial-up and access accounts for FreeRADIUS: profiles, PAP/CHAP/MS-CHAP credentials, reply items",
     sections=(RADIUS, TENANT_RADIUS, DOMAIN_RADIUS, MAILBOX_RADIUS),
+    overrides=OVERRIDES,
     compile=compile_radius,
     sandbox=RadiusComponent,
     commands=register,

@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
 from ispctl.providers.radius.dictionary import DEFAULT_DICTIONARY
-from ispctl.reconciler.contract import Duration, Flag, Mailbox, Section, Strict
+from ispctl.reconciler.contract import Duration, EnvOverride, Flag, Mailbox, Section, Strict
 
 AuthMethod = Literal["pap", "chap", "mschap"]
 LiveCredential = Literal["nt_hash", "cleartext"]
@@ -172,3 +172,6 @@ DOMAIN_RADIUS = Section("domain", "radius", DomainRadius, default=DomainRadius()
                         description="standalone access accounts (login <name>@<domain>)")
 MAILBOX_RADIUS = Section("mailbox", "radius", MailboxRadius, default=None,
                          description="the mailbox's access account (needs services.dialup)")
+# Where this machine has FreeRADIUS's dictionary (a CI runner without freeradius-common may
+# point at a copy).
+OVERRIDES = (EnvOverride("ISPCTL_RADIUS_DICTIONARY", RADIUS, "dictionary"),)
