@@ -273,8 +273,12 @@ def test_the_example_estate_s_sites_go_live_through_a_session(web: WebServers, t
     assert host.get("www.northwind.example", "/support")[1]["location"] == "https://status.northwind.example/"
     # The site whose operator-provided certificate is not on this machine serves HTTP meanwhile.
     assert host.get("shop.northwind.example", "/")[0] in (403, 404)
+    # The https: auto sites got no certificate (no CA here): the next plan asks again, as pending work.
+    auto = sorted(c.address for c in planned.changes if c.after is not None and c.after.attrs.get("https") == "auto")
     with open_session(estate, env) as session:
-        assert session.plan().changes == ()
+        again = session.plan().changes
+    assert auto and sorted(c.address for c in again) == auto
+    assert all(c.interrupted and "the next apply asks the CA again" in c.interrupted for c in again)
 
 
 def test_an_operator_s_certificate_not_there_yet_serves_http_and_https_once_it_is(host: WebHost, tmp_path: Path,

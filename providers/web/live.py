@@ -17,8 +17,8 @@ Drift is seen three ways:
   what the disk holds.
 
 An ``https: auto`` or ``custom`` site whose certificate files appeared (or vanished) since its
-file was rendered, or whose ``auto`` certificate expires within ``Layout.renew_days``, gets
-``cert_pending``: ispctl's own
+file was rendered, whose ``auto`` certificate expires within ``Layout.renew_days`` or was
+never issued (when the provider has a CA to ask), gets ``cert_pending``: ispctl's own
 next step (``interrupted``), not drift; the apply that updates the site asks for the certificate.
 A site whose files an apply swapped in before it was stopped short of the reload (the
 ``files.PENDING`` record) gets ``reload_pending``, also ispctl's own unfinished work.
@@ -90,8 +90,11 @@ def hashes_of(text: str | None) -> tuple[str, ...]:
     return tuple(sorted(line for line in text.splitlines() if line and not line.startswith("#")))
 
 
-def parse_site(files: SiteFiles, layout: Layout, now: datetime | None = None) -> Resource | None:
-    """The live site one owned vhost stands for, or None when the file is not ispctl's."""
+def parse_site(files: SiteFiles, layout: Layout, now: datetime | None = None, issuing: bool = False) -> Resource | None:
+    """The live site one owned vhost stands for, or None when the file is not ispctl's.
+
+    ``issuing``: certificates come from an ACME CA, so an active ``auto`` site that has none yet
+    (its issuance failed) is pending work: the next apply asks again."""
     owner = owner_of(files.vhost)
     if owner is None or owner[0] != files.host:
         return None
@@ -124,6 +127,9 @@ def parse_site(files: SiteFiles, layout: Layout, now: datetime | None = None) ->
     if mode == "auto" and files.cert_exists != tls:
         pending = (f"the certificate of {files.host} was issued; HTTPS is not served yet" if files.cert_exists else
                    f"the certificate of {files.host} is gone from {layout.certs_dir}; HTTPS is still configured")
+        extra[CERT_PENDING] = pending
+    elif mode == "auto" and issuing and not files.cert_exists and site.attrs.get("status") != "suspended":
+        pending = f"no certificate for {files.host} yet (its issuance failed); the next apply asks the CA again"
         extra[CERT_PENDING] = pending
     elif mode == "custom" and files.cert_exists != tls:
         named = f"{site.attrs.get('cert_file')} and {site.attrs.get('key_file')}"

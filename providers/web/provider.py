@@ -65,7 +65,8 @@ class WebProvider(Provider, Pipelined):
             found = scan(self.layout)
         except OSError as exc:
             raise ProviderError(f"web: cannot read {exc.filename}: {exc.strerror or exc}") from None
-        sites = [site for site in (parse_site(f, self.layout) for f in found) if site is not None]
+        issuing = self.certify is not None
+        sites = [site for site in (parse_site(f, self.layout, issuing=issuing) for f in found) if site is not None]
         for site in sites:
             self._missing_certificate(site)
         return sites
