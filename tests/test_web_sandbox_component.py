@@ -9,13 +9,13 @@ import ssl
 import urllib.request
 from pathlib import Path
 
-from web_helpers import ALICE_HASH, site
+from web_helpers import ALICE_HASH, https_get, site
 
-from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.web import control, layout
-from ispctl.providers.web.provider import WebProvider
+from ispctl.providers.web.certs import acme_settings
+from ispctl.providers.web.provider import WebProvider, certify_with_acme
 from ispctl.providers.web.sandbox.component import FALLBACK_PARENT, WebComponent, WebServers
-from ispctl.providers.web.sandbox.pebble import PebbleInstance
+from ispctl.providers.web.sandbox.pebble import LoopbackResolver, PebbleInstance
 from ispctl.providers.web.settings import OVERRIDES, WebSettings
 from ispctl.reconciler.engine.apply import apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
@@ -109,29 +109,44 @@ def test_every_exported_variable_is_a_web_setting_and_the_provider_serves_throug
     assert not root.exists()
 
 
-def test_beside_the_sandbox_s_named_a_pebble_starts_pointed_at_apache(web_public: Path, named: NamedInstance) -> None:
+def test_pebble_issues_over_http_01_through_apache_and_its_roots_outlive_a_restart(web_public: Path) -> None:
+    """Every name resolves to the sandbox's Apache (the loopback resolver), whatever the estate's
+    zones say; a certificate issued before ``down`` and ``up`` still verifies against the kept roots."""
     component = WebComponent()
-    assert component.needs == ("dns",)
-    state = component.up(web_public / "web", None, {"ISPCTL_DNS_SERVER": f"127.0.0.1:{named.port}"})
+    workdir = web_public / "web"
+    state = component.up(workdir, None, {})
     pebble = PebbleInstance.from_state(state["pebble"])
+    resolver = LoopbackResolver.from_state(state["resolver"])
     try:
-        assert (pebble.http_port, pebble.dns_port) == (state["port"], named.port)
+        assert (pebble.http_port, pebble.dns_port) == (state["port"], resolver.port)
         env = component.env(state)
-        context = ssl.create_default_context(cafile=env["ISPCTL_WEB_ACME_CA_BUNDLE"])
-        with urllib.request.urlopen(env["ISPCTL_WEB_ACME_DIRECTORY"], context=context, timeout=10) as response:
-            assert "newOrder" in json.loads(response.read())
+        settings = WebSettings.model_validate({o.field: env[o.variable] for o in OVERRIDES if o.variable in env})
+        lay = layout(settings)
+        provider = WebProvider(lay, control(settings), certify_with_acme(lay, acme_settings(settings, {})))
+        shop = site(lay, "shop.bakery.example", https="auto", aliases=("bakery.example",))
+        result = apply_plan(compute_plan({shop.identity: shop}, provider.read(), archives=provider.ARCHIVES),
+                            lambda kind: provider)
+        assert result.ok and provider.notes == [], (result.failed, provider.notes)
+        Path(str(shop.attrs["docroot"]), "index.html").write_text("fresh bread\n")
+        roots = Path(env["ISPCTL_PEBBLE_ROOTS"])
+        assert https_get(settings.https_port, "bakery.example", roots) == (200, "fresh bread\n")
+        assert compute_plan({shop.identity: shop}, provider.read()).changes == ()
         assert component.status(state)["running"]
     finally:
         assert component.down(state) is True
-    assert markers(state) == [] and not pebble.running() and pids_matching(pebble.marker) == []
-    again = component.up(web_public / "web", state, {"ISPCTL_DNS_SERVER": f"127.0.0.1:{named.port}"})
+    assert markers(state) == [] and not pebble.running() and not resolver.running()
+    assert pids_matching(pebble.marker) == [] and pids_matching(resolver.marker) == []
+    again = component.up(workdir, state, {})
     try:
-        # The same CA bundle still verifies the restarted pebble (its TLS files are kept).
         assert again["pebble"]["port"] == state["pebble"]["port"]
         env = component.env(again)
         assert env["ISPCTL_WEB_ACME_CA_BUNDLE"] == str(pebble.ca_file)
         context = ssl.create_default_context(cafile=str(pebble.ca_file))
         with urllib.request.urlopen(env["ISPCTL_WEB_ACME_DIRECTORY"], context=context, timeout=10) as response:
             assert "newOrder" in json.loads(response.read())
+        # A new root (pebble makes one per start), the old one kept beside it: the old certificate verifies.
+        restarted = PebbleInstance.from_state(again["pebble"])
+        assert restarted.root_pem().strip() in roots.read_text() and roots.read_text().count("BEGIN") == 2
+        assert https_get(again["https_port"], "shop.bakery.example", roots) == (200, "fresh bread\n")
     finally:
         component.down(again)

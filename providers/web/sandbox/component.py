@@ -4,9 +4,11 @@ Both daemons share one ``WebLayout`` (web root, archive, PHP sockets): php-fpm c
 sites' sockets there and Apache's workers connect to them. php-fpm starts first, so a site file
 whose PHP handler points at a pool finds its socket as soon as Apache serves.
 
-In the sandbox, when the DNS component runs (its ``ISPCTL_DNS_SERVER`` reaches ``up``), a
-pebble starts too: the ACME CA that resolves names through the sandbox's named and fetches
-HTTP-01 tokens from the sandbox's Apache, so ``https: auto`` sites get real certificates.
+In the sandbox a pebble starts too: the ACME CA that fetches HTTP-01 tokens from the sandbox's
+Apache (every name resolves to 127.0.0.1 through a ``LoopbackResolver`` beside it: the estate's
+zones hold the addresses of its real web host), so ``https: auto`` sites get real certificates
+in the apply that creates them. The roots pebble made are kept in ``pebble/roots.pem``
+(``ISPCTL_PEBBLE_ROOTS``), so a restarted sandbox's sites still verify.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ispctl.providers.web.sandbox.apache import ApacheInstance, WebLayout, untraversable
-from ispctl.providers.web.sandbox.pebble import PebbleInstance
+from ispctl.providers.web.sandbox.pebble import LoopbackResolver, PebbleInstance
 from ispctl.providers.web.sandbox.phpfpm import PhpFpmInstance
 from ispctl.reconciler.harness.daemons import port_accepts
 from ispctl.reconciler.harness.sandbox import Component
@@ -93,13 +95,11 @@ def public_dir(workdir: Path) -> Path:
 
 
 class WebComponent(Component):
-    """Apache + php-fpm on loopback for ``ispctl sandbox`` (and pebble beside the sandbox's named);
+    """Apache + php-fpm on loopback for ``ispctl sandbox``, and pebble with its loopback resolver;
     the web service's ``sandbox``."""
 
     name = "web"
     providers = ("web",)
-    # Only for pebble: without the DNS component the web servers start alone.
-    needs = ("dns",)
 
     def up(self, workdir: Path, previous: dict[str, Any] | None,
            context_env: Mapping[str, str]) -> dict[str, Any]:
@@ -114,33 +114,44 @@ class WebComponent(Component):
         servers = WebServers.from_state(state)
         servers.start(detach=True)
         state = servers.to_state()
-        dns = context_env.get("ISPCTL_DNS_SERVER", "")
-        if dns:
-            pebble = _pebble(workdir, (previous or {}).get("pebble"), servers.apache.port, int(dns.rsplit(":", 1)[1]))
-            try:
-                pebble.start(detach=True)
-            except BaseException:
-                servers.stop()
-                raise
-            state["pebble"] = pebble.to_state()
+        saved = previous or {}
+        resolver = LoopbackResolver.from_state(_ports_again(saved.get("resolver"), workdir / "resolver",
+                                                            LoopbackResolver.port_keys))
+        pebble = _pebble(workdir, saved.get("pebble"), servers.apache.port, resolver.port)
+        try:
+            resolver.start(detach=True)
+            state["resolver"] = resolver.to_state()
+            pebble.start(detach=True)
+        except BaseException:
+            resolver.stop()
+            servers.stop()
+            raise
+        state["pebble"] = pebble.to_state()
         return state
+
+    @staticmethod
+    def _acme(state: dict[str, Any]) -> list[PebbleInstance | LoopbackResolver]:
+        found: list[PebbleInstance | LoopbackResolver] = []
+        if state.get("pebble"):
+            found.append(PebbleInstance.from_state(state["pebble"]))
+        if state.get("resolver"):
+            found.append(LoopbackResolver.from_state(state["resolver"]))
+        return found
 
     def down(self, state: dict[str, Any]) -> bool:
         servers = WebServers.from_state(state)
-        pebble = PebbleInstance.from_state(state["pebble"]) if state.get("pebble") else None
-        was_running = servers.apache.running() or servers.php.running() or bool(pebble and pebble.running())
+        acme = self._acme(state)
+        was_running = servers.apache.running() or servers.php.running() or any(d.running() for d in acme)
         try:
-            if pebble is not None:
-                pebble.stop()
+            for daemon in acme:
+                daemon.stop()
         finally:
             servers.stop()
         return was_running
 
     def status(self, state: dict[str, Any]) -> dict[str, Any]:
         servers = WebServers.from_state(state)
-        running = servers.running()
-        if state.get("pebble"):
-            running = running and PebbleInstance.from_state(state["pebble"]).running()
+        running = servers.running() and all(d.running() for d in self._acme(state))
         return {"running": running, "pid": servers.apache.pid, "url": servers.apache.url}
 
     def env(self, state: dict[str, Any]) -> dict[str, str]:
@@ -161,11 +172,18 @@ def _free_again(port: object) -> int | None:
     return int(str(port)) if port and not port_accepts("127.0.0.1", int(str(port))) else None
 
 
-def _pebble(workdir: Path, previous: Mapping[str, Any] | None, http_port: int, dns_port: int) -> PebbleInstance:
-    """Pebble pointed at this run's Apache and named, on the last run's ports when still free
-    (its TLS files are kept in ``workdir/pebble``, so a saved CA bundle stays valid)."""
+def _ports_again(previous: Mapping[str, Any] | None, workdir: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The last run's state with its ports kept where still free."""
     saved = dict(previous or {})
-    for key in PebbleInstance.port_keys:
+    for key in keys:
         saved[key] = _free_again(saved.get(key))
-    saved.update(workdir=str(workdir / "pebble"), http_port=http_port, dns_port=dns_port)
+    saved["workdir"] = str(workdir)
+    return saved
+
+
+def _pebble(workdir: Path, previous: Mapping[str, Any] | None, http_port: int, dns_port: int) -> PebbleInstance:
+    """Pebble pointed at this run's Apache and resolver, on the last run's ports when still free
+    (its TLS files and the roots it made are kept in ``workdir/pebble``)."""
+    saved = _ports_again(previous, workdir / "pebble", PebbleInstance.port_keys)
+    saved.update(http_port=http_port, dns_port=dns_port)
     return PebbleInstance.from_state(saved)

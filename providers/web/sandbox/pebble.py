@@ -7,8 +7,15 @@ and fetches HTTP-01 tokens from port ``http_port`` of the address it finds: the 
 Apache. Debian ships no TLS certificate for pebble's own listeners, so the instance makes a
 small CA and a certificate for 127.0.0.1 (``ca_file`` verifies the ACME directory).
 
-Certificates pebble issues chain to a root it makes at start (and forgets at stop): ``root_pem``
-fetches it from the management API (``/roots/0``), for clients that verify a site's HTTPS.
+Certificates pebble issues chain to a root it makes at every start (pebble 2.4 cannot load one):
+``root_pem`` fetches it from the management API (``/roots/0``), and each start adds it to
+``roots_file`` (``<workdir>/roots.pem``), so a client verifying with that file still trusts the
+certificates issued before a restart of the same sandbox (they stay valid for years).
+
+``LoopbackResolver`` (Debian's ``pebble-challtestsrv``, DNS only) answers every A query with
+127.0.0.1 and AAAA with nothing: the sandbox's pebble resolves through it, so HTTP-01 reaches
+the sandbox's Apache whatever addresses the estate's zones hold (the example's are
+documentation addresses) and whether or not ispctl has created the zones yet in this apply.
 
 For deterministic tests: ``PEBBLE_VA_NOSLEEP=1`` (no random validation delay),
 ``PEBBLE_WFE_NONCEREJECT=0`` (no random bad-nonce rejections), ``PEBBLE_AUTHZREUSE=0`` (every
@@ -97,8 +104,10 @@ class PebbleInstance(DaemonInstance):
         return self.directory_url
 
     def env(self) -> dict[str, str]:
-        """What points ispctl's ACME client at this pebble."""
-        return {"ISPCTL_WEB_ACME_DIRECTORY": self.directory_url, "ISPCTL_WEB_ACME_CA_BUNDLE": str(self.ca_file)}
+        """What points ispctl's ACME client at this pebble, and people at the roots its certificates
+        chain to (``ISPCTL_PEBBLE_ROOTS``: e.g. ``curl --cacert``)."""
+        return {"ISPCTL_WEB_ACME_DIRECTORY": self.directory_url, "ISPCTL_WEB_ACME_CA_BUNDLE": str(self.ca_file),
+                "ISPCTL_PEBBLE_ROOTS": str(self.roots_file)}
 
     def to_state(self) -> dict[str, Any]:
         return {"workdir": str(self.workdir), "port": self.port, "management_port": self.management_port,
@@ -141,6 +150,18 @@ class PebbleInstance(DaemonInstance):
             self.stop()
             raise DaemonError(f"pebble did not open its management API on {_HOST}:{self.management_port}; "
                               f"see {self.log_file}")
+        self._keep_root()
+
+    @property
+    def roots_file(self) -> Path:
+        """Every root this instance has made, one per start (see the module docstring)."""
+        return self.workdir / "roots.pem"
+
+    def _keep_root(self) -> None:
+        root = self.root_pem()
+        kept = self.roots_file.read_text(encoding="ascii") if self.roots_file.exists() else ""
+        if root.strip() not in kept:
+            self.roots_file.write_text(kept + root.strip() + "\n", encoding="ascii")
 
     def _write_tls(self) -> None:
         """A CA and a certificate for 127.0.0.1/localhost signed by it (kept across restarts)."""
@@ -202,3 +223,46 @@ def _wait_port(port: int, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+class LoopbackResolver(DaemonInstance):
+    """``pebble-challtestsrv`` as a DNS server only: every name is 127.0.0.1 (IPv4 only)."""
+
+    daemon_name = "pebble-challtestsrv"
+    port_keys = ("port", "management_port")
+
+    def __init__(self, workdir: Path, *, port: int | None = None, management_port: int | None = None) -> None:
+        super().__init__(workdir)
+        self.port = port or free_port(_HOST)
+        self.management_port = management_port or free_port(_HOST)
+        while self.management_port == self.port:
+            self.management_port = free_port(_HOST)
+
+    @property
+    def marker(self) -> str:
+        # It takes no config file: its work directory, as a trailing argument it ignores, marks it.
+        return str(self.workdir)
+
+    @property
+    def url(self) -> str:
+        return f"dns://{_HOST}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def to_state(self) -> dict[str, Any]:
+        return {"workdir": str(self.workdir), "port": self.port, "management_port": self.management_port}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> LoopbackResolver:
+        return cls(Path(state["workdir"]), port=state.get("port"), management_port=state.get("management_port"))
+
+    def start(self, detach: bool = False) -> None:
+        binary = require_binary("pebble-challtestsrv", "pebble")
+        if self.running():
+            raise DaemonError(f"pebble-challtestsrv in {self.workdir} is already running")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        argv = [binary, "-dns01", f"{_HOST}:{self.port}", "-management", f"{_HOST}:{self.management_port}",
+                "-defaultIPv4", _HOST, "-defaultIPv6", "", "-http01", "", "-https01", "", "-tlsalpn01", "",
+                self.marker]
+        self._run(argv, _HOST, self.port, detach)
