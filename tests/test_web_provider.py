@@ -323,3 +323,18 @@ def test_a_hand_broken_site_is_repaired_and_a_broken_foreign_file_blocks_with_a_
     error = result.failed[0].error or ""
     assert "fails its test without any of this run's changes" in error and "zz-foreign.conf" in error
     assert Path(lay.sites_dir, "zz-foreign.conf").read_text() == "AnotherUnknownDirective on\n"  # never touched
+
+
+def test_the_longest_redirect_wins_and_a_path_target_stays_on_the_site(host: WebHost) -> None:
+    lay = host.layout
+    p = provider(host)
+    # Sorted as text, "301 /a ..." comes before "302 /a/b ...": Apache must still pick /a/b for /a/b/c.
+    s = site(lay, "www.example.net", redirects=("301 /a https://other.example/a", "302 /a/b /new",
+                                                "301 * https://www.example.org/"))
+    assert apply(p, [s])[1].ok
+    status, headers, _ = host.get("www.example.net", "/a/b/c")
+    assert (status, headers["location"]) == (302, "http://www.example.net/new/c")  # the Host asked for
+    status, headers, _ = host.get("www.example.net", "/a/x")
+    assert (status, headers["location"]) == (301, "https://other.example/a/x")
+    status, headers, _ = host.get("www.example.net", "/elsewhere")
+    assert (status, headers["location"]) == (301, "https://www.example.org/elsewhere")

@@ -120,7 +120,7 @@ def test_the_pool_runs_as_the_numeric_ids_inside_the_home(lay: Layout) -> None:
     ({"docroot": "/srv/www/acme/../../etc"}, "docroot"),
     ({"aliases": ("Bad Name",)}, "aliases: 'Bad Name'"),
     ({"redirects": ("303 /a https://x.example/",)}, "is not '<301|302|307|308>"),
-    ({"redirects": ("301 /a javascript:alert(1)",)}, "is not an http(s) URL"),
+    ({"redirects": ("301 /a javascript:alert(1)",)}, "is not a path or an http(s) URL"),
     ({"redirects": ('301 /a" https://x.example/',)}, "is not a path"),
     ({"https": "maybe"}, "https must be auto, off or custom"),
     ({"https": "custom"}, "cert_file is missing"),

@@ -231,14 +231,17 @@ def _content(site: Resource, layout: Layout, docroot: str, php: bool, protected:
              "        Require all granted",
              "    </Directory>"]
     whole: list[str] = []
-    for entry in _tuple(site, "redirects"):
-        code, source, target = _redirect(entry, site)
+    # mod_alias takes the first Redirect that matches: the longest ``from`` first, so /a/b is
+    # not shadowed by /a (what validation assumes); path redirects before the whole host's.
+    redirects = sorted((_redirect(entry, site) for entry in _tuple(site, "redirects")),
+                       key=lambda r: (-len(r[1].rstrip("/")), r[1]))
+    for code, source, target in redirects:
         if source == "*":
             base = target if target.endswith("/") else target + "/"
             whole.append(f'    RedirectMatch {code} "^/(?!{_RESERVED})(.*)$" "{base}$1"')
         else:
             lines.append(f'    Redirect {code} "{source}" "{target}"')
-    lines += whole  # path redirects first: mod_alias takes the first that matches
+    lines += whole
     if protected:
         users: dict[str, list[str]] = {}
         for entry in _tuple(site, "protected"):
@@ -287,8 +290,8 @@ def _redirect(entry: str, site: Resource) -> tuple[str, str, str]:
     code, source, target = parts
     if source != "*" and not _URL_PATH.match(source):
         raise RenderError(f"{site.address}: redirect {entry!r}: {source!r} is not a path or *")
-    if not _URL.match(target):
-        raise RenderError(f"{site.address}: redirect {entry!r}: {target!r} is not an http(s) URL")
+    if not _URL.match(target) and not _URL_PATH.match(target):  # Apache completes a path with this host
+        raise RenderError(f"{site.address}: redirect {entry!r}: {target!r} is not a path or an http(s) URL")
     return code, source, target
 
 
