@@ -338,3 +338,15 @@ def test_the_longest_redirect_wins_and_a_path_target_stays_on_the_site(host: Web
     assert (status, headers["location"]) == (301, "https://other.example/a/x")
     status, headers, _ = host.get("www.example.net", "/elsewhere")
     assert (status, headers["location"]) == (301, "https://www.example.org/elsewhere")
+
+
+def test_a_php_page_sees_the_site_s_pool_limits(host: WebHost) -> None:
+    lay = host.layout
+    p = provider(host)
+    s = site(lay, "php.example.net", php=True, php_memory_limit="96M", php_upload_max_filesize="7M",
+             php_max_execution_time=45, uid=20011, gid=20011)
+    assert apply(p, [s])[1].ok
+    put(lay, s, "limits.php", "<?php foreach (['memory_limit', 'upload_max_filesize', 'post_max_size', "
+                              "'max_execution_time'] as $k) echo $k, '=', ini_get($k), ' ';")
+    assert host.get("php.example.net", "/limits.php")[2].split() == [
+        "memory_limit=96M", "upload_max_filesize=7M", "post_max_size=7M", "max_execution_time=45"]
