@@ -8,8 +8,10 @@ from pathlib import Path
 from estate_builder import SITE, EstateBuilder
 
 from ispctl.providers.ftp.sites import KIND
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.contract import hash_password
 from tests.ftp_helpers import PASSWORD
+from tests.ldap_helpers import run_cli
 from tests.wiring import load_desired, problems_of
 
 REL = "tenants/acme/acme.example.yaml"
@@ -63,3 +65,12 @@ def test_logins_for_what_is_not_a_site_or_without_the_service_are_reported(tmp_p
     builder = estate(tmp_path / "b", f"    shop: {{password: \"{HASHED}\"}}\n", head="services: [mail, web]\n")
     assert [p.message for p in problems_of(builder.root)] == [
         "FTP logins on a domain without the ftp service (add ftp to services)"]
+
+
+def test_a_site_logins_password_never_shows_in_a_plan(slapd: SlapdInstance, tmp_path: Path) -> None:
+    builder = estate(tmp_path, f"    shop: {{password: \"{HASHED}\"}}\n")
+    salt = HASHED.split("$")[3]  # any part of the hash
+    for args in (("plan",), ("plan", "--json")):
+        shown = run_cli(slapd, *args, "-d", str(builder.root))
+        assert shown.exit_code == 0 and "ftp_login.shop.acme.example" in shown.stdout, shown.output
+        assert salt not in shown.stdout + shown.stderr
