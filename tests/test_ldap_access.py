@@ -136,6 +136,14 @@ def test_freeradius_rules_come_before_the_subtrees_and_keep_its_secrets_from_the
     assert not any("Radius" in r for r in access_rules(BASE, Accounts("cn=a,dc=x", "cn=p,dc=x")))
 
 
+def test_pureftpds_rules_come_before_the_subtree_rules_and_name_only_ftp_attributes() -> None:
+    rules = access_rules(BASE, Accounts("cn=a,dc=x", "cn=p,dc=x", pureftpd="cn=f,dc=x"))
+    assert rules[0] == f'to dn.base="{BASE}" attrs=entry by dn.exact="cn=f,dc=x" search by * break'
+    assert rules[1].startswith(f'to dn.subtree="{BASE}" filter=(objectClass=ispctlFtpUser) attrs=entry,objectClass,')
+    assert rules[1].endswith('by dn.exact="cn=f,dc=x" read by * break') and "userPassword" not in rules[1]
+    assert all("cn=f,dc=x" not in rule for rule in rules[2:])  # nothing else, hashes least of all
+
+
 @pytest.mark.parametrize("accounts", [
     Accounts('cn=a"b,dc=x', "cn=p,dc=x"),
     Accounts("cn=a,dc=x", "not a dn"),
