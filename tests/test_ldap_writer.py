@@ -30,7 +30,7 @@ from ispctl.reconciler.engine.inflight import Submission
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.harness.daemons import port_accepts
-from tests.wiring import load_desired
+from tests.wiring import REGISTRY, load_desired
 
 Index = dict[tuple[str, str], Resource]
 
@@ -38,7 +38,10 @@ Index = dict[tuple[str, str], Resource]
 @contextmanager
 def provider(slapd: SlapdInstance, **kwargs: int | float) -> Iterator[LdapProvider]:
     env = {k: v for k, v in slapd.env().items() if k != "ISPCTL_LDAP_BASE_DN"}
-    instance = LdapProvider(LdapSettings.from_env(env), BASE, **{"pause": 0.05, **kwargs})  # type: ignore[arg-type]
+    # As the command line builds it: with the services' directory parts (RADIUS's, FTP's).
+    built = REGISTRY.get("ldap")
+    assert built is not None and built.provider is not None and issubclass(built.provider, LdapProvider)
+    instance = built.provider(LdapSettings.from_env(env), BASE, **{"pause": 0.05, **kwargs})  # type: ignore[arg-type]
     try:
         yield instance
     finally:
