@@ -350,3 +350,27 @@ def test_a_php_page_sees_the_site_s_pool_limits(host: WebHost) -> None:
                               "'max_execution_time'] as $k) echo $k, '=', ini_get($k), ' ';")
     assert host.get("php.example.net", "/limits.php")[2].split() == [
         "memory_limit=96M", "upload_max_filesize=7M", "post_max_size=7M", "max_execution_time=45"]
+
+
+def test_a_site_with_a_wildcard_alias_is_read_last_and_takes_only_the_names_no_other_site_has(
+        host: WebHost) -> None:
+    lay = host.layout
+    p = provider(host)
+    # "a..." sorts before "b...": were its file read first, its *.example.net would take b's name.
+    wild = site(lay, "a.example.net", aliases=("*.example.net",))
+    other = site(lay, "b.example.net", uid=20002, gid=20002)
+    assert apply(p, [wild, other])[1].ok
+    put(lay, wild, "index.html", "catch-all\n")
+    put(lay, other, "index.html", "site b\n")
+    assert host.get("b.example.net")[2] == "site b\n"
+    assert host.get("anything.example.net")[2] == "catch-all\n"
+    assert sorted(os.listdir(lay.sites_dir))[-1] == "~a.example.net.conf"
+    assert plan(p, [wild, other]).changes == ()
+    # Without the wildcard the file takes the plain name again (the old one removed), and back.
+    plain = site(lay, "a.example.net", aliases=("c.example.net",))
+    assert apply(p, [plain, other])[1].ok
+    assert not Path(lay.vhost_path("a.example.net", wildcard=True)).exists()
+    assert host.get("c.example.net")[2] == "catch-all\n" and host.get("b.example.net")[2] == "site b\n"
+    assert plan(p, [plain, other]).changes == ()
+    assert apply(p, [wild, other])[1].ok and not Path(lay.vhost_path("a.example.net")).exists()
+    assert host.get("b.example.net")[2] == "site b\n" and plan(p, [wild, other]).changes == ()

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from ispctl.providers.web import files
 from ispctl.providers.web.apply_config import ConfigTest, Control, failing, run
 from ispctl.providers.web.probe import Target, probe
-from ispctl.providers.web.render import Layout, Rendered, RenderError, render, tls_paths
+from ispctl.providers.web.render import Layout, Rendered, RenderError, host_of, render, tls_paths
 from ispctl.reconciler.contract import Resource
 
 STAGING = ".ispctl-staging"
@@ -100,31 +100,36 @@ class _Candidates:
     file lists a config test reads: the live files, some replaced by their new versions. Neither
     Apache's nor php-fpm's ``*.conf`` matches a name with a leading dot, and nor does this."""
 
-    def __init__(self, live_dir: str, new: dict[str, str | None]) -> None:
+    def __init__(self, live_dir: str, new: dict[str, str | None], names: dict[str, str],
+                 live_names: dict[str, str]) -> None:
         self.live_dir = live_dir
         self.new = new  # host -> new text, None to remove
+        self.names = {h: names.get(h, f"{h}.conf") for h in new}  # host -> its new file's name
+        self.live_names = live_names  # host -> the name of its live file (a wildcard site's differs)
         self.root = _fresh(f"{live_dir}/{STAGING}")
         self.new_dir = _fresh(f"{self.root}/new")
         for host, text in new.items():
             if text is not None:
                 # No fsync per file: one sync before the swap covers them all (``Run._go_live``).
-                with open(f"{self.new_dir}/{host}.conf", "x", encoding="utf-8") as handle:
+                with open(f"{self.new_dir}/{self.names[host]}", "x", encoding="utf-8") as handle:
                     handle.write(text)
 
-    def take(self, host: str, path: str) -> None:
-        """Put the staged new file of ``host`` live at ``path``: one rename (the same filesystem)."""
-        os.chmod(f"{self.new_dir}/{host}.conf", 0o644)
-        os.replace(f"{self.new_dir}/{host}.conf", path)
+    def take(self, host: str) -> str:
+        """Put the staged new file of ``host`` live: one rename (the same filesystem); returns where."""
+        path = f"{self.live_dir}/{self.names[host]}"
+        os.chmod(f"{self.new_dir}/{self.names[host]}", 0o644)
+        os.replace(f"{self.new_dir}/{self.names[host]}", path)
+        return path
 
     def build(self, included: frozenset[str]) -> list[str]:
         """The candidate files: the live ones, with the new versions of ``included`` (in glob order)."""
-        names = set(_conf_names(self.live_dir)) | {f"{h}.conf" for h in included}
+        names = set(_conf_names(self.live_dir)) | {self.names[h] for h in included if self.new[h] is not None}
         paths = []
         for name in sorted(names):
-            host = name[:-5]
+            host = host_of(name)
             if host not in included:
                 paths.append(f"{self.live_dir}/{name}")
-            elif self.new[host] is not None:
+            elif self.new[host] is not None and name == self.names[host]:
                 paths.append(f"{self.new_dir}/{name}")
         return paths
 
@@ -196,7 +201,8 @@ class Run:
     def _go_live(self, jobs: list[Job]) -> list[Job]:
         """Put the jobs' files live; returns those whose configuration changed and went live."""
         lay = self.layout
-        vhosts = files.owned_files(lay.sites_dir)
+        entries = files.owned_entries(lay.sites_dir)
+        vhosts = {h: text for h, (_, text) in entries.items()}
         pools = files.owned_files(lay.pools_dir)
         new_vhost = {j.host: (j.rendered.vhost if j.rendered else None) for j in jobs}
         new_pool = {j.host: (j.rendered.pool if j.rendered else None) for j in jobs}
@@ -204,8 +210,10 @@ class Run:
         pool_changes = {h: t for h, t in new_pool.items() if t != pools.get(h)}
         by_host = {j.host: j for j in jobs}
         earlier = files.read_pending(lay)  # files an interrupted apply swapped in: not served yet
-        pool_stage = self._stage(lay.pools_dir, pool_changes, by_host)
-        site_stage = self._stage(lay.sites_dir, site_changes, by_host)
+        pool_stage = self._stage(lay.pools_dir, pool_changes, by_host, {}, {h: f"{h}.conf" for h in pools})
+        names = {j.host: j.rendered.vhost_name for j in jobs if j.rendered is not None and j.rendered.vhost_name}
+        site_stage = self._stage(lay.sites_dir, site_changes, by_host, names,
+                                 {h: name for h, (name, _) in entries.items()})
         try:
             self._test(pool_stage, self.php, by_host)
             self._test(site_stage, self.apache, by_host)
@@ -249,9 +257,10 @@ class Run:
         return [j for j in good if j.error is None]
 
     @staticmethod
-    def _stage(live_dir: str, changes: dict[str, str | None], by_host: dict[str, Job]) -> _Candidates | None:
+    def _stage(live_dir: str, changes: dict[str, str | None], by_host: dict[str, Job], names: dict[str, str],
+               live_names: dict[str, str]) -> _Candidates | None:
         wanted = {h: t for h, t in changes.items() if by_host[h].error is None}
-        return _Candidates(live_dir, wanted) if wanted else None
+        return _Candidates(live_dir, wanted, names, live_names) if wanted else None
 
     @staticmethod
     def _test(stage: _Candidates | None, test: ConfigTest, by_host: dict[str, Job]) -> None:
@@ -272,7 +281,7 @@ class Run:
         lay = self.layout
         host = job.host
         if pools is not None and host in pools.new:
-            self._replace(job, lay.pool_path(host), f"{lay.pools_dir}/{PREVIOUS}/{host}.conf", pools)
+            self._replace(job, pools)
         secret = job.rendered.htpasswd if job.rendered else None
         current = files.read_small(lay.htpasswd_path(host))
         if secret != current:
@@ -285,7 +294,7 @@ class Run:
             else:
                 files.write_atomic(path, secret, 0o640, owner)
         if sites is not None and host in sites.new:
-            self._replace(job, lay.vhost_path(host), f"{lay.sites_dir}/{PREVIOUS}/{host}.conf", sites)
+            self._replace(job, sites)
 
     @staticmethod
     def _keep(job: Job, path: str, previous: str) -> None:
@@ -293,12 +302,18 @@ class Run:
         kept = files.keep_previous(path, previous)
         job.undo.append((path, previous if kept else None))
 
-    def _replace(self, job: Job, path: str, previous: str, stage: _Candidates) -> None:
-        self._keep(job, path, previous)
-        if stage.new[job.host] is None:
-            files.remove(path)
-        else:
-            stage.take(job.host, path)
+    def _replace(self, job: Job, stage: _Candidates) -> None:
+        """The live file of the job's host replaced by (or, for a removal, without) its staged one;
+        a file under another name (a site that gained or lost a wildcard alias) is removed."""
+        host = job.host
+        old = stage.live_names.get(host)
+        new = stage.names[host] if stage.new[host] is not None else None
+        if old is not None and old != new:
+            self._keep(job, f"{stage.live_dir}/{old}", f"{stage.live_dir}/{PREVIOUS}/{old}")
+            files.remove(f"{stage.live_dir}/{old}")
+        if new is not None:
+            self._keep(job, f"{stage.live_dir}/{new}", f"{stage.live_dir}/{PREVIOUS}/{new}")
+            stage.take(host)
 
     @staticmethod
     def _restore(jobs: Iterable[Job]) -> None:

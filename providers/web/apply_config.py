@@ -23,6 +23,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ispctl.providers.web.render import host_of
 from ispctl.reconciler.contract import ProviderError
 
 
@@ -151,8 +152,8 @@ class ConfigTest:
 
 def named_in(output: str, directory: str, hosts: set[str]) -> set[str]:
     """The changed sites whose candidate file the error output names."""
-    found = set(re.findall(re.escape(directory.rstrip("/")) + r"/([^/\s:'\"\]]+)\.conf", output))
-    return found & hosts
+    found = re.findall(re.escape(directory.rstrip("/")) + r"/([^/\s:'\"\]]+\.conf)", output)
+    return {host_of(name) for name in found} & hosts
 
 
 def failing(check: Callable[[frozenset[str]], tuple[str | None, str]], changed: set[str]) -> dict[str, str]:

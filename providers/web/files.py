@@ -34,7 +34,7 @@ from datetime import datetime
 from cryptography import x509
 
 from ispctl.providers.web.live import Owner, SiteFiles, owner_of
-from ispctl.providers.web.render import Layout, recorded, tls_paths
+from ispctl.providers.web.render import Layout, host_of, recorded, tls_paths
 from ispctl.reconciler.contract import ProviderError
 
 MANIFEST = ".ispctl-archive.json"
@@ -71,8 +71,14 @@ def read_small(path: str) -> str | None:
 
 
 def owned_files(directory: str) -> dict[str, str]:
-    """``<name>.conf`` -> text for every regular file in ``directory`` that carries the marker."""
-    found: dict[str, str] = {}
+    """host -> text for every regular file in ``directory`` that carries the marker."""
+    return {host: text for host, (_, text) in owned_entries(directory).items()}
+
+
+def owned_entries(directory: str) -> dict[str, tuple[str, str]]:
+    """host -> (file name, text) for every regular file in ``directory`` that carries the marker
+    naming the host its name stands for (``render.conf_name``)."""
+    found: dict[str, tuple[str, str]] = {}
     try:
         entries = list(os.scandir(directory))
     except FileNotFoundError:
@@ -82,8 +88,8 @@ def owned_files(directory: str) -> dict[str, str]:
             continue
         text = read_small(entry.path)
         owner = owner_of(text) if text is not None else None
-        if text is not None and owner is not None and owner[0] + ".conf" == entry.name:
-            found[entry.name[:-5]] = text
+        if text is not None and owner is not None and owner[0] == host_of(entry.name):
+            found[owner[0]] = (entry.name, text)
     return found
 
 

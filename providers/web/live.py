@@ -1,6 +1,7 @@
 """Live ``site`` resources from what one walk of the web host found (pure: no I/O here).
 
-A site is live when ``<sites_dir>/<host>.conf`` carries ispctl's marker naming that host;
+A site is live when ``<sites_dir>/<host>.conf`` (``~<host>.conf`` with a wildcard alias)
+carries ispctl's marker naming that host;
 files without it are someone else's and never read into a plan. The attributes come from the
 vhost's second line (what it was rendered from), the password hashes from the site's htpasswd
 file, and two observations of the disk: whether the docroot exists and who owns it.
@@ -161,11 +162,12 @@ def _edited(site: Resource, files: SiteFiles, layout: Layout, tls: bool) -> list
         expected = render(site, layout, tls)
     except RenderError:
         return [layout.vhost_path(files.host)]
+    vhost = f"{layout.sites_dir}/{expected.vhost_name}"
     if expected.tls != tls:  # recorded auto-vs-custom disagreement: the line itself was edited
-        return [layout.vhost_path(files.host)]
+        return [vhost]
     found = []
     if files.vhost != expected.vhost:
-        found.append(layout.vhost_path(files.host))
+        found.append(vhost)
     if files.pool != expected.pool:
         found.append(layout.pool_path(files.host))
     if files.htpasswd != expected.htpasswd:

@@ -1,6 +1,7 @@
 """A site resource as the files Apache and PHP-FPM read: pure functions, no I/O.
 
-One Apache file per site (``<sites_dir>/<host>.conf``), one PHP-FPM pool per PHP site
+One Apache file per site (``<sites_dir>/<host>.conf``; ``~<host>.conf`` for a site with a
+wildcard alias, so Apache reads it last: ``conf_name``), one PHP-FPM pool per PHP site
 (``<pools_dir>/<host>.conf``) and, for a site with protected paths, one htpasswd file
 (``<sites_dir>/.htpasswd/<host>``: the hashes never appear in the vhost, the plan or a log).
 Every file begins with the ownership marker and a fingerprint: the vhost the resource's, the
@@ -59,6 +60,21 @@ class RenderError(ProviderError):
     """A site's values cannot be rendered safely; the message names the site and the field."""
 
 
+LAST = "~"  # sorts after every character of a host name (strcmp, as Apache sorts an Include's files)
+
+
+def conf_name(host: str, wildcard: bool = False) -> str:
+    """A site's file name in ``sites_dir``. Apache gives a request to the first vhost whose name or
+    alias matches, in the order it read them: a site with a wildcard alias (``*.example.net``)
+    is named to be read after every other, so it never takes a name another site serves."""
+    return f"{LAST if wildcard else ''}{host}.conf"
+
+
+def host_of(name: str) -> str:
+    """The host a file name in ``sites_dir`` or ``pools_dir`` stands for (``conf_name`` reversed)."""
+    return name.removesuffix(".conf").removeprefix(LAST)
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where the web host keeps what ispctl renders (the ``web:`` settings)."""
@@ -78,8 +94,8 @@ class Layout:
     docroot_mode: int = 0o755
     renew_days: int = 30  # an ``auto`` certificate this close to its end is renewed (web.acme_renew_days)
 
-    def vhost_path(self, host: str) -> str:
-        return f"{self.sites_dir}/{host}.conf"
+    def vhost_path(self, host: str, wildcard: bool = False) -> str:
+        return f"{self.sites_dir}/{conf_name(host, wildcard)}"
 
     def pool_path(self, host: str) -> str:
         return f"{self.pools_dir}/{host}.conf"
@@ -108,6 +124,7 @@ class Rendered:
     htpasswd: str | None
     token: str  # what the probe path answers in X-Ispctl-Probe
     tls: bool
+    vhost_name: str = ""  # the vhost's file name in sites_dir (``conf_name``)
 
 
 def marker_line(comment: str, host: str, fingerprint: str) -> str:
@@ -173,7 +190,8 @@ def render(site: Resource, layout: Layout, cert_exists: bool) -> Rendered:
     # fingerprint: they change (and php-fpm reloads) only when what they say changes.
     pool = _with_digest(";", host, _pool(site, layout)) if php else None
     secret = _with_digest("#", host, htpasswd) if htpasswd is not None else None
-    return Rendered(host, vhost, pool, secret, token, tls)
+    wildcard = any(alias.startswith("*.") for alias in _tuple(site, "aliases"))
+    return Rendered(host, vhost, pool, secret, token, tls, conf_name(host, wildcard))
 
 
 # -- the vhost ---------------------------------------------------------------------------------
