@@ -117,7 +117,9 @@ def test_quota_comes_from_mailbox_then_domain_then_site(
 
 
 def test_mailbox_values(tmp_path: Path) -> None:
-    builder = EstateBuilder(tmp_path, site={**SITE, "mail": {"root": "/srv/mail/", "uid": 800, "gid": 801}})
+    # uid 800 with an FTP login: pure-ftpd must be told to serve uids that low (ftp.min_uid).
+    builder = EstateBuilder(tmp_path, site={**SITE, "mail": {"root": "/srv/mail/", "uid": 800, "gid": 801},
+                                            "ftp": {"min_uid": 800}})
     builder.tenant("acme", contact="OPS@Acme.Example")
     builder.domain("acme", "acme.example", {
         "services": ["mail", "ftp"],
