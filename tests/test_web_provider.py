@@ -21,6 +21,7 @@ import pytest
 
 from ispctl.providers.web.live import FILE_DRIFT
 from ispctl.providers.web.provider import WebProvider
+from ispctl.providers.web.quota import filesystem_of, not_enforced
 from ispctl.providers.web.render import Layout
 from ispctl.providers.web.sandbox.component import WebServers
 from ispctl.reconciler.contract import Resource
@@ -374,3 +375,19 @@ def test_a_site_with_a_wildcard_alias_is_read_last_and_takes_only_the_names_no_o
     assert plan(p, [plain, other]).changes == ()
     assert apply(p, [wild, other])[1].ok and not Path(lay.vhost_path("a.example.net")).exists()
     assert host.get("b.example.net")[2] == "site b\n" and plan(p, [wild, other]).changes == ()
+
+
+def test_a_site_quota_is_said_once_per_run_to_be_not_enforced(host: WebHost,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    lay = host.layout
+    p = provider(host)
+    sites = [site(lay, "www.example.net", quota=1024**2), site(lay, "free.example.net")]
+    assert apply(p, sites)[1].ok
+    fs = filesystem_of(lay.web_root)
+    assert fs is not None and lay.web_root.startswith(fs.mount_point)
+    # The read does not know the new site, the change does: one warning for the run, naming the filesystem.
+    assert p.warnings == [not_enforced("site.www.example.net", 1024**2, lay.web_root, fs)]
+    assert f"quota 1 MiB is not enforced: {fs.describe()} (holding {lay.web_root})" in p.warnings[0]
+    assert capsys.readouterr().err.count("quota 1 MiB is not enforced") == 1
+    again = provider(host)
+    assert plan(again, sites).changes == () and again.warnings == p.warnings  # a plan says it too

@@ -9,7 +9,8 @@ follow the sites (``DomainWeb.served_hosts``).
 
 Reconciling: ``render`` (a site's Apache file, pool and htpasswd file), ``files`` and ``live``
 (reading them back), ``apply``/``apply_config``/``probe`` (stage, test, swap, one reload,
-probe, roll back per site), ``provider`` (kind ``site``); certificates: ``acme``, ``certs``.
+probe, roll back per site), ``provider`` (kind ``site``); certificates: ``acme``, ``certs``;
+``quota`` and ``commands`` (``ispctl report web``: disk use against quotas, which are not enforced).
 ``sandbox/`` runs a real Apache and php-fpm for the tests and ``ispctl sandbox``.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ispctl.providers.web.apply_config import Control
+from ispctl.providers.web.commands import register
 from ispctl.providers.web.compile import KIND, compile_web
 from ispctl.providers.web.provider import WebProvider, certify_with_acme
 from ispctl.providers.web.render import Layout
@@ -62,6 +64,7 @@ SERVICE = Service(
     overrides=OVERRIDES,
     compile=compile_web,
     sandbox=WebComponent,
+    commands=register,
 )
 
 __all__ = ["DOMAIN_WEB", "KIND", "SERVICE", "TENANT_WEB", "WEB", "DomainWeb", "WebProvider", "WebSettings", "build"]
