@@ -72,6 +72,11 @@ ProviderFactory = Callable[[SiteFile, Mapping[str, str]], Provider]
 # the audit trail records it so ``ispctl history`` can tell estates apart.
 IdentityFactory = Callable[[SiteFile, Mapping[str, str]], dict[str, str]]
 
+# A service's part of ``ispctl report quota``: from the live state and the threshold (percent),
+# one row per account it keeps usage for, JSON-able, with at least "name", "used" (bytes),
+# "quota" (bytes or None), "percent" (or None) and "state" (ok, near, over, unlimited).
+QuotaReport = Callable[[Mapping[tuple[str, str], Resource], float], list[dict[str, Any]]]
+
 # The ``--dir`` option every command that reads the desired state takes.
 DirOption: Any = typer.Option(
     None, "--dir", "-d", help="desired-state folder [default: $ISPCTL_DESIRED_STATE or ./desired-state]")
@@ -106,6 +111,10 @@ class CommandContext(Protocol):
 
     def estate(self, root: Path) -> dict[str, Any]:
         """Which estate this is (repository, folder, each service's live side), as the audit trail records it."""
+        ...
+
+    def quota_reports(self) -> dict[str, QuotaReport]:
+        """The registered services' parts of ``ispctl report quota``, by service name."""
         ...
 
 
@@ -181,6 +190,8 @@ class Service:
     # Only for the service that keeps the directory: itself, extended with every service's
     # parts (its provider class then knows the new kinds, its sandbox loads their schemas).
     hosts_directory: Callable[[tuple[DirectoryPart, ...]], Service] | None = None
+    # Its accounts' usage beside the mail store's in ``ispctl report quota`` (see ``QuotaReport``).
+    quota: QuotaReport | None = None
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -284,8 +295,8 @@ __all__ = [
     "DomainFile", "DomainName", "Done", "Duration", "EnvOverride", "EstateSchema", "EstateSession", "Extension",
     "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Pipelined", "Problem", "Provider", "ProviderError",
-    "ProviderFactory", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size", "Strict",
-    "Submission", "ValidationFailed", "Value", "Within", "address_of", "audit", "collector_paused", "env_flag",
-    "format_duration", "format_path", "format_size", "hash_password",
+    "ProviderFactory", "QuotaReport", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size",
+    "Strict", "Submission", "ValidationFailed", "Value", "Within", "address_of", "audit", "collector_paused",
+    "env_flag", "format_duration", "format_path", "format_size", "hash_password",
     "normalise_address", "normalise_domain", "normalise_local", "output", "parse_duration", "split_address",
 ]

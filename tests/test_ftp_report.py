@@ -39,12 +39,17 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FtpEstate]:
         yield applied
 
 
-def test_json_lists_logins_near_or_over_either_quota(estate: FtpEstate) -> None:
+def fill(estate: FtpEstate) -> None:
+    """joe near his size quota, the site's login at its file quota."""
     _catalog, resources = load_desired(estate.root, env=estate.env)
     put(estate.ftp_root / "acme.example" / "joe" / "big.bin", 950 * KiB)  # 92.8 % of 1 MiB
     docroot = Path(str(resources[("site", SITE)].attrs["docroot"]))
     for name in "abc":
         put(docroot / name, 1)  # 3 of 3 files
+
+
+def test_json_lists_logins_near_or_over_either_quota(estate: FtpEstate) -> None:
+    fill(estate)
     result = run_cli(estate.slapd, "report", "ftp", "-d", str(estate.root), "--json", **estate.env)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -57,3 +62,20 @@ def test_json_lists_logins_near_or_over_either_quota(estate: FtpEstate) -> None:
     }
     text = run_cli(estate.slapd, "report", "ftp", "-d", str(estate.root), "--all", **estate.env)
     assert text.exit_code == 0 and "All FTP logins (5 checked)" in text.stdout and "unlimited" in text.stdout
+
+
+def test_report_quota_lists_ftp_logins_beside_the_mailboxes(estate: FtpEstate, tmp_path: Path) -> None:
+    fill(estate)
+    put(estate.ftp_root / "acme.example" / "ann" / "x.bin", 1)  # ann: no quota, never listed
+    env = {**estate.env, "ISPCTL_PROVIDERS": "ldap,mailstore", "ISPCTL_MAIL_ROOT": str(tmp_path / "vmail")}
+    result = run_cli(estate.slapd, "report", "quota", "-d", str(estate.root), "--json", **env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["checked"] == 4 and data["mailboxes"] == []  # the mail part as before: no mail, no quota hit
+    ftp = data["services"]["ftp"]
+    assert ftp["checked"] == 5
+    assert {r["name"]: r["state"] for r in ftp["listed"]} == {JOE: "near", SITE: "over"}
+    text = run_cli(estate.slapd, "report", "quota", "-d", str(estate.root), **env)
+    assert text.exit_code == 0, text.output
+    assert "No mailbox is over its quota" in text.stdout and "ftp accounts over their quota" in text.stdout
+    assert JOE in text.stdout and SITE in text.stdout

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ispctl.providers.ftp.commands import register
 from ispctl.providers.ftp.compile import MAILBOX_PART, compile_ftp
+from ispctl.providers.ftp.report import quota_rows
 from ispctl.providers.ftp.sandbox.component import PureFtpdComponent
 from ispctl.providers.ftp.settings import FTP, MAILBOX_FTP, OVERRIDES, FtpLimits, FtpSettings
 from ispctl.providers.ftp.sites import DOMAIN_FTP, LOGIN_PART
@@ -36,6 +37,7 @@ SERVICE = Service(
     sandbox=PureFtpdComponent,
     commands=register,
     directory=PARTS,
+    quota=quota_rows,
 )
 
 __all__ = ["FTP", "MAILBOX_FTP", "SCHEMAS", "SERVICE", "FtpLimits", "FtpSettings"]

@@ -85,3 +85,8 @@ def ftp_usage(live: Mapping[tuple[str, str], Resource]) -> list[FtpUsage]:
         rows.append(FtpUsage(key, home, quota_mb * MIB if quota_mb else None,
                              _int(resource.attrs.get("ftp_quota_files")), used, files))
     return rows
+
+
+def quota_rows(live: Mapping[tuple[str, str], Resource], threshold: float) -> list[dict[str, Any]]:
+    """FTP's part of ``ispctl report quota`` (``contract.QuotaReport``): a row per FTP login."""
+    return [{"name": r.login, **r.to_dict(threshold)} for r in ftp_usage(live)]

@@ -68,7 +68,9 @@ def archive_purge_cmd(ctx: CommandContext, root: Path, older_than: int | None, y
     return 0
 
 
-def _usage(ctx: CommandContext, root: Path) -> list[Usage]:
+def _usage(ctx: CommandContext, root: Path, threshold: float) -> tuple[list[Usage], dict[str, list[dict[str, Any]]]]:
+    """The mailboxes' usage, and the other services' rows (``ctx.quota_reports``: FTP's) from the
+    same read of the live state."""
     with ctx.session(root) as session:
         owned = {kind: any(kind in p.SUPPORTS for p in session.providers) for kind in (MAILBOX, KIND)}
         if not owned[KIND]:
@@ -77,21 +79,35 @@ def _usage(ctx: CommandContext, root: Path) -> list[Usage]:
                               "ISPCTL_PROVIDERS=ldap,mailstore)")
         if not owned[MAILBOX]:
             raise IspctlError("the quota report reads quotas from the directory: enable the ldap provider too")
-        return quota_usage(session.read_live())
+        live = session.read_live()
+        return quota_usage(live), {name: report(live, threshold) for name, report in ctx.quota_reports().items()}
 
 
 def report_quota_cmd(ctx: CommandContext, root: Path, json_out: bool, threshold: float, show_all: bool) -> int:
     if not 0 < threshold <= 1000:
         raise IspctlError("--threshold must be a percentage above 0")
-    rows = _usage(ctx, root)
+    rows, others = _usage(ctx, root, threshold)
     listed = [r for r in rows if show_all or r.state(threshold) in ("near", "over")]
+    shown = {name: [r for r in found if show_all or r["state"] in ("near", "over")] for name, found in others.items()}
     if json_out:
-        output.write_raw(json.dumps(_report(rows, listed, threshold), indent=2, sort_keys=True))
+        report = _report(rows, listed, threshold)
+        if any(others.values()):
+            report["services"] = {name: {"checked": len(others[name]), "listed": shown[name]}
+                                  for name in sorted(others) if others[name]}
+        output.write_raw(json.dumps(report, indent=2, sort_keys=True))
         return 0
+    _print_mailboxes(rows, listed, threshold, show_all)
+    for name in sorted(others):
+        if others[name]:
+            _print_service(name, others[name], shown[name], threshold, show_all)
+    return 0
+
+
+def _print_mailboxes(rows: list[Usage], listed: list[Usage], threshold: float, show_all: bool) -> None:
     if not listed:
         output.out().print(f"No mailbox is over its quota or at or over {threshold:g}% of it ({len(rows)} checked).",
                            markup=False)
-        return 0
+        return
     width = max(len(r.address) for r in listed)
     heading = "All mailboxes" if show_all else f"Mailboxes over their quota or at or over {threshold:g}% of it"
     output.out().print(f"{heading} ({len(rows)} checked):", markup=False)
@@ -103,7 +119,26 @@ def report_quota_cmd(ctx: CommandContext, root: Path, json_out: bool, threshold:
         style = "red" if r.state(threshold) == "over" else ("yellow" if r.state(threshold) == "near" else "")
         output.out().print(f"  {r.address.ljust(width)}  {format_size(r.used):>10}  {quota:>10}  {pct:>6}  "
                            f"{r.state(threshold)}{note}", style=style or None, markup=False)
-    return 0
+
+
+def _print_service(name: str, rows: list[dict[str, Any]], listed: list[dict[str, Any]], threshold: float,
+                   show_all: bool) -> None:
+    """Another service's accounts (``QuotaReport`` rows), after the mailboxes."""
+    if not listed:
+        output.out().print(f"No {name} account is over its quota or at or over {threshold:g}% of it "
+                           f"({len(rows)} checked).", markup=False)
+        return
+    width = max(len(str(r["name"])) for r in listed)
+    heading = f"All {name} accounts" if show_all else f"{name} accounts over their quota or at or over {threshold:g}%"
+    output.out().print(f"{heading} ({len(rows)} checked):", markup=False)
+    output.out().print(f"  {'NAME'.ljust(width)}  {'USED':>10}  {'QUOTA':>10}  {'%':>6}  STATE", markup=False)
+    for r in listed:
+        quota = format_size(r["quota"]) if r["quota"] else "none"
+        pct = f"{r['percent']:.1f}" if r["percent"] is not None else "-"
+        state = str(r["state"])
+        output.out().print(f"  {str(r['name']).ljust(width)}  {format_size(r['used']):>10}  {quota:>10}  {pct:>6}  "
+                           f"{state}", style="red" if state == "over" else ("yellow" if state == "near" else None),
+                           markup=False)
 
 
 def _report(rows: list[Usage], listed: list[Usage], threshold: float) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ispctl.reconciler.cli.handler import run_command
 
 if TYPE_CHECKING:
-    from ispctl.reconciler.contract import Registry
+    from ispctl.reconciler.contract import QuotaReport, Registry
     from ispctl.reconciler.engine.errors import Problem
     from ispctl.reconciler.engine.provider import Provider
     from ispctl.reconciler.estate.desired import Desired, EstateSession
@@ -74,6 +74,9 @@ class Wiring:
         from ispctl.reconciler.cli.identity import estate_identity
 
         return estate_identity(self, root, env)
+
+    def quota_reports(self) -> dict[str, QuotaReport]:
+        return {s.name: s.quota for s in self.registry if s.quota is not None}
 
     def provider(self, name: str, site: SiteFile, env: Mapping[str, str]) -> Provider:
         from ispctl.reconciler.engine.errors import ConfigError
