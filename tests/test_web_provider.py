@@ -357,24 +357,27 @@ def test_a_site_with_a_wildcard_alias_is_read_last_and_takes_only_the_names_no_o
         host: WebHost) -> None:
     lay = host.layout
     p = provider(host)
-    # "a..." sorts before "b...": were its file read first, its *.example.net would take b's name.
+    # "a..." sorts before "b...": were its file read first, its *.example.net would take b's name,
+    # and x.shop.example.net, which the narrower *.shop.example.net of "shop" should get.
     wild = site(lay, "a.example.net", aliases=("*.example.net",))
     other = site(lay, "b.example.net", uid=20002, gid=20002)
-    assert apply(p, [wild, other])[1].ok
-    put(lay, wild, "index.html", "catch-all\n")
-    put(lay, other, "index.html", "site b\n")
+    shop = site(lay, "shop.example.net", aliases=("*.shop.example.net",), uid=20003, gid=20003)
+    assert apply(p, [wild, other, shop])[1].ok
+    for s, text in ((wild, "catch-all\n"), (other, "site b\n"), (shop, "the shops\n")):
+        put(lay, s, "index.html", text)
     assert host.get("b.example.net")[2] == "site b\n"
     assert host.get("anything.example.net")[2] == "catch-all\n"
-    assert sorted(os.listdir(lay.sites_dir))[-1] == "~a.example.net.conf"
-    assert plan(p, [wild, other]).changes == ()
+    assert host.get("x.shop.example.net")[2] == "the shops\n"
+    assert sorted(os.listdir(lay.sites_dir))[-2:] == ["~995-shop.example.net.conf", "~996-a.example.net.conf"]
+    assert plan(p, [wild, other, shop]).changes == ()
     # Without the wildcard the file takes the plain name again (the old one removed), and back.
     plain = site(lay, "a.example.net", aliases=("c.example.net",))
-    assert apply(p, [plain, other])[1].ok
-    assert not Path(lay.vhost_path("a.example.net", wildcard=True)).exists()
+    assert apply(p, [plain, other, shop])[1].ok
+    assert not Path(lay.vhost_path("a.example.net", ("*.example.net",))).exists()
     assert host.get("c.example.net")[2] == "catch-all\n" and host.get("b.example.net")[2] == "site b\n"
-    assert plan(p, [plain, other]).changes == ()
-    assert apply(p, [wild, other])[1].ok and not Path(lay.vhost_path("a.example.net")).exists()
-    assert host.get("b.example.net")[2] == "site b\n" and plan(p, [wild, other]).changes == ()
+    assert plan(p, [plain, other, shop]).changes == ()
+    assert apply(p, [wild, other, shop])[1].ok and not Path(lay.vhost_path("a.example.net")).exists()
+    assert host.get("b.example.net")[2] == "site b\n" and plan(p, [wild, other, shop]).changes == ()
 
 
 def test_a_site_quota_is_said_once_per_run_to_be_not_enforced(host: WebHost,

@@ -1,6 +1,6 @@
 """Live ``site`` resources from what one walk of the web host found (pure: no I/O here).
 
-A site is live when ``<sites_dir>/<host>.conf`` (``~<host>.conf`` with a wildcard alias)
+A site is live when ``<sites_dir>/<host>.conf`` (``render.conf_name``: another with a wildcard alias)
 carries ispctl's marker naming that host;
 files without it are someone else's and never read into a plan. The attributes come from the
 vhost's second line (what it was rendered from), the password hashes from the site's htpasswd

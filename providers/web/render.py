@@ -1,7 +1,7 @@
 """A site resource as the files Apache and PHP-FPM read: pure functions, no I/O.
 
-One Apache file per site (``<sites_dir>/<host>.conf``; ``~<host>.conf`` for a site with a
-wildcard alias, so Apache reads it last: ``conf_name``), one PHP-FPM pool per PHP site
+One Apache file per site (``<sites_dir>/<host>.conf``; ``~<rank>-<host>.conf`` for a site
+with a wildcard alias, so Apache reads it last: ``conf_name``), one PHP-FPM pool per PHP site
 (``<pools_dir>/<host>.conf``) and, for a site with protected paths, one htpasswd file
 (``<sites_dir>/.htpasswd/<host>``: the hashes never appear in the vhost, the plan or a log).
 Every file begins with the ownership marker and a fingerprint: the vhost the resource's, the
@@ -61,18 +61,23 @@ class RenderError(ProviderError):
 
 
 LAST = "~"  # sorts after every character of a host name (strcmp, as Apache sorts an Include's files)
+_RANKED = re.compile(r"^~[0-9]{3}-")
 
 
-def conf_name(host: str, wildcard: bool = False) -> str:
+def conf_name(host: str, aliases: tuple[str, ...] = ()) -> str:
     """A site's file name in ``sites_dir``. Apache gives a request to the first vhost whose name or
     alias matches, in the order it read them: a site with a wildcard alias (``*.example.net``)
-    is named to be read after every other, so it never takes a name another site serves."""
-    return f"{LAST if wildcard else ''}{host}.conf"
+    is named ``~<rank>-<host>.conf``, read after every other site, and among those a narrower
+    wildcard (``*.shop.example.net``) before a broader one, so none takes a name another serves."""
+    labels = [alias.count(".") + 1 for alias in aliases if alias.startswith("*.")]
+    if not labels:
+        return f"{host}.conf"
+    return f"{LAST}{999 - min(min(labels), 999):03d}-{host}.conf"
 
 
 def host_of(name: str) -> str:
     """The host a file name in ``sites_dir`` or ``pools_dir`` stands for (``conf_name`` reversed)."""
-    return name.removesuffix(".conf").removeprefix(LAST)
+    return _RANKED.sub("", name.removesuffix(".conf"))
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,8 @@ class Layout:
     docroot_mode: int = 0o755
     renew_days: int = 30  # an ``auto`` certificate this close to its end is renewed (web.acme_renew_days)
 
-    def vhost_path(self, host: str, wildcard: bool = False) -> str:
-        return f"{self.sites_dir}/{conf_name(host, wildcard)}"
+    def vhost_path(self, host: str, aliases: tuple[str, ...] = ()) -> str:
+        return f"{self.sites_dir}/{conf_name(host, aliases)}"
 
     def pool_path(self, host: str) -> str:
         return f"{self.pools_dir}/{host}.conf"
@@ -190,8 +195,7 @@ def render(site: Resource, layout: Layout, cert_exists: bool) -> Rendered:
     # fingerprint: they change (and php-fpm reloads) only when what they say changes.
     pool = _with_digest(";", host, _pool(site, layout)) if php else None
     secret = _with_digest("#", host, htpasswd) if htpasswd is not None else None
-    wildcard = any(alias.startswith("*.") for alias in _tuple(site, "aliases"))
-    return Rendered(host, vhost, pool, secret, token, tls, conf_name(host, wildcard))
+    return Rendered(host, vhost, pool, secret, token, tls, conf_name(host, _tuple(site, "aliases")))
 
 
 # -- the vhost ---------------------------------------------------------------------------------
