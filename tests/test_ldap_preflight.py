@@ -98,3 +98,56 @@ def test_a_wrong_base_through_the_cli_is_said_before_any_lock(slapd: SlapdInstan
     assert result.exit_code == 1
     assert "directory.base_dn ou=ispctl,dc=example,dc=org is not in the directory" in result.output, result.output
     assert "lock" not in result.output.lower()
+
+
+def test_an_entry_needing_a_schema_the_directory_lacks_fails_alone_and_says_which_file_to_load(
+    tmp_path: Path,
+) -> None:
+    """A directory with ispctl's schema but not the services' (RADIUS, FTP): the changes whose
+    entries carry their classes fail before anything of them is sent, naming the file to load;
+    everything else applies. Loaded as the message says, the next apply finishes the job."""
+    from tests.ldap_helpers import EXAMPLE, env_of
+    from tests.wiring import open_session
+
+    instance = SlapdInstance(tmp_path / "no-parts", schemas=())
+    instance.start()
+    try:
+        with open_session(EXAMPLE, env=env_of(instance)) as session:
+            result = session.apply(session.plan())
+        failed = {o.change.address: o.error or "" for o in result.failed}
+        assert failed, "the example estate has entries with a service's classes (its dial-up account)"
+        files = set(SlapdInstance.default_schemas)
+        for address, error in failed.items():
+            assert "does not know the object class" in error, (address, error)
+            assert "nothing of this change was written" in error
+            named = [f for f in files if f in error]
+            assert named, (address, error)
+        assert any(o.status == "ok" for o in result.outcomes), "entries without a service's classes are written"
+        for schema in dict.fromkeys(f for error in failed.values() for f in files if f in error):
+            loaded = instance.external("ldapadd", "-f", schema)
+            assert loaded.returncode == 0, loaded.stderr
+        with open_session(EXAMPLE, env=env_of(instance)) as session:
+            again = session.apply(session.plan())
+            assert again.ok, [o.error for o in again.failed]
+            assert session.plan().empty
+    finally:
+        instance.stop()
+
+
+def test_missing_classes_names_one_ldapadd_per_schema_file_of_the_parts_that_define_them() -> None:
+    from ispctl.providers.ldap.mapping import extend
+    from ispctl.providers.ldap.preflight import missing_classes
+    from ispctl.reconciler.contract import DirectoryPart
+
+    part = DirectoryPart("mailbox", {"ftp_status": (("FTPStatus",), "str")}, ("PureFTPdUser",),
+                         (Path("/s/pureftpd.ldif"), Path("/s/ispctl-ftp.ldif")))
+    dmap = extend([part])
+    url = "ldap://example"
+    assert missing_classes(url, ["inetOrgPerson"], None, dmap) is None  # the server's schema unreadable
+    assert missing_classes(url, ["inetOrgPerson", "PureFTPdUser"], frozenset({"inetorgperson", "pureftpduser"}),
+                           dmap) is None
+    said = missing_classes(url, ["inetOrgPerson", "PureFTPdUser"], frozenset({"inetorgperson"}), dmap)
+    assert said is not None
+    assert "does not know the object class PureFTPdUser," in said
+    assert ("ldapadd -Y EXTERNAL -H ldapi:/// -f /s/pureftpd.ldif && ldapadd -Y EXTERNAL -H ldapi:/// -f "
+            "/s/ispctl-ftp.ldif") in said

@@ -8,13 +8,14 @@ what to do about them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import ldap3
 from ldap3.core.exceptions import LDAPException, LDAPNoSuchObjectResult
 
 from ispctl.providers.ldap import dn as dnlib
-from ispctl.providers.ldap.mapping import KINDS
+from ispctl.providers.ldap.mapping import BASE, KINDS, DirectoryMap
 from ispctl.reconciler.contract import ProviderError
 
 SCHEMA_FILE = Path(__file__).parent / "schema" / "ispctl.ldif"
@@ -42,10 +43,34 @@ def defined_classes(definitions: list[str]) -> set[str]:
     return names
 
 
-def check_directory(conn: ldap3.Connection, url: str, base_dn: str) -> None:
-    """The managed base exists and the schema ispctl needs is loaded; ProviderError if not."""
+def check_directory(conn: ldap3.Connection, url: str, base_dn: str) -> frozenset[str] | None:
+    """The managed base exists and the schema ispctl needs is loaded; ProviderError if not.
+
+    Returns the object classes the server defines (lower-cased; None when it does not let us
+    read its schema), for ``missing_classes`` to check the services' parts as they are written:
+    a directory needs a service's schema only once an entry is to carry one of its classes."""
     _check_base(conn, url, base_dn)
-    _check_schema(conn, url)
+    return _check_schema(conn, url)
+
+
+def missing_classes(url: str, classes: Iterable[str], defined: frozenset[str] | None,
+                    dmap: DirectoryMap = BASE) -> str | None:
+    """What to say when an entry would carry object classes the server does not define (the
+    schema of the service that stores them is not loaded there); None when all are known."""
+    if defined is None:
+        return None
+    missing = sorted({c for c in classes if c.lower() not in defined}, key=str.lower)
+    if not missing:
+        return None
+    wanted = {m.lower() for m in missing}
+    files = [str(path) for part in dmap.parts if wanted & {c.lower() for c in part.object_classes}
+             for path in part.schemas]
+    # One ldapadd per file: ldapadd reads only the last of several -f.
+    commands = " && ".join(f"ldapadd -Y EXTERNAL -H ldapi:/// -f {f}" for f in dict.fromkeys(files))
+    load = f"load its schema on the LDAP server as root: {commands}" if files else "load the schema that defines it"
+    return (f"the directory at {url} does not know the object class{'es' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}, which this entry needs: {load} (README \"The schema, and loading it into a "
+            "production directory\"); nothing of this change was written")
 
 
 def _naming_contexts(conn: ldap3.Connection) -> list[str]:
@@ -80,21 +105,21 @@ def _check_base(conn: ldap3.Connection, url: str, base_dn: str) -> None:
         "loading it\"), or fix directory.base_dn in ispctl.yaml")
 
 
-def _check_schema(conn: ldap3.Connection, url: str) -> None:
+def _check_schema(conn: ldap3.Connection, url: str) -> frozenset[str] | None:
     try:
         conn.search("cn=Subschema", "(objectClass=subschema)", ldap3.BASE, attributes=["objectClasses"])
     except LDAPException:
-        return  # the server does not let us read its schema: nothing to say about it
+        return None  # the server does not let us read its schema: nothing to say about it
     if not conn.response:
-        return
+        return None
     raw = conn.response[0].get("raw_attributes", {})
     values: list[bytes | str] = next((list(v) for k, v in raw.items() if k.lower() == "objectclasses"), [])
     defined = defined_classes([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values])
     if not defined:
-        return
+        return None
     missing = [name for name in required_classes() if name.lower() not in defined]
     if not missing:
-        return
+        return frozenset(defined)
     standard = sorted({_STANDARD[m.lower()] for m in missing if m.lower() in _STANDARD})
     ours = [m for m in missing if m.lower() not in _STANDARD]
     parts = []
@@ -110,4 +135,4 @@ def _check_schema(conn: ldap3.Connection, url: str) -> None:
                         "read or changed")
 
 
-__all__ = ["SCHEMA_FILE", "check_directory", "defined_classes", "required_classes"]
+__all__ = ["SCHEMA_FILE", "check_directory", "defined_classes", "missing_classes", "required_classes"]

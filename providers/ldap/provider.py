@@ -35,7 +35,7 @@ from ispctl.providers.ldap import writer as writes
 from ispctl.providers.ldap.connection import LdapSettings, connect
 from ispctl.providers.ldap.live import LiveTree
 from ispctl.providers.ldap.lock import DirectoryLock, Heartbeat, holding, new_lock
-from ispctl.providers.ldap.preflight import check_directory
+from ispctl.providers.ldap.preflight import check_directory, missing_classes
 from ispctl.providers.ldap.rename import Step, mailbox_rename_steps
 from ispctl.reconciler.contract import (
     Lockable,
@@ -76,13 +76,14 @@ class LdapProvider(Provider, Lockable, Pipelined):
         self._writer: writes.Writer | None = None
         self._base_keys: list[tuple[tuple[str, str], ...]] | None = None
         self._safe_parents: set[str] = set()  # DNs _guard let a child be written below
+        self._classes: frozenset[str] | None = None  # what the server defines (lower-case), once read
 
     @property
     def conn(self) -> ldap3.Connection:
         if self._conn is None:
             conn = connect(self.settings)
             try:
-                check_directory(conn, self.settings.url, self.base_dn)
+                self._classes = check_directory(conn, self.settings.url, self.base_dn)
             except LDAPException as exc:
                 self._quiet_unbind(conn)
                 raise ProviderError(f"cannot read {self.base_dn} in the directory at {self.settings.url}: "
@@ -280,6 +281,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
                 self._safe_parents.add(parent)
             target = dnlib.child(self.MAP.kinds[resource.kind].rdn_attr, resource.key, parent)
             attrs = mapping.entry_attributes(resource, self.MAP)
+            self._known_classes(attrs["objectClass"])
             return [writes.add_op(target, attrs, attrs[mapping.FINGERPRINT][0],
                                   lambda: cache.__setitem__(resource.address, target))]
         before = submission.before
@@ -320,8 +322,21 @@ class LdapProvider(Provider, Lockable, Pipelined):
             ops.append(writes.step_op(move, rebased))
             current = moved
         mods = mapping.modifications(after, submission.changed, self.MAP)
+        if "objectClass" in mods:  # a service's part added (or all of them dropped)
+            self._known_classes(mods["objectClass"])
         ops.append(writes.step_op(Step(f"modify {current}", current, mods)))
         return ops
+
+    def _known_classes(self, values: Iterable[Any]) -> None:
+        """Refuse, before anything of it is sent, a change whose entry would carry an object
+        class the server does not define: a service's schema (FTP, RADIUS) that was never
+        loaded there would otherwise come back from slapd as "invalid per syntax"."""
+        if self._classes is None and self._conn is None:
+            self.conn  # noqa: B018 - connecting runs the preflight that reads the server's classes
+        names = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+        problem = missing_classes(self.settings.url, names, self._classes, self.MAP)
+        if problem is not None:
+            raise ProviderError(problem)
 
     def rename_steps(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> list[Step]:
         """The LDAP steps of a mailbox rename (``rename``); tests run prefixes of them."""
