@@ -105,9 +105,10 @@ CASES: list[tuple[str, str, Edit, dict[str, list[str]], list[Check]]] = [
     ("domain description", SCHOOL, at("description", value="Primary school"),
      {"domain.riverside-school.example": ["description"]},
      [("(associatedDomain=riverside-school.example)", "description", ["Primary school"])]),
-    ("domain services", NWF, at("services", value=["mail", "dns"]),
+    # Northwind has web: and dns: sections, so it can only gain a service (removing one is refused).
+    ("domain services", NWF, at("services", value=["mail", "web", "dns", "ftp"]),
      {"domain.northwind.example": ["services"]},
-     [("(associatedDomain=northwind.example)", "ispctlEnabledService", ["dns", "mail"])]),
+     [("(associatedDomain=northwind.example)", "ispctlEnabledService", ["dns", "ftp", "mail", "web"])]),
     ("domain type", SCHOOL, at("type", value="primary"),
      {"domain.riverside-school.example": ["type"]},
      [("(associatedDomain=riverside-school.example)", "ispctlDomainType", ["primary"])]),

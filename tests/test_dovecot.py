@@ -361,7 +361,7 @@ def test_sandbox_starts_dovecot_wired_to_its_slapd(tmp_path: Path) -> None:
         assert env["ISPCTL_POP3_URL"].startswith("pop3://127.0.0.1:")
         assert env["ISPCTL_MAIL_ROOT"] == str(root / "vmail")
         # The sandbox serves every provider it runs a service for, the mail store included.
-        assert env["ISPCTL_PROVIDERS"].split(",") == ["ldap", "mailstore", "dns"]
+        assert env["ISPCTL_PROVIDERS"].split(",") == ["ldap", "mailstore", "dns", "web"]
 
         estate = copy_example(tmp_path)
         hashed = run_cli(None, "hash-password", input=PASSWORD + "\n").stdout.strip()
@@ -378,8 +378,9 @@ def test_sandbox_starts_dovecot_wired_to_its_slapd(tmp_path: Path) -> None:
 
         status = run_ispctl(None, "sandbox", "status", "--root", str(root))
         pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", status.stdout)]
-        assert sorted(re.findall(r"^(\w+): running", status.stdout, re.MULTILINE)) == ["dns", "dovecot", "ldap"]
-        assert len(pids) == 3, status.stdout
+        running = ["dns", "dovecot", "freeradius", "ftp", "ldap", "web"]  # one line and pid per component
+        assert sorted(re.findall(r"^(\w+): running", status.stdout, re.MULTILINE)) == running
+        assert len(pids) == len(running), status.stdout
         dovecot_pid = int(re.search(r"dovecot: running at \S+ \(pid (\d+)\)", status.stdout).group(1))  # type: ignore[union-attr]
         everything = set(pids) | set(_group_members(dovecot_pid))
         assert len(everything) > 2  # Dovecot's auth, log, login... processes

@@ -46,8 +46,8 @@ def loaded() -> tuple[Catalog, dict[tuple[str, str], Resource]]:
 def desired(loaded: tuple[Catalog, dict[tuple[str, str], Resource]]) -> dict[tuple[str, str], Resource]:
     # The in-memory providers here stand for the directory; maildirs (the mail store's
     # kind) are covered by tests/test_mailstore_*, DNS zones and record sets (the DNS
-    # provider's) by tests/test_dns_compile.py.
-    return {ident: r for ident, r in loaded[1].items() if r.kind not in ("maildir", "dns_zone", "dns")}
+    # provider's) by tests/test_dns_compile.py, web sites (the web provider's) by tests/test_web_*.
+    return {ident: r for ident, r in loaded[1].items() if r.kind not in ("maildir", "dns_zone", "dns", "site")}
 
 
 def session_with(desired: dict[tuple[str, str], Resource], *providers: MemoryProvider) -> Session:
@@ -170,9 +170,9 @@ def test_a_session_plans_only_the_kinds_its_providers_own(
         assert Counter(c.kind for c in first.changes) == {"maildir": 24}
         assert session.apply(first).ok and len(homes.store) == 24
     with open_session(ESTATE, providers=[homes, MemoryProvider()]) as both:
-        # DNS kinds stay out of scope: neither provider owns them.
+        # DNS kinds and web sites stay out of scope: neither provider owns them.
         assert Counter(kind for kind, _ in both.desired) == Counter(
-            kind for kind, _ in everything if not kind.startswith("dns")
+            kind for kind, _ in everything if not kind.startswith("dns") and kind != "site"
         )
 
 
