@@ -278,7 +278,16 @@ class Registry:
             overrides=[override for s in self.services for override in s.overrides],
             extensions=[NamedExtension(s.name, s.compile) for s in self.services if s.compile is not None],
             default_providers=[s.name for s in self.services if s.enabled_by_default and s.provider is not None],
+            attributes=self._part_attributes(),
         )
+
+    def _part_attributes(self) -> dict[str, set[str]]:
+        """The attributes services' directory parts add to existing kinds' objects (kind -> names)."""
+        found: dict[str, set[str]] = {}
+        for part in self.directory_parts:
+            if not part.new_kind:
+                found.setdefault(part.kind, set()).update(part.fields)
+        return found
 
     def components(self) -> list[Component]:
         return [s.sandbox() for s in self.services if s.sandbox is not None]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ispctl.reconciler.estate.compile import ATTRIBUTES, MAILBOX
 from tests.ldap_helpers import HASH, write_estate
-from tests.wiring import problems_of, resources_of
+from tests.wiring import SCHEMA, problems_of, resources_of
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
 
@@ -60,12 +60,24 @@ def test_unknown_names_and_a_git_password_without_a_hash_are_errors_at_their_lin
 
 
 def test_attributes_named_for_validation_are_the_ones_compiled() -> None:
-    # ATTRIBUTES must follow the compile functions, or a valid name would be refused.
+    # ATTRIBUTES must follow the compile functions, and the services' directory parts what
+    # their compile hooks add (the example's dial-up mailbox has radius_*), or a valid name
+    # would be refused. The mail store's home and ids are known from the objects that have them.
     for resource in resources_of(EXAMPLE).values():
         if resource.kind in ATTRIBUTES:
             assert ATTRIBUTES[resource.kind] <= set(resource.attrs), resource.address
-            added = set(resource.attrs) - ATTRIBUTES[resource.kind]
+            added = set(resource.attrs) - ATTRIBUTES[resource.kind] - SCHEMA.attributes.get(resource.kind, set())
             assert added <= {"home", "uid_number", "gid_number"}, (resource.address, added)
+
+
+def test_a_services_attribute_is_nameable_kind_wide_before_any_object_has_it(tmp_path: Path) -> None:
+    # No mailbox here has FTP or dial-up; the site's list still names their attributes.
+    root = estate(tmp_path, f'  karl:\n    password: "{HASH}"\n',
+                  "lifecycle:\n  ignore_changes:\n    mailbox: [ftp_quota_mb, radius_reply, qouta]\n")
+    (problem,) = problems_of(root)
+    assert problem.message.startswith("a mailbox has no attribute 'qouta'")
+    assert "ftp_quota_mb" in problem.message and "radius_reply" in problem.message
+    assert {"ftp_quota_mb", "radius_reply"} <= SCHEMA.attributes["mailbox"]
 
 
 def test_tenants_domains_and_aliases_take_ignore_changes_per_object(tmp_path: Path) -> None:

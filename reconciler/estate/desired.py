@@ -83,7 +83,7 @@ def _check_desired(root: Path, schema: EstateSchema,
         compiled = extension.hook(catalog)
         problems += compiled.problems
         contributions.append(compiled)
-    problems += lifecycle_problems(catalog, contributions)
+    problems += lifecycle_problems(catalog, contributions, schema.attributes)
     return Desired(catalog, contributions), problems
 
 

@@ -8,7 +8,7 @@ needs one (otherwise every apply would remove the password its user set).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.engine.resources import address_of
@@ -21,9 +21,15 @@ def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
     return f"a {kind} has no attribute {name!r}; its attributes are {', '.join(sorted(known))}"
 
 
-def lifecycle_problems(catalog: Catalog, contributions: Iterable[Compiled] = ()) -> list[Problem]:
+def lifecycle_problems(catalog: Catalog, contributions: Iterable[Compiled] = (),
+                       declared: Mapping[str, Iterable[str]] | None = None) -> list[Problem]:
+    """``declared``: what services add to a kind's objects (their directory parts' fields), so a
+    kind-wide name is known whether or not an object of this estate has it yet."""
     by_address: dict[str, set[str]] = {}
     by_kind: dict[str, set[str]] = {kind: set(names) for kind, names in ATTRIBUTES.items()}
+    for kind, names in (declared or {}).items():
+        if kind in by_kind:
+            by_kind[kind].update(names)
     for part in contributions:
         for address, attrs in part.attrs.items():
             by_address.setdefault(address, set()).update(attrs)

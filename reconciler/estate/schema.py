@@ -15,8 +15,8 @@ naming any service:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import Field, create_model
@@ -52,10 +52,14 @@ class EstateSchema:
     files: FileModels
     overrides: tuple[EnvOverride, ...] = ()
     extensions: tuple[NamedExtension, ...] = ()
+    # Attributes services add to the estate's own kinds (kind -> names, e.g. a mailbox's
+    # radius_* and ftp_*): nameable in lifecycle.ignore_changes even when no object has one yet.
+    attributes: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, sections: Iterable[Section[Any]] = (), overrides: Iterable[EnvOverride] = (),
-              extensions: Iterable[NamedExtension] = (), default_providers: Sequence[str] = ()) -> EstateSchema:
+              extensions: Iterable[NamedExtension] = (), default_providers: Sequence[str] = (),
+              attributes: Mapping[str, Iterable[str]] | None = None) -> EstateSchema:
         """Compose the models; a section name taken twice (or by a core field) is refused."""
         by_file: dict[FileKind, list[Section[Any]]] = {kind: [] for kind in _BASES}
         for section in sections:
@@ -72,7 +76,8 @@ class EstateSchema:
             description="services this estate reconciles; ISPCTL_PROVIDERS overrides it per machine")))
         tenant = _compose("TenantFile", TenantFile, by_file["tenant"])
         files = FileModels(site, tenant, domain, mailbox)
-        return cls(files, tuple(overrides), tuple(extensions))
+        declared = {kind: frozenset(names) for kind, names in (attributes or {}).items()}
+        return cls(files, tuple(overrides), tuple(extensions), declared)
 
 
 def _compose(name: str, base: type[Any], sections: list[Section[Any]], **more: Any) -> type[Any]:
