@@ -29,13 +29,17 @@ from ispctl.reconciler.engine.apply import Outcome
 from ispctl.reconciler.engine.errors import ProviderError
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.views.text import apply_summary
-from tests.wiring import open_session
+from tests.wiring import REGISTRY, open_session
 
 
 def ldap_provider(slapd: SlapdInstance, retries: int = 5) -> LdapProvider:
     env = {k: v for k, v in slapd.env().items() if k != "ISPCTL_LDAP_BASE_DN"}
+    # As the command line builds it: with the services' directory parts, so the example's
+    # dial-up mailbox keeps its RADIUS attributes (a bare LdapProvider neither writes nor reads them).
+    built = REGISTRY.get("ldap")
+    assert built is not None and built.provider is not None and issubclass(built.provider, LdapProvider)
     # Short pauses: the restart below takes well under the first one anyway.
-    return LdapProvider(LdapSettings.from_env(env), BASE, retries=retries, pause=0.05)
+    return built.provider(LdapSettings.from_env(env), BASE, retries=retries, pause=0.05)
 
 
 def restart(slapd: SlapdInstance) -> None:
