@@ -11,6 +11,7 @@ Failures are configured up front (``fail=`` addresses), never by patching the ob
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import ClassVar
@@ -113,3 +114,29 @@ class MemoryProvider(Provider):
             raise ProviderError(f"{self.name}: {resource.address} still has children: {', '.join(children)}")
         del self.store[resource.address]
         self.log.append(("delete", resource.address))
+
+
+class DescribingProvider(MemoryProvider):
+    """A memory provider whose objects are files too: ``describe`` gives the unified diff of a
+    file listing the object's attributes (``name = value``), leaving the sensitive ones out as
+    every provider must. ``described`` records each call (the session makes one per change)."""
+
+    def __init__(self, live: Iterable[Resource] = (), fail: Iterable[str] = ()) -> None:
+        super().__init__(live, fail)
+        self.described: list[tuple[str | None, str | None]] = []
+
+    def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
+        self.described.append((before.address if before else None, after.address if after else None))
+        old, new = file_of(before), file_of(after)
+        subject = after or before
+        assert subject is not None
+        name = f"{subject.key}.conf"
+        return tuple(difflib.unified_diff(old, new, f"a/{name}" if before else "/dev/null",
+                                          f"b/{name}" if after else "/dev/null", lineterm=""))
+
+
+def file_of(resource: Resource | None) -> list[str]:
+    """The "file" a DescribingProvider writes for an object: its non-sensitive attributes."""
+    if resource is None:
+        return []
+    return [f"{name} = {value}" for name, value in sorted(resource.attrs.items()) if name not in resource.sensitive]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -182,3 +183,29 @@ def test_an_archiving_delete_is_flagged_in_json_and_counted() -> None:
     assert "archive" not in data["mailbox.b@x.example"]  # plans without archives keep their old form
     assert (plan.summary, plan.archived) == ({"add": 0, "change": 0, "destroy": 2}, 1)
     assert mixed_plan().archived == 0
+
+
+DIFF = ("--- a/upd.conf", "+++ b/upd.conf", "@@ -1 +1 @@", "-quota = 10", "+quota = 20")
+
+
+def test_detail_is_in_the_json_and_the_checksum_only_when_there_is_one() -> None:
+    base = mixed_plan()
+    described = Plan(tuple(dataclasses.replace(c, detail=DIFF) if c.action == "update" else c
+                           for c in base.changes))
+    changes = {c["address"]: c for c in described.to_dict()["changes"]}
+    assert changes["mailbox.upd@x.example"]["detail"] == list(DIFF)
+    # A change without one has no such key: plans made before detail existed keep their JSON.
+    assert "detail" not in changes["mailbox.new@x.example"]
+    assert all("detail" not in c for c in base.to_dict()["changes"])
+    assert described.checksum != base.checksum  # what was reviewed is bound by a saved plan
+    one_line_more = Plan(tuple(dataclasses.replace(c, detail=(*DIFF, "+x")) if c.action == "update" else c
+                               for c in base.changes))
+    assert one_line_more.checksum != described.checksum
+
+
+def test_detail_takes_no_part_in_equality() -> None:
+    # Derived from the rest of the change: a change is the same change whatever its provider says.
+    for change in mixed_plan().changes:
+        with_detail = dataclasses.replace(change, detail=DIFF)
+        assert with_detail == change
+        assert with_detail.detail == DIFF and change.detail == ()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from memory_provider import DescribingProvider
 
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.errors import IspctlError
@@ -19,10 +20,13 @@ from ispctl.reconciler.engine.saved import (
     check_fresh,
     live_fingerprints,
     load,
+    plan_from_dict,
+    reviewed_changes,
     saved_meta,
     staleness,
 )
-from ispctl.reconciler.views.text import plan_json
+from ispctl.reconciler.engine.session import Session
+from ispctl.reconciler.views.text import plan_json, plan_text
 
 SECRET = "{CRYPT}$6$saltsalt$" + "y" * 86
 REV = Revision("a" * 40, False, "main")
@@ -208,3 +212,56 @@ def test_an_initial_password_is_bound_though_the_live_side_owns_it_afterwards() 
     users = {k: dataclasses.replace(v, attrs={**v.attrs, "password": "{CRYPT}$6$users$" + "u" * 86})
              for k, v in live.items()}
     assert staleness(json.loads(plan_json(update)), compute_plan(bigger, users), REV, users) == []
+
+
+def described(desired: dict, live: dict) -> Plan:  # type: ignore[type-arg]
+    """The plan a session makes with a provider that describes its changes (a diff of each file)."""
+    return Session(desired, [DescribingProvider(live.values())]).plan()
+
+
+def test_a_saved_plan_keeps_each_change_s_detail_and_rebuilds_to_the_same_checksum(tmp_path: Path) -> None:
+    desired, live, _plan = setup()
+    plan = described(desired, live)
+    plan = dataclasses.replace(plan, meta=saved_meta(plan, REV, live, {"prune": True}))
+    by_address = {c.address: c for c in plan.changes}
+    assert by_address["mailbox.a@x.example"].detail[-2:] == ("-quota = 1", "+quota = 2")
+    saved = load(save(tmp_path, plan))
+    assert SECRET not in json.dumps(saved)  # the provider left the sensitive attribute out
+    rebuilt = plan_from_dict(saved)
+    assert [c.detail for c in rebuilt.changes] == [c.detail for c in plan.changes]
+    assert rebuilt.checksum == saved["checksum"] == plan.checksum
+    assert plan_text(rebuilt).plain == plan_text(plan).plain
+    assert staleness(saved, dataclasses.replace(described(desired, live), meta=plan.meta), REV, live) == []
+
+
+def test_a_change_whose_detail_differs_now_makes_the_plan_stale() -> None:
+    desired, live, _plan = setup()
+    plan = described(desired, live)
+    saved = json.loads(plan_json(dataclasses.replace(plan, meta=saved_meta(plan, REV, live, {}))))
+    # The same attribute changes, but the provider would now write something else (say its
+    # renderer changed): what was reviewed is not what would be applied.
+    fresh = dataclasses.replace(plan, changes=tuple(
+        dataclasses.replace(c, detail=(*c.detail, "+ssl = on")) if c.address == "mailbox.a@x.example" else c
+        for c in plan.changes))
+    assert staleness(saved, fresh, REV, live) == [
+        "the plan computed now differs from the saved one:",
+        "  mailbox.a@x.example: what it writes (the diff its provider showed) changed since the plan was made",
+    ]
+
+
+def test_a_plan_saved_before_changes_had_detail_loads_and_is_refused_clearly(tmp_path: Path) -> None:
+    desired, live, plan = setup()  # as an older ispctl made it: no change has a detail
+    path = save(tmp_path, plan)
+    saved = load(path)
+    assert all("detail" not in c for c in saved["changes"])
+    assert plan_from_dict(saved).checksum == saved["checksum"]  # it still shows as it was
+    fresh = dataclasses.replace(described(desired, live), meta=plan.meta)
+    reasons = staleness(saved, fresh, REV, live)
+    older = "the plan does not show what it writes (the diff its provider shows now; made by an older ispctl)"
+    assert reasons == ["the plan computed now differs from the saved one:",
+                       f"  mailbox.a@x.example: {older}", f"  mailbox.gone@x.example: {older}",
+                       f"  mailbox.new@x.example: {older}"]
+    with pytest.raises(StalePlan, match="made by an older ispctl"):
+        check_fresh(saved, fresh, REV, live, path)
+    matched, why, _gone = reviewed_changes(saved, fresh)
+    assert "mailbox.a@x.example" not in matched and why["mailbox.a@x.example"] == f"mailbox.a@x.example: {older}"

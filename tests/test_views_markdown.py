@@ -6,9 +6,9 @@ import dataclasses
 
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.groups import plan_groups
-from ispctl.reconciler.engine.plan import Plan
+from ispctl.reconciler.engine.plan import Change, Plan
 from ispctl.reconciler.engine.resources import Resource
-from ispctl.reconciler.views.markdown import MAX_CHARS, plan_markdown
+from ispctl.reconciler.views.markdown import DETAIL_LINES, MAX_CHARS, plan_markdown
 
 SECRET = "{CRYPT}$6$abcdefgh$" + "x" * 86
 
@@ -149,3 +149,42 @@ def test_gate_results_and_policy_are_in_the_comment() -> None:
     quiet = plan_markdown(dataclasses.replace(planned(), meta={**planned().meta, "gates": {
         **gates, "protected": [], "thresholds": [], "prune": {"enabled": False, "keep": []}}}))
     assert "Refused" not in quiet and "Needs `--force`" not in quiet and "prune off" in quiet
+
+
+def with_detail(plan: Plan, lines: int) -> Plan:
+    """Every change described by its provider as a new file of ``lines`` lines."""
+    def diff(c: Change) -> tuple[str, ...]:
+        return ("--- /dev/null", f"+++ sites/{c.key}.conf", f"@@ -0,0 +1,{lines} @@",
+                *(f"+    Line {i} of {c.key}" for i in range(lines)))
+    return dataclasses.replace(plan, changes=tuple(dataclasses.replace(c, detail=diff(c)) for c in plan.changes))
+
+
+def test_detail_follows_its_change_in_the_diff_block_signs_in_column_0_and_cut() -> None:
+    plan = with_detail(planned(), DETAIL_LINES + 7)
+    text = plan_markdown(plan)
+    section = text.split("<b>tenant.south</b>", 1)[1].split("</details>", 1)[0]
+    block = section.split("```diff\n", 1)[1].split("\n```", 1)[0]
+    lines = block.splitlines()
+    start = lines.index('+   domain "south.example" {')
+    closing = lines.index("    }", start)
+    assert lines[closing + 1:closing + 4] == ["--- /dev/null", "+++ sites/south.example.conf",
+                                              f"@@ -0,0 +1,{DETAIL_LINES + 7} @@"]
+    assert lines[closing + 4] == "+    Line 0 of south.example"
+    assert lines[closing + DETAIL_LINES] == f"+    Line {DETAIL_LINES - 4} of south.example"
+    assert lines[closing + DETAIL_LINES + 1] == "… 10 more lines (the JSON plan has them all)"
+    assert SECRET not in text
+
+
+def test_a_plan_of_many_described_changes_still_fits_a_comment() -> None:
+    items = [Resource("tenant", "big", {"status": "active"})]
+    items += [Resource("domain", f"d{i:05}.example", {"status": "active"}, parent="tenant.big") for i in range(500)]
+    # Domains with no tenant above are sections of their own: enough of them reach the overall limit.
+    items += [Resource("domain", f"e{i:05}.example", {"status": "active"}) for i in range(500)]
+    desired = {r.identity: r for r in items}
+    plan = compute_plan(desired, {})
+    plan = with_detail(dataclasses.replace(plan, meta={"groups": plan_groups(plan, desired, {})}), 200)
+    text = plan_markdown(plan)
+    assert len(text) < MAX_CHARS + 2000
+    assert "more change(s) in domain.e" not in text  # each of those holds one change, cut to DETAIL_LINES
+    assert "change(s) are not shown" in text
+    assert "… 173 more lines" in text and "Line 26 of" in text and "Line 27 of" not in text

@@ -11,6 +11,7 @@ from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.plan import MASK, Plan
 from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.views.text import (
+    DETAIL_LINES,
     OutcomeLines,
     apply_json,
     apply_summary,
@@ -273,3 +274,37 @@ def test_moves_between_resellers_are_listed_before_the_actions() -> None:
     assert "Objects move from under one reseller to another (both sides should review):" in text
     assert "  > domain.d.example: from tenant.a to tenant.b" in text
     assert text.index("from tenant.a to tenant.b\n") < text.index("ispctl will perform the following actions:")
+
+
+def vhost_diff(added: int) -> tuple[str, ...]:
+    """A provider's unified diff of a file that gains ``added`` lines after one kept line."""
+    return ("--- sites/a.example.conf", "+++ sites/a.example.conf", f"@@ -1,2 +1,{added + 1} @@",
+            " <VirtualHost *:80>", "-    Redirect 301 \"/old\" \"/new\"",
+            *(f"+    Redirect 301 \"/p{i}\" \"/new\"" for i in range(added)))
+
+
+def test_detail_is_shown_inside_the_block_coloured_like_a_diff() -> None:
+    update = next(c for c in sample_plan().changes if c.address == "mailbox.y@a.example")
+    block = change_block(dataclasses.replace(update, detail=vhost_diff(1)))
+    assert block[-1] == ("", "    }")
+    shown = block[-8:-1]
+    assert shown[0] == ("", "")  # a blank line after the attributes
+    assert shown[1:] == [
+        ("bold", "        --- sites/a.example.conf"), ("bold", "        +++ sites/a.example.conf"),
+        ("cyan", "        @@ -1,2 +1,2 @@"), ("", "         <VirtualHost *:80>"),
+        ("red", "        -    Redirect 301 \"/old\" \"/new\""), ("green", "        +    Redirect 301 \"/p0\" \"/new\""),
+    ]
+    assert change_block(update) == block[:-8] + [("", "    }")]  # without one: as before
+
+
+def test_a_long_detail_is_cut_in_the_text_and_kept_whole_in_the_json() -> None:
+    plan = sample_plan()
+    long = vhost_diff(DETAIL_LINES + 40)  # 5 lines of head and context, then the added ones
+    plan = dataclasses.replace(plan, changes=tuple(
+        dataclasses.replace(c, detail=long) if c.address == "mailbox.y@a.example" else c for c in plan.changes))
+    text = plan_text(plan).plain
+    assert "        +    Redirect 301 \"/p54\" \"/new\"\n" in text  # line 60
+    assert "/p55\"" not in text
+    assert "        … 45 more lines (the JSON plan has them all)\n" in text
+    data = json.loads(plan_json(plan))
+    assert {c["address"]: c.get("detail") for c in data["changes"]}["mailbox.y@a.example"] == list(long)

@@ -54,6 +54,10 @@ class Change:
     to the mail archive, never destroyed); ``archive_note`` is the provider's word for where
     it goes, for the views (the plan's ``meta["archives"]`` keeps it per kind in JSON).
     ``interrupted`` says what an earlier apply left half-done on this object (never drift).
+    ``detail`` is what the change means on the service, from its provider
+    (``Provider.describe``): unified-diff lines of the files it writes (a rendered Apache
+    vhost), never secrets. It is derived from the rest, so it takes no part in equality; it
+    is in the JSON (and the checksum) when there is any, so a saved plan binds what was reviewed.
     """
 
     action: Action
@@ -66,6 +70,7 @@ class Change:
     archive: bool = False
     archive_note: str | None = field(default=None, compare=False)
     interrupted: str | None = field(default=None, compare=False)
+    detail: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def address(self) -> str:
@@ -111,6 +116,9 @@ class Change:
             data["archive"] = True
         if self.interrupted:
             data["interrupted"] = self.interrupted
+        if self.detail:
+            # Only when there is some: plans saved before it existed keep their exact JSON.
+            data["detail"] = list(self.detail)
         return data
 
 

@@ -39,6 +39,17 @@ of octoDNS's ``BaseProvider``:
     addresses that did (a batch too large for one request may be sent in parts). Failed
     changes of a batch skip their dependents like any failure. A provider forgets a
     batch once it is committed, whatever the outcome; ``close`` drops uncommitted ones.
+``describe(before, after)``
+    Optional: what a change means on the service, for people: lines of a unified diff
+    (``difflib.unified_diff(..., lineterm="")``: ``---``/``+++`` file headers, ``@@`` hunks,
+    ``+``/``-``/space lines, no trailing newlines) of the files the change writes, such as a
+    rendered configuration file. ``before`` is the live resource (None for a create), ``after``
+    the desired one (None for a delete). The session calls it once per planned change of
+    this provider, right after the diff, and the plan carries the lines (``Change.detail``)
+    into its views, JSON and saved plans. It must never return a secret (a password hash, a
+    private key: leave such files out), must not read the live service again (use what the
+    last read kept, or render from the resources), and returns ``()`` (the default) when
+    there is nothing more to say than the attribute changes.
 ``close()``
     Release connections.
 
@@ -138,6 +149,10 @@ class Provider(ABC):
     def commit(self, batch: str) -> None:
         """Carry out every change staged in ``batch`` (see the module docstring)."""
         raise ProviderError(f"{self.name} stages no changes (batch {batch!r})")
+
+    def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
+        """Unified-diff lines of what this change writes, never secrets (see the module docstring)."""
+        return ()
 
     def close(self) -> None:  # noqa: B027 - an optional hook: most providers hold nothing to release
         """Release connections; the default has nothing to release."""

@@ -112,7 +112,7 @@ def _by_name(change: Mapping[str, Any]) -> dict[str, Any]:
 
 # What a difference in each part of a change means, for people.
 _PARTS = {"moved": "its move", "renamed_from": "its rename", "drift": "its drift", "archive": "whether it is archived",
-          "interrupted": "its interrupted apply"}
+          "interrupted": "its interrupted apply", "detail": "what it writes (the diff its provider showed)"}
 _SIDES = {"before": "its live value", "after": "the value it writes", "sensitive": "whether it is sensitive"}
 
 
@@ -132,6 +132,10 @@ def _compare(address: str, then: Mapping[str, Any], now: Mapping[str, Any]) -> l
                 what = _SIDES.get(path[2], "") if len(path) > 2 else ""
                 detail = f" ({what})" if what else ""
                 found[f"{address}: attribute {path[1]} changed since the plan was made{detail}"] = None
+            elif path[:1] == ["detail"] and "detail" not in then:
+                # Saved by an ispctl that did not show it yet: the same format, one part fewer.
+                found[f"{address}: the plan does not show what it writes (the diff its provider shows now; made by "
+                      "an older ispctl)"] = None
             elif path:
                 words = _PARTS.get(path[0], f"its {path[0]}")
                 found[f"{address}: {words} changed since the plan was made"] = None
@@ -246,7 +250,9 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
     """Rebuild a plan from its JSON for viewing (``ispctl show``); values stay masked.
 
     The rebuilt plan renders and checksums exactly like the original: every field the
-    views use (attribute changes, moves, renames, drift, archive) is in the JSON.
+    views use (attribute changes, moves, renames, drift, archive, detail) is in the JSON. A
+    plan saved before changes had a ``detail`` has none, and its JSON and checksum are as
+    they were (the part is written only when there is one).
     """
     meta = dict(data.get("meta") or {})
     archives = meta.get("archives")
@@ -264,5 +270,6 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
         archive = bool(item.get("archive"))
         changes.append(Change(action, kind, key, before, after, attrs, item.get("drift"), archive=archive,
                               archive_note=notes.get(kind) if archive else None,
-                              interrupted=item.get("interrupted")))
+                              interrupted=item.get("interrupted"),
+                              detail=tuple(str(line) for line in item.get("detail") or ())))
     return Plan(tuple(changes), meta=meta)

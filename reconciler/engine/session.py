@@ -10,7 +10,7 @@ refuses a desired kind with no owner.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ispctl.reconciler.engine.apply import ApplyResult, Listener, Observer, StopCheck, apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
@@ -97,10 +97,19 @@ class Session:
         with collector_paused():  # the read and the diff build what lives on (engine/heap.py)
             if anchors is None:
                 self.live = self.existing = self.read_live(progress)
-                return compute_plan(self.desired, self.live, prune=prune, archives=archives)
+                return self.described(compute_plan(self.desired, self.live, prune=prune, archives=archives))
             narrowed = read_within(self.desired, self.compiled or self.desired, anchors, self.providers, progress)
             self.live, self.existing, self.scope_context = narrowed.live, narrowed.existing, narrowed.context
-            return compute_plan(narrowed.desired, narrowed.live, prune=prune, archives=archives)
+            return self.described(compute_plan(narrowed.desired, narrowed.live, prune=prune, archives=archives))
+
+    def described(self, plan: Plan) -> Plan:
+        """The plan with each change's ``detail`` from its provider (``Provider.describe``):
+        one call per change, from what the provider's read kept or the resources alone."""
+        changes = []
+        for change in plan.changes:
+            detail = tuple(self.route(change.kind).describe(change.before, change.after))
+            changes.append(replace(change, detail=detail) if detail else change)
+        return replace(plan, changes=tuple(changes))
 
     def apply(self, plan: Plan, on_outcome: Listener | None = None, *, observer: Observer | None = None,
               stop: StopCheck | None = None) -> ApplyResult:

@@ -2,8 +2,9 @@
 
 Summary line first, drift next, then one collapsible section per tenant (the top of each
 resource's parent chain, recorded in ``plan.meta["groups"]`` when the plan was made), each
-holding a ``diff`` block in the same Terraform style as the terminal view. Secrets are
-masked exactly as there. GitHub refuses comments over 65,536 characters, so long plans are
+holding a ``diff`` block in the same Terraform style as the terminal view, each change
+followed by its provider's diff of what it writes (``Change.detail``), if any, cut to
+``DETAIL_LINES``. Secrets are masked exactly as there. GitHub refuses comments over 65,536 characters, so long plans are
 cut per section and overall, always saying how much was left out and where the rest is.
 """
 
@@ -13,10 +14,13 @@ from collections import defaultdict
 from typing import Any
 
 from ispctl.reconciler.engine.plan import Change, Plan
-from ispctl.reconciler.views.text import change_block
+from ispctl.reconciler.views.text import change_block, detail_lines
 
 MAX_CHARS = 60_000          # below GitHub's 65,536, leaving room for a header of its own
 MAX_LINES_PER_GROUP = 400
+# Lines of one change's detail (its provider's diff, e.g. a rendered vhost) shown in a comment:
+# enough for an edited site, not a whole new file per site of a large plan.
+DETAIL_LINES = 30
 UNGROUPED = "(no tenant)"
 
 
@@ -149,7 +153,9 @@ def plan_markdown(plan: Plan, title: str = "ispctl plan") -> str:
         lines: list[str] = []
         shown = 0
         for change in changes:
-            block = [_column0(text) for _style, text in change_block(change)] + [""]
+            block = [_column0(text) for _style, text in change_block(change, detail_limit=0)]
+            # The provider's diff after the block, as it is: its +/- already in column 0.
+            block += [text for _style, text in detail_lines(change, DETAIL_LINES)] + [""]
             if len(lines) + len(block) > MAX_LINES_PER_GROUP:
                 break
             lines += block

@@ -2,7 +2,8 @@
 
 Both are rendered from ``Plan`` alone, so they cannot disagree. Sensitive values are
 masked here as in ``Plan.to_dict``: the text view never sees a secret either. What an
-archive is called comes from the provider that archives (``Change.archive_note``).
+archive is called comes from the provider that archives (``Change.archive_note``); what a
+change writes on its service, as a diff, from its provider too (``Change.detail``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from ispctl.reconciler.estate.units import format_size
 SIZE_ATTRS = frozenset({"quota", "default_quota", "quota_pool"})
 SYMBOL = {"create": "+", "update": "~", "delete": "-"}
 STYLE = {"create": "green", "update": "yellow", "delete": "red"}
+# A change's detail (its provider's diff of a rendered file) is cut after this many lines, so one
+# large file does not bury the rest of the plan; the JSON and the saved plan keep every line.
+DETAIL_LINES = 60
 # How a delete that keeps the data is described when its provider gave no words of its own.
 ARCHIVED = "moved to an archive"
 HEADER = {
@@ -72,7 +76,9 @@ def _attr_lines(change: Change, attr: AttrChange, width: int) -> list[tuple[str,
     return [("yellow", f"      ~ {pad} = {_scalar(attr.name, before, False)} -> {_scalar(attr.name, after, False)}")]
 
 
-def change_block(change: Change) -> list[tuple[str, str]]:
+def change_block(change: Change, detail_limit: int = DETAIL_LINES) -> list[tuple[str, str]]:
+    """(style, text) lines of one change; its ``detail`` (up to ``detail_limit`` lines, 0: none)
+    indented inside the block."""
     header = f"  # {change.address} {HEADER[change.action]}"
     if change.action == "delete" and change.archive:
         header = (f"  # {change.address} will be archived ({change.archive_note or ARCHIVED}, not destroyed, "
@@ -94,7 +100,31 @@ def change_block(change: Change) -> list[tuple[str, str]]:
     width = max((len(a.name) for a in change.attrs), default=0)
     for attr in change.attrs:
         lines.extend(_attr_lines(change, attr, width))
+    if change.detail and detail_limit:
+        # Inside the block like Terraform's heredoc diffs, under the attributes it follows from.
+        if change.attrs:
+            lines.append(("", ""))
+        lines.extend((style, f"        {content}") for style, content in detail_lines(change, detail_limit))
     lines.append(("", "    }"))
+    return lines
+
+
+def _detail_style(line: str) -> str:
+    if line.startswith(("+++", "---")):
+        return "bold"
+    if line.startswith("@@"):
+        return "cyan"
+    return {"+": "green", "-": "red"}.get(line[:1], "")
+
+
+def detail_lines(change: Change, limit: int) -> list[tuple[str, str]]:
+    """(style, line) of the change's ``detail`` (its provider's diff): at most ``limit`` lines,
+    then how many more there are (the JSON and the saved plan keep them all)."""
+    shown = change.detail[:limit]
+    lines = [(_detail_style(line), line) for line in shown]
+    rest = len(change.detail) - len(shown)
+    if rest:
+        lines.append(("dim", f"… {rest} more line{'' if rest == 1 else 's'} (the JSON plan has them all)"))
     return lines
 
 
