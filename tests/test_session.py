@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections import Counter
 from collections.abc import Mapping
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from memory_provider import MemoryProvider
+from memory_provider import DescribingProvider, MemoryProvider
 
 from ispctl.reconciler.engine.apply import Outcome
 from ispctl.reconciler.engine.errors import ConfigError
@@ -229,3 +230,37 @@ def test_the_collector_is_paused_while_a_plan_reads_and_compares(
         assert gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
+
+
+class DescribedMail(DescribingProvider):
+    name: ClassVar[str] = "described-mail"
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({"mailbox", "alias"})
+
+
+@pytest.mark.parametrize("anchors", [None, frozenset({"tenant.northwind"})])
+def test_each_change_gets_its_provider_s_detail_from_one_call(
+        desired: dict[tuple[str, str], Resource], anchors: frozenset[str] | None) -> None:
+    directory, mail = Directory(), DescribedMail()
+    assert session_with(desired, directory, mail).apply(session_with(desired, directory, mail).plan()).ok
+    box = next(r for r in desired.values() if r.kind == "mailbox" and r.address.endswith("northwind.example")
+               and isinstance(r.attrs.get("quota"), int) and r.sensitive & set(r.attrs))
+    quota = box.attrs["quota"]
+    assert isinstance(quota, int)
+    bigger = {**desired, box.identity: dataclasses.replace(box, attrs={**box.attrs, "quota": quota + 1})}
+    domain = next(r for r in desired.values() if r.kind == "domain" and r.key == "northwind.example")
+    bigger[domain.identity] = dataclasses.replace(domain, attrs={**domain.attrs, "description": "renamed"})
+    mail.described.clear()
+    plan = session_with(bigger, directory, mail).plan(anchors=anchors)
+    changes = {c.address: c for c in plan.changes}
+    assert set(changes) == {box.address, domain.address}
+    assert mail.described == [(box.address, box.address)]  # one call, for its own change only
+    assert changes[domain.address].detail == ()  # the directory has nothing to add
+    detail = changes[box.address].detail
+    assert detail[:2] == (f"--- a/{box.key}.conf", f"+++ b/{box.key}.conf")
+    assert [line for line in detail[2:] if line[:1] in "+-@"] == ["@@ -4,7 +4,7 @@", f"-quota = {quota}",
+                                                                  f"+quota = {quota + 1}"]
+    secrets = [str(box.attrs[name]) for name in box.sensitive if box.attrs.get(name)]
+    assert secrets and not any(s in line for s in secrets for line in detail)
+    mail.described.clear()
+    assert session_with(desired, directory, mail).plan(anchors=anchors).empty
+    assert mail.described == []
