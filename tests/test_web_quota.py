@@ -1,14 +1,27 @@
 """Site quotas: which filesystem holds the web root and whether it has quotas on (from a mounts
-file, as /proc/mounts writes it), the warning that a quota is not enforced, and disk use
-measured on real files."""
+file, as /proc/mounts writes it), the warning that a quota is not enforced, disk use measured
+on real files, and enforcement on a real btrfs (a loop-mounted image, quotas on) with the real
+kernel's EDQUOT and the real Apache serving the site from its subvolume."""
 
 from __future__ import annotations
 
+import errno
 import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from ispctl.providers.web.quota import filesystem_of, not_enforced, site_usage
-from tests.web_helpers import layout, site
+import pytest
+
+from ispctl.providers.web.provider import WebProvider
+from ispctl.providers.web.quota import BtrfsQuotas, filesystem_of, is_subvolume, not_enforced, site_usage
+from ispctl.providers.web.sandbox.component import WebServers
+from ispctl.reconciler.contract import Resource
+from ispctl.reconciler.engine.apply import ApplyResult, apply_plan
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.plan import Plan
+from tests.web_helpers import WebHost, layout, site
 
 MOUNTS = """\
 /dev/vda1 / ext4 rw,relatime 0 0
@@ -71,3 +84,141 @@ def test_usage_is_one_walk_of_the_site_counting_blocks_once_and_never_through_a_
     assert rows["shop.example.net"].files == 1 and rows["shop.example.net"].state(90) == "ok"
     assert not rows["gone.example.net"].present and rows["gone.example.net"].used == 0
     assert rows["www.example.net"].to_dict(90)["state"] == "over"
+
+
+# -- btrfs: the real kernel's qgroups, the real Apache ------------------------------------------
+
+MiB = 1024**2
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/apache2").exists(),
+                                reason="needs root (mount, chown), apache2 and php8.2-fpm (.ci/setup)")
+
+
+def _detach(image: Path) -> None:
+    attached = subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True, check=False).stdout
+    for line in attached.splitlines():
+        subprocess.run(["losetup", "-d", line.split(":", 1)[0]], check=False)
+
+
+@pytest.fixture
+def btrfs_public(tmp_path: Path) -> Iterator[Path]:
+    """A fresh btrfs (a 300 MiB image on a loop device) with quotas on, world-traversable as the web
+    sandbox's public dir needs; unmounted and its loop device detached afterwards, whatever happened."""
+    image = tmp_path / "btrfs.img"
+    with open(image, "wb") as handle:
+        handle.truncate(300 * MiB)
+    subprocess.run(["mkfs.btrfs", "-q", "-f", str(image)], check=True, capture_output=True)
+    mount_point = Path(tempfile.mkdtemp(prefix="ispctl-test-btrfs-"))
+    mounted = subprocess.run(["mount", "-o", "loop", str(image), str(mount_point)], capture_output=True, text=True,
+                             check=False)
+    if mounted.returncode != 0:
+        _detach(image)
+        mount_point.rmdir()
+        pytest.skip(f"this machine cannot loop-mount a btrfs image (no loop devices?): {mounted.stderr.strip()}")
+    try:
+        subprocess.run(["btrfs", "quota", "enable", str(mount_point)], check=True, capture_output=True)
+        mount_point.chmod(0o755)
+        yield mount_point
+    finally:
+        if subprocess.run(["umount", str(mount_point)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount_point)], check=False)  # busy: detach it from the tree now
+        _detach(image)
+        mount_point.rmdir()
+
+
+@pytest.fixture
+def btrfs_host(btrfs_public: Path, tmp_path: Path) -> Iterator[WebHost]:
+    """Apache and php-fpm whose web root (and archive) is on ``btrfs_public``; stopped before it is unmounted."""
+    servers = WebServers(tmp_path / "web", public=btrfs_public)
+    servers.start()
+    try:
+        yield WebHost(servers, tmp_path / "reloads.log")
+    finally:
+        servers.stop()
+
+
+def _plan(p: WebProvider, sites: list[Resource]) -> Plan:
+    return compute_plan({s.identity: s for s in sites}, p.read(), archives=p.ARCHIVES)
+
+
+def _apply(p: WebProvider, sites: list[Resource]) -> tuple[Plan, ApplyResult]:
+    planned = _plan(p, sites)
+    return planned, apply_plan(planned, lambda kind: p)
+
+
+def _write(path: Path, mib: int) -> None:
+    with open(path, "wb") as handle:
+        for _ in range(mib):
+            handle.write(os.urandom(MiB))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _limit(web_root: str, where: str) -> tuple[int | None] | None:
+    return BtrfsQuotas.probe(web_root).enforced(where)
+
+
+@needs_root
+def test_a_quota_on_btrfs_is_the_limit_of_the_site_s_subvolume(btrfs_host: WebHost) -> None:
+    lay = btrfs_host.layout
+    p = WebProvider(lay, btrfs_host.control)
+    s = site(lay, "www.example.net", quota=8 * MiB)
+    assert _apply(p, [s])[1].ok
+    where = f"{lay.web_root}/acme/www.example.net"
+    assert is_subvolume(where) and _limit(lay.web_root, where) == (8 * MiB,)
+    assert not [w for w in p.warnings if "enforced" in w]  # plan and apply never say "not enforced" here
+    docroot = Path(str(s.attrs["docroot"]))
+    (docroot / "index.html").write_text("from the subvolume\n")
+    status, _, body = btrfs_host.get("www.example.net")
+    assert (status, body) == (200, "from the subvolume\n")  # Apache serves it from the subvolume
+    _write(docroot / "small.bin", 4)
+    with pytest.raises(OSError) as refused:
+        _write(docroot / "big.bin", 10)
+    assert refused.value.errno == errno.EDQUOT
+    (docroot / "big.bin").unlink()
+    os.sync()
+    assert _plan(p, [s]).changes == ()
+
+    # A raised quota is a new limit: the same write succeeds.
+    raised = site(lay, "www.example.net", quota=32 * MiB)
+    planned, result = _apply(p, [raised])
+    assert result.ok and [a.name for a in planned.changes[0].attrs] == ["quota"]
+    assert _limit(lay.web_root, where) == (32 * MiB,)
+    _write(docroot / "big.bin", 10)
+
+    # A limit changed by hand is drift: the plan shows it, the apply sets it back.
+    subprocess.run(["btrfs", "qgroup", "limit", str(5 * MiB), where], check=True)
+    [change] = _plan(p, [raised]).changes
+    [attr] = change.attrs
+    assert (attr.name, attr.before, attr.after) == ("quota", 5 * MiB, 32 * MiB)
+    assert _apply(p, [raised])[1].ok and _limit(lay.web_root, where) == (32 * MiB,)
+    assert _plan(p, [raised]).changes == ()
+    assert not [w for w in p.warnings if "enforced" in w]
+
+    # No quota: no limit.
+    free = site(lay, "www.example.net")
+    assert _apply(p, [free])[1].ok and _limit(lay.web_root, where) == (None,)
+    assert _plan(p, [free]).changes == ()
+
+    # Deleted: the subvolume moves into the archive (the same btrfs), every byte with it.
+    content = (docroot / "big.bin").read_bytes()
+    planned, result = _apply(p, [])
+    assert result.ok and planned.changes[0].archive and not os.path.lexists(where)
+    [archived] = list(Path(lay.archive_dir).iterdir())
+    assert (archived / "site" / "htdocs" / "big.bin").read_bytes() == content
+    assert "big.bin" in (archived / ".ispctl-archive.json").read_text()
+
+
+@needs_root
+def test_a_plain_directory_on_btrfs_is_said_not_to_be_limited_and_left_alone(btrfs_host: WebHost) -> None:
+    lay = btrfs_host.layout
+    p = WebProvider(lay, btrfs_host.control)
+    where = Path(lay.web_root, "acme", "old.example.net")
+    where.mkdir(parents=True)  # made before ispctl (or before quotas were on): a plain directory
+    (where / "keep.txt").write_text("kept\n")
+    s = site(lay, "old.example.net", quota=8 * MiB)
+    assert _apply(p, [s])[1].ok
+    assert not is_subvolume(str(where)) and (where / "keep.txt").read_text() == "kept\n"
+    [warning] = p.warnings
+    assert warning.startswith(f"site.old.example.net: quota 8 MiB cannot be enforced: {where} is a plain directory")
+    again = WebProvider(lay, btrfs_host.control)
+    assert _plan(again, [s]).changes == () and again.warnings == [warning]  # said, not planned over and over

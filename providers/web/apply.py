@@ -3,7 +3,8 @@
 ``Run.execute(jobs)`` carries out a list of site changes and sets each job's own ``error``:
 
 1. directories: every created or updated site's home, docroot, logs and tmp (``files``; an
-   update that keeps home, docroot and owner skips them); a site's new owner gets its files; a
+   update that keeps home, docroot and owner skips them; on btrfs with quotas on, a new site
+   directory is a subvolume and its limit follows ``quota``); a site's new owner gets its files; a
    deleted site's files, or a moved site's old ones, are archived (before its configuration
    goes: a failed archive leaves the site live, so the next run tries again);
 2. staging: the new files are written into ``.ispctl-staging/new`` inside the live directories
@@ -32,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ispctl.providers.web import files
+from ispctl.providers.web import files, quota
 from ispctl.providers.web.apply_config import ConfigTest, Control, failing, run
 from ispctl.providers.web.probe import Target, probe
 from ispctl.providers.web.render import Layout, Rendered, RenderError, host_of, render, tls_paths
@@ -153,6 +154,7 @@ class Run:
         self.reloads = reloads  # what was reloaded, in order (tests count them)
         self.certify = certify
         self.notes: list[str] = []  # what went wrong without failing a change (a certificate)
+        self._btrfs: quota.BtrfsQuotas | None = None
 
     def execute(self, jobs: list[Job]) -> None:
         self._directories(jobs)
@@ -179,12 +181,14 @@ class Run:
                         old_docroot = before.attrs.get("docroot") if before is not None else None
                         files.archive_site(self.layout, site.key, old_home,
                                            old_docroot if isinstance(old_docroot, str) else None, now)
-                    if before is not None and all(before.attrs.get(k) == site.attrs.get(k) for k in _DIRS) \
-                            and all(os.path.isdir(f"{home}/{site.key}/{d}") for d in ("logs", "tmp")):
-                        continue  # the read saw the docroot with this owner; logs and tmp are there
-                    retree = before is not None and (before.attrs.get("uid"), before.attrs.get("gid")) != (uid, gid)
-                    files.prepare_site(self.layout, site.key, home.rstrip("/"), docroot.rstrip("/"), (uid, gid),
-                                       retree=retree)
+                    quotas = self._quotas()
+                    # Unless the read saw the docroot with this owner and logs and tmp are there:
+                    if not (before is not None and all(before.attrs.get(k) == site.attrs.get(k) for k in _DIRS)
+                            and all(os.path.isdir(f"{home}/{site.key}/{d}") for d in ("logs", "tmp"))):
+                        retree = before is not None and (before.attrs.get("uid"), before.attrs.get("gid")) != (uid, gid)
+                        files.prepare_site(self.layout, site.key, home.rstrip("/"), docroot.rstrip("/"), (uid, gid),
+                                           retree=retree, subvolume=quotas.enabled)
+                    self._limit(site, f"{home.rstrip('/')}/{site.key}", quotas)
                 else:
                     site = job.resource
                     home, docroot = site.attrs.get("home"), site.attrs.get("docroot")
@@ -195,6 +199,26 @@ class Run:
                 job.error = f"{job.resource.address}: {exc.strerror or exc} ({exc.filename})"
             except Exception as exc:
                 job.error = str(exc)
+
+    def _quotas(self) -> quota.BtrfsQuotas:
+        """Whether btrfs enforces quotas below the web root, and the limits set (read once per run)."""
+        if self._btrfs is None:
+            self._btrfs = quota.BtrfsQuotas.probe(self.layout.web_root)
+        return self._btrfs
+
+    @staticmethod
+    def _limit(site: Resource, where: str, quotas: quota.BtrfsQuotas) -> None:
+        """The site's quota as the limit of its subvolume, when btrfs enforces quotas and it is one
+        (a plain directory is left alone: the provider's warning says why)."""
+        if not quotas.enabled or not quota.is_subvolume(where):
+            return
+        wanted, real = quota.quota_of(site), os.path.realpath(where)
+        if wanted != quotas.limits.get(real):
+            try:
+                quota.set_limit(where, wanted, quotas.qgroups.get(real))
+            except quota.QuotaError as exc:
+                raise files.WebFileError(f"{site.address}: its quota is not set: {exc}") from None
+            quotas.limits[real] = wanted
 
     # -- 2-6. stage, test, swap, reload, probe -------------------------------------------------
 

@@ -17,7 +17,8 @@ elsewhere. Layout of a site (``<home>/<host>``)::
 
 Deleting a site archives ``<home>/<host>`` (and a docroot outside it): one ``rename`` into
 ``archive_dir/<UTC stamp>--<host>`` after a manifest with a SHA-256 per file is written into
-it, never a copy, never a delete.
+it, never a copy, never a delete. A site directory that is a btrfs subvolume (``quota``) moves
+the same way within its filesystem, its limit with it; an archive on another filesystem is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from datetime import datetime
 
 from cryptography import x509
 
+from ispctl.providers.web import quota
 from ispctl.providers.web.live import Owner, SiteFiles, owner_of
 from ispctl.providers.web.render import Layout, host_of, recorded, tls_paths
 from ispctl.reconciler.contract import ProviderError
@@ -108,6 +110,7 @@ def scan(layout: Layout) -> list[SiteFiles]:
     vhosts = owned_files(layout.sites_dir)
     pools = owned_files(layout.pools_dir)
     pending = read_pending(layout).hosts
+    limits = quota.BtrfsQuotas.probe(layout.web_root) if vhosts else None  # one qgroup listing for all
     found = []
     for host, text in sorted(vhosts.items()):
         lines = text.split("\n", 2)
@@ -119,11 +122,13 @@ def scan(layout: Layout) -> list[SiteFiles]:
         if paths is not None:
             cert = all(os.path.isfile(p) for p in paths)
             expires = cert_end(paths[0]) if cert and meta.get("https") == "auto" else None
+        home = meta.get("home")
+        enforced = limits.enforced(f"{home.rstrip('/')}/{host}") if limits and isinstance(home, str) else None
         found.append(SiteFiles(
             host, text, pool=pools.get(host),
             htpasswd=secret if secret is not None and owner_of(secret) is not None else None,
             docroot=_dir_owner(meta.get("docroot")), cert_exists=cert, cert_expires=expires,
-            reload_pending=host in pending))
+            reload_pending=host in pending, quota=enforced))
     return found
 
 
@@ -219,10 +224,11 @@ def ensure_tree(top: str, path: str, mode: int, owner: tuple[int, int]) -> None:
 
 
 def prepare_site(layout: Layout, host: str, home: str, docroot: str, owner: tuple[int, int],
-                 retree: bool = False) -> None:
+                 retree: bool = False, subvolume: bool = False) -> None:
     """The site's directories, owners and modes (see the module docstring); existing content is kept.
     With ``retree`` (the site's owner changed) everything below the docroot and tmp changes hands
-    too (lchown: never through a symlink the customer left there)."""
+    too (lchown: never through a symlink the customer left there). With ``subvolume`` (btrfs with
+    quotas on) a missing site directory is made a btrfs subvolume, so its quota can be enforced."""
     root = (0, 0)
     site_group = (0, owner[1])
     web_root = layout.web_root.rstrip("/")
@@ -232,6 +238,11 @@ def prepare_site(layout: Layout, host: str, home: str, docroot: str, owner: tupl
         os.makedirs(web_root, 0o755, exist_ok=True)
     ensure_tree(web_root, home, 0o755, root)
     site = f"{home}/{host}"
+    if subvolume and not os.path.lexists(site):
+        try:
+            quota.create_subvolume(site)
+        except quota.QuotaError as exc:
+            raise WebFileError(f"site {host}: {exc}") from None
     ensure_dir(site, 0o755, site_group)
     ensure_dir(f"{site}/logs", 0o750, site_group)
     ensure_dir(f"{site}/tmp", 0o700, owner)
@@ -320,6 +331,15 @@ def _inventory(top: str) -> Iterator[dict[str, object]]:
             yield entry
 
 
+def _same_filesystem(one: str, other: str) -> bool:
+    """Whether a rename can move ``other`` into ``one``: the same device, or (btrfs, where each
+    subvolume has its own device number) the same mount."""
+    if os.stat(one).st_dev == os.stat(other).st_dev:
+        return True
+    a, b = quota.filesystem_of(one), quota.filesystem_of(other)
+    return a is not None and b is not None and a.fstype == "btrfs" and a == b
+
+
 def archive_site(layout: Layout, host: str, home: str, docroot: str | None, now: datetime) -> str | None:
     """Move the site's directory (and a docroot outside it) into the archive; returns where.
     None when there is nothing on disk to keep."""
@@ -330,7 +350,7 @@ def archive_site(layout: Layout, host: str, home: str, docroot: str | None, now:
     if not moving:
         return None
     os.makedirs(layout.archive_dir, 0o700, exist_ok=True)
-    if os.stat(layout.archive_dir).st_dev != os.stat(moving[0]).st_dev:
+    if not _same_filesystem(layout.archive_dir, moving[0]):
         raise WebFileError(f"site {host}: the web archive {layout.archive_dir} is on another filesystem than "
                            f"{moving[0]}; archiving must be a rename (never a copy and delete)")
     base = f"{now.strftime('%Y%m%dT%H%M%SZ')}--{host}"

@@ -6,7 +6,7 @@ files without it are someone else's and never read into a plan. The attributes c
 vhost's second line (what it was rendered from), the password hashes from the site's htpasswd
 file, and two observations of the disk: whether the docroot exists and who owns it.
 
-Drift is seen three ways:
+Drift is seen four ways:
 
 * the recorded fingerprint no longer matches the recorded attributes (the attribute line or the
   htpasswd file was edited): the engine's own check (``Resource.drifted``);
@@ -15,7 +15,9 @@ Drift is seen three ways:
   naming the files, which the desired site never has, so the plan shows an update that
   renders them again;
 * the docroot is gone or belongs to someone else: ``docroot`` (None) or ``uid``/``gid`` show
-  what the disk holds.
+  what the disk holds;
+* where btrfs enforces quotas, ``quota`` is the limit set on the site's subvolume, not the
+  recorded one: a limit changed by hand shows as an update.
 
 An ``https: auto`` or ``custom`` site whose certificate files appeared (or vanished) since its
 file was rendered, whose ``auto`` certificate expires within ``Layout.renew_days`` or was
@@ -70,6 +72,9 @@ class SiteFiles:
     cert_exists: bool = False  # both files of its certificate are there (``render.tls_paths``)
     cert_expires: datetime | None = None  # when that certificate ends (None: not readable)
     reload_pending: bool = False  # an apply swapped its files in and stopped before the reload
+    # (the limit btrfs enforces,) when the site's directory is a subvolume with quotas on
+    # (``quota.BtrfsQuotas``); None where nothing enforces a quota (the recorded one stands).
+    quota: tuple[int | None] | None = None
 
 
 def owner_of(text: str) -> tuple[str, str | None] | None:
@@ -123,6 +128,9 @@ def parse_site(files: SiteFiles, layout: Layout, now: datetime | None = None, is
         extra["docroot"] = None
     elif (files.docroot.uid, files.docroot.gid) != (site.attrs.get("uid"), site.attrs.get("gid")):
         extra.update(uid=files.docroot.uid, gid=files.docroot.gid)
+    recorded_quota = site.attrs.get("quota")
+    if files.quota is not None and files.quota[0] != (recorded_quota or None):
+        extra["quota"] = files.quota[0]  # a limit set by hand (or lost): what the disk enforces
     pending = None
     mode = site.attrs.get("https")
     if mode == "auto" and files.cert_exists != tls:

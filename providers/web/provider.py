@@ -33,7 +33,7 @@ from ispctl.providers.web.apply import Certify, Job, Run, prepare
 from ispctl.providers.web.apply_config import ConfigTest, Control
 from ispctl.providers.web.files import scan
 from ispctl.providers.web.live import parse_site
-from ispctl.providers.web.quota import Filesystem, filesystem_of, not_enforced
+from ispctl.providers.web.quota import BtrfsQuotas, quota_of
 from ispctl.providers.web.render import KIND, Layout, RenderError, tls_paths
 from ispctl.reconciler.contract import Done, Pipelined, Provider, ProviderError, Resource, Submission, output
 
@@ -56,7 +56,7 @@ class WebProvider(Provider, Pipelined):
         self.reloads: list[str] = []  # "apache" / "php-fpm", in order: tests and the benchmark count them
         self.notes: list[str] = []  # certificate trouble that did not fail a change
         self.warnings: list[str] = []  # what the operator was told once this run (tests read them)
-        self._filesystem: tuple[Filesystem | None] | None = None  # the web root's, once looked up
+        self._quotas: BtrfsQuotas | None = None  # the web root's filesystem and its quotas, once looked up
         self._queue: list[Job] = []
         self._done: deque[Done] = deque()
 
@@ -75,13 +75,14 @@ class WebProvider(Provider, Pipelined):
         return sites
 
     def _quota(self, site: Resource) -> None:
-        """A declared quota is never enforced (``quota``): say so, naming the filesystem."""
-        quota = site.attrs.get("quota")
-        if not isinstance(quota, int) or isinstance(quota, bool) or quota <= 0:
+        """A declared quota nothing enforces (``quota``: only btrfs subvolumes are limited): say so."""
+        if quota_of(site) is None:
             return
-        if self._filesystem is None:
-            self._filesystem = (filesystem_of(self.layout.web_root),)
-        self.warn(not_enforced(site.address, quota, self.layout.web_root, self._filesystem[0]))
+        if self._quotas is None:
+            self._quotas = BtrfsQuotas.probe(self.layout.web_root)
+        message = self._quotas.note(site)
+        if message is not None:
+            self.warn(message)
 
     def warn(self, message: str) -> None:
         """Tell the operator once per run (a plan and its apply each read the live side)."""

@@ -1,14 +1,19 @@
-"""Sites' disk use against their declared ``quota``, and whether the filesystem could enforce it.
+"""Sites' disk quotas: enforced as btrfs qgroup limits where the web root allows it, measured always.
 
-ispctl does NOT enforce a site's quota. Enforcing one per site needs project quotas (one
-project per site directory: ext4 or XFS mounted with ``prjquota``, limits set with
-``setquota -P`` or ``xfs_quota``); user quotas would count a whole tenant (every site runs as
-the tenant's uid). Setting project quotas is not implemented: it could not be run here (this
-kernel has no quota support) and ispctl writes nothing it has not run. What it does instead:
+Enforcing a per-site limit needs the filesystem to count a site's directory on its own (every
+site runs as its tenant's uid, so user quotas would count a whole tenant):
 
-* ``filesystem_of`` finds, from ``/proc/mounts`` (no quotactl), the filesystem holding the web
-  root and the quota options it is mounted with; ``not_enforced`` is the warning plan and apply
-  give once per site with a quota, naming the site, the filesystem and why;
+* btrfs with quotas on (``btrfs quota enable``): each new site directory ``<home>/<host>`` is
+  made a subvolume, whose qgroup limits what it refers to (``btrfs qgroup limit``: writes past
+  it fail with EDQUOT). ``BtrfsQuotas.read`` gets every limit below the web root in one
+  ``btrfs qgroup show`` per read (with one ``btrfs subvolume list`` naming the subvolumes), so a
+  limit changed by hand reads as drift that the next apply sets back. A site directory made
+  before (a plain directory) cannot be limited: ispctl says so and leaves it alone (turning it
+  into a subvolume means copying the customer's files while they may be written; not done);
+* ext4 or XFS project quotas (``prjquota``) would do it too, but ispctl does not set them: it
+  could not be run here (this kernel has no quota support) and ispctl writes nothing it has not
+  run. ``filesystem_of`` finds, from ``/proc/mounts``, the filesystem holding the web root and
+  its quota options; ``not_enforced`` is the warning plan and apply give once per site;
 * ``site_usage`` measures each site with one walk of its directory (and of its docroot when that
   lies outside it), for ``ispctl report web``: blocks on disk, as a quota would count them, each
   hard-linked file once, symlinks never followed.
@@ -18,8 +23,9 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ispctl.reconciler.contract import Resource, format_size
 
@@ -91,17 +97,153 @@ def filesystem_of(path: str, mounts: str = MOUNTS) -> Filesystem | None:
 
 
 def not_enforced(address: str, quota: int, web_root: str, fs: Filesystem | None) -> str:
-    """What plan and apply say about a site's quota (it is never enforced; see the module docstring)."""
+    """What plan and apply say about a site's quota where nothing enforces it (see the module docstring)."""
     size = format_size(quota)
     if fs is None:
         where = f"the filesystem holding {web_root} (unknown: {MOUNTS} is unreadable)"
         return f"{address}: quota {size} is not enforced: {where}; 'ispctl report web' shows the usage"
-    if fs.project_quotas:
+    if fs.fstype == "btrfs":
+        why = ("has quotas off (after 'btrfs quota enable' there, ispctl makes each new site directory a "
+               "subvolume and limits it)")
+    elif fs.project_quotas:
         why = "has project quotas on, but ispctl does not set them (set them with setquota -P or xfs_quota)"
     else:
         why = "has no project quotas (mount option prjquota), which per-site limits need"
     return (f"{address}: quota {size} is not enforced: {fs.describe()} (holding {web_root}) {why}; "
             "'ispctl report web' shows the usage")
+
+
+# -- btrfs: subvolumes and qgroup limits -----------------------------------------------------------
+
+BTRFS = ("btrfs",)
+TIMEOUT = 60.0
+# The inode number of every btrfs subvolume's root directory (BTRFS_FIRST_FREE_OBJECTID).
+_SUBVOLUME_INODE = 256
+
+
+class QuotaError(Exception):
+    """A btrfs command failed; the message names it and what it said."""
+
+
+def _btrfs(*args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run([*BTRFS, *args], capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess([*BTRFS, *args], 127, "", str(exc))
+
+
+def _check(done: subprocess.CompletedProcess[str]) -> str:
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip() or f"exit status {done.returncode}"
+        raise QuotaError(f"{' '.join(str(a) for a in done.args)}: {said}")
+    return done.stdout
+
+
+def is_subvolume(path: str) -> bool:
+    """Whether ``path`` (never through a symlink) is the root of a btrfs subvolume."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_ino == _SUBVOLUME_INODE
+
+
+def create_subvolume(path: str) -> None:
+    _check(_btrfs("subvolume", "create", path))
+
+
+def set_limit(path: str, quota: int | None, qgroup: str | None = None) -> None:
+    """The referenced-bytes limit of the subvolume at ``path`` (None: no limit); ``qgroup`` its
+    ``0/<id>`` when known. The limit is set through the parent directory: the kernel charges the
+    change's own transaction to the subvolume it is asked through, and one over its limit (the
+    very case for raising it) would refuse with EDQUOT."""
+    if qgroup is None:
+        qgroup = "0/" + _check(_btrfs("inspect-internal", "rootid", path)).strip()
+    _check(_btrfs("qgroup", "limit", str(quota) if quota else "none", qgroup, os.path.dirname(path)))
+
+
+def quota_of(site: Resource) -> int | None:
+    """A site's quota in bytes; None when it has none (0 included, as the settings mean it)."""
+    quota = site.attrs.get("quota")
+    return quota if isinstance(quota, int) and not isinstance(quota, bool) and quota > 0 else None
+
+
+def dir_of(site: Resource) -> str | None:
+    """``<home>/<host>`` (``render.site_dir``), None when the site has no home."""
+    home = site.attrs.get("home")
+    return f"{home.rstrip('/')}/{site.key}" if isinstance(home, str) else None
+
+
+@dataclass
+class BtrfsQuotas:
+    """btrfs quotas below one web root: whether they are on, and (``read``) every subvolume's limit."""
+
+    web_root: str
+    fs: Filesystem | None = None
+    enabled: bool = False
+    limits: dict[str, int | None] = field(default_factory=dict)  # subvolume path -> referenced limit
+    qgroups: dict[str, str] = field(default_factory=dict)  # subvolume path -> its qgroup (0/<id>)
+
+    @classmethod
+    def probe(cls, web_root: str, mounts: str = MOUNTS) -> BtrfsQuotas:
+        """Where ``web_root`` is and whether btrfs quotas are on there (one ``qgroup show``), limits read."""
+        found = cls(web_root, filesystem_of(web_root, mounts))
+        found.read()
+        return found
+
+    def read(self) -> None:
+        """Every subvolume's limit below the mount: one ``qgroup show`` and one ``subvolume list``."""
+        self.limits, self.qgroups = {}, {}
+        fs = self.fs
+        root = self.web_root
+        while not os.path.isdir(root) and root not in ("", "/"):
+            root = os.path.dirname(root)  # a web root not made yet: ask about its nearest parent
+        if fs is None or fs.fstype != "btrfs":
+            self.enabled = False
+            return
+        shown = _btrfs("qgroup", "show", "-re", "--raw", root)
+        self.enabled = shown.returncode == 0  # "quotas not enabled" otherwise
+        if not self.enabled:
+            return
+        by_id: dict[str, int | None] = {}
+        for line in shown.stdout.splitlines():
+            fields = line.split()
+            if len(fields) >= 5 and fields[0].startswith("0/") and fields[0][2:].isdigit():
+                by_id[fields[0][2:]] = int(fields[3]) if fields[3].isdigit() else None
+        mounted = next((o.split("=", 1)[1] for o in fs.options if o.startswith("subvol=")), "/").strip("/")
+        for line in _check(_btrfs("subvolume", "list", root)).splitlines():
+            head, sep, path = line.partition(" path ")
+            words = head.split()
+            if not sep or len(words) < 2 or words[0] != "ID":
+                continue
+            if mounted:  # paths are the filesystem's, from its top level; this mount shows one subvolume
+                if not path.startswith(mounted + "/"):
+                    continue
+                path = path[len(mounted) + 1:]
+            where = f"{fs.mount_point.rstrip('/')}/{path}"
+            self.limits[where], self.qgroups[where] = by_id.get(words[1]), f"0/{words[1]}"
+
+    def enforced(self, where: str) -> tuple[int | None] | None:
+        """(the limit btrfs enforces on a site's directory,) when it is a subvolume with quotas on."""
+        if not self.enabled or not is_subvolume(where):
+            return None
+        real = os.path.realpath(where)
+        return (self.limits.get(real, self.limits.get(where)),)
+
+    def note(self, site: Resource) -> str | None:
+        """What plan and apply say about a site's quota; None when btrfs enforces it (or will: a new
+        site's directory is made a subvolume)."""
+        quota = quota_of(site)
+        where = dir_of(site)
+        if quota is None:
+            return None
+        if self.enabled and where is not None:
+            if is_subvolume(where) or not os.path.lexists(where):
+                return None
+            return (f"{site.address}: quota {format_size(quota)} cannot be enforced: {where} is a plain directory, "
+                    f"not a btrfs subvolume (only sites made since quotas were on at {self.web_root} are); "
+                    "ispctl leaves it as it is; 'ispctl report web' shows the usage")
+        return not_enforced(site.address, quota, self.web_root, self.fs)
 
 
 # -- usage ---------------------------------------------------------------------------------------
