@@ -24,7 +24,7 @@ from ispctl.providers.web.provider import WebProvider
 from ispctl.providers.web.quota import filesystem_of, not_enforced
 from ispctl.providers.web.render import Layout
 from ispctl.providers.web.sandbox.component import WebServers
-from ispctl.reconciler.contract import Resource
+from ispctl.reconciler.contract import Resource, Session
 from ispctl.reconciler.engine.apply import ApplyResult, apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.plan import Plan
@@ -394,3 +394,21 @@ def test_a_site_quota_is_said_once_per_run_to_be_not_enforced(host: WebHost,
     assert capsys.readouterr().err.count("quota 1 MiB is not enforced") == 1
     again = provider(host)
     assert plan(again, sites).changes == () and again.warnings == p.warnings  # a plan says it too
+
+
+def test_a_plan_shows_the_vhost_change_it_puts_live(host: WebHost) -> None:
+    """The detail is the diff from the file Apache serves now to the one the apply writes."""
+    lay = host.layout
+    p = provider(host)
+    old = site(lay, "www.example.net", redirects=("301 /old https://example.net/a",))
+    assert apply(p, [old])[1].ok
+    new = site(lay, "www.example.net", redirects=("301 /old https://example.net/b",))
+    session = Session({new.identity: new}, [p])
+    [change] = session.plan().changes
+    assert [line for line in change.detail if line[:1] in "+-"] == [
+        "--- sites/www.example.net.conf", "+++ sites/www.example.net.conf",
+        '-    Redirect 301 "/old" "https://example.net/a"', '+    Redirect 301 "/old" "https://example.net/b"']
+    assert host.get("www.example.net", "/old")[1]["location"] == "https://example.net/a"
+    assert session.apply(session.plan()).ok
+    assert host.get("www.example.net", "/old")[1]["location"] == "https://example.net/b"
+    assert session.plan().empty

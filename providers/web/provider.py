@@ -14,6 +14,9 @@ before the first site is collected). A stop (SIGTERM, Ctrl-C) that comes once ch
 submitted still lets that batch run to its end when the engine collects what is in flight:
 a batch stopped half-way would leave files swapped in but not reloaded.
 
+A plan shows each created or updated site's rendered change (``describe``, ``describe.py``): the
+unified diff of its vhost and pool from what the read found to what the apply will write.
+
 Deleting a site archives its files (``files.archive_site``): the plan says "moved to the web
 archive", never destroyed.
 
@@ -29,12 +32,13 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from ispctl.providers.web.apply import Certify, Job, Run, prepare
+from ispctl.providers.web.apply import Certify, Job, Run, cert_exists, prepare
 from ispctl.providers.web.apply_config import ConfigTest, Control
+from ispctl.providers.web.describe import SiteText, site_diff, vhost_name
 from ispctl.providers.web.files import scan
-from ispctl.providers.web.live import parse_site
+from ispctl.providers.web.live import SiteFiles, parse_site
 from ispctl.providers.web.quota import BtrfsQuotas, quota_of
-from ispctl.providers.web.render import KIND, Layout, RenderError, tls_paths
+from ispctl.providers.web.render import KIND, Layout, RenderError, render, tls_paths
 from ispctl.reconciler.contract import Done, Pipelined, Provider, ProviderError, Resource, Submission, output
 
 if TYPE_CHECKING:
@@ -59,6 +63,7 @@ class WebProvider(Provider, Pipelined):
         self._quotas: BtrfsQuotas | None = None  # the web root's filesystem and its quotas, once looked up
         self._queue: list[Job] = []
         self._done: deque[Done] = deque()
+        self._seen: dict[str, SiteFiles] = {}  # host -> the files the last read found (``describe``)
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         if KIND not in kinds:
@@ -68,6 +73,7 @@ class WebProvider(Provider, Pipelined):
         except OSError as exc:
             raise ProviderError(f"web: cannot read {exc.filename}: {exc.strerror or exc}") from None
         issuing = self.certify is not None
+        self._seen = {f.host: f for f in found}
         sites = [site for site in (parse_site(f, self.layout, issuing=issuing) for f in found) if site is not None]
         for site in sites:
             self._missing_certificate(site)
@@ -100,6 +106,27 @@ class WebProvider(Provider, Pipelined):
         if missing:
             self.warn(f"{site.address}: {' and '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist "
                       "on the web host; serving HTTP only until it exists")
+
+    def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
+        """How the site's vhost and pool change (``describe``): from the files the read found (a
+        hand edit shows as what is put back), else rendered from ``before``, to what ``after``
+        renders to with the certificate the apply would find. Never the htpasswd file; nothing
+        for a delete (the plan says the files go to the archive) or a site that cannot be
+        rendered (its apply fails, naming the field)."""
+        if after is None:
+            return ()
+        try:
+            new = SiteText.of(render(after, self.layout, cert_exists(self.layout, after)))
+            if before is None:
+                return site_diff(SiteText(host=after.key), new)
+            seen = self._seen.get(before.key)
+            if seen is not None:
+                old = SiteText(seen.vhost, vhost_name(before), seen.pool, before.key)
+            else:
+                old = SiteText.of(render(before, self.layout, cert_exists(self.layout, before)))
+        except RenderError:
+            return ()
+        return site_diff(old, new)
 
     # -- the engine's pipelined writes --------------------------------------------------------
 
