@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import os
 import stat
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from ispctl.providers.web.files import WebFileError, archive_site, owned_files, prepare_site, scan, write_atomic
+from ispctl.providers.web.quota import is_subvolume
 from ispctl.providers.web.render import Layout, render
+from tests.btrfs_helpers import btrfs_mount
 from tests.web_helpers import layout, site
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sites are chowned to their uid: needs root")
@@ -90,3 +93,21 @@ def test_archiving_moves_the_site_with_a_manifest_of_every_file(lay: Layout) -> 
     prepare_site(lay, "www.example.net", home, f"{home}/www.example.net/htdocs", (20001, 20001))
     assert archive_site(lay, "www.example.net", home, None, now) == f"{target}-2"
     assert archive_site(lay, "www.example.net", home, None, now) is None  # nothing left to keep
+
+
+def test_a_subvolume_site_is_archived_on_its_btrfs_and_never_copied_to_another_filesystem(tmp_path: Path) -> None:
+    with btrfs_mount(tmp_path) as mount_point:
+        lay = layout(mount_point)
+        s = site(lay, "www.example.net")
+        home, docroot = str(s.attrs["home"]), str(s.attrs["docroot"])
+        prepare_site(lay, s.key, home, docroot, (20001, 20001), subvolume=True)
+        assert is_subvolume(f"{home}/www.example.net")  # its own st_dev: a rename still moves it
+        content = os.urandom(8192)
+        Path(docroot, "data.bin").write_bytes(content)
+        elsewhere = replace(lay, archive_dir=str(tmp_path / "archive"))  # not on the btrfs
+        with pytest.raises(WebFileError, match="on another filesystem"):
+            archive_site(elsewhere, s.key, home, docroot, datetime.now(UTC))
+        assert Path(docroot, "data.bin").read_bytes() == content  # nothing moved
+        target = archive_site(lay, s.key, home, docroot, datetime.now(UTC))
+        assert target is not None and Path(target, "site", "htdocs", "data.bin").read_bytes() == content
+        assert is_subvolume(f"{target}/site") and not os.path.lexists(f"{home}/www.example.net")

@@ -139,3 +139,18 @@ def test_a_certificate_near_its_end_is_pending_renewal(lay: Layout) -> None:
     ending = parse_site(files_of(s, lay, cert=True, cert_expires=now + timedelta(days=29)), lay, now)
     assert ending is not None and "expires on 2026-01-30" in str(ending.attrs[CERT_PENDING])
     assert ending.drifted() is None and ending.interrupted is not None
+
+
+def test_a_limit_btrfs_enforces_is_the_live_quota(lay: Layout) -> None:
+    s = site(lay, "www.example.net", quota=8 * 1024**2)
+    # Where nothing enforces quotas (no limit read), the recorded quota stands.
+    assert attr_changes(parse_site(files_of(s, lay), lay), s) == ()  # type: ignore[arg-type]
+    assert attr_changes(parse_site(files_of(s, lay, quota=(8 * 1024**2,)), lay), s) == ()  # type: ignore[arg-type]
+    by_hand = parse_site(files_of(s, lay, quota=(5 * 1024**2,)), lay)
+    assert by_hand is not None and by_hand.attrs["quota"] == 5 * 1024**2 and by_hand.interrupted is None
+    [change] = attr_changes(by_hand, s)
+    assert (change.name, change.before, change.after) == ("quota", 5 * 1024**2, 8 * 1024**2)
+    cleared = parse_site(files_of(s, lay, quota=(None,)), lay)
+    assert cleared is not None and cleared.attrs["quota"] is None
+    free = site(lay, "www.example.net", quota=0)  # 0: no quota, as no limit
+    assert attr_changes(parse_site(files_of(free, lay, quota=(None,)), lay), free) == ()  # type: ignore[arg-type]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from ispctl.reconciler.contract import Resource
 from ispctl.reconciler.engine.apply import ApplyResult, apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.plan import Plan
+from tests.btrfs_helpers import MiB, btrfs_mount, unmount
 from tests.web_helpers import WebHost, layout, site
 
 MOUNTS = """\
@@ -88,41 +88,14 @@ def test_usage_is_one_walk_of_the_site_counting_blocks_once_and_never_through_a_
 
 # -- btrfs: the real kernel's qgroups, the real Apache ------------------------------------------
 
-MiB = 1024**2
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/apache2").exists(),
                                 reason="needs root (mount, chown), apache2 and php8.2-fpm (.ci/setup)")
 
 
-def _detach(image: Path) -> None:
-    attached = subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True, check=False).stdout
-    for line in attached.splitlines():
-        subprocess.run(["losetup", "-d", line.split(":", 1)[0]], check=False)
-
-
 @pytest.fixture
 def btrfs_public(tmp_path: Path) -> Iterator[Path]:
-    """A fresh btrfs (a 300 MiB image on a loop device) with quotas on, world-traversable as the web
-    sandbox's public dir needs; unmounted and its loop device detached afterwards, whatever happened."""
-    image = tmp_path / "btrfs.img"
-    with open(image, "wb") as handle:
-        handle.truncate(300 * MiB)
-    subprocess.run(["mkfs.btrfs", "-q", "-f", str(image)], check=True, capture_output=True)
-    mount_point = Path(tempfile.mkdtemp(prefix="ispctl-test-btrfs-"))
-    mounted = subprocess.run(["mount", "-o", "loop", str(image), str(mount_point)], capture_output=True, text=True,
-                             check=False)
-    if mounted.returncode != 0:
-        _detach(image)
-        mount_point.rmdir()
-        pytest.skip(f"this machine cannot loop-mount a btrfs image (no loop devices?): {mounted.stderr.strip()}")
-    try:
-        subprocess.run(["btrfs", "quota", "enable", str(mount_point)], check=True, capture_output=True)
-        mount_point.chmod(0o755)
+    with btrfs_mount(tmp_path) as mount_point:
         yield mount_point
-    finally:
-        if subprocess.run(["umount", str(mount_point)], check=False).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount_point)], check=False)  # busy: detach it from the tree now
-        _detach(image)
-        mount_point.rmdir()
 
 
 @pytest.fixture
@@ -222,3 +195,35 @@ def test_a_plain_directory_on_btrfs_is_said_not_to_be_limited_and_left_alone(btr
     assert warning.startswith(f"site.old.example.net: quota 8 MiB cannot be enforced: {where} is a plain directory")
     again = WebProvider(lay, btrfs_host.control)
     assert _plan(again, [s]).changes == () and again.warnings == [warning]  # said, not planned over and over
+
+
+@needs_root
+def test_btrfs_with_quotas_off_says_how_to_turn_them_on(tmp_path: Path) -> None:
+    with btrfs_mount(tmp_path, quotas=False) as mount_point:
+        web_root = str(mount_point / "www")
+        quotas = BtrfsQuotas.probe(web_root)  # a web root not made yet: its filesystem is asked
+        assert quotas.fs is not None and quotas.fs.fstype == "btrfs" and not quotas.enabled
+        note = quotas.note(site(layout(mount_point), "www.example.net", quota=MiB))
+        assert note is not None and "quota 1 MiB is not enforced: btrfs" in note and "'btrfs quota enable'" in note
+
+
+@needs_root
+def test_limits_are_found_below_a_mounted_subvolume(tmp_path: Path) -> None:
+    """Distributions mount a subvolume (subvol=@www): 'subvolume list' names paths from the top."""
+    with btrfs_mount(tmp_path) as top:
+        subprocess.run(["btrfs", "subvolume", "create", str(top / "@www")], check=True, capture_output=True)
+        device = filesystem_of(str(top))
+        assert device is not None
+        inner = tmp_path / "srv-www"
+        inner.mkdir()
+        subprocess.run(["mount", "-o", "subvol=@www", device.device, str(inner)], check=True)
+        try:
+            site_dir = str(inner / "acme" / "www.example.net")
+            (inner / "acme").mkdir()
+            subprocess.run(["btrfs", "subvolume", "create", site_dir], check=True, capture_output=True)
+            subprocess.run(["btrfs", "qgroup", "limit", str(3 * MiB), site_dir], check=True)
+            quotas = BtrfsQuotas.probe(str(inner))
+            assert quotas.enabled and quotas.enforced(site_dir) == (3 * MiB,)
+            assert quotas.enforced(str(inner / "acme")) is None  # a plain directory: nothing enforced
+        finally:
+            unmount(inner)

@@ -5,9 +5,9 @@ site runs as its tenant's uid, so user quotas would count a whole tenant):
 
 * btrfs with quotas on (``btrfs quota enable``): each new site directory ``<home>/<host>`` is
   made a subvolume, whose qgroup limits what it refers to (``btrfs qgroup limit``: writes past
-  it fail with EDQUOT). ``BtrfsQuotas.read`` gets every limit below the web root in one
-  ``btrfs qgroup show`` per read (with one ``btrfs subvolume list`` naming the subvolumes), so a
-  limit changed by hand reads as drift that the next apply sets back. A site directory made
+  it fail with EDQUOT). ``BtrfsQuotas.read`` gets every limit on the web root's filesystem in
+  one ``btrfs qgroup show`` per read, so a limit changed by hand reads as drift that the next
+  apply sets back. A site directory made
   before (a plain directory) cannot be limited: ispctl says so and leaves it alone (turning it
   into a subvolume means copying the customer's files while they may be written; not done);
 * ext4 or XFS project quotas (``prjquota``) would do it too, but ispctl does not set them: it
@@ -186,13 +186,15 @@ class BtrfsQuotas:
 
     @classmethod
     def probe(cls, web_root: str, mounts: str = MOUNTS) -> BtrfsQuotas:
-        """Where ``web_root`` is and whether btrfs quotas are on there (one ``qgroup show``), limits read."""
+        """Where ``web_root`` is, whether btrfs quotas are on there and the limits (one ``qgroup show``)."""
         found = cls(web_root, filesystem_of(web_root, mounts))
         found.read()
         return found
 
     def read(self) -> None:
-        """Every subvolume's limit below the mount: one ``qgroup show`` and one ``subvolume list``."""
+        """Every subvolume's limit on the filesystem: one ``qgroup show``, whose Path column (btrfs-progs
+        6.1 on, Debian 12 has 6.2) names them from the top level. Without it no limit is known: the
+        recorded quotas stand (no drift is seen) and an apply sets the limits of the sites it changes."""
         self.limits, self.qgroups = {}, {}
         fs = self.fs
         root = self.web_root
@@ -205,30 +207,34 @@ class BtrfsQuotas:
         self.enabled = shown.returncode == 0  # "quotas not enabled" otherwise
         if not self.enabled:
             return
+        lines = shown.stdout.splitlines()
+        named = bool(lines) and lines[0].split()[-1:] == ["Path"]
         by_id: dict[str, int | None] = {}
-        for line in shown.stdout.splitlines():
-            fields = line.split()
+        paths: dict[str, str] = {}
+        for line in lines:
+            fields = line.split(None, 5)
             if len(fields) >= 5 and fields[0].startswith("0/") and fields[0][2:].isdigit():
                 by_id[fields[0][2:]] = int(fields[3]) if fields[3].isdigit() else None
+                if named and len(fields) == 6:
+                    paths[fields[0][2:]] = fields[5]
         mounted = next((o.split("=", 1)[1] for o in fs.options if o.startswith("subvol=")), "/").strip("/")
-        for line in _check(_btrfs("subvolume", "list", root)).splitlines():
-            head, sep, path = line.partition(" path ")
-            words = head.split()
-            if not sep or len(words) < 2 or words[0] != "ID":
-                continue
+        for ident, path in paths.items():
             if mounted:  # paths are the filesystem's, from its top level; this mount shows one subvolume
                 if not path.startswith(mounted + "/"):
                     continue
                 path = path[len(mounted) + 1:]
             where = f"{fs.mount_point.rstrip('/')}/{path}"
-            self.limits[where], self.qgroups[where] = by_id.get(words[1]), f"0/{words[1]}"
+            self.limits[where], self.qgroups[where] = by_id.get(ident), f"0/{ident}"
 
     def enforced(self, where: str) -> tuple[int | None] | None:
         """(the limit btrfs enforces on a site's directory,) when it is a subvolume with quotas on."""
         if not self.enabled or not is_subvolume(where):
             return None
         real = os.path.realpath(where)
-        return (self.limits.get(real, self.limits.get(where)),)
+        for path in (real, where):
+            if path in self.limits:
+                return (self.limits[path],)
+        return None  # a subvolume the listing did not name: the recorded quota stands
 
     def note(self, site: Resource) -> str | None:
         """What plan and apply say about a site's quota; None when btrfs enforces it (or will: a new
