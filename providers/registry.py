@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from ispctl.providers import dns, dovecot, ftp, ldap, mailstore, postfix, radius, web
+from ispctl.providers import dns, dovecot, ftp, ldap, mailstore, postfix, radius, sieve, web
 from ispctl.reconciler.contract import ConfigError, Registry, Service
 
 BUILTIN: tuple[Service, ...] = (
@@ -23,6 +23,7 @@ BUILTIN: tuple[Service, ...] = (
     web.SERVICE,
     radius.SERVICE,
     ftp.SERVICE,
+    sieve.SERVICE,
 )
 ENTRY_POINT_GROUP = "ispctl.services"
 

@@ -52,7 +52,7 @@ def settings_of(text: str) -> dict[str, str]:
 
 def test_ldap_file_reads_the_dit_as_designed() -> None:
     files = render(site(), LDAP, CONF_PATH)
-    assert set(files) == {LDAP_CONF_FILE, SETTINGS_FILE}
+    assert set(files) == {LDAP_CONF_FILE, SETTINGS_FILE, "ispctl-quota-warning.sh"}  # mail.quota_warnings
     assert settings_of(files[LDAP_CONF_FILE]) == {
         "uris": '"ldap://ldap.example.net:389"',
         "dn": '"cn=dovecot,ou=services,dc=example,dc=net"',
@@ -165,11 +165,14 @@ def test_write_files_sets_modes_even_over_an_existing_readable_file(tmp_path: Pa
         written = write_files(render(site(), LDAP, CONF_PATH), tmp_path)
     finally:
         os.umask(old_umask)
-    assert written == [tmp_path / SETTINGS_FILE, tmp_path / LDAP_CONF_FILE]
+    warning = tmp_path / "ispctl-quota-warning.sh"  # Dovecot runs it (mail.quota_warnings)
+    assert written == [tmp_path / SETTINGS_FILE, tmp_path / LDAP_CONF_FILE, warning]
     assert stat.S_IMODE((tmp_path / LDAP_CONF_FILE).stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / SETTINGS_FILE).stat().st_mode) == 0o644
+    assert stat.S_IMODE(warning.stat().st_mode) == 0o755
     assert "dnpass" in (tmp_path / LDAP_CONF_FILE).read_text(encoding="utf-8")
-    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(["conf.d", "90-ispctl.conf", LDAP_CONF_FILE])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(["conf.d", "90-ispctl.conf", LDAP_CONF_FILE,
+                                                                  warning.name])
 
 
 # -- ispctl render dovecot ------------------------------------------------------------------

@@ -32,13 +32,14 @@ from pathlib import Path
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.settings import DIRECTORY
 from ispctl.providers.mailstore.settings import MAIL
+from ispctl.providers.sieve import dovecot as sieve
 from ispctl.reconciler.contract import ConfigError, SiteFile
 
 LDAP_CONF_FILE = "dovecot-ldap.conf.ext"
 SETTINGS_FILE = "conf.d/90-ispctl.conf"
 DEFAULT_INSTALL_DIR = "/etc/dovecot"
 # Only the LDAP file carries a secret; the settings file is as public as Dovecot's own.
-FILE_MODES = {LDAP_CONF_FILE: 0o600, SETTINGS_FILE: 0o644}
+FILE_MODES = {LDAP_CONF_FILE: 0o600, SETTINGS_FILE: 0o644, sieve.SCRIPT_FILE: sieve.SCRIPT_MODE}
 
 _MAILBOX = "(objectClass=ispctlMailUser)(objectClass=ispctlManaged)"
 PASS_FILTER = f"(&{_MAILBOX}(uid=%u)(ispctlAccountStatus=active)(ispctlEnabledService=%s))"
@@ -124,7 +125,7 @@ def render_ldap_conf(site: SiteFile, ldap: LdapSettings) -> str:
 
 
 def render_settings(site: SiteFile, ldap_conf_path: str, lmtp_socket: str = LMTP_SOCKET,
-                    lmtp_user: str = LMTP_USER) -> str:
+                    lmtp_user: str = LMTP_USER, warning_user: str = "root") -> str:
     """The ``conf.d/90-ispctl.conf`` text: auth sources, mail location, quota and LMTP."""
     args = _safe_path(ldap_conf_path, "the path of dovecot-ldap.conf.ext")
     mail = site.section(MAIL)
@@ -174,20 +175,25 @@ def render_settings(site: SiteFile, ldap_conf_path: str, lmtp_socket: str = LMTP
         f"    group = {lmtp_user}\n"
         "  }\n"
         "}\n"
+        # Sieve (vacation, filters) and quota warnings: providers/sieve/dovecot.py.
+        + sieve.settings_text(os.path.dirname(args), mail.quota_warnings, warning_user)
     )
 
 
 def render(site: SiteFile, ldap: LdapSettings, ldap_conf_path: str, lmtp_socket: str = LMTP_SOCKET,
-           lmtp_user: str = LMTP_USER) -> dict[str, str]:
+           lmtp_user: str = LMTP_USER, warning_user: str = "root") -> dict[str, str]:
     """Relative file name -> content, for ``site`` and the directory connection ``ldap``.
 
     ``ldap_conf_path`` is where ``dovecot-ldap.conf.ext`` will be installed (the settings
     file names it).
     """
-    return {
+    files = {
         LDAP_CONF_FILE: render_ldap_conf(site, ldap),
-        SETTINGS_FILE: render_settings(site, ldap_conf_path, lmtp_socket, lmtp_user),
+        SETTINGS_FILE: render_settings(site, ldap_conf_path, lmtp_socket, lmtp_user, warning_user),
     }
+    if site.section(MAIL).quota_warnings:
+        files[sieve.SCRIPT_FILE] = sieve.warning_script(os.path.dirname(ldap_conf_path))
+    return files
 
 
 def write_files(files: Mapping[str, str], out_dir: Path) -> list[Path]:

@@ -26,6 +26,10 @@ class MailSettings(Strict):
     archive_retention_days: Annotated[int, Field(ge=0, le=36500)] = Field(
         90, description="archives younger than this are never purged (ispctl archive purge)",
     )
+    quota_warnings: tuple[Annotated[int, Field(ge=1, le=100)], ...] = Field(
+        (80, 95), description="percentages of a mailbox's quota at which Dovecot sends it a warning (once per "
+        "crossing); [] for none",
+    )
 
     @field_validator("root", "archive")
     @classmethod

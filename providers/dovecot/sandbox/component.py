@@ -33,8 +33,9 @@ class DovecotComponent(InstanceComponent):
 
     name = "dovecot"
     instance_class = DovecotInstance
-    # The mail store runs wherever this component keeps the mail (ISPCTL_MAIL_ROOT).
-    providers = ("mailstore",)
+    # The mail store and the Sieve scripts in its homes run wherever this component keeps the
+    # mail (ISPCTL_MAIL_ROOT).
+    providers = ("mailstore", "sieve")
     needs = ("ldap",)
     extra_dirs = (MAIL_DIR,)
 
@@ -70,8 +71,10 @@ class DovecotComponent(InstanceComponent):
             output.err().print(
                 f"note: uid {uid} cannot enter {untraversable_ancestor(workdir, uid, gid)}; "
                 f"the sandbox keeps its mail in {mail_root}", markup=False)
+        # What Dovecot sends (vacation replies) is kept beside the mail, where the mail owner can write.
         return DovecotInstance(workdir, ldap_env, mail_root=mail_root, mail_uid=uid, mail_gid=gid,
-                               imap_port=ports["imap_port"], pop3_port=ports["pop3_port"])
+                               imap_port=ports["imap_port"], pop3_port=ports["pop3_port"],
+                               outbox=mail_root.parent / "outbox")
 
     def purge(self, state: dict[str, Any]) -> None:
         """Remove a mail root kept outside the sandbox root (see ``instance``)."""

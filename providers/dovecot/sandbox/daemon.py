@@ -27,8 +27,9 @@ from ispctl.reconciler.harness.daemons import DaemonError, free_port, require_bi
 from ispctl.reconciler.harness.instance import DaemonInstance
 
 HOST = "127.0.0.1"
-_INSTALL_HINT = "dovecot-imapd dovecot-pop3d dovecot-ldap"
+_INSTALL_HINT = "dovecot-imapd dovecot-pop3d dovecot-ldap dovecot-lmtpd dovecot-sieve"
 CONF_FILE = "dovecot.conf"
+SENDMAIL = ".sendmail"  # in the outbox, beside the messages (*.eml) it keeps
 # Dovecot puts its unix sockets in base_dir; sun_path is 108 bytes and the longest socket
 # name below base_dir ("token-login/tokenlogin", "replication-notify-fifo") is ~24.
 _MAX_BASE_DIR = 108 - 1 - 32
@@ -93,6 +94,7 @@ class DovecotInstance(DaemonInstance):
         mail_uid: int,
         mail_gid: int,
         base_dn: str | None = None,
+        outbox: str | Path | None = None,
     ) -> None:
         super().__init__(workdir)
         self.ldap_env = dict(ldap_env)
@@ -104,6 +106,8 @@ class DovecotInstance(DaemonInstance):
         self.mail_root = str(mail_root)
         self.mail_uid = mail_uid
         self.mail_gid = mail_gid
+        # Where the mail owner can reach it (pytest's temp base is 0700): the catcher lives in it.
+        self.outbox = Path(outbox) if outbox is not None else self.workdir / "outbox"
 
     # -- locations and facts ---------------------------------------------------------------
 
@@ -176,6 +180,7 @@ class DovecotInstance(DaemonInstance):
             "mail_root": self.mail_root,
             "mail_uid": self.mail_uid,
             "mail_gid": self.mail_gid,
+            "outbox": str(self.outbox),
         }
 
     @classmethod
@@ -184,7 +189,7 @@ class DovecotInstance(DaemonInstance):
             Path(state["workdir"]), state["ldap_env"], base_dn=state["base_dn"],
             imap_port=state.get("imap_port"), pop3_port=state.get("pop3_port"),
             mail_root=state["mail_root"], mail_uid=int(state["mail_uid"]),
-            mail_gid=int(state["mail_gid"]),
+            mail_gid=int(state["mail_gid"]), outbox=state.get("outbox"),
         )
 
     # -- configuration ---------------------------------------------------------------------
@@ -227,16 +232,28 @@ class DovecotInstance(DaemonInstance):
             lines += ["service anvil {", *no_chroot, "}",
                       f"default_login_user = {user}", f"default_internal_user = {user}",
                       f"default_internal_group = {group}"]
+        # Sieve's vacation replies (and redirects) go to a catcher, never to a real MTA: one
+        # file per message in ``outbox`` (the tests count them).
+        lines.append(f"sendmail_path = {self.outbox / SENDMAIL}")
         lines.append(f"!include {SETTINGS_FILE}")
         return "\n".join(lines) + "\n"
 
     def write_config(self) -> None:
         """Render the shipped files plus the instance's own dovecot.conf into ``workdir``."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        files = render(self.site(), LdapSettings.from_env(self.ldap_env), str(self.ldap_conf),
-                       LMTP_NAME, pwd.getpwuid(os.geteuid()).pw_name)
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        files = render(self.site(), LdapSettings.from_env(self.ldap_env), str(self.ldap_conf), LMTP_NAME, me, me)
         files[CONF_FILE] = self._instance_conf()
         write_files(files, self.workdir)
+        self.outbox.mkdir(mode=0o1777, parents=True, exist_ok=True)
+        self.outbox.chmod(0o1777)  # deliveries run as the mail owner
+        catcher = self.outbox / SENDMAIL
+        catcher.write_text(f'#!/bin/sh\n# sendmail for the sandbox: keeps each message, sends nothing.\n'
+                           f'f="{self.outbox}/$(date +%s%N)-$$.eml"\n'
+                           'for a; do to="$a"; done  # sendmail -i -f <from> -- <to>\n'
+                           'printf "X-Envelope-To: %s\\n" "$to" > "$f"\n'
+                           'cat >> "$f"\n')
+        catcher.chmod(0o755)
 
     def _prepare_mail_root(self) -> None:
         # Homes are created by Dovecot on first login, as the mail owner: the root must be
