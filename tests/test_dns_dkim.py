@@ -4,28 +4,35 @@ from __future__ import annotations
 
 import base64
 import stat
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from dns_helpers import converge, plan_for, provider_for, query
 from estate_builder import SITE, EstateBuilder, mailbox
 from typer.testing import CliRunner, Result
 
 from ispctl.providers.dns.dkim import (
     DkimError,
     create_key,
+    current_selectors,
     key_dir,
+    next_selector,
     private_path,
     public_path,
     read_public,
-    rotate_key,
+    retire_keys,
+    selector_order,
+    start_rotation,
     txt_value,
 )
-from ispctl.providers.dns.validate import check_zones
+from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.reconciler.cli.app import app
 from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.views.text import plan_json
 
 NO_OVERRIDE = {"ISPCTL_DKIM_DIR": None}  # the key dir of these tests comes from their ispctl.yaml
@@ -79,21 +86,42 @@ def test_a_damaged_public_key_is_reported(tmp_path: Path) -> None:
         read_public(tmp_path, "acme.example", "s1")
 
 
-def test_rotate_replaces_the_pair_and_keeps_the_old_one(tmp_path: Path) -> None:
+def test_selectors_rotate_by_their_trailing_number() -> None:
+    assert next_selector(["s1"]) == "s2" and next_selector(["ispctl9", "ispctl10"]) == "ispctl11"
+    assert next_selector(["default"]) == "default2"
+    assert sorted(["s10", "s2", "s1"], key=selector_order) == ["s1", "s2", "s10"]
+
+
+def test_a_rotation_adds_a_key_beside_the_old_one_and_retires_it_only_when_allowed(tmp_path: Path) -> None:
     create_key(tmp_path, "acme.example", "s1", 1024)
-    private = private_path(tmp_path, "acme.example", "s1")
-    old_private, old_public = private.read_bytes(), read_public(tmp_path, "acme.example", "s1")
-    retired = rotate_key(tmp_path, "acme.example", "s1", 1024, now=datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
-    assert retired.name == "s1.private.retired-20250301T120000Z"
+    old_private = private_path(tmp_path, "acme.example", "s1").read_bytes()
+    assert start_rotation(tmp_path, "acme.example", 1024) == "s2"
+    assert current_selectors(tmp_path, "acme.example") == ["s1", "s2"]
+    assert private_path(tmp_path, "acme.example", "s1").read_bytes() == old_private  # nothing replaced
+    with pytest.raises(DkimError, match="already rotating .s1, s2.; finish with 'ispctl dkim retire"):
+        start_rotation(tmp_path, "acme.example", 1024)
+    with pytest.raises(DkimError, match="s2._domainkey.acme.example is not served by the DNS server yet"):
+        retire_keys(tmp_path, "acme.example", False, timedelta(0))
+    made = datetime.fromtimestamp(public_path(tmp_path, "acme.example", "s2").stat().st_mtime, UTC)
+    with pytest.raises(DkimError, match="grace period .dns.dkim.grace_days. ends at"):
+        retire_keys(tmp_path, "acme.example", True, timedelta(days=7), now=made + timedelta(days=6))
+    assert retire_keys(tmp_path, "acme.example", True, timedelta(days=7), now=made + timedelta(days=7)) == ["s1"]
+    assert current_selectors(tmp_path, "acme.example") == ["s2"]
+    stamp = (made + timedelta(days=7)).strftime("%Y%m%dT%H%M%SZ")
+    retired = private_path(tmp_path, "acme.example", "s1").with_name(f"s1.private.retired-{stamp}")
     assert retired.read_bytes() == old_private and mode(retired) == 0o600
-    assert (retired.parent / "s1.pub.retired-20250301T120000Z").exists()
-    assert private.read_bytes() != old_private and mode(private) == 0o600
-    assert read_public(tmp_path, "acme.example", "s1") not in (None, old_public)
 
 
 def test_rotate_needs_an_existing_key(tmp_path: Path) -> None:
-    with pytest.raises(DkimError, match="acme.example has no DKIM key for selector s1 .*'ispctl dkim init'"):
-        rotate_key(tmp_path, "acme.example", "s1", 1024)
+    with pytest.raises(DkimError, match="acme.example has no DKIM key in .*'ispctl dkim init'"):
+        start_rotation(tmp_path, "acme.example", 1024)
+
+
+def test_rotate_needs_the_private_key_of_the_mail_host(tmp_path: Path) -> None:
+    create_key(tmp_path, "acme.example", "s1", 1024)
+    private_path(tmp_path, "acme.example", "s1").unlink()
+    with pytest.raises(DkimError, match="s1.private is not here: rotate on the mail host"):
+        start_rotation(tmp_path, "acme.example", 1024)
 
 
 def test_the_environment_overrides_the_key_dir() -> None:
@@ -104,10 +132,10 @@ def test_the_environment_overrides_the_key_dir() -> None:
 
 # --- the estate and the commands ----------------------------------------------------------
 
-def dkim_estate(tmp_path: Path, bits: int = 1024) -> tuple[EstateBuilder, Path]:
+def dkim_estate(tmp_path: Path, bits: int = 1024, grace_days: int = 7) -> tuple[EstateBuilder, Path]:
     keys = tmp_path / "keys"
     dns: dict[str, Any] = {"ns": ["ns1.example.net."], "mail": {"mx": ["10 mx1.example.net."]},
-                           "dkim": {"selector": "s1", "key_dir": str(keys), "bits": bits}}
+                           "dkim": {"selector": "s1", "key_dir": str(keys), "bits": bits, "grace_days": grace_days}}
     builder = EstateBuilder(tmp_path, site={**SITE, "dns": dns})
     builder.tenant("acme")
     builder.domain("acme", "acme.example", {"mailboxes": {"anna": mailbox()}})
@@ -178,25 +206,40 @@ def test_init_without_dkim_settings_says_how_to_enable_it(tmp_path: Path) -> Non
     assert "DKIM is not enabled: add dns.dkim (selector, key_dir, bits) to ispctl.yaml" in done.stderr
 
 
-def test_rotate_asks_for_the_domain_name_before_replacing(tmp_path: Path) -> None:
+def test_a_plan_runner_with_only_the_public_keys_validates_and_plans(tmp_path: Path) -> None:
     builder, keys = dkim_estate(tmp_path)
     assert cli(builder, "dkim", "init").exit_code == 0
-    before = read_public(keys, "acme.example", "s1")
-    refused = cli(builder, "dkim", "rotate", "--domain", "acme.example", input="yes\n")
-    assert refused.exit_code == 1
-    assert "Rotation cancelled: the answer was not the domain name. The key is unchanged." in refused.stderr
-    assert read_public(keys, "acme.example", "s1") == before
-    done = cli(builder, "dkim", "rotate", "--domain", "acme.example", input="acme.example\n")
+    private_path(keys, "acme.example", "s1").unlink()  # what a CI runner without the mail host's secrets has
+    txt = builder.resources()[("dns", "acme.example/s1._domainkey/TXT")]
+    assert txt.attrs["records"] == (f'"{txt_value(read_public(keys, "acme.example", "s1") or "")}"',)
+
+
+def test_the_rotation_steps_show_in_the_plans_against_a_real_named(tmp_path: Path, named: NamedInstance) -> None:
+    builder, keys = dkim_estate(tmp_path, grace_days=0)
+    assert cli(builder, "dkim", "init").exit_code == 0
+    provider = provider_for(named)
+
+    def dns_resources() -> list[Resource]:
+        return [replace(r, depends_on=()) for (kind, _), r in builder.resources().items()
+                if kind in ("dns_zone", "dns")]
+
+    def changes() -> set[tuple[str, str]]:
+        return {(c.action, c.address) for c in plan_for(provider, dns_resources()).changes}
+
+    converge(provider, dns_resources())
+    done = cli(builder, "dkim", "rotate", "--domain", "acme.example")
     assert done.exit_code == 0, done.output
-    assert "Next: 'ispctl apply' to publish it" in done.stdout
-    assert read_public(keys, "acme.example", "s1") != before
-    assert len(list((keys / "acme.example").glob("s1.private.retired-*"))) == 1
-
-
-def test_rotate_with_yes_needs_no_answer_but_still_an_existing_key(tmp_path: Path) -> None:
-    builder, keys = dkim_estate(tmp_path)
-    missing = cli(builder, "dkim", "rotate", "--domain", "acme.example", "--yes")
-    assert missing.exit_code == 1 and "create one with 'ispctl dkim init'" in missing.stderr
-    assert cli(builder, "dkim", "init").exit_code == 0
-    assert cli(builder, "dkim", "rotate", "--domain", "acme.example", "--yes").exit_code == 0
-    assert check_zones(builder.catalog())[0].missing_keys == []
+    assert "1. publish: 'ispctl plan' adds acme.example/s2._domainkey/TXT" in done.stdout
+    assert changes() == {("create", "dns.acme.example/s2._domainkey/TXT")}
+    early = CliRunner().invoke(app, ["--no-color", "dkim", "retire", "--domain", "acme.example", "--yes",
+                                     "--dir", str(builder.root)], env={**NO_OVERRIDE, **named.env()})
+    assert early.exit_code == 1 and "s2._domainkey.acme.example is not served by the DNS server yet" in early.stderr
+    converge(provider, dns_resources())
+    assert query(named, "s2._domainkey.acme.example.", "TXT")[1]
+    retired = CliRunner().invoke(app, ["--no-color", "dkim", "retire", "--domain", "acme.example", "--yes",
+                                       "--dir", str(builder.root)], env={**NO_OVERRIDE, **named.env()})
+    assert retired.exit_code == 0, retired.output
+    assert changes() == {("delete", "dns.acme.example/s1._domainkey/TXT")}
+    converge(provider, dns_resources())
+    assert query(named, "s1._domainkey.acme.example.", "TXT")[1] == set()
+    assert cli(builder, "dkim", "init").exit_code == 0 and current_selectors(keys, "acme.example") == ["s2"]

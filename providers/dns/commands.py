@@ -1,4 +1,4 @@
-"""The DNS service's commands: ``ispctl dkim init|rotate`` and ``ispctl import dns``.
+"""The DNS service's commands: ``ispctl dkim init|rotate|retire`` and ``ispctl import dns``.
 
 Each is a small typed function returning an exit code; the command line passes the
 context it wired (the validated estate, the one error handler).
@@ -6,12 +6,24 @@ context it wired (the validated estate, the one error handler).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 import typer
 
 from ispctl.providers.dns.compile import ZoneSet
-from ispctl.providers.dns.dkim import DkimError, create_key, key_dir, rotate_key
+from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.dkim import (
+    DkimError,
+    create_key,
+    current_selectors,
+    key_dir,
+    read_public,
+    retire_keys,
+    served_key,
+    start_rotation,
+)
 from ispctl.providers.dns.names import MISSING_KEY
 from ispctl.providers.dns.settings import DNS, DnsSettings
 from ispctl.providers.dns.validate import check_zones, dkim_domains
@@ -66,6 +78,8 @@ def _needing_keys(ctx: CommandContext, root: Path, only: str | None) -> tuple[li
 def dkim_init_cmd(ctx: CommandContext, root: Path, domain: str | None) -> int:
     pairs, store, bits = _needing_keys(ctx, root, domain)
     for name, selector in pairs:
+        if current_selectors(store, name):
+            continue  # it has a key already (perhaps a rotated one under a later selector)
         done = create_key(store, name, selector, bits)
         if done != "exists":
             output.out().print(f"{name}: {done} DKIM key {selector} in {store / name}", markup=False)
@@ -74,21 +88,42 @@ def dkim_init_cmd(ctx: CommandContext, root: Path, domain: str | None) -> int:
     return 0
 
 
-def dkim_rotate_cmd(ctx: CommandContext, root: Path, domain: str, yes: bool) -> int:
+def dkim_rotate_cmd(ctx: CommandContext, root: Path, domain: str) -> int:
+    """Step 1 of a rotation: the new key beside the old one (nothing is replaced or published yet)."""
     pairs, store, bits = _needing_keys(ctx, root, domain)
-    name, selector = pairs[0]
-    if not yes:
-        output.confirm(
-            f"This replaces the DKIM key of {name} (selector {selector}) in {store / name}.\n"
-            "Mail signed with the old key fails DKIM checks until 'ispctl apply' has published the new\n"
-            f"public key and resolvers forget the old TXT record. Type the domain name ({name}) to confirm.",
-            name, refusal="Rotation cancelled", outcome="The key is unchanged.", hint="pass --yes",
-            expected_name="the domain name")
-    retired = rotate_key(store, name, selector, bits)
+    name = pairs[0][0]
+    old = current_selectors(store, name)
+    new = start_rotation(store, name, bits)
     output.out().print(
-        f"{name}: new DKIM key {selector}; the old pair is kept as {retired.name}.\n"
-        "Next: 'ispctl apply' to publish it, then reload the mail signer.", markup=False,
-    )
+        f"{name}: new DKIM key {new} beside {', '.join(old)} in {store / name}.\n"
+        f"1. publish: 'ispctl plan' adds {name}/{new}._domainkey/TXT; apply it ({old[-1]} keeps signing).\n"
+        f"2. switch: 'ispctl render opendkim' signs with {new} once the DNS server serves it; reload opendkim.\n"
+        f"3. retire: after dns.dkim.grace_days, 'ispctl dkim retire --domain {name}', then apply: the plan deletes "
+        f"{', '.join(old)}._domainkey/TXT.", markup=False)
+    return 0
+
+
+def dkim_retire_cmd(ctx: CommandContext, root: Path, domain: str, yes: bool,
+                    env: Mapping[str, str] | None = None) -> int:
+    """Step 3 of a rotation: the older keys retired, once the newest is served and the grace is over."""
+    pairs, store, _ = _needing_keys(ctx, root, domain)
+    name = pairs[0][0]
+    settings = _zones(ctx, root)[1].dkim
+    assert settings is not None  # _needing_keys refused an estate without DKIM
+    selectors = current_selectors(store, name)
+    if len(selectors) < 2:
+        raise DkimError(f"{name} has nothing to retire: its only key is {selectors[0] if selectors else 'missing'}")
+    newest = selectors[-1]
+    served = served_key(DnsConnection.from_env(env), name, newest) == read_public(store, name, newest)
+    if served and not yes:
+        output.confirm(
+            f"This retires {', '.join(selectors[:-1])} of {name}: the next apply deletes its record, and mail it\n"
+            f"signed can no longer be verified. Type the domain name ({name}) to confirm.",
+            name, refusal="Retirement cancelled", outcome="The keys are unchanged.", hint="pass --yes",
+            expected_name="the domain name")
+    retired = retire_keys(store, name, served, timedelta(days=settings.grace_days))
+    output.out().print(f"{name}: retired {', '.join(retired)} (kept as *.retired-<time>); {newest} signs. Next: "
+                       "'ispctl plan' shows the old record's deletion; apply it.", markup=False)
     return 0
 
 
@@ -166,12 +201,20 @@ def register(commands: Commands) -> None:
 
     @dkim.command("rotate")
     def dkim_rotate(
-        domain: str = typer.Option(..., "--domain", help="the domain whose key is replaced"),
+        domain: str = typer.Option(..., "--domain", help="the domain whose key is rotated"),
         dir: Path | None = DirOption,
-        yes: bool = typer.Option(False, "--yes", help="replace without asking"),
     ) -> None:
-        """Replace a domain's DKIM key after confirmation; the old pair is kept as *.retired-<time>."""
-        ctx.run(lambda: dkim_rotate_cmd(ctx, ctx.root(dir), domain, yes))
+        """Start a rotation: a key under the next selector beside the old one (see 'dkim retire')."""
+        ctx.run(lambda: dkim_rotate_cmd(ctx, ctx.root(dir), domain))
+
+    @dkim.command("retire")
+    def dkim_retire(
+        domain: str = typer.Option(..., "--domain", help="the domain whose older key is retired"),
+        dir: Path | None = DirOption,
+        yes: bool = typer.Option(False, "--yes", help="retire without asking"),
+    ) -> None:
+        """End a rotation: once the new record is served (ISPCTL_DNS_*) and dns.dkim.grace_days passed."""
+        ctx.run(lambda: dkim_retire_cmd(ctx, ctx.root(dir), domain, yes))
 
     @imports.command("dns")
     def import_dns(

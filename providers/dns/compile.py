@@ -23,7 +23,7 @@ the web service and no sites has the apex and ``www``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -102,13 +102,13 @@ def derived_rrsets(
     source: Location,
     *,
     target_mx: tuple[str, ...] | None = None,
-    dkim_value: str | None = None,
+    dkim_keys: Mapping[str, str] | None = None,
     web_owners: Iterable[str] | None = None,
 ) -> dict[tuple[str, str], RRset]:
     """The record sets a domain gets from its services and the site settings.
 
     ``target_mx`` replaces the site's MX (an alias domain follows its target's MX);
-    ``dkim_value`` is the TXT value of the domain's DKIM key, None when it has none;
+    ``dkim_keys`` maps each current DKIM selector of the domain to its TXT value;
     ``web_owners`` are the owners (relative to the zone) that web sites answer at; None
     means the apex and ``www`` when the domain has the web service.
     """
@@ -131,8 +131,9 @@ def derived_rrsets(
             add("_imaps._tcp", "SRV", [f"0 1 993 {mail.imap}"])
         if mail.submission:
             add("_submission._tcp", "SRV", [f"0 1 587 {mail.submission}"])
-        if settings.dkim is not None and dkim_value is not None:
-            add(f"{settings.dkim.selector}._domainkey", "TXT", [txt_text(split_txt(dkim_value))])
+        if settings.dkim is not None:
+            for selector, value in sorted((dkim_keys or {}).items()):
+                add(f"{selector}._domainkey", "TXT", [txt_text(split_txt(value))])
     if web_owners is None:
         web_owners = ("@", "www") if "web" in active else ()
     for owner in sorted(set(web_owners)):

@@ -113,6 +113,8 @@ class DkimSettings(Strict):
     key_dir: str = Field("/etc/ispctl/dkim", description="key store the mail signer reads; ISPCTL_DKIM_DIR overrides "
                                                          "it")
     bits: Literal[1024, 2048, 3072, 4096] = 2048
+    grace_days: int = Field(7, ge=0, le=365, description="days after a rotation's new key is made before "
+                                                          "'ispctl dkim retire' may remove the old one's record")
 
     @field_validator("key_dir")
     @classmethod

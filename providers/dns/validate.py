@@ -158,7 +158,7 @@ class _DnsChecker:
         explicit = self.explicit(domain, spec, ttl)
         derived = derived_rrsets(
             zone, settings, domain.services, ttl, doc.location(("domain",)),
-            target_mx=self.target_mx(domain), dkim_value=self.dkim_value(domain, explicit),
+            target_mx=self.target_mx(domain), dkim_keys=self.dkim_keys(domain, explicit),
             web_owners=self.web_owners.get(zone, ()),
         )
         rrsets: dict[tuple[str, str], RRset] = {}
@@ -229,26 +229,31 @@ class _DnsChecker:
         rrset = target.rrsets.get(("@", "MX"))
         return rrset.records if rrset is not None else ()
 
-    def dkim_value(self, domain: NDomain, explicit: dict[tuple[str, str], RRset]) -> str | None:
+    def dkim_keys(self, domain: NDomain, explicit: dict[tuple[str, str], RRset]) -> dict[str, str]:
+        """Selector -> TXT value of every current key of the domain (two while it rotates)."""
         settings = self.settings.dkim
         if settings is None or domain.type != "primary" or "mail" not in domain.services:
-            return None
-        owner = f"{settings.selector}._domainkey"
-        if (owner, "TXT") in explicit or ignored_by(self.settings.ignore, owner, "TXT") is not None:
-            return None  # published by hand, or by another tool: no key of ours is needed
+            return {}
         store = dkim.key_dir(settings.key_dir)
         try:
-            public = dkim.read_public(store, domain.name, settings.selector)
+            selectors = dkim.current_selectors(store, domain.name) or [settings.selector]
+            out: dict[str, str] = {}
+            for selector in selectors:
+                owner = f"{selector}._domainkey"
+                if (owner, "TXT") in explicit or ignored_by(self.settings.ignore, owner, "TXT") is not None:
+                    continue  # published by hand, or by another tool: no key of ours is needed
+                public = dkim.read_public(store, domain.name, selector)
+                if public is None:
+                    self.result.missing_keys.append((domain.name, selector))
+                    self.report(domain.doc, ("domain",), f"no DKIM key for {domain.name} (selector {selector}) in "
+                                                         f"{store / domain.name}: run 'ispctl dkim init' to create "
+                                                         "it; plan and apply never make keys", code=MISSING_KEY)
+                    continue
+                out[selector] = dkim.txt_value(public)
         except dkim.DkimError as exc:
             self.report(domain.doc, ("domain",), str(exc))
-            return None
-        if public is None:
-            self.result.missing_keys.append((domain.name, settings.selector))
-            self.report(domain.doc, ("domain",), f"no DKIM key for {domain.name} (selector {settings.selector}) in "
-                                                 f"{store / domain.name}: run 'ispctl dkim init' to create it; plan "
-                                                 "and apply never make keys", code=MISSING_KEY)
-            return None
-        return dkim.txt_value(public)
+            return {}
+        return out
 
     def explicit(self, item: NDomain, spec: DomainDns, zone_ttl: int) -> dict[tuple[str, str], RRset]:
         doc, zone = item.doc, item.name
@@ -394,13 +399,11 @@ def check_zones(catalog: Catalog) -> tuple[ZoneSet, list[Problem]]:
 
 
 def dkim_domains(zones: ZoneSet, settings: DnsSettings) -> list[tuple[str, str]]:
-    """(domain, selector) of every zone that publishes a key of ours (present or missing)."""
+    """(domain, first selector) of every zone that publishes a key of ours (present or missing)."""
     if settings.dkim is None:
         return []
-    owner = f"{settings.dkim.selector}._domainkey"
-    pairs = set(zones.missing_keys)
+    pairs = {(name, settings.dkim.selector) for name, _ in zones.missing_keys}
     for name, zone in zones.zones.items():
-        rrset = zone.rrsets.get((owner, "TXT"))
-        if rrset is not None and rrset.derived:
+        if any(t == "TXT" and o.endswith("._domainkey") and r.derived for (o, t), r in zone.rrsets.items()):
             pairs.add((name, settings.dkim.selector))
     return sorted(pairs)

@@ -265,10 +265,13 @@ def derived_for(target: Target, zones: ZoneSet, settings: DnsSettings, zone: str
         if found is not None and found.kind == "primary":
             mx = found.rrsets.get(("@", "MX"))
             target_mx = mx.records if mx is not None else ()
-    dkim_value = None
+    dkim_keys: dict[str, str] = {}
     if settings.dkim is not None and target.type == "primary" and "mail" in target.services:
-        public = dkim.read_public(dkim.key_dir(settings.dkim.key_dir), zone, settings.dkim.selector)
-        dkim_value = dkim.txt_value(public) if public is not None else None
+        store = dkim.key_dir(settings.dkim.key_dir)
+        for selector in dkim.current_selectors(store, zone) or [settings.dkim.selector]:
+            public = dkim.read_public(store, zone, selector)
+            if public is not None:
+                dkim_keys[selector] = dkim.txt_value(public)
     derived = derived_rrsets(zone, settings, target.services, ttl, Location(""),
-                             target_mx=target_mx, dkim_value=dkim_value)
+                             target_mx=target_mx, dkim_keys=dkim_keys)
     return {k: rr for k, rr in derived.items() if ignored_by(settings.ignore, *k) is None}
