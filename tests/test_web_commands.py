@@ -1,5 +1,6 @@
 """``ispctl report web``: the live sites of a real Apache (the sandbox's, fixture ``web``) and the
-disk use of their files against their quotas, which the report says are not enforced."""
+disk use of their files against their quotas, which the report says are not enforced (on the
+temp filesystem) or are, as btrfs qgroup limits (a loop-mounted btrfs with quotas on)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ispctl.providers.web.provider import WebProvider
 from ispctl.providers.web.sandbox.component import WebServers
 from ispctl.reconciler.engine.apply import apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
+from tests.btrfs_helpers import btrfs_mount
 from tests.ldap_helpers import run_cli
 from tests.web_helpers import WebHost, site
 
@@ -57,3 +59,31 @@ def test_the_report_needs_the_web_provider(tmp_path: Path) -> None:
     shutil.copytree(Path(__file__).parent.parent / "desired-state", estate)
     result = run_cli(None, "report", "web", "-d", str(estate), ISPCTL_PROVIDERS="mailstore")
     assert result.exit_code == 1 and "enable the web provider" in result.stderr
+
+
+def test_on_btrfs_with_quotas_on_the_report_says_they_are_enforced_and_where_not(tmp_path: Path) -> None:
+    with btrfs_mount(tmp_path) as public:
+        servers = WebServers(tmp_path / "web", public=public)
+        servers.start()
+        try:
+            host = WebHost(servers, tmp_path / "reloads.log")
+            lay = host.layout
+            p = WebProvider(lay, host.control)
+            Path(lay.web_root, "acme", "plain.example.net").mkdir(parents=True)  # made before quotas were on
+            limited = site(lay, "limited.example.net", quota=8 * 1024**2)
+            plain = site(lay, "plain.example.net", quota=8 * 1024**2)
+            sites = {s.identity: s for s in (limited, plain)}
+            assert apply_plan(compute_plan(sites, p.read()), lambda kind: p).ok
+            estate = tmp_path / "estate"
+            shutil.copytree(Path(__file__).parent.parent / "desired-state", estate)
+            env = {"ISPCTL_PROVIDERS": "web", **servers.env()}
+            result = run_cli(None, "report", "web", "-d", str(estate), "--json", **env)
+            assert result.exit_code == 0, result.output
+            report = json.loads(result.stdout)
+            assert report["enforced"] is True and report["not_enforced"] == ["plain.example.net"]
+            assert report["filesystem"].startswith("btrfs ") and report["checked"] == 2
+            result = run_cli(None, "report", "web", "-d", str(estate), **env)
+            assert "enforced as btrfs qgroup limits" in result.stdout.splitlines()[0]
+            assert "(not on plain.example.net: a plain directory)" in result.stdout.splitlines()[0]
+        finally:
+            servers.stop()

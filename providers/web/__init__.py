@@ -10,7 +10,7 @@ follow the sites (``DomainWeb.served_hosts``).
 Reconciling: ``render`` (a site's Apache file, pool and htpasswd file), ``files`` and ``live``
 (reading them back), ``apply``/``apply_config``/``probe`` (stage, test, swap, one reload,
 probe, roll back per site), ``provider`` (kind ``site``); certificates: ``acme``, ``certs``;
-``quota`` and ``commands`` (``ispctl report web``: disk use against quotas, which are not enforced).
+``quota`` (btrfs qgroup limits where quotas are on) and ``commands`` (``ispctl report web``: disk use).
 ``sandbox/`` runs a real Apache and php-fpm for the tests and ``ispctl sandbox``.
 """
 

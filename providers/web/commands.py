@@ -2,7 +2,9 @@
 
 Beside ``ispctl report quota`` (mailboxes). The sites and their quotas are the live ones (what
 the web host's files say, through the web provider); their use is one walk of each site's
-directory (``quota.site_usage``). The report says first that quotas are not enforced, and why.
+directory (``quota.site_usage``). The report says first whether quotas are enforced (btrfs with
+quotas on: as qgroup limits of the sites' subvolumes) or not, and why; on btrfs it names the sites
+whose directory is a plain directory, which no limit holds.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from ispctl.providers.web.quota import filesystem_of, site_usage
+from ispctl.providers.web.quota import BtrfsQuotas, dir_of, is_subvolume, quota_of, site_usage
 from ispctl.providers.web.render import KIND
 from ispctl.providers.web.settings import WEB
 from ispctl.reconciler.contract import CommandContext, Commands, DirOption, IspctlError, format_size, output
@@ -29,16 +31,28 @@ def report_web_cmd(ctx: CommandContext, root: Path, json_out: bool, threshold: f
                               "(providers: [..., web] in ispctl.yaml, or ISPCTL_PROVIDERS=...,web)")
         sites = [r for (kind, _), r in web[0].read().items() if kind == KIND]
     rows = site_usage(sites)
-    fs = filesystem_of(web_root)
-    enforced = "no site quota is enforced: ispctl does not set project quotas"
-    where = f"{fs.describe()}, project quotas {'on' if fs.project_quotas else 'off'}" if fs else "unknown filesystem"
+    quotas = BtrfsQuotas.probe(web_root)
+    fs = quotas.fs
+    unlimited: list[str] = []
+    if quotas.enabled:
+        enforced = "site quotas are enforced as btrfs qgroup limits of the sites' subvolumes"
+        where = f"{fs.describe()}, quotas on" if fs else "unknown filesystem"
+        unlimited = sorted(s.key for s in sites if quota_of(s) and not is_subvolume(dir_of(s) or ""))
+    elif fs is not None and fs.fstype == "btrfs":
+        enforced = "no site quota is enforced: btrfs quotas are off ('btrfs quota enable')"
+        where = f"{fs.describe()}, quotas off"
+    else:
+        enforced = "no site quota is enforced: ispctl does not set project quotas"
+        where = f"{fs.describe()}, project quotas {'on' if fs.project_quotas else 'off'}" if fs else "unknown fs"
     listed = [r for r in rows if show_all or r.state(threshold) in ("near", "over")]
     if json_out:
         output.write_raw(json.dumps({
-            "web_root": web_root, "filesystem": where, "enforced": False, "threshold": threshold,
-            "checked": len(rows), "over": sum(1 for r in rows if r.state(threshold) == "over"),
+            "web_root": web_root, "filesystem": where, "enforced": quotas.enabled, "not_enforced": unlimited,
+            "threshold": threshold, "checked": len(rows), "over": sum(1 for r in rows if r.state(threshold) == "over"),
             "sites": [r.to_dict(threshold) for r in listed]}, indent=2, sort_keys=True))
         return 0
+    if unlimited:
+        enforced += f" (not on {', '.join(unlimited)}: a plain directory)"
     output.out().print(f"Web root {web_root} ({where}); {enforced}.", markup=False)
     if not listed:
         output.out().print(f"No site is over its quota or at or over {threshold:g}% of it ({len(rows)} checked).",
@@ -71,5 +85,5 @@ def register(commands: Commands) -> None:
                                                                   "quota"),
         show_all: bool = typer.Option(False, "--all", help="list every site, not only those near or over quota"),
     ) -> None:
-        """Web sites near or over their quota: disk use on the web host (quotas are not enforced)."""
+        """Web sites near or over their quota: disk use on the web host (enforced on btrfs with quotas on)."""
         ctx.run(lambda: report_web_cmd(ctx, ctx.root(dir), json_out, threshold, show_all))
