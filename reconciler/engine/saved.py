@@ -3,7 +3,9 @@
 A saved plan is the plan's JSON with, in ``meta``, what it was computed from: the desired
 state's commit (and whether the tree was dirty), the options and scope, a fingerprint of
 the live state of every resource it touches, and a digest binding the values each change
-will write. Its checksum covers all of that, so a file changed by hand is refused too.
+will write. Its checksum covers all of that, so a file changed by hand is refused too. A
+change's ``detail`` (its provider's diff of what it writes) is part of the change: when it
+would read differently at apply time, the plan is stale like any other changed change.
 Secrets are never in it: applying re-computes the plan from git and the live services, and
 refuses unless it is exactly the saved one -- the same commit, the same live objects, the
 same changes, the same values (like Terraform's "Saved plan is stale").
