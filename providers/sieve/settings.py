@@ -32,7 +32,13 @@ def _address(value: str) -> str:
     try:
         return normalise_address(value)
     except InvalidName as exc:
-        raise ValueError(f"{value!r} is not a mail address: {exc}") from None
+        raise ValueError(str(exc)) from None
+
+
+def _header(value: str) -> str:
+    if not _HEADER.fullmatch(value):
+        raise ValueError(f"{value!r} is not a header name (printable ASCII without ':' or spaces, e.g. Subject)")
+    return value
 
 
 def _one_line(value: str) -> str:
@@ -86,7 +92,7 @@ class Vacation(Strict):
 
 
 class Filter(Strict):
-    header: Annotated[str, Field(pattern=_HEADER.pattern)] | None = Field(
+    header: Annotated[str, AfterValidator(_header)] | None = Field(
         None, description="header to match (Subject, From, List-Id...); without it the rule takes all mail")
     contains: OneLine | None = Field(None, description="text the header must contain (case-insensitive)")
     fileinto: Folder | None = Field(None, description="file into this folder (made if missing)")
