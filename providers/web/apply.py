@@ -208,17 +208,10 @@ class Run:
 
     @staticmethod
     def _limit(site: Resource, where: str, quotas: quota.BtrfsQuotas) -> None:
-        """The site's quota as the limit of its subvolume, when btrfs enforces quotas and it is one
-        (a plain directory is left alone: the provider's warning says why)."""
-        if not quotas.enabled or not quota.is_subvolume(where):
-            return
-        wanted, real = quota.quota_of(site), os.path.realpath(where)
-        if wanted != quotas.limits.get(real):
-            try:
-                quota.set_limit(where, wanted, quotas.qgroups.get(real))
-            except quota.QuotaError as exc:
-                raise files.WebFileError(f"{site.address}: its quota is not set: {exc}") from None
-            quotas.limits[real] = wanted
+        try:
+            quotas.limit(site, where)
+        except quota.QuotaError as exc:
+            raise files.WebFileError(f"{site.address}: its quota is not set: {exc}") from None
 
     # -- 2-6. stage, test, swap, reload, probe -------------------------------------------------
 

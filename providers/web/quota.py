@@ -236,6 +236,16 @@ class BtrfsQuotas:
                 return (self.limits[path],)
         return None  # a subvolume the listing did not name: the recorded quota stands
 
+    def limit(self, site: Resource, where: str) -> None:
+        """The site's quota as the limit of its subvolume ``where``, when btrfs enforces quotas and it
+        is one (a plain directory is left alone: ``note`` says why); only when it differs."""
+        if not self.enabled or not is_subvolume(where):
+            return
+        wanted, real = quota_of(site), os.path.realpath(where)
+        if wanted != self.limits.get(real):
+            set_limit(where, wanted, self.qgroups.get(real))
+            self.limits[real] = wanted
+
     def note(self, site: Resource) -> str | None:
         """What plan and apply say about a site's quota; None when btrfs enforces it (or will: a new
         site's directory is made a subvolume)."""
