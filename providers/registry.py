@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from ispctl.providers import dns, dovecot, ftp, ldap, mailstore, postfix, radius, sieve, web
+from ispctl.providers import dns, dovecot, ftp, ldap, mailstore, opendkim, postfix, radius, sieve, web
 from ispctl.reconciler.contract import ConfigError, Registry, Service
 
 BUILTIN: tuple[Service, ...] = (
@@ -24,6 +24,7 @@ BUILTIN: tuple[Service, ...] = (
     radius.SERVICE,
     ftp.SERVICE,
     sieve.SERVICE,
+    opendkim.SERVICE,
 )
 ENTRY_POINT_GROUP = "ispctl.services"
 

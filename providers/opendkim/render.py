@@ -1,0 +1,134 @@
+"""OpenDKIM's configuration for the estate's signing domains, rendered like Dovecot's and Postfix's.
+
+Four files, meant for ``/etc/opendkim/`` (``opendkim.conf`` for ``/etc/opendkim.conf``):
+
+``opendkim.conf``   signing only (``Mode s``), the milter socket Postfix talks to, and the tables
+``KeyTable``        ``<selector>._domainkey.<domain> <domain>:<selector>:<key_dir>/<domain>/<selector>.private``
+``SigningTable``    ``*@<domain> <selector>._domainkey.<domain>`` (a ``refile:``: one wildcard per domain)
+``TrustedHosts``    the clients whose mail is signed and never verified (``InternalHosts``,
+                    ``ExternalIgnoreList``): loopback, i.e. Postfix itself, by default
+
+Only paths to private keys are written, never a key: the files are as public as Postfix's.
+Which key signs a domain is the rotation's step 2 (``providers/dns/dkim.py``): the newest
+current key whose record the DNS server serves; while a domain has one key, that one.
+``render`` is pure (keys in, texts out); ``signing_keys`` makes the choice; ``commands`` has
+``ispctl render opendkim``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ispctl.providers.dns.dkim import current_selectors, private_path, read_public
+from ispctl.reconciler.contract import ConfigError
+
+CONF_FILE = "opendkim.conf"
+KEY_TABLE = "KeyTable"
+SIGNING_TABLE = "SigningTable"
+TRUSTED_HOSTS = "TrustedHosts"
+DEFAULT_INSTALL_DIR = "/etc/opendkim"
+# Debian's opendkim.service runs "opendkim -P /run/opendkim/opendkim.pid -p local:..." from
+# /etc/default/opendkim; an inet socket on loopback is what Postfix (chrooted or not) reaches.
+DEFAULT_SOCKET = "inet:8891@127.0.0.1"
+DEFAULT_TRUSTED = ("127.0.0.1", "::1", "localhost")
+# What is written into the tables: nothing that could split a line or a KeyTable field.
+_SAFE = re.compile(r"[A-Za-z0-9._/+@:-]+")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One domain's signing key: its selector, and every selector still published beside it."""
+
+    domain: str
+    selector: str
+    published: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.selector}._domainkey.{self.domain}"
+
+
+def signing_keys(store: Path, domains: Iterable[str],
+                 served: Callable[[str, str], str | None] | None) -> list[SigningKey]:
+    """The key each domain signs with: its newest current key whose record is served.
+
+    ``served(domain, selector)`` is the base64 key the DNS server serves; it is asked only
+    for domains in a rotation (two keys or more) and must be given for them.
+    """
+    out = []
+    for domain in sorted(set(domains)):
+        selectors = current_selectors(store, domain)
+        if not selectors:
+            continue  # no key yet: validation says to run 'ispctl dkim init'
+        chosen = selectors[0]
+        if len(selectors) > 1:
+            if served is None:
+                raise ConfigError(f"{domain} is rotating its DKIM key ({', '.join(selectors)}): which one signs "
+                                  "depends on what the DNS server serves, and ISPCTL_DNS_SERVER (with its TSIG key) "
+                                  "is not set")
+            for selector in reversed(selectors):
+                if served(domain, selector) == read_public(store, domain, selector):
+                    chosen = selector
+                    break
+        out.append(SigningKey(domain, chosen, tuple(selectors)))
+    return out
+
+
+def _safe(value: str, what: str) -> str:
+    if not _SAFE.fullmatch(value):
+        raise ConfigError(f"{what} {value!r} cannot be written into OpenDKIM's tables (spaces or other "
+                          "characters outside A-Z a-z 0-9 . _ / + @ : -)")
+    return value
+
+
+def render(keys: Iterable[SigningKey], key_dir: str, conf_dir: str = DEFAULT_INSTALL_DIR,
+           socket: str = DEFAULT_SOCKET, trusted: Iterable[str] = DEFAULT_TRUSTED,
+           extra: Iterable[str] = ()) -> dict[str, str]:
+    """File name -> text; ``key_dir`` and ``conf_dir`` are where they are on the mail host.
+
+    ``extra`` lines end ``opendkim.conf`` (the sandbox's own pidfile and the like).
+    """
+    store = Path(_safe(key_dir, "the key directory"))
+    conf = _safe(conf_dir, "the configuration directory")
+    keys = list(keys)
+    key_lines = [f"{k.name} {k.domain}:{k.selector}:"
+                 f"{_safe(str(private_path(store, k.domain, k.selector)), 'a key path')}" for k in keys]
+    signing_lines = [f"*@{k.domain} {k.name}" for k in keys]
+    header = "# Written by 'ispctl render opendkim'; changes here are overwritten.\n"
+    return {
+        CONF_FILE: header + "\n".join([
+            "# Sign mail from the trusted hosts for the domains in SigningTable; verify nothing.",
+            "Mode s",
+            f"Socket {_safe(socket, 'the milter socket')}",
+            # Relaxed header canonicalisation survives the header refolding relays do.
+            "Canonicalization relaxed/simple",
+            "SignatureAlgorithm rsa-sha256",
+            f"KeyTable file:{conf}/{KEY_TABLE}",
+            f"SigningTable refile:{conf}/{SIGNING_TABLE}",
+            f"InternalHosts refile:{conf}/{TRUSTED_HOSTS}",
+            f"ExternalIgnoreList refile:{conf}/{TRUSTED_HOSTS}",
+            "UMask 007",
+            *extra,
+        ]) + "\n",
+        KEY_TABLE: header + "".join(f"{line}\n" for line in key_lines),
+        SIGNING_TABLE: header + "".join(f"{line}\n" for line in signing_lines),
+        TRUSTED_HOSTS: header + "".join(f"{_safe(h, 'the trusted host')}\n" for h in trusted),
+    }
+
+
+def write_files(files: Mapping[str, str], out_dir: Path) -> list[Path]:
+    """Write the files (0644: they hold paths, no secret); returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in files.items():
+        path = out_dir / name
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        written.append(path)
+    return written
