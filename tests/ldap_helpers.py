@@ -28,7 +28,7 @@ from ispctl.reconciler.cli.app import app
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "desired-state"
 BASE = "ou=ispctl,dc=example,dc=net"
-EXAMPLE_COUNT = 45
+EXAMPLE_COUNT = 46
 # A valid SHA-512 crypt hash (of a password nobody needs to know) for hand-written estates.
 HASH = (
     "{CRYPT}$6$rounds=100000$WVN8P3X8ZK/Oo.No$yf2Xpq9BxRFd8Pg4jc2hEXC46SWaLK6BV/0euQXUOWVnK."

@@ -57,7 +57,7 @@ def test_create_from_empty_then_a_second_plan_shows_no_changes(slapd: SlapdInsta
     assert data["summary"] == {"add": EXAMPLE_COUNT, "change": 0, "destroy": 0}
     assert {c["action"] for c in data["changes"]} == {"create"} and data["drift"] == []
     kinds = [c["kind"] for c in data["changes"]]
-    assert {k: kinds.count(k) for k in set(kinds)} == {"tenant": 5, "domain": 6, "mailbox": 24, "alias": 10}
+    assert {k: kinds.count(k) for k in set(kinds)} == {"tenant": 5, "domain": 6, "mailbox": 25, "alias": 10}
     result = apply_ok(slapd, root)
     assert f"Apply complete! Resources: {EXAMPLE_COUNT} added, 0 changed, 0 destroyed." in result.stdout
     assert len(search(slapd, "(objectClass=ispctlManaged)", "1.1")) == EXAMPLE_COUNT
@@ -126,7 +126,7 @@ def test_json_plan_and_saved_plan_mask_every_secret(slapd: SlapdInstance, tmp_pa
         assert not HASH_RE.search(text) and not any(h in text for h in hashes)
     data = json.loads(done.stdout)
     passwords = [a for c in data["changes"] for a in c["attributes"] if a["name"] == "password"]
-    assert len(passwords) == 24 and all(a == {"name": "password", "before": None, "after": "(sensitive value)",
+    assert len(passwords) == 25 and all(a == {"name": "password", "before": None, "after": "(sensitive value)",
                                               "sensitive": True} for a in passwords)
     apply_ok(slapd, root)
     # A password change (of one git keeps): neither the old nor the new hash may leak, in JSON or in text.
@@ -283,7 +283,7 @@ def test_validate_and_version_need_no_directory(tmp_path: Path) -> None:
     assert done.exit_code == 0
     assert done.stdout.strip() == (
         f"The desired state in {EXAMPLE} is valid: "
-        "alias: 10, dns: 54, dns_zone: 5, domain: 6, mailbox: 24, maildir: 24, site: 5, tenant: 5."
+        "alias: 10, dns: 54, dns_zone: 5, domain: 6, mailbox: 25, maildir: 25, site: 5, tenant: 5."
     )
     assert run_cli(None, "validate", "-d", str(tmp_path / "nowhere")).exit_code == 1
     # --version alone, without a command (it used to fail with "Missing command", exit 2).

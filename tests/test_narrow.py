@@ -325,7 +325,7 @@ def test_a_narrowed_plan_reads_only_its_part(tmp_path: Path) -> None:
     zones = {r.key for r in narrowed.live.values() if r.kind == "dns_zone"}
     assert zones == {"southbay.example"}
     assert {r.key for r in narrowed.live.values() if r.kind == "mailbox"} == {
-        "noc@southbay.example", "dialup-test@southbay.example"}
+        "noc@southbay.example", "dialup-test@southbay.example", "ftp-test@southbay.example"}
     # The domain's ancestors are read too (a walk up must end where it would), nothing else.
     assert {r.address for r in narrowed.live.values() if r.kind == "tenant"} == {"tenant.southbay"}
     assert len(narrowed.live) < len(as_live(before)) / 3

@@ -95,14 +95,14 @@ def test_open_session_plans_applies_and_converges() -> None:
     provider = MemoryProvider()
     with open_session(ESTATE, providers=[provider]) as session:
         first = session.plan()
-        assert first.summary == {"add": 45, "change": 0, "destroy": 0}
-        assert Counter(c.kind for c in first.changes) == {"mailbox": 24, "alias": 10, "domain": 6, "tenant": 5}
+        assert first.summary == {"add": 46, "change": 0, "destroy": 0}
+        assert Counter(c.kind for c in first.changes) == {"mailbox": 25, "alias": 10, "domain": 6, "tenant": 5}
         assert not first.drifted
         seen: list[Outcome] = []
         result = session.apply(first, seen.append)
         assert result.ok, [(o.change.address, o.error) for o in result.failed]
-        assert len(seen) == 45
-        assert len(provider.store) == 45
+        assert len(seen) == 46
+        assert len(provider.store) == 46
         second = session.plan()
         assert second.empty, [c.address for c in second.changes]
         assert not provider.closed
@@ -116,7 +116,7 @@ def test_session_spans_two_providers(desired: dict[tuple[str, str], Resource]) -
     assert result.ok
     assert {r.kind for r in directory.store.values()} == {"tenant", "domain"}
     assert {r.kind for r in mail.store.values()} == {"mailbox", "alias"}
-    assert len(directory.store) + len(mail.store) == 45
+    assert len(directory.store) + len(mail.store) == 46
     assert session.plan().empty
 
 
@@ -142,7 +142,7 @@ def test_a_second_session_finds_nothing_to_do() -> None:
         assert session.apply(session.plan()).ok
     with open_session(ESTATE, providers=[provider]) as again:
         assert again.plan().empty
-        assert len(again.desired) == 45
+        assert len(again.desired) == 46
 
 
 def test_load_provider_rejects_unknown_names(loaded: tuple[Catalog, dict[tuple[str, str], Resource]]) -> None:
@@ -163,13 +163,13 @@ def test_a_session_plans_only_the_kinds_its_providers_own(
     loaded: tuple[Catalog, dict[tuple[str, str], Resource]],
 ) -> None:
     everything = loaded[1]
-    assert Counter(kind for kind, _ in everything)["maildir"] == 24
+    assert Counter(kind for kind, _ in everything)["maildir"] == 25
     assert set(in_scope(everything, [Directory()])) == {i for i in everything if i[0] in ("tenant", "domain")}
     homes = HomeStore()
     with open_session(ESTATE, providers=[homes]) as session:
         first = session.plan()
-        assert Counter(c.kind for c in first.changes) == {"maildir": 24}
-        assert session.apply(first).ok and len(homes.store) == 24
+        assert Counter(c.kind for c in first.changes) == {"maildir": 25}
+        assert session.apply(first).ok and len(homes.store) == 25
     with open_session(ESTATE, providers=[homes, MemoryProvider()]) as both:
         # DNS kinds and web sites stay out of scope: neither provider owns them.
         assert Counter(kind for kind, _ in both.desired) == Counter(
@@ -199,9 +199,9 @@ def test_plan_says_which_provider_it_reads_before_reading_it(desired: dict[tuple
             return list(super()._read_live(kinds))
 
     session = session_with(desired, directory, Watched())
-    assert session.plan(progress=seen.append).summary["add"] == 45
+    assert session.plan(progress=seen.append).summary["add"] == 46
     assert seen == ["reading directory", "reading mailstore", "read mailstore"]
-    assert session_with(desired, directory, mail).plan().summary["add"] == 45  # no progress: as before
+    assert session_with(desired, directory, mail).plan().summary["add"] == 46  # no progress: as before
 
 
 @pytest.mark.parametrize("anchors", [None, frozenset({"tenant.northwind"})])

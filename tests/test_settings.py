@@ -50,9 +50,10 @@ def test_bad_overrides_name_the_variable(name: str, value: str, words: str) -> N
 
 
 def test_compiled_homes_follow_the_override() -> None:
-    _catalog, desired = load_desired(EXAMPLE, {"ISPCTL_MAIL_ROOT": "/tmp/box", "ISPCTL_MAIL_UID": "42"})
+    # A uid pure-ftpd serves (ftp.min_uid, 1000): the example's FTP mailbox runs as the mail uid.
+    _catalog, desired = load_desired(EXAMPLE, {"ISPCTL_MAIL_ROOT": "/tmp/box", "ISPCTL_MAIL_UID": "4242"})
     noc = desired[("mailbox", "noc@northwind.example")]
-    assert noc.attrs["home"] == "/tmp/box/northwind.example/noc" and noc.attrs["uid_number"] == 42
+    assert noc.attrs["home"] == "/tmp/box/northwind.example/noc" and noc.attrs["uid_number"] == 4242
 
 
 def test_desired_root_default_and_override() -> None:

@@ -31,7 +31,7 @@ def at(builder: EstateBuilder, rel: str, needle: str, col: int, nth: int = 1) ->
 
 def test_the_example_estate_is_valid() -> None:
     catalog = validate_estate(EXAMPLE)
-    assert (len(catalog.tenants), len(catalog.domains), len(catalog.mailboxes), len(catalog.aliases)) == (5, 6, 24, 10)
+    assert (len(catalog.tenants), len(catalog.domains), len(catalog.mailboxes), len(catalog.aliases)) == (5, 6, 25, 10)
     assert catalog.domains["xn--bckerei-mller-bfb28a.example"].display == "bäckerei-müller.example"
     assert catalog.domains["baeckerei-mueller.example"].alias_of == "xn--bckerei-mller-bfb28a.example"
 
@@ -312,7 +312,7 @@ def test_cli_reports_every_problem_without_a_traceback(tmp_path: Path) -> None:
 def test_cli_validates_the_example_estate() -> None:
     result = CliRunner().invoke(app, ["--no-color", "validate", "--dir", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
-    assert "alias: 10, dns: 54, dns_zone: 5, domain: 6, mailbox: 24, maildir: 24, site: 5, tenant: 5" in result.output
+    assert "alias: 10, dns: 54, dns_zone: 5, domain: 6, mailbox: 25, maildir: 25, site: 5, tenant: 5" in result.output
 
 
 def test_previous_addresses_of_a_renamed_mailbox(tmp_path: Path) -> None:

@@ -180,7 +180,7 @@ def test_scopes_markdown_and_history(slapd: SlapdInstance, tmp_path: Path) -> No
     history = run_cli(slapd, "history", "--json", "-d", str(root))
     records = json.loads(history.stdout)
     assert [r["summary"]["changed"] for r in records] == [2, 0] and records[0]["summary"]["added"] == 0
-    assert records[1]["summary"]["added"] == 45 and records[0]["desired"]["dirty"] is True
+    assert records[1]["summary"]["added"] == 46 and records[0]["desired"]["dirty"] is True
     # Each record names the estate it touched: repository (no remote: its path), folder, directory.
     assert records[0]["estate"] == {"repository": str(tmp_path.resolve()), "folder": "estate", "services": {
         "ldap": {"directory": slapd.url, "base_dn": BASE}}}
