@@ -361,7 +361,7 @@ def test_sandbox_starts_dovecot_wired_to_its_slapd(tmp_path: Path) -> None:
         assert env["ISPCTL_POP3_URL"].startswith("pop3://127.0.0.1:")
         assert env["ISPCTL_MAIL_ROOT"] == str(root / "vmail")
         # The sandbox serves every provider it runs a service for, the mail store included.
-        assert env["ISPCTL_PROVIDERS"].split(",") == ["ldap", "mailstore", "dns", "web"]
+        assert env["ISPCTL_PROVIDERS"].split(",") == ["ldap", "mailstore", "sieve", "dns", "web"]
 
         estate = copy_example(tmp_path)
         hashed = run_cli(None, "hash-password", input=PASSWORD + "\n").stdout.strip()
@@ -375,6 +375,14 @@ def test_sandbox_starts_dovecot_wired_to_its_slapd(tmp_path: Path) -> None:
         # The mail store provider created the home (with its marker) before anyone logged in.
         assert (root / "vmail" / "northwind.example" / "noc" / ".ispctl-maildir").is_file()
         assert (root / "vmail" / "northwind.example" / "noc" / "Maildir").is_dir()
+        # The example's vacation (support@, sieve provider): a message over LMTP gets its reply,
+        # kept in the sandbox's outbox (the demo does the same).
+        lmtp = smtplib.LMTP(env["ISPCTL_LMTP_SOCKET"])
+        lmtp.sendmail("a@elsewhere.example", ["support@northwind.example"],
+                      b"From: a@elsewhere.example\r\nTo: support@northwind.example\r\nSubject: hi\r\n\r\nhi\r\n")
+        lmtp.quit()
+        replies = [p.read_text() for p in Path(env["ISPCTL_MAIL_OUTBOX"]).glob("*.eml")]
+        assert len(replies) == 1 and "Subject: Northwind support: we have your message" in replies[0], replies
 
         status = run_ispctl(None, "sandbox", "status", "--root", str(root))
         pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", status.stdout)]

@@ -168,6 +168,9 @@ class DovecotInstance(DaemonInstance):
             "ISPCTL_MAIL_ROOT": self.mail_root,
             "ISPCTL_MAIL_UID": str(self.mail_uid),
             "ISPCTL_MAIL_GID": str(self.mail_gid),
+            # Where to hand it mail (as Postfix would) and where what it sends ends up.
+            "ISPCTL_LMTP_SOCKET": str(self.lmtp_socket),
+            "ISPCTL_MAIL_OUTBOX": str(self.outbox),
         }
 
     def to_state(self) -> dict[str, Any]:
