@@ -48,7 +48,7 @@ def test_the_builtin_services_declare_everything_they_bring() -> None:
     assert dovecot.sandbox is not None
     radius = REGISTRY.get("radius")
     assert radius is not None and radius.provider is None and radius.directory and radius.compile is not None
-    assert [c.name for c in REGISTRY.components()] == ["ldap", "dovecot", "dns", "web", "freeradius", "ftp"]
+    assert [c.name for c in REGISTRY.components()] == ["ldap", "dovecot", "dns", "web", "freeradius", "ftp", "opendkim"]
 
 
 def test_a_name_or_kind_claimed_twice_is_refused() -> None:

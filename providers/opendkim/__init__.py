@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from ispctl.providers.opendkim.commands import register
 from ispctl.providers.opendkim.render import CONF_FILE, KEY_TABLE, SIGNING_TABLE, render, signing_keys, write_files
+from ispctl.providers.opendkim.sandbox.component import OpenDkimComponent
 from ispctl.reconciler.contract import Service
 
 SERVICE = Service(
     name="opendkim",
     summary="DKIM signing of outgoing mail as a Postfix milter (configuration only)",
+    sandbox=OpenDkimComponent,
     commands=register,
 )
 

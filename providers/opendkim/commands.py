@@ -81,8 +81,10 @@ def register(commands: Commands) -> None:
         out: Path = typer.Option(..., "--out", help="folder to write opendkim.conf, KeyTable, SigningTable and "
                                                     "TrustedHosts into"),
         dir: Path | None = DirOption,
-        conf_dir: str = typer.Option(DEFAULT_INSTALL_DIR, "--conf-dir", help="where the tables will be installed"),
-        socket: str = typer.Option(DEFAULT_SOCKET, "--socket", help="the milter socket opendkim listens on"),
+        conf_dir: str = typer.Option(DEFAULT_INSTALL_DIR, "--conf-dir", envvar="ISPCTL_OPENDKIM_DIR",
+                                     help="where the tables will be installed"),
+        socket: str = typer.Option(DEFAULT_SOCKET, "--socket", envvar="ISPCTL_OPENDKIM_SOCKET",
+                                   help="the milter socket opendkim listens on"),
     ) -> None:
         """OpenDKIM's signing tables for the estate's DKIM domains (keys: dns.dkim.key_dir / ISPCTL_DKIM_DIR)."""
         ctx.run(lambda: render_opendkim_cmd(ctx, out, ctx.root(dir), conf_dir, socket))

@@ -1,13 +1,15 @@
 """A real OpenDKIM on loopback, configured by exactly what ``render`` ships to operators.
 
-The instance's ``opendkim.conf`` is the rendered one with the tables in the workdir, the milter
-socket on a free loopback port and three lines of its own at the end (foreground pidfile, no
+The instance runs from ``instance-opendkim.conf``: the rendered ``opendkim.conf`` (tables in the
+workdir, the milter socket on a free loopback port) and three lines of its own at the end (foreground pidfile, no
 syslog, and ``RequireSafeKeys false`` only when the key directory lies below a directory others
 may write to, such as ``/tmp``: OpenDKIM then refuses every key, and pytest's temp dirs are there).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,6 +20,7 @@ from ispctl.reconciler.harness.daemons import DaemonError, free_port, require_bi
 from ispctl.reconciler.harness.instance import DaemonInstance
 
 HOST = "127.0.0.1"
+INSTANCE_CONF = "instance-opendkim.conf"
 
 
 def unsafe_ancestor(path: Path) -> Path | None:
@@ -45,7 +48,9 @@ class OpenDkimInstance(DaemonInstance):
 
     @property
     def config_file(self) -> Path:
-        return self.workdir / CONF_FILE
+        """The shipped opendkim.conf plus the instance's lines; it reads the tables beside it,
+        so 'ispctl render opendkim --out <workdir>' changes what this instance signs."""
+        return self.workdir / INSTANCE_CONF
 
     @property
     def marker(self) -> str:
@@ -78,12 +83,24 @@ class OpenDkimInstance(DaemonInstance):
                  "Syslog no"]
         if unsafe_ancestor(Path(self.key_dir)) is not None:
             extra.append("RequireSafeKeys false")
-        files = render(self.keys, self.key_dir, str(self.workdir), self.url, extra=extra)
+        files = render(self.keys, self.key_dir, str(self.workdir), self.url)
+        files[INSTANCE_CONF] = files[CONF_FILE] + "\n".join(extra) + "\n"
         write_files(files, self.workdir)
 
     def start(self, detach: bool = False) -> None:
+        self.write_config()
+        self.start_with_existing_config(detach)
+
+    def start_with_existing_config(self, detach: bool = False) -> None:
+        """Start from the files in the workdir as they are (the sandbox's, rendered by the CLI)."""
         opendkim = require_binary("opendkim", "opendkim")
         if self.running():
             raise DaemonError(f"opendkim in {self.workdir} is already running")
-        self.write_config()
         self._run([opendkim, "-f", "-x", str(self.config_file)], HOST, self.port, detach)
+
+    def reload(self) -> None:
+        """SIGUSR1: OpenDKIM reads its configuration and tables again (the socket stays)."""
+        pid = self.pid
+        if pid is None:
+            raise DaemonError(f"opendkim in {self.workdir} is not running")
+        os.kill(pid, signal.SIGUSR1)
