@@ -8,9 +8,11 @@ redirects) as a file in ``outbox``, so tests count them.
 
 from __future__ import annotations
 
+import base64
 import email
 import shutil
 import smtplib
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -81,6 +83,46 @@ class Mail:
         base = self.home(local) / "Maildir" / (f".{folder}" if folder else "")
         files = [p for sub in ("new", "cur") for p in (base / sub).glob("*")] if base.exists() else []
         return sum(1 for p in files if f"Subject: {subject}" in p.read_text(errors="replace"))
+
+
+class Refused(Exception):
+    """A ManageSieve NO or BYE."""
+
+
+class ManageSieve:
+    """Just enough of a ManageSieve client (RFC 5804) to do what a user's mail client does."""
+
+    def __init__(self, port: int, user: str, password: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.file = self.sock.makefile("rb")
+        self.reply()  # capabilities, then OK
+        auth = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+        self.command(f'AUTHENTICATE "PLAIN" "{auth}"')
+
+    def reply(self) -> list[str]:
+        """The lines before the final OK; a NO or BYE raises ``Refused``."""
+        lines = []
+        while True:
+            line = self.file.readline().decode().rstrip("\r\n")
+            lines.append(line)
+            if line.split(" ", 1)[0] in ("OK", "NO", "BYE"):
+                if not line.startswith("OK"):
+                    self.sock.close()
+                    raise Refused(line)
+                return lines[:-1]
+
+    def command(self, text: str) -> list[str]:
+        self.sock.sendall(text.encode() + b"\r\n")
+        return self.reply()
+
+    def put_active(self, name: str, script: str) -> None:
+        data = script.encode()
+        self.command(f'PUTSCRIPT "{name}" {{{len(data)}+}}\r\n{script}')
+        self.command(f'SETACTIVE "{name}"')
+
+    def close(self) -> None:
+        self.command("LOGOUT")
+        self.sock.close()
 
 
 @contextmanager

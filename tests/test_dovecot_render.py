@@ -64,7 +64,7 @@ def test_ldap_file_reads_the_dit_as_designed() -> None:
         "auth_bind": "no",
         "default_pass_scheme": "CRYPT",
         "pass_filter": "(&(objectClass=ispctlMailUser)(objectClass=ispctlManaged)(uid=%u)"
-                       "(ispctlAccountStatus=active)(ispctlEnabledService=%s))",
+                       "(ispctlAccountStatus=active)(ispctlEnabledService=%{if;%s;eq;sieve;imap;%s}))",
         "pass_attrs": "uid=user, userPassword=password",
         "user_filter": "(&(objectClass=ispctlMailUser)(objectClass=ispctlManaged)(uid=%u))",
         "user_attrs": "=home=%{ldap:homeDirectory}, =uid=%{ldap:uidNumber}, =gid=%{ldap:gidNumber}, "

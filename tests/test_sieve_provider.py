@@ -19,7 +19,9 @@ from ispctl.providers.dovecot.sandbox.daemon import default_mail_owner
 from ispctl.providers.sieve.provider import SieveError, SieveProvider
 from ispctl.providers.sieve.script import FILE_NAME
 from ispctl.reconciler.contract import Resource
-from tests.sieve_helpers import DOMAIN, Mail, running
+from tests.sieve_helpers import DOMAIN, Mail, ManageSieve, Refused, running
+
+DEMO_PASSWORD = "ispctl-demo"  # every example mailbox's (README, "Quick start")
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +88,12 @@ def test_filters_file_forward_with_a_copy_and_discard(mail: Mail) -> None:
 
 def test_the_users_own_script_is_left_alone_and_still_runs(mail: Mail) -> None:
     home = mail.home("r.cole")
-    mail.deliver("x@elsewhere.example", "r.cole", "makes the home")
-    # What ManageSieve's PUTSCRIPT + SETACTIVE leave: ~/sieve/<name>.sieve, ~/.dovecot.sieve -> it.
-    (home / "sieve").mkdir(exist_ok=True)
+    # What the user's mail client does: upload a script over ManageSieve and make it active.
+    client = ManageSieve(mail.dovecot.sieve_port, f"r.cole@{DOMAIN}", DEMO_PASSWORD)
+    client.put_active("mine", 'require ["fileinto", "mailbox"];\nif header :contains "Subject" "[club]" '
+                              '{ fileinto :create "Club"; }\n')
+    client.close()
     own = home / "sieve" / "mine.sieve"
-    own.write_text('require ["fileinto", "mailbox"];\nif header :contains "Subject" "[club]" '
-                   '{ fileinto :create "Club"; }\n')
-    (home / ".dovecot.sieve").symlink_to("sieve/mine.sieve")
     before = own.read_bytes()
     mail.mailbox("r.cole", lambda box: box.__setitem__("vacation", _vacation(None, None, days=3)))
     mail.apply()
@@ -109,6 +110,20 @@ def test_the_users_own_script_is_left_alone_and_still_runs(mail: Mail) -> None:
     assert not (home / FILE_NAME).exists() and own.read_bytes() == before
     assert (home / ".dovecot.sieve").is_symlink()
     assert "No changes" in mail.cli("plan").stdout
+    client = ManageSieve(mail.dovecot.sieve_port, f"r.cole@{DOMAIN}", DEMO_PASSWORD)
+    assert client.command("LISTSCRIPTS") == ['"mine" ACTIVE']  # ispctl's is not the user's to see
+    client.close()
+
+
+def test_managesieve_logins_follow_the_imap_flag(mail: Mail) -> None:
+    mail.mailbox("s.novak", lambda box: box.__setitem__("services", {"imap": False}))
+    mail.apply()
+    with pytest.raises(Refused, match="Authentication failed"):
+        ManageSieve(mail.dovecot.sieve_port, f"s.novak@{DOMAIN}", DEMO_PASSWORD)
+    ManageSieve(mail.dovecot.sieve_port, f"d.osei@{DOMAIN}", DEMO_PASSWORD).close()
+    mail.mailbox("s.novak", lambda box: box.pop("services"))
+    mail.apply()
+    ManageSieve(mail.dovecot.sieve_port, f"s.novak@{DOMAIN}", DEMO_PASSWORD).close()
 
 
 def test_a_file_ispctl_did_not_write_is_never_replaced(mail: Mail) -> None:

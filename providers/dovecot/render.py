@@ -42,7 +42,9 @@ DEFAULT_INSTALL_DIR = "/etc/dovecot"
 FILE_MODES = {LDAP_CONF_FILE: 0o600, SETTINGS_FILE: 0o644, sieve.SCRIPT_FILE: sieve.SCRIPT_MODE}
 
 _MAILBOX = "(objectClass=ispctlMailUser)(objectClass=ispctlManaged)"
-PASS_FILTER = f"(&{_MAILBOX}(uid=%u)(ispctlAccountStatus=active)(ispctlEnabledService=%s))"
+# ManageSieve (service "sieve": a mailbox's own filters) is part of IMAP access: it needs the imap flag.
+PASS_FILTER = (f"(&{_MAILBOX}(uid=%u)(ispctlAccountStatus=active)"
+               "(ispctlEnabledService=%{if;%s;eq;sieve;imap;%s}))")
 USER_FILTER = f"(&{_MAILBOX}(uid=%u))"
 ITERATE_FILTER = f"(&{_MAILBOX})"
 PASS_ATTRS = "uid=user, userPassword=password"
@@ -111,7 +113,8 @@ def render_ldap_conf(site: SiteFile, ldap: LdapSettings) -> str:
         "auth_bind = no\n"
         "default_pass_scheme = CRYPT\n\n"
         "# Logins: only an active mailbox (effective status: a suspended domain or tenant\n"
-        "# suspends it too) whose ispctlEnabledService lists this protocol (%s = imap, pop3).\n"
+        "# suspends it too) whose ispctlEnabledService lists this protocol (%s = imap, pop3;\n"
+        "# ManageSieve, service sieve, counts as imap).\n"
         f"pass_filter = {PASS_FILTER}\n"
         f"pass_attrs = {PASS_ATTRS}\n\n"
         "# Deliveries, quota and doveadm must find every mailbox, suspended or not.\n"

@@ -50,7 +50,7 @@ class DovecotComponent(InstanceComponent):
         if "ISPCTL_LDAP_URL" not in ldap_env or "ISPCTL_LDAP_BASE_DN" not in ldap_env:
             raise DaemonError("the dovecot sandbox component needs the ldap component to run first")
         uid, gid = default_mail_owner()
-        ports: dict[str, int | None] = {"imap_port": None, "pop3_port": None}
+        ports: dict[str, int | None] = {"imap_port": None, "pop3_port": None, "sieve_port": None}
         if previous is not None:
             # Keep the ports of the last run so exported environments keep working, unless
             # something else took them while the sandbox was down.
@@ -74,6 +74,7 @@ class DovecotComponent(InstanceComponent):
         # What Dovecot sends (vacation replies) is kept beside the mail, where the mail owner can write.
         return DovecotInstance(workdir, ldap_env, mail_root=mail_root, mail_uid=uid, mail_gid=gid,
                                imap_port=ports["imap_port"], pop3_port=ports["pop3_port"],
+                               sieve_port=ports["sieve_port"],
                                outbox=mail_root.parent / "outbox")
 
     def purge(self, state: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from ispctl.reconciler.harness.daemons import DaemonError, free_port, require_bi
 from ispctl.reconciler.harness.instance import DaemonInstance
 
 HOST = "127.0.0.1"
-_INSTALL_HINT = "dovecot-imapd dovecot-pop3d dovecot-ldap dovecot-lmtpd dovecot-sieve"
+_INSTALL_HINT = "dovecot-imapd dovecot-pop3d dovecot-ldap dovecot-lmtpd dovecot-sieve dovecot-managesieved"
 CONF_FILE = "dovecot.conf"
 SENDMAIL = ".sendmail"  # in the outbox, beside the messages (*.eml) it keeps
 # Dovecot puts its unix sockets in base_dir; sun_path is 108 bytes and the longest socket
@@ -81,7 +81,7 @@ class DovecotInstance(DaemonInstance):
     """One Dovecot with its config, sockets, state and log under ``workdir``."""
 
     daemon_name = "dovecot"
-    port_keys = ("imap_port", "pop3_port")
+    port_keys = ("imap_port", "pop3_port", "sieve_port")
 
     def __init__(
         self,
@@ -95,6 +95,7 @@ class DovecotInstance(DaemonInstance):
         mail_gid: int,
         base_dn: str | None = None,
         outbox: str | Path | None = None,
+        sieve_port: int | None = None,
     ) -> None:
         super().__init__(workdir)
         self.ldap_env = dict(ldap_env)
@@ -103,6 +104,7 @@ class DovecotInstance(DaemonInstance):
             raise ValueError("base_dn is needed (or ISPCTL_LDAP_BASE_DN in ldap_env)")
         self.imap_port = imap_port or free_port(HOST)
         self.pop3_port = pop3_port or free_port(HOST)
+        self.sieve_port = sieve_port or free_port(HOST)  # ManageSieve (dovecot-managesieved)
         self.mail_root = str(mail_root)
         self.mail_uid = mail_uid
         self.mail_gid = mail_gid
@@ -165,6 +167,7 @@ class DovecotInstance(DaemonInstance):
         return {
             "ISPCTL_IMAP_URL": self.imap_url,
             "ISPCTL_POP3_URL": self.pop3_url,
+            "ISPCTL_MANAGESIEVE_URL": f"sieve://{HOST}:{self.sieve_port}",
             "ISPCTL_MAIL_ROOT": self.mail_root,
             "ISPCTL_MAIL_UID": str(self.mail_uid),
             "ISPCTL_MAIL_GID": str(self.mail_gid),
@@ -180,6 +183,7 @@ class DovecotInstance(DaemonInstance):
             "base_dn": self.base_dn,
             "imap_port": self.imap_port,
             "pop3_port": self.pop3_port,
+            "sieve_port": self.sieve_port,
             "mail_root": self.mail_root,
             "mail_uid": self.mail_uid,
             "mail_gid": self.mail_gid,
@@ -190,7 +194,7 @@ class DovecotInstance(DaemonInstance):
     def from_state(cls, state: Mapping[str, Any]) -> DovecotInstance:
         return cls(
             Path(state["workdir"]), state["ldap_env"], base_dn=state["base_dn"],
-            imap_port=state.get("imap_port"), pop3_port=state.get("pop3_port"),
+            imap_port=state.get("imap_port"), pop3_port=state.get("pop3_port"), sieve_port=state.get("sieve_port"),
             mail_root=state["mail_root"], mail_uid=int(state["mail_uid"]),
             mail_gid=int(state["mail_gid"]), outbox=state.get("outbox"),
         )
@@ -208,7 +212,7 @@ class DovecotInstance(DaemonInstance):
             f"base_dir = {self.base_dir}",
             f"state_dir = {self.workdir / 'state'}",
             f"log_path = {self.log_file}",
-            "protocols = imap pop3",
+            "protocols = imap pop3 sieve",
             f"listen = {HOST}",
             "ssl = no",
             # Loopback only, and tests log in with LOGIN/USER+PASS: never in the shipped file.
@@ -221,6 +225,11 @@ class DovecotInstance(DaemonInstance):
             "service imap-login {",
             f"  inet_listener imap {{\n    port = {self.imap_port}\n  }}",
             "  inet_listener imaps {\n    port = 0\n  }",
+            *no_chroot,
+            "}",
+            # ManageSieve: users' own scripts (ispctl's run before them, see providers/sieve).
+            "service managesieve-login {",
+            f"  inet_listener sieve {{\n    port = {self.sieve_port}\n  }}",
             *no_chroot,
             "}",
             "service pop3-login {",
