@@ -19,7 +19,8 @@ from ispctl.providers.dovecot.sandbox.daemon import default_mail_owner
 from ispctl.providers.sieve.provider import SieveError, SieveProvider
 from ispctl.providers.sieve.script import FILE_NAME
 from ispctl.reconciler.contract import Resource
-from tests.sieve_helpers import DOMAIN, Mail, ManageSieve, Refused, running
+from tests.ldap_helpers import edit_yaml
+from tests.sieve_helpers import DOMAIN, HARTCOLE, Mail, ManageSieve, Refused, running
 
 DEMO_PASSWORD = "ispctl-demo"  # every example mailbox's (README, "Quick start")
 
@@ -124,6 +125,28 @@ def test_managesieve_logins_follow_the_imap_flag(mail: Mail) -> None:
     mail.mailbox("s.novak", lambda box: box.pop("services"))
     mail.apply()
     ManageSieve(mail.dovecot.sieve_port, f"s.novak@{DOMAIN}", DEMO_PASSWORD).close()
+
+
+def test_a_renamed_mailbox_keeps_its_vacation_in_its_new_home(mail: Mail) -> None:
+    mail.mailbox("it", lambda box: box.__setitem__("vacation", _vacation(None, None)))
+    mail.apply()
+    assert (mail.home("it") / FILE_NAME).exists()
+
+    def rename(data: Any) -> None:
+        box = data["mailboxes"].pop("it")
+        data["mailboxes"]["helpdesk"] = {**box, "previous": ["it"]}
+
+    edit_yaml(mail.estate / HARTCOLE, rename)
+    plan = mail.cli("plan")
+    assert "sieve.helpdesk@hartcole.example" in plan.stdout and "0 to destroy" in plan.stdout, plan.output
+    mail.apply()
+    assert not mail.home("it").exists()
+    script = (mail.home("helpdesk") / FILE_NAME).read_text()
+    assert script.startswith("# ispctl: Sieve rules of helpdesk@hartcole.example") and "helpdesk@" in script
+    mail.clear_sent()
+    mail.deliver("someone@elsewhere.example", "helpdesk", "after the rename")
+    assert [m["X-Envelope-To"] for m in mail.sent()] == ["someone@elsewhere.example"]
+    assert "No changes" in mail.cli("plan").stdout
 
 
 def test_a_file_ispctl_did_not_write_is_never_replaced(mail: Mail) -> None:

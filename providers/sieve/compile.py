@@ -30,6 +30,7 @@ def compile_sieve(catalog: Catalog) -> Compiled:
             {"path": f"{home}/{FILE_NAME}", "uid": mail.uid, "gid": mail.gid,
              "script": render(box.address, vacation, filters)},
             depends_on=(address_of(MAILDIR, box.address),),
+            previous=box.previous,  # a renamed mailbox's script is moved with its home, not re-made
             source=box.origin.location(),
         ))
     return out
