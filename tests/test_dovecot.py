@@ -386,7 +386,7 @@ def test_sandbox_starts_dovecot_wired_to_its_slapd(tmp_path: Path) -> None:
 
         status = run_ispctl(None, "sandbox", "status", "--root", str(root))
         pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", status.stdout)]
-        running = ["dns", "dovecot", "freeradius", "ftp", "ldap", "web"]  # one line and pid per component
+        running = ["dns", "dovecot", "freeradius", "ftp", "ldap", "opendkim", "web"]  # one line and pid per component
         assert sorted(re.findall(r"^(\w+): running", status.stdout, re.MULTILINE)) == running
         assert len(pids) == len(running), status.stdout
         dovecot_pid = int(re.search(r"dovecot: running at \S+ \(pid (\d+)\)", status.stdout).group(1))  # type: ignore[union-attr]
