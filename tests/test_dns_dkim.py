@@ -226,20 +226,31 @@ def test_the_rotation_steps_show_in_the_plans_against_a_real_named(tmp_path: Pat
     def changes() -> set[tuple[str, str]]:
         return {(c.action, c.address) for c in plan_for(provider, dns_resources()).changes}
 
+    def status() -> str:
+        shown = CliRunner().invoke(app, ["--no-color", "dkim", "status", "--domain", "acme.example", "--dir",
+                                         str(builder.root)], env={**NO_OVERRIDE, **named.env()})
+        assert shown.exit_code == 0, shown.output
+        return shown.stdout
+
     converge(provider, dns_resources())
+    assert "acme.example: keys s1; s1 signs; not rotating" in status()
     done = cli(builder, "dkim", "rotate", "--domain", "acme.example")
     assert done.exit_code == 0, done.output
     assert "1. publish: 'ispctl plan' adds acme.example/s2._domainkey/TXT" in done.stdout
     assert changes() == {("create", "dns.acme.example/s2._domainkey/TXT")}
+    assert "acme.example: keys s1, s2; rotating: s1 signs, s2 is not served yet (step 1" in status()
     early = CliRunner().invoke(app, ["--no-color", "dkim", "retire", "--domain", "acme.example", "--yes",
                                      "--dir", str(builder.root)], env={**NO_OVERRIDE, **named.env()})
     assert early.exit_code == 1 and "s2._domainkey.acme.example is not served by the DNS server yet" in early.stderr
     converge(provider, dns_resources())
     assert query(named, "s2._domainkey.acme.example.", "TXT")[1]
+    assert "rotating: s2 is served and signs once opendkim is rendered (step 2); step 3: 'ispctl dkim retire' now " \
+           "removes s1" in status()
     retired = CliRunner().invoke(app, ["--no-color", "dkim", "retire", "--domain", "acme.example", "--yes",
                                        "--dir", str(builder.root)], env={**NO_OVERRIDE, **named.env()})
     assert retired.exit_code == 0, retired.output
     assert changes() == {("delete", "dns.acme.example/s1._domainkey/TXT")}
+    assert "acme.example: keys s2; s2 signs; not rotating" in status()
     converge(provider, dns_resources())
     assert query(named, "s1._domainkey.acme.example.", "TXT")[1] == set()
     assert cli(builder, "dkim", "init").exit_code == 0 and current_selectors(keys, "acme.example") == ["s2"]

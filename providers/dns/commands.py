@@ -6,6 +6,7 @@ context it wired (the validated estate, the one error handler).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from ispctl.providers.dns.dkim import (
     key_dir,
     read_public,
     retire_keys,
+    rotation_state,
     served_key,
     start_rotation,
 )
@@ -100,6 +102,24 @@ def dkim_rotate_cmd(ctx: CommandContext, root: Path, domain: str) -> int:
         f"2. switch: 'ispctl render opendkim' signs with {new} once the DNS server serves it; reload opendkim.\n"
         f"3. retire: after dns.dkim.grace_days, 'ispctl dkim retire --domain {name}', then apply: the plan deletes "
         f"{', '.join(old)}._domainkey/TXT.", markup=False)
+    return 0
+
+
+def dkim_status_cmd(ctx: CommandContext, root: Path, domain: str | None,
+                    env: Mapping[str, str] | None = None) -> int:
+    """Where each domain's keys and rotation stand: from the key directory and, while rotating, DNS."""
+    pairs, store, _ = _needing_keys(ctx, root, domain)
+    settings = _zones(ctx, root)[1].dkim
+    assert settings is not None  # _needing_keys refused an estate without DKIM
+    env = os.environ if env is None else env
+    served = None
+    if env.get("ISPCTL_DNS_SERVER", "").strip():
+        conn = DnsConnection.from_env(env)
+        served = lambda d, s: served_key(conn, d, s)  # noqa: E731
+    for name, _ in pairs:
+        keys = ", ".join(current_selectors(store, name)) or "none"
+        state = rotation_state(store, name, timedelta(days=settings.grace_days), served)
+        output.out().print(f"{name}: keys {keys}; {state}", markup=False)
     return 0
 
 
@@ -206,6 +226,14 @@ def register(commands: Commands) -> None:
     ) -> None:
         """Start a rotation: a key under the next selector beside the old one (see 'dkim retire')."""
         ctx.run(lambda: dkim_rotate_cmd(ctx, ctx.root(dir), domain))
+
+    @dkim.command("status")
+    def dkim_status(
+        dir: Path | None = DirOption,
+        domain: str | None = typer.Option(None, "--domain", help="only this domain"),
+    ) -> None:
+        """Each domain's keys and where its rotation stands (asks the DNS server while one rotates)."""
+        ctx.run(lambda: dkim_status_cmd(ctx, ctx.root(dir), domain))
 
     @dkim.command("retire")
     def dkim_retire(

@@ -33,7 +33,7 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -203,6 +203,45 @@ def served_key(conn: DnsConnection, domain: str, selector: str) -> str | None:
                 tags = dict(part.strip().partition("=")[::2] for part in text.split(";") if "=" in part)
                 return "".join(tags.get("p", "").split()) or None
     return None
+
+
+def signing_selector(store: Path, domain: str,
+                     served: Callable[[str, str], str | None] | None) -> str | None:
+    """Step 2: the selector that signs, the newest current key whose record is served.
+
+    ``served(domain, selector)`` is the base64 key the DNS server serves; it is asked only
+    while the domain rotates (two keys or more) and must be given then. None: no key yet.
+    """
+    selectors = current_selectors(store, domain)
+    if len(selectors) < 2:
+        return selectors[0] if selectors else None
+    if served is None:
+        raise DkimError(f"{domain} is rotating its DKIM key ({', '.join(selectors)}): which one signs depends on "
+                        "what the DNS server serves, and ISPCTL_DNS_SERVER (with its TSIG key) is not set")
+    for selector in reversed(selectors):
+        if served(domain, selector) == read_public(store, domain, selector):
+            return selector
+    return selectors[0]
+
+
+def rotation_state(store: Path, domain: str, grace: timedelta,
+                   served: Callable[[str, str], str | None] | None, now: datetime | None = None) -> str:
+    """One line saying where the domain's rotation stands and what the next step is."""
+    selectors = current_selectors(store, domain)
+    if not selectors:
+        return "no key: run 'ispctl dkim init'"
+    if len(selectors) == 1:
+        return f"{selectors[0]} signs; not rotating"
+    signing = signing_selector(store, domain, served)
+    newest = selectors[-1]
+    if signing != newest:
+        return (f"rotating: {signing} signs, {newest} is not served yet (step 1: apply the plan that publishes "
+                f"{newest}._domainkey, then render opendkim)")
+    made = datetime.fromtimestamp(public_path(store, domain, newest).stat().st_mtime, UTC)
+    ends = made + grace
+    when = "now" if (now or datetime.now(UTC)) >= ends else f"after {ends:%Y-%m-%d %H:%M} UTC"
+    return (f"rotating: {newest} is served and signs once opendkim is rendered (step 2); step 3: 'ispctl dkim "
+            f"retire' {when} removes {', '.join(selectors[:-1])}")
 
 
 def start_rotation(store: Path, domain: str, bits: int) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ispctl.providers.dns.dkim import current_selectors, private_path, read_public
+from ispctl.providers.dns.dkim import DkimError, current_selectors, private_path, signing_selector
 from ispctl.reconciler.contract import ConfigError
 
 CONF_FILE = "opendkim.conf"
@@ -61,20 +61,12 @@ def signing_keys(store: Path, domains: Iterable[str],
     """
     out = []
     for domain in sorted(set(domains)):
-        selectors = current_selectors(store, domain)
-        if not selectors:
-            continue  # no key yet: validation says to run 'ispctl dkim init'
-        chosen = selectors[0]
-        if len(selectors) > 1:
-            if served is None:
-                raise ConfigError(f"{domain} is rotating its DKIM key ({', '.join(selectors)}): which one signs "
-                                  "depends on what the DNS server serves, and ISPCTL_DNS_SERVER (with its TSIG key) "
-                                  "is not set")
-            for selector in reversed(selectors):
-                if served(domain, selector) == read_public(store, domain, selector):
-                    chosen = selector
-                    break
-        out.append(SigningKey(domain, chosen, tuple(selectors)))
+        try:
+            chosen = signing_selector(store, domain, served)
+        except DkimError as exc:
+            raise ConfigError(str(exc)) from None
+        if chosen is not None:  # no key yet: validation says to run 'ispctl dkim init'
+            out.append(SigningKey(domain, chosen, tuple(current_selectors(store, domain))))
     return out
 
 
