@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,24 @@ def test_the_tables_point_each_domain_at_its_key_file_in_the_key_directory() -> 
     assert files[TRUSTED_HOSTS].splitlines()[1:] == ["127.0.0.1", "::1", "localhost"]
     conf = files[CONF_FILE].splitlines()
     for line in ("Mode s", "Socket inet:8891@127.0.0.1", "KeyTable file:/etc/opendkim/KeyTable",
-                 "SigningTable refile:/etc/opendkim/SigningTable", "InternalHosts refile:/etc/opendkim/TrustedHosts"):
+                 "SigningTable refile:/etc/opendkim/SigningTable", "InternalHosts refile:/etc/opendkim/TrustedHosts",
+                 # what Debian's opendkim.service expects of /etc/opendkim.conf
+                 "UserID opendkim", "PidFile /run/opendkim/opendkim.pid", "Syslog yes"):
         assert line in conf
+
+
+def test_opendkim_itself_accepts_the_rendered_configuration(tmp_path: Path) -> None:
+    create_key(tmp_path / "keys", "acme.example", "s1", 1024)
+    keys = signing_keys(tmp_path / "keys", ["acme.example"], None)
+    write_files(render(keys, str(tmp_path / "keys"), str(tmp_path / "out")), tmp_path / "out")
+    checked = subprocess.run(["opendkim", "-n", "-x", str(tmp_path / "out" / CONF_FILE)], capture_output=True,
+                             text=True, check=False, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    broken = (tmp_path / "out" / CONF_FILE).read_text().replace("Mode s", "Mode sideways")
+    (tmp_path / "out" / CONF_FILE).write_text(broken)
+    refused = subprocess.run(["opendkim", "-n", "-x", str(tmp_path / "out" / CONF_FILE)], capture_output=True,
+                             text=True, check=False, timeout=30)
+    assert refused.returncode != 0
 
 
 @pytest.mark.parametrize("key_dir", ["/etc/dkim keys", "/etc/dkim\nMode v"])

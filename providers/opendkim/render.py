@@ -35,6 +35,8 @@ DEFAULT_INSTALL_DIR = "/etc/opendkim"
 # /etc/default/opendkim; an inet socket on loopback is what Postfix (chrooted or not) reaches.
 DEFAULT_SOCKET = "inet:8891@127.0.0.1"
 DEFAULT_TRUSTED = ("127.0.0.1", "::1", "localhost")
+DEBIAN_USER = "opendkim"
+DEBIAN_PIDFILE = "/run/opendkim/opendkim.pid"
 # What is written into the tables: nothing that could split a line or a KeyTable field.
 _SAFE = re.compile(r"[A-Za-z0-9._/+@:-]+")
 
@@ -78,11 +80,13 @@ def _safe(value: str, what: str) -> str:
 
 
 def render(keys: Iterable[SigningKey], key_dir: str, conf_dir: str = DEFAULT_INSTALL_DIR,
-           socket: str = DEFAULT_SOCKET, trusted: Iterable[str] = DEFAULT_TRUSTED,
-           extra: Iterable[str] = ()) -> dict[str, str]:
+           socket: str = DEFAULT_SOCKET, trusted: Iterable[str] = DEFAULT_TRUSTED, *,
+           user: str | None = DEBIAN_USER, pidfile: str = DEBIAN_PIDFILE, syslog: bool = True) -> dict[str, str]:
     """File name -> text; ``key_dir`` and ``conf_dir`` are where they are on the mail host.
 
-    ``extra`` lines end ``opendkim.conf`` (the sandbox's own pidfile and the like).
+    ``user``, ``pidfile`` and ``syslog`` default to what Debian's opendkim.service expects of
+    /etc/opendkim.conf (it starts ``/usr/sbin/opendkim`` without arguments and waits for that
+    pidfile); the sandbox runs its instance as itself, logging nowhere.
     """
     store = Path(_safe(key_dir, "the key directory"))
     conf = _safe(conf_dir, "the configuration directory")
@@ -96,15 +100,20 @@ def render(keys: Iterable[SigningKey], key_dir: str, conf_dir: str = DEFAULT_INS
             "# Sign mail from the trusted hosts for the domains in SigningTable; verify nothing.",
             "Mode s",
             f"Socket {_safe(socket, 'the milter socket')}",
+            f"PidFile {_safe(pidfile, 'the pidfile')}",
+            *([f"UserID {_safe(user, 'the user')}"] if user else []),
+            f"Syslog {'yes' if syslog else 'no'}",
+            f"SyslogSuccess {'yes' if syslog else 'no'}",
             # Relaxed header canonicalisation survives the header refolding relays do.
             "Canonicalization relaxed/simple",
             "SignatureAlgorithm rsa-sha256",
+            # Signing an absent From too: a From header added later breaks the signature.
+            "OversignHeaders From",
             f"KeyTable file:{conf}/{KEY_TABLE}",
             f"SigningTable refile:{conf}/{SIGNING_TABLE}",
             f"InternalHosts refile:{conf}/{TRUSTED_HOSTS}",
             f"ExternalIgnoreList refile:{conf}/{TRUSTED_HOSTS}",
             "UMask 007",
-            *extra,
         ]) + "\n",
         KEY_TABLE: header + "".join(f"{line}\n" for line in key_lines),
         SIGNING_TABLE: header + "".join(f"{line}\n" for line in signing_lines),

@@ -1,9 +1,9 @@
 """A real OpenDKIM on loopback, configured by exactly what ``render`` ships to operators.
 
 The instance runs from ``instance-opendkim.conf``: the rendered ``opendkim.conf`` (tables in the
-workdir, the milter socket on a free loopback port) and three lines of its own at the end (foreground pidfile, no
-syslog, and ``RequireSafeKeys false`` only when the key directory lies below a directory others
-may write to, such as ``/tmp``: OpenDKIM then refuses every key, and pytest's temp dirs are there).
+workdir, the milter socket on a free loopback port, its own pidfile, no syslog, no user switch)
+and, only when the key directory lies below a directory others may write to such as ``/tmp``
+(OpenDKIM then refuses every key, and pytest's temp dirs are there), ``RequireSafeKeys false``.
 """
 
 from __future__ import annotations
@@ -79,12 +79,13 @@ class OpenDkimInstance(DaemonInstance):
         return cls(workdir, state.get("key_dir") or workdir.parent / "dkim", keys, port=state.get("port"))
 
     def write_config(self) -> None:
-        extra = ["# The instance's own (tests / sandbox):", f"PidFile {self.workdir / 'opendkim.run.pid'}",
-                 "Syslog no"]
+        files = render(self.keys, self.key_dir, str(self.workdir), self.url, user=None,
+                       pidfile=str(self.workdir / "opendkim.run.pid"), syslog=False)
+        instance = files[CONF_FILE]
         if unsafe_ancestor(Path(self.key_dir)) is not None:
-            extra.append("RequireSafeKeys false")
-        files = render(self.keys, self.key_dir, str(self.workdir), self.url)
-        files[INSTANCE_CONF] = files[CONF_FILE] + "\n".join(extra) + "\n"
+            instance += "# The instance's own: its keys lie below a directory others may write to (/tmp).\n"
+            instance += "RequireSafeKeys false\n"
+        files[INSTANCE_CONF] = instance
         write_files(files, self.workdir)
 
     def start(self, detach: bool = False) -> None:
