@@ -84,7 +84,7 @@ def test_the_example_records_with_their_sources(example: dict[str, Resource]) ->
     assert www.source == Location(NW, 2, 1)  # derived: from the domain's services
     portal = example["dns.northwind.example/portal/CNAME"]
     assert portal.attrs["records"] == ("www.northwind.example.",)
-    assert portal.source == Location(NW, 37, 14)
+    assert portal.source == Location(NW, 46, 14)
     assert example["dns.northwind.example/lab/NS"].attrs["records"] == (
         "ns1.lab.northwind.example.", "ns2.example.net."
     )

@@ -122,7 +122,7 @@ def reference(estate: Estate) -> tuple[list[str], dict[tuple[str, str], tuple[in
     estate.apply(estate.b)
     estate.converged(estate.b)
     found = estate.state()
-    assert len(found[0]) == 27 and found[1][("hartcole.example.", "MX")][1] == frozenset()
+    assert len(found[0]) == 28 and found[1][("hartcole.example.", "MX")][1] == frozenset()
     return found
 
 

@@ -47,8 +47,10 @@ def loaded() -> tuple[Catalog, dict[tuple[str, str], Resource]]:
 def desired(loaded: tuple[Catalog, dict[tuple[str, str], Resource]]) -> dict[tuple[str, str], Resource]:
     # The in-memory providers here stand for the directory; maildirs (the mail store's
     # kind) are covered by tests/test_mailstore_*, DNS zones and record sets (the DNS
-    # provider's) by tests/test_dns_compile.py, web sites (the web provider's) by tests/test_web_*.
-    return {ident: r for ident, r in loaded[1].items() if r.kind not in ("maildir", "dns_zone", "dns", "site")}
+    # provider's) by tests/test_dns_compile.py, web sites (the web provider's) by tests/test_web_*,
+    # Sieve scripts (the sieve provider's) by tests/test_sieve_*.
+    return {ident: r for ident, r in loaded[1].items()
+            if r.kind not in ("maildir", "dns_zone", "dns", "site", "sieve")}
 
 
 def session_with(desired: dict[tuple[str, str], Resource], *providers: MemoryProvider) -> Session:
@@ -171,9 +173,9 @@ def test_a_session_plans_only_the_kinds_its_providers_own(
         assert Counter(c.kind for c in first.changes) == {"maildir": 25}
         assert session.apply(first).ok and len(homes.store) == 25
     with open_session(ESTATE, providers=[homes, MemoryProvider()]) as both:
-        # DNS kinds and web sites stay out of scope: neither provider owns them.
+        # DNS kinds, web sites and Sieve scripts stay out of scope: neither provider owns them.
         assert Counter(kind for kind, _ in both.desired) == Counter(
-            kind for kind, _ in everything if not kind.startswith("dns") and kind != "site"
+            kind for kind, _ in everything if not kind.startswith("dns") and kind not in ("site", "sieve")
         )
 
 
