@@ -24,6 +24,7 @@ LDAP_KEYS = ("ISPCTL_LDAP_URL", "ISPCTL_LDAP_BIND_DN", "ISPCTL_LDAP_PASSWORD",
              "ISPCTL_LDAP_PASSWORD_FILE", "ISPCTL_LDAP_STARTTLS", "ISPCTL_LDAP_CA_FILE",
              "ISPCTL_LDAP_BASE_DN")
 MAIL_DIR = "vmail"
+OUTBOX_DIR = "outbox"  # beside the mail: what Dovecot sends (vacation replies)
 # World-traversable place for the sandbox's mail when the checkout is not (see ``up``).
 FALLBACK_PARENT = Path("/var/tmp")
 
@@ -37,7 +38,7 @@ class DovecotComponent(InstanceComponent):
     # mail (ISPCTL_MAIL_ROOT).
     providers = ("mailstore", "sieve")
     needs = ("ldap",)
-    extra_dirs = (MAIL_DIR,)
+    extra_dirs = (MAIL_DIR, OUTBOX_DIR)  # down --purge removes both
 
     def instance(self, workdir: Path, previous: dict[str, Any] | None,
                  context_env: Mapping[str, str]) -> DovecotInstance:
@@ -75,7 +76,7 @@ class DovecotComponent(InstanceComponent):
         return DovecotInstance(workdir, ldap_env, mail_root=mail_root, mail_uid=uid, mail_gid=gid,
                                imap_port=ports["imap_port"], pop3_port=ports["pop3_port"],
                                sieve_port=ports["sieve_port"],
-                               outbox=mail_root.parent / "outbox")
+                               outbox=mail_root.parent / OUTBOX_DIR)
 
     def purge(self, state: dict[str, Any]) -> None:
         """Remove a mail root kept outside the sandbox root (see ``instance``)."""
