@@ -74,6 +74,16 @@ def dns_in(ldif: str) -> list[str]:
     return [dn.lower() for dn in found]
 
 
+def flags_only(estate: Path, tmp_path: Path) -> Path:
+    """A copy of ``estate``'s ispctl.yaml declaring no accounts: ``render access`` then writes the
+    flags' accounts' rules only, which these tests add ahead of the slapd's own."""
+    site = tmp_path / "flags-only"
+    site.mkdir()
+    (site / "ispctl.yaml").write_text((estate / "ispctl.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    edit_yaml(site / "ispctl.yaml", lambda data: data["directory"].pop("accounts", None))
+    return site
+
+
 @pytest.fixture(scope="module")
 def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
     base = tmp_path_factory.mktemp("access")
@@ -157,6 +167,8 @@ def test_dns_a_rule_cannot_carry_are_refused(accounts: Accounts) -> None:
 
 def test_render_access_writes_ldif_for_the_estates_base(tmp_path: Path) -> None:
     estate = copy_example(tmp_path)
+    # Flags alone (an estate declaring no accounts; the declared ones: test_ldap_access_accounts.py).
+    estate = flags_only(estate, tmp_path)
     out = tmp_path / "access.ldif"
     result = run_cli(None, "render", "access", "--out", str(out), "-d", str(estate), "--apply-dn", "cn=a,dc=x",
                      "--plan-dn", "cn=p,dc=x", "--reseller", "northwind=cn=nw,dc=x")
@@ -265,7 +277,7 @@ def test_reseller_account_sees_only_its_subtree(directory: Directory, tmp_path: 
     out = tmp_path / "access.ldif"
     plan_dn = slapd.account_env("plan")["ISPCTL_PLAN_LDAP_BIND_DN"]
     apply_dn = slapd.account_env("plan")["ISPCTL_LDAP_BIND_DN"]
-    rendered = run_cli(None, "render", "access", "--out", str(out), "-d", str(directory.estate),
+    rendered = run_cli(None, "render", "access", "--out", str(out), "-d", str(flags_only(directory.estate, tmp_path)),
                        "--apply-dn", apply_dn, "--plan-dn", plan_dn,
                        *[arg for name, dn in accounts.items() for arg in ("--reseller", f"{name}={dn}")])
     assert rendered.exit_code == 0, rendered.output
@@ -320,7 +332,8 @@ def test_plan_account_without_hashes_plans_passwords_owned_by_users(slapd: Slapd
                           f"cn: nohash-plan\nuserPassword: {ssha('nohash-Plan-pa55')}\n")
     assert added.returncode == 0, added.stderr
     out = tmp_path / "access.ldif"
-    rendered = run_cli(None, "render", "access", "--out", str(out), "-d", str(estate), "--no-plan-passwords",
+    rendered = run_cli(None, "render", "access", "--out", str(out), "-d", str(flags_only(estate, tmp_path)),
+                       "--no-plan-passwords",
                        "--apply-dn", apply_env["ISPCTL_LDAP_BIND_DN"], "--plan-dn", plan_dn)
     assert rendered.exit_code == 0, rendered.output
     loaded = slapd.external("ldapmodify", "-f", str(out))

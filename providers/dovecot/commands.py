@@ -9,6 +9,7 @@ import typer
 
 from ispctl.providers.dovecot.render import DEFAULT_INSTALL_DIR, LDAP_CONF_FILE, render, write_files
 from ispctl.providers.ldap.access import service_settings
+from ispctl.providers.ldap.settings import DIRECTORY
 from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
 
 
@@ -20,8 +21,8 @@ def render_dovecot_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str 
     The bind DN and password written are Dovecot's own read-only account (``--bind-dn`` and
     ``--password-file``, or ``ISPCTL_DOVECOT_LDAP_*``), never ispctl's (``service_settings``).
     """
-    ldap = service_settings("dovecot", env, bind_dn, password_file)
     site = ctx.site(root, env)
+    ldap = service_settings("dovecot", env, bind_dn, password_file, site.section(DIRECTORY))
     files = render(site, ldap, ldap_conf_path)
     try:
         written = write_files(files, out)

@@ -13,6 +13,7 @@ from ispctl.providers.ftp.render import DEFAULT_LDAP_CONF_PATH, LDAP_CONF, rende
 from ispctl.providers.ftp.report import FtpUsage, ftp_usage
 from ispctl.providers.ftp.sites import KIND
 from ispctl.providers.ldap.access import service_settings
+from ispctl.providers.ldap.settings import DIRECTORY
 from ispctl.reconciler.contract import (
     MAILBOX,
     CommandContext,
@@ -50,8 +51,8 @@ def render_pureftpd_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str
                         ldap_conf_path: str = DEFAULT_LDAP_CONF_PATH, env: Mapping[str, str] | None = None) -> int:
     """The account written is pure-ftpd's own read-only one (``--bind-dn``/``--password-file`` or
     ``ISPCTL_PUREFTPD_LDAP_*``); ispctl's own is refused (``service_settings``)."""
-    ldap = service_settings("pureftpd", env, bind_dn, password_file)
     site = ctx.site(root, env)
+    ldap = service_settings("pureftpd", env, bind_dn, password_file, site.section(DIRECTORY))
     files = render(site, ldap, ldap_conf_path)
     try:
         written = write_files(files, {LDAP_CONF: 0o600}, out)

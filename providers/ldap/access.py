@@ -53,7 +53,7 @@ from ldap3.utils.dn import parse_dn
 
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap.connection import LdapSettings
-from ispctl.providers.ldap.settings import DIRECTORY
+from ispctl.providers.ldap.settings import DIRECTORY, ROLES, DirectoryAccounts, DirectorySettings
 from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
 
 DEFAULT_DATABASE = "olcDatabase={1}mdb,cn=config"
@@ -162,42 +162,70 @@ def access_ldif(base_dn: str, accounts: Accounts, database: str = DEFAULT_DATABA
             f"dn: {database}\nchangetype: modify\nadd: olcAccess\n{values}")
 
 
-def service_settings(service: str, env: Mapping[str, str] | None, bind_dn: str | None,
-                     password_file: Path | None) -> LdapSettings:
-    """The connection a mail server's configuration is rendered with: that server's own account.
+def _same_dn(a: str, b: str) -> bool:
+    try:
+        return dnlib.normalise(a) == dnlib.normalise(b)
+    except (ValueError, LDAPInvalidDnError):
+        return a.strip().lower() == b.strip().lower()
 
-    From ``--bind-dn``/``--password-file``, else from ``ISPCTL_<SERVICE>_LDAP_BIND_DN`` and
-    ``ISPCTL_<SERVICE>_LDAP_PASSWORD(_FILE)``; the URL and TLS settings stay ispctl's. ispctl's
-    own account (``ISPCTL_LDAP_BIND_DN``, which may write) is refused: it would sit in a file
-    the mail server (and whoever reads its configuration) can read.
+
+def refuse_foreign_account(service: str, bind_dn: str, directory: DirectorySettings | None,
+                           env: Mapping[str, str]) -> None:
+    """Refuse to render ``bind_dn`` into ``service``'s configuration when it is another role's
+    account, under any spelling: ispctl's apply account (the estate's ``accounts.apply`` or this
+    machine's ``ISPCTL_LDAP_BIND_DN``, which may write), its plan accounts (``accounts.plan``,
+    ``ISPCTL_PLAN_LDAP_BIND_DN``, a reseller's), or another service's. The file is readable by
+    the service and whoever reads its configuration."""
+    declared = directory.accounts if directory is not None else DirectoryAccounts()
+    roles = [(role, f"directory.accounts.{role} in ispctl.yaml", dn) for role in ROLES if role != service
+             and (dn := getattr(declared, role)) is not None]
+    roles += [("apply", "ISPCTL_LDAP_BIND_DN", env.get("ISPCTL_LDAP_BIND_DN", "")),
+              ("plan", "ISPCTL_PLAN_LDAP_BIND_DN", env.get("ISPCTL_PLAN_LDAP_BIND_DN", ""))]
+    roles += [(f"reseller {name}'s plan", f"directory.accounts.resellers.{name} in ispctl.yaml", dn)
+              for name, dn in declared.resellers.items()]
+    for role, source, dn in roles:
+        if dn.strip() and _same_dn(dn, bind_dn):
+            kind = ("ispctl's own account: its apply account, which may write to the directory" if role == "apply"
+                    else f"ispctl's own account: its {role} account" if role.endswith("plan")
+                    else f"{role}'s account")
+            raise ConfigError(f"render {service}: {bind_dn.strip()} is {kind} ({source}): give {service} its own "
+                              f"read-only account (directory.accounts.{service} in ispctl.yaml, "
+                              f"ISPCTL_{service.upper()}_LDAP_BIND_DN or --bind-dn)")
+
+
+def service_settings(service: str, env: Mapping[str, str] | None, bind_dn: str | None,
+                     password_file: Path | None, directory: DirectorySettings | None = None) -> LdapSettings:
+    """The connection a service's configuration is rendered with: that service's own account.
+
+    The DN from ``--bind-dn``, else ``ISPCTL_<SERVICE>_LDAP_BIND_DN`` (this machine's override),
+    else the estate's ``directory.accounts.<service>``; its password from ``--password-file``,
+    else ``ISPCTL_<SERVICE>_LDAP_PASSWORD(_FILE)`` (never from git); the URL and TLS settings
+    stay ispctl's. Another role's account is refused (``refuse_foreign_account``).
     """
     env = dict(os.environ if env is None else env)
     prefix = f"ISPCTL_{service.upper()}_LDAP"
-    if (bind_dn is None) != (password_file is None):
-        # The environment's password belongs to another DN: never pair them silently.
+    overridden = env.get(f"{prefix}_BIND_DN", "").strip() or None
+    if (bind_dn is not None and password_file is None) or (bind_dn is None and password_file and overridden):
+        # The environment's password belongs to another DN (and --password-file to the estate's
+        # when the environment names none): never pair them silently.
         raise ConfigError("--bind-dn and --password-file go together (the service account and its password)")
     password: str | None = None
     if bind_dn is None:
-        bind_dn = env.get(f"{prefix}_BIND_DN", "").strip() or None
-        password = env.get(f"{prefix}_PASSWORD") or None
-        named = env.get(f"{prefix}_PASSWORD_FILE", "").strip()
-        password_file = Path(named) if named else None
+        bind_dn = overridden or (getattr(directory.accounts, service, None) if directory is not None else None)
+        if password_file is None:
+            password = env.get(f"{prefix}_PASSWORD") or None
+            named = env.get(f"{prefix}_PASSWORD_FILE", "").strip()
+            password_file = Path(named) if named else None
         if bind_dn is None or (password is None and password_file is None):
             raise ConfigError(
                 f"ispctl render {service} writes a bind DN and its password into the configuration, and never "
-                f"ispctl's own (ISPCTL_LDAP_BIND_DN may write to the directory). Set {prefix}_BIND_DN and "
-                f"{prefix}_PASSWORD_FILE (or {prefix}_PASSWORD) to {service}'s read-only account, or pass "
-                "--bind-dn and --password-file (README \"The schema, and loading it into a production directory\")")
+                f"ispctl's own (ISPCTL_LDAP_BIND_DN may write to the directory). Declare {service}'s read-only "
+                f"account in ispctl.yaml (directory.accounts.{service}) or set {prefix}_BIND_DN, and its password "
+                f"in {prefix}_PASSWORD_FILE (or {prefix}_PASSWORD or --password-file); or pass --bind-dn and "
+                "--password-file (README \"Service accounts and access rules\")")
     if not bind_dn.strip():
         raise ConfigError("--bind-dn is empty")
-    own = env.get("ISPCTL_LDAP_BIND_DN", "").strip()
-    try:
-        same = bool(own) and dnlib.normalise(own) == dnlib.normalise(bind_dn)
-    except (ValueError, LDAPInvalidDnError):
-        same = own.lower() == bind_dn.strip().lower()
-    if same:
-        raise ConfigError(f"{bind_dn.strip()} is ispctl's own account (ISPCTL_LDAP_BIND_DN, which may write): "
-                          f"give {service} its read-only account ({prefix}_BIND_DN, or --bind-dn)")
+    refuse_foreign_account(service, bind_dn, directory, env)
     env["ISPCTL_LDAP_BIND_DN"] = bind_dn.strip()
     env.pop("ISPCTL_LDAP_PASSWORD", None)
     env.pop("ISPCTL_LDAP_PASSWORD_FILE", None)
@@ -207,6 +235,25 @@ def service_settings(service: str, env: Mapping[str, str] | None, bind_dn: str |
         assert password is not None
         env["ISPCTL_LDAP_PASSWORD"] = password
     return LdapSettings.from_env(env)
+
+
+def declared_accounts(directory: DirectorySettings, overrides: Mapping[str, str | None],
+                      resellers: Mapping[str, str], plan_reads_passwords: bool | None) -> Accounts:
+    """The estate's accounts (``directory.accounts``) with the command line's overrides on top
+    (``overrides``: role -> DN or None for not given; ``resellers`` replace the declared ones
+    when any is given)."""
+    declared = directory.accounts
+    dns = {role: overrides.get(role) or getattr(declared, role) for role in ROLES}
+    missing = [role for role in ("apply", "plan") if dns[role] is None]
+    if missing:
+        raise ConfigError(" and ".join(f"the {role} account" for role in missing) + " is not declared: write "
+                          + " and ".join(f"directory.accounts.{role}" for role in missing) + " in ispctl.yaml "
+                          "(or pass " + " and ".join(f"--{role}-dn" for role in missing) + ")")
+    apply, plan = dns["apply"], dns["plan"]
+    assert apply is not None and plan is not None
+    return Accounts(apply, plan, dns["dovecot"], dns["postfix"], dict(resellers or declared.resellers),
+                    declared.plan_reads_passwords if plan_reads_passwords is None else plan_reads_passwords,
+                    dns["pureftpd"], dns["freeradius"])
 
 
 def _resellers(values: list[str]) -> dict[str, str]:
@@ -221,10 +268,15 @@ def _resellers(values: list[str]) -> dict[str, str]:
     return out
 
 
-def render_access_cmd(ctx: CommandContext, out: Path, root: Path, accounts: Accounts,
-                      database: str = DEFAULT_DATABASE) -> int:
-    base_dn = ctx.site(root).section(DIRECTORY).base_dn
-    text = access_ldif(base_dn, accounts, database)
+def render_access_cmd(ctx: CommandContext, out: Path, root: Path, accounts: Accounts | None = None,
+                      database: str = DEFAULT_DATABASE, overrides: Mapping[str, str | None] | None = None,
+                      resellers: Mapping[str, str] | None = None, plan_reads_passwords: bool | None = None) -> int:
+    """The LDIF for ``accounts``, or for the estate's (``directory.accounts``) with the flags'
+    ``overrides`` on top."""
+    directory = ctx.site(root).section(DIRECTORY)
+    if accounts is None:
+        accounts = declared_accounts(directory, overrides or {}, resellers or {}, plan_reads_passwords)
+    text = access_ldif(directory.base_dn, accounts, database)
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
@@ -243,8 +295,10 @@ def register(commands: Commands) -> None:
     def render_access(
         out: Path = typer.Option(..., "--out", help="LDIF file to write (ldapmodify input)"),
         dir: Path | None = DirOption,
-        apply_dn: str = typer.Option(..., "--apply-dn", help="account ispctl apply binds as (write)"),
-        plan_dn: str = typer.Option(..., "--plan-dn", help="account ispctl plan binds as (read-only)"),
+        apply_dn: str | None = typer.Option(None, "--apply-dn", help="account ispctl apply binds as (write) "
+                                                                      "[default: directory.accounts.apply]"),
+        plan_dn: str | None = typer.Option(None, "--plan-dn", help="account ispctl plan binds as (read-only) "
+                                                                    "[default: directory.accounts.plan]"),
         dovecot_dn: str | None = typer.Option(None, "--dovecot-dn", help="Dovecot's account (reads hashes)"),
         postfix_dn: str | None = typer.Option(None, "--postfix-dn", help="Postfix's account (no hashes)"),
         pureftpd_dn: str | None = typer.Option(None, "--pureftpd-dn", help="pure-ftpd's account (FTP logins' "
@@ -253,22 +307,23 @@ def register(commands: Commands) -> None:
                                                  "accounts and profiles only; needs the RADIUS schemas)"),
         reseller: list[str] = typer.Option([], "--reseller", help="NAME=ACCOUNT_DN: a reseller's read-only plan "
                                                                    "account, limited to o=NAME under the base"),
-        plan_passwords: bool = typer.Option(True, "--plan-passwords/--no-plan-passwords",
-                                            help="whether plan accounts read password hashes (needed while git "
-                                                 "holds hashes to compare)"),
+        plan_passwords: bool | None = typer.Option(None, "--plan-passwords/--no-plan-passwords",
+                                                   help="whether plan accounts read password hashes (needed while "
+                                                        "git holds hashes to compare) [default: directory.accounts."
+                                                        "plan_reads_passwords, else yes]"),
         database: str = typer.Option(DEFAULT_DATABASE, "--database", help="cn=config entry of the database "
                                                                           "holding the managed base"),
     ) -> None:
-        """Directory access rules (olcAccess LDIF) for ispctl's apply, plan and service accounts."""
-        ctx.run(lambda: render_access_cmd(
-            ctx, out, ctx.root(dir),
-            Accounts(apply_dn, plan_dn, dovecot_dn, postfix_dn, _resellers(reseller), plan_passwords, pureftpd_dn,
-                     freeradius_dn),
-            database))
+        """Directory access rules (olcAccess LDIF) for the accounts ispctl.yaml declares (directory.accounts);
+        each flag overrides its role."""
+        overrides = {"apply": apply_dn, "plan": plan_dn, "dovecot": dovecot_dn, "postfix": postfix_dn,
+                     "pureftpd": pureftpd_dn, "freeradius": freeradius_dn}
+        ctx.run(lambda: render_access_cmd(ctx, out, ctx.root(dir), None, database, overrides, _resellers(reseller),
+                                          plan_passwords))
 
 
 __all__ = [
     "DEFAULT_DATABASE", "FREERADIUS_ATTRS", "FREERADIUS_CLASS", "PUREFTPD_ATTRS", "PUREFTPD_CLASS", "RADIUS_SECRETS",
-    "Accounts", "access_ldif", "access_rules", "register",
+    "Accounts", "access_ldif", "access_rules", "declared_accounts", "refuse_foreign_account", "register",
     "service_settings",
 ]

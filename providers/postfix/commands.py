@@ -9,14 +9,15 @@ import typer
 
 from ispctl.providers.ldap.access import service_settings
 from ispctl.providers.ldap.connection import LdapSettings
+from ispctl.providers.ldap.settings import DIRECTORY, DirectorySettings
 from ispctl.providers.postfix.render import MAIN_CF, render, write_files
 from ispctl.reconciler.contract import CommandContext, Commands, ConfigError, DirOption, output
 
 
 def connection_settings(env: Mapping[str, str] | None, bind_dn: str | None,
-                        password_file: Path | None) -> LdapSettings:
+                        password_file: Path | None, directory: DirectorySettings | None = None) -> LdapSettings:
     """The environment's connection with Postfix's own read-only account (never ispctl's)."""
-    return service_settings("postfix", env, bind_dn, password_file)
+    return service_settings("postfix", env, bind_dn, password_file, directory)
 
 
 def render_postfix_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str | None = None,
@@ -27,8 +28,8 @@ def render_postfix_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str 
     ``main.cf.ispctl`` names the tables in ``table_dir`` (default: ``out`` itself, as an
     absolute path), so rendering straight into ``/etc/postfix/ispctl`` needs nothing else.
     """
-    ldap = connection_settings(env, bind_dn, password_file)
     site = ctx.site(root, env)
+    ldap = connection_settings(env, bind_dn, password_file, site.section(DIRECTORY))
     files = render(site, ldap, table_dir if table_dir is not None else str(out.absolute()))
     try:
         written = write_files(files, out, group)

@@ -22,8 +22,9 @@ def render_freeradius_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: s
     The bind DN and password written are FreeRADIUS's own read-only account (``--bind-dn`` and
     ``--password-file``, or ``ISPCTL_FREERADIUS_LDAP_*``), never ispctl's (``service_settings``).
     """
-    ldap = service_settings("freeradius", env, bind_dn, password_file)
-    base_dn = ctx.site(root, env).section(DIRECTORY).base_dn
+    directory = ctx.site(root, env).section(DIRECTORY)
+    ldap = service_settings("freeradius", env, bind_dn, password_file, directory)
+    base_dn = directory.base_dn
     files = render(ldap, base_dn, address, auth_port, acct_port)
     try:
         written = write_files(files, out)
