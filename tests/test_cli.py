@@ -283,7 +283,7 @@ def test_validate_and_version_need_no_directory(tmp_path: Path) -> None:
     assert done.exit_code == 0
     assert done.stdout.strip() == (
         f"The desired state in {EXAMPLE} is valid: "
-        "alias: 10, dns: 54, dns_zone: 5, domain: 6, mailbox: 25, maildir: 25, sieve: 1, site: 5, tenant: 5."
+        "alias: 10, dns: 69, dns_zone: 5, domain: 6, mailbox: 25, maildir: 25, sieve: 1, site: 11, tenant: 5."
     )
     assert run_cli(None, "validate", "-d", str(tmp_path / "nowhere")).exit_code == 1
     # --version alone, without a command (it used to fail with "Missing command", exit 2).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,13 @@ DNS: dict[str, Any] = {
     "web": {"a": ["192.0.2.80"], "aaaa": ["2001:db8::80"]},
     "ignore": [{"name": "_acme-challenge*", "type": "TXT"}],
 }
+
+
+def sts_txt(*mx: str) -> str:
+    """The _mta-sts record for the default policy (testing, a week) naming ``mx`` (RFC 8461)."""
+    policy = "".join(f"{line}\r\n" for line in ("version: STSv1", "mode: testing", *(f"mx: {h}" for h in mx),
+                                                "max_age: 604800"))
+    return f'"v=STSv1; id={hashlib.sha256(policy.encode()).hexdigest()[:32]}"'
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +134,10 @@ def test_derived_records_for_mail_and_web(tmp_path: Path) -> None:
         "_submission._tcp/SRV": (3600, ("0 1 587 smtp.example.net.",)),
         "@/A": (3600, ("192.0.2.80",)), "@/AAAA": (3600, ("2001:db8::80",)),
         "www/A": (3600, ("192.0.2.80",)), "www/AAAA": (3600, ("2001:db8::80",)),
+        # mail and web: the web service's autoconfig and MTA-STS sites, and the policy's id
+        "autoconfig/A": (3600, ("192.0.2.80",)), "autoconfig/AAAA": (3600, ("2001:db8::80",)),
+        "mta-sts/A": (3600, ("192.0.2.80",)), "mta-sts/AAAA": (3600, ("2001:db8::80",)),
+        "_mta-sts/TXT": (3600, (sts_txt("mx1.example.net", "mx2.example.net"),)),
     }
 
 
@@ -193,6 +205,9 @@ def test_explicit_records_override_derived_ones(tmp_path: Path) -> None:
         "www/CNAME": (600, ("acme.example.",)),          # replaces the derived www A and AAAA
         "_imaps._tcp/SRV": (600, ("0 0 0 .",)),           # RFC 6186: the service is not offered
         "_submission._tcp/SRV": (600, ("0 1 587 smtp.example.net.",)),
+        "autoconfig/A": (600, ("192.0.2.80",)), "autoconfig/AAAA": (600, ("2001:db8::80",)),
+        "mta-sts/A": (600, ("192.0.2.80",)), "mta-sts/AAAA": (600, ("2001:db8::80",)),
+        "_mta-sts/TXT": (600, (sts_txt("filter.example"),)),  # the policy names the zone's MX
     }
 
 

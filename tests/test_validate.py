@@ -312,7 +312,7 @@ def test_cli_reports_every_problem_without_a_traceback(tmp_path: Path) -> None:
 def test_cli_validates_the_example_estate() -> None:
     result = CliRunner().invoke(app, ["--no-color", "validate", "--dir", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
-    assert ("alias: 10, dns: 54, dns_zone: 5, domain: 6, mailbox: 25, maildir: 25, sieve: 1, site: 5, tenant: 5"
+    assert ("alias: 10, dns: 69, dns_zone: 5, domain: 6, mailbox: 25, maildir: 25, sieve: 1, site: 11, tenant: 5"
             in result.output)
 
 

@@ -40,16 +40,24 @@ def sites(tmp_path: Path, domain: dict[str, Any], web: dict[str, Any] | None = N
 
 
 def test_the_example_estate_has_its_sites(example: dict[str, Resource]) -> None:
-    assert sorted(example) == ["northwind.example", "old.northwind.example", "shop.northwind.example",
-                               "southbay.example", "xn--bckerei-mller-bfb28a.example"]
+    declared = ["northwind.example", "old.northwind.example", "shop.northwind.example", "southbay.example",
+                "xn--bckerei-mller-bfb28a.example"]
+    # Each domain with mail and web also gets its derived autoconfig and MTA-STS sites (mailconfig).
+    mail_web = ["northwind.example", "southbay.example", "xn--bckerei-mller-bfb28a.example"]
+    derived = [f"{label}.{d}" for d in mail_web for label in ("autoconfig", "mta-sts")]
+    assert sorted(example) == sorted(declared + derived)
 
 
 def test_a_site_with_everything(example: dict[str, Resource]) -> None:
     site = example["northwind.example"]
     uid = derived_uid("northwind", LOW, HIGH)
     assert (site.parent, site.source, site.sensitive) == (
-        "domain.northwind.example", Location(NW, 49, 5), frozenset({"htpasswd"}))
-    assert dict(site.attrs) == {
+        "domain.northwind.example", Location(NW, 58, 5), frozenset({"htpasswd"}))
+    attrs = dict(site.attrs)
+    # the domain's own site also serves the mail autoconfig file (test_web_mailconfig checks it)
+    generated = attrs.pop("generated")
+    assert [entry.split("\n")[0] for entry in generated] == ["/.well-known/autoconfig/mail/config-v1.1.xml"]
+    assert attrs == {
         "aliases": ("www.northwind.example",),
         "docroot": "/srv/www/northwind/northwind.example/htdocs", "home": "/srv/www/northwind",
         "user": "web-northwind", "uid": uid, "gid": uid,

@@ -14,9 +14,10 @@ kinds of the DNS provider, and ``compile_dns`` is the service's compile hook:
 Derived records (``derived_rrsets``), unless an explicit record set at the same owner and
 type (or an explicit CNAME at the owner) overrides them, for domains with the mail
 service: MX and SPF at the apex, DMARC at ``_dmarc``, RFC 6186 SRV records
-``_imaps._tcp``/``_submission._tcp`` and the DKIM key at ``<selector>._domainkey``
-(primary domains only: an alias domain signs nothing); for web sites: A/AAAA at every
-name a site of the estate answers that is in the zone (its host and aliases, declared in
+``_imaps._tcp``/``_submission._tcp``/``_pop3s._tcp``, MTA-STS's ``_mta-sts`` and TLS-RPT's
+``_smtp._tls`` TXT (primary domains with web too: ``mailconfig`` computes them) and the
+DKIM key at ``<selector>._domainkey`` (primary domains only: an alias domain signs nothing);
+for web sites: A/AAAA at every name a site of the estate answers that is in the zone (its host and aliases, declared in
 this zone's domain file or, as an alias, in another file of the same tenant; a domain with
 the web service and no sites has the apex and ``www``).
 """
@@ -104,13 +105,15 @@ def derived_rrsets(
     target_mx: tuple[str, ...] | None = None,
     dkim_keys: Mapping[str, str] | None = None,
     web_owners: Iterable[str] | None = None,
+    mail_txt: Mapping[str, str] | None = None,
 ) -> dict[tuple[str, str], RRset]:
     """The record sets a domain gets from its services and the site settings.
 
     ``target_mx`` replaces the site's MX (an alias domain follows its target's MX);
     ``dkim_keys`` maps each current DKIM selector of the domain to its TXT value;
     ``web_owners`` are the owners (relative to the zone) that web sites answer at; None
-    means the apex and ``www`` when the domain has the web service.
+    means the apex and ``www`` when the domain has the web service; ``mail_txt`` maps owners
+    to the MTA-STS and TLS-RPT TXT values of a primary domain with mail and web (``mailconfig``).
     """
     out: dict[tuple[str, str], RRset] = {}
     active = set(services)
@@ -131,6 +134,10 @@ def derived_rrsets(
             add("_imaps._tcp", "SRV", [f"0 1 993 {mail.imap}"])
         if mail.submission:
             add("_submission._tcp", "SRV", [f"0 1 587 {mail.submission}"])
+        if mail.pop3:
+            add("_pop3s._tcp", "SRV", [f"0 1 995 {mail.pop3}"])
+        for owner, value in sorted((mail_txt or {}).items()):
+            add(owner, "TXT", [txt_text(split_txt(value))])
         if settings.dkim is not None:
             for selector, value in sorted((dkim_keys or {}).items()):
                 add(f"{selector}._domainkey", "TXT", [txt_text(split_txt(value))])

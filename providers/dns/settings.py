@@ -91,6 +91,16 @@ class MxHost(Strict):
     priority: Annotated[int, Field(ge=0, le=65535)] = 10
 
 
+class MtaSts(Strict):
+    """MTA-STS (RFC 8461) for domains with mail and web: the policy at mta-sts.<domain>, the
+    _mta-sts TXT record and, with ``report``, TLS-RPT (RFC 8460) at _smtp._tls."""
+
+    enabled: bool = True
+    mode: Literal["testing", "enforce", "none"] = "testing"
+    max_age: Annotated[int, Field(ge=86400, le=31557600)] = 604800
+    report: str | None = Field(None, description="TLS-RPT rua, e.g. mailto:tls-reports@isp.example")
+
+
 class DnsMail(Strict):
     """Where the records derived for domains with the mail service point."""
 
@@ -99,6 +109,10 @@ class DnsMail(Strict):
     dmarc: str | None = Field(None, description="TXT at _dmarc, e.g. 'v=DMARC1; p=quarantine'")
     imap: HostName | None = Field(None, description="IMAPS server: SRV _imaps._tcp (RFC 6186)")
     submission: HostName | None = Field(None, description="submission server: SRV _submission._tcp (RFC 6186)")
+    pop3: HostName | None = Field(None, description="POP3S server: SRV _pop3s._tcp (RFC 6186); none: no POP3")
+    autoconfig: bool = Field(True, description="Thunderbird autoconfig at autoconfig.<domain> for domains with "
+                                               "mail and web (README \"Mail client autoconfiguration\")")
+    mta_sts: MtaSts = MtaSts()
 
 
 class DnsWeb(Strict):

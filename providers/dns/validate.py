@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
-from ispctl.providers.dns import dkim
+from ispctl.providers.dns import dkim, mailconfig
 from ispctl.providers.dns.compile import RRset, Zone, ZoneSet, derived_rrsets
 from ispctl.providers.dns.names import (
     MISSING_KEY,
@@ -127,7 +127,19 @@ class _DnsChecker:
                 if name in primary:
                     owner = "@" if host == name else host[: -len(name) - 1]
                     out.setdefault(name, set()).add(owner)
+            mx = self.mail_sites(domain)
+            if mx is not None:  # the web service's derived sites (mailconfig)
+                out.setdefault(domain.name, set()).update(mailconfig.hosts(self.settings.mail, mx))
         return out
+
+    def mail_sites(self, domain: NDomain) -> tuple[str, ...] | None:
+        """The MX the MTA-STS policy names when the web service derives autoconfig and MTA-STS
+        sites for the domain (``mailconfig``); None when it derives none."""
+        return mailconfig.domain_mx(domain, self.settings.mail) if mailconfig.eligible(domain) else None
+
+    def mail_txt(self, domain: NDomain) -> dict[str, str]:
+        mx = self.mail_sites(domain)
+        return mailconfig.txt_records(self.settings.mail, mx) if mx is not None else {}
 
     def primaries(self, domain: NDomain) -> tuple[str, ...]:
         """A secondary zone's primaries: they go into named's config and the catalog verbatim."""
@@ -159,7 +171,7 @@ class _DnsChecker:
         derived = derived_rrsets(
             zone, settings, domain.services, ttl, doc.location(("domain",)),
             target_mx=self.target_mx(domain), dkim_keys=self.dkim_keys(domain, explicit),
-            web_owners=self.web_owners.get(zone, ()),
+            web_owners=self.web_owners.get(zone, ()), mail_txt=self.mail_txt(domain),
         )
         rrsets: dict[tuple[str, str], RRset] = {}
         cname_owners = {o for (o, t), rr in explicit.items() if t == "CNAME" and rr.records}

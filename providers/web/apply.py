@@ -310,6 +310,8 @@ class Run:
                 files.remove(path)
             else:
                 files.write_atomic(path, secret, 0o640, owner)
+        if job.rendered is not None:  # before the vhost naming them goes live
+            files.write_generated(job.resource, lay.sites_dir)
         if sites is not None and host in sites.new:
             self._replace(job, sites)
 

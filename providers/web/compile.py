@@ -17,7 +17,10 @@
   - ``protected``: ``"<path> <login>"`` each; ``htpasswd``: ``"<login>:<hash>"`` each, the
     htpasswd lines -- SENSITIVE: never shown in a plan, its JSON or a log;
   - ``status``: ``active`` | ``suspended`` (suspended when the site, its domain or a tenant
-    above it is); ``quota``: bytes or None.
+    above it is); ``quota``: bytes or None;
+  - ``generated`` (only on sites that have it): ``"<url-path>\n<content>"`` files ispctl serves
+    (``mailconfig``: the derived ``autoconfig.<domain>`` and ``mta-sts.<domain>`` sites, and the
+    domain's own site's ``/.well-known/autoconfig/mail/config-v1.1.xml``).
 
 A site's resource source is the line of its host in the domain file (the ``domain:`` line for
 the default site).
@@ -25,6 +28,8 @@ the default site).
 
 from __future__ import annotations
 
+from ispctl.providers.web.generated import ATTR as GENERATED
+from ispctl.providers.web.mailconfig import derived_sites
 from ispctl.providers.web.settings import WEB, WebSettings
 from ispctl.providers.web.users import user_name
 from ispctl.providers.web.validate import Site, SiteSet, check_sites
@@ -79,13 +84,17 @@ def site_attrs(site: Site, settings: WebSettings, uid: int) -> dict[str, Value]:
     return attrs
 
 
-def site_resources(sites: SiteSet, settings: WebSettings) -> list[Resource]:
+def site_resources(sites: SiteSet, settings: WebSettings,
+                   generated: dict[str, tuple[str, ...]] | None = None) -> list[Resource]:
     out = []
     for host, site in sorted(sites.sites.items()):
         uid = sites.uids.get(site.tenant)
         if uid is None:
             continue  # its tenant's uid was refused: validation failed already
-        out.append(Resource(KIND, host, site_attrs(site, settings, uid), parent=address_of(DOMAIN, site.domain),
+        attrs = site_attrs(site, settings, uid)
+        if generated and host in generated:
+            attrs[GENERATED] = generated[host]
+        out.append(Resource(KIND, host, attrs, parent=address_of(DOMAIN, site.domain),
                             sensitive=frozenset({SECRET}), source=site.location))
     return out
 
@@ -93,4 +102,6 @@ def site_resources(sites: SiteSet, settings: WebSettings) -> list[Resource]:
 def compile_web(catalog: Catalog) -> Compiled:
     """The estate's sites, checked, as resources."""
     sites, problems = check_sites(catalog)
-    return Compiled(resources=site_resources(sites, catalog.estate.site.section(WEB)), problems=problems)
+    generated, conflicts = derived_sites(catalog, sites)
+    return Compiled(resources=site_resources(sites, catalog.estate.site.section(WEB), generated),
+                    problems=problems + conflicts)

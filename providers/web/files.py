@@ -34,10 +34,10 @@ from datetime import datetime
 
 from cryptography import x509
 
-from ispctl.providers.web import quota
+from ispctl.providers.web import generated, quota
 from ispctl.providers.web.live import Owner, SiteFiles, owner_of
 from ispctl.providers.web.render import Layout, host_of, recorded, tls_paths
-from ispctl.reconciler.contract import ProviderError
+from ispctl.reconciler.contract import ProviderError, Resource
 
 MANIFEST = ".ispctl-archive.json"
 # Written before an apply swaps files, removed once the daemons reloaded them: an apply killed in
@@ -368,3 +368,21 @@ def archive_site(layout: Layout, host: str, home: str, docroot: str | None, now:
     for index, path in enumerate(moving):
         os.rename(path, f"{target}/{'site' if index == 0 and path == site else 'docroot'}")
     return target
+
+
+def write_generated(site: Resource, sites_dir: str) -> None:
+    """The site's generated files on disk (readable by Apache), stale ones of the site removed."""
+    found = generated.entries(site, sites_dir)
+    where = generated.directory(sites_dir, site.key)
+    me = (os.geteuid(), os.getegid())  # root on a web host
+    if found:
+        ensure_dir(f"{sites_dir}/{generated.DIR}", 0o755, me)
+        ensure_dir(where, 0o755, me)
+    wanted = {os.path.basename(file): content for _, file, content in found}
+    for name, content in wanted.items():
+        if read_small(f"{where}/{name}") != content:
+            write_atomic(f"{where}/{name}", content, 0o644, me)
+    if os.path.isdir(where) and not os.path.islink(where):
+        for name in os.listdir(where):
+            if name not in wanted:
+                remove(f"{where}/{name}")

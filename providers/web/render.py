@@ -33,6 +33,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ispctl.providers.web import generated
 from ispctl.reconciler.contract import ProviderError, Resource, Value
 
 KIND = "site"
@@ -233,6 +234,7 @@ def _vhost(site: Resource, layout: Layout, *, tls: bool, redirect_to_tls: bool, 
               f'    <Location "{PROBE_PATH}">',
               f'        Header always set {PROBE_HEADER} "@PROBE@"',
               "    </Location>"]
+    lines += generated.vhost_lines(site, layout.sites_dir)  # ispctl's files (mail autoconfig, MTA-STS)
     if suspended:
         lines += [f'    RedirectMatch 503 "^/(?!{_RESERVED})"',
                   f"    ErrorDocument 503 \"{_suspended_page(host)}\"",

@@ -1,0 +1,170 @@
+"""Mail client autoconfiguration and MTA-STS sites: derived from the same settings as the SRV and
+MX records, switched off by settings, conflicting declared sites refused with file:line; and served
+by a real Apache 2.4 (the sandbox's) at the paths clients fetch."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from estate_builder import SITE, EstateBuilder
+
+from ispctl.providers.web.provider import WebProvider
+from ispctl.reconciler.engine.apply import apply_plan
+from ispctl.reconciler.engine.diff import compute_plan
+from ispctl.reconciler.engine.resources import Resource
+from tests.web_helpers import WebHost, site
+from tests.wiring import problems_of, resources_of
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
+NW = "desired-state/tenants/northwind/northwind.example.yaml"
+MAIL: dict[str, Any] = {"mx": ["10 mx1.isp.example.", "20 mx2.isp.example."], "imap": "imap.isp.example.",
+                        "submission": "smtp.isp.example."}
+DNS: dict[str, Any] = {"ns": ["ns1.isp.example."], "web": {"a": ["192.0.2.80"]}}
+XML = "/mail/config-v1.1.xml"
+WELL_KNOWN = "/.well-known/autoconfig/mail/config-v1.1.xml"
+POLICY = "/.well-known/mta-sts.txt"
+
+
+def compiled(tmp_path: Path, mail: dict[str, Any] | None = None, *, web: dict[str, Any] | None = None,
+             services: tuple[str, ...] = ("mail", "web", "dns")) -> dict[str, Resource]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    builder = EstateBuilder(tmp_path, site={**SITE, "dns": {**DNS, "mail": {**MAIL, **(mail or {})}},
+                                            "web": {"https": "off"}})
+    builder.tenant("acme")
+    builder.domain("acme", "acme.example", {"services": list(services), **({"web": web} if web else {})})
+    return {r.address: r for r in resources_of(builder.root).values()}
+
+
+def files(resource: Resource) -> dict[str, str]:
+    """url-path -> content of a site's generated files."""
+    raw = resource.attrs.get("generated") or ()
+    assert isinstance(raw, tuple)
+    return dict(str(entry).split("\n", 1) for entry in raw)
+
+
+def servers(xml: str) -> list[tuple[str, str, str, str, str]]:
+    """(element, type, host, port, socketType) of each server the autoconfig file lists."""
+    root = ET.fromstring(xml)
+    assert root.tag == "clientConfig" and root.attrib["version"] == "1.1"
+    provider = root.find("emailProvider")
+    assert provider is not None
+    out = []
+    for server in provider:
+        if server.tag in ("incomingServer", "outgoingServer"):
+            assert server.findtext("username") == "%EMAILADDRESS%"
+            out.append((server.tag, server.attrib["type"], server.findtext("hostname") or "",
+                        server.findtext("port") or "", server.findtext("socketType") or ""))
+    return out
+
+
+def test_the_example_domains_with_mail_and_web_get_autoconfig_and_mta_sts() -> None:
+    found = {r.key: r for r in resources_of(EXAMPLE).values() if r.kind == "site"}
+    auto, sts = found["autoconfig.northwind.example"], found["mta-sts.northwind.example"]
+    own = found["northwind.example"]
+    # ordinary sites of the domain's tenant: its uid and home, sourced at the domain's own site
+    assert (auto.parent, auto.attrs["uid"], auto.attrs["home"], auto.attrs["https"]) == (
+        "domain.northwind.example", own.attrs["uid"], own.attrs["home"], "auto")
+    assert auto.source == own.source and auto.source is not None and auto.source.file == NW
+    xml = files(auto)[XML]
+    assert servers(xml) == [("incomingServer", "imap", "imap.example.net", "993", "SSL"),
+                            ("outgoingServer", "smtp", "smtp.example.net", "587", "STARTTLS")]
+    assert ET.fromstring(xml).find("emailProvider/domain").text == "northwind.example"  # type: ignore[union-attr]
+    assert files(own) == {WELL_KNOWN: xml}  # the domain's own site serves the same file
+    assert files(sts) == {POLICY: "version: STSv1\r\nmode: testing\r\nmx: mx1.example.net\r\nmx: mx2.example.net\r\n"
+                                  "max_age: 604800\r\n"}
+
+
+def test_pop3_mode_and_max_age_come_from_the_settings(tmp_path: Path) -> None:
+    found = compiled(tmp_path, {"pop3": "pop.isp.example.", "mta_sts": {"mode": "enforce", "max_age": "86400"}})
+    assert servers(files(found["site.autoconfig.acme.example"])[XML]) == [
+        ("incomingServer", "imap", "imap.isp.example", "993", "SSL"),
+        ("incomingServer", "pop3", "pop.isp.example", "995", "SSL"),
+        ("outgoingServer", "smtp", "smtp.isp.example", "587", "STARTTLS")]
+    assert files(found["site.mta-sts.acme.example"])[POLICY] == (
+        "version: STSv1\r\nmode: enforce\r\nmx: mx1.isp.example\r\nmx: mx2.isp.example\r\nmax_age: 86400\r\n")
+
+
+def test_the_switches_turn_them_off(tmp_path: Path) -> None:
+    off = compiled(tmp_path / "off", {"autoconfig": False, "mta_sts": {"enabled": False}})
+    assert sorted(r.key for r in off.values() if r.kind == "site") == ["acme.example"]
+    assert "generated" not in off["site.acme.example"].attrs
+    assert not [a for a in off if "autoconfig" in a or "mta-sts" in a]  # no sites, no address or TXT records
+    sts_only = compiled(tmp_path / "sts", {"autoconfig": False})
+    assert sorted(r.key for r in sts_only.values() if r.kind == "site") == ["acme.example", "mta-sts.acme.example"]
+    no_mx = compiled(tmp_path / "nomx", {"mx": []})  # no MX: no policy to publish
+    assert sorted(r.key for r in no_mx.values() if r.kind == "site") == ["acme.example", "autoconfig.acme.example"]
+
+
+@pytest.mark.parametrize("services", [("mail", "dns"), ("web", "dns")])
+def test_only_domains_with_mail_and_web_get_them(tmp_path: Path, services: tuple[str, ...]) -> None:
+    found = compiled(tmp_path, services=services)
+    assert not [r.key for r in found.values() if r.kind == "site" and r.key != "acme.example"]
+
+
+def test_a_declared_site_at_a_derived_name_is_refused_with_its_line(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path, site={**SITE, "dns": {**DNS, "mail": MAIL}})
+    builder.tenant("acme")
+    rel = builder.domain("acme", "acme.example", "domain: acme.example\nservices: [mail, web, dns]\nweb:\n  sites:\n"
+                                                 "    '@': {}\n    autoconfig: {}\n    www:\n"
+                                                 "      aliases: [mta-sts]\n")
+    assert [str(p) for p in problems_of(builder.root)] == [
+        f"{rel}:6:5: web.sites: autoconfig.acme.example is derived for acme.example's mail (client "
+        "autoconfiguration / MTA-STS) and cannot also be a site or alias here; to serve it yourself set "
+        "dns.mail.autoconfig: false in ispctl.yaml",
+        f"{rel}:7:5: web.sites: mta-sts.acme.example is derived for acme.example's mail (client "
+        "autoconfiguration / MTA-STS) and cannot also be a site or alias here; to serve it yourself set "
+        "dns.mail.mta_sts: {enabled: false} in ispctl.yaml",
+    ]
+
+
+# -- served by the real Apache ------------------------------------------------------------------
+
+needs_apache = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/apache2").exists()
+                                  or not Path("/usr/sbin/php-fpm8.2").exists(),
+                                  reason="needs root (sites are chowned), apache2 and php8.2-fpm (.ci/setup)")
+
+
+@pytest.fixture
+def host(web: Any, tmp_path: Path) -> WebHost:
+    return WebHost(web, tmp_path / "reloads.log")
+
+
+def served(host: WebHost, derived: dict[str, Resource]) -> list[Resource]:
+    """The compiled sites moved onto the sandbox's layout, keeping what they generate."""
+    return [site(host.layout, r.key, generated=r.attrs.get("generated")) for r in derived.values() if r.kind == "site"]
+
+
+def apply(p: WebProvider, sites: list[Resource]) -> None:
+    planned = compute_plan({s.identity: s for s in sites}, p.read(), archives=p.ARCHIVES)
+    result = apply_plan(planned, lambda kind: p)
+    assert result.ok, result.failed
+
+
+@needs_apache
+def test_apache_serves_the_autoconfig_file_and_the_policy(host: WebHost, tmp_path: Path) -> None:
+    p = WebProvider(host.layout, host.control)
+    apply(p, served(host, compiled(tmp_path / "a")))
+    for name, path in (("autoconfig.acme.example", XML), ("acme.example", WELL_KNOWN)):
+        status, headers, body = host.get(name, path)
+        assert (status, headers["content-type"]) == (200, "application/xml")
+        assert servers(body) == [("incomingServer", "imap", "imap.isp.example", "993", "SSL"),
+                                 ("outgoingServer", "smtp", "smtp.isp.example", "587", "STARTTLS")]
+    status, headers, body = host.get("mta-sts.acme.example", POLICY)
+    assert (status, headers["content-type"].split(";")[0]) == (200, "text/plain")
+    assert body == ("version: STSv1\r\nmode: testing\r\nmx: mx1.isp.example\r\nmx: mx2.isp.example\r\n"
+                    "max_age: 604800\r\n")
+    # The files are ispctl's, beside the vhosts: not in the customer's docroot.
+    docroot = Path(host.layout.web_root, "acme", "mta-sts.acme.example", "htdocs")
+    assert not any(docroot.rglob("*.txt")) and host.get("mta-sts.acme.example", "/mta-sts.txt")[0] == 404
+
+    # A new policy is a new file: served after the apply, the old one gone from disk.
+    enforced = served(host, compiled(tmp_path / "b", {"mta_sts": {"mode": "enforce"}}))
+    apply(p, enforced)
+    assert "mode: enforce\r\n" in host.get("mta-sts.acme.example", POLICY)[2]
+    kept = Path(host.layout.sites_dir, ".generated", "mta-sts.acme.example")
+    assert [f.read_bytes().decode() for f in kept.iterdir()] == [host.get("mta-sts.acme.example", POLICY)[2]]
+    assert compute_plan({s.identity: s for s in enforced}, p.read(), archives=p.ARCHIVES).changes == ()
