@@ -7,17 +7,26 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from dns_helpers import converge, provider_for, rrset, zone
 from estate_builder import SITE, EstateBuilder
 
+from ispctl.providers.web import files as web_files
+from ispctl.providers.web.certs import CertRequest, ensure
 from ispctl.providers.web.provider import WebProvider
+from ispctl.providers.web.render import Layout, render
 from ispctl.reconciler.engine.apply import apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.resources import Resource
-from tests.web_helpers import WebHost, site
+from tests.web_helpers import WebHost, https_get, site
 from tests.wiring import problems_of, resources_of
+
+if TYPE_CHECKING:
+    from acme_daemons import AcmeEnv
+
+pytest_plugins = ("acme_daemons",)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desired-state"
 NW = "desired-state/tenants/northwind/northwind.example.yaml"
@@ -30,12 +39,12 @@ POLICY = "/.well-known/mta-sts.txt"
 
 
 def compiled(tmp_path: Path, mail: dict[str, Any] | None = None, *, web: dict[str, Any] | None = None,
-             services: tuple[str, ...] = ("mail", "web", "dns")) -> dict[str, Resource]:
+             services: tuple[str, ...] = ("mail", "web", "dns"), name: str = "acme.example") -> dict[str, Resource]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     builder = EstateBuilder(tmp_path, site={**SITE, "dns": {**DNS, "mail": {**MAIL, **(mail or {})}},
                                             "web": {"https": "off"}})
     builder.tenant("acme")
-    builder.domain("acme", "acme.example", {"services": list(services), **({"web": web} if web else {})})
+    builder.domain("acme", name, {"services": list(services), **({"web": web} if web else {})})
     return {r.address: r for r in resources_of(builder.root).values()}
 
 
@@ -168,3 +177,36 @@ def test_apache_serves_the_autoconfig_file_and_the_policy(host: WebHost, tmp_pat
     kept = Path(host.layout.sites_dir, ".generated", "mta-sts.acme.example")
     assert [f.read_bytes().decode() for f in kept.iterdir()] == [host.get("mta-sts.acme.example", POLICY)[2]]
     assert compute_plan({s.identity: s for s in enforced}, p.read(), archives=p.ARCHIVES).changes == ()
+
+
+@needs_apache
+def test_the_policy_is_served_over_https_with_a_certificate_from_acme(acme_env: AcmeEnv, tmp_path: Path) -> None:
+    """RFC 8461 3.3: senders fetch the policy over HTTPS only, with a certificate valid for mta-sts.<domain>."""
+    host = "mta-sts.example.net"
+    from acme_daemons import ADDRESSES, ZONE  # what acme_env put in named: kept, with the policy host added
+
+    converge(provider_for(acme_env.named), [zone(ZONE)] + [
+        rrset(ZONE, owner, "A", [address]) for owner, address in {**ADDRESSES, "mta-sts": "127.0.0.1"}.items()])
+    acme_env.serve(host)
+    pebble = acme_env.pebble()
+    ensure(CertRequest(host, (host,), acme_env.certs_dir / host, acme_env.challenge_dir, "http-01"),
+           acme_env.settings(pebble))
+    acme_env.serve()  # the challenge vhost goes: the derived site answers the name now
+    apache = acme_env.apache
+    lay = Layout(sites_dir=str(apache.sites_dir), pools_dir=str(tmp_path / "pools"), web_root=str(tmp_path / "www"),
+                 archive_dir=str(tmp_path / "archive"), certs_dir=str(acme_env.certs_dir),
+                 challenge_dir=str(acme_env.challenge_dir), run_dir=str(tmp_path / "run"),
+                 http_port=apache.port, https_port=apache.https_port)
+    derived = compiled(tmp_path / "estate", {"mta_sts": {"mode": "enforce"}}, name="example.net")
+    sts = site(lay, host, https="auto", generated=derived[f"site.{host}"].attrs["generated"])
+    rendered = render(sts, lay, cert_exists=True)
+    assert rendered.tls
+    for sub in ("logs", "htdocs"):
+        Path(lay.web_root, "acme", host, sub).mkdir(parents=True)
+    Path(lay.sites_dir, rendered.vhost_name).write_text(rendered.vhost)
+    web_files.write_generated(sts, lay.sites_dir)
+    apache.graceful()
+
+    root = pebble.write_root(tmp_path / "pebble-root.pem")
+    assert https_get(apache.https_port, host, root, POLICY) == (
+        200, "version: STSv1\r\nmode: enforce\r\nmx: mx1.isp.example\r\nmx: mx2.isp.example\r\nmax_age: 604800\r\n")

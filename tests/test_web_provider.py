@@ -274,6 +274,9 @@ def test_the_example_estate_s_sites_go_live_through_a_session(web: WebServers, t
     assert host.get("www.northwind.example", "/support")[1]["location"] == "https://status.northwind.example/"
     # The site whose operator-provided certificate is not on this machine serves HTTP meanwhile.
     assert host.get("shop.northwind.example", "/")[0] in (403, 404)
+    # The derived mail autoconfig site (web.mailconfig) answers with the XML Thunderbird asks for.
+    status, headers, body = host.get("autoconfig.northwind.example", "/mail/config-v1.1.xml")
+    assert (status, headers["content-type"]) == (200, "application/xml") and "<hostname>imap.example.net<" in body
     # The https: auto sites got no certificate (no CA here): the next plan asks again, as pending work.
     auto = sorted(c.address for c in planned.changes if c.after is not None and c.after.attrs.get("https") == "auto")
     with open_session(estate, env) as session:
