@@ -36,7 +36,7 @@ def entries(site: Resource, sites_dir: str) -> tuple[tuple[str, str, str], ...]:
     for entry in raw:
         path, _, content = str(entry).partition("\n")
         ext = os.path.splitext(path)[1]
-        if not _PATH.match(path) or ext not in _TYPES:
+        if not _PATH.match(path) or ext not in _TYPES or {".", ".."} & set(path.split("/")):
             raise ProviderError(f"{site.address}: {ATTR} path {path!r} is not a plain .xml or .txt path")
         digest = hashlib.sha256(content.encode()).hexdigest()[:16]
         out.append((path, f"{directory(sites_dir, site.key)}/{digest}-{os.path.basename(path)}", content))
