@@ -14,6 +14,9 @@ from estate_builder import SITE, EstateBuilder
 from ispctl.providers.dns import mailconfig
 from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.dns.settings import DnsMail
+from ispctl.providers.registry import BUILTIN
+from ispctl.reconciler.cli.context import Wiring
+from ispctl.reconciler.contract import Registry
 from ispctl.reconciler.engine.resources import Resource
 
 MAIL: dict[str, Any] = {"mx": ["20 mx2.isp.example.", "10 mx1.isp.example."], "imap": "imap.isp.example."}
@@ -51,9 +54,11 @@ def test_tls_rpt_only_with_a_report_address_and_nothing_without_mx() -> None:
     assert mailconfig.hosts(mail(imap=None), ("10 mx1.isp.example.",)) == ("mta-sts",)  # nothing to configure
 
 
-def estate(tmp_path: Path, mail_settings: dict[str, Any], domain: dict[str, Any] | None = None) -> EstateBuilder:
+def estate(tmp_path: Path, mail_settings: dict[str, Any], domain: dict[str, Any] | None = None,
+           web: bool = True) -> EstateBuilder:
     tmp_path.mkdir()
-    builder = EstateBuilder(tmp_path, site={**SITE, "dns": {**DNS, "mail": mail_settings}, "web": {"https": "off"}})
+    builder = EstateBuilder(tmp_path, site={**SITE, "dns": {**DNS, "mail": mail_settings},
+                                            **({"web": {"https": "off"}} if web else {})})
     builder.tenant("acme")
     builder.domain("acme", "acme.example", {"services": ["mail", "web", "dns"], **(domain or {})})
     return builder
@@ -88,3 +93,11 @@ def test_named_serves_the_records_after_the_apply(tmp_path: Path, named: NamedIn
     for name, rdtype in (("_mta-sts.acme.example.", "TXT"), ("autoconfig.acme.example.", "A"),
                          ("mta-sts.acme.example.", "A")):
         assert query(named, name, rdtype)[1] == set()
+
+
+def test_a_registry_without_the_web_service_publishes_none_of_them(tmp_path: Path) -> None:
+    builder = estate(tmp_path / "e", MAIL, web=False)
+    alone = Wiring(Registry(tuple(s for s in BUILTIN if s.name != "web")))
+    found = {r.key for r in alone.desired(builder.root).resources.values() if r.kind == "dns"}
+    assert "acme.example/_imaps._tcp/SRV" in found
+    assert not [k for k in found if "mta-sts" in k or "autoconfig" in k]

@@ -108,6 +108,12 @@ def test_the_switches_turn_them_off(tmp_path: Path) -> None:
     assert sorted(r.key for r in no_mx.values() if r.kind == "site") == ["acme.example", "autoconfig.acme.example"]
 
 
+def test_the_site_answering_the_apex_as_an_alias_serves_the_well_known_file(tmp_path: Path) -> None:
+    found = compiled(tmp_path, web={"sites": {"www": {"aliases": ["@"]}, "shop": {}}})
+    assert list(files(found["site.www.acme.example"])) == [WELL_KNOWN]
+    assert files(found["site.shop.acme.example"]) == {}
+
+
 @pytest.mark.parametrize("services", [("mail", "dns"), ("web", "dns")])
 def test_only_domains_with_mail_and_web_get_them(tmp_path: Path, services: tuple[str, ...]) -> None:
     found = compiled(tmp_path, services=services)

@@ -135,7 +135,9 @@ class _DnsChecker:
     def mail_sites(self, domain: NDomain) -> tuple[str, ...] | None:
         """The MX the MTA-STS policy names when the web service derives autoconfig and MTA-STS
         sites for the domain (``mailconfig``); None when it derives none."""
-        return mailconfig.domain_mx(domain, self.settings.mail) if mailconfig.eligible(domain) else None
+        if not mailconfig.eligible(domain) or not isinstance(getattr(domain.spec, "web", None), ServedHosts):
+            return None  # a registry without the web service serves no such sites
+        return mailconfig.domain_mx(domain, self.settings.mail)
 
     def mail_txt(self, domain: NDomain) -> dict[str, str]:
         mx = self.mail_sites(domain)

@@ -4,7 +4,9 @@ The service's part of the desired-state language: ``settings`` (the ``web:`` sec
 ``ispctl.yaml``, domain files and tenant files, and the ``ISPCTL_WEB_*`` overrides),
 ``users`` (the tenant's system user: uid/gid from a hash of its name; the login hashes
 Apache accepts), ``validate`` (every site resolved and checked, with file:line problems) and
-``compile`` (sites as resources of kind ``site``). The DNS service's derived A/AAAA records
+``compile`` (sites as resources of kind ``site``), ``mailconfig`` (the derived
+``autoconfig.<domain>`` and ``mta-sts.<domain>`` sites of domains with mail, their content as
+``generated`` files). The DNS service's derived A/AAAA records
 follow the sites (``DomainWeb.served_hosts``).
 
 Reconciling: ``render`` (a site's Apache file, pool and htpasswd file), ``files`` and ``live``

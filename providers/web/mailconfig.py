@@ -81,9 +81,12 @@ def derived_sites(catalog: Catalog, sites: SiteSet) -> tuple[dict[str, tuple[str
             wanted[f"{derive.AUTOCONFIG}.{domain.name}"] = (f"{XML_PATH}\n{xml}",)
         if policy is not None:
             wanted[f"{derive.MTA_STS}.{domain.name}"] = (f"{derive.POLICY_PATH}\n{policy}",)
-        own = sites.sites.get(domain.name)
+        # The site answering the apex (as its host or an alias), when it is this domain's: a site of
+        # another domain answering it as an alias would have to serve two domains' files at one path.
+        own = claimed.get(domain.name)
+        own = own if own is not None and own.domain == domain.name else None
         if own is not None and derive.AUTOCONFIG in labels:
-            content[domain.name] = (f"{WELL_KNOWN_XML}\n{xml}",)
+            content[own.host] = (f"{WELL_KNOWN_XML}\n{xml}",)
         for host, files in wanted.items():
             taken = claimed.get(host)
             if taken is not None:
@@ -99,7 +102,6 @@ def derived_sites(catalog: Catalog, sites: SiteSet) -> tuple[dict[str, tuple[str
                                      https=web.https, status=status)
             content[host] = files
     return content, problems
-
 
 
 __all__ = ["ATTR", "XML_PATH", "WELL_KNOWN_XML", "autoconfig_xml", "derived_sites"]
