@@ -52,6 +52,11 @@ def test_site_defaults_leave_dns_unmanaged_and_dkim_off() -> None:
     assert (site.dns.soa.refresh, site.dns.soa.retry, site.dns.soa.expire, site.dns.soa.minimum) == (
         10800, 1800, 604800, 86400
     )
+    # Autoconfiguration and MTA-STS are on by default (testing mode, a week), POP3 and TLS-RPT off.
+    sts = site.dns.mail.mta_sts
+    assert (site.dns.mail.autoconfig, site.dns.mail.pop3) == (True, None)
+    assert (sts.enabled, sts.mode, sts.max_age, sts.report) == (True, "testing", 604800, None)
+    assert DnsSettings.model_validate({"mail": {"mta_sts": {"max_age": "2w"}}}).mail.mta_sts.max_age == 14 * 86400
 
 
 def test_site_settings_normalise_host_names_and_accept_mx_text() -> None:
@@ -85,6 +90,10 @@ def test_site_settings_normalise_host_names_and_accept_mx_text() -> None:
     ({"dkim": {"selector": "Bad_Selector"}}, "should match pattern"),
     ({"ignore": [{"name": "x", "type": "SPF"}]}, "unknown record type 'SPF'"),
     ({"default_ttl": "forever"}, "'forever' is not a duration"),
+    ({"mail": {"mta_sts": {"report": "mailto:tls@isp.example; x=1"}}}, "is not a mailto: or https:// address"),
+    ({"mail": {"mta_sts": {"report": "tls@isp.example"}}}, "is not a mailto: or https:// address"),
+    ({"mail": {"mta_sts": {"max_age": "1h"}}}, "greater than or equal to 86400"),
+    ({"mail": {"mta_sts": {"mode": "on"}}}, "'testing', 'enforce' or 'none'"),
 ])
 def test_bad_site_settings_are_refused(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):

@@ -97,8 +97,21 @@ class MtaSts(Strict):
 
     enabled: bool = True
     mode: Literal["testing", "enforce", "none"] = "testing"
-    max_age: Annotated[int, Field(ge=86400, le=31557600)] = 604800
+    max_age: Annotated[Duration, Field(ge=86400, le=31557600)] = Field(
+        604800, description="how long senders cache the policy (RFC 8461: at most a year; here at least a day)")
     report: str | None = Field(None, description="TLS-RPT rua, e.g. mailto:tls-reports@isp.example")
+
+    @field_validator("report")
+    @classmethod
+    def _rua(cls, value: str | None) -> str | None:
+        """RFC 8460 3: one or more mailto: or https: URIs, comma-separated; nothing that would end
+        the record's field (';') or break its text."""
+        if value is None:
+            return None
+        for uri in value.split(","):
+            if not re.fullmatch(r"(?:mailto:[^@\s;,]+@[^@\s;,]+|https://[^\s;,]+)", uri.strip()):
+                raise ValueError(f"{uri.strip()!r} is not a mailto: or https:// address for TLS reports")
+        return value
 
 
 class DnsMail(Strict):
