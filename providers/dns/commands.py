@@ -28,7 +28,7 @@ from ispctl.providers.dns.dkim import (
 )
 from ispctl.providers.dns.names import MISSING_KEY
 from ispctl.providers.dns.settings import DNS, DnsSettings
-from ispctl.providers.dns.validate import check_zones, dkim_domains
+from ispctl.providers.dns.validate import check_zones, dkim_domains, web_derivations
 from ispctl.providers.dns.yamledit import write_section
 from ispctl.providers.dns.zonefile import (
     ImportedZone,
@@ -183,7 +183,10 @@ def import_dns_cmd(ctx: CommandContext, root: Path, zone_arg: str, from_file: Pa
     target = import_target(desired.catalog, root, zone, out)
     source = load_zone_file(from_file, zone) if from_file is not None else axfr_zone(zone)
     live = read_imported(source, zone, settings)
-    derived = derived_for(target, check_zones(desired.catalog)[0], settings, zone, live.soa_ttl)
+    # The web service's owners and TXT values too: the import must leave out exactly what the zone derives.
+    web_owners, mail_txt = web_derivations(desired.catalog, zone)
+    derived = derived_for(target, check_zones(desired.catalog)[0], settings, zone, live.soa_ttl,
+                          web_owners=web_owners, mail_txt=mail_txt)
     section, counts = plan_section(live, settings, derived)
     previous = write_section(target.path, name.unicode, section)
     remaining = _verify(ctx, root, live, target.path, previous)

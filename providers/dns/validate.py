@@ -412,6 +412,18 @@ def check_zones(catalog: Catalog) -> tuple[ZoneSet, list[Problem]]:
     return checker.run(), checker.problems
 
 
+def web_derivations(catalog: Catalog, zone: str) -> tuple[tuple[str, ...] | None, dict[str, str]]:
+    """What the web service adds to the records ``zone`` derives, as its zone gets them: the
+    owners its sites answer at and the MTA-STS/TLS-RPT TXT values (``derived_rrsets``'s
+    ``web_owners`` and ``mail_txt``). For a domain the estate does not have: (None, {})."""
+    domain = catalog.domains.get(zone)
+    if domain is None:
+        return None, {}
+    checker = _DnsChecker(catalog)
+    owners = checker.site_owners(list(catalog.domains.values())).get(zone, set())
+    return tuple(sorted(owners)), checker.mail_txt(domain)
+
+
 def dkim_domains(zones: ZoneSet, settings: DnsSettings) -> list[tuple[str, str]]:
     """(domain, first selector) of every zone that publishes a key of ours (present or missing)."""
     if settings.dkim is None:

@@ -256,8 +256,9 @@ def import_target(catalog: Catalog, root: Path, zone: str, out: Path | None) -> 
     return Target(out, False, services, "primary", None)
 
 
-def derived_for(target: Target, zones: ZoneSet, settings: DnsSettings, zone: str,
-                ttl: int) -> dict[tuple[str, str], RRset]:
+def derived_for(target: Target, zones: ZoneSet, settings: DnsSettings, zone: str, ttl: int, *,
+                web_owners: tuple[str, ...] | None = None,
+                mail_txt: dict[str, str] | None = None) -> dict[tuple[str, str], RRset]:
     """The record sets the domain would get derived, which the import leaves out when equal."""
     target_mx = None
     if target.type == "alias" and target.alias_of is not None:
@@ -273,5 +274,5 @@ def derived_for(target: Target, zones: ZoneSet, settings: DnsSettings, zone: str
             if public is not None:
                 dkim_keys[selector] = dkim.txt_value(public)
     derived = derived_rrsets(zone, settings, target.services, ttl, Location(""),
-                             target_mx=target_mx, dkim_keys=dkim_keys)
+                             target_mx=target_mx, dkim_keys=dkim_keys, web_owners=web_owners, mail_txt=mail_txt)
     return {k: rr for k, rr in derived.items() if ignored_by(settings.ignore, *k) is None}
