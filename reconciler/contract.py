@@ -36,6 +36,7 @@ from ispctl.reconciler.engine.errors import (
 from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.inflight import Done, Pipelined, Submission
 from ispctl.reconciler.engine.provider import BatchError, Lockable, Provider, Within
+from ispctl.reconciler.engine.rendered import write_rendered
 from ispctl.reconciler.engine.resources import Index, Resource, Value, address_of
 from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
@@ -308,4 +309,5 @@ __all__ = [
     "Strict", "Submission", "ValidationFailed", "Value", "Within", "address_of", "audit", "collector_paused",
     "env_flag", "format_duration", "format_path", "format_size", "hash_password",
     "normalise_address", "normalise_domain", "normalise_local", "output", "parse_duration", "split_address",
+    "write_rendered",
 ]

@@ -33,7 +33,7 @@ from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.settings import DIRECTORY
 from ispctl.providers.mailstore.settings import MAIL
 from ispctl.providers.sieve import dovecot as sieve
-from ispctl.reconciler.contract import ConfigError, SiteFile
+from ispctl.reconciler.contract import ConfigError, SiteFile, write_rendered
 
 LDAP_CONF_FILE = "dovecot-ldap.conf.ext"
 SETTINGS_FILE = "conf.d/90-ispctl.conf"
@@ -200,23 +200,7 @@ def render(site: SiteFile, ldap: LdapSettings, ldap_conf_path: str, lmtp_socket:
 
 
 def write_files(files: Mapping[str, str], out_dir: Path) -> list[Path]:
-    """Write rendered files below ``out_dir`` with their modes; returns the paths written.
-
-    Each file is written to a temporary name created with its final mode and then renamed,
-    so the password is never readable by others, not even for a moment, and a reader never
-    sees half a file.
-    """
-    written: list[Path] = []
-    for name, text in sorted(files.items()):
-        target = out_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        mode = FILE_MODES.get(name, 0o644)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)  # the umask may have narrowed it; never widen beyond ``mode``
-        os.replace(tmp, target)
-        written.append(target)
-    return written
+    """Write rendered files below ``out_dir`` with their modes; returns the paths written
+    (``contract.write_rendered``: the password is never readable by others, not even for a
+    moment, and a reader never sees half a file)."""
+    return write_rendered(files, out_dir, FILE_MODES)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,28 +22,16 @@ from ispctl.reconciler.contract import (
     IspctlError,
     format_size,
     output,
+    write_rendered,
 )
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 
 
 def write_files(files: Mapping[str, str], modes: Mapping[str, int], out_dir: Path) -> list[Path]:
-    """Each file created under a temporary name with its final mode, then renamed: the password
-    is never readable by others, not even for a moment, and no reader sees half a file."""
-    written: list[Path] = []
-    for name, text in sorted(files.items()):
-        target = out_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        mode = modes.get(name, 0o644)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-        written.append(target)
-    return written
+    """The rendered files with their modes (``contract.write_rendered``: the password file is
+    never readable by others, not even for a moment)."""
+    return write_rendered(files, out_dir, modes)
 
 
 def render_pureftpd_cmd(ctx: CommandContext, out: Path, root: Path, bind_dn: str | None, password_file: Path | None,

@@ -17,14 +17,13 @@ current key whose record the DNS server serves; while a domain has one key, that
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ispctl.providers.dns.dkim import DkimError, current_selectors, private_path, signing_selector
-from ispctl.reconciler.contract import ConfigError
+from ispctl.reconciler.contract import ConfigError, write_rendered
 
 CONF_FILE = "opendkim.conf"
 KEY_TABLE = "KeyTable"
@@ -123,13 +122,4 @@ def render(keys: Iterable[SigningKey], key_dir: str, conf_dir: str = DEFAULT_INS
 
 def write_files(files: Mapping[str, str], out_dir: Path) -> list[Path]:
     """Write the files (0644: they hold paths, no secret); returns their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in files.items():
-        path = out_dir / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        written.append(path)
-    return written
+    return write_rendered(files, out_dir)

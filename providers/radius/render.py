@@ -36,12 +36,11 @@ How the directory is read:
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from ispctl.providers.ldap.connection import LdapSettings
-from ispctl.reconciler.contract import ConfigError
+from ispctl.reconciler.contract import ConfigError, write_rendered
 
 MODULE_FILE = "mods-available/ldap"
 SITE_FILE = "sites-available/ispctl"
@@ -225,19 +224,5 @@ def render(ldap: LdapSettings, base_dn: str, address: str = "*", auth_port: int 
 
 
 def write_files(files: Mapping[str, str], out_dir: Path) -> list[Path]:
-    """Write rendered files below ``out_dir`` with their modes (created with it, then renamed:
-    the password is never readable by others, and a reader never sees half a file)."""
-    written: list[Path] = []
-    for name, text in sorted(files.items()):
-        target = out_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        mode = FILE_MODES.get(name, 0o644)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-        written.append(target)
-    return written
+    """Write rendered files below ``out_dir`` with their modes (``contract.write_rendered``)."""
+    return write_rendered(files, out_dir, FILE_MODES)
