@@ -78,6 +78,21 @@ IdentityFactory = Callable[[SiteFile, Mapping[str, str]], dict[str, str]]
 # "quota" (bytes or None), "percent" (or None) and "state" (ok, near, over, unlimited).
 QuotaReport = Callable[[Mapping[tuple[str, str], Resource], float], list[dict[str, Any]]]
 
+# A service's live usage in ``ispctl report usage`` and ``ispctl show``: from the live state as
+# the providers read it, a column name ("mail_used") -> bytes used by each object, keyed by the
+# object's address ("mailbox.anna@example.net").
+UsageReport = Callable[[Mapping[tuple[str, str], Resource]], Mapping[str, Mapping[str, int]]]
+
+
+@dataclass(frozen=True)
+class UsagePart:
+    """A service's part of ``ispctl report usage``: its kinds counted per tenant (``site``: the
+    web sites) and, from the live state, what its objects use (``UsageReport``)."""
+
+    counts: tuple[str, ...] = ()
+    used: UsageReport | None = None
+
+
 # The ``--dir`` option every command that reads the desired state takes.
 DirOption: Any = typer.Option(
     None, "--dir", "-d", help="desired-state folder [default: $ISPCTL_DESIRED_STATE or ./desired-state]")
@@ -193,6 +208,8 @@ class Service:
     hosts_directory: Callable[[tuple[DirectoryPart, ...]], Service] | None = None
     # Its accounts' usage beside the mail store's in ``ispctl report quota`` (see ``QuotaReport``).
     quota: QuotaReport | None = None
+    # Its columns in ``ispctl report usage`` (see ``UsagePart``).
+    usage: UsagePart | None = None
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -306,7 +323,8 @@ __all__ = [
     "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Pipelined", "Problem", "Provider", "ProviderError",
     "ProviderFactory", "QuotaReport", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size",
-    "Strict", "Submission", "ValidationFailed", "Value", "Within", "address_of", "audit", "collector_paused",
+    "Strict", "Submission", "UsagePart", "UsageReport", "ValidationFailed", "Value", "Within", "address_of",
+    "audit", "collector_paused",
     "env_flag", "format_duration", "format_path", "format_size", "hash_password",
     "normalise_address", "normalise_domain", "normalise_local", "output", "parse_duration", "split_address",
     "write_rendered",

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from ispctl.providers.ftp.commands import register
 from ispctl.providers.ftp.compile import MAILBOX_PART, compile_ftp
-from ispctl.providers.ftp.report import quota_rows
+from ispctl.providers.ftp.report import ftp_used, quota_rows
 from ispctl.providers.ftp.sandbox.component import PureFtpdComponent
 from ispctl.providers.ftp.settings import FTP, MAILBOX_FTP, OVERRIDES, FtpLimits, FtpSettings
 from ispctl.providers.ftp.sites import DOMAIN_FTP, LOGIN_PART
-from ispctl.reconciler.contract import Service
+from ispctl.reconciler.contract import Service, UsagePart
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 # pure-ftpd's own classes first: ispctl's FTP class is an addition to them.
@@ -38,6 +38,7 @@ SERVICE = Service(
     commands=register,
     directory=PARTS,
     quota=quota_rows,
+    usage=UsagePart(counts=(LOGIN_PART.kind,), used=ftp_used),
 )
 
 __all__ = ["FTP", "MAILBOX_FTP", "SCHEMAS", "SERVICE", "FtpLimits", "FtpSettings"]

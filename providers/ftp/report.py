@@ -18,7 +18,7 @@ from typing import Any
 
 from ispctl.providers.ftp.settings import MIB
 from ispctl.providers.ftp.sites import KIND
-from ispctl.reconciler.contract import MAILBOX, Resource
+from ispctl.reconciler.contract import MAILBOX, Resource, address_of
 
 QUOTA_CACHE = ".ftpquota"  # pure-ftpd's own file in each home
 
@@ -48,6 +48,7 @@ class FtpUsage:
     quota_files: int | None
     used: int
     files: int
+    kind: str = KIND  # whose entry holds the login: a site's ftp_login or a mailbox
 
     @property
     def percent(self) -> float | None:
@@ -83,10 +84,16 @@ def ftp_usage(live: Mapping[tuple[str, str], Resource]) -> list[FtpUsage]:
         quota_mb = _int(resource.attrs.get("ftp_quota_mb"))
         used, files = home_usage(home)
         rows.append(FtpUsage(key, home, quota_mb * MIB if quota_mb else None,
-                             _int(resource.attrs.get("ftp_quota_files")), used, files))
+                             _int(resource.attrs.get("ftp_quota_files")), used, files, kind))
     return rows
 
 
 def quota_rows(live: Mapping[tuple[str, str], Resource], threshold: float) -> list[dict[str, Any]]:
     """FTP's part of ``ispctl report quota`` (``contract.QuotaReport``): a row per FTP login."""
     return [{"name": r.login, **r.to_dict(threshold)} for r in ftp_usage(live)]
+
+
+def ftp_used(live: Mapping[tuple[str, str], Resource]) -> dict[str, dict[str, int]]:
+    """FTP's part of ``ispctl report usage`` and ``ispctl show`` (``contract.UsageReport``): bytes in
+    each login's home, by the address of the object holding the login."""
+    return {"ftp_used": {address_of(r.kind, r.login): r.used for r in ftp_usage(live)}}

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from ispctl.providers.mailstore.commands import register
 from ispctl.providers.mailstore.compile import compile_mailstore
 from ispctl.providers.mailstore.provider import MailStoreProvider
+from ispctl.providers.mailstore.report import mail_used
 from ispctl.providers.mailstore.settings import MAIL, OVERRIDES, MailSettings
-from ispctl.reconciler.contract import Service, SiteFile
+from ispctl.reconciler.contract import Service, SiteFile, UsagePart
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> MailStoreProvider:
@@ -33,6 +34,7 @@ SERVICE = Service(
     overrides=OVERRIDES,
     compile=compile_mailstore,
     commands=register,
+    usage=UsagePart(used=mail_used),
 )
 
 __all__ = ["MAIL", "SERVICE", "MailSettings", "MailStoreProvider", "build"]

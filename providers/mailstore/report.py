@@ -19,7 +19,7 @@ from typing import Any
 
 from ispctl.providers.mailstore.provider import KIND
 from ispctl.providers.mailstore.store import MAILDIR
-from ispctl.reconciler.contract import MAILBOX, Resource
+from ispctl.reconciler.contract import MAILBOX, Resource, address_of
 
 MESSAGE_DIRS = frozenset({"cur", "new"})
 
@@ -79,3 +79,14 @@ def quota_usage(live: Mapping[tuple[str, str], Resource]) -> list[Usage]:
         rows.append(Usage(key, quota if isinstance(quota, int) and quota > 0 else None, used, messages,
                           isinstance(home, str)))
     return rows
+
+
+def mail_used(live: Mapping[tuple[str, str], Resource]) -> dict[str, dict[str, int]]:
+    """The mail store's part of ``ispctl report usage`` and ``ispctl show`` (``contract.UsageReport``):
+    bytes of mail in each maildir read, by its mailbox's address."""
+    used = {}
+    for (kind, key), home in live.items():
+        path = home.attrs.get("path")
+        if kind == KIND and isinstance(path, str):
+            used[address_of(MAILBOX, key)] = maildir_usage(path)[0]
+    return {"mail_used": used}

@@ -18,7 +18,7 @@ from ispctl.providers.radius.compile import ACCOUNT, PROFILE, compile_radius
 from ispctl.providers.radius.directory import PARTS
 from ispctl.providers.radius.sandbox.component import RadiusComponent
 from ispctl.providers.radius.settings import DOMAIN_RADIUS, MAILBOX_RADIUS, OVERRIDES, RADIUS, TENANT_RADIUS
-from ispctl.reconciler.contract import Service
+from ispctl.reconciler.contract import Service, UsagePart
 
 SERVICE = Service(
     name="radius",
@@ -29,6 +29,7 @@ SERVICE = Service(
     sandbox=RadiusComponent,
     commands=register,
     directory=PARTS,
+    usage=UsagePart(counts=(ACCOUNT,)),
 )
 
 __all__ = ["ACCOUNT", "PROFILE", "SERVICE"]

@@ -27,7 +27,7 @@ from ispctl.providers.web.provider import WebProvider, certify_with_acme
 from ispctl.providers.web.render import Layout
 from ispctl.providers.web.sandbox.component import WebComponent
 from ispctl.providers.web.settings import DOMAIN_WEB, OVERRIDES, TENANT_WEB, WEB, DomainWeb, WebSettings, argv
-from ispctl.reconciler.contract import Service, SiteFile
+from ispctl.reconciler.contract import Service, SiteFile, UsagePart
 
 
 def layout(web: WebSettings) -> Layout:
@@ -67,6 +67,7 @@ SERVICE = Service(
     compile=compile_web,
     sandbox=WebComponent,
     commands=register,
+    usage=UsagePart(counts=(KIND,)),
 )
 
 __all__ = ["DOMAIN_WEB", "KIND", "SERVICE", "TENANT_WEB", "WEB", "DomainWeb", "WebProvider", "WebSettings", "build"]
