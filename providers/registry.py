@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from ispctl.providers import dns, dovecot, ftp, ldap, mailstore, opendkim, postfix, radius, sieve, web
+from ispctl.providers import adopt, dns, dovecot, ftp, ldap, mailstore, opendkim, postfix, radius, sieve, web
 from ispctl.reconciler.contract import ConfigError, Registry, Service
 
 BUILTIN: tuple[Service, ...] = (
@@ -25,6 +25,7 @@ BUILTIN: tuple[Service, ...] = (
     ftp.SERVICE,
     sieve.SERVICE,
     opendkim.SERVICE,
+    adopt.SERVICE,
 )
 ENTRY_POINT_GROUP = "ispctl.services"
 
