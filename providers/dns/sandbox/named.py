@@ -54,8 +54,11 @@ class NamedInstance(DaemonInstance):
 
     def __init__(self, workdir: Path, *, port: int | None = None, control_port: int | None = None,
                  tsig_secret: str | None = None, rndc_secret: str | None = None,
-                 catalog: str = DEFAULT_CATALOG) -> None:
+                 catalog: str = DEFAULT_CATALOG, notify_ports: tuple[int, ...] = ()) -> None:
         super().__init__(workdir)
+        # Secondaries on this loopback address (their ports) told of every change by NOTIFY;
+        # none: notify off (a single named has nobody to tell).
+        self.notify_ports = tuple(notify_ports)
         self.port = port or free_port(_HOST)
         self.control_port = control_port or free_port(_HOST)
         while self.control_port == self.port:
@@ -107,13 +110,15 @@ class NamedInstance(DaemonInstance):
         return {
             "workdir": str(self.workdir), "port": self.port, "control_port": self.control_port,
             "tsig_secret": self.tsig_secret, "rndc_secret": self.rndc_secret, "catalog": self.catalog,
+            "notify_ports": list(self.notify_ports),
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> NamedInstance:
         return cls(Path(state["workdir"]), port=state.get("port"), control_port=state.get("control_port"),
                    tsig_secret=state.get("tsig_secret"), rndc_secret=state.get("rndc_secret"),
-                   catalog=state.get("catalog", DEFAULT_CATALOG))
+                   catalog=state.get("catalog", DEFAULT_CATALOG),
+                   notify_ports=tuple(state.get("notify_ports", ())))
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -177,7 +182,7 @@ options {{
     listen-on-v6 {{ none; }};
     recursion no;
     dnssec-validation no;
-    notify no;
+    {self._notify()}
     allow-new-zones yes;
     new-zones-directory "{w}";
     allow-transfer {{ key "{TSIG_KEY_NAME}"; }};
@@ -200,6 +205,13 @@ zone "{self.catalog}" {{
     allow-query {{ key "{TSIG_KEY_NAME}"; }};
 }};
 """
+
+    def _notify(self) -> str:
+        if not self.notify_ports:
+            return "notify no;"
+        targets = " ".join(f"{_HOST} port {port};" for port in self.notify_ports)
+        # notify-delay 0: at once (BIND waits 5 s by default to bundle changes).
+        return f"notify explicit;\n    notify-delay 0;\n    also-notify {{ {targets} }};"
 
     # -- tools for tests and people ----------------------------------------------------
 
