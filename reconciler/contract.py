@@ -67,6 +67,8 @@ from ispctl.reconciler.estate.settings import EnvOverride
 from ispctl.reconciler.estate.units import MAX_TTL, format_duration, format_size, parse_duration
 from ispctl.reconciler.estate.yamlload import Document, FieldPath, format_path
 from ispctl.reconciler.harness.sandbox import Component
+from ispctl.reconciler.provision.editable import Editable
+from ispctl.reconciler.provision.yamlrt import carry_tail_comment, round_trip
 
 ProviderFactory = Callable[[SiteFile, Mapping[str, str]], Provider]
 # What a service's live side is (e.g. the directory's URL and base DN), never credentials:
@@ -208,6 +210,8 @@ class Service:
     hosts_directory: Callable[[tuple[DirectoryPart, ...]], Service] | None = None
     # Its accounts' usage beside the mail store's in ``ispctl report quota`` (see ``QuotaReport``).
     quota: QuotaReport | None = None
+    # The objects it adds to domain files that provisioning commands edit (see ``Editable``).
+    editables: tuple[Editable, ...] = ()
     # Its columns in ``ispctl report usage`` (see ``UsagePart``).
     usage: UsagePart | None = None
 
@@ -289,6 +293,11 @@ class Registry:
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.services)
 
+    @property
+    def editables(self) -> dict[str, Editable]:
+        """Every service's editable objects by noun (``record``, ``site``, ...)."""
+        return {e.noun: e for s in self.services for e in s.editables}
+
     @cached_property
     def schema(self) -> EstateSchema:
         return EstateSchema.build(
@@ -318,14 +327,15 @@ class Registry:
 __all__ = [
     "ALIAS", "DOMAIN", "MAILBOX", "MAX_TTL", "TENANT", "ApprovalRequired", "BatchError", "Catalog",
     "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "DirectoryPart",
-    "Document",
+    "Document", "Editable",
     "DomainFile", "DomainName", "Done", "Duration", "EnvOverride", "EstateSchema", "EstateSession", "Extension",
     "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Pipelined", "Problem", "Provider", "ProviderError",
     "ProviderFactory", "QuotaReport", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size",
     "Strict", "Submission", "UsagePart", "UsageReport", "ValidationFailed", "Value", "Within", "address_of",
-    "audit", "collector_paused",
+    "audit", "carry_tail_comment", "collector_paused",
     "env_flag", "format_duration", "format_path", "format_size", "hash_password",
-    "normalise_address", "normalise_domain", "normalise_local", "output", "parse_duration", "split_address",
+    "normalise_address", "normalise_domain", "normalise_local", "output", "parse_duration", "round_trip",
+    "split_address",
     "write_rendered",
 ]

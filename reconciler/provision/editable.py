@@ -1,0 +1,27 @@
+"""What a service declares about the objects it adds to a domain file, so they can be edited.
+
+A service's objects (DNS records, web sites, FTP site logins, access accounts) live in a
+mapping of the domain file (``section``), one key each. ``naming`` says how an operator names
+one: ``host`` (a host name in the domain, ``@`` for the apex key: ``www.example.net``) or
+``login`` (``<key>@<domain>``). ``suspend`` is the field and value that suspend one (resume
+removes the field); None: it cannot be suspended. ``rename`` is True when a rename carries
+no data (a DNS record: the delete and the add land in one commit); False refuses it.
+``empty`` is what ``add`` writes for an object given no field (``{}``, or None for a key
+with no value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Editable:
+    noun: str
+    summary: str
+    section: tuple[str, ...]
+    naming: Literal["host", "login"]
+    suspend: tuple[str, Any] | None = None
+    rename: bool = False
+    empty: Any = None

@@ -1,0 +1,104 @@
+"""Services' objects (``Editable``): a key in a mapping of a domain file, named by host or login."""
+
+from __future__ import annotations
+
+from ruamel.yaml.comments import CommentedMap
+
+from ispctl.reconciler.engine.errors import IspctlError
+from ispctl.reconciler.provision.editable import Editable
+from ispctl.reconciler.provision.editor import Editor, same, set_fields
+from ispctl.reconciler.provision.files import drop_key, put_key
+from ispctl.reconciler.provision.index import Domain
+from ispctl.reconciler.provision.operations import Operation
+
+
+def _locate(ed: Editor, editable: Editable, name: str) -> tuple[Domain, str]:
+    if editable.naming == "host":
+        return ed.index.within(name)
+    if name.count("@") != 1:
+        raise IspctlError(f"a {editable.noun} is named <login>@<domain>, not {name!r}")
+    login, domain = name.split("@")
+    return ed.index.domain(domain), login
+
+
+def _matches(key: object, wanted: str) -> bool:
+    text = str(key).lower()
+    if text == wanted.lower():
+        return True
+    try:  # an IDN owner is written in Unicode and typed in either form
+        return text.encode("idna").decode("ascii") == wanted.lower()
+    except UnicodeError:
+        return False
+
+
+def _container(ed: Editor, editable: Editable, name: str, create: bool) -> tuple[CommentedMap | None, str, str | None]:
+    domain, key = _locate(ed, editable, name)
+    node = ed.files.doc(domain.file)
+    for part in editable.section:
+        if not isinstance(node.get(part), CommentedMap):
+            if not create:
+                return None, key, None
+            put_key(node, part, CommentedMap())
+        node = node[part]
+    return node, key, next((str(k) for k in node if _matches(k, key)), None)
+
+
+def apply(ed: Editor, editable: Editable, op: Operation) -> None:
+    verb = op.verb
+    name = op.target
+    if verb == "add":
+        ed.refuse_unused(op, "set")
+        container, key, existing = _container(ed, editable, name, create=True)
+        assert container is not None
+        if existing is not None:
+            if same(container[existing] or {}, op.set):
+                return
+            raise IspctlError(f"{editable.noun} {name} already exists; change it with '{editable.noun} set'")
+        value = CommentedMap()
+        set_fields(value, op.set)
+        put_key(container, key, value if len(value) else editable.empty)
+        return
+    container, key, existing = _container(ed, editable, name, create=False)
+    if container is None or existing is None:
+        raise IspctlError(f"no {editable.noun} {name} in the estate")
+    if verb == "delete":
+        ed.refuse_unused(op)
+        drop_key(container, existing)
+        return
+    if verb == "rename":
+        _rename(ed, editable, op, container, existing)
+        return
+    node = container[existing]
+    if not isinstance(node, CommentedMap):
+        put_key(container, existing, CommentedMap() if node is None else {})
+        node = container[existing]
+        if not isinstance(node, CommentedMap):
+            raise IspctlError(f"{editable.noun} {name} is written in a short form; change it by hand")
+    if verb == "set":
+        ed.refuse_unused(op, "set", "unset")
+        set_fields(node, op.set, op.unset)
+    elif editable.suspend is None:
+        raise IspctlError(f"a {editable.noun} cannot be suspended (delete it, or suspend its domain)")
+    elif verb == "suspend":
+        ed.refuse_unused(op)
+        set_fields(node, {editable.suspend[0]: editable.suspend[1]})
+    else:
+        ed.refuse_unused(op)
+        set_fields(node, {}, [editable.suspend[0]])
+    if not len(node) and editable.empty is None:
+        put_key(container, existing, None)
+
+
+def _rename(ed: Editor, editable: Editable, op: Operation, container: CommentedMap, existing: str) -> None:
+    if not editable.rename:
+        raise IspctlError(f"{op.op} {op.target}: a {editable.noun} cannot be renamed as a planned rename (its data "
+                          f"would not move); add the new one, move its data, then delete the old one")
+    if not op.new:
+        raise IspctlError(f"{op.op} {op.target}: the new name is required")
+    value = container[existing]
+    target, key, clash = _container(ed, editable, op.new, create=True)
+    assert target is not None
+    if clash is not None:
+        raise IspctlError(f"{editable.noun} {op.new} already exists")
+    drop_key(container, existing)
+    put_key(target, key, value)
