@@ -7,23 +7,53 @@ Postfix's configuration; the private keys stay where ``ispctl dkim`` made them
 (``dns.dkim.key_dir``). rspamd would sign too, but brings a spam filter, Redis and its own
 configuration language to a host that asked for signatures.
 
-``render`` (``ispctl render opendkim``) writes ``opendkim.conf`` and the tables; which key signs a
-domain follows the rotation (``providers/dns/dkim.py``). ``sandbox/`` runs a real opendkim, and
-the Postfix it signs for, from exactly those files for the tests.
+``render`` (``ispctl render opendkim``) writes ``opendkim.conf`` and the tables once, for an
+operator to install. Then the provider (kind ``dkim_signing``: ``compile``, ``provider``,
+``tables``) keeps the tables: which key signs each domain is desired state, so a key rotation's
+switch is a planned change between publishing the new record and deleting the old one
+(``providers/dns/dkim.py``). ``sandbox/`` runs a real opendkim, and the Postfix it signs for,
+from exactly those files for the tests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 from ispctl.providers.opendkim.commands import register
-from ispctl.providers.opendkim.render import CONF_FILE, KEY_TABLE, SIGNING_TABLE, render, signing_keys, write_files
+from ispctl.providers.opendkim.compile import compile_signing
+from ispctl.providers.opendkim.provider import SigningProvider, served_from_env
+from ispctl.providers.opendkim.render import (
+    CONF_FILE,
+    DEBIAN_PIDFILE,
+    DEFAULT_INSTALL_DIR,
+    render,
+    signing_keys,
+    write_files,
+)
 from ispctl.providers.opendkim.sandbox.component import OpenDkimComponent
-from ispctl.reconciler.contract import Service
+from ispctl.providers.opendkim.tables import KEY_TABLE, SIGNING_TABLE
+from ispctl.reconciler.contract import Service, SiteFile
+
+ENV_DIR = "ISPCTL_OPENDKIM_DIR"  # where the tables are (render's --conf-dir)
+ENV_PIDFILE = "ISPCTL_OPENDKIM_PIDFILE"
+
+
+def build(site: SiteFile, env: Mapping[str, str] | None = None) -> SigningProvider:
+    env = env or {}
+    return SigningProvider(Path(env.get(ENV_DIR, "").strip() or DEFAULT_INSTALL_DIR),
+                           Path(env.get(ENV_PIDFILE, "").strip() or DEBIAN_PIDFILE), served_from_env(env))
+
 
 SERVICE = Service(
     name="opendkim",
-    summary="DKIM signing of outgoing mail as a Postfix milter (configuration only)",
+    summary="DKIM signing of outgoing mail as a Postfix milter: which key signs each domain",
+    provider=SigningProvider,
+    build=build,
+    compile=compile_signing,
     sandbox=OpenDkimComponent,
     commands=register,
 )
 
-__all__ = ["CONF_FILE", "KEY_TABLE", "SERVICE", "SIGNING_TABLE", "render", "signing_keys", "write_files"]
+__all__ = ["CONF_FILE", "KEY_TABLE", "SERVICE", "SIGNING_TABLE", "SigningProvider", "build", "render", "signing_keys",
+           "write_files"]

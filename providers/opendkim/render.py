@@ -4,30 +4,30 @@ Four files, meant for ``/etc/opendkim/`` (``opendkim.conf`` for ``/etc/opendkim.
 
 ``opendkim.conf``   signing only (``Mode s``), the milter socket Postfix talks to, and the tables
 ``KeyTable``        ``<selector>._domainkey.<domain> <domain>:<selector>:<key_dir>/<domain>/<selector>.private``
-``SigningTable``    ``*@<domain> <selector>._domainkey.<domain>`` (a ``refile:``: one wildcard per domain)
+``SigningTable``    ``*@<domain> <selector>._domainkey.<domain>`` (a ``refile:``: one wildcard per domain;
+                    both tables as ``tables`` writes them, which the ``dkim_signing`` provider keeps)
 ``TrustedHosts``    the clients whose mail is signed and never verified (``InternalHosts``,
                     ``ExternalIgnoreList``): loopback, i.e. Postfix itself, by default
 
 Only paths to private keys are written, never a key: the files are as public as Postfix's.
-Which key signs a domain is the rotation's step 2 (``providers/dns/dkim.py``): the newest
-current key whose record the DNS server serves; while a domain has one key, that one.
+Which key signs a domain here is the newest current key whose record the DNS server serves
+(while a domain has one key, that one); ``ispctl apply`` with the ``opendkim`` provider makes the
+same switch as a planned change (``provider``).
 ``render`` is pure (keys in, texts out); ``signing_keys`` makes the choice; ``commands`` has
 ``ispctl render opendkim``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ispctl.providers.dns.dkim import DkimError, current_selectors, private_path, signing_selector
+from ispctl.providers.opendkim.tables import KEY_TABLE, SAFE, SIGNING_TABLE, Entry, TableError, format_tables
 from ispctl.reconciler.contract import ConfigError, write_rendered
 
 CONF_FILE = "opendkim.conf"
-KEY_TABLE = "KeyTable"
-SIGNING_TABLE = "SigningTable"
 TRUSTED_HOSTS = "TrustedHosts"
 DEFAULT_INSTALL_DIR = "/etc/opendkim"
 # Debian's opendkim.service runs "opendkim -P /run/opendkim/opendkim.pid -p local:..." from
@@ -36,8 +36,6 @@ DEFAULT_SOCKET = "inet:8891@127.0.0.1"
 DEFAULT_TRUSTED = ("127.0.0.1", "::1", "localhost")
 DEBIAN_USER = "opendkim"
 DEBIAN_PIDFILE = "/run/opendkim/opendkim.pid"
-# What is written into the tables: nothing that could split a line or a KeyTable field.
-_SAFE = re.compile(r"[A-Za-z0-9._/+@:-]+")
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ def signing_keys(store: Path, domains: Iterable[str],
 
 
 def _safe(value: str, what: str) -> str:
-    if not _SAFE.fullmatch(value):
+    if not SAFE.fullmatch(value):
         raise ConfigError(f"{what} {value!r} cannot be written into OpenDKIM's tables (spaces or other "
                           "characters outside A-Z a-z 0-9 . _ / + @ : -)")
     return value
@@ -89,10 +87,16 @@ def render(keys: Iterable[SigningKey], key_dir: str, conf_dir: str = DEFAULT_INS
     """
     store = Path(_safe(key_dir, "the key directory"))
     conf = _safe(conf_dir, "the configuration directory")
-    keys = list(keys)
-    key_lines = [f"{k.name} {k.domain}:{k.selector}:"
-                 f"{_safe(str(private_path(store, k.domain, k.selector)), 'a key path')}" for k in keys]
-    signing_lines = [f"*@{k.domain} {k.name}" for k in keys]
+    entries = []
+    for k in keys:
+        key_file = _safe(str(private_path(store, k.domain, k.selector)), "a key path")
+        # The fingerprint the provider would record: after this render, a plan has nothing to change.
+        recorded = Entry(k.domain, k.selector, key_file).resource().fingerprint()
+        entries.append(Entry(k.domain, k.selector, key_file, recorded))
+    try:
+        tables = format_tables(entries)
+    except TableError as exc:
+        raise ConfigError(str(exc)) from None
     header = "# Written by 'ispctl render opendkim'; changes here are overwritten.\n"
     return {
         CONF_FILE: header + "\n".join([
@@ -114,8 +118,7 @@ def render(keys: Iterable[SigningKey], key_dir: str, conf_dir: str = DEFAULT_INS
             f"ExternalIgnoreList refile:{conf}/{TRUSTED_HOSTS}",
             "UMask 007",
         ]) + "\n",
-        KEY_TABLE: header + "".join(f"{line}\n" for line in key_lines),
-        SIGNING_TABLE: header + "".join(f"{line}\n" for line in signing_lines),
+        **tables,
         TRUSTED_HOSTS: header + "".join(f"{_safe(h, 'the trusted host')}\n" for h in trusted),
     }
 
