@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.estate.names import InvalidName, normalise_local
@@ -74,10 +75,14 @@ def _password(op: Operation) -> str | None:
         raise IspctlError(f"{op.describe()}: give password or password_hash, not both")
     if op.password is not None:
         try:
-            return hash_password(op.password)
+            hashed = hash_password(op.password)
         except ValueError as exc:
             raise IspctlError(f"{op.describe()}: {exc}") from None
-    return op.password_hash
+    elif op.password_hash is not None:
+        hashed = op.password_hash
+    else:
+        return None
+    return DoubleQuotedScalarString(hashed)  # as the estate writes hashes: "{CRYPT}$6$..."
 
 
 def mailbox_add(ed: Editor, op: Operation) -> None:
