@@ -21,6 +21,8 @@ from ispctl.reconciler.contract import Commands, Service
 
 def register(commands: Commands) -> None:
     """Every importer's commands, in the ``import`` group (one line each)."""
+    from ispctl.providers.adopt import ispman_commands  # here: the command's modules load when commands do
+    ispman_commands.register(commands)
 
 
 SERVICE = Service(

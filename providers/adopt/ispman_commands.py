@@ -1,0 +1,79 @@
+"""``ispctl import ispman``: read an ISPMan directory (LDIF dump or live) and write the estate."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+
+from ispctl.providers.adopt.ispman import build_estate
+from ispctl.providers.adopt.ispman_source import SourceEntry, read_ldif, read_live
+from ispctl.providers.adopt.writer import write_estate
+from ispctl.reconciler.contract import Commands, DirOption, IspctlError, output
+
+PASSWORD_ENV = "ISPCTL_ISPMAN_PASSWORD"
+
+
+def import_ispman_cmd(root: Path, ldif: Path | None, url: str | None, base: str, bind_dn: str | None,
+                      password_file: Path | None, base_dn: str | None, force: bool, json_out: bool) -> int:
+    entries: list[SourceEntry]
+    if (ldif is None) == (url is None):
+        raise IspctlError("give either --ldif FILE (a slapcat dump) or --url URL (live, with --bind-dn)")
+    if ldif is not None:
+        entries = read_ldif(ldif)
+        source = str(ldif)
+    else:
+        assert url is not None
+        if not bind_dn:
+            raise IspctlError("--url needs --bind-dn (a read-only account is enough)")
+        password = _password(password_file)
+        entries = read_live(url, bind_dn, password, base)
+        source = f"{url} ({base})"
+    estate, report = build_estate(entries, source, base_dn)
+    if (root / "ispctl.yaml").exists():
+        estate.site_extra.clear()  # the operator's own site settings stay as they are
+    report.written = write_estate(estate, root, force=force)
+    if json_out:
+        output.out().print(json.dumps(report.as_json(), indent=2, sort_keys=True), markup=False, highlight=False)
+    else:
+        output.out().print(report.text(), markup=False, highlight=False, end="")
+        output.out().print("Next: 'ispctl validate', then 'ispctl plan' against the new directory.", markup=False)
+    return 0
+
+
+def _password(path: Path | None) -> str:
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise IspctlError(f"cannot read --password-file {path}: {exc.strerror}") from None
+    else:
+        text = os.environ.get(PASSWORD_ENV, "")
+    if not text:
+        raise IspctlError(f"no password for the ISPMan directory: --password-file FILE or {PASSWORD_ENV}")
+    return text
+
+
+def register(commands: Commands) -> None:
+    ctx = commands.context
+    imports = commands.group("import", "Adopt existing services: write desired state from what is live.")
+
+    @imports.command("ispman")
+    def import_ispman(
+        ldif: Path | None = typer.Option(None, "--ldif", help="an LDIF dump of the ISPMan tree (slapcat -b BASE)"),
+        url: str | None = typer.Option(None, "--url", help="the live ISPMan directory (ldap://, ldaps://)"),
+        base: str = typer.Option("o=ispman", "--base", help="ISPMan's ldapBaseDN"),
+        bind_dn: str | None = typer.Option(None, "--bind-dn", help="a read-only account of the ISPMan directory"),
+        password_file: Path | None = typer.Option(None, "--password-file",
+                                                  help=f"its password [default: ${PASSWORD_ENV}]"),
+        base_dn: str | None = typer.Option(None, "--base-dn", help="ispctl's own subtree, written to a new "
+                                                                   "ispctl.yaml"),
+        force: bool = typer.Option(False, "--force", help="replace files the import would write"),
+        json_out: bool = typer.Option(False, "--json", help="the import report as JSON"),
+        dir: Path | None = DirOption,
+    ) -> None:
+        """Write an estate from an ISPMan 1.x directory, and report what was not imported as it was."""
+        ctx.run(lambda: import_ispman_cmd(ctx.root(dir), ldif, url, base, bind_dn, password_file, base_dn, force,
+                                          json_out))

@@ -1,0 +1,85 @@
+"""ISPMan's virtual hosts (``ou=httpdata``) as ``web.sites`` of the domain files.
+
+A vhost ``ispmanVhostName=www`` of ``example.com`` is the site ``www``; its aliases are its
+``ispmanVhostServerAlias`` values and the entries of ``ou=vhostAliases`` (an alias equal to the
+domain is the apex ``@``; others stay as written, relative ones relative to the domain as
+``lib/http.lib`` read them); ``ou=urlRedirections`` become redirects with Apache's ``Redirect``
+default, 302 (http.lib prepends the missing ``/``). What the estate's sites have no field for
+(extra Apache configuration, script dir, statistics, IP binding, web host placement, the
+vhost's FTP login) is reported; the document root is reported too, since ispctl places it
+under its own web root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ruamel.yaml.comments import CommentedMap
+
+from ispctl.providers.adopt.ispman_source import SourceEntry
+from ispctl.providers.adopt.report import CONVERTED, NOT_IMPORTED, ImportReport
+
+REDIRECT_CODE = 302  # Apache's Redirect without a status, which is what ISPMan rendered
+
+
+def _site_key(entry: SourceEntry) -> tuple[str, str]:
+    return (entry.get("ispmanDomain") or "").lower(), (entry.get("ispmanVhostName") or "").lower()
+
+
+def _alias(value: str, domain: str) -> str:
+    text = value.strip().lower().rstrip(".")
+    if text == domain:
+        return "@"
+    return text[: -len(domain) - 1] if text.endswith("." + domain) else text
+
+
+def read_sites(entries: Iterable[SourceEntry], report: ImportReport) -> dict[str, CommentedMap]:
+    """domain -> its sites (host -> site), from vhost, alias and redirection entries."""
+    vhosts: dict[tuple[str, str], SourceEntry] = {}
+    aliases: dict[tuple[str, str], set[str]] = {}
+    redirects: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for entry in entries:
+        key = _site_key(entry)
+        if "ispmanvirtualhost" in entry.classes:
+            vhosts[key] = entry
+            aliases.setdefault(key, set()).update(v for v in entry.all("ispmanVhostServerAlias") if v.strip())
+        elif "ispmanvirtualhostalias" in entry.classes:
+            aliases.setdefault(key, set()).update(entry.all("ispmanVhostServerAlias"))
+        else:
+            path = entry.get("ispmanVhostRedirectURL") or ""
+            redirects.setdefault(key, []).append((path if path.startswith("/") else "/" + path,
+                                                  entry.get("ispmanVhostRedirectLocation") or ""))
+    result: dict[str, CommentedMap] = {}
+    for (domain, host), entry in sorted(vhosts.items()):
+        site = CommentedMap()
+        names = sorted({_alias(a, domain) for a in aliases.get((domain, host), set())} - {host})
+        if names:
+            site["aliases"] = names
+        moves = sorted(redirects.get((domain, host), []))
+        if moves:
+            site["redirects"] = [CommentedMap([("from", src), ("to", dst), ("code", REDIRECT_CODE)])
+                                 for src, dst in moves]
+            site.yaml_add_eol_comment("Apache's Redirect default, as ISPMan rendered it", "redirects")
+        _report_rest(entry, report)
+        result.setdefault(domain, CommentedMap())[host] = site
+        report.count("sites")
+    for key in sorted(set(aliases) | set(redirects)):
+        if key not in vhosts:
+            report.add(NOT_IMPORTED, f"ispmanVhostName={key[1]} of {key[0]}", "aliases or redirections of a vhost "
+                                                                              "the directory does not have")
+    return result
+
+
+def _report_rest(entry: SourceEntry, report: ImportReport) -> None:
+    home = entry.get("homeDirectory") or "?"
+    docroot = entry.get("ispmanVhostDocumentRoot") or "htdocs"
+    report.add(CONVERTED, entry.dn, f"document root {home}/{docroot}: the site's files move to ispctl's web root")
+    for attr, what in (("ispmanVhostExtraConf", "raw Apache configuration"),
+                       ("ispmanVhostScriptDir", "CGI script directory"),
+                       ("ispmanVhostIpAddress", "IP binding"), ("webHost", "web host placement")):
+        values = [v for v in entry.all(attr) if v.strip() and v.strip() != "*"]
+        if values:
+            report.add(NOT_IMPORTED, entry.dn, f"{attr} ({what}), {len(values)} value(s)")
+    if "pureftpduser" in entry.classes:
+        report.add(NOT_IMPORTED, entry.dn, f"the vhost's FTP login (FTPStatus {entry.get('FTPStatus') or 'unset'}): "
+                                           "declare it under ftp.sites if wanted")

@@ -1,0 +1,102 @@
+"""ISPMan's values in ispctl's terms: each conversion the import makes, one small function.
+
+Each says what the consumers of ISPMan's directory actually did with a value, because that is
+what the migrated estate must keep doing (field research, section 1 "implications"):
+
+* ``mailQuota`` is KiB (its DESC says bytes; ISPMan writes MB x 1024, which Cyrus reads as KiB).
+* ``FTPStatus``: pure-ftpd lets in ``enabled`` (and ``TRUE``) only; ISPMan's own default
+  ``active`` and everything else locked the login out.
+* ``dialupAccess``: FreeRADIUS's ``access_attribute`` refuses only the literal ``false``, so
+  ISPManCCP's ``disabled`` let the user dial in.
+* Password hashes: ispctl's estate holds only ``{CRYPT}$6$`` and ``{CRYPT}$2y$``; the others
+  (DES crypt, ``{md5}``, ``{sha}``, MD5 crypt) are weak and kept out of git.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, cast
+
+from pydantic import TypeAdapter, ValidationError
+
+from ispctl.reconciler.contract import Mailbox
+
+KIB = 1024
+# The estate's own password-hash check (a mailbox's): what validation will accept.
+_MAILBOX_HASH: TypeAdapter[str | None] = TypeAdapter(cast(Any, Mailbox.model_fields["password"].annotation))
+FTP_ALLOWED = frozenset({"enabled", "true"})
+DIALUP_ALLOWED = frozenset({"yes", "enabled", "true"})
+DIALUP_REFUSED_BY_FREERADIUS = "false"
+# The placeholder ISPMan's user template writes when no password was given.
+NO_PASSWORD = frozenset({"", "noentry"})
+_DES = re.compile(r"[./0-9A-Za-z]{13}")
+
+
+def mail_quota(value: str | None) -> tuple[int, str]:
+    """(bytes, how) from ``mailQuota`` (KiB); absent or 0 is no quota, as Cyrus had it."""
+    if value is None or not value.strip():
+        return 0, "no mailQuota: no quota (0)"
+    try:
+        kib = int(value.strip())
+    except ValueError:
+        raise ValueError(f"mailQuota {value!r} is not a number of KiB") from None
+    if kib < 0:
+        raise ValueError(f"mailQuota {value!r} is negative")
+    if kib == 0:
+        return 0, "mailQuota 0: no quota"
+    return kib * KIB, f"mailQuota {kib} KiB"
+
+
+def ftp_enabled(value: str | None) -> tuple[bool, bool]:
+    """(allowed, was misread): pure-ftpd's reading of ``FTPStatus``. ``active`` is ISPMan's bug."""
+    if value is None:
+        return False, False
+    text = value.strip().lower()
+    if text in FTP_ALLOWED:
+        return True, False
+    return False, text == "active"
+
+
+def dialup_enabled(value: str | None) -> tuple[bool, bool]:
+    """(allowed, was misread) as FreeRADIUS's ``access_attribute`` read ``dialupAccess``: an
+    entry carrying the attribute is let in unless the value is literally ``false``. So
+    ``disabled``/``no`` (ISPManCCP's default) granted access; ispctl keeps what happened."""
+    if value is None:
+        return False, False
+    text = value.strip().lower()
+    if text == DIALUP_REFUSED_BY_FREERADIUS:
+        return False, False
+    return True, text not in DIALUP_ALLOWED
+
+
+@dataclass(frozen=True)
+class Password:
+    """A ``userPassword`` sorted: ``kept`` goes into git; else ``scheme`` says why not."""
+
+    kept: str | None
+    scheme: str
+    weak: bool
+
+
+def classify_password(value: str | None) -> Password:
+    """Never returns or reports the value of a weak hash, only its scheme."""
+    if value is None or value.strip().lower() in NO_PASSWORD:
+        return Password(None, "none", False)
+    text = value.strip()
+    if text.startswith("{") and "}" in text:
+        scheme = text[1:text.index("}")].lower()
+        body = text[text.index("}") + 1:]
+        if scheme == "crypt":
+            strong = "{CRYPT}" + body
+            try:
+                return Password(_MAILBOX_HASH.validate_python(strong), "crypt", False)
+            except ValidationError:
+                pass
+            if _DES.fullmatch(body):
+                return Password(None, "DES crypt", True)
+            if body.startswith("$1$"):
+                return Password(None, "MD5 crypt", True)
+            return Password(None, "crypt (unknown variant)", True)
+        return Password(None, f"{{{scheme.upper()}}}", True)
+    return Password(None, "cleartext", True)
