@@ -30,6 +30,7 @@ from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperCommand, TyperGroup
 
 from ispctl.reconciler import __version__
+from ispctl.reconciler.cli import lookup
 from ispctl.reconciler.cli import provision
 from ispctl.reconciler.cli.context import Wiring
 from ispctl.reconciler.engine import output
@@ -137,6 +138,7 @@ class _Group(TyperGroup):
             for service in registry:
                 if service.commands is not None:
                     service.commands(commands)
+            lookup.register_reports(commands.group("report", SHARED_GROUPS["report"]), self.services, DirOption)
             provision.register_editables(commands.group, self.services, registry)  # services' objects
             self._loaded = dict(typer.main.get_group(extra).commands) if commands.added else {}
         return self._loaded
@@ -221,12 +223,14 @@ def build_app(registry: Registry | None = None) -> typer.Typer:
     _plan_apply(app, ctx)
     _admin(app, ctx)
     _sandbox(app, ctx)
+    lookup.register(app, ctx, DirOption)  # show (objects and saved plans), list, find
     provision.register(app, ctx)  # tenant, domain, mailbox, alias, forward, batch
     if registry is not None:
         services = _Commands(app, ctx)
         for service in registry:
             if service.commands is not None:
                 service.commands(services)
+        lookup.register_reports(services.group("report", SHARED_GROUPS["report"]), ctx, DirOption)
         provision.register_editables(services.group, ctx, registry)
     return app
 
@@ -302,18 +306,6 @@ def _plan_apply(app: typer.Typer, ctx: Wiring) -> None:
         from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.apply_cmd(ctx, ctx.root(dir), auto_approve, options, plan_file, force, lock_timeout,
                                       allow_dirty, reviewed, force_reason))
-
-    @app.command()
-    def show(
-        plan_file: Path = typer.Argument(..., metavar="PLAN", help="a plan saved by `plan --out`"),
-        fmt: str = FormatOption,
-        json_out: bool = typer.Option(False, "--json", help="same as --format json"),
-    ) -> None:
-        """Render a saved plan (checksum verified) as text, JSON or Markdown."""
-        chosen = _format(fmt, json_out)
-        from ispctl.reconciler.cli import commands as cmd
-        ctx.run(lambda: cmd.show_cmd(plan_file, chosen))
-
 
 
 def _admin(app: typer.Typer, ctx: Wiring) -> None:
