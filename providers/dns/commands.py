@@ -1,4 +1,7 @@
-"""The DNS service's commands: ``ispctl dkim init|rotate|retire`` and ``ispctl import dns``.
+"""The DNS service's commands: ``ispctl dkim init|rotate`` and ``ispctl import dns``.
+
+``ispctl dkim status|retire`` are the OpenDKIM service's (``providers/opendkim/commands.py``):
+where a rotation stands, and whether an old key may go, depend on what OpenDKIM signs with.
 
 Each is a small typed function returning an exit code; the command line passes the
 context it wired (the validated estate, the one error handler).
@@ -6,24 +9,16 @@ context it wired (the validated estate, the one error handler).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 
 import typer
 
 from ispctl.providers.dns.compile import ZoneSet
-from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.dkim import (
     DkimError,
     create_key,
     current_selectors,
     key_dir,
-    read_public,
-    retire_keys,
-    rotation_state,
-    served_key,
     start_rotation,
 )
 from ispctl.providers.dns.names import MISSING_KEY
@@ -52,16 +47,16 @@ from ispctl.reconciler.contract import (
 )
 
 
-def _zones(ctx: CommandContext, root: Path) -> tuple[ZoneSet, DnsSettings]:
+def dkim_zones(ctx: CommandContext, root: Path) -> tuple[ZoneSet, DnsSettings]:
     """The estate's zones; valid apart from missing DKIM keys (what init exists to make)."""
     catalog = ctx.desired(root, tolerate=(MISSING_KEY,)).catalog
     zones, _ = check_zones(catalog)
     return zones, catalog.estate.site.section(DNS)
 
 
-def _needing_keys(ctx: CommandContext, root: Path, only: str | None) -> tuple[list[tuple[str, str]], Path, int]:
+def dkim_targets(ctx: CommandContext, root: Path, only: str | None) -> tuple[list[tuple[str, str]], Path, int]:
     """(domain, selector) pairs that DKIM applies to, the key store and the key size."""
-    zones, settings = _zones(ctx, root)
+    zones, settings = dkim_zones(ctx, root)
     if settings.dkim is None:
         raise DkimError("DKIM is not enabled: add dns.dkim (selector, key_dir, bits) to ispctl.yaml")
     pairs = dkim_domains(zones, settings)
@@ -78,7 +73,7 @@ def _needing_keys(ctx: CommandContext, root: Path, only: str | None) -> tuple[li
 
 
 def dkim_init_cmd(ctx: CommandContext, root: Path, domain: str | None) -> int:
-    pairs, store, bits = _needing_keys(ctx, root, domain)
+    pairs, store, bits = dkim_targets(ctx, root, domain)
     for name, selector in pairs:
         if current_selectors(store, name):
             continue  # it has a key already (perhaps a rotated one under a later selector)
@@ -92,58 +87,17 @@ def dkim_init_cmd(ctx: CommandContext, root: Path, domain: str | None) -> int:
 
 def dkim_rotate_cmd(ctx: CommandContext, root: Path, domain: str) -> int:
     """Step 1 of a rotation: the new key beside the old one (nothing is replaced or published yet)."""
-    pairs, store, bits = _needing_keys(ctx, root, domain)
+    pairs, store, bits = dkim_targets(ctx, root, domain)
     name = pairs[0][0]
     old = current_selectors(store, name)
     new = start_rotation(store, name, bits)
     output.out().print(
-        f"{name}: new DKIM key {new} beside {', '.join(old)} in {store / name}.\n"
-        f"1. publish: 'ispctl plan' adds {name}/{new}._domainkey/TXT; apply it ({old[-1]} keeps signing).\n"
-        f"2. switch: 'ispctl render opendkim' signs with {new} once the DNS server serves it; reload opendkim.\n"
-        f"3. retire: after dns.dkim.grace_days, 'ispctl dkim retire --domain {name}', then apply: the plan deletes "
+        f"{name}: new DKIM key {new} beside {', '.join(old)} in {store / name}. 'ispctl plan' now shows:\n"
+        f"1. publish: dns.{name}/{new}._domainkey/TXT created ({old[-1]} keeps signing);\n"
+        f"2. switch: dkim_signing.{name} selector {old[-1]} -> {new}, applied after the record and only once the DNS "
+        "server serves it (the opendkim provider, on the mail host).\n"
+        f"3. retire: after dns.dkim.grace_days, 'ispctl dkim retire --domain {name}'; the next plan deletes "
         f"{', '.join(old)}._domainkey/TXT.", markup=False)
-    return 0
-
-
-def dkim_status_cmd(ctx: CommandContext, root: Path, domain: str | None,
-                    env: Mapping[str, str] | None = None) -> int:
-    """Where each domain's keys and rotation stand: from the key directory and, while rotating, DNS."""
-    pairs, store, _ = _needing_keys(ctx, root, domain)
-    settings = _zones(ctx, root)[1].dkim
-    assert settings is not None  # _needing_keys refused an estate without DKIM
-    env = os.environ if env is None else env
-    served = None
-    if env.get("ISPCTL_DNS_SERVER", "").strip():
-        conn = DnsConnection.from_env(env)
-        served = lambda d, s: served_key(conn, d, s)  # noqa: E731
-    for name, _ in pairs:
-        keys = ", ".join(current_selectors(store, name)) or "none"
-        state = rotation_state(store, name, timedelta(days=settings.grace_days), served)
-        output.out().print(f"{name}: keys {keys}; {state}", markup=False)
-    return 0
-
-
-def dkim_retire_cmd(ctx: CommandContext, root: Path, domain: str, yes: bool,
-                    env: Mapping[str, str] | None = None) -> int:
-    """Step 3 of a rotation: the older keys retired, once the newest is served and the grace is over."""
-    pairs, store, _ = _needing_keys(ctx, root, domain)
-    name = pairs[0][0]
-    settings = _zones(ctx, root)[1].dkim
-    assert settings is not None  # _needing_keys refused an estate without DKIM
-    selectors = current_selectors(store, name)
-    if len(selectors) < 2:
-        raise DkimError(f"{name} has nothing to retire: its only key is {selectors[0] if selectors else 'missing'}")
-    newest = selectors[-1]
-    served = served_key(DnsConnection.from_env(env), name, newest) == read_public(store, name, newest)
-    if served and not yes:
-        output.confirm(
-            f"This retires {', '.join(selectors[:-1])} of {name}: the next apply deletes its record, and mail it\n"
-            f"signed can no longer be verified. Type the domain name ({name}) to confirm.",
-            name, refusal="Retirement cancelled", outcome="The keys are unchanged.", hint="pass --yes",
-            expected_name="the domain name")
-    retired = retire_keys(store, name, served, timedelta(days=settings.grace_days))
-    output.out().print(f"{name}: retired {', '.join(retired)} (kept as *.retired-<time>); {newest} signs. Next: "
-                       "'ispctl plan' shows the old record's deletion; apply it.", markup=False)
     return 0
 
 
@@ -229,23 +183,6 @@ def register(commands: Commands) -> None:
     ) -> None:
         """Start a rotation: a key under the next selector beside the old one (see 'dkim retire')."""
         ctx.run(lambda: dkim_rotate_cmd(ctx, ctx.root(dir), domain))
-
-    @dkim.command("status")
-    def dkim_status(
-        dir: Path | None = DirOption,
-        domain: str | None = typer.Option(None, "--domain", help="only this domain"),
-    ) -> None:
-        """Each domain's keys and where its rotation stands (asks the DNS server while one rotates)."""
-        ctx.run(lambda: dkim_status_cmd(ctx, ctx.root(dir), domain))
-
-    @dkim.command("retire")
-    def dkim_retire(
-        domain: str = typer.Option(..., "--domain", help="the domain whose older key is retired"),
-        dir: Path | None = DirOption,
-        yes: bool = typer.Option(False, "--yes", help="retire without asking"),
-    ) -> None:
-        """End a rotation: once the new record is served (ISPCTL_DNS_*) and dns.dkim.grace_days passed."""
-        ctx.run(lambda: dkim_retire_cmd(ctx, ctx.root(dir), domain, yes))
 
     @imports.command("dns")
     def import_dns(

@@ -18,11 +18,14 @@ where it happens, and its state is the key directory's files (every ``<selector>
 current key, published by the plan; ``*.retired-<time>`` are not):
 
 1. ``ispctl dkim rotate`` makes a key under the next selector (``ispctl1`` -> ``ispctl2``) beside the
-   old one; the next plan adds ``<new>._domainkey`` TXT and the old key keeps signing.
-2. ``ispctl render opendkim`` signs with the newest key whose record the DNS server serves
-   (``served_key``); until then the older one signs.
-3. ``ispctl dkim retire``, once the newest record is served and ``grace_days`` have passed since
-   its key was made, moves the older keys to ``*.retired-<time>``; the next plan deletes their TXT.
+   old one; the next plan creates ``<new>._domainkey`` TXT and the old key keeps signing.
+2. The same plan switches ``dkim_signing.<domain>`` (the OpenDKIM provider, on the mail host) to
+   the new selector: applied after the record, and only once the DNS server serves it
+   (``served_key``). ``ispctl render opendkim`` makes the same choice for a signer ispctl does
+   not keep (``signing_selector``).
+3. ``ispctl dkim retire``, once the newest record is served, OpenDKIM signs with it and
+   ``grace_days`` have passed since its key was made, moves the older keys to
+   ``*.retired-<time>``; the next plan deletes their TXT.
 
 A plan runner needs only the ``.pub`` files (public, fine in git): point ``ISPCTL_DKIM_DIR`` at a
 copy of them; the private halves stay on the mail host.
@@ -225,23 +228,30 @@ def signing_selector(store: Path, domain: str,
 
 
 def rotation_state(store: Path, domain: str, grace: timedelta,
-                   served: Callable[[str, str], str | None] | None, now: datetime | None = None) -> str:
-    """One line saying where the domain's rotation stands and what the next step is."""
+                   served: Callable[[str, str], str | None] | None, signing: str | None = None,
+                   now: datetime | None = None) -> str:
+    """One line saying where the domain's rotation stands and what the next step is.
+
+    ``signing`` is the selector OpenDKIM's tables sign the domain with on this host (None:
+    no tables here, or the domain is not in them)."""
     selectors = current_selectors(store, domain)
     if not selectors:
         return "no key: run 'ispctl dkim init'"
+    tables = "" if signing is None else f"; OpenDKIM signs with {signing}"
     if len(selectors) == 1:
-        return f"{selectors[0]} signs; not rotating"
-    signing = signing_selector(store, domain, served)
+        behind = f" (the next apply switches it to {selectors[0]})" if signing not in (None, selectors[0]) else ""
+        return f"{selectors[0]} is the key; not rotating{tables}{behind}"
     newest = selectors[-1]
-    if signing != newest:
-        return (f"rotating: {signing} signs, {newest} is not served yet (step 1: apply the plan that publishes "
-                f"{newest}._domainkey, then render opendkim)")
+    if signing_selector(store, domain, served) != newest:
+        return (f"rotating: {newest} is not served yet (step 1); the next apply publishes "
+                f"{newest}._domainkey and then switches signing to it (step 2){tables}")
+    if signing not in (None, newest):
+        return f"rotating: {newest} is served; the next apply switches signing to it (step 2){tables}"
     made = datetime.fromtimestamp(public_path(store, domain, newest).stat().st_mtime, UTC)
     ends = made + grace
     when = "now" if (now or datetime.now(UTC)) >= ends else f"after {ends:%Y-%m-%d %H:%M} UTC"
-    return (f"rotating: {newest} is served and signs once opendkim is rendered (step 2); step 3: 'ispctl dkim "
-            f"retire' {when} removes {', '.join(selectors[:-1])}")
+    return (f"rotating: {newest} is served{tables}; step 3: 'ispctl dkim retire' {when} removes "
+            f"{', '.join(selectors[:-1])}, and the next apply deletes its record")
 
 
 def start_rotation(store: Path, domain: str, bits: int) -> str:
@@ -274,7 +284,7 @@ def retire_keys(store: Path, domain: str, newest_served: bool, grace: timedelta,
     newest, older = selectors[-1], selectors[:-1]
     if not newest_served:
         raise DkimError(f"{newest}._domainkey.{domain} is not served by the DNS server yet, so {older[-1]} still "
-                        "signs: apply the plan that publishes it, render opendkim, then retire")
+                        "signs: apply the plan that publishes it and switches signing, then retire")
     now = now or datetime.now(UTC)
     made = datetime.fromtimestamp(public_path(store, domain, newest).stat().st_mtime, UTC)
     if now < made + grace:
