@@ -41,6 +41,7 @@ from collections.abc import Mapping
 from ispctl.providers.dns.commands import register
 from ispctl.providers.dns.compile import zoneset_resources
 from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.editable import RECORD
 from ispctl.providers.dns.mapping import ignore_rules
 from ispctl.providers.dns.provider import DnsProvider
 from ispctl.providers.dns.sandbox.component import DnsComponent
@@ -68,6 +69,7 @@ SERVICE = Service(
     compile=compile_zones,
     sandbox=DnsComponent,
     commands=register,
+    editables=(RECORD,),
 )
 
 __all__ = ["DNS", "DOMAIN_DNS", "SERVICE", "DnsConnection", "DnsProvider", "DnsSettings", "DomainDns", "build"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ispctl.providers.ftp.commands import register
 from ispctl.providers.ftp.compile import MAILBOX_PART, compile_ftp
+from ispctl.providers.ftp.editable import FTP_SITE
 from ispctl.providers.ftp.report import ftp_used, quota_rows
 from ispctl.providers.ftp.sandbox.component import PureFtpdComponent
 from ispctl.providers.ftp.settings import FTP, MAILBOX_FTP, OVERRIDES, FtpLimits, FtpSettings
@@ -39,6 +40,7 @@ SERVICE = Service(
     directory=PARTS,
     quota=quota_rows,
     usage=UsagePart(counts=(LOGIN_PART.kind,), used=ftp_used),
+    editables=(FTP_SITE,),
 )
 
 __all__ = ["FTP", "MAILBOX_FTP", "SCHEMAS", "SERVICE", "FtpLimits", "FtpSettings"]

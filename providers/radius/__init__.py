@@ -16,6 +16,7 @@ from __future__ import annotations
 from ispctl.providers.radius.commands import register
 from ispctl.providers.radius.compile import ACCOUNT, PROFILE, compile_radius
 from ispctl.providers.radius.directory import PARTS
+from ispctl.providers.radius.editable import ACCESS
 from ispctl.providers.radius.sandbox.component import RadiusComponent
 from ispctl.providers.radius.settings import DOMAIN_RADIUS, MAILBOX_RADIUS, OVERRIDES, RADIUS, TENANT_RADIUS
 from ispctl.reconciler.contract import Service, UsagePart
@@ -30,6 +31,7 @@ SERVICE = Service(
     commands=register,
     directory=PARTS,
     usage=UsagePart(counts=(ACCOUNT,)),
+    editables=(ACCESS,),
 )
 
 __all__ = ["ACCOUNT", "PROFILE", "SERVICE"]

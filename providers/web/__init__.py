@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from ispctl.providers.web.apply_config import Control
 from ispctl.providers.web.commands import register
 from ispctl.providers.web.compile import KIND, compile_web
+from ispctl.providers.web.editable import SITE
 from ispctl.providers.web.provider import WebProvider, certify_with_acme
 from ispctl.providers.web.render import Layout
 from ispctl.providers.web.sandbox.component import WebComponent
@@ -68,6 +69,7 @@ SERVICE = Service(
     sandbox=WebComponent,
     commands=register,
     usage=UsagePart(counts=(KIND,)),
+    editables=(SITE,),
 )
 
 __all__ = ["DOMAIN_WEB", "KIND", "SERVICE", "TENANT_WEB", "WEB", "DomainWeb", "WebProvider", "WebSettings", "build"]

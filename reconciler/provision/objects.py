@@ -43,6 +43,12 @@ def _container(ed: Editor, editable: Editable, name: str, create: bool) -> tuple
     return node, key, next((str(k) for k in node if _matches(k, key)), None)
 
 
+def _flowing(container: CommentedMap) -> bool:
+    """Whether most of the objects beside a new one are written on one line."""
+    maps = [v for v in container.values() if isinstance(v, CommentedMap)]
+    return bool(maps) and sum(1 for v in maps if v.fa.flow_style()) * 2 > len(maps)
+
+
 def apply(ed: Editor, editable: Editable, op: Operation) -> None:
     verb = op.verb
     name = op.target
@@ -56,6 +62,8 @@ def apply(ed: Editor, editable: Editable, op: Operation) -> None:
             raise IspctlError(f"{editable.noun} {name} already exists; change it with '{editable.noun} set'")
         value = CommentedMap()
         set_fields(value, op.set)
+        if _flowing(container) and all(not isinstance(v, (dict, list)) for v in value.values()):
+            value.fa.set_flow_style()  # as its neighbours are written: www: {A: 192.0.2.1}
         put_key(container, key, value if len(value) else editable.empty)
         return
     container, key, existing = _container(ed, editable, name, create=False)

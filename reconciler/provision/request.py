@@ -19,7 +19,7 @@ from ispctl.reconciler.provision.run import Outcome
 
 
 def assignments(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; the value as YAML reads it in flow context."""
+    """``KEY=VALUE`` pairs; the value as YAML reads it in flow context, else the text as written."""
     values: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
@@ -28,7 +28,8 @@ def assignments(pairs: list[str]) -> dict[str, Any]:
         try:
             values[key.strip()] = YAML(typ="safe", pure=True).load(text) if text.strip() else None
         except YAMLError:
-            raise IspctlError(f"--set {key}: the value is not a YAML value; quote it") from None
+            # not YAML (a hash such as {CRYPT}$6$..., which starts like a flow mapping): the text itself
+            values[key.strip()] = text
     return values
 
 
