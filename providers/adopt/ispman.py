@@ -285,7 +285,7 @@ def _mailboxes(users: list[SourceEntry], domain: str, report: ImportReport) -> t
         except ValueError as exc:
             report.add(NOT_IMPORTED, user.dn, str(exc))
             quota, how = 0, "unreadable mailQuota"
-        box["quota"] = format_size(quota)
+        box["quota"] = format_size(quota) if quota else 0
         box.yaml_add_eol_comment(how, "quota")
         if (user.get("ispmanStatus") or "active").lower() == "suspended":
             box["status"] = "suspended"
@@ -321,6 +321,9 @@ def _mailboxes(users: list[SourceEntry], domain: str, report: ImportReport) -> t
             box["forward"] = CommentedMap([("to", sorted(a.lower() for a in forwards)), ("keep_copy", keep)])
             box.yaml_add_eol_comment("mailRoutingAddress kept a copy" if keep else "no mailRoutingAddress: no copy",
                                      "forward")
+        if password.weak:
+            box.yaml_add_eol_comment(f"no password: ISPMan's is {password.scheme} (see the import report)",
+                                     next(iter(box)))
         result[local] = box
         report.count("mailboxes")
     return result, uses
