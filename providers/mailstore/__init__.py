@@ -15,7 +15,7 @@ from ispctl.providers.mailstore.commands import register
 from ispctl.providers.mailstore.compile import compile_mailstore
 from ispctl.providers.mailstore.provider import MailStoreProvider
 from ispctl.providers.mailstore.report import mail_used
-from ispctl.providers.mailstore.settings import MAIL, OVERRIDES, MailSettings
+from ispctl.providers.mailstore.settings import MAIL, MAILDIR, OVERRIDES, MailSettings
 from ispctl.reconciler.contract import Service, SiteFile, UsagePart
 
 
@@ -30,7 +30,7 @@ SERVICE = Service(
     summary="mailbox homes on disk: created, renamed, archived (never deleted)",
     provider=MailStoreProvider,
     build=build,
-    sections=(MAIL,),
+    sections=(MAIL, MAILDIR),
     overrides=OVERRIDES,
     compile=compile_mailstore,
     commands=register,

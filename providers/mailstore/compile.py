@@ -5,14 +5,45 @@ and gives the mailbox's own resource the same home and owner (``home``, ``uid_nu
 ``gid_number``), which the directory stores and Dovecot reads: one layout rule, here. The
 maildir depends on the mailbox's entry, so it is created after it, archived before the entry
 is deleted, and renamed after the entry is; it follows the mailbox's renames.
+
+A mailbox's ``maildir: {adopt: <path>}`` (mail that exists before ispctl, see ``adopt``) becomes
+the maildir's ``adopt`` attribute, used when the home is created and never compared after
+(``create_only``): once the home is ispctl's, where its mail came from is history. The path
+must lie below the mail root or a folder of ``mail.adopt_from``: the site's operator, not a
+domain file, says where mail may be taken from.
 """
 
 from __future__ import annotations
 
+from ispctl.providers.mailstore.adopt import ATTR
 from ispctl.providers.mailstore.paths import home_directory
 from ispctl.providers.mailstore.provider import KIND
-from ispctl.providers.mailstore.settings import MAIL
-from ispctl.reconciler.contract import MAILBOX, Catalog, Compiled, Resource, address_of
+from ispctl.providers.mailstore.settings import MAIL, MAILDIR, MailSettings
+from ispctl.reconciler.contract import MAILBOX, Catalog, Compiled, NMailbox, Problem, Resource, address_of
+
+ADOPTED = frozenset({ATTR})
+
+
+def _adoption_problem(mail: MailSettings, path: str) -> str | None:
+    allowed = (mail.root, *mail.adopt_from)
+    if not any(path.startswith(top + "/") for top in allowed):
+        return (f"{path} is not below the mail root {mail.root} or a folder of mail.adopt_from in ispctl.yaml; mail is "
+                "adopted only from where the site's settings allow")
+    archive = mail.archive_dir
+    if path == archive or path.startswith(archive + "/") or mail.root.startswith(path + "/"):
+        return f"{path} is the mail archive or holds the mail root: it cannot be one mailbox's mail"
+    return None
+
+
+def _adopt(mail: MailSettings, box: NMailbox, out: Compiled) -> str | None:
+    spec = box.spec.get_section(MAILDIR)
+    if spec is None or spec.adopt is None:
+        return None
+    problem = _adoption_problem(mail, spec.adopt)
+    if problem is not None:
+        out.problems.append(Problem(box.origin.doc.location(box.origin.path + ("maildir", "adopt")), "", problem))
+        return None
+    return spec.adopt
 
 
 def compile_mailstore(catalog: Catalog) -> Compiled:
@@ -22,10 +53,14 @@ def compile_mailstore(catalog: Catalog) -> Compiled:
         home = home_directory(mail.root, box.domain, box.local)
         mailbox = address_of(MAILBOX, box.address)  # one string for both uses below
         out.attrs[mailbox] = {"home": home, "uid_number": mail.uid, "gid_number": mail.gid}
+        adopt = _adopt(mail, box, out)
         out.resources.append(Resource(
-            KIND, box.address, {"path": home, "uid": mail.uid, "gid": mail.gid},
+            KIND, box.address,
+            {"path": home, "uid": mail.uid, "gid": mail.gid} if adopt is None else
+            {"path": home, "uid": mail.uid, "gid": mail.gid, ATTR: adopt},
             depends_on=(mailbox,),
             previous=box.previous,
             source=box.origin.location(),  # the mailbox's own Location, not a copy of it
+            create_only=ADOPTED if adopt is not None else frozenset(),
         ))
     return out

@@ -9,7 +9,9 @@ a home is its marker's wherever it lies (a home moved by hand, or by a rename a 
 interrupted, is not under its domain's directory), so reading only some domains'
 directories could plan a missing home where a moved one should be moved back.
 
-``create`` makes the home and ``Maildir/{cur,new,tmp}``, marker last; ``update`` fixes
+``create`` makes the home and ``Maildir/{cur,new,tmp}``, marker last, or, for a mailbox whose
+mail exists already (attribute ``adopt``), adopts it in place or moves it there (``adopt``;
+``describe`` says which in the plan); ``update`` fixes
 owner and modes, or renames the home (a mailbox rename, one atomic ``rename``, with an intent
 record in the marker from just before the rename until the marker is rewritten); ``delete``
 *archives*: the home is moved into the mail archive with a manifest, never removed, which
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from ispctl.providers.mailstore import store
+from ispctl.providers.mailstore import adopt, store
 from ispctl.providers.mailstore.merge import merge_delivered
 from ispctl.providers.mailstore.store import StoreError
 from ispctl.reconciler.contract import MAILBOX, Provider, Resource, address_of
@@ -85,8 +87,19 @@ class MailStoreProvider(Provider):
         ]
 
     def _create(self, resource: Resource) -> None:
+        source = resource.attrs.get(adopt.ATTR)
+        if isinstance(source, str):
+            self._guarded(resource, lambda: adopt.adopt_home(
+                self.root, resource.key, source, _path(resource), self._usable_owner(resource), resource.fingerprint()))
+            return
         self._guarded(resource, lambda: store.create_home(
             self.root, resource.key, _path(resource), self._usable_owner(resource), resource.fingerprint()))
+
+    def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
+        source = after.attrs.get(adopt.ATTR) if after is not None and before is None else None
+        if not isinstance(source, str) or after is None:
+            return ()
+        return (adopt.describe(source, _path(after), after.key, _owner(after)),)
 
     def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
         def run() -> None:

@@ -54,7 +54,7 @@ from ispctl.providers.mailstore.paths import (
 __all__ = [
     "ARCHIVE_DIRNAME", "FORMAT", "MAILDIR", "MANIFEST", "MARKER", "TMP_SUFFIX", "Home", "StoreError",
     "archive_home", "check_component", "check_home", "create_home", "ensure_archive", "ensure_dir", "ensure_top",
-    "fix_dir", "fix_home", "home_directory", "home_of",
+    "fix_dir", "fix_home", "fsync_dir", "home_directory", "home_of", "is_skeleton", "remove_skeleton",
     "home_path", "inventory", "iso", "manifest", "move_home", "read_json", "read_marker", "scan", "split_address",
     "stamp", "write_json", "write_marker",
 ]
@@ -84,7 +84,7 @@ def _is_dir(path: str) -> bool:
         return False
 
 
-def _fsync_dir(path: str) -> None:
+def fsync_dir(path: str) -> None:
     # Only flushes: following a symlinked mail root here is harmless.
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -127,7 +127,7 @@ def ensure_dir(path: str, mode: int, owner: tuple[int, int] | None = None) -> bo
 def ensure_top(path: str, mode: int) -> None:
     """The mail root or the archive: operator-chosen paths, so a symlink to a directory is fine."""
     if not os.path.isdir(path) and ensure_dir(path, mode):
-        _fsync_dir(os.path.dirname(path.rstrip("/")) or "/")
+        fsync_dir(os.path.dirname(path.rstrip("/")) or "/")
 
 
 def write_json(directory: str, name: str, data: dict[str, Any], mode: int = MARKER_MODE) -> None:
@@ -148,7 +148,7 @@ def write_json(directory: str, name: str, data: dict[str, Any], mode: int = MARK
     finally:
         os.close(fd)
     os.replace(tmp, os.path.join(directory, name))
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 def read_json(path: str) -> dict[str, Any] | None:
@@ -299,13 +299,13 @@ def create_home(root: str, address: str, path: str, owner: tuple[int, int], fing
     ensure_top(root, ROOT_MODE)
     domain_dir = os.path.join(root, domain)
     if ensure_dir(domain_dir, DOMAIN_MODE):
-        _fsync_dir(root)
+        fsync_dir(root)
     home_path(root, domain, split_address(address)[0])  # again, now that the domain directory exists
     _claim(path, address)
     ensure_dir(path, HOME_MODE, owner)
     fix_home(path, owner, retree=False)
     write_marker(path, address, fingerprint)
-    _fsync_dir(domain_dir)
+    fsync_dir(domain_dir)
 
 
 def fix_home(home: str, owner: tuple[int, int], retree: bool) -> None:
@@ -349,16 +349,16 @@ def move_home(root: str, old_path: str, address: str, new_path: str) -> None:
         if read_marker(new_path) is not None or not _is_dir(new_path) or _unmarked_state(new_path) != "skeleton":
             raise StoreError(f"cannot move {old_path} to {new_path}: the target exists and holds something; "
                              "ispctl never merges or overwrites mail")
-        _remove_skeleton(new_path)
+        remove_skeleton(new_path)
     if ensure_dir(os.path.join(root, domain), DOMAIN_MODE):
-        _fsync_dir(root)
+        fsync_dir(root)
     home_path(root, domain, local)
     os.rename(old_path, new_path)
-    _fsync_dir(os.path.dirname(new_path))
-    _fsync_dir(os.path.dirname(old_path))
+    fsync_dir(os.path.dirname(new_path))
+    fsync_dir(os.path.dirname(old_path))
 
 
-def _remove_skeleton(home: str) -> None:
+def remove_skeleton(home: str) -> None:
     tmp = os.path.join(home, MARKER + TMP_SUFFIX)
     if os.path.lexists(tmp):
         os.unlink(tmp)  # our own temp marker: it never holds mail
@@ -408,8 +408,8 @@ def archive_home(root: str, archive: str, path: str, address: str, now: datetime
         counter += 1
         target = os.path.join(archive, f"{base}-{counter}")
     os.rename(path, target)
-    _fsync_dir(archive)
-    _fsync_dir(os.path.dirname(path))
+    fsync_dir(archive)
+    fsync_dir(os.path.dirname(path))
     # Mail delivered (or moved between cur/ and new/) while the manifest was being written
     # came along with the rename; record it, now that nothing serves this directory any more.
     listed = read_json(os.path.join(target, MANIFEST)) or {}
