@@ -6,7 +6,7 @@ tenant chain above it, its file:line, what it directly contains (a domain's mail
 the services' usage figures for it (``UsagePart``: mail and FTP bytes used). Secrets are
 masked on both sides: a ``sensitive`` attribute shows only whether it is set, never its value.
 An attribute the live side owns after creation (``create_only``: a password its user changed)
-is never marked as differing.
+is never marked as differing; one with a value on neither side is left out.
 """
 
 from __future__ import annotations
@@ -110,6 +110,8 @@ def _one(kind: str, key: str, desired: Resource | None, found: Resource | None, 
     for name in names:
         git_value = desired.attrs.get(name) if desired else None
         live_value = found.attrs.get(name) if found else None
+        if git_value is None and live_value is None:
+            continue  # set nowhere (a service's attributes the object does not use)
         differs = connected and desired is not None and found is not None and name not in owned_live \
             and git_value != live_value
         rows.append(Row(name, masked(name, git_value, desired, "git"),
@@ -177,7 +179,7 @@ def lines(shown: Shown, indent: str = "") -> list[str]:
     if facts:
         out.append(f"{indent}  " + "; ".join(facts))
     if shown.contains:
-        counted = (f"{n} {plural(k).replace('_', '-')}" for k, n in shown.contains.items())
+        counted = (f"{n} {(k if n == 1 else plural(k)).replace('_', '-')}" for k, n in shown.contains.items())
         out.append(f"{indent}  contains " + ", ".join(counted))
     connected = shown.live is not None
     width = max((len(r.name) for r in shown.rows), default=0)

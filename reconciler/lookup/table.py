@@ -26,10 +26,13 @@ def cell(column: str, value: Any, sizes: frozenset[str] = frozenset()) -> str:
 
 
 def size_text(size: int) -> str:
-    """A size for people: exact when it is a round number of a unit (``4 GiB``), else one decimal
-    (``16.5 GiB``, never ``16896 MiB``)."""
+    """A size for people: exact when it is a round number of a binary unit (``4 GiB``), else one
+    decimal (``16.5 GiB``, never ``16896 MiB``; ``2.9 KiB``, never ``3 kB`` beside KiB)."""
+    if size < 1024:
+        return f"{size} B"
     exact = format_size(size)
-    if size == 0 or int(exact.split()[0]) < 1024:
+    number, unit = exact.split()
+    if unit.endswith("iB") and int(number) < 1024:
         return exact
     value = float(size)
     for unit in ("KiB", "MiB", "GiB", "TiB"):
