@@ -237,7 +237,7 @@ def test_the_rotation_steps_show_in_the_plans_against_a_real_named(tmp_path: Pat
     done = cli(builder, "dkim", "rotate", "--domain", "acme.example")
     assert done.exit_code == 0, done.output
     assert "1. publish: dns.acme.example/s2._domainkey/TXT created" in done.stdout
-    assert "2. switch: dkim_signing.acme.example selector s1 -> s2, applied after the record" in done.stdout
+    assert "2. switch: signing.acme.example selector s1 -> s2, applied after the record" in done.stdout
     assert changes() == {("create", "dns.acme.example/s2._domainkey/TXT")}
     assert "acme.example: keys s1, s2; rotating: s2 is not served yet (step 1); the next apply publishes" in status()
     early = CliRunner().invoke(app, ["--no-color", "dkim", "retire", "--domain", "acme.example", "--yes",

@@ -29,7 +29,7 @@ def estate(tmp_path: Path, dkim: bool = True) -> tuple[EstateBuilder, Path]:
 
 
 def signing(builder: EstateBuilder) -> dict[str, Resource]:
-    return {key: r for (kind, key), r in builder.resources().items() if kind == "dkim_signing"}
+    return {key: r for (kind, key), r in builder.resources().items() if kind == "signing"}
 
 
 @pytest.fixture(autouse=True)

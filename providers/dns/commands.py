@@ -94,7 +94,7 @@ def dkim_rotate_cmd(ctx: CommandContext, root: Path, domain: str) -> int:
     output.out().print(
         f"{name}: new DKIM key {new} beside {', '.join(old)} in {store / name}. 'ispctl plan' now shows:\n"
         f"1. publish: dns.{name}/{new}._domainkey/TXT created ({old[-1]} keeps signing);\n"
-        f"2. switch: dkim_signing.{name} selector {old[-1]} -> {new}, applied after the record and only once the DNS "
+        f"2. switch: signing.{name} selector {old[-1]} -> {new}, applied after the record and only once the DNS "
         "server serves it (the opendkim provider, on the mail host).\n"
         f"3. retire: after dns.dkim.grace_days, 'ispctl dkim retire --domain {name}'; the next plan deletes "
         f"{', '.join(old)}._domainkey/TXT.", markup=False)

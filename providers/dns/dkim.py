@@ -19,7 +19,7 @@ current key, published by the plan; ``*.retired-<time>`` are not):
 
 1. ``ispctl dkim rotate`` makes a key under the next selector (``ispctl1`` -> ``ispctl2``) beside the
    old one; the next plan creates ``<new>._domainkey`` TXT and the old key keeps signing.
-2. The same plan switches ``dkim_signing.<domain>`` (the OpenDKIM provider, on the mail host) to
+2. The same plan switches ``signing.<domain>`` (the OpenDKIM provider, on the mail host) to
    the new selector: applied after the record, and only once the DNS server serves it
    (``served_key``). ``ispctl render opendkim`` makes the same choice for a signer ispctl does
    not keep (``signing_selector``).

@@ -8,7 +8,7 @@ Postfix's configuration; the private keys stay where ``ispctl dkim`` made them
 configuration language to a host that asked for signatures.
 
 ``render`` (``ispctl render opendkim``) writes ``opendkim.conf`` and the tables once, for an
-operator to install. Then the provider (kind ``dkim_signing``: ``compile``, ``provider``,
+operator to install. Then the provider (kind ``signing``: ``compile``, ``provider``,
 ``tables``) keeps the tables: which key signs each domain is desired state, so a key rotation's
 switch is a planned change between publishing the new record and deleting the old one
 (``providers/dns/dkim.py``). ``sandbox/`` runs a real opendkim, and the Postfix it signs for,

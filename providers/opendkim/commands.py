@@ -136,7 +136,7 @@ def dkim_retire_cmd(ctx: CommandContext, root: Path, domain: str, yes: bool, con
     using = signing_here(conf_dir).get(name)
     if using is not None and using != newest:
         raise DkimError(f"OpenDKIM still signs {name} with {using} ({conf_dir}): apply the plan that switches "
-                        f"dkim_signing.{name} to {newest} first; retired now, its key would be gone while in use")
+                        f"signing.{name} to {newest} first; retired now, its key would be gone while in use")
     served = served_key(DnsConnection.from_env(env), name, newest) == read_public(store, name, newest)
     if served and not yes:
         output.confirm(

@@ -1,4 +1,4 @@
-"""The signing choice as desired state: one ``dkim_signing.<domain>`` per domain whose zone
+"""The signing choice as desired state: one ``signing.<domain>`` per domain whose zone
 publishes a DKIM key of ours.
 
 Its ``selector`` is the newest selector whose TXT record the zone publishes (during a rotation

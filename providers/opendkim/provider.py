@@ -1,6 +1,6 @@
 """The OpenDKIM provider: which key signs each domain, as OpenDKIM's tables on the mail host.
 
-It owns one kind, ``dkim_signing.<domain>`` (``selector``, ``key_file``; see ``compile``).
+It owns one kind, ``signing.<domain>`` (``selector``, ``key_file``; see ``compile``).
 Live state is one read of ``KeyTable`` and ``SigningTable`` in the configuration directory
 (``ISPCTL_OPENDKIM_DIR``, default ``/etc/opendkim``), as ``tables`` writes them.
 

@@ -5,7 +5,7 @@ Four files, meant for ``/etc/opendkim/`` (``opendkim.conf`` for ``/etc/opendkim.
 ``opendkim.conf``   signing only (``Mode s``), the milter socket Postfix talks to, and the tables
 ``KeyTable``        ``<selector>._domainkey.<domain> <domain>:<selector>:<key_dir>/<domain>/<selector>.private``
 ``SigningTable``    ``*@<domain> <selector>._domainkey.<domain>`` (a ``refile:``: one wildcard per domain;
-                    both tables as ``tables`` writes them, which the ``dkim_signing`` provider keeps)
+                    both tables as ``tables`` writes them, which the ``signing`` provider keeps)
 ``TrustedHosts``    the clients whose mail is signed and never verified (``InternalHosts``,
                     ``ExternalIgnoreList``): loopback, i.e. Postfix itself, by default
 

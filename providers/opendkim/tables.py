@@ -6,7 +6,7 @@
 ``SigningTable``  ``*@<domain> <selector>._domainkey.<domain>`` (a ``refile:``)
 
 Both start with ``HEADER``: a table without it was not written by ispctl and is never read as
-its state or replaced (``TableError``). ``render opendkim`` and the ``dkim_signing`` provider
+its state or replaced (``TableError``). ``render opendkim`` and the ``signing`` provider
 write the same text for the same choice, so the one never shows the other's work as a change.
 Only paths to private keys are written, never a key.
 """
@@ -21,7 +21,8 @@ from pathlib import Path
 from ispctl.providers.dns.compile import rrset_key
 from ispctl.reconciler.contract import ProviderError, Resource, address_of
 
-KIND = "dkim_signing"
+# Plans list changes by address: "signing" after "dns", so a rotation reads in the order it is applied.
+KIND = "signing"
 KEY_TABLE = "KeyTable"
 SIGNING_TABLE = "SigningTable"
 HEADER = "# Written by 'ispctl render opendkim' or 'ispctl apply'; changes here are overwritten.\n"
