@@ -361,7 +361,7 @@ def test_sandbox_starts_dovecot_wired_to_its_slapd(tmp_path: Path) -> None:
         assert env["ISPCTL_POP3_URL"].startswith("pop3://127.0.0.1:")
         assert env["ISPCTL_MAIL_ROOT"] == str(root / "vmail")
         # The sandbox serves every provider it runs a service for, the mail store included.
-        assert env["ISPCTL_PROVIDERS"].split(",") == ["ldap", "mailstore", "sieve", "dns", "web"]
+        assert env["ISPCTL_PROVIDERS"].split(",") == ["ldap", "mailstore", "sieve", "dns", "web", "opendkim"]
 
         estate = copy_example(tmp_path)
         hashed = run_cli(None, "hash-password", input=PASSWORD + "\n").stdout.strip()

@@ -4,7 +4,8 @@ Postfix (smtpd on a free loopback port, ``ISPCTL_SMTP_URL``) relays everything t
 ``smtp-sink`` that keeps each message in ``ISPCTL_SINK_DIR``; OpenDKIM starts with empty tables
 in ``ISPCTL_OPENDKIM_DIR``. What it signs is what an operator would install: ``ispctl render
 opendkim --out "$ISPCTL_OPENDKIM_DIR"`` (its ``--conf-dir`` and ``--socket`` default to this
-instance's), then ``kill -USR1 "$(cat "$ISPCTL_OPENDKIM_PIDFILE")"`` makes OpenDKIM read them again.
+instance's), then ``kill -USR1 "$(cat "$ISPCTL_OPENDKIM_PIDFILE")"`` makes OpenDKIM read them again;
+or ``ispctl apply`` (the sandbox enables the ``opendkim`` provider) keeps the tables and signals it.
 Keys are made in the sandbox's own key directory (``ISPCTL_DKIM_DIR``), never in the site's.
 """
 
@@ -33,6 +34,8 @@ def _port(saved: Mapping[str, Any] | None, key: str) -> int | None:
 
 class OpenDkimComponent(Component):
     name = "opendkim"
+    # ispctl apply keeps the instance's signing tables (ISPCTL_OPENDKIM_DIR, reload by its pidfile).
+    providers = ("opendkim",)
     extra_dirs = (KEY_DIR,)
 
     @staticmethod
