@@ -21,6 +21,7 @@ from ispctl.providers.adopt.ispman_dns import domain_dns, read_zones, site_dns
 from ispctl.providers.adopt.ispman_sites import read_sites
 from ispctl.providers.adopt.ispman_source import SourceEntry
 from ispctl.providers.adopt.ispman_values import (
+    CARRIED_SCHEMES,
     classify_password,
     dialup_enabled,
     ftp_enabled,
@@ -276,8 +277,10 @@ def _mailboxes(users: list[SourceEntry], domain: str, report: ImportReport) -> t
         if password.kept is not None:
             box["password"] = password.kept
         elif password.weak:
-            report.add(WEAK_HASHES, user.dn, f"{password.scheme}: not written to git (the estate takes {{CRYPT}}$6$ "
-                                             "or $2y$ only); the mailbox is created without one: 'ispctl passwd'")
+            then = ("carried into the new entry by 'ispctl import ispman-passwords' after the apply"
+                    if password.scheme in CARRIED_SCHEMES else "slapd and Dovecot read it differently: rotate it "
+                                                               "('ispctl passwd')")
+            report.add(WEAK_HASHES, user.dn, f"{password.scheme}: kept out of git; {then}")
         else:
             report.add(CONVERTED, user.dn, "no password in ISPMan (noEntry): none set")
         try:

@@ -9,28 +9,35 @@ from pathlib import Path
 import typer
 
 from ispctl.providers.adopt.ispman import build_estate
+from ispctl.providers.adopt.ispman_passwords import carry_passwords_cmd
 from ispctl.providers.adopt.ispman_source import SourceEntry, read_ldif, read_live
 from ispctl.providers.adopt.writer import write_estate
 from ispctl.reconciler.contract import Commands, DirOption, IspctlError, output
 
 PASSWORD_ENV = "ISPCTL_ISPMAN_PASSWORD"
+Ldif = typer.Option(None, "--ldif", help="an LDIF dump of the ISPMan tree (slapcat -b BASE)")
+Url = typer.Option(None, "--url", help="the live ISPMan directory (ldap://, ldaps://)")
+Base = typer.Option("o=ispman", "--base", help="ISPMan's ldapBaseDN")
+BindDn = typer.Option(None, "--bind-dn", help="a read-only account of the ISPMan directory")
+PasswordFile = typer.Option(None, "--password-file", help=f"its password [default: ${PASSWORD_ENV}]")
+
+
+def read_source(ldif: Path | None, url: str | None, base: str, bind_dn: str | None,
+                password_file: Path | None) -> tuple[list[SourceEntry], str]:
+    """The ISPMan directory's entries and a name for it, from --ldif or --url."""
+    if (ldif is None) == (url is None):
+        raise IspctlError("give either --ldif FILE (a slapcat dump) or --url URL (live, with --bind-dn)")
+    if ldif is not None:
+        return read_ldif(ldif), str(ldif)
+    assert url is not None
+    if not bind_dn:
+        raise IspctlError("--url needs --bind-dn (a read-only account is enough)")
+    return read_live(url, bind_dn, _password(password_file), base), f"{url} ({base})"
 
 
 def import_ispman_cmd(root: Path, ldif: Path | None, url: str | None, base: str, bind_dn: str | None,
                       password_file: Path | None, base_dn: str | None, force: bool, json_out: bool) -> int:
-    entries: list[SourceEntry]
-    if (ldif is None) == (url is None):
-        raise IspctlError("give either --ldif FILE (a slapcat dump) or --url URL (live, with --bind-dn)")
-    if ldif is not None:
-        entries = read_ldif(ldif)
-        source = str(ldif)
-    else:
-        assert url is not None
-        if not bind_dn:
-            raise IspctlError("--url needs --bind-dn (a read-only account is enough)")
-        password = _password(password_file)
-        entries = read_live(url, bind_dn, password, base)
-        source = f"{url} ({base})"
+    entries, source = read_source(ldif, url, base, bind_dn, password_file)
     estate, report = build_estate(entries, source, base_dn)
     if (root / "ispctl.yaml").exists():
         estate.site_extra.clear()  # the operator's own site settings stay as they are
@@ -62,12 +69,8 @@ def register(commands: Commands) -> None:
 
     @imports.command("ispman")
     def import_ispman(
-        ldif: Path | None = typer.Option(None, "--ldif", help="an LDIF dump of the ISPMan tree (slapcat -b BASE)"),
-        url: str | None = typer.Option(None, "--url", help="the live ISPMan directory (ldap://, ldaps://)"),
-        base: str = typer.Option("o=ispman", "--base", help="ISPMan's ldapBaseDN"),
-        bind_dn: str | None = typer.Option(None, "--bind-dn", help="a read-only account of the ISPMan directory"),
-        password_file: Path | None = typer.Option(None, "--password-file",
-                                                  help=f"its password [default: ${PASSWORD_ENV}]"),
+        ldif: Path | None = Ldif, url: str | None = Url, base: str = Base, bind_dn: str | None = BindDn,
+        password_file: Path | None = PasswordFile,
         base_dn: str | None = typer.Option(None, "--base-dn", help="ispctl's own subtree, written to a new "
                                                                    "ispctl.yaml"),
         force: bool = typer.Option(False, "--force", help="replace files the import would write"),
@@ -77,3 +80,18 @@ def register(commands: Commands) -> None:
         """Write an estate from an ISPMan 1.x directory, and report what was not imported as it was."""
         ctx.run(lambda: import_ispman_cmd(ctx.root(dir), ldif, url, base, bind_dn, password_file, base_dn, force,
                                           json_out))
+
+    @imports.command("ispman-passwords")
+    def import_ispman_passwords(
+        ldif: Path | None = Ldif, url: str | None = Url, base: str = Base, bind_dn: str | None = BindDn,
+        password_file: Path | None = PasswordFile,
+        lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="seconds to wait for a running apply"),
+        dir: Path | None = DirOption,
+    ) -> None:
+        """After the apply: write ISPMan's weak hashes (DES crypt...) into the migrated mailboxes, never git.
+
+        Only mailboxes git gives no password and whose entry has none; recorded in the audit trail."""
+        def body() -> int:
+            entries, _source = read_source(ldif, url, base, bind_dn, password_file)
+            return carry_passwords_cmd(ctx, ctx.root(dir), entries, lock_timeout)
+        ctx.run(body)

@@ -30,6 +30,9 @@ DIALUP_ALLOWED = frozenset({"yes", "enabled", "true"})
 DIALUP_REFUSED_BY_FREERADIUS = "false"
 # The placeholder ISPMan's user template writes when no password was given.
 NO_PASSWORD = frozenset({"", "noentry"})
+# Weak schemes every consumer of ispctl's directory verifies alike, with the prefix written
+# there (see ispman_passwords): crypt(3) formats, and RFC 2307's salted and unsalted SHA-1.
+CARRIED_SCHEMES = {"DES crypt": "{CRYPT}", "MD5 crypt": "{CRYPT}", "{SHA}": "{SHA}", "{SSHA}": "{SSHA}"}
 _DES = re.compile(r"[./0-9A-Za-z]{13}")
 
 
