@@ -132,7 +132,7 @@ def list_cmd(ctx: Wiring, root: Path, noun: str, tenant: str | None, domain: str
     elif not rows:
         output.out().print(f"No {kind.replace('_', '-')} matches.", markup=False)
     else:
-        output.out().print("\n".join(text_table(rows, columns, listing.SIZES)), markup=False)
+        output.out().print("\n".join(text_table(rows, columns, listing.SIZES | set(used or {}))), markup=False)
     return 0
 
 
@@ -165,5 +165,5 @@ def report_usage_cmd(ctx: Wiring, root: Path, tenant: str | None, fmt: str, live
         output.write_raw(csv_text(rows, usage.columns(counted, used)).rstrip("\r\n"))
     else:
         shown, heads = usage.table_rows(rows, counted, used)
-        output.out().print("\n".join(text_table(shown, heads)), markup=False)
+        output.out().print("\n".join(text_table(shown, heads, frozenset(used or {}))), markup=False)
     return 0

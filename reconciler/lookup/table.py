@@ -46,8 +46,8 @@ def text_table(rows: Rows, columns: Sequence[str], sizes: frozenset[str] = froze
     """A header in capitals and one line per row, columns padded (the last one is not)."""
     cells = [[cell(c, row.get(c), sizes) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    right = [c in sizes or all(isinstance(row.get(c), int) for row in rows if row.get(c) is not None)
-             for c in columns]
+    right = [c in sizes or all(isinstance(v, int) and not isinstance(v, bool) for row in rows
+                               if (v := row.get(c)) is not None) for c in columns]
 
     def line(values: Sequence[str]) -> str:
         parts = [v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)]
