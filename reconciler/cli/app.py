@@ -30,9 +30,9 @@ from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperCommand, TyperGroup
 
 from ispctl.reconciler import __version__
-from ispctl.reconciler.cli import lookup
-from ispctl.reconciler.cli import provision
+from ispctl.reconciler.cli import lookup, provision, tools
 from ispctl.reconciler.cli.context import Wiring
+from ispctl.reconciler.cli.conventions import conventional, global_options, help_without_type, hoist
 from ispctl.reconciler.engine import output
 from ispctl.reconciler.engine.errors import IspctlError
 
@@ -100,7 +100,9 @@ class _Group(TyperGroup):
     """The top command group: a usage error (unknown option, missing argument, no such
     command) exits 1 like every other error, because 2 means only "changes present"
     (``plan --detailed-exitcode``) and CI scripts branch on it. Subcommands and service
-    groups are parsed inside ``invoke``, so this one place covers them all.
+    groups are parsed inside ``invoke``, so this one place covers them all. So are the
+    conventions (``conventions``): every command it hands out gets them, and its own options
+    are accepted after the subcommand too.
 
     With ``services`` set (the installed registry, loaded lazily), the services' commands join
     the core ones the first time any of them is looked up."""
@@ -109,9 +111,13 @@ class _Group(TyperGroup):
     _loaded: dict[str, Command] | None = None
     _plugins: bool | None = None
     _listing_help = False
+    get_help_option = help_without_type
 
     def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None,
                      **extra: object) -> Context:
+        if parent is None:
+            conventional(self, ())
+            args = hoist(args, global_options(self))
         try:
             return super().make_context(info_name, args, parent, **extra)
         except UsageError as exc:
@@ -163,6 +169,10 @@ class _Group(TyperGroup):
                 + [n for n in core if n in groups] + [n for n, g in added if g])
 
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        found = self._find(ctx, cmd_name)
+        return conventional(found, (cmd_name,)) if found is not None else None
+
+    def _find(self, ctx: Context, cmd_name: str) -> Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is not None or self.services is None:
             return found
@@ -217,7 +227,7 @@ def build_app(registry: Registry | None = None) -> typer.Typer:
     ctx = Wiring(registry)
     # A class per application: typer makes the click group itself, from the class alone.
     group = type("IspctlGroup", (_Group,), {"services": ctx if registry is None else None})
-    app = typer.Typer(cls=group, add_completion=False, no_args_is_help=True,
+    app = typer.Typer(cls=group, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
                       help="ISP services as code: plan and apply tenants, domains and mailboxes.")
     _core(app, ctx)
     _plan_apply(app, ctx)
@@ -225,6 +235,7 @@ def build_app(registry: Registry | None = None) -> typer.Typer:
     _sandbox(app, ctx)
     lookup.register(app, ctx, DirOption)  # show (objects and saved plans), list, find
     provision.register(app, ctx)  # tenant, domain, mailbox, alias, forward, batch
+    tools.register(app, ctx)
     if registry is not None:
         services = _Commands(app, ctx)
         for service in registry:
@@ -250,8 +261,15 @@ def _core(app: typer.Typer, ctx: Wiring) -> None:
         output.set_annotations(errors == "github")
 
     @app.command()
-    def validate(dir: Path | None = DirOption) -> None:
+    def validate(
+        dir: Path | None = DirOption,
+        json_out: bool = typer.Option(False, "--json", help="print every problem as JSON (file, line, column, field, "
+                                                            "message, code) on stdout"),
+    ) -> None:
         """Check the desired state without touching anything."""
+        if json_out:
+            ctx.run(lambda: tools.validate_json_cmd(ctx, dir))
+            return
         from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.validate_cmd(ctx, ctx.root(dir)))
 
