@@ -8,6 +8,7 @@ kind), a plan otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,11 @@ def register(app: typer.Typer, ctx: Wiring, dir_option: Any) -> None:
         ctx.run(lambda: helpdesk.find_cmd(ctx, ctx.root(dir), address, json_out))
 
 
-def register_reports(report: typer.Typer, ctx: Wiring, dir_option: Any) -> None:
-    """``report usage`` in the shared ``report`` group."""
+def register_reports(groups: Mapping[str, typer.Typer], ctx: Wiring, dir_option: Any) -> None:
+    """``report usage`` in the ``report`` group the services share (none without services)."""
+    report = groups.get("report")
+    if report is None:
+        return
 
     @report.command("usage")
     def report_usage(
