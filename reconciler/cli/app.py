@@ -144,7 +144,7 @@ class _Group(TyperGroup):
             for service in registry:
                 if service.commands is not None:
                     service.commands(commands)
-            lookup.register_reports(commands.group("report", SHARED_GROUPS["report"]), self.services, DirOption)
+            lookup.register_reports(commands._groups, self.services, DirOption)  # report usage
             provision.register_editables(commands.group, self.services, registry)  # services' objects
             self._loaded = dict(typer.main.get_group(extra).commands) if commands.added else {}
         return self._loaded
@@ -241,7 +241,7 @@ def build_app(registry: Registry | None = None) -> typer.Typer:
         for service in registry:
             if service.commands is not None:
                 service.commands(services)
-        lookup.register_reports(services.group("report", SHARED_GROUPS["report"]), ctx, DirOption)
+        lookup.register_reports(services._groups, ctx, DirOption)  # report usage
         provision.register_editables(services.group, ctx, registry)
     return app
 
