@@ -37,9 +37,11 @@ from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.inflight import Done, Pipelined, Submission
 from ispctl.reconciler.engine.provider import BatchError, Lockable, Provider, Within
 from ispctl.reconciler.engine.rendered import write_rendered
+from ispctl.reconciler.engine.replicas import ReplicaState, ReplicaWatch
 from ispctl.reconciler.engine.resources import Index, Resource, Value, address_of
 from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
+from ispctl.reconciler.estate.cluster import CLUSTER, ClusterSettings
 from ispctl.reconciler.estate.compile import ALIAS, DOMAIN, MAILBOX, TENANT, Compiled, Extension
 from ispctl.reconciler.estate.desired import Desired, EstateSession
 from ispctl.reconciler.estate.flags import Flag, env_flag
@@ -94,6 +96,12 @@ class UsagePart:
     counts: tuple[str, ...] = ()
     used: UsageReport | None = None
 
+
+# A service's replicas (README "Replication"): from the site settings (``cluster:``, the hosts of
+# its role) and the environment (its primary's connection), a watch remembering what the primary
+# holds now, which apply polls until every replica has it and ``ispctl status`` polls once;
+# None when the cluster declares no replica of this service.
+ReplicaCheck = Callable[[SiteFile, Mapping[str, str]], ReplicaWatch | None]
 
 # The ``--dir`` option every command that reads the desired state takes.
 DirOption: Any = typer.Option(
@@ -214,6 +222,8 @@ class Service:
     editables: tuple[Editable, ...] = ()
     # Its columns in ``ispctl report usage`` (see ``UsagePart``).
     usage: UsagePart | None = None
+    # How apply waits for its replicas and ``ispctl status`` shows them (see ``ReplicaCheck``).
+    replicas: ReplicaCheck | None = None
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -301,7 +311,8 @@ class Registry:
     @cached_property
     def schema(self) -> EstateSchema:
         return EstateSchema.build(
-            sections=[section for s in self.services for section in s.sections],
+            # The cluster's hosts are every service's (each reads the hosts of its roles).
+            sections=[CLUSTER, *(section for s in self.services for section in s.sections)],
             overrides=[override for s in self.services for override in s.overrides],
             extensions=[NamedExtension(s.name, s.compile) for s in self.services if s.compile is not None],
             default_providers=[s.name for s in self.services if s.enabled_by_default and s.provider is not None],
@@ -325,6 +336,7 @@ class Registry:
 
 
 __all__ = [
+    "CLUSTER", "ClusterSettings", "ReplicaCheck", "ReplicaState", "ReplicaWatch",
     "ALIAS", "DOMAIN", "MAILBOX", "MAX_TTL", "TENANT", "ApprovalRequired", "BatchError", "Catalog",
     "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "DirectoryPart",
     "Document", "Editable",
