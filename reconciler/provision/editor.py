@@ -24,6 +24,8 @@ from ispctl.reconciler.provision.index import Domain, Index, Tenant, ascii_domai
 from ispctl.reconciler.provision.operations import Operation
 
 Handler = Callable[["Editor", Operation], None]
+# Mappings of a few flags the estate writes on one line (``services: {pop3: false}``).
+ONE_LINE = frozenset({"services"})
 
 
 def set_fields(node: CommentedMap, values: Mapping[str, Any], unset: Sequence[str] = (), kind: str = "") -> None:
@@ -35,7 +37,10 @@ def set_fields(node: CommentedMap, values: Mapping[str, Any], unset: Sequence[st
         order = ORDER.get(kind, ())
         for part in parts[:-1]:
             if not isinstance(target.get(part), CommentedMap):
-                put_key(target, part, CommentedMap(), order)
+                made = CommentedMap()
+                if part in ONE_LINE:
+                    made.fa.set_flow_style()
+                put_key(target, part, made, order)
             target, order = target[part], ()
         if parts[-1] not in target or _plain(target.get(parts[-1])) != _plain(value):
             put_key(target, parts[-1], value, order)

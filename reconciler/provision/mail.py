@@ -82,7 +82,8 @@ def _password(op: Operation) -> str | None:
         hashed = op.password_hash
     else:
         return None
-    return DoubleQuotedScalarString(hashed)  # as the estate writes hashes: "{CRYPT}$6$..."
+    quoted: str = DoubleQuotedScalarString(hashed)  # as the estate writes hashes: "{CRYPT}$6$..."
+    return quoted
 
 
 def mailbox_add(ed: Editor, op: Operation) -> None:
@@ -103,7 +104,9 @@ def mailbox_add(ed: Editor, op: Operation) -> None:
         _place_section(doc, "mailboxes")
     node = CommentedMap()
     set_fields(node, values, kind="mailbox")
-    put_key(doc["mailboxes"], local, node if len(node) else None)
+    if not len(node):
+        node.fa.set_flow_style()  # a mailbox with every default: "alice: {}"
+    put_key(doc["mailboxes"], local, node)
 
 
 def _place_section(doc: CommentedMap, name: str) -> None:
