@@ -303,7 +303,7 @@ def test_errors_github_states_each_problem_as_an_annotation(tmp_path: Path) -> N
     lines = [line for line in failed.stderr.splitlines() if line.startswith("::error")]
     # The location as GitHub properties; the message escaped the way the runner undoes it.
     assert len(lines) == 1 and lines[0].startswith(
-        f"::error file={root.name}/tenants/northwind/northwind.example.yaml,line=10,")
+        f"::error file={root.name}/tenants/northwind/northwind.example.yaml,line=11,")
     assert ",col=" in lines[0] and lines[0].endswith("::mailboxes.noc.quota: 'lots, 100%25' is not a size; write e.g. "
                                                      "'2 GiB', '500 MB' or a number of bytes")
     # The human form is still there for the log and the sticky comment.
