@@ -1,9 +1,18 @@
-"""ISPMan's dNSZone leaves as domain files' dns: sections (inverted CNAMEs, shared SOA and NS)."""
+"""ISPMan's dNSZone leaves as domain files' dns: sections (inverted CNAMEs, shared SOA and NS), and the
+imported zones served by a real named with an empty plan after the apply."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import dns.rcode
+from dns_helpers import query
+from ispman_helpers import import_ldif
+from ldap_helpers import run_cli
+
 from ispctl.providers.adopt.ispman_dns import domain_dns, read_zones, site_dns
 from ispctl.providers.adopt.ispman_source import SourceEntry
+from ispctl.providers.dns.sandbox.named import NamedInstance
 
 SOA = "ns1.isp.example. hostmaster.isp.example. 1104537600 3H 30M 1W 1D"
 
@@ -68,3 +77,31 @@ def test_a_leaf_without_a_record_or_a_broken_soa_is_reported_by_dn() -> None:
     assert [p[1] for p in problems] == ["dNSZone leaf without zoneName, relativeDomainName or a record",
                                         "SOA record without its seven fields"]
     assert problems[0][0] == empty.dn
+
+
+def test_the_imported_zones_are_served_by_a_real_named_as_ispman_had_them(named: NamedInstance,
+                                                                          tmp_path: Path) -> None:
+    estate = tmp_path / "estate"
+    import_ldif(estate)
+    env = {**named.env(), "ISPCTL_PROVIDERS": "dns"}
+    applied = run_cli(None, "apply", "--auto-approve", "-d", str(estate), **env)
+    assert applied.exit_code == 0, applied.output
+    plan = run_cli(None, "plan", "--detailed-exitcode", "-d", str(estate), **env)
+    assert plan.exit_code == 0 and "No changes." in plan.stdout, plan.output
+    # Every record of ISPMan's dNSZone leaves, as a resolver gets it (relative names absolute).
+    for name, rdtype, values in (
+        ("portal.northwind.example.", "CNAME", {"www.northwind.example."}),
+        ("status.northwind.example.", "CNAME", {"northwind.status-host.example."}),
+        ("northwind.example.", "MX", {"10 mx1.example.com.", "20 mx2.example.com."}),
+        ("northwind.example.", "NS", {"ns1.example.com.", "ns2.example.com."}),
+        ("northwind.example.", "TXT", {'"v=spf1 mx -all"'}),
+        ("northwind.example.", "A", {"192.0.2.80"}),
+        ("www.northwind.example.", "AAAA", {"2001:db8::80"}),
+        ("vpn.northwind.example.", "A", {"198.51.100.7"}),
+        ("baeckerei.example.", "MX", {"10 mx1.example.com.", "20 mx2.example.com."}),
+    ):
+        assert query(named, name, rdtype) == (dns.rcode.NOERROR, values), (name, rdtype)
+    rcode, soa = query(named, "northwind.example.", "SOA")
+    (fields,) = (s.split() for s in soa)
+    assert fields[:2] == ["ns1.example.com.", "hostmaster.example.com."]
+    assert fields[3:] == ["10800", "1800", "604800", "86400"]  # ISPMan's 3H 30M 1W 1D
