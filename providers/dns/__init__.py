@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ispctl.providers.dns.catalog_check import replicas
 from ispctl.providers.dns.commands import register
 from ispctl.providers.dns.compile import zoneset_resources
 from ispctl.providers.dns.connection import DnsConnection
@@ -69,6 +70,7 @@ SERVICE = Service(
     compile=compile_zones,
     sandbox=DnsComponent,
     commands=register,
+    replicas=replicas,
     editables=(RECORD,),
 )
 

@@ -18,6 +18,7 @@ from ispctl.providers.ldap.commands import register
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.mapping import DirectoryMap, extend
 from ispctl.providers.ldap.provider import LdapProvider
+from ispctl.providers.ldap.replication import replicas
 from ispctl.providers.ldap.sandbox.component import LdapComponent
 from ispctl.providers.ldap.settings import DIRECTORY, DirectorySettings
 from ispctl.reconciler.contract import Commands, DirectoryPart, Service, SiteFile
@@ -71,6 +72,7 @@ SERVICE = Service(
     sandbox=LdapComponent,
     commands=_commands,
     hosts_directory=lambda parts: with_parts(parts),
+    replicas=replicas,
 )
 
 __all__ = ["DIRECTORY", "SERVICE", "DirectorySettings", "LdapProvider", "LdapSettings", "build"]
