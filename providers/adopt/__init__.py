@@ -23,6 +23,8 @@ def register(commands: Commands) -> None:
     """Every importer's commands, in the ``import`` group (one line each)."""
     from ispctl.providers.adopt import ispman_commands  # here: the command's modules load when commands do
     ispman_commands.register(commands)
+    from ispctl.providers.adopt import ldap_commands
+    ldap_commands.register(commands)
 
 
 SERVICE = Service(
