@@ -11,6 +11,7 @@ import pytest
 
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.lookup.usage import usage_rows
+from tests.ftp_helpers import JOE, SITE, ftp_estate
 from tests.ldap_helpers import EXAMPLE, run_cli
 from tests.lookup_helpers import small_estate
 from tests.wiring import REGISTRY, WIRING
@@ -82,3 +83,21 @@ def test_mail_used_per_tenant_from_the_real_mail_store(slapd: SlapdInstance, tmp
     text = report(estate, "--live", slapd=slapd, **env).splitlines()
     assert text[0].split()[-2:] == ["FTP_USED", "MAIL_USED"]
     assert text[1].split()[-4:] == ["0", "B", "8.8", "KiB"] and text[2].split()[-4:] == ["0", "B", "4.9", "KiB"]
+
+
+def test_ftp_logins_and_space_used_from_the_real_directory(tmp_path: Path) -> None:
+    """The FTP service's part (``UsagePart``): its sites' logins counted, and the bytes in every
+    FTP home (a mailbox's and a site's) summed per tenant from the live directory's logins."""
+    with ftp_estate(tmp_path) as estate:
+        desired = WIRING.desired(estate.root, env=estate.env)
+        (estate.ftp_root / "acme.example" / "joe").mkdir(parents=True)
+        (estate.ftp_root / "acme.example" / "joe" / "big.bin").write_bytes(b"j" * 950 * 1024)
+        docroot = Path(str(desired.resources[("site", SITE)].attrs["docroot"]))
+        docroot.mkdir(parents=True, exist_ok=True)
+        (docroot / "index.html").write_bytes(b"s" * 300)
+        data = json.loads(report(estate.root, "--live", "--json", slapd=estate.slapd, **estate.env))
+        [acme] = data["tenants"]
+        assert (acme["ftp_logins"], acme["ftp_used"], acme["sites"]) == (2, 950 * 1024 + 300, 2)
+        shown = run_cli(estate.slapd, "show", "mailbox", JOE, "--live", "--json", "-d", str(estate.root),
+                        **estate.env)
+        assert json.loads(shown.stdout)["used"] == {"ftp_used": 950 * 1024}

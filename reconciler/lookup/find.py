@@ -137,6 +137,7 @@ def _attributes(address: str, compiled: Index) -> Iterator[Finding]:
     """A service's object that names the address in one of its attributes (the estate's own
     kinds are covered above, with their own words; derived copies such as a maildir's path
     never hold an address as a whole value)."""
+    local = address.split("@", 1)[0]
     for (kind, key), resource in sorted(compiled.items()):
         if kind in CORE:
             continue
@@ -144,5 +145,6 @@ def _attributes(address: str, compiled: Index) -> Iterator[Finding]:
             if name in resource.sensitive:
                 continue
             values = value if isinstance(value, tuple) else (value,)
-            if any(isinstance(v, str) and "@" in v and _same(v, address) for v in values):
+            # A cheap test first: the local part is ASCII-folded the same way on both sides.
+            if any(isinstance(v, str) and "@" in v and local in v.lower() and _same(v, address) for v in values):
                 yield Finding("attribute", resource.address, f"{kind} {key}: {name}", resource.source)
