@@ -68,6 +68,16 @@ class DomainName:
 # of each distinct name (or the reason it is refused) is kept. Bounded, so a huge estate
 # only evicts; the function is pure, so a hit answers exactly what a miss would.
 _DOMAIN_CACHE = 65536
+# A name that is already what IDNA 2008 (with UTS 46) gives back for it: at most 253
+# characters of lower-case ASCII letters, digits and inner hyphens in two or more labels, none
+# with "--" in its 3rd and 4th position (IDNA refuses that, and it is how an "xn--" label
+# starts, which IDNA decodes).
+# Such a name is its own ASCII and Unicode form, so it needs no IDNA library call (about
+# 0.35 ms a name there: a tenth of validating a 30,000-mailbox estate). Everything else,
+# and every refusal, goes through the library. tests/test_names.py compares both ways.
+_PLAIN_LABEL = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)"
+_PLAIN_DOMAIN = re.compile(rf"{_PLAIN_LABEL}(?:\.{_PLAIN_LABEL})+")
+_IDNA_HYPHENS = re.compile(r"(?:^|\.)[^.]{2}--")
 
 
 def normalise_domain(name: str) -> DomainName:
@@ -93,11 +103,7 @@ def _normalise_domain(name: str) -> DomainName:
     raw = name[:-1] if name.endswith(".") else name
     if not raw:
         raise InvalidName("the domain name is empty")
-    try:
-        ascii_form = idna.encode(raw, uts46=True).decode("ascii").lower()
-        unicode_form = idna.decode(ascii_form)
-    except idna.IDNAError as exc:
-        raise InvalidName(f"{name!r} is not a valid domain name ({exc})") from None
+    ascii_form, unicode_form = _idna_forms(raw, name) if not _plain(raw) else (raw, raw)
     labels = ascii_form.split(".")
     if len(labels) < 2:
         raise InvalidName(f"{name!r} is not a fully qualified domain name (it needs a dot)")
@@ -111,6 +117,20 @@ def _normalise_domain(name: str) -> DomainName:
         if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label):
             raise InvalidName(f"{name!r}: label {label!r} must be letters, digits and inner hyphens")
     return DomainName(ascii_form, unicode_form)
+
+
+def _plain(raw: str) -> bool:
+    """Whether ``raw`` is already its own IDNA 2008 ASCII and Unicode form (``_PLAIN_DOMAIN``)."""
+    return len(raw) <= 253 and _PLAIN_DOMAIN.fullmatch(raw) is not None and _IDNA_HYPHENS.search(raw) is None
+
+
+def _idna_forms(raw: str, name: str) -> tuple[str, str]:
+    """The ASCII and Unicode forms of ``raw`` as the IDNA library gives them."""
+    try:
+        ascii_form = idna.encode(raw, uts46=True).decode("ascii").lower()
+        return ascii_form, idna.decode(ascii_form)
+    except idna.IDNAError as exc:
+        raise InvalidName(f"{name!r} is not a valid domain name ({exc})") from None
 
 
 def split_address(address: str) -> tuple[str, DomainName]:
