@@ -30,7 +30,7 @@ from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperCommand, TyperGroup
 
 from ispctl.reconciler import __version__
-from ispctl.reconciler.cli import lookup, provision, tools
+from ispctl.reconciler.cli import lookup, provision, status, tools
 from ispctl.reconciler.cli.context import Wiring
 from ispctl.reconciler.cli.conventions import conventional, global_options, help_without_type, hoist
 from ispctl.reconciler.engine import output
@@ -235,6 +235,7 @@ def build_app(registry: Registry | None = None) -> typer.Typer:
     _sandbox(app, ctx)
     lookup.register(app, ctx, DirOption)  # show (objects and saved plans), list, find
     provision.register(app, ctx)  # tenant, domain, mailbox, alias, forward, batch
+    status.register(app, ctx, DirOption)  # status: hosts, replicas, last apply
     tools.register(app, ctx)
     if registry is not None:
         services = _Commands(app, ctx)

@@ -19,6 +19,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ispctl.reconciler.cli import replicas
 from ispctl.reconciler.cli.context import Wiring
 from ispctl.reconciler.cli.identity import describe as describe_estate
 from ispctl.reconciler.cli.identity import estate_identity, same_estate
@@ -154,6 +155,7 @@ def apply_cmd(ctx: Wiring, root: Path, auto_approve: bool, options: PlanOptions,
         elif stored is not None and plan_file is not None:
             saved.check_fresh(stored, run.plan, run.revision, run.live, plan_file)
         plan = run.plan
+        site = session.catalog.estate.site
         output.out().print(plan_text(plan))
         if plan.empty:
             return 0
@@ -176,7 +178,9 @@ def apply_cmd(ctx: Wiring, root: Path, auto_approve: bool, options: PlanOptions,
                            f"{not_run} not run (listed above). The lock was released; run apply again to finish.",
                            markup=False, style="bold red")
         return EXIT_CODES.get(result.stopped, 1)
-    return 0 if result.ok else 1
+    # With the lock released: waiting for the replicas (cluster.wait) holds no other apply back.
+    synced = replicas.after_apply(ctx, site, trail.run_id)
+    return (0 if synced else replicas.LAGGING) if result.ok else 1
 
 
 def _run_apply(session: Session, plan: Plan, stop: StopCheck, also: Listener) -> ApplyResult:
