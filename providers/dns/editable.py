@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from ispctl.reconciler.contract import Editable
 
-RECORD = Editable(noun="record", summary="the DNS records of one name in a primary zone (types as fields: A, AAAA, "
-                                         "CNAME, MX, TXT, SRV, CAA, NS)",
+RECORD = Editable(noun="record",
+                  summary="the DNS records of one name (A, AAAA, CNAME, MX, TXT, SRV, CAA, NS as fields)",
                   section=("dns", "records"), naming="host", rename=True, empty={})

@@ -52,6 +52,12 @@ BUILTIN_COMMANDS: tuple[tuple[str, str, bool], ...] = (
     ("report", "Reports from the live services.", True),
     ("dkim", "DKIM keys of mail domains (made only by these commands, never by plan or apply).", True),
     ("import", "Adopt existing services: write desired state from what is live.", True),
+    ("record",
+     "Edit the DNS records of one name (A, AAAA, CNAME, MX, TXT, SRV, CAA, NS as fields) in the desired state.", True),
+    ("site", "Edit a web site (docroot, PHP, HTTPS, redirects, protected paths) in the desired state.", True),
+    ("access", "Edit a dial-up/DSL/VPN access account (login <name>@<domain>) in the desired state.", True),
+    ("ftp-site",
+     "Edit the FTP owner login of a web site (password hash, quota, bandwidth) in the desired state.", True),
 )
 # ``registry.ENTRY_POINT_GROUP``, named here so that looking for plug-ins loads no service.
 PLUGIN_GROUP = "ispctl.services"

@@ -62,8 +62,7 @@ def register(app: typer.Typer, ctx: Wiring) -> None:
 def register_editables(group: Callable[[str, str], typer.Typer], ctx: Wiring, registry: Registry) -> None:
     """One command group per object the services declare (``ispctl record add ...``)."""
     for editable in registry.editables.values():
-        register_editable(group(editable.noun, f"Add, change or delete a {editable.noun}: {editable.summary}."), ctx,
-                          editable)
+        register_editable(group(editable.noun, f"Edit {editable.summary} in the desired state."), ctx, editable)
 
 
 __all__ = ["register", "register_editables"]
