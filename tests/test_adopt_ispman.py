@@ -81,12 +81,12 @@ def test_the_report_lists_what_was_not_imported_converted_and_weak(tmp_path: Pat
         assert detail in not_imported, detail
     assert not_imported["address book (ou=pabs)"] == 5
     assert report["imported"] == {"clients": 2, "domains": 5, "mail groups": 2, "mailboxes": 10, "resellers": 2,
-                                  "sites": 1}
+                                  "sites": 2}
     # No hash of the directory reaches the report, not even in part.
     text = json.dumps(report)
     hashes = {line.split(": ", 1)[1] for line in FIXTURE.read_text(encoding="utf-8").splitlines()
               if line.startswith("userPassword: ")} - {"noEntry"}
-    assert len(hashes) == 6  # DES (3 salts), {md5}, SHA-512 crypt twice
+    assert len(hashes) == 7  # DES (3 salts), {md5}, SHA-512 crypt three times
     assert not [h for h in hashes if h in text or h.partition("}")[2][:12] in text]
 
 
@@ -118,3 +118,7 @@ def test_imported_estate_validates_applies_and_the_next_plan_is_empty(slapd: Sla
     assert "userpassword" not in entry  # DES crypt: kept out of git, so the mailbox has none yet
     anna = search(slapd, "(uid=anna@baeckerei.example)", "ispctlEnabledService", base=TARGET_BASE)
     assert "dialup" in next(iter(anna.values()))["ispctlenabledservice"]
+    # pure-ftpd lets in exactly the logins it let in before: the resumed vhost's, and ines's.
+    ftp = search(slapd, "(FTPStatus=enabled)", "uid", "FTPQuotaMBytes", base=TARGET_BASE)
+    assert sorted((e["uid"][0], e["ftpquotambytes"][0]) for e in ftp.values()) == [
+        ("ines@northwind.example", "100"), ("shop.northwind.example", "50")]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ispctl.providers.adopt.ispman_sites import read_sites
 from ispctl.providers.adopt.ispman_source import SourceEntry
-from ispctl.providers.adopt.report import CONVERTED, NOT_IMPORTED, ImportReport
+from ispctl.providers.adopt.report import CONVERTED, NOT_IMPORTED, WEAK_HASHES, ImportReport
+from ispctl.reconciler.contract import hash_password
 
 VHOST = "ispmanVhostName=www,ou=httpdata,ispmanDomain=a.example,o=ispman"
 
@@ -16,7 +17,7 @@ def entry(dn: str, classes: list[str], **attrs: list[str]) -> SourceEntry:
 
 def test_aliases_from_both_places_and_redirects_with_apaches_default_code() -> None:
     report = ImportReport("test")
-    sites = read_sites([
+    sites, logins = read_sites([
         entry(VHOST, ["ispmanVirtualHost", "posixAccount"], ispmanVhostServerAlias=["a.example", "www2.a.example"],
               homeDirectory=["/ispman/domains/a.example/vhosts/www"]),
         entry(f"ispmanVhostServerAlias=web,ou=vhostAliases,{VHOST}", ["ispmanVirtualHostAlias"],
@@ -33,15 +34,19 @@ def test_aliases_from_both_places_and_redirects_with_apaches_default_code() -> N
     assert [i.detail for i in report.items(CONVERTED)] == [
         "document root /ispman/domains/a.example/vhosts/www/htdocs: the site's files move to ispctl's web root"]
     assert report.imported == {"sites": 1}
+    assert logins == {}  # no PureFTPdUser: no FTP login
 
 
 def test_what_sites_have_no_field_for_is_reported() -> None:
     report = ImportReport("test")
-    read_sites([entry(VHOST, ["ispmanVirtualHost", "PureFTPdUser"], ispmanVhostExtraConf=["Options -Indexes"],
-                      ispmanVhostIpAddress=["*"], webHost=["web1", "web2"], FTPStatus=["active"])], report)
+    _, logins = read_sites([entry(VHOST, ["ispmanVirtualHost", "PureFTPdUser"],
+                                  ispmanVhostExtraConf=["Options -Indexes"], ispmanVhostIpAddress=["*"],
+                                  webHost=["web1", "web2"], FTPStatus=["active"])], report)
+    assert logins == {}
     assert sorted(i.detail for i in report.items(NOT_IMPORTED)) == [
         "ispmanVhostExtraConf (raw Apache configuration), 1 value(s)",
-        "the vhost's FTP login (FTPStatus active): declare it under ftp.sites if wanted",
+        "the vhost's FTP login, which pure-ftpd refused (FTPStatus ISPMan's default 'active', which pure-ftpd "
+        "refuses)",
         "webHost (web host placement), 2 value(s)",
     ]  # ispmanVhostIpAddress * is Apache's default: nothing lost
 
@@ -49,6 +54,24 @@ def test_what_sites_have_no_field_for_is_reported() -> None:
 def test_aliases_of_a_vhost_the_directory_does_not_have_are_reported() -> None:
     report = ImportReport("test")
     assert read_sites([entry(f"ispmanVhostServerAlias=web,ou=vhostAliases,{VHOST}", ["ispmanVirtualHostAlias"],
-                             ispmanVhostServerAlias=["web"])], report) == {}
+                             ispmanVhostServerAlias=["web"])], report) == ({}, {})
     assert [i.detail for i in report.items(NOT_IMPORTED)] == [
         "aliases or redirections of a vhost the directory does not have"]
+
+
+SHA512 = hash_password("x", "sha512", rounds=1000)
+
+
+def test_an_ftp_login_pure_ftpd_let_in_is_imported_with_its_quota_and_a_weak_one_is_reported() -> None:
+    report = ImportReport("test")
+    other = VHOST.replace("=www,", "=old,")
+    _, logins = read_sites([
+        entry(VHOST, ["ispmanVirtualHost", "PureFTPdUser"], FTPStatus=["enabled"], FTPQuotaMBytes=["50"],
+              userPassword=["{crypt}" + SHA512.removeprefix("{CRYPT}")]),
+        SourceEntry(other, {"objectclass": ["ispmanVirtualHost", "PureFTPdUser"], "ispmandomain": ["a.example"],
+                            "ispmanvhostname": ["old"], "ftpstatus": ["TRUE"],
+                            "userpassword": ["{crypt}XyPjAxPKWHitQ"]}),
+    ], report)
+    assert {host: dict(login) for host, login in logins["a.example"].items()} == {
+        "www": {"password": SHA512, "quota": "50 MiB"}}
+    assert [(i.dn, i.detail.split(":")[0]) for i in report.items(WEAK_HASHES)] == [(other, "DES crypt")]

@@ -180,7 +180,7 @@ def build_estate(entries: Iterable[SourceEntry], source: str,
     groups_by_domain: dict[str, list[SourceEntry]] = {}
     for group in found.groups:
         groups_by_domain.setdefault((group.get("ispmanDomain") or "").lower(), []).append(group)
-    sites = read_sites(found.vhosts, report)
+    sites, ftp_logins = read_sites(found.vhosts, report)
     for entry in sorted(found.domains, key=lambda e: (e.get("ispmanDomain") or "").lower()):
         name = (entry.get("ispmanDomain") or "").lower()
         tenant = _owner(entry, resellers, clients, estate, report)
@@ -188,6 +188,9 @@ def build_estate(entries: Iterable[SourceEntry], source: str,
         mailboxes, uses = _mailboxes(users_by_domain.pop(name, []), name, report)
         aliases = _groups(groups_by_domain.pop(name, []), name, report)
         services = _services(entry, data, uses, bool(mailboxes or aliases), name in sites)
+        logins = ftp_logins.pop(name, None)
+        if logins and services is not None and "web" in services and "ftp" not in services:
+            services.append("ftp")
         if services is not None:
             data["services"] = services
         if mailboxes:
@@ -200,6 +203,8 @@ def build_estate(entries: Iterable[SourceEntry], source: str,
                 data["dns"] = own
         if name in sites and "web" in (services or []):
             data["web"] = CommentedMap([("sites", sites.pop(name))])
+            if logins:
+                data["ftp"] = CommentedMap([("sites", logins)])
         estate.domains[name] = ImportedDomain(tenant, data)
         report.count("domains")
     for name, leftover in sorted(users_by_domain.items()):
