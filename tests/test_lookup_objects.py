@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,15 @@ def test_an_object_git_has_and_the_services_do_not_yet(slapd: SlapdInstance, tmp
                                **live_env(mail_root)).stdout)
     assert shown["live"] is False and shown["used"] == {}
     assert rows(shown)["quota"]["live"] is None and rows(shown)["quota"]["differs"] is False
+
+
+def test_a_secret_on_either_side_is_masked_on_both(tmp_path: Path) -> None:
+    """Live state whose reader did not mark the password sensitive still never shows it."""
+    desired = WIRING.desired(small_estate(tmp_path))
+    mine = desired.resources[("mailbox", "anna@acme.example")]
+    unmarked = replace(mine, sensitive=frozenset(), attrs={**mine.attrs, "password": HASH + "live"})
+    shown = describe("mailbox", "anna@acme.example", desired.resources, desired.catalog,
+                     {unmarked.identity: unmarked}, {})
+    assert HASH not in json.dumps(shown.to_dict()) and HASH not in "\n".join(lines(shown))
+    assert rows(shown.to_dict())["password"] == {"name": "password", "git": "(hash in git)", "live": "(set)",
+                                                 "differs": False}

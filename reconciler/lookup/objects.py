@@ -26,9 +26,9 @@ from ispctl.reconciler.lookup.tree import Tree
 Used = Mapping[str, Mapping[str, int]]  # column -> object address -> bytes (``contract.UsageReport``)
 
 
-def masked(name: str, value: Value, resource: Resource | None, side: str) -> Any:
+def masked(name: str, value: Value, sensitive: frozenset[str], side: str) -> Any:
     """What may be shown of an attribute: a secret only as set or not."""
-    if resource is None or name not in resource.sensitive or value is None:
+    if name not in sensitive or value is None:
         return list(value) if isinstance(value, tuple) else value
     if side == "live":
         return "(set)"
@@ -106,6 +106,9 @@ def describe(kind: str, key: str, compiled: Index, catalog: Catalog, live: Index
 def _one(kind: str, key: str, desired: Resource | None, found: Resource | None, connected: bool, used: Used) -> Shown:
     names = sorted(set(desired.attrs if desired else ()) | set(found.attrs if found else ()))
     owned_live = desired.create_only if desired is not None else frozenset()
+    # Secret on either side is secret on both: a live read that does not mark an attribute
+    # sensitive must not show what git's side masks (and the reverse).
+    sensitive = (desired.sensitive if desired else frozenset()) | (found.sensitive if found else frozenset())
     rows = []
     for name in names:
         git_value = desired.attrs.get(name) if desired else None
@@ -114,8 +117,8 @@ def _one(kind: str, key: str, desired: Resource | None, found: Resource | None, 
             continue  # set nowhere (a service's attributes the object does not use)
         differs = connected and desired is not None and found is not None and name not in owned_live \
             and git_value != live_value
-        rows.append(Row(name, masked(name, git_value, desired, "git"),
-                        masked(name, live_value, found if found is not None else desired, "live"), differs))
+        rows.append(Row(name, masked(name, git_value, sensitive, "git"), masked(name, live_value, sensitive, "live"),
+                        differs))
     address = address_of(kind, key)
     figures = {column: per[address] for column, per in sorted(used.items()) if address in per}
     return Shown(kind, key, desired.source if desired else None, desired is not None,
