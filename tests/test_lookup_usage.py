@@ -80,6 +80,9 @@ def test_mail_used_per_tenant_from_the_real_mail_store(slapd: SlapdInstance, tmp
         ("acme", 9000, 0), ("shop", 5000, 0)]
     narrowed = json.loads(report(estate, "--live", "--json", "--tenant", "shop", slapd=slapd, **env))
     assert [(r["tenant"], r["mail_used"]) for r in narrowed["tenants"]] == [("shop", 5000)]
+    # Without the mail store on this machine there is no mail_used column (rather than zeros).
+    directory_only = json.loads(report(estate, "--live", "--json", slapd=slapd, **{**env, "ISPCTL_PROVIDERS": "ldap"}))
+    assert [("mail_used" in r, r["ftp_used"]) for r in directory_only["tenants"]] == [(False, 0), (False, 0)]
     text = report(estate, "--live", slapd=slapd, **env).splitlines()
     assert text[0].split()[-2:] == ["FTP_USED", "MAIL_USED"]
     assert text[1].split()[-4:] == ["0", "B", "8.8", "KiB"] and text[2].split()[-4:] == ["0", "B", "4.9", "KiB"]

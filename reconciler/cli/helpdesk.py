@@ -29,13 +29,18 @@ def _dumps(data: object) -> None:
     output.write_raw(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-def _used(ctx: Wiring, live: Index) -> dict[str, dict[str, int]]:
-    """The services' usage figures (``UsagePart.used``) from one read of the live state."""
+def _used(ctx: Wiring, live: Index, enabled: set[str]) -> dict[str, dict[str, int]]:
+    """The services' usage figures (``UsagePart.used``) from one read of the live state: of the
+    services whose provider ran here, or that have none and read what others' providers hold
+    (FTP's logins are the directory's). A service not read here has no column, never zeros."""
     found: dict[str, dict[str, int]] = {}
     for service in ctx.registry:
-        if service.usage is not None and service.usage.used is not None:
-            for column, per in service.usage.used(live).items():
-                found.setdefault(column, {}).update(per)
+        if service.usage is None or service.usage.used is None:
+            continue
+        if service.provider is not None and service.name not in enabled:
+            continue
+        for column, per in service.usage.used(live).items():
+            found.setdefault(column, {}).update(per)
     return found
 
 
@@ -52,7 +57,7 @@ def _load(ctx: Wiring, root: Path, live: bool, anchors: Anchors) -> tuple[Desire
     with ctx.session(root) as session, output.progress() as show:
         desired = Desired(session.catalog, _resources=session.compiled)
         found = read_live(session, anchors(desired), show)
-        return desired, found, _used(ctx, found)
+        return desired, found, _used(ctx, found, {p.name for p in session.providers})
 
 
 def _kinds(desired: Desired) -> set[str]:
