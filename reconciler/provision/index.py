@@ -1,16 +1,22 @@
-"""Where the estate's tenants and domains are: folders and files, from the validated catalog.
+"""Where the estate's tenants and domains are: folders and files.
 
-Objects added in the same edit join the index, so one batch can add a client, its domain
-and its mailboxes in order.
+``scan`` reads only what it needs, through the cache of parsed files: the tenant folders (a
+folder with a ``tenant.yaml``, clients inside their reseller's) and each domain file's
+``domain:``; whether the estate is valid is the validation's after the edit, so a command
+validates once. Objects added in the same edit join the index, so one batch can add a
+client, its domain and its mailboxes in order.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ispctl.reconciler.engine.errors import IspctlError
-from ispctl.reconciler.estate.catalog import Catalog
+from ispctl.reconciler.estate.cache import ParseCache
+from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE
 from ispctl.reconciler.estate.names import InvalidName, normalise_domain
 
 
@@ -36,25 +42,32 @@ class Index:
     domains: dict[str, Domain] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, root: Path, catalog: Catalog) -> Index:
-        index = cls(root, catalog.estate.site.defaults.status)
-        for name, tenant in catalog.tenants.items():
-            path = index.real(tenant.origin.doc.file)
-            if path is not None:
-                index.tenants[name] = Tenant(name, tenant.parent, path.parent)
-        for name, domain in catalog.domains.items():
-            path = index.real(domain.origin.doc.file)
-            if path is not None:
-                index.domains[name] = Domain(name, domain.tenant, path)
+    def scan(cls, root: Path, env: Mapping[str, str] | None = None) -> Index:
+        cache = ParseCache.of(os.environ if env is None else env, root)
+        try:
+            index = cls(root, _default_status(cache, root))
+            tenants = root / "tenants"
+            for folder in _folders(tenants):
+                index._tenant(cache, folder, None)
+                for client in _folders(folder):
+                    index._tenant(cache, client, folder.name)
+        finally:
+            cache.finish()
         return index
 
-    def real(self, shown: str) -> Path | None:
-        """The file a problem's name stands for (``<root name>/...``); None for another
-        repository's file (``source:...``), which this checkout cannot edit."""
-        parts = Path(shown).parts
-        if not parts or parts[0] != self.root.name:
-            return None
-        return self.root.joinpath(*parts[1:])
+    def _tenant(self, cache: ParseCache, folder: Path, parent: str | None) -> None:
+        if (folder / TENANT_FILE).is_file():
+            self.tenants[folder.name] = Tenant(folder.name, parent, folder)
+        for path in sorted(folder.glob("*.yaml")):
+            if path.name == TENANT_FILE:
+                continue
+            doc, _ = cache.load(path, str(path))
+            name = doc.data.get("domain") if doc is not None and isinstance(doc.data, dict) else None
+            if isinstance(name, str):
+                try:
+                    self.domains.setdefault(ascii_domain(name), Domain(ascii_domain(name), folder.name, path))
+                except IspctlError:  # the validation names it, at its line
+                    continue
 
     def tenant(self, name: str) -> Tenant:
         found = self.tenants.get(name)
@@ -92,3 +105,17 @@ def ascii_domain(name: str) -> str:
         return normalise_domain(name).ascii
     except InvalidName as exc:
         raise IspctlError(str(exc)) from None
+
+
+def _folders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def _default_status(cache: ParseCache, root: Path) -> str:
+    """``defaults.status`` of the site settings: what a resumed object is without a status."""
+    path = root / SITE_FILE
+    doc, _ = cache.load(path, str(path)) if path.is_file() else (None, [])
+    data = doc.data if doc is not None and isinstance(doc.data, dict) else {}
+    defaults = data.get("defaults")
+    status = defaults.get("status") if isinstance(defaults, dict) else None
+    return status if isinstance(status, str) else "active"

@@ -64,11 +64,8 @@ def provision(root: Path, operations: Sequence[tuple[int, Operation]], check: Ch
 def _edit(root: Path, operations: Sequence[tuple[int, Operation]], check: Check,
           editables: Mapping[str, Editable] | None, commit: bool, source: str,
           branch: str | None = None) -> Outcome:
-    desired, problems = check(root)
-    if desired is None:
-        raise ValidationFailed(problems)
     files = EditFiles(root)
-    editor = Editor(files, Index.of(root, desired.catalog), editables)
+    editor = Editor(files, Index.scan(root), editables)
     messages: list[str] = []
     for number, op in operations:
         try:
