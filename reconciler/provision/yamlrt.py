@@ -69,9 +69,13 @@ def set_tail_comment(node: Any, rest: str) -> bool:
     comment = CommentToken("\n" + rest, CommentMark(0))
     if isinstance(target, CommentedMap):
         old = target.ca.items.get(key)
-        # keep an end-of-line comment of that value: the full-line comments follow it
-        eol = old[2].value.split("\n", 1)[0] if old and len(old) > 2 and old[2] is not None else ""
-        target.ca.items[key] = [None, None, CommentToken(eol + "\n" + rest, CommentMark(0)) if eol else comment, None]
+        token = old[2] if old and len(old) > 2 else None
+        if token is not None and token.value.split("\n", 1)[0].strip():
+            # an end-of-line comment of that value stays where it was (its column too);
+            # the full-line comments follow it
+            token.value = token.value.split("\n", 1)[0] + "\n" + rest
+        else:
+            target.ca.items[key] = [None, None, comment, None]
     else:
         target.ca.items[key] = [comment, None]
     return True
