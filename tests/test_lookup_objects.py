@@ -152,3 +152,23 @@ def test_a_secret_on_either_side_is_masked_on_both(tmp_path: Path) -> None:
     assert HASH not in json.dumps(shown.to_dict()) and HASH not in "\n".join(lines(shown))
     assert rows(shown.to_dict())["password"] == {"name": "password", "git": "(hash in git)", "live": "(set)",
                                                  "differs": False}
+
+
+@needs_root
+def test_an_object_only_the_services_still_have(slapd: SlapdInstance, tmp_path: Path, mail_root: Path) -> None:
+    """Removed from git, not applied yet: shown from the live side alone, still masked."""
+    estate = small_estate(tmp_path)
+    assert run_cli(slapd, "apply", "--auto-approve", "-d", str(estate), **live_env(mail_root)).exit_code == 0
+    path = estate / "tenants" / "acme" / "acme.example.yaml"
+    path.write_text(path.read_text().replace("  team: [anna, boss]\n", "  team: [anna]\n")
+                    .replace("  boss:\n    quota: 2 GiB\n    forward:\n      to: [boss@home.example]\n"
+                             "      keep_copy: true\n", ""))
+    (estate / "tenants" / "acme" / "tenant.yaml").write_text("name: Acme\nlimits:\n  max_mailboxes: 5\n")
+    done = run_cli(slapd, "show", "mailbox", "boss@acme.example", "--live", "--json", "-d", str(estate),
+                   **live_env(mail_root))
+    assert done.exit_code == 0, done.output
+    shown = json.loads(done.stdout)
+    assert (shown["in_git"], shown["live"], shown["file"]) == (False, True, None)
+    assert rows(shown)["quota"] == {"name": "quota", "git": None, "live": 2147483648, "differs": False}
+    gone = run_cli(slapd, "show", "mailbox", "nobody@acme.example", "--live", "-d", str(estate), **live_env(mail_root))
+    assert gone.exit_code == 1 and "no mailbox nobody@acme.example in git or live" in gone.stderr
