@@ -84,3 +84,15 @@ def test_install_completion_writes_the_script_where_the_shell_loads_it(shell: st
         done = _shell("bash", f"source {tmp_path}/.bashrc; COMP_WORDS=(ispctl sch); COMP_CWORD=1; "
                               "_ispctl_completion ispctl; echo ${COMPREPLY[@]}", home=tmp_path)
         assert done.split() == ["schema"]
+
+
+def test_a_shell_named_on_the_command_line_wins_over_the_one_it_runs_in(tmp_path: Path) -> None:
+    script = tmp_path / "ispctl.fish"
+    _shell("bash", f"ispctl --show-completion fish > {script}")  # from bash, for fish
+    assert _shell("fish", f'source {script}; complete -C "ispctl sch"').startswith("schema\t")
+    assert _shell("bash", "ispctl plan --show-completion=zsh").startswith("#compdef ispctl")  # after a command too
+    out = _shell("bash", "ispctl --install-completion zsh", home=tmp_path)
+    assert "zsh completion installed in" in out and (tmp_path / ".zfunc/_ispctl").exists()
+    refused = subprocess.run([ispctl_binary(), "--show-completion", "tcsh"], capture_output=True, text=True,
+                             env={**os.environ, "NO_COLOR": "1"}, timeout=60, check=False)
+    assert refused.returncode == 1 and "completes bash, zsh, fish" in refused.stderr

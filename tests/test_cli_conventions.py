@@ -18,7 +18,7 @@ from typer._click.core import Context
 from typer.core import TyperGroup, TyperOption
 
 from ispctl.reconciler.cli import app as cli
-from ispctl.reconciler.cli.conventions import EXAMPLE_MARK, global_options, hoist, option_metavar
+from ispctl.reconciler.cli.conventions import EXAMPLE_MARK, completion_shell, global_options, hoist, option_metavar
 
 PYTHON_TYPES = re.compile(r"<(bool|str|int|float|path|file|dir|text|list\[[^>]*\])>")
 GLOBALS = {"--no-color": False, "--errors": True, "--version": False}
@@ -119,6 +119,22 @@ def test_no_command_takes_an_option_named_like_a_global_one() -> None:
 ])
 def test_global_options_move_before_the_command(args: list[str], expected: list[str]) -> None:
     assert hoist(args, GLOBALS) == expected
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--show-completion", "zsh"], (["--show-completion"], "zsh")),
+    (["--install-completion=fish"], (["--install-completion"], "fish")),
+    (["--show-completion"], (["--show-completion"], None)),
+    (["--show-completion", "--no-color"], (["--show-completion", "--no-color"], None)),
+    (["plan", "--", "--show-completion", "zsh"], (["plan", "--", "--show-completion", "zsh"], None)),
+])
+def test_a_completion_option_may_name_the_shell(args: list[str], expected: tuple[list[str], str | None]) -> None:
+    assert completion_shell(args) == expected
+
+
+def test_a_shell_ispctl_cannot_complete_is_a_usage_error() -> None:
+    done = run_cli(None, "--show-completion", "tcsh", NO_COLOR="1")
+    assert done.exit_code == 1 and "not 'tcsh'" in done.stderr
 
 
 def test_global_options_after_the_command_take_effect(tmp_path: Path) -> None:

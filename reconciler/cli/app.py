@@ -32,7 +32,13 @@ from typer.core import TyperCommand, TyperGroup
 from ispctl.reconciler import __version__
 from ispctl.reconciler.cli import lookup, provision, status, tools
 from ispctl.reconciler.cli.context import Wiring
-from ispctl.reconciler.cli.conventions import conventional, global_options, help_without_type, hoist
+from ispctl.reconciler.cli.conventions import (
+    completion_shell,
+    conventional,
+    global_options,
+    help_without_type,
+    hoist,
+)
 from ispctl.reconciler.engine import output
 from ispctl.reconciler.engine.errors import IspctlError
 
@@ -117,14 +123,16 @@ class _Group(TyperGroup):
     _loaded: dict[str, Command] | None = None
     _plugins: bool | None = None
     _listing_help = False
+    completion_shell: str | None = None  # the shell --show/--install-completion named, this run
     get_help_option = help_without_type
 
     def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None,
                      **extra: object) -> Context:
-        if parent is None:
-            conventional(self, ())
-            args = hoist(args, global_options(self))
         try:
+            if parent is None:
+                conventional(self, ())
+                args, self.completion_shell = completion_shell(args)
+                args = hoist(args, global_options(self))
             return super().make_context(info_name, args, parent, **extra)
         except UsageError as exc:
             exc.exit_code = 1

@@ -11,7 +11,8 @@ is applied to each command as the top group hands it out (``app._Group.get_comma
 * an example in every command's help (``examples.EXAMPLES``, unless its docstring has one).
 
 ``hoist`` lets the top group's own options (``--no-color``, ``--errors github``) be written
-after the subcommand too, as git and Terraform users do.
+after the subcommand too, as git and Terraform users do; ``completion_shell`` lets
+``--show-completion zsh`` name the shell (typer's options only detect the one they run in).
 
 Light on purpose (the start of the command line imports it): typer's classes only.
 """
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from typer._click.core import Command, Context, Parameter
+from typer._click.exceptions import UsageError
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ispctl.reconciler.cli.examples import EXAMPLES
@@ -34,8 +36,11 @@ NAMED: Mapping[str, str] = {
     "format": "FORMAT", "errors": "FORMAT", "limit": "N", "rounds": "N", "lock-timeout": "SECONDS",
     "listen": "ADDRESS", "older-than": "AGE", "threshold": "PERCENT", "force-reason": "TEXT",
 }
-_SUFFIXES = (("-dn", "DN"), ("port", "PORT"), ("-path", "PATH"), ("-file", "PATH"), ("-dir", "PATH"))
+_SUFFIXES = (("-dn", "DN"), ("port", "PORT"), ("-path", "PATH"), ("-file", "PATH"), ("-dir", "PATH"), ("-root", "PATH"),
+             ("-url", "URL"))
 EXAMPLE_MARK = "Example:"
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+COMPLETION_OPTIONS = ("--install-completion", "--show-completion")
 
 
 def option_metavar(option: TyperOption) -> str:
@@ -129,6 +134,8 @@ def conventional(command: Command, path: Sequence[str]) -> Command:
     example = EXAMPLES.get(" ".join(path))
     if example and EXAMPLE_MARK not in (command.help or ""):
         command.help = f"{(command.help or '').rstrip()}\n\n{EXAMPLE_MARK} {example}"
+    if not path:
+        _completion_for_named_shell(command)
     command._conventional = True  # type: ignore[attr-defined]
     if isinstance(command, TyperGroup):
         for name, sub in command.commands.items():
@@ -181,3 +188,37 @@ def hoist(args: Sequence[str], options: Mapping[str, bool]) -> list[str]:
         j += 1
     return head + moved + kept
 
+
+
+def completion_shell(args: Sequence[str]) -> tuple[list[str], str | None]:
+    """``args`` without the shell a completion option names (``--show-completion zsh`` or
+    ``=zsh``), and that shell; None: the option detects the shell it runs in."""
+    words = list(args)
+    for i, word in enumerate(words):
+        if word == "--":
+            break
+        name, _, value = word.partition("=")
+        if name not in COMPLETION_OPTIONS:
+            continue
+        if not value and i + 1 < len(words) and not words[i + 1].startswith("-"):
+            value = words.pop(i + 1)
+        if value and value not in SHELLS:
+            raise UsageError(f"{name} completes {', '.join(SHELLS)}, not {value!r}")
+        words[i] = name
+        return words, value or None
+    return words, None
+
+
+def _completion_for_named_shell(group: Command) -> None:
+    # typer's completion options are flags whose callback detects the shell; given the shell
+    # the command line named (the top group keeps it while it runs: app._Group), pass it on.
+    for param in group.params:
+        callback = param.callback
+        if callback is None or not set(param.opts) & set(COMPLETION_OPTIONS):
+            continue
+
+        def named(ctx: Context, param: Parameter, value: Any, callback: Any = callback) -> Any:
+            shell = getattr(ctx.find_root().command, "completion_shell", None)
+            return callback(ctx, param, shell if value and shell else value)
+
+        param.callback = named
