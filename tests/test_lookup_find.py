@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.lookup.find import find
 from tests.ldap_helpers import EXAMPLE, run_cli
@@ -88,4 +89,28 @@ def test_the_command_prints_each_finding_and_exits_1_when_nothing_matches(estate
     shown = json.loads(run_cli(None, "find", "a.smith@acme.example", "-d", str(estate), "--json").stdout)
     assert shown["found"] == [{"role": "extra-address", "object": "mailbox.anna@acme.example",
                                "detail": "extra address of mailbox anna@acme.example", "file": DOMAIN_FILE,
-                               "line": 9, "column": 15}]
+                               "line": 9, "column": 15, "live_only": False}]
+
+
+def test_live_adds_what_only_the_services_still_say(slapd: SlapdInstance, tmp_path: Path) -> None:
+    """Against the real directory: a forward and a list git no longer has, not applied yet."""
+    estate = small_estate(tmp_path)
+    env = {"ISPCTL_PROVIDERS": "ldap"}
+    assert run_cli(slapd, "apply", "--auto-approve", "-d", str(estate), **env).exit_code == 0
+    path = estate / "tenants" / "acme" / "acme.example.yaml"
+    path.write_text(path.read_text().replace("    forward:\n      to: [boss@home.example]\n      keep_copy: true\n", "")
+                    .replace("  team: [anna, boss]\n", ""))
+    assert run_cli(slapd, "find", "boss@home.example", "-d", str(estate), **env).exit_code == 1
+    done = run_cli(slapd, "find", "boss@home.example", "--live", "-d", str(estate), **env)
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines() == [
+        "boss@home.example:",
+        "  forward  mailbox boss@acme.example: forward (live only, not in git)  [live]",
+    ]
+    found = json.loads(run_cli(slapd, "find", "anna@acme.example", "--live", "--json", "-d", str(estate),
+                               **env).stdout)["found"]
+    assert [(f["role"], f["object"], f["live_only"], f["line"]) for f in found] == [
+        ("mailbox", "mailbox.anna@acme.example", False, 5),
+        ("alias-target", "alias.info@acme.example", False, 14),  # three lines of forward gone
+        ("list-member", "alias.team@acme.example", True, None),
+    ]

@@ -17,7 +17,7 @@ from ispctl.reconciler.engine.resources import Index, address_of
 from ispctl.reconciler.estate.compile import ALIAS, DOMAIN, MAILBOX, TENANT
 from ispctl.reconciler.estate.desired import Desired
 from ispctl.reconciler.lookup import listing, usage
-from ispctl.reconciler.lookup.find import find
+from ispctl.reconciler.lookup.find import find, live_findings
 from ispctl.reconciler.lookup.kinds import known_nouns, object_key, resolve_kind, shown_address
 from ispctl.reconciler.lookup.live import read_live
 from ispctl.reconciler.lookup.objects import Used, describe, lines
@@ -141,10 +141,12 @@ def list_cmd(ctx: Wiring, root: Path, noun: str, tenant: str | None, domain: str
     return 0
 
 
-def find_cmd(ctx: Wiring, root: Path, query: str, json_out: bool) -> int:
+def find_cmd(ctx: Wiring, root: Path, query: str, json_out: bool, live: bool = False) -> int:
     """0 when something holds or points to the address, 1 when nothing does."""
-    desired = ctx.desired(root)
+    desired, found, _ = _load(ctx, root, live, lambda _desired: None)  # all of it: pointers live anywhere
     address, findings = find(query, desired.catalog, desired.resources)
+    if found is not None:
+        findings += live_findings(address, found, findings)
     if json_out:
         _dumps({"address": address, "display": shown_address(address),
                 "found": [f.to_dict() for f in findings]})
@@ -152,7 +154,7 @@ def find_cmd(ctx: Wiring, root: Path, query: str, json_out: bool) -> int:
         width = max(len(f.role) for f in findings)
         output.out().print(f"{shown_address(address)}:", markup=False)
         for f in findings:
-            output.out().print(f"  {f.role.ljust(width)}  {f.detail}  [{f.location or '-'}]", markup=False)
+            output.out().print(f"  {f.role.ljust(width)}  {f.detail}  [{f.location or 'live'}]", markup=False)
     if not findings:
         output.err().print(f"Nothing in the desired state holds or points to {shown_address(address)}.",
                            markup=False)

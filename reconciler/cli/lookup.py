@@ -72,13 +72,15 @@ def register(app: typer.Typer, ctx: Wiring, dir_option: Any) -> None:
         address: str = typer.Argument(..., metavar="ADDRESS", help="an e-mail address"),
         dir: Path | None = dir_option,
         json_out: bool = JsonOption,
+        live: bool = typer.Option(False, "--live", help="also what the live services hold or point to it that git "
+                                                        "does not say (one bulk read)"),
     ) -> None:
         """Which objects hold an address or point to it (mailbox, extra address, alias, list, forward,
         catch-all, former address), each with its file:line. Exit 1 when none does.
 
         Example: ispctl find info@example.net"""
         from ispctl.reconciler.cli import helpdesk
-        ctx.run(lambda: helpdesk.find_cmd(ctx, ctx.root(dir), address, json_out))
+        ctx.run(lambda: helpdesk.find_cmd(ctx, ctx.root(dir), address, json_out, live))
 
 
 def register_reports(groups: Mapping[str, typer.Typer], ctx: Wiring, dir_option: Any) -> None:

@@ -6,6 +6,10 @@ mailbox had before (``previous:``, a planned rename), an address of an alias dom
 Pointing to: an alias or list that has it among its targets, a mailbox that forwards to it, a
 domain whose catch-all delivers to it, a tenant whose contact it is, and any attribute of a
 service's object that names it. Each finding carries the file:line of what says so.
+
+``live_findings`` adds what the live services say and git does not (an alias made by hand, a
+forward git no longer has but apply has not removed yet), from the same attributes as the plan
+compares; those have no file:line.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ispctl.reconciler.engine.errors import IspctlError, Location
-from ispctl.reconciler.engine.resources import Index, address_of
+from ispctl.reconciler.engine.resources import Index, Resource, address_of
 from ispctl.reconciler.estate.catalog import Catalog, NMailbox, Origin
 from ispctl.reconciler.estate.compile import ALIAS, DOMAIN, MAILBOX, TENANT
 from ispctl.reconciler.estate.names import InvalidName, normalise_address
@@ -30,12 +34,13 @@ class Finding:
     object: str         # the address of the object that holds or points to it: mailbox.anna@example.net
     detail: str         # one line for people
     location: Location | None
+    live_only: bool = False  # found in the live services, not in git (``live_findings``)
 
     def to_dict(self) -> dict[str, Any]:
         where = self.location
         return {"role": self.role, "object": self.object, "detail": self.detail,
                 "file": where.file if where else None, "line": where.line if where else None,
-                "column": where.column if where else None}
+                "column": where.column if where else None, "live_only": self.live_only}
 
 
 def _at(origin: Origin, *path: str | int) -> Location:
@@ -148,3 +153,43 @@ def _attributes(address: str, compiled: Index) -> Iterator[Finding]:
             # A cheap test first: the local part is ASCII-folded the same way on both sides.
             if any(isinstance(v, str) and "@" in v and local in v.lower() and _same(v, address) for v in values):
                 yield Finding("attribute", resource.address, f"{kind} {key}: {name}", resource.source)
+
+
+# The estate's own kinds: which live attribute holding the address plays which part.
+_LIVE_ROLES = {(MAILBOX, "aliases"): "extra-address", (MAILBOX, "forward"): "forward",
+               (ALIAS, "targets"): "alias-target", (DOMAIN, "catch_all"): "catch-all-target"}
+
+
+def live_findings(address: str, live: Index, known: Sequence[Finding]) -> list[Finding]:
+    """What the live objects say about ``address`` beyond the findings git gave (``known``)."""
+    seen = {(f.role, f.object) for f in known}
+    found: list[Finding] = []
+
+    def add(role: str, resource: Resource, what: str) -> None:
+        if (role, resource.address) not in seen:
+            seen.add((role, resource.address))
+            found.append(Finding(role, resource.address, f"{what} (live only, not in git)", None, live_only=True))
+
+    for (kind, key), resource in sorted(live.items()):
+        if key == address and kind in (MAILBOX, ALIAS):
+            targets = _values(resource.attrs.get("targets"))
+            role = MAILBOX if kind == MAILBOX else ("list" if len(targets) > 1 else ALIAS)
+            add(role, resource, f"{role} {shown_address(key)}")
+        for (owner, name), role in _LIVE_ROLES.items():
+            values = _values(resource.attrs.get(name))
+            if kind == owner and address in values:
+                if role == "alias-target" and len(values) > 1:
+                    role = "list-member"
+                add(role, resource, f"{kind} {shown_address(key)}: {name}")
+    for finding in _attributes(address, live):
+        if (finding.role, finding.object) not in seen:
+            seen.add((finding.role, finding.object))
+            found.append(Finding(finding.role, finding.object, f"{finding.detail} (live only, not in git)", None,
+                                 live_only=True))
+    return found
+
+
+def _values(value: object) -> tuple[str, ...]:
+    if isinstance(value, tuple):
+        return value
+    return (value,) if isinstance(value, str) else ()
