@@ -217,6 +217,9 @@ def _completion_for_named_shell(group: Command) -> None:
         if callback is None or not set(param.opts) & set(COMPLETION_OPTIONS):
             continue
 
+        shown = "install completion" if "--install-completion" in param.opts else "print the completion script"
+        param.help = f"{shown} for the shell this runs in, or the one named after it: bash, zsh or fish"
+
         def named(ctx: Context, param: Parameter, value: Any, callback: Any = callback) -> Any:
             shell = getattr(ctx.find_root().command, "completion_shell", None)
             return callback(ctx, param, shell if value and shell else value)

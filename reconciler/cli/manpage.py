@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 from typer._click.core import Command, Context, Parameter
 from typer.core import TyperGroup as Group
-from typer.core import TyperOption as Option
 
 from ispctl.reconciler import __version__
 from ispctl.reconciler.cli.conventions import EXAMPLE_MARK
@@ -61,11 +60,21 @@ def _paragraphs(text: str) -> list[str]:
     return [" ".join(p.split()) for p in inspect.cleandoc(text).split("\n\n") if p.strip()]
 
 
-def _option_line(param: Parameter, ctx: Context) -> str:
-    names = ", ".join(f"\\fB{escape(n)}\\fR" for n in (*param.opts, *param.secondary_opts)
-                      if n.startswith("-")) or f"\\fI{escape(param.metavar or param.name or '')}\\fR"
-    metavar = param.metavar if isinstance(param, Option) else ""
-    return f"{names} \\fI{escape(metavar)}\\fR" if metavar else names
+def _option(param: Parameter, ctx: Context) -> list[str]:
+    """One option or argument as a tagged paragraph: names in bold, its value in italics, then
+    its help as ``--help`` shows it (defaults included)."""
+    record = param.get_help_record(ctx)
+    if record is None:
+        return []
+    names, text = record
+    metavar = param.metavar or ""
+    if metavar and names.endswith(" " + metavar):
+        head = f"\\fB{escape(names[:-len(metavar) - 1])}\\fR \\fI{escape(metavar)}\\fR"
+    elif names == metavar:  # an argument
+        head = f"\\fI{escape(names)}\\fR"
+    else:
+        head = f"\\fB{escape(names)}\\fR"
+    return [".TP", head, escape(" ".join(text.split()) or "-")]
 
 
 def _help(command: Command, ctx: Context, out: list[str]) -> None:
@@ -76,9 +85,7 @@ def _help(command: Command, ctx: Context, out: list[str]) -> None:
             continue
         out += [".PP", escape(paragraph)]
     for param in command.get_params(ctx):
-        record = param.get_help_record(ctx) if isinstance(param, Option) else None
-        text = getattr(param, "help", None) or (record[1] if record else "")
-        out += [".TP", _option_line(param, ctx), escape(" ".join(str(text).split()) or "-")]
+        out += _option(param, ctx)
     if example:
         out += [".PP", "Example:", ".RS", ".nf", escape(example), ".fi", ".RE"]
 
@@ -95,7 +102,7 @@ def manpage(root: Group, ctx: Context) -> str:
             "Every command takes \\fB\\-h\\fR, \\fB\\-\\-help\\fR."]
     out += [".SH GLOBAL OPTIONS"]
     for param in root.get_params(ctx):
-        out += [".TP", _option_line(param, ctx), escape(" ".join(str(getattr(param, "help", "") or "").split()))]
+        out += _option(param, ctx)
     out += [".SH COMMANDS"]
     for words, command, sub in commands(root, ctx):
         usage = " ".join(command.collect_usage_pieces(sub))
