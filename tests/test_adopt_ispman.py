@@ -17,6 +17,9 @@ import pytest
 from ispman_helpers import FIXTURE, GOLDEN, ISPMAN_BASE, ISPMAN_SUFFIX, TARGET_BASE, import_ldif, ispman_directory
 from ldap_helpers import run_cli, search
 
+from ispctl.providers.adopt.ispman import build_estate
+from ispctl.providers.adopt.ispman_source import read_ldif
+from ispctl.providers.adopt.report import NOT_IMPORTED, WEAK_HASHES
 from ispctl.providers.ldap.sandbox.accounts import load_passwords
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 
@@ -122,3 +125,14 @@ def test_imported_estate_validates_applies_and_the_next_plan_is_empty(slapd: Sla
     ftp = search(slapd, "(FTPStatus=enabled)", "uid", "FTPQuotaMBytes", base=TARGET_BASE)
     assert sorted((e["uid"][0], e["ftpquotambytes"][0]) for e in ftp.values()) == [
         ("ines@northwind.example", "100"), ("shop.northwind.example", "50")]
+
+
+def test_an_account_that_cannot_read_hashes_is_named_once() -> None:
+    entries = read_ldif(FIXTURE)
+    for entry in entries:
+        entry.attrs.pop("userpassword", None)
+    estate, report = build_estate(entries, "test")
+    assert [i.detail.split(":")[0] for i in report.items(NOT_IMPORTED) if "userPassword" in i.detail] == [
+        "no user entry has a userPassword"]
+    assert report.items(WEAK_HASHES) == []
+    assert not any("password" in box for d in estate.domains.values() for box in d.data.get("mailboxes", {}).values())

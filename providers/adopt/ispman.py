@@ -163,6 +163,11 @@ def build_estate(entries: Iterable[SourceEntry], source: str,
     report = ImportReport(source)
     estate = ImportedEstate()
     found = _sort(entries, report)
+    if found.users and not any(user.get("userPassword") for user in found.users):
+        # An account that may not read hashes gets entries without them: say so once, rather than
+        # reporting every user as having no password.
+        report.add(NOT_IMPORTED, found.users[0].dn.split(",ou=users,")[-1], "no user entry has a userPassword: "
+                   "the reading account may not read password hashes; no password was imported")
     resellers, clients = _tenants(found, estate, report)
     problems: list[tuple[str, str]] = []
     zones = read_zones(found.dns, problems)

@@ -93,8 +93,9 @@ def _ftp_login(entry: SourceEntry, report: ImportReport) -> CommentedMap | None:
         return None
     password = classify_password(entry.get("userPassword"))
     if password.kept is None:
-        report.add(WEAK_HASHES, entry.dn, f"{password.scheme}: the vhost's FTP login is not imported (ftp.sites needs "
-                                          "a {CRYPT}$6$ or $2y$ hash): declare it with a new one")
+        section, why = (WEAK_HASHES, password.scheme) if password.weak else (NOT_IMPORTED, "no password")
+        report.add(section, entry.dn, f"{why}: the vhost's FTP login is not imported (ftp.sites needs a {{CRYPT}}$6$ "
+                                      "or $2y$ hash): declare it with a new one")
         return None
     login = CommentedMap([("password", password.kept)])
     quota = entry.get("FTPQuotaMBytes") or ""
