@@ -116,3 +116,20 @@ def test_live_columns_from_the_real_directory_and_mail_store(slapd: SlapdInstanc
         "boss@acme.example  boss        2 GiB  active  acme    yes   -                    -      2 KiB",
         "carl@acme.example  carl        1 GiB  active  acme    no    -                    -          -",
     ]
+
+
+def test_the_example_estate() -> None:
+    assert table(EXAMPLE, "domains") == [
+        "DOMAIN                     TYPE     SERVICES                     STATUS  MAILBOXES  ALIASES  TENANT",
+        "baeckerei-mueller.example  alias    dns, mail                    active          0        0  bakery",
+        "hartcole.example           slave    dns, mail                    active          7        3  lawfirm",
+        "northwind.example          primary  dns, mail, web               active          5        2  northwind",
+        "riverside-school.example   nodns    mail                         active          6        2  school",
+        "southbay.example           primary  dialup, dns, ftp, mail, web  active          3        2  southbay",
+        "bäckerei-müller.example    primary  dns, mail, web               active          4        1  bakery",
+    ]
+    assert table(EXAMPLE, "tenants", "--tenant", "southbay") == [
+        "TENANT    KIND      PARENT    NAME                STATUS  CONTACT",
+        "school    client    southbay  Riverside School    active  office@riverside-school.example",
+        "southbay  reseller  -         South Bay Networks  active  noc@southbay.example",
+    ]

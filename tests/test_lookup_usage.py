@@ -104,3 +104,14 @@ def test_ftp_logins_and_space_used_from_the_real_directory(tmp_path: Path) -> No
         shown = run_cli(estate.slapd, "show", "mailbox", JOE, "--live", "--json", "-d", str(estate.root),
                         **estate.env)
         assert json.loads(shown.stdout)["used"] == {"ftp_used": 950 * 1024}
+
+
+def test_the_example_estate() -> None:
+    assert report(EXAMPLE).splitlines() == [
+        "TENANT     KIND      DOMAINS  MAILBOXES  ALIASES  QUOTA             SITES  ACCESS_ACCOUNTS  FTP_LOGINS",
+        "bakery     client    2/3      4/10       1/-      8 GiB/20 GiB      3      0                0",
+        "lawfirm    client    1/2      7/15       3/20     16.5 GiB/60 GiB   0      0                0",
+        "northwind  reseller  4/20     16/200     9/400    37.5 GiB/500 GiB  8      0                0",
+        "school     client    1/1      6/40       2/-      3 GiB/40 GiB      0      0                0",
+        "southbay   reseller  2/50     9/-        4/-      13.1 GiB/1 TiB    3      0                0",
+    ]
