@@ -45,11 +45,14 @@ def _limits(replicator_dn: str) -> str:
 
 def provider_ldif(replicator_dn: str, accesslog_dir: str, *, database: str = DEFAULT_DATABASE,
                   modules: str = DEFAULT_MODULES, accesslog_database: str = "{2}mdb",
-                  checkpoint: tuple[int, int] = (100, 5), purge: str = "07+00:00 01+00:00") -> str:
+                  checkpoint: tuple[int, int] = (100, 5), purge: str = "07+00:00 01+00:00",
+                  nosync: bool = False) -> str:
     """ldapmodify input turning a running directory into a delta-syncrepl provider.
 
     ``accesslog_database`` is the new changelog database's ``olcDatabase`` (the next free
-    number); ``accesslog_dir`` must exist and be writable by slapd.
+    number); ``accesslog_dir`` must exist and be writable by slapd. ``nosync`` (throwaway test
+    instances only, like the main database's ``olcDbNoSync``): every write is also a changelog
+    write, and with fsync on both a provider writes about half as fast.
     """
     _plain("replication account", replicator_dn)
     ops, minutes = checkpoint
@@ -61,6 +64,7 @@ def provider_ldif(replicator_dn: str, accesslog_dir: str, *, database: str = DEF
         f"dn: olcDatabase={accesslog_database},cn=config\nchangetype: add\nobjectClass: olcDatabaseConfig\n"
         f"objectClass: olcMdbConfig\nolcDatabase: {accesslog_database}\nolcDbDirectory: {accesslog_dir}\n"
         f"olcSuffix: {ACCESSLOG_SUFFIX}\nolcRootDN: {ACCESSLOG_SUFFIX}\nolcDbMaxSize: {1024**3}\n"
+        f"olcDbNoSync: {'TRUE' if nosync else 'FALSE'}\n"
         "olcDbIndex: default eq\nolcDbIndex: entryCSN,objectClass,reqEnd,reqResult,reqStart,reqDN\n"
         f'olcAccess: {{0}}to * by dn.exact="{replicator_dn}" read by * none\n'
         f"olcLimits: {{0}}{_limits(replicator_dn)}\n\n"

@@ -52,7 +52,7 @@ class ProviderSlapdInstance(SlapdInstance):
         accesslog = self.workdir / "accesslog"
         accesslog.mkdir(exist_ok=True)
         steps = (
-            ("ldapmodify", provider_ldif(self.replicator_dn, str(accesslog))),
+            ("ldapmodify", provider_ldif(self.replicator_dn, str(accesslog), nosync=self.nosync)),
         )
         for tool, ldif in steps:
             done = self.external(tool, input=ldif)
