@@ -8,6 +8,7 @@ by OpenDKIM, and verified by dkimpy against what named serves.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,9 +21,11 @@ from test_opendkim_daemon import resolver_of, signature_tags, submit_and_receive
 
 from ispctl.providers.dns.dkim import create_key, retire_keys, start_rotation
 from ispctl.providers.dns.sandbox.named import NamedInstance
+from ispctl.providers.opendkim.provider import SigningProvider
 from ispctl.providers.opendkim.sandbox.daemon import OpenDkimInstance
 from ispctl.providers.opendkim.sandbox.postfix import PostfixInstance, SmtpSinkInstance
-from ispctl.providers.opendkim.tables import KEY_TABLE, SIGNING_TABLE, read_tables
+from ispctl.providers.opendkim.tables import KEY_TABLE, SIGNING_TABLE, Entry, entry_of, format_tables, read_tables
+from ispctl.reconciler.contract import write_rendered
 from ispctl.reconciler.engine.apply import ApplyResult
 from ispctl.reconciler.engine.plan import Plan
 from tests.wiring import open_session
@@ -128,7 +131,7 @@ def test_a_rotation_is_three_planned_steps_and_mail_is_signed_with_the_served_ke
     assert result.ok, result.failed
     assert order(result) == [TXT.format("s2"), SIGNING]
     seen = mail.after_reload(named, "s2")
-    assert set(seen) <= {"s1", "s2"} and seen[-2:] == ["s2", "s2"]  # verified against named each time
+    assert set(seen) <= {"s1", "s2"} and seen[-2:] == ["s2", "s2"], seen  # verified against named each time
 
     # Step 3: after the grace period the old key is retired; its record goes in the next plan, alone.
     assert retire_keys(keys, DOMAIN, True, timedelta(days=0)) == ["s1"]
@@ -178,3 +181,43 @@ def test_the_old_record_is_deleted_only_after_signing_left_it(
     assert result.ok, result.failed
     assert order(result) == [SIGNING, TXT.format("s1")]
     assert mail.after_reload(named, "s2")[-2:] == ["s2", "s2"]
+
+
+def test_a_plan_narrowed_to_the_tenant_holds_its_domain_s_switch(
+        named: NamedInstance, mail: Mail, estate: tuple[EstateBuilder, Path]) -> None:
+    builder, keys = estate
+    builder.tenant("other")
+    builder.domain("other", "other.example", {"mailboxes": {"otto": mailbox()}})
+    create_key(keys, "other.example", "s1", 1024)
+    env = {**named.env(), **mail.env(), "ISPCTL_PROVIDERS": "dns,opendkim"}
+    assert plan_and_apply(builder.root, env)[1].ok
+    start_rotation(keys, DOMAIN, 1024)
+    with open_session(builder.root, env) as session:
+        full = steps(session.plan())
+        assert steps(session.plan(anchors=frozenset({"tenant.acme"}))) == full == [
+            ("create", TXT.format("s2")), ("update", SIGNING)]
+        assert steps(session.plan(anchors=frozenset({"tenant.other"}))) == []
+
+
+@pytest.mark.parametrize("change", ["create", "update", "delete"])
+def test_each_change_shows_the_lines_of_the_tables_it_replaces(tmp_path: Path, change: str) -> None:
+    def entry(domain: str, selector: str) -> Entry:
+        return entry_of(Entry(domain, selector, f"/k/{domain}/{selector}.private").resource())
+
+    hand_made = Entry("beta.example", "s3", "/k/beta.example/s3.private")  # no fingerprint comment: one line
+    live = [entry("acme.example", "s1"), hand_made, entry("gamma.example", "s1")]
+    write_rendered(format_tables(live), tmp_path)
+    provider = SigningProvider(tmp_path, tmp_path / "pid", None)
+    read = {key: r for (_, key), r in provider.read().items()}
+    before, after = {"create": (None, entry("delta.example", "s1").resource()),
+                     "update": (read["beta.example"], entry("beta.example", "s4").resource()),
+                     "delete": (read["gamma.example"], None)}[change]
+    wanted = {e.domain: e for e in live}
+    if after is None:
+        del wanted["gamma.example"]
+    else:
+        wanted[after.key] = entry_of(after)
+    old, new = format_tables(live), format_tables(wanted.values())
+    expected = [line for name in (KEY_TABLE, SIGNING_TABLE) for line in difflib.unified_diff(
+        old[name].splitlines(), new[name].splitlines(), str(tmp_path / name), str(tmp_path / name), n=0, lineterm="")]
+    assert list(provider.describe(before, after)) == expected

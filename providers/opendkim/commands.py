@@ -89,7 +89,9 @@ def render_opendkim_cmd(ctx: CommandContext, out: Path, root: Path, conf_dir: st
     output.out().print(
         f"Install them in {conf_dir}/ (opendkim.conf as /etc/opendkim.conf), let the opendkim user read {store} "
         f"(chown -R opendkim: {store}), set smtpd_milters and non_smtpd_milters = {postfix_milter(socket)} in "
-        "Postfix's main.cf, and reload opendkim and Postfix.", markup=False)
+        "Postfix's main.cf, and reload opendkim and Postfix. Then enable the opendkim provider on this host "
+        "(providers: in ispctl.yaml, or ISPCTL_PROVIDERS=...,opendkim with ISPCTL_OPENDKIM_DIR and ISPCTL_DNS_*): "
+        "'ispctl apply' keeps the tables from then on, a key rotation's switch included.", markup=False)
     return 0
 
 

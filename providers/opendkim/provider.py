@@ -20,6 +20,7 @@ publishes the record, the engine commits the DNS update first (the change depend
 
 from __future__ import annotations
 
+import bisect
 import os
 import signal
 from collections.abc import Callable, Iterable, Mapping
@@ -28,7 +29,16 @@ from typing import ClassVar
 
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.dkim import DkimError, read_public, served_key
-from ispctl.providers.opendkim.tables import KIND, Entry, TableError, entry_of, format_tables, read_tables
+from ispctl.providers.opendkim.tables import (
+    KEY_TABLE,
+    KIND,
+    SIGNING_TABLE,
+    Entry,
+    TableError,
+    entry_of,
+    format_tables,
+    read_tables,
+)
 from ispctl.reconciler.contract import Provider, ProviderError, Resource, write_rendered
 
 BATCH = "tables"
@@ -44,11 +54,42 @@ class SigningProvider(Provider):
         self.pidfile = pidfile
         self.served = served  # None: no DNS server configured, so no switch can be checked
         self._staged: dict[str, Entry | None] = {}  # domain -> its new entry, None to remove it
+        self._read: list[Entry] | None = None  # the last read, sorted by domain (for ``describe``)
+        self._domains: list[str] = []
+        self._key_lines: list[int] = []  # KeyTable line of each entry of the last read, then the end
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         if KIND not in kinds:
             return []
-        return [entry.resource() for entry in read_tables(self.conf_dir)]
+        self._read = read_tables(self.conf_dir)
+        self._domains = [entry.domain for entry in self._read]
+        self._key_lines, line = [], 2  # line 1 is the header
+        for entry in self._read:
+            self._key_lines.append(line)
+            line += len(_key_lines(entry))
+        self._key_lines.append(line)
+        return [entry.resource() for entry in self._read]
+
+    def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
+        """The lines of both tables this change replaces, as a unified diff against the tables read."""
+        resource = after if after is not None else before
+        if self._read is None or resource is None:
+            return ()
+        at = bisect.bisect_left(self._domains, resource.key)
+        here = at < len(self._domains) and self._domains[at] == resource.key
+        old = self._read[at] if here and before is not None else None
+        new = entry_of(after) if after is not None else None
+        key_start = self._key_lines[at]  # where the entry is, or would go
+        out: list[str] = []
+        for name, start, lines in ((KEY_TABLE, key_start, _key_lines),
+                                   (SIGNING_TABLE, at + 2, lambda e: [f"*@{e.domain} {e.name}"])):
+            gone, added = (lines(old) if old else []), (lines(new) if new else [])
+            if gone == added:
+                continue
+            out += [f"--- {self.conf_dir / name}", f"+++ {self.conf_dir / name}",
+                    f"@@ -{_span(start, len(gone))} +{_span(start, len(added))} @@",
+                    *(f"-{line}" for line in gone), *(f"+{line}" for line in added)]
+        return tuple(out)
 
     def batch_key(self, resource: Resource) -> str | None:
         return BATCH
@@ -129,6 +170,16 @@ class SigningProvider(Provider):
 
     def close(self) -> None:
         self._staged.clear()
+
+
+def _key_lines(entry: Entry) -> list[str]:
+    """An entry's lines in KeyTable, as ``tables.format_tables`` writes them."""
+    return format_tables([entry])[KEY_TABLE].splitlines()[1:]
+
+
+def _span(start: int, count: int) -> str:
+    """A unified diff's range: an empty one names the line before it."""
+    return f"{start - 1},0" if count == 0 else str(start) if count == 1 else f"{start},{count}"
 
 
 def served_from_env(env: Mapping[str, str]) -> Served | None:
