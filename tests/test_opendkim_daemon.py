@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import smtplib
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -74,14 +75,21 @@ def resolver_of(named: NamedInstance) -> Any:
 
 
 def submit_and_receive(postfix: PostfixInstance, sink: SmtpSinkInstance, sender: str) -> bytes:
-    before = len(sink.messages())
-    body = (f"From: {sender}\r\nTo: bob@remote.test\r\nSubject: signed?\r\n\r\nHello from {sender}.\r\n").encode()
+    """Submit one message and return it as the sink wrote it, once complete.
+
+    smtp-sink creates its file when the message starts and writes it as it arrives: a file just
+    seen may still be empty (read so, a signed message looked unsigned now and then). The body
+    comes last and names this message, so the file is complete once it holds the body."""
+    before = set(sink.mail_dir.iterdir()) if sink.mail_dir.exists() else set()
+    marker = f"Hello from {sender} #{uuid.uuid4().hex}.".encode()
+    body = f"From: {sender}\r\nTo: bob@remote.test\r\nSubject: signed?\r\n\r\n".encode() + marker + b"\r\n"
     with smtplib.SMTP("127.0.0.1", postfix.port, timeout=30) as smtp:
         smtp.sendmail(sender, ["bob@remote.test"], body)
     for _ in range(300):  # Postfix relays at once; wait for the sink's file, not a fixed time
-        messages = sink.messages()
-        if len(messages) > before:
-            return messages[-1]
+        for path in set(sink.mail_dir.iterdir()) - before if sink.mail_dir.exists() else ():
+            data = path.read_bytes()
+            if marker + b"\n" in data or marker + b"\r\n" in data:  # its last line, ended
+                return data
         time.sleep(0.05)
     raise AssertionError(f"nothing arrived at the sink; Postfix's log:\n{postfix.maillog.read_text()}")
 
