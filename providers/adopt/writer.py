@@ -22,6 +22,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from ispctl.providers.adopt import emit
 from ispctl.reconciler.contract import EstateSchema, IspctlError
 
 TENANT_FILE = "tenant.yaml"
@@ -129,6 +130,13 @@ def _domain_document(data: CommentedMap) -> CommentedMap:
 
 
 def _dump(doc: CommentedMap) -> str:
+    fast = emit.dump(doc)  # the same text, without ruamel's millisecond per node
+    if fast is not None:
+        return fast
+    return ruamel_dump(doc)
+
+
+def ruamel_dump(doc: CommentedMap) -> str:
     yaml = YAML()
     yaml.width = 120
     yaml.indent(mapping=2, sequence=4, offset=2)
