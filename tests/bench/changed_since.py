@@ -9,6 +9,8 @@ mailbox's display name in one domain file), without the other rows: a quicker wa
 this one ratio. Each ``ispctl plan`` runs in a fresh process with the cache filled (a CI
 runner that keeps it), the full plan and the narrowed one alternating, so a change in the
 machine's load falls on both alike. Both plans must hold exactly the commit's one change.
+Then ``tests/bench/stages.py`` shows, in a fresh process, the CPU of each stage both plans
+run over the whole estate before reading anything (imports, load, catalog, hooks, compile).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import os
 import signal
 import statistics
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,6 +75,7 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
                         f"{sample.cpu:.3f} s CPU")
             if len(seen[0]) != 1 or any(changes != seen[0] for changes in seen):
                 raise BenchError(f"the plans differ or are not one change: {seen[0]} / {seen[1]}")
+            stages = _stages(root, {**cli_runs.cli_env(slapd), CACHE_ENV: str(bench.cache)}, repeat)
         finally:
             slapd.stop()
             if previous is None:
@@ -91,7 +95,19 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
         _line("ispctl plan --changed-since", narrowed),
         "",
         f"{RATIO_LABEL}: {ratio_wall:.2f} wall, {ratio_cpu:.2f} CPU (target <= 0.1)",
+        "",
+        "before reading anything, both plans run (tests/bench/stages.py, a fresh process, warm cache):",
+        stages,
     ])
+
+
+def _stages(root: Path, env: dict[str, str], repeat: int) -> str:
+    argv = [sys.executable, "-m", "tests.bench.stages", "--dir", str(root), "--repeat", str(repeat)]
+    result = subprocess.run(argv, env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        raise BenchError(f"tests.bench.stages failed ({result.returncode}): {result.stderr[-2000:]}")
+    return result.stdout.rstrip("\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
