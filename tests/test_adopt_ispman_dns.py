@@ -11,7 +11,7 @@ from ispman_helpers import import_ldif
 from ldap_helpers import run_cli
 
 from ispctl.providers.adopt.ispman_dns import domain_dns, read_zones, site_dns
-from ispctl.providers.adopt.ispman_source import SourceEntry
+from ispctl.providers.adopt.source import SourceEntry
 from ispctl.providers.dns.sandbox.named import NamedInstance
 
 SOA = "ns1.isp.example. hostmaster.isp.example. 1104537600 3H 30M 1W 1D"

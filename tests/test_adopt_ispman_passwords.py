@@ -20,7 +20,7 @@ from ispman_helpers import FIXTURE, TARGET_BASE, import_ldif
 from ldap_helpers import run_cli, search
 
 from ispctl.providers.adopt.ispman_passwords import carriable
-from ispctl.providers.adopt.ispman_source import read_ldif
+from ispctl.providers.adopt.source import read_ldif
 from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance, default_mail_owner
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 

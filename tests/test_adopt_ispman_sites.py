@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ispctl.providers.adopt.ispman_sites import read_sites
-from ispctl.providers.adopt.ispman_source import SourceEntry
 from ispctl.providers.adopt.report import CONVERTED, NOT_IMPORTED, WEAK_HASHES, ImportReport
+from ispctl.providers.adopt.source import SourceEntry
 from ispctl.reconciler.contract import hash_password
 
 VHOST = "ispmanVhostName=www,ou=httpdata,ispmanDomain=a.example,o=ispman"
@@ -74,4 +74,4 @@ def test_an_ftp_login_pure_ftpd_let_in_is_imported_with_its_quota_and_a_weak_one
     ], report)
     assert {host: dict(login) for host, login in logins["a.example"].items()} == {
         "www": {"password": SHA512, "quota": "50 MiB"}}
-    assert [(i.dn, i.detail.split(":")[0]) for i in report.items(WEAK_HASHES)] == [(other, "DES crypt")]
+    assert [(i.dn, i.detail.split(":")[0]) for i in report.items(WEAK_HASHES)] == [(other, "{CRYPT} DES")]

@@ -55,12 +55,13 @@ def test_dialup_access_as_freeradius_reads_it(value: str | None, allowed: bool, 
 
 
 @pytest.mark.parametrize(("value", "scheme", "weak"), [
-    ("{crypt}XyPjAxPKWHitQ", "DES crypt", True),
-    ("{CRYPT}$1$abcdefgh$0123456789abcdefghijkl", "MD5 crypt", True),
+    ("{crypt}XyPjAxPKWHitQ", "{CRYPT} DES", True),
+    ("{CRYPT}$1$abcdefgh$0123456789abcdefghijkl", "{CRYPT} MD5", True),
     ("{md5}mIdKuXr3rmo7AZxuTGbKYg==", "{MD5}", True),
     ("{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=", "{SHA}", True),
     ("{ssha}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "{SSHA}", True),
-    ("secret", "cleartext", True),   # userPassHashMethod clear
+    ("secret", "no scheme (plaintext?)", True),   # userPassHashMethod clear
+    ("{SSHA512}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "{SSHA512}", False),  # strong, not read everywhere
     ("noEntry", "none", False),      # ISPMan's user template without a password
     (None, "none", False),
 ])

@@ -19,7 +19,6 @@ from ruamel.yaml.comments import CommentedMap
 
 from ispctl.providers.adopt.ispman_dns import domain_dns, read_zones, site_dns
 from ispctl.providers.adopt.ispman_sites import read_sites
-from ispctl.providers.adopt.ispman_source import SourceEntry
 from ispctl.providers.adopt.ispman_values import (
     CARRIED_SCHEMES,
     classify_password,
@@ -28,6 +27,7 @@ from ispctl.providers.adopt.ispman_values import (
     mail_quota,
 )
 from ispctl.providers.adopt.report import CONVERTED, NOT_IMPORTED, WEAK_HASHES, ImportReport
+from ispctl.providers.adopt.source import SourceEntry
 from ispctl.providers.adopt.writer import ImportedDomain, ImportedEstate, ImportedTenant, tenant_slug
 from ispctl.reconciler.contract import format_size
 
@@ -288,9 +288,12 @@ def _mailboxes(users: list[SourceEntry], domain: str, report: ImportReport) -> t
             box["password"] = password.kept
         elif password.weak:
             then = ("carried into the new entry by 'ispctl import ispman-passwords' after the apply"
-                    if password.scheme in CARRIED_SCHEMES else "slapd and Dovecot read it differently: rotate it "
-                                                               "('ispctl passwd')")
+                    if password.scheme in CARRIED_SCHEMES else "not carried (slapd and Dovecot would not read it "
+                                                               "alike): rotate it ('ispctl passwd')")
             report.add(WEAK_HASHES, user.dn, f"{password.scheme}: kept out of git; {then}")
+        elif password.scheme != "none":
+            report.add(NOT_IMPORTED, user.dn, f"{password.scheme}: a hash not every consumer reads; set a password "
+                                              "with 'ispctl passwd'")
         else:
             report.add(CONVERTED, user.dn, "no password in ISPMan (noEntry): none set")
         try:
@@ -334,7 +337,7 @@ def _mailboxes(users: list[SourceEntry], domain: str, report: ImportReport) -> t
             box["forward"] = CommentedMap([("to", sorted(a.lower() for a in forwards)), ("keep_copy", keep)])
             box.yaml_add_eol_comment("mailRoutingAddress kept a copy" if keep else "no mailRoutingAddress: no copy",
                                      "forward")
-        if password.weak:
+        if password.kept is None and password.scheme != "none":
             box.yaml_add_eol_comment(f"no password: ISPMan's is {password.scheme} (see the import report)",
                                      next(iter(box)))
         result[local] = box

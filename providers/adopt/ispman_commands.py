@@ -10,8 +10,9 @@ import typer
 
 from ispctl.providers.adopt.ispman import build_estate
 from ispctl.providers.adopt.ispman_passwords import carry_passwords_cmd
-from ispctl.providers.adopt.ispman_source import SourceEntry, read_ldif, read_live
+from ispctl.providers.adopt.source import SourceEntry, read_ldif, read_live
 from ispctl.providers.adopt.writer import write_estate
+from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.reconciler.contract import Commands, DirOption, IspctlError, output
 
 PASSWORD_ENV = "ISPCTL_ISPMAN_PASSWORD"
@@ -32,7 +33,8 @@ def read_source(ldif: Path | None, url: str | None, base: str, bind_dn: str | No
     assert url is not None
     if not bind_dn:
         raise IspctlError("--url needs --bind-dn (a read-only account is enough)")
-    return read_live(url, bind_dn, _password(password_file), base), f"{url} ({base})"
+    settings = LdapSettings(url, bind_dn, _password(password_file))
+    return read_live(settings, base), f"{url} ({base})"
 
 
 def import_ispman_cmd(root: Path, ldif: Path | None, url: str | None, base: str, bind_dn: str | None,

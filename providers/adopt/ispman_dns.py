@@ -17,7 +17,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
-from ispctl.providers.adopt.ispman_source import SourceEntry
+from ispctl.providers.adopt.source import SourceEntry
 
 # Record attributes ISPMan's readers know, by ispctl's type name (dnszone.schema / cosine).
 RECORD_ATTRS = {"arecord": "A", "aaaarecord": "AAAA", "mxrecord": "MX", "nsrecord": "NS", "cnamerecord": "CNAME",

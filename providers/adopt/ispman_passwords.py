@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ispctl.providers.adopt.ispman import USER_CLASSES
-from ispctl.providers.adopt.ispman_source import SourceEntry
 from ispctl.providers.adopt.ispman_values import CARRIED_SCHEMES, classify_password
+from ispctl.providers.adopt.source import SourceEntry
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.reconciler.contract import MAILBOX, CommandContext, IspctlError, address_of, audit, output
 
@@ -48,7 +48,8 @@ def carriable(entries: Iterable[SourceEntry]) -> tuple[dict[str, str], dict[str,
         address = f"{local}@{domain}"
         prefix = CARRIED_SCHEMES.get(sorted_out.scheme)
         if prefix is None:
-            refused[address] = f"{sorted_out.scheme}: not read alike by slapd and Dovecot; rotate it ('ispctl passwd')"
+            refused[address] = (f"{sorted_out.scheme}: not read alike by slapd and Dovecot; rotate it "
+                                "('ispctl passwd')")
             continue
         carry[address] = prefix + raw.strip()[raw.strip().index("}") + 1:]
     return carry, refused

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 
 from ruamel.yaml.comments import CommentedMap
 
-from ispctl.providers.adopt.ispman_source import SourceEntry
 from ispctl.providers.adopt.ispman_values import classify_password, ftp_enabled
 from ispctl.providers.adopt.report import CONVERTED, NOT_IMPORTED, WEAK_HASHES, ImportReport
+from ispctl.providers.adopt.source import SourceEntry
 from ispctl.reconciler.contract import format_size
 
 MIB = 1024 * 1024

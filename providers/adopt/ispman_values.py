@@ -8,23 +8,17 @@ what the migrated estate must keep doing (field research, section 1 "implication
   ``active`` and everything else locked the login out.
 * ``dialupAccess``: FreeRADIUS's ``access_attribute`` refuses only the literal ``false``, so
   ISPManCCP's ``disabled`` let the user dial in.
-* Password hashes: ispctl's estate holds only ``{CRYPT}$6$`` and ``{CRYPT}$2y$``; the others
-  (DES crypt, ``{md5}``, ``{sha}``, MD5 crypt) are weak and kept out of git.
+* Password hashes: ispctl's estate holds only ``{CRYPT}$6$`` and ``{CRYPT}$2y$`` (``hashes``
+  judges them); the others (DES crypt, ``{md5}``, ``{sha}``, MD5 crypt) are kept out of git.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, cast
 
-from pydantic import TypeAdapter, ValidationError
-
-from ispctl.reconciler.contract import Mailbox
+from ispctl.providers.adopt.hashes import judge
 
 KIB = 1024
-# The estate's own password-hash check (a mailbox's): what validation will accept.
-_MAILBOX_HASH: TypeAdapter[str | None] = TypeAdapter(cast(Any, Mailbox.model_fields["password"].annotation))
 FTP_ALLOWED = frozenset({"enabled", "true"})
 DIALUP_ALLOWED = frozenset({"yes", "enabled", "true"})
 DIALUP_REFUSED_BY_FREERADIUS = "false"
@@ -32,8 +26,7 @@ DIALUP_REFUSED_BY_FREERADIUS = "false"
 NO_PASSWORD = frozenset({"", "noentry"})
 # Weak schemes every consumer of ispctl's directory verifies alike, with the prefix written
 # there (see ispman_passwords): crypt(3) formats, and RFC 2307's salted and unsalted SHA-1.
-CARRIED_SCHEMES = {"DES crypt": "{CRYPT}", "MD5 crypt": "{CRYPT}", "{SHA}": "{SHA}", "{SSHA}": "{SSHA}"}
-_DES = re.compile(r"[./0-9A-Za-z]{13}")
+CARRIED_SCHEMES = {"{CRYPT} DES": "{CRYPT}", "{CRYPT} MD5": "{CRYPT}", "{SHA}": "{SHA}", "{SSHA}": "{SSHA}"}
 
 
 def mail_quota(value: str | None) -> tuple[int, str]:
@@ -83,23 +76,9 @@ class Password:
 
 
 def classify_password(value: str | None) -> Password:
-    """Never returns or reports the value of a weak hash, only its scheme."""
+    """The import's verdict on a hash (``hashes.judge``), and ISPMan's ``noEntry`` placeholder as no
+    password. Never returns or reports the value of a hash it does not keep, only its scheme."""
     if value is None or value.strip().lower() in NO_PASSWORD:
         return Password(None, "none", False)
-    text = value.strip()
-    if text.startswith("{") and "}" in text:
-        scheme = text[1:text.index("}")].lower()
-        body = text[text.index("}") + 1:]
-        if scheme == "crypt":
-            strong = "{CRYPT}" + body
-            try:
-                return Password(_MAILBOX_HASH.validate_python(strong), "crypt", False)
-            except ValidationError:
-                pass
-            if _DES.fullmatch(body):
-                return Password(None, "DES crypt", True)
-            if body.startswith("$1$"):
-                return Password(None, "MD5 crypt", True)
-            return Password(None, "crypt (unknown variant)", True)
-        return Password(None, f"{{{scheme.upper()}}}", True)
-    return Password(None, "cleartext", True)
+    verdict = judge(value.strip())
+    return Password(verdict.value, verdict.scheme, verdict.weak)
