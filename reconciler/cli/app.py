@@ -30,7 +30,7 @@ from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperCommand, TyperGroup
 
 from ispctl.reconciler import __version__
-from ispctl.reconciler.cli import lookup, provision, status, tools
+from ispctl.reconciler.cli import lookup, provision, sandbox, status, tools
 from ispctl.reconciler.cli.context import Wiring
 from ispctl.reconciler.cli.conventions import (
     completion_shell,
@@ -79,7 +79,6 @@ ChangedSince = typer.Option(None, "--changed-since", help="only tenants and doma
                                                           "ref")
 NoPrune = typer.Option(False, "--no-prune", help="leave objects that are not in git alone")
 FormatOption = typer.Option("human", "--format", "-f", help="human, json or markdown (a pull-request comment)")
-SandboxRoot = typer.Option(Path(".sandbox"), "--root", help="where the sandbox keeps its data")
 # The groups several services add to; a service that needs another group makes it.
 SHARED_GROUPS = {
     "render": "Render configuration files that make servers read the directory.",
@@ -246,7 +245,7 @@ def build_app(registry: Registry | None = None) -> typer.Typer:
     _core(app, ctx)
     _plan_apply(app, ctx)
     _admin(app, ctx)
-    _sandbox(app, ctx)
+    sandbox.register(app, ctx)
     lookup.register(app, ctx, DirOption)  # show (objects and saved plans), list, find
     provision.register(app, ctx)  # tenant, domain, mailbox, alias, forward, batch
     status.register(app, ctx, DirOption)  # status: hosts, replicas, last apply
@@ -370,39 +369,6 @@ def _admin(app: typer.Typer, ctx: Wiring) -> None:
         """Hash a password read from a prompt (or stdin when piped); never from argv."""
         from ispctl.reconciler.cli import commands as cmd
         ctx.run(lambda: cmd.hash_password_cmd(scheme, rounds))
-
-
-def _sandbox(app: typer.Typer, ctx: Wiring) -> None:
-    group = typer.Typer(no_args_is_help=True, help="A local sandbox of real services on loopback (data in .sandbox/).")
-    app.add_typer(group, name="sandbox")
-
-    def components() -> list[Any]:
-        return ctx.registry.components()
-
-    @group.command("up")
-    def sandbox_up(root: Path = SandboxRoot) -> None:
-        """Start the sandbox services on loopback (idempotent)."""
-        from ispctl.reconciler.cli import commands as cmd
-        ctx.run(lambda: cmd.sandbox_up_cmd(components(), root))
-
-    @group.command("down")
-    def sandbox_down(root: Path = SandboxRoot, purge: bool = typer.Option(False, help="also delete the sandbox "
-                                                                                      "data")) -> None:
-        """Stop the sandbox services."""
-        from ispctl.reconciler.cli import commands as cmd
-        ctx.run(lambda: cmd.sandbox_down_cmd(components(), root, purge))
-
-    @group.command("status")
-    def sandbox_status(root: Path = SandboxRoot) -> None:
-        """Show whether the sandbox services run."""
-        from ispctl.reconciler.cli import commands as cmd
-        ctx.run(lambda: cmd.sandbox_status_cmd(components(), root))
-
-    @group.command("env")
-    def sandbox_env(root: Path = SandboxRoot) -> None:
-        """Print shell exports for the sandbox: eval "$(ispctl sandbox env)"."""
-        from ispctl.reconciler.cli import commands as cmd
-        ctx.run(lambda: cmd.sandbox_env_cmd(components(), root))
 
 
 # The command line is the one place that wires the registry's services in.

@@ -214,9 +214,8 @@ def _completion_for_named_shell(group: Command) -> None:
     # the command line named (the top group keeps it while it runs: app._Group), pass it on.
     for param in group.params:
         callback = param.callback
-        if callback is None or not set(param.opts) & set(COMPLETION_OPTIONS):
+        if callback is None or not isinstance(param, TyperOption) or not set(param.opts) & set(COMPLETION_OPTIONS):
             continue
-
         shown = "install completion" if "--install-completion" in param.opts else "print the completion script"
         param.help = f"{shown} for the shell this runs in, or the one named after it: bash, zsh or fish"
 
