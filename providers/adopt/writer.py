@@ -89,6 +89,8 @@ def _reordered(data: CommentedMap, order: Iterable[str], sort_keys: bool = False
     known = [k for k in order if k in data]
     rest = [k for k in data if k not in known]
     keys = sorted(data, key=str) if sort_keys else known + rest
+    if keys == list(data):
+        return data  # already in order (the usual case): no copy of a 100,000-key mapping
     result = CommentedMap()
     for key in keys:
         result[key] = data[key]
@@ -105,13 +107,17 @@ def _tidy(value: Any, key: str | None = None) -> Any:
     if isinstance(value, dict):
         source = value if isinstance(value, CommentedMap) else CommentedMap(value)
         tidied = _reordered(source, (), sort_keys=key in _SORTED_KEYS)
-        for k in list(tidied):
-            tidied[k] = _tidy(tidied[k], str(k))
+        for k, old in list(tidied.items()):
+            new = _tidy(old, str(k))
+            if new is not old:
+                tidied[k] = new
         return tidied
     if isinstance(value, list):
         seq = value if isinstance(value, CommentedSeq) else CommentedSeq(value)
         for i, item in enumerate(seq):
-            seq[i] = _tidy(item)
+            new = _tidy(item)
+            if new is not item:
+                seq[i] = new
         if all(isinstance(item, str | int | float | bool) for item in seq):
             seq.fa.set_flow_style()
         return seq
@@ -124,8 +130,11 @@ def _domain_document(data: CommentedMap) -> CommentedMap:
     mailboxes = doc.get("mailboxes")
     if isinstance(mailboxes, CommentedMap):
         for local in list(mailboxes):
-            if isinstance(mailboxes[local], CommentedMap):
-                mailboxes[local] = _reordered(mailboxes[local], orders["mailbox"])
+            box = mailboxes[local]
+            if isinstance(box, CommentedMap):
+                ordered = _reordered(box, orders["mailbox"])
+                if ordered is not box:
+                    mailboxes[local] = ordered
     return doc
 
 
