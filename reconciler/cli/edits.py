@@ -21,6 +21,7 @@ from ispctl.reconciler.engine.errors import IspctlError
 if TYPE_CHECKING:
     from ispctl.reconciler.cli.context import Wiring
     from ispctl.reconciler.provision.editable import Editable
+    from ispctl.reconciler.provision.operations import Operation
 
 DirOption: Any = typer.Option(
     None, "--dir", "-d", help="desired-state folder [default: $ISPCTL_DESIRED_STATE or ./desired-state]")
@@ -40,24 +41,38 @@ To = typer.Option([], "--to", metavar="ADDRESS", help="a target (repeatable)")
 def run_edit(ctx: Wiring, dir: Path | None, fields: dict[str, Any], commit: bool, branch: str | None,
              lock_timeout: float, json_out: bool, password_stdin: bool = False) -> None:
     def body() -> int:
+        from pydantic import ValidationError
+
         from ispctl.reconciler.provision.operations import Operation
-        from ispctl.reconciler.provision.request import as_json, assignments, lines
-        from ispctl.reconciler.provision.run import provision
+        from ispctl.reconciler.provision.request import assignments
 
         values = {k: v for k, v in fields.items() if v not in (None, [], ())}
         values["set"] = assignments(list(fields.get("set") or []))
         if password_stdin:
             values["password"] = _stdin_password()
-        root = ctx.root(dir)
-        outcome = provision(root, [(0, Operation.model_validate(values))], ctx.check, ctx.registry.editables,
-                            commit=commit or branch is not None, branch=branch, lock_timeout=lock_timeout)
-        if json_out:
-            output.write_raw(as_json(outcome, root))
-        else:
-            for line in lines(outcome, root):
-                output.out().print(line, markup=False)
-        return 0
+        try:
+            operation = Operation.model_validate(values)
+        except ValidationError as exc:  # the message, never the input (it may hold a password)
+            raise IspctlError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        return edit_body(ctx, dir, [(0, operation)], commit, branch, lock_timeout, json_out, "command")
     ctx.run(body)
+
+
+def edit_body(ctx: Wiring, dir: Path | None, operations: list[tuple[int, Operation]], commit: bool,
+              branch: str | None, lock_timeout: float, json_out: bool, source: str) -> int:
+    """Run the operations as one edit and print its result (a command's, and a batch's)."""
+    from ispctl.reconciler.provision.request import as_json, lines
+    from ispctl.reconciler.provision.run import provision
+
+    root = ctx.root(dir)
+    outcome = provision(root, operations, ctx.check, ctx.registry.editables, commit=commit or branch is not None,
+                        branch=branch, lock_timeout=lock_timeout, source=source)
+    if json_out:
+        output.write_raw(as_json(outcome, root))
+    else:
+        for line in lines(outcome, root):
+            output.out().print(line, markup=False)
+    return 0
 
 
 def _stdin_password() -> str:
@@ -126,5 +141,5 @@ def register_editable(group: typer.Typer, ctx: Wiring, editable: Editable) -> No
                                             "no data).")
 
 
-__all__ = ["Branch", "Commit", "DirOption", "Json", "LockTimeout", "Name", "Sets", "To", "register_editable",
-           "run_edit"]
+__all__ = ["Branch", "Commit", "DirOption", "Json", "LockTimeout", "Name", "Sets", "To", "edit_body",
+           "register_editable", "run_edit"]

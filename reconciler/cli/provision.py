@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ispctl.reconciler.cli.edits import Branch, Commit, DirOption, Json, LockTimeout, register_editable
+from ispctl.reconciler.cli.edits import Branch, Commit, DirOption, Json, LockTimeout, edit_body, register_editable
 from ispctl.reconciler.cli.provision_core import core_groups
-from ispctl.reconciler.engine import output
 
 if TYPE_CHECKING:
     from ispctl.reconciler.cli.context import Wiring
@@ -27,20 +26,10 @@ def batch_cmd(ctx: Wiring, source: str, dir: Path | None, commit: bool, branch: 
               json_out: bool) -> None:
     def body() -> int:
         from ispctl.reconciler.provision.operations import parse_lines
-        from ispctl.reconciler.provision.request import as_json, lines
-        from ispctl.reconciler.provision.run import provision
 
+        name = "<stdin>" if source == "-" else source
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-        operations = parse_lines(text, "<stdin>" if source == "-" else source)
-        root = ctx.root(dir)
-        outcome = provision(root, operations, ctx.check, ctx.registry.editables, commit=commit or branch is not None,
-                            branch=branch, lock_timeout=lock_timeout, source="<stdin>" if source == "-" else source)
-        if json_out:
-            output.write_raw(as_json(outcome, root))
-        else:
-            for line in lines(outcome, root):
-                output.out().print(line, markup=False)
-        return 0
+        return edit_body(ctx, dir, parse_lines(text, name), commit, branch, lock_timeout, json_out, name)
     ctx.run(body)
 
 
