@@ -67,7 +67,7 @@ def _value(value: Any, flow: bool) -> str:
     raise Unsupported(repr(value))
 
 
-def _eol(mapping: CommentedMap, key: Any, line: str) -> str:
+def _eol(mapping: Any, key: Any, line: str) -> str:
     """``line`` with the end-of-line comment of ``key`` as ruamel's emitter places it."""
     found = mapping.ca.items.get(key)
     if not found:
@@ -75,10 +75,10 @@ def _eol(mapping: CommentedMap, key: Any, line: str) -> str:
     if any(part is not None for i, part in enumerate(found) if i != 2) or found[2] is None:
         raise Unsupported("a comment ruamel places elsewhere")
     token = found[2]
-    text = token.value.rstrip("\n")
+    text: str = token.value.rstrip("\n")
     if "\n" in text:
         raise Unsupported("a comment of several lines")
-    column = max(token.start_mark.column, len(line) + 1)
+    column: int = max(token.start_mark.column, len(line) + 1)
     return line + " " * (column - len(line)) + text
 
 
@@ -86,7 +86,7 @@ def _flow_seq(seq: list[Any]) -> str:
     return "[" + ", ".join(_value(item, True) for item in seq) + "]"
 
 
-def _mapping(mapping: CommentedMap, indent: int, out: list[str], first_prefix: str | None = None) -> None:
+def _mapping(mapping: dict[Any, Any], indent: int, out: list[str], first_prefix: str | None = None) -> None:
     if not isinstance(mapping, CommentedMap) or mapping.fa.flow_style() or not mapping:
         raise Unsupported("a flow or empty mapping")
     if mapping.ca.comment is not None or mapping.ca.end:
