@@ -1,10 +1,18 @@
-"""ISPMan's vhosts, their aliases and URL redirections as web sites; the rest reported."""
+"""ISPMan's vhosts, their aliases and URL redirections as web sites; the rest reported; the imported
+sites served by a real Apache (the ``web`` fixture) with an empty plan after the apply."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+from ispman_helpers import import_ldif
+from ldap_helpers import run_cli
+from web_helpers import WebHost
 
 from ispctl.providers.adopt.ispman_sites import read_sites
 from ispctl.providers.adopt.report import CONVERTED, NOT_IMPORTED, WEAK_HASHES, ImportReport
 from ispctl.providers.adopt.source import SourceEntry
+from ispctl.providers.web.sandbox.component import WebServers
 from ispctl.reconciler.contract import hash_password
 
 VHOST = "ispmanVhostName=www,ou=httpdata,ispmanDomain=a.example,o=ispman"
@@ -75,3 +83,22 @@ def test_an_ftp_login_pure_ftpd_let_in_is_imported_with_its_quota_and_a_weak_one
     assert {host: dict(login) for host, login in logins["a.example"].items()} == {
         "www": {"password": SHA512, "quota": "50 MiB"}}
     assert [(i.dn, i.detail.split(":")[0]) for i in report.items(WEAK_HASHES)] == [(other, "{CRYPT} DES")]
+
+
+def test_the_imported_sites_are_served_by_a_real_apache_and_the_next_plan_is_empty(web: WebServers,
+                                                                                   tmp_path: Path) -> None:
+    estate = tmp_path / "estate"
+    import_ldif(estate)
+    # The import writes web.https: off (ISPMan's vhosts were HTTP only): no CA is asked.
+    env = {"ISPCTL_PROVIDERS": "web", **web.env(), "ISPCTL_WEB_PROBE_TIMEOUT": "5"}
+    applied = run_cli(None, "apply", "--auto-approve", "-d", str(estate), **env)
+    assert applied.exit_code == 0, applied.output
+    host = WebHost(web, tmp_path / "reloads.log")
+    # ISPMan's Redirect /support https://status.northwind.example/ (Apache's default 302), on the
+    # vhost's name and on each of its aliases (the apex, and 'web' from ou=vhostAliases).
+    for name in ("www.northwind.example", "northwind.example", "web.northwind.example"):
+        status, headers, _ = host.get(name, "/support")
+        assert (status, headers.get("location")) == (302, "https://status.northwind.example/"), name
+    assert host.get("shop.northwind.example", "/")[0] in (403, 404)  # the resumed vhost, an empty docroot
+    plan = run_cli(None, "plan", "--detailed-exitcode", "-d", str(estate), **env)
+    assert plan.exit_code == 0 and "No changes." in plan.stdout, plan.output

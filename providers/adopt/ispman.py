@@ -220,6 +220,10 @@ def build_estate(entries: Iterable[SourceEntry], source: str,
                                                      "record entries)")
     if profiles:
         site["radius"] = CommentedMap([("profiles", profiles)])
+    if report.imported.get("sites"):
+        site["web"] = CommentedMap([("https", "off")])
+        site["web"].yaml_add_eol_comment("ISPMan's vhosts served HTTP only; 'auto' once DNS points at the new web "
+                                         "host", "https")
     estate.site_extra = site
     return estate, report
 
