@@ -72,7 +72,7 @@ def test_version_imports_nothing_heavy_not_even_rich() -> None:
 
 
 # No arguments shows the help too, as a usage error (exit 1: 2 means "changes present").
-@pytest.mark.parametrize(("args", "exit_code"), [(["--help"], 0), ([], 1)])
+@pytest.mark.parametrize(("args", "exit_code"), [(["--help"], 0), (["-h"], 0), ([], 1)])
 def test_help_imports_nothing_heavy_and_still_lists_every_services_command(args: list[str], exit_code: int) -> None:
     code, out, modules = _start(*args)
     assert code == exit_code
