@@ -34,7 +34,8 @@ NAMED: Mapping[str, str] = {
     "changed-since": "REF", "target": "GLOB", "exclude": "GLOB", "tenant": "NAME", "reseller": "NAME",
     "group": "NAME", "domain": "DOMAIN", "zone": "DOMAIN", "out": "PATH", "root": "PATH", "socket": "PATH",
     "format": "FORMAT", "errors": "FORMAT", "limit": "N", "rounds": "N", "lock-timeout": "SECONDS",
-    "listen": "ADDRESS", "older-than": "AGE", "threshold": "PERCENT", "force-reason": "TEXT",
+    "listen": "ADDRESS", "older-than": "AGE", "threshold": "PERCENT", "force-reason": "TEXT", "description": "TEXT",
+    "base": "DN", "database": "DN",
 }
 _SUFFIXES = (("-dn", "DN"), ("port", "PORT"), ("-path", "PATH"), ("-file", "PATH"), ("-dir", "PATH"), ("-root", "PATH"),
              ("-url", "URL"))
