@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from estate_builder import SITE, EstateBuilder, mailbox
 
+from ispctl.providers.dns.dkim import create_key, start_rotation
 from ispctl.providers.dns.names import BadValue, owner_name, rname_text, target_name
+from ispctl.providers.dns.validate import check_zones
 from ispctl.reconciler.engine.errors import Problem, ValidationFailed
 from ispctl.reconciler.estate.yamlload import format_path
 from tests.wiring import validate_estate
@@ -288,3 +290,21 @@ def test_owner_and_rname_helpers() -> None:
     assert rname_text("hostmaster.example.net.", "acme.example") == "hostmaster.example.net."
     with pytest.raises(BadValue, match="is longer than 253 characters"):
         owner_name(".".join(["a" * 60] * 4), "acme.example")
+
+
+def test_the_zones_are_built_once_per_estate_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DNS and OpenDKIM compile hooks share one build; a new read of the estate builds anew."""
+    monkeypatch.delenv("ISPCTL_DKIM_DIR", raising=False)
+    keys = tmp_path / "keys"
+    site = {**SITE, "dns": {"ns": ["ns1.example.net."], "dkim": {"selector": "s1", "key_dir": str(keys), "bits": 1024}}}
+    builder = EstateBuilder(tmp_path, site=site)
+    builder.tenant("acme")
+    builder.domain("acme", "acme.example", {"mailboxes": {"anna": mailbox()}})
+    create_key(keys, "acme.example", "s1", 1024)
+    catalog = validate_estate(builder.root)
+    zones, problems = check_zones(catalog)
+    assert check_zones(catalog)[0] is zones and check_zones(catalog)[1] == problems == []
+    start_rotation(keys, "acme.example", 1024)
+    assert ("s2._domainkey", "TXT") not in check_zones(catalog)[0].zones["acme.example"].rrsets  # the same read
+    fresh = check_zones(validate_estate(builder.root))[0]
+    assert ("s2._domainkey", "TXT") in fresh.zones["acme.example"].rrsets
