@@ -172,3 +172,19 @@ def test_an_object_only_the_services_still_have(slapd: SlapdInstance, tmp_path: 
     assert rows(shown)["quota"] == {"name": "quota", "git": None, "live": 2147483648, "differs": False}
     gone = run_cli(slapd, "show", "mailbox", "nobody@acme.example", "--live", "-d", str(estate), **live_env(mail_root))
     assert gone.exit_code == 1 and "no mailbox nobody@acme.example in git or live" in gone.stderr
+
+
+def test_live_says_what_this_machine_cannot_read(slapd: SlapdInstance, tmp_path: Path) -> None:
+    """With only the directory here: a maildir is shown unconnected (not "not live"), and a kind no
+    enabled provider reads is an error naming it, not a column of objects called missing."""
+    estate = small_estate(tmp_path)
+    env = {"ISPCTL_PROVIDERS": "ldap"}
+    assert run_cli(slapd, "apply", "--auto-approve", "-d", str(estate), **env).exit_code == 0
+    shown = json.loads(run_cli(slapd, "show", "mailbox", "anna@acme.example", "--live", "--json", "-d", str(estate),
+                               **env).stdout)
+    assert shown["live"] is True and [(r["kind"], r["live"]) for r in shown["related"]] == [("maildir", None)]
+    refused = run_cli(slapd, "show", "maildir", "anna@acme.example", "--live", "-d", str(estate), **env)
+    assert refused.exit_code == 1
+    assert "--live: no provider enabled on this machine reads maildir (providers: ldap" in refused.stderr
+    listed = run_cli(slapd, "list", "maildirs", "--live", "-d", str(estate), **env)
+    assert listed.exit_code == 1 and "reads maildir" in listed.stderr

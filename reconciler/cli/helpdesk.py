@@ -7,7 +7,7 @@ asked about), and print through the one output module.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from ispctl.reconciler.cli.context import Wiring
@@ -47,17 +47,29 @@ def _used(ctx: Wiring, live: Index, enabled: set[str]) -> dict[str, dict[str, in
 Anchors = Callable[[Desired], frozenset[str] | None]
 
 
-def _load(ctx: Wiring, root: Path, live: bool, anchors: Anchors) -> tuple[Desired, Index | None, Used | None]:
+Loaded = tuple[Desired, Index | None, Used | None, frozenset[str] | None]  # estate, live, usage, kinds read
+
+
+def _load(ctx: Wiring, root: Path, live: bool, anchors: Anchors,
+          kinds: Callable[[Desired], Collection[str]] = lambda _desired: ()) -> Loaded:
     """The estate and, with ``live``, the live state at and below the anchors ``anchors`` picks
-    from it (all of it for None) and the services' usage figures from that one read."""
+    from it (all of it for None), the services' usage figures from that one read, and the kinds
+    this machine's providers read. ``kinds``:
+    what the command shows, which this machine's providers must read (else an error saying so,
+    rather than calling every object not live)."""
     if not live:
         desired = ctx.desired(root)
         anchors(desired)  # names checked the same way, connected or not
-        return desired, None, None
+        return desired, None, None, None
     with ctx.session(root) as session, output.progress() as show:
         desired = Desired(session.catalog, _resources=session.compiled)
+        read = frozenset(kind for p in session.providers for kind in p.SUPPORTS)
+        unread = sorted(set(kinds(desired)) - read)
+        if unread:
+            raise IspctlError(f"--live: no provider enabled on this machine reads {', '.join(unread)} (providers: "
+                              f"{', '.join(p.name for p in session.providers) or 'none'}; see ISPCTL_PROVIDERS)")
         found = read_live(session, anchors(desired), show)
-        return desired, found, _used(ctx, found, {p.name for p in session.providers})
+        return desired, found, _used(ctx, found, {p.name for p in session.providers}), read
 
 
 def _kinds(desired: Desired) -> set[str]:
@@ -77,9 +89,9 @@ def _object(noun: str, name: str) -> Callable[[Desired], frozenset[str]]:
 
 def show_object_cmd(ctx: Wiring, root: Path, noun: str, name: str, live: bool, json_out: bool) -> int:
     pick = _object(noun, name)
-    desired, found, used = _load(ctx, root, live, pick)
+    desired, found, used, read = _load(ctx, root, live, pick, lambda d: {next(iter(pick(d))).split(".", 1)[0]})
     kind, key = next(iter(pick(desired))).split(".", 1)
-    shown = describe(kind, key, desired.resources, desired.catalog, found, used or {})
+    shown = describe(kind, key, desired.resources, desired.catalog, found, used or {}, read)
     if json_out:
         _dumps(shown.to_dict())
     else:
@@ -122,10 +134,14 @@ def _scope(tenant: str | None, domain: str | None) -> Anchors:
 
 def list_cmd(ctx: Wiring, root: Path, noun: str, tenant: str | None, domain: str | None, fmt: str,
              live: bool) -> int:
-    desired, found, used = _load(ctx, root, live, _scope(tenant, domain))
-    kind = resolve_kind(noun, _kinds(desired))
-    if kind is None:
-        raise IspctlError(f"list {noun}: not a kind of object (known: {known_nouns(_kinds(desired))})")
+    def kinds(desired: Desired) -> set[str]:
+        found = resolve_kind(noun, _kinds(desired))
+        if found is None:
+            raise IspctlError(f"list {noun}: not a kind of object (known: {known_nouns(_kinds(desired))})")
+        return {found}
+
+    desired, found, used, _ = _load(ctx, root, live, _scope(tenant, domain), kinds)
+    [kind] = kinds(desired)
     domain_key = object_key(DOMAIN, domain) if domain is not None else None
     rows = listing.list_rows(kind, desired.resources, desired.catalog, tenant=tenant, domain=domain_key,
                              live=found, used=used)
@@ -143,7 +159,7 @@ def list_cmd(ctx: Wiring, root: Path, noun: str, tenant: str | None, domain: str
 
 def find_cmd(ctx: Wiring, root: Path, query: str, json_out: bool, live: bool = False) -> int:
     """0 when something holds or points to the address, 1 when nothing does."""
-    desired, found, _ = _load(ctx, root, live, lambda _desired: None)  # all of it: pointers live anywhere
+    desired, found, _, _ = _load(ctx, root, live, lambda _desired: None)  # all of it: pointers live anywhere
     address, findings = find(query, desired.catalog, desired.resources)
     if found is not None:
         findings += live_findings(address, found, findings)
@@ -164,7 +180,7 @@ def find_cmd(ctx: Wiring, root: Path, query: str, json_out: bool, live: bool = F
 
 def report_usage_cmd(ctx: Wiring, root: Path, tenant: str | None, fmt: str, live: bool) -> int:
     counted = [kind for s in ctx.registry if s.usage is not None for kind in s.usage.counts]
-    desired, _, used = _load(ctx, root, live, _scope(tenant, None))
+    desired, _, used, _ = _load(ctx, root, live, _scope(tenant, None))
     rows = usage.usage_rows(desired.resources, desired.catalog, counted, used, tenant)
     if fmt == "json":
         _dumps({"live": live, "tenants": rows})

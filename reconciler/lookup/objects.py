@@ -11,7 +11,7 @@ is never marked as differing; one with a value on neither side is left out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,8 +85,10 @@ def _tenants(resource: Resource, compiled: Index, catalog: Catalog) -> list[str]
     return chain[1:] if resource.kind == TENANT else chain  # a tenant's own: the ones above it
 
 
-def describe(kind: str, key: str, compiled: Index, catalog: Catalog, live: Index | None, used: Used) -> Shown:
-    """The object ``kind.key`` (raises naming what exists when neither side has it)."""
+def describe(kind: str, key: str, compiled: Index, catalog: Catalog, live: Index | None, used: Used,
+             read: Collection[str] | None = None) -> Shown:
+    """The object ``kind.key`` (raises naming what exists when neither side has it). ``read``: the
+    kinds the live read covered (None: all); a related object of another kind is shown unconnected."""
     ident = (kind, key)
     desired, found = compiled.get(ident), (live or {}).get(ident)
     if desired is None and found is None:
@@ -98,7 +100,8 @@ def describe(kind: str, key: str, compiled: Index, catalog: Catalog, live: Index
     if desired is not None:
         shown.tenants = _tenants(desired, compiled, catalog)
         shown.contains = _contains(shown.address, compiled)
-        shown.related = [_one(r.kind, r.key, r, (live or {}).get(r.identity), live is not None, used)
+        shown.related = [_one(r.kind, r.key, r, (live or {}).get(r.identity),
+                              live is not None and (read is None or r.kind in read), used)
                          for r in _below(desired, compiled)]
     return shown
 
