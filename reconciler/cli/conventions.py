@@ -75,7 +75,6 @@ def argument_metavar(argument: Parameter) -> str:
 class _Argument(TyperArgument):
     """An argument shown as ``NAME``/``[NAME]``: its metavar says what it is, no type column."""
 
-
     def _usage_display_name(self) -> str:
         name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
         return name + ("..." if self.nargs != 1 else "")
@@ -104,11 +103,11 @@ class _SubGroup(TyperGroup):
 
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         found = super().get_command(ctx, cmd_name)
-        return conventional(found, (*_path(ctx), cmd_name)) if found is not None else None
+        return conventional(found, (*command_words(ctx), cmd_name)) if found is not None else None
 
 
-def _path(ctx: Context) -> tuple[str, ...]:
-    # The command's words below the program's name: ("render", "dovecot").
+def command_words(ctx: Context) -> tuple[str, ...]:
+    """The words of a context's command after the program's name: ("render", "dovecot")."""
     names: list[str] = []
     while ctx.parent is not None:
         names.append(ctx.info_name or "")

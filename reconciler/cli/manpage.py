@@ -14,7 +14,7 @@ from typer._click.core import Command, Context, Parameter
 from typer.core import TyperGroup as Group
 
 from ispctl.reconciler import __version__
-from ispctl.reconciler.cli.conventions import EXAMPLE_MARK
+from ispctl.reconciler.cli.conventions import EXAMPLE_MARK, command_words
 
 EXIT_STATUS = (
     ("0", "success, or nothing to do"),
@@ -37,17 +37,9 @@ def commands(group: Group, ctx: Context) -> Iterator[tuple[tuple[str, ...], Comm
         if command is None or command.hidden:
             continue
         sub = Context(command, info_name=name, parent=ctx)
-        yield (*_words(ctx), name), command, sub
+        yield (*command_words(ctx), name), command, sub
         if isinstance(command, Group):
             yield from commands(command, sub)
-
-
-def _words(ctx: Context) -> tuple[str, ...]:
-    words: list[str] = []
-    while ctx.parent is not None:
-        words.append(ctx.info_name or "")
-        ctx = ctx.parent
-    return tuple(reversed(words))
 
 
 def escape(text: str) -> str:
