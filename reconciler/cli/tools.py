@@ -18,9 +18,6 @@ if TYPE_CHECKING:
     from ispctl.reconciler.cli.context import Wiring
     from ispctl.reconciler.engine.errors import Problem
 
-SCHEMAS_DIR = Path("schemas")
-
-
 def register(app: typer.Typer, ctx: Wiring) -> None:
     @app.command("man")
     def man(out: Path | None = typer.Option(None, "--out", "-o", help="write the page to this file (e.g. "
