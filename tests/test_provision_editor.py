@@ -91,3 +91,18 @@ def test_repeating_an_add_changes_nothing_and_exits_0(tmp_path: Path) -> None:
     assert "Nothing to change" in result.stdout
     result, diff = edit(root, "tenant", "add", "acme", "--parent", "northwind", "--name", "Other")
     assert result.exit_code == 1 and diff == {} and "already exists" in result.output
+
+
+def test_tenant_move_takes_a_client_folder_whole_to_another_reseller(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    before = snapshot(root / "tenants" / "southbay" / "school")
+    result, diff = edit(root, "tenant", "move", "school", "--parent", "northwind")
+    assert result.exit_code == 0, result.output
+    assert sorted(diff) == ["tenants/northwind/school", "tenants/northwind/school/riverside-school.example.yaml",
+                            "tenants/northwind/school/tenant.yaml", "tenants/southbay/school",
+                            "tenants/southbay/school/riverside-school.example.yaml",
+                            "tenants/southbay/school/tenant.yaml"]
+    assert snapshot(root / "tenants" / "northwind" / "school") == before  # byte for byte
+    assert not (root / "tenants" / "southbay" / "school").exists()
+    result, diff = edit(root, "tenant", "move", "northwind", "--parent", "southbay")
+    assert result.exit_code == 1 and diff == {} and "only clients move" in result.stderr

@@ -177,6 +177,13 @@ def test_the_next_plan_shows_exactly_the_edit(slapd: SlapdInstance, tmp_path: Pa
                                                          "s.novak"))}
     assert {(a["name"], a["before"], a["after"]) for c in data["changes"] for a in c["attributes"]} == {
         ("status", "active", "suspended")}
+    apply_ok(slapd, root)
+    moved, _ = edit(root, "tenant", "move", "school", "--parent", "northwind")
+    assert moved.exit_code == 0, moved.output
+    data = plan_data(slapd, root)
+    # one planned move of the client's entry (everything below it goes with it), nothing destroyed
+    assert [(c["action"], c["kind"], c["key"], c.get("moved")) for c in data["changes"]] == [
+        ("update", "tenant", "school", {"from": "tenant.southbay", "to": "tenant.northwind"})]
 
 
 @pytest.mark.parametrize("verb", ["suspend", "resume", "delete"])

@@ -63,6 +63,16 @@ def _tenant(app: typer.Typer, ctx: Wiring) -> None:
     _simple_verbs(group, ctx, "tenant", "tenant", "the tenant's name (its folder)")
     _rename(group, ctx, "tenant", "tenant", "Refused: a tenant cannot be renamed as a planned rename (see README).")
 
+    @group.command("move")
+    def move(tenant: str = typer.Argument(..., metavar="NAME"),
+             parent: str = typer.Option(..., "--parent", metavar="RESELLER", help="the client's new reseller"),
+             dir: Path | None = DirOption, commit: bool = Commit, branch: str | None = Branch,
+             lock_timeout: float = LockTimeout, json_out: bool = Json) -> None:
+        """Move a client to another reseller (a planned move of its entry and everything below it): ispctl tenant
+        move school --parent northwind."""
+        run_edit(ctx, dir, {"op": "tenant.move", "tenant": tenant, "parent": parent}, commit, branch, lock_timeout,
+                 json_out)
+
 
 def _domain(app: typer.Typer, ctx: Wiring) -> None:
     group = _group(app, "domain", "Add, change, suspend, resume or delete a domain.")

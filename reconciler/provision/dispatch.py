@@ -19,6 +19,8 @@ def apply_operation(ed: Editor, op: Operation) -> None:
     if handler is not None:
         handler(ed, op)
         return
+    if any(key.startswith(op.noun + ".") for key in HANDLERS):
+        raise IspctlError(f"{op.op}: there is no such operation on a {op.noun}")
     editable = ed.editables.get(op.noun)
     if editable is None:
         raise IspctlError(f"unknown object {op.noun!r} (known: {', '.join(nouns(ed))})")

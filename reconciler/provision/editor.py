@@ -174,6 +174,32 @@ def tenant_delete(ed: Editor, op: Operation) -> None:
     del ed.index.tenants[tenant.name]
 
 
+def tenant_move(ed: Editor, op: Operation) -> None:
+    """A client to another reseller: its folder moves; the plan moves its entry with everything
+    below it (one planned move, listed among the objects that cross resellers)."""
+    ed.refuse_unused(op, "parent")
+    tenant = ed.index.tenant(op.target)
+    if tenant.parent is None:
+        raise IspctlError(f"{op.op} {tenant.name}: a reseller has no parent to move from; only clients move")
+    if op.parent is None:
+        raise IspctlError(f"{op.op} {tenant.name}: the new reseller is required (--parent)")
+    parent = ed.index.tenant(op.parent)
+    if parent.parent is not None:
+        raise IspctlError(f"{op.parent!r} is a client; a client's parent must be a reseller")
+    if parent.name == tenant.parent:
+        return
+    folder = parent.folder / tenant.name
+    if folder.exists():
+        raise IspctlError(f"{folder} exists already")
+    ed.files.move(tenant.folder / TENANT_FILE, folder / TENANT_FILE)
+    for domain in ed.index.domain_folder_files(tenant.name):
+        if ed.files.exists(domain.file):
+            new = folder / domain.file.name
+            ed.files.move(domain.file, new)
+            domain.file = new
+    ed.index.tenants[tenant.name] = Tenant(tenant.name, parent.name, folder)
+
+
 def refuse_rename(what: str, why: str) -> Handler:
     def handler(ed: Editor, op: Operation) -> None:
         raise IspctlError(f"{op.op} {op.target}: a {what} cannot be renamed as a planned rename; {why}")
@@ -238,7 +264,9 @@ CORE: dict[str, Handler] = {
     "tenant.suspend": tenant_suspend,
     "tenant.resume": lambda ed, op: tenant_suspend(ed, op, suspended=False),
     "tenant.rename": refuse_rename("tenant", "its name is the folder and the directory entry every object below "
-                                   "hangs from; add the new tenant, move its domains' files, then delete the old one"),
+                                   "hangs from (the plan would destroy that entry and create another); a client "
+                                   "moves to another reseller with 'tenant move'"),
+    "tenant.move": tenant_move,
     "tenant.delete": tenant_delete,
     "domain.add": domain_add,
     "domain.set": domain_set,

@@ -167,6 +167,11 @@ class EditFiles:
             self._original[path] = path.read_bytes() if path.is_file() else None
         self._docs[path] = data
 
+    def move(self, old: Path, new: Path) -> None:
+        """The file at a new path (its document as it is), none at the old one."""
+        self.create(new, self.doc(old))
+        self.delete(old)
+
     def delete(self, path: Path) -> None:
         path = self._within(path)
         if path not in self._original:

@@ -76,6 +76,8 @@ def apply(ed: Editor, editable: Editable, op: Operation) -> None:
     if verb == "rename":
         _rename(ed, editable, op, container, existing)
         return
+    if verb == "move":
+        raise IspctlError(f"{op.op}: there is no such operation on a {editable.noun}")
     node = container[existing]
     if not isinstance(node, CommentedMap):
         put_key(container, existing, CommentedMap() if node is None else {})

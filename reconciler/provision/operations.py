@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ispctl.reconciler.engine.errors import IspctlError
 
-VERBS = ("add", "set", "suspend", "resume", "rename", "delete")
+VERBS = ("add", "set", "suspend", "resume", "rename", "delete", "move")
 # The noun's naming field (service objects use ``object``).
 NAMED_BY = {"tenant": "tenant", "domain": "domain", "mailbox": "address", "alias": "address", "forward": "address"}
 
@@ -24,13 +24,13 @@ NAMED_BY = {"tenant": "tenant", "domain": "domain", "mailbox": "address", "alias
 class Operation(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    op: str = Field(pattern=r"^[a-z][a-z0-9-]*\.(add|set|suspend|resume|rename|delete)$")
+    op: str = Field(pattern=r"^[a-z][a-z0-9-]*\.(add|set|suspend|resume|rename|delete|move)$")
     tenant: str | None = None
     domain: str | None = None
     address: str | None = None
     object: str | None = None
     new: str | None = Field(None, description="rename: the new name")
-    parent: str | None = Field(None, description="tenant.add: the reseller of a new client")
+    parent: str | None = Field(None, description="tenant.add, tenant.move: the client's reseller")
     name: str | None = Field(None, description="display name (tenant, mailbox)")
     contact: str | None = None
     quota: str | int | None = None
