@@ -9,6 +9,7 @@ by OpenDKIM, and verified by dkimpy against what named serves.
 from __future__ import annotations
 
 import difflib
+import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from ispctl.providers.opendkim.provider import SigningProvider
 from ispctl.providers.opendkim.sandbox.daemon import OpenDkimInstance
 from ispctl.providers.opendkim.sandbox.postfix import PostfixInstance, SmtpSinkInstance
 from ispctl.providers.opendkim.tables import KEY_TABLE, SIGNING_TABLE, Entry, entry_of, format_tables, read_tables
-from ispctl.reconciler.contract import write_rendered
+from ispctl.reconciler.contract import ProviderError, write_rendered
 from ispctl.reconciler.engine.apply import ApplyResult
 from ispctl.reconciler.engine.plan import Plan
 from tests.wiring import open_session
@@ -221,3 +222,18 @@ def test_each_change_shows_the_lines_of_the_tables_it_replaces(tmp_path: Path, c
     expected = [line for name in (KEY_TABLE, SIGNING_TABLE) for line in difflib.unified_diff(
         old[name].splitlines(), new[name].splitlines(), str(tmp_path / name), str(tmp_path / name), n=0, lineterm="")]
     assert list(provider.describe(before, after)) == expected
+
+
+def test_a_stale_pidfile_naming_another_process_is_never_signalled(tmp_path: Path) -> None:
+    other = subprocess.Popen(["sleep", "30"])  # SIGUSR1 would end it
+    try:
+        (tmp_path / "opendkim.pid").write_text(f"{other.pid}\n")
+        SigningProvider(tmp_path, tmp_path / "opendkim.pid", None).reload()
+        SigningProvider(tmp_path, tmp_path / "missing.pid", None).reload()  # not running: nothing to tell
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+    (tmp_path / "bad.pid").write_text("not a pid\n")
+    with pytest.raises(ProviderError, match="the tables are written, but OpenDKIM's pidfile .* cannot be read"):
+        SigningProvider(tmp_path, tmp_path / "bad.pid", None).reload()

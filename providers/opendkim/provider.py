@@ -159,7 +159,7 @@ class SigningProvider(Provider):
         try:
             # A pidfile left by an OpenDKIM that is gone may name another process by now: SIGUSR1
             # would end it. Only a process that is OpenDKIM is signalled.
-            if b"opendkim" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if Path(f"/proc/{pid}/comm").read_text(encoding="utf-8", errors="replace").strip() != "opendkim":
                 return
             os.kill(pid, signal.SIGUSR1)
         except (FileNotFoundError, ProcessLookupError):
