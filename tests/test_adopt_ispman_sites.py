@@ -53,8 +53,7 @@ def test_what_sites_have_no_field_for_is_reported() -> None:
     assert logins == {}
     assert sorted(i.detail for i in report.items(NOT_IMPORTED)) == [
         "ispmanVhostExtraConf (raw Apache configuration), 1 value(s)",
-        "the vhost's FTP login, which pure-ftpd refused (FTPStatus ISPMan's default 'active', which pure-ftpd "
-        "refuses)",
+        "the vhost's FTP login: FTPStatus 'active' (ISPMan's default), which pure-ftpd refused",
         "webHost (web host placement), 2 value(s)",
     ]  # ispmanVhostIpAddress * is Apache's default: nothing lost
 

@@ -248,8 +248,8 @@ def _domain(entry: SourceEntry, name: str, report: ImportReport) -> CommentedMap
         if (entry.get(attr) or "-1") != "-1":
             report.add(NOT_IMPORTED, entry.dn, f"{attr} (a per-domain limit; ispctl's limits are per tenant)")
     if "pureftpduser" in entry.classes and kind != "replica":
-        report.add(NOT_IMPORTED, entry.dn, "the domain's own FTP login (uid = domain; FTPStatus "
-                   f"{entry.get('FTPStatus') or 'unset'}): declare it under ftp.sites if wanted")
+        report.add(NOT_IMPORTED, entry.dn, "the domain's own FTP login (uid = the domain, home = its whole tree; "
+                   f"FTPStatus {entry.get('FTPStatus') or 'unset'}): ispctl's FTP logins are a mailbox's or a site's")
     return data
 
 

@@ -88,8 +88,8 @@ def _ftp_login(entry: SourceEntry, report: ImportReport) -> CommentedMap | None:
         return None
     allowed, misread = ftp_enabled(entry.get("FTPStatus"))
     if not allowed:
-        why = "ISPMan's default 'active', which pure-ftpd refuses" if misread else entry.get("FTPStatus") or "unset"
-        report.add(NOT_IMPORTED, entry.dn, f"the vhost's FTP login, which pure-ftpd refused (FTPStatus {why})")
+        status = f"'{entry.get('FTPStatus')}'" + (" (ISPMan's default)" if misread else "")
+        report.add(NOT_IMPORTED, entry.dn, f"the vhost's FTP login: FTPStatus {status}, which pure-ftpd refused")
         return None
     password = classify_password(entry.get("userPassword"))
     if password.kept is None:
