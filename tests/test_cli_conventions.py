@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import typer.main
 from ldap_helpers import EXAMPLE, copy_example, edit_yaml, run_cli
-from typer._click.core import Context
+from typer._click.core import Command, Context
 from typer.core import TyperGroup, TyperOption
 
 from ispctl.reconciler.cli import app as cli
@@ -75,6 +75,30 @@ def test_every_command_shows_an_example_of_itself(words: tuple[str, ...]) -> Non
     assert f"ispctl {' '.join(words)}" in example, example
 
 
+def _command(words: tuple[str, ...]) -> tuple[Command, Context]:
+    root = typer.main.get_command(cli.build_app())
+    ctx = Context(root, info_name="ispctl")
+    command: Command = root
+    for word in words:
+        assert isinstance(command, TyperGroup)
+        found = command.get_command(ctx, word)
+        assert found is not None, words
+        command, ctx = found, Context(found, info_name=word, parent=ctx)
+    return command, ctx
+
+
+@pytest.mark.parametrize("words", COMMANDS, ids=" ".join)
+def test_every_example_uses_options_its_command_has(words: tuple[str, ...]) -> None:
+    # An example that rots (an option renamed or removed) fails here, not in a user's shell.
+    command, ctx = _command(words)
+    help_text = command.help or ""
+    example = help_text[help_text.index(EXAMPLE_MARK):].split("\n")[0]
+    call = example[example.index(f"ispctl {' '.join(words)}"):]
+    mine = re.split(r"\s(?:&&|\||<|>|;)\s", call)[0].split()[len(words) + 1:]
+    known = {o for p in command.get_params(ctx) for o in (*p.opts, *p.secondary_opts)} | set(GLOBALS)
+    assert [w for w in mine if w.startswith("-") and w != "-" and w.split("=")[0] not in known] == [], example
+
+
 @pytest.mark.parametrize("words", COMMANDS, ids=" ".join)
 def test_a_usage_error_exits_1_in_every_command(words: tuple[str, ...]) -> None:
     done = run_cli(None, *words, "--no-such-option", NO_COLOR="1")
@@ -96,13 +120,7 @@ def test_no_command_takes_an_option_named_like_a_global_one() -> None:
     names = set(global_options(root))
     assert {"--no-color", "--errors", "--version", "--install-completion", "--show-completion"} <= names
     for words in COMMANDS:
-        ctx = Context(root, info_name="ispctl")
-        command = root
-        for word in words:
-            assert isinstance(command, TyperGroup)
-            found = command.get_command(ctx, word)
-            assert found is not None
-            command, ctx = found, Context(found, info_name=word, parent=ctx)
+        command, _ = _command(words)
         taken = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
         assert taken & names == set(), words
 

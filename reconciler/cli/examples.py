@@ -46,6 +46,7 @@ EXAMPLES: dict[str, str] = {
     "tenant suspend": "ispctl tenant suspend bakery --commit",
     "tenant resume": "ispctl tenant resume bakery --commit",
     "tenant rename": "ispctl tenant rename bakery bakery-ltd  (refused: it says what to do instead)",
+    "tenant move": "ispctl tenant move bakery --parent southbay --commit",
     "tenant delete": "ispctl tenant delete bakery --commit",
     "domain add": "ispctl domain add bakery.example --tenant bakery --services mail,web,dns",
     "domain set": "ispctl domain set bakery.example --set description=Shop",
