@@ -1,4 +1,4 @@
-"""OpenDKIM: the DKIM signer of outgoing mail, configured from the estate (configuration only).
+"""OpenDKIM: the DKIM signer of outgoing mail: its configuration, and which key signs each domain.
 
 Why OpenDKIM and not rspamd: it is a plain Debian package (``opendkim``, ``opendkim-tools``)
 that does one thing - sign as a milter Postfix calls - and reads its keys from files named in
