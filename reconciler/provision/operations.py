@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ispctl.reconciler.engine.errors import IspctlError
 
-VERBS = ("add", "set", "suspend", "resume", "rename", "delete", "move")
 # The noun's naming field (service objects use ``object``).
 NAMED_BY = {"tenant": "tenant", "domain": "domain", "mailbox": "address", "alias": "address", "forward": "address"}
 
