@@ -191,7 +191,7 @@ def build_estate(entries: Iterable[SourceEntry], source: str,
         tenant = _owner(entry, resellers, clients, estate, report)
         data = _domain(entry, name, report)
         mailboxes, uses = _mailboxes(users_by_domain.pop(name, []), name, report)
-        aliases = _groups(groups_by_domain.pop(name, []), name, report)
+        aliases = _groups(groups_by_domain.pop(name, []), name, mailboxes, report)
         services = _services(entry, data, uses, bool(mailboxes or aliases), name in sites)
         logins = ftp_logins.pop(name, None)
         if logins and services is not None and "web" in services and "ftp" not in services:
@@ -276,6 +276,7 @@ def _local_or_address(address: str, domain: str) -> str:
 def _mailboxes(users: list[SourceEntry], domain: str, report: ImportReport) -> tuple[CommentedMap, set[str]]:
     result = CommentedMap()
     uses: set[str] = set()
+    seen: dict[str, str] = {}
     for user in sorted(users, key=lambda u: u.dn.lower()):
         local = (user.get("ispmanUserId") or "").lower()
         if not local:
@@ -284,6 +285,10 @@ def _mailboxes(users: list[SourceEntry], domain: str, report: ImportReport) -> t
         if not local:
             report.add(NOT_IMPORTED, user.dn, "user without ispmanUserId or an address uid")
             continue
+        if local in seen:
+            report.add(NOT_IMPORTED, user.dn, f"a second user for {local}@{domain} ({seen[local]} is imported)")
+            continue
+        seen[local] = user.dn
         box = CommentedMap()
         if user.get("cn"):
             box["name"] = user.get("cn")
@@ -349,19 +354,30 @@ def _mailboxes(users: list[SourceEntry], domain: str, report: ImportReport) -> t
     return result, uses
 
 
-def _groups(groups: list[SourceEntry], domain: str, report: ImportReport) -> CommentedMap:
+def _groups(groups: list[SourceEntry], domain: str, taken: Iterable[str], report: ImportReport) -> CommentedMap:
+    """Mail groups as aliases; an address a mailbox or an earlier group has is reported, never merged."""
     result = CommentedMap()
+    owners = {local: "a mailbox" for local in taken}
     for group in sorted(groups, key=lambda g: g.dn.lower()):
         address = (group.get("mailLocalAddress") or f"{group.get('cn')}@{domain}").lower()
-        local = _local_or_address(address, domain)
         targets = [_local_or_address(t, domain) for t in group.all("mailForwardingAddress")]
         if not targets:
             report.add(NOT_IMPORTED, group.dn, "mail group without members (mailForwardingAddress)")
             continue
-        result[local] = sorted(targets)
-        for alias in group.all("mailAlias"):
-            result[_local_or_address(alias, domain)] = local
-        report.count("mail groups")
+        local = _local_or_address(address, domain)
+        main_ok = True
+        for name in [address] + [a.lower() for a in group.all("mailAlias")]:
+            key = _local_or_address(name, domain)
+            why = (f"is not in {domain}" if "@" in key else f"is already {owners[key]}'s" if key in owners
+                   else None if main_ok else "names a group address that was not imported")
+            if why is not None:
+                report.add(NOT_IMPORTED, group.dn, f"group address {name} {why}")
+                main_ok = main_ok and key != local
+                continue
+            owners[key] = group.dn
+            result[key] = sorted(targets) if key == local else local
+        if main_ok:
+            report.count("mail groups")
     return result
 
 
