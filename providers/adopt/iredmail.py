@@ -95,6 +95,23 @@ class Converter:
         local, _, domain = address.rpartition("@")
         return local, domain
 
+    def _located(self, entry: SourceEntry, attribute: str, what: str,
+                 catch_all: str | None) -> tuple[str, _Domain] | None:
+        """(local part, its imported domain) of an account; a catch-all (``@domain``) is handled here."""
+        parts = self._address(entry, attribute)
+        if parts is None:
+            return None
+        local, domain_name = parts
+        target = self.domains.get(domain_name)
+        if target is None or (not local and catch_all is None):
+            self.report.add(NOT_IMPORTED, entry.dn, f"{what} of {domain_name}, which is not an imported domain")
+            return None
+        if not local:
+            assert catch_all is not None
+            self.catch_all(entry, target, catch_all)
+            return None
+        return local, target
+
     def _claim(self, address: str, entry: SourceEntry) -> bool:
         other = self.claimed.get(address)
         if other is not None:
@@ -153,17 +170,11 @@ class Converter:
 
     def mailbox(self, entry: SourceEntry) -> None:
         mm = self.m.mailboxes
-        parts = self._address(entry, mm.address)
-        if parts is None:
+        found = self._located(entry, mm.address, "a mailbox", catch_all=mm.forward)
+        if found is None:
             return
-        local, domain_name = parts
-        target = self.domains.get(domain_name)
-        if target is None:
-            self.report.add(NOT_IMPORTED, entry.dn, f"a mailbox of {domain_name}, which is not an imported domain")
-            return
-        if not local:
-            self.catch_all(entry, target, mm.forward)
-            return
+        local, target = found
+        domain_name = target.name
         address = f"{local}@{domain_name}"
         if not self._claim(address, entry):
             return
@@ -290,36 +301,25 @@ class Converter:
 
     def alias(self, entry: SourceEntry) -> None:
         am = self.m.aliases
-        parts = self._address(entry, am.address)
-        if parts is None:
+        found = self._located(entry, am.address, "an alias", catch_all=am.to)
+        if found is None:
             return
-        local, domain_name = parts
-        target = self.domains.get(domain_name)
-        if target is None:
-            self.report.add(NOT_IMPORTED, entry.dn, f"an alias of {domain_name}, which is not an imported domain")
-            return
-        if not local:
-            self.catch_all(entry, target, am.to)
-            return
+        local, target = found
         to = sorted(dict.fromkeys(t.lower() for t in entry.all(am.to)))
         if not to:
             self.report.add(NOT_IMPORTED, entry.dn, f"an alias without {am.to}")
             return
-        if self._claim(f"{local}@{domain_name}", entry):
+        if self._claim(f"{local}@{target.name}", entry):
             self._add_alias(target, local, to, self._status(entry, am.status), entry.get(am.description))
             self.report.count("aliases")
 
     def mail_list(self, entry: SourceEntry) -> None:
         lm = self.m.lists
-        parts = self._address(entry, lm.address)
-        if parts is None:
+        found = self._located(entry, lm.address, "a list", catch_all=None)
+        if found is None:
             return
-        local, domain_name = parts
-        target = self.domains.get(domain_name)
-        if target is None or not local:
-            self.report.add(NOT_IMPORTED, entry.dn, f"a list of {domain_name}, which is not an imported domain")
-            return
-        address = f"{local}@{domain_name}"
+        local, target = found
+        address = f"{local}@{target.name}"
         members = sorted(dict.fromkeys(self.lists.get(address, [])))
         self._not_modelled(entry, lm.not_modelled)
         if not members:
