@@ -3,11 +3,13 @@ example estate: DNS records, web sites, access accounts; exact diffs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from provision_helpers import NW, edit, example, snapshot
 
 from ispctl.providers.registry import services
+from ispctl.reconciler.estate.passwords import verify_password
 
 SB = "tenants/southbay/southbay.example.yaml"
 
@@ -73,3 +75,16 @@ def test_access_account_add_makes_the_section(tmp_path: Path) -> None:
                          "+      framed_ip: 10.1.0.42"]}
     result, diff = edit(root, "access", "suspend", "dsl-1@southbay.example")
     assert diff == {SB: ["+      status: suspended"]}
+
+
+def test_password_stdin_sets_a_service_objects_password_hashed(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    result, diff = edit(root, "access", "add", "dsl-2@southbay.example", "--password-stdin", input="line secret 42\n")
+    assert result.exit_code == 0, result.output
+    assert "line secret" not in result.output and "line secret" not in (root / SB).read_text(encoding="utf-8")
+    hashed = re.fullmatch(r'\+      password: "(\{CRYPT\}\$6\$[^"]+)"', diff[SB][-1])
+    assert hashed is not None and verify_password("line secret 42", hashed.group(1))
+    result, diff = edit(root, "access", "set", "dsl-2@southbay.example", "--password-stdin", input="new one\n")
+    assert result.exit_code == 0 and len(diff[SB]) == 2 and diff[SB][0].startswith("-      password:")
+    result, diff = edit(root, "record", "add", "x.southbay.example", "--password-stdin", input="no\n")
+    assert result.exit_code == 1 and diff == {} and "has no password" in result.output

@@ -1,5 +1,5 @@
 """The access accounts provisioning commands edit:
-``ispctl access add dsl-0042@example.net --set profile=dsl --set framed_ip=10.1.0.42``.
+``ispctl access add dsl-0042@example.net --password-stdin --set profile=dsl --set framed_ip=10.1.0.42``.
 
 One object per login under the domain file's ``radius.accounts``; ``status: suspended``
 suspends one (FreeRADIUS then rejects it). A rename is refused: the login is what the
@@ -11,4 +11,4 @@ from __future__ import annotations
 from ispctl.reconciler.contract import Editable
 
 ACCESS = Editable(noun="access", summary="a dial-up/DSL/VPN access account (login <name>@<domain>)",
-                  section=("radius", "accounts"), naming="login", suspend=("status", "suspended"))
+                  section=("radius", "accounts"), naming="login", suspend=("status", "suspended"), password="password")

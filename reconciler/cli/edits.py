@@ -36,6 +36,7 @@ Sets = typer.Option([], "--set", metavar="KEY=VALUE", help="any field by its dot
 Unsets = typer.Option([], "--unset", metavar="KEY", help="remove a field (repeatable)")
 Name = typer.Option(None, "--name", help="display name")
 To = typer.Option([], "--to", metavar="ADDRESS", help="a target (repeatable)")
+PasswordStdin = typer.Option(False, "--password-stdin", help="hash one line of stdin as the password (never argv)")
 
 
 def run_edit(ctx: Wiring, dir: Path | None, fields: dict[str, Any], commit: bool, branch: str | None,
@@ -121,6 +122,16 @@ def _set(group: typer.Typer, ctx: Wiring, noun: str, field: str, doc: str) -> No
     group.command("set")(set_)
 
 
+def _set_with_password(ctx: Wiring, noun: str) -> Callable[..., None]:
+    def set_(name: str = typer.Argument(..., metavar="OBJECT"), sets: list[str] = Sets, unsets: list[str] = Unsets,
+             password_stdin: bool = PasswordStdin, dir: Path | None = DirOption, commit: bool = Commit,
+             branch: str | None = Branch, lock_timeout: float = LockTimeout, json_out: bool = Json) -> None:
+        run_edit(ctx, dir, {"op": f"{noun}.set", "object": name, "set": sets, "unset": unsets}, commit, branch,
+                 lock_timeout, json_out, password_stdin)
+    set_.__doc__ = f"Change any field of a {noun}; --password-stdin sets its password (hashed)."
+    return set_
+
+
 def register_editable(group: typer.Typer, ctx: Wiring, editable: Editable) -> None:
     """A service's object: add (fields by --set), set, suspend/resume if it can, rename if it
     carries no data, delete."""
@@ -128,12 +139,18 @@ def register_editable(group: typer.Typer, ctx: Wiring, editable: Editable) -> No
     example = "www.example.net" if editable.naming == "host" else "login@example.net"
 
     def add(name: str = typer.Argument(..., metavar="NAME", help=f"e.g. {example}"), sets: list[str] = Sets,
-            dir: Path | None = DirOption, commit: bool = Commit, branch: str | None = Branch,
-            lock_timeout: float = LockTimeout, json_out: bool = Json) -> None:
-        run_edit(ctx, dir, {"op": f"{noun}.add", "object": name, "set": sets}, commit, branch, lock_timeout, json_out)
+            password_stdin: bool = PasswordStdin, dir: Path | None = DirOption, commit: bool = Commit,
+            branch: str | None = Branch, lock_timeout: float = LockTimeout, json_out: bool = Json) -> None:
+        if password_stdin and editable.password is None:
+            raise typer.BadParameter(f"a {noun} has no password")
+        run_edit(ctx, dir, {"op": f"{noun}.add", "object": name, "set": sets}, commit, branch, lock_timeout, json_out,
+                 password_stdin)
     add.__doc__ = f"Add a {noun} ({editable.summary}): ispctl {noun} add {example} --set KEY=VALUE"
     group.command("add")(add)
-    _set(group, ctx, noun, "object", f"Change any field of a {noun}.")
+    if editable.password is None:
+        _set(group, ctx, noun, "object", f"Change any field of a {noun}.")
+    else:
+        group.command("set")(_set_with_password(ctx, noun))
     verbs = ("suspend", "resume", "delete") if editable.suspend is not None else ("delete",)
     _simple_verbs(group, ctx, noun, "object", f"the {noun}, e.g. {example}", verbs)
     if editable.rename:

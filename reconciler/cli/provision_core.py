@@ -15,6 +15,7 @@ from ispctl.reconciler.cli.edits import (
     Json,
     LockTimeout,
     Name,
+    PasswordStdin,
     Sets,
     To,
     _rename,
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from ispctl.reconciler.cli.context import Wiring
 
 Quota = typer.Option(None, "--quota", metavar="SIZE", help="e.g. 2GiB (B, kB, MB, GB, KiB, MiB, GiB, TiB; 0 = none)")
-PasswordStdin = typer.Option(False, "--password-stdin", help="hash one line of stdin as the initial password (never "
-                                                             "argv)")
 
 
 def core_groups(app: typer.Typer, ctx: Wiring) -> None:

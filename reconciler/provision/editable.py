@@ -7,7 +7,8 @@ one: ``host`` (a host name in the domain, ``@`` for the apex key: ``www.example.
 removes the field); None: it cannot be suspended. ``rename`` is True when a rename carries
 no data (a DNS record: the delete and the add land in one commit); False refuses it.
 ``empty`` is what ``add`` writes for an object given no field (``{}``, or None for a key
-with no value).
+with no value). ``password`` names the field a password read with ``--password-stdin`` is
+written to, hashed (None: the object has no password).
 """
 
 from __future__ import annotations
@@ -25,3 +26,4 @@ class Editable:
     suspend: tuple[str, Any] | None = None
     rename: bool = False
     empty: Any = None
+    password: str | None = None

@@ -70,7 +70,7 @@ def _mailbox_fields(op: Operation) -> dict[str, Any]:
     return values
 
 
-def _password(op: Operation) -> str | None:
+def password_value(op: Operation) -> str | None:
     if op.password is not None and op.password_hash is not None:
         raise IspctlError(f"{op.describe()}: give password or password_hash, not both")
     if op.password is not None:
@@ -97,7 +97,7 @@ def mailbox_add(ed: Editor, op: Operation) -> None:
         raise IspctlError(f"mailbox {op.target} already exists; change it with 'mailbox set'")
     if _key(doc.get("aliases"), local) is not None:
         raise IspctlError(f"{op.target} is an alias; delete it first or choose another address")
-    hashed = _password(op)
+    hashed = password_value(op)
     if hashed is not None:
         values = {**values, "password": hashed}
     if not isinstance(doc.get("mailboxes"), CommentedMap):
@@ -122,7 +122,7 @@ def mailbox_set(ed: Editor, op: Operation) -> None:
     ed.refuse_unused(op, "name", "quota", "set", "unset", "password", "password_hash")
     node = _mailbox(ed, op.target)
     values = _mailbox_fields(op)
-    hashed = _password(op)
+    hashed = password_value(op)
     if hashed is not None:
         values["password"] = hashed
     set_fields(node, values, op.unset, "mailbox")

@@ -9,6 +9,7 @@ from ispctl.reconciler.provision.editable import Editable
 from ispctl.reconciler.provision.editor import Editor, same, set_fields
 from ispctl.reconciler.provision.files import drop_key, put_key
 from ispctl.reconciler.provision.index import Domain
+from ispctl.reconciler.provision.mail import password_value
 from ispctl.reconciler.provision.operations import Operation
 
 
@@ -43,6 +44,14 @@ def _container(ed: Editor, editable: Editable, name: str, create: bool) -> tuple
     return node, key, next((str(k) for k in node if _matches(k, key)), None)
 
 
+def _password(editable: Editable, op: Operation) -> dict[str, str]:
+    """The object's password field with the hash of what --password-stdin read (or a given hash)."""
+    if editable.password is None or (op.password is None and op.password_hash is None):
+        return {}
+    hashed = password_value(op)
+    return {editable.password: hashed} if hashed is not None else {}
+
+
 def _flowing(container: CommentedMap) -> bool:
     """Whether most of the objects beside a new one are written on one line."""
     maps = [v for v in container.values() if isinstance(v, CommentedMap)]
@@ -52,16 +61,17 @@ def _flowing(container: CommentedMap) -> bool:
 def apply(ed: Editor, editable: Editable, op: Operation) -> None:
     verb = op.verb
     name = op.target
+    secret = _password(editable, op)
     if verb == "add":
-        ed.refuse_unused(op, "set")
+        ed.refuse_unused(op, "set", *(("password", "password_hash") if editable.password else ()))
         container, key, existing = _container(ed, editable, name, create=True)
         assert container is not None
         if existing is not None:
-            if same(container[existing] or {}, op.set):
+            if same(container[existing] or {}, op.set):  # a retry (its password was set the first time)
                 return
             raise IspctlError(f"{editable.noun} {name} already exists; change it with '{editable.noun} set'")
         value = CommentedMap()
-        set_fields(value, op.set)
+        set_fields(value, {**op.set, **secret})
         if _flowing(container) and all(not isinstance(v, (dict, list)) for v in value.values()):
             value.fa.set_flow_style()  # as its neighbours are written: www: {A: 192.0.2.1}
         put_key(container, key, value if len(value) else editable.empty)
@@ -85,8 +95,8 @@ def apply(ed: Editor, editable: Editable, op: Operation) -> None:
         if not isinstance(node, CommentedMap):
             raise IspctlError(f"{editable.noun} {name} is written in a short form; change it by hand")
     if verb == "set":
-        ed.refuse_unused(op, "set", "unset")
-        set_fields(node, op.set, op.unset)
+        ed.refuse_unused(op, "set", "unset", *(("password", "password_hash") if editable.password else ()))
+        set_fields(node, {**op.set, **secret}, op.unset)
     elif editable.suspend is None:
         raise IspctlError(f"a {editable.noun} cannot be suspended (delete it, or suspend its domain)")
     elif verb == "suspend":
