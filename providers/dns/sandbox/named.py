@@ -46,10 +46,33 @@ def _new_secret() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
-class NamedInstance(DaemonInstance):
-    """One named with its config, keys, zone files and log under ``workdir``."""
+class NamedBase(DaemonInstance):
+    """What every named of the harness shares: ``named.conf`` in the work directory, one port."""
 
     daemon_name = "named"
+    port: int
+
+    @property
+    def config_file(self) -> Path:
+        return self.workdir / "named.conf"
+
+    @property
+    def marker(self) -> str:
+        return str(self.config_file)
+
+    @property
+    def url(self) -> str:
+        return f"dns://{_HOST}:{self.port}"
+
+    def _write_secret(self, path: Path, text: str) -> None:
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(text, encoding="utf-8")
+
+
+class NamedInstance(NamedBase):
+    """One named with its config, keys, zone files and log under ``workdir``."""
+
     port_keys = ("port", "control_port")
 
     def __init__(self, workdir: Path, *, port: int | None = None, control_port: int | None = None,
@@ -70,10 +93,6 @@ class NamedInstance(DaemonInstance):
     # -- locations ---------------------------------------------------------------------
 
     @property
-    def config_file(self) -> Path:
-        return self.workdir / "named.conf"
-
-    @property
     def tsig_file(self) -> Path:
         return self.workdir / "tsig.key"
 
@@ -84,14 +103,6 @@ class NamedInstance(DaemonInstance):
     @property
     def zone_dir(self) -> Path:
         return self.workdir / "zones"
-
-    @property
-    def marker(self) -> str:
-        return str(self.config_file)
-
-    @property
-    def url(self) -> str:
-        return f"dns://{_HOST}:{self.port}"
 
     def env(self) -> dict[str, str]:
         """What points ispctl's DNS provider at this named."""
@@ -163,11 +174,6 @@ class NamedInstance(DaemonInstance):
         except (dns.exception.DNSException, OSError):
             return False
         return response.rcode() == dns.rcode.NOERROR and bool(response.answer)
-
-    def _write_secret(self, path: Path, text: str) -> None:
-        path.touch(mode=0o600)
-        path.chmod(0o600)
-        path.write_text(text, encoding="utf-8")
 
     def _config(self) -> str:
         w = self.workdir

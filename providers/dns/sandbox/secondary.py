@@ -21,18 +21,15 @@ import dns.rcode
 import dns.rdatatype
 
 from ispctl.providers.dns.connection import DEFAULT_CATALOG
-from ispctl.providers.dns.sandbox.named import TSIG_KEY_NAME, key_statement
+from ispctl.providers.dns.sandbox.named import TSIG_KEY_NAME, NamedBase, key_statement
 from ispctl.reconciler.harness.daemons import DaemonError, free_port, require_binary
-from ispctl.reconciler.harness.instance import DaemonInstance
 
 _HOST = "127.0.0.1"
 _INSTALL_HINT = "bind9 bind9-utils dnsutils"
 
 
-class SecondaryNamedInstance(DaemonInstance):
+class SecondaryNamedInstance(NamedBase):
     """One secondary named under ``workdir``, following ``catalog`` from the primary at ``primary_port``."""
-
-    daemon_name = "named"
 
     def __init__(self, workdir: Path, *, primary_port: int, tsig_secret: str, port: int | None = None,
                  catalog: str = DEFAULT_CATALOG, min_update_interval: int = 1) -> None:
@@ -43,18 +40,6 @@ class SecondaryNamedInstance(DaemonInstance):
         self.catalog = catalog
         # How soon named applies a changed catalog (seconds; BIND's default is 5).
         self.min_update_interval = min_update_interval
-
-    @property
-    def config_file(self) -> Path:
-        return self.workdir / "named.conf"
-
-    @property
-    def marker(self) -> str:
-        return str(self.config_file)
-
-    @property
-    def url(self) -> str:
-        return f"dns://{_HOST}:{self.port}"
 
     @property
     def address(self) -> str:
@@ -81,10 +66,7 @@ class SecondaryNamedInstance(DaemonInstance):
             raise DaemonError(f"named in {self.workdir} is already running")
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "catzones").mkdir(exist_ok=True)
-        key = self.workdir / "tsig.key"
-        key.touch(mode=0o600)
-        key.chmod(0o600)
-        key.write_text(key_statement(TSIG_KEY_NAME, self.tsig_secret), encoding="utf-8")
+        self._write_secret(self.workdir / "tsig.key", key_statement(TSIG_KEY_NAME, self.tsig_secret))
         self.config_file.write_text(self._config(), encoding="utf-8")
         self._run([named, "-f", "-c", str(self.config_file), "-n", "2"], _HOST, self.port, detach)
         deadline = time.monotonic() + 10
