@@ -3,8 +3,10 @@
 Modules: ``settings`` (the ``directory:`` section), ``connection`` (``ISPCTL_LDAP_*``), ``dn``
 (DN parsing and escaping), ``mapping`` (resources <-> entries, pure), ``lock`` (the estate's
 apply lock, an entry in the directory), ``provider``, ``passwd`` and ``commands``
-(``ispctl passwd``); ``schema/`` (the LDIF schema) and ``sandbox/`` (a real slapd for
-tests and ``ispctl sandbox``).
+(``ispctl passwd``), ``replication`` (the consumers' contextCSN against the provider's, after
+apply and in ``ispctl status``) and ``replication_config`` (the cn=config LDIF of a
+delta-syncrepl provider and consumer); ``schema/`` (the LDIF schema) and ``sandbox/`` (a real
+slapd for tests and ``ispctl sandbox``; a provider/consumer pair in ``sandbox/replica.py``).
 """
 
 from __future__ import annotations
