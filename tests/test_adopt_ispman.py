@@ -19,7 +19,7 @@ from ldap_helpers import run_cli, search
 
 from ispctl.providers.adopt.ispman import build_estate
 from ispctl.providers.adopt.report import NOT_IMPORTED, WEAK_HASHES
-from ispctl.providers.adopt.source import SourceEntry, read_ldif
+from ispctl.providers.adopt.source import read_ldif
 from ispctl.providers.ldap.sandbox.accounts import load_passwords
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 
@@ -136,32 +136,3 @@ def test_an_account_that_cannot_read_hashes_is_named_once() -> None:
         "no user entry has a userPassword"]
     assert report.items(WEAK_HASHES) == []
     assert not any("password" in box for d in estate.domains.values() for box in d.data.get("mailboxes", {}).values())
-
-
-def test_addresses_held_twice_are_reported_never_merged_or_dropped_silently() -> None:
-    base = "ispmanDomain=a.example,o=ispman"
-
-    def entry(dn: str, *classes: str, **attrs: str | list[str]) -> SourceEntry:
-        values = {k.lower(): v if isinstance(v, list) else [v] for k, v in attrs.items()}
-        return SourceEntry(dn, {"objectclass": list(classes), "ispmandomain": ["a.example"], **values})
-
-    entries = [
-        entry(base, "ispmanDomain", ispmanDomainType="nodns", ispmanDomainService="mail"),
-        entry(f"uid=joe_a_example,ou=users,{base}", "ispmanDomainUser", ispmanUserId="joe", userPassword="noEntry"),
-        entry(f"uid=joe2_a_example,ou=users,{base}", "ispmanDomainUser", ispmanUserId="joe", userPassword="noEntry"),
-        entry(f"cn=joe,ou=ispmanMailGroup,{base}", "ispmanMailGroup", mailLocalAddress="joe@a.example",
-              mailForwardingAddress="x@b.example", mailAlias="joe-list@a.example"),
-        entry(f"cn=team,ou=ispmanMailGroup,{base}", "ispmanMailGroup", mailLocalAddress="team@a.example",
-              mailForwardingAddress=["joe@a.example", "x@b.example"], mailAlias=["crew@a.example", "t@b.example"]),
-    ]
-    estate, report = build_estate(entries, "test")
-    data = estate.domains["a.example"].data
-    assert list(data["mailboxes"]) == ["joe"]
-    assert {k: v for k, v in data["aliases"].items()} == {"team": ["joe", "x@b.example"], "crew": "team"}
-    assert sorted((i.dn.split(",")[0], i.detail) for i in report.items(NOT_IMPORTED)) == [
-        ("cn=joe", "group address joe-list@a.example names a group address that was not imported"),
-        ("cn=joe", "group address joe@a.example is already a mailbox's"),
-        ("cn=team", "group address t@b.example is not in a.example"),
-        ("uid=joe_a_example", f"a second user for joe@a.example (uid=joe2_a_example,ou=users,{base} is imported)"),
-    ]
-    assert report.imported["mail groups"] == 1
