@@ -101,3 +101,14 @@ def test_comments_after_a_deleted_entry_stay(tmp_path: Path) -> None:
     assert diff == {NW: ["-  sales: [ines.okafor, tom.reyes]"]}
     text = (root / NW).read_text(encoding="utf-8")
     assert "  # MX, SPF, DMARC, the mail SRV records" in text
+
+
+def test_a_new_password_for_an_existing_mailbox_goes_through_passwd_unless_git_keeps_it(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    result, diff = edit(root, "mailbox", "set", "noc@northwind.example", "--password-stdin", input="n3w pass\n")
+    assert result.exit_code == 1 and diff == {}
+    assert "ispctl passwd noc@northwind.example" in result.stderr
+    assert edit(root, "mailbox", "set", "noc@northwind.example", "--set", "credentials=git")[0].exit_code == 0
+    result, diff = edit(root, "mailbox", "set", "noc@northwind.example", "--password-stdin", input="n3w pass\n")
+    assert result.exit_code == 0, result.output
+    assert diff[NW][0].startswith("-    password:") and diff[NW][1].startswith('+    password: "{CRYPT}$6$')

@@ -38,6 +38,7 @@ class Domain:
 class Index:
     root: Path
     default_status: str = "active"
+    default_credentials: str = "user"  # lifecycle.credentials: who owns a password after creation
     tenants: dict[str, Tenant] = field(default_factory=dict)
     domains: dict[str, Domain] = field(default_factory=dict)
 
@@ -45,7 +46,7 @@ class Index:
     def scan(cls, root: Path, env: Mapping[str, str] | None = None) -> Index:
         cache = ParseCache.of(os.environ if env is None else env, root)
         try:
-            index = cls(root, _default_status(cache, root))
+            index = cls(root, *_site_defaults(cache, root))
             tenants = root / "tenants"
             for folder in _folders(tenants):
                 index._tenant(cache, folder, None)
@@ -111,11 +112,16 @@ def _folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
 
 
-def _default_status(cache: ParseCache, root: Path) -> str:
-    """``defaults.status`` of the site settings: what a resumed object is without a status."""
+def _site_defaults(cache: ParseCache, root: Path) -> tuple[str, str]:
+    """``defaults.status`` (what a resumed object is without a status) and
+    ``lifecycle.credentials`` of the site settings."""
     path = root / SITE_FILE
     doc, _ = cache.load(path, str(path)) if path.is_file() else (None, [])
     data = doc.data if doc is not None and isinstance(doc.data, dict) else {}
-    defaults = data.get("defaults")
-    status = defaults.get("status") if isinstance(defaults, dict) else None
-    return status if isinstance(status, str) else "active"
+    return (_text(data, "defaults", "status") or "active", _text(data, "lifecycle", "credentials") or "user")
+
+
+def _text(data: dict[str, object], section: str, key: str) -> str | None:
+    part = data.get(section)
+    value = part.get(key) if isinstance(part, dict) else None
+    return value if isinstance(value, str) else None

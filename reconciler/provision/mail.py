@@ -124,6 +124,11 @@ def mailbox_set(ed: Editor, op: Operation) -> None:
     values = _mailbox_fields(op)
     hashed = password_value(op)
     if hashed is not None:
+        if node.get("credentials", ed.index.default_credentials) != "git":
+            # git holds only the initial password of a mailbox its user owns: a new one there
+            # would change nothing live (README "Passwords: set at creation")
+            raise IspctlError(f"{op.describe()}: the password in git is only the initial one (credentials: user); "
+                              f"change it with 'ispctl passwd {op.target}'")
         values["password"] = hashed
     set_fields(node, values, op.unset, "mailbox")
 
