@@ -136,3 +136,13 @@ def test_an_account_that_cannot_read_hashes_is_named_once() -> None:
         "no user entry has a userPassword"]
     assert report.items(WEAK_HASHES) == []
     assert not any("password" in box for d in estate.domains.values() for box in d.data.get("mailboxes", {}).values())
+
+
+@pytest.mark.parametrize("schema", ["providers/ftp/schema/pureftpd.ldif", "providers/radius/schema/freeradius.ldif"])
+def test_ispctls_ftp_and_radius_schemas_cannot_join_ispmans_directory(ispman_slapd: SlapdInstance,
+                                                                     schema: str) -> None:
+    # README "One directory or two": ISPMan's PureFTPdUser (STRUCTURAL) and radiusprofile (MUST cn)
+    # hold the names and OIDs Debian's and FreeRADIUS's schemas use.
+    added = ispman_slapd.external("ldapadd", "-f", str(Path(__file__).parent.parent / schema))
+    assert added.returncode != 0
+    assert "Duplicate" in added.stderr or "duplicate" in added.stderr, added.stderr
