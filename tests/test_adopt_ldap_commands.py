@@ -37,7 +37,7 @@ def test_existing_files_are_refused_unless_forced(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     again = run_cli(None, "import", "ldap", "--from-ldif", str(FIXTURE), "-d", str(tmp_path))
     assert again.exit_code == 1
-    assert "6 file(s) exist and would be overwritten" in again.stderr
+    assert "5 file(s) exist and would be overwritten" in again.stderr  # ispctl.yaml is kept, not refused
     forced = run_cli(None, "import", "ldap", "--from-ldif", str(FIXTURE), "-d", str(tmp_path), "--force")
     assert forced.exit_code == 0, forced.output
 
@@ -61,3 +61,13 @@ def test_the_target_base_is_ispctls_subtree_beside_the_data() -> None:
     assert target_base([SourceEntry("domainName=a.example,o=domains,dc=example,DC=com")], None) == \
         "ou=ispctl,dc=example,DC=com"
     assert target_base([], "o=domains,dc=isp,dc=net") == "ou=ispctl,dc=isp,dc=net"
+
+
+def test_an_existing_site_file_is_kept_and_the_suggested_settings_are_shown(tmp_path: Path) -> None:
+    (tmp_path / "ispctl.yaml").write_text("directory:\n  base_dn: ou=ispctl,dc=example,dc=net\n"
+                                          "mail:\n  root: /var/vmail\n")
+    done = run_cli(None, "import", "ldap", "--from-ldif", str(FIXTURE), "-d", str(tmp_path))
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "ispctl.yaml").read_text().endswith("root: /var/vmail\n")
+    assert "ispctl.yaml exists and was left as it is; the import suggests these site settings: " in done.stderr
+    assert '"mail": {"root": "/var/vmail"}' in done.stderr

@@ -69,6 +69,10 @@ def import_ldap_cmd(ctx: CommandContext, root: Path, *, from_ldif: Path | None, 
         raise ConfigError(str(exc)) from None
     report = ImportReport(source)
     estate = convert(entries, mapping, report, settings, base_dn or target_base(entries, base))
+    kept_site = (root / "ispctl.yaml").exists()
+    suggested = json.dumps(dict(estate.site_extra), default=dict, sort_keys=True)
+    if kept_site:
+        estate.site_extra.clear()  # the operator's own site settings stay as they are
     report.written = write_estate(estate, root, force=force)
     _, problems = ctx.check(root)
     if json_out:
@@ -78,6 +82,9 @@ def import_ldap_cmd(ctx: CommandContext, root: Path, *, from_ldif: Path | None, 
     else:
         output.out().print(report.text(), markup=False, end="")
         output.out().print(f"The estate is in {root}.", markup=False)
+    if kept_site:
+        output.err().print(f"{root / 'ispctl.yaml'} exists and was left as it is; the import suggests these site "
+                           f"settings: {suggested}", markup=False)
     if problems:
         for problem in problems:
             output.err().print(str(problem), markup=False, style="red")
