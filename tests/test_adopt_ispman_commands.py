@@ -43,6 +43,9 @@ def test_an_existing_site_file_is_kept_and_the_text_report_is_printed(tmp_path: 
     assert result.stdout.startswith(f"Imported from {FIXTURE}: 2 clients, 5 domains, 2 mail groups, 10 mailboxes")
     assert "Weak password hashes (kept as they are; rotate them): 7" in result.stdout
     assert "Wrote 9 file(s)." in result.stdout
+    # What the domain files rely on and the kept file lacks is named.
+    assert ("kept as it is; the import would have set: dns.ns, dns.soa, dns.mail, radius.profiles, web.https"
+            in result.stdout)
 
 
 def test_force_replaces_the_files_of_an_earlier_import(tmp_path: Path) -> None:

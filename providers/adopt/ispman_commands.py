@@ -41,8 +41,14 @@ def import_ispman_cmd(root: Path, ldif: Path | None, url: str | None, base: str,
                       password_file: Path | None, base_dn: str | None, force: bool, json_out: bool) -> int:
     entries, source = read_source(ldif, url, base, bind_dn, password_file)
     estate, report = build_estate(entries, source, base_dn)
-    if (root / "ispctl.yaml").exists():
-        estate.site_extra.clear()  # the operator's own site settings stay as they are
+    site_file = root / "ispctl.yaml"
+    if site_file.exists() and estate.site_extra:
+        # The operator's own site settings stay as they are; what the domain files rely on is named.
+        wanted = [f"{key}.{sub}" if isinstance(value, dict) else key
+                  for key, value in estate.site_extra.items() for sub in (value if isinstance(value, dict) else [key])]
+        report.add("site_settings", str(site_file), "kept as it is; the import would have set: " + ", ".join(wanted),
+                   title="Site settings not written (the domain files may rely on them)")
+        estate.site_extra.clear()
     report.written = write_estate(estate, root, force=force)
     if json_out:
         output.out().print(json.dumps(report.as_json(), indent=2, sort_keys=True), markup=False, highlight=False)
