@@ -57,6 +57,13 @@ def carriable(entries: Iterable[SourceEntry]) -> tuple[dict[str, str], dict[str,
 
 def carry_passwords_cmd(ctx: CommandContext, root: Path, entries: list[SourceEntry], lock_timeout: float) -> int:
     carry, refused = carriable(entries)
+    return carry_passwords(ctx, root, carry, refused, lock_timeout, "import-ispman-passwords", "ISPMan")
+
+
+def carry_passwords(ctx: CommandContext, root: Path, carry: dict[str, str], refused: dict[str, str],
+                    lock_timeout: float, operation: str, origin: str) -> int:
+    """Write each ``carry`` hash into its migrated mailbox (see the module docstring); ``import ldap-passwords``
+    uses it too."""
     done: list[str] = []
     skipped: dict[str, str] = dict(refused)
     with ctx.session(root) as session:
@@ -64,7 +71,7 @@ def carry_passwords_cmd(ctx: CommandContext, root: Path, entries: list[SourceEnt
         if provider is None:
             raise IspctlError("this writes the directory: enable the ldap provider (providers: or ISPCTL_PROVIDERS)")
         ttl = timedelta(seconds=session.catalog.estate.site.safety.lock_ttl)
-        with provider.estate_lock("import-ispman-passwords", None, ttl, lock_timeout) as lock:
+        with provider.estate_lock(operation, None, ttl, lock_timeout) as lock:
             live = provider.read({MAILBOX})
             for address, value in sorted(carry.items()):
                 ident = (MAILBOX, address)
@@ -82,9 +89,10 @@ def carry_passwords_cmd(ctx: CommandContext, root: Path, entries: list[SourceEnt
                     provider.set_credential(found, FIELD, value)
                     done.append(address)
             if done:
-                audit.append({"estate": ctx.estate(root), **_record(done, provider, lock.id)}, audit.log_path())
+                audit.append({"estate": ctx.estate(root), **_record(done, provider, lock.id, operation)},
+                             audit.log_path())
     out = output.out()
-    out.print(f"Carried {len(done)} password hash(es) from ISPMan; they are their users' from now on.", markup=False)
+    out.print(f"Carried {len(done)} password hash(es) from {origin}; they are their users' from now on.", markup=False)
     for address in done:
         out.print(f"  {address}", markup=False)
     if skipped:
@@ -94,7 +102,7 @@ def carry_passwords_cmd(ctx: CommandContext, root: Path, entries: list[SourceEnt
     return 0
 
 
-def _record(addresses: list[str], provider: LdapProvider, lock_id: str) -> dict[str, object]:
+def _record(addresses: list[str], provider: LdapProvider, lock_id: str, operation: str) -> dict[str, object]:
     """Shaped like ``ispctl passwd``'s record (an ``end`` line), so ``ispctl history`` lists it."""
     changes = [{"address": address_of(MAILBOX, a), "action": "update", "status": "ok", "error": None,
                 "attributes": [FIELD]} for a in addresses]
@@ -103,7 +111,7 @@ def _record(addresses: list[str], provider: LdapProvider, lock_id: str) -> dict[
     except (KeyError, OSError):
         who = "unknown"
     return {
-        "type": "end", "run": None, "result": "complete", "stopped": None, "operation": "import-ispman-passwords",
+        "type": "end", "run": None, "result": "complete", "stopped": None, "operation": operation,
         "time": datetime.now(UTC).isoformat(timespec="seconds"), "who": who, "host": socket.gethostname(),
         "desired": {"commit": None, "dirty": False}, "plan_checksum": None, "lock": lock_id,
         "directory": {"url": provider.settings.url, "base_dn": provider.base_dn},
