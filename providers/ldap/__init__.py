@@ -21,6 +21,7 @@ from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.mapping import DirectoryMap, extend
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.replication import replicas
+from ispctl.providers.ldap.replication_commands import register as register_replication
 from ispctl.providers.ldap.sandbox.component import LdapComponent
 from ispctl.providers.ldap.settings import DIRECTORY, DirectorySettings
 from ispctl.reconciler.contract import Commands, DirectoryPart, Service, SiteFile
@@ -61,6 +62,7 @@ def identity(site: SiteFile, env: Mapping[str, str]) -> dict[str, str]:
 def _commands(commands: Commands) -> None:
     register(commands)
     register_access(commands)  # ispctl render access
+    register_replication(commands)  # ispctl render replication provider|consumer
 
 
 SERVICE = Service(

@@ -33,8 +33,8 @@ _UNSAFE = re.compile(r'["\\\x00-\x1f\x7f]')
 
 def _plain(name: str, value: str) -> str:
     if _UNSAFE.search(value) or not value:
-        raise ValueError(f"{name} {value!r} cannot be written into olcSyncrepl (empty, quote, backslash or control "
-                         "character)")
+        raise ValueError(f"{name} {value!r} cannot be written into the replication configuration (empty, quote, "
+                         "backslash or control character)")
     return value
 
 
