@@ -18,6 +18,8 @@ import typer
 
 from ispctl.providers.adopt import homes
 from ispctl.providers.adopt.iredmail import convert
+from ispctl.providers.adopt.ispman_passwords import carry_passwords
+from ispctl.providers.adopt.ldap_passwords import carriable
 from ispctl.providers.adopt.mapping import default_mapping_yaml, load_mapping
 from ispctl.providers.adopt.report import ImportReport
 from ispctl.providers.adopt.source import SourceEntry, SourceError, read_ldif, read_live
@@ -97,6 +99,18 @@ def import_ldap_cmd(ctx: CommandContext, root: Path, *, from_ldif: Path | None, 
     return 0
 
 
+def import_passwords_cmd(ctx: CommandContext, root: Path, *, from_ldif: Path | None, url: str | None,
+                         base: str | None, bind_dn: str | None, password_file: Path | None, mapping_file: Path | None,
+                         lock_timeout: float) -> int:
+    mapping = load_mapping(mapping_file)
+    try:
+        entries, _source = _read(from_ldif, url, base, bind_dn, password_file)
+    except SourceError as exc:
+        raise ConfigError(str(exc)) from None
+    carry, refused = carriable(entries, mapping)
+    return carry_passwords(ctx, root, carry, refused, lock_timeout, "import-ldap-passwords", "the old directory")
+
+
 def _print_mapping() -> int:
     output.write_raw(default_mapping_yaml())
     return 0
@@ -138,3 +152,20 @@ def register(commands: Commands) -> None:
         ctx.run(lambda: import_ldap_cmd(
             ctx, ctx.root(dir), from_ldif=from_ldif, url=url, base=base, bind_dn=bind_dn, password_file=password_file,
             mapping_file=mapping, base_dn=base_dn, settings=settings, force=force, json_out=json_out))
+
+    @imports.command("ldap-passwords")
+    def import_ldap_passwords(
+        from_ldif: Path | None = typer.Option(None, "--from-ldif", help="the same LDIF dump as the import"),
+        url: str | None = typer.Option(None, "--url", help="or read live: ldap://, ldaps:// or ldapi:// URL"),
+        base: str | None = typer.Option(None, "--base", help="with --url: the subtree to read"),
+        bind_dn: str | None = typer.Option(None, "--bind-dn", help="with --url: an account that may read "
+                                                                   "userPassword"),
+        password_file: Path | None = typer.Option(None, "--password-file", help=f"its password [or ${PASSWORD_ENV}]"),
+        mapping: Path | None = typer.Option(None, "--mapping", help="the mapping the import used"),
+        lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="seconds to wait for the apply lock"),
+        dir: Path | None = DirOption,
+    ) -> None:
+        """After the apply: write the old hashes git cannot hold ({SSHA512}...) into the migrated mailboxes."""
+        ctx.run(lambda: import_passwords_cmd(
+            ctx, ctx.root(dir), from_ldif=from_ldif, url=url, base=base, bind_dn=bind_dn, password_file=password_file,
+            mapping_file=mapping, lock_timeout=lock_timeout))
