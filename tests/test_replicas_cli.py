@@ -144,3 +144,12 @@ def test_a_consumer_restarted_while_apply_waits_is_reported_as_caught_up(tmp_pat
         assert _on_consumer(cluster, "dora@acme.example")
         recorded = _replicas_lines(_audit_log_in_tmp)[-1]
         assert recorded["in_sync"] is True and recorded["behind_at_first_poll"][0]["service"] == "ldap"
+
+
+def test_status_of_a_single_host_estate(tmp_path: Path) -> None:
+    estate = EstateBuilder(tmp_path, site=SITE)
+    shown = run_cli(None, "status", "-d", str(estate.root), ISPCTL_PROVIDERS="ldap")
+    assert shown.exit_code == 0, shown.stdout + shown.stderr
+    assert "No cluster hosts declared" in shown.stdout and "Last apply: none recorded" in shown.stdout
+    data = json.loads(run_cli(None, "status", "--json", "-d", str(estate.root), ISPCTL_PROVIDERS="ldap").stdout)
+    assert data == {"hosts": [], "in_sync": True, "replicas": [], "last_apply": None, "last_apply_replicas": None}
