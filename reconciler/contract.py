@@ -64,6 +64,8 @@ from ispctl.reconciler.estate.names import (
     split_address,
 )
 from ispctl.reconciler.estate.passwords import hash_password
+from ispctl.reconciler.estate.placement import SECTIONS as PLACEMENT_SECTIONS
+from ispctl.reconciler.estate.placement import Placement, place_mailboxes
 from ispctl.reconciler.estate.schema import EstateSchema, NamedExtension
 from ispctl.reconciler.estate.settings import EnvOverride
 from ispctl.reconciler.estate.units import MAX_TTL, format_duration, format_size, parse_duration
@@ -312,7 +314,7 @@ class Registry:
     def schema(self) -> EstateSchema:
         return EstateSchema.build(
             # The cluster's hosts are every service's (each reads the hosts of its roles).
-            sections=[CLUSTER, *(section for s in self.services for section in s.sections)],
+            sections=[CLUSTER, *PLACEMENT_SECTIONS, *(section for s in self.services for section in s.sections)],
             overrides=[override for s in self.services for override in s.overrides],
             extensions=[NamedExtension(s.name, s.compile) for s in self.services if s.compile is not None],
             default_providers=[s.name for s in self.services if s.enabled_by_default and s.provider is not None],
@@ -336,7 +338,7 @@ class Registry:
 
 
 __all__ = [
-    "CLUSTER", "ClusterSettings", "ReplicaCheck", "ReplicaState", "ReplicaWatch",
+    "CLUSTER", "ClusterSettings", "Placement", "place_mailboxes", "ReplicaCheck", "ReplicaState", "ReplicaWatch",
     "ALIAS", "DOMAIN", "MAILBOX", "MAX_TTL", "TENANT", "ApprovalRequired", "BatchError", "Catalog",
     "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "DirectoryPart",
     "Document", "Editable",

@@ -10,19 +10,36 @@ layer), ``manifest`` (what an archive holds), ``provider`` (kind ``maildir``), `
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from ispctl.providers.mailstore.commands import register
 from ispctl.providers.mailstore.compile import compile_mailstore
 from ispctl.providers.mailstore.provider import MailStoreProvider
 from ispctl.providers.mailstore.report import mail_used
 from ispctl.providers.mailstore.settings import MAIL, MAILDIR, OVERRIDES, MailSettings
-from ispctl.reconciler.contract import Service, SiteFile, UsagePart
+from ispctl.reconciler.contract import CLUSTER, ConfigError, DirectoryPart, Service, SiteFile, UsagePart
+
+# A mailbox's mail_store host in a cluster, in the standard attribute for it: ``mailHost`` of
+# ``inetLocalMailRecipient`` (OpenLDAP's misc schema, the LDAP mail routing draft; ISPMan used
+# the same name). No cluster: no value, and entries carry neither.
+HOST_PART = DirectoryPart("mailbox", {"mail_host": (("mailHost",), "str")},
+                          object_classes=("inetLocalMailRecipient",),
+                          schemas=(Path("/etc/ldap/schema/misc.ldif"),))
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> MailStoreProvider:
     """The root comes from the site settings with this machine's overrides applied."""
     mail = site.section(MAIL)
-    return MailStoreProvider(mail.root, mail.archive_dir)
+    cluster = site.section(CLUSTER)
+    stores = [name for name, _host in cluster.with_role("mail_store")]
+    if stores and cluster.this_host not in stores:
+        # Without this the run would see every home under its root as not wanted here.
+        raise ConfigError(
+            "the cluster places mailboxes on mail_store hosts (" + ", ".join(stores) + "): the mail store runs on "
+            "each of them with ISPCTL_HOST set to its name"
+            + (f"; {cluster.this_host} is not one" if cluster.this_host else "")
+            + "; leave mailstore out of ISPCTL_PROVIDERS on other machines")
+    return MailStoreProvider(mail.root, mail.archive_dir, cluster.this_host if stores else None)
 
 
 SERVICE = Service(
@@ -35,6 +52,7 @@ SERVICE = Service(
     compile=compile_mailstore,
     commands=register,
     usage=UsagePart(used=mail_used),
+    directory=(HOST_PART,),
 )
 
 __all__ = ["MAIL", "SERVICE", "MailSettings", "MailStoreProvider", "build"]

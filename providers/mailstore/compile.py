@@ -19,7 +19,17 @@ from ispctl.providers.mailstore.adopt import ATTR
 from ispctl.providers.mailstore.paths import home_directory
 from ispctl.providers.mailstore.provider import KIND
 from ispctl.providers.mailstore.settings import MAIL, MAILDIR, MailSettings
-from ispctl.reconciler.contract import MAILBOX, Catalog, Compiled, NMailbox, Problem, Resource, address_of
+from ispctl.reconciler.contract import (
+    CLUSTER,
+    MAILBOX,
+    Catalog,
+    Compiled,
+    NMailbox,
+    Problem,
+    Resource,
+    address_of,
+    place_mailboxes,
+)
 
 ADOPTED = frozenset({ATTR})
 
@@ -49,15 +59,28 @@ def _adopt(mail: MailSettings, box: NMailbox, out: Compiled) -> str | None:
 def compile_mailstore(catalog: Catalog) -> Compiled:
     mail = catalog.estate.site.section(MAIL)
     out = Compiled()
+    # In a cluster every mailbox has a mail_store host, stored in its entry (``mail_host``:
+    # Postfix's transport map and Dovecot read it) and shown on its maildir; a host's own run
+    # (ISPCTL_HOST) keeps the maildirs placed on it only. No cluster: no host, as before.
+    placement = place_mailboxes(catalog)
+    out.problems.extend(placement.problems)
+    this_host = catalog.estate.site.section(CLUSTER).this_host
     for box in catalog.mailboxes.values():
         home = home_directory(mail.root, box.domain, box.local)
         mailbox = address_of(MAILBOX, box.address)  # one string for both uses below
-        out.attrs[mailbox] = {"home": home, "uid_number": mail.uid, "gid_number": mail.gid}
+        placed = placement.hosts.get(box.address)
+        out.attrs[mailbox] = {"home": home, "uid_number": mail.uid, "gid_number": mail.gid,
+                              "mail_host": placed.host if placed else None}
+        if placed is not None and this_host is not None and placed.host != this_host:
+            continue
         adopt = _adopt(mail, box, out)
+        attrs: dict[str, str | int] = {"path": home, "uid": mail.uid, "gid": mail.gid}
+        if placed is not None:
+            attrs["host"] = placed.host
+        if adopt is not None:
+            attrs[ATTR] = adopt
         out.resources.append(Resource(
-            KIND, box.address,
-            {"path": home, "uid": mail.uid, "gid": mail.gid} if adopt is None else
-            {"path": home, "uid": mail.uid, "gid": mail.gid, ATTR: adopt},
+            KIND, box.address, attrs,
             depends_on=(mailbox,),
             previous=box.previous,
             source=box.origin.location(),  # the mailbox's own Location, not a copy of it

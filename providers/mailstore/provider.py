@@ -28,7 +28,7 @@ from typing import ClassVar
 from ispctl.providers.mailstore import adopt, store
 from ispctl.providers.mailstore.merge import merge_delivered
 from ispctl.providers.mailstore.store import StoreError
-from ispctl.reconciler.contract import MAILBOX, Provider, Resource, address_of
+from ispctl.reconciler.contract import MAILBOX, Provider, Resource, Value, address_of
 
 KIND = "maildir"
 
@@ -63,9 +63,12 @@ class MailStoreProvider(Provider):
     # Deleting a maildir moves it to the archive: the plan must not call that "destroyed".
     ARCHIVES: ClassVar[Mapping[str, str]] = {KIND: "moved to the mail archive"}
 
-    def __init__(self, root: str, archive: str) -> None:
+    def __init__(self, root: str, archive: str, host: str | None = None) -> None:
         self.root = root
         self.archive = archive
+        # This machine's cluster host (ISPCTL_HOST) when the mailboxes are placed on hosts:
+        # every home here is on it, which the live state says as the desired state does.
+        self.host = host
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         if KIND not in kinds:
@@ -74,9 +77,10 @@ class MailStoreProvider(Provider):
             homes = store.scan(self.root)
         except OSError as exc:
             raise StoreError(f"cannot read the mail store {self.root}: {exc.strerror or exc}") from None
+        host: dict[str, Value] = {"host": self.host} if self.host is not None else {}
         return [
             Resource(
-                KIND, home.address, {"path": home.path, "uid": home.uid, "gid": home.gid},
+                KIND, home.address, {"path": home.path, "uid": home.uid, "gid": home.gid, **host},
                 # Live maildirs carry the dependency too: an archive must run before the
                 # directory entry it belongs to is deleted.
                 depends_on=(address_of(MAILBOX, home.address),),

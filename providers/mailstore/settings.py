@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from ispctl.reconciler.contract import EnvOverride, Section, Strict
+from ispctl.reconciler.contract import CLUSTER, EnvOverride, Section, Strict
 
 
 def _absolute_path(value: str) -> str:
@@ -100,4 +100,6 @@ OVERRIDES = (
     EnvOverride("ISPCTL_MAIL_ROOT", MAIL, "root"),
     EnvOverride("ISPCTL_MAIL_UID", MAIL, "uid"),
     EnvOverride("ISPCTL_MAIL_GID", MAIL, "gid"),
+    # Which cluster host this machine is: its mail store keeps the mailboxes placed there.
+    EnvOverride("ISPCTL_HOST", CLUSTER, "this_host"),
 )

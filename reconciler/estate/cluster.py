@@ -11,6 +11,8 @@ names them, so apply can wait for them and ``ispctl status`` can show them::
           roles: [directory_replica, dns_secondary, mail_store, imap]
           directory: ldap://mx1.example.net     # its replica (default ldap://<host>)
           dns: 192.0.2.53:53                    # its secondary named (default <host>:53)
+          capacity: 20000                       # mailboxes it takes (placement, README "Cluster")
+          lmtp: 192.0.2.25:24                   # where its LMTP takes mail (default <host>:24)
 
 Roles are a closed list; a service reads the hosts of its own role (``with_role``). Where a
 host's replica answers is public (URLs and addresses, never credentials: replicas are read with
@@ -30,7 +32,7 @@ from ispctl.reconciler.estate.model import Duration, Section, Strict
 Role = Literal["directory_replica", "dns_secondary", "mail_store", "imap", "smtp", "web", "ftp", "radius"]
 ROLES: tuple[str, ...] = get_args(Role)
 # Which role each endpoint belongs to: a host names one only when it has the role.
-ENDPOINTS = {"directory": "directory_replica", "dns": "dns_secondary"}
+ENDPOINTS = {"directory": "directory_replica", "dns": "dns_secondary", "lmtp": "mail_store"}
 _HOST = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 _HOSTPORT = re.compile(r"(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(?P<port>[0-9]{1,5}))?")
 
@@ -69,6 +71,10 @@ class ClusterHost(Strict):
     roles: list[Role] = Field(min_length=1, description="what the host does: " + ", ".join(ROLES))
     directory: LdapUrl | None = Field(None, description="where its directory replica answers (default ldap://<host>)")
     dns: HostPort | None = Field(None, description="where its secondary named answers (default <host>:53)")
+    # Placement (reconciler/estate/placement.py): how many objects of its roles it takes.
+    capacity: int = Field(1000, ge=0, description="objects (mailboxes) it takes; weights the default placement, "
+                          "0 takes no new ones")
+    lmtp: HostPort | None = Field(None, description="where its LMTP server takes mail (default <host>:24)")
 
     @model_validator(mode="after")
     def _endpoints_of_its_roles(self) -> Self:
@@ -83,6 +89,15 @@ class ClusterHost(Strict):
 class ClusterSettings(Strict):
     wait: Duration = Field(60, ge=0, description="how long apply waits for every replica to catch up (0: check once)")
     hosts: dict[HostName, ClusterHost] = Field(default_factory=dict, description="host name -> its roles")
+    # This machine (``ISPCTL_HOST``): host-local providers act only on the objects placed on it.
+    this_host: HostName | None = Field(None, description="this machine's name among hosts (set by ISPCTL_HOST)")
+
+    @model_validator(mode="after")
+    def _this_host_is_a_host(self) -> Self:
+        if self.this_host is not None and self.this_host not in self.hosts:
+            raise ValueError(f"this_host (ISPCTL_HOST) {self.this_host!r} is not one of cluster.hosts: "
+                             + (", ".join(sorted(self.hosts)) or "none declared"))
+        return self
 
     def with_role(self, role: str) -> list[tuple[str, ClusterHost]]:
         """The hosts that have ``role``, by name."""
@@ -95,6 +110,10 @@ class ClusterSettings(Strict):
     def dns_address(self, name: str) -> str:
         host = self.hosts[name]
         return host.dns or f"{name}:53"
+
+    def lmtp_address(self, name: str) -> str:
+        host = self.hosts[name]
+        return host.lmtp or f"{name}:24"
 
 
 CLUSTER = Section("site", "cluster", ClusterSettings, default=ClusterSettings(),

@@ -1,0 +1,176 @@
+"""Placement: which cluster host stores each object (README "Cluster: placement and moves").
+
+The site's ``cluster:`` names the hosts, their roles and their ``capacity``. Desired-state
+files say where objects go with a ``placement:`` section, the nearest one winning::
+
+    placement: {mail_store: mx2.example.net}     # in tenant.yaml, a domain file, or a mailbox
+
+A mailbox's own ``placement:`` overrides its domain's, which overrides its tenant's (and the
+tenant's reseller's). Objects no policy places go to a default host chosen by weighted
+rendezvous hashing (highest random weight) of the object's name over the hosts of the role,
+each weighted by its capacity. That choice depends only on the object's name and on the
+declared hosts: the same estate gives the same hosts on every plan (nothing is re-shuffled by
+adding or removing other objects); only a change to ``cluster:`` in git (a host added, a
+capacity changed) moves default-placed objects, each move a planned change. A host with
+``capacity: 0`` takes no default placement (drain it that way). Pin with ``placement:`` to
+keep an object where it is whatever the cluster becomes.
+
+With no host of a role, nothing of that role is placed: the single-host estate of before.
+This module names no service; the services whose objects are placed call ``place``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import Field
+
+from ispctl.reconciler.engine.errors import Problem
+from ispctl.reconciler.estate.catalog import Catalog, Origin
+from ispctl.reconciler.estate.cluster import CLUSTER, ClusterSettings, HostName
+from ispctl.reconciler.estate.model import Section, Strict
+
+PlacedRole = Literal["mail_store", "web", "ftp"]
+
+
+class PlacementSpec(Strict):
+    """A ``placement:`` section: role -> the host storing the objects below it."""
+
+    mail_store: HostName | None = Field(None, description="the mail_store host keeping the mailboxes below")
+    web: HostName | None = Field(None, description="the web host serving the sites below")
+    ftp: HostName | None = Field(None, description="the ftp host keeping the FTP homes below")
+
+
+PLACEMENT_TENANT = Section("tenant", "placement", PlacementSpec, default=None,
+                           description="cluster hosts for this tenant's objects (README Cluster)")
+PLACEMENT_DOMAIN = Section("domain", "placement", PlacementSpec, default=None,
+                           description="cluster hosts for this domain's objects (README Cluster)")
+PLACEMENT_MAILBOX = Section("mailbox", "placement", PlacementSpec, default=None,
+                            description="the cluster host storing this mailbox (README Cluster)")
+SECTIONS = (PLACEMENT_TENANT, PLACEMENT_DOMAIN, PLACEMENT_MAILBOX)
+
+
+@dataclass(frozen=True)
+class Placed:
+    host: str
+    by: str  # "mailbox", "domain", "tenant <name>" or "default": why it is there
+
+
+@dataclass
+class Placement:
+    """Each object's host for one role, and what is wrong with the policy (file:line)."""
+
+    role: str
+    hosts: dict[str, Placed] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def on(self, host: str) -> set[str]:
+        return {name for name, placed in self.hosts.items() if placed.host == host}
+
+
+def _score(host: str, key: str, weight: int) -> float:
+    # Weighted rendezvous hashing: -w / ln(u) with u uniform in (0, 1) from a stable hash
+    # (not Python's hash(), which is salted per process).
+    digest = hashlib.blake2b(f"{host}\0{key}".encode(), digest_size=8).digest()
+    u = (int.from_bytes(digest, "big") + 1) / (2**64 + 1)
+    return -weight / math.log(u)
+
+
+def default_host(key: str, weights: Mapping[str, int]) -> str | None:
+    """The host of highest weighted random score for ``key`` (ties: the name decides)."""
+    best = max(((_score(h, key, w), h) for h, w in sorted(weights.items()) if w > 0), default=None)
+    return None if best is None else best[1]
+
+
+def _checked(cluster: ClusterSettings, role: str, host: str | None, origin: Origin,
+             path: tuple[str | int, ...], problems: list[Problem]) -> str | None:
+    if host is None:
+        return None
+    where = origin.doc.location(origin.path + path)
+    if host not in cluster.hosts:
+        problems.append(Problem(where, "", f"{host!r} is not a host of cluster.hosts in ispctl.yaml"))
+        return None
+    if role not in cluster.hosts[host].roles:
+        problems.append(Problem(where, "", f"{host} does not have the {role} role (cluster.hosts.{host}.roles)"))
+        return None
+    return host
+
+
+def _policies(catalog: Catalog, cluster: ClusterSettings, role: PlacedRole,
+              problems: list[Problem]) -> tuple[dict[str, Placed], dict[str, Placed]]:
+    """The tenants' and domains' policies for ``role`` (a tenant's applies to its clients)."""
+    tenants: dict[str, Placed] = {}
+    for name in sorted(catalog.tenants):
+        for tenant in catalog.tenant_chain(name):
+            spec = tenant.spec.get_section(PLACEMENT_TENANT)
+            host = _checked(cluster, role, getattr(spec, role) if spec else None, tenant.origin,
+                            ("placement", role), problems if tenant.name == name else [])
+            if host is not None:
+                tenants[name] = Placed(host, f"tenant {tenant.name}")
+                break
+    domains: dict[str, Placed] = {}
+    for domain in catalog.domains.values():
+        spec = domain.spec.get_section(PLACEMENT_DOMAIN)
+        host = _checked(cluster, role, getattr(spec, role) if spec else None, domain.origin,
+                        ("placement", role), problems)
+        if host is not None:
+            domains[domain.name] = Placed(host, "domain")
+        elif domain.tenant in tenants:
+            domains[domain.name] = tenants[domain.tenant]
+    return tenants, domains
+
+
+def place_mailboxes(catalog: Catalog) -> Placement:
+    """Every mailbox's mail_store host; empty when the cluster has no mail_store host."""
+    cluster = catalog.estate.site.section(CLUSTER)
+    role: PlacedRole = "mail_store"
+    out = Placement(role)
+    hosts = cluster.with_role(role)
+    if not hosts:
+        _unplaceable(catalog, role, out)
+        return out
+    _tenants, domains = _policies(catalog, cluster, role, out.problems)
+    weights = {name: host.capacity for name, host in hosts}
+    for box in catalog.mailboxes.values():
+        spec = box.spec.get_section(PLACEMENT_MAILBOX)
+        own = _checked(cluster, role, getattr(spec, role) if spec else None, box.origin, ("placement", role),
+                       out.problems)
+        if own is not None:
+            out.hosts[box.address] = Placed(own, "mailbox")
+        elif box.domain in domains:
+            out.hosts[box.address] = domains[box.domain]
+        elif (chosen := default_host(box.address, weights)) is not None:
+            out.hosts[box.address] = Placed(chosen, "default")
+        else:
+            out.problems.append(Problem(box.origin.location(), "", "no mail_store host takes new mailboxes (every "
+                                        "capacity is 0): give this mailbox a placement: or a host capacity"))
+    _over_capacity(catalog, cluster, out)
+    return out
+
+
+def _over_capacity(catalog: Catalog, cluster: ClusterSettings, out: Placement) -> None:
+    counts = Counter(placed.host for placed in out.hosts.values())
+    for host, count in sorted(counts.items()):
+        capacity = cluster.hosts[host].capacity
+        if count > capacity and capacity > 0:
+            where = catalog.estate.site_doc.location(("cluster", "hosts", host, "capacity"))
+            out.problems.append(Problem(where, "", f"{host} would store {count:,} {out.role} objects, more than its "
+                                        f"capacity {capacity:,}: raise it, add a host or place objects elsewhere"))
+
+
+def _unplaceable(catalog: Catalog, role: PlacedRole, out: Placement) -> None:
+    """A ``placement:`` written where the cluster has no host of the role is a mistake, not a no-op."""
+    found: Iterable[tuple[Origin, object]] = [
+        *((t.origin, t.spec.get_section(PLACEMENT_TENANT)) for t in catalog.tenants.values()),
+        *((d.origin, d.spec.get_section(PLACEMENT_DOMAIN)) for d in catalog.domains.values()),
+        *((b.origin, b.spec.get_section(PLACEMENT_MAILBOX)) for b in catalog.mailboxes.values()),
+    ]
+    for origin, spec in found:
+        if spec is not None and getattr(spec, role) is not None:
+            out.problems.append(Problem(origin.doc.location(origin.path + ("placement", role)), "",
+                                        f"cluster.hosts in ispctl.yaml has no host with the {role} role"))

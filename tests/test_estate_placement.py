@@ -1,0 +1,107 @@
+"""Placement of mailboxes on the cluster's mail_store hosts: policy, overrides, default, stickiness, mistakes."""
+
+from __future__ import annotations
+
+import textwrap
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from estate_builder import EstateBuilder, mailbox
+
+from ispctl.reconciler.estate.placement import default_host, place_mailboxes
+
+BASE = "directory:\n  base_dn: ou=ispctl,dc=example,dc=net\n"
+CLUSTER = BASE + textwrap.dedent("""\
+    cluster:
+      hosts:
+        mx1.example.net: {roles: [mail_store, imap], capacity: 100}
+        mx2.example.net: {roles: [mail_store, imap], capacity: 300}
+        ns2.example.net: {roles: [dns_secondary]}
+    """)
+
+
+def _estate(tmp_path: Path, site: str = CLUSTER, tenant: dict[str, Any] | None = None,
+            domain: dict[str, Any] | None = None, boxes: dict[str, Any] | None = None) -> EstateBuilder:
+    builder = EstateBuilder(tmp_path, site=site)
+    builder.tenant("acme", **(tenant or {}))
+    builder.tenant("acme/bakery")
+    builder.domain("acme", "acme.example", {"mailboxes": boxes or {"anna": mailbox()}, **(domain or {})})
+    builder.domain("acme/bakery", "bakery.example", {"mailboxes": {"bob": mailbox(), "cy": mailbox()}})
+    return builder
+
+
+def test_mailbox_over_domain_over_tenant_and_a_client_follows_its_reseller(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, tenant={"placement": {"mail_store": "mx1.example.net"}},
+                      domain={"placement": {"mail_store": "mx2.example.net"}},
+                      boxes={"anna": mailbox(), "ben": mailbox(placement={"mail_store": "mx1.example.net"})})
+    placed = place_mailboxes(builder.catalog())
+    assert {a: (p.host, p.by) for a, p in placed.hosts.items()} == {
+        "anna@acme.example": ("mx2.example.net", "domain"),
+        "ben@acme.example": ("mx1.example.net", "mailbox"),
+        "bob@bakery.example": ("mx1.example.net", "tenant acme"),
+        "cy@bakery.example": ("mx1.example.net", "tenant acme"),
+    }
+    assert placed.on("mx1.example.net") == {"ben@acme.example", "bob@bakery.example", "cy@bakery.example"}
+
+
+def test_default_is_deterministic_weighted_and_sticky_when_other_mailboxes_come_and_go() -> None:
+    weights = {"mx1": 100, "mx2": 300}
+    names = [f"user{i}@example.net" for i in range(4000)]
+    first = {n: default_host(n, weights) for n in names}
+    counts = Counter(first.values())
+    # Weighted by capacity: about a quarter on mx1 (binomial, 4000 draws: far inside these bounds).
+    assert 800 < counts["mx1"] < 1200 and counts["mx1"] + counts["mx2"] == 4000
+    # A mailbox's host depends on its name and the hosts only: no re-shuffle as the estate changes.
+    assert {n: default_host(n, weights) for n in reversed(names[:1000])} == {n: first[n] for n in names[:1000]}
+    # A new host takes a share of the defaults; every mailbox that moves moves to it, none between old hosts.
+    grown = {n: default_host(n, {**weights, "mx3": 200}) for n in names}
+    moved = {n for n in names if grown[n] != first[n]}
+    assert moved and {grown[n] for n in moved} == {"mx3"}
+    # Capacity 0 takes no default placement (draining).
+    assert {default_host(n, {"mx1": 0, "mx2": 5}) for n in names[:50]} == {"mx2"}
+    assert default_host("a@b.example", {"mx1": 0}) is None
+
+
+def test_every_mailbox_gets_a_mail_store_host_stored_as_mail_host(tmp_path: Path) -> None:
+    builder = _estate(tmp_path)
+    resources = builder.resources()
+    hosts = {key: r.attrs.get("mail_host") for (kind, key), r in resources.items() if kind == "mailbox"}
+    assert set(hosts) == {"anna@acme.example", "bob@bakery.example", "cy@bakery.example"}
+    assert set(hosts.values()) <= {"mx1.example.net", "mx2.example.net"}
+    maildirs = {key: r.attrs.get("host") for (kind, key), r in resources.items() if kind == "maildir"}
+    assert maildirs == hosts
+
+
+def test_no_cluster_no_host_anywhere(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, site=BASE)
+    resources = builder.resources()
+    assert all(r.attrs.get("mail_host") is None for (kind, _), r in resources.items() if kind == "mailbox")
+    assert all("host" not in r.attrs for (kind, _), r in resources.items() if kind == "maildir")
+
+
+def test_mistakes_are_reported_at_their_lines(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, site=CLUSTER.replace("capacity: 100", "capacity: 1"),
+                      tenant={"placement": {"mail_store": "mx9.example.net"}},
+                      domain={"placement": {"mail_store": "ns2.example.net"}},
+                      boxes={"anna": mailbox(placement={"mail_store": "mx1.example.net"}),
+                             "ben": mailbox(placement={"mail_store": "mx1.example.net"})})
+    text = "\n".join(str(p) for p in builder.problems())
+    tenant_line = builder.line_of("tenants/acme/tenant.yaml", "mx9")
+    domain_line = builder.line_of("tenants/acme/acme.example.yaml", "ns2")
+    assert f"tenants/acme/tenant.yaml:{tenant_line}" in text and "'mx9.example.net' is not a host" in text
+    assert f"acme.example.yaml:{domain_line}" in text and "does not have the mail_store role" in text
+    capacity_line = builder.line_of("ispctl.yaml", "capacity: 1}")
+    assert f"ispctl.yaml:{capacity_line}" in text and "more than its capacity 1" in text
+
+
+def test_a_placement_without_any_mail_store_host_is_an_error(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, site=BASE, domain={"placement": {"mail_store": "mx1.example.net"}})
+    problem = builder.only_problem()
+    assert "no host with the mail_store role" in str(problem)
+    assert problem.location.line == builder.line_of("tenants/acme/acme.example.yaml", "mx1")
+
+
+def test_this_host_must_be_a_declared_host(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, site=CLUSTER + "  this_host: mx7.example.net\n")
+    assert "'mx7.example.net' is not one of cluster.hosts" in str(builder.only_problem())
