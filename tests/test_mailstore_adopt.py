@@ -115,8 +115,8 @@ def test_a_move_killed_after_its_intent_is_finished_by_the_next_apply(tmp_path: 
     old = tmp_path / "old" / "anna"
     make_home(old, OWNER)
     target = str(root / "shop.example" / "anna")
-    # What the first apply left when it stopped just before the rename: the intent in the old home.
-    store.write_marker(str(old), ADDRESS, "sha256:z", moving=(ADDRESS, target))
+    # What the first apply left when it stopped just before the rename: its marker in the old home.
+    store.write_marker(str(old), ADDRESS, "sha256:z")
     assert adopt.inspect(str(old), target, ADDRESS).kind == "move"
     adopt.adopt_home(str(root), ADDRESS, str(old), target, OWNER, "sha256:z")
     assert store.read_marker(target) == {"format": store.FORMAT, "address": ADDRESS, "fingerprint": "sha256:z"}

@@ -8,8 +8,8 @@ ldap`` writes it from the old directory's ``homeDirectory``) is not created empt
   owner and modes set as for any home, and the marker written. Nothing is moved or
   rewritten; a message file is never opened.
 * **moved** -- the path is elsewhere (iRedMail's ``<base>/<domain>/u/s/e/user-<date>/``): the
-  marker is written into the old home first, recording the move it is about to make, then the
-  whole home is renamed to the estate's path in one ``rename(2)``, and the marker rewritten.
+  marker is written into the old home first, then the whole home is renamed to the estate's path
+  in one ``rename(2)``, and owner and modes are set.
   A rename cannot lose or duplicate a message; a move across filesystems is refused (it
   would be a copy), as is a target that holds anything but an empty skeleton.
 * **nothing there** (an account that never received mail has no maildir yet) -- the home is
@@ -124,8 +124,10 @@ def adopt_home(root: str, address: str, source: str, target: str, owner: tuple[i
         if store.home_of(root, address) != target:
             raise StoreError(f"refusing to move {source} to {target}: the home of {address} is "
                              f"{store.home_of(root, address)}")
-        # The intent first: killed after the rename, the home is already marked for this mailbox.
-        store.write_marker(source, address, fingerprint, moving=(address, target))
+        # The marker first: killed before the rename, the next apply finds this mailbox's own home
+        # there and moves it; killed after, the home is in place and already fully marked (no
+        # intent record to clear: nothing else would ever rewrite it).
+        store.write_marker(source, address, fingerprint)
         if os.path.lexists(target):
             store.remove_skeleton(target)
         try:
