@@ -127,7 +127,7 @@ class Secondaries:
         if missing:
             raise ProviderError(f"dns: the primary does not serve {', '.join(missing[:5])} though the catalog lists "
                                 "it (run ispctl apply)")
-        self.target = {zone: int(serial) for zone, serial in served.items() if serial is not None}
+        self.target = {zone: int(serial) for zone in zones if (serial := served[zone]) is not None}
 
     def poll(self) -> list[ReplicaState]:
         return [self._one(host, where) for host, where in self.secondaries]
