@@ -47,6 +47,7 @@ from pathlib import Path
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.mapping import MARKER
 from ispctl.providers.ldap.settings import DIRECTORY
+from ispctl.providers.postfix.transport import host_routes
 from ispctl.reconciler.contract import ConfigError, SiteFile
 
 DEFAULT_TABLE_DIR = "/etc/postfix/ispctl"
@@ -230,7 +231,15 @@ def render_table(table: Table, connection: str) -> str:
     )
 
 
-def render_main_cf(table_dir: str) -> str:
+def cluster_tables(site: SiteFile) -> tuple[Table, ...]:
+    """One transport table per mail_store host of the cluster (see ``transport``); none without."""
+    return tuple(Table(
+        name, "transport_maps", f"address -> {route}, for active mailboxes stored on {host} (mailHost)",
+        f"(&{_MAILBOX}{_ACTIVE}(mailHost={host})(mail=%s))", "mail", route,
+    ) for name, host, route in host_routes(site))
+
+
+def render_main_cf(table_dir: str, routes: tuple[Table, ...] = ()) -> str:
     """The main.cf parameters that wire the tables in, with why they are set so."""
     where = _table_dir(table_dir)
 
@@ -271,7 +280,10 @@ def render_main_cf(table_dir: str) -> str:
         f"    check_recipient_access {ref('smtpd_recipient_access')}\n"
         "# ... and bounce mail that reaches a suspended mailbox or list through an alias, a\n"
         "# list or the catch-all (Dovecot's LMTP would deliver it).\n"
-        f"transport_maps = {ref('transport_maps')}\n\n"
+        + ("# In a cluster, then each mailbox to the LMTP server of the host storing it (mailHost).\n"
+           if routes else "")
+        + f"transport_maps = {ref('transport_maps')}\n"
+        + "".join(f"    {ref(t.name)}\n" for t in routes) + "\n"
         "# Who may send as which address: a mailbox's own and extra addresses (active, smtp on).\n"
         f"smtpd_sender_login_maps = {ref('smtpd_sender_login_maps')}\n"
         "smtpd_sender_restrictions = reject_authenticated_sender_login_mismatch\n\n"
@@ -285,8 +297,9 @@ def render_main_cf(table_dir: str) -> str:
 def render(site: SiteFile, ldap: LdapSettings, table_dir: str = DEFAULT_TABLE_DIR) -> dict[str, str]:
     """File name -> content: every table, and ``main.cf.ispctl`` naming them in ``table_dir``."""
     connection = connection_lines(site, ldap)
-    files = {t.file_name: render_table(t, connection) for t in TABLES}
-    files[MAIN_CF] = render_main_cf(table_dir)
+    routes = cluster_tables(site)
+    files = {t.file_name: render_table(t, connection) for t in (*TABLES, *routes)}
+    files[MAIN_CF] = render_main_cf(table_dir, routes)
     return files
 
 
