@@ -70,6 +70,7 @@ EXAMPLES: dict[str, str] = {
     "forward set": "ispctl forward set alice@example.net --to alice@new.example",
     "forward delete": "ispctl forward delete alice@example.net",
     "import ldap": "ispctl import ldap --from-ldif directory.ldif --base-dn ou=ispctl,dc=example,dc=net --dir estate",
+    "import ldap-passwords": "ispctl import ldap-passwords --from-ldif directory.ldif --dir estate",
     "import ispman-passwords": "ispctl import ispman-passwords --ldif ispman.ldif --base o=ispman",
     # The services' objects (their Editable declarations), edited the same way.
     "record add": "ispctl record add shop.example.net --set A=203.0.113.10",
