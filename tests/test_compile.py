@@ -205,3 +205,69 @@ def test_a_mailbox_and_its_maildir_share_one_source_location() -> None:
         maildir = resources[("maildir", box.key)]
         assert box.source is not None and maildir.source is box.source
         assert box.source.file.endswith(".yaml") and box.source.line > 1
+
+
+# --- values made when first read (compile._Deferred) ---------------------------------------
+
+def _made(resource: Resource) -> bool:
+    """Whether a compiled resource's values have been made (its attribute slot is filled)."""
+    from ispctl.reconciler.estate import compile as compile_module
+
+    try:
+        compile_module._ATTRS_SLOT.__get__(resource, Resource)
+    except AttributeError:
+        return False
+    return True
+
+
+def _plain(resource: Resource) -> Resource:
+    return Resource(resource.kind, resource.key, dict(resource.attrs), resource.parent, resource.depends_on,
+                    resource.sensitive, resource.source, resource.recorded_fingerprint, resource.previous,
+                    resource.interrupted, resource.create_only)
+
+
+def test_a_resource_whose_values_are_made_later_equals_one_made_at_once() -> None:
+    resources = resources_of(EXAMPLE)
+    mailbox_resource = resources[("mailbox", "anna@xn--bckerei-mller-bfb28a.example")]
+    assert not _made(mailbox_resource)  # compiling alone makes no values
+    for resource in resources.values():
+        plain = _plain(resource)
+        assert resource == plain and plain == resource  # both ways: == falls back to identity otherwise
+        assert resource.fingerprint() == plain.fingerprint()
+    changed = Resource(mailbox_resource.kind, mailbox_resource.key, {**mailbox_resource.attrs, "quota": 1},
+                       mailbox_resource.parent, source=mailbox_resource.source, sensitive=mailbox_resource.sensitive,
+                       create_only=mailbox_resource.create_only)
+    assert changed != mailbox_resource and mailbox_resource != changed
+
+
+def test_a_made_later_resource_can_be_copied_with_changes() -> None:
+    from dataclasses import replace
+
+    resource = resources_of(EXAMPLE)[("domain", "northwind.example")]
+    moved = replace(resource, parent="tenant.southbay")
+    assert moved.parent == "tenant.southbay" and moved.attrs == resource.attrs
+    assert replace(resources_of(EXAMPLE)[("domain", "northwind.example")], source=None).attrs == resource.attrs
+
+
+def test_a_narrowed_plan_makes_the_values_of_only_what_it_compares() -> None:
+    from dataclasses import replace
+
+    from memory_provider import MemoryProvider
+
+    from ispctl.reconciler.engine.session import Session, in_scope
+
+    live = [replace(r, source=None, previous=(), recorded_fingerprint=r.fingerprint())
+            for r in resources_of(EXAMPLE).values() if r.kind in MemoryProvider.SUPPORTS]
+    desired = resources_of(EXAMPLE)  # compiled anew: no value made yet
+    provider = MemoryProvider(live)
+    session = Session(in_scope(desired, [provider]), [provider], compiled=desired)
+    plan = session.plan(anchors=frozenset({"domain.southbay.example"}))
+    assert plan.empty
+    own = [r for r in desired.values() if r.kind in {"tenant", "domain", "mailbox", "alias"}]  # the services' are made
+    made = {r.address for r in own if _made(r)}
+    assert "mailbox.noc@southbay.example" in made  # compared
+    assert "mailbox.anna@xn--bckerei-mller-bfb28a.example" not in made  # another tenant's: never looked at
+    assert len(made) < len(own) / 3
+    # A full plan makes them all, and finds the same nothing to do.
+    assert Session(in_scope(desired, [provider]), [provider], compiled=desired).plan().empty
+    assert all(_made(r) for r in in_scope(desired, [provider]).values())
