@@ -163,15 +163,19 @@ def _copies(attributes: RawAttrs, names: tuple[str, ...], conv: Conv) -> Value:
     return value_of(conv, first)
 
 
+_RENAME_STOPPED = {"mailbox": "after giving it the new address",  # rename.py
+                   "tenant": "before its entry was renamed"}  # tenant_rename.py
+
+
 def _interrupted_rename(kind: str, key: str, raw_names: RawValues) -> str | None:
-    """A mailbox with a second ``uid`` is one whose rename stopped half-way (``rename``):
-    ispctl never leaves two otherwise."""
-    if kind != "mailbox" or not raw_names or (len(raw_names) == 1 and _text(raw_names[0]).lower() == key):
+    """A mailbox with a second ``uid`` (a tenant with a second ``o``) is one whose rename
+    stopped half-way (``rename``, ``tenant_rename``): ispctl never leaves two otherwise."""
+    if kind not in _RENAME_STOPPED or not raw_names or (len(raw_names) == 1 and _text(raw_names[0]).lower() == key):
         return None
     others = sorted({_text(n).lower() for n in raw_names} - {key})
     if not others:
         return None
-    return f"the rename of {key} to {others[0]} stopped after giving it the new address"
+    return f"the rename of {key} to {others[0]} stopped {_RENAME_STOPPED[kind]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ import ldap3
 from ldap3.core.exceptions import LDAPException
 
 from ispctl.providers.ldap import dn as dnlib
-from ispctl.providers.ldap import mapping, narrow, reader
+from ispctl.providers.ldap import mapping, narrow, reader, tenant_rename
 from ispctl.providers.ldap import writer as writes
 from ispctl.providers.ldap.connection import LdapSettings, connect
 from ispctl.providers.ldap.live import LiveTree
@@ -304,6 +304,8 @@ class LdapProvider(Provider, Lockable, Pipelined):
                 cache[after.address] = final
 
             return [*(writes.step_op(step) for step in steps[:-1]), writes.step_op(steps[-1], renamed)]
+        if after.kind == "tenant" and before.key != after.key:
+            return self._tenant_rename_ops(before, after, submission.changed, current)
         ops = []
         if before.parent != after.parent or before.key != after.key:
             new_parent = self._dn_for(after.parent)
@@ -326,6 +328,26 @@ class LdapProvider(Provider, Lockable, Pipelined):
             self._known_classes(mods["objectClass"])
         ops.append(writes.step_op(Step(f"modify {current}", current, mods)))
         return ops
+
+    def _tenant_rename_ops(self, before: Resource, after: Resource, changed: tuple[str, ...],
+                           current: str) -> list[writes.Op]:
+        """A tenant rename (``tenant_rename``): one modrdn of its subtree, the fingerprints of
+        the entries right below it rewritten first."""
+        new_parent = self._dn_for(after.parent)
+        self._guard(new_parent, allow_base=True)
+        tree = self._search(lambda conn, tree: tenant_rename.read_children(conn, tree, current, self.page_size,
+                                                                           self.MAP))
+        children = [(entry.dn, entry.resource) for entry in tree.entries()]
+        steps = tenant_rename.tenant_rename_steps(before, after, changed, current, new_parent, children, self.MAP)
+        cache, renamed = self._dn, steps[-2].result_dn
+
+        def rebased() -> None:
+            writes.rebase(cache, current, renamed)  # everything below went along
+            cache.pop(before.address, None)
+            cache[after.address] = renamed
+
+        return [*(writes.step_op(step) for step in steps[:-2]), writes.step_op(steps[-2], rebased),
+                writes.step_op(steps[-1])]
 
     def _known_classes(self, values: Iterable[Any]) -> None:
         """Refuse, before anything of it is sent, a change whose entry would carry an object

@@ -3,11 +3,12 @@ attribute-level differences for what both sides hold."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from ispctl.reconciler.engine.errors import Location, Problem, ValidationFailed
 from ispctl.reconciler.engine.plan import AttrChange, Change, Plan
-from ispctl.reconciler.engine.resources import Index, Resource, ancestors
+from ispctl.reconciler.engine.resources import Index, Resource, address_of, ancestors
 
 
 def attr_changes(before: Resource | None, after: Resource | None) -> tuple[AttrChange, ...]:
@@ -86,6 +87,23 @@ class _Tops:
         return self._top(1, resource)
 
 
+def _along(renames: Mapping[tuple[str, str], Resource]) -> Callable[[Resource], Resource]:
+    """A live object as it is once the renames of the objects above it are applied.
+
+    Renaming an object (a tenant: an LDAP modrdn) takes what hangs below it along: a domain
+    of a renamed tenant is not moved, it is where it was under its parent's new name. Its live
+    parent is still the old address, so it is compared (and handed to the provider) under the
+    new one; whether it drifted is still told from what was read, under the old one."""
+    new_names = {old.address: address_of(*ident) for ident, old in renames.items()}
+    if not new_names:
+        return lambda resource: resource
+
+    def along(resource: Resource) -> Resource:
+        parent = new_names.get(resource.parent) if resource.parent is not None else None
+        return resource if parent is None else replace(resource, parent=parent)
+    return along
+
+
 def compute_plan(desired: Index, live: Index, *, prune: bool = True,
                  archives: Mapping[str, str] | None = None) -> Plan:
     """Plan the changes that make ``live`` match ``desired``.
@@ -100,6 +118,7 @@ def compute_plan(desired: Index, live: Index, *, prune: bool = True,
     changes: list[Change] = []
     renames = match_renames(desired, live)
     taken = {old.identity for old in renames.values()}
+    along = _along(renames)
     for ident in sorted(set(desired) | set(live)):
         want, have = desired.get(ident), live.get(ident)
         if ident in taken and want is None:
@@ -107,7 +126,7 @@ def compute_plan(desired: Index, live: Index, *, prune: bool = True,
         if have is None and ident in renames:
             assert want is not None
             old = renames[ident]
-            changes.append(Change("update", *ident, old, want, attr_changes(old, want), old.drifted(),
+            changes.append(Change("update", *ident, along(old), want, attr_changes(old, want), old.drifted(),
                                   interrupted=old.interrupted))
         elif have is None:
             assert want is not None
@@ -119,8 +138,9 @@ def compute_plan(desired: Index, live: Index, *, prune: bool = True,
                                       interrupted=have.interrupted))
         else:
             diffs = attr_changes(have, want)
-            if diffs or have.parent != want.parent:
-                changes.append(Change("update", *ident, have, want, diffs, have.drifted(),
+            moved = along(have)
+            if diffs or moved.parent != want.parent:
+                changes.append(Change("update", *ident, moved, want, diffs, have.drifted(),
                                       interrupted=have.interrupted))
     changes.sort(key=lambda c: c.address)
     # The words for archiving travel with the plan, so a saved plan shown later says them too.

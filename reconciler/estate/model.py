@@ -27,7 +27,13 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ispctl.reconciler.estate.flags import Flag
-from ispctl.reconciler.estate.names import InvalidName, normalise_address, normalise_domain, normalise_local
+from ispctl.reconciler.estate.names import (
+    InvalidName,
+    check_tenant,
+    normalise_address,
+    normalise_domain,
+    normalise_local,
+)
 from ispctl.reconciler.estate.passwords import check_hash
 from ispctl.reconciler.estate.sourcespec import SourceName, SourceSpec
 from ispctl.reconciler.estate.units import parse_duration, parse_size
@@ -87,6 +93,7 @@ PlainText = Annotated[str, AfterValidator(_plain_text)]
 LocalPart = Annotated[str, AfterValidator(_checked(normalise_local))]
 DomainText = Annotated[str, AfterValidator(_checked(normalise_domain))]
 AddressText = Annotated[str, AfterValidator(_checked(normalise_address))]
+TenantName = Annotated[str, AfterValidator(_checked(check_tenant))]
 
 
 # One set object per distinct combination of written fields, shared by the models that have
@@ -224,6 +231,9 @@ class TenantFile(Sectioned):
     limits: Limits = Limits()
     protect: Flag = Field(False, description="refuse any plan that destroys this tenant or anything in it")
     ignore_changes: list[str] = Field(default_factory=list, description="attributes set at creation only")
+    previous: tuple[TenantName, ...] = Field(
+        (), description="names this tenant had before: a rename that keeps its directory entry and all below it",
+    )
 
 
 # --- domains -------------------------------------------------------------------------

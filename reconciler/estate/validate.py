@@ -26,6 +26,7 @@ from ispctl.reconciler.estate.names import (
     normalise_domain,
     normalise_local,
 )
+from ispctl.reconciler.estate.renames import check_tenant_renames
 from ispctl.reconciler.estate.uncertain import Uncertain
 from ispctl.reconciler.estate.yamlload import FieldPath
 
@@ -374,6 +375,7 @@ class _Checker:
             self.alias_targets(alias)
         self.delivery()
         self.problems += check_limits(self.catalog)
+        self.problems += check_tenant_renames(self.catalog)
         return self.catalog
 
 
