@@ -52,11 +52,9 @@ def test_tenant_delete_refuses_while_it_has_domains_and_removes_an_empty_one(tmp
     assert snapshot(root) == original
 
 
-def test_tenant_and_domain_renames_are_refused_with_the_reason(tmp_path: Path) -> None:
+def test_a_domain_rename_is_refused_with_the_reason(tmp_path: Path) -> None:
+    # (A tenant rename is a planned rename: tests/test_provision_tenant_rename.py.)
     root = example(tmp_path)
-    result, diff = edit(root, "tenant", "rename", "school", "academy")
-    assert result.exit_code == 1 and diff == {}
-    assert "cannot be renamed as a planned rename" in result.output
     result, diff = edit(root, "domain", "rename", "riverside-school.example", "riverside.example")
     assert result.exit_code == 1 and diff == {} and "mailbox rename" in result.output
 

@@ -45,7 +45,8 @@ def _group(app: typer.Typer, name: str, help: str) -> typer.Typer:
 
 
 def _tenant(app: typer.Typer, ctx: Wiring) -> None:
-    group = _group(app, "tenant", "Add, change, suspend, resume or delete a tenant (reseller or client).")
+    group = _group(app, "tenant", "Add, change, suspend, resume, rename, move or delete a tenant (reseller or "
+                                  "client).")
 
     @group.command("add")
     def add(tenant: str = typer.Argument(..., metavar="NAME"), name: str | None = Name,
@@ -60,7 +61,9 @@ def _tenant(app: typer.Typer, ctx: Wiring) -> None:
 
     _set(group, ctx, "tenant", "tenant", "Change any field: ispctl tenant set acme --set limits.max_domains=5.")
     _simple_verbs(group, ctx, "tenant", "tenant", "the tenant's name (its folder)")
-    _rename(group, ctx, "tenant", "tenant", "Refused: a tenant cannot be renamed as a planned rename (see README).")
+    _rename(group, ctx, "tenant", "tenant", "Rename a tenant (a planned rename: its folder renamed, the old name in "
+                                            "previous:; the plan renames its entry with all below it): ispctl tenant "
+                                            "rename southbay southshore.")
 
     @group.command("move")
     def move(tenant: str = typer.Argument(..., metavar="NAME"),

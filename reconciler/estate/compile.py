@@ -197,7 +197,7 @@ def _tenants(catalog: Catalog) -> Iterator[_Draft]:
     for tenant in catalog.tenants.values():
         yield _Draft(TENANT, tenant.name, partial(_tenant_values, catalog, tenant),
                      {"parent": address_of(TENANT, tenant.parent) if tenant.parent else None,
-                      "previous": tenant.spec.previous,  # a planned rename (validated: renames.py)
+                      "previous": tenant.spec.previous,  # a planned rename (validated: estate.tenant_rename)
                       "source": tenant.origin.location()}, ignore=tuple(tenant.spec.ignore_changes))
 
 

@@ -26,7 +26,7 @@ from ispctl.reconciler.estate.names import (
     normalise_domain,
     normalise_local,
 )
-from ispctl.reconciler.estate.renames import check_tenant_renames
+from ispctl.reconciler.estate.tenant_rename import check_tenant_renames
 from ispctl.reconciler.estate.uncertain import Uncertain
 from ispctl.reconciler.estate.yamlload import FieldPath
 

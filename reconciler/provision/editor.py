@@ -200,6 +200,55 @@ def tenant_move(ed: Editor, op: Operation) -> None:
     ed.index.tenants[tenant.name] = Tenant(tenant.name, parent.name, folder)
 
 
+def tenant_rename(ed: Editor, op: Operation) -> None:
+    """A tenant under a new name, as ``git mv`` would: its folder renamed with everything in it
+    (its clients' folders, every domain file, byte for byte) and the old name put first in
+    ``previous:`` of its tenant.yaml. The plan then renames the live entry (one modrdn of its
+    subtree, ``estate.tenant_rename``): nothing is destroyed or re-created."""
+    ed.refuse_unused(op)
+    tenant, _, doc = ed.tenant_doc(op.target)
+    new = op.new or ""
+    try:
+        check_tenant(new)
+    except InvalidName as exc:
+        raise IspctlError(f"{op.op} {tenant.name}: {exc}") from None
+    if new == tenant.name:
+        return
+    if new in ed.index.tenants:
+        raise IspctlError(f"{op.op} {tenant.name}: tenant {new!r} exists already")
+    folder = tenant.folder.parent / new
+    if folder.exists():
+        raise IspctlError(f"{op.op} {tenant.name}: {folder} exists already")
+    members = [tenant, *(t for t in ed.index.tenants.values() if t.parent == tenant.name)]
+    moves: dict[Path, Path] = {}
+    for member in members:
+        target = folder if member is tenant else folder / member.folder.name
+        moves[member.folder / TENANT_FILE] = target / TENANT_FILE
+        moves.update((d.file, target / d.file.name) for d in ed.index.domain_folder_files(member.name)
+                     if ed.files.exists(d.file))
+    others = sorted(str(p.relative_to(tenant.folder)) for p in tenant.folder.rglob("*")
+                    if p.is_file() and p not in moves)
+    if others:
+        # Only the files of the estate move through an edit (validated, restored on failure).
+        raise IspctlError(f"{op.op} {tenant.name}: {tenant.folder} also holds {', '.join(others)}, which this "
+                          "command does not move; move or remove them first")
+    previous = [tenant.name, *(p for p in doc.get("previous") or () if p not in (tenant.name, new))]
+    set_fields(doc, {"previous": previous}, kind="tenant")
+    for old_path, new_path in moves.items():
+        ed.files.move(old_path, new_path)
+    for member in members:
+        member.folder = folder if member is tenant else folder / member.folder.name
+        if member.parent == tenant.name:
+            member.parent = new
+    for domain in ed.index.domains.values():
+        if domain.file in moves:
+            domain.file = moves[domain.file]
+            domain.tenant = new if domain.tenant == tenant.name else domain.tenant
+    del ed.index.tenants[tenant.name]
+    tenant.name = new
+    ed.index.tenants[new] = tenant
+
+
 def refuse_rename(what: str, why: str) -> Handler:
     def handler(ed: Editor, op: Operation) -> None:
         raise IspctlError(f"{op.op} {op.target}: a {what} cannot be renamed as a planned rename; {why}")
@@ -263,9 +312,7 @@ CORE: dict[str, Handler] = {
     "tenant.set": tenant_set,
     "tenant.suspend": tenant_suspend,
     "tenant.resume": lambda ed, op: tenant_suspend(ed, op, suspended=False),
-    "tenant.rename": refuse_rename("tenant", "its name is the folder and the directory entry every object below "
-                                   "hangs from (the plan would destroy that entry and create another); a client "
-                                   "moves to another reseller with 'tenant move'"),
+    "tenant.rename": tenant_rename,
     "tenant.move": tenant_move,
     "tenant.delete": tenant_delete,
     "domain.add": domain_add,

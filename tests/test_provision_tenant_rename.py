@@ -1,0 +1,92 @@
+"""``ispctl tenant rename OLD NEW``: the folder renamed with everything in it (files byte for
+byte), the old name first in ``previous:``; refusals leave every file as it was; against a real
+slapd the next plan is one planned rename, narrowed plans (--tenant, --changed-since) show it
+too, and after the apply nothing is left to do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ldap_helpers import apply_ok, assert_converged, estate_repo, plan_data, run_cli
+from provision_helpers import edit, example, snapshot
+
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+
+RENAMED = [("update", "tenant", "southshore", "tenant.southbay")]
+
+
+def changes(data: dict[str, object]) -> list[tuple[object, ...]]:
+    listed = data["changes"]
+    assert isinstance(listed, list)
+    return [(c["action"], c["kind"], c["key"], c.get("renamed_from")) for c in listed]
+
+
+def test_a_reseller_rename_moves_its_folder_whole_and_names_the_old_name(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    before = snapshot(root / "tenants" / "southbay")
+    result, diff = edit(root, "tenant", "rename", "southbay", "southshore", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["changed"] is True
+    assert not (root / "tenants" / "southbay").exists()
+    after = snapshot(root / "tenants" / "southshore")
+    assert sorted(after) == sorted(before)  # the client's folder and every domain file went along
+    assert {name: data for name, data in after.items() if name != "tenant.yaml"} == {
+        name: data for name, data in before.items() if name != "tenant.yaml"}  # byte for byte
+    assert diff["tenants/southshore/tenant.yaml"][-1] == "+previous: [southbay]"
+    old_lines = before["tenant.yaml"].decode().splitlines()
+    assert after["tenant.yaml"].decode().splitlines() == [*old_lines, "previous: [southbay]"]  # comments kept
+    # renamed again: the newest earlier name first; renaming back drops the name it takes again
+    assert edit(root, "tenant", "rename", "southshore", "baywide")[0].exit_code == 0
+    assert "previous: [southshore, southbay]" in (root / "tenants/baywide/tenant.yaml").read_text(encoding="utf-8")
+    assert edit(root, "tenant", "rename", "baywide", "southbay")[0].exit_code == 0
+    assert "previous: [baywide, southshore]" in (root / "tenants/southbay/tenant.yaml").read_text(encoding="utf-8")
+
+
+def test_a_client_rename_stays_under_its_reseller(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    result, diff = edit(root, "tenant", "rename", "school", "academy")
+    assert result.exit_code == 0, result.output
+    assert sorted(diff) == ["tenants/southbay/academy", "tenants/southbay/academy/riverside-school.example.yaml",
+                            "tenants/southbay/academy/tenant.yaml", "tenants/southbay/school",
+                            "tenants/southbay/school/riverside-school.example.yaml",
+                            "tenants/southbay/school/tenant.yaml"]
+    assert diff["tenants/southbay/academy/tenant.yaml"][-1] == "+previous: [school]"
+
+
+def test_refusals_leave_every_file_as_it_was(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    original = snapshot(root)
+    for args, words in [
+        (("southbay", "northwind"), "tenant 'northwind' exists already"),
+        (("southbay", "South_Bay"), "must be 1-63 lower-case letters"),
+        (("nobody", "somebody"), "nobody"),
+    ]:
+        result, diff = edit(root, "tenant", "rename", *args)
+        assert result.exit_code == 1 and diff == {}, result.output
+        assert words in result.stderr
+    (root / "tenants" / "southbay" / "notes.txt").write_text("kept by hand\n", encoding="utf-8")
+    original = snapshot(root)
+    result, diff = edit(root, "tenant", "rename", "southbay", "southshore")
+    assert result.exit_code == 1 and diff == {} and "also holds notes.txt" in result.stderr
+    assert snapshot(root) == original
+    # the same name: nothing to change
+    result, diff = edit(root, "tenant", "rename", "southbay", "southbay")
+    assert result.exit_code == 0 and diff == {} and "Nothing to change" in result.stdout
+
+
+def test_the_plan_after_the_command_is_one_rename_narrowed_or_not(slapd: SlapdInstance, tmp_path: Path) -> None:
+    repo, root = estate_repo(tmp_path)
+    apply_ok(slapd, root)
+    result = run_cli(None, "tenant", "rename", "southbay", "southshore", "--commit", "-d", str(root))
+    assert result.exit_code == 0, result.output
+    assert "tenant.rename southbay -> southshore" in str(repo.head.commit.message)
+    assert not repo.is_dirty(untracked_files=True)  # the rename is the whole commit (git sees renames)
+    full = plan_data(slapd, root)
+    assert changes(full) == RENAMED and full["summary"]["destroy"] == 0
+    for narrowed in (["--tenant", "southshore"], ["--changed-since", "HEAD~1"]):
+        found = run_cli(slapd, "plan", "--json", *narrowed, "-d", str(root))
+        assert found.exit_code == 0, found.output
+        assert changes(json.loads(found.stdout)) == RENAMED, narrowed
+    apply_ok(slapd, root)
+    assert_converged(slapd, root)
