@@ -44,7 +44,8 @@ def test_the_builtin_services_declare_everything_they_bring() -> None:
     assert {s.file for s in web.sections} == {"site", "domain", "tenant"}
     # Configuration-only services reconcile nothing, but bring commands (and a sandbox part).
     dovecot = REGISTRY.get("dovecot")
-    assert dovecot is not None and dovecot.provider is None and dovecot.commands is not None
+    # Dovecot's provider keeps the mailboxes' hosts in a cluster (and moves them); the rest is configuration.
+    assert dovecot is not None and dovecot.kinds == {"mailhost"} and dovecot.commands is not None
     assert dovecot.sandbox is not None
     radius = REGISTRY.get("radius")
     assert radius is not None and radius.provider is None and radius.directory and radius.compile is not None

@@ -63,11 +63,12 @@ def test_default_is_deterministic_weighted_and_sticky_when_other_mailboxes_come_
     assert default_host("a@b.example", {"mx1": 0}) is None
 
 
-def test_every_mailbox_gets_a_mail_store_host_stored_as_mail_host(tmp_path: Path) -> None:
+def test_every_mailbox_gets_a_mail_store_host_for_the_directory_and_its_maildir(tmp_path: Path) -> None:
     builder = _estate(tmp_path)
     resources = builder.resources()
-    hosts = {key: r.attrs.get("mail_host") for (kind, key), r in resources.items() if kind == "mailbox"}
+    hosts = {key: r.attrs["host"] for (kind, key), r in resources.items() if kind == "mailhost"}
     assert set(hosts) == {"anna@acme.example", "bob@bakery.example", "cy@bakery.example"}
+    assert all(resources[("mailhost", key)].depends_on == (f"mailbox.{key}",) for key in hosts)
     assert set(hosts.values()) <= {"mx1.example.net", "mx2.example.net"}
     maildirs = {key: r.attrs.get("host") for (kind, key), r in resources.items() if kind == "maildir"}
     assert maildirs == hosts
@@ -76,7 +77,7 @@ def test_every_mailbox_gets_a_mail_store_host_stored_as_mail_host(tmp_path: Path
 def test_no_cluster_no_host_anywhere(tmp_path: Path) -> None:
     builder = _estate(tmp_path, site=BASE)
     resources = builder.resources()
-    assert all(r.attrs.get("mail_host") is None for (kind, _), r in resources.items() if kind == "mailbox")
+    assert not [key for (kind, key) in resources if kind == "mailhost"]
     assert all("host" not in r.attrs for (kind, _), r in resources.items() if kind == "maildir")
 
 

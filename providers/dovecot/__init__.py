@@ -1,7 +1,9 @@
 """Dovecot (IMAP/POP3, LMTP): configuration that makes Dovecot read mailboxes from the directory.
 
-ispctl does not manage Dovecot as a provider with live state: Dovecot reads the directory on
-every login. The service ships the passdb/userdb LDAP configuration for ispctl's DIT
+Dovecot reads the directory on every login. Its provider has one kind, ``mailhost`` (``hosts``):
+in a cluster, each mailbox's mail_store host in the directory, moved with doveadm when the
+placement changes (``move``, ``placement``; README "Cluster: placement and moves").
+The service ships the passdb/userdb LDAP configuration for ispctl's DIT
 (``render``, ``ispctl render dovecot``), and runs a real Dovecot from exactly that
 configuration for tests and the sandbox (``sandbox/``).
 """
@@ -9,13 +11,19 @@ configuration for tests and the sandbox (``sandbox/``).
 from __future__ import annotations
 
 from ispctl.providers.dovecot.commands import register
+from ispctl.providers.dovecot.hosts import MailHostProvider
+from ispctl.providers.dovecot.placement import SCHEMA_PART, build, compile_placement
 from ispctl.providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
 from ispctl.providers.dovecot.sandbox.component import DovecotComponent
 from ispctl.reconciler.contract import Service
 
 SERVICE = Service(
     name="dovecot",
-    summary="IMAP/POP3 and LMTP delivery reading mailboxes from the directory (configuration only)",
+    summary="IMAP/POP3 and LMTP reading mailboxes from the directory; mailbox hosts and moves in a cluster",
+    provider=MailHostProvider,
+    build=build,
+    compile=compile_placement,
+    directory=(SCHEMA_PART,),
     sandbox=DovecotComponent,
     commands=register,
 )

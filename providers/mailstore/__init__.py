@@ -10,21 +10,13 @@ layer), ``manifest`` (what an archive holds), ``provider`` (kind ``maildir``), `
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from ispctl.providers.mailstore.commands import register
 from ispctl.providers.mailstore.compile import compile_mailstore
 from ispctl.providers.mailstore.provider import MailStoreProvider
 from ispctl.providers.mailstore.report import mail_used
 from ispctl.providers.mailstore.settings import MAIL, MAILDIR, OVERRIDES, MailSettings
-from ispctl.reconciler.contract import CLUSTER, ConfigError, DirectoryPart, Service, SiteFile, UsagePart
-
-# A mailbox's mail_store host in a cluster, in the standard attribute for it: ``mailHost`` of
-# ``inetLocalMailRecipient`` (OpenLDAP's misc schema, the LDAP mail routing draft; ISPMan used
-# the same name). No cluster: no value, and entries carry neither.
-HOST_PART = DirectoryPart("mailbox", {"mail_host": (("mailHost",), "str")},
-                          object_classes=("inetLocalMailRecipient",),
-                          schemas=(Path("/etc/ldap/schema/misc.ldif"),))
+from ispctl.reconciler.contract import CLUSTER, ConfigError, Service, SiteFile, UsagePart
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> MailStoreProvider:
@@ -52,7 +44,6 @@ SERVICE = Service(
     compile=compile_mailstore,
     commands=register,
     usage=UsagePart(used=mail_used),
-    directory=(HOST_PART,),
 )
 
 __all__ = ["MAIL", "SERVICE", "MailSettings", "MailStoreProvider", "build"]

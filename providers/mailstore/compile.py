@@ -59,9 +59,10 @@ def _adopt(mail: MailSettings, box: NMailbox, out: Compiled) -> str | None:
 def compile_mailstore(catalog: Catalog) -> Compiled:
     mail = catalog.estate.site.section(MAIL)
     out = Compiled()
-    # In a cluster every mailbox has a mail_store host, stored in its entry (``mail_host``:
-    # Postfix's transport map and Dovecot read it) and shown on its maildir; a host's own run
-    # (ISPCTL_HOST) keeps the maildirs placed on it only. No cluster: no host, as before.
+    # In a cluster every mailbox has a mail_store host, shown on its maildir (the directory
+    # stores it as mailHost: the Dovecot service's ``mailhost`` kind, which moves the mail when
+    # it changes); a host's own run (ISPCTL_HOST) keeps the maildirs placed on it only. No
+    # cluster: no host, as before.
     placement = place_mailboxes(catalog)
     out.problems.extend(placement.problems)
     this_host = catalog.estate.site.section(CLUSTER).this_host
@@ -69,14 +70,17 @@ def compile_mailstore(catalog: Catalog) -> Compiled:
         home = home_directory(mail.root, box.domain, box.local)
         mailbox = address_of(MAILBOX, box.address)  # one string for both uses below
         placed = placement.hosts.get(box.address)
-        out.attrs[mailbox] = {"home": home, "uid_number": mail.uid, "gid_number": mail.gid,
-                              "mail_host": placed.host if placed else None}
+        out.attrs[mailbox] = {"home": home, "uid_number": mail.uid, "gid_number": mail.gid}
         if placed is not None and this_host is not None and placed.host != this_host:
             continue
         adopt = _adopt(mail, box, out)
         attrs: dict[str, str | int] = {"path": home, "uid": mail.uid, "gid": mail.gid}
         if placed is not None:
             attrs["host"] = placed.host
+        if adopt is None and placed is not None:
+            # A mailbox moved to this host finds its home already made by dsync (the copy runs
+            # before the directory switch, README "Cluster"): it is adopted in place.
+            adopt = home
         if adopt is not None:
             attrs[ATTR] = adopt
         out.resources.append(Resource(

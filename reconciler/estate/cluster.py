@@ -13,6 +13,7 @@ names them, so apply can wait for them and ``ispctl status`` can show them::
           dns: 192.0.2.53:53                    # its secondary named (default <host>:53)
           capacity: 20000                       # mailboxes it takes (placement, README "Cluster")
           lmtp: 192.0.2.25:24                   # where its LMTP takes mail (default <host>:24)
+          doveadm: 192.0.2.25:12345             # its doveadm server, for moves (default <host>:12345)
 
 Roles are a closed list; a service reads the hosts of its own role (``with_role``). Where a
 host's replica answers is public (URLs and addresses, never credentials: replicas are read with
@@ -32,7 +33,7 @@ from ispctl.reconciler.estate.model import Duration, Section, Strict
 Role = Literal["directory_replica", "dns_secondary", "mail_store", "imap", "smtp", "web", "ftp", "radius"]
 ROLES: tuple[str, ...] = get_args(Role)
 # Which role each endpoint belongs to: a host names one only when it has the role.
-ENDPOINTS = {"directory": "directory_replica", "dns": "dns_secondary", "lmtp": "mail_store"}
+ENDPOINTS = {"directory": "directory_replica", "dns": "dns_secondary", "lmtp": "mail_store", "doveadm": "mail_store"}
 _HOST = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 _HOSTPORT = re.compile(r"(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(?P<port>[0-9]{1,5}))?")
 
@@ -75,6 +76,8 @@ class ClusterHost(Strict):
     capacity: int = Field(1000, ge=0, description="objects (mailboxes) it takes; weights the default placement, "
                           "0 takes no new ones")
     lmtp: HostPort | None = Field(None, description="where its LMTP server takes mail (default <host>:24)")
+    doveadm: HostPort | None = Field(None, description="where its doveadm server answers, for mailbox moves "
+                                     "(default <host>:12345)")
 
     @model_validator(mode="after")
     def _endpoints_of_its_roles(self) -> Self:
@@ -114,6 +117,10 @@ class ClusterSettings(Strict):
     def lmtp_address(self, name: str) -> str:
         host = self.hosts[name]
         return host.lmtp or f"{name}:24"
+
+    def doveadm_address(self, name: str) -> str:
+        host = self.hosts[name]
+        return host.doveadm or f"{name}:12345"
 
 
 CLUSTER = Section("site", "cluster", ClusterSettings, default=ClusterSettings(),

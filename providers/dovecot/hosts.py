@@ -1,0 +1,156 @@
+"""Kind ``mailhost``: each mailbox's mail_store host in the directory, and moves when it changes.
+
+In a cluster (``cluster:`` with mail_store hosts) every mailbox is placed on a host
+(``reconciler/estate/placement.py``). ``mailhost.<address>`` stores it in the mailbox's entry
+as ``mailHost`` (with the auxiliary class ``inetLocalMailRecipient``, both from OpenLDAP's misc
+schema: the standard attribute of the LDAP mail-routing draft, the one ISPMan used), where
+Postfix's transport maps and Dovecot read it. Created with the mailbox (nothing to copy);
+an update from one host to another is a move (``move``: copy with doveadm, switch this value,
+sync again); a delete (the cluster no longer places mailboxes) removes the value. It is a
+kind of its own, not an attribute of the mailbox's entry, because switching it is the middle
+step of the move and must wait for the copy: the plan shows it as ``host: A -> B``.
+
+It runs in the central run (which writes the directory); the live state is one paged search
+for the entries holding ``mailHost``, and the move journal (a move interrupted at any point
+reads as not done: the source host is what the live state says until the last step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+import ldap3
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
+
+from ispctl.providers.dovecot.move import Doveadm, MoveError, MoveJournal, move_mailbox
+from ispctl.providers.ldap.connection import LdapSettings, connect
+from ispctl.reconciler.contract import MAILBOX, Provider, ProviderError, Resource, address_of
+
+KIND = "mailhost"
+CLASS = "inetLocalMailRecipient"
+ATTR = "mailHost"
+_MAILBOXES = "(objectClass=ispctlMailUser)"
+
+
+class MailHostProvider(Provider):
+    name: ClassVar[str] = "dovecot"
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({KIND})
+
+    def __init__(self, ldap: LdapSettings, base_dn: str, endpoints: Mapping[str, str], doveadm: Doveadm | None,
+                 journal: MoveJournal, page_size: int = 1000) -> None:
+        self.ldap = ldap
+        self.base_dn = base_dn
+        self.endpoints = dict(endpoints)  # mail_store host -> its doveadm server (host:port)
+        self.doveadm = doveadm
+        self.journal = journal
+        self.page_size = page_size
+        self._conn: ldap3.Connection | None = None
+
+    @property
+    def conn(self) -> ldap3.Connection:
+        if self._conn is None:
+            self._conn = connect(self.ldap)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.unbind()
+            self._conn = None
+
+    def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
+        if KIND not in kinds:
+            return []
+        pending = self.journal.pending()
+        found: list[Resource] = []
+        for entry in self._search(f"(&{_MAILBOXES}({ATTR}=*))", ["mail", ATTR]):
+            address, host = _first(entry, "mail"), _first(entry, ATTR)
+            if address is None or host is None:
+                continue
+            moving = pending.get(address)
+            # Until a move's last step, the mail is not (all) on the target: the live host
+            # is the source, so the plan proposes the move again and apply completes it.
+            found.append(Resource(KIND, address, {"host": moving.source if moving else host},
+                                  depends_on=(address_of(MAILBOX, address),),
+                                  interrupted=moving.describe() if moving else None))
+        return found
+
+    def _search(self, filterstr: str, attrs: list[str]) -> Iterable[Mapping[str, Any]]:
+        try:
+            for item in self.conn.extend.standard.paged_search(
+                    self.base_dn, filterstr, attributes=attrs, paged_size=self.page_size, generator=True):
+                if item.get("type") == "searchResEntry":
+                    yield {"dn": item["dn"], **item["attributes"]}
+        except LDAPException as exc:
+            raise ProviderError(f"cannot read mail hosts below {self.base_dn}: {exc}") from None
+
+    def _dn(self, address: str) -> tuple[str, list[str]] | None:
+        found = list(self._search(f"(&{_MAILBOXES}(mail={escape_filter_chars(address)}))", ["objectClass"]))
+        if not found:
+            return None
+        if len(found) > 1:
+            raise ProviderError(f"{len(found)} mailbox entries hold mail={address}")
+        classes = found[0].get("objectClass") or []
+        return str(found[0]["dn"]), [str(c) for c in classes]
+
+    def _write(self, address: str, host: str | None) -> None:
+        where = self._dn(address)
+        if where is None:
+            if host is None:
+                return  # the entry is gone with its mailbox: nothing holds the value any more
+            raise ProviderError(f"the directory has no mailbox entry for {address}")
+        dn, classes = where
+        has_class = CLASS.lower() in {c.lower() for c in classes}
+        changes: dict[str, list[tuple[str, list[str]]]] = {}
+        if host is None:
+            changes[ATTR] = [(ldap3.MODIFY_REPLACE, [])]
+            if has_class:
+                changes["objectClass"] = [(ldap3.MODIFY_DELETE, [CLASS])]
+        else:
+            if not has_class:
+                changes["objectClass"] = [(ldap3.MODIFY_ADD, [CLASS])]
+            changes[ATTR] = [(ldap3.MODIFY_REPLACE, [host])]
+        try:
+            ok = self.conn.modify(dn, changes)
+        except LDAPException as exc:
+            raise ProviderError(f"{address}: cannot write {ATTR}: {exc}") from None
+        if not ok:
+            raise ProviderError(f"{address}: cannot write {ATTR}: {self.conn.result.get('description')} "
+                                f"{self.conn.result.get('message') or ''}".rstrip())
+
+    def _create(self, resource: Resource) -> None:
+        # A new mailbox: its entry was just made, no mail exists anywhere to copy.
+        self._write(resource.key, _host(resource))
+
+    def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+        source, target = _host(before), _host(after)
+        if self.doveadm is None:
+            raise MoveError(f"moving {after.key} from {source} to {target} needs the hosts' doveadm password: set "
+                            "ISPCTL_DOVEADM_PASSWORD_FILE (or ISPCTL_DOVEADM_PASSWORD)")
+        move_mailbox(after.key, source, target, self.endpoints, self.doveadm, self.journal,
+                     lambda: self._write(after.key, target))
+
+    def _delete(self, resource: Resource) -> None:
+        self._write(resource.key, None)
+
+    def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
+        if before is None or after is None or _host(before) == _host(after):
+            return ()
+        return (f"moves the mail from {_host(before)} to {_host(after)} with doveadm sync, switches mailHost once "
+                "the copy is complete, syncs again; the old copy is archived by the mail store run on "
+                f"{_host(before)}",)
+
+
+def _host(resource: Resource) -> str:
+    host = resource.attrs.get("host")
+    if not isinstance(host, str):
+        raise ProviderError(f"{resource.address} has no host")
+    return host
+
+
+def _first(entry: Mapping[str, Any], name: str) -> str | None:
+    value = entry.get(name)
+    if isinstance(value, list):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
