@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from ldap_helpers import apply_ok, assert_converged, estate_repo, plan_data, run_cli
 from provision_helpers import edit, example, snapshot
 
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from tests.wiring import load_desired
 
 RENAMED = [("update", "tenant", "southshore", "tenant.southbay")]
 
@@ -41,6 +43,30 @@ def test_a_reseller_rename_moves_its_folder_whole_and_names_the_old_name(tmp_pat
     assert "previous: [southshore, southbay]" in (root / "tenants/baywide/tenant.yaml").read_text(encoding="utf-8")
     assert edit(root, "tenant", "rename", "baywide", "southbay")[0].exit_code == 0
     assert "previous: [baywide, southshore]" in (root / "tenants/southbay/tenant.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("old", "new", "below"), [
+    ("northwind", "northgate", {("domain", "northwind.example"), ("tenant", "bakery"), ("tenant", "lawfirm")}),
+    ("southbay", "southshore", {("domain", "southbay.example"), ("tenant", "school")}),
+])
+def test_no_service_sees_anything_but_the_rename(tmp_path: Path, old: str, new: str,
+                                                 below: set[tuple[str, str]]) -> None:
+    """Mail homes are by domain and address, zones by domain, a web site's home, user and uid
+    go by its tenant's first name (web.users.home_name): every service's resources compile as
+    before but the tenant's own key and the parent of what is right below it."""
+    root = example(tmp_path)
+    _, before = load_desired(root)
+    assert edit(root, "tenant", "rename", old, new)[0].exit_code == 0
+    _, after = load_desired(root)
+    assert {kind for kind, _ in before} >= {"mailbox", "maildir", "sieve", "site", "dns", "dns_zone"}
+    renamed, was = after.pop(("tenant", new)), before.pop(("tenant", old))
+    assert (renamed.attrs, renamed.parent, renamed.previous) == (was.attrs, was.parent, (old,))
+    assert {ident for ident, r in before.items() if r.parent == f"tenant.{old}"} == below
+    assert set(after) == set(before)
+    for ident, earlier in before.items():
+        now = after[ident]
+        assert now.attrs == earlier.attrs, ident
+        assert now.parent == (f"tenant.{new}" if ident in below else earlier.parent), ident
 
 
 def test_a_client_rename_stays_under_its_reseller(tmp_path: Path) -> None:

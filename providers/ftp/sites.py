@@ -112,7 +112,7 @@ class _Logins:
                                                                f"{self.settings.min_uid}: pure-ftpd refuses it",
                                                          key=True))
                     continue
-                attrs = site_attrs(site, web, uid)
+                attrs = site_attrs(site, web, uid, sites.homes.get(site.tenant))
                 limits = FtpLimits(**{k: getattr(login, k) for k in FtpLimits.model_fields}).over(
                     self.settings.defaults)
                 if limits.problem is not None:

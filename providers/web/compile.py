@@ -7,7 +7,8 @@
 
   - ``aliases`` (ASCII names, sorted), ``docroot`` (absolute, inside ``home``), ``home`` (the
     tenant's web home, ``<web.web_root>/<tenant>``), ``user`` (``web-<tenant>``), ``uid`` and
-    ``gid`` (``users``: from a hash of the tenant's name, or its pin);
+    ``gid`` (``users``: from a hash of the tenant's name, or its pin); a renamed tenant's by its
+    first name (``users.home_name``: a rename moves no file);
   - ``redirects``: ``"<code> <from> <to>"`` each, ``from`` a path or ``*`` (the whole host);
   - ``https``: ``auto`` | ``off`` | ``custom``, with ``cert_file``/``key_file`` for custom;
     ``hsts``: seconds or None;
@@ -47,16 +48,18 @@ def php_size(size: int) -> str:
     return str(size)
 
 
-def site_attrs(site: Site, settings: WebSettings, uid: int) -> dict[str, Value]:
+def site_attrs(site: Site, settings: WebSettings, uid: int, home_name: str | None = None) -> dict[str, Value]:
+    """``home_name``: the name the tenant's web home goes by (``SiteSet.homes``), its name if None."""
     spec = site.spec
-    home = f"{settings.web_root}/{site.tenant}"
+    owner = home_name or site.tenant
+    home = f"{settings.web_root}/{owner}"
     php = spec.php is not None and spec.php.enabled
     cert = spec.https if site.https == "custom" else None
     attrs: dict[str, Value] = {
         "aliases": site.aliases,
         "docroot": f"{home}/{spec.docroot or site.host + '/htdocs'}",
         "home": home,
-        "user": user_name(site.tenant),
+        "user": user_name(owner),
         "uid": uid,
         "gid": uid,
         "redirects": tuple(r.text() for r in site.redirects),
@@ -91,7 +94,7 @@ def site_resources(sites: SiteSet, settings: WebSettings,
         uid = sites.uids.get(site.tenant)
         if uid is None:
             continue  # its tenant's uid was refused: validation failed already
-        attrs = site_attrs(site, settings, uid)
+        attrs = site_attrs(site, settings, uid, sites.homes.get(site.tenant))
         if generated and host in generated:
             attrs[GENERATED] = generated[host]
         out.append(Resource(KIND, host, attrs, parent=address_of(DOMAIN, site.domain),

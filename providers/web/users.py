@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 
 USER_PREFIX = "web-"
 _B64 = r"[./0-9A-Za-z]"
@@ -64,6 +65,14 @@ def derived_uid(tenant: str, low: int, high: int) -> int:
     """The tenant's uid in ``low..high`` from a hash of its name: stable, no counter."""
     digest = hashlib.sha256(tenant.encode("utf-8")).digest()
     return low + int.from_bytes(digest[:8], "big") % (high - low + 1)
+
+
+def home_name(tenant: str, previous: Sequence[str]) -> str:
+    """The name a tenant's web home (``<web_root>/<name>``), user and derived uid go by: the
+    first it had. A renamed tenant (``previous:``, newest first) keeps serving from the same
+    home as the same user: its rename moves no file and changes no owner (while ``previous:``
+    keeps that name)."""
+    return previous[-1] if previous else tenant
 
 
 def user_name(tenant: str) -> str:

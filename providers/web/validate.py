@@ -38,7 +38,7 @@ from ispctl.providers.web.settings import (
     full_host,
     inside,
 )
-from ispctl.providers.web.users import derived_uid
+from ispctl.providers.web.users import derived_uid, home_name
 from ispctl.reconciler.contract import Catalog, Document, FieldPath, Location, NDomain, Problem, format_path
 
 MAX_HOPS = 32  # a chain of redirects is followed this far (browsers give up after 20)
@@ -83,6 +83,7 @@ class Site:
 class SiteSet:
     sites: dict[str, Site] = field(default_factory=dict)
     uids: dict[str, int] = field(default_factory=dict)  # tenant -> uid (tenants with sites)
+    homes: dict[str, str] = field(default_factory=dict)  # tenant -> its web home's name (users.home_name)
 
 
 class _WebChecker:
@@ -342,7 +343,8 @@ class _WebChecker:
             if pin is not None and not low <= pin <= high:
                 self.report(tenant.origin.doc, where, f"{pin} is outside web.uid_min..web.uid_max ({low}..{high})")
                 continue
-            uid = pin if pin is not None else derived_uid(name, low, high)
+            home = self.result.homes[name] = home_name(name, tenant.spec.previous)
+            uid = pin if pin is not None else derived_uid(home, low, high)
             other = taken.get(uid)
             if other is not None:
                 how = "pinned" if pin is not None else "derived from its name"
