@@ -31,6 +31,10 @@ def test_tiny_run_reports_every_row_with_measured_figures(tmp_path: Path) -> Non
     for line in rows:
         figure = float(line[replication._W:replication._W + 9])
         assert math.isfinite(figure) and figure >= 0, line
+    # The provider holds the entries and the changelog of their adds: both take room.
+    footprint = dict(line.strip().rsplit(": ", 1) for line in text.splitlines() if "on disk:" in line or "RSS:" in line)
+    assert float(footprint["provider database on disk"]) > 0 and float(footprint["provider slapd peak RSS"]) > 0
+    assert float(footprint["provider changelog (accesslog) on disk"]) > 0, text
     # Every daemon was stopped: none of their pid files names a live process.
     for pidfile in (tmp_path / "work").rglob("*.pid"):
         pid = int(pidfile.read_text(encoding="ascii").strip() or 0)

@@ -79,6 +79,7 @@ class DirectoryRun:
     nochange: Sample | None = None
     search_provider: Sample | None = None
     search_consumer: Sample | None = None
+    footprint: dict[str, float] = field(default_factory=dict)  # MiB: slapd peak RSS, disk used, per part
 
 
 @dataclass
@@ -100,6 +101,24 @@ def _pid(instance: DaemonInstance) -> int:
     if pid is None:
         raise BenchError(f"{instance.workdir}: the daemon is not running")
     return pid
+
+
+def _peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
+def _disk_mib(folder: Path) -> float:
+    # Blocks in use, not the sizes: an MDB file is sparse up to its olcDbMaxSize.
+    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def _footprint(provider: ProviderSlapdInstance, consumer: ConsumerSlapdInstance) -> dict[str, float]:
+    return {"provider slapd peak RSS": _peak_rss_mib(_pid(provider)),
+            "provider database on disk": _disk_mib(provider.workdir / "data"),
+            "provider changelog (accesslog) on disk": _disk_mib(provider.workdir / "accesslog"),
+            "consumer slapd peak RSS": _peak_rss_mib(_pid(consumer)),
+            "consumer database on disk": _disk_mib(consumer.workdir / "data")}
 
 
 def _until_in_sync(watch: DirectoryReplicas | Secondaries, count: int, start: float) -> list[float]:
@@ -186,6 +205,7 @@ def directory_run(work: Path, root: Path, consumers: int, log: Callable[[str], N
             raise BenchError(f"the plan after the apply should be empty; got {plan.summary}")
         run.search_provider = _search(meter, provider)
         run.search_consumer = _search(Meter(_pid(replicas[0])), replicas[0])
+        run.footprint = _footprint(provider, replicas[0])
     return run
 
 
@@ -276,6 +296,9 @@ def report(header: Sequence[str], entries: int, runs: dict[int, list[DirectoryRu
     provider_search = [r.search_provider.wall for r in every if r.search_provider]
     consumer_search = [r.search_consumer.wall for r in every if r.search_consumer]
     lines.append(f"{'ldapsearch consumer / provider':<{_W}}{_median(consumer_search) / _median(provider_search):>9.2f}")
+    lines += ["", "footprint after the load, MiB (medians over every run):"]
+    for what in every[0].footprint:
+        lines.append(f"  {what}: {_median([r.footprint[what] for r in every]):.1f}")
     changes = runs[CONSUMER_COUNTS[-1]][0].changes
     lines += ["", f"per 10,000 changes (initial load of {changes} changes, medians):"]
     for k in CONSUMER_COUNTS:
