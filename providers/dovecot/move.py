@@ -2,9 +2,11 @@
 
 A move is three steps, in this order (README "Cluster: placement and moves"):
 
-1. copy: the target host's doveadm server pulls the mailbox from the source host's
-   (``doveadm sync -1 -S <target> -u USER tcp:<source>``: one-way, only the target side
-   changes), while the source still receives the mailbox's mail;
+1. copy: the target host's doveadm server syncs the mailbox with the source host's
+   (``doveadm sync -S <target> -u USER tcp:<source>``), while the source still receives the
+   mailbox's mail. dsync's two-way mode: what is on either side ends on both (its one-way
+   ``-1`` copied nothing into a new mailbox here, Dovecot 2.3.19), and the source's copy is
+   archived after the move anyway;
 2. switch: the directory entry names the target (``mailHost``); Postfix's transport map and
    Dovecot read it at each delivery and login, so new mail goes to the target from now on;
 3. final sync: the same pull again brings what reached the source between 1 and 2.
@@ -55,6 +57,7 @@ class Doveadm:
     password: str
     binary: str = "doveadm"
     timeout: float = 3600.0
+    attempts: int = 3
 
     def __repr__(self) -> str:  # never print the password, even in a traceback
         return f"Doveadm(binary={self.binary!r})"
@@ -66,12 +69,16 @@ class Doveadm:
             fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 out.write(f"doveadm_password = {_quoted(self.password)}\n")
-            try:
-                done = subprocess.run(
-                    [self.binary, "-c", str(conf), "sync", "-1", "-S", target, "-u", user, f"tcp:{source}"],
-                    capture_output=True, text=True, timeout=self.timeout, check=False)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise MoveError(f"doveadm sync of {user} from {source} to {target}: {exc}") from None
+            command = [self.binary, "-c", str(conf), "sync", "-S", target, "-u", user, f"tcp:{source}"]
+            for _attempt in range(self.attempts):
+                try:
+                    done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout, check=False)
+                except (OSError, subprocess.TimeoutExpired) as exc:
+                    raise MoveError(f"doveadm sync of {user} from {source} to {target}: {exc}") from None
+                # 2: done, but the mailbox changed meanwhile; 75: a temporary failure. dsync's
+                # manual says to run it again (it is incremental).
+                if done.returncode not in (2, 75):
+                    break
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()
             raise MoveError(f"doveadm sync of {user} from {source} to {target} failed (exit {done.returncode})"
