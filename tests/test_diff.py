@@ -263,6 +263,26 @@ def test_a_rename_within_one_top_and_one_whose_top_is_unknown_are_planned() -> N
     assert [c.renamed_from for c in bare.changes] == ["mailbox.old@acme.example"]
 
 
+def test_what_hangs_below_a_renamed_object_goes_along_and_may_be_renamed_too() -> None:
+    # tenant.acme renamed to tenant.apex; its domain is compared under the new name (not a move),
+    # still told drifted or not from what was read; a mailbox renamed below it is not refused as
+    # coming from under another top (the top is the same tenant, renamed).
+    tree = _tree("acme", "acme.example")
+    live = index(*map(written, tree), written(box("old@acme.example", parent="domain.acme.example")))
+    apex = Resource("tenant", "apex", tree[0].attrs, previous=("acme",))
+    domain = dataclasses.replace(tree[1], parent="tenant.apex", attrs={"status": "suspended"})
+    new = dataclasses.replace(box("new@acme.example", parent="domain.acme.example"), previous=("old@acme.example",))
+    plan = compute_plan(index(apex, domain, new), live)
+    assert [(c.address, c.renamed_from, c.is_move, c.drift) for c in plan.changes] == [
+        ("domain.acme.example", None, False, None),
+        ("mailbox.new@acme.example", "mailbox.old@acme.example", False, None),
+        ("tenant.apex", "tenant.acme", False, None)]
+    before = plan.changes[0].before
+    assert before is not None and before.parent == "tenant.apex"  # the provider moves nothing
+    alone = compute_plan(index(apex, dataclasses.replace(domain, attrs=tree[1].attrs)), live, prune=False)
+    assert [c.address for c in alone.changes] == ["tenant.apex"]  # the domain itself has nothing to do
+
+
 def test_create_only_attributes_are_written_on_create_then_never_compared() -> None:
     owned = frozenset({"password"})
     want = dataclasses.replace(box("a@x.example", password="initial"), create_only=owned)

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from ldap_helpers import ENV_NAMES, apply_ok, assert_converged, cli_env, copy_example, edit_yaml, plan_data, search
 
+from ispctl.providers.ldap import tenant_rename
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.reconciler.contract import Resource
 from tests.wiring import REGISTRY
 
 OLD, NEW = "southbay", "southshore"
@@ -27,7 +29,8 @@ FTP_TEST = "ftp-test@southbay.example"  # the example's mailbox whose password i
 def rename_folder(root: Path, old: str = OLD, new: str = NEW) -> None:
     """What `ispctl tenant rename` does by hand: the folder renamed, the old name in previous:."""
     (root / "tenants" / old).rename(root / "tenants" / new)
-    edit_yaml(root / "tenants" / new / "tenant.yaml", lambda data: data.insert(len(data), "previous", [old]))
+    edit_yaml(root / "tenants" / new / "tenant.yaml",
+              lambda data: data.insert(len(data), "previous", [old.rsplit("/", 1)[-1]]))
 
 
 def whoami(slapd: SlapdInstance, dn: str, password: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -136,3 +139,55 @@ def test_an_apply_killed_inside_the_rename_is_completed_by_the_next_one(
     assert uuids(entries_below(slapd, NEW)) == before
     assert search(slapd, "(o=*)", "o", base=f"o={NEW},{slapd.managed_base}")[f"o={NEW},{slapd.managed_base}"][
         "o"] == [NEW]  # the mark is gone with the old name
+
+
+def test_a_reseller_and_its_client_renamed_at_once_with_other_changes(slapd: SlapdInstance, tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    apply_ok(slapd, root)
+    before = uuids(entries_below(slapd, OLD))
+    rename_folder(root)
+    rename_folder(root, f"{NEW}/school", f"{NEW}/academy")
+    edit_yaml(root / "tenants" / NEW / "tenant.yaml", lambda data: data.__setitem__("name", "South Shore Networks"))
+    edit_yaml(root / "tenants" / NEW / "academy" / "tenant.yaml", lambda data: data.__setitem__("status", "suspended"))
+    edit_yaml(root / "tenants" / NEW / "southbay.example.yaml",
+              lambda data: data["mailboxes"].__setitem__("sales", {"name": "Sales", "quota": "1 GiB"}))
+    data = plan_data(slapd, root)
+    got = {(c["action"], c["kind"], c["key"], c.get("renamed_from"), c.get("moved") is not None)
+           for c in data["changes"] if c["kind"] == "tenant" or c["action"] == "create"}
+    assert got == {("update", "tenant", NEW, f"tenant.{OLD}", False),
+                   ("update", "tenant", "academy", "tenant.school", False),
+                   ("create", "mailbox", "sales@southbay.example", None, False)}
+    assert data["summary"]["destroy"] == 0
+    apply_ok(slapd, root)
+    assert_converged(slapd, root)
+    assert drifted(slapd) == {}
+    after = uuids(entries_below(slapd, NEW), old="school", new="academy")
+    assert {dn: uuid for dn, uuid in after.items() if "uid=sales@" not in dn} == uuids(
+        {dn.replace("o=school,", "o=academy,"): {"entryuuid": [uuid]} for dn, uuid in before.items()})
+    _dn, entry = next(iter(search(slapd, "(o=academy)", "ispctlAccountStatus").items()))
+    assert entry["ispctlaccountstatus"] == ["suspended"]
+
+
+def live(kind: str, key: str, parent: str, **attrs: str) -> Resource:
+    written = Resource(kind, key, attrs, parent)
+    return Resource(kind, key, attrs, parent, recorded_fingerprint=written.fingerprint())
+
+
+def test_the_steps_follow_only_children_as_ispctl_left_them() -> None:
+    base = "ou=ispctl,dc=example,dc=net"
+    before, after = live("tenant", "acme", None), Resource("tenant", "shop", {}, None)
+    fine = live("domain", "a.example", "tenant.acme", type="primary")
+    done = live("domain", "b.example", "tenant.shop", type="primary")  # an interrupted apply got to it
+    done = Resource("domain", "b.example", done.attrs, "tenant.acme", recorded_fingerprint=done.recorded_fingerprint)
+    by_hand = Resource("domain", "c.example", {"type": "nodns"}, "tenant.acme",
+                       recorded_fingerprint=live("domain", "c.example", "tenant.acme", type="primary").fingerprint())
+    children = [(f"associatedDomain={r.key},o=acme,{base}", r) for r in (fine, done, by_hand)]
+    steps = tenant_rename.tenant_rename_steps(before, after, (), f"o=acme,{base}", base, children)
+    assert [s.what for s in steps] == [
+        f"mark o=acme,{base} as being renamed to shop",
+        f"fingerprint associatedDomain=a.example,o=acme,{base} for tenant shop",
+        f"rename o=acme,{base} to o=shop", f"modify o=shop,{base}"]
+    assert steps[0].mods == {"o": ["acme", "shop"]}
+    assert steps[1].mods["ispctlFingerprint"] == [live("domain", "a.example", "tenant.shop", type="primary")
+                                                  .recorded_fingerprint]
+    assert (steps[2].new_rdn, steps[2].new_superior) == ("o=shop", None)

@@ -50,7 +50,7 @@ def match_renames(desired: Index, live: Index) -> dict[tuple[str, str], Resource
             if old_ident in live and old_ident not in desired and old_ident not in used:
                 old = live[old_ident]
                 here, there = tops.desired(want), tops.live(old)
-                if here is not None and there is not None and here != there:
+                if here is not None and there is not None and here != there and not tops.renamed(here, there):
                     problems.append(Problem(
                         want.source or Location("(desired state)"), "previous",
                         f"{want.address} names {old.address} as its previous key, but that lives under {there}, not "
@@ -85,6 +85,14 @@ class _Tops:
 
     def live(self, resource: Resource) -> str | None:
         return self._top(1, resource)
+
+    def renamed(self, here: str, there: str) -> bool:
+        """Whether the desired top ``here`` is the live top ``there`` renamed (a reseller renamed
+        with its ``previous:``, in the same plan as a rename below it)."""
+        by_address = self._by_address[0]
+        top = by_address.get(here) if by_address is not None else None
+        kind, _, key = there.partition(".")
+        return top is not None and top.kind == kind and key in top.previous
 
 
 def _along(renames: Mapping[tuple[str, str], Resource]) -> Callable[[Resource], Resource]:
