@@ -32,12 +32,10 @@ import argparse
 import os
 import shutil
 import signal
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -56,37 +54,13 @@ from ispctl.reconciler.harness.instance import DaemonInstance
 from tests.bench.directory import BenchError, equivalent_ldif, tool_argv
 from tests.bench.generate import generate_estate
 from tests.bench.measure import Meter, Sample, process_cpu
+from tests.bench.replication_report import CONSUMER_COUNTS, Applied, DirectoryRun, DnsRun, report
 from tests.bench.run_bench import _workdir, code_line, load_line, machine_line
 from tests.wiring import load_desired, open_session
 
-CONSUMER_COUNTS = (0, 1, 2)
 # How long a replica may take before the run is declared broken (not a measurement limit).
 PATIENCE = 1800.0
 _POLL = 0.02
-_W = 52  # the label column of the report
-
-
-@dataclass
-class DirectoryRun:
-    """One fresh provider with ``consumers`` online during the apply."""
-
-    consumers: int
-    changes: int = 0
-    apply: Sample | None = None
-    consumer_cpu: float = 0.0  # the consumers' slapd CPU from the apply's start until all were in sync
-    lags: list[float] = field(default_factory=list)  # per consumer, seconds after the apply's end
-    catch_up: float | None = None  # 0 consumers: the stopped consumer's restart until in sync
-    nochange: Sample | None = None
-    search_provider: Sample | None = None
-    search_consumer: Sample | None = None
-    footprint: dict[str, float] = field(default_factory=dict)  # MiB: slapd peak RSS, disk used, per part
-
-
-@dataclass
-class DnsRun:
-    zones: int
-    apply: Sample
-    catch_up: float  # apply end until the secondary serves every zone at the primary's serial
 
 
 def _stop(instance: DaemonInstance) -> Callable[[], None]:
@@ -160,46 +134,77 @@ def _search(meter: Meter, slapd: SlapdInstance) -> Sample:
     return sample
 
 
-def directory_run(work: Path, root: Path, consumers: int, log: Callable[[str], None]) -> DirectoryRun:
+def _apply(root: Path, env: dict[str, str], meter: Meter, online: Sequence[ConsumerSlapdInstance],
+           stopped: ConsumerSlapdInstance | None, provider: ProviderSlapdInstance) -> Applied:
+    """Plan and apply ``root``; then each online consumer's lag, or the stopped one's catch-up."""
+    with open_session(root, env) as session:
+        plan = session.plan()
+        cpu_before = sum(process_cpu(_pid(c)) for c in online)
+        sample, result = meter.call(lambda: session.apply(plan))
+    end = time.perf_counter()
+    if not result.ok:
+        first = result.failed[0]
+        raise BenchError(f"apply failed for {len(result.failed)} changes, first {first.change.address}: {first.error}")
+    lags: list[float] = []
+    catch_up = None
+    if online:
+        lags = _until_in_sync(_watch(provider, online), len(online), end)
+    if stopped is not None:
+        start = time.perf_counter()
+        stopped.start()
+        catch_up = _until_in_sync(_watch(provider, [stopped]), 1, start)[0]
+    consumer_cpu = sum(process_cpu(_pid(c)) for c in online) - cpu_before
+    return Applied(len(plan.changes), sample, lags, catch_up, consumer_cpu)
+
+
+def edited_copy(root: Path, dest: Path, count: int) -> int:
+    """``root`` copied to ``dest`` with the display name of its first ``count`` mailboxes changed:
+    that many modifications of existing entries. Returns how many were changed."""
+    shutil.copytree(root, dest, ignore=shutil.ignore_patterns(".git"))
+    changed = 0
+    for path in sorted(dest.rglob("*.yaml")):
+        if changed >= count or path.name in ("tenant.yaml", "ispctl.yaml"):
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        for i, line in enumerate(lines):
+            # A mailbox's name sits at four spaces (tests/bench/generate.py writes two per level).
+            if changed < count and line.startswith("    name: "):
+                lines[i] = line.rstrip("\n") + " (front desk)\n"
+                changed += 1
+        path.write_text("".join(lines), encoding="utf-8")
+    return changed
+
+
+def directory_run(work: Path, root: Path, consumers: int, log: Callable[[str], None],
+                  updated: Path | None = None) -> DirectoryRun:
+    """The estate at ``root`` into a fresh provider with ``consumers`` online; then ``updated`` (the
+    same estate with modifications) if given. With 0, one consumer is configured but stopped
+    during each apply and started after it: its catch-up from the changelog."""
     run = DirectoryRun(consumers)
     with ExitStack() as stack:
         provider = ProviderSlapdInstance(work / "provider")
         provider.start()
         stack.callback(_stop(provider))
-        # The 0 case still has one consumer configured: it is stopped for the apply and
-        # started after it, to measure a catch-up from the changelog.
         replicas = [ConsumerSlapdInstance.of(provider, work / f"consumer{i + 1}", rid=i + 1)
                     for i in range(max(consumers, 1))]
         for consumer in replicas:
             consumer.start()
             stack.callback(_stop(consumer))
         _until_in_sync(_watch(provider, replicas), len(replicas), time.perf_counter())
-        if consumers == 0:
-            replicas[0].stop()
-        online = replicas[:consumers]
+        online, stopped = replicas[:consumers], (None if consumers else replicas[0])
         env = _env(provider, work.parent / "parse-cache")
         meter = Meter(_pid(provider))
-        with open_session(root, env) as session:
-            plan = session.plan()
-            run.changes = len(plan.changes)
-            cpu_before = sum(process_cpu(_pid(c)) for c in online)
-            run.apply, result = meter.call(lambda: session.apply(plan))
-        end = time.perf_counter()
-        if not result.ok:
-            first = result.failed[0]
-            raise BenchError(f"apply failed for {len(result.failed)} changes, first {first.change.address}: "
-                             f"{first.error}")
-        if online:
-            run.lags = _until_in_sync(_watch(provider, online), len(online), end)
-            run.consumer_cpu = sum(process_cpu(_pid(c)) for c in online) - cpu_before
-        else:
-            start = time.perf_counter()
-            replicas[0].start()
-            run.catch_up = _until_in_sync(_watch(provider, replicas[:1]), 1, start)[0]
-        caught = "-" if run.catch_up is None else f"{run.catch_up:.2f} s"
-        log(f"  {consumers} consumer(s): {run.changes} changes applied in {run.apply.wall:.2f} s; "
-            f"lags {', '.join(f'{x:.2f}' for x in run.lags) or '-'}; catch-up {caught}")
-        with open_session(root, env) as session:
+        for what, estate in (("load", root), ("update", updated)):
+            if estate is None:
+                continue
+            if stopped is not None:
+                stopped.stop()
+            done = _apply(estate, env, meter, online, stopped, provider)
+            setattr(run, what, done)
+            caught = "-" if done.catch_up is None else f"{done.catch_up:.2f} s"
+            log(f"  {consumers} consumer(s), {what}: {done.changes} changes applied in {done.sample.wall:.2f} s; "
+                f"lags {', '.join(f'{x:.2f}' for x in done.lags) or '-'}; catch-up {caught}")
+        with open_session(updated or root, env) as session:
             run.nochange, plan = meter.call(session.plan)
         if not plan.empty:
             raise BenchError(f"the plan after the apply should be empty; got {plan.summary}")
@@ -252,69 +257,8 @@ def dns_run(work: Path, zones: int, cache: Path, log: Callable[[str], None]) -> 
     return DnsRun(served, sample, caught)
 
 
-def _median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def _row(label: str, samples: Sequence[Sample], per: float | None = None) -> str:
-    walls = [s.wall for s in samples]
-    wall, cpu = _median(walls), _median([s.cpu for s in samples])
-    rate = f"{per / wall:>11.0f}" if per else f"{'':>11}"
-    return f"{label:<{_W}}{wall:>9.3f}{cpu:>9.3f}{rate}   {', '.join(f'{w:.3f}' for w in walls)}"
-
-
-def _secs(label: str, values: Sequence[float]) -> str:
-    return f"{label:<{_W}}{_median(values):>9.3f}{'':>9}{'':>11}   {', '.join(f'{v:.3f}' for v in values)}"
-
-
-def report(header: Sequence[str], entries: int, runs: dict[int, list[DirectoryRun]], ldapadd: list[Sample],
-           dns: list[DnsRun]) -> str:
-    lines = [*header, "", f"{'step':<{_W}}{'wall s':>9}{'CPU s':>9}{'entries/s':>11}   runs (s)"]
-    for k in CONSUMER_COUNTS:
-        done = runs[k]
-        lines.append(_row(f"apply, {k} consumer(s) attached", [r.apply for r in done if r.apply], entries))
-    lines.append(_row("ldapadd -c, standalone slapd (anchor)", ldapadd, entries))
-    for k in CONSUMER_COUNTS[1:]:
-        for i in range(k):
-            lines.append(_secs(f"lag of consumer {i + 1} after the apply ({k} attached)", [r.lags[i] for r in runs[k]]))
-    lines.append(_secs(f"catch-up of a consumer down for {runs[0][0].changes} changes",
-                       [r.catch_up for r in runs[0] if r.catch_up is not None]))
-    every = [r for k in CONSUMER_COUNTS for r in runs[k]]
-    lines.append(_row("plan (no changes), provider", [r.nochange for r in every if r.nochange], entries))
-    lines.append(_row("ldapsearch of the subtree, provider", [r.search_provider for r in every if r.search_provider]))
-    lines.append(_row("ldapsearch of the subtree, consumer", [r.search_consumer for r in every if r.search_consumer]))
-    if dns:
-        lines.append(_row(f"dns apply of {dns[0].zones} new zones (primary)", [d.apply for d in dns], dns[0].zones))
-        lines.append(_secs(f"secondary serves all {dns[0].zones} zones, after apply", [d.catch_up for d in dns]))
-    base = _median([s.wall for s in ldapadd])
-    base_cpu = _median([s.cpu for s in ldapadd])
-    lines += ["", "ratios of medians", f"{'':<{_W}}{'wall':>9}{'CPU':>9}"]
-    for k in CONSUMER_COUNTS:
-        samples = [r.apply for r in runs[k] if r.apply]
-        wall, cpu = _median([s.wall for s in samples]) / base, _median([s.cpu for s in samples]) / base_cpu
-        lines.append(f"{f'apply ({k} consumers) / ldapadd -c standalone':<{_W}}{wall:>9.2f}{cpu:>9.2f}")
-    provider_search = [r.search_provider.wall for r in every if r.search_provider]
-    consumer_search = [r.search_consumer.wall for r in every if r.search_consumer]
-    lines.append(f"{'ldapsearch consumer / provider':<{_W}}{_median(consumer_search) / _median(provider_search):>9.2f}")
-    lines += ["", "footprint after the load, MiB (medians over every run):"]
-    for what in every[0].footprint:
-        lines.append(f"  {what}: {_median([r.footprint[what] for r in every]):.1f}")
-    changes = runs[CONSUMER_COUNTS[-1]][0].changes
-    lines += ["", f"per 10,000 changes (initial load of {changes} changes, medians):"]
-    for k in CONSUMER_COUNTS:
-        wall = _median([r.apply.wall for r in runs[k] if r.apply])
-        lines.append(f"  apply with {k} consumer(s): {wall * 10_000 / max(changes, 1):.1f} s")
-    for k in CONSUMER_COUNTS[1:]:
-        lines.append(f"  consumers' slapd CPU while following ({k} attached): "
-                     f"{_median([r.consumer_cpu for r in runs[k]]) * 10_000 / max(changes, 1):.1f} s in all")
-    catch = _median([r.catch_up for r in runs[0] if r.catch_up is not None])
-    lines.append(f"  catch-up from the changelog: {catch * 10_000 / max(runs[0][0].changes, 1):.1f} s "
-                 f"({runs[0][0].changes / catch:.0f} changes/s)")
-    return "\n".join(lines)
-
-
 def run(mailboxes: int, domains: int, zones: int, repeat: int, workdir: Path | None = None,
-        quiet: bool = False) -> str:
+        quiet: bool = False, updates: int = 10_000) -> str:
     def log(text: str) -> None:
         if not quiet:
             sys.stderr.write(text + "\n")
@@ -329,14 +273,17 @@ def run(mailboxes: int, domains: int, zones: int, repeat: int, workdir: Path | N
         desired = {ident: r for ident, r in compiled.items() if r.kind in mapping.KINDS}
         ldif = work / "equivalent.ldif"
         ldif.write_text(equivalent_ldif(desired, SlapdInstance(work / "unused").managed_base), encoding="utf-8")
-        log(f"generated {size.entries} entries under {root}")
+        updated = work / "estate-updated"
+        modified = edited_copy(root, updated, updates) if updates else 0
+        log(f"generated {size.entries} entries under {root}, {modified} of them modified in {updated}")
         runs: dict[int, list[DirectoryRun]] = {k: [] for k in CONSUMER_COUNTS}
         ldapadd: list[Sample] = []
         dns: list[DnsRun] = []
         for i in range(repeat):
             log(f"repeat {i + 1}/{repeat}")
             for k in CONSUMER_COUNTS:
-                runs[k].append(directory_run(work / f"r{i}-c{k}", root, k, log))
+                runs[k].append(directory_run(work / f"r{i}-c{k}", root, k, log,
+                                             updated if modified else None))
                 if workdir is None:  # a 100k provider, its changelog and consumers take GBs
                     shutil.rmtree(work / f"r{i}-c{k}", ignore_errors=True)
             ldapadd.append(standalone_ldapadd(work / f"r{i}-standalone", ldif))
@@ -347,7 +294,8 @@ def run(mailboxes: int, domains: int, zones: int, repeat: int, workdir: Path | N
         f"ispctl replication benchmark, {date.today().isoformat()}",
         machine_line(), load_line(load), code_line(),
         f"N = {size.mailboxes} mailboxes over {size.domains} domains = {size.entries} directory entries; "
-        f"{zones} DNS zones; repeat = {repeat}; provider: delta-syncrepl (syncprov + accesslog, both olcDbNoSync)",
+        f"{modified} modified; {zones} DNS zones; repeat = {repeat}",
+        "provider: delta-syncrepl (syncprov + accesslog, both olcDbNoSync), consumers and ispctl on the same machine",
     ]
     return report(header, size.entries, runs, ldapadd, dns)
 
@@ -361,26 +309,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mailboxes", type=int, default=10_000, help="mailboxes in the estate (default 10000)")
     parser.add_argument("--domains", type=int, default=1_000, help="domains they are spread over (default 1000)")
     parser.add_argument("--zones", type=int, default=300, help="new zones for the DNS secondary (default 300; 0: skip)")
+    parser.add_argument("--updates", type=int, default=10_000,
+                        help="mailboxes whose display name the second apply changes (default 10000; 0: skip)")
     parser.add_argument("--repeat", type=int, default=3, help="fresh runs of everything; medians reported (default 3)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the daemons' data here (must be empty)")
     parser.add_argument("--quiet", action="store_true", help="no per-run progress on stderr")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.domains < 1 or args.mailboxes < 1 or args.zones < 0:
-        parser.error("--repeat, --domains and --mailboxes must be at least 1, --zones at least 0")
+    if args.repeat < 1 or args.domains < 1 or args.mailboxes < 1 or args.zones < 0 or args.updates < 0:
+        parser.error("--repeat, --domains and --mailboxes must be at least 1, --zones and --updates at least 0")
     if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
         parser.error(f"--workdir {args.workdir} is not empty")
     # A SIGTERM unwinds like Ctrl-C, so every daemon is stopped on that exit path too.
     signal.signal(signal.SIGTERM, _terminated)
-    sys.stdout.write(run(args.mailboxes, args.domains, args.zones, args.repeat, args.workdir, args.quiet) + "\n")
+    sys.stdout.write(run(args.mailboxes, args.domains, args.zones, args.repeat, args.workdir, args.quiet,
+                         args.updates) + "\n")
     sys.stdout.flush()
     return 0
 
 
 def iter_steps() -> Iterator[str]:
     """The row labels every report has (the test checks them)."""
-    yield from ("apply, 0 consumer(s) attached", "ldapadd -c, standalone slapd (anchor)", "catch-up of a consumer",
+    yield from ("apply, initial load, 0 consumer(s) attached", "apply, initial load, 2 consumer(s) attached",
+                "ldapadd -c, standalone slapd (anchor)", "catch-up of a consumer down for all",
                 "lag of consumer 1", "lag of consumer 2", "plan (no changes), provider",
-                "ldapsearch of the subtree, consumer", "secondary serves all")
+                "ldapsearch of the subtree, consumer", "secondary serves all", "footprint after the runs",
+                "per 10,000 changes, initial load", "catch-up from the changelog")
 
 
 if __name__ == "__main__":
