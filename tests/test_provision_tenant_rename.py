@@ -80,6 +80,30 @@ def test_a_client_rename_stays_under_its_reseller(tmp_path: Path) -> None:
     assert diff["tenants/southbay/academy/tenant.yaml"][-1] == "+previous: [school]"
 
 
+def test_a_batch_renames_then_uses_the_new_name(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    ops = [{"op": "tenant.rename", "tenant": "southbay", "new": "southshore"},
+           {"op": "tenant.rename", "tenant": "school", "new": "academy"},
+           {"op": "tenant.set", "tenant": "academy", "set": {"limits.max_domains": 2}},
+           {"op": "domain.add", "domain": "academy.example", "tenant": "academy", "services": ["mail"]},
+           {"op": "mailbox.add", "address": "head@academy.example", "name": "Head"},
+           {"op": "tenant.set", "tenant": "southshore", "set": {"name": "South Shore Networks"}}]
+    result, diff = edit(root, "batch", "-", input="".join(json.dumps(op) + "\n" for op in ops))
+    assert result.exit_code == 0, result.output
+    folder = root / "tenants" / "southshore" / "academy"
+    assert sorted(p.name for p in folder.iterdir()) == ["academy.example.yaml", "riverside-school.example.yaml",
+                                                        "tenant.yaml"]
+    text = (root / "tenants" / "southshore" / "tenant.yaml").read_text(encoding="utf-8").splitlines()
+    assert "name: South Shore Networks" in text and text[-1] == "previous: [southbay]"
+    # nothing outside the two folders changed
+    assert set(diff) <= {f"tenants/{t}{rest}" for t in ("southbay", "southshore") for rest in (
+        "", "/tenant.yaml", "/southbay.example.yaml", "/school", "/school/tenant.yaml",
+        "/school/riverside-school.example.yaml", "/academy", "/academy/tenant.yaml",
+        "/academy/riverside-school.example.yaml", "/academy/academy.example.yaml")}
+    assert "previous: [school]" in (folder / "tenant.yaml").read_text(encoding="utf-8")
+    assert not (root / "tenants" / "southbay").exists()
+
+
 def test_refusals_leave_every_file_as_it_was(tmp_path: Path) -> None:
     root = example(tmp_path)
     original = snapshot(root)
