@@ -7,8 +7,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from estate_builder import EstateBuilder, mailbox
 
+from ispctl.providers.mailstore import build
+from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.reconciler.estate.placement import default_host, place_mailboxes
 
 BASE = "directory:\n  base_dn: ou=ispctl,dc=example,dc=net\n"
@@ -106,3 +109,17 @@ def test_a_placement_without_any_mail_store_host_is_an_error(tmp_path: Path) -> 
 def test_this_host_must_be_a_declared_host(tmp_path: Path) -> None:
     builder = _estate(tmp_path, site=CLUSTER + "  this_host: mx7.example.net\n")
     assert "'mx7.example.net' is not one of cluster.hosts" in str(builder.only_problem())
+
+
+def test_the_mail_store_runs_only_on_a_mail_store_host_and_keeps_its_own_homes(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, boxes={"anna": mailbox(placement={"mail_store": "mx1.example.net"}),
+                                       "ben": mailbox(placement={"mail_store": "mx2.example.net"})})
+    site = builder.catalog().estate.site
+    with pytest.raises(ConfigError, match="ISPCTL_HOST"):
+        build(site, {})
+    assert build(site.model_copy(update={"cluster": site.cluster.model_copy(  # type: ignore[attr-defined]
+        update={"this_host": "mx1.example.net"})}), {}).host == "mx1.example.net"
+    # The same estate as mx1's own run sees it (ISPCTL_HOST sets this_host): its homes only.
+    (builder.root / "ispctl.yaml").write_text(CLUSTER + "  this_host: mx1.example.net\n", encoding="utf-8")
+    maildirs = {key: r.attrs["host"] for (kind, key), r in builder.resources().items() if kind == "maildir"}
+    assert maildirs["anna@acme.example"] == "mx1.example.net" and "ben@acme.example" not in maildirs

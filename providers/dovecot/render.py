@@ -33,7 +33,7 @@ from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.settings import DIRECTORY
 from ispctl.providers.mailstore.settings import MAIL
 from ispctl.providers.sieve import dovecot as sieve
-from ispctl.reconciler.contract import ConfigError, SiteFile, write_rendered
+from ispctl.reconciler.contract import CLUSTER, ConfigError, SiteFile, write_rendered
 
 LDAP_CONF_FILE = "dovecot-ldap.conf.ext"
 SETTINGS_FILE = "conf.d/90-ispctl.conf"
@@ -51,6 +51,10 @@ PASS_ATTRS = "uid=user, userPassword=password"
 USER_ATTRS = ("=home=%{ldap:homeDirectory}, =uid=%{ldap:uidNumber}, =gid=%{ldap:gidNumber}, "
               "=quota_rule=*:bytes=%{ldap:ispctlMailQuota:0}")
 ITERATE_ATTRS = "uid=user"
+# In a cluster (README "Cluster: placement and moves"): a login or delivery for a mailbox
+# stored on another host is proxied there (mailHost, a name that resolves to that host);
+# proxy_maybe serves it here when mailHost is this host.
+PROXY_ATTRS = ", mailHost=host, =proxy_maybe=y"
 # Every character ispctl lets into an address (ispctl.reconciler.estate.names), in either case.
 USERNAME_CHARS = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                   ".-_@!#$%&'*+=?^`{|}~")
@@ -86,6 +90,17 @@ def _safe_path(path: str, what: str) -> str:
     return path
 
 
+_PROXY_NOTE = ("# A cluster: each mailbox is stored on the host its mailHost names; Dovecot serves it\n"
+               "# when that is this host and proxies the login (and, with lmtp_proxy, the delivery) to\n"
+               "# it otherwise, with the password the user gave.\n")
+
+
+def _clustered(site: SiteFile) -> bool:
+    # A site made without the cluster section (the sandbox's own) is a single host.
+    cluster = site.get_section(CLUSTER)
+    return cluster is not None and bool(cluster.with_role("mail_store"))
+
+
 def render_ldap_conf(site: SiteFile, ldap: LdapSettings) -> str:
     """The ``dovecot-ldap.conf.ext`` text: how Dovecot finds and reads mailboxes."""
     tls = ""
@@ -116,7 +131,9 @@ def render_ldap_conf(site: SiteFile, ldap: LdapSettings) -> str:
         "# suspends it too) whose ispctlEnabledService lists this protocol (%s = imap, pop3;\n"
         "# ManageSieve, service sieve, counts as imap).\n"
         f"pass_filter = {PASS_FILTER}\n"
-        f"pass_attrs = {PASS_ATTRS}\n\n"
+        + (_PROXY_NOTE + f"pass_attrs = {PASS_ATTRS}{PROXY_ATTRS}\n\n" if _clustered(site) else
+           f"pass_attrs = {PASS_ATTRS}\n\n")
+        +
         "# Deliveries, quota and doveadm must find every mailbox, suspended or not.\n"
         f"user_filter = {USER_FILTER}\n"
         "# Quota in bytes from the directory; missing or 0 = no quota.\n"
@@ -171,6 +188,9 @@ def render_settings(site: SiteFile, ldap_conf_path: str, lmtp_socket: str = LMTP
         "protocols = $protocols lmtp\n"
         "# Refuse an over-quota recipient at RCPT time: the sender gets the error, no bounce.\n"
         "lmtp_rcpt_check_quota = yes\n"
+        + ("# A cluster: mail for a mailbox stored on another host (mailHost) is passed on to it,\n"
+           "# e.g. what was on its way while the mailbox moved.\nlmtp_proxy = yes\n" if _clustered(site) else "")
+        +
         "service lmtp {\n"
         f"  unix_listener {socket} {{\n"
         "    mode = 0600\n"

@@ -16,13 +16,13 @@ from ispctl.providers.mailstore.compile import compile_mailstore
 from ispctl.providers.mailstore.provider import MailStoreProvider
 from ispctl.providers.mailstore.report import mail_used
 from ispctl.providers.mailstore.settings import MAIL, MAILDIR, OVERRIDES, MailSettings
-from ispctl.reconciler.contract import CLUSTER, ConfigError, Service, SiteFile, UsagePart
+from ispctl.reconciler.contract import CLUSTER, ClusterSettings, ConfigError, Service, SiteFile, UsagePart
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> MailStoreProvider:
     """The root comes from the site settings with this machine's overrides applied."""
     mail = site.section(MAIL)
-    cluster = site.section(CLUSTER)
+    cluster = site.get_section(CLUSTER) or ClusterSettings()  # a sandbox's site may lack the section
     stores = [name for name, _host in cluster.with_role("mail_store")]
     if stores and cluster.this_host not in stores:
         # Without this the run would see every home under its root as not wanted here.

@@ -26,7 +26,9 @@ def lmtp_nexthop(endpoint: str) -> str:
 
 def host_routes(site: SiteFile) -> list[tuple[str, str, str]]:
     """(table name, host, transport) for every mail_store host, in name order."""
-    cluster = site.section(CLUSTER)
+    cluster = site.get_section(CLUSTER)  # None: a site made without it (a sandbox's), one host
+    if cluster is None:
+        return []
     return [(f"transport_host_{name.replace('.', '_').replace('-', '_')}", name,
              lmtp_nexthop(cluster.lmtp_address(name)))
             for name, _host in cluster.with_role("mail_store")]
