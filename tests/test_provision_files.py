@@ -70,3 +70,26 @@ def test_an_edit_back_to_the_original_is_no_change(tmp_path: Path) -> None:
     files.doc(path)["a"] = 5
     files.doc(path)["a"] = 1
     assert files.changes() == {}
+
+
+def test_a_move_keeps_the_bytes_of_a_file_the_edit_did_not_change(tmp_path: Path) -> None:
+    # Laid out by hand (four-space indents, padded flow lists): a round trip would re-indent it.
+    by_hand = b"domain: x.example\nmailboxes:\n    alice:   {quota: 1GiB}\naliases:\n    sales: [alice,   bob]\n"
+    (tmp_path / "a").mkdir()
+    old, new, newer = tmp_path / "a" / "x.yaml", tmp_path / "b" / "x.yaml", tmp_path / "c" / "x.yaml"
+    old.write_bytes(by_hand)
+    files = EditFiles(tmp_path)
+    files.move(old, new)
+    files.move(new, newer)  # moved twice: still the same bytes, nothing left at the middle path
+    assert files.exists(newer) and not files.exists(new) and not files.exists(old)
+    assert files.changes() == {old: (by_hand, None), newer: (None, by_hand)}
+    # edited after the move: loaded from the moved bytes, written as a document
+    files.doc(newer)["description"] = "moved"
+    changed = files.changes()[newer][1]
+    assert changed is not None and changed.endswith(b"description: moved\n") and b"alice:" in changed
+    # a file this edit changed first moves as its document
+    other = tmp_path / "a" / "y.yaml"
+    other.write_text(TEXT, encoding="utf-8")
+    files.doc(other)["description"] = "changed"
+    files.move(other, tmp_path / "b" / "y.yaml")
+    assert files.changes()[tmp_path / "b" / "y.yaml"][1] == (TEXT + "description: changed\n").encode()

@@ -80,6 +80,16 @@ def test_a_client_rename_stays_under_its_reseller(tmp_path: Path) -> None:
     assert diff["tenants/southbay/academy/tenant.yaml"][-1] == "+previous: [school]"
 
 
+def test_a_file_laid_out_by_hand_moves_byte_for_byte(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    by_hand = (b"domain: hand.example\nservices: [mail]\nmailboxes:\n    anna:   {name: Anna}   # four spaces\n"
+               b"aliases:\n    team: [anna,   bob]\n    bob:  anna\n")
+    (root / "tenants" / "southbay" / "hand.example.yaml").write_bytes(by_hand)
+    result, _ = edit(root, "tenant", "rename", "southbay", "southshore")
+    assert result.exit_code == 0, result.output
+    assert (root / "tenants" / "southshore" / "hand.example.yaml").read_bytes() == by_hand
+
+
 def test_a_batch_renames_then_uses_the_new_name(tmp_path: Path) -> None:
     root = example(tmp_path)
     ops = [{"op": "tenant.rename", "tenant": "southbay", "new": "southshore"},

@@ -131,6 +131,8 @@ class EditFiles:
     root: Path
     _original: dict[Path, bytes | None] = field(default_factory=dict)
     _docs: dict[Path, Any] = field(default_factory=dict)  # None: the file is deleted
+    # A file moved here untouched: its bytes, carried as they are (``move``) until an edit loads it.
+    _moved: dict[Path, bytes] = field(default_factory=dict)
 
     def _within(self, path: Path) -> Path:
         path = path if path.is_absolute() else self.root / path
@@ -142,14 +144,17 @@ class EditFiles:
         path = self._within(path)
         if path in self._docs:
             return self._docs[path] is not None
-        return path.is_file()
+        return path in self._moved or path.is_file()
 
     def doc(self, path: Path) -> CommentedMap:
         """The file's document, loaded round-trip the first time (and edited in place after)."""
         path = self._within(path)
         if path not in self._docs:
-            data = path.read_bytes()
-            self._original[path] = data
+            if path in self._moved:
+                data = self._moved.pop(path)  # its original (none) is the move's
+            else:
+                data = path.read_bytes()
+                self._original[path] = data
             loaded = load_text(data.decode("utf-8"))
             if not isinstance(loaded, CommentedMap):
                 raise IspctlError(f"{path}: not a mapping; fix the file by hand first")
@@ -168,8 +173,20 @@ class EditFiles:
         self._docs[path] = data
 
     def move(self, old: Path, new: Path) -> None:
-        """The file at a new path (its document as it is), none at the old one."""
-        self.create(new, self.doc(old))
+        """The file at a new path, none at the old one, as ``git mv`` would: byte for byte when
+        this edit has not changed it (a file laid out by hand keeps its layout; a round trip would
+        re-indent it), else its document as it is."""
+        old, new = self._within(old), self._within(new)
+        if old in self._docs or (old not in self._moved and not old.is_file()):
+            self.create(new, self.doc(old))
+            self.delete(old)
+            return
+        if self.exists(new):
+            raise IspctlError(f"{new} already exists")
+        data = self._moved.pop(old) if old in self._moved else old.read_bytes()
+        if new not in self._original:
+            self._original[new] = new.read_bytes() if new.is_file() else None
+        self._moved[new] = data
         self.delete(old)
 
     def delete(self, path: Path) -> None:
@@ -186,6 +203,9 @@ class EditFiles:
             after = None if doc is None else dump_text(doc).encode("utf-8")
             if before != after:
                 found[path] = (before, after)
+        for path, data in self._moved.items():
+            if path not in self._docs and self._original.get(path) != data:
+                found[path] = (self._original.get(path), data)
         return dict(sorted(found.items()))
 
     def write(self, changes: dict[Path, tuple[bytes | None, bytes | None]]) -> Journal:
