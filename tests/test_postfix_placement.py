@@ -130,3 +130,31 @@ def test_a_key_cannot_widen_a_host_table(slapd: SlapdInstance, tmp_path: Path, k
     settle(config_dir / "main.cf")
     _render(slapd, estate, out)
     assert _route(out, config_dir, key) == set()
+
+
+def test_a_renamed_mailbox_keeps_its_host_and_its_route(slapd: SlapdInstance, tmp_path: Path) -> None:
+    estate = copy_example(tmp_path)
+    site = estate / "ispctl.yaml"
+    site.write_text(site.read_text(encoding="utf-8") + "\n" + CLUSTER, encoding="utf-8")
+    edit_yaml(estate / NORTHWIND, lambda d: d.__setitem__("placement", {"mail_store": "mx2.example.net"}))
+    _central(slapd, estate, "apply", "--auto-approve")
+
+    def rename(data: Any) -> None:
+        data["mailboxes"]["helpdesk"] = data["mailboxes"].pop("support")
+        data["mailboxes"]["helpdesk"]["previous"] = ["support"]
+
+    edit_yaml(estate / NORTHWIND, rename)
+    changes = changes_by_address(json.loads(_central(slapd, estate, "plan", "--json")))
+    host = changes["mailhost.helpdesk@northwind.example"]
+    # One renamed object, no move: the host does not change.
+    assert host["action"] == "update" and host["attributes"] == [] and "mailhost.support@northwind.example" not in changes
+    assert "moves the mail" not in _central(slapd, estate, "plan")
+    _central(slapd, estate, "apply", "--auto-approve")
+    assert "No changes." in _central(slapd, estate, "plan")
+    out, config_dir = tmp_path / "tables", tmp_path / "etc"
+    config_dir.mkdir()
+    (config_dir / "main.cf").write_text("", encoding="utf-8")
+    settle(config_dir / "main.cf")
+    _render(slapd, estate, out)
+    assert _route(out, config_dir, "helpdesk@northwind.example") == {ROUTE["mx2.example.net"]}
+    assert _route(out, config_dir, "support@northwind.example") == set()

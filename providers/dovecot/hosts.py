@@ -125,6 +125,10 @@ class MailHostProvider(Provider):
 
     def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
         source, target = _host(before), _host(after)
+        if source == target:
+            # A renamed mailbox (its entry renamed by the directory first): same host, no mail moves.
+            self._write(after.key, target)
+            return
         if self.doveadm is None:
             raise MoveError(f"moving {after.key} from {source} to {target} needs the hosts' doveadm password: set "
                             "ISPCTL_DOVEADM_PASSWORD_FILE (or ISPCTL_DOVEADM_PASSWORD)")

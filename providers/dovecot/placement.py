@@ -38,7 +38,8 @@ def compile_placement(catalog: Catalog) -> Compiled:
     for address, placed in place_mailboxes(catalog).hosts.items():
         box = catalog.mailboxes[address]
         out.resources.append(Resource(KIND, address, {"host": placed.host},
-                                      depends_on=(address_of(MAILBOX, address),), source=box.origin.location()))
+                                      depends_on=(address_of(MAILBOX, address),), previous=box.previous,
+                                      source=box.origin.location()))
     return out
 
 
