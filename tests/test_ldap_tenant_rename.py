@@ -175,19 +175,24 @@ def live(kind: str, key: str, parent: str, **attrs: str) -> Resource:
 
 def test_the_steps_follow_only_children_as_ispctl_left_them() -> None:
     base = "ou=ispctl,dc=example,dc=net"
-    before, after = live("tenant", "acme", None), Resource("tenant", "shop", {}, None)
+    before, after = live("tenant", "acme", None), Resource("tenant", "shop", {}, None, previous=("store", "acme"))
     fine = live("domain", "a.example", "tenant.acme", type="primary")
+    # fingerprinted for "store" by an apply killed inside a rename to that name, given up since
+    given_up = live("domain", "d.example", "tenant.store", type="primary")
+    given_up = Resource("domain", "d.example", given_up.attrs, "tenant.acme",
+                        recorded_fingerprint=given_up.recorded_fingerprint)
     done = live("domain", "b.example", "tenant.shop", type="primary")  # an interrupted apply got to it
     done = Resource("domain", "b.example", done.attrs, "tenant.acme", recorded_fingerprint=done.recorded_fingerprint)
     by_hand = Resource("domain", "c.example", {"type": "nodns"}, "tenant.acme",
                        recorded_fingerprint=live("domain", "c.example", "tenant.acme", type="primary").fingerprint())
-    children = [(f"associatedDomain={r.key},o=acme,{base}", r) for r in (fine, done, by_hand)]
+    children = [(f"associatedDomain={r.key},o=acme,{base}", r) for r in (fine, done, by_hand, given_up)]
     steps = tenant_rename.tenant_rename_steps(before, after, (), f"o=acme,{base}", base, children)
     assert [s.what for s in steps] == [
         f"mark o=acme,{base} as being renamed to shop",
         f"fingerprint associatedDomain=a.example,o=acme,{base} for tenant shop",
+        f"fingerprint associatedDomain=d.example,o=acme,{base} for tenant shop",
         f"rename o=acme,{base} to o=shop", f"modify o=shop,{base}"]
     assert steps[0].mods == {"o": ["acme", "shop"]}
     assert steps[1].mods["ispctlFingerprint"] == [live("domain", "a.example", "tenant.shop", type="primary")
                                                   .recorded_fingerprint]
-    assert (steps[2].new_rdn, steps[2].new_superior) == ("o=shop", None)
+    assert (steps[-2].new_rdn, steps[-2].new_superior) == ("o=shop", None)

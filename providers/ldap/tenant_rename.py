@@ -13,7 +13,8 @@ so after the modrdn they would read as "changed outside ispctl". The steps:
 1. mark the entry: ``o`` gets the new name as a second value (a reader sees a rename under
    way, ``live._interrupted_rename``; the entry keeps its DN and its fingerprint);
 2. rewrite the fingerprint of each entry right below it as it will be under the new name
-   (only those whose fingerprint matches their values now: drift stays drift);
+   (only those whose fingerprint matches their values under the live or an earlier name:
+   drift stays drift);
 3. ``modrdn`` to ``o=<new>`` (deleting the old value: the mark goes in the same operation);
 4. write the tenant's own changed values and fingerprint.
 
@@ -42,7 +43,7 @@ from ispctl.providers.ldap.mapping import (
     search_attributes,
 )
 from ispctl.providers.ldap.rename import Step
-from ispctl.reconciler.contract import Resource
+from ispctl.reconciler.contract import Resource, address_of
 
 
 def children_to_refingerprint(before: Resource, after: Resource,
@@ -50,14 +51,19 @@ def children_to_refingerprint(before: Resource, after: Resource,
     """(DN, new fingerprint) of each entry right below the tenant that must follow its rename.
 
     ``children`` are live entries read one level below the tenant's entry (its parent address
-    is ``before``'s). One already fingerprinted for the new name (an earlier, interrupted
-    apply) or drifted (its fingerprint matches neither name) is left as it is."""
+    is ``before``'s). One fingerprinted as ispctl left it under the tenant's live name or
+    another of its earlier names (an interrupted apply of a rename to a name given up since)
+    gets the new name's; one already fingerprinted for the new name (an interrupted apply of
+    this rename) or drifted (matching none of them) is left as it is."""
+    earlier = (before.address, *(address_of(after.kind, name) for name in after.previous if name != before.key))
     out = []
     for child_dn, child in children:
         if child.parent != before.address or child.recorded_fingerprint is None:
             continue
         moved = replace(child, parent=after.address)
-        if child.drifted() is None and moved.fingerprint() != child.recorded_fingerprint:
+        if moved.fingerprint() == child.recorded_fingerprint:
+            continue
+        if any(replace(child, parent=name).fingerprint() == child.recorded_fingerprint for name in earlier):
             out.append((child_dn, moved.fingerprint()))
     return out
 
