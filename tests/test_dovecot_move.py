@@ -32,6 +32,7 @@ import pytest
 from ldap_helpers import HASH, cli_env, ispctl_binary, ldap_ok, run_cli, search
 from test_postfix import SERVICE_DN, binary, settle
 
+from ispctl.providers.dovecot.move import Doveadm, MoveError, MoveJournal, Pending, move_mailbox
 from ispctl.providers.dovecot.sandbox.daemon import default_mail_owner
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
 from ispctl.reconciler.harness.daemons import free_port, log_tail, port_accepts
@@ -295,6 +296,24 @@ def _kill(apply: subprocess.Popen[str]) -> None:
     assert apply.returncode == -signal.SIGKILL
 
 
+def _password_not_on_a_command_line() -> None:
+    """The waiting doveadm's command line names a private config file holding the password."""
+    waiting = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"doveadm-gated") for a in args):
+            waiting.append([a.decode() for a in args if a])
+    assert len(waiting) == 1, waiting
+    args = waiting[0]
+    assert not any("secret" in a for a in args), args
+    conf = Path(args[args.index("-c") + 1])
+    assert conf.stat().st_mode & 0o777 == 0o600
+    assert conf.read_text(encoding="utf-8") == 'doveadm_password = "dsync \\"secret\\" \\\\ 1"\n'
+
+
 def _mail_host(cluster: Cluster, address: str) -> str:
     found = search(cluster.slapd, f"(mail={address})", "mailHost")
     return next(iter(found.values()))["mailhost"][0]
@@ -320,6 +339,7 @@ def test_a_mailbox_moves_with_its_mail_through_kills_and_deliveries(cluster: Clu
     apply = cluster.start_apply()
     _wait_for(cluster.gate.with_name("gate.started.0"), apply)
     assert cluster.deliver(ANNA, 5, "during-copy").name == "mx1.example.net"
+    _password_not_on_a_command_line()
     _kill(apply)
     assert _mail_host(cluster, ANNA) == "mx1.example.net"
     assert "stopped before the directory was switched" in cluster.central("plan")
@@ -364,3 +384,43 @@ def test_a_mailbox_moves_with_its_mail_through_kills_and_deliveries(cluster: Clu
     assert len(cluster.sent) == 35
     assert _mail_host(cluster, "bob@acme.example") == "mx1.example.net"
     assert not list(cluster.journal.glob("*.json"))
+
+
+def test_the_journal_survives_a_restart_and_refuses_a_damaged_record(tmp_path: Path) -> None:
+    journal = MoveJournal(tmp_path / "moves")
+    assert journal.pending() == {}
+    journal.record(Pending("o'neil+x@acme.example", "mx1", "mx2", "copy"))
+    journal.record(Pending("o'neil+x@acme.example", "mx1", "mx2", "switched"))
+    again = MoveJournal(tmp_path / "moves").pending()
+    assert again == {"o'neil+x@acme.example": Pending("o'neil+x@acme.example", "mx1", "mx2", "switched")}
+    assert "after the directory was switched" in again["o'neil+x@acme.example"].describe()
+    journal.clear("o'neil+x@acme.example")
+    journal.clear("o'neil+x@acme.example")  # twice: the second finds nothing, no error
+    assert journal.pending() == {} and not list((tmp_path / "moves").iterdir())
+    (tmp_path / "moves" / "x.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(MoveError, match="x.json cannot be read"):
+        journal.pending()
+
+
+def test_a_move_stops_before_anything_when_a_host_has_no_doveadm_server(tmp_path: Path) -> None:
+    journal = MoveJournal(tmp_path / "moves")
+    switched: list[bool] = []
+    with pytest.raises(MoveError, match="no doveadm server known for mx9"):
+        move_mailbox(ANNA, "mx1", "mx9", {"mx1": "127.0.0.1:1"}, Doveadm("pw"), journal,
+                     lambda: switched.append(True))
+    assert journal.pending() == {} and switched == []
+
+
+def test_a_failed_copy_never_switches_and_the_journal_says_so(tmp_path: Path) -> None:
+    # Nothing listens on these ports: the real doveadm fails to connect.
+    journal = MoveJournal(tmp_path / "moves")
+    switched: list[bool] = []
+    dead = {"mx1": f"127.0.0.1:{free_port()}", "mx2": f"127.0.0.1:{free_port()}"}
+    with pytest.raises(MoveError, match="doveadm sync of anna@acme.example .* failed"):
+        move_mailbox(ANNA, "mx1", "mx2", dead, Doveadm("pw", binary("doveadm"), attempts=1), journal,
+                     lambda: switched.append(True))
+    assert switched == [] and journal.pending()[ANNA].step == "copy"
+    # A password Dovecot's config could not hold is refused before doveadm runs.
+    with pytest.raises(MoveError, match="line break"):
+        Doveadm("a\nb", binary("doveadm")).sync(ANNA, dead["mx2"], dead["mx1"])
+
