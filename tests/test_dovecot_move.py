@@ -424,3 +424,37 @@ def test_a_failed_copy_never_switches_and_the_journal_says_so(tmp_path: Path) ->
     with pytest.raises(MoveError, match="line break"):
         Doveadm("a\nb", binary("doveadm")).sync(ANNA, dead["mx2"], dead["mx1"])
 
+
+
+def test_git_changing_its_mind_mid_move_brings_everything_back(cluster: Cluster) -> None:
+    cluster.central("apply", "--auto-approve")
+    for name in HOSTS:
+        cluster.host_run(name, "apply", "--auto-approve")
+    _render_postfix(cluster)
+    cluster.deliver(ANNA, 3, "before")
+    mx1 = cluster.hosts["mx1.example.net"]
+    site = (cluster.estate / "ispctl.yaml").read_text(encoding="utf-8")
+    _estate(cluster.estate, site, "mx2.example.net")
+    _reset_gate(cluster)
+    apply = cluster.start_apply()
+    call = 0
+    _wait_for(cluster.gate.with_name("gate.started.0"), apply)
+    while _mail_host(cluster, ANNA) == "mx1.example.net":
+        cluster.gate.with_name(f"gate.open.{call}").touch()
+        call += 1
+        _wait_for(cluster.gate.with_name(f"gate.started.{call}"), apply)
+    assert cluster.deliver(ANNA, 2, "after-switch").name == "mx2.example.net"
+    _kill(apply)
+    # Git now says mx1 again: the plan finishes the move towards mx1, from the directory's mx2.
+    _estate(cluster.estate, site, "mx1.example.net")
+    plan = cluster.central("plan")
+    assert "moves the mail from mx2.example.net to mx1.example.net" in plan and "moving" in plan
+    _reset_gate(cluster)
+    cluster.gate.with_name("gate.open").touch()
+    apply = cluster.start_apply()
+    out, err = apply.communicate(timeout=120)
+    assert apply.returncode == 0, out + err
+    assert _mail_host(cluster, ANNA) == "mx1.example.net"
+    assert "No changes." in cluster.central("plan") and not list(cluster.journal.glob("*.json"))
+    assert cluster.route(ANNA).name == "mx1.example.net"
+    assert mx1.subjects(ANNA) == sorted(cluster.sent) and len(cluster.sent) == 5

@@ -26,7 +26,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from ispctl.providers.dovecot.move import Doveadm, MoveError, MoveJournal, move_mailbox
 from ispctl.providers.ldap.connection import LdapSettings, connect
-from ispctl.reconciler.contract import MAILBOX, Provider, ProviderError, Resource, address_of
+from ispctl.reconciler.contract import MAILBOX, Provider, ProviderError, Resource, Value, address_of
 
 KIND = "mailhost"
 CLASS = "inetLocalMailRecipient"
@@ -69,10 +69,13 @@ class MailHostProvider(Provider):
             if address is None or host is None:
                 continue
             moving = pending.get(address)
-            # Until a move's last step, the mail is not (all) on the target: the live host
-            # is the source, so the plan proposes the move again and apply completes it.
-            found.append(Resource(KIND, address, {"host": moving.source if moving else host},
-                                  depends_on=(address_of(MAILBOX, address),),
+            # Until a move's last step, the mail is not (all) where the directory says: the
+            # live side says which move is unfinished (``moving``, never desired), so the plan
+            # proposes to finish it and apply does, towards whatever host git now says.
+            attrs: dict[str, Value] = {"host": host}
+            if moving is not None:
+                attrs["moving"] = f"{moving.source} -> {moving.target}"
+            found.append(Resource(KIND, address, attrs, depends_on=(address_of(MAILBOX, address),),
                                   interrupted=moving.describe() if moving else None))
         return found
 
@@ -125,7 +128,9 @@ class MailHostProvider(Provider):
 
     def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
         source, target = _host(before), _host(after)
-        if source == target:
+        moving = before.attrs.get("moving")
+        earlier = tuple(moving.split(" -> ")) if isinstance(moving, str) else ()
+        if source == target and not earlier:
             # A renamed mailbox (its entry renamed by the directory first): same host, no mail moves.
             self._write(after.key, target)
             return
@@ -133,14 +138,18 @@ class MailHostProvider(Provider):
             raise MoveError(f"moving {after.key} from {source} to {target} needs the hosts' doveadm password: set "
                             "ISPCTL_DOVEADM_PASSWORD_FILE (or ISPCTL_DOVEADM_PASSWORD)")
         move_mailbox(after.key, source, target, self.endpoints, self.doveadm, self.journal,
-                     lambda: self._write(after.key, target))
+                     lambda: self._write(after.key, target), also=earlier)
 
     def _delete(self, resource: Resource) -> None:
         self._write(resource.key, None)
 
     def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
-        if before is None or after is None or _host(before) == _host(after):
+        if before is None or after is None:
             return ()
+        if _host(before) == _host(after):
+            moving = before.attrs.get("moving")
+            return (f"finishes the interrupted move ({moving}): syncs the mail on {_host(after)} with the other "
+                    "host again",) if moving else ()
         return (f"moves the mail from {_host(before)} to {_host(after)} with doveadm sync, switches mailHost once "
                 "the copy is complete, syncs again; the old copy is archived by the mail store run on "
                 f"{_host(before)}",)

@@ -151,15 +151,22 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def move_mailbox(address: str, source: str, target: str, endpoints: Mapping[str, str], doveadm: Doveadm,
-                 journal: MoveJournal, switch: Callable[[], None]) -> None:
-    """Copy, switch the directory entry (``switch``), sync again; see the module's docstring."""
-    missing = sorted({source, target} - set(endpoints))
+                 journal: MoveJournal, switch: Callable[[], None], also: tuple[str, ...] = ()) -> None:
+    """Copy, switch the directory entry (``switch``), sync again; see the module's docstring.
+
+    ``also``: more hosts that may hold some of the mail (those of a move interrupted earlier
+    towards another host): each is synced like the source, so nothing any of them got is left
+    behind."""
+    sources = tuple(dict.fromkeys(h for h in (source, *also) if h != target))
+    missing = sorted(({target, *sources}) - set(endpoints))
     if missing:
         raise MoveError(f"moving {address}: no doveadm server known for {', '.join(missing)} "
                         "(cluster.hosts with the mail_store role)")
     journal.record(Pending(address, source, target, "copy"))
-    doveadm.sync(address, endpoints[target], endpoints[source])
+    for host in sources:
+        doveadm.sync(address, endpoints[target], endpoints[host])
     switch()
     journal.record(Pending(address, source, target, "switched"))
-    doveadm.sync(address, endpoints[target], endpoints[source])
+    for host in sources:
+        doveadm.sync(address, endpoints[target], endpoints[host])
     journal.clear(address)
