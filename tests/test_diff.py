@@ -283,6 +283,27 @@ def test_what_hangs_below_a_renamed_object_goes_along_and_may_be_renamed_too() -
     assert [c.address for c in alone.changes] == ["tenant.apex"]  # the domain itself has nothing to do
 
 
+def test_a_rename_never_takes_a_top_below_another_or_one_out_to_the_top() -> None:
+    from ispctl.reconciler.engine.errors import ValidationFailed
+
+    live = index(*map(written, _tree("acme", "acme.example") + _tree("beta", "beta.example")),
+                 written(Resource("tenant", "shop", {}, parent="tenant.beta")))
+    for want, words in [
+        (Resource("tenant", "client", {}, parent="tenant.beta", previous=("acme",)),
+         "tenant.client names tenant.acme as its previous key, but that is at the top and this one under "
+         "tenant.beta: a rename keeps an object where it is"),
+        (Resource("tenant", "store", {}, previous=("shop",)),
+         "tenant.store names tenant.shop as its previous key, but that is under tenant.beta and this one at the top: "
+         "a rename keeps an object where it is"),
+    ]:
+        try:
+            compute_plan(index(want, *_tree("beta", "beta.example")), live)
+        except ValidationFailed as failed:
+            assert [problem.message for problem in failed.problems] == [words]
+        else:
+            raise AssertionError(f"{want.address} was planned as a rename")
+
+
 def test_create_only_attributes_are_written_on_create_then_never_compared() -> None:
     owned = frozenset({"password"})
     want = dataclasses.replace(box("a@x.example", password="initial"), create_only=owned)

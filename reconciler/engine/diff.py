@@ -56,6 +56,16 @@ def match_renames(desired: Index, live: Index) -> dict[tuple[str, str], Resource
                         f"{want.address} names {old.address} as its previous key, but that lives under {there}, not "
                         f"{here}: a rename cannot move an object from under another {there.split('.', 1)[0]}"))
                     break
+                if (want.parent is None) != (old.parent is None):
+                    # A top (a reseller) renamed into a place below another, or the reverse: that
+                    # moves a whole tree in or out of another's, which a rename never does.
+                    problems.append(Problem(
+                        want.source or Location("(desired state)"), "previous",
+                        f"{want.address} names {old.address} as its previous key, but "
+                        + (f"that is at the top and this one under {want.parent}" if old.parent is None else
+                           f"that is under {old.parent} and this one at the top")
+                        + ": a rename keeps an object where it is"))
+                    break
                 found[ident] = old
                 used.add(old_ident)
                 break
