@@ -11,8 +11,9 @@ kind of its own, not an attribute of the mailbox's entry, because switching it i
 step of the move and must wait for the copy: the plan shows it as ``host: A -> B``.
 
 It runs in the central run (which writes the directory); the live state is one paged search
-for the entries holding ``mailHost``, and the move journal (a move interrupted at any point
-reads as not done: the source host is what the live state says until the last step).
+for the entries holding ``mailHost``, and the move journal: a move interrupted at any point
+shows as the live attribute ``moving: A -> B`` (never desired), so the plan proposes to finish
+it, towards the host git says now, syncing from every host that may hold some of the mail.
 """
 
 from __future__ import annotations
