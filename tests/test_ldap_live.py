@@ -273,6 +273,14 @@ def test_a_mailbox_with_a_second_uid_is_an_interrupted_rename_not_drift() -> Non
     assert parsed(MAILBOX)["mailbox.a+b@xn--mnchen-3ya.example"].interrupted is None
 
 
+def test_a_tenant_with_a_second_o_is_an_interrupted_rename_not_drift() -> None:
+    dn_text, values = TENANT
+    tenant = parsed((dn_text, {**values, "o": [b"acme", b"Apex"]}))["tenant.acme"]
+    assert tenant.interrupted == "the rename of acme to apex stopped before its entry was renamed"
+    assert tenant.drifted() is None
+    assert parsed(TENANT)["tenant.acme"].interrupted is None
+
+
 @pytest.mark.parametrize(("classes", "kind"), [
     (["inetOrgPerson", "posixAccount", "ispctlMailUser", "ispctlManaged"], "mailbox"),
     (["INETORGPERSON", "ispctlmailuser", "ispctlManaged", "top"], "mailbox"),
