@@ -33,7 +33,8 @@ from ispctl.reconciler.estate.model import Duration, Section, Strict
 Role = Literal["directory_replica", "dns_secondary", "mail_store", "imap", "smtp", "web", "ftp", "radius"]
 ROLES: tuple[str, ...] = get_args(Role)
 # Which role each endpoint belongs to: a host names one only when it has the role.
-ENDPOINTS = {"directory": "directory_replica", "dns": "dns_secondary", "lmtp": "mail_store", "doveadm": "mail_store"}
+ENDPOINTS = {"directory": "directory_replica", "dns": "dns_secondary", "lmtp": "mail_store", "doveadm": "mail_store",
+             "web_files": "web"}
 _HOST = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 _HOSTPORT = re.compile(r"(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(?P<port>[0-9]{1,5}))?")
 
@@ -78,6 +79,8 @@ class ClusterHost(Strict):
     lmtp: HostPort | None = Field(None, description="where its LMTP server takes mail (default <host>:24)")
     doveadm: HostPort | None = Field(None, description="where its doveadm server answers, for mailbox moves "
                                      "(default <host>:12345)")
+    web_files: str | None = Field(None, description="where the central run's rsync reaches this web host's web "
+                                  "root, for site moves (default <host>:<web.web_root>)")
 
     @model_validator(mode="after")
     def _endpoints_of_its_roles(self) -> Self:
@@ -117,6 +120,10 @@ class ClusterSettings(Strict):
     def lmtp_address(self, name: str) -> str:
         host = self.hosts[name]
         return host.lmtp or f"{name}:24"
+
+    def web_files_location(self, name: str, web_root: str) -> str:
+        host = self.hosts[name]
+        return host.web_files or f"{name}:{web_root}"
 
     def doveadm_address(self, name: str) -> str:
         host = self.hosts[name]

@@ -153,6 +153,30 @@ def place_mailboxes(catalog: Catalog) -> Placement:
     return out
 
 
+def place_sites(catalog: Catalog, sites: Mapping[str, str]) -> Placement:
+    """Every site's web host (``sites``: site host name -> its domain): the domain's or tenant's
+    ``placement: {web: ...}``, else the default by the site's name; empty without a web host."""
+    cluster = catalog.estate.site.section(CLUSTER)
+    role: PlacedRole = "web"
+    out = Placement(role)
+    hosts = cluster.with_role(role)
+    if not hosts:
+        _unplaceable(catalog, role, out)
+        return out
+    _tenants, domains = _policies(catalog, cluster, role, out.problems)
+    weights = {name: host.capacity for name, host in hosts}
+    for site, domain in sorted(sites.items()):
+        if domain in domains:
+            out.hosts[site] = domains[domain]
+        elif (chosen := default_host(site, weights)) is not None:
+            out.hosts[site] = Placed(chosen, "default")
+        else:
+            out.problems.append(Problem(catalog.domains[domain].origin.location(), "", f"no web host takes new "
+                                        f"sites (every capacity is 0): give {domain} a placement: {{web: ...}}"))
+    _over_capacity(catalog, cluster, out)
+    return out
+
+
 def _over_capacity(catalog: Catalog, cluster: ClusterSettings, out: Placement) -> None:
     counts = Counter(placed.host for placed in out.hosts.values())
     for host, count in sorted(counts.items()):
