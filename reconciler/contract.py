@@ -65,7 +65,7 @@ from ispctl.reconciler.estate.names import (
 )
 from ispctl.reconciler.estate.passwords import hash_password
 from ispctl.reconciler.estate.placement import SECTIONS as PLACEMENT_SECTIONS
-from ispctl.reconciler.estate.placement import Placement, place_mailboxes, place_sites
+from ispctl.reconciler.estate.placement import STICKY, Placement, PlacementItem, place, place_mailboxes, place_sites
 from ispctl.reconciler.estate.schema import EstateSchema, NamedExtension
 from ispctl.reconciler.estate.settings import EnvOverride
 from ispctl.reconciler.estate.units import MAX_TTL, format_duration, format_size, parse_duration
@@ -338,7 +338,7 @@ class Registry:
 
 
 __all__ = [
-    "CLUSTER", "ClusterSettings", "Placement", "place_mailboxes",
+    "CLUSTER", "ClusterSettings", "Placement", "PlacementItem", "STICKY", "place", "place_mailboxes",
     "place_sites", "ReplicaCheck", "ReplicaState", "ReplicaWatch",
     "ALIAS", "DOMAIN", "MAILBOX", "MAX_TTL", "TENANT", "ApprovalRequired", "BatchError", "Catalog",
     "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "DirectoryPart",
