@@ -168,7 +168,9 @@ def place_sites(catalog: Catalog, sites: Mapping[str, str]) -> Placement:
     for site, domain in sorted(sites.items()):
         if domain in domains:
             out.hosts[site] = domains[domain]
-        elif (chosen := default_host(site, weights)) is not None:
+        elif (chosen := default_host(domain, weights)) is not None:
+            # By the domain's name: a domain's sites land together by default (one host per
+            # domain, as ISPMan's webHost), the derived autoconfig/mta-sts sites with them.
             out.hosts[site] = Placed(chosen, "default")
         else:
             out.problems.append(Problem(catalog.domains[domain].origin.location(), "", f"no web host takes new "
