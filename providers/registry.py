@@ -9,6 +9,8 @@ as octoDNS and pre-commit take plug-ins; the command line is the only caller.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
 from importlib.metadata import entry_points
 
 from ispctl.providers import adopt, dns, dovecot, ftp, ldap, mailstore, opendkim, postfix, radius, sieve, web
@@ -16,7 +18,9 @@ from ispctl.reconciler.contract import ConfigError, Registry, Service
 
 BUILTIN: tuple[Service, ...] = (
     ldap.SERVICE,
-    mailstore.SERVICE,
+    # A mail store host's run keeps the mailboxes the directory places on it (mailHost, the
+    # Dovecot service's): the one service above both hands its reader over.
+    replace(mailstore.SERVICE, build=partial(mailstore.build, placed=dovecot.placed_mailboxes)),
     dovecot.SERVICE,
     postfix.SERVICE,
     dns.SERVICE,

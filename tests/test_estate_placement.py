@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from estate_builder import EstateBuilder, mailbox
 
-from ispctl.providers.mailstore import build
+from ispctl.providers.mailstore import MailStoreProvider, build
 from ispctl.reconciler.engine.errors import ConfigError
-from ispctl.reconciler.estate.placement import default_host, place_mailboxes
+from ispctl.reconciler.engine.session import in_scope
+from ispctl.reconciler.estate.placement import STICKY, default_host, place_mailboxes
 
 BASE = "directory:\n  base_dn: ou=ispctl,dc=example,dc=net\n"
 CLUSTER = BASE + textwrap.dedent("""\
@@ -118,8 +119,25 @@ def test_the_mail_store_runs_only_on_a_mail_store_host_and_keeps_its_own_homes(t
     with pytest.raises(ConfigError, match="ISPCTL_HOST"):
         build(site, {})
     assert build(site.model_copy(update={"cluster": site.cluster.model_copy(  # type: ignore[attr-defined]
-        update={"this_host": "mx1.example.net"})}), {}).host == "mx1.example.net"
-    # The same estate as mx1's own run sees it (ISPCTL_HOST sets this_host): its homes only.
-    (builder.root / "ispctl.yaml").write_text(CLUSTER + "  this_host: mx1.example.net\n", encoding="utf-8")
-    maildirs = {key: r.attrs["host"] for (kind, key), r in builder.resources().items() if kind == "maildir"}
-    assert maildirs["anna@acme.example"] == "mx1.example.net" and "ben@acme.example" not in maildirs
+        update={"this_host": "mx1.example.net"})}), {}, placed=lambda _site, _env: {}).host == "mx1.example.net"
+    # mx1's own run keeps the maildirs the directory places on it (a default host is the
+    # directory's once written), and for a mailbox the directory has no host for yet, the
+    # compiled one; the maildir's host is never compared (every home there is on mx1).
+    resources = builder.resources()
+    maildirs = {r.key: r for (kind, _), r in resources.items() if kind == "maildir"}
+    assert all(r.create_only >= {"host"} for r in maildirs.values())
+    directory = {"ben@acme.example": "mx2.example.net", "bob@bakery.example": "mx1.example.net",
+                 "cy@bakery.example": "mx2.example.net"}
+    run = MailStoreProvider("/srv/vmail", "/srv/archive", "mx1.example.net", lambda: directory)
+    kept = {key for (_kind, key) in in_scope(resources, [run])}
+    assert kept == {"anna@acme.example", "bob@bakery.example"}
+    assert set(in_scope(resources, [MailStoreProvider("/srv/vmail", "/srv/archive")])) == {
+        ("maildir", key) for key in maildirs}
+
+
+def test_a_default_host_is_sticky_a_pinned_one_compared(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, boxes={"anna": mailbox(placement={"mail_store": "mx1.example.net"}),
+                                       "ben": mailbox()})
+    hosts = {r.key: r for (kind, _), r in builder.resources().items() if kind == "mailhost"}
+    assert hosts["anna@acme.example"].create_only == frozenset()
+    assert hosts["ben@acme.example"].create_only == STICKY

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ispctl.providers.dovecot.commands import register
 from ispctl.providers.dovecot.hosts import MailHostProvider
-from ispctl.providers.dovecot.placement import SCHEMA_PART, build, compile_placement
+from ispctl.providers.dovecot.placement import SCHEMA_PART, build, compile_placement, placed_mailboxes
 from ispctl.providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
 from ispctl.providers.dovecot.sandbox.component import DovecotComponent
 from ispctl.reconciler.contract import Service
@@ -28,4 +28,4 @@ SERVICE = Service(
     commands=register,
 )
 
-__all__ = ["LDAP_CONF_FILE", "SERVICE", "SETTINGS_FILE", "render", "write_files"]
+__all__ = ["LDAP_CONF_FILE", "SERVICE", "SETTINGS_FILE", "placed_mailboxes", "render", "write_files"]

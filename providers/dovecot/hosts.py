@@ -89,6 +89,16 @@ class MailHostProvider(Provider):
         except LDAPException as exc:
             raise ProviderError(f"cannot read mail hosts below {self.base_dn}: {exc}") from None
 
+    def placed(self) -> dict[str, str]:
+        """Every mailbox's mailHost as the directory has it (address -> host), in one search:
+        where a host's own run finds which mailboxes are its (``MailStoreProvider.reconciles``)."""
+        found: dict[str, str] = {}
+        for entry in self._search(f"(&{_MAILBOXES}({ATTR}=*))", ["mail", ATTR]):
+            address, host = _first(entry, "mail"), _first(entry, ATTR)
+            if address is not None and host is not None:
+                found[address] = host
+        return found
+
     def _dn(self, address: str) -> tuple[str, list[str]] | None:
         found = list(self._search(f"(&{_MAILBOXES}(mail={escape_filter_chars(address)}))", ["objectClass"]))
         if not found:
@@ -128,7 +138,7 @@ class MailHostProvider(Provider):
         self._write(resource.key, _host(resource))
 
     def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
-        source, target = _host(before), _host(after)
+        source, target = _host(before), _target(before, after)
         moving = before.attrs.get("moving")
         earlier = tuple(moving.split(" -> ")) if isinstance(moving, str) else ()
         if source == target and not earlier:
@@ -147,9 +157,9 @@ class MailHostProvider(Provider):
     def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
         if before is None or after is None:
             return ()
-        if _host(before) == _host(after):
+        if _host(before) == _target(before, after):
             moving = before.attrs.get("moving")
-            return (f"finishes the interrupted move ({moving}): syncs the mail on {_host(after)} with the other "
+            return (f"finishes the interrupted move ({moving}): syncs the mail on {_host(before)} with the other "
                     "host again",) if moving else ()
         return (f"moves the mail from {_host(before)} to {_host(after)} with doveadm sync, switches mailHost once "
                 "the copy is complete, syncs again; the old copy is archived by the mail store run on "
@@ -161,6 +171,12 @@ def _host(resource: Resource) -> str:
     if not isinstance(host, str):
         raise ProviderError(f"{resource.address} has no host")
     return host
+
+
+def _target(before: Resource, after: Resource) -> str:
+    """Where the mail ends up: the host git pins, or for a default-placed mailbox (its host the
+    directory's once it exists) the one the directory names."""
+    return _host(before) if "host" in after.create_only else _host(after)
 
 
 def _first(entry: Mapping[str, Any], name: str) -> str | None:

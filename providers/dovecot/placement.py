@@ -33,13 +33,15 @@ SCHEMA_PART = DirectoryPart(MAILBOX, {}, schemas=(MISC_SCHEMA,))
 def compile_placement(catalog: Catalog) -> Compiled:
     """``mailhost.<address>`` (``host``) for every placed mailbox; nothing without a cluster.
 
+    A default host is written at creation and is the directory's afterwards (``create_only``:
+    a new host in the cluster moves nothing); a pinned one is compared, a change is a move.
     Placement problems are the mail store's to report (it compiles the same placement)."""
     out = Compiled()
     for address, placed in place_mailboxes(catalog).hosts.items():
         box = catalog.mailboxes[address]
         out.resources.append(Resource(KIND, address, {"host": placed.host},
                                       depends_on=(address_of(MAILBOX, address),), previous=box.previous,
-                                      source=box.origin.location()))
+                                      source=box.origin.location(), create_only=placed.create_only))
     return out
 
 
@@ -75,3 +77,13 @@ def build(site: SiteFile, env: Mapping[str, str] | None = None) -> MailHostProvi
                             Doveadm(password, env.get("ISPCTL_DOVEADM") or "doveadm") if password else None,
                             MoveJournal(journal_folder(env)),
                             directory.page_size)
+
+
+def placed_mailboxes(site: SiteFile, env: Mapping[str, str]) -> dict[str, str]:
+    """Every mailbox's mailHost in the directory (address -> host), in one search: what a mail
+    store host's own run keeps (``MailStoreProvider.reconciles``), wired by the registry."""
+    hosts = build(site, env)
+    try:
+        return hosts.placed()
+    finally:
+        hosts.close()

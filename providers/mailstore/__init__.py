@@ -9,7 +9,7 @@ layer), ``manifest`` (what an archive holds), ``provider`` (kind ``maildir``), `
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ispctl.providers.mailstore.commands import register
 from ispctl.providers.mailstore.compile import compile_mailstore
@@ -18,20 +18,32 @@ from ispctl.providers.mailstore.report import mail_used
 from ispctl.providers.mailstore.settings import MAIL, MAILDIR, OVERRIDES, MailSettings
 from ispctl.reconciler.contract import CLUSTER, ClusterSettings, ConfigError, Service, SiteFile, UsagePart
 
+# Where the directory places each mailbox (address -> mailHost), for a host's own run: the
+# Dovecot service keeps mailHost, and the registry hands its reader to this service.
+PlacedReader = Callable[[SiteFile, Mapping[str, str]], Mapping[str, str]]
 
-def build(site: SiteFile, env: Mapping[str, str] | None = None) -> MailStoreProvider:
+
+def build(site: SiteFile, env: Mapping[str, str] | None = None,
+          placed: PlacedReader | None = None) -> MailStoreProvider:
     """The root comes from the site settings with this machine's overrides applied."""
+    env = {} if env is None else env
     mail = site.section(MAIL)
     cluster = site.get_section(CLUSTER) or ClusterSettings()  # a sandbox's site may lack the section
     stores = [name for name, _host in cluster.with_role("mail_store")]
-    if stores and cluster.this_host not in stores:
+    if not stores:
+        return MailStoreProvider(mail.root, mail.archive_dir)
+    if cluster.this_host not in stores:
         # Without this the run would see every home under its root as not wanted here.
         raise ConfigError(
             "the cluster places mailboxes on mail_store hosts (" + ", ".join(stores) + "): the mail store runs on "
             "each of them with ISPCTL_HOST set to its name"
             + (f"; {cluster.this_host} is not one" if cluster.this_host else "")
             + "; leave mailstore out of ISPCTL_PROVIDERS on other machines")
-    return MailStoreProvider(mail.root, mail.archive_dir, cluster.this_host if stores else None)
+    if placed is None:
+        raise ConfigError("a mail store host's run reads where the directory places each mailbox (the Dovecot "
+                          "service's mailHost): build it through the registry")
+    reader = placed
+    return MailStoreProvider(mail.root, mail.archive_dir, cluster.this_host, lambda: reader(site, env))
 
 
 SERVICE = Service(

@@ -20,8 +20,8 @@ from ispctl.providers.mailstore.paths import home_directory
 from ispctl.providers.mailstore.provider import KIND
 from ispctl.providers.mailstore.settings import MAIL, MAILDIR, MailSettings
 from ispctl.reconciler.contract import (
-    CLUSTER,
     MAILBOX,
+    STICKY,
     Catalog,
     Compiled,
     NMailbox,
@@ -32,6 +32,7 @@ from ispctl.reconciler.contract import (
 )
 
 ADOPTED = frozenset({ATTR})
+NONE: frozenset[str] = frozenset()
 
 
 def _adoption_problem(mail: MailSettings, path: str) -> str | None:
@@ -59,20 +60,20 @@ def _adopt(mail: MailSettings, box: NMailbox, out: Compiled) -> str | None:
 def compile_mailstore(catalog: Catalog) -> Compiled:
     mail = catalog.estate.site.section(MAIL)
     out = Compiled()
-    # In a cluster every mailbox has a mail_store host, shown on its maildir (the directory
-    # stores it as mailHost: the Dovecot service's ``mailhost`` kind, which moves the mail when
-    # it changes); a host's own run (ISPCTL_HOST) keeps the maildirs placed on it only. No
-    # cluster: no host, as before.
+    # In a cluster every mailbox has a mail_store host, shown on its maildir when it is made
+    # (the directory stores it as mailHost: the Dovecot service's ``mailhost`` kind, which moves
+    # the mail when a pinned host changes). A host's own run (ISPCTL_HOST) keeps the maildirs
+    # the directory places on it (``MailStoreProvider.reconciles``): a default host is the
+    # directory's once written, and a pinned one changes there only when the move is done. So
+    # the maildir's host is never compared (every live home is on this host). No cluster: no
+    # host, as before.
     placement = place_mailboxes(catalog)
     out.problems.extend(placement.problems)
-    this_host = catalog.estate.site.section(CLUSTER).this_host
     for box in catalog.mailboxes.values():
         home = home_directory(mail.root, box.domain, box.local)
         mailbox = address_of(MAILBOX, box.address)  # one string for both uses below
         placed = placement.hosts.get(box.address)
         out.attrs[mailbox] = {"home": home, "uid_number": mail.uid, "gid_number": mail.gid}
-        if placed is not None and this_host is not None and placed.host != this_host:
-            continue
         adopt = _adopt(mail, box, out)
         attrs: dict[str, str | int] = {"path": home, "uid": mail.uid, "gid": mail.gid}
         if placed is not None:
@@ -88,6 +89,6 @@ def compile_mailstore(catalog: Catalog) -> Compiled:
             depends_on=(mailbox,),
             previous=box.previous,
             source=box.origin.location(),  # the mailbox's own Location, not a copy of it
-            create_only=ADOPTED if adopt is not None else frozenset(),
+            create_only=(ADOPTED if adopt is not None else NONE) | (STICKY if placed is not None else NONE),
         ))
     return out

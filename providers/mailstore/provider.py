@@ -63,12 +63,27 @@ class MailStoreProvider(Provider):
     # Deleting a maildir moves it to the archive: the plan must not call that "destroyed".
     ARCHIVES: ClassVar[Mapping[str, str]] = {KIND: "moved to the mail archive"}
 
-    def __init__(self, root: str, archive: str, host: str | None = None) -> None:
+    def __init__(self, root: str, archive: str, host: str | None = None,
+                 placed: Callable[[], Mapping[str, str]] | None = None) -> None:
         self.root = root
         self.archive = archive
         # This machine's cluster host (ISPCTL_HOST) when the mailboxes are placed on hosts:
         # every home here is on it, which the live state says as the desired state does.
         self.host = host
+        # Where the directory places each mailbox (address -> mailHost), read once when first
+        # needed: a default host is the directory's once written (README "Cluster").
+        self._placed_reader = placed
+        self._placed: Mapping[str, str] | None = None
+
+    def reconciles(self, resource: Resource) -> bool:
+        """In a cluster, only the maildirs of mailboxes placed on this host: where the directory
+        says (a default host written long ago, a pinned one switched by a finished move), else
+        (a mailbox the central run has not written yet) where the desired state places it."""
+        if self.host is None:
+            return True
+        if self._placed is None:
+            self._placed = self._placed_reader() if self._placed_reader is not None else {}
+        return self._placed.get(resource.key, resource.attrs.get("host")) == self.host
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         if KIND not in kinds:

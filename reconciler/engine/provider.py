@@ -150,6 +150,11 @@ class Provider(ABC):
         """Carry out every change staged in ``batch`` (see the module docstring)."""
         raise ProviderError(f"{self.name} stages no changes (batch {batch!r})")
 
+    def reconciles(self, resource: Resource) -> bool:
+        """Whether this machine's run reconciles a desired resource of its kinds: a host-local
+        provider in a cluster keeps only the objects placed on its host; by default all."""
+        return True
+
     def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
         """Unified-diff lines of what this change writes, never secrets (see the module docstring)."""
         return ()

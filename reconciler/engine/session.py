@@ -32,10 +32,12 @@ def in_scope(desired: Resources, providers: Iterable[Provider]) -> Resources:
 
     The desired state describes every service; a machine reconciles only the services it
     enables (``providers`` / ``ISPCTL_PROVIDERS``): a CI runner that reaches the directory
-    but not the mail store plans no maildirs, and the mail host plans them.
+    but not the mail store plans no maildirs, and the mail host plans them (those placed on
+    it only, ``Provider.reconciles``).
     """
-    kinds = frozenset().union(*(p.SUPPORTS for p in providers))
-    return {ident: r for ident, r in desired.items() if ident[0] in kinds}
+    owners = {kind: p for p in providers for kind in p.SUPPORTS}
+    # A host-local provider keeps only the objects placed on its host (Provider.reconciles).
+    return {ident: r for ident, r in desired.items() if ident[0] in owners and owners[ident[0]].reconciles(r)}
 
 
 @dataclass

@@ -9,11 +9,13 @@ A mailbox's own ``placement:`` overrides its domain's, which overrides its tenan
 tenant's reseller's). Objects no policy places go to a default host chosen by weighted
 rendezvous hashing (highest random weight) of the object's name over the hosts of the role,
 each weighted by its capacity. That choice depends only on the object's name and on the
-declared hosts: the same estate gives the same hosts on every plan (nothing is re-shuffled by
-adding or removing other objects); only a change to ``cluster:`` in git (a host added, a
-capacity changed) moves default-placed objects, each move a planned change. A host with
-``capacity: 0`` takes no default placement (drain it that way). Pin with ``placement:`` to
-keep an object where it is whatever the cluster becomes.
+declared hosts (nothing is re-shuffled by adding or removing other objects), and it is made
+once: a default host is written when the object is created and belongs to the directory
+afterwards (``STICKY``, the engine's ``create_only`` rule, as a password set at creation), so
+adding a host or changing a capacity moves nothing that exists; new objects spread over the
+new hosts. A host with ``capacity: 0`` takes no new default placement. A pinned host
+(``placement:``) is compared: changing it in git is a planned move; removing the pin leaves
+the object where it is.
 
 With no host of a role, nothing of that role is placed: the single-host estate of before.
 This module names no service; the services whose objects are placed call ``place``.
@@ -55,10 +57,25 @@ PLACEMENT_MAILBOX = Section("mailbox", "placement", PlacementSpec, default=None,
 SECTIONS = (PLACEMENT_TENANT, PLACEMENT_DOMAIN, PLACEMENT_MAILBOX)
 
 
+# The attribute of a placed resource that names its host, and the names a default-placed
+# resource gives the live side once it exists (``Resource.create_only``).
+HOST = "host"
+STICKY = frozenset({HOST})
+
+
 @dataclass(frozen=True)
 class Placed:
     host: str
     by: str  # "mailbox", "domain", "tenant <name>" or "default": why it is there
+
+    @property
+    def pinned(self) -> bool:
+        return self.by != "default"
+
+    @property
+    def create_only(self) -> frozenset[str]:
+        """What a resource placed so leaves to the live side: a default host once it exists."""
+        return frozenset() if self.pinned else STICKY
 
 
 @dataclass
@@ -125,10 +142,20 @@ def _policies(catalog: Catalog, cluster: ClusterSettings, role: PlacedRole,
     return tenants, domains
 
 
-def place_mailboxes(catalog: Catalog) -> Placement:
-    """Every mailbox's mail_store host; empty when the cluster has no mail_store host."""
+@dataclass(frozen=True)
+class PlacementItem:
+    """An object to place: its key, its domain, and its own ``placement:`` (where it is written)."""
+
+    key: str
+    domain: str
+    origin: Origin
+    own: PlacementSpec | None = None
+
+
+def place(catalog: Catalog, role: PlacedRole, items: Iterable[PlacementItem]) -> Placement:
+    """Each item's host of ``role``: its own placement, its domain's, its tenant's, else the
+    default (``default_host``); empty when the cluster has no host of the role."""
     cluster = catalog.estate.site.section(CLUSTER)
-    role: PlacedRole = "mail_store"
     out = Placement(role)
     hosts = cluster.with_role(role)
     if not hosts:
@@ -136,26 +163,31 @@ def place_mailboxes(catalog: Catalog) -> Placement:
         return out
     _tenants, domains = _policies(catalog, cluster, role, out.problems)
     weights = {name: host.capacity for name, host in hosts}
-    for box in catalog.mailboxes.values():
-        spec = box.spec.get_section(PLACEMENT_MAILBOX)
-        own = _checked(cluster, role, getattr(spec, role) if spec else None, box.origin, ("placement", role),
-                       out.problems)
+    for item in items:
+        own = _checked(cluster, role, getattr(item.own, role) if item.own else None, item.origin,
+                       ("placement", role), out.problems)
         if own is not None:
-            out.hosts[box.address] = Placed(own, "mailbox")
-        elif box.domain in domains:
-            out.hosts[box.address] = domains[box.domain]
-        elif (chosen := default_host(box.address, weights)) is not None:
-            out.hosts[box.address] = Placed(chosen, "default")
+            out.hosts[item.key] = Placed(own, "mailbox" if role == "mail_store" else "own")
+        elif item.domain in domains:
+            out.hosts[item.key] = domains[item.domain]
+        elif (chosen := default_host(item.key, weights)) is not None:
+            out.hosts[item.key] = Placed(chosen, "default")
         else:
-            out.problems.append(Problem(box.origin.location(), "", "no mail_store host takes new mailboxes (every "
-                                        "capacity is 0): give this mailbox a placement: or a host capacity"))
+            out.problems.append(Problem(item.origin.location(), "", f"no {role} host takes new objects (every "
+                                        "capacity is 0): give this one a placement: or a host capacity"))
     _over_capacity(catalog, cluster, out)
     return out
 
 
+def place_mailboxes(catalog: Catalog) -> Placement:
+    """Every mailbox's mail_store host; empty when the cluster has no mail_store host."""
+    return place(catalog, "mail_store", (PlacementItem(box.address, box.domain, box.origin, box.spec.get_section(
+        PLACEMENT_MAILBOX)) for box in catalog.mailboxes.values()))
+
+
 def place_sites(catalog: Catalog, sites: Mapping[str, str]) -> Placement:
     """Every site's web host (``sites``: site host name -> its domain): the domain's or tenant's
-    ``placement: {web: ...}``, else the default by the site's name; empty without a web host."""
+    ``placement: {web: ...}``, else the default by the domain's name; empty without a web host."""
     cluster = catalog.estate.site.section(CLUSTER)
     role: PlacedRole = "web"
     out = Placement(role)
