@@ -27,7 +27,7 @@ def test_the_provider_follows_the_settings_and_the_overrides() -> None:
 
 def test_the_service_owns_sites_and_is_off_unless_enabled() -> None:
     web = services().get("web")
-    assert web is SERVICE and web.kinds == {"site"} and not web.enabled_by_default
+    assert web is SERVICE and web.kinds == {"site", "webhost"} and not web.enabled_by_default
 
 
 def test_the_renewal_window_is_web_acme_renew_days() -> None:

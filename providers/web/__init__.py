@@ -24,6 +24,7 @@ from ispctl.providers.web.apply_config import Control
 from ispctl.providers.web.commands import register
 from ispctl.providers.web.compile import KIND, compile_web
 from ispctl.providers.web.editable import SITE
+from ispctl.providers.web.placement import SCHEMA_PART, central_hosts
 from ispctl.providers.web.provider import WebProvider, certify_with_acme
 from ispctl.providers.web.render import Layout
 from ispctl.providers.web.sandbox.component import WebComponent
@@ -55,7 +56,8 @@ def build(site: SiteFile, env: Mapping[str, str] | None = None) -> WebProvider:
 
     web = site.section(WEB)
     where = layout(web)
-    return WebProvider(where, control(web), certify_with_acme(where, acme_settings(web, env), web.acme_challenge))
+    return WebProvider(where, control(web), certify_with_acme(where, acme_settings(web, env), web.acme_challenge),
+                       central_hosts(site, web, env))
 
 
 SERVICE = Service(
@@ -70,6 +72,7 @@ SERVICE = Service(
     commands=register,
     usage=UsagePart(counts=(KIND,)),
     editables=(SITE,),
+    directory=(SCHEMA_PART,),
 )
 
 __all__ = ["DOMAIN_WEB", "KIND", "SERVICE", "TENANT_WEB", "WEB", "DomainWeb", "WebProvider", "WebSettings", "build"]

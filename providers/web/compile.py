@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from ispctl.providers.web.generated import ATTR as GENERATED
 from ispctl.providers.web.mailconfig import derived_sites
+from ispctl.providers.web.placement import placed
 from ispctl.providers.web.settings import WEB, WebSettings
 from ispctl.providers.web.users import user_name
 from ispctl.providers.web.validate import Site, SiteSet, check_sites
@@ -106,5 +107,5 @@ def compile_web(catalog: Catalog) -> Compiled:
     """The estate's sites, checked, as resources."""
     sites, problems = check_sites(catalog)
     generated, conflicts = derived_sites(catalog, sites)
-    return Compiled(resources=site_resources(sites, catalog.estate.site.section(WEB), generated),
-                    problems=problems + conflicts)
+    resources, misplaced = placed(catalog, sites, site_resources(sites, catalog.estate.site.section(WEB), generated))
+    return Compiled(resources=resources, problems=problems + conflicts + misplaced)

@@ -36,6 +36,9 @@ from ispctl.providers.web.apply import Certify, Job, Run, cert_exists, prepare
 from ispctl.providers.web.apply_config import ConfigTest, Control
 from ispctl.providers.web.describe import SiteText, site_diff, vhost_name
 from ispctl.providers.web.files import scan
+from ispctl.providers.web.hosts import KIND as WEBHOST
+from ispctl.providers.web.hosts import WebHosts
+from ispctl.providers.web.hosts import describe as describe_move
 from ispctl.providers.web.live import SiteFiles, parse_site
 from ispctl.providers.web.quota import BtrfsQuotas, quota_of
 from ispctl.providers.web.render import KIND, Layout, RenderError, render, tls_paths
@@ -47,12 +50,17 @@ if TYPE_CHECKING:
 
 class WebProvider(Provider, Pipelined):
     name: ClassVar[str] = "web"
-    SUPPORTS: ClassVar[frozenset[str]] = frozenset({KIND})
+    # ``webhost``: a site's host in a cluster, kept by the central run (``hosts``, ``placement``).
+    SUPPORTS: ClassVar[frozenset[str]] = frozenset({KIND, WEBHOST})
     # A removed site's files go to the archive: the plan must not call that "destroyed".
     ARCHIVES: ClassVar[Mapping[str, str]] = {KIND: "moved to the web archive"}
 
-    def __init__(self, layout: Layout, control: Control | None = None, certify: Certify | None = None) -> None:
+    def __init__(self, layout: Layout, control: Control | None = None, certify: Certify | None = None,
+                 hosts: WebHosts | None = None) -> None:
         self.layout = layout
+        # The central run of a cluster with web hosts: the sites' hosts in the directory, and no
+        # site files (each web host's own run keeps those).
+        self.hosts = hosts
         self.control = control or Control()
         self.certify = certify
         self.apache = ConfigTest("apache", self.control.apache_test, layout.sites_dir, self.control.command_timeout)
@@ -66,6 +74,8 @@ class WebProvider(Provider, Pipelined):
         self._seen: dict[str, SiteFiles] = {}  # host -> the files the last read found (``describe``)
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
+        if self.hosts is not None:
+            return self.hosts.read() if WEBHOST in kinds else []
         if KIND not in kinds:
             return []
         try:
@@ -113,6 +123,9 @@ class WebProvider(Provider, Pipelined):
         renders to with the certificate the apply would find. Never the htpasswd file; nothing
         for a delete (the plan says the files go to the archive) or a site that cannot be
         rendered (its apply fails, naming the field)."""
+        either = after if after is not None else before
+        if either is not None and either.kind == WEBHOST:
+            return describe_move(before, after)
         if after is None:
             return ()
         try:
@@ -134,6 +147,15 @@ class WebProvider(Provider, Pipelined):
         return 1 << 20  # nothing is sent before a collect: every change of the run may wait together
 
     def submit(self, submission: Submission) -> None:
+        if self.hosts is not None:
+            # The directory side: one change at a time, at once (a move copies before it switches).
+            error = None
+            try:
+                self._host_change(submission.action, submission.before, submission.after)
+            except ProviderError as exc:
+                error = str(exc)
+            self._done.append(Done(submission.ticket, error))
+            return
         self._queue.append(self._job(submission.ticket, submission.action, submission.before, submission.after))
 
     def collect(self) -> Done:
@@ -146,16 +168,33 @@ class WebProvider(Provider, Pipelined):
     def close(self) -> None:
         self._queue.clear()
         self._done.clear()
+        if self.hosts is not None:
+            self.hosts.close()
+
+    def _host_change(self, action: str, before: Resource | None, after: Resource | None) -> None:
+        assert self.hosts is not None
+        if before is not None and after is not None:
+            self.hosts.update(before, after)
+        elif after is not None:
+            self.hosts.create(after)
+        elif before is not None:
+            self.hosts.delete(before)
 
     # -- one change at a time (callers other than the engine's apply) ---------------------------
 
     def _create(self, resource: Resource) -> None:
+        if resource.kind == WEBHOST:
+            return self._host_change("create", None, resource)
         self._one(self._job(0, "create", None, resource))
 
     def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+        if after.kind == WEBHOST:
+            return self._host_change("update", before, after)
         self._one(self._job(0, "update", before, after))
 
     def _delete(self, resource: Resource) -> None:
+        if resource.kind == WEBHOST:
+            return self._host_change("delete", resource, None)
         self._one(self._job(0, "delete", resource, None))
 
     def _one(self, job: Job) -> None:

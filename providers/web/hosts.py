@@ -1,0 +1,168 @@
+"""Kind ``webhost``: each site's web host in the directory, and a move when it changes.
+
+In a cluster with ``web`` hosts every site is placed on one (``placement``). The central run
+(no ``ISPCTL_HOST``) keeps ``webhost.<site>`` (attribute ``host``) as a value
+``"<site> <host>"`` of ``ispctlWebHost`` on the site's domain entry (auxiliary class
+``ispctlWebHosted``, ``schema/ispctl-web.ldif``: ISPMan's ``webHost``, per site). Created with
+the site (nothing to copy yet); an update from one host to another is a move (``move``: copy,
+switch this value, sync again); a delete (the site is gone, or the cluster no longer places
+sites) removes the value. It is a kind of its own because the switch is the middle step of the
+move and must wait for the copy, and so the plan shows ``host: A -> B``.
+
+The live state is one paged search for the domain entries holding ``ispctlWebHost`` and the
+move journal: an interrupted move shows as the live attribute ``moving: A -> B`` (never
+desired), so the plan proposes to finish it towards the host git says now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import ldap3
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
+
+from ispctl.providers.ldap.connection import LdapSettings, connect
+from ispctl.providers.web.move import MoveError, MoveJournal, Rsync, SiteFilesToMove, move_site
+from ispctl.reconciler.contract import DOMAIN, ProviderError, Resource, Value, address_of
+
+KIND = "webhost"
+CLASS = "ispctlWebHosted"
+ATTR = "ispctlWebHost"
+
+
+class WebHosts:
+    """The directory side of ``webhost`` and the moves (the web provider's central run)."""
+
+    def __init__(self, ldap: LdapSettings, base_dn: str, web_root: str, locations: Mapping[str, str],
+                 rsync: Rsync, journal: MoveJournal, page_size: int = 1000) -> None:
+        self.ldap = ldap
+        self.base_dn = base_dn
+        self.web_root = web_root
+        self.locations = dict(locations)  # web host -> its web root as rsync reaches it
+        self.rsync = rsync
+        self.journal = journal
+        self.page_size = page_size
+        self._conn: ldap3.Connection | None = None
+
+    @property
+    def conn(self) -> ldap3.Connection:
+        if self._conn is None:
+            self._conn = connect(self.ldap)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.unbind()
+            self._conn = None
+
+    def read(self) -> list[Resource]:
+        pending = self.journal.pending()
+        found: list[Resource] = []
+        for entry in self._search(f"(&(objectClass=ispctlDomain)({ATTR}=*))", ["associatedDomain", ATTR]):
+            domain = _first(entry, "associatedDomain")
+            for value in entry.get(ATTR) or []:
+                site, _, host = str(value).partition(" ")
+                if not site or not host or domain is None:
+                    continue
+                attrs: dict[str, Value] = {"host": host}
+                moving = pending.get(site)
+                if moving is not None:
+                    attrs["moving"] = f"{moving.source} -> {moving.target}"
+                found.append(Resource(KIND, site, attrs, depends_on=(address_of(DOMAIN, domain),),
+                                      interrupted=moving.describe() if moving else None))
+        return found
+
+    def _search(self, filterstr: str, attrs: list[str]) -> Iterable[Mapping[str, Any]]:
+        try:
+            for item in self.conn.extend.standard.paged_search(
+                    self.base_dn, filterstr, attributes=attrs, paged_size=self.page_size, generator=True):
+                if item.get("type") == "searchResEntry":
+                    yield {"dn": item["dn"], **item["attributes"]}
+        except LDAPException as exc:
+            raise ProviderError(f"cannot read web hosts below {self.base_dn}: {exc}") from None
+
+    def _write(self, site: str, domain: str | None, host: str | None) -> None:
+        """The site's one value on its domain entry: ``host`` (None: no value)."""
+        wanted = escape_filter_chars(domain) if domain else "*"
+        found = list(self._search(f"(&(objectClass=ispctlDomain)(associatedDomain={wanted}))",
+                                  ["objectClass", ATTR]))
+        if domain is None:  # a delete: whichever domain entry holds the site's value
+            found = [e for e in found if any(str(v).partition(" ")[0] == site for v in e.get(ATTR) or [])]
+        if not found:
+            if host is None:
+                return  # gone with its domain
+            raise ProviderError(f"the directory has no domain entry for {domain} (site {site})")
+        for entry in found:
+            values = [str(v) for v in entry.get(ATTR) or []]
+            keep = [v for v in values if v.partition(" ")[0] != site]
+            new = keep + ([f"{site} {host}"] if host is not None else [])
+            if sorted(new) == sorted(values):
+                continue
+            classes = {str(c).lower() for c in entry.get("objectClass") or []}
+            changes: dict[str, list[tuple[str, list[str]]]] = {ATTR: [(ldap3.MODIFY_REPLACE, new)]}
+            if new and CLASS.lower() not in classes:
+                changes["objectClass"] = [(ldap3.MODIFY_ADD, [CLASS])]
+            elif not new and CLASS.lower() in classes:
+                changes["objectClass"] = [(ldap3.MODIFY_DELETE, [CLASS])]
+            try:
+                ok = self.conn.modify(str(entry["dn"]), changes)
+            except LDAPException as exc:
+                raise ProviderError(f"site {site}: cannot write {ATTR}: {exc}") from None
+            if not ok:
+                raise ProviderError(f"site {site}: cannot write {ATTR}: {self.conn.result.get('description')}")
+
+    def create(self, resource: Resource) -> None:
+        self._write(resource.key, _domain(resource), host_of(resource))
+
+    def delete(self, resource: Resource) -> None:
+        self._write(resource.key, None, None)
+
+    def update(self, before: Resource, after: Resource) -> None:
+        source, target = host_of(before), host_of(after)
+        moving = before.attrs.get("moving")
+        earlier = tuple(moving.split(" -> ")) if isinstance(moving, str) else ()
+        domain = _domain(after)
+        if source == target and not earlier:
+            self._write(after.key, domain, target)
+            return
+        home, docroot = after.attrs.get("home"), after.attrs.get("docroot")
+        if not isinstance(home, str) or not isinstance(docroot, str):
+            raise MoveError(f"moving {after.key}: its home and docroot are not known")
+        files = SiteFilesToMove.of(after.key, home, docroot, self.web_root)
+        move_site(files, source, target, self.locations, self.rsync, self.journal,
+                  lambda: self._write(after.key, domain, target), also=earlier)
+
+
+def describe(before: Resource | None, after: Resource | None) -> tuple[str, ...]:
+    if before is None or after is None:
+        return ()
+    if host_of(before) == host_of(after):
+        moving = before.attrs.get("moving")
+        return (f"finishes the interrupted move ({moving}): copies the site's files to {host_of(after)} again",) \
+            if moving else ()
+    return (f"copies the site's files from {host_of(before)} to {host_of(after)} with rsync, switches "
+            f"{ATTR} once the copy is complete, syncs again; the old copy is archived by the web run on "
+            f"{host_of(before)}",)
+
+
+def host_of(resource: Resource) -> str:
+    host = resource.attrs.get("host")
+    if not isinstance(host, str):
+        raise ProviderError(f"{resource.address} has no host")
+    return host
+
+
+def _domain(resource: Resource) -> str | None:
+    for dep in resource.depends_on:
+        if dep.startswith(DOMAIN + "."):
+            return dep[len(DOMAIN) + 1:]
+    return None
+
+
+def _first(entry: Mapping[str, Any], name: str) -> str | None:
+    value = entry.get(name)
+    if isinstance(value, list):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
