@@ -20,7 +20,7 @@ section on a domain without the ftp service, a site uid below ``ftp.min_uid``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import Field
 
@@ -33,10 +33,12 @@ from ispctl.reconciler.contract import (
     Catalog,
     Compiled,
     DirectoryPart,
+    PlacementItem,
     Resource,
     Section,
     Strict,
     address_of,
+    place,
 )
 
 KIND = "ftp_login"
@@ -66,6 +68,9 @@ LOGIN_PART = DirectoryPart(
         "ftp_quota_files": (("FTPQuotaFiles",), "int"),
         "ftp_upload_kbps": (("FTPUploadBandwidth",), "int"),
         "ftp_download_kbps": (("FTPDownloadBandwidth",), "int"),
+        # The ftp host serving the login in a cluster (cosine's ``host``, which ``account``
+        # allows: the hosts an account may log in on, as pam_ldap reads it; ISPMan's fileHost).
+        "host": (("host",), "str"),
     },
     object_classes=("account", "posixAccount", "PureFTPdUser", "ispctlFtpUser"),
     rdn_attr="uid",
@@ -135,6 +140,22 @@ class _Logins:
                 }, parent=address_of(DOMAIN, domain.name), sensitive=CREDENTIALS,
                     source=doc.location(path, key=True)))
                 self.out.credentials[address] = CREDENTIALS
+        self._place()
+
+    def _place(self) -> None:
+        """Each login's ftp host (the domain's or tenant's ``placement: {ftp: ...}``, else the
+        default), stored as ``host``: a default host is written at creation and is the
+        directory's afterwards (``create_only``), a pinned one is compared."""
+        logins = [r for r in self.out.resources if r.kind == KIND]
+        domains = {r.key: self.catalog.domains[r.parent.split(".", 1)[1]] for r in logins if r.parent}
+        placement = place(self.catalog, "ftp", (PlacementItem(key, domain.name, domain.origin)
+                                                for key, domain in domains.items()))
+        self.out.problems.extend(placement.problems)
+        placed = {r.address: placement.hosts.get(r.key) for r in logins}
+        self.out.resources = [
+            r if (where := placed.get(r.address)) is None else
+            replace(r, attrs={**r.attrs, "host": where.host}, create_only=r.create_only | where.create_only)
+            for r in self.out.resources]
 
 
 def compile_site_logins(catalog: Catalog, out: Compiled) -> None:

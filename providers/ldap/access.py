@@ -61,7 +61,9 @@ DEFAULT_DATABASE = "olcDatabase={1}mdb,cn=config"
 PUREFTPD_CLASS = "ispctlFtpUser"
 PUREFTPD_ATTRS = ("entry", "objectClass", "uid", "uidNumber", "gidNumber", "ispctlFtpHome", "FTPStatus",
                   "FTPQuotaMBytes", "FTPQuotaFiles", "FTPUploadBandwidth", "FTPDownloadBandwidth", "FTPUploadRatio",
-                  "FTPDownloadRatio", "FTPuid", "FTPgid")
+                  "FTPDownloadRatio", "FTPuid", "FTPgid",
+                  # In a cluster a host's pure-ftpd filters on where each login is placed.
+                  "mailHost", "host")
 # What FreeRADIUS's rendered ldap module reads (providers/radius/render.py): filters, the
 # access and profile attributes, its map's sources.
 FREERADIUS_CLASS = "radiusprofile"

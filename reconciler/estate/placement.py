@@ -52,7 +52,14 @@ PLACEMENT_TENANT = Section("tenant", "placement", PlacementSpec, default=None,
                            description="cluster hosts for this tenant's objects (README Cluster)")
 PLACEMENT_DOMAIN = Section("domain", "placement", PlacementSpec, default=None,
                            description="cluster hosts for this domain's objects (README Cluster)")
-PLACEMENT_MAILBOX = Section("mailbox", "placement", PlacementSpec, default=None,
+class MailboxPlacement(Strict):
+    """A mailbox's own ``placement:``: its mail store only (its FTP login is served where its
+    mail is, README "Cluster: placement and moves")."""
+
+    mail_store: HostName | None = Field(None, description="the mail_store host keeping this mailbox")
+
+
+PLACEMENT_MAILBOX = Section("mailbox", "placement", MailboxPlacement, default=None,
                             description="the cluster host storing this mailbox (README Cluster)")
 SECTIONS = (PLACEMENT_TENANT, PLACEMENT_DOMAIN, PLACEMENT_MAILBOX)
 
@@ -149,7 +156,7 @@ class PlacementItem:
     key: str
     domain: str
     origin: Origin
-    own: PlacementSpec | None = None
+    own: PlacementSpec | MailboxPlacement | None = None
 
 
 def place(catalog: Catalog, role: PlacedRole, items: Iterable[PlacementItem]) -> Placement:
@@ -164,7 +171,7 @@ def place(catalog: Catalog, role: PlacedRole, items: Iterable[PlacementItem]) ->
     _tenants, domains = _policies(catalog, cluster, role, out.problems)
     weights = {name: host.capacity for name, host in hosts}
     for item in items:
-        own = _checked(cluster, role, getattr(item.own, role) if item.own else None, item.origin,
+        own = _checked(cluster, role, getattr(item.own, role, None) if item.own else None, item.origin,
                        ("placement", role), out.problems)
         if own is not None:
             out.hosts[item.key] = Placed(own, "mailbox" if role == "mail_store" else "own")
@@ -229,6 +236,6 @@ def _unplaceable(catalog: Catalog, role: PlacedRole, out: Placement) -> None:
         *((b.origin, b.spec.get_section(PLACEMENT_MAILBOX)) for b in catalog.mailboxes.values()),
     ]
     for origin, spec in found:
-        if spec is not None and getattr(spec, role) is not None:
+        if spec is not None and getattr(spec, role, None) is not None:
             out.problems.append(Problem(origin.doc.location(origin.path + ("placement", role)), "",
                                         f"cluster.hosts in ispctl.yaml has no host with the {role} role"))

@@ -61,8 +61,9 @@ class PureFtpdInstance(DaemonInstance):
 
     def __init__(self, workdir: Path, ldap_env: Mapping[str, str], *, base_dn: str | None = None,
                  port: int | None = None, passive: tuple[int, int] | None = None, min_uid: int = 1000,
-                 ftp_root: Path | None = None) -> None:
+                 ftp_root: Path | None = None, host: str | None = None) -> None:
         super().__init__(workdir)
+        self.host = host  # a cluster host: serve only the logins placed on it (render.login_filter)
         self.ldap_env = dict(ldap_env)
         self.base_dn = base_dn or self.ldap_env.get("ISPCTL_LDAP_BASE_DN", "")
         self.port = port or free_port(HOST)
@@ -88,7 +89,8 @@ class PureFtpdInstance(DaemonInstance):
 
     def to_state(self) -> dict[str, Any]:
         return {"workdir": str(self.workdir), "ldap_env": self.ldap_env, "base_dn": self.base_dn, "port": self.port,
-                "passive": list(self.passive), "min_uid": self.min_uid, "ftp_root": str(self.ftp_root)}
+                "passive": list(self.passive), "min_uid": self.min_uid, "ftp_root": str(self.ftp_root),
+                "host": self.host}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> PureFtpdInstance:
@@ -96,7 +98,7 @@ class PureFtpdInstance(DaemonInstance):
         return cls(Path(state["workdir"]), state.get("ldap_env") or {}, base_dn=state.get("base_dn"),
                    port=state.get("port"), passive=(int(passive[0]), int(passive[1])) if passive else None,
                    min_uid=int(state.get("min_uid", 1000)),
-                   ftp_root=Path(state["ftp_root"]) if state.get("ftp_root") else None)
+                   ftp_root=Path(state["ftp_root"]) if state.get("ftp_root") else None, host=state.get("host"))
 
     def site(self) -> Any:
         return _SITE.model_validate({"directory": {"base_dn": self.base_dn},
@@ -112,7 +114,7 @@ class PureFtpdInstance(DaemonInstance):
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ftp_root.mkdir(parents=True, exist_ok=True)
         site = self.site()
-        text = render_ldap_conf(site, LdapSettings.from_env(self.ldap_env))
+        text = render_ldap_conf(site, LdapSettings.from_env(self.ldap_env), self.host)
         # Created 0600 before the password is written into it.
         self.conf_file.touch(mode=0o600)
         self.conf_file.chmod(0o600)
