@@ -99,6 +99,10 @@ class UsagePart:
     used: UsageReport | None = None
 
 
+# A service's objects per cluster host in the live directory (README "Cluster: placement and
+# moves"): host -> what it counts (e.g. "mailboxes") -> how many, from the site settings and this
+# machine's environment (the directory connection); one search per service.
+PlacedCount = Callable[[SiteFile, Mapping[str, str]], Mapping[str, Mapping[str, int]]]
 # A service's replicas (README "Replication"): from the site settings (``cluster:``, the hosts of
 # its role) and the environment (its primary's connection), a watch remembering what the primary
 # holds now, which apply polls until every replica has it and ``ispctl status`` polls once;
@@ -226,6 +230,8 @@ class Service:
     usage: UsagePart | None = None
     # How apply waits for its replicas and ``ispctl status`` shows them (see ``ReplicaCheck``).
     replicas: ReplicaCheck | None = None
+    # Its objects per cluster host, as the directory places them, for ``ispctl status``.
+    placed: PlacedCount | None = None
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -338,7 +344,7 @@ class Registry:
 
 
 __all__ = [
-    "CLUSTER", "ClusterSettings", "Placement", "PlacementItem", "STICKY", "place", "place_mailboxes",
+    "CLUSTER", "ClusterSettings", "PlacedCount", "Placement", "PlacementItem", "STICKY", "place", "place_mailboxes",
     "place_sites", "ReplicaCheck", "ReplicaState", "ReplicaWatch",
     "ALIAS", "DOMAIN", "MAILBOX", "MAX_TTL", "TENANT", "ApprovalRequired", "BatchError", "Catalog",
     "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "DirectoryPart",
