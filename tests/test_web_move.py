@@ -178,6 +178,10 @@ def test_a_site_moves_with_its_files_through_kills_and_the_old_copy_is_archived(
     cluster.place(w2)
     changes = changes_by_address(json.loads(cluster.central("plan", "--json")))
     assert list(changes) == [f"webhost.{SITE}"]
+    # Until the move switches the directory, the hosts' runs keep the site where it is: git's
+    # new placement neither archives it on w1 nor makes an empty one on w2.
+    for name in HOSTS:
+        assert "No changes." in cluster.host(name, "plan")
 
     # 1. killed during the first copy (rsync call 1: old host -> stage): the directory still says w1.
     cluster.killed_apply(stop_at=1)
@@ -185,6 +189,8 @@ def test_a_site_moves_with_its_files_through_kills_and_the_old_copy_is_archived(
     plan = cluster.central("plan")
     assert f"moving site {SITE} from {w1} to {w2} stopped before the directory was switched" in plan
     (docroot / "old.html").write_text("changed before the switch\n", encoding="utf-8")
+    cluster.host(w1, "apply", "--auto-approve")  # a host's run meanwhile: nothing archived
+    assert _get(two_hosts[w1], SITE) == (200, "served by PHP 42")
 
     # 2. killed during the final sync (calls 1-2 copy, the switch, call 3): the directory says w2.
     cluster.killed_apply(stop_at=3)

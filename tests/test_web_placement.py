@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from estate_builder import EstateBuilder
 from ldap_helpers import changes_by_address, run_cli, search
 
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from ispctl.providers.web.placement import SCHEMA
+from ispctl.providers.web.hosts import WebHosts
+from ispctl.providers.web.placement import SCHEMA, HostRun
+from ispctl.providers.web.provider import WebProvider
+from ispctl.providers.web.render import Layout
 from ispctl.reconciler.engine.resources import Resource
 from tests.wiring import resources_of
 
@@ -44,9 +47,8 @@ def _estate(tmp_path: Path, site: str = CLUSTER, tenant: dict[str, Any] | None =
     return builder
 
 
-def _web(builder: EstateBuilder, host: str | None = None) -> dict[tuple[str, str], Resource]:
-    env = {"ISPCTL_HOST": host} if host else {}
-    return {k: r for k, r in resources_of(builder.root, env).items() if r.kind in ("site", "webhost")}
+def _web(builder: EstateBuilder) -> dict[tuple[str, str], Resource]:
+    return {k: r for k, r in resources_of(builder.root).items() if r.kind in ("site", "webhost")}
 
 
 def test_no_web_host_in_the_cluster_keeps_every_site_as_before(tmp_path: Path) -> None:
@@ -55,31 +57,56 @@ def test_no_web_host_in_the_cluster_keeps_every_site_as_before(tmp_path: Path) -
     assert all("host" not in r.attrs for r in found.values())
 
 
-def test_the_central_run_keeps_each_site_s_host_and_no_site_files(tmp_path: Path) -> None:
+def test_every_site_has_a_host_and_a_webhost_record(tmp_path: Path) -> None:
     builder = _estate(tmp_path, tenant={"placement": {"web": "w2.example.net"}},
                       acme={"placement": {"web": "w1.example.net"}})
     found = _web(builder)
-    assert {key: (kind, r.attrs["host"]) for (kind, key), r in found.items()} == {
-        "acme.example": ("webhost", "w1.example.net"),           # the domain's placement
-        "shop.acme.example": ("webhost", "w1.example.net"),
-        "bakery.example": ("webhost", "w2.example.net"),         # a client follows its reseller
-        "cafe.example": ("webhost", "w2.example.net"),
+    assert {key: r.attrs["host"] for (kind, key), r in found.items() if kind == "webhost"} == {
+        "acme.example": "w1.example.net",           # the domain's placement
+        "shop.acme.example": "w1.example.net",
+        "bakery.example": "w2.example.net",         # a client follows its reseller
+        "cafe.example": "w2.example.net",
     }
+    for (kind, key), site in found.items():
+        if kind == "site":
+            # Shown when the site is made on its host, never compared there (the run keeps only its own).
+            assert site.attrs["host"] == found[("webhost", key)].attrs["host"] and "host" in site.create_only
     shop = found[("webhost", "shop.acme.example")]
-    # What a move copies rides along, owned by the site (never compared on the host's record).
+    # What a move copies rides along, owned by the site (never compared on the host's record);
+    # a pinned host is compared (a change is a move).
     assert shop.attrs["home"] and str(shop.attrs["docroot"]).endswith("/shop.acme.example/htdocs")
-    assert {"home", "docroot"} <= shop.create_only and shop.depends_on == ("domain.acme.example",)
+    assert shop.create_only == {"home", "docroot"} and shop.depends_on == ("domain.acme.example",)
 
 
-def test_a_web_host_s_run_keeps_its_own_sites_and_another_host_s_none(tmp_path: Path) -> None:
-    builder = _estate(tmp_path, acme={"placement": {"web": "w1.example.net"}})
-    central = {key: r.attrs["host"] for (_, key), r in _web(builder).items()}
-    for host in ("w1.example.net", "w2.example.net"):
-        mine = _web(builder, host)
-        assert {key for _, key in mine} == {k for k, h in central.items() if h == host}
-        assert all(kind == "site" and r.attrs["host"] == host for (kind, _), r in mine.items())
-    assert {"acme.example", "shop.acme.example"} <= {k for _, k in _web(builder, "w1.example.net")}
-    assert _web(builder, "mx1.example.net") == {}
+def test_a_default_host_is_the_directory_s_once_written(tmp_path: Path) -> None:
+    found = _web(_estate(tmp_path))
+    assert all("host" in r.create_only for (kind, _), r in found.items() if kind == "webhost")
+
+
+def test_which_run_keeps_what(tmp_path: Path) -> None:
+    found = _web(_estate(tmp_path, tenant={"placement": {"web": "w2.example.net"}},
+                         acme={"placement": {"web": "w1.example.net"}}))
+    lay = Layout(sites_dir="s", pools_dir="p", web_root="/srv/www", archive_dir="a", certs_dir="c",
+                 challenge_dir="ch", run_dir="r")
+    central = WebProvider(lay, hosts=cast(WebHosts, object()))
+    assert {key for (kind, key), r in found.items() if central.reconciles(r)} == {
+        key for kind, key in found if kind == "webhost"}
+    reads: list[int] = []
+
+    def directory() -> dict[str, str]:
+        reads.append(1)
+        # The directory still has acme.example on w2 (its move has not switched yet); shop is
+        # not written yet: git's host counts.
+        return {"acme.example": "w2.example.net"}
+
+    w1 = WebProvider(lay, host_run=HostRun("w1.example.net", directory))
+    assert {key for (kind, key), r in found.items() if w1.reconciles(r)} == {"shop.acme.example"}
+    w2 = WebProvider(lay, host_run=HostRun("w2.example.net", directory))
+    kept = {(kind, key) for (kind, key), r in found.items() if w2.reconciles(r)}
+    assert kept == {("site", "acme.example"), ("site", "bakery.example"), ("site", "cafe.example")}
+    assert len(reads) == 2  # one directory read per run
+    single = WebProvider(lay)
+    assert all(single.reconciles(r) for (kind, _), r in found.items() if kind == "site")
 
 
 def test_a_domain_s_sites_land_together_by_default(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from ispctl.providers.web.apply_config import Control
 from ispctl.providers.web.commands import register
 from ispctl.providers.web.compile import KIND, compile_web
 from ispctl.providers.web.editable import SITE
-from ispctl.providers.web.placement import SCHEMA_PART, central_hosts
+from ispctl.providers.web.placement import SCHEMA_PART, cluster_run
 from ispctl.providers.web.provider import WebProvider, certify_with_acme
 from ispctl.providers.web.render import Layout
 from ispctl.providers.web.sandbox.component import WebComponent
@@ -56,8 +56,9 @@ def build(site: SiteFile, env: Mapping[str, str] | None = None) -> WebProvider:
 
     web = site.section(WEB)
     where = layout(web)
+    hosts, host_run = cluster_run(site, web, env)
     return WebProvider(where, control(web), certify_with_acme(where, acme_settings(web, env), web.acme_challenge),
-                       central_hosts(site, web, env))
+                       hosts, host_run)
 
 
 SERVICE = Service(

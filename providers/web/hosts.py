@@ -74,6 +74,10 @@ class WebHosts:
                                       interrupted=moving.describe() if moving else None))
         return found
 
+    def placed(self) -> dict[str, str]:
+        """Every site's host in the directory (site -> host), in one search."""
+        return {r.key: str(r.attrs["host"]) for r in self.read()}
+
     def _search(self, filterstr: str, attrs: list[str]) -> Iterable[Mapping[str, Any]]:
         try:
             for item in self.conn.extend.standard.paged_search(

@@ -1,13 +1,16 @@
 """The web service in a cluster: which run keeps which sites (README "Cluster: placement and moves").
 
 With ``web`` hosts in ``cluster.hosts`` every site is placed (``place_sites``: the domain's or
-tenant's ``placement: {web: host}``, else the capacity-weighted default by the site's name):
+tenant's ``placement: {web: host}``, else the capacity-weighted default by the domain's name,
+written once and the directory's afterwards, as the mailboxes' hosts). Compiled: each site with
+its ``host`` and a ``webhost.<site>``; which run keeps which is ``WebProvider.reconciles``:
 
 * the central run (no ``ISPCTL_HOST``) keeps ``webhost.<site>`` (``hosts``: the host in the
-  directory, a change of it a move) and no site files;
-* a web host's run (``ISPCTL_HOST`` naming a host with the ``web`` role) keeps the sites placed
-  on it (vhosts, pools, docroots, certificates), each with its ``host`` shown; a site placed
-  elsewhere is not desired there, so that run archives its files (after the move copied them);
+  directory, a change of a pinned one a move) and no site files;
+* a web host's run (``ISPCTL_HOST``) keeps the sites the directory places on it (``HostRun``;
+  a site not written there yet: where git places it). So git's new placement neither archives
+  the old copy nor serves an empty new one before the move has copied and switched; after the
+  switch the old host's run archives its copy and the new host's serves the copied files;
 * a run on a host without the ``web`` role keeps nothing of the web service.
 
 No web host in the cluster: every site as before, no ``host``, no ``webhost``.
@@ -16,7 +19,8 @@ No web host in the cluster: every site as before, no ``host``, no ``webhost``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ispctl.providers.web.hosts import KIND as WEBHOST
@@ -27,6 +31,7 @@ from ispctl.providers.web.validate import SiteSet
 from ispctl.reconciler.contract import (
     CLUSTER,
     DOMAIN,
+    STICKY,
     Catalog,
     DirectoryPart,
     Problem,
@@ -41,30 +46,45 @@ SCHEMA_PART = DirectoryPart(DOMAIN, {}, schemas=(SCHEMA,))
 
 
 def placed(catalog: Catalog, sites: SiteSet, resources: list[Resource]) -> tuple[list[Resource], list[Problem]]:
-    """The run's web resources from the compiled ``site`` resources (see the module docstring)."""
+    """The compiled ``site`` resources, each with its ``host``, and a ``webhost`` per site (see
+    the module docstring: which run keeps which is ``WebProvider.reconciles``)."""
     placement = place_sites(catalog, {host: site.domain for host, site in sites.sites.items()})
     if not placement.hosts and not placement.problems:
         return resources, []
-    this_host = catalog.estate.site.section(CLUSTER).this_host
-    if this_host is None:
-        out = []
-        for site in resources:
-            where = placement.hosts.get(site.key)
-            if where is None:
-                continue
-            # home and docroot say what a move copies; they are the site's, not compared here.
-            out.append(Resource(WEBHOST, site.key, {"host": where.host, "home": site.attrs.get("home"),
-                                                    "docroot": site.attrs.get("docroot")},
-                                depends_on=(address_of(DOMAIN, sites.sites[site.key].domain),),
-                                create_only=frozenset({"home", "docroot"}), source=site.source))
-        return out, placement.problems
-    mine = []
+    out = []
     for site in resources:
         where = placement.hosts.get(site.key)
-        if where is not None and where.host == this_host:
-            mine.append(Resource(site.kind, site.key, {**site.attrs, "host": this_host}, parent=site.parent,
-                                 sensitive=site.sensitive, source=site.source))
-    return mine, placement.problems
+        if where is None:
+            continue  # its placement was refused: the problem says why
+        # A default host is written once and is the directory's afterwards (STICKY); a pinned
+        # one is compared, a change of it a move. home and docroot say what a move copies: the
+        # site's, never compared on the host's record.
+        out.append(Resource(WEBHOST, site.key, {"host": where.host, "home": site.attrs.get("home"),
+                                                "docroot": site.attrs.get("docroot")},
+                            depends_on=(address_of(DOMAIN, sites.sites[site.key].domain),),
+                            create_only=frozenset({"home", "docroot"}) | where.create_only, source=site.source))
+        # On the web host, the site's host is shown when it is made and never compared: every
+        # site a host's run keeps is on that host (``HostRun.keeps``).
+        out.append(Resource(site.kind, site.key, {**site.attrs, "host": where.host}, parent=site.parent,
+                            sensitive=site.sensitive, source=site.source, create_only=STICKY))
+    return out, placement.problems
+
+
+@dataclass
+class HostRun:
+    """A web host's own run (``ISPCTL_HOST``): the sites the directory places on it."""
+
+    this_host: str
+    reader: Callable[[], Mapping[str, str]]  # site -> its host in the directory (one search)
+    _placed: Mapping[str, str] | None = None
+
+    def keeps(self, site: Resource) -> bool:
+        """Where the directory says (a default host written long ago, a pinned one switched by a
+        finished move: never an empty site before its files arrived, never an archive before the
+        copy), else (a site the central run has not written yet) where git places it."""
+        if self._placed is None:
+            self._placed = self.reader()
+        return self._placed.get(site.key, site.attrs.get("host")) == self.this_host
 
 
 def journal_folder(env: Mapping[str, str]) -> Path:
@@ -76,17 +96,33 @@ def journal_folder(env: Mapping[str, str]) -> Path:
     return state / "ispctl" / "moves" / "web"
 
 
-def central_hosts(site: SiteFile, web: WebSettings, env: Mapping[str, str] | None = None) -> WebHosts | None:
-    """The directory side for the central run of a cluster with web hosts; None for any other run."""
+def _hosts(site: SiteFile, web: WebSettings, env: Mapping[str, str]) -> WebHosts:
     from ispctl.providers.ldap.connection import LdapSettings  # the directory client, only where needed
     from ispctl.providers.ldap.settings import DIRECTORY
 
-    env = os.environ if env is None else env
     cluster = site.section(CLUSTER)
-    hosts = cluster.with_role("web")
-    if not hosts or cluster.this_host is not None:
-        return None
     directory = site.section(DIRECTORY)
-    locations = {name: cluster.web_files_location(name, web.web_root) for name, _host in hosts}
+    locations = {name: cluster.web_files_location(name, web.web_root) for name, _host in cluster.with_role("web")}
     return WebHosts(LdapSettings.from_env(env), directory.base_dn, web.web_root, locations,
                     Rsync(env.get("ISPCTL_RSYNC") or "rsync"), MoveJournal(journal_folder(env)), directory.page_size)
+
+
+def cluster_run(site: SiteFile, web: WebSettings,
+                env: Mapping[str, str] | None = None) -> tuple[WebHosts | None, HostRun | None]:
+    """(the directory side, None) for the central run of a cluster with web hosts, (None, the
+    host's run) for a run with ``ISPCTL_HOST``, (None, None) without web hosts."""
+    env = os.environ if env is None else env
+    cluster = site.section(CLUSTER)
+    if not cluster.with_role("web"):
+        return None, None
+    if cluster.this_host is None:
+        return _hosts(site, web, env), None
+
+    def read() -> Mapping[str, str]:
+        hosts = _hosts(site, web, env)
+        try:
+            return hosts.placed()
+        finally:
+            hosts.close()
+
+    return None, HostRun(cluster.this_host, read)

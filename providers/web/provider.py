@@ -40,6 +40,7 @@ from ispctl.providers.web.hosts import KIND as WEBHOST
 from ispctl.providers.web.hosts import WebHosts
 from ispctl.providers.web.hosts import describe as describe_move
 from ispctl.providers.web.live import SiteFiles, parse_site
+from ispctl.providers.web.placement import HostRun
 from ispctl.providers.web.quota import BtrfsQuotas, quota_of
 from ispctl.providers.web.render import KIND, Layout, RenderError, render, tls_paths
 from ispctl.reconciler.contract import Done, Pipelined, Provider, ProviderError, Resource, Submission, output
@@ -56,11 +57,12 @@ class WebProvider(Provider, Pipelined):
     ARCHIVES: ClassVar[Mapping[str, str]] = {KIND: "moved to the web archive"}
 
     def __init__(self, layout: Layout, control: Control | None = None, certify: Certify | None = None,
-                 hosts: WebHosts | None = None) -> None:
+                 hosts: WebHosts | None = None, host_run: HostRun | None = None) -> None:
         self.layout = layout
         # The central run of a cluster with web hosts: the sites' hosts in the directory, and no
         # site files (each web host's own run keeps those).
         self.hosts = hosts
+        self.host_run = host_run  # a web host's own run in a cluster: the sites placed on it
         self.control = control or Control()
         self.certify = certify
         self.apache = ConfigTest("apache", self.control.apache_test, layout.sites_dir, self.control.command_timeout)
@@ -72,6 +74,15 @@ class WebProvider(Provider, Pipelined):
         self._queue: list[Job] = []
         self._done: deque[Done] = deque()
         self._seen: dict[str, SiteFiles] = {}  # host -> the files the last read found (``describe``)
+
+    def reconciles(self, resource: Resource) -> bool:
+        """In a cluster: the central run keeps the sites' hosts (``webhost``), a web host's run
+        the sites placed on it (``placement``); without one, every site."""
+        if self.hosts is not None:
+            return resource.kind == WEBHOST
+        if resource.kind == WEBHOST:
+            return False
+        return self.host_run is None or self.host_run.keeps(resource)
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         if self.hosts is not None:
