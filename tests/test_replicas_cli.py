@@ -83,7 +83,8 @@ def test_the_replicas_get_every_apply_and_a_stopped_consumer_is_reported_then_ca
         shown = json.loads(while_down.stdout)
         assert shown["hosts"] == [{"name": "replica1.example.net", "roles": ["directory_replica", "dns_secondary",
                                                                              "imap"],
-                                   "directory": cluster.consumer.url, "dns": cluster.secondary.address}]
+                                   "directory": cluster.consumer.url, "dns": cluster.secondary.address,
+                                   "objects": {}}]  # nothing placed on it (ispctl status's objects per host)
         assert {(r["service"], r["in_sync"]) for r in shown["replicas"]} == {("ldap", False), ("dns", True)}
         assert shown["in_sync"] is False
         assert shown["last_apply"]["summary"]["added"] >= 3
@@ -152,4 +153,5 @@ def test_status_of_a_single_host_estate(tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.stdout + shown.stderr
     assert "No cluster hosts declared" in shown.stdout and "Last apply: none recorded" in shown.stdout
     data = json.loads(run_cli(None, "status", "--json", "-d", str(estate.root), ISPCTL_PROVIDERS="ldap").stdout)
-    assert data == {"hosts": [], "in_sync": True, "replicas": [], "last_apply": None, "last_apply_replicas": None}
+    assert data == {"hosts": [], "objects": {}, "in_sync": True, "replicas": [], "last_apply": None,
+                    "last_apply_replicas": None}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ispctl.providers.dovecot.commands import register
 from ispctl.providers.dovecot.hosts import MailHostProvider
-from ispctl.providers.dovecot.placement import SCHEMA_PART, build, compile_placement, placed_mailboxes
+from ispctl.providers.dovecot.placement import SCHEMA_PART, build, compile_placement, placed_counts, placed_mailboxes
 from ispctl.providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
 from ispctl.providers.dovecot.sandbox.component import DovecotComponent
 from ispctl.reconciler.contract import Service
@@ -26,6 +26,7 @@ SERVICE = Service(
     directory=(SCHEMA_PART,),
     sandbox=DovecotComponent,
     commands=register,
+    placed=placed_counts,
 )
 
 __all__ = ["LDAP_CONF_FILE", "SERVICE", "SETTINGS_FILE", "placed_mailboxes", "render", "write_files"]

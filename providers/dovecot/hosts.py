@@ -33,6 +33,7 @@ KIND = "mailhost"
 CLASS = "inetLocalMailRecipient"
 ATTR = "mailHost"
 _MAILBOXES = "(objectClass=ispctlMailUser)"
+_FTP_CLASS = "ispctlftpuser"  # the FTP service's class: a mailbox that is an FTP login (lower case)
 
 
 class MailHostProvider(Provider):
@@ -92,12 +93,24 @@ class MailHostProvider(Provider):
     def placed(self) -> dict[str, str]:
         """Every mailbox's mailHost as the directory has it (address -> host), in one search:
         where a host's own run finds which mailboxes are its (``MailStoreProvider.reconciles``)."""
-        found: dict[str, str] = {}
-        for entry in self._search(f"(&{_MAILBOXES}({ATTR}=*))", ["mail", ATTR]):
+        return {address: host for address, host, _ftp in self._placed()}
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Mailboxes per host, and the FTP logins among them (served where the mail is), in one
+        search (``ispctl status``)."""
+        found: dict[str, dict[str, int]] = {}
+        for _address, host, ftp in self._placed():
+            counts = found.setdefault(host, {"mailboxes": 0, "mailbox ftp logins": 0})
+            counts["mailboxes"] += 1
+            counts["mailbox ftp logins"] += ftp
+        return found
+
+    def _placed(self) -> Iterable[tuple[str, str, bool]]:
+        for entry in self._search(f"(&{_MAILBOXES}({ATTR}=*))", ["mail", ATTR, "objectClass"]):
             address, host = _first(entry, "mail"), _first(entry, ATTR)
             if address is not None and host is not None:
-                found[address] = host
-        return found
+                classes = {str(c).lower() for c in entry.get("objectClass") or []}
+                yield address, host, _FTP_CLASS in classes
 
     def _dn(self, address: str) -> tuple[str, list[str]] | None:
         found = list(self._search(f"(&{_MAILBOXES}(mail={escape_filter_chars(address)}))", ["objectClass"]))

@@ -87,3 +87,12 @@ def placed_mailboxes(site: SiteFile, env: Mapping[str, str]) -> dict[str, str]:
         return hosts.placed()
     finally:
         hosts.close()
+
+
+def placed_counts(site: SiteFile, env: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    """Mailboxes (and their FTP logins) per mail_store host in the directory (``ispctl status``)."""
+    hosts = build(site, env)
+    try:
+        return hosts.counts()
+    finally:
+        hosts.close()

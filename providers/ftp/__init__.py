@@ -18,6 +18,7 @@ from pathlib import Path
 from ispctl.providers.ftp.commands import register
 from ispctl.providers.ftp.compile import MAILBOX_PART, compile_ftp
 from ispctl.providers.ftp.editable import FTP_SITE
+from ispctl.providers.ftp.placement import placed_counts
 from ispctl.providers.ftp.report import ftp_used, quota_rows
 from ispctl.providers.ftp.sandbox.component import PureFtpdComponent
 from ispctl.providers.ftp.settings import FTP, MAILBOX_FTP, OVERRIDES, FtpLimits, FtpSettings
@@ -41,6 +42,7 @@ SERVICE = Service(
     quota=quota_rows,
     usage=UsagePart(counts=(LOGIN_PART.kind,), used=ftp_used),
     editables=(FTP_SITE,),
+    placed=placed_counts,
 )
 
 __all__ = ["FTP", "MAILBOX_FTP", "SCHEMAS", "SERVICE", "FtpLimits", "FtpSettings"]

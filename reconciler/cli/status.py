@@ -1,6 +1,8 @@
 """``ispctl status``: the cluster at a glance.
 
-The hosts ``cluster:`` declares and their roles, every replica compared with its primary now
+The hosts ``cluster:`` declares, their roles and the objects the directory places on each
+(mailboxes, FTP logins, sites: every service counting its own in one search, ``Service.placed``;
+a host holding objects that ``cluster:`` no longer declares is listed too), every replica compared with its primary now
 (one poll of each service's watch, no waiting: the directory consumers' ``contextCSN``, the DNS
 secondaries' SOA serials), and the last apply of this estate from the audit trail with what
 its replica check found. Reads the site settings only (no tenant or domain file), so it is
@@ -59,6 +61,24 @@ def last_apply(ctx: Wiring, root: Path) -> tuple[dict[str, Any] | None, dict[str
     return mine, found
 
 
+def placed_objects(ctx: Wiring, site: Any, env: Any) -> dict[str, dict[str, int]]:
+    """Each host's objects as the directory places them (host -> label -> count), from every
+    service that counts its own (``Service.placed``), also hosts no longer in ``cluster:``."""
+    found: dict[str, dict[str, int]] = {}
+    for service in ctx.registry:
+        if service.placed is None:
+            continue
+        for host, counts in service.placed(site, env).items():
+            mine = found.setdefault(host, {})
+            for label, count in counts.items():
+                mine[label] = mine.get(label, 0) + count
+    return found
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return (" -- " + ", ".join(f"{n:,} {label}" for label, n in sorted(counts.items()))) if counts else ""
+
+
 def status_cmd(ctx: Wiring, root: Path, json_out: bool) -> int:
     import os
 
@@ -70,12 +90,15 @@ def status_cmd(ctx: Wiring, root: Path, json_out: bool) -> int:
     cluster = site.section(CLUSTER)
     hosts: list[dict[str, Any]] = [{"name": name, "roles": list(host.roles), "directory": host.directory,
                                      "dns": host.dns} for name, host in sorted(cluster.hosts.items())]
+    objects = placed_objects(ctx, site, os.environ) if hosts else {}
+    for host in hosts:
+        host["objects"] = objects.get(host["name"], {})
     result = replicas.check(ctx, site, os.environ, wait=0)
     states = list(result.states) if result is not None else []
     applied, replicated = last_apply(ctx, root)
     in_sync = all(s.in_sync for s in states)
     if json_out:
-        document = {"hosts": hosts, "in_sync": in_sync, "replicas": [s.to_dict() for s in states],
+        document = {"hosts": hosts, "objects": objects, "in_sync": in_sync, "replicas": [s.to_dict() for s in states],
                     "last_apply": applied, "last_apply_replicas": replicated}
         output.write_raw(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
         return 0 if in_sync else replicas.LAGGING
@@ -84,7 +107,9 @@ def status_cmd(ctx: Wiring, root: Path, json_out: bool) -> int:
         console.print("No cluster hosts declared (ispctl.yaml cluster.hosts): one host, no replicas.", markup=False)
     for host in hosts:
         roles = ", ".join(str(role).replace("_", " ") for role in host["roles"])
-        console.print(f"{host['name']}: {roles}", markup=False)
+        console.print(f"{host['name']}: {roles}" + _counted(host["objects"]), markup=False)
+    for name in sorted(set(objects) - {host["name"] for host in hosts}):
+        output.err().print(f"{name} (not in cluster.hosts){_counted(objects[name])}", markup=False, style="yellow")
     if states:
         console.print(f"Replication: {sum(s.in_sync for s in states)} of {len(states)} replicas in sync", markup=False)
     for state in states:
