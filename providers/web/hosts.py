@@ -89,11 +89,10 @@ class WebHosts:
 
     def _write(self, site: str, domain: str | None, host: str | None) -> None:
         """The site's one value on its domain entry: ``host`` (None: no value)."""
-        wanted = escape_filter_chars(domain) if domain else "*"
-        found = list(self._search(f"(&(objectClass=ispctlDomain)(associatedDomain={wanted}))",
-                                  ["objectClass", ATTR]))
-        if domain is None:  # a delete: whichever domain entry holds the site's value
-            found = [e for e in found if any(str(v).partition(" ")[0] == site for v in e.get(ATTR) or [])]
+        # Without the domain (never for ispctl's own records): whichever entry holds the site's value.
+        which = (f"(associatedDomain={escape_filter_chars(domain)})" if domain
+                 else f"({ATTR}={escape_filter_chars(site)} *)")
+        found = list(self._search(f"(&(objectClass=ispctlDomain){which})", ["objectClass", ATTR]))
         if not found:
             if host is None:
                 return  # gone with its domain
@@ -121,7 +120,7 @@ class WebHosts:
         self._write(resource.key, _domain(resource), host_of(resource))
 
     def delete(self, resource: Resource) -> None:
-        self._write(resource.key, None, None)
+        self._write(resource.key, _domain(resource), None)
 
     def update(self, before: Resource, after: Resource) -> None:
         source, target = host_of(before), host_of(after)
