@@ -158,6 +158,8 @@ def test_the_directory_holds_each_site_s_host_and_a_placement_change_is_a_planne
             {"name": "host", "before": "w1.example.net", "after": "w2.example.net", "sensitive": False}], change
     text = _central(slapd, builder.root, "plan")
     assert "copies the site's files from w1.example.net to w2.example.net with rsync" in text
+    narrowed = changes_by_address(json.loads(_central(slapd, builder.root, "plan", "--json", "--tenant", "acme")))
+    assert narrowed == changes
 
     # A site removed: its value goes, the domain's other site keeps its own.
     builder.domain("acme", "acme.example", {"services": ["web"], "web": {"sites": {"@": {}}},
