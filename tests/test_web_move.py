@@ -7,7 +7,7 @@ own vhosts, pools and docroots. The site serves PHP and a tree of files uploaded
 
 The central apply that moves is a real ``ispctl`` process whose rsync is a wrapper that stops
 at a chosen call, so it is SIGKILLed during the first copy (before the switch) and during the
-final sync (after it), with the site's files changing on the old host at each point and a file
+final sync (after it), and while the stage is copied to the new host, with the site's files changing on the old host at each point and a file
 uploaded on the new host after the switch. The next apply completes the move; the new host
 serves the site with every file as the old host last had it (and the upload kept), and the old
 host's run archives its copy.
@@ -192,7 +192,11 @@ def test_a_site_moves_with_its_files_through_kills_and_the_old_copy_is_archived(
     cluster.host(w1, "apply", "--auto-approve")  # a host's run meanwhile: nothing archived
     assert _get(two_hosts[w1], SITE) == (200, "served by PHP 42")
 
-    # 2. killed during the final sync (calls 1-2 copy, the switch, call 3): the directory says w2.
+    # 2. killed while the stage is copied onto w2 (call 2): still before the switch.
+    cluster.killed_apply(stop_at=2)
+    assert cluster.stored_host() == [f"{SITE} {w1}"]
+
+    # 3. killed during the final sync (calls 1-2 copy, the switch, call 3): the directory says w2.
     cluster.killed_apply(stop_at=3)
     assert cluster.stored_host() == [f"{SITE} {w2}"]
     assert "stopped after the directory was switched" in cluster.central("plan")
@@ -200,7 +204,7 @@ def test_a_site_moves_with_its_files_through_kills_and_the_old_copy_is_archived(
     new_docroot = Path(two_hosts[w2].layout.web_root) / "acme" / SITE / "htdocs"
     (new_docroot / "upload.txt").write_text("uploaded on w2 after the switch\n", encoding="utf-8")
 
-    # 3. the next apply finishes (the final sync only: nothing on w2 is undone).
+    # 4. the next apply finishes (the final sync only: nothing on w2 is undone).
     cluster.central("apply", "--auto-approve")
     assert "No changes." in cluster.central("plan")
     assert MoveJournal(cluster.journal / "web").pending() == {}
