@@ -6,11 +6,11 @@ keeps the directory and moves the site; each host's run (``ISPCTL_HOST``, ``web`
 own vhosts, pools and docroots. The site serves PHP and a tree of files uploaded as its user.
 
 The central apply that moves is a real ``ispctl`` process whose rsync is a wrapper that stops
-at a chosen call, so it is SIGKILLed during the first copy (before the switch) and during the
-final sync (after it), and while the stage is copied to the new host, with the site's files changing on the old host at each point and a file
-uploaded on the new host after the switch. The next apply completes the move; the new host
-serves the site with every file as the old host last had it (and the upload kept), and the old
-host's run archives its copy.
+at a chosen call, so it is SIGKILLed during both legs of the first copy (old host -> stage ->
+new host, before the switch) and during the final sync (after it), with the site's files
+changing on the old host and a file uploaded on the new host after the switch. The next apply
+completes the move; the new host serves the site with every file as the old host last had it
+(and the upload kept), and the old host's run archives its copy.
 """
 
 from __future__ import annotations
