@@ -45,6 +45,12 @@ _MAILBOX = "(objectClass=ispctlMailUser)(objectClass=ispctlManaged)"
 # ManageSieve (service "sieve": a mailbox's own filters) is part of IMAP access: it needs the imap flag.
 PASS_FILTER = (f"(&{_MAILBOX}(uid=%u)(ispctlAccountStatus=active)"
                "(ispctlEnabledService=%{if;%s;eq;sieve;imap;%s}))")
+# In a cluster LMTP asks the passdb where a recipient is stored (lmtp_proxy): a delivery is
+# no login, so neither status nor flags may hide the mailbox (%s is lmtp), or the mail of a
+# mailbox stored elsewhere would be delivered here.
+CLUSTER_PASS_FILTER = (f"(&{_MAILBOX}(uid=%u)(|(&(ispctlAccountStatus=active)"
+                       "(ispctlEnabledService=%{if;%s;eq;sieve;imap;%s}))"
+                       "(objectClass=%{if;%s;eq;lmtp;ispctlMailUser;ispctlNoLogin})))")
 USER_FILTER = f"(&{_MAILBOX}(uid=%u))"
 ITERATE_FILTER = f"(&{_MAILBOX})"
 PASS_ATTRS = "uid=user, userPassword=password"
@@ -130,9 +136,9 @@ def render_ldap_conf(site: SiteFile, ldap: LdapSettings) -> str:
         "# Logins: only an active mailbox (effective status: a suspended domain or tenant\n"
         "# suspends it too) whose ispctlEnabledService lists this protocol (%s = imap, pop3;\n"
         "# ManageSieve, service sieve, counts as imap).\n"
-        f"pass_filter = {PASS_FILTER}\n"
-        + (_PROXY_NOTE + f"pass_attrs = {PASS_ATTRS}{PROXY_ATTRS}\n\n" if _clustered(site) else
-           f"pass_attrs = {PASS_ATTRS}\n\n")
+        + (f"pass_filter = {PASS_FILTER}\npass_attrs = {PASS_ATTRS}\n\n" if not _clustered(site) else
+           "# LMTP (a delivery, not a login) finds every mailbox, to learn where it is stored.\n"
+           f"pass_filter = {CLUSTER_PASS_FILTER}\n" + _PROXY_NOTE + f"pass_attrs = {PASS_ATTRS}{PROXY_ATTRS}\n\n")
         +
         "# Deliveries, quota and doveadm must find every mailbox, suspended or not.\n"
         f"user_filter = {USER_FILTER}\n"
