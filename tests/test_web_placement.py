@@ -168,3 +168,18 @@ def test_the_directory_holds_each_site_s_host_and_a_placement_change_is_a_planne
     [entry] = search(slapd, "(associatedDomain=acme.example)", "ispctlWebHost", "objectClass").values()
     assert entry["ispctlwebhost"] == ["acme.example w1.example.net"] and "ispctlWebHosted" in entry["objectclass"]
     assert "No changes." in _central(slapd, builder.root, "plan")
+
+
+def test_a_directory_without_the_web_schema_is_told_which_file_to_load(tmp_path: Path) -> None:
+    instance = SlapdInstance(tmp_path / "slapd", schemas=tuple(
+        p for p in SlapdInstance.default_schemas if Path(p).name != SCHEMA.name))
+    instance.start()
+    try:
+        builder = _estate(tmp_path)
+        result = run_cli(instance, "apply", "--auto-approve", "-d", str(builder.root), ISPCTL_PROVIDERS="ldap,web",
+                         ISPCTL_MOVE_JOURNAL=str(tmp_path / "moves"))
+        assert result.exit_code == 1
+        assert f"the directory lacks the web service's schema: ldapadd -Y EXTERNAL -H ldapi:/// -f {SCHEMA}" in (
+            result.output.replace("\n", " ").replace("  ", " ")), result.output
+    finally:
+        instance.stop()

@@ -17,6 +17,7 @@ desired), so the plan proposes to finish it towards the host git says now.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import ldap3
@@ -30,6 +31,7 @@ from ispctl.reconciler.contract import DOMAIN, ProviderError, Resource, Value, a
 KIND = "webhost"
 CLASS = "ispctlWebHosted"
 ATTR = "ispctlWebHost"
+SCHEMA = Path(__file__).parent / "schema" / "ispctl-web.ldif"  # defines both
 
 
 class WebHosts:
@@ -111,10 +113,11 @@ class WebHosts:
                 changes["objectClass"] = [(ldap3.MODIFY_DELETE, [CLASS])]
             try:
                 ok = self.conn.modify(str(entry["dn"]), changes)
+                reason = "" if ok else str(self.conn.result.get("description"))
             except LDAPException as exc:
-                raise ProviderError(f"site {site}: cannot write {ATTR}: {exc}") from None
+                ok, reason = False, str(exc)
             if not ok:
-                raise ProviderError(f"site {site}: cannot write {ATTR}: {self.conn.result.get('description')}")
+                raise ProviderError(f"site {site}: cannot write {ATTR}: {reason}{_schema_hint(reason)}")
 
     def create(self, resource: Resource) -> None:
         self._write(resource.key, _domain(resource), host_of(resource))
@@ -136,6 +139,13 @@ class WebHosts:
         files = SiteFilesToMove.of(after.key, home, docroot, self.web_root)
         move_site(files, source, target, self.locations, self.rsync, self.journal,
                   lambda: self._write(after.key, domain, target), also=earlier)
+
+
+def _schema_hint(reason: str) -> str:
+    """What to do when the directory does not know the attribute or class (its schema is not loaded)."""
+    if "undefinedAttributeType" in reason or "objectClassViolation" in reason:
+        return f" (the directory lacks the web service's schema: ldapadd -Y EXTERNAL -H ldapi:/// -f {SCHEMA})"
+    return ""
 
 
 def describe(before: Resource | None, after: Resource | None) -> tuple[str, ...]:

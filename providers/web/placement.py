@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ispctl.providers.web.hosts import KIND as WEBHOST
-from ispctl.providers.web.hosts import WebHosts
+from ispctl.providers.web.hosts import SCHEMA, WebHosts
 from ispctl.providers.web.move import MoveJournal, Rsync
 from ispctl.providers.web.settings import WebSettings
 from ispctl.providers.web.validate import SiteSet
@@ -41,7 +41,6 @@ from ispctl.reconciler.contract import (
     place_sites,
 )
 
-SCHEMA = Path(__file__).parent / "schema" / "ispctl-web.ldif"
 SCHEMA_PART = DirectoryPart(DOMAIN, {}, schemas=(SCHEMA,))
 
 
