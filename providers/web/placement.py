@@ -26,7 +26,7 @@ from pathlib import Path
 from ispctl.providers.web.hosts import KIND as WEBHOST
 from ispctl.providers.web.hosts import SCHEMA, WebHosts
 from ispctl.providers.web.move import MoveJournal, Rsync
-from ispctl.providers.web.settings import WebSettings
+from ispctl.providers.web.settings import WEB, WebSettings
 from ispctl.providers.web.validate import SiteSet
 from ispctl.reconciler.contract import (
     CLUSTER,
@@ -116,12 +116,14 @@ def cluster_run(site: SiteFile, web: WebSettings,
         return None, None
     if cluster.this_host is None:
         return _hosts(site, web, env), None
+    return None, HostRun(cluster.this_host, lambda: placed_sites(site, env))
 
-    def read() -> Mapping[str, str]:
-        hosts = _hosts(site, web, env)
-        try:
-            return hosts.placed()
-        finally:
-            hosts.close()
 
-    return None, HostRun(cluster.this_host, read)
+def placed_sites(site: SiteFile, env: Mapping[str, str]) -> dict[str, str]:
+    """Every site's web host in the directory (site -> host), in one search: what a web host's
+    own run keeps, and what ``ispctl status`` may count per host."""
+    hosts = _hosts(site, site.section(WEB), env)
+    try:
+        return hosts.placed()
+    finally:
+        hosts.close()
