@@ -13,6 +13,9 @@ Reconciling: ``render`` (a site's Apache file, pool and htpasswd file), ``files`
 (reading them back), ``apply``/``apply_config``/``probe`` (stage, test, swap, one reload,
 probe, roll back per site), ``provider`` (kind ``site``); certificates: ``acme``, ``certs``;
 ``quota`` (btrfs qgroup limits where quotas are on) and ``commands`` (``ispctl report web``: disk use).
+In a cluster with web hosts (README "Cluster: placement and moves"): ``placement`` (which run
+keeps which sites), ``hosts`` (kind ``webhost``: each site's host in the directory, its schema
+in ``schema/``) and ``move`` (a site's files copied with rsync, journaled, before the switch).
 ``sandbox/`` runs a real Apache and php-fpm for the tests and ``ispctl sandbox``.
 """
 
