@@ -90,19 +90,19 @@ class WebHosts:
             raise ProviderError(f"cannot read web hosts below {self.base_dn}: {exc}") from None
 
     def _write(self, site: str, domain: str | None, host: str | None) -> None:
-        """The site's one value on its domain entry: ``host`` (None: no value)."""
-        # Without the domain (never for ispctl's own records): whichever entry holds the site's value.
-        which = (f"(associatedDomain={escape_filter_chars(domain)})" if domain
-                 else f"({ATTR}={escape_filter_chars(site)} *)")
-        found = list(self._search(f"(&(objectClass=ispctlDomain){which})", ["objectClass", ATTR]))
-        if not found:
-            if host is None:
-                return  # gone with its domain
+        """The site's one value on its domain entry: ``host`` (None: no value). Any other entry
+        holding a value for the site (its domain was another before: a sub-domain got a file of
+        its own) loses it, so a site has one value in the whole directory."""
+        holding = f"({ATTR}={escape_filter_chars(site)} *)"
+        which = f"(|(associatedDomain={escape_filter_chars(domain)}){holding})" if domain else holding
+        found = list(self._search(f"(&(objectClass=ispctlDomain){which})", ["objectClass", "associatedDomain", ATTR]))
+        if host is not None and not any(_first(e, "associatedDomain") == domain for e in found):
             raise ProviderError(f"the directory has no domain entry for {domain} (site {site})")
         for entry in found:
             values = [str(v) for v in entry.get(ATTR) or []]
             keep = [v for v in values if v.partition(" ")[0] != site]
-            new = keep + ([f"{site} {host}"] if host is not None else [])
+            mine = host is not None and _first(entry, "associatedDomain") == domain
+            new = keep + ([f"{site} {host}"] if mine else [])
             if sorted(new) == sorted(values):
                 continue
             classes = {str(c).lower() for c in entry.get("objectClass") or []}
