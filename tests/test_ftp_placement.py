@@ -147,3 +147,14 @@ def test_each_host_renders_its_own_filter() -> None:
         other = site(directory={"base_dn": BASE}, cluster={"hosts": hosts, "this_host": this})
         with pytest.raises(ConfigError, match="ISPCTL_HOST"):
             render(other, account)
+
+
+def test_every_mail_store_host_must_serve_ftp_when_mailboxes_have_it(tmp_path: Path) -> None:
+    estate = _estate(tmp_path, f"{{ftp: {MX1}}}")
+    site_file = estate / "ispctl.yaml"
+    site_file.write_text(site_file.read_text(encoding="utf-8").replace(
+        f"{MX2}: {{roles: [mail_store, imap, ftp]}}", f"{MX2}: {{roles: [mail_store, imap]}}"), encoding="utf-8")
+    result = run_cli(None, "validate", "-d", str(estate))
+    assert result.exit_code == 1
+    line = next(i for i, text in enumerate(site_file.read_text(encoding="utf-8").splitlines(), 1) if MX2 in text)
+    assert f"ispctl.yaml:{line}" in result.output and f"give {MX2} the ftp role" in result.output

@@ -27,7 +27,7 @@ import re
 from ispctl.providers.ftp.settings import DISABLED, ENABLED, FTP, MAILBOX_FTP, FtpLimits, FtpSettings
 from ispctl.providers.ftp.sites import compile_site_logins
 from ispctl.providers.mailstore.settings import MAIL
-from ispctl.reconciler.contract import MAILBOX, Catalog, Compiled, DirectoryPart, NMailbox, Value, address_of
+from ispctl.reconciler.contract import CLUSTER, MAILBOX, Catalog, Compiled, DirectoryPart, NMailbox, Value, address_of
 
 # What pure-ftpd's LDAP backend accepts in a login name (src/log_ldap.c; README.LDAP).
 LOGIN = re.compile(r"[A-Za-z0-9 ._@:'-]+")
@@ -85,6 +85,19 @@ def _owner_problems(catalog: Catalog, settings: FtpSettings, out: Compiled) -> N
                                                "lower ftp.min_uid)"))
 
 
+def _host_problems(catalog: Catalog, out: Compiled) -> None:
+    """In a cluster with ftp hosts, a mailbox's FTP login is served where its mail is (mailHost,
+    ``render.login_filter``): every mail_store host must then run pure-ftpd (the ftp role)."""
+    cluster = catalog.estate.site.section(CLUSTER)
+    if not cluster.with_role("ftp"):
+        return  # no ftp host: one pure-ftpd (or several, sharing the homes) serves every login
+    for name, host in cluster.with_role("mail_store"):
+        if "ftp" not in host.roles:
+            out.problems.append(catalog.estate.site_doc.problem(
+                ("cluster", "hosts", name, "roles"), f"mailboxes have FTP logins, served on their mail_store host "
+                                                     f"(mailHost): give {name} the ftp role too"))
+
+
 def compile_ftp(catalog: Catalog) -> Compiled:
     settings = catalog.estate.site.section(FTP)
     out = Compiled()
@@ -111,5 +124,6 @@ def compile_ftp(catalog: Catalog) -> Compiled:
         out.attrs[address_of(MAILBOX, box.address)] = mailbox_attrs(catalog, box, settings)
     if wanted:
         _owner_problems(catalog, settings, out)
+        _host_problems(catalog, out)
     compile_site_logins(catalog, out)
     return out
