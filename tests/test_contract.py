@@ -32,7 +32,7 @@ def _build(site: SiteFile, env: object) -> Provider:
 
 def test_the_builtin_services_declare_everything_they_bring() -> None:
     assert REGISTRY.names[: len(BUILTIN)] == ("ldap", "mailstore", "dovecot", "postfix", "dns", "web",
-                                                "radius", "ftp", "sieve", "opendkim")
+                                                "radius", "ftp", "sieve", "opendkim", "adopt")
     ldap, mailstore, dns = (REGISTRY.get(name) for name in ("ldap", "mailstore", "dns"))
     # The directory also stores the kinds other services declare as directory parts (RADIUS's, FTP's).
     assert ldap is not None and ldap.enabled_by_default
