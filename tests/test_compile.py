@@ -32,7 +32,7 @@ def test_example_estate_compiles_to_stable_addresses() -> None:
     anna = resources[("mailbox", "anna@xn--bckerei-mller-bfb28a.example")]
     assert anna.parent == "domain.xn--bckerei-mller-bfb28a.example"
     assert anna.attrs["quota"] == 4 * GiB
-    assert anna.source == Location("desired-state/tenants/northwind/bakery/bäckerei-müller.example.yaml", 7, 3)
+    assert anna.source == Location("desired-state/tenants/northwind/bakery/bäckerei-müller.example.yaml", 8, 3)
     assert "password" in anna.sensitive
 
 

@@ -89,10 +89,10 @@ def test_the_example_records_with_their_sources(example: dict[str, Resource]) ->
     www = example["dns.northwind.example/www/A"]
     assert (www.key, www.parent, dict(www.attrs)) == (
         "northwind.example/www/A", "dns_zone.northwind.example", {"records": ("192.0.2.80",), "ttl": 3600})
-    assert www.source == Location(NW, 2, 1)  # derived: from the domain's services
+    assert www.source == Location(NW, 3, 1)  # derived: from the domain's services
     portal = example["dns.northwind.example/portal/CNAME"]
     assert portal.attrs["records"] == ("www.northwind.example.",)
-    assert portal.source == Location(NW, 46, 14)
+    assert portal.source == Location(NW, 47, 14)
     assert example["dns.northwind.example/lab/NS"].attrs["records"] == (
         "ns1.lab.northwind.example.", "ns2.example.net."
     )

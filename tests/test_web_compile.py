@@ -52,7 +52,7 @@ def test_a_site_with_everything(example: dict[str, Resource]) -> None:
     site = example["northwind.example"]
     uid = derived_uid("northwind", LOW, HIGH)
     assert (site.parent, site.source, site.sensitive) == (
-        "domain.northwind.example", Location(NW, 58, 5), frozenset({"htpasswd"}))
+        "domain.northwind.example", Location(NW, 59, 5), frozenset({"htpasswd"}))
     attrs = dict(site.attrs)
     # the domain's own site also serves the mail autoconfig file (test_web_mailconfig checks it)
     generated = attrs.pop("generated")
@@ -83,7 +83,7 @@ def test_named_sites_of_one_tenant_share_its_user(example: dict[str, Resource]) 
 
 def test_a_domain_without_sites_gets_its_apex_answering_www(example: dict[str, Resource]) -> None:
     site = example["southbay.example"]
-    assert site.source == Location("desired-state/tenants/southbay/southbay.example.yaml", 1, 1)
+    assert site.source == Location("desired-state/tenants/southbay/southbay.example.yaml", 2, 1)
     assert (site.attrs["aliases"], site.attrs["docroot"], site.attrs["https"], site.attrs["php"]) == (
         ("www.southbay.example",), "/srv/www/southbay/southbay.example/htdocs", "auto", False)
 
