@@ -32,7 +32,7 @@ import pytest
 from ldap_helpers import HASH, cli_env, ispctl_binary, ldap_ok, run_cli, search
 from test_postfix import SERVICE_DN, binary, settle
 
-from ispctl.providers.dovecot.move import Doveadm, MoveError, MoveJournal, Pending, move_mailbox
+from ispctl.providers.dovecot.move import Doveadm, MoveError, mail_journal, move_mailbox
 from ispctl.providers.dovecot.sandbox.daemon import default_mail_owner
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
 from ispctl.reconciler.harness.daemons import free_port, log_tail, port_accepts
@@ -386,24 +386,8 @@ def test_a_mailbox_moves_with_its_mail_through_kills_and_deliveries(cluster: Clu
     assert not list(cluster.journal.glob("*.json"))
 
 
-def test_the_journal_survives_a_restart_and_refuses_a_damaged_record(tmp_path: Path) -> None:
-    journal = MoveJournal(tmp_path / "moves")
-    assert journal.pending() == {}
-    journal.record(Pending("o'neil+x@acme.example", "mx1", "mx2", "copy"))
-    journal.record(Pending("o'neil+x@acme.example", "mx1", "mx2", "switched"))
-    again = MoveJournal(tmp_path / "moves").pending()
-    assert again == {"o'neil+x@acme.example": Pending("o'neil+x@acme.example", "mx1", "mx2", "switched")}
-    assert "after the directory was switched" in again["o'neil+x@acme.example"].describe()
-    journal.clear("o'neil+x@acme.example")
-    journal.clear("o'neil+x@acme.example")  # twice: the second finds nothing, no error
-    assert journal.pending() == {} and not list((tmp_path / "moves").iterdir())
-    (tmp_path / "moves" / "x.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(MoveError, match="x.json cannot be read"):
-        journal.pending()
-
-
 def test_a_move_stops_before_anything_when_a_host_has_no_doveadm_server(tmp_path: Path) -> None:
-    journal = MoveJournal(tmp_path / "moves")
+    journal = mail_journal(tmp_path / "moves")
     switched: list[bool] = []
     with pytest.raises(MoveError, match="no doveadm server known for mx9"):
         move_mailbox(ANNA, "mx1", "mx9", {"mx1": "127.0.0.1:1"}, Doveadm("pw"), journal,
@@ -413,7 +397,7 @@ def test_a_move_stops_before_anything_when_a_host_has_no_doveadm_server(tmp_path
 
 def test_a_failed_copy_never_switches_and_the_journal_says_so(tmp_path: Path) -> None:
     # Nothing listens on these ports: the real doveadm fails to connect.
-    journal = MoveJournal(tmp_path / "moves")
+    journal = mail_journal(tmp_path / "moves")
     switched: list[bool] = []
     dead = {"mx1": f"127.0.0.1:{free_port()}", "mx2": f"127.0.0.1:{free_port()}"}
     with pytest.raises(MoveError, match="doveadm sync of anna@acme.example .* failed"):

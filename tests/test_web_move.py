@@ -32,7 +32,7 @@ from estate_builder import EstateBuilder
 from ldap_helpers import changes_by_address, cli_env, ispctl_binary, run_cli, search
 
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from ispctl.providers.web.move import MoveError, MoveJournal, Rsync, SiteFilesToMove, move_site
+from ispctl.providers.web.move import MoveError, Rsync, SiteFilesToMove, move_site, site_journal
 from ispctl.providers.web.sandbox.component import WebServers
 
 HOSTS = ("w1.example.net", "w2.example.net")
@@ -207,7 +207,7 @@ def test_a_site_moves_with_its_files_through_kills_and_the_old_copy_is_archived(
     # 4. the next apply finishes (the final sync only: nothing on w2 is undone).
     cluster.central("apply", "--auto-approve")
     assert "No changes." in cluster.central("plan")
-    assert MoveJournal(cluster.journal / "web").pending() == {}
+    assert site_journal(cluster.journal / "web").pending() == {}
     assert cluster.stored_host() == [f"{SITE} {w2}"]
     expected = _tree(docroot)
     copied = _tree(new_docroot)
@@ -229,7 +229,7 @@ def test_a_site_moves_with_its_files_through_kills_and_the_old_copy_is_archived(
 
 
 def test_a_failed_copy_never_switches(tmp_path: Path) -> None:
-    journal = MoveJournal(tmp_path / "journal")
+    journal = site_journal(tmp_path / "journal")
     files = SiteFilesToMove.of("a.example", "/srv/www/acme", "/srv/www/acme/a.example/htdocs", "/srv/www")
     assert files.paths == ("acme/a.example",)
     switched: list[bool] = []
@@ -246,10 +246,3 @@ def test_a_docroot_outside_the_site_directory_moves_too_and_one_outside_the_root
     assert files.paths == ("acme/a.example", "acme/main/htdocs")
     with pytest.raises(MoveError, match="not inside the web root"):
         SiteFilesToMove.of("a.example", "/elsewhere/acme", "/elsewhere/acme/a.example/htdocs", "/srv/www")
-
-
-def test_a_damaged_journal_record_is_an_error_naming_the_file(tmp_path: Path) -> None:
-    journal = MoveJournal(tmp_path)
-    (tmp_path / "x.json").write_text("{", encoding="utf-8")
-    with pytest.raises(MoveError, match=str(tmp_path / "x.json")):
-        journal.pending()

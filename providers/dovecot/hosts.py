@@ -25,9 +25,9 @@ import ldap3
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
-from ispctl.providers.dovecot.move import Doveadm, MoveError, MoveJournal, move_mailbox
+from ispctl.providers.dovecot.move import Doveadm, MoveError, move_mailbox
 from ispctl.providers.ldap.connection import LdapSettings, connect
-from ispctl.reconciler.contract import MAILBOX, Provider, ProviderError, Resource, Value, address_of
+from ispctl.reconciler.contract import MAILBOX, MoveJournal, Provider, ProviderError, Resource, Value, address_of
 
 KIND = "mailhost"
 CLASS = "inetLocalMailRecipient"

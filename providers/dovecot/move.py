@@ -14,10 +14,10 @@ A move is three steps, in this order (README "Cluster: placement and moves"):
 The old copy is then the source host's to archive: its own mail store run no longer wants
 the home (it is placed elsewhere) and moves it into the mail archive, never deleting it.
 Each step can be repeated (dsync is incremental and idempotent, the switch writes one value),
-so a move killed at any point is completed by running it again from the start. A journal
-(one small file per mailbox being moved, written atomically before the first step and removed
-after the last) is how the next plan knows a move was interrupted, even after the switch,
-when the directory already names the target.
+so a move killed at any point is completed by running it again from the start. The engine's
+move journal (``reconciler/engine/journal.py``, one small file per mailbox being moved) is how
+the next plan knows a move was interrupted, even after the switch, when the directory already
+names the target.
 
 The doveadm password (``doveadm_password`` of the hosts' doveadm servers) is written into a
 private temporary config file for each call, never on a command line.
@@ -25,19 +25,14 @@ private temporary config file for each call, never on a command line.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from ispctl.reconciler.contract import ProviderError
-
-Step = Literal["copy", "switched"]
+from ispctl.reconciler.contract import MoveJournal, ProviderError
 
 
 class MoveError(ProviderError):
@@ -85,69 +80,9 @@ class Doveadm:
                             + (f": {detail[-1]}" if detail else ""))
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A move the journal says was started and not finished."""
-
-    address: str
-    source: str  # hosts, as named in cluster.hosts
-    target: str
-    step: Step
-
-    def describe(self) -> str:
-        where = "before the directory was switched" if self.step == "copy" else "after the directory was switched"
-        return f"moving {self.address} from {self.source} to {self.target} stopped {where}"
-
-
-class MoveJournal:
-    """One JSON file per mailbox being moved, in ``folder``; written atomically."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def _file(self, address: str) -> Path:
-        # Addresses may hold characters no file name should: the name is a digest.
-        return self.folder / (hashlib.sha256(address.encode()).hexdigest()[:32] + ".json")
-
-    def pending(self) -> dict[str, Pending]:
-        found: dict[str, Pending] = {}
-        if not self.folder.is_dir():
-            return found
-        for path in sorted(self.folder.glob("*.json")):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                item = Pending(str(data["address"]), str(data["source"]), str(data["target"]), data["step"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise MoveError(f"the move journal {path} cannot be read ({exc}): check it, or remove it once the "
-                                "move it records is known to be complete") from None
-            found[item.address] = item
-        return found
-
-    def record(self, item: Pending) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        target = self._file(item.address)
-        tmp = target.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(asdict(item), out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(self.folder)
-
-    def clear(self, address: str) -> None:
-        try:
-            self._file(address).unlink()
-        except FileNotFoundError:
-            return
-        _fsync_dir(self.folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def mail_journal(folder: Path) -> MoveJournal:
+    """The mail moves' journal (the engine's, records keyed by ``address`` as they always were)."""
+    return MoveJournal(folder, field="address", error=MoveError)
 
 
 def move_mailbox(address: str, source: str, target: str, endpoints: Mapping[str, str], doveadm: Doveadm,
@@ -162,11 +97,11 @@ def move_mailbox(address: str, source: str, target: str, endpoints: Mapping[str,
     if missing:
         raise MoveError(f"moving {address}: no doveadm server known for {', '.join(missing)} "
                         "(cluster.hosts with the mail_store role)")
-    journal.record(Pending(address, source, target, "copy"))
+    journal.record(address, source, target, "copy")
     for host in sources:
         doveadm.sync(address, endpoints[target], endpoints[host])
     switch()
-    journal.record(Pending(address, source, target, "switched"))
+    journal.record(address, source, target, "switched")
     for host in sources:
         doveadm.sync(address, endpoints[target], endpoints[host])
     journal.clear(address)

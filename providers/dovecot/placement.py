@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ispctl.providers.dovecot.hosts import KIND, MailHostProvider
-from ispctl.providers.dovecot.move import Doveadm, MoveJournal
+from ispctl.providers.dovecot.move import Doveadm, mail_journal
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.settings import DIRECTORY
 from ispctl.reconciler.contract import (
@@ -75,7 +75,7 @@ def build(site: SiteFile, env: Mapping[str, str] | None = None) -> MailHostProvi
     return MailHostProvider(LdapSettings.from_env(env), directory.base_dn, endpoints,
                             # ISPCTL_DOVEADM: another doveadm binary (a wrapper, a full path).
                             Doveadm(password, env.get("ISPCTL_DOVEADM") or "doveadm") if password else None,
-                            MoveJournal(journal_folder(env)),
+                            mail_journal(journal_folder(env)),
                             directory.page_size)
 
 

@@ -25,8 +25,8 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from ispctl.providers.ldap.connection import LdapSettings, connect
-from ispctl.providers.web.move import MoveError, MoveJournal, Rsync, SiteFilesToMove, move_site
-from ispctl.reconciler.contract import DOMAIN, ProviderError, Resource, Value, address_of
+from ispctl.providers.web.move import MoveError, Rsync, SiteFilesToMove, move_site
+from ispctl.reconciler.contract import DOMAIN, MoveJournal, ProviderError, Resource, Value, address_of
 
 KIND = "webhost"
 CLASS = "ispctlWebHosted"

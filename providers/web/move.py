@@ -13,94 +13,30 @@ A move is three steps, in this order, run by the central apply:
 
 The old copy is then the old host's to archive: its own web run no longer has the site and
 archives its files (``files.archive_site``), never deleting them. Each step can be repeated, so
-a move killed at any point is completed by running it again; the journal (Dovecot's move journal,
-in a folder of its own) records the move from before step 1 until after step 3.
-
-The journal is the same format as the mail moves' (``providers/dovecot/move.py``), not shared:
-the FTP service reads the web's sites, and the mail servers' layer may not be below it.
+a move killed at any point is completed by running it again; the engine's move journal
+(``reconciler/engine/journal.py``, the mail moves' too, in a folder of its own) records the move
+from before step 1 until after step 3.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from ispctl.reconciler.contract import ProviderError
-
-Step = Literal["copy", "switched"]
+from ispctl.reconciler.contract import MoveJournal, ProviderError
 
 
 class MoveError(ProviderError):
     """A step of a move failed; running the move again continues it."""
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A move the journal says was started and not finished."""
-
-    site: str
-    source: str  # hosts, as named in cluster.hosts
-    target: str
-    step: Step
-
-    def describe(self) -> str:
-        where = "before the directory was switched" if self.step == "copy" else "after the directory was switched"
-        return f"moving site {self.site} from {self.source} to {self.target} stopped {where}"
-
-
-class MoveJournal:
-    """One JSON file per site being moved, in ``folder``; each written atomically (fsync, rename)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def _file(self, site: str) -> Path:
-        return self.folder / (hashlib.sha256(site.encode()).hexdigest()[:32] + ".json")
-
-    def pending(self) -> dict[str, Pending]:
-        found: dict[str, Pending] = {}
-        for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                item = Pending(str(data["site"]), str(data["source"]), str(data["target"]), data["step"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise MoveError(f"the site move journal {path} cannot be read ({exc}): check it, or remove it once "
-                                "the move it records is known to be complete") from None
-            found[item.site] = item
-        return found
-
-    def record(self, item: Pending) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        target = self._file(item.site)
-        tmp = target.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(asdict(item), out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(self.folder)
-
-    def clear(self, site: str) -> None:
-        try:
-            self._file(site).unlink()
-        except FileNotFoundError:
-            return
-        _fsync_dir(self.folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def site_journal(folder: Path) -> MoveJournal:
+    """The site moves' journal (the engine's, records keyed by ``site`` as they always were)."""
+    return MoveJournal(folder, field="site", noun="site", error=MoveError)
 
 
 @dataclass(frozen=True)
@@ -177,11 +113,11 @@ def move_site(files: SiteFilesToMove, source: str, target: str, locations: Mappi
     if earlier is None or earlier.step != "switched" or earlier.target != target:
         # Not yet switched to this target: (re)start with the mirroring copy. Once switched, the
         # new host may take uploads: a resumed move goes straight to the final (adding) sync.
-        journal.record(Pending(files.site, source, target, "copy"))
+        journal.record(files.site, source, target, "copy")
         for host in sources:
             _copy(files, locations[host], locations[target], stage, rsync, final=False)
         switch()
-        journal.record(Pending(files.site, source, target, "switched"))
+        journal.record(files.site, source, target, "switched")
     for host in sources:
         _copy(files, locations[host], locations[target], stage, rsync, final=True)
     shutil.rmtree(stage, ignore_errors=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ispctl.providers.web.hosts import KIND as WEBHOST
 from ispctl.providers.web.hosts import SCHEMA, WebHosts
-from ispctl.providers.web.move import MoveJournal, Rsync
+from ispctl.providers.web.move import Rsync, site_journal
 from ispctl.providers.web.settings import WEB, WebSettings
 from ispctl.providers.web.validate import SiteSet
 from ispctl.reconciler.contract import (
@@ -103,7 +103,7 @@ def _hosts(site: SiteFile, web: WebSettings, env: Mapping[str, str]) -> WebHosts
     directory = site.section(DIRECTORY)
     locations = {name: cluster.web_files_location(name, web.web_root) for name, _host in cluster.with_role("web")}
     return WebHosts(LdapSettings.from_env(env), directory.base_dn, web.web_root, locations,
-                    Rsync(env.get("ISPCTL_RSYNC") or "rsync"), MoveJournal(journal_folder(env)), directory.page_size)
+                    Rsync(env.get("ISPCTL_RSYNC") or "rsync"), site_journal(journal_folder(env)), directory.page_size)
 
 
 def cluster_run(site: SiteFile, web: WebSettings,
