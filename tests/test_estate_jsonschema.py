@@ -103,3 +103,22 @@ def test_the_marker_line_is_relative_to_the_file() -> None:
     assert js.marker_line(EXAMPLE / "tenants/northwind/tenant.yaml", COMMITTED) == (
         f"{js.MARKER}../../../schemas/tenant.schema.json")
     assert js.kind_of(Path("x/northwind.example.yaml")) == "domain"
+
+
+def test_the_schemas_folder_is_the_site_files_and_only_when_it_is_there(tmp_path: Path) -> None:
+    from ispctl.reconciler.estate.jsonschema import MARKER, schemas_folder, with_marker
+    root = tmp_path / "estate"
+    root.mkdir()
+    assert schemas_folder(root) is None  # no site file
+    (root / "ispctl.yaml").write_text("directory: {}\n", encoding="utf-8")
+    assert schemas_folder(root) is None  # no marker line
+    (root / "ispctl.yaml").write_text(f"{MARKER}../schemas/site.schema.json\ndirectory: {{}}\n", encoding="utf-8")
+    assert schemas_folder(root) is None  # a line pointing at nothing
+    (tmp_path / "schemas").mkdir()
+    assert schemas_folder(root) == root / "../schemas"
+    new = root / "tenants" / "acme" / "acme.example.yaml"
+    line = f"{MARKER}../../../schemas/domain.schema.json"
+    assert with_marker(new, "domain: acme.example\n", tmp_path / "schemas") == f"{line}\ndomain: acme.example\n"
+    # A file moved to another depth carries its old line: replaced, not doubled.
+    moved = f"{MARKER}../../../../schemas/domain.schema.json\ndomain: acme.example\n"
+    assert with_marker(new, moved, tmp_path / "schemas") == f"{line}\ndomain: acme.example\n"

@@ -3,6 +3,7 @@ changes, everything else byte for byte as it was."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from provision_helpers import SB_TENANT, edit, example, snapshot
@@ -104,3 +105,22 @@ def test_tenant_move_takes_a_client_folder_whole_to_another_reseller(tmp_path: P
     assert not (root / "tenants" / "southbay" / "school").exists()
     result, diff = edit(root, "tenant", "move", "northwind", "--parent", "southbay")
     assert result.exit_code == 1 and diff == {} and "only clients move" in result.stderr
+
+
+def test_new_files_name_their_schema_like_the_estates_files_when_the_schemas_are_there(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    # The example's files point at ../schemas (the repository's): put the schemas there too.
+    shutil.copytree(Path(__file__).parents[1] / "schemas", tmp_path / "schemas")
+    result, diff = edit(root, "tenant", "add", "acme", "--parent", "northwind", "--name", "Acme Ltd")
+    assert result.exit_code == 0, result.output
+    result, more = edit(root, "domain", "add", "acme.example", "--tenant", "acme")
+    assert result.exit_code == 0, result.output
+    for name, kind in (("tenants/northwind/acme/tenant.yaml", "tenant"),
+                       ("tenants/northwind/acme/acme.example.yaml", "domain")):
+        first = (root / name).read_text(encoding="utf-8").splitlines()[0]
+        assert first == f"# yaml-language-server: $schema=../../../../schemas/{kind}.schema.json"
+        assert ((root / name).parent / first.split("=", 1)[1]).resolve() == (tmp_path / "schemas" /
+                                                                             f"{kind}.schema.json").resolve()
+    # The existing files did not change, apart from what the two commands asked.
+    assert set(diff) | set(more) <= {"tenants/northwind/acme", "tenants/northwind/acme/tenant.yaml",
+                                     "tenants/northwind/acme/acme.example.yaml"}

@@ -126,3 +126,28 @@ def marker_line(path: Path, schemas: Path) -> str:
     """The editor's schema line for this file: a path relative to the file's folder."""
     target = Path(os.path.relpath(schemas.resolve() / FILE_NAMES[kind_of(path)], path.resolve().parent))
     return f"{MARKER}{target.as_posix()}"
+
+
+def schemas_folder(root: Path) -> Path | None:
+    """The folder the estate's files take their schemas from, as its site file's marker line
+    names it; None when it names none or the folder is not there (a line pointing at nothing
+    would only make an editor complain)."""
+    try:
+        with (root / "ispctl.yaml").open(encoding="utf-8") as site:
+            first = site.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not first.startswith(MARKER):
+        return None
+    folder = (root / first[len(MARKER):]).parent
+    return folder if folder.is_dir() else None
+
+
+def with_marker(path: Path, text: str, schemas: Path) -> str:
+    """``text`` of a file new at ``path`` starting with its own schema line: a copied line (a
+    file moved to another depth) is replaced, a missing one added."""
+    line = marker_line(path, schemas)
+    if text.startswith(MARKER):
+        return line + text[text.find("\n"):] if "\n" in text else line + "\n"
+    return f"{line}\n{text}"
+

@@ -17,6 +17,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ispctl.reconciler.engine.errors import IspctlError
+from ispctl.reconciler.estate.jsonschema import schemas_folder, with_marker
 from ispctl.reconciler.provision.yamlrt import dump_text, load_text, set_tail_comment, tail_comment
 
 
@@ -198,9 +199,14 @@ class EditFiles:
     def changes(self) -> dict[Path, tuple[bytes | None, bytes | None]]:
         """Every file whose bytes the edit changes: path -> (before, after); None = absent."""
         found: dict[Path, tuple[bytes | None, bytes | None]] = {}
+        schemas = schemas_folder(self.root)
         for path, doc in self._docs.items():
             before = self._original.get(path)
-            after = None if doc is None else dump_text(doc).encode("utf-8")
+            text = None if doc is None else dump_text(doc)
+            if text is not None and before is None and schemas is not None:
+                # A new file names its schema as the estate's files do, so an editor checks it too.
+                text = with_marker(path, text, schemas)
+            after = None if text is None else text.encode("utf-8")
             if before != after:
                 found[path] = (before, after)
         for path, data in self._moved.items():
