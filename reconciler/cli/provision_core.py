@@ -94,7 +94,16 @@ def _domain(app: typer.Typer, ctx: Wiring) -> None:
     _set(group, ctx, "domain", "domain", "Change any field: ispctl domain set acme.example --set "
                                          "mail.default_quota=2GiB.")
     _simple_verbs(group, ctx, "domain", "domain", "the domain")
-    _rename(group, ctx, "domain", "domain", "Refused: a domain cannot be renamed as a planned rename (see README).")
+    @group.command("rename")
+    def rename(domain: str = typer.Argument(..., metavar="DOMAIN"), new: str = typer.Argument(..., metavar="NEW"),
+               drop_old: bool = typer.Option(False, "--drop-old", help="delete the old domain (its zone too) "
+                                             "instead of keeping it as an alias domain of NEW"),
+               dir: Path | None = DirOption, commit: bool = Commit, branch: str | None = Branch,
+               lock_timeout: float = LockTimeout, json_out: bool = Json) -> None:
+        """Rename a domain (planned renames: every mailbox moves with previous: [local@OLD], the old
+        domain kept as an alias domain unless --drop-old): ispctl domain rename old.example new.example."""
+        run_edit(ctx, dir, {"op": "domain.rename", "domain": domain, "new": new, "drop_old": drop_old or None},
+                 commit, branch, lock_timeout, json_out)
 
 
 def _mailbox(app: typer.Typer, ctx: Wiring) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ispctl.reconciler.engine.errors import IspctlError
-from ispctl.reconciler.provision import mail, objects
+from ispctl.reconciler.provision import domain_rename, mail, objects
 from ispctl.reconciler.provision.editor import CORE, Editor, Handler
 from ispctl.reconciler.provision.operations import Operation
 
-HANDLERS: dict[str, Handler] = {**CORE, **mail.HANDLERS}
+HANDLERS: dict[str, Handler] = {**CORE, **mail.HANDLERS, **domain_rename.HANDLERS}
 
 
 def nouns(ed: Editor) -> list[str]:

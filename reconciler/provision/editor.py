@@ -319,9 +319,6 @@ CORE: dict[str, Handler] = {
     "domain.set": domain_set,
     "domain.suspend": domain_suspend,
     "domain.resume": lambda ed, op: domain_suspend(ed, op, suspended=False),
-    "domain.rename": refuse_rename("domain", "its name is its zone and every address in it; add the new domain, "
-                                   "move each mailbox with 'mailbox rename' (planned renames), then delete the old "
-                                   "one"),
     "domain.delete": domain_delete,
 }
 

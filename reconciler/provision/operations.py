@@ -29,6 +29,7 @@ class Operation(BaseModel):
     address: str | None = None
     object: str | None = None
     new: str | None = Field(None, description="rename: the new name")
+    drop_old: bool | None = Field(None, description="domain.rename: delete the old domain instead of an alias domain")
     parent: str | None = Field(None, description="tenant.add, tenant.move: the client's reseller")
     name: str | None = Field(None, description="display name (tenant, mailbox)")
     contact: str | None = None

@@ -1,0 +1,123 @@
+"""``ispctl domain rename OLD NEW``: the new file holds the domain with every mailbox renamed
+from its old address, the old file an alias domain of the new one (or deleted with
+--drop-old); what cannot move without loss is refused by name, files untouched; against a real
+slapd the next plan destroys nothing, apply converges, and Postfix's own ``postmap -q`` over the
+rendered maps delivers mail for an old address to the renamed mailbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ldap_helpers import apply_ok, assert_converged, estate_repo, ldap_ok, plan_data, run_cli
+from provision_helpers import edit, example, snapshot
+from test_postfix import Tables, settle
+
+from ispctl.providers.ldap.sandbox.accounts import account_dn
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
+
+LAW = "tenants/northwind/lawfirm"
+BOXES = ["j.hart", "r.cole", "m.chen", "d.osei", "s.novak", "reception", "it"]
+
+
+def test_the_domain_moves_to_the_new_file_and_the_old_one_becomes_its_alias(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    old_text = (root / LAW / "hartcole.example.yaml").read_text(encoding="utf-8")
+    result, diff = edit(root, "domain", "rename", "hartcole.example", "hartcole-law.example", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["files"] == [
+        {"path": f"{root.name}/{LAW}/hartcole-law.example.yaml", "change": "created"},
+        {"path": f"{root.name}/{LAW}/hartcole.example.yaml", "change": "changed"}]
+    assert sorted(diff) == [f"{LAW}/hartcole-law.example.yaml", f"{LAW}/hartcole.example.yaml"]
+    alias = (root / LAW / "hartcole.example.yaml").read_text(encoding="utf-8")
+    assert alias == ("# yaml-language-server: $schema=../../../../schemas/domain.schema.json\n"
+                     "domain: hartcole.example\ntype: alias\nalias_of: hartcole-law.example\n"
+                     "services: [mail, dns]\n")
+    new = (root / LAW / "hartcole-law.example.yaml").read_text(encoding="utf-8").splitlines()
+    # every line of the old file is kept but the name, with one previous: per mailbox
+    added = [line for line in new if line not in old_text.splitlines()]
+    assert added == ["domain: hartcole-law.example", *(f"    previous: [{b}@hartcole.example]" for b in BOXES),
+                     "  office: [reception, partners@hartcole-law.example]"]
+    # a retry (a billing system's): done already, nothing to change
+    result, diff = edit(root, "domain", "rename", "hartcole.example", "hartcole-law.example")
+    assert result.exit_code == 0 and diff == {} and "Nothing to change" in result.stdout, result.output
+
+
+def test_drop_old_deletes_the_old_domain(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    result, diff = edit(root, "domain", "rename", "riverside-school.example", "riverside.example", "--drop-old")
+    assert result.exit_code == 0, result.output
+    assert not (root / "tenants/southbay/school/riverside-school.example.yaml").exists()
+    text = (root / "tenants/southbay/school/riverside.example.yaml").read_text(encoding="utf-8")
+    assert "domain: riverside.example" in text and "previous: [office@riverside-school.example]" in text
+
+
+def test_a_mailbox_renamed_before_keeps_its_earlier_address_in_the_old_domain(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    assert edit(root, "mailbox", "rename", "it@hartcole.example", "itdesk@hartcole.example")[0].exit_code == 0
+    result, _ = edit(root, "domain", "rename", "hartcole.example", "hartcole-law.example")
+    assert result.exit_code == 0, result.output
+    text = (root / LAW / "hartcole-law.example.yaml").read_text(encoding="utf-8")
+    assert "previous: [it@hartcole.example, itdesk@hartcole.example]" in text
+
+
+def test_what_cannot_move_without_loss_is_refused_by_name(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    original = snapshot(root)
+    result, diff = edit(root, "domain", "rename", "southbay.example", "southshore.example")
+    assert result.exit_code == 1 and diff == {}, result.output
+    for service in ("web", "ftp", "dialup"):
+        assert f"southbay.example uses the {service} service" in result.stderr
+    for args, words in [(("northwind.example", "hartcole.example"), "exists already"),
+                        (("baeckerei-mueller.example", "x.example"), "alias domain holds no mail"),
+                        (("nowhere.example", "x.example"), "nowhere.example")]:
+        result, diff = edit(root, "domain", "rename", *args)
+        assert result.exit_code == 1 and diff == {} and words in result.stderr, result.output
+    assert snapshot(root) == original
+
+
+def _postfix_tables(slapd: SlapdInstance, root: Path, work: Path) -> Tables:
+    """The rendered Postfix maps, read as Postfix's own service account."""
+    dn, password = account_dn("postfix", "dc=example,dc=net"), "postfix-test-pw"
+    ldap_ok(slapd.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: userPassword\nuserPassword: {ssha(password)}\n"))
+    secret = work / "postfix.pw"
+    secret.write_text(password + "\n", encoding="utf-8")
+    out, config_dir = work / "tables", work / "postfix-etc"
+    result = run_cli(slapd, "render", "postfix", "--out", str(out), "-d", str(root), "--bind-dn", dn,
+                     "--password-file", str(secret))
+    assert result.exit_code == 0, result.output
+    config_dir.mkdir()
+    (config_dir / "main.cf").write_text("", encoding="utf-8")
+    settle(config_dir / "main.cf", *out.iterdir())
+    return Tables(out, config_dir)
+
+
+def test_the_plan_destroys_nothing_and_old_addresses_keep_arriving(slapd: SlapdInstance, tmp_path: Path) -> None:
+    repo, root = estate_repo(tmp_path)
+    apply_ok(slapd, root)
+    result = run_cli(None, "domain", "rename", "hartcole.example", "hartcole-law.example", "--commit", "-d",
+                     str(root))
+    assert result.exit_code == 0, result.output
+    assert "domain.rename hartcole.example -> hartcole-law.example" in str(repo.head.commit.message)
+    data = plan_data(slapd, root)
+    listed = [(c["action"], c["kind"], c["key"]) for c in data["changes"]]
+    # only the lists are deleted and added under the new name (an alias holds no data); every
+    # mailbox is renamed (its entry and maildir move)
+    lists = ["associates", "office", "partners"]
+    assert sorted(k for a, kind, k in listed if a == "delete") == [f"{n}@hartcole.example" for n in lists], listed
+    assert {kind for a, kind, _ in listed if a == "delete"} == {"alias"}
+    assert data["summary"]["destroy"] == len(lists)
+    assert {k for a, kind, k in listed if a == "create" and kind == "alias"} >= {f"{n}@hartcole-law.example"
+                                                                                for n in lists}
+    renamed = {c["key"]: c.get("renamed_from") for c in data["changes"] if c["kind"] == "mailbox"}
+    assert renamed == {f"{b}@hartcole-law.example": f"mailbox.{b}@hartcole.example" for b in BOXES}
+    apply_ok(slapd, root)
+    assert_converged(slapd, root)
+    tables = _postfix_tables(slapd, root, tmp_path)
+    assert tables.query("hartcole-law.example", "virtual_mailbox_domains") == "hartcole-law.example"
+    assert tables.query("hartcole.example", "virtual_alias_domains") == "hartcole.example"
+    assert tables.aliases("j.hart@hartcole.example") == {"@hartcole-law.example"}
+    assert tables.query("j.hart@hartcole-law.example", "virtual_mailbox_maps") == "j.hart@hartcole-law.example"
+    assert tables.query("j.hart@hartcole.example", "virtual_mailbox_maps") is None
+    assert tables.aliases("office@hartcole-law.example") == {"reception@hartcole-law.example",
+                                                              "partners@hartcole-law.example"}
