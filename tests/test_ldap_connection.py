@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ispctl.providers.ldap.connection import LdapSettings, connect
+from ispctl.providers.ldap.connection import LdapSettings, OnDemandConnection, connect, first_value, paged_entries
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.engine.errors import ConfigError, ProviderError
 from ispctl.reconciler.harness.daemons import free_port
@@ -198,3 +198,30 @@ def test_tls_failures_are_provider_errors(slapd: SlapdInstance, tls: str) -> Non
     extra = {"ISPCTL_LDAP_STARTTLS": "1"} if tls == "starttls" else {"ISPCTL_LDAP_URL": slapd.url.replace("ldap://", "ldaps://")}
     with pytest.raises(ProviderError, match="cannot connect to the directory"):
         connect(LdapSettings.from_env(live_env(slapd, **extra)))
+
+
+class _Reader(OnDemandConnection):
+    def __init__(self, settings: LdapSettings) -> None:
+        self.ldap = settings
+
+
+def test_services_read_their_values_a_page_at_a_time_over_a_connection_opened_at_first_use(
+        slapd: SlapdInstance) -> None:
+    reader = _Reader(LdapSettings.from_env(live_env(slapd)))
+    assert reader._conn is None  # nothing opened until a value is read
+    base = f"ou=paged,{slapd.suffix}"
+    assert reader.conn.add(base, ["organizationalUnit"], {"ou": "paged"})
+    for n in range(5):
+        assert reader.conn.add(f"ou=u{n},{base}", ["organizationalUnit"], {"ou": f"u{n}", "description": f"d{n}"})
+    # Five entries in pages of two: all of them, each with its DN and the attributes asked for.
+    found = list(paged_entries(reader.conn, base, "(ou=u*)", ["ou", "description"], 2, "test values"))
+    assert sorted((first_value(e, "description"), first_value(e, "ou"), str(e["dn"]).split(",")[0]) for e in found) \
+        == [(f"d{n}", f"u{n}", f"ou=u{n}") for n in range(5)]
+    assert first_value(found[0], "seeAlso") is None and first_value({"x": []}, "x") is None
+    assert first_value({"x": "single"}, "x") == "single"
+    missing = f"ou=absent,{slapd.suffix}"
+    with pytest.raises(ProviderError, match=f"cannot read test values below {missing}: .*noSuchObject"):
+        list(paged_entries(reader.conn, missing, "(ou=*)", ["ou"], 2, "test values"))
+    reader.close()
+    reader.close()  # twice: nothing left to release, no error
+    assert reader._conn is None

@@ -26,7 +26,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from ispctl.providers.dovecot.move import Doveadm, MoveError, move_mailbox
-from ispctl.providers.ldap.connection import LdapSettings, connect
+from ispctl.providers.ldap.connection import LdapSettings, OnDemandConnection, first_value, paged_entries
 from ispctl.reconciler.contract import MAILBOX, MoveJournal, Provider, ProviderError, Resource, Value, address_of
 
 KIND = "mailhost"
@@ -36,7 +36,7 @@ _MAILBOXES = "(objectClass=ispctlMailUser)"
 _FTP_CLASS = "ispctlftpuser"  # the FTP service's class: a mailbox that is an FTP login (lower case)
 
 
-class MailHostProvider(Provider):
+class MailHostProvider(OnDemandConnection, Provider):
     name: ClassVar[str] = "dovecot"
     SUPPORTS: ClassVar[frozenset[str]] = frozenset({KIND})
 
@@ -50,24 +50,13 @@ class MailHostProvider(Provider):
         self.page_size = page_size
         self._conn: ldap3.Connection | None = None
 
-    @property
-    def conn(self) -> ldap3.Connection:
-        if self._conn is None:
-            self._conn = connect(self.ldap)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.unbind()
-            self._conn = None
-
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         if KIND not in kinds:
             return []
         pending = self.journal.pending()
         found: list[Resource] = []
         for entry in self._search(f"(&{_MAILBOXES}({ATTR}=*))", ["mail", ATTR]):
-            address, host = _first(entry, "mail"), _first(entry, ATTR)
+            address, host = first_value(entry, "mail"), first_value(entry, ATTR)
             if address is None or host is None:
                 continue
             moving = pending.get(address)
@@ -82,13 +71,7 @@ class MailHostProvider(Provider):
         return found
 
     def _search(self, filterstr: str, attrs: list[str]) -> Iterable[Mapping[str, Any]]:
-        try:
-            for item in self.conn.extend.standard.paged_search(
-                    self.base_dn, filterstr, attributes=attrs, paged_size=self.page_size, generator=True):
-                if item.get("type") == "searchResEntry":
-                    yield {"dn": item["dn"], **item["attributes"]}
-        except LDAPException as exc:
-            raise ProviderError(f"cannot read mail hosts below {self.base_dn}: {exc}") from None
+        return paged_entries(self.conn, self.base_dn, filterstr, attrs, self.page_size, "mail hosts")
 
     def placed(self) -> dict[str, str]:
         """Every mailbox's mailHost as the directory has it (address -> host), in one search:
@@ -107,7 +90,7 @@ class MailHostProvider(Provider):
 
     def _placed(self) -> Iterable[tuple[str, str, bool]]:
         for entry in self._search(f"(&{_MAILBOXES}({ATTR}=*))", ["mail", ATTR, "objectClass"]):
-            address, host = _first(entry, "mail"), _first(entry, ATTR)
+            address, host = first_value(entry, "mail"), first_value(entry, ATTR)
             if address is not None and host is not None:
                 classes = {str(c).lower() for c in entry.get("objectClass") or []}
                 yield address, host, _FTP_CLASS in classes
@@ -190,10 +173,3 @@ def _target(before: Resource, after: Resource) -> str:
     """Where the mail ends up: the host git pins, or for a default-placed mailbox (its host the
     directory's once it exists) the one the directory names."""
     return _host(before) if "host" in after.create_only else _host(after)
-
-
-def _first(entry: Mapping[str, Any], name: str) -> str | None:
-    value = entry.get(name)
-    if isinstance(value, list):
-        return str(value[0]) if value else None
-    return None if value is None else str(value)

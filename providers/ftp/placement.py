@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from ldap3.core.exceptions import LDAPException
-
-from ispctl.providers.ldap.connection import LdapSettings, connect
+from ispctl.providers.ldap.connection import LdapSettings, connect, paged_entries
 from ispctl.providers.ldap.settings import DIRECTORY
-from ispctl.reconciler.contract import ProviderError, SiteFile
+from ispctl.reconciler.contract import SiteFile
 
 SITE_LOGINS = "(&(objectClass=ispctlFtpUser)(objectClass=account)(host=*))"
 
@@ -24,12 +22,9 @@ def placed_counts(site: SiteFile, env: Mapping[str, str]) -> dict[str, dict[str,
     conn = connect(LdapSettings.from_env(env))
     counts: Counter[str] = Counter()
     try:
-        for item in conn.extend.standard.paged_search(directory.base_dn, SITE_LOGINS, attributes=["host"],
-                                                      paged_size=directory.page_size, generator=True):
-            if item.get("type") == "searchResEntry":
-                counts.update(str(host) for host in item["attributes"].get("host") or [])
-    except LDAPException as exc:
-        raise ProviderError(f"cannot read the FTP logins' hosts below {directory.base_dn}: {exc}") from None
+        for entry in paged_entries(conn, directory.base_dn, SITE_LOGINS, ["host"], directory.page_size,
+                                   "the FTP logins' hosts"):
+            counts.update(str(host) for host in entry.get("host") or [])
     finally:
         conn.unbind()
     return {host: {"site ftp logins": count} for host, count in counts.items()}

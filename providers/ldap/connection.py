@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import ldap3
@@ -146,3 +147,44 @@ def connect(settings: LdapSettings) -> ldap3.Connection:
     conn = new_connection(settings)
     open_connection(conn, settings)
     return conn
+
+
+class OnDemandConnection:
+    """A directory connection opened at first use and released by ``close``: for services that
+    keep a few values in the directory (the mail and web hosts) and often plan without touching it."""
+
+    ldap: LdapSettings
+    _conn: ldap3.Connection | None = None
+
+    @property
+    def conn(self) -> ldap3.Connection:
+        if self._conn is None:
+            self._conn = connect(self.ldap)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.unbind()
+            self._conn = None
+
+
+def paged_entries(conn: ldap3.Connection, base_dn: str, filterstr: str, attrs: list[str], page_size: int,
+                  what: str) -> Iterator[dict[str, Any]]:
+    """The entries below ``base_dn`` matching ``filterstr``, a page at a time (estates of 100k
+    entries exceed the server's size limit), each as ``{"dn": ..., attribute: values}``;
+    ``what`` names the data in the error ("cannot read <what> below <base>")."""
+    try:
+        for item in conn.extend.standard.paged_search(base_dn, filterstr, attributes=attrs, paged_size=page_size,
+                                                      generator=True):
+            if item.get("type") == "searchResEntry":
+                yield {"dn": item["dn"], **item["attributes"]}
+    except LDAPException as exc:
+        raise ProviderError(f"cannot read {what} below {base_dn}: {exc}") from None
+
+
+def first_value(entry: Mapping[str, Any], name: str) -> str | None:
+    """An attribute's first value as text (ldap3 gives a list, or one value for single-valued ones)."""
+    value = entry.get(name)
+    if isinstance(value, list):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)

@@ -24,7 +24,7 @@ import ldap3
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
-from ispctl.providers.ldap.connection import LdapSettings, connect
+from ispctl.providers.ldap.connection import LdapSettings, OnDemandConnection, first_value, paged_entries
 from ispctl.providers.web.move import MoveError, Rsync, SiteFilesToMove, move_site
 from ispctl.reconciler.contract import DOMAIN, MoveJournal, ProviderError, Resource, Value, address_of
 
@@ -34,7 +34,7 @@ ATTR = "ispctlWebHost"
 SCHEMA = Path(__file__).parent / "schema" / "ispctl-web.ldif"  # defines both
 
 
-class WebHosts:
+class WebHosts(OnDemandConnection):
     """The directory side of ``webhost`` and the moves (the web provider's central run)."""
 
     def __init__(self, ldap: LdapSettings, base_dn: str, web_root: str, locations: Mapping[str, str],
@@ -48,22 +48,11 @@ class WebHosts:
         self.page_size = page_size
         self._conn: ldap3.Connection | None = None
 
-    @property
-    def conn(self) -> ldap3.Connection:
-        if self._conn is None:
-            self._conn = connect(self.ldap)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.unbind()
-            self._conn = None
-
     def read(self) -> list[Resource]:
         pending = self.journal.pending()
         found: list[Resource] = []
         for entry in self._search(f"(&(objectClass=ispctlDomain)({ATTR}=*))", ["associatedDomain", ATTR]):
-            domain = _first(entry, "associatedDomain")
+            domain = first_value(entry, "associatedDomain")
             for value in entry.get(ATTR) or []:
                 site, _, host = str(value).partition(" ")
                 if not site or not host or domain is None:
@@ -81,13 +70,7 @@ class WebHosts:
         return {r.key: str(r.attrs["host"]) for r in self.read()}
 
     def _search(self, filterstr: str, attrs: list[str]) -> Iterable[Mapping[str, Any]]:
-        try:
-            for item in self.conn.extend.standard.paged_search(
-                    self.base_dn, filterstr, attributes=attrs, paged_size=self.page_size, generator=True):
-                if item.get("type") == "searchResEntry":
-                    yield {"dn": item["dn"], **item["attributes"]}
-        except LDAPException as exc:
-            raise ProviderError(f"cannot read web hosts below {self.base_dn}: {exc}") from None
+        return paged_entries(self.conn, self.base_dn, filterstr, attrs, self.page_size, "web hosts")
 
     def _write(self, site: str, domain: str | None, host: str | None) -> None:
         """The site's one value on its domain entry: ``host`` (None: no value). Any other entry
@@ -96,12 +79,12 @@ class WebHosts:
         holding = f"({ATTR}={escape_filter_chars(site)} *)"
         which = f"(|(associatedDomain={escape_filter_chars(domain)}){holding})" if domain else holding
         found = list(self._search(f"(&(objectClass=ispctlDomain){which})", ["objectClass", "associatedDomain", ATTR]))
-        if host is not None and not any(_first(e, "associatedDomain") == domain for e in found):
+        if host is not None and not any(first_value(e, "associatedDomain") == domain for e in found):
             raise ProviderError(f"the directory has no domain entry for {domain} (site {site})")
         for entry in found:
             values = [str(v) for v in entry.get(ATTR) or []]
             keep = [v for v in values if v.partition(" ")[0] != site]
-            mine = host is not None and _first(entry, "associatedDomain") == domain
+            mine = host is not None and first_value(entry, "associatedDomain") == domain
             new = keep + ([f"{site} {host}"] if mine else [])
             if sorted(new) == sorted(values):
                 continue
@@ -172,10 +155,3 @@ def _domain(resource: Resource) -> str | None:
         if dep.startswith(DOMAIN + "."):
             return dep[len(DOMAIN) + 1:]
     return None
-
-
-def _first(entry: Mapping[str, Any], name: str) -> str | None:
-    value = entry.get(name)
-    if isinstance(value, list):
-        return str(value[0]) if value else None
-    return None if value is None else str(value)
