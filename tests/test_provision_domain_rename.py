@@ -6,15 +6,21 @@ rendered maps delivers mail for an old address to the renamed mailbox."""
 
 from __future__ import annotations
 
+import imaplib
 import json
+import os
 from pathlib import Path
 
-from ldap_helpers import apply_ok, assert_converged, estate_repo, ldap_ok, plan_data, run_cli
+import pytest
+from ldap_helpers import apply_ok, assert_converged, estate_repo, ldap_ok, plan_data, run_cli, write_estate
 from provision_helpers import edit, example, snapshot
 from test_postfix import Tables, settle
 
+from ispctl.providers.dovecot.sandbox.daemon import DovecotInstance
 from ispctl.providers.ldap.sandbox.accounts import account_dn
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
+from tests.test_mailstore_safety import append, dovecot, imap, password_hash  # noqa: F401 - fixtures
+from tests.test_mailstore_safety import env as mail_env
 
 LAW = "tenants/northwind/lawfirm"
 BOXES = ["j.hart", "r.cole", "m.chen", "d.osei", "s.novak", "reception", "it"]
@@ -121,3 +127,53 @@ def test_the_plan_destroys_nothing_and_old_addresses_keep_arriving(slapd: SlapdI
     assert tables.query("j.hart@hartcole.example", "virtual_mailbox_maps") is None
     assert tables.aliases("office@hartcole-law.example") == {"reception@hartcole-law.example",
                                                               "partners@hartcole-law.example"}
+
+
+# -- with the mail store and a real Dovecot ---------------------------------------------------------
+
+MESSAGE = (b"From: sender@elsewhere.example\r\nTo: karl@oldbrand.example\r\nSubject: before the rebrand\r\n"
+           b"Message-ID: <rebrand-1@elsewhere.example>\r\n\r\nStill here after the rename.\r\n")
+
+
+def _mail_apply(slapd: SlapdInstance, root: Path, mail_root: Path, expect: str) -> str:
+    result = run_cli(slapd, "apply", "--auto-approve", "-d", str(root), **mail_env(mail_root))
+    assert result.exit_code == 0 and expect in result.stdout, result.output
+    again = run_cli(slapd, "plan", "--detailed-exitcode", "-d", str(root), **mail_env(mail_root))
+    assert again.exit_code == 0 and "No changes." in again.stdout, again.output
+    return result.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the mail store chowns homes to the mail owner: needs root")
+def test_the_mail_moves_and_logs_in_under_the_new_address_with_the_old_password(
+    slapd: SlapdInstance, mail_root: Path, password_hash: str, tmp_path: Path, dovecot: DovecotInstance,  # noqa: F811
+) -> None:
+    boxes = "".join(f"  {b}:\n    password: \"{password_hash}\"\n" for b in ("anna", "karl"))
+    root = write_estate(tmp_path / "estate", {
+        "acme/tenant.yaml": "name: Acme\n",
+        "acme/oldbrand.example.yaml": f"domain: oldbrand.example\nmailboxes:\n{boxes}aliases:\n  team: [anna, karl]\n"})
+    _mail_apply(slapd, root, mail_root, "Apply complete!")
+    append(dovecot, "karl@oldbrand.example", MESSAGE)
+    result = run_cli(None, "domain", "rename", "oldbrand.example", "newbrand.example", "-d", str(root))
+    assert result.exit_code == 0, result.output
+    out = _mail_apply(slapd, root, mail_root, "Apply complete!")
+    for box in ("anna", "karl"):
+        assert f"maildir.{box}@oldbrand.example has moved to maildir.{box}@newbrand.example" in out, out
+    # the one thing destroyed is the list (it holds no data; re-created under the new name)
+    assert [line.strip().split(" will")[0] for line in out.splitlines() if "will be destroyed" in line] == [
+        "# alias.team@oldbrand.example"], out
+    # added: the new domain and the list; changed: the old domain (now an alias domain), each
+    # mailbox's entry and maildir (moved)
+    assert "Plan: 2 to add, 5 to change, 1 to destroy." in out, out
+    conn = imap(dovecot, "karl@newbrand.example")  # the old password, the new address
+    try:
+        typ, data = conn.select("INBOX")
+        assert typ == "OK" and data == [b"1"]
+        typ, fetched = conn.fetch("1", "(BODY.PEEK[])")
+        body = fetched[0][1]
+        assert typ == "OK" and isinstance(body, bytes)
+        assert body.replace(b"\r\n", b"\n") == MESSAGE.replace(b"\r\n", b"\n")
+    finally:
+        conn.logout()
+    assert not (mail_root / "oldbrand.example" / "karl").exists()
+    with pytest.raises(imaplib.IMAP4.error):
+        imap(dovecot, "karl@oldbrand.example")  # the old address is an alias domain's: no login
