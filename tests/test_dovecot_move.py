@@ -15,12 +15,10 @@ on the new host shows every message exactly once.
 
 from __future__ import annotations
 
-import imaplib
 import os
 import re
 import shutil
 import signal
-import smtplib
 import subprocess
 import tempfile
 import textwrap
@@ -29,13 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from dovecot_helpers import imap_subjects, lmtp_deliver, start_dovecot, stop_group
 from ldap_helpers import HASH, cli_env, ispctl_binary, ldap_ok, run_cli, search
 from test_postfix import SERVICE_DN, binary, settle
 
 from ispctl.providers.dovecot.move import Doveadm, MoveError, mail_journal, move_mailbox
 from ispctl.providers.dovecot.sandbox.daemon import default_mail_owner
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
-from ispctl.reconciler.harness.daemons import free_port, log_tail, port_accepts
+from ispctl.reconciler.harness.daemons import free_port
 
 HOSTS = ("mx1.example.net", "mx2.example.net")
 ANNA = "anna@acme.example"
@@ -98,32 +97,14 @@ class Host:
     def start(self, uid: int, gid: int) -> None:
         conf = self.work / "dovecot.conf"
         conf.write_text(self.config(uid, gid), encoding="utf-8")
-        self.process = subprocess.Popen([binary("dovecot"), "-F", "-c", str(conf)], start_new_session=True,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for port in (self.imap, self.lmtp, self.doveadm):
-            while not port_accepts("127.0.0.1", port):
-                try:
-                    self.process.wait(timeout=0.02)
-                except subprocess.TimeoutExpired:
-                    continue
-                pytest.fail(f"dovecot for {self.name} exited: {log_tail(self.work / 'dovecot.log')}")
+        self.process = start_dovecot(binary("dovecot"), conf, "127.0.0.1", (self.imap, self.lmtp, self.doveadm),
+                                     f"for {self.name}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
+        stop_group(self.process)
 
     def subjects(self, user: str) -> list[str]:
-        conn = imaplib.IMAP4("127.0.0.1", self.imap, timeout=20)
-        try:
-            conn.login(user, IMAP_PASSWORD)
-            conn.select("INBOX", readonly=True)
-            typ, data = conn.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-            assert typ == "OK"
-            found = [part[1].decode().strip() for part in data if isinstance(part, tuple)]
-            return sorted(line.removeprefix("Subject: ") for line in found)
-        finally:
-            conn.logout()
+        return imap_subjects("127.0.0.1", self.imap, user, IMAP_PASSWORD)
 
 
 @dataclass
@@ -168,14 +149,9 @@ class Cluster:
 
     def deliver(self, address: str, count: int, label: str) -> Host:
         host = self.route(address)
-        lmtp = smtplib.LMTP("127.0.0.1", host.lmtp)
-        try:
-            for i in range(count):
-                subject = f"{label}-{i}"
-                assert lmtp.sendmail("a@elsewhere.example", [address], f"Subject: {subject}\r\n\r\nx\r\n") == {}
-                self.sent.append(subject)
-        finally:
-            lmtp.quit()
+        subjects = [f"{label}-{i}" for i in range(count)]
+        lmtp_deliver("127.0.0.1", host.lmtp, address, subjects)
+        self.sent.extend(subjects)
         return host
 
     def start_apply(self) -> subprocess.Popen[str]:

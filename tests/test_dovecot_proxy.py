@@ -18,8 +18,6 @@ from __future__ import annotations
 import imaplib
 import os
 import shutil
-import signal
-import smtplib
 import subprocess
 import tempfile
 import textwrap
@@ -28,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from dovecot_helpers import imap_subjects, lmtp_deliver, start_dovecot, stop_group
 from ldap_helpers import run_cli, search
 
 from ispctl.providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
 from ispctl.providers.dovecot.sandbox.daemon import default_mail_owner
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from ispctl.reconciler.harness.daemons import log_tail, port_accepts
+from ispctl.reconciler.harness.daemons import port_accepts
 from tests.wiring import load_desired
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Dovecots on the standard ports: root only")
@@ -94,39 +93,17 @@ class Host:
     def start(self, ldap_conf: Path, uid: int, gid: int) -> None:
         conf = self.work / "dovecot.conf"
         conf.write_text(self.config(ldap_conf, uid, gid), encoding="utf-8")
-        self.process = subprocess.Popen([shutil.which("dovecot") or "/usr/sbin/dovecot", "-F", "-c", str(conf)],
-                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for port in (143, 24):
-            while not port_accepts(self.ip, port):
-                try:
-                    self.process.wait(timeout=0.02)
-                except subprocess.TimeoutExpired:
-                    continue
-                pytest.fail(f"dovecot on {self.ip} exited: {log_tail(self.work / 'dovecot.log')}")
+        self.process = start_dovecot(shutil.which("dovecot") or "/usr/sbin/dovecot", conf, self.ip, (143, 24),
+                                     f"on {self.ip}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
+        stop_group(self.process)
 
     def subjects(self, user: str) -> list[str]:
-        conn = imaplib.IMAP4(self.ip, 143, timeout=20)
-        try:
-            conn.login(user, PASSWORD)
-            conn.select("INBOX", readonly=True)
-            typ, data = conn.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-            assert typ == "OK"
-            return sorted(part[1].decode().strip().removeprefix("Subject: ") for part in data
-                          if isinstance(part, tuple))
-        finally:
-            conn.logout()
+        return imap_subjects(self.ip, 143, user, PASSWORD)
 
     def deliver(self, user: str, subject: str) -> None:
-        lmtp = smtplib.LMTP(self.ip, 24)
-        try:
-            assert lmtp.sendmail("a@elsewhere.example", [user], f"Subject: {subject}\r\n\r\nx\r\n") == {}
-        finally:
-            lmtp.quit()
+        lmtp_deliver(self.ip, 24, user, [subject])
 
     def holds(self, user: str) -> bool:
         local, domain = user.split("@")
