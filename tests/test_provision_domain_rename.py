@@ -177,3 +177,47 @@ def test_the_mail_moves_and_logs_in_under_the_new_address_with_the_old_password(
     assert not (mail_root / "oldbrand.example" / "karl").exists()
     with pytest.raises(imaplib.IMAP4.error):
         imap(dovecot, "karl@oldbrand.example")  # the old address is an alias domain's: no login
+
+
+def test_drop_old_against_slapd_destroys_the_old_domain_only_after_its_mailboxes_moved(
+        slapd: SlapdInstance, tmp_path: Path) -> None:
+    _, root = estate_repo(tmp_path)
+    apply_ok(slapd, root)
+    result = run_cli(None, "domain", "rename", "hartcole.example", "hartcole-law.example", "--drop-old", "-d",
+                     str(root))
+    assert result.exit_code == 0, result.output
+    data = plan_data(slapd, root)
+    deleted = sorted((c["kind"], c["key"]) for c in data["changes"] if c["action"] == "delete")
+    assert deleted == [("alias", f"{n}@hartcole.example") for n in ("associates", "office", "partners")] + [
+        ("domain", "hartcole.example")]
+    renamed = {c["key"] for c in data["changes"] if c.get("renamed_from")}
+    assert renamed == {f"{b}@hartcole-law.example" for b in BOXES}
+    apply_ok(slapd, root)
+    assert_converged(slapd, root)
+
+
+def test_a_batch_renames_then_uses_the_new_name_all_or_nothing(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    ops = [{"op": "domain.rename", "domain": "riverside-school.example", "new": "riverside.example"},
+           {"op": "mailbox.add", "address": "newstaff@riverside.example", "name": "Head"}]
+    original = snapshot(root)
+    # the old name kept as an alias domain is a domain of the tenant: its limit counts it
+    result, diff = edit(root, "batch", "-", input="".join(json.dumps(op) + "\n" for op in ops))
+    assert result.exit_code == 1 and diff == {} and snapshot(root) == original, result.output
+    assert "school/tenant.yaml:7:3: limits.max_domains: tenant school has 2 domains, over its limit of 1" in (
+        result.stderr)
+    ops.insert(0, {"op": "tenant.set", "tenant": "school", "set": {"limits.max_domains": 2}})
+    result, diff = edit(root, "batch", "-", input="".join(json.dumps(op) + "\n" for op in ops))
+    assert result.exit_code == 0, result.output
+    assert sorted(diff) == ["tenants/southbay/school/riverside-school.example.yaml",
+                            "tenants/southbay/school/riverside.example.yaml", "tenants/southbay/school/tenant.yaml"]
+    assert "  newstaff:" in (root / "tenants/southbay/school/riverside.example.yaml").read_text(encoding="utf-8")
+    # a forward elsewhere to an old address: the alias domain keeps it working; with
+    # --drop-old the estate would no longer host that domain, so the forward names the new one
+    ops = [{"op": "forward.set", "address": "noc@northwind.example", "to": ["j.hart@hartcole.example"]},
+           {"op": "domain.rename", "domain": "hartcole.example", "new": "hartcole-law.example", "drop_old": True}]
+    result, diff = edit(root, "batch", "-", input="".join(json.dumps(op) + "\n" for op in ops))
+    assert result.exit_code == 0, result.output
+    assert diff["tenants/northwind/northwind.example.yaml"] == [
+        "+    forward:", "+      to: [j.hart@hartcole-law.example]"], diff["tenants/northwind/northwind.example.yaml"]
+    assert not (root / LAW / "hartcole.example.yaml").exists()

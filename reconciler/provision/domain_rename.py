@@ -89,28 +89,62 @@ def _carry_mailboxes(doc: CommentedMap, old: str) -> None:
         node["previous"].fa.set_flow_style()
 
 
-def _retarget(doc: CommentedMap, old: str, new: str) -> None:
-    """Targets written as full addresses of the old domain (``office: [partners@OLD]``) name the
-    new one, so they do not depend on the old domain being kept."""
+def _retarget(doc: CommentedMap, old: str, new: str) -> bool:
+    """Targets written as full addresses of the old domain (``office: [partners@OLD]``, a
+    forward, a catch-all) name the new one, so they do not depend on the old domain being kept.
+    Whether anything changed."""
+    changed = False
+
     def swap(value: Any) -> Any:
+        nonlocal changed
         text = str(value)
-        return f"{text.rsplit('@', 1)[0]}@{new}" if text.lower().endswith(f"@{old}") else value
+        if not text.lower().endswith(f"@{old}"):
+            return value
+        changed = True
+        return f"{text.rsplit('@', 1)[0]}@{new}"
+
+    def swap_in(node: Any, key: Any) -> None:
+        value = node[key]
+        if isinstance(value, list):
+            for i, target in enumerate(value):
+                value[i] = swap(target)
+        elif isinstance(value, str):
+            node[key] = swap(value)
 
     aliases = doc.get("aliases")
     for key in list(aliases) if isinstance(aliases, CommentedMap) else []:
         value = aliases[key]
-        targets = value.get("to") if isinstance(value, CommentedMap) else value
-        if isinstance(targets, list):
-            for i, target in enumerate(targets):
-                targets[i] = swap(target)
-        elif isinstance(targets, str):
-            if isinstance(value, CommentedMap):
-                value["to"] = swap(targets)
-            else:
-                aliases[key] = swap(targets)
+        if isinstance(value, CommentedMap):
+            if "to" in value:
+                swap_in(value, "to")
+        else:
+            swap_in(aliases, key)
+    boxes = doc.get("mailboxes")
+    for node in boxes.values() if isinstance(boxes, CommentedMap) else []:
+        forward = node.get("forward") if isinstance(node, CommentedMap) else None
+        if isinstance(forward, CommentedMap) and "to" in forward:
+            swap_in(forward, "to")
     mail = doc.get("mail")
-    if isinstance(mail, CommentedMap) and isinstance(mail.get("catch_all"), str):
-        mail["catch_all"] = swap(mail["catch_all"])
+    if isinstance(mail, CommentedMap) and "catch_all" in mail:
+        swap_in(mail, "catch_all")
+    return changed
+
+
+def _retarget_elsewhere(ed: Editor, old: str, new: str) -> None:
+    """With the old domain gone, its addresses named in other domains' files would be mail to a
+    domain the estate no longer hosts: they name the new domain instead (only files that do)."""
+    edited = ed.files.changes()  # files this edit changed already: their documents are its own
+    for other in list(ed.index.domains.values()):
+        if other.name in (old, new) or not ed.files.exists(other.file):
+            continue
+        if other.file in edited:
+            _retarget(ed.files.doc(other.file), old, new)
+            continue
+        text = other.file.read_text(encoding="utf-8") if other.file.is_file() else ""
+        # tried on a copy first: a file loaded into the edit but not changed could still be
+        # written back re-laid-out
+        if f"@{old}" in text.lower() and _retarget(load_text(text), old, new):
+            _retarget(ed.files.doc(other.file), old, new)
 
 
 def _as_alias(doc: CommentedMap, new: str, services: list[str]) -> None:
@@ -164,6 +198,7 @@ def domain_rename(ed: Editor, op: Operation) -> None:
     if op.drop_old:
         ed.files.delete(old_domain.file)
         del ed.index.domains[old]
+        _retarget_elsewhere(ed, old, new_name)
     else:
         _as_alias(old_doc, new_name, services)
 
