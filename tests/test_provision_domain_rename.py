@@ -21,6 +21,7 @@ from ispctl.providers.ldap.sandbox.accounts import account_dn
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance, ssha
 from tests.test_mailstore_safety import append, dovecot, imap, password_hash  # noqa: F401 - fixtures
 from tests.test_mailstore_safety import env as mail_env
+from tests.wiring import load_desired
 
 LAW = "tenants/northwind/lawfirm"
 BOXES = ["j.hart", "r.cole", "m.chen", "d.osei", "s.novak", "reception", "it"]
@@ -221,3 +222,55 @@ def test_a_batch_renames_then_uses_the_new_name_all_or_nothing(tmp_path: Path) -
     assert diff["tenants/northwind/northwind.example.yaml"] == [
         "+    forward:", "+      to: [j.hart@hartcole-law.example]"], diff["tenants/northwind/northwind.example.yaml"]
     assert not (root / LAW / "hartcole.example.yaml").exists()
+
+
+def test_vacation_filters_forwards_extra_addresses_and_records_move_too(slapd: SlapdInstance, tmp_path: Path) -> None:
+    """northwind.example without its web sites: mailboxes with a vacation and filters (Sieve),
+    a forward, extra addresses, lists and DNS records -- renamed, only the lists re-made."""
+    repo, root = estate_repo(tmp_path)
+    path = root / "tenants/northwind/northwind.example.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[:text.index("\nweb:\n") + 1].replace("services: [mail, web, dns]", "services: [mail, dns]"),
+                    encoding="utf-8")
+    repo.git.add(A=True)
+    repo.index.commit("northwind.example without web")
+    apply_ok(slapd, root)
+    result = run_cli(None, "domain", "rename", "northwind.example", "northwind.net.example", "--commit", "-d",
+                     str(root))
+    assert result.exit_code == 0, result.output
+    full = plan_data(slapd, root)
+    listed = sorted((c["action"], c["kind"], c["key"]) for c in full["changes"])
+    assert {(kind, key) for action, kind, key in listed if action == "delete"} == {
+        ("alias", "postmaster@northwind.example"), ("alias", "sales@northwind.example")}, listed
+    renamed = {c["kind"] for c in full["changes"] if c.get("renamed_from")}
+    assert "mailbox" in renamed, listed
+    for narrowed in (["--tenant", "northwind"], ["--changed-since", "HEAD~1"]):
+        found = run_cli(slapd, "plan", "--json", *narrowed, "-d", str(root))
+        assert found.exit_code == 0, found.output
+        assert sorted((c["action"], c["kind"], c["key"]) for c in json.loads(found.stdout)["changes"]) == listed
+    apply_ok(slapd, root)
+    assert_converged(slapd, root)
+
+
+def test_every_service_sees_a_rename_of_each_mailbox_and_the_old_zone_kept(tmp_path: Path) -> None:
+    """Compiled with every service: each mailbox's resources (entry, maildir, Sieve script) name
+    their old address as previous (a planned rename); the old zone keeps its records and MX."""
+    root = example(tmp_path)
+    path = root / "tenants/northwind/northwind.example.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[:text.index("\nweb:\n") + 1].replace("services: [mail, web, dns]", "services: [mail, dns]"),
+                    encoding="utf-8")
+    _, before = load_desired(root)
+    assert edit(root, "domain", "rename", "northwind.example", "northwind.net.example")[0].exit_code == 0
+    _, after = load_desired(root)
+    moved = {ident: r for ident, r in after.items() if ident[1].endswith("@northwind.net.example")
+             and ident[0] != "alias"}
+    assert {kind for kind, _ in moved} == {"mailbox", "maildir", "sieve"}
+    for (kind, key), resource in moved.items():
+        assert resource.previous == (key.replace("@northwind.net.example", "@northwind.example"),), (kind, key)
+        assert (kind, resource.previous[0]) in before and (kind, resource.previous[0]) not in after
+    old_zone = {key for kind, key in before if kind == "dns" and key.startswith("northwind.example/")}
+    assert "northwind.example/@/MX" in old_zone
+    assert old_zone == {key for kind, key in after if kind == "dns" and key.startswith("northwind.example/")}
+    assert {k.replace("northwind.example/", "northwind.net.example/") for k in old_zone} == {
+        key for kind, key in after if kind == "dns" and key.startswith("northwind.net.example/")}
