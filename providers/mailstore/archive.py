@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ispctl.providers.mailstore import store
+from ispctl.providers.mailstore.disk import is_real_dir
 from ispctl.reconciler.contract import IspctlError, format_size
 
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -73,7 +73,7 @@ def _parse_time(value: object) -> datetime | None:
 
 def read_entry(archive: str, name: str) -> ArchiveEntry:
     path = os.path.join(archive, name)
-    data = store.read_json(os.path.join(path, store.MANIFEST)) if _real_dir(path) else None
+    data = store.read_json(os.path.join(path, store.MANIFEST)) if is_real_dir(path) else None
     if data is None or not isinstance(data.get("address"), str) or _parse_time(data.get("archived_at")) is None:
         return ArchiveEntry(name, path)
     return ArchiveEntry(
@@ -81,13 +81,6 @@ def read_entry(archive: str, name: str) -> ArchiveEntry:
         data.get("original_path") if isinstance(data.get("original_path"), str) else None,
         int(data.get("file_count") or 0), int(data.get("total_bytes") or 0),
     )
-
-
-def _real_dir(path: str) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
 
 
 def list_archives(archive: str) -> list[ArchiveEntry]:
@@ -115,7 +108,7 @@ def purgeable(entries: list[ArchiveEntry], older_than_days: int, retention_days:
 def remove(archive: str, entry: ArchiveEntry) -> None:
     """Delete one archived mailbox: the only place ispctl deletes mail."""
     path = os.path.join(archive, entry.name)
-    if entry.path != path or os.path.dirname(path) != archive.rstrip("/") or not _real_dir(path):
+    if entry.path != path or os.path.dirname(path) != archive.rstrip("/") or not is_real_dir(path):
         raise IspctlError(f"refusing to purge {entry.path}: not a directory directly in the archive {archive}")
     # shutil.rmtree refuses a symlink at the top and never follows one below it.
     shutil.rmtree(path)
