@@ -12,7 +12,8 @@
   ``nt_hash``, ``cleartext`` (credentials: sensitive, and the user's after creation unless
   ``credentials: git``), ``methods``, ``access`` (``dialupAccess``: ``TRUE`` only when enabled and
   effectively active), ``profile`` (the profile entry's DN), ``framed_ip``, ``routes``,
-  ``reply``, ``status``, ``description``.
+  ``reply``, ``status``, ``description``; ``previous:`` names make it a planned rename of the
+  live entry (its password, the user's once set, kept).
 * on a mailbox with ``services.dialup`` or a ``radius:`` section: the same values as
   ``radius_access``, ``radius_profile``, ``radius_methods``, ``radius_nt_hash``,
   ``radius_cleartext`` (credentials), ``radius_framed_ip``, ``radius_routes``, ``radius_reply``;
@@ -98,5 +99,7 @@ def compile_radius(catalog: Catalog) -> Compiled:
             # never removed, as a mailbox's password left out of git.
             sensitive=CREDENTIALS, create_only=_owned(catalog, spec, CREDENTIALS) & (
                 {k for k, v in attrs.items() if v is not None} | set(spec.live_credentials)),
+            # Former names: the engine renames the live entry (modrdn) instead of destroying it.
+            previous=tuple(f"{name}@{account.domain}" for name in spec.previous),
             source=account.location))
     return out

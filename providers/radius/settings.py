@@ -145,6 +145,10 @@ class AccountSpec(AccessSpec):
     enabled: Flag = True
     status: Status | None = None
     description: Annotated[str, AfterValidator(_no_control)] | None = None
+    # Names, not logins: a rename stays in the domain (the entry below it is renamed in place).
+    previous: Annotated[tuple[Name, ...], BeforeValidator(_one_or_more)] = Field(
+        (), description="this account's former names in the domain, newest first: its entry is renamed "
+                        "(the password its user set kept), nothing destroyed")
 
 
 def _empty(value: object) -> object:

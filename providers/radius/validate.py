@@ -12,7 +12,9 @@
   ``cleartext``, in git or named in ``live_credentials`` (set on the live side, which needs
   ``credentials: user``); a standalone PAP account with no credential at all;
 * a domain ``radius:`` section (standalone accounts) or a mailbox's on a domain without the
-  ``dialup`` service; a standalone login that is also an address of the estate.
+  ``dialup`` service; a standalone login that is also an address of the estate;
+* a former name (``previous:``, a planned rename) that is an account of the domain now, or
+  that two accounts claim.
 
 A mailbox's ``services.dialup`` needing the domain's ``dialup`` service is the estate's own
 rule. Names, addresses, hashes, routes and timeouts are checked by the models (``settings``).
@@ -20,7 +22,7 @@ rule. Names, addresses, hashes, routes and timeouts are checked by the models (`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ispctl.providers.radius.dictionary import Dictionary, DictionaryError, check_item, load
@@ -128,6 +130,7 @@ class _RadiusChecker:
                                                      "to services)")
                 continue
             tenant_status = [t.status for t in self.catalog.tenant_chain(domain.tenant)]
+            self.previous(domain.doc, accounts)
             for name, account in sorted(accounts.items()):
                 path = ("radius", "accounts", name)
                 login = f"{name}@{domain.name}"
@@ -156,6 +159,22 @@ class _RadiusChecker:
                          (*base, "radius"), access=dialup and status == "active", status=status,
                          owner=box.spec.credentials or lifecycle, mailbox=True)
         return self.result
+
+    def previous(self, doc: Document, accounts: Mapping[str, AccountSpec]) -> None:
+        """Former names (a planned rename) name one live entry each: never an account the domain
+        has now (its entry is that account's), nor one another account of the domain claims too."""
+        claimed: dict[str, str] = {}
+        for name, account in sorted(accounts.items()):
+            for index, old in enumerate(account.previous):
+                path: FieldPath = ("radius", "accounts", name, "previous", index)
+                if old in accounts:
+                    self.report(doc, path, f"{old} is an account of this domain: a former name must be free"
+                                + (" (this account's own name)" if old == name else ""))
+                elif old in claimed and claimed[old] != name:
+                    self.report(doc, path, f"{old} is also a former name of {claimed[old]}: one entry can be "
+                                           "renamed into one account only")
+                else:
+                    claimed[old] = name
 
     def profile(self, key: str, name: str, tenant: str | None, spec: ProfileSpec, doc: Document,
                 path: FieldPath) -> None:

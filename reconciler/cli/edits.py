@@ -134,7 +134,7 @@ def _set_with_password(ctx: Wiring, noun: str) -> Callable[..., None]:
 
 def register_editable(group: typer.Typer, ctx: Wiring, editable: Editable) -> None:
     """A service's object: add (fields by --set), set, suspend/resume if it can, rename if it
-    carries no data, delete."""
+    carries no data or has a planned rename (``Editable.previous``), delete."""
     noun = editable.noun
     example = "www.example.net" if editable.naming == "host" else "login@example.net"
 
@@ -156,6 +156,10 @@ def register_editable(group: typer.Typer, ctx: Wiring, editable: Editable) -> No
     if editable.rename:
         _rename(group, ctx, noun, "object", f"Rename a {noun}: its delete and its add, in one commit (it carries "
                                             "no data).")
+    elif editable.previous is not None:
+        _rename(group, ctx, noun, "object", f"Rename a {noun} within its domain (a planned rename: the old name "
+                                            f"goes to {editable.previous}:, apply renames the live object and keeps "
+                                            f"what it holds): ispctl {noun} rename {example} new-{example}")
 
 
 __all__ = ["Branch", "Commit", "DirOption", "Json", "LockTimeout", "Name", "Sets", "To", "edit_body",

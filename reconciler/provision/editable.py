@@ -5,7 +5,10 @@ mapping of the domain file (``section``), one key each. ``naming`` says how an o
 one: ``host`` (a host name in the domain, ``@`` for the apex key: ``www.example.net``) or
 ``login`` (``<key>@<domain>``). ``suspend`` is the field and value that suspend one (resume
 removes the field); None: it cannot be suspended. ``rename`` is True when a rename carries
-no data (a DNS record: the delete and the add land in one commit); False refuses it.
+no data (a DNS record: the delete and the add land in one commit); False refuses it, unless
+``previous`` names the object's field of former names: then a rename is the service's planned
+rename (the key renamed in place, the old name put first in that field, so apply renames the
+live object and keeps what it holds); such a rename stays in its domain.
 ``empty`` is what ``add`` writes for an object given no field (``{}``, or None for a key
 with no value). ``password`` names the field a password read with ``--password-stdin`` is
 written to, hashed (None: the object has no password).
@@ -27,3 +30,4 @@ class Editable:
     rename: bool = False
     empty: Any = None
     password: str | None = None
+    previous: str | None = None

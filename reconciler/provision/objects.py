@@ -110,7 +110,7 @@ def apply(ed: Editor, editable: Editable, op: Operation) -> None:
 
 
 def _rename(ed: Editor, editable: Editable, op: Operation, container: CommentedMap, existing: str) -> None:
-    if not editable.rename:
+    if not editable.rename and editable.previous is None:
         raise IspctlError(f"{op.op} {op.target}: a {editable.noun} cannot be renamed as a planned rename (its data "
                           f"would not move); add the new one, move its data, then delete the old one")
     if not op.new:
@@ -120,5 +120,19 @@ def _rename(ed: Editor, editable: Editable, op: Operation, container: CommentedM
     assert target is not None
     if clash is not None:
         raise IspctlError(f"{editable.noun} {op.new} already exists")
+    if editable.previous is not None:
+        if target is not container:
+            raise IspctlError(f"{op.op} {op.target} -> {op.new}: a {editable.noun} is renamed within its domain "
+                              "(its entry stays below it); add the new one there and delete this one instead")
+        value = _with_previous(value, editable.previous, existing, key)
     drop_key(container, existing)
     put_key(target, key, value)
+
+
+def _with_previous(value: object, field: str, old: str, new: str) -> CommentedMap:
+    """The object with ``old`` first in its former names (the newest first); ``new`` dropped from
+    them (renamed back: its own entry, not a former one)."""
+    node = value if isinstance(value, CommentedMap) else CommentedMap()
+    names = [old, *(str(n) for n in (node.get(field) or ()) if str(n) not in (old, new))]
+    set_fields(node, {field: names})
+    return node
