@@ -274,3 +274,14 @@ def test_every_service_sees_a_rename_of_each_mailbox_and_the_old_zone_kept(tmp_p
     assert old_zone == {key for kind, key in after if kind == "dns" and key.startswith("northwind.example/")}
     assert {k.replace("northwind.example/", "northwind.net.example/") for k in old_zone} == {
         key for kind, key in after if kind == "dns" and key.startswith("northwind.net.example/")}
+
+
+def test_alias_domains_of_the_old_name_point_at_the_new_one(tmp_path: Path) -> None:
+    root = example(tmp_path)
+    other = root / "tenants/southbay/rs.example.yaml"
+    other.write_text("# the short name\ndomain: rs.example\ntype: alias\nalias_of: riverside-school.example\n",
+                     encoding="utf-8")
+    result, diff = edit(root, "domain", "rename", "riverside-school.example", "riverside.example", "--drop-old")
+    assert result.exit_code == 0, result.output
+    assert diff["tenants/southbay/rs.example.yaml"] == ["-alias_of: riverside-school.example",
+                                                       "+alias_of: riverside.example"]
