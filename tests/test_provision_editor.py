@@ -53,11 +53,8 @@ def test_tenant_delete_refuses_while_it_has_domains_and_removes_an_empty_one(tmp
     assert snapshot(root) == original
 
 
-def test_a_domain_rename_is_refused_with_the_reason(tmp_path: Path) -> None:
-    # (A tenant rename is a planned rename: tests/test_provision_tenant_rename.py.)
-    root = example(tmp_path)
-    result, diff = edit(root, "domain", "rename", "riverside-school.example", "riverside.example")
-    assert result.exit_code == 1 and diff == {} and "mailbox rename" in result.output
+# Renames of a tenant and of a domain are planned renames: tests/test_provision_tenant_rename.py and
+# tests/test_provision_domain_rename.py.
 
 
 def test_domain_add_its_own_file_and_set_suspend_delete(tmp_path: Path) -> None:
