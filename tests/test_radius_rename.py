@@ -111,3 +111,17 @@ def test_the_renamed_account_answers_with_its_users_password_under_the_new_login
     assert code == "Access-Accept" and attrs["Framed-IP-Address"] == ["10.1.0.42"]
     assert answer(server.radtest("dsl-0099@acme.example", PASSWORD))[0] == "Access-Reject"
     assert answer(server.radtest("dsl-0042@acme.example", USERS_OWN))[0] == "Access-Reject"
+
+
+def test_an_apply_stopped_after_the_modrdn_leaves_a_state_the_next_plan_calls_done(
+        tmp_path: Path, directory: SlapdInstance) -> None:
+    # The rename's first LDAP operation is the modrdn; a kill right after it leaves this entry.
+    estate = write_estate(tmp_path / "estate")
+    apply_ok(directory, estate)
+    assert run_cli(None, "access", "rename", "dsl-0042@acme.example", "dsl-0099@acme.example",
+                   "-d", str(estate)).exit_code == 0
+    dn, _ = find_one(directory, "(uid=dsl-0042@acme.example)", "uid")
+    moved = directory.ldapmodify(f"dn: {dn}\nchangetype: modrdn\nnewrdn: uid=dsl-0099@acme.example\ndeleteoldrdn: 1\n")
+    assert moved.returncode == 0, moved.stderr
+    data = plan_data(directory, estate)
+    assert data["changes"] == [] and data["drift"] == []
