@@ -8,7 +8,8 @@ removes the field); None: it cannot be suspended. ``rename`` is True when a rena
 no data (a DNS record: the delete and the add land in one commit); False refuses it, unless
 ``previous`` names the object's field of former names: then a rename is the service's planned
 rename (the key renamed in place, the old name put first in that field, so apply renames the
-live object and keeps what it holds); such a rename stays in its domain.
+live object and keeps what it holds); such a rename stays in its domain. ``no_rename`` says
+why a rename is refused and how to do it instead (shown by the refusal).
 ``empty`` is what ``add`` writes for an object given no field (``{}``, or None for a key
 with no value). ``password`` names the field a password read with ``--password-stdin`` is
 written to, hashed (None: the object has no password).
@@ -31,3 +32,4 @@ class Editable:
     empty: Any = None
     password: str | None = None
     previous: str | None = None
+    no_rename: str = ""

@@ -111,8 +111,9 @@ def apply(ed: Editor, editable: Editable, op: Operation) -> None:
 
 def _rename(ed: Editor, editable: Editable, op: Operation, container: CommentedMap, existing: str) -> None:
     if not editable.rename and editable.previous is None:
-        raise IspctlError(f"{op.op} {op.target}: a {editable.noun} cannot be renamed as a planned rename (its data "
-                          f"would not move); add the new one, move its data, then delete the old one")
+        raise IspctlError(f"{op.op} {op.target}: a {editable.noun} cannot be renamed as a planned rename "
+                          + (editable.no_rename or "(its data would not move); add the new one, move its data, then "
+                             "delete the old one"))
     if not op.new:
         raise IspctlError(f"{op.op} {op.target}: the new name is required")
     value = container[existing]
