@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import git
 import pytest
 from provision_helpers import edit, example
 
@@ -96,9 +97,20 @@ def test_the_renamed_account_answers_with_its_users_password_under_the_new_login
                           capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
     assert answer(server.radtest("dsl-0042@acme.example", USERS_OWN))[0] == "Access-Accept"
-    result = run_cli(None, "access", "rename", "dsl-0042@acme.example", "dsl-0099@acme.example", "-d", str(estate))
+    repo = git.Repo.init(estate, initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Test")
+        config.set_value("user", "email", "test@example.invalid")
+    repo.git.add(A=True)
+    repo.index.commit("estate")
+    result = run_cli(None, "access", "rename", "dsl-0042@acme.example", "dsl-0099@acme.example", "-d", str(estate),
+                     "--commit")
     assert result.exit_code == 0, result.output
     data = plan_data(directory, estate)
+    for narrow in (("--tenant", "acme"), ("--changed-since", "HEAD~1")):  # narrowed plans show it too
+        narrowed = run_cli(directory, "plan", "--json", *narrow, "-d", str(estate))
+        assert narrowed.exit_code == 0, narrowed.output
+        assert json.loads(narrowed.stdout)["changes"] == data["changes"], narrow
     assert [(c["address"], c["action"], c.get("renamed_from")) for c in data["changes"]] == [
         ("access_account.dsl-0099@acme.example", "update", "access_account.dsl-0042@acme.example")]
     assert "password" not in json.dumps(data["changes"])  # the user's password is not touched
