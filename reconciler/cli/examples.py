@@ -52,7 +52,7 @@ EXAMPLES: dict[str, str] = {
     "domain set": "ispctl domain set bakery.example --set description=Shop",
     "domain suspend": "ispctl domain suspend bakery.example",
     "domain resume": "ispctl domain resume bakery.example",
-    "domain rename": "ispctl domain rename bakery.example bakery.example.net  (refused: it says what to do instead)",
+    "domain rename": "ispctl domain rename hartcole.example hartcole-law.example --commit",
     "domain delete": "ispctl domain delete bakery.example --commit",
     "mailbox add": "ispctl mailbox add alice@example.net --quota 2GiB --name \"Alice Doe\" --password-stdin",
     "mailbox set": "ispctl mailbox set alice@example.net --quota 4GiB",

@@ -100,7 +100,7 @@ def _domain(app: typer.Typer, ctx: Wiring) -> None:
                                              "instead of keeping it as an alias domain of NEW"),
                dir: Path | None = DirOption, commit: bool = Commit, branch: str | None = Branch,
                lock_timeout: float = LockTimeout, json_out: bool = Json) -> None:
-        """Rename a domain (planned renames: every mailbox moves with previous: [local@OLD], the old
+        """Rename a domain (planned renames: every mailbox moves, its old address in previous:; the old
         domain kept as an alias domain unless --drop-old): ispctl domain rename old.example new.example."""
         run_edit(ctx, dir, {"op": "domain.rename", "domain": domain, "new": new, "drop_old": drop_old or None},
                  commit, branch, lock_timeout, json_out)
