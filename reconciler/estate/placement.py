@@ -163,13 +163,9 @@ def place(catalog: Catalog, role: PlacedRole, items: Iterable[PlacementItem]) ->
     """Each item's host of ``role``: its own placement, its domain's, its tenant's, else the
     default (``default_host``); empty when the cluster has no host of the role."""
     cluster = catalog.estate.site.section(CLUSTER)
-    out = Placement(role)
-    hosts = cluster.with_role(role)
-    if not hosts:
-        _unplaceable(catalog, role, out)
+    out, domains, weights = _placing(catalog, cluster, role)
+    if not weights:
         return out
-    _tenants, domains = _policies(catalog, cluster, role, out.problems)
-    weights = {name: host.capacity for name, host in hosts}
     for item in items:
         own = _checked(cluster, role, getattr(item.own, role, None) if item.own else None, item.origin,
                        ("placement", role), out.problems)
@@ -196,14 +192,9 @@ def place_sites(catalog: Catalog, sites: Mapping[str, str]) -> Placement:
     """Every site's web host (``sites``: site host name -> its domain): the domain's or tenant's
     ``placement: {web: ...}``, else the default by the domain's name; empty without a web host."""
     cluster = catalog.estate.site.section(CLUSTER)
-    role: PlacedRole = "web"
-    out = Placement(role)
-    hosts = cluster.with_role(role)
-    if not hosts:
-        _unplaceable(catalog, role, out)
+    out, domains, weights = _placing(catalog, cluster, "web")
+    if not weights:
         return out
-    _tenants, domains = _policies(catalog, cluster, role, out.problems)
-    weights = {name: host.capacity for name, host in hosts}
     for site, domain in sorted(sites.items()):
         if domain in domains:
             out.hosts[site] = domains[domain]
@@ -216,6 +207,19 @@ def place_sites(catalog: Catalog, sites: Mapping[str, str]) -> Placement:
                                         f"sites (every capacity is 0): give {domain} a placement: {{web: ...}}"))
     _over_capacity(catalog, cluster, out)
     return out
+
+
+def _placing(catalog: Catalog, cluster: ClusterSettings,
+             role: PlacedRole) -> tuple[Placement, dict[str, Placed], dict[str, int]]:
+    """The placement to fill, the domains' own placements and each host's weight (its capacity);
+    no weights (and a problem for each object that needs a host) without a host of the role."""
+    out = Placement(role)
+    hosts = cluster.with_role(role)
+    if not hosts:
+        _unplaceable(catalog, role, out)
+        return out, {}, {}
+    _tenants, domains = _policies(catalog, cluster, role, out.problems)
+    return out, domains, {name: host.capacity for name, host in hosts}
 
 
 def _over_capacity(catalog: Catalog, cluster: ClusterSettings, out: Placement) -> None:
