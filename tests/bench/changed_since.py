@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,11 +25,11 @@ from pathlib import Path
 
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.estate.cache import CACHE_ENV
-from tests.bench import cli_runs
+from tests.bench import cli_runs, runner
 from tests.bench.directory import BenchError
 from tests.bench.generate import generate_estate
 from tests.bench.measure import Sample
-from tests.bench.run_bench import Bench, _terminated, _workdir, code_line, load_line, machine_line
+from tests.bench.run_bench import Bench, code_line, load_line, machine_line
 
 RATIO_LABEL = "changed-since / full plan, warm"
 
@@ -43,13 +42,10 @@ def _line(label: str, samples: list[Sample]) -> str:
 
 
 def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, quiet: bool = False) -> str:
-    def log(text: str) -> None:
-        if not quiet:
-            sys.stderr.write(text + "\n")
-            sys.stderr.flush()
+    log = runner.progress(quiet)
 
     load = os.getloadavg()
-    with _workdir(workdir) as work:
+    with runner.workdir(workdir) as work:
         slapd = SlapdInstance(work / "slapd")
         root = work / "estate"
         size = generate_estate(root, mailboxes, domains, slapd.managed_base)
@@ -121,9 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.domains < 1 or args.mailboxes < 1:
         parser.error("--repeat, --domains and --mailboxes must be at least 1")
-    if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
-        parser.error(f"--workdir {args.workdir} is not empty")
-    signal.signal(signal.SIGTERM, _terminated)
+    runner.start(parser, args.workdir)
     sys.stdout.write(run(args.mailboxes, args.domains, args.repeat, args.workdir, args.quiet) + "\n")
     return 0
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -51,11 +50,12 @@ from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.estate.cache import CACHE_ENV
 from ispctl.reconciler.harness.daemons import free_port
 from ispctl.reconciler.harness.instance import DaemonInstance
+from tests.bench import runner
 from tests.bench.directory import BenchError, equivalent_ldif, tool_argv
 from tests.bench.generate import generate_estate
 from tests.bench.measure import Meter, Sample, process_cpu
 from tests.bench.replication_report import CONSUMER_COUNTS, Applied, DirectoryRun, DnsRun, report
-from tests.bench.run_bench import _workdir, code_line, load_line, machine_line
+from tests.bench.run_bench import code_line, load_line, machine_line
 from tests.wiring import load_desired, open_session
 
 # How long a replica may take before the run is declared broken (not a measurement limit).
@@ -259,13 +259,10 @@ def dns_run(work: Path, zones: int, cache: Path, log: Callable[[str], None]) -> 
 
 def run(mailboxes: int, domains: int, zones: int, repeat: int, workdir: Path | None = None,
         quiet: bool = False, updates: int = 10_000) -> str:
-    def log(text: str) -> None:
-        if not quiet:
-            sys.stderr.write(text + "\n")
-            sys.stderr.flush()
+    log = runner.progress(quiet)
 
     load = os.getloadavg()
-    with _workdir(workdir) as work:
+    with runner.workdir(workdir) as work:
         root = work / "estate"
         size = generate_estate(root, mailboxes, domains, SlapdInstance(work / "unused").managed_base)
         cache = work / "parse-cache"
@@ -300,10 +297,6 @@ def run(mailboxes: int, domains: int, zones: int, repeat: int, workdir: Path | N
     return report(header, size.entries, runs, ldapadd, dns)
 
 
-def _terminated(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.replication", description=__doc__.split("\n\n")[0])
     parser.add_argument("--mailboxes", type=int, default=10_000, help="mailboxes in the estate (default 10000)")
@@ -317,10 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.domains < 1 or args.mailboxes < 1 or args.zones < 0 or args.updates < 0:
         parser.error("--repeat, --domains and --mailboxes must be at least 1, --zones and --updates at least 0")
-    if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
-        parser.error(f"--workdir {args.workdir} is not empty")
-    # A SIGTERM unwinds like Ctrl-C, so every daemon is stopped on that exit path too.
-    signal.signal(signal.SIGTERM, _terminated)
+    runner.start(parser, args.workdir)
     sys.stdout.write(run(args.mailboxes, args.domains, args.zones, args.repeat, args.workdir, args.quiet,
                          args.updates) + "\n")
     sys.stdout.flush()

@@ -22,14 +22,11 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,7 +34,7 @@ from typing import Any
 from ispctl.providers.ldap import mapping
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.estate.cache import CACHE_ENV
-from tests.bench import cli_runs
+from tests.bench import cli_runs, runner
 from tests.bench.directory import (
     BenchError,
     clear_managed,
@@ -255,16 +252,6 @@ def report(bench: Bench, header: Sequence[str], entries: int) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
-def _workdir(path: Path | None) -> Iterator[Path]:
-    if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="ispctl-bench-") as tmp:
-        yield Path(tmp)
-
-
 def _changed_since(bench: Bench, domains: list[str]) -> None:
     """A pull request that changes one domain file: the narrowed plan against the full one."""
     domain = cli_runs.change_one_domain(bench.root, domains)
@@ -325,13 +312,10 @@ def _far(bench: Bench, entry_dns: list[str], rtt_ms: float) -> str:
 
 def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, quiet: bool = False,
         rtt_ms: float = DEFAULT_RTT_MS) -> str:
-    def log(text: str) -> None:
-        if not quiet:
-            sys.stderr.write(text + "\n")
-            sys.stderr.flush()
+    log = runner.progress(quiet)
 
     load = os.getloadavg()
-    with _workdir(workdir) as work:
+    with runner.workdir(workdir) as work:
         slapd = SlapdInstance(work / "slapd")
         root = work / "estate"
         size = generate_estate(root, mailboxes, domains, slapd.managed_base)
@@ -380,10 +364,6 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
     return report(bench, header, size.entries)
 
 
-def _terminated(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.run_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--mailboxes", type=int, default=10_000, help="mailboxes in the estate (default 10000)")
@@ -397,12 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.domains < 1 or args.mailboxes < 1 or args.rtt_ms < 0:
         parser.error("--repeat, --domains and --mailboxes must be at least 1, --rtt-ms at least 0")
-    if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
-        # A used workdir would hold an estate and a slapd with data in it already.
-        parser.error(f"--workdir {args.workdir} is not empty")
-    # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so slapd is stopped on that exit
-    # path too instead of being left running with the estate's data.
-    signal.signal(signal.SIGTERM, _terminated)
+    runner.start(parser, args.workdir)
     sys.stdout.write(run(args.mailboxes, args.domains, args.repeat, args.workdir, args.quiet, args.rtt_ms) + "\n")
     sys.stdout.flush()
     return 0
