@@ -21,7 +21,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ispctl.reconciler.engine.errors import IspctlError
@@ -51,7 +50,7 @@ WHY = {
 def _default_services(root: Path) -> list[str]:
     """``defaults.domain_services`` of the site settings (a domain without ``services:``)."""
     path = root / SITE_FILE
-    data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    data = load_text(path.read_text(encoding="utf-8")) if path.is_file() else None
     defaults = data.get("defaults") if isinstance(data, dict) else None
     found = defaults.get("domain_services") if isinstance(defaults, dict) else None
     return [str(s) for s in found] if isinstance(found, list) else ["mail", "dns"]
