@@ -8,6 +8,7 @@ written with mode 0600.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -16,13 +17,19 @@ from ispctl.providers.ldap.replication_config import DEFAULT_DATABASE, consumer_
 from ispctl.reconciler.contract import Commands, IspctlError, output, write_rendered
 
 
-def _write(out: Path, text: str) -> None:
+def _write(out: Path, render: Callable[[], str]) -> int:
+    """Render (a bad value is the user's error, not a crash) and write ``out``, mode 0600."""
+    try:
+        text = render()
+    except ValueError as exc:
+        raise IspctlError(str(exc)) from None
     try:
         write_rendered({out.name: text}, out.parent, {out.name: 0o600})
     except OSError as exc:
         raise IspctlError(f"cannot write {out}: {exc.strerror or exc}") from None
     output.out().print(f"Wrote {out} (apply as root on that server: ldapmodify -Y EXTERNAL -H ldapi:/// -f {out})",
                        markup=False)
+    return 0
 
 
 def _password(path: Path) -> str:
@@ -57,16 +64,8 @@ def register(commands: Commands) -> None:
 
         Example: ispctl render replication provider --replicator-dn cn=replicator,dc=example,dc=net --out p.ldif
         """
-        def body() -> int:
-            try:
-                text = provider_ldif(replicator_dn, str(accesslog_dir), database=database,
-                                     accesslog_database=accesslog_database)
-            except ValueError as exc:
-                raise IspctlError(str(exc)) from None
-            _write(out, text)
-            return 0
-
-        ctx.run(body)
+        ctx.run(lambda: _write(out, lambda: provider_ldif(replicator_dn, str(accesslog_dir), database=database,
+                                                          accesslog_database=accesslog_database)))
 
     @replication.command("consumer")
     def consumer(
@@ -84,13 +83,5 @@ def register(commands: Commands) -> None:
         Example: ispctl render replication consumer --provider ldap://ldap1.example.net --suffix dc=example,dc=net
         --replicator-dn cn=replicator,dc=example,dc=net --password-file /etc/ldap/replicator.pw --out c.ldif
         """
-        def body() -> int:
-            try:
-                text = consumer_ldif(rid, provider_url, suffix, replicator_dn, _password(password_file),
-                                     database=database)
-            except ValueError as exc:
-                raise IspctlError(str(exc)) from None
-            _write(out, text)
-            return 0
-
-        ctx.run(body)
+        ctx.run(lambda: _write(out, lambda: consumer_ldif(rid, provider_url, suffix, replicator_dn,
+                                                          _password(password_file), database=database)))
