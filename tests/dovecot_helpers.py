@@ -60,3 +60,15 @@ def lmtp_deliver(ip: str, port: int, user: str, subjects: list[str]) -> None:
             assert lmtp.sendmail("a@elsewhere.example", [user], f"Subject: {subject}\r\n\r\nx\r\n") == {}
     finally:
         lmtp.quit()
+
+
+def imap_login(port: int, user: str, password: str, ip: str = "127.0.0.1") -> bool:
+    """Whether Dovecot accepts the user's IMAP login (a refused login is False, not an error)."""
+    conn = imaplib.IMAP4(ip, port, timeout=20)
+    try:
+        conn.login(user, password)
+    except imaplib.IMAP4.error:
+        return False
+    finally:
+        conn.shutdown()
+    return True

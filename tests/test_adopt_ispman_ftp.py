@@ -9,11 +9,11 @@ were refused still are.
 
 from __future__ import annotations
 
-import ftplib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ftp_helpers import login_reply
 from ispman_helpers import FIXTURE, TARGET_BASE, import_ldif
 from ldap_helpers import run_cli
 
@@ -42,21 +42,10 @@ def pure_ftpd(slapd: SlapdInstance, tmp_path: Path) -> Iterator[PureFtpdInstance
         instance.stop()
 
 
-def login(server: PureFtpdInstance, user: str, password: str) -> str:
-    session = ftplib.FTP(timeout=20)
-    session.connect("127.0.0.1", server.port)
-    try:
-        return session.login(user, password)
-    except ftplib.error_perm as exc:
-        return str(exc)
-    finally:
-        session.close()
-
-
 def test_the_ftp_logins_that_worked_still_do_and_the_refused_ones_still_are(pure_ftpd: PureFtpdInstance) -> None:
-    assert login(pure_ftpd, "ines@northwind.example", "ines-dialup").startswith("230")    # FTPStatus enabled
-    assert login(pure_ftpd, "shop.northwind.example", "shop-ftp").startswith("230")       # resumed vhost
-    assert login(pure_ftpd, "ines@northwind.example", "wrong").startswith("530")
+    assert login_reply(pure_ftpd, "ines@northwind.example", "ines-dialup").startswith("230")    # FTPStatus enabled
+    assert login_reply(pure_ftpd, "shop.northwind.example", "shop-ftp").startswith("230")       # resumed vhost
+    assert login_reply(pure_ftpd, "ines@northwind.example", "wrong").startswith("530")
     # FTPStatus active (ISPMan's default): refused by pure-ftpd then, not an FTP login now.
-    assert login(pure_ftpd, "karl@baeckerei.example", "anna1234").startswith("530")
-    assert login(pure_ftpd, "www.northwind.example", "domainpw").startswith("530")
+    assert login_reply(pure_ftpd, "karl@baeckerei.example", "anna1234").startswith("530")
+    assert login_reply(pure_ftpd, "www.northwind.example", "domainpw").startswith("530")

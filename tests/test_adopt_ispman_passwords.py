@@ -10,12 +10,12 @@ The next plan stays empty: the carried hashes are their users', never compared.
 
 from __future__ import annotations
 
-import imaplib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dovecot_helpers import imap_login
 from ispman_helpers import FIXTURE, TARGET_BASE, import_ldif
 from ldap_helpers import run_cli, search
 
@@ -60,34 +60,23 @@ def migrated(slapd: SlapdInstance, mail_root: Path, tmp_path: Path) -> Iterator[
         dovecot.stop()
 
 
-def login(dovecot: DovecotInstance, user: str, password: str) -> bool:
-    conn = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=20)
-    try:
-        conn.login(user, password)
-    except imaplib.IMAP4.error:
-        return False
-    finally:
-        conn.shutdown()
-    return True
-
-
 def test_users_log_in_over_imap_with_their_ispman_passwords(slapd: SlapdInstance,
                                                             migrated: tuple[Path, DovecotInstance]) -> None:
     estate, dovecot = migrated
     env = {"ISPCTL_PROVIDERS": "ldap", **dovecot.env()}
     # Before: the DES users have no password in the new directory, so they cannot log in.
-    assert not login(dovecot, "noc@northwind.example", OLD_PASSWORDS["noc@northwind.example"])
+    assert not imap_login(dovecot.imap_port, "noc@northwind.example", OLD_PASSWORDS["noc@northwind.example"])
     carried = run_cli(slapd, "import", "ispman-passwords", "--ldif", str(FIXTURE), "-d", str(estate), **env)
     assert carried.exit_code == 0, carried.output
     assert "Carried 6 password hash(es)" in carried.stdout
     assert f"{MD5_USER}: {{MD5}}: not read alike" in carried.stdout
     assert "{crypt}" not in carried.output.lower() and "$6$" not in carried.output
     for user, password in sorted(OLD_PASSWORDS.items()):
-        assert login(dovecot, user, password), user
+        assert imap_login(dovecot.imap_port, user, password), user
     # Why DES must be rotated: crypt(3) reads the first 8 characters only.
-    assert login(dovecot, "anna@baeckerei.example", "anna1234 and anything after")
-    assert not login(dovecot, "noc@northwind.example", "wrong")
-    assert not login(dovecot, MD5_USER, MD5_PASSWORD)
+    assert imap_login(dovecot.imap_port, "anna@baeckerei.example", "anna1234 and anything after")
+    assert not imap_login(dovecot.imap_port, "noc@northwind.example", "wrong")
+    assert not imap_login(dovecot.imap_port, MD5_USER, MD5_PASSWORD)
     # The hash was written verbatim (prefix in ispctl's spelling), in the new subtree only.
     noc = search(slapd, "(uid=noc@northwind.example)", "userPassword", base=TARGET_BASE)
     assert [e["userpassword"] for e in noc.values()] == [["{CRYPT}XyPjAxPKWHitQ"]]

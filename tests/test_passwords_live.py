@@ -9,7 +9,6 @@ into git's hash (``credentials: git``, a service account) is still put back to i
 
 from __future__ import annotations
 
-import imaplib
 import itertools
 import json
 import os
@@ -25,6 +24,7 @@ from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.engine.resources import fingerprint
+from tests.dovecot_helpers import imap_login
 from tests.ldap_helpers import BASE, find_one, ldap_ok, run_cli, run_ispctl, search, write_estate
 
 pytestmark = pytest.mark.skipif(
@@ -102,18 +102,6 @@ def dovecot(slapd: SlapdInstance, mail_root: Path, tmp_path: Path, live: Estate)
         instance.stop()
 
 
-def imap_login(dovecot: DovecotInstance, user: str, password: str) -> bool:
-    # A refused login delays the next ones from its address: each login comes from its own.
-    conn = imaplib.IMAP4("127.0.0.1", dovecot.imap_port, timeout=20)
-    try:
-        conn.login(user, password)
-    except imaplib.IMAP4.error:
-        return False
-    finally:
-        conn.shutdown()
-    return True
-
-
 def user_dn(slapd: SlapdInstance, address: str) -> str:
     dn, _ = find_one(slapd, f"(uid={address})", "uid")
     return dn
@@ -139,8 +127,8 @@ def test_a_users_ldappasswd_is_neither_planned_nor_drift_and_survives_apply(
     live.assert_converged()
     assert "No changes." in live.apply()
     assert stored_password(live.slapd, "karl@example.net") == changed
-    assert imap_login(dovecot, "karl@example.net", USERS_OWN)
-    assert not imap_login(dovecot, "karl@example.net", INITIAL)
+    assert imap_login(dovecot.imap_port, "karl@example.net", USERS_OWN)
+    assert not imap_login(dovecot.imap_port, "karl@example.net", INITIAL)
     # Another change to the mailbox is planned without the password and is not drift.
     body = (live.dir / DOMAIN_FILE).read_text()
     (live.dir / DOMAIN_FILE).write_text(body.replace("  karl:\n", "  karl:\n    quota: 2 GiB\n"))
@@ -148,7 +136,7 @@ def test_a_users_ldappasswd_is_neither_planned_nor_drift_and_survives_apply(
     assert [a["name"] for a in change["attributes"]] == ["quota"] and change["drift"] is None
     live.apply()
     live.assert_converged()
-    assert imap_login(dovecot, "karl@example.net", USERS_OWN)
+    assert imap_login(dovecot.imap_port, "karl@example.net", USERS_OWN)
 
 
 def test_ispctl_passwd_from_stdin_sets_it_and_records_it_without_the_value(
@@ -158,7 +146,7 @@ def test_ispctl_passwd_from_stdin_sets_it_and_records_it_without_the_value(
     (hashed,) = stored_password(live.slapd, "karl@example.net")
     assert hashed.startswith("{CRYPT}$6$")
     assert OPERATORS not in result.output and hashed not in result.output
-    assert imap_login(dovecot, "karl@example.net", OPERATORS)
+    assert imap_login(dovecot.imap_port, "karl@example.net", OPERATORS)
     live.assert_converged()
     trail = live.audit.read_text()
     assert OPERATORS not in trail and hashed not in trail and hashed.split("$")[-1] not in trail
@@ -172,10 +160,10 @@ def test_ispctl_passwd_from_stdin_sets_it_and_records_it_without_the_value(
 
 def test_a_mailbox_without_a_password_is_locked_until_ispctl_passwd(live: Estate, dovecot: DovecotInstance) -> None:
     assert stored_password(live.slapd, "fresh@example.net") == []
-    assert not imap_login(dovecot, "fresh@example.net", "")
+    assert not imap_login(dovecot.imap_port, "fresh@example.net", "")
     result = live.cli("passwd", "fresh@example.net", input=OPERATORS + "\n")
     assert result.exit_code == 0, result.output
-    assert imap_login(dovecot, "fresh@example.net", OPERATORS)
+    assert imap_login(dovecot.imap_port, "fresh@example.net", OPERATORS)
     live.assert_converged()
 
 
@@ -186,10 +174,10 @@ def test_a_git_managed_password_is_put_back_and_passwd_refuses_it(live: Estate, 
         ("mailbox.robot@example.net", "changed outside ispctl", [("password", "(sensitive value)")])]
     assert "Apply complete!" in live.apply()
     live.assert_converged()
-    assert imap_login(dovecot, "robot@example.net", INITIAL)
+    assert imap_login(dovecot.imap_port, "robot@example.net", INITIAL)
     refused = live.cli("passwd", "robot@example.net", input=OPERATORS + "\n")
     assert refused.exit_code == 1 and "kept in git (credentials: git)" in refused.output
-    assert imap_login(dovecot, "robot@example.net", INITIAL)
+    assert imap_login(dovecot.imap_port, "robot@example.net", INITIAL)
 
 
 def test_passwd_refuses_a_mailbox_ispctl_does_not_manage(live: Estate) -> None:
@@ -217,7 +205,7 @@ def test_a_fingerprint_written_before_passwords_were_their_users_is_migrated(
     (stored,) = find_one(live.slapd, "(uid=karl@example.net)", "ispctlFingerprint")[1]["ispctlfingerprint"]
     assert stored.endswith(";without=password") and stored != legacy
     live.assert_converged()
-    assert imap_login(dovecot, "karl@example.net", OPERATORS)
+    assert imap_login(dovecot.imap_port, "karl@example.net", OPERATORS)
 
 
 def test_passwd_with_an_empty_line_or_no_stdin_changes_nothing(live: Estate) -> None:
