@@ -159,7 +159,7 @@ def register_editable(group: typer.Typer, ctx: Wiring, editable: Editable) -> No
     elif editable.previous is not None:
         _rename(group, ctx, noun, "object", f"Rename a {noun} within its domain (a planned rename: the old name "
                                             f"goes to {editable.previous}:, apply renames the live object and keeps "
-                                            f"what it holds): ispctl {noun} rename {example} new-{example}")
+                                            "what it holds).")
     else:  # registered so the refusal says why and what to do, rather than "no such command"
         _rename(group, ctx, noun, "object", f"Refused: a {noun} has no planned rename "
                                             f"{editable.no_rename or '(its data would not move)'}")
