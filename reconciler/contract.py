@@ -35,7 +35,14 @@ from ispctl.reconciler.engine.errors import (
 )
 from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.inflight import Done, Pipelined, Submission
-from ispctl.reconciler.engine.journal import MoveJournal, MoveStep, PendingMove
+from ispctl.reconciler.engine.journal import (
+    MoveJournal,
+    MoveStep,
+    PendingMove,
+    interrupted_hosts,
+    moving_attrs,
+    placed_host,
+)
 from ispctl.reconciler.engine.provider import BatchError, Lockable, Provider, Within
 from ispctl.reconciler.engine.rendered import write_rendered
 from ispctl.reconciler.engine.replicas import ReplicaState, ReplicaWatch
@@ -352,7 +359,7 @@ __all__ = [
     "Document", "Editable",
     "DomainFile", "DomainName", "Done", "Duration", "EnvOverride", "EstateSchema", "EstateSession", "Extension",
     "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
-    "MoveJournal", "MoveStep", "PendingMove",
+    "MoveJournal", "MoveStep", "PendingMove", "interrupted_hosts", "moving_attrs", "placed_host",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Pipelined", "Problem", "Provider", "ProviderError",
     "ProviderFactory", "QuotaReport", "Registry", "Resource", "Section", "Service", "Session", "SiteFile", "Size",
     "Strict", "Submission", "UsagePart", "UsageReport", "ValidationFailed", "Value", "Within", "address_of",

@@ -12,7 +12,15 @@ from ispctl.providers.dovecot.move import MoveError as MailMoveError
 from ispctl.providers.dovecot.move import mail_journal
 from ispctl.providers.web.move import MoveError as SiteMoveError
 from ispctl.providers.web.move import site_journal
-from ispctl.reconciler.contract import MoveJournal, PendingMove, ProviderError
+from ispctl.reconciler.contract import (
+    MoveJournal,
+    PendingMove,
+    ProviderError,
+    Resource,
+    interrupted_hosts,
+    moving_attrs,
+    placed_host,
+)
 
 ODD = "o'neil+x@acme.example"
 
@@ -69,3 +77,16 @@ def test_a_damaged_record_is_the_services_own_error_naming_the_file(tmp_path: Pa
     assert type(raised.value) is ProviderError
     assert not list(MoveJournal(tmp_path / "none").pending())  # no folder yet: nothing pending, none made
     assert not (tmp_path / "none").exists()
+
+
+def test_a_placed_objects_live_side_shows_an_unfinished_move_until_it_is_cleared(tmp_path: Path) -> None:
+    journal = site_journal(tmp_path)
+    journal.record("a.example", "w1", "w2", "switched")
+    live = Resource("webhost", "a.example", moving_attrs("w2", journal.pending().get("a.example")))
+    assert live.attrs == {"host": "w2", "moving": "w1 -> w2"}
+    assert placed_host(live) == "w2" and interrupted_hosts(live) == ("w1", "w2")
+    journal.clear("a.example")
+    settled = Resource("webhost", "a.example", moving_attrs("w2", journal.pending().get("a.example")))
+    assert settled.attrs == {"host": "w2"} and interrupted_hosts(settled) == ()
+    with pytest.raises(ProviderError, match="webhost.a.example has no host"):
+        placed_host(Resource("webhost", "a.example", {}))

@@ -27,7 +27,17 @@ from ldap3.utils.conv import escape_filter_chars
 
 from ispctl.providers.dovecot.move import Doveadm, MoveError, move_mailbox
 from ispctl.providers.ldap.connection import LdapSettings, OnDemandConnection, first_value, paged_entries
-from ispctl.reconciler.contract import MAILBOX, MoveJournal, Provider, ProviderError, Resource, Value, address_of
+from ispctl.reconciler.contract import (
+    MAILBOX,
+    MoveJournal,
+    Provider,
+    ProviderError,
+    Resource,
+    address_of,
+    interrupted_hosts,
+    moving_attrs,
+    placed_host,
+)
 
 KIND = "mailhost"
 CLASS = "inetLocalMailRecipient"
@@ -63,10 +73,7 @@ class MailHostProvider(OnDemandConnection, Provider):
             # Until a move's last step, the mail is not (all) where the directory says: the
             # live side says which move is unfinished (``moving``, never desired), so the plan
             # proposes to finish it and apply does, towards whatever host git now says.
-            attrs: dict[str, Value] = {"host": host}
-            if moving is not None:
-                attrs["moving"] = f"{moving.source} -> {moving.target}"
-            found.append(Resource(KIND, address, attrs, depends_on=(address_of(MAILBOX, address),),
+            found.append(Resource(KIND, address, moving_attrs(host, moving), depends_on=(address_of(MAILBOX, address),),
                                   interrupted=moving.describe() if moving else None))
         return found
 
@@ -131,12 +138,11 @@ class MailHostProvider(OnDemandConnection, Provider):
 
     def _create(self, resource: Resource) -> None:
         # A new mailbox: its entry was just made, no mail exists anywhere to copy.
-        self._write(resource.key, _host(resource))
+        self._write(resource.key, placed_host(resource))
 
     def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
-        source, target = _host(before), _target(before, after)
-        moving = before.attrs.get("moving")
-        earlier = tuple(moving.split(" -> ")) if isinstance(moving, str) else ()
+        source, target = placed_host(before), _target(before, after)
+        earlier = interrupted_hosts(before)
         if source == target and not earlier:
             # A renamed mailbox (its entry renamed by the directory first): same host, no mail moves.
             self._write(after.key, target)
@@ -153,23 +159,17 @@ class MailHostProvider(OnDemandConnection, Provider):
     def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
         if before is None or after is None:
             return ()
-        if _host(before) == _target(before, after):
+        source = placed_host(before)
+        if source == _target(before, after):
             moving = before.attrs.get("moving")
-            return (f"finishes the interrupted move ({moving}): syncs the mail on {_host(before)} with the other "
+            return (f"finishes the interrupted move ({moving}): syncs the mail on {source} with the other "
                     "host again",) if moving else ()
-        return (f"moves the mail from {_host(before)} to {_host(after)} with doveadm sync, switches mailHost once "
+        return (f"moves the mail from {source} to {placed_host(after)} with doveadm sync, switches mailHost once "
                 "the copy is complete, syncs again; the old copy is archived by the mail store run on "
-                f"{_host(before)}",)
-
-
-def _host(resource: Resource) -> str:
-    host = resource.attrs.get("host")
-    if not isinstance(host, str):
-        raise ProviderError(f"{resource.address} has no host")
-    return host
+                f"{source}",)
 
 
 def _target(before: Resource, after: Resource) -> str:
     """Where the mail ends up: the host git pins, or for a default-placed mailbox (its host the
     directory's once it exists) the one the directory names."""
-    return _host(before) if "host" in after.create_only else _host(after)
+    return placed_host(before) if "host" in after.create_only else placed_host(after)

@@ -26,7 +26,16 @@ from ldap3.utils.conv import escape_filter_chars
 
 from ispctl.providers.ldap.connection import LdapSettings, OnDemandConnection, first_value, paged_entries
 from ispctl.providers.web.move import MoveError, Rsync, SiteFilesToMove, move_site
-from ispctl.reconciler.contract import DOMAIN, MoveJournal, ProviderError, Resource, Value, address_of
+from ispctl.reconciler.contract import (
+    DOMAIN,
+    MoveJournal,
+    ProviderError,
+    Resource,
+    address_of,
+    interrupted_hosts,
+    moving_attrs,
+    placed_host,
+)
 
 KIND = "webhost"
 CLASS = "ispctlWebHosted"
@@ -57,11 +66,8 @@ class WebHosts(OnDemandConnection):
                 site, _, host = str(value).partition(" ")
                 if not site or not host or domain is None:
                     continue
-                attrs: dict[str, Value] = {"host": host}
                 moving = pending.get(site)
-                if moving is not None:
-                    attrs["moving"] = f"{moving.source} -> {moving.target}"
-                found.append(Resource(KIND, site, attrs, depends_on=(address_of(DOMAIN, domain),),
+                found.append(Resource(KIND, site, moving_attrs(host, moving), depends_on=(address_of(DOMAIN, domain),),
                                       interrupted=moving.describe() if moving else None))
         return found
 
@@ -103,15 +109,14 @@ class WebHosts(OnDemandConnection):
                 raise ProviderError(f"site {site}: cannot write {ATTR}: {reason}{_schema_hint(reason)}")
 
     def create(self, resource: Resource) -> None:
-        self._write(resource.key, _domain(resource), host_of(resource))
+        self._write(resource.key, _domain(resource), placed_host(resource))
 
     def delete(self, resource: Resource) -> None:
         self._write(resource.key, _domain(resource), None)
 
     def update(self, before: Resource, after: Resource) -> None:
-        source, target = host_of(before), host_of(after)
-        moving = before.attrs.get("moving")
-        earlier = tuple(moving.split(" -> ")) if isinstance(moving, str) else ()
+        source, target = placed_host(before), placed_host(after)
+        earlier = interrupted_hosts(before)
         domain = _domain(after)
         if source == target and not earlier:
             self._write(after.key, domain, target)
@@ -134,20 +139,13 @@ def _schema_hint(reason: str) -> str:
 def describe(before: Resource | None, after: Resource | None) -> tuple[str, ...]:
     if before is None or after is None:
         return ()
-    if host_of(before) == host_of(after):
+    if placed_host(before) == placed_host(after):
         moving = before.attrs.get("moving")
-        return (f"finishes the interrupted move ({moving}): copies the site's files to {host_of(after)} again",) \
+        return (f"finishes the interrupted move ({moving}): copies the site's files to {placed_host(after)} again",) \
             if moving else ()
-    return (f"copies the site's files from {host_of(before)} to {host_of(after)} with rsync, switches "
+    return (f"copies the site's files from {placed_host(before)} to {placed_host(after)} with rsync, switches "
             f"{ATTR} once the copy is complete, syncs again; the old copy is archived by the web run on "
-            f"{host_of(before)}",)
-
-
-def host_of(resource: Resource) -> str:
-    host = resource.attrs.get("host")
-    if not isinstance(host, str):
-        raise ProviderError(f"{resource.address} has no host")
-    return host
+            f"{placed_host(before)}",)
 
 
 def _domain(resource: Resource) -> str | None:

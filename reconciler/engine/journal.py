@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from ispctl.reconciler.engine.errors import ProviderError
+from ispctl.reconciler.engine.resources import Resource, Value
 
 MoveStep = Literal["copy", "switched"]
 
@@ -40,6 +41,29 @@ class PendingMove:
         where = "before the directory was switched" if self.step == "copy" else "after the directory was switched"
         what = f"{self.noun} {self.subject}" if self.noun else self.subject
         return f"moving {what} from {self.source} to {self.target} stopped {where}"
+
+
+def moving_attrs(host: str, moving: PendingMove | None) -> dict[str, Value]:
+    """A placed object's live attributes: its ``host`` as the directory has it and, while a move
+    is unfinished, ``moving: A -> B`` (never desired, so the plan proposes to finish it)."""
+    attrs: dict[str, Value] = {"host": host}
+    if moving is not None:
+        attrs["moving"] = f"{moving.source} -> {moving.target}"
+    return attrs
+
+
+def interrupted_hosts(before: Resource) -> tuple[str, ...]:
+    """The hosts of the unfinished move the live side shows (``moving_attrs``), else ()."""
+    moving = before.attrs.get("moving")
+    return tuple(moving.split(" -> ")) if isinstance(moving, str) else ()
+
+
+def placed_host(resource: Resource) -> str:
+    """A placed object's ``host`` (its host kind: a mailbox's ``mailhost``, a site's ``webhost``)."""
+    host = resource.attrs.get("host")
+    if not isinstance(host, str):
+        raise ProviderError(f"{resource.address} has no host")
+    return host
 
 
 class MoveJournal:
