@@ -31,3 +31,10 @@ def test_the_object_is_named_by_its_nouns_field() -> None:
     assert Operation(op="record.add", object="www.x.example").target == "www.x.example"
     with pytest.raises(IspctlError, match="needs 'address'"):
         _ = Operation(op="alias.delete", tenant="acme").target
+
+
+def test_an_add_or_set_writes_the_fields_given_then_set() -> None:
+    op = Operation(op="mailbox.set", address="anna@example.net", name="Anna", quota=None,
+                   set={"quota": "2G", "imap": False})
+    assert op.fields("name", "quota") == {"name": "Anna", "quota": "2G", "imap": False}
+    assert Operation(op="tenant.add", tenant="acme").fields("name", "contact") == {}

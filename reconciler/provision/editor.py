@@ -109,16 +109,6 @@ class Editor:
         return domain, self.files.doc(domain.file)
 
 
-def _tenant_fields(op: Operation) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if op.name is not None:
-        values["name"] = op.name
-    if op.contact is not None:
-        values["contact"] = op.contact
-    values.update(op.set)
-    return values
-
-
 def tenant_add(ed: Editor, op: Operation) -> None:
     ed.refuse_unused(op, "parent", "name", "contact", "set")
     name = op.target
@@ -126,7 +116,7 @@ def tenant_add(ed: Editor, op: Operation) -> None:
         check_tenant(name)
     except InvalidName as exc:
         raise IspctlError(str(exc)) from None
-    values = _tenant_fields(op)
+    values = op.fields("name", "contact")
     if name in ed.index.tenants:
         tenant, _, doc = ed.tenant_doc(name)
         if tenant.parent == op.parent and same(doc, values):
@@ -151,7 +141,7 @@ def tenant_add(ed: Editor, op: Operation) -> None:
 def tenant_set(ed: Editor, op: Operation) -> None:
     ed.refuse_unused(op, "name", "contact", "set", "unset")
     _, _, doc = ed.tenant_doc(op.target)
-    set_fields(doc, _tenant_fields(op), op.unset, "tenant")
+    set_fields(doc, op.fields("name", "contact"), op.unset, "tenant")
 
 
 def tenant_suspend(ed: Editor, op: Operation, suspended: bool = True) -> None:

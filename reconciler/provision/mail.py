@@ -60,16 +60,6 @@ def _mailbox(ed: Editor, address: str) -> CommentedMap:
     return node
 
 
-def _mailbox_fields(op: Operation) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if op.name is not None:
-        values["name"] = op.name
-    if op.quota is not None:
-        values["quota"] = op.quota
-    values.update(op.set)
-    return values
-
-
 def password_value(op: Operation) -> str | None:
     if op.password is not None and op.password_hash is not None:
         raise IspctlError(f"{op.describe()}: give password or password_hash, not both")
@@ -89,7 +79,7 @@ def password_value(op: Operation) -> str | None:
 def mailbox_add(ed: Editor, op: Operation) -> None:
     ed.refuse_unused(op, "name", "quota", "set", "password", "password_hash")
     domain, doc, local, key = _section(ed, op.target, "mailboxes")
-    values = _mailbox_fields(op)
+    values = op.fields("name", "quota")
     if key is not None:
         # a retry: the same mailbox is no change (its password was set the first time)
         if same(doc["mailboxes"][key] or {}, values):
@@ -121,7 +111,7 @@ def _place_section(doc: CommentedMap, name: str) -> None:
 def mailbox_set(ed: Editor, op: Operation) -> None:
     ed.refuse_unused(op, "name", "quota", "set", "unset", "password", "password_hash")
     node = _mailbox(ed, op.target)
-    values = _mailbox_fields(op)
+    values = op.fields("name", "quota")
     hashed = password_value(op)
     if hashed is not None:
         if node.get("credentials", ed.index.default_credentials) != "git":

@@ -64,6 +64,12 @@ class Operation(BaseModel):
     def describe(self) -> str:
         return f"{self.op} {self.target}" + (f" -> {self.new}" if self.new else "")
 
+    def fields(self, *names: str) -> dict[str, Any]:
+        """What an add or set writes: the named fields that were given, then ``set``'s."""
+        values = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        values.update(self.set)
+        return values
+
 
 class BatchError(IspctlError):
     """Lines of a batch that are not operations; each message starts with its line number."""
