@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ispctl.providers.opendkim.render import CONF_FILE, SigningKey, render, write_files
-from ispctl.reconciler.harness.daemons import DaemonError, free_port, require_binary
+from ispctl.reconciler.harness.daemons import DaemonError, free_port, port_accepts, require_binary
 from ispctl.reconciler.harness.instance import DaemonInstance
 
 HOST = "127.0.0.1"
@@ -105,3 +106,17 @@ class OpenDkimInstance(DaemonInstance):
         if pid is None:
             raise DaemonError(f"opendkim in {self.workdir} is not running")
         os.kill(pid, signal.SIGUSR1)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then wake the milter's listener so the signal takes effect at once.
+
+        libmilter's listener looks at its stop flag only when its poll returns: at a
+        connection or every 5 s, so a plain SIGTERM costs up to 5 s per stop. Connecting until
+        the socket refuses wakes it; the harness's stop then waits (or kills) as for any daemon."""
+        pid = self.pid
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + min(timeout, 2.0)
+            while port_accepts(HOST, self.port) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        super().stop(timeout)
