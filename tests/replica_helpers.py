@@ -8,12 +8,15 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.dns.sandbox.secondary import SecondaryNamedInstance
 from ispctl.providers.ldap.sandbox.replica import ConsumerSlapdInstance, ProviderSlapdInstance
 from ispctl.reconciler.harness.daemons import free_port
 from ispctl.reconciler.harness.instance import DaemonInstance
+
+D = TypeVar("D", bound=DaemonInstance)
 
 # Long enough for a loaded machine; a test fails, never waits, when it is exceeded.
 PATIENCE = 60.0
@@ -38,30 +41,32 @@ class Cluster:
                 f"      directory: {self.consumer.url}\n      dns: {self.secondary.address}\n")
 
 
-def _stopper(instance: DaemonInstance) -> Callable[[], None]:
+def started(stack: ExitStack, instance: D) -> D:
+    """Start a test daemon and have ``stack`` stop it on the way out (unless it stopped already)."""
+    instance.start()
+
     def stop() -> None:
         if instance.running():
             instance.stop()
-    return stop
+    stack.callback(stop)
+    return instance
+
+
+def dns_pair(stack: ExitStack, work: Path) -> tuple[NamedInstance, SecondaryNamedInstance]:
+    """A primary named notifying a secondary that follows its catalog zone, both stopped by ``stack``."""
+    secondary_port = free_port()
+    primary = started(stack, NamedInstance(work / "primary", notify_ports=(secondary_port,)))
+    secondary = started(stack, SecondaryNamedInstance(work / "secondary", primary_port=primary.port,
+                                                      tsig_secret=primary.tsig_secret, port=secondary_port))
+    return primary, secondary
 
 
 @contextmanager
 def running_cluster(tmp_path: Path) -> Iterator[Cluster]:
     with ExitStack() as stack:
-        provider = ProviderSlapdInstance(tmp_path / "provider")
-        provider.start()
-        stack.callback(_stopper(provider))
-        consumer = ConsumerSlapdInstance.of(provider, tmp_path / "consumer")
-        consumer.start()
-        stack.callback(_stopper(consumer))
-        secondary_port = free_port()
-        primary = NamedInstance(tmp_path / "primary", notify_ports=(secondary_port,))
-        primary.start()
-        stack.callback(_stopper(primary))
-        secondary = SecondaryNamedInstance(tmp_path / "secondary", primary_port=primary.port,
-                                           tsig_secret=primary.tsig_secret, port=secondary_port)
-        secondary.start()
-        stack.callback(_stopper(secondary))
+        provider = started(stack, ProviderSlapdInstance(tmp_path / "provider"))
+        consumer = started(stack, ConsumerSlapdInstance.of(provider, tmp_path / "consumer"))
+        primary, secondary = dns_pair(stack, tmp_path)
         yield Cluster(provider, consumer, primary, secondary)
 
 

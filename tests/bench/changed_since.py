@@ -43,7 +43,6 @@ def _line(label: str, samples: list[Sample]) -> str:
 
 def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, quiet: bool = False) -> str:
     log = runner.progress(quiet)
-
     load = os.getloadavg()
     with runner.workdir(workdir) as work:
         slapd = SlapdInstance(work / "slapd")

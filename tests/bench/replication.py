@@ -40,15 +40,12 @@ from pathlib import Path
 
 from ispctl.providers.dns.catalog_check import Secondaries
 from ispctl.providers.dns.connection import DnsConnection
-from ispctl.providers.dns.sandbox.named import NamedInstance
-from ispctl.providers.dns.sandbox.secondary import SecondaryNamedInstance
 from ispctl.providers.ldap import mapping
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.replication import DirectoryReplicas
 from ispctl.providers.ldap.sandbox.replica import ConsumerSlapdInstance, ProviderSlapdInstance
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.estate.cache import CACHE_ENV
-from ispctl.reconciler.harness.daemons import free_port
 from ispctl.reconciler.harness.instance import DaemonInstance
 from tests.bench import runner
 from tests.bench.directory import BenchError, equivalent_ldif, tool_argv
@@ -56,18 +53,12 @@ from tests.bench.generate import generate_estate
 from tests.bench.measure import Meter, Sample, process_cpu
 from tests.bench.replication_report import CONSUMER_COUNTS, Applied, DirectoryRun, DnsRun, report
 from tests.bench.run_bench import code_line, load_line, machine_line
+from tests.replica_helpers import dns_pair, started
 from tests.wiring import load_desired, open_session
 
 # How long a replica may take before the run is declared broken (not a measurement limit).
 PATIENCE = 1800.0
 _POLL = 0.02
-
-
-def _stop(instance: DaemonInstance) -> Callable[[], None]:
-    def stop() -> None:
-        if instance.running():
-            instance.stop()
-    return stop
 
 
 def _pid(instance: DaemonInstance) -> int:
@@ -182,14 +173,9 @@ def directory_run(work: Path, root: Path, consumers: int, log: Callable[[str], N
     during each apply and started after it: its catch-up from the changelog."""
     run = DirectoryRun(consumers)
     with ExitStack() as stack:
-        provider = ProviderSlapdInstance(work / "provider")
-        provider.start()
-        stack.callback(_stop(provider))
-        replicas = [ConsumerSlapdInstance.of(provider, work / f"consumer{i + 1}", rid=i + 1)
+        provider = started(stack, ProviderSlapdInstance(work / "provider"))
+        replicas = [started(stack, ConsumerSlapdInstance.of(provider, work / f"consumer{i + 1}", rid=i + 1))
                     for i in range(max(consumers, 1))]
-        for consumer in replicas:
-            consumer.start()
-            stack.callback(_stop(consumer))
         _until_in_sync(_watch(provider, replicas), len(replicas), time.perf_counter())
         online, stopped = replicas[:consumers], (None if consumers else replicas[0])
         env = _env(provider, work.parent / "parse-cache")
@@ -235,14 +221,7 @@ def dns_run(work: Path, zones: int, cache: Path, log: Callable[[str], None]) -> 
     with open(root / "ispctl.yaml", "a", encoding="utf-8") as site:
         site.write("dns:\n  ns: [ns1.example.net., ns2.example.net.]\n")
     with ExitStack() as stack:
-        secondary_port = free_port()
-        primary = NamedInstance(work / "primary", notify_ports=(secondary_port,))
-        primary.start()
-        stack.callback(_stop(primary))
-        secondary = SecondaryNamedInstance(work / "secondary", primary_port=primary.port,
-                                           tsig_secret=primary.tsig_secret, port=secondary_port)
-        secondary.start()
-        stack.callback(_stop(secondary))
+        primary, secondary = dns_pair(stack, work)
         env = {**primary.env(), CACHE_ENV: str(cache), "ISPCTL_PROVIDERS": "dns"}
         with open_session(root, env) as session:
             plan = session.plan()
@@ -260,7 +239,6 @@ def dns_run(work: Path, zones: int, cache: Path, log: Callable[[str], None]) -> 
 def run(mailboxes: int, domains: int, zones: int, repeat: int, workdir: Path | None = None,
         quiet: bool = False, updates: int = 10_000) -> str:
     log = runner.progress(quiet)
-
     load = os.getloadavg()
     with runner.workdir(workdir) as work:
         root = work / "estate"

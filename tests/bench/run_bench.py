@@ -313,7 +313,6 @@ def _far(bench: Bench, entry_dns: list[str], rtt_ms: float) -> str:
 def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, quiet: bool = False,
         rtt_ms: float = DEFAULT_RTT_MS) -> str:
     log = runner.progress(quiet)
-
     load = os.getloadavg()
     with runner.workdir(workdir) as work:
         slapd = SlapdInstance(work / "slapd")
