@@ -64,6 +64,20 @@ class NamedBase(DaemonInstance):
     def url(self) -> str:
         return f"dns://{_HOST}:{self.port}"
 
+    def _common_options(self) -> str:
+        """The options every harness named has: its files in its work directory, loopback only on
+        its own port, authoritative only (no recursion, no validation)."""
+        w = self.workdir
+        return f"""    directory "{w}";
+    pid-file none;
+    session-keyfile "{w}/session.key";
+    managed-keys-directory "{w}";
+    listen-on port {self.port} {{ {_HOST}; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+""".rstrip("\n")
+
     def _write_secret(self, path: Path, text: str) -> None:
         path.touch(mode=0o600)
         path.chmod(0o600)
@@ -180,14 +194,7 @@ class NamedInstance(NamedBase):
         return f"""include "{self.tsig_file}";
 include "{self.rndc_key_file}";
 options {{
-    directory "{w}";
-    pid-file none;
-    session-keyfile "{w}/session.key";
-    managed-keys-directory "{w}";
-    listen-on port {self.port} {{ {_HOST}; }};
-    listen-on-v6 {{ none; }};
-    recursion no;
-    dnssec-validation no;
+{self._common_options()}
     {self._notify()}
     allow-new-zones yes;
     new-zones-directory "{w}";

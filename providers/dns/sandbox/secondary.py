@@ -90,14 +90,7 @@ class SecondaryNamedInstance(NamedBase):
         primaries = f'{_HOST} port {self.primary_port} key "{TSIG_KEY_NAME}";'
         return f"""include "{w / "tsig.key"}";
 options {{
-    directory "{w}";
-    pid-file none;
-    session-keyfile "{w}/session.key";
-    managed-keys-directory "{w}";
-    listen-on port {self.port} {{ {_HOST}; }};
-    listen-on-v6 {{ none; }};
-    recursion no;
-    dnssec-validation no;
+{self._common_options()}
     notify no;
     # none: named would open a control channel on port 953 with /etc/bind/rndc.key
     catalog-zones {{
