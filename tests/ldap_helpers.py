@@ -231,3 +231,13 @@ def apply_example(slapd: SlapdInstance) -> None:
     with open_session(EXAMPLE, env=env_of(slapd)) as session:
         result = session.apply(session.plan())
     assert result.ok, [o.error for o in result.failed]
+
+
+def whoami(slapd: SlapdInstance, dn: str, password: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Bind as ``dn`` with ``password`` (ldapwhoami, the password from a file): 0 bound, 49 refused."""
+    secret = tmp_path / "user.pw"
+    secret.write_text(password, encoding="utf-8")  # -y sends the file as it is: no newline
+    tool = shutil.which("ldapwhoami")
+    assert tool, "ldapwhoami (ldap-utils) is required"
+    return subprocess.run([tool, "-x", "-H", slapd.url, "-D", dn, "-y", str(secret)],
+                          capture_output=True, text=True, check=False, timeout=30)

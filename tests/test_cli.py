@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,6 +27,7 @@ from ldap_helpers import (
     run_cli,
     run_ispctl,
     search,
+    whoami,
     write_estate,
 )
 
@@ -152,15 +151,6 @@ def test_out_with_a_bare_name_is_saved_under_plans(slapd: SlapdInstance, tmp_pat
     assert blocked.exit_code == 1
     assert f"Error: cannot save the plan to {tmp_path / 'a-file' / 'plan.json'}" in blocked.stderr
     assert "Internal error" not in blocked.stderr
-
-
-def whoami(slapd: SlapdInstance, dn: str, password: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    secret = tmp_path / "user.pw"
-    secret.write_text(password, encoding="utf-8")  # -y sends the file as it is: no newline
-    tool = shutil.which("ldapwhoami")
-    assert tool, "ldapwhoami (ldap-utils) is required"
-    return subprocess.run([tool, "-x", "-H", slapd.url, "-D", dn, "-y", str(secret)],
-                          capture_output=True, text=True, check=False, timeout=30)
 
 
 @pytest.mark.parametrize(("scheme", "prefix"), [("sha512", "{CRYPT}$6$"), ("bcrypt", "{CRYPT}$2y$")])

@@ -5,7 +5,6 @@ an apply killed between any two of its LDAP steps completed by the next apply.""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ldap_helpers import ENV_NAMES, apply_ok, assert_converged, cli_env, copy_example, edit_yaml, plan_data, search
+from ldap_helpers import (
+    ENV_NAMES,
+    apply_ok,
+    assert_converged,
+    cli_env,
+    copy_example,
+    edit_yaml,
+    plan_data,
+    search,
+    whoami,
+)
 
 from ispctl.providers.ldap import tenant_rename
 from ispctl.providers.ldap.connection import LdapSettings
@@ -31,15 +40,6 @@ def rename_folder(root: Path, old: str = OLD, new: str = NEW) -> None:
     (root / "tenants" / old).rename(root / "tenants" / new)
     edit_yaml(root / "tenants" / new / "tenant.yaml",
               lambda data: data.insert(len(data), "previous", [old.rsplit("/", 1)[-1]]))
-
-
-def whoami(slapd: SlapdInstance, dn: str, password: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    secret = tmp_path / "user.pw"
-    secret.write_text(password, encoding="utf-8")  # -y sends the file as it is: no newline
-    tool = shutil.which("ldapwhoami")
-    assert tool, "ldapwhoami (ldap-utils) is required"
-    return subprocess.run([tool, "-x", "-H", slapd.url, "-D", dn, "-y", str(secret)],
-                          capture_output=True, text=True, check=False, timeout=30)
 
 
 def entries_below(slapd: SlapdInstance, tenant: str) -> dict[str, dict[str, list[str]]]:
