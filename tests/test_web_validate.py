@@ -295,7 +295,7 @@ def test_wrong_shapes_are_reported_where_they_are_written(tmp_path: Path) -> Non
         f"{FILE}:6:12: web.sites.shop.redirects: expected a list here",
         f"{FILE}:6:43: web.sites.shop.status: must be 'active' or 'suspended'",
         f"{FILE}:6:59: web.sites.shop.colour: unknown field 'colour'; allowed here: aliases, docroot, hsts, https, "
-        "logins, php, protected, quota, redirects, status",
+        "logins, php, previous, protected, quota, redirects, status",
         f"{FILE}:7:73: web.sites.blog.https.chain: unknown field 'chain'; allowed here: cert_file, key_file, mode",
         f"{FILE}:7:85: web.sites.blog.protected: expected a mapping (key: value) here",
     ]

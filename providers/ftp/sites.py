@@ -138,7 +138,7 @@ class _Logins:
                     "ftp_upload_kbps": limits.upload_kbps,
                     "ftp_download_kbps": limits.download_kbps,
                 }, parent=address_of(DOMAIN, domain.name), sensitive=CREDENTIALS,
-                    source=doc.location(path, key=True)))
+                    source=doc.location(path, key=True), previous=site.previous))
                 self.out.credentials[address] = CREDENTIALS
         self._place()
 

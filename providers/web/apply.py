@@ -28,18 +28,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ispctl.providers.web import files, quota
+from ispctl.providers.web import files, quota, rename
 from ispctl.providers.web.apply_config import ConfigTest, Control, failing, run
 from ispctl.providers.web.probe import Target, probe
-from ispctl.providers.web.render import Layout, Rendered, RenderError, host_of, render, tls_paths
+from ispctl.providers.web.render import Layout, Rendered, RenderError, render, tls_paths
+from ispctl.providers.web.staging import Candidates
 from ispctl.reconciler.contract import Resource
 
-STAGING = ".ispctl-staging"
 _DIRS = ("home", "docroot", "uid", "gid")  # what a site's directories follow
 PREVIOUS = ".ispctl-previous"
 # Given a site whose HTTP configuration is live, make sure its certificate is on disk (issued or
@@ -69,6 +68,15 @@ class Job:
     def host(self) -> str:
         return self.resource.key
 
+    @property
+    def old_host(self) -> str | None:
+        """The former name of a renamed site: its files go when the new name's go live."""
+        return rename.old_host(self.before, self.after)
+
+    def hosts(self) -> tuple[str, ...]:
+        """The names whose files this job changes."""
+        return (self.host,) if self.old_host is None else (self.host, self.old_host)
+
 
 def cert_exists(layout: Layout, site: Resource) -> bool:
     """Whether both files of the site's certificate (``auto`` or ``custom``) are on the web host."""
@@ -80,66 +88,6 @@ def prepare(job: Job, layout: Layout) -> None:
     """Render a create or update (a site that cannot be rendered fails here, alone)."""
     if job.after is not None:
         job.rendered = render(job.after, layout, cert_exists(layout, job.after))
-
-
-def _conf_names(directory: str) -> list[str]:
-    try:
-        return sorted(e.name for e in os.scandir(directory) if e.name.endswith(".conf") and not e.name.startswith("."))
-    except FileNotFoundError:
-        return []
-
-
-def _fresh(path: str) -> str:
-    if os.path.lexists(path):
-        shutil.rmtree(path)
-    os.makedirs(path, 0o755)
-    return path
-
-
-class _Candidates:
-    """The staged new files of one live directory (``.ispctl-staging/new``), and the candidate
-    file lists a config test reads: the live files, some replaced by their new versions. Neither
-    Apache's nor php-fpm's ``*.conf`` matches a name with a leading dot, and nor does this."""
-
-    def __init__(self, live_dir: str, new: dict[str, str | None], names: dict[str, str],
-                 live_names: dict[str, str]) -> None:
-        self.live_dir = live_dir
-        self.new = new  # host -> new text, None to remove
-        self.names = {h: names.get(h, f"{h}.conf") for h in new}  # host -> its new file's name
-        self.live_names = live_names  # host -> the name of its live file (a wildcard site's differs)
-        self.root = _fresh(f"{live_dir}/{STAGING}")
-        self.new_dir = _fresh(f"{self.root}/new")
-        for host, text in new.items():
-            if text is not None:
-                # No fsync per file: one sync before the swap covers them all (``Run._go_live``).
-                with open(f"{self.new_dir}/{self.names[host]}", "x", encoding="utf-8") as handle:
-                    handle.write(text)
-
-    def take(self, host: str) -> str:
-        """Put the staged new file of ``host`` live: one rename (the same filesystem); returns where."""
-        path = f"{self.live_dir}/{self.names[host]}"
-        os.chmod(f"{self.new_dir}/{self.names[host]}", 0o644)
-        os.replace(f"{self.new_dir}/{self.names[host]}", path)
-        return path
-
-    def build(self, included: frozenset[str]) -> list[str]:
-        """The candidate files: the live ones, with the new versions of ``included`` (in glob order)."""
-        names = set(_conf_names(self.live_dir)) | {self.names[h] for h in included if self.new[h] is not None}
-        paths = []
-        for name in sorted(names):
-            host = host_of(name)
-            if host not in included:
-                paths.append(f"{self.live_dir}/{name}")
-            elif self.new[host] is not None and name == self.names[host]:
-                paths.append(f"{self.new_dir}/{name}")
-        return paths
-
-    def shown(self, output: str) -> str:
-        """Test output naming the files where they go live, not where they were tested."""
-        return output.replace(self.new_dir + "/", self.live_dir + "/")
-
-    def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class Run:
@@ -157,16 +105,25 @@ class Run:
         self._btrfs: quota.BtrfsQuotas | None = None
 
     def execute(self, jobs: list[Job]) -> None:
-        self._directories(jobs)
+        moved = self._directories(jobs)
         changed = self._go_live([j for j in jobs if j.error is None])
+        for job in moved:
+            if job.error is not None and job.before is not None and job.after is not None:
+                rename.move_folder_back(job.before, job.after)  # the old name still serves: its files too
         self._certificates(changed)
 
     # -- 1. directories --------------------------------------------------------------------
 
-    def _directories(self, jobs: Iterable[Job]) -> None:
+    def _directories(self, jobs: Iterable[Job]) -> list[Job]:
+        """Every site's folders as its change needs them; returns the renamed sites whose folder
+        this run moved (put back if their configuration does not go live)."""
         now = datetime.now(UTC)
+        moved: list[Job] = []
         for job in jobs:
             try:
+                if job.after is not None and job.before is not None and job.old_host is not None:
+                    if rename.move_folder(job.before, job.after):
+                        moved.append(job)
                 if job.after is not None:
                     site = job.after
                     uid, gid = site.attrs.get("uid"), site.attrs.get("gid")
@@ -175,7 +132,7 @@ class Run:
                     assert isinstance(home, str) and isinstance(docroot, str)  # render checked them
                     before = job.before
                     old_home = before.attrs.get("home") if before is not None else None
-                    if isinstance(old_home, str) and old_home.rstrip("/") != home.rstrip("/"):
+                    if job.old_host is None and isinstance(old_home, str) and old_home.rstrip("/") != home.rstrip("/"):
                         # The site moved to another tenant's home: its old files are archived (they
                         # belong to the old tenant), never handed over and never destroyed.
                         old_docroot = before.attrs.get("docroot") if before is not None else None
@@ -199,6 +156,7 @@ class Run:
                 job.error = f"{job.resource.address}: {exc.strerror or exc} ({exc.filename})"
             except Exception as exc:
                 job.error = str(exc)
+        return moved
 
     def _quotas(self) -> quota.BtrfsQuotas:
         """Whether btrfs enforces quotas below the web root, and the limits set (read once per run)."""
@@ -221,11 +179,13 @@ class Run:
         entries = files.owned_entries(lay.sites_dir)
         vhosts = {h: text for h, (_, text) in entries.items()}
         pools = files.owned_files(lay.pools_dir)
-        new_vhost = {j.host: (j.rendered.vhost if j.rendered else None) for j in jobs}
-        new_pool = {j.host: (j.rendered.pool if j.rendered else None) for j in jobs}
+        # A renamed site's old name loses its files in the same tested batch its new one gets them.
+        gone: dict[str, str | None] = {j.old_host: None for j in jobs if j.old_host is not None}
+        new_vhost = gone | {j.host: (j.rendered.vhost if j.rendered else None) for j in jobs}
+        new_pool = gone | {j.host: (j.rendered.pool if j.rendered else None) for j in jobs}
         site_changes = {h: t for h, t in new_vhost.items() if t != vhosts.get(h)}
         pool_changes = {h: t for h, t in new_pool.items() if t != pools.get(h)}
-        by_host = {j.host: j for j in jobs}
+        by_host = {h: j for j in jobs for h in j.hosts()}
         earlier = files.read_pending(lay)  # files an interrupted apply swapped in: not served yet
         pool_stage = self._stage(lay.pools_dir, pool_changes, by_host, {}, {h: f"{h}.conf" for h in pools})
         names = {j.host: j.rendered.vhost_name for j in jobs if j.rendered is not None and j.rendered.vhost_name}
@@ -235,7 +195,7 @@ class Run:
             self._test(pool_stage, self.php, by_host)
             self._test(site_stage, self.apache, by_host)
             good = [j for j in jobs if j.error is None]
-            swapping = [j.host for j in good if j.host in site_changes or j.host in pool_changes]
+            swapping = [h for j in good for h in j.hosts() if h in site_changes or h in pool_changes]
             pending = earlier | files.Pending(frozenset(swapping), any(h in site_changes for h in swapping),
                                               any(h in pool_changes for h in swapping))
             os.sync()  # the staged files' data is on disk before any of them goes live
@@ -251,8 +211,8 @@ class Run:
                 if stage is not None:
                     stage.close()
         good = [j for j in good if j.error is None]
-        apache = any(j.host in site_changes for j in good) or earlier.apache
-        php = any(j.host in pool_changes for j in good) or earlier.php
+        apache = any(h in site_changes for j in good for h in j.hosts()) or earlier.apache
+        php = any(h in pool_changes for j in good for h in j.hosts()) or earlier.php
         failure = self._reload(apache, php)
         if failure is not None:
             self._restore(good)
@@ -262,25 +222,29 @@ class Run:
                 job.error = f"{job.resource.address}: {failure}"
             return []
         files.write_pending(lay, files.Pending())  # what is on disk is served (a rollback reloads itself)
-        live = [j for j in good if j.rendered is not None and (j.host in site_changes or j.host in pool_changes)]
+        # What this reload put live, including files an interrupted apply had swapped in: a
+        # php-fpm reload is not finished when its command returns, the probe waits for the pool.
+        live = [j for j in good if j.rendered is not None
+                and (j.host in site_changes or j.host in pool_changes or j.host in earlier.hosts)]
         if self.control.probe and live:
             failed = self._probe(live)
             if failed:
                 broken = [j for j in live if j.host in failed]
                 self._restore(broken)
-                self._reload(any(j.host in site_changes for j in broken), any(j.host in pool_changes for j in broken))
+                self._reload(any(h in site_changes for j in broken for h in j.hosts()),
+                             any(h in pool_changes for j in broken for h in j.hosts()))
                 for job in broken:
                     job.error = f"{job.resource.address}: {failed[job.host]}; its previous files are back"
         return [j for j in good if j.error is None]
 
     @staticmethod
     def _stage(live_dir: str, changes: dict[str, str | None], by_host: dict[str, Job], names: dict[str, str],
-               live_names: dict[str, str]) -> _Candidates | None:
+               live_names: dict[str, str]) -> Candidates | None:
         wanted = {h: t for h, t in changes.items() if by_host[h].error is None}
-        return _Candidates(live_dir, wanted, names, live_names) if wanted else None
+        return Candidates(live_dir, wanted, names, live_names) if wanted else None
 
     @staticmethod
-    def _test(stage: _Candidates | None, test: ConfigTest, by_host: dict[str, Job]) -> None:
+    def _test(stage: Candidates | None, test: ConfigTest, by_host: dict[str, Job]) -> None:
         """Fail the staged changes that break ``test`` (each with the output that blamed it)."""
         if stage is None or all(t is None for t in stage.new.values()):
             return  # removals only: what stays was tested when it went live
@@ -294,12 +258,17 @@ class Run:
             by_host[host].error = (f"{by_host[host].resource.address}: the {test.daemon} configuration test "
                                    f"failed{why}; the live configuration is unchanged:\n{stage.shown(output)}")
 
-    def _swap(self, job: Job, sites: _Candidates | None, pools: _Candidates | None) -> None:
+    def _swap(self, job: Job, sites: Candidates | None, pools: Candidates | None) -> None:
+        if job.old_host is not None:
+            self._swap_host(job, job.old_host, None, sites, pools)  # staged as removals
+        self._swap_host(job, job.host, job.rendered, sites, pools)
+
+    def _swap_host(self, job: Job, host: str, rendered: Rendered | None, sites: Candidates | None,
+                   pools: Candidates | None) -> None:
         lay = self.layout
-        host = job.host
         if pools is not None and host in pools.new:
-            self._replace(job, pools)
-        secret = job.rendered.htpasswd if job.rendered else None
+            self._replace(job, host, pools)
+        secret = rendered.htpasswd if rendered else None
         current = files.read_small(lay.htpasswd_path(host))
         if secret != current:
             owner = (0, files.group_id(lay.listen_group))
@@ -310,10 +279,10 @@ class Run:
                 files.remove(path)
             else:
                 files.write_atomic(path, secret, 0o640, owner)
-        if job.rendered is not None:  # before the vhost naming them goes live
+        if rendered is not None:  # before the vhost naming them goes live
             files.write_generated(job.resource, lay.sites_dir)
         if sites is not None and host in sites.new:
-            self._replace(job, sites)
+            self._replace(job, host, sites)
 
     @staticmethod
     def _keep(job: Job, path: str, previous: str) -> None:
@@ -321,10 +290,9 @@ class Run:
         kept = files.keep_previous(path, previous)
         job.undo.append((path, previous if kept else None))
 
-    def _replace(self, job: Job, stage: _Candidates) -> None:
-        """The live file of the job's host replaced by (or, for a removal, without) its staged one;
+    def _replace(self, job: Job, host: str, stage: Candidates) -> None:
+        """The live file of ``host`` replaced by (or, for a removal, without) its staged one;
         a file under another name (a site that gained or lost a wildcard alias) is removed."""
-        host = job.host
         old = stage.live_names.get(host)
         new = stage.names[host] if stage.new[host] is not None else None
         if old is not None and old != new:

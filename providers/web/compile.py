@@ -99,7 +99,7 @@ def site_resources(sites: SiteSet, settings: WebSettings,
         if generated and host in generated:
             attrs[GENERATED] = generated[host]
         out.append(Resource(KIND, host, attrs, parent=address_of(DOMAIN, site.domain),
-                            sensitive=frozenset({SECRET}), source=site.location))
+                            sensitive=frozenset({SECRET}), source=site.location, previous=site.previous))
     return out
 
 

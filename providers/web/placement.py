@@ -61,11 +61,13 @@ def placed(catalog: Catalog, sites: SiteSet, resources: list[Resource]) -> tuple
         out.append(Resource(WEBHOST, site.key, {"host": where.host, "home": site.attrs.get("home"),
                                                 "docroot": site.attrs.get("docroot")},
                             depends_on=(address_of(DOMAIN, sites.sites[site.key].domain),),
-                            create_only=frozenset({"home", "docroot"}) | where.create_only, source=site.source))
+                            create_only=frozenset({"home", "docroot"}) | where.create_only, source=site.source,
+                            previous=site.previous))
         # On the web host, the site's host is shown when it is made and never compared: every
         # site a host's run keeps is on that host (``HostRun.keeps``).
         out.append(Resource(site.kind, site.key, {**site.attrs, "host": where.host}, parent=site.parent,
-                            sensitive=site.sensitive, source=site.source, create_only=STICKY))
+                            sensitive=site.sensitive, source=site.source, create_only=STICKY,
+                            previous=site.previous))
     return out, placement.problems
 
 
@@ -83,7 +85,9 @@ class HostRun:
         copy), else (a site the central run has not written yet) where git places it."""
         if self._placed is None:
             self._placed = self.reader()
-        return self._placed.get(site.key, site.attrs.get("host")) == self.this_host
+        # A renamed site is where its former name was until the central run writes the new one.
+        known = [self._placed[k] for k in (site.key, *site.previous) if k in self._placed]
+        return (known[0] if known else site.attrs.get("host")) == self.this_host
 
 
 def journal_folder(env: Mapping[str, str]) -> Path:

@@ -42,6 +42,7 @@ from ispctl.providers.web.hosts import describe as describe_move
 from ispctl.providers.web.live import SiteFiles, parse_site
 from ispctl.providers.web.placement import HostRun
 from ispctl.providers.web.quota import BtrfsQuotas, quota_of
+from ispctl.providers.web.rename import renamed_host
 from ispctl.providers.web.render import KIND, Layout, RenderError, render, tls_paths
 from ispctl.reconciler.contract import Done, Pipelined, Provider, ProviderError, Resource, Submission, output
 
@@ -184,7 +185,10 @@ class WebProvider(Provider, Pipelined):
 
     def _host_change(self, action: str, before: Resource | None, after: Resource | None) -> None:
         assert self.hosts is not None
-        if before is not None and after is not None:
+        if before is not None and after is not None and before.key != after.key:
+            self.hosts.create(renamed_host(before, after))  # the new name's value first: never unplaced
+            self.hosts.delete(before)
+        elif before is not None and after is not None:
             self.hosts.update(before, after)
         elif after is not None:
             self.hosts.create(after)

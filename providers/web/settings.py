@@ -287,6 +287,10 @@ class SiteSpec(Strict):
         default_factory=dict, description="login -> password hash (bcrypt, SHA-512 crypt or $apr1$); never plaintext")
     status: Status | None = None
     quota: Size | None = None
+    # Host keys written like the site's own (a label, '@' or a full name in the domain).
+    previous: Annotated[tuple[str, ...], BeforeValidator(_one_or_more)] = Field(
+        (), description="this site's former host names in the domain, newest first: its files are moved "
+                        "(renamed, never archived), its vhost, PHP pool and FTP login follow")
 
     @property
     def https_mode(self) -> Https | None:

@@ -77,6 +77,7 @@ class Site:
     https: Https = "off"
     status: str = "active"
     redirects: list[Redirect] = field(default_factory=list)
+    previous: tuple[str, ...] = ()  # former host names (ASCII), newest first: a planned rename
 
 
 @dataclass
@@ -94,6 +95,7 @@ class _WebChecker:
         self.problems: list[Problem] = []
         self.claims: dict[str, Location] = {}
         self.by_name: dict[str, Site] = {}  # every name a site answers (filled once all are known)
+        self.former: list[tuple[Document, FieldPath, str, str]] = []  # (doc, where, site, its former name)
 
     def report(self, doc: Document, path: FieldPath, message: str) -> None:
         self.problems.append(doc.problem(path, message))
@@ -111,6 +113,7 @@ class _WebChecker:
                 path: FieldPath = ("web", "sites", key) if web.sites else ("domain",)
                 self.site(domain, key, spec, path)
         self.redirect_loops()
+        self.former_names()
         self.layout()
         self.uids()
         return self.result
@@ -177,7 +180,40 @@ class _WebChecker:
             self.report(doc, path + ("hsts",), "HSTS needs HTTPS: this site's https is off")
         self.protected(doc, spec, path)
         site.redirects = self.redirects(doc, spec, path)
+        site.previous = self.previous(domain, spec, path, host)
         self.result.sites[host] = site
+
+    def previous(self, domain: NDomain, spec: SiteSpec, path: FieldPath, host: str) -> tuple[str, ...]:
+        """The site's former host names, each a plain name in its domain (a rename stays there)."""
+        out: list[str] = []
+        for index, written in enumerate(spec.previous):
+            where = path + ("previous", index)
+            try:
+                name = full_host(written, domain.name)
+            except ValueError as exc:
+                self.report(domain.doc, where, str(exc))
+                continue
+            if name.startswith("*") or not inside(name, domain.name) or name == host or name in out:
+                self.report(domain.doc, where, f"{written}: a former name is another plain host name of the domain "
+                                               f"{domain.name}, not the site's own, a wildcard or a repeat")
+                continue
+            if spec.docroot is not None and [p for p in spec.docroot.split("/") if p not in ("", ".")][:1] == [name]:
+                # The rename moves <home>/<old host>: a docroot written inside it would be left behind.
+                self.report(domain.doc, path + ("docroot",), f"{spec.docroot} is inside the former name's folder "
+                                                             f"{name}/, which the rename moves to {host}/: write the "
+                                                             f"docroot below {host}/")
+            out.append(name)
+            self.former.append((domain.doc, where, host, name))
+        return tuple(out)
+
+    def former_names(self) -> None:
+        """A former name is no site's or alias's name now, and the former name of one site only."""
+        named: dict[str, str] = {}
+        for doc, where, host, old in self.former:
+            other = named.setdefault(old, host)
+            if old in self.claims or other != host:
+                taken = f"a former name of {other}" if other != host else f"claimed at {self.claims[old]}"
+                self.report(doc, where, f"{old} cannot be renamed into {host}: it is {taken}")
 
     def aliases(self, domain: NDomain, spec: SiteSpec, path: FieldPath, host: str, https: Https) -> tuple[str, ...]:
         doc, found = domain.doc, []
