@@ -9,7 +9,9 @@ no data (a DNS record: the delete and the add land in one commit); False refuses
 ``previous`` names the object's field of former names: then a rename is the service's planned
 rename (the key renamed in place, the old name put first in that field, so apply renames the
 live object and keeps what it holds); such a rename stays in its domain. ``no_rename`` says
-why a rename is refused and how to do it instead (shown by the refusal).
+why a rename is refused and how to do it instead (shown by the refusal). ``follows`` names other
+sections of the domain file keyed by the same name whose object goes with it (a web site's FTP
+login): a planned rename renames their key too (the object's own ``previous`` carries theirs).
 ``empty`` is what ``add`` writes for an object given no field (``{}``, or None for a key
 with no value). ``password`` names the field a password read with ``--password-stdin`` is
 written to, hashed (None: the object has no password).
@@ -33,3 +35,4 @@ class Editable:
     password: str | None = None
     previous: str | None = None
     no_rename: str = ""
+    follows: tuple[tuple[str, ...], ...] = ()

@@ -126,8 +126,27 @@ def _rename(ed: Editor, editable: Editable, op: Operation, container: CommentedM
             raise IspctlError(f"{op.op} {op.target} -> {op.new}: a {editable.noun} is renamed within its domain "
                               "(its entry stays below it); add the new one there and delete this one instead")
         value = _with_previous(value, editable.previous, existing, key)
+    domain, old_key = _locate(ed, editable, op.target)
+    for section in editable.follows:  # checked before anything moves: a clash leaves all as it was
+        node = _section(ed.files.doc(domain.file), section)
+        if node is not None and any(_matches(k, key) for k in node):
+            raise IspctlError(f"{op.op} {op.target} -> {op.new}: {'.'.join(section)} has {key} already")
     drop_key(container, existing)
     put_key(target, key, value)
+    for section in editable.follows:
+        node = _section(ed.files.doc(domain.file), section)
+        written = next((str(k) for k in node if _matches(k, old_key)), None) if node is not None else None
+        if node is not None and written is not None:
+            moving = node[written]
+            drop_key(node, written)
+            put_key(node, key, moving)
+
+
+def _section(doc: CommentedMap, section: tuple[str, ...]) -> CommentedMap | None:
+    node: object = doc
+    for part in section:
+        node = node.get(part) if isinstance(node, CommentedMap) else None
+    return node if isinstance(node, CommentedMap) else None
 
 
 def _with_previous(value: object, field: str, old: str, new: str) -> CommentedMap:
