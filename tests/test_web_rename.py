@@ -173,6 +173,29 @@ def test_a_rename_onto_a_folder_that_is_not_the_sites_is_refused_and_the_old_nam
     assert host.get(OLD)[2] == "the shop\n"
 
 
+@needs_web
+def test_a_rename_the_config_test_refuses_moves_the_folder_back_and_the_old_name_serves_on(host: WebHost) -> None:
+    content = live_site_with_files(host)
+    lay = host.layout
+    # Apache's config test refuses the new name's file (its certificate file is empty).
+    Path(lay.certs_dir).mkdir(exist_ok=True)
+    Path(lay.certs_dir, "none.pem").write_text("")
+    Path(lay.certs_dir, "none.key").write_text("")
+    broken = replace(renamed(host), attrs={**renamed(host).attrs, "https": "custom",
+                                           "cert_file": f"{lay.certs_dir}/none.pem",
+                                           "key_file": f"{lay.certs_dir}/none.key"})
+    p = WebProvider(lay, host.control)
+    _, result = apply(p, [broken])
+    assert [o.change.address for o in result.failed] == [f"site.{NEW}"]
+    assert "apache configuration test failed" in (result.failed[0].error or "")
+    docroot = Path(lay.web_root, "acme", OLD, "htdocs")
+    assert {n: (docroot / n).read_bytes() for n in content} == content  # back where the old vhost serves it
+    assert not Path(lay.web_root, "acme", NEW).exists()
+    assert Path(lay.vhost_path(OLD)).exists() and not Path(lay.vhost_path(NEW)).exists()
+    assert host.get(OLD)[2] == "the shop\n"
+    assert apply(p, [renamed(host)])[1].ok  # fixed: the rename goes through
+    assert_served_under_the_new_name(host, content)
+
 # -- the command: ispctl site rename -----------------------------------------------------------
 
 SB = "tenants/southbay/southbay.example.yaml"
