@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ftplib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,14 @@ def login_reply(server: PureFtpdInstance, user: str, password: str) -> str:
         return str(exc)
     finally:
         session.close()
+
+
+def login_replies(tries: Sequence[tuple[PureFtpdInstance, str, str]]) -> list[str]:
+    """The three-digit reply to each (server, user, password) login, in order. Tried side by
+    side, each on its own connection: pure-ftpd answers a refusal only after a delay of seconds,
+    so one after another they add up."""
+    with ThreadPoolExecutor(len(tries)) as pool:
+        return [reply[:3] for reply in pool.map(lambda t: login_reply(*t), tries)]
 
 
 def upload_refused(session: ftplib.FTP, name: str, data: bytes) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ftp_helpers import login_reply
+from ftp_helpers import login_replies
 from ispman_helpers import FIXTURE, TARGET_BASE, import_ldif
 from ldap_helpers import run_cli
 
@@ -43,9 +43,13 @@ def pure_ftpd(slapd: SlapdInstance, tmp_path: Path) -> Iterator[PureFtpdInstance
 
 
 def test_the_ftp_logins_that_worked_still_do_and_the_refused_ones_still_are(pure_ftpd: PureFtpdInstance) -> None:
-    assert login_reply(pure_ftpd, "ines@northwind.example", "ines-dialup").startswith("230")    # FTPStatus enabled
-    assert login_reply(pure_ftpd, "shop.northwind.example", "shop-ftp").startswith("230")       # resumed vhost
-    assert login_reply(pure_ftpd, "ines@northwind.example", "wrong").startswith("530")
-    # FTPStatus active (ISPMan's default): refused by pure-ftpd then, not an FTP login now.
-    assert login_reply(pure_ftpd, "karl@baeckerei.example", "anna1234").startswith("530")
-    assert login_reply(pure_ftpd, "www.northwind.example", "domainpw").startswith("530")
+    expected = [
+        ("ines@northwind.example", "ines-dialup", "230"),  # FTPStatus enabled
+        ("shop.northwind.example", "shop-ftp", "230"),     # resumed vhost
+        ("ines@northwind.example", "wrong", "530"),
+        # FTPStatus active (ISPMan's default): refused by pure-ftpd then, not an FTP login now.
+        ("karl@baeckerei.example", "anna1234", "530"),
+        ("www.northwind.example", "domainpw", "530"),
+    ]
+    replies = login_replies([(pure_ftpd, user, password) for user, password, _ in expected])
+    assert list(zip(expected, replies, strict=True)) == [(e, e[2]) for e in expected]

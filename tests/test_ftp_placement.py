@@ -14,7 +14,6 @@ import json
 import os
 import textwrap
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from ispctl.providers.ftp.render import FILTER, login_filter, render, served_hos
 from ispctl.providers.ftp.sandbox.pureftpd import PureFtpdInstance
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.reconciler.contract import ConfigError, hash_password
-from tests.ftp_helpers import PASSWORD, SITE, FtpEstate, login_reply, schemas
+from tests.ftp_helpers import PASSWORD, SITE, FtpEstate, login_replies, schemas
 from tests.ldap_helpers import BASE, changes_by_address, run_cli, search, write_estate
 from tests.wiring import load_desired, site
 
@@ -109,11 +108,9 @@ def test_a_login_is_served_on_its_host_and_refused_on_the_other(
     _estate_, servers = placed
     homes = {JOE: MX1, ANN: MX2, SITE: MX2}
     tries = [(login, host) for login in homes for host in servers]
-    # Side by side, each on its own connection: pure-ftpd answers a refusal only after its delay.
-    with ThreadPoolExecutor(len(tries)) as pool:
-        replies = dict(zip(tries, pool.map(lambda t: login_reply(servers[t[1]], t[0], PASSWORD), tries), strict=True))
-    expected = {(login, host): "230" if host == homes[login] else "530" for login, host in tries}
-    assert {t: reply[:3] for t, reply in replies.items()} == expected, replies
+    replies = login_replies([(servers[host], login, PASSWORD) for login, host in tries])
+    assert dict(zip(tries, replies, strict=True)) == {
+        (login, host): "230" if host == homes[login] else "530" for login, host in tries}
 
 
 def test_a_default_ftp_host_is_sticky_and_a_pinned_one_compared(tmp_path: Path) -> None:

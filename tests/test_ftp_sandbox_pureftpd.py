@@ -10,7 +10,6 @@ import ftplib
 import io
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from tests.ftp_helpers import (
     FtpEstate,
     connect,
     ftp_estate,
+    login_replies,
     login_reply,
     pure_ftpd,
     upload_refused,
@@ -100,11 +100,8 @@ REFUSED = [
 
 
 def test_refused_logins_get_530(server: PureFtpdInstance) -> None:
-    # pure-ftpd answers a failed login only after seconds (its brute-force delay): the
-    # attempts run side by side, each on its own connection, each reply checked.
-    with ThreadPoolExecutor(len(REFUSED)) as pool:
-        replies = dict(zip(REFUSED, pool.map(lambda login: login_reply(server, *login), REFUSED), strict=True))
-    assert {login: reply[:3] for login, reply in replies.items()} == dict.fromkeys(REFUSED, "530"), replies
+    replies = login_replies([(server, user, password) for user, password in REFUSED])
+    assert dict(zip(REFUSED, replies, strict=True)) == dict.fromkeys(REFUSED, "530")
 
 
 def test_ispmans_active_status_is_a_refusal_and_ispctl_writes_enabled_back(
