@@ -15,7 +15,6 @@ import pytest
 from provision_helpers import edit, example
 
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from ispctl.providers.radius.directory import SCHEMAS
 from ispctl.providers.radius.sandbox.radiusd import RadiusdInstance
 from tests.ldap_helpers import BASE, apply_ok, assert_converged, find_one, plan_data, run_cli
 from tests.test_radius_radiusd import PASSWORD, answer, write_estate
@@ -67,20 +66,10 @@ def test_a_former_name_that_is_an_account_or_claimed_twice_is_a_problem_at_its_l
 
 
 @pytest.fixture
-def directory(tmp_path: Path) -> Iterator[SlapdInstance]:
-    instance = SlapdInstance(tmp_path / "slapd", schemas=tuple(str(p) for p in SCHEMAS))
-    instance.start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
-
-
-@pytest.fixture
-def radius(tmp_path: Path, directory: SlapdInstance) -> Iterator[tuple[RadiusdInstance, Path]]:
+def radius(tmp_path: Path, slapd: SlapdInstance) -> Iterator[tuple[RadiusdInstance, Path]]:
     estate = write_estate(tmp_path / "estate")
-    apply_ok(directory, estate)
-    instance = RadiusdInstance(tmp_path / "radius", directory.account_env("freeradius"))
+    apply_ok(slapd, estate)
+    instance = RadiusdInstance(tmp_path / "radius", slapd.account_env("freeradius"))
     instance.start()
     try:
         yield instance, estate
@@ -89,11 +78,11 @@ def radius(tmp_path: Path, directory: SlapdInstance) -> Iterator[tuple[RadiusdIn
 
 
 def test_the_renamed_account_answers_with_its_users_password_under_the_new_login_only(
-        radius: tuple[RadiusdInstance, Path], directory: SlapdInstance) -> None:
+        radius: tuple[RadiusdInstance, Path], slapd: SlapdInstance) -> None:
     server, estate = radius
-    dn, before = find_one(directory, "(uid=dsl-0042@acme.example)", "entryUUID")
+    dn, before = find_one(slapd, "(uid=dsl-0042@acme.example)", "entryUUID")
     # The user changes the password, bound as the account itself: the real ldappasswd.
-    done = subprocess.run(["ldappasswd", "-x", "-H", directory.url, "-D", dn, "-w", PASSWORD, "-s", USERS_OWN],
+    done = subprocess.run(["ldappasswd", "-x", "-H", slapd.url, "-D", dn, "-w", PASSWORD, "-s", USERS_OWN],
                           capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
     assert answer(server.radtest("dsl-0042@acme.example", USERS_OWN))[0] == "Access-Accept"
@@ -106,17 +95,17 @@ def test_the_renamed_account_answers_with_its_users_password_under_the_new_login
     result = run_cli(None, "access", "rename", "dsl-0042@acme.example", "dsl-0099@acme.example", "-d", str(estate),
                      "--commit")
     assert result.exit_code == 0, result.output
-    data = plan_data(directory, estate)
+    data = plan_data(slapd, estate)
     for narrow in (("--tenant", "acme"), ("--changed-since", "HEAD~1")):  # narrowed plans show it too
-        narrowed = run_cli(directory, "plan", "--json", *narrow, "-d", str(estate))
+        narrowed = run_cli(slapd, "plan", "--json", *narrow, "-d", str(estate))
         assert narrowed.exit_code == 0, narrowed.output
         assert json.loads(narrowed.stdout)["changes"] == data["changes"], narrow
     assert [(c["address"], c["action"], c.get("renamed_from")) for c in data["changes"]] == [
         ("access_account.dsl-0099@acme.example", "update", "access_account.dsl-0042@acme.example")]
     assert "password" not in json.dumps(data["changes"])  # the user's password is not touched
-    apply_ok(directory, estate)
-    assert_converged(directory, estate)
-    new_dn, after = find_one(directory, "(uid=dsl-0099@acme.example)", "entryUUID", "uid")
+    apply_ok(slapd, estate)
+    assert_converged(slapd, estate)
+    new_dn, after = find_one(slapd, "(uid=dsl-0099@acme.example)", "entryUUID", "uid")
     assert after["entryuuid"] == before["entryuuid"] and after["uid"] == ["dsl-0099@acme.example"]
     assert new_dn == dn.replace("uid=dsl-0042@acme.example", "uid=dsl-0099@acme.example") and BASE in new_dn
     code, attrs = answer(server.radtest("dsl-0099@acme.example", USERS_OWN))
@@ -126,14 +115,14 @@ def test_the_renamed_account_answers_with_its_users_password_under_the_new_login
 
 
 def test_an_apply_stopped_after_the_modrdn_leaves_a_state_the_next_plan_calls_done(
-        tmp_path: Path, directory: SlapdInstance) -> None:
+        tmp_path: Path, slapd: SlapdInstance) -> None:
     # The rename's first LDAP operation is the modrdn; a kill right after it leaves this entry.
     estate = write_estate(tmp_path / "estate")
-    apply_ok(directory, estate)
+    apply_ok(slapd, estate)
     assert run_cli(None, "access", "rename", "dsl-0042@acme.example", "dsl-0099@acme.example",
                    "-d", str(estate)).exit_code == 0
-    dn, _ = find_one(directory, "(uid=dsl-0042@acme.example)", "uid")
-    moved = directory.ldapmodify(f"dn: {dn}\nchangetype: modrdn\nnewrdn: uid=dsl-0099@acme.example\ndeleteoldrdn: 1\n")
+    dn, _ = find_one(slapd, "(uid=dsl-0042@acme.example)", "uid")
+    moved = slapd.ldapmodify(f"dn: {dn}\nchangetype: modrdn\nnewrdn: uid=dsl-0099@acme.example\ndeleteoldrdn: 1\n")
     assert moved.returncode == 0, moved.stderr
-    data = plan_data(directory, estate)
+    data = plan_data(slapd, estate)
     assert data["changes"] == [] and data["drift"] == []
