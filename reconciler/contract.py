@@ -52,6 +52,7 @@ from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox,
 from ispctl.reconciler.estate.cluster import CLUSTER, ClusterSettings
 from ispctl.reconciler.estate.compile import ALIAS, DOMAIN, MAILBOX, TENANT, Compiled, Extension
 from ispctl.reconciler.estate.desired import Desired, EstateSession
+from ispctl.reconciler.estate.facts import Facts, FactsBuilder, FactsHook
 from ispctl.reconciler.estate.flags import Flag, env_flag
 from ispctl.reconciler.estate.model import (
     DomainFile,
@@ -223,6 +224,9 @@ class Service:
     sections: tuple[Section[Any], ...] = ()
     overrides: tuple[EnvOverride, ...] = ()
     compile: Extension | None = None
+    # What its compile hook's rules across files read of each file (``estate.facts``); a
+    # service with a compile hook and no facts keeps every narrowed plan on the whole estate.
+    facts: FactsHook | None = None
     sandbox: Callable[[], Component] | None = None
     commands: Callable[[Commands], None] | None = None
     # What this service stores in the directory's entries (see ``DirectoryPart``).
@@ -330,7 +334,7 @@ class Registry:
             # The cluster's hosts are every service's (each reads the hosts of its roles).
             sections=[CLUSTER, *PLACEMENT_SECTIONS, *(section for s in self.services for section in s.sections)],
             overrides=[override for s in self.services for override in s.overrides],
-            extensions=[NamedExtension(s.name, s.compile) for s in self.services if s.compile is not None],
+            extensions=[NamedExtension(s.name, s.compile, s.facts) for s in self.services if s.compile is not None],
             default_providers=[s.name for s in self.services if s.enabled_by_default and s.provider is not None],
             attributes=self._part_attributes(),
         )
@@ -358,6 +362,7 @@ __all__ = [
     "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "DirectoryPart",
     "Document", "Editable",
     "DomainFile", "DomainName", "Done", "Duration", "EnvOverride", "EstateSchema", "EstateSession", "Extension",
+    "Facts", "FactsBuilder", "FactsHook",
     "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
     "MoveJournal", "MoveStep", "PendingMove", "interrupted_hosts", "moving_attrs", "placed_host",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Pipelined", "Problem", "Provider", "ProviderError",

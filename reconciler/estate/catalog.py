@@ -158,6 +158,9 @@ class Catalog:
     aliases: dict[str, NAlias] = field(default_factory=dict)
     # every deliverable address -> the mailbox or alias address that owns it
     addresses: dict[str, str] = field(default_factory=dict)
+    # A catalog of part of the estate (``estate.incremental``): the ``Facts.totals`` of the
+    # files not loaded, summed, for the rules that bound a count over the whole estate.
+    outside: Mapping[str, int] = field(default_factory=dict)
 
     def tenant_chain(self, name: str) -> list[NTenant]:
         """The tenant and its ancestors, nearest first."""

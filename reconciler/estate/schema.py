@@ -23,6 +23,7 @@ from pydantic import Field, create_model
 
 from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.reconciler.estate.compile import Extension
+from ispctl.reconciler.estate.facts import FactsHook
 from ispctl.reconciler.estate.model import (
     DomainFile,
     FileKind,
@@ -45,6 +46,7 @@ _BASES: dict[FileKind, type[Sectioned]] = {
 class NamedExtension:
     service: str
     hook: Extension
+    facts: FactsHook | None = None  # None: its rules across files are unknown (``estate.facts``)
 
 
 @dataclass(frozen=True)
