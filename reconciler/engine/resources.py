@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ispctl.reconciler.engine.errors import Location
 
@@ -201,3 +202,49 @@ def ancestors(resource: Resource, by_address: Mapping[str, Resource]) -> list[st
         if up not in by_address:
             return chain
         current = by_address[up]
+
+
+class Incomplete(Exception):
+    """A desired object was asked for its value where only its outline is known.
+
+    A plan narrowed by ``--changed-since`` compiles only the files it plans and stands in for
+    the rest of the estate with outlines (``outline``): enough to tell what is below the
+    scope's anchors and what refers to what. Anything that needs more of an outlined object
+    raises this, and the run starts again over the whole estate: the narrowed plan is then
+    slower, never different."""
+
+
+class _Outline(Resource):
+    """Identity and references only; every value raises ``Incomplete`` (see ``outline``)."""
+
+    __slots__ = ()
+
+    def _missing(self) -> Any:
+        raise Incomplete(f"{self.kind}.{self.key} is only outlined")
+
+    attrs = property(_missing)
+    sensitive = property(_missing)
+    create_only = property(_missing)
+    source = property(_missing)
+
+    def __eq__(self, other: object) -> bool:
+        raise Incomplete(f"{self.kind}.{self.key} is only outlined")
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_OUTLINE_SETTERS = tuple(Resource.__dict__[name].__set__ for name in (
+    "kind", "key", "parent", "depends_on", "previous", "recorded_fingerprint", "interrupted"))
+
+
+def outline(kind: str, key: str, parent: str | None = None, depends_on: tuple[str, ...] = (),
+            previous: tuple[str, ...] = ()) -> Resource:
+    """A desired object known by its identity and references alone (``Incomplete``)."""
+    resource = object.__new__(_Outline)
+    for setter, value in zip(_OUTLINE_SETTERS, (kind, key, parent, depends_on, previous, None, None), strict=True):
+        setter(resource, value)
+    return resource
+
+
+def is_outline(resource: Resource) -> bool:
+    return type(resource) is _Outline
