@@ -203,6 +203,8 @@ class _Index:
             if resource.previous:
                 for old in _previous(resource):
                     claimants.setdefault(old, []).append(address)
+        # Containment tests identity before equality (in C: fast), and the session's desired
+        # objects are the context's own: an outline (``resources.outline``) is never compared here.
         if not desired.items() <= context.items():
             # A desired object the context lacks (or has otherwise): the desired one wins.
             return cls.build({}, {**context, **desired}, anchors)
