@@ -74,7 +74,16 @@ from ispctl.reconciler.estate.names import (
 )
 from ispctl.reconciler.estate.passwords import hash_password
 from ispctl.reconciler.estate.placement import SECTIONS as PLACEMENT_SECTIONS
-from ispctl.reconciler.estate.placement import STICKY, Placement, PlacementItem, place, place_mailboxes, place_sites
+from ispctl.reconciler.estate.placement import (
+    STICKY,
+    Placement,
+    PlacementItem,
+    place,
+    place_mailboxes,
+    place_sites,
+    placed_facts,
+    placed_key,
+)
 from ispctl.reconciler.estate.schema import EstateSchema, NamedExtension
 from ispctl.reconciler.estate.settings import EnvOverride
 from ispctl.reconciler.estate.units import MAX_TTL, format_duration, format_size, parse_duration
@@ -357,7 +366,7 @@ class Registry:
 
 __all__ = [
     "CLUSTER", "ClusterSettings", "PlacedCount", "Placement", "PlacementItem", "STICKY", "place", "place_mailboxes",
-    "place_sites", "ReplicaCheck", "ReplicaState", "ReplicaWatch",
+    "place_sites", "placed_facts", "placed_key", "ReplicaCheck", "ReplicaState", "ReplicaWatch",
     "ALIAS", "DOMAIN", "MAILBOX", "MAX_TTL", "TENANT", "ApprovalRequired", "BatchError", "Catalog",
     "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "DirectoryPart",
     "Document", "Editable",

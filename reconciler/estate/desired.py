@@ -5,6 +5,12 @@
 its own result with it); ``load_desired`` raises ``ValidationFailed`` with all of them, less
 the ones a command can live with (``tolerate``: problem codes, e.g. the missing DKIM key
 that ``ispctl dkim init`` exists to fix).
+
+Asked for ``facts``, the run also gathers every file's ``Facts`` (``estate.facts``): the
+estate's own (``estate.catalog_facts``) and each service's, from its facts hook right after
+its compile hook (before the compile takes its contribution), and the digest of every file
+read. A snapshot of them (``estate.snapshot``) lets a later plan narrowed to a few changed
+files load only those (``estate.incremental``), which runs this same pipeline on a subset.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.catalog import Catalog
+from ispctl.reconciler.estate.catalog_facts import catalog_facts
 from ispctl.reconciler.estate.compile import Compiled, compile_catalog
+from ispctl.reconciler.estate.facts import Facts, merge_all
 from ispctl.reconciler.estate.lifecycle import lifecycle_problems
 from ispctl.reconciler.estate.schema import EstateSchema
 from ispctl.reconciler.estate.settings import with_overrides
@@ -34,6 +42,11 @@ class Desired:
     contributions: list[Compiled] = field(default_factory=list)
     _resources: dict[tuple[str, str], Resource] | None = None
     _failed: Exception | None = None
+    # Every file's facts (``Document.file`` -> merged facts) when the run was asked for them;
+    # None when it was not, or when a service with a compile hook declares none.
+    facts: dict[str, Facts] | None = None
+    # A narrowed run (``estate.incremental``): what it loaded and what it only outlined.
+    partial: Partial | None = None
 
     @property
     def resources(self) -> dict[tuple[str, str], Resource]:
@@ -55,6 +68,18 @@ class Desired:
         return self._resources
 
 
+@dataclass(frozen=True)
+class Partial:
+    """What a narrowed run (``estate.incremental``) read: the domain files it loaded (besides
+    every tenant file and the site settings), those whose resources are only outlined, the
+    files that changed since the snapshot, and how many times the subset was widened."""
+
+    loaded: frozenset[str]
+    outlined: frozenset[str]
+    changed: frozenset[str]
+    rounds: int = 1
+
+
 def _handed_over(parts: list[Compiled]) -> Iterator[Compiled]:
     """Each part in order, no longer held by ``parts`` once it is given out."""
     parts.reverse()
@@ -62,29 +87,40 @@ def _handed_over(parts: list[Compiled]) -> Iterator[Compiled]:
         yield parts.pop()
 
 
-def check_desired(root: Path, schema: EstateSchema,
-                  env: Mapping[str, str] | None = None) -> tuple[Desired | None, list[Problem]]:
+def check_desired(root: Path, schema: EstateSchema, env: Mapping[str, str] | None = None,
+                  facts: bool = False) -> tuple[Desired | None, list[Problem]]:
     """The estate as far as it can be read (with every repository it is composed of, see
-    ``estate.sources``), and every problem found on the way."""
+    ``estate.sources``), and every problem found on the way; with ``facts``, also every
+    file's facts (``Desired.facts``) and digest (``Estate.digests``)."""
     with collector_paused():
-        return _check_desired(root, schema, env)
+        return run_desired(root, schema, env, facts=facts)
 
 
-def _check_desired(root: Path, schema: EstateSchema,
-                   env: Mapping[str, str] | None) -> tuple[Desired | None, list[Problem]]:
-    estate, problems = load_composed(root, schema.files, env)
+def run_desired(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, *, facts: bool = False,
+                only: frozenset[str] | None = None,
+                outside: Mapping[str, int] | None = None) -> tuple[Desired | None, list[Problem]]:
+    """``check_desired``'s pipeline; a narrowed run (``estate.incremental``) reads ``only``
+    these domain files (``Found.only``) with ``outside`` the totals of the others
+    (``Catalog.outside``)."""
+    estate, problems = load_composed(root, schema.files, env, only=only, digests=facts and only is None)
     if estate is None:
         return None, problems
     estate.site = with_overrides(estate.site, schema.overrides, env)
-    catalog, more = build_catalog(estate, problems)
+    catalog, more = build_catalog(estate, problems, outside)
     problems += more
     contributions = []
+    parts: list[dict[str, Facts]] | None = [catalog_facts(catalog)] if facts else None
     for extension in schema.extensions:
         compiled = extension.hook(catalog)
         problems += compiled.problems
         contributions.append(compiled)
+        if parts is not None:
+            if extension.facts is None:
+                parts = None  # its rules across files are unknown: no facts at all
+            else:
+                parts.append(dict(extension.facts(catalog, compiled)))
     problems += lifecycle_problems(catalog, contributions, schema.attributes)
-    return Desired(catalog, contributions), problems
+    return Desired(catalog, contributions, facts=None if parts is None else merge_all(parts)), problems
 
 
 def load_desired(root: Path, schema: EstateSchema, env: Mapping[str, str] | None = None,

@@ -1,7 +1,9 @@
 """Tenant limits and quota pools, checked once the catalog holds every object.
 
 A client's usage also counts against its reseller (``Catalog.tenant_chain``), so a reseller's
-limits bound everything it sells. An unlimited mailbox (quota 0) cannot draw from a pool:
+limits bound everything it sells. A catalog of part of the estate (``estate.incremental``) adds
+the usage of the files it did not load, ``Catalog.outside``'s ``usage:<tenant>:<what>`` totals
+(``estate.catalog_facts``), up each tenant's chain the same way. An unlimited mailbox (quota 0) cannot draw from a pool:
 the pool would then bound nothing.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.estate.catalog import Catalog, NMailbox, NTenant
+from ispctl.reconciler.estate.catalog_facts import usage_key
 from ispctl.reconciler.estate.units import format_size
 
 _COUNTED = (
@@ -35,10 +38,21 @@ def check_limits(catalog: Catalog) -> list[Problem]:
     for alias in catalog.aliases.values():
         for tenant in catalog.tenant_chain(catalog.domains[alias.domain].tenant):
             usage[tenant.name]["aliases"] += 1
+    if catalog.outside:
+        _add_outside(catalog, usage)
     problems: list[Problem] = []
     for name, tenant in sorted(catalog.tenants.items()):
         problems += _tenant_limits(tenant, usage[name], unlimited[name])
     return problems
+
+
+def _add_outside(catalog: Catalog, usage: dict[str, dict[str, int]]) -> None:
+    for name in catalog.tenants:
+        for key in ("domains", "mailboxes", "aliases", "quota"):
+            value = catalog.outside.get(usage_key(name, key), 0)
+            if value:
+                for tenant in catalog.tenant_chain(name):
+                    usage[tenant.name][key] += value
 
 
 def _tenant_limits(tenant: NTenant, used: dict[str, int], unlimited: list[NMailbox]) -> list[Problem]:

@@ -13,6 +13,7 @@ Layout (one folder per tenant so a reseller can own its folder in CODEOWNERS)::
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import types
 import typing
@@ -27,7 +28,7 @@ from ispctl.reconciler.estate.cache import ParseCache
 from ispctl.reconciler.estate.model import DomainFile, FileModels, SiteFile, TenantFile
 from ispctl.reconciler.estate.names import InvalidName, check_tenant
 from ispctl.reconciler.estate.salvage import salvage
-from ispctl.reconciler.estate.yamlload import Document
+from ispctl.reconciler.estate.yamlload import Document, read_file
 
 SITE_FILE = "ispctl.yaml"
 TENANT_FILE = "tenant.yaml"
@@ -67,6 +68,9 @@ class Estate:
     confined: frozenset[str] | None = None
     # The other repositories read, by name: the commit each was read at (None: a checkout as is).
     sources: dict[str, str | None] = field(default_factory=dict)
+    # sha256 of the bytes of every tenant and domain file read, by ``Document.file`` (when the
+    # run asked for them: ``Found.digests``, for ``estate.snapshot``).
+    digests: dict[str, bytes] | None = None
 
 
 def _display(path: Path, root: Path, label: str | None = None) -> str:
@@ -285,9 +289,24 @@ class Found:
     shown: dict[str, str] = field(default_factory=dict)
     # how files are parsed: through the cache of parsed files, or not (the default)
     cache: ParseCache = field(default_factory=lambda: ParseCache(None))
+    # Only these domain files (by ``display``) are read; the others are skipped unread (a
+    # narrowed run, ``estate.incremental``). None: every file. Tenant files are always read.
+    only: frozenset[str] | None = None
+    # When set, the sha256 of each tenant and domain file read is kept here (by ``display``).
+    digests: dict[str, bytes] | None = None
 
     def display(self, path: Path) -> str:
         return _display(path, self.root, self.label)
+
+    def parse(self, path: Path, display: str) -> tuple[Document | None, list[Problem]]:
+        """``cache.load``, keeping the digest of the bytes read when asked to (``digests``)."""
+        if self.digests is None:
+            return self.cache.load(path, display)
+        raw, problems = read_file(path, display)
+        if raw is None:
+            return None, problems
+        self.digests[display] = hashlib.sha256(raw).digest()
+        return self.cache.parse(raw, display)
 
 
 def read_site(root: Path, label: str | None = None,
@@ -371,7 +390,7 @@ def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem
     if not tenant_path.is_file():
         problems.append(Problem(where, "", f"missing {TENANT_FILE} (every tenant folder declares its tenant)"))
     else:
-        doc, errs = found.cache.load(tenant_path, found.display(tenant_path))
+        doc, errs = found.parse(tenant_path, found.display(tenant_path))
         problems += errs
         if doc is not None:
             spec, errs = check_model(doc, found.files.tenant, partial=True)
@@ -382,7 +401,10 @@ def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem
     for path in _yaml_files(folder):
         if path.name == TENANT_FILE:
             continue
-        ddoc, errs = found.cache.load(path, found.display(path))
+        display = found.display(path)
+        if found.only is not None and display not in found.only:
+            continue
+        ddoc, errs = found.parse(path, display)
         problems += errs
         if ddoc is None:
             continue
@@ -397,6 +419,21 @@ def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem
             continue
         problems += _load_tenant(found, sub, parent=name)
     return problems
+
+
+def estate_files(root: Path) -> list[Path]:
+    """The tenant and domain files the loader reads below ``root`` (one repository), in the
+    loader's order; files and folders the loader refuses by name are left out (a run reports
+    them)."""
+    tenants_dir = root / "tenants"
+    found: list[Path] = []
+    if not tenants_dir.is_dir():
+        return found
+    for reseller in _tenant_folders(tenants_dir):
+        found += _yaml_files(reseller)
+        for client in _tenant_folders(reseller):
+            found += _yaml_files(client)
+    return found
 
 
 def load_or_fail(root: Path, files: FileModels) -> Estate:

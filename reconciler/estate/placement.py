@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,6 +35,7 @@ from pydantic import Field
 from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.estate.catalog import Catalog, Origin
 from ispctl.reconciler.estate.cluster import CLUSTER, ClusterSettings, HostName
+from ispctl.reconciler.estate.facts import Facts
 from ispctl.reconciler.estate.model import Section, Strict
 
 PlacedRole = Literal["mail_store", "web", "ftp"]
@@ -222,8 +223,32 @@ def _placing(catalog: Catalog, cluster: ClusterSettings,
     return out, domains, {name: host.capacity for name, host in hosts}
 
 
+def placed_key(role: str, host: str) -> str:
+    """The ``Facts.totals`` key of the objects of ``role`` a file places on ``host``."""
+    return f"placed:{role}:{host}"
+
+
+def placed_facts(placement: Placement, file_of: Callable[[str], str | None]) -> dict[str, Facts]:
+    """The totals the capacity rule needs of each file (``estate.facts``): how many of the
+    placement's objects each file places on each host. ``file_of`` names the file an object
+    (by its key in ``placement.hosts``) is written in (``Document.file``); None: not counted,
+    which only a key no file holds may be. A service that places objects returns these from
+    its facts hook, so a narrowed plan counts the files it did not load (``Catalog.outside``)."""
+    counts: dict[str, dict[str, int]] = {}
+    for key, placed in placement.hosts.items():
+        file = file_of(key)
+        if file is not None:
+            totals = counts.setdefault(file, {})
+            name = placed_key(placement.role, placed.host)
+            totals[name] = totals.get(name, 0) + 1
+    return {file: Facts(totals=totals) for file, totals in counts.items()}
+
+
 def _over_capacity(catalog: Catalog, cluster: ClusterSettings, out: Placement) -> None:
     counts = Counter(placed.host for placed in out.hosts.values())
+    if catalog.outside:  # a narrowed run: what the files it did not load place (``placed_facts``)
+        for host in cluster.hosts:
+            counts[host] += catalog.outside.get(placed_key(out.role, host), 0)
     for host, count in sorted(counts.items()):
         capacity = cluster.hosts[host].capacity
         if count > capacity and capacity > 0:

@@ -136,30 +136,36 @@ def _fetch_tree(url: str, commit: str, cache: Path, tree: Path) -> Path:
     return tree if tree.is_dir() else scratch
 
 
-def load_composed(root: Path, files: FileModels,
-                  env: Mapping[str, str] | None = None) -> tuple[Estate | None, list[Problem]]:
+def load_composed(root: Path, files: FileModels, env: Mapping[str, str] | None = None, *,
+                  only: frozenset[str] | None = None, digests: bool = False) -> tuple[Estate | None, list[Problem]]:
     """The estate of ``root`` with every source it names (or, for a reseller's repository,
-    with the site settings it names); the estate is None when the site settings are unusable."""
+    with the site settings it names); the estate is None when the site settings are unusable.
+    ``only`` and ``digests`` are the loader's (``Found``): read only these domain files, keep
+    the digest of every file read in ``Estate.digests``."""
     if not root.is_dir():
         return None, [Problem(Location(str(root)), "", "desired-state folder not found")]
     parsed = ParseCache.of(env, root)
     try:
-        return _load_composed(root, files, env, parsed)
+        found = Found(root, files, cache=parsed, only=only, digests={} if digests else None)
+        estate, problems = _load_composed(root, files, env, found)
+        if estate is not None:
+            estate.digests = found.digests
+        return estate, problems
     finally:
         parsed.finish()
 
 
 def _load_composed(root: Path, files: FileModels, env: Mapping[str, str] | None,
-                   parsed: ParseCache) -> tuple[Estate | None, list[Problem]]:
+                   found: Found) -> tuple[Estate | None, list[Problem]]:
+    parsed = found.cache
     doc, problems = read_site(root, cache=parsed)
     if is_reference(doc):
         assert doc is not None
-        return _reseller_estate(root, files, doc, problems, cache_root(env), parsed)
+        return _reseller_estate(root, files, doc, problems, cache_root(env), found)
     site = None
     if doc is not None:
         site, more = check_model(doc, files.site, partial=True)
         problems += more
-    found = Found(root, files, cache=parsed)
     problems += load_tree(found)
     commits: dict[str, str | None] = {}
     if isinstance(site, SiteFile) and doc is not None:
@@ -182,9 +188,9 @@ def _load_composed(root: Path, files: FileModels, env: Mapping[str, str] | None,
 
 
 def _reseller_estate(root: Path, files: FileModels, local: Document, problems: list[Problem],
-                     cache: Path, parsed: ParseCache) -> tuple[Estate | None, list[Problem]]:
+                     cache: Path, found: Found) -> tuple[Estate | None, list[Problem]]:
     ref, site, site_doc, resellers = _site_of(root, files.site, local, problems, cache)
-    found = Found(root, files, allowed=resellers, source=ref.source if ref is not None else None, cache=parsed)
+    found.allowed, found.source = resellers, ref.source if ref is not None else None
     problems += load_tree(found)
     if ref is None or site is None or site_doc is None or resellers is None:
         return None, problems

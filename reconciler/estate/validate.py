@@ -379,10 +379,14 @@ class _Checker:
         return self.catalog
 
 
-def build_catalog(estate: Estate, loaded: Sequence[Problem] = ()) -> tuple[Catalog, list[Problem]]:
+def build_catalog(estate: Estate, loaded: Sequence[Problem] = (),
+                  outside: Mapping[str, int] | None = None) -> tuple[Catalog, list[Problem]]:
     """The catalog and every cross-file problem of the estate's own objects; ``loaded`` are the
-    problems loading the files found (what they leave unknown is not reported again)."""
+    problems loading the files found (what they leave unknown is not reported again);
+    ``outside``: ``Catalog.outside`` of a catalog of part of the estate (``estate.incremental``)."""
     checker = _Checker(estate, Uncertain.of(estate, loaded))
+    if outside:
+        checker.catalog.outside = outside
     return checker.run(), checker.problems
 
 

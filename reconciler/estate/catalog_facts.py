@@ -1,0 +1,179 @@
+"""The estate's own facts (``estate.facts``): what each tenant and domain file says that the
+rules across files of ``estate.validate``, ``estate.delivery``, ``estate.limits`` and
+``estate.tenant_rename`` read of it.
+
+Per rule, the name or need that keeps both ends in one narrowed run:
+
+* a domain declared twice: ``domain:<ascii>`` (named by its file);
+* an address claimed twice (mailbox, alias, extra address), or a ``previous:`` address in use
+  or claimed twice: ``address:<a>`` (named);
+* a ``previous:`` address of another tenant's domain: ``domain:<its domain>`` (named, so a
+  change of either file loads the other);
+* forwarding, alias and catch-all targets (deliverable, delivery loops and open relays):
+  ``address:<t>`` and ``domain:<t's domain>`` needed, through an alias domain also the
+  address and domain it stands for, so the whole chain is loaded transitively;
+* ``alias_of`` and extra addresses' domains (exists, same reseller or tenant, takes
+  addresses): ``domain:<d>`` needed;
+* limits and quota pools: ``usage:<own tenant>:domains|mailboxes|aliases|quota`` totals,
+  added up each tenant's chain with ``Catalog.outside`` (``estate.limits``);
+* tenants (names, renames, limits, chains): ``tenant:<name>``; every tenant file is loaded in
+  every run anyway.
+
+Facts are taken from what each file wrote (normalised; a name that does not normalise is left
+out, its file has a problem then), not from the resolved catalog, so a narrowed run whose
+subset is still too small (a rule refuses a reference into a file not loaded) learns from the
+same facts which files to add. Totals are the resolved counts ``check_limits`` counts, which
+only matter for a valid run's snapshot.
+"""
+
+from __future__ import annotations
+
+from ispctl.reconciler.estate.catalog import Catalog, NDomain
+from ispctl.reconciler.estate.facts import Facts
+from ispctl.reconciler.estate.names import InvalidName, normalise_address, normalise_domain
+
+_USAGE = ("domains", "mailboxes", "aliases", "quota")
+
+
+def usage_key(tenant: str, what: str) -> str:
+    """The total a domain file adds to its own tenant's usage (``what`` in domains,
+    mailboxes, aliases, quota); ``check_limits`` adds it up the tenant's chain."""
+    return f"usage:{tenant}:{what}"
+
+
+def address_name(address: str) -> str:
+    return f"address:{address}"
+
+
+def domain_name(domain: str) -> str:
+    return f"domain:{domain}"
+
+
+def tenant_name(tenant: str) -> str:
+    return f"tenant:{tenant}"
+
+
+class _File:
+    """One file's facts as they are gathered: what it declares and what it uses."""
+
+    __slots__ = ("declared", "named", "used", "totals")
+
+    def __init__(self) -> None:
+        self.declared: set[str] = set()
+        self.named: set[str] = set()  # shared with others' rules, neither declared nor needed
+        self.used: set[str] = set()
+        self.totals: dict[str, int] = {}
+
+    def facts(self) -> Facts:
+        # A name the file declares itself is never one it needs from elsewhere (a forward to a
+        # mailbox of its own domain): the files that need it find this file as its declarer.
+        needs = self.used - self.declared
+        return Facts(frozenset(self.declared | self.named | needs), frozenset(needs), self.totals)
+
+
+def _address(text: str, domain: str) -> str | None:
+    """A reference as ``validate`` resolves it (a bare local part is in ``domain``)."""
+    try:
+        return normalise_address(text if "@" in text else f"{text}@{domain}")
+    except InvalidName:
+        return None
+
+
+def _domain(text: str) -> str | None:
+    try:
+        return normalise_domain(text).ascii
+    except InvalidName:
+        return None
+
+
+class _Gather:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.files: dict[str, _File] = {}
+
+    def of(self, file: str) -> _File:
+        found = self.files.get(file)
+        if found is None:
+            found = self.files[file] = _File()
+        return found
+
+    def target(self, into: _File, text: str, domain: str) -> None:
+        """A delivery target: its address and domain, and through an alias domain the address
+        and domain mail to it lands on (``DeliveryGraph.resolve``)."""
+        address = _address(text, domain)
+        if address is None:
+            return
+        local, dom = address.split("@", 1)
+        into.used.update((address_name(address), domain_name(dom)))
+        target = self.catalog.domains.get(dom)
+        if target is not None and target.spec.type == "alias" and target.spec.alias_of:
+            aliased = _domain(target.spec.alias_of)
+            if aliased is not None:
+                into.used.update((address_name(f"{local}@{aliased}"), domain_name(aliased)))
+
+    def domain(self, domain: NDomain) -> None:
+        into = self.of(domain.origin.doc.file)
+        spec, name = domain.spec, domain.name
+        into.declared.add(domain_name(name))
+        if spec.alias_of:
+            aliased = _domain(spec.alias_of)
+            if aliased is not None:
+                into.used.add(domain_name(aliased))
+        if spec.mail.catch_all:
+            self.target(into, spec.mail.catch_all, name)
+        for local, box in spec.mailboxes.items():
+            own = _address(local, name)
+            if own is not None:
+                into.declared.add(address_name(own))
+            for extra in box.aliases:
+                address = _address(extra, name)
+                if address is not None:
+                    into.declared.add(address_name(address))
+                    into.used.add(domain_name(address.split("@", 1)[1]))
+            for old in box.previous:
+                address = _address(old, name)
+                if address is not None:
+                    # A claim on a name, not a declaration: it must not hide a need of the
+                    # same domain (a forward into it) from ``facts``.
+                    into.named.update((address_name(address), domain_name(address.split("@", 1)[1])))
+            if box.forward is not None:
+                for target in box.forward.to:
+                    self.target(into, target, name)
+        for local, alias in spec.aliases.items():
+            own = _address(local, name)
+            if own is not None:
+                into.declared.add(address_name(own))
+            for target in alias.to:
+                self.target(into, target, name)
+
+    def usage(self) -> None:
+        """What ``check_limits`` counts, per file and its own tenant."""
+        for domain in self.catalog.domains.values():
+            self.count(domain.origin.doc.file, domain.tenant, "domains", 1)
+        for box in self.catalog.mailboxes.values():
+            file, tenant = box.origin.doc.file, self.catalog.domains[box.domain].tenant
+            self.count(file, tenant, "mailboxes", 1)
+            self.count(file, tenant, "aliases", len(box.aliases))
+            self.count(file, tenant, "quota", box.quota)
+        for alias in self.catalog.aliases.values():
+            self.count(alias.origin.doc.file, self.catalog.domains[alias.domain].tenant, "aliases", 1)
+
+    def count(self, file: str, tenant: str, what: str, value: int) -> None:
+        if value:
+            totals = self.of(file).totals
+            key = usage_key(tenant, what)
+            totals[key] = totals.get(key, 0) + value
+
+
+def catalog_facts(catalog: Catalog) -> dict[str, Facts]:
+    """The estate's own facts of every tenant and domain file of ``catalog`` (module docstring)."""
+    gather = _Gather(catalog)
+    for tenant in catalog.tenants.values():
+        gather.of(tenant.origin.doc.file).declared.add(tenant_name(tenant.name))
+    for domain in catalog.domains.values():
+        gather.domain(domain)
+    gather.usage()
+    return {file: found.facts() for file, found in gather.files.items()}
+
+
+__all__ = ["address_name", "catalog_facts", "domain_name", "tenant_name", "usage_key"]
