@@ -3,7 +3,8 @@
 The service's part of the desired-state language: ``settings`` (the ``dns:`` sections of
 ``ispctl.yaml`` and of domain files), ``names`` (names and record values as zone files write
 them), ``validate`` (every zone built and checked, with file:line problems), ``compile`` (the
-records a domain derives, and zones as resources), ``dkim`` (the DKIM key store).
+records a domain derives, and zones as resources), ``dkim`` (the DKIM key store), ``facts``
+(what a zone reads of other domain files, for plans narrowed to some files).
 
 Reconciling: ``connection`` (``ISPCTL_DNS_*``/``ISPCTL_RNDC_*``), ``axfr`` (reading),
 ``catalog`` (the RFC 9432 catalog of ispctl's zones), ``mapping`` (zones <-> resources,
@@ -43,6 +44,7 @@ from ispctl.providers.dns.commands import register
 from ispctl.providers.dns.compile import zoneset_resources
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.editable import RECORD
+from ispctl.providers.dns.facts import dns_facts
 from ispctl.providers.dns.mapping import ignore_rules
 from ispctl.providers.dns.provider import DnsProvider
 from ispctl.providers.dns.sandbox.component import DnsComponent
@@ -68,6 +70,7 @@ SERVICE = Service(
     build=build,
     sections=(DNS, DOMAIN_DNS),
     compile=compile_zones,
+    facts=dns_facts,
     sandbox=DnsComponent,
     commands=register,
     replicas=replicas,

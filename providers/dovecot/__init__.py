@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from ispctl.providers.dovecot.commands import register
 from ispctl.providers.dovecot.hosts import MailHostProvider
-from ispctl.providers.dovecot.placement import SCHEMA_PART, build, compile_placement, placed_counts, placed_mailboxes
+from ispctl.providers.dovecot.placement import (
+    SCHEMA_PART,
+    build,
+    compile_placement,
+    placed_counts,
+    placed_mailboxes,
+    placement_facts,
+)
 from ispctl.providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
 from ispctl.providers.dovecot.sandbox.component import DovecotComponent
 from ispctl.reconciler.contract import Service
@@ -23,6 +30,7 @@ SERVICE = Service(
     provider=MailHostProvider,
     build=build,
     compile=compile_placement,
+    facts=placement_facts,
     directory=(SCHEMA_PART,),
     sandbox=DovecotComponent,
     commands=register,

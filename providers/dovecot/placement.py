@@ -18,6 +18,7 @@ from ispctl.reconciler.contract import (
     Compiled,
     ConfigError,
     DirectoryPart,
+    Facts,
     Resource,
     SiteFile,
     address_of,
@@ -43,6 +44,14 @@ def compile_placement(catalog: Catalog) -> Compiled:
                                       depends_on=(address_of(MAILBOX, address),), previous=box.previous,
                                       source=box.origin.location(), create_only=placed.create_only))
     return out
+
+
+def placement_facts(catalog: Catalog, compiled: Compiled) -> dict[str, Facts]:
+    """No facts: a ``mailhost``'s host is the mailbox's own, its domain's (same file) or its tenants'
+    ``placement:``, else a default chosen by its address over the cluster's hosts, so no other
+    domain file changes it. The one rule across files of placement, a host's capacity, is the
+    mail store's to report and to count (``mailstore_facts``), not counted twice here."""
+    return {}
 
 
 def _password(env: Mapping[str, str]) -> str | None:

@@ -1,10 +1,11 @@
 """The mail store: mailbox homes on disk, archived (never deleted) when a mailbox goes.
 
 Modules: ``settings`` (the ``mail:`` section and its ``ISPCTL_MAIL_*`` overrides), ``compile``
-(a home for every mailbox), ``paths`` (the layout and safe paths), ``store`` (the filesystem
-layer), ``manifest`` (what an archive holds), ``provider`` (kind ``maildir``), ``archive``
-(listing and purging archived mail), ``report`` (usage on disk against quotas) and
-``commands`` (``ispctl archive``, ``ispctl report quota``).
+(a home for every mailbox, and each file's count of mailboxes per host for narrowed plans),
+``paths`` (the layout and safe paths), ``store`` (the filesystem layer), ``manifest`` (what an
+archive holds), ``provider`` (kind ``maildir``), ``archive`` (listing and purging archived mail),
+``report`` (usage on disk against quotas) and ``commands`` (``ispctl archive``, ``ispctl report
+quota``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ispctl.providers.mailstore.commands import register
-from ispctl.providers.mailstore.compile import compile_mailstore
+from ispctl.providers.mailstore.compile import compile_mailstore, mailstore_facts
 from ispctl.providers.mailstore.provider import MailStoreProvider
 from ispctl.providers.mailstore.report import mail_used
 from ispctl.providers.mailstore.settings import MAIL, MAILDIR, OVERRIDES, MailSettings
@@ -54,6 +55,7 @@ SERVICE = Service(
     sections=(MAIL, MAILDIR),
     overrides=OVERRIDES,
     compile=compile_mailstore,
+    facts=mailstore_facts,
     commands=register,
     usage=UsagePart(used=mail_used),
 )

@@ -24,6 +24,8 @@ from ispctl.reconciler.contract import (
     STICKY,
     Catalog,
     Compiled,
+    Facts,
+    FactsBuilder,
     NMailbox,
     Problem,
     Resource,
@@ -32,6 +34,10 @@ from ispctl.reconciler.contract import (
 )
 
 ADOPTED = frozenset({ATTR})
+# The key of a placement count over the estate (``estate.placement``'s capacity rule reads it,
+# with ``Catalog.outside``, as ``placed:<role>:<host>``).
+PLACED = "placed:mail_store:"
+
 NONE: frozenset[str] = frozenset()
 
 
@@ -92,3 +98,25 @@ def compile_mailstore(catalog: Catalog) -> Compiled:
             create_only=(ADOPTED if adopt is not None else NONE) | (STICKY if placed is not None else NONE),
         ))
     return out
+
+
+def mailstore_facts(catalog: Catalog, compiled: Compiled) -> dict[str, Facts]:
+    """Each domain file's mailboxes per mail_store host, ``placed:mail_store:<host>`` (from the
+    maildirs ``compile_mailstore`` placed): a host's capacity bounds the mailboxes of every
+    file together, and this service reports it (the Dovecot service places the same way and
+    reports nothing).
+
+    Nothing else here reads another domain file. A mailbox's home is ``<root>/<domain>/<local>``,
+    one per address, and an address is claimed once in the estate (the catalog's own rule and
+    facts, ``address:``), as are a renamed mailbox's ``previous:`` addresses, whose homes move.
+    An adoption path is checked against ``ispctl.yaml`` only (under the mail root or
+    ``mail.adopt_from``). Where a mailbox is placed depends on its own, its domain's (same file)
+    and its tenants' ``placement:`` and the cluster's hosts; a default host on its address only.
+    """
+    out = FactsBuilder()
+    boxes = catalog.mailboxes
+    for resource in compiled.resources:
+        host = resource.attrs.get("host")
+        if isinstance(host, str) and resource.kind == KIND:
+            out.count(boxes[resource.key].origin.doc.file, PLACED + host)
+    return out.build()

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ispctl.providers.opendkim.commands import register
-from ispctl.providers.opendkim.compile import compile_signing
+from ispctl.providers.opendkim.compile import compile_signing, signing_facts
 from ispctl.providers.opendkim.provider import SigningProvider, served_from_env
 from ispctl.providers.opendkim.render import (
     CONF_FILE,
@@ -51,6 +51,7 @@ SERVICE = Service(
     provider=SigningProvider,
     build=build,
     compile=compile_signing,
+    facts=signing_facts,
     sandbox=OpenDkimComponent,
     commands=register,
 )

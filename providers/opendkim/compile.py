@@ -19,7 +19,7 @@ from ispctl.providers.dns.dkim import key_dir, private_path, selector_order
 from ispctl.providers.dns.settings import DNS
 from ispctl.providers.dns.validate import check_zones
 from ispctl.providers.opendkim.tables import KIND, signing_attrs, txt_address
-from ispctl.reconciler.contract import Catalog, Compiled, Resource
+from ispctl.reconciler.contract import Catalog, Compiled, Facts, Resource
 
 SUFFIX = "._domainkey"
 
@@ -45,3 +45,12 @@ def compile_signing(catalog: Catalog) -> Compiled:
             source=published[newest].source,
         ))
     return out
+
+
+def signing_facts(catalog: Catalog, compiled: Compiled) -> dict[str, Facts]:
+    """No facts: a domain's signing entry follows the DKIM TXT records its own zone derives, and
+    those depend on its own file only (type, services, an explicit record at the selector's
+    name), ``ispctl.yaml`` and the key store, by the domain's name. No two domains share a
+    selector's record or a key file (both are named by the domain), and no rule here compares
+    domains; what the zones read of other files is the DNS service's facts."""
+    return {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ispctl.providers.mailstore.settings import MAIL
-from ispctl.providers.sieve.compile import compile_sieve
+from ispctl.providers.sieve.compile import compile_sieve, sieve_facts
 from ispctl.providers.sieve.provider import SieveProvider, build_options
 from ispctl.providers.sieve.settings import FILTERS, VACATION, Filter, Filters, Vacation
 from ispctl.reconciler.contract import Service, SiteFile
@@ -33,6 +33,7 @@ SERVICE = Service(
     build=build,
     sections=(VACATION, FILTERS),
     compile=compile_sieve,
+    facts=sieve_facts,
 )
 
 __all__ = ["FILTERS", "SERVICE", "VACATION", "Filter", "Filters", "SieveProvider", "Vacation", "build"]

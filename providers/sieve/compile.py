@@ -14,7 +14,7 @@ from ispctl.providers.mailstore.settings import MAIL
 from ispctl.providers.sieve.provider import KIND, MAILDIR
 from ispctl.providers.sieve.script import FILE_NAME, render
 from ispctl.providers.sieve.settings import FILTERS, VACATION
-from ispctl.reconciler.contract import Catalog, Compiled, Resource, address_of
+from ispctl.reconciler.contract import Catalog, Compiled, Facts, Resource, address_of
 
 
 def compile_sieve(catalog: Catalog) -> Compiled:
@@ -34,3 +34,11 @@ def compile_sieve(catalog: Catalog) -> Compiled:
             source=box.origin.location(),
         ))
     return out
+
+
+def sieve_facts(catalog: Catalog, compiled: Compiled) -> dict[str, Facts]:
+    """No facts: a script is made from its mailbox's own ``vacation:`` and ``filters:`` and lives in
+    its own home (by its address, claimed once in the estate: the catalog's facts). A filter's
+    ``forward`` and a vacation's ``addresses`` are written into the script as they are: no rule
+    looks them up in another file (Sieve redirects to any address)."""
+    return {}

@@ -1,0 +1,118 @@
+"""DNS facts: every way a zone reads another domain file is a name both files share.
+
+Each rule across files is shown twice: the full run (every file loaded) gets a value or a
+problem from the other file, and the two files' facts share a name, so a plan narrowed to one
+of them loads the other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from estate_builder import SITE, EstateBuilder, mailbox
+
+from ispctl.reconciler.estate.facts import Facts
+from tests.service_facts_helpers import service_facts, shared
+from tests.wiring import resources_of
+
+DNS: dict[str, Any] = {
+    "ns": ["ns1.example.net.", "ns2.example.net."],
+    "mail": {"mx": [{"host": "mx1.example.net.", "priority": 10}]},
+    "web": {"a": ["192.0.2.80"]},
+}
+ACME = "desired-state/tenants/acme/acme.example.yaml"
+NET = "desired-state/tenants/acme/acme.net.yaml"
+SUB = "desired-state/tenants/acme/sub.acme.example.yaml"
+ALIAS = "desired-state/tenants/acme/acme-alias.example.yaml"
+
+
+def _estate(tmp_path: Path, *domains: dict[str, Any], dns: dict[str, Any] | None = None) -> EstateBuilder:
+    """Tenant acme with ``domains`` (each a domain file's content, ``domain:`` first)."""
+    builder = EstateBuilder(tmp_path, site={**SITE, **({"dns": DNS if dns is None else dns} if dns != {} else {})})
+    builder.tenant("acme")
+    for spec in domains:
+        builder.domain("acme", spec["domain"], {k: v for k, v in spec.items() if k != "domain"})
+    return builder
+
+
+def _dns(builder: EstateBuilder) -> dict[str, object]:
+    """Zone/owner/TYPE -> records of every record set the full run compiles."""
+    return {key: r.attrs["records"] for (kind, key), r in resources_of(builder.root).items() if kind == "dns"}
+
+
+def _facts(builder: EstateBuilder) -> dict[str, Facts]:
+    facts, problems = service_facts(builder.root, "dns")
+    assert problems == []
+    return facts
+
+
+def _net(*aliases: str) -> dict[str, Any]:
+    """acme.net, whose apex site answers at ``aliases`` too."""
+    site = {"aliases": list(aliases), "https": "off"}
+    return {"domain": "acme.net", "services": ["web", "dns"], "web": {"sites": {"@": site}}}
+
+
+def test_a_site_alias_is_published_in_the_zone_of_another_file(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, _net("www", "shop.acme.example"), {"domain": "acme.example", "services": ["dns"]})
+    assert _dns(builder)["acme.example/shop/A"] == ("192.0.2.80",)
+    facts = _facts(builder)
+    assert shared(facts, NET, ACME) == {"dnsname:acme.example"}
+    # acme.net needs the zone its alias lands in; acme.example needs its own name: loading
+    # either loads every file whose sites add records to its zone.
+    assert facts[NET].needs == {"dnsname:acme.net", "dnsname:acme.example"}
+    assert facts[ACME].needs == {"dnsname:acme.example"}
+
+    # Without the alias the zone has no such record: the value is the other file's.
+    builder.domain("acme", "acme.net", {k: v for k, v in _net("www").items() if k != "domain"})
+    assert "acme.example/shop/A" not in _dns(builder)
+    assert shared(_facts(builder), NET, ACME) == set()
+
+
+def test_hosts_in_their_own_zone_need_no_other_file(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, _net("www", "*.dev"), {"domain": "acme.example", "services": ["dns"]})
+    assert {"acme.net/www/A", "acme.net/*.dev/A", "acme.net/@/A"} <= set(_dns(builder))
+    facts = _facts(builder)
+    # The names on the way up (one of them could become a domain of its own), and its own zone.
+    assert facts[NET] == Facts(frozenset({"dnsname:acme.net", "dnsname:www.acme.net", "dnsname:dev.acme.net"}),
+                               frozenset({"dnsname:acme.net"}))
+    assert shared(facts, NET, ACME) == set()
+
+
+def test_a_subdomain_file_takes_the_hosts_below_it_and_its_removal_gives_them_back(tmp_path: Path) -> None:
+    parent = {"domain": "acme.example", "services": ["dns"]}
+    sub = {"domain": "sub.acme.example", "services": ["dns"]}
+    builder = _estate(tmp_path, _net("shop.sub.acme.example"), parent, sub)
+    records = _dns(builder)
+    assert "sub.acme.example/shop/A" in records and "acme.example/shop.sub/A" not in records
+    facts = _facts(builder)
+    assert shared(facts, NET, SUB) == {"dnsname:sub.acme.example"}
+    # If the subdomain's file goes, the next zone up takes the host: acme.net needs it too.
+    assert {"dnsname:sub.acme.example", "dnsname:acme.example"} <= facts[NET].needs
+    assert shared(facts, NET, ACME) == {"dnsname:acme.example"}
+
+    (builder.root / "tenants/acme/sub.acme.example.yaml").unlink()
+    records = _dns(builder)
+    assert "acme.example/shop.sub/A" in records and not [k for k in records if k.startswith("sub.acme.example/")]
+    # Without the subdomain's file, acme.net still names it: adding it back shares a name.
+    assert "dnsname:sub.acme.example" in _facts(builder)[NET].names
+
+
+def test_an_alias_domain_follows_its_targets_mx_and_its_zone_rules_see_it(tmp_path: Path) -> None:
+    target = {"domain": "acme.example", "services": ["mail", "dns"], "mailboxes": {"anna": mailbox()},
+              "dns": {"records": {"@": {"MX": "10 mail.acme-alias.example."}}}}
+    alias = {"domain": "acme-alias.example", "type": "alias", "alias_of": "acme.example", "services": ["mail", "dns"],
+             "dns": {"records": {"mail": {"CNAME": "relay.example.net."}}}}
+    builder = _estate(tmp_path, target, alias)
+    facts, problems = service_facts(builder.root, "dns")
+    line = builder.line_of("tenants/acme/acme-alias.example.yaml", "domain:")
+    assert problems == [f"{ALIAS}:{line}:1: domain: derived MX target mail.acme-alias.example. is a CNAME (at 'mail'); "
+                        "MX records must point at a name with address records (RFC 2181 10.3)"]
+    assert shared(facts, ALIAS, ACME) == {"dnsname:acme.example"}
+    assert "dnsname:acme.example" in facts[ALIAS].needs
+
+
+def test_an_estate_without_dns_has_no_dns_facts(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, _net("www", "shop.acme.example"), {"domain": "acme.example", "services": ["mail"]},
+                      dns={})
+    assert _facts(builder) == {}
