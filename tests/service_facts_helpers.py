@@ -43,3 +43,16 @@ def _texts(problems: list[Problem]) -> list[str]:
 def shared(facts: dict[str, Facts], one: str, other: str) -> set[str]:
     """The names two files' facts share (so a narrowed plan loads them together)."""
     return set(facts[one].names) & set(facts[other].names)
+
+
+def loaded_with(facts: dict[str, Facts], file: str) -> set[str]:
+    """The other files a narrowed run loads with ``file`` for its needs (transitively): those
+    that name a need of a file loaded without needing it themselves (``estate.incremental``)."""
+    out, queue = {file}, [file]
+    while queue:
+        needs = facts[queue.pop()].needs
+        for other, found in facts.items():
+            if other not in out and (needs & found.names) - found.needs:
+                out.add(other)
+                queue.append(other)
+    return out - {file}

@@ -13,7 +13,7 @@ from typing import Any
 from estate_builder import SITE, EstateBuilder, mailbox
 
 from ispctl.reconciler.estate.facts import Facts
-from tests.service_facts_helpers import service_facts, shared
+from tests.service_facts_helpers import loaded_with, service_facts, shared
 from tests.wiring import resources_of
 
 DNS: dict[str, Any] = {
@@ -57,16 +57,18 @@ def test_a_site_alias_is_published_in_the_zone_of_another_file(tmp_path: Path) -
     builder = _estate(tmp_path, _net("www", "shop.acme.example"), {"domain": "acme.example", "services": ["dns"]})
     assert _dns(builder)["acme.example/shop/A"] == ("192.0.2.80",)
     facts = _facts(builder)
-    assert shared(facts, NET, ACME) == {"dnsname:acme.example"}
-    # acme.net needs the zone its alias lands in; acme.example needs its own name: loading
-    # either loads every file whose sites add records to its zone.
-    assert facts[NET].needs == {"dnsname:acme.net", "dnsname:acme.example"}
-    assert facts[ACME].needs == {"dnsname:acme.example"}
+    assert shared(facts, NET, ACME) == {"dnsname:acme.example", "zone:acme.example"}
+    # acme.net needs the domain its alias lands in, acme.example's zone needs every file
+    # publishing in it: loading either loads the other.
+    assert facts[NET].needs == {"zone:acme.net", "dnsname:acme.example"}
+    assert facts[ACME].needs == {"zone:acme.example"}
+    assert loaded_with(facts, NET) == {ACME} and loaded_with(facts, ACME) == {NET}
 
     # Without the alias the zone has no such record: the value is the other file's.
     builder.domain("acme", "acme.net", {k: v for k, v in _net("www").items() if k != "domain"})
     assert "acme.example/shop/A" not in _dns(builder)
-    assert shared(_facts(builder), NET, ACME) == set()
+    facts = _facts(builder)
+    assert shared(facts, NET, ACME) == set() and loaded_with(facts, ACME) == set()
 
 
 def test_hosts_in_their_own_zone_need_no_other_file(tmp_path: Path) -> None:
@@ -74,9 +76,9 @@ def test_hosts_in_their_own_zone_need_no_other_file(tmp_path: Path) -> None:
     assert {"acme.net/www/A", "acme.net/*.dev/A", "acme.net/@/A"} <= set(_dns(builder))
     facts = _facts(builder)
     # The names on the way up (one of them could become a domain of its own), and its own zone.
-    assert facts[NET] == Facts(frozenset({"dnsname:acme.net", "dnsname:www.acme.net", "dnsname:dev.acme.net"}),
-                               frozenset({"dnsname:acme.net"}))
-    assert shared(facts, NET, ACME) == set()
+    assert facts[NET] == Facts(frozenset({"dnsname:acme.net", "dnsname:www.acme.net", "dnsname:dev.acme.net",
+                                          "zone:acme.net"}), frozenset({"zone:acme.net"}))
+    assert shared(facts, NET, ACME) == set() and loaded_with(facts, NET) == set()
 
 
 def test_a_subdomain_file_takes_the_hosts_below_it_and_its_removal_gives_them_back(tmp_path: Path) -> None:
@@ -86,10 +88,10 @@ def test_a_subdomain_file_takes_the_hosts_below_it_and_its_removal_gives_them_ba
     records = _dns(builder)
     assert "sub.acme.example/shop/A" in records and "acme.example/shop.sub/A" not in records
     facts = _facts(builder)
-    assert shared(facts, NET, SUB) == {"dnsname:sub.acme.example"}
+    assert shared(facts, NET, SUB) == {"dnsname:sub.acme.example", "zone:sub.acme.example"}
     # If the subdomain's file goes, the next zone up takes the host: acme.net needs it too.
     assert {"dnsname:sub.acme.example", "dnsname:acme.example"} <= facts[NET].needs
-    assert shared(facts, NET, ACME) == {"dnsname:acme.example"}
+    assert loaded_with(facts, NET) == {SUB, ACME} and loaded_with(facts, SUB) == {NET, ACME}
 
     (builder.root / "tenants/acme/sub.acme.example.yaml").unlink()
     records = _dns(builder)
@@ -109,7 +111,7 @@ def test_an_alias_domain_follows_its_targets_mx_and_its_zone_rules_see_it(tmp_pa
     assert problems == [f"{ALIAS}:{line}:1: domain: derived MX target mail.acme-alias.example. is a CNAME (at 'mail'); "
                         "MX records must point at a name with address records (RFC 2181 10.3)"]
     assert shared(facts, ALIAS, ACME) == {"dnsname:acme.example"}
-    assert "dnsname:acme.example" in facts[ALIAS].needs
+    assert loaded_with(facts, ALIAS) == {ACME}
 
 
 def test_an_estate_without_dns_has_no_dns_facts(tmp_path: Path) -> None:

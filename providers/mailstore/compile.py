@@ -31,12 +31,10 @@ from ispctl.reconciler.contract import (
     Resource,
     address_of,
     place_mailboxes,
+    placed_key,
 )
 
 ADOPTED = frozenset({ATTR})
-# The key of a placement count over the estate (``estate.placement``'s capacity rule reads it,
-# with ``Catalog.outside``, as ``placed:<role>:<host>``).
-PLACED = "placed:mail_store:"
 
 NONE: frozenset[str] = frozenset()
 
@@ -101,10 +99,10 @@ def compile_mailstore(catalog: Catalog) -> Compiled:
 
 
 def mailstore_facts(catalog: Catalog, compiled: Compiled) -> dict[str, Facts]:
-    """Each domain file's mailboxes per mail_store host, ``placed:mail_store:<host>`` (from the
-    maildirs ``compile_mailstore`` placed): a host's capacity bounds the mailboxes of every
-    file together, and this service reports it (the Dovecot service places the same way and
-    reports nothing).
+    """Each domain file's mailboxes per mail_store host, ``placed:mail_store:<host>`` (what
+    ``placed_facts`` counts, here from the maildirs ``compile_mailstore`` placed rather than
+    placing every mailbox again): a host's capacity bounds the mailboxes of every file together,
+    and this service reports it (the Dovecot service places the same way and reports nothing).
 
     Nothing else here reads another domain file. A mailbox's home is ``<root>/<domain>/<local>``,
     one per address, and an address is claimed once in the estate (the catalog's own rule and
@@ -118,5 +116,5 @@ def mailstore_facts(catalog: Catalog, compiled: Compiled) -> dict[str, Facts]:
     for resource in compiled.resources:
         host = resource.attrs.get("host")
         if isinstance(host, str) and resource.kind == KIND:
-            out.count(boxes[resource.key].origin.doc.file, PLACED + host)
+            out.count(boxes[resource.key].origin.doc.file, placed_key("mail_store", host))
     return out.build()
