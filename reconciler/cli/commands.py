@@ -11,7 +11,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +23,7 @@ from ispctl.reconciler.cli import replicas
 from ispctl.reconciler.cli.context import Wiring
 from ispctl.reconciler.cli.identity import describe as describe_estate
 from ispctl.reconciler.cli.identity import estate_identity, same_estate
+from ispctl.reconciler.cli.planning import plan_estate, save_snapshot
 from ispctl.reconciler.cli.reviewed import report as report_review
 from ispctl.reconciler.cli.reviewed import review as review_plan
 from ispctl.reconciler.cli.runs import EXIT_CODES, PlanOptions, check_gates, locked, make_plan, stop_on_signals
@@ -60,12 +61,19 @@ def plan_path(name: str) -> Path:
 
 
 def _render(plan: Plan, fmt: str) -> None:
+    _shown(plan, fmt)()
+
+
+def _shown(plan: Plan, fmt: str) -> Callable[[], None]:
+    """What showing the plan prints, made now (it reads every value the view shows), printed later."""
     if fmt == "json":
-        output.write_raw(plan_json(plan))
-    elif fmt == "markdown":
-        output.write_raw(plan_markdown(plan))
-    else:
-        output.out().print(plan_text(plan))
+        text = plan_json(plan)
+        return lambda: output.write_raw(text)
+    if fmt == "markdown":
+        markdown = plan_markdown(plan)
+        return lambda: output.write_raw(markdown)
+    rich = plan_text(plan)
+    return lambda: output.out().print(rich)
 
 
 def _warn(warnings: list[str]) -> None:
@@ -86,22 +94,25 @@ def _validating(root: Path) -> str:
 
 
 def plan_cmd(ctx: Wiring, root: Path, fmt: str, out: str | None, detailed: bool, options: PlanOptions) -> int:
+    def render(plan: Plan) -> tuple[Callable[[], None], str | None]:
+        return _shown(plan, fmt), plan_json(plan) if out else None
+
     with output.progress() as show:
-        show(_validating(root))
-        with ctx.session(root) as session:
-            run = make_plan(session, root, options, progress=show)
-    plan = run.plan
-    if out:
+        planned = plan_estate(ctx, root, options, render, show, lambda: _validating(root))
+    plan = planned.run.plan
+    shown, saved_json = planned.rendered
+    if out and saved_json is not None:
         target = plan_path(out)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(plan_json(plan), encoding="utf-8")
+            target.write_text(saved_json, encoding="utf-8")
         except OSError as exc:
             # A path the operator mistyped is their error to fix, not an internal error.
             raise IspctlError(f"cannot save the plan to {target}: {exc.strerror or exc}") from None
         output.err().print(f"Saved the plan to {target}", markup=False)
-    _render(plan, fmt)
-    _warn(run.warnings)
+    shown()
+    _warn(planned.run.warnings)
+    save_snapshot(ctx, root, planned)
     if detailed and not plan.empty:
         return 2
     return 0

@@ -59,10 +59,22 @@ class Wiring:
         schema = self.registry.schema
         return load_site(root, schema.files.site, schema.overrides, env)
 
-    def desired(self, root: Path, tolerate: Collection[str] = (), env: Mapping[str, str] | None = None) -> Desired:
-        from ispctl.reconciler.estate.desired import load_desired
+    def desired(self, root: Path, tolerate: Collection[str] = (), env: Mapping[str, str] | None = None,
+                facts: bool = False) -> Desired:
+        """The valid estate (``ValidationFailed`` otherwise); with ``facts``, each file's facts too
+        (``Desired.facts``: what a snapshot for ``--changed-since`` keeps)."""
+        if not facts:
+            from ispctl.reconciler.estate.desired import load_desired
 
-        return load_desired(root, self.registry.schema, env, tolerate)
+            return load_desired(root, self.registry.schema, env, tolerate)
+        from ispctl.reconciler.engine.errors import ValidationFailed
+        from ispctl.reconciler.estate.desired import check_desired
+
+        desired, problems = check_desired(root, self.registry.schema, env, facts=True)
+        problems = [p for p in problems if not (p.code and p.code in tolerate)]
+        if problems or desired is None:
+            raise ValidationFailed(sorted(set(problems)))
+        return desired
 
     def check(self, root: Path) -> tuple[Desired | None, list[Problem]]:
         from ispctl.reconciler.estate.desired import check_desired
@@ -88,15 +100,16 @@ class Wiring:
         return service.build(site, env)
 
     @contextmanager
-    def session(self, root: Path, env: Mapping[str, str] | None = None,
-                providers: list[Provider] | None = None) -> Iterator[EstateSession]:
-        """Validate the estate and connect this machine's providers; connections close on exit."""
-        from ispctl.reconciler.engine.session import in_scope
+    def session(self, root: Path, env: Mapping[str, str] | None = None, providers: list[Provider] | None = None,
+                desired: Desired | None = None) -> Iterator[EstateSession]:
+        """Validate the estate (unless ``desired`` is given) and connect this machine's providers;
+        connections close on exit."""
         from ispctl.reconciler.estate.desired import EstateSession
         from ispctl.reconciler.estate.settings import enabled_providers
 
         env = os.environ if env is None else env
-        desired = self.desired(root, env=env)
+        if desired is None:
+            desired = self.desired(root, env=env)
         session = EstateSession(desired.resources, catalog=desired.catalog)
         try:
             if providers is not None:
@@ -106,8 +119,15 @@ class Wiring:
                 # One at a time, so a later failure still closes the ones already connected.
                 for name in enabled_providers(site, env):
                     session.providers.append(self.provider(name, site, env))
-            session.compiled = desired.resources
-            session.desired = in_scope(desired.resources, session.providers)
+            self.use(session, desired)
             yield session
         finally:
             session.close()
+
+    def use(self, session: EstateSession, desired: Desired) -> None:
+        """Plan ``desired`` in ``session`` from now on (its providers' kinds), with its catalog."""
+        from ispctl.reconciler.engine.session import in_scope
+
+        session.catalog = desired.catalog
+        session.compiled = desired.resources
+        session.desired = in_scope(desired.resources, session.providers)

@@ -55,7 +55,9 @@ class PlanOptions:
                    anchors=frozenset(anchors) if anchors is not None else None)
 
 
-def build_scope(session: EstateSession, root: Path, options: PlanOptions) -> Scope:
+def build_scope(session: EstateSession, root: Path, options: PlanOptions, changed: list[Path] | None = None) -> Scope:
+    """The scope of ``options`` over the session's catalog; ``changed``: the files git says changed
+    since ``options.changed_since`` when the caller has them already."""
     scope = Scope(targets=options.targets, excludes=options.excludes)
     if options.anchors is not None:
         return replace(scope, anchors=options.anchors, everything=False)
@@ -64,7 +66,8 @@ def build_scope(session: EstateSession, root: Path, options: PlanOptions) -> Sco
         narrowed.append(tenant_scope(options.tenants, session.catalog))
     if options.changed_since:
         ref = options.changed_since
-        narrowed.append(changed_scope(changed_files(root, ref), session.catalog, former_domains(root, ref)))
+        files = changed_files(root, ref) if changed is None else changed
+        narrowed.append(changed_scope(files, session.catalog, former_domains(root, ref)))
     # Several narrowings widen each other (a union): planning a little more is safe,
     # missing a change is not. One that covers everything (the site file changed) wins.
     if narrowed and not any(s.everything for s in narrowed):
