@@ -18,6 +18,7 @@ from pathlib import Path
 from ispctl.providers.ftp.commands import register
 from ispctl.providers.ftp.compile import MAILBOX_PART, compile_ftp
 from ispctl.providers.ftp.editable import FTP_SITE
+from ispctl.providers.ftp.facts import ftp_facts
 from ispctl.providers.ftp.placement import placed_counts
 from ispctl.providers.ftp.report import ftp_used, quota_rows
 from ispctl.providers.ftp.sandbox.component import PureFtpdComponent
@@ -36,6 +37,7 @@ SERVICE = Service(
     sections=(FTP, MAILBOX_FTP, DOMAIN_FTP),
     overrides=OVERRIDES,
     compile=compile_ftp,
+    facts=ftp_facts,
     sandbox=PureFtpdComponent,
     commands=register,
     directory=PARTS,

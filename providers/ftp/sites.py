@@ -15,7 +15,8 @@ serves them), ``FTPStatus`` disabled when the site, its domain or a tenant above
 The password is a credential like a mailbox's (``lifecycle.credentials``), never shown.
 
 Problems, with file:line: a login for a name that is not one of the domain's sites, an ``ftp:``
-section on a domain without the ftp service, a site uid below ``ftp.min_uid``.
+section on a domain without the ftp service, a site uid below ``ftp.min_uid``; where some domain
+has an ``ftp:`` section, a ``placement: {ftp: ...}`` naming no ftp host (``place``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ispctl.reconciler.contract import (
     Catalog,
     Compiled,
     DirectoryPart,
+    NDomain,
     PlacementItem,
     Resource,
     Section,
@@ -42,6 +44,11 @@ from ispctl.reconciler.contract import (
 )
 
 KIND = "ftp_login"
+# ``Facts.totals`` keys (``facts``): a file's ``ftp:`` sections, and its ``placement: {ftp: ...}``
+# that name no ftp host -- refused only where some file has FTP logins, so a narrowed run that
+# loaded one must learn of those in files it did not load.
+SECTIONS = "ftp:sections"
+REFUSED = "ftp:refused-placements"
 
 
 class SiteLogin(FtpLimits):
@@ -88,8 +95,20 @@ class _Logins:
 
     def run(self) -> None:
         written = [d for d in self.catalog.domains.values() if d.spec.get_section(DOMAIN_FTP) is not None]
-        if not written:
+        # A narrowed run (``estate.incremental``) places, as the full run does, when files it did
+        # not load have FTP logins (``facts``): the estate's ftp placements are checked then.
+        if not written and not self.catalog.outside.get(SECTIONS):
             return
+        if written:
+            self.logins(written)
+        self._place()
+        refused = self.catalog.outside.get(REFUSED, 0)
+        if refused:
+            self.out.problems.append(self.catalog.estate.site_doc.problem(("cluster", "hosts"), (
+                f"{refused} placement(s) {{ftp: ...}} in files this narrowed run did not load name no host with "
+                "the ftp role here (the whole estate's run names them)")))
+
+    def logins(self, written: list[NDomain]) -> None:
         sites, _problems = check_sites(self.catalog)  # the web service reports its own problems
         web = self.catalog.estate.site.section(WEB)
         for domain in sorted(written, key=lambda d: d.name):
@@ -140,7 +159,6 @@ class _Logins:
                 }, parent=address_of(DOMAIN, domain.name), sensitive=CREDENTIALS,
                     source=doc.location(path, key=True), previous=site.previous))
                 self.out.credentials[address] = CREDENTIALS
-        self._place()
 
     def _place(self) -> None:
         """Each login's ftp host (the domain's or tenant's ``placement: {ftp: ...}``, else the

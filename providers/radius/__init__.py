@@ -17,6 +17,7 @@ from ispctl.providers.radius.commands import register
 from ispctl.providers.radius.compile import ACCOUNT, PROFILE, compile_radius
 from ispctl.providers.radius.directory import PARTS
 from ispctl.providers.radius.editable import ACCESS
+from ispctl.providers.radius.facts import radius_facts
 from ispctl.providers.radius.sandbox.component import RadiusComponent
 from ispctl.providers.radius.settings import DOMAIN_RADIUS, MAILBOX_RADIUS, OVERRIDES, RADIUS, TENANT_RADIUS
 from ispctl.reconciler.contract import Service, UsagePart
@@ -27,6 +28,7 @@ SERVICE = Service(
     sections=(RADIUS, TENANT_RADIUS, DOMAIN_RADIUS, MAILBOX_RADIUS),
     overrides=OVERRIDES,
     compile=compile_radius,
+    facts=radius_facts,
     sandbox=RadiusComponent,
     commands=register,
     directory=PARTS,

@@ -27,6 +27,7 @@ from ispctl.providers.web.apply_config import Control
 from ispctl.providers.web.commands import register
 from ispctl.providers.web.compile import KIND, compile_web
 from ispctl.providers.web.editable import SITE
+from ispctl.providers.web.facts import web_facts
 from ispctl.providers.web.placement import SCHEMA_PART, cluster_run
 from ispctl.providers.web.provider import WebProvider, certify_with_acme
 from ispctl.providers.web.render import Layout
@@ -72,6 +73,7 @@ SERVICE = Service(
     sections=(WEB, DOMAIN_WEB, TENANT_WEB),
     overrides=OVERRIDES,
     compile=compile_web,
+    facts=web_facts,
     sandbox=WebComponent,
     commands=register,
     usage=UsagePart(counts=(KIND,)),

@@ -17,7 +17,8 @@ domain's sites (the written ``web.sites``, or the default apex answering ``www``
   over HTTP-01 (a CA validates wildcards over DNS-01 only); with DNS-01, a name whose zone
   ispctl's DNS does not serve (the challenge record could not be written);
 * a protected path naming a login the site does not define, or none;
-* two tenants with sites on one uid (derived or pinned), naming both; a pin outside the range.
+* two tenants with sites on one uid (derived or pinned), naming both; a pin outside the range
+  (a tenant with sites: in the catalog, or in files a narrowed run did not load, ``sites_key``).
 
 Docroots, redirect codes and targets, HTTPS certificate paths, hashes and limits are checked
 by the models (``settings``), which report with the same file:line.
@@ -371,7 +372,12 @@ class _WebChecker:
                                                                           f"({high})")
             return
         taken: dict[int, str] = {}
-        for name in sorted({s.tenant for s in self.result.sites.values()}):
+        # A narrowed run (``estate.incremental``) loads every tenant but not every domain file:
+        # the tenants with sites only in files it did not load are in ``Catalog.outside``.
+        with_sites = {s.tenant for s in self.result.sites.values()}
+        if self.catalog.outside:
+            with_sites |= {t for t in self.catalog.tenants if self.catalog.outside.get(sites_key(t))}
+        for name in sorted(with_sites):
             tenant = self.catalog.tenants[name]
             pinned = tenant.spec.get_section(TENANT_WEB)
             pin = pinned.uid if pinned is not None else None
@@ -390,6 +396,12 @@ class _WebChecker:
                 continue
             taken[uid] = name
             self.result.uids[name] = uid
+
+
+def sites_key(tenant: str) -> str:
+    """The ``Facts.totals`` key of a file's sites of ``tenant`` (``facts``): whether a tenant
+    has sites, for the uid rule, counts the files a narrowed run did not load too."""
+    return f"sites:{tenant}"
 
 
 def check_sites(catalog: Catalog) -> tuple[SiteSet, list[Problem]]:
