@@ -102,7 +102,7 @@ def run_desired(root: Path, schema: EstateSchema, env: Mapping[str, str] | None,
     """``check_desired``'s pipeline; a narrowed run (``estate.incremental``) reads ``only``
     these domain files (``Found.only``) with ``outside`` the totals of the others
     (``Catalog.outside``)."""
-    estate, problems = load_composed(root, schema.files, env, only=only, digests=facts and only is None)
+    estate, problems = load_composed(root, schema.files, env, only=only, digests=facts)
     if estate is None:
         return None, problems
     estate.site = with_overrides(estate.site, schema.overrides, env)

@@ -85,6 +85,11 @@ def _display(path: Path, root: Path, label: str | None = None) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def display_of(path: Path, root: Path) -> str:
+    """``path``, a file of the estate at ``root``, as problems and ``Document.file`` name it."""
+    return _display(path, root)
+
+
 def _plain_name(name: str) -> bool:
     # Printable characters other than the plain space are never whitespace (Unicode puts all
     # other spaces and line breaks in the categories isprintable() refuses): no space but " ".

@@ -1,0 +1,265 @@
+"""The desired state of a plan narrowed by ``--changed-since``, from a few files instead of all.
+
+A full run loads, checks and compiles the whole estate. When the last full run that found no
+problem left a snapshot (``estate.snapshot``), a narrowed plan needs far less: only files
+that changed since, and the files whose facts (``estate.facts``) share a name with theirs,
+can have a new problem or a new value. ``load_narrowed`` loads that subset S of the domain
+files (always every tenant file and the site settings) through the very pipeline of a full
+run (``desired.run_desired``: load, the catalog's rules, every service's hook, lifecycle),
+with the totals of the files not loaded as ``Catalog.outside``. S is the fixpoint of:
+
+* every changed domain file (added, removed, different from the snapshot, or named by git);
+* every domain file below a changed tenant file (its values follow the tenant's);
+* every unchanged file naming what a changed file declares, before or after the change;
+* the files declaring what a file of S needs (transitively: delivery chains, alias domains).
+
+The facts after the change are only known once S is loaded, so S is loaded again while they
+widen it. The desired state handed to the plan is S's compiled resources (with every tenant's
+and the site's) and an outline (``engine.resources.outline``) of every resource of every file
+not loaded; a plan that needs the value of an outline raises ``Incomplete`` and is made again
+over the whole estate. The subset only has to find out whether there is a problem, never to
+word it: any problem, or anything uncertain, gives a ``Fallback`` with its reason, and the
+caller runs the full way (which words every problem exactly as always). A narrowed run with
+no problem updates the snapshot for the files it loaded: the estate it saw is valid too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ispctl.reconciler.engine.heap import collector_paused
+from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.estate.desired import Desired, Partial, run_desired
+from ispctl.reconciler.estate.facts import Facts
+from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of, estate_files
+from ispctl.reconciler.estate.schema import EstateSchema
+from ispctl.reconciler.estate.snapshot import (
+    FileEntry,
+    OutlineData,
+    Snapshot,
+    digest_of,
+    load,
+    outlines_by_file,
+    snapshot_path,
+    write,
+)
+
+# More changed files than this share of the estate's files: the full run is about as cheap.
+MAX_CHANGED_SHARE = 0.2
+# Loads of a widening subset before giving up (each one widens it; a chain of needs is
+# followed whole in one step, so more than a few means something keeps changing).
+MAX_ROUNDS = 6
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Why the narrowed run cannot stand in for a full one (shown with -v and to tests)."""
+
+    reason: str
+
+
+def load_narrowed(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, changed: Sequence[Path],
+                  tolerate: Collection[str] = ()) -> Desired | Fallback:
+    """The estate's desired state from the files ``changed`` (and those the snapshot says
+    differ) and the files their facts reach, the rest outlined; or why not (module docstring).
+    ``tolerate``: problem codes a command can live with, as in ``load_desired``."""
+    with collector_paused():
+        try:
+            return _Narrowed(root, schema, env, tolerate).run(changed)
+        except _Fall as exc:
+            return Fallback(str(exc))
+
+
+class _Fall(Exception):
+    pass
+
+
+class _Narrowed:
+    def __init__(self, root: Path, schema: EstateSchema, env: Mapping[str, str] | None,
+                 tolerate: Collection[str]) -> None:
+        self.root = root
+        self.schema = schema
+        self.env = env
+        self.tolerate = tolerate
+        self.site = display_of(root / SITE_FILE, root)
+
+    def run(self, changed: Sequence[Path]) -> Desired:
+        missing = [e.service for e in self.schema.extensions if e.facts is None]
+        if missing:
+            raise _Fall(f"service {missing[0]} declares no facts")
+        snapshot, why = load(self.root, self.schema, self.env)
+        if snapshot is None:
+            raise _Fall(why)
+        self.snapshot = snapshot
+        self.current = self._current()
+        self.changed = self._changed(changed)
+        if len(self.changed) > MAX_CHANGED_SHARE * max(len(self.current), len(snapshot.files)):
+            raise _Fall(f"{len(self.changed)} of {len(self.current)} files changed")
+        self.tenants = {name for name in self.current if _is_tenant(name)}
+        self._index()
+        return self._fixpoint()
+
+    # -- what changed --------------------------------------------------------------------
+
+    def _current(self) -> dict[str, bytes]:
+        current = {}
+        for path in estate_files(self.root):
+            found = digest_of(path)
+            if found is None:
+                raise _Fall(f"cannot read {display_of(path, self.root)}")
+            current[display_of(path, self.root)] = found
+        return current
+
+    def _changed(self, named: Iterable[Path]) -> set[str]:
+        files = self.snapshot.files
+        changed = {name for name, found in self.current.items()
+                   if name not in files or files[name].digest != found}
+        changed |= files.keys() - self.current.keys()
+        root = self.root.resolve()
+        for path in named:
+            resolved = path.resolve()
+            if resolved == root / SITE_FILE:
+                raise _Fall("the site settings changed")
+            if not resolved.is_relative_to(root):
+                continue
+            name = display_of(root / resolved.relative_to(root), self.root)
+            if name in self.current or name in files:
+                changed.add(name)
+        return changed
+
+    # -- the subset S ----------------------------------------------------------------------
+
+    def _index(self) -> None:
+        """Who names what, among the unchanged domain files (their snapshot facts hold)."""
+        self.holders: dict[str, list[str]] = {}
+        for name, entry in self.snapshot.files.items():
+            if name in self.changed or _is_tenant(name) or name not in self.current:
+                continue
+            for fact in entry.facts.names:
+                self.holders.setdefault(fact, []).append(name)
+
+    def _facts(self, name: str) -> Facts:
+        found = self.facts.get(name)
+        if found is not None:
+            return found
+        entry = self.snapshot.files.get(name)
+        return Facts() if entry is None or name in self.changed else entry.facts
+
+    def _widen(self, subset: set[str]) -> set[str]:
+        """S as far as the facts known now reach (module docstring)."""
+        out = set(subset)
+        for name in self.changed:
+            if _is_tenant(name):
+                folder = name[:-len(TENANT_FILE)]
+                out.update(n for n in self.current if n.startswith(folder) and not _is_tenant(n))
+            elif name in self.current:
+                out.add(name)
+        # What a changed file declares (before or after the change) loads every file that names
+        # it; what it only needs loads the files declaring it (below): two files that both only
+        # use a name (forwards to the same address outside) meet in no rule.
+        shared: set[str] = set()
+        for name in self.changed:
+            entry = self.snapshot.files.get(name)
+            if entry is not None:
+                shared |= entry.facts.names - entry.facts.needs
+            new = self.facts.get(name)
+            if new is not None:
+                shared |= new.names - new.needs
+        for fact in shared:
+            out.update(self.holders.get(fact, ()))
+        queue = list(out | self.tenants)
+        seen: set[str] = set()
+        while queue:
+            name = queue.pop()
+            for need in self._facts(name).needs - seen:
+                seen.add(need)
+                for holder in self.holders.get(need, ()):
+                    if holder not in out and need not in self._facts(holder).needs:
+                        out.add(holder)
+                        queue.append(holder)
+        return {name for name in out if name in self.current and not _is_tenant(name)}
+
+    def _fixpoint(self) -> Desired:
+        self.facts: dict[str, Facts] = {}
+        subset: set[str] = set()
+        for rounds in range(1, MAX_ROUNDS + 1):
+            wider = self._widen(subset)
+            if rounds > 1 and wider == subset:
+                if self.problems:
+                    raise _Fall(f"{len(self.problems)} problem(s), e.g. {self.problems[0]}")
+                return self._result(subset, rounds - 1)
+            subset = wider
+            self._load(subset)
+        raise _Fall(f"the files to load kept growing after {MAX_ROUNDS} loads")
+
+    def _load(self, subset: set[str]) -> None:
+        outside: dict[str, int] = {}
+        for name, entry in self.snapshot.files.items():
+            if name in subset or name in self.changed or _is_tenant(name) or name not in self.current:
+                continue
+            for key, value in entry.facts.totals.items():
+                outside[key] = outside.get(key, 0) + value
+        try:
+            desired, problems = run_desired(self.root, self.schema, self.env, facts=True,
+                                            only=frozenset(subset), outside=outside)
+        except Exception as exc:  # the full run words it (or does not fail): never wrong, only slower
+            raise _Fall(f"the narrowed run failed: {exc!r}") from None
+        if desired is None:
+            raise _Fall("the site settings cannot be used")
+        if desired.facts is None:
+            raise _Fall("a service declares no facts")
+        self.desired = desired
+        self.facts = dict(desired.facts)
+        self.problems = sorted(p for p in problems if not (p.code and p.code in self.tolerate))
+
+    # -- the result ------------------------------------------------------------------------
+
+    def _result(self, subset: set[str], rounds: int) -> Desired:
+        desired = self.desired
+        estate = desired.catalog.estate
+        loaded = subset | self.tenants
+        for name in loaded:
+            if estate.digests is not None and estate.digests.get(name) != self.current[name]:
+                raise _Fall(f"{name} changed during the run")
+        try:
+            compiled = desired.resources
+        except Exception as exc:
+            raise _Fall(f"the narrowed compile failed: {exc!r}") from None
+        outlines, unplaced = outlines_by_file(compiled.values())
+        if unplaced is not None:
+            raise _Fall(unplaced)
+        stray = sorted(set(outlines) - loaded - {self.site})
+        if stray:
+            raise _Fall(f"resources come from {stray[0]}, which was not loaded")
+        merged: dict[tuple[str, str], Resource] = dict(compiled)
+        outlined = frozenset(name for name in self.current if name not in loaded)
+        for name in outlined:
+            for resource in self.snapshot.files[name].resources():
+                if resource.identity in merged:
+                    raise _Fall(f"{resource.address} of {name} is also compiled from the files loaded")
+                merged[resource.identity] = resource
+        desired._resources = {r.identity: r for r in sorted(merged.values(), key=lambda r: r.address)}
+        desired.partial = Partial(frozenset(subset), outlined, frozenset(self.changed), rounds)
+        self._update(loaded, outlines)
+        return desired
+
+    def _update(self, loaded: set[str], outlines: Mapping[str, list[OutlineData]]) -> None:
+        """The snapshot with the files loaded as this run saw them (the estate is valid)."""
+        files = {name: entry for name, entry in self.snapshot.files.items()
+                 if name in self.current and name not in loaded}
+        for name in loaded:
+            files[name] = FileEntry(self.current[name], self.facts.get(name, Facts()), tuple(outlines.get(name, ())))
+        if files == self.snapshot.files:
+            return
+        path = snapshot_path(self.root, self.env)
+        if path is not None:
+            write(path, Snapshot(self.snapshot.context, files))
+
+
+def _is_tenant(name: str) -> bool:
+    return name.endswith("/" + TENANT_FILE)
+
+
+__all__ = ["Fallback", "MAX_CHANGED_SHARE", "load_narrowed"]

@@ -1,0 +1,285 @@
+"""The snapshot of a valid estate that a plan narrowed by ``--changed-since`` starts from.
+
+After a full run that found no problem, ``save`` keeps, per tenant and domain file: the
+sha256 of its bytes, its ``Facts`` (``estate.facts``) and the outline of every resource
+compiled from it (kind, key, parent, dependencies, previous keys: ``engine.resources.outline``).
+``estate.incremental`` then loads only the files that changed and those their facts reach,
+and stands in for the others with their outlines.
+
+A snapshot is only as good as the run it describes, so it is used only in the same
+context: the same parsing code and ispctl code (``cache.code_key`` and a stamp of the code's
+files), the same site settings (the bytes of ``ispctl.yaml``), the same environment
+overrides, the same services and the same estate folder. It lives beside the parse cache
+(``cache.ParseCache.of``: ``$ISPCTL_CACHE_DIR``, XDG, ``off``; never inside the estate's
+repository), one file per estate named like its parse pack, written 0600 to a temporary
+name and renamed into place. A snapshot that is damaged, foreign or of another context is
+ignored (``load`` says why). A full run whose files and context are those of the snapshot
+already there writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import struct
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ispctl.reconciler.engine.resources import Resource, outline
+from ispctl.reconciler.estate.cache import ParseCache, code_key, pack_key
+from ispctl.reconciler.estate.facts import Facts
+from ispctl.reconciler.estate.loader import SITE_FILE, display_of
+from ispctl.reconciler.estate.schema import EstateSchema
+
+if TYPE_CHECKING:  # desired imports the whole pipeline; a snapshot only reads what it built
+    from ispctl.reconciler.estate.desired import Desired
+
+_MAGIC = b"ispctl snapshot v1\n"
+_SUFFIX = ".snapshot"
+# magic, context key, digest of the files (their names and digests), digest of all of it
+_HEAD = struct.Struct(f"<{len(_MAGIC)}s32s32s32s")
+_counter = iter(range(1 << 62))  # temporary names of this process's own
+
+# One resource's outline as stored: kind, key, parent, depends_on, previous.
+OutlineData = tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One tenant or domain file as the snapshot's run saw it."""
+
+    digest: bytes
+    facts: Facts
+    outlines: tuple[OutlineData, ...]
+
+    def resources(self) -> Iterable[Resource]:
+        for kind, key, parent, depends_on, previous in self.outlines:
+            yield outline(kind, key, parent, depends_on, previous)
+
+
+@dataclass
+class Snapshot:
+    """Every tenant and domain file of a valid estate, by ``Document.file``."""
+
+    context: bytes
+    files: dict[str, FileEntry]
+
+    def combined(self) -> bytes:
+        return combined(self.context, ((name, entry.digest) for name, entry in self.files.items()))
+
+
+def combined(context: bytes, digests: Iterable[tuple[str, bytes]]) -> bytes:
+    """What a snapshot describes, in one digest: its context and every file's name and bytes."""
+    digest = hashlib.sha256(context)
+    for name, found in sorted(digests):
+        digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + found)
+    return digest.digest()
+
+
+def digest_of(path: Path) -> bytes | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return None
+
+
+def _code_stamp(schema: EstateSchema) -> bytes:
+    """Names, sizes and times of the source files of the engine and of every service hook's
+    package: a change of code that compiles or checks differently is another context (the
+    parse cache's ``code_key`` covers only the parsing code and the version)."""
+    folders = {Path(__file__).resolve().parents[1]}
+    for extension in schema.extensions:
+        for function in (extension.hook, extension.facts):
+            module = getattr(function, "__module__", None) or ""
+            if not module.startswith("ispctl."):
+                continue  # (a test's own hook)
+            package = sys.modules.get(".".join(module.split(".")[:3])) or sys.modules.get(module)
+            file = getattr(package, "__file__", None)
+            if file:
+                folders.add(Path(file).resolve().parent)
+    return _stamp(tuple(sorted(folders)))
+
+
+@lru_cache(maxsize=4)
+def _stamp(folders: tuple[Path, ...]) -> bytes:
+    """Once per process: the code that runs is the code it imported, whatever changes later."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(folder.rglob("*.py")):
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return digest.digest()
+
+
+def context_key(root: Path, schema: EstateSchema, env: Mapping[str, str] | None) -> bytes | None:
+    """The context a snapshot holds for (module docstring); None without site settings."""
+    site = digest_of(root / SITE_FILE)
+    if site is None:
+        return None
+    env = os.environ if env is None else env
+    digest = hashlib.sha256(code_key() + _code_stamp(schema) + site)
+    digest.update(os.fsencode(root.resolve()) + b"\0")
+    for override in schema.overrides:
+        value = env.get(override.variable)
+        digest.update(f"{override.variable}={'' if value is None else value}\0".encode("utf-8", "surrogateescape"))
+    for extension in schema.extensions:
+        digest.update(f"service {extension.service}\0".encode())
+    return digest.digest()
+
+
+def snapshot_path(root: Path, env: Mapping[str, str] | None) -> Path | None:
+    """Where the snapshot of the estate at ``root`` is kept; None when the cache is off."""
+    folder = ParseCache.of(env, root).folder
+    if folder is None:
+        return None
+    try:
+        key = pack_key(code_key(), root)
+    except OSError:
+        return None
+    return folder.parent / "snapshots" / (key.hex() + _SUFFIX)
+
+
+def outlines_by_file(resources: Iterable[Resource]) -> tuple[dict[str, list[OutlineData]], str | None]:
+    """The outline of every resource by the file it was compiled from; the second item says
+    why the resources cannot be told apart by file (one with no source), else None."""
+    found: dict[str, list[OutlineData]] = {}
+    for resource in resources:
+        source = resource.source
+        if source is None:
+            return found, f"{resource.address} has no source file"
+        found.setdefault(source.file, []).append(
+            (resource.kind, resource.key, resource.parent, tuple(resource.depends_on), tuple(resource.previous)))
+    return found, None
+
+
+def save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desired: Desired) -> str | None:
+    """Keep the snapshot of ``desired``, the result of a full ``check_desired(..., facts=True)``
+    that found no problem (none a command does not tolerate). Returns why nothing was written
+    (None: written, or the snapshot there already describes exactly these files)."""
+    estate = desired.catalog.estate
+    if desired.partial is not None:
+        return "a narrowed run keeps its snapshot up to date itself"
+    if desired.facts is None:
+        return "a service declares no facts"
+    if estate.sources or estate.confined is not None:
+        return "the estate is composed of several repositories"
+    if estate.digests is None:
+        return "the run kept no digests of its files (check_desired(..., facts=True))"
+    path = snapshot_path(root, env)
+    context = context_key(root, schema, env)
+    if path is None or context is None:
+        return "the cache is off" if path is None else "the site settings cannot be read"
+    outlines, unplaced = outlines_by_file(desired.resources.values())
+    if unplaced is not None:
+        return unplaced
+    site = display_of(root / SITE_FILE, root)
+    unknown = sorted(set(outlines) - estate.digests.keys() - {site})
+    if unknown:
+        return f"resources come from {unknown[0]}, which is no tenant or domain file"
+    files = {name: FileEntry(found, desired.facts.get(name, Facts()), tuple(outlines.get(name, ())))
+             for name, found in estate.digests.items()}
+    return write(path, Snapshot(context, files))
+
+
+def write(path: Path, snapshot: Snapshot, force: bool = False) -> str | None:
+    """Write ``snapshot`` to ``path`` unless the one there describes the same files (``force``:
+    whatever is there); returns why it was not written, None when written or current."""
+    summary = snapshot.combined()
+    if not force and _head(path) == (snapshot.context, summary):
+        return None
+    data = {name: (entry.digest, entry.facts.to_data(), entry.outlines) for name, entry in snapshot.files.items()}
+    try:
+        body = marshal.dumps(data)
+    except ValueError:
+        return "a fact or an outline is not plain data"
+    head = _HEAD.pack(_MAGIC, snapshot.context, summary, _digest(snapshot.context, summary, body))
+    temporary = path.parent / f".{path.name}.{os.getpid()}.{next(_counter)}.tmp"
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            try:
+                os.fchmod(handle, 0o600)
+                view = memoryview(head + body)
+                while view:
+                    view = view[os.write(handle, view):]
+            finally:
+                os.close(handle)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        return f"cannot write {path} ({exc.strerror or type(exc).__name__})"
+    return None
+
+
+def _digest(context: bytes, summary: bytes, body: bytes | memoryview) -> bytes:
+    """The digest of a body, bound to the header that describes it."""
+    return hashlib.sha256(context + summary + body).digest()
+
+
+def _head(path: Path) -> tuple[bytes, bytes] | None:
+    """The context and files a whole, undamaged snapshot at ``path`` describes."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if len(raw) < _HEAD.size:
+        return None
+    magic, context, summary, digest = _HEAD.unpack_from(raw)
+    if magic != _MAGIC or _digest(context, summary, memoryview(raw)[_HEAD.size:]) != digest:
+        return None
+    return context, summary
+
+
+def load(root: Path, schema: EstateSchema, env: Mapping[str, str] | None) -> tuple[Snapshot | None, str]:
+    """The estate's snapshot if it is usable in this context, else None and why not."""
+    path = snapshot_path(root, env)
+    if path is None:
+        return None, "the cache is off"
+    context = context_key(root, schema, env)
+    if context is None:
+        return None, "the site settings cannot be read"
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, "no snapshot of a full run yet"
+    except OSError as exc:
+        return None, f"cannot read the snapshot ({exc.strerror or type(exc).__name__})"
+    if len(raw) < _HEAD.size:
+        return None, "the snapshot is damaged"
+    magic, found, summary, digest = _HEAD.unpack_from(raw)
+    body = memoryview(raw)[_HEAD.size:]
+    if magic != _MAGIC:
+        return None, "the snapshot is of another format"
+    if found != context:
+        return None, "the snapshot is of another context (code, site settings, environment or services changed)"
+    if _digest(found, summary, body) != digest:
+        return None, "the snapshot is damaged"
+    files = _decode(bytes(body))
+    if files is None:
+        return None, "the snapshot is damaged"
+    return Snapshot(context, files), ""
+
+
+def _decode(body: bytes) -> dict[str, FileEntry] | None:
+    """The files of a body, or None unless it has the shape ``write`` gives."""
+    try:
+        data: Any = marshal.loads(body)
+        files = {}
+        for name, (found, facts, outlines) in data.items():
+            if not isinstance(name, str) or not isinstance(found, bytes) or not isinstance(outlines, tuple):
+                return None
+            files[name] = FileEntry(found, Facts.from_data(facts), outlines)
+    except (ValueError, EOFError, TypeError, AttributeError):
+        return None
+    return files
