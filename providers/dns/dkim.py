@@ -43,8 +43,6 @@ from pathlib import Path
 import dns.exception
 import dns.message
 import dns.rdatatype
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.query import exchange
@@ -77,6 +75,8 @@ def txt_value(public_b64: str) -> str:
 
 
 def _public_b64(public_pem: bytes, where: Path) -> str:
+    from cryptography.hazmat.primitives import serialization  # see _new_pair
+
     try:
         key = serialization.load_pem_public_key(public_pem)
     except ValueError:
@@ -119,6 +119,11 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 
 def _new_pair(bits: int) -> tuple[bytes, bytes]:
+    # cryptography is imported where a key is read or made, not with this module: the DNS
+    # service's compile hook imports it, so every command that loads the estate would (issue 11).
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
@@ -127,6 +132,8 @@ def _new_pair(bits: int) -> tuple[bytes, bytes]:
 
 
 def _public_from_private(path: Path) -> bytes:
+    from cryptography.hazmat.primitives import serialization  # see _new_pair
+
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:

@@ -32,8 +32,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography import x509
-
 from ispctl.providers.web import generated, quota
 from ispctl.providers.web.live import Owner, SiteFiles, owner_of
 from ispctl.providers.web.render import Layout, host_of, recorded, tls_paths
@@ -137,6 +135,9 @@ def cert_end(path: str) -> datetime | None:
     text = read_small(path)
     if text is None:
         return None
+    # Imported when a certificate is read, not by every command that loads the web service (issue 11).
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificate(text.encode("ascii")).not_valid_after_utc
     except (ValueError, UnicodeEncodeError):

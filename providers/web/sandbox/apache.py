@@ -25,11 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from ispctl.reconciler.harness.daemons import (
     DaemonError,
     free_port,
@@ -130,6 +125,13 @@ def exited(pid: int | None) -> bool:
 
 def self_signed(cert_file: Path, key_file: Path, name: str = "default.invalid") -> None:
     """A throwaway certificate for the default HTTPS host (the key is written 0600)."""
+    # cryptography is imported here, when a certificate is made: the web service's package
+    # imports this module, and a plan should not pay for the library (issue 11).
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)

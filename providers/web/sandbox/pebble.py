@@ -35,11 +35,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from ispctl.reconciler.harness.daemons import DaemonError, free_port, port_accepts, require_binary
 from ispctl.reconciler.harness.instance import DaemonInstance
 
@@ -167,6 +162,11 @@ class PebbleInstance(DaemonInstance):
         """A CA and a certificate for 127.0.0.1/localhost signed by it (kept across restarts)."""
         if self.ca_file.exists() and self._cert_file.exists() and self._key_file.exists():
             return
+        from cryptography import x509  # here, as in apache.self_signed
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
         now = datetime.datetime.now(datetime.UTC)
         start, end = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=3650)
         ca_key = ec.generate_private_key(ec.SECP256R1())
