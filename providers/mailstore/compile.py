@@ -15,11 +15,14 @@ domain file, says where mail may be taken from.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ispctl.providers.mailstore.adopt import ATTR
 from ispctl.providers.mailstore.paths import home_directory
 from ispctl.providers.mailstore.provider import KIND
 from ispctl.providers.mailstore.settings import MAIL, MAILDIR, MailSettings
 from ispctl.reconciler.contract import (
+    CLUSTER,
     MAILBOX,
     STICKY,
     Catalog,
@@ -111,10 +114,15 @@ def mailstore_facts(catalog: Catalog, compiled: Compiled) -> dict[str, Facts]:
     ``mail.adopt_from``). Where a mailbox is placed depends on its own, its domain's (same file)
     and its tenants' ``placement:`` and the cluster's hosts; a default host on its address only.
     """
-    out = FactsBuilder()
+    if not catalog.estate.site.section(CLUSTER).with_role("mail_store"):
+        return {}  # nothing is placed
     boxes = catalog.mailboxes
+    counts: Counter[tuple[str, str]] = Counter()
     for resource in compiled.resources:
         host = resource.attrs.get("host")
         if isinstance(host, str) and resource.kind == KIND:
-            out.count(boxes[resource.key].origin.doc.file, placed_key("mail_store", host))
+            counts[boxes[resource.key].origin.doc.file, host] += 1
+    out = FactsBuilder()
+    for (file, host), count in counts.items():
+        out.count(file, placed_key("mail_store", host), count)
     return out.build()
