@@ -1,0 +1,238 @@
+"""Acceptance of narrowed plans (estate.incremental): a cache can only ever make a run faster,
+never change its result.
+
+The example estate, with every rule across files in use (``incremental_helpers.rich_example``:
+a cluster whose hosts two files fill to capacity, DKIM keys, addresses, forwards, aliases and a
+catch-all into other files, a pinned web uid, RADIUS accounts, a site's FTP login), is committed
+to git and warmed by a full run. Each change below starts from that warm state (files and
+snapshot put back), is handed to ``load_narrowed`` as ``--changed-since HEAD`` would, and
+compared with a full run of the same files (``incremental_helpers.assert_equivalent``): both
+find a problem or neither; without one, the narrowed desired state is the full one (compiled
+resources field by field, outlines by identity and references). Each change also says which
+way it must go: the harmless ones take the fast path (a test that always falls back proves
+nothing), the others fall back, for a problem or for what the snapshot cannot vouch for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ispctl.providers.dns.dkim import start_rotation
+from ispctl.providers.web.users import derived_uid
+from ispctl.reconciler.estate.desired import Desired
+from ispctl.reconciler.estate.incremental import Fallback
+from tests.incremental_helpers import HASH, Warm, box, git, rich_example
+
+HART = "northwind/lawfirm/hartcole.example.yaml"
+NET = "northwind/lawfirm/hartcole.net.yaml"
+NW = "northwind/northwind.example.yaml"
+BAKERY = "northwind/bakery/bäckerei-müller.example.yaml"
+BAKERY_ASCII = "northwind/bakery/baeckerei-mueller.example.yaml"
+SB = "southbay/southbay.example.yaml"
+SCHOOL = "southbay/school/riverside-school.example.yaml"
+SITE = "ispctl.yaml"
+
+
+@dataclass(frozen=True)
+class Case:
+    change: Callable[[Warm], object]
+    fast: bool
+    reason: str = ""  # a fallback's reason contains it
+
+
+def fast(change: Callable[[Warm], object]) -> Case:
+    return Case(change, True)
+
+
+def falls(change: Callable[[Warm], object], reason: str = "problem") -> Case:
+    return Case(change, False, reason)
+
+
+def mailbox(rel: str, local: str, **fields: Any) -> Callable[[Warm], object]:
+    return lambda e: e.edit(rel, lambda d: d["mailboxes"].__setitem__(local, box(**fields)))
+
+
+def field(rel: str, local: str, name: str, value: Any) -> Callable[[Warm], object]:
+    return lambda e: e.edit(rel, lambda d: d["mailboxes"][local].__setitem__(name, value))
+
+
+def drop(rel: str, *locals_: str) -> Callable[[Warm], object]:
+    return lambda e: e.edit(rel, lambda d: [d["mailboxes"].pop(local) for local in locals_])
+
+
+def both(*changes: Callable[[Warm], object]) -> Callable[[Warm], object]:
+    return lambda e: [change(e) for change in changes]
+
+
+def committed(change: Callable[[Warm], object]) -> Callable[[Warm], object]:
+    """The change committed: git names nothing since HEAD, only the digests tell."""
+    def run(e: Warm) -> None:
+        change(e)
+        git(e.repo, "commit", "-qam", "a change")
+    return run
+
+
+def sites(rel: str, **hosts: Any) -> Callable[[Warm], object]:
+    return lambda e: e.edit(rel, lambda d: d.setdefault("web", {}).setdefault("sites", {}).update(hosts))
+
+
+def damage(e: Warm) -> None:
+    raw = bytearray(e.snapshot_path.read_bytes())
+    raw[-5] ^= 0xFF
+    e.snapshot_path.write_bytes(bytes(raw))
+
+
+CASES: dict[str, Case] = {
+    # -- changes within the rules: the fast path ---------------------------------------------
+    "display-name": fast(field(HART, "j.hart", "name", "Jane Hart-Cole")),
+    "add-mailbox": fast(mailbox(HART, "x.new")),
+    "delete-mailbox": fast(drop(HART, "it")),
+    "quota": fast(field(NW, "noc", "quota", "6 GiB")),
+    "rename-previous-free": fast(lambda e: e.edit(HART, lambda d: d["mailboxes"].__setitem__(
+        "helpdesk", {**d["mailboxes"].pop("it"), "previous": ["it"]}))),
+    "forward-into-another-file": fast(field(HART, "m.chen", "forward", {"to": ["noc@northwind.example"]})),
+    "forward-through-alias-domain": fast(field(HART, "m.chen", "forward", {"to": ["anna@baeckerei-mueller.example"]})),
+    "forward-outside": fast(field(NW, "support", "forward", {"to": ["desk@elsewhere.example"]})),
+    "alias-into-another-file": fast(lambda e: e.edit(SCHOOL, lambda d: d["aliases"].__setitem__(
+        "board", ["head", "support@northwind.example"]))),
+    "extra-address-other-domain-of-tenant": fast(field(HART, "m.chen", "aliases", ["mei@hartcole.net"])),
+    "new-tenant-and-domain": fast(both(
+        lambda e: e.write("southbay/clinic/tenant.yaml", {"name": "Clinic"}),
+        lambda e: e.write("southbay/clinic/clinic.example.yaml", {
+            "domain": "clinic.example", "services": ["dns"]}))),
+    "new-domain-of-a-tenant": fast(lambda e: e.write("southbay/southbay.net.yaml", {
+        "domain": "southbay.net", "services": ["dns"]})),
+    "delete-domain-file": fast(lambda e: e.remove(HART)),
+    "move-file-in-tenant": fast(lambda e: e.move(SCHOOL, "southbay/school/riverside.yaml")),
+    "move-file-to-parent-tenant": fast(lambda e: e.move(SCHOOL, "southbay/riverside-school.example.yaml")),
+    "tenant-file": fast(lambda e: e.edit("northwind/lawfirm/tenant.yaml", lambda d: d.__setitem__("name", "H&C"))),
+    "reseller-suspended": fast(lambda e: e.edit("northwind/tenant.yaml", lambda d: d.__setitem__(
+        "status", "suspended"))),
+    "tenant-limit-raised": fast(lambda e: e.edit("northwind/lawfirm/tenant.yaml", lambda d: d["limits"].__setitem__(
+        "max_mailboxes", 30))),
+    "web-site-added-on-roomy-host": fast(sites(SB, **{"@": {"aliases": ["www"]}, "blog": {}})),
+    "web-alias-in-own-domain": fast(sites(NW, shop={"docroot": "shop/current/public", "aliases": ["store"]})),
+    "dns-record-added": fast(lambda e: e.edit(NW, lambda d: d["dns"]["records"].__setitem__(
+        "mail2", {"A": "198.51.100.9"}))),
+    "dns-ttl": fast(lambda e: e.edit(BAKERY, lambda d: d["dns"].__setitem__("ttl", "1h"))),
+    "sieve-vacation": fast(lambda e: e.edit(NW, lambda d: d["mailboxes"]["support"]["vacation"].__setitem__(
+        "subject", "Back soon"))),
+    "radius-account-added": fast(lambda e: e.edit(SB, lambda d: d["radius"]["accounts"].__setitem__(
+        "dsl-2", {"password": HASH}))),
+    "ftp-site-login-quota": fast(lambda e: e.edit(SB, lambda d: d["ftp"]["sites"]["@"].__setitem__(
+        "quota", "200 MiB"))),
+    "web-uid-pin-moved-to-a-free-uid": fast(lambda e: e.edit("northwind/bakery/tenant.yaml", lambda d: d.__setitem__(
+        "web", {"uid": 123456790}))),
+    "committed-since-the-snapshot": fast(committed(field(HART, "j.hart", "name", "Jane"))),
+    "same-bytes-rewritten": fast(lambda e: e.path(HART).write_bytes(e.path(HART).read_bytes())),
+    "dkim-rotation-of-a-file-not-changed": fast(lambda e: start_rotation(e.kept[1], "northwind.example", 1024)),
+    # -- a problem across files: the fallback ------------------------------------------------
+    "address-of-another-files-extra-address": falls(mailbox(NET, "jane")),
+    "extra-address-taken-in-another-file": falls(field(HART, "m.chen", "aliases", ["desk@hartcole.net"])),
+    "domain-declared-twice": falls(lambda e: e.write("northwind/hartcole.net.yaml", {"domain": "hartcole.net"})),
+    "extra-address-domain-deleted": falls(lambda e: e.remove(NET)),
+    "forward-target-removed": falls(drop(NW, "billing")),
+    # noc@southbay.example, an alias target of the school's, then lands in the catch-all
+    "alias-target-caught-by-the-catch-all": fast(lambda e: e.edit(SB, lambda d: (
+        d["mailboxes"].pop("noc"), d["aliases"].update({"postmaster": "dialup-test", "abuse": "dialup-test"})))),
+    "alias-target-removed": falls(lambda e: e.edit(SB, lambda d: (
+        d["mailboxes"].pop("noc"), d.pop("mail"), d["aliases"].update({"postmaster": "ftp-test", "abuse": "ftp-test"}))
+    )),
+    "alias-domain-of-another-reseller": falls(lambda e: e.edit(BAKERY_ASCII, lambda d: d.__setitem__(
+        "alias_of", "southbay.example"))),
+    "catch-all-target-removed": falls(lambda e: e.edit(SCHOOL, lambda d: (
+        d["mailboxes"].pop("office"), d["aliases"]["staff"].remove("office")))),
+    "alias-domain-target-deleted": falls(lambda e: e.remove(BAKERY)),
+    "alias-domain-retargeted": fast(lambda e: e.edit(BAKERY_ASCII, lambda d: d.__setitem__(
+        "alias_of", "hartcole.net"))),
+    "previous-taken-in-file": falls(mailbox(HART, "x.new", previous=["r.cole"])),
+    "previous-claimed-by-another-file": falls(mailbox(NET, "front", previous=["jane"])),
+    "previous-of-another-tenant": falls(mailbox(SCHOOL, "x.new", previous=["noc@northwind.example"])),
+    "tenant-mailbox-limit": falls(lambda e: e.edit(HART, lambda d: d["mailboxes"].update(
+        {f"x{i}": box() for i in range(8)}))),
+    "tenant-quota-pool": falls(field(HART, "j.hart", "quota", "10 GiB")),
+    "reseller-quota-pool": falls(field(NW, "noc", "quota", "500 GiB")),
+    "tenant-limit-lowered": falls(lambda e: e.edit("northwind/lawfirm/tenant.yaml", lambda d: d["limits"].__setitem__(
+        "max_domains", 1))),
+    "new-tenant-with-a-taken-domain": falls(both(
+        lambda e: e.write("southbay/clinic/tenant.yaml", {"name": "Clinic"}),
+        lambda e: e.write("southbay/clinic/clinic.example.yaml", {"domain": "northwind.example"}))),
+    "web-host-of-another-file": falls(sites(NW, **{"@": {"aliases": ["www", "www.baeckerei-mueller.example"]}})),
+    "web-alias-into-another-tenant": falls(sites(SB, **{"@": {"aliases": ["www", "shop.northwind.example"]}})),
+    "web-derived-autoconfig-host-claimed": falls(sites(BAKERY, **{"@": {"aliases": [
+        "www", "baeckerei-mueller.example", "www.baeckerei-mueller.example", "autoconfig.northwind.example"]}})),
+    "web-derived-mta-sts-domain": falls(lambda e: e.write("southbay/mta-sts.southbay.example.yaml", {
+        "domain": "mta-sts.southbay.example", "services": ["web"]})),
+    "web-host-capacity": falls(sites(BAKERY, shop={})),
+    "mail-store-capacity": falls(mailbox(SCHOOL, "x.new")),
+    "placement-unknown-host": falls(lambda e: e.edit(SCHOOL, lambda d: d.__setitem__(
+        "placement", {"mail_store": "mx9.example.net"}))),
+    "web-uid-pin-taken": falls(lambda e: e.edit("southbay/tenant.yaml", lambda d: d.__setitem__(
+        "web", {"uid": 123456789}))),
+    "web-uid-pin-on-a-derived-uid": falls(lambda e: e.edit("southbay/tenant.yaml", lambda d: d.__setitem__(
+        "web", {"uid": derived_uid("northwind", 100_000_000, 199_999_999)}))),
+    "dns-domain-in-a-delegated-name": fast(lambda e: e.write("northwind/lab.northwind.example.yaml", {
+        "domain": "lab.northwind.example", "services": ["dns"]})),
+    "dns-domain-under-a-wildcard": fast(lambda e: e.write("northwind/x.dev.northwind.example.yaml", {
+        "domain": "x.dev.northwind.example", "services": ["dns"]})),
+    "dns-domain-named-as-a-web-alias": fast(lambda e: e.write("southbay/www.southbay.example.yaml", {
+        "domain": "www.southbay.example", "services": ["dns"]})),
+    "radius-login-of-an-address": falls(mailbox(SB, "dsl-1")),
+    "radius-login-claimed-by-another-file": falls(field(SCHOOL, "office", "aliases", ["dsl-1@southbay.example"])),
+    "ftp-login-for-no-site": falls(lambda e: e.edit(SB, lambda d: d["ftp"]["sites"].__setitem__(
+        "nope", {"password": HASH}))),
+    "yaml-syntax-error": falls(lambda e: e.write(HART, "domain: [hartcole.example\n")),
+    "empty-domain-file": falls(lambda e: e.write(SCHOOL, "")),
+    # -- nothing wrong, but nothing the snapshot can vouch for: the fallback -----------------
+    "site-settings-comment": falls(lambda e: e.write(SITE, e.path(SITE).read_text() + "# a comment\n"),
+                                   "site settings"),
+    "site-settings-capacity": falls(lambda e: e.edit(SITE, lambda d: d["cluster"]["hosts"][
+        "mx2.example.net"].__setitem__("capacity", 20)), "site settings"),
+    "damaged-snapshot": falls(both(damage, field(HART, "j.hart", "name", "J")), "damaged"),
+    "truncated-snapshot": falls(both(lambda e: e.snapshot_path.write_bytes(e.snapshot_path.read_bytes()[:40]),
+                                     field(HART, "j.hart", "name", "J")), "damaged"),
+    "no-snapshot": falls(both(lambda e: e.snapshot_path.unlink(), field(HART, "j.hart", "name", "J")), "no snapshot"),
+    "three-files-changed": falls(both(field(HART, "j.hart", "name", "J"), field(NW, "noc", "name", "N"),
+                                      field(SCHOOL, "head", "name", "H")), "files changed"),
+}
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory: pytest.TempPathFactory) -> Warm:
+    base = tmp_path_factory.mktemp("example")
+    keys = rich_example(base / "repo")
+    return Warm(base / "repo", base / "cache", kept=(keys,))
+
+
+@pytest.fixture
+def example(warm: Warm) -> Iterator[Warm]:
+    yield warm
+    warm.restore()
+
+
+# Mismatches found, each a bug of the code named (strict: the test says when it is fixed).
+KNOWN = {
+    # The snapshot's context (estate.snapshot.context_key) does not cover the DKIM key store,
+    # which the DNS and OpenDKIM compile hooks read: a key made or rotated outside git (ispctl
+    # dkim init/rotate) for a domain whose file did not change is not in the narrowed state.
+    "dkim-rotation-of-a-file-not-changed": "the DKIM key store is not in the snapshot's context",
+}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(reason=KNOWN[name], strict=True)) if name in KNOWN else name
+    for name in CASES])
+def test_a_change_gives_the_full_runs_result(example: Warm, name: str) -> None:
+    case = CASES[name]
+    case.change(example)
+    found = example.compare()
+    if case.fast:
+        assert isinstance(found, Desired), found
+        assert found.partial is not None and found.partial.outlined
+    else:
+        assert isinstance(found, Fallback), f"{name} took the fast path"
+        assert case.reason in found.reason, found.reason
