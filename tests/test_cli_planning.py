@@ -132,6 +132,46 @@ def test_a_changed_files_plan_over_the_snapshot_is_the_full_ones_byte_for_byte(
     assert '"mailbox.billing@northwind.example"' in fast.out
 
 
+def _move(root: Path, src: str, dst: str) -> None:
+    (root / dst).parent.mkdir(parents=True, exist_ok=True)
+    (root / src).rename(root / dst)
+
+
+def _rename_mailbox(data: Any) -> None:
+    data["mailboxes"].insert(0, "helpdesk", {**data["mailboxes"].pop("support"), "previous": ["support"]})
+
+
+# A pull request each (files changed on disk, then committed): (what it does, whether the fast path answers it).
+PULL_REQUESTS: dict[str, tuple[Callable[[Path], None], bool]] = {
+    "a mailbox renamed in its domain": (lambda root: edit_yaml(root / NORTHWIND, _rename_mailbox), True),
+    "a tenant's limits": (lambda root: edit_yaml(root / "tenants/northwind/lawfirm/tenant.yaml",
+                                                 lambda data: data["limits"].update({"max_mailboxes": 16})), True),
+    "a tenant's name": (lambda root: edit_yaml(root / "tenants/southbay/tenant.yaml",
+                                               lambda data: data.update({"name": "South Bay"})), True),
+    "a domain file deleted": (lambda root: (root / "tenants/southbay/school/riverside-school.example.yaml").unlink(),
+                              True),
+    "a domain moved to another tenant": (lambda root: _move(root, HARTCOLE, "tenants/northwind/hartcole.example.yaml"),
+                                         True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PULL_REQUESTS))
+def test_pull_requests_over_the_snapshot_plan_as_the_full_way(
+        estate: tuple[git.Repo, Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        name: str) -> None:
+    repo, root, cache = estate
+    assert plan(root, cache, monkeypatch, capsys, changed_since=None).code == 0
+    change, answered = PULL_REQUESTS[name]
+    change(root)
+    repo.git.add(A=True)
+    repo.index.commit(name)
+    fast = plan(root, cache, monkeypatch, capsys)
+    full = plan(root, "off", monkeypatch, capsys)
+    assert fast.planned is not None and fast.planned.fast == answered, (fast.planned and fast.planned.fallback)
+    same_output(fast, full)
+    assert fast.code == 2  # every one of them plans something
+
+
 def test_a_problem_in_a_file_that_did_not_change_falls_back_and_is_worded_the_same(
         estate: tuple[git.Repo, Path, Path], monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
