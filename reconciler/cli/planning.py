@@ -32,7 +32,6 @@ from ispctl.reconciler.engine.gitinfo import changed_files
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.resources import Incomplete, is_outline
 from ispctl.reconciler.engine.session import Progress
-from ispctl.reconciler.estate.cache import cache_folder
 
 if TYPE_CHECKING:
     from ispctl.reconciler.estate.desired import Desired, EstateSession
@@ -89,8 +88,8 @@ def plan_estate(ctx: Wiring, root: Path, options: PlanOptions, render: Callable[
 
 def save_snapshot(ctx: Wiring, root: Path, planned: Planned[T]) -> None:
     """After a full plan: the snapshot for the next --changed-since plan (a no-op when current)."""
-    if planned.fast or cache_folder(os.environ) is None:
-        return
+    if planned.fast or planned.desired.facts is None:
+        return  # the fast path keeps it itself; without facts (no snapshot folder) there is none to keep
     try:
         from ispctl.reconciler.estate import snapshot
 
@@ -102,8 +101,11 @@ def save_snapshot(ctx: Wiring, root: Path, planned: Planned[T]) -> None:
 
 
 def _full(ctx: Wiring, root: Path, env: Mapping[str, str]) -> Desired:
-    """The whole estate, with each file's facts when a snapshot can be kept."""
-    return ctx.desired(root, env=env, facts=cache_folder(env) is not None)
+    """The whole estate, with each file's facts when a snapshot can be kept (a cache folder
+    outside the estate's repository, ``snapshot.snapshot_path``)."""
+    from ispctl.reconciler.estate.snapshot import snapshot_path
+
+    return ctx.desired(root, env=env, facts=snapshot_path(root, env) is not None)
 
 
 def _changed(root: Path, ref: str) -> list[Path]:
