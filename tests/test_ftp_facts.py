@@ -12,8 +12,9 @@ from estate_builder import SITE, EstateBuilder, mailbox
 from ispctl.reconciler.contract import hash_password
 from ispctl.reconciler.estate.desired import run_desired
 from ispctl.reconciler.estate.facts import Facts
+from ispctl.reconciler.estate.incremental import Fallback
 from tests.ftp_helpers import PASSWORD
-from tests.service_facts_helpers import service_facts
+from tests.service_facts_helpers import Narrowing, service_facts
 from tests.wiring import SCHEMA
 
 ACME = "desired-state/tenants/acme/acme.example.yaml"
@@ -96,3 +97,31 @@ def test_a_new_placement_naming_no_ftp_host_where_another_file_has_ftp_logins(tm
     # acme.net changed alone: its placement is checked because acme.example (left out) has logins.
     assert narrowed(builder, NET, before[ACME]) == [refused]
     assert narrowed(builder, NET, Facts()) == []
+
+
+# -- narrowed runs (estate.incremental) with the FTP facts alone ---------------------------------
+
+def _primed(tmp_path: Path, acme: str, net: str = "", hosts: dict[str, Any] | None = None) -> Narrowing:
+    """The estate with files no rule ties to these (one changed file must be few enough to be
+    narrowed), its snapshot taken."""
+    builder = _estate(tmp_path, acme, net, hosts)
+    for n in range(4):
+        builder.domain("acme", f"filler{n}.example", {"services": ["mail"]})
+    return Narrowing(builder.root, tmp_path / "cache", "ftp")
+
+
+def test_a_login_over_an_ftp_hosts_capacity_in_one_changed_file_falls_back(tmp_path: Path) -> None:
+    runs = _primed(tmp_path, LOGIN, hosts=F1)
+    net = runs.root / NET.removeprefix("desired-state/")
+    net.write_text(net.read_text() + LOGIN)
+    assert "f1.example.net would store 2 ftp objects" in runs.falls_back(net)
+
+
+def test_a_first_ftp_login_beside_a_placement_naming_no_ftp_host_falls_back(tmp_path: Path) -> None:
+    runs = _primed(tmp_path, "", "placement: {ftp: f9.example.net}\n")
+    acme = runs.root / ACME.removeprefix("desired-state/")
+    acme.write_text(acme.read_text() + LOGIN)
+    found = runs.narrowed(acme)
+    # The narrowed run does not word it (acme.net was not loaded), it only finds it: the full run does.
+    assert isinstance(found, Fallback) and "placement(s) {ftp: ...}" in found.reason
+    assert runs.full()[1] == [f"{NET}:3:13: cluster.hosts in ispctl.yaml has no host with the ftp role"]

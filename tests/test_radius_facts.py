@@ -12,7 +12,7 @@ from estate_builder import HASH, SITE, EstateBuilder, mailbox
 from ispctl.reconciler.estate.catalog_facts import catalog_facts
 from ispctl.reconciler.estate.desired import run_desired
 from ispctl.reconciler.estate.facts import Facts
-from tests.service_facts_helpers import service_facts
+from tests.service_facts_helpers import Narrowing, service_facts
 from tests.wiring import SCHEMA, validate_estate
 
 ACME = "desired-state/tenants/acme/acme.example.yaml"
@@ -77,3 +77,13 @@ def test_without_standalone_accounts_there_is_nothing_to_share(tmp_path: Path) -
     builder.domain("acme", "acme.example", {"services": ["mail", "dialup"]})
     validate_estate(builder.root)
     assert service_facts(builder.root, "radius") == ({}, [])
+
+
+def test_a_narrowed_run_of_the_changed_account_falls_back(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, ["dsl-1@acme.example"])
+    builder.domain("acme", "acme.example", {"services": ["mail", "dialup"]})
+    for n in range(4):
+        builder.domain("acme", f"filler{n}.example", {"services": ["mail"]})
+    runs = Narrowing(builder.root, tmp_path / "cache", "radius")
+    builder.domain("acme", "acme.example", DIAL)
+    assert runs.falls_back(builder.root / "tenants/acme/acme.example.yaml") == _taken(builder)

@@ -13,7 +13,7 @@ from estate_builder import SITE, EstateBuilder
 from ispctl.providers.web.users import derived_uid
 from ispctl.reconciler.estate.desired import run_desired
 from ispctl.reconciler.estate.facts import Facts
-from tests.service_facts_helpers import service_facts, shared
+from tests.service_facts_helpers import Narrowing, service_facts, shared
 from tests.wiring import SCHEMA
 
 ACME = "desired-state/tenants/acme/acme.example.yaml"
@@ -183,3 +183,43 @@ def test_web_hosts_capacity_counts_every_files_sites(tmp_path: Path) -> None:
     _desired, problems = run_desired(builder.root, SCHEMA, None, only=frozenset({ACME}),
                                      outside=dict(before[NET].totals))
     assert [str(p) for p in problems] == [over]
+
+
+# -- narrowed runs (estate.incremental) with the web facts alone ---------------------------------
+
+def _fillers(builder: EstateBuilder) -> None:
+    """Files no rule ties to the others (one changed file must be few enough to be narrowed)."""
+    for n in range(4):
+        builder.write(f"tenants/other/filler{n}.example.yaml", f"domain: filler{n}.example\nservices: [mail]\n")
+
+
+def test_a_redirect_loop_closed_by_one_file_of_three_falls_back(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, 'web: {sites: {"@": {redirects: [{from: "*", to: "http://acme.net/"}]}}}\n',
+                      'web: {sites: {"@": {redirects: [{from: "*", to: "http://other.example/"}]}}}\n')
+    _fillers(builder)
+    runs = Narrowing(builder.root, tmp_path / "cache", "web")
+    # other.example now redirects to acme.example: acme.example -> acme.net -> other.example -> back.
+    builder.write(OTHER_REL, 'domain: other.example\nservices: [web]\n'
+                             'web: {sites: {"@": {redirects: [{from: "*", to: "http://acme.example/"}]}}}\n')
+    assert "redirect loop: * on acme.example -> acme.net" in runs.falls_back(builder.root / OTHER_REL)
+
+
+def test_a_change_no_rule_ties_to_another_file_takes_the_fast_path(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, 'web: {sites: {"@": {aliases: [shop.acme.net]}}}\n')
+    _fillers(builder)
+    runs = Narrowing(builder.root, tmp_path / "cache", "web")
+    builder.write(OTHER_REL, "domain: other.example\nservices: [web]\nweb: {sites: {blog: {}}}\n")
+    assert runs.same_as_full(builder.root / OTHER_REL).loaded == {OTHER}
+    # acme.example's alias is in acme.net: loaded with it, so the alias is checked as in a full run.
+    builder.write(ACME_REL, 'domain: acme.example\nservices: [web]\nweb: {sites: {"@": {aliases: [shop.acme.net, '
+                            "www]}}}\n")
+    assert runs.same_as_full(builder.root / ACME_REL).loaded == {ACME, NET}
+
+
+def test_a_pin_on_the_uid_of_a_tenant_whose_files_are_not_loaded_falls_back(tmp_path: Path) -> None:
+    builder = _estate(tmp_path, "")
+    _fillers(builder)
+    runs = Narrowing(builder.root, tmp_path / "cache", "web")
+    builder.tenant("other", name="other", web={"uid": derived_uid("acme", 100_000_000, 199_999_999)})
+    # Only other's files are loaded (its tenant file changed): acme's sites are counted outside.
+    assert "is also tenant acme's" in runs.falls_back(builder.root / "tenants/other/tenant.yaml")
