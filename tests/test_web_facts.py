@@ -223,3 +223,45 @@ def test_a_pin_on_the_uid_of_a_tenant_whose_files_are_not_loaded_falls_back(tmp_
     builder.tenant("other", name="other", web={"uid": derived_uid("acme", 100_000_000, 199_999_999)})
     # Only other's files are loaded (its tenant file changed): acme's sites are counted outside.
     assert "is also tenant acme's" in runs.falls_back(builder.root / "tenants/other/tenant.yaml")
+
+
+def _change(tmp_path: Path, before: dict[str, str], after: dict[str, str], **site: Any) -> str:
+    """The reason a narrowed run falls back when only the files of ``after`` changed (relative
+    path -> content) from the valid estate ``before`` (the same, written over ``_estate``'s)."""
+    builder = _estate(tmp_path, "", **site)
+    _fillers(builder)
+    for rel, text in before.items():
+        builder.write(rel, text)
+    runs = Narrowing(builder.root, tmp_path / "cache", "web")
+    for rel, text in after.items():
+        builder.write(rel, text)
+    return runs.falls_back(*(builder.root / rel for rel in after))
+
+
+def test_one_changed_file_claiming_anothers_host_falls_back(tmp_path: Path) -> None:
+    acme = 'domain: acme.example\nservices: [web]\nweb: {sites: {"@": {aliases: [shop.acme.net]}}}\n'
+    reason = _change(tmp_path, {ACME_REL: acme}, {NET_REL: "domain: acme.net\nservices: [web]\n"
+                                                           "web: {sites: {shop: {}}}\n"})
+    assert "shop.acme.net is already claimed by the site at" in reason
+
+
+def test_one_changed_file_claiming_anothers_former_name_falls_back(tmp_path: Path) -> None:
+    acme = "domain: acme.example\nservices: [web]\nweb: {sites: {shop: {previous: [old]}}}\n"
+    reason = _change(tmp_path, {ACME_REL: acme}, {NET_REL: 'domain: acme.net\nservices: [web]\n'
+                                                           'web: {sites: {"@": {aliases: [old.acme.example]}}}\n'})
+    assert "old.acme.example cannot be renamed into shop.acme.example" in reason
+
+
+def test_a_domain_file_added_under_anothers_site_falls_back(tmp_path: Path) -> None:
+    acme = "domain: acme.example\nservices: [web]\nweb: {sites: {www.eu.acme.example: {}}}\n"
+    reason = _change(tmp_path, {ACME_REL: acme}, {"tenants/acme/eu.acme.example.yaml": "domain: eu.acme.example\n"
+                                                                                      "services: [mail]\n"})
+    assert "www.eu.acme.example is in the domain eu.acme.example" in reason
+
+
+def test_mail_turned_on_under_anothers_alias_at_the_derived_name_falls_back(tmp_path: Path) -> None:
+    net = 'domain: acme.net\nservices: [web]\nweb: {sites: {"@": {aliases: [autoconfig.acme.example]}}}\n'
+    reason = _change(tmp_path, {NET_REL: net}, {ACME_REL: "domain: acme.example\nservices: [mail, web]\n"},
+                     dns={"ns": ["ns1.isp.example."], "mail": {"mx": ["10 mx1.isp.example."],
+                                                               "imap": "imap.isp.example."}})
+    assert "autoconfig.acme.example is derived for acme.example's mail" in reason
