@@ -23,14 +23,15 @@ Facts are taken from what each file wrote (normalised; a name that does not norm
 out, its file has a problem then), not from the resolved catalog, so a narrowed run whose
 subset is still too small (a rule refuses a reference into a file not loaded) learns from the
 same facts which files to add. Totals are the resolved counts ``check_limits`` counts, which
-only matter for a valid run's snapshot.
+only matter for a valid run's snapshot; they are counted where ``check_limits`` counts them (a
+mailbox or alias the catalog holds from this file, a domain of the catalog).
 """
 
 from __future__ import annotations
 
 from ispctl.reconciler.estate.catalog import Catalog, NDomain
 from ispctl.reconciler.estate.facts import Facts
-from ispctl.reconciler.estate.names import InvalidName, normalise_address, normalise_domain
+from ispctl.reconciler.estate.names import InvalidName, normalise_domain
 
 _USAGE = ("domains", "mailboxes", "aliases", "quota")
 
@@ -72,11 +73,15 @@ class _File:
 
 
 def _address(text: str, domain: str) -> str | None:
-    """A reference as ``validate`` resolves it (a bare local part is in ``domain``)."""
-    try:
-        return normalise_address(text if "@" in text else f"{text}@{domain}")
-    except InvalidName:
-        return None
+    """A reference as ``validate`` resolves it (a bare local part is in ``domain``): for a valid
+    one exactly ``normalise_address``'s result (a valid local part is its own lower case), for
+    an invalid one (refused by validation anyway) a name no valid file can have. Without the
+    local part's full check: this runs for every address of the estate."""
+    local, at, dom = text.rpartition("@")
+    if not at:
+        return f"{text.lower()}@{domain}"
+    found = _domain(dom)
+    return None if found is None else f"{local.lower()}@{found}"
 
 
 def _domain(text: str) -> str | None:
@@ -121,10 +126,12 @@ class _Gather:
                 into.used.add(domain_name(aliased))
         if spec.mail.catch_all:
             self.target(into, spec.mail.catch_all, name)
+        tenant, catalog = domain.tenant, self.catalog
         for local, box in spec.mailboxes.items():
             own = _address(local, name)
-            if own is not None:
-                into.declared.add(address_name(own))
+            if own is None:
+                continue
+            into.declared.add(address_name(own))
             for extra in box.aliases:
                 address = _address(extra, name)
                 if address is not None:
@@ -139,30 +146,28 @@ class _Gather:
             if box.forward is not None:
                 for target in box.forward.to:
                     self.target(into, target, name)
+            found = catalog.mailboxes.get(own)
+            if found is not None and found.origin.doc is domain.origin.doc:  # what check_limits counts
+                self.count(into, tenant, "mailboxes", 1)
+                self.count(into, tenant, "aliases", len(found.aliases))
+                self.count(into, tenant, "quota", found.quota)
         for local, alias in spec.aliases.items():
             own = _address(local, name)
-            if own is not None:
-                into.declared.add(address_name(own))
+            if own is None:
+                continue
+            into.declared.add(address_name(own))
             for target in alias.to:
                 self.target(into, target, name)
+            counted = catalog.aliases.get(own)
+            if counted is not None and counted.origin.doc is domain.origin.doc:
+                self.count(into, tenant, "aliases", 1)
+        self.count(into, tenant, "domains", 1)
 
-    def usage(self) -> None:
-        """What ``check_limits`` counts, per file and its own tenant."""
-        for domain in self.catalog.domains.values():
-            self.count(domain.origin.doc.file, domain.tenant, "domains", 1)
-        for box in self.catalog.mailboxes.values():
-            file, tenant = box.origin.doc.file, self.catalog.domains[box.domain].tenant
-            self.count(file, tenant, "mailboxes", 1)
-            self.count(file, tenant, "aliases", len(box.aliases))
-            self.count(file, tenant, "quota", box.quota)
-        for alias in self.catalog.aliases.values():
-            self.count(alias.origin.doc.file, self.catalog.domains[alias.domain].tenant, "aliases", 1)
-
-    def count(self, file: str, tenant: str, what: str, value: int) -> None:
+    @staticmethod
+    def count(into: _File, tenant: str, what: str, value: int) -> None:
         if value:
-            totals = self.of(file).totals
             key = usage_key(tenant, what)
-            totals[key] = totals.get(key, 0) + value
+            into.totals[key] = into.totals.get(key, 0) + value
 
 
 def catalog_facts(catalog: Catalog) -> dict[str, Facts]:
@@ -172,7 +177,6 @@ def catalog_facts(catalog: Catalog) -> dict[str, Facts]:
         gather.of(tenant.origin.doc.file).declared.add(tenant_name(tenant.name))
     for domain in catalog.domains.values():
         gather.domain(domain)
-    gather.usage()
     return {file: found.facts() for file, found in gather.files.items()}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
 import types
 import typing
@@ -255,25 +256,55 @@ def check_model(doc: Document, model: type[BaseModel], partial: bool = False) ->
         return (salvage(model, doc.data) if partial else None), problems
 
 
-def _yaml_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES and _plain_name(p.name))
+# A folder's entries: name, whether it is a folder and whether a file (links followed), by name.
+_Scan = list[tuple[str, bool, bool]]
 
 
-def _names_in(folder: Path, root: Path, label: str | None = None) -> list[Problem]:
+def _scan(folder: Path) -> _Scan:
+    """Each entry of ``folder`` once (``os.scandir`` knows an entry's type without a ``stat``
+    on most file systems: an estate's folders are listed by every run)."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                found.append((entry.name, entry.is_dir(), entry.is_file()))
+            except OSError:  # as Path.is_dir()/is_file() answer for what cannot be looked at
+                found.append((entry.name, False, False))
+    found.sort()
+    return found
+
+
+def _suffix(name: str) -> str:
+    """``Path(name).suffix``."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _yaml_names(scan: _Scan) -> list[str]:
+    return [name for name, _is_dir, is_file in scan if is_file and _suffix(name) in YAML_SUFFIXES and _plain_name(name)]
+
+
+def _yaml_files(folder: Path, scan: _Scan | None = None) -> list[Path]:
+    return [folder / name for name in _yaml_names(_scan(folder) if scan is None else scan)]
+
+
+def _names_in(folder: Path, root: Path, label: str | None = None, scan: _Scan | None = None) -> list[Problem]:
     """Entries of ``folder`` the loader would skip or misread because of their names."""
     problems = []
-    for entry in sorted(folder.iterdir()):
-        odd = _odd_name(entry, root, label)
-        if odd is not None:
-            problems.append(odd)
-        elif entry.is_file() and entry.suffix.lower() in YAML_SUFFIXES and entry.suffix not in YAML_SUFFIXES:
-            problems.append(Problem(Location(_display(entry, root, label)), "",
-                                    f"file suffix {entry.suffix!r} is not read; name the file *.yaml (lower case)"))
+    for name, _is_dir, is_file in _scan(folder) if scan is None else scan:
+        if not _plain_name(name):
+            odd = _odd_name(folder / name, root, label)
+            if odd is not None:
+                problems.append(odd)
+        elif is_file and _suffix(name).lower() in YAML_SUFFIXES and _suffix(name) not in YAML_SUFFIXES:
+            problems.append(Problem(Location(_display(folder / name, root, label)), "",
+                                    f"file suffix {_suffix(name)!r} is not read; name the file *.yaml (lower case)"))
     return problems
 
 
-def _tenant_folders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and _plain_name(p.name))
+def _tenant_folders(folder: Path, scan: _Scan | None = None) -> list[Path]:
+    return [folder / name for name, is_dir, _is_file in (_scan(folder) if scan is None else scan)
+            if is_dir and _plain_name(name)]
 
 
 @dataclass
@@ -347,29 +378,35 @@ def load_tree(found: Found) -> list[Problem]:
     """Read the tenant folders of one repository (``found.root``) into ``found``."""
     root = found.root
     tenants_dir = root / "tenants"
-    problems = _names_in(root, root, found.label)
+    top = _scan(root)
+    problems = _names_in(root, root, found.label, top)
     if tenants_dir.is_dir():
-        problems += _names_in(tenants_dir, root, found.label)
-        for folder in _tenant_folders(tenants_dir):
-            problems += _load_tenant(found, folder, parent=None)
-        for stray in _yaml_files(tenants_dir):
+        scan = _scan(tenants_dir)
+        # Every name below is printable (``_plain_name``): a path's display is its folder's
+        # display and its name (``_display`` for each costs more than reading the file).
+        shown = found.display(tenants_dir)
+        problems += _names_in(tenants_dir, root, found.label, scan)
+        for folder in _tenant_folders(tenants_dir, scan):
+            problems += _load_tenant(found, folder, None, f"{shown}/{folder.name}")
+        for stray in _yaml_files(tenants_dir, scan):
             problems.append(Problem(Location(found.display(stray)), "", "unexpected file: a domain file belongs in "
                                                                         "its tenant's folder, tenants/<tenant>/"))
-    for stray in _yaml_files(root):
+    for stray in _yaml_files(root, top):
         if stray.name != SITE_FILE:
             problems.append(Problem(Location(found.display(stray)), "", "unexpected file: domains belong in "
                                                                         "tenants/<tenant>/"))
     return problems
 
 
-def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem]:
+def _load_tenant(found: Found, folder: Path, parent: str | None, shown: str) -> list[Problem]:
     """Load one tenant folder. A tenant that is unusable (bad name, no or broken
     tenant.yaml) is left out of the estate, but its domain files and client folders
     are still read so that their own problems are reported in the same run."""
     root = found.root
-    problems = _names_in(folder, root, found.label)
+    scan = _scan(folder)
+    problems = _names_in(folder, root, found.label, scan)
     name = folder.name
-    where = Location(found.display(folder))
+    where = Location(shown)  # found.display(folder)
     usable = True
     try:
         check_tenant(name)
@@ -388,14 +425,14 @@ def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem
                                            f"(sources.{found.source}.resellers in the site settings)"))
         usable = False
     if usable:
-        found.shown[name] = found.display(folder)
+        found.shown[name] = shown
     tenant_path = folder / TENANT_FILE
     spec: TenantFile | None = None
     doc: Document | None = None
-    if not tenant_path.is_file():
+    if not any(entry == (TENANT_FILE, False, True) for entry in scan):
         problems.append(Problem(where, "", f"missing {TENANT_FILE} (every tenant folder declares its tenant)"))
     else:
-        doc, errs = found.parse(tenant_path, found.display(tenant_path))
+        doc, errs = found.parse(tenant_path, f"{shown}/{TENANT_FILE}")
         problems += errs
         if doc is not None:
             spec, errs = check_model(doc, found.files.tenant, partial=True)
@@ -403,13 +440,13 @@ def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem
     usable = usable and spec is not None and doc is not None
     if usable and spec is not None and doc is not None:
         found.tenants[name] = TenantDecl(name, parent, spec, doc, folder)
-    for path in _yaml_files(folder):
-        if path.name == TENANT_FILE:
+    for file in _yaml_names(scan):
+        if file == TENANT_FILE:
             continue
-        display = found.display(path)
+        display = f"{shown}/{file}"  # (a printable name: ``_yaml_names``)
         if found.only is not None and display not in found.only:
             continue
-        ddoc, errs = found.parse(path, display)
+        ddoc, errs = found.parse(folder / file, display)
         problems += errs
         if ddoc is None:
             continue
@@ -417,27 +454,32 @@ def _load_tenant(found: Found, folder: Path, parent: str | None) -> list[Problem
         problems += errs
         if dspec is not None and usable:
             found.domain_files.append(DomainDecl(name, dspec, ddoc))
-    for sub in _tenant_folders(folder):
+    for sub in _tenant_folders(folder, scan):
         if parent is not None:
             problems.append(Problem(Location(found.display(sub)), "", "clients cannot have sub-tenants (the tree is "
                                                                        "reseller -> client)"))
             continue
-        problems += _load_tenant(found, sub, parent=name)
+        problems += _load_tenant(found, sub, name, f"{shown}/{sub.name}")
     return problems
 
 
-def estate_files(root: Path) -> list[Path]:
-    """The tenant and domain files the loader reads below ``root`` (one repository), in the
-    loader's order; files and folders the loader refuses by name are left out (a run reports
-    them)."""
+def estate_files(root: Path) -> dict[str, str]:
+    """The tenant and domain files the loader reads below ``root`` (one repository): the name
+    problems give each (``Document.file``) -> its path, in the loader's order; files and folders
+    the loader refuses by name are left out (a run reports them)."""
     tenants_dir = root / "tenants"
-    found: list[Path] = []
+    found: dict[str, str] = {}
     if not tenants_dir.is_dir():
         return found
+    base = _display(tenants_dir, root)
+    # Names are printable (``_plain_name``), so a file's display is its folder's and its name.
     for reseller in _tenant_folders(tenants_dir):
-        found += _yaml_files(reseller)
-        for client in _tenant_folders(reseller):
-            found += _yaml_files(client)
+        shown, scan = f"{base}/{reseller.name}", _scan(reseller)
+        where = os.fspath(reseller)
+        found.update((f"{shown}/{name}", f"{where}/{name}") for name in _yaml_names(scan))
+        for client in _tenant_folders(reseller, scan):
+            inner, where = f"{shown}/{client.name}", os.fspath(client)
+            found.update((f"{inner}/{name}", f"{where}/{name}") for name in _yaml_names(_scan(client)))
     return found
 
 

@@ -26,10 +26,11 @@ import struct
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.resources import Resource, outline
 from ispctl.reconciler.estate.cache import ParseCache, code_key, pack_key
 from ispctl.reconciler.estate.facts import Facts
@@ -49,13 +50,26 @@ _counter = iter(range(1 << 62))  # temporary names of this process's own
 OutlineData = tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]
 
 
+# Facts as stored (``Facts.to_data``): names, needs, totals, each sorted.
+FactsData = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, int], ...]]
+
+
 @dataclass(frozen=True)
 class FileEntry:
-    """One tenant or domain file as the snapshot's run saw it."""
+    """One tenant or domain file as the snapshot's run saw it. Its facts stay as stored until
+    asked for (``facts``): a narrowed run reads the names of every file and the rest of a few."""
 
     digest: bytes
-    facts: Facts
+    data: FactsData
     outlines: tuple[OutlineData, ...]
+
+    @classmethod
+    def of(cls, digest: bytes, facts: Facts, outlines: Iterable[OutlineData]) -> FileEntry:
+        return cls(digest, facts.to_data(), tuple(outlines))
+
+    @cached_property
+    def facts(self) -> Facts:
+        return Facts.from_data(self.data)
 
     def resources(self) -> Iterable[Resource]:
         for kind, key, parent, depends_on, previous in self.outlines:
@@ -81,9 +95,10 @@ def combined(context: bytes, digests: Iterable[tuple[str, bytes]]) -> bytes:
     return digest.digest()
 
 
-def digest_of(path: Path) -> bytes | None:
+def digest_of(path: Path | str) -> bytes | None:
     try:
-        return hashlib.sha256(path.read_bytes()).digest()
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).digest()
     except OSError:
         return None
 
@@ -164,6 +179,11 @@ def save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desire
     """Keep the snapshot of ``desired``, the result of a full ``check_desired(..., facts=True)``
     that found no problem (none a command does not tolerate). Returns why nothing was written
     (None: written, or the snapshot there already describes exactly these files)."""
+    with collector_paused():  # a tuple per resource: the collector would walk the whole heap again and again
+        return _save(root, schema, env, desired)
+
+
+def _save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desired: Desired) -> str | None:
     estate = desired.catalog.estate
     if desired.partial is not None:
         return "a narrowed run keeps its snapshot up to date itself"
@@ -177,6 +197,8 @@ def save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desire
     context = context_key(root, schema, env)
     if path is None or context is None:
         return "the cache is off" if path is None else "the site settings cannot be read"
+    if _head(path) == (context, combined(context, estate.digests.items())):
+        return None  # (before the outlines: a repeated full plan pays only this check)
     outlines, unplaced = outlines_by_file(desired.resources.values())
     if unplaced is not None:
         return unplaced
@@ -184,7 +206,7 @@ def save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desire
     unknown = sorted(set(outlines) - estate.digests.keys() - {site})
     if unknown:
         return f"resources come from {unknown[0]}, which is no tenant or domain file"
-    files = {name: FileEntry(found, desired.facts.get(name, Facts()), tuple(outlines.get(name, ())))
+    files = {name: FileEntry.of(found, desired.facts.get(name, Facts()), outlines.get(name, ()))
              for name, found in estate.digests.items()}
     return write(path, Snapshot(context, files))
 
@@ -195,7 +217,7 @@ def write(path: Path, snapshot: Snapshot, force: bool = False) -> str | None:
     summary = snapshot.combined()
     if not force and _head(path) == (snapshot.context, summary):
         return None
-    data = {name: (entry.digest, entry.facts.to_data(), entry.outlines) for name, entry in snapshot.files.items()}
+    data = {name: (entry.digest, entry.data, entry.outlines) for name, entry in snapshot.files.items()}
     try:
         body = marshal.dumps(data)
     except ValueError:
@@ -277,9 +299,10 @@ def _decode(body: bytes) -> dict[str, FileEntry] | None:
         data: Any = marshal.loads(body)
         files = {}
         for name, (found, facts, outlines) in data.items():
-            if not isinstance(name, str) or not isinstance(found, bytes) or not isinstance(outlines, tuple):
+            if not isinstance(name, str) or not isinstance(found, bytes) or not isinstance(outlines, tuple) \
+                    or not isinstance(facts, tuple) or len(facts) != 3 or not all(isinstance(f, tuple) for f in facts):
                 return None
-            files[name] = FileEntry(found, Facts.from_data(facts), outlines)
+            files[name] = FileEntry(found, facts, outlines)
     except (ValueError, EOFError, TypeError, AttributeError):
         return None
     return files
