@@ -119,6 +119,8 @@ class Warm(Files):
     def checkpoint(self) -> None:
         self._files = self.files()
         self._snapshot = self.snapshot_path.read_bytes()
+        self._warm = self.warm
+        self.last: Desired | None = None  # the full run of the last ``compare``, when it found no problem
 
     def files(self) -> dict[Path, bytes]:
         return {p: p.read_bytes() for folder in self.kept for p in folder.rglob("*") if p.is_file()}
@@ -141,6 +143,7 @@ class Warm(Files):
         if git(self.repo, "rev-parse", "HEAD").strip() != self.base:  # a change was committed
             git(self.repo, "reset", "-q", self.base)
         self.snapshot_path.write_bytes(self._snapshot)
+        self.warm = self._warm
         found, _why = snapshot.load(self.root, self.schema, self.env)
         if found is None:
             self.prime()
@@ -163,6 +166,7 @@ class Warm(Files):
         fast = self.narrowed()
         full, problems = self.full()
         assert_equivalent(fast, full, problems, self.warm)
+        self.last = None if problems else full
         return fast
 
 

@@ -1,0 +1,243 @@
+"""Acceptance of narrowed runs (estate.incremental) under random changes of a generated estate:
+whatever the edits, the narrowed run gives the full run's result or falls back.
+
+A generated estate (``tests/bench/generate.py``: resellers, clients, 30 domains, 300 mailboxes,
+with the example's DNS and web settings and a cluster of two mail stores) is committed and
+warmed by a full run. A seeded generator edits it as pull requests do (a quota changed, a
+mailbox added or removed, a forward to an address of the estate that may or may not exist, an
+alias, a domain file deleted, a mailbox copied into another file); every result is compared
+with the full run (``incremental_helpers.assert_equivalent``). One chain keeps going under the
+same snapshot, which each narrowed run updates, so a stale fact would show at a later step.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ispctl.reconciler.estate import snapshot
+from ispctl.reconciler.estate.desired import Desired
+from ispctl.reconciler.estate.incremental import Fallback, load_narrowed
+from tests.bench.generate import generate_estate
+from tests.incremental_helpers import EXAMPLE, Files, Warm, box, rich_example
+
+SEEDS = range(40)
+CHAIN = 30
+
+
+def generated(repo: Path) -> None:
+    root = repo / "desired-state"
+    generate_estate(root, 300, 30, "ou=ispctl,dc=example,dc=net")
+    example = Files(EXAMPLE).load("ispctl.yaml")
+    Files(root).edit("ispctl.yaml", lambda d: d.update({
+        "dns": {key: value for key, value in example["dns"].items() if key != "dkim"},
+        "web": example["web"],
+        "cluster": {"hosts": {"mx1.example.net": {"roles": ["mail_store", "imap", "ftp"], "capacity": 400},
+                              "mx2.example.net": {"roles": ["mail_store", "imap", "ftp"], "capacity": 200}}}}))
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory: pytest.TempPathFactory) -> Warm:
+    base = tmp_path_factory.mktemp("generated")
+    generated(base / "repo")
+    return Warm(base / "repo", base / "cache")
+
+
+@pytest.fixture
+def estate(warm: Warm) -> Iterator[Warm]:
+    yield warm
+    warm.restore()
+
+
+_PARSED: dict[bytes, Any] = {}
+
+
+# -- the edits --------------------------------------------------------------------------------
+
+class Editor:
+    """Random edits of the estate's domain files, as a pull request makes them."""
+
+    def __init__(self, estate: Warm, seed: int) -> None:
+        self.estate = estate
+        self.rng = random.Random(seed)
+
+    def domain_files(self) -> list[str]:
+        tenants = self.estate.root / "tenants"
+        return sorted(str(p.relative_to(tenants)) for p in tenants.rglob("*.yaml") if p.name != "tenant.yaml")
+
+    def read(self, rel: str) -> Any:
+        """The file's data, read only (a round-trip parse is slow: each version parsed once)."""
+        raw = self.estate.path(rel).read_bytes()
+        if raw not in _PARSED:
+            _PARSED[raw] = self.estate.load(rel)
+        return _PARSED[raw]
+
+    def addresses(self) -> list[str]:
+        """Every address the domain files claim, and a few that nothing claims."""
+        found = []
+        for rel in self.domain_files():
+            data = self.read(rel)
+            for section in ("mailboxes", "aliases"):
+                found += [f"{local}@{data['domain']}" for local in data.get(section) or {}]
+            found.append(f"nobody@{data['domain']}")
+        return found + ["someone@outside.example"]
+
+    def with_mailboxes(self) -> str:
+        return self.rng.choice([rel for rel in self.domain_files() if self.read(rel).get("mailboxes")])
+
+    def edit(self) -> str:
+        kind = self.rng.choice(["quota", "add", "remove", "forward", "alias", "delete", "copy"])
+        rel = self.with_mailboxes()
+        data = self.estate.load(rel)
+        boxes = data["mailboxes"]
+        local = self.rng.choice(sorted(boxes))
+        if kind == "quota":
+            boxes[local]["quota"] = self.rng.choice(["100 MiB", "3 GiB", "40 GiB", "900 GiB"])
+        elif kind == "add":
+            boxes[f"new{self.rng.randrange(1000)}"] = box()
+        elif kind == "remove":  # with its own file's mentions: what is left to break is in other files
+            boxes.pop(local)
+            unmention(data, {local, f"{local}@{data['domain']}"})
+        elif kind == "forward":
+            boxes[local]["forward"] = {"to": [self.rng.choice(self.addresses())]}
+        elif kind == "alias":
+            data.setdefault("aliases", {})[f"list{self.rng.randrange(100)}"] = self.rng.sample(self.addresses(), 2)
+        elif kind == "delete":
+            self.estate.remove(rel)
+            return f"delete {rel}"
+        else:
+            into = self.rng.choice(self.domain_files())
+            copied: dict[str, Any] = dict(boxes[local])
+            self.estate.edit(into, lambda d: d.setdefault("mailboxes", {}).__setitem__(local, copied))
+            return f"copy {local} of {rel} into {into}"
+        self.estate.write(rel, data)
+        return f"{kind} {local} of {rel}"
+
+
+def unmention(data: Any, gone: set[str]) -> None:
+    """The addresses ``gone`` out of the file's aliases (an alias left with none goes too)."""
+    aliases = data.get("aliases") or {}
+    for name in list(aliases):
+        entry = aliases[name]
+        targets = [entry] if isinstance(entry, str) else entry["to"] if isinstance(entry, dict) else entry
+        kept = [t for t in targets if t not in gone]
+        if not kept:
+            aliases.pop(name)
+        elif isinstance(entry, dict):
+            entry["to"] = kept
+        else:
+            aliases[name] = kept
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_edits_give_the_full_runs_result(estate: Warm, seed: int) -> None:
+    editor = Editor(estate, seed)
+    edits = [editor.edit() for _ in range(editor.rng.randint(1, 3))]
+    found = estate.compare()
+    OUTCOMES[seed] = isinstance(found, Desired)
+    assert isinstance(found, (Desired, Fallback)), edits
+
+
+OUTCOMES: dict[int, bool] = {}
+
+
+def test_random_edits_mostly_take_the_fast_path() -> None:
+    """The random edits above are not all fallbacks (that would prove nothing) nor all fast
+    (some make a problem the full run finds): the share is a property of the seeds."""
+    if len(OUTCOMES) < len(SEEDS):
+        pytest.skip("the random edits did not all run")
+    fast = sum(OUTCOMES.values())
+    assert len(SEEDS) // 3 <= fast < len(SEEDS), fast
+
+
+def test_a_chain_of_edits_under_one_snapshot(estate: Warm, tmp_path: Path) -> None:
+    """Edits one after the other, each narrowed run updating the snapshot; an edit with a
+    problem is undone (the estate stays valid). Each result is the full run's, outlines
+    included (their values are those of the last full run), and at the end the snapshot the
+    narrowed runs kept is the one a full run saves."""
+    editor = Editor(estate, 1234)
+    fast = 0
+    for _ in range(CHAIN):
+        before = estate.files()
+        edit = editor.edit()
+        found = estate.compare()
+        if isinstance(found, Fallback):
+            for path in estate.files().keys() - before.keys():
+                path.unlink()
+            for path, raw in before.items():
+                path.write_bytes(raw)
+        else:
+            fast += 1
+            assert estate.last is not None, edit
+            estate.warm = estate.last.resources
+    assert fast >= CHAIN // 3
+    kept, why = snapshot.load(estate.root, estate.schema, estate.env)
+    assert kept is not None, why
+    fresh = Warm.__new__(Warm)
+    fresh.root, fresh.schema, fresh.env = estate.root, estate.schema, {"ISPCTL_CACHE_DIR": str(tmp_path / "fresh")}
+    fresh.prime()
+    again, why = snapshot.load(fresh.root, fresh.schema, fresh.env)
+    assert again is not None, why
+    assert kept.files == again.files
+
+
+# -- snapshots that are not this estate's ------------------------------------------------------
+
+def test_a_snapshot_of_another_estate_is_not_used(estate: Warm, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    rich_example(other)
+    shutil.copy(Warm(other, tmp_path / "other-cache").snapshot_path, estate.snapshot_path)
+    estate.edit(Editor(estate, 0).domain_files()[0], lambda d: d.__setitem__("description", "x"))
+    found = estate.compare()
+    assert isinstance(found, Fallback) and "another context" in found.reason, found
+
+
+def test_another_environment_is_another_context(estate: Warm) -> None:
+    found = load_narrowed(estate.root, estate.schema, {**estate.env, "ISPCTL_MAIL_ROOT": "/srv/mail"}, [])
+    assert isinstance(found, Fallback) and "another context" in found.reason, found
+    assert isinstance(estate.compare(), Desired)  # the estate's own environment: the snapshot holds
+
+
+def test_what_fast_runs_learnt_is_kept(estate: Warm) -> None:
+    """Each step's facts come from a narrowed run (the snapshot it updated), never a full one:
+    a forward and an alias into another file, added by fast runs, still stop that file from
+    dropping what they reach."""
+    editor = Editor(estate, 0)
+    a, b = editor.domain_files()[3], editor.domain_files()[17]
+    b_domain = editor.read(b)["domain"]
+
+    def step(change: Callable[[], object], fast: bool) -> None:
+        before = estate.files()
+        change()
+        found = estate.compare()
+        assert isinstance(found, Desired) == fast, found if isinstance(found, Fallback) else found.partial
+        if fast:
+            assert estate.last is not None
+            estate.warm = estate.last.resources
+            return
+        for path in estate.files().keys() - before.keys():
+            path.unlink()
+        for path, raw in before.items():
+            path.write_bytes(raw)
+
+    first = next(iter(editor.read(a)["mailboxes"]))
+    step(lambda: estate.edit(b, lambda d: d["mailboxes"].__setitem__("x.target", box())), True)
+    step(lambda: estate.edit(a, lambda d: d["mailboxes"][first].__setitem__(
+        "forward", {"to": [f"x.target@{b_domain}"]})), True)
+    step(lambda: estate.edit(a, lambda d: d.setdefault("aliases", {}).__setitem__(
+        "via", [f"x.list@{b_domain}"])), False)  # nothing takes it yet
+    step(lambda: estate.edit(b, lambda d: d.setdefault("aliases", {}).__setitem__("x.list", ["x.target"])), True)
+    step(lambda: estate.edit(a, lambda d: d.setdefault("aliases", {}).__setitem__(
+        "via", [f"x.list@{b_domain}"])), True)
+    step(lambda: estate.edit(b, lambda d: d["mailboxes"].pop("x.target")), False)  # a forward and x.list reach it
+    step(lambda: estate.edit(b, lambda d: d["aliases"].pop("x.list")), False)      # a's alias reaches it
+    # an alias domain of a's now: x.target@ would be a's, where there is none
+    step(lambda: estate.write(b, {"domain": b_domain, "type": "alias", "alias_of": editor.read(a)["domain"]}), False)
+    # the whole domain gone, its addresses are foreign ones: a forward out, an alias out
+    step(lambda: estate.remove(b), True)
+    step(lambda: estate.edit(a, lambda d: (d["aliases"].pop("via"), d["mailboxes"][first].pop("forward"))), True)
