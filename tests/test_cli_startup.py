@@ -157,3 +157,31 @@ def test_the_console_script_freezes_the_heap_for_the_interpreters_shutdown_and_s
         assert code == [exit_code, True]
         if exit_code == 0:
             assert out == f"ispctl {__version__}\n"
+
+
+# What a plan does not need at its start (issue 11: a one-file pull request's plan must be
+# cheap): the services' commands and sandbox daemons, and the libraries only they or a
+# provider that reads certificates and keys use.
+NOT_FOR_A_PLAN = ("cryptography",)
+
+
+def _not_for_a_plan(module: str) -> bool:
+    parts = module.split(".")
+    if parts[0] in NOT_FOR_A_PLAN:
+        return True
+    # ispctl.providers.<service>.commands, ispctl.providers.<service>.sandbox[.*]
+    return parts[:2] == ["ispctl", "providers"] and len(parts) > 3 and parts[3] in ("commands", "sandbox")
+
+
+def test_a_plan_loads_every_service_but_none_of_their_commands_or_sandboxes() -> None:
+    # The example estate's plan without a directory to read: it loads the registry and the
+    # estate (every service's compile hook) and stops building the LDAP provider (exit 1).
+    code, _, modules = _start("plan", "--dir", str(REPO / "desired-state"))
+    assert code == 1
+    assert {"ispctl.providers.registry", "ispctl.reconciler.estate.desired", "ispctl.providers.web"} <= set(modules)
+    assert [m for m in modules if _not_for_a_plan(m)] == []
+
+
+def test_the_sandbox_components_still_load_when_used() -> None:
+    components = {type(c).__name__ for c in REGISTRY.components()}
+    assert {"LdapComponent", "DnsComponent", "WebComponent", "DovecotComponent"} <= components

@@ -40,17 +40,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ispctl.providers.dns.catalog_check import replicas
-from ispctl.providers.dns.commands import register
 from ispctl.providers.dns.compile import zoneset_resources
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.editable import RECORD
 from ispctl.providers.dns.facts import dns_facts
 from ispctl.providers.dns.mapping import ignore_rules
 from ispctl.providers.dns.provider import DnsProvider
-from ispctl.providers.dns.sandbox.component import DnsComponent
 from ispctl.providers.dns.settings import DNS, DOMAIN_DNS, DnsSettings, DomainDns
 from ispctl.providers.dns.validate import check_zones
-from ispctl.reconciler.contract import Catalog, Compiled, Service, SiteFile
+from ispctl.reconciler.contract import Catalog, Commands, Compiled, Component, Service, SiteFile
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> DnsProvider:
@@ -63,6 +61,21 @@ def compile_zones(catalog: Catalog) -> Compiled:
     return Compiled(resources=zoneset_resources(zones), problems=problems)
 
 
+def _commands(commands: Commands) -> None:
+    # Imported when the commands are added (a service command or the full help), not with the
+    # registry: a plan or apply loads every service and needs none of its commands (issue 11).
+    from ispctl.providers.dns.commands import register
+
+    register(commands)
+
+
+def _sandbox() -> Component:
+    # Imported when ``ispctl sandbox`` runs, not with the registry: the daemons' modules (issue 11).
+    from ispctl.providers.dns.sandbox.component import DnsComponent
+
+    return DnsComponent()
+
+
 SERVICE = Service(
     name="dns",
     summary="zones and records on an authoritative primary (RFC 2136 + AXFR, BIND 9)",
@@ -71,8 +84,8 @@ SERVICE = Service(
     sections=(DNS, DOMAIN_DNS),
     compile=compile_zones,
     facts=dns_facts,
-    sandbox=DnsComponent,
-    commands=register,
+    sandbox=_sandbox,
+    commands=_commands,
     replicas=replicas,
     editables=(RECORD,),
 )

@@ -10,7 +10,6 @@ configuration for tests and the sandbox (``sandbox/``).
 
 from __future__ import annotations
 
-from ispctl.providers.dovecot.commands import register
 from ispctl.providers.dovecot.hosts import MailHostProvider
 from ispctl.providers.dovecot.placement import (
     SCHEMA_PART,
@@ -21,8 +20,23 @@ from ispctl.providers.dovecot.placement import (
     placement_facts,
 )
 from ispctl.providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
-from ispctl.providers.dovecot.sandbox.component import DovecotComponent
-from ispctl.reconciler.contract import Service
+from ispctl.reconciler.contract import Commands, Component, Service
+
+
+def _commands(commands: Commands) -> None:
+    # Imported when the commands are added (a service command or the full help), not with the
+    # registry: a plan or apply loads every service and needs none of its commands (issue 11).
+    from ispctl.providers.dovecot.commands import register
+
+    register(commands)
+
+
+def _sandbox() -> Component:
+    # Imported when ``ispctl sandbox`` runs, not with the registry: the daemons' modules (issue 11).
+    from ispctl.providers.dovecot.sandbox.component import DovecotComponent
+
+    return DovecotComponent()
+
 
 SERVICE = Service(
     name="dovecot",
@@ -32,8 +46,8 @@ SERVICE = Service(
     compile=compile_placement,
     facts=placement_facts,
     directory=(SCHEMA_PART,),
-    sandbox=DovecotComponent,
-    commands=register,
+    sandbox=_sandbox,
+    commands=_commands,
     placed=placed_counts,
 )
 

@@ -15,21 +15,34 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ispctl.providers.ftp.commands import register
 from ispctl.providers.ftp.compile import MAILBOX_PART, compile_ftp
 from ispctl.providers.ftp.editable import FTP_SITE
 from ispctl.providers.ftp.facts import ftp_facts
 from ispctl.providers.ftp.placement import placed_counts
 from ispctl.providers.ftp.report import ftp_used, quota_rows
-from ispctl.providers.ftp.sandbox.component import PureFtpdComponent
 from ispctl.providers.ftp.settings import FTP, MAILBOX_FTP, OVERRIDES, FtpLimits, FtpSettings
 from ispctl.providers.ftp.sites import DOMAIN_FTP, LOGIN_PART
-from ispctl.reconciler.contract import Service, UsagePart
+from ispctl.reconciler.contract import Commands, Component, Service, UsagePart
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 # pure-ftpd's own classes first: ispctl's FTP class is an addition to them.
 SCHEMAS = (SCHEMA_DIR / "pureftpd.ldif", SCHEMA_DIR / "ispctl-ftp.ldif")
 PARTS = tuple(replace(part, schemas=SCHEMAS) for part in (MAILBOX_PART, LOGIN_PART))
+
+def _commands(commands: Commands) -> None:
+    # Imported when the commands are added (a service command or the full help), not with the
+    # registry: a plan or apply loads every service and needs none of its commands (issue 11).
+    from ispctl.providers.ftp.commands import register
+
+    register(commands)
+
+
+def _sandbox() -> Component:
+    # Imported when ``ispctl sandbox`` runs, not with the registry: the daemons' modules (issue 11).
+    from ispctl.providers.ftp.sandbox.component import PureFtpdComponent
+
+    return PureFtpdComponent()
+
 
 SERVICE = Service(
     name="ftp",
@@ -38,8 +51,8 @@ SERVICE = Service(
     overrides=OVERRIDES,
     compile=compile_ftp,
     facts=ftp_facts,
-    sandbox=PureFtpdComponent,
-    commands=register,
+    sandbox=_sandbox,
+    commands=_commands,
     directory=PARTS,
     quota=quota_rows,
     usage=UsagePart(counts=(LOGIN_PART.kind,), used=ftp_used),

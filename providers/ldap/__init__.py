@@ -15,16 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
-from ispctl.providers.ldap.access import register as register_access
-from ispctl.providers.ldap.commands import register
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.mapping import DirectoryMap, extend
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.replication import replicas
-from ispctl.providers.ldap.replication_commands import register as register_replication
-from ispctl.providers.ldap.sandbox.component import LdapComponent
 from ispctl.providers.ldap.settings import DIRECTORY, DirectorySettings
-from ispctl.reconciler.contract import Commands, DirectoryPart, Service, SiteFile
+from ispctl.reconciler.contract import Commands, Component, DirectoryPart, Service, SiteFile
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> LdapProvider:
@@ -45,8 +41,7 @@ def with_parts(parts: tuple[DirectoryPart, ...]) -> Service:
     its provider knows their kinds and fields, its sandbox's slapd loads their schemas."""
     dmap: DirectoryMap = extend(parts)
     provider = LdapProvider.with_parts(dmap)
-    return replace(SERVICE, provider=provider, build=_builder(provider),
-                   sandbox=lambda: LdapComponent(dmap.schemas))
+    return replace(SERVICE, provider=provider, build=_builder(provider), sandbox=lambda: _sandbox(dmap.schemas))
 
 
 def identity(site: SiteFile, env: Mapping[str, str]) -> dict[str, str]:
@@ -60,9 +55,22 @@ def identity(site: SiteFile, env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _commands(commands: Commands) -> None:
+    # Imported when the commands are added (a service command or the full help), not with the
+    # registry: a plan or apply loads every service and needs none of its commands (issue 11).
+    from ispctl.providers.ldap.access import register as register_access
+    from ispctl.providers.ldap.commands import register
+    from ispctl.providers.ldap.replication_commands import register as register_replication
+
     register(commands)
     register_access(commands)  # ispctl render access
     register_replication(commands)  # ispctl render replication provider|consumer
+
+
+def _sandbox(schemas: tuple[str, ...] = ()) -> Component:
+    # Imported when ``ispctl sandbox`` runs, not with the registry: the daemons' modules (issue 11).
+    from ispctl.providers.ldap.sandbox.component import LdapComponent
+
+    return LdapComponent(schemas)
 
 
 SERVICE = Service(
@@ -73,7 +81,7 @@ SERVICE = Service(
     identity=identity,
     enabled_by_default=True,
     sections=(DIRECTORY,),
-    sandbox=LdapComponent,
+    sandbox=_sandbox,
     commands=_commands,
     hosts_directory=lambda parts: with_parts(parts),
     replicas=replicas,

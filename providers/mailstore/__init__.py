@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from ispctl.providers.mailstore.commands import register
 from ispctl.providers.mailstore.compile import compile_mailstore, mailstore_facts
 from ispctl.providers.mailstore.provider import MailStoreProvider
 from ispctl.providers.mailstore.report import mail_used
 from ispctl.providers.mailstore.settings import MAIL, MAILDIR, OVERRIDES, MailSettings
-from ispctl.reconciler.contract import CLUSTER, ClusterSettings, ConfigError, Service, SiteFile, UsagePart
+from ispctl.reconciler.contract import CLUSTER, ClusterSettings, Commands, ConfigError, Service, SiteFile, UsagePart
 
 # Where the directory places each mailbox (address -> mailHost), for a host's own run: the
 # Dovecot service keeps mailHost, and the registry hands its reader to this service.
@@ -47,6 +46,14 @@ def build(site: SiteFile, env: Mapping[str, str] | None = None,
     return MailStoreProvider(mail.root, mail.archive_dir, cluster.this_host, lambda: reader(site, env))
 
 
+def _commands(commands: Commands) -> None:
+    # Imported when the commands are added (a service command or the full help), not with the
+    # registry: a plan or apply loads every service and needs none of its commands (issue 11).
+    from ispctl.providers.mailstore.commands import register
+
+    register(commands)
+
+
 SERVICE = Service(
     name="mailstore",
     summary="mailbox homes on disk: created, renamed, archived (never deleted)",
@@ -56,7 +63,7 @@ SERVICE = Service(
     overrides=OVERRIDES,
     compile=compile_mailstore,
     facts=mailstore_facts,
-    commands=register,
+    commands=_commands,
     usage=UsagePart(used=mail_used),
 )
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from ispctl.providers.opendkim.commands import register
 from ispctl.providers.opendkim.compile import compile_signing, signing_facts
 from ispctl.providers.opendkim.provider import SigningProvider, served_from_env
 from ispctl.providers.opendkim.render import (
@@ -31,9 +30,8 @@ from ispctl.providers.opendkim.render import (
     signing_keys,
     write_files,
 )
-from ispctl.providers.opendkim.sandbox.component import OpenDkimComponent
 from ispctl.providers.opendkim.tables import KEY_TABLE, SIGNING_TABLE
-from ispctl.reconciler.contract import Service, SiteFile
+from ispctl.reconciler.contract import Commands, Component, Service, SiteFile
 
 ENV_DIR = "ISPCTL_OPENDKIM_DIR"  # where the tables are (render's --conf-dir)
 ENV_PIDFILE = "ISPCTL_OPENDKIM_PIDFILE"
@@ -45,6 +43,21 @@ def build(site: SiteFile, env: Mapping[str, str] | None = None) -> SigningProvid
                            Path(env.get(ENV_PIDFILE, "").strip() or DEBIAN_PIDFILE), served_from_env(env))
 
 
+def _commands(commands: Commands) -> None:
+    # Imported when the commands are added (a service command or the full help), not with the
+    # registry: a plan or apply loads every service and needs none of its commands (issue 11).
+    from ispctl.providers.opendkim.commands import register
+
+    register(commands)
+
+
+def _sandbox() -> Component:
+    # Imported when ``ispctl sandbox`` runs, not with the registry: the daemons' modules (issue 11).
+    from ispctl.providers.opendkim.sandbox.component import OpenDkimComponent
+
+    return OpenDkimComponent()
+
+
 SERVICE = Service(
     name="opendkim",
     summary="DKIM signing of outgoing mail as a Postfix milter: which key signs each domain",
@@ -52,8 +65,8 @@ SERVICE = Service(
     build=build,
     compile=compile_signing,
     facts=signing_facts,
-    sandbox=OpenDkimComponent,
-    commands=register,
+    sandbox=_sandbox,
+    commands=_commands,
 )
 
 __all__ = ["CONF_FILE", "KEY_TABLE", "SERVICE", "SIGNING_TABLE", "SigningProvider", "build", "render", "signing_keys",

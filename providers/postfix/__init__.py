@@ -7,14 +7,22 @@ postfix``); see ``render`` for the tables and why they are ordered as they are.
 
 from __future__ import annotations
 
-from ispctl.providers.postfix.commands import register
 from ispctl.providers.postfix.render import TABLES, Table, render, write_files
-from ispctl.reconciler.contract import Service
+from ispctl.reconciler.contract import Commands, Service
+
+
+def _commands(commands: Commands) -> None:
+    # Imported when the commands are added (a service command or the full help), not with the
+    # registry: a plan or apply loads every service and needs none of its commands (issue 11).
+    from ispctl.providers.postfix.commands import register
+
+    register(commands)
+
 
 SERVICE = Service(
     name="postfix",
     summary="mail routing through LDAP tables that read the directory (configuration only)",
-    commands=register,
+    commands=_commands,
 )
 
 __all__ = ["SERVICE", "TABLES", "Table", "render", "write_files"]

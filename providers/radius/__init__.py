@@ -13,14 +13,28 @@ There is no provider of its own: FreeRADIUS reads the entries the directory prov
 
 from __future__ import annotations
 
-from ispctl.providers.radius.commands import register
 from ispctl.providers.radius.compile import ACCOUNT, PROFILE, compile_radius
 from ispctl.providers.radius.directory import PARTS
 from ispctl.providers.radius.editable import ACCESS
 from ispctl.providers.radius.facts import radius_facts
-from ispctl.providers.radius.sandbox.component import RadiusComponent
 from ispctl.providers.radius.settings import DOMAIN_RADIUS, MAILBOX_RADIUS, OVERRIDES, RADIUS, TENANT_RADIUS
-from ispctl.reconciler.contract import Service, UsagePart
+from ispctl.reconciler.contract import Commands, Component, Service, UsagePart
+
+
+def _commands(commands: Commands) -> None:
+    # Imported when the commands are added (a service command or the full help), not with the
+    # registry: a plan or apply loads every service and needs none of its commands (issue 11).
+    from ispctl.providers.radius.commands import register
+
+    register(commands)
+
+
+def _sandbox() -> Component:
+    # Imported when ``ispctl sandbox`` runs, not with the registry: the daemons' modules (issue 11).
+    from ispctl.providers.radius.sandbox.component import RadiusComponent
+
+    return RadiusComponent()
+
 
 SERVICE = Service(
     name="radius",
@@ -29,8 +43,8 @@ SERVICE = Service(
     overrides=OVERRIDES,
     compile=compile_radius,
     facts=radius_facts,
-    sandbox=RadiusComponent,
-    commands=register,
+    sandbox=_sandbox,
+    commands=_commands,
     directory=PARTS,
     usage=UsagePart(counts=(ACCOUNT,)),
     editables=(ACCESS,),

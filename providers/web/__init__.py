@@ -24,16 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ispctl.providers.web.apply_config import Control
-from ispctl.providers.web.commands import register
 from ispctl.providers.web.compile import KIND, compile_web
 from ispctl.providers.web.editable import SITE
 from ispctl.providers.web.facts import web_facts
 from ispctl.providers.web.placement import SCHEMA_PART, cluster_run
 from ispctl.providers.web.provider import WebProvider, certify_with_acme
 from ispctl.providers.web.render import Layout
-from ispctl.providers.web.sandbox.component import WebComponent
 from ispctl.providers.web.settings import DOMAIN_WEB, OVERRIDES, TENANT_WEB, WEB, DomainWeb, WebSettings, argv
-from ispctl.reconciler.contract import Service, SiteFile, UsagePart
+from ispctl.reconciler.contract import Commands, Component, Service, SiteFile, UsagePart
 
 
 def layout(web: WebSettings) -> Layout:
@@ -65,6 +63,21 @@ def build(site: SiteFile, env: Mapping[str, str] | None = None) -> WebProvider:
                        hosts, host_run)
 
 
+def _commands(commands: Commands) -> None:
+    # Imported when the commands are added (a service command or the full help), not with the
+    # registry: a plan or apply loads every service and needs none of its commands (issue 11).
+    from ispctl.providers.web.commands import register
+
+    register(commands)
+
+
+def _sandbox() -> Component:
+    # Imported when ``ispctl sandbox`` runs, not with the registry: the daemons' modules (issue 11).
+    from ispctl.providers.web.sandbox.component import WebComponent
+
+    return WebComponent()
+
+
 SERVICE = Service(
     name="web",
     summary="web sites: Apache virtual hosts, PHP-FPM pools per site, certificates from ACME",
@@ -74,8 +87,8 @@ SERVICE = Service(
     overrides=OVERRIDES,
     compile=compile_web,
     facts=web_facts,
-    sandbox=WebComponent,
-    commands=register,
+    sandbox=_sandbox,
+    commands=_commands,
     usage=UsagePart(counts=(KIND,)),
     editables=(SITE,),
     directory=(SCHEMA_PART,),
