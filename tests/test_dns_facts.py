@@ -13,7 +13,7 @@ from typing import Any
 from estate_builder import SITE, EstateBuilder, mailbox
 
 from ispctl.reconciler.estate.facts import Facts
-from tests.service_facts_helpers import loaded_with, service_facts, shared
+from tests.service_facts_helpers import Narrowing, loaded_with, service_facts, shared
 from tests.wiring import resources_of
 
 DNS: dict[str, Any] = {
@@ -118,3 +118,52 @@ def test_an_estate_without_dns_has_no_dns_facts(tmp_path: Path) -> None:
     builder = _estate(tmp_path, _net("www", "shop.acme.example"), {"domain": "acme.example", "services": ["mail"]},
                       dns={})
     assert _facts(builder) == {}
+
+
+# -- narrowed runs -------------------------------------------------------------------------------
+
+def _more(builder: EstateBuilder) -> EstateBuilder:
+    """Five more domain files, none related to the others: a narrowed run leaves them out."""
+    for index in range(5):
+        builder.domain("acme", f"more{index}.example", {"services": ["dns"]})
+    return builder
+
+
+def test_a_target_whose_mx_moves_onto_its_alias_domains_cname_falls_back(tmp_path: Path) -> None:
+    target = {"domain": "acme.example", "services": ["mail", "dns"], "mailboxes": {"anna": mailbox()}}
+    alias = {"domain": "acme-alias.example", "type": "alias", "alias_of": "acme.example", "services": ["mail", "dns"],
+             "dns": {"records": {"mail": {"CNAME": "relay.example.net."}}}}
+    builder = _more(_estate(tmp_path, target, alias))
+    runs = Narrowing(builder.root, tmp_path / "cache", "dns")
+    # Only the target's file changes; the problem is in the alias domain's, which is not.
+    path = builder.root / "tenants/acme/acme.example.yaml"
+    builder.domain("acme", "acme.example", {**{k: v for k, v in target.items() if k != "domain"},
+                                            "dns": {"records": {"@": {"MX": "10 mail.acme-alias.example."}}}})
+    assert "derived MX target mail.acme-alias.example. is a CNAME" in runs.falls_back(path)
+
+
+def test_a_narrowed_run_publishes_a_site_alias_in_the_zone_of_another_file(tmp_path: Path) -> None:
+    alias = {"domain": "acme-alias.example", "type": "alias", "alias_of": "acme.example", "services": ["dns"]}
+    builder = _more(_estate(tmp_path, _net("www"), {"domain": "acme.example", "services": ["dns"]}, alias))
+    runs = Narrowing(builder.root, tmp_path / "cache", "dns")
+    path = builder.root / "tenants/acme/acme.net.yaml"
+    builder.domain("acme", "acme.net", {k: v for k, v in _net("www", "shop.acme.example").items() if k != "domain"})
+    # (The alias domain uses acme.example's name too, so it comes along; the others do not.)
+    assert runs.same_as_full(path).loaded == {NET, ACME, ALIAS}
+
+    # The zone's file loaded unchanged (an alias domain of it changed): the file publishing in
+    # the zone is loaded with it, so the zone keeps the site alias's record.
+    runs = Narrowing(builder.root, tmp_path / "cache", "dns")
+    path = builder.root / "tenants/acme/acme-alias.example.yaml"
+    builder.domain("acme", "acme-alias.example", {**{k: v for k, v in alias.items() if k != "domain"},
+                                                  "dns": {"ttl": "5m"}})
+    assert runs.same_as_full(path).loaded == {ALIAS, ACME, NET}
+
+
+def test_a_narrowed_run_gives_a_removed_subdomains_hosts_to_the_zone_above(tmp_path: Path) -> None:
+    builder = _more(_estate(tmp_path, _net("shop.sub.acme.example"), {"domain": "acme.example", "services": ["dns"]},
+                            {"domain": "sub.acme.example", "services": ["dns"]}))
+    runs = Narrowing(builder.root, tmp_path / "cache", "dns")
+    path = builder.root / "tenants/acme/sub.acme.example.yaml"
+    path.unlink()
+    assert runs.same_as_full(path).loaded == {NET, ACME}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from estate_builder import EstateBuilder, mailbox
 
-from tests.service_facts_helpers import service_facts
+from tests.service_facts_helpers import Narrowing, service_facts
 
 SITE = "directory:\n  base_dn: ou=ispctl,dc=example,dc=net\n" + textwrap.dedent("""\
     cluster:
@@ -63,3 +63,28 @@ def test_without_a_cluster_nothing_is_counted(tmp_path: Path) -> None:
     builder.tenant("acme")
     builder.domain("acme", "acme.example", {"mailboxes": {"anna": mailbox()}})
     assert service_facts(builder.root, "mailstore") == ({}, [])
+
+
+# -- narrowed runs -------------------------------------------------------------------------------
+
+def _narrowable(tmp_path: Path) -> tuple[EstateBuilder, Narrowing]:
+    """acme.example with two mailboxes on mx1, bakery.example with one (mx1 full at 3), five
+    more files without mailboxes; primed."""
+    builder = _estate(tmp_path, bakery=1)
+    for index in range(5):
+        builder.domain("acme", f"more{index}.example", {"services": ["mail"]})
+    return builder, Narrowing(builder.root, tmp_path / "cache", "mailstore")
+
+
+def test_a_mailbox_added_in_one_file_falls_back_on_the_capacity_the_other_fills(tmp_path: Path) -> None:
+    builder, runs = _narrowable(tmp_path)
+    # A benign change of the other file: narrowed to it, acme.example's two counted from outside.
+    path = builder.domain("acme", "bakery.example", {"placement": {"mail_store": "mx1.example.net"},
+                                                     "description": "bakery", "mailboxes": {"b0": mailbox()}})
+    assert runs.same_as_full(builder.root / "tenants/acme/bakery.example.yaml").loaded == {path}
+
+    runs = Narrowing(builder.root, tmp_path / "cache", "mailstore")
+    builder.domain("acme", "bakery.example", {"placement": {"mail_store": "mx1.example.net"},
+                                              "mailboxes": {"b0": mailbox(), "b1": mailbox()}})
+    assert "mx1.example.net would store 4 mail_store objects" in runs.falls_back(
+        builder.root / "tenants/acme/bakery.example.yaml")
