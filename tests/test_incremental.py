@@ -299,9 +299,18 @@ def test_a_snapshot_updated_by_narrowed_runs_is_what_a_full_run_saves(example: E
                    e.write("southbay/clinic/clinic.example.yaml", {"domain": "clinic.example", "services": ["mail"]})],
         lambda e: [e.delete("southbay/clinic/clinic.example.yaml")],
         lambda e: [e.edit(SCHOOL, lambda d: d.__setitem__("description", "Riverside"))],
+        lambda e: [e.delete(SCHOOL), e.write("southbay/school/riverside.yaml", _yaml.load(
+            (EXAMPLE / "tenants" / SCHOOL).read_text(encoding="utf-8")))],  # the file renamed
     ]
     for step in steps:
         fast(example, step(example))
+    # a tenant renamed: its folder moves (more files than a fifth of the estate's: the full way)
+    old, new = example.path("northwind/lawfirm"), example.path("northwind/hartlaw")
+    old.rename(new)
+    example.edit("northwind/hartlaw/tenant.yaml", lambda d: d.__setitem__("previous", ["lawfirm"]))
+    moved = [old / "tenant.yaml", old / "hartcole.example.yaml", new / "tenant.yaml", new / "hartcole.example.yaml"]
+    assert "files changed" in falls_back(example, moved).reason
+    example.prime()
     kept, why = snapshot.load(example.root, FACTS_SCHEMA, example.env)
     assert kept is not None, why
     fresh = Estate(example.root, tmp_path / "fresh-cache")
@@ -309,6 +318,17 @@ def test_a_snapshot_updated_by_narrowed_runs_is_what_a_full_run_saves(example: E
     again, why = snapshot.load(fresh.root, FACTS_SCHEMA, fresh.env)
     assert again is not None, why
     assert kept.files == again.files
+
+
+def test_a_damaged_part_of_the_snapshot_falls_back(example: Estate) -> None:
+    path = snapshot.snapshot_path(example.root, example.env)
+    kept, _ = snapshot.load(example.root, FACTS_SCHEMA, example.env)
+    assert path is not None and kept is not None
+    name = example_name(SOUTHBAY)
+    entry = kept.files[name]
+    kept.files[name] = snapshot.FileEntry(entry.digest, entry.packed_facts, b"\x00not outlines")
+    assert snapshot.write(path, kept, force=True) is None
+    assert example.narrowed([]) == Fallback("the snapshot is damaged")
 
 
 # -- a generated estate ----------------------------------------------------------------------

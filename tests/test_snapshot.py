@@ -149,3 +149,13 @@ def test_full_runs_keep_digests_of_every_file_read(root: Path, env: dict[str, st
     files = sorted(p for p in (root / "tenants").rglob("*.yaml"))
     assert len(digests) == len(files)
     assert all(digests[f"desired-state/{p.relative_to(root)}"] == snapshot.digest_of(p) for p in files)
+
+
+def test_a_resource_of_the_site_settings_leaves_no_snapshot(root: Path, env: dict[str, str]) -> None:
+    """Such a resource could sum up every file's: a narrowed run could not tell its value."""
+    desired = full(root, env)
+    identity, resource = next(iter(desired.resources.items()))
+    assert resource.source is not None
+    desired.resources[identity] = replace(resource, source=replace(resource.source, file="desired-state/ispctl.yaml"))
+    assert save(root, FACTS_SCHEMA, env, desired) == \
+        "resources come from desired-state/ispctl.yaml, which is no tenant or domain file"

@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ispctl.reconciler.engine.heap import collector_paused
-from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.engine.resources import Resource, outline
 from ispctl.reconciler.estate.desired import Desired, Partial, run_desired
 from ispctl.reconciler.estate.facts import Facts
 from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of, estate_files
 from ispctl.reconciler.estate.schema import EstateSchema
 from ispctl.reconciler.estate.snapshot import (
+    Damaged,
     FileEntry,
     OutlineData,
     Snapshot,
@@ -70,6 +71,8 @@ def load_narrowed(root: Path, schema: EstateSchema, env: Mapping[str, str] | Non
             return _Narrowed(root, schema, env, tolerate).run(changed)
         except _Fall as exc:
             return Fallback(str(exc))
+        except Damaged:
+            return Fallback("the snapshot is damaged")
 
 
 class _Fall(Exception):
@@ -83,7 +86,6 @@ class _Narrowed:
         self.schema = schema
         self.env = env
         self.tolerate = tolerate
-        self.site = display_of(root / SITE_FILE, root)
 
     def run(self, changed: Sequence[Path]) -> Desired:
         missing = [e.service for e in self.schema.extensions if e.facts is None]
@@ -230,16 +232,16 @@ class _Narrowed:
         outlines, unplaced = outlines_by_file(compiled.values())
         if unplaced is not None:
             raise _Fall(unplaced)
-        stray = sorted(set(outlines) - loaded - {self.site})
+        stray = sorted(set(outlines) - loaded)
         if stray:
             raise _Fall(f"resources come from {stray[0]}, which was not loaded")
         merged: dict[tuple[str, str], Resource] = dict(compiled)
         outlined = frozenset(name for name in self.current if name not in loaded)
         for name in outlined:
-            for resource in self.snapshot.files[name].resources():
-                if resource.identity in merged:
-                    raise _Fall(f"{resource.address} of {name} is also compiled from the files loaded")
-                merged[resource.identity] = resource
+            for kind, key, parent, depends_on, previous in self.snapshot.files[name].outlines:
+                if (kind, key) in merged:
+                    raise _Fall(f"{kind}.{key} of {name} is also compiled from the files loaded")
+                merged[kind, key] = outline(kind, key, parent, depends_on, previous)
         # The compiled resources in their order, then the outlines file by file: not the full
         # run's order (sorting a hundred thousand identities costs more than the rest of the
         # result), which the engine never goes by (``engine.diff`` sorts what it compares).
@@ -250,12 +252,13 @@ class _Narrowed:
 
     def _update(self, loaded: set[str], outlines: Mapping[str, list[OutlineData]]) -> None:
         """The snapshot with the files loaded as this run saw them (the estate is valid)."""
-        files = {name: entry for name, entry in self.snapshot.files.items()
-                 if name in self.current and name not in loaded}
-        for name in loaded:
-            files[name] = FileEntry.of(self.current[name], self.facts.get(name, Facts()), outlines.get(name, ()))
-        if files == self.snapshot.files:
+        old = self.snapshot.files
+        fresh = {name: FileEntry.of(self.current[name], self.facts.get(name, Facts()), outlines.get(name, ()))
+                 for name in loaded}
+        if old.keys() <= self.current.keys() and all(old.get(name) == entry for name, entry in fresh.items()):
             return
+        files = {name: entry for name, entry in old.items() if name in self.current}
+        files.update(fresh)
         path = snapshot_path(self.root, self.env)
         if path is not None:
             write(path, Snapshot(self.snapshot.context, files))

@@ -24,9 +24,9 @@ import marshal
 import os
 import struct
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.resources import Resource, outline
 from ispctl.reconciler.estate.cache import ParseCache, code_key, pack_key
 from ispctl.reconciler.estate.facts import Facts
-from ispctl.reconciler.estate.loader import SITE_FILE, display_of
+from ispctl.reconciler.estate.loader import SITE_FILE
 from ispctl.reconciler.estate.schema import EstateSchema
 
 if TYPE_CHECKING:  # desired imports the whole pipeline; a snapshot only reads what it built
@@ -54,26 +54,81 @@ OutlineData = tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]
 FactsData = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, int], ...]]
 
 
-@dataclass(frozen=True)
 class FileEntry:
-    """One tenant or domain file as the snapshot's run saw it. Its facts stay as stored until
-    asked for (``facts``): a narrowed run reads the names of every file and the rest of a few."""
+    """One tenant or domain file as the snapshot's run saw it: the digest of its bytes, its
+    facts and the outlines of its resources. Facts and outlines are kept as ``marshal`` gave
+    them until asked for: a narrowed run reads the names of every file and the outlines of
+    those it does not load, and writes back only the few files it loaded (re-encoding a
+    hundred thousand outlines was most of an update)."""
 
-    digest: bytes
-    data: FactsData
-    outlines: tuple[OutlineData, ...]
+    __slots__ = ("digest", "packed_facts", "packed_outlines", "_data", "_facts", "_outlines")
+
+    def __init__(self, digest: bytes, packed_facts: bytes, packed_outlines: bytes) -> None:
+        self.digest = digest
+        self.packed_facts = packed_facts
+        self.packed_outlines = packed_outlines
+        self._data: FactsData | None = None
+        self._facts: Facts | None = None
+        self._outlines: tuple[OutlineData, ...] | None = None
 
     @classmethod
     def of(cls, digest: bytes, facts: Facts, outlines: Iterable[OutlineData]) -> FileEntry:
-        return cls(digest, facts.to_data(), tuple(outlines))
+        entry = cls(digest, marshal.dumps(facts.to_data()), marshal.dumps(tuple(outlines)))
+        entry._facts = facts
+        return entry
 
-    @cached_property
+    @property
+    def data(self) -> FactsData:
+        """The facts as stored (``Facts.to_data``): names, needs, totals."""
+        if self._data is None:
+            self._data = _unpacked(self.packed_facts, _is_facts)
+        return self._data
+
+    @property
     def facts(self) -> Facts:
-        return Facts.from_data(self.data)
+        if self._facts is None:
+            self._facts = Facts.from_data(self.data)
+        return self._facts
+
+    @property
+    def outlines(self) -> tuple[OutlineData, ...]:
+        if self._outlines is None:
+            self._outlines = _unpacked(self.packed_outlines, _is_outlines)
+        return self._outlines
 
     def resources(self) -> Iterable[Resource]:
         for kind, key, parent, depends_on, previous in self.outlines:
             yield outline(kind, key, parent, depends_on, previous)
+
+    def __eq__(self, other: object) -> bool:
+        # By content: marshal may encode equal data differently (it shares repeated objects).
+        if not isinstance(other, FileEntry):
+            return NotImplemented
+        return self.digest == other.digest and self.data == other.data and self.outlines == other.outlines
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Damaged(Exception):
+    """A snapshot's part that is not what ``write`` gives."""
+
+
+def _unpacked(packed: bytes, shape: Callable[[Any], bool]) -> Any:
+    try:
+        found = marshal.loads(packed)
+    except (ValueError, EOFError, TypeError):
+        raise Damaged from None
+    if not shape(found):
+        raise Damaged
+    return found
+
+
+def _is_facts(data: Any) -> bool:
+    return isinstance(data, tuple) and len(data) == 3 and all(isinstance(part, tuple) for part in data)
+
+
+def _is_outlines(data: Any) -> bool:
+    return isinstance(data, tuple) and all(isinstance(item, tuple) and len(item) == 5 for item in data)
 
 
 @dataclass
@@ -202,8 +257,9 @@ def _save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desir
     outlines, unplaced = outlines_by_file(desired.resources.values())
     if unplaced is not None:
         return unplaced
-    site = display_of(root / SITE_FILE, root)
-    unknown = sorted(set(outlines) - estate.digests.keys() - {site})
+    # A resource of the site settings' (none so far) could sum up every file's: a narrowed run
+    # could not tell its value from the files it loads.
+    unknown = sorted(set(outlines) - estate.digests.keys())
     if unknown:
         return f"resources come from {unknown[0]}, which is no tenant or domain file"
     files = {name: FileEntry.of(found, desired.facts.get(name, Facts()), outlines.get(name, ()))
@@ -217,7 +273,7 @@ def write(path: Path, snapshot: Snapshot, force: bool = False) -> str | None:
     summary = snapshot.combined()
     if not force and _head(path) == (snapshot.context, summary):
         return None
-    data = {name: (entry.digest, entry.data, entry.outlines) for name, entry in snapshot.files.items()}
+    data = {name: (entry.digest, entry.packed_facts, entry.packed_outlines) for name, entry in snapshot.files.items()}
     try:
         body = marshal.dumps(data)
     except ValueError:
@@ -294,13 +350,13 @@ def load(root: Path, schema: EstateSchema, env: Mapping[str, str] | None) -> tup
 
 
 def _decode(body: bytes) -> dict[str, FileEntry] | None:
-    """The files of a body, or None unless it has the shape ``write`` gives."""
+    """The files of a body, or None unless it has the shape ``write`` gives (what each file's
+    facts and outlines hold is checked when they are first read: ``Damaged``)."""
     try:
         data: Any = marshal.loads(body)
         files = {}
         for name, (found, facts, outlines) in data.items():
-            if not isinstance(name, str) or not isinstance(found, bytes) or not isinstance(outlines, tuple) \
-                    or not isinstance(facts, tuple) or len(facts) != 3 or not all(isinstance(f, tuple) for f in facts):
+            if not all(isinstance(part, bytes) for part in (found, facts, outlines)) or not isinstance(name, str):
                 return None
             files[name] = FileEntry(found, facts, outlines)
     except (ValueError, EOFError, TypeError, AttributeError):
