@@ -22,9 +22,9 @@ DIAL: dict[str, Any] = {"services": ["mail", "dialup"], "radius": {"accounts": {
 
 def _estate(tmp_path: Path, extra: list[str]) -> EstateBuilder:
     """acme.example with the standalone account dsl-1, acme.net (tenant acme too) with the mailbox
-    anna and ``extra`` addresses; a dialup profile in ispctl.yaml."""
-    builder = EstateBuilder(tmp_path, site={**SITE, "radius": {"profiles": {"dsl": {"session_timeout": "1d"}}}})
-    builder.tenant("acme")
+    anna and ``extra`` addresses; a dialup profile in acme's tenant file."""
+    builder = EstateBuilder(tmp_path, site=SITE)
+    builder.tenant("acme", {"name": "acme", "radius": {"profiles": {"dsl": {"session_timeout": "1d"}}}})
     builder.domain("acme", "acme.example", DIAL)
     net(builder, extra)
     return builder
