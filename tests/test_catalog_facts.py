@@ -14,6 +14,7 @@ from estate_builder import EstateBuilder, mailbox
 from ispctl.reconciler.estate.catalog_facts import catalog_facts
 from ispctl.reconciler.estate.desired import check_desired, run_desired
 from ispctl.reconciler.estate.facts import Facts
+from ispctl.reconciler.estate.placement import place_mailboxes, placed_facts, placed_key
 from tests.wiring import SCHEMA
 
 GIB = 1024**3
@@ -133,3 +134,62 @@ def test_the_example_estate_every_file_has_facts(tmp_path: Path) -> None:
     assert set(facts) == files
     for found in facts.values():
         assert found.needs <= found.names
+
+
+# -- totals of the files a narrowed run does not load (Catalog.outside) ----------------------
+
+def _outside(builder: EstateBuilder, loaded: str) -> dict[str, int]:
+    """The totals of every domain file but ``loaded``, as a full run's facts give them."""
+    desired, problems = check_desired(builder.root, SCHEMA, facts=True)
+    assert desired is not None and not problems and desired.facts is not None
+    out: dict[str, int] = {}
+    for file, facts in desired.facts.items():
+        if file != loaded and not file.endswith("/tenant.yaml"):
+            for key, value in facts.totals.items():
+                out[key] = out.get(key, 0) + value
+    return out
+
+
+def test_limits_count_the_files_not_loaded_up_the_tenant_chain(tmp_path: Path) -> None:
+    builder = two_tenants(tmp_path)
+    shop = builder.display("tenants/acme/shop/shop.example.yaml")
+    outside = _outside(builder, shop)
+    assert outside == {"usage:acme:domains": 1, "usage:acme:mailboxes": 1, "usage:acme:aliases": 1,
+                       "usage:acme:quota": GIB}
+    builder.tenant("acme", limits={"max_mailboxes": 1, "mail_quota_pool": "2 GiB"})
+    full, problems = check_desired(builder.root, SCHEMA)
+    expected = sorted(p.message for p in problems)
+    assert expected == ["mailbox quotas of tenant acme (its clients included) add up to 3 GiB, over its pool of 2 GiB",
+                        "tenant acme has 2 mailboxes (its clients included), over its limit of 1"]
+    _, narrowed = run_desired(builder.root, SCHEMA, None, only=frozenset({shop}), outside=outside)
+    assert sorted(p.message for p in narrowed) == expected
+    # without them, the reseller's usage is only its client's
+    _, blind = run_desired(builder.root, SCHEMA, None, only=frozenset({shop}))
+    assert [p.message for p in blind] == []
+
+
+CLUSTER = {"directory": {"base_dn": "ou=ispctl,dc=example,dc=net"}, "cluster": {"hosts": {
+    "mx1.example.net": {"roles": ["mail_store", "imap"], "capacity": 3}}}}
+
+
+def test_placement_capacity_counts_the_files_not_loaded(tmp_path: Path) -> None:
+    builder = EstateBuilder(tmp_path, site=CLUSTER)
+    builder.tenant("acme")
+    builder.domain("acme", "acme.example", {"mailboxes": {"anna": mailbox(), "ben": mailbox()}})
+    builder.domain("acme", "acme.example.net", {"mailboxes": {"cy": mailbox()}})
+    desired, problems = check_desired(builder.root, SCHEMA)
+    assert desired is not None and not problems
+    placement = place_mailboxes(desired.catalog)
+    facts = placed_facts(placement, lambda key: desired.catalog.mailboxes[key].origin.doc.file)
+    net = builder.display("tenants/acme/acme.example.net.yaml")
+    assert {file: dict(f.totals) for file, f in facts.items()} == {
+        builder.display("tenants/acme/acme.example.yaml"): {placed_key("mail_store", "mx1.example.net"): 2},
+        net: {placed_key("mail_store", "mx1.example.net"): 1}}
+    builder.domain("acme", "acme.example.net", {"mailboxes": {"cy": mailbox(), "dora": mailbox()}})
+    _, narrowed = run_desired(builder.root, SCHEMA, None, only=frozenset({net}),
+                              outside=dict(facts[builder.display("tenants/acme/acme.example.yaml")].totals))
+    assert [p.message for p in narrowed] == [
+        "mx1.example.net would store 4 mail_store objects, more than its capacity 3: raise it, add a host or place "
+        "objects elsewhere"]
+    _, blind = run_desired(builder.root, SCHEMA, None, only=frozenset({net}))
+    assert [p.message for p in blind] == []
