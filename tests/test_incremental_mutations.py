@@ -241,3 +241,71 @@ def test_what_fast_runs_learnt_is_kept(estate: Warm) -> None:
     # the whole domain gone, its addresses are foreign ones: a forward out, an alias out
     step(lambda: estate.remove(b), True)
     step(lambda: estate.edit(a, lambda d: (d["aliases"].pop("via"), d["mailboxes"][first].pop("forward"))), True)
+
+
+# -- limits at their boundary, tenants renamed: the generated estate ----------------------------
+
+CLIENT = "reseller000/reseller000-client001"   # 4 domains of 6, 40 mailboxes of 50, 18 aliases of 38, pool 75 GiB
+LAW = f"{CLIENT}/law-00001.example.yaml"
+LONE = "reseller000/reseller000-client008"     # one domain
+GIB = 1024**3
+
+
+def used(estate: Warm, what: str) -> int:
+    """The client's usage (its files' totals in the snapshot's facts)."""
+    kept, why = snapshot.load(estate.root, estate.schema, estate.env)
+    assert kept is not None, why
+    return sum(entry.facts.totals.get(f"usage:reseller000-client001:{what}", 0) for entry in kept.files.values())
+
+
+def new_domains(count: int) -> Callable[[Warm], object]:
+    return lambda e: [e.write(f"{CLIENT}/extra{i}.example.yaml", {"domain": f"extra{i}.example"})
+                      for i in range(count)]
+
+
+def new_mailboxes(count: int) -> Callable[[Warm], object]:
+    return lambda e: e.edit(LAW, lambda d: d["mailboxes"].update({f"x{i}": box() for i in range(count)}))
+
+
+def new_aliases(count: int) -> Callable[[Warm], object]:
+    return lambda e: e.edit(LAW, lambda d: d["aliases"].update({f"x{i}": ["postmaster"] for i in range(count)}))
+
+
+def pool_filled(over: int) -> Callable[[Warm], object]:
+    return lambda e: e.edit(LAW, lambda d: d["mailboxes"].__setitem__(
+        "x.big", box(quota=f"{75 * GIB - used(e, 'quota') + over} B")))
+
+
+def renamed(previous: list[str]) -> Callable[[Warm], object]:
+    def run(e: Warm) -> None:
+        e.move(LONE, "reseller000/client-eight")
+        e.edit("reseller000/client-eight/tenant.yaml", lambda d: d.__setitem__("previous", previous))
+    return run
+
+
+GENERATED: dict[str, tuple[Callable[[Warm], object], bool]] = {
+    "max-domains-reached": (new_domains(2), True),
+    "max-domains-exceeded": (new_domains(3), False),
+    "max-mailboxes-reached": (new_mailboxes(10), True),
+    "max-mailboxes-exceeded": (new_mailboxes(11), False),
+    "max-aliases-reached": (new_aliases(20), True),
+    "max-aliases-exceeded": (new_aliases(21), False),
+    "quota-pool-reached": (pool_filled(0), True),
+    "quota-pool-exceeded": (pool_filled(1), False),
+    "tenant-renamed-with-previous": (renamed(["reseller000-client008"]), True),
+    "tenant-folder-renamed": (renamed([]), True),
+    "tenant-previous-names-a-tenant": (lambda e: e.edit(f"{LONE}/tenant.yaml", lambda d: d.__setitem__(
+        "previous", ["reseller000-client007"])), False),
+    "domain-moved-to-a-sibling-client": (lambda e: e.move(f"{LONE}/dental-00029.example.yaml",
+                                                          f"{CLIENT}/dental-00029.example.yaml"), True),
+}
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_limits_and_tenants_of_the_generated_estate(estate: Warm, name: str) -> None:
+    change, fast = GENERATED[name]
+    change(estate)
+    found = estate.compare()
+    assert isinstance(found, Desired) == fast, found if isinstance(found, Fallback) else found.partial
+    if not fast:
+        assert estate.last is None and isinstance(found, Fallback) and "problem" in found.reason
