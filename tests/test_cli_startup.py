@@ -69,6 +69,8 @@ def test_version_imports_nothing_heavy_not_even_rich() -> None:
     assert (code, out) == (0, f"ispctl {__version__}\n")
     assert _heavy(modules) == []
     assert "rich" not in modules
+    # Looking for plug-ins (entry points) is for the top-level help and the registry only.
+    assert "importlib.metadata" not in modules
 
 
 # No arguments shows the help too, as a usage error (exit 1: 2 means "changes present").

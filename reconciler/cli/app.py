@@ -18,7 +18,6 @@ from __future__ import annotations
 import gc
 import inspect
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -167,6 +166,9 @@ class _Group(TyperGroup):
         if self.services is None or not self._listing_help or self._loaded is not None:
             return False
         if self._plugins is None:
+            # Imported here: importlib.metadata is a good part of what `ispctl --version` would import.
+            from importlib.metadata import entry_points
+
             self._plugins = bool(entry_points(group=PLUGIN_GROUP))
         return not self._plugins
 
