@@ -331,6 +331,22 @@ def test_a_damaged_part_of_the_snapshot_falls_back(example: Estate) -> None:
     assert example.narrowed([]) == Fallback("the snapshot is damaged")
 
 
+def test_resources_of_the_site_settings_are_compiled_again(tmp_path: Path) -> None:
+    """A dialup profile of ispctl.yaml is a resource of the site settings: compiled in every
+    narrowed run, as in the full one."""
+    shutil.copytree(EXAMPLE, tmp_path / "desired-state")
+    estate = Estate(tmp_path / "desired-state", tmp_path / "cache")
+    with (estate.root / "ispctl.yaml").open("a", encoding="utf-8") as handle:
+        handle.write("radius:\n  profiles:\n    dsl: {session_timeout: 1d}\n")
+    estate.prime()
+    full, _ = estate.full()
+    assert full is not None
+    site = [r for r in full.resources.values() if r.source and r.source.file == "desired-state/ispctl.yaml"]
+    assert site
+    found = fast(estate, [estate.edit(HART, lambda d: d["mailboxes"].__setitem__("x.new", box()))])
+    assert all(not is_outline(found.resources[r.identity]) for r in site)
+
+
 # -- a generated estate ----------------------------------------------------------------------
 
 @pytest.fixture

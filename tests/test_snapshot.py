@@ -151,11 +151,15 @@ def test_full_runs_keep_digests_of_every_file_read(root: Path, env: dict[str, st
     assert all(digests[f"desired-state/{p.relative_to(root)}"] == snapshot.digest_of(p) for p in files)
 
 
-def test_a_resource_of_the_site_settings_leaves_no_snapshot(root: Path, env: dict[str, str]) -> None:
-    """Such a resource could sum up every file's: a narrowed run could not tell its value."""
+def test_resources_of_the_site_settings_are_kept_apart(root: Path, env: dict[str, str]) -> None:
+    """A narrowed run compiles them again from the site settings (the snapshot's context) and
+    compares their identities with these."""
     desired = full(root, env)
     identity, resource = next(iter(desired.resources.items()))
     assert resource.source is not None
     desired.resources[identity] = replace(resource, source=replace(resource.source, file="desired-state/ispctl.yaml"))
-    assert save(root, FACTS_SCHEMA, env, desired) == \
-        "resources come from desired-state/ispctl.yaml, which is no tenant or domain file"
+    assert save(root, FACTS_SCHEMA, env, desired) is None
+    kept, _ = load(root, FACTS_SCHEMA, env)
+    assert kept is not None
+    assert [o[:2] for o in kept.files[snapshot.SITE].outlines] == [identity]
+    assert identity not in {o[:2] for name, entry in kept.files.items() if name for o in entry.outlines}

@@ -36,6 +36,7 @@ from ispctl.reconciler.estate.facts import Facts
 from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of, estate_files
 from ispctl.reconciler.estate.schema import EstateSchema
 from ispctl.reconciler.estate.snapshot import (
+    SITE,
     Damaged,
     FileEntry,
     OutlineData,
@@ -118,7 +119,7 @@ class _Narrowed:
         files = self.snapshot.files
         changed = {name for name, found in self.current.items()
                    if name not in files or files[name].digest != found}
-        changed |= files.keys() - self.current.keys()
+        changed |= files.keys() - self.current.keys() - {SITE}
         root = self.root.resolve()
         for path in named:
             resolved = path.resolve()
@@ -232,6 +233,10 @@ class _Narrowed:
         outlines, unplaced = outlines_by_file(compiled.values())
         if unplaced is not None:
             raise _Fall(unplaced)
+        site = outlines.pop(display_of(self.root / SITE_FILE, self.root), [])
+        known = self.snapshot.files.get(SITE)
+        if {o[:2] for o in site} != ({o[:2] for o in known.outlines} if known is not None else set()):
+            raise _Fall("the site settings compile to other resources than in the snapshot")
         stray = sorted(set(outlines) - loaded)
         if stray:
             raise _Fall(f"resources come from {stray[0]}, which was not loaded")
@@ -255,9 +260,9 @@ class _Narrowed:
         old = self.snapshot.files
         fresh = {name: FileEntry.of(self.current[name], self.facts.get(name, Facts()), outlines.get(name, ()))
                  for name in loaded}
-        if old.keys() <= self.current.keys() and all(old.get(name) == entry for name, entry in fresh.items()):
+        if old.keys() - {SITE} <= self.current.keys() and all(old.get(name) == entry for name, entry in fresh.items()):
             return
-        files = {name: entry for name, entry in old.items() if name in self.current}
+        files = {name: entry for name, entry in old.items() if name in self.current or name == SITE}
         files.update(fresh)
         path = snapshot_path(self.root, self.env)
         if path is not None:

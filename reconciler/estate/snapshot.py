@@ -4,7 +4,8 @@ After a full run that found no problem, ``save`` keeps, per tenant and domain fi
 sha256 of its bytes, its ``Facts`` (``estate.facts``) and the outline of every resource
 compiled from it (kind, key, parent, dependencies, previous keys: ``engine.resources.outline``).
 ``estate.incremental`` then loads only the files that changed and those their facts reach,
-and stands in for the others with their outlines.
+and stands in for the others with their outlines. Resources of the site settings (``SITE``)
+are compiled again by every narrowed run; their outlines only tell it that they are the same.
 
 A snapshot is only as good as the run it describes, so it is used only in the same
 context: the same parsing code and ispctl code (``cache.code_key`` and a stamp of the code's
@@ -34,7 +35,7 @@ from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.resources import Resource, outline
 from ispctl.reconciler.estate.cache import ParseCache, code_key, pack_key
 from ispctl.reconciler.estate.facts import Facts
-from ispctl.reconciler.estate.loader import SITE_FILE
+from ispctl.reconciler.estate.loader import SITE_FILE, display_of
 from ispctl.reconciler.estate.schema import EstateSchema
 
 if TYPE_CHECKING:  # desired imports the whole pipeline; a snapshot only reads what it built
@@ -45,6 +46,13 @@ _SUFFIX = ".snapshot"
 # magic, context key, digest of the files (their names and digests), digest of all of it
 _HEAD = struct.Struct(f"<{len(_MAGIC)}s32s32s32s")
 _counter = iter(range(1 << 62))  # temporary names of this process's own
+
+# The resources of the site settings (a RADIUS profile of ispctl.yaml) are kept under this
+# name: a narrowed run compiles them again from the site settings, the same as the snapshot's
+# (its context), and falls back if they are not the same objects. A service must compile such a
+# resource from the site settings (and tenants) alone: one summing up the domain files would
+# be worked out from a narrowed run's subset (each service's narrowed tests compare values).
+SITE = ""
 
 # One resource's outline as stored: kind, key, parent, depends_on, previous.
 OutlineData = tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]
@@ -146,6 +154,8 @@ def combined(context: bytes, digests: Iterable[tuple[str, bytes]]) -> bytes:
     """What a snapshot describes, in one digest: its context and every file's name and bytes."""
     digest = hashlib.sha256(context)
     for name, found in sorted(digests):
+        if name == SITE:
+            continue  # (the site settings are the context's)
         digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + found)
     return digest.digest()
 
@@ -257,13 +267,14 @@ def _save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desir
     outlines, unplaced = outlines_by_file(desired.resources.values())
     if unplaced is not None:
         return unplaced
-    # A resource of the site settings' (none so far) could sum up every file's: a narrowed run
-    # could not tell its value from the files it loads.
+    site = outlines.pop(display_of(root / SITE_FILE, root), None)
     unknown = sorted(set(outlines) - estate.digests.keys())
     if unknown:
         return f"resources come from {unknown[0]}, which is no tenant or domain file"
     files = {name: FileEntry.of(found, desired.facts.get(name, Facts()), outlines.get(name, ()))
              for name, found in estate.digests.items()}
+    if site:
+        files[SITE] = FileEntry.of(b"", Facts(), site)
     return write(path, Snapshot(context, files))
 
 
