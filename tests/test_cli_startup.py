@@ -162,9 +162,9 @@ def test_the_console_script_freezes_the_heap_for_the_interpreters_shutdown_and_s
 
 
 # What a plan does not need at its start (issue 11: a one-file pull request's plan must be
-# cheap): the services' commands and sandbox daemons, and the libraries only they or a
-# provider that reads certificates and keys use.
-NOT_FOR_A_PLAN = ("cryptography",)
+# cheap): the services' commands and sandbox daemons, and the libraries only they, a provider
+# that reads certificates and keys, or hashing a password use.
+NOT_FOR_A_PLAN = ("cryptography", "crypt")
 
 
 def _not_for_a_plan(module: str) -> bool:

@@ -12,13 +12,7 @@ import re
 import secrets
 import sys
 import warnings
-
-if sys.version_info >= (3, 13):  # pragma: no cover - the stdlib module was removed
-    import crypt_r as _crypt
-else:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt as _crypt
+from types import ModuleType
 
 _B64 = r"[./0-9A-Za-z]"
 # Always used with fullmatch, and with ASCII digits only: "$" alone matches before a
@@ -63,6 +57,20 @@ def check_hash(value: object) -> str:
     )
 
 
+def _crypt() -> ModuleType:
+    """crypt(3): imported when a password is hashed or checked, not by every command that loads
+    the estate's models (which only check that values are hashes; issue 11)."""
+    if sys.version_info >= (3, 13):  # pragma: no cover - the stdlib module was removed
+        import crypt_r
+
+        return crypt_r
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+        return crypt
+
+
 def hash_password(password: str, scheme: str = "sha512", rounds: int | None = None) -> str:
     """Hash with the system's crypt(3), the same library every consumer verifies with."""
     if not password:
@@ -73,7 +81,7 @@ def hash_password(password: str, scheme: str = "sha512", rounds: int | None = No
         cost = rounds or DEFAULT_ROUNDS["sha512"]
         if not 1000 <= cost <= 999_999_999:
             raise ValueError("SHA-512 rounds must be between 1000 and 999999999")
-        salt = _crypt.mksalt(_crypt.METHOD_SHA512, rounds=cost)
+        salt = _crypt().mksalt(_crypt().METHOD_SHA512, rounds=cost)
     elif scheme == "bcrypt":
         cost = rounds or DEFAULT_ROUNDS["bcrypt"]
         if not 4 <= cost <= 31:
@@ -83,7 +91,7 @@ def hash_password(password: str, scheme: str = "sha512", rounds: int | None = No
         salt = f"$2y${cost:02d}$" + "".join(secrets.choice(_BCRYPT_ALPHABET) for _ in range(22))
     else:
         raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-    hashed = _crypt.crypt(password, salt)
+    hashed: str | None = _crypt().crypt(password, salt)
     if not hashed or hashed.startswith("*"):
         raise ValueError(f"the system crypt library does not support {scheme}")
     return "{CRYPT}" + hashed
@@ -95,4 +103,4 @@ def verify_password(password: str, stored: str) -> bool:
     if not (SHA512_RE.fullmatch(stored) or BCRYPT_RE.fullmatch(stored)):
         return False
     digest = stored[len("{CRYPT}"):]
-    return secrets.compare_digest(_crypt.crypt(password, digest) or "", digest)
+    return secrets.compare_digest(_crypt().crypt(password, digest) or "", digest)
