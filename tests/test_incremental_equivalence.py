@@ -149,6 +149,11 @@ CASES: dict[str, Case] = {
     "committed-since-the-snapshot": fast(committed(field(HART, "j.hart", "name", "Jane"))),
     "same-bytes-rewritten": fast(lambda e: e.path(HART).write_bytes(e.path(HART).read_bytes())),
     "dkim-rotation-of-a-file-not-changed": fast(lambda e: start_rotation(e.kept[1], "northwind.example", 1024)),
+    "dns-domain-over-a-record": fast(lambda e: e.write("northwind/vpn.northwind.example.yaml", {
+        "domain": "vpn.northwind.example", "services": ["dns"]})),
+    "a-file-that-is-no-estate-file": fast(lambda e: e.write("northwind/README.md", "notes\n")),
+    "forward-to-another-spelling": fast(field(HART, "r.cole", "forward", {"to": ["Billing@NorthWind.example"]})),
+    "forward-to-a-unicode-spelling": fast(field(HART, "m.chen", "forward", {"to": ["anna@bäckerei-müller.example"]})),
     # -- a problem across files: the fallback ------------------------------------------------
     "address-of-another-files-extra-address": falls(mailbox(NET, "jane")),
     "extra-address-taken-in-another-file": falls(field(HART, "m.chen", "aliases", ["desk@hartcole.net"])),
@@ -215,6 +220,16 @@ CASES: dict[str, Case] = {
     "radius-login-claimed-by-another-tenant": falls(field(SCHOOL, "office", "aliases", ["dsl-1@southbay.example"])),
     "ftp-login-for-no-site": falls(lambda e: e.edit(SB, lambda d: d["ftp"]["sites"].__setitem__(
         "nope", {"password": HASH}))),
+    "domain-declared-twice-in-ascii": falls(lambda e: e.write("northwind/bakery/x.yaml", {
+        "domain": "xn--bckerei-mller-bfb28a.example"})),
+    "domain-declared-twice-in-capitals": falls(lambda e: e.write("northwind/bakery/x.yaml", {
+        "domain": "NorthWind.Example"})),
+    "domain-file-without-tenant-file": falls(lambda e: e.write("northwind/orphans/orphan.example.yaml", {
+        "domain": "orphan.example"})),
+    "forward-to-a-former-address": falls(both(
+        lambda e: e.edit(HART, lambda d: d["mailboxes"].__setitem__("helpdesk", {
+            **d["mailboxes"].pop("it"), "previous": ["it"]})),
+        field(NW, "noc", "forward", {"to": ["it@hartcole.example"]}))),
     "yaml-syntax-error": falls(lambda e: e.write(HART, "domain: [hartcole.example\n")),
     "empty-domain-file": falls(lambda e: e.write(SCHOOL, "")),
     # -- nothing wrong, but nothing the snapshot can vouch for: the fallback -----------------
@@ -325,6 +340,8 @@ def plan(warm: Warm, cache: str, capsys: pytest.CaptureFixture[str], patch: pyte
 PLANNED_THE_FULL_WAY = {
     # a deleted domain's plan reads its tenant's other domain's records
     "delete-domain-file": "dns.hartcole.net/@/MX is only outlined",
+    # a file in a tenant's folder that is no estate file: the plan takes the whole tenant
+    "a-file-that-is-no-estate-file": "is only outlined",
 }
 
 
@@ -349,3 +366,55 @@ def test_a_changes_plan_over_the_snapshot_is_the_full_ones(
         assert not fast.fast and fast.reason is not None and PLANNED_THE_FULL_WAY[name] in fast.reason, fast.reason
     else:
         assert fast.fast, fast.reason
+
+
+# -- several changes under one snapshot, each narrowed run updating it --------------------------
+
+STEPS: dict[str, list[Case]] = {
+    # a forward to another spelling of an address of another file: its file still cannot drop it
+    "forward-in-capitals-then-its-target-dropped": [
+        fast(field(HART, "r.cole", "forward", {"to": ["Billing@NorthWind.example"]})),
+        fast(field(HART, "j.hart", "name", "Jane")),
+        falls(drop(NW, "billing"))],
+    # through the unicode spelling of a domain, then its ASCII alias domain
+    "unicode-spelling-then-target-dropped": [
+        fast(field(HART, "m.chen", "forward", {"to": ["karl@bäckerei-müller.example"]})),
+        fast(drop(BAKERY, "karl")),  # the catch-all takes it
+        falls(lambda e: e.edit(BAKERY, lambda d: d["mail"].pop("catch_all")))],
+    "alias-domain-address-then-target-dropped": [
+        fast(field(NW, "noc", "forward", {"to": ["lehrling@baeckerei-mueller.example"]})),
+        fast(lambda e: e.edit(BAKERY, lambda d: d["mail"].pop("catch_all"))),
+        falls(drop(BAKERY, "lehrling"))],
+    # a domain that arrives and leaves again, its addresses used in between
+    "new-domain-used-then-removed": [
+        fast(lambda e: e.write("southbay/southbay.net.yaml", {
+            "domain": "southbay.net", "services": ["mail"], "placement": {"mail_store": "mx1.example.net"},
+            "mailboxes": {"desk": box()}})),
+        fast(field(SB, "noc", "forward", {"to": ["desk@southbay.net"]})),
+        falls(drop("southbay/southbay.net.yaml", "desk")),
+        fast(lambda e: e.remove("southbay/southbay.net.yaml"))],  # its addresses are foreign then
+    # a capacity filled by one file's change, then the other file's
+    "capacity-filled-step-by-step": [
+        fast(lambda e: e.edit(SITE, lambda d: None)),  # rewritten the same: nothing changed
+        fast(drop(SB, "ftp-test")),
+        fast(mailbox(SCHOOL, "x.new")),
+        falls(mailbox(SB, "x.new"))],
+}
+
+
+@pytest.mark.parametrize("name", STEPS)
+def test_changes_one_after_the_other(example: Warm, name: str) -> None:
+    for number, step in enumerate(STEPS[name], 1):
+        before = example.files()
+        step.change(example)
+        found = example.compare()
+        assert isinstance(found, Desired) == step.fast, (number, found if isinstance(found, Fallback) else "fast")
+        if isinstance(found, Desired):
+            assert example.last is not None
+            example.warm = example.last.resources  # what the snapshot now says
+            continue
+        assert example.last is None and isinstance(found, Fallback) and step.reason in found.reason, found
+        for path in example.files().keys() - before.keys():
+            path.unlink()
+        for path, raw in before.items():
+            path.write_bytes(raw)
