@@ -135,13 +135,20 @@ class _Narrowed:
     # -- the subset S ----------------------------------------------------------------------
 
     def _index(self) -> None:
-        """Who names what, among the unchanged domain files (their snapshot facts hold)."""
-        self.holders: dict[str, list[str]] = {}
-        for name, entry in self.snapshot.files.items():
-            if name in self.changed or _is_tenant(name) or name not in self.current:
-                continue
-            for fact in entry.data[0]:  # (its names, as stored: no Facts built for every file)
-                self.holders.setdefault(fact, []).append(name)
+        """The names of the unchanged domain files (their snapshot facts hold), as stored."""
+        self.listed = [(name, entry.data[0]) for name, entry in self.snapshot.files.items()
+                       if name in self.current and name not in self.changed and not _is_tenant(name)]
+
+    def _holders(self, names: set[str]) -> dict[str, list[str]]:
+        """The unchanged domain files naming each of ``names``: one pass over every file's names
+        (in C: cheaper than an index of every name, for the few names a run asks about)."""
+        found: dict[str, list[str]] = {}
+        if names:
+            for file, listed in self.listed:
+                if not names.isdisjoint(listed):
+                    for name in names.intersection(listed):
+                        found.setdefault(name, []).append(file)
+        return found
 
     def _facts(self, name: str) -> Facts:
         found = self.facts.get(name)
@@ -170,18 +177,16 @@ class _Narrowed:
             new = self.facts.get(name)
             if new is not None:
                 shared |= new.names - new.needs
-        for fact in shared:
-            out.update(self.holders.get(fact, ()))
-        queue = list(out | self.tenants)
-        seen: set[str] = set()
-        while queue:
-            name = queue.pop()
-            for need in self._facts(name).needs - seen:
-                seen.add(need)
-                for holder in self.holders.get(need, ()):
-                    if holder not in out and need not in self._facts(holder).needs:
-                        out.add(holder)
-                        queue.append(holder)
+        for files in self._holders(shared).values():
+            out.update(files)
+        # The needs, level by level (each level one pass over the files' names).
+        frontier, seen = out | self.tenants, set()
+        while frontier:
+            needs = set().union(*(self._facts(name).needs for name in frontier)) - seen
+            seen |= needs
+            frontier = {holder for need, files in self._holders(needs).items() for holder in files
+                        if holder not in out and need not in self._facts(holder).needs}
+            out |= frontier
         return {name for name in out if name in self.current and not _is_tenant(name)}
 
     def _fixpoint(self) -> Desired:
@@ -242,11 +247,14 @@ class _Narrowed:
             raise _Fall(f"resources come from {stray[0]}, which was not loaded")
         merged: dict[tuple[str, str], Resource] = dict(compiled)
         outlined = frozenset(name for name in self.current if name not in loaded)
-        for name in outlined:
-            for kind, key, parent, depends_on, previous in self.snapshot.files[name].outlines:
-                if (kind, key) in merged:
-                    raise _Fall(f"{kind}.{key} of {name} is also compiled from the files loaded")
-                merged[kind, key] = outline(kind, key, parent, depends_on, previous)
+        try:
+            for name in outlined:
+                for kind, key, parent, depends_on, previous in self.snapshot.files[name].outlines:
+                    if (kind, key) in merged:
+                        raise _Fall(f"{kind}.{key} of {name} is also compiled from the files loaded")
+                    merged[kind, key] = outline(kind, key, parent, depends_on, previous)
+        except (ValueError, TypeError):  # an item not of the shape written: the digest missed it
+            raise Damaged from None
         # The compiled resources in their order, then the outlines file by file: not the full
         # run's order (sorting a hundred thousand identities costs more than the rest of the
         # result), which the engine never goes by (``engine.diff`` sorts what it compares).
