@@ -180,7 +180,7 @@ class _Narrowed:
         for files in self._holders(shared).values():
             out.update(files)
         # The needs, level by level (each level one pass over the files' names).
-        frontier, seen = out | self.tenants, set()
+        frontier, seen = out | self.tenants, set[str]()
         while frontier:
             needs = set().union(*(self._facts(name).needs for name in frontier)) - seen
             seen |= needs
