@@ -83,7 +83,11 @@ class MailStoreProvider(Provider):
             return True
         if self._placed is None:
             self._placed = self._placed_reader() if self._placed_reader is not None else {}
-        return self._placed.get(resource.key, resource.attrs.get("host")) == self.host
+        if resource.key in self._placed:
+            # The directory's host settles it: a maildir only outlined (a narrowed plan over the
+            # snapshot) is asked nothing more, where reading its host would redo the plan in full.
+            return self._placed[resource.key] == self.host
+        return resource.attrs.get("host") == self.host
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         if KIND not in kinds:
