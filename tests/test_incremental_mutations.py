@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 
 from ispctl.reconciler.estate import snapshot
-from ispctl.reconciler.estate.desired import Desired
+from ispctl.reconciler.estate.desired import Desired, check_desired
 from ispctl.reconciler.estate.incremental import Fallback, load_narrowed
 from tests.bench.generate import generate_estate
 from tests.incremental_helpers import EXAMPLE, Files, Warm, box, rich_example
+from tests.wiring import SCHEMA
 
 SEEDS = range(40)
 CHAIN = 30
@@ -309,3 +310,29 @@ def test_limits_and_tenants_of_the_generated_estate(estate: Warm, name: str) -> 
     assert isinstance(found, Desired) == fast, found if isinstance(found, Fallback) else found.partial
     if not fast:
         assert estate.last is None and isinstance(found, Fallback) and "problem" in found.reason
+
+
+def test_a_default_placement_at_capacity(tmp_path: Path) -> None:
+    """mx2 exactly full: the mailboxes rendezvous hashing gives it and a domain pinned to it
+    to fill it up. New mailboxes of another file, some of which hash to mx2, overfill it while
+    the other files are outlined; pinned to mx1 they do not."""
+    repo = tmp_path / "repo"
+    generated(repo)
+    files = Files(repo / "desired-state")
+    full, problems = check_desired(files.root, SCHEMA, {"ISPCTL_CACHE_DIR": str(tmp_path / "probe")}, facts=True)
+    assert full is not None and full.facts is not None and not problems
+    placed = sum(facts.totals.get("placed:mail_store:mx2.example.net", 0) for facts in full.facts.values())
+    assert 0 < placed < 200
+    files.edit("reseller000/tenant.yaml", lambda d: d["limits"].__setitem__("max_mailboxes", 1000))
+    files.write("reseller000/filler.example.yaml", {
+        "domain": "filler.example", "services": ["mail"], "placement": {"mail_store": "mx2.example.net"},
+        "mail": {"default_quota": "1 MiB"}, "mailboxes": {f"f{i}": box() for i in range(200 - placed)}})
+    estate = Warm(repo, tmp_path / "cache")
+    rel = Editor(estate, 0).domain_files()[5]
+    estate.edit(rel, lambda d: d["mailboxes"].update({f"new{i}": box() for i in range(8)}))
+    found = estate.compare()
+    assert isinstance(found, Fallback) and "capacity" in found.reason, found
+    estate.restore()
+    estate.edit(rel, lambda d: d["mailboxes"].update(
+        {f"new{i}": box(placement={"mail_store": "mx1.example.net"}) for i in range(8)}))
+    assert isinstance(estate.compare(), Desired)
