@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import subprocess
+import sys
+import textwrap
 
 from ispctl.reconciler.engine.apply import ApplyResult, Outcome
 from ispctl.reconciler.engine.diff import compute_plan
@@ -308,3 +311,22 @@ def test_a_long_detail_is_cut_in_the_text_and_kept_whole_in_the_json() -> None:
     assert "        … 45 more lines (the JSON plan has them all)\n" in text
     data = json.loads(plan_json(plan))
     assert {c["address"]: c.get("detail") for c in data["changes"]}["mailbox.y@a.example"] == list(long)
+
+
+def test_the_json_views_and_the_consoles_until_used_import_no_rich() -> None:
+    # plan --json prints through write_raw: neither the views module nor configuring the
+    # consoles imports rich (issue 11); the first console does, honouring --no-color.
+    probe = textwrap.dedent("""\
+        import json, sys
+        from ispctl.reconciler.engine import output
+        from ispctl.reconciler.engine.plan import Plan
+        from ispctl.reconciler.views.text import plan_json
+        output.configure(no_color=True)
+        output.write_raw(plan_json(Plan()))
+        before = "rich" in sys.modules
+        console = output.out()
+        sys.stderr.write(json.dumps([before, "rich" in sys.modules, console.no_color]))
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(done.stdout)["changes"] == []
+    assert json.loads(done.stderr) == [False, True, True]

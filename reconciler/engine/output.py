@@ -31,14 +31,23 @@ if TYPE_CHECKING:
 
 _state: dict[str, Console] = {}
 _annotations: dict[str, bool] = {"github": False}
+_plain: dict[str, bool] = {"no_color": False}
 
 
 def configure(no_color: bool = False) -> None:
+    """How the two consoles print; each is made on its first use (issue 11: a command that
+    prints only machine-readable output, ``plan --json``, need not import rich at all)."""
+    _plain["no_color"] = no_color
+    _state.clear()
+
+
+def _console(name: str) -> Console:
     from rich.console import Console
 
-    plain = no_color or bool(os.environ.get("NO_COLOR"))
-    _state["out"] = Console(file=sys.stdout, no_color=plain, highlight=False, soft_wrap=True)
-    _state["err"] = Console(file=sys.stderr, no_color=plain, highlight=False, soft_wrap=True)
+    plain = _plain["no_color"] or bool(os.environ.get("NO_COLOR"))
+    stream = sys.stdout if name == "out" else sys.stderr
+    _state[name] = Console(file=stream, no_color=plain, highlight=False, soft_wrap=True)
+    return _state[name]
 
 
 def set_annotations(github: bool) -> None:
@@ -69,15 +78,15 @@ def annotate(level: str, message: str, file: str = "", line: int = 0, column: in
 
 
 def out() -> Console:
-    if "out" not in _state or _state["out"].file is not sys.stdout:
-        configure()
-    return _state["out"]
+    if "out" in _state and _state["out"].file is not sys.stdout:
+        configure()  # a new stdout (a test's runner): both consoles afresh, as at the start
+    return _state["out"] if "out" in _state else _console("out")
 
 
 def err() -> Console:
-    if "err" not in _state or _state["err"].file is not sys.stderr:
+    if "err" in _state and _state["err"].file is not sys.stderr:
         configure()
-    return _state["err"]
+    return _state["err"] if "err" in _state else _console("err")
 
 
 def _stderr_is_terminal() -> bool:

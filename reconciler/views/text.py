@@ -9,14 +9,15 @@ change writes on its service, as a diff, from its provider too (``Change.detail`
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from ispctl.reconciler.engine.apply import ApplyResult, Outcome
 from ispctl.reconciler.engine.plan import MASK, AttrChange, Change, Plan
 from ispctl.reconciler.engine.resources import Value
 from ispctl.reconciler.estate.units import format_size
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 # Attributes holding byte counts are shown with a readable unit beside the number.
 SIZE_ATTRS = frozenset({"quota", "default_quota", "quota_pool"})
@@ -128,8 +129,15 @@ def detail_lines(change: Change, limit: int) -> list[tuple[str, str]]:
     return lines
 
 
+def _text(content: str = "", style: str = "") -> Text:
+    # rich is imported by the text views only: the JSON view (plan --json) needs none of it (issue 11).
+    from rich.text import Text
+
+    return Text(content, style=style)
+
+
 def plan_text(plan: Plan) -> Text:
-    text = Text()
+    text = _text()
 
     def line(style: str, content: str) -> None:
         text.append(content + "\n", style=style or None)
@@ -187,10 +195,10 @@ def outcome_text(outcome: Outcome) -> Text:
     if change.action == "delete" and change.archive:
         verb = f"archived ({change.archive_note or ARCHIVED})"
     if outcome.status == "ok":
-        return Text(f"{change.address}: {verb}", style=STYLE[change.action])
+        return _text(f"{change.address}: {verb}", style=STYLE[change.action])
     if outcome.status == "skipped":
-        return Text(f"{change.address}: skipped ({outcome.error})", style="dim")
-    return Text(f"{change.address}: FAILED to {change.action}: {outcome.error}", style="bold red")
+        return _text(f"{change.address}: skipped ({outcome.error})", style="dim")
+    return _text(f"{change.address}: FAILED to {change.action}: {outcome.error}", style="bold red")
 
 
 # Failures sharing one reason are summed up in one line from this many on.
@@ -222,8 +230,8 @@ class OutcomeLines:
         if count < GROUP_AT:
             return outcome_text(outcome)
         if count == GROUP_AT:
-            return Text(f"... more changes {outcome.status} for the same reason are counted in the summary below",
-                        style="dim")
+            return _text(f"... more changes {outcome.status} for the same reason are counted in the summary below",
+                         style="dim")
         return None
 
 
@@ -232,7 +240,7 @@ def apply_summary(result: ApplyResult) -> Text:
     counts = {a: sum(1 for o in done if o.change.action == a) for a in ("create", "update", "delete")}
     archived = sum(1 for o in done if o.change.action == "delete" and o.change.archive)
     destroyed = f"{counts['delete']} destroyed" + (f" ({archived} of them archived)" if archived else "")
-    text = Text()
+    text = _text()
     if result.ok:
         text.append(
             f"Apply complete! Resources: {counts['create']} added, {counts['update']} changed, {destroyed}.\n",
