@@ -163,6 +163,16 @@ CASES: dict[str, Case] = {
                                                 "placement": {"mail_store": "mx1.example.net"}}))),
     "dns-record-where-the-site-answers": fast(lambda e: e.edit(SB, lambda d: d["dns"]["records"].__setitem__(
         "www", {"A": "192.0.2.9"}))),
+    # the bakery's site leaves its ASCII alias domain's names (records of that domain's zone)
+    "web-aliases-leave-the-alias-domain": fast(sites(BAKERY, **{"@": {"aliases": ["www"]}})),
+    "web-service-dropped-beside-an-alias-domain": fast(lambda e: e.edit(BAKERY, lambda d: (
+        d.__setitem__("services", ["mail", "dns"]), d.pop("web")))),
+    "dns-service-dropped-beside-an-alias-domain": fast(lambda e: e.edit(BAKERY, lambda d: (
+        d.__setitem__("services", ["mail", "web"]), d.pop("dns")))),
+    "web-site-dropped": fast(lambda e: e.edit(NW, lambda d: d["web"]["sites"].pop("shop"))),
+    # a mailbox renamed into another domain of its tenant (previous: its old address there)
+    "mailbox-moved-to-another-domain-of-the-tenant": fast(both(
+        drop(NET, "desk"), mailbox(HART, "desk", previous=["desk@hartcole.net"], quota="40 GiB"))),
     "a-file-that-is-no-estate-file": fast(lambda e: e.write("northwind/README.md", "notes\n")),
     "forward-to-another-spelling": fast(field(HART, "r.cole", "forward", {"to": ["Billing@NorthWind.example"]})),
     "forward-to-a-unicode-spelling": fast(field(HART, "m.chen", "forward", {"to": ["anna@bäckerei-müller.example"]})),
@@ -409,6 +419,11 @@ STEPS: dict[str, list[Case]] = {
         fast(field(SB, "noc", "forward", {"to": ["desk@southbay.net"]})),
         falls(drop("southbay/southbay.net.yaml", "desk")),
         fast(lambda e: e.remove("southbay/southbay.net.yaml"))],  # its addresses are foreign then
+    # a former address in another file's domain, free, then taken there
+    "previous-across-domains-then-taken": [
+        fast(mailbox(HART, "x.moved", previous=["old@hartcole.net"])),
+        fast(mailbox(NET, "new")),
+        falls(mailbox(NET, "old"))],
     # a pinned web uid that only clashes once its tenant has a site, in a file of its own
     "web-uid-pinned-then-a-first-site": [
         fast(lambda e: e.edit("northwind/lawfirm/tenant.yaml", lambda d: d.__setitem__(
