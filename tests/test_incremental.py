@@ -16,6 +16,7 @@ not the services' own.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import replace
@@ -345,6 +346,27 @@ def test_resources_of_the_site_settings_are_compiled_again(tmp_path: Path) -> No
     assert site
     found = fast(estate, [estate.edit(HART, lambda d: d["mailboxes"].__setitem__("x.new", box()))])
     assert all(not is_outline(found.resources[r.identity]) for r in site)
+
+
+def test_files_known_by_their_stat_are_not_read_again(example: Estate, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example's copies keep their old times: the snapshot knows them by their stat, so a
+    narrowed run reads only what changed; a file touched (same bytes) is read, and still the same."""
+    read: list[str] = []
+    digest_of = snapshot.digest_of
+    monkeypatch.setattr(snapshot, "digest_of", lambda path: read.append(str(path)) or digest_of(path))
+
+    def files_read() -> list[str]:  # (the site settings are read for the context in every run)
+        found = sorted(name for name in read if not name.endswith("/ispctl.yaml"))
+        read.clear()
+        return found
+
+    fast(example, [])
+    assert files_read() == []
+    os.utime(example.path(SCHOOL))
+    path = example.edit(HART, lambda d: d["mailboxes"].__setitem__("x.new", box()))
+    found = fast(example, [path])
+    assert files_read() == sorted([str(example.path(SCHOOL)), str(path)])
+    assert found.partial is not None and found.partial.changed == {example_name(HART)}
 
 
 # -- a generated estate ----------------------------------------------------------------------

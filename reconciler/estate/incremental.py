@@ -41,7 +41,8 @@ from ispctl.reconciler.estate.snapshot import (
     FileEntry,
     OutlineData,
     Snapshot,
-    digest_of,
+    Stat,
+    known_digest,
     load,
     outlines_by_file,
     snapshot_path,
@@ -107,9 +108,12 @@ class _Narrowed:
     # -- what changed --------------------------------------------------------------------
 
     def _current(self) -> dict[str, bytes]:
+        """The digest of every file now (by its stat where the snapshot's is the same)."""
         current = {}
+        self.stats: dict[str, Stat | None] = {}
+        files = self.snapshot.files
         for name, path in estate_files(self.root).items():
-            found = digest_of(path)
+            found, self.stats[name] = known_digest(path, files.get(name))
             if found is None:
                 raise _Fall(f"cannot read {name}")
             current[name] = found
@@ -266,11 +270,17 @@ class _Narrowed:
     def _update(self, loaded: set[str], outlines: Mapping[str, list[OutlineData]]) -> None:
         """The snapshot with the files loaded as this run saw them (the estate is valid)."""
         old = self.snapshot.files
-        fresh = {name: FileEntry.of(self.current[name], self.facts.get(name, Facts()), outlines.get(name, ()))
-                 for name in loaded}
-        if old.keys() - {SITE} <= self.current.keys() and all(old.get(name) == entry for name, entry in fresh.items()):
+        fresh = {name: FileEntry.of(self.current[name], self.facts.get(name, Facts()), outlines.get(name, ()),
+                                    self.stats.get(name)) for name in loaded}
+        # Files not loaded that were read again (touched, the same bytes): known by the new stat.
+        touched = {name: FileEntry(entry.digest, entry.packed_facts, entry.packed_outlines, self.stats[name])
+                   for name, entry in old.items()
+                   if name in self.stats and name not in fresh and entry.stat != self.stats[name]}
+        if old.keys() - {SITE} <= self.current.keys() and not touched and all(
+                old.get(name) == entry and old[name].stat == entry.stat for name, entry in fresh.items()):
             return
         files = {name: entry for name, entry in old.items() if name in self.current or name == SITE}
+        files.update(touched)
         files.update(fresh)
         path = snapshot_path(self.root, self.env)
         if path is not None:

@@ -25,6 +25,7 @@ import marshal
 import os
 import struct
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,7 +42,10 @@ from ispctl.reconciler.estate.schema import EstateSchema
 if TYPE_CHECKING:  # desired imports the whole pipeline; a snapshot only reads what it built
     from ispctl.reconciler.estate.desired import Desired
 
-_MAGIC = b"ispctl snapshot v1\n"
+_MAGIC = b"ispctl snapshot v2\n"
+# A file whose stat is older than this when it is taken is known by its stat until it changes
+# (a younger one could still change within the file system's timestamp granularity unseen).
+_SETTLED_NS = 2_000_000_000
 _SUFFIX = ".snapshot"
 # magic, context key, digest of the files (their names and digests), digest of all of it
 _HEAD = struct.Struct(f"<{len(_MAGIC)}s32s32s32s")
@@ -69,19 +73,22 @@ class FileEntry:
     those it does not load, and writes back only the few files it loaded (re-encoding a
     hundred thousand outlines was most of an update)."""
 
-    __slots__ = ("digest", "packed_facts", "packed_outlines", "_data", "_facts", "_outlines")
+    __slots__ = ("digest", "packed_facts", "packed_outlines", "stat", "_data", "_facts", "_outlines")
 
-    def __init__(self, digest: bytes, packed_facts: bytes, packed_outlines: bytes) -> None:
+    def __init__(self, digest: bytes, packed_facts: bytes, packed_outlines: bytes, stat: Stat | None = None) -> None:
         self.digest = digest
         self.packed_facts = packed_facts
         self.packed_outlines = packed_outlines
+        # The file's stat when ``digest`` was taken (``stat_of``): the same stat now is the same
+        # bytes, without reading them. None: read it.
+        self.stat = stat
         self._data: FactsData | None = None
         self._facts: Facts | None = None
         self._outlines: tuple[OutlineData, ...] | None = None
 
     @classmethod
-    def of(cls, digest: bytes, facts: Facts, outlines: Iterable[OutlineData]) -> FileEntry:
-        entry = cls(digest, marshal.dumps(facts.to_data()), marshal.dumps(tuple(outlines)))
+    def of(cls, digest: bytes, facts: Facts, outlines: Iterable[OutlineData], stat: Stat | None = None) -> FileEntry:
+        entry = cls(digest, marshal.dumps(facts.to_data()), marshal.dumps(tuple(outlines)), stat)
         entry._facts = facts
         return entry
 
@@ -171,6 +178,32 @@ def digest_of(path: Path | str) -> bytes | None:
             return hashlib.sha256(handle.read()).digest()
     except OSError:
         return None
+
+
+# size, modification time (ns), inode and device of a file
+Stat = tuple[int, int, int, int]
+
+
+def stat_of(path: Path | str) -> Stat | None:
+    """The stat a file is known by (``FileEntry.stat``), taken before its bytes are read; None
+    when it cannot be taken or the file changed too recently to be told apart by it."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if info.st_mtime_ns > time.time_ns() - _SETTLED_NS:
+        return None
+    return (info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+
+
+def known_digest(path: Path | str, entry: FileEntry | None) -> tuple[bytes | None, Stat | None]:
+    """The digest of a file's bytes (None: unreadable) and its stat: ``entry``'s digest when
+    its stat is the file's, else read (the stat taken first, so a change while it is read shows
+    as another stat next time)."""
+    stat = stat_of(path)
+    if stat is not None and entry is not None and entry.stat == stat:
+        return entry.digest, stat
+    return digest_of(path), stat
 
 
 def _code_stamp(schema: EstateSchema) -> bytes:
@@ -276,8 +309,15 @@ def _save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desir
     unknown = sorted(set(outlines) - estate.digests.keys())
     if unknown:
         return f"resources come from {unknown[0]}, which is no tenant or domain file"
-    files = {name: FileEntry.of(found, desired.facts.get(name, Facts()), outlines.get(name, ()))
-             for name, found in estate.digests.items()}
+    files = {}
+    for name, found in estate.digests.items():
+        # The stat taken now, before the file is read again: if it still has the bytes the run
+        # read, that stat names them (if it changed since, no snapshot: the next run makes one).
+        where = root.parent / name
+        digest, stat = known_digest(where, None)
+        if digest != found:
+            return f"{name} changed during the run"
+        files[name] = FileEntry.of(found, desired.facts.get(name, Facts()), outlines.get(name, ()), stat)
     if site:
         files[SITE] = FileEntry.of(b"", Facts(), site)
     return write(path, Snapshot(context, files))
@@ -289,7 +329,8 @@ def write(path: Path, snapshot: Snapshot, force: bool = False) -> str | None:
     summary = snapshot.combined()
     if not force and _head(path) == (snapshot.context, summary):
         return None
-    data = {name: (entry.digest, entry.packed_facts, entry.packed_outlines) for name, entry in snapshot.files.items()}
+    data = {name: (entry.digest, entry.packed_facts, entry.packed_outlines, entry.stat)
+            for name, entry in snapshot.files.items()}
     try:
         body = marshal.dumps(data)
     except ValueError:
@@ -371,10 +412,11 @@ def _decode(body: bytes) -> dict[str, FileEntry] | None:
     try:
         data: Any = marshal.loads(body)
         files = {}
-        for name, (found, facts, outlines) in data.items():
-            if not all(isinstance(part, bytes) for part in (found, facts, outlines)) or not isinstance(name, str):
+        for name, (found, facts, outlines, stat) in data.items():
+            if not all(isinstance(part, bytes) for part in (found, facts, outlines)) or not isinstance(name, str) \
+                    or not (stat is None or isinstance(stat, tuple) and len(stat) == 4):
                 return None
-            files[name] = FileEntry(found, facts, outlines)
+            files[name] = FileEntry(found, facts, outlines, stat)
     except (ValueError, EOFError, TypeError, AttributeError):
         return None
     return files
