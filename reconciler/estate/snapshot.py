@@ -273,8 +273,13 @@ def outlines_by_file(resources: Iterable[Resource]) -> tuple[dict[str, list[Outl
         source = resource.source
         if source is None:
             return found, f"{resource.address} has no source file"
-        found.setdefault(source.file, []).append(
-            (resource.kind, resource.key, resource.parent, tuple(resource.depends_on), tuple(resource.previous)))
+        rows = found.get(source.file)
+        if rows is None:
+            rows = found[source.file] = []
+        depends_on, previous = resource.depends_on, resource.previous
+        rows.append((resource.kind, resource.key, resource.parent,
+                     depends_on if type(depends_on) is tuple else tuple(depends_on),
+                     previous if type(previous) is tuple else tuple(previous)))
     return found, None
 
 
