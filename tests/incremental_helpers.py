@@ -15,12 +15,22 @@ import io
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+import typer
 from ruamel.yaml import YAML
 
+from ispctl.providers.dns.sandbox.named import NamedInstance
+from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
+from ispctl.reconciler.cli import commands, planning
+from ispctl.reconciler.cli.handler import run_command
+from ispctl.reconciler.cli.runs import PlanOptions
+from ispctl.reconciler.engine import saved
 from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.engine.gitinfo import changed_files
 from ispctl.reconciler.engine.resources import Resource, is_outline
@@ -28,7 +38,7 @@ from ispctl.reconciler.estate import snapshot
 from ispctl.reconciler.estate.desired import Desired, check_desired
 from ispctl.reconciler.estate.incremental import Fallback, load_narrowed
 from ispctl.reconciler.estate.schema import EstateSchema
-from tests.wiring import SCHEMA
+from tests.wiring import SCHEMA, WIRING, open_session
 
 HASH = "{CRYPT}$6$rounds=1000$Gw7J3F83IWxu57kA$lyxcrXFYurHf5yn4x2E4csOmPLRU8Gm/6Vl9WRKe2NQrNWJg4TZz4xnVmD." \
        "YB7WknEGpLVccxxWsyJeeUjSgf/"
@@ -213,6 +223,72 @@ def assert_same(resource: Resource, wanted: Resource) -> None:
 
 def compiled_count(desired: Desired) -> int:
     return sum(1 for r in desired.resources.values() if not is_outline(r))
+
+
+# -- the plan: ispctl plan --changed-since, over the snapshot and the full way -------------------
+
+@contextmanager
+def applied(warm: Warm, temp: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The warm estate applied to a real slapd and named (a plan's live side), stopped on the
+    way out; their environment (LDAP and DNS providers)."""
+    slapd = SlapdInstance(temp.mktemp("slapd"))
+    named = NamedInstance(temp.mktemp("named"))
+    slapd.start()
+    try:
+        named.start()
+        try:
+            env = {**slapd.env(), **named.env(), "ISPCTL_PROVIDERS": "ldap,dns"}
+            with open_session(warm.root, {**os.environ, **env}) as session:
+                assert session.apply(session.plan()).ok
+            yield env
+        finally:
+            named.stop()
+    finally:
+        slapd.stop()
+
+
+@dataclass(frozen=True)
+class Printed:
+    code: int
+    out: str
+    err: str
+    fast: bool
+    reason: str | None  # why the full way (None: the fast path, no --changed-since, or no plan: a problem)
+
+
+def plan(warm: Warm, cache: str, capsys: pytest.CaptureFixture[str], patch: pytest.MonkeyPatch) -> Printed:
+    """``ispctl plan --changed-since <the warm commit> --json --detailed-exitcode`` with the
+    cache folder ``cache`` (``off``: no snapshot, the full way)."""
+    seen: list[Any] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        found = planning.plan_estate(*args, **kwargs)
+        seen.append(found)
+        return found
+
+    patch.setenv("ISPCTL_CACHE_DIR", cache)
+    patch.setattr(commands, "plan_estate", spy)
+    capsys.readouterr()
+    with pytest.raises(typer.Exit) as ended:
+        run_command(lambda: commands.plan_cmd(WIRING, warm.root, "json", None, True,
+                                              PlanOptions(changed_since=warm.base)))
+    got = capsys.readouterr()
+    return Printed(ended.value.exit_code, got.out, got.err, bool(seen and seen[0].fast),
+                   seen[0].fallback if seen else None)
+
+
+def plan_both_ways(warm: Warm, live: Mapping[str, str], capsys: pytest.CaptureFixture[str]) -> Printed:
+    """The estate as it is now planned over the snapshot and the full way (no cache): the same
+    exit code, JSON and stderr, byte for byte. Returns the plan over the snapshot."""
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in live.items():
+            patch.setenv(variable, value)
+        patch.setattr(saved.secrets, "token_bytes", lambda size: b"k" * size)  # the digests' key, fixed
+        fast = plan(warm, warm.env["ISPCTL_CACHE_DIR"], capsys, patch)
+        full = plan(warm, "off", capsys, patch)
+    assert (fast.code, fast.out, fast.err) == (full.code, full.out, full.err)
+    assert not full.fast
+    return fast
 
 
 # -- the example estate, with every service's cross-file state -------------------------------

@@ -19,7 +19,6 @@ named, over the snapshot and the full way (no cache): exit code, JSON and stderr
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,20 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 
 from ispctl.providers.dns.dkim import ENV_DIR, create_key, start_rotation
-from ispctl.providers.dns.sandbox.named import NamedInstance
-from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.providers.web.users import derived_uid
-from ispctl.reconciler.cli import commands, planning
-from ispctl.reconciler.cli.handler import run_command
-from ispctl.reconciler.cli.runs import PlanOptions
-from ispctl.reconciler.engine import saved
 from ispctl.reconciler.estate.desired import Desired
 from ispctl.reconciler.estate.incremental import Fallback
-from tests.incremental_helpers import HASH, SELECTOR, Warm, box, git, rich_example
-from tests.wiring import WIRING, open_session
+from tests.incremental_helpers import HASH, SELECTOR, Warm, applied, box, git, plan_both_ways, rich_example
 
 HART = "northwind/lawfirm/hartcole.example.yaml"
 NET = "northwind/lawfirm/hartcole.net.yaml"
@@ -314,51 +305,8 @@ def test_a_change_gives_the_full_runs_result(example: Warm, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def live(warm: Warm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The example applied to a real slapd and named (the plan's live side); their environment."""
-    slapd = SlapdInstance(tmp_path_factory.mktemp("slapd"))
-    named = NamedInstance(tmp_path_factory.mktemp("named"))
-    slapd.start()
-    try:
-        named.start()
-        try:
-            env = {**slapd.env(), **named.env(), "ISPCTL_PROVIDERS": "ldap,dns"}
-            with open_session(warm.root, {**os.environ, **env}) as session:
-                assert session.apply(session.plan()).ok
-            yield env
-        finally:
-            named.stop()
-    finally:
-        slapd.stop()
-
-
-@dataclass(frozen=True)
-class Printed:
-    code: int
-    out: str
-    err: str
-    fast: bool
-    reason: str | None  # why the full way (None: the fast path, no --changed-since, or no plan: a problem)
-
-
-def plan(warm: Warm, cache: str, capsys: pytest.CaptureFixture[str], patch: pytest.MonkeyPatch) -> Printed:
-    """``ispctl plan --changed-since <the warm commit> --json --detailed-exitcode`` with the
-    cache folder ``cache`` (``off``: no snapshot, the full way)."""
-    seen: list[Any] = []
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        found = planning.plan_estate(*args, **kwargs)
-        seen.append(found)
-        return found
-
-    patch.setenv("ISPCTL_CACHE_DIR", cache)
-    patch.setattr(commands, "plan_estate", spy)
-    capsys.readouterr()
-    with pytest.raises(typer.Exit) as ended:
-        run_command(lambda: commands.plan_cmd(WIRING, warm.root, "json", None, True,
-                                              PlanOptions(changed_since=warm.base)))
-    got = capsys.readouterr()
-    return Printed(ended.value.exit_code, got.out, got.err, bool(seen and seen[0].fast),
-                   seen[0].fallback if seen else None)
+    with applied(warm, tmp_path_factory) as env:
+        yield env
 
 
 # Changes whose desired state the snapshot gives, but whose plan needs what is only outlined
@@ -376,15 +324,8 @@ def test_a_changes_plan_over_the_snapshot_is_the_full_ones(
         example: Warm, live: dict[str, str], name: str, capsys: pytest.CaptureFixture[str]) -> None:
     """The same change planned by the command line over the warm snapshot and the full way:
     the same exit code, JSON and stderr, byte for byte."""
-    with pytest.MonkeyPatch.context() as patch:
-        for variable, value in live.items():
-            patch.setenv(variable, value)
-        patch.setattr(saved.secrets, "token_bytes", lambda size: b"k" * size)  # the digests' key, fixed
-        CASES[name].change(example)
-        fast = plan(example, example.env["ISPCTL_CACHE_DIR"], capsys, patch)
-        full = plan(example, "off", capsys, patch)
-    assert (fast.code, fast.out, fast.err) == (full.code, full.out, full.err)
-    assert not full.fast
+    CASES[name].change(example)
+    fast = plan_both_ways(example, live, capsys)
     case = CASES[name]
     if not case.fast:
         assert fast.code == 1 and not fast.fast  # the problem, worded by the full way

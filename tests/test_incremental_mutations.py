@@ -24,7 +24,7 @@ from ispctl.reconciler.estate import snapshot
 from ispctl.reconciler.estate.desired import Desired, check_desired
 from ispctl.reconciler.estate.incremental import Fallback, load_narrowed
 from tests.bench.generate import generate_estate
-from tests.incremental_helpers import EXAMPLE, Files, Warm, box, rich_example
+from tests.incremental_helpers import EXAMPLE, Files, Warm, applied, box, plan_both_ways, rich_example
 from tests.wiring import SCHEMA
 
 SEEDS = range(40)
@@ -336,3 +336,34 @@ def test_a_default_placement_at_capacity(tmp_path: Path) -> None:
     estate.edit(rel, lambda d: d["mailboxes"].update(
         {f"new{i}": box(placement={"mail_store": "mx1.example.net"}) for i in range(8)}))
     assert isinstance(estate.compare(), Desired)
+
+
+# -- the plan: random edits planned by the command line -----------------------------------------
+
+PLANNED_SEEDS = range(100, 112)
+
+
+@pytest.fixture(scope="module")
+def live(warm: Warm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    with applied(warm, tmp_path_factory) as env:
+        yield env
+
+
+PLANNED: dict[int, bool] = {}
+
+
+@pytest.mark.parametrize("seed", PLANNED_SEEDS)
+def test_random_edits_plan_as_the_full_way(estate: Warm, live: dict[str, str], seed: int,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``ispctl plan --changed-since`` over the snapshot and the full way, byte-equal
+    (``incremental_helpers.plan_both_ways``), after random edits against real slapd and named."""
+    editor = Editor(estate, seed)
+    for _ in range(editor.rng.randint(1, 3)):
+        editor.edit()
+    PLANNED[seed] = plan_both_ways(estate, live, capsys).fast
+
+
+def test_random_edits_are_mostly_planned_the_fast_way() -> None:
+    if len(PLANNED) < len(PLANNED_SEEDS):
+        pytest.skip("the planned random edits did not all run")
+    assert len(PLANNED_SEEDS) // 3 <= sum(PLANNED.values()) < len(PLANNED_SEEDS), PLANNED
