@@ -97,7 +97,10 @@ class _Narrowed:
         if snapshot is None:
             raise _Fall(why)
         self.snapshot = snapshot
-        self.current = self._current()
+        try:
+            self.current = self._current()
+        except OSError as exc:  # a folder that cannot be listed: the full run says what is wrong
+            raise _Fall(f"cannot list the estate's files ({exc.strerror or type(exc).__name__})") from None
         self.changed = self._changed(changed)
         if len(self.changed) > MAX_CHANGED_SHARE * max(len(self.current), len(snapshot.files)):
             raise _Fall(f"{len(self.changed)} of {len(self.current)} files changed")
