@@ -80,12 +80,15 @@ def test_a_repeated_full_run_writes_nothing(root: Path, env: dict[str, str]) -> 
 def test_no_snapshot_without_facts_or_digests_or_cache(root: Path, env: dict[str, str]) -> None:
     desired, _ = check_desired(root, SCHEMA, env, facts=True)
     assert desired is not None
-    if any(e.facts is None for e in SCHEMA.extensions):
-        assert desired.facts is None
-        assert save(root, SCHEMA, env, desired) == "a service declares no facts"
+    assert desired.facts is not None  # every service declares its facts now
+    last = SCHEMA.extensions[-1]
+    without = replace(SCHEMA, extensions=(*SCHEMA.extensions[:-1], replace(last, facts=None)))
+    blind, _ = check_desired(root, without, env, facts=True)
+    assert blind is not None and blind.facts is None
+    assert save(root, without, env, blind) == f"service {last.service} declares no facts"
     plain, _ = check_desired(root, FACTS_SCHEMA, env)
     assert plain is not None and plain.facts is None
-    assert save(root, FACTS_SCHEMA, env, plain) == "a service declares no facts"
+    assert save(root, FACTS_SCHEMA, env, plain) == "the run gathered no facts (facts=True)"
     assert save(root, FACTS_SCHEMA, {"ISPCTL_CACHE_DIR": "off"}, full(root, env)) == "the cache is off"
     assert load(root, FACTS_SCHEMA, env) == (None, "no snapshot of a full run yet")
 

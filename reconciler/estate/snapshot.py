@@ -296,7 +296,8 @@ def _save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desir
     if desired.partial is not None:
         return "a narrowed run keeps its snapshot up to date itself"
     if desired.facts is None:
-        return "a service declares no facts"
+        missing = [e.service for e in schema.extensions if e.facts is None]
+        return f"service {missing[0]} declares no facts" if missing else "the run gathered no facts (facts=True)"
     if estate.sources or estate.confined is not None:
         return "the estate is composed of several repositories"
     if estate.digests is None:
