@@ -8,10 +8,10 @@ compiled equals the full run's (attributes and fingerprint), every outline has t
 resource's identity, parent, dependencies and previous keys, and the identities are the
 same. The benign changes must take the fast path (no fallback).
 
-Services: the schema is the registry's. A service whose facts hook has not landed yet gets
-one that says nothing (``lambda catalog, compiled: {}``, ``with_facts``), so these tests
-cover the estate's own rules across files (validate, delivery, limits, tenant renames),
-not the services' own.
+Services: the schema is the registry's, every service with its own facts hook (``with_facts``
+gives one that says nothing to a service without: none is left, it was the stand-in while the
+services' hooks were written). The cases are the estate's own rules across files (validate,
+delivery, limits, tenant renames); each service's own are its tests' (tests/test_*_facts.py).
 """
 
 from __future__ import annotations

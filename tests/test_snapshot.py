@@ -1,8 +1,8 @@
 """The snapshot of a valid estate (estate.snapshot): what it keeps, when it is written, and
 that a damaged, foreign or out-of-context one is never used.
 
-Services whose facts hook has not landed yet get one that says nothing (``with_facts`` of
-tests/test_incremental.py); a schema with a service without facts gets no snapshot.
+The schema is the registry's (``FACTS_SCHEMA`` of tests/test_incremental.py); a schema with a
+service without facts gets no snapshot.
 """
 
 from __future__ import annotations
