@@ -406,3 +406,34 @@ def test_a_key_store_from_the_environment(example: Warm, tmp_path: Path, monkeyp
     start_rotation(store, "southbay.example", 1024)
     monkeypatch.setenv(ENV_DIR, str(store))
     example.compare()
+
+
+# -- a plan since an older commit than the snapshot's -------------------------------------------
+
+# (committed, then a full run's snapshot; then changed on disk): both are since the reference.
+OLDER: dict[str, tuple[Callable[[Warm], object], Callable[[Warm], object]]] = {
+    "a-mailbox-then-a-name": (mailbox(HART, "x.new"), field(NW, "noc", "name", "NOC")),
+    "a-file-moved-then-forwarded-to": (
+        lambda e: e.move(SCHOOL, "southbay/school/riverside.yaml"),
+        field(NW, "noc", "forward", {"to": ["head@riverside-school.example"]})),
+    "a-domain-added-then-removed": (
+        lambda e: e.write("southbay/southbay.net.yaml", {"domain": "southbay.net", "services": ["dns"]}),
+        lambda e: e.remove("southbay/southbay.net.yaml")),
+    "a-forward-then-its-target-renamed": (
+        field(NW, "noc", "forward", {"to": ["it@hartcole.example"]}),
+        both(lambda e: e.edit(HART, lambda d: d["mailboxes"].__setitem__("helpdesk", {
+            **d["mailboxes"].pop("it"), "previous": ["it"]})),
+             field(NW, "noc", "forward", {"to": ["helpdesk@hartcole.example"]}))),
+}
+
+
+@pytest.mark.parametrize("name", OLDER)
+def test_a_plan_since_an_older_commit_than_the_snapshots(example: Warm, live: dict[str, str], name: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    committed_change, change = OLDER[name]
+    committed_change(example)
+    git(example.repo, "add", "-A")
+    git(example.repo, "commit", "-qm", name)
+    example.prime()
+    change(example)
+    assert plan_both_ways(example, live, capsys).fast
