@@ -177,7 +177,25 @@ class Warm(Files):
         full, problems = self.full()
         assert_equivalent(fast, full, problems, self.warm)
         self.last = None if problems else full
+        if isinstance(fast, Desired):
+            self.assert_snapshot_current()
         return fast
+
+    def assert_snapshot_current(self) -> None:
+        """The snapshot a narrowed run left is the one a full run of these files saves: every
+        file's digest, facts and outlines (a fact of a file it did not load, gone stale, would
+        misjudge a later change)."""
+        kept, why = snapshot.load(self.root, self.schema, self.env)
+        assert kept is not None, why
+        env = {**self.env, "ISPCTL_CACHE_DIR": self.env["ISPCTL_CACHE_DIR"] + "-fresh"}
+        desired, problems = check_desired(self.root, self.schema, env, facts=True)
+        assert desired is not None and not problems, problems
+        assert snapshot.save(self.root, self.schema, env, desired) is None
+        fresh, why = snapshot.load(self.root, self.schema, env)
+        assert fresh is not None, why
+        assert kept.files.keys() == fresh.files.keys()
+        stale = sorted(name for name in kept.files if kept.files[name] != fresh.files[name])
+        assert not stale, f"the snapshot after the narrowed run differs from a full run's for {stale}"
 
 
 def assert_equivalent(fast: Desired | Fallback, full: Desired | None, problems: list[Problem],
