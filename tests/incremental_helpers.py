@@ -239,10 +239,6 @@ def assert_same(resource: Resource, wanted: Resource) -> None:
     assert resource == wanted, identity
 
 
-def compiled_count(desired: Desired) -> int:
-    return sum(1 for r in desired.resources.values() if not is_outline(r))
-
-
 # -- the plan: ispctl plan --changed-since, over the snapshot and the full way -------------------
 
 @contextmanager

@@ -207,6 +207,7 @@ CASES: dict[str, Case] = {
         "autoconfig.xn--bckerei-mller-bfb28a.example"))),
     "web-derived-mta-sts-claimed-in-the-tenant": falls(lambda e: e.write(BAKERY_SHOP, shop(
         "mta-sts.xn--bckerei-mller-bfb28a.example"))),
+    "web-alias-in-the-alias-domains-zone": fast(lambda e: e.write(BAKERY_SHOP, shop("shop.baeckerei-mueller.example"))),
     "web-new-domain-of-the-tenant": fast(lambda e: e.write(BAKERY_SHOP, shop("www.mueller-shop.example"))),
     "web-derived-autoconfig-host-claimed": falls(sites(BAKERY, **{"@": {"aliases": [
         "www", "baeckerei-mueller.example", "www.baeckerei-mueller.example", "autoconfig.northwind.example"]}})),
