@@ -8,6 +8,7 @@ import pytest
 
 from ispctl.reconciler.engine.resources import (
     Canonical,
+    Incomplete,
     Resource,
     Value,
     address_of,
@@ -15,6 +16,8 @@ from ispctl.reconciler.engine.resources import (
     fingerprint,
     left_out,
     normalise_value,
+    outline,
+    outlines,
 )
 
 
@@ -240,3 +243,26 @@ def test_fingerprint_equals_the_formula_stored_fingerprints_were_written_with() 
         assert fingerprint(resource.attrs, parent, without) == expected
         assert Resource("mailbox", "m@x.net", attrs, parent=parent,  # type: ignore[arg-type]
                         recorded_fingerprint=expected).fingerprint() == expected  # read back: same covered set
+
+
+OUTLINE_FIELDS = ("kind", "key", "parent", "depends_on", "previous", "recorded_fingerprint", "interrupted", "address")
+
+
+def test_outlines_are_the_outlines_of_each_row_in_order() -> None:
+    rows = [("mailbox", "a@b.example", "domain.b.example", ("tenant.t",), ("old@b.example",)),
+            ("domain", "b.example", None, ("tenant.t",), ()),
+            ("zone", "b.example", None, ("domain.b.example", "domain.c.example"), ())]
+    made = outlines(rows)
+    assert len(made) == len(rows)
+    for row, bulk in zip(rows, made, strict=True):
+        one = outline(*row)
+        assert type(bulk) is type(one)
+        assert [getattr(bulk, f) for f in OUTLINE_FIELDS] == [getattr(one, f) for f in OUTLINE_FIELDS]
+        with pytest.raises(Incomplete):
+            _ = bulk.attrs
+    assert outlines([]) == []
+
+
+def test_an_outline_row_of_another_length_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        outlines([("mailbox", "a@b.example", None, (), ()), ("mailbox", "c@b.example")])

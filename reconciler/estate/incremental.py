@@ -27,10 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 from ispctl.reconciler.engine.heap import collector_paused
-from ispctl.reconciler.engine.resources import Resource, outline
+from ispctl.reconciler.engine.resources import Resource, outlines
 from ispctl.reconciler.estate.desired import Desired, Partial, run_desired
 from ispctl.reconciler.estate.facts import Facts
 from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of, estate_files
@@ -242,32 +243,38 @@ class _Narrowed:
             compiled = desired.resources
         except Exception as exc:
             raise _Fall(f"the narrowed compile failed: {exc!r}") from None
-        outlines, unplaced = outlines_by_file(compiled.values())
+        by_file, unplaced = outlines_by_file(compiled.values())
         if unplaced is not None:
             raise _Fall(unplaced)
-        site = outlines.pop(display_of(self.root / SITE_FILE, self.root), [])
+        site = by_file.pop(display_of(self.root / SITE_FILE, self.root), [])
         known = self.snapshot.files.get(SITE)
         if {o[:2] for o in site} != ({o[:2] for o in known.outlines} if known is not None else set()):
             raise _Fall("the site settings compile to other resources than in the snapshot")
-        stray = sorted(set(outlines) - loaded)
+        stray = sorted(set(by_file) - loaded)
         if stray:
             raise _Fall(f"resources come from {stray[0]}, which was not loaded")
         merged: dict[tuple[str, str], Resource] = dict(compiled)
         outlined = frozenset(name for name in self.current if name not in loaded)
+        files = self.snapshot.files
+        rows = [row for name in outlined for row in files[name].outlines]
         try:
-            for name in outlined:
-                for kind, key, parent, depends_on, previous in self.snapshot.files[name].outlines:
-                    if (kind, key) in merged:
-                        raise _Fall(f"{kind}.{key} of {name} is also compiled from the files loaded")
-                    merged[kind, key] = outline(kind, key, parent, depends_on, previous)
+            made = outlines(rows)
+            merged.update(zip(map(itemgetter(0, 1), rows), made, strict=True))
         except (ValueError, TypeError):  # an item not of the shape written: the digest missed it
             raise Damaged from None
+        if len(merged) != len(compiled) + len(rows):  # an identity twice: which one, in the order of old
+            seen = set(compiled)
+            for name in outlined:
+                for kind, key, *_ in files[name].outlines:
+                    if (kind, key) in seen:
+                        raise _Fall(f"{kind}.{key} of {name} is also compiled from the files loaded")
+                    seen.add((kind, key))
         # The compiled resources in their order, then the outlines file by file: not the full
         # run's order (sorting a hundred thousand identities costs more than the rest of the
         # result), which the engine never goes by (``engine.diff`` sorts what it compares).
         desired._resources = merged
         desired.partial = Partial(frozenset(subset), outlined, frozenset(self.changed), rounds)
-        self._update(loaded, outlines)
+        self._update(loaded, by_file)
         return desired
 
     def _update(self, loaded: set[str], outlines: Mapping[str, list[OutlineData]]) -> None:
