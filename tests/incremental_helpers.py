@@ -182,23 +182,21 @@ class Warm(Files):
     def compare(self) -> Desired | Fallback:
         """The narrowed run, checked against the full run (``assert_equivalent``)."""
         fast = self.narrowed()
-        full, problems = self.full()
+        full, problems = check_desired(self.root, self.schema, self.env, facts=True)
         assert_equivalent(fast, full, problems, self.warm)
         self.last = None if problems else full
-        if isinstance(fast, Desired):
-            self.assert_snapshot_current()
+        if isinstance(fast, Desired) and full is not None:
+            self.assert_snapshot_current(full)
         return fast
 
-    def assert_snapshot_current(self) -> None:
-        """The snapshot a narrowed run left is the one a full run of these files saves: every
-        file's digest, facts and outlines (a fact of a file it did not load, gone stale, would
-        misjudge a later change)."""
+    def assert_snapshot_current(self, full: Desired) -> None:
+        """The snapshot a narrowed run left is the one the full run ``full`` (with facts) of
+        the same files saves: every file's digest, facts and outlines (a fact of a file it did
+        not load, gone stale, would misjudge a later change)."""
         kept, why = snapshot.load(self.root, self.schema, self.env)
         assert kept is not None, why
         env = {**self.env, "ISPCTL_CACHE_DIR": self.env["ISPCTL_CACHE_DIR"] + "-fresh"}
-        desired, problems = check_desired(self.root, self.schema, env, facts=True)
-        assert desired is not None and not problems, problems
-        assert snapshot.save(self.root, self.schema, env, desired) is None
+        assert snapshot.save(self.root, self.schema, env, full) is None
         fresh, why = snapshot.load(self.root, self.schema, env)
         assert fresh is not None, why
         assert kept.files.keys() == fresh.files.keys()
