@@ -468,3 +468,20 @@ def test_a_plan_since_an_older_commit_than_the_snapshots(example: Warm, live: di
     example.prime()
     change(example)
     assert plan_both_ways(example, live, capsys).fast
+
+
+@pytest.mark.xfail(reason=KNOWN["a-change-that-keeps-the-files-stat"], strict=True)
+def test_a_change_that_keeps_the_files_stat_then_a_plan(example: Warm, live: dict[str, str],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The school's staff list gets noc@northwind.example in place of two of its own (an edit
+    that keeps the file's stat), committed. Then Northwind drops noc: the narrowed run knows
+    the school's file by its former facts (nothing of Northwind's), does not load it, and plans
+    exit 2; the full way finds the school's list reaching nothing (exit 1)."""
+    base = example.base
+    try:
+        committed(same_stat(SCHOOL, b"head, p.adams, k.lund", b"noc@northwind.example"))(example)
+        example.base = git(example.repo, "rev-parse", "HEAD").strip()  # --changed-since the edit's commit
+        example.edit(NW, lambda d: (d["mailboxes"].pop("noc"), d["aliases"].__setitem__("postmaster", "support")))
+        plan_both_ways(example, live, capsys)
+    finally:
+        example.base = base
