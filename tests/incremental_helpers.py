@@ -2,11 +2,14 @@
 (``estate.incremental.load_narrowed``) is compared with the full run (``check_desired``) after
 each change: a cache may only ever make a run faster, never change its result.
 
-``Warm`` commits the estate, runs it the full way and saves the snapshot; ``checkpoint`` keeps
-the files and the snapshot's bytes, ``restore`` puts both back, so each change of a list starts
-from the same warm state. ``compare`` hands ``load_narrowed`` what git says changed since the
-commit (as ``ispctl plan --changed-since HEAD`` does) and checks the result against a full run
-of the same files (``assert_equivalent``).
+``Warm`` commits the estate (its files an hour old, so the snapshot knows them by their stat),
+runs it the full way and saves the snapshot; ``checkpoint`` keeps the files and the snapshot's
+bytes, ``restore`` puts both back, so each change of a list starts from the same warm state.
+``compare`` hands ``load_narrowed`` what git says changed since HEAD (as ``ispctl plan
+--changed-since HEAD`` does), checks the result against a full run of the same files
+(``assert_equivalent``) and, when it took the fast path, the snapshot it left against the one
+that full run saves. ``applied`` and ``plan_both_ways`` do the same one level up: the command
+line's plan over the snapshot and the full way, against a real slapd and named.
 """
 
 from __future__ import annotations
