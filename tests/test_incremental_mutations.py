@@ -8,6 +8,11 @@ mailbox added or removed, a forward to an address of the estate that may or may 
 alias, a domain file deleted, a mailbox copied into another file); every result is compared
 with the full run (``incremental_helpers.assert_equivalent``). One chain keeps going under the
 same snapshot, which each narrowed run updates, so a stale fact would show at a later step.
+
+Also on the generated estate: limits at their boundary with the other files outlined, tenant
+folders renamed, a mail store exactly full with default placements, and random edits planned
+by the command line against real slapd and named (byte-equal both ways). On the example
+(``incremental_helpers.rich_example``): random edits that reach every rule across files.
 """
 
 from __future__ import annotations
