@@ -84,7 +84,7 @@ from ispctl.reconciler.estate.placement import (
     placed_facts,
     placed_key,
 )
-from ispctl.reconciler.estate.schema import EstateSchema, NamedExtension
+from ispctl.reconciler.estate.schema import EstateSchema, Inputs, NamedExtension, NamedInputs
 from ispctl.reconciler.estate.settings import EnvOverride
 from ispctl.reconciler.estate.units import MAX_TTL, format_duration, format_size, parse_duration
 from ispctl.reconciler.estate.yamlload import Document, FieldPath, format_path
@@ -236,6 +236,10 @@ class Service:
     # What its compile hook's rules across files read of each file (``estate.facts``); a
     # service with a compile hook and no facts keeps every narrowed plan on the whole estate.
     facts: FactsHook | None = None
+    # A digest of everything outside the estate's files its compile hook reads (``Inputs``:
+    # the DKIM key store, ...), from the site settings and the environment; a narrowed plan's
+    # snapshot is of these too. None: the hook reads nothing but the estate's files.
+    inputs: Inputs | None = None
     sandbox: Callable[[], Component] | None = None
     commands: Callable[[Commands], None] | None = None
     # What this service stores in the directory's entries (see ``DirectoryPart``).
@@ -346,6 +350,7 @@ class Registry:
             extensions=[NamedExtension(s.name, s.compile, s.facts) for s in self.services if s.compile is not None],
             default_providers=[s.name for s in self.services if s.enabled_by_default and s.provider is not None],
             attributes=self._part_attributes(),
+            inputs=[NamedInputs(s.name, s.inputs) for s in self.services if s.inputs is not None],
         )
 
     def _part_attributes(self) -> dict[str, set[str]]:
@@ -371,7 +376,7 @@ __all__ = [
     "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "DirectoryPart",
     "Document", "Editable",
     "DomainFile", "DomainName", "Done", "Duration", "EnvOverride", "EstateSchema", "EstateSession", "Extension",
-    "Facts", "FactsBuilder", "FactsHook",
+    "Facts", "FactsBuilder", "FactsHook", "Inputs",
     "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
     "MoveJournal", "MoveStep", "PendingMove", "interrupted_hosts", "moving_attrs", "placed_host",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Pipelined", "Problem", "Provider", "ProviderError",

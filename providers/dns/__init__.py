@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from ispctl.providers.dns.catalog_check import replicas
 from ispctl.providers.dns.compile import zoneset_resources
 from ispctl.providers.dns.connection import DnsConnection
+from ispctl.providers.dns.dkim import store_inputs
 from ispctl.providers.dns.editable import RECORD
 from ispctl.providers.dns.facts import dns_facts
 from ispctl.providers.dns.mapping import ignore_rules
@@ -59,6 +60,13 @@ def compile_zones(catalog: Catalog) -> Compiled:
     """Every zone of the estate, checked, as resources (none unless ispctl.yaml has dns:)."""
     zones, problems = check_zones(catalog)
     return Compiled(resources=zoneset_resources(zones), problems=problems)
+
+
+def dkim_inputs(site: SiteFile, env: Mapping[str, str]) -> bytes:
+    """What the zones read outside the estate's files: the DKIM key store (``dkim.store_inputs``);
+    nothing while ispctl.yaml publishes no keys."""
+    settings = site.section(DNS).dkim if site.has_section(DNS) else None
+    return b"" if settings is None else store_inputs(settings.key_dir, env)
 
 
 def _commands(commands: Commands) -> None:
@@ -84,10 +92,12 @@ SERVICE = Service(
     sections=(DNS, DOMAIN_DNS),
     compile=compile_zones,
     facts=dns_facts,
+    inputs=dkim_inputs,
     sandbox=_sandbox,
     commands=_commands,
     replicas=replicas,
     editables=(RECORD,),
 )
 
-__all__ = ["DNS", "DOMAIN_DNS", "SERVICE", "DnsConnection", "DnsProvider", "DnsSettings", "DomainDns", "build"]
+__all__ = ["DNS", "DOMAIN_DNS", "SERVICE", "DnsConnection", "DnsProvider", "DnsSettings", "DomainDns", "build",
+           "dkim_inputs"]

@@ -34,8 +34,11 @@ copy of them; the private halves stay on the mail host.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
+import stat
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -195,6 +198,63 @@ def current_selectors(store: Path, domain: str) -> list[str]:
         raise DkimError(f"cannot read the DKIM key directory {store / domain}: {exc.strerror}") from None
     return sorted((n[:-len(".pub")] for n in names if n.endswith(".pub") and not n.startswith(".")),
                   key=selector_order)
+
+
+def store_digest(store: Path) -> bytes:
+    """A digest of the key store as validation and compile read it: every domain folder's
+    current public keys (``<selector>.pub``), or why the store or a folder cannot be read.
+
+    Anything those reads would see differently gives another digest (a key made, rotated,
+    retired or replaced; a store or folder that appears, vanishes or cannot be read); the
+    private halves, which they never read, are not in it. The whole store is covered, not only
+    the estate's domains: a folder of no domain costs a narrowed plan its speed, never its result.
+    A key is known by its stat (inode, size, modification and change times) once its change
+    time is ``_SETTLED`` old: a later write gives it a later time, and the change time cannot be
+    set back. A younger key may be written again within the same clock tick, so its bytes are
+    read (a key just made then gives another digest once it has settled: one more full plan).
+    """
+    digest = hashlib.sha256(os.fsencode(store) + b"\0")
+    try:
+        folders = sorted(os.listdir(os.fsencode(store)))
+    except OSError as exc:
+        digest.update(f"store {type(exc).__name__}\0".encode())  # missing: keys missing, else a problem
+        return digest.digest()
+    settled = time.time_ns() - _SETTLED
+    parts: list[bytes] = []
+    for folder in folders:
+        where = os.fsencode(store) + b"/" + folder + b"/"
+        try:
+            names = sorted(n for n in os.listdir(where) if n.endswith(b".pub") and not n.startswith(b"."))
+        except OSError as exc:
+            parts.append(folder + b"/ " + type(exc).__name__.encode())
+            continue
+        parts.append(folder + b"/")
+        for name in names:
+            parts.append(name + b" " + _key_state(where + name, settled))
+    digest.update(b"\0".join(parts))
+    return digest.digest()
+
+
+_SETTLED = 2_000_000_000  # ns: far beyond any file system's clock tick
+
+
+def _key_state(path: bytes, settled: int) -> bytes:
+    try:
+        info = os.stat(path)
+        if info.st_ctime_ns < settled and stat.S_ISREG(info.st_mode):
+            return b"%d %d %d %d %d" % (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        with open(path, "rb") as handle:
+            return b"bytes " + hashlib.sha256(handle.read()).digest()
+    except OSError as exc:
+        return f"unreadable {type(exc).__name__}".encode()
+
+
+def store_inputs(configured: str, env: Mapping[str, str]) -> bytes:
+    """The key store's digest (``store_digest``) for the DNS and OpenDKIM compile hooks: of the
+    store ``env`` names and, if it is another, of the one this process's environment names,
+    which is the one the hooks read (a compile hook is given no environment)."""
+    stores = dict.fromkeys((key_dir(configured, env), key_dir(configured)))
+    return b"".join(store_digest(store) for store in stores)
 
 
 def served_key(conn: DnsConnection, domain: str, selector: str) -> str | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from ispctl.providers.dns import dkim_inputs
 from ispctl.providers.opendkim.compile import compile_signing, signing_facts
 from ispctl.providers.opendkim.provider import SigningProvider, served_from_env
 from ispctl.providers.opendkim.render import (
@@ -65,6 +66,9 @@ SERVICE = Service(
     build=build,
     compile=compile_signing,
     facts=signing_facts,
+    # Its hook reads what the zones read (the public keys, and the store's path for key_file):
+    # the same function, so the schema reads the store once for both.
+    inputs=dkim_inputs,
     sandbox=_sandbox,
     commands=_commands,
 )

@@ -10,12 +10,14 @@ naming any service:
   ``mail.root`` on one machine;
 * a **compile hook** (``Extension``): given the validated catalog, the service checks its
   sections across files and returns its own resources, its problems, and attributes it
-  adds to the estate's own resources (the mail store gives every mailbox its home).
+  adds to the estate's own resources (the mail store gives every mailbox its home);
+* **inputs** of that hook outside the estate's files (``Inputs``): a digest of what else it
+  reads (the DNS service's DKIM key store), so a snapshot of a run is of its inputs too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,20 @@ _BASES: dict[FileKind, type[Sectioned]] = {
 }
 
 
+# A digest of everything outside the estate's files that a service's compile hook reads (key
+# files, folders, environment variables other than the schema's overrides), from the site
+# settings (with their overrides) and the environment: whatever the hook would see differently
+# gives another digest. It is computed on every narrowed run, so it must be cheap (a stat of
+# each file rather than its bytes where that is enough).
+Inputs = Callable[[SiteFile, Mapping[str, str]], bytes]
+
+
+@dataclass(frozen=True)
+class NamedInputs:
+    service: str
+    inputs: Inputs
+
+
 @dataclass(frozen=True)
 class NamedExtension:
     service: str
@@ -57,11 +73,24 @@ class EstateSchema:
     # Attributes services add to the estate's own kinds (kind -> names, e.g. a mailbox's
     # radius_* and ftp_*): nameable in lifecycle.ignore_changes even when no object has one yet.
     attributes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # What services' compile hooks read outside the estate's files (``Inputs``).
+    inputs: tuple[NamedInputs, ...] = ()
+
+    def inputs_key(self, site: SiteFile, env: Mapping[str, str]) -> bytes:
+        """Every service's inputs digest in one value: a run whose hooks would read anything else
+        outside the files gives another. A function two services share (the DNS and OpenDKIM
+        services both read the DKIM key store) is called once."""
+        parts = []
+        for inputs in dict.fromkeys(named.inputs for named in self.inputs):
+            digest = inputs(site, env)
+            parts.append(len(digest).to_bytes(4, "big") + digest)
+        return b"".join(parts)
 
     @classmethod
     def build(cls, sections: Iterable[Section[Any]] = (), overrides: Iterable[EnvOverride] = (),
               extensions: Iterable[NamedExtension] = (), default_providers: Sequence[str] = (),
-              attributes: Mapping[str, Iterable[str]] | None = None) -> EstateSchema:
+              attributes: Mapping[str, Iterable[str]] | None = None,
+              inputs: Iterable[NamedInputs] = ()) -> EstateSchema:
         """Compose the models; a section name taken twice (or by a core field) is refused."""
         by_file: dict[FileKind, list[Section[Any]]] = {kind: [] for kind in _BASES}
         for section in sections:
@@ -79,7 +108,7 @@ class EstateSchema:
         tenant = _compose("TenantFile", TenantFile, by_file["tenant"])
         files = FileModels(site, tenant, domain, mailbox)
         declared = {kind: frozenset(names) for kind, names in (attributes or {}).items()}
-        return cls(files, tuple(overrides), tuple(extensions), declared)
+        return cls(files, tuple(overrides), tuple(extensions), declared, tuple(inputs))
 
 
 def _compose(name: str, base: type[Any], sections: list[Section[Any]], **more: Any) -> type[Any]:
