@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ispctl.providers.dns import dkim_inputs
+from ispctl.providers.radius import dictionary_inputs
 from ispctl.providers.registry import services
 from ispctl.reconciler.contract import Catalog, Compiled, Registry, Service, SiteFile
 from ispctl.reconciler.estate.schema import NamedInputs
@@ -14,7 +15,8 @@ from ispctl.reconciler.estate.schema import NamedInputs
 
 def test_the_registry_schema_carries_every_services_inputs() -> None:
     inputs = services().schema.inputs
-    assert [(named.service, named.inputs) for named in inputs] == [("dns", dkim_inputs), ("opendkim", dkim_inputs)]
+    assert [(named.service, named.inputs) for named in inputs] == [
+        ("dns", dkim_inputs), ("radius", dictionary_inputs), ("opendkim", dkim_inputs)]
 
 
 def _hook(catalog: Catalog) -> Compiled:

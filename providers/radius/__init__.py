@@ -13,12 +13,15 @@ There is no provider of its own: FreeRADIUS reads the entries the directory prov
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ispctl.providers.radius.compile import ACCOUNT, PROFILE, compile_radius
+from ispctl.providers.radius.dictionary import files_digest
 from ispctl.providers.radius.directory import PARTS
 from ispctl.providers.radius.editable import ACCESS
 from ispctl.providers.radius.facts import radius_facts
 from ispctl.providers.radius.settings import DOMAIN_RADIUS, MAILBOX_RADIUS, OVERRIDES, RADIUS, TENANT_RADIUS
-from ispctl.reconciler.contract import Commands, Component, Service, UsagePart
+from ispctl.reconciler.contract import Commands, Component, Service, SiteFile, UsagePart
 
 
 def _commands(commands: Commands) -> None:
@@ -27,6 +30,12 @@ def _commands(commands: Commands) -> None:
     from ispctl.providers.radius.commands import register
 
     register(commands)
+
+
+def dictionary_inputs(site: SiteFile, env: Mapping[str, str]) -> bytes:
+    """What the hook reads outside the estate's files: FreeRADIUS's dictionary (reply items are
+    checked against it), at the path the site settings name (``ISPCTL_RADIUS_DICTIONARY`` applied)."""
+    return files_digest(site.section(RADIUS).dictionary)
 
 
 def _sandbox() -> Component:
@@ -43,6 +52,7 @@ SERVICE = Service(
     overrides=OVERRIDES,
     compile=compile_radius,
     facts=radius_facts,
+    inputs=dictionary_inputs,
     sandbox=_sandbox,
     commands=_commands,
     directory=PARTS,

@@ -12,11 +12,13 @@ files it includes), read once per path.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DICTIONARY = "/usr/share/freeradius/dictionary"
 # Operators that set a reply attribute (the comparison operators only make sense for checks).
@@ -62,6 +64,39 @@ class Dictionary:
                 self.types[words[1].lower()] = words[3].lower()
             elif head == "VALUE" and len(words) >= 4:
                 self.values.setdefault(words[1].lower(), {})[words[2].lower()] = words[2]
+
+
+def files_digest(path: str) -> bytes:
+    """A digest of the files ``load`` reads for ``path`` (their names and bytes), and of the
+    optional includes it skips because they are absent: a dictionary that would check reply items
+    differently (a package upgrade, a file edited or added) gives another digest."""
+    digest = hashlib.sha256()
+    _digest_file(Path(path), set(), digest)
+    return digest.digest()
+
+
+def _digest_file(path: Path, seen: set[Path], digest: Any) -> None:
+    # The same walk as ``Dictionary._read``, without parsing anything but the includes.
+    path = path.resolve()
+    if path in seen:
+        return
+    seen.add(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        digest.update(f"{path}\0unreadable {type(exc).__name__}\0".encode("utf-8", "surrogateescape"))
+        return
+    digest.update(f"{path}\0".encode("utf-8", "surrogateescape") + hashlib.sha256(raw).digest())
+    if b"$INCLUDE" not in raw:
+        return
+    for line in raw.decode("utf-8", "replace").splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) > 1 and words[0].startswith("$INCLUDE"):
+            target = path.parent / words[1]
+            if words[0] == "$INCLUDE-" and not target.exists():
+                digest.update(f"{target}\0absent\0".encode("utf-8", "surrogateescape"))
+                continue
+            _digest_file(target, seen, digest)
 
 
 @lru_cache(maxsize=4)
