@@ -8,6 +8,7 @@ service without facts gets no snapshot.
 from __future__ import annotations
 
 import hashlib
+import marshal
 import os
 import shutil
 import stat
@@ -166,3 +167,17 @@ def test_resources_of_the_site_settings_are_kept_apart(root: Path, env: dict[str
     assert kept is not None
     assert [o[:2] for o in kept.files[snapshot.SITE].outlines] == [identity]
     assert identity not in {o[:2] for name, entry in kept.files.items() if name for o in entry.outlines}
+
+
+def test_file_entries_are_equal_by_content_whatever_their_bytes() -> None:
+    name = "".join(["mail", "box"])  # not the interned constant: marshal writes it again, not as a reference
+    shared = (("mailbox", "a@b.example", None, (), ()), ("mailbox", "c@b.example", None, (), ()))
+    apart = ((name, "a@b.example", None, (), ()), ("mailbox", "c@b.example", None, (), ()))
+    facts = marshal.dumps(((), (), ()))
+    one = snapshot.FileEntry(b"d", facts, marshal.dumps(shared))
+    other = snapshot.FileEntry(b"d", facts, marshal.dumps(apart))
+    assert marshal.dumps(shared) != marshal.dumps(apart)  # (else this test shows nothing)
+    assert one == other and one == snapshot.FileEntry(b"d", facts, marshal.dumps(shared))
+    assert one != snapshot.FileEntry(b"e", facts, marshal.dumps(shared))
+    assert one != snapshot.FileEntry(b"d", facts, marshal.dumps(shared[:1]))
+    assert one != snapshot.FileEntry(b"d", marshal.dumps((("address:a@b.example",), (), ())), marshal.dumps(shared))
