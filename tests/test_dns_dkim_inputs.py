@@ -4,12 +4,13 @@ whatever validation and compile would read differently in the store gives anothe
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ispctl.providers.dns import dkim, dkim_inputs
+from ispctl.providers.dns import dkim_inputs
 from ispctl.providers.dns.dkim import ENV_DIR, create_key, retire_keys, start_rotation, store_digest, store_inputs
 from ispctl.providers.registry import services
 from ispctl.reconciler.contract import SiteFile
@@ -23,10 +24,9 @@ def site(**dns: Any) -> SiteFile:
     return found
 
 
-@pytest.fixture(params=["stat", "bytes"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A key store of two domains; keys known by their stat (settled) or by their bytes (young)."""
-    monkeypatch.setattr(dkim, "_SETTLED", -(10 ** 30) if request.param == "stat" else 10 ** 30)
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A key store of two domains."""
     monkeypatch.delenv(ENV_DIR, raising=False)
     keys = tmp_path / "keys"
     create_key(keys, "a.example", "s1", 1024)
@@ -43,7 +43,6 @@ def test_a_rotation_and_a_retirement_give_other_digests(store: Path) -> None:
     start_rotation(store, "b.example", 1024)
     rotated = store_digest(store)
     assert rotated != before
-    from datetime import timedelta
     retire_keys(store, "b.example", True, timedelta(0))
     assert store_digest(store) not in (before, rotated)
 
@@ -62,6 +61,23 @@ def test_a_public_key_replaced_in_place_gives_another_digest(store: Path) -> Non
     path.write_bytes(other.read_bytes())  # same size, same inode, in place
     os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))  # even with its old modification time
     assert store_digest(store) != before
+
+
+def test_a_key_that_cannot_be_read_gives_another_digest(store: Path) -> None:
+    before = store_digest(store)
+    (store / "a.example" / "s1.pub").unlink()
+    (store / "a.example" / "s1.pub").mkdir()
+    assert store_digest(store) != before
+
+
+def test_a_store_copied_again_is_the_same_store(store: Path) -> None:
+    """A plan runner's copy of the public keys, made again (new files, new times): same digest."""
+    before = store_digest(store)
+    for path in sorted(store.rglob("*.pub")):
+        raw = path.read_bytes()
+        path.unlink()
+        path.write_bytes(raw)
+    assert store_digest(store) == before
 
 
 def test_the_private_halves_and_hidden_files_are_not_read(store: Path) -> None:
