@@ -47,8 +47,8 @@ _BASES: dict[FileKind, type[Sectioned]] = {
 # A digest of everything outside the estate's files that a service's compile hook reads (key
 # files, folders, environment variables other than the schema's overrides), from the site
 # settings (with their overrides) and the environment: whatever the hook would see differently
-# gives another digest. It is computed on every narrowed run, so it must be cheap (a stat of
-# each file rather than its bytes where that is enough).
+# gives another digest, and the same inputs always the same digest (never a time or an age).
+# It is computed on every narrowed run: only what the hook reads, as cheaply as it can be read.
 Inputs = Callable[[SiteFile, Mapping[str, str]], bytes]
 
 
