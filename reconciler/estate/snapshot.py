@@ -354,9 +354,10 @@ def write(path: Path, snapshot: Snapshot, force: bool = False) -> str | None:
         try:
             try:
                 os.fchmod(handle, 0o600)
-                view = memoryview(head + body)
-                while view:
-                    view = view[os.write(handle, view):]
+                for part in (head, body):  # (one after the other: joined, the body was copied first)
+                    view = memoryview(part)
+                    while view:
+                        view = view[os.write(handle, view):]
             finally:
                 os.close(handle)
             os.replace(temporary, path)
@@ -369,8 +370,12 @@ def write(path: Path, snapshot: Snapshot, force: bool = False) -> str | None:
 
 
 def _digest(context: bytes, summary: bytes, body: bytes | memoryview) -> bytes:
-    """The digest of a body, bound to the header that describes it."""
-    return hashlib.sha256(context + summary + body).digest()
+    """The digest of a body, bound to the header that describes it: sha256 of the three
+    joined, fed one after the other (joined, a body of tens of megabytes was copied first)."""
+    digest = hashlib.sha256(context)
+    digest.update(summary)
+    digest.update(body)
+    return digest.digest()
 
 
 def _head(path: Path) -> tuple[bytes, bytes] | None:
@@ -411,13 +416,13 @@ def load(root: Path, schema: EstateSchema, env: Mapping[str, str] | None) -> tup
         return None, "the snapshot is of another context (code, site settings, environment or services changed)"
     if _digest(found, summary, body) != digest:
         return None, "the snapshot is damaged"
-    files = _decode(bytes(body))
+    files = _decode(body)  # (marshal reads the buffer in place: no copy of the body)
     if files is None:
         return None, "the snapshot is damaged"
     return Snapshot(context, files), ""
 
 
-def _decode(body: bytes) -> dict[str, FileEntry] | None:
+def _decode(body: bytes | memoryview) -> dict[str, FileEntry] | None:
     """The files of a body, or None unless it has the shape ``write`` gives (what each file's
     facts and outlines hold is checked when they are first read: ``Damaged``)."""
     try:
