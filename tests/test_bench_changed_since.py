@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from tests.bench.changed_since import RATIO_LABEL
 
@@ -25,6 +27,8 @@ def test_the_changed_since_benchmark_compares_both_plans_and_stops_its_slapd(tmp
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "N = 30 mailboxes over 3 domains = 44 directory entries; repeat = 2" in out
+    assert "with bytecode compiled once (PYTHONPYCACHEPREFIX in the work dir)" in out
+    assert (workdir / "bytecode" / "compiled").exists()
     number = r" +\d+\.\d{3}"
     for step in ("ispctl plan (warm cache)", "ispctl plan --changed-since"):
         # wall and CPU medians, then both runs
@@ -43,3 +47,16 @@ def test_a_used_workdir_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "is not empty" in result.stderr
+
+
+def test_the_plan_children_run_with_bytecode_kept_in_the_work_dir(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.bench import cli_runs
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = cli_runs.cli_env(SlapdInstance(tmp_path / "slapd"))
+    prefix = tmp_path / cli_runs.BYTECODE_DIR
+    assert env["PYTHONPYCACHEPREFIX"] == str(prefix) and "PYTHONDONTWRITEBYTECODE" not in env
+    assert (prefix / "compiled").exists()
+    compiled = {p.name for p in prefix.rglob("*.pyc")}
+    assert any(name.startswith("gitinfo.") for name in compiled) and any(name.startswith("app.") for name in compiled)

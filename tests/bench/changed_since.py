@@ -84,6 +84,7 @@ def run(mailboxes: int, domains: int, repeat: int, workdir: Path | None = None, 
         machine_line(), load_line(load), code_line(),
         f"N = {size.mailboxes} mailboxes over {size.domains} domains = {size.entries} directory entries; "
         f"repeat = {repeat}",
+        cli_runs.BYTECODE_NOTE,
         "",
         f"{'step':<30}{'wall s':>9}{'CPU s':>9}   wall runs (s)",
         _line("ispctl plan (warm cache)", full),
