@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from ispctl.reconciler.engine.provider import Provider, Within
 from ispctl.reconciler.engine.resources import Index, Resource, address_of
@@ -383,9 +384,13 @@ def read_within(desired: Index, context: Index, anchors: frozenset[str], provide
         if not todo and before == (len(live), len(closure.members), len(wide)):
             break
     members = {by_address[a].identity for a in closure.members}
-    kept = {ident: r for ident, r in desired.items() if ident in members}
+    # The few members looked up, not the whole desired state filtered (the diff sorts them).
+    kept = {ident: desired[ident] for ident in sorted(members) if ident in desired}
     complete = {kind for p in providers if _reads_everything(p) for kind in p.SUPPORTS}
-    existing = {ident: r for ident, r in desired.items() if ident[0] not in complete}
+    if not complete or complete.isdisjoint(map(itemgetter(0), desired)):
+        existing = dict(desired)  # (a copy, in C)
+    else:
+        existing = {ident: r for ident, r in desired.items() if ident[0] not in complete}
     for ident in members:
         existing.pop(ident, None)
     existing.update({r.identity: r for r in pool.values()})
