@@ -20,6 +20,7 @@ import fnmatch
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from operator import itemgetter
 
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.plan import Plan
@@ -37,7 +38,7 @@ class Thresholds:
 
 
 def threshold_violations(plan: Plan, live: Index, limits: Thresholds) -> list[str]:
-    existing = Counter(kind for kind, _ in live)
+    existing = Counter(map(itemgetter(0), live))  # (in C: a narrowed plan's counts the whole estate)
     updates = Counter(c.kind for c in plan.changes if c.action == "update")
     deletes = Counter(c.kind for c in plan.changes if c.action == "delete")
     problems = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 
 from ispctl.reconciler.engine.apply import ApplyResult, Listener, Observer, StopCheck, apply_plan
 from ispctl.reconciler.engine.diff import compute_plan
@@ -36,8 +37,14 @@ def in_scope(desired: Resources, providers: Iterable[Provider]) -> Resources:
     it only, ``Provider.reconciles``).
     """
     owners = {kind: p for p in providers for kind in p.SUPPORTS}
+    # Kinds whose provider keeps every object (the default ``reconciles``) need no question per
+    # object: when the desired state holds no other kind, it is kept whole (a copy, in C).
+    whole = {kind for kind, p in owners.items() if type(p).reconciles is Provider.reconciles}
+    if set(map(itemgetter(0), desired)) <= whole:
+        return dict(desired)
     # A host-local provider keeps only the objects placed on its host (Provider.reconciles).
-    return {ident: r for ident, r in desired.items() if ident[0] in owners and owners[ident[0]].reconciles(r)}
+    return {ident: r for ident, r in desired.items()
+            if ident[0] in whole or (ident[0] in owners and owners[ident[0]].reconciles(r))}
 
 
 @dataclass
@@ -87,7 +94,7 @@ class Session:
         # Every desired kind needs an owner, and no kind any provider claims may have two
         # (live objects of such a kind would be read twice and could not be deleted):
         # refuse before reading anything.
-        kinds = {kind for kind, _ in self.desired}
+        kinds = set(map(itemgetter(0), self.desired))
         for provider in self.providers:
             kinds |= provider.SUPPORTS
         for kind in sorted(kinds):
