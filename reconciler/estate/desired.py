@@ -15,6 +15,7 @@ files load only those (``estate.incremental``), which runs this same pipeline on
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,9 @@ class Desired:
     facts: dict[str, Facts] | None = None
     # A narrowed run (``estate.incremental``): what it loaded and what it only outlined.
     partial: Partial | None = None
+    # What the services' hooks read outside the files (``EstateSchema.inputs_key``), taken
+    # before they ran: a full run asked for facts, for the snapshot it saves (``estate.snapshot``).
+    inputs: bytes | None = None
 
     @property
     def resources(self) -> dict[tuple[str, str], Resource]:
@@ -91,23 +95,25 @@ def check_desired(root: Path, schema: EstateSchema, env: Mapping[str, str] | Non
                   facts: bool = False) -> tuple[Desired | None, list[Problem]]:
     """The estate as far as it can be read (with every repository it is composed of, see
     ``estate.sources``), and every problem found on the way; with ``facts``, also every
-    file's facts (``Desired.facts``) and digest (``Estate.digests``)."""
+    file's facts (``Desired.facts``) and digest (``Estate.digests``), and the services' inputs
+    (``Desired.inputs``)."""
     with collector_paused():
-        return run_desired(root, schema, env, facts=facts)
+        return run_desired(root, schema, env, facts=facts, inputs=facts)
 
 
 def run_desired(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, *, facts: bool = False,
-                only: frozenset[str] | None = None,
-                outside: Mapping[str, int] | None = None) -> tuple[Desired | None, list[Problem]]:
+                only: frozenset[str] | None = None, outside: Mapping[str, int] | None = None,
+                inputs: bool = False) -> tuple[Desired | None, list[Problem]]:
     """``check_desired``'s pipeline; a narrowed run (``estate.incremental``) reads ``only``
     these domain files (``Found.only``) with ``outside`` the totals of the others
-    (``Catalog.outside``)."""
+    (``Catalog.outside``). ``inputs``: also the services' inputs, taken before the hooks run."""
     estate, problems = load_composed(root, schema.files, env, only=only, digests=facts)
     if estate is None:
         return None, problems
     estate.site = with_overrides(estate.site, schema.overrides, env)
     catalog, more = build_catalog(estate, problems, outside)
     problems += more
+    taken = schema.inputs_key(estate.site, os.environ if env is None else env) if inputs else None
     contributions = []
     parts: list[dict[str, Facts]] | None = [catalog_facts(catalog)] if facts else None
     for extension in schema.extensions:
@@ -120,7 +126,7 @@ def run_desired(root: Path, schema: EstateSchema, env: Mapping[str, str] | None,
             else:
                 parts.append(dict(extension.facts(catalog, compiled)))
     problems += lifecycle_problems(catalog, contributions, schema.attributes)
-    return Desired(catalog, contributions, facts=None if parts is None else merge_all(parts)), problems
+    return Desired(catalog, contributions, facts=None if parts is None else merge_all(parts), inputs=taken), problems
 
 
 def load_desired(root: Path, schema: EstateSchema, env: Mapping[str, str] | None = None,

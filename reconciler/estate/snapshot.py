@@ -10,7 +10,9 @@ are compiled again by every narrowed run; their outlines only tell it that they 
 A snapshot is only as good as the run it describes, so it is used only in the same
 context: the same parsing code and ispctl code (``cache.code_key`` and a stamp of the code's
 files), the same site settings (the bytes of ``ispctl.yaml``), the same environment
-overrides, the same services and the same estate folder. It lives beside the parse cache
+overrides, the same services, the same estate folder and the same inputs the services' hooks
+read outside the estate's files (``EstateSchema.inputs_key``: the DKIM key store, the RADIUS
+dictionary), taken before the run's hooks read them. It lives beside the parse cache
 (``cache.ParseCache.of``: ``$ISPCTL_CACHE_DIR``, XDG, ``off``; never inside the estate's
 repository), one file per estate named like its parse pack, written 0600 to a temporary
 name and renamed into place. A snapshot that is damaged, foreign or of another context is
@@ -32,17 +34,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.resources import Resource, outline
 from ispctl.reconciler.estate.cache import ParseCache, code_key, pack_key
 from ispctl.reconciler.estate.facts import Facts
 from ispctl.reconciler.estate.loader import SITE_FILE, display_of
 from ispctl.reconciler.estate.schema import EstateSchema
+from ispctl.reconciler.estate.settings import load_site
 
 if TYPE_CHECKING:  # desired imports the whole pipeline; a snapshot only reads what it built
     from ispctl.reconciler.estate.desired import Desired
 
-_MAGIC = b"ispctl snapshot v2\n"
+_MAGIC = b"ispctl snapshot v3\n"
 # A file whose stat is older than this when it is taken is known by its stat until it changes
 # (a younger one could still change within the file system's timestamp granularity unseen).
 _SETTLED_NS = 2_000_000_000
@@ -185,8 +189,10 @@ def digest_of(path: Path | str) -> bytes | None:
         return None
 
 
-# size, modification time (ns), inode and device of a file
-Stat = tuple[int, int, int, int]
+# size, modification time (ns), inode, device and change time (ns) of a file. The change time
+# is what an edit that puts its modification time back (``os.utime``) cannot put back: git's
+# index keeps it for the same reason.
+Stat = tuple[int, int, int, int, int]
 
 
 def stat_of(path: Path | str) -> Stat | None:
@@ -198,7 +204,7 @@ def stat_of(path: Path | str) -> Stat | None:
         return None
     if info.st_mtime_ns > time.time_ns() - _SETTLED_NS:
         return None
-    return (info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+    return (info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev, info.st_ctime_ns)
 
 
 def known_digest(path: Path | str, entry: FileEntry | None) -> tuple[bytes | None, Stat | None]:
@@ -242,11 +248,29 @@ def _stamp(folders: tuple[Path, ...]) -> bytes:
     return digest.digest()
 
 
-def context_key(root: Path, schema: EstateSchema, env: Mapping[str, str] | None) -> bytes | None:
-    """The context a snapshot holds for (module docstring); None without site settings."""
+def inputs_of(root: Path, schema: EstateSchema, env: Mapping[str, str] | None) -> bytes | None:
+    """What the services' compile hooks read outside the estate's files now, in one value
+    (``EstateSchema.inputs_key`` over the site settings as a run reads them); None when the
+    site settings cannot be used (the run says why)."""
+    env = os.environ if env is None else env
+    try:
+        site = load_site(root, schema.files.site, schema.overrides, env)
+    except IspctlError:
+        return None
+    return schema.inputs_key(site, env)
+
+
+def context_key(root: Path, schema: EstateSchema, env: Mapping[str, str] | None,
+                inputs: bytes | None = None) -> bytes | None:
+    """The context a snapshot holds for (module docstring); None without usable site settings.
+    ``inputs``: the services' inputs as a run took them (``Desired.inputs``), else taken now."""
     site = digest_of(root / SITE_FILE)
     if site is None:
         return None
+    if inputs is None:
+        inputs = inputs_of(root, schema, env)
+        if inputs is None:
+            return None
     env = os.environ if env is None else env
     digest = hashlib.sha256(code_key() + _code_stamp(schema) + site)
     digest.update(os.fsencode(root.resolve()) + b"\0")
@@ -255,6 +279,7 @@ def context_key(root: Path, schema: EstateSchema, env: Mapping[str, str] | None)
         digest.update(f"{override.variable}={'' if value is None else value}\0".encode("utf-8", "surrogateescape"))
     for extension in schema.extensions:
         digest.update(f"service {extension.service}\0".encode())
+    digest.update(len(inputs).to_bytes(8, "big") + inputs)
     return digest.digest()
 
 
@@ -307,8 +332,14 @@ def _save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desir
         return "the estate is composed of several repositories"
     if estate.digests is None:
         return "the run kept no digests of its files (check_desired(..., facts=True))"
+    if desired.inputs is None:
+        return "the run took no digest of the services' inputs (check_desired(..., facts=True))"
+    # The inputs as the run took them, before its hooks read them, and as they are now: a key
+    # made during the run may or may not be in its result, so it describes neither.
+    if inputs_of(root, schema, env) != desired.inputs:
+        return "the inputs changed during the run"
     path = snapshot_path(root, env)
-    context = context_key(root, schema, env)
+    context = context_key(root, schema, env, desired.inputs)
     if path is None or context is None:
         return "the cache is off" if path is None else "the site settings cannot be read"
     if _head(path) == (context, combined(context, estate.digests.items())):
@@ -430,7 +461,7 @@ def _decode(body: bytes | memoryview) -> dict[str, FileEntry] | None:
         files = {}
         for name, (found, facts, outlines, stat) in data.items():
             if not all(isinstance(part, bytes) for part in (found, facts, outlines)) or not isinstance(name, str) \
-                    or not (stat is None or isinstance(stat, tuple) and len(stat) == 4):
+                    or not (stat is None or isinstance(stat, tuple) and len(stat) == 5):
                 return None
             files[name] = FileEntry(found, facts, outlines, stat)
     except (ValueError, EOFError, TypeError, AttributeError):
