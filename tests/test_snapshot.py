@@ -21,6 +21,7 @@ from test_incremental import EXAMPLE, FACTS_SCHEMA
 from ispctl.reconciler.engine.resources import is_outline
 from ispctl.reconciler.estate import snapshot
 from ispctl.reconciler.estate.desired import Desired, check_desired
+from ispctl.reconciler.estate.schema import NamedInputs
 from ispctl.reconciler.estate.snapshot import load, save, snapshot_path
 from tests.wiring import SCHEMA
 
@@ -102,7 +103,7 @@ def test_a_resource_without_a_source_file_leaves_no_snapshot(root: Path, env: di
     assert snapshot_path(root, env) is not None and not snapshot_path(root, env).exists()  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("change", ["site", "override", "services", "folder"])
+@pytest.mark.parametrize("change", ["site", "override", "services", "inputs", "folder"])
 def test_another_context_is_never_used(root: Path, env: dict[str, str], tmp_path: Path, change: str) -> None:
     save(root, FACTS_SCHEMA, env, full(root, env))
     schema = FACTS_SCHEMA
@@ -113,6 +114,8 @@ def test_another_context_is_never_used(root: Path, env: dict[str, str], tmp_path
         env = {**env, FACTS_SCHEMA.overrides[0].variable: "/elsewhere"}
     elif change == "services":
         schema = replace(FACTS_SCHEMA, extensions=FACTS_SCHEMA.extensions[:-1])
+    elif change == "inputs":  # what a hook reads outside the files (a DKIM key made outside git)
+        schema = replace(FACTS_SCHEMA, inputs=(*FACTS_SCHEMA.inputs, NamedInputs("test", lambda site, env: b"more")))
     else:
         moved = tmp_path / "moved" / "desired-state"
         shutil.copytree(root, moved)
@@ -181,3 +184,43 @@ def test_file_entries_are_equal_by_content_whatever_their_bytes() -> None:
     assert one != snapshot.FileEntry(b"e", facts, marshal.dumps(shared))
     assert one != snapshot.FileEntry(b"d", facts, marshal.dumps(shared[:1]))
     assert one != snapshot.FileEntry(b"d", marshal.dumps((("address:a@b.example",), (), ())), marshal.dumps(shared))
+
+
+def test_inputs_changed_during_the_run_leave_no_snapshot(root: Path, env: dict[str, str]) -> None:
+    """The inputs are taken before the hooks read them and again by ``save``: a key store
+    changed in between may or may not be in the run's result, so no snapshot describes it."""
+    store = [b"before"]
+    schema = replace(FACTS_SCHEMA, inputs=(NamedInputs("test", lambda site, env: store[0]),))
+    desired, problems = check_desired(root, schema, env, facts=True)
+    assert desired is not None and not problems
+    store[0] = b"after"
+    assert save(root, schema, env, desired) == "the inputs changed during the run"
+    path = snapshot_path(root, env)
+    assert path is not None and not path.exists()
+    store[0] = b"before"
+    assert save(root, schema, env, desired) is None
+    assert load(root, schema, env)[0] is not None
+    store[0] = b"after"
+    assert load(root, schema, env) == (None, "the snapshot is of another context (code, site settings, environment "
+                                             "or services changed)")
+
+
+def test_an_edit_that_puts_the_files_time_back_is_read(root: Path, env: dict[str, str]) -> None:
+    """A file is known by its stat once settled; an edit in place of the same length with its
+    size, modification time, inode and device put back still has another change time."""
+    path = root / "tenants/northwind/lawfirm/hartcole.example.yaml"
+    os.utime(path, ns=(10**18, 10**18))  # settled
+    save(root, FACTS_SCHEMA, env, full(root, env))
+    kept, why = load(root, FACTS_SCHEMA, env)
+    assert kept is not None, why
+    entry = kept.files["desired-state/tenants/northwind/lawfirm/hartcole.example.yaml"]
+    assert entry.stat is not None and snapshot.known_digest(path, entry) == (entry.digest, entry.stat)
+    raw = path.read_bytes()
+    assert b"Jane Hart" in raw
+    with path.open("r+b") as handle:
+        handle.write(raw.replace(b"Jane Hart", b"Jane Hurt", 1))
+    os.utime(path, ns=(10**18, 10**18))
+    now = snapshot.stat_of(path)
+    assert now is not None and now[:4] == entry.stat[:4]  # only the change time tells
+    assert snapshot.known_digest(path, entry) == (snapshot.digest_of(path), now)
+    assert snapshot.digest_of(path) != entry.digest
