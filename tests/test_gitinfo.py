@@ -8,7 +8,7 @@ import git
 import pytest
 
 from ispctl.reconciler.engine.errors import IspctlError
-from ispctl.reconciler.engine.gitinfo import changed_files, revision
+from ispctl.reconciler.engine.gitinfo import Revision, changed_files, revision
 
 
 def repo_with_estate(tmp_path: Path) -> tuple[git.Repo, Path]:
@@ -108,3 +108,76 @@ def test_changed_files_name_a_deleted_file_and_both_sides_of_a_staged_rename(tmp
     assert found == ["tenants/acme/new.example.yaml", "tenants/acme/old.example.yaml", "tenants/acme/tenant.yaml"]
     found = [p.relative_to(root).as_posix() for p in changed_files(root, base)]
     assert found == ["tenants/acme/new.example.yaml", "tenants/acme/tenant.yaml"]
+
+
+def test_revision_counts_staged_changes_and_untracked_files_but_not_ignored_ones(tmp_path: Path) -> None:
+    repo, root = repo_with_estate(tmp_path)
+    (root / ".gitignore").write_text("*.swp\n")
+    repo.index.add(["desired-state/.gitignore"])
+    repo.index.commit("ignore editor files")
+    (root / "tenants" / "acme" / ".tenant.yaml.swp").write_text("scratch\n")
+    assert revision(root).dirty is False  # ignored: not part of what a commit would hold
+    (root / "tenants" / "acme" / "tenant.yaml").write_text("name: ACME Corp\n")
+    repo.index.add(["desired-state/tenants/acme/tenant.yaml"])
+    assert revision(root).dirty is True  # staged, not committed
+    repo.index.commit("renamed")
+    (root / "tenants" / "acme" / "deep" / "er").mkdir(parents=True)
+    assert revision(root).dirty is False  # an empty folder is nothing git would commit
+    (root / "tenants" / "acme" / "deep" / "er" / "x.yaml").write_text("x: 1\n")
+    assert revision(root).dirty is True
+
+
+def test_revision_before_the_first_commit_and_on_a_detached_head(tmp_path: Path) -> None:
+    empty = git.Repo.init(tmp_path / "empty", initial_branch="main")
+    assert revision(Path(empty.working_tree_dir or "")) == Revision(None, True)
+    repo, root = repo_with_estate(tmp_path)
+    repo.git.checkout("--detach")
+    assert revision(root) == Revision(repo.head.commit.hexsha, False, None)
+
+
+def test_a_folder_named_like_a_pattern_is_taken_literally(tmp_path: Path) -> None:
+    repo, root = repo_with_estate(tmp_path)
+    top = Path(repo.working_tree_dir or "")
+    pattern = top / "estate[12]"
+    pattern.mkdir()
+    (pattern / "site.yaml").write_text("a: 1\n")
+    (top / "estate1").mkdir()
+    repo.index.add(["estate[12]/site.yaml"])
+    repo.index.commit("an estate with brackets in its name")
+    (top / "estate1" / "other.yaml").write_text("b: 2\n")  # what the glob estate[12] would match
+    assert revision(pattern).dirty is False
+    assert changed_files(pattern, "HEAD") == []
+
+
+def test_changed_files_keep_unusual_names_exactly(tmp_path: Path) -> None:
+    repo, root = repo_with_estate(tmp_path)
+    base = repo.head.commit.hexsha
+    odd = root / "tenants" / "acme" / "münchen \"x\" y.yaml"
+    odd.write_text("domain: muenchen.example\n")
+    repo.index.add([str(odd.relative_to(Path(repo.working_tree_dir or "")))])
+    repo.index.commit("an odd name")
+    (root / "tenants" / "acme" / "tab\tname.yaml").write_text("x: 1\n")
+    found = [p.relative_to(root).as_posix() for p in changed_files(root, base)]
+    assert found == ["tenants/acme/münchen \"x\" y.yaml", "tenants/acme/tab\tname.yaml"]
+
+
+def test_changed_files_outside_git_and_with_an_option_for_a_ref(tmp_path: Path) -> None:
+    (tmp_path / "loose").mkdir()
+    with pytest.raises(IspctlError, match="inside a git repository"):
+        changed_files(tmp_path / "loose", "HEAD")
+    _repo, root = repo_with_estate(tmp_path)
+    with pytest.raises(IspctlError, match="does not know '--output=x'"):
+        changed_files(root, "--output=x")
+    assert not (root / "x").exists()
+
+
+def test_files_at_a_ref_answer_many_reads_in_turn(tmp_path: Path) -> None:
+    from ispctl.reconciler.engine.gitinfo import FilesAt
+
+    repo, root = repo_with_estate(tmp_path)
+    tenant, site = root / "tenants" / "acme" / "tenant.yaml", root / "ispctl.yaml"
+    files = FilesAt(root, "HEAD")
+    for _ in range(3):  # a missing file between two found ones leaves the answers in step
+        assert files.read(tenant) == b"name: ACME\n"
+        assert files.read(root / "tenants" / "acme" / "gone.yaml") is None
+        assert files.read(site) == b"directory: {base_dn: 'ou=ispctl,dc=example,dc=net'}\n"

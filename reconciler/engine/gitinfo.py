@@ -7,13 +7,18 @@ repository is allowed (the sandbox, a tarball): the commit is then ``None``.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import git
-
 from ispctl.reconciler.engine.errors import IspctlError
+
+# git's messages in English whatever the caller's locale: "not a git repository" is read.
+_ENV = {**os.environ, "LC_ALL": "C", "LANGUAGE": ""}
+_NOT_A_REPOSITORY = "not a git repository"
 
 
 @dataclass(frozen=True)
@@ -26,95 +31,176 @@ class Revision:
         return {"commit": self.commit, "dirty": self.dirty, "branch": self.branch}
 
 
-def _repo(path: Path) -> git.Repo | None:
+@dataclass(frozen=True)
+class _Git:
+    """One git process started in a folder (None: no such folder, or no git at all)."""
+
+    args: tuple[str, ...]
+    process: subprocess.Popen[bytes] | None
+
+
+def _start(root: Path, *args: str) -> _Git:
+    """``git args`` run in ``root`` (so the pathspec ``.`` is ``root``, taken literally)."""
     try:
-        return git.Repo(path, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        process = subprocess.Popen(["git", "--literal-pathspecs", *args], cwd=root, env=_ENV,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except (FileNotFoundError, NotADirectoryError):
+        process = None  # as outside any repository
+    return _Git(args, process)
+
+
+def _finish(git: _Git) -> bytes | None:
+    """What ``git`` printed; None if its folder is in no repository (any other failure is raised)."""
+    if git.process is None:
         return None
+    out, err = git.process.communicate()
+    if git.process.returncode == 0:
+        return out
+    message = err.decode("utf-8", "replace").strip()
+    if _NOT_A_REPOSITORY in message:
+        return None
+    raise IspctlError(f"git {' '.join(git.args)} failed: {message}")
+
+
+def _run(root: Path, *args: str) -> bytes | None:
+    return _finish(_start(root, *args))
+
+
+def _names(out: bytes) -> list[str]:
+    return [name for name in out.decode("utf-8", "surrogateescape").split("\0") if name]
 
 
 def revision(root: Path) -> Revision:
-    """HEAD of the repository holding ``root``, and whether ``root`` has uncommitted changes."""
-    repo = _repo(root)
-    if repo is None or not repo.head.is_valid():
+    """HEAD of the repository holding ``root``, and whether ``root`` has uncommitted changes:
+    anything ``git status`` lists under it (staged, unstaged, or an untracked file that is not
+    ignored). Outside git, or before the first commit: no commit, and dirty."""
+    # One git process: --branch gives HEAD's commit and branch, the entries say dirty.
+    out = _run(root, "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all", "--", ".")
+    if out is None:
         return Revision(None, True)
-    relative = str(root.resolve().relative_to(Path(repo.working_tree_dir or ".").resolve()))
-    scope = None if relative == "." else relative
-    dirty = repo.is_dirty(untracked_files=True, path=scope)
-    branch = None if repo.head.is_detached else repo.active_branch.name
-    return Revision(repo.head.commit.hexsha, dirty, branch)
+    commit: str | None = None
+    branch: str | None = None
+    dirty = False
+    for entry in out.split(b"\0"):
+        if entry.startswith(b"# branch.oid "):
+            oid = entry[len(b"# branch.oid "):].decode("ascii", "replace")
+            commit = None if oid == "(initial)" else oid
+        elif entry.startswith(b"# branch.head "):
+            head = entry[len(b"# branch.head "):].decode("utf-8", "surrogateescape")
+            branch = None if head == "(detached)" else head
+        elif entry and not entry.startswith(b"#"):
+            dirty = True
+    if commit is None:
+        return Revision(None, True)
+    return Revision(commit, dirty, branch)
 
 
 def changed_files(root: Path, ref: str) -> list[Path]:
     """Files under ``root`` that differ between ``ref`` and the working tree (untracked included)."""
-    repo = _repo(root)
-    if repo is None:
+    # Two git processes at once: the diff against the working tree (a deletion, and both
+    # sides of a rename, are named: a rename is a deletion and an addition without -M) and
+    # the untracked files that are not ignored. Paths come relative to the repository's top.
+    # The top first: outside a repository git diff would compare two paths instead (--no-index).
+    where = _run(root, "rev-parse", "--show-toplevel")
+    if where is None:
         raise IspctlError(f"--changed-since needs {root} to be inside a git repository")
+    diff = _start(root, "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", "--end-of-options",
+                  f"{ref}^{{commit}}", "--", ".")
+    untracked = _start(root, "ls-files", "--others", "--exclude-standard", "--full-name", "-z", "--", ".")
+    others = _finish(untracked) or b""
     try:
-        base = repo.commit(ref)
-    except (git.BadName, ValueError):
+        diffed = _finish(diff) or b""
+    except IspctlError:
+        if _safe_run(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}") is not None:
+            raise
         raise IspctlError(f"--changed-since: git does not know {ref!r} (fetch it first, e.g. git fetch "
                           "origin)") from None
-    top = Path(repo.working_tree_dir or ".").resolve()
-    # One diff against the working tree (a git subprocess each): a rename or a deletion
-    # names the file on both sides, so both are kept.
-    names = {name for d in base.diff(None) for name in (d.a_path, d.b_path)}
-    names |= set(repo.untracked_files)
-    root_resolved = root.resolve()
-    out = []
-    for name in sorted(n for n in names if n):
-        path = top / name
-        if path == root_resolved or root_resolved in path.parents:
-            out.append(path)
-    return out
+    top_path = Path(os.fsdecode(where.rstrip(b"\n"))).resolve()
+    return [top_path / name for name in sorted(set(_names(diffed)) | set(_names(others)))]
 
 
 class FilesAt:
-    """Files as they were at one reference, read through one repository handle.
+    """Files as they were at one reference, read through one ``git cat-file --batch`` process.
 
-    Each file is a blob answered by git's long-lived ``cat-file --batch`` process, not a
-    ``git show`` subprocess and a repository search per file: a pull request that removes
-    or renames many domain files asks for each of them (``estate.scopes.former_domain``).
+    That process starts at the first read and answers every later one, instead of a ``git
+    show`` subprocess per file: a pull request that removes or renames many domain files asks
+    for each of them (``estate.scopes.former_domain``); one that removes none starts no process.
     """
 
     def __init__(self, root: Path, ref: str) -> None:
-        self._tree: git.Tree | None = None
-        self._top = Path(".")
-        repo = _repo(root)
-        if repo is None:
-            return
-        try:
-            self._tree = repo.commit(ref).tree
-        except (git.BadName, ValueError):
-            return  # git cannot say: every file reads as absent
-        self._top = Path(repo.working_tree_dir or ".").resolve()
+        self._root, self._ref = root, ref
+        self._top: Path | None = None
+        self._batch: subprocess.Popen[bytes] | None = None
+        self._commit = ""
+        self._known: bool | None = None  # None: not asked yet
+
+    def _open(self) -> bool:
+        if self._known is None:
+            self._known = False
+            where = _safe_run(self._root, "rev-parse", "--show-toplevel")
+            commit = _safe_run(self._root, "rev-parse", "--verify", "--quiet", "--end-of-options",
+                               f"{self._ref}^{{commit}}")
+            if where is not None and commit is not None:
+                self._top = Path(os.fsdecode(where.rstrip(b"\n"))).resolve()
+                self._commit = commit.strip().decode("ascii")
+                self._batch = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self._top, env=_ENV,
+                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                               stderr=subprocess.DEVNULL)
+                weakref.finalize(self, _close, self._batch)
+                self._known = True
+        return self._known
 
     def read(self, path: Path) -> bytes | None:
         """The bytes of ``path`` at the reference (None if it was no file there)."""
-        if self._tree is None:
+        if not self._open() or self._batch is None or self._top is None:
             return None
         try:
-            item = self._tree / path.resolve().relative_to(self._top).as_posix()
-        except (ValueError, KeyError):
+            name = path.resolve().relative_to(self._top).as_posix()
+        except ValueError:
             return None
-        if not isinstance(item, git.Blob):
+        if "\n" in name or name == ".":
             return None
-        data: bytes = item.data_stream.read()
-        return data
+        stdin, stdout = self._batch.stdin, self._batch.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(f"{self._commit}:{name}\n".encode("utf-8", "surrogateescape"))
+        stdin.flush()
+        header = stdout.readline().split()
+        if len(header) != 3:  # "<name> missing" (or ambiguous): no such path there
+            return None
+        data = stdout.read(int(header[2]))
+        stdout.read(1)  # the newline after each object
+        return data if header[1] == b"blob" else None
+
+
+def _safe_run(root: Path, *args: str) -> bytes | None:
+    try:
+        return _run(root, *args)
+    except IspctlError:
+        return None
+
+
+def _close(process: subprocess.Popen[bytes]) -> None:
+    if process.stdin is not None:
+        process.stdin.close()
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 def repository(root: Path) -> tuple[str, str]:
     """Which repository ``root`` is in and where in it: the origin's URL without credentials
     (else the checkout's path), and the folder relative to its top. Outside git: the path."""
-    repo = _repo(root)
-    if repo is None:
+    where = _safe_run(root, "rev-parse", "--show-toplevel")
+    if where is None:
         return str(root.resolve()), "."
-    top = Path(repo.working_tree_dir or ".").resolve()
+    top = Path(os.fsdecode(where.rstrip(b"\n"))).resolve()
     folder = str(root.resolve().relative_to(top))
-    try:
-        url = str(repo.remotes["origin"].url)
-    except (IndexError, ValueError):
+    # Exit status 1, no error: no origin (git config --get prints its one value, or the last).
+    origin = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=top, env=_ENV,
+                            capture_output=True, check=False)
+    if origin.returncode != 0:
         return str(top), folder
+    url = origin.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
     # https://user:token@host/... carries a credential; scp-style git@host:path only a user.
     if "://" in url:
         parts = urlsplit(url)
