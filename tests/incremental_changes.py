@@ -79,7 +79,7 @@ def shop(alias: str) -> dict[str, Any]:
 
 def same_stat(rel: str, old: bytes, new: bytes) -> Callable[[Warm], object]:
     """``old`` replaced by ``new`` (as long) in place, the file's time put back: its size,
-    time, inode and device are those the snapshot knows it by."""
+    time, inode and device are those the snapshot knows it by; only its change time is not."""
     def run(e: Warm) -> None:
         e.snapshot_path.unlink()  # a snapshot that knows the file by its stat now (not a former inode's)
         e.prime()
