@@ -24,8 +24,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from ispctl.reconciler.engine.errors import ConfigError, Location, Problem, ValidationFailed
-from ispctl.reconciler.estate.loader import SITE_FILE, check_model
+from ispctl.reconciler.estate.loader import SITE_FILE
 from ispctl.reconciler.estate.model import Section, SiteFile
+from ispctl.reconciler.estate.model_errors import check_model
 from ispctl.reconciler.estate.sources import is_reference, reseller_site
 from ispctl.reconciler.estate.yamlload import load_document
 

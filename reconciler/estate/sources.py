@@ -27,8 +27,9 @@ from ispctl.reconciler.engine.scope import Scope, apply_scope
 from ispctl.reconciler.estate.cache import ParseCache
 from ispctl.reconciler.estate.catalog import Catalog
 from ispctl.reconciler.estate.compile import TENANT
-from ispctl.reconciler.estate.loader import Estate, Found, check_model, load_tree, read_site
+from ispctl.reconciler.estate.loader import Estate, Found, load_tree, read_site
 from ispctl.reconciler.estate.model import FileModels, SiteFile
+from ispctl.reconciler.estate.model_errors import check_model
 from ispctl.reconciler.estate.sourcespec import SourceSite, SourceSpec
 from ispctl.reconciler.estate.yamlload import Document
 
