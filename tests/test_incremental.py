@@ -28,7 +28,7 @@ from ruamel.yaml import YAML
 
 from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.engine.resources import Resource, is_outline
-from ispctl.reconciler.estate import snapshot
+from ispctl.reconciler.estate import snapshot, snapshot_format
 from ispctl.reconciler.estate.desired import Desired, check_desired
 from ispctl.reconciler.estate.incremental import Fallback, load_narrowed
 from ispctl.reconciler.estate.schema import EstateSchema
@@ -327,8 +327,8 @@ def test_a_damaged_part_of_the_snapshot_falls_back(example: Estate) -> None:
     assert path is not None and kept is not None
     name = example_name(SOUTHBAY)
     entry = kept.files[name]
-    kept.files[name] = snapshot.FileEntry(entry.digest, entry.packed_facts, b"\x00not outlines")
-    assert snapshot.write(path, kept, force=True) is None
+    kept.files[name] = snapshot_format.FileEntry(entry.digest, entry.packed_facts, b"\x00not outlines")
+    assert snapshot_format.write(path, kept, force=True) is None
     assert example.narrowed([]) == Fallback("the snapshot is damaged")
 
 

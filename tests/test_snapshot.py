@@ -8,7 +8,6 @@ service without facts gets no snapshot.
 from __future__ import annotations
 
 import hashlib
-import marshal
 import os
 import shutil
 import stat
@@ -19,7 +18,7 @@ import pytest
 from test_incremental import EXAMPLE, FACTS_SCHEMA
 
 from ispctl.reconciler.engine.resources import is_outline
-from ispctl.reconciler.estate import snapshot
+from ispctl.reconciler.estate import snapshot, snapshot_format
 from ispctl.reconciler.estate.desired import Desired, check_desired
 from ispctl.reconciler.estate.schema import NamedInputs
 from ispctl.reconciler.estate.snapshot import load, save, snapshot_path
@@ -140,8 +139,8 @@ def test_a_damaged_snapshot_is_ignored(root: Path, env: dict[str, str], damage: 
         path.write_bytes(b"not a snapshot" + raw[14:])
     else:
         body = b"\x00garbage"
-        head = snapshot._HEAD.unpack_from(raw)
-        path.write_bytes(snapshot._HEAD.pack(head[0], head[1], head[2], hashlib.sha256(body).digest()) + body)
+        head = snapshot_format._HEAD.unpack_from(raw)
+        path.write_bytes(snapshot_format._HEAD.pack(head[0], head[1], head[2], hashlib.sha256(body).digest()) + body)
     kept, why = load(root, FACTS_SCHEMA, env)
     assert kept is None and why
     # and a full run writes a good one again
@@ -168,22 +167,8 @@ def test_resources_of_the_site_settings_are_kept_apart(root: Path, env: dict[str
     assert save(root, FACTS_SCHEMA, env, desired) is None
     kept, _ = load(root, FACTS_SCHEMA, env)
     assert kept is not None
-    assert [o[:2] for o in kept.files[snapshot.SITE].outlines] == [identity]
+    assert [o[:2] for o in kept.files[snapshot_format.SITE].outlines] == [identity]
     assert identity not in {o[:2] for name, entry in kept.files.items() if name for o in entry.outlines}
-
-
-def test_file_entries_are_equal_by_content_whatever_their_bytes() -> None:
-    name = "".join(["mail", "box"])  # not the interned constant: marshal writes it again, not as a reference
-    shared = (("mailbox", "a@b.example", None, (), ()), ("mailbox", "c@b.example", None, (), ()))
-    apart = ((name, "a@b.example", None, (), ()), ("mailbox", "c@b.example", None, (), ()))
-    facts = marshal.dumps(((), (), ()))
-    one = snapshot.FileEntry(b"d", facts, marshal.dumps(shared))
-    other = snapshot.FileEntry(b"d", facts, marshal.dumps(apart))
-    assert marshal.dumps(shared) != marshal.dumps(apart)  # (else this test shows nothing)
-    assert one == other and one == snapshot.FileEntry(b"d", facts, marshal.dumps(shared))
-    assert one != snapshot.FileEntry(b"e", facts, marshal.dumps(shared))
-    assert one != snapshot.FileEntry(b"d", facts, marshal.dumps(shared[:1]))
-    assert one != snapshot.FileEntry(b"d", marshal.dumps((("address:a@b.example",), (), ())), marshal.dumps(shared))
 
 
 def test_inputs_changed_during_the_run_leave_no_snapshot(root: Path, env: dict[str, str]) -> None:

@@ -36,19 +36,8 @@ from ispctl.reconciler.estate.desired import Desired, Partial, run_desired
 from ispctl.reconciler.estate.facts import Facts
 from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of, estate_files
 from ispctl.reconciler.estate.schema import EstateSchema
-from ispctl.reconciler.estate.snapshot import (
-    SITE,
-    Damaged,
-    FileEntry,
-    OutlineData,
-    Snapshot,
-    Stat,
-    known_digest,
-    load,
-    outlines_by_file,
-    snapshot_path,
-    write,
-)
+from ispctl.reconciler.estate.snapshot import known_digest, load, outlines_by_file, snapshot_path
+from ispctl.reconciler.estate.snapshot_format import SITE, Damaged, FileEntry, OutlineData, Snapshot, Stat, write
 
 # More changed files than this share of the estate's files: the full run is about as cheap.
 MAX_CHANGED_SHARE = 0.2

@@ -1,0 +1,247 @@
+"""The on-disk form of a snapshot (``estate.snapshot``): what it holds per file (``FileEntry``:
+digest, stat, facts and outlines kept packed until asked for) and how it is written and read
+back. A file is a header (magic, context key, digest of the files described, digest of all of
+it) and a ``marshal`` body; it is written 0600 to a temporary name and renamed into place, and
+whatever is damaged or of another format or context is read as nothing, with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ispctl.reconciler.engine.resources import Resource, outline
+from ispctl.reconciler.estate.facts import Facts
+
+_MAGIC = b"ispctl snapshot v3\n"
+# magic, context key, digest of the files (their names and digests), digest of all of it
+_HEAD = struct.Struct(f"<{len(_MAGIC)}s32s32s32s")
+_counter = iter(range(1 << 62))  # temporary names of this process's own
+
+
+# The resources of the site settings (a RADIUS profile of ispctl.yaml) are kept under this
+# name: a narrowed run compiles them again from the site settings, the same as the snapshot's
+# (its context), and falls back if they are not the same objects. A service must compile such a
+# resource from the site settings (and tenants) alone: one summing up the domain files would
+# be worked out from a narrowed run's subset (each service's narrowed tests compare values).
+SITE = ""
+
+# One resource's outline as stored: kind, key, parent, depends_on, previous.
+OutlineData = tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]
+
+# size, modification time (ns), inode, device and change time (ns) of a file. The change time
+# is what an edit that puts its modification time back (``os.utime``) cannot put back: git's
+# index keeps it for the same reason.
+Stat = tuple[int, int, int, int, int]
+
+# Facts as stored (``Facts.to_data``): names, needs, totals, each sorted.
+FactsData = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, int], ...]]
+
+
+class FileEntry:
+    """One tenant or domain file as the snapshot's run saw it: the digest of its bytes, its
+    facts and the outlines of its resources. Facts and outlines are kept as ``marshal`` gave
+    them until asked for: a narrowed run reads the names of every file and the outlines of
+    those it does not load, and writes back only the few files it loaded (re-encoding a
+    hundred thousand outlines was most of an update)."""
+
+    __slots__ = ("digest", "packed_facts", "packed_outlines", "stat", "_data", "_facts", "_outlines")
+
+    def __init__(self, digest: bytes, packed_facts: bytes, packed_outlines: bytes, stat: Stat | None = None) -> None:
+        self.digest = digest
+        self.packed_facts = packed_facts
+        self.packed_outlines = packed_outlines
+        # The file's stat when ``digest`` was taken (``stat_of``): the same stat now is the same
+        # bytes, without reading them. None: read it.
+        self.stat = stat
+        self._data: FactsData | None = None
+        self._facts: Facts | None = None
+        self._outlines: tuple[OutlineData, ...] | None = None
+
+    @classmethod
+    def of(cls, digest: bytes, facts: Facts, outlines: Iterable[OutlineData], stat: Stat | None = None) -> FileEntry:
+        entry = cls(digest, marshal.dumps(facts.to_data()), marshal.dumps(tuple(outlines)), stat)
+        entry._facts = facts
+        return entry
+
+    @property
+    def data(self) -> FactsData:
+        """The facts as stored (``Facts.to_data``): names, needs, totals."""
+        if self._data is None:
+            self._data = _unpacked(self.packed_facts, _is_facts)
+        return self._data
+
+    @property
+    def facts(self) -> Facts:
+        if self._facts is None:
+            self._facts = Facts.from_data(self.data)
+        return self._facts
+
+    @property
+    def outlines(self) -> tuple[OutlineData, ...]:
+        if self._outlines is None:
+            self._outlines = _unpacked(self.packed_outlines, _is_outlines)
+        return self._outlines
+
+    def resources(self) -> Iterable[Resource]:
+        try:
+            for kind, key, parent, depends_on, previous in self.outlines:
+                yield outline(kind, key, parent, depends_on, previous)
+        except (ValueError, TypeError):
+            raise Damaged from None
+
+    def __eq__(self, other: object) -> bool:
+        # By content: marshal may encode equal data differently (it shares repeated objects).
+        if not isinstance(other, FileEntry):
+            return NotImplemented
+        if self.digest != other.digest:
+            return False
+        # The same bytes decode to the same data: unpacked only when they differ (a narrowed
+        # run compares every file it loaded, every tenant file among them, with its old entry).
+        return (self.packed_facts == other.packed_facts or self.data == other.data) and \
+            (self.packed_outlines == other.packed_outlines or self.outlines == other.outlines)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Damaged(Exception):
+    """A snapshot's part that is not what ``write`` gives."""
+
+
+def _unpacked(packed: bytes, shape: Callable[[Any], bool]) -> Any:
+    try:
+        found = marshal.loads(packed)
+    except (ValueError, EOFError, TypeError):
+        raise Damaged from None
+    if not shape(found):
+        raise Damaged
+    return found
+
+
+def _is_facts(data: Any) -> bool:
+    return isinstance(data, tuple) and len(data) == 3 and all(isinstance(part, tuple) for part in data)
+
+
+def _is_outlines(data: Any) -> bool:
+    # (Each item's shape is checked where it is taken apart: ``FileEntry.resources`` and a
+    # narrowed run's result raise ``Damaged``. The body's digest already rules out damage.)
+    return isinstance(data, tuple)
+
+
+@dataclass
+class Snapshot:
+    """Every tenant and domain file of a valid estate, by ``Document.file``."""
+
+    context: bytes
+    files: dict[str, FileEntry]
+
+    def combined(self) -> bytes:
+        return combined(self.context, ((name, entry.digest) for name, entry in self.files.items()))
+
+
+def combined(context: bytes, digests: Iterable[tuple[str, bytes]]) -> bytes:
+    """What a snapshot describes, in one digest: its context and every file's name and bytes."""
+    digest = hashlib.sha256(context)
+    for name, found in sorted(digests):
+        if name == SITE:
+            continue  # (the site settings are the context's)
+        digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + found)
+    return digest.digest()
+
+
+def write(path: Path, snapshot: Snapshot, force: bool = False) -> str | None:
+    """Write ``snapshot`` to ``path`` unless the one there describes the same files (``force``:
+    whatever is there); returns why it was not written, None when written or current."""
+    summary = snapshot.combined()
+    if not force and described(path) == (snapshot.context, summary):
+        return None
+    data = {name: (entry.digest, entry.packed_facts, entry.packed_outlines, entry.stat)
+            for name, entry in snapshot.files.items()}
+    try:
+        body = marshal.dumps(data)
+    except ValueError:
+        return "a fact or an outline is not plain data"
+    head = _HEAD.pack(_MAGIC, snapshot.context, summary, _digest(snapshot.context, summary, body))
+    temporary = path.parent / f".{path.name}.{os.getpid()}.{next(_counter)}.tmp"
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            try:
+                os.fchmod(handle, 0o600)
+                for part in (head, body):  # (one after the other: joined, the body was copied first)
+                    view = memoryview(part)
+                    while view:
+                        view = view[os.write(handle, view):]
+            finally:
+                os.close(handle)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        return f"cannot write {path} ({exc.strerror or type(exc).__name__})"
+    return None
+
+
+def _digest(context: bytes, summary: bytes, body: bytes | memoryview) -> bytes:
+    """The digest of a body, bound to the header that describes it: sha256 of the three
+    joined, fed one after the other (joined, a body of tens of megabytes was copied first)."""
+    digest = hashlib.sha256(context)
+    digest.update(summary)
+    digest.update(body)
+    return digest.digest()
+
+
+def described(path: Path) -> tuple[bytes, bytes] | None:
+    """The context and files a whole, undamaged snapshot at ``path`` describes."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if len(raw) < _HEAD.size:
+        return None
+    magic, context, summary, digest = _HEAD.unpack_from(raw)
+    if magic != _MAGIC or _digest(context, summary, memoryview(raw)[_HEAD.size:]) != digest:
+        return None
+    return context, summary
+
+
+def read(raw: bytes, context: bytes) -> tuple[Snapshot | None, str]:
+    """The snapshot in ``raw`` (a file's bytes) if it is whole and of ``context``, else None and why not."""
+    if len(raw) < _HEAD.size:
+        return None, "the snapshot is damaged"
+    magic, found, summary, digest = _HEAD.unpack_from(raw)
+    body = memoryview(raw)[_HEAD.size:]
+    if magic != _MAGIC:
+        return None, "the snapshot is of another format"
+    if found != context:
+        return None, "the snapshot is of another context (code, site settings, environment or services changed)"
+    if _digest(found, summary, body) != digest:
+        return None, "the snapshot is damaged"
+    files = _decode(body)  # (marshal reads the buffer in place: no copy of the body)
+    if files is None:
+        return None, "the snapshot is damaged"
+    return Snapshot(context, files), ""
+
+
+def _decode(body: bytes | memoryview) -> dict[str, FileEntry] | None:
+    """The files of a body, or None unless it has the shape ``write`` gives (what each file's
+    facts and outlines hold is checked when they are first read: ``Damaged``)."""
+    try:
+        data: Any = marshal.loads(body)
+        files = {}
+        for name, (found, facts, outlines, stat) in data.items():
+            if not all(isinstance(part, bytes) for part in (found, facts, outlines)) or not isinstance(name, str) \
+                    or not (stat is None or isinstance(stat, tuple) and len(stat) == 5):
+                return None
+            files[name] = FileEntry(found, facts, outlines, stat)
+    except (ValueError, EOFError, TypeError, AttributeError):
+        return None
+    return files
