@@ -7,12 +7,14 @@ files committed, edited in place keeping their stat, and the snapshot damaged.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.incremental_helpers import Warm, box, git, rich_example
+import pytest
+
+from tests.incremental_helpers import Warm, applied, box, git, rich_example
 
 HART = "northwind/lawfirm/hartcole.example.yaml"
 NET = "northwind/lawfirm/hartcole.net.yaml"
@@ -104,3 +106,23 @@ def warm_example(base: Path) -> Warm:
     """The example estate under ``base``, committed, its snapshot saved by a full run."""
     keys = rich_example(base / "repo")
     return Warm(base / "repo", base / "cache", kept=(keys,))
+
+
+# The acceptance modules' fixtures (each module that imports them by name gets its own warm
+# example: module scope), all changes starting from the warm state put back.
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory: pytest.TempPathFactory) -> Warm:
+    return warm_example(tmp_path_factory.mktemp("example"))
+
+
+@pytest.fixture
+def example(warm: Warm) -> Iterator[Warm]:
+    yield warm
+    warm.restore()
+
+
+@pytest.fixture(scope="module")
+def live(warm: Warm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    with applied(warm, tmp_path_factory) as env:
+        yield env

@@ -22,8 +22,6 @@ named, over the snapshot and the full way (no cache): exit code, JSON and stderr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from ispctl.providers.dns.dkim import create_key, start_rotation
@@ -45,16 +43,21 @@ from tests.incremental_changes import (
     committed,
     damage,
     drop,
+    example,
     falls,
     fast,
     field,
+    live,
     mailbox,
     same_stat,
     shop,
     sites,
-    warm_example,
+    warm,
 )
-from tests.incremental_helpers import HASH, SELECTOR, Warm, applied, box, plan_both_ways
+from tests.incremental_helpers import HASH, SELECTOR, Warm, box, plan_both_ways
+
+__all__ = ["example", "live", "warm"]  # the fixtures of incremental_changes, used here by name
+
 
 CASES: dict[str, Case] = {
     # -- changes within the rules: the fast path ---------------------------------------------
@@ -225,23 +228,6 @@ CASES: dict[str, Case] = {
     "three-files-changed": falls(both(field(HART, "j.hart", "name", "J"), field(NW, "noc", "name", "N"),
                                       field(SCHOOL, "head", "name", "H")), "files changed"),
 }
-
-
-@pytest.fixture(scope="module")
-def warm(tmp_path_factory: pytest.TempPathFactory) -> Warm:
-    return warm_example(tmp_path_factory.mktemp("example"))
-
-
-@pytest.fixture
-def example(warm: Warm) -> Iterator[Warm]:
-    yield warm
-    warm.restore()
-
-
-@pytest.fixture(scope="module")
-def live(warm: Warm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with applied(warm, tmp_path_factory) as env:
-        yield env
 
 
 @pytest.mark.parametrize("name", CASES)

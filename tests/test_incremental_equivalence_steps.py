@@ -8,7 +8,7 @@ device: only its change time tells) followed by another file's.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,31 +29,18 @@ from tests.incremental_changes import (
     both,
     committed,
     drop,
+    example,
     falls,
     fast,
     field,
+    live,
     mailbox,
     same_stat,
-    warm_example,
+    warm,
 )
-from tests.incremental_helpers import Warm, applied, box, git, plan_both_ways
+from tests.incremental_helpers import Warm, box, git, plan_both_ways
 
-
-@pytest.fixture(scope="module")
-def warm(tmp_path_factory: pytest.TempPathFactory) -> Warm:
-    return warm_example(tmp_path_factory.mktemp("example"))
-
-
-@pytest.fixture
-def example(warm: Warm) -> Iterator[Warm]:
-    yield warm
-    warm.restore()
-
-
-@pytest.fixture(scope="module")
-def live(warm: Warm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with applied(warm, tmp_path_factory) as env:
-        yield env
+__all__ = ["example", "live", "warm"]  # the fixtures of incremental_changes, used here by name
 
 
 # -- several changes under one snapshot, each narrowed run updating it --------------------------
