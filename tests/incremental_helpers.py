@@ -33,6 +33,7 @@ from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.cli import commands, planning
 from ispctl.reconciler.cli.handler import run_command
+from ispctl.reconciler.cli.planning import Planned
 from ispctl.reconciler.cli.runs import PlanOptions
 from ispctl.reconciler.engine import saved
 from ispctl.reconciler.engine.errors import Problem
@@ -279,18 +280,25 @@ class Printed:
     reason: str | None  # why the full way (None: the fast path, no --changed-since, or no plan: a problem)
 
 
-def plan(warm: Warm, cache: str, capsys: pytest.CaptureFixture[str], patch: pytest.MonkeyPatch) -> Printed:
-    """``ispctl plan --changed-since <the warm commit> --json --detailed-exitcode`` with the
-    cache folder ``cache`` (``off``: no snapshot, the full way)."""
-    seen: list[Any] = []
+def spied_plans(patch: pytest.MonkeyPatch) -> list[Planned[Any]]:
+    """The commands' ``plan_estate`` watched while ``patch`` holds: the list returned gets what
+    each plan of the estate gives, in order (whether it took the fast path, and why not)."""
+    seen: list[Planned[Any]] = []
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        found = planning.plan_estate(*args, **kwargs)
+    def spy(*args: Any, **kwargs: Any) -> Planned[Any]:
+        found: Planned[Any] = planning.plan_estate(*args, **kwargs)
         seen.append(found)
         return found
 
-    patch.setenv("ISPCTL_CACHE_DIR", cache)
     patch.setattr(commands, "plan_estate", spy)
+    return seen
+
+
+def plan(warm: Warm, cache: str, capsys: pytest.CaptureFixture[str], patch: pytest.MonkeyPatch) -> Printed:
+    """``ispctl plan --changed-since <the warm commit> --json --detailed-exitcode`` with the
+    cache folder ``cache`` (``off``: no snapshot, the full way)."""
+    patch.setenv("ISPCTL_CACHE_DIR", cache)
+    seen = spied_plans(patch)
     capsys.readouterr()
     with pytest.raises(typer.Exit) as ended:
         run_command(lambda: commands.plan_cmd(WIRING, warm.root, "json", None, True,

@@ -21,7 +21,7 @@ from ldap_helpers import edit_yaml, estate_repo
 
 from ispctl.providers.dns.sandbox.named import NamedInstance
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from ispctl.reconciler.cli import commands, planning
+from ispctl.reconciler.cli import commands
 from ispctl.reconciler.cli.handler import run_command
 from ispctl.reconciler.cli.planning import Planned
 from ispctl.reconciler.cli.runs import PlanOptions
@@ -30,6 +30,7 @@ from ispctl.reconciler.engine.resources import Incomplete, is_outline, outline
 from ispctl.reconciler.estate import incremental, snapshot
 from ispctl.reconciler.estate.desired import Desired
 from ispctl.reconciler.estate.snapshot import snapshot_path
+from tests.incremental_helpers import spied_plans
 from tests.wiring import WIRING, open_session
 
 NORTHWIND = "tenants/northwind/northwind.example.yaml"
@@ -68,21 +69,15 @@ def plan(root: Path, cache: Path | str, monkeypatch: pytest.MonkeyPatch, capsys:
     """``ispctl plan [--changed-since REF] --json --detailed-exitcode [--out OUT]`` with ISPCTL_CACHE_DIR=cache."""
     monkeypatch.setenv("ISPCTL_CACHE_DIR", str(cache))
     labels: list[str] = []
-    seen: list[Planned[Any]] = []
 
     @contextmanager
     def progress() -> Iterator[Callable[[str], None]]:
         yield labels.append
 
-    def spy(*args: Any, **kwargs: Any) -> Planned[Any]:
-        found: Planned[Any] = planning.plan_estate(*args, **kwargs)
-        seen.append(found)
-        return found
-
     capsys.readouterr()
     with monkeypatch.context() as patch:
         patch.setattr(output, "progress", progress)
-        patch.setattr(commands, "plan_estate", spy)
+        seen = spied_plans(patch)
         options = PlanOptions(changed_since=changed_since)
         with pytest.raises(typer.Exit) as ended:
             run_command(lambda: commands.plan_cmd(WIRING, root, "json", str(out) if out else None, True, options))

@@ -28,7 +28,7 @@ import typer
 from ldap_helpers import HASH, edit_yaml, estate_repo
 
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
-from ispctl.reconciler.cli import commands, planning
+from ispctl.reconciler.cli import commands
 from ispctl.reconciler.cli.handler import run_command
 from ispctl.reconciler.cli.planning import Planned
 from ispctl.reconciler.cli.runs import PlanOptions
@@ -39,6 +39,7 @@ from ispctl.reconciler.estate import snapshot
 from ispctl.reconciler.estate.desired import Desired
 from ispctl.reconciler.estate.incremental import load_narrowed
 from ispctl.reconciler.estate.placement import default_host
+from tests.incremental_helpers import spied_plans
 from tests.wiring import SCHEMA, WIRING, open_session
 
 NORTHWIND = "tenants/northwind/northwind.example.yaml"
@@ -106,23 +107,17 @@ class Ran:
 def plan(env: dict[str, str], root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
          changed_since: str | None = "HEAD~1") -> Ran:
     """``ispctl plan [--changed-since REF] --json --detailed-exitcode`` in ``env``."""
-    seen: list[Planned[Any]] = []
 
     @contextmanager
     def progress() -> Iterator[Callable[[str], None]]:
         yield lambda _label: None
-
-    def spy(*args: Any, **kwargs: Any) -> Planned[Any]:
-        found: Planned[Any] = planning.plan_estate(*args, **kwargs)
-        seen.append(found)
-        return found
 
     capsys.readouterr()
     with monkeypatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
         patch.setattr(output, "progress", progress)
-        patch.setattr(commands, "plan_estate", spy)
+        seen = spied_plans(patch)
         with pytest.raises(typer.Exit) as ended:
             run_command(lambda: commands.plan_cmd(WIRING, root, "json", None, True,
                                                   PlanOptions(changed_since=changed_since)))
