@@ -52,7 +52,7 @@ from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox,
 from ispctl.reconciler.estate.cluster import CLUSTER, ClusterSettings
 from ispctl.reconciler.estate.compile import ALIAS, DOMAIN, MAILBOX, TENANT, Compiled, Extension
 from ispctl.reconciler.estate.desired import Desired, EstateSession
-from ispctl.reconciler.estate.facts import Facts, FactsBuilder, FactsHook
+from ispctl.reconciler.estate.facts import Facts, FactsBuilder, FactsHook, FileFacts
 from ispctl.reconciler.estate.flags import Flag, env_flag
 from ispctl.reconciler.estate.model import (
     DomainFile,
@@ -376,7 +376,7 @@ __all__ = [
     "CommandContext", "Commands", "Compiled", "Component", "ConfigError", "Desired", "DirOption", "DirectoryPart",
     "Document", "Editable",
     "DomainFile", "DomainName", "Done", "Duration", "EnvOverride", "EstateSchema", "EstateSession", "Extension",
-    "Facts", "FactsBuilder", "FactsHook", "Inputs",
+    "Facts", "FactsBuilder", "FactsHook", "FileFacts", "Inputs",
     "FieldPath", "Flag", "IPAddress", "Index", "InvalidName", "IspctlError", "Location", "Lockable", "Mailbox",
     "MoveJournal", "MoveStep", "PendingMove", "interrupted_hosts", "moving_attrs", "placed_host",
     "NAlias", "NDomain", "NMailbox", "NTenant", "Origin", "Pipelined", "Problem", "Provider", "ProviderError",

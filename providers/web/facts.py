@@ -38,7 +38,7 @@ from ispctl.providers.dns import mailconfig as derive
 from ispctl.providers.web.compile import KIND
 from ispctl.providers.web.settings import DOMAIN_WEB, full_host, inside
 from ispctl.providers.web.validate import sites_key
-from ispctl.reconciler.contract import Catalog, Compiled, Facts, NDomain, placed_key
+from ispctl.reconciler.contract import Catalog, Compiled, Facts, FactsBuilder, FileFacts, NDomain, placed_key
 
 
 def host_name(host: str) -> str:
@@ -59,26 +59,6 @@ def _parents(name: str) -> list[str]:
     return out
 
 
-class _File:
-    """One file's facts as they are gathered."""
-
-    __slots__ = ("declared", "named", "used", "totals")
-
-    def __init__(self) -> None:
-        self.declared: set[str] = set()  # hosts the file's sites answer
-        self.named: set[str] = set()     # claimed or compared, neither declared nor needed
-        self.used: set[str] = set()      # needed from the files declaring them
-        self.totals: dict[str, int] = {}
-
-    def count(self, key: str, value: int = 1) -> None:
-        self.totals[key] = self.totals.get(key, 0) + value
-
-    def facts(self) -> Facts:
-        # What the file declares itself it needs from no other (a redirect to its own site).
-        needs = self.used - self.declared
-        return Facts(frozenset(self.declared | self.named | needs), frozenset(needs), self.totals)
-
-
 def _host(written: str, domain: str) -> str | None:
     try:
         return full_host(written, domain)
@@ -86,7 +66,7 @@ def _host(written: str, domain: str) -> str | None:
         return None  # validation reports it
 
 
-def _domain(into: _File, domain: NDomain) -> None:
+def _domain(into: FileFacts, domain: NDomain) -> None:
     name = domain.name
     if derive.eligible(domain):
         # Both derived names, whether the settings derive them or not: a name too many only
@@ -123,14 +103,8 @@ def _domain(into: _File, domain: NDomain) -> None:
 
 def web_facts(catalog: Catalog, compiled: Compiled) -> dict[str, Facts]:
     """Every domain file's web facts (module docstring), from the catalog and the compiled sites."""
-    files: dict[str, _File] = {}
-
-    def of(file: str) -> _File:
-        found = files.get(file)
-        if found is None:
-            found = files[file] = _File()
-        return found
-
+    out = FactsBuilder()
+    of = out.of
     for domain in catalog.domains.values():
         if "web" not in domain.services:
             continue
@@ -141,7 +115,7 @@ def web_facts(catalog: Catalog, compiled: Compiled) -> dict[str, Facts]:
         host = resource.attrs.get("host") if resource.kind == KIND else None
         if isinstance(host, str) and resource.source is not None:
             of(resource.source.file).count(placed_key("web", host))
-    return {file: found.facts() for file, found in files.items()}
+    return out.build()
 
 
 __all__ = ["host_name", "web_facts"]

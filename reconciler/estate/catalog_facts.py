@@ -30,7 +30,7 @@ mailbox or alias the catalog holds from this file, a domain of the catalog).
 from __future__ import annotations
 
 from ispctl.reconciler.estate.catalog import Catalog, NDomain
-from ispctl.reconciler.estate.facts import Facts
+from ispctl.reconciler.estate.facts import Facts, FactsBuilder, FileFacts
 from ispctl.reconciler.estate.names import InvalidName, normalise_domain
 
 _USAGE = ("domains", "mailboxes", "aliases", "quota")
@@ -52,24 +52,6 @@ def domain_name(domain: str) -> str:
 
 def tenant_name(tenant: str) -> str:
     return f"tenant:{tenant}"
-
-
-class _File:
-    """One file's facts as they are gathered: what it declares and what it uses."""
-
-    __slots__ = ("declared", "named", "used", "totals")
-
-    def __init__(self) -> None:
-        self.declared: set[str] = set()
-        self.named: set[str] = set()  # shared with others' rules, neither declared nor needed
-        self.used: set[str] = set()
-        self.totals: dict[str, int] = {}
-
-    def facts(self) -> Facts:
-        # A name the file declares itself is never one it needs from elsewhere (a forward to a
-        # mailbox of its own domain): the files that need it find this file as its declarer.
-        needs = self.used - self.declared
-        return Facts(frozenset(self.declared | self.named | needs), frozenset(needs), self.totals)
 
 
 def _address(text: str, domain: str) -> str | None:
@@ -94,15 +76,10 @@ def _domain(text: str) -> str | None:
 class _Gather:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self.files: dict[str, _File] = {}
+        self.out = FactsBuilder()
+        self.of = self.out.of
 
-    def of(self, file: str) -> _File:
-        found = self.files.get(file)
-        if found is None:
-            found = self.files[file] = _File()
-        return found
-
-    def target(self, into: _File, text: str, domain: str) -> None:
+    def target(self, into: FileFacts, text: str, domain: str) -> None:
         """A delivery target: its address and domain, and through an alias domain the address
         and domain mail to it lands on (``DeliveryGraph.resolve``)."""
         address = _address(text, domain)
@@ -164,10 +141,9 @@ class _Gather:
         self.count(into, tenant, "domains", 1)
 
     @staticmethod
-    def count(into: _File, tenant: str, what: str, value: int) -> None:
+    def count(into: FileFacts, tenant: str, what: str, value: int) -> None:
         if value:
-            key = usage_key(tenant, what)
-            into.totals[key] = into.totals.get(key, 0) + value
+            into.count(usage_key(tenant, what), value)
 
 
 def catalog_facts(catalog: Catalog) -> dict[str, Facts]:
@@ -177,7 +153,7 @@ def catalog_facts(catalog: Catalog) -> dict[str, Facts]:
         gather.of(tenant.origin.doc.file).declared.add(tenant_name(tenant.name))
     for domain in catalog.domains.values():
         gather.domain(domain)
-    return {file: found.facts() for file, found in gather.files.items()}
+    return gather.out.build()
 
 
 __all__ = ["address_name", "catalog_facts", "domain_name", "tenant_name", "usage_key"]

@@ -66,29 +66,54 @@ class Facts:
         return cls(frozenset(names), frozenset(needs), dict(totals))
 
 
+class FileFacts:
+    """One file's facts as they are gathered: what it declares, names and uses.
+
+    ``declared``: names the file takes (an address, a host); ``named``: names it shares with
+    others' rules without taking or needing them (a ``previous:`` address); ``used``: names
+    it needs from the files declaring them. What the file declares itself it needs from no
+    other (a forward to a mailbox of its own domain): the files that need it find this file
+    as its declarer, so ``facts`` leaves it out of the needs."""
+
+    __slots__ = ("declared", "named", "used", "totals")
+
+    def __init__(self) -> None:
+        self.declared: set[str] = set()
+        self.named: set[str] = set()
+        self.used: set[str] = set()
+        self.totals: dict[str, int] = {}
+
+    def count(self, key: str, value: int = 1) -> None:
+        self.totals[key] = self.totals.get(key, 0) + value
+
+    def facts(self) -> Facts:
+        needs = self.used - self.declared
+        return Facts(frozenset(self.declared | self.named | needs), frozenset(needs), self.totals)
+
+
 class FactsBuilder:
     """Facts per file, added to name by name (``file`` as problems show it: ``Document.file``)."""
 
     def __init__(self) -> None:
-        self._names: dict[str, set[str]] = {}
-        self._needs: dict[str, set[str]] = {}
-        self._totals: dict[str, dict[str, int]] = {}
+        self.files: dict[str, FileFacts] = {}
+
+    def of(self, file: str) -> FileFacts:
+        found = self.files.get(file)
+        if found is None:
+            found = self.files[file] = FileFacts()
+        return found
 
     def name(self, file: str, *names: str) -> None:
-        self._names.setdefault(file, set()).update(names)
+        self.of(file).named.update(names)
 
     def need(self, file: str, *names: str) -> None:
-        self._names.setdefault(file, set()).update(names)
-        self._needs.setdefault(file, set()).update(names)
+        self.of(file).used.update(names)
 
     def count(self, file: str, key: str, value: int = 1) -> None:
-        totals = self._totals.setdefault(file, {})
-        totals[key] = totals.get(key, 0) + value
+        self.of(file).count(key, value)
 
     def build(self) -> dict[str, Facts]:
-        files = self._names.keys() | self._totals.keys()
-        return {f: Facts(frozenset(self._names.get(f, ())), frozenset(self._needs.get(f, ())),
-                         self._totals.get(f, _EMPTY)) for f in files}
+        return {file: found.facts() for file, found in self.files.items()}
 
 
 # A service's facts of the files of a catalog, from the catalog and what its compile hook

@@ -48,7 +48,7 @@ MAX_ROUNDS = 6
 
 @dataclass(frozen=True)
 class Fallback:
-    """Why the narrowed run cannot stand in for a full one (shown with -v and to tests)."""
+    """Why the narrowed run cannot stand in for a full one (on the progress line, and to tests)."""
 
     reason: str
 
