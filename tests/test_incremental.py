@@ -178,6 +178,21 @@ def test_a_change_git_does_not_name_is_found_by_its_digest(example: Estate) -> N
     assert found.partial is not None and found.partial.changed == {example_name(HART)}
 
 
+@pytest.mark.parametrize("where", [".", "desired-state"])
+def test_a_file_git_names_is_changed_under_a_relative_root(tmp_path: Path, where: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # ``plan --dir .`` after a full plan of the same commit: the snapshot already has the new
+    # bytes, so only git's name of the file (an absolute path) says it is the change to plan.
+    shutil.copytree(EXAMPLE, tmp_path / "desired-state")
+    monkeypatch.chdir(tmp_path / "desired-state" if where == "." else tmp_path)
+    estate = Estate(Path(where), tmp_path / "cache")
+    path = estate.edit(HART, lambda d: d["mailboxes"]["j.hart"].__setitem__("name", "Jane Hart-Cole"))
+    estate.prime()
+    found = fast(estate, [path.resolve()])
+    name = str(Path(estate.root.name) / "tenants" / HART)
+    assert found.partial is not None and found.partial.changed == {name} and found.partial.loaded == {name}
+
+
 @pytest.mark.parametrize("change", [
     pytest.param(lambda e: [e.edit(HART, lambda d: d["mailboxes"].__setitem__("x.new", box()))], id="add-mailbox"),
     pytest.param(lambda e: [e.edit(HART, lambda d: d["mailboxes"].pop("it"))], id="delete-mailbox"),

@@ -74,6 +74,17 @@ def test_changed_files_map_to_their_domain_or_tenant(tmp_path: Path) -> None:
     assert changed_scope([tmp_path / "README.md"], catalog).anchors == frozenset()
 
 
+@pytest.mark.parametrize("where", [".", "desired-state"])
+def test_changed_files_map_to_their_domain_under_a_relative_root(tmp_path: Path, where: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # ``--dir .``: the files are named without a folder; git gives absolute paths.
+    shutil.copytree(EXAMPLE, tmp_path / "desired-state")
+    monkeypatch.chdir(tmp_path / "desired-state" if where == "." else tmp_path)
+    catalog, _desired = load_desired(Path(where), {})
+    changed = (tmp_path / "desired-state/tenants/northwind/lawfirm/hartcole.example.yaml").resolve()
+    assert changed_scope([changed], catalog).anchors == {"domain.hartcole.example"}
+
+
 def test_a_changed_domain_file_brings_its_dns_changes(tmp_path: Path) -> None:
     root = tmp_path / "desired-state"
     shutil.copytree(EXAMPLE, root)

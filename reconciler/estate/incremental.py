@@ -124,7 +124,9 @@ class _Narrowed:
                 raise _Fall("the site settings changed")
             if not resolved.is_relative_to(root):
                 continue
-            name = display_of(root / resolved.relative_to(root), self.root)
+            # Named as the estate's own files are (under ``self.root`` as given, which may be
+            # relative: ``--dir .``), else a file git names would be no file of the estate.
+            name = display_of(self.root / resolved.relative_to(root), self.root)
             if name in self.current or name in files:
                 changed.add(name)
         return changed

@@ -17,7 +17,7 @@ from ispctl.reconciler.engine.gitinfo import FilesAt
 from ispctl.reconciler.engine.scope import Scope
 from ispctl.reconciler.estate.catalog import Catalog
 from ispctl.reconciler.estate.compile import DOMAIN, TENANT
-from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE
+from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of
 from ispctl.reconciler.estate.names import InvalidName, normalise_domain
 from ispctl.reconciler.estate.yamlload import load_text
 
@@ -41,15 +41,14 @@ def changed_scope(files: Sequence[Path], catalog: Catalog,
     but never misses a change. ``former_domain`` names the domain a file declared at the
     reference (from git), so a removed domain also anchors what only it links to.
     """
-    root = catalog.estate.root.resolve()
-    # Only the domain files that could be a changed one are resolved (by name first): an
-    # estate has thousands, a pull request changes a few.
+    given = catalog.estate.root
+    root = given.resolve()
+    # Only the domain files that could be a changed one are kept (by name first): an estate
+    # has thousands, a pull request changes a few. They are matched by the name problems give
+    # them, made from the root as given (``--dir .`` names them without a folder).
     names = {path.name for path in files}
-    domain_files: dict[str, str] = {}
-    for domain in catalog.domains.values():
-        file = domain.origin.doc.file
-        if os.path.basename(file) in names:
-            domain_files[str((root.parent / file).resolve())] = domain.name
+    domain_files = {domain.origin.doc.file: domain.name for domain in catalog.domains.values()
+                    if os.path.basename(domain.origin.doc.file) in names}
     anchors: set[str] = set()
     for path in files:
         resolved = path.resolve()
@@ -61,7 +60,7 @@ def changed_scope(files: Sequence[Path], catalog: Catalog,
             continue
         if len(parts) < 2 or parts[0] != "tenants":
             continue
-        domain_name = domain_files.get(str(resolved))
+        domain_name = domain_files.get(display_of(given.joinpath(*parts), given))
         if domain_name is not None and resolved.name != TENANT_FILE:
             anchors.add(f"{DOMAIN}.{domain_name}")
             continue
