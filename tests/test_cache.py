@@ -438,3 +438,25 @@ def test_writers_racing_on_one_pack_never_leave_a_torn_one(tmp_path: Path) -> No
             f"domain: d{number}.example\n".encode(), "shared.yaml")
     assert last.stats.ignored == 0 and last.stats.hits > 0
     last.finish()
+
+
+def test_an_entry_is_held_by_the_digest_of_its_bytes_alone(tmp_path: Path) -> None:
+    """``held``: what parsing gives, under the name asked, for bytes known only by their
+    sha256 (a narrowed run knows a file's by its stat); nothing for bytes never parsed."""
+    root = _example(tmp_path)
+    path = next(p for p in sorted(root.rglob("*.yaml")) if p.name not in ("tenant.yaml", "ispctl.yaml"))
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).digest()
+    parsed = ParseCache(tmp_path / "cache" / "parsed")
+    assert parsed.held(digest, "x.yaml") is None
+    parsed.load(path, "now.yaml")
+    parsed.finish()
+    again = ParseCache(tmp_path / "cache" / "parsed")
+    held = again.held(digest, "then.yaml")
+    fresh, fresh_problems = load_bytes(raw, "then.yaml")
+    assert held is not None and fresh is not None and held[0] is not None
+    assert (held[0].file, held[0].data, held[0].positions, held[0].value_positions, held[1]) == (
+        fresh.file, fresh.data, fresh.positions, fresh.value_positions, fresh_problems)
+    assert again.held(hashlib.sha256(raw + b"\n").digest(), "other.yaml") is None
+    assert ParseCache(None).held(digest, "x.yaml") is None  # no cache: the caller reads the file
+    again.finish()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 from estate_builder import SITE, EstateBuilder, mailbox, simple_estate
 
 from ispctl.reconciler.engine.errors import Location, ValidationFailed
-from tests.wiring import load_estate, load_or_fail
+from ispctl.reconciler.estate.cache import ParseCache
+from ispctl.reconciler.estate.loader import Found, load_tree
+from tests.wiring import SCHEMA, load_estate, load_or_fail
 
 
 def test_loads_tenants_and_domains_with_their_kind(tmp_path: Path) -> None:
@@ -178,3 +181,30 @@ def test_a_domain_file_with_a_line_break_in_its_name_is_refused_not_skipped(tmp_
         ("desired-state/tenants/acme/shop.example.yaml\\n",
          "this file name contains a line break, tab, control or invisible character (shown escaped)"),
     ]
+
+
+def test_a_file_known_by_its_digest_is_taken_from_the_cache_unread(tmp_path: Path) -> None:
+    """``Found.known`` (a narrowed run knows a file's digest by its stat): the cache's entry
+    of that digest, whatever the file holds now; a digest the cache lacks reads the file."""
+    builder = simple_estate(tmp_path)
+    root = builder.root
+    path = root / "tenants/acme/acme.example.yaml"
+    name = f"{root.name}/tenants/acme/acme.example.yaml"
+    before = path.read_bytes()
+    cache = tmp_path / "cache"
+    first = Found(root, SCHEMA.files, cache=ParseCache(cache), digests={})
+    assert load_tree(first) == []
+    first.cache.finish()
+    assert first.digests is not None and first.digests[name] == hashlib.sha256(before).digest()
+    builder.domain("acme", "acme.example", {"mailboxes": {"bob": mailbox()}})  # the file changes
+
+    def mailboxes(known: dict[str, bytes], digest: bytes) -> list[str]:
+        found = Found(root, SCHEMA.files, cache=ParseCache(cache), digests={}, known=known)
+        assert load_tree(found) == []
+        assert found.digests is not None and found.digests[name] == digest  # what was taken
+        return sorted(found.domain_files[0].spec.mailboxes)
+
+    now = hashlib.sha256(path.read_bytes()).digest()
+    assert mailboxes({name: hashlib.sha256(before).digest()}, hashlib.sha256(before).digest()) == ["anna"]  # held
+    assert mailboxes({name: b"\0" * 32}, now) == ["bob"]  # not held: read
+    assert mailboxes({}, now) == ["bob"]

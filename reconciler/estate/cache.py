@@ -69,7 +69,7 @@ _TOUCH_AFTER = 3600.0
 # one-file-per-entry layout) is removed once this old: a live writer's is seconds old.
 _LEFT_OVER = 3600.0
 _SUFFIX = ".pack"
-_MAGIC = b"ispctl parsed pack v2\n"
+_MAGIC = b"ispctl parsed pack v3\n"
 # The header: magic, the pack's key, its number of entries and a digest of its index; then
 # the index, a row per entry (its key, a digest of key + body, offset and length of the body
 # in the pack); then the bodies (``marshal`` of what ``_flatten`` gives).
@@ -175,14 +175,15 @@ class ParseCache:
         raw, problems = read_file(path, display)
         return (None, problems) if raw is None else self.parse(raw, display)
 
-    def parse(self, raw: bytes, display: str) -> tuple[Document | None, list[Problem]]:
+    def parse(self, raw: bytes, display: str, digest: bytes | None = None) -> tuple[Document | None, list[Problem]]:
         """What ``yamlload.load_bytes(raw, display)`` gives (a file's bytes, or a blob's from git
-        history), parsed at most once per content."""
+        history), parsed at most once per content. ``digest``: the sha256 of ``raw``, when the
+        caller has it already."""
         if self.folder is None:
             return load_bytes(raw, display)
         if not self._opened:
             self._open()
-        key = hashlib.sha256(self.prefix + raw).digest()
+        key = self._key(hashlib.sha256(raw).digest() if digest is None else digest)
         body = self._find(key)
         if body is not None:
             self.stats.hits += 1
@@ -194,6 +195,24 @@ class ParseCache:
         except ValueError:  # not plain data (cannot happen for parsed YAML): just not cached
             pass
         return doc, problems
+
+    def held(self, digest: bytes, display: str) -> tuple[Document | None, list[Problem]] | None:
+        """What ``parse`` gives for the bytes whose sha256 is ``digest``, when the cache holds
+        them; None when it does not (the caller reads and parses the file). A narrowed run
+        knows most files' digests by their stat (``estate.snapshot``) and need not read them."""
+        if self.folder is None:
+            return None
+        if not self._opened:
+            self._open()
+        body = self._find(self._key(digest))
+        if body is None:
+            return None
+        self.stats.hits += 1
+        return _rebuild(body, display)
+
+    def _key(self, digest: bytes) -> bytes:
+        """An entry's key: the content's digest under this code's (``code_key``)."""
+        return hashlib.sha256(self.prefix + digest).digest()
 
     def _open(self) -> None:
         """Read the pack's index (none when there is no usable pack: every entry is missing)."""

@@ -103,11 +103,12 @@ def check_desired(root: Path, schema: EstateSchema, env: Mapping[str, str] | Non
 
 def run_desired(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, *, facts: bool = False,
                 only: frozenset[str] | None = None, outside: Mapping[str, int] | None = None,
-                inputs: bool = False) -> tuple[Desired | None, list[Problem]]:
+                inputs: bool = False, known: Mapping[str, bytes] | None = None) -> tuple[Desired | None, list[Problem]]:
     """``check_desired``'s pipeline; a narrowed run (``estate.incremental``) reads ``only``
     these domain files (``Found.only``) with ``outside`` the totals of the others
-    (``Catalog.outside``). ``inputs``: also the services' inputs, taken before the hooks run."""
-    estate, problems = load_composed(root, schema.files, env, only=only, digests=facts)
+    (``Catalog.outside``), and files by the digests it ``known`` (``Found.known``).
+    ``inputs``: also the services' inputs, taken before the hooks run."""
+    estate, problems = load_composed(root, schema.files, env, only=only, digests=facts, known=known)
     if estate is None:
         return None, problems
     estate.site = with_overrides(estate.site, schema.overrides, env)

@@ -210,7 +210,7 @@ class _Narrowed:
                 outside[key] = outside.get(key, 0) + value
         try:
             desired, problems = run_desired(self.root, self.schema, self.env, facts=True,
-                                            only=frozenset(subset), outside=outside)
+                                            only=frozenset(subset), outside=outside, known=self.current)
         except Exception as exc:  # the full run words it (or does not fail): never wrong, only slower
             raise _Fall(f"the narrowed run failed: {exc!r}") from None
         if desired is None:

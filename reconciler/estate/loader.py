@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,19 +179,30 @@ class Found:
     only: frozenset[str] | None = None
     # When set, the sha256 of each tenant and domain file read is kept here (by ``display``).
     digests: dict[str, bytes] | None = None
+    # The sha256 of files (by ``display``) the caller knows, by their stat (a narrowed run,
+    # ``estate.snapshot``): parsed from the cache by it, unread, when the cache holds it.
+    known: Mapping[str, bytes] | None = None
 
     def display(self, path: Path) -> str:
         return _display(path, self.root, self.label)
 
     def parse(self, path: Path, display: str) -> tuple[Document | None, list[Problem]]:
-        """``cache.load``, keeping the digest of the bytes read when asked to (``digests``)."""
+        """``cache.load``, keeping the digest of the bytes read when asked to (``digests``), or
+        the cache's entry of the digest ``known`` gives."""
+        digest = self.known.get(display) if self.known is not None else None
+        if digest is not None:
+            held = self.cache.held(digest, display)
+            if held is not None:
+                if self.digests is not None:
+                    self.digests[display] = digest
+                return held
         if self.digests is None:
             return self.cache.load(path, display)
         raw, problems = read_file(path, display)
         if raw is None:
             return None, problems
-        self.digests[display] = hashlib.sha256(raw).digest()
-        return self.cache.parse(raw, display)
+        digest = self.digests[display] = hashlib.sha256(raw).digest()
+        return self.cache.parse(raw, display, digest)
 
 
 def read_site(root: Path, label: str | None = None,

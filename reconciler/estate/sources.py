@@ -147,16 +147,18 @@ def _fetch_tree(url: str, commit: str, cache: Path, tree: Path) -> Path:
 
 
 def load_composed(root: Path, files: FileModels, env: Mapping[str, str] | None = None, *,
-                  only: frozenset[str] | None = None, digests: bool = False) -> tuple[Estate | None, list[Problem]]:
+                  only: frozenset[str] | None = None, digests: bool = False,
+                  known: Mapping[str, bytes] | None = None) -> tuple[Estate | None, list[Problem]]:
     """The estate of ``root`` with every source it names (or, for a reseller's repository,
     with the site settings it names); the estate is None when the site settings are unusable.
-    ``only`` and ``digests`` are the loader's (``Found``): read only these domain files, keep
-    the digest of every file read in ``Estate.digests``."""
+    ``only``, ``digests`` and ``known`` are the loader's (``Found``): read only these domain
+    files, keep the digest of every file read in ``Estate.digests``, take these files' parse
+    by the digest known for them."""
     if not root.is_dir():
         return None, [Problem(Location(str(root)), "", "desired-state folder not found")]
     parsed = ParseCache.of(env, root)
     try:
-        found = Found(root, files, cache=parsed, only=only, digests={} if digests else None)
+        found = Found(root, files, cache=parsed, only=only, digests={} if digests else None, known=known)
         estate, problems = _load_composed(root, files, env, found)
         if estate is not None:
             estate.digests = found.digests
