@@ -113,8 +113,8 @@ class LdapProvider(Provider, Lockable, Pipelined):
             f"tried. When slapd answers again, run `ispctl apply` again: it resumes from here.{lock}")
 
     def _why_unreachable(self) -> str | None:
-        """The system's reason a TCP connect fails ("Connection refused"); ldap3 says only
-        "invalid server address" for every kind of failure."""
+        """The system's reason a TCP connect fails ("Connection refused"); libldap says "Can't
+        contact LDAP server" (and ldap3 "invalid server address") for every kind of failure."""
         parsed = urlparse(self.settings.url)
         if parsed.scheme.lower() not in ("ldap", "ldaps") or not parsed.hostname:
             return None
