@@ -101,7 +101,8 @@ def test_missing_connection_variables_are_named(slapd: SlapdInstance) -> None:
     with pytest.raises(ConfigError):  # the same class the CLI reports, raised by the library
         LdapSettings.from_env({})
     wrong = run_cli(slapd, "plan", "-d", str(EXAMPLE), ISPCTL_LDAP_PASSWORD="Wr0ng-Secret")
-    assert wrong.exit_code == 1 and "invalidCredentials" in wrong.stderr
+    # libldap's words: a plan checks the directory on its python-ldap connection (``preflight``).
+    assert wrong.exit_code == 1 and f"as {slapd.bind_dn}: Invalid credentials" in wrong.stderr
     assert "Wr0ng-Secret" not in wrong.output and slapd.password not in wrong.output
 
 

@@ -197,3 +197,43 @@ def test_read_key_agrees_with_the_general_parser_on_random_dns() -> None:
         values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(rng.randint(1, 4))]
         text = ",".join(f"{rng.choice(['o', 'uid', 'associatedDomain', 'DC'])}={dn.escape_value(v)}" for v in values)
         assert dn.read_key(text) == general_read_key(text), text
+
+
+def ldap3_says(text: str) -> str:
+    """What ldap3's ``parse_dn`` (which the settings used before ``check_dn``) says of ``text``."""
+    from ldap3.core.exceptions import LDAPInvalidDnError
+    from ldap3.utils.dn import parse_dn
+
+    try:
+        parse_dn(text)
+    except LDAPInvalidDnError as exc:
+        return str(exc)
+    return "ok"
+
+
+def check_says(text: str) -> str:
+    try:
+        dn.check_dn(text)
+    except dn.InvalidDn as exc:
+        return str(exc)
+    return "ok"
+
+
+@pytest.mark.parametrize("text", [
+    "ou=ispctl,dc=example,dc=net", "cn=ispctl-plan,ou=services,dc=example,dc=net", "not a dn", "", "ou=", "=x",
+    "ou=a,,dc=b", "ou=a+cn=b,dc=x", "cn=a\\,b,dc=x", "cn=#04024869,dc=x", "cn=#0402486,dc=x", "ou=a;dc=b",
+    "cn= a ,dc=x", "cn=a \\ ,dc=x", "cn=a\\", 'cn="q",dc=x', "1.2.3=x", "-a=x", "ou=a,dc=b,", "ou=a=b", "cn=a b",
+    "ou=ü,dc=x", "ou=a\\zz", "ou=a\\2", "c n=a", "ou=a,dc", "ou=a<b", "ou=a#b", "#ou=a", "ou=x\\00", " ou=a",
+    "ou=a\x00b", "<GUID=x", "ou=a\\\\,dc=b", "ou=a\\\\\\,dc=b", "\\,ou=a", "ou=a++cn=b", "ou=a,+cn=b",
+])
+def test_check_dn_accepts_and_refuses_what_ldap3_did_in_its_words(text: str) -> None:
+    assert check_says(text) == ldap3_says(text)
+
+
+def test_check_dn_agrees_with_ldap3_on_random_text() -> None:
+    # Pieces of DNs run together at random: separators, escapes, hex, spaces, types and values.
+    rng = random.Random(7)
+    pieces = list('ab=,+\\ #"0;<>1f.-') + ["ou=", "dc=x", "\\2c", "\\", ",", "cn=a", "\x00", "é"]
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert check_says(text) == ldap3_says(text), repr(text)

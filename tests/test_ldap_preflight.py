@@ -14,13 +14,14 @@ from ispctl.providers.ldap.preflight import SCHEMA_FILE, defined_classes, requir
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.sandbox.slapd import SlapdInstance
 from ispctl.reconciler.engine.errors import ProviderError
+from ispctl.reconciler.harness.daemons import free_port
 
 BASE = "ou=ispctl,dc=example,dc=net"
 
 
-def provider(slapd: SlapdInstance, base: str = BASE) -> LdapProvider:
+def provider(slapd: SlapdInstance, base: str = BASE, **extra: str) -> LdapProvider:
     env = {k: v for k, v in slapd.env().items() if k != "ISPCTL_LDAP_BASE_DN"}
-    return LdapProvider(LdapSettings.from_env(env), base)
+    return LdapProvider(LdapSettings.from_env({**env, **extra}), base)
 
 
 @pytest.fixture
@@ -63,6 +64,53 @@ def test_base_mistakes_are_said_plainly_before_the_lock(slapd: SlapdInstance, ba
             pass
     assert words.format(url=slapd.url) in str(caught.value)
     assert "lock" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("base", "words"), [
+    ("ou=missing,dc=example,dc=net", "the managed base ou=missing,dc=example,dc=net does not exist in the directory "
+     "at {url} (its nearest existing parent is dc=example,dc=net). Create it"),
+    ("ou=ispctl,dc=example,dc=org", "directory.base_dn ou=ispctl,dc=example,dc=org is not in the directory at "
+     "{url}: the server holds dc=example,dc=net. Fix directory.base_dn in ispctl.yaml"),
+])
+def test_a_plan_says_base_mistakes_as_plainly_on_its_one_python_ldap_connection(
+        slapd: SlapdInstance, base: str, words: str) -> None:
+    ldap = provider(slapd, base)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            ldap.read()
+        assert words.format(url=slapd.url) in str(caught.value)
+        # The checks ran on the bulk reader's connection, which they closed; no ldap3 connection.
+        assert (ldap.bulk.stats.connections, ldap.bulk.stats.searches) == (1, 2)
+        assert ldap._conn is None and ldap.bulk._held is None
+    finally:
+        ldap.close()
+
+
+def test_a_plan_without_the_ispctl_schema_is_told_what_to_load(bare_slapd: SlapdInstance) -> None:
+    with pytest.raises(ProviderError, match="the ispctl schema is not loaded") as caught:
+        provider(bare_slapd).read()
+    assert f"ldapadd -Y EXTERNAL -H ldapi:/// -f {SCHEMA_FILE}" in str(caught.value)
+
+
+def test_a_plan_with_a_wrong_password_says_so_without_repeating_it(slapd: SlapdInstance) -> None:
+    wrong = "Wr0ng-but-secret-password"
+    with pytest.raises(ProviderError) as caught:
+        provider(slapd, ISPCTL_LDAP_PASSWORD=wrong).read()
+    message = str(caught.value)
+    assert message == f"cannot connect to the directory at {slapd.url} as {slapd.bind_dn}: Invalid credentials"
+    assert wrong not in message and slapd.password not in message
+
+
+def test_a_plan_against_an_unreachable_server_says_why_at_once(slapd: SlapdInstance) -> None:
+    url = f"ldap://127.0.0.1:{free_port('127.0.0.1')}"  # nothing listens there
+    ldap = provider(slapd, ISPCTL_LDAP_URL=url)
+    with pytest.raises(ProviderError) as caught:
+        ldap.read()
+    message = str(caught.value)
+    assert message.startswith(f"cannot connect to the directory at {url} as {slapd.bind_dn}: Can't contact LDAP "
+                              "server (cannot connect: ")
+    assert "refused" in message.lower() and slapd.password not in message
+    assert ldap.bulk.stats.connections == 0  # tried once, not retried: a server that is not there is said at once
 
 
 def test_schema_names_are_read_from_subschema_definitions() -> None:

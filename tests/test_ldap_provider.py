@@ -34,7 +34,6 @@ from ispctl.reconciler.engine.resources import Resource
 from tests.wiring import REGISTRY, load_desired, open_session
 
 NW = f"associatedDomain=northwind.example,o=northwind,{BASE}"
-WRITES = ("add_operations", "modify_operations", "delete_operations", "modify_dn_operations")
 
 
 @contextmanager
@@ -52,12 +51,10 @@ def provider(slapd: SlapdInstance, page_size: int = 1000, base: str = BASE) -> I
 def test_an_empty_base_reads_as_nothing_with_two_checks_and_one_search(slapd: SlapdInstance) -> None:
     with provider(slapd) as ldap:
         assert ldap.read() == {}
-        usage = ldap.conn.usage
-        # The checks on connecting (the base exists, the schema is loaded), then the search
-        # on the bulk reader's own connection.
-        assert usage.search_operations == 2
-        assert [getattr(usage, name) for name in WRITES] == [0, 0, 0, 0]
-        assert (ldap.bulk.stats.connections, ldap.bulk.stats.searches) == (1, 1)
+        # The checks on connecting (the base exists, the schema is loaded), then the search, on
+        # one python-ldap connection (the bulk reader's): no ldap3 connection, nothing written.
+        assert (ldap.bulk.stats.connections, ldap.bulk.stats.searches) == (1, 2 + 1)
+        assert ldap._conn is None and ldap._writer is None
 
 
 @pytest.mark.parametrize("page_size", [1000, 10])
@@ -66,12 +63,11 @@ def test_the_live_read_is_one_paged_search_that_misses_nothing(slapd: SlapdInsta
     _catalog, desired = load_desired(EXAMPLE)
     with provider(slapd, page_size) as ldap:
         live = ldap.read()
-        usage = ldap.conn.usage
         # Two checks on connecting (base, schema), then one request per page of the same paged
-        # search: never one request per resource.
-        assert usage.search_operations == 2
-        assert [getattr(usage, name) for name in WRITES] == [0, 0, 0, 0]
-        assert ldap.bulk.stats.searches == math.ceil(EXAMPLE_COUNT / page_size)
+        # search, on one connection: never one request per resource, nothing written.
+        assert ldap.bulk.stats.connections == 1
+        assert ldap.bulk.stats.searches == 2 + math.ceil(EXAMPLE_COUNT / page_size)
+        assert ldap._conn is None and ldap._writer is None
     assert len(live) == EXAMPLE_COUNT
     desired = {ident: r for ident, r in desired.items() if ident[0] in ldap.SUPPORTS}  # maildirs are the mail store's
     assert set(live) == set(desired)

@@ -7,17 +7,16 @@ never costs a request per record.
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-import dns.exception
-import dns.message
-import dns.name
-import dns.query
-import dns.rcode
-import dns.xfr
-import dns.zone
+from typing import TYPE_CHECKING
 
 from ispctl.providers.dns.connection import DnsConnection, Unreachable
 from ispctl.reconciler.contract import ProviderError
+
+if TYPE_CHECKING:
+    import dns.zone
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 
 class ZoneNotServed(ProviderError):
@@ -26,6 +25,14 @@ class ZoneNotServed(ProviderError):
 
 def transfer(conn: DnsConnection, zone: str) -> dns.zone.Zone:
     """The whole zone as the primary serves it, names relative to the zone's origin."""
+    import dns.exception
+    import dns.message
+    import dns.name
+    import dns.query
+    import dns.rcode
+    import dns.xfr
+    import dns.zone
+
     origin = dns.name.from_text(zone)
     result = dns.zone.Zone(origin)
     query = dns.message.make_query(origin, "AXFR")

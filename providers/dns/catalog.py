@@ -24,21 +24,21 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from dataclasses import dataclass
-
-import dns.name
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-import dns.tsig
-import dns.update
-import dns.zone
-from dns.rdtypes.ANY.TXT import TXT
-from dns.rdtypes.IN.A import A
-from dns.rdtypes.IN.AAAA import AAAA
+from typing import TYPE_CHECKING
 
 from ispctl.providers.dns.mapping import parse_rdata, txt_rdata, zone_owner
 from ispctl.providers.dns.names import primary_address
 from ispctl.reconciler.contract import Resource
+
+if TYPE_CHECKING:
+    import dns.name
+    import dns.rdata
+    import dns.tsig
+    import dns.update
+    import dns.zone
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 FINGERPRINT_PROPERTY = "ispctl-fingerprint"
 PRIMARIES_PROPERTY = "primaries"
@@ -57,18 +57,28 @@ class Member:
 
 
 def member_id(zone: str) -> str:
+    import dns.name
+
     wire = dns.name.from_text(zone).canonicalize().to_wire()
     assert wire is not None  # to_wire() without a file returns the bytes
     return hashlib.sha1(wire).hexdigest()
 
 
 def member_name(catalog: dns.name.Name, mid: str, prop: str | None = None) -> dns.name.Name:
+    import dns.name
+
     labels = f"{prop}.ext.{mid}.zones" if prop else f"{mid}.zones"
     return dns.name.from_text(labels, catalog)
 
 
 def read_catalog(live: dns.zone.Zone) -> dict[str, Member]:
     """``{zone: Member}`` from a transferred catalog zone."""
+    import dns.rdataclass
+    import dns.rdatatype
+    from dns.rdtypes.ANY.TXT import TXT
+    from dns.rdtypes.IN.A import A
+    from dns.rdtypes.IN.AAAA import AAAA
+
     found: dict[str, str] = {}  # id -> zone
     props: dict[tuple[str, str], list[dns.rdata.Rdata]] = {}
     for name, node in live.nodes.items():
@@ -103,6 +113,9 @@ def _primary_rdata(address: str) -> dns.rdata.Rdata:
 
 def add_member(catalog: str, zone: Resource, key: dns.tsig.Key, finished: bool = True) -> dns.update.UpdateMessage:
     """List a new zone; refused (YXDOMAIN) if someone listed it since the catalog was read."""
+    import dns.name
+    import dns.update
+
     origin = dns.name.from_text(catalog)
     mid = member_id(zone.key)
     message = dns.update.UpdateMessage(origin)
@@ -119,6 +132,9 @@ def change_member(catalog: str, zone: Resource, key: dns.tsig.Key, finished: boo
     ``finished=False`` leaves a secondary's fingerprint out: the mark of a switch that named has
     not completed yet (providers/dns/zones.py).
     """
+    import dns.name
+    import dns.update
+
     origin = dns.name.from_text(catalog)
     mid = member_id(zone.key)
     message = dns.update.UpdateMessage(origin)
@@ -131,6 +147,9 @@ def change_member(catalog: str, zone: Resource, key: dns.tsig.Key, finished: boo
 
 
 def remove_member(catalog: str, zone: str, key: dns.tsig.Key) -> dns.update.UpdateMessage:
+    import dns.name
+    import dns.update
+
     origin = dns.name.from_text(catalog)
     mid = member_id(zone)
     message = dns.update.UpdateMessage(origin)

@@ -18,20 +18,19 @@ import select
 import socket
 from collections.abc import Mapping
 from dataclasses import replace
-
-import dns.exception
-import dns.flags
-import dns.message
-import dns.query
-import dns.rcode
-import dns.rdatatype
-import dns.tsig
-from dns.rdtypes.ANY.SOA import SOA
+from typing import TYPE_CHECKING
 
 from ispctl.providers.dns.axfr import transfer
 from ispctl.providers.dns.catalog import read_catalog
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.reconciler.contract import CLUSTER, ProviderError, ReplicaState, SiteFile
+
+if TYPE_CHECKING:
+    import dns.message
+    import dns.tsig
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 ROLE = "dns_secondary"
 SERVICE = "dns"
@@ -70,6 +69,9 @@ def soa_serials(where: tuple[str, int], zones: list[str], key: dns.tsig.Key | No
     unanswered within ``timeout`` is asked again, ``tries`` times in all; a zone never answered
     raises ``TimeoutError`` (the server is not reachable).
     """
+    import dns.message
+    import dns.rdatatype
+
     found: dict[str, int | None] = {}
     pending = list(zones)
     family = socket.AF_INET6 if ":" in where[0] else socket.AF_INET
@@ -103,6 +105,11 @@ def soa_serials(where: tuple[str, int], zones: list[str], key: dns.tsig.Key | No
 
 
 def _serial(response: dns.message.Message) -> int | None:
+    import dns.flags
+    import dns.rcode
+    import dns.rdatatype
+    from dns.rdtypes.ANY.SOA import SOA
+
     if response.rcode() != dns.rcode.NOERROR or not response.flags & dns.flags.AA:
         return None
     for rrset in response.answer:
@@ -115,6 +122,8 @@ class Secondaries:
     """The primary's serials right after the apply, and each secondary's compared with them."""
 
     def __init__(self, conn: DnsConnection, secondaries: list[tuple[str, str]]) -> None:
+        import dns.exception
+
         self.conn = conn
         self.secondaries = secondaries  # (host, host:port)
         members = read_catalog(transfer(conn, conn.catalog))
@@ -133,6 +142,8 @@ class Secondaries:
         return [self._one(host, where) for host, where in self.secondaries]
 
     def _one(self, host: str, where: str) -> ReplicaState:
+        import dns.exception
+
         state = ReplicaState(SERVICE, host, ROLE, where, in_sync=False)
         missing: list[str] = []  # in the catalog's order: the catalog first, then by name
         older: dict[str, list[int]] = {}

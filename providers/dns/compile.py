@@ -28,14 +28,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import dns.name
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-from dns.rdtypes.ANY.TXT import TXT
-
 from ispctl.providers.dns.settings import DnsSettings
 from ispctl.reconciler.contract import DOMAIN, Location, Resource, address_of
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 TXT_CHUNK = 255  # RFC 1035 3.3: a character-string holds at most 255 bytes
 
@@ -79,6 +76,11 @@ def canonical(rdtype: str, text: str) -> str:
 
     Cached: the derived records of thousands of domains share most of their values.
     """
+    import dns.name
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+
     rdata = dns.rdata.from_text(
         dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), text, origin=dns.name.root, relativize=False,
     )
@@ -92,6 +94,10 @@ def split_txt(value: str) -> list[bytes]:
 
 
 def txt_text(strings: Iterable[bytes]) -> str:
+    import dns.rdataclass
+    import dns.rdatatype
+    from dns.rdtypes.ANY.TXT import TXT
+
     return TXT(dns.rdataclass.IN, dns.rdatatype.TXT, list(strings)).to_text()
 
 

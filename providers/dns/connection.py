@@ -28,12 +28,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import dns.exception
-import dns.name
-import dns.tsig
+from typing import TYPE_CHECKING
 
 from ispctl.reconciler.contract import ConfigError, ProviderError
+
+if TYPE_CHECKING:
+    import dns.tsig
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 
 class Unreachable(ProviderError):
@@ -124,10 +127,15 @@ class DnsConnection:
 
     @property
     def tsig_key(self) -> dns.tsig.Key:
+        import dns.tsig
+
         return dns.tsig.Key(self.tsig_name, self.tsig_secret, self.tsig_algorithm)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DnsConnection:
+        import dns.exception
+        import dns.name
+
         env = os.environ if env is None else env
 
         def get(name: str) -> str:

@@ -41,13 +41,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import dns.exception
-import dns.message
-import dns.rdatatype
-
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.query import exchange
 from ispctl.reconciler.contract import IspctlError
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 ENV_DIR = "ISPCTL_DKIM_DIR"
 
@@ -260,6 +259,10 @@ def store_inputs(configured: str, env: Mapping[str, str]) -> bytes:
 
 def served_key(conn: DnsConnection, domain: str, selector: str) -> str | None:
     """The base64 key the DNS server serves at ``<selector>._domainkey.<domain>`` now, or None."""
+    import dns.exception
+    import dns.message
+    import dns.rdatatype
+
     query = dns.message.make_query(f"{selector}._domainkey.{domain}.", dns.rdatatype.TXT)
     query.use_tsig(conn.tsig_key)
     try:

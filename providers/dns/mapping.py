@@ -29,19 +29,20 @@ import dataclasses
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-import dns.name
-import dns.rdata
-import dns.rdataclass
-import dns.rdataset
-import dns.rdatatype
-import dns.rdtypes.ANY.SOA
-import dns.rdtypes.ANY.TXT
-import dns.zone
+from typing import TYPE_CHECKING
 
 from ispctl.providers.dns.names import RESERVED_OWNER, is_reserved_owner
 from ispctl.providers.dns.settings import IgnoreRule
 from ispctl.reconciler.contract import DOMAIN, Resource, address_of
+
+if TYPE_CHECKING:
+    import dns.name
+    import dns.rdata
+    import dns.rdtypes.ANY.SOA
+    import dns.zone
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 MANAGED_TYPES = frozenset({"A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS", "PTR"})
 FINGERPRINT_OWNER = RESERVED_OWNER
@@ -190,6 +191,9 @@ class LiveZone:
 
 def read_zone(zone: str, live: dns.zone.Zone, rules: Iterable[IgnoreRule]) -> LiveZone:
     """Resources of one transferred primary zone (see the module docstring)."""
+    import dns.rdataclass
+    import dns.rdatatype
+
     rules = tuple(rules)
     origin = live.origin
     assert origin is not None
@@ -236,12 +240,19 @@ def _with_recorded(resource: Resource, entries: dict[str, set[str]]) -> Resource
 
 def parse_rdata(rdtype: str, text: str) -> dns.rdata.Rdata:
     """One desired record; names are absolute (relative ones are taken as under the root)."""
+    import dns.name
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+
     return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), text,
                                origin=dns.name.root, relativize=False)
 
 
 def parse_soa(text: str, serial: int) -> dns.rdtypes.ANY.SOA.SOA:
     """A zone resource's ``soa`` with the serial put back in where it belongs."""
+    import dns.rdtypes.ANY.SOA
+
     parts = str(text).split()
     if len(parts) != 6:
         raise ValueError(f"soa {text!r} is not 'MNAME RNAME REFRESH RETRY EXPIRE MINIMUM'")
@@ -253,11 +264,17 @@ def parse_soa(text: str, serial: int) -> dns.rdtypes.ANY.SOA.SOA:
 
 def txt_rdata(text: str) -> dns.rdata.Rdata:
     """A one-string TXT record (built directly: parsing text costs more, thousands of times over)."""
+    import dns.rdataclass
+    import dns.rdatatype
+    import dns.rdtypes.ANY.TXT
+
     return dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, [text.encode("ascii")])
 
 
 def owner_name(owner: str, origin: dns.name.Name) -> dns.name.Name:
     """A relative owner (``@``, ``www``) as an absolute name in the zone."""
+    import dns.name
+
     return origin if owner == "@" else dns.name.from_text(owner, origin)
 
 
@@ -266,6 +283,10 @@ def zone_file_text(zone: Resource, serial: int, rrsets: Iterable[Resource]) -> s
 
     It carries the fingerprints of the zone and of every record set in it, like an update would.
     """
+    import dns.name
+    import dns.rdataset
+    import dns.zone
+
     origin = dns.name.from_text(zone.key)
     ttl, ns = int_attr(zone, "default_ttl"), tuple_attr(zone, "ns")
     if not ns:

@@ -12,15 +12,13 @@ import ipaddress
 import re
 import unicodedata
 
-import dns.exception
-import dns.name
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
 import idna
 
 from ispctl.providers.dns.compile import canonical, split_txt, txt_text
 from ispctl.providers.dns.settings import DnsSettings, IgnoreRule
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 MAX_NAME = 253
 # fullmatch only: "$" would also match before a final newline.
@@ -286,6 +284,8 @@ def _address(text: str, version: int) -> str:
 
 def record_text(rdtype: str, item: object, zone: str) -> str:
     """The canonical rdata text of one value written in a domain file."""
+    import dns.exception
+
     if rdtype == "MX":
         text = _mx(item, zone)
     elif rdtype == "TXT":
@@ -329,6 +329,11 @@ _UPDATE_EXTRA = 2 * (MAX_NAME + 2 + 12 + 100) + 12
 
 def update_size(owner: str, zone: str, rdtype: str, texts: list[str]) -> int:
     """An upper bound of the bytes replacing this record set takes in one update message."""
+    import dns.name
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+
     full = zone + "." if owner == "@" else f"{owner}.{zone}."
     size = len(dns.name.from_text(full).to_wire() or b"") + _UPDATE_EXTRA
     kind = dns.rdatatype.from_text(rdtype)

@@ -34,16 +34,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
-
-import dns.exception
-import dns.message
-import dns.name
-import dns.query
-import dns.rcode
-import dns.rdata
-import dns.rdatatype
-import dns.update
+from typing import TYPE_CHECKING, ClassVar
 
 from ispctl.providers.dns import catalog as cat
 from ispctl.providers.dns.axfr import ZoneNotServed, transfer
@@ -71,7 +62,11 @@ from ispctl.providers.dns.within import wanted_zones
 from ispctl.providers.dns.zones import NAMED_ATTR, NOT_SERVED, UNFINISHED, ZoneLife
 from ispctl.reconciler.contract import BatchError, Provider, ProviderError, Resource, Within
 
-_STALE = (dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN)
+if TYPE_CHECKING:
+    import dns.update
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 
 @dataclass
@@ -127,6 +122,8 @@ class DnsProvider(Provider):
     def _read_zones(self, wanted: frozenset[str] | None) -> list[Resource]:
         """The catalog (always whole: a new zone must know whether it is listed), then the
         zones it lists: all of them, or those ``wanted``."""
+        import dns.rcode
+
         try:
             catalog = transfer(self.conn, self.conn.catalog)
         except ZoneNotServed:
@@ -180,6 +177,8 @@ class DnsProvider(Provider):
         self._stage(_Staged("delete", resource, None))
 
     def _stage(self, change: _Staged) -> None:
+        import dns.exception
+
         resource = change.resource
         zone = self.batch_key(resource)
         assert zone is not None
@@ -283,6 +282,8 @@ class DnsProvider(Provider):
 
     def _unit(self, change: _Staged) -> Unit:
         """The update operations of one change; a value named cannot take fails that change's batch."""
+        import dns.exception
+
         live = self._live(change.resource)
         try:
             if change.resource.kind == "dns_zone":
@@ -332,6 +333,9 @@ class DnsProvider(Provider):
 
     def _send(self, zone: str, message: dns.update.UpdateMessage, stale: str) -> None:
         """Send one update; ``stale`` says what a failed prerequisite means for this message."""
+        import dns.exception
+        import dns.rcode
+
         where = f"{self.conn.host}:{self.conn.port}"
         try:
             response, size = exchange(self.conn, message)
@@ -343,7 +347,7 @@ class DnsProvider(Provider):
         except dns.exception.DNSException as exc:
             raise ProviderError(f"dns: update of zone {zone} at {where} failed: {exc or type(exc).__name__}") from None
         rcode = response.rcode()
-        if rcode in _STALE:
+        if rcode in (dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN):  # stale
             raise ProviderError(f"dns: {stale}; nothing of this update was written: run plan again")
         if rcode != dns.rcode.NOERROR:
             raise ProviderError(f"dns: {where} refused the update of zone {zone}: {dns.rcode.to_text(rcode)}")
@@ -371,6 +375,9 @@ class DnsProvider(Provider):
         return self._rndc
 
     def _create_zone(self, zone: Resource, changes: list[_Staged], was_secondary: bool = False) -> None:
+        import dns.exception
+        import dns.name
+
         if any(c.action != "create" for c in changes):
             raise ProviderError(f"{zone.address}: only new record sets can go into a new zone")
         listed = zone.key in self._members

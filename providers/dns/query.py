@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import socket
 import time
-
-import dns.exception
-import dns.message
-import dns.query
-import dns.rcode
-import dns.rdatatype
-from dns.rdtypes.ANY.SOA import SOA
+from typing import TYPE_CHECKING
 
 from ispctl.providers.dns.connection import DnsConnection, Unreachable
 from ispctl.reconciler.contract import ProviderError
 
+if TYPE_CHECKING:
+    import dns.message
+    import dns.rcode
+    from dns.rdtypes.ANY.SOA import SOA
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
+
 
 def exchange(conn: DnsConnection, message: dns.message.Message) -> tuple[dns.message.Message, int]:
     """``dns.query.tcp``, rendering (and signing) the message once; returns the answer and its size."""
+    import dns.query
+
     wire = message.to_wire()
     expiration = time.time() + conn.timeout  # dnspython deadlines are wall-clock times
     with socket.create_connection((conn.host, conn.port), timeout=conn.timeout) as sock:
@@ -36,6 +40,13 @@ def exchange(conn: DnsConnection, message: dns.message.Message) -> tuple[dns.mes
 
 def query_soa(conn: DnsConnection, zone: str) -> SOA:
     """The zone's SOA as the primary serves it now (the guard of the next update)."""
+    import dns.exception
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+    from dns.rdtypes.ANY.SOA import SOA
+
     query = dns.message.make_query(zone + ".", dns.rdatatype.SOA)
     query.use_tsig(conn.tsig_key)
     try:
@@ -55,6 +66,11 @@ def query_soa(conn: DnsConnection, zone: str) -> SOA:
 def zone_rcode(conn: DnsConnection, zone: str) -> dns.rcode.Rcode:
     """What the server answers for the zone's SOA: REFUSED or NOTAUTH when it has no such zone,
     SERVFAIL while a secondary has no data yet."""
+    import dns.exception
+    import dns.message
+    import dns.query
+    import dns.rdatatype
+
     query = dns.message.make_query(zone + ".", dns.rdatatype.SOA)
     query.use_tsig(conn.tsig_key)
     try:

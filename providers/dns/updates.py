@@ -12,13 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
-
-import dns.name
-import dns.rdata
-import dns.rdatatype
-import dns.tsig
-import dns.update
+from typing import TYPE_CHECKING, Literal
 
 from ispctl.providers.dns.mapping import (
     FINGERPRINT_TTL,
@@ -35,6 +29,16 @@ from ispctl.providers.dns.mapping import (
     txt_rdata,
 )
 from ispctl.reconciler.contract import Resource
+
+if TYPE_CHECKING:
+    import dns.name
+    import dns.rdata
+    import dns.rdatatype
+    import dns.tsig
+    import dns.update
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 MAX_MESSAGE = 65535
 # Header, zone section, the SOA prerequisite and the TSIG record, with room to spare.
@@ -65,12 +69,16 @@ class Unit:
 
     def forget(self, live: LiveZone, tag: str) -> None:
         """Delete the stored entries under key tag ``tag`` (by value: a shared tag keeps the others)."""
+        import dns.rdatatype
+
         owner = owner_name(entry_owner(tag), live.origin)
         for value in sorted(live.entries.get(tag, ())):
             self.ops.append(Op("delete_rr", owner, dns.rdatatype.TXT, rdata=txt_rdata(value)))
             self.removed.add((tag, value))
 
     def remember(self, live: LiveZone, resource: Resource) -> None:
+        import dns.rdatatype
+
         tag, value = entry_for(resource)
         self.ops.append(Op("add", owner_name(entry_owner(tag), live.origin), dns.rdatatype.TXT,
                            FINGERPRINT_TTL, txt_rdata(value)))
@@ -86,6 +94,8 @@ def _records(resource: Resource, rdtype: str) -> tuple[int, list[dns.rdata.Rdata
 
 def rrset_unit(action: str, before: Resource | None, after: Resource | None, live: LiveZone) -> Unit:
     """The unit of one ``dns`` change (records are parsed here: a bad one fails this change only)."""
+    import dns.rdatatype
+
     resource = after if after is not None else before
     assert resource is not None
     unit = Unit((resource.address,), _RANK[action])
@@ -105,6 +115,8 @@ def rrset_unit(action: str, before: Resource | None, after: Resource | None, liv
 
 def zone_unit(before: Resource, after: Resource, live: LiveZone) -> Unit:
     """SOA timers, apex NS and default TTL of an existing primary zone, in place."""
+    import dns.rdatatype
+
     unit = Unit((after.address,), _RANK["update"])
     ttl, ns = int_attr(after, "default_ttl"), tuple_attr(after, "ns")
     if not ns:
@@ -183,6 +195,8 @@ def pack(units: Iterable[Unit], origin: dns.name.Name, limit: int = MAX_MESSAGE 
 def build(origin: dns.name.Name, units: Iterable[Unit], key: dns.tsig.Key,
           soa: dns.rdata.Rdata) -> dns.update.UpdateMessage:
     """One signed update, valid only while the zone's SOA is exactly ``soa``."""
+    import dns.update
+
     message = dns.update.UpdateMessage(origin)
     # RRset exists (value dependent): any change since the plan was read bumps the serial.
     message.present(origin, soa)

@@ -26,14 +26,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import dns.update
+from typing import TYPE_CHECKING
 
 from ispctl.providers.dns import catalog as cat
 from ispctl.providers.dns.axfr import transfer
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.rndc import Rndc, address_list, check_zone_name, quoted
 from ispctl.reconciler.contract import ProviderError, Resource
+
+if TYPE_CHECKING:
+    import dns.update
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 ARCHIVE = "archive"
 # The live attribute that says named and the catalog disagree on a zone (DnsProvider._read_live).

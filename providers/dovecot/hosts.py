@@ -19,14 +19,11 @@ it, towards the host git says now, syncing from every host that may hold some of
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
-
-import ldap3
-from ldap3.core.exceptions import LDAPException
-from ldap3.utils.conv import escape_filter_chars
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ispctl.providers.dovecot.move import Doveadm, MoveError, move_mailbox
 from ispctl.providers.ldap.connection import LdapSettings, OnDemandConnection, first_value, paged_entries
+from ispctl.providers.ldap.dn import escape_filter
 from ispctl.reconciler.contract import (
     MAILBOX,
     MoveJournal,
@@ -38,6 +35,9 @@ from ispctl.reconciler.contract import (
     moving_attrs,
     placed_host,
 )
+
+if TYPE_CHECKING:
+    import ldap3
 
 KIND = "mailhost"
 CLASS = "inetLocalMailRecipient"
@@ -103,7 +103,7 @@ class MailHostProvider(OnDemandConnection, Provider):
                 yield address, host, _FTP_CLASS in classes
 
     def _dn(self, address: str) -> tuple[str, list[str]] | None:
-        found = list(self._search(f"(&{_MAILBOXES}(mail={escape_filter_chars(address)}))", ["objectClass"]))
+        found = list(self._search(f"(&{_MAILBOXES}(mail={escape_filter(address)}))", ["objectClass"]))
         if not found:
             return None
         if len(found) > 1:
@@ -112,6 +112,9 @@ class MailHostProvider(OnDemandConnection, Provider):
         return str(found[0]["dn"]), [str(c) for c in classes]
 
     def _write(self, address: str, host: str | None) -> None:
+        import ldap3  # here, not with the module: the registry imports it for every command (issue 11)
+        from ldap3.core.exceptions import LDAPException
+
         where = self._dn(address)
         if where is None:
             if host is None:

@@ -48,8 +48,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
-from ldap3.core.exceptions import LDAPInvalidDnError
-from ldap3.utils.dn import parse_dn
 
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap.connection import LdapSettings
@@ -97,8 +95,8 @@ def _quoted_dn(value: str, what: str) -> str:
         raise ConfigError(f"{what} {value!r} contains a quote, backslash or control character, which an "
                           "access rule cannot carry: use a DN without them")
     try:
-        parse_dn(value)
-    except LDAPInvalidDnError:
+        dnlib.check_dn(value)
+    except dnlib.InvalidDn:
         raise ConfigError(f"{what} {value!r} is not a distinguished name such as cn=ispctl-plan,dc=example,dc=net"
                           ) from None
     return f'"{value}"'
@@ -167,7 +165,7 @@ def access_ldif(base_dn: str, accounts: Accounts, database: str = DEFAULT_DATABA
 def _same_dn(a: str, b: str) -> bool:
     try:
         return dnlib.normalise(a) == dnlib.normalise(b)
-    except (ValueError, LDAPInvalidDnError):
+    except ValueError:
         return a.strip().lower() == b.strip().lower()
 
 

@@ -19,13 +19,17 @@ import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import ldap3
-from ldap3.core.exceptions import LDAPException
-
 from ispctl.reconciler.contract import ConfigError, ProviderError, env_flag
+
+if TYPE_CHECKING:
+    import ldap3
+
+# ldap3 (with pyasn1, about 60 ms) is imported by the functions that connect through it, not
+# with this module: the settings are every command's, and a plan reads through python-ldap
+# (``reader``) only (issue 11).
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ def _check_ca_file(path: str) -> None:
 
 def new_connection(settings: LdapSettings) -> ldap3.Connection:
     """A connection object, not yet open (``open_connection`` opens it, and reopens it later)."""
+    import ldap3
+    from ldap3.core.exceptions import LDAPException
+
     parsed = urlparse(settings.url)
     tls = None
     try:
@@ -124,6 +131,8 @@ def new_connection(settings: LdapSettings) -> ldap3.Connection:
 
 def open_connection(conn: ldap3.Connection, settings: LdapSettings) -> None:
     """Open (or reopen, after the server went away) and bind ``conn``; ProviderError if not."""
+    from ldap3.core.exceptions import LDAPException
+
     try:
         if not conn.closed:
             conn.unbind()  # a half-dead socket from before a restart
@@ -173,6 +182,8 @@ def paged_entries(conn: ldap3.Connection, base_dn: str, filterstr: str, attrs: l
     """The entries below ``base_dn`` matching ``filterstr``, a page at a time (estates of 100k
     entries exceed the server's size limit), each as ``{"dn": ..., attribute: values}``;
     ``what`` names the data in the error ("cannot read <what> below <base>")."""
+    from ldap3.core.exceptions import LDAPException
+
     try:
         for item in conn.extend.standard.paged_search(base_dn, filterstr, attributes=attrs, paged_size=page_size,
                                                       generator=True):

@@ -8,14 +8,16 @@ what to do about them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import ldap3
-from ldap3.core.exceptions import LDAPException, LDAPNoSuchObjectResult
+import ldap
 
 from ispctl.providers.ldap import dn as dnlib
+from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.mapping import BASE, KINDS, DirectoryMap
+from ispctl.providers.ldap.reader import BASE as SCOPE_BASE
+from ispctl.providers.ldap.reader import LOST, Connection, Reader, describe
 from ispctl.reconciler.contract import ProviderError
 
 SCHEMA_FILE = Path(__file__).parent / "schema" / "ispctl.ldif"
@@ -43,14 +45,42 @@ def defined_classes(definitions: list[str]) -> set[str]:
     return names
 
 
-def check_directory(conn: ldap3.Connection, url: str, base_dn: str) -> frozenset[str] | None:
+def check_directory(conn: Connection, url: str, base_dn: str) -> frozenset[str] | None:
     """The managed base exists and the schema ispctl needs is loaded; ProviderError if not.
 
     Returns the object classes the server defines (lower-cased; None when it does not let us
     read its schema), for ``missing_classes`` to check the services' parts as they are written:
-    a directory needs a service's schema only once an entry is to carry one of its classes."""
+    a directory needs a service's schema only once an entry is to carry one of its classes.
+
+    Runs on the bulk reader's python-ldap connection (``reader``), which the first read then
+    uses: a plan opens one connection and binds once. ``ldap.LDAPError`` from the base check
+    propagates (the provider words it)."""
     _check_base(conn, url, base_dn)
     return _check_schema(conn, url)
+
+
+def check_first(bulk: Reader, settings: LdapSettings, base_dn: str,
+                why: Callable[[], str | None]) -> frozenset[str] | None:
+    """``check_directory`` on the first connection ``bulk`` opens (kept for its next read), tried
+    once; every failure a ProviderError that says what is wrong (``why``: the system's reason a
+    connect fails), the connection closed after one."""
+    try:
+        first = bulk.first()
+    except LOST as exc:
+        # libldap's detail for a refused connection is "Transport endpoint is not connected":
+        # the system's own reason says it better, when there is one.
+        reason = why()
+        said = f"{describe(exc).split(':')[0]} ({reason})" if reason else describe(exc)
+        raise ProviderError(f"cannot connect to the directory at {settings.url} as {settings.bind_dn}: "
+                            f"{said}") from None
+    try:
+        return check_directory(first, settings.url, base_dn)
+    except ldap.LDAPError as exc:
+        bulk.close()
+        raise ProviderError(f"cannot read {base_dn} in the directory at {settings.url}: {describe(exc)}") from None
+    except ProviderError:
+        bulk.close()
+        raise
 
 
 def missing_classes(url: str, classes: Iterable[str], defined: frozenset[str] | None,
@@ -73,23 +103,30 @@ def missing_classes(url: str, classes: Iterable[str], defined: frozenset[str] | 
             "production directory\"); nothing of this change was written")
 
 
-def _naming_contexts(conn: ldap3.Connection) -> list[str]:
-    try:
-        conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["namingContexts"])
-    except LDAPException:
-        return []
-    if not conn.response:
-        return []
-    values = conn.response[0].get("attributes", {}).get("namingContexts") or []
-    return [str(v) for v in values]
+def _base_search(conn: Connection, base: str, attributes: list[str],
+                 filterstr: str = "(objectClass=*)") -> list[tuple[str, dict[str, list[bytes]]]]:
+    data, _controls = conn.result(conn.search(base, SCOPE_BASE, filterstr, attributes))
+    return [item for item in data if item[0] is not None]
 
 
-def _check_base(conn: ldap3.Connection, url: str, base_dn: str) -> None:
+def _naming_contexts(conn: Connection) -> list[str]:
     try:
-        found = conn.search(base_dn, "(objectClass=*)", ldap3.BASE, attributes=["1.1"])
+        found = _base_search(conn, "", ["namingContexts"])
+    except ldap.LDAPError:
+        return []
+    if not found:
+        return []
+    values = next((v for k, v in found[0][1].items() if k.lower() == "namingcontexts"), [])
+    return [v.decode("utf-8", "replace") for v in values]
+
+
+def _check_base(conn: Connection, url: str, base_dn: str) -> None:
+    try:
+        found = bool(_base_search(conn, base_dn, ["1.1"]))
         matched = ""
-    except LDAPNoSuchObjectResult:
-        found, matched = False, str((conn.result or {}).get("dn") or "")
+    except ldap.NO_SUCH_OBJECT as exc:
+        info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+        found, matched = False, str(info.get("matched") or "")
     if found:
         return
     contexts = _naming_contexts(conn)
@@ -105,16 +142,15 @@ def _check_base(conn: ldap3.Connection, url: str, base_dn: str) -> None:
         "loading it\"), or fix directory.base_dn in ispctl.yaml")
 
 
-def _check_schema(conn: ldap3.Connection, url: str) -> frozenset[str] | None:
+def _check_schema(conn: Connection, url: str) -> frozenset[str] | None:
     try:
-        conn.search("cn=Subschema", "(objectClass=subschema)", ldap3.BASE, attributes=["objectClasses"])
-    except LDAPException:
+        found = _base_search(conn, "cn=Subschema", ["objectClasses"], "(objectClass=subschema)")
+    except ldap.LDAPError:
         return None  # the server does not let us read its schema: nothing to say about it
-    if not conn.response:
+    if not found:
         return None
-    raw = conn.response[0].get("raw_attributes", {})
-    values: list[bytes | str] = next((list(v) for k, v in raw.items() if k.lower() == "objectclasses"), [])
-    defined = defined_classes([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values])
+    values = next((v for k, v in found[0][1].items() if k.lower() == "objectclasses"), [])
+    defined = defined_classes([v.decode("utf-8", "replace") for v in values])
     if not defined:
         return None
     missing = [name for name in required_classes() if name.lower() not in defined]
@@ -135,4 +171,4 @@ def _check_schema(conn: ldap3.Connection, url: str) -> frozenset[str] | None:
                         "read or changed")
 
 
-__all__ = ["SCHEMA_FILE", "check_directory", "defined_classes", "missing_classes", "required_classes"]
+__all__ = ["SCHEMA_FILE", "check_directory", "check_first", "defined_classes", "missing_classes", "required_classes"]

@@ -8,11 +8,14 @@ Nothing outside the managed base is ever read or written. Writes go out through 
 with many changes in flight on one connection (``Pipelined``, ``writer.py``).
 
 Right after connecting (before the lock) the base and the schema are checked
-(``preflight``). A connection lost mid-run (slapd restarted) is reopened with a few
-retries and growing pauses; an operation whose outcome the lost connection hid is read back
-before it is repeated (an add that landed is not an "already exists" failure). When the
-directory stays away the provider says once what failed, what to run and what became of the
-lock; the changes after that fail at once with a short "not tried".
+(``preflight``), on the bulk reader's python-ldap connection, which the first read then uses:
+a plan binds once and never imports ldap3, which only the lock (``lock``) still uses.
+
+A connection lost mid-run (slapd restarted) is reopened with a few retries and growing pauses;
+an operation whose outcome the lost connection hid is read back before it is repeated (an add
+that landed is not an "already exists" failure). When the directory stays away the provider
+says once what failed, what to run and what became of the lock; the changes after that fail at
+once with a short "not tried".
 """
 
 from __future__ import annotations
@@ -23,19 +26,15 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
-
-import ldap3
-from ldap3.core.exceptions import LDAPException
 
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap import mapping, narrow, reader, tenant_rename
 from ispctl.providers.ldap import writer as writes
 from ispctl.providers.ldap.connection import LdapSettings, connect
 from ispctl.providers.ldap.live import LiveTree
-from ispctl.providers.ldap.lock import DirectoryLock, Heartbeat, holding, new_lock
-from ispctl.providers.ldap.preflight import check_directory, missing_classes
+from ispctl.providers.ldap.preflight import check_first, missing_classes
 from ispctl.providers.ldap.rename import Step, mailbox_rename_steps
 from ispctl.reconciler.contract import (
     Lockable,
@@ -46,6 +45,11 @@ from ispctl.reconciler.contract import (
     Within,
     collector_paused,
 )
+
+if TYPE_CHECKING:
+    import ldap3
+
+    from ispctl.providers.ldap.lock import Heartbeat
 
 
 class LdapProvider(Provider, Lockable, Pipelined):
@@ -77,29 +81,22 @@ class LdapProvider(Provider, Lockable, Pipelined):
         self._base_keys: list[tuple[tuple[str, str], ...]] | None = None
         self._safe_parents: set[str] = set()  # DNs _guard let a child be written below
         self._classes: frozenset[str] | None = None  # what the server defines (lower-case), once read
+        self._checked = False  # the preflight passed
+
+    def preflight(self) -> None:
+        """Connect and check the directory (``preflight``), once: on the bulk reader's first
+        python-ldap connection, which the next read uses (a plan binds once, without ldap3)."""
+        if not self._checked:
+            self._classes = check_first(self.bulk, self.settings, self.base_dn, self._why_unreachable)
+            self._checked = True
 
     @property
     def conn(self) -> ldap3.Connection:
+        """The ldap3 connection of the estate lock, opened once the directory is checked."""
         if self._conn is None:
-            conn = connect(self.settings)
-            try:
-                self._classes = check_directory(conn, self.settings.url, self.base_dn)
-            except LDAPException as exc:
-                self._quiet_unbind(conn)
-                raise ProviderError(f"cannot read {self.base_dn} in the directory at {self.settings.url}: "
-                                    f"{exc}") from None
-            except ProviderError:
-                self._quiet_unbind(conn)
-                raise
-            self._conn = conn
+            self.preflight()
+            self._conn = connect(self.settings)
         return self._conn
-
-    @staticmethod
-    def _quiet_unbind(conn: ldap3.Connection) -> None:
-        try:
-            conn.unbind()
-        except LDAPException:
-            pass
 
     def _give_up(self, what: str, error: Exception | None) -> ProviderError:
         self._gave_up = f"the directory at {self.settings.url} is unreachable (see the first error)"
@@ -116,8 +113,8 @@ class LdapProvider(Provider, Lockable, Pipelined):
             f"tried. When slapd answers again, run `ispctl apply` again: it resumes from here.{lock}")
 
     def _why_unreachable(self) -> str | None:
-        """The system's reason a TCP connect fails ("Connection refused"); ldap3 says only
-        "invalid server address" for every kind of failure."""
+        """The system's reason a TCP connect fails ("Connection refused"); libldap says "Can't
+        contact LDAP server" (and ldap3 "invalid server address") for every kind of failure."""
         parsed = urlparse(self.settings.url)
         if parsed.scheme.lower() not in ("ldap", "ldaps") or not parsed.hostname:
             return None
@@ -131,6 +128,8 @@ class LdapProvider(Provider, Lockable, Pipelined):
     def estate_lock(self, operation: str, commit: str | None, ttl: timedelta,
                     timeout: float) -> AbstractContextManager[Heartbeat]:
         """Hold the estate's apply lock (an entry in the managed base), kept alive, for the block."""
+        from ispctl.providers.ldap.lock import holding, new_lock  # ldap3: not for a plan (issue 11)
+
         return self._noting_lock(holding(self.conn, lambda: connect(self.settings), self.base_dn,
                                          new_lock(operation, commit, ttl), ttl, timeout))
 
@@ -145,13 +144,19 @@ class LdapProvider(Provider, Lockable, Pipelined):
                 self._lock_id = None
 
     def force_unlock(self, lock_id: str) -> str:
+        from ispctl.providers.ldap.lock import DirectoryLock  # ldap3: see estate_lock
+
         return DirectoryLock(self.conn, self.base_dn).force_unlock(lock_id).describe()
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if "bulk" in self.__dict__:  # a preflight connection no read used
+            self.bulk.close()
         if self._conn is not None:
+            from ldap3.core.exceptions import LDAPException  # only once ldap3 has connected
+
             try:
                 self._conn.unbind()
             except LDAPException:
@@ -170,7 +175,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
         parsed page by page), started over after a lost connection with bounded retries."""
         if self._gave_up is not None:
             raise ProviderError(f"not tried: {self._gave_up}")
-        self.conn  # noqa: B018 - connect first: the base and the schema are checked then (preflight)
+        self.preflight()  # connect first: the base and the schema are checked then
 
         def run(conn: reader.Connection, _again: bool) -> LiveTree:
             tree = LiveTree(self.base_dn, self.MAP)  # a repeated read starts over
@@ -227,7 +232,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
     @property
     def writer(self) -> writes.Writer:
         if self._writer is None:
-            self.conn  # noqa: B018 - connect first: the base and the schema are checked then (preflight)
+            self.preflight()  # connect first: the base and the schema are checked then
             self._writer = writes.Writer.for_settings(
                 self.settings, retries=self.retries, pause=self.pause, given_up=lambda: self._gave_up,
                 give_up=lambda what, reason: self._give_up(what, RuntimeError(reason)))
@@ -353,8 +358,8 @@ class LdapProvider(Provider, Lockable, Pipelined):
         """Refuse, before anything of it is sent, a change whose entry would carry an object
         class the server does not define: a service's schema (FTP, RADIUS) that was never
         loaded there would otherwise come back from slapd as "invalid per syntax"."""
-        if self._classes is None and self._conn is None:
-            self.conn  # noqa: B018 - connecting runs the preflight that reads the server's classes
+        if self._classes is None and not self._checked:
+            self.preflight()  # it reads the server's classes
         names = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
         problem = missing_classes(self.settings.url, names, self._classes, self.MAP)
         if problem is not None:

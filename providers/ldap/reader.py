@@ -2,8 +2,9 @@
 
 ldap3 decodes every search response in pure Python (and builds an attribute dictionary per
 entry the provider never reads): two thirds of a no-change plan went there. libldap decodes
-BER in C, which is what ``ldapsearch`` does. ldap3 stays for everything else (lock,
-preflight, writes); this module only reads.
+BER in C, which is what ``ldapsearch`` does. The checks on connecting (``preflight``) run on
+the first connection a reader opens (``first``), which the next read then uses: a plan binds
+once, and never imports ldap3 (kept for the lock).
 
 The connection is built from the same ``LdapSettings`` ldap3 uses: ldap://, ldaps:// and
 ldapi:// URLs, StartTLS, the CA file (else the system's CAs), the bind DN and password,
@@ -237,6 +238,22 @@ class Reader:
     retries: int = 5
     pause: float = 0.5
     stats: Stats = field(default_factory=Stats)
+    _held: Connection | None = field(default=None, init=False, repr=False)
+
+    def first(self) -> Connection:
+        """A connection opened now, once, without retries (the provider checks the directory on
+        it before anything else), kept for the next ``run``. ProviderError if it cannot bind;
+        lost-connection errors propagate as they are."""
+        if self._held is None:
+            self._held = Connection(open_reader(self.settings), self.stats)
+            self.stats.connections += 1
+        return self._held
+
+    def close(self) -> None:
+        """Release a connection ``first`` opened that no read has used."""
+        if self._held is not None:
+            quiet_unbind(self._held.ldap)
+            self._held = None
 
     def run(self, op: Callable[[Connection, bool], T]) -> T:
         """``op(conn, again)`` on a fresh connection; ``again`` is True when it runs again
@@ -247,12 +264,15 @@ class Reader:
             if attempt:
                 time.sleep(pause)
                 pause = min(pause * 2, MAX_PAUSE)
-            try:
-                conn = open_reader(self.settings)
-            except LOST as exc:
-                reason = describe(exc)
-                continue
-            self.stats.connections += 1
+            if self._held is not None:  # the preflight's connection: already bound and counted
+                conn, self._held = self._held.ldap, None
+            else:
+                try:
+                    conn = open_reader(self.settings)
+                except LOST as exc:
+                    reason = describe(exc)
+                    continue
+                self.stats.connections += 1
             try:
                 return op(Connection(conn, self.stats), attempt > 0)
             except LOST as exc:

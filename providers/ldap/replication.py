@@ -17,15 +17,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-
-import ldap3
-from ldap3.core.exceptions import LDAPException
+from typing import TYPE_CHECKING
 
 from ispctl.providers.ldap import dn as dnlib
 from ispctl.providers.ldap.connection import LdapSettings, connect
 from ispctl.providers.ldap.settings import DIRECTORY
 from ispctl.reconciler.contract import CLUSTER, ProviderError, ReplicaState, SiteFile
 
+if TYPE_CHECKING:
+    import ldap3
+
+# ldap3 is imported where this connects (after an apply, in ``ispctl status``), not with the
+# module: the registry imports it for every command, a plan included (issue 11).
 ROLE = "directory_replica"
 SERVICE = "ldap"
 
@@ -71,6 +74,7 @@ def compare(provider: Mapping[str, str], replica: Mapping[str, str]) -> tuple[in
 
 def read_context_csn(conn: ldap3.Connection, base_dn: str) -> tuple[str, dict[str, str]]:
     """The suffix holding ``base_dn`` (a naming context of the server) and its contextCSN values."""
+    import ldap3
     conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["namingContexts"])
     contexts = [str(v) for v in (conn.response[0].get("attributes", {}).get("namingContexts") or [])] \
         if conn.response else []
@@ -90,6 +94,8 @@ class DirectoryReplicas:
         self.settings = settings
         self.base_dn = base_dn
         self.replicas = replicas  # (host, LDAP URL)
+        from ldap3.core.exceptions import LDAPException
+
         conn = connect(settings)
         try:
             self.suffix, self.target = read_context_csn(conn, base_dn)
@@ -106,6 +112,8 @@ class DirectoryReplicas:
         return [self._one(host, url) for host, url in self.replicas]
 
     def _one(self, host: str, url: str) -> ReplicaState:
+        from ldap3.core.exceptions import LDAPException
+
         state = ReplicaState(SERVICE, host, ROLE, url, in_sync=False)
         try:
             conn = self._conns.get(url)
@@ -125,6 +133,8 @@ class DirectoryReplicas:
     def _drop(self, url: str) -> None:
         conn = self._conns.pop(url, None)
         if conn is not None:
+            from ldap3.core.exceptions import LDAPException
+
             try:
                 conn.unbind()
             except LDAPException:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Self
 
-from ldap3.core.exceptions import LDAPInvalidDnError
-from ldap3.utils.dn import parse_dn
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -26,8 +24,8 @@ def _check_dn(value: str) -> str:
     if any(not c.isprintable() for c in value):
         raise ValueError("must not contain a line break, tab or other control character")
     try:
-        parse_dn(value)
-    except LDAPInvalidDnError as exc:
+        dnlib.check_dn(value)
+    except dnlib.InvalidDn as exc:
         raise ValueError(f"is not a distinguished name such as ou=ispctl,dc=example,dc=net ({exc})") from None
     return value
 

@@ -27,15 +27,6 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import urlsplit
 
-import dns.exception
-import dns.message
-import dns.name
-import dns.query
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
-import dns.rdtypes.ANY.TXT
-import dns.update
 import josepy.errors
 from acme import challenges, client, errors, messages
 from cryptography.hazmat.primitives import serialization
@@ -45,6 +36,9 @@ from josepy.jwk import JWKEC
 
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.query import exchange
+
+# dnspython is imported by the functions that use it, not with the module: the registry imports
+# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
 
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 _TXT_TTL = 60
@@ -178,6 +172,13 @@ class DnsChallenges:
 
     def zone_of(self, name: str) -> str | None:
         """The zone on the primary that holds ``name`` (the closest enclosing one), or None."""
+        import dns.exception
+        import dns.message
+        import dns.name
+        import dns.query
+        import dns.rcode
+        import dns.rdatatype
+
         labels = name.rstrip(".").removeprefix("*.").split(".")
         for start in range(len(labels) - 1):
             candidate = ".".join(labels[start:])
@@ -199,6 +200,13 @@ class DnsChallenges:
         return lambda: self._update(zone, owner, value, add=False, quiet=True)
 
     def _update(self, zone: str, owner: str, value: str, *, add: bool, quiet: bool = False) -> None:
+        import dns.exception
+        import dns.rcode
+        import dns.rdataclass
+        import dns.rdatatype
+        import dns.rdtypes.ANY.TXT
+        import dns.update
+
         message = dns.update.UpdateMessage(zone + ".")
         rdata = dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, [value.encode("ascii")])
         if add:

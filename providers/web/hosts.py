@@ -18,13 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
-
-import ldap3
-from ldap3.core.exceptions import LDAPException
-from ldap3.utils.conv import escape_filter_chars
+from typing import TYPE_CHECKING, Any
 
 from ispctl.providers.ldap.connection import LdapSettings, OnDemandConnection, first_value, paged_entries
+from ispctl.providers.ldap.dn import escape_filter
 from ispctl.providers.web.move import MoveError, Rsync, SiteFilesToMove, move_site
 from ispctl.reconciler.contract import (
     DOMAIN,
@@ -36,6 +33,9 @@ from ispctl.reconciler.contract import (
     moving_attrs,
     placed_host,
 )
+
+if TYPE_CHECKING:
+    import ldap3
 
 KIND = "webhost"
 CLASS = "ispctlWebHosted"
@@ -82,8 +82,11 @@ class WebHosts(OnDemandConnection):
         """The site's one value on its domain entry: ``host`` (None: no value). Any other entry
         holding a value for the site (its domain was another before: a sub-domain got a file of
         its own) loses it, so a site has one value in the whole directory."""
-        holding = f"({ATTR}={escape_filter_chars(site)} *)"
-        which = f"(|(associatedDomain={escape_filter_chars(domain)}){holding})" if domain else holding
+        import ldap3  # here, not with the module: the registry imports it for every command (issue 11)
+        from ldap3.core.exceptions import LDAPException
+
+        holding = f"({ATTR}={escape_filter(site)} *)"
+        which = f"(|(associatedDomain={escape_filter(domain)}){holding})" if domain else holding
         found = list(self._search(f"(&(objectClass=ispctlDomain){which})", ["objectClass", "associatedDomain", ATTR]))
         if host is not None and not any(first_value(e, "associatedDomain") == domain for e in found):
             raise ProviderError(f"the directory has no domain entry for {domain} (site {site})")

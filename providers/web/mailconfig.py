@@ -18,8 +18,6 @@ of these names is an error naming its file and line: turn the derived one off
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape, quoteattr
-
 from ispctl.providers.dns import mailconfig as derive
 from ispctl.providers.dns.settings import DNS, DnsMail, DnsSettings
 from ispctl.providers.web.generated import ATTR
@@ -33,6 +31,8 @@ WELL_KNOWN_XML = "/.well-known/autoconfig/mail/config-v1.1.xml"
 
 def autoconfig_xml(domain: str, mail: DnsMail) -> str:
     """Thunderbird's clientConfig v1.1 for ``domain`` from the SRV records' hosts."""
+    from xml.sax.saxutils import escape, quoteattr  # only for an estate with web and mail (issue 11)
+
     servers: list[str] = []
 
     def server(tag: str, kind: str, host: str, port: int, socket: str) -> None:

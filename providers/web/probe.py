@@ -15,7 +15,6 @@ import socket
 import ssl
 import stat
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ispctl.providers.web.render import PROBE_HEADER, PROBE_PATH
@@ -83,6 +82,8 @@ def probe(targets: list[Target], address: str, http_port: int, https_port: int, 
 
     Up to ``parallel`` sites are asked at once: Apache answers many connections together, and a
     thousand changed sites asked one by one would wait for a thousand round trips."""
+    from concurrent.futures import ThreadPoolExecutor  # an apply's, not every command's (issue 11)
+
     pending = {t.host: t for t in targets}
     why: dict[str, str] = {}
     deadline = time.monotonic() + timeout

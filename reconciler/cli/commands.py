@@ -17,8 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from ispctl.reconciler.cli import replicas
 from ispctl.reconciler.cli.context import Wiring
 from ispctl.reconciler.cli.identity import describe as describe_estate
@@ -198,6 +196,9 @@ def _run_apply(session: Session, plan: Plan, stop: StopCheck, also: Listener) ->
     console = output.out()
     lines = OutcomeLines()  # a reason many changes share is said a few times, then counted
     if len(plan.changes) >= PROGRESS_THRESHOLD and console.is_terminal:
+        # rich.progress (~30 ms) only when a bar is drawn: every plan and apply imports this module.
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         columns = (TextColumn("Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("apply", total=len(plan.changes))
