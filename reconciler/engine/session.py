@@ -9,7 +9,7 @@ refuses a desired kind with no owner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 
@@ -18,6 +18,7 @@ from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.narrow import read_within
+from ispctl.reconciler.engine.narrow_index import OutlineGroup
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.provider import Lockable, Provider
 from ispctl.reconciler.engine.resources import Resource
@@ -63,6 +64,9 @@ class Session:
     # After a narrowed plan: the part of ``compiled`` its views need (``narrow.Narrowed.context``);
     # empty after a full one (then ``compiled`` is the context).
     scope_context: Resources = field(default_factory=dict)
+    # The outlines among ``compiled`` in groups (``narrow_index.OutlineGroup``), when whoever
+    # outlined them grouped them: a narrowed plan then looks at a group as a whole.
+    outlined: Sequence[OutlineGroup] = ()
 
     def route(self, kind: str) -> Provider:
         owners = [p for p in self.providers if kind in p.SUPPORTS]
@@ -107,7 +111,8 @@ class Session:
             if anchors is None:
                 self.live = self.existing = self.read_live(progress)
                 return self.described(compute_plan(self.desired, self.live, prune=prune, archives=archives))
-            narrowed = read_within(self.desired, self.compiled or self.desired, anchors, self.providers, progress)
+            narrowed = read_within(self.desired, self.compiled or self.desired, anchors, self.providers, progress,
+                                   self.outlined if self.compiled else ())
             self.live, self.existing, self.scope_context = narrowed.live, narrowed.existing, narrowed.context
             return self.described(compute_plan(narrowed.desired, narrowed.live, prune=prune, archives=archives))
 

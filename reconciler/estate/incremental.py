@@ -27,10 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 
 from ispctl.reconciler.engine.heap import collector_paused
+from ispctl.reconciler.engine.narrow_index import OutlineGroup
 from ispctl.reconciler.engine.resources import Resource, outlines
 from ispctl.reconciler.estate.desired import Desired, Partial, run_desired
 from ispctl.reconciler.estate.facts import Facts
@@ -38,6 +40,8 @@ from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of, 
 from ispctl.reconciler.estate.schema import EstateSchema
 from ispctl.reconciler.estate.snapshot import known_digest, load, outlines_by_file, snapshot_path
 from ispctl.reconciler.estate.snapshot_format import SITE, Damaged, FileEntry, OutlineData, Snapshot, Stat, write
+
+_identity = itemgetter(0, 1)  # of an outline as stored: (kind, key)
 
 # More changed files than this share of the estate's files: the full run is about as cheap.
 MAX_CHANGED_SHARE = 0.2
@@ -245,10 +249,14 @@ class _Narrowed:
         merged: dict[tuple[str, str], Resource] = dict(compiled)
         outlined = frozenset(name for name in self.current if name not in loaded)
         files = self.snapshot.files
-        rows = [row for name in outlined for row in files[name].outlines]
+        by_name = [files[name].outlines for name in outlined]
+        rows = list(chain.from_iterable(by_name))
         try:
             made = outlines(rows)
-            merged.update(zip(map(itemgetter(0, 1), rows), made, strict=True))
+            # A group per file: its objects' identities, and its summary (saved with its outlines).
+            members = [list(map(_identity, found)) for found in by_name]
+            merged.update(zip(chain.from_iterable(members), made, strict=True))
+            groups = tuple(map(OutlineGroup, members, (files[name].summary for name in outlined)))
         except (ValueError, TypeError):  # an item not of the shape written: the digest missed it
             raise Damaged from None
         if len(merged) != len(compiled) + len(rows):  # an identity twice: which one, in the order of old
@@ -262,7 +270,7 @@ class _Narrowed:
         # run's order (sorting a hundred thousand identities costs more than the rest of the
         # result), which the engine never goes by (``engine.diff`` sorts what it compares).
         desired._resources = merged
-        desired.partial = Partial(frozenset(subset), outlined, frozenset(self.changed), rounds)
+        desired.partial = Partial(frozenset(subset), outlined, frozenset(self.changed), rounds, groups)
         self._update(loaded, by_file)
         return desired
 
