@@ -144,7 +144,7 @@ def grouped(context: Resources, rng: random.Random) -> tuple[Resources, list[Out
     for resources in files.values():
         rows: list[OutlineRow] = [(r.kind, r.key, r.parent, r.depends_on, r.previous) for r in resources]
         out.update({r.identity: outline(*row) for r, row in zip(resources, rows, strict=True)})
-        groups.append(OutlineGroup([r.identity for r in resources], summarise(rows)))
+        groups.append(OutlineGroup(rows, summarise(rows)))
     return out, groups
 
 
@@ -168,12 +168,12 @@ def test_groups_of_outlines_index_as_their_objects_do(seed: int) -> None:
 def test_groups_that_do_not_stand_for_the_outlines_are_not_taken() -> None:
     rows: list[OutlineRow] = [("domain", "d", "tenant.t", (), ()), ("mailbox", "m@d", "domain.d", (), ())]
     context: Resources = {("tenant", "t"): Resource("tenant", "t"), **{row[:2]: outline(*row) for row in rows}}
-    whole = OutlineGroup([row[:2] for row in rows], summarise(rows))
+    whole = OutlineGroup(rows, summarise(rows))
     # An anchor among the outlines: each object is looked at.
     index = DesiredIndex.build(context, context, frozenset({"domain.d"}), [whole])
     assert isinstance(index.by_address, dict) and index.below == ["domain.d", "mailbox.m@d"]
     # Groups that leave an outline out (or name one twice): the same.
-    for groups in ([OutlineGroup(whole.members[:1], summarise(rows[:1]))], [whole, whole]):
+    for groups in ([OutlineGroup(rows[:1], summarise(rows[:1]))], [whole, whole]):
         index = DesiredIndex.build(context, context, frozenset({"tenant.t"}), groups)
         assert isinstance(index.by_address, dict) and index.below == ["tenant.t", "domain.d", "mailbox.m@d"]
     # A group taken as a whole: not looked into when nothing out of it is below.

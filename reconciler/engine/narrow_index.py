@@ -50,10 +50,10 @@ def summarise(rows: Iterable[OutlineRow]) -> Summary:
 
 @dataclass(frozen=True)
 class OutlineGroup:
-    """Outlined desired objects (their identities: each one an outline in the desired state, with
-    the references ``summary`` was worked out from) and their ``summarise``."""
+    """Outlined desired objects: the rows they were made from (each one an outline in the
+    desired state: ``outline(*row)``) and their ``summarise``."""
 
-    members: Sequence[tuple[str, str]]
+    rows: Sequence[OutlineRow]
     summary: Summary
 
 
@@ -135,7 +135,7 @@ class DesiredIndex:
             for old, claimant in claims:
                 claimants.setdefault(old, []).append(claimant)
             if any(map(walk.below, out)):
-                below.extend(a for a in (address_of(kind, key) for kind, key in group.members) if walk.below(a))
+                below.extend(a for a in (address_of(kind, key) for kind, key, *_ in group.rows) if walk.below(a))
         parents: dict[str, set[str]] = {}
         for kind, up_kind in pairs:
             parents.setdefault(kind, set()).add(up_kind)
@@ -150,7 +150,7 @@ def _loose(context: Index, anchors: frozenset[str],
     if not groups:
         return None
     compiled = list(map(is_not, map(type, context.values()), repeat(_OUTLINE)))
-    if sum(map(len, (g.members for g in groups))) != len(compiled) - sum(compiled):
+    if sum(map(len, (g.rows for g in groups))) != len(compiled) - sum(compiled):
         return None
     if any("." in kind for kind in set(map(_kind_of, context))):
         return None

@@ -38,9 +38,10 @@ def in_scope(desired: Resources, providers: Iterable[Provider]) -> Resources:
     it only, ``Provider.reconciles``).
     """
     owners = {kind: p for p in providers for kind in p.SUPPORTS}
-    # Kinds whose provider keeps every object (the default ``reconciles``) need no question per
-    # object: when the desired state holds no other kind, it is kept whole (a copy, in C).
-    whole = {kind for kind, p in owners.items() if type(p).reconciles is Provider.reconciles}
+    # Kinds whose provider keeps every object (``reconciles_all``: a mail store outside a
+    # cluster) need no question per object: when the desired state holds no other kind, it is
+    # kept whole (a copy, in C).
+    whole = {kind for kind, p in owners.items() if p.reconciles_all()}
     if set(map(itemgetter(0), desired)) <= whole:
         return dict(desired)
     # A host-local provider keeps only the objects placed on its host (Provider.reconciles).

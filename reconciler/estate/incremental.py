@@ -41,8 +41,6 @@ from ispctl.reconciler.estate.schema import EstateSchema
 from ispctl.reconciler.estate.snapshot import known_digest, load, outlines_by_file, snapshot_path
 from ispctl.reconciler.estate.snapshot_format import SITE, Damaged, FileEntry, OutlineData, Snapshot, Stat, write
 
-_identity = itemgetter(0, 1)  # of an outline as stored: (kind, key)
-
 # More changed files than this share of the estate's files: the full run is about as cheap.
 MAX_CHANGED_SHARE = 0.2
 # Loads of a widening subset before giving up (each one widens it; a chain of needs is
@@ -253,10 +251,9 @@ class _Narrowed:
         rows = list(chain.from_iterable(by_name))
         try:
             made = outlines(rows)
-            # A group per file: its objects' identities, and its summary (saved with its outlines).
-            members = [list(map(_identity, found)) for found in by_name]
-            merged.update(zip(chain.from_iterable(members), made, strict=True))
-            groups = tuple(map(OutlineGroup, members, (files[name].summary for name in outlined)))
+            merged.update(zip(map(itemgetter(0, 1), rows), made, strict=True))
+            # A group per file: its rows, and their summary (saved with them).
+            groups = tuple(map(OutlineGroup, by_name, (files[name].summary for name in outlined)))
         except (ValueError, TypeError):  # an item not of the shape written: the digest missed it
             raise Damaged from None
         if len(merged) != len(compiled) + len(rows):  # an identity twice: which one, in the order of old

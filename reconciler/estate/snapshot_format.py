@@ -148,8 +148,10 @@ def _is_facts(data: Any) -> bool:
 def _is_outlines(data: Any) -> bool:
     # (Each item's shape is checked where it is taken apart: ``FileEntry.resources`` and a
     # narrowed run's result raise ``Damaged``. The body's digest already rules out damage.)
-    return isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], tuple) and \
-        isinstance(data[1], tuple) and len(data[1]) == 3 and all(isinstance(part, tuple) for part in data[1])
+    if type(data) is not tuple or len(data) != 2 or type(data[1]) is not tuple or len(data[1]) != 3:
+        return False
+    rows, (out, pairs, claims) = data
+    return type(rows) is tuple and type(out) is tuple and type(pairs) is tuple and type(claims) is tuple
 
 
 @dataclass
