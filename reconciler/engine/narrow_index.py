@@ -16,13 +16,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
-from operator import is_not, itemgetter
+from operator import is_not, itemgetter, methodcaller
 
 from ispctl.reconciler.engine.resources import Index, Resource, address_of, is_outline, outline
 
 # The kind of every outline (``resources.outline``): told apart from the compiled objects in C.
 _OUTLINE = type(outline("", ""))
 _kind_of = itemgetter(0)
+_identity = itemgetter(0, 1)
+_parent = itemgetter(2)
+_depends_on = itemgetter(3)
+_previous = itemgetter(4)
+_split = methodcaller("partition", ".")
 
 # One outlined object as a group summarises it: kind, key, parent, depends_on, previous.
 OutlineRow = tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]
@@ -32,19 +37,21 @@ Summary = tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[tuple[str, s
 
 
 def summarise(rows: Iterable[OutlineRow]) -> Summary:
-    """What the engine needs of a group of outlined objects besides their identities."""
+    """What the engine needs of a group of outlined objects besides their identities (a full
+    run works it out for every file it saves: column by column, in C where it can)."""
     rows = list(rows)
-    inside = {address_of(kind, key) for kind, key, *_ in rows}
-    out: set[str] = set()
-    pairs: set[tuple[str, str]] = set()
-    claims: list[tuple[str, str]] = []
-    for kind, key, parent, depends_on, previous in rows:
-        for ref in (parent, *depends_on):
-            if ref:
-                pairs.add((kind, ref.partition(".")[0]))
-                if ref not in inside:
-                    out.add(ref)
-        claims.extend((address_of(kind, old), address_of(kind, key)) for old in previous)
+    inside = set(map(".".join, map(_identity, rows)))
+    parents = list(map(_parent, rows))
+    pairs = set(zip(compress(map(_kind_of, rows), parents), map(_kind_of, map(_split, filter(None, parents))),
+                    strict=True))
+    # Dependencies (a maildir's mailbox, an alias domain's target): (kind, address) of each one.
+    depending = list(compress(rows, map(_depends_on, rows)))
+    deps = list(chain.from_iterable(map(_depends_on, depending)))
+    kinds = chain.from_iterable(map(repeat, map(_kind_of, depending), map(len, map(_depends_on, depending))))
+    pairs.update(zip(compress(kinds, deps), map(_kind_of, map(_split, filter(None, deps))), strict=True))
+    out = set(filter(None, chain(parents, deps))) - inside
+    claims = [(address_of(kind, old), address_of(kind, key))
+              for kind, key, *_, previous in compress(rows, map(_previous, rows)) for old in previous]
     return tuple(sorted(out)), tuple(sorted(pairs)), tuple(sorted(claims))
 
 
