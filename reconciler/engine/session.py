@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import compress
 from operator import itemgetter
 
 from ispctl.reconciler.engine.apply import ApplyResult, Listener, Observer, StopCheck, apply_plan
@@ -42,8 +43,11 @@ def in_scope(desired: Resources, providers: Iterable[Provider]) -> Resources:
     # cluster) need no question per object: when the desired state holds no other kind, it is
     # kept whole (a copy, in C).
     whole = {kind for kind, p in owners.items() if p.reconciles_all()}
-    if set(map(itemgetter(0), desired)) <= whole:
+    kinds = set(map(itemgetter(0), desired))
+    if kinds <= whole:
         return dict(desired)
+    if kinds & owners.keys() <= whole:  # only kinds owned by none to leave out: in C too
+        return dict(compress(desired.items(), map(whole.__contains__, map(itemgetter(0), desired))))
     # A host-local provider keeps only the objects placed on its host (Provider.reconciles).
     return {ident: r for ident, r in desired.items()
             if ident[0] in whole or (ident[0] in owners and owners[ident[0]].reconciles(r))}
