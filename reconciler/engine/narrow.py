@@ -26,6 +26,10 @@ What a provider returns beyond that (everything, for one that keeps the default
 so the plan compares no more than it needs. A provider that read everything is never asked
 again: what it did not return does not exist.
 
+The one pass over the whole desired state (``narrow_index.DesiredIndex``) looks at outlined
+objects handed over in groups (``OutlineGroup``: a file not loaded by ``--changed-since``) a group
+at a time: a group none of whose references out of it is below an anchor is never looked into.
+
 For the gates' shares (``threshold_violations`` counts the EXISTING objects of a kind), the
 part of the estate that was not read is taken as what git says: ``existing`` is the live
 state read plus every desired object outside it (for a provider that read everything, just

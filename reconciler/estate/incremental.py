@@ -16,11 +16,13 @@ with the totals of the files not loaded as ``Catalog.outside``. S is the fixpoin
 The facts after the change are only known once S is loaded, so S is loaded again while they
 widen it. The desired state handed to the plan is S's compiled resources (with every tenant's
 and the site's) and an outline (``engine.resources.outline``) of every resource of every file
-not loaded; a plan that needs the value of an outline raises ``Incomplete`` and is made again
-over the whole estate. The subset only has to find out whether there is a problem, never to
-word it: any problem, or anything uncertain, gives a ``Fallback`` with its reason, and the
-caller runs the full way (which words every problem exactly as always). A narrowed run with
-no problem updates the snapshot for the files it loaded: the estate it saw is valid too.
+not loaded (a group per file, ``Partial.groups``, with the summary the snapshot keeps of its
+outlines: the engine's index looks at a group as a whole); a plan that needs the value of an
+outline raises ``Incomplete`` and is made again over the whole estate. The subset only has to
+find out whether there is a problem, never to word it: any problem, or anything uncertain,
+gives a ``Fallback`` with its reason, and the caller runs the full way (which words every
+problem exactly as always). A narrowed run with no problem updates the snapshot for the files
+it loaded: the estate it saw is valid too.
 """
 
 from __future__ import annotations
