@@ -84,7 +84,7 @@ class Partial:
     changed: frozenset[str]
     rounds: int = 1
     # The outlined resources, a group per file, with what the engine needs of each group.
-    groups: tuple[OutlineGroup, ...] = ()
+    groups: tuple[OutlineGroup, ...] = field(default=(), repr=False)  # (tens of thousands of rows)
 
 
 def _handed_over(parts: list[Compiled]) -> Iterator[Compiled]:
