@@ -226,3 +226,14 @@ def test_a_narrowed_plan_still_finds_a_home_moved_by_hand_into_another_domain(tm
                 (change,) = got.changes
                 assert (change.address, change.action, change.drift) == (
                     "maildir.anna@example.net", "update", "changed outside ispctl")
+
+
+def test_outside_a_cluster_the_mail_store_reconciles_every_maildir(tmp_path: Path) -> None:
+    from ispctl.providers.mailstore.provider import MailStoreProvider
+    from ispctl.reconciler.engine.resources import Resource
+
+    maildir = Resource("maildir", "a@b.example", {"host": "mx2"})
+    alone = MailStoreProvider(str(tmp_path / "vmail"), str(tmp_path / "archive"))
+    assert alone.reconciles_all() and alone.reconciles(maildir)
+    placed = MailStoreProvider(str(tmp_path / "vmail"), str(tmp_path / "archive"), host="mx1")
+    assert not placed.reconciles_all() and not placed.reconciles(maildir)

@@ -156,3 +156,12 @@ def test_memory_provider_fails_configured_addresses_only() -> None:
         provider.create(DOM)
     provider.create(Resource("domain", "y.example"))
     assert provider.log == [("create", "domain.y.example")]
+
+
+def test_a_provider_reconciles_all_unless_it_says_otherwise() -> None:
+    class Placed(MemoryProvider):
+        def reconciles(self, resource: Resource) -> bool:
+            return resource.key.startswith("here")
+
+    assert MemoryProvider().reconciles_all()
+    assert not Placed().reconciles_all()  # (it overrides reconciles and says nothing more)

@@ -266,3 +266,26 @@ def test_each_change_gets_its_provider_s_detail_from_one_call(
     mail.described.clear()
     assert session_with(desired, directory, mail).plan(anchors=anchors).empty
     assert mail.described == []
+
+
+def test_in_scope_asks_no_object_of_a_provider_that_keeps_them_all(
+    loaded: tuple[Catalog, dict[tuple[str, str], Resource]],
+) -> None:
+    asked: list[Resource] = []
+
+    class Everywhere(HomeStore):
+        def reconciles(self, resource: Resource) -> bool:
+            asked.append(resource)
+            return True
+
+        def reconciles_all(self) -> bool:
+            return True
+
+    class Somewhere(Everywhere):
+        def reconciles_all(self) -> bool:
+            return False
+
+    everything = loaded[1]
+    maildirs = {i for i in everything if i[0] == "maildir"}
+    assert set(in_scope(everything, [Everywhere()])) == maildirs and not asked
+    assert set(in_scope(everything, [Somewhere()])) == maildirs and len(asked) == len(maildirs)

@@ -89,6 +89,10 @@ class MailStoreProvider(Provider):
             return self._placed[resource.key] == self.host
         return resource.attrs.get("host") == self.host
 
+    def reconciles_all(self) -> bool:
+        """Outside a cluster, every maildir (``reconciles``)."""
+        return self.host is None
+
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         if KIND not in kinds:
             return []

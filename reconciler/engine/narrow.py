@@ -26,6 +26,10 @@ What a provider returns beyond that (everything, for one that keeps the default
 so the plan compares no more than it needs. A provider that read everything is never asked
 again: what it did not return does not exist.
 
+The one pass over the whole desired state (``narrow_index.DesiredIndex``) looks at outlined
+objects handed over in groups (``OutlineGroup``: a file not loaded by ``--changed-since``) a group
+at a time: a group none of whose references out of it is below an anchor is never looked into.
+
 For the gates' shares (``threshold_violations`` counts the EXISTING objects of a kind), the
 part of the estate that was not read is taken as what git says: ``existing`` is the live
 state read plus every desired object outside it (for a provider that read everything, just
@@ -40,10 +44,11 @@ sees the whole estate, does where it can.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+from ispctl.reconciler.engine.narrow_index import DesiredIndex, OutlineGroup
 from ispctl.reconciler.engine.provider import Provider, Within
 from ispctl.reconciler.engine.resources import Index, Resource, address_of
 
@@ -172,88 +177,6 @@ class _Closure:
         return out
 
 
-@dataclass
-class _Index:
-    """One pass over the desired state: objects by address, who claims which old key, the
-    kinds each kind hangs below, and what is below the anchors on the desired side alone.
-
-    It is the only work a narrowed plan does in proportion to the estate, so it is one plain
-    loop (a walk up per object, each object's answer kept for those below it)."""
-
-    by_address: dict[str, Resource]
-    claimants: dict[str, list[str]]
-    parents: dict[str, set[str]]
-    below: list[str]
-
-    @classmethod
-    def build(cls, desired: Index, context: Index, anchors: frozenset[str]) -> _Index:
-        by_address: dict[str, Resource] = {}
-        claimants: dict[str, list[str]] = {}
-        pairs: set[tuple[str, str]] = set()
-        last: dict[str, str] = {}  # kind -> "upkind." of the previous object of that kind (mostly the same)
-        for (kind, key), resource in context.items():
-            address = f"{kind}.{key}"
-            by_address[address] = resource
-            up = resource.parent or (resource.depends_on[0] if resource.depends_on else None)
-            if up is not None and not up.startswith(last.get(kind, "\0")):
-                up_kind = up.partition(".")[0]
-                pairs.add((kind, up_kind))
-                last[kind] = up_kind + "."
-            if resource.depends_on and (resource.parent or len(resource.depends_on) > 1):
-                pairs.update((kind, ref.partition(".")[0]) for ref in resource.depends_on)  # rare: an alias domain
-            if resource.previous:
-                for old in _previous(resource):
-                    claimants.setdefault(old, []).append(address)
-        # Containment tests identity before equality (in C: fast), and the session's desired
-        # objects are the context's own: an outline (``resources.outline``) is never compared here.
-        if not desired.items() <= context.items():
-            # A desired object the context lacks (or has otherwise): the desired one wins.
-            return cls.build({}, {**context, **desired}, anchors)
-        parents: dict[str, set[str]] = {}
-        for kind, up_kind in pairs:
-            parents.setdefault(kind, set()).add(up_kind)
-        state: dict[str, bool] = dict.fromkeys(anchors, True)
-
-        def resolve(address: str) -> bool:
-            path: list[str] = []
-            current: str | None = address
-            result = False
-            while current is not None:
-                known = state.get(current)
-                if known is not None:
-                    result = known
-                    break
-                resource = by_address.get(current)
-                if resource is None or current in path:
-                    break
-                path.append(current)
-                deps = resource.depends_on
-                if deps and (resource.parent or len(deps) > 1):
-                    # Several references (an alias domain): any of them (rare, so recursive).
-                    result = any(resolve(ref) for ref in _refs(resource))
-                    break
-                current = resource.parent or (deps[0] if deps else None)
-            for step in path:
-                state[step] = result
-            return result
-
-        below: list[str] = []
-        for address, resource in by_address.items():
-            result = state.get(address)
-            if result is None:
-                # Inline for the usual object (one reference, its target already answered).
-                deps, up = resource.depends_on, resource.parent
-                if not (deps and (up or len(deps) > 1)):
-                    up = up or (deps[0] if deps else None)
-                    result = state.get(up) if up is not None else False
-                if result is None:
-                    result = resolve(address)
-                state[address] = result
-            if result:
-                below.append(address)
-        return cls(by_address, claimants, parents, below)
-
-
 def _order(providers: list[Provider], parents: Mapping[str, set[str]]) -> list[Provider]:
     """Providers whose kinds others hang below come first (the directory before the mail
     store and DNS): their objects widen the anchors for the later ones. Stable otherwise."""
@@ -286,13 +209,14 @@ class Narrowed:
 
 
 def read_within(desired: Index, context: Index, anchors: frozenset[str], providers: list[Provider],
-                progress: Progress | None = None) -> Narrowed:
+                progress: Progress | None = None, outlined: Sequence[OutlineGroup] = ()) -> Narrowed:
     """The desired and live objects a plan narrowed to ``anchors`` compares (module docstring).
 
     ``desired`` is what the session plans (its providers' kinds), ``context`` everything the
-    estate compiles to (how a DNS record belongs to a domain, also without a DNS provider).
+    estate compiles to (how a DNS record belongs to a domain, also without a DNS provider),
+    ``outlined`` the outlines of ``context`` in groups (``narrow_index``), if it has them so.
     """
-    index = _Index.build(desired, context, anchors)
+    index = DesiredIndex.build(desired, context, anchors, outlined)
     by_address, parents, reach = index.by_address, index.parents, index.below
     live: Resources = {}
     live_by: dict[str, Resource] = {}

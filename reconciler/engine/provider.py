@@ -155,6 +155,12 @@ class Provider(ABC):
         provider in a cluster keeps only the objects placed on its host; by default all."""
         return True
 
+    def reconciles_all(self) -> bool:
+        """Whether ``reconciles`` says yes to every desired resource of this provider's kinds on
+        this machine (asked once per run: then none is asked about one by one). True when
+        ``reconciles`` is the default; a provider that overrides it says when it keeps all."""
+        return type(self).reconciles is Provider.reconciles
+
     def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
         """Unified-diff lines of what this change writes, never secrets (see the module docstring)."""
         return ()

@@ -9,8 +9,9 @@ refuses a desired kind with no owner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import compress
 from operator import itemgetter
 
 from ispctl.reconciler.engine.apply import ApplyResult, Listener, Observer, StopCheck, apply_plan
@@ -18,6 +19,7 @@ from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.narrow import read_within
+from ispctl.reconciler.engine.narrow_index import OutlineGroup
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.provider import Lockable, Provider
 from ispctl.reconciler.engine.resources import Resource
@@ -37,11 +39,15 @@ def in_scope(desired: Resources, providers: Iterable[Provider]) -> Resources:
     it only, ``Provider.reconciles``).
     """
     owners = {kind: p for p in providers for kind in p.SUPPORTS}
-    # Kinds whose provider keeps every object (the default ``reconciles``) need no question per
-    # object: when the desired state holds no other kind, it is kept whole (a copy, in C).
-    whole = {kind for kind, p in owners.items() if type(p).reconciles is Provider.reconciles}
-    if set(map(itemgetter(0), desired)) <= whole:
+    # Kinds whose provider keeps every object (``reconciles_all``: a mail store outside a
+    # cluster) need no question per object: when the desired state holds no other kind, it is
+    # kept whole (a copy, in C).
+    whole = {kind for kind, p in owners.items() if p.reconciles_all()}
+    kinds = set(map(itemgetter(0), desired))
+    if kinds <= whole:
         return dict(desired)
+    if kinds & owners.keys() <= whole:  # only kinds owned by none to leave out: in C too
+        return dict(compress(desired.items(), map(whole.__contains__, map(itemgetter(0), desired))))
     # A host-local provider keeps only the objects placed on its host (Provider.reconciles).
     return {ident: r for ident, r in desired.items()
             if ident[0] in whole or (ident[0] in owners and owners[ident[0]].reconciles(r))}
@@ -63,6 +69,9 @@ class Session:
     # After a narrowed plan: the part of ``compiled`` its views need (``narrow.Narrowed.context``);
     # empty after a full one (then ``compiled`` is the context).
     scope_context: Resources = field(default_factory=dict)
+    # The outlines among ``compiled`` in groups (``narrow_index.OutlineGroup``), when whoever
+    # outlined them grouped them: a narrowed plan then looks at a group as a whole.
+    outlined: Sequence[OutlineGroup] = ()
 
     def route(self, kind: str) -> Provider:
         owners = [p for p in self.providers if kind in p.SUPPORTS]
@@ -107,7 +116,8 @@ class Session:
             if anchors is None:
                 self.live = self.existing = self.read_live(progress)
                 return self.described(compute_plan(self.desired, self.live, prune=prune, archives=archives))
-            narrowed = read_within(self.desired, self.compiled or self.desired, anchors, self.providers, progress)
+            narrowed = read_within(self.desired, self.compiled or self.desired, anchors, self.providers, progress,
+                                   self.outlined if self.compiled else ())
             self.live, self.existing, self.scope_context = narrowed.live, narrowed.existing, narrowed.context
             return self.described(compute_plan(narrowed.desired, narrowed.live, prune=prune, archives=archives))
 

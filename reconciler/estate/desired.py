@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ispctl.reconciler.engine.errors import Problem, ValidationFailed
 from ispctl.reconciler.engine.heap import collector_paused
+from ispctl.reconciler.engine.narrow_index import OutlineGroup
 from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.catalog import Catalog
@@ -82,6 +83,8 @@ class Partial:
     outlined: frozenset[str]
     changed: frozenset[str]
     rounds: int = 1
+    # The outlined resources, a group per file, with what the engine needs of each group.
+    groups: tuple[OutlineGroup, ...] = field(default=(), repr=False)  # (tens of thousands of rows)
 
 
 def _handed_over(parts: list[Compiled]) -> Iterator[Compiled]:

@@ -16,21 +16,25 @@ with the totals of the files not loaded as ``Catalog.outside``. S is the fixpoin
 The facts after the change are only known once S is loaded, so S is loaded again while they
 widen it. The desired state handed to the plan is S's compiled resources (with every tenant's
 and the site's) and an outline (``engine.resources.outline``) of every resource of every file
-not loaded; a plan that needs the value of an outline raises ``Incomplete`` and is made again
-over the whole estate. The subset only has to find out whether there is a problem, never to
-word it: any problem, or anything uncertain, gives a ``Fallback`` with its reason, and the
-caller runs the full way (which words every problem exactly as always). A narrowed run with
-no problem updates the snapshot for the files it loaded: the estate it saw is valid too.
+not loaded (a group per file, ``Partial.groups``, with the summary the snapshot keeps of its
+outlines: the engine's index looks at a group as a whole); a plan that needs the value of an
+outline raises ``Incomplete`` and is made again over the whole estate. The subset only has to
+find out whether there is a problem, never to word it: any problem, or anything uncertain,
+gives a ``Fallback`` with its reason, and the caller runs the full way (which words every
+problem exactly as always). A narrowed run with no problem updates the snapshot for the files
+it loaded: the estate it saw is valid too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 
 from ispctl.reconciler.engine.heap import collector_paused
+from ispctl.reconciler.engine.narrow_index import OutlineGroup
 from ispctl.reconciler.engine.resources import Resource, outlines
 from ispctl.reconciler.estate.desired import Desired, Partial, run_desired
 from ispctl.reconciler.estate.facts import Facts
@@ -247,10 +251,13 @@ class _Narrowed:
         merged: dict[tuple[str, str], Resource] = dict(compiled)
         outlined = frozenset(name for name in self.current if name not in loaded)
         files = self.snapshot.files
-        rows = [row for name in outlined for row in files[name].outlines]
+        by_name = [files[name].outlines for name in outlined]
+        rows = list(chain.from_iterable(by_name))
         try:
             made = outlines(rows)
             merged.update(zip(map(itemgetter(0, 1), rows), made, strict=True))
+            # A group per file: its rows, and their summary (saved with them).
+            groups = tuple(map(OutlineGroup, by_name, (files[name].summary for name in outlined)))
         except (ValueError, TypeError):  # an item not of the shape written: the digest missed it
             raise Damaged from None
         if len(merged) != len(compiled) + len(rows):  # an identity twice: which one, in the order of old
@@ -264,7 +271,7 @@ class _Narrowed:
         # run's order (sorting a hundred thousand identities costs more than the rest of the
         # result), which the engine never goes by (``engine.diff`` sorts what it compares).
         desired._resources = merged
-        desired.partial = Partial(frozenset(subset), outlined, frozenset(self.changed), rounds)
+        desired.partial = Partial(frozenset(subset), outlined, frozenset(self.changed), rounds, groups)
         self._update(loaded, by_file)
         return desired
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ispctl.reconciler.engine.narrow_index import Summary, summarise
 from ispctl.reconciler.engine.resources import Resource, outline
 from ispctl.reconciler.estate.facts import Facts
 
-_MAGIC = b"ispctl snapshot v3\n"
+_MAGIC = b"ispctl snapshot v4\n"  # v4: each file's outlines with their summary (narrow_index)
 # magic, context key, digest of the files (their names and digests), digest of all of it
 _HEAD = struct.Struct(f"<{len(_MAGIC)}s32s32s32s")
 _counter = iter(range(1 << 62))  # temporary names of this process's own
@@ -46,12 +47,14 @@ FactsData = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, int], ...]]
 
 class FileEntry:
     """One tenant or domain file as the snapshot's run saw it: the digest of its bytes, its
-    facts and the outlines of its resources. Facts and outlines are kept as ``marshal`` gave
+    facts and the outlines of its resources, with what the engine needs of them as a whole
+    (``narrow_index.summarise``, worked out when saved: a narrowed run outlines most files and
+    looks at each as one group). Facts and outlines are kept as ``marshal`` gave
     them until asked for: a narrowed run reads the names of every file and the outlines of
     those it does not load, and writes back only the few files it loaded (re-encoding a
     hundred thousand outlines was most of an update)."""
 
-    __slots__ = ("digest", "packed_facts", "packed_outlines", "stat", "_data", "_facts", "_outlines")
+    __slots__ = ("digest", "packed_facts", "packed_outlines", "stat", "_data", "_facts", "_outlines", "_summary")
 
     def __init__(self, digest: bytes, packed_facts: bytes, packed_outlines: bytes, stat: Stat | None = None) -> None:
         self.digest = digest
@@ -63,10 +66,17 @@ class FileEntry:
         self._data: FactsData | None = None
         self._facts: Facts | None = None
         self._outlines: tuple[OutlineData, ...] | None = None
+        self._summary: Summary | None = None
 
     @classmethod
     def of(cls, digest: bytes, facts: Facts, outlines: Iterable[OutlineData], stat: Stat | None = None) -> FileEntry:
-        entry = cls(digest, marshal.dumps(facts.to_data()), marshal.dumps(tuple(outlines)), stat)
+        rows = tuple(outlines)
+        summary: Summary | None
+        try:
+            summary = summarise(rows)
+        except (ValueError, TypeError, AttributeError):  # not rows: read back, the entry is Damaged
+            summary = None
+        entry = cls(digest, marshal.dumps(facts.to_data()), marshal.dumps((rows, summary)), stat)
         entry._facts = facts
         return entry
 
@@ -86,8 +96,15 @@ class FileEntry:
     @property
     def outlines(self) -> tuple[OutlineData, ...]:
         if self._outlines is None:
-            self._outlines = _unpacked(self.packed_outlines, _is_outlines)
+            self._outlines, self._summary = _unpacked(self.packed_outlines, _is_outlines)
         return self._outlines
+
+    @property
+    def summary(self) -> Summary:
+        """``narrow_index.summarise`` of the outlines."""
+        if self._summary is None:
+            self._outlines, self._summary = _unpacked(self.packed_outlines, _is_outlines)
+        return self._summary
 
     def resources(self) -> Iterable[Resource]:
         try:
@@ -131,7 +148,10 @@ def _is_facts(data: Any) -> bool:
 def _is_outlines(data: Any) -> bool:
     # (Each item's shape is checked where it is taken apart: ``FileEntry.resources`` and a
     # narrowed run's result raise ``Damaged``. The body's digest already rules out damage.)
-    return isinstance(data, tuple)
+    if type(data) is not tuple or len(data) != 2 or type(data[1]) is not tuple or len(data[1]) != 3:
+        return False
+    rows, (out, pairs, claims) = data
+    return type(rows) is tuple and type(out) is tuple and type(pairs) is tuple and type(claims) is tuple
 
 
 @dataclass
