@@ -58,3 +58,29 @@ def test_the_services_inputs_read_the_dictionary_the_site_names(tmp_path: Path) 
     site = model.model_validate({"directory": {"base_dn": "ou=ispctl,dc=example,dc=net"},
                                  "radius": {"dictionary": path}})
     assert dictionary_inputs(site, {}) == files_digest(path)
+
+
+def test_an_include_cycle_ends_and_each_file_counts_once(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "dictionary").write_text("$INCLUDE dictionary.a\n$INCLUDE ./dictionary.a\n")
+    (folder / "dictionary.a").write_text("$INCLUDE dictionary\nATTRIBUTE A 1 string\n")
+    path = str(folder / "dictionary")
+    before = files_digest(path)
+    assert files_digest(path) == before
+    (folder / "dictionary.a").write_text("$INCLUDE dictionary\nATTRIBUTE A 1 octets\n")
+    assert files_digest(path) != before
+
+
+def test_a_linked_dictionary_includes_from_the_folder_of_its_target(tmp_path: Path) -> None:
+    # As load reads it (Path.resolve().parent): the includes next to the file, not next to the link.
+    target = dictionary(tmp_path / "d")
+    (tmp_path / "links").mkdir()
+    link = tmp_path / "links" / "dictionary"
+    link.symlink_to(target)
+    (tmp_path / "links" / "dictionary.rfc2865").write_text("ATTRIBUTE Elsewhere 1 string\n")
+    before = files_digest(str(link))
+    (tmp_path / "links" / "dictionary.rfc2865").write_text("ATTRIBUTE Elsewhere 1 octets\n")
+    assert files_digest(str(link)) == before
+    (tmp_path / "d" / "dictionary.rfc2865").write_text("ATTRIBUTE Framed-Pool 88 octets\n")
+    assert files_digest(str(link)) != before
