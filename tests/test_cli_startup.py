@@ -105,6 +105,29 @@ def test_the_lazy_help_is_the_eager_help() -> None:
     assert lazy.stdout == eager.stdout
 
 
+def test_a_core_command_is_made_only_when_looked_up() -> None:
+    group = typer.main.get_command(cli.build_app())
+    assert isinstance(group, TyperGroup) and group.commands == {}
+    plan = group.get_command(Context(group, info_name="ispctl"), "plan")
+    assert plan is not None and list(group.commands) == ["plan"]
+
+
+@pytest.mark.parametrize("words", [["plan"], ["hash-password"], ["sandbox"], ["sandbox", "up"], ["tenant"],
+                                   ["mailbox", "add"], ["show"], ["status"]])
+def test_each_lazy_core_commands_help_is_the_eager_help(words: list[str]) -> None:
+    runner = CliRunner()
+    env = {"NO_COLOR": "1", "COLUMNS": "120"}
+    eager = runner.invoke(cli.build_app(REGISTRY), [*words, "--help"], env=env)
+    lazy = runner.invoke(cli.build_app(), [*words, "--help"], env=env)
+    assert eager.exit_code == lazy.exit_code == 0
+    assert lazy.stdout == eager.stdout
+
+
+def test_a_mistyped_command_is_still_told_the_core_commands_it_resembles() -> None:
+    typo = CliRunner().invoke(cli.build_app(), ["plna"], env={"NO_COLOR": "1"})
+    assert typo.exit_code == 1 and "Did you mean 'plan'?" in typo.stderr
+
+
 def test_services_commands_run_through_the_lazy_application() -> None:
     runner = CliRunner()
     app = cli.build_app()

@@ -118,6 +118,10 @@ class _Group(TyperGroup):
     the core ones the first time any of them is looked up."""
 
     services: Wiring | None = None  # set on a subclass by build_app(); None: all commands added eagerly
+    # Set with ``services``: each core command (or group) in a Typer of its own, made into a
+    # click command only when looked up. typer building all 19 (inspect.signature and
+    # get_type_hints of every function) was ~20 ms of every run that needs one.
+    deferred: dict[str, typer.Typer] | None = None
     _loaded: dict[str, Command] | None = None
     _plugins: bool | None = None
     _listing_help = False
@@ -172,23 +176,38 @@ class _Group(TyperGroup):
             self._plugins = bool(entry_points(group=PLUGIN_GROUP))
         return not self._plugins
 
+    def _core(self, ctx: Context) -> list[tuple[str, bool]]:
+        if self.deferred is None:
+            return [(name, isinstance(self.commands[name], TyperGroup)) for name in super().list_commands(ctx)]
+        return [(name, bool(one.registered_groups)) for name, one in self.deferred.items()]
+
+    def _core_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and self.deferred is not None and cmd_name in self.deferred:
+            found = self.commands[cmd_name] = typer.main.get_group(self.deferred[cmd_name]).commands[cmd_name]
+        return found
+
     def list_commands(self, ctx: Context) -> list[str]:
-        core = super().list_commands(ctx)
+        listed = self._core(ctx)
+        core = [name for name, _ in listed]
         if self._from_index():
             added = [(name, group) for name, _, group in BUILTIN_COMMANDS]
         else:
             added = [(name, isinstance(cmd, TyperGroup)) for name, cmd in self._service_commands().items()]
         # typer's own order: every command, then every group; core before services in each.
-        groups = {name for name in core if isinstance(self.commands[name], TyperGroup)}
+        groups = {name for name, group in listed if group}
         return ([n for n in core if n not in groups] + [n for n, g in added if not g]
                 + [n for n in core if n in groups] + [n for n, g in added if g])
 
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         found = self._find(ctx, cmd_name)
+        if found is None:  # a typo: "Did you mean ...?" looks among the core commands made
+            for name in self.deferred or ():
+                self._core_command(ctx, name)
         return conventional(found, (cmd_name,)) if found is not None else None
 
     def _find(self, ctx: Context, cmd_name: str) -> Command | None:
-        found = super().get_command(ctx, cmd_name)
+        found = self._core_command(ctx, cmd_name)
         if found is not None or self.services is None:
             return found
         if self._from_index():
@@ -241,7 +260,7 @@ def build_app(registry: Registry | None = None) -> typer.Typer:
     """The command line for these services; by default the installed ones, loaded when needed."""
     ctx = Wiring(registry)
     # A class per application: typer makes the click group itself, from the class alone.
-    group = type("IspctlGroup", (_Group,), {"services": ctx if registry is None else None})
+    group: type[_Group] = type("IspctlGroup", (_Group,), {"services": ctx if registry is None else None})
     app = typer.Typer(cls=group, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
                       help="ISP services as code: plan and apply tenants, domains and mailboxes.")
     _core(app, ctx)
@@ -259,7 +278,24 @@ def build_app(registry: Registry | None = None) -> typer.Typer:
                 service.commands(services)
         lookup.register_reports(services._groups, ctx, DirOption)  # report usage
         provision.register_editables(services.group, ctx, registry)
+    else:
+        group.deferred = _deferred(app)
     return app
+
+
+def _deferred(app: typer.Typer) -> dict[str, typer.Typer]:
+    """``app``'s commands, then its groups (typer's order), each moved to a Typer of its own."""
+    found: dict[str, typer.Typer] = {}
+    for command in app.registered_commands:
+        assert command.callback is not None
+        found[command.name or typer.main.get_command_name(command.callback.__name__)] = one = typer.Typer()
+        one.registered_commands.append(command)
+    for group in app.registered_groups:
+        assert isinstance(group.name, str)  # a group without a name would merge into the top one
+        found[group.name] = one = typer.Typer()
+        one.registered_groups.append(group)
+    app.registered_commands, app.registered_groups = [], []
+    return found
 
 
 def _core(app: typer.Typer, ctx: Wiring) -> None:
