@@ -8,7 +8,7 @@ import git
 import pytest
 
 from ispctl.reconciler.engine.errors import IspctlError
-from ispctl.reconciler.engine.gitinfo import Revision, changed_files, revision
+from ispctl.reconciler.engine.gitinfo import Revision, changed_files, changes, revision
 
 
 def repo_with_estate(tmp_path: Path) -> tuple[git.Repo, Path]:
@@ -181,3 +181,31 @@ def test_files_at_a_ref_answer_many_reads_in_turn(tmp_path: Path) -> None:
         assert files.read(tenant) == b"name: ACME\n"
         assert files.read(root / "tenants" / "acme" / "gone.yaml") is None
         assert files.read(site) == b"directory: {base_dn: 'ou=ispctl,dc=example,dc=net'}\n"
+
+
+def test_changes_give_the_revision_of_the_same_look_at_the_tree(tmp_path: Path) -> None:
+    repo, root = repo_with_estate(tmp_path)
+    base = repo.head.commit.hexsha
+    assert changes(root, base) == ([], revision(root)) and revision(root).dirty is False
+    (root / "tenants" / "beta" / "deep").mkdir(parents=True)
+    (root / "tenants" / "beta" / "deep" / "x.yaml").write_text("x: 1\n")
+    files, rev = changes(root, base)
+    assert rev == revision(root) and rev.dirty is True and rev.commit == base
+    assert [p.relative_to(root).as_posix() for p in files] == ["tenants/beta/deep/x.yaml"]
+
+
+def test_a_staged_renames_former_name_is_not_taken_for_an_untracked_file(tmp_path: Path) -> None:
+    # porcelain v2 -z gives a rename's former path a field of its own, which can read "? name"
+    # (paths are relative to the repository's top: an estate at the top shows it).
+    repo, _root = repo_with_estate(tmp_path)
+    top = Path(repo.working_tree_dir or "")
+    (top / "? odd.yaml").write_text("domain: odd.example\n")
+    repo.index.add(["? odd.yaml"])
+    repo.index.commit("an odd name")
+    base = repo.head.commit.hexsha
+    repo.git.mv("? odd.yaml", "even.yaml")
+    files, rev = changes(top, base)
+    assert rev.dirty is True and rev == revision(top)
+    assert [p.relative_to(top).as_posix() for p in files] == ["? odd.yaml", "even.yaml"]
+    repo.index.commit("renamed")
+    assert changes(top, repo.head.commit.hexsha) == ([], revision(top))  # the former name is no untracked file

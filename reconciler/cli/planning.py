@@ -28,7 +28,7 @@ from ispctl.reconciler.cli.context import Wiring
 from ispctl.reconciler.cli.runs import PlanOptions, PlanRun, build_scope, make_plan
 from ispctl.reconciler.engine import output
 from ispctl.reconciler.engine.errors import IspctlError
-from ispctl.reconciler.engine.gitinfo import changed_files
+from ispctl.reconciler.engine.gitinfo import Revision, changes
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.resources import Incomplete, is_outline
 from ispctl.reconciler.engine.session import Progress
@@ -68,11 +68,11 @@ def plan_estate(ctx: Wiring, root: Path, options: PlanOptions, render: Callable[
     with ExitStack() as held:
         session: EstateSession | None = None
         try:
-            changed = _changed(root, options.changed_since)
+            changed, rev = _changed(root, options.changed_since)
             show(f"loading the {len(changed)} changed file(s) since {options.changed_since}")
             desired = _narrowed(ctx, root, env, changed)
             session = held.enter_context(ctx.session(root, env, desired=desired))
-            return _fast(session, desired, root, options, changed, render, show)
+            return _fast(session, desired, root, options, changed, rev, render, show)
         except _Abandoned as why:
             reason = str(why)
         except Incomplete as why:
@@ -108,9 +108,9 @@ def _full(ctx: Wiring, root: Path, env: Mapping[str, str]) -> Desired:
     return ctx.desired(root, env=env, facts=snapshot_path(root, env) is not None)
 
 
-def _changed(root: Path, ref: str) -> list[Path]:
+def _changed(root: Path, ref: str) -> tuple[list[Path], Revision]:
     try:
-        return changed_files(root, ref)
+        return changes(root, ref)
     except IspctlError as exc:  # the full run says it, after validating the estate as it always does
         raise _Abandoned(str(exc)) from None
 
@@ -125,12 +125,12 @@ def _narrowed(ctx: Wiring, root: Path, env: Mapping[str, str], changed: list[Pat
 
 
 def _fast(session: EstateSession, desired: Desired, root: Path, options: PlanOptions, changed: list[Path],
-          render: Callable[[Plan], T], show: Progress) -> Planned[T]:
+          rev: Revision, render: Callable[[Plan], T], show: Progress) -> Planned[T]:
     scope = build_scope(session, root, options, changed)
     if scope.everything:
         raise _Abandoned("the changes reach the whole estate")
     # The anchors as the full plan computes them (same files, same catalog of the changed domains).
-    planned = _planned(session, desired, root, replace(options, anchors=scope.anchors), render, show)
+    planned = _planned(session, desired, root, replace(options, anchors=scope.anchors), render, show, rev)
     for change in planned.run.plan.changes:
         for resource in (change.before, change.after):
             if resource is not None and is_outline(resource):  # the views read values: never shown
@@ -139,6 +139,6 @@ def _fast(session: EstateSession, desired: Desired, root: Path, options: PlanOpt
 
 
 def _planned(session: EstateSession, desired: Desired, root: Path, options: PlanOptions,
-             render: Callable[[Plan], T], show: Progress) -> Planned[T]:
-    run = make_plan(session, root, options, progress=show)
+             render: Callable[[Plan], T], show: Progress, rev: Revision | None = None) -> Planned[T]:
+    run = make_plan(session, root, options, progress=show, rev=rev)
     return Planned(run, render(run.plan), desired)

@@ -86,14 +86,15 @@ class PlanRun:
     existing: Index | None = None
 
 
-def make_plan(session: EstateSession, root: Path, options: PlanOptions, progress: Progress | None = None) -> PlanRun:
+def make_plan(session: EstateSession, root: Path, options: PlanOptions, progress: Progress | None = None,
+              rev: Revision | None = None) -> PlanRun:
     """Plan, narrow to the scope, confine, apply the prune policy and the gates, bind for saving.
 
     The scope comes from the catalog and git alone, so a plan narrowed by --tenant or
     --changed-since (or re-planned in a saved plan's anchors) reads and compares only what
     the scope reaches (``Session.plan(anchors=...)``); the result is the full plan's,
     filtered. Globs alone (--target, --exclude) still read everything: they name addresses
-    anywhere.
+    anywhere. ``rev``: ``revision(root)`` when the caller has it already (``gitinfo.changes``).
     """
     site = session.catalog.estate.site
     scope = build_scope(session, root, options)
@@ -104,7 +105,7 @@ def make_plan(session: EstateSession, root: Path, options: PlanOptions, progress
     context = session.scope_context or session.compiled or session.desired
     plan = confine(apply_scope(full, scope, context, live), session.catalog, context, live)
     plan = gates.apply_prune_policy(plan, site.prune.enabled and options.prune, site.prune.keep)
-    rev = revision(root)
+    rev = revision(root) if rev is None else rev
     meta: dict[str, Any] = {"groups": plan_groups(plan, context, live), **plan.meta}
     estate = session.catalog.estate
     if estate.sources:  # the commit each other repository was read at (README "An estate of several ...")
