@@ -38,7 +38,7 @@ from ispctl.reconciler.engine.narrow_index import OutlineGroup
 from ispctl.reconciler.engine.resources import Resource, outlines
 from ispctl.reconciler.estate.desired import Desired, Partial, run_desired
 from ispctl.reconciler.estate.facts import Facts
-from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of, estate_files
+from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of, estate_files, scans_kept
 from ispctl.reconciler.estate.schema import EstateSchema
 from ispctl.reconciler.estate.snapshot import indexed, known_digest, load, outlines_by_file, snapshot_path
 from ispctl.reconciler.estate.snapshot_format import SITE, FileEntry, OutlineData, Snapshot, Stat, write
@@ -63,7 +63,7 @@ def load_narrowed(root: Path, schema: EstateSchema, env: Mapping[str, str] | Non
     """The estate's desired state from the files ``changed`` (and those the snapshot says
     differ) and the files their facts reach, the rest outlined; or why not (module docstring).
     ``tolerate``: problem codes a command can live with, as in ``load_desired``."""
-    with collector_paused():
+    with collector_paused(), scans_kept():  # (each folder listed once: ``_current``, then every load)
         try:
             return _Narrowed(root, schema, env, tolerate).run(changed)
         except _Fall as exc:
