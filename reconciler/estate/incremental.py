@@ -281,14 +281,13 @@ class _Narrowed:
     def _update(self, loaded: set[str], outlines: Mapping[str, list[OutlineData]]) -> None:
         """The snapshot with the files loaded as this run saw them (the estate is valid)."""
         old = self.snapshot.files
-        fresh = {name: FileEntry.of(self.current[name], self.facts.get(name, Facts()), outlines.get(name, ()),
-                                    self.stats.get(name)) for name in loaded}
+        fresh = {name: self._entry(name, old.get(name), outlines.get(name, ())) for name in loaded}
         # Files not loaded that were read again (touched, the same bytes): known by the new stat.
         touched = {name: FileEntry(entry.digest, entry.packed_facts, entry.packed_outlines, self.stats[name])
                    for name, entry in old.items()
                    if name in self.stats and name not in fresh and entry.stat != self.stats[name]}
         if old.keys() - {SITE} <= self.current.keys() and not touched and all(
-                old.get(name) == entry and old[name].stat == entry.stat for name, entry in fresh.items()):
+                old.get(name) is entry for name, entry in fresh.items()):
             return
         files = {name: entry for name, entry in old.items() if name in self.current or name == SITE}
         files.update(touched)
@@ -302,6 +301,15 @@ class _Narrowed:
         path = snapshot_path(self.root, self.env)
         if path is not None:
             write(path, Snapshot(self.snapshot.context, files, self.snapshot.index.updated(changes)))
+
+    def _entry(self, name: str, old: FileEntry | None, rows: Sequence[OutlineData]) -> FileEntry:
+        """A loaded file's entry as this run saw it: its old one when the same in every part
+        (compared unpacked: cheaper than packing the new one, for most of the files loaded)."""
+        facts, stat = self.facts.get(name, Facts()), self.stats.get(name)
+        if old is not None and old.digest == self.current[name] and old.stat == stat \
+                and old.data == facts.to_data() and old.outlines == tuple(rows):
+            return old
+        return FileEntry.of(self.current[name], facts, rows, stat)
 
 
 def _is_tenant(name: str) -> bool:
