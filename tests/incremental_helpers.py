@@ -206,6 +206,7 @@ class Warm(Files):
         assert kept.files.keys() == fresh.files.keys()
         stale = sorted(name for name in kept.files if kept.files[name] != fresh.files[name])
         assert not stale, f"the snapshot after the narrowed run differs from a full run's for {stale}"
+        assert kept.index == fresh.index, "the snapshot's index after the narrowed run is not a full run's"
 
 
 def assert_equivalent(fast: Desired | Fallback, full: Desired | None, problems: list[Problem],

@@ -189,7 +189,7 @@ def test_a_chain_of_edits_under_one_snapshot(estate: Warm, tmp_path: Path) -> No
     fresh.prime()
     again, why = snapshot.load(fresh.root, fresh.schema, fresh.env)
     assert again is not None, why
-    assert kept.files == again.files
+    assert kept.files == again.files and kept.index == again.index
 
 
 # -- snapshots that are not this estate's ------------------------------------------------------

@@ -70,7 +70,7 @@ def test_a_snapshot_updated_by_narrowed_runs_is_what_a_full_run_saves(example: E
     fresh.prime()
     again, why = snapshot.load(fresh.root, FACTS_SCHEMA, fresh.env)
     assert again is not None, why
-    assert kept.files == again.files
+    assert kept.files == again.files and kept.index == again.index
 
 
 def test_a_damaged_part_of_the_snapshot_falls_back(example: Estate) -> None:

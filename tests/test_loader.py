@@ -10,7 +10,7 @@ from estate_builder import SITE, EstateBuilder, mailbox, simple_estate
 
 from ispctl.reconciler.engine.errors import Location, ValidationFailed
 from ispctl.reconciler.estate.cache import ParseCache
-from ispctl.reconciler.estate.loader import Found, load_tree
+from ispctl.reconciler.estate.loader import Found, estate_files, load_tree, scans_kept
 from tests.wiring import SCHEMA, load_estate, load_or_fail
 
 
@@ -31,6 +31,23 @@ def test_loads_tenants_and_domains_with_their_kind(tmp_path: Path) -> None:
         ("shop", "shop.example"),
     ]
     assert load_or_fail(builder.root).site.directory.base_dn == SITE["directory"]["base_dn"]
+
+
+def test_folders_are_listed_once_while_scans_are_kept(tmp_path: Path) -> None:
+    """A narrowed run goes by its first listing all along (``scans_kept``); outside it every
+    call lists the folders anew."""
+    builder = simple_estate(tmp_path)
+    root = builder.root
+    before = estate_files(root)
+    with scans_kept():
+        assert estate_files(root) == before
+        builder.domain("acme", "later.example", {})
+        with scans_kept():  # (nested: the outer listings hold)
+            assert estate_files(root) == before
+        estate, _ = load_estate(root)
+        assert estate is not None and "later.example" not in {d.spec.domain for d in estate.domain_files}
+    after = estate_files(root)
+    assert set(after) - set(before) == {next(name for name in after if name.endswith("/later.example.yaml"))}
 
 
 def test_yml_suffix_is_read_too(tmp_path: Path) -> None:

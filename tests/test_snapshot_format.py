@@ -9,7 +9,8 @@ import pytest
 
 from ispctl.reconciler.engine.narrow_index import summarise
 from ispctl.reconciler.estate.facts import Facts
-from ispctl.reconciler.estate.snapshot_format import Damaged, FileEntry, OutlineData
+from ispctl.reconciler.estate.snapshot_format import FileEntry, OutlineData
+from ispctl.reconciler.estate.snapshot_index import Damaged
 
 
 def packed(rows: tuple[OutlineData, ...]) -> bytes:

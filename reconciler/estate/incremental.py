@@ -38,10 +38,11 @@ from ispctl.reconciler.engine.narrow_index import OutlineGroup
 from ispctl.reconciler.engine.resources import Resource, outlines
 from ispctl.reconciler.estate.desired import Desired, Partial, run_desired
 from ispctl.reconciler.estate.facts import Facts
-from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of, estate_files
+from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of, estate_files, scans_kept
 from ispctl.reconciler.estate.schema import EstateSchema
-from ispctl.reconciler.estate.snapshot import known_digest, load, outlines_by_file, snapshot_path
-from ispctl.reconciler.estate.snapshot_format import SITE, Damaged, FileEntry, OutlineData, Snapshot, Stat, write
+from ispctl.reconciler.estate.snapshot import indexed, known_digest, load, outlines_by_file, snapshot_path
+from ispctl.reconciler.estate.snapshot_format import SITE, FileEntry, OutlineData, Snapshot, Stat, write
+from ispctl.reconciler.estate.snapshot_index import Damaged
 
 # More changed files than this share of the estate's files: the full run is about as cheap.
 MAX_CHANGED_SHARE = 0.2
@@ -62,7 +63,7 @@ def load_narrowed(root: Path, schema: EstateSchema, env: Mapping[str, str] | Non
     """The estate's desired state from the files ``changed`` (and those the snapshot says
     differ) and the files their facts reach, the rest outlined; or why not (module docstring).
     ``tolerate``: problem codes a command can live with, as in ``load_desired``."""
-    with collector_paused():
+    with collector_paused(), scans_kept():  # (each folder listed once: ``_current``, then every load)
         try:
             return _Narrowed(root, schema, env, tolerate).run(changed)
         except _Fall as exc:
@@ -99,7 +100,6 @@ class _Narrowed:
         if len(self.changed) > MAX_CHANGED_SHARE * max(len(self.current), len(snapshot.files)):
             raise _Fall(f"{len(self.changed)} of {len(self.current)} files changed")
         self.tenants = {name for name in self.current if _is_tenant(name)}
-        self._index()
         return self._fixpoint()
 
     # -- what changed --------------------------------------------------------------------
@@ -137,20 +137,16 @@ class _Narrowed:
 
     # -- the subset S ----------------------------------------------------------------------
 
-    def _index(self) -> None:
-        """The names of the unchanged domain files (their snapshot facts hold), as stored."""
-        self.listed = [(name, entry.data[0]) for name, entry in self.snapshot.files.items()
-                       if name in self.current and name not in self.changed and not _is_tenant(name)]
-
-    def _holders(self, names: set[str]) -> dict[str, list[str]]:
-        """The unchanged domain files naming each of ``names``: one pass over every file's names
-        (in C: cheaper than an index of every name, for the few names a run asks about)."""
-        found: dict[str, list[str]] = {}
-        if names:
-            for file, listed in self.listed:
-                if not names.isdisjoint(listed):
-                    for name in names.intersection(listed):
-                        found.setdefault(name, []).append(file)
+    def _holders(self, names: set[str]) -> dict[str, tuple[list[str], list[str]]]:
+        """The unchanged domain files naming each of ``names`` without needing it, and those
+        needing it (their snapshot facts hold), from the snapshot's index: no file's facts
+        unpacked."""
+        found: dict[str, tuple[list[str], list[str]]] = {}
+        current, changed = self.current, self.changed
+        for name, files in self.snapshot.index.holders(names).items():
+            naming, needing = ([file for file in part if file in current and file not in changed] for part in files)
+            if naming or needing:
+                found[name] = naming, needing
         return found
 
     def _facts(self, name: str) -> Facts:
@@ -180,15 +176,23 @@ class _Narrowed:
             new = self.facts.get(name)
             if new is not None:
                 shared |= new.names - new.needs
-        for files in self._holders(shared).values():
-            out.update(files)
+        for naming, needing in self._holders(shared).values():
+            out.update(naming, needing)
         # The needs, level by level (each level one pass over the files' names).
         frontier, seen = out | self.tenants, set[str]()
         while frontier:
             needs = set().union(*(self._facts(name).needs for name in frontier)) - seen
             seen |= needs
-            frontier = {holder for need, files in self._holders(needs).items() for holder in files
-                        if holder not in out and need not in self._facts(holder).needs}
+            # The holders that do not need it (the index says so of a file's snapshot facts,
+            # which hold for the unchanged files it gives, unless this run loaded them).
+            frontier = set()
+            for need, holders in self._holders(needs).items():
+                for needs_it, files in enumerate(holders):
+                    for holder in files:
+                        if holder not in out:
+                            loaded = self.facts.get(holder)
+                            if (need not in loaded.needs) if loaded is not None else not needs_it:
+                                frontier.add(holder)
             out |= frontier
         return {name for name in out if name in self.current and not _is_tenant(name)}
 
@@ -206,12 +210,11 @@ class _Narrowed:
         raise _Fall(f"the files to load kept growing after {MAX_ROUNDS} loads")
 
     def _load(self, subset: set[str]) -> None:
-        outside: dict[str, int] = {}
-        for name, entry in self.snapshot.files.items():
-            if name in subset or name in self.changed or _is_tenant(name) or name not in self.current:
-                continue
-            for key, value in entry.data[2]:
-                outside[key] = outside.get(key, 0) + value
+        # The totals of the unchanged domain files not loaded: the estate's (the index's) less
+        # those of the domain files loaded or changed (removed ones among them) it counts.
+        files = self.snapshot.files
+        outside = self.snapshot.index.outside(
+            files[name].facts for name in subset | self.changed if name in files and indexed(name))
         try:
             desired, problems = run_desired(self.root, self.schema, self.env, facts=True,
                                             only=frozenset(subset), outside=outside, known=self.current)
@@ -278,21 +281,35 @@ class _Narrowed:
     def _update(self, loaded: set[str], outlines: Mapping[str, list[OutlineData]]) -> None:
         """The snapshot with the files loaded as this run saw them (the estate is valid)."""
         old = self.snapshot.files
-        fresh = {name: FileEntry.of(self.current[name], self.facts.get(name, Facts()), outlines.get(name, ()),
-                                    self.stats.get(name)) for name in loaded}
+        fresh = {name: self._entry(name, old.get(name), outlines.get(name, ())) for name in loaded}
         # Files not loaded that were read again (touched, the same bytes): known by the new stat.
         touched = {name: FileEntry(entry.digest, entry.packed_facts, entry.packed_outlines, self.stats[name])
                    for name, entry in old.items()
                    if name in self.stats and name not in fresh and entry.stat != self.stats[name]}
         if old.keys() - {SITE} <= self.current.keys() and not touched and all(
-                old.get(name) == entry and old[name].stat == entry.stat for name, entry in fresh.items()):
+                old.get(name) is entry for name, entry in fresh.items()):
             return
         files = {name: entry for name, entry in old.items() if name in self.current or name == SITE}
         files.update(touched)
         files.update(fresh)
+        # The index follows the domain files whose facts may differ: those loaded, those gone.
+        changes: dict[str, tuple[Facts | None, Facts | None]] = {
+            name: (old[name].facts if name in old else None, entry.facts)
+            for name, entry in fresh.items() if indexed(name)}
+        changes.update((name, (entry.facts, None)) for name, entry in old.items()
+                       if name not in files and indexed(name))
         path = snapshot_path(self.root, self.env)
         if path is not None:
-            write(path, Snapshot(self.snapshot.context, files))
+            write(path, Snapshot(self.snapshot.context, files, self.snapshot.index.updated(changes)))
+
+    def _entry(self, name: str, old: FileEntry | None, rows: Sequence[OutlineData]) -> FileEntry:
+        """A loaded file's entry as this run saw it: its old one when the same in every part
+        (compared unpacked: cheaper than packing the new one, for most of the files loaded)."""
+        facts, stat = self.facts.get(name, Facts()), self.stats.get(name)
+        if old is not None and old.digest == self.current[name] and old.stat == stat \
+                and old.data == facts.to_data() and old.outlines == tuple(rows):
+            return old
+        return FileEntry.of(self.current[name], facts, rows, stat)
 
 
 def _is_tenant(name: str) -> bool:

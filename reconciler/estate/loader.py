@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,9 +111,36 @@ def _odd_name(path: Path, root: Path, label: str | None = None) -> Problem | Non
 _Scan = list[tuple[str, bool, bool]]
 
 
+# The listings kept while ``scans_kept`` runs (None: none kept, every folder listed anew).
+_kept: ContextVar[dict[Path, _Scan] | None] = ContextVar("kept_scans", default=None)
+
+
+@contextmanager
+def scans_kept() -> Iterator[None]:
+    """Within it, each folder is listed once: a narrowed run (``estate.incremental``) lists the
+    estate's files (``estate_files``), then loads some of them, perhaps more than once, and
+    goes by that first listing (what it found changed) all along."""
+    token = _kept.set({}) if _kept.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _kept.reset(token)
+
+
 def _scan(folder: Path) -> _Scan:
     """Each entry of ``folder`` once (``os.scandir`` knows an entry's type without a ``stat``
     on most file systems: an estate's folders are listed by every run)."""
+    kept = _kept.get()
+    if kept is not None:
+        listed = kept.get(folder)
+        if listed is None:
+            listed = kept[folder] = _listed(folder)
+        return listed
+    return _listed(folder)
+
+
+def _listed(folder: Path) -> _Scan:
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:

@@ -2,7 +2,9 @@
 
 After a full run that found no problem, ``save`` keeps, per tenant and domain file: the
 sha256 of its bytes, its ``Facts`` (``estate.facts``) and the outline of every resource
-compiled from it (kind, key, parent, dependencies, previous keys: ``engine.resources.outline``).
+compiled from it (kind, key, parent, dependencies, previous keys: ``engine.resources.outline``),
+and once for all the domain files the index of their names and the sum of their totals
+(``estate.snapshot_index``: a narrowed run unpacks no facts of the files it does not load).
 ``estate.incremental`` then loads only the files that changed and those their facts reach,
 and stands in for the others with their outlines. Resources of the site settings (``SITE``)
 are compiled again by every narrowed run; their outlines only tell it that they are the same.
@@ -36,7 +38,7 @@ from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.resources import Resource
 from ispctl.reconciler.estate.cache import ParseCache, code_key, pack_key
 from ispctl.reconciler.estate.facts import Facts
-from ispctl.reconciler.estate.loader import SITE_FILE, display_of
+from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of
 from ispctl.reconciler.estate.schema import EstateSchema
 from ispctl.reconciler.estate.settings import load_site
 from ispctl.reconciler.estate.snapshot_format import (
@@ -50,6 +52,7 @@ from ispctl.reconciler.estate.snapshot_format import (
     read,
     write,
 )
+from ispctl.reconciler.estate.snapshot_index import Index
 
 if TYPE_CHECKING:  # desired imports the whole pipeline; a snapshot only reads what it built
     from ispctl.reconciler.estate.desired import Desired
@@ -58,6 +61,12 @@ if TYPE_CHECKING:  # desired imports the whole pipeline; a snapshot only reads w
 # (a younger one could still change within the file system's timestamp granularity unseen).
 _SETTLED_NS = 2_000_000_000
 _SUFFIX = ".snapshot"
+
+
+def indexed(name: str) -> bool:
+    """Whether the snapshot's index (``snapshot_index``) holds a file's facts: every domain
+    file's (a narrowed run loads every tenant file, and the site settings have none)."""
+    return name != SITE and not name.endswith("/" + TENANT_FILE)
 
 
 def digest_of(path: Path | str) -> bytes | None:
@@ -235,7 +244,8 @@ def _save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desir
         files[name] = FileEntry.of(found, desired.facts.get(name, Facts()), outlines.get(name, ()), stat)
     if site:
         files[SITE] = FileEntry.of(b"", Facts(), site)
-    return write(path, Snapshot(context, files))
+    index = Index.of((name, entry.facts) for name, entry in files.items() if indexed(name))
+    return write(path, Snapshot(context, files, index))
 
 
 def load(root: Path, schema: EstateSchema, env: Mapping[str, str] | None) -> tuple[Snapshot | None, str]:

@@ -19,8 +19,11 @@ from typing import Any
 from ispctl.reconciler.engine.narrow_index import Summary, summarise
 from ispctl.reconciler.engine.resources import Resource, outline
 from ispctl.reconciler.estate.facts import Facts
+from ispctl.reconciler.estate.snapshot_index import Damaged, Index
 
-_MAGIC = b"ispctl snapshot v4\n"  # v4: each file's outlines with their summary (narrow_index)
+# v4: each file's outlines with their summary (narrow_index); v5: the index of all the
+# domain files' names and totals (snapshot_index)
+_MAGIC = b"ispctl snapshot v5\n"
 # magic, context key, digest of the files (their names and digests), digest of all of it
 _HEAD = struct.Struct(f"<{len(_MAGIC)}s32s32s32s")
 _counter = iter(range(1 << 62))  # temporary names of this process's own
@@ -50,9 +53,10 @@ class FileEntry:
     facts and the outlines of its resources, with what the engine needs of them as a whole
     (``narrow_index.summarise``, worked out when saved: a narrowed run outlines most files and
     looks at each as one group). Facts and outlines are kept as ``marshal`` gave
-    them until asked for: a narrowed run reads the names of every file and the outlines of
-    those it does not load, and writes back only the few files it loaded (re-encoding a
-    hundred thousand outlines was most of an update)."""
+    them until asked for: a narrowed run reads the facts of the few files it loads or that
+    changed (the others' are in the snapshot's ``Index``), the outlines of those it does not
+    load, and writes back only the few files it loaded (re-encoding a hundred thousand
+    outlines was most of an update)."""
 
     __slots__ = ("digest", "packed_facts", "packed_outlines", "stat", "_data", "_facts", "_outlines", "_summary")
 
@@ -127,10 +131,6 @@ class FileEntry:
     __hash__ = None  # type: ignore[assignment]
 
 
-class Damaged(Exception):
-    """A snapshot's part that is not what ``write`` gives."""
-
-
 def _unpacked(packed: bytes, shape: Callable[[Any], bool]) -> Any:
     try:
         found = marshal.loads(packed)
@@ -156,10 +156,12 @@ def _is_outlines(data: Any) -> bool:
 
 @dataclass
 class Snapshot:
-    """Every tenant and domain file of a valid estate, by ``Document.file``."""
+    """Every tenant and domain file of a valid estate, by ``Document.file``, and the index of
+    the domain files' facts (``snapshot_index``: kept with them by whoever changes ``files``)."""
 
     context: bytes
     files: dict[str, FileEntry]
+    index: Index
 
     def combined(self) -> bytes:
         return combined(self.context, ((name, entry.digest) for name, entry in self.files.items()))
@@ -184,7 +186,7 @@ def write(path: Path, snapshot: Snapshot, force: bool = False) -> str | None:
     data = {name: (entry.digest, entry.packed_facts, entry.packed_outlines, entry.stat)
             for name, entry in snapshot.files.items()}
     try:
-        body = marshal.dumps(data)
+        body = marshal.dumps((data, snapshot.index.to_data()))
     except ValueError:
         return "a fact or an outline is not plain data"
     head = _HEAD.pack(_MAGIC, snapshot.context, summary, _digest(snapshot.context, summary, body))
@@ -245,17 +247,23 @@ def read(raw: bytes, context: bytes) -> tuple[Snapshot | None, str]:
         return None, "the snapshot is of another context (code, site settings, environment or services changed)"
     if _digest(found, summary, body) != digest:
         return None, "the snapshot is damaged"
-    files = _decode(body)  # (marshal reads the buffer in place: no copy of the body)
-    if files is None:
+    decoded = _decode(body)  # (marshal reads the buffer in place: no copy of the body)
+    if decoded is None:
         return None, "the snapshot is damaged"
-    return Snapshot(context, files), ""
+    return Snapshot(context, *decoded), ""
 
 
-def _decode(body: bytes | memoryview) -> dict[str, FileEntry] | None:
-    """The files of a body, or None unless it has the shape ``write`` gives (what each file's
-    facts and outlines hold is checked when they are first read: ``Damaged``)."""
+def _decode(body: bytes | memoryview) -> tuple[dict[str, FileEntry], Index] | None:
+    """The files and index of a body, or None unless they have the shape ``write`` gives (what
+    each file's facts and outlines hold is checked when they are first read: ``Damaged``)."""
     try:
-        data: Any = marshal.loads(body)
+        whole: Any = marshal.loads(body)
+        if type(whole) is not tuple or len(whole) != 2:
+            return None
+        data, packed = whole
+        index = Index.from_data(packed)
+        if index is None:
+            return None
         files = {}
         for name, (found, facts, outlines, stat) in data.items():
             if not all(isinstance(part, bytes) for part in (found, facts, outlines)) or not isinstance(name, str) \
@@ -264,4 +272,4 @@ def _decode(body: bytes | memoryview) -> dict[str, FileEntry] | None:
             files[name] = FileEntry(found, facts, outlines, stat)
     except (ValueError, EOFError, TypeError, AttributeError):
         return None
-    return files
+    return files, index
