@@ -2,9 +2,9 @@
 
 Checked by what a fresh process has imported, never by timing: a child runs the command
 line's ``main`` and reports which of the heavy modules ended up in ``sys.modules``. The
-top-level help lists the services' commands from ``app.BUILTIN_COMMANDS``; the tests
-below keep that list equal to what the registry adds, and the lazy help equal to the
-help of an application built eagerly from the registry.
+top-level help lists the services' commands from ``group.BUILTIN_COMMANDS`` (tests/test_group.py
+keeps that list equal to what the registry adds, and the lazy help equal to the help of an
+application built eagerly from the registry).
 """
 
 from __future__ import annotations
@@ -18,14 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
-from typer._click.core import Context
-from typer.core import TyperGroup
-from typer.testing import CliRunner
 
 from ispctl.providers import registry
-from ispctl.reconciler import __version__, contract
-from ispctl.reconciler.cli import app as cli
+from ispctl.reconciler import __version__
+from ispctl.reconciler.cli import group
 from tests.ldap_helpers import ispctl_binary
 from tests.wiring import REGISTRY
 
@@ -79,70 +75,8 @@ def test_help_imports_nothing_heavy_and_still_lists_every_services_command(args:
     code, out, modules = _start(*args)
     assert code == exit_code
     assert _heavy(modules) == []
-    for name, _, _ in cli.BUILTIN_COMMANDS:
+    for name, _, _ in group.BUILTIN_COMMANDS:
         assert f" {name} " in out, name
-
-
-def _listing(group: TyperGroup) -> list[tuple[str, str, bool]]:
-    ctx = Context(group, info_name="ispctl")
-    commands = [(name, group.get_command(ctx, name)) for name in group.list_commands(ctx)]
-    return [(name, cli.first_paragraph(cmd), isinstance(cmd, TyperGroup)) for name, cmd in commands if cmd]
-
-
-def test_the_index_is_what_the_registry_adds() -> None:
-    eager = typer.main.get_command(cli.build_app(REGISTRY))
-    core = set(typer.main.get_command(cli.build_app(registry.Registry())).commands)
-    assert isinstance(eager, TyperGroup)
-    added = tuple(entry for entry in _listing(eager) if entry[0] not in core)
-    assert added == cli.BUILTIN_COMMANDS, f"BUILTIN_COMMANDS in reconciler/cli/app.py should be {added!r}"
-
-
-def test_the_lazy_help_is_the_eager_help() -> None:
-    runner = CliRunner()
-    eager = runner.invoke(cli.build_app(REGISTRY), ["--help"], env={"NO_COLOR": "1", "COLUMNS": "120"})
-    lazy = runner.invoke(cli.build_app(), ["--help"], env={"NO_COLOR": "1", "COLUMNS": "120"})
-    assert eager.exit_code == lazy.exit_code == 0
-    assert lazy.stdout == eager.stdout
-
-
-def test_a_core_command_is_made_only_when_looked_up() -> None:
-    group = typer.main.get_command(cli.build_app())
-    assert isinstance(group, TyperGroup) and group.commands == {}
-    plan = group.get_command(Context(group, info_name="ispctl"), "plan")
-    assert plan is not None and list(group.commands) == ["plan"]
-
-
-@pytest.mark.parametrize("words", [["plan"], ["hash-password"], ["sandbox"], ["sandbox", "up"], ["tenant"],
-                                   ["mailbox", "add"], ["show"], ["status"]])
-def test_each_lazy_core_commands_help_is_the_eager_help(words: list[str]) -> None:
-    runner = CliRunner()
-    env = {"NO_COLOR": "1", "COLUMNS": "120"}
-    eager = runner.invoke(cli.build_app(REGISTRY), [*words, "--help"], env=env)
-    lazy = runner.invoke(cli.build_app(), [*words, "--help"], env=env)
-    assert eager.exit_code == lazy.exit_code == 0
-    assert lazy.stdout == eager.stdout
-
-
-def test_a_mistyped_command_is_still_told_the_core_commands_it_resembles() -> None:
-    typo = CliRunner().invoke(cli.build_app(), ["plna"], env={"NO_COLOR": "1"})
-    assert typo.exit_code == 1 and "Did you mean 'plan'?" in typo.stderr
-
-
-def test_services_commands_run_through_the_lazy_application() -> None:
-    runner = CliRunner()
-    app = cli.build_app()
-    render = runner.invoke(app, ["render", "--help"], env={"NO_COLOR": "1"})
-    assert render.exit_code == 0 and "dovecot" in render.stdout
-    passwd = runner.invoke(app, ["passwd", "--help"], env={"NO_COLOR": "1"})
-    assert passwd.exit_code == 0 and "--dir" in passwd.stdout
-    unknown = runner.invoke(app, ["no-such-command"], env={"NO_COLOR": "1"})
-    assert unknown.exit_code == 1 and "No such command" in unknown.stderr
-
-
-def test_the_dir_option_is_the_contracts() -> None:
-    ours, theirs = cli.DirOption, contract.DirOption
-    assert (ours.default, ours.param_decls, ours.help) == (theirs.default, theirs.param_decls, theirs.help)
-    assert cli.PLUGIN_GROUP == registry.ENTRY_POINT_GROUP
 
 
 def _plugin(site: Path, entry: str) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 Commands are declared with typer in ``app`` and in each service's ``commands`` hook; none of
 them has to spell out what people expect of a Unix command line, because ``conventional``
-is applied to each command as the top group hands it out (``app._Group.get_command``):
+is applied to each command as the top group hands it out (``group.TopGroup.get_command``):
 
 * a metavar that says what to write (``--dir PATH``, ``--changed-since REF``, ``--target
   GLOB``, ``--tenant NAME``), never a Python type (``<bool>``, ``<list[str]>``); a flag has
@@ -211,7 +211,7 @@ def completion_shell(args: Sequence[str]) -> tuple[list[str], str | None]:
 
 def _completion_for_named_shell(group: Command) -> None:
     # typer's completion options are flags whose callback detects the shell; given the shell
-    # the command line named (the top group keeps it while it runs: app._Group), pass it on.
+    # the command line named (the top group keeps it while it runs: group.TopGroup), pass it on.
     for param in group.params:
         callback = param.callback
         if callback is None or not isinstance(param, TyperOption) or not set(param.opts) & set(COMPLETION_OPTIONS):

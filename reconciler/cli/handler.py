@@ -1,7 +1,7 @@
 """The one error handler: expected errors become messages and exit codes, never tracebacks.
 
 Exit codes: 0 success, 1 error, 2 "changes present" (``plan --detailed-exitcode``), 130
-interrupted (Ctrl-C), 143 terminated (SIGTERM); a usage error is 1 too (``app._Group``). With
+interrupted (Ctrl-C), 143 terminated (SIGTERM); a usage error is 1 too (``group.TopGroup``). With
 ``--errors github`` every error is also a GitHub annotation. A bug still ends with a clear message;
 ``ISPCTL_DEBUG=1`` shows its traceback.
 
