@@ -187,136 +187,92 @@ def read_key(dn: str) -> tuple[str, str, RdnPairs]:
 
 
 # -- checking a DN's syntax ---------------------------------------------------------------
-# What ldap3's ``parse_dn`` accepts and refuses, in its words: the settings said so before, and
-# importing ldap3 (with pyasn1) for it cost every command that reads ispctl.yaml about 60 ms
-# (issue 11). tests/test_ldap_dn.py holds this equal to ldap3's over many DNs.
+# RFC 4514, section 3: the settings refuse a DN the directory would refuse, naming the first
+# thing wrong. (ldap3's ``parse_dn`` did this before; importing ldap3 for it cost every command
+# that reads ispctl.yaml about 60 ms, issue 11.)
 
 class InvalidDn(ValueError):
-    """A DN that is not RFC 4514 syntax; the message says what is wrong, as ldap3 words it."""
+    """A DN that is not RFC 4514 syntax; the message says the first thing wrong."""
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
-_TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
+_DESCR = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
+_NUMERICOID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))+\Z")
+# Characters a value carries only escaped (``special`` in RFC 4514 less the optional ones).
+_ESCAPED_ONLY = frozenset('"+,;<>\\\x00')
+# What may follow a backslash besides two hex digits.
+_AFTER_BACKSLASH = frozenset(' "#+,;<=>\\')
 
 
-def _escaped_at(text: str, pos: int) -> bool:
-    """True when the character at ``pos`` follows an odd run of backslashes (ldap3's reckoning,
-    which stops looking at index 1)."""
-    if pos > 0 and text[pos - 1] != "\\":
-        return False
-    if pos > 1 and text[pos - 1] == "\\":
-        escaped = True
-        for char in text[pos - 2:0:-1]:
-            if char != "\\":
-                break
-            escaped = not escaped
-        return escaped
-    return True
-
-
-def _first_unescaped(text: str, char: str, pos: int) -> int:
-    while True:
-        pos = text.find(char, pos)
-        if pos == -1 or not _escaped_at(text, pos):
-            return pos
-        pos += 1
-
-
-def _last_unescaped(text: str, char: str, start: int, stop: int) -> int:
-    while True:
-        stop = text.rfind(char, start, stop)
-        if stop == -1 or text[stop - 1] != "\\":
-            return stop
-        if stop > 1 and not _escaped_at(text, stop):
-            return stop
-        if stop < start:
-            return -1
-
-
-def _next_ava(text: str) -> tuple[str, str]:
-    comma = _first_unescaped(text, ",", 0)
-    plus = _first_unescaped(text, "+", 0)
-    if plus > 0 and (plus < comma or comma == -1):
-        equal = _first_unescaped(text, "=", plus + 1)
-        if equal > plus + 1:
-            return text[:_last_unescaped(text, "+", plus, equal)], "+"
-    if comma > 0:
-        equal = _first_unescaped(text, "=", comma + 1)
-        if equal > comma + 1:
-            return text[:_last_unescaped(text, ",", comma, equal)], ","
-    return text, ""
-
-
-def _split_ava(ava: str) -> tuple[str, str]:
-    equal = ava.find("=")
-    while equal > 0:
-        if ava[equal - 1] != "\\":
-            return ava[:equal], ava[equal + 1:]
-        equal = ava.find("=", equal + 1)
-    return "", ava
-
-
-def _check_type(attr: str) -> None:
-    if not attr:
-        raise InvalidDn("attribute type not present")
-    if attr == "<GUID":  # ldap3 lets Active Directory's DirSync form through
-        return
-    for char in attr:
-        if char not in _TYPE_CHARS:
-            raise InvalidDn(f"character '{char}' not allowed in attribute type")
-    if attr[0] in "0123456789-":
-        raise InvalidDn(f"character '{attr[0]}' not allowed as first character of attribute type")
-
-
-def _check_value(value: str, ava: str) -> None:
-    if not value:
-        raise InvalidDn(f"unable to validate attribute value in {ava}")
-    if value[0] == "#":
-        for char in value:
-            if char not in _HEX:
-                raise InvalidDn(f"character {char} not allowed in hex representation of attribute value")
-        if len(value) % 2 == 0:
-            raise InvalidDn("hex representation must be in the form of <HEX><HEX> pairs")
-    if value[0] == " ":
-        raise InvalidDn("SPACE must be escaped as leading character of attribute value")
-    if value.endswith(" ") and not value.endswith("\\ "):
-        raise InvalidDn("SPACE must be escaped as trailing character of attribute value")
-    state = "any"
-    for char in value:
-        if state == "any":
-            if char == "\\":
-                state = "escape"
-            elif char in '"#+,;<=>\x00':
-                raise InvalidDn(f"special character {char} must be escaped")
-        elif state == "escape":
-            if char in _HEX:
-                state = "hex"
-            elif char in ' "#+,;<=>\\\x00':
-                state = "any"
-            else:
-                raise InvalidDn(f"invalid escaped character {char}")
-        elif char in _HEX:
-            state = "any"
-        else:
-            raise InvalidDn(f"invalid escaped character {char}")
-    if state != "any":
-        raise InvalidDn("invalid final character")
-
-
-def check_dn(dn: str) -> None:
-    """Refuse (``InvalidDn``) what ldap3's ``parse_dn`` refuses, with its message."""
-    avas: list[tuple[str, str]] = []
-    while dn:
-        ava, separator = _next_ava(dn)
-        dn = dn[len(ava) + 1:]
-        if _first_unescaped(ava, "=", 0) > 0 or not avas:
-            avas.append((ava, separator))
-        else:  # no attribute type of its own: the rest of the value before it
-            last, last_separator = avas[-1]
-            avas[-1] = (last + last_separator + ava, separator)
-    if not avas:
+def check_dn(text: str) -> None:
+    """Refuse (``InvalidDn``) a DN that is not ``rdn *(, rdn)`` with each RDN ``type=value
+    *(+type=value)``: a type a name or a dotted number, a value a string (specials escaped, no
+    leading ``#`` or space, no trailing space) or ``#`` and hex pairs. An empty DN is refused too:
+    no setting names the root."""
+    if not text:
         raise InvalidDn("empty dn")
-    for ava, _separator in avas:
-        attr, value = _split_ava(ava)
-        _check_type(attr)
-        _check_value(value, ava)
+    pos = 0
+    while True:
+        pos = _check_ava(text, pos)
+        if pos == len(text):
+            return
+        pos += 1  # the "," or "+" after a value
+        if pos == len(text) or text[pos] in ",+":
+            raise InvalidDn(f"special character {text[pos - 1]} must be escaped")
+
+
+def _check_ava(text: str, pos: int) -> int:
+    """Where the ``type=value`` at ``pos`` ends (at a separator or the end)."""
+    equal = text.find("=", pos)
+    cut = min((i for i in (text.find(",", pos), text.find("+", pos)) if i != -1), default=len(text))
+    if equal == -1 or equal > cut or equal == pos:
+        raise InvalidDn("attribute type not present")
+    kind = text[pos:equal]
+    if not (_DESCR.match(kind) or _NUMERICOID.match(kind)):
+        raise InvalidDn(f"attribute type {kind!r} is not a name (a letter, then letters, digits or '-') "
+                        "or a dotted number")
+    return _check_value(text, equal + 1)
+
+
+def _check_value(text: str, start: int) -> int:
+    """Where the value at ``start`` ends; refused if a special character is not escaped."""
+    if start == len(text) or text[start] in ",+":
+        raise InvalidDn(f"no attribute value after {text[:start]!r}")
+    if text[start] == "#":  # the value's BER encoding in hex
+        end = start + 1
+        while end < len(text) and text[end] not in ",+":
+            end += 1
+        digits = text[start + 1:end]
+        if not digits or len(digits) % 2 or not set(digits) <= _HEXDIGITS:
+            raise InvalidDn(f"{text[start:end]!r} is not '#' and pairs of hex digits")
+        return end
+    if text[start] == " ":
+        raise InvalidDn("SPACE must be escaped as leading character of attribute value")
+    pos = start
+    while pos < len(text):
+        char = text[pos]
+        if char == "\\":
+            nxt = text[pos + 1:pos + 3]
+            if len(nxt) == 2 and set(nxt) <= _HEXDIGITS:
+                pos += 3
+                continue
+            if not nxt or nxt[0] not in _AFTER_BACKSLASH:
+                raise InvalidDn(f"invalid escaped character {nxt[:1] or 'at the end'}")
+            pos += 2
+            continue
+        if char in ",+":
+            break
+        if char in _ESCAPED_ONLY:
+            raise InvalidDn(f"special character {char} must be escaped")
+        pos += 1
+    if text[pos - 1] == " " and not _escaped_space(text, start, pos - 1):
+        raise InvalidDn("SPACE must be escaped as trailing character of attribute value")
+    return pos
+
+
+def _escaped_space(text: str, start: int, at: int) -> bool:
+    """True when the space at ``at`` is escaped: an odd run of backslashes before it."""
+    run = 0
+    while at - run - 1 >= start and text[at - run - 1] == "\\":
+        run += 1
+    return run % 2 == 1
