@@ -181,17 +181,14 @@ class ParseCache:
         caller has it already."""
         if self.folder is None:
             return load_bytes(raw, display)
-        if not self._opened:
-            self._open()
-        key = self._key(hashlib.sha256(raw).digest() if digest is None else digest)
-        body = self._find(key)
-        if body is not None:
-            self.stats.hits += 1
-            return _rebuild(body, display)
+        digest = hashlib.sha256(raw).digest() if digest is None else digest
+        found = self.held(digest, display)
+        if found is not None:
+            return found
         self.stats.misses += 1
         doc, problems = load_bytes(raw, display)
         try:
-            self._used[key] = marshal.dumps(_flatten(doc, problems))
+            self._used[self._key(digest)] = marshal.dumps(_flatten(doc, problems))
         except ValueError:  # not plain data (cannot happen for parsed YAML): just not cached
             pass
         return doc, problems
