@@ -209,7 +209,7 @@ def check_says(text: str) -> str:
 
 @pytest.mark.parametrize("text", [
     "ou=ispctl,dc=example,dc=net", "cn=ispctl-plan,ou=services,dc=example,dc=net", "cn=a+sn=b,dc=x",
-    "cn=a\\,b,dc=x", "cn=#04024869,dc=x", "cn=a \\ ,dc=x", "1.2.3=x", "ou=a=b", "cn=a b", "ou=ü,dc=x",
+    "cn=a\\,b,dc=x", "cn=#04024869,dc=x", "cn=a \\ ,dc=x", "1.2.3=x", "ou=a\\=b", "cn=a b", "ou=ü,dc=x",
     "ou=a#b", "ou=x\\00", "ou=a\\\\,dc=b", "ou=\\ a\\ ", "ou=\\#a", "OU=Mixed-Case9,DC=x",
 ])
 def test_check_dn_accepts_rfc4514_dns(text: str) -> None:
@@ -227,6 +227,8 @@ def test_check_dn_accepts_rfc4514_dns(text: str) -> None:
     ("ou=a++cn=b", "special character + must be escaped"),
     ("ou=a;dc=b", "special character ; must be escaped"),
     ("ou=a<b", "special character < must be escaped"),
+    ("ou=a=b", "special character = must be escaped"),
+    ("dc=ex)(uid=*", "special character = must be escaped"),
     ('cn="q",dc=x', 'special character " must be escaped'),
     ("ou=a\x00b", "special character \x00 must be escaped"),
     ("cn= a,dc=x", "SPACE must be escaped as leading character of attribute value"),

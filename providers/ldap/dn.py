@@ -198,16 +198,17 @@ class InvalidDn(ValueError):
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 _DESCR = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
 _NUMERICOID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))+\Z")
-# Characters a value carries only escaped (``special`` in RFC 4514 less the optional ones).
-_ESCAPED_ONLY = frozenset('"+,;<>\\\x00')
+# Characters a value carries only escaped: RFC 4514's, and "=" too, which it lets through bare
+# but which, in a setting, is far likelier a pasted filter or a missing comma than a value.
+_ESCAPED_ONLY = frozenset('"+,;<=>\\\x00')
 # What may follow a backslash besides two hex digits.
 _AFTER_BACKSLASH = frozenset(' "#+,;<=>\\')
 
 
 def check_dn(text: str) -> None:
     """Refuse (``InvalidDn``) a DN that is not ``rdn *(, rdn)`` with each RDN ``type=value
-    *(+type=value)``: a type a name or a dotted number, a value a string (specials escaped, no
-    leading ``#`` or space, no trailing space) or ``#`` and hex pairs. An empty DN is refused too:
+    *(+type=value)``: a type a name or a dotted number, a value a string (specials and "="
+    escaped, no leading ``#`` or space, no trailing space) or ``#`` and hex pairs. An empty DN is refused too:
     no setting names the root."""
     if not text:
         raise InvalidDn("empty dn")
