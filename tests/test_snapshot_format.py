@@ -4,13 +4,15 @@ snapshots back is tested through ``save`` and ``load`` in test_snapshot."""
 from __future__ import annotations
 
 import marshal
+from pathlib import Path
 
 import pytest
 
 from ispctl.reconciler.engine.narrow_index import summarise
+from ispctl.reconciler.estate import snapshot_format
 from ispctl.reconciler.estate.facts import Facts
-from ispctl.reconciler.estate.snapshot_format import FileEntry, OutlineData
-from ispctl.reconciler.estate.snapshot_index import Damaged
+from ispctl.reconciler.estate.snapshot_format import FileEntry, OutlineData, Snapshot, read, write
+from ispctl.reconciler.estate.snapshot_index import Damaged, Index
 
 
 def packed(rows: tuple[OutlineData, ...]) -> bytes:
@@ -49,3 +51,56 @@ def test_outlines_without_a_summary_are_damaged() -> None:
     broken = FileEntry.of(b"d", Facts(), [("mailbox", "a@b.example", 7, (), ())])  # type: ignore[list-item]
     with pytest.raises(Damaged):
         FileEntry(broken.digest, broken.packed_facts, broken.packed_outlines).summary  # noqa: B018
+
+
+def snapshot_of(count: int) -> Snapshot:
+    """``count`` files with facts and outlines of their own, and the index of them."""
+    files = {}
+    for n in range(count):
+        domain = f"d{n}.example"
+        rows: tuple[OutlineData, ...] = (("domain", domain, None, (), ()),
+                                         ("mailbox", f"m@{domain}", f"domain.{domain}", (), (f"o@{domain}",)))
+        files[f"desired-state/tenants/t/d{n}.example.yaml"] = FileEntry.of(
+            bytes([n % 256]) * 32, Facts(names=frozenset({f"domain:d{n}.example"})), rows, (n, n, n, n, n))
+    return Snapshot(b"c" * 32, files, Index.of((name, entry.facts) for name, entry in files.items()))
+
+
+@pytest.mark.parametrize("iov_max", [1, 3, 1024])
+def test_a_snapshot_reads_back_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, iov_max: int) -> None:
+    """Each file's parts are read in place (views of the body); written in gathers of at most
+    the system's limit of parts (a small limit: many calls, each ending in a part)."""
+    monkeypatch.setattr(snapshot_format, "_IOV_MAX", iov_max)
+    snapshot = snapshot_of(40)
+    path = tmp_path / "s.snapshot"
+    assert write(path, snapshot) is None
+    kept, why = read(path.read_bytes(), snapshot.context)
+    assert kept is not None, why
+    assert kept.files == snapshot.files and list(kept.files) == list(snapshot.files)
+    assert all(type(entry.packed_outlines) is memoryview for entry in kept.files.values())
+    assert kept.files["desired-state/tenants/t/d7.example.yaml"].outlines[1][4] == ("o@d7.example",)
+    assert kept.index.to_data() == snapshot.index.to_data()
+    # Written again from the parts read back: the same bytes.
+    again = tmp_path / "again.snapshot"
+    assert write(again, kept, force=True) is None
+    assert again.read_bytes() == path.read_bytes()
+
+
+def test_a_table_that_points_past_the_parts_is_damaged(tmp_path: Path) -> None:
+    """Whole (its digest right) but not of the shape written: read as nothing."""
+    snapshot = snapshot_of(3)
+    path = tmp_path / "s.snapshot"
+    assert write(path, snapshot) is None
+    raw = path.read_bytes()
+    head = snapshot_format._HEAD.unpack_from(raw)
+    body = memoryview(raw)[snapshot_format._HEAD.size:]
+    (length,) = snapshot_format._TABLE.unpack_from(body)
+    data, index = marshal.loads(body[snapshot_format._TABLE.size:snapshot_format._TABLE.size + length])
+    name = next(iter(data))
+    digest, facts_at, facts_length, outlines_at, outlines_length, stat = data[name]
+    data[name] = (digest, facts_at, facts_length, outlines_at, outlines_length + 10**6, stat)
+    table = marshal.dumps((data, index))
+    new_body = snapshot_format._TABLE.pack(len(table)) + table + bytes(body[snapshot_format._TABLE.size + length:])
+    damaged = snapshot_format._HEAD.pack(head[0], head[1], head[2],
+                                         snapshot_format._digest(head[1], head[2], new_body)) + new_body
+    assert read(damaged, snapshot.context) == (None, "the snapshot is damaged")
+    assert read(raw, snapshot.context)[0] is not None
