@@ -136,13 +136,17 @@ class DesiredIndex:
                 claimants.setdefault(address_of(resource.kind, key), []).append(address)
             if walk.below(address):
                 below.append(address)
-        for group in groups:
-            out, group_pairs, claims = group.summary
-            pairs.update(group_pairs)
-            for old, claimant in claims:
-                claimants.setdefault(old, []).append(claimant)
-            if any(map(walk.below, out)):
-                below.extend(a for a in (address_of(kind, key) for kind, key, *_ in group.rows) if walk.below(a))
+        # The groups column by column: thousands of them (a file each) share a few hundred
+        # references out (their tenants), each walked up once.
+        summaries = [group.summary for group in groups]
+        pairs.update(chain.from_iterable(map(itemgetter(1), summaries)))
+        for old, claimant in chain.from_iterable(map(itemgetter(2), summaries)):
+            claimants.setdefault(old, []).append(claimant)
+        reached = set(filter(walk.below, set(chain.from_iterable(map(itemgetter(0), summaries)))))
+        if reached:
+            for group, (out, *_) in zip(groups, summaries, strict=True):
+                if not reached.isdisjoint(out):
+                    below.extend(a for a in (address_of(kind, key) for kind, key, *_ in group.rows) if walk.below(a))
         parents: dict[str, set[str]] = {}
         for kind, up_kind in pairs:
             parents.setdefault(kind, set()).add(up_kind)
