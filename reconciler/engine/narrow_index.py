@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import chain, compress, repeat
 from operator import is_not, itemgetter, methodcaller
 
-from ispctl.reconciler.engine.resources import Index, Resource, address_of, is_outline, outline
+from ispctl.reconciler.engine.resources import Index, OutlineRow, Resource, address_of, is_outline, outline
 
 # The kind of every outline (``resources.outline``): told apart from the compiled objects in C.
 _OUTLINE = type(outline("", ""))
@@ -29,8 +29,6 @@ _depends_on = itemgetter(3)
 _previous = itemgetter(4)
 _split = methodcaller("partition", ".")
 
-# One outlined object as a group summarises it: kind, key, parent, depends_on, previous.
-OutlineRow = tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]
 # What ``summarise`` says of rows: references out of them, (kind, referred kind) pairs, and
 # (old address, claimant address) of each previous key; each sorted, plain data (to be saved).
 Summary = tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]

@@ -217,20 +217,42 @@ class Incomplete(Exception):
     slower, never different."""
 
 
-class _Outline(Resource):
-    """Identity and references only; every value raises ``Incomplete`` (see ``outline``)."""
+# One outlined object as a row: kind, key, parent, depends_on, previous (as a snapshot keeps it).
+OutlineRow = tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]
 
-    __slots__ = ()
+
+def _column(index: int) -> Any:
+    """A field of an outline: the item of its row (``outline``)."""
+    item = itemgetter(index)
+
+    def get(self: _Outline) -> Any:
+        return item(self._row)
+
+    return property(get)
+
+
+class _Outline(Resource):
+    """Identity and references only; every value raises ``Incomplete`` (see ``outline``).
+
+    Its five fields are the items of the one row it keeps: building one sets a single slot (a
+    narrowed plan outlines most of the estate, and setting five fields of each was most of that)."""
+
+    __slots__ = ("_row",)
+    _row: OutlineRow
 
     def _missing(self) -> Any:
         raise Incomplete(f"{self.kind}.{self.key} is only outlined")
 
+    kind = _column(0)
+    key = _column(1)
+    parent = _column(2)
+    depends_on = _column(3)
+    previous = _column(4)
     attrs = property(_missing)
     sensitive = property(_missing)
     create_only = property(_missing)
     source = property(_missing)
-    # Never set on a desired object: read from the class, so building an outline sets only the
-    # five fields it is given (``outlines`` builds most of an estate's).
+    # Never set on a desired object: read from the class.
     recorded_fingerprint = None
     interrupted = None
 
@@ -240,32 +262,27 @@ class _Outline(Resource):
     __hash__ = None  # type: ignore[assignment]
 
 
-_OUTLINE_SETTERS = tuple(Resource.__dict__[name].__set__
-                         for name in ("kind", "key", "parent", "depends_on", "previous"))
+_set_row = _Outline.__dict__["_row"].__set__
 
 
 def outline(kind: str, key: str, parent: str | None = None, depends_on: tuple[str, ...] = (),
             previous: tuple[str, ...] = ()) -> Resource:
     """A desired object known by its identity and references alone (``Incomplete``)."""
     resource = object.__new__(_Outline)
-    for setter, value in zip(_OUTLINE_SETTERS, (kind, key, parent, depends_on, previous), strict=True):
-        setter(resource, value)
+    _set_row(resource, (kind, key, parent, depends_on, previous))
     return resource
 
 
-_COLUMNS = tuple(map(itemgetter, range(len(_OUTLINE_SETTERS))))
-
-
-def outlines(rows: Sequence[tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]]) -> list[Resource]:
-    """``outline(*row)`` of every row, in order: the same objects, built a field at a time
-    (a narrowed plan outlines most of the estate: one call per object was most of that).
-    A row that is not five items raises ``ValueError``, as unpacking it into ``outline`` would."""
+def outlines(rows: Sequence[OutlineRow]) -> list[Resource]:
+    """``outline(*row)`` of every row, in order, each keeping its row (the rows are tuples, as
+    a snapshot's are; others are copied into tuples). A row that is not five items raises
+    ``ValueError``, as unpacking it into ``outline`` would."""
     if set(map(len, rows)) - {5}:
         raise ValueError("an outline is five items: kind, key, parent, depends_on, previous")
+    if set(map(type, rows)) - {tuple}:
+        rows = [(*row,) for row in rows]
     made: list[Resource] = list(map(object.__new__, repeat(_Outline, len(rows))))
-    # A field at a time straight from the rows (zip(*rows) first built five tuples of them all).
-    for setter, column in zip(_OUTLINE_SETTERS, _COLUMNS, strict=True):
-        deque(map(setter, made, map(column, rows)), maxlen=0)  # (in C: a loop that keeps nothing)
+    deque(map(_set_row, made, rows), maxlen=0)  # (in C: a loop that keeps nothing)
     return made
 
 

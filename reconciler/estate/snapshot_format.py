@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ispctl.reconciler.engine.narrow_index import Summary, summarise
-from ispctl.reconciler.engine.resources import Resource, outline
+from ispctl.reconciler.engine.resources import OutlineRow, Resource, outline
 from ispctl.reconciler.estate.facts import Facts
 from ispctl.reconciler.estate.snapshot_index import Damaged, Index
 
@@ -43,7 +43,7 @@ _counter = iter(range(1 << 62))  # temporary names of this process's own
 SITE = ""
 
 # One resource's outline as stored: kind, key, parent, depends_on, previous.
-OutlineData = tuple[str, str, str | None, tuple[str, ...], tuple[str, ...]]
+OutlineData = OutlineRow
 
 # size, modification time (ns), inode, device and change time (ns) of a file. The change time
 # is what an edit that puts its modification time back (``os.utime``) cannot put back: git's
