@@ -120,8 +120,9 @@ class _Listing:
     flagged: list[tuple[str, str | None]]
 
 
-# The listings kept while ``scans_kept`` runs (None: none kept, every folder listed anew).
-_kept: ContextVar[dict[Path, _Listing] | None] = ContextVar("kept_scans", default=None)
+# The listings kept while ``scans_kept`` runs (None: none kept, every folder listed anew), by
+# the estate's root and the folder's display (hashing a new Path costs more than listing it).
+_kept: ContextVar[dict[tuple[Path, str], _Listing] | None] = ContextVar("kept_scans", default=None)
 
 
 @contextmanager
@@ -137,19 +138,20 @@ def scans_kept() -> Iterator[None]:
             _kept.reset(token)
 
 
-def _scan(folder: Path) -> _Listing:
-    """Each entry of ``folder`` once (``os.scandir`` knows an entry's type without a ``stat``
-    on most file systems: an estate's folders are listed by every run)."""
+def _scan(folder: Path | str, root: Path, shown: str) -> _Listing:
+    """Each entry of ``folder`` (in the estate at ``root``, displayed as ``shown``) once
+    (``os.scandir`` knows an entry's type without a ``stat`` on most file systems: an estate's
+    folders are listed by every run)."""
     kept = _kept.get()
     if kept is not None:
-        listed = kept.get(folder)
+        listed = kept.get((root, shown))
         if listed is None:
-            listed = kept[folder] = _listed(folder)
+            listed = kept[root, shown] = _listed(folder)
         return listed
     return _listed(folder)
 
 
-def _listed(folder: Path) -> _Listing:
+def _listed(folder: Path | str) -> _Listing:
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -284,13 +286,13 @@ def load_tree(found: Found) -> list[Problem]:
     """Read the tenant folders of one repository (``found.root``) into ``found``."""
     root = found.root
     tenants_dir = root / "tenants"
-    top = _scan(root)
+    top = _scan(root, root, found.display(root))
     problems = _names_in(root, root, found.label, top)
     if tenants_dir.is_dir():
-        scan = _scan(tenants_dir)
         # Every name below is printable (``_plain_name``): a path's display is its folder's
         # display and its name (``_display`` for each costs more than reading the file).
         shown = found.display(tenants_dir)
+        scan = _scan(tenants_dir, root, shown)
         problems += _names_in(tenants_dir, root, found.label, scan)
         for name in scan.folders:
             problems += _load_tenant(found, tenants_dir / name, None, f"{shown}/{name}")
@@ -309,7 +311,7 @@ def _load_tenant(found: Found, folder: Path, parent: str | None, shown: str) -> 
     tenant.yaml) is left out of the estate, but its domain files and client folders
     are still read so that their own problems are reported in the same run."""
     root = found.root
-    scan = _scan(folder)
+    scan = _scan(folder, root, shown)
     problems = _names_in(folder, root, found.label, scan)
     name = folder.name
     where = Location(shown)  # found.display(folder)
@@ -378,14 +380,13 @@ def estate_files(root: Path) -> dict[str, str]:
         return found
     base = _display(tenants_dir, root)
     # Names are printable (``_plain_name``), so a file's display is its folder's and its name.
-    for reseller in _scan(tenants_dir).folders:
+    for reseller in _scan(tenants_dir, root, base).folders:
         shown, folder = f"{base}/{reseller}", tenants_dir / reseller
-        scan, where = _scan(folder), os.fspath(folder)
+        scan, where = _scan(folder, root, shown), os.fspath(folder)
         found.update((f"{shown}/{name}", f"{where}/{name}") for name in scan.yaml)
         for client in scan.folders:
-            inner, inside = f"{shown}/{client}", folder / client
-            where = os.fspath(inside)
-            found.update((f"{inner}/{name}", f"{where}/{name}") for name in _scan(inside).yaml)
+            inner, inside = f"{shown}/{client}", f"{where}/{client}"
+            found.update((f"{inner}/{name}", f"{inside}/{name}") for name in _scan(inside, root, inner).yaml)
     return found
 
 
