@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ispctl.reconciler.engine.errors import Location, Problem, ValidationFailed
@@ -38,7 +39,13 @@ class TenantDecl:
     parent: str | None
     spec: TenantFile
     doc: Document
-    folder: Path
+    # The tenant's folder as text: a run reads hundreds of tenant folders and hardly ever needs
+    # one as a Path (``folder``, made when first asked for).
+    where: str
+
+    @cached_property
+    def folder(self) -> Path:
+        return Path(self.where)
 
     @property
     def kind(self) -> str:
@@ -188,10 +195,11 @@ def _yaml_files(folder: Path, listing: _Listing) -> list[Path]:
     return [folder / name for name in listing.yaml]
 
 
-def _names_in(folder: Path, root: Path, label: str | None, listing: _Listing) -> list[Problem]:
+def _names_in(folder: Path | str, root: Path, label: str | None, listing: _Listing) -> list[Problem]:
     """Entries of ``folder`` the loader would skip or misread because of their names."""
     problems = []
     for name, suffix in listing.flagged:
+        folder = Path(folder)
         if suffix is None:
             odd = _odd_name(folder / name, root, label)
             if odd is not None:
@@ -232,7 +240,7 @@ class Found:
     def display(self, path: Path) -> str:
         return _display(path, self.root, self.label)
 
-    def parse(self, folder: Path, name: str, display: str) -> tuple[Document | None, list[Problem]]:
+    def parse(self, folder: Path | str, name: str, display: str) -> tuple[Document | None, list[Problem]]:
         """``cache.load`` of the file ``name`` in ``folder``, keeping the digest of the bytes read
         when asked to (``digests``), or the cache's entry of the digest ``known`` gives (then
         without a path: most files of a narrowed run are not read)."""
@@ -243,7 +251,7 @@ class Found:
                 if self.digests is not None:
                     self.digests[display] = digest
                 return held
-        path = folder / name
+        path = Path(folder, name)
         if self.digests is None:
             return self.cache.load(path, display)
         raw, problems = read_file(path, display)
@@ -294,8 +302,9 @@ def load_tree(found: Found) -> list[Problem]:
         shown = found.display(tenants_dir)
         scan = _scan(tenants_dir, root, shown)
         problems += _names_in(tenants_dir, root, found.label, scan)
+        where = os.fspath(tenants_dir)
         for name in scan.folders:
-            problems += _load_tenant(found, tenants_dir / name, None, f"{shown}/{name}")
+            problems += _load_tenant(found, f"{where}/{name}", name, None, f"{shown}/{name}")
         for stray in _yaml_files(tenants_dir, scan):
             problems.append(Problem(Location(found.display(stray)), "", "unexpected file: a domain file belongs in "
                                                                         "its tenant's folder, tenants/<tenant>/"))
@@ -306,14 +315,14 @@ def load_tree(found: Found) -> list[Problem]:
     return problems
 
 
-def _load_tenant(found: Found, folder: Path, parent: str | None, shown: str) -> list[Problem]:
-    """Load one tenant folder. A tenant that is unusable (bad name, no or broken
-    tenant.yaml) is left out of the estate, but its domain files and client folders
-    are still read so that their own problems are reported in the same run."""
+def _load_tenant(found: Found, folder: str, name: str, parent: str | None, shown: str) -> list[Problem]:
+    """Load one tenant folder (``folder``, its path as text, named ``name``). A tenant that is
+    unusable (bad name, no or broken tenant.yaml) is left out of the estate, but its domain
+    files and client folders are still read so that their own problems are reported in the
+    same run."""
     root = found.root
     scan = _scan(folder, root, shown)
     problems = _names_in(folder, root, found.label, scan)
-    name = folder.name
     where = Location(shown)  # found.display(folder)
     usable = True
     try:
@@ -366,7 +375,7 @@ def _load_tenant(found: Found, folder: Path, parent: str | None, shown: str) -> 
             problems.append(Problem(Location(f"{shown}/{sub}"), "", "clients cannot have sub-tenants (the tree is "
                                                                      "reseller -> client)"))
             continue
-        problems += _load_tenant(found, folder / sub, name, f"{shown}/{sub}")
+        problems += _load_tenant(found, f"{folder}/{sub}", sub, name, f"{shown}/{sub}")
     return problems
 
 
