@@ -254,5 +254,6 @@ def test_folder_entries_with_odd_names_are_sorted_out_as_before(tmp_path: Path) 
         ("desired-state/tenants/acme/dir.yaml", "tenant name 'dir.yaml'"),
     ]
     assert sorted(d.spec.domain for d in found.domain_files) == ["acme.example", "c.example", "hidden.example"]
+    assert found.tenants["acme"].folder == acme and isinstance(found.tenants["acme"].folder, Path)
     assert sorted(name.rsplit("/", 1)[1] for name in estate_files(root)) == [
         ".hidden.yaml", "acme.example.yaml", "c.yml", "tenant.yaml", "tenant.yaml"]
