@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,34 @@ def test_a_file_known_by_its_digest_is_taken_from_the_cache_unread(tmp_path: Pat
     assert mailboxes({name: hashlib.sha256(before).digest()}, hashlib.sha256(before).digest()) == ["anna"]  # held
     assert mailboxes({name: b"\0" * 32}, now) == ["bob"]  # not held: read
     assert mailboxes({}, now) == ["bob"]
+
+
+def test_folder_entries_with_odd_names_are_sorted_out_as_before(tmp_path: Path) -> None:
+    """What each entry of a folder is taken for, by its name and type (``_Listing``): the
+    names a loader meets by mistake (upper-case suffixes, dot-files, a folder named *.yaml,
+    a name that is not UTF-8, a dangling link) each read, refused or skipped as they were."""
+    builder = simple_estate(tmp_path)
+    root = builder.root
+    acme = root / "tenants/acme"
+    builder.write("Stray.YML", "x: 1\n")
+    for name in ("b.Yml", ".yaml", "a.", "x.yaml.bak", "README.md"):
+        builder.write(f"tenants/acme/{name}", "x: 1\n")
+    builder.write("tenants/acme/.hidden.yaml", {"domain": "hidden.example"})  # a dot-file's suffix is .yaml
+    builder.write("tenants/acme/c.yml", {"domain": "c.example"})
+    builder.write("tenants/acme/dir.yaml/tenant.yaml", {"name": "Dir"})  # a folder: a (refused) client
+    (acme / "dangling.yaml").symlink_to("nowhere")  # neither file nor folder: skipped
+    with open(os.fsencode(acme) + b"/bad\xff.yaml", "w", encoding="utf-8") as handle:
+        handle.write("domain: bad.example\n")
+    found = Found(root, SCHEMA.files)
+    problems = load_tree(found)
+    assert [(p.location.file, p.message.split(";")[0].split(" must")[0]) for p in problems] == [
+        ("desired-state/Stray.YML", "file suffix '.YML' is not read"),
+        ("desired-state/tenants/acme/b.Yml", "file suffix '.Yml' is not read"),
+        ("desired-state/tenants/acme/bad\\udcff.yaml",
+         "this file name contains a line break, tab, control or invisible character (shown escaped)"),
+        ("desired-state/tenants/acme/dir.yaml", "tenant name 'dir.yaml'"),
+    ]
+    assert sorted(d.spec.domain for d in found.domain_files) == ["acme.example", "c.example", "hidden.example"]
+    assert found.tenants["acme"].folder == acme and isinstance(found.tenants["acme"].folder, Path)
+    assert sorted(name.rsplit("/", 1)[1] for name in estate_files(root)) == [
+        ".hidden.yaml", "acme.example.yaml", "c.yml", "tenant.yaml", "tenant.yaml"]

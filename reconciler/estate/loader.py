@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ispctl.reconciler.engine.errors import Location, Problem, ValidationFailed
@@ -38,7 +39,13 @@ class TenantDecl:
     parent: str | None
     spec: TenantFile
     doc: Document
-    folder: Path
+    # The tenant's folder as text: a run reads hundreds of tenant folders and hardly ever needs
+    # one as a Path (``folder``, made when first asked for).
+    where: str
+
+    @cached_property
+    def folder(self) -> Path:
+        return Path(self.where)
 
     @property
     def kind(self) -> str:
@@ -107,12 +114,22 @@ def _odd_name(path: Path, root: Path, label: str | None = None) -> Problem | Non
                    f"rename the {what}")
 
 
-# A folder's entries: name, whether it is a folder and whether a file (links followed), by name.
-_Scan = list[tuple[str, bool, bool]]
+@dataclass(frozen=True)
+class _Listing:
+    """A folder's entries, in the order of their names, sorted once into what the loader does
+    with each (the loader goes through every tenant folder on every run, a narrowed one too)."""
+
+    # printable names of the files read (suffix .yaml or .yml), and of the folders
+    yaml: list[str]
+    folders: list[str]
+    # names the loader refuses, in order: with their suffix when only its case is wrong
+    # (``_names_in``), with None when not printable (``_odd_name``)
+    flagged: list[tuple[str, str | None]]
 
 
-# The listings kept while ``scans_kept`` runs (None: none kept, every folder listed anew).
-_kept: ContextVar[dict[Path, _Scan] | None] = ContextVar("kept_scans", default=None)
+# The listings kept while ``scans_kept`` runs (None: none kept, every folder listed anew), by
+# the estate's root and the folder's display (hashing a new Path costs more than listing it).
+_kept: ContextVar[dict[tuple[Path, str], _Listing] | None] = ContextVar("kept_scans", default=None)
 
 
 @contextmanager
@@ -128,19 +145,20 @@ def scans_kept() -> Iterator[None]:
             _kept.reset(token)
 
 
-def _scan(folder: Path) -> _Scan:
-    """Each entry of ``folder`` once (``os.scandir`` knows an entry's type without a ``stat``
-    on most file systems: an estate's folders are listed by every run)."""
+def _scan(folder: Path | str, root: Path, shown: str) -> _Listing:
+    """Each entry of ``folder`` (in the estate at ``root``, displayed as ``shown``) once
+    (``os.scandir`` knows an entry's type without a ``stat`` on most file systems: an estate's
+    folders are listed by every run)."""
     kept = _kept.get()
     if kept is not None:
-        listed = kept.get(folder)
+        listed = kept.get((root, shown))
         if listed is None:
-            listed = kept[folder] = _listed(folder)
+            listed = kept[root, shown] = _listed(folder)
         return listed
     return _listed(folder)
 
 
-def _listed(folder: Path) -> _Scan:
+def _listed(folder: Path | str) -> _Listing:
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -149,7 +167,22 @@ def _listed(folder: Path) -> _Scan:
             except OSError:  # as Path.is_dir()/is_file() answer for what cannot be looked at
                 found.append((entry.name, False, False))
     found.sort()
-    return found
+    yaml: list[str] = []
+    folders: list[str] = []
+    flagged: list[tuple[str, str | None]] = []
+    for name, is_dir, is_file in found:
+        if not _plain_name(name):
+            flagged.append((name, None))
+            continue
+        if is_dir:
+            folders.append(name)
+        if is_file:
+            suffix = _suffix(name)
+            if suffix in YAML_SUFFIXES:
+                yaml.append(name)
+            elif suffix.lower() in YAML_SUFFIXES:
+                flagged.append((name, suffix))
+    return _Listing(yaml, folders, flagged)
 
 
 def _suffix(name: str) -> str:
@@ -158,31 +191,23 @@ def _suffix(name: str) -> str:
     return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
-def _yaml_names(scan: _Scan) -> list[str]:
-    return [name for name, _is_dir, is_file in scan if is_file and _suffix(name) in YAML_SUFFIXES and _plain_name(name)]
+def _yaml_files(folder: Path, listing: _Listing) -> list[Path]:
+    return [folder / name for name in listing.yaml]
 
 
-def _yaml_files(folder: Path, scan: _Scan | None = None) -> list[Path]:
-    return [folder / name for name in _yaml_names(_scan(folder) if scan is None else scan)]
-
-
-def _names_in(folder: Path, root: Path, label: str | None = None, scan: _Scan | None = None) -> list[Problem]:
+def _names_in(folder: Path | str, root: Path, label: str | None, listing: _Listing) -> list[Problem]:
     """Entries of ``folder`` the loader would skip or misread because of their names."""
     problems = []
-    for name, _is_dir, is_file in _scan(folder) if scan is None else scan:
-        if not _plain_name(name):
+    for name, suffix in listing.flagged:
+        folder = Path(folder)
+        if suffix is None:
             odd = _odd_name(folder / name, root, label)
             if odd is not None:
                 problems.append(odd)
-        elif is_file and _suffix(name).lower() in YAML_SUFFIXES and _suffix(name) not in YAML_SUFFIXES:
+        else:
             problems.append(Problem(Location(_display(folder / name, root, label)), "",
-                                    f"file suffix {_suffix(name)!r} is not read; name the file *.yaml (lower case)"))
+                                    f"file suffix {suffix!r} is not read; name the file *.yaml (lower case)"))
     return problems
-
-
-def _tenant_folders(folder: Path, scan: _Scan | None = None) -> list[Path]:
-    return [folder / name for name, is_dir, _is_file in (_scan(folder) if scan is None else scan)
-            if is_dir and _plain_name(name)]
 
 
 @dataclass
@@ -215,9 +240,10 @@ class Found:
     def display(self, path: Path) -> str:
         return _display(path, self.root, self.label)
 
-    def parse(self, path: Path, display: str) -> tuple[Document | None, list[Problem]]:
-        """``cache.load``, keeping the digest of the bytes read when asked to (``digests``), or
-        the cache's entry of the digest ``known`` gives."""
+    def parse(self, folder: Path | str, name: str, display: str) -> tuple[Document | None, list[Problem]]:
+        """``cache.load`` of the file ``name`` in ``folder``, keeping the digest of the bytes read
+        when asked to (``digests``), or the cache's entry of the digest ``known`` gives (then
+        without a path: most files of a narrowed run are not read)."""
         digest = self.known.get(display) if self.known is not None else None
         if digest is not None:
             held = self.cache.held(digest, display)
@@ -225,6 +251,7 @@ class Found:
                 if self.digests is not None:
                     self.digests[display] = digest
                 return held
+        path = Path(folder, name)
         if self.digests is None:
             return self.cache.load(path, display)
         raw, problems = read_file(path, display)
@@ -267,34 +294,35 @@ def load_tree(found: Found) -> list[Problem]:
     """Read the tenant folders of one repository (``found.root``) into ``found``."""
     root = found.root
     tenants_dir = root / "tenants"
-    top = _scan(root)
+    top = _scan(root, root, found.display(root))
     problems = _names_in(root, root, found.label, top)
     if tenants_dir.is_dir():
-        scan = _scan(tenants_dir)
         # Every name below is printable (``_plain_name``): a path's display is its folder's
         # display and its name (``_display`` for each costs more than reading the file).
         shown = found.display(tenants_dir)
+        scan = _scan(tenants_dir, root, shown)
         problems += _names_in(tenants_dir, root, found.label, scan)
-        for folder in _tenant_folders(tenants_dir, scan):
-            problems += _load_tenant(found, folder, None, f"{shown}/{folder.name}")
+        where = os.fspath(tenants_dir)
+        for name in scan.folders:
+            problems += _load_tenant(found, f"{where}/{name}", name, None, f"{shown}/{name}")
         for stray in _yaml_files(tenants_dir, scan):
             problems.append(Problem(Location(found.display(stray)), "", "unexpected file: a domain file belongs in "
                                                                         "its tenant's folder, tenants/<tenant>/"))
     for stray in _yaml_files(root, top):
-        if stray.name != SITE_FILE:
+        if stray.name != SITE_FILE:  # (a printable name: ``_Listing.yaml``)
             problems.append(Problem(Location(found.display(stray)), "", "unexpected file: domains belong in "
                                                                         "tenants/<tenant>/"))
     return problems
 
 
-def _load_tenant(found: Found, folder: Path, parent: str | None, shown: str) -> list[Problem]:
-    """Load one tenant folder. A tenant that is unusable (bad name, no or broken
-    tenant.yaml) is left out of the estate, but its domain files and client folders
-    are still read so that their own problems are reported in the same run."""
+def _load_tenant(found: Found, folder: str, name: str, parent: str | None, shown: str) -> list[Problem]:
+    """Load one tenant folder (``folder``, its path as text, named ``name``). A tenant that is
+    unusable (bad name, no or broken tenant.yaml) is left out of the estate, but its domain
+    files and client folders are still read so that their own problems are reported in the
+    same run."""
     root = found.root
-    scan = _scan(folder)
+    scan = _scan(folder, root, shown)
     problems = _names_in(folder, root, found.label, scan)
-    name = folder.name
     where = Location(shown)  # found.display(folder)
     usable = True
     try:
@@ -315,13 +343,12 @@ def _load_tenant(found: Found, folder: Path, parent: str | None, shown: str) -> 
         usable = False
     if usable:
         found.shown[name] = shown
-    tenant_path = folder / TENANT_FILE
     spec: TenantFile | None = None
     doc: Document | None = None
-    if not any(entry == (TENANT_FILE, False, True) for entry in scan):
+    if TENANT_FILE not in scan.yaml:
         problems.append(Problem(where, "", f"missing {TENANT_FILE} (every tenant folder declares its tenant)"))
     else:
-        doc, errs = found.parse(tenant_path, f"{shown}/{TENANT_FILE}")
+        doc, errs = found.parse(folder, TENANT_FILE, f"{shown}/{TENANT_FILE}")
         problems += errs
         if doc is not None:
             spec, errs = check_model(doc, found.files.tenant, partial=True)
@@ -329,13 +356,13 @@ def _load_tenant(found: Found, folder: Path, parent: str | None, shown: str) -> 
     usable = usable and spec is not None and doc is not None
     if usable and spec is not None and doc is not None:
         found.tenants[name] = TenantDecl(name, parent, spec, doc, folder)
-    for file in _yaml_names(scan):
+    for file in scan.yaml:
         if file == TENANT_FILE:
             continue
-        display = f"{shown}/{file}"  # (a printable name: ``_yaml_names``)
+        display = f"{shown}/{file}"  # (a printable name: ``_Listing.yaml``)
         if found.only is not None and display not in found.only:
             continue
-        ddoc, errs = found.parse(folder / file, display)
+        ddoc, errs = found.parse(folder, file, display)
         problems += errs
         if ddoc is None:
             continue
@@ -343,12 +370,12 @@ def _load_tenant(found: Found, folder: Path, parent: str | None, shown: str) -> 
         problems += errs
         if dspec is not None and usable:
             found.domain_files.append(DomainDecl(name, dspec, ddoc))
-    for sub in _tenant_folders(folder, scan):
+    for sub in scan.folders:
         if parent is not None:
-            problems.append(Problem(Location(found.display(sub)), "", "clients cannot have sub-tenants (the tree is "
-                                                                       "reseller -> client)"))
+            problems.append(Problem(Location(f"{shown}/{sub}"), "", "clients cannot have sub-tenants (the tree is "
+                                                                     "reseller -> client)"))
             continue
-        problems += _load_tenant(found, sub, name, f"{shown}/{sub.name}")
+        problems += _load_tenant(found, f"{folder}/{sub}", sub, name, f"{shown}/{sub}")
     return problems
 
 
@@ -362,13 +389,13 @@ def estate_files(root: Path) -> dict[str, str]:
         return found
     base = _display(tenants_dir, root)
     # Names are printable (``_plain_name``), so a file's display is its folder's and its name.
-    for reseller in _tenant_folders(tenants_dir):
-        shown, scan = f"{base}/{reseller.name}", _scan(reseller)
-        where = os.fspath(reseller)
-        found.update((f"{shown}/{name}", f"{where}/{name}") for name in _yaml_names(scan))
-        for client in _tenant_folders(reseller, scan):
-            inner, where = f"{shown}/{client.name}", os.fspath(client)
-            found.update((f"{inner}/{name}", f"{where}/{name}") for name in _yaml_names(_scan(client)))
+    for reseller in _scan(tenants_dir, root, base).folders:
+        shown, folder = f"{base}/{reseller}", tenants_dir / reseller
+        scan, where = _scan(folder, root, shown), os.fspath(folder)
+        found.update((f"{shown}/{name}", f"{where}/{name}") for name in scan.yaml)
+        for client in scan.folders:
+            inner, inside = f"{shown}/{client}", f"{where}/{client}"
+            found.update((f"{inner}/{name}", f"{inside}/{name}") for name in _scan(inside, root, inner).yaml)
     return found
 
 

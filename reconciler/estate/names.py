@@ -103,7 +103,13 @@ def _normalise_domain(name: str) -> DomainName:
     raw = name[:-1] if name.endswith(".") else name
     if not raw:
         raise InvalidName("the domain name is empty")
-    ascii_form, unicode_form = _idna_forms(raw, name) if not _plain(raw) else (raw, raw)
+    if _plain(raw):
+        # Two or more labels that each pass the label check below, within 253 characters
+        # (``_PLAIN_DOMAIN``): only an all-numeric last label is left to refuse.
+        if raw[raw.rfind(".") + 1:].isdigit():
+            raise InvalidName(f"{name!r} is an IP address or ends in a numeric label, not a domain name")
+        return DomainName(raw, raw)
+    ascii_form, unicode_form = _idna_forms(raw, name)
     labels = ascii_form.split(".")
     if len(labels) < 2:
         raise InvalidName(f"{name!r} is not a fully qualified domain name (it needs a dot)")
