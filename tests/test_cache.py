@@ -25,6 +25,8 @@ from ispctl.reconciler.engine.errors import Problem
 from ispctl.reconciler.estate import cache as cache_module
 from ispctl.reconciler.estate.cache import ParseCache, Stats, cache_folder, prune
 from ispctl.reconciler.estate.desired import check_desired
+from ispctl.reconciler.estate.loader import display_of
+from ispctl.reconciler.estate.sources import load_composed
 from ispctl.reconciler.estate.yamlload import load_bytes
 from tests.bench.generate import generate_estate
 from tests.wiring import SCHEMA
@@ -438,6 +440,28 @@ def test_writers_racing_on_one_pack_never_leave_a_torn_one(tmp_path: Path) -> No
             f"domain: d{number}.example\n".encode(), "shared.yaml")
     assert last.stats.ignored == 0 and last.stats.hits > 0
     last.finish()
+
+
+def test_a_run_of_part_of_the_estate_leaves_the_pack_as_it_is(tmp_path: Path, runs: list[Stats]) -> None:
+    """A ``--changed-since`` plan reads the tenant files and the changed ones (``only``). The
+    entries it did not use are of files still there: left out, the next full run would parse the
+    whole estate again. Its own new entry is not written either (that would rewrite the whole
+    pack): the next full run parses that one file, and keeps it."""
+    root, cache = _generated(tmp_path), tmp_path / "cache"
+    env = {"ISPCTL_CACHE_DIR": str(cache)}
+    _same_with_and_without(root, cache)
+    total = len(list(root.rglob("*.yaml")))
+    before = _pack(cache).read_bytes()
+    assert _verified(_pack(cache)) == total
+    edited = sorted(p for p in root.rglob("*.yaml") if p.name not in ("tenant.yaml", "ispctl.yaml"))[0]
+    edited.write_text(edited.read_text() + "# edited\n")
+    estate, problems = load_composed(root, SCHEMA.files, env, only=frozenset({display_of(edited, root)}))
+    assert estate is not None and not problems
+    assert runs[-1].misses == 1 and runs[-1].hits > 0 and runs[-1].packs == 0
+    assert _pack(cache).read_bytes() == before
+    _same_with_and_without(root, cache)
+    assert (runs[-2].misses, runs[-2].hits, runs[-2].packs) == (1, total - 1, 1)
+    assert _verified(_pack(cache)) == total
 
 
 def test_an_entry_is_held_by_the_digest_of_its_bytes_alone(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ blobs from git history alike, so a blob with a file's bytes is that file's entry
 reads the pack's index once when it first parses, and an entry's body when it is asked for;
 it writes the pack again, whole, only when some entry was missing or more than a quarter of
 the pack went unused (the unused entries are then left out: a few stale ones cost less than
-rewriting).
+rewriting). A run that reads only part of the estate (a ``--changed-since`` plan) writes
+nothing: leaving out what it did not read would make the next full run parse the whole estate
+again, and rewriting the whole pack for its few new entries costs more than parsing them again.
 
 The cache lives in ``$ISPCTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/ispctl``, else
 ``~/.cache/ispctl`` (packs under ``parsed/``), never inside the estate's repository;
@@ -259,15 +261,17 @@ class ParseCache:
         self._used[key] = row
         return found
 
-    def finish(self) -> None:
+    def finish(self, partial: bool = False) -> None:
         """Write the pack if some entry was missing or much of it went unused, and keep the
-        cache within its bounds; touch it otherwise. The cache can be used again afterwards."""
+        cache within its bounds; touch it otherwise. ``partial``: the run read only some of the
+        estate's files, so what it did not use is no sign of being stale: only touch it. The
+        cache can be used again afterwards."""
         if self.folder is None or not self._opened:
             return
         try:
             added = sum(isinstance(value, bytes) for value in self._used.values())
             unused = len(self._index.keys() - self._used.keys())
-            if added or unused * 4 > len(self._index):
+            if not partial and (added or unused * 4 > len(self._index)):
                 if self._write():
                     self.stats.written += added
                     self.stats.dropped += unused

@@ -164,7 +164,7 @@ def load_composed(root: Path, files: FileModels, env: Mapping[str, str] | None =
             estate.digests = found.digests
         return estate, problems
     finally:
-        parsed.finish()
+        parsed.finish(partial=only is not None)
 
 
 def _load_composed(root: Path, files: FileModels, env: Mapping[str, str] | None,
