@@ -53,6 +53,8 @@ NOT_IMPORTED = {
     "ispctl.providers.postfix.render": "ispctl render postfix",
     "ispctl.providers.opendkim.render": "ispctl render opendkim",
     "ispctl.providers.ldap.replication": "the directory's replicas, watched by apply and status",
+    "ispctl.providers.ldap.writer": "the directory provider's pipelined writes",
+    "ispctl.providers.ldap.tenant_rename": "the directory provider's tenant renames",
     "ispctl.providers.dns.catalog_check": "the DNS secondaries, watched by apply and status",
 }
 # The digests' key is random per run (``saved.value_digests``): the checksum over it too.
