@@ -56,6 +56,11 @@ NOT_IMPORTED = {
     "ispctl.providers.ldap.writer": "the directory provider's pipelined writes",
     "ispctl.providers.ldap.tenant_rename": "the directory provider's tenant renames",
     "ispctl.providers.dns.catalog_check": "the DNS secondaries, watched by apply and status",
+    "ispctl.providers.dns.axfr": "the DNS provider's zone transfers (reads of an estate with DNS)",
+    "ispctl.providers.dns.catalog": "the DNS provider's catalog zone",
+    "ispctl.providers.dns.mapping": "the DNS provider's live zones",
+    "ispctl.providers.dns.updates": "the DNS provider's RFC 2136 updates",
+    "ispctl.providers.dns.zones": "the DNS provider's zone creation and deletion (rndc)",
 }
 # The digests' key is random per run (``saved.value_digests``): the checksum over it too.
 RANDOM = ("checksum",)

@@ -44,7 +44,6 @@ from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.dkim import store_inputs
 from ispctl.providers.dns.editable import RECORD
 from ispctl.providers.dns.facts import dns_facts
-from ispctl.providers.dns.mapping import ignore_rules
 from ispctl.providers.dns.provider import DnsProvider
 from ispctl.providers.dns.settings import DNS, DOMAIN_DNS, DnsSettings, DomainDns
 from ispctl.providers.dns.validate import check_zones
@@ -52,6 +51,8 @@ from ispctl.reconciler.contract import Catalog, Commands, Compiled, Component, R
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> DnsProvider:
+    from ispctl.providers.dns.mapping import ignore_rules  # the zones' reads: when a provider is made
+
     return DnsProvider(DnsConnection.from_env(env), ignore_rules(site.section(DNS).ignore))
 
 
