@@ -61,6 +61,8 @@ NOT_IMPORTED = {
     "ispctl.providers.dns.mapping": "the DNS provider's live zones",
     "ispctl.providers.dns.updates": "the DNS provider's RFC 2136 updates",
     "ispctl.providers.dns.zones": "the DNS provider's zone creation and deletion (rndc)",
+    "ispctl.providers.dovecot.move": "a mailbox's move between mail store hosts (doveadm)",
+    "ispctl.providers.web.move": "a site's move between web hosts (rsync)",
 }
 # The digests' key is random per run (``saved.value_digests``): the checksum over it too.
 RANDOM = ("checksum",)
