@@ -63,6 +63,8 @@ NOT_IMPORTED = {
     "ispctl.providers.dns.zones": "the DNS provider's zone creation and deletion (rndc)",
     "ispctl.providers.dovecot.move": "a mailbox's move between mail store hosts (doveadm)",
     "ispctl.providers.web.move": "a site's move between web hosts (rsync)",
+    "ispctl.providers.ftp.report": "ispctl report quota and usage: the FTP logins' homes",
+    "ispctl.providers.mailstore.report": "ispctl report usage: the mail store's maildirs",
 }
 # The digests' key is random per run (``saved.value_digests``): the checksum over it too.
 RANDOM = ("checksum",)
