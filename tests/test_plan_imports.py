@@ -39,6 +39,32 @@ NOT_IMPORTED = {
     "ldap3": "the provider's preflight, the DN checks of the settings, the lock and hosts modules",
     "dns": "the DNS service's modules, imported with the registry",
     "rich.progress": "apply's progress bar, drawn on a terminal only",
+    # The services' apply, command and status code, imported with the registry before: a plan
+    # runs none of it (each is imported by the function that uses it).
+    "ispctl.providers.adopt.writer": "the adopt service's estate writer (and ruamel.yaml's dumper), for import",
+    "ispctl.providers.adopt.report": "the adopt service's report of what an import left out",
+    "ispctl.providers.web.apply": "the web provider's writes, made by its apply",
+    "ispctl.providers.web.apply_config": "the web provider's config tests and reloads",
+    "ispctl.providers.web.files": "the web provider's read of the sites' files",
+    "ispctl.providers.web.describe": "the web provider's site diffs",
+    "ispctl.providers.web.quota": "the web provider's btrfs quotas",
+    "ispctl.providers.web.render": "the web provider's vhost and pool files",
+    "ispctl.providers.dovecot.render": "ispctl render dovecot (and the Sieve settings of Dovecot)",
+    "ispctl.providers.postfix.render": "ispctl render postfix",
+    "ispctl.providers.opendkim.render": "ispctl render opendkim",
+    "ispctl.providers.ldap.replication": "the directory's replicas, watched by apply and status",
+    "ispctl.providers.ldap.writer": "the directory provider's pipelined writes",
+    "ispctl.providers.ldap.tenant_rename": "the directory provider's tenant renames",
+    "ispctl.providers.dns.catalog_check": "the DNS secondaries, watched by apply and status",
+    "ispctl.providers.dns.axfr": "the DNS provider's zone transfers (reads of an estate with DNS)",
+    "ispctl.providers.dns.catalog": "the DNS provider's catalog zone",
+    "ispctl.providers.dns.mapping": "the DNS provider's live zones",
+    "ispctl.providers.dns.updates": "the DNS provider's RFC 2136 updates",
+    "ispctl.providers.dns.zones": "the DNS provider's zone creation and deletion (rndc)",
+    "ispctl.providers.dovecot.move": "a mailbox's move between mail store hosts (doveadm)",
+    "ispctl.providers.web.move": "a site's move between web hosts (rsync)",
+    "ispctl.providers.ftp.report": "ispctl report quota and usage: the FTP logins' homes",
+    "ispctl.providers.mailstore.report": "ispctl report usage: the mail store's maildirs",
 }
 # The digests' key is random per run (``saved.value_digests``): the checksum over it too.
 RANDOM = ("checksum",)

@@ -8,14 +8,8 @@ of what was not imported as it was). Each importer adds its commands in ``regist
 
 from __future__ import annotations
 
-from ispctl.providers.adopt.report import CONVERTED, NOT_IMPORTED, WEAK_HASHES, ImportReport
-from ispctl.providers.adopt.writer import (
-    EstateWriteError,
-    ImportedDomain,
-    ImportedEstate,
-    ImportedTenant,
-    write_estate,
-)
+# Only the service here: its ``writer`` (ruamel.yaml) and ``report`` load with its commands, not
+# with the registry that every plan and apply loads (issue 11). Import them from their modules.
 from ispctl.reconciler.contract import Commands, Service
 
 
@@ -33,7 +27,4 @@ SERVICE = Service(
     commands=register,
 )
 
-__all__ = [
-    "CONVERTED", "NOT_IMPORTED", "SERVICE", "WEAK_HASHES", "EstateWriteError", "ImportReport", "ImportedDomain",
-    "ImportedEstate", "ImportedTenant", "write_estate",
-]
+__all__ = ["SERVICE"]

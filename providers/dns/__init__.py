@@ -39,20 +39,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ispctl.providers.dns.catalog_check import replicas
 from ispctl.providers.dns.compile import zoneset_resources
 from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.dkim import store_inputs
 from ispctl.providers.dns.editable import RECORD
 from ispctl.providers.dns.facts import dns_facts
-from ispctl.providers.dns.mapping import ignore_rules
 from ispctl.providers.dns.provider import DnsProvider
 from ispctl.providers.dns.settings import DNS, DOMAIN_DNS, DnsSettings, DomainDns
 from ispctl.providers.dns.validate import check_zones
-from ispctl.reconciler.contract import Catalog, Commands, Compiled, Component, Service, SiteFile
+from ispctl.reconciler.contract import Catalog, Commands, Compiled, Component, ReplicaWatch, Service, SiteFile
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> DnsProvider:
+    from ispctl.providers.dns.mapping import ignore_rules  # the zones' reads: when a provider is made
+
     return DnsProvider(DnsConnection.from_env(env), ignore_rules(site.section(DNS).ignore))
 
 
@@ -67,6 +67,14 @@ def dkim_inputs(site: SiteFile, env: Mapping[str, str]) -> bytes:
     nothing while ispctl.yaml publishes no keys."""
     settings = site.section(DNS).dkim if site.has_section(DNS) else None
     return b"" if settings is None else store_inputs(settings.key_dir, env)
+
+
+def _replicas(site: SiteFile, env: Mapping[str, str]) -> ReplicaWatch | None:
+    # Imported when apply or ``ispctl status`` looks at the replicas, not with the registry: a plan
+    # never does (issue 11).
+    from ispctl.providers.dns.catalog_check import replicas
+
+    return replicas(site, env)
 
 
 def _commands(commands: Commands) -> None:
@@ -95,7 +103,7 @@ SERVICE = Service(
     inputs=dkim_inputs,
     sandbox=_sandbox,
     commands=_commands,
-    replicas=replicas,
+    replicas=_replicas,
     editables=(RECORD,),
 )
 

@@ -36,37 +36,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar
 
-from ispctl.providers.dns import catalog as cat
-from ispctl.providers.dns.axfr import ZoneNotServed, transfer
 from ispctl.providers.dns.connection import DnsConnection, Unreachable
-from ispctl.providers.dns.mapping import (
-    LiveZone,
-    entry_for,
-    group_entries,
-    int_attr,
-    key_tag,
-    parse_rdata,
-    parse_soa,
-    read_zone,
-    split_key,
-    tuple_attr,
-    zone_file_text,
-    zone_owner,
-)
-from ispctl.providers.dns.names import primary_address
-from ispctl.providers.dns.query import exchange, query_soa, zone_rcode
-from ispctl.providers.dns.rndc import Rndc, check_zone_name
-from ispctl.providers.dns.settings import IgnoreRule
-from ispctl.providers.dns.updates import Unit, build, orphan_unit, pack, rrset_unit, zone_unit
-from ispctl.providers.dns.within import wanted_zones
-from ispctl.providers.dns.zones import NAMED_ATTR, NOT_SERVED, UNFINISHED, ZoneLife
 from ispctl.reconciler.contract import BatchError, Provider, ProviderError, Resource, Within
 
 if TYPE_CHECKING:
     import dns.update
 
-# dnspython is imported by the functions that use it, not with the module: the registry imports
-# the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
+    from ispctl.providers.dns import catalog as cat
+    from ispctl.providers.dns.mapping import LiveZone
+    from ispctl.providers.dns.rndc import Rndc
+    from ispctl.providers.dns.settings import IgnoreRule
+    from ispctl.providers.dns.updates import Unit
+    from ispctl.providers.dns.zones import ZoneLife
+
+# dnspython, and this service's reads (axfr, catalog, mapping, query) and writes (updates,
+# zones, rndc), are imported by the functions that use them, not with the module: the registry
+# imports the DNS service for every command, and an estate without DNS must not pay for it; a
+# plan with DNS loads the writes only when it applies (issue 11).
 
 
 @dataclass
@@ -117,12 +103,20 @@ class DnsProvider(Provider):
         return self._read_zones(None)
 
     def _read_within(self, kinds: frozenset[str], within: Within) -> Iterable[Resource]:
+        from ispctl.providers.dns.within import wanted_zones
+
         return self._read_zones(wanted_zones(within))
 
     def _read_zones(self, wanted: frozenset[str] | None) -> list[Resource]:
         """The catalog (always whole: a new zone must know whether it is listed), then the
         zones it lists: all of them, or those ``wanted``."""
         import dns.rcode
+
+        from ispctl.providers.dns import catalog as cat
+        from ispctl.providers.dns.axfr import ZoneNotServed, transfer
+        from ispctl.providers.dns.mapping import read_zone, zone_owner
+        from ispctl.providers.dns.query import zone_rcode
+        from ispctl.providers.dns.zones import NOT_SERVED, UNFINISHED
 
         try:
             catalog = transfer(self.conn, self.conn.catalog)
@@ -165,6 +159,8 @@ class DnsProvider(Provider):
     # -- staging -----------------------------------------------------------------------
 
     def batch_key(self, resource: Resource) -> str | None:
+        from ispctl.providers.dns.mapping import split_key
+
         return resource.key if resource.kind == "dns_zone" else split_key(resource.key)[0]
 
     def _create(self, resource: Resource) -> None:
@@ -178,6 +174,9 @@ class DnsProvider(Provider):
 
     def _stage(self, change: _Staged) -> None:
         import dns.exception
+
+        from ispctl.providers.dns.mapping import int_attr, parse_rdata, split_key, tuple_attr
+        from ispctl.providers.dns.rndc import check_zone_name
 
         resource = change.resource
         zone = self.batch_key(resource)
@@ -203,6 +202,9 @@ class DnsProvider(Provider):
             batch.rrsets.append(change)
 
     def _check_zone(self, zone: Resource) -> None:
+        from ispctl.providers.dns.mapping import int_attr, parse_rdata, parse_soa, tuple_attr
+        from ispctl.providers.dns.names import primary_address
+
         kind = zone.attrs.get("type")
         if kind == "primary":
             parse_soa(str(zone.attrs.get("soa")), 1)
@@ -248,6 +250,8 @@ class DnsProvider(Provider):
                 "again once named answers; a plain re-run finishes the work")
 
     def _commit(self, batch: str) -> None:
+        from ispctl.providers.dns.zones import NAMED_ATTR
+
         staged = self._staged.pop(batch)
         change = staged.zone_change
         if change is not None and change.action == "delete":
@@ -284,6 +288,8 @@ class DnsProvider(Provider):
         """The update operations of one change; a value named cannot take fails that change's batch."""
         import dns.exception
 
+        from ispctl.providers.dns.updates import rrset_unit, zone_unit
+
         live = self._live(change.resource)
         try:
             if change.resource.kind == "dns_zone":
@@ -302,6 +308,10 @@ class DnsProvider(Provider):
         return live
 
     def _update_zone(self, staged: _ZoneBatch, units: list[Unit]) -> None:
+        from ispctl.providers.dns.mapping import key_tag
+        from ispctl.providers.dns.query import query_soa
+        from ispctl.providers.dns.updates import build, orphan_unit, pack
+
         units += [self._unit(change) for change in staged.rrsets]
         live = self._zones[staged.zone]
         housekeeping = orphan_unit(live, (key_tag(a) for u in units for a in u.addresses))
@@ -336,6 +346,8 @@ class DnsProvider(Provider):
         import dns.exception
         import dns.rcode
 
+        from ispctl.providers.dns.query import exchange
+
         where = f"{self.conn.host}:{self.conn.port}"
         try:
             response, size = exchange(self.conn, message)
@@ -363,9 +375,13 @@ class DnsProvider(Provider):
 
     @property
     def _life(self) -> ZoneLife:
+        from ispctl.providers.dns.zones import ZoneLife
+
         return ZoneLife(self.conn, self._rndc_client, self._send_catalog)
 
     def _rndc_client(self) -> Rndc:
+        from ispctl.providers.dns.rndc import Rndc
+
         if self._rndc is None:
             if self.conn.rndc_host is None or self.conn.rndc_key_file is None:
                 raise ProviderError("dns: creating and deleting zones needs named's control channel: "
@@ -377,6 +393,17 @@ class DnsProvider(Provider):
     def _create_zone(self, zone: Resource, changes: list[_Staged], was_secondary: bool = False) -> None:
         import dns.exception
         import dns.name
+
+        from ispctl.providers.dns import catalog as cat
+        from ispctl.providers.dns.mapping import (
+            LiveZone,
+            entry_for,
+            group_entries,
+            int_attr,
+            parse_soa,
+            tuple_attr,
+            zone_file_text,
+        )
 
         if any(c.action != "create" for c in changes):
             raise ProviderError(f"{zone.address}: only new record sets can go into a new zone")
@@ -410,5 +437,7 @@ class DnsProvider(Provider):
 
 def _disagreeing(resource: Resource, why: str) -> Resource:
     """The live zone with the reason named and the catalog disagree (not drift: ispctl's own doing)."""
+    from ispctl.providers.dns.zones import NAMED_ATTR
+
     found = Resource(resource.kind, resource.key, {**resource.attrs, NAMED_ATTR: why}, depends_on=resource.depends_on)
     return replace(found, recorded_fingerprint=found.fingerprint())

@@ -19,7 +19,6 @@ from ispctl.providers.dovecot.placement import (
     placed_mailboxes,
     placement_facts,
 )
-from ispctl.providers.dovecot.render import LDAP_CONF_FILE, SETTINGS_FILE, render, write_files
 from ispctl.reconciler.contract import Commands, Component, Service
 
 
@@ -51,4 +50,6 @@ SERVICE = Service(
     placed=placed_counts,
 )
 
-__all__ = ["LDAP_CONF_FILE", "SERVICE", "SETTINGS_FILE", "placed_mailboxes", "render", "write_files"]
+# ``render`` (the Dovecot files, with the Sieve settings) is imported from its module by the
+# commands and the sandbox that write them, not with the registry (issue 11).
+__all__ = ["SERVICE", "placed_mailboxes"]

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ispctl.providers.dovecot.move import Doveadm, MoveError, move_mailbox
 from ispctl.providers.ldap.connection import LdapSettings, OnDemandConnection, first_value, paged_entries
 from ispctl.providers.ldap.dn import escape_filter
 from ispctl.reconciler.contract import (
@@ -38,6 +37,8 @@ from ispctl.reconciler.contract import (
 
 if TYPE_CHECKING:
     import ldap3
+
+    from ispctl.providers.dovecot.move import Doveadm
 
 KIND = "mailhost"
 CLASS = "inetLocalMailRecipient"
@@ -150,6 +151,9 @@ class MailHostProvider(OnDemandConnection, Provider):
             # A renamed mailbox (its entry renamed by the directory first): same host, no mail moves.
             self._write(after.key, target)
             return
+        # A move's modules (doveadm, the journal's steps) load when a mailbox moves, not with the provider.
+        from ispctl.providers.dovecot.move import MoveError, move_mailbox
+
         if self.doveadm is None:
             raise MoveError(f"moving {after.key} from {source} to {target} needs the hosts' doveadm password: set "
                             "ISPCTL_DOVEADM_PASSWORD_FILE (or ISPCTL_DOVEADM_PASSWORD)")

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ispctl.providers.dovecot.hosts import KIND, MailHostProvider
-from ispctl.providers.dovecot.move import Doveadm, mail_journal
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.settings import DIRECTORY
 from ispctl.reconciler.contract import (
@@ -76,6 +75,8 @@ def journal_folder(env: Mapping[str, str]) -> Path:
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> MailHostProvider:
+    from ispctl.providers.dovecot.move import Doveadm, mail_journal  # doveadm's client: when a provider is made
+
     env = os.environ if env is None else env
     cluster = site.section(CLUSTER)
     directory = site.section(DIRECTORY)

@@ -12,17 +12,18 @@ them, and creates each FTP home on the first login (``-j``) with the login's own
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ispctl.providers.ftp.compile import MAILBOX_PART, compile_ftp
 from ispctl.providers.ftp.editable import FTP_SITE
 from ispctl.providers.ftp.facts import ftp_facts
 from ispctl.providers.ftp.placement import placed_counts
-from ispctl.providers.ftp.report import ftp_used, quota_rows
 from ispctl.providers.ftp.settings import FTP, MAILBOX_FTP, OVERRIDES, FtpLimits, FtpSettings
 from ispctl.providers.ftp.sites import DOMAIN_FTP, LOGIN_PART
-from ispctl.reconciler.contract import Commands, Component, Service, UsagePart
+from ispctl.reconciler.contract import Commands, Component, Resource, Service, UsagePart
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 # pure-ftpd's own classes first: ispctl's FTP class is an addition to them.
@@ -35,6 +36,20 @@ def _commands(commands: Commands) -> None:
     from ispctl.providers.ftp.commands import register
 
     register(commands)
+
+
+def _quota_rows(live: Mapping[tuple[str, str], Resource], threshold: float) -> list[dict[str, Any]]:
+    # Imported when ``ispctl report quota`` runs, not with the registry (issue 11).
+    from ispctl.providers.ftp.report import quota_rows
+
+    return quota_rows(live, threshold)
+
+
+def _ftp_used(live: Mapping[tuple[str, str], Resource]) -> dict[str, dict[str, int]]:
+    # Imported when ``ispctl report usage`` or ``show`` runs, not with the registry (issue 11).
+    from ispctl.providers.ftp.report import ftp_used
+
+    return ftp_used(live)
 
 
 def _sandbox() -> Component:
@@ -54,8 +69,8 @@ SERVICE = Service(
     sandbox=_sandbox,
     commands=_commands,
     directory=PARTS,
-    quota=quota_rows,
-    usage=UsagePart(counts=(LOGIN_PART.kind,), used=ftp_used),
+    quota=_quota_rows,
+    usage=UsagePart(counts=(LOGIN_PART.kind,), used=_ftp_used),
     editables=(FTP_SITE,),
     placed=placed_counts,
 )

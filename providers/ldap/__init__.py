@@ -18,9 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.mapping import DirectoryMap, extend
 from ispctl.providers.ldap.provider import LdapProvider
-from ispctl.providers.ldap.replication import replicas
 from ispctl.providers.ldap.settings import DIRECTORY, DirectorySettings
-from ispctl.reconciler.contract import Commands, Component, DirectoryPart, Service, SiteFile
+from ispctl.reconciler.contract import Commands, Component, DirectoryPart, ReplicaWatch, Service, SiteFile
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> LdapProvider:
@@ -54,6 +53,14 @@ def identity(site: SiteFile, env: Mapping[str, str]) -> dict[str, str]:
     return {"directory": url, "base_dn": site.section(DIRECTORY).base_dn}
 
 
+def _replicas(site: SiteFile, env: Mapping[str, str]) -> ReplicaWatch | None:
+    # Imported when apply or ``ispctl status`` looks at the replicas, not with the registry: a plan
+    # never does (issue 11).
+    from ispctl.providers.ldap.replication import replicas
+
+    return replicas(site, env)
+
+
 def _commands(commands: Commands) -> None:
     # Imported when the commands are added (a service command or the full help), not with the
     # registry: a plan or apply loads every service and needs none of its commands (issue 11).
@@ -84,7 +91,7 @@ SERVICE = Service(
     sandbox=_sandbox,
     commands=_commands,
     hosts_directory=lambda parts: with_parts(parts),
-    replicas=replicas,
+    replicas=_replicas,
 )
 
 __all__ = ["DIRECTORY", "SERVICE", "DirectorySettings", "LdapProvider", "LdapSettings", "build"]

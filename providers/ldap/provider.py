@@ -30,12 +30,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
 
 from ispctl.providers.ldap import dn as dnlib
-from ispctl.providers.ldap import mapping, narrow, reader, tenant_rename
-from ispctl.providers.ldap import writer as writes
+from ispctl.providers.ldap import mapping, narrow, reader
 from ispctl.providers.ldap.connection import LdapSettings, connect
 from ispctl.providers.ldap.live import LiveTree
 from ispctl.providers.ldap.preflight import check_first, missing_classes
-from ispctl.providers.ldap.rename import Step, mailbox_rename_steps
 from ispctl.reconciler.contract import (
     Lockable,
     Pipelined,
@@ -49,7 +47,13 @@ from ispctl.reconciler.contract import (
 if TYPE_CHECKING:
     import ldap3
 
+    from ispctl.providers.ldap import writer as writes
     from ispctl.providers.ldap.lock import Heartbeat
+    from ispctl.providers.ldap.rename import Step
+
+# The writes (``writer``, ``rename``, ``tenant_rename``) are imported by the methods that make
+# them: a plan reads and never loads them (issue 11).
+WINDOW = 32  # changes in flight: enough to keep slapd's threads busy, few enough to re-read after a drop
 
 
 class LdapProvider(Provider, Lockable, Pipelined):
@@ -64,7 +68,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
         return type(cls.__name__, (cls,), {"SUPPORTS": dmap.supported, "MAP": dmap, "__module__": cls.__module__})
 
     def __init__(self, settings: LdapSettings, base_dn: str, page_size: int = 1000, *,
-                 retries: int = 5, pause: float = 0.5, window: int = writes.WINDOW) -> None:
+                 retries: int = 5, pause: float = 0.5, window: int = WINDOW) -> None:
         self.settings = settings
         self.base_dn = base_dn
         self.page_size = page_size
@@ -231,6 +235,8 @@ class LdapProvider(Provider, Lockable, Pipelined):
 
     @property
     def writer(self) -> writes.Writer:
+        from ispctl.providers.ldap import writer as writes
+
         if self._writer is None:
             self.preflight()  # connect first: the base and the schema are checked then
             self._writer = writes.Writer.for_settings(
@@ -242,29 +248,43 @@ class LdapProvider(Provider, Lockable, Pipelined):
         return self.write_window
 
     def submit(self, submission: writes.Submission) -> None:
+        from ispctl.providers.ldap import writer as writes
+
         exclusive = writes.moves_subtree(submission)
         self.writer.settle(exclusive)  # the DNs below are computed once a subtree move has landed
         self.writer.submit(submission.ticket, self._ops(submission), exclusive)
 
     def collect(self) -> writes.Done:
+        from ispctl.providers.ldap import writer as writes
+
         return writes.Done(*self.writer.collect())
 
     def _write(self, submission: writes.Submission) -> None:
+        from ispctl.providers.ldap import writer as writes
+
         exclusive = writes.moves_subtree(submission)
         self.writer.settle(exclusive)
         self.writer.run(self._ops(submission), exclusive)
 
     def _create(self, resource: Resource) -> None:
+        from ispctl.providers.ldap import writer as writes
+
         self._write(writes.Submission(0, "create", None, resource))
 
     def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+        from ispctl.providers.ldap import writer as writes
+
         self._write(writes.Submission(0, "update", before, after, changed))
 
     def _delete(self, resource: Resource) -> None:
+        from ispctl.providers.ldap import writer as writes
+
         self._write(writes.Submission(0, "delete", resource, None))
 
     def _run_step(self, step: Step) -> None:
         """One modify or modrdn, waited for (repeated after a lost connection unless it landed)."""
+        from ispctl.providers.ldap import writer as writes
+
         self.writer.run([writes.step_op(step)])
 
     def _dn_for(self, address: str | None) -> str:
@@ -277,6 +297,9 @@ class LdapProvider(Provider, Lockable, Pipelined):
 
     def _ops(self, submission: writes.Submission) -> list[writes.Op]:
         """The LDAP operations of one change, from the DN cache; the cache follows each as it lands."""
+        from ispctl.providers.ldap import writer as writes
+        from ispctl.providers.ldap.rename import Step
+
         cache = self._dn
         if submission.action == "create":
             resource = submission.resource
@@ -338,6 +361,9 @@ class LdapProvider(Provider, Lockable, Pipelined):
                            current: str) -> list[writes.Op]:
         """A tenant rename (``tenant_rename``): one modrdn of its subtree, the fingerprints of
         the entries right below it rewritten first."""
+        from ispctl.providers.ldap import tenant_rename
+        from ispctl.providers.ldap import writer as writes
+
         new_parent = self._dn_for(after.parent)
         self._guard(new_parent, allow_base=True)
         tree = self._search(lambda conn, tree: tenant_rename.read_children(conn, tree, current, self.page_size,
@@ -367,6 +393,8 @@ class LdapProvider(Provider, Lockable, Pipelined):
 
     def rename_steps(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> list[Step]:
         """The LDAP steps of a mailbox rename (``rename``); tests run prefixes of them."""
+        from ispctl.providers.ldap.rename import mailbox_rename_steps
+
         current = self._dn_for(before.address)
         new_parent = self._dn_for(after.parent)
         self._guard(current)
@@ -381,6 +409,8 @@ class LdapProvider(Provider, Lockable, Pipelined):
         it in the same modify, when the entry is otherwise as ispctl left it (else it stays,
         and the next plan still shows the drift).
         """
+        from ispctl.providers.ldap.rename import Step
+
         kmap = self.MAP.kinds[live.kind]
         target = self._dn_for(live.address)
         self._guard(target)
@@ -391,6 +421,7 @@ class LdapProvider(Provider, Lockable, Pipelined):
         return target
 
     def _guard(self, target: str, allow_base: bool = False) -> None:
+        from ispctl.providers.ldap import writer as writes
         # Defence in depth: whatever the plan says, never write outside our subtree. RDNs
         # compare as in ``rebase`` (``dn.is_within`` without re-escaping), the base's once.
         if self._base_keys is None:

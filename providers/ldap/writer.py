@@ -50,7 +50,6 @@ from ispctl.reconciler.contract import Submission as Submission
 # changes no other entry's DN.
 LEAVES = frozenset({"mailbox", "alias"})
 OpKind = Literal["add", "modify", "modrdn", "delete"]
-WINDOW = 32  # changes in flight: enough to keep slapd's threads busy, few enough to re-read after a drop
 
 # RFC 4511 names of the result codes, as ldap3 said them (and as operators search for them).
 RESULT_NAMES = {

@@ -14,14 +14,28 @@ from collections.abc import Callable, Mapping
 
 from ispctl.providers.mailstore.compile import compile_mailstore, mailstore_facts
 from ispctl.providers.mailstore.provider import MailStoreProvider
-from ispctl.providers.mailstore.report import mail_used
 from ispctl.providers.mailstore.settings import MAIL, MAILDIR, OVERRIDES, MailSettings
-from ispctl.reconciler.contract import CLUSTER, ClusterSettings, Commands, ConfigError, Service, SiteFile, UsagePart
+from ispctl.reconciler.contract import (
+    CLUSTER,
+    ClusterSettings,
+    Commands,
+    ConfigError,
+    Resource,
+    Service,
+    SiteFile,
+    UsagePart,
+)
 
 # Where the directory places each mailbox (address -> mailHost), for a host's own run: the
 # Dovecot service keeps mailHost, and the registry hands its reader to this service.
 PlacedReader = Callable[[SiteFile, Mapping[str, str]], Mapping[str, str]]
 
+
+def _mail_used(live: Mapping[tuple[str, str], Resource]) -> dict[str, dict[str, int]]:
+    # Imported when ``ispctl report usage`` or ``show`` runs, not with the registry (issue 11).
+    from ispctl.providers.mailstore.report import mail_used
+
+    return mail_used(live)
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None,
           placed: PlacedReader | None = None) -> MailStoreProvider:
@@ -64,7 +78,7 @@ SERVICE = Service(
     compile=compile_mailstore,
     facts=mailstore_facts,
     commands=_commands,
-    usage=UsagePart(used=mail_used),
+    usage=UsagePart(used=_mail_used),
 )
 
 __all__ = ["MAIL", "SERVICE", "MailSettings", "MailStoreProvider", "build"]

@@ -23,15 +23,6 @@ from pathlib import Path
 from ispctl.providers.dns import dkim_inputs
 from ispctl.providers.opendkim.compile import compile_signing, signing_facts
 from ispctl.providers.opendkim.provider import SigningProvider, served_from_env
-from ispctl.providers.opendkim.render import (
-    CONF_FILE,
-    DEBIAN_PIDFILE,
-    DEFAULT_INSTALL_DIR,
-    render,
-    signing_keys,
-    write_files,
-)
-from ispctl.providers.opendkim.tables import KEY_TABLE, SIGNING_TABLE
 from ispctl.reconciler.contract import Commands, Component, Service, SiteFile
 
 ENV_DIR = "ISPCTL_OPENDKIM_DIR"  # where the tables are (render's --conf-dir)
@@ -40,6 +31,9 @@ ENV_PIDFILE = "ISPCTL_OPENDKIM_PIDFILE"
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> SigningProvider:
     env = env or {}
+    # Here, not with the registry: the files' module loads when a provider is made (issue 11).
+    from ispctl.providers.opendkim.render import DEBIAN_PIDFILE, DEFAULT_INSTALL_DIR
+
     return SigningProvider(Path(env.get(ENV_DIR, "").strip() or DEFAULT_INSTALL_DIR),
                            Path(env.get(ENV_PIDFILE, "").strip() or DEBIAN_PIDFILE), served_from_env(env))
 
@@ -73,5 +67,5 @@ SERVICE = Service(
     commands=_commands,
 )
 
-__all__ = ["CONF_FILE", "KEY_TABLE", "SERVICE", "SIGNING_TABLE", "SigningProvider", "build", "render", "signing_keys",
-           "write_files"]
+# ``render`` and ``tables`` (the files OpenDKIM reads) are imported from their modules.
+__all__ = ["SERVICE", "SigningProvider", "build"]

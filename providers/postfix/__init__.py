@@ -7,7 +7,8 @@ postfix``); see ``render`` for the tables and why they are ordered as they are.
 
 from __future__ import annotations
 
-from ispctl.providers.postfix.render import TABLES, Table, render, write_files
+# ``render`` (the lookup tables) is imported from its module by the commands that write them,
+# not with the registry that every plan and apply loads (issue 11).
 from ispctl.reconciler.contract import Commands, Service
 
 
@@ -25,4 +26,4 @@ SERVICE = Service(
     commands=_commands,
 )
 
-__all__ = ["SERVICE", "TABLES", "Table", "render", "write_files"]
+__all__ = ["SERVICE"]

@@ -22,19 +22,24 @@ in ``schema/``) and ``move`` (a site's files copied with rsync, journaled, befor
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from ispctl.providers.web.apply_config import Control
 from ispctl.providers.web.compile import KIND, compile_web
 from ispctl.providers.web.editable import SITE
 from ispctl.providers.web.facts import web_facts
 from ispctl.providers.web.placement import SCHEMA_PART, cluster_run
 from ispctl.providers.web.provider import WebProvider, certify_with_acme
-from ispctl.providers.web.render import Layout
 from ispctl.providers.web.settings import DOMAIN_WEB, OVERRIDES, TENANT_WEB, WEB, DomainWeb, WebSettings, argv
 from ispctl.reconciler.contract import Commands, Component, Service, SiteFile, UsagePart
 
+if TYPE_CHECKING:  # the write path's modules: imported by ``build``, not with the registry (issue 11)
+    from ispctl.providers.web.apply_config import Control
+    from ispctl.providers.web.render import Layout
+
 
 def layout(web: WebSettings) -> Layout:
+    from ispctl.providers.web.render import Layout
+
     return Layout(
         sites_dir=web.sites_dir, pools_dir=web.pools_dir, web_root=web.web_root, archive_dir=web.archive,
         certs_dir=web.certs_dir, challenge_dir=web.challenge_dir, run_dir=web.socket_dir,
@@ -44,6 +49,8 @@ def layout(web: WebSettings) -> Layout:
 
 
 def control(web: WebSettings) -> Control:
+    from ispctl.providers.web.apply_config import Control
+
     return Control(
         apache_test=tuple(argv(web.apache_test)), apache_reload=tuple(argv(web.apache_reload)),
         php_test=tuple(argv(web.php_test)), php_reload=tuple(argv(web.php_reload)),

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from ispctl.providers.ldap.connection import LdapSettings, OnDemandConnection, first_value, paged_entries
 from ispctl.providers.ldap.dn import escape_filter
-from ispctl.providers.web.move import MoveError, Rsync, SiteFilesToMove, move_site
 from ispctl.reconciler.contract import (
     DOMAIN,
     MoveJournal,
@@ -36,6 +35,8 @@ from ispctl.reconciler.contract import (
 
 if TYPE_CHECKING:
     import ldap3
+
+    from ispctl.providers.web.move import Rsync
 
 KIND = "webhost"
 CLASS = "ispctlWebHosted"
@@ -124,6 +125,9 @@ class WebHosts(OnDemandConnection):
         if source == target and not earlier:
             self._write(after.key, domain, target)
             return
+        # A move's modules (rsync, the journal's steps) load when a site moves, not with the provider.
+        from ispctl.providers.web.move import MoveError, SiteFilesToMove, move_site
+
         home, docroot = after.attrs.get("home"), after.attrs.get("docroot")
         if not isinstance(home, str) or not isinstance(docroot, str):
             raise MoveError(f"moving {after.key}: its home and docroot are not known")

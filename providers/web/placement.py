@@ -25,7 +25,6 @@ from pathlib import Path
 
 from ispctl.providers.web.hosts import KIND as WEBHOST
 from ispctl.providers.web.hosts import SCHEMA, WebHosts
-from ispctl.providers.web.move import Rsync, site_journal
 from ispctl.providers.web.settings import WEB, WebSettings
 from ispctl.providers.web.validate import SiteSet
 from ispctl.reconciler.contract import (
@@ -102,6 +101,7 @@ def journal_folder(env: Mapping[str, str]) -> Path:
 def _hosts(site: SiteFile, web: WebSettings, env: Mapping[str, str]) -> WebHosts:
     from ispctl.providers.ldap.connection import LdapSettings  # the directory client, only where needed
     from ispctl.providers.ldap.settings import DIRECTORY
+    from ispctl.providers.web.move import Rsync, site_journal
 
     cluster = site.section(CLUSTER)
     directory = site.section(DIRECTORY)

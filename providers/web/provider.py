@@ -32,22 +32,22 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from ispctl.providers.web.apply import Certify, Job, Run, cert_exists, prepare
-from ispctl.providers.web.apply_config import ConfigTest, Control
-from ispctl.providers.web.describe import SiteText, site_diff, vhost_name
-from ispctl.providers.web.files import scan
+from ispctl.providers.web.compile import KIND
 from ispctl.providers.web.hosts import KIND as WEBHOST
-from ispctl.providers.web.hosts import WebHosts
-from ispctl.providers.web.hosts import describe as describe_move
-from ispctl.providers.web.live import SiteFiles, parse_site
-from ispctl.providers.web.placement import HostRun
-from ispctl.providers.web.quota import BtrfsQuotas, quota_of
-from ispctl.providers.web.rename import renamed_host
-from ispctl.providers.web.render import KIND, Layout, RenderError, render, tls_paths
 from ispctl.reconciler.contract import Done, Pipelined, Provider, ProviderError, Resource, Submission, output
 
+# The class itself needs only its kinds: what it reads, renders, describes and writes with is
+# imported by the methods that do, so that a plan process that never builds it (no ``web:``
+# settings) loads none of it, and one that does loads the write path only when it applies (issue 11).
 if TYPE_CHECKING:
+    from ispctl.providers.web.apply import Certify, Job
+    from ispctl.providers.web.apply_config import Control
     from ispctl.providers.web.certs import AcmeSettings
+    from ispctl.providers.web.hosts import WebHosts
+    from ispctl.providers.web.live import SiteFiles
+    from ispctl.providers.web.placement import HostRun
+    from ispctl.providers.web.quota import BtrfsQuotas
+    from ispctl.providers.web.render import Layout
 
 
 class WebProvider(Provider, Pipelined):
@@ -59,6 +59,8 @@ class WebProvider(Provider, Pipelined):
 
     def __init__(self, layout: Layout, control: Control | None = None, certify: Certify | None = None,
                  hosts: WebHosts | None = None, host_run: HostRun | None = None) -> None:
+        from ispctl.providers.web.apply_config import ConfigTest, Control
+
         self.layout = layout
         # The central run of a cluster with web hosts: the sites' hosts in the directory, and no
         # site files (each web host's own run keeps those).
@@ -86,6 +88,9 @@ class WebProvider(Provider, Pipelined):
         return self.host_run is None or self.host_run.keeps(resource)
 
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
+        from ispctl.providers.web.files import scan
+        from ispctl.providers.web.live import parse_site
+
         if self.hosts is not None:
             return self.hosts.read() if WEBHOST in kinds else []
         if KIND not in kinds:
@@ -104,6 +109,8 @@ class WebProvider(Provider, Pipelined):
 
     def _quota(self, site: Resource) -> None:
         """A declared quota nothing enforces (``quota``: only btrfs subvolumes are limited): say so."""
+        from ispctl.providers.web.quota import BtrfsQuotas, quota_of
+
         if quota_of(site) is None:
             return
         if self._quotas is None:
@@ -121,6 +128,8 @@ class WebProvider(Provider, Pipelined):
 
     def _missing_certificate(self, site: Resource) -> None:
         """An operator-provided certificate not on the web host yet: the site serves HTTP until it is."""
+        from ispctl.providers.web.render import tls_paths
+
         if site.attrs.get("https") != "custom":
             return
         paths = tls_paths(site.key, site.attrs, self.layout) or ()
@@ -135,6 +144,11 @@ class WebProvider(Provider, Pipelined):
         renders to with the certificate the apply would find. Never the htpasswd file; nothing
         for a delete (the plan says the files go to the archive) or a site that cannot be
         rendered (its apply fails, naming the field)."""
+        from ispctl.providers.web.apply import cert_exists
+        from ispctl.providers.web.describe import SiteText, site_diff, vhost_name
+        from ispctl.providers.web.hosts import describe as describe_move
+        from ispctl.providers.web.render import RenderError, render
+
         either = after if after is not None else before
         if either is not None and either.kind == WEBHOST:
             return describe_move(before, after)
@@ -184,6 +198,8 @@ class WebProvider(Provider, Pipelined):
             self.hosts.close()
 
     def _host_change(self, action: str, before: Resource | None, after: Resource | None) -> None:
+        from ispctl.providers.web.rename import renamed_host
+
         assert self.hosts is not None
         if before is not None and after is not None and before.key != after.key:
             self.hosts.create(renamed_host(before, after))  # the new name's value first: never unplaced
@@ -220,6 +236,9 @@ class WebProvider(Provider, Pipelined):
     # -- shared ---------------------------------------------------------------------------------
 
     def _job(self, ticket: int, action: str, before: Resource | None, after: Resource | None) -> Job:
+        from ispctl.providers.web.apply import Job, prepare
+        from ispctl.providers.web.render import RenderError
+
         job = Job(ticket, action, before, after)
         try:
             prepare(job, self.layout)
@@ -233,6 +252,8 @@ class WebProvider(Provider, Pipelined):
         return job
 
     def _run(self, jobs: list[Job]) -> None:
+        from ispctl.providers.web.apply import Run
+
         if not jobs:
             return
         run = Run(self.layout, self.control, self.apache, self.php, self.reloads, self.certify)
