@@ -42,7 +42,7 @@ class Index:
 
     __slots__ = ("packed", "totals", "_open")
 
-    def __init__(self, packed: tuple[bytes, ...], totals: dict[str, int]) -> None:
+    def __init__(self, packed: tuple[bytes | memoryview, ...], totals: dict[str, int]) -> None:
         # Per bucket: marshal of {name: (the files naming it without needing it (declaring it,
         # or only naming it), the files needing it)}, each sorted.
         self.packed = packed
@@ -116,7 +116,7 @@ class Index:
                 now = (name in new.needs) if name in new.names else None
                 if was != now:
                     moved.setdefault(_bucket(name), []).append((name, file, was, now))
-        packed = list(self.packed)
+        packed: list[bytes | memoryview] = list(self.packed)
         for number, moves in moved.items():
             bucket = dict(self._opened(number))
             for name, file, needed, needs in moves:
@@ -132,7 +132,7 @@ class Index:
             packed[number] = marshal.dumps(bucket)
         return Index(tuple(packed), {key: value for key, value in totals.items() if value})
 
-    def to_data(self) -> tuple[tuple[bytes, ...], dict[str, int]]:
+    def to_data(self) -> tuple[tuple[bytes | memoryview, ...], dict[str, int]]:
         return self.packed, self.totals
 
     @classmethod
@@ -142,7 +142,7 @@ class Index:
             return None
         packed, totals = data
         if type(packed) is not tuple or len(packed) != BUCKETS or type(totals) is not dict \
-                or not all(type(part) is bytes for part in packed):
+                or not all(type(part) is bytes or type(part) is memoryview for part in packed):
             return None
         return cls(packed, totals)
 
