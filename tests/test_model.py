@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 from estate_builder import HASH, SITE, EstateBuilder, mailbox, problem_at, simple_estate
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from ispctl.providers.radius.settings import TENANT_RADIUS as RADIUS_KEY
 from ispctl.reconciler.engine.errors import Location
-from ispctl.reconciler.estate.model import AliasSpec, Mailbox, Strict
+from ispctl.reconciler.estate.model import AliasSpec, Mailbox
 from tests.wiring import FILES
 
 PLAINTEXT = "Summer2024!correct-horse"
@@ -234,36 +232,3 @@ def test_models_with_the_same_written_fields_share_one_set_of_them_and_copies_do
     changed = anna.model_copy(update={"status": "suspended"})
     assert changed.model_fields_set == {"name", "quota", "status"}
     assert anna.model_fields_set == ben.model_fields_set == {"name", "quota"}
-
-
-class _Holder(Strict):
-    names: dict[str, int] = {}
-    items: list[str] = []
-    label: str | None = None
-    count: int = 0
-
-
-def test_a_default_left_out_is_a_fresh_copy_per_file_that_shares_nothing() -> None:
-    """pydantic-core deep-copies a default it cannot hash (a dict in it) for each file that
-    leaves the field out: Strict's quicker deep copy still gives every file its own."""
-    default = FILES.tenant.model_fields["radius"].default
-    first, second = (FILES.tenant.model_validate({"name": name}) for name in ("A", "B"))
-    assert first.radius == second.radius == default
-    assert first.radius is not default and first.radius is not second.radius
-    assert first.radius.profiles is not second.radius.profiles
-    assert first.radius.profiles is not default.profiles
-    assert not first.has_section(RADIUS_KEY) and first.radius.model_fields_set == set()
-
-
-def test_a_deep_copy_is_what_pydantic_gives() -> None:
-    shared: dict[str, int] = {}
-    plain = _Holder.model_construct(names=shared, items=[], label="x", count=2)
-    full = _Holder(names={"a": 1}, items=["b"])
-    for model in (plain, full, _Holder()):
-        mine, theirs = copy.deepcopy(model), BaseModel.__deepcopy__(model, {})
-        assert mine == theirs == model and mine is not model
-        assert mine.model_fields_set == theirs.model_fields_set == model.model_fields_set
-        assert mine.model_fields_set is not model.model_fields_set
-        assert mine.names is not model.names and mine.items is not model.items
-    pair = copy.deepcopy([plain.names, plain])  # one copy of an object met twice, as copy.deepcopy makes
-    assert pair[1].names is pair[0]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -99,8 +99,6 @@ TenantName = Annotated[str, AfterValidator(_checked(check_tenant))]
 # One set object per distinct combination of written fields, shared by the models that have
 # it (see Strict.model_post_init). Bounded by the models' own field combinations.
 _FIELDS_SETS: dict[frozenset[str], set[str]] = {}
-# What a deep copy gives back as it is (``copy``'s atomic types that a setting can hold).
-_ATOMIC = frozenset({type(None), bool, int, float, str})
 
 
 class Strict(BaseModel):
@@ -114,37 +112,6 @@ class Strict(BaseModel):
         shared = _FIELDS_SETS.setdefault(frozenset(written), written)
         if shared is not written:
             object.__setattr__(self, "__pydantic_fields_set__", shared)
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        """What pydantic's ``BaseModel.__deepcopy__`` gives, without ``copy.deepcopy``'s walk for
-        a model of plain values and empty dicts or lists. pydantic-core deep-copies a field's
-        default it cannot hash, as a section's default holding a dict (radius's ``profiles:
-        {}``), each time a file leaves the field out: every tenant file of every run."""
-        if memo is None:
-            memo = {}
-        values: dict[str, Any] = {}
-        for name, value in self.__dict__.items():
-            kind = type(value)
-            if kind in _ATOMIC:
-                values[name] = value
-            elif (kind is dict or kind is list) and not value:
-                # as copy.deepcopy does: one copy per object (memo), the original kept alive
-                copied = memo.get(id(value))
-                if copied is None:
-                    copied = memo[id(value)] = kind()
-                    memo.setdefault(id(memo), []).append(value)
-                values[name] = copied
-            else:
-                return super().__deepcopy__(memo)
-        if self.__pydantic_extra__ is not None or getattr(self, "__pydantic_private__", None) is not None:
-            return super().__deepcopy__(memo)
-        fresh = type(self).__new__(type(self))
-        memo[id(self)] = fresh
-        object.__setattr__(fresh, "__dict__", values)
-        object.__setattr__(fresh, "__pydantic_extra__", None)
-        object.__setattr__(fresh, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
-        object.__setattr__(fresh, "__pydantic_private__", None)
-        return fresh
 
 
 FileKind = Literal["site", "tenant", "domain", "mailbox"]
