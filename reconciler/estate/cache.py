@@ -37,13 +37,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import marshal
 import os
 import struct
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -55,6 +54,7 @@ import ruamel.yaml
 from ispctl.reconciler import __version__
 from ispctl.reconciler.engine.errors import Location, Problem
 from ispctl.reconciler.estate import yamlevents, yamlload
+from ispctl.reconciler.estate.private_files import replace_private
 from ispctl.reconciler.estate.yamlevents import Positions
 from ispctl.reconciler.estate.yamlload import Document, load_bytes, read_file
 
@@ -77,7 +77,6 @@ _MAGIC = b"ispctl parsed pack v3\n"
 # in the pack); then the bodies (``marshal`` of what ``_flatten`` gives).
 _HEAD = struct.Struct(f"<{len(_MAGIC)}s32sI32s")
 _ROW = struct.Struct("<32s32sQI")
-_names = itertools.count()  # temporary names of this process's own, also across threads
 
 
 @lru_cache(maxsize=1)
@@ -313,37 +312,11 @@ class ParseCache:
             offset += len(body)
         index = b"".join(rows)
         head = _HEAD.pack(_MAGIC, self.key, len(rows), hashlib.sha256(self.key + index).digest())
-        temporary = self.folder / f".{self.path.name}.{os.getpid()}.{next(_names)}.tmp"
         try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # (only the last one made 0700)
-            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            try:
-                try:
-                    os.fchmod(handle, 0o600)  # a left-over file of the same name may have had another mode
-                    _write_all(handle, [head, index, *bodies])
-                finally:
-                    os.close(handle)
-                os.replace(temporary, self.path)
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
+            replace_private(self.path, [head, index, *bodies])
         except OSError:
             return False  # a cache that cannot be written (full, read-only, no folder) only costs speed
         return True
-
-
-def _write_all(handle: int, parts: Iterable[bytes]) -> None:
-    """Write ``parts`` in a few large writes (not one per entry, not one copy of the whole)."""
-    batch: list[bytes] = []
-    held = 0
-    for part in itertools.chain(parts, [b""]):
-        batch.append(part)
-        held += len(part)
-        if held >= 1 << 20 or not part:
-            view = memoryview(b"".join(batch))
-            while view:
-                view = view[os.write(handle, view):]
-            batch, held = [], 0
 
 
 def prune(folder: Path, max_bytes: int, keep: Path | None = None, now: float | None = None) -> None:

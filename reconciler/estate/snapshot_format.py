@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import marshal
-import os
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 from ispctl.reconciler.engine.narrow_index import Summary, summarise
 from ispctl.reconciler.engine.resources import OutlineRow, Resource, outline
 from ispctl.reconciler.estate.facts import Facts
+from ispctl.reconciler.estate.private_files import replace_private
 from ispctl.reconciler.estate.snapshot_index import Damaged, Index
 
 # v4: each file's outlines with their summary (narrow_index); v5: the index of all the
@@ -32,9 +32,6 @@ _MAGIC = b"ispctl snapshot v6\n"
 # magic, context key, digest of the files (their names and digests), digest of all of it
 _HEAD = struct.Struct(f"<{len(_MAGIC)}s32s32s32s")
 _TABLE = struct.Struct("<Q")  # the length of the table that starts the body
-# Parts per writev: the system's limit (1,024 on Linux), else the least POSIX promises.
-_IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16
-_counter = iter(range(1 << 62))  # temporary names of this process's own
 
 
 # The resources of the site settings (a RADIUS profile of ispctl.yaml) are kept under this
@@ -211,38 +208,11 @@ def write(path: Path, snapshot: Snapshot, force: bool = False) -> str | None:
         return "a fact or an outline is not plain data"
     body = [_TABLE.pack(len(table)), table, *parts]
     head = _HEAD.pack(_MAGIC, snapshot.context, summary, _digest(snapshot.context, summary, *body))
-    temporary = path.parent / f".{path.name}.{os.getpid()}.{next(_counter)}.tmp"
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        try:
-            try:
-                os.fchmod(handle, 0o600)
-                _write_all(handle, [head, *body])
-            finally:
-                os.close(handle)
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        replace_private(path, [head, *body])
     except OSError as exc:
         return f"cannot write {path} ({exc.strerror or type(exc).__name__})"
     return None
-
-
-def _write_all(handle: int, parts: list[Packed]) -> None:
-    """Every part, in order: gathered by the kernel, as many at a time as it takes (joined
-    first, tens of megabytes were copied; one call per part is thousands of calls)."""
-    waiting = [memoryview(part) for part in parts if len(part)]
-    first = 0
-    while first < len(waiting):
-        written = os.writev(handle, waiting[first:first + _IOV_MAX])
-        while written:  # past the parts written whole, into the one written in part
-            if written >= len(waiting[first]):
-                written -= len(waiting[first])
-                first += 1
-            else:
-                waiting[first], written = waiting[first][written:], 0
 
 
 def _digest(context: bytes, summary: bytes, *body: Packed) -> bytes:
