@@ -197,9 +197,11 @@ def _yaml_files(folder: Path, listing: _Listing) -> list[Path]:
 
 def _names_in(folder: Path | str, root: Path, label: str | None, listing: _Listing) -> list[Problem]:
     """Entries of ``folder`` the loader would skip or misread because of their names."""
+    if not listing.flagged:
+        return []  # (no Path made: every tenant folder is looked at on every run)
     problems = []
+    folder = Path(folder)
     for name, suffix in listing.flagged:
-        folder = Path(folder)
         if suffix is None:
             odd = _odd_name(folder / name, root, label)
             if odd is not None:
