@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import git
 import pytest
@@ -26,7 +26,8 @@ from ispctl.reconciler.cli.handler import run_command
 from ispctl.reconciler.cli.planning import Planned
 from ispctl.reconciler.cli.runs import PlanOptions
 from ispctl.reconciler.engine import output, saved
-from ispctl.reconciler.engine.resources import Incomplete, is_outline, outline
+from ispctl.reconciler.engine.outlined import Outlined
+from ispctl.reconciler.engine.resources import Incomplete, Resource, is_outline, outline
 from ispctl.reconciler.estate import incremental, snapshot
 from ispctl.reconciler.estate.desired import Desired
 from ispctl.reconciler.estate.snapshot import snapshot_path
@@ -214,8 +215,10 @@ def test_a_plan_that_needs_an_outlined_object_is_made_again_the_full_way_and_sho
         found = real(*args, **kwargs)
         assert isinstance(found, Desired), found
         resources = found.resources
+        assert isinstance(resources, Outlined)
         box = resources[("mailbox", "billing@northwind.example")]
-        resources[box.identity] = outline(box.kind, box.key, box.parent, box.depends_on, box.previous)
+        compiled = cast(dict[tuple[str, str], Resource], resources.compiled)  # (a dict: the compile's)
+        compiled[box.identity] = outline(box.kind, box.key, box.parent, box.depends_on, box.previous)
         return found
 
     monkeypatch.setattr(incremental, "load_narrowed", hiding)

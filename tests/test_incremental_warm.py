@@ -28,8 +28,9 @@ from test_incremental import (
     fast,
 )
 
-from ispctl.reconciler.engine.resources import is_outline
+from ispctl.reconciler.engine.resources import Incomplete, is_outline
 from ispctl.reconciler.estate import snapshot, snapshot_format
+from ispctl.reconciler.estate.desired import Desired
 from ispctl.reconciler.estate.incremental import Fallback
 from tests.bench.generate import generate_estate
 
@@ -74,14 +75,21 @@ def test_a_snapshot_updated_by_narrowed_runs_is_what_a_full_run_saves(example: E
 
 
 def test_a_damaged_part_of_the_snapshot_falls_back(example: Estate) -> None:
+    """Read when it is needed: the outlines of a file the run loads (compared with what it
+    compiles), or of one it looks up (``engine.outlined``: the plan goes the full way)."""
     path = snapshot.snapshot_path(example.root, example.env)
     kept, _ = snapshot.load(example.root, FACTS_SCHEMA, example.env)
     assert path is not None and kept is not None
     name = example_name(SOUTHBAY)
     entry = kept.files[name]
-    kept.files[name] = snapshot_format.FileEntry(entry.digest, entry.packed_facts, b"\x00not outlines")
+    kept.files[name] = snapshot_format.FileEntry(entry.digest, entry.packed_facts, b"\x00not outlines", entry.stat,
+                                                 entry.summary)
     assert snapshot_format.write(path, kept, force=True) is None
-    assert example.narrowed([]) == Fallback("the snapshot is damaged")
+    assert example.narrowed([example.path(SOUTHBAY)]) == Fallback("the snapshot is damaged")
+    found = example.narrowed([])
+    assert isinstance(found, Desired)
+    with pytest.raises(Incomplete):
+        found.resources.get(("domain", "southbay.example"))
 
 
 def test_resources_of_the_site_settings_are_compiled_again(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The narrowed plan's one pass over the desired state (``engine.narrow_index``): what it says is
 what a plain walk up every object says, over random reference graphs and over outlines, whether
-the outlines come in groups (``OutlineGroup``) or not."""
+the outlines come in groups (``outlined.Outlined``) or not."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from ispctl.reconciler.engine.narrow_index import DesiredIndex, OutlineGroup, OutlineRow, summarise
+from ispctl.reconciler.engine.narrow_index import DesiredIndex, OutlineRow, summarise
+from ispctl.reconciler.engine.outlined import Outlined, OutlineGroup
 from ispctl.reconciler.engine.resources import Incomplete, Resource, ancestors, is_outline, outline
 
 Resources = dict[tuple[str, str], Resource]
@@ -128,60 +129,77 @@ def test_an_empty_desired_state_has_an_empty_index() -> None:
     assert (index.by_address, index.claimants, index.parents, index.below) == ({}, {}, {}, [])
 
 
-def grouped(context: Resources, rng: random.Random) -> tuple[Resources, list[OutlineGroup]]:
+def grouped(context: Resources, rng: random.Random) -> Outlined:
     """``context`` with most objects outlined, in a group per domain (the first one up an
-    object's walk, as a file of domains would be), the rest as they were."""
+    object's walk, as a file of domains would be), the rest compiled (a file loaded)."""
     by_address = {f"{kind}.{key}": r for (kind, key), r in context.items()}
     files: dict[str, list[Resource]] = {}
-    out: Resources = {}
+    compiled: Resources = {}
     for ident, resource in context.items():
         domain = next((a for a in ancestors(resource, by_address) if a.startswith("domain.")), None)
         if not is_outline(resource) and (domain is None or rng.random() < 0.1):
-            out[ident] = resource  # (a file loaded: compiled, not outlined)
+            compiled[ident] = resource
         else:
             files.setdefault(domain or resource.address, []).append(resource)
     groups = []
     for resources in files.values():
         rows: list[OutlineRow] = [(r.kind, r.key, r.parent, r.depends_on, r.previous) for r in resources]
-        out.update({r.identity: outline(*row) for r, row in zip(resources, rows, strict=True)})
-        groups.append(OutlineGroup(rows, summarise(rows)))
-    return out, groups
+        groups.append(OutlineGroup(summarise(rows), lambda rows=rows: rows))  # type: ignore[misc]
+    return Outlined.of(compiled, groups)
+
+
+def referrers(context: Resources, address: str) -> list[str]:
+    return sorted(f"{k}.{key}" for (k, key), r in context.items() if address in _refs(r))
 
 
 @pytest.mark.parametrize("seed", range(40))
 def test_groups_of_outlines_index_as_their_objects_do(seed: int) -> None:
     rng = random.Random(seed)
-    context, groups = grouped(random_estate(rng, rng.choice([0, 3, 40, 400])), rng)
-    compiled = sorted(f"{kind}.{key}" for (kind, key), r in context.items() if not is_outline(r))
+    context = grouped(random_estate(rng, rng.choice([0, 3, 40, 400])), rng)
+    compiled = sorted(f"{kind}.{key}" for (kind, key), r in context.compiled.items() if not is_outline(r))
     anchors = frozenset(rng.sample(compiled, min(len(compiled), rng.randint(0, 3))) + ["domain.deleted.example"])
-    desired = {i: r for i, r in context.items() if i[0] != "zone"}
-    index = DesiredIndex.build(desired, context, anchors, groups)
-    below, parents, claimants = reference(context, anchors)
+    kinds = set(context.kind_counts()) - {"zone"}
+    index = DesiredIndex.build(context.only(kinds), context, anchors)
+    assert not isinstance(index.by_address, dict)  # (the groups were taken as they are)
+    whole = dict(context)  # (every object made: the plain walk's input)
+    below, parents, claimants = reference(whole, anchors)
     assert sorted(index.below) == sorted(below)
     assert index.parents == parents
     assert {old: sorted(c) for old, c in index.claimants.items()} == {old: sorted(c) for old, c in claimants.items()}
-    assert dict(index.by_address) == {f"{k}.{key}": r for (k, key), r in context.items()}
+    assert dict(index.by_address) == {f"{k}.{key}": r for (k, key), r in whole.items()}
     assert all(index.by_address.get(a) is r for a, r in index.by_address.items())
     assert "mailbox.nobody@example.net" not in index.by_address and index.by_address.get("nothing") is None
+    for address in rng.sample(sorted(index.by_address), min(len(index.by_address), 20)) + ["domain.gone.example"]:
+        assert sorted(index.referrers(address)) == referrers(whole, address)
 
 
-def test_groups_that_do_not_stand_for_the_outlines_are_not_taken() -> None:
+def test_a_plain_desired_state_of_the_contexts_objects_takes_the_groups() -> None:
+    rng = random.Random(7)
+    context = grouped(random_estate(rng, 40), rng)
+    desired = {i: r for i, r in context.items() if i[0] != "zone"}  # (made: the same objects)
+    assert not isinstance(DesiredIndex.build(desired, context, frozenset({"tenant.t0"})).by_address, dict)
+
+
+def test_outlines_that_cannot_stand_as_groups_are_looked_at_one_by_one() -> None:
     rows: list[OutlineRow] = [("domain", "d", "tenant.t", (), ()), ("mailbox", "m@d", "domain.d", (), ())]
-    context: Resources = {("tenant", "t"): Resource("tenant", "t"), **{row[:2]: outline(*row) for row in rows}}
-    whole = OutlineGroup(rows, summarise(rows))
+    whole = OutlineGroup(summarise(rows), lambda: rows)
+    context = Outlined.of({("tenant", "t"): Resource("tenant", "t")}, [whole])
     # An anchor among the outlines: each object is looked at.
-    index = DesiredIndex.build(context, context, frozenset({"domain.d"}), [whole])
+    index = DesiredIndex.build(context, context, frozenset({"domain.d"}))
     assert isinstance(index.by_address, dict) and index.below == ["domain.d", "mailbox.m@d"]
-    # Groups that leave an outline out (or name one twice): the same.
-    for groups in ([OutlineGroup(rows[:1], summarise(rows[:1]))], [whole, whole]):
-        index = DesiredIndex.build(context, context, frozenset({"tenant.t"}), groups)
-        assert isinstance(index.by_address, dict) and index.below == ["tenant.t", "domain.d", "mailbox.m@d"]
     # A group taken as a whole: not looked into when nothing out of it is below.
-    index = DesiredIndex.build(context, context, frozenset({"tenant.u"}), [whole])
+    index = DesiredIndex.build(context, context, frozenset({"tenant.u"}))
     assert not isinstance(index.by_address, dict) and index.below == []
+    index = DesiredIndex.build(context, context, frozenset({"tenant.t"}))
+    assert not isinstance(index.by_address, dict) and sorted(index.below) == ["domain.d", "mailbox.m@d", "tenant.t"]
     # A kind with a "." in it: an address no longer tells the identity.
-    dotted: Resources = {**context, ("a.b", "c"): Resource("a.b", "c")}
-    assert isinstance(DesiredIndex.build(dotted, dotted, frozenset(), [whole]).by_address, dict)
+    dotted = Outlined.of({("tenant", "t"): Resource("tenant", "t"), ("a.b", "c"): Resource("a.b", "c")}, [whole])
+    assert isinstance(DesiredIndex.build(dotted, dotted, frozenset()).by_address, dict)
+    # A desired object the context has otherwise: the context's groups are not taken.
+    moved = Resource("domain", "d", parent="tenant.u")
+    index = DesiredIndex.build({moved.identity: moved}, context, frozenset({"tenant.u"}))
+    assert isinstance(index.by_address, dict) and index.by_address["domain.d"] is moved
+    assert index.below == ["domain.d", "mailbox.m@d"]
 
 
 def test_a_summary_is_what_refers_out_of_the_rows() -> None:
@@ -190,5 +208,6 @@ def test_a_summary_is_what_refers_out_of_the_rows() -> None:
     assert summarise(rows) == (("domain.e", "tenant.t"),
                                (("alias_domain", "domain"), ("alias_domain", "tenant"), ("domain", "tenant"),
                                 ("mailbox", "domain")),
-                               (("domain.old", "domain.d"),))
-    assert summarise([]) == ((), (), ())
+                               (("domain.old", "domain.d"),),
+                               (("alias_domain", 1), ("domain", 1), ("mailbox", 1)))
+    assert summarise([]) == ((), (), (), ())

@@ -12,12 +12,16 @@ from ispctl.reconciler.engine.narrow_index import summarise
 from ispctl.reconciler.estate import snapshot_format
 from ispctl.reconciler.estate.facts import Facts
 from ispctl.reconciler.estate.snapshot_format import FileEntry, OutlineData, Snapshot, read, write
-from ispctl.reconciler.estate.snapshot_index import Damaged, Index
+from ispctl.reconciler.estate.snapshot_index import Damaged, Identities, Index
 
 
 def packed(rows: tuple[OutlineData, ...]) -> bytes:
-    """Outlines as ``FileEntry.of`` keeps them: with their summary."""
-    return marshal.dumps((rows, summarise(rows)))
+    """Outlines as ``FileEntry.of`` keeps them."""
+    return marshal.dumps(rows)
+
+
+def entry(digest: bytes, facts: bytes, rows: tuple[OutlineData, ...], outlines: bytes | None = None) -> FileEntry:
+    return FileEntry(digest, facts, packed(rows) if outlines is None else outlines, None, summarise(rows))
 
 
 def test_file_entries_are_equal_by_content_whatever_their_bytes() -> None:
@@ -25,32 +29,32 @@ def test_file_entries_are_equal_by_content_whatever_their_bytes() -> None:
     shared = (("mailbox", "a@b.example", None, (), ()), ("mailbox", "c@b.example", None, (), ()))
     apart = ((name, "a@b.example", None, (), ()), ("mailbox", "c@b.example", None, (), ()))
     facts = marshal.dumps(((), (), ()))
-    one = FileEntry(b"d", facts, packed(shared))
-    other = FileEntry(b"d", facts, packed(apart))
+    one = entry(b"d", facts, shared)
+    other = entry(b"d", facts, apart)
     assert packed(shared) != packed(apart)  # (else this test shows nothing)
-    assert one == other and one == FileEntry(b"d", facts, packed(shared))
-    assert one != FileEntry(b"e", facts, packed(shared))
-    assert one != FileEntry(b"d", facts, packed(shared[:1]))
-    assert one != FileEntry(b"d", marshal.dumps((("address:a@b.example",), (), ())), packed(shared))
+    assert one == other and one == entry(b"d", facts, shared)
+    assert one != entry(b"e", facts, shared)
+    assert one != entry(b"d", facts, shared[:1])
+    assert one != entry(b"d", marshal.dumps((("address:a@b.example",), (), ())), shared)
 
 
 def test_an_entry_keeps_its_outlines_summary() -> None:
     rows = (("domain", "b.example", "tenant.t", (), ("old.example",)),
             ("mailbox", "a@b.example", "domain.b.example", (), ()))
-    entry = FileEntry.of(b"d", Facts(), rows)
-    again = FileEntry(entry.digest, entry.packed_facts, entry.packed_outlines)
+    made = FileEntry.of(b"d", Facts(), rows)
+    again = FileEntry(made.digest, made.packed_facts, made.packed_outlines, None, made.summary)
     assert again.outlines == rows and again.summary == summarise(rows)
     assert again.summary == (("tenant.t",), (("domain", "tenant"), ("mailbox", "domain")),
-                             (("domain.old.example", "domain.b.example"),))
+                             (("domain.old.example", "domain.b.example"),), (("domain", 1), ("mailbox", 1)))
+    assert again.addresses() == ["domain.b.example", "mailbox.a@b.example"]
 
 
-def test_outlines_without_a_summary_are_damaged() -> None:
+def test_outlines_not_of_the_shape_written_are_damaged() -> None:
     rows = (("mailbox", "a@b.example", None, (), ()),)
+    with pytest.raises(Damaged):  # (an older format: rows and their summary)
+        entry(b"d", marshal.dumps(((), (), ())), rows, marshal.dumps([rows])).outlines  # noqa: B018
     with pytest.raises(Damaged):
-        FileEntry(b"d", marshal.dumps(((), (), ())), marshal.dumps(rows)).outlines  # noqa: B018 (an older format)
-    broken = FileEntry.of(b"d", Facts(), [("mailbox", "a@b.example", 7, (), ())])  # type: ignore[list-item]
-    with pytest.raises(Damaged):
-        FileEntry(broken.digest, broken.packed_facts, broken.packed_outlines).summary  # noqa: B018
+        entry(b"d", marshal.dumps(((), (), ())), rows, marshal.dumps((("mailbox",),))).addresses()
 
 
 def snapshot_of(count: int) -> Snapshot:
@@ -62,7 +66,8 @@ def snapshot_of(count: int) -> Snapshot:
                                          ("mailbox", f"m@{domain}", f"domain.{domain}", (), (f"o@{domain}",)))
         files[f"desired-state/tenants/t/d{n}.example.yaml"] = FileEntry.of(
             bytes([n % 256]) * 32, Facts(names=frozenset({f"domain:d{n}.example"})), rows, (n, n, n, n, n))
-    return Snapshot(b"c" * 32, files, Index.of((name, entry.facts) for name, entry in files.items()))
+    identities = Identities.of((name, entry.addresses()) for name, entry in files.items())
+    return Snapshot(b"c" * 32, files, Index.of((name, entry.facts) for name, entry in files.items()), identities)
 
 
 def test_a_snapshot_reads_back_as_written(tmp_path: Path) -> None:
@@ -77,6 +82,10 @@ def test_a_snapshot_reads_back_as_written(tmp_path: Path) -> None:
     assert all(type(bucket) is memoryview for bucket in kept.index.packed)
     assert kept.files["desired-state/tenants/t/d7.example.yaml"].outlines[1][4] == ("o@d7.example",)
     assert kept.index.to_data() == snapshot.index.to_data()
+    assert kept.identities.packed == snapshot.identities.packed
+    assert all(type(bucket) is memoryview for bucket in kept.identities.packed)
+    assert kept.identities.files_of("mailbox.m@d7.example") == ("desired-state/tenants/t/d7.example.yaml",)
+    assert kept.files["desired-state/tenants/t/d7.example.yaml"].summary[3] == (("domain", 1), ("mailbox", 1))
     # Written again from the parts read back: the same bytes.
     again = tmp_path / "again.snapshot"
     assert write(again, kept, force=True) is None
@@ -94,11 +103,17 @@ def test_a_table_that_points_past_the_parts_is_damaged(tmp_path: Path) -> None:
     (length,) = snapshot_format._TABLE.unpack_from(body)
     data, index = marshal.loads(body[snapshot_format._TABLE.size:snapshot_format._TABLE.size + length])
     name = next(iter(data))
-    digest, facts_at, facts_length, outlines_at, outlines_length, stat = data[name]
-    data[name] = (digest, facts_at, facts_length, outlines_at, outlines_length + 10**6, stat)
-    table = marshal.dumps((data, index))
-    new_body = snapshot_format._TABLE.pack(len(table)) + table + bytes(body[snapshot_format._TABLE.size + length:])
-    damaged = snapshot_format._HEAD.pack(head[0], head[1], head[2],
-                                         snapshot_format._digest(head[1], head[2], new_body)) + new_body
-    assert read(damaged, snapshot.context) == (None, "the snapshot is damaged")
-    assert read(raw, snapshot.context)[0] is not None
+    digest, facts_at, facts_length, outlines_at, outlines_length, stat, summary = data[name]
+
+    def rewritten(item: tuple[object, ...]) -> bytes:
+        table = marshal.dumps(({**data, name: item}, index))
+        new_body = snapshot_format._TABLE.pack(len(table)) + table + bytes(body[snapshot_format._TABLE.size + length:])
+        return snapshot_format._HEAD.pack(head[0], head[1], head[2],
+                                          snapshot_format._digest(head[1], head[2], new_body)) + new_body
+
+    assert read(rewritten((digest, facts_at, facts_length, outlines_at, outlines_length + 10**6, stat, summary)),
+                snapshot.context) == (None, "the snapshot is damaged")
+    assert read(rewritten((digest, facts_at, facts_length, outlines_at, outlines_length, stat, summary[:3])),
+                snapshot.context) == (None, "the snapshot is damaged")
+    assert read(rewritten((digest, facts_at, facts_length, outlines_at, outlines_length, stat, summary)),
+                snapshot.context)[0] is not None

@@ -1,15 +1,17 @@
-"""The index a snapshot keeps of its domain files' names and totals (estate.snapshot_index):
-what it answers, and that kept up to date change by change it is the one worked out anew.
-Its use by narrowed runs is compared with full runs in test_incremental*."""
+"""The indexes a snapshot keeps (estate.snapshot_index): of its domain files' names and totals,
+and of which file holds each identity: what they answer, and that kept up to date change by
+change each is the one worked out anew. Their use by narrowed runs is compared with full runs
+in test_incremental*."""
 
 from __future__ import annotations
 
 import marshal
+import zlib
 
 import pytest
 
 from ispctl.reconciler.estate.facts import Facts
-from ispctl.reconciler.estate.snapshot_index import BUCKETS, Damaged, Index
+from ispctl.reconciler.estate.snapshot_index import BUCKETS, Damaged, Identities, Index
 
 A, B, C = "t/a.example.yaml", "t/b.example.yaml", "t/c.example.yaml"
 FILES = {
@@ -69,3 +71,62 @@ def test_an_index_reads_back_from_its_data_and_damage_is_told() -> None:
     broken = Index((b"\x00garbage",) * BUCKETS, {})
     with pytest.raises(Damaged):
         broken.holders(["domain:a.example"])
+
+
+# Two addresses with the same crc32: the identities' index keeps a digest, not the address.
+SHARED = ("mailbox.u29685295@c.example", "mailbox.u32060020@c.example")
+ADDRESSES = {
+    A: ["domain.a.example", "mailbox.x@a.example", SHARED[0]],
+    B: ["domain.b.example", "mailbox.y@b.example"],
+    C: ["domain.c.example", SHARED[1]],
+}
+
+
+def test_identities_name_every_file_that_may_hold_an_address() -> None:
+    assert zlib.crc32(SHARED[0].encode()) == zlib.crc32(SHARED[1].encode())  # (else this shows nothing)
+    identities = Identities.of(ADDRESSES.items())
+    assert identities.files_of("mailbox.x@a.example") == (A,)
+    assert identities.files_of("domain.c.example") == (C,)
+    assert identities.files_of("mailbox.nobody@a.example") == ()
+    assert set(identities.files_of(SHARED[0])) == set(identities.files_of(SHARED[1])) == {A, C}
+
+
+@pytest.mark.parametrize("change", ["edited", "removed", "added", "moved", "same-file-collision", "unchanged"])
+def test_updated_identities_are_the_ones_worked_out_anew(change: str) -> None:
+    before = {file: list(addresses) for file, addresses in ADDRESSES.items()}
+    after = {file: list(addresses) for file, addresses in ADDRESSES.items()}
+    if change == "edited":
+        after[A] = ["domain.a.example", "mailbox.z@a.example"]
+    elif change == "removed":
+        del after[C]
+    elif change == "added":
+        after["t/d.example.yaml"] = ["domain.d.example", "mailbox.y@d.example"]
+    elif change == "moved":  # a mailbox from one file to another (and the shared digest with it)
+        after[A].remove(SHARED[0])
+        after[B].append(SHARED[0])
+    elif change == "same-file-collision":  # both addresses of one digest in one file, then one goes
+        before[C].append(SHARED[0])
+        before[A].remove(SHARED[0])
+        after = {file: list(addresses) for file, addresses in before.items()}
+        after[C].remove(SHARED[1])
+    changes = {file: (before.get(file, []), after.get(file, [])) for file in before.keys() | after.keys()}
+    updated = Identities.of(before.items()).updated(changes)
+    anew = Identities.of(after.items())
+    assert updated == anew
+    everything = {address for addresses in (*before.values(), *after.values()) for address in addresses}
+    for address in everything | {"mailbox.nobody@a.example"}:
+        assert sorted(updated.files_of(address)) == sorted(anew.files_of(address)), address
+        holders = {file for file, addresses in after.items() if address in addresses}
+        assert holders <= set(updated.files_of(address))
+
+
+def test_identities_read_back_and_damage_is_told() -> None:
+    identities = Identities.of(ADDRESSES.items())
+    again = Identities.from_data(tuple(map(bytes, identities.packed)), identities.names)
+    assert again is not None and again == identities
+    assert Identities.from_data((b"",) * (BUCKETS - 1), ()) is None
+    assert Identities.from_data(identities.packed, ["not", "a", "tuple"]) is None
+    with pytest.raises(Damaged):
+        Identities((b"\x00garbage",) * BUCKETS, ()).files_of("domain.a.example")
+    with pytest.raises(Damaged):  # a file number past the names
+        Identities(identities.packed, ()).files_of("domain.a.example")

@@ -136,5 +136,4 @@ class Wiring:
 
         session.catalog = desired.catalog
         session.compiled = desired.resources
-        session.outlined = desired.partial.groups if desired.partial is not None else ()
         session.desired = in_scope(desired.resources, session.providers)

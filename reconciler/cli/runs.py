@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -82,8 +82,8 @@ class PlanRun:
     live: Index
     revision: Revision
     warnings: list[str] = field(default_factory=list)
-    # What the gates' shares count as existing (``Session.existing``); None: ``live``.
-    existing: Index | None = None
+    # What the gates' shares count as existing, by kind (``Session.existing``); None: ``live``'s.
+    existing: Mapping[str, int] | None = None
 
 
 def make_plan(session: EstateSession, root: Path, options: PlanOptions, progress: Progress | None = None,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter
 
@@ -37,8 +37,9 @@ class Thresholds:
     min_existing: int = 10
 
 
-def threshold_violations(plan: Plan, live: Index, limits: Thresholds) -> list[str]:
-    existing = Counter(map(itemgetter(0), live))  # (in C: a narrowed plan's counts the whole estate)
+def threshold_violations(plan: Plan, existing: Mapping[str, int], limits: Thresholds) -> list[str]:
+    """The shares of each kind's ``existing`` objects (a count by kind) the plan would update or
+    delete that are more than the limits allow."""
     updates = Counter(c.kind for c in plan.changes if c.action == "update")
     deletes = Counter(c.kind for c in plan.changes if c.action == "delete")
     problems = []
@@ -72,16 +73,17 @@ def protection_violations(plan: Plan, live: Index) -> list[str]:
     return problems
 
 
-def check(plan: Plan, live: Index, limits: Thresholds, force: bool, existing: Index | None = None) -> None:
+def check(plan: Plan, live: Index, limits: Thresholds, force: bool, existing: Mapping[str, int] | None = None) -> None:
     """Raise GateFailed with every reason, protection first (``--force`` does not lift it).
 
-    ``existing`` is what the shares count when it is more than ``live`` (a narrowed plan's,
-    ``narrow``); protection is always the live flag's."""
+    ``existing`` is what the shares count, by kind, when it is more than ``live``'s objects (a
+    narrowed plan's, ``narrow``); protection is always the live flag's."""
     protected = protection_violations(plan, live)
     if protected:
         raise GateFailed("Refusing this plan; nothing was changed:\n  " + "\n  ".join(protected))
     if not force:
-        too_much = threshold_violations(plan, live if existing is None else existing, limits)
+        counts = Counter(map(itemgetter(0), live)) if existing is None else existing
+        too_much = threshold_violations(plan, counts, limits)
         if too_much:
             raise GateFailed(
                 "Refusing this plan without --force; nothing was changed:\n  " + "\n  ".join(too_much)

@@ -27,13 +27,14 @@ so the plan compares no more than it needs. A provider that read everything is n
 again: what it did not return does not exist.
 
 The one pass over the whole desired state (``narrow_index.DesiredIndex``) looks at outlined
-objects handed over in groups (``OutlineGroup``: a file not loaded by ``--changed-since``) a group
-at a time: a group none of whose references out of it is below an anchor is never looked into.
+objects handed over in groups (``outlined.Outlined``: a file not loaded by ``--changed-since``)
+a group at a time: a group none of whose references out of it is below an anchor is never
+looked into.
 
 For the gates' shares (``threshold_violations`` counts the EXISTING objects of a kind), the
-part of the estate that was not read is taken as what git says: ``existing`` is the live
+part of the estate that was not read is taken as what git says: ``existing`` counts the live
 state read plus every desired object outside it (for a provider that read everything, just
-what it returned). That is exact when the estate outside the scope has converged (main was
+what it returned), by kind. That is exact when the estate outside the scope has converged (main was
 applied); live objects outside the scope that git no longer has are not counted, which only
 makes the gate stricter.
 
@@ -44,11 +45,12 @@ sees the whole estate, does where it can.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from operator import itemgetter
 
-from ispctl.reconciler.engine.narrow_index import DesiredIndex, OutlineGroup
+from ispctl.reconciler.engine.narrow_index import DesiredIndex
+from ispctl.reconciler.engine.outlined import kind_counts
 from ispctl.reconciler.engine.provider import Provider, Within
 from ispctl.reconciler.engine.resources import Index, Resource, address_of
 
@@ -132,24 +134,17 @@ class _Closure:
     """The desired objects a narrowed plan compares, closed over what their changes need."""
 
     desired: Mapping[str, Resource]
+    index: DesiredIndex
     members: set[str] = field(default_factory=set)
-    _referrers: dict[str, list[str]] | None = None
-    _claimants: dict[str, list[str]] = field(default_factory=dict)
 
     def referrers(self, address: str) -> list[str]:
-        """The desired objects referring to ``address`` (built once, when a rename first asks)."""
-        if self._referrers is None:
-            self._referrers = {}
-            for other, resource in self.desired.items():
-                for ref in _refs(resource):
-                    self._referrers.setdefault(ref, []).append(other)
-        return self._referrers.get(address, [])
+        return self.index.referrers(address)
 
     def claimants(self, address: str) -> list[str]:
         """The desired object at ``address`` and those naming it as a previous key: whoever
         may take over the live object found there."""
         found = [address] if address in self.desired else []
-        return found + self._claimants.get(address, [])
+        return found + self.index.claimants.get(address, [])
 
     def add(self, addresses: Iterable[str]) -> None:
         stack = [a for a in addresses if a in self.desired and a not in self.members]
@@ -165,7 +160,7 @@ class _Closure:
                 # every object claiming the same old key decides which one takes it.
                 more += self.referrers(address)
                 for old in _previous(resource):
-                    more += self._claimants.get(old, [])
+                    more += self.index.claimants.get(old, [])
             stack.extend(a for a in more if a in self.desired and a not in self.members)
 
     def wanted(self) -> set[str]:
@@ -197,11 +192,32 @@ def _reads_everything(provider: Provider) -> bool:
     return type(provider)._read_within is Provider._read_within
 
 
+def _existing(desired: Index, members: set[tuple[str, str]], read: set[tuple[str, str]],
+              complete: set[str]) -> Counter[str]:
+    """By kind: the desired objects (of kinds no provider read whole) that are not ``members``,
+    and the objects ``read`` (each once): counted, not gathered, from the desired state's
+    counts (an outlined estate knows them without making its objects)."""
+    counts = kind_counts(desired)
+    for kind in complete:
+        counts.pop(kind, None)
+
+    def kept(ident: tuple[str, str]) -> bool:
+        return ident[0] not in complete and ident in desired
+
+    for ident in members:
+        if kept(ident):
+            counts[ident[0]] -= 1
+    for ident in read:
+        if ident in members or not kept(ident):
+            counts[ident[0]] += 1
+    return +counts
+
+
 @dataclass
 class Narrowed:
     desired: Resources    # the desired objects to compare
     live: Resources       # the live objects read
-    existing: Resources   # for the gates' shares: ``live`` plus the desired objects outside the read
+    existing: Counter[str]  # for the gates' shares, by kind: ``live`` plus the desired objects outside the read
     # Every desired object (of any kind) a walk up from what was compared can reach: what the
     # plan's views (scope, groups, crossings, confine) need of the desired side.
     context: Resources = field(default_factory=dict)
@@ -209,20 +225,20 @@ class Narrowed:
 
 
 def read_within(desired: Index, context: Index, anchors: frozenset[str], providers: list[Provider],
-                progress: Progress | None = None, outlined: Sequence[OutlineGroup] = ()) -> Narrowed:
+                progress: Progress | None = None) -> Narrowed:
     """The desired and live objects a plan narrowed to ``anchors`` compares (module docstring).
 
     ``desired`` is what the session plans (its providers' kinds), ``context`` everything the
     estate compiles to (how a DNS record belongs to a domain, also without a DNS provider),
-    ``outlined`` the outlines of ``context`` in groups (``narrow_index``), if it has them so.
+    with the outlines in groups when it is an ``outlined.Outlined``.
     """
-    index = DesiredIndex.build(desired, context, anchors, outlined)
+    index = DesiredIndex.build(desired, context, anchors)
     by_address, parents, reach = index.by_address, index.parents, index.below
     live: Resources = {}
     live_by: dict[str, Resource] = {}
     below = _Below(anchors, by_address, live_by)
     below.seed(reach)
-    closure = _Closure(by_address, _claimants=index.claimants)
+    closure = _Closure(by_address, index)
     closure.add(reach)
     wide: dict[str, str | None] = dict.fromkeys(anchors)   # anchor -> provider whose read found it
     wide.update(dict.fromkeys(reach))
@@ -310,15 +326,8 @@ def read_within(desired: Index, context: Index, anchors: frozenset[str], provide
     members = {by_address[a].identity for a in closure.members}
     # The few members looked up, not the whole desired state filtered (the diff sorts them).
     kept = {ident: desired[ident] for ident in sorted(members) if ident in desired}
-    complete = {kind for p in providers if _reads_everything(p) for kind in p.SUPPORTS}
-    if not complete or complete.isdisjoint(map(itemgetter(0), desired)):
-        existing = dict(desired)  # (a copy, in C)
-    else:
-        existing = {ident: r for ident, r in desired.items() if ident[0] not in complete}
-    for ident in members:
-        existing.pop(ident, None)
-    existing.update({r.identity: r for r in pool.values()})
-    existing.update(live)
+    existing = _existing(desired, members, {r.identity for r in pool.values()} | live.keys(),
+                         {kind for p in providers if _reads_everything(p) for kind in p.SUPPORTS})
     reachable = set(closure.members)
     stack = [ref for r in live.values() for ref in _refs(r) if ref in by_address and ref not in reachable]
     while stack:

@@ -4,34 +4,31 @@ the summaries of outlined objects that let it skip most of them.
 Everything else a narrowed plan does is in proportion to what its anchors reach; this is in
 proportion to the estate. A ``--changed-since`` plan outlines most of the estate
 (``resources.outline``), and whoever outlines them can hand them over in groups
-(``OutlineGroup``: the objects of one source, with what they refer to outside the group, the
-kinds they hang below and the old keys they claim, worked out once when the outlines were
-saved: ``summarise``). A group none of whose references out of it is below an anchor, and that
-holds no anchor, has nothing below an anchor (a walk up from one of its objects leaves it
-through such a reference, or ends): its objects are never looked at one by one.
+(``outlined.OutlineGroup``: the objects of one source, with what they refer to outside the
+group, the kinds they hang below, the old keys they claim and how many of each kind they are,
+worked out once when the outlines were saved: ``summarise``). A group none of whose references
+out of it is below an anchor, and that holds no anchor, has nothing below an anchor (a walk up
+from one of its objects leaves it through such a reference, or ends): its objects are never
+looked at one by one.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
-from operator import is_not, itemgetter, methodcaller
+from operator import itemgetter, methodcaller
 
-from ispctl.reconciler.engine.resources import Index, OutlineRow, Resource, address_of, is_outline, outline
+from ispctl.reconciler.engine.outlined import Outlined, Summary, held
+from ispctl.reconciler.engine.resources import Index, OutlineRow, Resource, address_of, is_outline
 
-# The kind of every outline (``resources.outline``): told apart from the compiled objects in C.
-_OUTLINE = type(outline("", ""))
 _kind_of = itemgetter(0)
 _identity = itemgetter(0, 1)
 _parent = itemgetter(2)
 _depends_on = itemgetter(3)
 _previous = itemgetter(4)
 _split = methodcaller("partition", ".")
-
-# What ``summarise`` says of rows: references out of them, (kind, referred kind) pairs, and
-# (old address, claimant address) of each previous key; each sorted, plain data (to be saved).
-Summary = tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
 
 
 def summarise(rows: Iterable[OutlineRow]) -> Summary:
@@ -50,16 +47,8 @@ def summarise(rows: Iterable[OutlineRow]) -> Summary:
     out = set(filter(None, chain(parents, deps))) - inside
     claims = [(address_of(kind, old), address_of(kind, key))
               for kind, key, *_, previous in compress(rows, map(_previous, rows)) for old in previous]
-    return tuple(sorted(out)), tuple(sorted(pairs)), tuple(sorted(claims))
-
-
-@dataclass(frozen=True)
-class OutlineGroup:
-    """Outlined desired objects: the rows they were made from (each one an outline in the
-    desired state: ``outline(*row)``) and their ``summarise``."""
-
-    rows: Sequence[OutlineRow]
-    summary: Summary
+    counts = Counter(map(_kind_of, rows))
+    return tuple(sorted(out)), tuple(sorted(pairs)), tuple(sorted(claims)), tuple(sorted(counts.items()))
 
 
 class _ByAddress(Mapping[str, Resource]):
@@ -99,27 +88,29 @@ class DesiredIndex:
     claimants: dict[str, list[str]]   # an old address -> the objects naming it as a previous key
     parents: dict[str, set[str]]      # kind -> the kinds its objects refer to
     below: list[str]                  # the objects below an anchor (in no particular order)
+    # The objects looked at one by one, and the groups (``Outlined``) looked at as a whole.
+    loose: Sequence[tuple[str, Resource]] = ()
+    context: Outlined | None = None
+    _referrers: dict[str, list[str]] | None = field(default=None, repr=False)
+    _out: dict[str, list[int]] | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, desired: Index, context: Index, anchors: frozenset[str],
-              groups: Sequence[OutlineGroup] = ()) -> DesiredIndex:
+    def build(cls, desired: Index, context: Index, anchors: frozenset[str]) -> DesiredIndex:
         """Over ``context`` (everything the estate compiles to), where ``desired`` (what the
         session plans) must be its own objects; a desired object the context lacks or has
-        otherwise wins over the context's (and then ``groups`` are not taken: they may no
-        longer describe it)."""
-        # Containment tests identity before equality (in C: fast), and the session's desired
-        # objects are the context's own: an outline (``resources.outline``) is never compared here.
-        if not desired.items() <= context.items():
-            context, groups = {**context, **desired}, ()
-        loose = _loose(context, anchors, groups)
-        if loose is None:
+        otherwise wins over the context's (and then the context's groups are not taken: they
+        may no longer describe it)."""
+        if not held(desired, context):
+            context = {**context, **desired}
+        loose = _loose(context, anchors) if isinstance(context, Outlined) else None
+        if loose is None or not isinstance(context, Outlined):
             by_address: Mapping[str, Resource] = {address_of(*ident): r for ident, r in context.items()}
-            return cls._over(by_address, by_address.items(), anchors, ())
-        return cls._over(_ByAddress(context), loose, anchors, groups)
+            return cls._over(by_address, list(by_address.items()), anchors, None)
+        return cls._over(_ByAddress(context), loose, anchors, context)
 
     @classmethod
-    def _over(cls, by_address: Mapping[str, Resource], loose: Iterable[tuple[str, Resource]],
-              anchors: frozenset[str], groups: Sequence[OutlineGroup]) -> DesiredIndex:
+    def _over(cls, by_address: Mapping[str, Resource], loose: Sequence[tuple[str, Resource]],
+              anchors: frozenset[str], context: Outlined | None) -> DesiredIndex:
         """The index of the ``loose`` objects one by one, and of each group as a whole unless a
         reference out of it is below an anchor (then of its objects one by one)."""
         claimants: dict[str, list[str]] = {}
@@ -136,6 +127,7 @@ class DesiredIndex:
                 below.append(address)
         # The groups column by column: thousands of them (a file each) share a few hundred
         # references out (their tenants), each walked up once.
+        groups = context.groups if context is not None else ()
         summaries = [group.summary for group in groups]
         pairs.update(chain.from_iterable(map(itemgetter(1), summaries)))
         for old, claimant in chain.from_iterable(map(itemgetter(2), summaries)):
@@ -148,28 +140,48 @@ class DesiredIndex:
         parents: dict[str, set[str]] = {}
         for kind, up_kind in pairs:
             parents.setdefault(kind, set()).add(up_kind)
-        return cls(by_address, claimants, parents, below)
+        return cls(by_address, claimants, parents, below, loose, context)
+
+    def referrers(self, address: str) -> list[str]:
+        """The desired objects referring to ``address`` (parent or dependency): of the loose
+        objects, and of the groups that refer to it from outside or hold it."""
+        if self._referrers is None:
+            self._referrers = {}
+            for other, resource in self.loose:
+                for ref in (resource.parent, *resource.depends_on):
+                    if ref:
+                        self._referrers.setdefault(ref, []).append(other)
+        found = list(self._referrers.get(address, ()))
+        context = self.context
+        if context is None:
+            return found
+        if self._out is None:
+            self._out = {}
+            for number, group in enumerate(context.groups):
+                for ref in group.summary[0]:
+                    self._out.setdefault(ref, []).append(number)
+        numbers = set(self._out.get(address, ()))
+        home = context.home(address)
+        if home is not None:
+            numbers.add(home)
+        for number in sorted(numbers):
+            found += [address_of(kind, key) for kind, key, parent, depends_on, _ in context.groups[number].rows
+                      if parent == address or address in depends_on]
+        return found
 
 
-def _loose(context: Index, anchors: frozenset[str],
-           groups: Sequence[OutlineGroup]) -> list[tuple[str, Resource]] | None:
+def _loose(context: Outlined, anchors: frozenset[str]) -> list[tuple[str, Resource]] | None:
     """The objects of ``context`` in no group, by address; None when the groups cannot stand in
-    for their objects (none given, or they do not account for every outline exactly, or an
-    anchor is an outline, or a kind has a "." and an address does not tell its identity)."""
-    if not groups:
-        return None
-    compiled = list(map(is_not, map(type, context.values()), repeat(_OUTLINE)))
-    if sum(map(len, (g.rows for g in groups))) != len(compiled) - sum(compiled):
-        return None
-    if any("." in kind for kind in set(map(_kind_of, context))):
+    for their objects (an anchor is an outline, or a kind has a "." and an address does not
+    tell its identity)."""
+    if any("." in kind for kind in context.kind_counts()):
         return None
     for anchor in anchors:
         kind, _, key = anchor.partition(".")
         found = context.get((kind, key))
         if found is not None and is_outline(found):
             return None
-    idents = compress(context, compiled)
-    return [(address_of(kind, key), context[(kind, key)]) for kind, key in idents]
+    return [(address_of(kind, key), resource) for (kind, key), resource in context.compiled.items()]
 
 
 class _Walk:
@@ -217,4 +229,4 @@ class _Walk:
         return result
 
 
-__all__ = ["DesiredIndex", "OutlineGroup", "OutlineRow", "Summary", "summarise"]
+__all__ = ["DesiredIndex", "OutlineRow", "summarise"]

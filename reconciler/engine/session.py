@@ -9,7 +9,8 @@ refuses a desired kind with no owner.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from itertools import compress
 from operator import itemgetter
@@ -19,10 +20,10 @@ from ispctl.reconciler.engine.diff import compute_plan
 from ispctl.reconciler.engine.errors import ConfigError
 from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.narrow import read_within
-from ispctl.reconciler.engine.narrow_index import OutlineGroup
+from ispctl.reconciler.engine.outlined import Outlined, kind_counts
 from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.provider import Lockable, Provider
-from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.engine.resources import Index, Resource
 
 Resources = dict[tuple[str, str], Resource]
 # Told a short label ("reading ldap") before each slow step of a plan, so a terminal can show
@@ -30,7 +31,7 @@ Resources = dict[tuple[str, str], Resource]
 Progress = Callable[[str], None]
 
 
-def in_scope(desired: Resources, providers: Iterable[Provider]) -> Resources:
+def in_scope(desired: Index, providers: Iterable[Provider]) -> Index:
     """The desired resources of the kinds these providers own.
 
     The desired state describes every service; a machine reconciles only the services it
@@ -43,7 +44,9 @@ def in_scope(desired: Resources, providers: Iterable[Provider]) -> Resources:
     # cluster) need no question per object: when the desired state holds no other kind, it is
     # kept whole (a copy, in C).
     whole = {kind for kind, p in owners.items() if p.reconciles_all()}
-    kinds = set(map(itemgetter(0), desired))
+    kinds = set(kind_counts(desired))
+    if isinstance(desired, Outlined) and kinds & owners.keys() <= whole:  # a view: no object made
+        return desired if kinds <= whole else desired.only(whole)
     if kinds <= whole:
         return dict(desired)
     if kinds & owners.keys() <= whole:  # only kinds owned by none to leave out: in C too
@@ -57,21 +60,20 @@ def in_scope(desired: Resources, providers: Iterable[Provider]) -> Resources:
 class Session:
     """Desired state plus the providers that hold the live state, for one run."""
 
-    desired: Resources
+    desired: Index
     providers: list[Provider] = field(default_factory=list)
     live: Resources = field(default_factory=dict)  # from the last plan
-    # What the gates' shares count as existing: ``live``, or for a narrowed plan also the
-    # desired objects outside what it read (``narrow``).
-    existing: Resources = field(default_factory=dict)
+    # What the gates' shares count as existing, by kind: ``live``'s, or for a narrowed plan
+    # also the desired objects outside what it read (``narrow``).
+    existing: Counter[str] = field(default_factory=Counter)
     # Everything the desired state compiles to, also kinds no provider here owns: how a DNS
-    # record belongs to a domain and a tenant, for scopes and per-tenant views.
-    compiled: Resources = field(default_factory=dict)
+    # record belongs to a domain and a tenant, for scopes and per-tenant views. A narrowed
+    # run's outlines it in groups (``outlined.Outlined``): a narrowed plan looks at a group as
+    # a whole.
+    compiled: Index = field(default_factory=dict)
     # After a narrowed plan: the part of ``compiled`` its views need (``narrow.Narrowed.context``);
     # empty after a full one (then ``compiled`` is the context).
     scope_context: Resources = field(default_factory=dict)
-    # The outlines among ``compiled`` in groups (``narrow_index.OutlineGroup``), when whoever
-    # outlined them grouped them: a narrowed plan then looks at a group as a whole.
-    outlined: Sequence[OutlineGroup] = ()
 
     def route(self, kind: str) -> Provider:
         owners = [p for p in self.providers if kind in p.SUPPORTS]
@@ -103,7 +105,7 @@ class Session:
         # Every desired kind needs an owner, and no kind any provider claims may have two
         # (live objects of such a kind would be read twice and could not be deleted):
         # refuse before reading anything.
-        kinds = set(map(itemgetter(0), self.desired))
+        kinds = set(kind_counts(self.desired))
         for provider in self.providers:
             kinds |= provider.SUPPORTS
         for kind in sorted(kinds):
@@ -114,10 +116,10 @@ class Session:
         self.scope_context = {}
         with collector_paused():  # the read and the diff build what lives on (engine/heap.py)
             if anchors is None:
-                self.live = self.existing = self.read_live(progress)
+                self.live = self.read_live(progress)
+                self.existing = kind_counts(self.live)
                 return self.described(compute_plan(self.desired, self.live, prune=prune, archives=archives))
-            narrowed = read_within(self.desired, self.compiled or self.desired, anchors, self.providers, progress,
-                                   self.outlined if self.compiled else ())
+            narrowed = read_within(self.desired, self.compiled or self.desired, anchors, self.providers, progress)
             self.live, self.existing, self.scope_context = narrowed.live, narrowed.existing, narrowed.context
             return self.described(compute_plan(narrowed.desired, narrowed.live, prune=prune, archives=archives))
 

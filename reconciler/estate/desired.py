@@ -22,8 +22,7 @@ from pathlib import Path
 
 from ispctl.reconciler.engine.errors import Problem, ValidationFailed
 from ispctl.reconciler.engine.heap import collector_paused
-from ispctl.reconciler.engine.narrow_index import OutlineGroup
-from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.engine.resources import Index
 from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.catalog import Catalog
 from ispctl.reconciler.estate.catalog_facts import catalog_facts
@@ -42,7 +41,8 @@ class Desired:
 
     catalog: Catalog
     contributions: list[Compiled] = field(default_factory=list)
-    _resources: dict[tuple[str, str], Resource] | None = None
+    # (A narrowed run's are an ``outlined.Outlined``: the files it did not load in outlines.)
+    _resources: Index | None = None
     _failed: Exception | None = None
     # Every file's facts (``Document.file`` -> merged facts) when the run was asked for them;
     # None when it was not, or when a service with a compile hook declares none.
@@ -54,7 +54,7 @@ class Desired:
     inputs: bytes | None = None
 
     @property
-    def resources(self) -> dict[tuple[str, str], Resource]:
+    def resources(self) -> Index:
         """Compiled on first use. The services' contributions are handed over to the compile
         and let go of one by one as they are merged: what they add is in the resources
         afterwards, and kept here it was a dict per mailbox for the rest of the run (tens of
@@ -83,8 +83,6 @@ class Partial:
     outlined: frozenset[str]
     changed: frozenset[str]
     rounds: int = 1
-    # The outlined resources, a group per file, with what the engine needs of each group.
-    groups: tuple[OutlineGroup, ...] = field(default=(), repr=False)  # (tens of thousands of rows)
 
 
 def _handed_over(parts: list[Compiled]) -> Iterator[Compiled]:

@@ -14,11 +14,11 @@ with the totals of the files not loaded as ``Catalog.outside``. S is the fixpoin
 * the files declaring what a file of S needs (transitively: delivery chains, alias domains).
 
 The facts after the change are only known once S is loaded, so S is loaded again while they
-widen it. The desired state handed to the plan is S's compiled resources (with every tenant's
-and the site's) and an outline (``engine.resources.outline``) of every resource of every file
-not loaded (a group per file, ``Partial.groups``, with the summary the snapshot keeps of its
-outlines: the engine's index looks at a group as a whole); a plan that needs the value of an
-outline raises ``Incomplete`` and is made again over the whole estate. The subset only has to
+widen it. The desired state handed to the plan (``engine.outlined.Outlined``) is S's compiled
+resources (with every tenant's and the site's) and an outline (``engine.resources.outline``) of
+every resource of every file not loaded, a group per file with the summary the snapshot keeps
+of its outlines (the engine looks at a group as a whole), made only when looked up; a plan that
+needs the value of an outline raises ``Incomplete`` and is made again over the whole estate. The subset only has to
 find out whether there is a problem, never to word it: any problem, or anything uncertain,
 gives a ``Fallback`` with its reason, and the caller runs the full way (which words every
 problem exactly as always). A narrowed run with no problem updates the snapshot for the files
@@ -27,15 +27,13 @@ it loaded: the estate it saw is valid too.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
-from operator import itemgetter
 from pathlib import Path
 
 from ispctl.reconciler.engine.heap import collector_paused
-from ispctl.reconciler.engine.narrow_index import OutlineGroup
-from ispctl.reconciler.engine.resources import Resource, outlines
+from ispctl.reconciler.engine.outlined import Outlined, OutlineGroup
+from ispctl.reconciler.engine.resources import Incomplete
 from ispctl.reconciler.estate.desired import Desired, Partial, run_desired
 from ispctl.reconciler.estate.facts import Facts
 from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of, estate_files, scans_kept
@@ -251,40 +249,46 @@ class _Narrowed:
         stray = sorted(set(by_file) - loaded)
         if stray:
             raise _Fall(f"resources come from {stray[0]}, which was not loaded")
-        merged: dict[tuple[str, str], Resource] = dict(compiled)
-        outlined = frozenset(name for name in self.current if name not in loaded)
         files = self.snapshot.files
-        by_name = [files[name].outlines for name in outlined]
-        rows = list(chain.from_iterable(by_name))
-        try:
-            made = outlines(rows)
-            merged.update(zip(map(itemgetter(0, 1), rows), made, strict=True))
-            # A group per file: its rows, and their summary (saved with them).
-            groups = tuple(map(OutlineGroup, by_name, (files[name].summary for name in outlined)))
-        except (ValueError, TypeError):  # an item not of the shape written: the digest missed it
-            raise Damaged from None
-        if len(merged) != len(compiled) + len(rows):  # an identity twice: which one, in the order of old
-            seen = set(compiled)
-            for name in outlined:
-                for kind, key, *_ in files[name].outlines:
-                    if (kind, key) in seen:
-                        raise _Fall(f"{kind}.{key} of {name} is also compiled from the files loaded")
-                    seen.add((kind, key))
-        # The compiled resources in their order, then the outlines file by file: not the full
-        # run's order (sorting a hundred thousand identities costs more than the rest of the
-        # result), which the engine never goes by (``engine.diff`` sorts what it compares).
-        desired._resources = merged
-        desired.partial = Partial(frozenset(subset), outlined, frozenset(self.changed), rounds, groups)
-        self._update(loaded, by_file)
+        outlined = [name for name in self.current if name not in loaded]
+        fresh = {name: self._entry(name, files.get(name), by_file.get(name, ())) for name in loaded}
+        self._unique(fresh, frozenset(outlined))
+        # The files not loaded as groups of outlines, made only when looked up (a narrowed plan
+        # looks at a few dozen of their ~70,000 objects at 30,000 mailboxes); which group holds
+        # an address, from the snapshot's index of identities.
+        groups = [OutlineGroup(files[name].summary, _rows_of(files[name])) for name in outlined]
+        position = {name: number for number, name in enumerate(outlined)}
+        identities = self.snapshot.identities
+
+        def locate(address: str) -> list[int]:
+            return [position[name] for name in identities.files_of(address) if name in position]
+
+        desired._resources = Outlined(compiled, groups, locate)
+        desired.partial = Partial(frozenset(subset), frozenset(outlined), frozenset(self.changed), rounds)
+        self._update(fresh)
         return desired
 
-    def _update(self, loaded: set[str], outlines: Mapping[str, list[OutlineData]]) -> None:
+    def _unique(self, fresh: Mapping[str, FileEntry], outlined: frozenset[str]) -> None:
+        """No object compiled from a loaded file is also an outlined file's: only an address a
+        loaded file did not have in the snapshot can be (the snapshot's estate was valid), and
+        the snapshot's index of identities says whose it is there."""
+        old = self.snapshot.files
+        for name, entry in fresh.items():
+            before = old.get(name)
+            if before is entry:
+                continue
+            known = set(before.addresses()) if before is not None else set()
+            for address in entry.addresses():
+                if address not in known:
+                    for holder in self.snapshot.identities.files_of(address):
+                        if holder in outlined and address in self.snapshot.files[holder].addresses():
+                            raise _Fall(f"{address} of {holder} is also compiled from the files loaded")
+
+    def _update(self, fresh: Mapping[str, FileEntry]) -> None:
         """The snapshot with the files loaded as this run saw them (the estate is valid)."""
         old = self.snapshot.files
-        fresh = {name: self._entry(name, old.get(name), outlines.get(name, ())) for name in loaded}
         # Files not loaded that were read again (touched, the same bytes): known by the new stat.
-        touched = {name: FileEntry(entry.digest, entry.packed_facts, entry.packed_outlines, self.stats[name])
-                   for name, entry in old.items()
+        touched = {name: entry.restated(self.stats[name]) for name, entry in old.items()
                    if name in self.stats and name not in fresh and entry.stat != self.stats[name]}
         if old.keys() - {SITE} <= self.current.keys() and not touched and all(
                 old.get(name) is entry for name, entry in fresh.items()):
@@ -292,15 +296,22 @@ class _Narrowed:
         files = {name: entry for name, entry in old.items() if name in self.current or name == SITE}
         files.update(touched)
         files.update(fresh)
-        # The index follows the domain files whose facts may differ: those loaded, those gone.
+        # The index follows the domain files whose facts may differ: those loaded, those gone;
+        # the identities, the files whose outlines may differ: those loaded anew, those gone.
         changes: dict[str, tuple[Facts | None, Facts | None]] = {
             name: (old[name].facts if name in old else None, entry.facts)
             for name, entry in fresh.items() if indexed(name)}
         changes.update((name, (entry.facts, None)) for name, entry in old.items()
                        if name not in files and indexed(name))
+        moved: dict[str, tuple[Collection[str], Collection[str]]] = {
+            name: (old[name].addresses() if name in old else (), entry.addresses())
+            for name, entry in fresh.items() if old.get(name) is not entry}
+        moved.update((name, (entry.addresses(), ())) for name, entry in old.items() if name not in files)
         path = snapshot_path(self.root, self.env)
         if path is not None:
-            write(path, Snapshot(self.snapshot.context, files, self.snapshot.index.updated(changes)))
+            snapshot = self.snapshot
+            write(path, Snapshot(snapshot.context, files, snapshot.index.updated(changes),
+                                 snapshot.identities.updated(moved)))
 
     def _entry(self, name: str, old: FileEntry | None, rows: Sequence[OutlineData]) -> FileEntry:
         """A loaded file's entry as this run saw it: its old one when the same in every part
@@ -310,6 +321,17 @@ class _Narrowed:
                 and old.data == facts.to_data() and old.outlines == tuple(rows):
             return old
         return FileEntry.of(self.current[name], facts, rows, stat)
+
+
+def _rows_of(entry: FileEntry) -> Callable[[], Sequence[OutlineData]]:
+    """A group's rows, read when the plan first looks into it: damaged, the plan goes the full way."""
+    def rows() -> Sequence[OutlineData]:
+        try:
+            return entry.outlines
+        except Damaged:
+            raise Incomplete("the snapshot is damaged") from None
+
+    return rows
 
 
 def _is_tenant(name: str) -> bool:

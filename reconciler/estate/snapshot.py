@@ -4,7 +4,9 @@ After a full run that found no problem, ``save`` keeps, per tenant and domain fi
 sha256 of its bytes, its ``Facts`` (``estate.facts``) and the outline of every resource
 compiled from it (kind, key, parent, dependencies, previous keys: ``engine.resources.outline``),
 and once for all the domain files the index of their names and the sum of their totals
-(``estate.snapshot_index``: a narrowed run unpacks no facts of the files it does not load).
+(``estate.snapshot_index``: a narrowed run unpacks no facts of the files it does not load),
+and which file's outlines hold each address (``Identities``: it makes the outlines of only
+the few files whose objects it looks up).
 ``estate.incremental`` then loads only the files that changed and those their facts reach,
 and stands in for the others with their outlines. Resources of the site settings (``SITE``)
 are compiled again by every narrowed run; their outlines only tell it that they are the same.
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.heap import collector_paused
-from ispctl.reconciler.engine.resources import Resource
+from ispctl.reconciler.engine.resources import Resource, address_of
 from ispctl.reconciler.estate.cache import ParseCache, code_key, pack_key
 from ispctl.reconciler.estate.facts import Facts
 from ispctl.reconciler.estate.loader import SITE_FILE, TENANT_FILE, display_of
@@ -52,7 +54,7 @@ from ispctl.reconciler.estate.snapshot_format import (
     read,
     write,
 )
-from ispctl.reconciler.estate.snapshot_index import Index
+from ispctl.reconciler.estate.snapshot_index import Identities, Index
 
 if TYPE_CHECKING:  # desired imports the whole pipeline; a snapshot only reads what it built
     from ispctl.reconciler.estate.desired import Desired
@@ -245,7 +247,9 @@ def _save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desir
     if site:
         files[SITE] = FileEntry.of(b"", Facts(), site)
     index = Index.of((name, entry.facts) for name, entry in files.items() if indexed(name))
-    return write(path, Snapshot(context, files, index))
+    identities = Identities.of((name, [address_of(kind, key) for kind, key, *_ in rows])
+                               for name, rows in outlines.items())
+    return write(path, Snapshot(context, files, index, identities))
 
 
 def load(root: Path, schema: EstateSchema, env: Mapping[str, str] | None) -> tuple[Snapshot | None, str]:

@@ -1,9 +1,10 @@
 """The on-disk form of a snapshot (``estate.snapshot``): what it holds per file (``FileEntry``:
-digest, stat, facts and outlines kept packed until asked for) and how it is written and read
-back. A file is a header (magic, context key, digest of the files described, digest of all of
-it) and a body: the length of a ``marshal`` table (each file's digest, stat and where its packed
-facts and outlines are; the index's totals and the lengths of its buckets), the table, then the
-packed parts one after the other: each file's facts and outlines, then the index's buckets. It is
+digest, stat, the summary of its outlines, facts and outlines kept packed until asked for) and
+how it is written and read back. A file is a header (magic, context key, digest of the files
+described, digest of all of it) and a body: the length of a ``marshal`` table (each file's
+digest, stat, summary and where its packed facts and outlines are; the index's totals and the
+lengths of its buckets, the identities' files and the lengths of their buckets), the table, then the packed parts one
+after the other: each file's facts and outlines, the index's buckets, the identities'. It is
 written 0600 to a temporary name and renamed into place, and whatever is damaged or of another
 format or context is read as nothing, with the reason.
 """
@@ -18,17 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ispctl.reconciler.engine.narrow_index import Summary, summarise
-from ispctl.reconciler.engine.resources import OutlineRow, Resource, outline
+from ispctl.reconciler.engine.narrow_index import summarise
+from ispctl.reconciler.engine.outlined import Summary
+from ispctl.reconciler.engine.resources import OutlineRow, Resource, address_of, outline
 from ispctl.reconciler.estate.facts import Facts
 from ispctl.reconciler.estate.private_files import replace_private
-from ispctl.reconciler.estate.snapshot_index import Damaged, Index
+from ispctl.reconciler.estate.snapshot_index import Damaged, Identities, Index
 
 # v4: each file's outlines with their summary (narrow_index); v5: the index of all the
 # domain files' names and totals (snapshot_index); v6: the packed parts (files', then the
 # index's buckets) after the table, read in place (``marshal`` copied them all out of the
-# body: ~14 MB at 30k mailboxes)
-_MAGIC = b"ispctl snapshot v6\n"
+# body: ~14 MB at 30k mailboxes); v7: the outlines' summaries in the table (a narrowed run
+# reads every one, and the rows of only a few files) and the index of identities
+_MAGIC = b"ispctl snapshot v7\n"
 # magic, context key, digest of the files (their names and digests), digest of all of it
 _HEAD = struct.Struct(f"<{len(_MAGIC)}s32s32s32s")
 _TABLE = struct.Struct("<Q")  # the length of the table that starts the body
@@ -66,31 +69,31 @@ class FileEntry:
     load, and writes back only the few files it loaded (re-encoding a hundred thousand
     outlines was most of an update)."""
 
-    __slots__ = ("digest", "packed_facts", "packed_outlines", "stat", "_data", "_facts", "_outlines", "_summary")
+    __slots__ = ("digest", "packed_facts", "packed_outlines", "stat", "summary", "_data", "_facts", "_outlines")
 
-    def __init__(self, digest: bytes, packed_facts: Packed, packed_outlines: Packed, stat: Stat | None = None) -> None:
+    def __init__(self, digest: bytes, packed_facts: Packed, packed_outlines: Packed, stat: Stat | None,
+                 summary: Summary) -> None:
         self.digest = digest
         self.packed_facts = packed_facts
         self.packed_outlines = packed_outlines
         # The file's stat when ``digest`` was taken (``stat_of``): the same stat now is the same
         # bytes, without reading them. None: read it.
         self.stat = stat
+        self.summary = summary  # ``narrow_index.summarise`` of the outlines
         self._data: FactsData | None = None
         self._facts: Facts | None = None
         self._outlines: tuple[OutlineData, ...] | None = None
-        self._summary: Summary | None = None
 
     @classmethod
     def of(cls, digest: bytes, facts: Facts, outlines: Iterable[OutlineData], stat: Stat | None = None) -> FileEntry:
         rows = tuple(outlines)
-        summary: Summary | None
-        try:
-            summary = summarise(rows)
-        except (ValueError, TypeError, AttributeError):  # not rows: read back, the entry is Damaged
-            summary = None
-        entry = cls(digest, marshal.dumps(facts.to_data()), marshal.dumps((rows, summary)), stat)
+        entry = cls(digest, marshal.dumps(facts.to_data()), marshal.dumps(rows), stat, summarise(rows))
         entry._facts = facts
         return entry
+
+    def restated(self, stat: Stat | None) -> FileEntry:
+        """The same entry, known by another stat (the same bytes)."""
+        return FileEntry(self.digest, self.packed_facts, self.packed_outlines, stat, self.summary)
 
     @property
     def data(self) -> FactsData:
@@ -108,15 +111,15 @@ class FileEntry:
     @property
     def outlines(self) -> tuple[OutlineData, ...]:
         if self._outlines is None:
-            self._outlines, self._summary = _unpacked(self.packed_outlines, _is_outlines)
+            self._outlines = _unpacked(self.packed_outlines, _is_outlines)
         return self._outlines
 
-    @property
-    def summary(self) -> Summary:
-        """``narrow_index.summarise`` of the outlines."""
-        if self._summary is None:
-            self._outlines, self._summary = _unpacked(self.packed_outlines, _is_outlines)
-        return self._summary
+    def addresses(self) -> list[str]:
+        """The address (``kind.key``) of each outline."""
+        try:
+            return [address_of(kind, key) for kind, key, *_ in self.outlines]
+        except (ValueError, TypeError):
+            raise Damaged from None
 
     def resources(self) -> Iterable[Resource]:
         try:
@@ -154,12 +157,13 @@ def _is_facts(data: Any) -> bool:
 
 
 def _is_outlines(data: Any) -> bool:
-    # (Each item's shape is checked where it is taken apart: ``FileEntry.resources`` and a
-    # narrowed run's result raise ``Damaged``. The body's digest already rules out damage.)
-    if type(data) is not tuple or len(data) != 2 or type(data[1]) is not tuple or len(data[1]) != 3:
-        return False
-    rows, (out, pairs, claims) = data
-    return type(rows) is tuple and type(out) is tuple and type(pairs) is tuple and type(claims) is tuple
+    # (Each item's shape is checked where it is taken apart: ``FileEntry.resources`` and
+    # ``engine.outlined`` raise. The body's digest already rules out damage.)
+    return type(data) is tuple
+
+
+def _is_summary(data: Any) -> bool:
+    return type(data) is tuple and len(data) == 4 and all(type(part) is tuple for part in data)
 
 
 @dataclass
@@ -170,6 +174,7 @@ class Snapshot:
     context: bytes
     files: dict[str, FileEntry]
     index: Index
+    identities: Identities  # which file's outlines hold each address
 
     def combined(self) -> bytes:
         return combined(self.context, ((name, entry.digest) for name, entry in self.files.items()))
@@ -196,14 +201,16 @@ def write(path: Path, snapshot: Snapshot, force: bool = False) -> str | None:
     at = 0
     for name, entry in snapshot.files.items():
         facts, outlines = entry.packed_facts, entry.packed_outlines
-        data[name] = (entry.digest, at, len(facts), at + len(facts), len(outlines), entry.stat)
+        data[name] = (entry.digest, at, len(facts), at + len(facts), len(outlines), entry.stat, entry.summary)
         at += len(facts) + len(outlines)
         parts += (facts, outlines)
     buckets, totals = snapshot.index.to_data()
     lengths = tuple(map(len, buckets))
+    identities = snapshot.identities.packed
     parts += buckets  # (after the files' parts: a file's parts start at its offsets)
+    parts += identities
     try:
-        table = marshal.dumps((data, (at, lengths, totals)))
+        table = marshal.dumps((data, (at, lengths, totals, tuple(map(len, identities)), snapshot.identities.names)))
     except ValueError:
         return "a fact or an outline is not plain data"
     body = [_TABLE.pack(len(table)), table, *parts]
@@ -257,7 +264,7 @@ def read(raw: bytes, context: bytes) -> tuple[Snapshot | None, str]:
     return Snapshot(context, *decoded), ""
 
 
-def _decode(body: memoryview) -> tuple[dict[str, FileEntry], Index] | None:
+def _decode(body: memoryview) -> tuple[dict[str, FileEntry], Index, Identities] | None:
     """The files and index of a body, or None unless they have the shape ``write`` gives (what
     each file's facts and outlines hold is checked when they are first read: ``Damaged``)."""
     try:
@@ -266,29 +273,31 @@ def _decode(body: memoryview) -> tuple[dict[str, FileEntry], Index] | None:
         parts = body[_TABLE.size + length:]
         if type(whole) is not tuple or len(whole) != 2 or type(whole[0]) is not dict:
             return None
-        data, (at, lengths, totals) = whole
-        buckets = []
-        for size in lengths:  # the index's buckets, one after the other after the files' parts
-            if size < 0:
-                return None
-            buckets.append(parts[at:at + size])
-            at += size
-        if not 0 <= whole[1][0] <= at <= len(parts):
+        data, (at, lengths, totals, identity_lengths, identity_names) = whole
+        buckets: list[list[Packed]] = [[], []]
+        end = at
+        for part, sizes in zip(buckets, (lengths, identity_lengths), strict=True):
+            for size in sizes:  # the index's buckets, then the identities', after the files' parts
+                if size < 0:
+                    return None
+                part.append(parts[end:end + size])
+                end += size
+        if not 0 <= at <= end <= len(parts):
             return None
-        index = Index.from_data((tuple(buckets), totals))
-        if index is None:
+        index = Index.from_data((tuple(buckets[0]), totals))
+        identities = Identities.from_data(tuple(buckets[1]), identity_names)
+        if index is None or identities is None:
             return None
         files = {}
-        end = len(parts)
-        for name, (found, facts_at, facts_length, outlines_at, outlines_length, stat) in data.items():
+        for name, (found, facts_at, facts_length, outlines_at, outlines_length, stat, summary) in data.items():
             # A part past the end would read as a shorter one: the shape is checked here, the
             # parts' contents when unpacked (the body's digest already rules out damage).
             if type(name) is not str or type(found) is not bytes or not 0 <= facts_at <= facts_at + facts_length \
-                    <= outlines_at <= outlines_at + outlines_length <= end \
-                    or not (stat is None or type(stat) is tuple and len(stat) == 5):
+                    <= outlines_at <= outlines_at + outlines_length <= at \
+                    or not (stat is None or type(stat) is tuple and len(stat) == 5) or not _is_summary(summary):
                 return None
             files[name] = FileEntry(found, parts[facts_at:facts_at + facts_length],
-                                    parts[outlines_at:outlines_at + outlines_length], stat)
+                                    parts[outlines_at:outlines_at + outlines_length], stat, summary)
     except (ValueError, EOFError, TypeError, AttributeError, struct.error):
         return None
-    return files, index
+    return files, index, identities

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import marshal
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from ispctl.reconciler.estate.facts import Facts
@@ -35,6 +35,16 @@ class Damaged(Exception):
 
 def _bucket(name: str) -> int:
     return zlib.crc32(name.encode("utf-8", "surrogatepass")) % BUCKETS
+
+
+def _unpacked_bucket(packed: bytes | memoryview) -> dict[Any, Any]:
+    try:
+        found = marshal.loads(packed)
+    except (ValueError, EOFError, TypeError):
+        raise Damaged from None
+    if type(found) is not dict:
+        raise Damaged
+    return found
 
 
 class Index:
@@ -71,13 +81,7 @@ class Index:
     def _opened(self, number: int) -> dict[str, Holders]:
         found = self._open.get(number)
         if found is None:
-            try:
-                found = marshal.loads(self.packed[number])
-            except (ValueError, EOFError, TypeError):
-                raise Damaged from None
-            if type(found) is not dict:
-                raise Damaged
-            self._open[number] = found
+            found = self._open[number] = _unpacked_bucket(self.packed[number])
         return found
 
     def holders(self, names: Iterable[str]) -> dict[str, Holders]:
@@ -157,4 +161,110 @@ class Index:
     __hash__ = None  # type: ignore[assignment]
 
 
-__all__ = ["BUCKETS", "Damaged", "Holders", "Index"]
+class Identities:
+    """Which file's outlines hold each identity (an address, ``kind.key``), so a narrowed run
+    makes the outlines of only the few files whose objects it looks up (``engine.outlined``).
+
+    Not the addresses themselves (~150,000 at 30,000 mailboxes: they were most of the
+    snapshot), but a digest of each (crc32, the same in every process): its low bits choose
+    the bucket, the rest are the key, and each key gives the number of the file (in ``names``)
+    of every address with that digest. Two addresses may share a digest: a lookup names every
+    file that may hold it, and the caller looks in each (a file named in vain is only slower).
+    """
+
+    __slots__ = ("packed", "names", "_open")
+
+    def __init__(self, packed: tuple[bytes | memoryview, ...], names: tuple[str, ...]) -> None:
+        self.packed = packed  # per bucket: marshal of {key: file number, or numbers (a digest shared)}
+        self.names = names    # the files by number (a file gone keeps its number until a full run)
+        self._open: dict[int, dict[int, int | tuple[int, ...]]] = {}
+
+    @classmethod
+    def of(cls, files: Iterable[tuple[str, Iterable[str]]]) -> Identities:
+        """The index of these files' addresses (each file once)."""
+        buckets: list[dict[int, list[int]]] = [{} for _ in range(BUCKETS)]
+        names = []
+        for number, (file, addresses) in enumerate(files):
+            names.append(file)
+            for address in addresses:
+                bucket, key = _digest(address)
+                buckets[bucket].setdefault(key, []).append(number)
+        return cls(tuple(map(_packed, buckets)), tuple(names))
+
+    def _opened(self, number: int) -> dict[int, int | tuple[int, ...]]:
+        found = self._open.get(number)
+        if found is None:
+            found = self._open[number] = _unpacked_bucket(self.packed[number])
+        return found
+
+    def files_of(self, address: str) -> tuple[str, ...]:
+        """The files that may hold ``address`` (none: no file does)."""
+        bucket, key = _digest(address)
+        found = self._opened(bucket).get(key)
+        try:
+            if found is None:
+                return ()
+            if type(found) is int:
+                return (self.names[found],)
+            return tuple(self.names[number] for number in found)  # type: ignore[union-attr]
+        except (IndexError, TypeError):
+            raise Damaged from None
+
+    def updated(self, changes: Mapping[str, tuple[Collection[str], Collection[str]]]) -> Identities:
+        """The index after each file of ``changes`` went from its old addresses to its new ones."""
+        names = list(self.names)
+        numbers = {name: number for number, name in enumerate(names)}
+        moved: dict[int, list[tuple[int, int, bool]]] = {}
+        for file, (old, new) in changes.items():
+            number = numbers.get(file)
+            if number is None:
+                number = numbers[file] = len(names)
+                names.append(file)
+            for address in set(old) ^ set(new):
+                bucket, key = _digest(address)
+                moved.setdefault(bucket, []).append((key, number, address in new))
+        packed = list(self.packed)
+        for bucket, moves in moved.items():
+            lists = {key: [found] if type(found) is int else list(found)  # type: ignore[arg-type]
+                     for key, found in self._opened(bucket).items()}
+            for key, number, held in moves:
+                if held:
+                    lists.setdefault(key, []).append(number)
+                elif number in lists.get(key, ()):
+                    lists[key].remove(number)
+            packed[bucket] = _packed({key: found for key, found in lists.items() if found})
+        return Identities(tuple(packed), tuple(names))
+
+    @classmethod
+    def from_data(cls, packed: Any, names: Any) -> Identities | None:
+        if type(packed) is not tuple or len(packed) != BUCKETS or type(names) is not tuple \
+                or not all(type(part) is bytes or type(part) is memoryview for part in packed):
+            return None
+        return cls(packed, names)
+
+    def __eq__(self, other: object) -> bool:
+        # By what each address gives (files are numbered in the order they were added).
+        if not isinstance(other, Identities):
+            return NotImplemented
+        return all(self._files(number) == other._files(number) for number in range(BUCKETS))
+
+    def _files(self, bucket: int) -> dict[int, list[str]]:
+        found = self._opened(bucket).items()
+        return {key: sorted(self.names[n] for n in ((numbers,) if type(numbers) is int else numbers))  # type: ignore[union-attr]
+                for key, numbers in found}
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _digest(address: str) -> tuple[int, int]:
+    """The bucket and the key of an address (22 bits: packed in 5 bytes)."""
+    digest = zlib.crc32(address.encode("utf-8", "surrogatepass"))
+    return digest % BUCKETS, digest // BUCKETS
+
+
+def _packed(bucket: Mapping[int, Sequence[int]]) -> bytes:
+    return marshal.dumps({key: numbers[0] if len(numbers) == 1 else tuple(sorted(numbers))
+                          for key, numbers in sorted(bucket.items())})
+
+
+__all__ = ["BUCKETS", "Damaged", "Holders", "Identities", "Index"]
