@@ -86,6 +86,11 @@ def test_a_snapshot_reads_back_as_written(tmp_path: Path) -> None:
     assert all(type(bucket) is memoryview for bucket in kept.identities.packed)
     assert kept.identities.files_of("mailbox.m@d7.example") == ("desired-state/tenants/t/d7.example.yaml",)
     assert kept.files["desired-state/tenants/t/d7.example.yaml"].summary[3] == (("domain", 1), ("mailbox", 1))
+    # A file's name is written once (the indexes number the files), and equal parts of
+    # summaries are written once (and read back as one tuple).
+    assert path.read_bytes().count(b"desired-state/tenants/t/d7.example.yaml") == 1
+    one, other = (kept.files[f"desired-state/tenants/t/d{n}.example.yaml"].summary for n in (3, 4))
+    assert one[1] == other[1] and one[1] is other[1] and one[3] is other[3]
     # Written again from the parts read back: the same bytes.
     again = tmp_path / "again.snapshot"
     assert write(again, kept, force=True) is None

@@ -66,11 +66,14 @@ def test_an_index_reads_back_from_its_data_and_damage_is_told() -> None:
     index = Index.of(FILES.items())
     again = Index.from_data(marshal.loads(marshal.dumps(index.to_data())))
     assert again is not None and again == index
-    assert Index.from_data(((b"",) * (BUCKETS - 1), {})) is None
+    assert Index.from_data(((b"",) * (BUCKETS - 1), {}, ())) is None
+    assert Index.from_data((index.packed, index.totals, list(index.names))) is None
     assert Index.from_data("not an index") is None
-    broken = Index((b"\x00garbage",) * BUCKETS, {})
+    broken = Index((b"\x00garbage",) * BUCKETS, {}, index.names)
     with pytest.raises(Damaged):
         broken.holders(["domain:a.example"])
+    with pytest.raises(Damaged):  # a file number past the files
+        Index(index.packed, index.totals, ()).holders(["domain:a.example"])
 
 
 # Two addresses with the same crc32: the identities' index keeps a digest, not the address.

@@ -247,8 +247,9 @@ def _save(root: Path, schema: EstateSchema, env: Mapping[str, str] | None, desir
     if site:
         files[SITE] = FileEntry.of(b"", Facts(), site)
     index = Index.of((name, entry.facts) for name, entry in files.items() if indexed(name))
-    identities = Identities.of((name, [address_of(kind, key) for kind, key, *_ in rows])
-                               for name, rows in outlines.items())
+    # (Named by the same strings as the table and the index: ``marshal`` writes each once.)
+    identities = Identities.of((name, [address_of(kind, key) for kind, key, *_ in outlines.get(name, ())])
+                               for name in files if name != SITE)
     return write(path, Snapshot(context, files, index, identities))
 
 

@@ -1,15 +1,15 @@
-"""What a snapshot (``estate.snapshot_format``) keeps once for all its domain files, so a
-narrowed run (``estate.incremental``) never unpacks the facts of the thousands of files it
-neither loads nor changes: which files name each name, and whether they need it
-(``Index.holders``), and the sum of
-every file's totals (``Index.totals``: the totals outside a narrowed run are that sum less
-those of the few files it loads or that changed).
+"""What a snapshot (``estate.snapshot_format``) keeps once for all its files, so a narrowed run
+(``estate.incremental``) never unpacks the facts or outlines of the thousands of files it
+neither loads nor changes: which domain files name each name, and whether they need it
+(``Index.holders``), the sum of every domain file's totals (``Index.totals``: the totals
+outside a narrowed run are that sum less those of the few files it loads or that changed), and
+which file's outlines hold each identity (``Identities``).
 
-The names are kept in buckets (by a digest of the name that is the same in every process),
-each packed with ``marshal`` on its own: a run asks about a few dozen names and unpacks only
-their buckets. Each name's files are sorted and sums of zero are left out, so an index kept
-up to date run after run (``Index.updated``) is the one worked out from scratch
-(``Index.of``) for the same files.
+Both are kept in buckets (by a digest of the name that is the same in every process), each
+packed with ``marshal`` on its own: a run asks about a few dozen names and unpacks only their
+buckets. Files are named by their number in a list kept with the index. An index kept up to
+date run after run (``updated``) answers as the one worked out from scratch (``of``) for the
+same files, and compares equal to it.
 """
 
 from __future__ import annotations
@@ -50,48 +50,58 @@ def _unpacked_bucket(packed: bytes | memoryview) -> dict[Any, Any]:
 class Index:
     """The names and totals of a snapshot's domain files (module docstring)."""
 
-    __slots__ = ("packed", "totals", "_open")
+    __slots__ = ("packed", "totals", "names", "_open")
 
-    def __init__(self, packed: tuple[bytes | memoryview, ...], totals: dict[str, int]) -> None:
+    def __init__(self, packed: tuple[bytes | memoryview, ...], totals: dict[str, int], names: tuple[str, ...]) -> None:
         # Per bucket: marshal of {name: (the files naming it without needing it (declaring it,
-        # or only naming it), the files needing it)}, each sorted.
+        # or only naming it), the files needing it)}, each sorted, by their number in ``names``
+        # (a file's name in every bucket it is in was most of the snapshot).
         self.packed = packed
         self.totals = totals    # the sum of every file's totals, without sums of zero
-        self._open: dict[int, dict[str, Holders]] = {}
+        self.names = names      # the files by number (a file gone keeps its number until a full run)
+        self._open: dict[int, dict[str, tuple[tuple[int, ...], tuple[int, ...]]]] = {}
 
     @classmethod
     def of(cls, facts: Iterable[tuple[str, Facts]]) -> Index:
         """The index of these files' facts (each file once)."""
-        buckets: list[dict[str, tuple[list[str], list[str]]]] = [{} for _ in range(BUCKETS)]
+        buckets: list[dict[str, tuple[list[int], list[int]]]] = [{} for _ in range(BUCKETS)]
         totals: dict[str, int] = {}
-        for file, found in facts:
+        names = []
+        for number, (file, found) in enumerate(facts):
+            names.append(file)
             needs = found.needs
             for name in found.names:
                 name_holders = buckets[_bucket(name)].get(name)
                 if name_holders is None:
                     name_holders = buckets[_bucket(name)][name] = ([], [])
-                name_holders[name in needs].append(file)
+                name_holders[name in needs].append(number)
             for key, value in found.totals.items():
                 totals[key] = totals.get(key, 0) + value
-        packed = tuple(marshal.dumps({name: (tuple(sorted(naming)), tuple(sorted(needing)))
+        packed = tuple(marshal.dumps({name: (tuple(naming), tuple(needing))
                                       for name, (naming, needing) in bucket.items()})
                        for bucket in buckets)
-        return cls(packed, {key: value for key, value in totals.items() if value})
+        return cls(packed, {key: value for key, value in totals.items() if value}, tuple(names))
 
-    def _opened(self, number: int) -> dict[str, Holders]:
+    def _opened(self, number: int) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
         found = self._open.get(number)
         if found is None:
             found = self._open[number] = _unpacked_bucket(self.packed[number])
         return found
 
+    def _named(self, numbers: Iterable[int]) -> tuple[str, ...]:
+        try:
+            return tuple(sorted(self.names[number] for number in numbers))
+        except (IndexError, TypeError):
+            raise Damaged from None
+
     def holders(self, names: Iterable[str]) -> dict[str, Holders]:
-        """The files naming each of ``names`` without needing it, and those needing it (names
-        no file names are left out)."""
+        """The files naming each of ``names`` without needing it, and those needing it, each
+        sorted (names no file names are left out)."""
         found = {}
         for name in names:
             files = self._opened(_bucket(name)).get(name)
             if files is not None:
-                found[name] = files
+                found[name] = self._named(files[0]), self._named(files[1])
         return found
 
     def outside(self, excluded: Iterable[Facts]) -> dict[str, int]:
@@ -106,8 +116,10 @@ class Index:
         """The index after each file of ``changes`` went from its old facts to its new ones
         (None: the file was not there / is gone)."""
         totals = dict(self.totals)
+        names = list(self.names)
+        numbers = {name: number for number, name in enumerate(names)}
         # Per bucket: (name, file, whether it needed it, whether it needs it; None: not named).
-        moved: dict[int, list[tuple[str, str, bool | None, bool | None]]] = {}
+        moved: dict[int, list[tuple[str, int, bool | None, bool | None]]] = {}
         empty = Facts()
         for file, (old, new) in changes.items():
             old, new = old or empty, new or empty
@@ -115,48 +127,53 @@ class Index:
                 totals[key] = totals.get(key, 0) - value
             for key, value in new.totals.items():
                 totals[key] = totals.get(key, 0) + value
+            number = numbers.get(file)
+            if number is None:
+                number = numbers[file] = len(names)
+                names.append(file)
             for name in old.names | new.names:
                 was = (name in old.needs) if name in old.names else None
                 now = (name in new.needs) if name in new.names else None
                 if was != now:
-                    moved.setdefault(_bucket(name), []).append((name, file, was, now))
+                    moved.setdefault(_bucket(name), []).append((name, number, was, now))
         packed: list[bytes | memoryview] = list(self.packed)
-        for number, moves in moved.items():
-            bucket = dict(self._opened(number))
-            for name, file, needed, needs in moves:
+        for bucket_number, moves in moved.items():
+            bucket = dict(self._opened(bucket_number))
+            for name, number, needed, needs in moves:
                 lists = [set(part) for part in bucket.get(name, ((), ()))]
                 if needed is not None:
-                    lists[needed].discard(file)
+                    lists[needed].discard(number)
                 if needs is not None:
-                    lists[needs].add(file)
+                    lists[needs].add(number)
                 if lists[0] or lists[1]:
                     bucket[name] = (tuple(sorted(lists[0])), tuple(sorted(lists[1])))
                 else:
                     bucket.pop(name, None)
-            packed[number] = marshal.dumps(bucket)
-        return Index(tuple(packed), {key: value for key, value in totals.items() if value})
+            packed[bucket_number] = marshal.dumps(bucket)
+        return Index(tuple(packed), {key: value for key, value in totals.items() if value}, tuple(names))
 
-    def to_data(self) -> tuple[tuple[bytes | memoryview, ...], dict[str, int]]:
-        return self.packed, self.totals
+    def to_data(self) -> tuple[tuple[bytes | memoryview, ...], dict[str, int], tuple[str, ...]]:
+        return self.packed, self.totals, self.names
 
     @classmethod
     def from_data(cls, data: Any) -> Index | None:
         """The index ``to_data`` gave, or None unless it has that shape."""
-        if type(data) is not tuple or len(data) != 2:
+        if type(data) is not tuple or len(data) != 3:
             return None
-        packed, totals = data
-        if type(packed) is not tuple or len(packed) != BUCKETS or type(totals) is not dict \
+        packed, totals, names = data
+        if type(packed) is not tuple or len(packed) != BUCKETS or type(totals) is not dict or type(names) is not tuple \
                 or not all(type(part) is bytes or type(part) is memoryview for part in packed):
             return None
-        return cls(packed, totals)
+        return cls(packed, totals, names)
 
     def __eq__(self, other: object) -> bool:
-        # By content: equal buckets may be packed in another order (``updated`` adds at the end).
+        # By content: equal buckets may be packed in another order (``updated`` adds at the
+        # end), and files numbered otherwise.
         if not isinstance(other, Index):
             return NotImplemented
         return self.totals == other.totals and all(
-            mine == theirs or self._opened(number) == other._opened(number)
-            for number, (mine, theirs) in enumerate(zip(self.packed, other.packed, strict=True)))
+            self.holders(self._opened(number)) == other.holders(other._opened(number))
+            and self._opened(number).keys() == other._opened(number).keys() for number in range(BUCKETS))
 
     __hash__ = None  # type: ignore[assignment]
 
