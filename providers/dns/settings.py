@@ -14,7 +14,8 @@ every problem name the exact list item it is about.
 ``DNS`` and ``DOMAIN_DNS`` are the two sections the DNS service adds to the files.
 """
 
-from __future__ import annotations
+# (No postponed annotations here: pydantic builds these models from annotations as objects; as
+# strings, every field's was compiled and evaluated at each start: ~1,000 of them in a plan.)
 
 import fnmatch
 import ipaddress

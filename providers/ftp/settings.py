@@ -13,7 +13,8 @@
 the site's values on one machine (a sandbox keeps its FTP homes in its own folder).
 """
 
-from __future__ import annotations
+# (No postponed annotations here: pydantic builds these models from annotations as objects; as
+# strings, every field's was compiled and evaluated at each start: ~1,000 of them in a plan.)
 
 from typing import Annotated, Any, cast
 
@@ -69,7 +70,7 @@ class FtpLimits(Strict):
                     "count and no size quota")
         return None
 
-    def over(self, defaults: FtpLimits) -> FtpLimits:
+    def over(self, defaults: "FtpLimits") -> "FtpLimits":
         """These limits, each unset one taken from ``defaults``."""
         return FtpLimits(**{name: getattr(self, name) if getattr(self, name) is not None else getattr(defaults, name)
                             for name in FtpLimits.model_fields})

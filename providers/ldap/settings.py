@@ -2,7 +2,8 @@
 which accounts read and write it (``accounts``: DNs by role, never passwords; the access rules
 ``ispctl render access`` writes and the bind DN each ``ispctl render <service>`` writes)."""
 
-from __future__ import annotations
+# (No postponed annotations here: pydantic builds these models from annotations as objects; as
+# strings, every field's was compiled and evaluated at each start: ~1,000 of them in a plan.)
 
 import re
 from typing import Annotated, Self

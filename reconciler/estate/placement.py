@@ -21,7 +21,8 @@ With no host of a role, nothing of that role is placed: the single-host estate o
 This module names no service; the services whose objects are placed call ``place``.
 """
 
-from __future__ import annotations
+# (No postponed annotations here: pydantic builds these models from annotations as objects; as
+# strings, every field's was compiled and evaluated at each start: ~1,000 of them in a plan.)
 
 import hashlib
 import math
