@@ -38,6 +38,7 @@ changed or deleted; adopting an existing zone means listing it in the catalog.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ispctl.providers.dns.compile import zoneset_resources
 from ispctl.providers.dns.connection import DnsConnection
@@ -47,7 +48,10 @@ from ispctl.providers.dns.facts import dns_facts
 from ispctl.providers.dns.provider import DnsProvider
 from ispctl.providers.dns.settings import DNS, DOMAIN_DNS, DnsSettings, DomainDns
 from ispctl.providers.dns.validate import check_zones
-from ispctl.reconciler.contract import Catalog, Commands, Compiled, Component, ReplicaWatch, Service, SiteFile
+from ispctl.reconciler.contract import Catalog, Commands, Compiled, Service, SiteFile
+
+if TYPE_CHECKING:  # the sandbox's and apply's types: the contract imports them when asked (issue 11)
+    from ispctl.reconciler.contract import Component, ReplicaWatch
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> DnsProvider:

@@ -39,7 +39,7 @@ from ispctl.providers.opendkim.tables import (
     format_tables,
     read_tables,
 )
-from ispctl.reconciler.contract import Provider, ProviderError, Resource, write_rendered
+from ispctl.reconciler.contract import Provider, ProviderError, Resource
 
 BATCH = "tables"
 Served = Callable[[str, str], str | None]
@@ -141,6 +141,8 @@ class SigningProvider(Provider):
                 current.pop(domain, None)
             else:
                 current[domain] = entry
+        from ispctl.reconciler.contract import write_rendered  # apply's only: not with the registry (issue 11)
+
         try:
             write_rendered(format_tables(current.values()), self.conf_dir)
         except OSError as exc:
