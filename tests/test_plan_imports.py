@@ -78,6 +78,9 @@ NOT_IMPORTED = {
     "ispctl.reconciler.cli.identity": "the estate's identity in the audit trail (apply, history)",
     "ispctl.reconciler.views.markdown": "plan --format markdown",
     "getpass": "hash-password's prompt (and the audit trail's user name)",
+    # The core commands' modules other than the plan's: registered when one of theirs is looked up.
+    **{f"ispctl.reconciler.cli.{name}": "the command line's own commands: group.LATER_COMMANDS"
+       for name in ("lookup", "provision", "provision_core", "edits", "sandbox", "status", "tools")},
 }
 # The digests' key is random per run (``saved.value_digests``): the checksum over it too.
 RANDOM = ("checksum",)
