@@ -79,6 +79,7 @@ NOT_IMPORTED = {
     "ispctl.reconciler.views.markdown": "plan --format markdown",
     "getpass": "hash-password's prompt (and the audit trail's user name)",
     # The core commands' modules other than the plan's: registered when one of theirs is looked up.
+    "xml.sax": "the XML escapes of the mail clients' autoconfig file (web.mailconfig has its own)",
     **{f"ispctl.reconciler.cli.{name}": "the command line's own commands: group.LATER_COMMANDS"
        for name in ("lookup", "provision", "provision_core", "edits", "sandbox", "status", "tools")},
 }

@@ -14,6 +14,7 @@ from dns_helpers import converge, provider_for, rrset, zone
 from estate_builder import SITE, EstateBuilder
 
 from ispctl.providers.web import files as web_files
+from ispctl.providers.web import mailconfig
 from ispctl.providers.web.certs import CertRequest, ensure
 from ispctl.providers.web.provider import WebProvider
 from ispctl.providers.web.render import Layout, render
@@ -85,6 +86,16 @@ def test_the_example_domains_with_mail_and_web_get_autoconfig_and_mta_sts() -> N
     assert files(own) == {WELL_KNOWN: xml}  # the domain's own site serves the same file
     assert files(sts) == {POLICY: "version: STSv1\r\nmode: testing\r\nmx: mx1.example.net\r\nmx: mx2.example.net\r\n"
                                   "max_age: 604800\r\n"}
+
+
+@pytest.mark.parametrize("text", ["acme.example", "xn--bcher-kva.example", "a&b<c>d", "say \"hi\"", "it's",
+                                  "both ' and \"", "tab\tnew\nline\rreturn", "&amp; already", "", "<'\"&>"])
+def test_the_xml_escapes_are_the_standard_librarys(text: str) -> None:
+    # Ours, so that compiling the web service imports no xml.sax (issue 11): the same text out.
+    from xml.sax.saxutils import escape, quoteattr
+
+    assert mailconfig.escape(text) == escape(text)
+    assert mailconfig.quoteattr(text) == quoteattr(text)
 
 
 def test_pop3_mode_and_max_age_come_from_the_settings(tmp_path: Path) -> None:

@@ -29,10 +29,27 @@ XML_PATH = "/mail/config-v1.1.xml"
 WELL_KNOWN_XML = "/.well-known/autoconfig/mail/config-v1.1.xml"
 
 
+def escape(text: str) -> str:
+    """``xml.sax.saxutils.escape``: &, > and < as entities. Ours, because compiling the web service
+    (every plan) made the autoconfig file of every domain, and xml.sax was ~2 ms of importing
+    (issue 11; tests/test_web_mailconfig.py holds the two equal)."""
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+
+
+def quoteattr(text: str) -> str:
+    """``xml.sax.saxutils.quoteattr``: escaped, newlines and tabs as character references, in the
+    quotes the value does not hold (double ones as &quot; when it holds both)."""
+    data = escape(text).replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    if '"' not in data:
+        return f'"{data}"'
+    if "'" not in data:
+        return f"'{data}'"
+    quoted = data.replace('"', "&quot;")
+    return f'"{quoted}"'
+
+
 def autoconfig_xml(domain: str, mail: DnsMail) -> str:
     """Thunderbird's clientConfig v1.1 for ``domain`` from the SRV records' hosts."""
-    from xml.sax.saxutils import escape, quoteattr  # only for an estate with web and mail (issue 11)
-
     servers: list[str] = []
 
     def server(tag: str, kind: str, host: str, port: int, socket: str) -> None:
