@@ -21,7 +21,6 @@ these check what one file can know; ``validate`` checks across files.
 
 from __future__ import annotations
 
-import shlex
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
@@ -65,6 +64,8 @@ AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
 
 def _command(value: object) -> object:
     """A command line: a string (split like a shell would, with no shell) or a list of words."""
+    import shlex  # here: only an estate that sets a command reads one (issue 11)
+
     if isinstance(value, (list, tuple)):
         if not all(isinstance(w, str) for w in value):
             raise ValueError("must be a command line or a list of words")
@@ -86,6 +87,8 @@ Command = Annotated[str, BeforeValidator(_command)]
 
 def argv(command: str) -> list[str]:
     """The words of a command setting, for subprocess (never run through a shell)."""
+    import shlex
+
     return shlex.split(command)
 
 
