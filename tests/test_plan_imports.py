@@ -79,6 +79,8 @@ NOT_IMPORTED = {
     "ispctl.reconciler.views.markdown": "plan --format markdown",
     "getpass": "hash-password's prompt (and the audit trail's user name)",
     # The core commands' modules other than the plan's: registered when one of theirs is looked up.
+    "ispctl.providers.dns.connection": "the DNS server's connection, made by the DNS provider's build",
+    "ispctl.providers.dns.query": "the DNS provider's and the DKIM check's queries",
     "xml.sax": "the XML escapes of the mail clients' autoconfig file (web.mailconfig has its own)",
     **{f"ispctl.reconciler.cli.{name}": "the command line's own commands: group.LATER_COMMANDS"
        for name in ("lookup", "provision", "provision_core", "edits", "sandbox", "status", "tools")},

@@ -41,7 +41,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ispctl.providers.dns.compile import zoneset_resources
-from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.dkim import store_inputs
 from ispctl.providers.dns.editable import RECORD
 from ispctl.providers.dns.facts import dns_facts
@@ -55,7 +54,9 @@ if TYPE_CHECKING:  # the sandbox's and apply's types: the contract imports them 
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> DnsProvider:
-    from ispctl.providers.dns.mapping import ignore_rules  # the zones' reads: when a provider is made
+    # The zones' reads and the server's connection: when a provider is made, not with the registry (issue 11).
+    from ispctl.providers.dns.connection import DnsConnection
+    from ispctl.providers.dns.mapping import ignore_rules
 
     return DnsProvider(DnsConnection.from_env(env), ignore_rules(site.section(DNS).ignore))
 
@@ -111,5 +112,5 @@ SERVICE = Service(
     editables=(RECORD,),
 )
 
-__all__ = ["DNS", "DOMAIN_DNS", "SERVICE", "DnsConnection", "DnsProvider", "DnsSettings", "DomainDns", "build",
+__all__ = ["DNS", "DOMAIN_DNS", "SERVICE", "DnsProvider", "DnsSettings", "DomainDns", "build",
            "dkim_inputs"]

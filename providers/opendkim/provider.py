@@ -25,9 +25,8 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.dkim import DkimError, read_public, served_key
 from ispctl.providers.opendkim.tables import (
     KEY_TABLE,
@@ -40,6 +39,9 @@ from ispctl.providers.opendkim.tables import (
     read_tables,
 )
 from ispctl.reconciler.contract import Provider, ProviderError, Resource
+
+if TYPE_CHECKING:
+    from ispctl.providers.dns.connection import DnsConnection
 
 BATCH = "tables"
 Served = Callable[[str, str], str | None]
@@ -194,6 +196,8 @@ def served_from_env(env: Mapping[str, str]) -> Served | None:
 
     def served(domain: str, selector: str) -> str | None:
         if not conn:
+            from ispctl.providers.dns.connection import DnsConnection  # the first question's (issue 11)
+
             conn.append(DnsConnection.from_env(env))
         return served_key(conn[0], domain, selector)
     return served
