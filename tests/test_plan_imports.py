@@ -81,6 +81,9 @@ NOT_IMPORTED = {
     # The core commands' modules other than the plan's: registered when one of theirs is looked up.
     "ispctl.providers.dns.connection": "the DNS server's connection, made by the DNS provider's build",
     "ispctl.providers.dns.query": "the DNS provider's and the DKIM check's queries",
+    "ispctl.providers.mailstore.store": "the mail store's reads and writes, on a machine that keeps one",
+    "ispctl.providers.mailstore.adopt": "the adoption of mail that exists before ispctl (apply)",
+    "ispctl.providers.mailstore.merge": "a renamed mailbox's newly delivered mail (apply)",
     "xml.sax": "the XML escapes of the mail clients' autoconfig file (web.mailconfig has its own)",
     **{f"ispctl.reconciler.cli.{name}": "the command line's own commands: group.LATER_COMMANDS"
        for name in ("lookup", "provision", "provision_core", "edits", "sandbox", "status", "tools")},
