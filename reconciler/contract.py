@@ -14,16 +14,17 @@ Service modules import from ``ispctl.reconciler`` only this module (and, in thei
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import typer
 
-from ispctl.reconciler.engine import audit, output
+from ispctl.reconciler.engine import output
 from ispctl.reconciler.engine.errors import (
     ApprovalRequired,
     ConfigError,
@@ -35,17 +36,7 @@ from ispctl.reconciler.engine.errors import (
 )
 from ispctl.reconciler.engine.heap import collector_paused
 from ispctl.reconciler.engine.inflight import Done, Pipelined, Submission
-from ispctl.reconciler.engine.journal import (
-    MoveJournal,
-    MoveStep,
-    PendingMove,
-    interrupted_hosts,
-    moving_attrs,
-    placed_host,
-)
 from ispctl.reconciler.engine.provider import BatchError, Lockable, Provider, Within
-from ispctl.reconciler.engine.rendered import write_rendered
-from ispctl.reconciler.engine.replicas import ReplicaState, ReplicaWatch
 from ispctl.reconciler.engine.resources import Index, Resource, Value, address_of
 from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.catalog import Catalog, NAlias, NDomain, NMailbox, NTenant, Origin
@@ -88,9 +79,48 @@ from ispctl.reconciler.estate.schema import EstateSchema, Inputs, NamedExtension
 from ispctl.reconciler.estate.settings import EnvOverride
 from ispctl.reconciler.estate.units import MAX_TTL, format_duration, format_size, parse_duration
 from ispctl.reconciler.estate.yamlload import Document, FieldPath, format_path
-from ispctl.reconciler.harness.sandbox import Component
 from ispctl.reconciler.provision.editable import Editable
-from ispctl.reconciler.provision.yamlrt import carry_tail_comment, round_trip
+
+if TYPE_CHECKING:
+    from ispctl.reconciler.engine import audit
+    from ispctl.reconciler.engine.journal import (
+        MoveJournal,
+        MoveStep,
+        PendingMove,
+        interrupted_hosts,
+        moving_attrs,
+        placed_host,
+    )
+    from ispctl.reconciler.engine.rendered import write_rendered
+    from ispctl.reconciler.engine.replicas import ReplicaState, ReplicaWatch
+    from ispctl.reconciler.harness.sandbox import Component
+    from ispctl.reconciler.provision.yamlrt import carry_tail_comment, round_trip
+else:
+    # What only apply, status, the sandbox and the editing commands use is imported the first time
+    # a name is looked up (PEP 562), not with the contract: every service module imports the
+    # contract, and a plan needs none of these (issue 11; tests/test_plan_imports.py).
+    _LATER: dict[str, tuple[str, str | None]] = {
+        "audit": ("ispctl.reconciler.engine.audit", None),
+        **{name: ("ispctl.reconciler.engine.journal", name) for name in (
+            "MoveJournal", "MoveStep", "PendingMove", "interrupted_hosts", "moving_attrs", "placed_host")},
+        "write_rendered": ("ispctl.reconciler.engine.rendered", "write_rendered"),
+        "ReplicaState": ("ispctl.reconciler.engine.replicas", "ReplicaState"),
+        "ReplicaWatch": ("ispctl.reconciler.engine.replicas", "ReplicaWatch"),
+        "Component": ("ispctl.reconciler.harness.sandbox", "Component"),
+        "carry_tail_comment": ("ispctl.reconciler.provision.yamlrt", "carry_tail_comment"),
+        "round_trip": ("ispctl.reconciler.provision.yamlrt", "round_trip"),
+    }
+
+    def __getattr__(name: str) -> Any:
+        if name not in _LATER:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module, attr = _LATER[name]
+        value = importlib.import_module(module)  # the module itself when attr is None
+        if attr is not None:
+            value = getattr(value, attr)
+        globals()[name] = value  # looked up once
+        return value
+
 
 ProviderFactory = Callable[[SiteFile, Mapping[str, str]], Provider]
 # What a service's live side is (e.g. the directory's URL and base DN), never credentials:
@@ -125,7 +155,7 @@ PlacedCount = Callable[[SiteFile, Mapping[str, str]], Mapping[str, Mapping[str, 
 # its role) and the environment (its primary's connection), a watch remembering what the primary
 # holds now, which apply polls until every replica has it and ``ispctl status`` polls once;
 # None when the cluster declares no replica of this service.
-ReplicaCheck = Callable[[SiteFile, Mapping[str, str]], ReplicaWatch | None]
+ReplicaCheck = Callable[[SiteFile, Mapping[str, str]], "ReplicaWatch | None"]
 
 # The ``--dir`` option every command that reads the desired state takes.
 DirOption: Any = typer.Option(

@@ -14,6 +14,7 @@ from ispctl.providers import registry
 from ispctl.reconciler import contract
 from ispctl.reconciler.cli import app as cli
 from ispctl.reconciler.cli import group
+from ispctl.reconciler.cli.context import Wiring
 from tests.wiring import REGISTRY
 
 
@@ -45,6 +46,16 @@ def test_a_core_command_is_made_only_when_looked_up() -> None:
     assert isinstance(top, TyperGroup) and top.commands == {}
     plan = top.get_command(Context(top, info_name="ispctl"), "plan")
     assert plan is not None and list(top.commands) == ["plan"]
+    # Nor are the modules of the others registered (tests/test_plan_imports.py: nor imported).
+    assert top.deferred is not None and [name for name, _ in group.LATER_COMMANDS if top.deferred[name]] == []
+
+
+def test_the_later_index_is_what_their_modules_register() -> None:
+    app = typer.Typer()
+    group.register_later(app, Wiring(None))
+    found = group.deferred_commands(app)
+    registered = tuple((name, bool(one and one.registered_groups)) for name, one in found.items())
+    assert registered == group.LATER_COMMANDS, f"LATER_COMMANDS in reconciler/cli/group.py should be {registered!r}"
 
 
 @pytest.mark.parametrize("words", [["plan"], ["hash-password"], ["sandbox"], ["sandbox", "up"], ["tenant"],

@@ -65,6 +65,27 @@ NOT_IMPORTED = {
     "ispctl.providers.web.move": "a site's move between web hosts (rsync)",
     "ispctl.providers.ftp.report": "ispctl report quota and usage: the FTP logins' homes",
     "ispctl.providers.mailstore.report": "ispctl report usage: the mail store's maildirs",
+    # Apply's, history's and the sandbox's modules, imported with the contract and the core
+    # commands' bodies before (``contract.__getattr__`` and the commands import them on first use).
+    "ispctl.reconciler.engine.audit": "the audit trail (and getpass), written by apply, read by history",
+    "ispctl.reconciler.engine.journal": "the hosts' move journal, read when a cluster's hosts are",
+    "ispctl.reconciler.engine.replicas": "the replicas' watch, polled by apply and status",
+    "ispctl.reconciler.engine.rendered": "the rendered files' writer (render, OpenDKIM's apply)",
+    "ispctl.reconciler.harness": "the sandbox of real daemons (shlex, subprocess helpers)",
+    "ispctl.reconciler.provision.yamlrt": "the round-trip YAML of the editing commands",
+    "ispctl.reconciler.cli.replicas": "apply's wait for the replicas",
+    "ispctl.reconciler.cli.reviewed": "apply --reviewed",
+    "ispctl.reconciler.cli.identity": "the estate's identity in the audit trail (apply, history)",
+    "ispctl.reconciler.views.markdown": "plan --format markdown",
+    "getpass": "hash-password's prompt (and the audit trail's user name)",
+    # The core commands' modules other than the plan's: registered when one of theirs is looked up.
+    "ispctl.providers.dns.connection": "the DNS server's connection, made by the DNS provider's build",
+    "ispctl.providers.dns.query": "the DNS provider's and the DKIM check's queries",
+    "ispctl.providers.mailstore.store": "the mail store's reads and writes, on a machine that keeps one",
+    "ispctl.providers.mailstore.adopt": "the adoption of mail that exists before ispctl (apply)",
+    "ispctl.providers.mailstore.merge": "a renamed mailbox's newly delivered mail (apply)",
+    **{f"ispctl.reconciler.cli.{name}": "the command line's own commands: group.LATER_COMMANDS"
+       for name in ("lookup", "provision", "provision_core", "edits", "sandbox", "status", "tools")},
 }
 # The digests' key is random per run (``saved.value_digests``): the checksum over it too.
 RANDOM = ("checksum",)

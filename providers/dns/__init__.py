@@ -38,20 +38,25 @@ changed or deleted; adopting an existing zone means listing it in the catalog.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ispctl.providers.dns.compile import zoneset_resources
-from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.dkim import store_inputs
 from ispctl.providers.dns.editable import RECORD
 from ispctl.providers.dns.facts import dns_facts
 from ispctl.providers.dns.provider import DnsProvider
 from ispctl.providers.dns.settings import DNS, DOMAIN_DNS, DnsSettings, DomainDns
 from ispctl.providers.dns.validate import check_zones
-from ispctl.reconciler.contract import Catalog, Commands, Compiled, Component, ReplicaWatch, Service, SiteFile
+from ispctl.reconciler.contract import Catalog, Commands, Compiled, Service, SiteFile
+
+if TYPE_CHECKING:  # the sandbox's and apply's types: the contract imports them when asked (issue 11)
+    from ispctl.reconciler.contract import Component, ReplicaWatch
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> DnsProvider:
-    from ispctl.providers.dns.mapping import ignore_rules  # the zones' reads: when a provider is made
+    # The zones' reads and the server's connection: when a provider is made, not with the registry (issue 11).
+    from ispctl.providers.dns.connection import DnsConnection
+    from ispctl.providers.dns.mapping import ignore_rules
 
     return DnsProvider(DnsConnection.from_env(env), ignore_rules(site.section(DNS).ignore))
 
@@ -107,5 +112,5 @@ SERVICE = Service(
     editables=(RECORD,),
 )
 
-__all__ = ["DNS", "DOMAIN_DNS", "SERVICE", "DnsConnection", "DnsProvider", "DnsSettings", "DomainDns", "build",
+__all__ = ["DNS", "DOMAIN_DNS", "SERVICE", "DnsProvider", "DnsSettings", "DomainDns", "build",
            "dkim_inputs"]

@@ -40,10 +40,12 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ispctl.providers.dns.connection import DnsConnection
-from ispctl.providers.dns.query import exchange
 from ispctl.reconciler.contract import IspctlError
+
+if TYPE_CHECKING:
+    from ispctl.providers.dns.connection import DnsConnection
 
 # dnspython is imported by the functions that use it, not with the module: the registry imports
 # the DNS service for every command, and an estate without DNS must not pay for it (issue 11).
@@ -262,6 +264,8 @@ def served_key(conn: DnsConnection, domain: str, selector: str) -> str | None:
     import dns.exception
     import dns.message
     import dns.rdatatype
+
+    from ispctl.providers.dns.query import exchange
 
     query = dns.message.make_query(f"{selector}._domainkey.{domain}.", dns.rdatatype.TXT)
     query.use_tsig(conn.tsig_key)

@@ -36,13 +36,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar
 
-from ispctl.providers.dns.connection import DnsConnection, Unreachable
 from ispctl.reconciler.contract import BatchError, Provider, ProviderError, Resource, Within
 
 if TYPE_CHECKING:
     import dns.update
 
     from ispctl.providers.dns import catalog as cat
+    from ispctl.providers.dns.connection import DnsConnection
     from ispctl.providers.dns.mapping import LiveZone
     from ispctl.providers.dns.rndc import Rndc
     from ispctl.providers.dns.settings import IgnoreRule
@@ -240,6 +240,8 @@ class DnsProvider(Provider):
             raise ProviderError(self._explain(batch, exc)) from None
 
     def _explain(self, batch: str, exc: ProviderError) -> str:
+        from ispctl.providers.dns.connection import Unreachable
+
         if not isinstance(exc, Unreachable) and not isinstance(exc.__cause__ or exc.__context__, Unreachable):
             return str(exc)
         where = f"{self.conn.host}:{self.conn.port}"
@@ -346,6 +348,7 @@ class DnsProvider(Provider):
         import dns.exception
         import dns.rcode
 
+        from ispctl.providers.dns.connection import Unreachable
         from ispctl.providers.dns.query import exchange
 
         where = f"{self.conn.host}:{self.conn.port}"

@@ -10,6 +10,8 @@ configuration for tests and the sandbox (``sandbox/``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ispctl.providers.dovecot.hosts import MailHostProvider
 from ispctl.providers.dovecot.placement import (
     SCHEMA_PART,
@@ -19,7 +21,10 @@ from ispctl.providers.dovecot.placement import (
     placed_mailboxes,
     placement_facts,
 )
-from ispctl.reconciler.contract import Commands, Component, Service
+from ispctl.reconciler.contract import Commands, Service
+
+if TYPE_CHECKING:  # the sandbox's and apply's types: the contract imports them when asked (issue 11)
+    from ispctl.reconciler.contract import Component
 
 
 def _commands(commands: Commands) -> None:

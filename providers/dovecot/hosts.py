@@ -23,22 +23,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ispctl.providers.ldap.connection import LdapSettings, OnDemandConnection, first_value, paged_entries
 from ispctl.providers.ldap.dn import escape_filter
-from ispctl.reconciler.contract import (
-    MAILBOX,
-    MoveJournal,
-    Provider,
-    ProviderError,
-    Resource,
-    address_of,
-    interrupted_hosts,
-    moving_attrs,
-    placed_host,
-)
+
+# The move journal's helpers are looked up on the contract when a function runs: the journal's
+# module loads then, not with the registry (issue 11; a plan without hosts never needs it).
+from ispctl.reconciler import contract
+from ispctl.reconciler.contract import MAILBOX, Provider, ProviderError, Resource, address_of
 
 if TYPE_CHECKING:
     import ldap3
 
     from ispctl.providers.dovecot.move import Doveadm
+    from ispctl.reconciler.contract import MoveJournal
 
 KIND = "mailhost"
 CLASS = "inetLocalMailRecipient"
@@ -74,7 +69,8 @@ class MailHostProvider(OnDemandConnection, Provider):
             # Until a move's last step, the mail is not (all) where the directory says: the
             # live side says which move is unfinished (``moving``, never desired), so the plan
             # proposes to finish it and apply does, towards whatever host git now says.
-            found.append(Resource(KIND, address, moving_attrs(host, moving), depends_on=(address_of(MAILBOX, address),),
+            found.append(Resource(KIND, address, contract.moving_attrs(host, moving),
+                                  depends_on=(address_of(MAILBOX, address),),
                                   interrupted=moving.describe() if moving else None))
         return found
 
@@ -142,11 +138,11 @@ class MailHostProvider(OnDemandConnection, Provider):
 
     def _create(self, resource: Resource) -> None:
         # A new mailbox: its entry was just made, no mail exists anywhere to copy.
-        self._write(resource.key, placed_host(resource))
+        self._write(resource.key, contract.placed_host(resource))
 
     def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
-        source, target = placed_host(before), _target(before, after)
-        earlier = interrupted_hosts(before)
+        source, target = contract.placed_host(before), _target(before, after)
+        earlier = contract.interrupted_hosts(before)
         if source == target and not earlier:
             # A renamed mailbox (its entry renamed by the directory first): same host, no mail moves.
             self._write(after.key, target)
@@ -166,17 +162,17 @@ class MailHostProvider(OnDemandConnection, Provider):
     def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
         if before is None or after is None:
             return ()
-        source = placed_host(before)
+        source = contract.placed_host(before)
         if source == _target(before, after):
             moving = before.attrs.get("moving")
             return (f"finishes the interrupted move ({moving}): syncs the mail on {source} with the other "
                     "host again",) if moving else ()
-        return (f"moves the mail from {source} to {placed_host(after)} with doveadm sync, switches mailHost once "
-                "the copy is complete, syncs again; the old copy is archived by the mail store run on "
+        return (f"moves the mail from {source} to {contract.placed_host(after)} with doveadm sync, switches mailHost "
+                "once the copy is complete, syncs again; the old copy is archived by the mail store run on "
                 f"{source}",)
 
 
 def _target(before: Resource, after: Resource) -> str:
     """Where the mail ends up: the host git pins, or for a default-placed mailbox (its host the
     directory's once it exists) the one the directory names."""
-    return placed_host(before) if "host" in after.create_only else placed_host(after)
+    return contract.placed_host(before) if "host" in after.create_only else contract.placed_host(after)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ispctl.providers.ftp.compile import MAILBOX_PART, compile_ftp
 from ispctl.providers.ftp.editable import FTP_SITE
@@ -23,7 +23,10 @@ from ispctl.providers.ftp.facts import ftp_facts
 from ispctl.providers.ftp.placement import placed_counts
 from ispctl.providers.ftp.settings import FTP, MAILBOX_FTP, OVERRIDES, FtpLimits, FtpSettings
 from ispctl.providers.ftp.sites import DOMAIN_FTP, LOGIN_PART
-from ispctl.reconciler.contract import Commands, Component, Resource, Service, UsagePart
+from ispctl.reconciler.contract import Commands, Resource, Service, UsagePart
+
+if TYPE_CHECKING:  # the sandbox's and apply's types: the contract imports them when asked (issue 11)
+    from ispctl.reconciler.contract import Component
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 # pure-ftpd's own classes first: ispctl's FTP class is an addition to them.

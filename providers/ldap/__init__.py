@@ -13,13 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from ispctl.providers.ldap.connection import LdapSettings
 from ispctl.providers.ldap.mapping import DirectoryMap, extend
 from ispctl.providers.ldap.provider import LdapProvider
 from ispctl.providers.ldap.settings import DIRECTORY, DirectorySettings
-from ispctl.reconciler.contract import Commands, Component, DirectoryPart, ReplicaWatch, Service, SiteFile
+from ispctl.reconciler.contract import Commands, DirectoryPart, Service, SiteFile
+
+if TYPE_CHECKING:  # the sandbox's and apply's types: the contract imports them when asked (issue 11)
+    from ispctl.reconciler.contract import Component, ReplicaWatch
 
 
 def build(site: SiteFile, env: Mapping[str, str] | None = None) -> LdapProvider:

@@ -28,9 +28,8 @@ import stat
 from dataclasses import dataclass
 
 from ispctl.providers.mailstore import store
+from ispctl.providers.mailstore.paths import ADOPT as ATTR
 from ispctl.providers.mailstore.store import MAILDIR, MARKER, StoreError
-
-ATTR = "adopt"
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ispctl.providers.mailstore.adopt import ATTR
-from ispctl.providers.mailstore.paths import home_directory
+from ispctl.providers.mailstore.paths import ADOPT, home_directory
 from ispctl.providers.mailstore.provider import KIND
 from ispctl.providers.mailstore.settings import MAIL, MAILDIR, MailSettings
 from ispctl.reconciler.contract import (
@@ -37,7 +36,7 @@ from ispctl.reconciler.contract import (
     placed_key,
 )
 
-ADOPTED = frozenset({ATTR})
+ADOPTED = frozenset({ADOPT})
 
 NONE: frozenset[str] = frozenset()
 
@@ -90,7 +89,7 @@ def compile_mailstore(catalog: Catalog) -> Compiled:
             # before the directory switch, README "Cluster"): it is adopted in place.
             adopt = home
         if adopt is not None:
-            attrs[ATTR] = adopt
+            attrs[ADOPT] = adopt
         out.resources.append(Resource(
             KIND, box.address, attrs,
             depends_on=(mailbox,),

@@ -11,6 +11,11 @@ import os
 
 from ispctl.reconciler.contract import ProviderError
 
+# The maildir's attribute naming where a mailbox's mail is before ispctl (``adopt``): the compile
+# hook writes it, the provider's create reads it. Here, not in ``adopt`` (which re-exports it):
+# compiling the estate then imports no part of the store's writes (issue 11).
+ADOPT = "adopt"
+
 
 class StoreError(ProviderError):
     """The mail store cannot do what was asked without risking mail; the message says why."""

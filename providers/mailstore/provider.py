@@ -23,12 +23,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from ispctl.providers.mailstore import adopt, store
-from ispctl.providers.mailstore.merge import merge_delivered
-from ispctl.providers.mailstore.store import StoreError
+from ispctl.providers.mailstore.paths import ADOPT, StoreError
 from ispctl.reconciler.contract import MAILBOX, Provider, Resource, Value, address_of
+
+if TYPE_CHECKING:
+    from ispctl.providers.mailstore.store import Home
+
+# The store's reads and writes (``store``, ``adopt``, ``merge``) are imported by the methods that
+# use them: the registry imports this class for every command, and a plan on a machine that
+# keeps no mail store never reads one (issue 11).
 
 KIND = "maildir"
 
@@ -47,7 +52,7 @@ def _path(resource: Resource) -> str:
     return path
 
 
-def _interrupted(home: store.Home) -> str | None:
+def _interrupted(home: Home) -> str | None:
     """What a move stopped half-way was doing, from the intent record it left in the marker."""
     if home.moving is None:
         return None
@@ -96,6 +101,8 @@ class MailStoreProvider(Provider):
     def _read_live(self, kinds: frozenset[str]) -> Iterable[Resource]:
         if KIND not in kinds:
             return []
+        from ispctl.providers.mailstore import store
+
         try:
             homes = store.scan(self.root)
         except OSError as exc:
@@ -114,7 +121,9 @@ class MailStoreProvider(Provider):
         ]
 
     def _create(self, resource: Resource) -> None:
-        source = resource.attrs.get(adopt.ATTR)
+        from ispctl.providers.mailstore import adopt, store
+
+        source = resource.attrs.get(ADOPT)
         if isinstance(source, str):
             self._guarded(resource, lambda: adopt.adopt_home(
                 self.root, resource.key, source, _path(resource), self._usable_owner(resource), resource.fingerprint()))
@@ -123,12 +132,17 @@ class MailStoreProvider(Provider):
             self.root, resource.key, _path(resource), self._usable_owner(resource), resource.fingerprint()))
 
     def describe(self, before: Resource | None, after: Resource | None) -> tuple[str, ...]:
-        source = after.attrs.get(adopt.ATTR) if after is not None and before is None else None
+        source = after.attrs.get(ADOPT) if after is not None and before is None else None
         if not isinstance(source, str) or after is None:
             return ()
+        from ispctl.providers.mailstore import adopt
+
         return (adopt.describe(source, _path(after), after.key, _owner(after)),)
 
     def _update(self, before: Resource, after: Resource, changed: tuple[str, ...]) -> None:
+        from ispctl.providers.mailstore import store
+        from ispctl.providers.mailstore.merge import merge_delivered
+
         def run() -> None:
             owner = self._usable_owner(after)
             old, new = _path(before), _path(after)
@@ -149,6 +163,8 @@ class MailStoreProvider(Provider):
         self._guarded(after, run)
 
     def _delete(self, resource: Resource) -> None:
+        from ispctl.providers.mailstore import store
+
         self._guarded(resource, lambda: store.archive_home(
             self.root, self.archive, _path(resource), resource.key, datetime.now(UTC)))
 

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ispctl.providers.dns import dkim_inputs
 from ispctl.providers.opendkim.compile import compile_signing, signing_facts
 from ispctl.providers.opendkim.provider import SigningProvider, served_from_env
-from ispctl.reconciler.contract import Commands, Component, Service, SiteFile
+from ispctl.reconciler.contract import Commands, Service, SiteFile
+
+if TYPE_CHECKING:  # the sandbox's and apply's types: the contract imports them when asked (issue 11)
+    from ispctl.reconciler.contract import Component
 
 ENV_DIR = "ISPCTL_OPENDKIM_DIR"  # where the tables are (render's --conf-dir)
 ENV_PIDFILE = "ISPCTL_OPENDKIM_PIDFILE"

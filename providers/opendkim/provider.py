@@ -25,9 +25,8 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from ispctl.providers.dns.connection import DnsConnection
 from ispctl.providers.dns.dkim import DkimError, read_public, served_key
 from ispctl.providers.opendkim.tables import (
     KEY_TABLE,
@@ -39,7 +38,10 @@ from ispctl.providers.opendkim.tables import (
     format_tables,
     read_tables,
 )
-from ispctl.reconciler.contract import Provider, ProviderError, Resource, write_rendered
+from ispctl.reconciler.contract import Provider, ProviderError, Resource
+
+if TYPE_CHECKING:
+    from ispctl.providers.dns.connection import DnsConnection
 
 BATCH = "tables"
 Served = Callable[[str, str], str | None]
@@ -141,6 +143,8 @@ class SigningProvider(Provider):
                 current.pop(domain, None)
             else:
                 current[domain] = entry
+        from ispctl.reconciler.contract import write_rendered  # apply's only: not with the registry (issue 11)
+
         try:
             write_rendered(format_tables(current.values()), self.conf_dir)
         except OSError as exc:
@@ -192,6 +196,8 @@ def served_from_env(env: Mapping[str, str]) -> Served | None:
 
     def served(domain: str, selector: str) -> str | None:
         if not conn:
+            from ispctl.providers.dns.connection import DnsConnection  # the first question's (issue 11)
+
             conn.append(DnsConnection.from_env(env))
         return served_key(conn[0], domain, selector)
     return served

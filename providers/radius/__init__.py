@@ -14,6 +14,7 @@ There is no provider of its own: FreeRADIUS reads the entries the directory prov
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ispctl.providers.radius.compile import ACCOUNT, PROFILE, compile_radius
 from ispctl.providers.radius.dictionary import files_digest
@@ -21,7 +22,10 @@ from ispctl.providers.radius.directory import PARTS
 from ispctl.providers.radius.editable import ACCESS
 from ispctl.providers.radius.facts import radius_facts
 from ispctl.providers.radius.settings import DOMAIN_RADIUS, MAILBOX_RADIUS, OVERRIDES, RADIUS, TENANT_RADIUS
-from ispctl.reconciler.contract import Commands, Component, Service, SiteFile, UsagePart
+from ispctl.reconciler.contract import Commands, Service, SiteFile, UsagePart
+
+if TYPE_CHECKING:  # the sandbox's and apply's types: the contract imports them when asked (issue 11)
+    from ispctl.reconciler.contract import Component
 
 
 def _commands(commands: Commands) -> None:

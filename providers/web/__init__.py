@@ -30,11 +30,12 @@ from ispctl.providers.web.facts import web_facts
 from ispctl.providers.web.placement import SCHEMA_PART, cluster_run
 from ispctl.providers.web.provider import WebProvider, certify_with_acme
 from ispctl.providers.web.settings import DOMAIN_WEB, OVERRIDES, TENANT_WEB, WEB, DomainWeb, WebSettings, argv
-from ispctl.reconciler.contract import Commands, Component, Service, SiteFile, UsagePart
+from ispctl.reconciler.contract import Commands, Service, SiteFile, UsagePart
 
-if TYPE_CHECKING:  # the write path's modules: imported by ``build``, not with the registry (issue 11)
+if TYPE_CHECKING:  # the write path's modules (imported by ``build``), the sandbox's: not with the registry (issue 11)
     from ispctl.providers.web.apply_config import Control
     from ispctl.providers.web.render import Layout
+    from ispctl.reconciler.contract import Component
 
 
 def layout(web: WebSettings) -> Layout:

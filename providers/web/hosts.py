@@ -22,21 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 from ispctl.providers.ldap.connection import LdapSettings, OnDemandConnection, first_value, paged_entries
 from ispctl.providers.ldap.dn import escape_filter
-from ispctl.reconciler.contract import (
-    DOMAIN,
-    MoveJournal,
-    ProviderError,
-    Resource,
-    address_of,
-    interrupted_hosts,
-    moving_attrs,
-    placed_host,
-)
+
+# The move journal's helpers are looked up on the contract when a function runs: the journal's
+# module loads then, not with the registry (issue 11; a plan without hosts never needs it).
+from ispctl.reconciler import contract
+from ispctl.reconciler.contract import DOMAIN, ProviderError, Resource, address_of
 
 if TYPE_CHECKING:
     import ldap3
 
     from ispctl.providers.web.move import Rsync
+    from ispctl.reconciler.contract import MoveJournal
 
 KIND = "webhost"
 CLASS = "ispctlWebHosted"
@@ -68,7 +64,8 @@ class WebHosts(OnDemandConnection):
                 if not site or not host or domain is None:
                     continue
                 moving = pending.get(site)
-                found.append(Resource(KIND, site, moving_attrs(host, moving), depends_on=(address_of(DOMAIN, domain),),
+                found.append(Resource(KIND, site, contract.moving_attrs(host, moving),
+                                      depends_on=(address_of(DOMAIN, domain),),
                                       interrupted=moving.describe() if moving else None))
         return found
 
@@ -113,14 +110,14 @@ class WebHosts(OnDemandConnection):
                 raise ProviderError(f"site {site}: cannot write {ATTR}: {reason}{_schema_hint(reason)}")
 
     def create(self, resource: Resource) -> None:
-        self._write(resource.key, _domain(resource), placed_host(resource))
+        self._write(resource.key, _domain(resource), contract.placed_host(resource))
 
     def delete(self, resource: Resource) -> None:
         self._write(resource.key, _domain(resource), None)
 
     def update(self, before: Resource, after: Resource) -> None:
-        source, target = placed_host(before), placed_host(after)
-        earlier = interrupted_hosts(before)
+        source, target = contract.placed_host(before), contract.placed_host(after)
+        earlier = contract.interrupted_hosts(before)
         domain = _domain(after)
         if source == target and not earlier:
             self._write(after.key, domain, target)
@@ -146,13 +143,14 @@ def _schema_hint(reason: str) -> str:
 def describe(before: Resource | None, after: Resource | None) -> tuple[str, ...]:
     if before is None or after is None:
         return ()
-    if placed_host(before) == placed_host(after):
+    source, target = contract.placed_host(before), contract.placed_host(after)
+    if source == target:
         moving = before.attrs.get("moving")
-        return (f"finishes the interrupted move ({moving}): copies the site's files to {placed_host(after)} again",) \
+        return (f"finishes the interrupted move ({moving}): copies the site's files to {target} again",) \
             if moving else ()
-    return (f"copies the site's files from {placed_host(before)} to {placed_host(after)} with rsync, switches "
+    return (f"copies the site's files from {source} to {target} with rsync, switches "
             f"{ATTR} once the copy is complete, syncs again; the old copy is archived by the web run on "
-            f"{placed_host(before)}",)
+            f"{source}",)
 
 
 def _domain(resource: Resource) -> str | None:

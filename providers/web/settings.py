@@ -22,7 +22,6 @@ these check what one file can know; ``validate`` checks across files.
 # (No postponed annotations here: pydantic builds these models from annotations as objects; as
 # strings, every field's was compiled and evaluated at each start: ~1,000 of them in a plan.)
 
-import shlex
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
@@ -66,6 +65,8 @@ AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
 
 def _command(value: object) -> object:
     """A command line: a string (split like a shell would, with no shell) or a list of words."""
+    import shlex  # here: only an estate that sets a command reads one (issue 11)
+
     if isinstance(value, (list, tuple)):
         if not all(isinstance(w, str) for w in value):
             raise ValueError("must be a command line or a list of words")
@@ -87,6 +88,8 @@ Command = Annotated[str, BeforeValidator(_command)]
 
 def argv(command: str) -> list[str]:
     """The words of a command setting, for subprocess (never run through a shell)."""
+    import shlex
+
     return shlex.split(command)
 
 

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from ispctl.reconciler import __version__
-from ispctl.reconciler.cli import lookup, provision, sandbox, status, tools
 from ispctl.reconciler.cli.context import Wiring
-from ispctl.reconciler.cli.group import DirOption, ServiceCommands, TopGroup, deferred_commands
+from ispctl.reconciler.cli.group import DirOption, ServiceCommands, TopGroup, later_commands, register_later
 from ispctl.reconciler.engine import output
 
 if TYPE_CHECKING:
@@ -72,12 +71,10 @@ def build_app(registry: Registry | None = None) -> typer.Typer:
     _core(app, ctx)
     _plan_apply(app, ctx)
     _admin(app, ctx)
-    sandbox.register(app, ctx)
-    lookup.register(app, ctx, DirOption)  # show (objects and saved plans), list, find
-    provision.register(app, ctx)  # tenant, domain, mailbox, alias, forward, batch
-    status.register(app, ctx, DirOption)  # status: hosts, replicas, last apply
-    tools.register(app, ctx)
     if registry is not None:
+        from ispctl.reconciler.cli import lookup, provision
+
+        register_later(app, ctx)  # sandbox, show, list, find, the provisioning commands, status, man, schema
         services = ServiceCommands(app, ctx)
         for service in registry:
             if service.commands is not None:
@@ -85,7 +82,8 @@ def build_app(registry: Registry | None = None) -> typer.Typer:
         lookup.register_reports(services._groups, ctx, DirOption)  # report usage
         provision.register_editables(services.group, ctx, registry)
     else:
-        group.deferred = deferred_commands(app)
+        # Those of ``register_later`` too, registered when one of them is looked up (``group.LATER_COMMANDS``).
+        group.deferred = later_commands(app)
     return app
 
 
@@ -111,6 +109,8 @@ def _core(app: typer.Typer, ctx: Wiring) -> None:
     ) -> None:
         """Check the desired state without touching anything."""
         if json_out:
+            from ispctl.reconciler.cli import tools
+
             ctx.run(lambda: tools.validate_json_cmd(ctx, dir))
             return
         from ispctl.reconciler.cli import commands as cmd

@@ -2,12 +2,14 @@
 
 They call library functions and send everything through the one output module; ``app``
 only parses arguments and hands the body to the one error handler. Services' commands
-live in their own packages.
+live in their own packages. What only apply, history, the sandbox and hash-password use (the
+audit trail, the replicas' watch, the reviewed plan's check, the estate's identity, the sandbox,
+getpass) is imported by the command using it: a plan imports this module and needs none of it
+(issue 11; tests/test_plan_imports.py).
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -15,17 +17,12 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ispctl.reconciler.cli import replicas
 from ispctl.reconciler.cli.context import Wiring
-from ispctl.reconciler.cli.identity import describe as describe_estate
-from ispctl.reconciler.cli.identity import estate_identity, same_estate
 from ispctl.reconciler.cli.planning import plan_estate, save_snapshot
-from ispctl.reconciler.cli.reviewed import report as report_review
-from ispctl.reconciler.cli.reviewed import review as review_plan
 from ispctl.reconciler.cli.runs import EXIT_CODES, PlanOptions, check_gates, locked, make_plan, stop_on_signals
-from ispctl.reconciler.engine import audit, output, saved
+from ispctl.reconciler.engine import output, saved
 from ispctl.reconciler.engine.apply import ApplyResult, Listener, Outcome, StopCheck
 from ispctl.reconciler.engine.errors import IspctlError
 from ispctl.reconciler.engine.gitinfo import revision
@@ -33,9 +30,10 @@ from ispctl.reconciler.engine.plan import Plan
 from ispctl.reconciler.engine.saved import plan_from_dict
 from ispctl.reconciler.engine.session import Session
 from ispctl.reconciler.estate.passwords import hash_password
-from ispctl.reconciler.harness import sandbox
-from ispctl.reconciler.views.markdown import plan_markdown
 from ispctl.reconciler.views.text import OutcomeLines, apply_summary, plan_json, plan_text
+
+if TYPE_CHECKING:
+    from ispctl.reconciler.harness.sandbox import Component
 
 PLANS_DIR = Path("plans")
 PROGRESS_THRESHOLD = 20
@@ -68,6 +66,8 @@ def _shown(plan: Plan, fmt: str) -> Callable[[], None]:
         text = plan_json(plan)
         return lambda: output.write_raw(text)
     if fmt == "markdown":
+        from ispctl.reconciler.views.markdown import plan_markdown
+
         markdown = plan_markdown(plan)
         return lambda: output.write_raw(markdown)
     rich = plan_text(plan)
@@ -141,6 +141,12 @@ def _saved_options(stored: dict[str, Any], options: PlanOptions, reviewed: bool)
 def apply_cmd(ctx: Wiring, root: Path, auto_approve: bool, options: PlanOptions, plan_file: Path | None = None,
               force: bool = False, lock_timeout: float = 0.0, allow_dirty: bool = False,
               reviewed: Path | None = None, force_reason: str | None = None) -> int:
+    from ispctl.reconciler.cli import replicas
+    from ispctl.reconciler.cli.identity import estate_identity
+    from ispctl.reconciler.cli.reviewed import report as report_review
+    from ispctl.reconciler.cli.reviewed import review as review_plan
+    from ispctl.reconciler.engine import audit
+
     if plan_file is not None and reviewed is not None:
         raise IspctlError("pass a saved plan either as PLAN (apply exactly it) or as --reviewed PLAN, not both")
     source = plan_file or reviewed
@@ -222,6 +228,10 @@ def _run_apply(session: Session, plan: Plan, stop: StopCheck, also: Listener) ->
 
 
 def history_cmd(ctx: Wiring, root: Path, json_out: bool, limit: int | None, every_estate: bool) -> int:
+    from ispctl.reconciler.cli.identity import describe as describe_estate
+    from ispctl.reconciler.cli.identity import estate_identity, same_estate
+    from ispctl.reconciler.engine import audit
+
     path = audit.log_path()
     entries, bad = audit.read(path)
     hidden = 0
@@ -263,6 +273,8 @@ def force_unlock_cmd(ctx: Wiring, root: Path, lock_id: str) -> int:
 
 def hash_password_cmd(scheme: str, rounds: int | None) -> int:
     """Hash a password read from a prompt (or stdin when piped); never from argv."""
+    import getpass
+
     if sys.stdin is None:  # started with standard input closed
         raise IspctlError("no password on standard input: pipe it in or run on a terminal")
     if sys.stdin.isatty():
@@ -279,7 +291,9 @@ def hash_password_cmd(scheme: str, rounds: int | None) -> int:
     return 0
 
 
-def sandbox_up_cmd(components: Iterable[sandbox.Component], root: Path) -> int:
+def sandbox_up_cmd(components: Iterable[Component], root: Path) -> int:
+    from ispctl.reconciler.harness import sandbox
+
     report = sandbox.up(root, components)
     for name, state in sorted(report["components"].items()):
         url = f" at {state['url']}" if state.get("url") else ""
@@ -289,13 +303,17 @@ def sandbox_up_cmd(components: Iterable[sandbox.Component], root: Path) -> int:
     return 0
 
 
-def sandbox_down_cmd(components: Iterable[sandbox.Component], root: Path, purge: bool) -> int:
+def sandbox_down_cmd(components: Iterable[Component], root: Path, purge: bool) -> int:
+    from ispctl.reconciler.harness import sandbox
+
     sandbox.down(root, components, purge=purge)
     output.out().print("Sandbox stopped." + (" Its data was removed." if purge else ""), markup=False)
     return 0
 
 
-def sandbox_status_cmd(components: Iterable[sandbox.Component], root: Path) -> int:
+def sandbox_status_cmd(components: Iterable[Component], root: Path) -> int:
+    from ispctl.reconciler.harness import sandbox
+
     states = sandbox.status(root, components)["components"]
     running = True
     for name, state in sorted(states.items()):
@@ -306,6 +324,8 @@ def sandbox_status_cmd(components: Iterable[sandbox.Component], root: Path) -> i
     return 0 if running else 1
 
 
-def sandbox_env_cmd(components: Iterable[sandbox.Component], root: Path) -> int:
+def sandbox_env_cmd(components: Iterable[Component], root: Path) -> int:
+    from ispctl.reconciler.harness import sandbox
+
     output.write_raw(sandbox.shell_exports(sandbox.env(root, components)))
     return 0

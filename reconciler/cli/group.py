@@ -19,7 +19,6 @@ from typer._click.core import Command, Context
 from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperCommand, TyperGroup
 
-from ispctl.reconciler.cli import lookup, provision
 from ispctl.reconciler.cli.context import Wiring
 from ispctl.reconciler.cli.conventions import (
     completion_shell,
@@ -52,6 +51,15 @@ BUILTIN_COMMANDS: tuple[tuple[str, str, bool], ...] = (
     ("ftp-site",
      "Edit the FTP owner login of a web site (password hash, quota, bandwidth) in the desired state.", True),
 )
+# The core commands that modules of their own register (``register_later``), in typer's order (its
+# commands, then its groups): (name, is a group). The installed command line imports those modules
+# the first time one of these is looked up, so that a plan imports none of them (issue 11);
+# tests/test_group.py keeps this equal to what they register.
+LATER_COMMANDS: tuple[tuple[str, bool], ...] = (
+    ("show", False), ("list", False), ("find", False), ("batch", False), ("status", False), ("man", False),
+    ("schema", False), ("sandbox", True), ("tenant", True), ("domain", True), ("mailbox", True), ("alias", True),
+    ("forward", True),
+)
 # ``registry.ENTRY_POINT_GROUP``, named here so that looking for plug-ins loads no service.
 PLUGIN_GROUP = "ispctl.services"
 # The same option as ``contract.DirOption`` (a test keeps them equal), without importing the contract.
@@ -63,6 +71,18 @@ SHARED_GROUPS = {
     "report": "Reports from the live services.",
     "import": "Adopt existing services: write desired state from what is live.",
 }
+
+
+def register_later(app: typer.Typer, ctx: Wiring) -> None:
+    """The core commands of ``LATER_COMMANDS`` on ``app``: the sandbox, the helpdesk's reads, the
+    provisioning commands, status and the tools (their modules imported here)."""
+    from ispctl.reconciler.cli import lookup, provision, sandbox, status, tools
+
+    sandbox.register(app, ctx)
+    lookup.register(app, ctx, DirOption)  # show (objects and saved plans), list, find
+    provision.register(app, ctx)  # tenant, domain, mailbox, alias, forward, batch
+    status.register(app, ctx, DirOption)  # status: hosts, replicas, last apply
+    tools.register(app, ctx)
 
 
 def first_paragraph(command: Command) -> str:
@@ -84,8 +104,9 @@ class TopGroup(TyperGroup):
     services: Wiring | None = None  # set on a subclass by build_app(); None: all commands added eagerly
     # Set with ``services``: each core command (or group) in a Typer of its own, made into a
     # click command only when looked up. typer building all 19 (inspect.signature and
-    # get_type_hints of every function) was ~20 ms of every run that needs one.
-    deferred: dict[str, typer.Typer] | None = None
+    # get_type_hints of every function) was ~20 ms of every run that needs one. The commands of
+    # ``LATER_COMMANDS`` are None here until one of them is looked up (``_core_command``).
+    deferred: dict[str, typer.Typer | None] | None = None
     _loaded: dict[str, Command] | None = None
     _plugins: bool | None = None
     _listing_help = False
@@ -124,6 +145,8 @@ class TopGroup(TyperGroup):
             for service in registry:
                 if service.commands is not None:
                     service.commands(commands)
+            from ispctl.reconciler.cli import lookup, provision
+
             lookup.register_reports(commands._groups, self.services, DirOption)  # report usage
             provision.register_editables(commands.group, self.services, registry)  # services' objects
             self._loaded = dict(typer.main.get_group(extra).commands) if commands.added else {}
@@ -143,12 +166,22 @@ class TopGroup(TyperGroup):
     def _core(self, ctx: Context) -> list[tuple[str, bool]]:
         if self.deferred is None:
             return [(name, isinstance(self.commands[name], TyperGroup)) for name in super().list_commands(ctx)]
-        return [(name, bool(one.registered_groups)) for name, one in self.deferred.items()]
+        later = dict(LATER_COMMANDS)
+        return [(name, later[name] if one is None else bool(one.registered_groups))
+                for name, one in self.deferred.items()]
 
     def _core_command(self, ctx: Context, cmd_name: str) -> Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is None and self.deferred is not None and cmd_name in self.deferred:
-            found = self.commands[cmd_name] = typer.main.get_group(self.deferred[cmd_name]).commands[cmd_name]
+            one = self.deferred[cmd_name]
+            if one is None:
+                assert self.services is not None
+                later = typer.Typer()
+                register_later(later, self.services)
+                self.deferred.update(deferred_commands(later))  # same keys: the order stays
+                one = self.deferred[cmd_name]
+                assert one is not None, f"{cmd_name} is in LATER_COMMANDS, not registered by register_later"
+            found = self.commands[cmd_name] = typer.main.get_group(one).commands[cmd_name]
         return found
 
     def list_commands(self, ctx: Context) -> list[str]:
@@ -213,9 +246,9 @@ class ServiceCommands:
         return self._groups[name]
 
 
-def deferred_commands(app: typer.Typer) -> dict[str, typer.Typer]:
+def deferred_commands(app: typer.Typer) -> dict[str, typer.Typer | None]:
     """``app``'s commands, then its groups (typer's order), each moved to a Typer of its own."""
-    found: dict[str, typer.Typer] = {}
+    found: dict[str, typer.Typer | None] = {}
     for command in app.registered_commands:
         assert command.callback is not None
         found[command.name or typer.main.get_command_name(command.callback.__name__)] = one = typer.Typer()
@@ -226,3 +259,12 @@ def deferred_commands(app: typer.Typer) -> dict[str, typer.Typer]:
         one.registered_groups.append(group)
     app.registered_commands, app.registered_groups = [], []
     return found
+
+
+def later_commands(app: typer.Typer) -> dict[str, typer.Typer | None]:
+    """``deferred_commands`` of ``app`` and the names of ``LATER_COMMANDS``, in typer's order: the
+    core commands ``build_app`` registered itself come first in their kind (commands, groups)."""
+    core = deferred_commands(app)
+    listed: list[tuple[str, bool]] = [(name, bool(one and one.registered_groups)) for name, one in core.items()]
+    listed += LATER_COMMANDS
+    return {name: core.get(name) for group in (False, True) for name, is_group in listed if is_group == group}
