@@ -33,7 +33,8 @@ def test_the_changed_since_benchmark_compares_both_plans_and_stops_its_slapd(tmp
     for step in ("ispctl plan (warm cache)", "ispctl plan --changed-since"):
         # wall and CPU medians, then both runs
         assert re.search(rf"^{re.escape(step)}{number * 3}, \d+\.\d{{3}}$", out, re.M), step
-    assert re.search(rf"^{re.escape(RATIO_LABEL)}: \d+\.\d\d wall, \d+\.\d\d CPU \(target <= 0\.1\)$", out, re.M)
+    assert re.search(rf"^{re.escape(RATIO_LABEL)}: \d+\.\d{{3}} wall, \d+\.\d{{3}} CPU \(target <= 0\.1\)$", out, re.M)
+    assert re.search(r"^CPU runs \(s\): full \d+\.\d{3}(, \d+\.\d{3})*; narrowed \d+\.\d{3}", out, re.M)
     assert (workdir / "estate" / ".git").is_dir()
     assert not SlapdInstance(workdir / "slapd").running()
 
