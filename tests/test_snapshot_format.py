@@ -11,7 +11,7 @@ import pytest
 from ispctl.reconciler.engine.narrow_index import summarise
 from ispctl.reconciler.estate import snapshot_format
 from ispctl.reconciler.estate.facts import Facts
-from ispctl.reconciler.estate.snapshot_format import FileEntry, OutlineData, Snapshot, read, write
+from ispctl.reconciler.estate.snapshot_format import FileEntry, OutlineData, Snapshot, mapped, read, write
 from ispctl.reconciler.estate.snapshot_index import Damaged, Identities, Index
 
 
@@ -122,3 +122,19 @@ def test_a_table_that_points_past_the_parts_is_damaged(tmp_path: Path) -> None:
                 snapshot.context) == (None, "the snapshot is damaged")
     assert read(rewritten((digest, facts_at, facts_length, outlines_at, outlines_length, stat, summary)),
                 snapshot.context)[0] is not None
+
+
+def test_a_mapped_snapshot_keeps_its_bytes_when_the_file_is_replaced(tmp_path: Path) -> None:
+    """A snapshot is mapped, not read (``mapped``): a full run that replaces it meanwhile
+    (temporary name, renamed into place) leaves the mapping with the bytes it was made of."""
+    path = tmp_path / "s.snapshot"
+    before = snapshot_of(4)
+    assert write(path, before) is None
+    kept, why = read(mapped(path), before.context)
+    assert kept is not None, why
+    assert write(path, snapshot_of(6), force=True) is None
+    name = "desired-state/tenants/t/d3.example.yaml"
+    assert kept.files[name].outlines == before.files[name].outlines and len(kept.files) == 4
+    (tmp_path / "empty").touch()
+    assert mapped(tmp_path / "empty") == b""
+    assert read(mapped(tmp_path / "empty"), before.context) == (None, "the snapshot is damaged")

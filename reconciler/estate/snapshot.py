@@ -51,6 +51,7 @@ from ispctl.reconciler.estate.snapshot_format import (
     Stat,
     combined,
     described,
+    mapped,
     read,
     write,
 )
@@ -262,9 +263,9 @@ def load(root: Path, schema: EstateSchema, env: Mapping[str, str] | None) -> tup
     if context is None:
         return None, "the site settings cannot be read"
     try:
-        raw = path.read_bytes()
+        raw = mapped(path)
     except FileNotFoundError:
         return None, "no snapshot of a full run yet"
-    except OSError as exc:
-        return None, f"cannot read the snapshot ({exc.strerror or type(exc).__name__})"
+    except (OSError, ValueError) as exc:  # (ValueError: not a file that can be mapped)
+        return None, f"cannot read the snapshot ({getattr(exc, 'strerror', None) or type(exc).__name__})"
     return read(raw, context)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import mmap
+import os
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -55,6 +57,8 @@ Stat = tuple[int, int, int, int, int]
 
 # A ``marshal`` packing: its own bytes, or the part of a snapshot's body read back that holds it.
 Packed = bytes | memoryview
+# A snapshot file's bytes: read, or mapped (``mapped``).
+Raw = bytes | mmap.mmap
 
 # Facts as stored (``Facts.to_data``): names, needs, totals, each sorted.
 FactsData = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, int], ...]]
@@ -249,11 +253,22 @@ def _digest(context: bytes, summary: bytes, *body: Packed) -> bytes:
     return digest.digest()
 
 
+def mapped(path: Path) -> Raw:
+    """The bytes of the file at ``path``, mapped rather than read: a snapshot is read whole for
+    its digest, and copying ~12 MB (at 30k mailboxes) into fresh memory cost twice the digest
+    itself. Files are only ever replaced (``replace_private``), never changed in place, so the
+    mapping keeps the bytes it was made of. OSError as ``open`` raises it."""
+    with open(path, "rb") as file:
+        if os.fstat(file.fileno()).st_size == 0:
+            return b""  # (an empty file cannot be mapped)
+        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+
+
 def described(path: Path) -> tuple[bytes, bytes] | None:
     """The context and files a whole, undamaged snapshot at ``path`` describes."""
     try:
-        raw = path.read_bytes()
-    except OSError:
+        raw = mapped(path)
+    except (OSError, ValueError):
         return None
     if len(raw) < _HEAD.size:
         return None
@@ -263,7 +278,7 @@ def described(path: Path) -> tuple[bytes, bytes] | None:
     return context, summary
 
 
-def read(raw: bytes, context: bytes) -> tuple[Snapshot | None, str]:
+def read(raw: Raw, context: bytes) -> tuple[Snapshot | None, str]:
     """The snapshot in ``raw`` (a file's bytes) if it is whole and of ``context``, else None and why not."""
     if len(raw) < _HEAD.size:
         return None, "the snapshot is damaged"
