@@ -68,6 +68,29 @@ def test_a_paged_read_hands_over_every_entry_one_page_at_a_time(slapd: SlapdInst
     assert (stats.connections, stats.searches) == (1, len(pages))
 
 
+@pytest.mark.parametrize("page_size", [1000, 10])
+def test_a_subtree_is_asked_for_once_unpaged_and_paged_only_past_a_page(slapd: SlapdInstance, page_size: int) -> None:
+    """``reader.below``: the same entries as the paged search; past ``page_size`` entries the
+    unpaged question ends at the limit and the paged one follows."""
+    apply_example(slapd)
+    bulk = reader.Reader(settings_of(slapd), retries=0)
+
+    def read(conn: reader.Connection, _again: bool) -> tuple[list[str], list[str], int]:
+        attributes = mapping.search_attributes()
+        paged = sorted(e[0] for page in reader.paged(conn, BASE, mapping.SEARCH_FILTER, attributes, page_size)
+                       for e in page)
+        before = conn.stats.searches
+        below = sorted(e[0] for page in reader.below(conn, BASE, mapping.SEARCH_FILTER, attributes, page_size)
+                       for e in page)
+        return paged, below, conn.stats.searches - before
+
+    paged, below, searches = bulk.run(read)
+    assert below == paged and len(below) == EXAMPLE_COUNT
+    assert searches == (1 if page_size >= EXAMPLE_COUNT else 1 + math.ceil(EXAMPLE_COUNT / page_size))
+    with pytest.raises(reader.BaseGone):
+        bulk.run(lambda conn, _again: list(reader.below(conn, f"o=nobody,{BASE}", "(objectClass=*)", ["1.1"], 10)))
+
+
 def test_the_reader_binds_over_ldapi_too(slapd: SlapdInstance) -> None:
     apply_example(slapd)
     pages, _stats = read_all(slapd, 1000, ISPCTL_LDAP_URL=slapd.ldapi_url)

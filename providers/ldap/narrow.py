@@ -6,8 +6,8 @@ handful of requests, whatever the size of the estate:
 
 1. one search of the managed base for every named object, by its identifying class and
    naming attribute (equality-indexed: ``uid``, ``mail``, ``associatedDomain``, ``o``);
-2. one paged subtree search below each anchor found (anchors inside another one are
-   covered by it);
+2. one subtree search below each anchor found (anchors inside another one are covered by
+   it), paged only when it holds more than a page (``reader.below``);
 3. one batch of base-scope reads of the parents of what was read that were not read
    themselves, with only their classes and names: a resource's parent is an address.
 
@@ -74,7 +74,7 @@ def read_within(conn: reader.Connection, tree: live.LiveTree, base: str, within:
         if not any(dnlib.is_within(anchor, top) for top in tops):
             tops.append(anchor)
     for top in tops:
-        for page in reader.paged(conn, top, mapping.SEARCH_FILTER, attributes, page_size):
+        for page in reader.below(conn, top, mapping.SEARCH_FILTER, attributes, page_size):
             tree.add(_new(page, seen))
     tree.note(reader.lookups(conn, tree.unknown_parents(), naming(dmap), mapping.SEARCH_FILTER))
 

@@ -69,9 +69,9 @@ class Connection:
     stats: Stats
 
     def search(self, base: str, scope: int, filterstr: str, attrlist: list[str],
-               controls: list[Any] | None = None) -> int:
+               controls: list[Any] | None = None, sizelimit: int = 0) -> int:
         self.stats.searches += 1
-        msgid: int = self.ldap.search_ext(base, scope, filterstr, attrlist, serverctrls=controls)
+        msgid: int = self.ldap.search_ext(base, scope, filterstr, attrlist, serverctrls=controls, sizelimit=sizelimit)
         return msgid
 
     def result(self, msgid: int) -> tuple[list[Any], list[Any]]:
@@ -197,6 +197,30 @@ def paged(conn: Connection, base: str, filterstr: str, attributes: Sequence[str]
         raise BaseGone(base) from None
     except ldap.LDAPError as exc:
         raise SearchFailed(describe(exc)) from None
+
+
+def below(conn: Connection, base: str, filterstr: str, attributes: Sequence[str], page_size: int) -> Iterator[Page]:
+    """``paged`` of a subtree where few entries are expected (a narrowed read's anchor): asked
+    first without the paged-results control, for at most ``page_size`` entries; when there are
+    more (or more than the server lets this account have at once), asked again, paged.
+
+    slapd's back-mdb answers a paged subtree search by going through every entry of the whole
+    database the filter matches (~40 ms of slapd's CPU at 42,780 entries, for an anchor with 14
+    below it), an unpaged one through the subtree's own entries (~1 ms)."""
+    try:
+        data, _controls = conn.result(conn.search(base, SUBTREE, filterstr, list(attributes), sizelimit=page_size))
+    except ldap.SIZELIMIT_EXCEEDED:
+        yield from paged(conn, base, filterstr, attributes, page_size)
+        return
+    except LOST:
+        raise
+    except ldap.NO_SUCH_OBJECT:
+        raise BaseGone(base) from None
+    except ldap.LDAPError as exc:
+        raise SearchFailed(describe(exc)) from None
+    page = [item for item in data if item[0] is not None]  # (references have no DN)
+    if page:
+        yield page
 
 
 def lookups(conn: Connection, dns: Sequence[str], attributes: Sequence[str],
