@@ -23,6 +23,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -174,7 +175,7 @@ def paged(conn: Connection, base: str, filterstr: str, attributes: Sequence[str]
     """
     control = SimplePagedResultsControl(True, size=page_size, cookie=b"")
     attrlist = list(attributes)
-    try:
+    with _answered(base):
         msgid = conn.search(base, scope, filterstr, attrlist, [control])
         while True:
             data, controls = conn.result(msgid)
@@ -191,12 +192,6 @@ def paged(conn: Connection, base: str, filterstr: str, attributes: Sequence[str]
                 yield page
             if not cookie:
                 return
-    except LOST:
-        raise
-    except ldap.NO_SUCH_OBJECT:
-        raise BaseGone(base) from None
-    except ldap.LDAPError as exc:
-        raise SearchFailed(describe(exc)) from None
 
 
 def below(conn: Connection, base: str, filterstr: str, attributes: Sequence[str], page_size: int) -> Iterator[Page]:
@@ -207,20 +202,32 @@ def below(conn: Connection, base: str, filterstr: str, attributes: Sequence[str]
     slapd's back-mdb answers a paged subtree search by going through every entry of the whole
     database the filter matches (~40 ms of slapd's CPU at 42,780 entries, for an anchor with 14
     below it), an unpaged one through the subtree's own entries (~1 ms)."""
-    try:
-        data, _controls = conn.result(conn.search(base, SUBTREE, filterstr, list(attributes), sizelimit=page_size))
-    except ldap.SIZELIMIT_EXCEEDED:
+    with _answered(base):
+        try:
+            data, _controls = conn.result(conn.search(base, SUBTREE, filterstr, list(attributes), sizelimit=page_size))
+        except ldap.SIZELIMIT_EXCEEDED:
+            data = None
+    if data is None:
         yield from paged(conn, base, filterstr, attributes, page_size)
         return
+    page = [item for item in data if item[0] is not None]  # (references have no DN)
+    if page:
+        yield page
+
+
+@contextmanager
+def _answered(base: str) -> Iterator[None]:
+    """A search's errors as the reader says them: noSuchObject is ``BaseGone``, any other
+    answer that is an error ``SearchFailed``; lost-connection errors propagate as they are,
+    for the retry loop."""
+    try:
+        yield
     except LOST:
         raise
     except ldap.NO_SUCH_OBJECT:
         raise BaseGone(base) from None
     except ldap.LDAPError as exc:
         raise SearchFailed(describe(exc)) from None
-    page = [item for item in data if item[0] is not None]  # (references have no DN)
-    if page:
-        yield page
 
 
 def lookups(conn: Connection, dns: Sequence[str], attributes: Sequence[str],
