@@ -32,11 +32,11 @@ a group at a time: a group none of whose references out of it is below an anchor
 looked into.
 
 For the gates' shares (``threshold_violations`` counts the EXISTING objects of a kind), the
-part of the estate that was not read is taken as what git says: ``existing`` counts the live
-state read plus every desired object outside it (for a provider that read everything, just
-what it returned), by kind. That is exact when the estate outside the scope has converged (main was
-applied); live objects outside the scope that git no longer has are not counted, which only
-makes the gate stricter.
+part of the estate that was not read is taken as what git says: ``existing`` counts, by kind,
+the live state read plus every desired object outside it (for a provider that read
+everything, just what it returned). That is exact when the estate outside the scope has
+converged (main was applied); live objects outside the scope that git no longer has are not
+counted, which only makes the gate stricter.
 
 A rename whose two ends are both outside the scope is not looked at, so a narrowed plan does
 not refuse one that crosses between resellers (``diff.match_renames``); validation, which

@@ -16,13 +16,13 @@ with the totals of the files not loaded as ``Catalog.outside``. S is the fixpoin
 The facts after the change are only known once S is loaded, so S is loaded again while they
 widen it. The desired state handed to the plan (``engine.outlined.Outlined``) is S's compiled
 resources (with every tenant's and the site's) and an outline (``engine.resources.outline``) of
-every resource of every file not loaded, a group per file with the summary the snapshot keeps
-of its outlines (the engine looks at a group as a whole), made only when looked up; a plan that
-needs the value of an outline raises ``Incomplete`` and is made again over the whole estate. The subset only has to
-find out whether there is a problem, never to word it: any problem, or anything uncertain,
-gives a ``Fallback`` with its reason, and the caller runs the full way (which words every
-problem exactly as always). A narrowed run with no problem updates the snapshot for the files
-it loaded: the estate it saw is valid too.
+every resource of every file not loaded, a group per file with the summary the snapshot keeps of
+its outlines (the engine looks at a group as a whole), made only when looked up; a plan that
+needs the value of an outline raises ``Incomplete`` and is made again over the whole estate. The
+subset only has to find out whether there is a problem, never to word it: any problem, or
+anything uncertain, gives a ``Fallback`` with its reason, and the caller runs the full way
+(which words every problem exactly as always). A narrowed run with no problem updates the
+snapshot for the files it loaded: the estate it saw is valid too.
 """
 
 from __future__ import annotations
