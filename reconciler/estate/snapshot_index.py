@@ -47,19 +47,51 @@ def _unpacked_bucket(packed: bytes | memoryview) -> dict[Any, Any]:
     return found
 
 
-class Index:
+class _Buckets:
+    """Buckets each packed on its own and unpacked when first asked for, naming files by their
+    number in ``names`` (a file's name in every bucket it is in was most of the snapshot)."""
+
+    __slots__ = ("packed", "names", "_open")
+
+    def __init__(self, packed: tuple[bytes | memoryview, ...], names: tuple[str, ...]) -> None:
+        self.packed = packed
+        self.names = names  # the files by number (a file gone keeps its number until a full run)
+        self._open: dict[int, dict[Any, Any]] = {}
+
+    def _opened(self, number: int) -> dict[Any, Any]:
+        found = self._open.get(number)
+        if found is None:
+            found = self._open[number] = _unpacked_bucket(self.packed[number])
+        return found
+
+    def _named(self, numbers: Iterable[int]) -> tuple[str, ...]:
+        """The files of these numbers, sorted."""
+        try:
+            return tuple(sorted(self.names[number] for number in numbers))
+        except (IndexError, TypeError):
+            raise Damaged from None
+
+    def _numbering(self, files: Iterable[str]) -> tuple[list[str], dict[str, int]]:
+        """The files by number with those of ``files`` not numbered yet added, and each one's number."""
+        names = list(self.names)
+        numbers = {name: number for number, name in enumerate(names)}
+        for file in files:
+            if file not in numbers:
+                numbers[file] = len(names)
+                names.append(file)
+        return names, numbers
+
+
+class Index(_Buckets):
     """The names and totals of a snapshot's domain files (module docstring)."""
 
-    __slots__ = ("packed", "totals", "names", "_open")
+    __slots__ = ("totals",)
 
     def __init__(self, packed: tuple[bytes | memoryview, ...], totals: dict[str, int], names: tuple[str, ...]) -> None:
         # Per bucket: marshal of {name: (the files naming it without needing it (declaring it,
-        # or only naming it), the files needing it)}, each sorted, by their number in ``names``
-        # (a file's name in every bucket it is in was most of the snapshot).
-        self.packed = packed
+        # or only naming it), the files needing it)}, each sorted, by number.
+        super().__init__(packed, names)
         self.totals = totals    # the sum of every file's totals, without sums of zero
-        self.names = names      # the files by number (a file gone keeps its number until a full run)
-        self._open: dict[int, dict[str, tuple[tuple[int, ...], tuple[int, ...]]]] = {}
 
     @classmethod
     def of(cls, facts: Iterable[tuple[str, Facts]]) -> Index:
@@ -81,18 +113,6 @@ class Index:
                                       for name, (naming, needing) in bucket.items()})
                        for bucket in buckets)
         return cls(packed, {key: value for key, value in totals.items() if value}, tuple(names))
-
-    def _opened(self, number: int) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
-        found = self._open.get(number)
-        if found is None:
-            found = self._open[number] = _unpacked_bucket(self.packed[number])
-        return found
-
-    def _named(self, numbers: Iterable[int]) -> tuple[str, ...]:
-        try:
-            return tuple(sorted(self.names[number] for number in numbers))
-        except (IndexError, TypeError):
-            raise Damaged from None
 
     def holders(self, names: Iterable[str]) -> dict[str, Holders]:
         """The files naming each of ``names`` without needing it, and those needing it, each
@@ -116,8 +136,7 @@ class Index:
         """The index after each file of ``changes`` went from its old facts to its new ones
         (None: the file was not there / is gone)."""
         totals = dict(self.totals)
-        names = list(self.names)
-        numbers = {name: number for number, name in enumerate(names)}
+        names, numbers = self._numbering(changes)
         # Per bucket: (name, file, whether it needed it, whether it needs it; None: not named).
         moved: dict[int, list[tuple[str, int, bool | None, bool | None]]] = {}
         empty = Facts()
@@ -127,10 +146,7 @@ class Index:
                 totals[key] = totals.get(key, 0) - value
             for key, value in new.totals.items():
                 totals[key] = totals.get(key, 0) + value
-            number = numbers.get(file)
-            if number is None:
-                number = numbers[file] = len(names)
-                names.append(file)
+            number = numbers[file]
             for name in old.names | new.names:
                 was = (name in old.needs) if name in old.names else None
                 now = (name in new.needs) if name in new.names else None
@@ -178,7 +194,7 @@ class Index:
     __hash__ = None  # type: ignore[assignment]
 
 
-class Identities:
+class Identities(_Buckets):
     """Which file's outlines hold each identity (an address, ``kind.key``), so a narrowed run
     makes the outlines of only the few files whose objects it looks up (``engine.outlined``).
 
@@ -189,12 +205,8 @@ class Identities:
     file that may hold it, and the caller looks in each (a file named in vain is only slower).
     """
 
-    __slots__ = ("packed", "names", "_open")
-
-    def __init__(self, packed: tuple[bytes | memoryview, ...], names: tuple[str, ...]) -> None:
-        self.packed = packed  # per bucket: marshal of {key: file number, or numbers (a digest shared)}
-        self.names = names    # the files by number (a file gone keeps its number until a full run)
-        self._open: dict[int, dict[int, int | tuple[int, ...]]] = {}
+    # Per bucket: marshal of {key: file number, or numbers (a digest shared)}.
+    __slots__ = ()
 
     @classmethod
     def of(cls, files: Iterable[tuple[str, Iterable[str]]]) -> Identities:
@@ -208,42 +220,23 @@ class Identities:
                 buckets[bucket].setdefault(key, []).append(number)
         return cls(tuple(map(_packed, buckets)), tuple(names))
 
-    def _opened(self, number: int) -> dict[int, int | tuple[int, ...]]:
-        found = self._open.get(number)
-        if found is None:
-            found = self._open[number] = _unpacked_bucket(self.packed[number])
-        return found
-
     def files_of(self, address: str) -> tuple[str, ...]:
-        """The files that may hold ``address`` (none: no file does)."""
+        """The files that may hold ``address``, sorted (none: no file does)."""
         bucket, key = _digest(address)
-        found = self._opened(bucket).get(key)
-        try:
-            if found is None:
-                return ()
-            if type(found) is int:
-                return (self.names[found],)
-            return tuple(self.names[number] for number in found)  # type: ignore[union-attr]
-        except (IndexError, TypeError):
-            raise Damaged from None
+        return self._named(_numbers(self._opened(bucket).get(key, ())))
 
     def updated(self, changes: Mapping[str, tuple[Collection[str], Collection[str]]]) -> Identities:
         """The index after each file of ``changes`` went from its old addresses to its new ones."""
-        names = list(self.names)
-        numbers = {name: number for number, name in enumerate(names)}
+        names, numbers = self._numbering(changes)
         moved: dict[int, list[tuple[int, int, bool]]] = {}
         for file, (old, new) in changes.items():
-            number = numbers.get(file)
-            if number is None:
-                number = numbers[file] = len(names)
-                names.append(file)
+            number = numbers[file]
             for address in set(old) ^ set(new):
                 bucket, key = _digest(address)
                 moved.setdefault(bucket, []).append((key, number, address in new))
         packed = list(self.packed)
         for bucket, moves in moved.items():
-            lists = {key: [found] if type(found) is int else list(found)  # type: ignore[arg-type]
-                     for key, found in self._opened(bucket).items()}
+            lists = {key: list(_numbers(found)) for key, found in self._opened(bucket).items()}
             for key, number, held in moves:
                 if held:
                     lists.setdefault(key, []).append(number)
@@ -265,10 +258,8 @@ class Identities:
             return NotImplemented
         return all(self._files(number) == other._files(number) for number in range(BUCKETS))
 
-    def _files(self, bucket: int) -> dict[int, list[str]]:
-        found = self._opened(bucket).items()
-        return {key: sorted(self.names[n] for n in ((numbers,) if type(numbers) is int else numbers))  # type: ignore[union-attr]
-                for key, numbers in found}
+    def _files(self, bucket: int) -> dict[int, tuple[str, ...]]:
+        return {key: self._named(_numbers(found)) for key, found in self._opened(bucket).items()}
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -277,6 +268,11 @@ def _digest(address: str) -> tuple[int, int]:
     """The bucket and the key of an address (22 bits: packed in 5 bytes)."""
     digest = zlib.crc32(address.encode("utf-8", "surrogatepass"))
     return digest % BUCKETS, digest // BUCKETS
+
+
+def _numbers(found: int | tuple[int, ...]) -> tuple[int, ...]:
+    """The file numbers a key of the identities gives (one, or those sharing its digest)."""
+    return (found,) if type(found) is int else found  # type: ignore[return-value]
 
 
 def _packed(bucket: Mapping[int, Sequence[int]]) -> bytes:
